@@ -1,0 +1,578 @@
+"""The one place for retries, throttling, adaptive concurrency and pagination of REST calls.
+
+Every ADO and Jira call goes through `ResilientHttp.request` (or `.stream`). The caller says
+whether the request is idempotent; that decides what happens when the outcome is unknown:
+
+- the service said it did NOT apply the request (429; 503 with Retry-After; connect errors,
+  i.e. nothing was sent): retried, reads and writes alike;
+- the outcome is unknown (5xx, timeout or connection lost after the request was sent):
+  idempotent requests are retried, non-idempotent writes raise `AmbiguousWriteError` at once,
+  because the write may have been applied and the caller must reconcile before writing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SleepFn = Callable[[float], Awaitable[None]]
+
+
+class HttpSettings(BaseModel):
+    """Everything a client needs besides its credentials; injected, never read from globals."""
+
+    base_url: str
+    timeout_seconds: float = Field(30.0, gt=0)
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    max_concurrency: int = Field(16, ge=1)
+    # Successful responses in a row before the concurrency limiter allows one more request.
+    grow_after_successes: int = Field(8, ge=1)
+    backoff_base_seconds: float = Field(0.5, ge=0)
+    backoff_max_seconds: float = Field(30.0, ge=0)
+    # A Retry-After longer than this is clipped: a broken header must not park a run for hours.
+    max_retry_after_seconds: float = Field(300.0, ge=0)
+    user_agent: str = "migrayt/0.1"
+
+    @classmethod
+    def from_app_settings(cls, base_url: str, **overrides: Any) -> HttpSettings:
+        from migrayt.settings import get_settings
+
+        s = get_settings()
+        values: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout_seconds": s.http_timeout_seconds,
+            "max_attempts": s.http_max_retries,
+            "max_concurrency": s.http_max_concurrency,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class HttpError(Exception):
+    """Base of every error a connector raises; messages never carry credentials."""
+
+
+class ApiError(HttpError):
+    """The service answered with an error it will keep giving (or retries ran out)."""
+
+    def __init__(
+        self,
+        status: int,
+        messages: list[str] | None = None,
+        field_errors: dict[str, str] | None = None,
+        *,
+        method: str = "",
+        path: str = "",
+        retryable: bool = False,
+    ) -> None:
+        self.status = status
+        self.messages = list(messages or [])
+        self.field_errors = dict(field_errors or {})
+        self.method = method
+        self.path = path
+        self.retryable = retryable
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"{self.method} {self.path} -> HTTP {self.status}".strip()]
+        if self.messages:
+            parts.append("; ".join(self.messages))
+        if self.field_errors:
+            parts.append(", ".join(f"{k}: {v}" for k, v in sorted(self.field_errors.items())))
+        return ": ".join(parts)
+
+
+class AmbiguousWriteError(HttpError):
+    """A write whose outcome is unknown: it may have been applied. Reconcile before writing again."""
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{method} {path}: outcome unknown ({reason}); reconcile before retrying")
+
+
+class TransportFailure(HttpError):
+    """The service could not be reached (or kept dropping reads) after every attempt."""
+
+    def __init__(self, method: str, path: str, reason: str, attempts: int) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        self.attempts = attempts
+        super().__init__(f"{method} {path}: {reason} after {attempts} attempt(s)")
+
+
+def parse_error_body(body: Any) -> tuple[list[str], dict[str, str]]:
+    """Messages and per-field errors from a Jira ErrorCollection or an ADO error body.
+
+    Jira: {"errorMessages": [...], "errors": {"field": "msg"}}.
+    ADO: {"$id": "1", "message": "...", "typeKey": "...", "innerException": {...}}.
+    """
+    messages: list[str] = []
+    field_errors: dict[str, str] = {}
+    if isinstance(body, Mapping):
+        for m in body.get("errorMessages") or []:
+            if isinstance(m, str) and m:
+                messages.append(m)
+        errors = body.get("errors")
+        if isinstance(errors, Mapping):
+            field_errors = {str(k): str(v) for k, v in errors.items()}
+        msg = body.get("message")
+        if isinstance(msg, str) and msg:
+            messages.append(msg)
+        inner = body.get("innerException")
+        while isinstance(inner, Mapping):
+            m = inner.get("message")
+            if isinstance(m, str) and m and m not in messages:
+                messages.append(m)
+            inner = inner.get("innerException")
+    elif isinstance(body, str) and body.strip():
+        messages.append(body.strip()[:500])
+    return messages, field_errors
+
+
+def _error_from_response(response: httpx.Response, *, retryable: bool = False) -> ApiError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    messages, field_errors = parse_error_body(body)
+    return ApiError(
+        response.status_code,
+        messages,
+        field_errors,
+        method=response.request.method,
+        path=response.request.url.path,
+        retryable=retryable,
+    )
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class SecretBasicAuth(httpx.Auth):
+    """HTTP Basic auth whose secret stays a SecretStr until the header is built."""
+
+    def __init__(self, username: str, password: SecretStr) -> None:
+        self._username = username
+        self._password = password
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        raw = f"{self._username}:{self._password.get_secret_value()}".encode()
+        request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        yield request
+
+    def __repr__(self) -> str:
+        return f"SecretBasicAuth(username={self._username!r}, password=**********)"
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def server_delay(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """The wait the service asked for: Retry-After, else ADO's X-RateLimit-Delay (seconds)."""
+    delay = parse_retry_after(response.headers.get("Retry-After"), now=now)
+    if delay is not None:
+        return delay
+    raw = response.headers.get("X-RateLimit-Delay")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            return None
+    return None
+
+
+class AdaptiveLimiter:
+    """AIMD limit on in-flight requests, shared by every call of one client.
+
+    A 429 halves the allowed concurrency (not below 1); a run of successes grows it back by one
+    (not above max). Only the first 429 of a "generation" halves: requests that were already in
+    flight when the limit dropped report the same overload and must not halve it again.
+    """
+
+    def __init__(self, max_concurrency: int, grow_after_successes: int = 8) -> None:
+        self.max = max_concurrency
+        self.grow_after = grow_after_successes
+        self.limit = max_concurrency
+        self.in_flight = 0
+        self._generation = 0
+        self._successes = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+            return self._generation
+
+    async def release(self) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_throttled(self, generation: int) -> None:
+        self._successes = 0
+        if generation != self._generation:
+            return
+        self._generation += 1
+        self.limit = max(1, self.limit // 2)
+
+    def on_success(self) -> None:
+        self._successes += 1
+        if self._successes >= self.grow_after and self.limit < self.max:
+            self._successes = 0
+            self.limit += 1
+            # Waiters are woken on the next release; growing never needs an immediate wake-up.
+
+
+@dataclass
+class HttpCounters:
+    """What a client did; read by benchmarks and chaos reports."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    ambiguous_writes: int = 0
+    waited_seconds: float = 0.0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "server_errors": self.server_errors,
+            "transport_errors": self.transport_errors,
+            "ambiguous_writes": self.ambiguous_writes,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "by_status": dict(self.by_status),
+        }
+
+
+# Errors raised before a single byte of the request left this process: safe to resend any request.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+Body = bytes | Callable[[], AsyncIterator[bytes]] | None
+
+
+class ResilientHttp:
+    """An httpx.AsyncClient with retries, backoff, AIMD concurrency and typed errors."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: SleepFn | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
+        limits = httpx.Limits(
+            max_connections=settings.max_concurrency * 2,
+            max_keepalive_connections=settings.max_concurrency,
+        )
+        base_headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
+        base_headers.update(headers or {})
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url,
+            auth=auth,
+            headers=base_headers,
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.limiter = AdaptiveLimiter(settings.max_concurrency, settings.grow_after_successes)
+        self.counters = HttpCounters()
+        self._sleep: SleepFn = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self._clock = clock or time.time
+
+    def __repr__(self) -> str:
+        return f"ResilientHttp(base_url={self.settings.base_url!r})"
+
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._client.base_url
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> ResilientHttp:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ policy
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter for attempt 1, 2, ..."""
+        cap = min(self.settings.backoff_max_seconds, self.settings.backoff_base_seconds * (2 ** (attempt - 1)))
+        return self._rng.uniform(cap / 2, cap)
+
+    def _delay_for(self, response: httpx.Response | None, attempt: int) -> float:
+        if response is not None:
+            asked = server_delay(response, now=self._clock())
+            if asked is not None:
+                return min(asked, self.settings.max_retry_after_seconds)
+        return self.backoff(attempt)
+
+    async def _wait(self, delay: float) -> None:
+        self.counters.retries += 1
+        self.counters.waited_seconds += delay
+        await self._sleep(delay)
+
+    # ------------------------------------------------------------------ requests
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: Body = None,
+        headers: Mapping[str, str] | None = None,
+        accept_status: Container[int] = (),
+    ) -> httpx.Response:
+        """Send one logical request; returns the (read) response on 2xx or an accepted status.
+
+        `idempotent`: True for reads and for writes that are safe to repeat (PUT of a value,
+        read-only POSTs such as searches). False for writes that create something.
+        `content` may be a factory of async byte chunks: it is called once per attempt, so a
+        streamed body can be re-sent when the service said it did not take it.
+        """
+        async with self._attempts(method, url, idempotent, params, json, content, headers, accept_status, False) as r:
+            return r
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """A streamed read: the body is not loaded; retries happen only before it starts."""
+        async with self._attempts(method, url, True, params, None, None, headers, (), True) as r:
+            yield r
+
+    @asynccontextmanager
+    async def _attempts(
+        self,
+        method: str,
+        url: str,
+        idempotent: bool,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: Body,
+        headers: Mapping[str, str] | None,
+        accept_status: Container[int],
+        stream: bool,
+    ) -> AsyncIterator[httpx.Response]:
+        method = method.upper()
+        path = httpx.URL(url).path or url
+        max_attempts = self.settings.max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            body = content() if callable(content) else content
+            request = self._client.build_request(method, url, params=params, json=json, content=body, headers=headers)
+            path = request.url.path
+            generation = await self.limiter.acquire()
+            released = False
+            try:
+                self.counters.requests += 1
+                try:
+                    response = await self._client.send(request, stream=True)
+                except _NOT_SENT as exc:
+                    self.counters.transport_errors += 1
+                    reason = type(exc).__name__
+                    await self.limiter.release()
+                    released = True
+                    if attempt >= max_attempts:
+                        raise TransportFailure(method, path, reason, attempt) from None
+                    delay = self.backoff(attempt)
+                    log.warning("%s %s: %s (not sent), retry %d in %.2fs", method, path, reason, attempt, delay)
+                    await self._wait(delay)
+                    continue
+                except httpx.TransportError as exc:
+                    self.counters.transport_errors += 1
+                    reason = type(exc).__name__
+                    await self.limiter.release()
+                    released = True
+                    if not idempotent:
+                        self.counters.ambiguous_writes += 1
+                        raise AmbiguousWriteError(method, path, reason) from None
+                    if attempt >= max_attempts:
+                        raise TransportFailure(method, path, reason, attempt) from None
+                    delay = self.backoff(attempt)
+                    log.warning("%s %s: %s, retry %d in %.2fs", method, path, reason, attempt, delay)
+                    await self._wait(delay)
+                    continue
+
+                status = response.status_code
+                self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
+                if status < 400 or status in accept_status:
+                    self.limiter.on_success()
+                    if stream:
+                        try:
+                            yield response
+                        finally:
+                            await response.aclose()
+                        return
+                    try:
+                        await response.aread()
+                    except httpx.TransportError as exc:
+                        # The service answered (so a write was applied) but the body was lost.
+                        self.counters.transport_errors += 1
+                        if not idempotent:
+                            self.counters.ambiguous_writes += 1
+                            raise AmbiguousWriteError(method, path, f"{type(exc).__name__} reading the response") from None
+                        await self.limiter.release()
+                        released = True
+                        if attempt >= max_attempts:
+                            raise TransportFailure(method, path, type(exc).__name__, attempt) from None
+                        await self._wait(self.backoff(attempt))
+                        continue
+                    yield response
+                    return
+
+                try:
+                    await response.aread()
+                except httpx.TransportError:
+                    pass
+                finally:
+                    await response.aclose()
+
+                throttled = status == 429
+                not_applied = throttled or (status == 503 and "Retry-After" in response.headers)
+                transient = not_applied or status >= 500 or status == 408
+                if throttled:
+                    self.counters.throttled += 1
+                    self.limiter.on_throttled(generation)
+                elif status >= 500:
+                    self.counters.server_errors += 1
+                if not transient:
+                    raise _error_from_response(response)
+                if not not_applied and not idempotent:
+                    self.counters.ambiguous_writes += 1
+                    raise AmbiguousWriteError(method, path, f"HTTP {status}")
+                if attempt >= max_attempts:
+                    raise _error_from_response(response, retryable=True)
+                await self.limiter.release()
+                released = True
+                delay = self._delay_for(response, attempt)
+                log.info("%s %s: HTTP %d, retry %d in %.2fs", method, path, status, attempt, delay)
+                await self._wait(delay)
+            finally:
+                if not released:
+                    await self.limiter.release()
+
+    async def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.request("GET", url, idempotent=True, params=params)
+        return response.json() if response.content else None
+
+
+# --------------------------------------------------------------------------- pagination
+
+PageFetch = Callable[[Any], Awaitable[tuple[list[T], Any]]]
+
+
+async def paginate(fetch: Callable[[Any], Awaitable[tuple[Iterable[T], Any]]], first: Any = None) -> AsyncIterator[T]:
+    """Items of every page: `fetch(cursor)` returns (items, next cursor or None when done)."""
+    cursor = first
+    seen: set[Any] = set()
+    while True:
+        items, cursor = await fetch(cursor)
+        for item in items:
+            yield item
+        if cursor is None:
+            return
+        if cursor in seen:
+            # A service that hands out the same cursor twice would loop forever.
+            raise HttpError(f"pagination cursor repeated: {cursor!r}")
+        seen.add(cursor)
+
+
+def next_start_at(start_at: int, got: int, *, total: int | None = None, is_last: bool | None = None) -> int | None:
+    """The next `startAt` of a Jira offset page, or None when the last page was read."""
+    if got == 0 or is_last:
+        return None
+    nxt = start_at + got
+    if total is not None and nxt >= total:
+        return None
+    return nxt
+
+
+def continuation_token(response: httpx.Response, body: Any = None) -> str | None:
+    """ADO continuation: the `x-ms-continuationtoken` header or a `continuationToken` in the body."""
+    token = response.headers.get("x-ms-continuationtoken")
+    if not token and isinstance(body, Mapping):
+        raw = body.get("continuationToken")
+        if isinstance(raw, list):
+            raw = raw[0] if raw else None
+        token = raw
+    return token or None
+
+
+def chunked(items: list[T], size: int) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def utc_iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
