@@ -1,0 +1,455 @@
+"""Fault injection in front of a sandbox service: latency, throttling, 5xx and dropped responses.
+
+The middleware is pure ASGI (not Starlette's BaseHTTPMiddleware) so streamed bodies and
+attachments pass through untouched, and so it can drop a connection after the write happened.
+Everything under `/_sandbox/` bypasses the faults: tests and the demo must always be able to
+look at the state and switch faults off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import Body, FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from migrayt.sandbox.fault_config import FaultConfig, FaultCounters
+
+Service = Literal["ado", "jira"]
+
+ADMIN_PREFIX = "/_sandbox/"
+FAULTS_PATH = "/_sandbox/faults"
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# POSTs that only read: a dropped response on these would not be "applied then lost".
+_READ_ONLY_POSTS: dict[Service, re.Pattern[str]] = {
+    "jira": re.compile(
+        r"^/rest/api/(?:2|3|latest)/(?:search(?:/jql|/approximate-count)?|jql/parse|jql/match|issue/bulkfetch)/?$"
+    ),
+    "ado": re.compile(r"/_apis/wit/(?:wiql|workitemsbatch)/?$", re.IGNORECASE),
+}
+
+# Share of the bucket under which ADO starts delaying requests and saying so in headers,
+# and Jira sets X-RateLimit-NearLimit (Atlassian: "less than 20% of the budget remains").
+_NEAR_LIMIT_SHARE = 0.2
+# ADO's X-RateLimit-Limit is in TSTUs; 200 is the documented global per-user budget.
+_ADO_TSTU_LIMIT = 200
+_ADO_RESOURCE = "ATCPU"
+
+
+def is_write(service: Service, method: str, path: str) -> bool:
+    """A request that changes state on the service (what a dropped response makes ambiguous)."""
+    method = method.upper()
+    if method not in WRITE_METHODS:
+        return False
+    return not (method == "POST" and _READ_ONLY_POSTS[service].search(path))
+
+
+class ConnectionDropped(Exception):
+    """Raised inside the server to make it abort a connection after a write was applied."""
+
+
+class _QuietDrops(logging.Filter):
+    """uvicorn logs every exception from the app with a traceback; a planned drop is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionDropped)
+
+
+_quiet_drops = _QuietDrops()
+logging.getLogger("uvicorn.error").addFilter(_quiet_drops)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Why and for how long a request is refused with 429."""
+
+    retry_after_seconds: int
+    limit: int
+    by_rate_limit: bool
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the controller decided for one request, before the app sees it."""
+
+    latency_seconds: float = 0.0
+    throttle: Throttle | None = None
+    server_error: int | None = None
+    drop_after_write: bool = False
+    # Set when the rate limit is configured and the caller is close to it.
+    near_limit_remaining: int | None = None
+    near_limit_delay_seconds: float = 0.0
+    limit: int | None = None
+    reset_seconds: float = 0.0
+
+
+class FaultController:
+    """The live fault settings of one service, what was injected, and the rate-limit bucket.
+
+    Thread-safe: tests replace the config from their own thread while the server runs in another.
+    """
+
+    def __init__(self, config: FaultConfig | None = None, *, clock: Any = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._config = config or FaultConfig()
+        self.counters = FaultCounters()
+        self.random = random.Random(self._config.seed)
+        self._tokens = 0.0
+        self._refilled_at = clock()
+        self._reset_bucket()
+
+    @property
+    def config(self) -> FaultConfig:
+        return self._config
+
+    def get_config(self) -> FaultConfig:
+        """The callable the apps are given (`get_faults`), e.g. for search-index lag."""
+        return self._config
+
+    def replace(self, config: FaultConfig) -> FaultConfig:
+        with self._lock:
+            self._config = config
+            if config.seed is not None:
+                self.random.seed(config.seed)
+            self._reset_bucket()
+        return config
+
+    def update(self, changes: dict[str, Any]) -> FaultConfig:
+        """Partial update; raises pydantic.ValidationError on a bad value or unknown field."""
+        unknown = set(changes) - set(FaultConfig.model_fields)
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        merged = FaultConfig.model_validate({**self._config.model_dump(), **changes})
+        return self.replace(merged)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.counters = FaultCounters()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"config": self._config.model_dump(), "counters": self.counters.model_dump()}
+
+    def _reset_bucket(self) -> None:
+        rps = self._config.rate_limit_rps
+        self._tokens = self._capacity(rps) if rps else 0.0
+        self._refilled_at = self._clock()
+
+    @staticmethod
+    def _capacity(rps: float) -> float:
+        # One second worth of burst, and at least one request.
+        return max(1.0, rps)
+
+    def admit(self, service: Service, method: str, path: str) -> Admission:
+        """Decide the faults for one request and count them."""
+        with self._lock:
+            cfg = self._config
+            rnd = self.random
+            self.counters.requests += 1
+            latency = cfg.latency_ms / 1000.0
+            if cfg.jitter_ms:
+                latency += rnd.uniform(0.0, cfg.jitter_ms) / 1000.0
+
+            near_remaining: int | None = None
+            near_delay = 0.0
+            limit: int | None = None
+            reset = 0.0
+            rps = cfg.rate_limit_rps
+            if rps:
+                capacity = self._capacity(rps)
+                limit = math.floor(capacity)
+                now = self._clock()
+                self._tokens = min(capacity, self._tokens + (now - self._refilled_at) * rps)
+                self._refilled_at = now
+                if self._tokens < 1.0:
+                    wait = (1.0 - self._tokens) / rps
+                    self.counters.throttled += 1
+                    return Admission(
+                        latency_seconds=latency,
+                        throttle=Throttle(max(1, math.ceil(wait)), limit, by_rate_limit=True),
+                        limit=limit,
+                        reset_seconds=wait,
+                    )
+                self._tokens -= 1.0
+                reset = (capacity - self._tokens) / rps
+                if self._tokens < capacity * _NEAR_LIMIT_SHARE:
+                    near_remaining = math.floor(self._tokens)
+                    # ADO delays before it blocks; a fraction of the refill interval keeps it mild.
+                    near_delay = 0.5 / rps if service == "ado" else 0.0
+
+            if cfg.share_429 and rnd.random() < cfg.share_429:
+                self.counters.throttled += 1
+                return Admission(
+                    latency_seconds=latency,
+                    throttle=Throttle(math.ceil(cfg.retry_after_seconds), limit or 0, by_rate_limit=False),
+                    limit=limit,
+                    reset_seconds=cfg.retry_after_seconds,
+                )
+            if cfg.share_5xx and rnd.random() < cfg.share_5xx:
+                self.counters.server_errors += 1
+                return Admission(latency_seconds=latency, server_error=rnd.choice((500, 502, 503)))
+            drop = False
+            if cfg.share_drop_after_write and is_write(service, method, path):
+                drop = rnd.random() < cfg.share_drop_after_write
+                if drop:
+                    self.counters.dropped_after_write += 1
+            return Admission(
+                latency_seconds=latency,
+                drop_after_write=drop,
+                near_limit_remaining=near_remaining,
+                near_limit_delay_seconds=near_delay,
+                limit=limit,
+                reset_seconds=reset,
+            )
+
+
+# --- responses shaped like the real services ---------------------------------------------------
+
+
+def _header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def _jira_reset(seconds: float) -> str:
+    # Atlassian documents X-RateLimit-Reset as ISO 8601, `yyyy-MM-ddTHH:mmZ`.
+    at = datetime.now(UTC) + timedelta(seconds=max(seconds, 0.0))
+    if at.second or at.microsecond:
+        at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return at.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _ado_error(message: str, type_key: str, type_name: str, event_id: int = 3000) -> dict[str, Any]:
+    return {
+        "$id": "1",
+        "innerException": None,
+        "message": message,
+        "typeName": type_name,
+        "typeKey": type_key,
+        "errorCode": 0,
+        "eventId": event_id,
+    }
+
+
+def throttled_response(
+    service: Service, throttle: Throttle, method: str, path: str, rnd: random.Random
+) -> tuple[int, dict[str, str], bytes]:
+    retry_after = str(throttle.retry_after_seconds)
+    if service == "jira":
+        if throttle.by_rate_limit:
+            reason = "jira-burst-based"
+        elif is_write("jira", method, path) and "/issue/" in path:
+            reason = rnd.choice(("jira-burst-based", "jira-per-issue-on-write", "jira-quota-tenant-based"))
+        else:
+            reason = rnd.choice(("jira-burst-based", "jira-quota-tenant-based"))
+        headers = {
+            "Retry-After": retry_after,
+            "X-RateLimit-Limit": str(throttle.limit or 100),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": _jira_reset(throttle.retry_after_seconds),
+            "RateLimit-Reason": reason,
+            "Content-Type": "application/json;charset=UTF-8",
+        }
+        body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
+    else:
+        headers = {
+            "Retry-After": retry_after,
+            "X-RateLimit-Resource": _ADO_RESOURCE,
+            "X-RateLimit-Delay": "0.000",
+            "X-RateLimit-Limit": str(_ADO_TSTU_LIMIT),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time() + max(throttle.retry_after_seconds, 1))),
+            "Content-Type": "application/json; charset=utf-8",
+        }
+        body = _ado_error(
+            "TF400733: The request has been canceled: Request was blocked due to exceeding usage of "
+            f"resource '{_ADO_RESOURCE}' in namespace 'User'.",
+            "RequestBlockedException",
+            "Microsoft.TeamFoundation.Framework.Server.RequestBlockedException, "
+            "Microsoft.TeamFoundation.Framework.Server",
+        )
+    return 429, headers, json.dumps(body).encode()
+
+
+def server_error_response(service: Service, status: int) -> tuple[int, dict[str, str], bytes]:
+    if status == 502:
+        # What a proxy in front of either service sends: HTML, not the API's JSON.
+        html = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+        return 502, {"Content-Type": "text/html"}, html
+    if service == "jira":
+        headers = {"Content-Type": "application/json;charset=UTF-8"}
+        if status == 503:
+            # Atlassian: some transient 5xx come with Retry-After.
+            headers["Retry-After"] = "1"
+            body = {"errorMessages": ["Service unavailable. Please try again later."], "errors": {}}
+        else:
+            body = {"errorMessages": ["Internal server error"], "errors": {}}
+        return status, headers, json.dumps(body).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8", "ActivityId": str(uuid.uuid4())}
+    if status == 503:
+        headers["Retry-After"] = "1"
+        body = _ado_error(
+            "TF400898: An Internal Error Occurred. The service is temporarily unavailable.",
+            "ServiceUnavailableException",
+            "Microsoft.VisualStudio.Services.WebApi.ServiceUnavailableException, Microsoft.VisualStudio.Services.WebApi",
+        )
+    else:
+        body = _ado_error(
+            "TF400898: An Internal Error Occurred. Please contact your administrator for more information.",
+            "UnexpectedErrorException",
+            "Microsoft.TeamFoundation.Framework.Server.UnexpectedErrorException, Microsoft.TeamFoundation.Framework.Server",
+        )
+    return status, headers, json.dumps(body).encode()
+
+
+def near_limit_headers(service: Service, admission: Admission) -> dict[str, str]:
+    if admission.near_limit_remaining is None:
+        return {}
+    if service == "jira":
+        return {
+            "X-RateLimit-Limit": str(admission.limit or 0),
+            "X-RateLimit-Remaining": str(admission.near_limit_remaining),
+            "X-RateLimit-NearLimit": "true",
+        }
+    limit = admission.limit or 1
+    remaining = round(_ADO_TSTU_LIMIT * admission.near_limit_remaining / limit)
+    return {
+        "X-RateLimit-Resource": _ADO_RESOURCE,
+        "X-RateLimit-Delay": f"{admission.near_limit_delay_seconds:.3f}",
+        "X-RateLimit-Limit": str(_ADO_TSTU_LIMIT),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(math.ceil(time.time() + admission.reset_seconds)),
+    }
+
+
+async def _send_plain(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    headers = {**headers, "Content-Length": str(len(body))}
+    await send({"type": "http.response.start", "status": status, "headers": _header_list(headers)})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+# --- the admin endpoint ------------------------------------------------------------------------
+
+
+def create_fault_admin_app(controller: FaultController) -> FastAPI:
+    """`/_sandbox/faults`: GET config + counters, PUT replaces, PATCH changes some fields. No auth."""
+    admin = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @admin.get(FAULTS_PATH)
+    def get_faults() -> dict[str, Any]:
+        return controller.snapshot()
+
+    @admin.put(FAULTS_PATH)
+    def put_faults(config: FaultConfig) -> dict[str, Any]:
+        controller.replace(config)
+        return controller.snapshot()
+
+    @admin.patch(FAULTS_PATH)
+    def patch_faults(changes: dict[str, Any] = Body(...)) -> Any:
+        try:
+            controller.update(changes)
+        except ValidationError as exc:
+            return JSONResponse(status_code=422, content={"detail": json.loads(exc.json())})
+        except ValueError as exc:
+            return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return controller.snapshot()
+
+    @admin.delete(f"{FAULTS_PATH}/counters")
+    def reset_counters() -> dict[str, Any]:
+        controller.reset_counters()
+        return controller.snapshot()
+
+    return admin
+
+
+# --- the middleware ----------------------------------------------------------------------------
+
+
+class FaultMiddleware:
+    """Wraps one sandbox app; serves `/_sandbox/faults` itself and passes other `/_sandbox/*` through."""
+
+    def __init__(self, app: ASGIApp, controller: FaultController, service: Service) -> None:
+        self.app = app
+        self.controller = controller
+        self.service: Service = service
+        self.admin = create_fault_admin_app(controller)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path == FAULTS_PATH or path.startswith(FAULTS_PATH + "/"):
+            await self.admin(scope, receive, send)
+            return
+        if path.startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        method: str = scope.get("method", "GET")
+        admission = self.controller.admit(self.service, method, path)
+        delay = admission.latency_seconds + admission.near_limit_delay_seconds
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+        if admission.throttle is not None:
+            status, headers, body = throttled_response(
+                self.service, admission.throttle, method, path, self.controller.random
+            )
+            await _send_plain(send, status, headers, body)
+            return
+        if admission.server_error is not None:
+            await _send_plain(send, *server_error_response(self.service, admission.server_error))
+            return
+        if admission.drop_after_write:
+            await self._apply_then_drop(scope, receive, send)
+            return
+
+        extra = _header_list(near_limit_headers(self.service, admission))
+        if not extra:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _apply_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started: dict[str, Any] = {}
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+
+        # The write happens in full; only its answer is lost.
+        await self.app(scope, receive, swallow)
+        status = int(started.get("status", 200))
+        headers = [
+            (k, v)
+            for k, v in started.get("headers", [])
+            if k.lower() not in (b"content-length", b"transfer-encoding", b"connection")
+        ]
+        # Promise a body that never comes, then abort: the server closes the connection mid-response,
+        # so the client sees a transport error (e.g. httpx.RemoteProtocolError) and no usable answer.
+        headers.append((b"content-length", b"65536"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        raise ConnectionDropped(f"{self.service}: dropped the response to {scope.get('method')} {scope.get('path')}")
