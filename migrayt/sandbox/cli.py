@@ -1,0 +1,124 @@
+"""`migrayt sandbox`: serve the sandbox Azure DevOps and Jira until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.server import (
+    DEFAULT_ADO_PAT,
+    DEFAULT_HOST,
+    DEFAULT_JIRA_EMAIL,
+    DEFAULT_JIRA_TOKEN,
+    DEFAULT_PROJECT_KEY,
+    PortInUseError,
+    SandboxServer,
+    build_sandbox,
+)
+
+
+def _secret_hint(value: str, default: str, flag: str) -> str:
+    # The defaults are public sandbox values; a secret someone chose is never echoed.
+    return f"'{value}'" if value == default else f"(the value given by {flag})"
+
+
+def sandbox_command(
+    ado_port: int = typer.Option(8081, help="ADO port (0 picks a free one)."),
+    jira_port: int = typer.Option(8082, help="Jira port (0 picks a free one)."),
+    host: str = typer.Option(DEFAULT_HOST, help="Interface to listen on."),
+    items: int = typer.Option(500, min=1, help="Work items to generate."),
+    seed: int = typer.Option(7, help="Generator seed: same seed, same project."),
+    organization: str = typer.Option("acme", help="ADO organization."),
+    project: str = typer.Option("Phoenix", help="ADO project."),
+    team: str = typer.Option("Phoenix Team", help="ADO team."),
+    jira_project: str = typer.Option(DEFAULT_PROJECT_KEY, help="Jira project key."),
+    ado_pat: str = typer.Option(DEFAULT_ADO_PAT, envvar="MIGRAYT_SANDBOX_ADO_PAT", help="PAT ADO accepts."),
+    jira_email: str = typer.Option(DEFAULT_JIRA_EMAIL, help="Email Jira accepts (Basic auth user)."),
+    jira_token: str = typer.Option(
+        DEFAULT_JIRA_TOKEN, envvar="MIGRAYT_SANDBOX_JIRA_TOKEN", help="API token Jira accepts."
+    ),
+    state_dir: Path | None = typer.Option(None, help="Keep Jira's state here across restarts."),
+    latency_ms: float = typer.Option(0.0, min=0, help="Added latency per request."),
+    jitter_ms: float = typer.Option(0.0, min=0, help="Uniform random extra latency, up to this."),
+    rate_limit: float | None = typer.Option(None, min=0.001, help="Requests per second before 429."),
+    share_429: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 429."),
+    share_5xx: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 500/502/503."),
+    share_drop: float = typer.Option(
+        0.0, min=0, max=1, help="Share of writes applied, then the connection dropped before the answer."
+    ),
+    index_lag: float = typer.Option(0.0, min=0, help="Seconds before a new Jira issue shows up in JQL search."),
+    retry_after: float = typer.Option(1.0, min=0, help="Retry-After seconds on injected 429s."),
+    fault_seed: int | None = typer.Option(None, help="Seed for the fault dice (reproducible faults)."),
+    access_log: bool = typer.Option(False, help="Log every request."),
+) -> None:
+    """Serve a sandbox Azure DevOps and Jira Cloud (real REST contracts, switchable faults)."""
+    from migrayt.sandbox.generator import ProjectSpec
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    faults = FaultConfig(
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        rate_limit_rps=rate_limit,
+        share_429=share_429,
+        share_5xx=share_5xx,
+        share_drop_after_write=share_drop,
+        retry_after_seconds=retry_after,
+        seed=fault_seed,
+    )
+    spec = ProjectSpec(seed=seed, items=items, organization=organization, project=project, team=team)
+    started = time.perf_counter()
+    sandbox = build_sandbox(
+        spec,
+        ado_pat=ado_pat,
+        jira_email=jira_email,
+        jira_token=jira_token,
+        project_key=jira_project,
+        jira_state_dir=state_dir,
+        ado_faults=faults.model_copy(update={"search_index_lag_seconds": 0.0}),
+        jira_faults=faults.model_copy(update={"search_index_lag_seconds": index_lag}),
+    )
+    server = SandboxServer(
+        sandbox, ado_port=ado_port, jira_port=jira_port, host=host, log_level="info", access_log=access_log
+    )
+    try:
+        server.start()
+    except PortInUseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    ado_hint = _secret_hint(ado_pat, DEFAULT_ADO_PAT, "--ado-pat")
+    jira_hint = _secret_hint(jira_token, DEFAULT_JIRA_TOKEN, "--jira-token")
+    lines = [
+        f"Sandbox ready in {time.perf_counter() - started:.1f}s: {items} work items, seed {seed}",
+        f"ADO   {server.ado_url}   project '{project}', team '{team}'",
+        f"      Basic auth: any user name, PAT {ado_hint}",
+        f"Jira  {server.jira_url}   project {jira_project}",
+        f"      Basic auth: {jira_email} with API token {jira_hint}",
+        f"Admin {server.ado_root}/_sandbox/faults  {server.jira_url}/_sandbox/faults  (and /_sandbox/state)",
+        "Ctrl-C or SIGTERM stops.",
+    ]
+    typer.echo("\n".join(lines))
+    sys.stdout.flush()
+
+    try:
+        while not stopping.wait(0.2):
+            pass
+    finally:
+        server.stop()
+    typer.echo("Sandbox stopped.")
