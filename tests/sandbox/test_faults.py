@@ -253,3 +253,26 @@ async def test_drop_after_write_applies_the_write_but_the_client_gets_no_respons
         assert await state_items(client) == 2
     assert controller.counters.dropped_after_write == 2
     assert not [r for r in caplog.records if r.name == "uvicorn.error" and r.levelname == "ERROR"]
+
+
+async def test_admin_helper_switches_faults_on_a_served_service() -> None:
+    from migrayt.sandbox.testing import SandboxAdmin, sandbox_state, set_faults
+
+    app, controller = wrapped("ado")
+    with BackgroundServer({"ado": (app, 0)}) as server:
+        url = server.url("ado")
+        async with SandboxAdmin(url) as admin, httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as client:
+            await admin.set_faults(share_5xx=1.0)
+            assert (await client.post("/items", json={})).status_code >= 500
+            assert (await admin.faults())["counters"]["server_errors"] == 1
+            await admin.reset_counters()
+            await admin.replace_faults()
+            assert (await client.post("/items", json={})).status_code == 201
+            assert (await admin.state()) == {"items": 1}
+            counters = (await admin.faults())["counters"]
+            assert counters["requests"] == 1
+            assert counters["server_errors"] == counters["throttled"] == 0
+        # The blocking variants, for sync tests and scripts.
+        set_faults(url, latency_ms=1)
+        assert controller.config.latency_ms == 1
+        assert sandbox_state(url) == {"items": 1}
