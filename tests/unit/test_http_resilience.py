@@ -356,3 +356,127 @@ async def test_secrets_never_leak_into_repr_errors_or_logs(caplog):
     for text in texts:
         assert TOKEN not in text
         assert encoded not in text
+
+
+# --------------------------------------------------------------------------- pagination and mapping
+# Fakes speak just enough of the contract to check that the clients page and map correctly.
+
+import json as _json  # noqa: E402
+
+from migrayt.connectors.ado import AdoClient, build_id_range_query  # noqa: E402
+from migrayt.connectors.jira import JiraClient, labels_jql, map_bulk_result  # noqa: E402
+
+
+def test_bulk_result_maps_created_issues_around_failed_elements():
+    body = {
+        "issues": [{"id": "10000", "key": "ED-24", "self": "x"}, {"id": "10001", "key": "ED-25", "self": "y"}],
+        "errors": [
+            {
+                "elementErrors": {"errorMessages": [], "errors": {"issuetype": "The issue type selected is invalid."}},
+                "failedElementNumber": 1,
+                "status": 400,
+            }
+        ],
+    }
+    result = map_bulk_result(3, body)
+    assert result.key_for(0) == "ED-24"
+    assert result.key_for(2) == "ED-25"
+    assert result.key_for(1) is None
+    assert result.errors[1].field_errors == {"issuetype": "The issue type selected is invalid."}
+    assert "issue type selected is invalid" in result.errors[1].describe()
+
+
+def test_bulk_result_that_does_not_add_up_is_ambiguous():
+    with pytest.raises(AmbiguousWriteError):
+        map_bulk_result(3, {"issues": [{"id": "1", "key": "A-1"}], "errors": []})
+
+
+def test_labels_jql_quotes_labels():
+    assert labels_jql(["ado-id-1", 'we"ird']) == 'labels in ("ado-id-1", "we\\"ird")'
+
+
+def test_id_range_query_shape():
+    q = build_id_range_query(42, types=["Bug", "User's Story"])
+    assert "[System.Id] > 42" in q
+    assert "IN ('Bug', 'User''s Story')" in q
+    assert q.endswith("ORDER BY [System.Id] ASC")
+
+
+def fake_ado(ids: list[int], requests: list[httpx.Request]):
+    import re
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        path = request.url.path
+        if path.endswith("/_apis/wit/wiql"):
+            query = _json.loads(request.content)["query"]
+            after = int(re.search(r"\[System\.Id\] > (\d+)", query).group(1))
+            top = int(request.url.params.get("$top", 20_000))
+            hits = [i for i in ids if i > after]
+            if len(hits) > 20_000 and "$top" not in request.url.params:
+                return httpx.Response(400, json={"message": "VS402337: more than 20000 results"})
+            return httpx.Response(200, json={"queryType": "flat", "workItems": [{"id": i, "url": ""} for i in hits[:top]]})
+        if path.endswith("/_apis/wit/workitemsbatch"):
+            body = _json.loads(request.content)
+            assert len(body["ids"]) <= 200
+            return httpx.Response(
+                200,
+                json={"count": len(body["ids"]), "value": [None if i % 7 == 0 else {"id": i, "rev": 1, "fields": {"System.Title": f"t{i}"}} for i in body["ids"]]},
+            )
+        if "/comments" in path:
+            token = request.url.params.get("continuationToken")
+            page = int(token or 0)
+            headers = {"x-ms-continuationtoken": str(page + 1)} if page < 2 else {}
+            return httpx.Response(200, headers=headers, json={"comments": [{"id": page * 10 + k, "text": "c"} for k in range(3)]})
+        return httpx.Response(404, json={"message": "no route"})
+
+    return handler
+
+
+async def test_ado_ids_in_ranges_and_batches_of_200():
+    ids = list(range(1, 452))
+    requests: list[httpx.Request] = []
+    async with AdoClient("https://ado.example/org", "Proj", SecretStr("pat"), transport=httpx.MockTransport(fake_ado(ids, requests)), wiql_page_size=100) as ado:
+        got = [i async for i in ado.iter_work_item_ids()]
+        assert got == ids
+        wiqls = [r for r in requests if r.url.path.endswith("/wiql")]
+        assert len(wiqls) == 5  # 100+100+100+100+51
+        requests.clear()
+        items = await ado.get_work_items(list(reversed(ids)))
+    batches = [r for r in requests if r.url.path.endswith("/workitemsbatch")]
+    assert len(batches) == 3
+    assert [w.id for w in items] == [i for i in reversed(ids) if i % 7 != 0]
+
+
+async def test_ado_comments_follow_continuation():
+    requests: list[httpx.Request] = []
+    async with AdoClient("https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(fake_ado([], requests))) as ado:
+        comments = [c.id async for c in ado.iter_comments(5)]
+    assert comments == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+
+async def test_ado_refuses_to_send_the_pat_to_another_host():
+    async with AdoClient("https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(lambda r: httpx.Response(200))) as ado:
+        with pytest.raises(ValueError):
+            async for _ in ado.stream_attachment("https://evil.example/_apis/wit/attachments/1"):
+                pass
+
+
+async def test_jira_search_follows_next_page_token():
+    seen_tokens: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = _json.loads(request.content)
+        token = body.get("nextPageToken")
+        seen_tokens.append(token)
+        page = int(token or 0)
+        last = page == 2
+        out = {"issues": [{"id": str(page * 10 + k), "key": f"P-{page * 10 + k}", "fields": {}} for k in range(2)], "isLast": last}
+        if not last:
+            out["nextPageToken"] = str(page + 1)
+        return httpx.Response(200, json=out)
+
+    async with JiraClient("https://jira.example", "me@example.com", "tok", transport=httpx.MockTransport(handler)) as jira:
+        keys = [i.key async for i in jira.search_jql("project = P", page_size=2)]
+    assert keys == ["P-0", "P-1", "P-10", "P-11", "P-20", "P-21"]
+    assert seen_tokens == [None, "1", "2"]

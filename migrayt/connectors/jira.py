@@ -1,0 +1,637 @@
+"""Jira Cloud REST client: platform v3 and Agile 1.0, typed, through `ResilientHttp`.
+
+Built against /work/shared/specs/jira. Writes that create something are sent once: when the
+outcome is unknown they raise `AmbiguousWriteError` and the engine reconciles by the
+`ado-id-N` label (`find_issue_keys_by_labels`). Writes that set a value (edit, property,
+move to sprint, remote link with a globalId) are idempotent and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from migrayt.connectors.http import (
+    AmbiguousWriteError,
+    ApiError,
+    HttpSettings,
+    ResilientHttp,
+    SecretBasicAuth,
+    chunked,
+    next_start_at,
+    parse_error_body,
+)
+
+API = "/rest/api/3"
+AGILE = "/rest/agile/1.0"
+BULK_CREATE_MAX = 50
+SPRINT_MOVE_MAX = 50
+# Labels per `labels in (...)` query: keeps the JQL short and each page small.
+LABELS_PER_QUERY = 50
+
+
+class _Wide(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class JiraUser(_Wide):
+    account_id: str = Field(alias="accountId")
+    display_name: str | None = Field(None, alias="displayName")
+    email_address: str | None = Field(None, alias="emailAddress")
+    active: bool = True
+    account_type: str | None = Field(None, alias="accountType")
+
+
+class IssueType(_Wide):
+    id: str
+    name: str
+    subtask: bool = False
+    hierarchy_level: int = Field(0, alias="hierarchyLevel")
+    description: str | None = None
+
+
+class Project(_Wide):
+    id: str
+    key: str
+    name: str | None = None
+    issue_types: list[IssueType] = Field(default_factory=list, alias="issueTypes")
+    style: str | None = None
+    simplified: bool | None = None
+
+
+class CreateMetaField(_Wide):
+    field_id: str = Field(alias="fieldId")
+    key: str | None = None
+    name: str
+    required: bool = False
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    allowed_values: list[Any] | None = Field(None, alias="allowedValues")
+    operations: list[str] = Field(default_factory=list)
+    has_default_value: bool = Field(False, alias="hasDefaultValue")
+
+
+class JiraField(_Wide):
+    id: str
+    key: str | None = None
+    name: str
+    custom: bool = False
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class Priority(_Wide):
+    id: str
+    name: str
+
+
+class Status(_Wide):
+    id: str
+    name: str
+    status_category: dict[str, Any] | None = Field(None, alias="statusCategory")
+
+    @property
+    def category_key(self) -> str | None:
+        return (self.status_category or {}).get("key")
+
+
+class IssueTypeStatuses(_Wide):
+    """One entry of GET /project/{key}/statuses: an issue type and its statuses."""
+
+    id: str
+    name: str
+    subtask: bool = False
+    statuses: list[Status] = Field(default_factory=list)
+
+
+class Component(_Wide):
+    id: str
+    name: str
+    description: str | None = None
+
+
+class Board(_Wide):
+    id: int
+    name: str
+    type: str | None = None
+    location: dict[str, Any] | None = None
+
+
+class Sprint(_Wide):
+    id: int
+    name: str
+    state: str | None = None
+    start_date: str | None = Field(None, alias="startDate")
+    end_date: str | None = Field(None, alias="endDate")
+    origin_board_id: int | None = Field(None, alias="originBoardId")
+    goal: str | None = None
+
+
+class CreatedIssue(_Wide):
+    id: str
+    key: str
+    self_: str | None = Field(None, alias="self")
+
+
+class ItemError(BaseModel):
+    """Why one element of a bulk request failed."""
+
+    status: int | None = None
+    messages: list[str] = Field(default_factory=list)
+    field_errors: dict[str, str] = Field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = list(self.messages) + [f"{k}: {v}" for k, v in sorted(self.field_errors.items())]
+        return "; ".join(parts) or f"HTTP {self.status}"
+
+
+class BulkCreateResult(BaseModel):
+    """Outcome of one bulk create, by position in the request."""
+
+    created: dict[int, CreatedIssue] = Field(default_factory=dict)
+    errors: dict[int, ItemError] = Field(default_factory=dict)
+
+    def key_for(self, index: int) -> str | None:
+        created = self.created.get(index)
+        return created.key if created else None
+
+
+class Issue(_Wide):
+    id: str
+    key: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.fields.get("labels") or [])
+
+
+class Transition(_Wide):
+    id: str
+    name: str
+    to: Status | None = None
+    is_available: bool = Field(True, alias="isAvailable")
+    has_screen: bool = Field(False, alias="hasScreen")
+
+
+class IssueLinkType(_Wide):
+    id: str
+    name: str
+    inward: str
+    outward: str
+
+
+class RemoteLink(_Wide):
+    id: int
+    global_id: str | None = Field(None, alias="globalId")
+    relationship: str | None = None
+    object: dict[str, Any] = Field(default_factory=dict)
+
+
+class Attachment(_Wide):
+    id: str
+    filename: str
+    size: int | None = None
+    mime_type: str | None = Field(None, alias="mimeType")
+    content: str | None = None
+
+
+class JiraComment(_Wide):
+    id: str
+    body: Any = None
+    author: dict[str, Any] | None = None
+    created: str | None = None
+
+
+class JiraWorklog(_Wide):
+    id: str
+    time_spent_seconds: int | None = Field(None, alias="timeSpentSeconds")
+    started: str | None = None
+    comment: Any = None
+    author: dict[str, Any] | None = None
+
+
+def map_bulk_result(count: int, body: Mapping[str, Any]) -> BulkCreateResult:
+    """Map Jira's CreatedIssues answer to request positions.
+
+    Jira lists failures with `failedElementNumber` and the created issues, in request order,
+    without their position: the created ones fill the positions that did not fail. If the
+    numbers do not add up the mapping cannot be trusted, and the batch is ambiguous.
+    """
+    errors: dict[int, ItemError] = {}
+    for err in body.get("errors") or []:
+        index = err.get("failedElementNumber")
+        if not isinstance(index, int) or not 0 <= index < count:
+            raise AmbiguousWriteError("POST", f"{API}/issue/bulk", f"unmappable bulk error element {index!r}")
+        messages, field_errors = parse_error_body(err.get("elementErrors") or {})
+        errors[index] = ItemError(status=err.get("status"), messages=messages, field_errors=field_errors)
+    created_list = [CreatedIssue.model_validate(i) for i in body.get("issues") or []]
+    free = [i for i in range(count) if i not in errors]
+    if len(created_list) != len(free):
+        raise AmbiguousWriteError(
+            "POST", f"{API}/issue/bulk", f"{len(created_list)} issues created for {len(free)} accepted elements"
+        )
+    return BulkCreateResult(created=dict(zip(free, created_list, strict=True)), errors=errors)
+
+
+def labels_jql(labels: Sequence[str]) -> str:
+    quoted = ", ".join('"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"' for label in labels)
+    return f"labels in ({quoted})"
+
+
+ByteSource = bytes | AsyncIterable[bytes] | Callable[[], AsyncIterable[bytes]]
+
+
+class JiraClient:
+    """One per process per Jira site; close it (or use `async with`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        api_token: SecretStr | str,
+        *,
+        settings: HttpSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **http_kwargs: Any,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        secret = api_token if isinstance(api_token, SecretStr) else SecretStr(api_token)
+        settings = settings or HttpSettings(base_url=self.base_url)
+        if settings.base_url.rstrip("/") != self.base_url:
+            settings = settings.model_copy(update={"base_url": self.base_url})
+        self.http = ResilientHttp(settings, auth=SecretBasicAuth(email, secret), transport=transport, **http_kwargs)
+
+    def __repr__(self) -> str:
+        return f"JiraClient(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> JiraClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.http.get_json(path, params=params)
+
+    async def _send(self, method: str, path: str, *, idempotent: bool, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        r = await self.http.request(method, path, idempotent=idempotent, json=json, params=params)
+        return r.json() if r.content else None
+
+    async def _offset_pages(
+        self, path: str, key: str, params: Mapping[str, Any] | None = None, *, page_size: int = 50
+    ) -> AsyncIterator[dict[str, Any]]:
+        """startAt/maxResults pages; ends on `isLast`, on `total`, or on an empty page."""
+        start: int | None = 0
+        while start is not None:
+            body = await self._get(path, {**(params or {}), "startAt": start, "maxResults": page_size})
+            values = body.get(key) or []
+            for v in values:
+                yield v
+            start = next_start_at(start, len(values), total=body.get("total"), is_last=body.get("isLast"))
+
+    # ------------------------------------------------------------------ site and project
+
+    async def myself(self) -> JiraUser:
+        return JiraUser.model_validate(await self._get(f"{API}/myself"))
+
+    async def get_project(self, key: str) -> Project:
+        return Project.model_validate(await self._get(f"{API}/project/{quote(key, safe='')}"))
+
+    async def get_issue_types(self, project_key: str) -> list[IssueType]:
+        """The project's issue types, each with its hierarchyLevel (epic 1, standard 0, subtask -1)."""
+        return (await self.get_project(project_key)).issue_types
+
+    async def get_create_meta_issue_types(self, project_key: str) -> list[IssueType]:
+        path = f"{API}/issue/createmeta/{quote(project_key, safe='')}/issuetypes"
+        return [IssueType.model_validate(v) async for v in self._offset_pages(path, "issueTypes", page_size=200)]
+
+    async def get_create_meta_fields(self, project_key: str, issue_type_id: str) -> list[CreateMetaField]:
+        path = f"{API}/issue/createmeta/{quote(project_key, safe='')}/issuetypes/{quote(str(issue_type_id), safe='')}"
+        return [CreateMetaField.model_validate(v) async for v in self._offset_pages(path, "fields", page_size=200)]
+
+    async def get_fields(self) -> list[JiraField]:
+        return [JiraField.model_validate(v) for v in await self._get(f"{API}/field")]
+
+    async def get_priorities(self) -> list[Priority]:
+        return [Priority.model_validate(v) for v in await self._get(f"{API}/priority")]
+
+    async def get_statuses(self) -> list[Status]:
+        return [Status.model_validate(v) for v in await self._get(f"{API}/status")]
+
+    async def get_project_statuses(self, project_key: str) -> list[IssueTypeStatuses]:
+        body = await self._get(f"{API}/project/{quote(project_key, safe='')}/statuses")
+        return [IssueTypeStatuses.model_validate(v) for v in body]
+
+    # ------------------------------------------------------------------ components
+
+    async def get_components(self, project_key: str) -> list[Component]:
+        body = await self._get(f"{API}/project/{quote(project_key, safe='')}/components")
+        return [Component.model_validate(v) for v in body]
+
+    async def create_component(self, project_key: str, name: str, description: str | None = None) -> Component:
+        payload: dict[str, Any] = {"project": project_key, "name": name}
+        if description:
+            payload["description"] = description
+        return Component.model_validate(await self._send("POST", f"{API}/component", idempotent=False, json=payload))
+
+    # ------------------------------------------------------------------ boards and sprints
+
+    async def get_boards(self, project_key: str | None = None) -> list[Board]:
+        params = {"projectKeyOrId": project_key} if project_key else {}
+        return [Board.model_validate(v) async for v in self._offset_pages(f"{AGILE}/board", "values", params)]
+
+    async def get_sprints(self, board_id: int, *, state: str | None = None) -> list[Sprint]:
+        params = {"state": state} if state else {}
+        path = f"{AGILE}/board/{int(board_id)}/sprint"
+        return [Sprint.model_validate(v) async for v in self._offset_pages(path, "values", params)]
+
+    async def create_sprint(
+        self,
+        board_id: int,
+        name: str,
+        *,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        goal: str | None = None,
+    ) -> Sprint:
+        payload: dict[str, Any] = {"name": name, "originBoardId": int(board_id)}
+        if start_date:
+            payload["startDate"] = start_date
+        if end_date:
+            payload["endDate"] = end_date
+        if goal:
+            payload["goal"] = goal
+        return Sprint.model_validate(await self._send("POST", f"{AGILE}/sprint", idempotent=False, json=payload))
+
+    async def move_issues_to_sprint(self, sprint_id: int, issue_keys: Sequence[str]) -> None:
+        """Moves at most 50 per call (Jira's limit). Moving again is harmless, so it is retried."""
+        for chunk in chunked(list(issue_keys), SPRINT_MOVE_MAX):
+            await self._send("POST", f"{AGILE}/sprint/{int(sprint_id)}/issue", idempotent=True, json={"issues": chunk})
+
+    # ------------------------------------------------------------------ users
+
+    async def search_users(self, query: str, *, max_results: int = 50) -> list[JiraUser]:
+        body = await self._get(f"{API}/user/search", {"query": query, "maxResults": max_results})
+        return [JiraUser.model_validate(v) for v in body]
+
+    async def find_user_by_email(self, email: str) -> JiraUser | None:
+        """The active account with this e-mail; None when there is no unambiguous match."""
+        users = [u for u in await self.search_users(email) if u.active]
+        exact = [u for u in users if (u.email_address or "").lower() == email.lower()]
+        if len(exact) == 1:
+            return exact[0]
+        # Jira hides e-mail addresses under privacy settings; a single hit is still a match.
+        if not exact and len(users) == 1 and users[0].email_address is None:
+            return users[0]
+        return None
+
+    # ------------------------------------------------------------------ issues
+
+    async def bulk_create_issues(self, issue_updates: Sequence[Mapping[str, Any]]) -> BulkCreateResult:
+        """Create up to 50 issues in one call; each request position maps to a key or an error.
+
+        Raises AmbiguousWriteError when the outcome is unknown: reconcile by label, then resend.
+        """
+        if not issue_updates:
+            return BulkCreateResult()
+        if len(issue_updates) > BULK_CREATE_MAX:
+            raise ValueError(f"at most {BULK_CREATE_MAX} issues per bulk create, got {len(issue_updates)}")
+        # Jira answers 400 with the same body when every element failed.
+        r = await self.http.request(
+            "POST", f"{API}/issue/bulk", idempotent=False, json={"issueUpdates": list(issue_updates)}, accept_status={400}
+        )
+        body = r.json() if r.content else {}
+        if r.status_code == 400 and not body.get("errors"):
+            messages, field_errors = parse_error_body(body)
+            raise ApiError(400, messages, field_errors, method="POST", path=f"{API}/issue/bulk")
+        return map_bulk_result(len(issue_updates), body)
+
+    async def create_issue(self, fields: Mapping[str, Any], *, update: Mapping[str, Any] | None = None) -> CreatedIssue:
+        payload: dict[str, Any] = {"fields": dict(fields)}
+        if update:
+            payload["update"] = dict(update)
+        return CreatedIssue.model_validate(await self._send("POST", f"{API}/issue", idempotent=False, json=payload))
+
+    async def edit_issue(
+        self, key: str, fields: Mapping[str, Any] | None = None, *, update: Mapping[str, Any] | None = None
+    ) -> None:
+        """Setting fields is idempotent and retried; `update` operations (add/remove) are not."""
+        payload: dict[str, Any] = {}
+        if fields:
+            payload["fields"] = dict(fields)
+        if update:
+            payload["update"] = dict(update)
+        await self._send("PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload)
+
+    async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
+        params = {"fields": ",".join(fields)} if fields else None
+        return Issue.model_validate(await self._get(f"{API}/issue/{quote(key, safe='')}", params))
+
+    async def delete_issue(self, key: str, *, delete_subtasks: bool = False) -> None:
+        params = {"deleteSubtasks": "true"} if delete_subtasks else None
+        await self._send("DELETE", f"{API}/issue/{quote(key, safe='')}", idempotent=True, params=params)
+
+    async def search_jql(
+        self, jql: str, fields: Sequence[str] = ("summary",), *, page_size: int = 100
+    ) -> AsyncIterator[Issue]:
+        """Every issue matching `jql` (enhanced search, nextPageToken pages)."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            payload: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": page_size}
+            if token:
+                payload["nextPageToken"] = token
+            body = await self._send("POST", f"{API}/search/jql", idempotent=True, json=payload)
+            for issue in body.get("issues") or []:
+                yield Issue.model_validate(issue)
+            token = body.get("nextPageToken")
+            if body.get("isLast", token is None) or not token or token in seen:
+                return
+            seen.add(token)
+
+    async def find_issue_keys_by_labels(self, labels: Sequence[str], *, project_key: str | None = None) -> dict[str, list[str]]:
+        """Issue keys carrying each label (an empty list when none). More than one key = a duplicate.
+
+        A label missing here may still exist if the search index lags: callers must not read
+        an empty answer as "never created" for a write they just made.
+        """
+        wanted = list(dict.fromkeys(labels))
+        found: dict[str, list[str]] = {label: [] for label in wanted}
+
+        async def one(chunk: list[str]) -> None:
+            jql = labels_jql(chunk)
+            if project_key:
+                jql = f'project = "{project_key}" AND {jql}'
+            async for issue in self.search_jql(jql + " ORDER BY key ASC", fields=("labels",)):
+                for label in issue.labels:
+                    if label in found and issue.key not in found[label]:
+                        found[label].append(issue.key)
+
+        await asyncio.gather(*(one(c) for c in chunked(wanted, LABELS_PER_QUERY)))
+        return found
+
+    # ------------------------------------------------------------------ transitions
+
+    async def get_transitions(self, key: str) -> list[Transition]:
+        body = await self._get(f"{API}/issue/{quote(key, safe='')}/transitions")
+        return [Transition.model_validate(v) for v in body.get("transitions") or []]
+
+    async def do_transition(self, key: str, transition_id: str, *, fields: Mapping[str, Any] | None = None) -> None:
+        payload: dict[str, Any] = {"transition": {"id": str(transition_id)}}
+        if fields:
+            payload["fields"] = dict(fields)
+        await self._send("POST", f"{API}/issue/{quote(key, safe='')}/transitions", idempotent=False, json=payload)
+
+    # ------------------------------------------------------------------ links
+
+    async def get_issue_link_types(self) -> list[IssueLinkType]:
+        body = await self._get(f"{API}/issueLinkType")
+        return [IssueLinkType.model_validate(v) for v in body.get("issueLinkTypes") or []]
+
+    async def create_issue_link(self, link_type: str, inward_key: str, outward_key: str) -> None:
+        payload = {"type": {"name": link_type}, "inwardIssue": {"key": inward_key}, "outwardIssue": {"key": outward_key}}
+        await self._send("POST", f"{API}/issueLink", idempotent=False, json=payload)
+
+    async def get_remote_links(self, key: str, *, global_id: str | None = None) -> list[RemoteLink]:
+        params = {"globalId": global_id} if global_id else None
+        body = await self._get(f"{API}/issue/{quote(key, safe='')}/remotelink", params)
+        if isinstance(body, dict):
+            body = [body]
+        return [RemoteLink.model_validate(v) for v in body or []]
+
+    async def create_remote_link(
+        self,
+        key: str,
+        url: str,
+        title: str,
+        *,
+        global_id: str | None = None,
+        relationship: str | None = None,
+    ) -> int:
+        """Create (or, with a globalId, create-or-update, hence safe to retry) a remote link."""
+        payload: dict[str, Any] = {"object": {"url": url, "title": title}}
+        if global_id:
+            payload["globalId"] = global_id
+        if relationship:
+            payload["relationship"] = relationship
+        body = await self._send(
+            "POST", f"{API}/issue/{quote(key, safe='')}/remotelink", idempotent=global_id is not None, json=payload
+        )
+        return int(body["id"])
+
+    # ------------------------------------------------------------------ attachments
+
+    async def upload_attachment(
+        self,
+        key: str,
+        filename: str,
+        data: ByteSource,
+        size: int | None = None,
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> list[Attachment]:
+        """Stream one file as multipart/form-data (field `file`), never holding it in memory.
+
+        Pass a factory (a callable returning the async byte stream) to let a throttled upload be
+        re-sent; a bare async stream can be sent once only.
+        """
+        boundary = "migrayt-" + os.urandom(12).hex()
+        safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        used = False
+
+        def body() -> AsyncIterator[bytes]:
+            nonlocal used
+            if isinstance(data, bytes):
+                source: AsyncIterable[bytes] = _once(data)
+            elif callable(data):
+                source = data()
+            else:
+                if used:
+                    raise ApiError(429, ["throttled upload cannot be re-sent from a one-shot stream"], method="POST")
+                source = data
+            used = True
+            return _framed(head, source, tail)
+
+        headers = {"X-Atlassian-Token": "no-check", "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        if isinstance(data, bytes):
+            size = len(data)
+        if size is not None:
+            headers["Content-Length"] = str(len(head) + size + len(tail))
+        r = await self.http.request(
+            "POST", f"{API}/issue/{quote(key, safe='')}/attachments", idempotent=False, content=body, headers=headers
+        )
+        return [Attachment.model_validate(v) for v in r.json()]
+
+    # ------------------------------------------------------------------ comments and worklogs
+
+    async def add_comment(self, key: str, body_adf: Mapping[str, Any], *, properties: Sequence[Mapping[str, Any]] = ()) -> JiraComment:
+        payload: dict[str, Any] = {"body": dict(body_adf)}
+        if properties:
+            payload["properties"] = [dict(p) for p in properties]
+        return JiraComment.model_validate(
+            await self._send("POST", f"{API}/issue/{quote(key, safe='')}/comment", idempotent=False, json=payload)
+        )
+
+    async def list_comments(self, key: str) -> list[JiraComment]:
+        path = f"{API}/issue/{quote(key, safe='')}/comment"
+        return [JiraComment.model_validate(v) async for v in self._offset_pages(path, "comments", page_size=100)]
+
+    async def add_worklog(
+        self, key: str, time_spent_seconds: int, started: str, *, comment_adf: Mapping[str, Any] | None = None
+    ) -> JiraWorklog:
+        """`started` in Jira's format, e.g. 2021-01-17T12:34:00.000+0000."""
+        payload: dict[str, Any] = {"timeSpentSeconds": int(time_spent_seconds), "started": started}
+        if comment_adf:
+            payload["comment"] = dict(comment_adf)
+        return JiraWorklog.model_validate(
+            await self._send("POST", f"{API}/issue/{quote(key, safe='')}/worklog", idempotent=False, json=payload)
+        )
+
+    async def list_worklogs(self, key: str) -> list[JiraWorklog]:
+        path = f"{API}/issue/{quote(key, safe='')}/worklog"
+        return [JiraWorklog.model_validate(v) async for v in self._offset_pages(path, "worklogs", page_size=1000)]
+
+    # ------------------------------------------------------------------ issue properties
+
+    async def get_issue_property(self, key: str, property_key: str) -> Any | None:
+        """The property's value, or None when the issue has no such property."""
+        try:
+            body = await self._get(f"{API}/issue/{quote(key, safe='')}/properties/{quote(property_key, safe='')}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return (body or {}).get("value")
+
+    async def set_issue_property(self, key: str, property_key: str, value: Any) -> None:
+        await self._send(
+            "PUT", f"{API}/issue/{quote(key, safe='')}/properties/{quote(property_key, safe='')}", idempotent=True, json=value
+        )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _framed(head: bytes, source: AsyncIterable[bytes], tail: bytes) -> AsyncIterator[bytes]:
+    yield head
+    async for chunk in source:
+        if chunk:
+            yield chunk
+    yield tail
