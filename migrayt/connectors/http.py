@@ -216,13 +216,26 @@ def server_delay(response: httpx.Response, *, now: float | None = None) -> float
     delay = parse_retry_after(response.headers.get("Retry-After"), now=now)
     if delay is not None:
         return delay
-    raw = response.headers.get("X-RateLimit-Delay")
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            return None
-    return None
+    # ADO reports how long it already delayed the request; zero tells us nothing about waiting.
+    delay = _float_header(response, "X-RateLimit-Delay")
+    return delay if delay else None
+
+
+def _float_header(response: httpx.Response, name: str) -> float | None:
+    raw = response.headers.get(name)
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def near_limit(response: httpx.Response) -> bool:
+    """The service says the budget is almost spent (Jira X-RateLimit-NearLimit, ADO delaying)."""
+    if response.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
+        return True
+    return bool(_float_header(response, "X-RateLimit-Delay"))
 
 
 class AdaptiveLimiter:
@@ -260,7 +273,11 @@ class AdaptiveLimiter:
         self._generation += 1
         self.limit = max(1, self.limit // 2)
 
-    def on_success(self) -> None:
+    def on_success(self, *, near_limit: bool = False) -> None:
+        if near_limit:
+            # Close to the budget: hold the current limit rather than grow into a 429.
+            self._successes = 0
+            return
         self._successes += 1
         if self._successes >= self.grow_after and self.limit < self.max:
             self._successes = 0
@@ -466,7 +483,7 @@ class ResilientHttp:
                 status = response.status_code
                 self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
                 if status < 400 or status in accept_status:
-                    self.limiter.on_success()
+                    self.limiter.on_success(near_limit=near_limit(response))
                     if stream:
                         try:
                             yield response
@@ -527,9 +544,6 @@ class ResilientHttp:
 
 
 # --------------------------------------------------------------------------- pagination
-
-PageFetch = Callable[[Any], Awaitable[tuple[list[T], Any]]]
-
 
 async def paginate(fetch: Callable[[Any], Awaitable[tuple[Iterable[T], Any]]], first: Any = None) -> AsyncIterator[T]:
     """Items of every page: `fetch(cursor)` returns (items, next cursor or None when done)."""

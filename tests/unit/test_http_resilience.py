@@ -480,3 +480,18 @@ async def test_jira_search_follows_next_page_token():
         keys = [i.key async for i in jira.search_jql("project = P", page_size=2)]
     assert keys == ["P-0", "P-1", "P-10", "P-11", "P-20", "P-21"]
     assert seen_tokens == [None, "1", "2"]
+
+
+async def test_ado_zero_rate_limit_delay_falls_back_to_backoff_and_near_limit_holds_growth():
+    sleep = Recorder()
+    handler, _ = scripted(
+        httpx.Response(429, headers={"X-RateLimit-Delay": "0.000"}),
+        httpx.Response(200, headers={"X-RateLimit-NearLimit": "true"}),
+    )
+    async with make_http(handler, sleep=sleep) as http:
+        await http.request("GET", "/x", idempotent=True)
+        assert 0.5 <= sleep.delays[0] <= 1.0  # backoff of attempt 1, not an instant retry
+        assert http.limiter.limit == 4
+        for _ in range(10):
+            await http.request("GET", "/x", idempotent=True)
+        assert http.limiter.limit == 4, "no growth while the service says we are near its limit"
