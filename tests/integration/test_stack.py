@@ -164,14 +164,15 @@ def test_temporal_ui_serves_pages(tmp_path: Path):
 
 _OWNER_SCRIPT = textwrap.dedent(
     """
-    import json, sys, time
+    import asyncio, json, sys, time
     from pathlib import Path
-    from migrayt.stack import EmbeddedPostgres, TemporalDevServer, free_port
+    from migrayt.stack import EmbeddedPostgres, TemporalDevServer, free_port, start_all
     state = Path(sys.argv[1])
     pg = EmbeddedPostgres(state / "pg", fsync=False)
-    pg.start()
     temporal = TemporalDevServer(state / "temporal", port=free_port(), headless=True)
-    temporal.start()
+    # Started from a short-lived thread, as async code would: they must outlive that thread.
+    asyncio.run(asyncio.to_thread(start_all, pg, temporal))
+    time.sleep(0.5)
     print(json.dumps({"pg": pg.pid, "temporal": temporal.pid}), flush=True)
     if sys.argv[2] == "linger":
         time.sleep(600)
@@ -207,7 +208,7 @@ def test_no_orphans_and_no_server_output_on_the_console(tmp_path: Path, ending: 
     pids: dict[str, int] = {}
     try:
         pids = json.loads(owner.stdout.readline())
-        assert all(psutil.pid_exists(pid) for pid in pids.values())
+        assert all(pid is not None and _alive(pid) for pid in pids.values()), f"servers not running: {pids}"
         if ending == "SIGKILL":
             os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=30)
