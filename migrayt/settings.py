@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     batch_size: int = 50
     concurrency: int = 4
     rerun_window_days: int = 12
+    # How long Jira's search may lag behind a write; a pending item younger than this is not
+    # concluded missing from a search that cannot see it yet.
+    index_lag_grace_seconds: float = 15.0
 
     # HTTP clients
     http_timeout_seconds: float = 30.0

@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 
 from migrayt.sandbox.cli import sandbox_command
+from migrayt.worker.cli import worker_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Migrayt: Azure DevOps Boards → Jira, exactly once.")
 # A group even while it has one command, so `migrayt sandbox` keeps its name.
 app.callback()(lambda: None)
 app.command("sandbox")(sandbox_command)
+app.command("worker")(worker_command)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

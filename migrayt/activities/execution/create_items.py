@@ -1,0 +1,195 @@
+"""Phase 2: create one batch of issues, exactly once (skip done, reconcile pending, write new)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio import activity
+
+from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields, source_label
+from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, FAILED, PENDING
+from migrayt.store.models import ItemRecord, RunSourceItem
+from migrayt.workflows.run_models import PhaseCounters
+
+ISSUE = "issue"
+
+
+@dataclass
+class SourceRow:
+    source_id: int
+    work_item_type: str
+    parent_id: int | None
+    tier: int
+
+
+async def batch_rows(sessions: async_sessionmaker, run_id: str, tier: int, start: int, end: int) -> list[SourceRow]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(RunSourceItem.source_id, RunSourceItem.work_item_type, RunSourceItem.parent_id, RunSourceItem.tier)
+            .where(
+                RunSourceItem.run_id == run_id,
+                RunSourceItem.tier == tier,
+                RunSourceItem.ordinal >= start,
+                RunSourceItem.ordinal < end,
+            )
+            .order_by(RunSourceItem.ordinal)
+        )
+        return [SourceRow(*r) for r in rows]
+
+
+class IndexLagging(Exception):
+    """A pending write is younger than the search index lag bound: its absence proves nothing yet."""
+
+
+class CreateItemsActivities:
+    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts, index_lag_grace_seconds: float) -> None:
+        self._sessions = sessions
+        self._contexts = contexts
+        self._grace = index_lag_grace_seconds
+
+    @activity.defn(name="create_items")
+    async def create_items(self, input: CreateItemsInput) -> CreateItemsResult:
+        ctx = await self._contexts.load(input.migration_id)
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        keys = [str(r.source_id) for r in rows]
+        async with self._sessions() as session:
+            records = await item_records.load(session, ctx.migration_id, ISSUE, keys)
+
+        to_write: list[SourceRow] = []
+        pending: list[tuple[SourceRow, ItemRecord]] = []
+        for row in rows:
+            record = records.get(str(row.source_id))
+            if record is None or record.state == FAILED:
+                to_write.append(row)
+            elif record.state == DONE:
+                # Done by an earlier attempt of this same run still counts as created by this run.
+                if record.run_id == input.run_id:
+                    counters.created += 1
+                else:
+                    counters.skipped += 1
+            else:
+                pending.append((row, record))
+
+        reconciled = 0
+        if pending:
+            found, missing = await self._reconcile(ctx, input.run_id, pending)
+            reconciled = found
+            counters.created += found
+            to_write.extend(missing)
+
+        if to_write:
+            created, failed = await self._write(ctx, input, to_write)
+            counters.created += created
+            counters.failed += failed
+        return CreateItemsResult(counters=counters, reconciled=reconciled)
+
+    async def _reconcile(
+        self, ctx: MigrationContext, run_id: str, pending: list[tuple[SourceRow, ItemRecord]]
+    ) -> tuple[int, list[SourceRow]]:
+        """An earlier attempt may have reached Jira: look for the label before writing again."""
+        youngest = max(r.updated_at.timestamp() for _, r in pending)
+        wait = youngest + self._grace - time.time()
+        if wait > 0:
+            # The search index may not show a write this young; wait out the bound instead of guessing.
+            activity.heartbeat(f"waiting {wait:.1f}s for the search index")
+            await asyncio.sleep(wait)
+        labels = {source_label(row.source_id): row for row, _ in pending}
+        hits = await ctx.jira.find_issue_keys_by_labels(list(labels), project_key=ctx.target.project_key)
+        found = 0
+        missing: list[SourceRow] = []
+        async with self._sessions() as session:
+            for label, row in labels.items():
+                keys = sorted(hits.get(label) or [], key=issue_number)
+                if keys:
+                    detail = {"reconciled": True}
+                    if len(keys) > 1:
+                        detail["duplicates"] = keys[1:]
+                    await item_records.mark_done(session, ctx.migration_id, ISSUE, str(row.source_id), keys[0], run_id, detail)
+                    found += 1
+                else:
+                    missing.append(row)
+            await session.commit()
+        return found, missing
+
+    async def _write(self, ctx: MigrationContext, input: CreateItemsInput, rows: list[SourceRow]) -> tuple[int, int]:
+        catalog = await self._contexts.catalog(ctx)
+        lookups = await self._contexts.lookups(ctx)
+        parent_keys: dict[str, str] = {}
+        if input.tier == 1:
+            async with self._sessions() as session:
+                parent_keys = await item_records.target_keys(
+                    session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in rows if r.parent_id}
+                )
+        work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")}
+
+        failed = 0
+        drafts: list[tuple[SourceRow, dict, dict]] = []
+        async with self._sessions() as session:
+            for row in rows:
+                wi = work_items.get(row.source_id)
+                reason = None
+                if wi is None:
+                    reason = "work item no longer exists in Azure DevOps (deleted or not visible to the PAT)"
+                else:
+                    try:
+                        parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
+                        draft = build_issue_fields(
+                            wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=input.tier == 1 and parent_key is not None, parent_key=parent_key
+                        )
+                        drafts.append((row, draft.fields, {"notes": draft.notes, "truncated": draft.description_truncated}))
+                    except ItemRejected as err:
+                        reason = str(err)
+                if reason:
+                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
+                    failed += 1
+            # Intent first, committed, so a crash after the write is reconciled rather than repeated.
+            await item_records.mark_pending(session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id)
+            await session.commit()
+        if not drafts:
+            return 0, failed
+
+        try:
+            result = await ctx.jira.bulk_create_issues([{"fields": fields} for _, fields, _ in drafts])
+        except AmbiguousWriteError:
+            raise  # pending records stay pending; the retry reconciles them by label
+        except ApiError as err:
+            if err.status in (401, 403):
+                raise
+            # The whole call was refused (e.g. every element invalid): each item fails with the reason.
+            async with self._sessions() as session:
+                for row, _, _ in drafts:
+                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), f"Jira refused: {err}", input.run_id)
+                await session.commit()
+            return 0, failed + len(drafts)
+
+        created = 0
+        async with self._sessions() as session:
+            for index, (row, _, detail) in enumerate(drafts):
+                key = result.key_for(index)
+                if key:
+                    await item_records.mark_done(session, ctx.migration_id, ISSUE, str(row.source_id), key, input.run_id, detail)
+                    created += 1
+                else:
+                    error = result.errors.get(index)
+                    reason = "Jira refused the issue: " + (error.describe() if error else "no reason given")
+                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
+                    failed += 1
+            await session.commit()
+        return created, failed
+
+
+def issue_number(key: str) -> int:
+    tail = key.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+__all__ = ["CreateItemsActivities", "PENDING"]

@@ -1,0 +1,229 @@
+"""ADO work item + mapping plan → the `fields` of a Jira create call. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from migrayt.connectors.adf import AdfContext, fit_adf, html_to_adf
+from migrayt.mapping.plan import FieldMapping, MappingPlan
+
+SUMMARY_LIMIT = 255
+TEXT_LIMIT = 32767
+_LABEL_UNSAFE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class ItemRejected(Exception):
+    """This item cannot be written as it is; it fails alone with this reason."""
+
+
+class IssueTypeRef(BaseModel):
+    id: str
+    name: str
+    hierarchy_level: int = 0
+    subtask: bool = False
+
+
+class TargetCatalog(BaseModel):
+    """What the Jira project offers, read once per worker and migration."""
+
+    project_id: str
+    project_key: str
+    issue_types: dict[str, IssueTypeRef]
+    priorities: dict[str, str] = Field(default_factory=dict)  # name → id
+    field_ids: set[str] = Field(default_factory=set)
+    statuses: set[str] = Field(default_factory=set)
+
+
+@dataclass
+class Lookups:
+    users_by_unique_name: dict[str, str] = field(default_factory=dict)  # lower-case uniqueName/email → accountId
+    users_by_ado_id: dict[str, str] = field(default_factory=dict)
+    components: dict[str, str] = field(default_factory=dict)  # area path → component id
+    sprints: dict[str, int] = field(default_factory=dict)  # iteration path → sprint id
+    issue_keys: dict[int, str] = field(default_factory=dict)  # ADO id → Jira key, for #123 references
+
+
+@dataclass
+class IssueDraft:
+    fields: dict[str, Any]
+    description_truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def source_label(ado_id: int) -> str:
+    return f"ado-id-{ado_id}"
+
+
+def clean_line(text: str) -> str:
+    text = _CONTROL.sub("", text).replace("\r", " ").replace("\n", " ")
+    # Lone surrogates cannot be encoded for Jira; replace rather than fail the item.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return " ".join(text.split())
+
+
+def to_label(tag: str) -> str | None:
+    label = _LABEL_UNSAFE.sub("-", clean_line(tag)).strip("-")
+    return label[:255] or None
+
+
+def identity_key(value: Any) -> tuple[str | None, str | None]:
+    """(unique name, ADO id) of an identity field, which REST returns as an IdentityRef or 'Name <email>'."""
+    if isinstance(value, dict):
+        return (value.get("uniqueName") or None, value.get("id") or None)
+    if isinstance(value, str):
+        match = re.search(r"<([^>]+)>", value)
+        return ((match.group(1) if match else value) or None, None)
+    return (None, None)
+
+
+def resolve_user(value: Any, lookups: Lookups) -> str | None:
+    unique_name, ado_id = identity_key(value)
+    if ado_id and ado_id in lookups.users_by_ado_id:
+        return lookups.users_by_ado_id[ado_id]
+    if unique_name:
+        return lookups.users_by_unique_name.get(unique_name.lower())
+    return None
+
+
+def target_type_for(work_item_type: str, plan: MappingPlan, as_subtask: bool) -> str | None:
+    if as_subtask and work_item_type in plan.subtask_types:
+        return plan.subtask_types[work_item_type]
+    return plan.types.get(work_item_type)
+
+
+def _transform(mapping: FieldMapping, value: Any, lookups: Lookups) -> Any:
+    if value is None or value == "":
+        return None
+    if mapping.transform == "number":
+        try:
+            return float(value)
+        except (TypeError, ValueError) as err:
+            raise ItemRejected(f"field {mapping.source}: {value!r} is not a number") from err
+    if mapping.transform == "date":
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date().isoformat()
+        except ValueError as err:
+            raise ItemRejected(f"field {mapping.source}: {value!r} is not a date") from err
+    if mapping.transform == "identity":
+        account = resolve_user(value, lookups)
+        return {"accountId": account} if account else None
+    if mapping.transform == "picklist":
+        mapped = mapping.values.get(str(value), str(value))
+        return {"value": mapped}
+    if mapping.transform == "rich_text":
+        return html_to_adf(str(value))
+    if mapping.transform == "tags":
+        return [label for t in str(value).split(";") if (label := to_label(t))]
+    return clean_line(str(value))[:TEXT_LIMIT]
+
+
+def build_issue_fields(
+    ado_id: int,
+    ado_fields: dict[str, Any],
+    plan: MappingPlan,
+    catalog: TargetCatalog,
+    lookups: Lookups,
+    *,
+    as_subtask: bool = False,
+    parent_key: str | None = None,
+) -> IssueDraft:
+    work_item_type = ado_fields.get("System.WorkItemType", "")
+    type_name = target_type_for(work_item_type, plan, as_subtask)
+    if not type_name:
+        raise ItemRejected(f"work item type {work_item_type!r} is not mapped in the plan")
+    issue_type = catalog.issue_types.get(type_name)
+    if issue_type is None:
+        raise ItemRejected(f"Jira issue type {type_name!r} does not exist in project {catalog.project_key}")
+    notes: list[str] = []
+
+    title = clean_line(str(ado_fields.get("System.Title") or ""))
+    if not title:
+        title = f"(untitled ADO work item {ado_id})"
+        notes.append("empty title replaced")
+    summary = title
+    if len(summary) > SUMMARY_LIMIT:
+        summary = summary[: SUMMARY_LIMIT - 1] + "…"
+        notes.append("title cut to 255 characters; the full title heads the description")
+
+    adf_context = AdfContext(
+        mention=lambda ado_identity, name: lookups.users_by_ado_id.get(ado_identity),
+        work_item_key=lambda n: lookups.issue_keys.get(n),
+    )
+    html_parts = []
+    if summary != title:
+        html_parts.append(f"<p><strong>Title:</strong> {_escape(title)}</p>")
+    for source_field in ("System.Description", "Microsoft.VSTS.TCM.ReproSteps", "Microsoft.VSTS.Common.AcceptanceCriteria"):
+        value = ado_fields.get(source_field)
+        if value:
+            if source_field != "System.Description":
+                html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
+            html_parts.append(str(value))
+    description, truncated = fit_adf(
+        html_to_adf("\n".join(html_parts), adf_context),
+        limit=TEXT_LIMIT,
+        note=f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as ado-{ado_id}-description.html.",
+    )
+    if truncated:
+        notes.append("description truncated")
+
+    labels = [source_label(ado_id)]
+    for tag in str(ado_fields.get("System.Tags") or "").split(";"):
+        if (label := to_label(tag)) and label not in labels:
+            labels.append(label)
+
+    fields: dict[str, Any] = {
+        "project": {"id": catalog.project_id},
+        "issuetype": {"id": issue_type.id},
+        "summary": summary,
+        "description": description,
+        "labels": labels,
+    }
+    if issue_type.subtask:
+        if not parent_key:
+            raise ItemRejected(f"{type_name} needs a parent, and ADO parent of {ado_id} has no Jira issue")
+        fields["parent"] = {"key": parent_key}
+
+    priority = ado_fields.get("Microsoft.VSTS.Common.Priority")
+    if priority is not None and (name := plan.priorities.get(str(priority))):
+        if name in catalog.priorities:
+            fields["priority"] = {"id": catalog.priorities[name]}
+    elif "Medium" in catalog.priorities:
+        fields["priority"] = {"id": catalog.priorities["Medium"]}
+
+    if (account := resolve_user(ado_fields.get("System.AssignedTo"), lookups)) is not None:
+        fields["assignee"] = {"accountId": account}
+    if (account := resolve_user(ado_fields.get("System.CreatedBy"), lookups)) is not None:
+        fields["reporter"] = {"accountId": account}
+
+    if plan.areas_to_components and (component := lookups.components.get(str(ado_fields.get("System.AreaPath")))):
+        fields["components"] = [{"id": component}]
+    if (
+        plan.iterations_to_sprints
+        and not issue_type.subtask
+        and issue_type.hierarchy_level == 0
+        and (sprint := lookups.sprints.get(str(ado_fields.get("System.IterationPath"))))
+    ):
+        fields["customfield_10020"] = sprint
+
+    for mapping in plan.fields:
+        if mapping.target not in catalog.field_ids:
+            continue
+        value = _transform(mapping, ado_fields.get(mapping.source), lookups)
+        if value is not None:
+            fields[mapping.target] = value
+    return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def normalise_text(text: str) -> str:
+    return unicodedata.normalize("NFC", text)

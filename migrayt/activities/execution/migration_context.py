@@ -1,0 +1,122 @@
+"""What every phase activity needs about its migration: plan, clients, Jira catalog, lookups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from migrayt.activities.execution.issue_fields import IssueTypeRef, Lookups, TargetCatalog
+from migrayt.connections import SecretNotFound, SourceConnection, TargetConnection
+from migrayt.connectors.ado import AdoClient
+from migrayt.connectors.http import ApiError
+from migrayt.connectors.jira import JiraClient
+from migrayt.mapping.plan import MappingPlan
+from migrayt.store.item_records import DONE
+from migrayt.store.models import ItemRecord, Migration
+from migrayt.worker.connectors import ConnectorPool
+
+
+@dataclass
+class MigrationContext:
+    migration_id: str
+    tenant_id: str
+    plan: MappingPlan
+    source: SourceConnection
+    target: TargetConnection
+    ado: AdoClient
+    jira: JiraClient
+
+
+def bad_configuration(message: str) -> ApplicationError:
+    return ApplicationError(message, type="BadConfiguration", non_retryable=True)
+
+
+class MigrationContexts:
+    """Loads and caches per-migration context in the worker process."""
+
+    def __init__(self, sessions: async_sessionmaker, connectors: ConnectorPool) -> None:
+        self._sessions = sessions
+        self._connectors = connectors
+        self._catalogs: dict[str, TargetCatalog] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self, migration_id: str) -> MigrationContext:
+        async with self._sessions() as session:
+            migration = await session.get(Migration, migration_id)
+        if migration is None:
+            raise bad_configuration(f"migration {migration_id} does not exist")
+        source = SourceConnection.model_validate(migration.source)
+        target = TargetConnection.model_validate(migration.target)
+        try:
+            ado, jira = self._connectors.ado(source), self._connectors.jira(target)
+        except SecretNotFound as err:
+            raise bad_configuration(str(err)) from err
+        return MigrationContext(
+            migration_id=migration.id,
+            tenant_id=migration.tenant_id,
+            plan=MappingPlan.model_validate(migration.plan),
+            source=source,
+            target=target,
+            ado=ado,
+            jira=jira,
+        )
+
+    async def catalog(self, ctx: MigrationContext, refresh: bool = False) -> TargetCatalog:
+        async with self._lock:
+            if refresh or ctx.migration_id not in self._catalogs:
+                self._catalogs[ctx.migration_id] = await read_target_catalog(ctx.jira, ctx.target.project_key)
+            return self._catalogs[ctx.migration_id]
+
+    async def lookups(self, ctx: MigrationContext) -> Lookups:
+        """Users, components and sprints resolved by preflight, from their item records."""
+        lookups = Lookups()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key, ItemRecord.detail).where(
+                    ItemRecord.migration_id == ctx.migration_id,
+                    ItemRecord.kind.in_(("user", "component", "sprint")),
+                    ItemRecord.state == DONE,
+                )
+            )
+            for kind, source_key, target_key, detail in rows:
+                if not target_key:
+                    continue
+                if kind == "user":
+                    lookups.users_by_unique_name[source_key] = target_key
+                    if ado_id := (detail or {}).get("ado_id"):
+                        lookups.users_by_ado_id[ado_id] = target_key
+                elif kind == "component":
+                    lookups.components[source_key] = target_key
+                elif kind == "sprint":
+                    lookups.sprints[source_key] = int(target_key)
+        return lookups
+
+
+async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatalog:
+    try:
+        project = await jira.get_project(project_key)
+    except ApiError as err:
+        if err.status in (401, 403):
+            raise bad_configuration(f"Jira refused the credentials for project {project_key} ({err.status})") from err
+        if err.status == 404:
+            raise bad_configuration(f"Jira project {project_key} does not exist or is not visible") from err
+        raise
+    issue_types = project.issue_types or await jira.get_issue_types(project_key)
+    priorities, fields, statuses = await asyncio.gather(
+        jira.get_priorities(), jira.get_fields(), jira.get_project_statuses(project_key)
+    )
+    return TargetCatalog(
+        project_id=project.id,
+        project_key=project.key,
+        issue_types={
+            t.name: IssueTypeRef(id=t.id, name=t.name, hierarchy_level=t.hierarchy_level, subtask=t.subtask)
+            for t in issue_types
+        },
+        priorities={p.name: p.id for p in priorities},
+        field_ids={f.id for f in fields},
+        statuses={s.name for per_type in statuses for s in per_type.statuses},
+    )

@@ -1,0 +1,73 @@
+"""One input and one result model per activity of a run."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from migrayt.workflows.run_models import PhaseCounters
+
+
+class RunEventInput(BaseModel):
+    run_id: str
+    migration_id: str
+    tenant: str
+    event_key: str
+    action: str  # run_started, phase_started, phase_finished, paused, resumed, cancel_requested, run_finished...
+    actor: str = "system"
+    door: str = "system"
+    status: str
+    phase: str | None = None
+    counters: dict[str, PhaseCounters] = Field(default_factory=dict)
+    error: str | None = None
+    finished: bool = False
+    original_run_id: str | None = None
+
+
+class RunEventResult(BaseModel):
+    recorded: bool
+
+
+class PreflightInput(BaseModel):
+    run_id: str
+    migration_id: str
+
+
+class PreflightResult(BaseModel):
+    tier_sizes: list[int]
+    items_total: int
+    skipped_types: dict[str, int] = Field(default_factory=dict)
+    users_resolved: int = 0
+    users_unresolved: int = 0
+    components: int = 0
+    sprints: int = 0
+
+
+class BatchInput(BaseModel):
+    run_id: str
+    migration_id: str
+    tier: int
+    start: int  # ordinal range [start, end) within the tier
+    end: int
+
+
+class BatchResult(BaseModel):
+    counters: PhaseCounters = Field(default_factory=PhaseCounters)
+    reconciled: int = 0
+
+
+class CreateItemsInput(BatchInput):
+    pass
+
+
+class CreateItemsResult(BatchResult):
+    pass
+
+
+class PhaseBatchInput(BatchInput):
+    """Input of the phases after create items (hierarchy … plugins)."""
+
+    phase: str
+
+
+class PhaseBatchResult(BatchResult):
+    pass

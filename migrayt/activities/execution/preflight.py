@@ -1,0 +1,208 @@
+"""Phase 1: check the plan against Jira, resolve users, create components and sprints, list the work."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from migrayt.activities.execution.issue_fields import TargetCatalog
+from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.models import PreflightInput, PreflightResult
+from migrayt.connectors.http import ApiError
+from migrayt.mapping.plan import MappingPlan
+from migrayt.store import item_records
+from migrayt.store.models import RunSourceItem
+
+FALLBACK_USER = "*fallback*"
+HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
+
+
+def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
+    """Every way the plan does not fit the Jira project, each naming what is wrong."""
+    problems = []
+    for ado_type, jira_type in {**plan.types, **plan.subtask_types}.items():
+        if jira_type not in catalog.issue_types:
+            problems.append(f"type {ado_type!r} maps to Jira issue type {jira_type!r}, which project {catalog.project_key} does not have")
+    for jira_type in plan.subtask_types.values():
+        if jira_type in catalog.issue_types and not catalog.issue_types[jira_type].subtask:
+            problems.append(f"{jira_type!r} is mapped as a sub-task type but is not a sub-task type in Jira")
+    for ado_type, states in plan.states.items():
+        for ado_state, status in states.items():
+            if catalog.statuses and status not in catalog.statuses:
+                problems.append(f"state {ado_state!r} ({ado_type}) maps to status {status!r}, which does not exist in {catalog.project_key}")
+    for value, name in plan.priorities.items():
+        if catalog.priorities and name not in catalog.priorities:
+            problems.append(f"priority {value} maps to Jira priority {name!r}, which does not exist")
+    for mapping in plan.fields:
+        if mapping.target not in catalog.field_ids:
+            problems.append(f"field {mapping.source} maps to Jira field {mapping.target!r}, which does not exist")
+    return problems
+
+
+class PreflightActivities:
+    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+        self._sessions = sessions
+        self._contexts = contexts
+
+    @activity.defn(name="preflight")
+    async def preflight(self, input: PreflightInput) -> PreflightResult:
+        ctx = await self._contexts.load(input.migration_id)
+        catalog = await self._contexts.catalog(ctx, refresh=True)
+        if problems := plan_problems(ctx.plan, catalog):
+            raise ApplicationError("the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True)
+        await self._check_source(ctx)
+        activity.heartbeat("users")
+        resolved, unresolved = await self._resolve_users(ctx)
+        activity.heartbeat("components")
+        components = await self._ensure_components(ctx) if ctx.plan.areas_to_components else 0
+        activity.heartbeat("sprints")
+        sprints = await self._ensure_sprints(ctx) if ctx.plan.iterations_to_sprints else 0
+        tier_sizes, total, skipped_types = await self._enumerate(input.run_id, ctx, catalog)
+        return PreflightResult(
+            tier_sizes=tier_sizes, items_total=total, skipped_types=skipped_types,
+            users_resolved=resolved, users_unresolved=unresolved, components=components, sprints=sprints,
+        )
+
+    async def _check_source(self, ctx: MigrationContext) -> None:
+        try:
+            await ctx.ado.get_work_item_types(with_states=False)
+        except ApiError as err:
+            if err.status in (401, 403):
+                raise bad_configuration(f"Azure DevOps refused the PAT for {ctx.source.organization_url} ({err.status})") from err
+            if err.status == 404:
+                raise bad_configuration(f"Azure DevOps project {ctx.source.project} not found at {ctx.source.organization_url}") from err
+            raise
+
+    async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int]:
+        """ADO user → Jira accountId: the plan's table first, then by e-mail; never guessed."""
+        resolved = unresolved = 0
+        async with self._sessions() as session:
+            async for user in ctx.ado.iter_graph_users():
+                unique = (user.principal_name or user.mail_address or "").lower()
+                if not unique:
+                    continue
+                email = user.mail_address if user.mail_address and "@" in user.mail_address else None
+                account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
+                if account is None and email:
+                    found = await ctx.jira.find_user_by_email(email)
+                    account = found.account_id if found else None
+                detail = {"ado_id": user.origin_id or user.descriptor}
+                if account:
+                    resolved += 1
+                    await item_records.mark_done(session, ctx.migration_id, "user", unique, account, run_id="preflight", detail=detail)
+                else:
+                    unresolved += 1
+                    await item_records.mark_failed(
+                        session, ctx.migration_id, "user", unique,
+                        "no Jira account with this e-mail and none given in the plan's user table", run_id="preflight",
+                    )
+            fallback = ctx.plan.fallback_user_email
+            account = None
+            if fallback:
+                found = await ctx.jira.find_user_by_email(fallback)
+                if found is None:
+                    raise bad_configuration(f"fallback user {fallback} has no Jira account")
+                account = found.account_id
+            else:
+                account = (await ctx.jira.myself()).account_id
+            await item_records.mark_done(session, ctx.migration_id, "user", FALLBACK_USER, account, run_id="preflight")
+            await session.commit()
+        return resolved, unresolved
+
+    async def _ensure_components(self, ctx: MigrationContext) -> int:
+        root = await ctx.ado.get_areas()
+        paths = [node_path(n) for n in root.walk()]
+        existing = {c.name: c.id for c in await ctx.jira.get_components(ctx.target.project_key)}
+        async with self._sessions() as session:
+            done = await item_records.target_keys(session, ctx.migration_id, "component", paths)
+            for path in paths:
+                if path in done:
+                    continue
+                name = component_name(path)
+                component_id = existing.get(name)
+                if component_id is None:
+                    component_id = (await ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")).id
+                await item_records.mark_done(session, ctx.migration_id, "component", path, component_id, run_id="preflight")
+                await session.commit()
+        return len(paths)
+
+    async def _ensure_sprints(self, ctx: MigrationContext) -> int:
+        boards = await ctx.jira.get_boards(ctx.target.project_key)
+        scrum = [b for b in boards if b.type == "scrum"] or boards
+        if not scrum:
+            return 0
+        board_id = scrum[0].id
+        iterations = await ctx.ado.get_team_iterations()
+        existing = {s.name: s.id for s in await ctx.jira.get_sprints(board_id)}
+        async with self._sessions() as session:
+            paths = [it.path or it.name for it in iterations]
+            done = await item_records.target_keys(session, ctx.migration_id, "sprint", paths)
+            for iteration in iterations:
+                path = iteration.path or iteration.name
+                if path in done:
+                    continue
+                name = iteration.name[:30]
+                sprint_id = existing.get(name)
+                if sprint_id is None:
+                    sprint_id = (
+                        await ctx.jira.create_sprint(
+                            board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date
+                        )
+                    ).id
+                await item_records.mark_done(session, ctx.migration_id, "sprint", path, str(sprint_id), run_id="preflight")
+                await session.commit()
+        return len(iterations)
+
+    async def _enumerate(self, run_id: str, ctx: MigrationContext, catalog: TargetCatalog) -> tuple[list[int], int, dict[str, int]]:
+        """List the source once per run; tier 1 holds sub-tasks, created after their parents."""
+        ids = [i async for i in ctx.ado.iter_work_item_ids()]
+        kinds: dict[int, tuple[str, int | None]] = {}
+        for start in range(0, len(ids), 2000):
+            activity.heartbeat(f"enumerated {start}")
+            for wi in await ctx.ado.get_work_items(ids[start : start + 2000], expand="relations"):
+                parent = next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None)
+                kinds[wi.id] = (wi.type or "", parent)
+        skipped: dict[str, int] = {}
+        tiers: list[list[tuple[int, str, int | None]]] = [[], []]
+        for source_id in ids:
+            if source_id not in kinds:
+                continue
+            work_item_type, parent = kinds[source_id]
+            if work_item_type not in ctx.plan.types:
+                skipped[work_item_type] = skipped.get(work_item_type, 0) + 1
+                continue
+            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append((source_id, work_item_type, parent))
+        async with self._sessions() as session:
+            await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
+            rows = [
+                dict(run_id=run_id, source_id=sid, work_item_type=t, parent_id=p, tier=tier, ordinal=n)
+                for tier, items in enumerate(tiers)
+                for n, (sid, t, p) in enumerate(items)
+            ]
+            for start in range(0, len(rows), 5000):
+                await session.execute(insert(RunSourceItem), rows[start : start + 5000])
+            await session.commit()
+        return [len(t) for t in tiers], sum(len(t) for t in tiers), skipped
+
+
+def is_subtask(work_item_type: str, parent: int | None, kinds: dict, plan: MappingPlan, catalog: TargetCatalog) -> bool:
+    if work_item_type not in plan.subtask_types or parent is None or parent not in kinds:
+        return False
+    parent_target = plan.types.get(kinds[parent][0])
+    ref = catalog.issue_types.get(parent_target or "")
+    return ref is not None and ref.hierarchy_level == 0 and not ref.subtask
+
+
+def node_path(node) -> str:
+    """Classification node path (`\\Phoenix\\Area\\API`) as work items carry it (`Phoenix\\API`)."""
+    parts = str(getattr(node, "path", None) or node.name).strip("\\").split("\\")
+    if len(parts) > 1 and parts[1] in ("Area", "Iteration"):
+        del parts[1]
+    return "\\".join(parts)
+
+
+def component_name(area_path: str) -> str:
+    parts = area_path.split("\\")
+    return ("/".join(parts[1:]) or parts[0])[:255]

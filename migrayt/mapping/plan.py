@@ -1,0 +1,77 @@
+"""The MappingPlan: how each ADO thing becomes a Jira thing. Versioned and approved elsewhere."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+FieldTransform = Literal["text", "rich_text", "number", "date", "identity", "picklist", "tags"]
+
+
+class FieldMapping(BaseModel):
+    source: str  # ADO reference name, e.g. Microsoft.VSTS.Scheduling.StoryPoints
+    target: str  # Jira field id, e.g. customfield_10016
+    transform: FieldTransform = "text"
+    values: dict[str, str] = Field(default_factory=dict)  # pick-list value map
+    origin: Literal["rule", "ai", "human"] = "rule"
+    confidence: float = 1.0
+
+
+class MappingPlan(BaseModel):
+    version: int = 1
+    # ADO work item type → Jira issue type name; types not listed are skipped and reported.
+    types: dict[str, str]
+    # ADO types that become Jira sub-tasks when their ADO parent maps to a standard issue type.
+    subtask_types: dict[str, str] = Field(default_factory=dict)
+    # ADO state → Jira status name, per ADO type with "*" as the default.
+    states: dict[str, dict[str, str]] = Field(default_factory=dict)
+    priorities: dict[str, str] = Field(default_factory=dict)  # ADO priority value → Jira priority name
+    fields: list[FieldMapping] = Field(default_factory=list)
+    link_types: dict[str, str] = Field(default_factory=dict)  # ADO relation ref name → Jira link type name
+    # ADO unique name or email → Jira accountId, supplied by the user; email lookups come first.
+    users: dict[str, str] = Field(default_factory=dict)
+    fallback_user_email: str | None = None
+    areas_to_components: bool = True
+    iterations_to_sprints: bool = True
+
+    def target_status(self, ado_type: str, ado_state: str) -> str | None:
+        per_type = self.states.get(ado_type) or {}
+        return per_type.get(ado_state) or (self.states.get("*") or {}).get(ado_state)
+
+
+def default_plan() -> MappingPlan:
+    """The plan for an ADO Agile process project moving into a Jira Software project."""
+    return MappingPlan(
+        types={
+            "Epic": "Epic",
+            "Feature": "Epic",
+            "User Story": "Story",
+            "Task": "Task",
+            "Bug": "Bug",
+            "Issue": "Task",
+            "Test Case": "Test",
+        },
+        subtask_types={"Task": "Sub-task"},
+        states={
+            "*": {
+                "New": "To Do",
+                "Active": "In Progress",
+                "Resolved": "In Review",
+                "Closed": "Done",
+                "Removed": "Done",
+                "Design": "To Do",
+                "Ready": "To Do",
+            }
+        },
+        priorities={"1": "Highest", "2": "High", "3": "Medium", "4": "Low"},
+        fields=[
+            FieldMapping(source="Microsoft.VSTS.Scheduling.StoryPoints", target="customfield_10016", transform="number"),
+        ],
+        link_types={
+            "System.LinkTypes.Related": "Relates",
+            "System.LinkTypes.Dependency-Forward": "Blocks",
+            "System.LinkTypes.Duplicate-Forward": "Duplicate",
+            "Microsoft.VSTS.Common.TestedBy-Forward": "Relates",
+        },
+    )

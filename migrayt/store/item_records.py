@@ -1,0 +1,86 @@
+"""The exactly-once ledger: read and move item records between pending, done and failed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from migrayt.store.models import ItemRecord
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"
+
+
+async def load(session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]) -> dict[str, ItemRecord]:
+    keys = list(source_keys)
+    if not keys:
+        return {}
+    rows = await session.scalars(
+        select(ItemRecord).where(
+            ItemRecord.migration_id == migration_id, ItemRecord.kind == kind, ItemRecord.source_key.in_(keys)
+        )
+    )
+    return {r.source_key: r for r in rows}
+
+
+async def mark_pending(session: AsyncSession, migration_id: str, kind: str, source_keys: Sequence[str], run_id: str) -> None:
+    """Record the intent to write before writing; never downgrades a done record."""
+    if not source_keys:
+        return
+    stmt = insert(ItemRecord).values(
+        [
+            dict(migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={})
+            for k in source_keys
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(state=PENDING, run_id=run_id, attempts=ItemRecord.attempts + 1, error=None, updated_at=func.now()),
+        where=ItemRecord.state != DONE,
+    )
+    await session.execute(stmt)
+
+
+async def mark_done(
+    session: AsyncSession,
+    migration_id: str,
+    kind: str,
+    source_key: str,
+    target_key: str,
+    run_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    stmt = insert(ItemRecord).values(
+        migration_id=migration_id, kind=kind, source_key=source_key, target_key=target_key, state=DONE,
+        run_id=run_id, attempts=1, detail=detail or {},
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(state=DONE, target_key=target_key, run_id=run_id, error=None, detail=detail or {}, updated_at=func.now()),
+    )
+    await session.execute(stmt)
+
+
+async def mark_failed(
+    session: AsyncSession, migration_id: str, kind: str, source_key: str, error: str, run_id: str
+) -> None:
+    stmt = insert(ItemRecord).values(
+        migration_id=migration_id, kind=kind, source_key=source_key, state=FAILED, error=error[:4000],
+        run_id=run_id, attempts=1, detail={},
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(state=FAILED, error=error[:4000], run_id=run_id, updated_at=func.now()),
+        where=ItemRecord.state != DONE,
+    )
+    await session.execute(stmt)
+
+
+async def target_keys(session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]) -> dict[str, str]:
+    records = await load(session, migration_id, kind, source_keys)
+    return {k: r.target_key for k, r in records.items() if r.state == DONE and r.target_key}

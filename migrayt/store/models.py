@@ -1,0 +1,113 @@
+"""Tables of the run engine. Schema changes go through Alembic only (store/migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+class Migration(Base):
+    """One ADO project moving into one Jira project; owns its item records across runs."""
+
+    __tablename__ = "migration"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Connection settings with secrets as references (env:NAME, file:PATH), never values.
+    source: Mapped[dict[str, Any]]
+    target: Mapped[dict[str, Any]]
+    plan: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Run(Base):
+    __tablename__ = "run"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # = Temporal workflow id
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    original_run_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    phase: Mapped[str | None] = mapped_column(String(40))
+    counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunSourceItem(Base):
+    """The work list of a run, enumerated once in preflight; batches are ordinal ranges per tier."""
+
+    __tablename__ = "run_source_item"
+    __table_args__ = (UniqueConstraint("run_id", "source_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(Integer)
+    work_item_type: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    # 0: items whose target type stands alone; 1: sub-tasks, created after their parents.
+    tier: Mapped[int] = mapped_column(Integer)
+    ordinal: Mapped[int] = mapped_column(Integer)
+
+
+Index("ix_run_source_item_run_tier_ordinal", RunSourceItem.run_id, RunSourceItem.tier, RunSourceItem.ordinal)
+
+
+class ItemRecord(Base):
+    """What Migrayt wrote to Jira for one source thing. The exactly-once ledger."""
+
+    __tablename__ = "item_record"
+    __table_args__ = (UniqueConstraint("migration_id", "kind", "source_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    source_key: Mapped[str] = mapped_column(String(200))
+    target_key: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10))  # pending | done | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    run_id: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+Index("ix_item_record_migration_kind_state", ItemRecord.migration_id, ItemRecord.kind, ItemRecord.state)
+
+
+class AuditEvent(Base):
+    """Who did what to whose Jira, through which door. Never ticket content."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # Set by workflows so that a retried activity records its event once.
+    event_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    migration_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str] = mapped_column(String(200))
+    door: Mapped[str] = mapped_column(String(20))  # api | cli | web | temporal | schedule | system
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,26 @@
+"""`migrayt worker`: a worker process on its own, for more machines or for crash tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from migrayt.settings import get_settings
+
+
+def worker_command(
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL (default: MIGRAYT_DATABASE_URL)")] = None,
+    temporal_address: Annotated[str | None, typer.Option(help="Temporal frontend host:port")] = None,
+) -> None:
+    """Run a worker that executes migration runs until SIGINT/SIGTERM."""
+    from migrayt.worker.main import serve
+
+    settings = get_settings()
+    url = database_url or settings.database_url
+    if not url:
+        raise typer.BadParameter("no database: pass --database-url or set MIGRAYT_DATABASE_URL (or use `migrayt up`)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(settings, url, temporal_address))

@@ -1,0 +1,68 @@
+"""The worker process: registers the run workflow and the activities with their dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from migrayt.activities.execution.create_items import CreateItemsActivities
+from migrayt.activities.execution.later_phases import LaterPhaseActivities
+from migrayt.activities.execution.migration_context import MigrationContexts
+from migrayt.activities.execution.preflight import PreflightActivities
+from migrayt.activities.execution.run_events import RunEventActivities
+from migrayt.settings import Settings
+from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.worker.connectors import ConnectorPool
+from migrayt.worker.temporal_client import connect_temporal
+from migrayt.workflows.migration_run import MigrationRunWorkflow
+
+log = logging.getLogger("migrayt.worker")
+
+
+@asynccontextmanager
+async def run_worker(settings: Settings, client: Client, database_url: str) -> AsyncIterator[Worker]:
+    """A running worker until the context exits; its connections are closed after."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    connectors = ConnectorPool()
+    contexts = MigrationContexts(sessions, connectors)
+    activities = [
+        RunEventActivities(sessions).record_run_event,
+        PreflightActivities(sessions, contexts).preflight,
+        CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
+        LaterPhaseActivities(sessions, contexts).run_phase_batch,
+    ]
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[MigrationRunWorkflow],
+        activities=activities,
+        max_concurrent_activities=max(8, settings.concurrency * 2),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        await worker.shutdown()
+        await asyncio.gather(task, return_exceptions=True)
+        await connectors.aclose()
+        await engine.dispose()
+
+
+async def serve(settings: Settings, database_url: str, temporal_address: str | None = None) -> None:
+    """Run a worker until SIGINT/SIGTERM (used by `migrayt worker` and by the stack)."""
+    await upgrade_schema(database_url)
+    client = await connect_temporal(settings, temporal_address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_worker(settings, client, database_url):
+        log.info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()

@@ -1,0 +1,94 @@
+"""Inputs, results, signals and queries of MigrationRunWorkflow. Add fields with defaults only."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+PHASES: tuple[str, ...] = (
+    "preflight",
+    "create_items",
+    "hierarchy",
+    "links",
+    "attachments",
+    "transitions",
+    "comments",
+    "plugins",
+)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    INCOMPLETE = "INCOMPLETE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.INCOMPLETE, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class PhaseCounters(BaseModel):
+    total: int = 0
+    created: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, other: "PhaseCounters") -> None:
+        self.created += other.created
+        self.skipped += other.skipped
+        self.failed += other.failed
+
+
+class RunCheckpoint(BaseModel):
+    """All a continued run needs: the phase, the cursor in it, counters. Per-item truth is in Postgres."""
+
+    phase_index: int = 0
+    tier: int = 0
+    next_ordinal: int = 0
+    tier_sizes: list[int] = Field(default_factory=list)
+    counters: dict[str, PhaseCounters] = Field(default_factory=dict)
+    paused: bool = False
+    event_seq: int = 0
+    continued: int = 0
+
+
+class MigrationRunInput(BaseModel):
+    run_id: str
+    migration_id: str
+    tenant: str
+    original_run_id: str | None = None
+    requested_by: str = "system"
+    door: str = "api"
+    batch_size: int = Field(50, ge=1, le=50)
+    concurrency: int = Field(4, ge=1, le=32)
+    # Continue-as-new once history passes this many events (None: when Temporal suggests it).
+    history_event_limit: int | None = None
+    checkpoint: RunCheckpoint | None = None
+
+
+class MigrationRunResult(BaseModel):
+    run_id: str
+    status: RunStatus
+    counters: dict[str, PhaseCounters]
+    error: str | None = None
+
+
+class RunControl(BaseModel):
+    """Argument of the pause/resume/cancel signals; optional, so `temporal workflow signal` works bare."""
+
+    actor: str = "temporal-operator"
+    door: str = "temporal"
+    reason: str | None = None
+
+
+class RunProgress(BaseModel):
+    run_id: str
+    status: RunStatus
+    phase: str | None
+    pause_requested: bool = False
+    cancel_requested: bool = False
+    counters: dict[str, PhaseCounters]
+    continued: int = 0

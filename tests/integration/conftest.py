@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from migrayt.api.service import MigrationService
+from migrayt.stack.postgres import EmbeddedPostgres
+from migrayt.stack.temporal import TemporalDevServer
+from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.worker.main import run_worker
+from migrayt.worker.temporal_client import connect_temporal
+from tests.integration.harness import Stack, test_settings
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), fsync=False)
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory):
+    server = TemporalDevServer(tmp_path_factory.mktemp("temporal"), port=None, ui_port=None, headless=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(postgres, temporal_server) -> AsyncIterator[Stack]:
+    settings = test_settings()
+    await upgrade_schema(postgres.database_url)
+    engine = create_engine(postgres.database_url)
+    client = await connect_temporal(settings, temporal_server.address)
+    service = MigrationService(settings, session_factory(engine), client)
+    yield Stack(settings, postgres.database_url, temporal_server.address, client, service)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def worker(stack: Stack):
+    """An in-process worker for tests that do not kill it."""
+    async with run_worker(stack.settings, stack.client, stack.database_url) as w:
+        yield w

@@ -1,0 +1,166 @@
+"""The real parts an engine test runs against: embedded PostgreSQL, Temporal dev server, sandbox, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import httpx
+from sqlalchemy import func, select
+from temporalio.client import Client
+
+from migrayt.api.service import MigrationService
+from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.mapping.plan import MappingPlan, default_plan
+from migrayt.sandbox.server import SandboxServer
+from migrayt.settings import Settings
+from migrayt.store.models import ItemRecord
+from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress, RunStatus
+
+ADO_PAT_ENV = "MIGRAYT_TEST_ADO_PAT"
+JIRA_TOKEN_ENV = "MIGRAYT_TEST_JIRA_TOKEN"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=3.0,
+        http_max_retries=12,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    database_url: str
+    temporal_address: str
+    client: Client
+    service: MigrationService
+
+
+async def create_sandbox_migration(stack: Stack, sandbox: SandboxServer, plan: MappingPlan | None = None, tenant: str = "acme-corp") -> str:
+    os.environ[ADO_PAT_ENV] = "sandbox-pat"
+    os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
+    return await stack.service.create_migration(
+        tenant,
+        "Phoenix to PHX",
+        SourceConnection(organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"),
+        TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{JIRA_TOKEN_ENV}"),
+        plan or default_plan(),
+        actor="test@acme.example",
+        door="api",
+    )
+
+
+async def wait_for(stack: Stack, tenant: str, run_id: str, predicate, timeout: float = 240.0, poll: float = 0.2) -> RunProgress:
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = await stack.service.progress(tenant, run_id)
+        if predicate(progress):
+            return progress
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; last progress: {progress.model_dump_json()}")
+        await asyncio.sleep(poll)
+
+
+async def wait_final(stack: Stack, tenant: str, run_id: str, timeout: float = 240.0) -> RunProgress:
+    return await wait_for(stack, tenant, run_id, lambda p: p.status in FINAL_STATUSES, timeout)
+
+
+async def jira_state(sandbox: SandboxServer) -> dict:
+    async with httpx.AsyncClient(timeout=30) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/state")).json()
+
+
+async def jira_issues(sandbox: SandboxServer) -> list[dict]:
+    out: list[dict] = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        offset = 0
+        while True:
+            page = (await http.get(f"{sandbox.jira_url}/_sandbox/state/issues", params={"offset": offset, "limit": 1000})).json()
+            items = page["issues"] if isinstance(page, dict) else page
+            out.extend(items)
+            if len(items) < 1000:
+                return out
+            offset += len(items)
+
+
+async def set_jira_faults(sandbox: SandboxServer, **faults: Any) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.patch(f"{sandbox.jira_url}/_sandbox/faults", json=faults)
+        r.raise_for_status()
+
+
+def ado_labels(issues: list[dict]) -> dict[str, list[str]]:
+    """ado-id label → the keys carrying it (more than one key is a duplicate)."""
+    by_label: dict[str, list[str]] = {}
+    for issue in issues:
+        for label in issue.get("labels") or []:
+            if label.startswith("ado-id-"):
+                by_label.setdefault(label, []).append(issue["key"])
+    return by_label
+
+
+async def record_states(stack: Stack, migration_id: str, kind: str = "issue") -> dict[str, int]:
+    async with stack.service.sessions() as session:
+        rows = await session.execute(
+            select(ItemRecord.state, func.count()).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind).group_by(ItemRecord.state)
+        )
+        return dict(rows.all())
+
+
+class WorkerProcess:
+    """A worker in its own process, so a test can SIGKILL it like a crashed machine."""
+
+    def __init__(self, stack: Stack, log_path: Path) -> None:
+        self.stack = stack
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        s = self.stack.settings
+        env.update(
+            MIGRAYT_TASK_QUEUE=s.task_queue,
+            MIGRAYT_INDEX_LAG_GRACE_SECONDS=str(s.index_lag_grace_seconds),
+            MIGRAYT_HTTP_MAX_RETRIES=str(s.http_max_retries),
+            MIGRAYT_CONCURRENCY=str(s.concurrency),
+        )
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "migrayt.api.cli", "worker", "--database-url", self.stack.database_url, "--temporal-address", self.stack.temporal_address],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@asynccontextmanager
+async def worker_process(stack: Stack, log_path: Path) -> AsyncIterator[WorkerProcess]:
+    worker = WorkerProcess(stack, log_path)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
