@@ -121,7 +121,7 @@ class EmbeddedPostgres:
         untrack(self)
 
     def kill(self) -> None:
-        """SIGKILL the postmaster (a crash); the next start runs crash recovery."""
+        """SIGKILL the postmaster and its backends (a crash); the next start runs crash recovery."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             try:
