@@ -6,12 +6,15 @@ import typer
 
 from migrayt.sandbox.cli import sandbox_command
 from migrayt.worker.cli import worker_command
+from migrayt.api.demo import demo_command, up_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Migrayt: Azure DevOps Boards → Jira, exactly once.")
 # A group even while it has one command, so `migrayt sandbox` keeps its name.
 app.callback()(lambda: None)
 app.command("sandbox")(sandbox_command)
 app.command("worker")(worker_command)
+app.command("up")(up_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -1,0 +1,141 @@
+"""`migrayt up` and `migrayt demo`: the embedded stack, and a whole migration of a generated project on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.mapping.plan import default_plan
+from migrayt.settings import get_settings
+from migrayt.stack.local import LocalStack, local_stack
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunProgress
+
+DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"
+DEMO_JIRA_TOKEN_ENV = "MIGRAYT_DEMO_JIRA_TOKEN"
+TENANT = "demo"
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def up_command() -> None:
+    """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""
+    settings = get_settings()
+    console = Console()
+
+    async def main() -> None:
+        async with local_stack(settings) as stack:
+            console.print(f"[bold green]Migrayt is up[/]  API {stack.api_url}  Temporal {stack.temporal_address}")
+            if stack.temporal_ui_url:
+                console.print(f"Temporal UI {stack.temporal_ui_url}  (filter: MigrationStatus='PAUSED')")
+            console.print(f"State kept under {settings.state_dir.resolve()}; Ctrl-C stops.")
+            await _until_interrupted()
+
+    asyncio.run(main())
+
+
+def demo_command(
+    items: Annotated[int, typer.Option(min=1, max=100_000, help="work items in the generated ADO project")] = 300,
+    seed: Annotated[int, typer.Option(help="generator seed (same seed, same project)")] = 7,
+    keep_running: Annotated[bool, typer.Option(help="keep stack and sandbox up after the run")] = False,
+    ado_port: Annotated[int, typer.Option(help="sandbox ADO port (0: any free)")] = 0,
+    jira_port: Annotated[int, typer.Option(help="sandbox Jira port (0: any free)")] = 0,
+) -> None:
+    """Migrate a generated ADO project into the sandbox Jira on the embedded stack, live."""
+    from migrayt.sandbox.testing import running_sandbox
+
+    settings = get_settings()
+    console = Console()
+    os.environ[DEMO_ADO_PAT_ENV] = "sandbox-pat"
+    os.environ[DEMO_JIRA_TOKEN_ENV] = "sandbox-token"
+
+    async def main() -> int:
+        with running_sandbox(items=items, seed=seed, ado_port=ado_port, jira_port=jira_port) as sandbox:
+            console.print(f"Sandbox ADO {sandbox.ado_url}  Jira {sandbox.jira_url}")
+            async with local_stack(settings) as stack:
+                summary = await _run_demo(stack, sandbox, console)
+                print(json.dumps(summary))
+                if keep_running:
+                    console.print("Still running (Ctrl-C stops).")
+                    await _until_interrupted()
+                return 0 if summary["status"] in ("COMPLETED", "INCOMPLETE") else 1
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
+    started = time.monotonic()
+    migration_id = await stack.service.create_migration(
+        TENANT,
+        "Demo: Phoenix → PHX",
+        SourceConnection(organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{DEMO_ADO_PAT_ENV}"),
+        TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{DEMO_JIRA_TOKEN_ENV}"),
+        default_plan(),
+        actor="demo",
+        door="cli",
+    )
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="demo", door="cli")
+    console.print(f"Run [bold]{run_id}[/] started")
+    progress: RunProgress
+    columns = (TextColumn("{task.description:<13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bars:
+        tasks = {phase: bars.add_task(phase, total=None, detail="", start=False) for phase in PHASES}
+        while True:
+            progress = await stack.service.progress(TENANT, run_id)
+            for phase in PHASES:
+                c = progress.counters.get(phase)
+                if c is None:
+                    continue
+                done = c.created + c.skipped + c.failed
+                if phase == "preflight":
+                    finished = progress.phase not in (None, "preflight") or progress.status in FINAL_STATUSES
+                    bars.update(tasks[phase], total=1, completed=1 if finished else 0)
+                else:
+                    bars.update(tasks[phase], total=c.total or None, completed=done,
+                                detail=f"created {c.created} skipped {c.skipped} failed {c.failed}")
+                if phase == progress.phase or done:
+                    bars.start_task(tasks[phase])
+            if progress.status in FINAL_STATUSES:
+                break
+            await asyncio.sleep(0.3)
+    duration = time.monotonic() - started
+    async with httpx.AsyncClient(timeout=30) as http:
+        state = (await http.get(f"{sandbox.jira_url}/_sandbox/state")).json()
+    table = Table(title=f"Run {run_id}: {progress.status.value} in {duration:.1f}s")
+    for column in ("phase", "total", "created", "skipped", "failed"):
+        table.add_column(column, justify="right" if column != "phase" else "left")
+    for phase in PHASES[1:]:
+        c = progress.counters[phase]
+        table.add_row(phase, str(c.total), str(c.created), str(c.skipped), str(c.failed))
+    console.print(table)
+    failures = await stack.service.failures(TENANT, migration_id, limit=5)
+    for f in failures:
+        console.print(f"  failed {f['kind']} ADO #{f['source_key']}: {f['error']}")
+    console.print(f"Temporal UI: {stack.temporal_ui_url or stack.temporal_address}  (workflow id {run_id})")
+    console.print(f"Sandbox state: {sandbox.jira_url}/_sandbox/state")
+    return {
+        "run_id": run_id,
+        "migration_id": migration_id,
+        "status": progress.status.value,
+        "duration_seconds": round(duration, 2),
+        "phases": {p: progress.counters[p].model_dump() for p in PHASES[1:]},
+        "jira_issues": state.get("issues", {}).get("total") if isinstance(state.get("issues"), dict) else state.get("issues"),
+        "temporal_ui": stack.temporal_ui_url,
+        "sandbox_state": f"{sandbox.jira_url}/_sandbox/state",
+    }

@@ -1,0 +1,78 @@
+"""The whole local stack in one process: PostgreSQL, Temporal, worker and HTTP API (`migrayt up`)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from migrayt.api.app import create_app
+from migrayt.api.service import MigrationService
+from migrayt.settings import Settings
+from migrayt.stack import EmbeddedPostgres, TemporalDevServer, ensure_port_free, start_all
+from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.worker.main import run_worker
+from migrayt.worker.temporal_client import connect_temporal
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    database_url: str
+    temporal_address: str
+    temporal_ui_url: str | None
+    api_url: str | None
+    client: Client
+    engine: AsyncEngine
+    service: MigrationService
+
+
+@asynccontextmanager
+async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIterator[LocalStack]:
+    """Embedded parts unless settings give real ones; schema upgraded; a worker (and API) running."""
+    state = settings.state_dir.expanduser().resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    servers = []
+    postgres = temporal = None
+    if with_api:
+        ensure_port_free(settings.api_port, "Migrayt HTTP API")
+    if not settings.database_url:
+        postgres = EmbeddedPostgres(state / "postgres")
+        servers.append(postgres)
+    if not settings.temporal_address:
+        temporal = TemporalDevServer(state / "temporal", port=settings.temporal_port, ui_port=settings.temporal_ui_port)
+        servers.append(temporal)
+    await asyncio.to_thread(start_all, *servers)
+    try:
+        database_url = settings.database_url or postgres.database_url  # type: ignore[union-attr]
+        temporal_address = settings.temporal_address or temporal.address  # type: ignore[union-attr]
+        await upgrade_schema(database_url)
+        engine = create_engine(database_url)
+        client = await connect_temporal(settings, temporal_address)
+        api_server = api_task = None
+        api_url = None
+        if with_api:
+            app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
+            api_server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning"))
+            api_task = asyncio.create_task(api_server.serve())
+            api_url = f"http://{settings.api_host}:{settings.api_port}"
+        try:
+            async with run_worker(settings, client, database_url):
+                yield LocalStack(
+                    settings=settings, database_url=database_url, temporal_address=temporal_address,
+                    temporal_ui_url=temporal.ui_url if temporal else None, api_url=api_url, client=client,
+                    engine=engine, service=MigrationService(settings, session_factory(engine), client),
+                )
+        finally:
+            if api_server is not None:
+                api_server.should_exit = True
+                await asyncio.gather(api_task, return_exceptions=True)
+            await engine.dispose()
+    finally:
+        for server in reversed(servers):
+            await asyncio.to_thread(server.stop)
