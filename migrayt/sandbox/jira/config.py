@@ -1,0 +1,28 @@
+"""How the sandbox Jira site is set up: project, credentials, users, per-issue limits, where state lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class JiraUserSeed(BaseModel):
+    account_id: str
+    display_name: str
+    email: str | None = None
+    email_visible: bool = True
+    active: bool = True
+
+
+class JiraSandboxConfig(BaseModel):
+    project_key: str = "PHX"
+    project_name: str = "Phoenix"
+    email: str = "migrator@example.com"
+    api_token: str = Field("sandbox-token", repr=False)
+    users: list[JiraUserSeed] = []  # the runner fills these from the generated ADO project
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_attachments_per_issue: int = 2000
+    max_comments_per_issue: int = 5000
+    max_worklogs_per_issue: int = 5000
+    state_dir: Path | None = None  # when set, Jira state survives a restart of the sandbox
