@@ -86,7 +86,9 @@ def sandbox_command(
         jira_faults=faults.model_copy(update={"search_index_lag_seconds": index_lag}),
     )
     server = SandboxServer(
-        sandbox, ado_port=ado_port, jira_port=jira_port, host=host, log_level="info", access_log=access_log
+        sandbox, ado_port=ado_port, jira_port=jira_port, host=host,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
     )
     try:
         server.start()

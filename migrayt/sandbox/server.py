@@ -110,12 +110,15 @@ def build_sandbox(
 
     ado_app = create_ado_app(project, AdoSandboxConfig(pat=ado_pat), ado_controller.get_config)
     jira_config = JiraSandboxConfig(
-        email=jira_email,
-        api_token=jira_token,
-        project_key=project_key,
-        state_dir=jira_state_dir,
-        users=jira_users_from(project),
-        **dict(jira_options or {}),
+        **{
+            "email": jira_email,
+            "api_token": jira_token,
+            "project_key": project_key,
+            "project_name": spec.project,
+            "state_dir": jira_state_dir,
+            "users": jira_users_from(project),
+            **dict(jira_options or {}),
+        }
     )
     jira_app = create_jira_app(jira_config, jira_controller.get_config)
     return Sandbox(
