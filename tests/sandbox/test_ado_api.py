@@ -229,7 +229,7 @@ async def test_comments_page_with_continuation_token(ado, project):
         body = (await ado.get(url, params=params)).json()
         pages += 1
         assert body["totalCount"] == len(project.comments(item_id))
-        seen += [c["commentId"] for c in body["comments"]]
+        seen += [c["id"] for c in body["comments"]]
         if "continuationToken" not in body:
             break
         assert body["nextPage"].startswith(BASE)
@@ -237,7 +237,7 @@ async def test_comments_page_with_continuation_token(ado, project):
     expected = [c.id for c in reversed(project.comments(item_id))]  # newest first by default
     assert seen == expected and pages == -(-len(expected) // 100)
     asc = (await ado.get(url, params={"api-version": "7.1-preview.4", "order": "asc", "$top": "3"})).json()
-    assert [c["commentId"] for c in asc["comments"]] == expected[::-1][:3]
+    assert [c["id"] for c in asc["comments"]] == expected[::-1][:3]
 
 
 async def test_comments_need_the_preview_flag(ado):

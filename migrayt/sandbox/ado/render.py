@@ -128,7 +128,7 @@ class Renderer:
         by = self.user_ref(self.p.user(c.author_id))
         return {
             "workItemId": c.work_item_id,
-            "commentId": c.id,
+            "id": c.id,  # 7.1 says `id`; the (5.1-era) official examples still say `commentId`
             "version": 1,
             "text": c.text,
             "createdBy": by,
