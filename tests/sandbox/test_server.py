@@ -199,6 +199,17 @@ async def test_ado_throttling_and_5xx_have_the_service_shape(sandbox: SandboxSer
         assert (await client.get(url)).status_code == 200
 
 
+async def test_jira_state_survives_a_restart_with_a_state_dir(tmp_path) -> None:
+    for attempt in range(2):
+        with running_sandbox(items=10, jira_state_dir=tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.jira_url, auth=JIRA_AUTH, timeout=TIMEOUT) as client:
+                if attempt == 0:
+                    assert (await client.post("/rest/api/3/issue", json=new_issue(7001))).status_code == 201
+                issue = await client.get("/rest/api/3/issue/PHX-1")
+                assert issue.status_code == 200
+                assert issue.json()["fields"]["labels"] == ["ado-id-7001"]
+
+
 # --- `migrayt sandbox` as a user starts it -------------------------------------------------------
 
 
@@ -232,7 +243,9 @@ def wait_for(lines: queue.Queue[str], pattern: str, timeout: float = 60.0) -> tu
 
 
 async def test_cli_serves_both_until_sigterm() -> None:
-    proc, lines = start_cli("--ado-port", "0", "--jira-port", "0", "--items", "20", "--seed", "3")
+    proc, lines = start_cli(
+        "--ado-port", "0", "--jira-port", "0", "--items", "20", "--seed", "3", "--index-lag", "2", "--latency-ms", "1"
+    )
     try:
         _, output = wait_for(lines, r"Ctrl-C")
         match = re.search(r"ADO\s+(http://\S+).*\n.*\n.*Jira\s+(http://\S+)", output)
@@ -247,6 +260,12 @@ async def test_cli_serves_both_until_sigterm() -> None:
             myself = f"{jira_url}/rest/api/3/myself"
             assert (await client.get(myself, auth=JIRA_AUTH)).status_code == 200
             assert (await client.get(myself)).status_code == 401
+            # Fault flags reach both services; index lag is Jira's alone.
+            jira_faults = (await client.get(f"{jira_url}/_sandbox/faults")).json()["config"]
+            ado_faults = (await client.get(f"{ado_url.rsplit('/', 1)[0]}/_sandbox/faults")).json()["config"]
+            assert jira_faults["search_index_lag_seconds"] == 2
+            assert ado_faults["search_index_lag_seconds"] == 0
+            assert jira_faults["latency_ms"] == ado_faults["latency_ms"] == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         wait_for(lines, r"Sandbox stopped", timeout=5)
