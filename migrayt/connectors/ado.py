@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from migrayt.connectors.http import (
     HttpSettings,
@@ -89,7 +89,8 @@ class WorkItem(_Wide):
 
 
 class Comment(_Wide):
-    id: int
+    # The 7.1 schema says `id`; the service's own examples (and answers) say `commentId`.
+    id: int = Field(validation_alias=AliasChoices("id", "commentId"))
     work_item_id: int | None = Field(None, alias="workItemId")
     version: int | None = None
     text: str = ""
@@ -203,14 +204,20 @@ class WorkItemUpdate(_Wide):
 
 
 class Worklog(_Wide):
-    """A 7pace Timetracker work log, as far as the contract is known (see SOURCES.md gaps)."""
+    """A 7pace Timetracker work log (REST api 3.0; no public machine-readable spec exists)."""
 
-    id: str | int
+    id: str
     work_item_id: int | None = Field(None, alias="workItemId")
-    length: int | None = None  # seconds
+    length: int = 0  # seconds
+    billable_length: int | None = Field(None, alias="billableLength")
     timestamp: datetime | None = None
     comment: str | None = None
-    user: dict[str, Any] | None = None
+    user: dict[str, Any] = Field(default_factory=dict)
+    activity_type: dict[str, Any] | None = Field(None, alias="activityType")
+
+    @property
+    def user_unique_name(self) -> str | None:
+        return self.user.get("uniqueName")
 
 
 ClassificationNode.model_rebuild()
@@ -401,7 +408,8 @@ class AdoClient:
         token: str | None = None
         seen: set[str] = set()
         while True:
-            params: dict[str, Any] = {"api-version": COMMENTS_API_VERSION, "$top": page_size}
+            # Oldest first: the service defaults to newest first, a migration replays history.
+            params: dict[str, Any] = {"api-version": COMMENTS_API_VERSION, "$top": page_size, "order": "asc"}
             if include_deleted:
                 params["includeDeleted"] = "true"
             if token:
@@ -534,14 +542,21 @@ class AdoClient:
 
     # ------------------------------------------------------------------ 7pace
 
-    async def iter_worklogs(self, *, path: str = "/_apis/7pace/worklogs", page_size: int = 500, **filters: Any) -> AsyncIterator[Worklog]:
-        """7pace Timetracker work logs ($top/$skip pages); the path is the service's extension route."""
+    async def iter_worklogs(
+        self,
+        work_item_ids: Sequence[int] | None = None,
+        *,
+        page_size: int = 500,
+        path: str = "/_7pace/api/rest/worklogs/all",
+    ) -> AsyncIterator[Worklog]:
+        """7pace Timetracker work logs ($skip/$count pages), optionally for some work items only."""
         skip = 0
+        params: dict[str, Any] = {"api-version": "3.0", "$count": page_size}
+        if work_item_ids:
+            params["workItemIds"] = ",".join(str(int(i)) for i in work_item_ids)
         while True:
-            body = await self.http.get_json(
-                f"{self.organization_url}{path}", params={"api-version": "3.0", "$top": page_size, "$skip": skip, **filters}
-            )
-            values = (body or {}).get("data") or (body or {}).get("value") or []
+            body = await self.http.get_json(f"{self.organization_url}{path}", params={**params, "$skip": skip})
+            values = (body or {}).get("data") or []
             for v in values:
                 yield Worklog.model_validate(v)
             if len(values) < page_size:

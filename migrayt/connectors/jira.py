@@ -578,6 +578,13 @@ class JiraClient:
         )
         return [Attachment.model_validate(v) for v in r.json()]
 
+    async def stream_attachment_content(self, attachment_id: str, *, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        """An attachment's bytes in chunks; `redirect=false` keeps the download on this site."""
+        path = f"{API}/attachment/content/{quote(str(attachment_id), safe='')}"
+        async with self.http.stream("GET", path, params={"redirect": "false"}, headers={"Accept": "*/*"}) as r:
+            async for chunk in r.aiter_bytes(chunk_size):
+                yield chunk
+
     # ------------------------------------------------------------------ comments and worklogs
 
     async def add_comment(self, key: str, body_adf: Mapping[str, Any], *, properties: Sequence[Mapping[str, Any]] = ()) -> JiraComment:
