@@ -172,3 +172,29 @@ async def test_worklogs_page_through_7pace(sandbox):
         got = [w async for w in ado.iter_worklogs(ids, page_size=4)]
     assert [w.id for w in got] == truth
     assert all(w.length > 0 and w.user_unique_name for w in got)
+
+
+async def test_revisions_updates_and_as_of(sandbox):
+    project = sandbox.sandbox.project
+    item_id = max(list(project.item_ids())[:60], key=lambda i: len(project.revisions(i)))
+    revs = project.revisions(item_id)
+    assert len(revs) >= 3
+    async with client(sandbox) as ado:
+        revisions = [r async for r in ado.iter_revisions(item_id, page_size=2)]
+        updates = [u async for u in ado.iter_updates(item_id, page_size=2)]
+        first = revisions[0]
+        as_of = first.fields["System.ChangedDate"]
+        from datetime import datetime
+
+        then = await ado.get_work_items([item_id], expand=None, as_of=datetime.fromisoformat(as_of.replace("Z", "+00:00")))
+    assert [r.rev for r in revisions] == [r.rev for r in revs]
+    assert [u.rev for u in updates] == [r.rev for r in revs]
+    assert updates[0].revised_by is not None and "System.Title" in updates[0].fields
+    assert then[0].rev == first.rev
+
+
+async def test_identity_lookup_by_email(sandbox):
+    user = next(u for u in sandbox.sandbox.project.users if u.email and not u.deleted)
+    async with client(sandbox) as ado:
+        found = await ado.find_identities(user.email)
+    assert [i.mail for i in found] == [user.email]
