@@ -22,6 +22,7 @@ from migrayt.connectors.http import (
     SecretBasicAuth,
     chunked,
     continuation_token,
+    paginate,
     utc_iso,
 )
 
@@ -404,24 +405,26 @@ class AdoClient:
     # ------------------------------------------------------------------ comments
 
     async def iter_comments(self, work_item_id: int, *, page_size: int = 200, include_deleted: bool = False) -> AsyncIterator[Comment]:
+        """Comments oldest first (the service defaults to newest first; a migration replays history)."""
+        params: dict[str, Any] = {"api-version": COMMENTS_API_VERSION, "$top": page_size, "order": "asc"}
+        if include_deleted:
+            params["includeDeleted"] = "true"
         url = f"{self._p}/_apis/wit/workItems/{int(work_item_id)}/comments"
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            # Oldest first: the service defaults to newest first, a migration replays history.
-            params: dict[str, Any] = {"api-version": COMMENTS_API_VERSION, "$top": page_size, "order": "asc"}
-            if include_deleted:
-                params["includeDeleted"] = "true"
-            if token:
-                params["continuationToken"] = token
-            r = await self.http.request("GET", url, idempotent=True, params=params)
+        async for c in self._token_pages(url, params, "comments"):
+            yield Comment.model_validate(c)
+
+    async def _token_pages(self, url: str, params: dict[str, Any], key: str) -> AsyncIterator[dict[str, Any]]:
+        """Pages chained by ADO's continuation token (response header or body)."""
+
+        async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            r = await self.http.request(
+                "GET", url, idempotent=True, params={**params, **({"continuationToken": token} if token else {})}
+            )
             body = r.json()
-            for c in body.get("comments") or []:
-                yield Comment.model_validate(c)
-            token = continuation_token(r, body)
-            if not token or token in seen:
-                return
-            seen.add(token)
+            return list(body.get(key) or []), continuation_token(r, body)
+
+        async for item in paginate(fetch):
+            yield item
 
     async def add_comment(self, work_item_id: int, text: str) -> Comment:
         r = await self.http.request(
@@ -510,22 +513,11 @@ class AdoClient:
     # ------------------------------------------------------------------ people
 
     async def iter_graph_users(self, *, subject_types: Sequence[str] | None = None) -> AsyncIterator[GraphUser]:
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"api-version": GRAPH_API_VERSION}
-            if subject_types:
-                params["subjectTypes"] = ",".join(subject_types)
-            if token:
-                params["continuationToken"] = token
-            r = await self.http.request("GET", f"{self.vssps_url}/_apis/graph/users", idempotent=True, params=params)
-            body = r.json()
-            for u in body.get("value") or []:
-                yield GraphUser.model_validate(u)
-            token = continuation_token(r, body)
-            if not token or token in seen:
-                return
-            seen.add(token)
+        params: dict[str, Any] = {"api-version": GRAPH_API_VERSION}
+        if subject_types:
+            params["subjectTypes"] = ",".join(subject_types)
+        async for u in self._token_pages(f"{self.vssps_url}/_apis/graph/users", params, "value"):
+            yield GraphUser.model_validate(u)
 
     async def find_identities(self, filter_value: str, *, search_filter: str = "General") -> list[Identity]:
         """Identities by e-mail or name (ReadIdentities with searchFilter)."""

@@ -25,6 +25,7 @@ from migrayt.connectors.http import (
     SecretBasicAuth,
     chunked,
     next_start_at,
+    paginate,
     parse_error_body,
 )
 
@@ -445,19 +446,17 @@ class JiraClient:
         self, jql: str, fields: Sequence[str] = ("summary",), *, page_size: int = 100
     ) -> AsyncIterator[Issue]:
         """Every issue matching `jql` (enhanced search, nextPageToken pages)."""
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
+
+        async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
             payload: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": page_size}
             if token:
                 payload["nextPageToken"] = token
             body = await self._send("POST", f"{API}/search/jql", idempotent=True, json=payload)
-            for issue in body.get("issues") or []:
-                yield Issue.model_validate(issue)
-            token = body.get("nextPageToken")
-            if body.get("isLast", token is None) or not token or token in seen:
-                return
-            seen.add(token)
+            nxt = body.get("nextPageToken")
+            return list(body.get("issues") or []), None if body.get("isLast", nxt is None) else nxt
+
+        async for issue in paginate(fetch):
+            yield Issue.model_validate(issue)
 
     async def find_issue_keys_by_labels(self, labels: Sequence[str], *, project_key: str | None = None) -> dict[str, list[str]]:
         """Issue keys carrying each label (an empty list when none). More than one key = a duplicate.

@@ -353,6 +353,11 @@ async def test_secrets_never_leak_into_repr_errors_or_logs(caplog):
     encoded = base64.b64encode(f"me@example.com:{TOKEN}".encode()).decode()
     assert seen_auth and seen_auth[0] == f"Basic {encoded}", "the credential is sent"
     texts.append(caplog.text)
+    ado = AdoClient("https://ado.example/org", "Proj", SecretStr(TOKEN))
+    jira = JiraClient("https://jira.example", "me@example.com", TOKEN)
+    texts += [repr(ado), str(ado), repr(jira), repr(ado.http), repr(vars(ado)), repr(vars(jira))]
+    await ado.aclose()
+    await jira.aclose()
     for text in texts:
         assert TOKEN not in text
         assert encoded not in text
