@@ -60,8 +60,7 @@ class HtmlContext:
 
 
 def sentence(rng: random.Random, n: tuple[int, int] = (6, 14)) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(*n))]
-    return (" ".join(words)).capitalize() + "."
+    return " ".join(rng.choices(WORDS, k=rng.randint(*n))).capitalize() + "."
 
 
 def title(rng: random.Random, work_item_type: str) -> str:

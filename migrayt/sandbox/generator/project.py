@@ -453,11 +453,13 @@ class GeneratedProject:
         rng = self._rng("png", guid)
         w, h = rng.randint(8, 48), rng.randint(8, 48)
         base = [rng.randrange(256) for _ in range(3)]
+        noise = rng.randbytes(w * h)
         raw = bytearray()
         for y in range(h):
             raw.append(0)
+            g = (base[1] + y * 5) % 256
             for x in range(w):
-                raw += bytes(((base[0] + x * 5) % 256, (base[1] + y * 5) % 256, (base[2] + rng.randrange(32)) % 256))
+                raw += bytes(((base[0] + x * 5) % 256, g, (base[2] + (noise[y * w + x] & 31)) % 256))
 
         def chunk(tag: bytes, data: bytes) -> bytes:
             return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
