@@ -364,3 +364,12 @@ async def test_sandbox_state_needs_no_auth_and_counts_the_project(ado, project):
     assert state["attachments"] == sum(len(project.attachments(i)) for i in project.item_ids())
     assert state["comments"] == sum(len(project.comments(i)) for i in project.item_ids())
     assert state["linksByType"]["System.LinkTypes.Hierarchy-Forward"] == state["linksByType"]["System.LinkTypes.Hierarchy-Reverse"]
+
+
+async def test_work_item_points_at_its_latest_comment(ado, project):
+    item_id = next(i for i in project.item_ids() if len(project.comments(i)) > 1)
+    body = (await ado.get(f"/acme/Phoenix/_apis/wit/workitems/{item_id}")).json()
+    assert body["commentVersionRef"]["commentId"] == project.comments(item_id)[-1].id
+    assert body["fields"]["System.CommentCount"] == len(project.comments(item_id))
+    quiet = next(i for i in project.item_ids() if not project.comments(i))
+    assert "commentVersionRef" not in (await ado.get(f"/acme/Phoenix/_apis/wit/workitems/{quiet}")).json()

@@ -75,6 +75,12 @@ class Renderer:
             rev, field_values = item.rev, item.fields
         e = (expand or "").lower()
         out: dict[str, Any] = {"id": item_id, "rev": rev, "fields": self._fields(field_values, fields)}
+        comments = self.p.comment_count(item_id)
+        if comments and as_of is None:
+            last = self.p.comment_id(item_id, comments - 1)
+            out["commentVersionRef"] = {
+                "commentId": last, "version": 1,
+                "url": f"{self.project_url}/_apis/wit/workItems/{item_id}/comments/{last}/versions/1"}
         if e in ("relations", "all") and item.relations:
             out["relations"] = [{"rel": r.rel, "url": r.url, "attributes": r.attributes} for r in item.relations]
         if e in ("links", "all") or (not e and default_links):

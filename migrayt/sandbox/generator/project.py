@@ -537,6 +537,11 @@ class GeneratedProject:
             return rng.randint(4, 12)
         return rng.randint(13, 40)
 
+    @staticmethod
+    def comment_id(item_id: int, index: int) -> int:
+        """Comment ids are unique in the organization; an item holds fewer than 1000 comments."""
+        return item_id * 1000 + index + 1
+
     def _html_context(self, item_id: int, rng: random.Random, images: list[tuple[str, str]]) -> content.HtmlContext:
         mentions = [(u.id, u.display_name) for u in rng.sample(self._active_users, 3)]
         if "ado_only_user" in self._ugly_by_id.get(item_id, []):
@@ -564,7 +569,7 @@ class GeneratedProject:
                 author = self._special("ado_only")
             if author.deleted and k > 0:
                 author = rng.choice(self._active_users)
-            out.append(GeneratedComment(id=item_id * 1000 + k + 1, work_item_id=item_id, author_id=author.id,
+            out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=author.id,
                                         created=core.created + timedelta(seconds=off),
                                         text=content.comment_html(rng, ctx)))
         return out
