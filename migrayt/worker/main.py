@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from migrayt.activities.execution.create_items import CreateItemsActivities
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.execution.migration_context import MigrationContexts
+from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.settings import Settings
@@ -36,7 +37,7 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
         RunEventActivities(sessions).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
-        LaterPhaseActivities(sessions, contexts).run_phase_batch,
+        LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
     ]
     worker = Worker(
         client,

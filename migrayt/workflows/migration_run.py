@@ -41,6 +41,8 @@ BATCH_RETRY = RetryPolicy(
     maximum_attempts=25,
     non_retryable_error_types=["BadMapping", "BadConfiguration"],
 )
+# Activities heartbeat every 2 s: a batch on a killed worker is retried after this, not after its timeout.
+HEARTBEAT = timedelta(seconds=10)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 
 
@@ -140,7 +142,7 @@ class MigrationRunWorkflow:
             PreflightInput(run_id=self._input.run_id, migration_id=self._input.migration_id),
             result_type=PreflightResult,
             start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
         self._cp.tier_sizes = result.tier_sizes
@@ -198,6 +200,7 @@ class MigrationRunWorkflow:
                 CreateItemsInput(**common),
                 result_type=CreateItemsResult,
                 start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=BATCH_RETRY,
             )
             return PhaseBatchResult(counters=result.counters, reconciled=result.reconciled)
@@ -206,7 +209,7 @@ class MigrationRunWorkflow:
             PhaseBatchInput(phase=phase, **common),
             result_type=PhaseBatchResult,
             start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
 

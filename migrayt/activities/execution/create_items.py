@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
+from migrayt.activities.heartbeat import keeps_heartbeat
+
 from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields, source_label
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
 from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult
@@ -56,6 +58,7 @@ class CreateItemsActivities:
         self._grace = index_lag_grace_seconds
 
     @activity.defn(name="create_items")
+    @keeps_heartbeat
     async def create_items(self, input: CreateItemsInput) -> CreateItemsResult:
         ctx = await self._contexts.load(input.migration_id)
         rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)

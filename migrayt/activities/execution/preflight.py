@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+
+from migrayt.activities.heartbeat import keeps_heartbeat
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.issue_fields import TargetCatalog
@@ -47,6 +51,7 @@ class PreflightActivities:
         self._contexts = contexts
 
     @activity.defn(name="preflight")
+    @keeps_heartbeat
     async def preflight(self, input: PreflightInput) -> PreflightResult:
         ctx = await self._contexts.load(input.migration_id)
         catalog = await self._contexts.catalog(ctx, refresh=True)
@@ -77,18 +82,23 @@ class PreflightActivities:
 
     async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int]:
         """ADO user → Jira accountId: the plan's table first, then by e-mail; never guessed."""
-        resolved = unresolved = 0
-        async with self._sessions() as session:
-            async for user in ctx.ado.iter_graph_users():
-                unique = (user.principal_name or user.mail_address or "").lower()
-                if not unique:
-                    continue
-                email = user.mail_address if user.mail_address and "@" in user.mail_address else None
-                account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
-                if account is None and email:
+        users = [u async for u in ctx.ado.iter_graph_users()]
+        limit = asyncio.Semaphore(8)
+
+        async def account_for(user) -> tuple[str, str | None, dict]:
+            unique = (user.principal_name or user.mail_address or "").lower()
+            email = user.mail_address if user.mail_address and "@" in user.mail_address else None
+            account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
+            if account is None and email:
+                async with limit:
                     found = await ctx.jira.find_user_by_email(email)
-                    account = found.account_id if found else None
-                detail = {"ado_id": user.origin_id or user.descriptor}
+                account = found.account_id if found else None
+            return unique, account, {"ado_id": user.origin_id or user.descriptor}
+
+        resolved = unresolved = 0
+        results = await asyncio.gather(*(account_for(u) for u in users if (u.principal_name or u.mail_address)))
+        async with self._sessions() as session:
+            for unique, account, detail in results:
                 if account:
                     resolved += 1
                     await item_records.mark_done(session, ctx.migration_id, "user", unique, account, run_id="preflight", detail=detail)

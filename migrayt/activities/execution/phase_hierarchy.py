@@ -1,0 +1,119 @@
+"""Phase 3: each source parent/child lands as Jira `parent`, or as a link where Jira cannot nest them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import RunSourceItem
+from migrayt.workflows.run_models import PhaseCounters
+
+HIERARCHY = "hierarchy"
+HIERARCHY_LINK_TYPE = "Relates"
+# Writes of one batch in flight at once; the HTTP client's limiter still caps the whole process.
+PER_BATCH_CONCURRENCY = 8
+
+
+class HierarchyPhase:
+    def __init__(self, deps: PhaseDeps) -> None:
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
+
+    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
+        ctx = await self._contexts.load(input.migration_id)
+        catalog = await self._contexts.catalog(ctx)
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        with_parent = [r for r in rows if r.parent_id]
+        counters.skipped += len(rows) - len(with_parent)
+        async with self._sessions() as session:
+            keys = await item_records.target_keys(
+                session, ctx.migration_id, ISSUE, [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent]
+            )
+            done = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent])
+            parent_types = dict(
+                (
+                    await session.execute(
+                        select(RunSourceItem.source_id, RunSourceItem.work_item_type).where(
+                            RunSourceItem.run_id == input.run_id,
+                            RunSourceItem.source_id.in_([r.parent_id for r in with_parent]),
+                        )
+                    )
+                ).all()
+            )
+        async def one(row) -> str:
+            source_key = str(row.source_id)
+            record = done.get(source_key)
+            if record is not None and record.state == DONE:
+                return "skipped"
+            child_key, parent_key = keys.get(source_key), keys.get(str(row.parent_id))
+            if not child_key:
+                return "skipped"  # the item itself failed in create items, with its reason there
+            async with self._sessions() as session:
+                if not parent_key:
+                    await item_records.mark_failed(
+                        session, ctx.migration_id, HIERARCHY, source_key,
+                        f"parent ADO #{row.parent_id} has no Jira issue (not migrated or failed)", input.run_id,
+                    )
+                    await session.commit()
+                    return "failed"
+                child_type = catalog.issue_types.get(_jira_type(ctx, row.work_item_type, row.tier))
+                parent_type = catalog.issue_types.get(ctx.plan.types.get(parent_types.get(row.parent_id, ""), ""))
+                if child_type is not None and child_type.subtask:
+                    await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "sub-task"})
+                elif child_type and parent_type and parent_type.hierarchy_level == child_type.hierarchy_level + 1:
+                    await ctx.jira.edit_issue(child_key, {"parent": {"key": parent_key}})
+                    await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "parent"})
+                else:
+                    await self._link_instead(ctx, session, input.run_id, source_key, child_key, parent_key, record)
+                await session.commit()
+            return "created"
+
+        limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
+
+        async def limited(row) -> str:
+            async with limit:
+                return await one(row)
+
+        for outcome in await asyncio.gather(*(limited(r) for r in with_parent)):
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+    async def _link_instead(self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record) -> None:
+        """Jira cannot nest these types: keep the relation as an issue link, reported in the record."""
+        if record is not None and record.state == PENDING and await _linked(ctx, child_key, parent_key):
+            await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id, {"as": "link", "reconciled": True})
+            return
+        await item_records.mark_pending(session, ctx.migration_id, HIERARCHY, [source_key], run_id)
+        await session.commit()
+        try:
+            await ctx.jira.create_issue_link(HIERARCHY_LINK_TYPE, inward_key=child_key, outward_key=parent_key)
+        except (AmbiguousWriteError, ApiError):
+            raise
+        await item_records.mark_done(
+            session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id,
+            {"as": "link", "reason": "Jira cannot make this issue type a child of that one"},
+        )
+
+
+def _jira_type(ctx: MigrationContext, ado_type: str, tier: int) -> str:
+    if tier == 1 and ado_type in ctx.plan.subtask_types:
+        return ctx.plan.subtask_types[ado_type]
+    return ctx.plan.types.get(ado_type, "")
+
+
+async def _linked(ctx: MigrationContext, child_key: str, parent_key: str) -> bool:
+    issue = await ctx.jira.get_issue(child_key, fields=["issuelinks"])
+    for link in issue.fields.get("issuelinks") or []:
+        other = (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key")
+        if other == parent_key:
+            return True
+    return False

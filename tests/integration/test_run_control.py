@@ -1,0 +1,137 @@
+"""Pause, resume, cancel and re-run against the real stack; a paused run makes no Jira calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from migrayt.api.service import RunConflict
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.workflows.run_models import RunStatus
+from tests.integration.harness import (
+    ado_labels,
+    create_sandbox_migration,
+    jira_issues,
+    set_jira_faults,
+    wait_final,
+    wait_for,
+)
+
+TENANT = "acme-corp"
+
+
+@pytest.fixture
+def slow_sandbox():
+    # Slow enough that a run is still in phase 2 when the test acts on it.
+    with running_sandbox(items=400, seed=5, jira_faults=FaultConfig(latency_ms=250)) as server:
+        yield server
+
+
+async def jira_requests(sandbox) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]["requests"]
+
+
+def creating(p) -> bool:
+    return p.phase == "create_items" and p.counters["create_items"].created > 0
+
+
+async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(stack, worker, slow_sandbox):
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+    await wait_for(stack, TENANT, run_id, creating)
+
+    await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
+    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+    with pytest.raises(RunConflict):
+        await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
+    before = await jira_requests(slow_sandbox)
+    issues_before = len(await jira_issues(slow_sandbox))
+    await asyncio.sleep(3)
+    assert await jira_requests(slow_sandbox) == before, "a paused run must not call Jira"
+    assert paused.counters["create_items"].created < 400
+
+    await set_jira_faults(slow_sandbox, latency_ms=0)
+    await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="cli")
+    final = await wait_final(stack, TENANT, run_id)
+    issues = await jira_issues(slow_sandbox)
+    assert len(issues) >= issues_before
+    labels = ado_labels(issues)
+    assert all(len(keys) == 1 for keys in labels.values())
+    c = final.counters["create_items"]
+    assert c.created + c.skipped + c.failed == c.total == 400
+    assert len(labels) == c.created
+
+    events = await audit_actions(stack, run_id)
+    assert ("pause_requested", "ops@acme", "api") in events
+    assert ("resume_requested", "ops@acme", "cli") in events
+    assert any(a == "paused_effective" for a, _, _ in events)
+
+
+async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, slow_sandbox):
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+    await wait_for(stack, TENANT, run_id, creating)
+    await stack.service.control(TENANT, run_id, "cancel", actor="ops@acme", door="api")
+    cancelled = await wait_final(stack, TENANT, run_id)
+    assert cancelled.status == RunStatus.CANCELLED
+    with pytest.raises(RunConflict):
+        await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="api")
+    created_before = len(ado_labels(await jira_issues(slow_sandbox)))
+    assert 0 < created_before < 400
+
+    await set_jira_faults(slow_sandbox, latency_ms=0)
+    rerun_id = await stack.service.rerun(TENANT, run_id, actor="ops@acme", door="api")
+    final = await wait_final(stack, TENANT, rerun_id)
+    c = final.counters["create_items"]
+    assert c.skipped == created_before
+    assert c.created + c.skipped + c.failed == 400
+    labels = ado_labels(await jira_issues(slow_sandbox))
+    assert all(len(keys) == 1 for keys in labels.values())
+    assert len(labels) == c.created + c.skipped
+    run = await stack.service.get_run(TENANT, rerun_id)
+    assert run.original_run_id == run_id
+
+
+async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worker, slow_sandbox):
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+    await wait_for(stack, TENANT, run_id, creating)
+    await stack.service.handle(run_id).cancel()
+    final = await wait_final(stack, TENANT, run_id, timeout=60)
+    assert final.status == RunStatus.CANCELLED
+
+
+async def test_runs_are_found_by_search_attributes(stack, worker, slow_sandbox):
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant="search-tenant")
+    run_id = await stack.service.start_run("search-tenant", migration_id, actor="test", door="api")
+    await wait_for(stack, "search-tenant", run_id, creating)
+    await stack.service.control("search-tenant", run_id, "pause", actor="ops", door="api")
+    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+
+    async def listed() -> list[str]:
+        query = "MigrationStatus='PAUSED' AND MigrayTenant='search-tenant'"
+        return [w.id async for w in stack.client.list_workflows(query)]
+
+    for _ in range(50):  # visibility is eventually consistent
+        if run_id in await listed():
+            break
+        await asyncio.sleep(0.2)
+    assert run_id in await listed()
+    await stack.service.control("search-tenant", run_id, "cancel", actor="ops", door="api")
+    await wait_final(stack, "search-tenant", run_id, timeout=60)
+
+
+async def audit_actions(stack, run_id: str) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from migrayt.store.models import AuditEvent
+
+    async with stack.service.sessions() as session:
+        rows = await session.execute(
+            select(AuditEvent.action, AuditEvent.actor, AuditEvent.door).where(AuditEvent.run_id == run_id).order_by(AuditEvent.id)
+        )
+        return [tuple(r) for r in rows]
