@@ -305,6 +305,24 @@ def test_mentions_without_context_are_plain_names() -> None:
 def test_work_item_refs_lists_what_needs_a_second_pass() -> None:
     html = (CORPUS / "mentions_refs.html").read_text(encoding="utf-8")
     assert work_item_refs(html) == {12, 34, 56, 999999}
+    assert work_item_refs('<a href="https://dev.azure.com/c/p/_workitems/edit/77">Bug 77</a> #5') == {5, 77}
+
+
+def test_links_to_migrated_work_items_point_at_jira() -> None:
+    ctx = engine_context(jira_site_url="https://fabrikam.atlassian.net")
+    html = (
+        '<a href="https://dev.azure.com/contoso/Fabrikam/_workitems/edit/12/">Bug 12</a> '
+        '<a href="https://contoso.visualstudio.com/Fabrikam/_workitems?_a=edit&amp;id=34">Task</a> '
+        '<a href="https://dev.azure.com/contoso/Fabrikam/_workitems/edit/777">not migrated</a>'
+    )
+    doc = html_to_adf(html, ctx)
+    assert_valid(doc)
+    hrefs = [marks_of(n)["link"]["href"] for n in texts(doc) if "link" in marks_of(n)]
+    assert hrefs == [
+        "https://fabrikam.atlassian.net/browse/FAB-112",
+        "https://fabrikam.atlassian.net/browse/FAB-134",
+        "https://dev.azure.com/contoso/Fabrikam/_workitems/edit/777",
+    ]
 
 
 def test_images_rehosted_inline_and_never_pointing_at_the_source() -> None:
@@ -363,6 +381,9 @@ def test_formatting_marks_headings_quotes_rules_breaks() -> None:
     subs = [marks_of(n).get("subsup") for n in texts(doc) if n["text"] == "2"]
     assert subs == [{"type": "sub"}, {"type": "sup"}]
     assert "textColor" not in marks_of(text_with(doc, "black ignored"))
+    # As in a browser, a child's text-decoration:none cannot undo its parent's underline.
+    assert marks_of(html_to_adf('<u><span style="text-decoration:none">x</span></u>')["content"][0]["content"][0]) \
+        == {"underline": {}}
     quote = next(nodes(doc, "blockquote"))
     assert [b["type"] for b in quote["content"]] == ["paragraph", "paragraph", "paragraph", "bulletList"]
     assert any(b["type"] == "rule" for b in doc["content"])

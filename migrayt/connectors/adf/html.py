@@ -72,6 +72,8 @@ PRE = frozenset({"pre", "xmp", "listing", "plaintext"})
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "ftps", "sftp", "tel"})
 
 _WORK_ITEM_REF = re.compile(r"(?<![\w#&/])#(\d{1,9})\b")
+_WORK_ITEM_URL = re.compile(
+    r"/_(?:workitems/edit/|apis/wit/workitems/|workitems\?(?:[^#]*&)?id=)(\d{1,9})(?!\d)", re.I)
 _LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.-]+)", re.I)
 _BRUSH = re.compile(r"brush:\s*([\w+#.-]+)", re.I)
 _HEX6 = re.compile(r"#([0-9a-f]{6})(?:[0-9a-f]{2})?$", re.I)
@@ -123,7 +125,8 @@ def work_item_refs(html: Any) -> set[int]:
         seen.add(ado_id)
         return None
 
-    html_to_adf(html, AdfContext(work_item_key=record))
+    # A site URL makes links to ADO work items (…/_workitems/edit/N) count too.
+    html_to_adf(html, AdfContext(work_item_key=record, jira_site_url="https://jira.invalid"))
     return seen
 
 
@@ -458,8 +461,7 @@ class _Converter:
                 marks = with_mark(marks, "underline")
             if "line-through" in decoration:
                 marks = with_mark(marks, "strike")
-            if decoration.startswith("none"):
-                marks = without_mark(without_mark(marks, "underline"), "strike")
+            # "none" cannot undo an ancestor's decoration in a browser, so it does not here.
         valign = style.get("vertical-align")
         if valign in ("sub", "super"):
             marks = with_mark(marks, "subsup", "sub" if valign == "sub" else "sup")
@@ -489,8 +491,21 @@ class _Converter:
             return
         href = safe_href(attrs.get("href"))
         if href:
-            marks = with_mark(marks, "link", href)
+            marks = with_mark(marks, "link", self._work_item_link(href))
         self._children(n, sink, marks, depth, ld)
+
+    def _work_item_link(self, href: str) -> str:
+        """A link to an ADO work item points at its Jira issue once that is known."""
+        site = (self.ctx.jira_site_url or "").rstrip("/")
+        if not site or self.ctx.work_item_key is None:
+            return href
+        m = _WORK_ITEM_URL.search(href)
+        if not m:
+            return href
+        key = self._hook(self.ctx.work_item_key, int(m.group(1)))
+        if not isinstance(key, str) or not key.strip():
+            return href
+        return f"{site}/browse/{clean_text(key.strip())}"
 
     def _image(self, attrs: dict, sink: _Sink, marks: MarkKey) -> None:
         src = clean_text(attrs.get("src") or "").strip()
