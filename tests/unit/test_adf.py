@@ -438,6 +438,14 @@ def test_empty_input_gives_an_empty_valid_doc(html: Any) -> None:
         assert adf_to_text(doc) == "bytes"
 
 
+def test_even_an_unprintable_object_gives_a_valid_doc() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    assert html_to_adf(Unprintable()) == {"type": "doc", "version": 1, "content": []}
+
+
 def test_hook_errors_propagate_instead_of_silently_losing_a_mention() -> None:
     def broken(identity: str, name: str) -> str:
         raise ConnectionError("mapping store unavailable")

@@ -48,6 +48,19 @@ def html_fragments(draw) -> str:
     return "".join(parts)
 
 
+def _wrap(children: list[str], tag: str, attrs: list[str]) -> str:
+    attr_text = (" " + " ".join(attrs)) if attrs else ""
+    return f"<{tag}{attr_text}>{''.join(children)}</{tag}>"
+
+
+# Well-formed trees: every container inside every other (lists in tables in quotes in lists...).
+html_trees = st.recursive(
+    TEXT,
+    lambda inner: st.builds(_wrap, st.lists(inner, max_size=4), st.sampled_from(TAGS), st.lists(ATTRS, max_size=2)),
+    max_leaves=40,
+)
+
+
 CONTEXT = AdfContext(
     mention=lambda identity, name: "acc-" + identity if identity else None,
     work_item_key=lambda ado_id: f"FAB-{ado_id}" if ado_id % 2 == 0 else None,
@@ -66,6 +79,14 @@ def test_random_html_never_raises_and_always_validates(html: str, with_context: 
     doc = html_to_adf(html, CONTEXT if with_context else None)
     assert_valid(doc)
     json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    adf_to_text(doc)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html_trees, st.booleans())
+def test_random_nested_trees_never_raise_and_always_validate(html: str, with_context: bool) -> None:
+    doc = html_to_adf(html, CONTEXT if with_context else None)
+    assert_valid(doc)
     adf_to_text(doc)
 
 
