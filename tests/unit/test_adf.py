@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from test_adf_schema import assert_valid
+try:
+    from test_adf_schema import assert_valid
+except ImportError:  # tests/unit turned into a package
+    from .test_adf_schema import assert_valid
 
 from migrayt.connectors.adf import (
     DROP_IMAGE,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_adf_schema import assert_valid
+try:
+    from test_adf_schema import assert_valid
+except ImportError:  # tests/unit turned into a package
+    from .test_adf_schema import assert_valid
 
 from migrayt.connectors.adf import adf_char_count, adf_to_text, fit_adf, html_to_adf
 

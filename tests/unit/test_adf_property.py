@@ -6,7 +6,10 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_adf_schema import assert_valid
+try:
+    from test_adf_schema import assert_valid
+except ImportError:  # tests/unit turned into a package
+    from .test_adf_schema import assert_valid
 
 from migrayt.connectors.adf import AdfContext, AdfImage, adf_to_text, fit_adf, html_to_adf
 

@@ -82,9 +82,6 @@ def paragraph(content: list[Node] | None = None) -> Node:
     return {"type": "paragraph", "content": content or []}
 
 
-HARD_BREAK: Node = {"type": "hardBreak"}
-
-
 def hard_break() -> Node:
     return {"type": "hardBreak"}
 
