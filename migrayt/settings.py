@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     http_max_retries: int = 8
     http_max_concurrency: int = 16
 
+    # Intake and mapping (issue 5). Fernet key (urlsafe base64, 32 bytes) for stored connection secrets.
+    secret_key: SecretStr | None = None
+    # USD per write; a quote multiplies these by the scanned volume. Attachment price is per GiB.
+    price_table: dict[str, float] = {
+        "item": 0.01, "link": 0.002, "attachment_gib": 1.5, "comment": 0.001, "plugin_record": 0.002, "minimum": 49.0,
+    }
+    # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults).
+    jira_attachment_limit_bytes: int = 10 * 1024 * 1024
+    jira_attachments_per_issue: int = 2000
+    jira_comments_per_issue: int = 5000
+    jira_custom_fields_cap: int = 700
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, ItemRecord, Migration, Run
@@ -40,7 +41,9 @@ class MigrationService:
         plan: MappingPlan,
         actor: str,
         door: str,
+        approved: bool = True,
     ) -> str:
+        """`approved`: the given plan is recorded as version 1 approved by `actor` (else a draft to review)."""
         migration_id = f"mig-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
             session.add(
@@ -50,6 +53,9 @@ class MigrationService:
                 )
             )
             session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="migration_created", actor=actor, door=door, detail={"name": name}))
+            await plan_versions.add_version(session, tenant=tenant, migration_id=migration_id, plan=plan, origin="human", actor=actor, door=door)
+            if approved:
+                await plan_versions.approve(session, tenant=tenant, migration_id=migration_id, version=1, actor=actor, door=door)
             await session.commit()
         return migration_id
 
@@ -72,6 +78,10 @@ class MigrationService:
             )
             if active:
                 raise RunConflict(f"migration {migration_id} already has an active run {active}")
+            try:
+                await plan_versions.require_approved(session, migration_id)
+            except plan_versions.PlanNotApproved as err:
+                raise RunConflict(str(err)) from None
             run_id = f"run-{uuid.uuid4().hex[:12]}"
             session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, original_run_id=original_run_id, status=RunStatus.RUNNING, phase="preflight", counters={}))
             session.add(

@@ -18,6 +18,14 @@ class FieldMapping(BaseModel):
     confidence: float = 1.0
 
 
+class EntryOrigin(BaseModel):
+    """Where a plan entry came from: the deterministic matcher, the LLM, or a person."""
+
+    origin: Literal["rule", "ai", "human"] = "rule"
+    confidence: float = 1.0
+    note: str | None = None  # why (e.g. "same name", "status category"); never ticket content
+
+
 class MappingPlan(BaseModel):
     version: int = 1
     # ADO work item type → Jira issue type name; types not listed are skipped and reported.
@@ -34,6 +42,9 @@ class MappingPlan(BaseModel):
     fallback_user_email: str | None = None
     areas_to_components: bool = True
     iterations_to_sprints: bool = True
+    # Origin of each dict entry, keyed "types/<ADO type>", "subtask_types/<ADO type>",
+    # "states/<ADO type or *>/<ADO state>", "priorities/<value>", "link_types/<relation>".
+    provenance: dict[str, EntryOrigin] = Field(default_factory=dict)
 
     def target_status(self, ado_type: str, ado_state: str) -> str | None:
         per_type = self.states.get(ado_type) or {}

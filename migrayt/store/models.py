@@ -111,3 +111,88 @@ class AuditEvent(Base):
     door: Mapped[str] = mapped_column(String(20))  # api | cli | web | temporal | schedule | system
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- intake and mapping (issue 5) ---------------------------------------------------------------
+
+
+class StoredConnection(Base):
+    """An ADO or Jira connection, tested when saved; the secret is encrypted, only its hint is readable."""
+
+    __tablename__ = "stored_connection"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # ado | jira_cloud | jira_dc
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    username: Mapped[str | None] = mapped_column(String(200))  # Jira Cloud e-mail
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the test call saw (account, org)
+    created_by: Mapped[str] = mapped_column(String(200))
+    tested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Scan(Base):
+    """One scan of a migration's source: the Catalog, its limit lint and the quote priced from it."""
+
+    __tablename__ = "scan"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # = Temporal workflow id
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # RUNNING | COMPLETED | FAILED
+    catalog: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    lint: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quote: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlanVersion(Base):
+    """A numbered MappingPlan of a migration; a run only starts from an approved one."""
+
+    __tablename__ = "plan_version"
+    __table_args__ = (UniqueConstraint("migration_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))  # draft | approved | superseded
+    origin: Mapped[str] = mapped_column(String(20))  # rule | ai | human
+    model: Mapped[str | None] = mapped_column(String(100))  # the LLM asked, when AI drafted
+    created_by: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TenantConsent(Base):
+    """Explicit per-tenant consent to send schema metadata (never ticket content) to an LLM."""
+
+    __tablename__ = "tenant_consent"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ai_drafting: Mapped[bool] = mapped_column(default=False)
+    given_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Preview(Base):
+    """A dry run: what a run would send and what would fail, without writing to Jira."""
+
+    __tablename__ = "preview"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # = Temporal workflow id
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
+    plan_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,13 +17,23 @@ from migrayt.activities.execution.migration_context import MigrationContexts
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
+from migrayt.activities.intake.scan import ScanActivities
+from migrayt.activities.mapping.draft import DraftActivities
+from migrayt.activities.preview.dry_run import PreviewActivities
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.worker.connectors import ConnectorPool
 from migrayt.worker.temporal_client import connect_temporal
 from migrayt.workflows.migration_run import MigrationRunWorkflow
+from migrayt.workflows.preview import PreviewWorkflow
+from migrayt.workflows.scan import ScanWorkflow
 
 log = logging.getLogger("migrayt.worker")
+
+
+def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings) -> list:
+    scan, draft, preview = ScanActivities(sessions, contexts, settings), DraftActivities(sessions, contexts, settings), PreviewActivities(sessions, contexts)
+    return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
 @asynccontextmanager
@@ -38,11 +48,12 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
         LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
+        *_intake_activities(sessions, contexts, settings),
     ]
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[MigrationRunWorkflow],
+        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
     )

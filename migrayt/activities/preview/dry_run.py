@@ -1,0 +1,382 @@
+"""The dry run: every source item turned into the payload the run would send, checked, nothing written.
+
+It walks the run's own steps with the run's own code (plan_problems, is_subtask, build_issue_fields,
+ItemRejected) and reads what the run reads (Jira project, users by e-mail, components, boards, the
+item records of earlier runs). Where the run writes (components, sprints) it predicts the write.
+Phase predictors mirror the phase classes in activities/execution: change them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio import activity
+
+from migrayt.activities.execution.create_items import ISSUE
+from migrayt.activities.execution.issue_fields import ItemRejected, Lookups, TargetCatalog, build_issue_fields, target_type_for
+from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution.phase_hierarchy import HIERARCHY
+from migrayt.activities.execution.preflight import FALLBACK_USER, HIERARCHY_REVERSE, component_name, is_subtask, node_path, plan_problems
+from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.activities.preview.validate import validate_create
+from migrayt.connectors.adf import adf_to_text, html_to_adf
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.jira import CreateMetaField
+from migrayt.store.item_records import DONE
+from migrayt.store.models import AuditEvent, ItemRecord, Preview
+from migrayt.workflows.run_models import PHASES, PhaseCounters
+
+ENUMERATE_CHUNK = 2000
+SAMPLE_TEXT_CHARS = 600
+
+
+class PredictedFailure(BaseModel):
+    phase: str
+    kind: str  # item record kind: issue, hierarchy, user
+    source_key: str
+    reason: str
+
+
+class PreviewSample(BaseModel):
+    ado_id: int
+    source: dict[str, Any]  # what ADO shows: type, state, title, text, tags, assigned
+    jira: dict[str, Any]  # what Jira will show: type, summary, text, labels, priority, status, parent
+    payload: dict[str, Any]  # the exact `fields` the create call would send
+    outcome: str  # created | failed | skipped
+    reason: str | None = None
+
+
+class PreviewReport(BaseModel):
+    plan_version: int | None = None
+    would_start: bool = True
+    plan_problems: list[str] = Field(default_factory=list)
+    items_total: int = 0
+    skipped_types: dict[str, int] = Field(default_factory=dict)
+    users_resolved: int = 0
+    users_unresolved: int = 0
+    components_to_create: int = 0
+    sprints_to_create: int = 0
+    phases: dict[str, PhaseCounters] = Field(default_factory=dict)
+    failures: list[PredictedFailure] = Field(default_factory=list)
+    # What phases 4–7 carry per the source, for the reader (links, attachments, transitions, comments).
+    content: dict[str, int] = Field(default_factory=dict)
+    samples: list[PreviewSample] = Field(default_factory=list)
+
+
+class PreviewInput(BaseModel):
+    preview_id: str
+    migration_id: str
+    tenant: str
+    samples: int = 5
+
+
+class PreviewResult(BaseModel):
+    items_total: int
+    failures: int
+    would_start: bool
+
+
+class PreviewFinishedInput(BaseModel):
+    preview_id: str
+    migration_id: str
+    tenant: str
+    actor: str
+    door: str
+    status: str
+    error: str | None = None
+
+
+class Planned(BaseModel):
+    source_id: int
+    work_item_type: str
+    parent_id: int | None
+    tier: int
+
+
+async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str, str], list[PredictedFailure]]:
+    """Preflight's user resolution, read-only: the plan's table first, then Jira by e-mail."""
+    users = [u async for u in ctx.ado.iter_graph_users()]
+    limit = asyncio.Semaphore(8)
+    by_name: dict[str, str] = {}
+    by_ado_id: dict[str, str] = {}
+    failures: list[PredictedFailure] = []
+
+    async def account_for(user) -> tuple[str, str | None, str | None]:
+        unique = (user.principal_name or user.mail_address or "").lower()
+        email = user.mail_address if user.mail_address and "@" in user.mail_address else None
+        account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
+        if account is None and email:
+            async with limit:
+                found = await ctx.jira.find_user_by_email(email)
+            account = found.account_id if found else None
+        return unique, account, user.origin_id or user.descriptor
+
+    for unique, account, ado_id in await asyncio.gather(*(account_for(u) for u in users if (u.principal_name or u.mail_address))):
+        if account:
+            by_name[unique] = account
+            if ado_id:
+                by_ado_id[ado_id] = account
+        else:
+            failures.append(PredictedFailure(
+                phase="preflight", kind="user", source_key=unique,
+                reason="no Jira account with this e-mail and none given in the plan's user table",
+            ))
+    return by_name, by_ado_id, failures
+
+
+class DryRun:
+    """One preview of one migration; `run()` fills `report`."""
+
+    def __init__(self, sessions: async_sessionmaker, ctx: MigrationContext, catalog: TargetCatalog, samples: int, beat: Callable[[str], None]) -> None:
+        self.sessions = sessions
+        self.ctx = ctx
+        self.catalog = catalog
+        self.samples = samples
+        self.beat = beat
+        self.report = PreviewReport(phases={p: PhaseCounters() for p in PHASES})
+
+    async def run(self) -> PreviewReport:
+        ctx, report = self.ctx, self.report
+        report.plan_version = ctx.plan.version
+        if problems := plan_problems(ctx.plan, self.catalog):
+            # The run stops in preflight with these, before writing anything.
+            report.would_start = False
+            report.plan_problems = problems
+            return report
+        lookups = await self._lookups()
+        planned, work_items = await self._enumerate()
+        report.items_total = len(planned)
+        for phase in PHASES[1:]:
+            report.phases[phase].total = len(planned)
+        created = await self._predict_create(planned, work_items, lookups)
+        await self._predict_hierarchy(planned, created)
+        for phase in ("links", "attachments", "transitions", "comments", "plugins"):
+            # These phases pass every item over today (activities/execution/phase_*.py placeholders).
+            report.phases[phase].skipped = len(planned)
+        self._content(planned, work_items)
+        return report
+
+    # --- preflight -----------------------------------------------------------------------------
+
+    async def _lookups(self) -> Lookups:
+        ctx, report = self.ctx, self.report
+        self.beat("users")
+        by_name, by_ado_id, failures = await predict_users(ctx)
+        report.users_resolved, report.users_unresolved = len(by_name), len(failures)
+        report.failures.extend(failures)
+        lookups = Lookups(users_by_unique_name=dict(by_name), users_by_ado_id=dict(by_ado_id))
+        lookups.users_by_unique_name.setdefault(FALLBACK_USER, "")
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key).where(
+                    ItemRecord.migration_id == ctx.migration_id, ItemRecord.kind.in_(("component", "sprint")), ItemRecord.state == DONE,
+                )
+            )).all()
+        known = {(k, s): t for k, s, t in rows if t}
+        if ctx.plan.areas_to_components:
+            self.beat("components")
+            existing = {c.name: c.id for c in await ctx.jira.get_components(ctx.target.project_key)}
+            for node in (await ctx.ado.get_areas()).walk():
+                path = node_path(node)
+                component_id = known.get(("component", path)) or existing.get(component_name(path))
+                if component_id is None:
+                    report.components_to_create += 1
+                    component_id = f"(new component {component_name(path)})"
+                lookups.components[path] = component_id
+        if ctx.plan.iterations_to_sprints:
+            self.beat("sprints")
+            boards = await ctx.jira.get_boards(ctx.target.project_key)
+            scrum = [b for b in boards if b.type == "scrum"] or boards
+            if scrum:
+                existing_sprints = {s.name: s.id for s in await ctx.jira.get_sprints(scrum[0].id)}
+                for iteration in await ctx.ado.get_team_iterations():
+                    path = iteration.path or iteration.name
+                    sprint = known.get(("sprint", path)) or existing_sprints.get(iteration.name[:30])
+                    if sprint is None:
+                        report.sprints_to_create += 1
+                        sprint = -1  # created by preflight; its id is Jira's to give
+                    lookups.sprints[path] = int(sprint)
+        return lookups
+
+    async def _enumerate(self) -> tuple[list[Planned], dict[int, WorkItem]]:
+        """Preflight's work list: same order, same tiers, same skipped types."""
+        ctx = self.ctx
+        ids = [i async for i in ctx.ado.iter_work_item_ids()]
+        kinds: dict[int, tuple[str, int | None]] = {}
+        work_items: dict[int, WorkItem] = {}
+        for start in range(0, len(ids), ENUMERATE_CHUNK):
+            self.beat(f"read {start}")
+            for wi in await ctx.ado.get_work_items(ids[start : start + ENUMERATE_CHUNK], expand="relations"):
+                parent = next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None)
+                kinds[wi.id] = (wi.type or "", parent)
+                work_items[wi.id] = wi
+        tiers: list[list[Planned]] = [[], []]
+        for source_id in ids:
+            if source_id not in kinds:
+                continue
+            work_item_type, parent = kinds[source_id]
+            if work_item_type not in ctx.plan.types:
+                self.report.skipped_types[work_item_type] = self.report.skipped_types.get(work_item_type, 0) + 1
+                continue
+            tier = 1 if is_subtask(work_item_type, parent, kinds, ctx.plan, self.catalog) else 0
+            tiers[tier].append(Planned(source_id=source_id, work_item_type=work_item_type, parent_id=parent, tier=tier))
+        return tiers[0] + tiers[1], work_items
+
+    # --- create items --------------------------------------------------------------------------
+
+    async def _records(self, kind: str) -> dict[str, str]:
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(ItemRecord.source_key, ItemRecord.target_key).where(
+                    ItemRecord.migration_id == self.ctx.migration_id, ItemRecord.kind == kind, ItemRecord.state == DONE,
+                )
+            )
+            return {s: t or "" for s, t in rows}
+
+    async def _predict_create(self, planned: list[Planned], work_items: dict[int, WorkItem], lookups: Lookups) -> dict[int, str]:
+        """ADO id → the Jira key it will have (a placeholder for new issues)."""
+        ctx, report, counters = self.ctx, self.report, self.report.phases["create_items"]
+        done = await self._records(ISSUE)
+        metas = await self._create_meta()
+        keys: dict[int, str] = {}
+        sampled = 0
+        for row in planned:
+            if str(row.source_id) in done:
+                keys[row.source_id] = done[str(row.source_id)]
+                counters.skipped += 1
+                continue
+            wi = work_items[row.source_id]
+            parent_key = keys.get(row.parent_id) if (row.tier == 1 and row.parent_id) else None
+            reason, fields = None, {}
+            try:
+                draft = build_issue_fields(
+                    wi.id, wi.fields, ctx.plan, self.catalog, lookups, as_subtask=row.tier == 1 and parent_key is not None, parent_key=parent_key,
+                )
+                fields = draft.fields
+                type_id = (fields.get("issuetype") or {}).get("id")
+                error = validate_create(fields, metas.get(type_id, {}))
+                if error is not None:
+                    reason = "Jira refused the issue: " + error.describe()
+            except ItemRejected as err:
+                reason = str(err)
+            if reason:
+                counters.failed += 1
+                report.failures.append(PredictedFailure(phase="create_items", kind=ISSUE, source_key=str(row.source_id), reason=reason))
+            else:
+                counters.created += 1
+                keys[row.source_id] = f"{ctx.target.project_key}-(new {row.source_id})"
+            if sampled < self.samples:
+                sampled += 1
+                report.samples.append(self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None))
+        return keys
+
+    async def _create_meta(self) -> dict[str, dict[str, CreateMetaField]]:
+        ctx = self.ctx
+        types = list(self.catalog.issue_types.values())
+        metas = await asyncio.gather(*(ctx.jira.get_create_meta_fields(ctx.target.project_key, t.id) for t in types))
+        return {t.id: {f.field_id: f for f in meta} for t, meta in zip(types, metas, strict=True)}
+
+    # --- hierarchy -----------------------------------------------------------------------------
+
+    async def _predict_hierarchy(self, planned: list[Planned], keys: dict[int, str]) -> None:
+        """HierarchyPhase.run_batch, outcome by outcome."""
+        counters, report = self.report.phases["hierarchy"], self.report
+        done = await self._records(HIERARCHY)
+        for row in planned:
+            if not row.parent_id:
+                counters.skipped += 1
+            elif str(row.source_id) in done or row.source_id not in keys:
+                counters.skipped += 1
+            elif row.parent_id not in keys:
+                counters.failed += 1
+                report.failures.append(PredictedFailure(
+                    phase="hierarchy", kind=HIERARCHY, source_key=str(row.source_id),
+                    reason=f"parent ADO #{row.parent_id} has no Jira issue (not migrated or failed)",
+                ))
+            else:
+                counters.created += 1
+
+    # --- what the later phases will carry ------------------------------------------------------
+
+    def _content(self, planned: list[Planned], work_items: dict[int, WorkItem]) -> None:
+        ctx, c = self.ctx, self.report.content
+        c.update(links=0, remote_links=0, attachments=0, attachments_over_limit=0, comments=0, transitions=0, unmapped_links=0)
+        for row in planned:
+            wi = work_items[row.source_id]
+            for rel in wi.relations:
+                if rel.rel == "AttachedFile":
+                    c["attachments"] += 1
+                elif rel.rel in ("Hyperlink", "ArtifactLink"):
+                    c["remote_links"] += 1
+                elif rel.target_id is not None and not rel.rel.startswith("System.LinkTypes.Hierarchy") and not rel.rel.endswith("-Reverse"):
+                    if rel.rel in ctx.plan.link_types:
+                        c["links"] += 1
+                    else:
+                        c["unmapped_links"] += 1
+            c["comments"] += int(wi.fields.get("System.CommentCount") or 0)
+            status = ctx.plan.target_status(row.work_item_type, str(wi.fields.get("System.State") or ""))
+            if status and status not in ("To Do",):
+                c["transitions"] += 1
+
+    def _sample(self, wi: WorkItem, row: Planned, fields: dict[str, Any], reason: str | None, parent_key: str | None) -> PreviewSample:
+        plan = self.ctx.plan
+        html = str(wi.fields.get("System.Description") or wi.fields.get("Microsoft.VSTS.TCM.ReproSteps") or "")
+        type_name = target_type_for(row.work_item_type, plan, row.tier == 1 and parent_key is not None)
+        priorities = {v: k for k, v in self.catalog.priorities.items()}
+        return PreviewSample(
+            ado_id=wi.id,
+            source={
+                "type": wi.type, "state": wi.state, "title": wi.title, "tags": wi.fields.get("System.Tags"),
+                "text": adf_to_text(html_to_adf(html))[:SAMPLE_TEXT_CHARS], "parent": row.parent_id,
+            },
+            jira={
+                "type": type_name, "summary": fields.get("summary"), "labels": fields.get("labels"),
+                "priority": priorities.get((fields.get("priority") or {}).get("id")),
+                "status": plan.target_status(row.work_item_type, str(wi.state or "")),
+                "text": adf_to_text(fields["description"])[:SAMPLE_TEXT_CHARS] if fields.get("description") else "",
+                "parent": parent_key, "comments": int(wi.fields.get("System.CommentCount") or 0),
+            },
+            payload=fields, outcome="failed" if reason else "created", reason=reason,
+        )
+
+
+class PreviewActivities:
+    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+        self._sessions = sessions
+        self._contexts = contexts
+
+    @activity.defn(name="preview_migration")
+    @keeps_heartbeat
+    async def preview_migration(self, input: PreviewInput) -> PreviewResult:
+        ctx = await self._contexts.load(input.migration_id)
+        catalog = await self._contexts.catalog(ctx, refresh=True)
+        report = await DryRun(self._sessions, ctx, catalog, input.samples, lambda what: activity.heartbeat(what)).run()
+        async with self._sessions() as session:
+            await session.execute(
+                update(Preview).where(Preview.id == input.preview_id).values(report=report.model_dump(mode="json"), plan_version=report.plan_version)
+            )
+            await session.commit()
+        return PreviewResult(items_total=report.items_total, failures=len(report.failures), would_start=report.would_start)
+
+    @activity.defn(name="preview_finished")
+    async def preview_finished(self, input: PreviewFinishedInput) -> None:
+        async with self._sessions() as session:
+            row = await session.get(Preview, input.preview_id)
+            if row is None or row.finished_at is not None:
+                return
+            row.status, row.error, row.finished_at = input.status, input.error, func.now()
+            report = row.report or {}
+            session.add(AuditEvent(
+                tenant_id=input.tenant, migration_id=input.migration_id, action="preview_finished", actor=input.actor, door=input.door,
+                event_key=f"{input.preview_id}:finished",
+                detail={"preview_id": input.preview_id, "status": input.status, "plan_version": report.get("plan_version"),
+                        "items": report.get("items_total"), "failures": len(report.get("failures") or []),
+                        **({"error": input.error} if input.error else {})},
+            ))
+            await session.commit()
+

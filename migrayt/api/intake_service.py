@@ -1,0 +1,157 @@
+"""Connect, scan, map, preview: the service functions the doors (HTTP, CLI, web) will call."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.client import Client
+
+from migrayt.api.service import NotFound
+from migrayt.connections_store import (
+    AdoConnectionInput,
+    ConnectionStore,
+    ConnectionView,
+    JiraCloudConnectionInput,
+    JiraDataCenterConnectionInput,
+)
+from migrayt.mapping import versions
+from migrayt.mapping.plan import MappingPlan
+from migrayt.settings import Settings
+from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, TenantConsent
+from migrayt.workflows.preview import PreviewWorkflow, PreviewWorkflowInput, PreviewWorkflowResult
+from migrayt.workflows.scan import ScanInput, ScanResult, ScanWorkflow
+
+
+class IntakeService:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.temporal = temporal
+        self.connections = ConnectionStore(settings, sessions)
+
+    async def _migration(self, tenant: str, migration_id: str) -> Migration:
+        async with self.sessions() as session:
+            migration = await session.get(Migration, migration_id)
+        if migration is None or migration.tenant_id != tenant:
+            raise NotFound(f"migration {migration_id} not found")
+        return migration
+
+    # --- connect -------------------------------------------------------------------------------
+
+    async def save_connection(
+        self, tenant: str, input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput, actor: str, door: str
+    ) -> ConnectionView:
+        """Tested with a real call first; a wrong URL or secret raises ConnectionRejected and nothing is kept."""
+        return await self.connections.save(tenant, input, actor, door)
+
+    async def list_connections(self, tenant: str) -> list[ConnectionView]:
+        return await self.connections.list(tenant)
+
+    # --- consent -------------------------------------------------------------------------------
+
+    async def set_ai_consent(self, tenant: str, consent: bool, actor: str, door: str) -> None:
+        async with self.sessions() as session:
+            stmt = insert(TenantConsent).values(tenant_id=tenant, ai_drafting=consent, given_by=actor)
+            await session.execute(stmt.on_conflict_do_update(index_elements=[TenantConsent.tenant_id], set_={"ai_drafting": consent, "given_by": actor}))
+            session.add(AuditEvent(
+                tenant_id=tenant, action="ai_consent_given" if consent else "ai_consent_withdrawn", actor=actor, door=door,
+                detail={"model": self.settings.openai_model},
+            ))
+            await session.commit()
+
+    # --- scan ----------------------------------------------------------------------------------
+
+    async def start_scan(
+        self, tenant: str, migration_id: str, actor: str, door: str, *, limit_overrides: dict[str, int] | None = None, draft_plan: bool = True
+    ) -> str:
+        await self._migration(tenant, migration_id)
+        scan_id = f"scan-{uuid.uuid4().hex[:12]}"
+        async with self.sessions() as session:
+            session.add(Scan(id=scan_id, tenant_id=tenant, migration_id=migration_id, status="RUNNING", catalog={}, lint={}, quote={}))
+            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="scan_requested", actor=actor, door=door, detail={"scan_id": scan_id}))
+            await session.commit()
+        await self.temporal.start_workflow(
+            ScanWorkflow.run,
+            ScanInput(scan_id=scan_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door,
+                      limit_overrides=limit_overrides or {}, draft_plan=draft_plan),
+            id=scan_id, task_queue=self.settings.task_queue,
+        )
+        return scan_id
+
+    async def scan_result(self, scan_id: str) -> ScanResult:
+        return await self.temporal.get_workflow_handle(scan_id, result_type=ScanResult).result()
+
+    async def get_scan(self, tenant: str, scan_id: str) -> Scan:
+        async with self.sessions() as session:
+            scan = await session.get(Scan, scan_id)
+        if scan is None or scan.tenant_id != tenant:
+            raise NotFound(f"scan {scan_id} not found")
+        return scan
+
+    # --- mapping -------------------------------------------------------------------------------
+
+    async def plan_versions(self, tenant: str, migration_id: str) -> list[PlanVersion]:
+        await self._migration(tenant, migration_id)
+        async with self.sessions() as session:
+            rows = await session.scalars(select(PlanVersion).where(PlanVersion.migration_id == migration_id).order_by(PlanVersion.version))
+            return list(rows)
+
+    async def plan(self, tenant: str, migration_id: str, version: int | None = None) -> tuple[PlanVersion, MappingPlan]:
+        await self._migration(tenant, migration_id)
+        async with self.sessions() as session:
+            row = await (versions.get(session, migration_id, version) if version else versions.latest(session, migration_id))
+        if row is None:
+            raise NotFound(f"plan version {version or 'latest'} of {migration_id} not found")
+        return row, MappingPlan.model_validate(row.plan)
+
+    async def edit_plan(self, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str) -> int:
+        await self._migration(tenant, migration_id)
+        async with self.sessions() as session:
+            row = await versions.edit(session, tenant=tenant, migration_id=migration_id, base_version=base_version, plan=plan, actor=actor, door=door)
+            await session.commit()
+            return row.version
+
+    async def approve_plan(self, tenant: str, migration_id: str, version: int, actor: str, door: str) -> None:
+        await self._migration(tenant, migration_id)
+        async with self.sessions() as session:
+            await versions.approve(session, tenant=tenant, migration_id=migration_id, version=version, actor=actor, door=door)
+            await session.commit()
+
+    # --- preview -------------------------------------------------------------------------------
+
+    async def start_preview(self, tenant: str, migration_id: str, actor: str, door: str, *, samples: int = 5) -> str:
+        """A dry run of the migration's current plan version (approved or not: previewing helps decide)."""
+        await self._migration(tenant, migration_id)
+        preview_id = f"preview-{uuid.uuid4().hex[:12]}"
+        async with self.sessions() as session:
+            session.add(Preview(id=preview_id, tenant_id=tenant, migration_id=migration_id, status="RUNNING", report={}))
+            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="preview_requested", actor=actor, door=door, detail={"preview_id": preview_id}))
+            await session.commit()
+        await self.temporal.start_workflow(
+            PreviewWorkflow.run,
+            PreviewWorkflowInput(preview_id=preview_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door, samples=samples),
+            id=preview_id, task_queue=self.settings.task_queue,
+        )
+        return preview_id
+
+    async def preview_result(self, preview_id: str) -> PreviewWorkflowResult:
+        return await self.temporal.get_workflow_handle(preview_id, result_type=PreviewWorkflowResult).result()
+
+    async def get_preview(self, tenant: str, preview_id: str) -> Preview:
+        async with self.sessions() as session:
+            row = await session.get(Preview, preview_id)
+        if row is None or row.tenant_id != tenant:
+            raise NotFound(f"preview {preview_id} not found")
+        return row
+
+    async def audit(self, tenant: str, migration_id: str | None = None) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant).order_by(AuditEvent.id)
+            if migration_id:
+                stmt = stmt.where(AuditEvent.migration_id == migration_id)
+            rows = await session.scalars(stmt)
+            return [dict(action=r.action, actor=r.actor, door=r.door, detail=r.detail) for r in rows]

@@ -1,0 +1,154 @@
+"""Versioned mapping plans: drafts, human edits, approval; the migration runs its approved version.
+
+Every change is a new version (never an update in place); approving one copies it onto the
+migration row, which is what a run reads. Audit events say who drafted, edited and approved which
+version and which model was asked — never what is in the tickets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from migrayt.mapping.plan import EntryOrigin, MappingPlan
+from migrayt.store.models import AuditEvent, Migration, PlanVersion
+
+DRAFT = "draft"
+APPROVED = "approved"
+SUPERSEDED = "superseded"
+
+
+class PlanNotApproved(Exception):
+    """The migration's current plan version is not approved; nothing runs from it."""
+
+
+class VersionConflict(Exception):
+    """The version named is not the one the action expects (stale edit, already approved...)."""
+
+
+async def latest(session: AsyncSession, migration_id: str) -> PlanVersion | None:
+    return await session.scalar(
+        select(PlanVersion).where(PlanVersion.migration_id == migration_id).order_by(PlanVersion.version.desc()).limit(1)
+    )
+
+
+async def get(session: AsyncSession, migration_id: str, version: int) -> PlanVersion | None:
+    return await session.scalar(select(PlanVersion).where(PlanVersion.migration_id == migration_id, PlanVersion.version == version))
+
+
+async def add_version(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    migration_id: str,
+    plan: MappingPlan,
+    origin: str,
+    actor: str,
+    door: str,
+    model: str | None = None,
+    action: str = "plan_drafted",
+    detail: dict | None = None,
+    event_key: str | None = None,
+) -> PlanVersion:
+    # Serialise version numbers per migration: the row lock makes concurrent drafts queue.
+    await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
+    number = (await session.scalar(select(func.max(PlanVersion.version)).where(PlanVersion.migration_id == migration_id)) or 0) + 1
+    plan = plan.model_copy(update={"version": number})
+    row = PlanVersion(
+        migration_id=migration_id, version=number, plan=plan.model_dump(mode="json"), status=DRAFT, origin=origin,
+        model=model, created_by=actor,
+    )
+    session.add(row)
+    session.add(AuditEvent(
+        tenant_id=tenant, migration_id=migration_id, action=action, actor=actor, door=door, event_key=event_key,
+        detail={"version": number, "origin": origin, **({"model": model} if model else {}), **(detail or {})},
+    ))
+    await session.flush()
+    return row
+
+
+def mark_human_edits(base: MappingPlan, edited: MappingPlan) -> tuple[MappingPlan, list[str]]:
+    """Entries a person changed become origin 'human', confidence 1; returns their keys."""
+    edited = edited.model_copy(deep=True)
+    changed: list[str] = []
+    for section in ("types", "subtask_types", "priorities", "link_types"):
+        old, new = getattr(base, section), getattr(edited, section)
+        for key in set(old) | set(new):
+            if old.get(key) != new.get(key):
+                changed.append(f"{section}/{key}")
+    for ado_type in set(base.states) | set(edited.states):
+        old, new = base.states.get(ado_type, {}), edited.states.get(ado_type, {})
+        for key in set(old) | set(new):
+            if old.get(key) != new.get(key):
+                changed.append(f"states/{ado_type}/{key}")
+    for key in changed:
+        edited.provenance[key] = EntryOrigin(origin="human", confidence=1.0, note="edited")
+    old_fields = {m.source: m for m in base.fields}
+    for m in edited.fields:
+        before = old_fields.get(m.source)
+        if before is None or (before.target, before.transform, before.values) != (m.target, m.transform, m.values):
+            m.origin, m.confidence = "human", 1.0
+            changed.append(f"fields/{m.source}")
+    for source in set(old_fields) - {m.source for m in edited.fields}:
+        changed.append(f"fields/{source}")
+    if (base.users, base.fallback_user_email) != (edited.users, edited.fallback_user_email):
+        changed.append("users")
+    return edited, sorted(changed)
+
+
+async def edit(
+    session: AsyncSession, *, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str
+) -> PlanVersion:
+    """A person's edit of `base_version`: a new draft version, which needs approval again."""
+    base = await get(session, migration_id, base_version)
+    if base is None:
+        raise VersionConflict(f"plan version {base_version} of {migration_id} does not exist")
+    current = await latest(session, migration_id)
+    if current is not None and current.version != base_version:
+        raise VersionConflict(f"plan version {base_version} is not the latest ({current.version}); edit the latest")
+    marked, changed = mark_human_edits(MappingPlan.model_validate(base.plan), plan)
+    return await add_version(
+        session, tenant=tenant, migration_id=migration_id, plan=marked, origin="human", actor=actor, door=door,
+        action="plan_edited", detail={"base_version": base_version, "changed": changed[:200]},
+    )
+
+
+async def approve(session: AsyncSession, *, tenant: str, migration_id: str, version: int, actor: str, door: str) -> PlanVersion:
+    """Approve the latest version: it becomes the plan the migration's runs use."""
+    await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
+    row = await get(session, migration_id, version)
+    current = await latest(session, migration_id)
+    if row is None or current is None:
+        raise VersionConflict(f"plan version {version} of {migration_id} does not exist")
+    if row.version != current.version:
+        raise VersionConflict(f"plan version {version} is not the latest ({current.version}); only the latest can be approved")
+    if row.status == APPROVED:
+        return row
+    await session.execute(
+        update(PlanVersion).where(PlanVersion.migration_id == migration_id, PlanVersion.status == APPROVED).values(status=SUPERSEDED)
+    )
+    row.status = APPROVED
+    row.approved_by = actor
+    row.approved_at = datetime.now(timezone.utc)
+    await session.execute(update(Migration).where(Migration.id == migration_id).values(plan=row.plan))
+    session.add(AuditEvent(
+        tenant_id=tenant, migration_id=migration_id, action="plan_approved", actor=actor, door=door,
+        detail={"version": version, "origin": row.origin, **({"model": row.model} if row.model else {})},
+    ))
+    await session.flush()
+    return row
+
+
+async def require_approved(session: AsyncSession, migration_id: str) -> int:
+    """The approved version a run may start from, or PlanNotApproved naming why not."""
+    current = await latest(session, migration_id)
+    if current is None:
+        raise PlanNotApproved(f"migration {migration_id} has no mapping plan version; draft and approve one first")
+    if current.status != APPROVED:
+        raise PlanNotApproved(
+            f"plan version {current.version} of migration {migration_id} is a {current.status}, not approved; "
+            "review and approve it before starting a run"
+        )
+    return current.version

@@ -1,0 +1,86 @@
+"""ScanWorkflow: read the source into a Catalog (lint + quote), then draft a mapping plan. Orchestration only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from migrayt.activities.intake.scan import ScanFinishedInput, ScanSourceInput, ScanSourceResult
+    from migrayt.activities.mapping.draft import DraftPlanInput, DraftPlanResult
+
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=["BadConfiguration", "BadMapping"],
+)
+BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+
+
+class ScanInput(BaseModel):
+    scan_id: str
+    migration_id: str
+    tenant: str
+    actor: str = "system"
+    door: str = "api"
+    limit_overrides: dict[str, int] = Field(default_factory=dict)
+    draft_plan: bool = True
+
+
+class ScanResult(BaseModel):
+    scan_id: str
+    status: str  # COMPLETED | FAILED
+    items_total: int = 0
+    breaches: int = 0
+    quote_total: float = 0.0
+    plan_version: int | None = None
+    ai_used: bool = False
+    error: str | None = None
+
+
+@workflow.defn
+class ScanWorkflow:
+    @workflow.run
+    async def run(self, input: ScanInput) -> ScanResult:
+        try:
+            scanned: ScanSourceResult = await workflow.execute_activity(
+                "scan_source",
+                ScanSourceInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, limit_overrides=input.limit_overrides),
+                result_type=ScanSourceResult,
+                start_to_close_timeout=timedelta(hours=6),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RETRY,
+            )
+            result = ScanResult(
+                scan_id=input.scan_id, status="COMPLETED", items_total=scanned.items_total, breaches=scanned.breaches,
+                quote_total=scanned.quote_total,
+            )
+            if input.draft_plan:
+                drafted: DraftPlanResult = await workflow.execute_activity(
+                    "draft_plan",
+                    DraftPlanInput(migration_id=input.migration_id, tenant=input.tenant, scan_id=input.scan_id, actor=input.actor, door=input.door),
+                    result_type=DraftPlanResult,
+                    start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=RETRY,
+                )
+                result.plan_version, result.ai_used = drafted.version, drafted.ai_used
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            await self._finished(input, "FAILED", message)
+            return ScanResult(scan_id=input.scan_id, status="FAILED", error=message)
+        await self._finished(input, "COMPLETED", None)
+        return result
+
+    async def _finished(self, input: ScanInput, status: str, error: str | None) -> None:
+        await workflow.execute_activity(
+            "scan_finished",
+            ScanFinishedInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, actor=input.actor, door=input.door, status=status, error=error),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
