@@ -1,17 +1,206 @@
-"""Phase: attachments. Not built yet (issue 4): every item of the batch is passed over, so counters add up."""
+"""Phase 5: every ADO attachment streamed onto its Jira issue, the revision history as a file, and
+the description rewritten once every file exists (images shown from Jira, `#123` as keys).
+
+Exactly once per file (see content_io.IssueFiles); the description is an idempotent set, recorded
+as done so a re-run does not repeat it. A file Jira refuses (e.g. over its size limit) fails alone
+with the reason; the item's other files and its description still land.
+"""
 
 from __future__ import annotations
 
-from migrayt.activities.execution.create_items import batch_rows
+import asyncio
+from typing import Any
+
+from migrayt.activities.execution.content_io import (
+    ATTACHMENT,
+    DESCRIPTION,
+    DESCRIPTION_ORIGINAL,
+    HISTORY,
+    IssueFiles,
+    RichText,
+    ado_source,
+    bytes_source,
+)
+from migrayt.activities.execution.content_text import (
+    HistoryEntry,
+    attachment_guid,
+    description_file_name,
+    description_html,
+    description_note,
+    history_file,
+    history_file_name,
+    original_html_file,
+    sanitise_filename,
+)
+from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
+from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
+from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.connectors.adf import fit_adf
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.http import ApiError
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE
+from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import PhaseCounters
+
+# Items of a batch in flight at once, and files of one item: together they bound the open streams.
+ITEMS_AT_ONCE = 4
+FILES_PER_ITEM_AT_ONCE = 4
 
 
 class AttachmentsPhase:
     def __init__(self, deps: PhaseDeps) -> None:
-        self._deps = deps
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
 
     async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
-        return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        if not rows:
+            return PhaseBatchResult(counters=counters)
+        ctx = await self._contexts.load(input.migration_id)
+        async with self._sessions() as session:
+            issues = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
+        issues = {k: r for k, r in issues.items() if r.state == DONE and r.target_key}
+        migrated = [r for r in rows if str(r.source_id) in issues]
+        counters.skipped += len(rows) - len(migrated)  # items that failed earlier carry their reason there
+        if not migrated:
+            return PhaseBatchResult(counters=counters)
+        lookups = await self._contexts.lookups(ctx)
+        work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")}
+        limit = asyncio.Semaphore(ITEMS_AT_ONCE)
+
+        async def one(row: SourceRow) -> str:
+            async with limit:
+                wi = work_items.get(row.source_id)
+                if wi is None:
+                    return "skipped"  # gone from ADO since it was created; nothing left to copy
+                return await ItemContent(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
+
+        for outcome in await asyncio.gather(*(one(r) for r in migrated)):
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+
+class ItemContent:
+    """One item's files and description."""
+
+    def __init__(self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue: ItemRecord) -> None:
+        self._sessions = sessions
+        self._ctx = ctx
+        self._lookups = lookups
+        self._run_id = run_id
+        self._wi = wi
+        self._issue = issue
+        self._files = IssueFiles(sessions, ctx, run_id, issue.target_key)
+        self._outcomes: list[str] = []
+
+    def _note(self, state: str, record: ItemRecord | None = None) -> None:
+        # A record done by an earlier attempt of this run still counts as written by this run.
+        if state == "done" and record is not None and record.run_id == self._run_id:
+            state = "created"
+        self._outcomes.append(state)
+
+    async def run(self) -> str:
+        ado_id = self._wi.id
+        files = []
+        for rel in self._wi.relations:
+            guid = attachment_guid(rel.url) if rel.is_attachment else None
+            if guid:
+                files.append((guid, rel))
+        async with self._sessions() as session:
+            attachments = await item_records.load(session, self._ctx.migration_id, ATTACHMENT, [g for g, _ in files])
+            singles = {
+                kind: (await item_records.load(session, self._ctx.migration_id, kind, [str(ado_id)])).get(str(ado_id))
+                for kind in (HISTORY, DESCRIPTION, DESCRIPTION_ORIGINAL)
+            }
+
+        limit = asyncio.Semaphore(FILES_PER_ITEM_AT_ONCE)
+        own: dict[str, str] = {}
+
+        async def attach(guid: str, rel: Any) -> None:
+            async with limit:
+                record = attachments.get(guid)
+                size = rel.attributes.get("resourceSize")
+                outcome = await self._files.put(
+                    ATTACHMENT, guid, sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
+                    int(size) if isinstance(size, int) and size >= 0 else None,
+                    ado_source(self._ctx, rel.url), record, {"ado_item": ado_id},
+                )
+                self._note(outcome.state, record)
+                if outcome.target_key:
+                    own[guid] = outcome.target_key
+
+        await asyncio.gather(*(attach(g, r) for g, r in files))
+        await self._history(singles[HISTORY])
+        await self._description(own, singles[DESCRIPTION], singles[DESCRIPTION_ORIGINAL])
+
+        if "failed" in self._outcomes:
+            return "failed"
+        return "created" if "created" in self._outcomes else "skipped"
+
+    async def _history(self, record: ItemRecord | None) -> None:
+        if record is not None and record.state == DONE:
+            self._note("done", record)
+            return
+        entries = [
+            HistoryEntry(
+                rev=u.rev,
+                when=(u.fields.get("System.ChangedDate") or {}).get("newValue") or u.revised_date,
+                who=(u.revised_by.display_name or u.revised_by.unique_name or "") if u.revised_by else "",
+                fields=u.fields,
+                relations=u.relations,
+            )
+            async for u in self._ctx.ado.iter_updates(self._wi.id)
+        ]
+        data = history_file(self._wi.id, entries)
+        outcome = await self._files.put(
+            HISTORY, str(self._wi.id), history_file_name(self._wi.id), len(data), bytes_source(data), record,
+            {"revisions": len(entries)},
+        )
+        self._note(outcome.state, record)
+
+    async def _description(self, own: dict[str, str], record: ItemRecord | None, original: ItemRecord | None) -> None:
+        """Second pass over the description: now the images and the other items exist in Jira."""
+        if record is not None and record.state == DONE:
+            self._note("done", record)
+            return
+        ado_id = self._wi.id
+        source = description_html(self._wi.fields)
+        rich = RichText(self._sessions, self._ctx, self._lookups, self._files, ado_id, own)
+        await rich.prepare([source])
+        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(ado_id, TEXT_LIMIT))
+        truncated = truncated or bool((self._issue.detail or {}).get("truncated"))
+        detail: dict[str, Any] = {"truncated": truncated, "images": rich.uploaded}
+        if rich.failures:
+            detail["image_failures"] = rich.failures
+        if truncated:
+            data = original_html_file(ado_id, source)
+            outcome = await self._files.put(
+                DESCRIPTION_ORIGINAL, str(ado_id), description_file_name(ado_id), len(data), bytes_source(data), original,
+            )
+            self._note(outcome.state, original)
+        # Create-items already wrote this very document unless images or #refs needed a second pass.
+        if rich.has_links_to_resolve:
+            try:
+                await self._ctx.jira.edit_issue(self._files.issue_key, {"description": doc})
+            except ApiError as err:
+                if err.status in (401, 403) or err.status >= 500 or err.retryable:
+                    raise
+                async with self._sessions() as session:
+                    await item_records.mark_failed(
+                        session, self._ctx.migration_id, DESCRIPTION, str(ado_id),
+                        f"Jira refused the rewritten description: {err}", self._run_id,
+                    )
+                    await session.commit()
+                self._note("failed")
+                return
+            detail["rewritten"] = True
+        async with self._sessions() as session:
+            await item_records.mark_done(
+                session, self._ctx.migration_id, DESCRIPTION, str(ado_id), self._files.issue_key, self._run_id, detail
+            )
+            await session.commit()
+        self._note("created" if detail.get("rewritten") else "skipped")

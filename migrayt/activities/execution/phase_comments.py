@@ -1,17 +1,257 @@
-"""Phase: comments. Not built yet (issue 4): every item of the batch is passed over, so counters add up."""
+"""Phase 7: every ADO comment as a Jira comment, in the original order, headed with its author and
+date (Jira stamps the migrating account and the time of the move), up to Jira's per-issue cap;
+the rest of a very long discussion is attached as one file.
+
+Exactly once per comment (kind "comment", source key "itemid:commentid"): the header carries the
+ADO comment id, so a pending comment (or one whose response was lost) is found by listing the
+issue's comments before it is posted again. One item's comments are posted one after another,
+which is what keeps their order; items of a batch go concurrently.
+"""
 
 from __future__ import annotations
 
-from migrayt.activities.execution.create_items import batch_rows
+import asyncio
+from typing import Any
+
+from migrayt.activities.execution import content_text
+from migrayt.activities.execution.content_io import (
+    ATTACHMENT,
+    AMBIGUOUS_TRIES,
+    COMMENT,
+    COMMENT_ORIGINAL,
+    COMMENT_OVERFLOW,
+    IssueFiles,
+    RichText,
+    bytes_source,
+)
+from migrayt.activities.execution.content_text import (
+    SourceComment,
+    attachment_guid,
+    comment_file_name,
+    comment_original_file,
+    marker_of,
+    overflow_file,
+    overflow_file_name,
+    split_at_cap,
+    with_header,
+)
+from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
+from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
+from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.connectors.adf import fit_adf
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import PhaseCounters
+
+ITEMS_AT_ONCE = 8
+# Comments marked pending together: a crash re-checks at most this many against Jira.
+PENDING_WINDOW = 25
+
+
+def comment_cap() -> int:
+    return content_text.JIRA_COMMENT_CAP
 
 
 class CommentsPhase:
     def __init__(self, deps: PhaseDeps) -> None:
-        self._deps = deps
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
 
     async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
-        return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        if not rows:
+            return PhaseBatchResult(counters=counters)
+        ctx = await self._contexts.load(input.migration_id)
+        async with self._sessions() as session:
+            issues = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
+        migrated = [r for r in rows if str(r.source_id) in issues]
+        counters.skipped += len(rows) - len(migrated)
+        if not migrated:
+            return PhaseBatchResult(counters=counters)
+        lookups = await self._contexts.lookups(ctx)
+        work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")}
+        limit = asyncio.Semaphore(ITEMS_AT_ONCE)
+
+        async def one(row: SourceRow) -> str:
+            async with limit:
+                wi = work_items.get(row.source_id)
+                if wi is None:
+                    return "skipped"
+                return await ItemComments(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
+
+        for outcome in await asyncio.gather(*(one(r) for r in migrated)):
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+
+class ItemComments:
+    def __init__(self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue_key: str) -> None:
+        self._sessions = sessions
+        self._ctx = ctx
+        self._lookups = lookups
+        self._run_id = run_id
+        self._wi = wi
+        self._issue_key = issue_key
+        self._files = IssueFiles(sessions, ctx, run_id, issue_key)
+        self._outcomes: list[str] = []
+
+    def _key(self, comment_id: int) -> str:
+        return f"{self._wi.id}:{comment_id}"
+
+    def _note(self, state: str, record: ItemRecord | None = None) -> None:
+        if state == "done" and record is not None and record.run_id == self._run_id:
+            state = "created"
+        self._outcomes.append(state)
+
+    async def run(self) -> str:
+        count = self._wi.fields.get("System.CommentCount")
+        if isinstance(count, int) and count == 0:
+            return "skipped"  # ADO says there is nothing to read: save the request
+        comments = [
+            SourceComment(
+                id=c.id,
+                author=(c.created_by.display_name or c.created_by.unique_name or "") if c.created_by else "",
+                created=c.created_date,
+                html=c.text or "",
+            )
+            async for c in self._ctx.ado.iter_comments(self._wi.id)
+            if not c.is_deleted
+        ]
+        if not comments:
+            return "skipped"
+        posted, overflow = split_at_cap(comments, comment_cap())
+        async with self._sessions() as session:
+            records = await item_records.load(session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in posted])
+        if any(r.state == PENDING for r in records.values()):
+            await self._reconcile(posted, records)
+        todo = []
+        for c in posted:
+            record = records.get(self._key(c.id))
+            if record is not None and record.state == DONE:
+                self._note("done", record)
+            else:
+                todo.append(c)
+        if todo:
+            await self._post(todo)
+        if overflow:
+            await self._overflow(comments, overflow)
+        if "failed" in self._outcomes:
+            return "failed"
+        return "created" if "created" in self._outcomes else "skipped"
+
+    async def _posted(self) -> dict[int, str]:
+        """ADO comment id → Jira comment id, for the migrated comments already on the issue."""
+        found: dict[int, str] = {}
+        for jc in await self._ctx.jira.list_comments(self._issue_key):
+            marker = marker_of(jc.body)
+            if marker is not None and marker not in found:
+                found[marker] = jc.id
+        return found
+
+    async def _reconcile(self, posted: list[SourceComment], records: dict[str, ItemRecord]) -> None:
+        on_jira = await self._posted()
+        async with self._sessions() as session:
+            for c in posted:
+                key = self._key(c.id)
+                record = records.get(key)
+                if record is not None and record.state == PENDING and c.id in on_jira:
+                    await item_records.mark_done(
+                        session, self._ctx.migration_id, COMMENT, key, on_jira[c.id], self._run_id, {"reconciled": True}
+                    )
+                    record.state = DONE
+                    record.run_id = self._run_id
+            await session.commit()
+
+    async def _post(self, todo: list[SourceComment]) -> None:
+        own = await self._own_attachments()
+        rich = RichText(self._sessions, self._ctx, self._lookups, self._files, self._wi.id, own)
+        await rich.prepare(c.html for c in todo)
+        async with self._sessions() as session:
+            originals = await item_records.load(session, self._ctx.migration_id, COMMENT_ORIGINAL, [self._key(c.id) for c in todo])
+        for start in range(0, len(todo), PENDING_WINDOW):
+            window = todo[start : start + PENDING_WINDOW]
+            async with self._sessions() as session:
+                await item_records.mark_pending(session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in window], self._run_id)
+                await session.commit()
+            posted: list[tuple[str, str, dict[str, Any]]] = []
+            try:
+                for c in window:
+                    result = await self._post_one(c, rich, originals.get(self._key(c.id)))
+                    if result is not None:
+                        posted.append(result)
+            finally:
+                # One commit per window: a crash before it leaves these pending, and the marker
+                # in each header lets the retry find them instead of posting them again.
+                if posted:
+                    async with self._sessions() as session:
+                        for key, target, detail in posted:
+                            await item_records.mark_done(session, self._ctx.migration_id, COMMENT, key, target, self._run_id, detail)
+                        await session.commit()
+
+    async def _post_one(self, c: SourceComment, rich: RichText, original: ItemRecord | None) -> tuple[str, str, dict[str, Any]] | None:
+        """Post one comment; (record key, Jira comment id, detail) when it is on the issue, None when refused."""
+        key = self._key(c.id)
+        body, truncated = fit_adf(
+            with_header(c, rich.render(c.html)), limit=TEXT_LIMIT,
+            note=f"Comment cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
+                 f"{comment_file_name(self._wi.id, c.id)}.",
+        )
+        detail: dict[str, Any] = {}
+        if truncated:
+            data = comment_original_file(self._wi.id, c)
+            await self._files.put(COMMENT_ORIGINAL, key, comment_file_name(self._wi.id, c.id), len(data), bytes_source(data), original)
+            detail["truncated"] = True
+        ambiguous = 0
+        while True:
+            try:
+                created = await self._ctx.jira.add_comment(self._issue_key, body)
+                target = created.id
+                break
+            except AmbiguousWriteError:
+                # The response was lost, not necessarily the comment: look before posting again,
+                # so neither a duplicate nor a reordering can happen.
+                ambiguous += 1
+                target = (await self._posted()).get(c.id)
+                if target is not None:
+                    detail["reconciled"] = True
+                    break
+                if ambiguous >= AMBIGUOUS_TRIES:
+                    raise
+            except ApiError as err:
+                if err.status in (401, 403) or err.status >= 500 or err.retryable:
+                    raise
+                reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
+                async with self._sessions() as session:
+                    await item_records.mark_failed(
+                        session, self._ctx.migration_id, COMMENT, key,
+                        f"Jira refused comment {c.id} (HTTP {err.status}): {reason or 'no reason given'}", self._run_id,
+                    )
+                    await session.commit()
+                self._note("failed")
+                return None
+        self._note("created")
+        return key, str(target), detail
+
+    async def _own_attachments(self) -> dict[str, str]:
+        """The item's attached files already in Jira (phase 5): images among them are not uploaded again."""
+        guids = [g for rel in self._wi.relations if rel.is_attachment and (g := attachment_guid(rel.url))]
+        if not guids:
+            return {}
+        async with self._sessions() as session:
+            return await item_records.target_keys(session, self._ctx.migration_id, ATTACHMENT, guids)
+
+    async def _overflow(self, comments: list[SourceComment], overflow: list[SourceComment]) -> None:
+        async with self._sessions() as session:
+            record = (await item_records.load(session, self._ctx.migration_id, COMMENT_OVERFLOW, [str(self._wi.id)])).get(str(self._wi.id))
+        data = overflow_file(self._wi.id, overflow, len(comments) - len(overflow) + 1)
+        outcome = await self._files.put(
+            COMMENT_OVERFLOW, str(self._wi.id), overflow_file_name(self._wi.id), len(data), bytes_source(data), record,
+            {"comments": len(overflow), "first_comment_id": overflow[0].id},
+        )
+        self._note(outcome.state, record)

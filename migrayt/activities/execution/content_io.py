@@ -1,0 +1,320 @@
+"""Files on a Jira issue written exactly once, and ADO rich text rendered with its images in Jira.
+
+Shared by the attachments and comments phases. Every upload follows the ledger protocol:
+done → skip; pending → look for the file on the issue (same name and size, a consistent read of
+the issue's `attachment` field) before sending it again; new/failed → pending + commit, stream it,
+done with its sha-256. A dropped response is reconciled on the spot the same way, so a flaky
+connection costs one read instead of a retry of the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from migrayt.activities.execution.content_text import ado_attachment_src, image_file_name, image_sources
+from migrayt.activities.execution.create_items import ISSUE
+from migrayt.activities.execution.issue_fields import Lookups
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_to_adf, work_item_refs
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import Attachment
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import ItemRecord
+
+ATTACHMENT = "attachment"
+INLINE_IMAGE = "inline_image"
+HISTORY = "history"
+DESCRIPTION = "description"
+DESCRIPTION_ORIGINAL = "description_original"
+COMMENT = "comment"
+COMMENT_ORIGINAL = "comment_original"
+COMMENT_OVERFLOW = "comment_overflow"
+FILE_KINDS = (ATTACHMENT, INLINE_IMAGE, HISTORY, DESCRIPTION_ORIGINAL, COMMENT_ORIGINAL, COMMENT_OVERFLOW)
+
+# A write whose response keeps getting lost is reconciled and re-sent this many times before the
+# batch gives up (and Temporal retries it).
+AMBIGUOUS_TRIES = 4
+
+ByteFactory = Callable[[], AsyncIterator[bytes]]
+
+
+class SourceUnavailable(Exception):
+    """The file cannot be read from Azure DevOps (deleted, or not visible to the PAT)."""
+
+
+@dataclass
+class FileOutcome:
+    state: str  # "done" (an earlier run), "created", "failed"
+    target_key: str | None = None
+    error: str | None = None
+
+
+def bytes_source(data: bytes) -> ByteFactory:
+    async def gen() -> AsyncIterator[bytes]:
+        yield data
+
+    return gen
+
+
+def ado_source(ctx: MigrationContext, url: str) -> ByteFactory:
+    def factory() -> AsyncIterator[bytes]:
+        return ctx.ado.stream_attachment(url)
+
+    return factory
+
+
+def why_refused(err: ApiError) -> str:
+    detail = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
+    if err.status == 413:
+        return f"Jira refused the file as too large (HTTP 413): {detail or 'over the site attachment limit'}"
+    return f"Jira refused the file (HTTP {err.status}): {detail or 'no reason given'}"
+
+
+class IssueFiles:
+    """The files of one Jira issue, each written once."""
+
+    def __init__(self, sessions: async_sessionmaker, ctx: MigrationContext, run_id: str, issue_key: str) -> None:
+        self._sessions = sessions
+        self._ctx = ctx
+        self._run_id = run_id
+        self.issue_key = issue_key
+        self._claim_lock = asyncio.Lock()
+
+    async def listing(self) -> list[Attachment]:
+        issue = await self._ctx.jira.get_issue(self.issue_key, fields=["attachment"])
+        return [Attachment.model_validate(a) for a in issue.fields.get("attachment") or []]
+
+    async def put(
+        self,
+        kind: str,
+        source_key: str,
+        filename: str,
+        size: int | None,
+        source: ByteFactory,
+        record: ItemRecord | None,
+        detail: dict[str, Any] | None = None,
+    ) -> FileOutcome:
+        if record is not None and record.state == DONE:
+            return FileOutcome("done", record.target_key)
+        detail = dict(detail or {})
+        if record is not None and record.state == PENDING:
+            found = await self._reconcile(kind, source_key, filename, size, detail)
+            if found:
+                return found
+        ambiguous = 0
+        while True:
+            async with self._sessions() as session:
+                await item_records.mark_pending(session, self._ctx.migration_id, kind, [source_key], self._run_id)
+                await session.commit()
+            digest = _Digest()
+            try:
+                uploaded = await self._ctx.jira.upload_attachment(
+                    self.issue_key, filename, digest.wrap(source), size
+                )
+            except AmbiguousWriteError:
+                ambiguous += 1
+                found = await self._reconcile(kind, source_key, filename, size, detail)
+                if found:
+                    return found
+                if ambiguous >= AMBIGUOUS_TRIES:
+                    raise
+                continue
+            except SourceUnavailable as err:
+                return await self._fail(kind, source_key, str(err))
+            except ApiError as err:
+                if err.status in (401, 403) or err.retryable or err.status >= 500:
+                    raise
+                return await self._fail(kind, source_key, why_refused(err))
+            if not uploaded:
+                raise AmbiguousWriteError("POST", f"/issue/{self.issue_key}/attachments", "no attachment in the answer")
+            att = uploaded[0]
+            detail.update(filename=att.filename, size=att.size if att.size is not None else digest.size, sha256=digest.hexdigest)
+            if size is not None and digest.size != size:
+                detail["source_size"] = size
+            async with self._sessions() as session:
+                await item_records.mark_done(
+                    session, self._ctx.migration_id, kind, source_key, str(att.id), self._run_id, detail
+                )
+                await session.commit()
+            return FileOutcome("created", str(att.id))
+
+    async def _fail(self, kind: str, source_key: str, reason: str) -> FileOutcome:
+        async with self._sessions() as session:
+            await item_records.mark_failed(session, self._ctx.migration_id, kind, source_key, reason, self._run_id)
+            await session.commit()
+        return FileOutcome("failed", error=reason)
+
+    async def _reconcile(
+        self, kind: str, source_key: str, filename: str, size: int | None, detail: dict[str, Any]
+    ) -> FileOutcome | None:
+        """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue."""
+        async with self._claim_lock:
+            candidates = [
+                a for a in await self.listing()
+                if a.filename == filename and (size is None or a.size is None or a.size == size)
+            ]
+            if not candidates:
+                return None
+            async with self._sessions() as session:
+                claimed = set(
+                    await session.scalars(
+                        select(ItemRecord.target_key).where(
+                            ItemRecord.migration_id == self._ctx.migration_id,
+                            ItemRecord.kind.in_(FILE_KINDS),
+                            ItemRecord.state == DONE,
+                            ItemRecord.target_key.in_([str(a.id) for a in candidates]),
+                        )
+                    )
+                )
+                free = [a for a in candidates if str(a.id) not in claimed]
+                if not free:
+                    return None
+                att = free[0]
+                digest = hashlib.sha256()
+                async for chunk in self._ctx.jira.stream_attachment_content(str(att.id)):
+                    digest.update(chunk)
+                detail = {**detail, "filename": att.filename, "size": att.size, "sha256": digest.hexdigest(), "reconciled": True}
+                await item_records.mark_done(
+                    session, self._ctx.migration_id, kind, source_key, str(att.id), self._run_id, detail
+                )
+                await session.commit()
+            return FileOutcome("created", str(att.id))
+
+
+class _Digest:
+    """sha-256 and size of the bytes as they stream past (the last attempt's, if re-sent)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def wrap(self, source: ByteFactory) -> ByteFactory:
+        def factory() -> AsyncIterator[bytes]:
+            self._hash = hashlib.sha256()
+            self.size = 0
+            return self._pump(source())
+
+        return factory
+
+    async def _pump(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                self._hash.update(chunk)
+                self.size += len(chunk)
+                yield chunk
+        except ApiError as err:
+            if err.status in (404, 410):
+                raise SourceUnavailable("the file no longer exists in Azure DevOps (deleted, or not visible to the PAT)") from None
+            raise
+
+
+def content_url(ctx: MigrationContext, attachment_id: str) -> str:
+    """Where Jira serves an attachment's bytes; an external media node with it renders inline."""
+    return f"{ctx.target.base_url.rstrip('/')}/rest/api/3/attachment/content/{attachment_id}"
+
+
+class RichText:
+    """ADO HTML of one item rendered for its Jira issue: images re-hosted on the issue, `@` mentions
+    as Jira accounts, `#123` as the migrated keys. `prepare` does the I/O; `render` is pure."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        ctx: MigrationContext,
+        lookups: Lookups,
+        files: IssueFiles,
+        item_id: int,
+        own_attachments: dict[str, str],
+    ) -> None:
+        self._sessions = sessions
+        self._ctx = ctx
+        self._lookups = lookups
+        self._files = files
+        self._item_id = item_id
+        self._own = own_attachments  # ADO guid → Jira attachment id, for the item's own attached files
+        self._images: dict[str, Any] = {}
+        self._keys: dict[int, str] = {}
+        self.failures: list[str] = []
+        self.uploaded = 0
+        self._saw_images = False
+
+    async def prepare(self, htmls: Iterable[str]) -> None:
+        org = self._ctx.source.organization_url
+        wanted: dict[str, list[str]] = {}  # guid → srcs
+        refs: set[int] = set()
+        for text in htmls:
+            if not text:
+                continue
+            for src, _alt in image_sources(text):
+                self._saw_images = True
+                guid = ado_attachment_src(src, org)
+                if guid:
+                    wanted.setdefault(guid, []).append(src)
+            if "#" in text:
+                refs |= work_item_refs(text)
+        if refs:
+            async with self._sessions() as session:
+                keys = await item_records.target_keys(session, self._ctx.migration_id, ISSUE, [str(r) for r in refs])
+            self._keys = {int(k): v for k, v in keys.items()}
+        missing = {g: srcs for g, srcs in wanted.items() if g not in self._own}
+        records: dict[str, ItemRecord] = {}
+        if missing:
+            async with self._sessions() as session:
+                records = await item_records.load(
+                    session, self._ctx.migration_id, INLINE_IMAGE, [self.image_key(g) for g in missing]
+                )
+        for guid, srcs in wanted.items():
+            jira_id = self._own.get(guid)
+            if jira_id is None:
+                key = self.image_key(guid)
+                outcome = await self._files.put(
+                    INLINE_IMAGE, key, image_file_name(srcs[0], guid), None, ado_source(self._ctx, srcs[0]),
+                    records.get(key), {"ado_item": self._item_id, "guid": guid},
+                )
+                if outcome.state == "created":
+                    self.uploaded += 1
+                if outcome.state == "failed":
+                    self.failures.append(f"inline image {guid}: {outcome.error}")
+                jira_id = outcome.target_key
+            for src in srcs:
+                self._images[src] = AdfImage(url=content_url(self._ctx, jira_id)) if jira_id else DROP_IMAGE
+
+    def image_key(self, guid: str) -> str:
+        return f"{self._item_id}:{guid}"
+
+    @property
+    def has_links_to_resolve(self) -> bool:
+        # Create-items rendered without image hosting or known keys; anything else it got right.
+        return self._saw_images or bool(self._keys)
+
+    def context(self) -> AdfContext:
+        users = self._lookups.users_by_ado_id
+        return AdfContext(
+            mention=lambda ado_identity, _name: users.get(ado_identity),
+            work_item_key=self._keys.get,
+            image=lambda src, alt: self._image(src, alt),
+            drop_source_host=urlsplit(self._ctx.source.organization_url).hostname,
+            jira_site_url=self._ctx.target.base_url.rstrip("/"),
+        )
+
+    def _image(self, src: str, alt: str) -> Any:
+        found = self._images.get(src)
+        if isinstance(found, AdfImage) and alt:
+            return AdfImage(url=found.url, alt=alt)
+        return found
+
+    def render(self, html: str) -> dict[str, Any]:
+        return html_to_adf(html, self.context())

@@ -1,0 +1,182 @@
+"""Does Jira hold the generated project's content exactly? Attachments by sha-256, comments in order
+with their attribution, the revision history and truncated originals as files, and no image that
+still points at the ADO server — read from the sandbox's `/_sandbox/state/issues` and, for the raw
+ADF the state flattens to text, from Jira's own REST answers."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from migrayt.activities.execution.content_text import (
+    DESCRIPTION_FIELDS,
+    comment_marker,
+    description_file_name,
+    history_file_name,
+    image_sources,
+    overflow_file_name,
+    sanitise_filename,
+)
+from migrayt.sandbox.generator import GeneratedProject
+from migrayt.sandbox.server import SandboxServer
+
+_ADO_ATTACHMENT = re.compile(r"/_apis/wit/attachments/", re.I)
+_JIRA_CONTENT = re.compile(r"/rest/api/3/attachment/content/(\d+)")
+
+
+@dataclass
+class ContentReport:
+    checked_items: int = 0
+    attachments_expected: int = 0
+    attachments_found: int = 0
+    comments_expected: int = 0
+    comments_found: int = 0
+    inline_images: int = 0
+    # Over Jira's size limit: must be absent (the run reports them failed with the reason).
+    over_limit: list[tuple[int, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        self.problems.append(message)
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for child in node.get("content") or ():
+            yield from _walk(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _walk(child)
+
+
+def _urls(doc: Any) -> list[tuple[str, str]]:
+    """(node kind, url) of every URL an ADF document carries: media, cards, link marks."""
+    out = []
+    for node in _walk(doc):
+        attrs = node.get("attrs") or {}
+        if node.get("type") in ("media", "inlineCard", "blockCard", "embedCard") and attrs.get("url"):
+            out.append((node["type"], str(attrs["url"])))
+        for mark in node.get("marks") or ():
+            href = (mark.get("attrs") or {}).get("href")
+            if mark.get("type") == "link" and href:
+                out.append(("link", str(href)))
+    return out
+
+
+def _when(dt) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def check_content(
+    server: SandboxServer,
+    jira_issues: list[dict],
+    *,
+    attachment_limit: int = 10 * 1024 * 1024,
+    comment_cap: int = 5000,
+) -> ContentReport:
+    project: GeneratedProject = server.sandbox.project
+    report = ContentReport()
+    by_ado: dict[int, dict] = {}
+    for issue in jira_issues:
+        for label in issue.get("labels") or ():
+            if label.startswith("ado-id-"):
+                by_ado[int(label[len("ado-id-"):])] = issue
+    ado_root = server.ado_root.rstrip("/")
+    ugly = project.ugly_cases()
+    auth = (server.sandbox.jira_email, server.sandbox.jira_token)
+    async with httpx.AsyncClient(base_url=server.jira_url, auth=auth, timeout=60) as jira:
+        for ado_id in project.item_ids():
+            issue = by_ado.get(ado_id)
+            if issue is None:
+                continue  # not created: the structural checker reports that
+            report.checked_items += 1
+            key = issue["key"]
+            rest = (await jira.get(f"/rest/api/3/issue/{key}", params={"fields": "description,attachment"})).json()
+            raw_comments = (await jira.get(f"/rest/api/3/issue/{key}/comment", params={"maxResults": 5000})).json()["comments"]
+            jira_ids = {str(a["id"]) for a in rest["fields"].get("attachment") or []}
+            files = Counter((a["filename"], a["sha256"]) for a in issue["attachments"])
+            names = Counter(a["filename"] for a in issue["attachments"])
+
+            # --- attached files, by content
+            expected_names = {history_file_name(ado_id), description_file_name(ado_id), overflow_file_name(ado_id)}
+            for att in project.attachments(ado_id):
+                name = sanitise_filename(att.file_name)
+                expected_names.add(name)
+                found = files.get((name, project.attachment_sha256(att.guid)), 0)
+                if att.size > attachment_limit:
+                    report.over_limit.append((ado_id, att.guid))
+                    if names.get(name):
+                        report.add(f"{key} (ADO #{ado_id}): {name} is over Jira's limit but is attached")
+                    continue
+                report.attachments_expected += 1
+                if found == 0:
+                    report.add(f"{key} (ADO #{ado_id}): attachment {name} ({att.size} bytes) missing or its content differs")
+                else:
+                    report.attachments_found += 1
+            for (name, sha), n in files.items():
+                if n > 1:
+                    report.add(f"{key} (ADO #{ado_id}): {name} attached {n} times")
+            if names.get(history_file_name(ado_id)) != 1:
+                report.add(f"{key} (ADO #{ado_id}): revision history file attached {names.get(history_file_name(ado_id), 0)} times")
+
+            # --- description: images re-hosted, nothing left on ADO, truncated original attached
+            description = rest["fields"].get("description")
+            source_html = "\n".join(str(v) for f in DESCRIPTION_FIELDS if (v := project.work_item(ado_id).fields.get(f)))
+            truncated = "Description cut at" in (issue.get("description") or "")
+            if truncated or ugly.get("long_description") == ado_id:
+                if not truncated:
+                    report.add(f"{key} (ADO #{ado_id}): the 40k description was not cut with a note")
+                if names.get(description_file_name(ado_id)) != 1:
+                    report.add(f"{key} (ADO #{ado_id}): truncated description has {names.get(description_file_name(ado_id), 0)} original files")
+            elif names.get(description_file_name(ado_id)):
+                report.add(f"{key} (ADO #{ado_id}): an original description file for an uncut description")
+            ado_images = [src for src, _ in image_sources(source_html) if _ADO_ATTACHMENT.search(src)]
+            media = [url for kind, url in _urls(description) if kind == "media"]
+            if not truncated and len(media) != len(ado_images):
+                report.add(f"{key} (ADO #{ado_id}): {len(ado_images)} inline images in ADO, {len(media)} in Jira")
+            report.inline_images += len(media)
+            docs = [("description", description)] + [(f"comment {c['id']}", c.get("body")) for c in raw_comments]
+            for where, doc in docs:
+                for kind, url in _urls(doc):
+                    if url.startswith(ado_root) or "dev.azure.com" in url or _ADO_ATTACHMENT.search(url):
+                        if kind == "media" or _ADO_ATTACHMENT.search(url):
+                            report.add(f"{key} {where}: image still points at ADO: {url}")
+                    if kind == "media":
+                        m = _JIRA_CONTENT.search(url)
+                        if not m or m.group(1) not in jira_ids:
+                            report.add(f"{key} {where}: image is not one of the issue's attachments: {url}")
+
+            # --- comments: in order, attributed, each once; the rest in one overflow file
+            expected = project.comments(ado_id)
+            posted, overflow = expected[:comment_cap], expected[comment_cap:]
+            report.comments_expected += len(posted)
+            got = issue["comments"]
+            markers = []
+            for c in got:
+                m = re.search(r"Azure DevOps comment id (\d+)", c["body"])
+                markers.append(int(m.group(1)) if m else None)
+            dupes = [m for m, n in Counter(markers).items() if m is not None and n > 1]
+            if dupes:
+                report.add(f"{key} (ADO #{ado_id}): comments posted more than once: {sorted(dupes)[:10]}")
+            if markers != [c.id for c in posted]:
+                report.add(f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order {[c.id for c in posted][:8]}...")
+            else:
+                report.comments_found += len(got)
+                for c, jc in zip(posted, got, strict=True):
+                    header = f"{project.user(c.author_id).display_name} commented on {_when(c.created)} ({comment_marker(c.id)})"
+                    if not jc["body"].startswith(header):
+                        report.add(f"{key} comment {c.id}: header {jc['body'][:120]!r} lacks {header!r}")
+                        break
+            if overflow and names.get(overflow_file_name(ado_id)) != 1:
+                report.add(f"{key} (ADO #{ado_id}): {len(overflow)} comments over the cap but no single overflow file")
+            if not overflow and names.get(overflow_file_name(ado_id)):
+                report.add(f"{key} (ADO #{ado_id}): overflow file without overflow")
+            for name in names:
+                if name not in expected_names and not name.startswith(f"ado-{ado_id}-comment-") and not name.startswith("image-"):
+                    report.add(f"{key} (ADO #{ado_id}): unexpected file {name}")
+    return report
