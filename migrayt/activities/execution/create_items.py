@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.heartbeat import keeps_heartbeat
 
@@ -17,11 +18,14 @@ from migrayt.activities.execution.migration_context import MigrationContext, Mig
 from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.store import item_records
+from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE, FAILED, PENDING
 from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.workflows.run_models import PhaseCounters
 
 ISSUE = "issue"
+# Unknown outcomes of a bulk create handled inside one attempt before the activity itself fails.
+AMBIGUOUS_ROUNDS = 4
 
 
 @dataclass
@@ -62,10 +66,18 @@ class CreateItemsActivities:
     async def create_items(self, input: CreateItemsInput) -> CreateItemsResult:
         ctx = await self._contexts.load(input.migration_id)
         rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
         keys = [str(r.source_id) for r in rows]
+        try:
+            async with claimed(self._sessions.kw["bind"], ctx.migration_id, ISSUE, keys):
+                return await self._create(ctx, input, rows)
+        except ItemsBusy as err:
+            raise ApplicationError(str(err), type="ItemsBusy") from err
+
+    async def _create(self, ctx: MigrationContext, input: CreateItemsInput, rows: list[SourceRow]) -> CreateItemsResult:
+        counters = PhaseCounters(total=len(rows))
+        by_key = {str(r.source_id): r for r in rows}
         async with self._sessions() as session:
-            records = await item_records.load(session, ctx.migration_id, ISSUE, keys)
+            records = await item_records.load(session, ctx.migration_id, ISSUE, by_key)
 
         to_write: list[SourceRow] = []
         pending: list[tuple[SourceRow, ItemRecord]] = []
@@ -83,16 +95,30 @@ class CreateItemsActivities:
                 pending.append((row, record))
 
         reconciled = 0
-        if pending:
-            found, missing = await self._reconcile(ctx, input.run_id, pending)
-            reconciled = found
-            counters.created += found
-            to_write.extend(missing)
-
-        if to_write:
-            created, failed = await self._write(ctx, input, to_write)
+        for round_ in range(AMBIGUOUS_ROUNDS):
+            if pending:
+                found, missing = await self._reconcile(ctx, input.run_id, pending)
+                reconciled += found
+                counters.created += found
+                to_write.extend(missing)
+                pending = []
+            if not to_write:
+                break
+            try:
+                created, failed = await self._write(ctx, input, to_write)
+            except AmbiguousWriteError:
+                if round_ == AMBIGUOUS_ROUNDS - 1:
+                    raise  # records stay pending; the activity's retry reconciles them
+                # Jira may have created some or all: look before writing again, in this same attempt.
+                async with self._sessions() as session:
+                    fresh = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in to_write])
+                pending = [(r, fresh[str(r.source_id)]) for r in to_write if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == PENDING]
+                counters.failed += sum(1 for r in to_write if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == FAILED)
+                to_write = []
+                continue
             counters.created += created
             counters.failed += failed
+            break
         return CreateItemsResult(counters=counters, reconciled=reconciled)
 
     async def _reconcile(
@@ -194,5 +220,3 @@ def issue_number(key: str) -> int:
     tail = key.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
 
-
-__all__ = ["CreateItemsActivities", "PENDING"]

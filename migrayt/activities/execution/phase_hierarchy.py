@@ -10,7 +10,7 @@ from migrayt.activities.execution.create_items import ISSUE, batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
-from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.activities.execution.write_once import write_once
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import RunSourceItem
@@ -53,7 +53,8 @@ class HierarchyPhase:
             source_key = str(row.source_id)
             record = done.get(source_key)
             if record is not None and record.state == DONE:
-                return "skipped"
+                # Done by an earlier attempt of this same run still counts as this run's work.
+                return "created" if record.run_id == input.run_id else "skipped"
             child_key, parent_key = keys.get(source_key), keys.get(str(row.parent_id))
             if not child_key:
                 return "skipped"  # the item itself failed in create items, with its reason there
@@ -94,10 +95,15 @@ class HierarchyPhase:
             return
         await item_records.mark_pending(session, ctx.migration_id, HIERARCHY, [source_key], run_id)
         await session.commit()
-        try:
+
+        async def find() -> bool | None:
+            return True if await _linked(ctx, child_key, parent_key) else None
+
+        async def write() -> bool:
             await ctx.jira.create_issue_link(HIERARCHY_LINK_TYPE, inward_key=child_key, outward_key=parent_key)
-        except (AmbiguousWriteError, ApiError):
-            raise
+            return True
+
+        await write_once(write, find)
         await item_records.mark_done(
             session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id,
             {"as": "link", "reason": "Jira cannot make this issue type a child of that one"},
