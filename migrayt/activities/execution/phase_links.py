@@ -1,17 +1,251 @@
-"""Phase: links. Not built yet (issue 4): every item of the batch is passed over, so counters add up."""
+"""Phase 4: work item links become Jira issue links (each once), hyperlinks and commits remote links."""
 
 from __future__ import annotations
 
-from migrayt.activities.execution.create_items import batch_rows
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.source_links import (
+    JiraLinkPlan,
+    RemoteLinkPlan,
+    SourceLink,
+    UnknownArtifact,
+    jira_link_for,
+    linked_in_jira,
+    owned_by,
+    remote_link_for,
+    work_item_links,
+)
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import IssueLinkType
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.workflows.run_models import PhaseCounters
+
+LINK = "link"
+REMOTE_LINK = "remote_link"
+PER_BATCH_CONCURRENCY = 8
+# A dropped answer to a link POST is settled on the spot by reading the issue's links; after this
+# many unknown outcomes in a row the error goes up and the retried batch reconciles.
+AMBIGUOUS_TRIES = 3
+
+CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
+
+
+@dataclass
+class ItemWork:
+    source_id: int
+    links: list[SourceLink] = field(default_factory=list)
+    remote: list[RemoteLinkPlan] = field(default_factory=list)
+    unknown_artifacts: list[tuple[str, str]] = field(default_factory=list)  # (record key, reason)
 
 
 class LinksPhase:
     def __init__(self, deps: PhaseDeps) -> None:
-        self._deps = deps
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
 
     async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
-        return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
+        ctx = await self._contexts.load(input.migration_id)
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        if not rows:
+            return PhaseBatchResult(counters=counters)
+        work_items = await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")
+
+        items: list[ItemWork] = []
+        all_links: list[SourceLink] = []
+        for wi in work_items:
+            work = ItemWork(wi.id)
+            work.links = work_item_links(wi.id, ((r.rel, r.target_id) for r in wi.relations))
+            for rel in wi.relations:
+                try:
+                    remote = remote_link_for(wi.id, rel.rel, rel.url, rel.attributes, ctx.source.organization_url)
+                except UnknownArtifact as err:
+                    work.unknown_artifacts.append((f"{wi.id}:{rel.url}"[:200], str(err)))
+                    continue
+                if remote is not None:
+                    work.remote.append(remote)
+            items.append(work)
+            all_links += work.links
+        # A work item gone from ADO since the run started has nothing to link: passed over.
+        counters.skipped += len(rows) - len(items)
+
+        ends = {end for link in all_links for end in link.ends} | {r.source_id for r in rows}
+        async with self._sessions() as session:
+            in_work_list = set(
+                (
+                    await session.scalars(
+                        select(RunSourceItem.source_id).where(RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends))
+                    )
+                ).all()
+            )
+            for work in items:
+                work.links = [link for link in work.links if owned_by(work.source_id, link, in_work_list)]
+            # Phase 3 keeps a parent Jira cannot nest as a Relates link; an ADO Related link between
+            # the same two items is then that same Jira link, not a second one.
+            family = {
+                tuple(sorted(pair))
+                for pair in (
+                    await session.execute(
+                        select(RunSourceItem.source_id, RunSourceItem.parent_id).where(
+                            RunSourceItem.run_id == input.run_id,
+                            RunSourceItem.source_id.in_(ends),
+                            RunSourceItem.parent_id.is_not(None),
+                        )
+                    )
+                ).all()
+            }
+            keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(e) for e in ends])
+            link_records = await item_records.load(
+                session, ctx.migration_id, LINK, [link.record_key for w in items for link in w.links]
+            )
+            remote_records = await item_records.load(
+                session, ctx.migration_id, REMOTE_LINK,
+                [r.record_key for w in items for r in w.remote] + [k for w in items for k, _ in w.unknown_artifacts],
+            )
+        jira_types: dict[str, IssueLinkType] = {}
+        if any(w.links for w in items):
+            jira_types = {t.name.lower(): t for t in await ctx.jira.get_issue_link_types()}
+
+        writer = _Writer(self._sessions, ctx, input.run_id, keys, jira_types, family)
+        limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
+
+        async def limited(coro):
+            async with limit:
+                return await coro
+
+        async def one(work: ItemWork) -> str:
+            outcomes = await asyncio.gather(
+                *(limited(writer.link(link, link_records.get(link.record_key))) for link in work.links),
+                *(limited(writer.remote(str(work.source_id), r, remote_records.get(r.record_key))) for r in work.remote),
+                *(limited(writer.unknown(key, reason, remote_records.get(key))) for key, reason in work.unknown_artifacts),
+            )
+            if str(work.source_id) not in keys:
+                return SKIPPED  # the item itself failed in create items, with its reason there
+            if FAILED in outcomes:
+                return FAILED
+            return CREATED if CREATED in outcomes else SKIPPED
+
+        for outcome in await asyncio.gather(*(one(w) for w in items)):
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+
+class _Writer:
+    """One link or remote link at a time, through the exactly-once protocol."""
+
+    def __init__(
+        self, sessions, ctx: MigrationContext, run_id: str, keys: Mapping[str, str],
+        jira_types: Mapping[str, IssueLinkType], family: set[tuple[int, int]],
+    ) -> None:
+        self._sessions = sessions
+        self._family = family
+        self._ctx = ctx
+        self._run_id = run_id
+        self._keys = keys
+        self._jira_types = jira_types
+
+    def _already(self, record: ItemRecord | None) -> str | None:
+        if record is not None and record.state == DONE:
+            # Done by an earlier attempt of this same run still counts as this run's work.
+            return CREATED if record.run_id == self._run_id else SKIPPED
+        return None
+
+    async def _fail(self, kind: str, source_key: str, reason: str) -> str:
+        async with self._sessions() as session:
+            await item_records.mark_failed(session, self._ctx.migration_id, kind, source_key, reason, self._run_id)
+            await session.commit()
+        return FAILED
+
+    async def _done(self, kind: str, source_key: str, target_key: str, detail: dict) -> str:
+        async with self._sessions() as session:
+            await item_records.mark_done(session, self._ctx.migration_id, kind, source_key, target_key[:200], self._run_id, detail)
+            await session.commit()
+        return CREATED
+
+    async def _pending(self, kind: str, source_key: str) -> None:
+        # Intent first, committed, so a crash after the write is reconciled rather than repeated.
+        async with self._sessions() as session:
+            await item_records.mark_pending(session, self._ctx.migration_id, kind, [source_key], self._run_id)
+            await session.commit()
+
+    async def link(self, link: SourceLink, record: ItemRecord | None) -> str:
+        if (outcome := self._already(record)) is not None:
+            return outcome
+        key = link.record_key
+        plan = jira_link_for(link, self._ctx.plan.link_types)
+        if plan is None:
+            return await self._fail(LINK, key, f"ADO link type {link.rel} (#{link.source} → #{link.target}) is not in the mapping plan's link map")
+        jira_type = self._jira_types.get(plan.type_name.lower())
+        if jira_type is None:
+            return await self._fail(LINK, key, f"Jira has no issue link type named {plan.type_name!r} (mapped from {link.rel})")
+        missing = [f"ADO #{end}" for end in (link.source, link.target) if not self._keys.get(str(end))]
+        if missing:
+            return await self._fail(
+                LINK, key,
+                f"{' and '.join(missing)} {'have' if len(missing) > 1 else 'has'} no Jira issue (not migrated or failed), "
+                f"so the {link.rel} link #{link.source} → #{link.target} cannot be made",
+            )
+        subject, obj = self._keys[str(plan.subject)], self._keys[str(plan.object)]
+        detail = {"type": jira_type.name, "subject": subject, "object": obj, "ado": [link.source, link.target, link.rel]}
+        target_key = f"{subject} {jira_type.outward} {obj}"
+        pending = record is not None and record.state == PENDING
+        shared = plan.symmetric and link.ends in self._family
+        if (pending or shared) and await self._linked(subject, obj, jira_type, plan):
+            # An earlier attempt reached Jira, or phase 3 already made this very link.
+            return await self._done(LINK, key, target_key, {**detail, "reconciled": pending, "shared_with_hierarchy": shared})
+        await self._pending(LINK, key)
+        for attempt in range(1, AMBIGUOUS_TRIES + 1):
+            try:
+                # Jira reads a posted link as "inwardIssue <outward verb> outwardIssue" (A blocks B).
+                await self._ctx.jira.create_issue_link(jira_type.name, inward_key=subject, outward_key=obj)
+                break
+            except AmbiguousWriteError:
+                if await self._linked(subject, obj, jira_type, plan):
+                    return await self._done(LINK, key, target_key, {**detail, "reconciled": True})
+                if attempt == AMBIGUOUS_TRIES:
+                    raise
+            except ApiError as err:
+                if err.status in (401, 403):
+                    raise
+                return await self._fail(LINK, key, f"Jira refused the {jira_type.name} link {subject} → {obj}: {err}")
+        return await self._done(LINK, key, target_key, detail)
+
+    async def _linked(self, subject: str, obj: str, jira_type: IssueLinkType, plan: JiraLinkPlan) -> bool:
+        """A consistent read of the subject's links (not JQL search, which lags)."""
+        issue = await self._ctx.jira.get_issue(subject, fields=["issuelinks"])
+        return linked_in_jira(issue.fields.get("issuelinks") or [], jira_type.name, obj, symmetric=plan.symmetric)
+
+    async def remote(self, item_key: str, remote: RemoteLinkPlan, record: ItemRecord | None) -> str:
+        if (outcome := self._already(record)) is not None:
+            return outcome
+        issue_key = self._keys.get(item_key)
+        if not issue_key:
+            return await self._fail(REMOTE_LINK, remote.record_key, f"ADO #{remote.item_id} has no Jira issue (not migrated or failed)")
+        await self._pending(REMOTE_LINK, remote.record_key)
+        try:
+            # With a globalId the POST is create-or-update: repeating it after a crash adds nothing.
+            link_id = await self._ctx.jira.create_remote_link(
+                issue_key, remote.url, remote.title, global_id=remote.global_id, relationship=remote.relationship
+            )
+        except ApiError as err:
+            if err.status in (401, 403):
+                raise
+            return await self._fail(REMOTE_LINK, remote.record_key, f"Jira refused the remote link to {remote.url}: {err}")
+        return await self._done(
+            REMOTE_LINK, remote.record_key, f"{issue_key}:{link_id}", {"url": remote.url, "global_id": remote.global_id}
+        )
+
+    async def unknown(self, source_key: str, reason: str, record: ItemRecord | None) -> str:
+        if (outcome := self._already(record)) is not None:
+            return outcome
+        return await self._fail(REMOTE_LINK, source_key, reason)

@@ -1,17 +1,177 @@
-"""Phase: transitions. Not built yet (issue 4): every item of the batch is passed over, so counters add up."""
+"""Phase 6: each issue walks the target workflow, transition by transition, to its mapped status."""
 
 from __future__ import annotations
 
-from migrayt.activities.execution.create_items import batch_rows
+import asyncio
+
+from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE
+from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import PhaseCounters
+
+TRANSITION = "transition"
+PER_BATCH_CONCURRENCY = 8
+# Enough for any real workflow walked end to end, exploration included; a walk longer than this is
+# going in circles (conditions that hide the way forward) and fails with the path it tried.
+MAX_STEPS = 30
+# Unknown or refused steps in one walk before it gives up (the batch retry then starts over).
+MAX_SURPRISES = 4
+
+CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
+
+
+class Unreachable(Exception):
+    pass
 
 
 class TransitionsPhase:
     def __init__(self, deps: PhaseDeps) -> None:
-        self._deps = deps
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
+        # The workflow as learned so far, per migration and issue type: later issues go straight.
+        self._graphs: dict[tuple[str, str], WorkflowGraph] = {}
 
     async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
-        return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
+        ctx = await self._contexts.load(input.migration_id)
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        source_keys = [str(r.source_id) for r in rows]
+        async with self._sessions() as session:
+            keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, source_keys)
+            records = await item_records.load(session, ctx.migration_id, TRANSITION, source_keys)
+
+        todo = [r for r in rows if str(r.source_id) in keys and (records.get(str(r.source_id)) is None or records[str(r.source_id)].state != DONE)]
+        states: dict[int, tuple[str | None, str | None]] = {}
+        if todo:
+            work_items = await ctx.ado.get_work_items(
+                [r.source_id for r in todo], expand=None, fields=["System.WorkItemType", "System.State"]
+            )
+            states = {wi.id: (wi.type, wi.state) for wi in work_items}
+
+        limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
+
+        async def one(row) -> str:
+            source_key = str(row.source_id)
+            record = records.get(source_key)
+            if record is not None and record.state == DONE:
+                return _counted(record, input.run_id)
+            issue_key = keys.get(source_key)
+            if not issue_key:
+                return SKIPPED  # the item itself failed in create items, with its reason there
+            if row.source_id not in states:
+                return SKIPPED  # gone from ADO since the run started: nothing to read the state from
+            ado_type, ado_state = states[row.source_id]
+            target = ctx.plan.target_status(ado_type or row.work_item_type, ado_state or "")
+            if not target:
+                return await self._fail(ctx, input.run_id, source_key, f"the mapping plan has no Jira status for ADO state {ado_state!r} of {ado_type or row.work_item_type}")
+            async with limit:
+                # Pending, then walk: a walk that crashed half way is resumed from the status Jira shows.
+                async with self._sessions() as session:
+                    await item_records.mark_pending(session, ctx.migration_id, TRANSITION, [source_key], input.run_id)
+                    await session.commit()
+                try:
+                    start, path = await self._walk(ctx, issue_key, target)
+                except Unreachable as err:
+                    return await self._fail(ctx, input.run_id, source_key, str(err))
+                except ApiError as err:
+                    if err.status in (401, 403):
+                        raise
+                    return await self._fail(ctx, input.run_id, source_key, f"Jira refused a transition of {issue_key} toward {target!r}: {err}")
+            async with self._sessions() as session:
+                await item_records.mark_done(
+                    session, ctx.migration_id, TRANSITION, source_key, issue_key, input.run_id,
+                    {"from": start, "to": target, "path": path, "ado_state": ado_state},
+                )
+                await session.commit()
+            return CREATED if path else SKIPPED
+
+        for outcome in await asyncio.gather(*(one(r) for r in rows)):
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+    async def _walk(self, ctx: MigrationContext, issue_key: str, target: str) -> tuple[str, list[str]]:
+        """Transition `issue_key` until its status is named `target`; the status names passed through."""
+        status_id, status_name, type_id = await _current(ctx, issue_key)
+        start = status_name
+        graph = self._graphs.setdefault((ctx.migration_id, type_id), WorkflowGraph())
+        walked: list[str] = []
+        surprises = 0
+        stale = False
+        refused: set[tuple[str, str]] = set()
+        for _ in range(MAX_STEPS):
+            if status_name.casefold() == target.casefold():
+                return start, walked
+            # Once a status's way out is known, follow it without asking again; Jira refusing a step
+            # (400) shows the knowledge is stale, and from then on this walk asks at every step.
+            known = graph.shortest_path(status_id, target) if not stale and graph.seen(status_id) else None
+            if known:
+                step = known[0]
+            else:
+                offered = [
+                    Edge(t.id, t.name, t.to.id, t.to.name)
+                    for t in await ctx.jira.get_transitions(issue_key)
+                    if t.is_available and t.to is not None
+                ]
+                graph.observe(status_id, status_name, offered)
+                step = graph.next_step(status_id, target)
+            if step is None:
+                raise Unreachable(
+                    f"status {target!r} cannot be reached from {status_name!r}: path tried "
+                    f"{' → '.join([start, *walked])}; workflow seen: {graph.describe()}"
+                )
+            try:
+                await ctx.jira.do_transition(issue_key, step.transition_id)
+                status_id, status_name = step.to_id, step.to_name
+                walked.append(step.to_name)
+                continue
+            except AmbiguousWriteError:
+                surprises += 1
+            except ApiError as err:
+                # 400/409: the status moved under us (a dropped answer, another writer): read it again.
+                # Refused twice from the same status: not a race but a rule (a required field, a
+                # condition), and the item fails with Jira's reason.
+                if err.status not in (400, 409):
+                    raise
+                if (status_id, step.transition_id) in refused:
+                    raise Unreachable(
+                        f"Jira refused transition {step.name!r} from {status_name!r} toward {target!r}: {err}; "
+                        f"path tried {' → '.join([start, *walked])}"
+                    ) from err
+                refused.add((status_id, step.transition_id))
+                surprises += 1
+                stale = True
+            if surprises > MAX_SURPRISES:
+                raise AmbiguousWriteError("POST", f"issue/{issue_key}/transitions", "outcome unknown several times in a row")
+            new_id, new_name, _ = await _current(ctx, issue_key)
+            if new_id != status_id:
+                walked.append(new_name)
+            status_id, status_name = new_id, new_name
+        raise Unreachable(
+            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}"
+        )
+
+    async def _fail(self, ctx: MigrationContext, run_id: str, source_key: str, reason: str) -> str:
+        async with self._sessions() as session:
+            await item_records.mark_failed(session, ctx.migration_id, TRANSITION, source_key, reason, run_id)
+            await session.commit()
+        return FAILED
+
+
+def _counted(record: ItemRecord, run_id: str) -> str:
+    """A walk done by an earlier attempt of this run is this run's work, unless it did not move."""
+    if record.run_id == run_id and (record.detail or {}).get("path"):
+        return CREATED
+    return SKIPPED
+
+
+async def _current(ctx: MigrationContext, issue_key: str) -> tuple[str, str, str]:
+    """A consistent read of the issue's status (id, name) and type id."""
+    issue = await ctx.jira.get_issue(issue_key, fields=["status", "issuetype"])
+    status = issue.fields.get("status") or {}
+    return str(status.get("id") or ""), str(status.get("name") or ""), str((issue.fields.get("issuetype") or {}).get("id") or "")

@@ -1,0 +1,124 @@
+"""Structure after a full run: every item once, parents, links by type and direction, remote links, statuses.
+
+Also exactly once for links and transitions: a worker SIGKILLed in each of those phases, with
+responses dropped after the write, and restarted, leaves no duplicate link and no wrong status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from migrayt.mapping.plan import default_plan
+from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.testing import SandboxAdmin, running_sandbox
+from migrayt.store.models import ItemRecord
+from migrayt.workflows.run_models import RunStatus
+from tests.integration.checker import check_structure
+from tests.integration.harness import (
+    create_sandbox_migration,
+    jira_issues,
+    jira_state,
+    record_states,
+    wait_final,
+    wait_for,
+    worker_process,
+)
+
+TENANT = "acme-corp"
+
+
+async def records(stack, migration_id: str, kind: str) -> list[ItemRecord]:
+    async with stack.service.sessions() as session:
+        return list(
+            (await session.scalars(select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind))).all()
+        )
+
+
+async def structure_mismatches(stack, sandbox, migration_id: str, project: GeneratedProject) -> list[str]:
+    issues = await jira_issues(sandbox)
+    not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
+    hierarchy_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
+    return check_structure(project, issues, default_plan(), not_migrated=not_migrated, hierarchy_links=hierarchy_links)
+
+
+def assert_counters_add_up(progress, items: int) -> None:
+    for phase, c in progress.counters.items():
+        if phase == "preflight":
+            continue
+        assert c.created + c.skipped + c.failed == c.total == items, (phase, c)
+
+
+async def test_full_run_matches_the_source_structure(stack, worker):
+    items, seed = 160, 23
+    project = GeneratedProject(ProjectSpec(seed=seed, items=items))
+    with running_sandbox(items=items, seed=seed) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        progress = await wait_final(stack, TENANT, run_id, timeout=120)
+
+        assert await structure_mismatches(stack, sandbox, migration_id, project) == []
+        assert_counters_add_up(progress, items)
+        links = await records(stack, migration_id, "link")
+        failed_links = [r for r in links if r.state != "done"]
+        # Every failed link names the end that did not migrate.
+        assert all("has no Jira issue" in (r.error or "") for r in failed_links), [r.error for r in failed_links]
+        assert progress.counters["links"].created > 0 and progress.counters["transitions"].created > 0
+        state = await jira_state(sandbox)
+        assert state["links"]["total"] >= len([r for r in links if r.state == "done"])
+        transitions = await records(stack, migration_id, "transition")
+        assert all(r.state == "done" for r in transitions), [r.error for r in transitions if r.state != "done"]
+        assert progress.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+
+
+async def kill_mid_phase(stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str) -> dict[str, int]:
+    """SIGKILL the worker once the phase has written some records, with answers dropping; restart it."""
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, timeout=60, poll=0.05)
+    # Slow enough that the kill lands mid-phase; answers to writes dropped after they happened.
+    await jira.set_faults(latency_ms=25, share_drop_after_write=0.15)
+    await wait_for_records(stack, migration_id, kind, at_least=10)
+    worker.kill()
+    killed_at = await record_states(stack, migration_id, kind)
+    worker.start()
+    return killed_at
+
+
+async def test_worker_killed_in_links_and_in_transitions_lands_each_link_and_status_once(stack, tmp_path):
+    items, seed = 90, 31
+    project = GeneratedProject(ProjectSpec(seed=seed, items=items))
+    with running_sandbox(items=items, seed=seed) as sandbox:
+        jira = SandboxAdmin.for_jira(sandbox)
+        migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            links_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "links", "link")
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase != "links", timeout=60, poll=0.1)
+            await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
+            transitions_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "transitions", "transition")
+            # Once the run is past transitions, every link and status is final.
+            progress = await wait_for(stack, TENANT, run_id, lambda p: p.phase == "comments", timeout=60, poll=0.1)
+            faults = await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
+            await stack.client.get_workflow_handle(run_id).terminate(reason="test checked what it needed")
+        await jira.aclose()
+
+        # Each crash met work in flight and lost answers, or this test proves nothing.
+        assert faults["counters"]["dropped_after_write"] > 0
+        for kind, at_kill in (("link", links_at_kill), ("transition", transitions_at_kill)):
+            final = await record_states(stack, migration_id, kind)
+            assert final.get("pending", 0) == 0 and sum(at_kill.values()) < sum(final.values()), (kind, at_kill, final)
+
+        issues = await jira_issues(sandbox)
+        not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
+        assert check_structure(project, issues, default_plan(), not_migrated=not_migrated) == []
+        for phase in ("links", "transitions"):
+            c = progress.counters[phase]
+            assert c.created + c.skipped + c.failed == c.total == items, (phase, c)
+
+
+async def wait_for_records(stack, migration_id: str, kind: str, at_least: int, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while sum((await record_states(stack, migration_id, kind)).values()) < at_least:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no {kind} records appeared")
+        await asyncio.sleep(0.05)
