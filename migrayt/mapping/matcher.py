@@ -30,8 +30,8 @@ FIELD_SYNONYMS = {
     "originalestimate": ["originalestimate"], "severity": ["severity"],
 }
 LINK_SYNONYMS = {
-    "related": ["relates"], "dependency": ["blocks"], "duplicate": ["duplicate"], "testedby": ["tests", "test", "relates"],
-    "affects": ["problemincident", "relates"],
+    "related": ["relates"], "dependency": ["blocks"], "duplicate": ["duplicate"], "testedby": ["tests", "test"],
+    "affects": ["problemincident"],
 }
 # ADO state category → Jira status category, with status names preferred inside it.
 STATE_CATEGORY = {

@@ -1,0 +1,61 @@
+"""A preview predicts what the following real run does: same per-phase counts, same failures and reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrayt.activities.preview.dry_run import PreviewReport
+from migrayt.api.intake_service import IntakeService
+from migrayt.mapping.plan import FieldMapping, default_plan
+from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.testing import running_sandbox
+from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
+
+TENANT = "preview-corp"
+ITEMS, SEED = 60, 11
+# Phases whose outcome the preview predicts item by item (phases 4-7 land in issue 4).
+PREDICTED_PHASES = ("create_items", "hierarchy")
+PREDICTED_KINDS = ("issue", "hierarchy", "user")
+
+
+@pytest.fixture
+def sandbox():
+    with running_sandbox(items=ITEMS, seed=SEED) as server:
+        yield server
+
+
+def planted_plan():
+    plan = default_plan()
+    plan.fields += [
+        # Issues carry a due date, which is no number: each fails in the run's own field transform.
+        FieldMapping(source="Microsoft.VSTS.Scheduling.DueDate", target="customfield_10016", transform="number"),
+        # Titles fit Jira's summary (the run cuts them) but not a 255-character text field: Jira refuses those.
+        FieldMapping(source="System.Title", target="customfield_10031", transform="text"),
+    ]
+    return plan
+
+
+async def test_preview_predicts_the_run(stack, worker, sandbox):
+    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+    migration_id = await create_sandbox_migration(stack, sandbox, plan=planted_plan(), tenant=TENANT)
+    preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@preview.example", door="api", samples=4)
+    done = await intake.preview_result(preview_id)
+    assert done.status == "COMPLETED", done.error
+    report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+    assert await jira_issues(sandbox) == []  # a dry run writes nothing
+
+    project = GeneratedProject(ProjectSpec(seed=SEED, items=ITEMS))
+    issues = {str(i) for i in project.item_ids() if project.core(i).type == "Issue"}
+    predicted = {(f.kind, f.source_key, f.reason) for f in report.failures}
+    assert issues <= {key for kind, key, _ in predicted if kind == "issue"}
+    long_title = str(project.ugly_cases()["long_title"])
+    assert any(k == long_title and r.startswith("Jira refused the issue: customfield_10031") for _, k, r in predicted)
+    assert report.samples and all(s.payload.get("labels") for s in report.samples if s.outcome == "created")
+
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="ana@preview.example", door="api")
+    progress = await wait_final(stack, TENANT, run_id)
+    for phase in PREDICTED_PHASES:
+        assert report.phases[phase].model_dump() == progress.counters[phase].model_dump(), phase
+    actual = {(f["kind"], f["source_key"], f["error"]) for f in await stack.service.failures(TENANT, migration_id, limit=10_000)}
+    assert predicted == {f for f in actual if f[0] in PREDICTED_KINDS}
+    assert report.items_total == progress.counters["create_items"].total

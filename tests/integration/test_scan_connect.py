@@ -1,0 +1,51 @@
+"""Connect: a connection is tested by a real call before it is kept; its secret is stored encrypted."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from migrayt.api.intake_service import IntakeService
+from migrayt.connections_store import AdoConnectionInput, ConnectionRejected, JiraCloudConnectionInput
+from migrayt.sandbox.server import DEFAULT_JIRA_EMAIL
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.store.models import AuditEvent, StoredConnection
+from tests.integration import harness
+
+TENANT = "connect-corp"
+PAT = "sandbox-pat"
+
+
+async def test_connections_are_tested_on_save_and_kept_encrypted(stack):
+    settings = harness.test_settings(secret_key=SecretStr(Fernet.generate_key().decode()))
+    intake = IntakeService(settings, stack.service.sessions, stack.client)
+    with running_sandbox(items=5, seed=3) as sandbox:
+        with pytest.raises(ConnectionRejected, match="refused the PAT"):
+            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr("wrong-pat-123456")), "ana", "api")
+        with pytest.raises(ConnectionRejected, match="no Azure DevOps project 'Nope'"):
+            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Nope", pat=SecretStr(PAT)), "ana", "api")
+        with pytest.raises(ConnectionRejected, match="cannot reach Azure DevOps at http://127.0.0.1:9"):
+            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url="http://127.0.0.1:9/acme", project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
+        with pytest.raises(ConnectionRejected, match="refused the e-mail and API token"):
+            await intake.save_connection(TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr("not-the-token-0000")), "ana", "api")
+
+        ado = await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
+        jira = await intake.save_connection(TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr("sandbox-token")), "ana", "api")
+
+    assert ado.kind == "ado" and ado.detail["work_item_types"] > 0 and jira.detail["account_id"]
+    shown = (await intake.list_connections(TENANT))
+    assert [c.id for c in shown] == [ado.id, jira.id]
+    for view in shown:
+        assert PAT not in view.model_dump_json() and "sandbox-token" not in view.model_dump_json()
+    assert shown[0].secret_hint == "…"  # too short to show any of it
+    async with stack.service.sessions() as session:
+        rows = {r.id: r for r in await session.scalars(select(StoredConnection).where(StoredConnection.tenant_id == TENANT))}
+        events = list(await session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == TENANT)))
+    assert len(rows) == 2  # the refused ones were never kept
+    assert PAT not in rows[ado.id].secret_encrypted and "sandbox-token" not in rows[jira.id].secret_encrypted
+    row, secret = await intake.connections.secret(TENANT, jira.id)
+    assert secret.get_secret_value() == "sandbox-token"
+    assert [e.action for e in events] == ["connection_saved", "connection_saved"]
+    assert all("token" not in str(e.detail) and PAT not in str(e.detail) for e in events)
