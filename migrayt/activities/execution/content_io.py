@@ -27,7 +27,7 @@ from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_to_adf
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import Attachment
 from migrayt.store import item_records
-from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.item_records import DONE, FAILED, PENDING
 from migrayt.store.models import ItemRecord
 
 ATTACHMENT = "attachment"
@@ -105,6 +105,10 @@ class IssueFiles:
     ) -> FileOutcome:
         if record is not None and record.state == DONE:
             return FileOutcome("done", record.target_key)
+        if record is not None and record.state == FAILED and record.run_id == self._run_id:
+            # Refused earlier in this very run (a batch retry): the answer will not change until
+            # the cause is fixed, and re-sending e.g. a 10 MB file to hear 413 again costs time.
+            return FileOutcome("failed", error=record.error)
         detail = dict(detail or {})
         if record is not None and record.state == PENDING:
             found = await self._reconcile(kind, source_key, filename, size, detail)

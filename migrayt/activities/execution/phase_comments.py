@@ -11,7 +11,9 @@ which is what keeps their order; items of a batch go concurrently.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
+from urllib.parse import quote
 
 from migrayt.activities.execution import content_text
 from migrayt.activities.execution.content_io import (
@@ -43,6 +45,7 @@ from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import API, JiraComment
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import ItemRecord
@@ -53,8 +56,16 @@ ITEMS_AT_ONCE = 8
 PENDING_WINDOW = 25
 
 
+# Newest comments read to settle one lost response: ours are posted one at a time, so the lost
+# one can only be among the last few on the issue.
+RECENT = 20
+
+
 def comment_cap() -> int:
-    return content_text.JIRA_COMMENT_CAP
+    """Jira Cloud's per-issue comment limit; `MIGRAYT_JIRA_COMMENTS_PER_ISSUE` for sites (and
+    sandboxes) configured otherwise."""
+    value = os.environ.get("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", "")
+    return int(value) if value.strip().isdigit() else content_text.JIRA_COMMENT_CAP
 
 
 class CommentsPhase:
@@ -154,6 +165,19 @@ class ItemComments:
                 found[marker] = jc.id
         return found
 
+    async def _recent(self) -> dict[int, str]:
+        """Like `_posted`, over the newest comments only (one consistent read, not the whole issue)."""
+        body = await self._ctx.jira.http.get_json(
+            f"{API}/issue/{quote(self._issue_key, safe='')}/comment", params={"orderBy": "-created", "maxResults": RECENT}
+        )
+        found: dict[int, str] = {}
+        for raw in (body or {}).get("comments") or []:
+            jc = JiraComment.model_validate(raw)
+            marker = marker_of(jc.body)
+            if marker is not None:
+                found.setdefault(marker, jc.id)
+        return found
+
     async def _reconcile(self, posted: list[SourceComment], records: dict[str, ItemRecord]) -> None:
         on_jira = await self._posted()
         async with self._sessions() as session:
@@ -217,7 +241,7 @@ class ItemComments:
                 # The response was lost, not necessarily the comment: look before posting again,
                 # so neither a duplicate nor a reordering can happen.
                 ambiguous += 1
-                target = (await self._posted()).get(c.id)
+                target = (await self._recent()).get(c.id)
                 if target is not None:
                     detail["reconciled"] = True
                     break
