@@ -39,21 +39,29 @@ async def structure_mismatches(stack, sandbox, migration_id: str, project: Gener
     issues = await jira_issues(sandbox)
     not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
     hierarchy_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
-    return check_structure(project, issues, plan, not_migrated=not_migrated, hierarchy_links=hierarchy_links)
+    not_transitioned = {int(r.source_key) for r in await records(stack, migration_id, "transition") if r.state != "done"}
+    return check_structure(
+        project, issues, plan, not_migrated=not_migrated, hierarchy_links=hierarchy_links, not_transitioned=not_transitioned
+    )
 
 
-def plan_rejecting_test_cases() -> MappingPlan:
-    """The default plan plus a mapping only Test Cases carry, with values that are not numbers:
-    every Test Case fails to migrate with a reason, and so must each link that has one at an end."""
+def plan_with_bad_data() -> MappingPlan:
+    """The default plan with two mistakes a user could make.
+
+    A field mapping only Test Cases carry, with values that are not numbers: every Test Case fails
+    to migrate, and so must each link that has one at an end. And Removed → Won't Fix, a status
+    only the Bug workflow has (and no Bug is ever Removed): those items fail their transition.
+    """
     plan = default_plan()
     plan.fields.append(FieldMapping(source="Microsoft.VSTS.TCM.AutomationStatus", target="customfield_10016", transform="number"))
+    plan.states["*"]["Removed"] = "Won't Fix"
     return plan
 
 
 async def test_full_run_matches_the_source_structure(stack, worker):
     items, seed = 160, 23
     project = GeneratedProject(ProjectSpec(seed=seed, items=items))
-    plan = plan_rejecting_test_cases()
+    plan = plan_with_bad_data()
     test_cases = {i for i in project.item_ids() if project.core(i).type == "Test Case"}
     with running_sandbox(items=items, seed=seed) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
@@ -76,8 +84,14 @@ async def test_full_run_matches_the_source_structure(stack, worker):
             named = [int(e) for e in key.split(":")[:2] if int(e) in test_cases]
             assert all(f"ADO #{n}" in error and "has no Jira issue" in error for n in named), error
         assert progress.counters["links"].created > 0 and progress.counters["transitions"].created > 0
+        # Removed items fail their transition, unmoved, with the reason; every other walk got there.
+        removed = {i for i in project.item_ids() if project.work_item(i).fields["System.State"] == "Removed"} - test_cases
         transitions = await records(stack, migration_id, "transition")
-        assert transitions and all(r.state == "done" for r in transitions), [r.error for r in transitions if r.state != "done"]
+        stuck = {int(r.source_key): r.error for r in transitions if r.state != "done"}
+        assert set(stuck) == removed and removed
+        # The sandbox lists Won't Fix among every type's statuses (Reopen leaves it), so only the walk can tell.
+        assert all("\"Won't Fix\" cannot be reached from 'To Do': path tried To Do" in error for error in stuck.values()), stuck
+        assert progress.counters["transitions"].failed == len(removed)
 
 
 async def kill_mid_phase(stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str) -> dict[str, int]:
@@ -113,6 +127,8 @@ async def test_worker_killed_in_links_and_in_transitions_lands_each_link_and_sta
 
         # Each crash met work in flight and lost answers, or this test proves nothing.
         assert faults["counters"]["dropped_after_write"] > 0
+        settled = [r.detail or {} for kind in ("link", "transition") for r in await records(stack, migration_id, kind)]
+        assert any(d.get("reconciled") or d.get("unsure_steps") for d in settled)  # a lost answer was read back
         for kind, at_kill in (("link", links_at_kill), ("transition", transitions_at_kill)):
             final = await record_states(stack, migration_id, kind)
             assert final.get("pending", 0) == 0 and sum(at_kill.values()) < sum(final.values()), (kind, at_kill, final)

@@ -10,6 +10,7 @@ from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResul
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import IssueTypeStatuses
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
@@ -54,6 +55,10 @@ class TransitionsPhase:
             )
             states = {wi.id: (wi.type, wi.state) for wi in work_items}
 
+        # Which statuses each issue type's workflow has: a target outside it fails before any move.
+        workflows: dict[str, IssueTypeStatuses] = {}
+        if todo:
+            workflows = {t.id: t for t in await ctx.jira.get_project_statuses(ctx.target.project_key)}
         limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
 
         async def one(row) -> str:
@@ -76,7 +81,7 @@ class TransitionsPhase:
                     await item_records.mark_pending(session, ctx.migration_id, TRANSITION, [source_key], input.run_id)
                     await session.commit()
                 try:
-                    start, path = await self._walk(ctx, issue_key, target)
+                    start, path, unsure = await self._walk(ctx, issue_key, target, workflows)
                 except Unreachable as err:
                     return await self._fail(ctx, input.run_id, source_key, str(err))
                 except ApiError as err:
@@ -86,7 +91,7 @@ class TransitionsPhase:
             async with self._sessions() as session:
                 await item_records.mark_done(
                     session, ctx.migration_id, TRANSITION, source_key, issue_key, input.run_id,
-                    {"from": start, "to": target, "path": path, "ado_state": ado_state},
+                    {"from": start, "to": target, "path": path, "ado_state": ado_state, "unsure_steps": unsure},
                 )
                 await session.commit()
             return CREATED if path else SKIPPED
@@ -95,10 +100,19 @@ class TransitionsPhase:
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 
-    async def _walk(self, ctx: MigrationContext, issue_key: str, target: str) -> tuple[str, list[str]]:
-        """Transition `issue_key` until its status is named `target`; the status names passed through."""
+    async def _walk(
+        self, ctx: MigrationContext, issue_key: str, target: str, workflows: dict[str, IssueTypeStatuses]
+    ) -> tuple[str, list[str], int]:
+        """Walk `issue_key` to the status named `target`: (start, statuses passed through, steps whose
+        outcome had to be read back)."""
         status_id, status_name, type_id = await _current(ctx, issue_key)
         start = status_name
+        workflow = workflows.get(type_id)
+        if workflow is not None and target.casefold() not in {st.name.casefold() for st in workflow.statuses}:
+            raise Unreachable(
+                f"status {target!r} is not in the workflow of {workflow.name} issues in {ctx.target.project_key} "
+                f"(it has {', '.join(st.name for st in workflow.statuses)}); {issue_key} stays {status_name!r}"
+            )
         graph = self._graphs.setdefault((ctx.migration_id, type_id), WorkflowGraph())
         walked: list[str] = []
         surprises = 0
@@ -106,7 +120,7 @@ class TransitionsPhase:
         refused: set[tuple[str, str]] = set()
         for _ in range(MAX_STEPS):
             if status_name.casefold() == target.casefold():
-                return start, walked
+                return start, walked, surprises
             # Once a status's way out is known, follow it without asking again; Jira refusing a step
             # (400) shows the knowledge is stale, and from then on this walk asks at every step.
             known = graph.shortest_path(status_id, target) if not stale and graph.seen(status_id) else None
@@ -121,9 +135,10 @@ class TransitionsPhase:
                 graph.observe(status_id, status_name, offered)
                 step = graph.next_step(status_id, target)
             if step is None:
+                back = await self._back_to_start(ctx, issue_key, graph, status_id, start)
                 raise Unreachable(
-                    f"status {target!r} cannot be reached from {status_name!r}: path tried "
-                    f"{' → '.join([start, *walked])}; workflow seen: {graph.describe()}"
+                    f"status {target!r} cannot be reached from {start!r}: path tried "
+                    f"{' → '.join([start, *walked])}; workflow seen: {graph.describe()}; {back}"
                 )
             try:
                 await ctx.jira.do_transition(issue_key, step.transition_id)
@@ -139,9 +154,10 @@ class TransitionsPhase:
                 if err.status not in (400, 409):
                     raise
                 if (status_id, step.transition_id) in refused:
+                    back = await self._back_to_start(ctx, issue_key, graph, status_id, start)
                     raise Unreachable(
                         f"Jira refused transition {step.name!r} from {status_name!r} toward {target!r}: {err}; "
-                        f"path tried {' → '.join([start, *walked])}"
+                        f"path tried {' → '.join([start, *walked])}; {back}"
                     ) from err
                 refused.add((status_id, step.transition_id))
                 surprises += 1
@@ -152,9 +168,23 @@ class TransitionsPhase:
             if new_id != status_id:
                 walked.append(new_name)
             status_id, status_name = new_id, new_name
+        back = await self._back_to_start(ctx, issue_key, graph, status_id, start)
         raise Unreachable(
-            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}"
+            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}; {back}"
         )
+
+    async def _back_to_start(self, ctx: MigrationContext, issue_key: str, graph: WorkflowGraph, status_id: str, start: str) -> str:
+        """A walk that fails leaves the issue where it started, not wherever exploring took it."""
+        path = graph.shortest_path(status_id, start)
+        if path is None:
+            return f"{issue_key} left in {graph.names.get(status_id, status_id)!r} (no way back to {start!r})"
+        for edge in path:
+            try:
+                await ctx.jira.do_transition(issue_key, edge.transition_id)
+            except (AmbiguousWriteError, ApiError):
+                _, now, _ = await _current(ctx, issue_key)
+                return f"{issue_key} left in {now!r} on the way back to {start!r}"
+        return f"{issue_key} left in {start!r}" if not path else f"{issue_key} returned to {start!r}"
 
     async def _fail(self, ctx: MigrationContext, run_id: str, source_key: str, reason: str) -> str:
         async with self._sessions() as session:
