@@ -140,6 +140,11 @@ class LinksPhase:
         return PhaseBatchResult(counters=counters)
 
 
+def fails_alone(err: ApiError) -> bool:
+    """A refusal about this one item; credentials, throttling and server trouble concern every item."""
+    return 400 <= err.status < 500 and err.status not in (401, 403, 408, 429)
+
+
 class _Writer:
     """One link or remote link at a time, through the exactly-once protocol."""
 
@@ -181,6 +186,15 @@ class _Writer:
     async def link(self, link: SourceLink, record: ItemRecord | None) -> str:
         if (outcome := self._already(record)) is not None:
             return outcome
+        try:
+            return await self._link(link, record)
+        except ApiError as err:
+            # A 4xx on a read or write of this link (an issue deleted in Jira meanwhile...): it fails alone.
+            if not fails_alone(err):
+                raise
+            return await self._fail(LINK, link.record_key, f"Jira refused a read or write for link {link.record_key}: {err}")
+
+    async def _link(self, link: SourceLink, record: ItemRecord | None) -> str:
         key = link.record_key
         plan = jira_link_for(link, self._ctx.plan.link_types)
         if plan is None:
@@ -215,7 +229,7 @@ class _Writer:
                 if attempt == AMBIGUOUS_TRIES:
                     raise
             except ApiError as err:
-                if err.status in (401, 403):
+                if not fails_alone(err):
                     raise
                 return await self._fail(LINK, key, f"Jira refused the {jira_type.name} link {subject} → {obj}: {err}")
         return await self._done(LINK, key, target_key, detail)
@@ -238,7 +252,7 @@ class _Writer:
                 issue_key, remote.url, remote.title, global_id=remote.global_id, relationship=remote.relationship
             )
         except ApiError as err:
-            if err.status in (401, 403):
+            if not fails_alone(err):
                 raise
             return await self._fail(REMOTE_LINK, remote.record_key, f"Jira refused the remote link to {remote.url}: {err}")
         return await self._done(

@@ -8,6 +8,7 @@ from migrayt.activities.execution.create_items import ISSUE, batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueTypeStatuses
@@ -85,7 +86,7 @@ class TransitionsPhase:
                 except Unreachable as err:
                     return await self._fail(ctx, input.run_id, source_key, str(err))
                 except ApiError as err:
-                    if err.status in (401, 403):
+                    if not fails_alone(err):
                         raise
                     return await self._fail(ctx, input.run_id, source_key, f"Jira refused a transition of {issue_key} toward {target!r}: {err}")
             async with self._sessions() as session:
