@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -142,17 +142,12 @@ class Sandbox:
     ado_url: str  # includes the organization
     jira_url: str
     ado_root: str
+    pids: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
-def sandbox(items: int, seed: int, mode: str = "process", log_path: Path | None = None) -> Iterator[Sandbox]:
-    """`process`: `migrayt sandbox` in a child process (default); `thread`: `running_sandbox` in this process."""
-    if mode == "thread":
-        from migrayt.sandbox.testing import running_sandbox
-
-        with running_sandbox(items=items, seed=seed) as server:
-            yield Sandbox(server.ado_url, server.jira_url, server.ado_root)
-        return
+def _sandbox_process(items: int, seed: int, log_path: Path | None) -> Iterator[tuple[int, int, int]]:
+    """`migrayt sandbox` in a child process; yields its (ADO port, Jira port, pid)."""
     ado_port, jira_port = free_port(), free_port()
     log = open(log_path or os.devnull, "ab")
     proc = subprocess.Popen(
@@ -164,8 +159,7 @@ def sandbox(items: int, seed: int, mode: str = "process", log_path: Path | None 
         for port in (ado_port, jira_port):
             if not wait_for_port(port, timeout=600, alive=lambda: proc.poll() is None):
                 raise RuntimeError(f"sandbox did not start (exit code {proc.poll()})")
-        root = f"http://127.0.0.1:{ado_port}"
-        yield Sandbox(f"{root}/acme", f"http://127.0.0.1:{jira_port}", root)
+        yield ado_port, jira_port, proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -175,6 +169,31 @@ def sandbox(items: int, seed: int, mode: str = "process", log_path: Path | None 
                 proc.kill()
                 proc.wait(10)
         log.close()
+
+
+SANDBOX_MODES = ("process", "split", "thread")
+
+
+@contextmanager
+def sandbox(items: int, seed: int, mode: str = "process", log_path: Path | None = None) -> Iterator[Sandbox]:
+    """`process`: `migrayt sandbox` in one child process (default);
+    `split`: two child processes with the same seed, ADO served by one and Jira by the other, so
+    ADO's work-item rendering does not take CPU from Jira's issue creation (as with the real services);
+    `thread`: `running_sandbox` in this process (shares the GIL with the worker)."""
+    if mode == "thread":
+        from migrayt.sandbox.testing import running_sandbox
+
+        with running_sandbox(items=items, seed=seed) as server:
+            yield Sandbox(server.ado_url, server.jira_url, server.ado_root)
+        return
+    with ExitStack() as stack:
+        ado_port, jira_port, pid = stack.enter_context(_sandbox_process(items, seed, log_path))
+        pids = {"sandbox": pid}
+        if mode == "split":
+            _, jira_port, jira_pid = stack.enter_context(_sandbox_process(items, seed, log_path))
+            pids = {"sandbox ADO": pid, "sandbox Jira": jira_pid}
+        root = f"http://127.0.0.1:{ado_port}"
+        yield Sandbox(f"{root}/acme", f"http://127.0.0.1:{jira_port}", root, pids)
 
 
 async def set_jira_faults(box: Sandbox, **faults: Any) -> None:
@@ -276,6 +295,25 @@ class RequestLog:
 
     def count(self, port: int, since: float, until: float, path_prefix: str = "") -> int:
         return sum(1 for t, p, _, path in self.entries if p == port and since <= t <= until and path.startswith(path_prefix))
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU (user + system) each named process and its children have used so far."""
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        total = 0.0
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        out[name] = total
+    return out
 
 
 def port_of(url: str) -> int:

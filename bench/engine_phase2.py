@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,12 +29,14 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import (  # noqa: E402
+    SANDBOX_MODES,
     SANDBOX_JIRA_EMAIL,
     SANDBOX_JIRA_TOKEN,
     TENANT,
     TIMEOUT,
     BenchStack,
     PeakRss,
+    cpu_seconds,
     RequestLog,
     bench_settings,
     create_migration,
@@ -87,7 +89,8 @@ class Result:
     jira_calls: int
     ado_calls: int = 0
     failed: int = 0
-    notes: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    cpu_wall: float = 0.0  # the wall time the CPU figures cover
 
     @property
     def rate(self) -> float:
@@ -121,6 +124,9 @@ async def run_migrayt(stack: BenchStack, box: Any, log: RequestLog, steps: StepT
     migration_id = await create_migration(stack, box)
     steps.reset()
     steps.enabled = True
+    pids = process_pids(stack, box)
+    cpu0 = cpu_seconds(pids)
+    wall0 = time.perf_counter()
     with PeakRss() as rss:
         run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
         progress = await wait_for(
@@ -128,6 +134,8 @@ async def run_migrayt(stack: BenchStack, box: Any, log: RequestLog, steps: StepT
             lambda p: p.status in FINAL_STATUSES or p.phase not in (None, "preflight", "create_items"),
             poll=0.5,
         )
+    cpu1 = cpu_seconds(pids)
+    cpu_wall = time.perf_counter() - wall0
     if progress.status not in FINAL_STATUSES:
         # Only phase 2 is measured: stop the run so its later phases do not compete with the replays.
         await stack.service.control(TENANT, run_id, "cancel", actor="bench", door="api")
@@ -144,10 +152,23 @@ async def run_migrayt(stack: BenchStack, box: Any, log: RequestLog, steps: StepT
         "Migrayt (Temporal + Postgres, bulk 50)", counters.total, t1 - t0,
         jira_calls=log.count(port_of(box.jira_url), t0, t1),
         ado_calls=log.count(port_of(box.ado_url), t0, t1),
-        failed=counters.failed,
+        failed=counters.failed, cpu={k: cpu1[k] - cpu0[k] for k in pids}, cpu_wall=cpu_wall,
     )
     extra = dict(rss_peak=rss.peak, rss_start=rss.start_rss, timings=timings, counters=counters, breakdown=breakdown)
     return result, run_id, migration_id, extra
+
+
+def process_pids(stack: BenchStack, box: Any) -> dict[str, int]:
+    return {"benchmark + worker": os.getpid(), **box.pids, **stack.pids}
+
+
+async def with_cpu(pids: dict[str, int], coro: Any) -> Result:
+    before, started = cpu_seconds(pids), time.perf_counter()
+    result = await coro
+    after = cpu_seconds(pids)
+    result.cpu = {k: after[k] - before[k] for k in pids}
+    result.cpu_wall = time.perf_counter() - started
+    return result
 
 
 # --- the same payloads, outside Migrayt -------------------------------------------------------------
@@ -263,6 +284,10 @@ async def run_naive(box: Any, work: Work, limit: int | None) -> Result:
 # --- the report ----------------------------------------------------------------------------------
 
 
+def cpu_names(r: Result) -> list[str]:
+    return list(r.cpu)
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -272,10 +297,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def phase2(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
-    out: list[str] = [f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}", "", machine_line(), ""]
+    out: list[str] = [f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}, sandbox: {args.sandbox}", "", machine_line(), ""]
     rows: list[list[Any]] = []
     notes: list[str] = []
     step_rows: list[list[Any]] = []
+    cpu_rows: list[list[Any]] = []
+    cpu_header: list[str] = []
     with RequestLog() as log, StepTimer(STEPS) as steps:
         async with embedded_stack(settings) as stack, in_process_worker(stack):
             for latency in args.latencies:
@@ -284,8 +311,9 @@ async def phase2(args: argparse.Namespace) -> str:
                     mig, run_id, migration_id, extra = await run_migrayt(stack, box, log, steps)
                     work, pool = await prepare_work(stack, run_id, migration_id)
                     try:
-                        raw = await run_raw(box, work, args.concurrency)
-                        naive = await run_naive(box, work, args.naive_items)
+                        pids = process_pids(stack, box)
+                        raw = await with_cpu(pids, run_raw(box, work, args.concurrency))
+                        naive = await with_cpu(pids, run_naive(box, work, args.naive_items))
                     finally:
                         await pool.aclose()
                 for r in (mig, raw, naive):
@@ -295,6 +323,12 @@ async def phase2(args: argparse.Namespace) -> str:
                         f"{r.ado_calls / r.items:.3f}" if r.ado_calls else "-",
                         f"{mig.rate / r.rate:.2f}" if r is not mig else "1.00", r.failed,
                     ])
+                for r in (mig, raw, naive):
+                    cpu_rows.append([f"{latency:g} ms", r.method.split(" (")[0],
+                                     *(f"{r.cpu.get(k, 0.0) / r.items * 1000:.1f}" for k in cpu_names(r)),
+                                     f"{sum(r.cpu.values()) / r.items * 1000:.1f}",
+                                     f"{sum(r.cpu.values()) / r.cpu_wall:.2f}"])
+                    cpu_header = list(r.cpu)
                 t = extra["timings"]
                 batches = max(1, len(t["run"]))
                 for label, (secs, calls) in extra["breakdown"].items():
@@ -314,6 +348,12 @@ async def phase2(args: argparse.Namespace) -> str:
     out.append(fmt_table(
         ["Jira latency", "method", "items", "seconds", "items/s", "Jira calls/item", "ADO calls/item", "Migrayt ÷ this", "failed"], rows))
     out += ["", *notes, ""]
+    out.append("CPU per item, ms, by process (user + system, children included; Migrayt: from run start to the end of "
+               "phase 2, so preflight is in it; raw: tier-1 payload building included). "
+               "Last column: cores busy on average over that window (this machine has 2):")
+    out.append("")
+    out.append(fmt_table(["Jira latency", "method", *cpu_header, "all", "cores busy"], cpu_rows))
+    out.append("")
     out.append("Where a Migrayt create_items batch spends its time (wall time inside the in-process worker; "
                "batches run concurrently, so these overlap):")
     out.append("")
@@ -341,7 +381,7 @@ async def history_stats(stack: BenchStack, run_id: str) -> tuple[list[tuple[str,
 
 async def full_run(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
-    out: list[str] = [f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}", "", machine_line(), ""]
+    out: list[str] = [f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}, sandbox: {args.sandbox}", "", machine_line(), ""]
     with RequestLog():
         async with embedded_stack(settings) as stack, in_process_worker(stack):
             with sandbox(args.items, args.seed, args.sandbox) as box:
@@ -384,8 +424,9 @@ def main() -> None:
                         help="Jira latencies in ms, comma-separated")
     parser.add_argument("--concurrency", type=int, default=4, help="batches at a time (Migrayt and raw)")
     parser.add_argument("--naive-items", type=int, default=None, help="time the naive script on the first N items only")
-    parser.add_argument("--sandbox", choices=("process", "thread"), default="process",
-                        help="sandbox in its own process (default) or in this one (shares the GIL with the worker)")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="process",
+                        help="process: one sandbox process (default); split: ADO and Jira in two processes; "
+                             "thread: in this process (shares the GIL with the worker)")
     parser.add_argument("--full-run", action="store_true", help="a whole run instead: history events, continue-as-new")
     parser.add_argument("--out", type=Path, help="also write the table to this .md file")
     args = parser.parse_args()

@@ -26,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import (  # noqa: E402
+    SANDBOX_MODES,
     TENANT,
     TIMEOUT,
     bench_settings,
@@ -103,7 +104,7 @@ async def main(args: argparse.Namespace) -> str:
     paused = [r["to_paused"] * 1000 for r in results]
     out = [
         f"# Pause latency in phase 2: {args.items} items, Jira latency {args.latency:g} ms, batch 50, "
-        f"concurrency {args.concurrency}, {args.trials} trials, seed {args.seed}",
+        f"concurrency {args.concurrency}, {args.trials} trials, seed {args.seed}, sandbox: {args.sandbox}",
         "", machine, "",
         fmt_table(["trial", "paused at", "signal → last write (ms)", "signal → PAUSED (ms)", "writes while paused",
                    "resumed", "then"], rows),
@@ -127,7 +128,8 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=50.0, help="Jira latency, ms")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--sandbox", choices=("process", "thread"), default="process")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="process",
+                        help="process: one sandbox process; split: ADO and Jira in two; thread: in this process")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     text = asyncio.run(main(args))
