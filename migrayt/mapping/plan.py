@@ -45,6 +45,9 @@ class MappingPlan(BaseModel):
     # Origin of each dict entry, keyed "types/<ADO type>", "subtask_types/<ADO type>",
     # "states/<ADO type or *>/<ADO state>", "priorities/<value>", "link_types/<relation>".
     provenance: dict[str, EntryOrigin] = Field(default_factory=dict)
+    # Phases the customer chose to leave out (e.g. "attachments" for a structure-only move):
+    # their batches count every item as skipped.
+    skip_phases: list[str] = Field(default_factory=list)
 
     def target_status(self, ado_type: str, ado_state: str) -> str | None:
         per_type = self.states.get(ado_type) or {}

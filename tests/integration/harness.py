@@ -30,6 +30,13 @@ JIRA_TOKEN_ENV = "MIGRAYT_TEST_JIRA_TOKEN"
 REPO = Path(__file__).resolve().parents[2]
 
 
+def structure_only_plan() -> MappingPlan:
+    """Engine tests care about items, not file copying: leave out the slow content phases."""
+    plan = default_plan()
+    plan.skip_phases = ["attachments", "comments"]
+    return plan
+
+
 def test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=3.0,

@@ -15,6 +15,7 @@ from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
     jira_issues,
+    structure_only_plan,
     set_jira_faults,
     wait_final,
     wait_for,
@@ -40,7 +41,7 @@ def creating(p) -> bool:
 
 
 async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(stack, worker, slow_sandbox):
-    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
     await wait_for(stack, TENANT, run_id, creating)
 
@@ -72,7 +73,7 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
 
 
 async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, slow_sandbox):
-    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
     await wait_for(stack, TENANT, run_id, creating)
     await stack.service.control(TENANT, run_id, "cancel", actor="ops@acme", door="api")
@@ -97,7 +98,7 @@ async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, sl
 
 
 async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worker, slow_sandbox):
-    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant=TENANT)
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
     await wait_for(stack, TENANT, run_id, creating)
     await stack.service.handle(run_id).cancel()
@@ -106,7 +107,7 @@ async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worke
 
 
 async def test_runs_are_found_by_search_attributes(stack, worker, slow_sandbox):
-    migration_id = await create_sandbox_migration(stack, slow_sandbox, tenant="search-tenant")
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant="search-tenant")
     run_id = await stack.service.start_run("search-tenant", migration_id, actor="test", door="api")
     await wait_for(stack, "search-tenant", run_id, creating)
     await stack.service.control("search-tenant", run_id, "pause", actor="ops", door="api")

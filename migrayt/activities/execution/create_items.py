@@ -95,9 +95,11 @@ class CreateItemsActivities:
                 pending.append((row, record))
 
         reconciled = 0
+        # Every earlier attempt has ended (we hold the item locks), so its writes happened before now.
+        settled_at = time.time()
         for round_ in range(AMBIGUOUS_ROUNDS):
             if pending:
-                found, missing = await self._reconcile(ctx, input.run_id, pending)
+                found, missing = await self._reconcile(ctx, input.run_id, pending, settled_at)
                 reconciled += found
                 counters.created += found
                 to_write.extend(missing)
@@ -107,6 +109,7 @@ class CreateItemsActivities:
             try:
                 created, failed = await self._write(ctx, input, to_write)
             except AmbiguousWriteError:
+                settled_at = time.time()  # the unknown write, if applied at all, was applied before this
                 if round_ == AMBIGUOUS_ROUNDS - 1:
                     raise  # records stay pending; the activity's retry reconciles them
                 # Jira may have created some or all: look before writing again, in this same attempt.
@@ -122,11 +125,14 @@ class CreateItemsActivities:
         return CreateItemsResult(counters=counters, reconciled=reconciled)
 
     async def _reconcile(
-        self, ctx: MigrationContext, run_id: str, pending: list[tuple[SourceRow, ItemRecord]]
+        self, ctx: MigrationContext, run_id: str, pending: list[tuple[SourceRow, ItemRecord]], settled_at: float
     ) -> tuple[int, list[SourceRow]]:
-        """An earlier attempt may have reached Jira: look for the label before writing again."""
-        youngest = max(r.updated_at.timestamp() for _, r in pending)
-        wait = youngest + self._grace - time.time()
+        """An earlier attempt may have reached Jira: look for the label before writing again.
+
+        A search only proves absence once the index has had `grace` seconds since the last moment
+        the write could have been applied (`settled_at`).
+        """
+        wait = settled_at + self._grace - time.time()
         if wait > 0:
             # The search index may not show a write this young; wait out the bound instead of guessing.
             activity.heartbeat(f"waiting {wait:.1f}s for the search index")

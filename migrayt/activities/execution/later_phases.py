@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_attachments import AttachmentsPhase
 from migrayt.activities.execution.phase_comments import CommentsPhase
@@ -13,10 +14,12 @@ from migrayt.activities.execution.phase_links import LinksPhase
 from migrayt.activities.execution.phase_plugins import PluginsPhase
 from migrayt.activities.execution.phase_transitions import TransitionsPhase
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.workflows.run_models import PhaseCounters
 
 
 class LaterPhaseActivities:
     def __init__(self, deps: PhaseDeps) -> None:
+        self._deps = deps
         self._phases = {
             "hierarchy": HierarchyPhase(deps),
             "links": LinksPhase(deps),
@@ -29,4 +32,8 @@ class LaterPhaseActivities:
     @activity.defn(name="run_phase_batch")
     @keeps_heartbeat
     async def run_phase_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
+        ctx = await self._deps.contexts.load(input.migration_id)
+        if input.phase in ctx.plan.skip_phases:
+            rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
+            return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
         return await self._phases[input.phase].run_batch(input)

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.issue_fields import TargetCatalog
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
 from migrayt.activities.execution.models import PreflightInput, PreflightResult
+from migrayt.activities.execution.write_once import write_once
 from migrayt.connectors.http import ApiError
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
@@ -133,7 +134,10 @@ class PreflightActivities:
                 name = component_name(path)
                 component_id = existing.get(name)
                 if component_id is None:
-                    component_id = (await ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")).id
+                    component_id = await write_once(
+                        lambda: _created_id(ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")),
+                        lambda: _component_named(ctx, name),
+                    )
                 await item_records.mark_done(session, ctx.migration_id, "component", path, component_id, run_id="preflight")
                 await session.commit()
         return len(paths)
@@ -156,11 +160,12 @@ class PreflightActivities:
                 name = iteration.name[:30]
                 sprint_id = existing.get(name)
                 if sprint_id is None:
-                    sprint_id = (
-                        await ctx.jira.create_sprint(
-                            board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date
-                        )
-                    ).id
+                    sprint_id = await write_once(
+                        lambda: _created_id(
+                            ctx.jira.create_sprint(board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date)
+                        ),
+                        lambda: _sprint_named(ctx, board_id, name),
+                    )
                 await item_records.mark_done(session, ctx.migration_id, "sprint", path, str(sprint_id), run_id="preflight")
                 await session.commit()
         return len(iterations)
@@ -216,3 +221,15 @@ def node_path(node) -> str:
 def component_name(area_path: str) -> str:
     parts = area_path.split("\\")
     return ("/".join(parts[1:]) or parts[0])[:255]
+
+
+async def _created_id(creation):
+    return (await creation).id
+
+
+async def _component_named(ctx: MigrationContext, name: str) -> str | None:
+    return next((c.id for c in await ctx.jira.get_components(ctx.target.project_key) if c.name == name), None)
+
+
+async def _sprint_named(ctx: MigrationContext, board_id: int, name: str) -> int | None:
+    return next((s.id for s in await ctx.jira.get_sprints(board_id) if s.name == name), None)

@@ -1,0 +1,106 @@
+"""Exactly once under crashes and a hostile Jira: SIGKILLed worker, dropped responses, index lag, 429 storms."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.store.models import ItemRecord
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
+from tests.integration.harness import (
+    WorkerProcess,
+    ado_labels,
+    create_sandbox_migration,
+    jira_issues,
+    structure_only_plan,
+    set_jira_faults,
+    wait_final,
+    wait_for,
+)
+
+TENANT = "crash-co"
+ITEMS = 300
+
+
+def assert_exactly_once(issues, progress, items=ITEMS):
+    labels = ado_labels(issues)
+    duplicates = {label: keys for label, keys in labels.items() if len(keys) > 1}
+    assert duplicates == {}, f"duplicates in Jira: {duplicates}"
+    c = progress.counters["create_items"]
+    assert c.created + c.skipped + c.failed == c.total == items
+    assert len(labels) == c.created + c.skipped
+
+
+async def jira_fault_counters(sandbox) -> dict:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]
+
+
+async def past_create_items(stack, run_id: str) -> None:
+    """The faults target phase 2; later phases have their own fault tests."""
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase in PHASES[2:] or p.status in FINAL_STATUSES, timeout=240)
+
+
+async def items_written_twice(stack, migration_id: str) -> int:
+    """Items whose write was attempted more than once or reconciled: the work a crash made us redo."""
+    async with stack.service.sessions() as session:
+        return await session.scalar(
+            select(func.count()).where(
+                ItemRecord.migration_id == migration_id,
+                ItemRecord.kind == "issue",
+                (ItemRecord.attempts > 1) | ItemRecord.detail["reconciled"].as_boolean(),
+            )
+        )
+
+
+async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(stack, tmp_path):
+    with running_sandbox(items=ITEMS, seed=21, jira_faults=FaultConfig(latency_ms=200)) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        worker = WorkerProcess(stack, tmp_path / "worker.log")
+        worker.start()
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await wait_for(
+                stack, TENANT, run_id,
+                lambda p: p.phase == "create_items" and 0 < p.counters["create_items"].created, timeout=120,
+            )
+            worker.kill()
+            await set_jira_faults(sandbox, latency_ms=0)
+            worker.start()
+            final = await wait_final(stack, TENANT, run_id, timeout=180)
+        finally:
+            worker.stop()
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert_exactly_once(await jira_issues(sandbox), final)
+        redone = await items_written_twice(stack, migration_id)
+        in_flight_at_most = stack.settings.concurrency * stack.settings.batch_size
+        assert redone <= in_flight_at_most
+
+
+async def test_dropped_responses_and_index_lag_cause_no_duplicates(stack, worker):
+    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=2.0, seed=3)
+    with running_sandbox(items=ITEMS, seed=22, jira_faults=faults) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await past_create_items(stack, run_id)
+        dropped = await jira_fault_counters(sandbox)
+        await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0)
+        final = await wait_final(stack, TENANT, run_id, timeout=240)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert_exactly_once(await jira_issues(sandbox), final)
+        assert dropped["dropped_after_write"] > 0, "the test must have dropped some responses"
+
+
+async def test_429_storm_is_ridden_out(stack, worker):
+    faults = FaultConfig(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
+    with running_sandbox(items=ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await past_create_items(stack, run_id)
+        await set_jira_faults(sandbox, share_429=0, share_5xx=0)
+        final = await wait_final(stack, TENANT, run_id, timeout=240)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert_exactly_once(await jira_issues(sandbox), final)
+        assert final.counters["create_items"].failed == 0
