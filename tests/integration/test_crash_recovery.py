@@ -22,6 +22,7 @@ from tests.integration.harness import (
 
 TENANT = "crash-co"
 ITEMS = 300
+STORM_ITEMS = 150
 
 
 def assert_exactly_once(issues, progress, items=ITEMS):
@@ -95,12 +96,12 @@ async def test_dropped_responses_and_index_lag_cause_no_duplicates(stack, worker
 
 async def test_429_storm_is_ridden_out(stack, worker):
     faults = FaultConfig(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
-    with running_sandbox(items=ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
+    with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         await past_create_items(stack, run_id)
         await set_jira_faults(sandbox, share_429=0, share_5xx=0)
         final = await wait_final(stack, TENANT, run_id, timeout=240)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
-        assert_exactly_once(await jira_issues(sandbox), final)
+        assert_exactly_once(await jira_issues(sandbox), final, items=STORM_ITEMS)
         assert final.counters["create_items"].failed == 0

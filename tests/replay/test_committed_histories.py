@@ -1,0 +1,28 @@
+"""Histories recorded from earlier versions must still replay: a change that breaks determinism fails here.
+
+Record a fresh one with `MIGRAYT_RECORD_HISTORY=1 pytest tests/integration/test_history.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from migrayt.workflows.migration_run import MigrationRunWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+def test_a_history_is_committed():
+    assert HISTORIES, "record one: MIGRAYT_RECORD_HISTORY=1 pytest tests/integration/test_history.py"
