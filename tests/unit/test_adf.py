@@ -466,3 +466,14 @@ def test_plain_text_to_adf() -> None:
     assert adf_to_text(doc) == "First line\nsecond  line\nNew paragraph with bell"
     assert plain_text_to_adf("") == {"type": "doc", "version": 1, "content": []}
     assert_valid(plain_text_to_adf("\ud800\x00"))
+
+
+def test_ado_work_item_mention_becomes_the_jira_key_not_a_person():
+    from migrayt.connectors.adf import AdfContext, adf_to_text, html_to_adf
+
+    html = '<p>See <a href="https://dev.azure.com/acme/_workitems/edit/12" data-vss-mention="version:1.0">#12</a> and '
+    html += '<a href="https://dev.azure.com/acme/_workitems/edit/99" data-vss-mention="version:1.0">#99</a></p>'
+    doc = html_to_adf(html, AdfContext(work_item_key=lambda n: {12: "PHX-7"}.get(n)))
+    text = adf_to_text(doc)
+    assert "PHX-7" in text and "#99" in text
+    assert "@#" not in text

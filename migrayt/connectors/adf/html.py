@@ -475,6 +475,13 @@ class _Converter:
 
     def _anchor(self, n: Any, attrs: dict, sink: _Sink, marks: MarkKey, depth: int, ld: int) -> None:
         mention = attrs.get("data-vss-mention")
+        text = (n.text(deep=True) or "").strip()
+        if mention is not None and text.startswith("#"):
+            # ADO's work item mention (`version:1.0`, text `#123`): the migrated key, not a person.
+            number = text[1:].strip()
+            key = self._hook(self.ctx.work_item_key, int(number)) if number.isdigit() and self.ctx.work_item_key else None
+            sink.text(key if isinstance(key, str) and key else clean_text(text), without_mark(marks, "link"))
+            return
         if mention is not None:
             identity = clean_text(mention.rsplit(",", 1)[-1]).strip()
             name = HTML_SPACE.sub(" ", clean_text(n.text(deep=True) or "")).strip().lstrip("@").strip()
