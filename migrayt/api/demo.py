@@ -18,6 +18,7 @@ from rich.table import Table
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
+from migrayt.stack import StackError
 from migrayt.stack.local import LocalStack, local_stack
 from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunProgress
 
@@ -47,7 +48,16 @@ def up_command() -> None:
             console.print(f"State kept under {settings.state_dir.resolve()}; Ctrl-C stops.")
             await _until_interrupted()
 
-    asyncio.run(main())
+    _run_cleanly(main(), console)
+
+
+def _run_cleanly(coro, console: Console) -> int:
+    """A stack that cannot start is the user's to fix: say why in one line, no traceback."""
+    try:
+        return asyncio.run(coro) or 0
+    except StackError as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(2) from None
 
 
 def demo_command(
@@ -76,7 +86,7 @@ def demo_command(
                     await _until_interrupted()
                 return 0 if summary["status"] in ("COMPLETED", "INCOMPLETE") else 1
 
-    raise typer.Exit(asyncio.run(main()))
+    raise typer.Exit(_run_cleanly(main(), console))
 
 
 async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
