@@ -39,7 +39,7 @@ def structure_only_plan() -> MappingPlan:
 
 def test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=3.0,
+        task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=6.0,
         http_max_retries=12,
     )
     values.update(overrides)

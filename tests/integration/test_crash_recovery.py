@@ -81,7 +81,7 @@ async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(sta
 
 
 async def test_dropped_responses_and_index_lag_cause_no_duplicates(stack, worker):
-    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=2.0, seed=3)
+    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, seed=3)
     with running_sandbox(items=ITEMS, seed=22, jira_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
