@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     task_queue: str = "migrayt-runs"
     tenant: str = "default"
+    # API authentication: on | off | embedded (off only for the embedded stack on loopback); see migrayt/api/auth.py.
+    auth: str = "embedded"
+    admin_token: SecretStr | None = None  # bootstrap token for /api/admin (issuing tenant tokens)
 
     # Run shape: a phase works in batches; independent batches run `concurrency` at a time.
     batch_size: int = 50

@@ -1,40 +1,151 @@
-"""FastAPI facade: one engine and one Temporal client per process, kept in app.state."""
+"""FastAPI facade: one engine and one Temporal client per process, kept in app.state.
+
+app.state: settings, auth_mode ("on" | "off", see migrayt/api/auth.py), engine, service
+(MigrationService), intake (IntakeService). Every /api route answers bad input with a 4xx and a
+message; a 500 means a bug, and is logged with an id the response names.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import uuid
 from contextlib import asynccontextmanager
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from urllib.parse import unquote
 
-from migrayt.api.routers import runs
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from temporalio.service import RPCError, RPCStatusCode
+
+from migrayt.api.auth import auth_mode
+from migrayt.api.intake_service import IntakeService
+from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
 from migrayt.api.service import MigrationService, NotFound, RunConflict
+from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
+from migrayt.mapping.versions import PlanNotApproved, VersionConflict
 from migrayt.settings import Settings, get_settings
 from migrayt.store.db import create_engine, session_factory
 from migrayt.worker.temporal_client import connect_temporal
 
+log = logging.getLogger(__name__)
+
+# Routers of the other doors (web app, codec, schedules, checkout), included when their module exists.
+OPTIONAL_ROUTERS = (
+    "migrayt.api.routers.codec",
+    "migrayt.api.routers.schedules",
+    "migrayt.api.routers.billing",
+    "migrayt.api.web",
+)
+
+DESCRIPTION = """Every door to a Migrayt run. Authenticate with `Authorization: Bearer <tenant token>`
+(on the embedded stack with MIGRAYT_AUTH=off/embedded, requests without a token act as the default tenant).
+Another tenant's ids answer 404. Run control: POST /api/migrations/{runId}/pause|resume|cancel|rerun;
+409 when the run is not in a state for it (nothing changes)."""
+
+
+async def reject_nul_characters(request: Request) -> None:
+    """PostgreSQL cannot store NUL in text: refuse it up front rather than fail in the database."""
+    if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
+        raise HTTPException(400, "NUL characters are not allowed in paths or parameters")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\x00" in body or b"\\u0000" in body:
+            raise HTTPException(400, "NUL characters (\\u0000) are not allowed in request bodies")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    orig = exc.orig
+    return str(getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None) or "")
+
+
+def _include_optional(app: FastAPI) -> None:
+    for name in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is not None and name.startswith(err.name):
+                continue
+            raise
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+
 
 def create_app(settings: Settings | None = None, database_url: str | None = None, temporal_address: str | None = None) -> FastAPI:
     settings = settings or get_settings()
+    mode = auth_mode(settings)  # a wrong MIGRAYT_AUTH fails at start, not per request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = create_engine(database_url or settings.database_url or "")
         client = await connect_temporal(settings, temporal_address)
+        sessions = session_factory(engine)
         app.state.engine = engine
-        app.state.service = MigrationService(settings, session_factory(engine), client)
+        app.state.service = MigrationService(settings, sessions, client)
+        app.state.intake = IntakeService(settings, sessions, client)
+        if mode == "off":
+            log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
         yield
         await engine.dispose()
 
-    app = FastAPI(title="Migrayt", version="0.1.0", lifespan=lifespan)
-    app.include_router(runs.router)
+    app = FastAPI(title="Migrayt", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.auth_mode = mode
+    for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
+        app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
+    _include_optional(app)
+
+    @app.get("/api/health", tags=["meta"], summary="Liveness (no token needed)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return error(404, str(exc))
 
     @app.exception_handler(RunConflict)
     async def conflict(_: Request, exc: RunConflict) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return error(409, str(exc))
+
+    @app.exception_handler(VersionConflict)
+    async def version_conflict(_: Request, exc: VersionConflict) -> JSONResponse:
+        return error(409, str(exc))
+
+    @app.exception_handler(PlanNotApproved)
+    async def not_approved(_: Request, exc: PlanNotApproved) -> JSONResponse:
+        return error(409, str(exc))
+
+    @app.exception_handler(ConnectionRejected)
+    async def rejected(_: Request, exc: ConnectionRejected) -> JSONResponse:
+        return error(400, f"connection not saved: {exc}")
+
+    @app.exception_handler(SecretKeyMissing)
+    async def no_secret_key(_: Request, exc: SecretKeyMissing) -> JSONResponse:
+        return error(503, str(exc))
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        state = _sqlstate(exc)
+        if state.startswith("22"):  # data exceptions: the value itself is unacceptable
+            return error(422, "a value in the request cannot be stored (too long, out of range or malformed)")
+        if state == "23505":
+            return error(409, "this conflicts with something that already exists")
+        return await unexpected(request, exc)
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return error(404, "the workflow behind this object no longer exists in Temporal")
+        return await unexpected(request, exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("unexpected error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+        return error(500, f"internal error {error_id}: this is a bug in Migrayt, logged under that id")
 
     return app
-

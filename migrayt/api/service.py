@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
+from migrayt.api.run_report import FailedItem, RunReport, estimate_eta
 from migrayt.settings import Settings
-from migrayt.store.models import AuditEvent, ItemRecord, Migration, Run
+from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run, Scan
 from migrayt.workflows.migration_run import MigrationRunWorkflow, search_attributes
 from migrayt.workflows.run_models import FINAL_STATUSES, MigrationRunInput, RunControl, RunProgress, RunStatus
 
@@ -165,3 +168,75 @@ class MigrationService:
             for kind, state, count in rows:
                 out.setdefault(kind, {})[state] = count
             return out
+
+    # --- reads for the doors (issue 6) ----------------------------------------------------------
+
+    async def list_migrations(self, tenant: str) -> list[Migration]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(Migration).where(Migration.tenant_id == tenant).order_by(Migration.created_at)))
+
+    async def get_migration(self, tenant: str, migration_id: str) -> Migration:
+        async with self.sessions() as session:
+            migration = await session.get(Migration, migration_id)
+        if migration is None or migration.tenant_id != tenant:
+            raise NotFound(f"migration {migration_id} not found")
+        return migration
+
+    async def list_runs(self, tenant: str, migration_id: str) -> list[Run]:
+        await self.get_migration(tenant, migration_id)
+        async with self.sessions() as session:
+            return list(await session.scalars(select(Run).where(Run.migration_id == migration_id).order_by(Run.started_at)))
+
+    async def list_scans(self, tenant: str, migration_id: str) -> list[Scan]:
+        await self.get_migration(tenant, migration_id)
+        async with self.sessions() as session:
+            return list(await session.scalars(select(Scan).where(Scan.migration_id == migration_id).order_by(Scan.started_at)))
+
+    async def list_previews(self, tenant: str, migration_id: str) -> list[Preview]:
+        await self.get_migration(tenant, migration_id)
+        async with self.sessions() as session:
+            return list(await session.scalars(select(Preview).where(Preview.migration_id == migration_id).order_by(Preview.started_at)))
+
+    async def failures_total(self, migration_id: str) -> int:
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(func.count()).select_from(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.state == "failed")
+            ) or 0
+
+    async def run_report(self, tenant: str, run_id: str, failures_limit: int = 100, query_timeout: float = 10.0) -> RunReport:
+        """Progress with timing, ETA and the migration's failed items. When no worker answers the
+        query in time, the last state kept in the database is returned with live=False."""
+        run = await self.get_run(tenant, run_id)
+        live = True
+        if RunStatus(run.status) in FINAL_STATUSES:
+            progress = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
+        else:
+            try:
+                progress = await asyncio.wait_for(self.handle(run_id).query(MigrationRunWorkflow.progress), query_timeout)
+            except (asyncio.TimeoutError, RPCError):
+                live = False
+                progress = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
+        if RunStatus(progress.status) in FINAL_STATUSES:
+            run = await self.get_run(tenant, run_id)  # the workflow has just written its final row
+        end = run.finished_at or datetime.now(timezone.utc)
+        elapsed = max((end - run.started_at).total_seconds(), 0.0) if run.started_at else 0.0
+        rate, eta = estimate_eta(progress.status, progress.counters, elapsed)
+        failures = await self.failures(tenant, run.migration_id, limit=failures_limit)
+        return RunReport(
+            **progress.model_dump(), migration_id=run.migration_id, original_run_id=run.original_run_id,
+            started_at=run.started_at, finished_at=run.finished_at, elapsed_seconds=round(elapsed, 2),
+            items_per_second=rate, eta_seconds=eta, error=run.error, live=live,
+            failures_total=len(failures) if len(failures) < failures_limit else await self.failures_total(run.migration_id),
+            failures=[FailedItem(**f) for f in failures],
+        )
+
+    async def audit_events(
+        self, tenant: str, *, migration_id: str | None = None, run_id: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[AuditEvent]:
+        async with self.sessions() as session:
+            stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant, AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
+            if migration_id:
+                stmt = stmt.where(AuditEvent.migration_id == migration_id)
+            if run_id:
+                stmt = stmt.where(AuditEvent.run_id == run_id)
+            return list(await session.scalars(stmt))

@@ -1,53 +1,64 @@
-"""Run control as customers script it: /api/migrations/{runId}[/pause|/resume|/cancel|/rerun]."""
+"""Runs: start one, list them, and control one as customers script it: /api/migrations/{runId}/pause|resume|cancel|rerun."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from fastapi import APIRouter, Body
 
-from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
-
-from migrayt.api.service import MigrationService
-from migrayt.workflows.run_models import RunProgress
+from migrayt.api.auth import CurrentPrincipal, TenantId
+from migrayt.api.routers.deps import MigrationId, RunId, Service
+from migrayt.api.routers.migrations import run_summary
+from migrayt.api.routers.schemas import ActorBody, ControlBody, RunAccepted, RunSummary
 
 router = APIRouter(prefix="/api/migrations", tags=["runs"])
 
+Tenant = TenantId  # the name other routers imported before migrayt/api/auth.py existed
 
-def service(request: Request) -> MigrationService:
-    return request.app.state.service
-
-
-def tenant(request: Request, x_migrayt_tenant: Annotated[str | None, Header()] = None) -> str:
-    # Embedded default: one tenant, no token. Bearer tokens per tenant come with the API issue.
-    return x_migrayt_tenant or request.app.state.service.settings.tenant
+CONFLICTS = {409: {"description": "the run is not in a state for this action; nothing was changed"}, 404: {"description": "no such run for this tenant"}}
 
 
-Service = Annotated[MigrationService, Depends(service)]
-Tenant = Annotated[str, Depends(tenant)]
+def accepted(run_id: str, action: str) -> RunAccepted:
+    return RunAccepted(run_id=run_id, action=action, status_url=f"/api/migrations/{run_id}", events_url=f"/api/migrations/{run_id}/events")
 
 
-class ControlBody(BaseModel):
-    actor: str = "api-user"
-    reason: str | None = None
+@router.post(
+    "/{migration_id}/runs", status_code=202, response_model=RunAccepted, summary="Start a run of a migration",
+    responses={409: {"description": "an active run exists, or the plan is not approved"}},
+)
+async def start_run(migration_id: MigrationId, svc: Service, who: CurrentPrincipal, body: ActorBody | None = Body(None)) -> RunAccepted:
+    actor = (body.actor if body else None) or who.actor
+    return accepted(await svc.start_run(who.tenant, migration_id, actor=actor, door="api"), "start")
 
 
-class RunAccepted(BaseModel):
-    run_id: str
-    action: str
+@router.get("/{migration_id}/runs", response_model=list[RunSummary], summary="List a migration's runs")
+async def list_runs(migration_id: MigrationId, svc: Service, who: CurrentPrincipal) -> list[RunSummary]:
+    return [run_summary(r) for r in await svc.list_runs(who.tenant, migration_id)]
 
 
-@router.get("/{run_id}", response_model=RunProgress)
-async def run_status(run_id: str, svc: Service, tenant_id: Tenant) -> RunProgress:
-    return await svc.progress(tenant_id, run_id)
-
-
-@router.post("/{run_id}/{action}", response_model=RunAccepted, status_code=202)
-async def control_run(
-    run_id: str, action: Literal["pause", "resume", "cancel", "rerun"], svc: Service, tenant_id: Tenant, body: ControlBody | None = None
-) -> RunAccepted:
+async def _control(svc: Service, who: CurrentPrincipal, run_id: str, action: str, body: ControlBody | None) -> RunAccepted:
     body = body or ControlBody()
-    if action == "rerun":
-        new_run = await svc.rerun(tenant_id, run_id, actor=body.actor, door="api")
-        return RunAccepted(run_id=new_run, action=action)
-    await svc.control(tenant_id, run_id, action, actor=body.actor, door="api", reason=body.reason)
-    return RunAccepted(run_id=run_id, action=action)
+    await svc.control(who.tenant, run_id, action, actor=body.actor or who.actor, door="api", reason=body.reason)
+    return accepted(run_id, action)
+
+
+@router.post("/{run_id}/pause", status_code=202, response_model=RunAccepted, responses=CONFLICTS,
+             summary="Pause a RUNNING run at its next batch boundary")
+async def pause_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
+    return await _control(svc, who, run_id, "pause", body)
+
+
+@router.post("/{run_id}/resume", status_code=202, response_model=RunAccepted, responses=CONFLICTS, summary="Resume a PAUSED run")
+async def resume_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
+    return await _control(svc, who, run_id, "resume", body)
+
+
+@router.post("/{run_id}/cancel", status_code=202, response_model=RunAccepted, responses=CONFLICTS,
+             summary="Cancel a RUNNING or PAUSED run (final)")
+async def cancel_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
+    return await _control(svc, who, run_id, "cancel", body)
+
+
+@router.post("/{run_id}/rerun", status_code=202, response_model=RunAccepted, responses=CONFLICTS,
+             summary="Start a new run of a FAILED, INCOMPLETE or CANCELLED run's migration; it skips what exists")
+async def rerun(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
+    actor = (body.actor if body else None) or who.actor
+    return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door="api"), "rerun")

@@ -1,0 +1,57 @@
+"""What a door shows of a run: progress plus timing, ETA and failures. ETA is a pure function."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, PhaseCounters, RunProgress, RunStatus
+
+
+class FailedItem(BaseModel):
+    kind: str
+    source_key: str
+    error: str | None = None
+
+
+class RunReport(RunProgress):
+    """`GET /api/migrations/{runId}`: RunProgress's fields (unchanged for existing scripts) and more."""
+
+    migration_id: str
+    original_run_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    elapsed_seconds: float = 0.0
+    # Items handled per second and the seconds left at that pace; None while nothing is done yet,
+    # while paused, and once final.
+    items_per_second: float | None = None
+    eta_seconds: float | None = None
+    error: str | None = None
+    # True when the workflow answered the query; False when this is the last state kept in the database.
+    live: bool = True
+    failures_total: int = 0
+    failures: list[FailedItem] = Field(default_factory=list)
+
+
+def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:
+    """(done, total) over the batch phases; preflight has no items of its own."""
+    done = total = 0
+    for phase in PHASES[1:]:
+        c = counters.get(phase)
+        if c is None:
+            continue
+        total += c.total
+        done += min(c.created + c.skipped + c.failed, c.total)
+    return done, total
+
+
+def estimate_eta(status: RunStatus, counters: dict[str, PhaseCounters], elapsed_seconds: float) -> tuple[float | None, float | None]:
+    """(items per second, seconds left) from the pace so far; (None, None) when there is no pace to go by."""
+    if status in FINAL_STATUSES or status == RunStatus.PAUSED or elapsed_seconds <= 0:
+        return None, None
+    done, total = work_done(counters)
+    if done <= 0 or total <= 0:
+        return None, None
+    rate = done / elapsed_seconds
+    return round(rate, 3), round((total - done) / rate, 1)
