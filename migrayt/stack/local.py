@@ -45,7 +45,9 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         postgres = EmbeddedPostgres(state / "postgres")
         servers.append(postgres)
     if not settings.temporal_address:
-        temporal = TemporalDevServer(state / "temporal", port=settings.temporal_port, ui_port=settings.temporal_ui_port)
+        # The UI decrypts payloads through the API's remote codec (/codec) when the API runs here.
+        codec = f"http://{settings.api_host}:{settings.api_port}/codec" if with_api else None
+        temporal = TemporalDevServer(state / "temporal", port=settings.temporal_port, ui_port=settings.temporal_ui_port, codec_endpoint=codec)
         servers.append(temporal)
     await asyncio.to_thread(start_all, *servers)
     try:

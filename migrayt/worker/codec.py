@@ -1,0 +1,152 @@
+"""AES-GCM payload codec: every workflow payload leaves the process encrypted, tagged with its key id.
+
+Keys come from `MIGRAYT_CODEC_KEYS="kid1:base64key,kid2:base64key"` (32-byte keys, AES-256-GCM).
+The first key encrypts; every listed key decrypts, so a key is rotated by putting the new one first
+and dropping the old one once no history that needs it is kept. With no keys configured (the
+embedded default) one key is generated on first use and kept in `<state_dir>/codec-keys` (mode 0600),
+so the worker, the API and `migrayt` commands sharing the state dir read each other's payloads.
+
+Payloads without our encoding (histories written before the codec existed) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+from migrayt.settings import Settings
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+KEY_FILE = "codec-keys"
+NONCE_BYTES = 12
+
+
+class CodecSettings(BaseSettings):
+    """Codec settings, read from the environment (prefix MIGRAYT_) next to `Settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="MIGRAYT_", env_file=".env", extra="ignore")
+
+    codec_keys: SecretStr | None = None
+
+
+class CodecKeyError(ValueError):
+    """A key list that cannot be used; the message never contains key material."""
+
+
+def parse_keys(spec: str) -> dict[str, bytes]:
+    """`kid:base64key,...` → ordered {kid: key}; the first entry is the encrypting key."""
+    keys: dict[str, bytes] = {}
+    for n, entry in enumerate(p.strip() for p in spec.split(",")):
+        if not entry:
+            continue
+        kid, sep, encoded = entry.partition(":")
+        kid = kid.strip()
+        if not sep or not kid:
+            raise CodecKeyError(f"codec key #{n + 1} is not of the form key-id:base64-key")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise CodecKeyError(f"codec key {kid!r} is not valid base64") from None
+        if len(key) not in (16, 24, 32):
+            raise CodecKeyError(f"codec key {kid!r} must be 16, 24 or 32 bytes, got {len(key)}")
+        if kid in keys:
+            raise CodecKeyError(f"codec key id {kid!r} is listed twice")
+        keys[kid] = key
+    if not keys:
+        raise CodecKeyError("no codec keys given")
+    return keys
+
+
+def new_key_spec() -> str:
+    return f"k{secrets.token_hex(4)}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+def local_keys(state_dir: Path) -> dict[str, bytes]:
+    """The embedded default: a key generated once and kept under the state dir."""
+    path = state_dir.expanduser().resolve() / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key_spec() + "\n")
+        try:
+            # link() fails if another process won the race; everyone then reads the winner's key.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return parse_keys(path.read_text())
+
+
+def keys_for(settings: Settings, codec: CodecSettings | None = None) -> dict[str, bytes]:
+    codec = codec or CodecSettings()
+    if codec.codec_keys is not None and codec.codec_keys.get_secret_value().strip():
+        return parse_keys(codec.codec_keys.get_secret_value())
+    return local_keys(settings.state_dir)
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        if not keys:
+            raise CodecKeyError("no codec keys given")
+        self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
+        self.encrypting_key_id = next(iter(keys))
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._ciphers)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        kid = self.encrypting_key_id
+        cipher = self._ciphers[kid]
+        out = []
+        for payload in payloads:
+            nonce = os.urandom(NONCE_BYTES)
+            # The key id is bound as associated data so a payload cannot be relabelled to another key.
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), kid.encode())
+            out.append(Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode()}, data=nonce + sealed))
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") != ENCODING:
+                out.append(payload)
+                continue
+            kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+            cipher = self._ciphers.get(kid)
+            if cipher is None:
+                raise ValueError(f"payload was encrypted with key {kid!r}, which is not among the configured codec keys")
+            try:
+                plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], kid.encode())
+            except InvalidTag:
+                raise ValueError(f"payload encrypted with key {kid!r} failed authentication (tampered or wrong key)") from None
+            decoded = Payload()
+            decoded.ParseFromString(plain)
+            out.append(decoded)
+        return out
+
+
+def data_converter(settings: Settings, codec: CodecSettings | None = None) -> DataConverter:
+    """pydantic conversion + encryption; failure messages and stack traces are encrypted too."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keys_for(settings, codec)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
