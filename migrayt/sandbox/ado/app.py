@@ -14,7 +14,7 @@ import collections
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -28,11 +28,32 @@ from migrayt.sandbox.ado.render import Renderer, decode_token, encode_token
 from migrayt.sandbox.ado.wiql import WiqlError, run_query
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import ORIGIN, GeneratedProject
-from migrayt.sandbox.generator.project import END
+from migrayt.sandbox.generator.project import END, SourceChange
 
 MAX_BATCH = 200
 MAX_COMMENTS_PAGE = 200
 MAX_7PACE_PAGE = 500
+
+
+class LinkChange(BaseModel):
+    rel: str = "System.LinkTypes.Related"
+    to: int
+
+
+class ItemChange(BaseModel):
+    """Someone working on an item in ADO: one new revision with these edits."""
+
+    id: int
+    fields: dict[str, Any] = Field(default_factory=dict)
+    state: str | None = None
+    comments: int = Field(0, ge=0, le=50)
+    attachments: int = Field(0, ge=0, le=10)
+    links: list[LinkChange] = Field(default_factory=list)
+
+
+class SourceChanges(BaseModel):
+    changes: list[ItemChange] = Field(default_factory=list)
+    new_items: int = Field(0, ge=0, le=1000)
 
 
 class AdoSandboxConfig(BaseModel):
@@ -579,6 +600,25 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         return reply(request, {"data": rows})
 
     # ---- admin --------------------------------------------------------------------------------
+
+    @app.post("/_sandbox/changes", include_in_schema=False)
+    async def sandbox_changes(request: Request, body: SourceChanges) -> Response:
+        """Edit the read-only project as a user would in ADO, so delta syncs have something to find."""
+        p = app.state.project
+        now = datetime.now(UTC)
+        revs: dict[str, int] = {}
+        try:
+            for c in body.changes:
+                change = SourceChange(at=now, fields=c.fields, state=c.state, comments=c.comments,
+                                      attachments=c.attachments, links=tuple((link.rel, link.to) for link in c.links))
+                revs[str(c.id)] = p.change(c.id, change)
+        except KeyError as err:
+            return reply(request, {"message": f"work item {err.args[0]} does not exist"}, 404)
+        except ValueError as err:
+            return reply(request, {"message": str(err)}, 400)
+        added = p.add_items(body.new_items, now) if body.new_items else []
+        state_cache.clear()
+        return reply(request, {"changedDate": now.isoformat(), "revs": revs, "added": added})
 
     @app.get("/_sandbox/state", include_in_schema=False)
     async def sandbox_state(request: Request) -> Response:

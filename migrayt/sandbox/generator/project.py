@@ -14,7 +14,7 @@ import random
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -115,6 +115,25 @@ class ItemCore:
     state_path: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SourceChange:
+    """One edit made to an item after generation (the sandbox's stand-in for someone working in ADO)."""
+
+    at: datetime
+    fields: dict[str, Any] = field(default_factory=dict)
+    state: str | None = None
+    comments: int = 0
+    attachments: int = 0
+    links: tuple[tuple[str, int], ...] = ()
+
+
+REVERSE_LINK = {
+    "System.LinkTypes.Related": "System.LinkTypes.Related",
+    "System.LinkTypes.Dependency-Forward": "System.LinkTypes.Dependency-Reverse",
+    "System.LinkTypes.Dependency-Reverse": "System.LinkTypes.Dependency-Forward",
+}
+
+
 def ado_date(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -143,6 +162,11 @@ class GeneratedProject:
             raise ValueError("items must be between 1 and 1,000,000")
         self.spec = spec
         self.n = spec.items
+        # Edits after generation (see `change` / `add_items`); generated content keys off the
+        # original size so existing items stay what they were when items are added.
+        self._base_n = spec.items
+        self._changes: dict[int, list[SourceChange]] = {}
+        self._added_at: dict[int, datetime] = {}
         self.project_guid = self._guid("project")
         self.team_guid = self._guid("team")
         self.users = self._make_users()
@@ -299,12 +323,59 @@ class GeneratedProject:
             ids = [_id_at(block, feature, c) for c, p in enumerate(SPAN_PARENT) if p == r and c != r]
         return [i for i in ids if i <= self.n]
 
-    def _core(self, item_id: int) -> ItemCore:
+    # ---- edits after generation ---------------------------------------------------------------
+
+    def _clear_caches(self) -> None:
+        for cached in (self.work_item, self.core, self.attachments):
+            cached.cache_clear()  # type: ignore[attr-defined]
+
+    def change(self, item_id: int, change: SourceChange) -> int:
+        """Apply one edit as a new revision (ChangedDate = change.at); links get their other end too."""
         if not 1 <= item_id <= self.n:
             raise KeyError(item_id)
-        h = self._hash("core", item_id)
+        if change.state is not None and change.state not in STATES[type_of(item_id)]:
+            raise ValueError(f"{change.state!r} is not a state of {type_of(item_id)}")
+        for rel, other in change.links:
+            if rel not in REVERSE_LINK or not 1 <= other <= self.n or other == item_id:
+                raise ValueError(f"cannot add link {rel} to {other}")
+        self._changes.setdefault(item_id, []).append(change)
+        for rel, other in change.links:
+            self._changes.setdefault(other, []).append(SourceChange(at=change.at, links=((REVERSE_LINK[rel], item_id),)))
+        self._clear_caches()
+        return self.core(item_id).rev
+
+    def add_items(self, count: int, at: datetime) -> list[int]:
+        """New items at the end of the id range; the items they link to get a revision, as in ADO."""
+        new = list(range(self.n + 1, self.n + count + 1))
+        self.n += count
+        for item_id in new:
+            self._added_at[item_id] = at
+        self._clear_caches()
+        touched = {other for i in new for _, other in self.linked_items(i) if other not in self._added_at}
+        for other in sorted(touched):
+            self._changes.setdefault(other, []).append(SourceChange(at=at))
+        self._clear_caches()
+        return new
+
+    def _core(self, item_id: int) -> ItemCore:
+        base = self._base_core(item_id)
+        changes = self._changes.get(item_id)
+        if not changes:
+            return base
+        state = base.state
+        for c in changes:
+            state = c.state or state
+        return replace(base, state=state, changed=changes[-1].at, rev=base.rev + len(changes))
+
+    def _base_core(self, item_id: int) -> ItemCore:
+        if not 1 <= item_id <= self.n:
+            raise KeyError(item_id)
         wit = type_of(item_id)
-        frac = (item_id - 1) / max(1, self.n - 1)  # 0 = oldest, 1 = newest
+        if (added := self._added_at.get(item_id)) is not None:
+            first = STATES[wit][0]
+            return ItemCore(item_id, wit, self.parent_of(item_id), first, added, added, 1, (first,))
+        h = self._hash("core", item_id)
+        frac = (item_id - 1) / max(1, self._base_n - 1)  # 0 = oldest, 1 = newest
         created = START + timedelta(seconds=int(frac * SPAN_DAYS * 86400) + (h & 0xFFFF) % 21600)
         age = 1.0 - frac
         roll = ((h >> 16) & 0xFFFF) / 65536
@@ -369,6 +440,8 @@ class GeneratedProject:
                 out.append(("System.LinkTypes.Dependency-Forward", item_id + d))
             if item_id - d >= 1 and self._depends(item_id - d, d):
                 out.append(("System.LinkTypes.Dependency-Reverse", item_id - d))
+        for change in self._changes.get(item_id, ()):
+            out += [link for link in change.links if link not in out]
         return out
 
     # ---- people on an item --------------------------------------------------------------------
@@ -413,6 +486,8 @@ class GeneratedProject:
             plan.append((f"db-dump-{item_id}.bin", "bin", HUGE_ATTACHMENT_BYTES))
         if "zero_byte_attachment" in cases:
             plan.append((f"empty-{item_id}.log", "log", 0))
+        added = sum(c.attachments for c in self._changes.get(item_id, ()))
+        plan += [(f"added-{item_id}-{k + 1}.txt", "txt", 3000 + 17 * k) for k in range(added)]
         return plan
 
     def _attachment_guid(self, item_id: int, index: int) -> str:
@@ -525,6 +600,9 @@ class GeneratedProject:
     # ---- comments -----------------------------------------------------------------------------
 
     def comment_count(self, item_id: int) -> int:
+        return self._base_comment_count(item_id) + sum(c.comments for c in self._changes.get(item_id, ()))
+
+    def _base_comment_count(self, item_id: int) -> int:
         if "many_comments" in self._ugly_by_id.get(item_id, []):
             return MANY_COMMENTS
         rng = self._rng("comment-count", item_id)
@@ -547,14 +625,14 @@ class GeneratedProject:
         if "ado_only_user" in self._ugly_by_id.get(item_id, []):
             u = self._special("ado_only")
             mentions.append((u.id, u.display_name))
-        refs = sorted({rng.randint(1, self.n) for _ in range(3)} - {item_id})
+        refs = sorted({rng.randint(1, self._base_n) for _ in range(3)} - {item_id})
         return content.HtmlContext(ORIGIN, self.spec.organization, self.spec.project, self.project_guid,
                                    mentions, refs, images)
 
     def comments(self, item_id: int) -> list[GeneratedComment]:
-        """Oldest first."""
-        core = self.core(item_id)
-        count = self.comment_count(item_id)
+        """Oldest first; comments added by `change` come last, at the time of their change."""
+        core = self._base_core(item_id)
+        count = self._base_comment_count(item_id)
         rng = self._rng("comments", item_id)
         ctx = self._html_context(item_id, rng, [])
         # Discussion happens while the item is worked on.
@@ -572,6 +650,11 @@ class GeneratedProject:
             out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=author.id,
                                         created=core.created + timedelta(seconds=off),
                                         text=content.comment_html(rng, ctx)))
+        for change in self._changes.get(item_id, ()):
+            for _ in range(change.comments):
+                k = len(out)
+                out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=created_by.id,
+                                            created=change.at, text=f"<div>Follow-up {k + 1} on #{item_id}: still reproducible.</div>"))
         return out
 
     # ---- the work item ------------------------------------------------------------------------
@@ -592,8 +675,8 @@ class GeneratedProject:
     def area_path_of(self, item_id: int) -> str:
         return self._area_and_iteration(item_id, self.core(item_id))[0].path
 
-    def _build_work_item(self, item_id: int) -> GeneratedWorkItem:
-        core = self.core(item_id)
+    def _build_work_item(self, item_id: int, core: ItemCore | None = None, edited: bool = True) -> GeneratedWorkItem:
+        core = core or self.core(item_id)
         wit = core.type
         rng = self._rng("item", item_id)
         cases = self._ugly_by_id.get(item_id, [])
@@ -698,6 +781,9 @@ class GeneratedProject:
             f["Microsoft.VSTS.Common.ClosedDate"] = ado_date(core.changed)
             f["Microsoft.VSTS.Common.ClosedBy"] = changed_by.identity_ref()
 
+        if edited:
+            for change in self._changes.get(item_id, ()):
+                f.update(change.fields)
         return GeneratedWorkItem(id=item_id, rev=core.rev, type=wit, fields=f, parent_id=core.parent_id,
                                  relations=self._relations(item_id, core, atts, rng), ugly=list(cases))
 
@@ -748,8 +834,28 @@ class GeneratedProject:
 
     def revisions(self, item_id: int) -> list[GeneratedRevision]:
         """Full snapshots, rev 1 first; the last one equals work_item(id).fields."""
-        item = self.work_item(item_id)
-        core = self.core(item_id)
+        changes = self._changes.get(item_id)
+        if not changes:
+            return self._generated_revisions(self.work_item(item_id), self.core(item_id))
+        base_core = self._base_core(item_id)
+        snapshots = self._generated_revisions(self._build_work_item(item_id, base_core, edited=False), base_core)
+        final = self.work_item(item_id).fields
+        current = dict(snapshots[-1].fields)
+        for n, change in enumerate(changes, start=1):
+            current.update(change.fields)
+            if change.state:
+                current["System.State"] = change.state
+                current["System.Reason"] = (BUG_REASONS if base_core.type == "Bug" else REASONS).get(change.state, "New")
+            snapshots[-1].fields["System.RevisedDate"] = ado_date(change.at)
+            snap = dict(final) if n == len(changes) else dict(current)
+            snap.update({"System.Rev": base_core.rev + n, "System.ChangedDate": ado_date(change.at),
+                         "System.AuthorizedDate": ado_date(change.at), "System.RevisedDate": "9999-01-01T00:00:00Z"})
+            snapshots.append(GeneratedRevision(rev=base_core.rev + n, changed_date=change.at,
+                                               changed_by=snap["System.ChangedBy"]["id"], fields=snap))
+        return snapshots
+
+    def _generated_revisions(self, item: GeneratedWorkItem, core: ItemCore) -> list[GeneratedRevision]:
+        item_id = item.id
         rng = self._rng("revisions", item_id)
         final = item.fields
         created_by = final["System.CreatedBy"]
@@ -805,7 +911,7 @@ class GeneratedProject:
     # ---- 7pace time logs ----------------------------------------------------------------------
 
     def worklogs(self, item_id: int) -> list[GeneratedWorklog]:
-        core = self.core(item_id)
+        core = self._base_core(item_id)
         if core.type not in ("Task", "Bug", "User Story") or core.state in ("New", "Removed"):
             return []
         rng = self._rng("worklogs", item_id)
