@@ -66,6 +66,28 @@ async def mark_done(
     await session.execute(stmt)
 
 
+async def mark_done_many(
+    session: AsyncSession, migration_id: str, kind: str, done: Sequence[tuple[str, str, dict[str, Any]]], run_id: str
+) -> None:
+    """Record a whole batch's outcomes in one statement: (source key, target key, detail) each."""
+    if not done:
+        return
+    stmt = insert(ItemRecord).values(
+        [
+            dict(migration_id=migration_id, kind=kind, source_key=k, target_key=t, state=DONE, run_id=run_id, attempts=1, detail=d)
+            for k, t, d in done
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(
+            state=DONE, target_key=stmt.excluded.target_key, run_id=run_id, error=None,
+            detail=stmt.excluded.detail, updated_at=func.now(),
+        ),
+    )
+    await session.execute(stmt)
+
+
 async def mark_failed(
     session: AsyncSession, migration_id: str, kind: str, source_key: str, error: str, run_id: str
 ) -> None:

@@ -206,20 +206,20 @@ class CreateItemsActivities:
                 await session.commit()
             return 0, failed + len(drafts)
 
-        created = 0
+        done: list[tuple[str, str, dict]] = []
         async with self._sessions() as session:
             for index, (row, _, detail) in enumerate(drafts):
                 key = result.key_for(index)
                 if key:
-                    await item_records.mark_done(session, ctx.migration_id, ISSUE, str(row.source_id), key, input.run_id, detail)
-                    created += 1
+                    done.append((str(row.source_id), key, detail))
                 else:
                     error = result.errors.get(index)
                     reason = "Jira refused the issue: " + (error.describe() if error else "no reason given")
                     await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
                     failed += 1
+            await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, input.run_id)
             await session.commit()
-        return created, failed
+        return len(done), failed
 
 
 def issue_number(key: str) -> int:
