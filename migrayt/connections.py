@@ -39,4 +39,12 @@ def resolve_secret(ref: str) -> SecretStr:
         if not path.is_file():
             raise SecretNotFound(f"secret reference {ref!r}: no such file in the worker")
         return SecretStr(path.read_text().strip())
+    if scheme == "sealed":  # a saved connection's secret, encrypted under MIGRAYT_SECRET_KEY (connections_store)
+        from migrayt.connections_store import SecretBox, SecretKeyMissing
+        from migrayt.settings import get_settings
+
+        try:
+            return SecretBox(get_settings().secret_key).open(where)
+        except SecretKeyMissing as err:
+            raise SecretNotFound(f"a saved connection's secret: {err}") from None
     raise SecretNotFound(f"secret reference {ref!r}: unknown scheme (use env:NAME or file:PATH)")

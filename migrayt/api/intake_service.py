@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
-from migrayt.api.service import NotFound
+from migrayt.api.service import MigrationService, NotFound
+from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.connections_store import (
     AdoConnectionInput,
     ConnectionStore,
@@ -19,9 +20,9 @@ from migrayt.connections_store import (
     JiraDataCenterConnectionInput,
 )
 from migrayt.mapping import versions
-from migrayt.mapping.plan import MappingPlan
+from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
-from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, TenantConsent
+from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, StoredConnection, TenantConsent
 from migrayt.workflows.preview import PreviewWorkflow, PreviewWorkflowInput, PreviewWorkflowResult
 from migrayt.workflows.scan import ScanInput, ScanResult, ScanWorkflow
 
@@ -50,6 +51,30 @@ class IntakeService:
 
     async def list_connections(self, tenant: str) -> list[ConnectionView]:
         return await self.connections.list(tenant)
+
+    async def create_migration_from_connections(
+        self, tenant: str, name: str, ado_connection_id: str, jira_connection_id: str, jira_project_key: str,
+        actor: str, door: str, *, ado_project: str | None = None,
+    ) -> str:
+        """A migration between two saved (tested) connections, with the default plan as a draft to review.
+
+        The worker reads the secrets as `sealed:` references (still encrypted under MIGRAYT_SECRET_KEY)."""
+        ado, ado_secret = await self._saved(tenant, ado_connection_id, ("ado",))
+        jira, jira_secret = await self._saved(tenant, jira_connection_id, ("jira_cloud", "jira_dc"))
+        source = SourceConnection(
+            organization_url=ado.url, project=ado_project or (ado.detail or {}).get("project") or "", pat_ref=f"sealed:{ado_secret}"
+        )
+        target = TargetConnection(base_url=jira.url, project_key=jira_project_key, email=jira.username or "", token_ref=f"sealed:{jira_secret}")
+        return await MigrationService(self.settings, self.sessions, self.temporal).create_migration(
+            tenant, name, source, target, default_plan(), actor=actor, door=door, approved=False
+        )
+
+    async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
+        async with self.sessions() as session:
+            row = await session.get(StoredConnection, connection_id)
+        if row is None or row.tenant_id != tenant or row.kind not in kinds:
+            raise NotFound(f"{'/'.join(kinds)} connection {connection_id} not found")
+        return row, row.secret_encrypted
 
     # --- consent -------------------------------------------------------------------------------
 

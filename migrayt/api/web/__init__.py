@@ -1,0 +1,5 @@
+"""The web app (wizard and progress screen); app.py includes `router` when this package is present."""
+
+from migrayt.api.web.routes import router
+
+__all__ = ["router"]

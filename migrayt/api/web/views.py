@@ -1,0 +1,172 @@
+"""What the pages show, shaped from the service's models: plan entries as rows, bars per phase, times.
+
+Presentation only: every decision (what a plan means, what a run may do) stays in the services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, PhaseCounters, RunStatus
+
+# Plan sections a person edits as "ADO thing → Jira name", in the order the page lists them.
+DICT_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("types", "Work item type → issue type"),
+    ("subtask_types", "Sub-task types"),
+    ("priorities", "Priority"),
+    ("link_types", "Link type"),
+)
+# Phases a customer may leave out of a run (a structure-only move, say).
+SKIPPABLE = ("links", "attachments", "transitions", "comments", "plugins")
+TRANSFORMS = ("text", "rich_text", "number", "date", "identity", "picklist", "tags")
+PHASE_LABELS = {
+    "preflight": "Preflight",
+    "create_items": "Create issues",
+    "hierarchy": "Hierarchy",
+    "links": "Links",
+    "attachments": "Attachments",
+    "transitions": "Statuses",
+    "comments": "Comments",
+    "plugins": "Plugins",
+}
+
+
+@dataclass
+class PlanRow:
+    section: str
+    label: str
+    ado: str
+    jira: str
+    origin: str
+    confidence: float
+    note: str | None
+    name: str  # form field name carrying the Jira side
+
+
+def plan_rows(plan: MappingPlan) -> list[PlanRow]:
+    """Every mapping entry with where it came from (rule / ai / human) and how sure that source was."""
+    rows: list[PlanRow] = []
+
+    def origin(key: str) -> EntryOrigin:
+        return plan.provenance.get(key) or EntryOrigin()
+
+    for section, label in DICT_SECTIONS:
+        for ado, jira in sorted(getattr(plan, section).items()):
+            o = origin(f"{section}/{ado}")
+            rows.append(PlanRow(section, label, ado, jira, o.origin, o.confidence, o.note, f"e:{section}/{ado}"))
+    for ado_type, states in sorted(plan.states.items()):
+        for state, status in sorted(states.items()):
+            o = origin(f"states/{ado_type}/{state}")
+            where = "any type" if ado_type == "*" else ado_type
+            rows.append(PlanRow("states", f"State ({where}) → status", state, status, o.origin, o.confidence, o.note, f"e:states/{ado_type}/{state}"))
+    return rows
+
+
+def field_rows(plan: MappingPlan) -> list[tuple[int, FieldMapping]]:
+    return list(enumerate(plan.fields))
+
+
+def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
+    """The plan as the person left the edit form: an emptied Jira side removes the entry."""
+    plan = base.model_copy(deep=True)
+    for name, raw in form.items():
+        value = str(raw).strip()
+        if name.startswith("e:"):
+            section, _, rest = name[2:].partition("/")
+            if section == "states":
+                ado_type, _, state = rest.partition("/")
+                table = plan.states.setdefault(ado_type, {})
+                _put(table, state, value)
+            elif section in dict(DICT_SECTIONS):
+                _put(getattr(plan, section), rest, value)
+        elif name.startswith("f:"):
+            _, index, attr = name.split(":", 2)
+            i = int(index)
+            if 0 <= i < len(plan.fields) and attr in ("target", "transform"):
+                if attr == "transform" and value not in TRANSFORMS:
+                    continue
+                setattr(plan.fields[i], attr, value)
+    if "skip_phases_shown" in form:  # unticked boxes send nothing, so only a form that showed them decides
+        plan.skip_phases = [p for p in SKIPPABLE if f"skip:{p}" in form]
+    plan.fields = [f for f in plan.fields if f.target]
+    plan.states = {t: s for t, s in plan.states.items() if s}
+    return plan
+
+
+def _put(table: dict[str, str], key: str, value: str) -> None:
+    if value:
+        table[key] = value
+    else:
+        table.pop(key, None)
+
+
+@dataclass
+class PhaseBar:
+    phase: str
+    label: str
+    total: int
+    done: int
+    created: int
+    skipped: int
+    failed: int
+    percent: int
+    state: str  # waiting | active | done
+
+
+def phase_bars(status: RunStatus, phase: str | None, counters: Mapping[str, PhaseCounters]) -> list[PhaseBar]:
+    current = PHASES.index(phase) if phase in PHASES else 0
+    final = status in FINAL_STATUSES
+    bars = []
+    for index, name in enumerate(PHASES):
+        c = counters.get(name) or PhaseCounters()
+        done = min(c.created + c.skipped + c.failed, c.total) if c.total else 0
+        if index < current or (final and status == RunStatus.COMPLETED) or (final and c.total and done == c.total):
+            state = "done"
+        elif index == current and not final:
+            state = "active"
+        else:
+            state = "waiting"
+        if name == "preflight":
+            percent = 100 if state == "done" else 0
+        else:
+            percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
+        bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), c.total, done, c.created, c.skipped, c.failed, percent, state))
+    return bars
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def size(n: int | float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+# Audit details worth a glance on the progress screen (events never hold ticket content).
+EVENT_DETAIL_KEYS = ("phase", "version", "message", "reason", "original_run_id")
+
+
+def event_detail(detail: Mapping[str, Any] | None) -> str:
+    parts = []
+    for key in EVENT_DETAIL_KEYS:
+        value = (detail or {}).get(key)
+        if value not in (None, "", {}):
+            shown = PHASE_LABELS.get(value, value) if key == "phase" else value
+            parts.append(str(shown) if key in ("phase", "message", "reason") else f"{key} {shown}")
+    return " · ".join(parts)[:120]

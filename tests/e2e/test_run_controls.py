@@ -1,0 +1,90 @@
+"""Pause and resume from the progress screen's buttons, on a Jira slow enough to catch the run mid-way."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+from pydantic import SecretStr
+
+from migrayt.connections_store import AdoConnectionInput, JiraCloudConnectionInput
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
+from migrayt.sandbox.testing import running_sandbox
+from tests.e2e.conftest import TENANT, screenshot
+from tests.integration.harness import ado_labels, jira_issues, set_jira_faults, structure_only_plan
+
+ITEMS, SEED = 60, 9
+
+
+@pytest.fixture
+def slow_sandbox():
+    with running_sandbox(items=ITEMS, seed=SEED, jira_faults=FaultConfig(latency_ms=150)) as server:
+        yield server
+
+
+async def jira_requests(sandbox) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]["requests"]
+
+
+async def approved_migration(web, sandbox) -> str:
+    """Connect, create and approve through the services the pages call (the wizard test clicks through these)."""
+    intake = web.intake
+    ado = await intake.save_connection(
+        TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(DEFAULT_ADO_PAT)), "setup", "api"
+    )
+    jira = await intake.save_connection(
+        TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr(DEFAULT_JIRA_TOKEN)), "setup", "api"
+    )
+    migration_id = await intake.create_migration_from_connections(TENANT, "Slow Phoenix", ado.id, jira.id, "PHX", "setup", "api")
+    version = await intake.edit_plan(TENANT, migration_id, 1, structure_only_plan(), "setup", "api")
+    await intake.approve_plan(TENANT, migration_id, version, "setup", "api")
+    return migration_id
+
+
+async def test_pause_and_resume_from_the_buttons(web, page: Page, slow_sandbox):
+    migration_id = await approved_migration(web, slow_sandbox)
+    await page.goto(f"{web.url}/app/migrations/{migration_id}/checkout")
+    await page.get_by_role("button", name="Start the run").click()
+    await expect(page).to_have_url(re.compile(r"/app/runs/run-\w+$"))
+    run_id = page.url.rsplit("/", 1)[-1]
+    creating = page.locator('[data-phase="create_items"]')
+    await expect(creating).to_have_attribute("data-done", re.compile(r"^[1-9]"), timeout=30_000)
+    await screenshot(page, "09-run-in-progress")
+
+    clicked = time.monotonic()
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.locator("#run-status")).to_have_text("PAUSED", timeout=10_000)
+    print(f"pause: PAUSED shown {time.monotonic() - clicked:.1f}s after the click")
+    await expect(page.get_by_role("button", name="Pause")).to_be_disabled()
+    await expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+    await expect(page.locator("#eta")).to_have_text("paused")
+    await screenshot(page, "10-run-paused")
+    before = await jira_requests(slow_sandbox)
+    done_paused = int(await creating.get_attribute("data-done"))
+    await asyncio.sleep(2)
+    assert await jira_requests(slow_sandbox) == before, "a paused run must not call Jira"
+    assert done_paused < ITEMS or (await page.locator('[data-phase="hierarchy"]').get_attribute("data-done")) != str(ITEMS)
+
+    await set_jira_faults(slow_sandbox, latency_ms=0)
+    clicked = time.monotonic()
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.locator("#run-status")).not_to_have_text("PAUSED", timeout=10_000)
+    print(f"resume: left PAUSED {time.monotonic() - clicked:.1f}s after the click")
+    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
+    await screenshot(page, "11-run-resumed-finished")
+
+    labels = ado_labels(await jira_issues(slow_sandbox))
+    assert all(len(keys) == 1 for keys in labels.values())
+    report = await web.service.run_report(TENANT, run_id)
+    c = report.counters["create_items"]
+    assert c.created + c.skipped + c.failed == c.total == ITEMS and len(labels) == c.created
+    audit = await page.locator("#audit").inner_text()
+    for action in ("pause requested", "resume requested"):
+        assert re.search(action + r"[^\n]*\tlocal-user\tweb", audit), action
+    assert "paused effective" in audit
