@@ -27,8 +27,22 @@ from migrayt.worker.temporal_client import connect_temporal
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.scan import ScanWorkflow
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 
 log = logging.getLogger("migrayt.worker")
+
+
+def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settings, client: Client) -> list:
+    from migrayt.activities.delta.prepare import DeltaPrepareActivities
+    from migrayt.activities.delta.scheduled import ScheduledRunActivities
+    from migrayt.activities.delta.source_changes import SourceChangesActivities
+    from migrayt.api.service import MigrationService
+
+    return [
+        DeltaPrepareActivities(sessions, contexts).delta_prepare,
+        SourceChangesActivities(PhaseDeps(sessions, contexts)).delta_source_changes,
+        ScheduledRunActivities(MigrationService(settings, sessions, client)).start_scheduled_run,
+    ]
 
 
 def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings) -> list:
@@ -49,11 +63,12 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
         LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
+        *_schedule_activities(sessions, contexts, settings, client),
     ]
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow],
+        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow, DeltaSyncWorkflow, ScheduledRunWorkflow],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
     )

@@ -1,0 +1,160 @@
+"""Delta sync: changed fields and status changes of items that already have a Jira issue.
+
+Exactly once per ADO revision (kind "source_change", source key "id:rev"). What changed is the
+difference between the issue fields built from the item as it is now and as it was at the delta's
+`changed_since` (ADO's asOf), so only fields someone edited are sent, never the whole issue again:
+a description Migrayt rewrote (images re-hosted) stays as it is unless the description changed.
+Setting fields is idempotent, and the status walk starts from the status Jira shows, so a pending
+record is simply done again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
+from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_links import fails_alone
+from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
+from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.connectors.http import ApiError
+from migrayt.scheduling.models import SourceChangesInput
+from migrayt.activities.execution.models import PhaseBatchResult
+from migrayt.store import item_records
+from migrayt.store.item_locks import ItemsBusy, claimed
+from migrayt.store.item_records import DONE
+from migrayt.workflows.run_models import PhaseCounters
+
+SOURCE_CHANGE = "source_change"
+# Fields that place the issue (project, type, parent): a delta edits content, it does not move issues.
+NOT_EDITED = frozenset({"project", "issuetype", "parent"})
+PER_BATCH_CONCURRENCY = 8
+CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
+
+
+def changed_fields(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, Any]:
+    """Jira fields whose value differs; a field gone from the item is cleared (None)."""
+    before = before or {}
+    out = {k: v for k, v in now.items() if k not in NOT_EDITED and before.get(k) != v}
+    out.update({k: None for k in before if k not in now and k not in NOT_EDITED})
+    return out
+
+
+class SourceChangesActivities:
+    def __init__(self, deps: PhaseDeps) -> None:
+        self._sessions = deps.sessions
+        self._contexts = deps.contexts
+        self._transitions = TransitionsPhase(deps)
+
+    @activity.defn(name="delta_source_changes")
+    @keeps_heartbeat
+    async def delta_source_changes(self, input: SourceChangesInput) -> PhaseBatchResult:
+        ctx = await self._contexts.load(input.migration_id)
+        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
+        counters = PhaseCounters(total=len(rows))
+        async with self._sessions() as session:
+            issues = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
+        with_issue = [r for r in rows if (rec := issues.get(str(r.source_id))) and rec.state == DONE and rec.target_key]
+        counters.skipped += len(rows) - len(with_issue)
+        if not with_issue:
+            return PhaseBatchResult(counters=counters)
+        now = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in with_issue], expand="relations")}
+        # Issues this very delta created hold this revision already: recorded as such, so the next
+        # delta does not take them for changed.
+        fresh = [r for r in with_issue if issues[str(r.source_id)].run_id == input.run_id and r.source_id in now]
+        if fresh:
+            async with self._sessions() as session:
+                seen = await item_records.load(session, ctx.migration_id, SOURCE_CHANGE, [f"{r.source_id}:{now[r.source_id].rev}" for r in fresh])
+                await item_records.mark_done_many(session, ctx.migration_id, SOURCE_CHANGE, [
+                    (key, issues[str(r.source_id)].target_key, {"rev": now[r.source_id].rev, "created": True})
+                    for r in fresh if (key := f"{r.source_id}:{now[r.source_id].rev}") not in seen
+                ], input.run_id)
+                await session.commit()
+        existing = [r for r in with_issue if r not in fresh]
+        keys = {str(r.source_id): f"{r.source_id}:{now[r.source_id].rev}" for r in existing if r.source_id in now}
+        counters.skipped += len(with_issue) - len(keys)  # created by this delta, or gone from ADO since
+        if not keys:
+            return PhaseBatchResult(counters=counters)
+        try:
+            async with claimed(self._sessions.kw["bind"], ctx.migration_id, SOURCE_CHANGE, list(keys.values())):
+                outcomes = await self._apply(ctx, input, [r for r in existing if str(r.source_id) in keys], now, keys, issues)
+        except ItemsBusy as err:
+            raise ApplicationError(str(err), type="ItemsBusy") from err
+        for outcome in outcomes:
+            setattr(counters, outcome, getattr(counters, outcome) + 1)
+        return PhaseBatchResult(counters=counters)
+
+    async def _apply(self, ctx: MigrationContext, input: SourceChangesInput, rows: list[SourceRow], now: dict, keys: dict[str, str], issues) -> list[str]:
+        async with self._sessions() as session:
+            records = await item_records.load(session, ctx.migration_id, SOURCE_CHANGE, keys.values())
+        todo = [r for r in rows if (rec := records.get(keys[str(r.source_id)])) is None or rec.state != DONE]
+        outcomes = [CREATED if records[keys[str(r.source_id)]].run_id == input.run_id else SKIPPED for r in rows if r not in todo]
+        if not todo:
+            return outcomes
+        before: dict[int, Any] = {}
+        if input.changed_since is not None:
+            before = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in todo], expand="relations", as_of=input.changed_since)}
+        catalog = await self._contexts.catalog(ctx)
+        lookups = await self._contexts.lookups(ctx)
+        async with self._sessions() as session:
+            parent_keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in todo if r.parent_id})
+        workflows = {t.id: t for t in await ctx.jira.get_project_statuses(ctx.target.project_key)}
+        limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
+
+        async def one(row: SourceRow) -> str:
+            source_key, issue_key = keys[str(row.source_id)], issues[str(row.source_id)].target_key
+            wi, old = now[row.source_id], before.get(row.source_id)
+            parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
+            as_subtask = row.tier == 1 and parent_key is not None
+            try:
+                fields_now = build_issue_fields(wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key).fields
+                fields_before = (
+                    build_issue_fields(old.id, old.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key).fields if old else None
+                )
+            except ItemRejected as err:
+                return await self._fail(ctx, input.run_id, source_key, f"the changed item cannot be mapped: {err}")
+            edits = changed_fields(fields_before, fields_now) if fields_before is not None else {}
+            state_now, state_before = wi.state or "", (old.state if old else None)
+            target = ctx.plan.target_status(wi.type or row.work_item_type, state_now) if state_now != state_before else None
+            if not edits and not target:
+                return await self._done(ctx, input.run_id, source_key, issue_key, {"rev": wi.rev, "fields": [], "status": None})
+            async with limit:
+                async with self._sessions() as session:
+                    await item_records.mark_pending(session, ctx.migration_id, SOURCE_CHANGE, [source_key], input.run_id)
+                    await session.commit()
+                detail: dict[str, Any] = {"rev": wi.rev, "fields": sorted(edits), "status": None}
+                try:
+                    if edits:
+                        await ctx.jira.edit_issue(issue_key, edits)
+                    if target:
+                        start, path, _ = await self._transitions._walk(ctx, issue_key, target, workflows)
+                        detail["status"] = {"from": start, "to": target, "path": path, "ado_state": state_now}
+                except Unreachable as err:
+                    return await self._fail(ctx, input.run_id, source_key, f"status change of {issue_key}: {err}")
+                except ApiError as err:
+                    if not fails_alone(err):
+                        raise
+                    return await self._fail(ctx, input.run_id, source_key, f"Jira refused the changes to {issue_key}: {err}")
+            moved = bool(edits) or bool(detail["status"] and detail["status"]["path"])
+            await self._done(ctx, input.run_id, source_key, issue_key, detail)
+            return CREATED if moved else SKIPPED
+
+        return outcomes + list(await asyncio.gather(*(one(r) for r in todo)))
+
+    async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:
+        async with self._sessions() as session:
+            await item_records.mark_done(session, ctx.migration_id, SOURCE_CHANGE, source_key, issue_key, run_id, detail)
+            await session.commit()
+        return SKIPPED
+
+    async def _fail(self, ctx: MigrationContext, run_id: str, source_key: str, reason: str) -> str:
+        async with self._sessions() as session:
+            await item_records.mark_failed(session, ctx.migration_id, SOURCE_CHANGE, source_key, reason, run_id)
+            await session.commit()
+        return FAILED

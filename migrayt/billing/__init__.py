@@ -1,0 +1,1 @@
+"""Checkout (Stripe Checkout Session for a quote), the webhook that unlocks runs, usage metering."""

@@ -1,0 +1,1 @@
+"""Scheduled runs: a cutover at a set time and a recurring delta sync, on Temporal Schedules."""

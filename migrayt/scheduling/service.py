@@ -1,0 +1,278 @@
+"""Schedules of a tenant's migrations: create, list, pause, resume, trigger, delete (every door uses this).
+
+A cutover is a Temporal Schedule with one action at a set time that starts a normal run; a delta
+sync is a recurring Schedule (every N minutes, or a cron expression) that starts DeltaSyncWorkflow.
+Overlapping actions are skipped, so a delta never runs beside another. The `schedule` table says
+which tenant owns which schedule; Temporal keeps its state (paused, next and recent actions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleCalendarSpec,
+    ScheduleDescription,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    ScheduleRange,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from migrayt.api.service import NotFound, RunConflict
+from migrayt.scheduling.models import DeltaSyncInput, ScheduledRunInput
+from migrayt.scheduling.store import ScheduleRecord
+from migrayt.settings import Settings
+from migrayt.store.models import AuditEvent, Migration, Run
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
+from migrayt.workflows.migration_run import TENANT, search_attributes
+from migrayt.workflows.run_models import RunStatus
+
+ScheduleKind = Literal["cutover", "delta"]
+MIN_INTERVAL = timedelta(minutes=1)
+
+
+class ScheduleInvalid(RunConflict):
+    """The schedule asked for cannot be made (a time in the past, an interval too short…): 4xx."""
+
+
+class ScheduleView(BaseModel):
+    schedule_id: str
+    kind: ScheduleKind
+    migration_id: str
+    paused: bool
+    note: str | None = None
+    at: datetime | None = Field(None, description="cutover: when the run starts")
+    every_minutes: int | None = Field(None, description="delta: interval")
+    cron: str | None = Field(None, description="delta: cron expression (UTC)")
+    next_action_times: list[datetime] = Field(default_factory=list)
+    recent_runs: list[str] = Field(default_factory=list, description="workflow ids the schedule started, newest last")
+    created_by: str
+    created_at: datetime | None = None
+
+
+class ScheduleService:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.temporal = temporal
+
+    # --- create ---------------------------------------------------------------------------------
+
+    async def create_cutover(self, tenant: str, migration_id: str, at: datetime, actor: str, door: str) -> ScheduleView:
+        at = _aware(at)
+        if at <= datetime.now(timezone.utc):
+            raise ScheduleInvalid(f"the cutover time {at.isoformat()} is in the past")
+        await self._migration(tenant, migration_id)
+        schedule_id = f"cutover-{uuid.uuid4().hex[:12]}"
+        action = ScheduleActionStartWorkflow(
+            ScheduledRunWorkflow.run,
+            ScheduledRunInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor),
+            id=f"{schedule_id}-start",
+            task_queue=self.settings.task_queue,
+        )
+        # The calendar entry of that one second (UTC), and one action only.
+        utc = at.astimezone(timezone.utc)
+        spec = ScheduleSpec(calendars=[ScheduleCalendarSpec(
+            second=[ScheduleRange(utc.second)], minute=[ScheduleRange(utc.minute)], hour=[ScheduleRange(utc.hour)],
+            day_of_month=[ScheduleRange(utc.day)], month=[ScheduleRange(utc.month)], year=[ScheduleRange(utc.year)],
+        )], time_zone_name="UTC")
+        state = ScheduleState(limited_actions=True, remaining_actions=1, note=f"cutover of {migration_id}")
+        await self._create(tenant, migration_id, schedule_id, "cutover", action, spec, state, {"at": at.isoformat()}, actor, door)
+        return await self.get(tenant, schedule_id)
+
+    async def create_delta(
+        self,
+        tenant: str,
+        migration_id: str,
+        actor: str,
+        door: str,
+        *,
+        every: timedelta | None = None,
+        cron: str | None = None,
+        paused: bool = False,
+    ) -> ScheduleView:
+        if (every is None) == (cron is None):
+            raise ScheduleInvalid("give either an interval or a cron expression")
+        if every is not None and every < MIN_INTERVAL:
+            raise ScheduleInvalid(f"a delta sync runs at most every {int(MIN_INTERVAL.total_seconds() // 60)} minute(s)")
+        await self._migration(tenant, migration_id)
+        schedule_id = f"delta-{uuid.uuid4().hex[:12]}"
+        action = ScheduleActionStartWorkflow(
+            DeltaSyncWorkflow.run,
+            DeltaSyncInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor,
+                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency),
+            id=schedule_id,  # Temporal appends the action time: each sync has its own id (= run id)
+            task_queue=self.settings.task_queue,
+            typed_search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),
+        )
+        spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]) if every else ScheduleSpec(cron_expressions=[cron or ""])
+        state = ScheduleState(paused=paused, note=f"delta sync of {migration_id}")
+        asked = {"every_minutes": int(every.total_seconds() // 60)} if every else {"cron": cron}
+        await self._create(tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door)
+        return await self.get(tenant, schedule_id)
+
+    async def _create(self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door) -> None:
+        schedule = Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP), state=state)
+        try:
+            await self.temporal.create_schedule(
+                schedule_id, schedule, search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)])
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.INVALID_ARGUMENT:
+                raise ScheduleInvalid(f"Temporal refused the schedule: {err.message}") from None
+            raise
+        async with self.sessions() as session:
+            session.add(ScheduleRecord(id=schedule_id, tenant_id=tenant, migration_id=migration_id, kind=kind, spec=asked, created_by=actor))
+            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="schedule_created", actor=actor, door=door,
+                                   detail={"schedule_id": schedule_id, "kind": kind, **asked}))
+            await session.commit()
+
+    # --- read -----------------------------------------------------------------------------------
+
+    async def list(self, tenant: str, migration_id: str | None = None) -> list[ScheduleView]:
+        async with self.sessions() as session:
+            query = select(ScheduleRecord).where(ScheduleRecord.tenant_id == tenant).order_by(ScheduleRecord.created_at)
+            if migration_id:
+                query = query.where(ScheduleRecord.migration_id == migration_id)
+            records = list((await session.scalars(query)).all())
+        views = []
+        for record in records:
+            try:
+                views.append(_view(record, await self.temporal.get_schedule_handle(record.id).describe()))
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # Deleted behind our back (`temporal schedule delete`): forget it here too.
+                await self._forget(record.id)
+        return views
+
+    async def get(self, tenant: str, schedule_id: str) -> ScheduleView:
+        record = await self._record(tenant, schedule_id)
+        return _view(record, await self._describe(record))
+
+    # --- change ---------------------------------------------------------------------------------
+
+    async def pause(self, tenant: str, schedule_id: str, actor: str, door: str, note: str | None = None) -> ScheduleView:
+        record = await self._record(tenant, schedule_id)
+        await self.temporal.get_schedule_handle(schedule_id).pause(note=note or f"paused by {actor} ({door})")
+        await self._audit(record, "schedule_paused", actor, door)
+        return await self.get(tenant, schedule_id)
+
+    async def resume(self, tenant: str, schedule_id: str, actor: str, door: str) -> ScheduleView:
+        record = await self._record(tenant, schedule_id)
+        await self.temporal.get_schedule_handle(schedule_id).unpause(note=f"resumed by {actor} ({door})")
+        await self._audit(record, "schedule_resumed", actor, door)
+        return await self.get(tenant, schedule_id)
+
+    async def trigger(self, tenant: str, schedule_id: str, actor: str, door: str) -> ScheduleView:
+        """Run the schedule's action now (a paused schedule too), skipped if one is still running."""
+        record = await self._record(tenant, schedule_id)
+        await self.temporal.get_schedule_handle(schedule_id).trigger(overlap=ScheduleOverlapPolicy.SKIP)
+        await self._audit(record, "schedule_triggered", actor, door)
+        return await self.get(tenant, schedule_id)
+
+    async def delete(self, tenant: str, schedule_id: str, actor: str, door: str) -> None:
+        record = await self._record(tenant, schedule_id)
+        try:
+            await self.temporal.get_schedule_handle(schedule_id).delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await self._audit(record, "schedule_deleted", actor, door)
+        await self._forget(schedule_id)
+
+    async def start_delta(self, tenant: str, migration_id: str, actor: str, door: str) -> str:
+        """One delta sync now, without a schedule; returns its run id."""
+        await self._migration(tenant, migration_id)
+        run_id = f"delta-{uuid.uuid4().hex[:12]}"
+        async with self.sessions() as session:
+            active = await session.scalar(
+                select(Run.id).where(Run.migration_id == migration_id, Run.status.in_([RunStatus.RUNNING, RunStatus.PAUSED]))
+            )
+            if active:
+                raise RunConflict(f"migration {migration_id} already has an active run {active}")
+            # The row exists from the start, so the run can be watched at once (the sync's first step keeps it).
+            session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, status=RunStatus.RUNNING, phase="preflight", counters={}))
+            await session.commit()
+        await self.temporal.start_workflow(
+            DeltaSyncWorkflow.run,
+            DeltaSyncInput(migration_id=migration_id, tenant=tenant, requested_by=actor, door=door,
+                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency),
+            id=run_id,
+            task_queue=self.settings.task_queue,
+            search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),
+        )
+        return run_id
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    async def _migration(self, tenant: str, migration_id: str) -> None:
+        async with self.sessions() as session:
+            migration = await session.get(Migration, migration_id)
+        if migration is None or migration.tenant_id != tenant:
+            raise NotFound(f"migration {migration_id} not found")
+
+    async def _record(self, tenant: str, schedule_id: str) -> ScheduleRecord:
+        async with self.sessions() as session:
+            record = await session.get(ScheduleRecord, schedule_id)
+        if record is None or record.tenant_id != tenant:
+            raise NotFound(f"schedule {schedule_id} not found")
+        return record
+
+    async def _describe(self, record: ScheduleRecord) -> ScheduleDescription:
+        try:
+            return await self.temporal.get_schedule_handle(record.id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                await self._forget(record.id)
+                raise NotFound(f"schedule {record.id} not found") from None
+            raise
+
+    async def _forget(self, schedule_id: str) -> None:
+        async with self.sessions() as session:
+            record = await session.get(ScheduleRecord, schedule_id)
+            if record is not None:
+                await session.delete(record)
+                await session.commit()
+
+    async def _audit(self, record: ScheduleRecord, action: str, actor: str, door: str) -> None:
+        async with self.sessions() as session:
+            session.add(AuditEvent(tenant_id=record.tenant_id, migration_id=record.migration_id, action=action, actor=actor, door=door,
+                                   detail={"schedule_id": record.id, "kind": record.kind}))
+            await session.commit()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _view(record: ScheduleRecord, description: ScheduleDescription) -> ScheduleView:
+    state, info = description.schedule.state, description.info
+    spec = record.spec or {}
+    return ScheduleView(
+        schedule_id=record.id,
+        kind=record.kind,  # type: ignore[arg-type]
+        migration_id=record.migration_id,
+        paused=state.paused,
+        note=state.note,
+        at=datetime.fromisoformat(spec["at"]) if spec.get("at") else None,
+        every_minutes=spec.get("every_minutes"),
+        cron=spec.get("cron"),
+        next_action_times=list(info.next_action_times)[:5],
+        recent_runs=[a.action.workflow_id for a in info.recent_actions if hasattr(a.action, "workflow_id")],
+        created_by=record.created_by,
+        created_at=record.created_at,
+    )
