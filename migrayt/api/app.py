@@ -127,6 +127,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def no_secret_key(_: Request, exc: SecretKeyMissing) -> JSONResponse:
         return error(503, str(exc))
 
+    @app.exception_handler(UnicodeError)
+    async def bad_text(_: Request, exc: UnicodeError) -> JSONResponse:
+        # Lone surrogates and the like parse as JSON but cannot be stored or sent on.
+        return error(400, "the request holds text that is not valid Unicode (e.g. a lone surrogate)")
+
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         state = _sqlstate(exc)

@@ -127,6 +127,9 @@ class MigrationService:
     async def control(self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None) -> None:
         """pause / resume / cancel, refused with RunConflict when the run is not in a fitting state."""
         progress = await self.progress(tenant, run_id)
+        await self._signal_if_fitting(progress, run_id, action, actor, door, reason)
+
+    async def _signal_if_fitting(self, progress: RunProgress, run_id: str, action: str, actor: str, door: str, reason: str | None) -> None:
         status = progress.status
         if status == RunStatus.CANCELLED or status in FINAL_STATUSES:
             raise RunConflict(f"run {run_id} is {status.value}: nothing to {action}")
@@ -203,19 +206,29 @@ class MigrationService:
                 select(func.count()).select_from(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.state == "failed")
             ) or 0
 
-    async def run_report(self, tenant: str, run_id: str, failures_limit: int = 100, query_timeout: float = 10.0) -> RunReport:
-        """Progress with timing, ETA and the migration's failed items. When no worker answers the
-        query in time, the last state kept in the database is returned with live=False."""
+    async def progress_within(self, tenant: str, run_id: str, query_timeout: float = 5.0) -> tuple[Run, RunProgress, bool]:
+        """(run row, progress, live): the workflow's answer, or — when no worker answers in time — the
+        last state kept in the database (live=False), so a door never hangs on a stopped worker."""
         run = await self.get_run(tenant, run_id)
-        live = True
+        last_kept = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
         if RunStatus(run.status) in FINAL_STATUSES:
-            progress = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
-        else:
-            try:
-                progress = await asyncio.wait_for(self.handle(run_id).query(MigrationRunWorkflow.progress), query_timeout)
-            except (asyncio.TimeoutError, RPCError):
-                live = False
-                progress = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
+            return run, last_kept, True
+        try:
+            return run, await asyncio.wait_for(self.handle(run_id).query(MigrationRunWorkflow.progress), query_timeout), True
+        except (asyncio.TimeoutError, RPCError):
+            return run, last_kept, False
+
+    async def control_within(
+        self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None, query_timeout: float = 5.0
+    ) -> None:
+        """`control` for the doors: same rules, judged on the last kept state when no worker answers
+        (a signal waits in Temporal until a worker runs the workflow again)."""
+        _, progress, _ = await self.progress_within(tenant, run_id, query_timeout)
+        await self._signal_if_fitting(progress, run_id, action, actor, door, reason)
+
+    async def run_report(self, tenant: str, run_id: str, failures_limit: int = 100, query_timeout: float = 5.0) -> RunReport:
+        """Progress with timing, ETA and the migration's failed items (live=False: last kept state)."""
+        run, progress, live = await self.progress_within(tenant, run_id, query_timeout)
         if RunStatus(progress.status) in FINAL_STATUSES:
             run = await self.get_run(tenant, run_id)  # the workflow has just written its final row
         end = run.finished_at or datetime.now(timezone.utc)

@@ -5,18 +5,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
 from migrayt.api.routers.deps import ConnectionId, Intake
-from migrayt.api.routers.schemas import HTTP_URL
+from migrayt.api.routers.schemas import HttpUrl
 from migrayt.connections_store import AdoConnectionInput, ConnectionView, JiraCloudConnectionInput, JiraDataCenterConnectionInput
 
 router = APIRouter(prefix="/api/connections", tags=["connections"])
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Url = Annotated[str, Field(pattern=HTTP_URL, max_length=500)]
-Secret = Annotated[SecretStr, Field(min_length=1, max_length=2000)]
+Url = HttpUrl
+
+
+def _token_characters(value: SecretStr) -> SecretStr:
+    # PATs and API tokens are printable ASCII; anything else could not travel in an HTTP header.
+    secret = value.get_secret_value()
+    if not (secret.isascii() and secret.isprintable()):
+        raise ValueError("a PAT or API token is printable ASCII")
+    return value
+
+
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=2000), AfterValidator(_token_characters)]
 
 
 class AdoConnectionBody(AdoConnectionInput):

@@ -36,7 +36,7 @@ async def list_runs(migration_id: MigrationId, svc: Service, who: CurrentPrincip
 
 async def _control(svc: Service, who: CurrentPrincipal, run_id: str, action: str, body: ControlBody | None) -> RunAccepted:
     body = body or ControlBody()
-    await svc.control(who.tenant, run_id, action, actor=body.actor or who.actor, door="api", reason=body.reason)
+    await svc.control_within(who.tenant, run_id, action, actor=body.actor or who.actor, door="api", reason=body.reason)
     return accepted(run_id, action)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+import httpx
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.intake.catalog import TargetLimits
@@ -13,18 +14,32 @@ from migrayt.mapping.plan import MappingPlan
 
 HTTP_URL = r"^https?://[^\s/?#]+[^\s]*$"
 SECRET_REF = r"^(env|file):\S.*$"
+
+
+def _reachable_form(value: str) -> str:
+    """A URL an HTTP client can use (the pattern alone lets through hosts IDNA refuses)."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError) as err:
+        raise ValueError(f"not a usable URL: {err}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("expected an http(s) URL with a host")
+    return value
+
+
+HttpUrl = Annotated[str, Field(pattern=HTTP_URL, max_length=500), AfterValidator(_reachable_form)]
 ACTOR = Field(None, min_length=1, max_length=200, description="who to record in the audit trail (default: the token's name)")
 
 
 class SourceSpec(SourceConnection):
-    organization_url: str = Field(pattern=HTTP_URL, max_length=500, examples=["https://dev.azure.com/acme"])
+    organization_url: HttpUrl = Field(examples=["https://dev.azure.com/acme"])
     project: str = Field(min_length=1, max_length=200)
     team: str | None = Field(None, min_length=1, max_length=200)
     pat_ref: str = Field(pattern=SECRET_REF, max_length=500, description="where the worker reads the PAT: env:NAME or file:PATH")
 
 
 class TargetSpec(TargetConnection):
-    base_url: str = Field(pattern=HTTP_URL, max_length=500, examples=["https://acme.atlassian.net"])
+    base_url: HttpUrl = Field(examples=["https://acme.atlassian.net"])
     project_key: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     token_ref: str = Field(pattern=SECRET_REF, max_length=500, description="where the worker reads the API token: env:NAME or file:PATH")
