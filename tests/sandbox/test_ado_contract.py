@@ -24,11 +24,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from migrayt.sandbox.ado import AdoSandboxConfig, create_ado_app
+from migrayt.sandbox.jira.adf import specs_dir
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "ado"
-if not SPECS.exists():  # the tree may be checked out elsewhere; the specs live next to it
-    SPECS = Path("/work/shared/specs/ado")
+SPECS = specs_dir() / "ado"
 SPEC_FILES = {
     "wit": "wit/7.1/workItemTracking.json",
     "work": "work/7.1/work.json",

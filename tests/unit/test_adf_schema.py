@@ -21,9 +21,9 @@ from jsonschema import ValidationError, validators
 
 def _schema_path() -> Path:
     """`MIGRAYT_SPECS_DIR`, else ../shared/specs next to the repo (as the sandbox finds it)."""
-    specs = os.environ.get("MIGRAYT_SPECS_DIR")
-    root = Path(specs) if specs else Path(__file__).resolve().parents[2].parent / "shared" / "specs"
-    return root / "adf" / "full.json"
+    from migrayt.sandbox.jira.adf import specs_dir
+
+    return specs_dir() / "adf" / "full.json"
 
 
 def _any_of(validator, subschemas, instance, schema):

@@ -22,11 +22,13 @@ CONTENT_LIMIT = 32_767
 
 
 def specs_dir() -> Path:
-    """The shared official contracts: `MIGRAYT_SPECS_DIR`, else `../shared/specs` next to the repo."""
+    """The official contracts: `MIGRAYT_SPECS_DIR`, else the copy in the repo (`specs/`, from ../shared/specs)."""
     env = os.environ.get("MIGRAYT_SPECS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+    repo = Path(__file__).resolve().parents[3]
+    vendored = repo / "specs"
+    return vendored if vendored.is_dir() else repo.parent / "shared" / "specs"
 
 
 def _discriminator(sub: dict, defs: dict, seen: frozenset[str] = frozenset()) -> set[str] | None:
