@@ -23,7 +23,7 @@ ITEMS, SEED = 60, 9
 
 @pytest.fixture
 def slow_sandbox():
-    with running_sandbox(items=ITEMS, seed=SEED, jira_faults=FaultConfig(latency_ms=150)) as server:
+    with running_sandbox(items=ITEMS, seed=SEED, jira_faults=FaultConfig(latency_ms=75)) as server:
         yield server
 
 
@@ -48,6 +48,7 @@ async def approved_migration(web, sandbox) -> str:
 
 
 async def test_pause_and_resume_from_the_buttons(web, page: Page, slow_sandbox):
+    started = time.monotonic()
     migration_id = await approved_migration(web, slow_sandbox)
     await page.goto(f"{web.url}/app/migrations/{migration_id}/checkout")
     await page.get_by_role("button", name="Start the run").click()
@@ -56,6 +57,7 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, slow_sandbox):
     creating = page.locator('[data-phase="create_items"]')
     await expect(creating).to_have_attribute("data-done", re.compile(r"^[1-9]"), timeout=30_000)
     await screenshot(page, "09-run-in-progress")
+    print(f"run creating issues {time.monotonic() - started:.1f}s after the test started")
 
     clicked = time.monotonic()
     await page.get_by_role("button", name="Pause").click()
@@ -78,6 +80,7 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, slow_sandbox):
     print(f"resume: left PAUSED {time.monotonic() - clicked:.1f}s after the click")
     await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
     await screenshot(page, "11-run-resumed-finished")
+    print(f"finished {time.monotonic() - started:.1f}s after the test started")
 
     labels = ado_labels(await jira_issues(slow_sandbox))
     assert all(len(keys) == 1 for keys in labels.values())
@@ -88,3 +91,29 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, slow_sandbox):
     for action in ("pause requested", "resume requested"):
         assert re.search(action + r"[^\n]*\tlocal-user\tweb", audit), action
     assert "paused effective" in audit
+
+
+async def test_cancel_from_the_button_is_final_and_rerun_skips_what_exists(web, page: Page, slow_sandbox):
+    migration_id = await approved_migration(web, slow_sandbox)
+    run_id = await web.service.start_run(TENANT, migration_id, "setup", "api")
+    await page.goto(f"{web.url}/app/runs/{run_id}")
+    await expect(page.locator('[data-phase="create_items"]')).to_have_attribute("data-done", re.compile(r"^[1-9]"), timeout=30_000)
+
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#run-status")).to_have_text("CANCELLED", timeout=10_000)
+    for name in ("Pause", "Resume", "Cancel"):
+        await expect(page.get_by_role("button", name=name)).to_be_disabled()
+    await screenshot(page, "12-run-cancelled")
+    landed = len(await jira_issues(slow_sandbox))
+
+    # A cancelled run is final; a re-run starts a new run that skips what already landed.
+    await set_jira_faults(slow_sandbox, latency_ms=0)
+    await page.get_by_role("button", name="Re-run").click()
+    await expect(page).not_to_have_url(re.compile(run_id))
+    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
+    labels = ado_labels(await jira_issues(slow_sandbox))
+    assert all(len(keys) == 1 for keys in labels.values())
+    rerun = await web.service.run_report(TENANT, page.url.rsplit("/", 1)[-1])
+    assert rerun.original_run_id == run_id
+    assert rerun.counters["create_items"].skipped >= landed > 0

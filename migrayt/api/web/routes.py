@@ -30,7 +30,7 @@ from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
-from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
@@ -40,7 +40,7 @@ WIZARD = (("connect", "Connect"), ("scan", "Scan"), ("mapping", "Mapping"), ("pr
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(duration=views.duration, size=views.size)
-templates.env.globals.update(wizard=WIZARD, phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
+templates.env.globals.update(wizard=WIZARD, phase_order=PHASES, phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
 
 
 class _LoginRequired(HTTPException):
