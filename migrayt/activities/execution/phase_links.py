@@ -145,6 +145,27 @@ def fails_alone(err: ApiError) -> bool:
     return 400 <= err.status < 500 and err.status not in (401, 403, 408, 429)
 
 
+def no_issue(item_id: int) -> str:
+    return f"ADO #{item_id} has no Jira issue (not migrated or failed)"
+
+
+def link_blocker(
+    link: SourceLink, plan: JiraLinkPlan | None, jira_type: IssueLinkType | None, keys: Mapping[str, str]
+) -> str | None:
+    """Why this link cannot be made, known before anything is sent (shared with the dry-run preview)."""
+    if plan is None:
+        return f"ADO link type {link.rel} (#{link.source} → #{link.target}) is not in the mapping plan's link map"
+    if jira_type is None:
+        return f"Jira has no issue link type named {plan.type_name!r} (mapped from {link.rel})"
+    missing = [f"ADO #{end}" for end in (link.source, link.target) if not keys.get(str(end))]
+    if missing:
+        return (
+            f"{' and '.join(missing)} {'have' if len(missing) > 1 else 'has'} no Jira issue (not migrated or failed), "
+            f"so the {link.rel} link #{link.source} → #{link.target} cannot be made"
+        )
+    return None
+
+
 class _Writer:
     """One link or remote link at a time, through the exactly-once protocol."""
 
@@ -197,18 +218,9 @@ class _Writer:
     async def _link(self, link: SourceLink, record: ItemRecord | None) -> str:
         key = link.record_key
         plan = jira_link_for(link, self._ctx.plan.link_types)
-        if plan is None:
-            return await self._fail(LINK, key, f"ADO link type {link.rel} (#{link.source} → #{link.target}) is not in the mapping plan's link map")
-        jira_type = self._jira_types.get(plan.type_name.lower())
-        if jira_type is None:
-            return await self._fail(LINK, key, f"Jira has no issue link type named {plan.type_name!r} (mapped from {link.rel})")
-        missing = [f"ADO #{end}" for end in (link.source, link.target) if not self._keys.get(str(end))]
-        if missing:
-            return await self._fail(
-                LINK, key,
-                f"{' and '.join(missing)} {'have' if len(missing) > 1 else 'has'} no Jira issue (not migrated or failed), "
-                f"so the {link.rel} link #{link.source} → #{link.target} cannot be made",
-            )
+        jira_type = self._jira_types.get(plan.type_name.lower()) if plan is not None else None
+        if (reason := link_blocker(link, plan, jira_type, self._keys)) is not None:
+            return await self._fail(LINK, key, reason)
         subject, obj = self._keys[str(plan.subject)], self._keys[str(plan.object)]
         detail = {"type": jira_type.name, "subject": subject, "object": obj, "ado": [link.source, link.target, link.rel]}
         target_key = f"{subject} {jira_type.outward} {obj}"
@@ -244,7 +256,7 @@ class _Writer:
             return outcome
         issue_key = self._keys.get(item_key)
         if not issue_key:
-            return await self._fail(REMOTE_LINK, remote.record_key, f"ADO #{remote.item_id} has no Jira issue (not migrated or failed)")
+            return await self._fail(REMOTE_LINK, remote.record_key, no_issue(remote.item_id))
         await self._pending(REMOTE_LINK, remote.record_key)
         try:
             # With a globalId the POST is create-or-update: repeating it after a crash adds nothing.

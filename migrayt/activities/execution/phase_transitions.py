@@ -32,6 +32,18 @@ class Unreachable(Exception):
     pass
 
 
+def no_status(ado_state: str | None, ado_type: str) -> str:
+    return f"the mapping plan has no Jira status for ADO state {ado_state!r} of {ado_type}"
+
+
+def not_in_workflow(target: str, workflow: IssueTypeStatuses, project_key: str, issue_key: str, status_name: str) -> str:
+    """Shared with the dry-run preview, which knows these before any issue moves."""
+    return (
+        f"status {target!r} is not in the workflow of {workflow.name} issues in {project_key} "
+        f"(it has {', '.join(st.name for st in workflow.statuses)}); {issue_key} stays {status_name!r}"
+    )
+
+
 class TransitionsPhase:
     def __init__(self, deps: PhaseDeps) -> None:
         self._sessions = deps.sessions
@@ -75,7 +87,7 @@ class TransitionsPhase:
             ado_type, ado_state = states[row.source_id]
             target = ctx.plan.target_status(ado_type or row.work_item_type, ado_state or "")
             if not target:
-                return await self._fail(ctx, input.run_id, source_key, f"the mapping plan has no Jira status for ADO state {ado_state!r} of {ado_type or row.work_item_type}")
+                return await self._fail(ctx, input.run_id, source_key, no_status(ado_state, ado_type or row.work_item_type))
             async with limit:
                 # Pending, then walk: a walk that crashed half way is resumed from the status Jira shows.
                 async with self._sessions() as session:
@@ -110,10 +122,7 @@ class TransitionsPhase:
         start = status_name
         workflow = workflows.get(type_id)
         if workflow is not None and target.casefold() not in {st.name.casefold() for st in workflow.statuses}:
-            raise Unreachable(
-                f"status {target!r} is not in the workflow of {workflow.name} issues in {ctx.target.project_key} "
-                f"(it has {', '.join(st.name for st in workflow.statuses)}); {issue_key} stays {status_name!r}"
-            )
+            raise Unreachable(not_in_workflow(target, workflow, ctx.target.project_key, issue_key, status_name))
         graph = self._graphs.setdefault((ctx.migration_id, type_id), WorkflowGraph())
         walked: list[str] = []
         surprises = 0

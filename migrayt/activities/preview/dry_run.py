@@ -3,7 +3,8 @@
 It walks the run's own steps with the run's own code (plan_problems, is_subtask, build_issue_fields,
 ItemRejected) and reads what the run reads (Jira project, users by e-mail, components, boards, the
 item records of earlier runs). Where the run writes (components, sprints) it predicts the write.
-Phase predictors mirror the phase classes in activities/execution: change them together.
+Phase predictors mirror the phase classes in activities/execution: change them together. Phases 4–8
+are predicted in preview/later_phases.py (its docstring lists what cannot be known without writing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from migrayt.activities.execution.migration_context import MigrationContext, Mig
 from migrayt.activities.execution.phase_hierarchy import HIERARCHY
 from migrayt.activities.execution.preflight import FALLBACK_USER, HIERARCHY_REVERSE, component_name, is_subtask, node_path, plan_problems
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, Planned
 from migrayt.activities.preview.validate import validate_create
 from migrayt.connectors.adf import adf_to_text, html_to_adf
 from migrayt.connectors.ado import WorkItem
@@ -37,7 +39,7 @@ SAMPLE_TEXT_CHARS = 600
 
 class PredictedFailure(BaseModel):
     phase: str
-    kind: str  # item record kind: issue, hierarchy, user
+    kind: str  # item record kind: issue, hierarchy, user, link, remote_link, attachment, inline_image, transition, ...
     source_key: str
     reason: str
 
@@ -65,6 +67,8 @@ class PreviewReport(BaseModel):
     failures: list[PredictedFailure] = Field(default_factory=list)
     # What phases 4–7 carry per the source, for the reader (links, attachments, transitions, comments).
     content: dict[str, int] = Field(default_factory=dict)
+    # Phase → what the preview cannot know without writing, and what it assumed instead.
+    unpredictable: dict[str, str] = Field(default_factory=dict)
     samples: list[PreviewSample] = Field(default_factory=list)
 
 
@@ -89,13 +93,6 @@ class PreviewFinishedInput(BaseModel):
     door: str
     status: str
     error: str | None = None
-
-
-class Planned(BaseModel):
-    source_id: int
-    work_item_type: str
-    parent_id: int | None
-    tier: int
 
 
 async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str, str], list[PredictedFailure]]:
@@ -154,10 +151,15 @@ class DryRun:
         for phase in PHASES[1:]:
             report.phases[phase].total = len(planned)
         created = await self._predict_create(planned, work_items, lookups)
-        await self._predict_hierarchy(planned, created)
-        for phase in ("links", "attachments", "transitions", "comments", "plugins"):
-            # These phases pass every item over today (activities/execution/phase_*.py placeholders).
-            report.phases[phase].skipped = len(planned)
+        if "hierarchy" in ctx.plan.skip_phases:
+            report.phases["hierarchy"].skipped = len(planned)
+        else:
+            await self._predict_hierarchy(planned, {int(k): v for k, v in created.keys.items()})
+        later = LaterPhases(self.sessions, ctx, planned, work_items, created, self.beat)
+        await later.run()
+        report.phases.update(later.counters)
+        report.unpredictable.update(later.unpredictable)
+        report.failures.extend(PredictedFailure(phase=f.phase, kind=f.kind, source_key=f.source_key, reason=f.reason) for f in later.failures)
         self._content(planned, work_items)
         return report
 
@@ -238,10 +240,11 @@ class DryRun:
             )
             return {s: t or "" for s, t in rows}
 
-    async def _predict_create(self, planned: list[Planned], work_items: dict[int, WorkItem], lookups: Lookups) -> dict[int, str]:
-        """ADO id → the Jira key it will have (a placeholder for new issues)."""
+    async def _predict_create(self, planned: list[Planned], work_items: dict[int, WorkItem], lookups: Lookups) -> CreatedIssues:
+        """ADO id → the Jira key it will have (a placeholder for new issues), and the new issues' types."""
         ctx, report, counters = self.ctx, self.report, self.report.phases["create_items"]
         done = await self._records(ISSUE)
+        created = CreatedIssues(keys={k: v for k, v in done.items() if v})
         metas = await self._create_meta()
         keys: dict[int, str] = {}
         sampled = 0
@@ -270,10 +273,14 @@ class DryRun:
             else:
                 counters.created += 1
                 keys[row.source_id] = f"{ctx.target.project_key}-(new {row.source_id})"
+                created.keys[str(row.source_id)] = keys[row.source_id]
+                created.new.add(row.source_id)
+                created.type_ids[row.source_id] = str((fields.get("issuetype") or {}).get("id") or "")
             if sampled < self.samples:
                 sampled += 1
                 report.samples.append(self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None))
-        return keys
+        created.keys.update({str(k): v for k, v in keys.items()})
+        return created
 
     async def _create_meta(self) -> dict[str, dict[str, CreateMetaField]]:
         ctx = self.ctx
