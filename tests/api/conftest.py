@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from migrayt.api.app import create_app
 from tests.integration.conftest import postgres, stack, temporal_server, worker  # noqa: F401  (shared fixtures)
-from tests.integration.harness import ADO_PAT_ENV, JIRA_TOKEN_ENV, Stack
+from tests.integration.harness import Stack
 
 ADMIN_TOKEN = "admin-" + os.urandom(12).hex()
 
@@ -67,8 +67,6 @@ async def served(stack: Stack, **overrides) -> AsyncIterator[Api]:
 @pytest.fixture(scope="session")
 async def api(stack: Stack) -> AsyncIterator[Api]:
     """Authentication on, as on a shared server: every request needs a tenant's token."""
-    os.environ.setdefault(ADO_PAT_ENV, "sandbox-pat")
-    os.environ.setdefault(JIRA_TOKEN_ENV, "sandbox-token")
     async with served(
         stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())
     ) as running:

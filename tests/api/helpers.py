@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from typing import Any
@@ -11,14 +12,24 @@ from typing import Any
 import httpx
 
 from migrayt.sandbox.server import SandboxServer
-from tests.integration.harness import ADO_PAT_ENV, JIRA_TOKEN_ENV, structure_only_plan
+from migrayt.api.secret_refs import tenant_env_prefix
+from tests.integration.harness import structure_only_plan
 
 
-def migration_body(sandbox: SandboxServer, name: str = "Phoenix to PHX", approve: bool = False) -> dict[str, Any]:
+def tenant_secret_refs(tenant: str) -> tuple[str, str]:
+    """The sandbox's PAT and token in variables named for the tenant, as a shared server requires."""
+    prefix = tenant_env_prefix(tenant)
+    os.environ[prefix + "ADO_PAT"] = "sandbox-pat"
+    os.environ[prefix + "JIRA_TOKEN"] = "sandbox-token"
+    return f"env:{prefix}ADO_PAT", f"env:{prefix}JIRA_TOKEN"
+
+
+def migration_body(sandbox: SandboxServer, tenant: str, name: str = "Phoenix to PHX", approve: bool = False) -> dict[str, Any]:
+    pat_ref, token_ref = tenant_secret_refs(tenant)
     return {
         "name": name,
-        "source": {"organization_url": sandbox.ado_url, "project": "Phoenix", "team": "Phoenix Team", "pat_ref": f"env:{ADO_PAT_ENV}"},
-        "target": {"base_url": sandbox.jira_url, "project_key": "PHX", "email": "migrator@example.com", "token_ref": f"env:{JIRA_TOKEN_ENV}"},
+        "source": {"organization_url": sandbox.ado_url, "project": "Phoenix", "team": "Phoenix Team", "pat_ref": pat_ref},
+        "target": {"base_url": sandbox.jira_url, "project_key": "PHX", "email": "migrator@example.com", "token_ref": token_ref},
         "plan": structure_only_plan().model_dump(mode="json"),
         "approve_plan": approve,
     }

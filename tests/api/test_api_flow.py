@@ -14,6 +14,7 @@ from tests.integration.harness import ado_labels, jira_issues
 
 ITEMS, SEED = 60, 11
 FINAL = {"COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"}
+TENANT = "flow-corp"
 
 
 @pytest.fixture
@@ -23,17 +24,23 @@ def sandbox():
 
 
 async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
-    token = await api.issue_token("flow-corp", name="wizard")
+    token = await api.issue_token(TENANT, name="wizard")
     async with api.client(token) as http:
         # Malformed input is a 4xx that says what is wrong, and creates nothing.
-        bad = migration_body(sandbox)
+        bad = migration_body(sandbox, TENANT)
         bad["source"]["pat_ref"] = "my-plain-pat"
         r = await http.post("/api/migrations", json=bad)
         assert r.status_code == 422 and "pat_ref" in r.text
+        # A shared server sends no secret but the tenant's own to the URLs a tenant chooses.
+        for ref in ("env:MIGRAYT_ADMIN_TOKEN", "env:HOME", "file:/etc/passwd", "env:MIGRAYT_T_OTHER_CORP_ADO_PAT"):
+            stolen = migration_body(sandbox, TENANT)
+            stolen["target"]["token_ref"] = ref
+            r = await http.post("/api/migrations", json=stolen)
+            assert r.status_code == 422 and ref in r.json()["detail"], r.text
         assert (await http.post("/api/migrations", content=b"{not json", headers={"content-type": "application/json"})).status_code == 422
         assert (await http.get("/api/migrations")).json() == []
 
-        r = await http.post("/api/migrations", json=migration_body(sandbox))
+        r = await http.post("/api/migrations", json=migration_body(sandbox, TENANT))
         assert r.status_code == 201, r.text
         migration = r.json()
         mid = migration["id"]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from migrayt.api.cli import app
 from migrayt.sandbox.testing import running_sandbox
-from tests.integration.harness import ADO_PAT_ENV, JIRA_TOKEN_ENV, REPO
+from tests.api.helpers import tenant_secret_refs
+from tests.integration.harness import REPO
 
 ITEMS, SEED = 60, 11
 
@@ -48,13 +49,14 @@ async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sand
     token = issued.stdout.strip()
     assert token.startswith("mgt_") and "\n" not in token
     cli = Cli(api.url, token)
+    pat_ref, token_ref = tenant_secret_refs("cli-corp")
 
     connect = [
         "connect", "--name", "CLI move", "--ado-url", sandbox.ado_url, "--ado-project", "Phoenix", "--ado-team", "Phoenix Team",
-        "--ado-pat-ref", f"env:{ADO_PAT_ENV}", "--jira-url", sandbox.jira_url, "--jira-project", "PHX",
-        "--jira-email", "migrator@example.com", "--jira-token-ref", f"env:{JIRA_TOKEN_ENV}",
+        "--ado-pat-ref", pat_ref, "--jira-url", sandbox.jira_url, "--jira-project", "PHX",
+        "--jira-email", "migrator@example.com", "--jira-token-ref", token_ref,
     ]
-    bad = await cli(*[("plain-secret" if a == f"env:{ADO_PAT_ENV}" else a) for a in connect], "--json", code=2)
+    bad = await cli(*[("plain-secret" if a == pat_ref else a) for a in connect], "--json", code=2)
     assert json.loads(bad.stdout)["status"] == 422 and "pat_ref" in json.loads(bad.stdout)["error"]
     await cli("connect", "--name", "x", code=2)  # missing options: a usage error before any request
     migration = await cli.json(*connect)

@@ -6,12 +6,13 @@ a run id (run-…) answers the run's status; a migration id (mig-…) answers th
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
 from migrayt.api.routers.deps import Intake, MigrationId, Service
 from migrayt.api.routers.schemas import CreateMigrationBody, MigrationView, PlanSummary, RunSummary
 from migrayt.api.run_report import RunReport
+from migrayt.api.secret_refs import SecretRefRefused, check_secret_ref
 from migrayt.mapping.plan import default_plan
 from migrayt.store.models import Migration, PlanVersion, Run
 
@@ -38,8 +39,17 @@ async def migration_view(svc: Service, intake: Intake, tenant: str, migration: M
     )
 
 
-@router.post("", status_code=201, response_model=MigrationView, summary="Create a migration")
-async def create_migration(body: CreateMigrationBody, svc: Service, intake: Intake, who: CurrentPrincipal) -> MigrationView:
+@router.post(
+    "", status_code=201, response_model=MigrationView, summary="Create a migration",
+    description="Secrets are named, never sent: `env:NAME` (or `file:PATH` with auth off). With auth on, "
+    "only variables named `MIGRAYT_T_<TENANT>_…` are allowed (see migrayt/api/secret_refs.py).",
+)
+async def create_migration(body: CreateMigrationBody, svc: Service, intake: Intake, who: CurrentPrincipal, request: Request) -> MigrationView:
+    try:
+        for ref in (body.source.pat_ref, body.target.token_ref):
+            check_secret_ref(ref, tenant=who.tenant, shared=request.app.state.auth_mode == "on")
+    except SecretRefRefused as err:
+        raise HTTPException(422, str(err)) from None
     migration_id = await svc.create_migration(
         who.tenant, body.name, body.source, body.target, body.plan or default_plan(), actor=body.actor or who.actor, door="api",
         approved=body.approve_plan,

@@ -1,0 +1,55 @@
+"""Pure parts of the doors: the ETA from counters and elapsed time; which secret references a tenant may name."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrayt.api.cli_commands.client import exit_code_for
+from migrayt.api.run_report import estimate_eta, work_done
+from migrayt.api.secret_refs import SecretRefRefused, check_secret_ref, tenant_env_prefix
+from migrayt.workflows.run_models import PHASES, PhaseCounters, RunStatus
+
+
+def counters(**done: tuple[int, int]) -> dict[str, PhaseCounters]:
+    out = {p: PhaseCounters(total=100) for p in PHASES[1:]}
+    for phase, (created, skipped) in done.items():
+        out[phase] = PhaseCounters(total=100, created=created, skipped=skipped)
+    return out
+
+
+def test_eta_follows_the_pace_over_all_remaining_phases():
+    # 7 phases x 100 items; 140 handled in 70 s: 2 items/s, 560 left → 280 s.
+    c = counters(create_items=(90, 10), hierarchy=(40, 0))
+    assert work_done(c) == (140, 700)
+    assert estimate_eta(RunStatus.RUNNING, c, 70.0) == (2.0, 280.0)
+
+
+@pytest.mark.parametrize("status", [RunStatus.PAUSED, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED])
+def test_no_eta_while_paused_or_once_final(status):
+    assert estimate_eta(status, counters(create_items=(50, 0)), 10.0) == (None, None)
+
+
+def test_no_eta_before_anything_is_done():
+    assert estimate_eta(RunStatus.RUNNING, counters(), 30.0) == (None, None)
+    assert estimate_eta(RunStatus.RUNNING, {}, 30.0) == (None, None)
+
+
+def test_a_shared_server_lets_a_tenant_name_only_its_own_variables():
+    prefix = tenant_env_prefix("acme-corp.eu")
+    assert prefix == "MIGRAYT_T_ACME_CORP_EU_"
+    check_secret_ref(f"env:{prefix}JIRA", tenant="acme-corp.eu", shared=True)
+    for ref in (f"env:{prefix}", "env:MIGRAYT_T_OTHER_JIRA", "env:AWS_SECRET_ACCESS_KEY", "file:/run/secrets/jira"):
+        with pytest.raises(SecretRefRefused):
+            check_secret_ref(ref, tenant="acme-corp.eu", shared=True)
+
+
+def test_migraits_own_settings_are_never_a_migration_secret():
+    for ref in ("env:MIGRAYT_SECRET_KEY", "env:MIGRAYT_ADMIN_TOKEN", "env:migrayt_openai_api_key"):
+        with pytest.raises(SecretRefRefused, match="Migrayt's own settings"):
+            check_secret_ref(ref, tenant="default", shared=False)
+    check_secret_ref("env:MY_ADO_PAT", tenant="default", shared=False)
+    check_secret_ref("file:/home/me/.jira-token", tenant="default", shared=False)
+
+
+def test_cli_exit_codes_follow_the_http_status():
+    assert [exit_code_for(s) for s in (400, 401, 403, 404, 409, 422, 500, 503)] == [2, 1, 1, 3, 4, 2, 1, 1]
