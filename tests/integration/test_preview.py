@@ -53,13 +53,35 @@ async def issue_keys(stack, migration_id: str) -> dict[str, str]:
         return {key: f"{key.rsplit('-', 1)[0]}-(new {source})" for source, key in rows if key}
 
 
-async def test_preview_predicts_the_run(stack, worker, sandbox):
-    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
-    migration_id = await create_sandbox_migration(stack, sandbox, plan=planted_plan(), tenant=TENANT)
+async def preview(intake: IntakeService, migration_id: str) -> PreviewReport:
     preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@preview.example", door="api", samples=4)
     done = await intake.preview_result(preview_id)
     assert done.status == "COMPLETED", done.error
-    report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+    return PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+
+
+async def run_and_compare(stack, migration_id: str, report: PreviewReport) -> None:
+    """Run the migration; every phase's counters and every failed record with its reason as predicted."""
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="ana@preview.example", door="api")
+    progress = await wait_final(stack, TENANT, run_id)
+    # Keys Jira assigned read as the preview's placeholders for issues it had still to create.
+    placeholders = await issue_keys(stack, migration_id)
+
+    def keyed(text: str) -> str:
+        return ISSUE_KEY.sub(lambda m: placeholders.get(m.group(0), m.group(0)), text)
+
+    predicted = {(f.kind, f.source_key, keyed(f.reason)) for f in report.failures}
+    actual = {(f["kind"], f["source_key"], keyed(f["error"])) for f in await stack.service.failures(TENANT, migration_id, limit=10_000)}
+    assert sorted(predicted - actual) == [] and sorted(actual - predicted) == []
+    for phase in PHASES[1:]:
+        assert report.phases[phase].model_dump() == progress.counters[phase].model_dump(), phase
+    assert report.items_total == progress.counters["create_items"].total
+
+
+async def test_preview_predicts_the_run_and_the_next_one(stack, worker, sandbox):
+    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+    migration_id = await create_sandbox_migration(stack, sandbox, plan=planted_plan(), tenant=TENANT)
+    report = await preview(intake, migration_id)
     assert await jira_issues(sandbox) == []  # a dry run writes nothing
 
     project = GeneratedProject(ProjectSpec(seed=SEED, items=ITEMS))
@@ -69,21 +91,14 @@ async def test_preview_predicts_the_run(stack, worker, sandbox):
     long_title = str(project.ugly_cases()["long_title"])
     assert any(k == long_title and r.startswith("Jira refused the issue: customfield_10031") for _, k, r in predicted)
     assert report.samples and all(s.payload.get("labels") for s in report.samples if s.outcome == "created")
-
-    run_id = await stack.service.start_run(TENANT, migration_id, actor="ana@preview.example", door="api")
-    progress = await wait_final(stack, TENANT, run_id)
-    # Keys Jira assigned during the run read as the preview's placeholders; nothing else is rewritten.
-    placeholders = await issue_keys(stack, migration_id)
-    actual = {
-        (f["kind"], f["source_key"], ISSUE_KEY.sub(lambda m: placeholders.get(m.group(0), m.group(0)), f["error"]))
-        for f in await stack.service.failures(TENANT, migration_id, limit=10_000)
-    }
-    assert sorted(predicted - actual) == [] and sorted(actual - predicted) == []
-    for phase in PHASES[1:]:
-        assert report.phases[phase].model_dump() == progress.counters[phase].model_dump(), phase
-    assert report.items_total == progress.counters["create_items"].total
-    # Every later phase had something planted to predict, so the comparison above is not vacuous.
-    failed_phases = {f.phase for f in report.failures}
-    assert {"create_items", "links", "attachments", "transitions"} <= failed_phases
+    # Every later phase had something planted to predict, so the comparison is not vacuous.
+    assert {"create_items", "links", "attachments", "transitions"} <= {f.phase for f in report.failures}
     assert all(report.phases[p].created for p in ("links", "attachments", "transitions", "comments"))
     assert "transitions" in report.unpredictable
+
+    await run_and_compare(stack, migration_id, report)
+
+    # A second run passes over what is done and meets the same refusals again: the preview says so.
+    again = await preview(intake, migration_id)
+    assert again.phases["create_items"].created == 0 and again.phases["comments"].created == 0
+    await run_and_compare(stack, migration_id, again)
