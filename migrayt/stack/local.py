@@ -60,7 +60,8 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         api_url = None
         if with_api:
             app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
-            api_server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning"))
+            # Live progress streams last as long as their run: Ctrl-C cuts them after 5 s rather than waiting.
+            api_server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", timeout_graceful_shutdown=5))
             api_task = asyncio.create_task(api_server.serve())
             api_url = f"http://{settings.api_host}:{settings.api_port}"
         try:
