@@ -148,7 +148,7 @@ async def run_under_chaos(chaos: Chaos, run_id: str) -> RunProgress:
     todo = list(MUST)
     rng.shuffle(todo)
     next_at = time.monotonic() + rng.uniform(0.5, 2.0)
-    phase, final, progress = "preflight", None, None
+    phase, final, progress, seen = "preflight", None, None, {"preflight"}
     while final is None:
         assert time.monotonic() < deadline, (
             f"run not final after {RUN_TIMEOUT}s; seed {chaos.tally.seed}; last progress {progress}\n" + "\n".join(chaos.tally.events)
@@ -160,7 +160,17 @@ async def run_under_chaos(chaos: Chaos, run_id: str) -> RunProgress:
             if progress.status in FINAL_STATUSES:
                 final = progress
                 break
-        if time.monotonic() >= next_at and phase != "preflight":
+        if phase not in seen:
+            # Trouble at the start of every phase (long profile: always a SIGKILL), so each phase
+            # meets some; the timed actions below land mid-phase.
+            seen.add(phase)
+            await asyncio.sleep(rng.uniform(0.0, 0.5))
+            if LONG:
+                await chaos.act("kill_worker", phase)
+            elif todo:
+                await chaos.act(todo.pop(), phase)
+            next_at = time.monotonic() + rng.uniform(1.0, 4.0)
+        elif time.monotonic() >= next_at and phase != "preflight":
             if todo:
                 await chaos.act(todo.pop(), phase)
             elif LONG:  # CI: each kind of trouble once keeps the profile short
