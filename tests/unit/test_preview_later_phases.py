@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from migrayt.activities.execution.phase_links import link_blocker, no_issue
 from migrayt.activities.execution.source_links import canonical_link, jira_link_for
-from migrayt.activities.preview.later_phases import combined, too_large
-from migrayt.connectors.jira import IssueLinkType
+from migrayt.activities.preview.later_phases import combined, too_large, transition_outcome
+from migrayt.connectors.jira import IssueLinkType, IssueTypeStatuses
 
 BLOCKS = IssueLinkType.model_validate({"id": "1", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"})
 
@@ -38,3 +38,24 @@ def test_link_blockers_name_the_cause_the_run_would_record():
     assert "ADO #7 and ADO #3 have no Jira issue" in link_blocker(link, plan, BLOCKS, {})
     assert link_blocker(link, plan, BLOCKS, {"7": "PHX-1", "3": "PHX-2"}) is None
     assert no_issue(5) == "ADO #5 has no Jira issue (not migrated or failed)"
+
+
+STORY = IssueTypeStatuses.model_validate({
+    "id": "10001", "name": "Story",
+    "statuses": [
+        {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+        {"id": "3", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+        {"id": "10002", "name": "Done", "statusCategory": {"key": "done"}},
+    ],
+})
+
+
+def test_a_transition_is_predicted_from_the_types_statuses_and_where_the_issue_starts():
+    assert transition_outcome("Done", STORY, "To Do", "PHX-(new 4)", "PHX") == ("created", None)
+    assert transition_outcome("to do", STORY, "To Do", "PHX-(new 4)", "PHX") == ("skipped", None)  # no step to take
+    outcome, reason = transition_outcome("Won't Fix", STORY, "To Do", "PHX-(new 4)", "PHX")
+    assert outcome == "failed"
+    assert reason == (
+        "status \"Won't Fix\" is not in the workflow of Story issues in PHX (it has To Do, In Progress, Done); "
+        "PHX-(new 4) stays 'To Do'"
+    )

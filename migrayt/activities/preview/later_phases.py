@@ -49,6 +49,7 @@ from migrayt.activities.execution.phase_transitions import TRANSITION, no_status
 from migrayt.activities.execution.source_links import UnknownArtifact, jira_link_for, owned_by, remote_link_for, work_item_links
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import ApiError
+from migrayt.connectors.jira import IssueTypeStatuses
 from migrayt.settings import get_settings
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
@@ -80,6 +81,19 @@ def combined(outcomes: Iterable[str]) -> str:
     if FAILED in seen:
         return FAILED
     return CREATED if CREATED in seen else SKIPPED
+
+
+def transition_outcome(
+    target: str, workflow: IssueTypeStatuses | None, start: str | None, issue_key: str, project_key: str
+) -> tuple[str, str | None]:
+    """TransitionsPhase._walk as far as it is known without walking: a status outside the type's
+    workflow fails before any move; standing on the target already is a walk of no steps (skipped);
+    any other status in the workflow is taken as reachable (see TRANSITIONS_LIMIT)."""
+    if workflow is not None and target.casefold() not in {s.name.casefold() for s in workflow.statuses}:
+        return FAILED, not_in_workflow(target, workflow, project_key, issue_key, start or "?")
+    if start is not None and start.casefold() == target.casefold():
+        return SKIPPED, None
+    return CREATED, None
 
 
 @dataclass
@@ -322,14 +336,8 @@ class LaterPhases:
                     TRANSITIONS_LIMIT + f"; the status new issues of type {type_id} start in is not known "
                     "(their workflow has no single status of category 'new')"
                 )
-            if workflow is not None and target.casefold() not in {s.name.casefold() for s in workflow.statuses}:
-                out.append(self._fail(
-                    "transitions", TRANSITION, source_key, not_in_workflow(target, workflow, ctx.target.project_key, issue_key, start or "?"),
-                ))
-            elif start is not None and start.casefold() == target.casefold():
-                out.append(SKIPPED)
-            else:
-                out.append(CREATED)
+            outcome, reason = transition_outcome(target, workflow, start, issue_key, ctx.target.project_key)
+            out.append(self._fail("transitions", TRANSITION, source_key, reason) if reason else outcome)
         return out
 
     # --- phase 7: comments ---------------------------------------------------------------------
