@@ -8,6 +8,7 @@ from migrayt.sandbox.cli import sandbox_command
 from migrayt.worker.cli import worker_command
 from migrayt.api.demo import demo_command, up_command
 from migrayt.api.cli_commands import register as register_api_commands
+from migrayt.scheduling.cli import schedule_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Migrayt: Azure DevOps Boards → Jira, exactly once.")
 # A group even while it has one command, so `migrayt sandbox` keeps its name.
@@ -16,6 +17,7 @@ app.command("sandbox")(sandbox_command)
 app.command("worker")(worker_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
+app.add_typer(schedule_app, name="schedule")
 register_api_commands(app)  # connect, scan, map, preview, run, pause, resume, cancel, rerun, status, audit, token
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from migrayt.billing import gate as billing_gate
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
@@ -85,6 +86,8 @@ class MigrationService:
                 await plan_versions.require_approved(session, migration_id)
             except plan_versions.PlanNotApproved as err:
                 raise RunConflict(str(err)) from None
+            if unpaid := await billing_gate.unpaid_reason(session, migration_id):  # MIGRAYT_BILLING=stripe: checkout first
+                raise RunConflict(unpaid)
             run_id = f"run-{uuid.uuid4().hex[:12]}"
             session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, original_run_id=original_run_id, status=RunStatus.RUNNING, phase="preflight", counters={}))
             session.add(

@@ -37,4 +37,6 @@ class UsageReport(Base):
     migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[str] = mapped_column(String(200))
     reported_writes: Mapped[int] = mapped_column(Integer, default=0)
+    # Sent (or about to be) but not yet known to have reached Stripe: resent with the same identifier.
+    pending_writes: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

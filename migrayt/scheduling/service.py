@@ -32,6 +32,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.service import NotFound, RunConflict
+from migrayt.billing import gate as billing_gate
 from migrayt.scheduling.models import DeltaSyncInput, ScheduledRunInput
 from migrayt.scheduling.store import ScheduleRecord
 from migrayt.settings import Settings
@@ -204,6 +205,8 @@ class ScheduleService:
             )
             if active:
                 raise RunConflict(f"migration {migration_id} already has an active run {active}")
+            if unpaid := await billing_gate.unpaid_reason(session, migration_id):
+                raise RunConflict(unpaid)
             # The row exists from the start, so the run can be watched at once (the sync's first step keeps it).
             session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, status=RunStatus.RUNNING, phase="preflight", counters={}))
             await session.commit()

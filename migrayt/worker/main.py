@@ -45,6 +45,15 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
     ]
 
 
+def _usage_meter(sessions) -> asyncio.Task | None:
+    """With MIGRAYT_BILLING=stripe, paid runs' writes go to Stripe as meter events while they run."""
+    from migrayt.billing.gate import BillingSettings
+    from migrayt.billing.meter import meter_loop
+
+    billing = BillingSettings()
+    return asyncio.create_task(meter_loop(sessions, billing)) if billing.enabled else None
+
+
 def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings) -> list:
     scan, draft, preview = ScanActivities(sessions, contexts, settings), DraftActivities(sessions, contexts, settings), PreviewActivities(sessions, contexts)
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
@@ -73,11 +82,14 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
         max_concurrent_activities=max(8, settings.concurrency * 2),
     )
     task = asyncio.create_task(worker.run())
+    meter = _usage_meter(sessions)
     try:
         yield worker
     finally:
+        if meter is not None:
+            meter.cancel()
         await worker.shutdown()
-        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(task, *([meter] if meter else []), return_exceptions=True)
         await connectors.aclose()
         await engine.dispose()
 

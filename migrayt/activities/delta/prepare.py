@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
 from migrayt.activities.execution.preflight import HIERARCHY_REVERSE, PreflightActivities, is_subtask, plan_problems
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.billing import gate as billing_gate
 from migrayt.scheduling.models import DeltaPlan, DeltaPrepareInput
 from migrayt.store.models import AuditEvent, Run, RunSourceItem
 from migrayt.workflows.run_models import RunStatus
@@ -72,6 +73,8 @@ class DeltaPrepareActivities:
             )
             if active:
                 return f"run {active} of this migration is still active"
+            if unpaid := await billing_gate.unpaid_reason(session, input.migration_id):
+                return unpaid
             await session.execute(
                 pg_insert(Run)
                 .values(id=input.run_id, migration_id=input.migration_id, tenant_id=input.tenant, status=RunStatus.RUNNING.value, phase="preflight", counters={})

@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('migration_id', sa.String(length=64), nullable=False),
     sa.Column('customer_id', sa.String(length=200), nullable=False),
     sa.Column('reported_writes', sa.Integer(), nullable=False),
+    sa.Column('pending_writes', sa.Integer(), nullable=False),
     _ts('updated_at'),
     sa.ForeignKeyConstraint(['migration_id'], ['migration.id'], name=op.f('fk_usage_report_migration_id_migration'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', name=op.f('pk_usage_report')),

@@ -1,0 +1,67 @@
+"""Checkout: a Stripe Checkout Session for the migration's quote; Stripe's webhook unlocks the run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from pydantic import BaseModel
+
+from migrayt.api.auth import CurrentPrincipal
+from migrayt.billing.service import BadSignature, BillingMisconfigured, BillingService, CheckoutView
+
+router = APIRouter(prefix="/api", tags=["checkout"])
+log = logging.getLogger("migrayt.billing")
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+MigrationId = Annotated[str, Path(pattern=ID_PATTERN, description="a migration id (mig-…)")]
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+def billing_service(request: Request) -> BillingService:
+    svc = request.app.state.service
+    return BillingService(svc.settings, svc.sessions)
+
+
+Billing = Annotated[BillingService, Depends(billing_service)]
+
+
+class WebhookAnswer(BaseModel):
+    received: bool
+    outcome: str
+
+
+@router.post(
+    "/migrations/{migration_id}/checkout", response_model=CheckoutView, status_code=201,
+    summary="A Stripe Checkout Session for the latest quote (usage-based: billed per write)",
+    responses={409: {"description": "billing is off, or no quote yet (scan first)"}},
+)
+async def create_checkout(migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+    try:
+        return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door="api")
+    except BillingMisconfigured as err:
+        raise HTTPException(503, str(err)) from None
+
+
+@router.get("/migrations/{migration_id}/checkout", response_model=CheckoutView, summary="The migration's latest checkout")
+async def get_checkout(migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+    return await billing.latest_checkout(who.tenant, migration_id)
+
+
+@router.post(
+    "/billing/webhook", response_model=WebhookAnswer, summary="Stripe webhook (signed; `checkout.session.completed` unlocks the run)",
+    responses={400: {"description": "bad or missing Stripe-Signature: nothing changed"}},
+)
+async def webhook(request: Request, billing: Billing, stripe_signature: Annotated[str | None, Header()] = None) -> WebhookAnswer:
+    payload = await request.body()
+    if len(payload) > MAX_WEBHOOK_BYTES:
+        raise HTTPException(413, "webhook body too large")
+    try:
+        outcome = await billing.handle_webhook(payload, stripe_signature)
+    except BadSignature as err:
+        raise HTTPException(400, str(err)) from None
+    except BillingMisconfigured as err:
+        raise HTTPException(503, str(err)) from None
+    log.info("stripe webhook: %s", outcome)
+    return WebhookAnswer(received=True, outcome=outcome)

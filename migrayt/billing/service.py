@@ -1,0 +1,168 @@
+"""Checkout for a quote (Stripe Checkout Session), the webhook that unlocks runs, the run gate.
+
+Billing is off unless `MIGRAYT_BILLING=stripe`; then a migration runs only once a checkout of its
+latest quote is completed (`checkout.session.completed`, signature verified by the `stripe`
+library). The session is usage-based: a subscription to a metered price, and the writes each run
+makes are reported as billing meter events while it runs (see meter.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import stripe
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from migrayt.api.service import NotFound, RunConflict
+from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
+from migrayt.billing.store import Checkout
+from migrayt.settings import Settings
+from migrayt.store.models import AuditEvent, Migration, Scan
+
+STRIPE_TIMEOUT_SECONDS = 20
+
+
+class BillingMisconfigured(Exception):
+    pass
+
+
+class PaymentRequired(RunConflict):
+    """Billing is on and the migration's quote has not been paid: no run starts (HTTP 409)."""
+
+
+class BadSignature(Exception):
+    """The webhook was not signed by Stripe with our secret: nothing is changed (HTTP 400)."""
+
+
+class CheckoutView(BaseModel):
+    checkout_id: str
+    migration_id: str
+    scan_id: str | None
+    status: str
+    url: str | None
+    quote: dict[str, Any]
+    created_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+def stripe_client(billing: BillingSettings) -> stripe.StripeClient:
+    if billing.stripe_api_key is None:
+        raise BillingMisconfigured("MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_API_KEY")
+    return stripe.StripeClient(
+        billing.stripe_api_key.get_secret_value(),
+        base_addresses={"api": billing.stripe_api_base} if billing.stripe_api_base else None,
+        http_client=stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_SECONDS),
+        max_network_retries=3,
+    )
+
+
+def _view(c: Checkout) -> CheckoutView:
+    return CheckoutView(
+        checkout_id=c.id, migration_id=c.migration_id, scan_id=c.scan_id, status=c.status, url=c.url, quote=c.quote or {},
+        created_at=c.created_at, paid_at=c.paid_at,
+    )
+
+
+class BillingService:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker, billing: BillingSettings | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.billing = billing or BillingSettings()
+
+    async def require_paid(self, tenant: str, migration_id: str) -> None:
+        async with self.sessions() as session:
+            if reason := await unpaid_reason(session, migration_id, self.billing):
+                raise PaymentRequired(reason)
+
+    async def create_checkout(self, tenant: str, migration_id: str, actor: str, door: str) -> CheckoutView:
+        if not self.billing.enabled:
+            raise RunConflict("billing is off on this server (MIGRAYT_BILLING=off): runs need no checkout")
+        if not self.billing.stripe_price_id:
+            raise BillingMisconfigured("MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_PRICE_ID (a metered price)")
+        async with self.sessions() as session:
+            migration = await session.get(Migration, migration_id)
+            if migration is None or migration.tenant_id != tenant:
+                raise NotFound(f"migration {migration_id} not found")
+            if (paid := await paid_checkout(session, migration_id)) is not None:
+                return _view(paid)
+            scan = await session.scalar(
+                select(Scan).where(Scan.migration_id == migration_id, Scan.status == "COMPLETED").order_by(Scan.finished_at.desc()).limit(1)
+            )
+        if scan is None or not scan.quote:
+            raise RunConflict(f"migration {migration_id} has no quote yet: scan the source first (the quote comes from the scan)")
+        quote = scan.quote
+        base = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        metadata = {"tenant": tenant, "migration_id": migration_id, "scan_id": scan.id, "quote_total": str(quote.get("total", ""))}
+        session_obj = await stripe_client(self.billing).v1.checkout.sessions.create_async(
+            {
+                "mode": "subscription",
+                "line_items": [{"price": self.billing.stripe_price_id}],  # metered: billed by reported writes
+                "client_reference_id": migration_id,
+                "metadata": metadata,
+                "subscription_data": {
+                    "metadata": metadata,
+                    "description": f"Migrayt: {migration.name} — quoted {quote.get('total')} {quote.get('currency', 'USD')}, billed per write",
+                },
+                "success_url": self.billing.checkout_success_url or f"{base}/?checkout=done",
+                "cancel_url": self.billing.checkout_cancel_url or f"{base}/?checkout=cancelled",
+            },
+            # The same quote asked twice is the same session, not a second one.
+            options={"idempotency_key": f"checkout-{migration_id}-{scan.id}"},
+        )
+        async with self.sessions() as session:
+            checkout = await session.get(Checkout, session_obj.id)
+            if checkout is None:
+                checkout = Checkout(
+                    id=session_obj.id, tenant_id=tenant, migration_id=migration_id, scan_id=scan.id, quote=quote, status="open",
+                    url=session_obj.url, created_by=actor,
+                )
+                session.add(checkout)
+                session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="checkout_created", actor=actor, door=door,
+                                       detail={"checkout_id": session_obj.id, "quote_total": quote.get("total")}))
+                await session.commit()
+                await session.refresh(checkout)
+        return _view(checkout)
+
+    async def latest_checkout(self, tenant: str, migration_id: str) -> CheckoutView:
+        async with self.sessions() as session:
+            checkout = await session.scalar(
+                select(Checkout).where(Checkout.migration_id == migration_id, Checkout.tenant_id == tenant).order_by(Checkout.created_at.desc()).limit(1)
+            )
+        if checkout is None:
+            raise NotFound(f"migration {migration_id} has no checkout")
+        return _view(checkout)
+
+    async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
+        """Verify Stripe's signature, then apply the event; returns what was done (for the log)."""
+        secret = self.billing.stripe_webhook_secret
+        if secret is None:
+            raise BillingMisconfigured("MIGRAYT_STRIPE_WEBHOOK_SECRET is not set: webhooks cannot be verified")
+        try:
+            event = stripe.Webhook.construct_event(payload, signature or "", secret.get_secret_value())
+        except (stripe.SignatureVerificationError, ValueError) as err:
+            raise BadSignature(f"webhook refused: {type(err).__name__}") from None
+        if event.type != "checkout.session.completed":
+            return f"ignored {event.type}"
+        obj = event.data.object.to_dict()
+        return await self._completed(str(obj["id"]), obj.get("customer"), obj.get("subscription"), obj.get("payment_status"))
+
+    async def _completed(self, session_id: str, customer: str | None, subscription: str | None, payment_status: str | None) -> str:
+        async with self.sessions() as session:
+            checkout = await session.get(Checkout, session_id, with_for_update=True)
+            if checkout is None:
+                return f"no checkout {session_id} here"
+            if checkout.status == "paid":
+                return f"checkout {session_id} already paid"  # Stripe delivers at least once
+            if payment_status not in (None, "paid", "no_payment_required"):
+                return f"checkout {session_id} completed with payment {payment_status}: still locked"
+            checkout.status = "paid"
+            checkout.customer_id = customer
+            checkout.subscription_id = subscription
+            checkout.paid_at = datetime.now(timezone.utc)
+            session.add(AuditEvent(tenant_id=checkout.tenant_id, migration_id=checkout.migration_id, action="checkout_completed",
+                                   actor="stripe", door="stripe", detail={"checkout_id": session_id}))
+            await session.commit()
+        return f"checkout {session_id} paid: migration unlocked"

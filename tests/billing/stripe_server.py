@@ -1,0 +1,92 @@
+"""A local stand-in for api.stripe.com that records what the real `stripe` client sends."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class StripeStandIn:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+
+def _app(stand_in: StripeStandIn) -> FastAPI:
+    app = FastAPI()
+    ids = itertools.count(1)
+    by_key: dict[str, dict] = {}
+
+    async def record(request: Request) -> Recorded:
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        rec = Recorded(request.method, request.url.path, form, {k.lower(): v for k, v in request.headers.items()})
+        stand_in.requests.append(rec)
+        return rec
+
+    @app.post("/v1/checkout/sessions")
+    async def checkout(request: Request) -> JSONResponse:
+        rec = await record(request)
+        key = rec.headers.get("idempotency-key")
+        if key and key in by_key:  # as Stripe: the same key answers the same object
+            return JSONResponse(by_key[key])
+        sid = f"cs_test_{next(ids):04d}"
+        body = {
+            "id": sid, "object": "checkout.session", "mode": rec.form.get("mode"), "status": "open", "livemode": False,
+            "url": f"https://checkout.stripe.test/c/pay/{sid}", "client_reference_id": rec.form.get("client_reference_id"),
+            "metadata": {k[9:-1]: v for k, v in rec.form.items() if k.startswith("metadata[")},
+        }
+        if key:
+            by_key[key] = body
+        return JSONResponse(body)
+
+    @app.post("/v1/billing/meter_events")
+    async def meter_event(request: Request) -> JSONResponse:
+        rec = await record(request)
+        return JSONResponse({
+            "object": "billing.meter_event", "created": int(time.time()), "livemode": False,
+            "event_name": rec.form.get("event_name"), "identifier": rec.form.get("identifier"),
+            "payload": {k[8:-1]: v for k, v in rec.form.items() if k.startswith("payload[")},
+            "timestamp": int(rec.form.get("timestamp") or 0),
+        })
+
+    return app
+
+
+@asynccontextmanager
+async def stripe_stand_in() -> AsyncIterator[StripeStandIn]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stand_in = StripeStandIn(url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(_app(stand_in), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield stand_in
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

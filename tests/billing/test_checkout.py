@@ -1,0 +1,131 @@
+"""Checkout with the real `stripe` client against a recording stand-in: session, webhook, metering."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.store.models import ItemRecord
+from migrayt.worker.main import run_worker
+from migrayt.workflows.run_models import RunStatus
+from tests.api.conftest import ADMIN_TOKEN, served
+from tests.billing.stripe_server import stripe_stand_in
+from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final
+
+TENANT = "billing-co"
+WEBHOOK_SECRET = "whsec_test_" + "k" * 24
+PRICE = "price_test_metered_writes"
+
+
+def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    """Stripe's signature scheme: t=<unix time>,v1=HMAC-SHA256(secret, "<t>.<payload>")."""
+    at = at or int(time.time())
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
+
+
+def completed_event(session_id: str) -> bytes:
+    return json.dumps({
+        "id": "evt_test_1", "object": "event", "type": "checkout.session.completed", "api_version": "2024-06-20",
+        "created": int(time.time()), "livemode": False,
+        "data": {"object": {"id": session_id, "object": "checkout.session", "customer": "cus_test_42", "subscription": "sub_test_42",
+                            "payment_status": "paid", "status": "complete", "mode": "subscription"}},
+    }).encode()
+
+
+async def writes_of(stack, run_id: str) -> int:
+    async with stack.service.sessions() as session:
+        return await session.scalar(
+            select(func.count()).where(ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind != "user")
+        )
+
+
+async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatch):
+    async with stripe_stand_in() as stripe_api:
+        for name, value in dict(
+            MIGRAYT_BILLING="stripe", MIGRAYT_STRIPE_API_KEY="sk_test_local", MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            MIGRAYT_STRIPE_API_BASE=stripe_api.url, MIGRAYT_STRIPE_PRICE_ID=PRICE, MIGRAYT_METER_INTERVAL_SECONDS="0.5",
+        ).items():
+            monkeypatch.setenv(name, value)
+        async with (
+            run_worker(stack.settings, stack.client, stack.database_url),
+            served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())) as api,
+        ):
+            token = await api.issue_token(TENANT)
+            with running_sandbox(items=20, seed=91) as sandbox:
+                migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+                async with api.client(token) as http, api.client() as anonymous:
+                    # No quote yet: no checkout. Not paid: no run.
+                    assert (await http.post(f"/api/migrations/{migration_id}/checkout")).status_code == 409
+                    refused = await http.post(f"/api/migrations/{migration_id}/runs")
+                    assert refused.status_code == 409 and "checkout" in refused.json()["detail"]
+
+                    scan = (await http.post(f"/api/migrations/{migration_id}/scans", json={"draft_plan": False})).json()
+                    for _ in range(200):
+                        view = (await http.get(f"/api/scans/{scan['scan_id']}")).json()
+                        if view["status"] != "RUNNING":
+                            break
+                        await asyncio.sleep(0.2)
+                    assert view["status"] == "COMPLETED", view
+                    quote = view["quote"]
+
+                    r = await http.post(f"/api/migrations/{migration_id}/checkout")
+                    assert r.status_code == 201, r.text
+                    checkout = r.json()
+                    assert checkout["status"] == "open" and checkout["url"].startswith("https://checkout.stripe.test/")
+                    assert checkout["quote"] == quote
+                    [sent] = stripe_api.calls("/v1/checkout/sessions")
+                    assert sent.headers["authorization"] == "Bearer sk_test_local"
+                    assert sent.form["mode"] == "subscription" and sent.form["line_items[0][price]"] == PRICE
+                    assert sent.form["client_reference_id"] == migration_id and sent.form["metadata[quote_total]"] == str(quote["total"])
+                    # Asked again: the same session, not a second one.
+                    assert (await http.post(f"/api/migrations/{migration_id}/checkout")).json()["checkout_id"] == checkout["checkout_id"]
+
+                    # A webhook not signed with our secret changes nothing.
+                    event = completed_event(checkout["checkout_id"])
+                    tampered = event.replace(b"cus_test_42", b"cus_attacker")
+                    for body, headers in (
+                        (event, {}),
+                        (event, {"Stripe-Signature": signed(event, "whsec_someone_else")}),
+                        (event, {"Stripe-Signature": signed(event, at=int(time.time()) - 3600)}),  # replayed
+                        (tampered, {"Stripe-Signature": signed(event)}),
+                    ):
+                        r = await anonymous.post("/api/billing/webhook", content=body, headers=headers)
+                        assert r.status_code == 400, (headers, r.text)
+                    assert (await http.get(f"/api/migrations/{migration_id}/checkout")).json()["status"] == "open"
+                    assert (await http.post(f"/api/migrations/{migration_id}/runs")).status_code == 409
+
+                    # Stripe's signed event unlocks the run (delivered twice, applied once).
+                    for _ in range(2):
+                        r = await anonymous.post("/api/billing/webhook", content=event, headers={"Stripe-Signature": signed(event)})
+                        assert r.status_code == 200, r.text
+                    paid = (await http.get(f"/api/migrations/{migration_id}/checkout")).json()
+                    assert paid["status"] == "paid" and paid["paid_at"]
+                    started = await http.post(f"/api/migrations/{migration_id}/runs")
+                    assert started.status_code == 202, started.text
+                    run_id = started.json()["run_id"]
+                    final = await wait_final(stack, TENANT, run_id, timeout=90)
+                    assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+
+                    # Every write of the run reached Stripe as meter usage, once.
+                    writes = await writes_of(stack, run_id)
+                    assert writes >= 20
+                    deadline = time.monotonic() + 20
+                    while True:
+                        events = stripe_api.calls("/v1/billing/meter_events")
+                        if sum(int(e.form["payload[value]"]) for e in events) >= writes or time.monotonic() > deadline:
+                            break
+                        await asyncio.sleep(0.2)
+                    assert sum(int(e.form["payload[value]"]) for e in events) == writes
+                    assert {e.form["payload[stripe_customer_id]"] for e in events} == {"cus_test_42"}
+                    assert {e.form["event_name"] for e in events} == {"migrayt_writes"}
+                    identifiers = [e.form["identifier"] for e in events]
+                    assert len(identifiers) == len(set(identifiers)) and all(i.startswith(f"{run_id}:") for i in identifiers)
