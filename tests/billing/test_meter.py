@@ -45,3 +45,15 @@ async def test_interrupted_report_is_resent_with_its_identifier_then_only_new_wr
     with pytest.raises(RunConflict, match="billing is off"):
         await off.create_checkout("meter-co", mig, actor="t", door="api")
     await off.require_paid("meter-co", mig)  # off: every migration may run
+
+
+async def test_with_billing_off_the_webhook_is_not_there(stack):
+    import httpx
+
+    from migrayt.api.app import create_app
+
+    app = create_app(stack.settings)
+    app.state.service = stack.service
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=10) as http:
+        r = await http.post("/api/billing/webhook", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
+        assert r.status_code == 404 and "billing is off" in r.json()["detail"]

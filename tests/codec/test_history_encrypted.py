@@ -14,7 +14,7 @@ from migrayt.api.app import create_app
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.run_models import RunStatus
-from migrayt.worker.codec import ENCODING
+from migrayt.worker.codec import ENCODING, decoded_history
 from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final
 
 TENANT = "codec-tenant-zeta"
@@ -100,11 +100,17 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
         assert bad.status_code == 400
         assert (await http.post("/codec/decode", json={"payloads": [{"data": "%%%"}]})).status_code == 400
 
-    # Replay needs the same converter as the worker had.
-    replayed = await Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter).replay_workflow(
-        await stack.service.handle(run_id).fetch_history()
-    )
+    # Replay needs the same converter as the worker had; a decrypted copy replays with no keys at all
+    # (what tests/replay commits).
+    encrypted = await stack.service.handle(run_id).fetch_history()
+    replayed = await Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter).replay_workflow(encrypted)
     assert replayed.replay_failure is None
+    plain = await decoded_history(encrypted, stack.client.data_converter.payload_codec)
+    plain_payloads = [p for event in plain.events for p in payloads_in(event)]
+    assert len(plain_payloads) == len(payloads) and not [p for p in plain_payloads if p.metadata["encoding"] == ENCODING]
+    assert run_id.encode() in plain.events[0].workflow_execution_started_event_attributes.input.payloads[0].data
+    keyless = await Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter).replay_workflow(plain)
+    assert keyless.replay_failure is None
 
 
 async def test_codec_endpoint_needs_a_tenant_token_when_auth_is_on(stack):

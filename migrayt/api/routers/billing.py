@@ -51,9 +51,11 @@ async def get_checkout(migration_id: MigrationId, billing: Billing, who: Current
 
 @router.post(
     "/billing/webhook", response_model=WebhookAnswer, summary="Stripe webhook (signed; `checkout.session.completed` unlocks the run)",
-    responses={400: {"description": "bad or missing Stripe-Signature: nothing changed"}},
+    responses={400: {"description": "bad or missing Stripe-Signature: nothing changed"}, 404: {"description": "billing is off"}},
 )
 async def webhook(request: Request, billing: Billing, stripe_signature: Annotated[str | None, Header()] = None) -> WebhookAnswer:
+    if not billing.billing.enabled:
+        raise HTTPException(404, "billing is off on this server (MIGRAYT_BILLING=off): no webhooks are expected")
     payload = await request.body()
     if len(payload) > MAX_WEBHOOK_BYTES:
         raise HTTPException(413, "webhook body too large")
