@@ -40,6 +40,12 @@ class Principal(BaseModel):
     token_id: str | None = None
     admin: bool = False
 
+    def acting_as(self, claimed: str | None) -> str:
+        """The audit actor: a name the caller gives is kept, but never hides which token acted."""
+        if not claimed or claimed == self.actor:
+            return self.actor
+        return f"{claimed} (via {self.actor})"[:200]
+
 
 def _loopback(host: str) -> bool:
     if host == "localhost":

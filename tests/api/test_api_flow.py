@@ -144,6 +144,8 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         cancelled = await poll(http, f"/api/migrations/{second}", lambda p: p["status"] in FINAL)
         assert cancelled["status"] == "CANCELLED"
         audit_before = (await http.get("/api/audit", params={"run_id": second})).json()
+        # A name the caller gives is kept, but the token that acted is always on record.
+        assert ("run_requested", "ops@flow (via wizard)") in {(e["action"], e["actor"]) for e in audit_before}
         for action in ("pause", "resume", "cancel"):
             r = await http.post(f"/api/migrations/{second}/{action}")
             assert r.status_code == 409 and re.search(r"is CANCELLED: nothing to", r.json()["detail"]), r.text

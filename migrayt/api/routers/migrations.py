@@ -51,7 +51,7 @@ async def create_migration(body: CreateMigrationBody, svc: Service, intake: Inta
     except SecretRefRefused as err:
         raise HTTPException(422, str(err)) from None
     migration_id = await svc.create_migration(
-        who.tenant, body.name, body.source, body.target, body.plan or default_plan(), actor=body.actor or who.actor, door="api",
+        who.tenant, body.name, body.source, body.target, body.plan or default_plan(), actor=who.acting_as(body.actor), door="api",
         approved=body.approve_plan,
     )
     return await migration_view(svc, intake, who.tenant, await svc.get_migration(who.tenant, migration_id))

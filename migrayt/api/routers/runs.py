@@ -25,7 +25,7 @@ def accepted(run_id: str, action: str) -> RunAccepted:
     responses={409: {"description": "an active run exists, or the plan is not approved"}},
 )
 async def start_run(migration_id: MigrationId, svc: Service, who: CurrentPrincipal, body: ActorBody | None = Body(None)) -> RunAccepted:
-    actor = (body.actor if body else None) or who.actor
+    actor = who.acting_as(body.actor if body else None)
     return accepted(await svc.start_run(who.tenant, migration_id, actor=actor, door="api"), "start")
 
 
@@ -36,7 +36,7 @@ async def list_runs(migration_id: MigrationId, svc: Service, who: CurrentPrincip
 
 async def _control(svc: Service, who: CurrentPrincipal, run_id: str, action: str, body: ControlBody | None) -> RunAccepted:
     body = body or ControlBody()
-    await svc.control_within(who.tenant, run_id, action, actor=body.actor or who.actor, door="api", reason=body.reason)
+    await svc.control_within(who.tenant, run_id, action, actor=who.acting_as(body.actor), door="api", reason=body.reason)
     return accepted(run_id, action)
 
 
@@ -60,5 +60,5 @@ async def cancel_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: C
 @router.post("/{run_id}/rerun", status_code=202, response_model=RunAccepted, responses=CONFLICTS,
              summary="Start a new run of a FAILED, INCOMPLETE or CANCELLED run's migration; it skips what exists")
 async def rerun(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
-    actor = (body.actor if body else None) or who.actor
+    actor = who.acting_as(body.actor if body else None)
     return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door="api"), "rerun")
