@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 FieldTransform = Literal["text", "rich_text", "number", "date", "identity", "picklist", "tags"]
 
 
 class FieldMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     source: str  # ADO reference name, e.g. Microsoft.VSTS.Scheduling.StoryPoints
     target: str  # Jira field id, e.g. customfield_10016
     transform: FieldTransform = "text"
@@ -27,6 +29,9 @@ class EntryOrigin(BaseModel):
 
 
 class MappingPlan(BaseModel):
+    # A mistyped key in a hand-edited plan must be an error naming it, not silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
     version: int = 1
     # ADO work item type → Jira issue type name; types not listed are skipped and reported.
     types: dict[str, str]

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.issue_fields import IssueTypeRef, Lookups, TargetCatalog
 from migrayt.connections import SecretNotFound, SourceConnection, TargetConnection
 from migrayt.connectors.ado import AdoClient
-from migrayt.connectors.http import ApiError
+from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
@@ -99,6 +99,8 @@ class MigrationContexts:
 async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatalog:
     try:
         project = await jira.get_project(project_key)
+    except TransportFailure as err:
+        raise bad_configuration(f"cannot reach Jira at {jira.base_url}: {err.reason}") from err
     except ApiError as err:
         if err.status in (401, 403):
             raise bad_configuration(f"Jira refused the credentials for project {project_key} ({err.status})") from err

@@ -15,7 +15,7 @@ from migrayt.activities.execution.issue_fields import TargetCatalog
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
 from migrayt.activities.execution.models import PreflightInput, PreflightResult
 from migrayt.activities.execution.write_once import write_once
-from migrayt.connectors.http import ApiError
+from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
 from migrayt.store.models import RunSourceItem
@@ -74,6 +74,9 @@ class PreflightActivities:
     async def _check_source(self, ctx: MigrationContext) -> None:
         try:
             await ctx.ado.get_work_item_types(with_states=False)
+        except TransportFailure as err:
+            # Preflight fails fast: a source that cannot be reached at the start is a setting to fix.
+            raise bad_configuration(f"cannot reach Azure DevOps at {ctx.source.organization_url}: {err.reason}") from err
         except ApiError as err:
             if err.status in (401, 403):
                 raise bad_configuration(f"Azure DevOps refused the PAT for {ctx.source.organization_url} ({err.status})") from err
