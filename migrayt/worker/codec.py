@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from migrayt.settings import Settings
 
+log = logging.getLogger("migrayt.codec")
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 KEY_FILE = "codec-keys"
@@ -99,6 +101,9 @@ def keys_for(settings: Settings, codec: CodecSettings | None = None) -> dict[str
     codec = codec or CodecSettings()
     if codec.codec_keys is not None and codec.codec_keys.get_secret_value().strip():
         return parse_keys(codec.codec_keys.get_secret_value())
+    if settings.database_url or settings.temporal_address:
+        # Workers and APIs on other machines would each make their own key and not read each other.
+        log.warning("MIGRAYT_CODEC_KEYS is not set: using the key under %s, which other machines do not have", settings.state_dir)
     return local_keys(settings.state_dir)
 
 
