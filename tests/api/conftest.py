@@ -16,7 +16,6 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from migrayt.api.app import create_app
-from tests.integration.conftest import postgres, stack, temporal_server, worker  # noqa: F401  (shared fixtures)
 from tests.integration.harness import Stack
 
 ADMIN_TOKEN = "admin-" + os.urandom(12).hex()

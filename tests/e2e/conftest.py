@@ -25,7 +25,6 @@ from migrayt.stack.ports import free_port
 from migrayt.store.db import upgrade_schema
 from migrayt.worker.main import run_worker
 from migrayt.worker.temporal_client import connect_temporal
-from tests.integration.conftest import postgres, temporal_server  # noqa: F401  (shared session fixtures)
 from tests.integration.harness import REPO, test_settings
 
 CHROMIUM = os.environ.get("MIGRAYT_CHROMIUM", "/usr/bin/chromium")

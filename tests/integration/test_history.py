@@ -47,4 +47,8 @@ async def test_recorded_history_replays_deterministically(stack, worker):
     if os.environ.get("MIGRAYT_RECORD_HISTORY"):
         # Refresh the committed history that tests/replay replays without any server.
         HISTORIES.mkdir(parents=True, exist_ok=True)
-        (HISTORIES / "full_run_60_items.json").write_text(history.to_json())
+        # Payloads are encrypted by the codec; commit them decoded so CI replays without the key.
+        from migrayt.worker.codec import decoded_history
+
+        plain = await decoded_history(history, stack.client.data_converter.payload_codec)
+        (HISTORIES / "full_run_60_items.json").write_text(plain.to_json())

@@ -1,3 +1,5 @@
+"""Session-wide real parts for every test that needs them: one embedded PostgreSQL, one Temporal dev server."""
+
 from __future__ import annotations
 
 import asyncio
