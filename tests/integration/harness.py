@@ -23,7 +23,7 @@ from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.server import SandboxServer
 from migrayt.settings import Settings
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress, RunStatus
+from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
 ADO_PAT_ENV = "MIGRAYT_TEST_ADO_PAT"
 JIRA_TOKEN_ENV = "MIGRAYT_TEST_JIRA_TOKEN"

@@ -9,7 +9,6 @@ import threading
 import time
 from contextlib import contextmanager
 
-import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select

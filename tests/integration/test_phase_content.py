@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from migrayt.sandbox.fault_config import FaultConfig

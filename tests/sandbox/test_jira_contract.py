@@ -54,7 +54,7 @@ async def test_responses_validate_against_official_schemas() -> None:
                           json={"name": "S1", "originBoardId": 1, "goal": "g",
                                 "startDate": "2024-01-01T00:00:00.000+0000"})).json()["id"]
         await c("GET", "/rest/agile/1.0/board?projectKeyOrId=PHX", 200)
-        await c("GET", f"/rest/agile/1.0/board/1/sprint", 200)
+        await c("GET", "/rest/agile/1.0/board/1/sprint", 200)
         await c("GET", f"/rest/agile/1.0/sprint/{sprint}", 200)
 
         epic = (await c("POST", "/rest/api/3/issue", 201, json=issue_body("epic", "Epic"))).json()["key"]

@@ -9,7 +9,6 @@ the first; the verdict is the same, and the stock validator still explains failu
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
