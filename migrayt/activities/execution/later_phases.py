@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
@@ -14,6 +15,7 @@ from migrayt.activities.execution.phase_links import LinksPhase
 from migrayt.activities.execution.phase_plugins import PluginsPhase
 from migrayt.activities.execution.phase_transitions import TransitionsPhase
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.workflows.run_models import PhaseCounters
 
 
@@ -36,4 +38,10 @@ class LaterPhaseActivities:
         if input.phase in ctx.plan.skip_phases:
             rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
             return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
-        return await self._phases[input.phase].run_batch(input)
+        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
+        # A retry must never write alongside a slow earlier attempt of the same items (duplicates).
+        try:
+            async with claimed(self._deps.sessions.kw["bind"], input.migration_id, input.phase, [str(r.source_id) for r in rows]):
+                return await self._phases[input.phase].run_batch(input)
+        except ItemsBusy as err:
+            raise ApplicationError(str(err), type="ItemsBusy") from err
