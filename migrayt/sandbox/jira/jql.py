@@ -284,8 +284,9 @@ def parse(text: str) -> Query:
 
 # --- evaluation --------------------------------------------------------------------------------
 
-class IssueView(Protocol):
-    """What the search index holds for one issue."""
+@dataclass(frozen=True, slots=True)
+class IssueView:
+    """What the search index knows about an issue (a snapshot taken at the issue's last write)."""
 
     id: int
     key: str

@@ -24,7 +24,7 @@ from . import catalog as cat
 from .adf import CONTENT_LIMIT, adf_validator, stored_length
 from .config import JiraSandboxConfig, JiraUserSeed
 from .errors import JiraError, not_found_issue
-from .jql import JqlError, compile_where, narrowing, parse, sort_key
+from .jql import IssueView, JqlError, compile_where, narrowing, parse, sort_key
 from .persistence import Store
 
 BULK_CREATE_MAX = 50
@@ -147,25 +147,6 @@ class Sprint:
     start_date: str | None = None
     end_date: str | None = None
     created: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class IssueView:
-    """What the search index knows about an issue (a snapshot taken at the issue's last write)."""
-
-    id: int
-    key: str
-    number: int
-    project_key: str
-    labels: frozenset[str]
-    type_id: str
-    status_id: str
-    parent_id: int | None
-    sprint_ids: frozenset[int]
-    component_ids: frozenset[str]
-    summary: str
-    created: float
-    updated: float
 
 
 _KINDS = {
