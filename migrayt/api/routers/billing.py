@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from pydantic import BaseModel
 
 from migrayt.api.auth import CurrentPrincipal
+from migrayt.api.service import MigrationService
 from migrayt.billing.service import BadSignature, BillingMisconfigured, BillingService, CheckoutView
 
 router = APIRouter(prefix="/api", tags=["checkout"])
@@ -27,6 +28,12 @@ def billing_service(request: Request) -> BillingService:
 Billing = Annotated[BillingService, Depends(billing_service)]
 
 
+async def owned(request: Request, migration_id: str, tenant: str) -> None:
+    """Another tenant's migration is 404 before anything else is said (billing off, no quote…), so ids don't leak."""
+    service: MigrationService = request.app.state.service
+    await service.get_migration(tenant, migration_id)  # NotFound → 404
+
+
 class WebhookAnswer(BaseModel):
     received: bool
     outcome: str
@@ -35,9 +42,10 @@ class WebhookAnswer(BaseModel):
 @router.post(
     "/migrations/{migration_id}/checkout", response_model=CheckoutView, status_code=201,
     summary="A Stripe Checkout Session for the latest quote (usage-based: billed per write)",
-    responses={409: {"description": "billing is off, or no quote yet (scan first)"}},
+    responses={404: {"description": "no such migration for this tenant (checked first)"}, 409: {"description": "billing is off, or no quote yet (scan first)"}},
 )
-async def create_checkout(migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+async def create_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+    await owned(request, migration_id, who.tenant)
     try:
         return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door="api")
     except BillingMisconfigured as err:
@@ -45,7 +53,8 @@ async def create_checkout(migration_id: MigrationId, billing: Billing, who: Curr
 
 
 @router.get("/migrations/{migration_id}/checkout", response_model=CheckoutView, summary="The migration's latest checkout")
-async def get_checkout(migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+async def get_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+    await owned(request, migration_id, who.tenant)
     return await billing.latest_checkout(who.tenant, migration_id)
 
 
