@@ -157,6 +157,8 @@ def _error_from_response(response: httpx.Response, *, retryable: bool = False) -
         body: Any = response.json()
     except ValueError:
         body = response.text
+    except httpx.ResponseNotRead:
+        body = None  # the connection dropped while the error's body was read: the status still tells
     messages, field_errors = parse_error_body(body)
     return ApiError(
         response.status_code,

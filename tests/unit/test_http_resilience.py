@@ -201,6 +201,20 @@ async def test_write_lost_while_reading_the_body_is_ambiguous():
     assert len(calls) == 1
 
 
+async def test_refusal_whose_body_is_lost_is_still_a_typed_refusal():
+    """A 413 whose body never arrives is still Jira saying no: the file fails alone with its status."""
+
+    class Exploding(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b'{"errorMessages":'
+            raise httpx.ReadError("connection dropped mid-body")
+
+    async with make_http(lambda request: httpx.Response(413, stream=Exploding())) as http:
+        with pytest.raises(ApiError) as err:
+            await http.request("POST", "/rest/api/3/issue/X-1/attachments", idempotent=False, content=b"x")
+    assert err.value.status == 413 and err.value.messages == []
+
+
 @pytest.mark.parametrize(
     "refusal",
     [

@@ -19,13 +19,14 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
 from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields
 from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.models import PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import ApiError
 from migrayt.scheduling.models import SourceChangesInput
-from migrayt.activities.execution.models import PhaseBatchResult
 from migrayt.store import item_records
 from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE
@@ -145,7 +146,7 @@ class SourceChangesActivities:
             await self._done(ctx, input.run_id, source_key, issue_key, detail)
             return CREATED if moved else SKIPPED
 
-        return outcomes + list(await asyncio.gather(*(one(r) for r in todo)))
+        return outcomes + list(await gather_or_cancel(*(one(r) for r in todo)))
 
     async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:
         async with self._sessions() as session:

@@ -37,6 +37,7 @@ from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import ApiError
@@ -79,7 +80,7 @@ class AttachmentsPhase:
                     return "skipped"  # gone from ADO since it was created; nothing left to copy
                 return await ItemContent(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
 
-        for outcome in await asyncio.gather(*(one(r) for r in migrated)):
+        for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 
@@ -133,7 +134,7 @@ class ItemContent:
                 if outcome.target_key:
                     own[guid] = outcome.target_key
 
-        await asyncio.gather(*(attach(g, r) for g, r in files))
+        await gather_or_cancel(*(attach(g, r) for g, r in files))
         await self._history(singles[HISTORY])
         await self._description(own, singles[DESCRIPTION], singles[DESCRIPTION_ORIGINAL])
 

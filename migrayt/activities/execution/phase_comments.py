@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 from migrayt.activities.execution import content_text
 from migrayt.activities.execution.content_io import (
-    ATTACHMENT,
     AMBIGUOUS_TRIES,
+    ATTACHMENT,
     COMMENT,
     COMMENT_ORIGINAL,
     COMMENT_OVERFLOW,
@@ -42,6 +42,7 @@ from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
@@ -96,7 +97,7 @@ class CommentsPhase:
                     return "skipped"
                 return await ItemComments(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
 
-        for outcome in await asyncio.gather(*(one(r) for r in migrated)):
+        for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from migrayt.activities.execution.create_items import ISSUE, batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
+from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.write_once import write_once
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import RunSourceItem
@@ -84,7 +85,7 @@ class HierarchyPhase:
             async with limit:
                 return await one(row)
 
-        for outcome in await asyncio.gather(*(limited(r) for r in with_parent)):
+        for outcome in await gather_or_cancel(*(limited(r) for r in with_parent)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 

@@ -23,6 +23,7 @@ from migrayt.activities.execution.source_links import (
     remote_link_for,
     work_item_links,
 )
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueLinkType
 from migrayt.store import item_records
@@ -124,7 +125,7 @@ class LinksPhase:
                 return await coro
 
         async def one(work: ItemWork) -> str:
-            outcomes = await asyncio.gather(
+            outcomes = await gather_or_cancel(
                 *(limited(writer.link(link, link_records.get(link.record_key))) for link in work.links),
                 *(limited(writer.remote(str(work.source_id), r, remote_records.get(r.record_key))) for r in work.remote),
                 *(limited(writer.unknown(key, reason, remote_records.get(key))) for key, reason in work.unknown_artifacts),
@@ -135,7 +136,7 @@ class LinksPhase:
                 return FAILED
             return CREATED if CREATED in outcomes else SKIPPED
 
-        for outcome in await asyncio.gather(*(one(w) for w in items)):
+        for outcome in await gather_or_cancel(*(one(w) for w in items)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 

@@ -10,6 +10,7 @@ from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResul
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
+from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueTypeStatuses
 from migrayt.store import item_records
@@ -109,7 +110,7 @@ class TransitionsPhase:
                 await session.commit()
             return CREATED if path else SKIPPED
 
-        for outcome in await asyncio.gather(*(one(r) for r in rows)):
+        for outcome in await gather_or_cancel(*(one(r) for r in rows)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 
