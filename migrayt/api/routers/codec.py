@@ -2,7 +2,13 @@
 
 The protocol is Temporal's: `{"payloads": [{"metadata": {k: base64}, "data": base64}]}` in, the same
 shape out. The UI calls from its own origin, so these routes answer CORS for the configured UI
-origins (the embedded UI by default) and require a tenant's token like every other route.
+origins (the embedded UI by default).
+
+The codec is an operator door: the Temporal UI and `temporal` CLI list every tenant's workflows, and
+one key decrypts them all, so a tenant's token would let tenant A read tenant B's payloads. It takes
+the admin principal instead: the bootstrap `MIGRAYT_ADMIN_TOKEN`, or — with auth off, as on the
+embedded `migrayt up` — a request without a token (what the embedded UI sends). A tenant's token is
+a 403 naming what is needed; no token with auth on is a 401.
 """
 
 from __future__ import annotations
@@ -10,13 +16,16 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from migrayt.api.auth import TenantId as Tenant
+from migrayt.api.auth import Principal, admin_principal, bearer, principal_for_token
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 
@@ -61,6 +70,31 @@ def cors_headers(request: Request) -> dict[str, str]:
     }
 
 
+NEEDS_ADMIN = "the codec decrypts every tenant's workflow payloads, so it is for operators: send the admin token (MIGRAYT_ADMIN_TOKEN)"
+
+
+async def operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The admin principal, or a refusal the UI can read (CORS headers on the error too)."""
+    cors = cors_headers(request)
+    given = credentials.credentials if credentials else None
+    if given is None and request.app.state.auth_mode == "on":
+        raise HTTPException(401, f"{NEEDS_ADMIN} as 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer", **cors})
+    try:
+        return await admin_principal(request, credentials)
+    except HTTPException:
+        pass  # not the admin: say whether the token is a tenant's (403) or nobody's (401)
+    try:
+        principal = await principal_for_token(request, given)
+    except HTTPException as unknown:
+        raise HTTPException(unknown.status_code, unknown.detail, headers={**(unknown.headers or {}), **cors}) from None
+    raise HTTPException(403, f"{NEEDS_ADMIN}; a tenant's token (here tenant {principal.tenant!r}) is not enough", headers=cors)
+
+
+Operator = Annotated[Principal, Depends(operator)]
+
+
 def codec_of(request: Request) -> PayloadCodec:
     codec = request.app.state.service.temporal.data_converter.payload_codec
     if codec is None:
@@ -94,13 +128,13 @@ async def preflight(operation: str, request: Request) -> Response:
 
 
 @router.post("/encode", response_model=CodecPayloads)
-async def encode(body: CodecPayloads, request: Request, response: Response, tenant_id: Tenant) -> CodecPayloads:
+async def encode(body: CodecPayloads, request: Request, response: Response, _: Operator) -> CodecPayloads:
     response.headers.update(cors_headers(request))
     return to_json(await codec_of(request).encode(to_protos(body)))
 
 
 @router.post("/decode", response_model=CodecPayloads)
-async def decode(body: CodecPayloads, request: Request, response: Response, tenant_id: Tenant) -> CodecPayloads:
+async def decode(body: CodecPayloads, request: Request, response: Response, _: Operator) -> CodecPayloads:
     response.headers.update(cors_headers(request))
     try:
         decoded = await codec_of(request).decode(to_protos(body))
