@@ -7,19 +7,27 @@ place, so a click acts within a second.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
+
+import stripe
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import SecretStr, ValidationError
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from migrayt.activities.preview.dry_run import PreviewReport
 from migrayt.api.auth import Principal, principal_for_token
 from migrayt.api.intake_service import IntakeService
+from migrayt.api.routers.billing import billing_service
+from migrayt.api.routers.schedules import schedule_service
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.api.web import views
+from migrayt.billing.service import BillingMisconfigured, BillingService
 from migrayt.connections_store import (
     AdoConnectionInput,
     ConnectionRejected,
@@ -30,6 +38,8 @@ from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
+from migrayt.scheduling.models import ScheduledRunResult
+from migrayt.scheduling.service import ScheduleInvalid, ScheduleView
 from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
 
 HERE = Path(__file__).parent
@@ -39,7 +49,7 @@ WIZARD = (("connect", "Connect"), ("scan", "Scan"), ("mapping", "Mapping"), ("pr
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(duration=views.duration, size=views.size)
+templates.env.filters.update(duration=views.duration, size=views.size, utc=views.utc, every=views.every)
 templates.env.globals.update(wizard=WIZARD, phase_order=PHASES, phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
 
 
@@ -324,12 +334,10 @@ async def start_preview(request: Request, migration_id: str) -> RedirectResponse
 # --- checkout and run ---------------------------------------------------------------------------
 
 
-def _billing(request: Request) -> Any | None:
-    """The checkout service when billing is on (MIGRAYT_BILLING); None on the embedded default."""
-    settings = _service(request).settings
-    if str(getattr(settings, "billing", "off")).lower() in ("", "off", "false", "0"):
-        return None
-    return getattr(request.app.state, "billing", None)
+def _billing(request: Request) -> BillingService | None:
+    """The checkout service, as the API's checkout routes get it; None when billing is off (MIGRAYT_BILLING=off)."""
+    billing = billing_service(request)
+    return billing if billing.billing.enabled else None
 
 
 async def _checkout_page(request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
@@ -340,8 +348,11 @@ async def _checkout_page(request: Request, who: Principal, migration_id: str, st
     quote = Quote.model_validate(scans[-1].quote) if scans and scans[-1].status == "COMPLETED" else None
     billing = _billing(request)
     checkout = None
-    if billing is not None and hasattr(billing, "checkout_status"):
-        checkout = await billing.checkout_status(who.tenant, migration_id)
+    if billing is not None:
+        try:
+            checkout = await billing.latest_checkout(who.tenant, migration_id)
+        except NotFound:
+            checkout = None  # none started yet
     return _page(
         request, "checkout.html", status_code=status_code, who=who, migration=migration, step="checkout", version=row,
         approved=row.status == APPROVED, quote=quote, billing=billing, checkout=checkout, error=error,
@@ -356,14 +367,24 @@ async def checkout_page(request: Request, migration_id: str) -> HTMLResponse:
 
 @router.post("/app/migrations/{migration_id}/checkout")
 async def checkout(request: Request, migration_id: str) -> Response:
+    """A Stripe Checkout Session for the latest quote, then off to Stripe's page (a paid one comes back here)."""
     who = await _who(request)
+    await _migration(request, who, migration_id)
     billing = _billing(request)
     if billing is None:
         return _see(f"/app/migrations/{migration_id}/checkout")
-    base = str(request.base_url).rstrip("/")
-    back = f"{base}/app/migrations/{migration_id}/checkout"
-    url = await billing.start_checkout(who.tenant, migration_id, success_url=f"{back}?paid=1", cancel_url=back, actor=who.actor, door="web")
-    return _see(url)
+    try:
+        view = await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door="web")
+    except RunConflict as err:  # no quote yet
+        return await _checkout_page(request, who, migration_id, status_code=409, error=str(err))
+    except BillingMisconfigured as err:
+        return await _checkout_page(request, who, migration_id, status_code=503, error=str(err))
+    except stripe.StripeError as err:
+        message = getattr(err, "user_message", None) or type(err).__name__
+        return await _checkout_page(request, who, migration_id, status_code=502, error=f"Stripe did not create the checkout: {message}")
+    if view.status == "paid" or not view.url:
+        return _see(f"/app/migrations/{migration_id}/checkout")
+    return _see(view.url)
 
 
 @router.post("/app/migrations/{migration_id}/runs")
@@ -425,3 +446,131 @@ async def control_run(request: Request, run_id: str, action: Literal["pause", "r
     if _fragment(request):
         return _page(request, "_run_live.html", status_code=409 if error else 200, **await _run_context(request, who, run_id, notice, error))
     return _see(f"/app/runs/{run_id}")
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+SCHEDULE_NOTICES = {
+    "cutover": "Cutover scheduled.",
+    "delta": "Delta sync scheduled.",
+    "pause": "Schedule paused: it starts nothing until resumed.",
+    "resume": "Schedule resumed.",
+    "trigger": "Started now (skipped if one of its runs is still going).",
+    "delete": "Schedule deleted.",
+}
+
+
+async def _last_result(request: Request, who: Principal, view: ScheduleView) -> dict[str, str] | None:
+    """What the schedule's latest action led to: the run it started and that run's status."""
+    if not view.recent_runs:
+        return None
+    started = view.recent_runs[-1]
+    svc = _service(request)
+    try:
+        run = await svc.get_run(who.tenant, started)  # a delta sync's workflow is the run
+        return {"run_id": run.id, "status": run.status}
+    except NotFound:
+        pass
+    # A cutover's action starts a normal run through the service; its result names that run.
+    handle = svc.temporal.get_workflow_handle(started, result_type=ScheduledRunResult)
+    try:
+        status = (await handle.describe()).status
+        if status != WorkflowExecutionStatus.COMPLETED:
+            return {"status": status.name if status else "UNKNOWN"}
+        result = await handle.result()
+    except RPCError:
+        return {"status": "UNKNOWN"}
+    if result.run_id:
+        try:
+            run = await svc.get_run(who.tenant, result.run_id)
+            return {"run_id": run.id, "status": run.status}
+        except NotFound:
+            return {"run_id": result.run_id, "status": "STARTED"}
+    return {"status": "SKIPPED", "reason": result.skipped or ""}
+
+
+async def _schedules_page(
+    request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None,
+    entered: dict[str, str] | None = None,
+) -> HTMLResponse:
+    migration = await _migration(request, who, migration_id)
+    schedules = await schedule_service(request).list(who.tenant, migration_id)
+    results = {s.schedule_id: await _last_result(request, who, s) for s in schedules}
+    runs = await _service(request).list_runs(who.tenant, migration_id)
+    now = datetime.now(timezone.utc)
+    return _page(
+        request, "schedules.html", status_code=status_code, who=who, migration=migration, step="schedules", schedules=schedules,
+        results=results, latest_run=runs[-1] if runs else None, error=error, entered=entered or {},
+        notice=SCHEDULE_NOTICES.get(request.query_params.get("done", "")), now=now,
+        suggested_at=(now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0),
+    )
+
+
+@router.get("/app/migrations/{migration_id}/schedules")
+async def schedules_page(request: Request, migration_id: str) -> HTMLResponse:
+    who = await _who(request)
+    return await _schedules_page(request, who, migration_id)
+
+
+def _cutover_time(value: str) -> datetime:
+    """The form's date-time is UTC (the page says so); an explicit offset is honoured."""
+    if not value:
+        raise ScheduleInvalid("enter the date and time of the cutover (UTC)")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ScheduleInvalid(f"{value!r} is not a date and time (use YYYY-MM-DD HH:MM, UTC)") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _every(value: str) -> timedelta | None:
+    if not value:
+        return None
+    try:
+        minutes = int(value)
+    except ValueError:
+        raise ScheduleInvalid(f"the interval must be a whole number of minutes, not {value!r}") from None
+    if not 0 < minutes <= views.MAX_DELTA_MINUTES:
+        raise ScheduleInvalid(f"the interval must be between 1 and {views.MAX_DELTA_MINUTES} minutes")
+    return timedelta(minutes=minutes)
+
+
+@router.post("/app/migrations/{migration_id}/schedules/{kind}")
+async def create_schedule(request: Request, migration_id: str, kind: Literal["cutover", "delta"]) -> Response:
+    who = await _who(request)
+    await _migration(request, who, migration_id)
+    form = {k: str(v).strip() for k, v in (await request.form()).items()}
+    svc = schedule_service(request)
+    try:
+        if kind == "cutover":
+            await svc.create_cutover(who.tenant, migration_id, _cutover_time(form.get("at", "")), actor=who.actor, door="web")
+        else:
+            await svc.create_delta(
+                who.tenant, migration_id, actor=who.actor, door="web", every=_every(form.get("every_minutes", "")),
+                cron=form.get("cron") or None, paused="paused" in form,
+            )
+    except ScheduleInvalid as err:
+        return await _schedules_page(request, who, migration_id, status_code=422, error=str(err), entered={"kind": kind, **form})
+    return _see(f"/app/migrations/{migration_id}/schedules?done={kind}")
+
+
+@router.post("/app/schedules/{schedule_id}/{action}")
+async def change_schedule(request: Request, schedule_id: str, action: Literal["pause", "resume", "trigger", "delete"]) -> Response:
+    who = await _who(request)
+    svc = schedule_service(request)
+    try:
+        view = await svc.get(who.tenant, schedule_id)
+    except NotFound:
+        raise HTTPException(404, f"schedule {schedule_id} not found") from None
+    try:
+        if action == "delete":
+            await svc.delete(who.tenant, schedule_id, actor=who.actor, door="web")
+        else:
+            act = {"pause": svc.pause, "resume": svc.resume, "trigger": svc.trigger}[action]
+            await act(who.tenant, schedule_id, actor=who.actor, door="web")
+    except NotFound:
+        raise HTTPException(404, f"schedule {schedule_id} not found") from None
+    except (RunConflict, RPCError) as err:
+        message = err.message if isinstance(err, RPCError) else str(err)
+        return await _schedules_page(request, who, view.migration_id, status_code=409, error=f"Could not {action} {schedule_id}: {message}")
+    return _see(f"/app/migrations/{view.migration_id}/schedules?done={action}")

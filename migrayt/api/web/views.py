@@ -6,6 +6,7 @@ Presentation only: every decision (what a plan means, what a run may do) stays i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
@@ -134,6 +135,30 @@ def phase_bars(status: RunStatus, phase: str | None, counters: Mapping[str, Phas
             percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
         bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), c.total, done, c.created, c.skipped, c.failed, percent, state))
     return bars
+
+
+# The longest delta interval a form may ask for, as the HTTP API allows (31 days).
+MAX_DELTA_MINUTES = 60 * 24 * 31
+
+
+def utc(when: datetime | None, seconds: bool = True) -> str:
+    """Times on the schedules page are all UTC, and say so."""
+    if when is None:
+        return "—"
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def every(minutes: int | None) -> str:
+    if not minutes:
+        return "—"
+    if minutes % (60 * 24) == 0:
+        days = minutes // (60 * 24)
+        return "every day" if days == 1 else f"every {days} days"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "every hour" if hours == 1 else f"every {hours} h"
+    return "every minute" if minutes == 1 else f"every {minutes} min"
 
 
 def duration(seconds: float | None) -> str:

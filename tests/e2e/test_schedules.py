@@ -1,0 +1,123 @@
+"""The schedules page: a cutover at a set time (UTC), a recurring delta sync, pause / resume / run now / delete, and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from playwright.async_api import Page, expect
+
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.scheduling.service import ScheduleService
+from tests.e2e.conftest import TENANT, screenshot
+from tests.e2e.test_run_controls import approved_migration
+from tests.integration.harness import wait_final
+
+
+@pytest.fixture
+def small_sandbox():
+    with running_sandbox(items=6, seed=31) as server:
+        yield server
+
+
+def minute(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+async def submit_cutover(page: Page, at: datetime) -> None:
+    card = page.locator("#cutover-card")
+    await card.get_by_label("Start the run at (UTC)").fill(minute(at))
+    await card.get_by_role("button", name="Schedule the cutover").click()
+
+
+async def submit_delta(page: Page, every: str = "", cron: str = "") -> None:
+    card = page.locator("#delta-card")
+    await card.get_by_label("Every … minutes").fill(every)
+    await card.get_by_label("or a cron expression (UTC)").fill(cron)
+    await card.get_by_role("button", name="Schedule the delta sync").click()
+
+
+async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, small_sandbox):
+    started = time.monotonic()
+    migration_id = await approved_migration(web, small_sandbox)
+    try:
+        # Reached from the progress screen's neighbour, the checkout page, and the wizard's nav.
+        await page.goto(f"{web.url}/app/migrations/{migration_id}/checkout")
+        await page.locator("#nav-schedules").click()
+        await expect(page).to_have_url(f"{web.url}/app/migrations/{migration_id}/schedules")
+        await expect(page.locator("#no-schedules")).to_be_visible()
+        await expect(page.locator("#now-utc")).to_contain_text("UTC")
+
+        # A time in the past, a bad cron, both or neither of interval and cron: a message on the page, not a 500.
+        await submit_cutover(page, datetime.now(timezone.utc) - timedelta(hours=1))
+        await expect(page.locator("#schedule-error")).to_contain_text("in the past")
+        await screenshot(page, "13-schedules-error-past")
+        await submit_delta(page, cron="every tuesday-ish")
+        await expect(page.locator("#schedule-error")).to_contain_text(re.compile("cron|refused", re.I))
+        await expect(page.locator("#delta-card").get_by_label("or a cron expression (UTC)")).to_have_value("every tuesday-ish")
+        await submit_delta(page, every="30", cron="0 2 * * *")
+        await expect(page.locator("#schedule-error")).to_contain_text("either an interval or a cron")
+        await expect(page.locator("#no-schedules")).to_be_visible()
+
+        # A cutover a few minutes ahead (UTC) and a delta sync every 12 hours.
+        at = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
+        await submit_cutover(page, at)
+        await expect(page.locator("#schedule-notice")).to_have_text("Cutover scheduled.")
+        cutover = page.locator('tr[data-kind="cutover"]')
+        await expect(cutover).to_have_count(1)
+        await expect(cutover.locator("td.next-run")).to_have_text(at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        await expect(cutover).to_have_attribute("data-state", "active")
+        await submit_delta(page, every="720")
+        await expect(page.locator("#schedule-notice")).to_have_text("Delta sync scheduled.")
+        delta = page.locator('tr[data-kind="delta"]')
+        await expect(delta).to_contain_text("every 12 h")
+        await expect(delta.locator("td.last-result")).to_have_text("not run yet")
+        await screenshot(page, "14-schedules-created")
+
+        # Pause and resume the delta sync.
+        await delta.get_by_role("button", name="Pause").click()
+        await expect(page.locator("#schedule-notice")).to_contain_text("paused")
+        await expect(delta).to_have_attribute("data-state", "paused")
+        await expect(delta.locator(".badge.state")).to_have_text("paused")
+        await expect(delta.get_by_role("button", name="Pause")).to_have_count(0)
+        await screenshot(page, "15-schedules-paused")
+        await delta.get_by_role("button", name="Resume").click()
+        await expect(delta).to_have_attribute("data-state", "active")
+        await expect(delta.locator("td.next-run")).to_contain_text(re.compile(r"(00|12):00:00 UTC"))
+
+        # Run now: the delta sync starts at once, and its result shows on the page.
+        await delta.get_by_role("button", name="Run now").click()
+        await expect(page.locator("#schedule-notice")).to_contain_text("Started now")
+        deadline = time.monotonic() + 15
+        while not await delta.locator("td.last-result a").count() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            await page.reload()
+        await expect(delta.locator("td.last-result a")).to_have_text(re.compile(r"^delta-"))
+        # The sync finishes (before the sandbox goes), and the page says how it ended.
+        final = await wait_final(web, TENANT, await delta.locator("td.last-result a").inner_text(), timeout=30)
+        await page.reload()
+        await expect(delta.locator("td.last-result .badge")).to_have_text(final.status)
+        print(f"delta sync run now: {final.status} {final.counters}")
+
+        # Delete the cutover (after the confirmation).
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await cutover.get_by_role("button", name="Delete").click()
+        await expect(page.locator("#schedule-notice")).to_have_text("Schedule deleted.")
+        await expect(page.locator('tr[data-kind="cutover"]')).to_have_count(0)
+        await expect(delta).to_have_count(1)
+        await screenshot(page, "16-schedules-after-delete")
+
+        events = await web.service.audit_events(TENANT, migration_id=migration_id, limit=1000)
+        web_actions = [e.action for e in events if e.door == "web" and e.action.startswith("schedule_")]
+        for action in ("schedule_created", "schedule_paused", "schedule_resumed", "schedule_triggered", "schedule_deleted"):
+            assert action in web_actions, (action, web_actions)
+        assert web_actions.count("schedule_created") == 2  # the refused ones made nothing
+        print(f"schedules e2e took {time.monotonic() - started:.1f}s")
+    finally:
+        # Nothing of this test may fire later in the session.
+        svc = ScheduleService(web.settings, web.service.sessions, web.service.temporal)
+        for view in await svc.list(TENANT, migration_id):
+            await svc.delete(TENANT, view.schedule_id, "cleanup", "test")
