@@ -41,13 +41,19 @@ from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.workflows.run_models import RunStatus
 from migrayt.worker.codec import KEY_ID, CodecKeyError, _payloads_in, parse_keys
 from migrayt.worker.temporal_client import connect_temporal
+from migrayt.workflows.run_models import RunStatus
 from tests.api.conftest import served
 from tests.api.helpers import poll
 from tests.billing.stripe_server import stripe_stand_in
-from tests.integration.harness import Stack, structure_only_plan, test_settings, wait_final, worker_process
+from tests.integration import harness
+from tests.integration.harness import (
+    Stack,
+    structure_only_plan,
+    wait_final,
+    worker_process,
+)
 
 TENANT = "secret-co"
 PAT_ENV, TOKEN_ENV = "MIGRAYT_CANARY_ADO_PAT", "MIGRAYT_CANARY_JIRA_TOKEN"
@@ -127,7 +133,7 @@ def test_installed_dependencies_have_no_known_vulnerabilities():
     if exe is None:
         pytest.skip("pip-audit is not installed (pip install -e '.[dev]')")
     done = subprocess.run(
-        [exe, "--skip-editable", "--progress-spinner", "off", "-f", "json"], capture_output=True, text=True, timeout=300,
+        [exe, "--skip-editable", "--progress-spinner", "off", "-f", "json"], check=False, capture_output=True, text=True, timeout=300,
     )
     try:
         report = json.loads(done.stdout)
@@ -266,7 +272,7 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
         )
 
         # Every process of this run holds the canary codec key: the test's client, the API and the worker.
-        settings = test_settings(task_queue=f"migrayt-canary-{os.getpid()}")
+        settings = harness.test_settings(task_queue=f"migrayt-canary-{os.getpid()}")
         client = await connect_temporal(settings, stack.temporal_address)
         mine = Stack(settings, stack.database_url, stack.temporal_address, client, MigrationService(settings, stack.service.sessions, client))
         answers: list[str] = []
