@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -50,7 +51,7 @@ def _app(stand_in: StripeStandIn) -> FastAPI:
         key = rec.headers.get("idempotency-key")
         if key and key in by_key:  # as Stripe: the same key answers the same object
             return JSONResponse(by_key[key])
-        sid = f"cs_test_{next(ids):04d}"
+        sid = f"cs_test_{secrets.token_hex(4)}{next(ids):04d}"  # unique across stand-ins: tests share one database
         body = {
             "id": sid, "object": "checkout.session", "mode": rec.form.get("mode"), "status": "open", "livemode": False,
             "url": f"https://checkout.stripe.test/c/pay/{sid}", "client_reference_id": rec.form.get("client_reference_id"),
