@@ -27,6 +27,11 @@ from migrayt.workflows.preview import PreviewWorkflow, PreviewWorkflowInput, Pre
 from migrayt.workflows.scan import ScanInput, ScanResult, ScanWorkflow
 
 
+class WrongConnectionKind(NotFound):
+    """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
+    callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
+
+
 class IntakeService:
     def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
         self.settings = settings
@@ -54,10 +59,12 @@ class IntakeService:
 
     async def create_migration_from_connections(
         self, tenant: str, name: str, ado_connection_id: str, jira_connection_id: str, jira_project_key: str,
-        actor: str, door: str, *, ado_project: str | None = None,
+        actor: str, door: str, *, ado_project: str | None = None, plan: MappingPlan | None = None, approved: bool = False,
     ) -> str:
-        """A migration between two saved (tested) connections, with the default plan as a draft to review.
+        """A migration between two saved (tested) connections, with `plan` (default: the built-in one) as a
+        draft to review, or approved.
 
+        Another tenant's connection is NotFound; the tenant's own of the wrong kind is WrongConnectionKind.
         The worker reads the secrets as `sealed:` references (still encrypted under MIGRAYT_SECRET_KEY)."""
         ado, ado_secret = await self._saved(tenant, ado_connection_id, ("ado",))
         jira, jira_secret = await self._saved(tenant, jira_connection_id, ("jira_cloud", "jira_dc"))
@@ -66,14 +73,16 @@ class IntakeService:
         )
         target = TargetConnection(base_url=jira.url, project_key=jira_project_key, email=jira.username or "", token_ref=f"sealed:{jira_secret}")
         return await MigrationService(self.settings, self.sessions, self.temporal).create_migration(
-            tenant, name, source, target, default_plan(), actor=actor, door=door, approved=False
+            tenant, name, source, target, plan or default_plan(), actor=actor, door=door, approved=approved
         )
 
     async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
         async with self.sessions() as session:
             row = await session.get(StoredConnection, connection_id)
-        if row is None or row.tenant_id != tenant or row.kind not in kinds:
-            raise NotFound(f"{'/'.join(kinds)} connection {connection_id} not found")
+        if row is None or row.tenant_id != tenant:
+            raise NotFound(f"connection {connection_id} not found")
+        if row.kind not in kinds:
+            raise WrongConnectionKind(f"connection {connection_id} is a {row.kind} connection; this needs a {' or '.join(kinds)} one")
         return row, row.secret_encrypted
 
     # --- consent -------------------------------------------------------------------------------

@@ -2,21 +2,59 @@
 
 `GET /api/migrations/{id}` serves both kinds of id under the one URL customers already script:
 a run id (run-…) answers the run's status; a migration id (mig-…) answers the migration.
+
+`POST /api/migrations` takes either shape a script has at hand: connection details naming where the
+worker reads the secrets (`source` + `target`), or two of the tenant's saved, tested connections
+(`source_connection_id` + `target_connection_id` + `project_key`), as the web app does.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
-from migrayt.api.routers.deps import Intake, MigrationId, Service
-from migrayt.api.routers.schemas import CreateMigrationBody, MigrationView, PlanSummary, RunSummary
+from migrayt.api.intake_service import WrongConnectionKind
+from migrayt.api.routers.deps import ID_PATTERN, Intake, MigrationId, Service
+from migrayt.api.routers.schemas import ACTOR, CreateMigrationBody, MigrationView, PlanSummary, RunSummary
 from migrayt.api.run_report import RunReport
 from migrayt.api.secret_refs import SecretRefRefused, check_secret_ref
-from migrayt.mapping.plan import default_plan
+from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.store.models import Migration, PlanVersion, Run
 
 router = APIRouter(prefix="/api/migrations", tags=["migrations"])
+
+
+class CreateFromConnectionsBody(BaseModel):
+    """A migration between two saved connections (POST /api/connections): their secrets stay sealed."""
+
+    model_config = ConfigDict(extra="forbid")  # half of each shape is a mistake to name, not to guess at
+
+    name: str = Field(min_length=1, max_length=200)
+    source_connection_id: str = Field(pattern=ID_PATTERN, max_length=100, description="a saved Azure DevOps connection (conn-…)")
+    target_connection_id: str = Field(pattern=ID_PATTERN, max_length=100, description="a saved Jira Cloud or Data Center connection (conn-…)")
+    project_key: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,9}$", description="the Jira project key to move into, e.g. PHX")
+    ado_project: str | None = Field(None, min_length=1, max_length=200, description="the ADO project (default: the one saved with the connection)")
+    plan: MappingPlan | None = Field(None, description="the mapping plan (default: the built-in plan); version 1")
+    approve_plan: bool = Field(False, description="record the plan as approved (else a draft to review, e.g. after a scan)")
+    actor: str | None = ACTOR
+
+
+def _shape(body: Any) -> str | None:
+    if isinstance(body, dict):
+        return "saved" if {"source_connection_id", "target_connection_id"} & body.keys() else "details"
+    return None  # not an object: a 422 saying what is expected
+
+
+NewMigration = Annotated[
+    Annotated[CreateMigrationBody, Tag("details")] | Annotated[CreateFromConnectionsBody, Tag("saved")],
+    Discriminator(
+        _shape, custom_error_type="migration_body",
+        custom_error_message="a JSON object with source + target, or with source_connection_id + target_connection_id + project_key",
+    ),
+]
 
 
 def plan_summary(row: PlanVersion) -> PlanSummary:
@@ -41,10 +79,21 @@ async def migration_view(svc: Service, intake: Intake, tenant: str, migration: M
 
 @router.post(
     "", status_code=201, response_model=MigrationView, summary="Create a migration",
-    description="Secrets are named, never sent: `env:NAME` (or `file:PATH` with auth off). With auth on, "
+    description="Two shapes. From saved connections (POST /api/connections; the web app's way): "
+    "`source_connection_id`, `target_connection_id`, `project_key`; another tenant's connection is a 404. "
+    "From details: secrets are named, never sent: `env:NAME` (or `file:PATH` with auth off). With auth on, "
     "only variables named `MIGRAYT_T_<TENANT>_…` are allowed (see migrayt/api/secret_refs.py).",
 )
-async def create_migration(body: CreateMigrationBody, svc: Service, intake: Intake, who: CurrentPrincipal, request: Request) -> MigrationView:
+async def create_migration(body: NewMigration, svc: Service, intake: Intake, who: CurrentPrincipal, request: Request) -> MigrationView:
+    if isinstance(body, CreateFromConnectionsBody):
+        try:
+            migration_id = await intake.create_migration_from_connections(
+                who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key,
+                who.acting_as(body.actor), "api", ado_project=body.ado_project, plan=body.plan, approved=body.approve_plan,
+            )
+        except WrongConnectionKind as err:
+            raise HTTPException(422, str(err)) from None
+        return await migration_view(svc, intake, who.tenant, await svc.get_migration(who.tenant, migration_id))
     try:
         for ref in (body.source.pat_ref, body.target.token_ref):
             check_secret_ref(ref, tenant=who.tenant, shared=request.app.state.auth_mode == "on")
