@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from migrayt.sandbox.testing import running_sandbox
 from tests.api.conftest import ADMIN_TOKEN, served
 from tests.api.helpers import migration_body, poll, read_events
+from tests.billing.stripe_server import stripe_stand_in
 
 A, B = "iso-alpha", "iso-beta"
 ITEMS = 40
@@ -63,7 +64,7 @@ async def api(stack):
         yield running
 
 
-async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(api, worker):
+async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(api, worker, monkeypatch):
     token_a, token_b = await api.issue_token(A, name="alpha"), await api.issue_token(B, name="beta")
     with running_sandbox(items=ITEMS, seed=71) as sandbox_a, running_sandbox(items=ITEMS, seed=72) as sandbox_b:
         async with api.client(token_a) as a, api.client(token_b) as b:
@@ -77,6 +78,15 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
             preview_id = r.json()["preview_id"]
             assert (await poll(a, f"/api/previews/{preview_id}", lambda p: p["status"] != "RUNNING", timeout=60))["status"] == "COMPLETED"
             plan = (await a.get(f"/api/migrations/{mid}/plan")).json()
+            # A checkout too: billing on just for this request (the API reads it per request; the worker never sees it).
+            async with stripe_stand_in() as stripe_api:
+                with monkeypatch.context() as billing_on:
+                    for name, value in {"MIGRAYT_BILLING": "stripe", "MIGRAYT_STRIPE_API_KEY": "sk_test_iso", "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
+                                            "MIGRAYT_STRIPE_PRICE_ID": "price_iso"}.items():
+                        billing_on.setenv(name, value)
+                    r = await a.post(f"/api/migrations/{mid}/checkout")
+                    assert r.status_code == 201, r.text
+            assert (await a.get(f"/api/migrations/{mid}/checkout")).status_code == 200
             assert (await a.post(f"/api/migrations/{mid}/plan/approve", json={})).status_code == 200
             r = await a.post("/api/connections", json={"kind": "ado", "name": "alpha ado", "organization_url": sandbox_a.ado_url,
                                                        "project": "Phoenix", "pat": "sandbox-pat"})
@@ -106,7 +116,7 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
 
             # What A's objects look like before B tries anything.
             def snapshot_paths() -> list[str]:
-                return [f"/api/migrations/{mid}", f"/api/migrations/{run_id}", f"/api/migrations/{mid}/plan/versions",
+                return [f"/api/migrations/{mid}", f"/api/migrations/{run_id}", f"/api/migrations/{mid}/plan/versions", f"/api/migrations/{mid}/checkout",
                         f"/api/connections/{connection_id}", *(f"/api/schedules/{s}" for s in schedule_ids)]
 
             async def snapshot() -> list[tuple[int, str]]:
@@ -127,6 +137,7 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     "GET /api/scans/{scan_id}/quote", "GET /api/migrations/{migration_id}/quote", "GET /api/previews/{preview_id}",
                     "GET /api/connections/{connection_id}", "GET /api/schedules/{schedule_id}", "DELETE /api/schedules/{schedule_id}",
                     "POST /api/schedules/{schedule_id}/{action}", "GET /api/schedules", "GET /api/audit",
+                    "GET /api/migrations/{migration_id}/checkout", "POST /api/migrations/{migration_id}/checkout",
                 } <= checked, checked
                 # Nothing B tried changed anything of A's: the run is still paused, the schedules are there.
                 assert await snapshot() == before
