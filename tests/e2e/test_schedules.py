@@ -6,7 +6,9 @@ import asyncio
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
@@ -14,7 +16,7 @@ from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
 from tests.e2e.conftest import TENANT, screenshot
 from tests.e2e.test_run_controls import approved_migration
-from tests.integration.harness import wait_final
+from tests.integration.harness import create_sandbox_migration, wait_final
 
 
 @pytest.fixture
@@ -121,3 +123,39 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
         svc = ScheduleService(web.settings, web.service.sessions, web.service.temporal)
         for view in await svc.list(TENANT, migration_id):
             await svc.delete(TENANT, view.schedule_id, "cleanup", "test")
+
+
+@pytest.fixture(scope="module")
+async def form_migration(web) -> str:
+    # Never contacted: a refused form reaches neither ADO nor Jira.
+    nowhere = SimpleNamespace(ado_url="http://127.0.0.1:9/ado", jira_url="http://127.0.0.1:9/jira")
+    return await create_sandbox_migration(web, nowhere, tenant=TENANT)
+
+
+@pytest.mark.parametrize(
+    "kind, form",
+    [
+        ("cutover", {"at": ""}),
+        ("cutover", {"at": "next tuesday"}),
+        ("cutover", {"at": "2026-02-30T10:00"}),
+        ("cutover", {"at": "1999-01-01T00:00:00+05:00"}),
+        ("delta", {}),
+        ("delta", {"every_minutes": "0"}),
+        ("delta", {"every_minutes": "-5"}),
+        ("delta", {"every_minutes": "1e9"}),
+        ("delta", {"every_minutes": "99999999999999999999"}),
+        ("delta", {"cron": "* * *"}),
+        ("delta", {"cron": "61 25 * * *"}),
+        ("delta", {"cron": "0 2 * * *\x00"}),
+        ("delta", {"cron": "0 " * 400}),
+    ],
+)
+async def test_bad_schedule_forms_answer_with_a_message_not_a_500(web, form_migration, kind, form):
+    """Whatever is typed (or posted by hand), the page comes back with the reason and nothing is scheduled."""
+    migration_id = form_migration
+    async with httpx.AsyncClient(base_url=web.url, timeout=20) as http:
+        r = await http.post(f"/app/migrations/{migration_id}/schedules/{kind}", data=form)
+        assert r.status_code in (400, 422), (r.status_code, r.text[:300])
+        error = re.search(r'id="schedule-error">([^<]+)<', r.text)
+        assert error and error.group(1).strip(), r.text[:300]
+        assert await ScheduleService(web.settings, web.service.sessions, web.service.temporal).list(TENANT, migration_id) == []
