@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
 
     task_queue: str = "migrayt-runs"
+    # Level of the worker's log (`migrayt worker`): DEBUG shows every request line and retry.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     tenant: str = "default"
     # API authentication: on | off | embedded (off only for the embedded stack on loopback); see migrayt/api/auth.py.
     auth: str = "embedded"
@@ -60,6 +63,11 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 @lru_cache

@@ -22,5 +22,5 @@ def worker_command(
     url = database_url or settings.database_url
     if not url:
         raise typer.BadParameter("no database: pass --database-url or set MIGRAYT_DATABASE_URL (or use `migrayt up`)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(serve(settings, url, temporal_address))
