@@ -102,7 +102,11 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
         final = await wait_final(web, TENANT, await delta.locator("td.last-result a").inner_text(), timeout=30)
         await page.reload()
         await expect(delta.locator("td.last-result .badge")).to_have_text(final.status)
-        print(f"delta sync run now: {final.status} {final.counters}")
+        # Its progress screen links back to the schedules.
+        await delta.locator("td.last-result a").click()
+        await expect(page.locator("#run-status")).to_have_text(final.status)
+        await page.locator("#run-schedules").click()
+        await expect(page).to_have_url(f"{web.url}/app/migrations/{migration_id}/schedules")
 
         # Delete the cutover (after the confirmation).
         page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
