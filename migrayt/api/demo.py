@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -19,8 +19,10 @@ from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.stack import StackError
-from migrayt.stack.local import LocalStack, local_stack
 from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunProgress
+
+if TYPE_CHECKING:  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
+    from migrayt.stack.local import LocalStack
 
 DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"
 DEMO_JIRA_TOKEN_ENV = "MIGRAYT_DEMO_JIRA_TOKEN"
@@ -37,6 +39,8 @@ async def _until_interrupted() -> None:
 
 def up_command() -> None:
     """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""
+    from migrayt.stack.local import local_stack
+
     settings = get_settings()
     console = Console()
 
@@ -69,6 +73,7 @@ def demo_command(
 ) -> None:
     """Migrate a generated ADO project into the sandbox Jira on the embedded stack, live."""
     from migrayt.sandbox.testing import running_sandbox
+    from migrayt.stack.local import local_stack
 
     settings = get_settings()
     console = Console()

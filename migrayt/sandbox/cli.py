@@ -12,17 +12,7 @@ from types import FrameType
 
 import typer
 
-from migrayt.sandbox.fault_config import FaultConfig
-from migrayt.sandbox.server import (
-    DEFAULT_ADO_PAT,
-    DEFAULT_HOST,
-    DEFAULT_JIRA_EMAIL,
-    DEFAULT_JIRA_TOKEN,
-    DEFAULT_PROJECT_KEY,
-    PortInUseError,
-    SandboxServer,
-    build_sandbox,
-)
+from migrayt.sandbox.defaults import DEFAULT_ADO_PAT, DEFAULT_HOST, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN, DEFAULT_PROJECT_KEY
 
 
 def _secret_hint(value: str, default: str, flag: str) -> str:
@@ -60,7 +50,10 @@ def sandbox_command(
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Serve a sandbox Azure DevOps and Jira Cloud (real REST contracts, switchable faults)."""
+    # The servers load on use, not at import: `migrayt --help` stays quick.
+    from migrayt.sandbox.fault_config import FaultConfig
     from migrayt.sandbox.generator import ProjectSpec
+    from migrayt.sandbox.server import PortInUseError, SandboxServer, build_sandbox
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     faults = FaultConfig(

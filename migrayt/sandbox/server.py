@@ -26,11 +26,7 @@ from migrayt.sandbox.faults import FaultController, FaultMiddleware
 if TYPE_CHECKING:
     from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_ADO_PAT = "sandbox-pat"
-DEFAULT_JIRA_EMAIL = "migrator@example.com"
-DEFAULT_JIRA_TOKEN = "sandbox-token"
-DEFAULT_PROJECT_KEY = "PHX"
+from migrayt.sandbox.defaults import DEFAULT_ADO_PAT, DEFAULT_HOST, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN, DEFAULT_PROJECT_KEY  # noqa: F401 (re-exported)
 
 # Fixed namespace so a user's Jira accountId is the same on every run with the same seed.
 _ACCOUNT_NAMESPACE = uuid.UUID("6f1c2d0e-5b7a-4e55-9a43-3a1f0c9d7e21")
