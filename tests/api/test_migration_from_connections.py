@@ -106,3 +106,42 @@ async def test_a_script_creates_and_runs_a_migration_from_saved_connections(api_
         # A draft by default, as from the web app: review before running.
         r = await http.post("/api/migrations", json={k: v for k, v in body.items() if k not in ("plan", "approve_plan")} | {"name": "draft"})
         assert r.status_code == 201 and r.json()["plan"]["status"] == "draft", r.text
+
+
+async def test_the_cli_saves_connections_and_creates_a_migration_from_them(api_and_worker, sandbox):
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from migrayt.api.cli import app
+
+    api = api_and_worker
+    token = await api.issue_token("saved-conn-cli", name="cli")
+    runner = CliRunner()
+
+    async def migrayt(*args: str, code: int = 0, env: dict | None = None):
+        result = await asyncio.to_thread(runner.invoke, app, [*args, "--api-url", api.url, "--token", token, "--json"], env=env)
+        assert result.exit_code == code, f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}"
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    # Secrets through the environment, never on the command line; never printed back.
+    ado = await migrayt("connection", "add-ado", "--name", "ado", "--url", sandbox.ado_url, "--project", "Phoenix", env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT})
+    jira = await migrayt("connection", "add-jira", "--name", "jira", "--url", sandbox.jira_url, "--email", DEFAULT_JIRA_EMAIL, env={"MIGRAYT_JIRA_TOKEN": DEFAULT_JIRA_TOKEN})
+    assert ado["kind"] == "ado" and jira["kind"] == "jira_cloud" and DEFAULT_ADO_PAT not in json.dumps([ado, jira])
+    wrong = await migrayt("connection", "add-ado", "--name", "bad", "--url", sandbox.ado_url, "--project", "Nope", env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT}, code=2)
+    assert wrong["status"] == 400 and "Nope" in wrong["error"]
+    assert {c["id"] for c in await migrayt("connection", "list")} == {ado["id"], jira["id"]}
+
+    created = await migrayt("connect", "--name", "from saved", "--jira-project", "PHX", "--source-connection", ado["id"], "--target-connection", jira["id"])
+    assert created["plan"]["status"] == "draft" and created["source"]["project"] == "Phoenix" and created["target"]["project_key"] == "PHX"
+    # Usage errors before any request, with exit code 2; an unknown id is a 404 → exit 3.
+    half = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", ado["id"], code=2)
+    assert "--target-connection" in half["error"]
+    mixed = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", ado["id"], "--target-connection", jira["id"], "--jira-url", sandbox.jira_url, code=2)
+    assert "--jira-url" in mixed["error"]
+    missing = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--ado-url", sandbox.ado_url, code=2)
+    assert "--ado-pat-ref" in missing["error"]
+    gone = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", "conn-nope", "--target-connection", jira["id"], code=3)
+    assert gone["status"] == 404
+    assert [m["id"] for m in await migrayt("migrations")] == [created["id"]]

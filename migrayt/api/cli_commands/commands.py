@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from migrayt.api.cli_commands.client import FAILURE, OK, ApiClient, CliError
+from migrayt.api.cli_commands.client import FAILURE, OK, USAGE, ApiClient, CliError
 
 PHASES = ("preflight", "create_items", "hierarchy", "links", "attachments", "transitions", "comments", "plugins")
 FINAL = ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED")
@@ -87,25 +87,29 @@ def _wait(api: ApiClient, path: str, timeout: float) -> dict:
 
 def connect(
     name: Annotated[str, typer.Option(help="a name for this migration")],
-    ado_url: Annotated[str, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")],
-    ado_project: Annotated[str, typer.Option(help="ADO project")],
-    ado_pat_ref: Annotated[str, typer.Option(help="where the worker reads the ADO PAT: env:NAME or file:PATH")],
-    jira_url: Annotated[str, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")],
     jira_project: Annotated[str, typer.Option(help="Jira project key")],
-    jira_email: Annotated[str, typer.Option(help="Jira account e-mail")],
-    jira_token_ref: Annotated[str, typer.Option(help="where the worker reads the Jira API token: env:NAME or file:PATH")],
+    source_connection: Annotated[str | None, typer.Option(help="a saved ADO connection id (migrayt connection add-ado); instead of the --ado-* options")] = None,
+    target_connection: Annotated[str | None, typer.Option(help="a saved Jira connection id (migrayt connection add-jira); instead of the --jira-* options")] = None,
+    ado_url: Annotated[str | None, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")] = None,
+    ado_project: Annotated[str | None, typer.Option(help="ADO project (with a saved connection: default its own)")] = None,
+    ado_pat_ref: Annotated[str | None, typer.Option(help="where the worker reads the ADO PAT: env:NAME or file:PATH")] = None,
+    jira_url: Annotated[str | None, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")] = None,
+    jira_email: Annotated[str | None, typer.Option(help="Jira account e-mail")] = None,
+    jira_token_ref: Annotated[str | None, typer.Option(help="where the worker reads the Jira API token: env:NAME or file:PATH")] = None,
     ado_team: Annotated[str | None, typer.Option(help="ADO team (for sprints)")] = None,
     plan: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="mapping plan JSON (default: the built-in plan)")] = None,
     skip_phase: Annotated[list[str] | None, typer.Option(help="phase to leave out, e.g. attachments (repeatable)")] = None,
     approve: Annotated[bool, typer.Option(help="approve the plan now (else review it: migrayt map show/approve)")] = False,
     api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
 ) -> None:
-    """Connect an ADO project to a Jira project: create the migration between them."""
+    """Connect an ADO project to a Jira project: create the migration between them.
+
+    Either two saved connections (--source-connection, --target-connection) or the details with secret references (--ado-url, --ado-project, --ado-pat-ref, --jira-url, --jira-email, --jira-token-ref)."""
     return _connect(**locals())
 
 
 @command
-def _connect(name, ado_url, ado_project, ado_pat_ref, jira_url, jira_project, jira_email, jira_token_ref, ado_team, plan, skip_phase, approve, api_url, token, as_json):
+def _connect(name, jira_project, source_connection, target_connection, ado_url, ado_project, ado_pat_ref, jira_url, jira_email, jira_token_ref, ado_team, plan, skip_phase, approve, api_url, token, as_json):
     from migrayt.mapping.plan import MappingPlan, default_plan
 
     if plan is not None:
@@ -117,6 +121,23 @@ def _connect(name, ado_url, ado_project, ado_pat_ref, jira_url, jira_project, ji
         chosen = default_plan()
     if skip_phase:
         chosen.skip_phases = sorted(set(chosen.skip_phases) | set(skip_phase))
+    saved = {"--source-connection": source_connection, "--target-connection": target_connection}
+    details = {"--ado-url": ado_url, "--ado-project": ado_project, "--ado-pat-ref": ado_pat_ref, "--jira-url": jira_url, "--jira-email": jira_email, "--jira-token-ref": jira_token_ref}
+    if any(saved.values()):
+        missing = [flag for flag, value in saved.items() if not value]
+        mixed = [flag for flag, value in details.items() if value and flag != "--ado-project"]
+        if missing or mixed:
+            problems = ([f"give {' and '.join(missing)}"] if missing else []) + ([f"leave out {', '.join(mixed)}"] if mixed else [])
+            raise CliError("from saved connections: " + "; ".join(problems), USAGE)
+        body = {
+            "name": name, "source_connection_id": source_connection, "target_connection_id": target_connection, "project_key": jira_project,
+            "ado_project": ado_project, "approve_plan": approve, "plan": chosen.model_dump(mode="json"),
+        }
+        created = client(api_url, token).post("/api/migrations", body)
+        return emit(as_json, created, lambda c, m: c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}"))
+    missing = [flag for flag, value in details.items() if not value and flag != "--ado-project"] + ([] if ado_project else ["--ado-project"])
+    if missing:
+        raise CliError(f"missing {', '.join(missing)} (or use --source-connection and --target-connection)", USAGE)
     body = {
         "name": name, "approve_plan": approve, "plan": chosen.model_dump(mode="json"),
         "source": {"organization_url": ado_url, "project": ado_project, "team": ado_team, "pat_ref": ado_pat_ref},
@@ -536,3 +557,6 @@ def register(app: typer.Typer) -> None:
         app.command(name)(fn)
     app.add_typer(map_app, name="map")
     app.add_typer(token_app, name="token")
+    from migrayt.api.cli_commands.connections import connection_app  # it builds on this module's options
+
+    app.add_typer(connection_app, name="connection")
