@@ -33,6 +33,10 @@ class PaymentRequired(RunConflict):
     """Billing is on and the migration's quote has not been paid: no run starts (HTTP 409)."""
 
 
+class PaymentProviderError(Exception):
+    """Stripe refused or could not be reached (a wrong key, an outage): HTTP 502, the key never named."""
+
+
 class BadSignature(Exception):
     """The webhook was not signed by Stripe with our secret: nothing is changed (HTTP 400)."""
 
@@ -96,22 +100,27 @@ class BillingService:
         quote = scan.quote
         base = f"http://{self.settings.api_host}:{self.settings.api_port}"
         metadata = {"tenant": tenant, "migration_id": migration_id, "scan_id": scan.id, "quote_total": str(quote.get("total", ""))}
-        session_obj = await stripe_client(self.billing).v1.checkout.sessions.create_async(
-            {
-                "mode": "subscription",
-                "line_items": [{"price": self.billing.stripe_price_id}],  # metered: billed by reported writes
-                "client_reference_id": migration_id,
-                "metadata": metadata,
-                "subscription_data": {
+        try:
+            session_obj = await stripe_client(self.billing).v1.checkout.sessions.create_async(
+                {
+                    "mode": "subscription",
+                    "line_items": [{"price": self.billing.stripe_price_id}],  # metered: billed by reported writes
+                    "client_reference_id": migration_id,
                     "metadata": metadata,
-                    "description": f"Migrayt: {migration.name} — quoted {quote.get('total')} {quote.get('currency', 'USD')}, billed per write",
+                    "subscription_data": {
+                        "metadata": metadata,
+                        "description": f"Migrayt: {migration.name} — quoted {quote.get('total')} {quote.get('currency', 'USD')}, billed per write",
+                    },
+                    "success_url": self.billing.checkout_success_url or f"{base}/app/migrations/{migration_id}/checkout?checkout=done",
+                    "cancel_url": self.billing.checkout_cancel_url or f"{base}/app/migrations/{migration_id}/checkout?checkout=cancelled",
                 },
-                "success_url": self.billing.checkout_success_url or f"{base}/?checkout=done",
-                "cancel_url": self.billing.checkout_cancel_url or f"{base}/?checkout=cancelled",
-            },
-            # The same quote asked twice is the same session, not a second one.
-            options={"idempotency_key": f"checkout-{migration_id}-{scan.id}"},
-        )
+                # The same quote asked twice is the same session, not a second one.
+                options={"idempotency_key": f"checkout-{migration_id}-{scan.id}"},
+            )
+        except stripe.StripeError as err:
+            # Stripe's own wording for people (never the request, which carries the key).
+            message = getattr(err, "user_message", None) or type(err).__name__
+            raise PaymentProviderError(f"Stripe did not create the checkout: {message}") from None
         async with self.sessions() as session:
             checkout = await session.get(Checkout, session_obj.id)
             if checkout is None:

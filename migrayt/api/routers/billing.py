@@ -10,7 +10,13 @@ from pydantic import BaseModel
 
 from migrayt.api.auth import CurrentPrincipal
 from migrayt.api.service import MigrationService
-from migrayt.billing.service import BadSignature, BillingMisconfigured, BillingService, CheckoutView
+from migrayt.billing.service import (
+    BadSignature,
+    BillingMisconfigured,
+    BillingService,
+    CheckoutView,
+    PaymentProviderError,
+)
 
 router = APIRouter(prefix="/api", tags=["checkout"])
 log = logging.getLogger("migrayt.billing")
@@ -42,7 +48,7 @@ class WebhookAnswer(BaseModel):
 @router.post(
     "/migrations/{migration_id}/checkout", response_model=CheckoutView, status_code=201,
     summary="A Stripe Checkout Session for the latest quote (usage-based: billed per write)",
-    responses={404: {"description": "no such migration for this tenant (checked first)"}, 409: {"description": "billing is off, or no quote yet (scan first)"}},
+    responses={404: {"description": "no such migration for this tenant (checked first)"}, 409: {"description": "billing is off, or no quote yet (scan first)"}, 502: {"description": "Stripe refused or is unreachable"}},
 )
 async def create_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
     await owned(request, migration_id, who.tenant)
@@ -50,6 +56,8 @@ async def create_checkout(request: Request, migration_id: MigrationId, billing: 
         return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door="api")
     except BillingMisconfigured as err:
         raise HTTPException(503, str(err)) from None
+    except PaymentProviderError as err:
+        raise HTTPException(502, str(err)) from None
 
 
 @router.get("/migrations/{migration_id}/checkout", response_model=CheckoutView, summary="The migration's latest checkout")

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import stripe
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -27,7 +25,11 @@ from migrayt.api.routers.billing import billing_service
 from migrayt.api.routers.schedules import schedule_service
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.api.web import views
-from migrayt.billing.service import BillingMisconfigured, BillingService
+from migrayt.billing.service import (
+    BillingMisconfigured,
+    BillingService,
+    PaymentProviderError,
+)
 from migrayt.connections_store import (
     AdoConnectionInput,
     ConnectionRejected,
@@ -379,9 +381,8 @@ async def checkout(request: Request, migration_id: str) -> Response:
         return await _checkout_page(request, who, migration_id, status_code=409, error=str(err))
     except BillingMisconfigured as err:
         return await _checkout_page(request, who, migration_id, status_code=503, error=str(err))
-    except stripe.StripeError as err:
-        message = getattr(err, "user_message", None) or type(err).__name__
-        return await _checkout_page(request, who, migration_id, status_code=502, error=f"Stripe did not create the checkout: {message}")
+    except PaymentProviderError as err:
+        return await _checkout_page(request, who, migration_id, status_code=502, error=str(err))
     if view.status == "paid" or not view.url:
         return _see(f"/app/migrations/{migration_id}/checkout")
     return _see(view.url)
