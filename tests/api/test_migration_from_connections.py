@@ -93,6 +93,9 @@ async def test_a_script_creates_and_runs_a_migration_from_saved_connections(api_
         assert migration["name"] == "Phoenix from saved" and migration["plan"]["status"] == "approved"
         assert migration["source"]["project"] == "Phoenix" and migration["target"]["project_key"] == "PHX"
         assert DEFAULT_ADO_PAT not in r.text and DEFAULT_JIRA_TOKEN not in r.text
+        # The sealed secrets are not handed out either, not even encrypted.
+        assert migration["source"]["pat_ref"] == "sealed" and migration["target"]["token_ref"] == "sealed"
+        assert "sealed:" not in r.text and "sealed:" not in (await http.get(f"/api/migrations/{migration['id']}")).text
         assert (await intruder.get(f"/api/migrations/{migration['id']}")).status_code == 404
 
         # The worker reads the sealed secrets: the run moves every item.

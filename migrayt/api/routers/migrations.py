@@ -68,11 +68,16 @@ def run_summary(run: Run) -> RunSummary:
     return RunSummary(id=run.id, status=run.status, phase=run.phase, original_run_id=run.original_run_id, started_at=run.started_at, finished_at=run.finished_at)
 
 
+def shown(connection: dict[str, Any]) -> dict[str, Any]:
+    """A connection as the API shows it: `env:`/`file:` names stay, a sealed secret is only said to be there."""
+    return {k: ("sealed" if isinstance(v, str) and v.startswith("sealed:") else v) for k, v in connection.items()}
+
+
 async def migration_view(svc: Service, intake: Intake, tenant: str, migration: Migration, with_runs: bool = True) -> MigrationView:
     versions = await intake.plan_versions(tenant, migration.id)
     runs = await svc.list_runs(tenant, migration.id) if with_runs else []
     return MigrationView(
-        id=migration.id, name=migration.name, source=migration.source, target=migration.target, created_at=migration.created_at,
+        id=migration.id, name=migration.name, source=shown(migration.source), target=shown(migration.target), created_at=migration.created_at,
         plan=plan_summary(versions[-1]) if versions else None, runs=[run_summary(r) for r in runs],
     )
 
