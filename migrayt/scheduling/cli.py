@@ -95,6 +95,7 @@ def _list(migration, api_url, token, as_json):
 
 @schedule_app.command("show")
 def show(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
+    """One schedule: what it does, when it next fires, paused or not, its last result."""
     return _show(**locals())
 
 
