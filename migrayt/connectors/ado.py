@@ -22,6 +22,7 @@ from migrayt.connectors.http import (
     SecretBasicAuth,
     chunked,
     continuation_token,
+    decode_json,
     paginate,
     utc_iso,
 )
@@ -294,7 +295,11 @@ class AdoClient:
         return f"{self.organization_url}/{quote(self.project, safe='')}"
 
     async def _get(self, url: str, params: dict[str, Any] | None = None, api_version: str = API_VERSION) -> Any:
-        return await self.http.get_json(url, params={"api-version": api_version, **(params or {})})
+        return await self._get_json(url, {"api-version": api_version, **(params or {})})
+
+    async def _get_json(self, url: str, params: dict[str, Any]) -> Any:
+        # Every ADO body is decoded by `decode_json`: lone surrogates become U+FFFD here, once.
+        return decode_json(await self.http.request("GET", url, idempotent=True, params=params))
 
     # ------------------------------------------------------------------ work items
 
@@ -305,7 +310,7 @@ class AdoClient:
         r = await self.http.request(
             "POST", f"{self._p}/_apis/wit/wiql", idempotent=True, params=params, json={"query": query}
         )
-        body = r.json()
+        body = decode_json(r)
         return [int(w["id"]) for w in body.get("workItems") or []]
 
     async def iter_work_item_ids(
@@ -339,7 +344,7 @@ class AdoClient:
             "POST", f"{self._p}/_apis/wit/workitemsbatch", idempotent=True, params={"api-version": API_VERSION}, json=body
         )
         # errorPolicy=omit answers null for ids that are gone (deleted or no permission).
-        return [WorkItem.model_validate(v) for v in r.json().get("value") or [] if v]
+        return [WorkItem.model_validate(v) for v in decode_json(r).get("value") or [] if v]
 
     async def get_work_items(
         self,
@@ -381,7 +386,7 @@ class AdoClient:
             json=ops,
             headers={"Content-Type": "application/json-patch+json"},
         )
-        return WorkItem.model_validate(r.json())
+        return WorkItem.model_validate(decode_json(r))
 
     async def iter_revisions(self, id: int, *, page_size: int = 200) -> AsyncIterator[WorkItem]:
         async for item in self._skip_pages(f"{self._p}/_apis/wit/workItems/{int(id)}/revisions", page_size):
@@ -420,7 +425,7 @@ class AdoClient:
             r = await self.http.request(
                 "GET", url, idempotent=True, params={**params, **({"continuationToken": token} if token else {})}
             )
-            body = r.json()
+            body = decode_json(r)
             return list(body.get(key) or []), continuation_token(r, body)
 
         async for item in paginate(fetch):
@@ -434,7 +439,7 @@ class AdoClient:
             params={"api-version": COMMENTS_API_VERSION},
             json={"text": text},
         )
-        return Comment.model_validate(r.json())
+        return Comment.model_validate(decode_json(r))
 
     # ------------------------------------------------------------------ attachments
 
@@ -468,7 +473,7 @@ class AdoClient:
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         )
-        return r.json()
+        return decode_json(r)
 
     # ------------------------------------------------------------------ process metadata
 
@@ -521,7 +526,7 @@ class AdoClient:
 
     async def find_identities(self, filter_value: str, *, search_filter: str = "General") -> list[Identity]:
         """Identities by e-mail or name (ReadIdentities with searchFilter)."""
-        body = await self.http.get_json(
+        body = await self._get_json(
             f"{self.vssps_url}/_apis/identities",
             params={
                 "api-version": API_VERSION,
@@ -547,7 +552,7 @@ class AdoClient:
         if work_item_ids:
             params["workItemIds"] = ",".join(str(int(i)) for i in work_item_ids)
         while True:
-            body = await self.http.get_json(f"{self.organization_url}{path}", params={**params, "$skip": skip})
+            body = await self._get_json(f"{self.organization_url}{path}", params={**params, "$skip": skip})
             values = (body or {}).get("data") or []
             for v in values:
                 yield Worklog.model_validate(v)

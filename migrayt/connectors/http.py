@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -543,6 +545,42 @@ class ResilientHttp:
     async def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.request("GET", url, idempotent=True, params=params)
         return response.json() if response.content else None
+
+
+# --------------------------------------------------------------------------- decoding
+
+# A JSON escape of a UTF-16 surrogate (\uD800-\uDFFF); seen in the raw text before any walk is paid for.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value: Any) -> Any:
+    """`value` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """A JSON body whose strings are always valid Unicode (None for an empty body).
+
+    .NET services (ADO) can send a lone surrogate as a `\\uD800` escape, which `json.loads`
+    turns into a str that cannot be encoded as UTF-8: it would blow up much later, in a Jira
+    request, a database write or a log line. Malformed UTF-8 bytes are replaced the same way.
+    Pairs of escapes that form one character are kept: json.loads joins them before this runs.
+    """
+    raw = response.content
+    if not raw:
+        return None
+    text = raw.decode("utf-8-sig", errors="replace")
+    data = json.loads(text)
+    if _SURROGATE_ESCAPE.search(text):
+        data = valid_text(data)
+    return data
 
 
 # --------------------------------------------------------------------------- pagination

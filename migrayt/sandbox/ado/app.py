@@ -120,9 +120,13 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         return reply(request, exc.body(), exc.status)
 
     def reply(request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        text = text.replace(ORIGIN + "/", str(request.base_url))
-        return Response(text, status, headers=headers, media_type="application/json; charset=utf-8; api-version=7.1")
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace(ORIGIN + "/", str(request.base_url))
+        try:
+            body = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone UTF-16 surrogate in an item's text: .NET writes it as a `\uD800` escape.
+            body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace(ORIGIN + "/", str(request.base_url)).encode()
+        return Response(body, status, headers=headers, media_type="application/json; charset=utf-8; api-version=7.1")
 
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -170,7 +174,7 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
                            "VssInvalidPreviewVersionException", "Microsoft.VisualStudio.Services.WebApi")
 
     def item_exists(item_id: int) -> None:
-        if not 1 <= item_id <= project.n:
+        if not project.exists(item_id):
             raise AdoError(404, f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
                            "WorkItemUnauthorizedAccessException")
 
@@ -208,7 +212,7 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         omit = (error_policy or "fail").lower() == "omit"
         value: list[Any] = []
         for item_id in ids:
-            if not 1 <= item_id <= project.n:
+            if not project.exists(item_id):
                 if omit:
                     value.append(None)
                     continue

@@ -408,6 +408,8 @@ def run_query(project: GeneratedProject, text: str, top: int | None, today: date
     candidates: Iterable[int] = sorted(i for i in only if lo <= i <= hi) if only is not None else range(lo, hi + 1)
     hits: list[int] = []
     for item_id in candidates:
+        if item_id in project.deleted:
+            continue
         def core(i: int = item_id) -> ItemCore:
             return project.core(i)
         if q.where is None or ev.test(q.where, item_id, core):

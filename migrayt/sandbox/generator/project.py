@@ -125,6 +125,8 @@ class SourceChange:
     comments: int = 0
     attachments: int = 0
     links: tuple[tuple[str, int], ...] = ()
+    # Comments with exactly this HTML (after the `comments` generic ones), e.g. hostile text.
+    comment_texts: tuple[str, ...] = ()
 
 
 REVERSE_LINK = {
@@ -167,6 +169,8 @@ class GeneratedProject:
         self._base_n = spec.items
         self._changes: dict[int, list[SourceChange]] = {}
         self._added_at: dict[int, datetime] = {}
+        # Items deleted in ADO: they answer 404 and leave queries; links to them stay on the others.
+        self.deleted: set[int] = set()
         self.project_guid = self._guid("project")
         self.team_guid = self._guid("team")
         self.users = self._make_users()
@@ -343,6 +347,15 @@ class GeneratedProject:
             self._changes.setdefault(other, []).append(SourceChange(at=change.at, links=((REVERSE_LINK[rel], item_id),)))
         self._clear_caches()
         return self.core(item_id).rev
+
+    def exists(self, item_id: int) -> bool:
+        return 1 <= item_id <= self.n and item_id not in self.deleted
+
+    def delete(self, item_id: int) -> None:
+        """Delete an item as a user does in ADO (to the recycle bin): its children still name it as parent."""
+        if not self.exists(item_id):
+            raise KeyError(item_id)
+        self.deleted.add(item_id)
 
     def add_items(self, count: int, at: datetime) -> list[int]:
         """New items at the end of the id range; the items they link to get a revision, as in ADO."""
@@ -600,7 +613,7 @@ class GeneratedProject:
     # ---- comments -----------------------------------------------------------------------------
 
     def comment_count(self, item_id: int) -> int:
-        return self._base_comment_count(item_id) + sum(c.comments for c in self._changes.get(item_id, ()))
+        return self._base_comment_count(item_id) + sum(c.comments + len(c.comment_texts) for c in self._changes.get(item_id, ()))
 
     def _base_comment_count(self, item_id: int) -> int:
         if "many_comments" in self._ugly_by_id.get(item_id, []):
@@ -617,8 +630,10 @@ class GeneratedProject:
 
     @staticmethod
     def comment_id(item_id: int, index: int) -> int:
-        """Comment ids are unique in the organization; an item holds fewer than 1000 comments."""
-        return item_id * 1000 + index + 1
+        """Comment ids are unique in the organization; past an item's 999th they leave the dense range."""
+        if index < 999:
+            return item_id * 1000 + index + 1
+        return 1_000_000_000 + item_id * 1_000_000 + index
 
     def _html_context(self, item_id: int, rng: random.Random, images: list[tuple[str, str]]) -> content.HtmlContext:
         mentions = [(u.id, u.display_name) for u in rng.sample(self._active_users, 3)]
@@ -655,6 +670,9 @@ class GeneratedProject:
                 k = len(out)
                 out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=created_by.id,
                                             created=change.at, text=f"<div>Follow-up {k + 1} on #{item_id}: still reproducible.</div>"))
+            for text in change.comment_texts:
+                out.append(GeneratedComment(id=self.comment_id(item_id, len(out)), work_item_id=item_id,
+                                            author_id=created_by.id, created=change.at, text=text))
         return out
 
     # ---- the work item ------------------------------------------------------------------------
