@@ -59,3 +59,8 @@ def test_overflow_file_lists_every_comment_in_order_with_author_and_date():
     assert positions == sorted(positions)
     assert "#5001 · Person 0 · 2023-05-01 10:00 UTC" in page and "#5003 · Person 2" in page
     assert "Azure DevOps comment id 1002" in page
+
+
+def test_overflow_file_states_the_cap_it_was_cut_at():
+    page = overflow_file(9, [comment(0)], first_number=41).decode()
+    assert "beyond Jira's limit of 40 per issue" in page

@@ -277,7 +277,7 @@ def marker_of(body: Any) -> int | None:
 
 
 def overflow_file(ado_id: int, comments: Sequence[SourceComment], first_number: int) -> bytes:
-    """Comments past Jira's per-issue cap, in original order, with author and date."""
+    """Comments past Jira's per-issue cap (the first_number - 1 posted before them), in original order, with author and date."""
     blocks = []
     for n, c in enumerate(comments, start=first_number):
         blocks.append(
@@ -285,7 +285,7 @@ def overflow_file(ado_id: int, comments: Sequence[SourceComment], first_number: 
             f"{html.escape(_when(c.created))} ({html.escape(comment_marker(c.id))})</h3>\n{c.html}\n</div><hr>"
         )
     body = (
-        f"<h1>Comments on Azure DevOps work item #{ado_id} beyond Jira's limit of {JIRA_COMMENT_CAP:,} per issue</h1>\n"
+        f"<h1>Comments on Azure DevOps work item #{ado_id} beyond Jira's limit of {first_number - 1:,} per issue</h1>\n"
         f"<p>{len(comments)} comments, in their original order.</p>\n" + "\n".join(blocks)
     )
     return _page(f"Comments of work item #{ado_id} (overflow)", body)
