@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from migrayt.api.service import MigrationService, NotFound
 from migrayt.connections import SourceConnection, TargetConnection
@@ -23,6 +24,7 @@ from migrayt.mapping import versions
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, StoredConnection, TenantConsent
+from migrayt.workflows.migration_run import TENANT
 from migrayt.workflows.preview import PreviewWorkflow, PreviewWorkflowInput, PreviewWorkflowResult
 from migrayt.workflows.scan import ScanInput, ScanResult, ScanWorkflow
 
@@ -113,6 +115,7 @@ class IntakeService:
             ScanInput(scan_id=scan_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door,
                       limit_overrides=limit_overrides or {}, draft_plan=draft_plan),
             id=scan_id, task_queue=self.settings.task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
         )
         return scan_id
 
@@ -169,6 +172,7 @@ class IntakeService:
             PreviewWorkflow.run,
             PreviewWorkflowInput(preview_id=preview_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door, samples=samples),
             id=preview_id, task_queue=self.settings.task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
         )
         return preview_id
 

@@ -83,6 +83,7 @@ class ScheduleService:
             ScheduledRunInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor),
             id=f"{schedule_id}-start",
             task_queue=self.settings.task_queue,
+            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
         )
         # The calendar entry of that one second (UTC), and one action only.
         utc = at.astimezone(timezone.utc)

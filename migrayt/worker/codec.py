@@ -6,13 +6,26 @@ and dropping the old one once no history that needs it is kept. With no keys con
 embedded default) one key is generated on first use and kept in `<state_dir>/codec-keys` (mode 0600),
 so the worker, the API and `migrayt` commands sharing the state dir read each other's payloads.
 
-Payloads without our encoding (histories written before the codec existed) pass through unchanged.
+Each payload is bound to its workflow: when Temporal gives the codec a serialization context with a
+workflow id (workflow input/result, activity input/result, signals, queries, failures), the payload
+carries `migrayt-namespace` and `migrayt-workflow-id` in its metadata, and both — with the key id —
+are the AES-GCM associated data, so a payload cannot be relabelled to another workflow (or key)
+without failing authentication. Decoding reads the binding from the payload itself, never from the
+decode context: a schedule encodes its action's input under the workflow-id *prefix*, and
+continue-as-new, child workflows and the UI decode with contexts that may differ. The API's remote
+codec (migrayt/api/routers/codec.py) uses the binding to decrypt for a tenant only that tenant's
+workflows' payloads; the worker and the admin decrypt everything.
+
+Payloads encrypted before the binding existed (key id only) still decode — here and for the admin,
+not for a tenant. Payloads without our encoding (histories written before the codec existed) pass
+through unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
 import logging
 import os
@@ -27,13 +40,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 from migrayt.settings import Settings
 
 log = logging.getLogger("migrayt.codec")
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+BOUND_NAMESPACE = "migrayt-namespace"
+BOUND_WORKFLOW_ID = "migrayt-workflow-id"
 KEY_FILE = "codec-keys"
 NONCE_BYTES = 12
 
@@ -107,46 +130,89 @@ def keys_for(settings: Settings, codec: CodecSettings | None = None) -> dict[str
     return local_keys(settings.state_dir)
 
 
-class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: dict[str, bytes]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """The workflow a payload belongs to (for a schedule's action input: its workflow-id prefix)."""
+
+    namespace: str
+    workflow_id: str
+
+
+def binding_of(payload: Payload) -> Binding | None:
+    """The binding a payload claims; only trustworthy once the payload has decrypted (it is associated data)."""
+    if payload.metadata.get("encoding") != ENCODING or BOUND_WORKFLOW_ID not in payload.metadata:
+        return None
+    return Binding(
+        payload.metadata.get(BOUND_NAMESPACE, b"").decode(errors="replace"),
+        payload.metadata[BOUND_WORKFLOW_ID].decode(errors="replace"),
+    )
+
+
+def _associated_data(kid: str, binding: Binding | None) -> bytes:
+    if binding is None:
+        return kid.encode()  # as before the binding existed, so older payloads still authenticate
+    # Length-prefixed fields: no choice of ids can make two different bindings give the same bytes.
+    fields = [b"migrayt-bound-v1", kid.encode(), binding.namespace.encode(), binding.workflow_id.encode()]
+    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    def __init__(self, keys: dict[str, bytes], binding: Binding | None = None) -> None:
         if not keys:
             raise CodecKeyError("no codec keys given")
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
         self.encrypting_key_id = next(iter(keys))
+        self.binding = binding
 
     @property
     def key_ids(self) -> list[str]:
         return list(self._ciphers)
 
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        """A codec binding what it encodes to the context's workflow (none known: unbound, as before)."""
+        binding = None
+        if isinstance(context, (WorkflowSerializationContext, ActivitySerializationContext)) and context.workflow_id:
+            binding = Binding(context.namespace, context.workflow_id)
+        if binding == self.binding:
+            return self
+        bound = copy.copy(self)  # shares the ciphers: with_context runs for every task and call
+        bound.binding = binding
+        return bound
+
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         kid = self.encrypting_key_id
         cipher = self._ciphers[kid]
+        binding = self.binding
+        metadata = {"encoding": ENCODING, KEY_ID: kid.encode()}
+        if binding is not None:
+            metadata |= {BOUND_NAMESPACE: binding.namespace.encode(), BOUND_WORKFLOW_ID: binding.workflow_id.encode()}
+        # The key id and the workflow are associated data: relabelling either fails authentication.
+        aad = _associated_data(kid, binding)
         out = []
         for payload in payloads:
             nonce = os.urandom(NONCE_BYTES)
-            # The key id is bound as associated data so a payload cannot be relabelled to another key.
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), kid.encode())
-            out.append(Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode()}, data=nonce + sealed))
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), aad)
+            out.append(Payload(metadata=metadata, data=nonce + sealed))
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        out = []
-        for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                out.append(payload)
-                continue
-            kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
-            cipher = self._ciphers.get(kid)
-            if cipher is None:
-                raise ValueError(f"payload was encrypted with key {kid!r}, which is not among the configured codec keys")
-            try:
-                plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], kid.encode())
-            except InvalidTag:
-                raise ValueError(f"payload encrypted with key {kid!r} failed authentication (tampered or wrong key)") from None
-            decoded = Payload()
-            decoded.ParseFromString(plain)
-            out.append(decoded)
-        return out
+        return [self.decode_one(payload) for payload in payloads]
+
+    def decode_one(self, payload: Payload) -> Payload:
+        """Decrypt one payload, whatever workflow it is bound to (the binding is checked, not trusted)."""
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            raise ValueError(f"payload was encrypted with key {kid!r}, which is not among the configured codec keys")
+        try:
+            plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], _associated_data(kid, binding_of(payload)))
+        except InvalidTag:
+            raise ValueError(f"payload encrypted with key {kid!r} failed authentication (tampered or wrong key)") from None
+        decoded = Payload()
+        decoded.ParseFromString(plain)
+        return decoded
 
 
 def data_converter(settings: Settings, codec: CodecSettings | None = None) -> DataConverter:

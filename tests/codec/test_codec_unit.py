@@ -81,3 +81,59 @@ def test_configured_keys_win_over_the_state_dir(tmp_path):
     keys = keys_for(Settings(state_dir=tmp_path), CodecSettings(codec_keys=spec))
     assert list(keys) == ["prod-2"]
     assert not (tmp_path / "codec-keys").exists()
+
+
+def run_context(workflow_id: str, namespace: str = "default"):
+    from temporalio.converter import WorkflowSerializationContext
+
+    return WorkflowSerializationContext(namespace=namespace, workflow_id=workflow_id)
+
+
+async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another():
+    from temporalio.converter import ActivitySerializationContext
+
+    from migrayt.worker.codec import BOUND_NAMESPACE, BOUND_WORKFLOW_ID, Binding, binding_of
+
+    codec = EncryptionCodec({"k": key()})
+    [bound] = await codec.with_context(run_context("run-aaa")).encode([plain("tenant A's summary")])
+    assert bound.metadata[BOUND_WORKFLOW_ID] == b"run-aaa" and bound.metadata[BOUND_NAMESPACE] == b"default"
+    assert binding_of(bound) == Binding("default", "run-aaa")
+    # An activity's payloads are bound to the workflow that runs it.
+    activity = ActivitySerializationContext(namespace="default", activity_id="1", activity_type="x", activity_task_queue="q",
+                                            workflow_id="run-aaa", workflow_type="MigrationRunWorkflow", is_local=False)
+    [from_activity] = await codec.with_context(activity).encode([plain("result")])
+    assert binding_of(from_activity) == Binding("default", "run-aaa")
+    # Decoding trusts the payload's own binding, whatever the decode context says (schedules, continue-as-new).
+    assert (await codec.with_context(run_context("other")).decode([bound]))[0].data == b"tenant A's summary"
+    assert (await codec.decode([bound]))[0].data == b"tenant A's summary"
+
+    moved = Payload(metadata={**bound.metadata, BOUND_WORKFLOW_ID: b"run-bbb"}, data=bound.data)
+    other_namespace = Payload(metadata={**bound.metadata, BOUND_NAMESPACE: b"prod"}, data=bound.data)
+    stripped = Payload(metadata={k: v for k, v in bound.metadata.items() if k not in (BOUND_WORKFLOW_ID, BOUND_NAMESPACE)}, data=bound.data)
+    for bad in (moved, other_namespace, stripped):
+        with pytest.raises(ValueError, match="failed authentication"):
+            await codec.decode([bad])
+    # Nor can an unbound payload be claimed for a workflow.
+    [unbound] = await codec.encode([plain("no workflow")])
+    assert binding_of(unbound) is None
+    with pytest.raises(ValueError, match="failed authentication"):
+        await codec.decode([Payload(metadata={**unbound.metadata, BOUND_WORKFLOW_ID: b"run-aaa", BOUND_NAMESPACE: b"default"}, data=unbound.data)])
+
+
+async def test_payloads_from_before_the_binding_still_decode_and_rotation_keeps_bindings():
+    from migrayt.worker.codec import BOUND_WORKFLOW_ID
+
+    old, new = key(), key()
+    # What the codec wrote before payloads were bound: the key id alone as associated data.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = os.urandom(12)
+    legacy = Payload(metadata={"encoding": ENCODING, KEY_ID: b"old"}, data=nonce + AESGCM(old).encrypt(nonce, plain("legacy").SerializeToString(), b"old"))
+    [bound_old] = await EncryptionCodec({"old": old}).with_context(run_context("run-1")).encode([plain("bound, old key")])
+    rotated = EncryptionCodec({"new": new, "old": old})
+    [bound_new] = await rotated.with_context(run_context("run-1")).encode([plain("bound, new key")])
+    assert bound_new.metadata[KEY_ID] == b"new" and bound_new.metadata[BOUND_WORKFLOW_ID] == b"run-1"
+    assert [p.data for p in await rotated.decode([legacy, bound_old, bound_new])] == [b"legacy", b"bound, old key", b"bound, new key"]
+    # A context without a workflow (a plain client call) encodes unbound again.
+    from temporalio.converter import SerializationContext
+
+    assert BOUND_WORKFLOW_ID not in (await rotated.with_context(run_context("run-1")).with_context(SerializationContext()).encode([plain("x")]))[0].metadata

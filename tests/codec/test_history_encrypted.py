@@ -14,7 +14,7 @@ from migrayt.api.app import create_app
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.run_models import RunStatus
-from migrayt.worker.codec import ENCODING, decoded_history
+from migrayt.worker.codec import BOUND_WORKFLOW_ID, ENCODING, binding_of, decoded_history
 from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final
 
 TENANT = "codec-tenant-zeta"
@@ -67,7 +67,9 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
     secrets = [run_id, migration_id, TENANT, "codec-tester", "sandbox-pat", "PHX"]
     for p in payloads:
         assert p.metadata["encoding"] == ENCODING
-        blob = p.SerializeToString()
+        # The workflow id is Temporal's own label of the history; the payload names it only as its binding.
+        assert binding_of(p).workflow_id == run_id
+        blob = p.data + b"".join(v for k, v in p.metadata.items() if k != BOUND_WORKFLOW_ID)
         assert not [s for s in secrets if s.encode() in blob]
     # The run stays filterable by tenant in the Temporal UI: search attributes are not payload data.
     listed = [w.id async for w in raw.list_workflows(f"MigrayTenant = '{TENANT}'")]
@@ -107,7 +109,7 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
     assert replayed.replay_failure is None
     plain = await decoded_history(encrypted, stack.client.data_converter.payload_codec)
     plain_payloads = [p for event in plain.events for p in payloads_in(event)]
-    assert len(plain_payloads) == len(payloads) and not [p for p in plain_payloads if p.metadata["encoding"] == ENCODING]
+    assert len(plain_payloads) == len([p for event in encrypted.events for p in payloads_in(event)]) and not [p for p in plain_payloads if p.metadata["encoding"] == ENCODING]
     assert run_id.encode() in plain.events[0].workflow_execution_started_event_attributes.input.payloads[0].data
     keyless = await Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter).replay_workflow(plain)
     assert keyless.replay_failure is None
