@@ -237,18 +237,18 @@ async def decode(body: CodecPayloads, request: Request, response: Response, prin
         raise HTTPException(503, "this API's payload codec cannot tell whose a payload is", headers=cors_headers(request))
     owners = owners_of(request)
     namespace = request.app.state.service.temporal.namespace
-    lookups = 0
+    found: dict[str, str | None] = {}  # this request's answers, misses included: one lookup per workflow
     out = []
     for original, plain in zip(sealed, decoded):
-        binding = binding_of(original)
-        tenant = None
         if original.metadata.get("encoding") != ENCODING:
-            out.append(original)  # not ours: nothing was decrypted
+            out.append(original)  # not encrypted by us: nothing was decrypted
             continue
+        binding, tenant = binding_of(original), None
         if binding is not None and binding.namespace == namespace:
-            tenant = owners.cached(binding.workflow_id)
-            if tenant is None and lookups < LOOKUPS_PER_REQUEST:
-                lookups += 1
-                tenant = await owners.tenant_of(binding.workflow_id)
+            wid = binding.workflow_id
+            if wid not in found:
+                cached = owners.cached(wid)
+                found[wid] = cached if cached or len(found) >= LOOKUPS_PER_REQUEST else await owners.tenant_of(wid)
+            tenant = found[wid]
         out.append(plain if tenant == principal.tenant else original)
     return to_json(out)
