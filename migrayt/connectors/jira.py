@@ -501,6 +501,9 @@ class JiraClient:
         payload = {"type": {"name": link_type}, "inwardIssue": {"key": inward_key}, "outwardIssue": {"key": outward_key}}
         await self._send("POST", f"{API}/issueLink", idempotent=False, json=payload)
 
+    async def delete_issue_link(self, link_id: str) -> None:
+        await self._send("DELETE", f"{API}/issueLink/{quote(link_id, safe='')}", idempotent=True)
+
     async def get_remote_links(self, key: str, *, global_id: str | None = None) -> list[RemoteLink]:
         params = {"globalId": global_id} if global_id else None
         body = await self._get(f"{API}/issue/{quote(key, safe='')}/remotelink", params)

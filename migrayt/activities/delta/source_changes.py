@@ -16,20 +16,29 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from sqlalchemy import select
+
+from migrayt.activities.delta.parent_moves import MoveRefused, ParentMoves, parent_move
+from migrayt.activities.delta.removed_links import RemovedLinks, gone_links, link_records_touching
+from migrayt.activities.execution.content_io import ATTACHMENT, IssueFiles, RichText
+from migrayt.activities.execution.content_text import ado_attachment_src, description_html, description_note, image_sources
 from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
-from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields
+from migrayt.activities.execution.issue_fields import TEXT_LIMIT, ItemRejected, Lookups, build_issue_fields
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_hierarchy import HIERARCHY
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.http import ApiError
 from migrayt.scheduling.models import SourceChangesInput
 from migrayt.store import item_records
 from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE
+from migrayt.store.models import RunSourceItem
 from migrayt.workflows.run_models import PhaseCounters
 
 SOURCE_CHANGE = "source_change"
@@ -105,6 +114,17 @@ class SourceChangesActivities:
         lookups = await self._contexts.lookups(ctx)
         async with self._sessions() as session:
             parent_keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in todo if r.parent_id})
+            kinship = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in todo])
+            link_records = await link_records_touching(session, ctx.migration_id, [r.source_id for r in todo])
+            ends = {e for rec in link_records for e in map(int, rec.source_key.split(":", 2)[:2])}
+            in_work_list = set(
+                await session.scalars(
+                    select(RunSourceItem.source_id).where(RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends))
+                )
+            ) if ends else set()
+        gone = gone_links(link_records, {r.source_id: now[r.source_id] for r in todo}, in_work_list)
+        removals = RemovedLinks(self._sessions, ctx, input.run_id, {rec.source_key for recs in gone.values() for rec in recs})
+        moves = ParentMoves(self._sessions, ctx, catalog, input.run_id)
         workflows = {t.id: t for t in await ctx.jira.get_project_statuses(ctx.target.project_key)}
         limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
 
@@ -123,7 +143,9 @@ class SourceChangesActivities:
             edits = changed_fields(fields_before, fields_now) if fields_before is not None else {}
             state_now, state_before = wi.state or "", (old.state if old else None)
             target = ctx.plan.target_status(wi.type or row.work_item_type, state_now) if state_now != state_before else None
-            if not edits and not target:
+            move = parent_move(row.source_id, issue_key, kinship.get(str(row.source_id)), row.parent_id, parent_key)
+            unlinked = gone.get(row.source_id, [])
+            if not edits and not target and not move and not unlinked:
                 return await self._done(ctx, input.run_id, source_key, issue_key, {"rev": wi.rev, "fields": [], "status": None})
             async with limit:
                 async with self._sessions() as session:
@@ -131,22 +153,49 @@ class SourceChangesActivities:
                     await session.commit()
                 detail: dict[str, Any] = {"rev": wi.rev, "fields": sorted(edits), "status": None}
                 try:
+                    if "description" in edits:
+                        # Rendered as phase 5 does: ADO-hosted images uploaded to the issue and shown inline.
+                        edits["description"], detail["description"] = await self._description(ctx, lookups, input.run_id, issue_key, wi)
                     if edits:
                         await ctx.jira.edit_issue(issue_key, edits)
+                    if move:
+                        detail["parent"] = await moves.apply(move, wi.rev)
+                    if unlinked:
+                        detail["links_removed"] = [await removals.remove(rec, wi.rev) for rec in unlinked]
                     if target:
                         start, path, _ = await self._transitions._walk(ctx, issue_key, target, workflows)
                         detail["status"] = {"from": start, "to": target, "path": path, "ado_state": state_now}
                 except Unreachable as err:
                     return await self._fail(ctx, input.run_id, source_key, f"status change of {issue_key}: {err}")
+                except MoveRefused as err:
+                    return await self._fail(ctx, input.run_id, source_key, f"parent change of {issue_key}: {err}")
                 except ApiError as err:
                     if not fails_alone(err):
                         raise
                     return await self._fail(ctx, input.run_id, source_key, f"Jira refused the changes to {issue_key}: {err}")
-            moved = bool(edits) or bool(detail["status"] and detail["status"]["path"])
+            moved = (
+                bool(edits) or bool(detail["status"] and detail["status"]["path"]) or bool(move)
+                or any(r["deleted"] for r in detail.get("links_removed", ()))
+            )
             await self._done(ctx, input.run_id, source_key, issue_key, detail)
             return CREATED if moved else SKIPPED
 
         return outcomes + list(await gather_or_cancel(*(one(r) for r in todo)))
+
+    async def _description(self, ctx: MigrationContext, lookups: Lookups, run_id: str, issue_key: str, wi) -> tuple[dict, dict]:
+        """The changed description with its images on the Jira issue (each uploaded once) and #refs as keys."""
+        source = description_html(wi.fields)
+        org = ctx.source.organization_url
+        guids = {g for src, _ in image_sources(source) if (g := ado_attachment_src(src, org))}
+        async with self._sessions() as session:
+            own = await item_records.target_keys(session, ctx.migration_id, ATTACHMENT, guids)
+        rich = RichText(self._sessions, ctx, lookups, IssueFiles(self._sessions, ctx, run_id, issue_key), wi.id, own)
+        await rich.prepare([source])
+        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT))
+        about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
+        if rich.failures:
+            about["image_failures"] = rich.failures
+        return doc, about
 
     async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:
         async with self._sessions() as session:

@@ -49,6 +49,10 @@ class ItemChange(BaseModel):
     comments: int = Field(0, ge=0, le=50)
     attachments: int = Field(0, ge=0, le=10)
     links: list[LinkChange] = Field(default_factory=list)
+    removed_links: list[LinkChange] = Field(default_factory=list)
+    parent: int | None = None  # moved under this item
+    unparent: bool = False  # taken from its parent
+    inline_images: int = Field(0, ge=0, le=5)  # pasted into the description
 
 
 class SourceChanges(BaseModel):
@@ -614,7 +618,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             for c in body.changes:
                 change = SourceChange(at=now, fields=c.fields, state=c.state, comments=c.comments,
-                                      attachments=c.attachments, links=tuple((link.rel, link.to) for link in c.links))
+                                      attachments=c.attachments, links=tuple((link.rel, link.to) for link in c.links),
+                                      removed_links=tuple((link.rel, link.to) for link in c.removed_links),
+                                      parent=c.parent, unparent=c.unparent, inline_images=c.inline_images)
                 revs[str(c.id)] = p.change(c.id, change)
         except KeyError as err:
             return reply(request, {"message": f"work item {err.args[0]} does not exist"}, 404)

@@ -127,13 +127,26 @@ class SourceChange:
     links: tuple[tuple[str, int], ...] = ()
     # Comments with exactly this HTML (after the `comments` generic ones), e.g. hostile text.
     comment_texts: tuple[str, ...] = ()
+    # Work item links taken away (both ends lose them, as in ADO).
+    removed_links: tuple[tuple[str, int], ...] = ()
+    # Moved under another parent, or (unparent) taken from its parent.
+    parent: int | None = None
+    unparent: bool = False
+    # Images pasted into the description: uploaded to ADO's attachment store, not attached files.
+    inline_images: int = 0
 
 
 REVERSE_LINK = {
     "System.LinkTypes.Related": "System.LinkTypes.Related",
     "System.LinkTypes.Dependency-Forward": "System.LinkTypes.Dependency-Reverse",
     "System.LinkTypes.Dependency-Reverse": "System.LinkTypes.Dependency-Forward",
+    "System.LinkTypes.Duplicate-Forward": "System.LinkTypes.Duplicate-Reverse",
+    "System.LinkTypes.Duplicate-Reverse": "System.LinkTypes.Duplicate-Forward",
+    "Microsoft.VSTS.Common.TestedBy-Forward": "Microsoft.VSTS.Common.TestedBy-Reverse",
+    "Microsoft.VSTS.Common.TestedBy-Reverse": "Microsoft.VSTS.Common.TestedBy-Forward",
 }
+# Pasted images get attachment indexes from here on, apart from the item's attached files.
+INLINE_IMAGE_INDEX = 0x1000
 
 
 def ado_date(dt: datetime) -> str:
@@ -169,6 +182,8 @@ class GeneratedProject:
         self._base_n = spec.items
         self._changes: dict[int, list[SourceChange]] = {}
         self._added_at: dict[int, datetime] = {}
+        # Items moved to another parent (None: taken from their parent) after generation.
+        self._moved: dict[int, int | None] = {}
         # Items deleted in ADO: they answer 404 and leave queries; links to them stay on the others.
         self.deleted: set[int] = set()
         self.project_guid = self._guid("project")
@@ -311,6 +326,11 @@ class GeneratedProject:
         return range(1, self.n + 1)
 
     def parent_of(self, item_id: int) -> int | None:
+        if item_id in self._moved:
+            return self._moved[item_id]
+        return self._generated_parent(item_id)
+
+    def _generated_parent(self, item_id: int) -> int | None:
         block, feature, r = _position(item_id)
         if feature < 0:
             return None
@@ -325,7 +345,8 @@ class GeneratedProject:
             ids = [_id_at(block, f, 0) for f in range(3)]
         else:
             ids = [_id_at(block, feature, c) for c, p in enumerate(SPAN_PARENT) if p == r and c != r]
-        return [i for i in ids if i <= self.n]
+        ids = [i for i in ids if i <= self.n and i not in self._moved]
+        return ids + sorted(c for c, p in self._moved.items() if p == item_id)
 
     # ---- edits after generation ---------------------------------------------------------------
 
@@ -342,11 +363,40 @@ class GeneratedProject:
         for rel, other in change.links:
             if rel not in REVERSE_LINK or not 1 <= other <= self.n or other == item_id:
                 raise ValueError(f"cannot add link {rel} to {other}")
+        current = self.linked_items(item_id)
+        for link in change.removed_links:
+            if link[0] not in REVERSE_LINK or link not in current:
+                raise ValueError(f"item {item_id} has no link {link[0]} to {link[1]}")
+        old_parent = self.parent_of(item_id)
+        if change.parent is not None and (not 1 <= change.parent <= self.n or change.parent == item_id):
+            raise ValueError(f"cannot move {item_id} under {change.parent}")
+        if change.inline_images:
+            change = replace(change, fields={**change.fields, **self._paste_images(item_id, change)})
         self._changes.setdefault(item_id, []).append(change)
         for rel, other in change.links:
             self._changes.setdefault(other, []).append(SourceChange(at=change.at, links=((REVERSE_LINK[rel], item_id),)))
+        for rel, other in change.removed_links:
+            self._changes.setdefault(other, []).append(SourceChange(at=change.at, removed_links=((REVERSE_LINK[rel], item_id),)))
+        if change.parent is not None or change.unparent:
+            # Both parents get a revision for their changed child list, as in ADO.
+            self._moved[item_id] = change.parent
+            for other in {old_parent, change.parent} - {None}:
+                self._changes.setdefault(other, []).append(SourceChange(at=change.at))
         self._clear_caches()
         return self.core(item_id).rev
+
+    def _paste_images(self, item_id: int, change: SourceChange) -> dict[str, Any]:
+        """The description with `change.inline_images` images appended, as a paste in ADO's editor."""
+        name = "Microsoft.VSTS.TCM.ReproSteps" if type_of(item_id) == "Bug" else "System.Description"
+        html = str(change.fields.get(name, self.work_item(item_id).fields.get(name) or ""))
+        first = self._inline_count(item_id)
+        for k in range(first, first + change.inline_images):
+            guid = self._attachment_guid(item_id, INLINE_IMAGE_INDEX + k)
+            html += f'<div><img src="{self.attachment_url(guid)}?fileName={_pasted_name(item_id, k)}" alt="pasted screenshot {k + 1}"></div>'
+        return {name: html}
+
+    def _inline_count(self, item_id: int) -> int:
+        return sum(c.inline_images for c in self._changes.get(item_id, ()))
 
     def exists(self, item_id: int) -> bool:
         return 1 <= item_id <= self.n and item_id not in self.deleted
@@ -378,7 +428,7 @@ class GeneratedProject:
         state = base.state
         for c in changes:
             state = c.state or state
-        return replace(base, state=state, changed=changes[-1].at, rev=base.rev + len(changes))
+        return replace(base, state=state, changed=changes[-1].at, rev=base.rev + len(changes), parent_id=self.parent_of(item_id))
 
     def _base_core(self, item_id: int) -> ItemCore:
         if not 1 <= item_id <= self.n:
@@ -386,7 +436,7 @@ class GeneratedProject:
         wit = type_of(item_id)
         if (added := self._added_at.get(item_id)) is not None:
             first = STATES[wit][0]
-            return ItemCore(item_id, wit, self.parent_of(item_id), first, added, added, 1, (first,))
+            return ItemCore(item_id, wit, self._generated_parent(item_id), first, added, added, 1, (first,))
         h = self._hash("core", item_id)
         frac = (item_id - 1) / max(1, self._base_n - 1)  # 0 = oldest, 1 = newest
         created = START + timedelta(seconds=int(frac * SPAN_DAYS * 86400) + (h & 0xFFFF) % 21600)
@@ -415,7 +465,7 @@ class GeneratedProject:
         else:
             max_delta = 3 * 86400 if state in ("New", "Design") else 90 * 86400
             changed = min(created + timedelta(seconds=600 + ((h >> 40) & 0xFFFFFF) % max_delta), END)
-        return ItemCore(item_id, wit, self.parent_of(item_id), state, created, changed, rev, path)
+        return ItemCore(item_id, wit, self._generated_parent(item_id), state, created, changed, rev, path)
 
     def _related(self, low: int, d: int) -> bool:
         return self._hash("related", low, d) % 9 == 0
@@ -455,6 +505,7 @@ class GeneratedProject:
                 out.append(("System.LinkTypes.Dependency-Reverse", item_id - d))
         for change in self._changes.get(item_id, ()):
             out += [link for link in change.links if link not in out]
+            out = [link for link in out if link not in change.removed_links]
         return out
 
     # ---- people on an item --------------------------------------------------------------------
@@ -532,10 +583,20 @@ class GeneratedProject:
             raise KeyError(guid) from None
         if not 1 <= item_id <= self.n:
             raise KeyError(guid)
+        if index >= INLINE_IMAGE_INDEX:
+            return self._pasted_image(guid, item_id, index - INLINE_IMAGE_INDEX)
         atts = self.attachments(item_id)
         if index >= len(atts) or atts[index].guid != guid.lower():
             raise KeyError(guid)
         return atts[index]
+
+    def _pasted_image(self, guid: str, item_id: int, k: int) -> GeneratedAttachment:
+        if k >= self._inline_count(item_id) or self._attachment_guid(item_id, INLINE_IMAGE_INDEX + k) != guid.lower():
+            raise KeyError(guid)
+        core = self.core(item_id)
+        return GeneratedAttachment(guid=guid.lower(), work_item_id=item_id, index=INLINE_IMAGE_INDEX + k,
+                                   file_name=_pasted_name(item_id, k), size=len(self._png(guid.lower())),
+                                   created=core.changed, author_id=self._people(item_id)[0].id)
 
     def _png(self, guid: str) -> bytes:
         rng = self._rng("png", guid)
@@ -948,6 +1009,10 @@ class GeneratedProject:
                 activity_type=rng.choice(ACTIVITY_TYPES), comment=content.sentence(rng, (3, 8))))
         out.sort(key=lambda w: w.timestamp)
         return out
+
+
+def _pasted_name(item_id: int, k: int) -> str:
+    return f"pasted-{item_id}-{k + 1}.png"
 
 
 def _descriptor(guid: str) -> str:
