@@ -9,8 +9,8 @@ from sqlalchemy import select
 from migrayt.connectors.jira import JiraClient
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.store.models import ItemRecord
 from migrayt.scheduling.service import ScheduleService
+from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 from tests.schedules.helpers import change_ado, issue_keys, records_written_by
@@ -164,6 +164,7 @@ async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
         for key, issue in before.items():
             if key not in touched:
                 assert after[key]["links"] == issue["links"], key
+        assert (await records_written_by(stack, run_id)).get("link") == 2  # both records marked removed
         await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-links-co")
 
         # The link comes back in ADO: Migrayt makes it again, once.

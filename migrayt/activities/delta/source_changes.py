@@ -6,6 +6,12 @@ difference between the issue fields built from the item as it is now and as it w
 a description Migrayt rewrote (images re-hosted) stays as it is unless the description changed.
 Setting fields is idempotent, and the status walk starts from the status Jira shows, so a pending
 record is simply done again.
+
+The same revision also carries what phases 3–5 cannot see on an issue that already exists: a
+changed description is rendered as phase 5 renders it (ADO-hosted images uploaded to the issue and
+shown inline, each once), a move to another ADO parent moves the Jira issue (parent_moves), and a
+link removed in ADO is deleted from Jira if Migrayt made it (removed_links). Both compare the
+ledger with ADO now, so doing them again finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -13,17 +19,30 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from sqlalchemy import select
-
 from migrayt.activities.delta.parent_moves import MoveRefused, ParentMoves, parent_move
-from migrayt.activities.delta.removed_links import RemovedLinks, gone_links, link_records_touching
+from migrayt.activities.delta.removed_links import (
+    RemovedLinks,
+    gone_links,
+    link_records_touching,
+)
 from migrayt.activities.execution.content_io import ATTACHMENT, IssueFiles, RichText
-from migrayt.activities.execution.content_text import ado_attachment_src, description_html, description_note, image_sources
+from migrayt.activities.execution.content_text import (
+    ado_attachment_src,
+    description_html,
+    description_note,
+    image_sources,
+)
 from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
-from migrayt.activities.execution.issue_fields import TEXT_LIMIT, ItemRejected, Lookups, build_issue_fields
+from migrayt.activities.execution.issue_fields import (
+    TEXT_LIMIT,
+    ItemRejected,
+    Lookups,
+    build_issue_fields,
+)
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.models import PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
@@ -42,7 +61,8 @@ from migrayt.store.models import RunSourceItem
 from migrayt.workflows.run_models import PhaseCounters
 
 SOURCE_CHANGE = "source_change"
-# Fields that place the issue (project, type, parent): a delta edits content, it does not move issues.
+# Fields that place the issue: the type stays, and the parent moves through the hierarchy record
+# (parent_moves), which knows what Jira holds for it (parent field, sub-task, or stand-in link).
 NOT_EDITED = frozenset({"project", "issuetype", "parent"})
 PER_BATCH_CONCURRENCY = 8
 CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
