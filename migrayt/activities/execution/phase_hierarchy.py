@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 
@@ -65,7 +66,7 @@ class HierarchyPhase:
                 if not parent_key:
                     await item_records.mark_failed(
                         session, ctx.migration_id, HIERARCHY, source_key,
-                        missing.get(row.parent_id) or f"parent ADO #{row.parent_id} has no Jira issue (not migrated or failed)",
+                        missing.get(row.parent_id) or f"parent ADO #{row.parent_id} has no Jira issue",
                         input.run_id,
                     )
                     await session.commit()
@@ -93,35 +94,14 @@ class HierarchyPhase:
         return PhaseBatchResult(counters=counters)
 
     async def _missing_parents(self, ctx: MigrationContext, migration_id: str, keys, parent_types, rows) -> dict[int, str]:
-        """Why each parent without a Jira issue has none, in words a user can act on."""
         absent = sorted({r.parent_id for r in rows if str(r.parent_id) not in keys})
-        if not absent:
-            return {}
-        reasons: dict[int, str] = {}
         in_run = [p for p in absent if p in parent_types]
+        errors: dict[int, str | None] = {}
         if in_run:
             async with self._sessions() as session:
                 issues = await item_records.load(session, migration_id, ISSUE, [str(p) for p in in_run])
-            for p in in_run:
-                error = getattr(issues.get(str(p)), "error", None)
-                reasons[p] = f"parent ADO #{p} was not migrated" + (f": {error}" if error else " (it failed in create items)")
-        outside = [p for p in absent if p not in parent_types]
-        if outside:
-            # A parent the run never listed: deleted since, in another project, or of a type the plan leaves out.
-            found = {wi.id: wi for wi in await ctx.ado.get_work_items(outside, expand="none")}
-            for p in outside:
-                wi = found.get(p)
-                project = wi.fields.get("System.TeamProject") if wi else None
-                if wi is None:
-                    reasons[p] = (f"parent ADO #{p} no longer exists in Azure DevOps (deleted, or the PAT cannot read it); "
-                                  "the item was migrated without a parent")
-                elif project and project.lower() != ctx.ado.project.lower():
-                    reasons[p] = f"parent ADO #{p} is in another Azure DevOps project ({project}), outside this migration"
-                elif wi.type and wi.type not in ctx.plan.types:
-                    reasons[p] = f"parent ADO #{p} is a {wi.type}, which the mapping plan does not migrate"
-                else:
-                    reasons[p] = f"parent ADO #{p} is not part of this run (it appeared after the run listed the project)"
-        return reasons
+            errors = {p: getattr(issues.get(str(p)), "error", None) for p in in_run}
+        return await missing_parent_reasons(ctx, absent, errors)
 
     async def _link_instead(self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record) -> None:
         """Jira cannot nest these types: keep the relation as an issue link, reported in the record."""
@@ -158,3 +138,32 @@ async def _linked(ctx: MigrationContext, child_key: str, parent_key: str) -> boo
         if other == parent_key:
             return True
     return False
+
+
+async def missing_parent_reasons(ctx: MigrationContext, absent: Sequence[int], in_run: Mapping[int, str | None]) -> dict[int, str]:
+    """Why each parent without a Jira issue has none, in words a user can act on.
+
+    `in_run`: the absent parents the run lists, each with its create-items error (None if unknown);
+    the others are read from ADO once. Shared with the preview, so it predicts the very words.
+    """
+    reasons = {
+        p: f"parent ADO #{p} was not migrated" + (f": {error}" if error else " (it failed in create items)")
+        for p, error in in_run.items()
+    }
+    outside = [p for p in absent if p not in in_run]
+    if outside:
+        # A parent the run never listed: deleted since, in another project, or of a type the plan leaves out.
+        found = {wi.id: wi for wi in await ctx.ado.get_work_items(outside, expand="none")}
+        for p in outside:
+            wi = found.get(p)
+            project = wi.fields.get("System.TeamProject") if wi else None
+            if wi is None:
+                reasons[p] = (f"parent ADO #{p} no longer exists in Azure DevOps (deleted, or the PAT cannot read it); "
+                              "the item was migrated without a parent")
+            elif project and project.lower() != ctx.ado.project.lower():
+                reasons[p] = f"parent ADO #{p} is in another Azure DevOps project ({project}), outside this migration"
+            elif wi.type and wi.type not in ctx.plan.types:
+                reasons[p] = f"parent ADO #{p} is a {wi.type}, which the mapping plan does not migrate"
+            else:
+                reasons[p] = f"parent ADO #{p} is not part of this run (it appeared after the run listed the project)"
+    return reasons

@@ -21,7 +21,7 @@ from temporalio import activity
 from migrayt.activities.execution.create_items import ISSUE
 from migrayt.activities.execution.issue_fields import ItemRejected, Lookups, TargetCatalog, build_issue_fields, target_type_for
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
-from migrayt.activities.execution.phase_hierarchy import HIERARCHY
+from migrayt.activities.execution.phase_hierarchy import HIERARCHY, missing_parent_reasons
 from migrayt.activities.execution.preflight import FALLBACK_USER, HIERARCHY_REVERSE, component_name, is_subtask, node_path, plan_problems
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, Planned
@@ -294,6 +294,10 @@ class DryRun:
         """HierarchyPhase.run_batch, outcome by outcome."""
         counters, report = self.report.phases["hierarchy"], self.report
         done = await self._records(HIERARCHY)
+        listed = {row.source_id for row in planned}
+        absent = sorted({row.parent_id for row in planned if row.parent_id and row.parent_id not in keys})
+        refused = {int(f.source_key): f.reason for f in report.failures if f.phase == "create_items" and f.kind == ISSUE}
+        why = await missing_parent_reasons(self.ctx, absent, {p: refused.get(p) for p in absent if p in listed})
         for row in planned:
             if not row.parent_id:
                 counters.skipped += 1
@@ -303,7 +307,7 @@ class DryRun:
                 counters.failed += 1
                 report.failures.append(PredictedFailure(
                     phase="hierarchy", kind=HIERARCHY, source_key=str(row.source_id),
-                    reason=f"parent ADO #{row.parent_id} has no Jira issue (not migrated or failed)",
+                    reason=why[row.parent_id],
                 ))
             else:
                 counters.created += 1
