@@ -12,11 +12,13 @@ import re
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from migrayt.connectors.http import decode_json
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.settings import get_settings
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
@@ -138,11 +140,30 @@ async def test_item_whose_parent_was_deleted_is_created_and_the_missing_parent_n
 
 MANY = 10_000
 CAP = 40
+UPLOAD_LIMIT = 512 * 1024
 
 
-async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_in_order(stack, worker, monkeypatch):
+@pytest.fixture
+def upload_limit_setting():
+    """Sets the worker's `jira_attachment_limit_bytes` for one test: get_settings() is cached per
+    process, so the cache is dropped when it is set and again once the variable is gone."""
+    env = pytest.MonkeyPatch()
+
+    def set_limit(limit: int) -> None:
+        env.setenv("MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES", str(limit))
+        get_settings.cache_clear()
+
+    yield set_limit
+    env.undo()
+    get_settings.cache_clear()
+
+
+async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_in_order(stack, worker, monkeypatch, upload_limit_setting):
     monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(CAP))
-    with running_sandbox(items=20, seed=73, jira_options={"max_comments_per_issue": CAP}) as sandbox:
+    # ~2 MB of overflow against a 512 KiB upload limit: it has to land in several parts.
+    upload_limit_setting(UPLOAD_LIMIT)
+    options = {"max_comments_per_issue": CAP, "max_attachment_bytes": UPLOAD_LIMIT}
+    with running_sandbox(items=20, seed=73, jira_options=options) as sandbox:
         project = sandbox.sandbox.project
         task = plain_items(project, "Task")[0]
         project.change(task, SourceChange(at=AT, comments=MANY))
@@ -155,15 +176,17 @@ async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_
         issue = next(i for i in await jira_issues(sandbox) if f"ado-id-{task}" in i["labels"])
         posted = [int(MARKER.search(c["body"]).group(1)) for c in issue["comments"]]
         assert posted == expected[:CAP]
-        overflow_files = [a for a in issue["attachments"] if a["filename"] == f"ado-{task}-comments-overflow.html"]
-        assert len(overflow_files) == 1, issue["attachments"]
+        # The rest in the overflow file(s): part 1 under the single file's name, any further parts numbered.
+        part_name = re.compile(rf"ado-{task}-comments-overflow(?:-(\d+))?\.html")
+        parts = sorted((int(m.group(1) or 1), a["filename"]) for a in issue["attachments"] if (m := part_name.fullmatch(a["filename"])))
+        assert [k for k, _ in parts] == list(range(1, len(parts) + 1)) and len(parts) >= 3, issue["attachments"]
         auth = (sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)
         async with httpx.AsyncClient(base_url=sandbox.jira_url, auth=auth, timeout=60, follow_redirects=True) as jira:
             rest = (await jira.get(f"/rest/api/3/issue/{issue['key']}", params={"fields": "attachment"})).json()
-            att = next(a for a in rest["fields"]["attachment"] if a["filename"] == overflow_files[0]["filename"])
-            text = (await jira.get(att["content"])).text
+            contents = {a["filename"]: a["content"] for a in rest["fields"]["attachment"]}
+            text = "".join([(await jira.get(contents[name])).text for _, name in parts])
         kept = [int(m) for m in MARKER.findall(text)]
-        # Every comment exactly once, in ADO's order: the first CAP on the issue, the rest in the file.
+        # Every comment exactly once, in ADO's order: the first CAP on the issue, the rest in the parts.
         assert posted + kept == expected
         assert "Follow-up 10000 on" in text or f"Follow-up {len(expected)} on" in text
         comment_records = [r for r in await records(stack, migration_id, "comment") if r.source_key.startswith(f"{task}:")]

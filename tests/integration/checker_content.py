@@ -103,7 +103,10 @@ async def check_content(
             names = Counter(a["filename"] for a in issue["attachments"])
 
             # --- attached files, by content
-            expected_names = {history_file_name(ado_id), description_file_name(ado_id), overflow_file_name(ado_id)}
+            # The comments past the cap: part 1 under the single file's name, parts 2..n numbered.
+            part_name = re.compile(rf"ado-{ado_id}-comments-overflow(?:-(\d+))?\.html")
+            overflow_parts = {int(m.group(1) or 1): name for name in names if (m := part_name.fullmatch(name))}
+            expected_names = {history_file_name(ado_id), description_file_name(ado_id), *overflow_parts.values()}
             for att in project.attachments(ado_id):
                 name = sanitise_filename(att.file_name)
                 expected_names.add(name)
@@ -151,7 +154,7 @@ async def check_content(
                         if not m or m.group(1) not in jira_ids:
                             report.add(f"{key} {where}: image is not one of the issue's attachments: {url}")
 
-            # --- comments: in order, attributed, each once; the rest in one overflow file
+            # --- comments: in order, attributed, each once; the rest in the overflow parts, in order
             expected = project.comments(ado_id)
             posted, overflow = expected[:comment_cap], expected[comment_cap:]
             report.comments_expected += len(posted)
@@ -172,9 +175,22 @@ async def check_content(
                     if not jc["body"].startswith(header):
                         report.add(f"{key} comment {c.id}: header {jc['body'][:120]!r} lacks {header!r}")
                         break
-            if overflow and names.get(overflow_file_name(ado_id)) != 1:
-                report.add(f"{key} (ADO #{ado_id}): {len(overflow)} comments over the cap but no single overflow file")
-            if not overflow and names.get(overflow_file_name(ado_id)):
+            if overflow:
+                numbers = sorted(overflow_parts)
+                if numbers != list(range(1, len(numbers) + 1)) or overflow_parts.get(1) != overflow_file_name(ado_id):
+                    report.add(f"{key} (ADO #{ado_id}): {len(overflow)} comments over the cap but overflow parts {numbers}")
+                elif any(names[overflow_parts[k]] != 1 for k in numbers):
+                    report.add(f"{key} (ADO #{ado_id}): an overflow part is attached more than once")
+                else:
+                    kept = []
+                    contents = {a["filename"]: a["content"] for a in rest["fields"].get("attachment") or []}
+                    for k in numbers:
+                        page = (await jira.get(contents[overflow_parts[k]], follow_redirects=True)).text
+                        kept += [int(m) for m in re.findall(r"Azure DevOps comment id (\d+)", page)]
+                    if kept != [c.id for c in overflow]:
+                        report.add(f"{key} (ADO #{ado_id}): the overflow parts hold {len(kept)} comments, not the "
+                                   f"{len(overflow)} past the cap in ADO order")
+            elif overflow_parts:
                 report.add(f"{key} (ADO #{ado_id}): overflow file without overflow")
             for name in names:
                 if name not in expected_names and not name.startswith(f"ado-{ado_id}-comment-") and not name.startswith("image-"):

@@ -4,13 +4,19 @@ comments in order with attribution, and exactly once across SIGKILLed workers an
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from datetime import UTC, datetime
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.settings import get_settings
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.checker_content import check_content
@@ -127,3 +133,101 @@ async def test_killed_in_phases_5_and_7_with_lost_responses_writes_nothing_twice
 
 async def _at_least(stack, migration_id: str, kind: str, n: int) -> bool:
     return await done_count(stack, migration_id, kind) >= n
+
+
+# --------------------------------------------------------------------------- overflow in parts
+
+PARTS_CAP = 20
+# A small upload limit (sandbox Jira and the worker's setting agree) so one item's overflow needs many parts.
+PARTS_LIMIT = 40_000
+MARKER = re.compile(r"Azure DevOps comment id (\d+)")
+
+
+@pytest.fixture
+def upload_limit_setting():
+    """Sets the worker's `jira_attachment_limit_bytes` for one test: get_settings() is cached per
+    process, so the cache is dropped when it is set and again once the variable is gone."""
+    env = pytest.MonkeyPatch()
+
+    def set_limit(limit: int) -> None:
+        env.setenv("MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES", str(limit))
+        get_settings.cache_clear()
+
+    yield set_limit
+    env.undo()
+    get_settings.cache_clear()
+
+
+def discussion() -> tuple[str, ...]:
+    """110 comments of 1–2 KB, one of 30 KB (alone in its part, still under the limit) and one of
+    60 KB (over the limit on its own)."""
+    texts = [f"<p>Note {i}: " + "réglage ✓ of the build, " * (40 + (i * 7) % 40) + "</p>" for i in range(110)]
+    texts[40] = "<p>Big log: " + "line of output\n" * 2000 + "</p>"
+    texts[75] = "<p>Giant dump: " + "x" * 60_000 + "</p>"
+    return tuple(texts)
+
+
+async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is_lost(stack, worker, monkeypatch, upload_limit_setting):
+    monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(PARTS_CAP))
+    upload_limit_setting(PARTS_LIMIT)
+    options = {"max_comments_per_issue": PARTS_CAP, "max_attachment_bytes": PARTS_LIMIT}
+    with running_sandbox(items=20, seed=31, jira_options=options) as sandbox:
+        project = sandbox.sandbox.project
+        ugly = set(project.ugly_cases().values())
+        task = next(i for i in project.item_ids() if project.core(i).type == "Task" and i not in ugly)
+        project.change(task, SourceChange(at=datetime(2025, 6, 1, tzinfo=UTC), comment_texts=discussion()))
+        expected = [c.id for c in project.comments(task)]
+        overflow = expected[PARTS_CAP:]
+        giant = expected[-110 + 75]
+
+        migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id, timeout=60)
+        assert final.status == RunStatus.INCOMPLETE  # the giant comment's part, at least
+        c = final.counters["comments"]
+        assert c.created + c.skipped + c.failed == c.total and c.failed == 1
+
+        issue = next(i for i in await jira_issues(sandbox) if f"ado-id-{task}" in i["labels"])
+        assert [int(MARKER.search(jc["body"]).group(1)) for jc in issue["comments"]] == expected[:PARTS_CAP]
+        parts = {
+            r.source_key: r for r in await records(stack, migration_id, "comment_overflow")
+            if r.source_key == str(task) or r.source_key.startswith(f"{task}:")
+        }
+        n = len(parts)
+        assert n >= 3
+        assert sorted(parts) == sorted([str(task)] + [f"{task}:{k}" for k in range(2, n + 1)])
+        failed = [k for k, r in parts.items() if r.state == "failed"]
+        assert len(failed) == 1 and "too large" in parts[failed[0]].error and "413" in parts[failed[0]].error
+        assert all(r.state == "done" for k, r in parts.items() if k not in failed)
+
+        names = [a["filename"] for a in issue["attachments"]]
+        auth = (sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)
+        kept: list[int] = []
+        async with httpx.AsyncClient(base_url=sandbox.jira_url, auth=auth, timeout=60, follow_redirects=True) as jira:
+            rest = (await jira.get(f"/rest/api/3/issue/{issue['key']}", params={"fields": "attachment"})).json()
+            contents = {a["filename"]: a["content"] for a in rest["fields"]["attachment"]}
+            for k in range(1, n + 1):
+                key = str(task) if k == 1 else f"{task}:{k}"
+                name = f"ado-{task}-comments-overflow.html" if k == 1 else f"ado-{task}-comments-overflow-{k}.html"
+                if key in failed:
+                    assert name not in names
+                    kept.append(giant)  # refused alone: the only comment of its part
+                    continue
+                assert names.count(name) == 1, (name, names)
+                page = (await jira.get(contents[name])).content
+                assert len(page) <= PARTS_LIMIT
+                text = page.decode()
+                markers = [int(m) for m in MARKER.findall(text)]
+                first = PARTS_CAP + len(kept) + 1
+                assert f"Part {k} of {n}</strong>: comments #{first:,} to #{first + len(markers) - 1:,}" in text
+                kept += markers
+        # Every ADO comment exactly once: a Jira comment, or in one part, in ADO's order.
+        assert kept == overflow
+        assert parts[str(task)].detail["first_comment_id"] == overflow[0]
+
+        # A re-run writes nothing new: the refused part is refused again, the rest is already there.
+        before = await jira_issues(sandbox)
+        again = await stack.service.rerun(TENANT, run_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, again, timeout=60)
+        assert final.counters["comments"].created == 0 and final.counters["comments"].failed == 1
+        assert await jira_issues(sandbox) == before

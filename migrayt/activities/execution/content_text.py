@@ -131,8 +131,14 @@ def history_file_name(ado_id: int) -> str:
     return f"ado-{ado_id}-history.html"
 
 
-def overflow_file_name(ado_id: int) -> str:
-    return f"ado-{ado_id}-comments-overflow.html"
+def overflow_file_name(ado_id: int, part: int = 1) -> str:
+    """Part 1 keeps the name a single overflow file always had, so earlier runs' files stay valid."""
+    return f"ado-{ado_id}-comments-overflow.html" if part == 1 else f"ado-{ado_id}-comments-overflow-{part}.html"
+
+
+def overflow_record_key(ado_id: int, part: int = 1) -> str:
+    """Source key of an overflow part's record: part 1 keeps the single file's key (the ADO id)."""
+    return str(ado_id) if part == 1 else f"{ado_id}:{part}"
 
 
 def comment_file_name(ado_id: int, comment_id: int) -> str:
@@ -276,19 +282,68 @@ def marker_of(body: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def overflow_file(ado_id: int, comments: Sequence[SourceComment], first_number: int) -> bytes:
-    """Comments past Jira's per-issue cap (the first_number - 1 posted before them), in original order, with author and date."""
-    blocks = []
-    for n, c in enumerate(comments, start=first_number):
-        blocks.append(
-            f'<div class="comment"><h3>#{n} · {html.escape(c.author or "Unknown author")} · '
-            f"{html.escape(_when(c.created))} ({html.escape(comment_marker(c.id))})</h3>\n{c.html}\n</div><hr>"
-        )
-    body = (
-        f"<h1>Comments on Azure DevOps work item #{ado_id} beyond Jira's limit of {first_number - 1:,} per issue</h1>\n"
-        f"<p>{len(comments)} comments, in their original order.</p>\n" + "\n".join(blocks)
+# Room an overflow part leaves for its page around the comments (doctype, style, heading, counts,
+# the names of the other parts): a few hundred bytes in practice, so the parts stay under the limit.
+OVERFLOW_PAGE_MARGIN = 4096
+
+
+def source_comment(c: Any) -> SourceComment:
+    """An ADO comment (connectors.ado) as phase 7 carries it."""
+    by = c.created_by
+    return SourceComment(
+        id=c.id, author=(by.display_name or by.unique_name or "") if by else "", created=c.created_date, html=c.text or "",
     )
-    return _page(f"Comments of work item #{ado_id} (overflow)", body)
+
+
+def _overflow_block(number: int, c: SourceComment) -> str:
+    return (
+        f'<div class="comment"><h3>#{number} · {html.escape(c.author or "Unknown author")} · '
+        f"{html.escape(_when(c.created))} ({html.escape(comment_marker(c.id))})</h3>\n{c.html}\n</div><hr>"
+    )
+
+
+def split_overflow(comments: Sequence[SourceComment], first_number: int, limit: int) -> list[tuple[int, int]]:
+    """[start, end) index ranges of `comments` (numbered from first_number), one per overflow part,
+    in order: as many comments as fit in a page under `limit` bytes, at least one each (a comment
+    too big on its own gets a part of its own, which Jira may then refuse alone)."""
+    budget = max(1, limit - OVERFLOW_PAGE_MARGIN)
+    parts: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for i, c in enumerate(comments):
+        # +1: the newline that joins blocks. Measured one comment at a time: nothing is kept.
+        n = len(_overflow_block(first_number + i, c).encode("utf-8")) + 1
+        if i > start and size + n > budget:
+            parts.append((start, i))
+            start, size = i, 0
+        size += n
+    if start < len(comments):
+        parts.append((start, len(comments)))
+    return parts
+
+
+def overflow_file(
+    ado_id: int, comments: Sequence[SourceComment], first_number: int, *, part: int = 1, parts: int = 1, cap: int | None = None
+) -> bytes:
+    """Comments past Jira's per-issue cap, numbered from first_number, in original order, with author
+    and date: one readable page (part `part` of `parts` when the overflow is split to fit Jira's
+    upload limit). `cap`: how many were posted as comments, first_number - 1 unless given."""
+    cap = first_number - 1 if cap is None else cap
+    last = first_number + len(comments) - 1
+    blocks = "\n".join(_overflow_block(n, c) for n, c in enumerate(comments, start=first_number))
+    head = f"<h1>Comments on Azure DevOps work item #{ado_id} beyond Jira's limit of {cap:,} per issue</h1>\n"
+    if parts > 1:
+        others = f"{overflow_file_name(ado_id, 1)}, then {overflow_file_name(ado_id, 2)}"
+        if parts > 2:
+            others += f" to {overflow_file_name(ado_id, parts)}"
+        head += (
+            f"<p><strong>Part {part} of {parts}</strong>: comments #{first_number:,} to #{last:,} "
+            f"({len(comments)} comments), in their original order. The parts are attached as {html.escape(others)}.</p>\n"
+        )
+        title = f"Comments of work item #{ado_id} (overflow, part {part} of {parts})"
+    else:
+        head += f"<p>{len(comments)} comments (#{first_number:,} to #{last:,}), in their original order.</p>\n"
+        title = f"Comments of work item #{ado_id} (overflow)"
+    return _page(title, head + blocks)
 
 
 def comment_original_file(ado_id: int, comment: SourceComment) -> bytes:

@@ -1,6 +1,8 @@
 """Phase 7: every ADO comment as a Jira comment, in the original order, headed with its author and
 date (Jira stamps the migrating account and the time of the move), up to Jira's per-issue cap;
-the rest of a very long discussion is attached as one file.
+the rest of a very long discussion is attached as files: as many parts as Jira's upload limit needs,
+in order, each a readable page (kind "comment_overflow": part 1 keyed by the ADO id, part k by
+"id:k").
 
 Exactly once per comment (kind "comment", source key "itemid:commentid"): the header carries the
 ADO comment id, so a pending comment (or one whose response was lost) is found by listing the
@@ -12,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
+
+from sqlalchemy import or_, select
 
 from migrayt.activities.execution import content_text
 from migrayt.activities.execution.content_io import (
@@ -34,7 +39,10 @@ from migrayt.activities.execution.content_text import (
     marker_of,
     overflow_file,
     overflow_file_name,
+    overflow_record_key,
+    source_comment,
     split_at_cap,
+    split_overflow,
     with_header,
 )
 from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
@@ -47,6 +55,7 @@ from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import API, JiraComment
+from migrayt.settings import get_settings
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import ItemRecord
@@ -60,6 +69,17 @@ PENDING_WINDOW = 25
 # Newest comments read to settle one lost response: ours are posted one at a time, so the lost
 # one can only be among the last few on the issue.
 RECENT = 20
+
+
+async def upload_limit(ctx: MigrationContext) -> int:
+    """The site's upload limit, read as the scan and the preview read it; the settings' default
+    (`MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES`) when Jira will not say."""
+    limit = get_settings().jira_attachment_limit_bytes
+    try:
+        meta = await ctx.jira.http.get_json("/rest/api/3/attachment/meta")
+        return int((meta or {}).get("uploadLimit") or limit)
+    except (ApiError, ValueError, TypeError):
+        return limit
 
 
 def comment_cap() -> int:
@@ -89,13 +109,23 @@ class CommentsPhase:
         lookups = await self._contexts.lookups(ctx)
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")}
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
+        known: asyncio.Task[int] | None = None
+
+        async def file_limit() -> int:
+            # Read once per batch, and only when an item overflows.
+            nonlocal known
+            if known is None:
+                known = asyncio.ensure_future(upload_limit(ctx))
+            return await asyncio.shield(known)
 
         async def one(row: SourceRow) -> str:
             async with limit:
                 wi = work_items.get(row.source_id)
                 if wi is None:
                     return "skipped"
-                return await ItemComments(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
+                return await ItemComments(
+                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)], file_limit
+                ).run()
 
         for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
@@ -103,8 +133,12 @@ class CommentsPhase:
 
 
 class ItemComments:
-    def __init__(self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue_key: str) -> None:
+    def __init__(
+        self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue_key: str,
+        file_limit: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._file_limit = file_limit or (lambda: upload_limit(ctx))
         self._ctx = ctx
         self._lookups = lookups
         self._run_id = run_id
@@ -125,16 +159,7 @@ class ItemComments:
         count = self._wi.fields.get("System.CommentCount")
         if isinstance(count, int) and count == 0:
             return "skipped"  # ADO says there is nothing to read: save the request
-        comments = [
-            SourceComment(
-                id=c.id,
-                author=(c.created_by.display_name or c.created_by.unique_name or "") if c.created_by else "",
-                created=c.created_date,
-                html=c.text or "",
-            )
-            async for c in self._ctx.ado.iter_comments(self._wi.id)
-            if not c.is_deleted
-        ]
+        comments = [source_comment(c) async for c in self._ctx.ado.iter_comments(self._wi.id) if not c.is_deleted]
         if not comments:
             return "skipped"
         posted, overflow = split_at_cap(comments, comment_cap())
@@ -272,11 +297,56 @@ class ItemComments:
             return await item_records.target_keys(session, self._ctx.migration_id, ATTACHMENT, guids)
 
     async def _overflow(self, comments: list[SourceComment], overflow: list[SourceComment]) -> None:
+        """The comments past the cap as files under Jira's upload limit, one part built at a time."""
+        cap = len(comments) - len(overflow)
+        parts, records = await self._overflow_parts(overflow, cap + 1)
+        for part, (start, end) in enumerate(parts, start=1):
+            key = overflow_record_key(self._wi.id, part)
+            record = records.get(key)
+            if record is not None and record.state == DONE:
+                self._note("done", record)
+                continue
+            chunk = overflow[start:end]
+            data = overflow_file(self._wi.id, chunk, cap + 1 + start, part=part, parts=len(parts), cap=cap)
+            outcome = await self._files.put(
+                COMMENT_OVERFLOW, key, overflow_file_name(self._wi.id, part), len(data), bytes_source(data), record,
+                {"comments": len(chunk), "first_comment_id": chunk[0].id, "last_comment_id": chunk[-1].id,
+                 "first_number": cap + 1 + start, "part": part, "parts": len(parts)},
+            )
+            del data  # only one part's page is held at a time
+            self._note(outcome.state, record)
+
+    async def _overflow_parts(
+        self, overflow: list[SourceComment], first_number: int
+    ) -> tuple[list[tuple[int, int]], dict[str, ItemRecord]]:
+        """[start, end) of each part, and the item's overflow records by key.
+
+        Parts already attached keep the comments they hold — one written before overflows were
+        split, or cut at another limit — and only the rest is split afresh: no comment lands in
+        two parts, none is left out.
+        """
         async with self._sessions() as session:
-            record = (await item_records.load(session, self._ctx.migration_id, COMMENT_OVERFLOW, [str(self._wi.id)])).get(str(self._wi.id))
-        data = overflow_file(self._wi.id, overflow, len(comments) - len(overflow) + 1)
-        outcome = await self._files.put(
-            COMMENT_OVERFLOW, str(self._wi.id), overflow_file_name(self._wi.id), len(data), bytes_source(data), record,
-            {"comments": len(overflow), "first_comment_id": overflow[0].id},
-        )
-        self._note(outcome.state, record)
+            rows = await session.scalars(
+                select(ItemRecord).where(
+                    ItemRecord.migration_id == self._ctx.migration_id,
+                    ItemRecord.kind == COMMENT_OVERFLOW,
+                    or_(ItemRecord.source_key == str(self._wi.id), ItemRecord.source_key.like(f"{self._wi.id}:%")),
+                )
+            )
+            records = {r.source_key: r for r in rows}
+        kept: list[tuple[int, int]] = []
+        at = 0
+        while at < len(overflow):
+            record = records.get(overflow_record_key(self._wi.id, len(kept) + 1))
+            detail = (record.detail or {}) if record is not None and record.state == DONE else {}
+            count = detail.get("comments")
+            if not isinstance(count, int) or count <= 0 or detail.get("first_comment_id") != overflow[at].id:
+                break
+            count = min(count, len(overflow) - at)
+            kept.append((at, at + count))
+            at += count
+        if at == len(overflow):
+            return kept, records
+        limit = await self._file_limit()
+        rest = [(at + s, at + e) for s, e in split_overflow(overflow[at:], first_number + at, limit)]
+        return kept + rest, records

@@ -4,7 +4,8 @@ records would fail, with which reason.
 Each predictor mirrors one phase class in activities/execution (change them together) and reuses
 its pure parts: source_links (which links exist and which item owns them), phase_links.link_blocker,
 content_text (which files an item carries, their names), content_io.why_refused,
-phase_transitions.no_status / not_in_workflow, content_text.split_at_cap and comment_cap.
+phase_transitions.no_status / not_in_workflow, content_text.split_at_cap, split_overflow and
+overflow_file (the overflow parts under the upload limit) and comment_cap.
 
 Known limits (also reported in `PreviewReport.unpredictable`):
 - Transitions: Jira shows an issue's transitions only from the status it stands on, and the preview
@@ -39,8 +40,13 @@ from migrayt.activities.execution.content_text import (
     description_html,
     image_file_name,
     image_sources,
+    overflow_file,
+    overflow_file_name,
+    overflow_record_key,
     sanitise_filename,
+    source_comment,
     split_at_cap,
+    split_overflow,
 )
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_comments import comment_cap
@@ -343,7 +349,8 @@ class LaterPhases:
     # --- phase 7: comments ---------------------------------------------------------------------
 
     async def comments(self) -> list[str]:
-        """CommentsPhase / ItemComments.run: the item's live comments up to the cap, the rest as one file."""
+        """CommentsPhase / ItemComments.run: the item's live comments up to the cap, the rest as files
+        split under the upload limit (a part holding one comment too big for it alone is refused)."""
         ctx, cap = self.ctx, comment_cap()
         limit = asyncio.Semaphore(READS_AT_ONCE)
 
@@ -364,13 +371,30 @@ class LaterPhases:
             htmls[wi.id] = [c.text or "" for c in todo]
             outcomes = [SKIPPED] * (len(posted) - len(todo)) + [CREATED] * len(todo)
             if overflow:
-                outcomes.append(SKIPPED if str(wi.id) in self._done[COMMENT_OVERFLOW] else CREATED)
+                outcomes.extend(self._overflow_parts(wi.id, [source_comment(c) for c in overflow], len(posted)))
             return combined(outcomes)
 
         htmls: dict[int, list[str]] = {}
         out = list(await asyncio.gather(*(one(p) for p in self.planned)))
         for p in self.planned:
             self._inline_images("comments", p.source_id, htmls.get(p.source_id, ()))
+        return out
+
+    def _overflow_parts(self, item_id: int, overflow: list, cap: int) -> list[str]:
+        out = []
+        parts = split_overflow(overflow, cap + 1, self._limit)
+        for part, (start, end) in enumerate(parts, start=1):
+            key = overflow_record_key(item_id, part)
+            if key in self._done[COMMENT_OVERFLOW]:
+                out.append(SKIPPED)
+                continue
+            # Only a part of one comment can be over the limit (split_overflow fills the rest under it).
+            if end - start == 1:
+                size = len(overflow_file(item_id, overflow[start:end], cap + 1 + start, part=part, parts=len(parts), cap=cap))
+                if size > self._limit:
+                    out.append(self._fail("comments", COMMENT_OVERFLOW, key, too_large(overflow_file_name(item_id, part), self._limit)))
+                    continue
+            out.append(CREATED)
         return out
 
     # --- phase 8: plugins ----------------------------------------------------------------------
