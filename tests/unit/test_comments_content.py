@@ -127,3 +127,26 @@ def test_a_small_overflow_is_one_part_with_the_single_files_name_and_key():
     assert overflow_file_name(9) == overflow_file_name(9, 1) == "ado-9-comments-overflow.html"
     assert overflow_file_name(9, 3) == "ado-9-comments-overflow-3.html"
     assert (overflow_record_key(9), overflow_record_key(9, 2)) == ("9", "9:2")
+
+
+def test_preview_predicts_each_overflow_part_and_the_one_jira_will_refuse():
+    from migrayt.activities.execution.content_io import COMMENT_OVERFLOW
+    from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, too_large
+
+    limit = 20_000
+    over = [comment(i, html="<p>" + "x" * 1500 + "</p>") for i in range(20)]
+    over[12] = comment(12, html="<p>" + "g" * 50_000 + "</p>")
+    parts = split_overflow(over, 41, limit)
+    giant_part = next(k for k, (s, _) in enumerate(parts, start=1) if s == 12)
+    preview = LaterPhases(None, None, [], {}, CreatedIssues(keys={}), lambda _: None)
+    preview._limit = limit
+    preview._done = {COMMENT_OVERFLOW: {overflow_record_key(9, 1)}}  # part 1 attached by an earlier run
+
+    outcomes = preview._overflow_parts(9, over, 40)
+
+    assert len(outcomes) == len(parts) >= 3
+    assert outcomes[0] == "skipped" and outcomes[giant_part - 1] == "failed"
+    assert [o for k, o in enumerate(outcomes, start=1) if k not in (1, giant_part)] == ["created"] * (len(parts) - 2)
+    [failure] = preview.failures
+    assert (failure.kind, failure.source_key) == (COMMENT_OVERFLOW, f"9:{giant_part}")
+    assert failure.reason == too_large(f"ado-9-comments-overflow-{giant_part}.html", limit)
