@@ -131,7 +131,11 @@ def test_a_small_overflow_is_one_part_with_the_single_files_name_and_key():
 
 def test_preview_predicts_each_overflow_part_and_the_one_jira_will_refuse():
     from migrayt.activities.execution.content_io import COMMENT_OVERFLOW
-    from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, too_large
+    from migrayt.activities.preview.later_phases import (
+        CreatedIssues,
+        LaterPhases,
+        too_large,
+    )
 
     limit = 20_000
     over = [comment(i, html="<p>" + "x" * 1500 + "</p>") for i in range(20)]
