@@ -208,3 +208,27 @@ async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, 
         assert written.get("inline_image") == 1, written
 
         await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-images-co")
+
+
+async def test_a_top_level_task_moved_under_a_story_is_linked_not_taken_for_a_sub_task(stack, worker):
+    with running_sandbox(items=ITEMS, seed=74) as sandbox:
+        project = sandbox.sandbox.project
+        ugly = set(project.ugly_cases().values())
+        story = next(
+            i for i in project.item_ids()
+            if project.core(i).type == "User Story" and i not in ugly and project.children_of(i)
+            and all(c not in ugly and project.core(c).type == "Task" for c in project.children_of(i))
+        )
+        task = project.children_of(story)[0]
+        project.delete(story)  # the Task is migrated on its own: a standard Jira Task, no parent
+        migration_id, keys, before = await migrate(stack, sandbox, "delta-orphans-co")
+        assert before[keys[task]]["type"] == "Task" and before[keys[task]]["parent"] is None
+        new_story = next(s for s in sorted(keys) if project.core(s).type == "User Story" and s not in ugly)
+
+        await change_ado(sandbox, [{"id": task, "parent": new_story}])
+        await delta(stack, migration_id, "delta-orphans-co")
+        after = by_key(await jira_issues(sandbox))
+        # Jira cannot nest a Task under a Story (same level): the relation shows as a Relates link.
+        assert after[keys[task]]["type"] == "Task" and after[keys[task]]["parent"] is None
+        assert len(links_between(after[keys[task]], keys[new_story], "Relates")) == 1
+        await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-orphans-co")

@@ -107,6 +107,20 @@ class ParentMoves:
             await session.commit()
         return {"from": move.old_key, "to": move.new_key, "as": how}
 
+    async def taken_for_subtask(self, record: ItemRecord | None, issue: ItemRecord, child_id: int, parent_id: int | None) -> bool:
+        """Whether phase 3 of this delta recorded an older issue as a sub-task that Jira does not hold as one.
+
+        Phase 3 reads the item's type from its place now: an item that was top level (its parent
+        deleted, say) and is moved under a story counts as a sub-task there, with nothing written.
+        """
+        if (
+            record is None or record.state != DONE or record.run_id != self._run_id or parent_id is None
+            or (record.detail or {}).get("as") != "sub-task" or issue.run_id == self._run_id or not issue.target_key
+        ):
+            return False
+        child = await self._ctx.jira.get_issue(issue.target_key, fields=["issuetype", "parent"])
+        return not self._type_of(child.fields).subtask and ((child.fields.get("parent") or {}).get("key")) != record.target_key
+
     def _type_of(self, fields: dict[str, Any]) -> IssueTypeRef:
         raw = fields.get("issuetype") or {}
         known = self._catalog.issue_types.get(raw.get("name") or "")

@@ -23,7 +23,12 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.delta.parent_moves import MoveRefused, ParentMoves, parent_move
+from migrayt.activities.delta.parent_moves import (
+    MoveRefused,
+    ParentMove,
+    ParentMoves,
+    parent_move,
+)
 from migrayt.activities.delta.removed_links import (
     RemovedLinks,
     gone_links,
@@ -164,6 +169,9 @@ class SourceChangesActivities:
             state_now, state_before = wi.state or "", (old.state if old else None)
             target = ctx.plan.target_status(wi.type or row.work_item_type, state_now) if state_now != state_before else None
             move = parent_move(row.source_id, issue_key, kinship.get(str(row.source_id)), row.parent_id, parent_key)
+            if move is None and await moves.taken_for_subtask(kinship.get(str(row.source_id)), issues[str(row.source_id)], row.source_id, row.parent_id):
+                # Phase 3 judged the type by the item's new place; the issue, made before, is not one.
+                move = ParentMove(row.source_id, issue_key, None, "none", row.parent_id, parent_key)
             unlinked = gone.get(row.source_id, [])
             if not edits and not target and not move and not unlinked:
                 return await self._done(ctx, input.run_id, source_key, issue_key, {"rev": wi.rev, "fields": [], "status": None})
