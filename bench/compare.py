@@ -1,0 +1,744 @@
+"""Migrayt side by side with a hand-written script and the raw floor, on the same sandbox project.
+
+For each Jira latency (0 and 50 ms by default, always with the sandbox's rate limit, 100 requests/s)
+on a fresh sandbox of N generated items:
+  Migrayt  a whole MigrationRunWorkflow run (all phases) on the embedded stack, in-process worker.
+           Every Jira request it makes is recorded (method, path, body; 429s left out: they are
+           the service saying "not now", not calls Migrayt needed). Phases are timed from the
+           run's phase_started audit events.
+  raw      those very requests replayed with plain httpx, phase by phase, as many at a time as
+           Migrayt had in flight at its peak in that phase: no Temporal, no database, no ADO
+           reads. Created issues get new keys; every later request is rewritten to them. A 429
+           waits its Retry-After, as Migrayt's client does.
+  naive    the same requests one after the other, one issue per create call (what a
+           hand-written script does); each phase is timed for at most --naive-seconds and its
+           rate extrapolated (a sequential rate does not change with N). Issues it had no time
+           to create are then created untimed, so the later phases have them.
+Then, from runs of their own:
+  pause    pause signal → last Jira write, p50/p95 (bench/pause_latency.py's trial) at the last latency;
+  kill     a run whose worker process is SIGKILLed mid-phase in several phases: item records
+           written more than once or reconciled (the work redone), and duplicates in Jira;
+  RSS      peak RSS of a worker process (psutil) over a run of --rss-items items, up to --rss-until.
+
+    .venv/bin/python bench/compare.py [--items 1000] [--latency 0,50] [--rps 100] [--skip-kill]
+        [--rss-items 10000[,100000]] [--out bench/results/compare.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+from _stack import (
+    SANDBOX_JIRA_EMAIL,
+    SANDBOX_JIRA_TOKEN,
+    TENANT,
+    TIMEOUT,
+    BenchStack,
+    RequestLog,
+    bench_settings,
+    create_migration,
+    embedded_stack,
+    fmt_table,
+    in_process_worker,
+    load_line,
+    machine_line,
+    port_of,
+    sandbox,
+    set_jira_faults,
+    wait_final,
+    wait_for,
+)
+from engine_phase2 import pct
+from pause_latency import trial as pause_trial
+
+from migrayt.activities.execution.issue_fields import source_label
+from migrayt.connectors.jira import map_bulk_result
+from migrayt.store.models import AuditEvent, ItemRecord
+from migrayt.worker.codec import new_key_spec
+from migrayt.workflows.run_models import FINAL_STATUSES, PHASES
+from tests.integration.harness import WorkerProcess, ado_labels, jira_issues
+
+WORK_PHASES = PHASES[1:]  # preflight is a fixed cost per run, reported apart and not replayed
+BULK_PATH = "/rest/api/3/issue/bulk"
+CREATE_PATH = "/rest/api/3/issue"
+KEEP_HEADERS = ("content-type", "x-atlassian-token", "accept")
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {message}", file=sys.stderr, flush=True)
+
+
+# --- recording Migrayt's Jira calls --------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    t0: float
+    t1: float
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str]
+    parts: list[bytes]  # the body; a streamed upload fills it as it is sent
+    status: int
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.parts)
+
+    @property
+    def is_json(self) -> bool:
+        return self.headers.get("content-type", "").startswith("application/json")
+
+
+class _Tee(httpx.AsyncByteStream):
+    def __init__(self, source: Any, parts: list[bytes]) -> None:
+        self.source, self.parts = source, parts
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.source:
+            self.parts.append(chunk)
+            yield chunk
+
+
+class JiraRecorder:
+    """Every request httpx sends from this process to `jira_port` (worker included), with its body."""
+
+    def __init__(self) -> None:
+        self.jira_port = 0
+        self.calls: list[Call] = []
+        self.throttled_at: list[float] = []
+        self._original = None
+
+    def __enter__(self) -> JiraRecorder:
+        self._original = original = httpx.AsyncClient.send
+        rec = self
+
+        async def send(client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            if request.url.port != rec.jira_port or request.url.path.startswith("/_sandbox/"):
+                return await original(client, request, **kwargs)
+            try:
+                parts = [request.content]
+            except httpx.RequestNotRead:
+                parts = []
+                request.stream = _Tee(request.stream, parts)
+            t0 = time.time()
+            response = await original(client, request, **kwargs)
+            if response.status_code == 429:
+                rec.throttled_at.append(t0)
+            else:
+                headers = {k: v for k, v in request.headers.items() if k.lower() in KEEP_HEADERS}
+                rec.calls.append(Call(t0, time.time(), request.method, request.url.raw_path.decode(), headers, parts,
+                                      response.status_code))
+            return response
+
+        httpx.AsyncClient.send = send  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        httpx.AsyncClient.send = self._original  # type: ignore[method-assign]
+
+
+class StatementLog:
+    """When each SQL statement of this process (the in-process worker's included) was sent to PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.at: list[float] = []
+
+    def _on(self, *_: Any) -> None:
+        self.at.append(time.time())
+
+    def __enter__(self) -> StatementLog:
+        event.listen(Engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self._on)
+
+    def count(self, since: float, until: float) -> int:
+        return sum(1 for t in self.at if since <= t < until)
+
+
+def peak_in_flight(calls: list[Call]) -> int:
+    edges = sorted([(c.t0, 1) for c in calls] + [(c.t1, -1) for c in calls], key=lambda e: (e[0], e[1]))
+    now = peak = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
+    """When each phase of the run started (epoch seconds), from its audit events; 'end' when it ended."""
+    async with stack.sessions() as session:
+        rows = (await session.execute(
+            select(AuditEvent.action, AuditEvent.created_at, AuditEvent.detail)
+            .where(AuditEvent.run_id == run_id).order_by(AuditEvent.id)
+        )).all()
+    out: dict[str, float] = {}
+    for action, at, detail in rows:
+        phase = (detail or {}).get("phase")
+        if action == "phase_started" and phase and phase not in out:
+            out[phase] = at.timestamp()
+        elif action == "phase_finished" and phase == PHASES[-1]:
+            out["end"] = at.timestamp()
+    if "end" not in out:
+        out["end"] = rows[-1][1].timestamp()
+    return out
+
+
+def split_by_phase(calls: list[Call], starts: dict[str, float]) -> dict[str, list[Call]]:
+    order = [(starts[p], p) for p in PHASES if p in starts]
+    out: dict[str, list[Call]] = {p: [] for p in PHASES}
+    for c in calls:
+        phase = None
+        for t, p in order:
+            if c.t0 >= t:
+                phase = p
+        if phase and c.t0 <= starts["end"]:
+            out[phase].append(c)
+    return out
+
+
+# --- replaying them ------------------------------------------------------------------------------
+
+KEY_RE = re.compile(r"\bPHX-\d+\b")
+_NO_LOCK = contextlib.nullcontext()
+
+
+class KeyMap:
+    """Migrayt's issue keys → the keys the replay's own creates got (matched by the ado-id label)."""
+
+    def __init__(self, migrayt_keys: dict[str, int]) -> None:
+        self.migrayt_keys = migrayt_keys  # Migrayt key → ADO id
+        self.by_source = {src: key for key, src in migrayt_keys.items()}
+        self.by_label = {source_label(src): src for src in migrayt_keys.values()}
+        self.keys: dict[str, str] = {}
+        self.events: dict[str, asyncio.Event] = {}
+        self.unresolved: set[str] = set()
+
+    async def rewrite(self, text: str) -> str:
+        for key in set(KEY_RE.findall(text)):
+            if key in self.migrayt_keys and key not in self.keys:
+                # Created by a request another lane has taken (Migrayt had the key before sending this),
+                # unless the replay's create of it failed: then the request goes out with the old key.
+                try:
+                    await asyncio.wait_for(self.events.setdefault(key, asyncio.Event()).wait(), 20.0)
+                except TimeoutError:
+                    self.unresolved.add(key)
+        return KEY_RE.sub(lambda m: self.keys.get(m.group(0), m.group(0)), text)
+
+    def learn(self, fields: dict, new_key: str | None) -> None:
+        if not new_key:
+            return
+        for label in fields.get("labels") or ():
+            if (src := self.by_label.get(label)) is not None:
+                old = self.by_source[src]
+                self.keys[old] = new_key
+                self.events.setdefault(old, asyncio.Event()).set()
+
+
+@dataclass
+class Replayed:
+    seconds: float = 0.0
+    calls: int = 0
+    throttled: int = 0
+    errors: int = 0
+    done: int = 0  # requests (naive: single creates) sent within the time cap
+    total: int = 0
+    samples: list[str] = field(default_factory=list)  # the first refusals, to tell a replay problem from Migrayt's own
+
+
+class Replayer:
+    def __init__(self, box: Any, keymap: KeyMap, connections: int = 32) -> None:
+        self.keymap = keymap
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.http = httpx.AsyncClient(
+            base_url=box.jira_url, auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN), timeout=TIMEOUT,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str], stats: Replayed) -> httpx.Response:
+        dropped = 0
+        while True:
+            try:
+                r = await self.http.request(method, target, content=body, headers=headers)
+            except httpx.TransportError:
+                # A kept-alive connection the server closed meanwhile; Migrayt's client retries these too.
+                dropped += 1
+                if dropped > 3:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
+            if r.status_code == 429:
+                stats.throttled += 1
+                await asyncio.sleep(float(r.headers.get("Retry-After") or 1))
+                continue
+            stats.calls += 1
+            if r.status_code >= 400:
+                stats.errors += 1
+                if len(stats.samples) < 3:
+                    stats.samples.append(f"{method} {target.split('?')[0]} -> {r.status_code} {r.text[:200]}")
+            return r
+
+    async def create(self, updates: list[dict], headers: dict[str, str], stats: Replayed) -> None:
+        """A bulk create (several updates) or one POST /issue per update."""
+        text = await self.keymap.rewrite(json.dumps({"issueUpdates": updates}))
+        updates = json.loads(text)["issueUpdates"]
+        r = await self.send("POST", BULK_PATH, json.dumps({"issueUpdates": updates}).encode(), headers, stats)
+        result = map_bulk_result(len(updates), r.json())
+        for i, update in enumerate(updates):
+            self.keymap.learn(update.get("fields") or {}, result.key_for(i))
+
+    async def create_one(self, update: dict, headers: dict[str, str], stats: Replayed) -> None:
+        update = json.loads(await self.keymap.rewrite(json.dumps(update)))
+        r = await self.send("POST", CREATE_PATH, json.dumps(update).encode(), headers, stats)
+        if r.status_code == 201:
+            self.keymap.learn(update.get("fields") or {}, r.json().get("key"))
+
+    async def one(self, call: Call, stats: Replayed) -> None:
+        if call.method == "POST" and call.path == BULK_PATH:
+            await self.create(json.loads(call.body)["issueUpdates"], call.headers, stats)
+            return
+        # Requests on one issue go in Migrayt's order (a transition needs the one before it).
+        on = KEY_RE.search(call.path)
+        async with self.locks.setdefault(on.group(0) if on else "", asyncio.Lock()) if on else _NO_LOCK:
+            await self._one(call, stats)
+
+    async def _one(self, call: Call, stats: Replayed) -> None:
+        target = await self.keymap.rewrite(call.target)
+        body: bytes | None = call.body or None
+        if body and call.is_json:
+            body = (await self.keymap.rewrite(body.decode())).encode()
+        r = await self.send(call.method, target, body, call.headers, stats)
+        if call.method == "POST" and call.path == CREATE_PATH and r.status_code == 201:
+            self.keymap.learn(json.loads(body or b"{}").get("fields") or {}, r.json().get("key"))
+
+    async def raw(self, calls: list[Call], lanes: int) -> Replayed:
+        stats = Replayed(total=len(calls))
+        queue = iter(calls)
+
+        async def lane() -> None:
+            for call in queue:
+                await self.one(call, stats)
+                stats.done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(max(1, lanes))))
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    async def naive(self, calls: list[Call], cap: float) -> Replayed:
+        """One request at a time, one issue per create; stops taking new work after `cap` seconds."""
+        singles: list[tuple[dict, dict[str, str]] | Call] = []
+        for call in calls:
+            if call.method == "POST" and call.path == BULK_PATH:
+                singles += [(u, call.headers) for u in json.loads(call.body)["issueUpdates"]]
+            else:
+                singles.append(call)
+        stats = Replayed(total=len(singles))
+        started = time.perf_counter()
+        left: list[dict] = []
+        for i, work in enumerate(singles):
+            if time.perf_counter() - started > cap:
+                left = [w[0] for w in singles[i:] if isinstance(w, tuple)]
+                break
+            if isinstance(work, tuple):
+                await self.create_one(work[0], work[1], stats)
+            else:
+                await self.one(work, stats)
+            stats.done += 1
+        stats.seconds = time.perf_counter() - started
+        if left:  # untimed: the later phases need every issue
+            fill = Replayed()
+            headers = {"content-type": "application/json"}
+            chunks = iter([left[i:i + 50] for i in range(0, len(left), 50)])
+
+            async def lane() -> None:
+                for chunk in chunks:
+                    await self.create(chunk, headers, fill)
+
+            await asyncio.gather(*(lane() for _ in range(4)))
+        return stats
+
+
+# --- one latency: Migrayt, raw, naive ------------------------------------------------------------
+
+
+async def migrayt_keys(stack: BenchStack, migration_id: str) -> dict[str, int]:
+    async with stack.sessions() as session:
+        rows = (await session.execute(
+            select(ItemRecord.target_key, ItemRecord.source_key)
+            .where(ItemRecord.migration_id == migration_id, ItemRecord.kind == "issue", ItemRecord.state == "done")
+        )).all()
+    return {key: int(src) for key, src in rows if key}
+
+
+async def fault_counters(box: Any) -> dict:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        return (await http.get(f"{box.jira_url}/_sandbox/faults")).json()["counters"]
+
+
+@dataclass
+class LatencyResult:
+    latency: float
+    load: float
+    run_id: str
+    status: str
+    wall: float
+    preflight: float
+    phases: list[dict] = field(default_factory=list)
+    naive_cap: float = 0.0
+    pause: list[dict] = field(default_factory=list)
+
+
+async def one_latency(stack: BenchStack, rec: JiraRecorder, log: RequestLog, sql: StatementLog, args: argparse.Namespace, latency: float,
+                      pause_trials: int) -> LatencyResult:
+    load = os.getloadavg()[0]
+    with sandbox(args.items, args.seed) as box:
+        await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
+        migration_id = await create_migration(stack, box)
+        rec.jira_port, rec.calls, rec.throttled_at = port_of(box.jira_url), [], []
+        say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
+        wall0 = time.time()
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
+        last = [""]
+
+        def tell(p: Any) -> bool:
+            if p.phase != last[0]:
+                last[0] = p.phase
+                say(f"  Migrayt in phase {p.phase}")
+            return p.status in FINAL_STATUSES
+
+        final = await wait_for(stack, run_id, tell, poll=0.5)
+        wall = time.time() - wall0
+        rec.jira_port = 0
+        throttled_migrayt = len(rec.throttled_at)
+        starts = await phase_starts(stack, run_id)
+        by_phase = split_by_phase(rec.calls, starts)
+        keymap = KeyMap(await migrayt_keys(stack, migration_id))
+        ado_port = port_of(box.ado_url)
+        result = LatencyResult(latency, load, run_id, final.status.value, wall,
+                               starts.get("create_items", wall0) - starts.get("preflight", wall0), naive_cap=args.naive_seconds)
+        say(f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} answered 429")
+
+        replay = Replayer(box, keymap)
+        try:
+            for i, phase in enumerate(WORK_PHASES):
+                t0 = starts.get(phase)
+                t1 = starts.get(WORK_PHASES[i + 1]) if i + 1 < len(WORK_PHASES) else starts["end"]
+                if t0 is None or t1 is None:
+                    continue
+                calls = by_phase[phase]
+                throttled = sum(1 for t in rec.throttled_at if t0 <= t < t1)
+                lanes = peak_in_flight(calls)
+                counters = final.counters.get(phase)
+                await asyncio.sleep(1.0)  # let the rate-limit bucket refill between rows
+                raw = await replay.raw(calls, lanes)
+                result.phases.append(dict(
+                    phase=phase, items=counters.total if counters else 0, seconds=t1 - t0, calls=len(calls),
+                    errors=sum(1 for c in calls if c.status >= 400), lanes=lanes, raw=raw,
+                    ado_calls=log.count(ado_port, t0, t1), throttled=throttled, statements=sql.count(t0, t1),
+                ))
+                say(f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw {raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}")
+            result.phases.append(dict(throttled_total=throttled_migrayt))
+            # The naive script gets keys of its own (the raw replay's are taken).
+            naive_replay = Replayer(box, KeyMap(keymap.migrayt_keys), connections=4)
+            try:
+                for row in result.phases[:-1]:
+                    await asyncio.sleep(1.0)
+                    row["naive"] = await naive_replay.naive(by_phase[row["phase"]], args.naive_seconds)
+                    n = row["naive"]
+                    say(f"  {row['phase']}: naive {n.done}/{n.total} requests in {n.seconds:.1f} s; refused {n.errors} {n.samples[:2]}")
+            finally:
+                await naive_replay.aclose()
+        finally:
+            await replay.aclose()
+
+        rng = random.Random(args.seed)
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            for n in range(pause_trials):
+                say(f"  pause trial {n + 1}/{pause_trials}")
+                result.pause.append(await pause_trial(stack, box, http, rng, n))
+    return result
+
+
+# --- kill and RSS (worker in its own process) ----------------------------------------------------
+
+
+def settled(p: Any, phase: str) -> int:
+    c = p.counters.get(phase)
+    return (c.created + c.skipped + c.failed) if c else 0
+
+
+async def kill_test(stack: BenchStack, args: argparse.Namespace, workdir: Path) -> dict:
+    with sandbox(args.kill_items, args.seed) as box:
+        migration_id = await create_migration(stack, box, name="kill test")
+        worker = WorkerProcess(stack, workdir / "kill-worker.log")  # type: ignore[arg-type]
+        worker.start()
+        kills: list[str] = []
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
+            for phase in args.kill_phases:
+                target = PHASES.index(phase)
+
+                def reached(p: Any, phase: str = phase, target: int = target) -> bool:
+                    if p.status in FINAL_STATUSES or (p.phase in PHASES and PHASES.index(p.phase) > target):
+                        return True
+                    return p.phase == phase and settled(p, phase) >= args.kill_at * max(1, p.counters[phase].total)
+
+                p = await wait_for(stack, run_id, reached, poll=0.05)
+                if p.phase != phase:
+                    kills.append(f"{phase}: missed (run already in {p.phase})")
+                    continue
+                worker.kill()
+                kills.append(f"{phase} at {settled(p, phase)}/{p.counters[phase].total}")
+                say(f"  SIGKILL in {phase} at {settled(p, phase)}/{p.counters[phase].total}; worker restarted")
+                worker.start()
+            final = await wait_final(stack, run_id)
+        finally:
+            worker.stop()
+        async with stack.sessions() as session:
+            reconciled = ItemRecord.detail["reconciled"].as_boolean()
+            rows = (await session.execute(
+                select(ItemRecord.kind, func.count(), func.count().filter(reconciled)).where(
+                    ItemRecord.migration_id == migration_id, (ItemRecord.attempts > 1) | reconciled,
+                ).group_by(ItemRecord.kind)
+            )).all()
+            records = await session.scalar(select(func.count()).where(ItemRecord.migration_id == migration_id))
+        issues = await jira_issues(box)  # type: ignore[arg-type]
+    dup_issues = sum(len(keys) - 1 for keys in ado_labels(issues).values() if len(keys) > 1)
+    dup = Counter()
+    for issue in issues:
+        for what, items in (("links", [(x.get("type"), x.get("direction"), x.get("key") or x.get("other")) for x in issue.get("links") or []]),
+                            ("attachments", [(a.get("filename"), a.get("sha256")) for a in issue.get("attachments") or []]),
+                            ("comments", [(c.get("author"), c.get("body")) for c in issue.get("comments") or []])):
+            dup[what] += sum(n - 1 for n in Counter(map(repr, items)).values() if n > 1)
+    return dict(kills=kills, status=final.status.value, redone={k: n for k, n, _ in rows},
+                reconciled=sum(r for _, _, r in rows), records=records, issues=len(issues),
+                dup_issues=dup_issues, dup=dict(dup), run_id=run_id)
+
+
+async def rss_test(stack: BenchStack, items: int, args: argparse.Namespace, workdir: Path) -> dict:
+    say(f"RSS: sandbox of {items} items")
+    with sandbox(items, args.seed) as box:
+        migration_id = await create_migration(stack, box, name=f"rss {items}")
+        worker = WorkerProcess(stack, workdir / f"rss-worker-{items}.log")  # type: ignore[arg-type]
+        worker.start()
+        proc = psutil.Process(worker.proc.pid)  # type: ignore[union-attr]
+        peak = 0
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                try:
+                    peak = max(peak, proc.memory_info().rss)
+                except psutil.Error:
+                    return
+                await asyncio.sleep(0.2)
+
+        try:
+            await asyncio.sleep(5.0)  # the worker has connected and is idle
+            idle = proc.memory_info().rss
+            sampler = asyncio.get_running_loop().create_task(sample())
+            started = time.perf_counter()
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
+            until = PHASES.index(args.rss_until)
+            p = await wait_for(stack, run_id, lambda p: p.status in FINAL_STATUSES or
+                               (p.phase in PHASES and PHASES.index(p.phase) > until), poll=1.0)
+            seconds = time.perf_counter() - started
+            reached = p.phase if p.status not in FINAL_STATUSES else p.status.value
+            if p.status not in FINAL_STATUSES:
+                await stack.service.control(TENANT, run_id, "cancel", actor="bench", door="api")
+            await wait_final(stack, run_id)
+            sampler.cancel()
+        finally:
+            worker.stop()
+    say(f"RSS at {items}: idle {idle / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB")
+    return dict(items=items, idle=idle, peak=peak, seconds=seconds, reached=reached)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def fmt_rate(items: int, seconds: float) -> str:
+    return f"{items / seconds:.0f}" if seconds > 0 and items else "-"
+
+
+def report(args: argparse.Namespace, machine: str, results: list[LatencyResult], kill: dict | None, rss: list[dict]) -> str:
+    out = [f"# Migrayt vs the raw floor vs a naive script: {args.items} items, rate limit {args.rps:g} requests/s, "
+           f"batch 50, concurrency 4", "", machine, "",
+           f"Command: `.venv/bin/python bench/compare.py {' '.join(sys.argv[1:])}`", ""]
+    rows: list[list[Any]] = []
+    summary: list[str] = []
+    for r in results:
+        phases = [p for p in r.phases if "phase" in p]
+        tot = dict(m=0.0, raw=0.0, naive=0.0, calls=0, rcalls=0, rthr=0)
+        for p in phases:
+            raw: Replayed = p["raw"]
+            naive: Replayed = p["naive"]
+            # Naive: the share of the phase's requests sent within the cap, extrapolated to all of them.
+            naive_s = naive.seconds * naive.total / naive.done if naive.done else float("nan")
+            if not naive.total:
+                naive_s = 0.0
+            tot["m"] += p["seconds"]
+            tot["raw"] += raw.seconds
+            tot["naive"] += naive_s
+            tot["calls"] += p["calls"]
+            tot["rcalls"] += raw.calls
+            tot["rthr"] += raw.throttled
+            items = p["items"]
+            rows.append([
+                f"{r.latency:g} ms", p["phase"], items,
+                f"{p['seconds']:.1f}", fmt_rate(items, p["seconds"]),
+                f"{raw.seconds:.1f}", fmt_rate(items, raw.seconds) if p["calls"] else "-",
+                f"{naive_s:.0f}" + ("*" if naive.done < naive.total else ""), fmt_rate(items, naive_s),
+                f"{p['calls'] / items:.2f}" if items else "-", f"{p['ado_calls'] / items:.2f}" if items else "-",
+                f"{p['statements'] / items:.1f}" if items else "-",
+                p["lanes"],
+                f"{p['calls'] / p['seconds'] / args.rps:.2f}" if p["seconds"] else "-",
+                f"{raw.calls / raw.seconds / args.rps:.2f}" if raw.seconds else "-",
+                f"{p['seconds'] / raw.seconds:.2f}" if raw.seconds > 0.05 else "-",
+                f"{naive_s / p['seconds']:.1f}" if p["seconds"] and naive_s else "-",
+                f"{p['throttled']}/{raw.throttled}",
+                f"{p['errors']}/{raw.errors}",
+            ])
+        items = args.items
+        rows.append([
+            f"{r.latency:g} ms", "**phases 2–8**", items, f"{tot['m']:.1f}", fmt_rate(items, tot["m"]),
+            f"{tot['raw']:.1f}", fmt_rate(items, tot["raw"]), f"{tot['naive']:.0f}", fmt_rate(items, tot["naive"]),
+            f"{tot['calls'] / items:.2f}", "", "", "", f"{tot['calls'] / tot['m'] / args.rps:.2f}",
+            f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}", f"**{tot['m'] / tot['raw']:.2f}**",
+            f"**{tot['naive'] / tot['m']:.1f}**", "", "",
+        ])
+        throttled = next((p["throttled_total"] for p in r.phases if "throttled_total" in p), 0)
+        last = [t["to_last_write"] * 1000 for t in r.pause]
+        summary.append(
+            f"- {r.latency:g} ms (load {r.load:.1f} at the start): run {r.run_id} {r.status}, {r.wall:.0f} s wall "
+            f"including preflight {r.preflight:.1f} s. Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), "
+            f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt {throttled}, raw {tot['rthr']}."
+            + (f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, .5):.0f} ms, p95 {pct(last, .95):.0f} ms, "
+               f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: {sum(t['writes_while_paused'] for t in r.pause)}."
+               if last else "")
+        )
+    out.append(fmt_table([
+        "latency", "phase", "items", "Migrayt s", "Migrayt items/s", "raw s", "raw items/s", "naive s", "naive items/s",
+        "Jira calls/item", "ADO calls/item", "SQL statements/item", "peak in flight", "rate-limit share Migrayt", "rate-limit share raw",
+        "Migrayt ÷ raw (time)", "naive ÷ Migrayt (time)", "429s Migrayt/raw", "4xx Migrayt/raw",
+    ], rows))
+    out += ["", *summary, ""]
+    out += [
+        "- Migrayt s: from the phase's `phase_started` audit event to the next phase's. raw: the same Jira requests "
+        "(429s excluded) replayed with httpx at the peak number Migrayt had in flight in that phase; no ADO, no database. "
+        f"naive: one request at a time, one issue per create call; `*` = timed for {args.naive_seconds:g} s and extrapolated. "
+        "Migrayt ÷ raw above 1: Migrayt is slower. Rate-limit share: accepted Jira calls per second ÷ the limit "
+        "(above 1 in a short phase: the sandbox's bucket allows a one-second burst).",
+        "- 4xx: requests Jira refused (Migrayt's, then the replay's): the replay repeats Migrayt's calls, refusals included.",
+    ]
+    if kill:
+        redone = sum(kill["redone"].values())
+        out += ["", "## SIGKILL of the worker mid-phase", "",
+                fmt_table(["kills", "run", "item records", "redone or reconciled (goal ≤ 50)", "of which found by a read",
+                           "by kind",
+                           "duplicate issues", "duplicate links / attachments / comments"],
+                          [["; ".join(kill["kills"]), kill["status"], kill["records"], redone, kill["reconciled"],
+                            ", ".join(f"{k} {v}" for k, v in sorted(kill["redone"].items())) or "-",
+                            kill["dup_issues"],
+                            " / ".join(str(kill["dup"].get(k, 0)) for k in ("links", "attachments", "comments"))]]),
+                "",
+                f"{args.kill_items} items, 0 ms, no rate limit; the worker (`migrayt worker`, own process) is SIGKILLed once "
+                f"{args.kill_at:.0%} of each listed phase's items are settled and restarted at once. Redone: item records "
+                "with attempts > 1 or marked reconciled (found in Jira by a consistent read instead of being written again). Duplicates: from the sandbox's per-issue detail (same ado-id label "
+                "twice; the same link, attachment (name + sha-256) or comment (author + body) twice on one issue)."]
+    if rss:
+        out += ["", "## Worker peak RSS", "",
+                fmt_table(["items", "up to", "seconds", "idle RSS (MiB)", "peak RSS (MiB)"],
+                          [[r["items"], f"end of {args.rss_until}", f"{r['seconds']:.0f}", f"{r['idle'] / 2**20:.0f}",
+                            f"{r['peak'] / 2**20:.0f}"] for r in rss]),
+                "",
+                f"`migrayt worker` in its own process, RSS sampled every 200 ms with psutil, from start until the run "
+                f"left `{args.rss_until}` (then cancelled). Goal: ≤ 300 MB, ≤ 1.2× growth from 10k to 100k items."]
+        if len(rss) > 1:
+            out.append(f"growth {rss[0]['items']} → {rss[-1]['items']} items: {rss[-1]['peak'] / rss[0]['peak']:.2f}×")
+    out += ["", load_line()]
+    return "\n".join(out)
+
+
+async def main(args: argparse.Namespace) -> str:
+    # One throw-away codec key for this process and the worker processes it starts (otherwise each
+    # would use the key file under its own state dir and not read the other's payloads).
+    os.environ.setdefault("MIGRAYT_CODEC_KEYS", new_key_spec())
+    machine = machine_line()
+    settings = bench_settings()
+    results: list[LatencyResult] = []
+    kill: dict | None = None
+    rss: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="migrayt-compare-") as tmp:
+        say("starting PostgreSQL and Temporal")
+        async with embedded_stack(settings) as stack:
+            with RequestLog() as log, JiraRecorder() as rec, StatementLog() as sql:
+                async with in_process_worker(stack):
+                    for i, latency in enumerate(args.latency):
+                        trials = args.pause_trials if i == len(args.latency) - 1 else 0
+                        results.append(await one_latency(stack, rec, log, sql, args, latency, trials))
+            # The in-process worker has stopped: from here on the worker is a process of its own.
+            if not args.skip_kill:
+                say(f"kill test: {args.kill_items} items, SIGKILL in {', '.join(args.kill_phases)}")
+                kill = await kill_test(stack, args, Path(tmp))
+            for n in args.rss_items:
+                rss.append(await rss_test(stack, n, args, Path(tmp)))
+    return report(args, machine, results, kill, rss)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ints = lambda s: [int(x) for x in s.split(",") if x]
+    parser.add_argument("--items", type=int, default=1000,
+                        help="items per project; at ~12 Jira calls per item and 100 requests/s, 1000 keeps the default run near 15 min")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--latency", type=lambda s: [float(x) for x in s.split(",") if x], default=[0.0, 50.0],
+                        help="Jira latencies in ms, comma-separated (each with the rate limit)")
+    parser.add_argument("--rps", type=float, default=100.0, help="the sandbox Jira's rate limit, requests/s")
+    parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
+    parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")
+    parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument("--kill-items", type=int, default=400)
+    parser.add_argument("--kill-phases", type=lambda s: s.split(","), default=["create_items", "links", "comments"])
+    parser.add_argument("--kill-at", type=float, default=0.4, help="kill once this share of the phase's items is settled")
+    parser.add_argument("--rss-items", type=ints, default=[10000], help="e.g. 10000,100000; empty: skip")
+    parser.add_argument("--rss-until", choices=PHASES, default="create_items", help="measure RSS until the run leaves this phase")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "compare.md")
+    args = parser.parse_args()
+    text = asyncio.run(main(args))
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
