@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import logging
 import signal
 from contextlib import asynccontextmanager
@@ -80,6 +81,9 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
         workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow, DeltaSyncWorkflow, ScheduledRunWorkflow],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
+        # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
+        # the heartbeat timeout, so a cut batch stops its writes within about a second.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
     )
     task = asyncio.create_task(worker.run())
     meter = _usage_meter(sessions)

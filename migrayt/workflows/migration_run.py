@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ActivityCancellationType
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,8 +42,12 @@ BATCH_RETRY = RetryPolicy(
     maximum_attempts=25,
     non_retryable_error_types=["BadMapping", "BadConfiguration"],
 )
-# Activities heartbeat every 2 s: a batch on a killed worker is retried after this, not after its timeout.
+# Activities heartbeat every 0.5 s: a batch on a killed worker is retried after this, not after its timeout.
 HEARTBEAT = timedelta(seconds=10)
+# Runs started since this patch stop in-flight batches of phases 3-8 on pause/cancel (see _run_phase_batches).
+CUT_BATCHES = "pause-cuts-batches"
+# A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
+CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 
 
@@ -62,6 +67,7 @@ class MigrationRunWorkflow:
         self._pause_requested = False
         self._cancel_requested = False
         self._controls: list[tuple[str, RunControl]] = []
+        self._cuts_batches = False
 
     # --- doors: signals and the progress query -------------------------------------------------
 
@@ -98,6 +104,7 @@ class MigrationRunWorkflow:
     @workflow.run
     async def run(self, input: MigrationRunInput) -> MigrationRunResult:
         self._input = input
+        self._cuts_batches = workflow.patched(CUT_BATCHES)
         fresh = input.checkpoint is None
         self._cp = input.checkpoint or RunCheckpoint(counters={p: PhaseCounters() for p in PHASES})
         self._pause_requested = self._cp.paused
@@ -150,27 +157,40 @@ class MigrationRunWorkflow:
             self._cp.counters[phase].total = result.items_total
 
     async def _run_phase_batches(self, phase: str) -> None:
-        """Sliding window of batches; pause/cancel/continue-as-new only stop new launches."""
+        """Sliding window of batches; pause/cancel/continue-as-new stop new launches.
+
+        Pause and cancel also cut the in-flight batches: each is cancelled, stops its writes (a
+        bulk create under way finishes and is recorded first), and runs again from its start on
+        resume, where what it finished is skipped. A cut batch's counters are dropped; the rerun
+        counts its items.
+        """
         assert self._input is not None
         size_of = self._cp.tier_sizes
+        cuts = self._cuts_batches
         while self._cp.tier < len(size_of):
             size = size_of[self._cp.tier]
             next_start = self._cp.next_ordinal
+            redo: list[int] = list(self._cp.redo)
             in_flight: dict[int, asyncio.Task] = {}
-            completed: set[int] = set()
+            cutting: set[int] = set()
             while True:
                 await self._apply_controls()
-                while (
-                    not self._stop_launching()
-                    and len(in_flight) < self._input.concurrency
-                    and next_start < size
-                ):
-                    end = min(next_start + self._input.batch_size, size)
-                    in_flight[next_start] = asyncio.ensure_future(self._batch(phase, self._cp.tier, next_start, end))
-                    next_start = end
+                if cuts and (self._pause_requested or self._cancel_requested):
+                    for start, task in in_flight.items():
+                        if start not in cutting:
+                            cutting.add(start)
+                            task.cancel()
+                while not self._stop_launching() and len(in_flight) < self._input.concurrency and (redo or next_start < size):
+                    if redo:
+                        start = redo.pop(0)
+                    else:
+                        start, next_start = next_start, min(next_start + self._input.batch_size, size)
+                    end = min(start + self._input.batch_size, size)
+                    in_flight[start] = asyncio.ensure_future(self._batch(phase, self._cp.tier, start, end, cancellable=cuts))
                 if not in_flight:
                     self._cp.next_ordinal = next_start
-                    if next_start >= size:
+                    self._cp.redo = list(redo)
+                    if next_start >= size and not redo:
                         break
                     if self._cancel_requested:
                         return
@@ -178,20 +198,32 @@ class MigrationRunWorkflow:
                         self._continue_as_new()
                     await self._wait_while_paused()
                     continue
-                done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                if cuts:
+                    stop = lambda: (self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight)  # noqa: E731
+                    await workflow.wait_condition(lambda: stop() or any(t.done() for t in in_flight.values()))
+                    done = {t for t in in_flight.values() if t.done()}
+                else:
+                    done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
                 for start, task in list(in_flight.items()):
-                    if task in done:
-                        del in_flight[start]
-                        result: PhaseBatchResult = task.result()
-                        self._cp.counters[phase].add(result.counters)
-                        completed.add(start)
+                    if task not in done:
+                        continue
+                    del in_flight[start]
+                    if start in cutting:
+                        cutting.discard(start)
+                        if task.cancelled() or task.exception() is not None:
+                            redo.append(start)
+                            continue
+                    result: PhaseBatchResult = task.result()
+                    self._cp.counters[phase].add(result.counters)
+                redo.sort()
                 # The cursor is the first batch not yet finished, so a continued run redoes nothing finished.
                 pending_starts = sorted(in_flight)
                 self._cp.next_ordinal = pending_starts[0] if pending_starts else next_start
             self._cp.tier += 1
             self._cp.next_ordinal = 0
+            self._cp.redo = []
 
-    async def _batch(self, phase: str, tier: int, start: int, end: int) -> PhaseBatchResult:
+    async def _batch(self, phase: str, tier: int, start: int, end: int, cancellable: bool = False) -> PhaseBatchResult:
         assert self._input is not None
         common = dict(run_id=self._input.run_id, migration_id=self._input.migration_id, tier=tier, start=start, end=end)
         if phase == "create_items":
@@ -202,6 +234,7 @@ class MigrationRunWorkflow:
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=BATCH_RETRY,
+                cancellation_type=CANCELLATION[cancellable],
             )
             return PhaseBatchResult(counters=result.counters, reconciled=result.reconciled)
         return await workflow.execute_activity(
@@ -211,6 +244,7 @@ class MigrationRunWorkflow:
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
+            cancellation_type=CANCELLATION[cancellable],
         )
 
     # --- pause, resume, cancel ------------------------------------------------------------------

@@ -48,6 +48,8 @@ class RunCheckpoint(BaseModel):
     phase_index: int = 0
     tier: int = 0
     next_ordinal: int = 0
+    # Batch starts in the current tier cut by a pause, to run again before new ones.
+    redo: list[int] = Field(default_factory=list)
     tier_sizes: list[int] = Field(default_factory=list)
     counters: dict[str, PhaseCounters] = Field(default_factory=dict)
     paused: bool = False

@@ -10,8 +10,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
-from migrayt.activities.execution.preflight import HIERARCHY_REVERSE, PreflightActivities, is_subtask, plan_problems
+from migrayt.activities.execution.migration_context import (
+    MigrationContext,
+    MigrationContexts,
+)
+from migrayt.activities.execution.preflight import (
+    HIERARCHY_REVERSE,
+    PreflightActivities,
+    is_subtask,
+    plan_problems,
+)
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.billing import gate as billing_gate
 from migrayt.scheduling.models import DeltaPlan, DeltaPrepareInput

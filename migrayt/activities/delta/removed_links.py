@@ -15,11 +15,14 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from migrayt.activities.delta.parent_moves import delete_link, find_link
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_hierarchy import HIERARCHY, HIERARCHY_LINK_TYPE
 from migrayt.activities.execution.phase_links import LINK
-from migrayt.activities.execution.source_links import SYMMETRIC_JIRA_TYPES, work_item_links
-from migrayt.activities.delta.parent_moves import delete_link, find_link
+from migrayt.activities.execution.source_links import (
+    SYMMETRIC_JIRA_TYPES,
+    work_item_links,
+)
 from migrayt.connectors.ado import WorkItem
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE

@@ -186,12 +186,27 @@ class CreateItemsActivities:
                 if reason:
                     await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
                     failed += 1
-            # Intent first, committed, so a crash after the write is reconciled rather than repeated.
-            await item_records.mark_pending(session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id)
             await session.commit()
         if not drafts:
             return 0, failed
+        # A pause or cancel (the activity's cancellation) may cut the batch up to here, not during the
+        # write: a bulk create cut in flight leaves pending records that take the index-lag grace to
+        # settle, so the one under way finishes and is recorded first.
+        write = asyncio.ensure_future(self._send(ctx, input, drafts))
+        try:
+            created, refused = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            raise
+        return created, failed + refused
 
+    async def _send(self, ctx: MigrationContext, input: CreateItemsInput, drafts: list[tuple[SourceRow, dict, dict]]) -> tuple[int, int]:
+        """Pending, bulk create, done or failed: one write, recorded on both sides of it."""
+        failed = 0
+        async with self._sessions() as session:
+            # Intent first, committed, so a crash after the write is reconciled rather than repeated.
+            await item_records.mark_pending(session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id)
+            await session.commit()
         try:
             result = await ctx.jira.bulk_create_issues([{"fields": fields} for _, fields, _ in drafts])
         except AmbiguousWriteError:
@@ -204,7 +219,7 @@ class CreateItemsActivities:
                 for row, _, _ in drafts:
                     await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), f"Jira refused: {err}", input.run_id)
                 await session.commit()
-            return 0, failed + len(drafts)
+            return 0, len(drafts)
 
         done: list[tuple[str, str, dict]] = []
         async with self._sessions() as session:
