@@ -44,7 +44,7 @@ BATCH_RETRY = RetryPolicy(
 )
 # Activities heartbeat every 0.5 s: a batch on a killed worker is retried after this, not after its timeout.
 HEARTBEAT = timedelta(seconds=10)
-# Runs started since this patch stop in-flight batches of phases 3-8 on pause/cancel (see _run_phase_batches).
+# Runs started since this patch stop in-flight batches of phases 2-8 on pause/cancel (see _run_phase_batches).
 CUT_BATCHES = "pause-cuts-batches"
 # A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
 CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}

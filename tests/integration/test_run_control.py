@@ -72,6 +72,29 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
     assert any(a == "paused_effective" for a, _, _ in events)
 
 
+async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stack, worker, slow_sandbox):
+    migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "transitions", timeout=240, poll=0.05)
+    # Every call now takes 3 s: the four batches under way need ~200 more calls to finish uncut.
+    await set_jira_faults(slow_sandbox, latency_ms=3000)
+    await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
+    asked = await jira_requests(slow_sandbox)
+    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=120, poll=0.1)
+    after_pause = await jira_requests(slow_sandbox) - asked
+    assert after_pause < 40, f"{after_pause} Jira calls after the pause was asked: the batches under way were not cut"
+    t = paused.counters["transitions"]
+    assert t.created + t.skipped + t.failed < t.total
+
+    await set_jira_faults(slow_sandbox, latency_ms=0)
+    await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="api")
+    final = await wait_final(stack, TENANT, run_id)
+    t = final.counters["transitions"]
+    assert t.created + t.skipped + t.failed == t.total == 400
+    labels = ado_labels(await jira_issues(slow_sandbox))
+    assert len(labels) == 400 and all(len(keys) == 1 for keys in labels.values())
+
+
 async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, slow_sandbox):
     migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
