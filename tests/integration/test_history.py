@@ -10,7 +10,16 @@ from temporalio.worker import Replayer
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.run_models import RunStatus
-from tests.integration.harness import ado_labels, create_sandbox_migration, jira_issues, structure_only_plan, wait_final
+from migrayt.sandbox.fault_config import FaultConfig
+from tests.integration.harness import (
+    ado_labels,
+    create_sandbox_migration,
+    jira_issues,
+    set_jira_faults,
+    structure_only_plan,
+    wait_final,
+    wait_for,
+)
 
 TENANT = "history-co"
 HISTORIES = Path(__file__).resolve().parents[1] / "replay" / "histories"
@@ -41,6 +50,28 @@ async def test_recorded_history_replays_deterministically(stack, worker):
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         await wait_final(stack, TENANT, run_id)
         history = await stack.service.handle(run_id).fetch_history()
+    await replay_and_keep(stack, history, "full_run_60_items")
+
+
+async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker):
+    # Pause lands while batches are in flight, so the history holds cut (cancelled) activities.
+    with running_sandbox(items=60, seed=33, jira_faults=FaultConfig(latency_ms=250)) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await wait_for(stack, TENANT, run_id, lambda p: p.phase == "hierarchy", poll=0.05)
+        await set_jira_faults(sandbox, latency_ms=3000)
+        await stack.service.control(TENANT, run_id, "pause", actor="ops", door="api")
+        await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+        await set_jira_faults(sandbox, latency_ms=0)
+        await stack.service.control(TENANT, run_id, "resume", actor="ops", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        history = await stack.service.handle(run_id).fetch_history()
+    assert any(e.HasField("activity_task_cancel_requested_event_attributes") for e in history.events)
+    await replay_and_keep(stack, history, "paused_and_resumed_60_items")
+
+
+async def replay_and_keep(stack, history, name: str) -> None:
     replayer = Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
@@ -51,4 +82,4 @@ async def test_recorded_history_replays_deterministically(stack, worker):
         from migrayt.worker.codec import decoded_history
 
         plain = await decoded_history(history, stack.client.data_converter.payload_codec)
-        (HISTORIES / "full_run_60_items.json").write_text(plain.to_json())
+        (HISTORIES / f"{name}.json").write_text(plain.to_json())
