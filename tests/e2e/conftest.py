@@ -53,7 +53,7 @@ class WebStack:
 
 
 def e2e_settings(secret_key: str) -> Settings:
-    # Small batches at low concurrency: a pause lands at a batch boundary within a second or two.
+    # Small batches at low concurrency: a pause takes effect within a second or two.
     return test_settings(
         task_queue=f"migrayt-e2e-{os.getpid()}", tenant=TENANT, secret_key=SecretStr(secret_key),
         batch_size=10, concurrency=2, auth="off",

@@ -421,7 +421,7 @@ def _control(action: str) -> Callable[..., None]:
         return _do_control(action, run_id, reason, api_url=api_url, token=token, as_json=as_json)
 
     control.__doc__ = {
-        "pause": "Pause a RUNNING run at its next batch boundary (exit 4 if it is not RUNNING).",
+        "pause": "Pause a RUNNING run: batches under way stop, PAUSED once nothing writes (exit 4 if it is not RUNNING).",
         "resume": "Resume a PAUSED run (exit 4 if it is not PAUSED).",
         "cancel": "Cancel a run; final (exit 4 if it already ended).",
     }[action]

@@ -41,7 +41,7 @@ async def _control(svc: Service, who: CurrentPrincipal, run_id: str, action: str
 
 
 @router.post("/{run_id}/pause", status_code=202, response_model=RunAccepted, responses=CONFLICTS,
-             summary="Pause a RUNNING run at its next batch boundary")
+             summary="Pause a RUNNING run: batches under way are cut, PAUSED once nothing writes")
 async def pause_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
     return await _control(svc, who, run_id, "pause", body)
 
