@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 import logging
 import signal
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import AsyncIterator
 
 from temporalio.client import Client
@@ -25,10 +25,10 @@ from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.worker.connectors import ConnectorPool
 from migrayt.worker.temporal_client import connect_temporal
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.scan import ScanWorkflow
-from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 
 log = logging.getLogger("migrayt.worker")
 

@@ -13,10 +13,19 @@ from temporalio.worker import Replayer
 
 from migrayt.api.app import create_app
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.worker.codec import (
+    BOUND_WORKFLOW_ID,
+    ENCODING,
+    binding_of,
+    decoded_history,
+)
 from migrayt.workflows.migration_run import CUT_BATCHES, MigrationRunWorkflow
 from migrayt.workflows.run_models import RunStatus
-from migrayt.worker.codec import BOUND_WORKFLOW_ID, ENCODING, binding_of, decoded_history
-from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final
+from tests.integration.harness import (
+    create_sandbox_migration,
+    structure_only_plan,
+    wait_final,
+)
 
 TENANT = "codec-tenant-zeta"
 

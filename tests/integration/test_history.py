@@ -7,10 +7,10 @@ from pathlib import Path
 
 from temporalio.worker import Replayer
 
+from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.run_models import RunStatus
-from migrayt.sandbox.fault_config import FaultConfig
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,

@@ -15,8 +15,8 @@ from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
     jira_issues,
-    structure_only_plan,
     set_jira_faults,
+    structure_only_plan,
     wait_final,
     wait_for,
 )
