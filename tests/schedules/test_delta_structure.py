@@ -210,6 +210,35 @@ async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, 
         await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-images-co")
 
 
+async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_file(stack, worker):
+    with running_sandbox(items=ITEMS, seed=75) as sandbox:
+        project = sandbox.sandbox.project
+        ugly = set(project.ugly_cases().values())
+        migration_id, keys, before = await migrate(stack, sandbox, "delta-long-co")
+        story = next(i for i in sorted(keys) if i not in ugly and project.core(i).type == "User Story")
+        # 45,000 characters: Jira keeps 32,767, the rest (with the marker at the very end) must not be lost.
+        text = "".join(f"<p>Requirement {n}: the checkout keeps the basket across devices.</p>" for n in range(700))
+        text += "<p>LAST-LINE-OF-THE-NEW-TEXT</p>"
+        answer = await change_ado(sandbox, [{"id": story, "fields": {"System.Description": text}}])
+        rev = answer["revs"][str(story)]
+
+        run_id, result = await delta(stack, migration_id, "delta-long-co")
+        assert result.status == RunStatus.COMPLETED, result
+        issue = by_key(await jira_issues(sandbox))[keys[story]]
+        name = f"ado-{story}-description-rev{rev}.html"
+        assert f"the full original is attached as {name}" in issue["description"]
+        assert "LAST-LINE-OF-THE-NEW-TEXT" not in issue["description"]
+        assert [a["filename"] for a in issue["attachments"]].count(name) == 1
+        async with JiraClient(sandbox.jira_url, sandbox.sandbox.jira_email, sandbox.sandbox.jira_token) as jira:
+            fields = (await jira.get_issue(keys[story], fields=["attachment"])).fields
+            file_id = next(a["id"] for a in fields["attachment"] if a["filename"] == name)
+            content = b"".join([chunk async for chunk in jira.stream_attachment_content(str(file_id))]).decode()
+        assert "Requirement 699" in content and "LAST-LINE-OF-THE-NEW-TEXT" in content
+        assert (await records_written_by(stack, run_id)).get("description_original") == 1
+
+        await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-long-co")
+
+
 async def test_a_top_level_task_moved_under_a_story_is_linked_not_taken_for_a_sub_task(stack, worker):
     with running_sandbox(items=ITEMS, seed=74) as sandbox:
         project = sandbox.sandbox.project

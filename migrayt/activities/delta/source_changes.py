@@ -34,12 +34,20 @@ from migrayt.activities.delta.removed_links import (
     gone_links,
     link_records_touching,
 )
-from migrayt.activities.execution.content_io import ATTACHMENT, IssueFiles, RichText
+from migrayt.activities.execution.content_io import (
+    ATTACHMENT,
+    DESCRIPTION_ORIGINAL,
+    IssueFiles,
+    RichText,
+    bytes_source,
+)
 from migrayt.activities.execution.content_text import (
     ado_attachment_src,
+    description_file_name,
     description_html,
     description_note,
     image_sources,
+    original_html_file,
 )
 from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
 from migrayt.activities.execution.issue_fields import (
@@ -217,12 +225,23 @@ class SourceChangesActivities:
         guids = {g for src, _ in image_sources(source) if (g := ado_attachment_src(src, org))}
         async with self._sessions() as session:
             own = await item_records.target_keys(session, ctx.migration_id, ATTACHMENT, guids)
-        rich = RichText(self._sessions, ctx, lookups, IssueFiles(self._sessions, ctx, run_id, issue_key), wi.id, own)
+        files = IssueFiles(self._sessions, ctx, run_id, issue_key)
+        rich = RichText(self._sessions, ctx, lookups, files, wi.id, own)
         await rich.prepare([source])
-        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT))
+        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, wi.rev))
         about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
         if rich.failures:
             about["image_failures"] = rich.failures
+        if truncated:
+            # The file attached by the migration holds the old text: this revision's full text gets its own.
+            key = f"{wi.id}@{wi.rev}"
+            async with self._sessions() as session:
+                record = (await item_records.load(session, ctx.migration_id, DESCRIPTION_ORIGINAL, [key])).get(key)
+            data = original_html_file(wi.id, source)
+            outcome = await files.put(
+                DESCRIPTION_ORIGINAL, key, description_file_name(wi.id, wi.rev), len(data), bytes_source(data), record, {"rev": wi.rev},
+            )
+            about["original_file"] = outcome.error or description_file_name(wi.id, wi.rev)
         return doc, about
 
     async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:

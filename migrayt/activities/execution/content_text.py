@@ -119,12 +119,13 @@ def description_html(fields: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def description_note(ado_id: int, limit: int) -> str:
-    return f"Description cut at Jira's {limit:,}-character limit; the full original is attached as {description_file_name(ado_id)}."
+def description_note(ado_id: int, limit: int, rev: int | None = None) -> str:
+    return f"Description cut at Jira's {limit:,}-character limit; the full original is attached as {description_file_name(ado_id, rev)}."
 
 
-def description_file_name(ado_id: int) -> str:
-    return f"ado-{ado_id}-description.html"
+def description_file_name(ado_id: int, rev: int | None = None) -> str:
+    """The migration's own file has no revision; a text a delta sync brings later gets its own file."""
+    return f"ado-{ado_id}-description.html" if rev is None else f"ado-{ado_id}-description-rev{rev}.html"
 
 
 def history_file_name(ado_id: int) -> str:
