@@ -228,20 +228,19 @@ class SourceChangesActivities:
         files = IssueFiles(self._sessions, ctx, run_id, issue_key)
         rich = RichText(self._sessions, ctx, lookups, files, wi.id, own)
         await rich.prepare([source])
-        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, wi.rev))
+        rev = wi.rev or 0  # ADO always sends one; 0 keeps the name apart from the migration's file
+        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev))
         about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
         if rich.failures:
             about["image_failures"] = rich.failures
         if truncated:
             # The file attached by the migration holds the old text: this revision's full text gets its own.
-            key = f"{wi.id}@{wi.rev}"
+            key, name = f"{wi.id}@{rev}", description_file_name(wi.id, rev)
             async with self._sessions() as session:
                 record = (await item_records.load(session, ctx.migration_id, DESCRIPTION_ORIGINAL, [key])).get(key)
             data = original_html_file(wi.id, source)
-            outcome = await files.put(
-                DESCRIPTION_ORIGINAL, key, description_file_name(wi.id, wi.rev), len(data), bytes_source(data), record, {"rev": wi.rev},
-            )
-            about["original_file"] = outcome.error or description_file_name(wi.id, wi.rev)
+            outcome = await files.put(DESCRIPTION_ORIGINAL, key, name, len(data), bytes_source(data), record, {"rev": rev})
+            about["original_file"] = outcome.error or name
         return doc, about
 
     async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:
