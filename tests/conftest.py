@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from migrayt.api.service import MigrationService
+from migrayt.settings import get_settings
 from migrayt.stack.postgres import EmbeddedPostgres
 from migrayt.stack.temporal import TemporalDevServer
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
@@ -47,3 +48,18 @@ async def worker(stack: Stack):
     """An in-process worker for tests that do not kill it."""
     async with run_worker(stack.settings, stack.client, stack.database_url) as w:
         yield w
+
+
+@pytest.fixture
+def upload_limit_setting():
+    """Sets the worker's `jira_attachment_limit_bytes` for one test: get_settings() is cached per
+    process, so the cache is dropped when it is set and again once the variable is gone."""
+    env = pytest.MonkeyPatch()
+
+    def set_limit(limit: int) -> None:
+        env.setenv("MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES", str(limit))
+        get_settings.cache_clear()
+
+    yield set_limit
+    env.undo()
+    get_settings.cache_clear()

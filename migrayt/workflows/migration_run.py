@@ -204,8 +204,11 @@ class MigrationRunWorkflow:
                     await self._wait_while_paused()
                     continue
                 if cuts:
-                    stop = lambda: (self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight)  # noqa: E731
-                    await workflow.wait_condition(lambda: stop() or any(t.done() for t in in_flight.values()))
+                    # Wake for a finished batch, or for a pause/cancel with batches still to cut.
+                    await workflow.wait_condition(
+                        lambda: any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
+                        or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))  # noqa: B023
+                    )
                     done = {t for t in in_flight.values() if t.done()}
                 else:
                     done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)

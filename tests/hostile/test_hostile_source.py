@@ -12,13 +12,11 @@ import re
 from datetime import datetime, timezone
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from migrayt.connectors.http import decode_json
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.settings import get_settings
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
@@ -143,19 +141,6 @@ CAP = 40
 UPLOAD_LIMIT = 512 * 1024
 
 
-@pytest.fixture
-def upload_limit_setting():
-    """Sets the worker's `jira_attachment_limit_bytes` for one test: get_settings() is cached per
-    process, so the cache is dropped when it is set and again once the variable is gone."""
-    env = pytest.MonkeyPatch()
-
-    def set_limit(limit: int) -> None:
-        env.setenv("MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES", str(limit))
-        get_settings.cache_clear()
-
-    yield set_limit
-    env.undo()
-    get_settings.cache_clear()
 
 
 async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_in_order(stack, worker, monkeypatch, upload_limit_setting):

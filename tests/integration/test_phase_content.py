@@ -9,14 +9,12 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.settings import get_settings
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.checker_content import check_content
@@ -143,19 +141,6 @@ PARTS_LIMIT = 40_000
 MARKER = re.compile(r"Azure DevOps comment id (\d+)")
 
 
-@pytest.fixture
-def upload_limit_setting():
-    """Sets the worker's `jira_attachment_limit_bytes` for one test: get_settings() is cached per
-    process, so the cache is dropped when it is set and again once the variable is gone."""
-    env = pytest.MonkeyPatch()
-
-    def set_limit(limit: int) -> None:
-        env.setenv("MIGRAYT_JIRA_ATTACHMENT_LIMIT_BYTES", str(limit))
-        get_settings.cache_clear()
-
-    yield set_limit
-    env.undo()
-    get_settings.cache_clear()
 
 
 def discussion() -> tuple[str, ...]:

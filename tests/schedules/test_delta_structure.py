@@ -214,7 +214,7 @@ async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_f
     with running_sandbox(items=ITEMS, seed=75) as sandbox:
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
-        migration_id, keys, before = await migrate(stack, sandbox, "delta-long-co")
+        migration_id, keys, _ = await migrate(stack, sandbox, "delta-long-co")
         story = next(i for i in sorted(keys) if i not in ugly and project.core(i).type == "User Story")
         # 45,000 characters: Jira keeps 32,767, the rest (with the marker at the very end) must not be lost.
         text = "".join(f"<p>Requirement {n}: the checkout keeps the basket across devices.</p>" for n in range(700))

@@ -11,11 +11,17 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.heartbeat import keeps_heartbeat
-
-from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields, source_label
-from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution.issue_fields import (
+    ItemRejected,
+    build_issue_fields,
+    source_label,
+)
+from migrayt.activities.execution.migration_context import (
+    MigrationContext,
+    MigrationContexts,
+)
 from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult
+from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.store import item_records
 from migrayt.store.item_locks import ItemsBusy, claimed
