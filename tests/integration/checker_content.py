@@ -1,10 +1,11 @@
 """Does Jira hold the generated project's content exactly? Attachments by sha-256, comments in order
-with their attribution, the revision history and truncated originals as files, and no image that
-still points at the ADO server — read from the sandbox's `/_sandbox/state/issues` and, for the raw
+with their attribution, the revision history and truncated originals as files, no image that
+still points at the ADO server, `@` mentions of the mapped people and `#N` references as Jira keys — read from the sandbox's `/_sandbox/state/issues` and, for the raw
 ADF the state flattens to text, from Jira's own REST answers."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from migrayt.activities.execution.content_text import (
     overflow_file_name,
     sanitise_filename,
 )
+from migrayt.connectors.adf import adf_to_text, work_item_refs
 from migrayt.sandbox.generator import GeneratedProject
 from migrayt.sandbox.server import SandboxServer
 
 _ADO_ATTACHMENT = re.compile(r"/_apis/wit/attachments/", re.I)
 _JIRA_CONTENT = re.compile(r"/rest/api/3/attachment/content/(\d+)")
+_ADO_MENTION = re.compile(r'data-vss-mention="version:2\.0,[^"]*">@([^<]+)</a>')
 
 
 @dataclass
@@ -36,6 +39,8 @@ class ContentReport:
     comments_expected: int = 0
     comments_found: int = 0
     inline_images: int = 0
+    mentions: int = 0  # became Jira mentions
+    references: int = 0  # #N of a migrated item, now its Jira key
     # Over Jira's size limit: must be absent (the run reports them failed with the reason).
     over_limit: list[tuple[int, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -90,6 +95,36 @@ async def check_content(
     ugly = project.ugly_cases()
     auth = (server.sandbox.jira_email, server.sandbox.jira_token)
     async with httpx.AsyncClient(base_url=server.jira_url, auth=auth, timeout=60) as jira:
+        names_by_account: dict[str, str] = {}
+
+        async def account_name(account_id: str) -> str:
+            if account_id not in names_by_account:
+                r = await jira.get("/rest/api/3/user", params={"accountId": account_id})
+                names_by_account[account_id] = r.json().get("displayName", "?") if r.status_code == 200 else "(no such account)"
+            return names_by_account[account_id]
+
+        async def check_people_and_refs(where: str, source: str, doc: Any) -> None:
+            """`@Name` → a mention of the account whose name it is (or the plain name); `#N` → N's key."""
+            text = adf_to_text(doc)
+            for node in _walk(doc):
+                if node.get("type") == "mention":
+                    attrs = node.get("attrs") or {}
+                    if attrs.get("text") != f"@{await account_name(str(attrs.get('id')))}":
+                        report.add(f"{where}: mention {attrs} is not the account of that person")
+                    report.mentions += 1
+            mentioned = Counter((n.get("attrs") or {}).get("text") for n in _walk(doc) if n.get("type") == "mention")
+            for name in (html.unescape(m) for m in _ADO_MENTION.findall(source)):
+                if not mentioned[f"@{name}"] and f"@{name}" not in text:
+                    report.add(f"{where}: @{name} is neither a mention nor a name")
+            for ref in sorted(work_item_refs(source)):
+                target = by_ado.get(ref)
+                if target is None:
+                    continue  # not migrated: the reference stays as written
+                if target["key"] not in text:
+                    report.add(f"{where}: #{ref} does not show {target['key']}")
+                else:
+                    report.references += 1
+
         for ado_id in project.item_ids():
             issue = by_ado.get(ado_id)
             if issue is None:
@@ -143,6 +178,8 @@ async def check_content(
             if not truncated and len(media) != len(ado_images):
                 report.add(f"{key} (ADO #{ado_id}): {len(ado_images)} inline images in ADO, {len(media)} in Jira")
             report.inline_images += len(media)
+            if not truncated:
+                await check_people_and_refs(f"{key} description", source_html, description)
             docs = [("description", description)] + [(f"comment {c['id']}", c.get("body")) for c in raw_comments]
             for where, doc in docs:
                 for kind, url in _urls(doc):
@@ -170,6 +207,12 @@ async def check_content(
                 report.add(f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order {[c.id for c in posted][:8]}...")
             else:
                 report.comments_found += len(got)
+                raw_by_marker = {int(m.group(1)): c.get("body") for c in raw_comments
+                                 if (m := re.search(r"Azure DevOps comment id (\d+)", adf_to_text(c.get("body"))))}
+                for c in posted:
+                    body = raw_by_marker.get(c.id)
+                    if body is not None and "Comment cut at" not in adf_to_text(body):
+                        await check_people_and_refs(f"{key} comment {c.id}", c.text, body)
                 for c, jc in zip(posted, got, strict=True):
                     header = f"{project.user(c.author_id).display_name} commented on {_when(c.created)} ({comment_marker(c.id)})"
                     if not jc["body"].startswith(header):

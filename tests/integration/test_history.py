@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from temporalio.worker import Replayer
 
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
-from migrayt.workflows.run_models import RunStatus
+from migrayt.workflows.run_models import PHASES, RunStatus
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
@@ -42,6 +43,42 @@ async def test_continue_as_new_keeps_history_small_and_the_run_exact(stack, work
         handle = stack.service.handle(run_id)
         history = await handle.fetch_history()
         assert len(history.events) < 400  # the continued execution, not the whole run
+
+
+# Temporal refuses a history past 51,200 events or 50 MB; the run must continue as new well before.
+HISTORY_EVENT_LIMIT = 51_200
+HISTORY_BYTE_LIMIT = 50 * 1024 * 1024
+
+
+@pytest.mark.timeout(1500)
+async def test_a_10000_item_run_stays_within_temporals_history_limits(stack, worker):
+    """10,000 items through every phase, continuing as new when the server suggests it (no low threshold).
+
+    Only create items writes to Jira: the later phases are skipped by the plan, which still runs
+    each of their batches (counting every item skipped), so the history has the shape and the
+    size of a full run's while CI is spared the content copying.
+    """
+    items = 10_000
+    plan = structure_only_plan()
+    plan.skip_phases = list(PHASES[2:])
+    with running_sandbox(items=items, seed=34) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id, timeout=1200)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        for phase in PHASES[1:]:
+            c = final.counters[phase]
+            assert c.created + c.skipped + c.failed == c.total == items, (phase, c)
+        labels = ado_labels(await jira_issues(sandbox))
+        assert all(len(keys) == 1 for keys in labels.values())
+        assert len(labels) == final.counters["create_items"].created
+
+    executions = [w async for w in stack.client.list_workflows(f"WorkflowId = '{run_id}'")]
+    assert len(executions) >= 2, "a run this long should have continued as new when Temporal suggested it"
+    for execution in executions:
+        history = await stack.client.get_workflow_handle(run_id, run_id=execution.run_id).fetch_history()
+        size = sum(event.ByteSize() for event in history.events)
+        assert len(history.events) < HISTORY_EVENT_LIMIT / 4 and size < HISTORY_BYTE_LIMIT / 4, (len(history.events), size)
 
 
 async def test_recorded_history_replays_deterministically(stack, worker):

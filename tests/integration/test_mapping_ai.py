@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -16,7 +17,8 @@ from sqlalchemy import select
 from migrayt.api.intake_service import IntakeService
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.store.models import AuditEvent
+from migrayt.store.models import AuditEvent, Base
+from migrayt.worker.codec import decoded_history
 from migrayt.worker.main import run_worker
 from tests.integration import harness
 from tests.integration.harness import create_sandbox_migration
@@ -64,8 +66,8 @@ def fake_llm():
         thread.join(10)
 
 
-def source_secrets(project: GeneratedProject) -> set[str]:
-    """Ticket text, summaries, comments, user names and e-mails of the source, as the LLM could see them."""
+def ticket_text(project: GeneratedProject) -> set[str]:
+    """Summaries, descriptions and comments of the source, as sentences a copy would still hold."""
     def text(html: str) -> list[str]:
         plain = re.sub(r"<[^>]+>", " ", html)
         return [s.strip() for s in re.split(r"[.!?\n]", plain) if len(s.strip()) >= 16]
@@ -78,9 +80,24 @@ def source_secrets(project: GeneratedProject) -> set[str]:
             out.update(text(str(f.get(ref) or "")))
         for c in project.comments(i):
             out.update(text(c.text))
-    for u in project.users:
-        out.update(x for x in (u.display_name, u.unique_name, u.email) if x)
     return {s for s in out if len(s) >= 6}
+
+
+def source_secrets(project: GeneratedProject) -> set[str]:
+    """Ticket text plus user names and e-mails: what the LLM must never see."""
+    people = {x for u in project.users for x in (u.display_name, u.unique_name, u.email) if x and len(x) >= 6}
+    return ticket_text(project) | people
+
+
+def payload_texts(node) -> list[str]:
+    """The decoded data of every payload in a history's JSON form (data is base64 there)."""
+    if isinstance(node, dict):
+        if "metadata" in node and isinstance(node.get("data"), str):
+            return [base64.b64decode(node["data"]).decode("utf-8", "replace")]
+        return [t for v in node.values() for t in payload_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in payload_texts(v)]
+    return []
 
 
 def leaks(blob: str, secrets: set[str]) -> list[str]:
@@ -96,18 +113,21 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
             migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
 
             # A key alone is not enough: without the tenant's consent no request is made at all.
-            first = await intake.scan_result(await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api"))
+            scan_ids = [await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api")]
+            first = await intake.scan_result(scan_ids[0])
             assert first.status == "COMPLETED" and not first.ai_used
             assert bodies == []
 
             await intake.set_ai_consent(TENANT, True, actor="owner@ai.example", door="api")
-            second = await intake.scan_result(await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api"))
+            scan_ids.append(await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api"))
+            second = await intake.scan_result(scan_ids[-1])
             assert second.status == "COMPLETED" and second.ai_used, second.error
             assert len(bodies) >= 1
 
             await intake.set_ai_consent(TENANT, False, actor="owner@ai.example", door="api")
             asked = len(bodies)
-            third = await intake.scan_result(await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api"))
+            scan_ids.append(await intake.start_scan(TENANT, migration_id, actor="ana@ai.example", door="api"))
+            third = await intake.scan_result(scan_ids[-1])
             assert not third.ai_used and len(bodies) == asked
 
         # Every byte the LLM received is schema metadata: no ticket text, summary, comment, user name or e-mail.
@@ -137,3 +157,19 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
         drafted = [e for e in events if e.action == "plan_drafted" and e.detail.get("version") == second.plan_version]
         assert drafted and drafted[0].detail["model"] == MODEL and drafted[0].actor == "ana@ai.example"
         assert leaks(json.dumps([e.detail for e in events], ensure_ascii=False), secrets) == []
+
+        # Once mapping is done, no ticket text is kept anywhere but the item records and the preview:
+        # not in any other table, not in the scan workflows' histories (read decrypted).
+        text = ticket_text(project)
+        async with stack.service.sessions() as session:
+            for table in Base.metadata.sorted_tables:
+                if table.name in ("item_record", "preview"):
+                    continue
+                rows = (await session.execute(select(table))).all()
+                assert leaks(json.dumps([[str(v) for v in row] for row in rows], ensure_ascii=False), text) == [], table.name
+        for scan_id in scan_ids:
+            history = await stack.client.get_workflow_handle(scan_id).fetch_history()
+            plain = await decoded_history(history, stack.client.data_converter.payload_codec)
+            data = payload_texts(json.loads(plain.to_json()))
+            assert len(data) > 3 and any('"items_total"' in d for d in data)  # it did read the catalog back
+            assert leaks("\n".join(data), text) == [], scan_id

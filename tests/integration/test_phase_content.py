@@ -64,6 +64,7 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
         # The ugly cases are really in there.
         assert report.attachments_found >= 120 and report.comments_found >= COMMENT_CAP
         assert report.inline_images > 0
+        assert report.mentions > 0 and report.references > 0  # people and #N resolved, checked one by one above
         done = [r for r in await records(stack, migration_id, "attachment") if r.state == "done"]
         assert all(len(r.detail["sha256"]) == 64 for r in done)
         descriptions = {r.source_key: r.detail for r in await records(stack, migration_id, "description")}
@@ -71,7 +72,8 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
         overflow = await records(stack, migration_id, "comment_overflow")
         assert [(r.source_key, r.detail["comments"]) for r in overflow] == [(str(ugly["many_comments"]), 350 - COMMENT_CAP)]
         print(f"\ncontent run: {SPEC.items} items, {report.attachments_found} attachments, "
-              f"{report.comments_found} comments, {report.inline_images} inline images in {elapsed:.1f}s")
+              f"{report.comments_found} comments, {report.inline_images} inline images, {report.mentions} mentions, "
+              f"{report.references} #references in {elapsed:.1f}s")
 
 
 async def written_more_than_once(stack, migration_id: str) -> int:

