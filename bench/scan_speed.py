@@ -33,8 +33,8 @@ def free_port() -> int:
 
 
 class PeakRss:
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
+    def __init__(self, pid: int | None = None) -> None:
+        self.proc = psutil.Process(pid)
         self.peak = self.proc.memory_info().rss
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -81,14 +81,16 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         cpu = time.process_time()
-        with PeakRss() as rss:
+        sandbox_start = psutil.Process(server.pid).memory_info().rss
+        with PeakRss() as rss, PeakRss(server.pid) as sandbox_rss:
             items, comments, seconds, counters = asyncio.run(scan(f"{root}/acme", args.concurrency))
         cpu = time.process_time() - cpu
         print(f"scanned {items:,} items ({comments:,} comments counted) in {seconds:.1f} s: {items / seconds:,.0f} items/s, "
               f"peak RSS {rss.peak / 2**20:.0f} MiB (scanner process), concurrency {args.concurrency}")
         print(f"scanner CPU {cpu:.1f} s of {seconds:.1f} s wall ({cpu / seconds:.0%}): the rest is waiting on the source")
         print(f"http: {counters}")
-        print(f"sandbox server CPU: {psutil.Process(server.pid).cpu_times().user:.1f} s user")
+        print(f"sandbox server CPU: {psutil.Process(server.pid).cpu_times().user:.1f} s user; "
+              f"RSS {sandbox_start / 2**20:.0f} MiB serving, peak {sandbox_rss.peak / 2**20:.0f} MiB while read whole")
     finally:
         server.terminate()
         server.wait(20)
