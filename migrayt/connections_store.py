@@ -117,18 +117,21 @@ async def test_ado(input: AdoConnectionInput) -> dict[str, Any]:
     return {"project": input.project, "work_item_types": len(types)}
 
 
-async def test_jira(url: str, username: str, secret: SecretStr, what: str) -> dict[str, Any]:
+async def test_jira(url: str, username: str | None, secret: SecretStr, what: str) -> dict[str, Any]:
+    """Cloud (`username` = e-mail): REST v3 `myself`. Data Center (no username, a PAT as bearer): v2."""
     url = url.rstrip("/")
     async with JiraClient(url, username, secret, settings=_http(url)) as jira:
         try:
-            me = await jira.myself()
+            if username:
+                return {"account_id": (await jira.myself()).account_id}
+            me = await jira.myself_v2()
         except ApiError as err:
             if err.status in (401, 403):
                 raise ConnectionRejected(f"Jira at {url} refused the {what} (HTTP {err.status})") from None
             raise ConnectionRejected(f"no Jira REST API at {url} (HTTP {err.status}): check the site URL") from None
         except (HttpError, ValueError):
             raise ConnectionRejected(f"cannot reach Jira at {url}: check the site URL") from None
-    return {"account_id": me.account_id}
+    return {"user": me.get("name") or me.get("key") or me.get("accountId"), "deployment": "data_center"}
 
 
 async def test_connection(input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput) -> dict[str, Any]:
@@ -136,9 +139,7 @@ async def test_connection(input: AdoConnectionInput | JiraCloudConnectionInput |
         return await test_ado(input)
     if isinstance(input, JiraCloudConnectionInput):
         return await test_jira(input.site_url, input.email, input.api_token, "e-mail and API token")
-    # Data Center takes a PAT as a bearer token; basic auth with an empty user is refused there,
-    # but the sandbox and Cloud-compatible proxies accept it, so the same client checks it.
-    return await test_jira(input.base_url, "", input.pat, "personal access token")
+    return await test_jira(input.base_url, None, input.pat, "personal access token")
 
 
 class ConnectionStore:

@@ -70,6 +70,11 @@ class IntakeService:
         The worker reads the secrets as `sealed:` references (still encrypted under MIGRAYT_SECRET_KEY)."""
         ado, ado_secret = await self._saved(tenant, ado_connection_id, ("ado",))
         jira, jira_secret = await self._saved(tenant, jira_connection_id, ("jira_cloud", "jira_dc"))
+        if jira.kind == "jira_dc":
+            raise WrongConnectionKind(
+                f"connection {jira_connection_id} is Jira Data Center: a run writes through Jira Cloud's REST API v3 "
+                "(rich text as ADF), which Data Center does not serve; migrate into a Jira Cloud site"
+            )
         source = SourceConnection(
             organization_url=ado.url, project=ado_project or (ado.detail or {}).get("project") or "", pat_ref=f"sealed:{ado_secret}"
         )

@@ -191,6 +191,20 @@ class SecretBasicAuth(httpx.Auth):
         return f"SecretBasicAuth(username={self._username!r}, password=**********)"
 
 
+class SecretBearerAuth(httpx.Auth):
+    """A bearer token (Jira Data Center's personal access token) kept a SecretStr until the header is built."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        request.headers["Authorization"] = "Bearer " + self._token.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return "SecretBearerAuth(token=**********)"
+
+
 # --------------------------------------------------------------------------- throttling
 
 

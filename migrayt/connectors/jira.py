@@ -23,6 +23,7 @@ from migrayt.connectors.http import (
     HttpSettings,
     ResilientHttp,
     SecretBasicAuth,
+    SecretBearerAuth,
     chunked,
     next_start_at,
     paginate,
@@ -253,7 +254,7 @@ class JiraClient:
     def __init__(
         self,
         base_url: str,
-        email: str,
+        email: str | None,
         api_token: SecretStr | str,
         *,
         settings: HttpSettings | None = None,
@@ -265,7 +266,10 @@ class JiraClient:
         settings = settings or HttpSettings(base_url=self.base_url)
         if settings.base_url.rstrip("/") != self.base_url:
             settings = settings.model_copy(update={"base_url": self.base_url})
-        self.http = ResilientHttp(settings, auth=SecretBasicAuth(email, secret), transport=transport, **http_kwargs)
+        # Cloud: e-mail + API token as Basic auth. Data Center: a personal access token, sent as a
+        # bearer token (it refuses a PAT as a Basic password), given here with no e-mail.
+        auth = SecretBasicAuth(email, secret) if email else SecretBearerAuth(secret)
+        self.http = ResilientHttp(settings, auth=auth, transport=transport, **http_kwargs)
 
     def __repr__(self) -> str:
         return f"JiraClient(base_url={self.base_url!r})"
@@ -304,6 +308,11 @@ class JiraClient:
 
     async def myself(self) -> JiraUser:
         return JiraUser.model_validate(await self._get(f"{API}/myself"))
+
+    async def myself_v2(self) -> dict[str, Any]:
+        """`/rest/api/2/myself`: the one check Data Center answers too (it serves no v3 and names
+        users by `name`/`key`; Cloud answers with an `accountId`)."""
+        return await self._get("/rest/api/2/myself")
 
     async def get_project(self, key: str) -> Project:
         return Project.model_validate(await self._get(f"{API}/project/{quote(key, safe='')}"))

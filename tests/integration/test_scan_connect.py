@@ -7,8 +7,13 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from migrayt.api.intake_service import IntakeService
-from migrayt.connections_store import AdoConnectionInput, ConnectionRejected, JiraCloudConnectionInput
+from migrayt.api.intake_service import IntakeService, WrongConnectionKind
+from migrayt.connections_store import (
+    AdoConnectionInput,
+    ConnectionRejected,
+    JiraCloudConnectionInput,
+    JiraDataCenterConnectionInput,
+)
 from migrayt.sandbox.server import DEFAULT_JIRA_EMAIL
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import AuditEvent, StoredConnection
@@ -49,3 +54,18 @@ async def test_connections_are_tested_on_save_and_kept_encrypted(stack):
     assert secret.get_secret_value() == "sandbox-token"
     assert [e.action for e in events] == ["connection_saved", "connection_saved"]
     assert all("token" not in str(e.detail) and PAT not in str(e.detail) for e in events)
+
+
+async def test_a_data_center_pat_is_sent_as_a_bearer_token_and_runs_go_to_cloud_only(stack):
+    settings = harness.test_settings(secret_key=SecretStr(Fernet.generate_key().decode()))
+    intake = IntakeService(settings, stack.service.sessions, stack.client)
+    dc_pat = "dc-personal-access-token-4242"
+    with running_sandbox(items=5, seed=3, jira_options={"data_center_pat": dc_pat}) as sandbox:
+        with pytest.raises(ConnectionRejected, match="refused the personal access token"):
+            await intake.save_connection(TENANT, JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr("not-my-pat-000000")), "ana", "api")
+        # Data Center refuses a PAT as a Basic password; the sandbox accepts this one only as a bearer token.
+        dc = await intake.save_connection(TENANT, JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr(dc_pat)), "ana", "api")
+        ado = await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
+    assert dc.kind == "jira_dc" and dc.detail["user"] and dc_pat not in dc.model_dump_json()
+    with pytest.raises(WrongConnectionKind, match="is Jira Data Center.*REST API v3"):
+        await intake.create_migration_from_connections(TENANT, "to dc", ado.id, dc.id, "PHX", "ana", "api")

@@ -90,16 +90,20 @@ def create_jira_app(
         messages = [f"Parameter '{e['loc'][-1]}' is invalid: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"errorMessages": messages, "errors": {}}, status_code=400)
 
+    accepted = [expected_auth.encode()] + ([f"Bearer {config.data_center_pat}".encode()] if config.data_center_pat else [])
+
     async def authenticated(request: Request) -> None:
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), expected_auth.encode()):
+        given = request.headers.get("authorization", "").encode()
+        if not any(secrets.compare_digest(given, ok) for ok in accepted):
             raise JiraError(401, ["Client must be authenticated to access this resource."])
 
     api = APIRouter(prefix="/rest/api/3", dependencies=[Depends(authenticated)])
+    api_v2 = APIRouter(prefix="/rest/api/2", dependencies=[Depends(authenticated)])
     agile = APIRouter(prefix="/rest/agile/1.0", dependencies=[Depends(authenticated)])
 
     # --- site metadata ----------------------------------------------------------------------
 
+    @api_v2.get("/myself")  # Cloud answers v2 too; Data Center answers only v2
     @api.get("/myself")
     async def myself(request: Request) -> dict:
         return render.myself(state.me, _base(request))
@@ -581,6 +585,7 @@ def create_jira_app(
         return Response(status_code=204)
 
     app.include_router(api)
+    app.include_router(api_v2)
     app.include_router(agile)
 
     # --- sandbox admin (no auth) -----------------------------------------------------------------

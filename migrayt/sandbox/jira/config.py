@@ -20,6 +20,8 @@ class JiraSandboxConfig(BaseModel):
     project_name: str = "Phoenix"
     email: str = "migrator@example.com"
     api_token: str = Field("sandbox-token", repr=False)
+    # When set, `Authorization: Bearer <this>` is accepted too, as a Data Center PAT is.
+    data_center_pat: str | None = Field(None, repr=False)
     users: list[JiraUserSeed] = []  # the runner fills these from the generated ADO project
     max_attachment_bytes: int = 10 * 1024 * 1024
     max_attachments_per_issue: int = 2000
