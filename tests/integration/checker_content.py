@@ -1,7 +1,8 @@
 """Does Jira hold the generated project's content exactly? Attachments by sha-256, comments in order
 with their attribution, the revision history and truncated originals as files, no image that
-still points at the ADO server, `@` mentions of the mapped people and `#N` references as Jira keys — read from the sandbox's `/_sandbox/state/issues` and, for the raw
-ADF the state flattens to text, from Jira's own REST answers."""
+still points at the ADO server, `@` mentions of the mapped people and `#N` references as Jira
+keys — read from the sandbox's `/_sandbox/state/issues` and, for the raw ADF the state flattens
+to text, from Jira's own REST answers."""
 
 from __future__ import annotations
 

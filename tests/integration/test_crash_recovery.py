@@ -23,7 +23,7 @@ from tests.integration.harness import (
 
 TENANT = "crash-co"
 ITEMS = 300
-STORM_ITEMS = 150
+STORM_ITEMS = 300  # six batches for four slots: the first finished batch leaves the phase unfinished
 
 
 def assert_exactly_once(issues, progress, items=ITEMS):
