@@ -19,6 +19,7 @@ from tests.integration.harness import (
     set_jira_faults,
     wait_final,
     wait_for,
+    worker_process,
 )
 
 TENANT = "crash-co"
@@ -97,17 +98,13 @@ async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(
     faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, latency_ms=100, seed=3)
     with running_sandbox(items=ITEMS, seed=22, jira_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        worker = WorkerProcess(stack, tmp_path / "worker.log")
-        worker.start()
-        try:
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             await kill_and_restart_mid_create_items(stack, worker, run_id)
             await past_create_items(stack, run_id)
             dropped = await jira_fault_counters(sandbox)
             await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0, latency_ms=0)
             final = await wait_final(stack, TENANT, run_id, timeout=240)
-        finally:
-            worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final)
         assert dropped["dropped_after_write"] > 0, "the test must have dropped some responses"
@@ -117,16 +114,12 @@ async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
     faults = FaultConfig(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
     with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        worker = WorkerProcess(stack, tmp_path / "worker.log")
-        worker.start()
-        try:
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             await kill_and_restart_mid_create_items(stack, worker, run_id)
             await past_create_items(stack, run_id)
             await set_jira_faults(sandbox, share_429=0, share_5xx=0)
             final = await wait_final(stack, TENANT, run_id, timeout=240)
-        finally:
-            worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final, items=STORM_ITEMS)
         assert final.counters["create_items"].failed == 0
