@@ -107,15 +107,14 @@ async def check_content(
         async def check_people_and_refs(where: str, source: str, doc: Any) -> None:
             """`@Name` → a mention of the account whose name it is (or the plain name); `#N` → N's key."""
             text = adf_to_text(doc)
-            for node in _walk(doc):
-                if node.get("type") == "mention":
-                    attrs = node.get("attrs") or {}
-                    if attrs.get("text") != f"@{await account_name(str(attrs.get('id')))}":
-                        report.add(f"{where}: mention {attrs} is not the account of that person")
-                    report.mentions += 1
-            mentioned = Counter((n.get("attrs") or {}).get("text") for n in _walk(doc) if n.get("type") == "mention")
+            mentions = [n.get("attrs") or {} for n in _walk(doc) if n.get("type") == "mention"]
+            for attrs in mentions:
+                if attrs.get("text") != f"@{await account_name(str(attrs.get('id')))}":
+                    report.add(f"{where}: mention {attrs} is not the account of that person")
+            report.mentions += len(mentions)
+            mentioned = {attrs.get("text") for attrs in mentions}
             for name in (html.unescape(m) for m in _ADO_MENTION.findall(source)):
-                if not mentioned[f"@{name}"] and f"@{name}" not in text:
+                if f"@{name}" not in mentioned and f"@{name}" not in text:
                     report.add(f"{where}: @{name} is neither a mention nor a name")
             for ref in sorted(work_item_refs(source)):
                 target = by_ado.get(ref)

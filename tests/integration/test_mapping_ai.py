@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import socket
@@ -18,7 +17,7 @@ from migrayt.api.intake_service import IntakeService
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import AuditEvent, Base
-from migrayt.worker.codec import decoded_history
+from migrayt.worker.codec import _payloads_in, decoded_history
 from migrayt.worker.main import run_worker
 from tests.integration import harness
 from tests.integration.harness import create_sandbox_migration
@@ -87,17 +86,6 @@ def source_secrets(project: GeneratedProject) -> set[str]:
     """Ticket text plus user names and e-mails: what the LLM must never see."""
     people = {x for u in project.users for x in (u.display_name, u.unique_name, u.email) if x and len(x) >= 6}
     return ticket_text(project) | people
-
-
-def payload_texts(node) -> list[str]:
-    """The decoded data of every payload in a history's JSON form (data is base64 there)."""
-    if isinstance(node, dict):
-        if "metadata" in node and isinstance(node.get("data"), str):
-            return [base64.b64decode(node["data"]).decode("utf-8", "replace")]
-        return [t for v in node.values() for t in payload_texts(v)]
-    if isinstance(node, list):
-        return [t for v in node for t in payload_texts(v)]
-    return []
 
 
 def leaks(blob: str, secrets: set[str]) -> list[str]:
@@ -170,6 +158,6 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
         for scan_id in scan_ids:
             history = await stack.client.get_workflow_handle(scan_id).fetch_history()
             plain = await decoded_history(history, stack.client.data_converter.payload_codec)
-            data = payload_texts(json.loads(plain.to_json()))
+            data = [p.data.decode("utf-8", "replace") for event in plain.events for p in _payloads_in(event)]
             assert len(data) > 3 and any('"items_total"' in d for d in data)  # it did read the catalog back
             assert leaks("\n".join(data), text) == [], scan_id
