@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
+
+from pydantic import BaseModel, Field, field_validator
 
 
 class FaultConfig(BaseModel):
@@ -20,6 +22,32 @@ class FaultConfig(BaseModel):
     search_index_lag_seconds: float = Field(0.0, ge=0)
     retry_after_seconds: float = Field(1.0, ge=0)
     seed: int | None = None
+    # Requests matching one of these ("METHOD path-regex", e.g. "POST /rest/api/3/issue/bulk") wait, unanswered,
+    # until the setting no longer names them: a test holds a run at a known point instead of racing it.
+    hold: list[str] = Field(default_factory=list)
+    # How many matching requests still pass after `hold` is set, before holding starts.
+    hold_after: int = Field(0, ge=0)
+
+    @field_validator("hold")
+    @classmethod
+    def _hold_patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            method, _, path = pattern.partition(" ")
+            if not method.isalpha() or not path:
+                raise ValueError(f"hold pattern {pattern!r}: expected 'METHOD path-regex'")
+            try:
+                re.compile(path)
+            except re.error as exc:
+                raise ValueError(f"hold pattern {pattern!r}: {exc}") from None
+        return patterns
+
+    def holds(self, method: str, path: str) -> str | None:
+        """The hold pattern that names this request, if any."""
+        for pattern in self.hold:
+            want, _, regex = pattern.partition(" ")
+            if want.upper() == method.upper() and re.fullmatch(regex, path):
+                return pattern
+        return None
 
 
 class FaultCounters(BaseModel):
@@ -29,3 +57,6 @@ class FaultCounters(BaseModel):
     throttled: int = 0
     server_errors: int = 0
     dropped_after_write: int = 0
+    # Requests waiting on a `hold` now, and all ever held.
+    held_now: int = 0
+    held: int = 0

@@ -48,6 +48,8 @@ _READ_ONLY_POSTS: dict[Service, re.Pattern[str]] = {
 _NEAR_LIMIT_SHARE = 0.2
 # ADO's X-RateLimit-Limit is in TSTUs; 200 is the documented global per-user budget.
 _ADO_TSTU_LIMIT = 200
+# How often a held request looks whether its hold was lifted.
+_HOLD_POLL_SECONDS = 0.02
 _ADO_RESOURCE = "ATCPU"
 
 
@@ -114,6 +116,8 @@ class FaultController:
         self._tokens = 0.0
         self._refilled_at = clock()
         self._reset_bucket()
+        # Requests that matched `hold` since it was last set (the first `hold_after` pass).
+        self._hold_matches = 0
 
     @property
     def config(self) -> FaultConfig:
@@ -125,6 +129,8 @@ class FaultController:
 
     def replace(self, config: FaultConfig) -> FaultConfig:
         with self._lock:
+            if config.hold != self._config.hold:
+                self._hold_matches = 0
             self._config = config
             if config.seed is not None:
                 self.random.seed(config.seed)
@@ -142,6 +148,25 @@ class FaultController:
     def reset_counters(self) -> None:
         with self._lock:
             self.counters = FaultCounters()
+
+    def take_hold(self, method: str, path: str) -> bool:
+        """Whether this request waits on a hold; counted as held when it does."""
+        with self._lock:
+            if self._config.holds(method, path) is None:
+                return False
+            self._hold_matches += 1
+            if self._hold_matches <= self._config.hold_after:
+                return False
+            self.counters.held_now += 1
+            self.counters.held += 1
+            return True
+
+    def still_held(self, method: str, path: str) -> bool:
+        return self._config.holds(method, path) is not None
+
+    def end_hold(self) -> None:
+        with self._lock:
+            self.counters.held_now = max(0, self.counters.held_now - 1)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -403,6 +428,12 @@ class FaultMiddleware:
             return
 
         method: str = scope.get("method", "GET")
+        if self.controller.take_hold(method, path):
+            try:
+                while self.controller.still_held(method, path):
+                    await asyncio.sleep(_HOLD_POLL_SECONDS)
+            finally:
+                self.controller.end_hold()
         admission = self.controller.admit(self.service, method, path)
         delay = admission.latency_seconds + admission.near_limit_delay_seconds
         if delay > 0:

@@ -93,7 +93,7 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
         # Run now: the delta sync starts at once, and its result shows on the page.
         await delta.get_by_role("button", name="Run now").click()
         await expect(page.locator("#schedule-notice")).to_contain_text("Started now")
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # a deadline, not a race: the page shows the run once it starts
         while not await delta.locator("td.last-result a").count() and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             await page.reload()

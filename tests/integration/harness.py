@@ -108,6 +108,34 @@ async def set_jira_faults(sandbox: SandboxServer, **faults: Any) -> None:
         r.raise_for_status()
 
 
+# Jira's issue creates (bulk, and one by one where a bulk element is retried alone).
+ISSUE_CREATES = r"POST /rest/api/3/issue(/bulk)?"
+
+
+async def hold_jira(sandbox: SandboxServer, *patterns: str, after: int = 0) -> None:
+    """Hold the sandbox Jira's answers to these requests (the first `after` pass) until `release_jira`:
+    a run then waits at a known point however fast the machine is."""
+    await set_jira_faults(sandbox, hold=list(patterns), hold_after=after)
+
+
+async def release_jira(sandbox: SandboxServer) -> None:
+    await set_jira_faults(sandbox, hold=[])
+
+
+async def jira_held_now(sandbox: SandboxServer) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]["held_now"]
+
+
+async def wait_until_held(sandbox: SandboxServer, timeout: float = 120.0) -> None:
+    """Until at least one request waits on a hold."""
+    deadline = time.monotonic() + timeout
+    while await jira_held_now(sandbox) < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError("no request reached the hold")
+        await asyncio.sleep(0.05)
+
+
 def ado_labels(issues: list[dict]) -> dict[str, list[str]]:
     """ado-id label → the keys carrying it (more than one key is a duplicate)."""
     by_label: dict[str, list[str]] = {}

@@ -11,20 +11,26 @@ from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
 from tests.integration.harness import (
+    ISSUE_CREATES,
     WorkerProcess,
     ado_labels,
     create_sandbox_migration,
     jira_issues,
-    structure_only_plan,
+    release_jira,
     set_jira_faults,
+    structure_only_plan,
     wait_final,
     wait_for,
+    wait_until_held,
     worker_process,
 )
 
 TENANT = "crash-co"
 ITEMS = 300
 STORM_ITEMS = 300  # six batches for four slots: the first finished batch leaves the phase unfinished
+# The first two issue creates pass; the next wait unanswered until the worker is dead, so every kill lands
+# in the middle of phase 2 with writes in flight, however fast the machine is.
+HELD_MID_CREATE = dict(hold=[ISSUE_CREATES], hold_after=2)
 
 
 def assert_exactly_once(issues, progress, items=ITEMS):
@@ -59,19 +65,13 @@ async def items_written_twice(stack, migration_id: str) -> int:
 
 
 async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(stack, tmp_path):
-    with running_sandbox(items=ITEMS, seed=21, jira_faults=FaultConfig(latency_ms=200)) as sandbox:
+    with running_sandbox(items=ITEMS, seed=21, jira_faults=FaultConfig(**HELD_MID_CREATE)) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         worker = WorkerProcess(stack, tmp_path / "worker.log")
         worker.start()
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            await wait_for(
-                stack, TENANT, run_id,
-                lambda p: p.phase == "create_items" and 0 < p.counters["create_items"].created, timeout=120,
-            )
-            worker.kill()
-            await set_jira_faults(sandbox, latency_ms=0)
-            worker.start()
+            await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
             final = await wait_final(stack, TENANT, run_id, timeout=180)
         finally:
             worker.stop()
@@ -82,12 +82,14 @@ async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(sta
         assert redone <= in_flight_at_most
 
 
-async def kill_and_restart_mid_create_items(stack, worker: WorkerProcess, run_id: str) -> None:
-    """SIGKILL the worker once phase 2 has created some issues but not all, and start a new one."""
-    at_kill = await wait_for(
-        stack, TENANT, run_id, lambda p: p.phase == "create_items" and 0 < p.counters["create_items"].created, timeout=120
-    )
+async def kill_and_restart_mid_create_items(stack, worker: WorkerProcess, run_id: str, sandbox) -> None:
+    """SIGKILL the worker while phase 2's held creates wait, let them land (their answers die with the worker),
+    and start a new worker."""
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items", timeout=120)
+    await wait_until_held(sandbox)
+    at_kill = await stack.service.progress(TENANT, run_id)
     worker.kill()
+    await release_jira(sandbox)
     worker.start()
     c = at_kill.counters["create_items"]
     assert c.created < c.total, "the kill must land in the middle of phase 2"
@@ -95,15 +97,15 @@ async def kill_and_restart_mid_create_items(stack, worker: WorkerProcess, run_id
 
 async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(stack, tmp_path):
     # Batches killed in flight leave pending records whose issues Jira's search cannot see yet.
-    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, latency_ms=100, seed=3)
+    faults = FaultConfig(share_drop_after_write=0.25, search_index_lag_seconds=5.0, seed=3, **HELD_MID_CREATE)
     with running_sandbox(items=ITEMS, seed=22, jira_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         async with worker_process(stack, tmp_path / "worker.log") as worker:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            await kill_and_restart_mid_create_items(stack, worker, run_id)
+            await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
             await past_create_items(stack, run_id)
             dropped = await jira_fault_counters(sandbox)
-            await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0, latency_ms=0)
+            await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0)
             final = await wait_final(stack, TENANT, run_id, timeout=240)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final)
@@ -112,11 +114,12 @@ async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(
 
 async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
     faults = FaultConfig(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
-    with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=faults, ado_faults=faults) as sandbox:
+    jira_faults = faults.model_copy(update=HELD_MID_CREATE)
+    with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=jira_faults, ado_faults=faults) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         async with worker_process(stack, tmp_path / "worker.log") as worker:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            await kill_and_restart_mid_create_items(stack, worker, run_id)
+            await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
             await past_create_items(stack, run_id)
             await set_jira_faults(sandbox, share_429=0, share_5xx=0)
             final = await wait_final(stack, TENANT, run_id, timeout=240)

@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 from temporalio.worker import Replayer
 
-from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.run_models import PHASES, RunStatus
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
+    hold_jira,
     jira_issues,
     set_jira_faults,
     structure_only_plan,
     wait_final,
     wait_for,
+    wait_until_held,
 )
 
 TENANT = "history-co"
@@ -92,13 +93,17 @@ async def test_recorded_history_replays_deterministically(stack, worker):
 
 
 async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker):
-    # Pause lands while batches are in flight, so the history holds cut (cancelled) activities.
-    with running_sandbox(items=60, seed=33, jira_faults=FaultConfig(latency_ms=250)) as sandbox:
+    # Pause lands while batches are in flight, so the history holds cut (cancelled) activities: parent
+    # edits after the first 5 wait on the sandbox until the workflow has taken the pause.
+    with running_sandbox(items=60, seed=33) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        await hold_jira(sandbox, r"PUT /rest/api/3/issue/[^/]+", after=5)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         await wait_for(stack, TENANT, run_id, lambda p: p.phase == "hierarchy", poll=0.05)
-        await set_jira_faults(sandbox, latency_ms=3000)
+        await wait_until_held(sandbox)
         await stack.service.control(TENANT, run_id, "pause", actor="ops", door="api")
+        await wait_for(stack, TENANT, run_id, lambda p: p.pause_requested, timeout=60, poll=0.05)
+        await set_jira_faults(sandbox, hold=[], latency_ms=3000)
         await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
         await set_jira_faults(sandbox, latency_ms=0)
         await stack.service.control(TENANT, run_id, "resume", actor="ops", door="api")

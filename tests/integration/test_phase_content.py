@@ -3,7 +3,6 @@ comments in order with attribution, and exactly once across SIGKILLed workers an
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from tests.integration.harness import (
     set_jira_faults,
     wait_final,
     wait_for,
+    wait_until_held,
 )
 
 TENANT = "content-co"
@@ -87,36 +87,27 @@ async def written_more_than_once(stack, migration_id: str) -> int:
         )
 
 
-async def done_count(stack, migration_id: str, kind: str) -> int:
-    async with stack.service.sessions() as session:
-        return await session.scalar(
-            select(func.count()).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind, ItemRecord.state == "done")
-        )
-
-
-async def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_killed_in_phases_5_and_7_with_lost_responses_writes_nothing_twice(stack, tmp_path, monkeypatch):
     # The worker process inherits the cap: fewer comments posted one by one keeps this test short.
     monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(KILL_TEST_CAP))
-    with running_sandbox(SPEC, jira_faults=FaultConfig(seed=9), jira_options={"max_comments_per_issue": KILL_TEST_CAP}) as sandbox:
+    # Writes of each phase past its first few wait unanswered until the worker is dead: the kill always cuts a
+    # batch mid-way, however fast the machine is.
+    attachments, comments = r"POST /rest/api/3/issue/[^/]+/attachments", r"POST /rest/api/3/issue/[^/]+/comment"
+    faults = FaultConfig(seed=9, hold=[attachments], hold_after=25)
+    with running_sandbox(SPEC, jira_faults=faults, jira_options={"max_comments_per_issue": KILL_TEST_CAP}) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
         worker = WorkerProcess(stack, tmp_path / "worker.log")
         worker.start()
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            # Lost responses only while phases 5 and 7 write (the other phases have their own tests);
-            # the kill lands once the phase is really writing, so a batch is cut off mid-way.
-            for phase, kind, after in (("attachments", "attachment", 25), ("comments", "comment", 40)):
+            # Lost responses only while phases 5 and 7 write (the other phases have their own tests).
+            for phase, next_hold in (("attachments", [comments]), ("comments", [])):
                 await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase == phase, timeout=90, poll=0.25)
                 await set_jira_faults(sandbox, share_drop_after_write=0.08)
-                await wait_until(lambda kind=kind, after=after: _at_least(stack, migration_id, kind, after))
+                await wait_until_held(sandbox)
                 worker.kill()
+                # The held writes land now, their answers lost with the worker.
+                await set_jira_faults(sandbox, hold=next_hold, hold_after=40)
                 worker.start()
                 await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase != phase, timeout=90, poll=0.5)
                 await set_jira_faults(sandbox, share_drop_after_write=0.0)
@@ -131,18 +122,12 @@ async def test_killed_in_phases_5_and_7_with_lost_responses_writes_nothing_twice
         assert await written_more_than_once(stack, migration_id) > 0, "the kills and faults should have forced reconciliation"
 
 
-async def _at_least(stack, migration_id: str, kind: str, n: int) -> bool:
-    return await done_count(stack, migration_id, kind) >= n
-
-
 # --------------------------------------------------------------------------- overflow in parts
 
 PARTS_CAP = 20
 # A small upload limit (sandbox Jira and the worker's setting agree) so one item's overflow needs many parts.
 PARTS_LIMIT = 40_000
 MARKER = re.compile(r"Azure DevOps comment id (\d+)")
-
-
 
 
 def discussion() -> tuple[str, ...]:

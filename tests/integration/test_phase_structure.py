@@ -95,19 +95,35 @@ async def test_full_run_matches_the_source_structure(stack, worker):
         assert progress.counters["transitions"].failed == len(removed)
 
 
+# Each kill is held at a known point of its phase: the sandbox Jira leaves these requests unanswered (the
+# first few pass) until the worker is dead, so the kill always lands mid-phase however fast the machine is.
+PARENT_EDITS = r"PUT /rest/api/3/issue/[^/]+"
+# Each links batch reads the link types first (hierarchy never does): the first batch passes, the next waits.
+LINK_BATCHES = r"GET /rest/api/3/issueLinkType"
+TRANSITIONS = r"POST /rest/api/3/issue/[^/]+/transitions"
+
+
 async def kill_mid_phase(
-    stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str, latency_ms: int = 25
+    stack, worker, jira: SandboxAdmin, migration_id: str, run_id: str, phase: str, kind: str, next_hold: list[str]
 ) -> dict[str, int]:
-    """SIGKILL the worker once the phase has written some records, with answers dropping; restart it."""
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, timeout=60, poll=0.05)
-    # Slow enough that the kill lands mid-phase; answers to writes dropped after they happened.
-    await jira.set_faults(latency_ms=latency_ms, share_drop_after_write=0.15)
-    await wait_for_records(stack, migration_id, kind, at_least=10)
+    """SIGKILL the worker while the phase's held requests wait, with answers dropping; hold the next phase's
+    requests instead (the held ones are then applied, their answers lost with the worker); restart it."""
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, timeout=120, poll=0.05)
+    await wait_for_records(stack, migration_id, kind, at_least=1)
+    await jira_holds_a_request(jira)
     worker.kill()
     killed_at = await record_states(stack, migration_id, kind)
-    await jira.set_faults(latency_ms=0)  # the retried batches still meet dropped answers
+    await jira.set_faults(hold=next_hold, hold_after=1 if next_hold == [LINK_BATCHES] else 10)
     worker.start()
     return killed_at
+
+
+async def jira_holds_a_request(jira: SandboxAdmin, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await jira.faults())["counters"]["held_now"] < 1:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("no request reached the hold")
+        await asyncio.sleep(0.05)
 
 
 async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_parent_link_and_status_once(stack, tmp_path):
@@ -117,19 +133,21 @@ async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_paren
         jira = SandboxAdmin.for_jira(sandbox)
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
         async with worker_process(stack, tmp_path / "worker.log") as worker:
-            # Parent edits go 8 at a time per batch: only a slow Jira lets the kill land among them.
-            await jira.set_faults(latency_ms=150)
+            # Answers to writes dropped after they happened, in every phase below.
+            await jira.set_faults(share_drop_after_write=0.15, hold=[PARENT_EDITS], hold_after=10)
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            hierarchy_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "hierarchy", "hierarchy", latency_ms=300)
-            await wait_for(stack, TENANT, run_id, lambda p: p.phase != "hierarchy", timeout=60, poll=0.1)
-            await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
-            links_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "links", "link")
-            await wait_for(stack, TENANT, run_id, lambda p: p.phase != "links", timeout=60, poll=0.1)
-            await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
-            transitions_at_kill = await kill_mid_phase(stack, worker, jira, migration_id, run_id, "transitions", "transition")
+            hierarchy_at_kill = await kill_mid_phase(
+                stack, worker, jira, migration_id, run_id, "hierarchy", "hierarchy", next_hold=[LINK_BATCHES]
+            )
+            links_at_kill = await kill_mid_phase(
+                stack, worker, jira, migration_id, run_id, "links", "link", next_hold=[TRANSITIONS]
+            )
+            transitions_at_kill = await kill_mid_phase(
+                stack, worker, jira, migration_id, run_id, "transitions", "transition", next_hold=[]
+            )
             # Once the run is past transitions, every link and status is final.
-            progress = await wait_for(stack, TENANT, run_id, lambda p: p.phase == "comments", timeout=60, poll=0.1)
-            faults = await jira.set_faults(latency_ms=0, share_drop_after_write=0.0)
+            progress = await wait_for(stack, TENANT, run_id, lambda p: p.phase == "comments", timeout=120, poll=0.1)
+            faults = await jira.set_faults(share_drop_after_write=0.0)
             await stack.client.get_workflow_handle(run_id).terminate(reason="test checked what it needed")
         await jira.aclose()
 

@@ -276,3 +276,33 @@ async def test_admin_helper_switches_faults_on_a_served_service() -> None:
         set_faults(url, latency_ms=1)
         assert controller.config.latency_ms == 1
         assert sandbox_state(url) == {"items": 1}
+
+
+async def test_a_hold_keeps_matching_requests_unanswered_and_unapplied_until_lifted() -> None:
+    import asyncio
+
+    app, controller = wrapped("jira")
+    async with client_for(app) as client:
+        await client.patch("/_sandbox/faults", json={"hold": ["POST /items"], "hold_after": 1})
+        assert (await client.post("/items", json={})).status_code == 201  # the first passes
+        held = asyncio.ensure_future(client.post("/items", json={}))
+        while (await client.get("/_sandbox/faults")).json()["counters"]["held_now"] < 1:
+            await asyncio.sleep(0.01)
+        # Held: no answer yet and not written; other requests are served meanwhile.
+        assert not held.done()
+        assert (await client.get("/items")).json() == {"count": 1}
+
+        await client.patch("/_sandbox/faults", json={"hold": []})
+        assert (await held).status_code == 201
+        counters = (await client.get("/_sandbox/faults")).json()["counters"]
+        assert counters["held"] == 1 and counters["held_now"] == 0
+        assert (await client.get("/items")).json() == {"count": 2}
+
+
+def test_a_hold_pattern_is_checked() -> None:
+    with pytest.raises(ValueError, match="METHOD path-regex"):
+        FaultConfig(hold=["/rest/api/3/issue/bulk"])
+    with pytest.raises(ValueError):
+        FaultConfig(hold=["POST /rest/(api"])
+    assert FaultConfig(hold=[r"POST /rest/api/3/issue/bulk"]).holds("post", "/rest/api/3/issue/bulk")
+    assert not FaultConfig(hold=[r"POST /rest/api/3/issue/bulk"]).holds("GET", "/rest/api/3/issue/bulk")
