@@ -42,7 +42,9 @@ SETTINGS_CLASSES = (
     "migrayt.billing.gate:BillingSettings",
 )
 # Variables Migrayt's CLI reads that are not settings of a server class.
-CLI_VARIABLES = frozenset({"MIGRAYT_API_TOKEN", "MIGRAYT_API_URL", "MIGRAYT_ADMIN_TOKEN", "MIGRAYT_ADO_PAT", "MIGRAYT_JIRA_TOKEN"})
+CLI_VARIABLES = frozenset(
+    {"MIGRAYT_API_TOKEN", "MIGRAYT_API_URL", "MIGRAYT_ADMIN_TOKEN", "MIGRAYT_ADO_PAT", "MIGRAYT_JIRA_TOKEN"}
+)
 # Kernel views of processes and devices: never a secret file, whatever the secrets folder says.
 _NEVER_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
@@ -114,7 +116,9 @@ def check_secret_ref(ref: str, *, tenant: str, policy: SecretPolicy) -> None:
         _check_env(ref, where, tenant, policy)
     elif scheme == "file":
         if policy.shared:
-            raise SecretRefRefused(f"{ref!r}: on a shared server secrets are read from environment variables only (env:NAME)")
+            raise SecretRefRefused(
+                f"{ref!r}: on a shared server secrets are read from environment variables only (env:NAME)"
+            )
         secret_file(ref, policy)
     else:
         raise SecretRefRefused(f"{ref!r}: unknown kind of secret reference (use env:NAME, or file:PATH with auth off)")
@@ -129,9 +133,13 @@ def _check_env(ref: str, name: str, tenant: str, policy: SecretPolicy) -> None:
     try:
         mine = tenant_env_part(tenant)
     except TenantIdInvalid:
-        raise SecretRefRefused(f"{ref!r}: tenant {tenant[:80]!r} has an id from before tenant ids were restricted; it cannot name secrets") from None
+        raise SecretRefRefused(
+            f"{ref!r}: tenant {tenant[:80]!r} has an id from before tenant ids were restricted; it cannot name secrets"
+        ) from None
     if found is None or found.group(1) != mine:
-        raise SecretRefRefused(f"{ref!r}: this tenant's secrets live in variables named {TENANT_ENV_PREFIX}{mine}__<NAME>")
+        raise SecretRefRefused(
+            f"{ref!r}: this tenant's secrets live in variables named {TENANT_ENV_PREFIX}{mine}__<NAME>"
+        )
 
 
 def secret_file(ref: str, policy: SecretPolicy) -> Path:
@@ -148,6 +156,7 @@ def secret_file(ref: str, policy: SecretPolicy) -> Path:
         raise SecretRefRefused(f"{ref!r}: /proc, /sys and /dev are never secret files")
     if real == folder or not real.is_relative_to(folder):
         raise SecretRefRefused(
-            f"{ref!r}: secret files must lie inside the secrets folder {folder} (MIGRAYT_SECRETS_DIR), symlinks included"
+            f"{ref!r}: secret files must lie inside the secrets folder {folder} "
+            "(MIGRAYT_SECRETS_DIR), symlinks included"
         )
     return real

@@ -12,5 +12,7 @@ __all__ = ["SecretRefRefused", "check_named_ref", "tenant_env_prefix"]
 def check_named_ref(ref: str, *, tenant: str, settings: Settings, shared: bool) -> None:
     """A reference named by hand: the tenant's rules, and never `sealed:` (those come from saved connections)."""
     if ref.startswith("sealed:"):
-        raise SecretRefRefused("sealed secrets come only from saved connections: use source_connection_id / target_connection_id")
+        raise SecretRefRefused(
+            "sealed secrets come only from saved connections: use source_connection_id / target_connection_id"
+        )
     check_secret_ref(ref, tenant=tenant, policy=SecretPolicy.for_settings(settings, shared=shared))

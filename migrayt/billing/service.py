@@ -169,7 +169,8 @@ class BillingService:
             # Only money received unlocks a run: a completed session may be unpaid (a delayed payment
             # still pending) or say nothing about payment at all.
             if payment_status != "paid":
-                return f"checkout {session_id} completed with payment status {payment_status or 'missing'}: still locked"
+                status = payment_status or "missing"
+                return f"checkout {session_id} completed with payment status {status}: still locked"
             checkout.status = "paid"
             checkout.customer_id = customer
             checkout.subscription_id = subscription

@@ -276,11 +276,16 @@ class EmbeddedPostgres:
             return
         statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_verifier(self.password)}';\n"
         result = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(self.pgdata), "-c", "log_min_error_statement=panic", "postgres"],
+            [
+                str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(self.pgdata),
+                "-c", "log_min_error_statement=panic", "postgres",
+            ],
             input=statement, capture_output=True, text=True, timeout=120, **_as_user(user),
         )
         if result.returncode != 0 or "ERROR" in result.stderr:
-            raise StackError(f"PostgreSQL: could not set the superuser's password in {self.pgdata}: {result.stderr.strip()[-2000:]}")
+            raise StackError(
+                f"PostgreSQL: could not set the superuser's password in {self.pgdata}: {result.stderr.strip()[-2000:]}"
+            )
         hba.write_text(HBA)
         if user is not None:
             os.chown(hba, user.pw_uid, user.pw_gid)

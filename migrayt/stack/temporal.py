@@ -131,7 +131,8 @@ class TemporalDevServer:
     def _owner_only(self) -> None:
         """Workflow state (payloads, search attributes) is nobody else's to read: also for files made by older code."""
         self.state_dir.chmod(0o700)
-        for path in (self.db_path, *(self.db_path.with_name(self.db_path.name + end) for end in ("-wal", "-shm", "-journal"))):
+        sidecars = (self.db_path.with_name(self.db_path.name + end) for end in ("-wal", "-shm", "-journal"))
+        for path in (self.db_path, *sidecars):
             if path.exists():
                 path.chmod(0o600)
 

@@ -68,7 +68,9 @@ def _shared(settings: Settings) -> bool:
 
 
 @asynccontextmanager
-async def run_worker(settings: Settings, client: Client, database_url: str, *, shared: bool | None = None) -> AsyncIterator[Worker]:
+async def run_worker(
+    settings: Settings, client: Client, database_url: str, *, shared: bool | None = None
+) -> AsyncIterator[Worker]:
     """A running worker until the context exits; its connections are closed after.
 
     `shared`: whether the worker serves a shared server (auth on) and so applies its secret rules

@@ -23,8 +23,10 @@ def event(session_id: str, kind: str = "checkout.session.completed", **status: s
     return json.dumps({
         "id": f"evt_{kind}_{time.time_ns()}", "object": "event", "type": kind, "api_version": "2024-06-20",
         "created": int(time.time()), "livemode": False,
-        "data": {"object": {"id": session_id, "object": "checkout.session", "customer": "cus_1", "subscription": "sub_1",
-                            "status": "complete", "mode": "subscription", **status}},
+        "data": {"object": {
+            "id": session_id, "object": "checkout.session", "customer": "cus_1", "subscription": "sub_1",
+            "status": "complete", "mode": "subscription", **status,
+        }},
     }).encode()
 
 
@@ -41,7 +43,9 @@ async def billing(stack):
     )
     session_id = f"cs_test_{time.time_ns()}"
     async with stack.service.sessions() as session:
-        session.add(Checkout(id=session_id, tenant_id=TENANT, migration_id=migration_id, quote={}, status="open", created_by="tests"))
+        session.add(Checkout(
+            id=session_id, tenant_id=TENANT, migration_id=migration_id, quote={}, status="open", created_by="tests"
+        ))
         await session.commit()
     return service, migration_id, session_id
 

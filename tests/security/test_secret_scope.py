@@ -71,7 +71,8 @@ async def shared(stack, monkeypatch):
     monkeypatch.setenv("MIGRAYT_T_ACME__ADO_PAT", "acme-own-pat")
     get_settings.cache_clear()
     overrides = dict(
-        auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(key), task_queue=f"{stack.settings.task_queue}-shared"
+        auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(key),
+        task_queue=f"{stack.settings.task_queue}-shared",
     )
     settings = stack.settings.model_copy(update=overrides)
     try:
@@ -90,11 +91,15 @@ async def test_a_tenant_cannot_name_another_tenants_variable_at_create(shared):
     acme, acme_prod = await shared.issue_token("acme"), await shared.issue_token("acme-prod")
     assert tenant_env_prefix("acme") == "MIGRAYT_T_ACME__" and tenant_env_prefix("acme-prod") == "MIGRAYT_T_ACME_PROD__"
     async with listener() as (url, received), shared.client(acme) as http, shared.client(acme_prod) as owner:
-        for foreign in ("env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN", "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN", "env:MIGRAYT_T_A_B__JIRA_TOKEN",
-                        "env:MIGRAYT_STRIPE_API_KEY", "env:MIGRAYT_CODEC_KEYS", "env:MIGRAYT_API_TOKEN", "file:/proc/self/environ"):
+        for foreign in (
+            "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN", "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN",
+            "env:MIGRAYT_T_A_B__JIRA_TOKEN",
+            "env:MIGRAYT_STRIPE_API_KEY", "env:MIGRAYT_CODEC_KEYS", "env:MIGRAYT_API_TOKEN", "file:/proc/self/environ",
+        ):
             r = await http.post("/api/migrations", json=details(url, "env:MIGRAYT_T_ACME__ADO_PAT", foreign))
             assert r.status_code == 422 and foreign in r.json()["detail"], (foreign, r.text)
-        r = await owner.post("/api/migrations", json=details(url, "env:MIGRAYT_T_ACME_PROD__ADO_PAT", "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN"))
+        own = details(url, "env:MIGRAYT_T_ACME_PROD__ADO_PAT", "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN")
+        r = await owner.post("/api/migrations", json=own)
         assert r.status_code == 201, r.text  # the owner's own variable is its to name
     assert received == []
 
@@ -159,8 +164,10 @@ async def test_the_worker_refuses_another_tenants_sealed_secret(shared):
 
 def test_own_settings_of_every_settings_class_are_refused_in_every_mode(tmp_path):
     for mode in (SecretPolicy(shared=True, secrets_dir=tmp_path), SecretPolicy(shared=False, secrets_dir=tmp_path)):
-        for name in ("MIGRAYT_STRIPE_API_KEY", "MIGRAYT_STRIPE_WEBHOOK_SECRET", "MIGRAYT_CODEC_KEYS", "MIGRAYT_API_TOKEN",
-                     "MIGRAYT_ADMIN_TOKEN", "MIGRAYT_SECRET_KEY", "MIGRAYT_DATABASE_URL", "migrayt_openai_api_key"):
+        for name in (
+            "MIGRAYT_STRIPE_API_KEY", "MIGRAYT_STRIPE_WEBHOOK_SECRET", "MIGRAYT_CODEC_KEYS", "MIGRAYT_API_TOKEN",
+            "MIGRAYT_ADMIN_TOKEN", "MIGRAYT_SECRET_KEY", "MIGRAYT_DATABASE_URL", "migrayt_openai_api_key",
+        ):
             with pytest.raises(SecretRefRefused, match="own settings"):
                 resolve_secret(f"env:{name}", tenant="default", policy=mode)
 
@@ -170,7 +177,8 @@ def test_every_settings_class_in_the_code_is_known():
     found = set()
     for path in (REPO / "migrayt").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", getattr(b, "attr", None)) == "BaseSettings" for b in node.bases):
+            bases = {getattr(b, "id", getattr(b, "attr", None)) for b in getattr(node, "bases", ())}
+            if isinstance(node, ast.ClassDef) and "BaseSettings" in bases:
                 module = ".".join(path.relative_to(REPO).with_suffix("").parts)
                 found.add(f"{module}:{node.name}")
     assert found == set(SETTINGS_CLASSES)
@@ -186,15 +194,18 @@ def test_file_secrets_only_inside_the_secrets_folder_with_auth_off(tmp_path):
     (folder / "dir-out").symlink_to(outside)
     (folder / "proc").symlink_to("/proc/self")
     local = SecretPolicy(shared=False, secrets_dir=folder)
-    assert resolve_secret(f"file:{folder}/jira-token", tenant="default", policy=local).get_secret_value() == "in-the-folder"
+    inside = resolve_secret(f"file:{folder}/jira-token", tenant="default", policy=local)
+    assert inside.get_secret_value() == "in-the-folder"
     assert resolve_secret("file:jira-token", tenant="default", policy=local).get_secret_value() == "in-the-folder"
     for ref in (f"file:{folder}/../elsewhere/admin-token", "file:../elsewhere/admin-token", f"file:{folder}/link-out",
-                "file:dir-out/admin-token", "file:/proc/self/environ", "file:proc/environ", f"file:{outside}/admin-token",
+                "file:dir-out/admin-token", "file:/proc/self/environ", "file:proc/environ",
+                f"file:{outside}/admin-token",
                 "file:/etc/passwd", f"file:{folder}"):
         with pytest.raises(SecretRefRefused):
             resolve_secret(ref, tenant="default", policy=local)
     with pytest.raises(SecretRefRefused, match="environment variables only"):
-        resolve_secret(f"file:{folder}/jira-token", tenant="default", policy=SecretPolicy(shared=True, secrets_dir=folder))
+        shared = SecretPolicy(shared=True, secrets_dir=folder)
+        resolve_secret(f"file:{folder}/jira-token", tenant="default", policy=shared)
 
 
 async def test_file_references_at_create_with_auth_off(stack, tmp_path):

@@ -58,7 +58,8 @@ class MigrationContexts:
         try:
             ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
         except SecretRefRefused as err:
-            raise ApplicationError(f"secret refused for tenant {tenant}: {err}", type="SecretRefused", non_retryable=True) from None
+            message = f"secret refused for tenant {tenant}: {err}"
+            raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
         except SecretNotFound as err:
             raise bad_configuration(str(err)) from None
         return MigrationContext(

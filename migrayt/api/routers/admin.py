@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 class CreateTokenBody(BaseModel):
     tenant: str = Field(
         pattern=TENANT_PATTERN, max_length=TENANT_ID_MAX,
-        description="tenant id: lower-case letters and digits joined by single hyphens (acme-prod); made with its first token",
+        description="tenant id: lower-case letters and digits joined by single hyphens (acme-prod); "
+        "made with its first token",
     )
     name: str = Field("api", min_length=1, max_length=200, description="what the token is for; audit events name it")
 

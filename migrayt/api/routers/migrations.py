@@ -102,7 +102,9 @@ async def create_migration(body: NewMigration, svc: Service, intake: Intake, who
         return await migration_view(svc, intake, who.tenant, await svc.get_migration(who.tenant, migration_id))
     try:
         for ref in (body.source.pat_ref, body.target.token_ref):
-            check_named_ref(ref, tenant=who.tenant, settings=request.app.state.settings, shared=request.app.state.auth_mode == "on")
+            check_named_ref(
+                ref, tenant=who.tenant, settings=request.app.state.settings, shared=request.app.state.auth_mode == "on"
+            )
     except SecretRefRefused as err:
         raise HTTPException(422, str(err)) from None
     migration_id = await svc.create_migration(
