@@ -23,6 +23,7 @@ from migrayt.store.db import upgrade_schema
 from migrayt.store.models import Base
 
 REPO = Path(__file__).resolve().parents[2]
+COMPARE = {"compare_type": True}  # as Alembic's env
 
 # Run in a fresh interpreter, as the `alembic` command is: only what env.py imports is in its metadata.
 ALEMBIC_CHECK = """
@@ -63,7 +64,7 @@ async def test_every_table_declared_in_the_code_is_made_by_the_migrations(postgr
     try:
         async with engine.connect() as connection:
             diffs = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata)
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts=COMPARE), Base.metadata)
             )
     finally:
         await engine.dispose()

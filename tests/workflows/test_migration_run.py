@@ -124,18 +124,20 @@ async def test_cancel_while_paused_ends_cancelled_without_resuming(workflow_env)
 
 
 async def test_a_long_run_continues_as_new_and_carries_on_to_the_end(workflow_env):
-    fakes = FakeRunActivities(tier_sizes=[5, 3])
+    tiers = [5, 3]
+    fakes = FakeRunActivities(tier_sizes=tiers)
     # A small history limit stands in for Temporal's suggestion, which comes only after thousands of events.
     async with running(workflow_env, fakes, batch_size=1, concurrency=2, history_event_limit=120) as handle:
         result = await handle.result()
         first_run = workflow_env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
-        progress = await handle.query(MigrationRunWorkflow.progress)
+        last_run = workflow_env.client.get_workflow_handle(handle.id)
+        progress = await last_run.query(MigrationRunWorkflow.progress)
 
     assert result.status == RunStatus.COMPLETED
     assert (await first_run.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     assert progress.continued >= 1
-    expected = sorted((phase, tier, start) for phase in BATCH_PHASES for tier, size in enumerate([5, 3]) for start in range(size))
-    assert sorted(fakes.finished) == expected, "every batch runs exactly once across the continued runs"
+    every_batch = [(p, tier, start) for p in BATCH_PHASES for tier, size in enumerate(tiers) for start in range(size)]
+    assert sorted(fakes.finished) == sorted(every_batch), "every batch runs exactly once across the continued runs"
     assert all(result.counters[p].created == 8 and result.counters[p].total == 8 for p in BATCH_PHASES)
     finished = [e.phase for e in fakes.events if e.action == "phase_finished"]
     assert finished == list(PHASES), "each phase finishes once, in order"
@@ -150,7 +152,7 @@ async def test_a_phase_is_reported_started_once_when_the_run_continues_as_new_at
     fakes = FakeRunActivities(tier_sizes=[1])
     async with running(workflow_env, fakes, batch_size=1, concurrency=1, history_event_limit=40) as handle:
         result = await handle.result()
-        progress = await handle.query(MigrationRunWorkflow.progress)
+        progress = await workflow_env.client.get_workflow_handle(handle.id).query(MigrationRunWorkflow.progress)
 
     assert result.status == RunStatus.COMPLETED and progress.continued >= 1
     assert [e.phase for e in fakes.events if e.action == "phase_started"] == list(PHASES)
