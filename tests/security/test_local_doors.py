@@ -24,7 +24,7 @@ from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.settings import Settings
 from tests.api.conftest import ADMIN_TOKEN, served
-from tests.api.helpers import migration_body
+from tests.api.helpers import migration_body, poll
 from tests.security.web_forms import csrf_of, page_token
 
 LOCAL = "doors-local"
@@ -237,7 +237,10 @@ async def test_every_web_page_has_the_security_headers(stack, worker, sandbox):
         migration_id = r.json()["id"]
         run = await http.post(f"/api/migrations/{migration_id}/runs", json={})
         assert run.status_code == 202, run.text
-        params = {"migration_id": migration_id, "run_id": run.json()["run_id"]}
+        run_id = run.json()["run_id"]
+        # Finished before the walk: a run left going would outlive this test's worker and its sandbox.
+        await poll(http, f"/api/migrations/{run_id}", lambda body: body["status"] in ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"))
+        params = {"migration_id": migration_id, "run_id": run_id}
         routes = web_get_routes()
         assert len(routes) >= 14, routes
         urls = []
