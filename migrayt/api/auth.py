@@ -68,9 +68,9 @@ def auth_mode(settings: Settings) -> AuthMode:
     if mode == "off":
         if not loopback(settings.api_host):
             raise ValueError(
-                f"MIGRAYT_AUTH=off is refused with the API bound to {settings.api_host!r}: without authentication every "
-                "request is admin, so the API may only listen on a loopback address (MIGRAYT_API_HOST=127.0.0.1, ::1 "
-                "or localhost). To serve other machines, set MIGRAYT_AUTH=on and MIGRAYT_ADMIN_TOKEN."
+                f"MIGRAYT_AUTH=off is refused with the API bound to {settings.api_host!r}: without authentication "
+                "every request is admin, so the API may only listen on a loopback address (MIGRAYT_API_HOST="
+                "127.0.0.1, ::1 or localhost). To serve other machines, set MIGRAYT_AUTH=on and MIGRAYT_ADMIN_TOKEN."
             )
         return "off"
     if mode == "embedded":

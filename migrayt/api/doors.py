@@ -102,10 +102,13 @@ class LocalClientsOnly:
         proxied = [h for h in PROXY_HEADERS if h in headers]
         if proxied:
             # A reverse proxy in front of an open API would hand every visitor admin rights.
-            return _refuse(403, (
-                f"this server runs without authentication and answers only clients on its own machine; the request came "
-                f"through a proxy ({proxied[0]}). Behind a reverse proxy, run with MIGRAYT_AUTH=on."
-            ))
+            return _refuse(
+                403,
+                (
+                    "this server runs without authentication and answers only clients on its own machine; the "
+                    f"request came through a proxy ({proxied[0]}). Behind a reverse proxy, run with MIGRAYT_AUTH=on."
+                ),
+            )
         client = scope.get("client")
         if client and not loopback(str(client[0])):
             return _refuse(403, "this server runs without authentication and answers only clients on its own machine")
@@ -119,9 +122,15 @@ class LocalClientsOnly:
         own = _host_parts(headers.get("host", ""), scheme)
         if own is not None and _origin_parts(claimed, scheme) == own:
             return None
-        if origin is not None and str(scope.get("path", "")).startswith("/codec/") and origin in self.codec_origins(scope):
+        if (
+            origin is not None
+            and str(scope.get("path", "")).startswith("/codec/")
+            and origin in self.codec_origins(scope)
+        ):
             return None
-        return _refuse(403, f"cross-site request refused: {'Origin' if origin is not None else 'Referer'} is not this server")
+        return _refuse(
+            403, f"cross-site request refused: {'Origin' if origin is not None else 'Referer'} is not this server"
+        )
 
 
 class SecurityHeaders:

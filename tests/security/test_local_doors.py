@@ -88,9 +88,13 @@ async def test_a_cross_site_post_is_refused_and_saves_nothing(stack, sandbox):
     """Another site's form (no cookie, foreign Origin or Referer) cannot save a connection or create anything."""
     async with local_server(stack) as api, api.client() as http:
         before = await connection_names(http)
-        r = await http.post("/app/connections/ado", data=ado_form(sandbox, "from-another-site"), headers={"Origin": ATTACKER})
+        r = await http.post(
+            "/app/connections/ado", data=ado_form(sandbox, "from-another-site"), headers={"Origin": ATTACKER}
+        )
         assert r.status_code == 403, (r.status_code, r.text[:300])
-        r = await http.post("/app/connections/ado", data=ado_form(sandbox, "by-referer"), headers={"Referer": f"{ATTACKER}/page"})
+        r = await http.post(
+            "/app/connections/ado", data=ado_form(sandbox, "by-referer"), headers={"Referer": f"{ATTACKER}/page"}
+        )
         assert r.status_code == 403, (r.status_code, r.text[:300])
         r = await http.post("/app/connections/ado", data=ado_form(sandbox, "null-origin"), headers={"Origin": "null"})
         assert r.status_code == 403, (r.status_code, r.text[:300])
@@ -118,16 +122,25 @@ async def test_a_web_form_without_its_session_token_is_refused(stack, sandbox):
         assert token != others  # per session
         before = await connection_names(browser)
         for refused in ({}, {"csrf_token": ""}, {"csrf_token": "guessed"}, {"csrf_token": others}):
-            r = await browser.post("/app/connections/ado", data={**ado_form(sandbox, "no-token"), **refused}, headers=own)
+            r = await browser.post(
+                "/app/connections/ado", data={**ado_form(sandbox, "no-token"), **refused}, headers=own
+            )
             assert r.status_code == 403, (refused, r.status_code, r.text[:300])
         # No session cookie at all (a client that never loaded a page), even with a token from elsewhere.
         async with api.client() as cookieless:
-            r = await cookieless.post("/app/connections/ado", data={**ado_form(sandbox, "no-cookie"), "csrf_token": token})
+            r = await cookieless.post(
+                "/app/connections/ado", data={**ado_form(sandbox, "no-cookie"), "csrf_token": token}
+            )
             assert r.status_code == 403, r.text[:300]
         assert await connection_names(browser) == before
 
-        r = await browser.post("/app/connections/ado", data={**ado_form(sandbox, "with-token"), "csrf_token": token}, headers=own)
-        assert r.status_code == 303 and r.headers["location"].startswith("/app/connect?saved="), (r.status_code, r.text[:300])
+        r = await browser.post(
+            "/app/connections/ado", data={**ado_form(sandbox, "with-token"), "csrf_token": token}, headers=own
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/app/connect?saved="), (
+            r.status_code,
+            r.text[:300],
+        )
         assert await connection_names(browser) == before | {"with-token"}
 
 
@@ -135,18 +148,32 @@ async def test_the_web_form_refuses_a_project_key_the_api_refuses(stack, sandbox
     """The web goes through the API's model: a project key that would be JQL is refused, nothing stored."""
     async with local_server(stack) as api, api.client() as http:
         ado = await http.post("/api/connections", json={"kind": "ado", **ado_form(sandbox, "key-ado")})
-        jira = await http.post("/api/connections", json={
-            "kind": "jira_cloud", "name": "key-jira", "site_url": sandbox.jira_url, "email": DEFAULT_JIRA_EMAIL, "api_token": DEFAULT_JIRA_TOKEN,
-        })
+        jira = await http.post(
+            "/api/connections",
+            json={
+                "kind": "jira_cloud",
+                "name": "key-jira",
+                "site_url": sandbox.jira_url,
+                "email": DEFAULT_JIRA_EMAIL,
+                "api_token": DEFAULT_JIRA_TOKEN,
+            },
+        )
         assert ado.status_code == 201 and jira.status_code == 201, (ado.text, jira.text)
         token = await page_token(http, "/app/connect")
-        form = {"name": "injected key", "ado_connection": ado.json()["id"], "jira_connection": jira.json()["id"], "csrf_token": token}
+        form = {
+            "name": "injected key",
+            "ado_connection": ado.json()["id"],
+            "jira_connection": jira.json()["id"],
+            "csrf_token": token,
+        }
         for key in (INJECTION, "P", "1PHX", "PHX-1", "A" * 11):
             r = await http.post("/app/migrations", data={**form, "project_key": key})
             assert r.status_code == 400, (key, r.status_code, r.text[:300])
             assert "Jira project key" in r.text and INJECTION not in r.text
         assert "injected key" not in await migration_names(http)
-        r = await http.post("/app/migrations", data={**form, "name": "good key", "project_key": "phx"})  # typed in lower case
+        r = await http.post(
+            "/app/migrations", data={**form, "name": "good key", "project_key": "phx"}
+        )  # typed in lower case
         assert r.status_code == 303, r.text[:300]
         [made] = [m for m in (await http.get("/api/migrations")).json() if m["name"] == "good key"]
         assert made["target"]["project_key"] == "PHX"
@@ -175,7 +202,11 @@ async def test_the_cookie_holds_a_session_that_signing_out_revokes(stack):
             assert r.status_code == 303 and r.headers["location"] == "/app", r.text[:300]
             cookie = cookie_attributes(r, "migrayt_session")
             assert cookie["value"] != token and token not in r.headers.get("set-cookie", "")
-            assert cookie.get("httponly") is True and str(cookie.get("samesite")).lower() == "strict" and cookie.get("path") == "/app"
+            assert (
+                cookie.get("httponly") is True
+                and str(cookie.get("samesite")).lower() == "strict"
+                and cookie.get("path") == "/app"
+            )
             assert "secure" not in cookie  # plain http here; over https it is Secure (below)
             home = await http.get("/app")
             assert home.status_code == 200 and SIGNED_IN in home.text
@@ -200,7 +231,11 @@ async def test_the_cookie_holds_a_session_that_signing_out_revokes(stack):
         async with api.client() as http, api.client(ADMIN_TOKEN) as admin:
             await sign_in(http, token)
             assert (await http.get("/app")).status_code == 200
-            [listed] = [t for t in (await admin.get("/api/admin/tokens")).json() if t["tenant"] == SIGNED_IN and t["name"] == "browser"]
+            [listed] = [
+                t
+                for t in (await admin.get("/api/admin/tokens")).json()
+                if t["tenant"] == SIGNED_IN and t["name"] == "browser"
+            ]
             assert (await admin.delete(f"/api/admin/tokens/{listed['id']}")).status_code in (200, 204)
             assert (await http.get("/app")).status_code == 303
 
@@ -210,14 +245,22 @@ async def test_over_https_the_session_cookie_is_secure(stack):
     app = create_app(settings)
     app.state.service = stack.service  # no lifespan needed for the sign-in
     async with httpx.AsyncClient(base_url="http://localhost", transport=httpx.ASGITransport(app=app)) as plain:
-        r = await plain.post("/api/admin/tokens", json={"tenant": SIGNED_IN, "name": "https"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        r = await plain.post(
+            "/api/admin/tokens",
+            json={"tenant": SIGNED_IN, "name": "https"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
         assert r.status_code == 201, r.text
         token = r.json()["token"]
     async with httpx.AsyncClient(base_url="https://localhost", transport=httpx.ASGITransport(app=app)) as https:
         r = await sign_in(https, token)
         assert r.status_code == 303, r.text[:300]
         cookie = cookie_attributes(r, "migrayt_session")
-        assert cookie.get("secure") is True and cookie.get("httponly") is True and str(cookie.get("samesite")).lower() == "strict"
+        assert (
+            cookie.get("secure") is True
+            and cookie.get("httponly") is True
+            and str(cookie.get("samesite")).lower() == "strict"
+        )
 
 
 INLINE = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>|\son[a-z]+\s*=|\sstyle\s*=|javascript:", re.IGNORECASE)
@@ -239,7 +282,11 @@ async def test_every_web_page_has_the_security_headers(stack, worker, sandbox):
         assert run.status_code == 202, run.text
         run_id = run.json()["run_id"]
         # Finished before the walk: a run left going would outlive this test's worker and its sandbox.
-        await poll(http, f"/api/migrations/{run_id}", lambda body: body["status"] in ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"))
+        await poll(
+            http,
+            f"/api/migrations/{run_id}",
+            lambda body: body["status"] in ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"),
+        )
         params = {"migration_id": migration_id, "run_id": run_id}
         routes = web_get_routes()
         assert len(routes) >= 14, routes
@@ -249,13 +296,18 @@ async def test_every_web_page_has_the_security_headers(stack, worker, sandbox):
                 urls += ["/app/static/app.js", "/app/static/app.css"]
                 continue
             names = re.findall(r"{(\w+)}", path)
-            assert set(names) <= params.keys(), f"{path}: this test has no object for {set(names) - params.keys()}; add one"
+            assert set(names) <= params.keys(), (
+                f"{path}: this test has no object for {set(names) - params.keys()}; add one"
+            )
             urls.append(path.format(**params))
         for url in urls:
             r = await http.get(url)
             assert r.status_code in (200, 303, 307), (url, r.status_code, r.text[:200])
             csp = r.headers.get("content-security-policy", "")
-            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp, (url, csp)
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp, (
+                url,
+                csp,
+            )
             assert r.headers.get("x-frame-options") == "DENY", url
             assert r.headers.get("x-content-type-options") == "nosniff", url
             assert r.headers.get("referrer-policy") in ("same-origin", "no-referrer", "strict-origin"), url
@@ -263,7 +315,9 @@ async def test_every_web_page_has_the_security_headers(stack, worker, sandbox):
                 assert not INLINE.search(r.text), (url, INLINE.search(r.text).group(0))
         # API answers: nothing to render, nothing may frame them.
         r = await http.get("/api/whoami")
-        assert r.headers.get("x-content-type-options") == "nosniff" and "frame-ancestors 'none'" in r.headers.get("content-security-policy", "")
+        assert r.headers.get("x-content-type-options") == "nosniff" and "frame-ancestors 'none'" in r.headers.get(
+            "content-security-policy", ""
+        )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "migrate.example.com"])
@@ -284,9 +338,16 @@ async def test_requests_through_a_proxy_are_refused_while_auth_is_off(stack):
     """A reverse proxy in front of a loopback `migrayt up` would hand the open API to everyone it serves."""
     async with local_server(stack) as api, api.client() as http:
         assert (await http.get("/api/whoami")).status_code == 200
-        for header in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9;proto=https"}, {"X-Real-IP": "203.0.113.9"},
-                       {"X-Forwarded-Host": "migrate.example.com"}):
+        for header in (
+            {"X-Forwarded-For": "203.0.113.9"},
+            {"Forwarded": "for=203.0.113.9;proto=https"},
+            {"X-Real-IP": "203.0.113.9"},
+            {"X-Forwarded-Host": "migrate.example.com"},
+        ):
             r = await http.get("/api/whoami", headers=header)
             assert r.status_code == 403 and "MIGRAYT_AUTH=on" in r.json()["detail"], (header, r.text)
-    async with shared_server(stack) as api, api.client(ADMIN_TOKEN) as http:  # with auth on, a proxy is the normal set-up
+    async with (
+        shared_server(stack) as api,
+        api.client(ADMIN_TOKEN) as http,
+    ):  # with auth on, a proxy is the normal set-up
         assert (await http.get("/api/health", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 200

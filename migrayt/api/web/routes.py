@@ -78,7 +78,8 @@ class _FormRefused(HTTPException):
     def __init__(self) -> None:
         super().__init__(
             status_code=403,
-            detail="form refused: it was not sent from this site's page, or the page is out of date. Reload the page and try again.",
+            detail="form refused: it was not sent from this site's page, or the page is out of date. "
+            "Reload the page and try again.",
         )
 
 
@@ -112,9 +113,10 @@ async def _who(request: Request) -> Principal:
     state = request.app.state
     sessions = _service(request).sessions
     session_id = request.cookies.get(SESSION_COOKIE)
-    found = await find_session(sessions, session_id, state.auth_mode == "off", state.settings.tenant) if session_id else None
+    auth_off = state.auth_mode == "off"
+    found = await find_session(sessions, session_id, auth_off, state.settings.tenant) if session_id else None
     if found is None:
-        if state.auth_mode != "off":
+        if not auth_off:
             raise _LoginRequired()
         if request.method != "GET":
             raise _FormRefused()
@@ -151,10 +153,14 @@ def _see(url: str) -> RedirectResponse:
 
 
 FIELD_LABELS = {
-    "organization_url": "Organization URL", "site_url": "Site URL", "project": "Project", "pat": "Personal access token",
-    "api_token": "API token", "email": "E-mail", "name": "Name", "project_key": "Jira project key",
+    "organization_url": "Organization URL", "site_url": "Site URL", "project": "Project",
+    "pat": "Personal access token", "api_token": "API token", "email": "E-mail", "name": "Name",
+    "project_key": "Jira project key",
     "source_connection_id": "From", "target_connection_id": "To",
 }
+
+
+PROJECT_KEY_RULE = "must be 2 to 10 capital letters, digits or _, starting with a letter"
 
 
 def _invalid(err: ValidationError) -> str:
@@ -162,7 +168,7 @@ def _invalid(err: ValidationError) -> str:
     problems = []
     for e in err.errors(include_input=False):
         field = str(e["loc"][0]) if e["loc"] else "form"
-        message = "must be 2 to 10 capital letters, digits or _, starting with a letter" if field == "project_key" else e["msg"]
+        message = PROJECT_KEY_RULE if field == "project_key" else e["msg"]
         problems.append(f"{FIELD_LABELS.get(field, field)}: {message}")
     return "; ".join(problems)
 
@@ -309,7 +315,8 @@ async def create_migration(request: Request) -> Response:
         return await _connect_page(request, who, status_code=400, errors={"migration": _invalid(err)})
     try:
         migration_id = await _intake(request).create_migration_from_connections(
-            who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key, who.actor, "web",
+            who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key,
+            who.actor, "web",
         )
     except NotFound as err:
         return await _connect_page(request, who, status_code=400, errors={"migration": str(err)})

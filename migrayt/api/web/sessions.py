@@ -53,24 +53,43 @@ async def open_session(sessions: async_sessionmaker, principal: Principal, hours
     session_id, csrf = new_secret(), new_secret()
     now = datetime.now(timezone.utc)
     async with sessions() as db:
-        await db.execute(delete(WebSession).where(or_(WebSession.expires_at < now - KEEP_ENDED, WebSession.revoked_at < now - KEEP_ENDED)))
-        db.add(WebSession(
-            id_sha256=_hash(session_id), tenant_id=principal.tenant, actor=principal.actor, token_id=principal.token_id,
-            csrf_token=csrf, created_at=now, expires_at=now + timedelta(hours=hours),
-        ))
+        await db.execute(
+            delete(WebSession).where(
+                or_(WebSession.expires_at < now - KEEP_ENDED, WebSession.revoked_at < now - KEEP_ENDED)
+            )
+        )
+        db.add(
+            WebSession(
+                id_sha256=_hash(session_id),
+                tenant_id=principal.tenant,
+                actor=principal.actor,
+                token_id=principal.token_id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+            )
+        )
         await db.commit()
     return session_id, csrf
 
 
-async def find_session(sessions: async_sessionmaker, session_id: str, auth_off: bool, local_tenant: str) -> OpenSession | None:
+async def find_session(
+    sessions: async_sessionmaker, session_id: str, auth_off: bool, local_tenant: str
+) -> OpenSession | None:
     """The live session behind a cookie, or None (unknown, expired, signed out, or its token revoked)."""
     now = datetime.now(timezone.utc)
     async with sessions() as db:
-        row = (await db.execute(
-            select(WebSession, ApiToken.revoked_at)
-            .outerjoin(ApiToken, ApiToken.id == WebSession.token_id)
-            .where(WebSession.id_sha256 == _hash(session_id), WebSession.revoked_at.is_(None), WebSession.expires_at > now)
-        )).first()
+        row = (
+            await db.execute(
+                select(WebSession, ApiToken.revoked_at)
+                .outerjoin(ApiToken, ApiToken.id == WebSession.token_id)
+                .where(
+                    WebSession.id_sha256 == _hash(session_id),
+                    WebSession.revoked_at.is_(None),
+                    WebSession.expires_at > now,
+                )
+            )
+        ).first()
     if row is None:
         return None
     session, token_revoked_at = row
@@ -81,13 +100,16 @@ async def find_session(sessions: async_sessionmaker, session_id: str, auth_off: 
         return OpenSession(Principal(tenant=local_tenant, actor=LOCAL_ACTOR, admin=True), session.csrf_token)
     if token_revoked_at is not None:
         return None
-    return OpenSession(Principal(tenant=session.tenant_id, actor=session.actor, token_id=session.token_id), session.csrf_token)
+    return OpenSession(
+        Principal(tenant=session.tenant_id, actor=session.actor, token_id=session.token_id), session.csrf_token
+    )
 
 
 async def end_session(sessions: async_sessionmaker, session_id: str) -> None:
     async with sessions() as db:
         await db.execute(
-            update(WebSession).where(WebSession.id_sha256 == _hash(session_id), WebSession.revoked_at.is_(None))
+            update(WebSession)
+            .where(WebSession.id_sha256 == _hash(session_id), WebSession.revoked_at.is_(None))
             .values(revoked_at=datetime.now(timezone.utc))
         )
         await db.commit()

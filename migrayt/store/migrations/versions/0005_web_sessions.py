@@ -22,7 +22,9 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['token_id'], ['api_token.id'], name=op.f('fk_web_session_token_id_api_token'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['token_id'], ['api_token.id'], name=op.f('fk_web_session_token_id_api_token'), ondelete='CASCADE',
+    ),
     sa.PrimaryKeyConstraint('id_sha256', name=op.f('pk_web_session')),
     )
     op.create_index(op.f('ix_web_session_token_id'), 'web_session', ['token_id'], unique=False)
