@@ -6,10 +6,10 @@ import math
 import string
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 ADMIN_TOKEN_MIN_BITS = 256
@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # API authentication: on | off | embedded (off only for the embedded stack on loopback); see migrayt/api/auth.py.
     auth: str = "embedded"
     admin_token: SecretStr | None = None  # bootstrap token for /api/admin (issuing tenant tokens)
+    # Host names the API answers to (the Host header), comma-separated; empty: localhost, 127.0.0.1, [::1]
+    # and api_host. A request naming another host is a 400 (DNS rebinding). "*" turns the check off (auth on only).
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # How long a web app sign-in lasts (a server-side session; signing out ends it at once).
+    web_session_hours: float = 12.0
 
     # Run shape: a phase works in batches; independent batches run `concurrency` at a time.
     batch_size: int = 50
@@ -117,6 +122,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
         check_admin_token(value)
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
     @field_validator("log_level", mode="before")

@@ -16,9 +16,11 @@ from urllib.parse import unquote
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.auth import auth_mode
+from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
 from migrayt.api.intake_service import IntakeService
 from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
 from migrayt.api.service import MigrationService, NotFound, RunConflict
@@ -72,9 +74,28 @@ def _include_optional(app: FastAPI) -> None:
             app.include_router(router)
 
 
+def _codec_origins(scope) -> set[str]:
+    """The Temporal UI origins the codec answers (CORS); with auth off they may POST to /codec too."""
+    try:
+        from migrayt.api.routers.codec import allowed_origins
+    except ModuleNotFoundError:
+        return set()
+    return allowed_origins(Request(scope))
+
+
+def _install_doors(app: FastAPI, settings: Settings, mode: str) -> None:
+    """See migrayt/api/doors.py; the last added runs first, so headers land on refusals too."""
+    hosts = allowed_hosts(settings)
+    if mode == "off":
+        check_open_api_hosts(hosts)
+        app.add_middleware(LocalClientsOnly, codec_origins=_codec_origins)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+    app.add_middleware(SecurityHeaders)
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None, temporal_address: str | None = None) -> FastAPI:
     settings = settings or get_settings()
-    mode = auth_mode(settings)  # a wrong MIGRAYT_AUTH fails at start, not per request
+    mode = auth_mode(settings)  # a wrong MIGRAYT_AUTH, or auth off on a network interface, fails at start
     check_admin_token(settings.admin_token)  # again: settings made by model_copy skip their validators
 
     @asynccontextmanager
@@ -93,6 +114,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = FastAPI(title="Migrayt", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.auth_mode = mode
+    _install_doors(app, settings, mode)
     for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)

@@ -9,6 +9,10 @@ Modes (`MIGRAYT_AUTH`):
   and the API listens on a loopback address only; `on` otherwise. So `migrayt up` needs no token,
   and a deployment with a real database never runs open by accident.
 
+`off` is refused at start unless the API is bound to a loopback address: an open API on a network
+interface is anyone's admin. What else keeps an open API to its own machine (Host, Origin, proxy
+headers) is in migrayt/api/doors.py.
+
 Admin routes (issuing tenant tokens) take the bootstrap admin token `MIGRAYT_ADMIN_TOKEN`; in mode
 `off` a request without any token may use them too.
 
@@ -47,7 +51,8 @@ class Principal(BaseModel):
         return f"{claimed} (via {self.actor})"[:200]
 
 
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
+    host = host.strip("[]")
     if host == "localhost":
         return True
     try:
@@ -58,10 +63,18 @@ def _loopback(host: str) -> bool:
 
 def auth_mode(settings: Settings) -> AuthMode:
     mode = settings.auth.strip().lower()
-    if mode in ("on", "off"):
-        return mode  # type: ignore[return-value]
+    if mode == "on":
+        return "on"
+    if mode == "off":
+        if not loopback(settings.api_host):
+            raise ValueError(
+                f"MIGRAYT_AUTH=off is refused with the API bound to {settings.api_host!r}: without authentication "
+                "every request is admin, so the API may only listen on a loopback address (MIGRAYT_API_HOST="
+                "127.0.0.1, ::1 or localhost). To serve other machines, set MIGRAYT_AUTH=on and MIGRAYT_ADMIN_TOKEN."
+            )
+        return "off"
     if mode == "embedded":
-        return "off" if settings.database_url is None and _loopback(settings.api_host) else "on"
+        return "off" if settings.database_url is None and loopback(settings.api_host) else "on"
     raise ValueError(f"MIGRAYT_AUTH must be on, off or embedded, not {settings.auth!r}")
 
 

@@ -224,3 +224,23 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser of the web app. The cookie holds a random session id; only its SHA-256 is kept.
+
+    A session with a token acts as that token's tenant, and ends when the token is revoked; one
+    without (the local user of a server with auth off) is honoured only while auth is off.
+    """
+
+    __tablename__ = "web_session"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    token_id: Mapped[str | None] = mapped_column(ForeignKey("api_token.id", ondelete="CASCADE"), index=True)
+    # Every form of this session carries it; a form from another site cannot know it.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -52,7 +52,7 @@ def test_auth_mode_is_off_only_for_the_embedded_stack_on_loopback():
     assert auth_mode(Settings(auth="embedded", database_url=None, api_host="127.0.0.1")) == "off"
     assert auth_mode(Settings(auth="embedded", database_url=None, api_host="0.0.0.0")) == "on"
     assert auth_mode(Settings(auth="embedded", database_url="postgresql+asyncpg://db/x", api_host="127.0.0.1")) == "on"
-    assert auth_mode(Settings(auth="off", api_host="0.0.0.0")) == "off"
+    assert auth_mode(Settings(auth="off", api_host="127.0.0.1")) == "off"
     assert auth_mode(Settings(auth="ON")) == "on"
 
 

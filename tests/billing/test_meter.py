@@ -54,6 +54,6 @@ async def test_with_billing_off_the_webhook_is_not_there(stack):
 
     app = create_app(stack.settings)
     app.state.service = stack.service
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=10) as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost", timeout=10) as http:
         r = await http.post("/api/billing/webhook", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
         assert r.status_code == 404 and "billing is off" in r.json()["detail"]

@@ -38,7 +38,7 @@ A, B = "codec-a", "codec-b"
 def codec_client(stack, **settings) -> httpx.AsyncClient:
     app = create_app(stack.settings.model_copy(update=settings))
     app.state.service = stack.service  # the stack's client carries the worker's codec; no lifespan needed
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=10)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost", timeout=10)
 
 
 def as_json(p: Payload) -> dict:

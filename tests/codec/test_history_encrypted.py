@@ -91,7 +91,7 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
 
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     ui_origin = f"http://127.0.0.1:{stack.settings.temporal_ui_port}"
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=codec_app(stack)), base_url="http://api", timeout=10) as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=codec_app(stack)), base_url="http://localhost", timeout=10) as http:
         preflight = await http.options("/codec/decode", headers={"Origin": ui_origin, "Access-Control-Request-Method": "POST"})
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] == ui_origin

@@ -17,6 +17,7 @@ from migrayt.scheduling.service import ScheduleService
 from tests.e2e.conftest import TENANT, screenshot
 from tests.e2e.test_run_controls import approved_migration
 from tests.integration.harness import create_sandbox_migration, wait_final
+from tests.security.web_forms import page_token
 
 
 @pytest.fixture
@@ -158,7 +159,8 @@ async def test_bad_schedule_forms_answer_with_a_message_not_a_500(web, form_migr
     """Whatever is typed (or posted by hand), the page comes back with the reason and nothing is scheduled."""
     migration_id = form_migration
     async with httpx.AsyncClient(base_url=web.url, timeout=20) as http:
-        r = await http.post(f"/app/migrations/{migration_id}/schedules/{kind}", data=form)
+        token = await page_token(http, f"/app/migrations/{migration_id}/schedules")  # a form carries its page's token
+        r = await http.post(f"/app/migrations/{migration_id}/schedules/{kind}", data={**form, "csrf_token": token})
         assert r.status_code in (400, 422), (r.status_code, r.text[:300])
         error = re.search(r'id="schedule-error">([^<]+)<', r.text)
         assert error and error.group(1).strip(), r.text[:300]

@@ -2,14 +2,18 @@
 
 Server-rendered pages over the same services the HTTP API calls. Forms work without JavaScript
 (POST, then a redirect); /static/app.js only polls the live parts and submits the run buttons in
-place, so a click acts within a second.
+place, so a click acts within a second. Pages carry no inline script or style (the CSP forbids both).
+
+Who a request is comes from a server-side web session (sessions.py), never from a token in a cookie.
+Every form carries the session's CSRF token and every POST is checked against it, in every mode;
+form input goes through the API's own pydantic models, so the web cannot store what the API refuses.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -19,23 +23,30 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from migrayt.activities.preview.dry_run import PreviewReport
-from migrayt.api.auth import Principal, principal_for_token
+from migrayt.api.auth import LOCAL_ACTOR, Principal, principal_for_token
 from migrayt.api.intake_service import IntakeService
 from migrayt.api.routers.billing import billing_service
+from migrayt.api.routers.connections import AdoConnectionBody, JiraCloudConnectionBody
+from migrayt.api.routers.migrations import CreateFromConnectionsBody
 from migrayt.api.routers.schedules import schedule_service
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.api.web import views
+from migrayt.api.web.sessions import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    end_session,
+    find_session,
+    new_secret,
+    open_session,
+    same_secret,
+)
 from migrayt.billing.service import (
     BillingMisconfigured,
     BillingService,
     PaymentProviderError,
 )
-from migrayt.connections_store import (
-    AdoConnectionInput,
-    ConnectionRejected,
-    JiraCloudConnectionInput,
-    SecretKeyMissing,
-)
+from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
@@ -46,8 +57,9 @@ from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
-TOKEN_COOKIE = "migrayt_token"
 WIZARD = (("connect", "Connect"), ("scan", "Scan"), ("mapping", "Mapping"), ("preview", "Preview"), ("checkout", "Checkout"), ("run", "Run"))
+
+R = TypeVar("R", bound=Response)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -58,6 +70,17 @@ templates.env.globals.update(wizard=WIZARD, phase_order=PHASES, phase_labels=vie
 class _LoginRequired(HTTPException):
     def __init__(self) -> None:
         super().__init__(status_code=303, headers={"Location": "/app/login"})
+
+
+class _FormRefused(HTTPException):
+    """A POST without this session's CSRF token: another site's form, or a page older than its session."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            status_code=403,
+            detail="form refused: it was not sent from this site's page, or the page is out of date. "
+            "Reload the page and try again.",
+        )
 
 
 def _service(request: Request) -> MigrationService:
@@ -72,14 +95,48 @@ def _intake(request: Request) -> IntakeService:
     return state.intake
 
 
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, path: str = "/app") -> None:
+    # HttpOnly: no script reads it; SameSite=Strict: no other site's request carries it.
+    response.set_cookie(name, value, path=path, httponly=True, samesite="strict", secure=_https(request))
+
+
 async def _who(request: Request) -> Principal:
-    """The API's own rule: a tenant token (kept in a cookie here), or the embedded default's user."""
-    try:
-        return await principal_for_token(request, request.cookies.get(TOKEN_COOKIE))
-    except HTTPException as err:
-        if err.status_code == 401:
-            raise _LoginRequired() from None
-        raise
+    """The web session's principal; a POST must also carry that session's CSRF token.
+
+    With auth off a browser without a session gets one (of the local user) on its first page; with
+    auth on it is sent to sign in.
+    """
+    state = request.app.state
+    sessions = _service(request).sessions
+    session_id = request.cookies.get(SESSION_COOKIE)
+    auth_off = state.auth_mode == "off"
+    found = await find_session(sessions, session_id, auth_off, state.settings.tenant) if session_id else None
+    if found is None:
+        if not auth_off:
+            raise _LoginRequired()
+        if request.method != "GET":
+            raise _FormRefused()
+        local = Principal(tenant=state.settings.tenant, actor=LOCAL_ACTOR, admin=True)
+        session_id, csrf = await open_session(sessions, local, state.settings.web_session_hours)
+        request.state.new_session = session_id
+        request.state.csrf_token = csrf
+        return local
+    if request.method != "GET" and not same_secret((await request.form()).get(CSRF_FIELD), found.csrf_token):
+        raise _FormRefused()
+    request.state.csrf_token = found.csrf_token
+    return found.principal
+
+
+def _remember(request: Request, response: R) -> R:
+    """Hands a session opened during this request to the browser."""
+    session_id = getattr(request.state, "new_session", None)
+    if session_id:
+        _set_cookie(request, response, SESSION_COOKIE, session_id)
+    return response
 
 
 def _fragment(request: Request) -> bool:
@@ -87,11 +144,33 @@ def _fragment(request: Request) -> bool:
 
 
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
+    return _remember(request, templates.TemplateResponse(request, name, context, status_code=status_code))
 
 
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+FIELD_LABELS = {
+    "organization_url": "Organization URL", "site_url": "Site URL", "project": "Project",
+    "pat": "Personal access token", "api_token": "API token", "email": "E-mail", "name": "Name",
+    "project_key": "Jira project key",
+    "source_connection_id": "From", "target_connection_id": "To",
+}
+
+
+PROJECT_KEY_RULE = "must be 2 to 10 capital letters, digits or _, starting with a letter"
+
+
+def _invalid(err: ValidationError) -> str:
+    """What is wrong with a form, per field, in words; never the value typed (it may be a secret)."""
+    problems = []
+    for e in err.errors(include_input=False):
+        field = str(e["loc"][0]) if e["loc"] else "form"
+        message = PROJECT_KEY_RULE if field == "project_key" else e["msg"]
+        problems.append(f"{FIELD_LABELS.get(field, field)}: {message}")
+    return "; ".join(problems)
 
 
 async def _migration(request: Request, who: Principal, migration_id: str):
@@ -116,28 +195,50 @@ async def static(name: str) -> FileResponse:
     return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
+def _login_page(request: Request, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    """The sign-in form with a fresh double-submit token: its cookie and its hidden field must match."""
+    csrf = new_secret()
+    response = _page(request, "login.html", status_code=status_code, error=error, csrf_token=csrf)
+    _set_cookie(request, response, LOGIN_COOKIE, csrf, path="/app/login")
+    return response
+
+
 @router.get("/app/login")
-async def login_form(request: Request, error: str | None = None) -> HTMLResponse:
-    return _page(request, "login.html", error=error)
+async def login_form(request: Request) -> HTMLResponse:
+    return _login_page(request)
 
 
 @router.post("/app/login")
 async def login(request: Request) -> Response:
-    token = str((await request.form()).get("token") or "").strip()
+    form = await request.form()
+    if not same_secret(form.get(CSRF_FIELD), request.cookies.get(LOGIN_COOKIE) or ""):
+        return _login_page(request, status_code=403, error="The sign-in form was out of date: enter the token again.")
+    token = str(form.get("token") or "").strip()
     try:
-        await principal_for_token(request, token or None)
+        principal = await principal_for_token(request, token or None)
     except HTTPException as err:
-        return _page(request, "login.html", status_code=401, error=str(err.detail))
+        return _login_page(request, status_code=401, error=str(err.detail))
+    sessions = _service(request).sessions
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        await end_session(sessions, previous)  # a new id on sign-in: a session id planted earlier is worth nothing
+    session_id, _ = await open_session(sessions, principal, request.app.state.settings.web_session_hours)
     response = _see("/app")
-    # SameSite=Strict: another site's form cannot act with this cookie.
-    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    _set_cookie(request, response, SESSION_COOKIE, session_id)
+    response.delete_cookie(LOGIN_COOKIE, path="/app/login")
     return response
 
 
 @router.post("/app/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    try:
+        await _who(request)
+    except _LoginRequired:
+        pass  # nothing to end
+    else:
+        await end_session(_service(request).sessions, request.cookies[SESSION_COOKIE])
     response = _see("/app/login")
-    response.delete_cookie(TOKEN_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, path="/app", httponly=True, samesite="strict", secure=_https(request))
     return response
 
 
@@ -175,25 +276,26 @@ async def connect(request: Request) -> HTMLResponse:
 async def save_connection(request: Request, kind: Literal["ado", "jira"]) -> Response:
     who = await _who(request)
     form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items()}
+    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD}
     try:
+        # The API's own bodies: the web cannot save what POST /api/connections refuses.
+        entered: AdoConnectionBody | JiraCloudConnectionBody
         if kind == "ado":
-            entered = AdoConnectionInput(
+            entered = AdoConnectionBody(
                 name=values.get("name") or "Azure DevOps", organization_url=values.get("organization_url", ""),
                 project=values.get("project", ""), pat=SecretStr(values.get("pat", "")),
             )
         else:
-            entered = JiraCloudConnectionInput(
+            entered = JiraCloudConnectionBody(
                 name=values.get("name") or "Jira", site_url=values.get("site_url", ""), email=values.get("email", ""),
                 api_token=SecretStr(values.get("api_token", "")),
             )
-        if not all(values.get(k) for k in (("organization_url", "project", "pat") if kind == "ado" else ("site_url", "email", "api_token"))):
-            raise ConnectionRejected("fill in every field")
         saved = await _intake(request).save_connection(who.tenant, entered, who.actor, "web")
     except (ConnectionRejected, SecretKeyMissing, ValidationError) as err:
         # Never echo the secret back; the other fields are kept so the person fixes only what is wrong.
         kept = {k: v for k, v in values.items() if k not in ("pat", "api_token")}
-        return await _connect_page(request, who, status_code=400, errors={kind: str(err)}, entered={kind: kept})
+        message = _invalid(err) if isinstance(err, ValidationError) else str(err)
+        return await _connect_page(request, who, status_code=400, errors={kind: message}, entered={kind: kept})
     return _see(f"/app/connect?saved={saved.id}")
 
 
@@ -204,9 +306,17 @@ async def create_migration(request: Request) -> Response:
     if not (form.get("ado_connection") and form.get("jira_connection") and form.get("project_key")):
         return await _connect_page(request, who, status_code=400, errors={"migration": "choose both connections and a Jira project key"})
     try:
+        # The API's body for the same request, so the key is checked as POST /api/migrations checks it.
+        body = CreateFromConnectionsBody(
+            name=form.get("name") or "ADO to Jira", source_connection_id=form["ado_connection"],
+            target_connection_id=form["jira_connection"], project_key=form["project_key"].upper(),
+        )
+    except ValidationError as err:
+        return await _connect_page(request, who, status_code=400, errors={"migration": _invalid(err)})
+    try:
         migration_id = await _intake(request).create_migration_from_connections(
-            who.tenant, form.get("name") or "ADO to Jira", form["ado_connection"], form["jira_connection"],
-            form["project_key"].upper(), who.actor, "web",
+            who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key,
+            who.actor, "web",
         )
     except NotFound as err:
         return await _connect_page(request, who, status_code=400, errors={"migration": str(err)})
@@ -218,7 +328,7 @@ async def migration(request: Request, migration_id: str) -> RedirectResponse:
     who = await _who(request)
     await _migration(request, who, migration_id)
     runs = await _service(request).list_runs(who.tenant, migration_id)
-    return _see(f"/app/runs/{runs[-1].id}" if runs else f"/app/migrations/{migration_id}/scan")
+    return _remember(request, _see(f"/app/runs/{runs[-1].id}" if runs else f"/app/migrations/{migration_id}/scan"))
 
 
 # --- scan ---------------------------------------------------------------------------------------

@@ -45,11 +45,19 @@
     });
   }
 
+  // A plain form that asks first (the CSP allows no inline onsubmit).
+  function confirming(form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+
   function wire(root) {
     if (root.dataset && root.dataset.live) poll(root);
     root.querySelectorAll("[data-live]").forEach(poll);
     root.querySelectorAll("form[data-inplace]").forEach(inplace);
     if (root.matches && root.matches("form[data-inplace]")) inplace(root);
+    root.querySelectorAll("form[data-confirm]:not([data-inplace])").forEach(confirming);
   }
 
   document.addEventListener("DOMContentLoaded", function () { wire(document.body); });
