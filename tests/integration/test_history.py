@@ -9,6 +9,7 @@ import pytest
 from temporalio.worker import Replayer
 
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.phases import run_phases
 from migrayt.workflows.run_models import RunStatus
@@ -116,7 +117,7 @@ async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker)
 
 
 async def replay_and_keep(stack, history, name: str) -> None:
-    replayer = Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter)
+    replayer = Replayer(workflows=[MigrationRunWorkflow, DeltaSyncWorkflow], data_converter=stack.client.data_converter)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
     if os.environ.get("MIGRAYT_RECORD_HISTORY"):
