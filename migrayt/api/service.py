@@ -105,7 +105,8 @@ class MigrationService:
             MigrationRunInput(
                 run_id=run_id, migration_id=migration_id, tenant=tenant, original_run_id=original_run_id,
                 requested_by=actor, door=door, batch_size=self.settings.batch_size,
-                concurrency=self.settings.concurrency, history_event_limit=history_event_limit, phases=list(run_phases()),
+                concurrency=self.settings.concurrency, history_event_limit=history_event_limit,
+                phases=list(run_phases()),
             ),
             id=run_id,
             task_queue=self.settings.task_queue,

@@ -93,7 +93,8 @@ class DeltaSyncWorkflow(RunEngine):
         self._cp = checkpoint
         status, error = await self._drive(fresh)
         return DeltaSyncResult(
-            run_id=run_id, status=status, changed_since=input.plan.changed_since, counters=self._cp.counters, error=error
+            run_id=run_id, status=status, changed_since=input.plan.changed_since, counters=self._cp.counters,
+            error=error,
         )
 
     async def _prepare(self, input: DeltaSyncInput) -> DeltaPlan:
@@ -168,5 +169,6 @@ class DeltaSyncWorkflow(RunEngine):
         self._upsert_search_attributes()
         await self._record("run_finished", error=error, finished=True)
         return DeltaSyncResult(
-            run_id=self._run.run_id, status=status, changed_since=plan.changed_since, counters=self._cp.counters, error=error
+            run_id=self._run.run_id, status=status, changed_since=plan.changed_since, counters=self._cp.counters,
+            error=error,
         )

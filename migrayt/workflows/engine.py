@@ -47,7 +47,11 @@ BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_i
 
 def search_attributes(tenant: str, status: RunStatus, phase: str) -> TypedSearchAttributes:
     return TypedSearchAttributes(
-        [SearchAttributePair(TENANT, tenant), SearchAttributePair(STATUS, status.value), SearchAttributePair(PHASE, phase)]
+        [
+            SearchAttributePair(TENANT, tenant),
+            SearchAttributePair(STATUS, status.value),
+            SearchAttributePair(PHASE, phase),
+        ]
     )
 
 
@@ -216,7 +220,8 @@ class RunEngine:
                     else:
                         start, next_start = next_start, min(next_start + self._run.batch_size, size)
                     end = min(start + self._run.batch_size, size)
-                    in_flight[start] = asyncio.ensure_future(self._batch(phase, self._cp.tier, start, end, cancellable=cuts))
+                    batch = self._batch(phase, self._cp.tier, start, end, cancellable=cuts)
+                    in_flight[start] = asyncio.ensure_future(batch)
                 if not in_flight:
                     self._cp.next_ordinal = next_start
                     self._cp.redo = list(redo)

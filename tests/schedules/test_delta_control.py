@@ -102,7 +102,8 @@ async def test_a_paused_delta_sync_makes_no_jira_calls_and_resumes_to_completion
     assert actions[-1] == "run_finished"
 
     history = await stack.service.handle(run_id).fetch_history()
-    assert any(e.HasField("activity_task_cancel_requested_event_attributes") for e in history.events), "no batch was cut"
+    cut = any(e.HasField("activity_task_cancel_requested_event_attributes") for e in history.events)
+    assert cut, "no batch was cut"
     await replay_and_keep(stack, history, "delta_sync_paused_and_resumed")
 
 
