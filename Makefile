@@ -1,11 +1,12 @@
-# Two commands for a fresh machine: `make demo` and `make test`.
+# Two commands for a fresh machine: `make demo` and `make test` (everything; what CI runs).
+# `make test-fast` runs the fast tier only, while you work.
 # Each sets up its own virtualenv and installs what it needs.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser clean
+.PHONY: demo test test-fast install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +28,14 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# The fast tier, under 2 minutes: pure unit tests, the activities in Temporal's ActivityEnvironment,
+# the workflows on a local Temporal with fake activities, the replay of the committed histories and
+# the schema check (one embedded PostgreSQL). No sandbox, no worker, no browser.
+FAST_TESTS := tests/unit tests/api/test_units.py tests/codec/test_codec_unit.py \
+	tests/activities tests/workflows tests/replay tests/store
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q $(FAST_TESTS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .migrayt

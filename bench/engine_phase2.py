@@ -63,6 +63,7 @@ from migrayt.store import item_records  # noqa: E402
 from migrayt.activities.execution.migration_context import MigrationContexts  # noqa: E402
 from migrayt.connectors.jira import map_bulk_result  # noqa: E402
 from migrayt.store.models import RunSourceItem  # noqa: E402
+from migrayt.tenant_secrets import SecretPolicy  # noqa: E402
 from migrayt.worker.connectors import ConnectorPool  # noqa: E402
 from migrayt.workflows.run_models import FINAL_STATUSES, PHASES  # noqa: E402
 
@@ -183,7 +184,7 @@ class Work:
 
 
 async def prepare_work(stack: BenchStack, run_id: str, migration_id: str) -> tuple[Work, ConnectorPool]:
-    pool = ConnectorPool()
+    pool = ConnectorPool(SecretPolicy.for_settings(stack.settings, shared=False))  # the bench's own machine
     contexts = MigrationContexts(stack.sessions, pool)
     ctx = await contexts.load(migration_id)
     catalog = await contexts.catalog(ctx)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Collection
 from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
+
+from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, secret_file
 
 
 class SecretNotFound(Exception):
@@ -16,7 +20,7 @@ class SourceConnection(BaseModel):
     organization_url: str  # e.g. https://dev.azure.com/acme
     project: str
     team: str | None = None
-    pat_ref: str  # env:NAME or file:PATH
+    pat_ref: str  # env:NAME, file:PATH or sealed:… (see migrayt/tenant_secrets.py)
 
 
 class TargetConnection(BaseModel):
@@ -26,8 +30,20 @@ class TargetConnection(BaseModel):
     token_ref: str
 
 
-def resolve_secret(ref: str) -> SecretStr:
-    """Turn `env:NAME` / `file:PATH` into the secret. The error names the reference, never a value."""
+def check_ref_for_tenant(ref: str, *, tenant: str, policy: SecretPolicy, owned_sealed: Collection[str] = ()) -> None:
+    """Raise SecretRefRefused unless `tenant` may name `ref`; a sealed value must be one of its saved connections'."""
+    check_secret_ref(ref, tenant=tenant, policy=policy)
+    if ref.startswith("sealed:") and ref.removeprefix("sealed:") not in owned_sealed:
+        raise SecretRefRefused("a sealed secret that is not one of this tenant's saved connections is refused")
+
+
+def resolve_secret(ref: str, *, tenant: str, policy: SecretPolicy, owned_sealed: Collection[str] = ()) -> SecretStr:
+    """Turn `env:NAME` / `file:PATH` / `sealed:…` into the secret, if `tenant` may name it under `policy`.
+
+    Checked here, at the moment of use, whatever a door checked before: a migration row may have been
+    written by anything. `owned_sealed`: the sealed values the tenant's own saved connections hold.
+    Raises SecretRefRefused or SecretNotFound; a message names the reference, never a value."""
+    check_ref_for_tenant(ref, tenant=tenant, policy=policy, owned_sealed=owned_sealed)
     scheme, _, where = ref.partition(":")
     if scheme == "env":
         value = os.environ.get(where)
@@ -35,10 +51,7 @@ def resolve_secret(ref: str) -> SecretStr:
             raise SecretNotFound(f"secret reference {ref!r}: environment variable {where} is not set in the worker")
         return SecretStr(value)
     if scheme == "file":
-        path = Path(where)
-        if not path.is_file():
-            raise SecretNotFound(f"secret reference {ref!r}: no such file in the worker")
-        return SecretStr(path.read_text().strip())
+        return SecretStr(_read_secret_file(ref, secret_file(ref, policy)))
     if scheme == "sealed":  # a saved connection's secret, encrypted under MIGRAYT_SECRET_KEY (connections_store)
         from migrayt.connections_store import SecretBox, SecretKeyMissing
         from migrayt.settings import get_settings
@@ -48,3 +61,15 @@ def resolve_secret(ref: str) -> SecretStr:
         except SecretKeyMissing as err:
             raise SecretNotFound(f"a saved connection's secret: {err}") from None
     raise SecretNotFound(f"secret reference {ref!r}: unknown scheme (use env:NAME or file:PATH)")
+
+
+def _read_secret_file(ref: str, real: Path) -> str:
+    # The real path was checked; O_NOFOLLOW stops a symlink swapped in since from being followed.
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise SecretNotFound(f"secret reference {ref!r}: no such file in the worker's secrets folder") from None
+    with os.fdopen(fd) as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SecretNotFound(f"secret reference {ref!r}: not a regular file")
+        return fh.read().strip()

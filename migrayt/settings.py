@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,11 +12,51 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+ADMIN_TOKEN_MIN_BITS = 256
+_BASE64URL = set(string.ascii_letters + string.digits + "-_")
+
+
+def token_entropy_bits(token: str) -> float:
+    """An upper estimate of a token's entropy: its length times the bits of the alphabet it draws from.
+
+    The alphabet is guessed from the characters used (hex, base64url, or the classes present); a token
+    using fewer than 10 distinct characters counts as nothing, as `aaaa…` or `abab…` would otherwise pass."""
+    if len(set(token)) < 10:
+        return 0.0
+    chars = set(token)
+    if chars <= set(string.hexdigits.lower()) or chars <= set(string.hexdigits.upper() + string.digits):
+        alphabet = 16
+    elif chars <= _BASE64URL and chars & set(string.ascii_lowercase) and chars & set(string.ascii_uppercase):
+        alphabet = 64
+    else:
+        alphabet = sum(size for group, size in (
+            (string.ascii_lowercase, 26), (string.ascii_uppercase, 26), (string.digits, 10), (string.punctuation, 32),
+        ) if chars & set(group)) or 1
+    return len(token) * math.log2(alphabet) if alphabet > 1 else 0.0
+
+
+def check_admin_token(value: SecretStr | None) -> None:
+    """ValueError (naming the rule, never the token) for an admin token of under 32 random bytes."""
+    if value is None:
+        return
+    bits = token_entropy_bits(value.get_secret_value())
+    if bits < ADMIN_TOKEN_MIN_BITS:
+        raise ValueError(
+            f"MIGRAYT_ADMIN_TOKEN is too weak (about {bits:.0f} bits of entropy; at least {ADMIN_TOKEN_MIN_BITS}, "
+            "i.e. 32 random bytes, are needed): generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MIGRAYT_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting (a weak admin token) is never echoed into a log.
+    model_config = SettingsConfigDict(env_prefix="MIGRAYT_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # Where the embedded PostgreSQL and Temporal keep their data.
     state_dir: Path = Path(".migrayt")
+    # With auth off, `file:` secret references must lie in this folder (unset: <state_dir>/secrets);
+    # on a shared server (auth on) `file:` references are refused whatever this says.
+    secrets_dir: Path | None = None
 
     # Unset means "start the embedded one".
     database_url: str | None = None
@@ -63,6 +105,19 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_id(cls, value: str) -> str:
+        from migrayt.tenant_secrets import check_tenant_id
+
+        return check_tenant_id(value)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        check_admin_token(value)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from migrayt.api.routers import admin, audit, connections, events, migrations, p
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
 from migrayt.mapping.versions import PlanNotApproved, VersionConflict
-from migrayt.settings import Settings, get_settings
+from migrayt.settings import Settings, check_admin_token, get_settings
 from migrayt.store.db import create_engine, session_factory
 from migrayt.worker.temporal_client import connect_temporal
 
@@ -75,6 +75,7 @@ def _include_optional(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, database_url: str | None = None, temporal_address: str | None = None) -> FastAPI:
     settings = settings or get_settings()
     mode = auth_mode(settings)  # a wrong MIGRAYT_AUTH fails at start, not per request
+    check_admin_token(settings.admin_token)  # again: settings made by model_copy skip their validators
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -18,9 +18,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.store.models import ApiToken, AuditEvent, Tenant
+from migrayt.tenant_secrets import TENANT_ID_PATTERN, check_tenant_id
 
 TOKEN_PREFIX = "mgt_"
-TENANT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# Tenant ids map one-to-one onto secret variable names (migrayt/tenant_secrets.py): no `.`, `_` or `--`.
+TENANT_PATTERN = TENANT_ID_PATTERN
 
 
 class TokenView(BaseModel):
@@ -55,7 +57,8 @@ def _view(row: ApiToken) -> TokenView:
 
 
 async def issue_token(sessions: async_sessionmaker, tenant: str, name: str, actor: str, door: str) -> IssuedToken:
-    """A new token of `tenant` (the tenant is created on its first token)."""
+    """A new token of `tenant` (the tenant is created on its first token); TenantIdInvalid for a bad id."""
+    check_tenant_id(tenant)
     token = new_token()
     row = ApiToken(
         id=f"tok-{uuid.uuid4().hex[:12]}", tenant_id=tenant, name=name, token_sha256=token_hash(token),

@@ -1,8 +1,8 @@
 """Checkout for a quote (Stripe Checkout Session), the webhook that unlocks runs, the run gate.
 
 Billing is off unless `MIGRAYT_BILLING=stripe`; then a migration runs only once a checkout of its
-latest quote is completed (`checkout.session.completed`, signature verified by the `stripe`
-library). The session is usage-based: a subscription to a metered price, and the writes each run
+latest quote is paid (`checkout.session.completed` with `payment_status` "paid", signature verified by
+the `stripe` library). The session is usage-based: a subscription to a metered price, and the writes each run
 makes are reported as billing meter events while it runs (see meter.py).
 """
 
@@ -153,7 +153,8 @@ class BillingService:
             event = stripe.Webhook.construct_event(payload, signature or "", secret.get_secret_value())
         except (stripe.SignatureVerificationError, ValueError) as err:
             raise BadSignature(f"webhook refused: {type(err).__name__}") from None
-        if event.type != "checkout.session.completed":
+        # A session paid later (bank debits) completes "unpaid", then Stripe sends async_payment_succeeded.
+        if event.type not in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             return f"ignored {event.type}"
         obj = event.data.object.to_dict()
         return await self._completed(str(obj["id"]), obj.get("customer"), obj.get("subscription"), obj.get("payment_status"))
@@ -165,8 +166,11 @@ class BillingService:
                 return f"no checkout {session_id} here"
             if checkout.status == "paid":
                 return f"checkout {session_id} already paid"  # Stripe delivers at least once
-            if payment_status not in (None, "paid", "no_payment_required"):
-                return f"checkout {session_id} completed with payment {payment_status}: still locked"
+            # Only money received unlocks a run: a completed session may be unpaid (a delayed payment
+            # still pending) or say nothing about payment at all.
+            if payment_status != "paid":
+                status = payment_status or "missing"
+                return f"checkout {session_id} completed with payment status {status}: still locked"
             checkout.status = "paid"
             checkout.customer_id = customer
             checkout.subscription_id = subscription

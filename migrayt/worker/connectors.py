@@ -1,41 +1,54 @@
-"""One ADO and one Jira client per process per connection, resolved from secret references here."""
+"""One ADO and one Jira client per process per tenant and connection, resolved from secret references here.
+
+Every use checks the reference against the run's tenant again (a cached client included): a client one
+tenant may use is never handed to another that names the same reference."""
 
 from __future__ import annotations
 
-from migrayt.connections import SourceConnection, TargetConnection, resolve_secret
+from collections.abc import Collection
+
+from migrayt.connections import SourceConnection, TargetConnection, check_ref_for_tenant, resolve_secret
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
+from migrayt.tenant_secrets import SecretPolicy
 
 
 class ConnectorPool:
-    def __init__(self, http_overrides: dict | None = None) -> None:
-        self._ado: dict[tuple[str, str, str], AdoClient] = {}
-        self._jira: dict[tuple[str, str, str], JiraClient] = {}
+    def __init__(self, policy: SecretPolicy, http_overrides: dict | None = None) -> None:
+        self._policy = policy
+        self._ado: dict[tuple[str, ...], AdoClient] = {}
+        self._jira: dict[tuple[str, ...], JiraClient] = {}
         self._http_overrides = http_overrides or {}
 
-    def ado(self, source: SourceConnection) -> AdoClient:
-        key = (source.organization_url, source.project, source.pat_ref)
+    def ado(self, source: SourceConnection, tenant: str, owned_sealed: Collection[str] = ()) -> AdoClient:
+        """Raises SecretRefRefused / SecretNotFound when the tenant may not use, or the worker lacks, the PAT."""
+        self._check(source.pat_ref, tenant, owned_sealed)
+        key = (source.organization_url, source.project, source.pat_ref, tenant)
         if key not in self._ado:
             self._ado[key] = AdoClient(
                 source.organization_url,
                 source.project,
-                resolve_secret(source.pat_ref),
+                resolve_secret(source.pat_ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed),
                 team=source.team,
                 settings=HttpSettings.from_app_settings(source.organization_url, **self._http_overrides),
             )
         return self._ado[key]
 
-    def jira(self, target: TargetConnection) -> JiraClient:
-        key = (target.base_url, target.email, target.token_ref)
+    def jira(self, target: TargetConnection, tenant: str, owned_sealed: Collection[str] = ()) -> JiraClient:
+        self._check(target.token_ref, tenant, owned_sealed)
+        key = (target.base_url, target.email, target.token_ref, tenant)
         if key not in self._jira:
             self._jira[key] = JiraClient(
                 target.base_url,
                 target.email,
-                resolve_secret(target.token_ref),
+                resolve_secret(target.token_ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed),
                 settings=HttpSettings.from_app_settings(target.base_url, **self._http_overrides),
             )
         return self._jira[key]
+
+    def _check(self, ref: str, tenant: str, owned_sealed: Collection[str]) -> None:
+        check_ref_for_tenant(ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed)
 
     def counters(self) -> dict[str, dict]:
         out = {}

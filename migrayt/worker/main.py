@@ -23,6 +23,7 @@ from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.tenant_secrets import SecretPolicy
 from migrayt.worker.connectors import ConnectorPool
 from migrayt.worker.temporal_client import connect_temporal
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
@@ -60,12 +61,25 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
+def _shared(settings: Settings) -> bool:
+    from migrayt.api.auth import auth_mode  # the API's own rule, so worker and API never disagree
+
+    return auth_mode(settings) == "on"
+
+
 @asynccontextmanager
-async def run_worker(settings: Settings, client: Client, database_url: str) -> AsyncIterator[Worker]:
-    """A running worker until the context exits; its connections are closed after."""
+async def run_worker(
+    settings: Settings, client: Client, database_url: str, *, shared: bool | None = None
+) -> AsyncIterator[Worker]:
+    """A running worker until the context exits; its connections are closed after.
+
+    `shared`: whether the worker serves a shared server (auth on) and so applies its secret rules
+    (migrayt/tenant_secrets.py); None means what the API would decide from the same settings."""
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    connectors = ConnectorPool()
+    if shared is None:
+        shared = _shared(settings)
+    connectors = ConnectorPool(SecretPolicy.for_settings(settings, shared=shared))
     contexts = MigrationContexts(sessions, connectors)
     activities = [
         RunEventActivities(sessions).record_run_event,
@@ -106,6 +120,8 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with run_worker(settings, client, database_url):
+    # A worker on its own serves a stack given by URL: the shared-server rules hold unless MIGRAYT_AUTH=off.
+    shared = _shared(settings.model_copy(update={"database_url": database_url}))
+    async with run_worker(settings, client, database_url, shared=shared):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()

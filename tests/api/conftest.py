@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from migrayt.api.app import create_app
 from tests.integration.harness import Stack
 
-ADMIN_TOKEN = "admin-" + os.urandom(12).hex()
+ADMIN_TOKEN = "admin-" + os.urandom(32).hex()  # 32 random bytes: a weaker admin token is refused
 
 
 def free_port() -> int:

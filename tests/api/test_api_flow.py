@@ -32,7 +32,7 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         r = await http.post("/api/migrations", json=bad)
         assert r.status_code == 422 and "pat_ref" in r.text
         # A shared server sends no secret but the tenant's own to the URLs a tenant chooses.
-        for ref in ("env:MIGRAYT_ADMIN_TOKEN", "env:HOME", "file:/etc/passwd", "env:MIGRAYT_T_OTHER_CORP_ADO_PAT"):
+        for ref in ("env:MIGRAYT_ADMIN_TOKEN", "env:HOME", "file:/etc/passwd", "env:MIGRAYT_T_OTHER_CORP__ADO_PAT"):
             stolen = migration_body(sandbox, TENANT)
             stolen["target"]["token_ref"] = ref
             r = await http.post("/api/migrations", json=stolen)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrayt.api.cli_commands.client import exit_code_for
 from migrayt.api.run_report import estimate_eta, work_done
-from migrayt.api.secret_refs import SecretRefRefused, check_secret_ref, tenant_env_prefix
 from migrayt.phases import run_phases
+from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, tenant_env_prefix
 from migrayt.workflows.run_models import PhaseCounters, RunStatus
 
 
@@ -35,21 +37,25 @@ def test_no_eta_before_anything_is_done():
     assert estimate_eta(RunStatus.RUNNING, {}, 30.0) == (None, None)
 
 
+SHARED = SecretPolicy(shared=True, secrets_dir=Path("/nonexistent/secrets"))
+LOCAL = SecretPolicy(shared=False, secrets_dir=Path("/nonexistent/secrets"))
+
+
 def test_a_shared_server_lets_a_tenant_name_only_its_own_variables():
-    prefix = tenant_env_prefix("acme-corp.eu")
-    assert prefix == "MIGRAYT_T_ACME_CORP_EU_"
-    check_secret_ref(f"env:{prefix}JIRA", tenant="acme-corp.eu", shared=True)
-    for ref in (f"env:{prefix}", "env:MIGRAYT_T_OTHER_JIRA", "env:AWS_SECRET_ACCESS_KEY", "file:/run/secrets/jira"):
+    prefix = tenant_env_prefix("acme-corp")
+    assert prefix == "MIGRAYT_T_ACME_CORP__"
+    check_secret_ref(f"env:{prefix}JIRA", tenant="acme-corp", policy=SHARED)
+    for ref in (f"env:{prefix}", "env:MIGRAYT_T_OTHER__JIRA", "env:AWS_SECRET_ACCESS_KEY", "file:/run/secrets/jira"):
         with pytest.raises(SecretRefRefused):
-            check_secret_ref(ref, tenant="acme-corp.eu", shared=True)
+            check_secret_ref(ref, tenant="acme-corp", policy=SHARED)
 
 
 def test_migraits_own_settings_are_never_a_migration_secret():
     for ref in ("env:MIGRAYT_SECRET_KEY", "env:MIGRAYT_ADMIN_TOKEN", "env:migrayt_openai_api_key"):
         with pytest.raises(SecretRefRefused, match="Migrayt's own settings"):
-            check_secret_ref(ref, tenant="default", shared=False)
-    check_secret_ref("env:MY_ADO_PAT", tenant="default", shared=False)
-    check_secret_ref("file:/home/me/.jira-token", tenant="default", shared=False)
+            check_secret_ref(ref, tenant="default", policy=LOCAL)
+    check_secret_ref("env:MY_ADO_PAT", tenant="default", policy=LOCAL)
+    check_secret_ref("file:/nonexistent/secrets/jira-token", tenant="default", policy=LOCAL)
 
 
 def test_cli_exit_codes_follow_the_http_status():

@@ -31,7 +31,7 @@ from migrayt.workflows.migration_run import TENANT as TENANT_ATTRIBUTE
 from tests.codec.test_history_encrypted import payloads_in
 from tests.integration.harness import create_sandbox_migration
 
-ADMIN = "admin-" + os.urandom(12).hex()
+ADMIN = "admin-" + os.urandom(32).hex()
 A, B = "codec-a", "codec-b"
 
 

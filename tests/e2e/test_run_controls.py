@@ -96,7 +96,6 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, held_sandbox):
     await asyncio.sleep(2)
     assert await jira_requests(held_sandbox) == before, "a paused run must not call Jira"
     assert 0 < done_paused < ITEMS, "paused mid-way: the batches not yet started wait for resume"
-    assert len(ado_labels(await jira_issues(held_sandbox))) == done_paused
 
     clicked = time.monotonic()
     await page.get_by_role("button", name="Resume").click()

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from migrayt.api.auth import auth_mode
 from migrayt.api.service import MigrationService
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import MappingPlan, default_plan
@@ -170,6 +171,8 @@ class WorkerProcess:
             MIGRAYT_INDEX_LAG_GRACE_SECONDS=str(s.index_lag_grace_seconds),
             MIGRAYT_HTTP_MAX_RETRIES=str(s.http_max_retries),
             MIGRAYT_CONCURRENCY=str(s.concurrency),
+            # A worker on its own applies the shared-server secret rules unless told the stack's mode.
+            MIGRAYT_AUTH=auth_mode(s),
         )
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -254,7 +254,7 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
     codec_kid, codec_key = "kcanary", os.urandom(32)
     codec_b64 = base64.b64encode(codec_key).decode()
     fernet_key = Fernet.generate_key().decode()
-    admin_token = f"admin-canary{secrets.token_hex(16)}"
+    admin_token = f"admin-canary{secrets.token_hex(32)}"
     openai_calls: list[dict] = []
     async with stripe_stand_in() as stripe_api, Served(fake_openai(openai_calls)) as openai_url, Served(refusing_stripe()) as refusing_url:
         env = {

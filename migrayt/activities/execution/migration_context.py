@@ -16,7 +16,8 @@ from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
-from migrayt.store.models import ItemRecord, Migration
+from migrayt.store.models import ItemRecord, Migration, StoredConnection
+from migrayt.tenant_secrets import SecretRefRefused
 from migrayt.worker.connectors import ConnectorPool
 
 
@@ -51,10 +52,16 @@ class MigrationContexts:
             raise bad_configuration(f"migration {migration_id} does not exist")
         source = SourceConnection.model_validate(migration.source)
         target = TargetConnection.model_validate(migration.target)
+        # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
+        tenant = migration.tenant_id
+        owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)
         try:
-            ado, jira = self._connectors.ado(source), self._connectors.jira(target)
+            ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
+        except SecretRefRefused as err:
+            message = f"secret refused for tenant {tenant}: {err}"
+            raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
         except SecretNotFound as err:
-            raise bad_configuration(str(err)) from err
+            raise bad_configuration(str(err)) from None
         return MigrationContext(
             migration_id=migration.id,
             tenant_id=migration.tenant_id,
@@ -64,6 +71,19 @@ class MigrationContexts:
             ado=ado,
             jira=jira,
         )
+
+    async def _owned_sealed(self, tenant: str, *refs: str) -> frozenset[str]:
+        """Of the sealed values `refs` name, those a saved connection of `tenant` holds (a sealed value is unique)."""
+        sealed = [r.removeprefix("sealed:") for r in refs if r.startswith("sealed:")]
+        if not sealed:
+            return frozenset()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(StoredConnection.secret_encrypted).where(
+                    StoredConnection.tenant_id == tenant, StoredConnection.secret_encrypted.in_(sealed)
+                )
+            )
+            return frozenset(rows)
 
     async def catalog(self, ctx: MigrationContext, refresh: bool = False) -> TargetCatalog:
         async with self._lock:

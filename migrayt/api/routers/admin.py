@@ -10,12 +10,17 @@ from pydantic import BaseModel, Field
 from migrayt.api.auth import AdminPrincipal
 from migrayt.api.routers.deps import ID_PATTERN
 from migrayt.api.tokens import TENANT_PATTERN, IssuedToken, TokenView, issue_token, list_tokens, revoke_token
+from migrayt.tenant_secrets import TENANT_ID_MAX
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 class CreateTokenBody(BaseModel):
-    tenant: str = Field(pattern=TENANT_PATTERN, description="lower-case tenant id; created with its first token")
+    tenant: str = Field(
+        pattern=TENANT_PATTERN, max_length=TENANT_ID_MAX,
+        description="tenant id: lower-case letters and digits joined by single hyphens (acme-prod); "
+        "made with its first token",
+    )
     name: str = Field("api", min_length=1, max_length=200, description="what the token is for; audit events name it")
 
 

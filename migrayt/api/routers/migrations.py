@@ -20,7 +20,7 @@ from migrayt.api.intake_service import WrongConnectionKind
 from migrayt.api.routers.deps import ID_PATTERN, Intake, MigrationId, Service
 from migrayt.api.routers.schemas import ACTOR, CreateMigrationBody, MigrationView, PlanSummary, RunSummary
 from migrayt.api.run_report import RunReport
-from migrayt.api.secret_refs import SecretRefRefused, check_secret_ref
+from migrayt.api.secret_refs import SecretRefRefused, check_named_ref
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.store.models import Migration, PlanVersion, Run
 
@@ -86,8 +86,9 @@ async def migration_view(svc: Service, intake: Intake, tenant: str, migration: M
     "", status_code=201, response_model=MigrationView, summary="Create a migration",
     description="Two shapes. From saved connections (POST /api/connections; the web app's way): "
     "`source_connection_id`, `target_connection_id`, `project_key`; another tenant's connection is a 404. "
-    "From details: secrets are named, never sent: `env:NAME` (or `file:PATH` with auth off). With auth on, "
-    "only variables named `MIGRAYT_T_<TENANT>_…` are allowed (see migrayt/api/secret_refs.py).",
+    "From details: secrets are named, never sent: `env:NAME` (or, with auth off, `file:PATH` inside the secrets folder "
+    "MIGRAYT_SECRETS_DIR). With auth on, only variables named `MIGRAYT_T_<TENANT>__<NAME>` are allowed "
+    "(tenant upper-cased, `-` as `_`; see migrayt/tenant_secrets.py).",
 )
 async def create_migration(body: NewMigration, svc: Service, intake: Intake, who: CurrentPrincipal, request: Request) -> MigrationView:
     if isinstance(body, CreateFromConnectionsBody):
@@ -101,7 +102,9 @@ async def create_migration(body: NewMigration, svc: Service, intake: Intake, who
         return await migration_view(svc, intake, who.tenant, await svc.get_migration(who.tenant, migration_id))
     try:
         for ref in (body.source.pat_ref, body.target.token_ref):
-            check_secret_ref(ref, tenant=who.tenant, shared=request.app.state.auth_mode == "on")
+            check_named_ref(
+                ref, tenant=who.tenant, settings=request.app.state.settings, shared=request.app.state.auth_mode == "on"
+            )
     except SecretRefRefused as err:
         raise HTTPException(422, str(err)) from None
     migration_id = await svc.create_migration(

@@ -3,6 +3,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+# Every module that declares tables on Base: a model missing here looks to
+# `alembic revision --autogenerate` like a table to drop.
+import migrayt.billing.store  # noqa: F401  (checkout, usage_report)
+import migrayt.scheduling.store  # noqa: F401  (schedule)
 from migrayt.store.models import Base
 
 target_metadata = Base.metadata

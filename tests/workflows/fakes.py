@@ -1,0 +1,108 @@
+"""The run workflow's activities as test fakes: same names and contracts, no database, no Jira.
+
+They record what the workflow asked for. Batches of a held phase wait until released, heartbeating
+meanwhile so that a pause or cancel reaches them, so a test can act mid-batch without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from temporalio import activity
+
+from migrayt.activities.execution.models import (
+    BatchInput,
+    CreateItemsInput,
+    CreateItemsResult,
+    PhaseBatchInput,
+    PhaseBatchResult,
+    PreflightInput,
+    PreflightResult,
+    RunEventInput,
+    RunEventResult,
+)
+from migrayt.activities.heartbeat import heartbeating
+from migrayt.workflows.run_models import PhaseCounters
+
+Batch = tuple[str, int, int]  # phase, tier, start
+
+
+class FakeRunActivities:
+    def __init__(self, tier_sizes: list[int], hold: Iterable[str] = ()) -> None:
+        self.tier_sizes = tier_sizes
+        self.held_phases = set(hold)
+        self.events: list[RunEventInput] = []
+        self.started: list[Batch] = []
+        self.finished: list[Batch] = []
+        self.cut: list[Batch] = []
+        self._released = asyncio.Event()
+        self._changed = asyncio.Condition()
+
+    @property
+    def activities(self) -> list[Callable]:
+        return [self.preflight, self.create_items, self.run_phase_batch, self.record_run_event]
+
+    # --- what a test waits on and looks at -------------------------------------------------------
+
+    async def wait_until(self, condition: Callable[[], bool], within: float = 30.0) -> None:
+        """Wakes on each call the workflow makes; `within` only bounds a test whose workflow never gets there."""
+        try:
+            async with asyncio.timeout(within), self._changed:
+                await self._changed.wait_for(condition)
+        except TimeoutError:
+            raise AssertionError(f"the workflow never got there; run events recorded: {self.actions}") from None
+
+    def release(self) -> None:
+        """Held batches (those waiting and those to come) finish."""
+        self._released.set()
+
+    @property
+    def actions(self) -> list[str]:
+        return [e.action for e in self.events]
+
+    def event(self, action: str) -> RunEventInput:
+        return next(e for e in self.events if e.action == action)
+
+    @staticmethod
+    def starts(batches: list[Batch], phase: str) -> list[int]:
+        return [start for p, _, start in batches if p == phase]
+
+    # --- the activities --------------------------------------------------------------------------
+
+    @activity.defn(name="preflight")
+    async def preflight(self, input: PreflightInput) -> PreflightResult:
+        return PreflightResult(tier_sizes=self.tier_sizes, items_total=sum(self.tier_sizes))
+
+    @activity.defn(name="create_items")
+    async def create_items(self, input: CreateItemsInput) -> CreateItemsResult:
+        return CreateItemsResult(counters=await self._batch("create_items", input))
+
+    @activity.defn(name="run_phase_batch")
+    async def run_phase_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
+        return PhaseBatchResult(counters=await self._batch(input.phase, input))
+
+    @activity.defn(name="record_run_event")
+    async def record_run_event(self, event: RunEventInput) -> RunEventResult:
+        await self._note(self.events, event)
+        return RunEventResult(recorded=True)
+
+    async def _batch(self, phase: str, input: BatchInput) -> PhaseCounters:
+        batch = (phase, input.tier, input.start)
+        await self._note(self.started, batch)
+        if phase in self.held_phases:
+            try:
+                # Cancellation reaches an activity only in a heartbeat's answer.
+                async with heartbeating(interval=0.1):
+                    await self._released.wait()
+            except asyncio.CancelledError:
+                await self._note(self.cut, batch)
+                raise
+        await self._note(self.finished, batch)
+        size = input.end - input.start
+        return PhaseCounters(total=size, created=size)
+
+    async def _note(self, into: list, what: object) -> None:
+        async with self._changed:
+            into.append(what)
+            self._changed.notify_all()
