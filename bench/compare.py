@@ -77,10 +77,11 @@ from migrayt.activities.execution.issue_fields import source_label
 from migrayt.connectors.jira import map_bulk_result
 from migrayt.store.models import AuditEvent, ItemRecord
 from migrayt.worker.codec import new_key_spec
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES
 from tests.integration.harness import WorkerProcess, ado_labels, jira_issues
 
-WORK_PHASES = PHASES[1:]  # preflight is a fixed cost per run, reported apart and not replayed
+WORK_PHASES = run_phases()[1:]  # preflight is a fixed cost per run, reported apart and not replayed
 BULK_PATH = "/rest/api/3/issue/bulk"
 CREATE_PATH = "/rest/api/3/issue"
 KEEP_HEADERS = ("content-type", "x-atlassian-token", "accept")
@@ -205,7 +206,7 @@ async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
         phase = (detail or {}).get("phase")
         if action == "phase_started" and phase and phase not in out:
             out[phase] = at.timestamp()
-        elif action == "phase_finished" and phase == PHASES[-1]:
+        elif action == "phase_finished" and phase == run_phases()[-1]:
             out["end"] = at.timestamp()
     if "end" not in out:
         out["end"] = rows[-1][1].timestamp()
@@ -213,8 +214,8 @@ async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
 
 
 def split_by_phase(calls: list[Call], starts: dict[str, float]) -> dict[str, list[Call]]:
-    order = [(starts[p], p) for p in PHASES if p in starts]
-    out: dict[str, list[Call]] = {p: [] for p in PHASES}
+    order = [(starts[p], p) for p in run_phases() if p in starts]
+    out: dict[str, list[Call]] = {p: [] for p in run_phases()}
     for c in calls:
         phase = None
         for t, p in order:
@@ -508,10 +509,10 @@ async def kill_test(stack: BenchStack, args: argparse.Namespace, workdir: Path) 
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
             for phase in args.kill_phases:
-                target = PHASES.index(phase)
+                target = run_phases().index(phase)
 
                 def reached(p: Any, phase: str = phase, target: int = target) -> bool:
-                    if p.status in FINAL_STATUSES or (p.phase in PHASES and PHASES.index(p.phase) > target):
+                    if p.status in FINAL_STATUSES or (p.phase in run_phases() and run_phases().index(p.phase) > target):
                         return True
                     return p.phase == phase and settled(p, phase) >= args.kill_at * max(1, p.counters[phase].total)
 
@@ -571,9 +572,9 @@ async def rss_test(stack: BenchStack, items: int, args: argparse.Namespace, work
             sampler = asyncio.get_running_loop().create_task(sample())
             started = time.perf_counter()
             run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
-            until = PHASES.index(args.rss_until)
+            until = run_phases().index(args.rss_until)
             p = await wait_for(stack, run_id, lambda p: p.status in FINAL_STATUSES or
-                               (p.phase in PHASES and PHASES.index(p.phase) > until), poll=1.0)
+                               (p.phase in run_phases() and run_phases().index(p.phase) > until), poll=1.0)
             seconds = time.perf_counter() - started
             reached = p.phase if p.status not in FINAL_STATUSES else p.status.value
             if p.status not in FINAL_STATUSES:
@@ -734,7 +735,7 @@ if __name__ == "__main__":
     parser.add_argument("--kill-phases", type=lambda s: s.split(","), default=["create_items", "links", "comments"])
     parser.add_argument("--kill-at", type=float, default=0.4, help="kill once this share of the phase's items is settled")
     parser.add_argument("--rss-items", type=ints, default=[10000], help="e.g. 10000,100000; empty: skip")
-    parser.add_argument("--rss-until", choices=PHASES, default="create_items", help="measure RSS until the run leaves this phase")
+    parser.add_argument("--rss-until", choices=run_phases(), default="create_items", help="measure RSS until the run leaves this phase")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "compare.md")
     args = parser.parse_args()
     text = asyncio.run(main(args))

@@ -65,7 +65,8 @@ from migrayt.connectors.jira import map_bulk_result  # noqa: E402
 from migrayt.store.models import RunSourceItem  # noqa: E402
 from migrayt.tenant_secrets import SecretPolicy  # noqa: E402
 from migrayt.worker.connectors import ConnectorPool  # noqa: E402
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES  # noqa: E402
+from migrayt.phases import run_phases  # noqa: E402
+from migrayt.workflows.run_models import FINAL_STATUSES  # noqa: E402
 
 BULK = 50
 # The steps of one create_items batch, timed in the in-process worker (engine code untouched).
@@ -396,7 +397,7 @@ async def full_run(args: argparse.Namespace) -> str:
                 windows = {p: await phase_window(stack, run_id, p) for p in final.counters}
     last_events, last_bytes = execs[-1][1], execs[-1][2]
     rows = []
-    for phase, c in sorted(final.counters.items(), key=lambda kv: PHASES.index(kv[0])):
+    for phase, c in sorted(final.counters.items(), key=lambda kv: run_phases().index(kv[0])):
         w = windows.get(phase)
         secs = (w[1] - w[0]).total_seconds() if w else float("nan")
         rows.append([phase, c.total, c.created, c.skipped, c.failed, f"{secs:.1f}", f"{c.total / secs:.0f}" if w and secs else "-"])

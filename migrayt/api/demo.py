@@ -19,7 +19,8 @@ from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.stack import StackError
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunProgress
+from migrayt.phases import BY_NAME, PhaseKind, batched, run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
 if TYPE_CHECKING:  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
     from migrayt.stack.local import LocalStack
@@ -110,20 +111,21 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     progress: RunProgress
     columns = (TextColumn("{task.description:<13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as bars:
-        tasks = {phase: bars.add_task(phase, total=None, detail="", start=False) for phase in PHASES}
+        phases = run_phases()
+        tasks = {phase: bars.add_task(phase, total=None, detail="", start=False) for phase in phases}
         while True:
             progress = await stack.service.progress(TENANT, run_id)
-            for phase in PHASES:
+            for phase in phases:
                 c = progress.counters.get(phase)
                 if c is None:
                     continue
                 done = c.created + c.skipped + c.failed
-                if phase == "preflight":
-                    finished = progress.phase not in (None, "preflight") or progress.status in FINAL_STATUSES
+                if BY_NAME[phase].kind == PhaseKind.PREFLIGHT:
+                    finished = progress.phase not in (None, phase) or progress.status in FINAL_STATUSES
                     bars.update(tasks[phase], total=1, completed=1 if finished else 0)
                 else:
                     bars.update(tasks[phase], total=c.total or None, completed=done,
-                                detail=f"created {c.created} skipped {c.skipped} failed {c.failed}")
+                                detail=f"{BY_NAME[phase].counts} {c.created} skipped {c.skipped} failed {c.failed}")
                 if phase == progress.phase or done:
                     bars.start_task(tasks[phase])
             if progress.status in FINAL_STATUSES:
@@ -135,7 +137,7 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     table = Table(title=f"Run {run_id}: {progress.status.value} in {duration:.1f}s")
     for column in ("phase", "total", "created", "skipped", "failed"):
         table.add_column(column, justify="right" if column != "phase" else "left")
-    for phase in PHASES[1:]:
+    for phase in batched(phases):
         c = progress.counters[phase]
         table.add_row(phase, str(c.total), str(c.created), str(c.skipped), str(c.failed))
     console.print(table)
@@ -149,7 +151,7 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
         "migration_id": migration_id,
         "status": progress.status.value,
         "duration_seconds": round(duration, 2),
-        "phases": {p: progress.counters[p].model_dump() for p in PHASES[1:]},
+        "phases": {p: progress.counters[p].model_dump() for p in batched(phases)},
         "jira_issues": state.get("issues", {}).get("total") if isinstance(state.get("issues"), dict) else state.get("issues"),
         "temporal_ui": stack.temporal_ui_url,
         "sandbox_state": f"{sandbox.jira_url}/_sandbox/state",

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, PhaseCounters, RunProgress, RunStatus
+from migrayt.phases import batched, in_order
+from migrayt.workflows.run_models import FINAL_STATUSES, PhaseCounters, RunProgress, RunStatus
 
 
 class FailedItem(BaseModel):
@@ -37,7 +38,7 @@ class RunReport(RunProgress):
 def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:
     """(done, total) over the batch phases; preflight has no items of its own."""
     done = total = 0
-    for phase in PHASES[1:]:
+    for phase in batched(in_order(counters)):
         c = counters.get(phase)
         if c is None:
             continue

@@ -18,6 +18,8 @@ from migrayt.mapping.plan import MappingPlan
 from migrayt.api.run_report import FailedItem, RunReport, estimate_eta
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run, Scan
+from migrayt.phases import run_phases
+from migrayt.workflows.engine import RunEngine
 from migrayt.workflows.migration_run import MigrationRunWorkflow, search_attributes
 from migrayt.workflows.run_models import FINAL_STATUSES, MigrationRunInput, RunControl, RunProgress, RunStatus
 
@@ -104,6 +106,7 @@ class MigrationService:
                 run_id=run_id, migration_id=migration_id, tenant=tenant, original_run_id=original_run_id,
                 requested_by=actor, door=door, batch_size=self.settings.batch_size,
                 concurrency=self.settings.concurrency, history_event_limit=history_event_limit,
+                phases=list(run_phases()),
             ),
             id=run_id,
             task_queue=self.settings.task_queue,
@@ -125,7 +128,7 @@ class MigrationService:
         run = await self.get_run(tenant, run_id)
         if RunStatus(run.status) in FINAL_STATUSES:
             return RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
-        return await self.handle(run_id).query(MigrationRunWorkflow.progress)
+        return await self.handle(run_id).query(RunEngine.progress)
 
     async def control(self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None) -> None:
         """pause / resume / cancel, refused with RunConflict when the run is not in a fitting state."""
@@ -140,7 +143,8 @@ class MigrationService:
             raise RunConflict(f"run {run_id} is {status.value}: only a RUNNING run can be paused")
         if action == "resume" and status != RunStatus.PAUSED and not progress.pause_requested:
             raise RunConflict(f"run {run_id} is {status.value}: only a PAUSED run can be resumed")
-        signal = {"pause": MigrationRunWorkflow.pause, "resume": MigrationRunWorkflow.resume, "cancel": MigrationRunWorkflow.cancel}[action]
+        # A run and a delta sync answer the same signals (both are built on the run engine).
+        signal = {"pause": RunEngine.pause, "resume": RunEngine.resume, "cancel": RunEngine.cancel}[action]
         await self.handle(run_id).signal(signal, RunControl(actor=actor, door=door, reason=reason))
 
     async def rerun(self, tenant: str, run_id: str, actor: str, door: str) -> str:
@@ -217,7 +221,7 @@ class MigrationService:
         if RunStatus(run.status) in FINAL_STATUSES:
             return run, last_kept, True
         try:
-            return run, await asyncio.wait_for(self.handle(run_id).query(MigrationRunWorkflow.progress), query_timeout), True
+            return run, await asyncio.wait_for(self.handle(run_id).query(RunEngine.progress), query_timeout), True
         except (asyncio.TimeoutError, RPCError):
             return run, last_kept, False
 

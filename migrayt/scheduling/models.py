@@ -6,21 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from migrayt.workflows.run_models import PhaseCounters, RunStatus
-
-# The phases of a delta sync: the run's own phases over the changed items, plus `source_changes`
-# (changed fields and statuses applied to issues that already exist) before the status walk.
-DELTA_PHASES: tuple[str, ...] = (
-    "create_items",
-    "hierarchy",
-    "links",
-    "attachments",
-    "source_changes",
-    "transitions",
-    "comments",
-    "plugins",
-)
-
+from migrayt.workflows.run_models import PhaseCounters, RunCheckpoint, RunStatus
 
 class ScheduledRunInput(BaseModel):
     """A Schedule's action for a cutover: start a normal run of the migration."""
@@ -36,6 +22,14 @@ class ScheduledRunResult(BaseModel):
     skipped: str | None = None  # why no run was started (another run active, plan not approved…)
 
 
+class DeltaPlan(BaseModel):
+    skipped: str | None = None
+    # Items changed in ADO since this moment (the last successful run's start, less a margin); None: all.
+    changed_since: datetime | None = None
+    tier_sizes: list[int] = Field(default_factory=list)
+    items_total: int = 0
+
+
 class DeltaSyncInput(BaseModel):
     migration_id: str
     tenant: str
@@ -44,6 +38,13 @@ class DeltaSyncInput(BaseModel):
     door: str = "schedule"
     batch_size: int = Field(50, ge=1, le=50)
     concurrency: int = Field(4, ge=1, le=32)
+    # Continue-as-new once history passes this many events (None: when Temporal suggests it).
+    history_event_limit: int | None = None
+    # The sync's phases in order, fixed when it starts (migrayt/phases.py: those with delta=True).
+    phases: list[str] | None = None
+    # Carried over continue-as-new: what the first execution prepared, and where the sync stands.
+    plan: DeltaPlan | None = None
+    checkpoint: RunCheckpoint | None = None
 
 
 class DeltaPrepareInput(BaseModel):
@@ -52,14 +53,6 @@ class DeltaPrepareInput(BaseModel):
     tenant: str
     requested_by: str = "schedule"
     door: str = "schedule"
-
-
-class DeltaPlan(BaseModel):
-    skipped: str | None = None
-    # Items changed in ADO since this moment (the last successful run's start, less a margin); None: all.
-    changed_since: datetime | None = None
-    tier_sizes: list[int] = Field(default_factory=list)
-    items_total: int = 0
 
 
 class SourceChangesInput(BaseModel):

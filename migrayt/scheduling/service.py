@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.service import NotFound, RunConflict
 from migrayt.billing import gate as billing_gate
+from migrayt.phases import delta_phases
 from migrayt.scheduling.models import DeltaSyncInput, ScheduledRunInput
 from migrayt.scheduling.store import ScheduleRecord
 from migrayt.settings import Settings
@@ -114,6 +115,7 @@ class ScheduleService:
         schedule_id = f"delta-{uuid.uuid4().hex[:12]}"
         action = ScheduleActionStartWorkflow(
             DeltaSyncWorkflow.run,
+            # No phase list: the action is fixed when the schedule is made; each sync takes the registry's as it starts.
             DeltaSyncInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor,
                            batch_size=self.settings.batch_size, concurrency=self.settings.concurrency),
             id=schedule_id,  # Temporal appends the action time: each sync has its own id (= run id)
@@ -196,8 +198,12 @@ class ScheduleService:
         await self._audit(record, "schedule_deleted", actor, door)
         await self._forget(schedule_id)
 
-    async def start_delta(self, tenant: str, migration_id: str, actor: str, door: str) -> str:
-        """One delta sync now, without a schedule; returns its run id."""
+    async def start_delta(
+        self, tenant: str, migration_id: str, actor: str, door: str, *, history_event_limit: int | None = None
+    ) -> str:
+        """One delta sync now, without a schedule; returns its run id.
+
+        `history_event_limit` (tests only, as for runs): continue as new past that many history events."""
         await self._migration(tenant, migration_id)
         run_id = f"delta-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
@@ -214,7 +220,8 @@ class ScheduleService:
         await self.temporal.start_workflow(
             DeltaSyncWorkflow.run,
             DeltaSyncInput(migration_id=migration_id, tenant=tenant, requested_by=actor, door=door,
-                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency),
+                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency,
+                           history_event_limit=history_event_limit, phases=list(delta_phases())),
             id=run_id,
             task_queue=self.settings.task_queue,
             search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),

@@ -1,10 +1,11 @@
 """Workflows that Temporal Schedules start: a cutover run at a set time, and a delta sync.
 
 A delta sync is a run (row in `run`, workflow id = run id, same search attributes, same `progress`
-query and pause/resume/cancel signals as MigrationRunWorkflow) whose work list is the items changed
-in ADO since the last successful run. It reuses the run's phase activities over that list, so new
-items, links, attachments and comments land exactly as in a run, and adds `source_changes` for
-edits to issues that already exist. Orchestration only.
+query and pause/resume/cancel signals as MigrationRunWorkflow: both are built on the run engine)
+whose work list is the items changed in ADO since the last successful run. It goes through the
+registry's delta phases over that list — the run's phase activities, so new items, links,
+attachments and comments land exactly as in a run, plus `source_changes` for edits to issues that
+already exist. Orchestration only.
 """
 
 from __future__ import annotations
@@ -16,19 +17,28 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult, PhaseBatchInput, PhaseBatchResult, RunEventInput
+    from migrayt.activities.delta.prepare import DeltaPrepareActivities
+    from migrayt.activities.delta.scheduled import ScheduledRunActivities
+    from migrayt.phases import delta_phases
+    from migrayt.phases import phase as registered
     from migrayt.scheduling.models import (
-        DELTA_PHASES,
         DeltaPlan,
         DeltaPrepareInput,
         DeltaSyncInput,
         DeltaSyncResult,
         ScheduledRunInput,
         ScheduledRunResult,
-        SourceChangesInput,
     )
-    from migrayt.workflows.migration_run import BATCH_RETRY, BOOKKEEPING_RETRY, HEARTBEAT, PHASE, STATUS
-    from migrayt.workflows.run_models import PhaseCounters, RunControl, RunProgress, RunStatus
+    from migrayt.workflows.engine import BATCH_RETRY, BOOKKEEPING_RETRY, HEARTBEAT, EngineRun, RunEngine, fresh_counters
+    from migrayt.workflows.run_models import RunCheckpoint, RunStatus
+
+# Delta syncs started since this patch run on the run engine (pause cuts batches, PAUSED, control
+# events, continue-as-new); those started before finish the way they began (`_unpatched_run`).
+DELTA_ON_RUN_ENGINE = "delta-on-run-engine"
+# The delta phases of syncs started before the patch.
+UNPATCHED_DELTA_PHASES = (
+    "create_items", "hierarchy", "links", "attachments", "source_changes", "transitions", "comments", "plugins",
+)
 
 
 @workflow.defn
@@ -37,129 +47,128 @@ class ScheduledRunWorkflow:
 
     @workflow.run
     async def run(self, input: ScheduledRunInput) -> ScheduledRunResult:
-        return await workflow.execute_activity(
-            "start_scheduled_run",
+        return await workflow.execute_activity_method(
+            ScheduledRunActivities.start_scheduled_run,
             input,
-            result_type=ScheduledRunResult,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=BOOKKEEPING_RETRY,
         )
 
 
 @workflow.defn
-class DeltaSyncWorkflow:
+class DeltaSyncWorkflow(RunEngine):
+    noun = "delta sync"
+
     def __init__(self) -> None:
-        self._run_id = ""
-        self._status = RunStatus.RUNNING
-        self._phase: str | None = "preflight"
-        self._counters: dict[str, PhaseCounters] = {}
-        self._pause_requested = False
-        self._cancel_requested = False
-        self._seq = 0
+        super().__init__()
         self._input: DeltaSyncInput | None = None
-
-    @workflow.signal
-    def pause(self, control: RunControl | None = None) -> None:
-        if not self._cancel_requested:
-            self._pause_requested = True
-
-    @workflow.signal
-    def resume(self, control: RunControl | None = None) -> None:
-        self._pause_requested = False
-
-    @workflow.signal
-    def cancel(self, control: RunControl | None = None) -> None:
-        self._cancel_requested = True
-
-    @workflow.query
-    def progress(self) -> RunProgress:
-        return RunProgress(
-            run_id=self._run_id or workflow.info().workflow_id, status=self._status, phase=self._phase,
-            pause_requested=self._pause_requested, cancel_requested=self._cancel_requested, counters=self._counters,
-        )
 
     @workflow.run
     async def run(self, input: DeltaSyncInput) -> DeltaSyncResult:
+        run_id = workflow.info().workflow_id
+        self._run = EngineRun(
+            run_id=run_id, migration_id=input.migration_id, tenant=input.tenant, batch_size=input.batch_size,
+            concurrency=input.concurrency, history_event_limit=input.history_event_limit,
+            requested_by=input.requested_by, door=input.door,
+        )
+        self._phase = "preflight"
+        if not workflow.patched(DELTA_ON_RUN_ENGINE):
+            return await self._unpatched_run(input)
+        self._cuts_batches = True
+        fresh = input.checkpoint is None
+        if fresh or input.plan is None:
+            plan = await self._prepare(input)
+            if plan.skipped:
+                return DeltaSyncResult(run_id=run_id, skipped=plan.skipped)
+            names = list(input.phases or delta_phases())
+            checkpoint = RunCheckpoint(counters=fresh_counters(names, plan.items_total), tier_sizes=plan.tier_sizes)
+            if not plan.items_total:
+                checkpoint.phase_index = len(names)  # nothing changed: no phase to go through
+            input = input.model_copy(update={"phases": names, "plan": plan, "checkpoint": None})
+        else:
+            checkpoint = input.checkpoint
+        assert input.plan is not None and input.phases is not None
         self._input = input
-        self._run_id = workflow.info().workflow_id
-        plan: DeltaPlan = await workflow.execute_activity(
-            "delta_prepare",
-            DeltaPrepareInput(run_id=self._run_id, migration_id=input.migration_id, tenant=input.tenant, requested_by=input.requested_by, door=input.door),
-            result_type=DeltaPlan,
+        self._phases = list(input.phases)
+        self._cp = checkpoint
+        status, error = await self._drive(fresh)
+        return DeltaSyncResult(
+            run_id=run_id, status=status, changed_since=input.plan.changed_since, counters=self._cp.counters,
+            error=error,
+        )
+
+    async def _prepare(self, input: DeltaSyncInput) -> DeltaPlan:
+        assert self._run is not None
+        return await workflow.execute_activity_method(
+            DeltaPrepareActivities.delta_prepare,
+            DeltaPrepareInput(
+                run_id=self._run.run_id, migration_id=input.migration_id, tenant=input.tenant,
+                requested_by=input.requested_by, door=input.door,
+            ),
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
+
+    def _batch_fields(self) -> dict:
+        assert self._input is not None and self._input.plan is not None
+        return {"changed_since": self._input.plan.changed_since}
+
+    def _continued_input(self) -> DeltaSyncInput:
+        assert self._input is not None
+        return self._input.model_copy(update={"checkpoint": self._cp})
+
+    # --- syncs started before DELTA_ON_RUN_ENGINE: their commands, unchanged -----------------------
+    # Delete once no such sync can be in flight (they are short: no continue-as-new, no long pause).
+
+    async def _unpatched_run(self, input: DeltaSyncInput) -> DeltaSyncResult:
+        assert self._run is not None
+        self._input = input
+        plan = await self._prepare(input)
+        self._input = input.model_copy(update={"plan": plan})
         if plan.skipped:
-            return DeltaSyncResult(run_id=self._run_id, skipped=plan.skipped)
-        self._counters = {p: PhaseCounters(total=plan.items_total) for p in DELTA_PHASES}
+            return DeltaSyncResult(run_id=self._run.run_id, skipped=plan.skipped)
+        self._phases = list(UNPATCHED_DELTA_PHASES)
+        self._cp.counters = fresh_counters(self._phases, plan.items_total)
         try:
             await self._record("run_started", actor=input.requested_by, door=input.door)
-            for phase in DELTA_PHASES:
+            for name in self._phases:
                 if not plan.items_total:
                     break
-                self._set_phase(phase)
-                await self._batches(phase, plan)
+                self._set_phase(name)
+                await self._unpatched_batches(name, plan)
                 if self._cancel_requested:
-                    return await self._finish(RunStatus.CANCELLED, plan)
-            failed = sum(c.failed for c in self._counters.values())
-            return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED, plan)
+                    return await self._unpatched_finish(RunStatus.CANCELLED, plan)
+            failed = sum(c.failed for c in self._cp.counters.values())
+            return await self._unpatched_finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED, plan)
         except ActivityError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            await self._finish(RunStatus.FAILED, plan, error=message)
+            await self._unpatched_finish(RunStatus.FAILED, plan, error=message)
             raise ApplicationError(f"delta sync failed in phase {self._phase}: {message}", non_retryable=True) from err
 
-    async def _batches(self, phase: str, plan: DeltaPlan) -> None:
-        assert self._input is not None
-        for tier, size in enumerate(plan.tier_sizes):
-            starts = list(range(0, size, self._input.batch_size))
-            for i in range(0, len(starts), self._input.concurrency):
+    async def _unpatched_batches(self, name: str, plan: DeltaPlan) -> None:
+        assert self._run is not None
+        size_of, batch_size, concurrency = plan.tier_sizes, self._run.batch_size, self._run.concurrency
+        for tier, size in enumerate(size_of):
+            starts = list(range(0, size, batch_size))
+            for i in range(0, len(starts), concurrency):
                 await workflow.wait_condition(lambda: not self._pause_requested or self._cancel_requested)
                 if self._cancel_requested:
                     return
-                group = starts[i : i + self._input.concurrency]
-                results = await asyncio.gather(*(self._batch(phase, tier, s, min(s + self._input.batch_size, size), plan) for s in group))
+                group = starts[i : i + concurrency]
+                results = await asyncio.gather(
+                    *(self._batch(registered(name), tier, s, min(s + batch_size, size)) for s in group)
+                )
                 for result in results:
-                    self._counters[phase].add(result.counters)
+                    self._cp.counters[name].add(result.counters)
 
-    async def _batch(self, phase: str, tier: int, start: int, end: int, plan: DeltaPlan) -> PhaseBatchResult:
-        assert self._input is not None
-        common = dict(run_id=self._run_id, migration_id=self._input.migration_id, tier=tier, start=start, end=end)
-        timeouts = dict(start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=HEARTBEAT, retry_policy=BATCH_RETRY)
-        if phase == "create_items":
-            result: CreateItemsResult = await workflow.execute_activity(
-                "create_items", CreateItemsInput(**common), result_type=CreateItemsResult, **timeouts
-            )
-            return PhaseBatchResult(counters=result.counters, reconciled=result.reconciled)
-        if phase == "source_changes":
-            return await workflow.execute_activity(
-                "delta_source_changes", SourceChangesInput(**common, changed_since=plan.changed_since), result_type=PhaseBatchResult, **timeouts
-            )
-        return await workflow.execute_activity(
-            "run_phase_batch", PhaseBatchInput(phase=phase, **common), result_type=PhaseBatchResult, **timeouts
-        )
-
-    def _set_phase(self, phase: str) -> None:
-        self._phase = phase
-        workflow.upsert_search_attributes([STATUS.value_set(self._status.value), PHASE.value_set(phase)])
-
-    async def _record(self, action: str, actor: str = "system", door: str = "system", error: str | None = None, finished: bool = False) -> None:
-        assert self._input is not None
-        self._seq += 1
-        await workflow.execute_activity(
-            "record_run_event",
-            RunEventInput(
-                run_id=self._run_id, migration_id=self._input.migration_id, tenant=self._input.tenant,
-                event_key=f"{self._run_id}:{self._seq}", action=action, actor=actor, door=door,
-                status=self._status.value, phase=self._phase, counters=self._counters, error=error, finished=finished,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=BOOKKEEPING_RETRY,
-        )
-
-    async def _finish(self, status: RunStatus, plan: DeltaPlan, error: str | None = None) -> DeltaSyncResult:
+    async def _unpatched_finish(self, status: RunStatus, plan: DeltaPlan, error: str | None = None) -> DeltaSyncResult:
+        assert self._run is not None
         self._status = status
-        workflow.upsert_search_attributes([STATUS.value_set(status.value), PHASE.value_set(self._phase or "preflight")])
+        self._upsert_search_attributes()
         await self._record("run_finished", error=error, finished=True)
-        return DeltaSyncResult(run_id=self._run_id, status=status, changed_since=plan.changed_since, counters=self._counters, error=error)
+        return DeltaSyncResult(
+            run_id=self._run.run_id, status=status, changed_since=plan.changed_since, counters=self._cp.counters,
+            error=error,
+        )

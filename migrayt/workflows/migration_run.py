@@ -1,349 +1,65 @@
-"""MigrationRunWorkflow: the phases of one run, in order, batch by batch. Orchestration only."""
+"""MigrationRunWorkflow: the run's phases, in order, batch by batch, on the run engine. Orchestration only."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.execution.models import (
-        CreateItemsInput,
-        CreateItemsResult,
-        PhaseBatchInput,
-        PhaseBatchResult,
-        PreflightInput,
-        PreflightResult,
-        RunEventInput,
+    from migrayt.phases import run_phases
+    from migrayt.workflows.engine import (  # noqa: F401 (re-exported: the doors start runs with these)
+        BATCH_RETRY,
+        BOOKKEEPING_RETRY,
+        HEARTBEAT,
+        PHASE,
+        STATUS,
+        TENANT,
+        EngineRun,
+        RunEngine,
+        fresh_counters,
+        search_attributes,
     )
     from migrayt.workflows.run_models import (
-        PHASES,
+        LEGACY_RUN_PHASES,
         MigrationRunInput,
         MigrationRunResult,
-        PhaseCounters,
         RunCheckpoint,
-        RunControl,
-        RunProgress,
-        RunStatus,
     )
 
-TENANT = SearchAttributeKey.for_keyword("MigrayTenant")
-STATUS = SearchAttributeKey.for_keyword("MigrationStatus")
-PHASE = SearchAttributeKey.for_keyword("MigrationPhase")
-
-BATCH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=25,
-    non_retryable_error_types=["BadMapping", "BadConfiguration"],
-)
-# Activities heartbeat every 0.5 s: a batch on a killed worker is retried after this, not after its timeout.
-HEARTBEAT = timedelta(seconds=10)
-# Runs started since this patch stop in-flight batches of phases 2-8 on pause/cancel (see _run_phase_batches).
+# Runs started since this patch stop in-flight batches of phases 2-8 on pause/cancel (engine._run_phase_batches).
 CUT_BATCHES = "pause-cuts-batches"
-# A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
-CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-
-
-def search_attributes(tenant: str, status: RunStatus, phase: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [SearchAttributePair(TENANT, tenant), SearchAttributePair(STATUS, status.value), SearchAttributePair(PHASE, phase)]
-    )
+# Runs started since this patch go through the phases their input names; those started before (and
+# their continued executions) through the eight phases every run had then.
+PHASES_BY_NAME = "phases-by-name"
 
 
 @workflow.defn
-class MigrationRunWorkflow:
+class MigrationRunWorkflow(RunEngine):
     def __init__(self) -> None:
+        super().__init__()
         self._input: MigrationRunInput | None = None
-        self._cp = RunCheckpoint()
-        self._status = RunStatus.RUNNING
-        self._phase: str | None = None
-        self._pause_requested = False
-        self._cancel_requested = False
-        self._controls: list[tuple[str, RunControl]] = []
-        self._cuts_batches = False
-
-    # --- doors: signals and the progress query -------------------------------------------------
-
-    @workflow.signal
-    def pause(self, control: RunControl | None = None) -> None:
-        self._controls.append(("pause", control or RunControl()))
-        if not self._cancel_requested:
-            self._pause_requested = True
-
-    @workflow.signal
-    def resume(self, control: RunControl | None = None) -> None:
-        self._controls.append(("resume", control or RunControl()))
-        self._pause_requested = False
-
-    @workflow.signal
-    def cancel(self, control: RunControl | None = None) -> None:
-        self._controls.append(("cancel", control or RunControl()))
-        self._cancel_requested = True
-
-    @workflow.query
-    def progress(self) -> RunProgress:
-        return RunProgress(
-            run_id=self._input.run_id if self._input else workflow.info().workflow_id,
-            status=self._status,
-            phase=self._phase,
-            pause_requested=self._pause_requested,
-            cancel_requested=self._cancel_requested,
-            counters=self._cp.counters,
-            continued=self._cp.continued,
-        )
-
-    # --- the run --------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: MigrationRunInput) -> MigrationRunResult:
-        self._input = input
         self._cuts_batches = workflow.patched(CUT_BATCHES)
+        by_name = workflow.patched(PHASES_BY_NAME)
         fresh = input.checkpoint is None
-        self._cp = input.checkpoint or RunCheckpoint(counters={p: PhaseCounters() for p in PHASES})
-        self._pause_requested = self._cp.paused
-        try:
-            if fresh:
-                await self._record("run_started", actor=input.requested_by, door=input.door)
-            for index in range(self._cp.phase_index, len(PHASES)):
-                phase = PHASES[index]
-                self._set_phase(phase)
-                if self._cp.tier == 0 and self._cp.next_ordinal == 0:
-                    await self._record("phase_started")
-                if phase == "preflight":
-                    await self._wait_while_paused()
-                    if self._cancel_requested:
-                        return await self._finish(RunStatus.CANCELLED)
-                    await self._preflight()
-                else:
-                    await self._run_phase_batches(phase)
-                    if self._cancel_requested:
-                        return await self._finish(RunStatus.CANCELLED)
-                await self._record("phase_finished")
-                self._cp.phase_index = index + 1
-                self._cp.tier = 0
-                self._cp.next_ordinal = 0
-            failed = sum(c.failed for c in self._cp.counters.values())
-            return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED)
-        except asyncio.CancelledError:
-            # Temporal's own cancellation request ends the run the same way as the cancel signal.
-            self._cancel_requested = True
-            await asyncio.shield(asyncio.ensure_future(self._finish(RunStatus.CANCELLED, actor="temporal-operator", door="temporal")))
-            raise
-        except ActivityError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            await self._finish(RunStatus.FAILED, error=message)
-            raise ApplicationError(f"run failed in phase {self._phase}: {message}", non_retryable=True) from err
-
-    async def _preflight(self) -> None:
-        assert self._input is not None
-        result: PreflightResult = await workflow.execute_activity(
-            "preflight",
-            PreflightInput(run_id=self._input.run_id, migration_id=self._input.migration_id),
-            result_type=PreflightResult,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=BATCH_RETRY,
+        if input.phases:
+            names = list(input.phases)
+        elif by_name and fresh:
+            names = list(run_phases())
+        else:
+            names = list(LEGACY_RUN_PHASES)
+        self._input = input.model_copy(update={"phases": names})
+        self._phases = names
+        self._run = EngineRun(
+            run_id=input.run_id, migration_id=input.migration_id, tenant=input.tenant, batch_size=input.batch_size,
+            concurrency=input.concurrency, history_event_limit=input.history_event_limit,
+            requested_by=input.requested_by, door=input.door, original_run_id=input.original_run_id,
         )
-        self._cp.tier_sizes = result.tier_sizes
-        for phase in PHASES[1:]:
-            self._cp.counters[phase].total = result.items_total
+        self._cp = input.checkpoint or RunCheckpoint(counters=fresh_counters(names))
+        status, error = await self._drive(fresh)
+        return MigrationRunResult(run_id=input.run_id, status=status, counters=self._cp.counters, error=error)
 
-    async def _run_phase_batches(self, phase: str) -> None:
-        """Sliding window of batches; pause/cancel/continue-as-new stop new launches.
-
-        Pause and cancel also cut the in-flight batches: each is cancelled, stops its writes (a
-        bulk create under way finishes and is recorded first), and runs again from its start on
-        resume, where what it finished is skipped. A cut batch's counters are dropped; the rerun
-        counts its items.
-        """
+    def _continued_input(self) -> MigrationRunInput:
         assert self._input is not None
-        size_of = self._cp.tier_sizes
-        cuts = self._cuts_batches
-        while self._cp.tier < len(size_of):
-            size = size_of[self._cp.tier]
-            next_start = self._cp.next_ordinal
-            redo: list[int] = list(self._cp.redo)
-            in_flight: dict[int, asyncio.Task] = {}
-            cutting: set[int] = set()
-            while True:
-                await self._apply_controls()
-                if cuts and (self._pause_requested or self._cancel_requested):
-                    for start, task in in_flight.items():
-                        if start not in cutting:
-                            cutting.add(start)
-                            task.cancel()
-                while not self._stop_launching() and len(in_flight) < self._input.concurrency and (redo or next_start < size):
-                    if redo:
-                        start = redo.pop(0)
-                    else:
-                        start, next_start = next_start, min(next_start + self._input.batch_size, size)
-                    end = min(start + self._input.batch_size, size)
-                    in_flight[start] = asyncio.ensure_future(self._batch(phase, self._cp.tier, start, end, cancellable=cuts))
-                if not in_flight:
-                    self._cp.next_ordinal = next_start
-                    self._cp.redo = list(redo)
-                    if next_start >= size and not redo:
-                        break
-                    if self._cancel_requested:
-                        return
-                    if self._should_continue_as_new():
-                        self._continue_as_new()
-                    await self._wait_while_paused()
-                    continue
-                if cuts:
-                    # Wake for a finished batch, or for a pause/cancel with batches still to cut.
-                    await workflow.wait_condition(
-                        lambda: any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
-                        or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))  # noqa: B023
-                    )
-                    done = {t for t in in_flight.values() if t.done()}
-                else:
-                    done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
-                for start, task in list(in_flight.items()):
-                    if task not in done:
-                        continue
-                    del in_flight[start]
-                    if start in cutting:
-                        cutting.discard(start)
-                        if task.cancelled() or task.exception() is not None:
-                            redo.append(start)
-                            continue
-                    result: PhaseBatchResult = task.result()
-                    self._cp.counters[phase].add(result.counters)
-                redo.sort()
-                # The cursor is the first batch not yet finished, so a continued run redoes nothing finished.
-                pending_starts = sorted(in_flight)
-                self._cp.next_ordinal = pending_starts[0] if pending_starts else next_start
-            self._cp.tier += 1
-            self._cp.next_ordinal = 0
-            self._cp.redo = []
-
-    async def _batch(self, phase: str, tier: int, start: int, end: int, cancellable: bool = False) -> PhaseBatchResult:
-        assert self._input is not None
-        common = dict(run_id=self._input.run_id, migration_id=self._input.migration_id, tier=tier, start=start, end=end)
-        if phase == "create_items":
-            result: CreateItemsResult = await workflow.execute_activity(
-                "create_items",
-                CreateItemsInput(**common),
-                result_type=CreateItemsResult,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=BATCH_RETRY,
-                cancellation_type=CANCELLATION[cancellable],
-            )
-            return PhaseBatchResult(counters=result.counters, reconciled=result.reconciled)
-        return await workflow.execute_activity(
-            "run_phase_batch",
-            PhaseBatchInput(phase=phase, **common),
-            result_type=PhaseBatchResult,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=BATCH_RETRY,
-            cancellation_type=CANCELLATION[cancellable],
-        )
-
-    # --- pause, resume, cancel ------------------------------------------------------------------
-
-    def _stop_launching(self) -> bool:
-        return self._pause_requested or self._cancel_requested or self._should_continue_as_new()
-
-    async def _wait_while_paused(self) -> None:
-        await self._apply_controls()
-        while self._pause_requested and not self._cancel_requested:
-            if self._status != RunStatus.PAUSED:
-                # Only now: in-flight batches have finished, so PAUSED means no more writes.
-                self._status = RunStatus.PAUSED
-                self._cp.paused = True
-                self._upsert_search_attributes()
-                await self._record("paused_effective")
-            await workflow.wait_condition(lambda: bool(self._controls))
-            await self._apply_controls()
-        if self._status == RunStatus.PAUSED:
-            self._status = RunStatus.RUNNING
-            self._cp.paused = False
-            self._upsert_search_attributes()
-            await self._record("running")
-
-    async def _apply_controls(self) -> None:
-        while self._controls:
-            action, control = self._controls.pop(0)
-            await self._record(f"{action}_requested", actor=control.actor, door=control.door, reason=control.reason)
-
-    # --- bookkeeping ----------------------------------------------------------------------------
-
-    def _set_phase(self, phase: str) -> None:
-        self._phase = phase
-        self._upsert_search_attributes()
-
-    def _upsert_search_attributes(self) -> None:
-        workflow.upsert_search_attributes(
-            [STATUS.value_set(self._status.value), PHASE.value_set(self._phase or "preflight")]
-        )
-
-    def _should_continue_as_new(self) -> bool:
-        assert self._input is not None
-        info = workflow.info()
-        if self._input.history_event_limit is not None:
-            return info.get_current_history_length() >= self._input.history_event_limit
-        return info.is_continue_as_new_suggested()
-
-    def _continue_as_new(self) -> None:
-        assert self._input is not None
-        self._cp.continued += 1
-        self._cp.paused = self._pause_requested
-        workflow.continue_as_new(self._input.model_copy(update={"checkpoint": self._cp}))
-
-    async def _record(
-        self,
-        action: str,
-        actor: str = "system",
-        door: str = "system",
-        reason: str | None = None,
-        error: str | None = None,
-        finished: bool = False,
-    ) -> None:
-        assert self._input is not None
-        self._cp.event_seq += 1
-        await workflow.execute_activity(
-            "record_run_event",
-            RunEventInput(
-                run_id=self._input.run_id,
-                migration_id=self._input.migration_id,
-                tenant=self._input.tenant,
-                event_key=f"{self._input.run_id}:{self._cp.event_seq}",
-                action=action,
-                actor=actor,
-                door=door,
-                status=self._status.value,
-                phase=self._phase,
-                counters=self._cp.counters,
-                error=error or reason,
-                finished=finished,
-                original_run_id=self._input.original_run_id,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=BOOKKEEPING_RETRY,
-        )
-
-    async def _finish(
-        self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
-    ) -> MigrationRunResult:
-        assert self._input is not None
-        await self._apply_controls()
-        self._status = status
-        self._upsert_search_attributes()
-        await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
-        return MigrationRunResult(run_id=self._input.run_id, status=status, counters=self._cp.counters, error=error)
+        return self._input.model_copy(update={"checkpoint": self._cp})

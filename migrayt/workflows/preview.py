@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.preview.dry_run import PreviewFinishedInput, PreviewInput, PreviewResult
+    from migrayt.activities.preview.dry_run import PreviewActivities, PreviewFinishedInput, PreviewInput, PreviewResult
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -44,10 +44,9 @@ class PreviewWorkflow:
     @workflow.run
     async def run(self, input: PreviewWorkflowInput) -> PreviewWorkflowResult:
         try:
-            result: PreviewResult = await workflow.execute_activity(
-                "preview_migration",
+            result: PreviewResult = await workflow.execute_activity_method(
+                PreviewActivities.preview_migration,
                 PreviewInput(preview_id=input.preview_id, migration_id=input.migration_id, tenant=input.tenant, samples=input.samples),
-                result_type=PreviewResult,
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
@@ -64,8 +63,8 @@ class PreviewWorkflow:
         )
 
     async def _finished(self, input: PreviewWorkflowInput, status: str, error: str | None) -> None:
-        await workflow.execute_activity(
-            "preview_finished",
+        await workflow.execute_activity_method(
+            PreviewActivities.preview_finished,
             PreviewFinishedInput(preview_id=input.preview_id, migration_id=input.migration_id, tenant=input.tenant, actor=input.actor, door=input.door, status=status, error=error),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,

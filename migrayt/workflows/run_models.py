@@ -6,7 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-PHASES: tuple[str, ...] = (
+# The phases of runs started before the run's input named its phases (migrayt/phases.py has them now).
+LEGACY_RUN_PHASES: tuple[str, ...] = (
     "preflight",
     "create_items",
     "hierarchy",
@@ -45,6 +46,9 @@ class PhaseCounters(BaseModel):
 class RunCheckpoint(BaseModel):
     """All a continued run needs: the phase, the cursor in it, counters. Per-item truth is in Postgres."""
 
+    # The phase under way, by name: a phase added to the registry never shifts a run in flight.
+    phase: str | None = None
+    # Checkpoints written before phases had names in them carry the position in the run's phase list.
     phase_index: int = 0
     tier: int = 0
     next_ordinal: int = 0
@@ -68,6 +72,8 @@ class MigrationRunInput(BaseModel):
     concurrency: int = Field(4, ge=1, le=32)
     # Continue-as-new once history passes this many events (None: when Temporal suggests it).
     history_event_limit: int | None = None
+    # The run's phases in order, fixed when it starts (None: started before runs named their phases).
+    phases: list[str] | None = None
     checkpoint: RunCheckpoint | None = None
 
 
@@ -94,3 +100,5 @@ class RunProgress(BaseModel):
     cancel_requested: bool = False
     counters: dict[str, PhaseCounters]
     continued: int = 0
+    # The run's phases in order (empty: a run from before runs named their phases).
+    phases: list[str] = Field(default_factory=list)

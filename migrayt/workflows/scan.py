@@ -10,8 +10,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.intake.scan import ScanFinishedInput, ScanSourceInput, ScanSourceResult
-    from migrayt.activities.mapping.draft import DraftPlanInput, DraftPlanResult
+    from migrayt.activities.intake.scan import ScanActivities, ScanFinishedInput, ScanSourceInput, ScanSourceResult
+    from migrayt.activities.mapping.draft import DraftActivities, DraftPlanInput, DraftPlanResult
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,10 +48,9 @@ class ScanWorkflow:
     @workflow.run
     async def run(self, input: ScanInput) -> ScanResult:
         try:
-            scanned: ScanSourceResult = await workflow.execute_activity(
-                "scan_source",
+            scanned: ScanSourceResult = await workflow.execute_activity_method(
+                ScanActivities.scan_source,
                 ScanSourceInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, limit_overrides=input.limit_overrides),
-                result_type=ScanSourceResult,
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
@@ -61,10 +60,9 @@ class ScanWorkflow:
                 quote_total=scanned.quote_total,
             )
             if input.draft_plan:
-                drafted: DraftPlanResult = await workflow.execute_activity(
-                    "draft_plan",
+                drafted: DraftPlanResult = await workflow.execute_activity_method(
+                    DraftActivities.draft_plan,
                     DraftPlanInput(migration_id=input.migration_id, tenant=input.tenant, scan_id=input.scan_id, actor=input.actor, door=input.door),
-                    result_type=DraftPlanResult,
                     start_to_close_timeout=timedelta(minutes=10),
                     retry_policy=RETRY,
                 )
@@ -78,8 +76,8 @@ class ScanWorkflow:
         return result
 
     async def _finished(self, input: ScanInput, status: str, error: str | None) -> None:
-        await workflow.execute_activity(
-            "scan_finished",
+        await workflow.execute_activity_method(
+            ScanActivities.scan_finished,
             ScanFinishedInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, actor=input.actor, door=input.door, status=status, error=error),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,

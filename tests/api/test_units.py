@@ -8,12 +8,13 @@ import pytest
 
 from migrayt.api.cli_commands.client import exit_code_for
 from migrayt.api.run_report import estimate_eta, work_done
+from migrayt.phases import run_phases
 from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, tenant_env_prefix
-from migrayt.workflows.run_models import PHASES, PhaseCounters, RunStatus
+from migrayt.workflows.run_models import PhaseCounters, RunStatus
 
 
 def counters(**done: tuple[int, int]) -> dict[str, PhaseCounters]:
-    out = {p: PhaseCounters(total=100) for p in PHASES[1:]}
+    out = {p: PhaseCounters(total=100) for p in run_phases()[1:]}
     for phase, (created, skipped) in done.items():
         out[phase] = PhaseCounters(total=100, created=created, skipped=skipped)
     return out

@@ -25,7 +25,8 @@ from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunProgress, RunStatus
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress, RunStatus
 from tests.integration.checker import check_structure
 from tests.integration.checker_content import check_content
 from tests.integration.harness import WorkerProcess, ado_labels, create_sandbox_migration, jira_issues
@@ -243,7 +244,7 @@ async def test_migration_survives_chaos_exactly_once(stack, postgres, temporal_s
         failed = [r for kind in ("attachment", "link", "transition", "comment") for r in await records(stack, migration_id, kind) if r.state == "failed"]
         assert all(r.error for r in failed)
         assert [r.source_key for r in failed if r.kind == "attachment"] == [guid for _, guid in content.over_limit]
-        for phase in PHASES[1:]:
+        for phase in run_phases()[1:]:
             c = final.counters.get(phase)
             if c is not None:
                 assert c.created + c.skipped + c.failed == c.total == ITEMS, (seed, phase, c)

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 from tests.integration.harness import (
     ISSUE_CREATES,
     WorkerProcess,
@@ -49,7 +50,7 @@ async def jira_fault_counters(sandbox) -> dict:
 
 async def past_create_items(stack, run_id: str) -> None:
     """The faults target phase 2; later phases have their own fault tests."""
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase in PHASES[2:] or p.status in FINAL_STATUSES, timeout=240)
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase in run_phases()[2:] or p.status in FINAL_STATUSES, timeout=240)
 
 
 async def items_written_twice(stack, migration_id: str) -> int:

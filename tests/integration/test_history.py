@@ -9,8 +9,10 @@ import pytest
 from temporalio.worker import Replayer
 
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
-from migrayt.workflows.run_models import PHASES, RunStatus
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
@@ -61,13 +63,13 @@ async def test_a_10000_item_run_stays_within_temporals_history_limits(stack, wor
     """
     items = 10_000
     plan = structure_only_plan()
-    plan.skip_phases = list(PHASES[2:])
+    plan.skip_phases = list(run_phases()[2:])
     with running_sandbox(items=items, seed=34) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id, timeout=1200)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
-        for phase in PHASES[1:]:
+        for phase in run_phases()[1:]:
             c = final.counters[phase]
             assert c.created + c.skipped + c.failed == c.total == items, (phase, c)
         labels = ado_labels(await jira_issues(sandbox))
@@ -115,7 +117,7 @@ async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker)
 
 
 async def replay_and_keep(stack, history, name: str) -> None:
-    replayer = Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter)
+    replayer = Replayer(workflows=[MigrationRunWorkflow, DeltaSyncWorkflow], data_converter=stack.client.data_converter)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
     if os.environ.get("MIGRAYT_RECORD_HISTORY"):

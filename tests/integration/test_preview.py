@@ -13,7 +13,7 @@ from migrayt.mapping.plan import FieldMapping, default_plan
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import PHASES
+from migrayt.phases import run_phases
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 
 TENANT = "preview-corp"
@@ -73,7 +73,7 @@ async def run_and_compare(stack, migration_id: str, report: PreviewReport) -> No
     predicted = {(f.kind, f.source_key, keyed(f.reason)) for f in report.failures}
     actual = {(f["kind"], f["source_key"], keyed(f["error"])) for f in await stack.service.failures(TENANT, migration_id, limit=10_000)}
     assert sorted(predicted - actual) == [] and sorted(actual - predicted) == []
-    for phase in PHASES[1:]:
+    for phase in run_phases()[1:]:
         assert report.phases[phase].model_dump() == progress.counters[phase].model_dump(), phase
     assert report.items_total == progress.counters["create_items"].total
 

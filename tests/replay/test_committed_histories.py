@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -20,9 +21,15 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[MigrationRunWorkflow, DeltaSyncWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
 
 
 def test_a_history_is_committed():
     assert HISTORIES, "record one: MIGRAYT_RECORD_HISTORY=1 pytest tests/integration/test_history.py"
+
+
+def test_a_delta_sync_history_is_committed():
+    assert any(p.stem.startswith("delta_sync") for p in HISTORIES), (
+        "record one: MIGRAYT_RECORD_HISTORY=1 pytest tests/schedules/test_delta_control.py"
+    )

@@ -17,10 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from migrayt.workflows.migration_run import STATUS, MigrationRunWorkflow
-from migrayt.workflows.run_models import PHASES, MigrationRunInput, RunControl, RunStatus
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import MigrationRunInput, RunControl, RunStatus
 from tests.workflows.fakes import FakeRunActivities
 
-BATCH_PHASES = PHASES[1:]
+BATCH_PHASES = run_phases()[1:]
 # A workflow that never gets where a test waits fails the test instead of hanging the session.
 pytestmark = pytest.mark.timeout(90)
 
@@ -104,7 +105,7 @@ async def test_cancel_cuts_the_batches_under_way_and_ends_cancelled(workflow_env
     assert result.status == RunStatus.CANCELLED
     assert sorted(fakes.starts(fakes.cut, "links")) == [0, 2]
     assert fakes.starts(fakes.started, "links") == [0, 2], "no batch may start after the cancel"
-    assert not {phase for phase, _, _ in fakes.started} & set(PHASES[PHASES.index("links") + 1:])
+    assert not {phase for phase, _, _ in fakes.started} & set(run_phases()[run_phases().index("links") + 1:])
     assert fakes.actions[-2:] == ["cancel_requested", "run_finished"]
     assert fakes.event("cancel_requested").actor == "ann"
     finished = fakes.event("run_finished")
@@ -140,7 +141,7 @@ async def test_a_long_run_continues_as_new_and_carries_on_to_the_end(workflow_en
     assert sorted(fakes.finished) == sorted(every_batch), "every batch runs exactly once across the continued runs"
     assert all(result.counters[p].created == 8 and result.counters[p].total == 8 for p in BATCH_PHASES)
     finished = [e.phase for e in fakes.events if e.action == "phase_finished"]
-    assert finished == list(PHASES), "each phase finishes once, in order"
+    assert finished == list(run_phases()), "each phase finishes once, in order"
     keys = [e.event_key for e in fakes.events]
     assert len(set(keys)) == len(keys), "audit events keep distinct keys across continue-as-new"
     assert fakes.actions.count("run_started") == 1 and fakes.actions[-1] == "run_finished"
@@ -155,4 +156,4 @@ async def test_a_phase_is_reported_started_once_when_the_run_continues_as_new_at
         progress = await workflow_env.client.get_workflow_handle(handle.id).query(MigrationRunWorkflow.progress)
 
     assert result.status == RunStatus.COMPLETED and progress.continued >= 1
-    assert [e.phase for e in fakes.events if e.action == "phase_started"] == list(PHASES)
+    assert [e.phase for e in fakes.events if e.action == "phase_started"] == list(run_phases())

@@ -20,16 +20,19 @@ from migrayt.workflows.run_models import PhaseCounters
 
 
 class LaterPhaseActivities:
+    # The registry phases whose activity is run_phase_batch (migrayt/phases.py), each by its class.
+    PHASE_CLASSES = {
+        "hierarchy": HierarchyPhase,
+        "links": LinksPhase,
+        "attachments": AttachmentsPhase,
+        "transitions": TransitionsPhase,
+        "comments": CommentsPhase,
+        "plugins": PluginsPhase,
+    }
+
     def __init__(self, deps: PhaseDeps) -> None:
         self._deps = deps
-        self._phases = {
-            "hierarchy": HierarchyPhase(deps),
-            "links": LinksPhase(deps),
-            "attachments": AttachmentsPhase(deps),
-            "transitions": TransitionsPhase(deps),
-            "comments": CommentsPhase(deps),
-            "plugins": PluginsPhase(deps),
-        }
+        self._phases = {name: cls(deps) for name, cls in self.PHASE_CLASSES.items()}
 
     @activity.defn(name="run_phase_batch")
     @keeps_heartbeat

@@ -29,9 +29,10 @@ from migrayt.activities.preview.validate import validate_create
 from migrayt.connectors.adf import adf_to_text, html_to_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.jira import CreateMetaField
+from migrayt.phases import batched, run_phases
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Preview
-from migrayt.workflows.run_models import PHASES, PhaseCounters
+from migrayt.workflows.run_models import PhaseCounters
 
 ENUMERATE_CHUNK = 2000
 SAMPLE_TEXT_CHARS = 600
@@ -135,7 +136,7 @@ class DryRun:
         self.catalog = catalog
         self.samples = samples
         self.beat = beat
-        self.report = PreviewReport(phases={p: PhaseCounters() for p in PHASES})
+        self.report = PreviewReport(phases={p: PhaseCounters() for p in run_phases()})
 
     async def run(self) -> PreviewReport:
         ctx, report = self.ctx, self.report
@@ -148,7 +149,7 @@ class DryRun:
         lookups = await self._lookups()
         planned, work_items = await self._enumerate()
         report.items_total = len(planned)
-        for phase in PHASES[1:]:
+        for phase in batched(run_phases()):
             report.phases[phase].total = len(planned)
         created = await self._predict_create(planned, work_items, lookups)
         if "hierarchy" in ctx.plan.skip_phases:

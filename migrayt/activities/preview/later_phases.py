@@ -19,7 +19,7 @@ Known limits (also reported in `PreviewReport.unpredictable`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -56,13 +56,13 @@ from migrayt.activities.execution.source_links import UnknownArtifact, jira_link
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import IssueTypeStatuses
+from migrayt.phases import PHASES, Preview
 from migrayt.settings import get_settings
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import PhaseCounters
 
 CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
-LATER_PHASES = ("links", "attachments", "transitions", "comments", "plugins")
 READS_AT_ONCE = 8
 
 TRANSITIONS_LIMIT = (
@@ -100,6 +100,11 @@ def transition_outcome(
     if start is not None and start.casefold() == target.casefold():
         return SKIPPED, None
     return CREATED, None
+
+
+def later_phases() -> tuple[str, ...]:
+    """The run's phases this module predicts, in run order."""
+    return tuple(p.name for p in PHASES if p.run and p.preview == Preview.LATER_PHASES)
 
 
 @dataclass
@@ -161,11 +166,8 @@ class LaterPhases:
                 size = rel.attributes.get("resourceSize")
                 if guid and guid not in self._done[ATTACHMENT] and isinstance(size, int) and size > self._limit:
                     self._oversized.setdefault(p.source_id, {})[guid] = sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}")
-        predictors = {
-            "links": self.links, "attachments": self.attachments, "transitions": self.transitions,
-            "comments": self.comments, "plugins": self.plugins,
-        }
-        for phase in LATER_PHASES:
+        predictors = self.predictors()
+        for phase in later_phases():
             counters = self.counters[phase] = PhaseCounters(total=len(self.planned))
             if phase in self.ctx.plan.skip_phases:
                 counters.skipped = len(self.planned)  # later_phases.run_phase_batch passes every item over
@@ -185,6 +187,13 @@ class LaterPhases:
             )
             for kind, key in rows:
                 self._done[kind].add(key)
+
+    def predictors(self) -> dict[str, Callable[[], Awaitable[list[str]]]]:
+        """Each registry phase predicted here (Preview.LATER_PHASES): its outcome per planned item."""
+        return {
+            "links": self.links, "attachments": self.attachments, "transitions": self.transitions,
+            "comments": self.comments, "plugins": self.plugins,
+        }
 
     def _fail(self, phase: str, kind: str, source_key: str, reason: str) -> str:
         # A record refused once in a run keeps its first reason (e.g. an inline image met again by comments).

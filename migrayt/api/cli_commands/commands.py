@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from migrayt.api.cli_commands.client import FAILURE, OK, USAGE, ApiClient, CliError
+from migrayt.phases import batched, in_order, run_phases
 
-PHASES = ("preflight", "create_items", "hierarchy", "links", "attachments", "transitions", "comments", "plugins")
 FINAL = ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED")
 
 
@@ -348,7 +348,7 @@ def _render_run(c: Console, run: dict) -> None:
     eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
     c.print(f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}")
     table = Table("phase", "total", "created", "skipped", "failed")
-    for phase in PHASES[1:]:
+    for phase in batched(in_order(run.get("counters") or {})):
         counters = (run.get("counters") or {}).get(phase)
         if counters:
             table.add_row(phase, *(str(counters[k]) for k in ("total", "created", "skipped", "failed")))
@@ -372,11 +372,14 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
 
         columns = (TextColumn("{task.description:<13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
         with Progress(*columns, console=Console()) as bars:
-            tasks = {p: bars.add_task(p, total=None, detail="", start=False) for p in PHASES[1:]}
+            tasks: dict[str, Any] = {}
             for event, data in api.events(f"/api/migrations/{run_id}/events"):
                 if event != "progress":
                     continue
                 last = data
+                for phase in batched(data.get("phases") or in_order(data.get("counters") or run_phases())):
+                    if phase not in tasks:
+                        tasks[phase] = bars.add_task(phase, total=None, detail="", start=False)
                 for phase, task in tasks.items():
                     c = (data.get("counters") or {}).get(phase)
                     if not c:

@@ -53,7 +53,8 @@ from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.models import ScheduledRunResult
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleView
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, RunStatus
+from migrayt.phases import run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
@@ -64,7 +65,7 @@ R = TypeVar("R", bound=Response)
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(duration=views.duration, size=views.size, utc=views.utc, every=views.every)
-templates.env.globals.update(wizard=WIZARD, phase_order=PHASES, phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
+templates.env.globals.update(wizard=WIZARD, phase_order=run_phases(), phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
 
 
 class _LoginRequired(HTTPException):
@@ -519,7 +520,7 @@ async def _run_context(request: Request, who: Principal, run_id: str, notice: st
     events = await svc.audit_events(who.tenant, migration_id=report.migration_id, limit=1000)
     status = RunStatus(report.status)
     return dict(
-        who=who, migration=migration, step="run", run=report, bars=views.phase_bars(status, report.phase, report.counters),
+        who=who, migration=migration, step="run", run=report, bars=views.phase_bars(status, report.phase, report.counters, report.phases),
         final=status in FINAL_STATUSES, can_pause=status == RunStatus.RUNNING and not report.pause_requested,
         can_resume=status == RunStatus.PAUSED or report.pause_requested, can_cancel=status not in FINAL_STATUSES,
         can_rerun=status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED),

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
-from migrayt.workflows.run_models import FINAL_STATUSES, PHASES, PhaseCounters, RunStatus
+from migrayt.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
+from migrayt.workflows.run_models import FINAL_STATUSES, PhaseCounters, RunStatus
 
 # Plan sections a person edits as "ADO thing → Jira name", in the order the page lists them.
 DICT_SECTIONS: tuple[tuple[str, str], ...] = (
@@ -19,19 +20,10 @@ DICT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("priorities", "Priority"),
     ("link_types", "Link type"),
 )
-# Phases a customer may leave out of a run (a structure-only move, say).
-SKIPPABLE = ("links", "attachments", "transitions", "comments", "plugins")
+# Phases a customer may leave out of a run (a structure-only move, say): those after the issues and their parents.
+SKIPPABLE = tuple(p.name for p in PHASES if p.run and p.preview == Preview.LATER_PHASES)
 TRANSFORMS = ("text", "rich_text", "number", "date", "identity", "picklist", "tags")
-PHASE_LABELS = {
-    "preflight": "Preflight",
-    "create_items": "Create issues",
-    "hierarchy": "Hierarchy",
-    "links": "Links",
-    "attachments": "Attachments",
-    "transitions": "Statuses",
-    "comments": "Comments",
-    "plugins": "Plugins",
-}
+PHASE_LABELS = {p.name: p.title for p in PHASES}
 
 
 @dataclass
@@ -107,6 +99,7 @@ def _put(table: dict[str, str], key: str, value: str) -> None:
 class PhaseBar:
     phase: str
     label: str
+    counts: str  # what the phase counts, in its words: "issues created"
     total: int
     done: int
     created: int
@@ -116,11 +109,15 @@ class PhaseBar:
     state: str  # waiting | active | done
 
 
-def phase_bars(status: RunStatus, phase: str | None, counters: Mapping[str, PhaseCounters]) -> list[PhaseBar]:
-    current = PHASES.index(phase) if phase in PHASES else 0
+def phase_bars(
+    status: RunStatus, phase: str | None, counters: Mapping[str, PhaseCounters], phases: list[str] | None = None
+) -> list[PhaseBar]:
+    """A bar per phase of the run (a run from before runs named their phases: the run's phases and its counters')."""
+    names = list(phases or in_order([*run_phases(), *counters]))
+    current = names.index(phase) if phase in names else 0
     final = status in FINAL_STATUSES
     bars = []
-    for index, name in enumerate(PHASES):
+    for index, name in enumerate(names):
         c = counters.get(name) or PhaseCounters()
         done = min(c.created + c.skipped + c.failed, c.total) if c.total else 0
         if index < current or (final and status == RunStatus.COMPLETED) or (final and c.total and done == c.total):
@@ -129,11 +126,13 @@ def phase_bars(status: RunStatus, phase: str | None, counters: Mapping[str, Phas
             state = "active"
         else:
             state = "waiting"
-        if name == "preflight":
+        kind = BY_NAME[name].kind if name in BY_NAME else PhaseKind.BATCHED
+        if kind == PhaseKind.PREFLIGHT:
             percent = 100 if state == "done" else 0
         else:
             percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
-        bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), c.total, done, c.created, c.skipped, c.failed, percent, state))
+        counts = BY_NAME[name].counts if name in BY_NAME else "created"
+        bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state))
     return bars
 
 

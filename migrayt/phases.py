@@ -1,0 +1,132 @@
+"""The phase registry: every phase a run or a delta sync can go through, in order, and what each is.
+
+One list read by the run and delta-sync workflows (what to run, which activity), the preview (what to
+predict), the web app, the CLI, the demo and the run report (what to show, in whose words). A run's
+input names its phases when it starts, so a phase added here changes only runs started after.
+
+Light on purpose: every layer may import this module. The batch activities are referenced through
+their contracts below (name, input, result), so nothing here imports activity code; the worker
+registers the implementations under the same names (tests/unit/test_phase_registry.py holds the two
+together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio import activity
+
+from migrayt.activities.execution.models import (
+    CreateItemsInput,
+    CreateItemsResult,
+    PhaseBatchInput,
+    PhaseBatchResult,
+    PreflightInput,
+    PreflightResult,
+)
+from migrayt.scheduling.models import SourceChangesInput
+
+# --- the activities phases run: contracts, implemented in activities/ ---------------------------
+
+
+@activity.defn(name="preflight")
+async def preflight(input: PreflightInput) -> PreflightResult:
+    """activities/execution/preflight.py: lookups, users, sprints, components; the run's work list."""
+    raise NotImplementedError
+
+
+@activity.defn(name="create_items")
+async def create_items(input: CreateItemsInput) -> CreateItemsResult:
+    """activities/execution/create_items.py: one batch of issues, in bulk."""
+    raise NotImplementedError
+
+
+@activity.defn(name="run_phase_batch")
+async def run_phase_batch(input: PhaseBatchInput) -> PhaseBatchResult:
+    """activities/execution/later_phases.py: one batch of a phase after create items, by `input.phase`."""
+    raise NotImplementedError
+
+
+@activity.defn(name="delta_source_changes")
+async def delta_source_changes(input: SourceChangesInput) -> PhaseBatchResult:
+    """activities/delta/source_changes.py: changed fields and statuses onto issues that exist."""
+    raise NotImplementedError
+
+
+# --- the contract -------------------------------------------------------------------------------
+
+
+class PhaseKind(StrEnum):
+    PREFLIGHT = "preflight"  # once, before any batch: fixes the work list (tiers) and the totals
+    BATCHED = "batched"  # the work list in batches of at most batch_size items, `concurrency` at a time
+
+
+class Preview(StrEnum):
+    """Where the dry-run preview predicts a phase."""
+
+    LOOKUPS = "lookups"  # activities/preview/dry_run.py DryRun._lookups (users, components, sprints)
+    DRY_RUN = "dry_run"  # activities/preview/dry_run.py, item by item (create items, hierarchy)
+    LATER_PHASES = "later_phases"  # activities/preview/later_phases.py LaterPhases.predictors[name]
+    NONE = "none"  # not in a preview (delta only)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # stable: in checkpoints, counters, search attributes, audit events, URLs
+    title: str  # its heading on the progress screen
+    counts: str  # what its counter counts, in its own words ("issues created")
+    kind: PhaseKind
+    activity: Callable  # the activity it runs (preflight: once; batched: per batch)
+    preview: Preview
+    run: bool = True  # a full run goes through it
+    delta: bool = False  # a delta sync goes through it, over the changed items
+    batch_timeout: timedelta = timedelta(minutes=30)
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase("preflight", "Preflight", "lookups made", PhaseKind.PREFLIGHT, preflight, Preview.LOOKUPS),
+    Phase("create_items", "Create issues", "issues created", PhaseKind.BATCHED, create_items, Preview.DRY_RUN,
+          delta=True, batch_timeout=timedelta(minutes=10)),
+    Phase("hierarchy", "Hierarchy", "parents set", PhaseKind.BATCHED, run_phase_batch, Preview.DRY_RUN, delta=True),
+    Phase("links", "Links", "links made", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase("attachments", "Attachments", "files attached",
+          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    # Edits to issues that exist, before the status walk so a changed state is walked to.
+    Phase("source_changes", "Source changes", "issues updated", PhaseKind.BATCHED, delta_source_changes, Preview.NONE,
+          run=False, delta=True),
+    Phase("transitions", "Statuses", "statuses set",
+          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase("comments", "Comments", "comments posted",
+          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+)
+
+BY_NAME: dict[str, Phase] = {p.name: p for p in PHASES}
+
+
+def phase(name: str) -> Phase:
+    return BY_NAME[name]
+
+
+def run_phases() -> tuple[str, ...]:
+    """The phases a run started now goes through, in order."""
+    return tuple(p.name for p in PHASES if p.run)
+
+
+def delta_phases() -> tuple[str, ...]:
+    """The phases a delta sync started now goes through, in order."""
+    return tuple(p.name for p in PHASES if p.delta)
+
+
+def batched(names: Iterable[str]) -> tuple[str, ...]:
+    """Of these phases, those with items to count (preflight has none of its own)."""
+    return tuple(n for n in names if n in BY_NAME and BY_NAME[n].kind == PhaseKind.BATCHED)
+
+
+def in_order(names: Iterable[str]) -> tuple[str, ...]:
+    """These phases (a run's counters, say) in registry order; names the registry no longer has go last."""
+    given = list(dict.fromkeys(names))
+    return tuple(p.name for p in PHASES if p.name in given) + tuple(n for n in given if n not in BY_NAME)

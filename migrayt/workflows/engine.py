@@ -1,0 +1,372 @@
+"""The run engine both the migration run and the delta sync are built on. Orchestration only.
+
+It goes through a list of phases from the registry (migrayt/phases.py) — each phase's batches in a
+sliding window, `concurrency` at a time — and owns what every run shares: the pause/resume/cancel
+signals and the progress query, pause and cancel cutting the batches under way, PAUSED only once
+nothing writes any more, the control audit events, search attributes, continue-as-new. A workflow
+on it says only how it starts, what it carries over when it continues as new, and what it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from migrayt.activities.execution.models import BatchResult, PreflightInput, PreflightResult, RunEventInput
+    from migrayt.activities.execution.run_events import RunEventActivities
+    from migrayt.phases import Phase, PhaseKind, batched
+    from migrayt.phases import phase as registered
+    from migrayt.workflows.run_models import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
+
+TENANT = SearchAttributeKey.for_keyword("MigrayTenant")
+STATUS = SearchAttributeKey.for_keyword("MigrationStatus")
+PHASE = SearchAttributeKey.for_keyword("MigrationPhase")
+
+BATCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=25,
+    non_retryable_error_types=["BadMapping", "BadConfiguration"],
+)
+# Activities heartbeat every 0.5 s: a batch on a killed worker is retried after this, not after its timeout.
+HEARTBEAT = timedelta(seconds=10)
+# A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
+CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
+BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+
+
+def search_attributes(tenant: str, status: RunStatus, phase: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT, tenant),
+            SearchAttributePair(STATUS, status.value),
+            SearchAttributePair(PHASE, phase),
+        ]
+    )
+
+
+@dataclass
+class EngineRun:
+    """What the engine needs of a workflow's input."""
+
+    run_id: str
+    migration_id: str
+    tenant: str
+    batch_size: int
+    concurrency: int
+    history_event_limit: int | None
+    requested_by: str
+    door: str
+    original_run_id: str | None = None
+
+
+class RunEngine:
+    """Base class of workflows that run registry phases; the subclass carries @workflow.defn and @workflow.run."""
+
+    # In the failure a run ends with: "<noun> failed in phase …".
+    noun = "run"
+
+    def __init__(self) -> None:
+        self._run: EngineRun | None = None
+        self._phases: list[str] = []
+        self._cp = RunCheckpoint()
+        self._status = RunStatus.RUNNING
+        self._phase: str | None = None
+        self._pause_requested = False
+        self._cancel_requested = False
+        self._controls: list[tuple[str, RunControl]] = []
+        self._cuts_batches = False
+
+    # --- doors: signals and the progress query -------------------------------------------------
+
+    @workflow.signal
+    def pause(self, control: RunControl | None = None) -> None:
+        self._controls.append(("pause", control or RunControl()))
+        if not self._cancel_requested:
+            self._pause_requested = True
+
+    @workflow.signal
+    def resume(self, control: RunControl | None = None) -> None:
+        self._controls.append(("resume", control or RunControl()))
+        self._pause_requested = False
+
+    @workflow.signal
+    def cancel(self, control: RunControl | None = None) -> None:
+        self._controls.append(("cancel", control or RunControl()))
+        self._cancel_requested = True
+
+    @workflow.query
+    def progress(self) -> RunProgress:
+        return RunProgress(
+            run_id=self._run.run_id if self._run else workflow.info().workflow_id,
+            status=self._status,
+            phase=self._phase,
+            pause_requested=self._pause_requested,
+            cancel_requested=self._cancel_requested,
+            counters=self._cp.counters,
+            continued=self._cp.continued,
+            phases=self._phases,
+        )
+
+    # --- what a workflow on the engine says ------------------------------------------------------
+
+    def _continued_input(self) -> BaseModel:
+        """The workflow's input to continue as new with, carrying `self._cp`."""
+        raise NotImplementedError
+
+    def _batch_fields(self) -> dict[str, Any]:
+        """More fields for every batch input (those a phase's input does not have are ignored)."""
+        return {}
+
+    # --- the phases -----------------------------------------------------------------------------
+
+    async def _drive(self, fresh: bool) -> tuple[RunStatus, str | None]:
+        """The phases from the checkpoint on, to the end; (final status, error). Ends the run's record."""
+        assert self._run is not None
+        self._pause_requested = self._cp.paused
+        try:
+            if fresh:
+                await self._record("run_started", actor=self._run.requested_by, door=self._run.door)
+            start = self._phases.index(self._cp.phase) if self._cp.phase is not None else self._cp.phase_index
+            for index in range(start, len(self._phases)):
+                phase = registered(self._phases[index])
+                self._cp.phase = phase.name
+                self._set_phase(phase.name)
+                if self._cp.tier == 0 and self._cp.next_ordinal == 0:
+                    await self._record("phase_started")
+                if phase.kind == PhaseKind.PREFLIGHT:
+                    await self._wait_while_paused()
+                    if self._cancel_requested:
+                        return await self._finish(RunStatus.CANCELLED)
+                    await self._preflight(phase)
+                else:
+                    await self._run_phase_batches(phase)
+                    if self._cancel_requested:
+                        return await self._finish(RunStatus.CANCELLED)
+                await self._record("phase_finished")
+                self._cp.phase_index = index + 1
+                self._cp.phase = self._phases[index + 1] if index + 1 < len(self._phases) else None
+                self._cp.tier = 0
+                self._cp.next_ordinal = 0
+            failed = sum(c.failed for c in self._cp.counters.values())
+            return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED)
+        except asyncio.CancelledError:
+            # Temporal's own cancellation request ends the run the same way as the cancel signal.
+            self._cancel_requested = True
+            await asyncio.shield(
+                asyncio.ensure_future(self._finish(RunStatus.CANCELLED, actor="temporal-operator", door="temporal"))
+            )
+            raise
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            await self._finish(RunStatus.FAILED, error=message)
+            raise ApplicationError(f"{self.noun} failed in phase {self._phase}: {message}", non_retryable=True) from err
+
+    async def _preflight(self, phase: Phase) -> None:
+        assert self._run is not None
+        result: PreflightResult = await workflow.execute_activity(
+            phase.activity,
+            PreflightInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+            start_to_close_timeout=phase.batch_timeout,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=BATCH_RETRY,
+        )
+        self._cp.tier_sizes = result.tier_sizes
+        for name in batched(self._phases):
+            self._cp.counters[name].total = result.items_total
+
+    async def _run_phase_batches(self, phase: Phase) -> None:
+        """Sliding window of batches; pause/cancel/continue-as-new stop new launches.
+
+        Pause and cancel also cut the in-flight batches: each is cancelled, stops its writes (a
+        bulk create under way finishes and is recorded first), and runs again from its start on
+        resume, where what it finished is skipped. A cut batch's counters are dropped; the rerun
+        counts its items.
+        """
+        assert self._run is not None
+        size_of = self._cp.tier_sizes
+        cuts = self._cuts_batches
+        while self._cp.tier < len(size_of):
+            size = size_of[self._cp.tier]
+            next_start = self._cp.next_ordinal
+            redo: list[int] = list(self._cp.redo)
+            in_flight: dict[int, asyncio.Task] = {}
+            cutting: set[int] = set()
+            while True:
+                await self._apply_controls()
+                if cuts and (self._pause_requested or self._cancel_requested):
+                    for start, task in in_flight.items():
+                        if start not in cutting:
+                            cutting.add(start)
+                            task.cancel()
+                while (
+                    not self._stop_launching()
+                    and len(in_flight) < self._run.concurrency
+                    and (redo or next_start < size)
+                ):
+                    if redo:
+                        start = redo.pop(0)
+                    else:
+                        start, next_start = next_start, min(next_start + self._run.batch_size, size)
+                    end = min(start + self._run.batch_size, size)
+                    batch = self._batch(phase, self._cp.tier, start, end, cancellable=cuts)
+                    in_flight[start] = asyncio.ensure_future(batch)
+                if not in_flight:
+                    self._cp.next_ordinal = next_start
+                    self._cp.redo = list(redo)
+                    if next_start >= size and not redo:
+                        break
+                    if self._cancel_requested:
+                        return
+                    if self._should_continue_as_new():
+                        self._continue_as_new()
+                    await self._wait_while_paused()
+                    continue
+                if cuts:
+                    # Wake for a finished batch, or for a pause/cancel with batches still to cut.
+                    await workflow.wait_condition(
+                        lambda: any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
+                        or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))  # noqa: B023
+                    )
+                    done = {t for t in in_flight.values() if t.done()}
+                else:
+                    done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                for start, task in list(in_flight.items()):
+                    if task not in done:
+                        continue
+                    del in_flight[start]
+                    if start in cutting:
+                        cutting.discard(start)
+                        if task.cancelled() or task.exception() is not None:
+                            redo.append(start)
+                            continue
+                    result: BatchResult = task.result()
+                    self._cp.counters[phase.name].add(result.counters)
+                redo.sort()
+                # The cursor is the first batch not yet finished, so a continued run redoes nothing finished.
+                pending_starts = sorted(in_flight)
+                self._cp.next_ordinal = pending_starts[0] if pending_starts else next_start
+            self._cp.tier += 1
+            self._cp.next_ordinal = 0
+            self._cp.redo = []
+
+    async def _batch(self, phase: Phase, tier: int, start: int, end: int, cancellable: bool = False) -> BatchResult:
+        assert self._run is not None
+        batch_input = get_type_hints(phase.activity)["input"]
+        return await workflow.execute_activity(
+            phase.activity,
+            batch_input(
+                phase=phase.name, run_id=self._run.run_id, migration_id=self._run.migration_id,
+                tier=tier, start=start, end=end, **self._batch_fields(),
+            ),
+            start_to_close_timeout=phase.batch_timeout,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=BATCH_RETRY,
+            cancellation_type=CANCELLATION[cancellable],
+        )
+
+    # --- pause, resume, cancel ------------------------------------------------------------------
+
+    def _stop_launching(self) -> bool:
+        return self._pause_requested or self._cancel_requested or self._should_continue_as_new()
+
+    async def _wait_while_paused(self) -> None:
+        await self._apply_controls()
+        while self._pause_requested and not self._cancel_requested:
+            if self._status != RunStatus.PAUSED:
+                # Only now: in-flight batches have finished, so PAUSED means no more writes.
+                self._status = RunStatus.PAUSED
+                self._cp.paused = True
+                self._upsert_search_attributes()
+                await self._record("paused_effective")
+            await workflow.wait_condition(lambda: bool(self._controls))
+            await self._apply_controls()
+        if self._status == RunStatus.PAUSED:
+            self._status = RunStatus.RUNNING
+            self._cp.paused = False
+            self._upsert_search_attributes()
+            await self._record("running")
+
+    async def _apply_controls(self) -> None:
+        while self._controls:
+            action, control = self._controls.pop(0)
+            await self._record(f"{action}_requested", actor=control.actor, door=control.door, reason=control.reason)
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+        self._upsert_search_attributes()
+
+    def _upsert_search_attributes(self) -> None:
+        workflow.upsert_search_attributes(
+            [STATUS.value_set(self._status.value), PHASE.value_set(self._phase or "preflight")]
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        assert self._run is not None
+        info = workflow.info()
+        if self._run.history_event_limit is not None:
+            return info.get_current_history_length() >= self._run.history_event_limit
+        return info.is_continue_as_new_suggested()
+
+    def _continue_as_new(self) -> None:
+        self._cp.continued += 1
+        self._cp.paused = self._pause_requested
+        workflow.continue_as_new(self._continued_input())
+
+    async def _record(
+        self,
+        action: str,
+        actor: str = "system",
+        door: str = "system",
+        reason: str | None = None,
+        error: str | None = None,
+        finished: bool = False,
+    ) -> None:
+        assert self._run is not None
+        self._cp.event_seq += 1
+        await workflow.execute_activity_method(
+            RunEventActivities.record_run_event,
+            RunEventInput(
+                run_id=self._run.run_id,
+                migration_id=self._run.migration_id,
+                tenant=self._run.tenant,
+                event_key=f"{self._run.run_id}:{self._cp.event_seq}",
+                action=action,
+                actor=actor,
+                door=door,
+                status=self._status.value,
+                phase=self._phase,
+                counters=self._cp.counters,
+                error=error or reason,
+                finished=finished,
+                original_run_id=self._run.original_run_id,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+
+    async def _finish(
+        self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
+    ) -> tuple[RunStatus, str | None]:
+        await self._apply_controls()
+        self._status = status
+        self._upsert_search_attributes()
+        await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
+        return status, error
+
+
+def fresh_counters(names: list[str], total: int = 0) -> dict[str, PhaseCounters]:
+    return {name: PhaseCounters(total=total) for name in names}
