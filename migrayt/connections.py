@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
+
+# A Jira project key as Jira itself allows it. It goes into JQL and URL paths, so nothing else is accepted
+# at any door (the worker re-validates a stored migration's target too).
+JIRA_PROJECT_KEY = r"^[A-Z][A-Z0-9_]{1,9}$"
 
 
 class SecretNotFound(Exception):
@@ -21,7 +25,7 @@ class SourceConnection(BaseModel):
 
 class TargetConnection(BaseModel):
     base_url: str  # e.g. https://acme.atlassian.net
-    project_key: str
+    project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str
     token_ref: str
 

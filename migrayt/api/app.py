@@ -25,7 +25,7 @@ from migrayt.api.limits import BodySizeLimit, validation_error
 from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.mapping.versions import PlanNotApproved, VersionConflict
+from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.settings import Settings, get_settings
 from migrayt.store.db import create_engine, session_factory
 from migrayt.worker.temporal_client import connect_temporal
@@ -128,6 +128,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @app.exception_handler(PlanNotApproved)
     async def not_approved(_: Request, exc: PlanNotApproved) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(PlanTooLarge)
+    async def plan_too_large(_: Request, exc: PlanTooLarge) -> JSONResponse:
+        return error(422, str(exc))
 
     @app.exception_handler(ConnectionRejected)
     async def rejected(_: Request, exc: ConnectionRejected) -> JSONResponse:
