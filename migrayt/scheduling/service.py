@@ -117,6 +117,10 @@ class ScheduleService:
             raise ScheduleInvalid("give either an interval or a cron expression")
         if every is not None and every < self.min_interval:
             raise ScheduleInvalid(self._too_often())
+        if cron is not None and len(_cron_fields(cron)) == 6:
+            # Temporal reads 6 fields as minute…year, most other tools as second…weekday: either way a surprise.
+            raise ScheduleInvalid("a 6-field cron is ambiguous: give 5 fields (minute hour day month weekday) "
+                                  "or 7 (second minute hour day month weekday year)")
         await self._migration(tenant, migration_id)
         schedule_id = f"delta-{uuid.uuid4().hex[:12]}"
         action = ScheduleActionStartWorkflow(
@@ -311,6 +315,14 @@ class ScheduleService:
             session.add(AuditEvent(tenant_id=record.tenant_id, migration_id=record.migration_id, action=action, actor=actor, door=door,
                                    detail={"schedule_id": record.id, "kind": record.kind}))
             await session.commit()
+
+
+def _cron_fields(cron: str) -> list[str]:
+    """The fields of a cron expression, without Temporal's `CRON_TZ=`/`TZ=` prefix and `#` comment."""
+    fields = cron.split("#", 1)[0].split()
+    if fields and fields[0].upper().startswith(("CRON_TZ=", "TZ=")):
+        fields = fields[1:]
+    return fields
 
 
 def _aware(when: datetime) -> datetime:
