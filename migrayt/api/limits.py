@@ -111,7 +111,9 @@ def short_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic's errors without their `input` (a whole body, when the body is the wrong shape): an excerpt at most."""
     shown = []
     for err in errors[:MAX_ERRORS_SHOWN]:
-        item: dict[str, Any] = {"type": err.get("type"), "loc": _short_loc(err.get("loc", ())), "msg": _excerpt_msg(err.get("msg", ""))}
+        item: dict[str, Any] = {
+            "type": err.get("type"), "loc": _short_loc(err.get("loc", ())), "msg": _excerpt_msg(err.get("msg", "")),
+        }
         if "input" in err and isinstance(err["input"], (str, int, float, bool)) and err["input"] is not None:
             item["input"] = _excerpt(err["input"])
         shown.append(item)

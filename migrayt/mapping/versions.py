@@ -63,7 +63,9 @@ def check_plan_size(plan: MappingPlan, limits: PlanLimits) -> None:
     tables = plan_tables(plan)
     for table, count in tables.items():
         if count > limits.entries_per_table:
-            raise PlanTooLarge(f"the plan's {table[:80]} has {count} entries; at most {limits.entries_per_table} per table")
+            raise PlanTooLarge(
+                f"the plan's {table[:80]} has {count} entries; at most {limits.entries_per_table} per table"
+            )
     total = sum(tables.values())
     if total > limits.entries:
         raise PlanTooLarge(f"the plan has {total} entries; at most {limits.entries} in all")

@@ -136,7 +136,9 @@ class ScheduleService:
         # 5/6/7 fields, `@every`…) before it may fire once.
         state = ScheduleState(paused=True, note=f"delta sync of {migration_id}")
         asked = {"every_minutes": int(every.total_seconds() // 60)} if every else {"cron": cron}
-        await self._create(tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door, check=self._check_firing_gaps)
+        await self._create(
+            tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door, check=self._check_firing_gaps
+        )
         if not paused:
             await self.temporal.get_schedule_handle(schedule_id).unpause(note=f"delta sync of {migration_id}")
         return await self.get(tenant, schedule_id)
@@ -167,13 +169,16 @@ class ScheduleService:
         request = ListScheduleMatchingTimesRequest(namespace=self.temporal.namespace, schedule_id=schedule_id)
         request.start_time.FromDatetime(now)
         request.end_time.FromDatetime(now + GAP_HORIZON)
-        times = [t.ToDatetime(tzinfo=timezone.utc) for t in (await self.temporal.workflow_service.list_schedule_matching_times(request)).start_time]
+        matching = await self.temporal.workflow_service.list_schedule_matching_times(request)
+        times = [t.ToDatetime(tzinfo=timezone.utc) for t in matching.start_time]
         if any(b - a < self.min_interval for a, b in zip(times, times[1:])):
             raise ScheduleInvalid(self._too_often())
 
     async def _create(self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door, check=None) -> None:
         async with self.sessions() as session:
-            held = await session.scalar(select(func.count()).select_from(ScheduleRecord).where(ScheduleRecord.tenant_id == tenant))
+            held = await session.scalar(
+                select(func.count()).select_from(ScheduleRecord).where(ScheduleRecord.tenant_id == tenant)
+            )
         if held >= self.settings.max_schedules_per_tenant:
             raise ScheduleLimitReached(
                 f"this tenant already has {held} schedules, the most this server allows "

@@ -70,7 +70,8 @@ class TenantStream(StreamingResponse):
     """A stream holding one of its tenant's slots until it is over, however it ends (a stream never started too)."""
 
     def __init__(self, content: AsyncIterator[bytes], open_streams: dict[str, int], tenant: str) -> None:
-        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
         self.open_streams, self.tenant = open_streams, tenant
         open_streams[tenant] = open_streams.get(tenant, 0) + 1
 
@@ -89,8 +90,9 @@ class TenantStream(StreamingResponse):
     "/{run_id}/events", summary="Live progress of a run (Server-Sent Events)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "`progress` events (a run status as JSON) on each change, then one "
-              "`end` event; or, after the server's maximum stream lifetime, a `timeout` event (reconnect to go on)"},
+        200: {"content": {"text/event-stream": {}},
+              "description": "`progress` events (a run status as JSON) on each change, then one `end` event; "
+              "or, after the server's maximum stream lifetime, a `timeout` event (reconnect to go on)"},
         429: {"description": "this tenant already has the most live streams the server allows open"},
     },
 )
@@ -102,5 +104,8 @@ async def run_events(
     settings = request.app.state.settings
     open_streams: dict[str, int] = request.app.state.event_streams
     if open_streams.get(tenant, 0) >= settings.sse_max_streams_per_tenant:
-        raise HTTPException(429, f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; close one first")
-    return TenantStream(progress_events(svc, tenant, run_id, interval, request, settings.sse_max_lifetime_seconds), open_streams, tenant)
+        raise HTTPException(
+            429, f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; close one first"
+        )
+    events = progress_events(svc, tenant, run_id, interval, request, settings.sse_max_lifetime_seconds)
+    return TenantStream(events, open_streams, tenant)
