@@ -7,7 +7,11 @@ import stat
 from collections.abc import Collection
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
+
+# A Jira project key as Jira itself allows it. It goes into JQL and URL paths, so nothing else is accepted
+# at any door (the worker re-validates a stored migration's target too).
+JIRA_PROJECT_KEY = r"^[A-Z][A-Z0-9_]{1,9}$"
 
 from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, secret_file
 
@@ -25,7 +29,7 @@ class SourceConnection(BaseModel):
 
 class TargetConnection(BaseModel):
     base_url: str  # e.g. https://acme.atlassian.net
-    project_key: str
+    project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str
     token_ref: str
 

@@ -111,6 +111,22 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
 
+    # Bounded input (issue 12). Request bodies are capped while they are read, before authentication.
+    max_body_bytes: int = 1024 * 1024
+    max_webhook_bytes: int = 1024 * 1024  # Stripe's webhook: its own cap, read as a stream against it
+    # Live progress streams: open streams per tenant, and how long one lasts before it ends with `timeout`.
+    sse_max_streams_per_tenant: int = 10
+    sse_max_lifetime_seconds: float = 3600.0
+    # Schedules: at most this many per tenant; a delta sync fires at most once per this many seconds.
+    max_schedules_per_tenant: int = 50
+    schedule_min_interval_seconds: int = 60
+    # Mapping plans: entries per table (types, states of one type, users…), entries in all, JSON size;
+    # versions kept per migration (older ones are deleted, never the approved one).
+    plan_max_entries_per_table: int = 5000
+    plan_max_entries: int = 10000
+    plan_max_bytes: int = 512 * 1024
+    plan_versions_kept: int = 50
+
     @field_validator("tenant")
     @classmethod
     def _tenant_id(cls, value: str) -> str:

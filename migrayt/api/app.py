@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -22,15 +23,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from migrayt.api.auth import auth_mode
 from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
 from migrayt.api.intake_service import IntakeService
+from migrayt.api.limits import BodySizeLimit, validation_error
 from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
 from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.mapping.versions import PlanNotApproved, VersionConflict
+from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.settings import Settings, check_admin_token, get_settings
 from migrayt.store.db import create_engine, session_factory
 from migrayt.worker.temporal_client import connect_temporal
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/api/billing/webhook"
 
 # Routers of the other doors (web app, codec, schedules, checkout), included when their module exists.
 OPTIONAL_ROUTERS = (
@@ -114,6 +118,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = FastAPI(title="Migrayt", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.auth_mode = mode
+    app.state.event_streams = {}  # tenant → open live progress streams (routers/events.py)
+    # Before routing and authentication: an unauthenticated 200 MB body must not be buffered to be refused.
+    app.add_middleware(
+        BodySizeLimit, default=settings.max_body_bytes, per_path={WEBHOOK_PATH: settings.max_webhook_bytes},
+    )
+    app.add_exception_handler(RequestValidationError, validation_error)
     _install_doors(app, settings, mode)
     for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
@@ -141,6 +151,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @app.exception_handler(PlanNotApproved)
     async def not_approved(_: Request, exc: PlanNotApproved) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(PlanTooLarge)
+    async def plan_too_large(_: Request, exc: PlanTooLarge) -> JSONResponse:
+        return error(422, str(exc))
 
     @app.exception_handler(ConnectionRejected)
     async def rejected(_: Request, exc: ConnectionRejected) -> JSONResponse:

@@ -153,7 +153,10 @@ class IntakeService:
     async def edit_plan(self, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str) -> int:
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
-            row = await versions.edit(session, tenant=tenant, migration_id=migration_id, base_version=base_version, plan=plan, actor=actor, door=door)
+            row = await versions.edit(
+                session, tenant=tenant, migration_id=migration_id, base_version=base_version, plan=plan, actor=actor, door=door,
+                limits=versions.PlanLimits.of(self.settings),
+            )
             await session.commit()
             return row.version
 

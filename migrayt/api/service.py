@@ -59,7 +59,10 @@ class MigrationService:
                 )
             )
             session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="migration_created", actor=actor, door=door, detail={"name": name}))
-            await plan_versions.add_version(session, tenant=tenant, migration_id=migration_id, plan=plan, origin="human", actor=actor, door=door)
+            await plan_versions.add_version(
+                session, tenant=tenant, migration_id=migration_id, plan=plan, origin="human", actor=actor, door=door,
+                limits=plan_versions.PlanLimits.of(self.settings),
+            )
             if approved:
                 await plan_versions.approve(session, tenant=tenant, migration_id=migration_id, version=1, actor=actor, door=door)
             await session.commit()

@@ -240,9 +240,26 @@ def map_bulk_result(count: int, body: Mapping[str, Any]) -> BulkCreateResult:
     return BulkCreateResult(created=dict(zip(free, created_list, strict=True)), errors=errors)
 
 
+JQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def jql_string(value: str) -> str:
+    """`value` as one quoted JQL string literal: no quote, backslash or line break in it can end the literal."""
+    if any(ord(c) < 0x20 and c not in "\n\r\t" for c in value):
+        raise ValueError("a JQL value cannot hold control characters")
+    return '"' + "".join(JQL_ESCAPES.get(c, c) for c in value) + '"'
+
+
 def labels_jql(labels: Sequence[str]) -> str:
-    quoted = ", ".join('"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"' for label in labels)
-    return f"labels in ({quoted})"
+    return f"labels in ({', '.join(jql_string(label) for label in labels)})"
+
+
+def labels_search_jql(labels: Sequence[str], project_key: str | None = None) -> str:
+    """Issues carrying any of `labels` (in one project), oldest key first."""
+    jql = labels_jql(labels)
+    if project_key:
+        jql = f"project = {jql_string(project_key)} AND {jql}"
+    return jql + " ORDER BY key ASC"
 
 
 ByteSource = bytes | AsyncIterable[bytes] | Callable[[], AsyncIterable[bytes]]
@@ -477,10 +494,7 @@ class JiraClient:
         found: dict[str, list[str]] = {label: [] for label in wanted}
 
         async def one(chunk: list[str]) -> None:
-            jql = labels_jql(chunk)
-            if project_key:
-                jql = f'project = "{project_key}" AND {jql}'
-            async for issue in self.search_jql(jql + " ORDER BY key ASC", fields=("labels",)):
+            async for issue in self.search_jql(labels_search_jql(chunk, project_key), fields=("labels",)):
                 for label in issue.labels:
                     if label in found and issue.key not in found[label]:
                         found[label].append(issue.key)

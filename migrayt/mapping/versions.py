@@ -7,12 +7,14 @@ version and which model was asked — never what is in the tickets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.mapping.plan import EntryOrigin, MappingPlan
+from migrayt.settings import Settings, get_settings
 from migrayt.store.models import AuditEvent, Migration, PlanVersion
 
 DRAFT = "draft"
@@ -26,6 +28,57 @@ class PlanNotApproved(Exception):
 
 class VersionConflict(Exception):
     """The version named is not the one the action expects (stale edit, already approved...)."""
+
+
+class PlanTooLarge(ValueError):
+    """A plan a person gave is over the server's caps (entries per table, entries in all, bytes): 422."""
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    entries_per_table: int
+    entries: int
+    bytes: int
+    versions_kept: int
+
+    @classmethod
+    def of(cls, settings: Settings | None = None) -> "PlanLimits":
+        s = settings or get_settings()
+        return cls(s.plan_max_entries_per_table, s.plan_max_entries, s.plan_max_bytes, s.plan_versions_kept)
+
+
+def plan_tables(plan: MappingPlan) -> dict[str, int]:
+    """Entries per table of a plan, as the mapping page lists them."""
+    tables = {
+        "types": len(plan.types), "subtask_types": len(plan.subtask_types), "states": len(plan.states),
+        "priorities": len(plan.priorities), "fields": len(plan.fields), "link_types": len(plan.link_types),
+        "users": len(plan.users), "provenance": len(plan.provenance), "skip_phases": len(plan.skip_phases),
+    }
+    tables.update({f"states/{t}": len(per_type) for t, per_type in plan.states.items()})
+    tables.update({f"fields/{m.source}/values": len(m.values) for m in plan.fields})
+    return tables
+
+
+def check_plan_size(plan: MappingPlan, limits: PlanLimits) -> None:
+    tables = plan_tables(plan)
+    for table, count in tables.items():
+        if count > limits.entries_per_table:
+            raise PlanTooLarge(
+                f"the plan's {table[:80]} has {count} entries; at most {limits.entries_per_table} per table"
+            )
+    total = sum(tables.values())
+    if total > limits.entries:
+        raise PlanTooLarge(f"the plan has {total} entries; at most {limits.entries} in all")
+    size = len(plan.model_dump_json().encode())
+    if size > limits.bytes:
+        raise PlanTooLarge(f"the plan is {size} bytes as JSON; at most {limits.bytes}")
+
+
+async def prune(session: AsyncSession, migration_id: str, newest: int, keep: int) -> None:
+    """Only the newest `keep` versions stay, and the approved one (what runs read) however old it is."""
+    await session.execute(delete(PlanVersion).where(
+        PlanVersion.migration_id == migration_id, PlanVersion.version <= newest - keep, PlanVersion.status != APPROVED,
+    ))
 
 
 async def latest(session: AsyncSession, migration_id: str) -> PlanVersion | None:
@@ -51,7 +104,12 @@ async def add_version(
     action: str = "plan_drafted",
     detail: dict | None = None,
     event_key: str | None = None,
+    limits: PlanLimits | None = None,
 ) -> PlanVersion:
+    """A new version; a person's plan (origin "human") must fit the caps. Versions past the kept number go."""
+    limits = limits or PlanLimits.of()
+    if origin == "human":
+        check_plan_size(plan, limits)
     # Serialise version numbers per migration: the row lock makes concurrent drafts queue.
     await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
     number = (await session.scalar(select(func.max(PlanVersion.version)).where(PlanVersion.migration_id == migration_id)) or 0) + 1
@@ -66,6 +124,7 @@ async def add_version(
         detail={"version": number, "origin": origin, **({"model": model} if model else {}), **(detail or {})},
     ))
     await session.flush()
+    await prune(session, migration_id, number, max(limits.versions_kept, 1))
     return row
 
 
@@ -99,7 +158,8 @@ def mark_human_edits(base: MappingPlan, edited: MappingPlan) -> tuple[MappingPla
 
 
 async def edit(
-    session: AsyncSession, *, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str
+    session: AsyncSession, *, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str,
+    limits: PlanLimits | None = None,
 ) -> PlanVersion:
     """A person's edit of `base_version`: a new draft version, which needs approval again."""
     base = await get(session, migration_id, base_version)
@@ -111,7 +171,7 @@ async def edit(
     marked, changed = mark_human_edits(MappingPlan.model_validate(base.plan), plan)
     return await add_version(
         session, tenant=tenant, migration_id=migration_id, plan=marked, origin="human", actor=actor, door=door,
-        action="plan_edited", detail={"base_version": base_version, "changed": changed[:200]},
+        action="plan_edited", detail={"base_version": base_version, "changed": changed[:200]}, limits=limits,
     )
 
 

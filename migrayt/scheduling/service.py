@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import (
     Client,
@@ -28,6 +28,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
 )
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -43,11 +44,17 @@ from migrayt.workflows.migration_run import TENANT, search_attributes
 from migrayt.workflows.run_models import RunStatus
 
 ScheduleKind = Literal["cutover", "delta"]
-MIN_INTERVAL = timedelta(minutes=1)
+# How far ahead a cron's firings are looked at (Temporal answers at most 1000 of them): far enough that a
+# year field cannot hide a per-second cron until next year.
+GAP_HORIZON = timedelta(days=366 * 100)
 
 
 class ScheduleInvalid(RunConflict):
     """The schedule asked for cannot be made (a time in the past, an interval too short…): 4xx."""
+
+
+class ScheduleLimitReached(RunConflict):
+    """The tenant has as many schedules as the server allows (MIGRAYT_MAX_SCHEDULES_PER_TENANT): 409."""
 
 
 class ScheduleView(BaseModel):
@@ -109,8 +116,12 @@ class ScheduleService:
     ) -> ScheduleView:
         if (every is None) == (cron is None):
             raise ScheduleInvalid("give either an interval or a cron expression")
-        if every is not None and every < MIN_INTERVAL:
-            raise ScheduleInvalid(f"a delta sync runs at most every {int(MIN_INTERVAL.total_seconds() // 60)} minute(s)")
+        if every is not None and every < self.min_interval:
+            raise ScheduleInvalid(self._too_often())
+        if cron is not None and len(_cron_fields(cron)) == 6:
+            # Temporal reads 6 fields as minute…year, most other tools as second…weekday: either way a surprise.
+            raise ScheduleInvalid("a 6-field cron is ambiguous: give 5 fields (minute hour day month weekday) "
+                                  "or 7 (second minute hour day month weekday year)")
         await self._migration(tenant, migration_id)
         schedule_id = f"delta-{uuid.uuid4().hex[:12]}"
         action = ScheduleActionStartWorkflow(
@@ -123,12 +134,58 @@ class ScheduleService:
             typed_search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),
         )
         spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]) if every else ScheduleSpec(cron_expressions=[cron or ""])
-        state = ScheduleState(paused=paused, note=f"delta sync of {migration_id}")
+        # Created paused: a cron is judged on the firings Temporal itself computes from it (its own reading of
+        # 5/6/7 fields, `@every`…) before it may fire once.
+        state = ScheduleState(paused=True, note=f"delta sync of {migration_id}")
         asked = {"every_minutes": int(every.total_seconds() // 60)} if every else {"cron": cron}
-        await self._create(tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door)
+        await self._create(
+            tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door, check=self._check_firing_gaps
+        )
+        if not paused:
+            await self.temporal.get_schedule_handle(schedule_id).unpause(note=f"delta sync of {migration_id}")
         return await self.get(tenant, schedule_id)
 
-    async def _create(self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door) -> None:
+    @property
+    def min_interval(self) -> timedelta:
+        return timedelta(seconds=self.settings.schedule_min_interval_seconds)
+
+    def _too_often(self) -> str:
+        seconds = self.settings.schedule_min_interval_seconds
+        every = f"{seconds // 60} minute(s)" if seconds % 60 == 0 else f"{seconds} seconds"
+        return f"a delta sync runs at most every {every}: this schedule would fire more often"
+
+    async def _check_firing_gaps(self, schedule_id: str) -> None:
+        """ScheduleInvalid when two firings of the schedule, as Temporal compiled it, come closer than the minimum."""
+        handle = self.temporal.get_schedule_handle(schedule_id)
+        spec = (await handle.describe()).schedule.spec
+        if any(interval.every < self.min_interval for interval in spec.intervals):
+            raise ScheduleInvalid(self._too_often())
+        for calendar in spec.calendars:
+            # Two values of one field fire within the same minute (hour, day) that matches: closer than their distance.
+            for ranges, unit in ((calendar.second, 1), (calendar.minute, 60), (calendar.hour, 3600)):
+                values = sorted({v for r in ranges for v in range(r.start, max(r.end, r.start) + 1, r.step or 1)})
+                if any((b - a) * unit < self.min_interval.total_seconds() for a, b in zip(values, values[1:])):
+                    raise ScheduleInvalid(self._too_often())
+        # The firings themselves, for what the fields alone do not show (e.g. minute 59 then minute 0 of the next hour).
+        now = datetime.now(timezone.utc)
+        request = ListScheduleMatchingTimesRequest(namespace=self.temporal.namespace, schedule_id=schedule_id)
+        request.start_time.FromDatetime(now)
+        request.end_time.FromDatetime(now + GAP_HORIZON)
+        matching = await self.temporal.workflow_service.list_schedule_matching_times(request)
+        times = [t.ToDatetime(tzinfo=timezone.utc) for t in matching.start_time]
+        if any(b - a < self.min_interval for a, b in zip(times, times[1:])):
+            raise ScheduleInvalid(self._too_often())
+
+    async def _create(self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door, check=None) -> None:
+        async with self.sessions() as session:
+            held = await session.scalar(
+                select(func.count()).select_from(ScheduleRecord).where(ScheduleRecord.tenant_id == tenant)
+            )
+        if held >= self.settings.max_schedules_per_tenant:
+            raise ScheduleLimitReached(
+                f"this tenant already has {held} schedules, the most this server allows "
+                f"({self.settings.max_schedules_per_tenant}); delete one first"
+            )
         schedule = Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP), state=state)
         try:
             await self.temporal.create_schedule(
@@ -138,6 +195,12 @@ class ScheduleService:
             if err.status == RPCStatusCode.INVALID_ARGUMENT:
                 raise ScheduleInvalid(f"Temporal refused the schedule: {err.message}") from None
             raise
+        if check is not None:
+            try:
+                await check(schedule_id)
+            except BaseException:
+                await self.temporal.get_schedule_handle(schedule_id).delete()
+                raise
         async with self.sessions() as session:
             session.add(ScheduleRecord(id=schedule_id, tenant_id=tenant, migration_id=migration_id, kind=kind, spec=asked, created_by=actor))
             session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="schedule_created", actor=actor, door=door,
@@ -264,6 +327,14 @@ class ScheduleService:
             session.add(AuditEvent(tenant_id=record.tenant_id, migration_id=record.migration_id, action=action, actor=actor, door=door,
                                    detail={"schedule_id": record.id, "kind": record.kind}))
             await session.commit()
+
+
+def _cron_fields(cron: str) -> list[str]:
+    """The fields of a cron expression, without Temporal's `CRON_TZ=`/`TZ=` prefix and `#` comment."""
+    fields = cron.split("#", 1)[0].split()
+    if fields and fields[0].upper().startswith(("CRON_TZ=", "TZ=")):
+        fields = fields[1:]
+    return fields
 
 
 def _aware(when: datetime) -> datetime:

@@ -103,7 +103,7 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert (await http.post(f"/api/migrations/{run_id}/pause", json={"actor": "x" * 201})).status_code == 422
 
         # Live progress: events from PAUSED through RUNNING to the final status, then the stream ends.
-        reader = asyncio.create_task(read_events(http, f"/api/migrations/{run_id}/events?interval=0.2"))
+        reader = asyncio.create_task(read_events(http, f"/api/migrations/{run_id}/events?interval=1"))
         await asyncio.sleep(0.5)
         assert (await http.post(f"/api/migrations/{run_id}/resume")).status_code == 202
         events = await reader

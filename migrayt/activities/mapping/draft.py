@@ -106,7 +106,7 @@ class DraftActivities:
                 session, tenant=input.tenant, migration_id=input.migration_id, plan=plan,
                 origin="ai" if ai_used else "rule", actor=input.actor, door=input.door, model=model if ai_used else None,
                 detail={"scan_id": input.scan_id, "ai_entries": ai_entries, "unmapped": [u.model_dump() for u in report.unmapped][:100]},
-                event_key=event_key,
+                event_key=event_key, limits=versions.PlanLimits.of(self._settings),
             )
             await session.commit()
             version = row.version

@@ -77,7 +77,21 @@ class ApiClient:
         return self.request("DELETE", path)
 
     def events(self, path: str) -> Iterator[tuple[str, dict]]:
-        """(event, data) of a Server-Sent Events stream until the server ends it."""
+        """(event, data) of a Server-Sent Events stream until the run ends.
+
+        The server ends every stream after its maximum lifetime with a `timeout` event: that is not the
+        run's end, so the stream is opened again (the `timeout` event itself is not passed on).
+        """
+        while True:
+            last = None
+            for name, data in self._one_stream(path):
+                last = name
+                if name != "timeout":
+                    yield name, data
+            if last != "timeout":
+                return
+
+    def _one_stream(self, path: str) -> Iterator[tuple[str, dict]]:
         try:
             with self.http.stream("GET", path, timeout=httpx.Timeout(60.0, connect=5.0)) as response:
                 if response.status_code >= 400:

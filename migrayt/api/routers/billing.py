@@ -23,7 +23,20 @@ log = logging.getLogger("migrayt.billing")
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 MigrationId = Annotated[str, Path(pattern=ID_PATTERN, description="a migration id (mig-…)")]
-MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, read as a stream and refused at the first chunk past `limit` (never buffered whole first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"webhook body too large: at most {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"webhook body too large: at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def billing_service(request: Request) -> BillingService:
@@ -73,9 +86,7 @@ async def get_checkout(request: Request, migration_id: MigrationId, billing: Bil
 async def webhook(request: Request, billing: Billing, stripe_signature: Annotated[str | None, Header()] = None) -> WebhookAnswer:
     if not billing.billing.enabled:
         raise HTTPException(404, "billing is off on this server (MIGRAYT_BILLING=off): no webhooks are expected")
-    payload = await request.body()
-    if len(payload) > MAX_WEBHOOK_BYTES:
-        raise HTTPException(413, "webhook body too large")
+    payload = await read_capped(request, request.app.state.settings.max_webhook_bytes)
     try:
         outcome = await billing.handle_webhook(payload, stripe_signature)
     except BadSignature as err:

@@ -21,6 +21,7 @@ from migrayt.api.routers.deps import ID_PATTERN, Intake, MigrationId, Service
 from migrayt.api.routers.schemas import ACTOR, CreateMigrationBody, MigrationView, PlanSummary, RunSummary
 from migrayt.api.run_report import RunReport
 from migrayt.api.secret_refs import SecretRefRefused, check_named_ref
+from migrayt.connections import JIRA_PROJECT_KEY
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.store.models import Migration, PlanVersion, Run
 
@@ -35,7 +36,7 @@ class CreateFromConnectionsBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     source_connection_id: str = Field(pattern=ID_PATTERN, max_length=100, description="a saved Azure DevOps connection (conn-…)")
     target_connection_id: str = Field(pattern=ID_PATTERN, max_length=100, description="a saved Jira Cloud or Data Center connection (conn-…)")
-    project_key: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,9}$", description="the Jira project key to move into, e.g. PHX")
+    project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     ado_project: str | None = Field(None, min_length=1, max_length=200, description="the ADO project (default: the one saved with the connection)")
     plan: MappingPlan | None = Field(None, description="the mapping plan (default: the built-in plan); version 1")
     approve_plan: bool = Field(False, description="record the plan as approved (else a draft to review, e.g. after a scan)")

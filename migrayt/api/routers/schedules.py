@@ -54,7 +54,11 @@ def _invalid(err: ScheduleInvalid) -> HTTPException:
     return HTTPException(422, str(err))
 
 
-@router.post("/schedules", response_model=ScheduleView, status_code=201)
+@router.post(
+    "/schedules", response_model=ScheduleView, status_code=201,
+    responses={409: {"description": "the tenant has as many schedules as the server allows"},
+               422: {"description": "invalid, or a delta sync that would fire more often than the minimum interval"}},
+)
 async def create_schedule(body: ScheduleCreate, svc: Schedules, who: CurrentPrincipal) -> ScheduleView:
     try:
         if body.kind == "cutover":

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.connections import JIRA_PROJECT_KEY, SourceConnection, TargetConnection
 from migrayt.intake.catalog import TargetLimits
 from migrayt.mapping.plan import MappingPlan
 
@@ -40,7 +40,7 @@ class SourceSpec(SourceConnection):
 
 class TargetSpec(TargetConnection):
     base_url: HttpUrl = Field(examples=["https://acme.atlassian.net"])
-    project_key: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
+    project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     token_ref: str = Field(pattern=SECRET_REF, max_length=500, description="where the worker reads the API token: env:NAME or file:PATH")
 

@@ -52,8 +52,8 @@ from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.models import ScheduledRunResult
-from migrayt.scheduling.service import ScheduleInvalid, ScheduleView
 from migrayt.phases import run_phases
+from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
 from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 
 HERE = Path(__file__).parent
@@ -661,7 +661,7 @@ async def create_schedule(request: Request, migration_id: str, kind: Literal["cu
                 who.tenant, migration_id, actor=who.actor, door="web", every=_every(form.get("every_minutes", "")),
                 cron=form.get("cron") or None, paused="paused" in form,
             )
-    except ScheduleInvalid as err:
+    except (ScheduleInvalid, ScheduleLimitReached) as err:
         return await _schedules_page(request, who, migration_id, status_code=422, error=str(err), entered={"kind": kind, **form})
     return _see(f"/app/migrations/{migration_id}/schedules?done={kind}")
 
