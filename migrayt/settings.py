@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+AuthMode = Literal["on", "off"]
 
 
 class Settings(BaseSettings):
@@ -35,6 +39,10 @@ class Settings(BaseSettings):
     # API authentication: on | off | embedded (off only for the embedded stack on loopback); see migrayt/api/auth.py.
     auth: str = "embedded"
     admin_token: SecretStr | None = None  # bootstrap token for /api/admin (issuing tenant tokens)
+    # With auth on (a shared server) ADO and Jira URLs must resolve to public addresses. Comma-separated
+    # CIDRs, addresses and host names (`*.corp.example` for a domain) let on-premises ADO Server / Jira
+    # Data Center on internal networks through; see migrayt/connectors/outbound.py.
+    outbound_allow: str = ""
 
     # Run shape: a phase works in batches; independent batches run `concurrency` at a time.
     batch_size: int = 50
@@ -64,10 +72,39 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
 
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allow_list_parses(cls, value: str) -> str:
+        from migrayt.connectors.outbound import parse_allow_list
+
+        parse_allow_list(value)  # a typo fails at start, not at the first internal call
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_mode(settings: Settings) -> AuthMode:
+    """`on` for a shared server; `off` for one user on their own machine (see migrayt/api/auth.py).
+
+    Here, not in the API, because the worker's outbound policy follows the same mode."""
+    mode = settings.auth.strip().lower()
+    if mode in ("on", "off"):
+        return mode  # type: ignore[return-value]
+    if mode == "embedded":
+        return "off" if settings.database_url is None and _loopback(settings.api_host) else "on"
+    raise ValueError(f"MIGRAYT_AUTH must be on, off or embedded, not {settings.auth!r}")
 
 
 @lru_cache
