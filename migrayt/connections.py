@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, SecretStr
+from pydantic import AfterValidator, BaseModel, SecretStr
+
+from migrayt.connectors.outbound import service_url
+
+# An ADO or Jira base URL: http(s), no user info, query string or fragment (checked in every door and mode).
+ServiceUrl = Annotated[str, AfterValidator(service_url)]
 
 
 class SecretNotFound(Exception):
@@ -13,14 +19,14 @@ class SecretNotFound(Exception):
 
 
 class SourceConnection(BaseModel):
-    organization_url: str  # e.g. https://dev.azure.com/acme
+    organization_url: ServiceUrl  # e.g. https://dev.azure.com/acme
     project: str
     team: str | None = None
     pat_ref: str  # env:NAME or file:PATH
 
 
 class TargetConnection(BaseModel):
-    base_url: str  # e.g. https://acme.atlassian.net
+    base_url: ServiceUrl  # e.g. https://acme.atlassian.net
     project_key: str
     email: str
     token_ref: str

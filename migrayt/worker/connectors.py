@@ -6,13 +6,16 @@ from migrayt.connections import SourceConnection, TargetConnection, resolve_secr
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.outbound import OutboundPolicy
 
 
 class ConnectorPool:
-    def __init__(self, http_overrides: dict | None = None) -> None:
+    def __init__(self, http_overrides: dict | None = None, outbound: OutboundPolicy | None = None) -> None:
         self._ado: dict[tuple[str, str, str], AdoClient] = {}
         self._jira: dict[tuple[str, str, str], JiraClient] = {}
-        self._http_overrides = http_overrides or {}
+        self._http_overrides = dict(http_overrides or {})
+        if outbound is not None:  # the worker's own settings decide, not the process-wide ones
+            self._http_overrides["outbound"] = outbound
 
     def ado(self, source: SourceConnection) -> AdoClient:
         key = (source.organization_url, source.project, source.pat_ref)

@@ -21,6 +21,7 @@ from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
+from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.worker.connectors import ConnectorPool
@@ -65,7 +66,7 @@ async def run_worker(settings: Settings, client: Client, database_url: str) -> A
     """A running worker until the context exits; its connections are closed after."""
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    connectors = ConnectorPool()
+    connectors = ConnectorPool(outbound=OutboundPolicy.for_settings(settings))
     contexts = MigrationContexts(sessions, connectors)
     activities = [
         RunEventActivities(sessions).record_run_event,
