@@ -22,6 +22,8 @@ from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, StoredConnection
 
+NO_POLICY = OutboundPolicy()  # auth off: every address may be called
+
 # A wrong URL or PAT must answer in seconds, not after a run's worth of retries.
 TEST_CALL_ATTEMPTS = 2
 TEST_CALL_TIMEOUT = 15.0
@@ -112,10 +114,15 @@ def _unusable(service: str, url: str, err: Exception) -> ConnectionRejected | No
     if isinstance(err, OutboundRefused):
         return ConnectionRejected(f"{service} at {url}: {err}")
     if isinstance(err, RedirectRefused):
-        return ConnectionRejected(f"{service} at {url} answered with a redirect (HTTP {err.status}), which is not followed: give the URL it leads to")
+        return ConnectionRejected(
+            f"{service} at {url} answered with a redirect (HTTP {err.status}), which is not followed: "
+            "give the URL it leads to"
+        )
     if isinstance(err, ValueError):
         what = "not JSON" if isinstance(err, NotJson) else "not the JSON it answers"
-        return ConnectionRejected(f"{service} at {url} answered something that is not its REST API ({what}): check the URL")
+        return ConnectionRejected(
+            f"{service} at {url} answered something that is not its REST API ({what}): check the URL"
+        )
     if isinstance(err, TransportFailure):
         return ConnectionRejected(f"cannot reach {service} at {url} ({err.failure}): check the URL")
     if isinstance(err, HttpError) and not isinstance(err, ApiError):
@@ -123,7 +130,7 @@ def _unusable(service: str, url: str, err: Exception) -> ConnectionRejected | No
     return None
 
 
-async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = OutboundPolicy()) -> dict[str, Any]:
+async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = NO_POLICY) -> dict[str, Any]:
     url = input.organization_url.rstrip("/")
     async with AdoClient(url, input.project, input.pat, settings=_http(url, outbound)) as ado:
         try:
@@ -141,7 +148,7 @@ async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = Outboun
 
 
 async def test_jira(
-    url: str, username: str | None, secret: SecretStr, what: str, outbound: OutboundPolicy = OutboundPolicy()
+    url: str, username: str | None, secret: SecretStr, what: str, outbound: OutboundPolicy = NO_POLICY
 ) -> dict[str, Any]:
     """Cloud (`username` = e-mail): REST v3 `myself`. Data Center (no username, a PAT as bearer): v2.
 
@@ -168,7 +175,7 @@ async def test_jira(
 
 async def test_connection(
     input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput,
-    outbound: OutboundPolicy = OutboundPolicy(),
+    outbound: OutboundPolicy = NO_POLICY,
 ) -> dict[str, Any]:
     if isinstance(input, AdoConnectionInput):
         return await test_ado(input, outbound)

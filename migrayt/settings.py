@@ -10,7 +10,6 @@ from typing import Literal
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 AuthMode = Literal["on", "off"]
 
 

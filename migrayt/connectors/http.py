@@ -575,7 +575,8 @@ class ResilientHttp:
                         await self.limiter.release()
                         released = True
                         if attempt >= max_attempts:
-                            raise TransportFailure(method, path, type(exc).__name__, attempt, failure_class(exc)) from None
+                            failure = failure_class(exc)
+                            raise TransportFailure(method, path, type(exc).__name__, attempt, failure) from None
                         await self._wait(self.backoff(attempt))
                         continue
                     yield response

@@ -122,7 +122,7 @@ def parse_allow_list(value: str) -> tuple[tuple[IPNetwork, ...], tuple[str, ...]
             continue
         except ValueError:
             pass
-        name = entry[2:] if entry.startswith("*.") else entry
+        name = entry.removeprefix("*.")
         labels = name.rstrip(".").split(".")
         if not name or not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
             raise ValueError(f"{ALLOW_SETTING}: {raw.strip()!r} is neither a CIDR, an address nor a host name")
@@ -241,12 +241,17 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 def checked_transport(
     policy: OutboundPolicy, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
 ) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every connection goes through the policy (no proxies from the environment)."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    """An httpx transport whose every connection goes through the policy.
+
+    No proxy from the environment (a client given a transport takes none): a proxy would resolve and connect
+    where the policy cannot see. Certificates still follow SSL_CERT_FILE / SSL_CERT_DIR, as before, for an
+    on-premises server with its own CA."""
+    ssl_context = ssl_context or httpx.create_ssl_context(trust_env=True)
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context)
     # httpx has no public hook for httpcore's network backend; the pool is rebuilt with the same limits.
-    # tests/security/test_outbound_policy.py proves through a real listener that the hook holds.
+    # tests/security/test_outbound_policy.py proves through real listeners that the hook holds.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
@@ -264,8 +269,6 @@ def service_url(value: str) -> str:
     A `?` or `#` in a base URL turns every path the client appends into a parameter of one chosen
     URL (any path of the target); user info would send credentials the user did not choose.
     """
-    if not isinstance(value, str):
-        raise ValueError("expected a URL")
     text = value.strip()
     if any(c in text for c in "?#\\") or any(c.isspace() or ord(c) < 32 for c in text):
         raise ValueError("a base URL has no query string (?), fragment (#), backslash or spaces")
