@@ -180,7 +180,9 @@ async def test_a_scan_and_a_run_never_reach_an_internal_address_in_any_spelling(
             scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=90)
             assert scan["status"] == "FAILED" and "refused address" in scan["error"], (host, scan)
             # Final and kept: the workflow answers FAILED just before its row (error, finished_at) is written.
-            run = await poll(http, f"/api/migrations/{run_id}", lambda p: p["status"] in FINAL and p["finished_at"], timeout=90)
+            run = await poll(
+                http, f"/api/migrations/{run_id}", lambda p: p["status"] in FINAL and p["finished_at"], timeout=90
+            )
             assert run["status"] == "FAILED" and "refused address" in run["error"], (host, run)
     assert trap.connections == 0, trap.requests
 
@@ -333,6 +335,77 @@ async def test_the_client_connects_to_the_address_it_checked_and_rechecks_every_
             with pytest.raises(OutboundRefused):
                 await http.request("GET", "/", idempotent=True)
     assert trap.connections == 0
+
+
+def self_signed(tmp_path, name: str) -> tuple[str, str]:
+    """A certificate for `name` (its own CA) and its key, as files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+async def test_tls_names_the_host_while_the_connection_goes_to_the_checked_address(tmp_path, monkeypatch):
+    """SNI and certificate checks use the URL's name; only the socket goes to the pinned address."""
+    import ssl
+
+    from migrayt.connectors import outbound
+    from migrayt.connectors.http import TransportFailure
+
+    cert_file, key_file = self_signed(tmp_path, "jira.corp.example")
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    seen_sni: list[str | None] = []
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    server_tls.sni_callback = lambda sock, name, ctx: seen_sni.append(name)
+
+    async def pinned(host, port, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ALLOWED_HOST, port))]
+
+    monkeypatch.setattr(outbound.anyio, "getaddrinfo", pinned)
+    listener = Listener(ALLOWED_HOST, internal_service)
+    server = await asyncio.start_server(listener._serve, ALLOWED_HOST, 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    policy = OutboundPolicy(public_only=True, allow_hosts=("jira.corp.example", "other.corp.example"))
+    try:
+        async with ResilientHttp(
+            HttpSettings(base_url=f"https://jira.corp.example:{port}", outbound=policy, max_attempts=1)
+        ) as http:
+            assert (await http.request("GET", "/rest/api/2/myself", idempotent=True)).status_code == 200
+        assert seen_sni == ["jira.corp.example"]
+        async with ResilientHttp(
+            HttpSettings(base_url=f"https://other.corp.example:{port}", outbound=policy, max_attempts=1)
+        ) as http:
+            with pytest.raises(TransportFailure) as failed:
+                await http.request("GET", "/", idempotent=True)  # the certificate names another host
+        assert failed.value.failure == "TLS handshake failed"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_redirect_is_an_error_not_a_success():
