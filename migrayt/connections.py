@@ -6,14 +6,18 @@ import os
 import stat
 from collections.abc import Collection
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
+
+from migrayt.connectors.outbound import service_url
+from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, secret_file
 
 # A Jira project key as Jira itself allows it. It goes into JQL and URL paths, so nothing else is accepted
 # at any door (the worker re-validates a stored migration's target too).
 JIRA_PROJECT_KEY = r"^[A-Z][A-Z0-9_]{1,9}$"
-
-from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, secret_file
+# An ADO or Jira base URL: http(s), no user info, query string or fragment (checked in every door and mode).
+ServiceUrl = Annotated[str, AfterValidator(service_url)]
 
 
 class SecretNotFound(Exception):
@@ -21,14 +25,14 @@ class SecretNotFound(Exception):
 
 
 class SourceConnection(BaseModel):
-    organization_url: str  # e.g. https://dev.azure.com/acme
+    organization_url: ServiceUrl  # e.g. https://dev.azure.com/acme
     project: str
     team: str | None = None
     pat_ref: str  # env:NAME, file:PATH or sealed:… (see migrayt/tenant_secrets.py)
 
 
 class TargetConnection(BaseModel):
-    base_url: str  # e.g. https://acme.atlassian.net
+    base_url: ServiceUrl  # e.g. https://acme.atlassian.net
     project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str
     token_ref: str

@@ -14,11 +14,15 @@ from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from migrayt.connections import ServiceUrl
 from migrayt.connectors.ado import AdoClient
-from migrayt.connectors.http import ApiError, HttpError, HttpSettings
+from migrayt.connectors.http import ApiError, HttpError, HttpSettings, NotJson, RedirectRefused, TransportFailure
 from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, StoredConnection
+
+NO_POLICY = OutboundPolicy()  # auth off: every address may be called
 
 # A wrong URL or PAT must answer in seconds, not after a run's worth of retries.
 TEST_CALL_ATTEMPTS = 2
@@ -36,7 +40,7 @@ class SecretKeyMissing(Exception):
 class AdoConnectionInput(BaseModel):
     kind: Literal["ado"] = "ado"
     name: str
-    organization_url: str
+    organization_url: ServiceUrl
     project: str
     pat: SecretStr
 
@@ -44,7 +48,7 @@ class AdoConnectionInput(BaseModel):
 class JiraCloudConnectionInput(BaseModel):
     kind: Literal["jira_cloud"] = "jira_cloud"
     name: str
-    site_url: str
+    site_url: ServiceUrl
     email: str
     api_token: SecretStr
 
@@ -52,7 +56,7 @@ class JiraCloudConnectionInput(BaseModel):
 class JiraDataCenterConnectionInput(BaseModel):
     kind: Literal["jira_dc"] = "jira_dc"
     name: str
-    base_url: str
+    base_url: ServiceUrl
     pat: SecretStr
 
 
@@ -97,49 +101,87 @@ def secret_hint(secret: SecretStr) -> str:
     return "…" + value[-4:] if len(value) >= 12 else "…"
 
 
-def _http(url: str) -> HttpSettings:
-    return HttpSettings(base_url=url, max_attempts=TEST_CALL_ATTEMPTS, timeout_seconds=TEST_CALL_TIMEOUT, backoff_max_seconds=1.0)
+def _http(url: str, outbound: OutboundPolicy) -> HttpSettings:
+    return HttpSettings(
+        base_url=url, max_attempts=TEST_CALL_ATTEMPTS, timeout_seconds=TEST_CALL_TIMEOUT, backoff_max_seconds=1.0,
+        outbound=outbound,
+    )
 
 
-async def test_ado(input: AdoConnectionInput) -> dict[str, Any]:
+def _unusable(service: str, url: str, err: Exception) -> ConnectionRejected | None:
+    """The failures every test call shares, named by their class only: whatever the target answered
+    (its body, the fields of a JSON it sent) is never echoed, so a connection test is no window onto it."""
+    if isinstance(err, OutboundRefused):
+        return ConnectionRejected(f"{service} at {url}: {err}")
+    if isinstance(err, RedirectRefused):
+        return ConnectionRejected(
+            f"{service} at {url} answered with a redirect (HTTP {err.status}), which is not followed: "
+            "give the URL it leads to"
+        )
+    if isinstance(err, ValueError):
+        what = "not JSON" if isinstance(err, NotJson) else "not the JSON it answers"
+        return ConnectionRejected(
+            f"{service} at {url} answered something that is not its REST API ({what}): check the URL"
+        )
+    if isinstance(err, TransportFailure):
+        return ConnectionRejected(f"cannot reach {service} at {url} ({err.failure}): check the URL")
+    if isinstance(err, HttpError) and not isinstance(err, ApiError):
+        return ConnectionRejected(f"cannot reach {service} at {url}: check the URL")
+    return None
+
+
+async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = NO_POLICY) -> dict[str, Any]:
     url = input.organization_url.rstrip("/")
-    async with AdoClient(url, input.project, input.pat, settings=_http(url)) as ado:
+    async with AdoClient(url, input.project, input.pat, settings=_http(url, outbound)) as ado:
         try:
             types = await ado.get_work_item_types(with_states=False)
-        except ApiError as err:
+        except (HttpError, ValueError) as err:
+            if (rejected := _unusable("Azure DevOps", url, err)) is not None:
+                raise rejected from None
+            assert isinstance(err, ApiError)
             if err.status in (401, 403):
                 raise ConnectionRejected(f"Azure DevOps at {url} refused the PAT (HTTP {err.status}): check the PAT and its Work Items (Read) scope") from None
             if err.status == 404:
                 raise ConnectionRejected(f"no Azure DevOps project {input.project!r} at {url}: check the organization URL and project name") from None
             raise ConnectionRejected(f"Azure DevOps at {url} answered HTTP {err.status}") from None
-        except HttpError:
-            raise ConnectionRejected(f"cannot reach Azure DevOps at {url}: check the organization URL") from None
     return {"project": input.project, "work_item_types": len(types)}
 
 
-async def test_jira(url: str, username: str | None, secret: SecretStr, what: str) -> dict[str, Any]:
-    """Cloud (`username` = e-mail): REST v3 `myself`. Data Center (no username, a PAT as bearer): v2."""
+async def test_jira(
+    url: str, username: str | None, secret: SecretStr, what: str, outbound: OutboundPolicy = NO_POLICY
+) -> dict[str, Any]:
+    """Cloud (`username` = e-mail): REST v3 `myself`. Data Center (no username, a PAT as bearer): v2.
+
+    The answer says only that the credentials work: the user's name, key or accountId from the target
+    is not copied (the test would otherwise read fields out of any JSON a URL answers)."""
     url = url.rstrip("/")
-    async with JiraClient(url, username, secret, settings=_http(url)) as jira:
+    async with JiraClient(url, username, secret, settings=_http(url, outbound)) as jira:
         try:
             if username:
-                return {"account_id": (await jira.myself()).account_id}
+                await jira.myself()
+                return {"deployment": "cloud"}
             me = await jira.myself_v2()
-        except ApiError as err:
+            if not isinstance(me, dict):
+                raise NotJson("GET", "/rest/api/2/myself", 200)
+        except (HttpError, ValueError) as err:
+            if (rejected := _unusable("Jira", url, err)) is not None:
+                raise rejected from None
+            assert isinstance(err, ApiError)
             if err.status in (401, 403):
                 raise ConnectionRejected(f"Jira at {url} refused the {what} (HTTP {err.status})") from None
             raise ConnectionRejected(f"no Jira REST API at {url} (HTTP {err.status}): check the site URL") from None
-        except (HttpError, ValueError):
-            raise ConnectionRejected(f"cannot reach Jira at {url}: check the site URL") from None
-    return {"user": me.get("name") or me.get("key") or me.get("accountId"), "deployment": "data_center"}
+    return {"deployment": "data_center"}
 
 
-async def test_connection(input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput) -> dict[str, Any]:
+async def test_connection(
+    input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput,
+    outbound: OutboundPolicy = NO_POLICY,
+) -> dict[str, Any]:
     if isinstance(input, AdoConnectionInput):
-        return await test_ado(input)
+        return await test_ado(input, outbound)
     if isinstance(input, JiraCloudConnectionInput):
-        return await test_jira(input.site_url, input.email, input.api_token, "e-mail and API token")
-    return await test_jira(input.base_url, None, input.pat, "personal access token")
+        return await test_jira(input.site_url, input.email, input.api_token, "e-mail and API token", outbound)
+    return await test_jira(input.base_url, None, input.pat, "personal access token", outbound)
 
 
 class ConnectionStore:
@@ -152,7 +194,7 @@ class ConnectionStore:
 
     async def save(self, tenant: str, input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput, actor: str, door: str) -> ConnectionView:
         box = self._box()  # refuse before calling out when nothing could be stored
-        detail = await test_connection(input)
+        detail = await test_connection(input, OutboundPolicy.for_settings(self._settings))
         if isinstance(input, AdoConnectionInput):
             url, username, secret = input.organization_url.rstrip("/"), None, input.pat
             detail["project"] = input.project

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import string
 from functools import lru_cache
@@ -47,6 +48,8 @@ def check_admin_token(value: SecretStr | None) -> None:
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
 
+AuthMode = Literal["on", "off"]
+
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting (a weak admin token) is never echoed into a log.
@@ -82,6 +85,10 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = []
     # How long a web app sign-in lasts (a server-side session; signing out ends it at once).
     web_session_hours: float = 12.0
+    # With auth on (a shared server) ADO and Jira URLs must resolve to public addresses. Comma-separated
+    # CIDRs, addresses and host names (`*.corp.example` for a domain) let on-premises ADO Server / Jira
+    # Data Center on internal networks through; see migrayt/connectors/outbound.py.
+    outbound_allow: str = ""
 
     # Run shape: a phase works in batches; independent batches run `concurrency` at a time.
     batch_size: int = 50
@@ -110,7 +117,6 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-
     # Bounded input (issue 12). Request bodies are capped while they are read, before authentication.
     max_body_bytes: int = 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024  # Stripe's webhook: its own cap, read as a stream against it
@@ -147,10 +153,48 @@ class Settings(BaseSettings):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allow_list_parses(cls, value: str) -> str:
+        from migrayt.connectors.outbound import parse_allow_list
+
+        parse_allow_list(value)  # a typo fails at start, not at the first internal call
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+def loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_mode(settings: Settings) -> AuthMode:
+    """`on` for a shared server; `off` for one user on their own machine (see migrayt/api/auth.py).
+
+    Here, not in the API, because the worker's outbound policy follows the same mode."""
+    mode = settings.auth.strip().lower()
+    if mode == "on":
+        return "on"
+    if mode == "off":
+        if not loopback(settings.api_host):
+            raise ValueError(
+                f"MIGRAYT_AUTH=off is refused with the API bound to {settings.api_host!r}: without authentication "
+                "every request is admin, so the API may only listen on a loopback address (MIGRAYT_API_HOST="
+                "127.0.0.1, ::1 or localhost). To serve other machines, set MIGRAYT_AUTH=on and MIGRAYT_ADMIN_TOKEN."
+            )
+        return "off"
+    if mode == "embedded":
+        return "off" if settings.database_url is None and loopback(settings.api_host) else "on"
+    raise ValueError(f"MIGRAYT_AUTH must be on, off or embedded, not {settings.auth!r}")
 
 
 @lru_cache

@@ -21,18 +21,16 @@ Other doors use `CurrentPrincipal` / `TenantId` as FastAPI dependencies, or `pri
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from migrayt.api.tokens import tenant_of
-from migrayt.settings import Settings
+from migrayt.settings import AuthMode, auth_mode, loopback  # noqa: F401 (re-exported for the doors)
 
-AuthMode = Literal["on", "off"]
 LOCAL_ACTOR = "local-user"
 
 bearer = HTTPBearer(auto_error=False, description="A tenant API token (`migrayt token create --tenant X`).")
@@ -49,33 +47,6 @@ class Principal(BaseModel):
         if not claimed or claimed == self.actor:
             return self.actor
         return f"{claimed} (via {self.actor})"[:200]
-
-
-def loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def auth_mode(settings: Settings) -> AuthMode:
-    mode = settings.auth.strip().lower()
-    if mode == "on":
-        return "on"
-    if mode == "off":
-        if not loopback(settings.api_host):
-            raise ValueError(
-                f"MIGRAYT_AUTH=off is refused with the API bound to {settings.api_host!r}: without authentication "
-                "every request is admin, so the API may only listen on a loopback address (MIGRAYT_API_HOST="
-                "127.0.0.1, ::1 or localhost). To serve other machines, set MIGRAYT_AUTH=on and MIGRAYT_ADMIN_TOKEN."
-            )
-        return "off"
-    if mode == "embedded":
-        return "off" if settings.database_url is None and loopback(settings.api_host) else "on"
-    raise ValueError(f"MIGRAYT_AUTH must be on, off or embedded, not {settings.auth!r}")
 
 
 def _unauthorized(message: str) -> HTTPException:

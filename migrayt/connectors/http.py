@@ -19,6 +19,8 @@ import json
 import logging
 import random
 import re
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -28,6 +30,9 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
+
+from migrayt.connectors.errors import HttpError
+from migrayt.connectors.outbound import OutboundPolicy, checked_transport
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ class HttpSettings(BaseModel):
     # A Retry-After longer than this is clipped: a broken header must not park a run for hours.
     max_retry_after_seconds: float = Field(300.0, ge=0)
     user_agent: str = "migrayt/0.1"
+    # Which addresses the client may connect to (migrayt/connectors/outbound.py); the default checks nothing,
+    # the doors and the worker pass the policy of their settings.
+    outbound: OutboundPolicy = OutboundPolicy()
 
     @classmethod
     def from_app_settings(cls, base_url: str, **overrides: Any) -> HttpSettings:
@@ -62,16 +70,13 @@ class HttpSettings(BaseModel):
             "timeout_seconds": s.http_timeout_seconds,
             "max_attempts": s.http_max_retries,
             "max_concurrency": s.http_max_concurrency,
+            "outbound": OutboundPolicy.for_settings(s),
         }
         values.update(overrides)
         return cls(**values)
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class HttpError(Exception):
-    """Base of every error a connector raises; messages never carry credentials."""
 
 
 class ApiError(HttpError):
@@ -104,6 +109,24 @@ class ApiError(HttpError):
         return ": ".join(parts)
 
 
+class RedirectRefused(ApiError):
+    """A 3xx answer. Redirects are never followed: one could lead to an address the outbound policy refuses,
+    and an API base URL that redirects is the wrong URL."""
+
+    def _describe(self) -> str:
+        return f"{self.method} {self.path} -> HTTP {self.status}: a redirect (not followed; give the URL it leads to)"
+
+
+class NotJson(HttpError, ValueError):
+    """A success answer whose body is not JSON: not the REST API the URL was said to be. The body is not echoed."""
+
+    def __init__(self, method: str, path: str, status: int) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        super().__init__(f"{method} {path} -> HTTP {status}: the answer is not JSON")
+
+
 class AmbiguousWriteError(HttpError):
     """A write whose outcome is unknown: it may have been applied. Reconcile before writing again."""
 
@@ -115,14 +138,42 @@ class AmbiguousWriteError(HttpError):
 
 
 class TransportFailure(HttpError):
-    """The service could not be reached (or kept dropping reads) after every attempt."""
+    """The service could not be reached (or kept dropping reads) after every attempt.
 
-    def __init__(self, method: str, path: str, reason: str, attempts: int) -> None:
+    `failure` names the class of failure for a user (timeout, TLS, connection refused, …)."""
+
+    def __init__(self, method: str, path: str, reason: str, attempts: int, failure: str = "connection failed") -> None:
         self.method = method
         self.path = path
         self.reason = reason
         self.attempts = attempts
+        self.failure = failure
         super().__init__(f"{method} {path}: {reason} after {attempts} attempt(s)")
+
+
+def failure_class(exc: BaseException) -> str:
+    """What went wrong with a transport error, in a user's words; never the remote's text."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):
+            return "TLS handshake failed"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror) or "cannot resolve host" in str(cause):
+            return "cannot resolve host"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).lower()
+    if "ssl" in text or "certificate" in text:
+        return "TLS handshake failed"
+    if "refused" in text:
+        return "connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection failed"
+    return "connection lost"
 
 
 def parse_error_body(body: Any) -> tuple[list[str], dict[str, str]]:
@@ -357,6 +408,8 @@ class ResilientHttp:
         )
         base_headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
         base_headers.update(headers or {})
+        if transport is None and settings.outbound.public_only:
+            transport = checked_transport(settings.outbound, limits=limits)
         self._client = httpx.AsyncClient(
             base_url=settings.base_url,
             auth=auth,
@@ -478,7 +531,7 @@ class ResilientHttp:
                     await self.limiter.release()
                     released = True
                     if attempt >= max_attempts:
-                        raise TransportFailure(method, path, reason, attempt) from None
+                        raise TransportFailure(method, path, reason, attempt, failure_class(exc)) from None
                     delay = self.backoff(attempt)
                     log.warning("%s %s: %s (not sent), retry %d in %.2fs", method, path, reason, attempt, delay)
                     await self._wait(delay)
@@ -492,7 +545,7 @@ class ResilientHttp:
                         self.counters.ambiguous_writes += 1
                         raise AmbiguousWriteError(method, path, reason) from None
                     if attempt >= max_attempts:
-                        raise TransportFailure(method, path, reason, attempt) from None
+                        raise TransportFailure(method, path, reason, attempt, failure_class(exc)) from None
                     delay = self.backoff(attempt)
                     log.warning("%s %s: %s, retry %d in %.2fs", method, path, reason, attempt, delay)
                     await self._wait(delay)
@@ -500,6 +553,9 @@ class ResilientHttp:
 
                 status = response.status_code
                 self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
+                if 300 <= status < 400 and status not in accept_status:
+                    await response.aclose()
+                    raise RedirectRefused(status, method=method, path=path)
                 if status < 400 or status in accept_status:
                     self.limiter.on_success(near_limit=near_limit(response))
                     if stream:
@@ -519,7 +575,8 @@ class ResilientHttp:
                         await self.limiter.release()
                         released = True
                         if attempt >= max_attempts:
-                            raise TransportFailure(method, path, type(exc).__name__, attempt) from None
+                            failure = failure_class(exc)
+                            raise TransportFailure(method, path, type(exc).__name__, attempt, failure) from None
                         await self._wait(self.backoff(attempt))
                         continue
                     yield response
@@ -591,7 +648,10 @@ def decode_json(response: httpx.Response) -> Any:
     if not raw:
         return None
     text = raw.decode("utf-8-sig", errors="replace")
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise NotJson(response.request.method, response.request.url.path, response.status_code) from None
     if _SURROGATE_ESCAPE.search(text):
         data = valid_text(data)
     return data

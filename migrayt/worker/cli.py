@@ -22,5 +22,8 @@ def worker_command(
     url = database_url or settings.database_url
     if not url:
         raise typer.BadParameter("no database: pass --database-url or set MIGRAYT_DATABASE_URL (or use `migrayt up`)")
+    # A worker on its own is never the embedded stack: the auth mode (and so the outbound policy) is that of
+    # a server with this database, whichever way the URL was given.
+    settings = settings.model_copy(update={"database_url": url})
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(serve(settings, url, temporal_address))

@@ -11,15 +11,20 @@ from migrayt.connections import SourceConnection, TargetConnection, check_ref_fo
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.tenant_secrets import SecretPolicy
 
 
 class ConnectorPool:
-    def __init__(self, policy: SecretPolicy, http_overrides: dict | None = None) -> None:
+    def __init__(
+        self, policy: SecretPolicy, http_overrides: dict | None = None, outbound: OutboundPolicy | None = None
+    ) -> None:
         self._policy = policy
         self._ado: dict[tuple[str, ...], AdoClient] = {}
         self._jira: dict[tuple[str, ...], JiraClient] = {}
-        self._http_overrides = http_overrides or {}
+        self._http_overrides = dict(http_overrides or {})
+        if outbound is not None:  # the worker's own settings decide, not the process-wide ones
+            self._http_overrides["outbound"] = outbound
 
     def ado(self, source: SourceConnection, tenant: str, owned_sealed: Collection[str] = ()) -> AdoClient:
         """Raises SecretRefRefused / SecretNotFound when the tenant may not use, or the worker lacks, the PAT."""

@@ -21,6 +21,7 @@ from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
+from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.tenant_secrets import SecretPolicy
@@ -79,7 +80,7 @@ async def run_worker(
     sessions = session_factory(engine)
     if shared is None:
         shared = _shared(settings)
-    connectors = ConnectorPool(SecretPolicy.for_settings(settings, shared=shared))
+    connectors = ConnectorPool(SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings))
     contexts = MigrationContexts(sessions, connectors)
     activities = [
         RunEventActivities(sessions).record_run_event,

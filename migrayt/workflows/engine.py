@@ -36,7 +36,7 @@ BATCH_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=25,
-    non_retryable_error_types=["BadMapping", "BadConfiguration"],
+    non_retryable_error_types=["BadMapping", "BadConfiguration", "OutboundRefused", "RedirectRefused"],
 )
 # Activities heartbeat every 0.5 s: a batch on a killed worker is retried after this, not after its timeout.
 HEARTBEAT = timedelta(seconds=10)

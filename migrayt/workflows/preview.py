@@ -16,7 +16,7 @@ RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
-    non_retryable_error_types=["BadConfiguration", "BadMapping"],
+    non_retryable_error_types=["BadConfiguration", "BadMapping", "OutboundRefused", "RedirectRefused"],
 )
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 

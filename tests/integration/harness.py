@@ -17,12 +17,11 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from migrayt.api.auth import auth_mode
 from migrayt.api.service import MigrationService
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.server import SandboxServer
-from migrayt.settings import Settings
+from migrayt.settings import Settings, auth_mode
 from migrayt.store.models import ItemRecord
 from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
@@ -42,6 +41,9 @@ def test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=6.0,
         http_max_retries=12,
+        # The sandbox listens on loopback: with auth on (a shared server) the outbound policy lets it through
+        # only because it is allowed, as an operator allows an on-premises ADO Server or Jira Data Center.
+        outbound_allow="127.0.0.1",
     )
     values.update(overrides)
     return Settings(**values)
@@ -167,12 +169,13 @@ class WorkerProcess:
         env = dict(os.environ)
         s = self.stack.settings
         env.update(
+            # The same auth mode (so secret rules and outbound policy) as the in-process worker of this stack.
+            MIGRAYT_AUTH=auth_mode(s),
+            MIGRAYT_OUTBOUND_ALLOW=s.outbound_allow,
             MIGRAYT_TASK_QUEUE=s.task_queue,
             MIGRAYT_INDEX_LAG_GRACE_SECONDS=str(s.index_lag_grace_seconds),
             MIGRAYT_HTTP_MAX_RETRIES=str(s.http_max_retries),
             MIGRAYT_CONCURRENCY=str(s.concurrency),
-            # A worker on its own applies the shared-server secret rules unless told the stack's mode.
-            MIGRAYT_AUTH=auth_mode(s),
         )
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.exceptions import ApplicationError
@@ -14,6 +15,7 @@ from migrayt.connections import SecretNotFound, SourceConnection, TargetConnecti
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.outbound import OutboundRefused
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
@@ -50,8 +52,12 @@ class MigrationContexts:
             migration = await session.get(Migration, migration_id)
         if migration is None:
             raise bad_configuration(f"migration {migration_id} does not exist")
-        source = SourceConnection.model_validate(migration.source)
-        target = TargetConnection.model_validate(migration.target)
+        try:
+            source = SourceConnection.model_validate(migration.source)
+            target = TargetConnection.model_validate(migration.target)
+        except ValidationError as err:  # e.g. a URL kept before query strings were refused at input
+            raise bad_configuration(f"migration {migration_id}: {err.error_count()} setting(s) no longer accepted, "
+                                    "e.g. a URL with a query string; create it again") from None
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
         owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)
@@ -121,6 +127,8 @@ async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatal
         project = await jira.get_project(project_key)
     except TransportFailure as err:
         raise bad_configuration(f"cannot reach Jira at {jira.base_url}: {err.reason}") from err
+    except OutboundRefused as err:
+        raise bad_configuration(f"Jira at {jira.base_url}: {err}") from None
     except ApiError as err:
         if err.status in (401, 403):
             raise bad_configuration(f"Jira refused the credentials for project {project_key} ({err.status})") from err

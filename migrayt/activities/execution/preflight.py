@@ -16,6 +16,7 @@ from migrayt.activities.execution.migration_context import MigrationContext, Mig
 from migrayt.activities.execution.models import PreflightInput, PreflightResult
 from migrayt.activities.execution.write_once import write_once
 from migrayt.connectors.http import ApiError, TransportFailure
+from migrayt.connectors.outbound import OutboundRefused
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
 from migrayt.store.models import RunSourceItem
@@ -77,6 +78,8 @@ class PreflightActivities:
         except TransportFailure as err:
             # Preflight fails fast: a source that cannot be reached at the start is a setting to fix.
             raise bad_configuration(f"cannot reach Azure DevOps at {ctx.source.organization_url}: {err.reason}") from err
+        except OutboundRefused as err:
+            raise bad_configuration(f"Azure DevOps at {ctx.source.organization_url}: {err}") from None
         except ApiError as err:
             if err.status in (401, 403):
                 raise bad_configuration(f"Azure DevOps refused the PAT for {ctx.source.organization_url} ({err.status})") from err

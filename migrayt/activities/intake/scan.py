@@ -10,12 +10,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContexts, bad_configuration
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.outbound import OutboundRefused
 from migrayt.intake.catalog import Catalog, CatalogBuilder, FieldMeta, StateInfo, TargetLimits
 from migrayt.intake.lint import lint
 from migrayt.intake.quote import quote
@@ -160,10 +162,14 @@ class ScanActivities:
         try:
             limits = await target_limits(ctx.jira, ctx.target.project_key, self._settings, input.limit_overrides)
             catalog = await scan_project(ctx.ado, limits, progress=lambda n: activity.heartbeat(f"{n} items read"))
+        except OutboundRefused as err:
+            raise bad_configuration(f"the scan cannot call this URL: {err}") from None
         except ApiError as err:
-            if err.status in (401, 403, 404):
-                raise bad_configuration(f"the scan was refused: {err}") from err
-            raise
+            # The status names the failure; the target's body is never copied into a scan's error.
+            what = f"{err.method} {err.path} -> HTTP {err.status}"
+            if err.status in (401, 403, 404) or 300 <= err.status < 400:
+                raise bad_configuration(f"the scan was refused: {what}") from None
+            raise ApplicationError(f"the scan failed: {what}", type="ApiError") from None
         report = lint(catalog)
         price = quote(catalog, self._settings.price_table)
         async with self._sessions() as session:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import httpx
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from migrayt.connections import JIRA_PROJECT_KEY, SourceConnection, TargetConnection
+from migrayt.connectors.outbound import service_url
 from migrayt.intake.catalog import TargetLimits
 from migrayt.mapping.plan import MappingPlan
 
@@ -16,18 +16,9 @@ HTTP_URL = r"^https?://[^\s/?#]+[^\s]*$"
 SECRET_REF = r"^(env|file):\S.*$"
 
 
-def _reachable_form(value: str) -> str:
-    """A URL an HTTP client can use (the pattern alone lets through hosts IDNA refuses)."""
-    try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, ValueError) as err:
-        raise ValueError(f"not a usable URL: {err}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError("expected an http(s) URL with a host")
-    return value
-
-
-HttpUrl = Annotated[str, Field(pattern=HTTP_URL, max_length=500), AfterValidator(_reachable_form)]
+# service_url: a URL an HTTP client can use (the pattern alone lets through hosts IDNA refuses), with no
+# user info, query string or fragment.
+HttpUrl = Annotated[str, Field(pattern=HTTP_URL, max_length=500), AfterValidator(service_url)]
 ACTOR = Field(None, min_length=1, max_length=200, description="who to record in the audit trail (default: the token's name)")
 
 
