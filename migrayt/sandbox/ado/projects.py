@@ -71,7 +71,8 @@ def router(project: Callable[[], GeneratedProject], scope: Callable[..., None], 
         scope(organization)
         state = (request.query_params.get("stateFilter") or "wellFormed").lower()
         if state not in _STATES:
-            raise error(400, f"The value '{state}' of parameter 'stateFilter' is not valid.", "ArgumentException", "System")
+            raise error(400, f"The value '{state}' of parameter 'stateFilter' is not valid.", "ArgumentException",
+                        "System")
         projects = [project_reference(project())] if state in ("wellformed", "all") else []
         skip = number(request, "$skip") or number(request, "continuationToken") or 0
         top = number(request, "$top")
