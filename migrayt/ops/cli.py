@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +28,15 @@ WORKER_POLL_STALE_SECONDS = 180
 
 DatabaseUrl = Annotated[str | None, typer.Option(help="PostgreSQL URL (default: MIGRAYT_DATABASE_URL)")]
 TemporalAddress = Annotated[str | None, typer.Option(help="Temporal frontend host:port (default: MIGRAYT_TEMPORAL_ADDRESS)")]
+
+
+def _end_process(code: int) -> None:
+    """End a one-shot command that used a Temporal client, skipping interpreter finalisation: the SDK's native
+    runtime can abort the process (SIGABRT) while Python tears down, which would turn a healthy probe or a
+    finished Job into a failure. Output is flushed first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _database_url(settings: Settings, given: str | None) -> str:
@@ -96,7 +107,7 @@ def setup_temporal_command(
         report = asyncio.run(run())
     except SearchAttributeConflict as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        _end_process(1)
     except RPCError as exc:
         typer.echo(
             f"error: Temporal refused to register search attributes on {settings.temporal_namespace!r}: {exc.message}. "
@@ -104,12 +115,13 @@ def setup_temporal_command(
             "(Keyword: MigrayTenant, MigrationStatus, MigrationPhase).",
             err=True,
         )
-        raise typer.Exit(1)
+        _end_process(1)
     for name in report.added:
         typer.echo(f"added {name}")
     for name in report.present:
         typer.echo(f"already present {name}")
     typer.echo(f"namespace {report.namespace!r} has every search attribute Migrayt needs")
+    _end_process(0)
 
 
 def role_of_process(cmdline: bytes) -> Literal["api", "worker"] | None:
@@ -187,6 +199,8 @@ def probe_command(
         healthy, message = _probe_api(settings, ready)
     elif role == "worker":
         healthy, message = _probe_worker(settings)
+        typer.echo(message)
+        _end_process(0 if healthy else 1)
     else:
         raise typer.BadParameter("role must be api, worker or auto")
     typer.echo(message)

@@ -200,7 +200,7 @@ async def test_worker_probe_sees_this_hosts_worker_polling_its_queue(stack, work
     polling = await asyncio.to_thread(migrayt, "probe", "worker", **env)
     assert polling.returncode == 0, polling.stdout + polling.stderr
     nobody = await asyncio.to_thread(migrayt, "probe", "worker", **{**env, "MIGRAYT_TASK_QUEUE": "no-worker-here"})
-    assert nobody.returncode == 1
+    assert nobody.returncode == 1, (nobody.returncode, nobody.stdout, nobody.stderr)
     assert "no worker" in nobody.stdout
 
 
