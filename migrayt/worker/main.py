@@ -63,7 +63,7 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
 
 
 def _shared(settings: Settings) -> bool:
-    from migrayt.api.auth import auth_mode  # the API's own rule, so worker and API never disagree
+    from migrayt.settings import auth_mode  # the API's own rule (it reads it there too), so worker and API never disagree
 
     return auth_mode(settings) == "on"
 
