@@ -1,4 +1,5 @@
-"""Contracts of the preview (a dry run): the PreviewWorkflow's input and result, its activity's, and the report it keeps."""
+"""Contracts of the preview (a dry run): the PreviewWorkflow's input and result, its activity's, and the
+report it keeps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Contracts of the scan: the ScanWorkflow's input and result, its activities' (read the source, finish), and the plan draft's."""
+"""Contracts of the scan: the ScanWorkflow's input and result, those of its activities (read the source,
+finish) and of the plan draft."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The search attributes runs carry, so they are filterable in the UI and with
-`temporal workflow list --query "MigrationStatus='PAUSED'"`; the tenant one also tells the codec whose payloads it shows."""
+`temporal workflow list --query "MigrationStatus='PAUSED'"`; the tenant one also tells the codec whose
+payloads it shows."""
 
 from __future__ import annotations
 
