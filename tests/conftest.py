@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,12 +19,28 @@ from migrayt.worker.main import run_worker
 from tests.integration.harness import Stack, test_settings
 
 
+def _outside_pytests_own_folder() -> Path:
+    """A folder for an embedded PostgreSQL, outside /tmp/pytest-of-<user>. As root, PostgreSQL runs as its own
+    system user, which must traverse the folders above its data; every pytest session starting on the machine
+    makes pytest-of-<user> private again (0700), which would lock out the servers of the sessions running."""
+    return Path(tempfile.mkdtemp(prefix="migrayt-test-pg-"))
+
+
+@pytest.fixture
+def pg_home() -> Iterator[Path]:
+    home = _outside_pytests_own_folder()
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), fsync=False)
+def postgres():
+    home = _outside_pytests_own_folder()
+    pg = EmbeddedPostgres(home / "pg", fsync=False)
     pg.start()
     yield pg
     pg.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,9 @@ app.command("worker")(worker_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
 app.add_typer(schedule_app, name="schedule")
+from migrayt.ops.cli import register as register_ops_commands  # noqa: E402
+
+register_ops_commands(app)  # api, db upgrade, setup temporal, probe: running on real infrastructure (deploy/)
 register_api_commands(app)  # connect, scan, map, preview, run, pause, resume, cancel, rerun, status, audit, token
 
 

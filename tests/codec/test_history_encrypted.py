@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 from temporalio.api.common.v1 import Payload, SearchAttributes
@@ -20,7 +21,12 @@ from migrayt.temporal.codec import (
     binding_of,
     decoded_history,
 )
-from migrayt.workflows.migration_run import CUT_BATCHES, MigrationRunWorkflow
+from migrayt.workflows.delta_sync import DELTA_ON_RUN_ENGINE
+from migrayt.workflows.migration_run import (
+    CUT_BATCHES,
+    PHASES_BY_NAME,
+    MigrationRunWorkflow,
+)
 from tests.integration.harness import (
     create_sandbox_migration,
     structure_only_plan,
@@ -28,6 +34,10 @@ from tests.integration.harness import (
 )
 
 TENANT = "codec-tenant-zeta"
+
+
+# Our patches: a marker's data holds only one of these names.
+PATCHES = (CUT_BATCHES, PHASES_BY_NAME, DELTA_ON_RUN_ENGINE)
 
 
 def payloads_in(message) -> list[Payload]:
@@ -38,7 +48,8 @@ def payloads_in(message) -> list[Payload]:
     if isinstance(message, SearchAttributes):
         return []
     if isinstance(message, MarkerRecordedEventAttributes) and message.marker_name == "core_patch":
-        assert all(CUT_BATCHES.encode() in p.data for p in message.details["patch-data"].payloads)
+        for p in message.details["patch-data"].payloads:
+            assert json.loads(p.data) in ({"id": name, "deprecated": False} for name in PATCHES), p.data
         return []
     found: list[Payload] = []
     for field, value in message.ListFields():

@@ -48,8 +48,8 @@ async def _read_notes(engine) -> list[str]:
         return list((await conn.execute(text("SELECT body FROM note ORDER BY id"))).scalars())
 
 
-async def test_postgres_keeps_committed_rows_across_restart_and_crash(tmp_path: Path):
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as pg:
+async def test_postgres_keeps_committed_rows_across_restart_and_crash(pg_home: Path):
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as pg:
         url = pg.database_url
         assert url.startswith("postgresql+asyncpg://")
         # pre-ping: the same engine (what the app holds) carries on after the server comes back
@@ -83,19 +83,19 @@ async def test_postgres_keeps_committed_rows_across_restart_and_crash(tmp_path: 
         finally:
             await other.dispose()
 
-    assert (tmp_path / "pg" / "postgres.log").stat().st_size > 0
+    assert (pg_home / "pg" / "postgres.log").stat().st_size > 0
 
 
-async def test_postgres_without_a_port_reuses_its_port_next_time(tmp_path: Path):
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as first:
+async def test_postgres_without_a_port_reuses_its_port_next_time(pg_home: Path):
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as first:
         url = first.database_url
-    second = EmbeddedPostgres(tmp_path / "pg", fsync=False)
+    second = EmbeddedPostgres(pg_home / "pg", fsync=False)
     assert second.database_url == url
 
 
-def test_busy_port_is_a_clear_error(tmp_path: Path, busy_port: int):
+def test_busy_port_is_a_clear_error(pg_home: Path, tmp_path: Path, busy_port: int):
     with pytest.raises(PortInUseError, match=rf"PostgreSQL: port {busy_port} is already in use"):
-        EmbeddedPostgres(tmp_path / "pg", port=busy_port).start()
+        EmbeddedPostgres(pg_home / "pg", port=busy_port).start()
     with pytest.raises(PortInUseError, match=rf"Temporal: port {busy_port} is already in use"):
         TemporalDevServer(tmp_path / "t", port=busy_port, headless=True).start()
     with pytest.raises(PortInUseError, match=rf"Temporal UI: port {busy_port} is already in use"):

@@ -33,6 +33,7 @@ SPEC_FILES = {
     "work": "work/7.1/work.json",
     "graph": "graph/7.1/graph.json",
     "ims": "ims/7.1/identities.json",
+    "core": "core/7.1/core.json",
 }
 pytestmark = pytest.mark.skipif(not SPECS.exists(), reason="ADO specs not available")
 
@@ -194,6 +195,9 @@ ENDPOINTS: list[tuple[str, str, str, str, Any]] = [
     ("work", "Iterations_Get", "GET", "/acme/Phoenix/Phoenix%20Team/_apis/work/teamsettings/iterations/{iteration}", None),
     ("graph", "Users_List", "GET", "/acme/_apis/graph/users?api-version=7.1-preview.1", None),
     ("ims", "Identities_Read Identities", "GET", "/acme/_apis/identities?searchFilter=General&filterValue={email}", None),
+    ("core", "Projects_List", "GET", "/acme/_apis/projects", None),
+    ("core", "Projects_Get", "GET", "/acme/_apis/projects/Phoenix?includeCapabilities=true", None),
+    ("core", "Projects_Get", "GET", "/acme/_apis/projects/{project_id}", None),
 ]
 
 
@@ -216,7 +220,7 @@ def fill(path: str, project: GeneratedProject) -> str:
                 if project.comments(i) and project.attachments(i) and project.core(i).rev > 2)
     return path.format(item=item, comment=project.comments(item)[0].id,
                        iteration=project.team_iterations()[0].identifier,
-                       email=next(u.email for u in project.users if u.email))
+                       email=next(u.email for u in project.users if u.email), project_id=project.project_guid)
 
 
 @pytest.mark.parametrize("name,operation_id,method,path,body", ENDPOINTS, ids=[e[1] for e in ENDPOINTS])

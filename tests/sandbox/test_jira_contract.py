@@ -42,6 +42,10 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("GET", "/rest/api/3/status", 200)
         await c("GET", "/rest/api/3/issueLinkType", 200)
         await c("GET", "/rest/api/3/project/PHX", 200)
+        await c("GET", "/rest/api/3/serverInfo", 200)
+        await c("GET", "/rest/api/3/project", 200)
+        await c("GET", "/rest/api/3/project?expand=description,lead,issueTypes,projectKeys,insight", 200)
+        await c("GET", "/rest/api/3/project/search?maxResults=1&expand=insight", 200)
         await c("GET", "/rest/api/3/project/PHX/statuses", 200)
         comp = (await c("POST", "/rest/api/3/component", 201,
                         json={"name": "Web", "project": "PHX", "leadAccountId": "u-1"})).json()
@@ -97,7 +101,30 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("GET", "/rest/api/3/search/jql?jql=labels%3Dado-id-1", 200)
         await c("POST", "/rest/api/3/search/approximate-count", 200, json={"jql": "project = PHX"})
         await c("DELETE", f"/rest/api/3/issue/{epic}", 204)
-        assert len(rec.checked) >= 45
+        await c("GET", "/rest/api/3/project/search?expand=insight,lead", 200)  # with issues now
+        assert len(rec.checked) >= 48
+
+
+async def test_projects_list_and_page_as_the_spec_says() -> None:
+    async with jira() as (client, _):
+        everything = (await client.get("/rest/api/3/project")).json()
+        assert [p["key"] for p in everything] == ["PHX"]
+        page = (await client.get("/rest/api/3/project/search?maxResults=500")).json()
+        assert page["maxResults"] == 100  # larger pages fall back to the documented maximum
+        assert (page["total"], page["isLast"], [p["key"] for p in page["values"]]) == (1, True, ["PHX"])
+        assert "nextPage" not in page
+        past_the_end = (await client.get("/rest/api/3/project/search?startAt=1&orderBy=name")).json()
+        assert (past_the_end["values"], past_the_end["isLast"], past_the_end["total"]) == ([], True, 1)
+        assert past_the_end["self"].endswith("/rest/api/3/project/search?orderBy=name&startAt=1&maxResults=50")
+        assert (await client.get("/rest/api/3/project/search?query=hoen")).json()["total"] == 1
+        assert (await client.get("/rest/api/3/project/search?query=nope")).json()["total"] == 0
+        assert (await client.get("/rest/api/3/project/search?keys=ABC")).json()["values"] == []
+        assert (await client.get("/rest/api/3/project/search?orderBy=colour")).status_code == 400
+        # serverInfo answers without credentials, as on Cloud; the project list does not
+        info = await client.get("/rest/api/3/serverInfo", auth=None, headers={"Authorization": ""})
+        assert info.status_code == 200 and info.json()["deploymentType"] == "Cloud"
+        assert info.json()["baseUrl"] == "http://jira.test"
+        assert (await client.get("/rest/api/3/project", auth=("x", "y"))).status_code == 401
 
 
 def test_the_checker_rejects_a_body_that_breaks_the_schema() -> None:

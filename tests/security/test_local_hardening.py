@@ -32,8 +32,8 @@ async def refused_without_the_password(pg: EmbeddedPostgres) -> None:
             await asyncpg.connect(host=pg.host, port=pg.port, user="postgres", database="postgres", password=password)
 
 
-async def test_embedded_postgres_asks_for_its_generated_password_and_keeps_its_files_private(tmp_path):
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as pg:
+async def test_embedded_postgres_asks_for_its_generated_password_and_keeps_its_files_private(pg_home):
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as pg:
         await refused_without_the_password(pg)
         conn = await asyncpg.connect(pg.dsn)
         try:
@@ -62,13 +62,13 @@ def downgrade_to_older_code(pg: EmbeddedPostgres) -> None:
     (pg.pgdata).chmod(0o750)
 
 
-async def test_a_data_folder_of_older_code_gets_a_password_and_keeps_its_data(tmp_path):
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as pg:
+async def test_a_data_folder_of_older_code_gets_a_password_and_keeps_its_data(pg_home):
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as pg:
         conn = await asyncpg.connect(pg.dsn)
         await conn.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('from before')")
         await conn.close()
     downgrade_to_older_code(pg)
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as old:
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as old:
         # Before: the old cluster let anyone in. After the start: the password it was given is required.
         await refused_without_the_password(old)
         conn = await asyncpg.connect(old.dsn)
@@ -77,7 +77,7 @@ async def test_a_data_folder_of_older_code_gets_a_password_and_keeps_its_data(tm
         finally:
             await conn.close()
         assert mode(old.data_dir / PASSWORD_FILE) == 0o600 and mode(old.data_dir) == 0o700 and mode(old.pgdata) == 0o700
-    with EmbeddedPostgres(tmp_path / "pg", fsync=False) as again:  # and the next start needs nothing more
+    with EmbeddedPostgres(pg_home / "pg", fsync=False) as again:  # and the next start needs nothing more
         await refused_without_the_password(again)
         await (await asyncpg.connect(again.dsn)).close()
 

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from migrayt.sandbox.ado import catalog
+from migrayt.sandbox.ado import catalog, locations, projects
 from migrayt.sandbox.ado.render import Renderer, decode_token, encode_token
 from migrayt.sandbox.ado.wiql import WiqlError, run_query
 from migrayt.sandbox.fault_config import FaultConfig
@@ -83,7 +83,7 @@ _ROUTE_WORDS = {
     "_apis", "wit", "wiql", "workitems", "workitemsbatch", "comments", "attachments", "classificationnodes",
     "workitemtypes", "workitemtypecategories", "states", "fields", "workitemrelationtypes", "revisions",
     "updates", "work", "teamsettings", "iterations", "graph", "users", "identities", "api", "rest",
-    "worklogs", "all", "_7pace",
+    "worklogs", "all", "_7pace", "projects", "resourceareas",
 }
 
 
@@ -237,6 +237,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
 
     P = "/{organization}/{project}/_apis"
     O = "/{organization}/_apis"
+
+    app.include_router(locations.router(scope, reply, AdoError))
+    app.include_router(projects.router(lambda: app.state.project, scope, reply, AdoError))
 
     # ---- WIQL ---------------------------------------------------------------------------------
 

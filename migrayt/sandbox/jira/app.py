@@ -25,11 +25,12 @@ from starlette.datastructures import UploadFile
 from migrayt.sandbox.fault_config import FaultConfig
 
 from . import catalog as cat
-from . import render
+from . import projects, render, server_info
 from .adf import plain_text
 from .config import JiraSandboxConfig, JiraUserSeed
 from .errors import JiraError
 from .jql import JqlError
+from .rest_v2 import RestV2Reads
 from .state import JiraState
 
 __all__ = ["JiraSandboxConfig", "JiraUserSeed", "create_jira_app"]
@@ -584,8 +585,11 @@ def create_jira_app(
         state.move_to_sprint(sprintId, await _json_body(request))
         return Response(status_code=204)
 
+    app.include_router(server_info.router(), prefix="/rest/api/3")  # anonymous, as on Cloud
+    app.include_router(projects.router(state), prefix="/rest/api/3", dependencies=[Depends(authenticated)])
     app.include_router(api)
     app.include_router(api_v2)
+    app.add_middleware(RestV2Reads)
     app.include_router(agile)
 
     # --- sandbox admin (no auth) -----------------------------------------------------------------
