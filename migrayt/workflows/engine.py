@@ -1,6 +1,6 @@
 """The run engine both the migration run and the delta sync are built on. Orchestration only.
 
-It goes through a list of phases from the registry (migrayt/phases.py) — each phase's batches in a
+It goes through a list of phases from the registry (migrayt/contracts/phases.py) — each phase's batches in a
 sliding window, `concurrency` at a time — and owns what every run shares: the pause/resume/cancel
 signals and the progress query, pause and cancel cutting the batches under way, PAUSED only once
 nothing writes any more, the control audit events, search attributes, continue-as-new. A workflow
@@ -16,20 +16,17 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.execution.models import BatchResult, PreflightInput, PreflightResult, RunEventInput
     from migrayt.activities.execution.run_events import RunEventActivities
-    from migrayt.phases import Phase, PhaseKind, batched
-    from migrayt.phases import phase as registered
-    from migrayt.workflows.run_models import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
-
-TENANT = SearchAttributeKey.for_keyword("MigrayTenant")
-STATUS = SearchAttributeKey.for_keyword("MigrationStatus")
-PHASE = SearchAttributeKey.for_keyword("MigrationPhase")
+    from migrayt.contracts.execution import BatchResult, PreflightInput, PreflightResult, RunEventInput
+    from migrayt.contracts.phases import Phase, PhaseKind, batched
+    from migrayt.contracts.phases import phase as registered
+    from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
+    from migrayt.temporal.search_attributes import PHASE, STATUS
 
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -43,16 +40,6 @@ HEARTBEAT = timedelta(seconds=10)
 # A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
 CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-
-
-def search_attributes(tenant: str, status: RunStatus, phase: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(TENANT, tenant),
-            SearchAttributePair(STATUS, status.value),
-            SearchAttributePair(PHASE, phase),
-        ]
-    )
 
 
 @dataclass

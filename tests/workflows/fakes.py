@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 
 from temporalio import activity
 
-from migrayt.activities.execution.models import (
+from migrayt.activities.heartbeat import heartbeating
+from migrayt.contracts.execution import (
     BatchInput,
     CreateItemsInput,
     CreateItemsResult,
@@ -22,8 +23,7 @@ from migrayt.activities.execution.models import (
     RunEventInput,
     RunEventResult,
 )
-from migrayt.activities.heartbeat import heartbeating
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.contracts.runs import PhaseCounters
 
 Batch = tuple[str, int, int]  # phase, tier, start
 

@@ -16,9 +16,10 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from migrayt.workflows.migration_run import STATUS, MigrationRunWorkflow
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import MigrationRunInput, RunControl, RunStatus
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import MigrationRunInput, RunControl, RunStatus
+from migrayt.temporal.search_attributes import STATUS
+from migrayt.workflows.migration_run import MigrationRunWorkflow
 from tests.workflows.fakes import FakeRunActivities
 
 BATCH_PHASES = run_phases()[1:]
