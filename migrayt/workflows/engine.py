@@ -68,6 +68,8 @@ class RunEngine:
         self._phases: list[str] = []
         self._cp = RunCheckpoint()
         self._status = RunStatus.RUNNING
+        # While the final row is being written, the query still shows the status before it.
+        self._shown_while_finishing: RunStatus | None = None
         self._phase: str | None = None
         self._pause_requested = False
         self._cancel_requested = False
@@ -96,7 +98,7 @@ class RunEngine:
     def progress(self) -> RunProgress:
         return RunProgress(
             run_id=self._run.run_id if self._run else workflow.info().workflow_id,
-            status=self._status,
+            status=self._shown_while_finishing or self._status,
             phase=self._phase,
             pause_requested=self._pause_requested,
             cancel_requested=self._cancel_requested,
@@ -349,9 +351,13 @@ class RunEngine:
         self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
     ) -> tuple[RunStatus, str | None]:
         await self._apply_controls()
+        # A final status is shown only once its row (with the error) is in the database: whoever sees
+        # FAILED through the query can read why at once.
+        self._shown_while_finishing = self._status
         self._status = status
         self._upsert_search_attributes()
         await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
+        self._shown_while_finishing = None
         return status, error
 
 
