@@ -19,6 +19,21 @@ from migrayt.worker.main import run_worker
 from tests.integration.harness import Stack, test_settings
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session's temporary files in a folder of its own, outside /tmp/pytest-of-<user>: as root, the
+    embedded PostgreSQL runs as its own system user, which must traverse the folders above its data, and every
+    pytest session starting on the machine makes pytest-of-<user> private again (0700) — locking out the
+    servers of the sessions still running (several engineers' suites share a machine here)."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="migrayt-pytest-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    basetemp = session.config.option.basetemp
+    if exitstatus == 0 and basetemp and Path(basetemp).name.startswith("migrayt-pytest-"):
+        shutil.rmtree(basetemp, ignore_errors=True)  # kept when something failed: its logs are in there
+
+
 def _outside_pytests_own_folder() -> Path:
     """A folder for an embedded PostgreSQL, outside /tmp/pytest-of-<user>. As root, PostgreSQL runs as its own
     system user, which must traverse the folders above its data; every pytest session starting on the machine
