@@ -13,8 +13,9 @@ from temporalio.client import Client
 
 from migrayt.api.app import create_app
 from migrayt.api.service import MigrationService
+from migrayt.connections_store import SecretKeyMissing, require_secret_key, secret_key_for
 from migrayt.settings import Settings
-from migrayt.stack import EmbeddedPostgres, TemporalDevServer, ensure_port_free, start_all
+from migrayt.stack import EmbeddedPostgres, StackError, TemporalDevServer, ensure_port_free, start_all
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.worker.main import run_worker
 from migrayt.worker.temporal_client import connect_temporal
@@ -37,6 +38,11 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
     """Embedded parts unless settings give real ones; schema upgraded; a worker (and API) running."""
     state = settings.state_dir.expanduser().resolve()
     state.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database password and secret files live here
+    try:
+        require_secret_key(settings, "migrayt up")
+        secret_key_for(settings)  # auth off and no MIGRAYT_SECRET_KEY: made now, so the banner can say where it is
+    except SecretKeyMissing as err:
+        raise StackError(str(err)) from None
     servers = []
     postgres = temporal = None
     if with_api:
