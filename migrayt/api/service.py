@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from migrayt.billing import gate as billing_gate
+from migrayt.intake.verdict import preview_refusal
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
@@ -91,6 +92,8 @@ class MigrationService:
                 await plan_versions.require_approved(session, migration_id)
             except plan_versions.PlanNotApproved as err:
                 raise RunConflict(str(err)) from None
+            if refused := await preview_refusal(session, migration_id):  # it would stop in preflight as FAILED
+                raise RunConflict(refused)
             if unpaid := await billing_gate.unpaid_reason(session, migration_id):  # MIGRAYT_BILLING=stripe: checkout first
                 raise RunConflict(unpaid)
             run_id = f"run-{uuid.uuid4().hex[:12]}"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from migrayt.api.service import NotFound, RunConflict
 from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
 from migrayt.billing.store import Checkout
+from migrayt.intake.verdict import preview_refusal
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
 
@@ -82,6 +83,10 @@ class BillingService:
                 raise PaymentRequired(reason)
 
     async def create_checkout(self, tenant: str, migration_id: str, actor: str, door: str) -> CheckoutView:
+        async with self.sessions() as session:
+            owner = await session.scalar(select(Migration.tenant_id).where(Migration.id == migration_id))
+            if owner == tenant and (refused := await preview_refusal(session, migration_id)):
+                raise RunConflict(refused)  # never take payment for a run that cannot start
         if not self.billing.enabled:
             raise RunConflict("billing is off on this server (MIGRAYT_BILLING=off): runs need no checkout")
         if not self.billing.stripe_price_id:
