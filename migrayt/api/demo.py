@@ -56,7 +56,7 @@ def up_command(
     api_host: _up_option(str, "API_HOST", "address the API listens on (default 127.0.0.1)") = None,
     temporal_port: _up_option(int, "TEMPORAL_PORT", "port of the embedded Temporal (default 7233)") = None,
     temporal_ui_port: _up_option(int, "TEMPORAL_UI_PORT", "port of the Temporal UI (default 8233)") = None,
-    state_dir: _up_option(str, "STATE_DIR", "folder of the embedded PostgreSQL, Temporal and keys (default .migrayt)") = None,
+    state_dir: _up_option(str, "STATE_DIR", "folder of the embedded databases and keys (default .migrayt)") = None,
     auth: _up_option(str, "AUTH", "API authentication: embedded (off on this machine, the default), on or off") = None,
 ) -> None:
     """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""

@@ -5,6 +5,7 @@ PostgreSQL and Temporal in a fresh state folder), with no MIGRAYT_SECRET_KEY any
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
@@ -79,7 +80,7 @@ async def test_test_and_save_works_on_a_default_up_with_no_key(fresh_machine: Pa
 
 def test_a_shared_server_without_a_key_refuses_to_start(tmp_path):
     """The API and the worker of a shared server (auth on), and `migrayt up --auth on`, say how to make a key."""
-    env = {k: v for k, v in __import__("os").environ.items() if k not in UNSET}
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env["MIGRAYT_STATE_DIR"] = str(tmp_path / "state")
     common = ["--database-url", "postgresql://migrayt@127.0.0.1:1/none", "--temporal-address", "127.0.0.1:1"]
     for args in (["api", *common, "--host", "0.0.0.0"], ["worker", *common], ["up", "--auth", "on", "--api-port", "1"]):

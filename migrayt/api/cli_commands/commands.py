@@ -92,10 +92,13 @@ def connect(
     target_connection: Annotated[str | None, typer.Option(help="a saved Jira connection id (migrayt connection add-jira); instead of the --jira-* options")] = None,
     ado_url: Annotated[str | None, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")] = None,
     ado_project: Annotated[str | None, typer.Option(help="ADO project (with a saved connection: default its own)")] = None,
-    ado_pat_ref: Annotated[str | None, typer.Option(help="where the WORKER reads the ADO PAT: env:NAME or file:PATH in the worker's environment, not this shell's (leave out both refs to be asked for the secrets, saved sealed)")] = None,
+    ado_pat_ref: Annotated[str | None, typer.Option(help=(
+        "where the WORKER reads the ADO PAT: env:NAME or file:PATH where the worker runs, not in this shell "
+        "(leave out both refs to be asked for the secrets, saved sealed)"))] = None,
     jira_url: Annotated[str | None, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")] = None,
     jira_email: Annotated[str | None, typer.Option(help="Jira account e-mail")] = None,
-    jira_token_ref: Annotated[str | None, typer.Option(help="where the WORKER reads the Jira API token: env:NAME or file:PATH (see --ado-pat-ref)")] = None,
+    jira_token_ref: Annotated[str | None, typer.Option(
+        help="where the WORKER reads the Jira API token: env:NAME or file:PATH (see --ado-pat-ref)")] = None,
     ado_team: Annotated[str | None, typer.Option(help="ADO team (for sprints)")] = None,
     plan: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="mapping plan JSON (default: the built-in plan)")] = None,
     skip_phase: Annotated[list[str] | None, typer.Option(help="phase to leave out, e.g. attachments (repeatable)")] = None,
@@ -148,8 +151,8 @@ def _connect(name, jira_project, source_connection, target_connection, ado_url, 
         )
     if not (ado_pat_ref and jira_token_ref):
         raise CliError(
-            "give both --ado-pat-ref and --jira-token-ref (references the worker resolves), or neither: then the PAT and "
-            "the token are asked for at a hidden prompt and saved sealed as two connections", USAGE,
+            "give both --ado-pat-ref and --jira-token-ref (references the worker resolves), or neither: then the "
+            "PAT and the token are asked for at a hidden prompt and saved sealed as two connections", USAGE,
         )
     body = {
         "name": name, "approve_plan": approve, "plan": chosen.model_dump(mode="json"),
@@ -160,7 +163,9 @@ def _connect(name, jira_project, source_connection, target_connection, ado_url, 
     emit(as_json, created, lambda c, m: c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}"))
 
 
-def _connect_with_prompted_secrets(name, jira_project, ado_url, ado_project, jira_url, jira_email, plan, approve, api_url, token, as_json):
+def _connect_with_prompted_secrets(
+    name, jira_project, ado_url, ado_project, jira_url, jira_email, plan, approve, api_url, token, as_json,
+):
     """The secrets from MIGRAYT_ADO_PAT / MIGRAYT_JIRA_TOKEN or a hidden prompt, sent once to the API, which tests
     and seals them as two saved connections (as `migrayt connection add-ado/add-jira`); the migration uses those."""
     import os
@@ -175,13 +180,14 @@ def _connect_with_prompted_secrets(name, jira_project, ado_url, ado_project, jir
         "kind": "jira_cloud", "name": f"{name}: Jira", "site_url": jira_url, "email": jira_email, "api_token": secret,
     })
     body = {
-        "name": name, "source_connection_id": source["id"], "target_connection_id": target["id"], "project_key": jira_project,
-        "ado_project": ado_project, "approve_plan": approve, "plan": plan.model_dump(mode="json"),
+        "name": name, "source_connection_id": source["id"], "target_connection_id": target["id"],
+        "project_key": jira_project, "ado_project": ado_project, "approve_plan": approve, "plan": plan.model_dump(mode="json"),
     }
     created = api.post("/api/migrations", body)
 
     def render(c: Console, m: dict) -> None:
-        c.print(f"Connections [bold]{source['id']}[/] (ADO) and [bold]{target['id']}[/] (Jira) tested and saved, secrets sealed")
+        c.print(f"Connections [bold]{source['id']}[/] (ADO) and [bold]{target['id']}[/] (Jira) tested and saved, "
+                "secrets sealed")
         c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}")
 
     emit(as_json, created, render)
