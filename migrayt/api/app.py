@@ -22,16 +22,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.auth import auth_mode
 from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
-from migrayt.api.intake_service import IntakeService
 from migrayt.api.limits import BodySizeLimit, validation_error
 from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
-from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.intake import IntakeService
+from migrayt.core.runs import MigrationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
 from migrayt.store.db import create_engine, session_factory
-from migrayt.worker.temporal_client import connect_temporal
+from migrayt.temporal.client import connect_temporal
 
 log = logging.getLogger(__name__)
 

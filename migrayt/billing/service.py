@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from migrayt.api.service import NotFound, RunConflict
 from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
 from migrayt.billing.store import Checkout
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.ownership import owned
 from migrayt.intake.verdict import preview_refusal
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
@@ -84,17 +85,15 @@ class BillingService:
 
     async def create_checkout(self, tenant: str, migration_id: str, actor: str, door: str) -> CheckoutView:
         async with self.sessions() as session:
-            owner = await session.scalar(select(Migration.tenant_id).where(Migration.id == migration_id))
-            if owner == tenant and (refused := await preview_refusal(session, migration_id)):
+            await owned(session, Migration, migration_id, tenant, "migration")
+            if refused := await preview_refusal(session, migration_id):
                 raise RunConflict(refused)  # never take payment for a run that cannot start
         if not self.billing.enabled:
             raise RunConflict("billing is off on this server (MIGRAYT_BILLING=off): runs need no checkout")
         if not self.billing.stripe_price_id:
             raise BillingMisconfigured("MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_PRICE_ID (a metered price)")
         async with self.sessions() as session:
-            migration = await session.get(Migration, migration_id)
-            if migration is None or migration.tenant_id != tenant:
-                raise NotFound(f"migration {migration_id} not found")
+            migration = await owned(session, Migration, migration_id, tenant, "migration")
             if (paid := await paid_checkout(session, migration_id)) is not None:
                 return _view(paid)
             scan = await session.scalar(

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 from migrayt.settings import Settings
-from migrayt.workflows.engine import PHASE, STATUS, TENANT
+from migrayt.temporal.search_attributes import PHASE, STATUS, TENANT
 
 # The keys the workflows write: the one list, so a new attribute cannot be forgotten here.
 SEARCH_ATTRIBUTE_KEYS: tuple[SearchAttributeKey, ...] = (TENANT, STATUS, PHASE)

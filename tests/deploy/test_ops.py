@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import text

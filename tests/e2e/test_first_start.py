@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from migrayt.api.demo import _apply_flags, banner
+from migrayt.launcher.demo import _apply_flags, banner
 from migrayt.connections_store import MAKE_SECRET_KEY
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
@@ -48,7 +48,7 @@ def fresh_machine(monkeypatch):
 
 
 async def test_test_and_save_works_on_a_default_up_with_no_key(fresh_machine: Path, page: Page):
-    from migrayt.stack.local import local_stack
+    from migrayt.launcher.local import local_stack
 
     _apply_flags(api_port=free_port(), temporal_port=free_port(), temporal_ui_port=free_port(), state_dir=fresh_machine)
     settings = get_settings()

@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
 
-from migrayt.api.service import RunConflict
+from migrayt.core.errors import RunConflict
 from migrayt.connections_store import AdoConnectionInput, JiraCloudConnectionInput
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
