@@ -72,6 +72,12 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
             api_url = f"http://{settings.api_host}:{settings.api_port}"
         try:
             async with run_worker(settings, client, database_url):
+                # The banner (and a browser opened from it) comes once the API answers, not before.
+                while api_server is not None and not api_server.started:
+                    if api_task.done():
+                        api_task.result()  # it could not start: say why
+                        raise StackError("the Migrayt HTTP API stopped while starting")
+                    await asyncio.sleep(0.05)
                 yield LocalStack(
                     settings=settings, database_url=database_url, temporal_address=temporal_address,
                     temporal_ui_url=temporal.ui_url if temporal else None, api_url=api_url, client=client,
