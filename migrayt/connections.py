@@ -61,11 +61,11 @@ def resolve_secret(ref: str, *, tenant: str, policy: SecretPolicy, owned_sealed:
     if scheme == "file":
         return SecretStr(_read_secret_file(ref, secret_file(ref, policy)))
     if scheme == "sealed":  # a saved connection's secret, encrypted under MIGRAYT_SECRET_KEY (connections_store)
-        from migrayt.connections_store import SecretBox, SecretKeyMissing
+        from migrayt.connections_store import SecretBox, SecretKeyMissing, secret_key_for
         from migrayt.settings import get_settings
 
         try:
-            return SecretBox(get_settings().secret_key).open(where)
+            return SecretBox(secret_key_for(get_settings())).open(where)
         except SecretKeyMissing as err:
             raise SecretNotFound(f"a saved connection's secret: {err}") from None
     raise SecretNotFound(f"secret reference {ref!r}: unknown scheme (use env:NAME or file:PATH)")

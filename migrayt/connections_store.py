@@ -1,12 +1,18 @@
 """Saved ADO and Jira connections: tested by a real call before they are kept, secrets encrypted at rest.
 
 The secret (PAT or API token) is encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under the key in
-settings (`MIGRAYT_SECRET_KEY`); what is ever shown back is a hint of its last four characters.
+settings (`MIGRAYT_SECRET_KEY`); what is ever shown back is a hint of its last four characters. On the
+embedded default (auth off) with no key set, one is generated on first use and kept in
+`<state_dir>/secret-key` (mode 0600), as the codec keeps its key, so the API and the worker of
+`migrayt up` share it; a shared server (auth on) refuses to start without one (`require_secret_key`).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import uuid
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -19,7 +25,7 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, HttpError, HttpSettings, NotJson, RedirectRefused, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
-from migrayt.settings import Settings
+from migrayt.settings import Settings, auth_mode
 from migrayt.store.models import AuditEvent, StoredConnection
 
 NO_POLICY = OutboundPolicy()  # auth off: every address may be called
@@ -35,6 +41,50 @@ class ConnectionRejected(Exception):
 
 class SecretKeyMissing(Exception):
     pass
+
+
+SECRET_KEY_FILE = "secret-key"
+MAKE_SECRET_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+
+
+def secret_key_path(settings: Settings) -> Path:
+    return settings.state_dir.expanduser().resolve() / SECRET_KEY_FILE
+
+
+def _local_secret_key(path: Path) -> SecretStr:
+    """The embedded default's key: generated once, kept 0600 next to the embedded database."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f"{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(Fernet.generate_key().decode() + "\n")
+        try:
+            os.link(tmp, path)  # fails if another process (API or worker) won the race: all read the winner's key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return SecretStr(path.read_text().strip())
+
+
+def secret_key_for(settings: Settings) -> SecretStr:
+    """MIGRAYT_SECRET_KEY; unset on the embedded default (auth off), the key kept in the state folder."""
+    if settings.secret_key is not None:
+        return settings.secret_key
+    if auth_mode(settings) == "off":
+        return _local_secret_key(secret_key_path(settings))
+    raise SecretKeyMissing(f"set MIGRAYT_SECRET_KEY (a Fernet key, made by `{MAKE_SECRET_KEY}`) to save connections")
+
+
+def require_secret_key(settings: Settings, what: str) -> None:
+    """A shared server (auth on) does not start without MIGRAYT_SECRET_KEY: saved connections need it."""
+    if settings.secret_key is None and auth_mode(settings) == "on":
+        raise SecretKeyMissing(
+            f"{what} refused to start: MIGRAYT_SECRET_KEY is not set, and a shared server (MIGRAYT_AUTH on) keeps "
+            f"saved connections' secrets encrypted under it. Make one with\n  {MAKE_SECRET_KEY}\nand give the same "
+            "key to the API and every worker."
+        )
 
 
 class AdoConnectionInput(BaseModel):
@@ -190,7 +240,7 @@ class ConnectionStore:
         self._sessions = sessions
 
     def _box(self) -> SecretBox:
-        return SecretBox(self._settings.secret_key)
+        return SecretBox(secret_key_for(self._settings))
 
     async def save(self, tenant: str, input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput, actor: str, door: str) -> ConnectionView:
         box = self._box()  # refuse before calling out when nothing could be stored

@@ -32,6 +32,9 @@ from migrayt.api.tokens import tenant_of
 from migrayt.settings import AuthMode, auth_mode, loopback  # noqa: F401 (re-exported for the doors)
 
 LOCAL_ACTOR = "local-user"
+DOOR_HEADER = "X-Migrayt-Door"
+# What a caller may say it is: the `migrayt` CLI says "cli"; any other value is recorded as plain "api".
+CLAIMABLE_DOORS = ("cli", "api")
 
 bearer = HTTPBearer(auto_error=False, description="A tenant API token (`migrayt token create --tenant X`).")
 
@@ -41,6 +44,7 @@ class Principal(BaseModel):
     actor: str  # what audit events record: the token's name, or the local user
     token_id: str | None = None
     admin: bool = False
+    door: str = "api"  # what audit events record as the door: api, or cli when the CLI says so
 
     def acting_as(self, claimed: str | None) -> str:
         """The audit actor: a name the caller gives is kept, but never hides which token acted."""
@@ -67,10 +71,17 @@ async def principal_for_token(request: Request, token: str | None) -> Principal:
     raise _unauthorized("an API token is required: send 'Authorization: Bearer <token>'")
 
 
+def door_of(request: Request) -> str:
+    """The door the caller names (only `cli` or `api`, so a header never forges `web` or `schedule`)."""
+    claimed = request.headers.get(DOOR_HEADER, "").strip().lower()
+    return claimed if claimed in CLAIMABLE_DOORS else "api"
+
+
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    return await principal_for_token(request, credentials.credentials if credentials else None)
+    who = await principal_for_token(request, credentials.credentials if credentials else None)
+    return who.model_copy(update={"door": door_of(request)})
 
 
 async def admin_principal(
@@ -80,9 +91,9 @@ async def admin_principal(
     admin_token = state.settings.admin_token
     given = credentials.credentials if credentials else None
     if given and admin_token is not None and secrets.compare_digest(given.encode(), admin_token.get_secret_value().encode()):
-        return Principal(tenant=state.settings.tenant, actor="admin", admin=True)
+        return Principal(tenant=state.settings.tenant, actor="admin", admin=True, door=door_of(request))
     if given is None and state.auth_mode == "off":
-        return Principal(tenant=state.settings.tenant, actor=LOCAL_ACTOR, admin=True)
+        return Principal(tenant=state.settings.tenant, actor=LOCAL_ACTOR, admin=True, door=door_of(request))
     if admin_token is None:
         raise HTTPException(status_code=403, detail="admin routes are closed: no MIGRAYT_ADMIN_TOKEN is configured on this server")
     raise HTTPException(status_code=403, detail="this route needs the admin token (MIGRAYT_ADMIN_TOKEN)")

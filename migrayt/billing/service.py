@@ -20,6 +20,7 @@ from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
 from migrayt.billing.store import Checkout
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.ownership import owned
+from migrayt.intake.verdict import preview_refusal
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
 
@@ -83,6 +84,10 @@ class BillingService:
                 raise PaymentRequired(reason)
 
     async def create_checkout(self, tenant: str, migration_id: str, actor: str, door: str) -> CheckoutView:
+        async with self.sessions() as session:
+            await owned(session, Migration, migration_id, tenant, "migration")
+            if refused := await preview_refusal(session, migration_id):
+                raise RunConflict(refused)  # never take payment for a run that cannot start
         if not self.billing.enabled:
             raise RunConflict("billing is off on this server (MIGRAYT_BILLING=off): runs need no checkout")
         if not self.billing.stripe_price_id:

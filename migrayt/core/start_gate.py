@@ -1,7 +1,8 @@
 """May a run start? One gate for runs, re-runs, cutover schedules and delta syncs.
 
 A run may start when no other run of the migration is active, its mapping plan is approved (delta syncs
-keep the plan of the runs before them, so they skip that check) and, with `MIGRAYT_BILLING=stripe`,
+keep the plan of the runs before them, so they skip that check; and the preview too), the latest preview does
+not say the run would not start (it would stop in preflight as FAILED) and, with `MIGRAYT_BILLING=stripe`,
 its checkout is paid.
 """
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.billing import gate as billing_gate
 from migrayt.contracts.runs import RunStatus
+from migrayt.intake.verdict import preview_refusal
 from migrayt.mapping import versions as plan_versions
 from migrayt.store.models import Run
 
@@ -42,4 +44,6 @@ async def start_refusal(
             await plan_versions.require_approved(session, migration_id)
         except plan_versions.PlanNotApproved as err:
             return str(err)
+        if refused := await preview_refusal(session, migration_id):
+            return refused
     return await billing_gate.unpaid_reason(session, migration_id)  # MIGRAYT_BILLING=stripe: checkout first

@@ -38,22 +38,58 @@ async def _until_interrupted() -> None:
     await stop.wait()
 
 
-def up_command() -> None:
+def _apply_flags(**values: object) -> None:
+    """A flag of `up` sets its variable, so the API, the worker and every lookup of the settings in this
+    process (get_settings) agree on it; unset flags leave the environment (and its defaults) alone."""
+    for name, value in values.items():
+        if value is not None:
+            os.environ[f"MIGRAYT_{name.upper()}"] = str(value)
+    get_settings.cache_clear()
+
+
+def _up_option(kind: type, name: str, help: str):
+    return Annotated[kind | None, typer.Option(envvar=f"MIGRAYT_{name}", help=help, show_default=False)]
+
+
+def up_command(
+    api_port: _up_option(int, "API_PORT", "port of the HTTP API and web app (default 8000)") = None,
+    api_host: _up_option(str, "API_HOST", "address the API listens on (default 127.0.0.1)") = None,
+    temporal_port: _up_option(int, "TEMPORAL_PORT", "port of the embedded Temporal (default 7233)") = None,
+    temporal_ui_port: _up_option(int, "TEMPORAL_UI_PORT", "port of the Temporal UI (default 8233)") = None,
+    state_dir: _up_option(str, "STATE_DIR", "folder of the embedded databases and keys (default .migrayt)") = None,
+    auth: _up_option(str, "AUTH", "API authentication: embedded (off on this machine, the default), on or off") = None,
+) -> None:
     """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""
     from migrayt.launcher.local import local_stack
 
+    _apply_flags(
+        api_port=api_port, api_host=api_host, temporal_port=temporal_port, temporal_ui_port=temporal_ui_port,
+        state_dir=state_dir, auth=auth,
+    )
     settings = get_settings()
     console = Console()
 
     async def main() -> None:
         async with local_stack(settings) as stack:
-            console.print(f"[bold green]Migrayt is up[/]  API {stack.api_url}  Temporal {stack.temporal_address}")
-            if stack.temporal_ui_url:
-                console.print(f"Temporal UI {stack.temporal_ui_url}  (filter: MigrationStatus='PAUSED')")
-            console.print(f"State kept under {settings.state_dir.resolve()}; Ctrl-C stops.")
+            for line in banner(stack):
+                console.print(line)
             await _until_interrupted()
 
     _run_cleanly(main(), console)
+
+
+def banner(stack: LocalStack) -> list[str]:
+    from migrayt.connections_store import secret_key_path
+
+    settings = stack.settings
+    lines = [f"[bold green]Migrayt is up[/]  API {stack.api_url}  Temporal {stack.temporal_address}"]
+    if stack.temporal_ui_url:
+        lines.append(f"Temporal UI {stack.temporal_ui_url}  (filter: MigrationStatus='PAUSED')")
+    if settings.secret_key is None:
+        lines.append(f"Saved connections' secrets are sealed with the key in {secret_key_path(settings)} (keep it; "
+                     "set MIGRAYT_SECRET_KEY to use your own)")
+    lines.append(f"State kept under {settings.state_dir.resolve()}; Ctrl-C stops.")
+    return lines
 
 
 def _run_cleanly(coro, console: Console) -> int:

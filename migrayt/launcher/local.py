@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from migrayt.api.app import create_app
+from migrayt.connections_store import SecretKeyMissing, require_secret_key, secret_key_for
 from migrayt.core.runs import MigrationService
 from migrayt.settings import Settings
-from migrayt.stack import EmbeddedPostgres, TemporalDevServer, ensure_port_free, start_all
+from migrayt.stack import EmbeddedPostgres, StackError, TemporalDevServer, ensure_port_free, start_all
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
@@ -37,6 +38,11 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
     """Embedded parts unless settings give real ones; schema upgraded; a worker (and API) running."""
     state = settings.state_dir.expanduser().resolve()
     state.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database password and secret files live here
+    try:
+        require_secret_key(settings, "migrayt up")
+        secret_key_for(settings)  # auth off and no MIGRAYT_SECRET_KEY: made now, so the banner can say where it is
+    except SecretKeyMissing as err:
+        raise StackError(str(err)) from None
     servers = []
     postgres = temporal = None
     if with_api:
@@ -66,6 +72,12 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
             api_url = f"http://{settings.api_host}:{settings.api_port}"
         try:
             async with run_worker(settings, client, database_url):
+                # The banner (and a browser opened from it) comes once the API answers, not before.
+                while api_server is not None and not api_server.started:
+                    if api_task.done():
+                        api_task.result()  # it could not start: say why
+                        raise StackError("the Migrayt HTTP API stopped while starting")
+                    await asyncio.sleep(0.05)
                 yield LocalStack(
                     settings=settings, database_url=database_url, temporal_address=temporal_address,
                     temporal_ui_url=temporal.ui_url if temporal else None, api_url=api_url, client=client,

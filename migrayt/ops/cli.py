@@ -66,12 +66,23 @@ def api_command(
         "database_url": url, "temporal_address": address,
         "api_host": host or settings.api_host, "api_port": port or settings.api_port,
     })
+    refuse_without_secret_key(settings, "the API")
     app = create_app(settings, database_url=url, temporal_address=address)
     # Live progress streams last as long as a run: a rollout cuts them after 10 s (clients reconnect).
     uvicorn.run(
         app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+
+
+def refuse_without_secret_key(settings, what: str) -> None:
+    from migrayt.connections_store import SecretKeyMissing, require_secret_key
+
+    try:
+        require_secret_key(settings, what)
+    except SecretKeyMissing as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")

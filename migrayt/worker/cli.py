@@ -25,5 +25,8 @@ def worker_command(
     # A worker on its own is never the embedded stack: the auth mode (and so the outbound policy) is that of
     # a server with this database, whichever way the URL was given.
     settings = settings.model_copy(update={"database_url": url})
+    from migrayt.ops.cli import refuse_without_secret_key
+
+    refuse_without_secret_key(settings, "the worker")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(serve(settings, url, temporal_address))

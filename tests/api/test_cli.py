@@ -106,7 +106,7 @@ async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sand
     await cli("status", run_id, token="mgt_wrong", code=1)
 
     audit = await cli.json("audit", "--run", run_id)
-    assert ("run_requested", "cli-bot", "api") in {(e["action"], e["actor"], e["door"]) for e in audit}
+    assert ("run_requested", "cli-bot", "cli") in {(e["action"], e["actor"], e["door"]) for e in audit}
     assert any(e["action"] == "plan_approved" for e in await cli.json("audit", "--migration", mid))
     listed = await admin.json("token", "list", "--tenant", "cli-corp", "--admin-token", api.admin_token, token=None)
     assert [t["name"] for t in listed] == ["cli-bot"] and token not in json.dumps(listed)

@@ -45,7 +45,8 @@ def _detail(response: httpx.Response) -> str:
 
 class ApiClient:
     def __init__(self, api_url: str, token: str | None, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The door audit events record for what this client does (the API takes only "cli" or "api" from it).
+        headers = {"X-Migrayt-Door": "cli"} | ({"Authorization": f"Bearer {token}"} if token else {})
         self.api_url = api_url.rstrip("/")
         self.http = httpx.Client(base_url=self.api_url, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
 

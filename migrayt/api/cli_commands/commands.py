@@ -92,10 +92,13 @@ def connect(
     target_connection: Annotated[str | None, typer.Option(help="a saved Jira connection id (migrayt connection add-jira); instead of the --jira-* options")] = None,
     ado_url: Annotated[str | None, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")] = None,
     ado_project: Annotated[str | None, typer.Option(help="ADO project (with a saved connection: default its own)")] = None,
-    ado_pat_ref: Annotated[str | None, typer.Option(help="where the worker reads the ADO PAT: env:NAME or file:PATH")] = None,
+    ado_pat_ref: Annotated[str | None, typer.Option(help=(
+        "where the WORKER reads the ADO PAT: env:NAME or file:PATH where the worker runs, not in this shell "
+        "(leave out both refs to be asked for the secrets, saved sealed)"))] = None,
     jira_url: Annotated[str | None, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")] = None,
     jira_email: Annotated[str | None, typer.Option(help="Jira account e-mail")] = None,
-    jira_token_ref: Annotated[str | None, typer.Option(help="where the worker reads the Jira API token: env:NAME or file:PATH")] = None,
+    jira_token_ref: Annotated[str | None, typer.Option(
+        help="where the WORKER reads the Jira API token: env:NAME or file:PATH (see --ado-pat-ref)")] = None,
     ado_team: Annotated[str | None, typer.Option(help="ADO team (for sprints)")] = None,
     plan: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="mapping plan JSON (default: the built-in plan)")] = None,
     skip_phase: Annotated[list[str] | None, typer.Option(help="phase to leave out, e.g. attachments (repeatable)")] = None,
@@ -104,7 +107,10 @@ def connect(
 ) -> None:
     """Connect an ADO project to a Jira project: create the migration between them.
 
-    Either two saved connections (--source-connection, --target-connection) or the details with secret references (--ado-url, --ado-project, --ado-pat-ref, --jira-url, --jira-email, --jira-token-ref)."""
+    Either two saved connections (--source-connection, --target-connection), or the details (--ado-url, --ado-project,
+    --jira-url, --jira-email): the PAT and API token are then read from MIGRAYT_ADO_PAT / MIGRAYT_JIRA_TOKEN or a hidden
+    prompt, tested, and saved sealed as two connections. --ado-pat-ref / --jira-token-ref instead name where the
+    worker reads them (env:NAME, file:PATH): they resolve where the worker runs, not in this shell."""
     return _connect(**locals())
 
 
@@ -135,9 +141,19 @@ def _connect(name, jira_project, source_connection, target_connection, ado_url, 
         }
         created = client(api_url, token).post("/api/migrations", body)
         return emit(as_json, created, lambda c, m: c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}"))
-    missing = [flag for flag, value in details.items() if not value and flag != "--ado-project"] + ([] if ado_project else ["--ado-project"])
+    refs = ("--ado-pat-ref", "--jira-token-ref")
+    missing = [flag for flag, value in details.items() if not value and flag not in refs]
     if missing:
         raise CliError(f"missing {', '.join(missing)} (or use --source-connection and --target-connection)", USAGE)
+    if not ado_pat_ref and not jira_token_ref:
+        return _connect_with_prompted_secrets(
+            name, jira_project, ado_url, ado_project, jira_url, jira_email, chosen, approve, api_url, token, as_json,
+        )
+    if not (ado_pat_ref and jira_token_ref):
+        raise CliError(
+            "give both --ado-pat-ref and --jira-token-ref (references the worker resolves), or neither: then the "
+            "PAT and the token are asked for at a hidden prompt and saved sealed as two connections", USAGE,
+        )
     body = {
         "name": name, "approve_plan": approve, "plan": chosen.model_dump(mode="json"),
         "source": {"organization_url": ado_url, "project": ado_project, "team": ado_team, "pat_ref": ado_pat_ref},
@@ -145,6 +161,36 @@ def _connect(name, jira_project, source_connection, target_connection, ado_url, 
     }
     created = client(api_url, token).post("/api/migrations", body)
     emit(as_json, created, lambda c, m: c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}"))
+
+
+def _connect_with_prompted_secrets(
+    name, jira_project, ado_url, ado_project, jira_url, jira_email, plan, approve, api_url, token, as_json,
+):
+    """The secrets from MIGRAYT_ADO_PAT / MIGRAYT_JIRA_TOKEN or a hidden prompt, sent once to the API, which tests
+    and seals them as two saved connections (as `migrayt connection add-ado/add-jira`); the migration uses those."""
+    import os
+
+    pat = os.environ.get("MIGRAYT_ADO_PAT") or typer.prompt("ADO personal access token", hide_input=True, err=True)
+    secret = os.environ.get("MIGRAYT_JIRA_TOKEN") or typer.prompt("Jira API token", hide_input=True, err=True)
+    api = client(api_url, token)
+    source = api.post("/api/connections", {
+        "kind": "ado", "name": f"{name}: Azure DevOps", "organization_url": ado_url, "project": ado_project, "pat": pat,
+    })
+    target = api.post("/api/connections", {
+        "kind": "jira_cloud", "name": f"{name}: Jira", "site_url": jira_url, "email": jira_email, "api_token": secret,
+    })
+    body = {
+        "name": name, "source_connection_id": source["id"], "target_connection_id": target["id"],
+        "project_key": jira_project, "ado_project": ado_project, "approve_plan": approve, "plan": plan.model_dump(mode="json"),
+    }
+    created = api.post("/api/migrations", body)
+
+    def render(c: Console, m: dict) -> None:
+        c.print(f"Connections [bold]{source['id']}[/] (ADO) and [bold]{target['id']}[/] (Jira) tested and saved, "
+                "secrets sealed")
+        c.print(f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}")
+
+    emit(as_json, created, render)
 
 
 def migrations(api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:

@@ -26,7 +26,7 @@ class CreateTokenBody(BaseModel):
 
 @router.post("/tokens", status_code=201, response_model=IssuedToken, summary="Issue a tenant token (shown once)")
 async def create_token(body: CreateTokenBody, admin: AdminPrincipal, request: Request) -> IssuedToken:
-    return await issue_token(request.app.state.service.sessions, body.tenant, body.name, actor=admin.actor, door="api")
+    return await issue_token(request.app.state.service.sessions, body.tenant, body.name, actor=admin.actor, door=admin.door)
 
 
 @router.get("/tokens", response_model=list[TokenView], summary="List tokens (never the tokens themselves)")
@@ -36,7 +36,7 @@ async def get_tokens(admin: AdminPrincipal, request: Request, tenant: Annotated[
 
 @router.delete("/tokens/{token_id}", response_model=TokenView, summary="Revoke a token")
 async def delete_token(token_id: Annotated[str, Path(pattern=ID_PATTERN)], admin: AdminPrincipal, request: Request) -> TokenView:
-    view = await revoke_token(request.app.state.service.sessions, token_id, actor=admin.actor, door="api")
+    view = await revoke_token(request.app.state.service.sessions, token_id, actor=admin.actor, door=admin.door)
     if view is None:
         raise HTTPException(404, f"token {token_id} not found")
     return view

@@ -66,7 +66,7 @@ class WebhookAnswer(BaseModel):
 async def create_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
     await owned(request, migration_id, who.tenant)
     try:
-        return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door="api")
+        return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door=who.door)
     except BillingMisconfigured as err:
         raise HTTPException(503, str(err)) from None
     except PaymentProviderError as err:

@@ -55,7 +55,7 @@ ConnectionBody = Annotated[AdoConnectionBody | JiraCloudConnectionBody | JiraDat
 @router.post("", status_code=201, response_model=ConnectionView, summary="Save a connection (tested first)",
              responses={400: {"description": "the test call failed: the message says what is wrong"}})
 async def save_connection(body: ConnectionBody, intake: Intake, who: CurrentPrincipal) -> ConnectionView:
-    return await intake.save_connection(who.tenant, body, actor=who.actor, door="api")
+    return await intake.save_connection(who.tenant, body, actor=who.actor, door=who.door)
 
 
 @router.get("", response_model=list[ConnectionView], summary="List the tenant's connections")

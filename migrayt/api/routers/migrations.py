@@ -96,7 +96,7 @@ async def create_migration(body: NewMigration, svc: Service, intake: Intake, who
         try:
             migration_id = await intake.create_migration_from_connections(
                 who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key,
-                who.acting_as(body.actor), "api", ado_project=body.ado_project, plan=body.plan, approved=body.approve_plan,
+                who.acting_as(body.actor), who.door, ado_project=body.ado_project, plan=body.plan, approved=body.approve_plan,
             )
         except WrongConnectionKind as err:
             raise HTTPException(422, str(err)) from None
@@ -109,7 +109,7 @@ async def create_migration(body: NewMigration, svc: Service, intake: Intake, who
     except SecretRefRefused as err:
         raise HTTPException(422, str(err)) from None
     migration_id = await svc.create_migration(
-        who.tenant, body.name, body.source, body.target, body.plan or default_plan(), actor=who.acting_as(body.actor), door="api",
+        who.tenant, body.name, body.source, body.target, body.plan or default_plan(), actor=who.acting_as(body.actor), door=who.door,
         approved=body.approve_plan,
     )
     return await migration_view(svc, intake, who.tenant, await svc.get_migration(who.tenant, migration_id))

@@ -39,13 +39,13 @@ async def list_versions(migration_id: MigrationId, intake: Intake, tenant: Tenan
 @router.post("/draft", status_code=202, response_model=ScanAccepted, summary="Draft a new plan version (scans the source first)")
 async def draft_plan(migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)) -> ScanAccepted:
     body = body or StartScanBody()
-    scan_id = await intake.start_scan(who.tenant, migration_id, actor=who.acting_as(body.actor), door="api", limit_overrides=body.limit_overrides, draft_plan=True)
+    scan_id = await intake.start_scan(who.tenant, migration_id, actor=who.acting_as(body.actor), door=who.door, limit_overrides=body.limit_overrides, draft_plan=True)
     return ScanAccepted(scan_id=scan_id, status_url=f"/api/scans/{scan_id}")
 
 
 @router.put("", status_code=201, response_model=PlanView, responses=VERSION_CONFLICT, summary="Edit: a new draft version from the latest")
 async def edit_plan(migration_id: MigrationId, body: EditPlanBody, intake: Intake, who: CurrentPrincipal) -> PlanView:
-    version = await intake.edit_plan(who.tenant, migration_id, body.base_version, body.plan, actor=who.acting_as(body.actor), door="api")
+    version = await intake.edit_plan(who.tenant, migration_id, body.base_version, body.plan, actor=who.acting_as(body.actor), door=who.door)
     row, plan = await intake.plan(who.tenant, migration_id, version)
     return plan_view(row, plan)
 
@@ -56,6 +56,6 @@ async def approve_plan(migration_id: MigrationId, intake: Intake, who: CurrentPr
     version = body.version
     if version is None:
         version = (await intake.plan(who.tenant, migration_id))[0].version
-    await intake.approve_plan(who.tenant, migration_id, version, actor=who.acting_as(body.actor), door="api")
+    await intake.approve_plan(who.tenant, migration_id, version, actor=who.acting_as(body.actor), door=who.door)
     row, plan = await intake.plan(who.tenant, migration_id, version)
     return plan_view(row, plan)

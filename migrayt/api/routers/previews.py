@@ -22,7 +22,7 @@ def preview_summary(row: Preview) -> PreviewSummary:
 @router.post("/migrations/{migration_id}/previews", status_code=202, response_model=PreviewAccepted, summary="Start a dry-run preview")
 async def start_preview(migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartPreviewBody | None = Body(None)) -> PreviewAccepted:
     body = body or StartPreviewBody()
-    preview_id = await intake.start_preview(who.tenant, migration_id, actor=who.acting_as(body.actor), door="api", samples=body.samples)
+    preview_id = await intake.start_preview(who.tenant, migration_id, actor=who.acting_as(body.actor), door=who.door, samples=body.samples)
     return PreviewAccepted(preview_id=preview_id, status_url=f"/api/previews/{preview_id}")
 
 

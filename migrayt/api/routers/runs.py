@@ -26,7 +26,7 @@ def accepted(run_id: str, action: str) -> RunAccepted:
 )
 async def start_run(migration_id: MigrationId, svc: Service, who: CurrentPrincipal, body: ActorBody | None = Body(None)) -> RunAccepted:
     actor = who.acting_as(body.actor if body else None)
-    return accepted(await svc.start_run(who.tenant, migration_id, actor=actor, door="api"), "start")
+    return accepted(await svc.start_run(who.tenant, migration_id, actor=actor, door=who.door), "start")
 
 
 @router.get("/{migration_id}/runs", response_model=list[RunSummary], summary="List a migration's runs")
@@ -36,7 +36,7 @@ async def list_runs(migration_id: MigrationId, svc: Service, who: CurrentPrincip
 
 async def _control(svc: Service, who: CurrentPrincipal, run_id: str, action: str, body: ControlBody | None) -> RunAccepted:
     body = body or ControlBody()
-    await svc.control_within(who.tenant, run_id, action, actor=who.acting_as(body.actor), door="api", reason=body.reason)
+    await svc.control_within(who.tenant, run_id, action, actor=who.acting_as(body.actor), door=who.door, reason=body.reason)
     return accepted(run_id, action)
 
 
@@ -61,4 +61,4 @@ async def cancel_run(run_id: RunId, svc: Service, who: CurrentPrincipal, body: C
              summary="Start a new run of a FAILED, INCOMPLETE or CANCELLED run's migration; it skips what exists")
 async def rerun(run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)) -> RunAccepted:
     actor = who.acting_as(body.actor if body else None)
-    return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door="api"), "rerun")
+    return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door=who.door), "rerun")

@@ -26,7 +26,7 @@ def scan_view(row: Scan) -> ScanView:
 async def start_scan(migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)) -> ScanAccepted:
     body = body or StartScanBody()
     scan_id = await intake.start_scan(
-        who.tenant, migration_id, actor=who.acting_as(body.actor), door="api", limit_overrides=body.limit_overrides, draft_plan=body.draft_plan
+        who.tenant, migration_id, actor=who.acting_as(body.actor), door=who.door, limit_overrides=body.limit_overrides, draft_plan=body.draft_plan
     )
     return ScanAccepted(scan_id=scan_id, status_url=f"/api/scans/{scan_id}")
 

@@ -63,9 +63,9 @@ async def create_schedule(body: ScheduleCreate, svc: Schedules, who: CurrentPrin
     try:
         if body.kind == "cutover":
             assert body.at is not None
-            return await svc.create_cutover(who.tenant, body.migration_id, body.at, actor=who.actor, door="api")
+            return await svc.create_cutover(who.tenant, body.migration_id, body.at, actor=who.actor, door=who.door)
         return await svc.create_delta(
-            who.tenant, body.migration_id, actor=who.actor, door="api",
+            who.tenant, body.migration_id, actor=who.actor, door=who.door,
             every=timedelta(minutes=body.every_minutes) if body.every_minutes else None, cron=body.cron, paused=body.paused,
         )
     except ScheduleInvalid as err:
@@ -89,16 +89,16 @@ async def change_schedule(
     schedule_id: ScheduleId, action: Literal["pause", "resume", "trigger"], svc: Schedules, who: CurrentPrincipal
 ) -> ScheduleView:
     act = {"pause": svc.pause, "resume": svc.resume, "trigger": svc.trigger}[action]
-    return await act(who.tenant, schedule_id, actor=who.actor, door="api")
+    return await act(who.tenant, schedule_id, actor=who.actor, door=who.door)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
 async def delete_schedule(schedule_id: ScheduleId, svc: Schedules, who: CurrentPrincipal) -> Response:
-    await svc.delete(who.tenant, schedule_id, actor=who.actor, door="api")
+    await svc.delete(who.tenant, schedule_id, actor=who.actor, door=who.door)
     return Response(status_code=204)
 
 
 @router.post("/delta-syncs", response_model=DeltaStarted, status_code=202)
 async def delta_now(body: DeltaNow, svc: Schedules, who: CurrentPrincipal) -> DeltaStarted:
     """One delta sync now: the items changed in ADO since the last successful run. Watch it as a run."""
-    return DeltaStarted(run_id=await svc.start_delta(who.tenant, body.migration_id, actor=who.actor, door="api"))
+    return DeltaStarted(run_id=await svc.start_delta(who.tenant, body.migration_id, actor=who.actor, door=who.door))

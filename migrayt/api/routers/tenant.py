@@ -19,5 +19,5 @@ async def whoami(who: CurrentPrincipal, request: Request) -> WhoAmI:
 @router.put("/consent/ai-drafting", response_model=ConsentBody, summary="Consent (or not) to AI drafting from schema metadata only")
 async def set_ai_consent(body: ConsentBody, intake: Intake, who: CurrentPrincipal) -> ConsentBody:
     actor = who.acting_as(body.actor)
-    await intake.set_ai_consent(who.tenant, body.ai_drafting, actor=actor, door="api")
+    await intake.set_ai_consent(who.tenant, body.ai_drafting, actor=actor, door=who.door)
     return ConsentBody(ai_drafting=body.ai_drafting, actor=actor)

@@ -52,6 +52,7 @@ from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.intake.catalog import Catalog
+from migrayt.intake.verdict import preview_refusal
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
@@ -467,9 +468,12 @@ async def _checkout_page(request: Request, who: Principal, migration_id: str, st
             checkout = await billing.latest_checkout(who.tenant, migration_id)
         except NotFound:
             checkout = None  # none started yet
+    async with _service(request).sessions() as session:
+        refusal = await preview_refusal(session, migration_id)
     return _page(
         request, "checkout.html", status_code=status_code, who=who, migration=migration, step="checkout", version=row,
-        approved=row.status == APPROVED, quote=quote, billing=billing, checkout=checkout, error=error,
+        approved=row.status == APPROVED, quote=quote, billing=billing, checkout=checkout,
+        error=None if error == refusal else error, refusal=refusal,
     )
 
 
