@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.create_items import ISSUE
 from migrayt.activities.execution.issue_fields import ItemRejected, Lookups, TargetCatalog, build_issue_fields, target_type_for
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
@@ -71,6 +72,9 @@ class PreviewReport(BaseModel):
     # Phase → what the preview cannot know without writing, and what it assumed instead.
     unpredictable: dict[str, str] = Field(default_factory=dict)
     samples: list[PreviewSample] = Field(default_factory=list)
+    # Items the target project holds already by source identity: the run adopts them, creating nothing.
+    already_in_jira: int = 0
+    already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
 
 
 class PreviewInput(BaseModel):
@@ -248,11 +252,16 @@ class DryRun:
         created = CreatedIssues(keys={k: v for k, v in done.items() if v})
         metas = await self._create_meta()
         keys: dict[int, str] = {}
+        present = await self._already_in_jira([r for r in planned if str(r.source_id) not in done], work_items)
         sampled = 0
         for row in planned:
             if str(row.source_id) in done:
                 keys[row.source_id] = done[str(row.source_id)]
                 counters.skipped += 1
+                continue
+            if row.source_id in present:
+                keys[row.source_id] = created.keys[str(row.source_id)] = present[row.source_id]
+                counters.adopted += 1
                 continue
             wi = work_items[row.source_id]
             parent_key = keys.get(row.parent_id) if (row.tier == 1 and row.parent_id) else None
@@ -282,6 +291,20 @@ class DryRun:
                 report.samples.append(self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None))
         created.keys.update({str(k): v for k, v in keys.items()})
         return created
+
+    async def _already_in_jira(self, rows: list[Planned], work_items: dict[int, WorkItem]) -> dict[int, str]:
+        """ADO id → the key of the issue the run would adopt, by the run's own rule (see adoption.py)."""
+        if not rows:
+            return {}
+        ctx = self.ctx
+        found = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [r.source_id for r in rows])
+        decided = adoption.decide(adoption.Identity.of(ctx.source), found)
+        adoption.settle_legacy(decided, {
+            i: adoption.expected_summary(i, work_items[i].fields) for i in decided.legacy if i in work_items
+        })
+        self.report.already_in_jira = len(decided.keys)
+        self.report.already_in_jira_keys = sorted(decided.keys.values(), key=adoption.issue_number)[: adoption.SAMPLE_KEYS]
+        return decided.keys
 
     async def _create_meta(self) -> dict[str, dict[str, CreateMetaField]]:
         ctx = self.ctx
