@@ -106,8 +106,8 @@ class PhaseBar:
     skipped: int
     failed: int
     percent: int
-    adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
     state: str  # waiting | active | done
+    adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
 
 
 def phase_bars(
