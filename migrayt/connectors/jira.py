@@ -631,7 +631,8 @@ class JiraClient:
     async def list_comments(self, key: str, *, with_properties: bool = False) -> list[JiraComment]:
         path = f"{API}/issue/{quote(key, safe='')}/comment"
         params = {"expand": "properties"} if with_properties else None
-        return [JiraComment.model_validate(v) async for v in self._offset_pages(path, "comments", params, page_size=100)]
+        pages = self._offset_pages(path, "comments", params, page_size=100)
+        return [JiraComment.model_validate(v) async for v in pages]
 
     async def add_worklog(
         self, key: str, time_spent_seconds: int, started: str, *, comment_adf: Mapping[str, Any] | None = None

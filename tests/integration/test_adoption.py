@@ -152,8 +152,10 @@ async def test_two_organisations_with_the_same_ids_do_not_adopt_each_others_issu
         # Globex's ADO, with the very same work item ids, into acme's Jira project.
         second = await stack.service.create_migration(
             TENANT, "Globex to PHX",
-            SourceConnection(organization_url=b.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"),
-            TargetConnection(base_url=a.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{JIRA_TOKEN_ENV}"),
+            SourceConnection(organization_url=b.ado_url, project="Phoenix", team="Phoenix Team",
+                             pat_ref=f"env:{ADO_PAT_ENV}"),
+            TargetConnection(base_url=a.jira_url, project_key="PHX", email="migrator@example.com",
+                             token_ref=f"env:{JIRA_TOKEN_ENV}"),
             plan, actor="test", door="api",
         )
         two = await run(stack, second)

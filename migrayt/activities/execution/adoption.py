@@ -164,10 +164,11 @@ def reconcilable(identity: Identity, ado_id: int, issues: Iterable[FoundIssue]) 
 async def last_write_elsewhere(session: AsyncSession, migration_id: str, target: TargetConnection) -> float | None:
     """When another migration of this installation last wrote into the same Jira project (epoch s)."""
     site = str(target.base_url).rstrip("/").lower()
+    rows = await session.execute(select(Migration.id, Migration.target).where(Migration.id != migration_id))
     others = [
-        m.id for m in await session.scalars(select(Migration).where(Migration.id != migration_id))
-        if str((m.target or {}).get("base_url") or "").rstrip("/").lower() == site
-        and (m.target or {}).get("project_key") == target.project_key
+        id_ for id_, t in rows
+        if str((t or {}).get("base_url") or "").rstrip("/").lower() == site
+        and (t or {}).get("project_key") == target.project_key
     ]
     if not others:
         return None
@@ -182,7 +183,9 @@ async def last_write_elsewhere(session: AsyncSession, migration_id: str, target:
     return latest.timestamp()
 
 
-async def wait_for_index(session: AsyncSession, migration_id: str, target: TargetConnection, grace: float, heartbeat) -> None:
+async def wait_for_index(
+    session: AsyncSession, migration_id: str, target: TargetConnection, grace: float, heartbeat
+) -> None:
     """Issues another migration created less than the index lag bound ago may not be searchable yet:
     wait until they are, so the adoption search does not miss them."""
     last = await last_write_elsewhere(session, migration_id, target)

@@ -228,7 +228,9 @@ class ItemComments:
                 found.setdefault(marker, jc.id)
         return found
 
-    async def _reconcile(self, posted: list[SourceComment], records: dict[str, ItemRecord], adopted: bool = False) -> None:
+    async def _reconcile(
+        self, posted: list[SourceComment], records: dict[str, ItemRecord], adopted: bool = False
+    ) -> None:
         """Record as done the comments already on the issue: pending ones (an earlier attempt may have
         posted them) or, on an adopted issue, any not yet done (another migration posted them)."""
         on_jira = await self._posted()
@@ -236,7 +238,10 @@ class ItemComments:
             for c in posted:
                 key = self._key(c.id)
                 record = records.get(key)
-                open_ = record is None or record.state != DONE if adopted else record is not None and record.state == PENDING
+                if adopted:
+                    open_ = record is None or record.state != DONE
+                else:
+                    open_ = record is not None and record.state == PENDING
                 if open_ and c.id in on_jira:
                     detail = {"adopted": True} if adopted else {"reconciled": True}
                     await item_records.mark_done(

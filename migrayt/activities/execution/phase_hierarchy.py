@@ -42,7 +42,9 @@ class HierarchyPhase:
                 session, ctx.migration_id, ISSUE, [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent]
             )
             done = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent])
-            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, [str(r.source_id) for r in with_parent])
+            adopted = await adoption.adopted_issue_keys(
+                session, ctx.migration_id, [str(r.source_id) for r in with_parent]
+            )
             parent_types = dict(
                 (
                     await session.execute(

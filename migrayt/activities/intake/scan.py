@@ -164,7 +164,8 @@ class ScanActivities:
         try:
             limits = await target_limits(ctx.jira, ctx.target.project_key, self._settings, input.limit_overrides)
             catalog = await scan_project(ctx.ado, limits, progress=lambda n: activity.heartbeat(f"{n} items read"))
-            present = await adoption.present_in_target(ctx.jira, ctx.target.project_key, adoption.Identity.of(ctx.source))
+            identity = adoption.Identity.of(ctx.source)
+            present = await adoption.present_in_target(ctx.jira, ctx.target.project_key, identity)
         except OutboundRefused as err:
             raise bad_configuration(f"the scan cannot call this URL: {err}") from None
         except ApiError as err:

@@ -303,7 +303,8 @@ class DryRun:
             i: adoption.expected_summary(i, work_items[i].fields) for i in decided.legacy if i in work_items
         })
         self.report.already_in_jira = len(decided.keys)
-        self.report.already_in_jira_keys = sorted(decided.keys.values(), key=adoption.issue_number)[: adoption.SAMPLE_KEYS]
+        sample = sorted(decided.keys.values(), key=adoption.issue_number)[: adoption.SAMPLE_KEYS]
+        self.report.already_in_jira_keys = sample
         return decided.keys
 
     async def _create_meta(self) -> dict[str, dict[str, CreateMetaField]]:

@@ -351,7 +351,8 @@ def _render_run(c: Console, run: dict) -> None:
     for phase in batched(in_order(run.get("counters") or {})):
         counters = (run.get("counters") or {}).get(phase)
         if counters:
-            table.add_row(phase, *(str(counters.get(k, 0)) for k in ("total", "created", "adopted", "skipped", "failed")))
+            columns = ("total", "created", "adopted", "skipped", "failed")
+            table.add_row(phase, *(str(counters.get(k, 0)) for k in columns))
     c.print(table)
     for f in run.get("failures") or []:
         c.print(f"  [red]failed[/] {f['kind']} {f['source_key']}: {f['error']}")

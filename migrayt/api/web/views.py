@@ -133,8 +133,10 @@ def phase_bars(
         else:
             percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
         counts = BY_NAME[name].counts if name in BY_NAME else "created"
-        bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state,
-                             c.adopted))
+        bars.append(PhaseBar(
+            name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state,
+            c.adopted,
+        ))
     return bars
 
 
