@@ -26,8 +26,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -q $(ARGS)
+# checkov (Terraform static analysis in tests/deploy) pins packages ours need newer: it gets its own venv.
+CHECKOV := .venv-tools/checkov/bin/checkov
+$(CHECKOV):
+	$(PY) -m venv .venv-tools/checkov
+	.venv-tools/checkov/bin/python -m pip install -q 'checkov>=3.2'
+
+test: $(STAMP) browser $(CHECKOV)
+	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q $(ARGS)
 
 # The fast tier, under 2 minutes: pure unit tests, the activities in Temporal's ActivityEnvironment,
 # the workflows on a local Temporal with fake activities, the replay of the committed histories and

@@ -27,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
 
-from migrayt.api.service import MigrationService
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
+from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import Settings
 from migrayt.stack.ports import free_port, wait_for_port
@@ -36,9 +37,8 @@ from migrayt.stack.postgres import EmbeddedPostgres
 from migrayt.stack.temporal import TemporalDevServer
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.store.models import AuditEvent
+from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from migrayt.worker.temporal_client import connect_temporal
-from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "bench"

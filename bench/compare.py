@@ -73,12 +73,12 @@ from _stack import (
 from engine_phase2 import pct
 from pause_latency import trial as pause_trial
 
-from migrayt.activities.execution.issue_fields import source_label
 from migrayt.connectors.jira import map_bulk_result
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import FINAL_STATUSES
 from migrayt.store.models import AuditEvent, ItemRecord
-from migrayt.worker.codec import new_key_spec
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import FINAL_STATUSES
+from migrayt.temporal.codec import new_key_spec
+from migrayt.translation.issue_fields import source_label
 from tests.integration.harness import WorkerProcess, ado_labels, jira_issues
 
 WORK_PHASES = run_phases()[1:]  # preflight is a fixed cost per run, reported apart and not replayed

@@ -29,26 +29,26 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import (  # noqa: E402
-    SANDBOX_MODES,
     SANDBOX_JIRA_EMAIL,
     SANDBOX_JIRA_TOKEN,
+    SANDBOX_MODES,
     TENANT,
     TIMEOUT,
     BenchStack,
     PeakRss,
-    cpu_seconds,
     RequestLog,
+    StepTimer,
     bench_settings,
+    cpu_seconds,
     create_migration,
     embedded_stack,
     fmt_table,
     in_process_worker,
+    load_line,
     machine_line,
     phase_window,
     port_of,
     sandbox,
-    StepTimer,
-    load_line,
     set_jira_faults,
     wait_final,
     wait_for,
@@ -56,17 +56,19 @@ from _stack import (  # noqa: E402
 
 import migrayt.activities.execution.create_items as create_items_module  # noqa: E402
 from migrayt.activities.execution.create_items import CreateItemsActivities  # noqa: E402
-from migrayt.activities.execution.issue_fields import ItemRejected, build_issue_fields  # noqa: E402
-from migrayt.connectors.ado import AdoClient  # noqa: E402
-from migrayt.connectors.jira import JiraClient  # noqa: E402
-from migrayt.store import item_records  # noqa: E402
 from migrayt.activities.execution.migration_context import MigrationContexts  # noqa: E402
-from migrayt.connectors.jira import map_bulk_result  # noqa: E402
+from migrayt.connectors.ado import AdoClient  # noqa: E402
+from migrayt.connectors.jira import (
+    JiraClient,  # noqa: E402
+    map_bulk_result,  # noqa: E402
+)
+from migrayt.connectors.pool import ConnectorPool  # noqa: E402
+from migrayt.contracts.phases import run_phases  # noqa: E402
+from migrayt.contracts.runs import FINAL_STATUSES  # noqa: E402
+from migrayt.store import item_records  # noqa: E402
 from migrayt.store.models import RunSourceItem  # noqa: E402
 from migrayt.tenant_secrets import SecretPolicy  # noqa: E402
-from migrayt.worker.connectors import ConnectorPool  # noqa: E402
-from migrayt.phases import run_phases  # noqa: E402
-from migrayt.workflows.run_models import FINAL_STATUSES  # noqa: E402
+from migrayt.translation.issue_fields import ItemRejected, build_issue_fields  # noqa: E402
 
 BULK = 50
 # The steps of one create_items batch, timed in the in-process worker (engine code untouched).

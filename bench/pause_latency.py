@@ -44,8 +44,8 @@ from _stack import (  # noqa: E402
     wait_for,
 )
 
+from migrayt.contracts.runs import RunControl, RunStatus  # noqa: E402
 from migrayt.workflows.migration_run import MigrationRunWorkflow  # noqa: E402
-from migrayt.workflows.run_models import RunControl, RunStatus  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -37,7 +37,7 @@ _TENANT_VARIABLE = re.compile(r"MIGRAYT_T_([A-Z0-9]+(?:_[A-Z0-9]+)*)__([A-Z0-9_]
 # Every pydantic-settings class (module:class); tests/security check that none is missing.
 SETTINGS_CLASSES = (
     "migrayt.settings:Settings",
-    "migrayt.worker.codec:CodecSettings",
+    "migrayt.temporal.codec:CodecSettings",
     "migrayt.api.routers.codec:CodecCorsSettings",
     "migrayt.billing.gate:BillingSettings",
 )

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from migrayt.api.service import MigrationService
+from migrayt.core.runs import MigrationService
 from migrayt.settings import get_settings
 from migrayt.stack.postgres import EmbeddedPostgres
 from migrayt.stack.temporal import TemporalDevServer
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from migrayt.worker.temporal_client import connect_temporal
 from tests.integration.harness import Stack, test_settings
 
 

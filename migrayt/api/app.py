@@ -22,15 +22,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.auth import auth_mode
 from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
-from migrayt.api.intake_service import IntakeService
 from migrayt.api.limits import BodySizeLimit, validation_error
 from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
-from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.intake import IntakeService
+from migrayt.core.runs import MigrationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
+from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
 from migrayt.store.db import create_engine, session_factory
-from migrayt.worker.temporal_client import connect_temporal
+from migrayt.temporal.client import connect_temporal
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     _install_doors(app, settings, mode)
+    install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
     for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import typer
 
-from migrayt.sandbox.cli import sandbox_command
-from migrayt.worker.cli import worker_command
-from migrayt.api.demo import demo_command, up_command
 from migrayt.api.cli_commands import register as register_api_commands
-from migrayt.scheduling.cli import schedule_app
+from migrayt.api.cli_commands.schedules import schedule_app
+from migrayt.launcher.demo import demo_command, up_command
+from migrayt.worker.cli import worker_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Migrayt: Azure DevOps Boards → Jira, exactly once.")
 # A group even while it has one command, so `migrayt sandbox` keeps its name.
 app.callback()(lambda: None)
-app.command("sandbox")(sandbox_command)
+
+
+# The sandbox is a test double, not part of the product: imported only when `migrayt sandbox` runs
+# (its options and help are the sandbox's own, handed every argument as given).
+@app.command(
+    "sandbox", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def sandbox(ctx: typer.Context) -> None:
+    """Serve a sandbox Azure DevOps and Jira Cloud (real REST contracts, switchable faults)."""
+    from migrayt.sandbox.cli import sandbox_command
+
+    command = typer.Typer(add_completion=False)
+    command.command()(sandbox_command)
+    command(args=ctx.args, prog_name=f"{ctx.parent.info_name if ctx.parent else 'migrayt'} sandbox")
+
+
 app.command("worker")(worker_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
 app.add_typer(schedule_app, name="schedule")
+from migrayt.ops.cli import register as register_ops_commands  # noqa: E402
+
+register_ops_commands(app)  # api, db upgrade, setup temporal, probe: running on real infrastructure (deploy/)
 register_api_commands(app)  # connect, scan, map, preview, run, pause, resume, cancel, rerun, status, audit, token
 
 

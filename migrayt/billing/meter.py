@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from migrayt.billing.gate import BillingSettings
 from migrayt.billing.service import stripe_client
 from migrayt.billing.store import Checkout, UsageReport
+from migrayt.contracts.record_kinds import USER
 from migrayt.store.models import ItemRecord, Run
 
 log = logging.getLogger("migrayt.billing")
 LOCK_KEY = 0x6D696772_6D657472 & 0x7FFFFFFFFFFFFFFF  # "migrmetr"
-NOT_WRITES = ("user",)
+NOT_WRITES = (USER,)
 
 
 class UsageMeter:

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from migrayt.api.service import NotFound, RunConflict
 from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
 from migrayt.billing.store import Checkout
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.ownership import owned
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
 
@@ -87,9 +88,7 @@ class BillingService:
         if not self.billing.stripe_price_id:
             raise BillingMisconfigured("MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_PRICE_ID (a metered price)")
         async with self.sessions() as session:
-            migration = await session.get(Migration, migration_id)
-            if migration is None or migration.tenant_id != tenant:
-                raise NotFound(f"migration {migration_id} not found")
+            migration = await owned(session, Migration, migration_id, tenant, "migration")
             if (paid := await paid_checkout(session, migration_id)) is not None:
                 return _view(paid)
             scan = await session.scalar(

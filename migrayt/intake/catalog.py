@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from migrayt.activities.execution.issue_fields import SUMMARY_LIMIT, TEXT_LIMIT, clean_line
 from migrayt.connectors.adf import adf_char_count, html_to_adf
+from migrayt.translation.issue_fields import SUMMARY_LIMIT, TEXT_LIMIT, clean_line
 
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
 HIERARCHY_FORWARD = "System.LinkTypes.Hierarchy-Forward"

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,25 +24,25 @@ from temporalio.client import (
     ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
-    ScheduleRange,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
 )
-from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from migrayt.api.service import NotFound, RunConflict
-from migrayt.billing import gate as billing_gate
-from migrayt.phases import delta_phases
-from migrayt.scheduling.models import DeltaSyncInput, ScheduledRunInput
+from migrayt.contracts.phases import delta_phases
+from migrayt.contracts.runs import RunStatus
+from migrayt.contracts.schedules import DeltaSyncInput, ScheduledRunInput
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.ownership import owned
+from migrayt.core.start_gate import start_refusal
 from migrayt.scheduling.store import ScheduleRecord
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Run
+from migrayt.temporal.search_attributes import TENANT, search_attributes
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
-from migrayt.workflows.migration_run import TENANT, search_attributes
-from migrayt.workflows.run_models import RunStatus
 
 ScheduleKind = Literal["cutover", "delta"]
 # How far ahead a cron's firings are looked at (Temporal answers at most 1000 of them): far enough that a
@@ -270,13 +271,9 @@ class ScheduleService:
         await self._migration(tenant, migration_id)
         run_id = f"delta-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
-            active = await session.scalar(
-                select(Run.id).where(Run.migration_id == migration_id, Run.status.in_([RunStatus.RUNNING, RunStatus.PAUSED]))
-            )
-            if active:
-                raise RunConflict(f"migration {migration_id} already has an active run {active}")
-            if unpaid := await billing_gate.unpaid_reason(session, migration_id):
-                raise RunConflict(unpaid)
+            # A delta sync keeps the plan of the runs before it: no approval asked again.
+            if refusal := await start_refusal(session, migration_id, plan_approval=False):
+                raise RunConflict(refusal)
             # The row exists from the start, so the run can be watched at once (the sync's first step keeps it).
             session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, status=RunStatus.RUNNING, phase="preflight", counters={}))
             await session.commit()
@@ -295,16 +292,11 @@ class ScheduleService:
 
     async def _migration(self, tenant: str, migration_id: str) -> None:
         async with self.sessions() as session:
-            migration = await session.get(Migration, migration_id)
-        if migration is None or migration.tenant_id != tenant:
-            raise NotFound(f"migration {migration_id} not found")
+            await owned(session, Migration, migration_id, tenant, "migration")
 
     async def _record(self, tenant: str, schedule_id: str) -> ScheduleRecord:
         async with self.sessions() as session:
-            record = await session.get(ScheduleRecord, schedule_id)
-        if record is None or record.tenant_id != tenant:
-            raise NotFound(f"schedule {schedule_id} not found")
-        return record
+            return await owned(session, ScheduleRecord, schedule_id, tenant, "schedule")
 
     async def _describe(self, record: ScheduleRecord) -> ScheduleDescription:
         try:

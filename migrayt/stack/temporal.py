@@ -21,14 +21,7 @@ from pathlib import Path
 
 from migrayt.stack._process import end_process, log_tail, spawn, track, untrack
 from migrayt.stack.ports import LOCALHOST, StackError, ensure_port_free, free_port, wait_for_port
-
-# Registered at every start (idempotent); the workflows keep them current so runs are filterable
-# in the UI and with `temporal workflow list --query "MigrationStatus='PAUSED'"`.
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "MigrayTenant": "Keyword",
-    "MigrationStatus": "Keyword",
-    "MigrationPhase": "Keyword",
-}
+from migrayt.temporal.search_attributes import SEARCH_ATTRIBUTES
 
 
 def temporal_executable() -> str:

@@ -22,11 +22,11 @@ from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
 from migrayt.connectors.outbound import OutboundPolicy
+from migrayt.connectors.pool import ConnectorPool
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.temporal.client import connect_temporal
 from migrayt.tenant_secrets import SecretPolicy
-from migrayt.worker.connectors import ConnectorPool
-from migrayt.worker.temporal_client import connect_temporal
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
@@ -39,7 +39,7 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
     from migrayt.activities.delta.prepare import DeltaPrepareActivities
     from migrayt.activities.delta.scheduled import ScheduledRunActivities
     from migrayt.activities.delta.source_changes import SourceChangesActivities
-    from migrayt.api.service import MigrationService
+    from migrayt.core.runs import MigrationService
 
     return [
         DeltaPrepareActivities(sessions, contexts).delta_prepare,
@@ -63,7 +63,7 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
 
 
 def _shared(settings: Settings) -> bool:
-    from migrayt.api.auth import auth_mode  # the API's own rule, so worker and API never disagree
+    from migrayt.settings import auth_mode  # the API's own rule (it reads it there too), so worker and API never disagree
 
     return auth_mode(settings) == "on"
 

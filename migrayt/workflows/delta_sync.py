@@ -19,9 +19,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from migrayt.activities.delta.prepare import DeltaPrepareActivities
     from migrayt.activities.delta.scheduled import ScheduledRunActivities
-    from migrayt.phases import delta_phases
-    from migrayt.phases import phase as registered
-    from migrayt.scheduling.models import (
+    from migrayt.contracts.phases import delta_phases
+    from migrayt.contracts.phases import phase as registered
+    from migrayt.contracts.runs import RunCheckpoint, RunStatus
+    from migrayt.contracts.schedules import (
         DeltaPlan,
         DeltaPrepareInput,
         DeltaSyncInput,
@@ -30,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         ScheduledRunResult,
     )
     from migrayt.workflows.engine import BATCH_RETRY, BOOKKEEPING_RETRY, HEARTBEAT, EngineRun, RunEngine, fresh_counters
-    from migrayt.workflows.run_models import RunCheckpoint, RunStatus
 
 # Delta syncs started since this patch run on the run engine (pause cuts batches, PAUSED, control
 # events, continue-as-new); those started before finish the way they began (`_unpatched_run`).

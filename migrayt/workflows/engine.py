@@ -1,6 +1,6 @@
 """The run engine both the migration run and the delta sync are built on. Orchestration only.
 
-It goes through a list of phases from the registry (migrayt/phases.py) — each phase's batches in a
+It goes through a list of phases from the registry (migrayt/contracts/phases.py) — each phase's batches in a
 sliding window, `concurrency` at a time — and owns what every run shares: the pause/resume/cancel
 signals and the progress query, pause and cancel cutting the batches under way, PAUSED only once
 nothing writes any more, the control audit events, search attributes, continue-as-new. A workflow
@@ -16,20 +16,17 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.execution.models import BatchResult, PreflightInput, PreflightResult, RunEventInput
     from migrayt.activities.execution.run_events import RunEventActivities
-    from migrayt.phases import Phase, PhaseKind, batched
-    from migrayt.phases import phase as registered
-    from migrayt.workflows.run_models import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
-
-TENANT = SearchAttributeKey.for_keyword("MigrayTenant")
-STATUS = SearchAttributeKey.for_keyword("MigrationStatus")
-PHASE = SearchAttributeKey.for_keyword("MigrationPhase")
+    from migrayt.contracts.execution import BatchResult, PreflightInput, PreflightResult, RunEventInput
+    from migrayt.contracts.phases import Phase, PhaseKind, batched
+    from migrayt.contracts.phases import phase as registered
+    from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
+    from migrayt.temporal.search_attributes import PHASE, STATUS
 
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -43,16 +40,6 @@ HEARTBEAT = timedelta(seconds=10)
 # A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
 CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-
-
-def search_attributes(tenant: str, status: RunStatus, phase: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(TENANT, tenant),
-            SearchAttributePair(STATUS, status.value),
-            SearchAttributePair(PHASE, phase),
-        ]
-    )
 
 
 @dataclass
@@ -81,6 +68,8 @@ class RunEngine:
         self._phases: list[str] = []
         self._cp = RunCheckpoint()
         self._status = RunStatus.RUNNING
+        # While the final row is being written, the query still shows the status before it.
+        self._shown_while_finishing: RunStatus | None = None
         self._phase: str | None = None
         self._pause_requested = False
         self._cancel_requested = False
@@ -109,7 +98,7 @@ class RunEngine:
     def progress(self) -> RunProgress:
         return RunProgress(
             run_id=self._run.run_id if self._run else workflow.info().workflow_id,
-            status=self._status,
+            status=self._shown_while_finishing or self._status,
             phase=self._phase,
             pause_requested=self._pause_requested,
             cancel_requested=self._cancel_requested,
@@ -362,9 +351,13 @@ class RunEngine:
         self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
     ) -> tuple[RunStatus, str | None]:
         await self._apply_controls()
+        # A final status is shown only once its row (with the error) is in the database: whoever sees
+        # FAILED through the query can read why at once.
+        self._shown_while_finishing = self._status
         self._status = status
         self._upsert_search_attributes()
         await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
+        self._shown_while_finishing = None
         return status, error
 
 

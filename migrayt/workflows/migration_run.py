@@ -5,24 +5,20 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.phases import run_phases
-    from migrayt.workflows.engine import (  # noqa: F401 (re-exported: the doors start runs with these)
-        BATCH_RETRY,
-        BOOKKEEPING_RETRY,
-        HEARTBEAT,
-        PHASE,
-        STATUS,
-        TENANT,
-        EngineRun,
-        RunEngine,
-        fresh_counters,
-        search_attributes,
-    )
-    from migrayt.workflows.run_models import (
+    from migrayt.contracts.phases import run_phases
+    from migrayt.contracts.runs import (
         LEGACY_RUN_PHASES,
         MigrationRunInput,
         MigrationRunResult,
         RunCheckpoint,
+    )
+    from migrayt.workflows.engine import (  # noqa: F401 (re-exported for tests)
+        BATCH_RETRY,
+        BOOKKEEPING_RETRY,
+        HEARTBEAT,
+        EngineRun,
+        RunEngine,
+        fresh_counters,
     )
 
 # Runs started since this patch stop in-flight batches of phases 2-8 on pause/cancel (engine._run_phase_batches).

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.preview.dry_run import PreviewActivities, PreviewFinishedInput, PreviewInput, PreviewResult
+    from migrayt.activities.preview.dry_run import PreviewActivities
+    from migrayt.contracts.preview import (
+        PreviewFinishedInput,
+        PreviewInput,
+        PreviewResult,
+        PreviewWorkflowInput,
+        PreviewWorkflowResult,
+    )
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -19,24 +25,6 @@ RETRY = RetryPolicy(
     non_retryable_error_types=["BadConfiguration", "BadMapping", "OutboundRefused", "RedirectRefused"],
 )
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-
-
-class PreviewWorkflowInput(BaseModel):
-    preview_id: str
-    migration_id: str
-    tenant: str
-    actor: str = "system"
-    door: str = "api"
-    samples: int = 5
-
-
-class PreviewWorkflowResult(BaseModel):
-    preview_id: str
-    status: str  # COMPLETED | FAILED
-    items_total: int = 0
-    failures: int = 0
-    would_start: bool = True
-    error: str | None = None
 
 
 @workflow.defn

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.intake.scan import ScanActivities, ScanFinishedInput, ScanSourceInput, ScanSourceResult
-    from migrayt.activities.mapping.draft import DraftActivities, DraftPlanInput, DraftPlanResult
+    from migrayt.activities.intake.scan import ScanActivities
+    from migrayt.activities.mapping.draft import DraftActivities
+    from migrayt.contracts.scan import (
+        DraftPlanInput,
+        DraftPlanResult,
+        ScanFinishedInput,
+        ScanInput,
+        ScanResult,
+        ScanSourceInput,
+        ScanSourceResult,
+    )
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -20,27 +28,6 @@ RETRY = RetryPolicy(
     non_retryable_error_types=["BadConfiguration", "BadMapping", "OutboundRefused", "RedirectRefused"],
 )
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-
-
-class ScanInput(BaseModel):
-    scan_id: str
-    migration_id: str
-    tenant: str
-    actor: str = "system"
-    door: str = "api"
-    limit_overrides: dict[str, int] = Field(default_factory=dict)
-    draft_plan: bool = True
-
-
-class ScanResult(BaseModel):
-    scan_id: str
-    status: str  # COMPLETED | FAILED
-    items_total: int = 0
-    breaches: int = 0
-    quote_total: float = 0.0
-    plan_version: int | None = None
-    ai_used: bool = False
-    error: str | None = None
 
 
 @workflow.defn

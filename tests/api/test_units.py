@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from migrayt.api.cli_commands.client import exit_code_for
-from migrayt.api.run_report import estimate_eta, work_done
-from migrayt.phases import run_phases
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import PhaseCounters, RunStatus
+from migrayt.core.reports import estimate_eta, work_done
 from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, tenant_env_prefix
-from migrayt.workflows.run_models import PhaseCounters, RunStatus
 
 
 def counters(**done: tuple[int, int]) -> dict[str, PhaseCounters]:

@@ -12,10 +12,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from migrayt.worker.main import run_worker
-from migrayt.workflows.run_models import RunStatus
 from tests.api.conftest import ADMIN_TOKEN, served
 from tests.billing.stripe_server import stripe_stand_in
 from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final

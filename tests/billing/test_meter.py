@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
-from migrayt.api.service import RunConflict
 from migrayt.billing.gate import BillingSettings
 from migrayt.billing.meter import UsageMeter
 from migrayt.billing.service import BillingService
 from migrayt.billing.store import Checkout, UsageReport
+from migrayt.core.errors import RunConflict
 from migrayt.mapping.plan import default_plan
 from migrayt.store.models import ItemRecord, Migration, Run
 from tests.billing.stripe_server import stripe_stand_in

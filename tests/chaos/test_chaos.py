@@ -21,12 +21,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import FINAL_STATUSES, RunProgress, RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress, RunStatus
 from tests.integration.checker import check_structure
 from tests.integration.checker_content import check_content
 from tests.integration.harness import WorkerProcess, ado_labels, create_sandbox_migration, jira_issues

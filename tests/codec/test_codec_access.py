@@ -22,12 +22,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
 
 from migrayt.api.app import create_app
-from migrayt.api.intake_service import IntakeService
 from migrayt.api.tokens import issue_token
-from migrayt.scheduling.service import ScheduleService
+from migrayt.core.intake import IntakeService
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.worker.codec import BOUND_WORKFLOW_ID, ENCODING, binding_of
-from migrayt.workflows.migration_run import TENANT as TENANT_ATTRIBUTE
+from migrayt.scheduling.service import ScheduleService
+from migrayt.temporal.codec import BOUND_WORKFLOW_ID, ENCODING, binding_of
+from migrayt.temporal.search_attributes import TENANT as TENANT_ATTRIBUTE
 from tests.codec.test_history_encrypted import payloads_in
 from tests.integration.harness import create_sandbox_migration
 

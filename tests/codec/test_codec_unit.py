@@ -9,7 +9,16 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from migrayt.settings import Settings
-from migrayt.worker.codec import ENCODING, KEY_ID, CodecKeyError, CodecSettings, EncryptionCodec, data_converter, keys_for, parse_keys
+from migrayt.temporal.codec import (
+    ENCODING,
+    KEY_ID,
+    CodecKeyError,
+    CodecSettings,
+    EncryptionCodec,
+    data_converter,
+    keys_for,
+    parse_keys,
+)
 
 
 def key() -> bytes:
@@ -92,7 +101,7 @@ def run_context(workflow_id: str, namespace: str = "default"):
 async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another():
     from temporalio.converter import ActivitySerializationContext
 
-    from migrayt.worker.codec import BOUND_NAMESPACE, BOUND_WORKFLOW_ID, Binding, binding_of
+    from migrayt.temporal.codec import BOUND_NAMESPACE, BOUND_WORKFLOW_ID, Binding, binding_of
 
     codec = EncryptionCodec({"k": key()})
     [bound] = await codec.with_context(run_context("run-aaa")).encode([plain("tenant A's summary")])
@@ -121,7 +130,7 @@ async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another
 
 
 async def test_payloads_from_before_the_binding_still_decode_and_rotation_keeps_bindings():
-    from migrayt.worker.codec import BOUND_WORKFLOW_ID
+    from migrayt.temporal.codec import BOUND_WORKFLOW_ID
 
     old, new = key(), key()
     # What the codec wrote before payloads were bound: the key id alone as associated data.

@@ -13,8 +13,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from migrayt.api.app import create_app
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.worker.codec import (
+from migrayt.temporal.codec import (
     BOUND_WORKFLOW_ID,
     ENCODING,
     binding_of,
@@ -26,7 +27,6 @@ from migrayt.workflows.migration_run import (
     PHASES_BY_NAME,
     MigrationRunWorkflow,
 )
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     create_sandbox_migration,
     structure_only_plan,

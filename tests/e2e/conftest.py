@@ -23,8 +23,8 @@ from migrayt.api.app import create_app
 from migrayt.settings import Settings, get_settings
 from migrayt.stack.ports import free_port
 from migrayt.store.db import upgrade_schema
+from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from migrayt.worker.temporal_client import connect_temporal
 from tests.integration.harness import REPO, test_settings
 
 CHROMIUM = os.environ.get("MIGRAYT_CHROMIUM", "/usr/bin/chromium")

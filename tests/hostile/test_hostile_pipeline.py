@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import select
 
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import FieldMapping, MappingPlan, default_plan
 from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord, Run
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.checker import check_structure
 from tests.integration.checker_content import check_content
 from tests.integration.harness import ADO_PAT_ENV, JIRA_TOKEN_ENV, create_sandbox_migration, jira_issues, wait_final

@@ -15,10 +15,10 @@ import httpx
 from sqlalchemy import select
 
 from migrayt.connectors.http import decode_json
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 
 TENANT = "hostile-source-co"

@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 
-from migrayt.activities.execution.content_text import (
+from migrayt.connectors.adf import adf_to_text, work_item_refs
+from migrayt.sandbox.generator import GeneratedProject
+from migrayt.sandbox.server import SandboxServer
+from migrayt.translation.content_text import (
     DESCRIPTION_FIELDS,
     comment_marker,
     description_file_name,
@@ -23,9 +26,6 @@ from migrayt.activities.execution.content_text import (
     overflow_file_name,
     sanitise_filename,
 )
-from migrayt.connectors.adf import adf_to_text, work_item_refs
-from migrayt.sandbox.generator import GeneratedProject
-from migrayt.sandbox.server import SandboxServer
 
 _ADO_ATTACHMENT = re.compile(r"/_apis/wit/attachments/", re.I)
 _JIRA_CONTENT = re.compile(r"/rest/api/3/attachment/content/(\d+)")

@@ -17,13 +17,13 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from migrayt.api.service import MigrationService
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
+from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.server import SandboxServer
 from migrayt.settings import Settings, auth_mode
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
 ADO_PAT_ENV = "MIGRAYT_TEST_ADO_PAT"
 JIRA_TOKEN_ENV = "MIGRAYT_TEST_JIRA_TOKEN"

@@ -10,9 +10,9 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from migrayt.activities.preview.dry_run import PreviewReport
-from migrayt.api.intake_service import IntakeService
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.preview import PreviewReport
+from migrayt.core.intake import IntakeService
 from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord

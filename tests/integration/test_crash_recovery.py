@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 from tests.integration.harness import (
     ISSUE_CREATES,
     WorkerProcess,

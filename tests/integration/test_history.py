@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from temporalio.worker import Replayer
 
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
@@ -124,7 +124,7 @@ async def replay_and_keep(stack, history, name: str) -> None:
         # Refresh the committed history that tests/replay replays without any server.
         HISTORIES.mkdir(parents=True, exist_ok=True)
         # Payloads are encrypted by the codec; commit them decoded so CI replays without the key.
-        from migrayt.worker.codec import decoded_history
+        from migrayt.temporal.codec import decoded_history
 
         plain = await decoded_history(history, stack.client.data_converter.payload_codec)
         (HISTORIES / f"{name}.json").write_text(plain.to_json())

@@ -13,11 +13,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select
 
-from migrayt.api.intake_service import IntakeService
+from migrayt.core.intake import IntakeService
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import AuditEvent, Base
-from migrayt.worker.codec import _payloads_in, decoded_history
+from migrayt.temporal.codec import _payloads_in, decoded_history
 from migrayt.worker.main import run_worker
 from tests.integration import harness
 from tests.integration.harness import create_sandbox_migration

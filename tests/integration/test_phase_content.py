@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import func, select
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.checker_content import check_content
 from tests.integration.harness import (
     WorkerProcess,

@@ -11,11 +11,11 @@ import asyncio
 
 from sqlalchemy import select
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import FieldMapping, MappingPlan, default_plan
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import SandboxAdmin, running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.checker import check_structure
 from tests.integration.harness import (
     create_sandbox_migration,

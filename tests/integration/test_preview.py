@@ -7,13 +7,13 @@ import re
 import pytest
 from sqlalchemy import select
 
-from migrayt.activities.preview.dry_run import PreviewReport
-from migrayt.api.intake_service import IntakeService
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.preview import PreviewReport
+from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import FieldMapping, default_plan
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
-from migrayt.phases import run_phases
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 
 TENANT = "preview-corp"

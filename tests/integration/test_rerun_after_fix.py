@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from migrayt.api.intake_service import IntakeService
+from migrayt.contracts.runs import RunStatus
+from migrayt.core.intake import IntakeService
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import ado_labels, create_sandbox_migration, jira_issues, wait_final
 from tests.integration.test_phase_structure import plan_with_bad_data, structure_mismatches
 

@@ -13,19 +13,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from migrayt.api.service import RunConflict
+from migrayt.contracts.runs import RunStatus
+from migrayt.core.errors import RunConflict
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.stack.temporal import temporal_executable
 from migrayt.store.models import Run
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     ISSUE_CREATES,
     ado_labels,
     create_sandbox_migration,
-    jira_issues,
-    set_jira_faults,
     hold_jira,
+    jira_issues,
     release_jira,
+    set_jira_faults,
     structure_only_plan,
     wait_final,
     wait_for,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import ado_labels, create_sandbox_migration, jira_issues, record_states, wait_final
 
 TENANT = "acme-corp"

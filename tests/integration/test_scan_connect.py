@@ -7,13 +7,14 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from migrayt.api.intake_service import IntakeService, WrongConnectionKind
 from migrayt.connections_store import (
     AdoConnectionInput,
     ConnectionRejected,
     JiraCloudConnectionInput,
     JiraDataCenterConnectionInput,
 )
+from migrayt.core.errors import WrongConnectionKind
+from migrayt.core.intake import IntakeService
 from migrayt.sandbox.server import DEFAULT_JIRA_EMAIL
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import AuditEvent, StoredConnection

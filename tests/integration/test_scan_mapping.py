@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from migrayt.activities.execution.migration_context import read_target_catalog
 from migrayt.activities.execution.preflight import plan_problems
-from migrayt.api.intake_service import IntakeService
-from migrayt.api.service import RunConflict
 from migrayt.connectors.jira import JiraClient
+from migrayt.core.errors import RunConflict
+from migrayt.core.intake import IntakeService
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote

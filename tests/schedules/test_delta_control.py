@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
-from migrayt.api.service import RunConflict
+from migrayt.contracts.runs import RunStatus
+from migrayt.core.errors import RunConflict
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import (
     ISSUE_CREATES,
     ado_labels,

@@ -7,11 +7,11 @@ import json
 from sqlalchemy import select
 
 from migrayt.connectors.jira import JiraClient
+from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 from tests.schedules.helpers import change_ado, issue_keys, records_written_by
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
-from migrayt.workflows.run_models import RunStatus
 from tests.integration.harness import ado_labels, create_sandbox_migration, jira_issues, wait_final
 from tests.schedules.helpers import change_ado, issue_keys, records_written_by
 

@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.service import RPCError
 
+from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import AuditEvent, Run
-from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 from tests.api.conftest import ADMIN_TOKEN, served
 from tests.integration.harness import REPO, create_sandbox_migration, structure_only_plan
 

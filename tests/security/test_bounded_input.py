@@ -123,14 +123,14 @@ async def test_a_200_mb_unauthenticated_body_is_refused_without_growing_the_api(
 
 
 async def test_a_declared_oversize_body_is_answered_before_it_is_sent(api):
-    head = (f"POST /api/migrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /api/migrations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             f"Content-Length: {200 * MiB}\r\n\r\n")
     status, body = await raw_request(api, head, [b'{"name": '])
     assert status == 413 and len(body) < 200, body
 
 
 async def test_a_chunked_body_is_refused_at_the_cap_not_at_its_end(api):
-    head = "POST /api/migrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = "POST /api/migrations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     status, body = await raw_request(api, head, [chunked(b"x" * 256 * 1024) for _ in range(6)])
     assert status == 413, body
 
@@ -205,11 +205,11 @@ async def test_webhook_over_its_cap_is_refused_without_reading_it_whole(stack, m
     async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), max_webhook_bytes=64 * 1024, max_body_bytes=4 * MiB) as api:
         path = "/api/billing/webhook"
         # Declared too long: answered before a byte of it is sent.
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: {50 * MiB}\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: {50 * MiB}\r\n\r\n"
         status, body = await raw_request(api, head, [])
         assert status == 413, body
         # Not declared (chunked): refused once past its own cap (64 KiB, under the general 4 MiB), the rest never sent.
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\nTransfer-Encoding: chunked\r\n\r\n"
         status, body = await raw_request(api, head, [chunked(b"{" + b" " * 32 * 1024) for _ in range(4)])
         assert status == 413 and b"at most 65536 bytes" in body, body
         # Under the cap it is read and judged on its signature.

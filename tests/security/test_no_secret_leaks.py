@@ -36,14 +36,14 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from migrayt.api.secret_refs import tenant_env_prefix
-from migrayt.api.service import MigrationService
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import RunStatus
+from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.worker.codec import KEY_ID, CodecKeyError, _payloads_in, parse_keys
-from migrayt.worker.temporal_client import connect_temporal
-from migrayt.workflows.run_models import RunStatus
+from migrayt.temporal.client import connect_temporal
+from migrayt.temporal.codec import KEY_ID, CodecKeyError, _payloads_in, parse_keys
 from tests.api.conftest import served
 from tests.api.helpers import poll
 from tests.billing.stripe_server import stripe_stand_in

@@ -22,9 +22,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from migrayt.api.intake_service import IntakeService
 from migrayt.connections import SourceConnection, TargetConnection, resolve_secret
 from migrayt.connections_store import SecretBox
+from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.store.models import Scan, StoredConnection

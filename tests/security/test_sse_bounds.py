@@ -20,8 +20,8 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import update
 
+from migrayt.contracts.runs import RunStatus
 from migrayt.store.models import Run
-from migrayt.workflows.run_models import RunStatus
 from tests.api.conftest import ADMIN_TOKEN, Api, served
 from tests.api.helpers import read_events, tenant_secret_refs
 from tests.integration.harness import REPO, structure_only_plan

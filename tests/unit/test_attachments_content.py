@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrayt.activities.execution.content_text import (
+from migrayt.translation.content_text import (
     HistoryEntry,
     ado_attachment_src,
     attachment_guid,

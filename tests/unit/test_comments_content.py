@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from migrayt.activities.execution.content_text import (
+from migrayt.connectors.adf import adf_to_text, html_to_adf
+from migrayt.contracts.record_kinds import COMMENT_OVERFLOW
+from migrayt.sandbox.jira.adf import adf_validator
+from migrayt.translation.content_text import (
     SourceComment,
     comment_header,
     marker_of,
@@ -17,8 +20,6 @@ from migrayt.activities.execution.content_text import (
     split_overflow,
     with_header,
 )
-from migrayt.connectors.adf import adf_to_text, html_to_adf
-from migrayt.sandbox.jira.adf import adf_validator
 
 
 def comment(n: int, author: str = "Keiko Chen", html: str = "<p>hello</p>") -> SourceComment:
@@ -130,7 +131,6 @@ def test_a_small_overflow_is_one_part_with_the_single_files_name_and_key():
 
 
 def test_preview_predicts_each_overflow_part_and_the_one_jira_will_refuse():
-    from migrayt.activities.execution.content_io import COMMENT_OVERFLOW
     from migrayt.activities.preview.later_phases import (
         CreatedIssues,
         LaterPhases,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from migrayt.activities.execution.issue_fields import (
+from migrayt.activities.execution.preflight import plan_problems
+from migrayt.connectors.adf import adf_char_count
+from migrayt.mapping.plan import default_plan
+from migrayt.translation.issue_fields import (
     IssueTypeRef,
     ItemRejected,
     Lookups,
@@ -12,9 +15,6 @@ from migrayt.activities.execution.issue_fields import (
     build_issue_fields,
     to_label,
 )
-from migrayt.activities.execution.preflight import plan_problems
-from migrayt.connectors.adf import adf_char_count
-from migrayt.mapping.plan import default_plan
 
 CATALOG = TargetCatalog(
     project_id="10000",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from migrayt.activities.execution.source_links import (
+from migrayt.mapping.plan import default_plan
+from migrayt.translation.source_links import (
     UnknownArtifact,
     canonical_link,
     jira_link_for,
@@ -13,7 +14,6 @@ from migrayt.activities.execution.source_links import (
     remote_link_for,
     work_item_links,
 )
-from migrayt.mapping.plan import default_plan
 
 DEP_F, DEP_R = "System.LinkTypes.Dependency-Forward", "System.LinkTypes.Dependency-Reverse"
 DUP_F, DUP_R = "System.LinkTypes.Duplicate-Forward", "System.LinkTypes.Duplicate-Reverse"

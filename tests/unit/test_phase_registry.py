@@ -1,4 +1,4 @@
-"""The phase registry (migrayt/phases.py) is the only list of phases: every door and the preview show its
+"""The phase registry (migrayt/contracts/phases.py) is the only list of phases: every door and the preview show its
 phases, in its order, and each phase's activity contract is what the worker runs."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from temporalio import activity
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.preview.dry_run import DryRun
 from migrayt.activities.preview.later_phases import LaterPhases, later_phases
-from migrayt.api import run_report
 from migrayt.api.cli_commands import commands as cli
 from migrayt.api.web import views
-from migrayt.phases import PHASES, PhaseKind, batched, delta_phases, run_phases
-from migrayt.workflows.run_models import LEGACY_RUN_PHASES, PhaseCounters, RunStatus
+from migrayt.contracts.phases import PHASES, PhaseKind, batched, delta_phases, run_phases
+from migrayt.contracts.runs import LEGACY_RUN_PHASES, PhaseCounters, RunStatus
+from migrayt.core import reports as run_report
 
 
 class Beat:
@@ -92,6 +92,6 @@ def test_each_phase_activity_contract_is_what_the_worker_runs():
 
 
 def test_the_shared_batch_activity_has_a_phase_for_each_registry_phase_it_runs():
-    from migrayt.phases import run_phase_batch
+    from migrayt.contracts.phases import run_phase_batch
 
     assert set(LaterPhaseActivities.PHASE_CLASSES) == {p.name for p in PHASES if p.activity is run_phase_batch}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from migrayt.activities.execution.phase_links import link_blocker, no_issue
-from migrayt.activities.execution.source_links import canonical_link, jira_link_for
 from migrayt.activities.preview.later_phases import combined, too_large, transition_outcome
 from migrayt.connectors.jira import IssueLinkType, IssueTypeStatuses
+from migrayt.translation.source_links import canonical_link, jira_link_for
 
 BLOCKS = IssueLinkType.model_validate({"id": "1", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"})
 

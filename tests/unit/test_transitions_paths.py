@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
+from migrayt.translation.status_walk import Edge, WorkflowGraph
 
 # The sandbox's workflow (ids as Jira's): To Do → In Progress → In Review → Done, back steps, Won't Fix.
 TODO, PROGRESS, REVIEW, DONE, WONTFIX = "10000", "3", "10001", "10002", "10003"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from migrayt.api.web import views
+from migrayt.contracts.runs import PhaseCounters, RunStatus
 from migrayt.mapping.plan import EntryOrigin, default_plan
-from migrayt.workflows.run_models import PhaseCounters, RunStatus
 
 
 def test_plan_rows_carry_each_entrys_origin_and_confidence():

@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from migrayt.stack.temporal import temporal_executable
-from migrayt.workflows.migration_run import PHASE, STATUS, TENANT
+from migrayt.temporal.search_attributes import PHASE, STATUS, TENANT
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 
 from temporalio import activity
 
-from migrayt.activities.execution.models import (
+from migrayt.activities.heartbeat import heartbeating
+from migrayt.contracts.execution import (
     BatchInput,
     CreateItemsInput,
     CreateItemsResult,
@@ -22,16 +23,18 @@ from migrayt.activities.execution.models import (
     RunEventInput,
     RunEventResult,
 )
-from migrayt.activities.heartbeat import heartbeating
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.contracts.runs import PhaseCounters
 
 Batch = tuple[str, int, int]  # phase, tier, start
 
 
 class FakeRunActivities:
-    def __init__(self, tier_sizes: list[int], hold: Iterable[str] = ()) -> None:
+    def __init__(self, tier_sizes: list[int], hold: Iterable[str] = (), hold_event: str | None = None) -> None:
         self.tier_sizes = tier_sizes
         self.held_phases = set(hold)
+        # A run event whose recording waits (as a slow database would) until `release_event`.
+        self.held_event = hold_event
+        self._event_released = asyncio.Event()
         self.events: list[RunEventInput] = []
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
@@ -56,6 +59,9 @@ class FakeRunActivities:
     def release(self) -> None:
         """Held batches (those waiting and those to come) finish."""
         self._released.set()
+
+    def release_event(self) -> None:
+        self._event_released.set()
 
     @property
     def actions(self) -> list[str]:
@@ -85,6 +91,9 @@ class FakeRunActivities:
     @activity.defn(name="record_run_event")
     async def record_run_event(self, event: RunEventInput) -> RunEventResult:
         await self._note(self.events, event)
+        if event.action == self.held_event:
+            async with heartbeating(interval=0.1):
+                await self._event_released.wait()
         return RunEventResult(recorded=True)
 
     async def _batch(self, phase: str, input: BatchInput) -> PhaseCounters:

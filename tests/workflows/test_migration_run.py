@@ -16,9 +16,10 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from migrayt.workflows.migration_run import STATUS, MigrationRunWorkflow
-from migrayt.phases import run_phases
-from migrayt.workflows.run_models import MigrationRunInput, RunControl, RunStatus
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.runs import MigrationRunInput, RunControl, RunStatus
+from migrayt.temporal.search_attributes import STATUS
+from migrayt.workflows.migration_run import MigrationRunWorkflow
 from tests.workflows.fakes import FakeRunActivities
 
 BATCH_PHASES = run_phases()[1:]
@@ -93,6 +94,18 @@ async def test_resume_redoes_the_cut_batches_once_and_finishes(workflow_env):
     resumed = fakes.actions[fakes.actions.index("paused_effective"):]
     assert resumed[:3] == ["paused_effective", "resume_requested", "running"]
     assert fakes.event("resume_requested").actor == "bob"
+
+
+async def test_a_final_status_shows_only_once_its_row_is_written(workflow_env):
+    # Whoever sees COMPLETED/FAILED through the query must find the run's final row (and its error) at once.
+    fakes = FakeRunActivities(tier_sizes=[2], hold_event="run_finished")
+    async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        await fakes.wait_until(lambda: "run_finished" in fakes.actions)
+        assert fakes.event("run_finished").status == RunStatus.COMPLETED
+        assert (await handle.query(MigrationRunWorkflow.progress)).status == RunStatus.RUNNING
+        fakes.release_event()
+        assert (await handle.result()).status == RunStatus.COMPLETED
+        assert (await handle.query(MigrationRunWorkflow.progress)).status == RunStatus.COMPLETED
 
 
 async def test_cancel_cuts_the_batches_under_way_and_ends_cancelled(workflow_env):

@@ -14,16 +14,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from migrayt.activities.execution.create_items import ISSUE
-from migrayt.activities.execution.issue_fields import IssueTypeRef, TargetCatalog
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_hierarchy import HIERARCHY, HIERARCHY_LINK_TYPE
-from migrayt.activities.execution.phase_links import LINK
+from migrayt.activities.execution.phase_hierarchy import HIERARCHY_LINK_TYPE
 from migrayt.activities.execution.write_once import write_once
 from migrayt.connectors.http import ApiError
+from migrayt.contracts.record_kinds import HIERARCHY, ISSUE, LINK
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
+from migrayt.translation.issue_fields import IssueTypeRef, TargetCatalog
 
 RELATED = "System.LinkTypes.Related"
 NO_PARENT = "none"

@@ -21,10 +21,10 @@ from migrayt.activities.execution.preflight import (
     plan_problems,
 )
 from migrayt.activities.heartbeat import keeps_heartbeat
-from migrayt.billing import gate as billing_gate
-from migrayt.scheduling.models import DeltaPlan, DeltaPrepareInput
+from migrayt.contracts.runs import RunStatus
+from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput
+from migrayt.core.start_gate import start_refusal
 from migrayt.store.models import AuditEvent, Run, RunSourceItem
-from migrayt.workflows.run_models import RunStatus
 
 # ADO's clock and ours are different clocks: look back a little further than the last run's start.
 # Items seen twice are harmless, every write is exactly once by its ledger key.
@@ -72,17 +72,8 @@ class DeltaPrepareActivities:
     async def _claim_run(self, input: DeltaPrepareInput) -> str | None:
         """The run row of this delta, unless another run of the migration is active (then: why not)."""
         async with self._sessions() as session:
-            active = await session.scalar(
-                select(Run.id).where(
-                    Run.migration_id == input.migration_id,
-                    Run.status.in_([RunStatus.RUNNING.value, RunStatus.PAUSED.value]),
-                    Run.id != input.run_id,
-                )
-            )
-            if active:
-                return f"run {active} of this migration is still active"
-            if unpaid := await billing_gate.unpaid_reason(session, input.migration_id):
-                return unpaid
+            if refusal := await start_refusal(session, input.migration_id, plan_approval=False, this_run=input.run_id):
+                return refusal
             await session.execute(
                 pg_insert(Run)
                 .values(id=input.run_id, migration_id=input.migration_id, tenant_id=input.tenant, status=RunStatus.RUNNING.value, phase="preflight", counters={})

@@ -17,16 +17,16 @@ from sqlalchemy import or_, select, update
 
 from migrayt.activities.delta.parent_moves import delete_link, find_link
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_hierarchy import HIERARCHY, HIERARCHY_LINK_TYPE
-from migrayt.activities.execution.phase_links import LINK
-from migrayt.activities.execution.source_links import (
-    SYMMETRIC_JIRA_TYPES,
-    work_item_links,
-)
+from migrayt.activities.execution.phase_hierarchy import HIERARCHY_LINK_TYPE
 from migrayt.connectors.ado import WorkItem
+from migrayt.contracts.record_kinds import HIERARCHY, ISSUE, LINK
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
+from migrayt.translation.source_links import (
+    SYMMETRIC_JIRA_TYPES,
+    work_item_links,
+)
 
 REMOVED = "removed"
 
@@ -127,7 +127,7 @@ class RemovedLinks:
             ends = link_ends(record.source_key)
             assert ends is not None
             low, high, _ = ends
-            keys = await item_records.target_keys(session, self._ctx.migration_id, "issue", [str(low), str(high)])
+            keys = await item_records.target_keys(session, self._ctx.migration_id, ISSUE, [str(low), str(high)])
             kinship = await item_records.load(session, self._ctx.migration_id, HIERARCHY, [str(low), str(high)])
         for child, parent in ((low, high), (high, low)):
             h = kinship.get(str(child))

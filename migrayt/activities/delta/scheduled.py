@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from migrayt.api.service import MigrationService, NotFound, RunConflict
-from migrayt.scheduling.models import ScheduledRunInput, ScheduledRunResult
+from migrayt.contracts.schedules import ScheduledRunInput, ScheduledRunResult
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.runs import MigrationService
 
 
 class ScheduledRunActivities:

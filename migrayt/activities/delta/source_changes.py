@@ -35,13 +35,28 @@ from migrayt.activities.delta.removed_links import (
     link_records_touching,
 )
 from migrayt.activities.execution.content_io import (
-    ATTACHMENT,
-    DESCRIPTION_ORIGINAL,
     IssueFiles,
     RichText,
     bytes_source,
 )
-from migrayt.activities.execution.content_text import (
+from migrayt.activities.execution.create_items import SourceRow, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_links import fails_alone
+from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
+from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf import fit_adf
+from migrayt.connectors.http import ApiError
+from migrayt.contracts.execution import PhaseBatchResult
+from migrayt.contracts.record_kinds import ATTACHMENT, DESCRIPTION_ORIGINAL, HIERARCHY, ISSUE, SOURCE_CHANGE
+from migrayt.contracts.runs import PhaseCounters
+from migrayt.contracts.schedules import SourceChangesInput
+from migrayt.store import item_records
+from migrayt.store.item_locks import ItemsBusy, claimed
+from migrayt.store.item_records import DONE
+from migrayt.store.models import RunSourceItem
+from migrayt.translation.content_text import (
     ado_attachment_src,
     description_file_name,
     description_html,
@@ -49,31 +64,13 @@ from migrayt.activities.execution.content_text import (
     image_sources,
     original_html_file,
 )
-from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
-from migrayt.activities.execution.issue_fields import (
+from migrayt.translation.issue_fields import (
     TEXT_LIMIT,
     ItemRejected,
     Lookups,
     build_issue_fields,
 )
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchResult
-from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.activities.execution.phase_hierarchy import HIERARCHY
-from migrayt.activities.execution.phase_links import fails_alone
-from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
-from migrayt.activities.heartbeat import keeps_heartbeat
-from migrayt.activities.side_by_side import gather_or_cancel
-from migrayt.connectors.adf import fit_adf
-from migrayt.connectors.http import ApiError
-from migrayt.scheduling.models import SourceChangesInput
-from migrayt.store import item_records
-from migrayt.store.item_locks import ItemsBusy, claimed
-from migrayt.store.item_records import DONE
-from migrayt.store.models import RunSourceItem
-from migrayt.workflows.run_models import PhaseCounters
 
-SOURCE_CHANGE = "source_change"
 # Fields that place the issue: the type stays, and the parent moves through the hierarchy record
 # (parent_moves), which knows what Jira holds for it (parent field, sub-task, or stand-in link).
 NOT_EDITED = frozenset({"project", "issuetype", "parent"})

@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from migrayt.activities.execution.issue_fields import SUMMARY_LIMIT, clean_line, source_label
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.connectors.jira import JiraClient, jql_string, labels_search_jql
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration
+from migrayt.translation.issue_fields import SUMMARY_LIMIT, clean_line, source_label
 
 SOURCE_PROPERTY = "migrayt.source"
 # Labels per JQL query; the query stays well under Jira's length limit.

@@ -19,25 +19,25 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from migrayt.activities.execution.content_text import ado_attachment_src, image_file_name, image_sources
-from migrayt.activities.execution.create_items import ISSUE
-from migrayt.activities.execution.issue_fields import Lookups
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_to_adf, work_item_refs
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import Attachment
+from migrayt.contracts.record_kinds import (
+    ATTACHMENT,
+    COMMENT_ORIGINAL,
+    COMMENT_OVERFLOW,
+    DESCRIPTION_ORIGINAL,
+    HISTORY,
+    INLINE_IMAGE,
+    ISSUE,
+)
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, FAILED, PENDING
 from migrayt.store.models import ItemRecord
+from migrayt.translation.content_text import ado_attachment_src, image_file_name, image_sources
+from migrayt.translation.issue_fields import Lookups
 
-ATTACHMENT = "attachment"
-INLINE_IMAGE = "inline_image"
-HISTORY = "history"
-DESCRIPTION = "description"
-DESCRIPTION_ORIGINAL = "description_original"
-COMMENT = "comment"
-COMMENT_ORIGINAL = "comment_original"
-COMMENT_OVERFLOW = "comment_overflow"
 FILE_KINDS = (ATTACHMENT, INLINE_IMAGE, HISTORY, DESCRIPTION_ORIGINAL, COMMENT_ORIGINAL, COMMENT_OVERFLOW)
 
 # A write whose response keeps getting lost is reconciled and re-sent this many times before the

@@ -12,24 +12,24 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution import adoption
-from migrayt.activities.execution.issue_fields import (
-    ItemRejected,
-    build_issue_fields,
-)
 from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
 )
-from migrayt.activities.execution.models import CreateItemsInput, CreateItemsResult
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.contracts.execution import CreateItemsInput, CreateItemsResult
+from migrayt.contracts.record_kinds import ISSUE
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE, FAILED, PENDING
 from migrayt.store.models import ItemRecord, RunSourceItem
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.issue_fields import (
+    ItemRejected,
+    build_issue_fields,
+)
 
-ISSUE = "issue"
 # Unknown outcomes of a bulk create handled inside one attempt before the activity itself fails.
 AMBIGUOUS_ROUNDS = 4
 

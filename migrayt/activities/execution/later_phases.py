@@ -6,7 +6,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.create_items import batch_rows
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_attachments import AttachmentsPhase
 from migrayt.activities.execution.phase_comments import CommentsPhase
 from migrayt.activities.execution.phase_deps import PhaseDeps
@@ -15,12 +14,13 @@ from migrayt.activities.execution.phase_links import LinksPhase
 from migrayt.activities.execution.phase_plugins import PluginsPhase
 from migrayt.activities.execution.phase_transitions import TransitionsPhase
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.store.item_locks import ItemsBusy, claimed
-from migrayt.workflows.run_models import PhaseCounters
 
 
 class LaterPhaseActivities:
-    # The registry phases whose activity is run_phase_batch (migrayt/phases.py), each by its class.
+    # The registry phases whose activity is run_phase_batch (migrayt/contracts/phases.py), each by its class.
     PHASE_CLASSES = {
         "hierarchy": HierarchyPhase,
         "links": LinksPhase,

@@ -10,17 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.execution.issue_fields import IssueTypeRef, Lookups, TargetCatalog
 from migrayt.connections import SecretNotFound, SourceConnection, TargetConnection
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
+from migrayt.connectors.pool import ConnectorPool
+from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
-from migrayt.worker.connectors import ConnectorPool
+from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
 
 
 @dataclass
@@ -104,20 +105,20 @@ class MigrationContexts:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key, ItemRecord.detail).where(
                     ItemRecord.migration_id == ctx.migration_id,
-                    ItemRecord.kind.in_(("user", "component", "sprint")),
+                    ItemRecord.kind.in_((USER, COMPONENT, SPRINT)),
                     ItemRecord.state == DONE,
                 )
             )
             for kind, source_key, target_key, detail in rows:
                 if not target_key:
                     continue
-                if kind == "user":
+                if kind == USER:
                     lookups.users_by_unique_name[source_key] = target_key
                     if ado_id := (detail or {}).get("ado_id"):
                         lookups.users_by_ado_id[ado_id] = target_key
-                elif kind == "component":
+                elif kind == COMPONENT:
                     lookups.components[source_key] = target_key
-                elif kind == "sprint":
+                elif kind == SPRINT:
                     lookups.sprints[source_key] = int(target_key)
         return lookups
 

@@ -13,16 +13,31 @@ from typing import Any
 
 from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import (
-    ATTACHMENT,
-    DESCRIPTION,
-    DESCRIPTION_ORIGINAL,
-    HISTORY,
     IssueFiles,
     RichText,
     ado_source,
     bytes_source,
 )
-from migrayt.activities.execution.content_text import (
+from migrayt.activities.execution.create_items import SourceRow, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf import fit_adf
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.http import ApiError
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.record_kinds import (
+    ATTACHMENT,
+    DESCRIPTION,
+    DESCRIPTION_ORIGINAL,
+    HISTORY,
+    ISSUE,
+)
+from migrayt.contracts.runs import PhaseCounters
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE
+from migrayt.store.models import ItemRecord
+from migrayt.translation.content_text import (
     HistoryEntry,
     attachment_guid,
     description_file_name,
@@ -33,19 +48,7 @@ from migrayt.activities.execution.content_text import (
     original_html_file,
     sanitise_filename,
 )
-from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
-from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
-from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.activities.side_by_side import gather_or_cancel
-from migrayt.connectors.adf import fit_adf
-from migrayt.connectors.ado import WorkItem
-from migrayt.connectors.http import ApiError
-from migrayt.store import item_records
-from migrayt.store.item_records import DONE
-from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups
 
 # Items of a batch in flight at once, and files of one item: together they bound the open streams.
 ITEMS_AT_ONCE = 4

@@ -20,18 +20,36 @@ from urllib.parse import quote
 
 from sqlalchemy import or_, select
 
-from migrayt.activities.execution import adoption, content_text
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import (
     AMBIGUOUS_TRIES,
-    ATTACHMENT,
-    COMMENT,
-    COMMENT_ORIGINAL,
-    COMMENT_OVERFLOW,
     IssueFiles,
     RichText,
     bytes_source,
 )
-from migrayt.activities.execution.content_text import (
+from migrayt.activities.execution.create_items import SourceRow, batch_rows
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf import fit_adf
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import API, JiraComment
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.record_kinds import (
+    ATTACHMENT,
+    COMMENT,
+    COMMENT_ORIGINAL,
+    COMMENT_OVERFLOW,
+    ISSUE,
+)
+from migrayt.contracts.runs import PhaseCounters
+from migrayt.settings import get_settings
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import ItemRecord
+from migrayt.translation import content_text
+from migrayt.translation.content_text import (
     SourceComment,
     attachment_guid,
     comment_file_name,
@@ -45,21 +63,7 @@ from migrayt.activities.execution.content_text import (
     split_overflow,
     with_header,
 )
-from migrayt.activities.execution.create_items import ISSUE, SourceRow, batch_rows
-from migrayt.activities.execution.issue_fields import TEXT_LIMIT, Lookups
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
-from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.activities.side_by_side import gather_or_cancel
-from migrayt.connectors.adf import fit_adf
-from migrayt.connectors.ado import WorkItem
-from migrayt.connectors.http import AmbiguousWriteError, ApiError
-from migrayt.connectors.jira import API, JiraComment
-from migrayt.settings import get_settings
-from migrayt.store import item_records
-from migrayt.store.item_records import DONE, PENDING
-from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups
 
 ITEMS_AT_ONCE = 8
 # Comments marked pending together: a crash re-checks at most this many against Jira.

@@ -8,18 +8,18 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import select
 
 from migrayt.activities.execution import adoption
-from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.record_kinds import HIERARCHY, ISSUE
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import RunSourceItem
-from migrayt.workflows.run_models import PhaseCounters
 
-HIERARCHY = "hierarchy"
 HIERARCHY_LINK_TYPE = "Relates"
 # Writes of one batch in flight at once; the HTTP client's limiter still caps the whole process.
 PER_BATCH_CONCURRENCY = 8

@@ -9,11 +9,19 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from migrayt.activities.execution import adoption
-from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.activities.execution.source_links import (
+from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.jira import IssueLinkType
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.record_kinds import ISSUE, LINK, REMOTE_LINK
+from migrayt.contracts.runs import PhaseCounters
+from migrayt.store import item_records
+from migrayt.store.item_records import DONE, PENDING
+from migrayt.store.models import ItemRecord, RunSourceItem
+from migrayt.translation.source_links import (
     JiraLinkPlan,
     RemoteLinkPlan,
     SourceLink,
@@ -24,16 +32,7 @@ from migrayt.activities.execution.source_links import (
     remote_link_for,
     work_item_links,
 )
-from migrayt.activities.side_by_side import gather_or_cancel
-from migrayt.connectors.http import AmbiguousWriteError, ApiError
-from migrayt.connectors.jira import IssueLinkType
-from migrayt.store import item_records
-from migrayt.store.item_records import DONE, PENDING
-from migrayt.store.models import ItemRecord, RunSourceItem
-from migrayt.workflows.run_models import PhaseCounters
 
-LINK = "link"
-REMOTE_LINK = "remote_link"
 PER_BATCH_CONCURRENCY = 8
 # A dropped answer to a link POST is settled on the spot by reading the issue's links; after this
 # many unknown outcomes in a row the error goes up and the retried batch reconciles.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from migrayt.activities.execution.create_items import batch_rows
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.runs import PhaseCounters
 
 
 class PluginsPhase:

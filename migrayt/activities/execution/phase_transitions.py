@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from migrayt.activities.execution.create_items import ISSUE, batch_rows
+from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.models import PhaseBatchInput, PhaseBatchResult
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.phase_links import fails_alone
-from migrayt.activities.execution.workflow_paths import Edge, WorkflowGraph
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueTypeStatuses
+from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.record_kinds import ISSUE, TRANSITION
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.status_walk import Edge, WorkflowGraph
 
-TRANSITION = "transition"
 PER_BATCH_CONCURRENCY = 8
 # Enough for any real workflow walked end to end, exploration included; a walk longer than this is
 # going in circles (conditions that hide the way forward) and fails with the path it tried.

@@ -7,19 +7,19 @@ import asyncio
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
-
-from migrayt.activities.heartbeat import keeps_heartbeat
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.execution.issue_fields import TargetCatalog
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
-from migrayt.activities.execution.models import PreflightInput, PreflightResult
 from migrayt.activities.execution.write_once import write_once
+from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.outbound import OutboundRefused
+from migrayt.contracts.execution import PreflightInput, PreflightResult
+from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
 from migrayt.store.models import RunSourceItem
+from migrayt.translation.issue_fields import TargetCatalog
 
 FALLBACK_USER = "*fallback*"
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
@@ -108,11 +108,11 @@ class PreflightActivities:
             for unique, account, detail in results:
                 if account:
                     resolved += 1
-                    await item_records.mark_done(session, ctx.migration_id, "user", unique, account, run_id="preflight", detail=detail)
+                    await item_records.mark_done(session, ctx.migration_id, USER, unique, account, run_id="preflight", detail=detail)
                 else:
                     unresolved += 1
                     await item_records.mark_failed(
-                        session, ctx.migration_id, "user", unique,
+                        session, ctx.migration_id, USER, unique,
                         "no Jira account with this e-mail and none given in the plan's user table", run_id="preflight",
                     )
             fallback = ctx.plan.fallback_user_email
@@ -124,7 +124,7 @@ class PreflightActivities:
                 account = found.account_id
             else:
                 account = (await ctx.jira.myself()).account_id
-            await item_records.mark_done(session, ctx.migration_id, "user", FALLBACK_USER, account, run_id="preflight")
+            await item_records.mark_done(session, ctx.migration_id, USER, FALLBACK_USER, account, run_id="preflight")
             await session.commit()
         return resolved, unresolved
 
@@ -133,7 +133,7 @@ class PreflightActivities:
         paths = [node_path(n) for n in root.walk()]
         existing = {c.name: c.id for c in await ctx.jira.get_components(ctx.target.project_key)}
         async with self._sessions() as session:
-            done = await item_records.target_keys(session, ctx.migration_id, "component", paths)
+            done = await item_records.target_keys(session, ctx.migration_id, COMPONENT, paths)
             for path in paths:
                 if path in done:
                     continue
@@ -144,7 +144,7 @@ class PreflightActivities:
                         lambda: _created_id(ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")),
                         lambda: _component_named(ctx, name),
                     )
-                await item_records.mark_done(session, ctx.migration_id, "component", path, component_id, run_id="preflight")
+                await item_records.mark_done(session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight")
                 await session.commit()
         return len(paths)
 
@@ -158,7 +158,7 @@ class PreflightActivities:
         existing = {s.name: s.id for s in await ctx.jira.get_sprints(board_id)}
         async with self._sessions() as session:
             paths = [it.path or it.name for it in iterations]
-            done = await item_records.target_keys(session, ctx.migration_id, "sprint", paths)
+            done = await item_records.target_keys(session, ctx.migration_id, SPRINT, paths)
             for iteration in iterations:
                 path = iteration.path or iteration.name
                 if path in done:
@@ -172,7 +172,7 @@ class PreflightActivities:
                         ),
                         lambda: _sprint_named(ctx, board_id, name),
                     )
-                await item_records.mark_done(session, ctx.migration_id, "sprint", path, str(sprint_id), run_id="preflight")
+                await item_records.mark_done(session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight")
                 await session.commit()
         return len(iterations)
 

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
-from migrayt.activities.execution.models import RunEventInput, RunEventResult
+from migrayt.contracts.execution import RunEventInput, RunEventResult
 from migrayt.store.models import AuditEvent, Run
 
 

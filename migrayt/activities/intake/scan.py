@@ -6,21 +6,30 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution import adoption
-from migrayt.activities.execution.migration_context import MigrationContexts, bad_configuration
+from migrayt.activities.execution.migration_context import (
+    MigrationContexts,
+    bad_configuration,
+)
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
+from migrayt.contracts.scan import ScanFinishedInput, ScanSourceInput, ScanSourceResult
 from migrayt.intake.already_present import already_in_jira
-from migrayt.intake.catalog import Catalog, CatalogBuilder, FieldMeta, StateInfo, TargetLimits
+from migrayt.intake.catalog import (
+    Catalog,
+    CatalogBuilder,
+    FieldMeta,
+    StateInfo,
+    TargetLimits,
+)
 from migrayt.intake.lint import lint
 from migrayt.intake.quote import quote
 from migrayt.settings import Settings
@@ -28,31 +37,6 @@ from migrayt.store.models import AuditEvent, Scan
 
 SCAN_BATCH = 200  # ADO's workitemsbatch cap
 SCAN_CONCURRENCY = 16  # batches in flight; the HTTP client's limiter backs off on 429 below this
-
-
-class ScanSourceInput(BaseModel):
-    scan_id: str
-    migration_id: str
-    tenant: str
-    # Caps that differ from what the target reports (e.g. a Data Center site's own settings).
-    limit_overrides: dict[str, int] = Field(default_factory=dict)
-
-
-class ScanSourceResult(BaseModel):
-    items_total: int
-    breaches: int
-    quote_total: float
-    seconds: float
-
-
-class ScanFinishedInput(BaseModel):
-    scan_id: str
-    migration_id: str
-    tenant: str
-    actor: str
-    door: str
-    status: str
-    error: str | None = None
 
 
 async def target_limits(jira: JiraClient, project_key: str, settings: Settings, overrides: dict[str, int]) -> TargetLimits:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
 from migrayt.activities.execution.migration_context import MigrationContexts, bad_configuration
+from migrayt.contracts.scan import DraftPlanInput, DraftPlanResult
 from migrayt.intake.catalog import Catalog
 from migrayt.mapping import versions
 from migrayt.mapping.ai_draft import ask_model, merge
@@ -21,21 +21,6 @@ from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Scan, TenantConsent
 
 log = logging.getLogger("migrayt.mapping")
-
-
-class DraftPlanInput(BaseModel):
-    migration_id: str
-    tenant: str
-    scan_id: str
-    actor: str = "system"
-    door: str = "api"
-
-
-class DraftPlanResult(BaseModel):
-    version: int
-    ai_used: bool = False
-    ai_entries: int = 0
-    unmapped: int = 0
 
 
 async def ai_allowed(sessions: async_sessionmaker, tenant: str, settings: Settings) -> bool:

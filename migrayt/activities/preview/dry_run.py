@@ -13,91 +13,53 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
 from migrayt.activities.execution import adoption
-from migrayt.activities.execution.create_items import ISSUE
-from migrayt.activities.execution.issue_fields import ItemRejected, Lookups, TargetCatalog, build_issue_fields, target_type_for
-from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
-from migrayt.activities.execution.phase_hierarchy import HIERARCHY, missing_parent_reasons
-from migrayt.activities.execution.preflight import FALLBACK_USER, HIERARCHY_REVERSE, component_name, is_subtask, node_path, plan_problems
+from migrayt.activities.execution.migration_context import (
+    MigrationContext,
+    MigrationContexts,
+)
+from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
+from migrayt.activities.execution.preflight import (
+    FALLBACK_USER,
+    HIERARCHY_REVERSE,
+    component_name,
+    is_subtask,
+    node_path,
+    plan_problems,
+)
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, Planned
 from migrayt.activities.preview.validate import validate_create
 from migrayt.connectors.adf import adf_to_text, html_to_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.jira import CreateMetaField
-from migrayt.phases import batched, run_phases
+from migrayt.contracts.phases import batched, run_phases
+from migrayt.contracts.preview import (
+    PredictedFailure,
+    PreviewFinishedInput,
+    PreviewInput,
+    PreviewReport,
+    PreviewResult,
+    PreviewSample,
+)
+from migrayt.contracts.record_kinds import COMPONENT, HIERARCHY, ISSUE, SPRINT, USER
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Preview
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.issue_fields import (
+    ItemRejected,
+    Lookups,
+    TargetCatalog,
+    build_issue_fields,
+    target_type_for,
+)
 
 ENUMERATE_CHUNK = 2000
 SAMPLE_TEXT_CHARS = 600
-
-
-class PredictedFailure(BaseModel):
-    phase: str
-    kind: str  # item record kind: issue, hierarchy, user, link, remote_link, attachment, inline_image, transition, ...
-    source_key: str
-    reason: str
-
-
-class PreviewSample(BaseModel):
-    ado_id: int
-    source: dict[str, Any]  # what ADO shows: type, state, title, text, tags, assigned
-    jira: dict[str, Any]  # what Jira will show: type, summary, text, labels, priority, status, parent
-    payload: dict[str, Any]  # the exact `fields` the create call would send
-    outcome: str  # created | failed | skipped
-    reason: str | None = None
-
-
-class PreviewReport(BaseModel):
-    plan_version: int | None = None
-    would_start: bool = True
-    plan_problems: list[str] = Field(default_factory=list)
-    items_total: int = 0
-    skipped_types: dict[str, int] = Field(default_factory=dict)
-    users_resolved: int = 0
-    users_unresolved: int = 0
-    components_to_create: int = 0
-    sprints_to_create: int = 0
-    phases: dict[str, PhaseCounters] = Field(default_factory=dict)
-    failures: list[PredictedFailure] = Field(default_factory=list)
-    # What phases 4–7 carry per the source, for the reader (links, attachments, transitions, comments).
-    content: dict[str, int] = Field(default_factory=dict)
-    # Phase → what the preview cannot know without writing, and what it assumed instead.
-    unpredictable: dict[str, str] = Field(default_factory=dict)
-    samples: list[PreviewSample] = Field(default_factory=list)
-    # Items the target project holds already by source identity: the run adopts them, creating nothing.
-    already_in_jira: int = 0
-    already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
-
-
-class PreviewInput(BaseModel):
-    preview_id: str
-    migration_id: str
-    tenant: str
-    samples: int = 5
-
-
-class PreviewResult(BaseModel):
-    items_total: int
-    failures: int
-    would_start: bool
-
-
-class PreviewFinishedInput(BaseModel):
-    preview_id: str
-    migration_id: str
-    tenant: str
-    actor: str
-    door: str
-    status: str
-    error: str | None = None
 
 
 async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str, str], list[PredictedFailure]]:
@@ -125,7 +87,7 @@ async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str
                 by_ado_id[ado_id] = account
         else:
             failures.append(PredictedFailure(
-                phase="preflight", kind="user", source_key=unique,
+                phase="preflight", kind=USER, source_key=unique,
                 reason="no Jira account with this e-mail and none given in the plan's user table",
             ))
     return by_name, by_ado_id, failures
@@ -181,7 +143,7 @@ class DryRun:
         async with self.sessions() as session:
             rows = (await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key).where(
-                    ItemRecord.migration_id == ctx.migration_id, ItemRecord.kind.in_(("component", "sprint")), ItemRecord.state == DONE,
+                    ItemRecord.migration_id == ctx.migration_id, ItemRecord.kind.in_((COMPONENT, SPRINT)), ItemRecord.state == DONE,
                 )
             )).all()
         known = {(k, s): t for k, s, t in rows if t}
@@ -190,7 +152,7 @@ class DryRun:
             existing = {c.name: c.id for c in await ctx.jira.get_components(ctx.target.project_key)}
             for node in (await ctx.ado.get_areas()).walk():
                 path = node_path(node)
-                component_id = known.get(("component", path)) or existing.get(component_name(path))
+                component_id = known.get((COMPONENT, path)) or existing.get(component_name(path))
                 if component_id is None:
                     report.components_to_create += 1
                     component_id = f"(new component {component_name(path)})"
@@ -203,7 +165,7 @@ class DryRun:
                 existing_sprints = {s.name: s.id for s in await ctx.jira.get_sprints(scrum[0].id)}
                 for iteration in await ctx.ado.get_team_iterations():
                     path = iteration.path or iteration.name
-                    sprint = known.get(("sprint", path)) or existing_sprints.get(iteration.name[:30])
+                    sprint = known.get((SPRINT, path)) or existing_sprints.get(iteration.name[:30])
                     if sprint is None:
                         report.sprints_to_create += 1
                         sprint = -1  # created by preflight; its id is Jira's to give

@@ -26,15 +26,32 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.activities.execution.content_io import (
+    why_refused,
+)
+from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.phase_comments import comment_cap
+from migrayt.activities.execution.phase_links import link_blocker, no_issue
+from migrayt.activities.execution.phase_transitions import no_status, not_in_workflow
+from migrayt.connectors.ado import WorkItem
+from migrayt.connectors.http import ApiError
+from migrayt.connectors.jira import IssueTypeStatuses
+from migrayt.contracts.phases import PHASES, Preview
+from migrayt.contracts.record_kinds import (
     ATTACHMENT,
     COMMENT,
     COMMENT_OVERFLOW,
     DESCRIPTION,
     HISTORY,
     INLINE_IMAGE,
-    why_refused,
+    LINK,
+    REMOTE_LINK,
+    TRANSITION,
 )
-from migrayt.activities.execution.content_text import (
+from migrayt.contracts.runs import PhaseCounters
+from migrayt.settings import get_settings
+from migrayt.store.item_records import DONE
+from migrayt.store.models import ItemRecord
+from migrayt.translation.content_text import (
     ado_attachment_src,
     attachment_guid,
     description_html,
@@ -48,19 +65,7 @@ from migrayt.activities.execution.content_text import (
     split_at_cap,
     split_overflow,
 )
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_comments import comment_cap
-from migrayt.activities.execution.phase_links import LINK, REMOTE_LINK, link_blocker, no_issue
-from migrayt.activities.execution.phase_transitions import TRANSITION, no_status, not_in_workflow
-from migrayt.activities.execution.source_links import UnknownArtifact, jira_link_for, owned_by, remote_link_for, work_item_links
-from migrayt.connectors.ado import WorkItem
-from migrayt.connectors.http import ApiError
-from migrayt.connectors.jira import IssueTypeStatuses
-from migrayt.phases import PHASES, Preview
-from migrayt.settings import get_settings
-from migrayt.store.item_records import DONE
-from migrayt.store.models import ItemRecord
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.translation.source_links import UnknownArtifact, jira_link_for, owned_by, remote_link_for, work_item_links
 
 CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
 READS_AT_ONCE = 8

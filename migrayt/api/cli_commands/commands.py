@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from migrayt.api.cli_commands.client import FAILURE, OK, USAGE, ApiClient, CliError
-from migrayt.phases import batched, in_order, run_phases
+from migrayt.contracts.phases import batched, in_order, run_phases
 
 FINAL = ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED")
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from pydantic import BaseModel
 
 from migrayt.api.auth import CurrentPrincipal
-from migrayt.api.service import MigrationService
 from migrayt.billing.service import (
     BadSignature,
     BillingMisconfigured,
@@ -17,6 +16,7 @@ from migrayt.billing.service import (
     CheckoutView,
     PaymentProviderError,
 )
+from migrayt.core.runs import MigrationService
 
 router = APIRouter(prefix="/api", tags=["checkout"])
 log = logging.getLogger("migrayt.billing")

@@ -8,7 +8,7 @@ Who can decode what — one key encrypts every tenant's payloads, so the caller 
 - the admin principal (the bootstrap `MIGRAYT_ADMIN_TOKEN`, or — with auth off, as on the embedded
   `migrayt up` — a request without a token, what the embedded UI sends) decodes every payload;
 - a tenant's token decodes only payloads bound to a workflow of that tenant: the payload's
-  `migrayt-workflow-id` (authenticated by AES-GCM, see migrayt/worker/codec.py) names a workflow
+  `migrayt-workflow-id` (authenticated by AES-GCM, see migrayt/temporal/codec.py) names a workflow
   whose `MigrayTenant` search attribute is the token's tenant — or, for the input a schedule gives
   the workflows it starts, a schedule of that tenant whose action uses that workflow-id prefix.
   Every other payload — another tenant's, one encrypted before payloads were bound, one whose
@@ -40,8 +40,8 @@ from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.api.auth import Principal, admin_principal, bearer, principal_for_token
-from migrayt.worker.codec import ENCODING, EncryptionCodec, binding_of
-from migrayt.workflows.migration_run import TENANT
+from migrayt.temporal.codec import ENCODING, EncryptionCodec, binding_of
+from migrayt.temporal.search_attributes import TENANT
 
 log = logging.getLogger("migrayt.codec")
 

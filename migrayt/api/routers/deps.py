@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from migrayt.api.intake_service import IntakeService
-from migrayt.api.service import MigrationService
+from migrayt.core.intake import IntakeService
+from migrayt.core.runs import MigrationService
 
 # Ids are ours (mig-…, run-…, scan-…); anything else cannot name an object, so it is refused up front.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"

@@ -19,8 +19,9 @@ from starlette.types import Receive, Scope, Send
 
 from migrayt.api.auth import TenantId
 from migrayt.api.routers.deps import RunId, Service
-from migrayt.api.service import MigrationService, NotFound
-from migrayt.workflows.run_models import FINAL_STATUSES
+from migrayt.contracts.runs import FINAL_STATUSES
+from migrayt.core.errors import NotFound
+from migrayt.core.runs import MigrationService
 
 router = APIRouter(prefix="/api/migrations", tags=["runs"])
 

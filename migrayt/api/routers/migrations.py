@@ -16,12 +16,12 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
-from migrayt.api.intake_service import WrongConnectionKind
 from migrayt.api.routers.deps import ID_PATTERN, Intake, MigrationId, Service
 from migrayt.api.routers.schemas import ACTOR, CreateMigrationBody, MigrationView, PlanSummary, RunSummary
-from migrayt.api.run_report import RunReport
 from migrayt.api.secret_refs import SecretRefRefused, check_named_ref
 from migrayt.connections import JIRA_PROJECT_KEY
+from migrayt.core.errors import WrongConnectionKind
+from migrayt.core.reports import RunReport
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.store.models import Migration, PlanVersion, Run
 

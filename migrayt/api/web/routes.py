@@ -22,14 +22,11 @@ from pydantic import SecretStr, ValidationError
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from migrayt.activities.preview.dry_run import PreviewReport
 from migrayt.api.auth import LOCAL_ACTOR, Principal, principal_for_token
-from migrayt.api.intake_service import IntakeService
 from migrayt.api.routers.billing import billing_service
 from migrayt.api.routers.connections import AdoConnectionBody, JiraCloudConnectionBody
 from migrayt.api.routers.migrations import CreateFromConnectionsBody
 from migrayt.api.routers.schedules import schedule_service
-from migrayt.api.service import MigrationService, NotFound, RunConflict
 from migrayt.api.web import views
 from migrayt.api.web.sessions import (
     CSRF_FIELD,
@@ -47,14 +44,18 @@ from migrayt.billing.service import (
     PaymentProviderError,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
+from migrayt.contracts.phases import run_phases
+from migrayt.contracts.preview import PreviewReport
+from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.contracts.schedules import ScheduledRunResult
+from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.intake import IntakeService
+from migrayt.core.runs import MigrationService
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.mapping.versions import APPROVED, VersionConflict
-from migrayt.scheduling.models import ScheduledRunResult
-from migrayt.phases import run_phases
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
-from migrayt.workflows.run_models import FINAL_STATUSES, RunStatus
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseCounters, RunStatus
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
-from migrayt.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
-from migrayt.workflows.run_models import FINAL_STATUSES, PhaseCounters, RunStatus
 
 # Plan sections a person edits as "ADO thing → Jira name", in the order the page lists them.
 DICT_SECTIONS: tuple[tuple[str, str], ...] = (

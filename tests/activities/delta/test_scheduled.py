@@ -6,8 +6,8 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from migrayt.activities.delta.scheduled import ScheduledRunActivities
-from migrayt.api.service import NotFound, RunConflict
-from migrayt.scheduling.models import ScheduledRunInput, ScheduledRunResult
+from migrayt.contracts.schedules import ScheduledRunInput, ScheduledRunResult
+from migrayt.core.errors import NotFound, RunConflict
 
 CUTOVER = ScheduledRunInput(migration_id="mig-1", tenant="acme-corp", schedule_id="cutover-1", requested_by="ann")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from migrayt.settings import Settings
-from migrayt.worker.codec import data_converter
+from migrayt.temporal.codec import data_converter
 
 
 async def connect_temporal(settings: Settings, address: str | None = None) -> Client:
     """Worker, API, CLI and tests all connect here, so every payload they write is encrypted.
 
     A Replayer must be given the same converter: `Replayer(..., data_converter=client.data_converter)`
-    or `migrayt.worker.codec.data_converter(settings)`.
+    or `migrayt.temporal.codec.data_converter(settings)`.
     """
     target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from migrayt.api.app import create_app
-from migrayt.api.service import MigrationService
+from migrayt.core.runs import MigrationService
 from migrayt.settings import Settings
 from migrayt.stack import EmbeddedPostgres, TemporalDevServer, ensure_port_free, start_all
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
+from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from migrayt.worker.temporal_client import connect_temporal
 
 
 @dataclass

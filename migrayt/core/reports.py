@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from migrayt.phases import batched, in_order
-from migrayt.workflows.run_models import FINAL_STATUSES, PhaseCounters, RunProgress, RunStatus
+from migrayt.contracts.phases import batched, in_order
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseCounters, RunProgress, RunStatus
 
 
 class FailedItem(BaseModel):

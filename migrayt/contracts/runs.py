@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-# The phases of runs started before the run's input named its phases (migrayt/phases.py has them now).
+# The phases of runs started before the run's input named its phases (migrayt/contracts/phases.py has them now).
 LEGACY_RUN_PHASES: tuple[str, ...] = (
     "preflight",
     "create_items",

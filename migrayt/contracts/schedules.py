@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from migrayt.workflows.run_models import PhaseCounters, RunCheckpoint, RunStatus
+from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunStatus
+
 
 class ScheduledRunInput(BaseModel):
     """A Schedule's action for a cutover: start a normal run of the migration."""
@@ -40,7 +41,7 @@ class DeltaSyncInput(BaseModel):
     concurrency: int = Field(4, ge=1, le=32)
     # Continue-as-new once history passes this many events (None: when Temporal suggests it).
     history_event_limit: int | None = None
-    # The sync's phases in order, fixed when it starts (migrayt/phases.py: those with delta=True).
+    # The sync's phases in order, fixed when it starts (migrayt/contracts/phases.py: those with delta=True).
     phases: list[str] | None = None
     # Carried over continue-as-new: what the first execution prepared, and where the sync stands.
     plan: DeltaPlan | None = None

@@ -16,14 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.phases import BY_NAME, PhaseKind, batched, run_phases
+from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.stack import StackError
-from migrayt.phases import BY_NAME, PhaseKind, batched, run_phases
-from migrayt.workflows.run_models import FINAL_STATUSES, RunProgress
 
 if TYPE_CHECKING:  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
-    from migrayt.stack.local import LocalStack
+    from migrayt.launcher.local import LocalStack
 
 DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"
 DEMO_JIRA_TOKEN_ENV = "MIGRAYT_DEMO_JIRA_TOKEN"
@@ -40,7 +40,7 @@ async def _until_interrupted() -> None:
 
 def up_command() -> None:
     """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""
-    from migrayt.stack.local import local_stack
+    from migrayt.launcher.local import local_stack
 
     settings = get_settings()
     console = Console()
@@ -73,8 +73,8 @@ def demo_command(
     jira_port: Annotated[int, typer.Option(help="sandbox Jira port (0: any free)")] = 0,
 ) -> None:
     """Migrate a generated ADO project into the sandbox Jira on the embedded stack, live."""
+    from migrayt.launcher.local import local_stack
     from migrayt.sandbox.testing import running_sandbox
-    from migrayt.stack.local import local_stack
 
     settings = get_settings()
     console = Console()

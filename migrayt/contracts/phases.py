@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from temporalio import activity
 
-from migrayt.activities.execution.models import (
+from migrayt.contracts.execution import (
     CreateItemsInput,
     CreateItemsResult,
     PhaseBatchInput,
@@ -27,7 +27,7 @@ from migrayt.activities.execution.models import (
     PreflightInput,
     PreflightResult,
 )
-from migrayt.scheduling.models import SourceChangesInput
+from migrayt.contracts.schedules import SourceChangesInput
 
 # --- the activities phases run: contracts, implemented in activities/ ---------------------------
 

@@ -1,4 +1,4 @@
-"""Connect, scan, map, preview: the service functions the doors (HTTP, CLI, web) will call."""
+"""Intake: connect, scan, map, preview — the service the doors (HTTP, CLI, web) call before a run."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from migrayt.api.service import MigrationService, NotFound
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.connections_store import (
     AdoConnectionInput,
@@ -20,18 +18,18 @@ from migrayt.connections_store import (
     JiraCloudConnectionInput,
     JiraDataCenterConnectionInput,
 )
+from migrayt.contracts.preview import PreviewWorkflowInput, PreviewWorkflowResult
+from migrayt.contracts.scan import ScanInput, ScanResult
+from migrayt.core.errors import NotFound, WrongConnectionKind
+from migrayt.core.migrations import Migrations
+from migrayt.core.ownership import owned
 from migrayt.mapping import versions
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, StoredConnection, TenantConsent
-from migrayt.workflows.migration_run import TENANT
-from migrayt.workflows.preview import PreviewWorkflow, PreviewWorkflowInput, PreviewWorkflowResult
-from migrayt.workflows.scan import ScanInput, ScanResult, ScanWorkflow
-
-
-class WrongConnectionKind(NotFound):
-    """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
-    callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
+from migrayt.temporal.search_attributes import tenant_only
+from migrayt.workflows.preview import PreviewWorkflow
+from migrayt.workflows.scan import ScanWorkflow
 
 
 class IntakeService:
@@ -43,10 +41,7 @@ class IntakeService:
 
     async def _migration(self, tenant: str, migration_id: str) -> Migration:
         async with self.sessions() as session:
-            migration = await session.get(Migration, migration_id)
-        if migration is None or migration.tenant_id != tenant:
-            raise NotFound(f"migration {migration_id} not found")
-        return migration
+            return await owned(session, Migration, migration_id, tenant, "migration")
 
     # --- connect -------------------------------------------------------------------------------
 
@@ -79,15 +74,13 @@ class IntakeService:
             organization_url=ado.url, project=ado_project or (ado.detail or {}).get("project") or "", pat_ref=f"sealed:{ado_secret}"
         )
         target = TargetConnection(base_url=jira.url, project_key=jira_project_key, email=jira.username or "", token_ref=f"sealed:{jira_secret}")
-        return await MigrationService(self.settings, self.sessions, self.temporal).create_migration(
+        return await Migrations(self.settings, self.sessions, self.temporal).create_migration(
             tenant, name, source, target, plan or default_plan(), actor=actor, door=door, approved=approved
         )
 
     async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
         async with self.sessions() as session:
-            row = await session.get(StoredConnection, connection_id)
-        if row is None or row.tenant_id != tenant:
-            raise NotFound(f"connection {connection_id} not found")
+            row = await owned(session, StoredConnection, connection_id, tenant, "connection")
         if row.kind not in kinds:
             raise WrongConnectionKind(f"connection {connection_id} is a {row.kind} connection; this needs a {' or '.join(kinds)} one")
         return row, row.secret_encrypted
@@ -120,7 +113,7 @@ class IntakeService:
             ScanInput(scan_id=scan_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door,
                       limit_overrides=limit_overrides or {}, draft_plan=draft_plan),
             id=scan_id, task_queue=self.settings.task_queue,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
+            search_attributes=tenant_only(tenant),
         )
         return scan_id
 
@@ -129,10 +122,7 @@ class IntakeService:
 
     async def get_scan(self, tenant: str, scan_id: str) -> Scan:
         async with self.sessions() as session:
-            scan = await session.get(Scan, scan_id)
-        if scan is None or scan.tenant_id != tenant:
-            raise NotFound(f"scan {scan_id} not found")
-        return scan
+            return await owned(session, Scan, scan_id, tenant, "scan")
 
     # --- mapping -------------------------------------------------------------------------------
 
@@ -180,7 +170,7 @@ class IntakeService:
             PreviewWorkflow.run,
             PreviewWorkflowInput(preview_id=preview_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door, samples=samples),
             id=preview_id, task_queue=self.settings.task_queue,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
+            search_attributes=tenant_only(tenant),
         )
         return preview_id
 
@@ -189,10 +179,7 @@ class IntakeService:
 
     async def get_preview(self, tenant: str, preview_id: str) -> Preview:
         async with self.sessions() as session:
-            row = await session.get(Preview, preview_id)
-        if row is None or row.tenant_id != tenant:
-            raise NotFound(f"preview {preview_id} not found")
-        return row
+            return await owned(session, Preview, preview_id, tenant, "preview")
 
     async def audit(self, tenant: str, migration_id: str | None = None) -> list[dict[str, Any]]:
         async with self.sessions() as session:

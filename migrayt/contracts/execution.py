@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from migrayt.workflows.run_models import PhaseCounters
+from migrayt.contracts.runs import PhaseCounters
 
 
 class RunEventInput(BaseModel):

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from migrayt.activities.execution.issue_fields import SUMMARY_LIMIT, clean_line
 from migrayt.connectors.adf import AdfContext, html_to_adf
+from migrayt.translation.issue_fields import SUMMARY_LIMIT, clean_line
 
 # Jira Cloud refuses comment number 5,001 on an issue; the rest go into one attached file.
 JIRA_COMMENT_CAP = 5000

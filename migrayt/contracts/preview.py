@@ -1,0 +1,89 @@
+"""Contracts of the preview (a dry run): the PreviewWorkflow's input and result, its activity's, and the
+report it keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from migrayt.contracts.runs import PhaseCounters
+
+
+class PreviewWorkflowInput(BaseModel):
+    preview_id: str
+    migration_id: str
+    tenant: str
+    actor: str = "system"
+    door: str = "api"
+    samples: int = 5
+
+
+class PreviewWorkflowResult(BaseModel):
+    preview_id: str
+    status: str  # COMPLETED | FAILED
+    items_total: int = 0
+    failures: int = 0
+    would_start: bool = True
+    error: str | None = None
+
+
+class PredictedFailure(BaseModel):
+    phase: str
+    kind: str  # item record kind: issue, hierarchy, user, link, remote_link, attachment, inline_image, transition, ...
+    source_key: str
+    reason: str
+
+
+class PreviewSample(BaseModel):
+    ado_id: int
+    source: dict[str, Any]  # what ADO shows: type, state, title, text, tags, assigned
+    jira: dict[str, Any]  # what Jira will show: type, summary, text, labels, priority, status, parent
+    payload: dict[str, Any]  # the exact `fields` the create call would send
+    outcome: str  # created | failed | skipped
+    reason: str | None = None
+
+
+class PreviewReport(BaseModel):
+    plan_version: int | None = None
+    would_start: bool = True
+    plan_problems: list[str] = Field(default_factory=list)
+    items_total: int = 0
+    skipped_types: dict[str, int] = Field(default_factory=dict)
+    users_resolved: int = 0
+    users_unresolved: int = 0
+    components_to_create: int = 0
+    sprints_to_create: int = 0
+    phases: dict[str, PhaseCounters] = Field(default_factory=dict)
+    failures: list[PredictedFailure] = Field(default_factory=list)
+    # What phases 4–7 carry per the source, for the reader (links, attachments, transitions, comments).
+    content: dict[str, int] = Field(default_factory=dict)
+    # Phase → what the preview cannot know without writing, and what it assumed instead.
+    unpredictable: dict[str, str] = Field(default_factory=dict)
+    samples: list[PreviewSample] = Field(default_factory=list)
+    # Items the target project holds already by source identity: the run adopts them, creating nothing.
+    already_in_jira: int = 0
+    already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
+
+
+class PreviewInput(BaseModel):
+    preview_id: str
+    migration_id: str
+    tenant: str
+    samples: int = 5
+
+
+class PreviewResult(BaseModel):
+    items_total: int
+    failures: int
+    would_start: bool
+
+
+class PreviewFinishedInput(BaseModel):
+    preview_id: str
+    migration_id: str
+    tenant: str
+    actor: str
+    door: str
+    status: str
+    error: str | None = None

@@ -1,0 +1,37 @@
+"""Every kind of `item_record` (the exactly-once ledger, migrayt/store/item_records.py), in one place.
+
+A record is (migration, kind, source key) → state and target key. The kinds are plain strings on
+purpose: they are stored in the ledger and in its JSON, and must read the same there as here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Preflight: what a run looks up or creates once per migration.
+USER: Final = "user"  # source identity → Jira account id (not a write: billing does not count it)
+COMPONENT: Final = "component"  # area path → Jira component id
+SPRINT: Final = "sprint"  # iteration path → Jira sprint id
+
+# The batch phases, one kind per thing written.
+ISSUE: Final = "issue"  # work item id → issue key
+HIERARCHY: Final = "hierarchy"  # child work item id → parent issue key (detail "as": parent | sub-task | link)
+LINK: Final = "link"
+REMOTE_LINK: Final = "remote_link"
+ATTACHMENT: Final = "attachment"
+INLINE_IMAGE: Final = "inline_image"
+HISTORY: Final = "history"
+DESCRIPTION: Final = "description"
+DESCRIPTION_ORIGINAL: Final = "description_original"
+COMMENT: Final = "comment"
+COMMENT_ORIGINAL: Final = "comment_original"
+COMMENT_OVERFLOW: Final = "comment_overflow"
+TRANSITION: Final = "transition"
+
+# Delta sync: one per ADO revision applied ("id:rev").
+SOURCE_CHANGE: Final = "source_change"
+
+ALL: Final = frozenset({
+    USER, COMPONENT, SPRINT, ISSUE, HIERARCHY, LINK, REMOTE_LINK, ATTACHMENT, INLINE_IMAGE, HISTORY, DESCRIPTION,
+    DESCRIPTION_ORIGINAL, COMMENT, COMMENT_ORIGINAL, COMMENT_OVERFLOW, TRANSITION, SOURCE_CHANGE,
+})

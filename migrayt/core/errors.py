@@ -1,0 +1,16 @@
+"""The errors the core raises; each door turns them into its own answer (404, 409, 422, an exit code)."""
+
+from __future__ import annotations
+
+
+class NotFound(Exception):
+    """Not there, or not this tenant's: the two are answered alike so a tenant learns nothing of another's."""
+
+
+class RunConflict(Exception):
+    """The run is in a state where this action makes no sense; nothing was changed."""
+
+
+class WrongConnectionKind(NotFound):
+    """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
+    callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
