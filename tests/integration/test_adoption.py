@@ -100,7 +100,7 @@ async def test_a_second_migration_adopts_what_the_first_wrote_and_creates_nothin
         # Each item recorded with the very issue the first migration made.
         second_keys = {k: r.target_key for k, r in (await issue_records(stack, second)).items() if r.state == "done"}
         assert second_keys == first_keys
-        for phase in ("hierarchy", "links", "attachments", "comments"):
+        for phase in ("hierarchy", "links", "attachments", "transitions", "comments"):
             assert two.counters[phase].created == 0, (phase, two.counters[phase])
         assert two.counters["links"].adopted > 0 and two.counters["comments"].adopted > 0
         assert two.counters["attachments"].adopted > 0
