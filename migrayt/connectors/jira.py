@@ -166,6 +166,8 @@ class Issue(_Wide):
     id: str
     key: str
     fields: dict[str, Any] = Field(default_factory=dict)
+    # Entity properties asked for by key (search `properties`, issue `?properties=`), by key.
+    properties: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -207,6 +209,10 @@ class JiraComment(_Wide):
     body: Any = None
     author: dict[str, Any] | None = None
     created: str | None = None
+    properties: list[dict[str, Any]] = Field(default_factory=list)  # with expand=properties
+
+    def property(self, key: str) -> Any:
+        return next((p.get("value") for p in self.properties if isinstance(p, dict) and p.get("key") == key), None)
 
 
 class JiraWorklog(_Wide):
@@ -469,12 +475,14 @@ class JiraClient:
         await self._send("DELETE", f"{API}/issue/{quote(key, safe='')}", idempotent=True, params=params)
 
     async def search_jql(
-        self, jql: str, fields: Sequence[str] = ("summary",), *, page_size: int = 100
+        self, jql: str, fields: Sequence[str] = ("summary",), *, page_size: int = 100, properties: Sequence[str] = ()
     ) -> AsyncIterator[Issue]:
-        """Every issue matching `jql` (enhanced search, nextPageToken pages)."""
+        """Every issue matching `jql` (enhanced search, nextPageToken pages), with the named entity properties."""
 
         async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
             payload: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": page_size}
+            if properties:
+                payload["properties"] = list(properties)
             if token:
                 payload["nextPageToken"] = token
             body = await self._send("POST", f"{API}/search/jql", idempotent=True, json=payload)
@@ -620,9 +628,11 @@ class JiraClient:
             await self._send("POST", f"{API}/issue/{quote(key, safe='')}/comment", idempotent=False, json=payload)
         )
 
-    async def list_comments(self, key: str) -> list[JiraComment]:
+    async def list_comments(self, key: str, *, with_properties: bool = False) -> list[JiraComment]:
         path = f"{API}/issue/{quote(key, safe='')}/comment"
-        return [JiraComment.model_validate(v) async for v in self._offset_pages(path, "comments", page_size=100)]
+        params = {"expand": "properties"} if with_properties else None
+        pages = self._offset_pages(path, "comments", params, page_size=100)
+        return [JiraComment.model_validate(v) async for v in pages]
 
     async def add_worklog(
         self, key: str, time_spent_seconds: int, started: str, *, comment_adf: Mapping[str, Any] | None = None

@@ -61,6 +61,9 @@ class PreviewReport(BaseModel):
     # Phase → what the preview cannot know without writing, and what it assumed instead.
     unpredictable: dict[str, str] = Field(default_factory=dict)
     samples: list[PreviewSample] = Field(default_factory=list)
+    # Items the target project holds already by source identity: the run adopts them, creating nothing.
+    already_in_jira: int = 0
+    already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
 
 
 class PreviewInput(BaseModel):

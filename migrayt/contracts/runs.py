@@ -36,11 +36,14 @@ class PhaseCounters(BaseModel):
     created: int = 0
     skipped: int = 0
     failed: int = 0
+    # Already in Jira from another migration of the same source: recorded with the found key, not created.
+    adopted: int = 0
 
     def add(self, other: "PhaseCounters") -> None:
         self.created += other.created
         self.skipped += other.skipped
         self.failed += other.failed
+        self.adopted += other.adopted
 
 
 class RunCheckpoint(BaseModel):

@@ -43,7 +43,7 @@ def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:
         if c is None:
             continue
         total += c.total
-        done += min(c.created + c.skipped + c.failed, c.total)
+        done += min(c.created + c.adopted + c.skipped + c.failed, c.total)
     return done, total
 
 

@@ -155,13 +155,14 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
                 c = progress.counters.get(phase)
                 if c is None:
                     continue
-                done = c.created + c.skipped + c.failed
+                done = c.created + c.adopted + c.skipped + c.failed
                 if BY_NAME[phase].kind == PhaseKind.PREFLIGHT:
                     finished = progress.phase not in (None, phase) or progress.status in FINAL_STATUSES
                     bars.update(tasks[phase], total=1, completed=1 if finished else 0)
                 else:
                     bars.update(tasks[phase], total=c.total or None, completed=done,
-                                detail=f"{BY_NAME[phase].counts} {c.created} skipped {c.skipped} failed {c.failed}")
+                                detail=f"{BY_NAME[phase].counts} {c.created} already in Jira {c.adopted} "
+                                       f"skipped {c.skipped} failed {c.failed}")
                 if phase == progress.phase or done:
                     bars.start_task(tasks[phase])
             if progress.status in FINAL_STATUSES:
@@ -171,11 +172,11 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     async with httpx.AsyncClient(timeout=30) as http:
         state = (await http.get(f"{sandbox.jira_url}/_sandbox/state")).json()
     table = Table(title=f"Run {run_id}: {progress.status.value} in {duration:.1f}s")
-    for column in ("phase", "total", "created", "skipped", "failed"):
+    for column in ("phase", "total", "created", "already in Jira", "skipped", "failed"):
         table.add_column(column, justify="right" if column != "phase" else "left")
     for phase in batched(phases):
         c = progress.counters[phase]
-        table.add_row(phase, str(c.total), str(c.created), str(c.skipped), str(c.failed))
+        table.add_row(phase, str(c.total), str(c.created), str(c.adopted), str(c.skipped), str(c.failed))
     console.print(table)
     failures = await stack.service.failures(TENANT, migration_id, limit=5)
     for f in failures:

@@ -133,3 +133,28 @@ def test_the_checker_rejects_a_body_that_breaks_the_schema() -> None:
     with pytest.raises(ValidationError):
         validate_response("GET", "/rest/api/3/issueLinkType", 200, {"issueLinkTypes": [{"id": "1", "colour": "red"}]})
     assert create and True
+
+
+async def test_source_identity_properties_are_kept_at_create_and_served_by_search_and_comments() -> None:
+    """Migrayt's `migrayt.source`: given in a bulk create's issueUpdate and a comment's create body,
+    read back through search (`properties`) and the comment list (`expand=properties`), as the spec says."""
+    identity = {"organization": "https://dev.azure.com/acme", "project": "Phoenix", "id": 48}
+    async with jira() as (client, _):
+        rec = Recorder(client)
+        c = rec.call
+        body = {**issue_body("with identity", labels=["ado-id-48"]),
+                "properties": [{"key": "migrayt.source", "value": identity}]}
+        key = (await c("POST", "/rest/api/3/issue/bulk", 201, json={"issueUpdates": [body]})).json()["issues"][0]["key"]
+        assert (await c("GET", f"/rest/api/3/issue/{key}/properties/migrayt.source", 200)).json()["value"] == identity
+        found = (await c("POST", "/rest/api/3/search/jql", 200, json={
+            "jql": "labels = ado-id-48", "fields": ["labels"], "properties": ["migrayt.source"]})).json()["issues"]
+        assert [(i["key"], i["properties"]["migrayt.source"]) for i in found] == [(key, identity)]
+        plain = (await c("POST", "/rest/api/3/search/jql", 200, json={"jql": "labels = ado-id-48"})).json()["issues"]
+        assert "properties" not in plain[0]  # only the properties asked for
+
+        prop = {"key": "migrayt.source", "value": {**identity, "comment": 7}}
+        await c("POST", f"/rest/api/3/issue/{key}/comment", 201, json={"body": doc("hi"), "properties": [prop]})
+        listed = (await c("GET", f"/rest/api/3/issue/{key}/comment?expand=properties", 200)).json()["comments"]
+        assert listed[0]["properties"] == [prop]
+        bare = (await c("GET", f"/rest/api/3/issue/{key}/comment", 200)).json()["comments"]
+        assert "properties" not in bare[0]

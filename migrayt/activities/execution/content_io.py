@@ -53,7 +53,7 @@ class SourceUnavailable(Exception):
 
 @dataclass
 class FileOutcome:
-    state: str  # "done" (an earlier run), "created", "failed"
+    state: str  # "done" (an earlier run), "created", "adopted" (already on an adopted issue), "failed"
     target_key: str | None = None
     error: str | None = None
 
@@ -82,8 +82,12 @@ def why_refused(err: ApiError) -> str:
 class IssueFiles:
     """The files of one Jira issue, each written once."""
 
-    def __init__(self, sessions: async_sessionmaker, ctx: MigrationContext, run_id: str, issue_key: str) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, ctx: MigrationContext, run_id: str, issue_key: str, *, adopted: bool = False
+    ) -> None:
         self._sessions = sessions
+        # An adopted issue (written by another migration) may hold the file already: look before sending.
+        self.adopted = adopted
         self._ctx = ctx
         self._run_id = run_id
         self.issue_key = issue_key
@@ -110,8 +114,8 @@ class IssueFiles:
             # the cause is fixed, and re-sending e.g. a 10 MB file to hear 413 again costs time.
             return FileOutcome("failed", error=record.error)
         detail = dict(detail or {})
-        if record is not None and record.state == PENDING:
-            found = await self._reconcile(kind, source_key, filename, size, detail)
+        if (record is not None and record.state == PENDING) or self.adopted:
+            found = await self._reconcile(kind, source_key, filename, size, detail, adopted=self.adopted)
             if found:
                 return found
         ambiguous = 0
@@ -158,9 +162,12 @@ class IssueFiles:
         return FileOutcome("failed", error=reason)
 
     async def _reconcile(
-        self, kind: str, source_key: str, filename: str, size: int | None, detail: dict[str, Any]
+        self, kind: str, source_key: str, filename: str, size: int | None, detail: dict[str, Any], adopted: bool = False
     ) -> FileOutcome | None:
-        """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue."""
+        """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue.
+
+        On an adopted issue the file may have come from the other migration: same rule, recorded as adopted.
+        """
         async with self._claim_lock:
             candidates = [
                 a for a in await self.listing()
@@ -186,12 +193,13 @@ class IssueFiles:
                 digest = hashlib.sha256()
                 async for chunk in self._ctx.jira.stream_attachment_content(str(att.id)):
                     digest.update(chunk)
-                detail = {**detail, "filename": att.filename, "size": att.size, "sha256": digest.hexdigest(), "reconciled": True}
+                detail = {**detail, "filename": att.filename, "size": att.size, "sha256": digest.hexdigest(),
+                          "adopted" if adopted else "reconciled": True}
                 await item_records.mark_done(
                     session, self._ctx.migration_id, kind, source_key, str(att.id), self._run_id, detail
                 )
                 await session.commit()
-            return FileOutcome("created", str(att.id))
+            return FileOutcome("adopted" if adopted else "created", str(att.id))
 
 
 class _Digest:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
@@ -27,7 +28,6 @@ from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.translation.issue_fields import (
     ItemRejected,
     build_issue_fields,
-    source_label,
 )
 
 # Unknown outcomes of a bulk create handled inside one attempt before the activity itself fails.
@@ -93,12 +93,19 @@ class CreateItemsActivities:
                 to_write.append(row)
             elif record.state == DONE:
                 # Done by an earlier attempt of this same run still counts as created by this run.
-                if record.run_id == input.run_id:
+                if record.run_id == input.run_id and (record.detail or {}).get("adopted"):
+                    counters.adopted += 1
+                elif record.run_id == input.run_id:
                     counters.created += 1
                 else:
                     counters.skipped += 1
             else:
                 pending.append((row, record))
+
+        if to_write:
+            # Already in Jira from another migration of the same source: recorded, not created again.
+            adopted, to_write = await self._adopt(ctx, input.run_id, to_write)
+            counters.adopted += adopted
 
         reconciled = 0
         # Every earlier attempt has ended (we hold the item locks), so its writes happened before now.
@@ -143,13 +150,15 @@ class CreateItemsActivities:
             # The search index may not show a write this young; wait out the bound instead of guessing.
             activity.heartbeat(f"waiting {wait:.1f}s for the search index")
             await asyncio.sleep(wait)
-        labels = {source_label(row.source_id): row for row, _ in pending}
-        hits = await ctx.jira.find_issue_keys_by_labels(list(labels), project_key=ctx.target.project_key)
+        rows = [row for row, _ in pending]
+        hits = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [r.source_id for r in rows])
+        identity = adoption.Identity.of(ctx.source)
         found = 0
         missing: list[SourceRow] = []
         async with self._sessions() as session:
-            for label, row in labels.items():
-                keys = sorted(hits.get(label) or [], key=issue_number)
+            for row in rows:
+                # Another organisation's or project's issue with the same label is never this write.
+                keys = adoption.reconcilable(identity, row.source_id, hits.get(row.source_id) or [])
                 if keys:
                     detail = {"reconciled": True}
                     if len(keys) > 1:
@@ -160,6 +169,29 @@ class CreateItemsActivities:
                     missing.append(row)
             await session.commit()
         return found, missing
+
+    async def _adopt(self, ctx: MigrationContext, run_id: str, rows: list[SourceRow]) -> tuple[int, list[SourceRow]]:
+        """Record as done the items whose issue the target project already holds, by source identity.
+
+        Nothing is written to Jira, so a crash here leaves nothing to reconcile: the retry searches again.
+        """
+        async with self._sessions() as session:
+            await adoption.wait_for_index(session, ctx.migration_id, ctx.target, self._grace, activity.heartbeat)
+        found = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [r.source_id for r in rows])
+        decided = adoption.decide(adoption.Identity.of(ctx.source), found)
+        if decided.legacy:
+            work_items = await ctx.ado.get_work_items(list(decided.legacy), expand="none")
+            adoption.settle_legacy(decided, {wi.id: adoption.expected_summary(wi.id, wi.fields) for wi in work_items})
+        if not decided.keys:
+            return 0, rows
+        done = [
+            (str(r.source_id), decided.keys[r.source_id], adoption.adopted_detail(decided, r.source_id))
+            for r in rows if r.source_id in decided.keys
+        ]
+        async with self._sessions() as session:
+            await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, run_id)
+            await session.commit()
+        return len(done), [r for r in rows if r.source_id not in decided.keys]
 
     async def _write(self, ctx: MigrationContext, input: CreateItemsInput, rows: list[SourceRow]) -> tuple[int, int]:
         catalog = await self._contexts.catalog(ctx)
@@ -214,7 +246,10 @@ class CreateItemsActivities:
             await item_records.mark_pending(session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id)
             await session.commit()
         try:
-            result = await ctx.jira.bulk_create_issues([{"fields": fields} for _, fields, _ in drafts])
+            result = await ctx.jira.bulk_create_issues(
+                [{"fields": fields, "properties": [adoption.source_property(ctx.source, row.source_id)]}
+                 for row, fields, _ in drafts]
+            )
         except AmbiguousWriteError:
             raise  # pending records stay pending; the retry reconciles them by label
         except ApiError as err:

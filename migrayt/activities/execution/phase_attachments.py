@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import (
     IssueFiles,
     RichText,
@@ -25,7 +26,13 @@ from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import ApiError
 from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
-from migrayt.contracts.record_kinds import ATTACHMENT, DESCRIPTION, DESCRIPTION_ORIGINAL, HISTORY, ISSUE
+from migrayt.contracts.record_kinds import (
+    ATTACHMENT,
+    DESCRIPTION,
+    DESCRIPTION_ORIGINAL,
+    HISTORY,
+    ISSUE,
+)
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
@@ -62,6 +69,8 @@ class AttachmentsPhase:
         async with self._sessions() as session:
             issues = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
         issues = {k: r for k, r in issues.items() if r.state == DONE and r.target_key}
+        async with self._sessions() as session:
+            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, issues)
         migrated = [r for r in rows if str(r.source_id) in issues]
         counters.skipped += len(rows) - len(migrated)  # items that failed earlier carry their reason there
         if not migrated:
@@ -75,7 +84,10 @@ class AttachmentsPhase:
                 wi = work_items.get(row.source_id)
                 if wi is None:
                     return "skipped"  # gone from ADO since it was created; nothing left to copy
-                return await ItemContent(self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)]).run()
+                return await ItemContent(
+                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)],
+                    adopted=str(row.source_id) in adopted,
+                ).run()
 
         for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
@@ -85,20 +97,24 @@ class AttachmentsPhase:
 class ItemContent:
     """One item's files and description."""
 
-    def __init__(self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue: ItemRecord) -> None:
+    def __init__(
+        self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue: ItemRecord,
+        *, adopted: bool = False,
+    ) -> None:
         self._sessions = sessions
         self._ctx = ctx
         self._lookups = lookups
         self._run_id = run_id
         self._wi = wi
         self._issue = issue
-        self._files = IssueFiles(sessions, ctx, run_id, issue.target_key)
+        self._adopted = adopted
+        self._files = IssueFiles(sessions, ctx, run_id, issue.target_key, adopted=adopted)
         self._outcomes: list[str] = []
 
     def _note(self, state: str, record: ItemRecord | None = None) -> None:
         # A record done by an earlier attempt of this run still counts as written by this run.
         if state == "done" and record is not None and record.run_id == self._run_id:
-            state = "created"
+            state = "adopted" if (record.detail or {}).get("adopted") else "created"
         self._outcomes.append(state)
 
     async def run(self) -> str:
@@ -137,7 +153,9 @@ class ItemContent:
 
         if "failed" in self._outcomes:
             return "failed"
-        return "created" if "created" in self._outcomes else "skipped"
+        if "created" in self._outcomes:
+            return "created"
+        return "adopted" if "adopted" in self._outcomes else "skipped"
 
     async def _history(self, record: ItemRecord | None) -> None:
         if record is not None and record.state == DONE:
@@ -196,9 +214,11 @@ class ItemContent:
                 self._note("failed")
                 return
             detail["rewritten"] = True
+        if self._adopted:
+            detail["adopted"] = True  # the same description set again on an issue another migration wrote
         async with self._sessions() as session:
             await item_records.mark_done(
                 session, self._ctx.migration_id, DESCRIPTION, str(ado_id), self._files.issue_key, self._run_id, detail
             )
             await session.commit()
-        self._note("created" if detail.get("rewritten") else "skipped")
+        self._note("adopted" if self._adopted else "created" if detail.get("rewritten") else "skipped")

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from sqlalchemy import or_, select
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import (
     AMBIGUOUS_TRIES,
     IssueFiles,
@@ -35,7 +36,13 @@ from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import API, JiraComment
 from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
-from migrayt.contracts.record_kinds import ATTACHMENT, COMMENT, COMMENT_ORIGINAL, COMMENT_OVERFLOW, ISSUE
+from migrayt.contracts.record_kinds import (
+    ATTACHMENT,
+    COMMENT,
+    COMMENT_ORIGINAL,
+    COMMENT_OVERFLOW,
+    ISSUE,
+)
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.settings import get_settings
 from migrayt.store import item_records
@@ -99,6 +106,7 @@ class CommentsPhase:
         ctx = await self._contexts.load(input.migration_id)
         async with self._sessions() as session:
             issues = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
+            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, issues)
         migrated = [r for r in rows if str(r.source_id) in issues]
         counters.skipped += len(rows) - len(migrated)
         if not migrated:
@@ -121,7 +129,8 @@ class CommentsPhase:
                 if wi is None:
                     return "skipped"
                 return await ItemComments(
-                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)], file_limit
+                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)], file_limit,
+                    adopted=str(row.source_id) in adopted,
                 ).run()
 
         for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
@@ -132,7 +141,7 @@ class CommentsPhase:
 class ItemComments:
     def __init__(
         self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue_key: str,
-        file_limit: Callable[[], Awaitable[int]] | None = None,
+        file_limit: Callable[[], Awaitable[int]] | None = None, *, adopted: bool = False,
     ) -> None:
         self._sessions = sessions
         self._file_limit = file_limit or (lambda: upload_limit(ctx))
@@ -141,7 +150,10 @@ class ItemComments:
         self._run_id = run_id
         self._wi = wi
         self._issue_key = issue_key
-        self._files = IssueFiles(sessions, ctx, run_id, issue_key)
+        # An adopted issue (found in Jira, written by another migration) may hold these comments already.
+        self._adopted = adopted
+        self._identity = adoption.Identity.of(ctx.source)
+        self._files = IssueFiles(sessions, ctx, run_id, issue_key, adopted=adopted)
         self._outcomes: list[str] = []
 
     def _key(self, comment_id: int) -> str:
@@ -149,8 +161,22 @@ class ItemComments:
 
     def _note(self, state: str, record: ItemRecord | None = None) -> None:
         if state == "done" and record is not None and record.run_id == self._run_id:
-            state = "created"
+            state = "adopted" if (record.detail or {}).get("adopted") else "created"
         self._outcomes.append(state)
+
+    def _source_of(self, jc: JiraComment) -> int | None:
+        """The ADO comment id a Jira comment was migrated from: its property, else its header's marker.
+
+        A property naming another source (organisation, project or item) is not this item's comment.
+        """
+        value = jc.property(adoption.SOURCE_PROPERTY)
+        if isinstance(value, dict):
+            org = str(value.get("organization") or "").rstrip("/").lower()
+            ours = (org == self._identity.organization and str(value.get("project") or "").lower()
+                    == self._identity.project.lower() and str(value.get("id")) == str(self._wi.id))
+            comment = value.get("comment")
+            return int(comment) if ours and isinstance(comment, int) else None
+        return marker_of(jc.body)
 
     async def run(self) -> str:
         count = self._wi.fields.get("System.CommentCount")
@@ -164,6 +190,8 @@ class ItemComments:
             records = await item_records.load(session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in posted])
         if any(r.state == PENDING for r in records.values()):
             await self._reconcile(posted, records)
+        if self._adopted and any(getattr(records.get(self._key(c.id)), "state", None) != DONE for c in posted):
+            await self._reconcile(posted, records, adopted=True)
         todo = []
         for c in posted:
             record = records.get(self._key(c.id))
@@ -177,13 +205,15 @@ class ItemComments:
             await self._overflow(comments, overflow)
         if "failed" in self._outcomes:
             return "failed"
-        return "created" if "created" in self._outcomes else "skipped"
+        if "created" in self._outcomes:
+            return "created"
+        return "adopted" if "adopted" in self._outcomes else "skipped"
 
     async def _posted(self) -> dict[int, str]:
         """ADO comment id → Jira comment id, for the migrated comments already on the issue."""
         found: dict[int, str] = {}
-        for jc in await self._ctx.jira.list_comments(self._issue_key):
-            marker = marker_of(jc.body)
+        for jc in await self._ctx.jira.list_comments(self._issue_key, with_properties=True):
+            marker = self._source_of(jc)
             if marker is not None and marker not in found:
                 found[marker] = jc.id
         return found
@@ -191,28 +221,43 @@ class ItemComments:
     async def _recent(self) -> dict[int, str]:
         """Like `_posted`, over the newest comments only (one consistent read, not the whole issue)."""
         body = await self._ctx.jira.http.get_json(
-            f"{API}/issue/{quote(self._issue_key, safe='')}/comment", params={"orderBy": "-created", "maxResults": RECENT}
+            f"{API}/issue/{quote(self._issue_key, safe='')}/comment",
+            params={"orderBy": "-created", "maxResults": RECENT, "expand": "properties"},
         )
         found: dict[int, str] = {}
         for raw in (body or {}).get("comments") or []:
             jc = JiraComment.model_validate(raw)
-            marker = marker_of(jc.body)
+            marker = self._source_of(jc)
             if marker is not None:
                 found.setdefault(marker, jc.id)
         return found
 
-    async def _reconcile(self, posted: list[SourceComment], records: dict[str, ItemRecord]) -> None:
+    async def _reconcile(
+        self, posted: list[SourceComment], records: dict[str, ItemRecord], adopted: bool = False
+    ) -> None:
+        """Record as done the comments already on the issue: pending ones (an earlier attempt may have
+        posted them) or, on an adopted issue, any not yet done (another migration posted them)."""
         on_jira = await self._posted()
         async with self._sessions() as session:
             for c in posted:
                 key = self._key(c.id)
                 record = records.get(key)
-                if record is not None and record.state == PENDING and c.id in on_jira:
+                if adopted:
+                    open_ = record is None or record.state != DONE
+                else:
+                    open_ = record is not None and record.state == PENDING
+                if open_ and c.id in on_jira:
+                    detail = {"adopted": True} if adopted else {"reconciled": True}
                     await item_records.mark_done(
-                        session, self._ctx.migration_id, COMMENT, key, on_jira[c.id], self._run_id, {"reconciled": True}
+                        session, self._ctx.migration_id, COMMENT, key, on_jira[c.id], self._run_id, detail
                     )
+                    if record is None:
+                        record = records[key] = ItemRecord(
+                            migration_id=self._ctx.migration_id, kind=COMMENT, source_key=key, detail={}
+                        )
                     record.state = DONE
                     record.run_id = self._run_id
+                    record.detail = detail
             await session.commit()
 
     async def _post(self, todo: list[SourceComment]) -> None:
@@ -257,7 +302,9 @@ class ItemComments:
         ambiguous = 0
         while True:
             try:
-                created = await self._ctx.jira.add_comment(self._issue_key, body)
+                created = await self._ctx.jira.add_comment(
+                    self._issue_key, body, properties=[adoption.comment_property(self._ctx.source, self._wi.id, c.id)]
+                )
                 target = created.id
                 break
             except AmbiguousWriteError:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_deps import PhaseDeps
@@ -41,6 +42,9 @@ class HierarchyPhase:
                 session, ctx.migration_id, ISSUE, [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent]
             )
             done = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent])
+            adopted = await adoption.adopted_issue_keys(
+                session, ctx.migration_id, [str(r.source_id) for r in with_parent]
+            )
             parent_types = dict(
                 (
                     await session.execute(
@@ -58,7 +62,9 @@ class HierarchyPhase:
             record = done.get(source_key)
             if record is not None and record.state == DONE:
                 # Done by an earlier attempt of this same run still counts as this run's work.
-                return "created" if record.run_id == input.run_id else "skipped"
+                if record.run_id != input.run_id:
+                    return "skipped"
+                return "adopted" if (record.detail or {}).get("adopted") else "created"
             child_key, parent_key = keys.get(source_key), keys.get(str(row.parent_id))
             if not child_key:
                 return "skipped"  # the item itself failed in create items, with its reason there
@@ -71,6 +77,13 @@ class HierarchyPhase:
                     )
                     await session.commit()
                     return "failed"
+                if source_key in adopted and await _already_nested(ctx, child_key, parent_key):
+                    # Another migration set this parent (or made the sub-task, or the link) already.
+                    await item_records.mark_done(
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"adopted": True}
+                    )
+                    await session.commit()
+                    return "adopted"
                 child_type = catalog.issue_types.get(_jira_type(ctx, row.work_item_type, row.tier))
                 parent_type = catalog.issue_types.get(ctx.plan.types.get(parent_types.get(row.parent_id, ""), ""))
                 if child_type is not None and child_type.subtask:
@@ -129,6 +142,17 @@ def _jira_type(ctx: MigrationContext, ado_type: str, tier: int) -> str:
     if tier == 1 and ado_type in ctx.plan.subtask_types:
         return ctx.plan.subtask_types[ado_type]
     return ctx.plan.types.get(ado_type, "")
+
+
+async def _already_nested(ctx: MigrationContext, child_key: str, parent_key: str) -> bool:
+    """The child has this parent in Jira already, as its parent or as the link kept instead (one consistent read)."""
+    issue = await ctx.jira.get_issue(child_key, fields=["parent", "issuelinks"])
+    if ((issue.fields.get("parent") or {}).get("key")) == parent_key:
+        return True
+    return any(
+        (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key") == parent_key
+        for link in issue.fields.get("issuelinks") or []
+    )
 
 
 async def _linked(ctx: MigrationContext, child_key: str, parent_key: str) -> bool:

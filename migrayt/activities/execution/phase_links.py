@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from migrayt.activities.execution import adoption
 from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_deps import PhaseDeps
@@ -37,7 +38,7 @@ PER_BATCH_CONCURRENCY = 8
 # many unknown outcomes in a row the error goes up and the retried batch reconciles.
 AMBIGUOUS_TRIES = 3
 
-CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
+CREATED, SKIPPED, FAILED, ADOPTED = "created", "skipped", "failed", "adopted"
 
 
 @dataclass
@@ -105,6 +106,7 @@ class LinksPhase:
                 ).all()
             }
             keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(e) for e in ends])
+            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, keys)
             link_records = await item_records.load(
                 session, ctx.migration_id, LINK, [link.record_key for w in items for link in w.links]
             )
@@ -116,7 +118,7 @@ class LinksPhase:
         if any(w.links for w in items):
             jira_types = {t.name.lower(): t for t in await ctx.jira.get_issue_link_types()}
 
-        writer = _Writer(self._sessions, ctx, input.run_id, keys, jira_types, family)
+        writer = _Writer(self._sessions, ctx, input.run_id, keys, jira_types, family, adopted)
         limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
 
         async def limited(coro):
@@ -133,7 +135,9 @@ class LinksPhase:
                 return SKIPPED  # the item itself failed in create items, with its reason there
             if FAILED in outcomes:
                 return FAILED
-            return CREATED if CREATED in outcomes else SKIPPED
+            if CREATED in outcomes:
+                return CREATED
+            return ADOPTED if ADOPTED in outcomes else SKIPPED
 
         for outcome in await gather_or_cancel(*(one(w) for w in items)):
             setattr(counters, outcome, getattr(counters, outcome) + 1)
@@ -171,9 +175,11 @@ class _Writer:
 
     def __init__(
         self, sessions, ctx: MigrationContext, run_id: str, keys: Mapping[str, str],
-        jira_types: Mapping[str, IssueLinkType], family: set[tuple[int, int]],
+        jira_types: Mapping[str, IssueLinkType], family: set[tuple[int, int]], adopted: set[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
+        # Items whose issue another migration wrote: a link between two of them may be in Jira already.
+        self._adopted = adopted
         self._family = family
         self._ctx = ctx
         self._run_id = run_id
@@ -183,7 +189,9 @@ class _Writer:
     def _already(self, record: ItemRecord | None) -> str | None:
         if record is not None and record.state == DONE:
             # Done by an earlier attempt of this same run still counts as this run's work.
-            return CREATED if record.run_id == self._run_id else SKIPPED
+            if record.run_id != self._run_id:
+                return SKIPPED
+            return ADOPTED if (record.detail or {}).get("adopted") else CREATED
         return None
 
     async def _fail(self, kind: str, source_key: str, reason: str) -> str:
@@ -226,6 +234,11 @@ class _Writer:
         target_key = f"{subject} {jira_type.outward} {obj}"
         pending = record is not None and record.state == PENDING
         shared = plan.symmetric and link.ends in self._family
+        # Both ends adopted: the other migration may have made this very link (a new issue has no links yet).
+        adopted = {str(plan.subject), str(plan.object)} <= self._adopted
+        if adopted and await self._linked(subject, obj, jira_type, plan):
+            await self._done(LINK, key, target_key, {**detail, "adopted": True})
+            return ADOPTED
         if (pending or shared) and await self._linked(subject, obj, jira_type, plan):
             # An earlier attempt reached Jira, or phase 3 already made this very link.
             return await self._done(LINK, key, target_key, {**detail, "reconciled": pending, "shared_with_hierarchy": shared})
@@ -267,9 +280,12 @@ class _Writer:
             if not fails_alone(err):
                 raise
             return await self._fail(REMOTE_LINK, remote.record_key, f"Jira refused the remote link to {remote.url}: {err}")
-        return await self._done(
-            REMOTE_LINK, remote.record_key, f"{issue_key}:{link_id}", {"url": remote.url, "global_id": remote.global_id}
-        )
+        detail = {"url": remote.url, "global_id": remote.global_id}
+        if item_key in self._adopted:
+            # The same globalId on an adopted issue updated the other migration's remote link in place.
+            await self._done(REMOTE_LINK, remote.record_key, f"{issue_key}:{link_id}", {**detail, "adopted": True})
+            return ADOPTED
+        return await self._done(REMOTE_LINK, remote.record_key, f"{issue_key}:{link_id}", detail)
 
     async def unknown(self, source_key: str, reason: str, record: ItemRecord | None) -> str:
         if (outcome := self._already(record)) is not None:

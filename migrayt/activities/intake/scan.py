@@ -11,14 +11,25 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from migrayt.activities.execution.migration_context import MigrationContexts, bad_configuration
+from migrayt.activities.execution import adoption
+from migrayt.activities.execution.migration_context import (
+    MigrationContexts,
+    bad_configuration,
+)
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
 from migrayt.contracts.scan import ScanFinishedInput, ScanSourceInput, ScanSourceResult
-from migrayt.intake.catalog import Catalog, CatalogBuilder, FieldMeta, StateInfo, TargetLimits
+from migrayt.intake.already_present import already_in_jira
+from migrayt.intake.catalog import (
+    Catalog,
+    CatalogBuilder,
+    FieldMeta,
+    StateInfo,
+    TargetLimits,
+)
 from migrayt.intake.lint import lint
 from migrayt.intake.quote import quote
 from migrayt.settings import Settings
@@ -137,6 +148,8 @@ class ScanActivities:
         try:
             limits = await target_limits(ctx.jira, ctx.target.project_key, self._settings, input.limit_overrides)
             catalog = await scan_project(ctx.ado, limits, progress=lambda n: activity.heartbeat(f"{n} items read"))
+            identity = adoption.Identity.of(ctx.source)
+            present = await adoption.present_in_target(ctx.jira, ctx.target.project_key, identity)
         except OutboundRefused as err:
             raise bad_configuration(f"the scan cannot call this URL: {err}") from None
         except ApiError as err:
@@ -146,6 +159,8 @@ class ScanActivities:
                 raise bad_configuration(f"the scan was refused: {what}") from None
             raise ApplicationError(f"the scan failed: {what}", type="ApiError") from None
         report = lint(catalog)
+        if (finding := already_in_jira(present)) is not None:
+            report.breaches.append(finding)
         price = quote(catalog, self._settings.price_table)
         async with self._sessions() as session:
             await session.execute(

@@ -17,7 +17,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
-from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution import adoption
+from migrayt.activities.execution.migration_context import (
+    MigrationContext,
+    MigrationContexts,
+)
 from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
 from migrayt.activities.execution.preflight import (
     FALLBACK_USER,
@@ -46,7 +50,13 @@ from migrayt.contracts.record_kinds import COMPONENT, HIERARCHY, ISSUE, SPRINT, 
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Preview
-from migrayt.translation.issue_fields import ItemRejected, Lookups, TargetCatalog, build_issue_fields, target_type_for
+from migrayt.translation.issue_fields import (
+    ItemRejected,
+    Lookups,
+    TargetCatalog,
+    build_issue_fields,
+    target_type_for,
+)
 
 ENUMERATE_CHUNK = 2000
 SAMPLE_TEXT_CHARS = 600
@@ -204,11 +214,16 @@ class DryRun:
         created = CreatedIssues(keys={k: v for k, v in done.items() if v})
         metas = await self._create_meta()
         keys: dict[int, str] = {}
+        present = await self._already_in_jira([r for r in planned if str(r.source_id) not in done], work_items)
         sampled = 0
         for row in planned:
             if str(row.source_id) in done:
                 keys[row.source_id] = done[str(row.source_id)]
                 counters.skipped += 1
+                continue
+            if row.source_id in present:
+                keys[row.source_id] = created.keys[str(row.source_id)] = present[row.source_id]
+                counters.adopted += 1
                 continue
             wi = work_items[row.source_id]
             parent_key = keys.get(row.parent_id) if (row.tier == 1 and row.parent_id) else None
@@ -238,6 +253,21 @@ class DryRun:
                 report.samples.append(self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None))
         created.keys.update({str(k): v for k, v in keys.items()})
         return created
+
+    async def _already_in_jira(self, rows: list[Planned], work_items: dict[int, WorkItem]) -> dict[int, str]:
+        """ADO id → the key of the issue the run would adopt, by the run's own rule (see adoption.py)."""
+        if not rows:
+            return {}
+        ctx = self.ctx
+        found = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [r.source_id for r in rows])
+        decided = adoption.decide(adoption.Identity.of(ctx.source), found)
+        adoption.settle_legacy(decided, {
+            i: adoption.expected_summary(i, work_items[i].fields) for i in decided.legacy if i in work_items
+        })
+        self.report.already_in_jira = len(decided.keys)
+        sample = sorted(decided.keys.values(), key=adoption.issue_number)[: adoption.SAMPLE_KEYS]
+        self.report.already_in_jira_keys = sample
+        return decided.keys
 
     async def _create_meta(self) -> dict[str, dict[str, CreateMetaField]]:
         ctx = self.ctx

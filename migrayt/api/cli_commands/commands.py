@@ -393,11 +393,12 @@ def _render_run(c: Console, run: dict) -> None:
         return
     eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
     c.print(f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}")
-    table = Table("phase", "total", "created", "skipped", "failed")
+    table = Table("phase", "total", "created", "already in Jira", "skipped", "failed")
     for phase in batched(in_order(run.get("counters") or {})):
         counters = (run.get("counters") or {}).get(phase)
         if counters:
-            table.add_row(phase, *(str(counters[k]) for k in ("total", "created", "skipped", "failed")))
+            columns = ("total", "created", "adopted", "skipped", "failed")
+            table.add_row(phase, *(str(counters.get(k, 0)) for k in columns))
     c.print(table)
     for f in run.get("failures") or []:
         c.print(f"  [red]failed[/] {f['kind']} {f['source_key']}: {f['error']}")
@@ -430,10 +431,11 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
                     c = (data.get("counters") or {}).get(phase)
                     if not c:
                         continue
-                    done = c["created"] + c["skipped"] + c["failed"]
+                    done = c["created"] + c.get("adopted", 0) + c["skipped"] + c["failed"]
                     eta = f" ETA {data['eta_seconds']:.0f}s" if data.get("eta_seconds") is not None and phase == data.get("phase") else ""
                     bars.update(task, total=c["total"] or None, completed=done,
-                                detail=f"created {c['created']} skipped {c['skipped']} failed {c['failed']}{eta}")
+                                detail=f"created {c['created']} already in Jira {c.get('adopted', 0)} "
+                                       f"skipped {c['skipped']} failed {c['failed']}{eta}")
                     if phase == data.get("phase") or done:
                         bars.start_task(task)
         if last:

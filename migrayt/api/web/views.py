@@ -107,6 +107,7 @@ class PhaseBar:
     failed: int
     percent: int
     state: str  # waiting | active | done
+    adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
 
 
 def phase_bars(
@@ -119,7 +120,7 @@ def phase_bars(
     bars = []
     for index, name in enumerate(names):
         c = counters.get(name) or PhaseCounters()
-        done = min(c.created + c.skipped + c.failed, c.total) if c.total else 0
+        done = min(c.created + c.adopted + c.skipped + c.failed, c.total) if c.total else 0
         if index < current or (final and status == RunStatus.COMPLETED) or (final and c.total and done == c.total):
             state = "done"
         elif index == current and not final:
@@ -132,7 +133,10 @@ def phase_bars(
         else:
             percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
         counts = BY_NAME[name].counts if name in BY_NAME else "created"
-        bars.append(PhaseBar(name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state))
+        bars.append(PhaseBar(
+            name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state,
+            c.adopted,
+        ))
     return bars
 
 

@@ -430,7 +430,7 @@ def create_jira_app(
 
     @api.get("/issue/{issueIdOrKey}/comment")
     async def get_comments(request: Request, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100,
-                           orderBy: str | None = None) -> dict:
+                           orderBy: str | None = None, expand: str | None = None) -> dict:
         issue = state.issue(issueIdOrKey)
         _page_params(startAt, maxResults)
         ids = list(state.issue_comments.get(issue.id, []))
@@ -438,7 +438,7 @@ def create_jira_app(
             ids.reverse()
         maxResults = min(maxResults, 5000)
         base = _base(request)
-        page = [render.comment(state.comments[c], state, base) for c in ids[startAt:startAt + maxResults]]
+        page = [render.comment(state.comments[c], state, base, expand) for c in ids[startAt:startAt + maxResults]]
         return {"startAt": startAt, "maxResults": maxResults, "total": len(ids), "comments": page}
 
     @api.post("/issue/{issueIdOrKey}/worklog", status_code=201)

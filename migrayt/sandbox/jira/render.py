@@ -153,7 +153,7 @@ def issue_links(issue: Issue, state: JiraState, base: str) -> list[dict[str, Any
     return out
 
 
-def comment(c: Comment, state: JiraState, base: str) -> dict[str, Any]:
+def comment(c: Comment, state: JiraState, base: str, expand: str | None = None) -> dict[str, Any]:
     author = user_or_unknown(state, c.author_id, base)
     out: dict[str, Any] = {
         "self": f"{base}/rest/api/3/issue/{c.issue_id}/comment/{c.id}",
@@ -167,6 +167,8 @@ def comment(c: Comment, state: JiraState, base: str) -> dict[str, Any]:
     }
     if c.visibility is not None:
         out["visibility"] = c.visibility
+    if "properties" in (expand or "").split(","):
+        out["properties"] = list(c.properties)
     return out
 
 

@@ -85,6 +85,8 @@ class Comment:
     created: float
     updated: float
     visibility: dict | None = None
+    # Comment.properties (EntityProperty list): kept as given at create, served with expand=properties.
+    properties: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -971,8 +973,10 @@ class JiraState:
 
     def _add_comment(self, issue: Issue, body: dict) -> Comment:
         now = self.now()
+        props = [{"key": p["key"], "value": p.get("value")} for p in body.get("properties") or []
+                 if isinstance(p, dict) and isinstance(p.get("key"), str)]
         c = Comment(self._next("comment"), issue.id, self.me.account_id, body["body"], now, now,
-                    body.get("visibility"))
+                    body.get("visibility"), props)
         self.comments[c.id] = c
         self.issue_comments.setdefault(issue.id, []).append(c.id)
         self.store.put("comment", c.id, asdict(c))
