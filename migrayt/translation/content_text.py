@@ -106,6 +106,11 @@ DESCRIPTION_FIELDS = ("System.Description", "Microsoft.VSTS.TCM.ReproSteps", "Mi
 
 def description_html(fields: dict[str, Any]) -> str:
     """The HTML the issue description is made of, composed as create-items composes it."""
+    return "\n".join(description_parts(fields))
+
+
+def description_parts(fields: dict[str, Any]) -> list[str]:
+    """The description's HTML fields, each to be rendered on its own (see html_parts_to_adf)."""
     title = clean_line(str(fields.get("System.Title") or ""))
     parts = []
     if len(title) > SUMMARY_LIMIT:
@@ -116,7 +121,7 @@ def description_html(fields: dict[str, Any]) -> str:
             if name != "System.Description":
                 parts.append(f"<h3>{name.rsplit('.', 1)[-1]}</h3>")
             parts.append(str(value))
-    return "\n".join(parts)
+    return parts
 
 
 def description_note(ado_id: int, limit: int, rev: int | None = None) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from migrayt.connectors.adf import AdfContext, fit_adf, html_to_adf
+from migrayt.connectors.adf import AdfContext, fit_adf, html_parts_to_adf, html_to_adf
 from migrayt.mapping.plan import FieldMapping, MappingPlan
 
 SUMMARY_LIMIT = 255
@@ -165,7 +165,7 @@ def build_issue_fields(
                 html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
             html_parts.append(str(value))
     description, truncated = fit_adf(
-        html_to_adf("\n".join(html_parts), adf_context),
+        html_parts_to_adf(html_parts, adf_context),
         limit=TEXT_LIMIT,
         note=f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as ado-{ado_id}-description.html.",
     )

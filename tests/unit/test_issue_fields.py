@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from migrayt.activities.execution.preflight import plan_problems
-from migrayt.connectors.adf import adf_char_count
+from migrayt.connectors.adf import adf_char_count, adf_to_text
 from migrayt.mapping.plan import default_plan
 from migrayt.translation.issue_fields import (
     IssueTypeRef,
@@ -88,6 +88,18 @@ def test_huge_description_fits_jira_limit_and_says_so():
     draft = build_issue_fields(9, story(**{"System.Description": html}), default_plan(), CATALOG, lookups())
     assert draft.description_truncated
     assert adf_char_count(draft.fields["description"]) <= 32767
+
+
+@pytest.mark.parametrize("broken", ["<!-- unterminated comment", "<script>never closed", '<a href="open quote'])
+def test_broken_html_in_one_field_does_not_swallow_the_next(broken):
+    # Seen with chaos seed 961148: a description ending in an open comment hid the acceptance criteria.
+    fields = story(**{
+        "System.Description": "<p>Intro</p>" + broken,
+        "Microsoft.VSTS.Common.AcceptanceCriteria": "<p>Done when @Olu Anders signs off</p>",
+    })
+    draft = build_issue_fields(3, fields, default_plan(), CATALOG, lookups())
+    text = adf_to_text(draft.fields["description"])
+    assert "Intro" in text and "AcceptanceCriteria" in text and "Done when @Olu Anders signs off" in text
 
 
 def test_unmapped_type_is_rejected_with_reason():

@@ -59,7 +59,7 @@ from migrayt.store.models import RunSourceItem
 from migrayt.translation.content_text import (
     ado_attachment_src,
     description_file_name,
-    description_html,
+    description_parts,
     description_note,
     image_sources,
     original_html_file,
@@ -217,16 +217,17 @@ class SourceChangesActivities:
 
     async def _description(self, ctx: MigrationContext, lookups: Lookups, run_id: str, issue_key: str, wi) -> tuple[dict, dict]:
         """The changed description with its images on the Jira issue (each uploaded once) and #refs as keys."""
-        source = description_html(wi.fields)
+        parts = description_parts(wi.fields)
+        source = "\n".join(parts)
         org = ctx.source.organization_url
         guids = {g for src, _ in image_sources(source) if (g := ado_attachment_src(src, org))}
         async with self._sessions() as session:
             own = await item_records.target_keys(session, ctx.migration_id, ATTACHMENT, guids)
         files = IssueFiles(self._sessions, ctx, run_id, issue_key)
         rich = RichText(self._sessions, ctx, lookups, files, wi.id, own)
-        await rich.prepare([source])
+        await rich.prepare(parts)
         rev = wi.rev or 0  # ADO always sends one; 0 keeps the name apart from the migration's file
-        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev))
+        doc, truncated = fit_adf(rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev))
         about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
         if rich.failures:
             about["image_failures"] = rich.failures

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_to_adf, work_item_refs
+from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_parts_to_adf, html_to_adf, work_item_refs
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import Attachment
 from migrayt.contracts.record_kinds import (
@@ -330,3 +330,6 @@ class RichText:
 
     def render(self, html: str) -> dict[str, Any]:
         return html_to_adf(html, self.context())
+
+    def render_parts(self, parts: list[str]) -> dict[str, Any]:
+        return html_parts_to_adf(parts, self.context())

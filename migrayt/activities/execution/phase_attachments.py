@@ -41,7 +41,7 @@ from migrayt.translation.content_text import (
     HistoryEntry,
     attachment_guid,
     description_file_name,
-    description_html,
+    description_parts,
     description_note,
     history_file,
     history_file_name,
@@ -184,16 +184,16 @@ class ItemContent:
             self._note("done", record)
             return
         ado_id = self._wi.id
-        source = description_html(self._wi.fields)
+        parts = description_parts(self._wi.fields)
         rich = RichText(self._sessions, self._ctx, self._lookups, self._files, ado_id, own)
-        await rich.prepare([source])
-        doc, truncated = fit_adf(rich.render(source), limit=TEXT_LIMIT, note=description_note(ado_id, TEXT_LIMIT))
+        await rich.prepare(parts)
+        doc, truncated = fit_adf(rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(ado_id, TEXT_LIMIT))
         truncated = truncated or bool((self._issue.detail or {}).get("truncated"))
         detail: dict[str, Any] = {"truncated": truncated, "images": rich.uploaded}
         if rich.failures:
             detail["image_failures"] = rich.failures
         if truncated:
-            data = original_html_file(ado_id, source)
+            data = original_html_file(ado_id, "\n".join(parts))
             outcome = await self._files.put(
                 DESCRIPTION_ORIGINAL, str(ado_id), description_file_name(ado_id), len(data), bytes_source(data), original,
             )

@@ -23,7 +23,7 @@ Choices the engine should know:
 
 from .context import DROP_IMAGE, AdfContext, AdfImage
 from .fit import DEFAULT_NOTE, JIRA_TEXT_LIMIT, adf_char_count, fit_adf
-from .html import MAX_DEPTH, MAX_LIST_DEPTH, css_color, html_to_adf, safe_href, work_item_refs
+from .html import MAX_DEPTH, MAX_LIST_DEPTH, css_color, html_parts_to_adf, html_to_adf, safe_href, work_item_refs
 from .text import adf_to_text, plain_text_to_adf
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "adf_to_text",
     "css_color",
     "fit_adf",
+    "html_parts_to_adf",
     "html_to_adf",
     "plain_text_to_adf",
     "safe_href",

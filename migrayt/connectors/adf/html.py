@@ -8,6 +8,8 @@ and every container's children are coerced to what ADF lets it hold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import logging
 import re
 from typing import Any
@@ -115,6 +117,15 @@ def html_to_adf(html: Any, context: AdfContext | None = None) -> Node:
             return plain_text_to_adf(body.text(separator="\n") if body is not None else "")
         except Exception:
             return {"type": "doc", "version": 1, "content": []}
+
+
+def html_parts_to_adf(parts: Sequence[Any], context: AdfContext | None = None) -> Node:
+    """One document from several HTML fields, each parsed on its own: broken HTML in one (an unterminated
+    comment, an open `<script>` or attribute quote) must not swallow the fields after it."""
+    content: list[Node] = []
+    for part in parts:
+        content.extend(html_to_adf(part, context)["content"])
+    return {"type": "doc", "version": 1, "content": content}
 
 
 def work_item_refs(html: Any) -> set[int]:
