@@ -36,6 +36,9 @@ def fresh_machine(monkeypatch):
     """No Migrayt variable a new user would not have set; a state folder that does not exist yet
     (outside pytest's folder: the embedded PostgreSQL runs as its own user and must reach it)."""
     home = Path(tempfile.mkdtemp(prefix="migrayt-test-up-"))
+    # _apply_flags writes variables that monkeypatch cannot put back when they were unset before (its
+    # delenv records nothing then), and a leaked MIGRAYT_STATE_DIR gave later worker processes another codec key.
+    before = dict(os.environ)
     for name in UNSET:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MIGRAYT_TASK_QUEUE", f"migrayt-first-start-{free_port()}")
@@ -43,6 +46,8 @@ def fresh_machine(monkeypatch):
         monkeypatch.delenv(name, raising=False)  # _apply_flags writes them: monkeypatch puts back what was there
     get_settings.cache_clear()
     yield home / "state"
+    os.environ.clear()
+    os.environ.update(before)
     get_settings.cache_clear()
     shutil.rmtree(home, ignore_errors=True)
 
