@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 ADMIN_TOKEN_MIN_BITS = 256
 _BASE64URL = set(string.ascii_letters + string.digits + "-_")
 

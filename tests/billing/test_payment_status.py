@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from migrayt.billing.gate import BillingSettings
 from migrayt.billing.service import BillingService, PaymentRequired
 from migrayt.billing.store import Checkout
-from migrayt.mapping.plan import default_plan
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.mapping.plan import default_plan
 from tests.billing.test_checkout import WEBHOOK_SECRET, signed
 
 TENANT = "billing-status-co"

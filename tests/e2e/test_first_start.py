@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from migrayt.launcher.demo import _apply_flags, banner
 from migrayt.connections_store import MAKE_SECRET_KEY
+from migrayt.launcher.demo import _apply_flags, banner
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.settings import get_settings

@@ -7,8 +7,8 @@ import pytest
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
 
-from migrayt.core.errors import RunConflict
 from migrayt.connections_store import AdoConnectionInput, JiraCloudConnectionInput
+from migrayt.core.errors import RunConflict
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
 from tests.e2e.conftest import TENANT, screenshot

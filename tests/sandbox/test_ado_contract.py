@@ -24,8 +24,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from migrayt.sandbox.ado import AdoSandboxConfig, create_ado_app
-from migrayt.sandbox.jira.adf import specs_dir
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.jira.adf import specs_dir
 
 SPECS = specs_dir() / "ado"
 SPEC_FILES = {

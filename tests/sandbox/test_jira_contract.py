@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from jsonschema import ValidationError
-
 from jira_contract import validate_response
 from jira_support import create, doc, issue_body, jira
+from jsonschema import ValidationError
+
 from migrayt.sandbox.jira.app import JiraSandboxConfig, JiraUserSeed
 
 XSRF = {"X-Atlassian-Token": "no-check"}

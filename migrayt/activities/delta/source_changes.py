@@ -59,8 +59,8 @@ from migrayt.store.models import RunSourceItem
 from migrayt.translation.content_text import (
     ado_attachment_src,
     description_file_name,
-    description_parts,
     description_note,
+    description_parts,
     image_sources,
     original_html_file,
 )

@@ -10,7 +10,12 @@ from pydantic import AfterValidator, Field, SecretStr
 from migrayt.api.auth import CurrentPrincipal, TenantId
 from migrayt.api.routers.deps import ConnectionId, Intake
 from migrayt.api.routers.schemas import HttpUrl
-from migrayt.connections_store import AdoConnectionInput, ConnectionView, JiraCloudConnectionInput, JiraDataCenterConnectionInput
+from migrayt.connections_store import (
+    AdoConnectionInput,
+    ConnectionView,
+    JiraCloudConnectionInput,
+    JiraDataCenterConnectionInput,
+)
 
 router = APIRouter(prefix="/api/connections", tags=["connections"])
 

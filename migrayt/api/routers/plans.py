@@ -9,7 +9,14 @@ from fastapi import APIRouter, Body, Query
 from migrayt.api.auth import CurrentPrincipal, TenantId
 from migrayt.api.routers.deps import Intake, MigrationId
 from migrayt.api.routers.migrations import plan_summary
-from migrayt.api.routers.schemas import ApprovePlanBody, EditPlanBody, PlanSummary, PlanView, ScanAccepted, StartScanBody
+from migrayt.api.routers.schemas import (
+    ApprovePlanBody,
+    EditPlanBody,
+    PlanSummary,
+    PlanView,
+    ScanAccepted,
+    StartScanBody,
+)
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.models import PlanVersion
 

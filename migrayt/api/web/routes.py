@@ -52,9 +52,9 @@ from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.intake.catalog import Catalog
-from migrayt.intake.verdict import preview_refusal
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
+from migrayt.intake.verdict import preview_refusal
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
 

@@ -8,10 +8,9 @@ and every container's children are coerced to what ADF lets it hold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
