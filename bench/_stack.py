@@ -15,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import psutil
@@ -73,12 +74,16 @@ class BenchStack:
 
 
 @asynccontextmanager
-async def embedded_stack(settings: Settings, workdir: Path | None = None, dynamic_config: dict | None = None) -> AsyncIterator[BenchStack]:
+async def embedded_stack(
+    settings: Settings, workdir: Path | None = None, dynamic_config: dict | None = None
+) -> AsyncIterator[BenchStack]:
     """A throw-away PostgreSQL and Temporal dev server (headless) under `workdir` (a temp dir by default)."""
     with tempfile.TemporaryDirectory(prefix="migrayt-bench-") as tmp:
         root = Path(workdir or tmp)
         pg = EmbeddedPostgres(root / "pg", fsync=False)
-        temporal = TemporalDevServer(root / "temporal", port=None, ui_port=None, headless=True, dynamic_config=dynamic_config)
+        temporal = TemporalDevServer(
+            root / "temporal", port=None, ui_port=None, headless=True, dynamic_config=dynamic_config
+        )
         pg.start()
         try:
             temporal.start()
@@ -94,7 +99,9 @@ async def embedded_stack(settings: Settings, workdir: Path | None = None, dynami
                     if proc is not None:
                         pids[name] = proc.pid
                 try:
-                    yield BenchStack(settings, pg.database_url, temporal.address, client, service, sessions, engine, pids)
+                    yield BenchStack(
+                        settings, pg.database_url, temporal.address, client, service, sessions, engine, pids
+                    )
                 finally:
                     await engine.dispose()
             finally:
@@ -151,9 +158,23 @@ def _sandbox_process(items: int, seed: int, log_path: Path | None) -> Iterator[t
     ado_port, jira_port = free_port(), free_port()
     log = open(log_path or os.devnull, "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "migrayt.api.cli", "sandbox", "--ado-port", str(ado_port), "--jira-port", str(jira_port),
-         "--items", str(items), "--seed", str(seed)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "migrayt.api.cli",
+            "sandbox",
+            "--ado-port",
+            str(ado_port),
+            "--jira-port",
+            str(jira_port),
+            "--items",
+            str(items),
+            "--seed",
+            str(seed),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
     )
     try:
         for port in (ado_port, jira_port):
@@ -214,8 +235,11 @@ async def last_created_issue(http: httpx.AsyncClient, box: Sandbox) -> tuple[str
         return None
     page = (await http.get(f"{box.jira_url}/_sandbox/state/issues", params={"offset": total - 1, "limit": 1})).json()
     key = page["issues"][0]["key"]
-    r = await http.get(f"{box.jira_url}/rest/api/3/issue/{key}", params={"fields": "created"},
-                       auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN))
+    r = await http.get(
+        f"{box.jira_url}/rest/api/3/issue/{key}",
+        params={"fields": "created"},
+        auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN),
+    )
     r.raise_for_status()
     created = datetime.strptime(r.json()["fields"]["created"], "%Y-%m-%dT%H:%M:%S.%f%z")
     return key, created.timestamp()
@@ -228,14 +252,23 @@ async def create_migration(stack: BenchStack, box: Sandbox, name: str = "Phoenix
     os.environ[ADO_PAT_ENV] = SANDBOX_PAT
     os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
     return await stack.service.create_migration(
-        TENANT, name,
-        SourceConnection(organization_url=box.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"),
-        TargetConnection(base_url=box.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"),
-        default_plan(), actor="bench", door="api",
+        TENANT,
+        name,
+        SourceConnection(
+            organization_url=box.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
+        ),
+        TargetConnection(
+            base_url=box.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
+        ),
+        default_plan(),
+        actor="bench",
+        door="api",
     )
 
 
-async def wait_for(stack: BenchStack, run_id: str, predicate, timeout: float = 3600.0, poll: float = 0.1) -> RunProgress:
+async def wait_for(
+    stack: BenchStack, run_id: str, predicate, timeout: float = 3600.0, poll: float = 0.1
+) -> RunProgress:
     deadline = time.monotonic() + timeout
     while True:
         progress = await stack.service.progress(TENANT, run_id)
@@ -253,11 +286,13 @@ async def wait_final(stack: BenchStack, run_id: str, timeout: float = 3600.0) ->
 async def phase_window(stack: BenchStack, run_id: str, phase: str) -> tuple[datetime, datetime] | None:
     """When the run's `phase` started and finished, from its audit events."""
     async with stack.sessions() as session:
-        rows = (await session.execute(
-            select(AuditEvent.action, AuditEvent.created_at, AuditEvent.detail)
-            .where(AuditEvent.run_id == run_id, AuditEvent.action.in_(("phase_started", "phase_finished")))
-            .order_by(AuditEvent.id)
-        )).all()
+        rows = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.created_at, AuditEvent.detail)
+                .where(AuditEvent.run_id == run_id, AuditEvent.action.in_(("phase_started", "phase_finished")))
+                .order_by(AuditEvent.id)
+            )
+        ).all()
     started = finished = None
     for action, at, detail in rows:
         if (detail or {}).get("phase") != phase:
@@ -294,7 +329,9 @@ class RequestLog:
         httpx.AsyncClient.send = self._original  # type: ignore[method-assign]
 
     def count(self, port: int, since: float, until: float, path_prefix: str = "") -> int:
-        return sum(1 for t, p, _, path in self.entries if p == port and since <= t <= until and path.startswith(path_prefix))
+        return sum(
+            1 for t, p, _, path in self.entries if p == port and since <= t <= until and path.startswith(path_prefix)
+        )
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -331,8 +368,10 @@ def fmt_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def machine_line() -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"Python {sys.version.split()[0]}; started {time.strftime('%Y-%m-%d %H:%M:%S')}, load average {load}")
+    return (
+        f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+        f"Python {sys.version.split()[0]}; started {time.strftime('%Y-%m-%d %H:%M:%S')}, load average {load}"
+    )
 
 
 def load_line() -> str:
@@ -359,6 +398,7 @@ class StepTimer:
             original = getattr(owner, name)
             self._saved.append((owner, name, original))
             if inspect.iscoroutinefunction(original):
+
                 async def wrapped(*a: Any, __o=original, __l=label, **k: Any) -> Any:
                     t = time.perf_counter()
                     try:
@@ -367,6 +407,7 @@ class StepTimer:
                         if self.enabled:
                             self.log.append((__l, time.time(), time.perf_counter() - t))
             else:
+
                 def wrapped(*a: Any, __o=original, __l=label, **k: Any) -> Any:
                     t = time.perf_counter()
                     try:
@@ -374,6 +415,7 @@ class StepTimer:
                     finally:
                         if self.enabled:
                             self.log.append((__l, time.time(), time.perf_counter() - t))
+
             setattr(owner, name, wrapped)
         return self
 

@@ -1,6 +1,6 @@
 """html_to_adf throughput over the test corpus: docs/s and MB/s of input HTML.
 
-    .venv/bin/python bench/adf_speed.py [--seconds 3]
+.venv/bin/python bench/adf_speed.py [--seconds 3]
 """
 
 from __future__ import annotations
@@ -44,17 +44,23 @@ def main() -> None:
     for name, html in docs:
         n, size, elapsed = run([(name, html)], min(args.seconds / 4, 1.0))
         doc = html_to_adf(html, CONTEXT)
-        print(f"{name:32} {len(html.encode()) / 1024:8.1f} {elapsed / n * 1000:9.2f} "
-              f"{size / elapsed / 1e6:7.2f} {adf_char_count(doc):10}")
+        print(
+            f"{name:32} {len(html.encode()) / 1024:8.1f} {elapsed / n * 1000:9.2f} "
+            f"{size / elapsed / 1e6:7.2f} {adf_char_count(doc):10}"
+        )
 
     n, size, elapsed = run(docs, args.seconds)
-    print(f"\nwhole corpus ({len(docs)} files, {sum(len(h.encode()) for _, h in docs) / 1024:.0f} KB): "
-          f"{n / elapsed:.1f} docs/s, {size / elapsed / 1e6:.2f} MB/s")
+    print(
+        f"\nwhole corpus ({len(docs)} files, {sum(len(h.encode()) for _, h in docs) / 1024:.0f} KB): "
+        f"{n / elapsed:.1f} docs/s, {size / elapsed / 1e6:.2f} MB/s"
+    )
 
     small = [d for d in docs if len(d[1]) < 10_000]
     n, size, elapsed = run(small, args.seconds)
-    print(f"typical descriptions ({len(small)} files under 10 KB): {n / elapsed:.0f} docs/s, "
-          f"{size / elapsed / 1e6:.2f} MB/s")
+    print(
+        f"typical descriptions ({len(small)} files under 10 KB): {n / elapsed:.0f} docs/s, "
+        f"{size / elapsed / 1e6:.2f} MB/s"
+    )
 
     big = html_to_adf(dict(docs)["table_10000_cells.html"], CONTEXT)
     start = time.perf_counter()

@@ -154,8 +154,17 @@ class JiraRecorder:
                 rec.throttled_at.append(t0)
             else:
                 headers = {k: v for k, v in request.headers.items() if k.lower() in KEEP_HEADERS}
-                rec.calls.append(Call(t0, time.time(), request.method, request.url.raw_path.decode(), headers, parts,
-                                      response.status_code))
+                rec.calls.append(
+                    Call(
+                        t0,
+                        time.time(),
+                        request.method,
+                        request.url.raw_path.decode(),
+                        headers,
+                        parts,
+                        response.status_code,
+                    )
+                )
             return response
 
         httpx.AsyncClient.send = send  # type: ignore[method-assign]
@@ -197,10 +206,13 @@ def peak_in_flight(calls: list[Call]) -> int:
 async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
     """When each phase of the run started (epoch seconds), from its audit events; 'end' when it ended."""
     async with stack.sessions() as session:
-        rows = (await session.execute(
-            select(AuditEvent.action, AuditEvent.created_at, AuditEvent.detail)
-            .where(AuditEvent.run_id == run_id).order_by(AuditEvent.id)
-        )).all()
+        rows = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.created_at, AuditEvent.detail)
+                .where(AuditEvent.run_id == run_id)
+                .order_by(AuditEvent.id)
+            )
+        ).all()
     out: dict[str, float] = {}
     for action, at, detail in rows:
         phase = (detail or {}).get("phase")
@@ -280,14 +292,18 @@ class Replayer:
         self.keymap = keymap
         self.locks: dict[str, asyncio.Lock] = {}
         self.http = httpx.AsyncClient(
-            base_url=box.jira_url, auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN), timeout=TIMEOUT,
+            base_url=box.jira_url,
+            auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN),
+            timeout=TIMEOUT,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str], stats: Replayed) -> httpx.Response:
+    async def send(
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str], stats: Replayed
+    ) -> httpx.Response:
         dropped = 0
         while True:
             try:
@@ -381,7 +397,7 @@ class Replayer:
         if left:  # untimed: the later phases need every issue
             fill = Replayed()
             headers = {"content-type": "application/json"}
-            chunks = iter([left[i:i + 50] for i in range(0, len(left), 50)])
+            chunks = iter([left[i : i + 50] for i in range(0, len(left), 50)])
 
             async def lane() -> None:
                 for chunk in chunks:
@@ -396,10 +412,13 @@ class Replayer:
 
 async def migrayt_keys(stack: BenchStack, migration_id: str) -> dict[str, int]:
     async with stack.sessions() as session:
-        rows = (await session.execute(
-            select(ItemRecord.target_key, ItemRecord.source_key)
-            .where(ItemRecord.migration_id == migration_id, ItemRecord.kind == "issue", ItemRecord.state == "done")
-        )).all()
+        rows = (
+            await session.execute(
+                select(ItemRecord.target_key, ItemRecord.source_key).where(
+                    ItemRecord.migration_id == migration_id, ItemRecord.kind == "issue", ItemRecord.state == "done"
+                )
+            )
+        ).all()
     return {key: int(src) for key, src in rows if key}
 
 
@@ -421,8 +440,15 @@ class LatencyResult:
     pause: list[dict] = field(default_factory=list)
 
 
-async def one_latency(stack: BenchStack, rec: JiraRecorder, log: RequestLog, sql: StatementLog, args: argparse.Namespace, latency: float,
-                      pause_trials: int) -> LatencyResult:
+async def one_latency(
+    stack: BenchStack,
+    rec: JiraRecorder,
+    log: RequestLog,
+    sql: StatementLog,
+    args: argparse.Namespace,
+    latency: float,
+    pause_trials: int,
+) -> LatencyResult:
     load = os.getloadavg()[0]
     with sandbox(args.items, args.seed) as box:
         await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
@@ -447,9 +473,18 @@ async def one_latency(stack: BenchStack, rec: JiraRecorder, log: RequestLog, sql
         by_phase = split_by_phase(rec.calls, starts)
         keymap = KeyMap(await migrayt_keys(stack, migration_id))
         ado_port = port_of(box.ado_url)
-        result = LatencyResult(latency, load, run_id, final.status.value, wall,
-                               starts.get("create_items", wall0) - starts.get("preflight", wall0), naive_cap=args.naive_seconds)
-        say(f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} answered 429")
+        result = LatencyResult(
+            latency,
+            load,
+            run_id,
+            final.status.value,
+            wall,
+            starts.get("create_items", wall0) - starts.get("preflight", wall0),
+            naive_cap=args.naive_seconds,
+        )
+        say(
+            f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} answered 429"
+        )
 
         replay = Replayer(box, keymap)
         try:
@@ -464,12 +499,23 @@ async def one_latency(stack: BenchStack, rec: JiraRecorder, log: RequestLog, sql
                 counters = final.counters.get(phase)
                 await asyncio.sleep(1.0)  # let the rate-limit bucket refill between rows
                 raw = await replay.raw(calls, lanes)
-                result.phases.append(dict(
-                    phase=phase, items=counters.total if counters else 0, seconds=t1 - t0, calls=len(calls),
-                    errors=sum(1 for c in calls if c.status >= 400), lanes=lanes, raw=raw,
-                    ado_calls=log.count(ado_port, t0, t1), throttled=throttled, statements=sql.count(t0, t1),
-                ))
-                say(f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw {raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}")
+                result.phases.append(
+                    dict(
+                        phase=phase,
+                        items=counters.total if counters else 0,
+                        seconds=t1 - t0,
+                        calls=len(calls),
+                        errors=sum(1 for c in calls if c.status >= 400),
+                        lanes=lanes,
+                        raw=raw,
+                        ado_calls=log.count(ado_port, t0, t1),
+                        throttled=throttled,
+                        statements=sql.count(t0, t1),
+                    )
+                )
+                say(
+                    f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw {raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}"
+                )
             result.phases.append(dict(throttled_total=throttled_migrayt))
             # The naive script gets keys of its own (the raw replay's are taken).
             naive_replay = Replayer(box, KeyMap(keymap.migrayt_keys), connections=4)
@@ -478,7 +524,9 @@ async def one_latency(stack: BenchStack, rec: JiraRecorder, log: RequestLog, sql
                     await asyncio.sleep(1.0)
                     row["naive"] = await naive_replay.naive(by_phase[row["phase"]], args.naive_seconds)
                     n = row["naive"]
-                    say(f"  {row['phase']}: naive {n.done}/{n.total} requests in {n.seconds:.1f} s; refused {n.errors} {n.samples[:2]}")
+                    say(
+                        f"  {row['phase']}: naive {n.done}/{n.total} requests in {n.seconds:.1f} s; refused {n.errors} {n.samples[:2]}"
+                    )
             finally:
                 await naive_replay.aclose()
         finally:
@@ -529,23 +577,41 @@ async def kill_test(stack: BenchStack, args: argparse.Namespace, workdir: Path) 
             worker.stop()
         async with stack.sessions() as session:
             reconciled = ItemRecord.detail["reconciled"].as_boolean()
-            rows = (await session.execute(
-                select(ItemRecord.kind, func.count(), func.count().filter(reconciled)).where(
-                    ItemRecord.migration_id == migration_id, (ItemRecord.attempts > 1) | reconciled,
-                ).group_by(ItemRecord.kind)
-            )).all()
+            rows = (
+                await session.execute(
+                    select(ItemRecord.kind, func.count(), func.count().filter(reconciled))
+                    .where(
+                        ItemRecord.migration_id == migration_id,
+                        (ItemRecord.attempts > 1) | reconciled,
+                    )
+                    .group_by(ItemRecord.kind)
+                )
+            ).all()
             records = await session.scalar(select(func.count()).where(ItemRecord.migration_id == migration_id))
         issues = await jira_issues(box)  # type: ignore[arg-type]
     dup_issues = sum(len(keys) - 1 for keys in ado_labels(issues).values() if len(keys) > 1)
     dup = Counter()
     for issue in issues:
-        for what, items in (("links", [(x.get("type"), x.get("direction"), x.get("key") or x.get("other")) for x in issue.get("links") or []]),
-                            ("attachments", [(a.get("filename"), a.get("sha256")) for a in issue.get("attachments") or []]),
-                            ("comments", [(c.get("author"), c.get("body")) for c in issue.get("comments") or []])):
+        for what, items in (
+            (
+                "links",
+                [(x.get("type"), x.get("direction"), x.get("key") or x.get("other")) for x in issue.get("links") or []],
+            ),
+            ("attachments", [(a.get("filename"), a.get("sha256")) for a in issue.get("attachments") or []]),
+            ("comments", [(c.get("author"), c.get("body")) for c in issue.get("comments") or []]),
+        ):
             dup[what] += sum(n - 1 for n in Counter(map(repr, items)).values() if n > 1)
-    return dict(kills=kills, status=final.status.value, redone={k: n for k, n, _ in rows},
-                reconciled=sum(r for _, _, r in rows), records=records, issues=len(issues),
-                dup_issues=dup_issues, dup=dict(dup), run_id=run_id)
+    return dict(
+        kills=kills,
+        status=final.status.value,
+        redone={k: n for k, n, _ in rows},
+        reconciled=sum(r for _, _, r in rows),
+        records=records,
+        issues=len(issues),
+        dup_issues=dup_issues,
+        dup=dict(dup),
+        run_id=run_id,
+    )
 
 
 async def rss_test(stack: BenchStack, items: int, args: argparse.Namespace, workdir: Path) -> dict:
@@ -573,8 +639,14 @@ async def rss_test(stack: BenchStack, items: int, args: argparse.Namespace, work
             started = time.perf_counter()
             run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
             until = run_phases().index(args.rss_until)
-            p = await wait_for(stack, run_id, lambda p: p.status in FINAL_STATUSES or
-                               (p.phase in run_phases() and run_phases().index(p.phase) > until), poll=1.0)
+            p = await wait_for(
+                stack,
+                run_id,
+                lambda p: (
+                    p.status in FINAL_STATUSES or (p.phase in run_phases() and run_phases().index(p.phase) > until)
+                ),
+                poll=1.0,
+            )
             seconds = time.perf_counter() - started
             reached = p.phase if p.status not in FINAL_STATUSES else p.status.value
             if p.status not in FINAL_STATUSES:
@@ -594,10 +666,18 @@ def fmt_rate(items: int, seconds: float) -> str:
     return f"{items / seconds:.0f}" if seconds > 0 and items else "-"
 
 
-def report(args: argparse.Namespace, machine: str, results: list[LatencyResult], kill: dict | None, rss: list[dict]) -> str:
-    out = [f"# Migrayt vs the raw floor vs a naive script: {args.items} items, rate limit {args.rps:g} requests/s, "
-           f"batch 50, concurrency 4", "", machine, "",
-           f"Command: `.venv/bin/python bench/compare.py {' '.join(sys.argv[1:])}`", ""]
+def report(
+    args: argparse.Namespace, machine: str, results: list[LatencyResult], kill: dict | None, rss: list[dict]
+) -> str:
+    out = [
+        f"# Migrayt vs the raw floor vs a naive script: {args.items} items, rate limit {args.rps:g} requests/s, "
+        f"batch 50, concurrency 4",
+        "",
+        machine,
+        "",
+        f"Command: `.venv/bin/python bench/compare.py {' '.join(sys.argv[1:])}`",
+        "",
+    ]
     rows: list[list[Any]] = []
     summary: list[str] = []
     for r in results:
@@ -617,44 +697,92 @@ def report(args: argparse.Namespace, machine: str, results: list[LatencyResult],
             tot["rcalls"] += raw.calls
             tot["rthr"] += raw.throttled
             items = p["items"]
-            rows.append([
-                f"{r.latency:g} ms", p["phase"], items,
-                f"{p['seconds']:.1f}", fmt_rate(items, p["seconds"]),
-                f"{raw.seconds:.1f}", fmt_rate(items, raw.seconds) if p["calls"] else "-",
-                f"{naive_s:.0f}" + ("*" if naive.done < naive.total else ""), fmt_rate(items, naive_s),
-                f"{p['calls'] / items:.2f}" if items else "-", f"{p['ado_calls'] / items:.2f}" if items else "-",
-                f"{p['statements'] / items:.1f}" if items else "-",
-                p["lanes"],
-                f"{p['calls'] / p['seconds'] / args.rps:.2f}" if p["seconds"] else "-",
-                f"{raw.calls / raw.seconds / args.rps:.2f}" if raw.seconds else "-",
-                f"{p['seconds'] / raw.seconds:.2f}" if raw.seconds > 0.05 else "-",
-                f"{naive_s / p['seconds']:.1f}" if p["seconds"] and naive_s else "-",
-                f"{p['throttled']}/{raw.throttled}",
-                f"{p['errors']}/{raw.errors}",
-            ])
+            rows.append(
+                [
+                    f"{r.latency:g} ms",
+                    p["phase"],
+                    items,
+                    f"{p['seconds']:.1f}",
+                    fmt_rate(items, p["seconds"]),
+                    f"{raw.seconds:.1f}",
+                    fmt_rate(items, raw.seconds) if p["calls"] else "-",
+                    f"{naive_s:.0f}" + ("*" if naive.done < naive.total else ""),
+                    fmt_rate(items, naive_s),
+                    f"{p['calls'] / items:.2f}" if items else "-",
+                    f"{p['ado_calls'] / items:.2f}" if items else "-",
+                    f"{p['statements'] / items:.1f}" if items else "-",
+                    p["lanes"],
+                    f"{p['calls'] / p['seconds'] / args.rps:.2f}" if p["seconds"] else "-",
+                    f"{raw.calls / raw.seconds / args.rps:.2f}" if raw.seconds else "-",
+                    f"{p['seconds'] / raw.seconds:.2f}" if raw.seconds > 0.05 else "-",
+                    f"{naive_s / p['seconds']:.1f}" if p["seconds"] and naive_s else "-",
+                    f"{p['throttled']}/{raw.throttled}",
+                    f"{p['errors']}/{raw.errors}",
+                ]
+            )
         items = args.items
-        rows.append([
-            f"{r.latency:g} ms", "**phases 2–8**", items, f"{tot['m']:.1f}", fmt_rate(items, tot["m"]),
-            f"{tot['raw']:.1f}", fmt_rate(items, tot["raw"]), f"{tot['naive']:.0f}", fmt_rate(items, tot["naive"]),
-            f"{tot['calls'] / items:.2f}", "", "", "", f"{tot['calls'] / tot['m'] / args.rps:.2f}",
-            f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}", f"**{tot['m'] / tot['raw']:.2f}**",
-            f"**{tot['naive'] / tot['m']:.1f}**", "", "",
-        ])
+        rows.append(
+            [
+                f"{r.latency:g} ms",
+                "**phases 2–8**",
+                items,
+                f"{tot['m']:.1f}",
+                fmt_rate(items, tot["m"]),
+                f"{tot['raw']:.1f}",
+                fmt_rate(items, tot["raw"]),
+                f"{tot['naive']:.0f}",
+                fmt_rate(items, tot["naive"]),
+                f"{tot['calls'] / items:.2f}",
+                "",
+                "",
+                "",
+                f"{tot['calls'] / tot['m'] / args.rps:.2f}",
+                f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}",
+                f"**{tot['m'] / tot['raw']:.2f}**",
+                f"**{tot['naive'] / tot['m']:.1f}**",
+                "",
+                "",
+            ]
+        )
         throttled = next((p["throttled_total"] for p in r.phases if "throttled_total" in p), 0)
         last = [t["to_last_write"] * 1000 for t in r.pause]
         summary.append(
             f"- {r.latency:g} ms (load {r.load:.1f} at the start): run {r.run_id} {r.status}, {r.wall:.0f} s wall "
             f"including preflight {r.preflight:.1f} s. Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), "
             f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt {throttled}, raw {tot['rthr']}."
-            + (f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, .5):.0f} ms, p95 {pct(last, .95):.0f} ms, "
-               f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: {sum(t['writes_while_paused'] for t in r.pause)}."
-               if last else "")
+            + (
+                f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, 0.5):.0f} ms, p95 {pct(last, 0.95):.0f} ms, "
+                f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: {sum(t['writes_while_paused'] for t in r.pause)}."
+                if last
+                else ""
+            )
         )
-    out.append(fmt_table([
-        "latency", "phase", "items", "Migrayt s", "Migrayt items/s", "raw s", "raw items/s", "naive s", "naive items/s",
-        "Jira calls/item", "ADO calls/item", "SQL statements/item", "peak in flight", "rate-limit share Migrayt", "rate-limit share raw",
-        "Migrayt ÷ raw (time)", "naive ÷ Migrayt (time)", "429s Migrayt/raw", "4xx Migrayt/raw",
-    ], rows))
+    out.append(
+        fmt_table(
+            [
+                "latency",
+                "phase",
+                "items",
+                "Migrayt s",
+                "Migrayt items/s",
+                "raw s",
+                "raw items/s",
+                "naive s",
+                "naive items/s",
+                "Jira calls/item",
+                "ADO calls/item",
+                "SQL statements/item",
+                "peak in flight",
+                "rate-limit share Migrayt",
+                "rate-limit share raw",
+                "Migrayt ÷ raw (time)",
+                "naive ÷ Migrayt (time)",
+                "429s Migrayt/raw",
+                "4xx Migrayt/raw",
+            ],
+            rows,
+        )
+    )
     out += ["", *summary, ""]
     out += [
         "- Migrayt s: from the phase's `phase_started` audit event to the next phase's. raw: the same Jira requests "
@@ -666,27 +794,62 @@ def report(args: argparse.Namespace, machine: str, results: list[LatencyResult],
     ]
     if kill:
         redone = sum(kill["redone"].values())
-        out += ["", "## SIGKILL of the worker mid-phase", "",
-                fmt_table(["kills", "run", "item records", "redone or reconciled (goal ≤ 50)", "of which found by a read",
-                           "by kind",
-                           "duplicate issues", "duplicate links / attachments / comments"],
-                          [["; ".join(kill["kills"]), kill["status"], kill["records"], redone, kill["reconciled"],
-                            ", ".join(f"{k} {v}" for k, v in sorted(kill["redone"].items())) or "-",
-                            kill["dup_issues"],
-                            " / ".join(str(kill["dup"].get(k, 0)) for k in ("links", "attachments", "comments"))]]),
-                "",
-                f"{args.kill_items} items, 0 ms, no rate limit; the worker (`migrayt worker`, own process) is SIGKILLed once "
-                f"{args.kill_at:.0%} of each listed phase's items are settled and restarted at once. Redone: item records "
-                "with attempts > 1 or marked reconciled (found in Jira by a consistent read instead of being written again). Duplicates: from the sandbox's per-issue detail (same ado-id label "
-                "twice; the same link, attachment (name + sha-256) or comment (author + body) twice on one issue)."]
+        out += [
+            "",
+            "## SIGKILL of the worker mid-phase",
+            "",
+            fmt_table(
+                [
+                    "kills",
+                    "run",
+                    "item records",
+                    "redone or reconciled (goal ≤ 50)",
+                    "of which found by a read",
+                    "by kind",
+                    "duplicate issues",
+                    "duplicate links / attachments / comments",
+                ],
+                [
+                    [
+                        "; ".join(kill["kills"]),
+                        kill["status"],
+                        kill["records"],
+                        redone,
+                        kill["reconciled"],
+                        ", ".join(f"{k} {v}" for k, v in sorted(kill["redone"].items())) or "-",
+                        kill["dup_issues"],
+                        " / ".join(str(kill["dup"].get(k, 0)) for k in ("links", "attachments", "comments")),
+                    ]
+                ],
+            ),
+            "",
+            f"{args.kill_items} items, 0 ms, no rate limit; the worker (`migrayt worker`, own process) is SIGKILLed once "
+            f"{args.kill_at:.0%} of each listed phase's items are settled and restarted at once. Redone: item records "
+            "with attempts > 1 or marked reconciled (found in Jira by a consistent read instead of being written again). Duplicates: from the sandbox's per-issue detail (same ado-id label "
+            "twice; the same link, attachment (name + sha-256) or comment (author + body) twice on one issue).",
+        ]
     if rss:
-        out += ["", "## Worker peak RSS", "",
-                fmt_table(["items", "up to", "seconds", "idle RSS (MiB)", "peak RSS (MiB)"],
-                          [[r["items"], f"end of {args.rss_until}", f"{r['seconds']:.0f}", f"{r['idle'] / 2**20:.0f}",
-                            f"{r['peak'] / 2**20:.0f}"] for r in rss]),
-                "",
-                f"`migrayt worker` in its own process, RSS sampled every 200 ms with psutil, from start until the run "
-                f"left `{args.rss_until}` (then cancelled). Goal: ≤ 300 MB, ≤ 1.2× growth from 10k to 100k items."]
+        out += [
+            "",
+            "## Worker peak RSS",
+            "",
+            fmt_table(
+                ["items", "up to", "seconds", "idle RSS (MiB)", "peak RSS (MiB)"],
+                [
+                    [
+                        r["items"],
+                        f"end of {args.rss_until}",
+                        f"{r['seconds']:.0f}",
+                        f"{r['idle'] / 2**20:.0f}",
+                        f"{r['peak'] / 2**20:.0f}",
+                    ]
+                    for r in rss
+                ],
+            ),
+            "",
+            f"`migrayt worker` in its own process, RSS sampled every 200 ms with psutil, from start until the run "
+            f"left `{args.rss_until}` (then cancelled). Goal: ≤ 300 MB, ≤ 1.2× growth from 10k to 100k items.",
+        ]
         if len(rss) > 1:
             out.append(f"growth {rss[0]['items']} → {rss[-1]['items']} items: {rss[-1]['peak'] / rss[0]['peak']:.2f}×")
     out += ["", load_line()]
@@ -722,20 +885,32 @@ async def main(args: argparse.Namespace) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda s: [int(x) for x in s.split(",") if x]
-    parser.add_argument("--items", type=int, default=1000,
-                        help="items per project; at ~12 Jira calls per item and 100 requests/s, 1000 keeps the default run near 15 min")
+    parser.add_argument(
+        "--items",
+        type=int,
+        default=1000,
+        help="items per project; at ~12 Jira calls per item and 100 requests/s, 1000 keeps the default run near 15 min",
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--latency", type=lambda s: [float(x) for x in s.split(",") if x], default=[0.0, 50.0],
-                        help="Jira latencies in ms, comma-separated (each with the rate limit)")
+    parser.add_argument(
+        "--latency",
+        type=lambda s: [float(x) for x in s.split(",") if x],
+        default=[0.0, 50.0],
+        help="Jira latencies in ms, comma-separated (each with the rate limit)",
+    )
     parser.add_argument("--rps", type=float, default=100.0, help="the sandbox Jira's rate limit, requests/s")
     parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
     parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")
     parser.add_argument("--skip-kill", action="store_true")
     parser.add_argument("--kill-items", type=int, default=400)
     parser.add_argument("--kill-phases", type=lambda s: s.split(","), default=["create_items", "links", "comments"])
-    parser.add_argument("--kill-at", type=float, default=0.4, help="kill once this share of the phase's items is settled")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.4, help="kill once this share of the phase's items is settled"
+    )
     parser.add_argument("--rss-items", type=ints, default=[10000], help="e.g. 10000,100000; empty: skip")
-    parser.add_argument("--rss-until", choices=run_phases(), default="create_items", help="measure RSS until the run leaves this phase")
+    parser.add_argument(
+        "--rss-until", choices=run_phases(), default="create_items", help="measure RSS until the run leaves this phase"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "compare.md")
     args = parser.parse_args()
     text = asyncio.run(main(args))

@@ -134,7 +134,8 @@ async def run_migrayt(stack: BenchStack, box: Any, log: RequestLog, steps: StepT
     with PeakRss() as rss:
         run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
         progress = await wait_for(
-            stack, run_id,
+            stack,
+            run_id,
             lambda p: p.status in FINAL_STATUSES or p.phase not in (None, "preflight", "create_items"),
             poll=0.5,
         )
@@ -153,10 +154,14 @@ async def run_migrayt(stack: BenchStack, box: Any, log: RequestLog, steps: StepT
     history = await stack.client.get_workflow_handle(run_id).fetch_history()
     timings = activity_timings(history, "create_items")
     result = Result(
-        "Migrayt (Temporal + Postgres, bulk 50)", counters.total, t1 - t0,
+        "Migrayt (Temporal + Postgres, bulk 50)",
+        counters.total,
+        t1 - t0,
         jira_calls=log.count(port_of(box.jira_url), t0, t1),
         ado_calls=log.count(port_of(box.ado_url), t0, t1),
-        failed=counters.failed, cpu={k: cpu1[k] - cpu0[k] for k in pids}, cpu_wall=cpu_wall,
+        failed=counters.failed,
+        cpu={k: cpu1[k] - cpu0[k] for k in pids},
+        cpu_wall=cpu_wall,
     )
     extra = dict(rss_peak=rss.peak, rss_start=rss.start_rss, timings=timings, counters=counters, breakdown=breakdown)
     return result, run_id, migration_id, extra
@@ -193,10 +198,13 @@ async def prepare_work(stack: BenchStack, run_id: str, migration_id: str) -> tup
     catalog = await contexts.catalog(ctx)
     lookups = await contexts.lookups(ctx)
     async with stack.sessions() as session:
-        rows = (await session.execute(
-            select(RunSourceItem.source_id, RunSourceItem.parent_id, RunSourceItem.tier)
-            .where(RunSourceItem.run_id == run_id).order_by(RunSourceItem.tier, RunSourceItem.ordinal)
-        )).all()
+        rows = (
+            await session.execute(
+                select(RunSourceItem.source_id, RunSourceItem.parent_id, RunSourceItem.tier)
+                .where(RunSourceItem.run_id == run_id)
+                .order_by(RunSourceItem.tier, RunSourceItem.ordinal)
+            )
+        ).all()
     wis = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")}
     tiers: list[list[tuple[int, int | None]]] = [[], []]
     for source_id, parent_id, tier in rows:
@@ -207,8 +215,15 @@ async def prepare_work(stack: BenchStack, run_id: str, migration_id: str) -> tup
         if wi is None:
             return None
         try:
-            draft = build_issue_fields(wi.id, wi.fields, ctx.plan, catalog, lookups,
-                                       as_subtask=tier == 1 and parent_key is not None, parent_key=parent_key)
+            draft = build_issue_fields(
+                wi.id,
+                wi.fields,
+                ctx.plan,
+                catalog,
+                lookups,
+                as_subtask=tier == 1 and parent_key is not None,
+                parent_key=parent_key,
+            )
         except ItemRejected:
             return None  # Migrayt fails these before calling Jira; so do the replays
         return draft.fields
@@ -229,7 +244,9 @@ def payloads(work: Work, tier: int, keys: dict[int, str], limit: int | None = No
 
 def jira_http(box: Any, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=box.jira_url, auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN), timeout=TIMEOUT,
+        base_url=box.jira_url,
+        auth=(SANDBOX_JIRA_EMAIL, SANDBOX_JIRA_TOKEN),
+        timeout=TIMEOUT,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
 
@@ -241,13 +258,15 @@ async def run_raw(box: Any, work: Work, concurrency: int) -> Result:
     async with jira_http(box, concurrency) as http:
         for tier in (0, 1):
             todo = payloads(work, tier, keys)
-            batches = [todo[i:i + BULK] for i in range(0, len(todo), BULK)]
+            batches = [todo[i : i + BULK] for i in range(0, len(todo), BULK)]
             queue = iter(batches)
 
             async def lane() -> None:
                 nonlocal calls, failed
                 for batch in queue:
-                    r = await http.post("/rest/api/3/issue/bulk", json={"issueUpdates": [{"fields": f} for _, f in batch]})
+                    r = await http.post(
+                        "/rest/api/3/issue/bulk", json={"issueUpdates": [{"fields": f} for _, f in batch]}
+                    )
                     calls += 1
                     result = map_bulk_result(len(batch), r.json())
                     failed += len(result.errors)
@@ -301,7 +320,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def phase2(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
-    out: list[str] = [f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}, sandbox: {args.sandbox}", "", machine_line(), ""]
+    out: list[str] = [
+        f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}, sandbox: {args.sandbox}",
+        "",
+        machine_line(),
+        "",
+    ]
     rows: list[list[Any]] = []
     notes: list[str] = []
     step_rows: list[list[Any]] = []
@@ -321,45 +345,89 @@ async def phase2(args: argparse.Namespace) -> str:
                     finally:
                         await pool.aclose()
                 for r in (mig, raw, naive):
-                    rows.append([
-                        f"{latency:g} ms", r.method, r.items, f"{r.seconds:.2f}", f"{r.rate:.0f}",
-                        f"{r.jira_calls / r.items:.3f}" if r.items else "-",
-                        f"{r.ado_calls / r.items:.3f}" if r.ado_calls else "-",
-                        f"{mig.rate / r.rate:.2f}" if r is not mig else "1.00", r.failed,
-                    ])
+                    rows.append(
+                        [
+                            f"{latency:g} ms",
+                            r.method,
+                            r.items,
+                            f"{r.seconds:.2f}",
+                            f"{r.rate:.0f}",
+                            f"{r.jira_calls / r.items:.3f}" if r.items else "-",
+                            f"{r.ado_calls / r.items:.3f}" if r.ado_calls else "-",
+                            f"{mig.rate / r.rate:.2f}" if r is not mig else "1.00",
+                            r.failed,
+                        ]
+                    )
                 for r in (mig, raw, naive):
-                    cpu_rows.append([f"{latency:g} ms", r.method.split(" (")[0],
-                                     *(f"{r.cpu.get(k, 0.0) / r.items * 1000:.1f}" for k in cpu_names(r)),
-                                     f"{sum(r.cpu.values()) / r.items * 1000:.1f}",
-                                     f"{sum(r.cpu.values()) / r.cpu_wall:.2f}"])
+                    cpu_rows.append(
+                        [
+                            f"{latency:g} ms",
+                            r.method.split(" (")[0],
+                            *(f"{r.cpu.get(k, 0.0) / r.items * 1000:.1f}" for k in cpu_names(r)),
+                            f"{sum(r.cpu.values()) / r.items * 1000:.1f}",
+                            f"{sum(r.cpu.values()) / r.cpu_wall:.2f}",
+                        ]
+                    )
                     cpu_header = list(r.cpu)
                 t = extra["timings"]
                 batches = max(1, len(t["run"]))
                 for label, (secs, calls) in extra["breakdown"].items():
-                    step_rows.append([f"{latency:g} ms", label, calls, f"{secs / batches * 1000:.0f}",
-                                      f"{secs / calls * 1000:.1f}" if calls else "-"])
-                step_rows.append([f"{latency:g} ms", "whole create_items activity (from history)", batches,
-                                  f"{sum(t['run']) / batches * 1000:.0f}", f"{sum(t['run']) / batches * 1000:.1f}"])
+                    step_rows.append(
+                        [
+                            f"{latency:g} ms",
+                            label,
+                            calls,
+                            f"{secs / batches * 1000:.0f}",
+                            f"{secs / calls * 1000:.1f}" if calls else "-",
+                        ]
+                    )
+                step_rows.append(
+                    [
+                        f"{latency:g} ms",
+                        "whole create_items activity (from history)",
+                        batches,
+                        f"{sum(t['run']) / batches * 1000:.0f}",
+                        f"{sum(t['run']) / batches * 1000:.1f}",
+                    ]
+                )
                 notes.append(
                     f"- {latency:g} ms: Migrayt ÷ raw = {mig.rate / raw.rate:.2f}, Migrayt ÷ naive = {mig.rate / naive.rate:.2f}. "
-                    f"create_items activities: {len(t['run'])}, run time p50 {pct(t['run'], .5) * 1000:.0f} ms / "
-                    f"p95 {pct(t['run'], .95) * 1000:.0f} ms, queue (schedule→start) p50 {pct(t['queue'], .5) * 1000:.0f} ms / "
-                    f"p95 {pct(t['queue'], .95) * 1000:.0f} ms. "
+                    f"create_items activities: {len(t['run'])}, run time p50 {pct(t['run'], 0.5) * 1000:.0f} ms / "
+                    f"p95 {pct(t['run'], 0.95) * 1000:.0f} ms, queue (schedule→start) p50 {pct(t['queue'], 0.5) * 1000:.0f} ms / "
+                    f"p95 {pct(t['queue'], 0.95) * 1000:.0f} ms. "
                     f"Worker process peak RSS {extra['rss_peak'] / 2**20:.0f} MiB (in-process worker + bench; "
                     f"{extra['rss_start'] / 2**20:.0f} MiB at run start). Run {run_id}: created "
                     f"{extra['counters'].created}, failed {extra['counters'].failed} (bad input, by design of the generator)."
                 )
-    out.append(fmt_table(
-        ["Jira latency", "method", "items", "seconds", "items/s", "Jira calls/item", "ADO calls/item", "Migrayt ÷ this", "failed"], rows))
+    out.append(
+        fmt_table(
+            [
+                "Jira latency",
+                "method",
+                "items",
+                "seconds",
+                "items/s",
+                "Jira calls/item",
+                "ADO calls/item",
+                "Migrayt ÷ this",
+                "failed",
+            ],
+            rows,
+        )
+    )
     out += ["", *notes, ""]
-    out.append("CPU per item, ms, by process (user + system, children included; Migrayt: from run start to the end of "
-               "phase 2, so preflight is in it; raw: tier-1 payload building included). "
-               "Last column: cores busy on average over that window (this machine has 2):")
+    out.append(
+        "CPU per item, ms, by process (user + system, children included; Migrayt: from run start to the end of "
+        "phase 2, so preflight is in it; raw: tier-1 payload building included). "
+        "Last column: cores busy on average over that window (this machine has 2):"
+    )
     out.append("")
     out.append(fmt_table(["Jira latency", "method", *cpu_header, "all", "cores busy"], cpu_rows))
     out.append("")
-    out.append("Where a Migrayt create_items batch spends its time (wall time inside the in-process worker; "
-               "batches run concurrently, so these overlap):")
+    out.append(
+        "Where a Migrayt create_items batch spends its time (wall time inside the in-process worker; "
+        "batches run concurrently, so these overlap):"
+    )
     out.append("")
     out.append(fmt_table(["Jira latency", "step", "calls", "ms per batch", "ms per call"], step_rows))
     out.append("")
@@ -385,7 +453,12 @@ async def history_stats(stack: BenchStack, run_id: str) -> tuple[list[tuple[str,
 
 async def full_run(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
-    out: list[str] = [f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}, sandbox: {args.sandbox}", "", machine_line(), ""]
+    out: list[str] = [
+        f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}, sandbox: {args.sandbox}",
+        "",
+        machine_line(),
+        "",
+    ]
     with RequestLog():
         async with embedded_stack(settings) as stack, in_process_worker(stack):
             with sandbox(args.items, args.seed, args.sandbox) as box:
@@ -402,15 +475,30 @@ async def full_run(args: argparse.Namespace) -> str:
     for phase, c in sorted(final.counters.items(), key=lambda kv: run_phases().index(kv[0])):
         w = windows.get(phase)
         secs = (w[1] - w[0]).total_seconds() if w else float("nan")
-        rows.append([phase, c.total, c.created, c.skipped, c.failed, f"{secs:.1f}", f"{c.total / secs:.0f}" if w and secs else "-"])
+        rows.append(
+            [
+                phase,
+                c.total,
+                c.created,
+                c.skipped,
+                c.failed,
+                f"{secs:.1f}",
+                f"{c.total / secs:.0f}" if w and secs else "-",
+            ]
+        )
     out.append(f"status {final.status.value} in {seconds:.0f} s; run {run_id}")
     out.append("")
     out.append(fmt_table(["phase", "total", "created", "skipped", "failed", "seconds", "items/s"], rows))
     out.append("")
-    out.append(fmt_table(
-        ["execution", "history events", "history bytes"],
-        [[f"#{i + 1}{' (final)' if i == len(execs) - 1 else ''}", e, f"{b / 1024:.0f} KiB"] for i, (_, e, b) in enumerate(execs)],
-    ))
+    out.append(
+        fmt_table(
+            ["execution", "history events", "history bytes"],
+            [
+                [f"#{i + 1}{' (final)' if i == len(execs) - 1 else ''}", e, f"{b / 1024:.0f} KiB"]
+                for i, (_, e, b) in enumerate(execs)
+            ],
+        )
+    )
     out.append("")
     out.append(
         f"continued-as-new {len(execs) - 1} times; final run's history {last_events} events / {last_bytes / 2**20:.2f} MiB; "
@@ -424,13 +512,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--latencies", type=lambda s: [float(x) for x in s.split(",")], default=[0.0, 50.0],
-                        help="Jira latencies in ms, comma-separated")
+    parser.add_argument(
+        "--latencies",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[0.0, 50.0],
+        help="Jira latencies in ms, comma-separated",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="batches at a time (Migrayt and raw)")
     parser.add_argument("--naive-items", type=int, default=None, help="time the naive script on the first N items only")
-    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="process",
-                        help="process: one sandbox process (default); split: ADO and Jira in two processes; "
-                             "thread: in this process (shares the GIL with the worker)")
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        default="process",
+        help="process: one sandbox process (default); split: ADO and Jira in two processes; "
+        "thread: in this process (shares the GIL with the worker)",
+    )
     parser.add_argument("--full-run", action="store_true", help="a whole run instead: history events, continue-as-new")
     parser.add_argument("--out", type=Path, help="also write the table to this .md file")
     args = parser.parse_args()

@@ -48,20 +48,24 @@ async def walk(items: int, seed: int, page: int) -> dict[str, int]:
     project = GeneratedProject(ProjectSpec(seed=seed, items=items))
     app = create_ado_app(project, AdoSandboxConfig())
     counts = {"items": 0, "relations": 0, "bytes": 0, "comments": 0, "worklogs": 0}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://bench",
-                                 auth=("bench", "sandbox-pat"), timeout=120) as ado:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://bench", auth=("bench", "sandbox-pat"), timeout=120
+    ) as ado:
         last = 0
         while True:
-            q = (f"SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
-                 f"AND [System.Id] > {last} ORDER BY [System.Id]")
+            q = (
+                f"SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
+                f"AND [System.Id] > {last} ORDER BY [System.Id]"
+            )
             r = await ado.post("/acme/Phoenix/_apis/wit/wiql", params={"$top": str(page)}, json={"query": q})
             r.raise_for_status()
             ids = [w["id"] for w in r.json()["workItems"]]
             if not ids:
                 break
             for i in range(0, len(ids), 200):
-                b = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch",
-                                   json={"ids": ids[i:i + 200], "$expand": "all"})
+                b = await ado.post(
+                    "/acme/Phoenix/_apis/wit/workitemsbatch", json={"ids": ids[i : i + 200], "$expand": "all"}
+                )
                 b.raise_for_status()
                 counts["bytes"] += len(b.content)
                 for item in b.json()["value"]:
@@ -85,8 +89,10 @@ def main() -> None:
     with PeakRss() as peak:
         counts = asyncio.run(walk(args.items, args.seed, args.page))
     elapsed = time.perf_counter() - t0
-    print(f"items={counts['items']} relations={counts['relations']} comments={counts['comments']} "
-          f"worklogs={counts['worklogs']} response_bytes={counts['bytes']:,}")
+    print(
+        f"items={counts['items']} relations={counts['relations']} comments={counts['comments']} "
+        f"worklogs={counts['worklogs']} response_bytes={counts['bytes']:,}"
+    )
     print(f"time={elapsed:.1f}s ({counts['items'] / elapsed:,.0f} items/s)")
     print(f"rss_start={start_rss / 2**20:.0f}MiB peak_rss={peak.peak / 2**20:.0f}MiB")
 

@@ -56,10 +56,14 @@ def pct(values: list[float], q: float) -> float:
 async def trial(stack: Any, box: Any, http: httpx.AsyncClient, rng: random.Random, n: int) -> dict:
     migration_id = await create_migration(stack, box, name=f"pause trial {n}")
     run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
-    progress = await wait_for(stack, run_id, lambda p: p.phase == "create_items" and p.counters["create_items"].total > 0, poll=0.05)
+    progress = await wait_for(
+        stack, run_id, lambda p: p.phase == "create_items" and p.counters["create_items"].total > 0, poll=0.05
+    )
     share = rng.uniform(0.05, 0.7)
     goal = share * progress.counters["create_items"].total
-    progress = await wait_for(stack, run_id, lambda p: p.phase != "create_items" or p.counters["create_items"].created >= goal, poll=0.05)
+    progress = await wait_for(
+        stack, run_id, lambda p: p.phase != "create_items" or p.counters["create_items"].created >= goal, poll=0.05
+    )
     if progress.phase != "create_items":
         raise RuntimeError("phase 2 ended before the pause point; use more --items")
     await asyncio.sleep(rng.uniform(0.0, 0.5))  # not always right after a batch completed
@@ -76,13 +80,24 @@ async def trial(stack: Any, box: Any, http: httpx.AsyncClient, rng: random.Rando
     done_at_pause = progress.counters["create_items"].created
 
     await handle.signal(MigrationRunWorkflow.resume, RunControl(actor="bench", door="api"))
-    resumed = await wait_for(stack, run_id, lambda p: p.status != RunStatus.PAUSED and
-                             (p.phase != "create_items" or p.counters["create_items"].created > done_at_pause), poll=0.05)
+    resumed = await wait_for(
+        stack,
+        run_id,
+        lambda p: (
+            p.status != RunStatus.PAUSED
+            and (p.phase != "create_items" or p.counters["create_items"].created > done_at_pause)
+        ),
+        poll=0.05,
+    )
     await handle.signal(MigrationRunWorkflow.cancel, RunControl(actor="bench", door="api"))
     final = await wait_final(stack, run_id)
     return dict(
-        run_id=run_id, share=share, to_paused=t_paused - t_signal, to_last_write=max(0.0, t_last - t_signal),
-        writes_while_paused=writes_while_paused, resumed=resumed.status == RunStatus.RUNNING or resumed.phase != "create_items",
+        run_id=run_id,
+        share=share,
+        to_paused=t_paused - t_signal,
+        to_last_write=max(0.0, t_last - t_signal),
+        writes_while_paused=writes_while_paused,
+        resumed=resumed.status == RunStatus.RUNNING or resumed.phase != "create_items",
         final=final.status.value,
     )
 
@@ -98,21 +113,46 @@ async def main(args: argparse.Namespace) -> str:
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
                 for n in range(args.trials):
                     results.append(await trial(stack, box, http, rng, n))
-    rows = [[i + 1, f"{r['share']:.0%}", f"{r['to_last_write'] * 1000:.0f}", f"{r['to_paused'] * 1000:.0f}",
-             r["writes_while_paused"], "yes" if r["resumed"] else "NO", r["final"]] for i, r in enumerate(results)]
+    rows = [
+        [
+            i + 1,
+            f"{r['share']:.0%}",
+            f"{r['to_last_write'] * 1000:.0f}",
+            f"{r['to_paused'] * 1000:.0f}",
+            r["writes_while_paused"],
+            "yes" if r["resumed"] else "NO",
+            r["final"],
+        ]
+        for i, r in enumerate(results)
+    ]
     last = [r["to_last_write"] * 1000 for r in results]
     paused = [r["to_paused"] * 1000 for r in results]
     out = [
         f"# Pause latency in phase 2: {args.items} items, Jira latency {args.latency:g} ms, batch 50, "
         f"concurrency {args.concurrency}, {args.trials} trials, seed {args.seed}, sandbox: {args.sandbox}",
-        "", machine, "",
-        fmt_table(["trial", "paused at", "signal → last write (ms)", "signal → PAUSED (ms)", "writes while paused",
-                   "resumed", "then"], rows),
         "",
-        fmt_table(["", "p50 (ms)", "p95 (ms)", "max (ms)"], [
-            ["signal → last Jira write", f"{pct(last, .5):.0f}", f"{pct(last, .95):.0f}", f"{max(last):.0f}"],
-            ["signal → status PAUSED", f"{pct(paused, .5):.0f}", f"{pct(paused, .95):.0f}", f"{max(paused):.0f}"],
-        ]),
+        machine,
+        "",
+        fmt_table(
+            [
+                "trial",
+                "paused at",
+                "signal → last write (ms)",
+                "signal → PAUSED (ms)",
+                "writes while paused",
+                "resumed",
+                "then",
+            ],
+            rows,
+        ),
+        "",
+        fmt_table(
+            ["", "p50 (ms)", "p95 (ms)", "max (ms)"],
+            [
+                ["signal → last Jira write", f"{pct(last, 0.5):.0f}", f"{pct(last, 0.95):.0f}", f"{max(last):.0f}"],
+                ["signal → status PAUSED", f"{pct(paused, 0.5):.0f}", f"{pct(paused, 0.95):.0f}", f"{max(paused):.0f}"],
+            ],
+        ),
         "",
         "paused at: share of phase 2's items created when the pause point was reached (then 0–500 ms more).",
         "signal → PAUSED includes up to 20 ms of polling; the last write time is Jira's own `created` (ms).",
@@ -128,8 +168,12 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=50.0, help="Jira latency, ms")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="process",
-                        help="process: one sandbox process; split: ADO and Jira in two; thread: in this process")
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        default="process",
+        help="process: one sandbox process; split: ADO and Jira in two; thread: in this process",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     text = asyncio.run(main(args))

@@ -68,7 +68,18 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=None, help="sandbox ADO requests/s before 429")
     args = parser.parse_args()
     ado_port, jira_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "migrayt.api.cli", "sandbox", "--items", str(args.items), "--ado-port", str(ado_port), "--jira-port", str(jira_port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "migrayt.api.cli",
+        "sandbox",
+        "--items",
+        str(args.items),
+        "--ado-port",
+        str(ado_port),
+        "--jira-port",
+        str(jira_port),
+    ]
     if args.rate_limit:
         cmd += ["--rate-limit", str(args.rate_limit)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -85,12 +96,18 @@ def main() -> None:
         with PeakRss() as rss, PeakRss(server.pid) as sandbox_rss:
             items, comments, seconds, counters = asyncio.run(scan(f"{root}/acme", args.concurrency))
         cpu = time.process_time() - cpu
-        print(f"scanned {items:,} items ({comments:,} comments counted) in {seconds:.1f} s: {items / seconds:,.0f} items/s, "
-              f"peak RSS {rss.peak / 2**20:.0f} MiB (scanner process), concurrency {args.concurrency}")
-        print(f"scanner CPU {cpu:.1f} s of {seconds:.1f} s wall ({cpu / seconds:.0%}): the rest is waiting on the source")
+        print(
+            f"scanned {items:,} items ({comments:,} comments counted) in {seconds:.1f} s: {items / seconds:,.0f} items/s, "
+            f"peak RSS {rss.peak / 2**20:.0f} MiB (scanner process), concurrency {args.concurrency}"
+        )
+        print(
+            f"scanner CPU {cpu:.1f} s of {seconds:.1f} s wall ({cpu / seconds:.0%}): the rest is waiting on the source"
+        )
         print(f"http: {counters}")
-        print(f"sandbox server CPU: {psutil.Process(server.pid).cpu_times().user:.1f} s user; "
-              f"RSS {sandbox_start / 2**20:.0f} MiB serving, peak {sandbox_rss.peak / 2**20:.0f} MiB while read whole")
+        print(
+            f"sandbox server CPU: {psutil.Process(server.pid).cpu_times().user:.1f} s user; "
+            f"RSS {sandbox_start / 2**20:.0f} MiB serving, peak {sandbox_rss.peak / 2**20:.0f} MiB while read whole"
+        )
     finally:
         server.terminate()
         server.wait(20)

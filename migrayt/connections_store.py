@@ -153,7 +153,10 @@ def secret_hint(secret: SecretStr) -> str:
 
 def _http(url: str, outbound: OutboundPolicy) -> HttpSettings:
     return HttpSettings(
-        base_url=url, max_attempts=TEST_CALL_ATTEMPTS, timeout_seconds=TEST_CALL_TIMEOUT, backoff_max_seconds=1.0,
+        base_url=url,
+        max_attempts=TEST_CALL_ATTEMPTS,
+        timeout_seconds=TEST_CALL_TIMEOUT,
+        backoff_max_seconds=1.0,
         outbound=outbound,
     )
 
@@ -190,9 +193,13 @@ async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = NO_POLI
                 raise rejected from None
             assert isinstance(err, ApiError)
             if err.status in (401, 403):
-                raise ConnectionRejected(f"Azure DevOps at {url} refused the PAT (HTTP {err.status}): check the PAT and its Work Items (Read) scope") from None
+                raise ConnectionRejected(
+                    f"Azure DevOps at {url} refused the PAT (HTTP {err.status}): check the PAT and its Work Items (Read) scope"
+                ) from None
             if err.status == 404:
-                raise ConnectionRejected(f"no Azure DevOps project {input.project!r} at {url}: check the organization URL and project name") from None
+                raise ConnectionRejected(
+                    f"no Azure DevOps project {input.project!r} at {url}: check the organization URL and project name"
+                ) from None
             raise ConnectionRejected(f"Azure DevOps at {url} answered HTTP {err.status}") from None
     return {"project": input.project, "work_item_types": len(types)}
 
@@ -242,7 +249,13 @@ class ConnectionStore:
     def _box(self) -> SecretBox:
         return SecretBox(secret_key_for(self._settings))
 
-    async def save(self, tenant: str, input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput, actor: str, door: str) -> ConnectionView:
+    async def save(
+        self,
+        tenant: str,
+        input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput,
+        actor: str,
+        door: str,
+    ) -> ConnectionView:
         box = self._box()  # refuse before calling out when nothing could be stored
         detail = await test_connection(input, OutboundPolicy.for_settings(self._settings))
         if isinstance(input, AdoConnectionInput):
@@ -253,22 +266,38 @@ class ConnectionStore:
         else:
             url, username, secret = input.base_url.rstrip("/"), None, input.pat
         row = StoredConnection(
-            id=f"conn-{uuid.uuid4().hex[:12]}", tenant_id=tenant, kind=input.kind, name=input.name, url=url,
-            username=username, secret_encrypted=box.seal(secret), secret_hint=secret_hint(secret), detail=detail,
+            id=f"conn-{uuid.uuid4().hex[:12]}",
+            tenant_id=tenant,
+            kind=input.kind,
+            name=input.name,
+            url=url,
+            username=username,
+            secret_encrypted=box.seal(secret),
+            secret_hint=secret_hint(secret),
+            detail=detail,
             created_by=actor,
         )
         async with self._sessions() as session:
             session.add(row)
-            session.add(AuditEvent(
-                tenant_id=tenant, action="connection_saved", actor=actor, door=door,
-                detail={"connection_id": row.id, "kind": input.kind, "url": url},
-            ))
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    action="connection_saved",
+                    actor=actor,
+                    door=door,
+                    detail={"connection_id": row.id, "kind": input.kind, "url": url},
+                )
+            )
             await session.commit()
         return _view(row)
 
     async def list(self, tenant: str) -> list[ConnectionView]:
         async with self._sessions() as session:
-            rows = await session.scalars(select(StoredConnection).where(StoredConnection.tenant_id == tenant).order_by(StoredConnection.created_at))
+            rows = await session.scalars(
+                select(StoredConnection)
+                .where(StoredConnection.tenant_id == tenant)
+                .order_by(StoredConnection.created_at)
+            )
             return [_view(r) for r in rows]
 
     async def secret(self, tenant: str, connection_id: str) -> tuple[StoredConnection, SecretStr]:
@@ -282,6 +311,11 @@ class ConnectionStore:
 
 def _view(row: StoredConnection) -> ConnectionView:
     return ConnectionView(
-        id=row.id, kind=row.kind, name=row.name, url=row.url, username=row.username, secret_hint=row.secret_hint,
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        url=row.url,
+        username=row.username,
+        secret_hint=row.secret_hint,
         detail=row.detail or {},
     )

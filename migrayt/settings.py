@@ -29,9 +29,19 @@ def token_entropy_bits(token: str) -> float:
     elif chars <= _BASE64URL and chars & set(string.ascii_lowercase) and chars & set(string.ascii_uppercase):
         alphabet = 64
     else:
-        alphabet = sum(size for group, size in (
-            (string.ascii_lowercase, 26), (string.ascii_uppercase, 26), (string.digits, 10), (string.punctuation, 32),
-        ) if chars & set(group)) or 1
+        alphabet = (
+            sum(
+                size
+                for group, size in (
+                    (string.ascii_lowercase, 26),
+                    (string.ascii_uppercase, 26),
+                    (string.digits, 10),
+                    (string.punctuation, 32),
+                )
+                if chars & set(group)
+            )
+            or 1
+        )
     return len(token) * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
@@ -46,6 +56,7 @@ def check_admin_token(value: SecretStr | None) -> None:
             "i.e. 32 random bytes, are needed): generate one with "
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
+
 
 AuthMode = Literal["on", "off"]
 
@@ -106,7 +117,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # USD per write; a quote multiplies these by the scanned volume. Attachment price is per GiB.
     price_table: dict[str, float] = {
-        "item": 0.01, "link": 0.002, "attachment_gib": 1.5, "comment": 0.001, "plugin_record": 0.002, "minimum": 49.0,
+        "item": 0.01,
+        "link": 0.002,
+        "attachment_gib": 1.5,
+        "comment": 0.001,
+        "plugin_record": 0.002,
+        "minimum": 49.0,
     }
     # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults).
     jira_attachment_limit_bytes: int = 10 * 1024 * 1024

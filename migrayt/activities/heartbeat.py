@@ -4,10 +4,10 @@ pause or cancel reaches a running batch (in the heartbeat's answer) within about
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import wraps
-from typing import AsyncIterator, TypeVar
+from typing import TypeVar
 
 from temporalio import activity
 

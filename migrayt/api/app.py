@@ -99,7 +99,9 @@ def _install_doors(app: FastAPI, settings: Settings, mode: str) -> None:
     app.add_middleware(SecurityHeaders)
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None, temporal_address: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database_url: str | None = None, temporal_address: str | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     mode = auth_mode(settings)  # a wrong MIGRAYT_AUTH, or auth off on a network interface, fails at start
     check_admin_token(settings.admin_token)  # again: settings made by model_copy skip their validators
@@ -123,7 +125,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.event_streams = {}  # tenant → open live progress streams (routers/events.py)
     # Before routing and authentication: an unauthenticated 200 MB body must not be buffered to be refused.
     app.add_middleware(
-        BodySizeLimit, default=settings.max_body_bytes, per_path={WEBHOOK_PATH: settings.max_webhook_bytes},
+        BodySizeLimit,
+        default=settings.max_body_bytes,
+        per_path={WEBHOOK_PATH: settings.max_webhook_bytes},
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     _install_doors(app, settings, mode)

@@ -90,12 +90,18 @@ async def admin_principal(
     state = request.app.state
     admin_token = state.settings.admin_token
     given = credentials.credentials if credentials else None
-    if given and admin_token is not None and secrets.compare_digest(given.encode(), admin_token.get_secret_value().encode()):
+    if (
+        given
+        and admin_token is not None
+        and secrets.compare_digest(given.encode(), admin_token.get_secret_value().encode())
+    ):
         return Principal(tenant=state.settings.tenant, actor="admin", admin=True, door=door_of(request))
     if given is None and state.auth_mode == "off":
         return Principal(tenant=state.settings.tenant, actor=LOCAL_ACTOR, admin=True, door=door_of(request))
     if admin_token is None:
-        raise HTTPException(status_code=403, detail="admin routes are closed: no MIGRAYT_ADMIN_TOKEN is configured on this server")
+        raise HTTPException(
+            status_code=403, detail="admin routes are closed: no MIGRAYT_ADMIN_TOKEN is configured on this server"
+        )
     raise HTTPException(status_code=403, detail="this route needs the admin token (MIGRAYT_ADMIN_TOKEN)")
 
 

@@ -90,11 +90,17 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _refuse(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"request body too large: at most {limit} bytes"}).encode()
-    await send({
-        "type": "http.response.start", "status": 413,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -112,7 +118,9 @@ def short_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     shown = []
     for err in errors[:MAX_ERRORS_SHOWN]:
         item: dict[str, Any] = {
-            "type": err.get("type"), "loc": _short_loc(err.get("loc", ())), "msg": _excerpt_msg(err.get("msg", "")),
+            "type": err.get("type"),
+            "loc": _short_loc(err.get("loc", ())),
+            "msg": _excerpt_msg(err.get("msg", "")),
         }
         if "input" in err and isinstance(err["input"], (str, int, float, bool)) and err["input"] is not None:
             item["input"] = _excerpt(err["input"])

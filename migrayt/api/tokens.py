@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -51,8 +51,13 @@ def new_token() -> str:
 
 def _view(row: ApiToken) -> TokenView:
     return TokenView(
-        id=row.id, tenant=row.tenant_id, name=row.name, prefix=row.prefix, created_by=row.created_by,
-        created_at=row.created_at, revoked_at=row.revoked_at,
+        id=row.id,
+        tenant=row.tenant_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
 
 
@@ -61,13 +66,26 @@ async def issue_token(sessions: async_sessionmaker, tenant: str, name: str, acto
     check_tenant_id(tenant)
     token = new_token()
     row = ApiToken(
-        id=f"tok-{uuid.uuid4().hex[:12]}", tenant_id=tenant, name=name, token_sha256=token_hash(token),
-        prefix=token[: len(TOKEN_PREFIX) + 6], created_by=actor, created_at=datetime.now(timezone.utc),
+        id=f"tok-{uuid.uuid4().hex[:12]}",
+        tenant_id=tenant,
+        name=name,
+        token_sha256=token_hash(token),
+        prefix=token[: len(TOKEN_PREFIX) + 6],
+        created_by=actor,
+        created_at=datetime.now(UTC),
     )
     async with sessions() as session:
         await session.execute(insert(Tenant).values(id=tenant).on_conflict_do_nothing(index_elements=[Tenant.id]))
         session.add(row)
-        session.add(AuditEvent(tenant_id=tenant, action="api_token_issued", actor=actor, door=door, detail={"token_id": row.id, "name": name}))
+        session.add(
+            AuditEvent(
+                tenant_id=tenant,
+                action="api_token_issued",
+                actor=actor,
+                door=door,
+                detail={"token_id": row.id, "name": name},
+            )
+        )
         await session.commit()
     return IssuedToken(**_view(row).model_dump(), token=token)
 
@@ -87,8 +105,18 @@ async def revoke_token(sessions: async_sessionmaker, token_id: str, actor: str, 
         if row is None:
             return None
         if row.revoked_at is None:
-            await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=datetime.now(timezone.utc)))
-            session.add(AuditEvent(tenant_id=row.tenant_id, action="api_token_revoked", actor=actor, door=door, detail={"token_id": token_id}))
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=datetime.now(UTC))
+            )
+            session.add(
+                AuditEvent(
+                    tenant_id=row.tenant_id,
+                    action="api_token_revoked",
+                    actor=actor,
+                    door=door,
+                    detail={"token_id": token_id},
+                )
+            )
             await session.commit()
             await session.refresh(row)
         return _view(row)
@@ -97,7 +125,11 @@ async def revoke_token(sessions: async_sessionmaker, token_id: str, actor: str, 
 async def tenant_of(sessions: async_sessionmaker, token: str) -> tuple[str, str, str] | None:
     """(tenant, token id, token name) of a live token, or None."""
     async with sessions() as session:
-        row = (await session.execute(
-            select(ApiToken.tenant_id, ApiToken.id, ApiToken.name).where(ApiToken.token_sha256 == token_hash(token), ApiToken.revoked_at.is_(None))
-        )).first()
+        row = (
+            await session.execute(
+                select(ApiToken.tenant_id, ApiToken.id, ApiToken.name).where(
+                    ApiToken.token_sha256 == token_hash(token), ApiToken.revoked_at.is_(None)
+                )
+            )
+        ).first()
     return tuple(row) if row else None  # type: ignore[return-value]

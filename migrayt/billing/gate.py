@@ -37,7 +37,10 @@ class BillingSettings(BaseSettings):
 
 async def paid_checkout(session: AsyncSession, migration_id: str) -> Checkout | None:
     return await session.scalar(
-        select(Checkout).where(Checkout.migration_id == migration_id, Checkout.status == "paid").order_by(Checkout.paid_at.desc()).limit(1)
+        select(Checkout)
+        .where(Checkout.migration_id == migration_id, Checkout.status == "paid")
+        .order_by(Checkout.paid_at.desc())
+        .limit(1)
     )
 
 

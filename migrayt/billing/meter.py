@@ -56,8 +56,22 @@ class UsageMeter:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(Run.id, Run.migration_id, Checkout.customer_id, writes.c.n, UsageReport.reported_writes, UsageReport.pending_writes)
-                    .join(Checkout, and_(Checkout.migration_id == Run.migration_id, Checkout.status == "paid", Checkout.customer_id.is_not(None)))
+                    select(
+                        Run.id,
+                        Run.migration_id,
+                        Checkout.customer_id,
+                        writes.c.n,
+                        UsageReport.reported_writes,
+                        UsageReport.pending_writes,
+                    )
+                    .join(
+                        Checkout,
+                        and_(
+                            Checkout.migration_id == Run.migration_id,
+                            Checkout.status == "paid",
+                            Checkout.customer_id.is_not(None),
+                        ),
+                    )
                     .join(writes, writes.c.run_id == Run.id)
                     .outerjoin(UsageReport, UsageReport.run_id == Run.id)
                     .where(Run.started_at >= Checkout.paid_at)
@@ -91,7 +105,11 @@ class UsageMeter:
     async def _save(self, run_id: str, migration_id: str, customer: str, reported: int, pending: int) -> None:
         async with self._sessions() as session:
             stmt = insert(UsageReport).values(
-                run_id=run_id, migration_id=migration_id, customer_id=customer, reported_writes=reported, pending_writes=pending
+                run_id=run_id,
+                migration_id=migration_id,
+                customer_id=customer,
+                reported_writes=reported,
+                pending_writes=pending,
             )
             await session.execute(
                 stmt.on_conflict_do_update(
@@ -112,5 +130,7 @@ async def meter_loop(sessions: async_sessionmaker, billing: BillingSettings) -> 
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 — Stripe or the database unavailable: try again later
-            log.warning("usage report failed (%s); retrying in %.0fs", type(err).__name__, billing.meter_interval_seconds)
+            log.warning(
+                "usage report failed (%s); retrying in %.0fs", type(err).__name__, billing.meter_interval_seconds
+            )
         await asyncio.sleep(billing.meter_interval_seconds)

@@ -8,7 +8,7 @@ makes are reported as billing meter events while it runs (see meter.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -67,13 +67,21 @@ def stripe_client(billing: BillingSettings) -> stripe.StripeClient:
 
 def _view(c: Checkout) -> CheckoutView:
     return CheckoutView(
-        checkout_id=c.id, migration_id=c.migration_id, scan_id=c.scan_id, status=c.status, url=c.url, quote=c.quote or {},
-        created_at=c.created_at, paid_at=c.paid_at,
+        checkout_id=c.id,
+        migration_id=c.migration_id,
+        scan_id=c.scan_id,
+        status=c.status,
+        url=c.url,
+        quote=c.quote or {},
+        created_at=c.created_at,
+        paid_at=c.paid_at,
     )
 
 
 class BillingService:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker, billing: BillingSettings | None = None) -> None:
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker, billing: BillingSettings | None = None
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.billing = billing or BillingSettings()
@@ -97,13 +105,23 @@ class BillingService:
             if (paid := await paid_checkout(session, migration_id)) is not None:
                 return _view(paid)
             scan = await session.scalar(
-                select(Scan).where(Scan.migration_id == migration_id, Scan.status == "COMPLETED").order_by(Scan.finished_at.desc()).limit(1)
+                select(Scan)
+                .where(Scan.migration_id == migration_id, Scan.status == "COMPLETED")
+                .order_by(Scan.finished_at.desc())
+                .limit(1)
             )
         if scan is None or not scan.quote:
-            raise RunConflict(f"migration {migration_id} has no quote yet: scan the source first (the quote comes from the scan)")
+            raise RunConflict(
+                f"migration {migration_id} has no quote yet: scan the source first (the quote comes from the scan)"
+            )
         quote = scan.quote
         base = f"http://{self.settings.api_host}:{self.settings.api_port}"
-        metadata = {"tenant": tenant, "migration_id": migration_id, "scan_id": scan.id, "quote_total": str(quote.get("total", ""))}
+        metadata = {
+            "tenant": tenant,
+            "migration_id": migration_id,
+            "scan_id": scan.id,
+            "quote_total": str(quote.get("total", "")),
+        }
         try:
             session_obj = await stripe_client(self.billing).v1.checkout.sessions.create_async(
                 {
@@ -115,8 +133,10 @@ class BillingService:
                         "metadata": metadata,
                         "description": f"Migrayt: {migration.name} — quoted {quote.get('total')} {quote.get('currency', 'USD')}, billed per write",
                     },
-                    "success_url": self.billing.checkout_success_url or f"{base}/app/migrations/{migration_id}/checkout?checkout=done",
-                    "cancel_url": self.billing.checkout_cancel_url or f"{base}/app/migrations/{migration_id}/checkout?checkout=cancelled",
+                    "success_url": self.billing.checkout_success_url
+                    or f"{base}/app/migrations/{migration_id}/checkout?checkout=done",
+                    "cancel_url": self.billing.checkout_cancel_url
+                    or f"{base}/app/migrations/{migration_id}/checkout?checkout=cancelled",
                 },
                 # The same quote asked twice is the same session, not a second one.
                 options={"idempotency_key": f"checkout-{migration_id}-{scan.id}"},
@@ -129,12 +149,26 @@ class BillingService:
             checkout = await session.get(Checkout, session_obj.id)
             if checkout is None:
                 checkout = Checkout(
-                    id=session_obj.id, tenant_id=tenant, migration_id=migration_id, scan_id=scan.id, quote=quote, status="open",
-                    url=session_obj.url, created_by=actor,
+                    id=session_obj.id,
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    scan_id=scan.id,
+                    quote=quote,
+                    status="open",
+                    url=session_obj.url,
+                    created_by=actor,
                 )
                 session.add(checkout)
-                session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="checkout_created", actor=actor, door=door,
-                                       detail={"checkout_id": session_obj.id, "quote_total": quote.get("total")}))
+                session.add(
+                    AuditEvent(
+                        tenant_id=tenant,
+                        migration_id=migration_id,
+                        action="checkout_created",
+                        actor=actor,
+                        door=door,
+                        detail={"checkout_id": session_obj.id, "quote_total": quote.get("total")},
+                    )
+                )
                 await session.commit()
                 await session.refresh(checkout)
         return _view(checkout)
@@ -142,7 +176,10 @@ class BillingService:
     async def latest_checkout(self, tenant: str, migration_id: str) -> CheckoutView:
         async with self.sessions() as session:
             checkout = await session.scalar(
-                select(Checkout).where(Checkout.migration_id == migration_id, Checkout.tenant_id == tenant).order_by(Checkout.created_at.desc()).limit(1)
+                select(Checkout)
+                .where(Checkout.migration_id == migration_id, Checkout.tenant_id == tenant)
+                .order_by(Checkout.created_at.desc())
+                .limit(1)
             )
         if checkout is None:
             raise NotFound(f"migration {migration_id} has no checkout")
@@ -161,9 +198,13 @@ class BillingService:
         if event.type not in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             return f"ignored {event.type}"
         obj = event.data.object.to_dict()
-        return await self._completed(str(obj["id"]), obj.get("customer"), obj.get("subscription"), obj.get("payment_status"))
+        return await self._completed(
+            str(obj["id"]), obj.get("customer"), obj.get("subscription"), obj.get("payment_status")
+        )
 
-    async def _completed(self, session_id: str, customer: str | None, subscription: str | None, payment_status: str | None) -> str:
+    async def _completed(
+        self, session_id: str, customer: str | None, subscription: str | None, payment_status: str | None
+    ) -> str:
         async with self.sessions() as session:
             checkout = await session.get(Checkout, session_id, with_for_update=True)
             if checkout is None:
@@ -178,8 +219,16 @@ class BillingService:
             checkout.status = "paid"
             checkout.customer_id = customer
             checkout.subscription_id = subscription
-            checkout.paid_at = datetime.now(timezone.utc)
-            session.add(AuditEvent(tenant_id=checkout.tenant_id, migration_id=checkout.migration_id, action="checkout_completed",
-                                   actor="stripe", door="stripe", detail={"checkout_id": session_id}))
+            checkout.paid_at = datetime.now(UTC)
+            session.add(
+                AuditEvent(
+                    tenant_id=checkout.tenant_id,
+                    migration_id=checkout.migration_id,
+                    action="checkout_completed",
+                    actor="stripe",
+                    door="stripe",
+                    detail={"checkout_id": session_id},
+                )
+            )
             await session.commit()
         return f"checkout {session_id} paid: migration unlocked"

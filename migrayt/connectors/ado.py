@@ -341,7 +341,11 @@ class AdoClient:
         if as_of is not None:
             body["asOf"] = utc_iso(as_of)
         r = await self.http.request(
-            "POST", f"{self._p}/_apis/wit/workitemsbatch", idempotent=True, params={"api-version": API_VERSION}, json=body
+            "POST",
+            f"{self._p}/_apis/wit/workitemsbatch",
+            idempotent=True,
+            params={"api-version": API_VERSION},
+            json=body,
         )
         # errorPolicy=omit answers null for ids that are gone (deleted or no permission).
         return [WorkItem.model_validate(v) for v in decode_json(r).get("value") or [] if v]
@@ -374,7 +378,9 @@ class AdoClient:
             params["asOf"] = utc_iso(as_of)
         return WorkItem.model_validate(await self._get(f"{self._p}/_apis/wit/workitems/{int(id)}", params))
 
-    async def create_work_item(self, work_item_type: str, fields: dict[str, Any], *, relations: Sequence[dict[str, Any]] = ()) -> WorkItem:
+    async def create_work_item(
+        self, work_item_type: str, fields: dict[str, Any], *, relations: Sequence[dict[str, Any]] = ()
+    ) -> WorkItem:
         """Create one work item (JSON Patch). Used by tests and tooling; the engine only reads ADO."""
         ops = [{"op": "add", "path": f"/fields/{k}", "value": v} for k, v in fields.items()]
         ops += [{"op": "add", "path": "/relations/-", "value": rel} for rel in relations]
@@ -409,7 +415,9 @@ class AdoClient:
 
     # ------------------------------------------------------------------ comments
 
-    async def iter_comments(self, work_item_id: int, *, page_size: int = 200, include_deleted: bool = False) -> AsyncIterator[Comment]:
+    async def iter_comments(
+        self, work_item_id: int, *, page_size: int = 200, include_deleted: bool = False
+    ) -> AsyncIterator[Comment]:
         """Comments oldest first (the service defaults to newest first; a migration replays history)."""
         params: dict[str, Any] = {"api-version": COMMENTS_API_VERSION, "$top": page_size, "order": "asc"}
         if include_deleted:
@@ -477,7 +485,9 @@ class AdoClient:
 
     # ------------------------------------------------------------------ process metadata
 
-    async def get_classification_nodes(self, structure: Literal["areas", "iterations"], *, depth: int = 20) -> ClassificationNode:
+    async def get_classification_nodes(
+        self, structure: Literal["areas", "iterations"], *, depth: int = 20
+    ) -> ClassificationNode:
         body = await self._get(f"{self._p}/_apis/wit/classificationnodes/{structure}", {"$depth": depth})
         return ClassificationNode.model_validate(body)
 
@@ -509,7 +519,9 @@ class AdoClient:
         body = await self._get(f"{self.organization_url}/_apis/wit/workitemrelationtypes")
         return [RelationType.model_validate(v) for v in body.get("value") or []]
 
-    async def get_team_iterations(self, team: str | None = None, *, timeframe: str | None = None) -> list[TeamIteration]:
+    async def get_team_iterations(
+        self, team: str | None = None, *, timeframe: str | None = None
+    ) -> list[TeamIteration]:
         params = {"$timeframe": timeframe} if timeframe else {}
         url = f"{self._p}/{quote(team or self.team, safe='')}/_apis/work/teamsettings/iterations"
         body = await self._get(url, params)

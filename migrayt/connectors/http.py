@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -275,7 +275,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     current = now if now is not None else time.time()
     return max(0.0, when.timestamp() - current)
 
@@ -571,7 +571,9 @@ class ResilientHttp:
                         self.counters.transport_errors += 1
                         if not idempotent:
                             self.counters.ambiguous_writes += 1
-                            raise AmbiguousWriteError(method, path, f"{type(exc).__name__} reading the response") from None
+                            raise AmbiguousWriteError(
+                                method, path, f"{type(exc).__name__} reading the response"
+                            ) from None
                         await self.limiter.release()
                         released = True
                         if attempt >= max_attempts:
@@ -659,6 +661,7 @@ def decode_json(response: httpx.Response) -> Any:
 
 # --------------------------------------------------------------------------- pagination
 
+
 async def paginate(fetch: Callable[[Any], Awaitable[tuple[Iterable[T], Any]]], first: Any = None) -> AsyncIterator[T]:
     """Items of every page: `fetch(cursor)` returns (items, next cursor or None when done)."""
     cursor = first
@@ -702,5 +705,5 @@ def chunked(items: list[T], size: int) -> list[list[T]]:
 
 def utc_iso(dt: datetime) -> str:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -311,7 +311,9 @@ class JiraClient:
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self.http.get_json(path, params=params)
 
-    async def _send(self, method: str, path: str, *, idempotent: bool, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    async def _send(
+        self, method: str, path: str, *, idempotent: bool, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
         r = await self.http.request(method, path, idempotent=idempotent, json=json, params=params)
         return r.json() if r.content else None
 
@@ -441,7 +443,11 @@ class JiraClient:
             raise ValueError(f"at most {BULK_CREATE_MAX} issues per bulk create, got {len(issue_updates)}")
         # Jira answers 400 with the same body when every element failed.
         r = await self.http.request(
-            "POST", f"{API}/issue/bulk", idempotent=False, json={"issueUpdates": list(issue_updates)}, accept_status={400}
+            "POST",
+            f"{API}/issue/bulk",
+            idempotent=False,
+            json={"issueUpdates": list(issue_updates)},
+            accept_status={400},
         )
         body = r.json() if r.content else {}
         if r.status_code == 400 and not body.get("errors"):
@@ -492,7 +498,9 @@ class JiraClient:
         async for issue in paginate(fetch):
             yield Issue.model_validate(issue)
 
-    async def find_issue_keys_by_labels(self, labels: Sequence[str], *, project_key: str | None = None) -> dict[str, list[str]]:
+    async def find_issue_keys_by_labels(
+        self, labels: Sequence[str], *, project_key: str | None = None
+    ) -> dict[str, list[str]]:
         """Issue keys carrying each label (an empty list when none). More than one key = a duplicate.
 
         A label missing here may still exist if the search index lags: callers must not read
@@ -529,7 +537,11 @@ class JiraClient:
         return [IssueLinkType.model_validate(v) for v in body.get("issueLinkTypes") or []]
 
     async def create_issue_link(self, link_type: str, inward_key: str, outward_key: str) -> None:
-        payload = {"type": {"name": link_type}, "inwardIssue": {"key": inward_key}, "outwardIssue": {"key": outward_key}}
+        payload = {
+            "type": {"name": link_type},
+            "inwardIssue": {"key": inward_key},
+            "outwardIssue": {"key": outward_key},
+        }
         await self._send("POST", f"{API}/issueLink", idempotent=False, json=payload)
 
     async def delete_issue_link(self, link_id: str) -> None:
@@ -611,7 +623,9 @@ class JiraClient:
         )
         return [Attachment.model_validate(v) for v in r.json()]
 
-    async def stream_attachment_content(self, attachment_id: str, *, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def stream_attachment_content(
+        self, attachment_id: str, *, chunk_size: int = 64 * 1024
+    ) -> AsyncIterator[bytes]:
         """An attachment's bytes in chunks; `redirect=false` keeps the download on this site."""
         path = f"{API}/attachment/content/{quote(str(attachment_id), safe='')}"
         async with self.http.stream("GET", path, params={"redirect": "false"}, headers={"Accept": "*/*"}) as r:
@@ -620,7 +634,9 @@ class JiraClient:
 
     # ------------------------------------------------------------------ comments and worklogs
 
-    async def add_comment(self, key: str, body_adf: Mapping[str, Any], *, properties: Sequence[Mapping[str, Any]] = ()) -> JiraComment:
+    async def add_comment(
+        self, key: str, body_adf: Mapping[str, Any], *, properties: Sequence[Mapping[str, Any]] = ()
+    ) -> JiraComment:
         payload: dict[str, Any] = {"body": dict(body_adf)}
         if properties:
             payload["properties"] = [dict(p) for p in properties]
@@ -663,7 +679,10 @@ class JiraClient:
 
     async def set_issue_property(self, key: str, property_key: str, value: Any) -> None:
         await self._send(
-            "PUT", f"{API}/issue/{quote(key, safe='')}/properties/{quote(property_key, safe='')}", idempotent=True, json=value
+            "PUT",
+            f"{API}/issue/{quote(key, safe='')}/properties/{quote(property_key, safe='')}",
+            idempotent=True,
+            json=value,
         )
 
 

@@ -88,19 +88,44 @@ class Phase:
 
 PHASES: tuple[Phase, ...] = (
     Phase("preflight", "Preflight", "lookups made", PhaseKind.PREFLIGHT, preflight, Preview.LOOKUPS),
-    Phase("create_items", "Create issues", "issues created", PhaseKind.BATCHED, create_items, Preview.DRY_RUN,
-          delta=True, batch_timeout=timedelta(minutes=10)),
+    Phase(
+        "create_items",
+        "Create issues",
+        "issues created",
+        PhaseKind.BATCHED,
+        create_items,
+        Preview.DRY_RUN,
+        delta=True,
+        batch_timeout=timedelta(minutes=10),
+    ),
     Phase("hierarchy", "Hierarchy", "parents set", PhaseKind.BATCHED, run_phase_batch, Preview.DRY_RUN, delta=True),
     Phase("links", "Links", "links made", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
-    Phase("attachments", "Attachments", "files attached",
-          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase(
+        "attachments",
+        "Attachments",
+        "files attached",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+    ),
     # Edits to issues that exist, before the status walk so a changed state is walked to.
-    Phase("source_changes", "Source changes", "issues updated", PhaseKind.BATCHED, delta_source_changes, Preview.NONE,
-          run=False, delta=True),
-    Phase("transitions", "Statuses", "statuses set",
-          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
-    Phase("comments", "Comments", "comments posted",
-          PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase(
+        "source_changes",
+        "Source changes",
+        "issues updated",
+        PhaseKind.BATCHED,
+        delta_source_changes,
+        Preview.NONE,
+        run=False,
+        delta=True,
+    ),
+    Phase(
+        "transitions", "Statuses", "statuses set", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
+    ),
+    Phase(
+        "comments", "Comments", "comments posted", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
+    ),
     Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
 )
 

@@ -31,7 +31,24 @@ TRANSITION: Final = "transition"
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
 
-ALL: Final = frozenset({
-    USER, COMPONENT, SPRINT, ISSUE, HIERARCHY, LINK, REMOTE_LINK, ATTACHMENT, INLINE_IMAGE, HISTORY, DESCRIPTION,
-    DESCRIPTION_ORIGINAL, COMMENT, COMMENT_ORIGINAL, COMMENT_OVERFLOW, TRANSITION, SOURCE_CHANGE,
-})
+ALL: Final = frozenset(
+    {
+        USER,
+        COMPONENT,
+        SPRINT,
+        ISSUE,
+        HIERARCHY,
+        LINK,
+        REMOTE_LINK,
+        ATTACHMENT,
+        INLINE_IMAGE,
+        HISTORY,
+        DESCRIPTION,
+        DESCRIPTION_ORIGINAL,
+        COMMENT,
+        COMMENT_ORIGINAL,
+        COMMENT_OVERFLOW,
+        TRANSITION,
+        SOURCE_CHANGE,
+    }
+)

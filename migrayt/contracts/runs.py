@@ -39,7 +39,7 @@ class PhaseCounters(BaseModel):
     # Already in Jira from another migration of the same source: recorded with the found key, not created.
     adopted: int = 0
 
-    def add(self, other: "PhaseCounters") -> None:
+    def add(self, other: PhaseCounters) -> None:
         self.created += other.created
         self.skipped += other.skipped
         self.failed += other.failed

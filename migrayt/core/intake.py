@@ -46,7 +46,11 @@ class IntakeService:
     # --- connect -------------------------------------------------------------------------------
 
     async def save_connection(
-        self, tenant: str, input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput, actor: str, door: str
+        self,
+        tenant: str,
+        input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput,
+        actor: str,
+        door: str,
     ) -> ConnectionView:
         """Tested with a real call first; a wrong URL or secret raises ConnectionRejected and nothing is kept."""
         return await self.connections.save(tenant, input, actor, door)
@@ -55,8 +59,18 @@ class IntakeService:
         return await self.connections.list(tenant)
 
     async def create_migration_from_connections(
-        self, tenant: str, name: str, ado_connection_id: str, jira_connection_id: str, jira_project_key: str,
-        actor: str, door: str, *, ado_project: str | None = None, plan: MappingPlan | None = None, approved: bool = False,
+        self,
+        tenant: str,
+        name: str,
+        ado_connection_id: str,
+        jira_connection_id: str,
+        jira_project_key: str,
+        actor: str,
+        door: str,
+        *,
+        ado_project: str | None = None,
+        plan: MappingPlan | None = None,
+        approved: bool = False,
     ) -> str:
         """A migration between two saved (tested) connections, with `plan` (default: the built-in one) as a
         draft to review, or approved.
@@ -71,9 +85,16 @@ class IntakeService:
                 "(rich text as ADF), which Data Center does not serve; migrate into a Jira Cloud site"
             )
         source = SourceConnection(
-            organization_url=ado.url, project=ado_project or (ado.detail or {}).get("project") or "", pat_ref=f"sealed:{ado_secret}"
+            organization_url=ado.url,
+            project=ado_project or (ado.detail or {}).get("project") or "",
+            pat_ref=f"sealed:{ado_secret}",
         )
-        target = TargetConnection(base_url=jira.url, project_key=jira_project_key, email=jira.username or "", token_ref=f"sealed:{jira_secret}")
+        target = TargetConnection(
+            base_url=jira.url,
+            project_key=jira_project_key,
+            email=jira.username or "",
+            token_ref=f"sealed:{jira_secret}",
+        )
         return await Migrations(self.settings, self.sessions, self.temporal).create_migration(
             tenant, name, source, target, plan or default_plan(), actor=actor, door=door, approved=approved
         )
@@ -82,7 +103,9 @@ class IntakeService:
         async with self.sessions() as session:
             row = await owned(session, StoredConnection, connection_id, tenant, "connection")
         if row.kind not in kinds:
-            raise WrongConnectionKind(f"connection {connection_id} is a {row.kind} connection; this needs a {' or '.join(kinds)} one")
+            raise WrongConnectionKind(
+                f"connection {connection_id} is a {row.kind} connection; this needs a {' or '.join(kinds)} one"
+            )
         return row, row.secret_encrypted
 
     # --- consent -------------------------------------------------------------------------------
@@ -90,29 +113,72 @@ class IntakeService:
     async def set_ai_consent(self, tenant: str, consent: bool, actor: str, door: str) -> None:
         async with self.sessions() as session:
             stmt = insert(TenantConsent).values(tenant_id=tenant, ai_drafting=consent, given_by=actor)
-            await session.execute(stmt.on_conflict_do_update(index_elements=[TenantConsent.tenant_id], set_={"ai_drafting": consent, "given_by": actor}))
-            session.add(AuditEvent(
-                tenant_id=tenant, action="ai_consent_given" if consent else "ai_consent_withdrawn", actor=actor, door=door,
-                detail={"model": self.settings.openai_model},
-            ))
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[TenantConsent.tenant_id], set_={"ai_drafting": consent, "given_by": actor}
+                )
+            )
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    action="ai_consent_given" if consent else "ai_consent_withdrawn",
+                    actor=actor,
+                    door=door,
+                    detail={"model": self.settings.openai_model},
+                )
+            )
             await session.commit()
 
     # --- scan ----------------------------------------------------------------------------------
 
     async def start_scan(
-        self, tenant: str, migration_id: str, actor: str, door: str, *, limit_overrides: dict[str, int] | None = None, draft_plan: bool = True
+        self,
+        tenant: str,
+        migration_id: str,
+        actor: str,
+        door: str,
+        *,
+        limit_overrides: dict[str, int] | None = None,
+        draft_plan: bool = True,
     ) -> str:
         await self._migration(tenant, migration_id)
         scan_id = f"scan-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
-            session.add(Scan(id=scan_id, tenant_id=tenant, migration_id=migration_id, status="RUNNING", catalog={}, lint={}, quote={}))
-            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="scan_requested", actor=actor, door=door, detail={"scan_id": scan_id}))
+            session.add(
+                Scan(
+                    id=scan_id,
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    status="RUNNING",
+                    catalog={},
+                    lint={},
+                    quote={},
+                )
+            )
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="scan_requested",
+                    actor=actor,
+                    door=door,
+                    detail={"scan_id": scan_id},
+                )
+            )
             await session.commit()
         await self.temporal.start_workflow(
             ScanWorkflow.run,
-            ScanInput(scan_id=scan_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door,
-                      limit_overrides=limit_overrides or {}, draft_plan=draft_plan),
-            id=scan_id, task_queue=self.settings.task_queue,
+            ScanInput(
+                scan_id=scan_id,
+                migration_id=migration_id,
+                tenant=tenant,
+                actor=actor,
+                door=door,
+                limit_overrides=limit_overrides or {},
+                draft_plan=draft_plan,
+            ),
+            id=scan_id,
+            task_queue=self.settings.task_queue,
             search_attributes=tenant_only(tenant),
         )
         return scan_id
@@ -129,22 +195,34 @@ class IntakeService:
     async def plan_versions(self, tenant: str, migration_id: str) -> list[PlanVersion]:
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
-            rows = await session.scalars(select(PlanVersion).where(PlanVersion.migration_id == migration_id).order_by(PlanVersion.version))
+            rows = await session.scalars(
+                select(PlanVersion).where(PlanVersion.migration_id == migration_id).order_by(PlanVersion.version)
+            )
             return list(rows)
 
     async def plan(self, tenant: str, migration_id: str, version: int | None = None) -> tuple[PlanVersion, MappingPlan]:
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
-            row = await (versions.get(session, migration_id, version) if version else versions.latest(session, migration_id))
+            row = await (
+                versions.get(session, migration_id, version) if version else versions.latest(session, migration_id)
+            )
         if row is None:
             raise NotFound(f"plan version {version or 'latest'} of {migration_id} not found")
         return row, MappingPlan.model_validate(row.plan)
 
-    async def edit_plan(self, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str) -> int:
+    async def edit_plan(
+        self, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str
+    ) -> int:
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
             row = await versions.edit(
-                session, tenant=tenant, migration_id=migration_id, base_version=base_version, plan=plan, actor=actor, door=door,
+                session,
+                tenant=tenant,
+                migration_id=migration_id,
+                base_version=base_version,
+                plan=plan,
+                actor=actor,
+                door=door,
                 limits=versions.PlanLimits.of(self.settings),
             )
             await session.commit()
@@ -153,7 +231,9 @@ class IntakeService:
     async def approve_plan(self, tenant: str, migration_id: str, version: int, actor: str, door: str) -> None:
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
-            await versions.approve(session, tenant=tenant, migration_id=migration_id, version=version, actor=actor, door=door)
+            await versions.approve(
+                session, tenant=tenant, migration_id=migration_id, version=version, actor=actor, door=door
+            )
             await session.commit()
 
     # --- preview -------------------------------------------------------------------------------
@@ -163,13 +243,27 @@ class IntakeService:
         await self._migration(tenant, migration_id)
         preview_id = f"preview-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
-            session.add(Preview(id=preview_id, tenant_id=tenant, migration_id=migration_id, status="RUNNING", report={}))
-            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="preview_requested", actor=actor, door=door, detail={"preview_id": preview_id}))
+            session.add(
+                Preview(id=preview_id, tenant_id=tenant, migration_id=migration_id, status="RUNNING", report={})
+            )
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="preview_requested",
+                    actor=actor,
+                    door=door,
+                    detail={"preview_id": preview_id},
+                )
+            )
             await session.commit()
         await self.temporal.start_workflow(
             PreviewWorkflow.run,
-            PreviewWorkflowInput(preview_id=preview_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door, samples=samples),
-            id=preview_id, task_queue=self.settings.task_queue,
+            PreviewWorkflowInput(
+                preview_id=preview_id, migration_id=migration_id, tenant=tenant, actor=actor, door=door, samples=samples
+            ),
+            id=preview_id,
+            task_queue=self.settings.task_queue,
             search_attributes=tenant_only(tenant),
         )
         return preview_id

@@ -38,27 +38,49 @@ class Migrations:
         async with self.sessions() as session:
             session.add(
                 Migration(
-                    id=migration_id, tenant_id=tenant, name=name, source=source.model_dump(),
-                    target=target.model_dump(), plan=plan.model_dump(),
+                    id=migration_id,
+                    tenant_id=tenant,
+                    name=name,
+                    source=source.model_dump(),
+                    target=target.model_dump(),
+                    plan=plan.model_dump(),
                 )
             )
-            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="migration_created", actor=actor, door=door, detail={"name": name}))
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="migration_created",
+                    actor=actor,
+                    door=door,
+                    detail={"name": name},
+                )
+            )
             await plan_versions.add_version(
-                session, tenant=tenant, migration_id=migration_id, plan=plan, origin="human", actor=actor, door=door,
+                session,
+                tenant=tenant,
+                migration_id=migration_id,
+                plan=plan,
+                origin="human",
+                actor=actor,
+                door=door,
                 limits=plan_versions.PlanLimits.of(self.settings),
             )
             if approved:
-                await plan_versions.approve(session, tenant=tenant, migration_id=migration_id, version=1, actor=actor, door=door)
+                await plan_versions.approve(
+                    session, tenant=tenant, migration_id=migration_id, version=1, actor=actor, door=door
+                )
             await session.commit()
         return migration_id
-
 
     async def failures(self, tenant: str, migration_id: str, limit: int = 100) -> list[dict]:
         async with self.sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.error)
                 .join(Migration, Migration.id == ItemRecord.migration_id)
-                .where(Migration.tenant_id == tenant, ItemRecord.migration_id == migration_id, ItemRecord.state == "failed")
+                .where(
+                    Migration.tenant_id == tenant, ItemRecord.migration_id == migration_id, ItemRecord.state == "failed"
+                )
                 .order_by(ItemRecord.kind, ItemRecord.source_key)
                 .limit(limit)
             )
@@ -78,7 +100,11 @@ class Migrations:
 
     async def list_migrations(self, tenant: str) -> list[Migration]:
         async with self.sessions() as session:
-            return list(await session.scalars(select(Migration).where(Migration.tenant_id == tenant).order_by(Migration.created_at)))
+            return list(
+                await session.scalars(
+                    select(Migration).where(Migration.tenant_id == tenant).order_by(Migration.created_at)
+                )
+            )
 
     async def get_migration(self, tenant: str, migration_id: str) -> Migration:
         async with self.sessions() as session:
@@ -87,29 +113,53 @@ class Migrations:
     async def list_runs(self, tenant: str, migration_id: str) -> list[Run]:
         await self.get_migration(tenant, migration_id)
         async with self.sessions() as session:
-            return list(await session.scalars(select(Run).where(Run.migration_id == migration_id).order_by(Run.started_at)))
+            return list(
+                await session.scalars(select(Run).where(Run.migration_id == migration_id).order_by(Run.started_at))
+            )
 
     async def list_scans(self, tenant: str, migration_id: str) -> list[Scan]:
         await self.get_migration(tenant, migration_id)
         async with self.sessions() as session:
-            return list(await session.scalars(select(Scan).where(Scan.migration_id == migration_id).order_by(Scan.started_at)))
+            return list(
+                await session.scalars(select(Scan).where(Scan.migration_id == migration_id).order_by(Scan.started_at))
+            )
 
     async def list_previews(self, tenant: str, migration_id: str) -> list[Preview]:
         await self.get_migration(tenant, migration_id)
         async with self.sessions() as session:
-            return list(await session.scalars(select(Preview).where(Preview.migration_id == migration_id).order_by(Preview.started_at)))
+            return list(
+                await session.scalars(
+                    select(Preview).where(Preview.migration_id == migration_id).order_by(Preview.started_at)
+                )
+            )
 
     async def failures_total(self, migration_id: str) -> int:
         async with self.sessions() as session:
-            return await session.scalar(
-                select(func.count()).select_from(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.state == "failed")
-            ) or 0
+            return (
+                await session.scalar(
+                    select(func.count())
+                    .select_from(ItemRecord)
+                    .where(ItemRecord.migration_id == migration_id, ItemRecord.state == "failed")
+                )
+                or 0
+            )
 
     async def audit_events(
-        self, tenant: str, *, migration_id: str | None = None, run_id: str | None = None, after_id: int = 0, limit: int = 100
+        self,
+        tenant: str,
+        *,
+        migration_id: str | None = None,
+        run_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
     ) -> list[AuditEvent]:
         async with self.sessions() as session:
-            stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant, AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
+            stmt = (
+                select(AuditEvent)
+                .where(AuditEvent.tenant_id == tenant, AuditEvent.id > after_id)
+                .order_by(AuditEvent.id)
+                .limit(limit)
+            )
             if migration_id:
                 stmt = stmt.where(AuditEvent.migration_id == migration_id)
             if run_id:

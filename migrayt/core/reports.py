@@ -47,7 +47,9 @@ def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:
     return done, total
 
 
-def estimate_eta(status: RunStatus, counters: dict[str, PhaseCounters], elapsed_seconds: float) -> tuple[float | None, float | None]:
+def estimate_eta(
+    status: RunStatus, counters: dict[str, PhaseCounters], elapsed_seconds: float
+) -> tuple[float | None, float | None]:
     """(items per second, seconds left) from the pace so far; (None, None) when there is no pace to go by."""
     if status in FINAL_STATUSES or status == RunStatus.PAUSED or elapsed_seconds <= 0:
         return None, None

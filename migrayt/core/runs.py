@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
@@ -41,11 +41,25 @@ class MigrationService(Migrations):
             if refusal := await start_refusal(session, migration_id):
                 raise RunConflict(refusal)
             run_id = f"run-{uuid.uuid4().hex[:12]}"
-            session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, original_run_id=original_run_id, status=RunStatus.RUNNING, phase="preflight", counters={}))
+            session.add(
+                Run(
+                    id=run_id,
+                    migration_id=migration_id,
+                    tenant_id=tenant,
+                    original_run_id=original_run_id,
+                    status=RunStatus.RUNNING,
+                    phase="preflight",
+                    counters={},
+                )
+            )
             session.add(
                 AuditEvent(
-                    tenant_id=tenant, migration_id=migration_id, run_id=run_id,
-                    action="rerun_requested" if original_run_id else "run_requested", actor=actor, door=door,
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    run_id=run_id,
+                    action="rerun_requested" if original_run_id else "run_requested",
+                    actor=actor,
+                    door=door,
                     detail={"original_run_id": original_run_id} if original_run_id else {},
                 )
             )
@@ -53,9 +67,15 @@ class MigrationService(Migrations):
         await self.temporal.start_workflow(
             MigrationRunWorkflow.run,
             MigrationRunInput(
-                run_id=run_id, migration_id=migration_id, tenant=tenant, original_run_id=original_run_id,
-                requested_by=actor, door=door, batch_size=self.settings.batch_size,
-                concurrency=self.settings.concurrency, history_event_limit=history_event_limit,
+                run_id=run_id,
+                migration_id=migration_id,
+                tenant=tenant,
+                original_run_id=original_run_id,
+                requested_by=actor,
+                door=door,
+                batch_size=self.settings.batch_size,
+                concurrency=self.settings.concurrency,
+                history_event_limit=history_event_limit,
                 phases=list(run_phases()),
             ),
             id=run_id,
@@ -74,15 +94,21 @@ class MigrationService(Migrations):
     async def progress(self, tenant: str, run_id: str) -> RunProgress:
         run = await self.get_run(tenant, run_id)
         if RunStatus(run.status) in FINAL_STATUSES:
-            return RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
+            return RunProgress(
+                run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {}
+            )
         return await self.handle(run_id).query(RunEngine.progress)
 
-    async def control(self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None) -> None:
+    async def control(
+        self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None
+    ) -> None:
         """pause / resume / cancel, refused with RunConflict when the run is not in a fitting state."""
         progress = await self.progress(tenant, run_id)
         await self._signal_if_fitting(progress, run_id, action, actor, door, reason)
 
-    async def _signal_if_fitting(self, progress: RunProgress, run_id: str, action: str, actor: str, door: str, reason: str | None) -> None:
+    async def _signal_if_fitting(
+        self, progress: RunProgress, run_id: str, action: str, actor: str, door: str, reason: str | None
+    ) -> None:
         status = progress.status
         if status == RunStatus.CANCELLED or status in FINAL_STATUSES:
             raise RunConflict(f"run {run_id} is {status.value}: nothing to {action}")
@@ -99,43 +125,67 @@ class MigrationService(Migrations):
         if run.status not in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED):
             raise RunConflict(f"run {run_id} is {run.status}: only a FAILED, INCOMPLETE or CANCELLED run can be re-run")
         window = timedelta(days=self.settings.rerun_window_days)
-        if run.finished_at and datetime.now(timezone.utc) - run.finished_at > window:
-            raise RunConflict(f"run {run_id} finished more than {self.settings.rerun_window_days} days ago; start a new run")
+        if run.finished_at and datetime.now(UTC) - run.finished_at > window:
+            raise RunConflict(
+                f"run {run_id} finished more than {self.settings.rerun_window_days} days ago; start a new run"
+            )
         return await self.start_run(tenant, run.migration_id, actor, door, original_run_id=run_id)
 
-    async def progress_within(self, tenant: str, run_id: str, query_timeout: float = 5.0) -> tuple[Run, RunProgress, bool]:
+    async def progress_within(
+        self, tenant: str, run_id: str, query_timeout: float = 5.0
+    ) -> tuple[Run, RunProgress, bool]:
         """(run row, progress, live): the workflow's answer, or — when no worker answers in time — the
         last state kept in the database (live=False), so a door never hangs on a stopped worker."""
         run = await self.get_run(tenant, run_id)
-        last_kept = RunProgress(run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {})
+        last_kept = RunProgress(
+            run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {}
+        )
         if RunStatus(run.status) in FINAL_STATUSES:
             return run, last_kept, True
         try:
             return run, await asyncio.wait_for(self.handle(run_id).query(RunEngine.progress), query_timeout), True
-        except (asyncio.TimeoutError, RPCError):
+        except (TimeoutError, RPCError):
             return run, last_kept, False
 
     async def control_within(
-        self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None, query_timeout: float = 5.0
+        self,
+        tenant: str,
+        run_id: str,
+        action: str,
+        actor: str,
+        door: str,
+        reason: str | None = None,
+        query_timeout: float = 5.0,
     ) -> None:
         """`control` for the doors: same rules, judged on the last kept state when no worker answers
         (a signal waits in Temporal until a worker runs the workflow again)."""
         _, progress, _ = await self.progress_within(tenant, run_id, query_timeout)
         await self._signal_if_fitting(progress, run_id, action, actor, door, reason)
 
-    async def run_report(self, tenant: str, run_id: str, failures_limit: int = 100, query_timeout: float = 5.0) -> RunReport:
+    async def run_report(
+        self, tenant: str, run_id: str, failures_limit: int = 100, query_timeout: float = 5.0
+    ) -> RunReport:
         """Progress with timing, ETA and the migration's failed items (live=False: last kept state)."""
         run, progress, live = await self.progress_within(tenant, run_id, query_timeout)
         if RunStatus(progress.status) in FINAL_STATUSES:
             run = await self.get_run(tenant, run_id)  # the workflow has just written its final row
-        end = run.finished_at or datetime.now(timezone.utc)
+        end = run.finished_at or datetime.now(UTC)
         elapsed = max((end - run.started_at).total_seconds(), 0.0) if run.started_at else 0.0
         rate, eta = estimate_eta(progress.status, progress.counters, elapsed)
         failures = await self.failures(tenant, run.migration_id, limit=failures_limit)
         return RunReport(
-            **progress.model_dump(), migration_id=run.migration_id, original_run_id=run.original_run_id,
-            started_at=run.started_at, finished_at=run.finished_at, elapsed_seconds=round(elapsed, 2),
-            items_per_second=rate, eta_seconds=eta, error=run.error, live=live,
-            failures_total=len(failures) if len(failures) < failures_limit else await self.failures_total(run.migration_id),
+            **progress.model_dump(),
+            migration_id=run.migration_id,
+            original_run_id=run.original_run_id,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_seconds=round(elapsed, 2),
+            items_per_second=rate,
+            eta_seconds=eta,
+            error=run.error,
+            live=live,
+            failures_total=len(failures)
+            if len(failures) < failures_limit
+            else await self.failures_total(run.migration_id),
             failures=[FailedItem(**f) for f in failures],
         )

@@ -170,7 +170,9 @@ def _tree(node: Any, strip: str) -> TreeNode:
 
 
 class CatalogBuilder:
-    def __init__(self, limits: TargetLimits, fields: list[FieldMeta], type_states: dict[str, list[StateInfo]] | None = None) -> None:
+    def __init__(
+        self, limits: TargetLimits, fields: list[FieldMeta], type_states: dict[str, list[StateInfo]] | None = None
+    ) -> None:
         self.limits = limits
         self._meta = {f.reference_name: f for f in fields}
         self._initial = {t: s[0].name for t, s in (type_states or {}).items() if s}
@@ -213,7 +215,12 @@ class CatalogBuilder:
                 counts = self._values[ref]
                 if len(counts) < MAX_PICKLIST_VALUES or str(value) in counts:
                     counts[str(value)] += 1
-            if meta is not None and meta.type == "html" and isinstance(value, str) and len(value) > self.limits.text_chars:
+            if (
+                meta is not None
+                and meta.type == "html"
+                and isinstance(value, str)
+                and len(value) > self.limits.text_chars
+            ):
                 # Text is never longer than its HTML; only long HTML is worth converting to measure.
                 length = adf_char_count(html_to_adf(value))
                 if length > self.limits.text_chars:
@@ -267,7 +274,11 @@ class CatalogBuilder:
         out = []
         for u in users:
             email = u.mail_address if u.mail_address and "@" in u.mail_address else None
-            out.append(UserSummary(display_name=u.display_name, unique_name=u.principal_name or email, has_email=email is not None))
+            out.append(
+                UserSummary(
+                    display_name=u.display_name, unique_name=u.principal_name or email, has_email=email is not None
+                )
+            )
         self.catalog.users = out
         self.catalog.users_with_email = sum(u.has_email for u in out)
         self.catalog.users_without_email = len(out) - self.catalog.users_with_email
@@ -293,12 +304,20 @@ class CatalogBuilder:
             filled = self._filled.get(ref, 0)
             if not filled:
                 continue
-            fields.append(FieldUsage(
-                reference_name=ref, name=meta.name, type=meta.type, picklist=meta.picklist, identity=meta.identity,
-                custom=not ref.startswith(("System.", "Microsoft.VSTS.")), filled=filled, eligible=eligible,
-                fill_rate=round(filled / eligible, 4) if eligible else 0.0,
-                values=dict(self._values[ref].most_common()) if meta.picklist else {},
-            ))
+            fields.append(
+                FieldUsage(
+                    reference_name=ref,
+                    name=meta.name,
+                    type=meta.type,
+                    picklist=meta.picklist,
+                    identity=meta.identity,
+                    custom=not ref.startswith(("System.", "Microsoft.VSTS.")),
+                    filled=filled,
+                    eligible=eligible,
+                    fill_rate=round(filled / eligible, 4) if eligible else 0.0,
+                    values=dict(self._values[ref].most_common()) if meta.picklist else {},
+                )
+            )
         c.fields = fields
         depth = self._depths()
         c.hierarchy_depth = max(depth.values(), default=0)
@@ -329,4 +348,3 @@ def _bump(stats: CountStats, n: int, item_id: int) -> None:
     stats.count += n
     if n > stats.max_per_item:
         stats.max_per_item, stats.max_item = n, item_id
-

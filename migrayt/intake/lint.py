@@ -41,54 +41,96 @@ def lint(catalog: Catalog) -> LintReport:
     f = catalog.facts
     out: list[LimitBreach] = []
     if f.long_titles.count:
-        out.append(LimitBreach(
-            rule="long_summary", severity="warning", limit=lim.summary_chars, **_from(f.long_titles),
-            message=f"{f.long_titles.count} title(s) longer than Jira's {lim.summary_chars}-character summary",
-            action="the summary is cut to 255 characters with '…'; the full title heads the description",
-        ))
+        out.append(
+            LimitBreach(
+                rule="long_summary",
+                severity="warning",
+                limit=lim.summary_chars,
+                **_from(f.long_titles),
+                message=f"{f.long_titles.count} title(s) longer than Jira's {lim.summary_chars}-character summary",
+                action="the summary is cut to 255 characters with '…'; the full title heads the description",
+            )
+        )
     for field, ids in sorted(f.long_texts.items()):
-        out.append(LimitBreach(
-            rule="long_text", severity="warning", limit=lim.text_chars, field=field, **_from(ids),
-            message=f"{ids.count} {field} value(s) longer than Jira's {lim.text_chars:,} characters",
-            action="the text is cut at a clean boundary with a visible note; the full original is attached as HTML",
-        ))
+        out.append(
+            LimitBreach(
+                rule="long_text",
+                severity="warning",
+                limit=lim.text_chars,
+                field=field,
+                **_from(ids),
+                message=f"{ids.count} {field} value(s) longer than Jira's {lim.text_chars:,} characters",
+                action="the text is cut at a clean boundary with a visible note; the full original is attached as HTML",
+            )
+        )
     if f.large_attachments.count:
-        out.append(LimitBreach(
-            rule="large_attachment", severity="warning", limit=lim.attachment_bytes, **_from(f.large_attachments),
-            message=f"{f.large_attachments.count} attachment(s) larger than the target's upload limit of {lim.attachment_bytes:,} bytes",
-            action="that attachment fails with its reason in the run report; the item and its other attachments go on",
-        ))
+        out.append(
+            LimitBreach(
+                rule="large_attachment",
+                severity="warning",
+                limit=lim.attachment_bytes,
+                **_from(f.large_attachments),
+                message=f"{f.large_attachments.count} attachment(s) larger than the target's upload limit of {lim.attachment_bytes:,} bytes",
+                action="that attachment fails with its reason in the run report; the item and its other attachments go on",
+            )
+        )
     if f.many_attachments.count:
-        out.append(LimitBreach(
-            rule="many_attachments", severity="warning", limit=lim.attachments_per_issue, **_from(f.many_attachments),
-            message=f"{f.many_attachments.count} item(s) with more than {lim.attachments_per_issue} attachments",
-            action="attachments over the per-issue cap fail with their reason; the first ones up to the cap land",
-        ))
+        out.append(
+            LimitBreach(
+                rule="many_attachments",
+                severity="warning",
+                limit=lim.attachments_per_issue,
+                **_from(f.many_attachments),
+                message=f"{f.many_attachments.count} item(s) with more than {lim.attachments_per_issue} attachments",
+                action="attachments over the per-issue cap fail with their reason; the first ones up to the cap land",
+            )
+        )
     if f.many_comments.count:
-        out.append(LimitBreach(
-            rule="many_comments", severity="warning", limit=lim.comments_per_issue, **_from(f.many_comments),
-            message=f"{f.many_comments.count} item(s) with more than {lim.comments_per_issue:,} comments",
-            action="comments up to the cap land in order; the overflow is attached to the issue as a file",
-        ))
+        out.append(
+            LimitBreach(
+                rule="many_comments",
+                severity="warning",
+                limit=lim.comments_per_issue,
+                **_from(f.many_comments),
+                message=f"{f.many_comments.count} item(s) with more than {lim.comments_per_issue:,} comments",
+                action="comments up to the cap land in order; the overflow is attached to the issue as a file",
+            )
+        )
     if f.too_deep.count:
-        out.append(LimitBreach(
-            rule="too_deep", severity="info", limit=lim.hierarchy_levels, **_from(f.too_deep),
-            message=f"{f.too_deep.count} item(s) nested deeper than the {lim.hierarchy_levels} levels Jira has (source depth {catalog.hierarchy_depth})",
-            action="where Jira cannot nest a child under its parent the relation is kept as a 'Relates' issue link and reported",
-        ))
+        out.append(
+            LimitBreach(
+                rule="too_deep",
+                severity="info",
+                limit=lim.hierarchy_levels,
+                **_from(f.too_deep),
+                message=f"{f.too_deep.count} item(s) nested deeper than the {lim.hierarchy_levels} levels Jira has (source depth {catalog.hierarchy_depth})",
+                action="where Jira cannot nest a child under its parent the relation is kept as a 'Relates' issue link and reported",
+            )
+        )
     no_email = [u.unique_name or u.display_name or "?" for u in catalog.users if not u.has_email]
     if no_email:
-        out.append(LimitBreach(
-            rule="user_without_email", severity="warning", count=len(no_email), names=no_email,
-            message=f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail",
-            action="map them in the plan's user table, or their items fall back to the migration user",
-        ))
+        out.append(
+            LimitBreach(
+                rule="user_without_email",
+                severity="warning",
+                count=len(no_email),
+                names=no_email,
+                message=f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail",
+                action="map them in the plan's user table, or their items fall back to the migration user",
+            )
+        )
     custom = [fu.reference_name for fu in catalog.fields if fu.custom]
     if custom and lim.custom_fields_existing + len(custom) > lim.custom_fields_cap:
-        out.append(LimitBreach(
-            rule="custom_field_cap", severity="blocker", limit=lim.custom_fields_cap, count=len(custom), names=custom,
-            message=f"{len(custom)} custom field(s) in use would take the target past its cap of {lim.custom_fields_cap} "
-                    f"({lim.custom_fields_existing} exist)",
-            action="map them onto existing Jira fields or leave them out of the plan; the run does not create fields",
-        ))
+        out.append(
+            LimitBreach(
+                rule="custom_field_cap",
+                severity="blocker",
+                limit=lim.custom_fields_cap,
+                count=len(custom),
+                names=custom,
+                message=f"{len(custom)} custom field(s) in use would take the target past its cap of {lim.custom_fields_cap} "
+                f"({lim.custom_fields_existing} exist)",
+                action="map them onto existing Jira fields or leave them out of the plan; the run does not create fields",
+            )
+        )
     return LintReport(breaches=out)

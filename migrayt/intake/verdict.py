@@ -15,8 +15,10 @@ from migrayt.store.models import Preview
 async def latest_preview_verdict(session: AsyncSession, migration_id: str) -> tuple[Preview, list[str]] | None:
     """(preview, its reasons) when the latest finished preview says the run would not start; else None."""
     preview = await session.scalar(
-        select(Preview).where(Preview.migration_id == migration_id, Preview.status == "COMPLETED")
-        .order_by(Preview.started_at.desc()).limit(1)
+        select(Preview)
+        .where(Preview.migration_id == migration_id, Preview.status == "COMPLETED")
+        .order_by(Preview.started_at.desc())
+        .limit(1)
     )
     report = preview.report if preview is not None else None
     if not report or report.get("would_start", True):

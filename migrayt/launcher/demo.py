@@ -22,7 +22,9 @@ from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.stack import StackError
 
-if TYPE_CHECKING:  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
+if (
+    TYPE_CHECKING
+):  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
     from migrayt.launcher.local import LocalStack
 
 DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"
@@ -63,8 +65,12 @@ def up_command(
     from migrayt.launcher.local import local_stack
 
     _apply_flags(
-        api_port=api_port, api_host=api_host, temporal_port=temporal_port, temporal_ui_port=temporal_ui_port,
-        state_dir=state_dir, auth=auth,
+        api_port=api_port,
+        api_host=api_host,
+        temporal_port=temporal_port,
+        temporal_ui_port=temporal_ui_port,
+        state_dir=state_dir,
+        auth=auth,
     )
     settings = get_settings()
     console = Console()
@@ -86,8 +92,10 @@ def banner(stack: LocalStack) -> list[str]:
     if stack.temporal_ui_url:
         lines.append(f"Temporal UI {stack.temporal_ui_url}  (filter: MigrationStatus='PAUSED')")
     if settings.secret_key is None:
-        lines.append(f"Saved connections' secrets are sealed with the key in {secret_key_path(settings)} (keep it; "
-                     "set MIGRAYT_SECRET_KEY to use your own)")
+        lines.append(
+            f"Saved connections' secrets are sealed with the key in {secret_key_path(settings)} (keep it; "
+            "set MIGRAYT_SECRET_KEY to use your own)"
+        )
     lines.append(f"State kept under {settings.state_dir.resolve()}; Ctrl-C stops.")
     return lines
 
@@ -136,8 +144,15 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     migration_id = await stack.service.create_migration(
         TENANT,
         "Demo: Phoenix → PHX",
-        SourceConnection(organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{DEMO_ADO_PAT_ENV}"),
-        TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{DEMO_JIRA_TOKEN_ENV}"),
+        SourceConnection(
+            organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{DEMO_ADO_PAT_ENV}"
+        ),
+        TargetConnection(
+            base_url=sandbox.jira_url,
+            project_key="PHX",
+            email="migrator@example.com",
+            token_ref=f"env:{DEMO_JIRA_TOKEN_ENV}",
+        ),
         default_plan(),
         actor="demo",
         door="cli",
@@ -145,7 +160,13 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     run_id = await stack.service.start_run(TENANT, migration_id, actor="demo", door="cli")
     console.print(f"Run [bold]{run_id}[/] started")
     progress: RunProgress
-    columns = (TextColumn("{task.description:<13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<13}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bars:
         phases = run_phases()
         tasks = {phase: bars.add_task(phase, total=None, detail="", start=False) for phase in phases}
@@ -160,9 +181,13 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
                     finished = progress.phase not in (None, phase) or progress.status in FINAL_STATUSES
                     bars.update(tasks[phase], total=1, completed=1 if finished else 0)
                 else:
-                    bars.update(tasks[phase], total=c.total or None, completed=done,
-                                detail=f"{BY_NAME[phase].counts} {c.created} already in Jira {c.adopted} "
-                                       f"skipped {c.skipped} failed {c.failed}")
+                    bars.update(
+                        tasks[phase],
+                        total=c.total or None,
+                        completed=done,
+                        detail=f"{BY_NAME[phase].counts} {c.created} already in Jira {c.adopted} "
+                        f"skipped {c.skipped} failed {c.failed}",
+                    )
                 if phase == progress.phase or done:
                     bars.start_task(tasks[phase])
             if progress.status in FINAL_STATUSES:
@@ -189,7 +214,9 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
         "status": progress.status.value,
         "duration_seconds": round(duration, 2),
         "phases": {p: progress.counters[p].model_dump() for p in batched(phases)},
-        "jira_issues": state.get("issues", {}).get("total") if isinstance(state.get("issues"), dict) else state.get("issues"),
+        "jira_issues": state.get("issues", {}).get("total")
+        if isinstance(state.get("issues"), dict)
+        else state.get("issues"),
         "temporal_ui": stack.temporal_ui_url,
         "sandbox_state": f"{sandbox.jira_url}/_sandbox/state",
     }

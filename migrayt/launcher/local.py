@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,7 +53,9 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
     if not settings.temporal_address:
         # The UI decrypts payloads through the API's remote codec (/codec) when the API runs here.
         codec = f"http://{settings.api_host}:{settings.api_port}/codec" if with_api else None
-        temporal = TemporalDevServer(state / "temporal", port=settings.temporal_port, ui_port=settings.temporal_ui_port, codec_endpoint=codec)
+        temporal = TemporalDevServer(
+            state / "temporal", port=settings.temporal_port, ui_port=settings.temporal_ui_port, codec_endpoint=codec
+        )
         servers.append(temporal)
     await asyncio.to_thread(start_all, *servers)
     try:
@@ -67,7 +69,15 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         if with_api:
             app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
             # Live progress streams last as long as their run: Ctrl-C cuts them after 5 s rather than waiting.
-            api_server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", timeout_graceful_shutdown=5))
+            api_server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host=settings.api_host,
+                    port=settings.api_port,
+                    log_level="warning",
+                    timeout_graceful_shutdown=5,
+                )
+            )
             api_task = asyncio.create_task(api_server.serve())
             api_url = f"http://{settings.api_host}:{settings.api_port}"
         try:
@@ -79,9 +89,14 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
                         raise StackError("the Migrayt HTTP API stopped while starting")
                     await asyncio.sleep(0.05)
                 yield LocalStack(
-                    settings=settings, database_url=database_url, temporal_address=temporal_address,
-                    temporal_ui_url=temporal.ui_url if temporal else None, api_url=api_url, client=client,
-                    engine=engine, service=MigrationService(settings, session_factory(engine), client),
+                    settings=settings,
+                    database_url=database_url,
+                    temporal_address=temporal_address,
+                    temporal_ui_url=temporal.ui_url if temporal else None,
+                    api_url=api_url,
+                    client=client,
+                    engine=engine,
+                    service=MigrationService(settings, session_factory(engine), client),
                 )
         finally:
             if api_server is not None:

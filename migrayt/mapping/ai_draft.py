@@ -51,7 +51,9 @@ class AiMappingDraft(BaseModel):
     link_types: list[AiChoice] = Field(default_factory=list)  # ADO relation reference name → Jira link type
 
 
-async def ask_model(schema: SanitisedSchema, *, api_key: SecretStr, model: str, base_url: str | None = None, timeout: float = 60.0) -> AiMappingDraft:
+async def ask_model(
+    schema: SanitisedSchema, *, api_key: SecretStr, model: str, base_url: str | None = None, timeout: float = 60.0
+) -> AiMappingDraft:
     from openai import AsyncOpenAI  # imported here: the worker only needs it when a tenant consented
 
     client = AsyncOpenAI(api_key=api_key.get_secret_value(), base_url=base_url, timeout=timeout, max_retries=2)
@@ -78,7 +80,11 @@ def _take(plan: MappingPlan, key: str) -> bool:
 
 
 def _origin(choice_confidence: float, model: str) -> EntryOrigin:
-    return EntryOrigin(origin="ai", confidence=round(max(0.0, min(choice_confidence, AI_CONFIDENCE_CAP)), 3), note=f"suggested by {model}")
+    return EntryOrigin(
+        origin="ai",
+        confidence=round(max(0.0, min(choice_confidence, AI_CONFIDENCE_CAP)), 3),
+        note=f"suggested by {model}",
+    )
 
 
 def merge(plan: MappingPlan, draft: AiMappingDraft, source: SourceSchema, target: TargetSchema, model: str) -> int:
@@ -111,12 +117,25 @@ def merge(plan: MappingPlan, draft: AiMappingDraft, source: SourceSchema, target
                 taken += 1
     mapped_sources = {m.source for m in plan.fields}
     used_targets = {m.target for m in plan.fields}
-    source_fields = {f.reference_name for f in source.fields if not f.reference_name.startswith("System.") and f.reference_name not in RUN_OWNED_FIELDS}
+    source_fields = {
+        f.reference_name
+        for f in source.fields
+        if not f.reference_name.startswith("System.") and f.reference_name not in RUN_OWNED_FIELDS
+    }
     target_fields = {f.id for f in target.fields}
     for c in draft.fields:
-        if c.source in source_fields and c.target in target_fields and c.source not in mapped_sources and c.target not in used_targets:
+        if (
+            c.source in source_fields
+            and c.target in target_fields
+            and c.source not in mapped_sources
+            and c.target not in used_targets
+        ):
             o = _origin(c.confidence, model)
-            plan.fields.append(FieldMapping(source=c.source, target=c.target, transform=c.transform, origin="ai", confidence=o.confidence))
+            plan.fields.append(
+                FieldMapping(
+                    source=c.source, target=c.target, transform=c.transform, origin="ai", confidence=o.confidence
+                )
+            )
             mapped_sources.add(c.source)
             used_targets.add(c.target)
             taken += 1

@@ -15,22 +15,41 @@ from migrayt.mapping.plan import EntryOrigin, FieldMapping, FieldTransform, Mapp
 from migrayt.mapping.schema import SourceField, SourceSchema, TargetField, TargetSchema, TargetStatus
 
 # ADO fields the run itself writes (summary, description, status, people, labels, tree) — not plan fields.
-RUN_OWNED_FIELDS = frozenset({
-    "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.TCM.ReproSteps", "Microsoft.VSTS.Common.AcceptanceCriteria",
-    "Microsoft.VSTS.Common.StateChangeDate", "Microsoft.VSTS.Common.ActivatedDate", "Microsoft.VSTS.Common.ActivatedBy",
-    "Microsoft.VSTS.Common.ResolvedDate", "Microsoft.VSTS.Common.ResolvedBy", "Microsoft.VSTS.Common.ClosedDate",
-    "Microsoft.VSTS.Common.ClosedBy",
-})
+RUN_OWNED_FIELDS = frozenset(
+    {
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.TCM.ReproSteps",
+        "Microsoft.VSTS.Common.AcceptanceCriteria",
+        "Microsoft.VSTS.Common.StateChangeDate",
+        "Microsoft.VSTS.Common.ActivatedDate",
+        "Microsoft.VSTS.Common.ActivatedBy",
+        "Microsoft.VSTS.Common.ResolvedDate",
+        "Microsoft.VSTS.Common.ResolvedBy",
+        "Microsoft.VSTS.Common.ClosedDate",
+        "Microsoft.VSTS.Common.ClosedBy",
+    }
+)
 TYPE_SYNONYMS = {
-    "userstory": ["story"], "productbacklogitem": ["story"], "requirement": ["story"], "feature": ["epic"],
-    "issue": ["task"], "impediment": ["task"], "testcase": ["test", "testcase"], "bug": ["bug", "defect"],
+    "userstory": ["story"],
+    "productbacklogitem": ["story"],
+    "requirement": ["story"],
+    "feature": ["epic"],
+    "issue": ["task"],
+    "impediment": ["task"],
+    "testcase": ["test", "testcase"],
+    "bug": ["bug", "defect"],
 }
 FIELD_SYNONYMS = {
-    "storypoints": ["storypointestimate", "storypoints"], "duedate": ["duedate"],
-    "originalestimate": ["originalestimate"], "severity": ["severity"],
+    "storypoints": ["storypointestimate", "storypoints"],
+    "duedate": ["duedate"],
+    "originalestimate": ["originalestimate"],
+    "severity": ["severity"],
 }
 LINK_SYNONYMS = {
-    "related": ["relates"], "dependency": ["blocks"], "duplicate": ["duplicate"], "testedby": ["tests", "test"],
+    "related": ["relates"],
+    "dependency": ["blocks"],
+    "duplicate": ["duplicate"],
+    "testedby": ["tests", "test"],
     "affects": ["problemincident"],
 }
 # ADO state category → Jira status category, with status names preferred inside it.
@@ -65,7 +84,9 @@ def _find(names: list[str], wanted: list[str]) -> str | None:
 
 def match_types(source: SourceSchema, target: TargetSchema, plan: MappingPlan, report: DraftReport) -> None:
     standard = [t.name for t in target.issue_types if not t.subtask]
-    fallback = _find(standard, ["task"]) or next((t.name for t in target.issue_types if t.hierarchy_level == 0 and not t.subtask), None)
+    fallback = _find(standard, ["task"]) or next(
+        (t.name for t in target.issue_types if t.hierarchy_level == 0 and not t.subtask), None
+    )
     for t in source.types:
         key = f"types/{t.name}"
         if (name := _find(standard, [norm(t.name)])) is not None:
@@ -73,9 +94,14 @@ def match_types(source: SourceSchema, target: TargetSchema, plan: MappingPlan, r
         elif (name := _find(standard, TYPE_SYNONYMS.get(norm(t.name), []))) is not None:
             plan.types[t.name], plan.provenance[key] = name, EntryOrigin(confidence=0.9, note="synonym")
         elif fallback:
-            plan.types[t.name], plan.provenance[key] = fallback, EntryOrigin(confidence=0.4, note="no counterpart; standard type")
+            plan.types[t.name], plan.provenance[key] = (
+                fallback,
+                EntryOrigin(confidence=0.4, note="no counterpart; standard type"),
+            )
         else:
-            report.unmapped.append(Unmapped(kind="type", source=t.name, reason="the project has no standard issue type"))
+            report.unmapped.append(
+                Unmapped(kind="type", source=t.name, reason="the project has no standard issue type")
+            )
     subtask = next((t.name for t in target.issue_types if t.subtask), None)
     if subtask and "Task" in plan.types:
         plan.subtask_types["Task"] = subtask
@@ -105,9 +131,14 @@ def match_states(source: SourceSchema, target: TargetSchema, plan: MappingPlan, 
             in_category = [x.name for x in statuses if x.category == category]
             name = _find(in_category, preferred) or (in_category[0] if in_category else None)
             if name:
-                states[s.name], plan.provenance[key] = name, EntryOrigin(confidence=0.75, note=f"status category of {s.category}")
+                states[s.name], plan.provenance[key] = (
+                    name,
+                    EntryOrigin(confidence=0.75, note=f"status category of {s.category}"),
+                )
             else:
-                report.unmapped.append(Unmapped(kind="state", source=s.name, reason="no Jira status in a matching category"))
+                report.unmapped.append(
+                    Unmapped(kind="state", source=s.name, reason="no Jira status in a matching category")
+                )
     plan.states = {"*": states} if states else {}
 
 
@@ -116,10 +147,16 @@ def match_priorities(source: SourceSchema, target: TargetSchema, plan: MappingPl
         return
     for rank, value in enumerate(source.priorities):
         if (name := _find(target.priorities, [norm(value)])) is not None:
-            plan.priorities[value], plan.provenance[f"priorities/{value}"] = name, EntryOrigin(confidence=1.0, note="same name")
+            plan.priorities[value], plan.provenance[f"priorities/{value}"] = (
+                name,
+                EntryOrigin(confidence=1.0, note="same name"),
+            )
         else:
             name = target.priorities[min(rank, len(target.priorities) - 1)]
-            plan.priorities[value], plan.provenance[f"priorities/{value}"] = name, EntryOrigin(confidence=0.8, note="by rank")
+            plan.priorities[value], plan.provenance[f"priorities/{value}"] = (
+                name,
+                EntryOrigin(confidence=0.8, note="by rank"),
+            )
 
 
 def _transform(field: SourceField, target: TargetField) -> FieldTransform | None:
@@ -155,7 +192,13 @@ def match_fields(source: SourceSchema, target: TargetSchema, plan: MappingPlan, 
                 transform = _transform(f, target_field)
                 if transform is None:
                     continue
-                mapping = FieldMapping(source=f.reference_name, target=target_field.id, transform=transform, origin="rule", confidence=confidence)
+                mapping = FieldMapping(
+                    source=f.reference_name,
+                    target=target_field.id,
+                    transform=transform,
+                    origin="rule",
+                    confidence=confidence,
+                )
                 if transform == "picklist":
                     mapping.values, missing = _values(f, target_field)
                     if missing:
@@ -167,7 +210,9 @@ def match_fields(source: SourceSchema, target: TargetSchema, plan: MappingPlan, 
             if mapped:
                 break
         if not mapped:
-            report.unmapped.append(Unmapped(kind="field", source=f.reference_name, reason="no Jira field with a matching name and type"))
+            report.unmapped.append(
+                Unmapped(kind="field", source=f.reference_name, reason="no Jira field with a matching name and type")
+            )
 
 
 def _values(field: SourceField, target: TargetField) -> tuple[dict[str, str], list[str]]:
@@ -191,10 +236,14 @@ def match_link_types(source: SourceSchema, target: TargetSchema, plan: MappingPl
         if (name := _find(target.link_types, LINK_SYNONYMS.get(base, [base]))) is not None:
             exact = norm(name) == base
             plan.link_types[forward] = name
-            plan.provenance[f"link_types/{forward}"] = EntryOrigin(confidence=1.0 if exact else 0.85, note="same name" if exact else "synonym")
+            plan.provenance[f"link_types/{forward}"] = EntryOrigin(
+                confidence=1.0 if exact else 0.85, note="same name" if exact else "synonym"
+            )
         elif (name := _find(target.link_types, ["relates"])) is not None:
             plan.link_types[forward] = name
-            plan.provenance[f"link_types/{forward}"] = EntryOrigin(confidence=0.4, note="no counterpart; kept as a plain relation")
+            plan.provenance[f"link_types/{forward}"] = EntryOrigin(
+                confidence=0.4, note="no counterpart; kept as a plain relation"
+            )
         else:
             report.unmapped.append(Unmapped(kind="link_type", source=forward, reason="no Jira link type"))
 

@@ -85,7 +85,9 @@ def default_plan() -> MappingPlan:
         },
         priorities={"1": "Highest", "2": "High", "3": "Medium", "4": "Low"},
         fields=[
-            FieldMapping(source="Microsoft.VSTS.Scheduling.StoryPoints", target="customfield_10016", transform="number"),
+            FieldMapping(
+                source="Microsoft.VSTS.Scheduling.StoryPoints", target="customfield_10016", transform="number"
+            ),
         ],
         link_types={
             "System.LinkTypes.Related": "Relates",

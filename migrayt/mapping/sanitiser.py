@@ -79,9 +79,12 @@ def sanitise(source: SourceSchema, target: TargetSchema, people: set[str] | None
             type_counts={t.name: t.count for t in source.types},
             fields=[
                 SanitisedField(
-                    ref=f.reference_name, name=f.name or f.reference_name, type="identity" if f.identity else f.type,
+                    ref=f.reference_name,
+                    name=f.name or f.reference_name,
+                    type="identity" if f.identity else f.type,
                     # Identity fields are pick lists of people: their values never leave.
-                    allowed_values=[] if f.identity else values(f.allowed_values), filled=f.filled,
+                    allowed_values=[] if f.identity else values(f.allowed_values),
+                    filled=f.filled,
                 )
                 for f in source.fields
                 if not f.reference_name.startswith("System.")

@@ -92,8 +92,13 @@ def source_schema(catalog: Catalog) -> SourceSchema:
         types=types,
         fields=[
             SourceField(
-                reference_name=f.reference_name, name=f.name, type=f.type, picklist=f.picklist, identity=f.identity,
-                filled=f.filled, allowed_values=list(f.values) if f.picklist else [],
+                reference_name=f.reference_name,
+                name=f.name,
+                type=f.type,
+                picklist=f.picklist,
+                identity=f.identity,
+                filled=f.filled,
+                allowed_values=list(f.values) if f.picklist else [],
             )
             for f in catalog.fields
         ],
@@ -131,14 +136,19 @@ async def read_target_schema(jira: JiraClient, project_key: str) -> TargetSchema
         project_key=project.key,
         issue_types=[
             TargetIssueType(
-                name=t.name, hierarchy_level=t.hierarchy_level, subtask=t.subtask,
+                name=t.name,
+                hierarchy_level=t.hierarchy_level,
+                subtask=t.subtask,
                 statuses=[TargetStatus(name=s.name, category=s.category_key) for s in by_type.get(t.name, [])],
             )
             for t in issue_types
         ],
         fields=[
             TargetField(
-                id=f.id, name=f.name, type=(f.schema_ or {}).get("type"), custom_type=(f.schema_ or {}).get("custom"),
+                id=f.id,
+                name=f.name,
+                type=(f.schema_ or {}).get("type"),
+                custom_type=(f.schema_ or {}).get("custom"),
                 allowed_values=allowed.get(f.id, []),
             )
             for f in fields

@@ -8,7 +8,7 @@ version and which model was asked — never what is in the tickets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +42,7 @@ class PlanLimits:
     versions_kept: int
 
     @classmethod
-    def of(cls, settings: Settings | None = None) -> "PlanLimits":
+    def of(cls, settings: Settings | None = None) -> PlanLimits:
         s = settings or get_settings()
         return cls(s.plan_max_entries_per_table, s.plan_max_entries, s.plan_max_bytes, s.plan_versions_kept)
 
@@ -50,9 +50,15 @@ class PlanLimits:
 def plan_tables(plan: MappingPlan) -> dict[str, int]:
     """Entries per table of a plan, as the mapping page lists them."""
     tables = {
-        "types": len(plan.types), "subtask_types": len(plan.subtask_types), "states": len(plan.states),
-        "priorities": len(plan.priorities), "fields": len(plan.fields), "link_types": len(plan.link_types),
-        "users": len(plan.users), "provenance": len(plan.provenance), "skip_phases": len(plan.skip_phases),
+        "types": len(plan.types),
+        "subtask_types": len(plan.subtask_types),
+        "states": len(plan.states),
+        "priorities": len(plan.priorities),
+        "fields": len(plan.fields),
+        "link_types": len(plan.link_types),
+        "users": len(plan.users),
+        "provenance": len(plan.provenance),
+        "skip_phases": len(plan.skip_phases),
     }
     tables.update({f"states/{t}": len(per_type) for t, per_type in plan.states.items()})
     tables.update({f"fields/{m.source}/values": len(m.values) for m in plan.fields})
@@ -76,19 +82,28 @@ def check_plan_size(plan: MappingPlan, limits: PlanLimits) -> None:
 
 async def prune(session: AsyncSession, migration_id: str, newest: int, keep: int) -> None:
     """Only the newest `keep` versions stay, and the approved one (what runs read) however old it is."""
-    await session.execute(delete(PlanVersion).where(
-        PlanVersion.migration_id == migration_id, PlanVersion.version <= newest - keep, PlanVersion.status != APPROVED,
-    ))
+    await session.execute(
+        delete(PlanVersion).where(
+            PlanVersion.migration_id == migration_id,
+            PlanVersion.version <= newest - keep,
+            PlanVersion.status != APPROVED,
+        )
+    )
 
 
 async def latest(session: AsyncSession, migration_id: str) -> PlanVersion | None:
     return await session.scalar(
-        select(PlanVersion).where(PlanVersion.migration_id == migration_id).order_by(PlanVersion.version.desc()).limit(1)
+        select(PlanVersion)
+        .where(PlanVersion.migration_id == migration_id)
+        .order_by(PlanVersion.version.desc())
+        .limit(1)
     )
 
 
 async def get(session: AsyncSession, migration_id: str, version: int) -> PlanVersion | None:
-    return await session.scalar(select(PlanVersion).where(PlanVersion.migration_id == migration_id, PlanVersion.version == version))
+    return await session.scalar(
+        select(PlanVersion).where(PlanVersion.migration_id == migration_id, PlanVersion.version == version)
+    )
 
 
 async def add_version(
@@ -112,17 +127,31 @@ async def add_version(
         check_plan_size(plan, limits)
     # Serialise version numbers per migration: the row lock makes concurrent drafts queue.
     await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
-    number = (await session.scalar(select(func.max(PlanVersion.version)).where(PlanVersion.migration_id == migration_id)) or 0) + 1
+    number = (
+        await session.scalar(select(func.max(PlanVersion.version)).where(PlanVersion.migration_id == migration_id)) or 0
+    ) + 1
     plan = plan.model_copy(update={"version": number})
     row = PlanVersion(
-        migration_id=migration_id, version=number, plan=plan.model_dump(mode="json"), status=DRAFT, origin=origin,
-        model=model, created_by=actor,
+        migration_id=migration_id,
+        version=number,
+        plan=plan.model_dump(mode="json"),
+        status=DRAFT,
+        origin=origin,
+        model=model,
+        created_by=actor,
     )
     session.add(row)
-    session.add(AuditEvent(
-        tenant_id=tenant, migration_id=migration_id, action=action, actor=actor, door=door, event_key=event_key,
-        detail={"version": number, "origin": origin, **({"model": model} if model else {}), **(detail or {})},
-    ))
+    session.add(
+        AuditEvent(
+            tenant_id=tenant,
+            migration_id=migration_id,
+            action=action,
+            actor=actor,
+            door=door,
+            event_key=event_key,
+            detail={"version": number, "origin": origin, **({"model": model} if model else {}), **(detail or {})},
+        )
+    )
     await session.flush()
     await prune(session, migration_id, number, max(limits.versions_kept, 1))
     return row
@@ -158,7 +187,14 @@ def mark_human_edits(base: MappingPlan, edited: MappingPlan) -> tuple[MappingPla
 
 
 async def edit(
-    session: AsyncSession, *, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str,
+    session: AsyncSession,
+    *,
+    tenant: str,
+    migration_id: str,
+    base_version: int,
+    plan: MappingPlan,
+    actor: str,
+    door: str,
     limits: PlanLimits | None = None,
 ) -> PlanVersion:
     """A person's edit of `base_version`: a new draft version, which needs approval again."""
@@ -170,12 +206,22 @@ async def edit(
         raise VersionConflict(f"plan version {base_version} is not the latest ({current.version}); edit the latest")
     marked, changed = mark_human_edits(MappingPlan.model_validate(base.plan), plan)
     return await add_version(
-        session, tenant=tenant, migration_id=migration_id, plan=marked, origin="human", actor=actor, door=door,
-        action="plan_edited", detail={"base_version": base_version, "changed": changed[:200]}, limits=limits,
+        session,
+        tenant=tenant,
+        migration_id=migration_id,
+        plan=marked,
+        origin="human",
+        actor=actor,
+        door=door,
+        action="plan_edited",
+        detail={"base_version": base_version, "changed": changed[:200]},
+        limits=limits,
     )
 
 
-async def approve(session: AsyncSession, *, tenant: str, migration_id: str, version: int, actor: str, door: str) -> PlanVersion:
+async def approve(
+    session: AsyncSession, *, tenant: str, migration_id: str, version: int, actor: str, door: str
+) -> PlanVersion:
     """Approve the latest version: it becomes the plan the migration's runs use."""
     await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
     row = await get(session, migration_id, version)
@@ -183,20 +229,30 @@ async def approve(session: AsyncSession, *, tenant: str, migration_id: str, vers
     if row is None or current is None:
         raise VersionConflict(f"plan version {version} of {migration_id} does not exist")
     if row.version != current.version:
-        raise VersionConflict(f"plan version {version} is not the latest ({current.version}); only the latest can be approved")
+        raise VersionConflict(
+            f"plan version {version} is not the latest ({current.version}); only the latest can be approved"
+        )
     if row.status == APPROVED:
         return row
     await session.execute(
-        update(PlanVersion).where(PlanVersion.migration_id == migration_id, PlanVersion.status == APPROVED).values(status=SUPERSEDED)
+        update(PlanVersion)
+        .where(PlanVersion.migration_id == migration_id, PlanVersion.status == APPROVED)
+        .values(status=SUPERSEDED)
     )
     row.status = APPROVED
     row.approved_by = actor
-    row.approved_at = datetime.now(timezone.utc)
+    row.approved_at = datetime.now(UTC)
     await session.execute(update(Migration).where(Migration.id == migration_id).values(plan=row.plan))
-    session.add(AuditEvent(
-        tenant_id=tenant, migration_id=migration_id, action="plan_approved", actor=actor, door=door,
-        detail={"version": version, "origin": row.origin, **({"model": row.model} if row.model else {})},
-    ))
+    session.add(
+        AuditEvent(
+            tenant_id=tenant,
+            migration_id=migration_id,
+            action="plan_approved",
+            actor=actor,
+            door=door,
+            detail={"version": version, "origin": row.origin, **({"model": row.model} if row.model else {})},
+        )
+    )
     await session.flush()
     return row
 

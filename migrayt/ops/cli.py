@@ -27,7 +27,9 @@ setup_app = typer.Typer(no_args_is_help=True, help="One-time set-up of the servi
 WORKER_POLL_STALE_SECONDS = 180
 
 DatabaseUrl = Annotated[str | None, typer.Option(help="PostgreSQL URL (default: MIGRAYT_DATABASE_URL)")]
-TemporalAddress = Annotated[str | None, typer.Option(help="Temporal frontend host:port (default: MIGRAYT_TEMPORAL_ADDRESS)")]
+TemporalAddress = Annotated[
+    str | None, typer.Option(help="Temporal frontend host:port (default: MIGRAYT_TEMPORAL_ADDRESS)")
+]
 
 
 def _end_process(code: int) -> None:
@@ -62,15 +64,22 @@ def api_command(
     address = temporal_address or settings.temporal_address
     if not address:
         raise typer.BadParameter("no Temporal: pass --temporal-address or set MIGRAYT_TEMPORAL_ADDRESS")
-    settings = settings.model_copy(update={
-        "database_url": url, "temporal_address": address,
-        "api_host": host or settings.api_host, "api_port": port or settings.api_port,
-    })
+    settings = settings.model_copy(
+        update={
+            "database_url": url,
+            "temporal_address": address,
+            "api_host": host or settings.api_host,
+            "api_port": port or settings.api_port,
+        }
+    )
     refuse_without_secret_key(settings, "the API")
     app = create_app(settings, database_url=url, temporal_address=address)
     # Live progress streams last as long as a run: a rollout cuts them after 10 s (clients reconnect).
     uvicorn.run(
-        app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
 
@@ -140,7 +149,7 @@ def role_of_process(cmdline: bytes) -> Literal["api", "worker"] | None:
     args = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
     for n, arg in enumerate(args):
         if Path(arg).name == "migrayt" or arg.endswith("migrayt.api.cli"):
-            rest = [a for a in args[n + 1:] if not a.startswith("-")]
+            rest = [a for a in args[n + 1 :] if not a.startswith("-")]
             if rest and rest[0] in ("api", "worker"):
                 return rest[0]  # type: ignore[return-value]
             return None
@@ -170,7 +179,8 @@ def _probe_worker(settings: Settings) -> tuple[bool, str]:
         client = await connect_plain(settings)
         answer = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace, task_queue=TaskQueue(name=settings.task_queue),
+                namespace=settings.temporal_namespace,
+                task_queue=TaskQueue(name=settings.task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             ),
             timeout=RPC_TIMEOUT,
@@ -188,12 +198,17 @@ def _probe_worker(settings: Settings) -> tuple[bool, str]:
     fresh = [p for p in mine if now - p.last_access_time.ToSeconds() < WORKER_POLL_STALE_SECONDS]
     if fresh:
         return True, f"worker on {host} polls task queue {settings.task_queue}"
-    return False, f"no worker on {host} polled task queue {settings.task_queue} in the last {WORKER_POLL_STALE_SECONDS} s"
+    return (
+        False,
+        f"no worker on {host} polled task queue {settings.task_queue} in the last {WORKER_POLL_STALE_SECONDS} s",
+    )
 
 
 def probe_command(
     role: Annotated[str, typer.Argument(help="api, worker, or auto (what PID 1 of this container runs)")] = "auto",
-    ready: Annotated[bool, typer.Option(help="API: /readyz (database and Temporal reachable) instead of /healthz")] = False,
+    ready: Annotated[
+        bool, typer.Option(help="API: /readyz (database and Temporal reachable) instead of /healthz")
+    ] = False,
 ) -> None:
     """Exit 0 when this container's Migrayt process is healthy, 1 otherwise (for HEALTHCHECK and probes)."""
     if role == "auto":

@@ -77,7 +77,8 @@ class Probes:
             status, body = (200 if ready else 503), {"status": "ready" if ready else "unready", **checks}
         payload = json.dumps(body).encode()
         headers = [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
             (b"cache-control", b"no-store"),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -39,7 +39,10 @@ async def connect_plain(settings: Settings, address: str | None = None) -> Clien
     target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
-        target, namespace=settings.temporal_namespace, tls=settings.temporal_tls or bool(api_key), api_key=api_key,
+        target,
+        namespace=settings.temporal_namespace,
+        tls=settings.temporal_tls or bool(api_key),
+        api_key=api_key,
     )
 
 
@@ -48,7 +51,9 @@ def _type_name(value: int) -> str:
 
 
 async def ensure_search_attributes(
-    client: Client, namespace: str, keys: tuple[SearchAttributeKey, ...] = SEARCH_ATTRIBUTE_KEYS,
+    client: Client,
+    namespace: str,
+    keys: tuple[SearchAttributeKey, ...] = SEARCH_ATTRIBUTE_KEYS,
 ) -> SearchAttributeReport:
     """Add the missing attributes; those already there with the right type are left alone (idempotent).
 

@@ -12,7 +12,13 @@ from types import FrameType
 
 import typer
 
-from migrayt.sandbox.defaults import DEFAULT_ADO_PAT, DEFAULT_HOST, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN, DEFAULT_PROJECT_KEY
+from migrayt.sandbox.defaults import (
+    DEFAULT_ADO_PAT,
+    DEFAULT_HOST,
+    DEFAULT_JIRA_EMAIL,
+    DEFAULT_JIRA_TOKEN,
+    DEFAULT_PROJECT_KEY,
+)
 
 
 def _secret_hint(value: str, default: str, flag: str) -> str:
@@ -79,7 +85,10 @@ def sandbox_command(
         jira_faults=faults.model_copy(update={"search_index_lag_seconds": index_lag}),
     )
     server = SandboxServer(
-        sandbox, ado_port=ado_port, jira_port=jira_port, host=host,
+        sandbox,
+        ado_port=ado_port,
+        jira_port=jira_port,
+        host=host,
         log_level="info" if access_log else "warning",
         access_log=access_log,
     )

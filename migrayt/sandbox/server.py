@@ -26,7 +26,13 @@ from migrayt.sandbox.faults import FaultController, FaultMiddleware
 if TYPE_CHECKING:
     from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 
-from migrayt.sandbox.defaults import DEFAULT_ADO_PAT, DEFAULT_HOST, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN, DEFAULT_PROJECT_KEY  # noqa: F401 (re-exported)
+from migrayt.sandbox.defaults import (
+    DEFAULT_ADO_PAT,
+    DEFAULT_HOST,
+    DEFAULT_JIRA_EMAIL,
+    DEFAULT_JIRA_TOKEN,
+    DEFAULT_PROJECT_KEY,
+)  # noqa: F401 (re-exported)
 
 # Fixed namespace so a user's Jira accountId is the same on every run with the same seed.
 _ACCOUNT_NAMESPACE = uuid.UUID("6f1c2d0e-5b7a-4e55-9a43-3a1f0c9d7e21")
@@ -209,9 +215,7 @@ class BackgroundServer:
             self._failure = exc
 
     async def _serve(self) -> None:
-        await asyncio.gather(
-            *(server.serve(sockets=[self._sockets[name]]) for name, server in self._servers.items())
-        )
+        await asyncio.gather(*(server.serve(sockets=[self._sockets[name]]) for name, server in self._servers.items()))
 
     def _wait_started(self) -> None:
         assert self._thread is not None

@@ -1,17 +1,17 @@
 """Helpers for tests that need the sandbox over real HTTP.
 
-    from migrayt.sandbox.testing import running_sandbox, SandboxAdmin
+from migrayt.sandbox.testing import running_sandbox, SandboxAdmin
 
-    @pytest.fixture(scope="session")
-    def sandbox():
-        with running_sandbox(items=50) as server:
-            yield server
+@pytest.fixture(scope="session")
+def sandbox():
+    with running_sandbox(items=50) as server:
+        yield server
 
-    async def test_something(sandbox):
-        async with SandboxAdmin.for_jira(sandbox) as jira:
-            await jira.set_faults(share_429=0.2)
-            ...
-            assert (await jira.state())["issues"] ...
+async def test_something(sandbox):
+    async with SandboxAdmin.for_jira(sandbox) as jira:
+        await jira.set_faults(share_429=0.2)
+        ...
+        assert (await jira.state())["issues"] ...
 """
 
 from __future__ import annotations

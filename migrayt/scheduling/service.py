@@ -9,7 +9,7 @@ which tenant owns which schedule; Temporal keeps its state (paused, next and rec
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -83,7 +83,7 @@ class ScheduleService:
 
     async def create_cutover(self, tenant: str, migration_id: str, at: datetime, actor: str, door: str) -> ScheduleView:
         at = _aware(at)
-        if at <= datetime.now(timezone.utc):
+        if at <= datetime.now(UTC):
             raise ScheduleInvalid(f"the cutover time {at.isoformat()} is in the past")
         await self._migration(tenant, migration_id)
         schedule_id = f"cutover-{uuid.uuid4().hex[:12]}"
@@ -92,16 +92,29 @@ class ScheduleService:
             ScheduledRunInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor),
             id=f"{schedule_id}-start",
             task_queue=self.settings.task_queue,
-            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),  # whose payloads the codec shows
+            typed_search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(TENANT, tenant)]
+            ),  # whose payloads the codec shows
         )
         # The calendar entry of that one second (UTC), and one action only.
-        utc = at.astimezone(timezone.utc)
-        spec = ScheduleSpec(calendars=[ScheduleCalendarSpec(
-            second=[ScheduleRange(utc.second)], minute=[ScheduleRange(utc.minute)], hour=[ScheduleRange(utc.hour)],
-            day_of_month=[ScheduleRange(utc.day)], month=[ScheduleRange(utc.month)], year=[ScheduleRange(utc.year)],
-        )], time_zone_name="UTC")
+        utc = at.astimezone(UTC)
+        spec = ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    second=[ScheduleRange(utc.second)],
+                    minute=[ScheduleRange(utc.minute)],
+                    hour=[ScheduleRange(utc.hour)],
+                    day_of_month=[ScheduleRange(utc.day)],
+                    month=[ScheduleRange(utc.month)],
+                    year=[ScheduleRange(utc.year)],
+                )
+            ],
+            time_zone_name="UTC",
+        )
         state = ScheduleState(limited_actions=True, remaining_actions=1, note=f"cutover of {migration_id}")
-        await self._create(tenant, migration_id, schedule_id, "cutover", action, spec, state, {"at": at.isoformat()}, actor, door)
+        await self._create(
+            tenant, migration_id, schedule_id, "cutover", action, spec, state, {"at": at.isoformat()}, actor, door
+        )
         return await self.get(tenant, schedule_id)
 
     async def create_delta(
@@ -121,26 +134,48 @@ class ScheduleService:
             raise ScheduleInvalid(self._too_often())
         if cron is not None and len(_cron_fields(cron)) == 6:
             # Temporal reads 6 fields as minute…year, most other tools as second…weekday: either way a surprise.
-            raise ScheduleInvalid("a 6-field cron is ambiguous: give 5 fields (minute hour day month weekday) "
-                                  "or 7 (second minute hour day month weekday year)")
+            raise ScheduleInvalid(
+                "a 6-field cron is ambiguous: give 5 fields (minute hour day month weekday) "
+                "or 7 (second minute hour day month weekday year)"
+            )
         await self._migration(tenant, migration_id)
         schedule_id = f"delta-{uuid.uuid4().hex[:12]}"
         action = ScheduleActionStartWorkflow(
             DeltaSyncWorkflow.run,
             # No phase list: the action is fixed when the schedule is made; each sync takes the registry's as it starts.
-            DeltaSyncInput(migration_id=migration_id, tenant=tenant, schedule_id=schedule_id, requested_by=actor,
-                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency),
+            DeltaSyncInput(
+                migration_id=migration_id,
+                tenant=tenant,
+                schedule_id=schedule_id,
+                requested_by=actor,
+                batch_size=self.settings.batch_size,
+                concurrency=self.settings.concurrency,
+            ),
             id=schedule_id,  # Temporal appends the action time: each sync has its own id (= run id)
             task_queue=self.settings.task_queue,
             typed_search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),
         )
-        spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]) if every else ScheduleSpec(cron_expressions=[cron or ""])
+        spec = (
+            ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
+            if every
+            else ScheduleSpec(cron_expressions=[cron or ""])
+        )
         # Created paused: a cron is judged on the firings Temporal itself computes from it (its own reading of
         # 5/6/7 fields, `@every`…) before it may fire once.
         state = ScheduleState(paused=True, note=f"delta sync of {migration_id}")
         asked = {"every_minutes": int(every.total_seconds() // 60)} if every else {"cron": cron}
         await self._create(
-            tenant, migration_id, schedule_id, "delta", action, spec, state, asked, actor, door, check=self._check_firing_gaps
+            tenant,
+            migration_id,
+            schedule_id,
+            "delta",
+            action,
+            spec,
+            state,
+            asked,
+            actor,
+            door,
+            check=self._check_firing_gaps,
         )
         if not paused:
             await self.temporal.get_schedule_handle(schedule_id).unpause(note=f"delta sync of {migration_id}")
@@ -168,16 +203,18 @@ class ScheduleService:
                 if any((b - a) * unit < self.min_interval.total_seconds() for a, b in zip(values, values[1:])):
                     raise ScheduleInvalid(self._too_often())
         # The firings themselves, for what the fields alone do not show (e.g. minute 59 then minute 0 of the next hour).
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         request = ListScheduleMatchingTimesRequest(namespace=self.temporal.namespace, schedule_id=schedule_id)
         request.start_time.FromDatetime(now)
         request.end_time.FromDatetime(now + GAP_HORIZON)
         matching = await self.temporal.workflow_service.list_schedule_matching_times(request)
-        times = [t.ToDatetime(tzinfo=timezone.utc) for t in matching.start_time]
+        times = [t.ToDatetime(tzinfo=UTC) for t in matching.start_time]
         if any(b - a < self.min_interval for a, b in zip(times, times[1:])):
             raise ScheduleInvalid(self._too_often())
 
-    async def _create(self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door, check=None) -> None:
+    async def _create(
+        self, tenant, migration_id, schedule_id, kind, action, spec, state, asked, actor, door, check=None
+    ) -> None:
         async with self.sessions() as session:
             held = await session.scalar(
                 select(func.count()).select_from(ScheduleRecord).where(ScheduleRecord.tenant_id == tenant)
@@ -187,7 +224,9 @@ class ScheduleService:
                 f"this tenant already has {held} schedules, the most this server allows "
                 f"({self.settings.max_schedules_per_tenant}); delete one first"
             )
-        schedule = Schedule(action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP), state=state)
+        schedule = Schedule(
+            action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP), state=state
+        )
         try:
             await self.temporal.create_schedule(
                 schedule_id, schedule, search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)])
@@ -203,9 +242,21 @@ class ScheduleService:
                 await self.temporal.get_schedule_handle(schedule_id).delete()
                 raise
         async with self.sessions() as session:
-            session.add(ScheduleRecord(id=schedule_id, tenant_id=tenant, migration_id=migration_id, kind=kind, spec=asked, created_by=actor))
-            session.add(AuditEvent(tenant_id=tenant, migration_id=migration_id, action="schedule_created", actor=actor, door=door,
-                                   detail={"schedule_id": schedule_id, "kind": kind, **asked}))
+            session.add(
+                ScheduleRecord(
+                    id=schedule_id, tenant_id=tenant, migration_id=migration_id, kind=kind, spec=asked, created_by=actor
+                )
+            )
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="schedule_created",
+                    actor=actor,
+                    door=door,
+                    detail={"schedule_id": schedule_id, "kind": kind, **asked},
+                )
+            )
             await session.commit()
 
     # --- read -----------------------------------------------------------------------------------
@@ -233,7 +284,9 @@ class ScheduleService:
 
     # --- change ---------------------------------------------------------------------------------
 
-    async def pause(self, tenant: str, schedule_id: str, actor: str, door: str, note: str | None = None) -> ScheduleView:
+    async def pause(
+        self, tenant: str, schedule_id: str, actor: str, door: str, note: str | None = None
+    ) -> ScheduleView:
         record = await self._record(tenant, schedule_id)
         await self.temporal.get_schedule_handle(schedule_id).pause(note=note or f"paused by {actor} ({door})")
         await self._audit(record, "schedule_paused", actor, door)
@@ -275,13 +328,29 @@ class ScheduleService:
             if refusal := await start_refusal(session, migration_id, plan_approval=False):
                 raise RunConflict(refusal)
             # The row exists from the start, so the run can be watched at once (the sync's first step keeps it).
-            session.add(Run(id=run_id, migration_id=migration_id, tenant_id=tenant, status=RunStatus.RUNNING, phase="preflight", counters={}))
+            session.add(
+                Run(
+                    id=run_id,
+                    migration_id=migration_id,
+                    tenant_id=tenant,
+                    status=RunStatus.RUNNING,
+                    phase="preflight",
+                    counters={},
+                )
+            )
             await session.commit()
         await self.temporal.start_workflow(
             DeltaSyncWorkflow.run,
-            DeltaSyncInput(migration_id=migration_id, tenant=tenant, requested_by=actor, door=door,
-                           batch_size=self.settings.batch_size, concurrency=self.settings.concurrency,
-                           history_event_limit=history_event_limit, phases=list(delta_phases())),
+            DeltaSyncInput(
+                migration_id=migration_id,
+                tenant=tenant,
+                requested_by=actor,
+                door=door,
+                batch_size=self.settings.batch_size,
+                concurrency=self.settings.concurrency,
+                history_event_limit=history_event_limit,
+                phases=list(delta_phases()),
+            ),
             id=run_id,
             task_queue=self.settings.task_queue,
             search_attributes=search_attributes(tenant, RunStatus.RUNNING, "preflight"),
@@ -316,8 +385,16 @@ class ScheduleService:
 
     async def _audit(self, record: ScheduleRecord, action: str, actor: str, door: str) -> None:
         async with self.sessions() as session:
-            session.add(AuditEvent(tenant_id=record.tenant_id, migration_id=record.migration_id, action=action, actor=actor, door=door,
-                                   detail={"schedule_id": record.id, "kind": record.kind}))
+            session.add(
+                AuditEvent(
+                    tenant_id=record.tenant_id,
+                    migration_id=record.migration_id,
+                    action=action,
+                    actor=actor,
+                    door=door,
+                    detail={"schedule_id": record.id, "kind": record.kind},
+                )
+            )
             await session.commit()
 
 
@@ -330,7 +407,7 @@ def _cron_fields(cron: str) -> list[str]:
 
 
 def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _view(record: ScheduleRecord, description: ScheduleDescription) -> ScheduleView:

@@ -133,12 +133,18 @@ class EmbeddedPostgres:
 
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
-            "-D", str(self.pgdata),
-            "-h", self.host,
-            "-p", str(self.port),
-            "-k", "",  # no unix socket: TCP only, so paths of any length work and the URL is plain
-            "-c", f"fsync={'on' if self.fsync else 'off'}",
-            "-c", "password_encryption=scram-sha-256",
+            "-D",
+            str(self.pgdata),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-k",
+            "",  # no unix socket: TCP only, so paths of any length work and the URL is plain
+            "-c",
+            f"fsync={'on' if self.fsync else 'off'}",
+            "-c",
+            "password_encryption=scram-sha-256",
         ]
         # SIGINT is PostgreSQL's "fast shutdown": what we want if Python dies under it.
         self._proc = spawn(args, log_path=self.log_path, death_signal=signal.SIGINT, **_as_user(user))
@@ -202,8 +208,20 @@ class EmbeddedPostgres:
         result = subprocess.run(
             [
                 str(POSTGRES_BIN_PATH / "psql"),
-                "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres",
-                "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"name={name}",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                f"name={name}",
             ],
             input=script,
             capture_output=True,
@@ -248,8 +266,10 @@ class EmbeddedPostgres:
             result = subprocess.run(
                 [
                     str(POSTGRES_BIN_PATH / "initdb"),
-                    "-D", str(self.pgdata),
-                    "-U", SUPERUSER,
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
                     "--auth=trust",  # replaced by scram-sha-256 with the password before the first start
                     "--encoding=UTF8",
                     "--locale=C",
@@ -279,10 +299,19 @@ class EmbeddedPostgres:
         statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_verifier(self.password)}';\n"
         result = subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(self.pgdata),
-                "-c", "log_min_error_statement=panic", "postgres",
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "--single",
+                "-D",
+                str(self.pgdata),
+                "-c",
+                "log_min_error_statement=panic",
+                "postgres",
             ],
-            input=statement, capture_output=True, text=True, timeout=120, **_as_user(user),
+            input=statement,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **_as_user(user),
         )
         if result.returncode != 0 or "ERROR" in result.stderr:
             raise StackError(
@@ -362,7 +391,9 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
     except KeyError:
         pass
-    result = subprocess.run(["useradd", "--system", "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True)
+    result = subprocess.run(
+        ["useradd", "--system", "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True
+    )
     if result.returncode != 0 and "already exists" not in result.stderr:
         raise StackError(f"PostgreSQL: could not create the system user {name!r}: {result.stderr.strip()}")
     return pwd.getpwnam(name)

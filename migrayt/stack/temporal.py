@@ -83,12 +83,19 @@ class TemporalDevServer:
 
     def command(self) -> list[str]:
         args = [
-            temporal_executable(), "server", "start-dev",
-            "--db-filename", str(self.db_path),
-            "--ip", self.host,
-            "--port", str(self.port),
-            "--namespace", self.namespace,
-            "--log-level", "warn",
+            temporal_executable(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_path),
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
         ]
         if self.headless:
             args.append("--headless")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,7 +35,9 @@ async def claimed(engine: AsyncEngine, migration_id: str, kind: str, source_keys
         await conn.commit()
         try:
             if not all(ok for _, ok in got):
-                raise ItemsBusy(f"{sum(not ok for _, ok in got)} of {len(keys)} {kind} items are being written by another attempt")
+                raise ItemsBusy(
+                    f"{sum(not ok for _, ok in got)} of {len(keys)} {kind} items are being written by another attempt"
+                )
             yield
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock_all()"))

@@ -16,7 +16,9 @@ DONE = "done"
 FAILED = "failed"
 
 
-async def load(session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]) -> dict[str, ItemRecord]:
+async def load(
+    session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]
+) -> dict[str, ItemRecord]:
     keys = list(source_keys)
     if not keys:
         return {}
@@ -28,13 +30,17 @@ async def load(session: AsyncSession, migration_id: str, kind: str, source_keys:
     return {r.source_key: r for r in rows}
 
 
-async def mark_pending(session: AsyncSession, migration_id: str, kind: str, source_keys: Sequence[str], run_id: str) -> None:
+async def mark_pending(
+    session: AsyncSession, migration_id: str, kind: str, source_keys: Sequence[str], run_id: str
+) -> None:
     """Record the intent to write before writing; never downgrades a done record."""
     if not source_keys:
         return
     stmt = insert(ItemRecord).values(
         [
-            dict(migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={})
+            dict(
+                migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={}
+            )
             for k in source_keys
         ]
     )
@@ -56,12 +62,20 @@ async def mark_done(
     detail: dict[str, Any] | None = None,
 ) -> None:
     stmt = insert(ItemRecord).values(
-        migration_id=migration_id, kind=kind, source_key=source_key, target_key=target_key, state=DONE,
-        run_id=run_id, attempts=1, detail=detail or {},
+        migration_id=migration_id,
+        kind=kind,
+        source_key=source_key,
+        target_key=target_key,
+        state=DONE,
+        run_id=run_id,
+        attempts=1,
+        detail=detail or {},
     )
     stmt = stmt.on_conflict_do_update(
         constraint="uq_item_record_migration_id_kind_source_key",
-        set_=dict(state=DONE, target_key=target_key, run_id=run_id, error=None, detail=detail or {}, updated_at=func.now()),
+        set_=dict(
+            state=DONE, target_key=target_key, run_id=run_id, error=None, detail=detail or {}, updated_at=func.now()
+        ),
     )
     await session.execute(stmt)
 
@@ -74,15 +88,28 @@ async def mark_done_many(
         return
     stmt = insert(ItemRecord).values(
         [
-            dict(migration_id=migration_id, kind=kind, source_key=k, target_key=t, state=DONE, run_id=run_id, attempts=1, detail=d)
+            dict(
+                migration_id=migration_id,
+                kind=kind,
+                source_key=k,
+                target_key=t,
+                state=DONE,
+                run_id=run_id,
+                attempts=1,
+                detail=d,
+            )
             for k, t, d in done
         ]
     )
     stmt = stmt.on_conflict_do_update(
         constraint="uq_item_record_migration_id_kind_source_key",
         set_=dict(
-            state=DONE, target_key=stmt.excluded.target_key, run_id=run_id, error=None,
-            detail=stmt.excluded.detail, updated_at=func.now(),
+            state=DONE,
+            target_key=stmt.excluded.target_key,
+            run_id=run_id,
+            error=None,
+            detail=stmt.excluded.detail,
+            updated_at=func.now(),
         ),
     )
     await session.execute(stmt)
@@ -92,8 +119,14 @@ async def mark_failed(
     session: AsyncSession, migration_id: str, kind: str, source_key: str, error: str, run_id: str
 ) -> None:
     stmt = insert(ItemRecord).values(
-        migration_id=migration_id, kind=kind, source_key=source_key, state=FAILED, error=error[:4000],
-        run_id=run_id, attempts=1, detail={},
+        migration_id=migration_id,
+        kind=kind,
+        source_key=source_key,
+        state=FAILED,
+        error=error[:4000],
+        run_id=run_id,
+        attempts=1,
+        detail={},
     )
     stmt = stmt.on_conflict_do_update(
         constraint="uq_item_record_migration_id_kind_source_key",
@@ -103,6 +136,8 @@ async def mark_failed(
     await session.execute(stmt)
 
 
-async def target_keys(session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]) -> dict[str, str]:
+async def target_keys(
+    session: AsyncSession, migration_id: str, kind: str, source_keys: Iterable[str]
+) -> dict[str, str]:
     records = await load(session, migration_id, kind, source_keys)
     return {k: r.target_key for k, r in records.items() if r.state == DONE and r.target_key}

@@ -126,7 +126,10 @@ def keys_for(settings: Settings, codec: CodecSettings | None = None) -> dict[str
         return parse_keys(codec.codec_keys.get_secret_value())
     if settings.database_url or settings.temporal_address:
         # Workers and APIs on other machines would each make their own key and not read each other.
-        log.warning("MIGRAYT_CODEC_KEYS is not set: using the key under %s, which other machines do not have", settings.state_dir)
+        log.warning(
+            "MIGRAYT_CODEC_KEYS is not set: using the key under %s, which other machines do not have",
+            settings.state_dir,
+        )
     return local_keys(settings.state_dir)
 
 
@@ -207,9 +210,13 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if cipher is None:
             raise ValueError(f"payload was encrypted with key {kid!r}, which is not among the configured codec keys")
         try:
-            plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], _associated_data(kid, binding_of(payload)))
+            plain = cipher.decrypt(
+                payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], _associated_data(kid, binding_of(payload))
+            )
         except InvalidTag:
-            raise ValueError(f"payload encrypted with key {kid!r} failed authentication (tampered or wrong key)") from None
+            raise ValueError(
+                f"payload encrypted with key {kid!r} failed authentication (tampered or wrong key)"
+            ) from None
         decoded = Payload()
         decoded.ParseFromString(plain)
         return decoded

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,7 +22,9 @@ FILENAME_LIMIT = 255
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _SEPARATORS = re.compile(r"[\\/:\"*?<>|]+")
-_ATTACHMENT_PATH = re.compile(r"/_apis/wit/attachments/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
+_ATTACHMENT_PATH = re.compile(
+    r"/_apis/wit/attachments/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
 _MARKER = "Azure DevOps comment id"
 _MARKER_RE = re.compile(re.escape(_MARKER) + r" (\d+)")
 
@@ -153,7 +155,7 @@ def comment_file_name(ado_id: int, comment_id: int) -> str:
 
 def _page(title: str, body: str) -> bytes:
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
         + html.escape(title)
         + "</title><style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px;vertical-align:top}</style></head><body>\n"
@@ -171,8 +173,8 @@ def original_html_file(ado_id: int, source_html: str) -> bytes:
 
 def _when(value: Any) -> str:
     if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value or "")
 
 
@@ -200,8 +202,11 @@ def history_file(ado_id: int, entries: Sequence[HistoryEntry]) -> bytes:
     e = lambda v: html.escape(_value(v), quote=False)  # noqa: E731
     rows = []
     for entry in entries:
-        changes = [(name, change) for name, change in sorted(entry.fields.items())
-                   if name not in ("System.Rev", "System.RevisedDate", "System.AuthorizedDate", "System.Watermark")]
+        changes = [
+            (name, change)
+            for name, change in sorted(entry.fields.items())
+            if name not in ("System.Rev", "System.RevisedDate", "System.AuthorizedDate", "System.Watermark")
+        ]
         for kind in ("added", "removed", "updated"):
             for rel in (entry.relations or {}).get(kind) or []:
                 label = (rel.get("attributes") or {}).get("name") or rel.get("rel") or "link"
@@ -212,11 +217,15 @@ def history_file(ado_id: int, entries: Sequence[HistoryEntry]) -> bytes:
         for i, (name, change) in enumerate(changes):
             head = ""
             if i == 0:
-                head = (f'<td rowspan="{span}">{entry.rev if entry.rev is not None else ""}</td>'
-                        f'<td rowspan="{span}">{html.escape(_when(entry.when))}</td>'
-                        f'<td rowspan="{span}">{html.escape(entry.who)}</td>')
-            rows.append(f"<tr>{head}<td>{html.escape(name)}</td><td>{e(change.get('oldValue'))}</td>"
-                        f"<td>{e(change.get('newValue'))}</td></tr>")
+                head = (
+                    f'<td rowspan="{span}">{entry.rev if entry.rev is not None else ""}</td>'
+                    f'<td rowspan="{span}">{html.escape(_when(entry.when))}</td>'
+                    f'<td rowspan="{span}">{html.escape(entry.who)}</td>'
+                )
+            rows.append(
+                f"<tr>{head}<td>{html.escape(name)}</td><td>{e(change.get('oldValue'))}</td>"
+                f"<td>{e(change.get('newValue'))}</td></tr>"
+            )
     body = (
         f"<h1>Revision history of Azure DevOps work item #{ado_id}</h1>\n"
         f"<p>{len(entries)} revisions, oldest first. Values are shown as Azure DevOps stored them.</p>\n"
@@ -237,7 +246,9 @@ class SourceComment:
     html: str
 
 
-def split_at_cap(comments: Sequence[SourceComment], cap: int = JIRA_COMMENT_CAP) -> tuple[list[SourceComment], list[SourceComment]]:
+def split_at_cap(
+    comments: Sequence[SourceComment], cap: int = JIRA_COMMENT_CAP
+) -> tuple[list[SourceComment], list[SourceComment]]:
     """(posted as Jira comments, attached as the overflow file), original order kept."""
     cap = max(0, cap)
     return list(comments[:cap]), list(comments[cap:])
@@ -297,7 +308,10 @@ def source_comment(c: Any) -> SourceComment:
     """An ADO comment (connectors.ado) as phase 7 carries it."""
     by = c.created_by
     return SourceComment(
-        id=c.id, author=(by.display_name or by.unique_name or "") if by else "", created=c.created_date, html=c.text or "",
+        id=c.id,
+        author=(by.display_name or by.unique_name or "") if by else "",
+        created=c.created_date,
+        html=c.text or "",
     )
 
 
@@ -328,7 +342,13 @@ def split_overflow(comments: Sequence[SourceComment], first_number: int, limit: 
 
 
 def overflow_file(
-    ado_id: int, comments: Sequence[SourceComment], first_number: int, *, part: int = 1, parts: int = 1, cap: int | None = None
+    ado_id: int,
+    comments: Sequence[SourceComment],
+    first_number: int,
+    *,
+    part: int = 1,
+    parts: int = 1,
+    cap: int | None = None,
 ) -> bytes:
     """Comments past Jira's per-issue cap, numbered from first_number, in original order, with author
     and date: one readable page (part `part` of `parts` when the overflow is split to fit Jira's

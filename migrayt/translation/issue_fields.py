@@ -158,7 +158,11 @@ def build_issue_fields(
     html_parts = []
     if summary != title:
         html_parts.append(f"<p><strong>Title:</strong> {_escape(title)}</p>")
-    for source_field in ("System.Description", "Microsoft.VSTS.TCM.ReproSteps", "Microsoft.VSTS.Common.AcceptanceCriteria"):
+    for source_field in (
+        "System.Description",
+        "Microsoft.VSTS.TCM.ReproSteps",
+        "Microsoft.VSTS.Common.AcceptanceCriteria",
+    ):
         value = ado_fields.get(source_field)
         if value:
             if source_field != "System.Description":
@@ -222,4 +226,3 @@ def build_issue_fields(
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

@@ -20,10 +20,12 @@ FORWARD, REVERSE = "-Forward", "-Reverse"
 # Duplicate (target is a duplicate of the source), Tested By (target tests the source), Affects.
 # Jira link types read "subject <outward verb> object": blocks, duplicates, tests, relates to.
 # These forward types put the Jira subject at the ADO *target* end; every other type at the source.
-SUBJECT_IS_TARGET = frozenset({
-    "System.LinkTypes.Duplicate-Forward",  # the duplicate (target) duplicates the original
-    "Microsoft.VSTS.Common.TestedBy-Forward",  # the test case (target) tests the story
-})
+SUBJECT_IS_TARGET = frozenset(
+    {
+        "System.LinkTypes.Duplicate-Forward",  # the duplicate (target) duplicates the original
+        "Microsoft.VSTS.Common.TestedBy-Forward",  # the test case (target) tests the story
+    }
+)
 # Jira types without a direction: either end may be the subject, and one link either way is the link.
 SYMMETRIC_JIRA_TYPES = frozenset({"relates"})
 
@@ -118,7 +120,9 @@ def jira_link_for(link: SourceLink, link_types: Mapping[str, str]) -> JiraLinkPl
     return JiraLinkPlan(type_name, subject, obj, symmetric)
 
 
-def linked_in_jira(issue_links: Iterable[Mapping[str, Any]], type_name: str, other_key: str, *, symmetric: bool) -> bool:
+def linked_in_jira(
+    issue_links: Iterable[Mapping[str, Any]], type_name: str, other_key: str, *, symmetric: bool
+) -> bool:
     """Whether the subject issue's `issuelinks` already hold `subject <type> other` (either way if symmetric).
 
     In an issue's `issuelinks`, an entry with `outwardIssue` X means "this issue <outward verb> X".
@@ -153,7 +157,9 @@ class UnknownArtifact(ValueError):
     """An ADO artifact link with no web address Migrayt knows how to build."""
 
 
-def remote_link_for(item_id: int, rel: str, url: str, attributes: Mapping[str, Any], organization_url: str) -> RemoteLinkPlan | None:
+def remote_link_for(
+    item_id: int, rel: str, url: str, attributes: Mapping[str, Any], organization_url: str
+) -> RemoteLinkPlan | None:
     """A hyperlink or an artifact link as a Jira remote link; None for relations that are not one.
 
     Raises UnknownArtifact for artifact kinds without a browsable address (the caller reports it).
@@ -164,7 +170,9 @@ def remote_link_for(item_id: int, rel: str, url: str, attributes: Mapping[str, A
     if rel != "ArtifactLink":
         return None
     web_url, title = artifact_web_link(url, str(attributes.get("name") or ""), organization_url)
-    return RemoteLinkPlan(item_id, web_url, title[:255], _global_id("", url), "Azure DevOps " + (attributes.get("name") or "artifact"))
+    return RemoteLinkPlan(
+        item_id, web_url, title[:255], _global_id("", url), "Azure DevOps " + (attributes.get("name") or "artifact")
+    )
 
 
 def artifact_web_link(uri: str, name: str, organization_url: str) -> tuple[str, str]:
@@ -173,7 +181,7 @@ def artifact_web_link(uri: str, name: str, organization_url: str) -> tuple[str, 
     prefix = "vstfs:///"
     if not uri.lower().startswith(prefix):
         raise UnknownArtifact(f"artifact link {uri!r} is not a vstfs URI")
-    tool, _, rest = uri[len(prefix):].partition("/")
+    tool, _, rest = uri[len(prefix) :].partition("/")
     kind, _, ident = rest.partition("/")
     parts = unquote(ident).split("/")
     tool, kind = tool.lower(), kind.lower()

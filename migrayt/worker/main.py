@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import AsyncIterator
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -58,7 +58,11 @@ def _usage_meter(sessions) -> asyncio.Task | None:
 
 
 def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings) -> list:
-    scan, draft, preview = ScanActivities(sessions, contexts, settings), DraftActivities(sessions, contexts, settings), PreviewActivities(sessions, contexts)
+    scan, draft, preview = (
+        ScanActivities(sessions, contexts, settings),
+        DraftActivities(sessions, contexts, settings),
+        PreviewActivities(sessions, contexts),
+    )
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
@@ -81,7 +85,9 @@ async def run_worker(
     sessions = session_factory(engine)
     if shared is None:
         shared = _shared(settings)
-    connectors = ConnectorPool(SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings))
+    connectors = ConnectorPool(
+        SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings)
+    )
     contexts = MigrationContexts(sessions, connectors)
     activities = [
         RunEventActivities(sessions).record_run_event,

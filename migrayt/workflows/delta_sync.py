@@ -37,7 +37,14 @@ with workflow.unsafe.imports_passed_through():
 DELTA_ON_RUN_ENGINE = "delta-on-run-engine"
 # The delta phases of syncs started before the patch.
 UNPATCHED_DELTA_PHASES = (
-    "create_items", "hierarchy", "links", "attachments", "source_changes", "transitions", "comments", "plugins",
+    "create_items",
+    "hierarchy",
+    "links",
+    "attachments",
+    "source_changes",
+    "transitions",
+    "comments",
+    "plugins",
 )
 
 
@@ -67,9 +74,14 @@ class DeltaSyncWorkflow(RunEngine):
     async def run(self, input: DeltaSyncInput) -> DeltaSyncResult:
         run_id = workflow.info().workflow_id
         self._run = EngineRun(
-            run_id=run_id, migration_id=input.migration_id, tenant=input.tenant, batch_size=input.batch_size,
-            concurrency=input.concurrency, history_event_limit=input.history_event_limit,
-            requested_by=input.requested_by, door=input.door,
+            run_id=run_id,
+            migration_id=input.migration_id,
+            tenant=input.tenant,
+            batch_size=input.batch_size,
+            concurrency=input.concurrency,
+            history_event_limit=input.history_event_limit,
+            requested_by=input.requested_by,
+            door=input.door,
         )
         self._phase = "preflight"
         if not workflow.patched(DELTA_ON_RUN_ENGINE):
@@ -93,7 +105,10 @@ class DeltaSyncWorkflow(RunEngine):
         self._cp = checkpoint
         status, error = await self._drive(fresh)
         return DeltaSyncResult(
-            run_id=run_id, status=status, changed_since=input.plan.changed_since, counters=self._cp.counters,
+            run_id=run_id,
+            status=status,
+            changed_since=input.plan.changed_since,
+            counters=self._cp.counters,
             error=error,
         )
 
@@ -102,8 +117,11 @@ class DeltaSyncWorkflow(RunEngine):
         return await workflow.execute_activity_method(
             DeltaPrepareActivities.delta_prepare,
             DeltaPrepareInput(
-                run_id=self._run.run_id, migration_id=input.migration_id, tenant=input.tenant,
-                requested_by=input.requested_by, door=input.door,
+                run_id=self._run.run_id,
+                migration_id=input.migration_id,
+                tenant=input.tenant,
+                requested_by=input.requested_by,
+                door=input.door,
             ),
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=HEARTBEAT,
@@ -169,6 +187,9 @@ class DeltaSyncWorkflow(RunEngine):
         self._upsert_search_attributes()
         await self._record("run_finished", error=error, finished=True)
         return DeltaSyncResult(
-            run_id=self._run.run_id, status=status, changed_since=plan.changed_since, counters=self._cp.counters,
+            run_id=self._run.run_id,
+            status=status,
+            changed_since=plan.changed_since,
+            counters=self._cp.counters,
             error=error,
         )

@@ -225,8 +225,10 @@ class RunEngine:
                 if cuts:
                     # Wake for a finished batch, or for a pause/cancel with batches still to cut.
                     await workflow.wait_condition(
-                        lambda: any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
-                        or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))  # noqa: B023
+                        lambda: (
+                            any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
+                            or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))
+                        )  # noqa: B023
                     )
                     done = {t for t in in_flight.values() if t.done()}
                 else:
@@ -256,8 +258,13 @@ class RunEngine:
         return await workflow.execute_activity(
             phase.activity,
             batch_input(
-                phase=phase.name, run_id=self._run.run_id, migration_id=self._run.migration_id,
-                tier=tier, start=start, end=end, **self._batch_fields(),
+                phase=phase.name,
+                run_id=self._run.run_id,
+                migration_id=self._run.migration_id,
+                tier=tier,
+                start=start,
+                end=end,
+                **self._batch_fields(),
             ),
             start_to_close_timeout=phase.batch_timeout,
             heartbeat_timeout=HEARTBEAT,

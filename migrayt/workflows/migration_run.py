@@ -48,9 +48,15 @@ class MigrationRunWorkflow(RunEngine):
         self._input = input.model_copy(update={"phases": names})
         self._phases = names
         self._run = EngineRun(
-            run_id=input.run_id, migration_id=input.migration_id, tenant=input.tenant, batch_size=input.batch_size,
-            concurrency=input.concurrency, history_event_limit=input.history_event_limit,
-            requested_by=input.requested_by, door=input.door, original_run_id=input.original_run_id,
+            run_id=input.run_id,
+            migration_id=input.migration_id,
+            tenant=input.tenant,
+            batch_size=input.batch_size,
+            concurrency=input.concurrency,
+            history_event_limit=input.history_event_limit,
+            requested_by=input.requested_by,
+            door=input.door,
+            original_run_id=input.original_run_id,
         )
         self._cp = input.checkpoint or RunCheckpoint(counters=fresh_counters(names))
         status, error = await self._drive(fresh)

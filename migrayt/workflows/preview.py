@@ -34,7 +34,12 @@ class PreviewWorkflow:
         try:
             result: PreviewResult = await workflow.execute_activity_method(
                 PreviewActivities.preview_migration,
-                PreviewInput(preview_id=input.preview_id, migration_id=input.migration_id, tenant=input.tenant, samples=input.samples),
+                PreviewInput(
+                    preview_id=input.preview_id,
+                    migration_id=input.migration_id,
+                    tenant=input.tenant,
+                    samples=input.samples,
+                ),
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
@@ -46,14 +51,25 @@ class PreviewWorkflow:
             return PreviewWorkflowResult(preview_id=input.preview_id, status="FAILED", error=message)
         await self._finished(input, "COMPLETED", None)
         return PreviewWorkflowResult(
-            preview_id=input.preview_id, status="COMPLETED", items_total=result.items_total, failures=result.failures,
+            preview_id=input.preview_id,
+            status="COMPLETED",
+            items_total=result.items_total,
+            failures=result.failures,
             would_start=result.would_start,
         )
 
     async def _finished(self, input: PreviewWorkflowInput, status: str, error: str | None) -> None:
         await workflow.execute_activity_method(
             PreviewActivities.preview_finished,
-            PreviewFinishedInput(preview_id=input.preview_id, migration_id=input.migration_id, tenant=input.tenant, actor=input.actor, door=input.door, status=status, error=error),
+            PreviewFinishedInput(
+                preview_id=input.preview_id,
+                migration_id=input.migration_id,
+                tenant=input.tenant,
+                actor=input.actor,
+                door=input.door,
+                status=status,
+                error=error,
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,
         )

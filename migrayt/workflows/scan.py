@@ -37,19 +37,33 @@ class ScanWorkflow:
         try:
             scanned: ScanSourceResult = await workflow.execute_activity_method(
                 ScanActivities.scan_source,
-                ScanSourceInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, limit_overrides=input.limit_overrides),
+                ScanSourceInput(
+                    scan_id=input.scan_id,
+                    migration_id=input.migration_id,
+                    tenant=input.tenant,
+                    limit_overrides=input.limit_overrides,
+                ),
                 start_to_close_timeout=timedelta(hours=6),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
             )
             result = ScanResult(
-                scan_id=input.scan_id, status="COMPLETED", items_total=scanned.items_total, breaches=scanned.breaches,
+                scan_id=input.scan_id,
+                status="COMPLETED",
+                items_total=scanned.items_total,
+                breaches=scanned.breaches,
                 quote_total=scanned.quote_total,
             )
             if input.draft_plan:
                 drafted: DraftPlanResult = await workflow.execute_activity_method(
                     DraftActivities.draft_plan,
-                    DraftPlanInput(migration_id=input.migration_id, tenant=input.tenant, scan_id=input.scan_id, actor=input.actor, door=input.door),
+                    DraftPlanInput(
+                        migration_id=input.migration_id,
+                        tenant=input.tenant,
+                        scan_id=input.scan_id,
+                        actor=input.actor,
+                        door=input.door,
+                    ),
                     start_to_close_timeout=timedelta(minutes=10),
                     retry_policy=RETRY,
                 )
@@ -65,7 +79,15 @@ class ScanWorkflow:
     async def _finished(self, input: ScanInput, status: str, error: str | None) -> None:
         await workflow.execute_activity_method(
             ScanActivities.scan_finished,
-            ScanFinishedInput(scan_id=input.scan_id, migration_id=input.migration_id, tenant=input.tenant, actor=input.actor, door=input.door, status=status, error=error),
+            ScanFinishedInput(
+                scan_id=input.scan_id,
+                migration_id=input.migration_id,
+                tenant=input.tenant,
+                actor=input.actor,
+                door=input.door,
+                status=status,
+                error=error,
+            ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,
         )

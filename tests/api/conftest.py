@@ -50,7 +50,11 @@ async def served(stack: Stack, **overrides) -> AsyncIterator[Api]:
     settings = stack.settings.model_copy(update=overrides)
     app = create_app(settings, database_url=stack.database_url, temporal_address=stack.temporal_address)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

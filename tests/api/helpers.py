@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from migrayt.sandbox.server import SandboxServer
 from migrayt.api.secret_refs import tenant_env_prefix
+from migrayt.sandbox.server import SandboxServer
 from tests.integration.harness import structure_only_plan
 
 
@@ -24,12 +24,24 @@ def tenant_secret_refs(tenant: str) -> tuple[str, str]:
     return f"env:{prefix}ADO_PAT", f"env:{prefix}JIRA_TOKEN"
 
 
-def migration_body(sandbox: SandboxServer, tenant: str, name: str = "Phoenix to PHX", approve: bool = False) -> dict[str, Any]:
+def migration_body(
+    sandbox: SandboxServer, tenant: str, name: str = "Phoenix to PHX", approve: bool = False
+) -> dict[str, Any]:
     pat_ref, token_ref = tenant_secret_refs(tenant)
     return {
         "name": name,
-        "source": {"organization_url": sandbox.ado_url, "project": "Phoenix", "team": "Phoenix Team", "pat_ref": pat_ref},
-        "target": {"base_url": sandbox.jira_url, "project_key": "PHX", "email": "migrator@example.com", "token_ref": token_ref},
+        "source": {
+            "organization_url": sandbox.ado_url,
+            "project": "Phoenix",
+            "team": "Phoenix Team",
+            "pat_ref": pat_ref,
+        },
+        "target": {
+            "base_url": sandbox.jira_url,
+            "project_key": "PHX",
+            "email": "migrator@example.com",
+            "token_ref": token_ref,
+        },
         "plan": structure_only_plan().model_dump(mode="json"),
         "approve_plan": approve,
     }

@@ -37,7 +37,9 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
             stolen["target"]["token_ref"] = ref
             r = await http.post("/api/migrations", json=stolen)
             assert r.status_code == 422 and ref in r.json()["detail"], r.text
-        assert (await http.post("/api/migrations", content=b"{not json", headers={"content-type": "application/json"})).status_code == 422
+        assert (
+            await http.post("/api/migrations", content=b"{not json", headers={"content-type": "application/json"})
+        ).status_code == 422
         assert (await http.get("/api/migrations")).json() == []
 
         r = await http.post("/api/migrations", json=migration_body(sandbox, TENANT))
@@ -61,10 +63,14 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert [(v["version"], v["status"]) for v in versions] == [(1, "draft"), (2, "draft")]
 
         # Scan: catalog, lint and quote of the generated project.
-        r = await http.post(f"/api/migrations/{mid}/scans", json={"draft_plan": False, "limit_overrides": {"comments_per_issue": 300}})
+        r = await http.post(
+            f"/api/migrations/{mid}/scans", json={"draft_plan": False, "limit_overrides": {"comments_per_issue": 300}}
+        )
         assert r.status_code == 202
         scan_id = r.json()["scan_id"]
-        assert (await http.post(f"/api/migrations/{mid}/scans", json={"limit_overrides": {"no_such_limit": 1}})).status_code == 422
+        assert (
+            await http.post(f"/api/migrations/{mid}/scans", json={"limit_overrides": {"no_such_limit": 1}})
+        ).status_code == 422
         scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING")
         assert scan["status"] == "COMPLETED", scan["error"]
         catalog = (await http.get(f"/api/scans/{scan_id}/catalog")).json()
@@ -94,7 +100,9 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert r.status_code == 409 and "active run" in r.json()["detail"]
         r = await http.post(f"/api/migrations/{run_id}/resume")
         assert r.status_code == 409 and "only a PAUSED run can be resumed" in r.json()["detail"]
-        assert (await http.post(f"/api/migrations/{run_id}/pause", json={"reason": "cutover window"})).status_code == 202
+        assert (
+            await http.post(f"/api/migrations/{run_id}/pause", json={"reason": "cutover window"})
+        ).status_code == 202
         paused = await poll(http, f"/api/migrations/{run_id}", lambda p: p["status"] == "PAUSED")
         assert paused["eta_seconds"] is None  # no pace while paused
         r = await http.post(f"/api/migrations/{run_id}/pause")
@@ -111,7 +119,11 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert kinds[-1] == "end" and set(kinds[:-1]) == {"progress"} and len(kinds) >= 3
         statuses = [d["status"] for e, d in events if e == "progress"]
         assert statuses[0] == "PAUSED" and statuses[-1] in ("COMPLETED", "INCOMPLETE") and "RUNNING" in statuses
-        done_counts = [sum(c["created"] + c["skipped"] + c["failed"] for c in d["counters"].values()) for e, d in events if e == "progress"]
+        done_counts = [
+            sum(c["created"] + c["skipped"] + c["failed"] for c in d["counters"].values())
+            for e, d in events
+            if e == "progress"
+        ]
         assert done_counts == sorted(done_counts)  # progress only moves forward
         assert events[-1][1] == {"run_id": run_id, "status": statuses[-1]}
 
@@ -166,19 +178,45 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert (await http.get("/api/migrations/bad id!")).status_code == 422
 
         # Tenant isolation: a connection too, then another tenant's token on every route.
-        r = await http.post("/api/connections", json={"kind": "ado", "name": "ado", "organization_url": sandbox.ado_url, "project": "Phoenix", "pat": "sandbox-pat"})
+        r = await http.post(
+            "/api/connections",
+            json={
+                "kind": "ado",
+                "name": "ado",
+                "organization_url": sandbox.ado_url,
+                "project": "Phoenix",
+                "pat": "sandbox-pat",
+            },
+        )
         assert r.status_code == 201, r.text
         connection_id = r.json()["id"]
         assert "sandbox-pat" not in r.text
-        r = await http.post("/api/connections", json={"kind": "ado", "name": "ado", "organization_url": sandbox.ado_url, "project": "Nope", "pat": "sandbox-pat"})
+        r = await http.post(
+            "/api/connections",
+            json={
+                "kind": "ado",
+                "name": "ado",
+                "organization_url": sandbox.ado_url,
+                "project": "Nope",
+                "pat": "sandbox-pat",
+            },
+        )
         assert r.status_code == 400 and "no Azure DevOps project 'Nope'" in r.json()["detail"]
         assert (await http.get(f"/api/connections/{connection_id}")).json()["kind"] == "ado"
-        ids = dict(migration_id=mid, run_id=third, scan_id=scan_id, preview_id=preview["id"], connection_id=connection_id)
+        ids = dict(
+            migration_id=mid, run_id=third, scan_id=scan_id, preview_id=preview["id"], connection_id=connection_id
+        )
         plan_body = {"base_version": 2, "plan": edited}
-        checked = await assert_other_tenant_sees_nothing(api, ids, {"PUT /api/migrations/{migration_id}/plan": plan_body})
+        checked = await assert_other_tenant_sees_nothing(
+            api, ids, {"PUT /api/migrations/{migration_id}/plan": plan_body}
+        )
         assert {
-            "GET /api/migrations/{id}", "POST /api/migrations/{run_id}/pause", "POST /api/migrations/{run_id}/cancel",
-            "GET /api/migrations/{run_id}/events", "PUT /api/migrations/{migration_id}/plan", "GET /api/previews/{preview_id}",
+            "GET /api/migrations/{id}",
+            "POST /api/migrations/{run_id}/pause",
+            "POST /api/migrations/{run_id}/cancel",
+            "GET /api/migrations/{run_id}/events",
+            "PUT /api/migrations/{migration_id}/plan",
+            "GET /api/previews/{preview_id}",
         } <= checked and len(checked) >= 24
         # Nothing the other tenant tried changed anything here.
         assert (await http.get(f"/api/migrations/{mid}/plan/versions")).json()[-1]["version"] == 2

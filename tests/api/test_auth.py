@@ -62,7 +62,12 @@ async def test_with_auth_off_a_request_without_token_is_the_default_tenant(api):
     token = await api.issue_token("off-corp", name="script")
     async with served(api.stack, auth="off", tenant="default") as open_api:
         async with open_api.client() as local:
-            assert (await local.get("/api/whoami")).json() == {"tenant": "default", "actor": "local-user", "auth_mode": "off", "admin": True}
+            assert (await local.get("/api/whoami")).json() == {
+                "tenant": "default",
+                "actor": "local-user",
+                "auth_mode": "off",
+                "admin": True,
+            }
             # The local user of an embedded stack may issue tokens without an admin token.
             r = await local.post("/api/admin/tokens", json={"tenant": "off-corp", "name": "second"})
             assert r.status_code == 201

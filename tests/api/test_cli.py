@@ -36,7 +36,9 @@ class Cli:
     async def __call__(self, *args: str, token: str | None = "default", code: int = 0):
         auth = [] if token is None else ["--token", self.token if token == "default" else token]
         result = await asyncio.to_thread(self.runner.invoke, app, [*args, "--api-url", self.api_url, *auth])
-        assert result.exit_code == code, f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}\n{result.exception!r}"
+        assert result.exit_code == code, (
+            f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}\n{result.exception!r}"
+        )
         return result
 
     async def json(self, *args: str, **kwargs):
@@ -45,16 +47,34 @@ class Cli:
 
 async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sandbox, tmp_path):
     admin = Cli(api.url, None)
-    issued = await admin("token", "create", "--tenant", "cli-corp", "--name", "cli-bot", "--admin-token", api.admin_token, token=None)
+    issued = await admin(
+        "token", "create", "--tenant", "cli-corp", "--name", "cli-bot", "--admin-token", api.admin_token, token=None
+    )
     token = issued.stdout.strip()
     assert token.startswith("mgt_") and "\n" not in token
     cli = Cli(api.url, token)
     pat_ref, token_ref = tenant_secret_refs("cli-corp")
 
     connect = [
-        "connect", "--name", "CLI move", "--ado-url", sandbox.ado_url, "--ado-project", "Phoenix", "--ado-team", "Phoenix Team",
-        "--ado-pat-ref", pat_ref, "--jira-url", sandbox.jira_url, "--jira-project", "PHX",
-        "--jira-email", "migrator@example.com", "--jira-token-ref", token_ref,
+        "connect",
+        "--name",
+        "CLI move",
+        "--ado-url",
+        sandbox.ado_url,
+        "--ado-project",
+        "Phoenix",
+        "--ado-team",
+        "Phoenix Team",
+        "--ado-pat-ref",
+        pat_ref,
+        "--jira-url",
+        sandbox.jira_url,
+        "--jira-project",
+        "PHX",
+        "--jira-email",
+        "migrator@example.com",
+        "--jira-token-ref",
+        token_ref,
     ]
     bad = await cli(*[("plain-secret" if a == pat_ref else a) for a in connect], "--json", code=2)
     assert json.loads(bad.stdout)["status"] == 422 and "pat_ref" in json.loads(bad.stdout)["error"]
@@ -115,7 +135,14 @@ async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sand
     env = dict(os.environ, MIGRAYT_API_URL=api.url, MIGRAYT_API_TOKEN=token)
 
     def migrayt(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "migrayt.api.cli", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "migrayt.api.cli", *args],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     done = await asyncio.to_thread(migrayt, "status", run_id, "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "COMPLETED", done.stderr
@@ -129,5 +156,7 @@ async def test_cli_needs_no_token_on_the_embedded_default(api):
     async with served(api.stack, auth="off", tenant="cli-local") as local:
         cli = Cli(local.url, None)
         assert await cli.json("migrations", token=None) == []
-        issued = await cli.json("token", "create", "--tenant", "cli-local-2", token=None)  # no admin token needed locally
+        issued = await cli.json(
+            "token", "create", "--tenant", "cli-local-2", token=None
+        )  # no admin token needed locally
         assert issued["tenant"] == "cli-local-2" and issued["token"].startswith("mgt_")

@@ -26,27 +26,51 @@ def sandbox():
 
 async def migrayt(*args: str, input: str | None = None, code: int = 0, env: dict | None = None):
     result = await asyncio.to_thread(CliRunner().invoke, app, list(args), input=input, env=env)
-    assert result.exit_code == code, f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}\n{result.exception!r}"
+    assert result.exit_code == code, (
+        f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}\n{result.exception!r}"
+    )
     return result
 
 
 async def test_up_help_lists_its_options_as_flags_and_variables():
     shown = (await migrayt("up", "--help", env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})).output
     for flag, variable in (
-        ("--api-port", "MIGRAYT_API_PORT"), ("--api-host", "MIGRAYT_API_HOST"), ("--temporal-port", "MIGRAYT_TEMPORAL_PORT"),
-        ("--temporal-ui-port", "MIGRAYT_TEMPORAL_UI_PORT"), ("--state-dir", "MIGRAYT_STATE_DIR"), ("--auth", "MIGRAYT_AUTH"),
+        ("--api-port", "MIGRAYT_API_PORT"),
+        ("--api-host", "MIGRAYT_API_HOST"),
+        ("--temporal-port", "MIGRAYT_TEMPORAL_PORT"),
+        ("--temporal-ui-port", "MIGRAYT_TEMPORAL_UI_PORT"),
+        ("--state-dir", "MIGRAYT_STATE_DIR"),
+        ("--auth", "MIGRAYT_AUTH"),
     ):
         assert flag in shown and variable in shown, (flag, shown)
 
 
-async def test_connect_takes_secrets_at_a_hidden_prompt_saves_them_sealed_and_audits_door_cli(api_and_worker, sandbox, monkeypatch):  # noqa: F811
+async def test_connect_takes_secrets_at_a_hidden_prompt_saves_them_sealed_and_audits_door_cli(
+    api_and_worker, sandbox, monkeypatch
+):  # noqa: F811
     api = api_and_worker
     token = await api.issue_token("prompt-corp", name="cli-user")
     for name in ("MIGRAYT_ADO_PAT", "MIGRAYT_JIRA_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     connect = [
-        "connect", "--name", "Prompted", "--ado-url", sandbox.ado_url, "--ado-project", "Phoenix", "--jira-url", sandbox.jira_url,
-        "--jira-email", DEFAULT_JIRA_EMAIL, "--jira-project", "PHX", "--approve", "--api-url", api.url, "--token", token,
+        "connect",
+        "--name",
+        "Prompted",
+        "--ado-url",
+        sandbox.ado_url,
+        "--ado-project",
+        "Phoenix",
+        "--jira-url",
+        sandbox.jira_url,
+        "--jira-email",
+        DEFAULT_JIRA_EMAIL,
+        "--jira-project",
+        "PHX",
+        "--approve",
+        "--api-url",
+        api.url,
+        "--token",
+        token,
     ]
     # Half given: a reference the worker resolves cannot be mixed with a prompted secret.
     await migrayt(*connect, "--ado-pat-ref", "env:ADO_PAT", code=2)
@@ -59,7 +83,9 @@ async def test_connect_takes_secrets_at_a_hidden_prompt_saves_them_sealed_and_au
         assert sorted(c["kind"] for c in saved) == ["ado", "jira_cloud"]
         assert all(c["secret_hint"].startswith("…") for c in saved)
         # The worker opens the sealed secrets: the scan reads the ADO project through the saved connection.
-        scanned = json.loads((await migrayt("scan", mid, "--no-draft", "--json", "--api-url", api.url, "--token", token)).stdout)
+        scanned = json.loads(
+            (await migrayt("scan", mid, "--no-draft", "--json", "--api-url", api.url, "--token", token)).stdout
+        )
         assert scanned["status"] == "COMPLETED" and scanned["catalog"]["items_total"] == ITEMS
         # A header naming another door is not believed: recorded as the API.
         r = await http.post(f"/api/migrations/{mid}/previews", json={"samples": 1}, headers={"X-Migrayt-Door": "web"})

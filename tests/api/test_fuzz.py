@@ -17,18 +17,39 @@ async def test_fuzzing_the_published_schema_finds_no_server_error(api, worker, t
     report = tmp_path / "fuzz.ndjson"
     st = Path(sys.executable).with_name("st")
     proc = await asyncio.create_subprocess_exec(
-        str(st), "run", f"{api.url}/openapi.json",
-        "--checks", "not_a_server_error",
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES), "--max-time", str(TIME_BUDGET_SECONDS),
-        "--seed", "20261122", "--workers", "1",
+        str(st),
+        "run",
+        f"{api.url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--max-time",
+        str(TIME_BUDGET_SECONDS),
+        "--seed",
+        "20261122",
+        "--workers",
+        "1",
         # A live event stream lasts as long as its run: covered by the SSE tests, not by a fuzzer's timeout.
-        "--exclude-path-regex", "/events$", "--request-timeout", "20", "--no-shrink",
-        "--suppress-health-check", "all",
-        "--header", f"Authorization: Bearer {token}",
-        "--report", "ndjson", "--report-ndjson-path", str(report),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=dict(os.environ, NO_COLOR="1", SCHEMATHESIS_HOOKS=""), cwd=tmp_path,  # its cache stays out of the repo
+        "--exclude-path-regex",
+        "/events$",
+        "--request-timeout",
+        "20",
+        "--no-shrink",
+        "--suppress-health-check",
+        "all",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(os.environ, NO_COLOR="1", SCHEMATHESIS_HOOKS=""),
+        cwd=tmp_path,  # its cache stays out of the repo
     )
     out, _ = await asyncio.wait_for(proc.communicate(), TIME_BUDGET_SECONDS + 60)
     text = out.decode(errors="replace")

@@ -29,8 +29,26 @@ def sandbox():
 
 
 async def save_connections(http, sandbox) -> tuple[str, str]:
-    ado = await http.post("/api/connections", json={"kind": "ado", "name": "ado", "organization_url": sandbox.ado_url, "project": "Phoenix", "pat": DEFAULT_ADO_PAT})
-    jira = await http.post("/api/connections", json={"kind": "jira_cloud", "name": "jira", "site_url": sandbox.jira_url, "email": DEFAULT_JIRA_EMAIL, "api_token": DEFAULT_JIRA_TOKEN})
+    ado = await http.post(
+        "/api/connections",
+        json={
+            "kind": "ado",
+            "name": "ado",
+            "organization_url": sandbox.ado_url,
+            "project": "Phoenix",
+            "pat": DEFAULT_ADO_PAT,
+        },
+    )
+    jira = await http.post(
+        "/api/connections",
+        json={
+            "kind": "jira_cloud",
+            "name": "jira",
+            "site_url": sandbox.jira_url,
+            "email": DEFAULT_JIRA_EMAIL,
+            "api_token": DEFAULT_JIRA_TOKEN,
+        },
+    )
     assert ado.status_code == 201 and jira.status_code == 201, (ado.text, jira.text)
     return ado.json()["id"], jira.json()["id"]
 
@@ -44,7 +62,10 @@ async def api_and_worker(stack, monkeypatch):
     get_settings.cache_clear()
     overrides = dict(auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(key))
     try:
-        async with served(stack, **overrides) as api, run_worker(stack.settings.model_copy(update=overrides), stack.client, stack.database_url):
+        async with (
+            served(stack, **overrides) as api,
+            run_worker(stack.settings.model_copy(update=overrides), stack.client, stack.database_url),
+        ):
             yield api
     finally:
         monkeypatch.undo()
@@ -58,8 +79,12 @@ async def test_a_script_creates_and_runs_a_migration_from_saved_connections(api_
     async with api.client(token) as http, api.client(other) as intruder:
         ado_id, jira_id = await save_connections(http, sandbox)
         body = {
-            "name": "Phoenix from saved", "source_connection_id": ado_id, "target_connection_id": jira_id, "project_key": "PHX",
-            "plan": structure_only_plan().model_dump(mode="json"), "approve_plan": True,
+            "name": "Phoenix from saved",
+            "source_connection_id": ado_id,
+            "target_connection_id": jira_id,
+            "project_key": "PHX",
+            "plan": structure_only_plan().model_dump(mode="json"),
+            "approve_plan": True,
         }
 
         # Another tenant naming these ids learns nothing: 404, and nothing is created for anyone.
@@ -107,7 +132,10 @@ async def test_a_script_creates_and_runs_a_migration_from_saved_connections(api_
         assert len(await jira_issues(sandbox)) == ITEMS
 
         # A draft by default, as from the web app: review before running.
-        r = await http.post("/api/migrations", json={k: v for k, v in body.items() if k not in ("plan", "approve_plan")} | {"name": "draft"})
+        r = await http.post(
+            "/api/migrations",
+            json={k: v for k, v in body.items() if k not in ("plan", "approve_plan")} | {"name": "draft"},
+        )
         assert r.status_code == 201 and r.json()["plan"]["status"] == "draft", r.text
 
 
@@ -124,27 +152,100 @@ async def test_the_cli_saves_connections_and_creates_a_migration_from_them(api_a
     runner = CliRunner()
 
     async def migrayt(*args: str, code: int = 0, env: dict | None = None):
-        result = await asyncio.to_thread(runner.invoke, app, [*args, "--api-url", api.url, "--token", token, "--json"], env=env)
+        result = await asyncio.to_thread(
+            runner.invoke, app, [*args, "--api-url", api.url, "--token", token, "--json"], env=env
+        )
         assert result.exit_code == code, f"migrayt {' '.join(args)} → {result.exit_code}: {result.output}"
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     # Secrets through the environment, never on the command line; never printed back.
-    ado = await migrayt("connection", "add-ado", "--name", "ado", "--url", sandbox.ado_url, "--project", "Phoenix", env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT})
-    jira = await migrayt("connection", "add-jira", "--name", "jira", "--url", sandbox.jira_url, "--email", DEFAULT_JIRA_EMAIL, env={"MIGRAYT_JIRA_TOKEN": DEFAULT_JIRA_TOKEN})
+    ado = await migrayt(
+        "connection",
+        "add-ado",
+        "--name",
+        "ado",
+        "--url",
+        sandbox.ado_url,
+        "--project",
+        "Phoenix",
+        env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT},
+    )
+    jira = await migrayt(
+        "connection",
+        "add-jira",
+        "--name",
+        "jira",
+        "--url",
+        sandbox.jira_url,
+        "--email",
+        DEFAULT_JIRA_EMAIL,
+        env={"MIGRAYT_JIRA_TOKEN": DEFAULT_JIRA_TOKEN},
+    )
     assert ado["kind"] == "ado" and jira["kind"] == "jira_cloud" and DEFAULT_ADO_PAT not in json.dumps([ado, jira])
-    wrong = await migrayt("connection", "add-ado", "--name", "bad", "--url", sandbox.ado_url, "--project", "Nope", env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT}, code=2)
+    wrong = await migrayt(
+        "connection",
+        "add-ado",
+        "--name",
+        "bad",
+        "--url",
+        sandbox.ado_url,
+        "--project",
+        "Nope",
+        env={"MIGRAYT_ADO_PAT": DEFAULT_ADO_PAT},
+        code=2,
+    )
     assert wrong["status"] == 400 and "Nope" in wrong["error"]
     assert {c["id"] for c in await migrayt("connection", "list")} == {ado["id"], jira["id"]}
 
-    created = await migrayt("connect", "--name", "from saved", "--jira-project", "PHX", "--source-connection", ado["id"], "--target-connection", jira["id"])
-    assert created["plan"]["status"] == "draft" and created["source"]["project"] == "Phoenix" and created["target"]["project_key"] == "PHX"
+    created = await migrayt(
+        "connect",
+        "--name",
+        "from saved",
+        "--jira-project",
+        "PHX",
+        "--source-connection",
+        ado["id"],
+        "--target-connection",
+        jira["id"],
+    )
+    assert (
+        created["plan"]["status"] == "draft"
+        and created["source"]["project"] == "Phoenix"
+        and created["target"]["project_key"] == "PHX"
+    )
     # Usage errors before any request, with exit code 2; an unknown id is a 404 → exit 3.
     half = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", ado["id"], code=2)
     assert "--target-connection" in half["error"]
-    mixed = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", ado["id"], "--target-connection", jira["id"], "--jira-url", sandbox.jira_url, code=2)
+    mixed = await migrayt(
+        "connect",
+        "--name",
+        "x",
+        "--jira-project",
+        "PHX",
+        "--source-connection",
+        ado["id"],
+        "--target-connection",
+        jira["id"],
+        "--jira-url",
+        sandbox.jira_url,
+        code=2,
+    )
     assert "--jira-url" in mixed["error"]
     missing = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--ado-url", sandbox.ado_url, code=2)
-    assert "--ado-project" in missing["error"] and "--jira-url" in missing["error"]  # the refs may be left out: prompted
-    gone = await migrayt("connect", "--name", "x", "--jira-project", "PHX", "--source-connection", "conn-nope", "--target-connection", jira["id"], code=3)
+    assert (
+        "--ado-project" in missing["error"] and "--jira-url" in missing["error"]
+    )  # the refs may be left out: prompted
+    gone = await migrayt(
+        "connect",
+        "--name",
+        "x",
+        "--jira-project",
+        "PHX",
+        "--source-connection",
+        "conn-nope",
+        "--target-connection",
+        jira["id"],
+        code=3,
+    )
     assert gone["status"] == 404
     assert [m["id"] for m in await migrayt("migrations")] == [created["id"]]

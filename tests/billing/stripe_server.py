@@ -53,8 +53,13 @@ def _app(stand_in: StripeStandIn) -> FastAPI:
             return JSONResponse(by_key[key])
         sid = f"cs_test_{secrets.token_hex(4)}{next(ids):04d}"  # unique across stand-ins: tests share one database
         body = {
-            "id": sid, "object": "checkout.session", "mode": rec.form.get("mode"), "status": "open", "livemode": False,
-            "url": f"https://checkout.stripe.test/c/pay/{sid}", "client_reference_id": rec.form.get("client_reference_id"),
+            "id": sid,
+            "object": "checkout.session",
+            "mode": rec.form.get("mode"),
+            "status": "open",
+            "livemode": False,
+            "url": f"https://checkout.stripe.test/c/pay/{sid}",
+            "client_reference_id": rec.form.get("client_reference_id"),
             "metadata": {k[9:-1]: v for k, v in rec.form.items() if k.startswith("metadata[")},
         }
         if key:
@@ -64,12 +69,17 @@ def _app(stand_in: StripeStandIn) -> FastAPI:
     @app.post("/v1/billing/meter_events")
     async def meter_event(request: Request) -> JSONResponse:
         rec = await record(request)
-        return JSONResponse({
-            "object": "billing.meter_event", "created": int(time.time()), "livemode": False,
-            "event_name": rec.form.get("event_name"), "identifier": rec.form.get("identifier"),
-            "payload": {k[8:-1]: v for k, v in rec.form.items() if k.startswith("payload[")},
-            "timestamp": int(rec.form.get("timestamp") or 0),
-        })
+        return JSONResponse(
+            {
+                "object": "billing.meter_event",
+                "created": int(time.time()),
+                "livemode": False,
+                "event_name": rec.form.get("event_name"),
+                "identifier": rec.form.get("identifier"),
+                "payload": {k[8:-1]: v for k, v in rec.form.items() if k.startswith("payload[")},
+                "timestamp": int(rec.form.get("timestamp") or 0),
+            }
+        )
 
     return app
 

@@ -33,31 +33,57 @@ def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) 
 
 
 def completed_event(session_id: str) -> bytes:
-    return json.dumps({
-        "id": "evt_test_1", "object": "event", "type": "checkout.session.completed", "api_version": "2024-06-20",
-        "created": int(time.time()), "livemode": False,
-        "data": {"object": {"id": session_id, "object": "checkout.session", "customer": "cus_test_42", "subscription": "sub_test_42",
-                            "payment_status": "paid", "status": "complete", "mode": "subscription"}},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "evt_test_1",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "customer": "cus_test_42",
+                    "subscription": "sub_test_42",
+                    "payment_status": "paid",
+                    "status": "complete",
+                    "mode": "subscription",
+                }
+            },
+        }
+    ).encode()
 
 
 async def writes_of(stack, run_id: str) -> int:
     async with stack.service.sessions() as session:
         return await session.scalar(
-            select(func.count()).where(ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind != "user")
+            select(func.count()).where(
+                ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind != "user"
+            )
         )
 
 
 async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatch):
     async with stripe_stand_in() as stripe_api:
         for name, value in dict(
-            MIGRAYT_BILLING="stripe", MIGRAYT_STRIPE_API_KEY="sk_test_local", MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            MIGRAYT_STRIPE_API_BASE=stripe_api.url, MIGRAYT_STRIPE_PRICE_ID=PRICE, MIGRAYT_METER_INTERVAL_SECONDS="0.5",
+            MIGRAYT_BILLING="stripe",
+            MIGRAYT_STRIPE_API_KEY="sk_test_local",
+            MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            MIGRAYT_STRIPE_API_BASE=stripe_api.url,
+            MIGRAYT_STRIPE_PRICE_ID=PRICE,
+            MIGRAYT_METER_INTERVAL_SECONDS="0.5",
         ).items():
             monkeypatch.setenv(name, value)
         async with (
             run_worker(stack.settings, stack.client, stack.database_url),
-            served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())) as api,
+            served(
+                stack,
+                auth="on",
+                admin_token=SecretStr(ADMIN_TOKEN),
+                secret_key=SecretStr(Fernet.generate_key().decode()),
+            ) as api,
         ):
             token = await api.issue_token(TENANT)
             with running_sandbox(items=20, seed=91) as sandbox:
@@ -85,9 +111,13 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
                     [sent] = stripe_api.calls("/v1/checkout/sessions")
                     assert sent.headers["authorization"] == "Bearer sk_test_local"
                     assert sent.form["mode"] == "subscription" and sent.form["line_items[0][price]"] == PRICE
-                    assert sent.form["client_reference_id"] == migration_id and sent.form["metadata[quote_total]"] == str(quote["total"])
+                    assert sent.form["client_reference_id"] == migration_id and sent.form[
+                        "metadata[quote_total]"
+                    ] == str(quote["total"])
                     # Asked again: the same session, not a second one.
-                    assert (await http.post(f"/api/migrations/{migration_id}/checkout")).json()["checkout_id"] == checkout["checkout_id"]
+                    assert (await http.post(f"/api/migrations/{migration_id}/checkout")).json()[
+                        "checkout_id"
+                    ] == checkout["checkout_id"]
 
                     # A webhook not signed with our secret changes nothing.
                     event = completed_event(checkout["checkout_id"])
@@ -105,7 +135,9 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
 
                     # Stripe's signed event unlocks the run (delivered twice, applied once).
                     for _ in range(2):
-                        r = await anonymous.post("/api/billing/webhook", content=event, headers={"Stripe-Signature": signed(event)})
+                        r = await anonymous.post(
+                            "/api/billing/webhook", content=event, headers={"Stripe-Signature": signed(event)}
+                        )
                         assert r.status_code == 200, r.text
                     paid = (await http.get(f"/api/migrations/{migration_id}/checkout")).json()
                     assert paid["status"] == "paid" and paid["paid_at"]
@@ -128,4 +160,6 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
                     assert {e.form["payload[stripe_customer_id]"] for e in events} == {"cus_test_42"}
                     assert {e.form["event_name"] for e in events} == {"migrayt_writes"}
                     identifiers = [e.form["identifier"] for e in events]
-                    assert len(identifiers) == len(set(identifiers)) and all(i.startswith(f"{run_id}:") for i in identifiers)
+                    assert len(identifiers) == len(set(identifiers)) and all(
+                        i.startswith(f"{run_id}:") for i in identifiers
+                    )

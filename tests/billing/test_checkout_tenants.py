@@ -25,7 +25,9 @@ async def test_another_tenants_checkout_is_not_found(stack, monkeypatch, billing
             monkeypatch.setenv("MIGRAYT_STRIPE_API_KEY", "sk_test_local")
             monkeypatch.setenv("MIGRAYT_STRIPE_API_BASE", stripe_api.url)
             monkeypatch.delenv("MIGRAYT_STRIPE_PRICE_ID", raising=False)  # misconfigured too: still 404 first
-        async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())) as api:
+        async with served(
+            stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())
+        ) as api:
             owner, other = await api.issue_token(OWNER), await api.issue_token(OTHER)
             migration_id = await create_sandbox_migration(stack, NOWHERE, plan=structure_only_plan(), tenant=OWNER)
             async with api.client(owner) as mine, api.client(other) as theirs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -19,26 +19,60 @@ from tests.billing.stripe_server import stripe_stand_in
 
 async def test_interrupted_report_is_resent_with_its_identifier_then_only_new_writes(stack):
     mig, run = "mig-meter-0001", "run-meter-0001"
-    paid_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    paid_at = datetime.now(UTC) - timedelta(minutes=1)
     async with stack.service.sessions() as session:
-        session.add(Migration(id=mig, tenant_id="meter-co", name="m", source={}, target={}, plan=default_plan().model_dump()))
+        session.add(
+            Migration(id=mig, tenant_id="meter-co", name="m", source={}, target={}, plan=default_plan().model_dump())
+        )
         await session.flush()
-        session.add(Checkout(id="cs_meter_1", tenant_id="meter-co", migration_id=mig, quote={}, status="paid", customer_id="cus_m", created_by="t", paid_at=paid_at))
-        session.add(Run(id=run, migration_id=mig, tenant_id="meter-co", status="RUNNING", phase="create_items", counters={}))
+        session.add(
+            Checkout(
+                id="cs_meter_1",
+                tenant_id="meter-co",
+                migration_id=mig,
+                quote={},
+                status="paid",
+                customer_id="cus_m",
+                created_by="t",
+                paid_at=paid_at,
+            )
+        )
+        session.add(
+            Run(id=run, migration_id=mig, tenant_id="meter-co", status="RUNNING", phase="create_items", counters={})
+        )
         for n in range(8):
-            session.add(ItemRecord(migration_id=mig, kind="issue", source_key=str(n), target_key=f"M-{n}", state="done", run_id=run, detail={}))
-        session.add(ItemRecord(migration_id=mig, kind="user", source_key="u@x", target_key="acc", state="done", run_id=run, detail={}))
+            session.add(
+                ItemRecord(
+                    migration_id=mig,
+                    kind="issue",
+                    source_key=str(n),
+                    target_key=f"M-{n}",
+                    state="done",
+                    run_id=run,
+                    detail={},
+                )
+            )
+        session.add(
+            ItemRecord(
+                migration_id=mig, kind="user", source_key="u@x", target_key="acc", state="done", run_id=run, detail={}
+            )
+        )
         # A report of 5 writes was on its way when the worker died: intent recorded, outcome unknown.
         session.add(UsageReport(run_id=run, migration_id=mig, customer_id="cus_m", reported_writes=0, pending_writes=5))
         await session.commit()
 
     async with stripe_stand_in() as stripe_api:
-        billing = BillingSettings(billing="stripe", stripe_api_key=SecretStr("sk_test_m"), stripe_api_base=stripe_api.url)
+        billing = BillingSettings(
+            billing="stripe", stripe_api_key=SecretStr("sk_test_m"), stripe_api_base=stripe_api.url
+        )
         meter = UsageMeter(stack.service.sessions, billing)
         assert await meter.report_once() == 8
         assert await meter.report_once() == 0
-        events = [(e.form["identifier"], e.form["payload[value]"]) for e in stripe_api.calls("/v1/billing/meter_events")
-                  if e.form["identifier"].startswith(run)]
+        events = [
+            (e.form["identifier"], e.form["payload[value]"])
+            for e in stripe_api.calls("/v1/billing/meter_events")
+            if e.form["identifier"].startswith(run)
+        ]
         assert events == [(f"{run}:0-5", "5"), (f"{run}:5-8", "3")]
 
     off = BillingService(stack.settings, stack.service.sessions, BillingSettings(billing="off"))
@@ -54,6 +88,8 @@ async def test_with_billing_off_the_webhook_is_not_there(stack):
 
     app = create_app(stack.settings)
     app.state.service = stack.service
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost", timeout=10) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost", timeout=10
+    ) as http:
         r = await http.post("/api/billing/webhook", content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
         assert r.status_code == 404 and "billing is off" in r.json()["detail"]

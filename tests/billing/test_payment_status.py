@@ -20,32 +20,54 @@ TENANT = "billing-status-co"
 
 
 def event(session_id: str, kind: str = "checkout.session.completed", **status: str) -> bytes:
-    return json.dumps({
-        "id": f"evt_{kind}_{time.time_ns()}", "object": "event", "type": kind, "api_version": "2024-06-20",
-        "created": int(time.time()), "livemode": False,
-        "data": {"object": {
-            "id": session_id, "object": "checkout.session", "customer": "cus_1", "subscription": "sub_1",
-            "status": "complete", "mode": "subscription", **status,
-        }},
-    }).encode()
+    return json.dumps(
+        {
+            "id": f"evt_{kind}_{time.time_ns()}",
+            "object": "event",
+            "type": kind,
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "customer": "cus_1",
+                    "subscription": "sub_1",
+                    "status": "complete",
+                    "mode": "subscription",
+                    **status,
+                }
+            },
+        }
+    ).encode()
 
 
 @pytest.fixture
 async def billing(stack):
-    service = BillingService(stack.settings, stack.service.sessions, BillingSettings(
-        billing="stripe", stripe_api_key=SecretStr("sk_test_x"), stripe_webhook_secret=SecretStr(WEBHOOK_SECRET)
-    ))
+    service = BillingService(
+        stack.settings,
+        stack.service.sessions,
+        BillingSettings(
+            billing="stripe", stripe_api_key=SecretStr("sk_test_x"), stripe_webhook_secret=SecretStr(WEBHOOK_SECRET)
+        ),
+    )
     migration_id = await stack.service.create_migration(
-        TENANT, "billing status",
+        TENANT,
+        "billing status",
         SourceConnection(organization_url="http://ado.invalid", project="P", pat_ref="env:X"),
         TargetConnection(base_url="http://jira.invalid", project_key="PHX", email="a@b.c", token_ref="env:Y"),
-        default_plan(), actor="tests", door="api",
+        default_plan(),
+        actor="tests",
+        door="api",
     )
     session_id = f"cs_test_{time.time_ns()}"
     async with stack.service.sessions() as session:
-        session.add(Checkout(
-            id=session_id, tenant_id=TENANT, migration_id=migration_id, quote={}, status="open", created_by="tests"
-        ))
+        session.add(
+            Checkout(
+                id=session_id, tenant_id=TENANT, migration_id=migration_id, quote={}, status="open", created_by="tests"
+            )
+        )
         await session.commit()
     return service, migration_id, session_id
 

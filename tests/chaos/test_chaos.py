@@ -39,11 +39,36 @@ COMMENT_CAP = 300 if LONG else 40
 RUN_TIMEOUT = 3600.0 if LONG else 240.0
 # The project-wide 600 s cap would stop the long profile mid-run; generation and checks come on top.
 pytestmark = pytest.mark.timeout(RUN_TIMEOUT + 1200 if LONG else 600)
-STORM = dict(share_429=0.3, share_5xx=0.1, share_drop_after_write=0.02, search_index_lag_seconds=5.0, retry_after_seconds=0.2)
-CALM = dict(share_429=0.0, share_5xx=0.0, share_drop_after_write=0.0, search_index_lag_seconds=0.0, latency_ms=0.0, jitter_ms=0.0)
+STORM = dict(
+    share_429=0.3, share_5xx=0.1, share_drop_after_write=0.02, search_index_lag_seconds=5.0, retry_after_seconds=0.2
+)
+CALM = dict(
+    share_429=0.0,
+    share_5xx=0.0,
+    share_drop_after_write=0.0,
+    search_index_lag_seconds=0.0,
+    latency_ms=0.0,
+    jitter_ms=0.0,
+)
 # Every kind of trouble at least once; then random ones for as long as the run lasts.
-MUST = ["kill_worker", "kill_worker", "restart_postgres", "restart_temporal", "two_workers_kill_one", "fault_storm", "latency_spike"]
-EXTRA = ["kill_worker", "kill_worker", "fault_storm", "latency_spike", "two_workers_kill_one", "restart_postgres", "restart_temporal"]
+MUST = [
+    "kill_worker",
+    "kill_worker",
+    "restart_postgres",
+    "restart_temporal",
+    "two_workers_kill_one",
+    "fault_storm",
+    "latency_spike",
+]
+EXTRA = [
+    "kill_worker",
+    "kill_worker",
+    "fault_storm",
+    "latency_spike",
+    "two_workers_kill_one",
+    "restart_postgres",
+    "restart_temporal",
+]
 
 
 @dataclass
@@ -144,7 +169,11 @@ async def progress_or_none(stack, run_id: str) -> RunProgress | None:
 
 async def records(stack, migration_id: str, kind: str) -> list[ItemRecord]:
     async with stack.service.sessions() as session:
-        return list(await session.scalars(select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)))
+        return list(
+            await session.scalars(
+                select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)
+            )
+        )
 
 
 async def run_under_chaos(chaos: Chaos, run_id: str) -> RunProgress:
@@ -155,7 +184,8 @@ async def run_under_chaos(chaos: Chaos, run_id: str) -> RunProgress:
     phase, final, progress, seen = "preflight", None, None, {"preflight"}
     while final is None:
         assert time.monotonic() < deadline, (
-            f"run not final after {RUN_TIMEOUT}s; seed {chaos.tally.seed}; last progress {progress}\n" + "\n".join(chaos.tally.events)
+            f"run not final after {RUN_TIMEOUT}s; seed {chaos.tally.seed}; last progress {progress}\n"
+            + "\n".join(chaos.tally.events)
         )
         chaos.supervise()
         progress = await progress_or_none(chaos.stack, run_id)
@@ -187,12 +217,20 @@ async def run_under_chaos(chaos: Chaos, run_id: str) -> RunProgress:
 
 def table(tally: Tally, counters: dict, final: RunProgress, elapsed: float) -> str:
     rows = [
-        ("seed", tally.seed), ("items", ITEMS), ("final status", final.status.value), ("elapsed s", f"{elapsed:.1f}"),
-        ("worker SIGKILLs survived", tally.kills), ("worker restarts (supervisor)", tally.worker_restarts_by_supervisor),
-        ("PostgreSQL restarts", tally.postgres_restarts), ("Temporal restarts", tally.temporal_restarts),
-        ("fault storms", tally.storms), ("latency spikes", tally.spikes),
-        ("Jira requests", counters.get("requests")), ("429s answered (retried)", counters.get("throttled")),
-        ("5xx answered (retried)", counters.get("server_errors")), ("writes dropped after applying", counters.get("dropped_after_write")),
+        ("seed", tally.seed),
+        ("items", ITEMS),
+        ("final status", final.status.value),
+        ("elapsed s", f"{elapsed:.1f}"),
+        ("worker SIGKILLs survived", tally.kills),
+        ("worker restarts (supervisor)", tally.worker_restarts_by_supervisor),
+        ("PostgreSQL restarts", tally.postgres_restarts),
+        ("Temporal restarts", tally.temporal_restarts),
+        ("fault storms", tally.storms),
+        ("latency spikes", tally.spikes),
+        ("Jira requests", counters.get("requests")),
+        ("429s answered (retried)", counters.get("throttled")),
+        ("5xx answered (retried)", counters.get("server_errors")),
+        ("writes dropped after applying", counters.get("dropped_after_write")),
     ]
     width = max(len(k) for k, _ in rows)
     lines = ["", "chaos run (replay: MIGRAYT_CHAOS_SEED=%d)" % tally.seed] + [f"  {k:<{width}}  {v}" for k, v in rows]
@@ -231,17 +269,33 @@ async def test_migration_survives_chaos_exactly_once(stack, postgres, temporal_s
             assert left == [], f"seed {seed}: {kind} records still pending after the run: {left[:10]}"
         issue_records = await records(stack, migration_id, "issue")
         not_migrated = {int(r.source_key) for r in issue_records if r.state != "done"}
-        hierarchy_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
-        not_transitioned = {int(r.source_key) for r in await records(stack, migration_id, "transition") if r.state != "done"}
+        hierarchy_links = {
+            int(r.source_key)
+            for r in await records(stack, migration_id, "hierarchy")
+            if (r.detail or {}).get("as") == "link"
+        }
+        not_transitioned = {
+            int(r.source_key) for r in await records(stack, migration_id, "transition") if r.state != "done"
+        }
         structure = check_structure(
-            project, issues, plan, not_migrated=not_migrated, hierarchy_links=hierarchy_links, not_transitioned=not_transitioned
+            project,
+            issues,
+            plan,
+            not_migrated=not_migrated,
+            hierarchy_links=hierarchy_links,
+            not_transitioned=not_transitioned,
         )
         assert structure == [], f"seed {seed}:\n" + "\n".join(structure[:40])
         content = await check_content(sandbox, issues, comment_cap=COMMENT_CAP)
         assert content.problems == [], f"seed {seed}:\n" + "\n".join(content.problems[:40])
         # The only failures are the generated project's own bad data, each with a reason.
         assert not_migrated == set(), f"seed {seed}: items not migrated: {sorted(not_migrated)[:20]}"
-        failed = [r for kind in ("attachment", "link", "transition", "comment") for r in await records(stack, migration_id, kind) if r.state == "failed"]
+        failed = [
+            r
+            for kind in ("attachment", "link", "transition", "comment")
+            for r in await records(stack, migration_id, kind)
+            if r.state == "failed"
+        ]
         assert all(r.error for r in failed)
         assert [r.source_key for r in failed if r.kind == "attachment"] == [guid for _, guid in content.over_limit]
         for phase in run_phases()[1:]:

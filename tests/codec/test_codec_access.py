@@ -42,7 +42,10 @@ def codec_client(stack, **settings) -> httpx.AsyncClient:
 
 
 def as_json(p: Payload) -> dict:
-    return {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()}, "data": base64.b64encode(p.data).decode()}
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+        "data": base64.b64encode(p.data).decode(),
+    }
 
 
 def body(payloads: list[Payload]) -> dict:
@@ -103,7 +106,11 @@ async def test_each_tenant_decodes_its_own_payloads_only_and_the_admin_decodes_a
             r = await http.post("/codec/decode", json=body(mixed), headers=bearer(tokens[tenant]))
             assert r.status_code == 200, r.text
             out = r.json()["payloads"]
-            own, other = (out[: len(a_payloads)], out[len(a_payloads):]) if tenant == A else (out[len(a_payloads):], out[: len(a_payloads)])
+            own, other = (
+                (out[: len(a_payloads)], out[len(a_payloads) :])
+                if tenant == A
+                else (out[len(a_payloads) :], out[: len(a_payloads)])
+            )
             assert all(is_plain(p) for p in own)
             assert own_id in "".join(base64.b64decode(p["data"]).decode(errors="replace") for p in own)
             # The other tenant's come back exactly as sent: still encrypted, their id nowhere in plaintext.
@@ -126,14 +133,26 @@ async def test_each_tenant_decodes_its_own_payloads_only_and_the_admin_decodes_a
 
         # Unbound payloads (what /codec/encode makes: any caller may encrypt its own data) and payloads bound
         # to a workflow that does not exist come back unchanged for a tenant, like another tenant's: no oracle.
-        plain_json = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": base64.b64encode(b'"mine"').decode()}
+        plain_json = {
+            "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+            "data": base64.b64encode(b'"mine"').decode(),
+        }
         enc = await http.post("/codec/encode", json={"payloads": [plain_json]}, headers=bearer(tokens[A]))
         assert enc.status_code == 200
         [unbound] = enc.json()["payloads"]
-        assert base64.b64decode(unbound["metadata"]["encoding"]) == ENCODING and BOUND_WORKFLOW_ID not in unbound["metadata"]
+        assert (
+            base64.b64decode(unbound["metadata"]["encoding"]) == ENCODING
+            and BOUND_WORKFLOW_ID not in unbound["metadata"]
+        )
         codec = stack.client.data_converter.payload_codec
-        [ghost] = await codec.with_context(WorkflowSerializationContext(stack.client.namespace, "scan-doesnotexist0")).encode([Payload(data=b"x")])
-        r = await http.post("/codec/decode", json={"payloads": [unbound, as_json(ghost), as_json(b_payloads[0])]}, headers=bearer(tokens[A]))
+        [ghost] = await codec.with_context(
+            WorkflowSerializationContext(stack.client.namespace, "scan-doesnotexist0")
+        ).encode([Payload(data=b"x")])
+        r = await http.post(
+            "/codec/decode",
+            json={"payloads": [unbound, as_json(ghost), as_json(b_payloads[0])]},
+            headers=bearer(tokens[A]),
+        )
         assert r.status_code == 200 and r.json()["payloads"] == [unbound, as_json(ghost), as_json(b_payloads[0])]
         r = await http.post("/codec/decode", json={"payloads": [unbound]}, headers=bearer(ADMIN))
         assert r.json()["payloads"] == [plain_json]
@@ -146,14 +165,16 @@ async def test_each_tenant_decodes_its_own_payloads_only_and_the_admin_decodes_a
         r = await http.post("/codec/decode", json=body(mixed), headers=bearer(tokens[A]))
         out = r.json()["payloads"]
         assert all(is_plain(p) for p in out[: len(a_payloads)])
-        assert out[len(a_payloads):] == body(b_payloads)["payloads"]
+        assert out[len(a_payloads) :] == body(b_payloads)["payloads"]
 
 
 async def test_a_scheduled_workflows_input_decodes_for_its_tenant(stack, worker, sandbox):
     """A schedule encodes its action's input under the workflow-id prefix; the schedule says whose it is."""
     schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
     migration_id = await create_sandbox_migration(stack, sandbox, tenant=A)
-    view = await schedules.create_delta(A, migration_id, "ana@codec-a.example", "api", every=timedelta(hours=1), paused=True)
+    view = await schedules.create_delta(
+        A, migration_id, "ana@codec-a.example", "api", every=timedelta(hours=1), paused=True
+    )
     workflow_id = None
     try:
         await schedules.trigger(A, view.schedule_id, "ana@codec-a.example", "api")
@@ -168,7 +189,9 @@ async def test_a_scheduled_workflows_input_decodes_for_its_tenant(stack, worker,
         started = payloads[0]
         assert binding_of(started).workflow_id == view.schedule_id  # the prefix, not the final id
 
-        tokens = {t: (await issue_token(stack.service.sessions, t, "ui", actor="tests", door="api")).token for t in (A, B)}
+        tokens = {
+            t: (await issue_token(stack.service.sessions, t, "ui", actor="tests", door="api")).token for t in (A, B)
+        }
         async with codec_client(stack, auth="on", admin_token=SecretStr(ADMIN)) as http:
             mine = await http.post("/codec/decode", json=body([started]), headers=bearer(tokens[A]))
             assert mine.status_code == 200 and is_plain(mine.json()["payloads"][0])
@@ -193,4 +216,6 @@ async def test_without_a_token_the_codec_is_a_401_the_ui_can_read(stack):
                 assert r.headers["access-control-allow-origin"] == ui["Origin"]
         r = await http.post("/codec/decode", json=body([sealed]), headers={**ui, **bearer(ADMIN)})
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ui["Origin"]
-        assert (await http.options("/codec/decode", headers={**ui, "Access-Control-Request-Method": "POST"})).status_code == 204
+        assert (
+            await http.options("/codec/decode", headers={**ui, "Access-Control-Request-Method": "POST"})
+        ).status_code == 204

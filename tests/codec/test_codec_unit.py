@@ -67,7 +67,13 @@ async def test_plaintext_payloads_from_before_the_codec_pass_through():
 
 def test_bad_key_lists_are_refused_without_echoing_the_key():
     secret = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-    for spec in (f"no-colon{secret}", f"k1:{secret[:-3]}!!", "k1:" + base64.b64encode(b"short").decode(), f"k:{secret},k:{secret}", " , "):
+    for spec in (
+        f"no-colon{secret}",
+        f"k1:{secret[:-3]}!!",
+        "k1:" + base64.b64encode(b"short").decode(),
+        f"k:{secret},k:{secret}",
+        " , ",
+    ):
         with pytest.raises(CodecKeyError) as err:
             parse_keys(spec)
         assert secret not in str(err.value)
@@ -108,8 +114,15 @@ async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another
     assert bound.metadata[BOUND_WORKFLOW_ID] == b"run-aaa" and bound.metadata[BOUND_NAMESPACE] == b"default"
     assert binding_of(bound) == Binding("default", "run-aaa")
     # An activity's payloads are bound to the workflow that runs it.
-    activity = ActivitySerializationContext(namespace="default", activity_id="1", activity_type="x", activity_task_queue="q",
-                                            workflow_id="run-aaa", workflow_type="MigrationRunWorkflow", is_local=False)
+    activity = ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="x",
+        activity_task_queue="q",
+        workflow_id="run-aaa",
+        workflow_type="MigrationRunWorkflow",
+        is_local=False,
+    )
     [from_activity] = await codec.with_context(activity).encode([plain("result")])
     assert binding_of(from_activity) == Binding("default", "run-aaa")
     # Decoding trusts the payload's own binding, whatever the decode context says (schedules, continue-as-new).
@@ -118,7 +131,10 @@ async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another
 
     moved = Payload(metadata={**bound.metadata, BOUND_WORKFLOW_ID: b"run-bbb"}, data=bound.data)
     other_namespace = Payload(metadata={**bound.metadata, BOUND_NAMESPACE: b"prod"}, data=bound.data)
-    stripped = Payload(metadata={k: v for k, v in bound.metadata.items() if k not in (BOUND_WORKFLOW_ID, BOUND_NAMESPACE)}, data=bound.data)
+    stripped = Payload(
+        metadata={k: v for k, v in bound.metadata.items() if k not in (BOUND_WORKFLOW_ID, BOUND_NAMESPACE)},
+        data=bound.data,
+    )
     for bad in (moved, other_namespace, stripped):
         with pytest.raises(ValueError, match="failed authentication"):
             await codec.decode([bad])
@@ -126,7 +142,14 @@ async def test_a_payload_is_bound_to_its_workflow_and_cannot_be_moved_to_another
     [unbound] = await codec.encode([plain("no workflow")])
     assert binding_of(unbound) is None
     with pytest.raises(ValueError, match="failed authentication"):
-        await codec.decode([Payload(metadata={**unbound.metadata, BOUND_WORKFLOW_ID: b"run-aaa", BOUND_NAMESPACE: b"default"}, data=unbound.data)])
+        await codec.decode(
+            [
+                Payload(
+                    metadata={**unbound.metadata, BOUND_WORKFLOW_ID: b"run-aaa", BOUND_NAMESPACE: b"default"},
+                    data=unbound.data,
+                )
+            ]
+        )
 
 
 async def test_payloads_from_before_the_binding_still_decode_and_rotation_keeps_bindings():
@@ -135,14 +158,29 @@ async def test_payloads_from_before_the_binding_still_decode_and_rotation_keeps_
     old, new = key(), key()
     # What the codec wrote before payloads were bound: the key id alone as associated data.
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(12)
-    legacy = Payload(metadata={"encoding": ENCODING, KEY_ID: b"old"}, data=nonce + AESGCM(old).encrypt(nonce, plain("legacy").SerializeToString(), b"old"))
-    [bound_old] = await EncryptionCodec({"old": old}).with_context(run_context("run-1")).encode([plain("bound, old key")])
+    legacy = Payload(
+        metadata={"encoding": ENCODING, KEY_ID: b"old"},
+        data=nonce + AESGCM(old).encrypt(nonce, plain("legacy").SerializeToString(), b"old"),
+    )
+    [bound_old] = (
+        await EncryptionCodec({"old": old}).with_context(run_context("run-1")).encode([plain("bound, old key")])
+    )
     rotated = EncryptionCodec({"new": new, "old": old})
     [bound_new] = await rotated.with_context(run_context("run-1")).encode([plain("bound, new key")])
     assert bound_new.metadata[KEY_ID] == b"new" and bound_new.metadata[BOUND_WORKFLOW_ID] == b"run-1"
-    assert [p.data for p in await rotated.decode([legacy, bound_old, bound_new])] == [b"legacy", b"bound, old key", b"bound, new key"]
+    assert [p.data for p in await rotated.decode([legacy, bound_old, bound_new])] == [
+        b"legacy",
+        b"bound, old key",
+        b"bound, new key",
+    ]
     # A context without a workflow (a plain client call) encodes unbound again.
     from temporalio.converter import SerializationContext
 
-    assert BOUND_WORKFLOW_ID not in (await rotated.with_context(run_context("run-1")).with_context(SerializationContext()).encode([plain("x")]))[0].metadata
+    assert (
+        BOUND_WORKFLOW_ID
+        not in (
+            await rotated.with_context(run_context("run-1")).with_context(SerializationContext()).encode([plain("x")])
+        )[0].metadata
+    )

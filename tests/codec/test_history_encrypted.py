@@ -74,7 +74,10 @@ def codec_app(stack):
 
 
 def as_json(p: Payload) -> dict:
-    return {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()}, "data": base64.b64encode(p.data).decode()}
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+        "data": base64.b64encode(p.data).decode(),
+    }
 
 
 async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, worker):
@@ -102,15 +105,25 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
 
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     ui_origin = f"http://127.0.0.1:{stack.settings.temporal_ui_port}"
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=codec_app(stack)), base_url="http://localhost", timeout=10) as http:
-        preflight = await http.options("/codec/decode", headers={"Origin": ui_origin, "Access-Control-Request-Method": "POST"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=codec_app(stack)), base_url="http://localhost", timeout=10
+    ) as http:
+        preflight = await http.options(
+            "/codec/decode", headers={"Origin": ui_origin, "Access-Control-Request-Method": "POST"}
+        )
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] == ui_origin
         assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
-        foreign = await http.options("/codec/decode", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        foreign = await http.options(
+            "/codec/decode", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in foreign.headers
 
-        decoded = await http.post("/codec/decode", json={"payloads": [as_json(started)]}, headers={"Origin": ui_origin, "X-Namespace": "default"})
+        decoded = await http.post(
+            "/codec/decode",
+            json={"payloads": [as_json(started)]},
+            headers={"Origin": ui_origin, "X-Namespace": "default"},
+        )
         assert decoded.status_code == 200, decoded.text
         assert decoded.headers["access-control-allow-origin"] == ui_origin
         [back] = decoded.json()["payloads"]
@@ -123,19 +136,27 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
         assert base64.b64decode(enc.json()["payloads"][0]["metadata"]["encoding"]) == ENCODING
         again = await http.post("/codec/decode", json=enc.json())
         assert again.json()["payloads"][0]["data"] == back["data"]
-        bad = await http.post("/codec/decode", json={"payloads": [{"metadata": {"encoding": base64.b64encode(ENCODING).decode()}, "data": "AAAA"}]})
+        bad = await http.post(
+            "/codec/decode",
+            json={"payloads": [{"metadata": {"encoding": base64.b64encode(ENCODING).decode()}, "data": "AAAA"}]},
+        )
         assert bad.status_code == 400
         assert (await http.post("/codec/decode", json={"payloads": [{"data": "%%%"}]})).status_code == 400
 
     # Replay needs the same converter as the worker had; a decrypted copy replays with no keys at all
     # (what tests/replay commits).
     encrypted = await stack.service.handle(run_id).fetch_history()
-    replayed = await Replayer(workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter).replay_workflow(encrypted)
+    replayed = await Replayer(
+        workflows=[MigrationRunWorkflow], data_converter=stack.client.data_converter
+    ).replay_workflow(encrypted)
     assert replayed.replay_failure is None
     plain = await decoded_history(encrypted, stack.client.data_converter.payload_codec)
     plain_payloads = [p for event in plain.events for p in payloads_in(event)]
-    assert len(plain_payloads) == len([p for event in encrypted.events for p in payloads_in(event)]) and not [p for p in plain_payloads if p.metadata["encoding"] == ENCODING]
+    assert len(plain_payloads) == len([p for event in encrypted.events for p in payloads_in(event)]) and not [
+        p for p in plain_payloads if p.metadata["encoding"] == ENCODING
+    ]
     assert run_id.encode() in plain.events[0].workflow_execution_started_event_attributes.input.payloads[0].data
-    keyless = await Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter).replay_workflow(plain)
+    keyless = await Replayer(workflows=[MigrationRunWorkflow], data_converter=pydantic_data_converter).replay_workflow(
+        plain
+    )
     assert keyless.replay_failure is None
-

@@ -52,7 +52,7 @@ def compose_problems(doc: dict, ignored_files: set[str] = frozenset()) -> list[s
     for name, service in services.items():
         check = service.get("healthcheck")
         if not is_one_off(service) and (not check or check.get("disable") or not check.get("test")):
-            problems.append(f"{name}: no healthcheck (and not a one-off job with restart: \"no\")")
+            problems.append(f'{name}: no healthcheck (and not a one-off job with restart: "no")')
         for key, value in _environment(service).items():
             if SECRET_NAME.search(key) and value.strip().lower() not in FLAG_VALUES:
                 problems.append(f"{name}: secret {key} has its value inline")
@@ -74,7 +74,7 @@ def compose_problems(doc: dict, ignored_files: set[str] = frozenset()) -> list[s
     if len({ours[n].get("image") for n in api + workers + migrations}) > 1:
         problems.append("the API, workers and migration job do not use one image")
     if len(migrations) != 1 or not is_one_off(services[migrations[0]]):
-        problems.append("there must be one one-off schema migration job (db upgrade, restart: \"no\")")
+        problems.append('there must be one one-off schema migration job (db upgrade, restart: "no")')
     else:
         for name in api + workers:
             depends = services[name].get("depends_on") or {}

@@ -28,8 +28,16 @@ def test_the_compose_file_passes_every_check(compose):
 
 def test_it_has_every_piece(compose):
     services = compose["services"]
-    assert {"postgresql", "temporal", "temporal-ui", "temporal-admin-tools", "migrayt-migrate",
-            "migrayt-setup-temporal", "migrayt-api", "migrayt-worker"} <= set(services)
+    assert {
+        "postgresql",
+        "temporal",
+        "temporal-ui",
+        "temporal-admin-tools",
+        "migrayt-migrate",
+        "migrayt-setup-temporal",
+        "migrayt-api",
+        "migrayt-worker",
+    } <= set(services)
     assert services["temporal"]["environment"]["DB"].startswith("postgres")  # PostgreSQL persistence
     assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
     assert services["migrayt-worker"]["command"] == ["worker"]
@@ -39,15 +47,18 @@ def test_the_example_env_file_holds_no_value_for_a_secret():
     for line in (COMPOSE / "migrayt.env.example").read_text().splitlines():
         if line and not line.startswith("#"):
             name, value = line.split("=", 1)
-            assert value in ("", ) or "CHANGE-ME" in value, name
+            assert value in ("",) or "CHANGE-ME" in value, name
 
 
 # -- each check catches its broken file --------------------------------------------------------------------
 
+
 def test_a_service_without_a_healthcheck_is_caught(compose):
     broken = copy.deepcopy(compose)
     del broken["services"]["temporal-ui"]["healthcheck"]
-    assert compose_problems(broken, ignored()) == ["temporal-ui: no healthcheck (and not a one-off job with restart: \"no\")"]
+    assert compose_problems(broken, ignored()) == [
+        'temporal-ui: no healthcheck (and not a one-off job with restart: "no")'
+    ]
 
 
 def test_an_inline_secret_is_caught(compose):
@@ -77,4 +88,6 @@ def test_workers_on_another_image_are_caught(compose):
 def test_workers_that_do_not_wait_for_the_migration_are_caught(compose):
     broken = copy.deepcopy(compose)
     broken["services"]["migrayt-worker"]["depends_on"]["migrayt-migrate"]["condition"] = "service_started"
-    assert compose_problems(broken, ignored()) == ["migrayt-worker: does not wait for migrayt-migrate to complete successfully"]
+    assert compose_problems(broken, ignored()) == [
+        "migrayt-worker: does not wait for migrayt-migrate to complete successfully"
+    ]

@@ -31,7 +31,9 @@ def hadolint(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def dockerfile_problems(text: str) -> list[str]:
-    lines = [ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
     problems = []
     if sum(1 for ln in lines if ln.upper().startswith("FROM ")) < 2:
         problems.append("not multi-stage")
@@ -64,13 +66,19 @@ def test_the_dockerfile_keeps_our_rules():
     assert dockerfile_problems(DOCKERFILE.read_text()) == []
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda t: t.replace("USER 10001:10001", "USER root"), "runs as root"),
-    (lambda t: re.sub(r"HEALTHCHECK .*\n", "", t), "no HEALTHCHECK"),
-    (lambda t: t.replace("FROM ${PYTHON_IMAGE} AS build", "# single stage"), "not multi-stage"),
-    (lambda t: t.replace("ENV PATH=", "ENV MIGRAYT_ADMIN_TOKEN=abc PATH="), "a secret in a layer: ENV TOKEN"),
-    (lambda t: t.replace("ARG PYTHON_IMAGE=", "ARG DATABASE_URL\nARG PYTHON_IMAGE="), "a secret in a layer: ARG DATABASE_URL"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda t: t.replace("USER 10001:10001", "USER root"), "runs as root"),
+        (lambda t: re.sub(r"HEALTHCHECK .*\n", "", t), "no HEALTHCHECK"),
+        (lambda t: t.replace("FROM ${PYTHON_IMAGE} AS build", "# single stage"), "not multi-stage"),
+        (lambda t: t.replace("ENV PATH=", "ENV MIGRAYT_ADMIN_TOKEN=abc PATH="), "a secret in a layer: ENV TOKEN"),
+        (
+            lambda t: t.replace("ARG PYTHON_IMAGE=", "ARG DATABASE_URL\nARG PYTHON_IMAGE="),
+            "a secret in a layer: ARG DATABASE_URL",
+        ),
+    ],
+)
 def test_each_rule_catches_its_broken_dockerfile(edit, problem):
     assert problem in dockerfile_problems(edit(DOCKERFILE.read_text()))
 
@@ -84,7 +92,9 @@ def test_what_the_image_installs_holds_the_migrations_and_the_web_app(tmp_path):
     shutil.copytree(REPO / "migrayt", context / "migrayt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(context)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = tmp_path.glob("migrayt-*.whl")

@@ -48,22 +48,28 @@ def test_the_python_rendering_matches_kustomize(base):
     ours = _render_in_python(K8S / "base")
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
     assert sorted(map(key, ours)) == sorted(map(key, base))
-    assert {c["image"] for d in ours for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])} \
-        == {"registry.example.com/migrayt:0.1.0"}
+    assert {
+        c["image"] for d in ours for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    } == {"registry.example.com/migrayt:0.1.0"}
 
 
 def test_the_secret_template_is_a_valid_secret_with_no_value():
     (secret,) = [d for d in yaml.safe_load_all((K8S / "secret-template.yaml").read_text()) if d]
     assert schema_problems([secret]) == []
     assert rule_problems([secret]) == []
-    assert {"MIGRAYT_DATABASE_URL", "MIGRAYT_CODEC_KEYS", "MIGRAYT_SECRET_KEY", "MIGRAYT_ADMIN_TOKEN"} <= set(secret["stringData"])
+    assert {"MIGRAYT_DATABASE_URL", "MIGRAYT_CODEC_KEYS", "MIGRAYT_SECRET_KEY", "MIGRAYT_ADMIN_TOKEN"} <= set(
+        secret["stringData"]
+    )
 
 
 # -- each check catches its broken manifest ------------------------------------------------------------------
 
+
 def test_a_misspelt_field_fails_the_kubernetes_schema(base):
     broken = copy.deepcopy(named(base, "Deployment", "migrayt-api"))
-    broken["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {"httpGet": {"path": "/readyz", "port": 8000}}
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {
+        "httpGet": {"path": "/readyz", "port": 8000}
+    }
     problems = schema_problems([broken])
     assert len(problems) == 1 and problems[0].startswith("Deployment/migrayt-api:") and "readinessprobe" in problems[0]
 
@@ -84,7 +90,12 @@ def test_an_inline_secret_is_caught(base):
     broken = copy.deepcopy(named(base, "Deployment", "migrayt-api"))
     broken["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "MIGRAYT_ADMIN_TOKEN", "value": "x" * 43}]
     assert rule_problems([broken]) == ["Deployment/migrayt-api/api: secret MIGRAYT_ADMIN_TOKEN has its value inline"]
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"MIGRAYT_SECRET_KEY": "k"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"MIGRAYT_SECRET_KEY": "k"},
+    }
     assert rule_problems([secret]) == ["Secret/s: holds values (secrets never live in git)"]
 
 

@@ -34,7 +34,11 @@ NEEDED = {"MigrayTenant", "MigrationStatus", "MigrationPhase"}
 def migrayt(*args: str, **env: str) -> subprocess.CompletedProcess:
     """The `migrayt` command as a container runs it: a process of its own, settings from the environment."""
     return subprocess.run(
-        [sys.executable, "-m", "migrayt.api.cli", *args], capture_output=True, text=True, timeout=120, cwd=REPO,
+        [sys.executable, "-m", "migrayt.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
     )
 
@@ -61,6 +65,7 @@ async def custom_attributes(address: str, namespace: str) -> dict[str, int]:
 
 # -- migrayt setup temporal ------------------------------------------------------------------------------
 
+
 async def test_setup_temporal_registers_the_search_attributes_once(temporal_server):
     namespace = await new_namespace(temporal_server.address)
     assert not NEEDED & set(await custom_attributes(temporal_server.address, namespace))
@@ -81,9 +86,12 @@ async def test_setup_temporal_registers_the_search_attributes_once(temporal_serv
 async def test_setup_temporal_refuses_an_attribute_of_another_type_and_adds_nothing(temporal_server):
     namespace = await new_namespace(temporal_server.address)
     client = await Client.connect(temporal_server.address, namespace=namespace)
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=namespace, search_attributes={"MigrationStatus": IndexedValueType.INDEXED_VALUE_TYPE_TEXT},
-    ))
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={"MigrationStatus": IndexedValueType.INDEXED_VALUE_TYPE_TEXT},
+        )
+    )
 
     result = migrayt("setup", "temporal", "--temporal-address", temporal_server.address, "--namespace", namespace)
     assert result.returncode == 1
@@ -93,6 +101,7 @@ async def test_setup_temporal_refuses_an_attribute_of_another_type_and_adds_noth
 
 
 # -- migrayt db upgrade ------------------------------------------------------------------------------------
+
 
 async def test_db_upgrade_builds_the_schema_on_an_empty_database_and_is_repeatable(postgres):
     name = f"deploy_{uuid.uuid4().hex[:8]}"
@@ -123,9 +132,12 @@ def test_db_upgrade_without_a_database_says_how_to_give_one():
 
 # -- /healthz and /readyz ------------------------------------------------------------------------------------
 
+
 @asynccontextmanager
 async def api_on(settings, database_url: str, temporal_address: str):
-    app = create_app(settings.model_copy(update={"auth": "on"}), database_url=database_url, temporal_address=temporal_address)
+    app = create_app(
+        settings.model_copy(update={"auth": "on"}), database_url=database_url, temporal_address=temporal_address
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -193,6 +205,7 @@ async def test_unready_once_temporal_goes_away_and_ready_again_when_it_is_back(s
 
 
 # -- migrayt probe -----------------------------------------------------------------------------------------
+
 
 async def test_worker_probe_sees_this_hosts_worker_polling_its_queue(stack, worker):
     env = {"MIGRAYT_TEMPORAL_ADDRESS": stack.temporal_address, "MIGRAYT_TASK_QUEUE": stack.settings.task_queue}

@@ -29,14 +29,29 @@ def checkov_binary() -> str:
 
 def checkov(directory: Path) -> dict:
     result = subprocess.run(
-        [checkov_binary(), "-d", str(directory), "--framework", "terraform", "--output", "json", "--quiet",
-         "--skip-download"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            checkov_binary(),
+            "-d",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     report = json.loads(result.stdout)
     report = report[0] if isinstance(report, list) else report
     # --quiet leaves an empty "results" out when everything passed
-    return {"exit": result.returncode, "failed": [c["check_id"] for c in report.get("results", {}).get("failed_checks", [])]}
+    return {
+        "exit": result.returncode,
+        "failed": [c["check_id"] for c in report.get("results", {}).get("failed_checks", [])],
+    }
 
 
 def terraform_binary() -> str:
@@ -60,24 +75,32 @@ def test_checkov_finds_nothing(tmp_path):
 def test_checkov_catches_a_public_unencrypted_database(tmp_path):
     broken = copy_module(tmp_path)
     data = broken / "data.tf"
-    text = data.read_text().replace("storage_encrypted                   = true", "storage_encrypted                   = false")
-    data.write_text(text.replace("publicly_accessible                 = false", "publicly_accessible                 = true"))
+    text = data.read_text().replace(
+        "storage_encrypted                   = true", "storage_encrypted                   = false"
+    )
+    data.write_text(
+        text.replace("publicly_accessible                 = false", "publicly_accessible                 = true")
+    )
     outcome = checkov(broken)
     assert outcome["exit"] != 0
     assert {"CKV_AWS_16", "CKV_AWS_17"} <= set(outcome["failed"])  # storage encrypted, not public
 
 
 def test_terraform_fmt_check_passes():
-    result = subprocess.run([terraform_binary(), "fmt", "-check", "-recursive", str(TERRAFORM)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [terraform_binary(), "fmt", "-check", "-recursive", str(TERRAFORM)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_terraform_fmt_check_catches_a_misformatted_file(tmp_path):
     broken = copy_module(tmp_path)
-    (broken / "outputs.tf").write_text((broken / "outputs.tf").read_text().replace("  value = aws_lb.api.dns_name",
-                                                                                    "value=aws_lb.api.dns_name"))
-    result = subprocess.run([terraform_binary(), "fmt", "-check", str(broken)], capture_output=True, text=True, timeout=60)
+    (broken / "outputs.tf").write_text(
+        (broken / "outputs.tf").read_text().replace("  value = aws_lb.api.dns_name", "value=aws_lb.api.dns_name")
+    )
+    result = subprocess.run(
+        [terraform_binary(), "fmt", "-check", str(broken)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "outputs.tf" in result.stdout
 

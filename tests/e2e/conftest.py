@@ -30,8 +30,14 @@ from tests.integration.harness import REPO, test_settings
 CHROMIUM = os.environ.get("MIGRAYT_CHROMIUM", "/usr/bin/chromium")
 # This machine's network is closed: without these Chromium keeps calling out and failing.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 TENANT = "web-e2e"
@@ -55,8 +61,12 @@ class WebStack:
 def e2e_settings(secret_key: str) -> Settings:
     # Small batches at low concurrency: a pause takes effect within a second or two.
     return test_settings(
-        task_queue=f"migrayt-e2e-{os.getpid()}", tenant=TENANT, secret_key=SecretStr(secret_key),
-        batch_size=10, concurrency=2, auth="off",
+        task_queue=f"migrayt-e2e-{os.getpid()}",
+        tenant=TENANT,
+        secret_key=SecretStr(secret_key),
+        batch_size=10,
+        concurrency=2,
+        auth="off",
     )
 
 
@@ -109,7 +119,11 @@ async def browser_context(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     async with async_playwright() as p:
         context = await p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900},
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
         )
         context.set_default_timeout(15_000)
         yield context

@@ -28,8 +28,11 @@ async def test_pay_with_stripe_from_the_checkout_page(web, page: Page, small_san
     migration_id = await approved_migration(web, small_sandbox)
     async with stripe_stand_in() as stripe_api:
         for name, value in dict(
-            MIGRAYT_BILLING="stripe", MIGRAYT_STRIPE_API_KEY="sk_test_local", MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            MIGRAYT_STRIPE_API_BASE=stripe_api.url, MIGRAYT_STRIPE_PRICE_ID=PRICE,
+            MIGRAYT_BILLING="stripe",
+            MIGRAYT_STRIPE_API_KEY="sk_test_local",
+            MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            MIGRAYT_STRIPE_API_BASE=stripe_api.url,
+            MIGRAYT_STRIPE_PRICE_ID=PRICE,
         ).items():
             monkeypatch.setenv(name, value)
         # The browser cannot reach Stripe from here: the checkout page's host answers with a stand-in page.
@@ -72,7 +75,9 @@ async def test_pay_with_stripe_from_the_checkout_page(web, page: Page, small_san
         # Stripe's signed event marks it paid; the page says so and the run is unlocked.
         event = completed_event(session_id)
         async with httpx.AsyncClient(timeout=10) as http:
-            r = await http.post(f"{web.url}/api/billing/webhook", content=event, headers={"Stripe-Signature": signed(event)})
+            r = await http.post(
+                f"{web.url}/api/billing/webhook", content=event, headers={"Stripe-Signature": signed(event)}
+            )
             assert r.status_code == 200, r.text
         await page.goto(checkout_url)
         await expect(page.locator("#paid")).to_contain_text("the run is unlocked")

@@ -42,7 +42,13 @@ def fresh_machine(monkeypatch):
     for name in UNSET:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MIGRAYT_TASK_QUEUE", f"migrayt-first-start-{free_port()}")
-    for name in ("MIGRAYT_API_PORT", "MIGRAYT_API_HOST", "MIGRAYT_TEMPORAL_PORT", "MIGRAYT_TEMPORAL_UI_PORT", "MIGRAYT_STATE_DIR"):
+    for name in (
+        "MIGRAYT_API_PORT",
+        "MIGRAYT_API_HOST",
+        "MIGRAYT_TEMPORAL_PORT",
+        "MIGRAYT_TEMPORAL_UI_PORT",
+        "MIGRAYT_STATE_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)  # _apply_flags writes them: monkeypatch puts back what was there
     get_settings.cache_clear()
     yield home / "state"
@@ -90,7 +96,14 @@ def test_a_shared_server_without_a_key_refuses_to_start(tmp_path):
     common = ["--database-url", "postgresql://migrayt@127.0.0.1:1/none", "--temporal-address", "127.0.0.1:1"]
     for args in (["api", *common, "--host", "0.0.0.0"], ["worker", *common], ["up", "--auth", "on", "--api-port", "1"]):
         env["MIGRAYT_AUTH"] = "on"
-        done = subprocess.run([sys.executable, "-m", "migrayt.api.cli", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "migrayt.api.cli", *args],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         said = " ".join((done.stdout + done.stderr).split())
         assert done.returncode == 2, (args, said)
         assert "MIGRAYT_SECRET_KEY" in said and " ".join(MAKE_SECRET_KEY.split()) in said, (args, said)

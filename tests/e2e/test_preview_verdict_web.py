@@ -24,14 +24,27 @@ def small_sandbox():
 async def test_a_preview_that_says_no_leaves_no_checkout(web, page: Page, small_sandbox):
     intake = web.intake
     ado = await intake.save_connection(
-        TENANT, AdoConnectionInput(name="ado", organization_url=small_sandbox.ado_url, project="Phoenix", pat=SecretStr(DEFAULT_ADO_PAT)),
-        "setup", "api",
+        TENANT,
+        AdoConnectionInput(
+            name="ado", organization_url=small_sandbox.ado_url, project="Phoenix", pat=SecretStr(DEFAULT_ADO_PAT)
+        ),
+        "setup",
+        "api",
     )
     jira = await intake.save_connection(
-        TENANT, JiraCloudConnectionInput(name="jira", site_url=small_sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr(DEFAULT_JIRA_TOKEN)),
-        "setup", "api",
+        TENANT,
+        JiraCloudConnectionInput(
+            name="jira",
+            site_url=small_sandbox.jira_url,
+            email=DEFAULT_JIRA_EMAIL,
+            api_token=SecretStr(DEFAULT_JIRA_TOKEN),
+        ),
+        "setup",
+        "api",
     )
-    migration_id = await intake.create_migration_from_connections(TENANT, "Typo'd type", ado.id, jira.id, "PHX", "setup", "api")
+    migration_id = await intake.create_migration_from_connections(
+        TENANT, "Typo'd type", ado.id, jira.id, "PHX", "setup", "api"
+    )
     plan = structure_only_plan()
     plan.types["User Story"] = "Tset"
     version = await intake.edit_plan(TENANT, migration_id, 1, plan, "setup", "api")

@@ -55,12 +55,24 @@ async def approved_migration(web, sandbox) -> str:
     """Connect, create and approve through the services the pages call (the wizard test clicks through these)."""
     intake = web.intake
     ado = await intake.save_connection(
-        TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(DEFAULT_ADO_PAT)), "setup", "api"
+        TENANT,
+        AdoConnectionInput(
+            name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(DEFAULT_ADO_PAT)
+        ),
+        "setup",
+        "api",
     )
     jira = await intake.save_connection(
-        TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr(DEFAULT_JIRA_TOKEN)), "setup", "api"
+        TENANT,
+        JiraCloudConnectionInput(
+            name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr(DEFAULT_JIRA_TOKEN)
+        ),
+        "setup",
+        "api",
     )
-    migration_id = await intake.create_migration_from_connections(TENANT, "Slow Phoenix", ado.id, jira.id, "PHX", "setup", "api")
+    migration_id = await intake.create_migration_from_connections(
+        TENANT, "Slow Phoenix", ado.id, jira.id, "PHX", "setup", "api"
+    )
     version = await intake.edit_plan(TENANT, migration_id, 1, structure_only_plan(), "setup", "api")
     await intake.approve_plan(TENANT, migration_id, version, "setup", "api")
     return migration_id
@@ -121,7 +133,9 @@ async def test_cancel_from_the_button_is_final_and_rerun_skips_what_exists(web, 
     await hold_jira(held_sandbox, ISSUE_CREATES, after=1)
     run_id = await web.service.start_run(TENANT, migration_id, "setup", "api")
     await page.goto(f"{web.url}/app/runs/{run_id}")
-    await expect(page.locator('[data-phase="create_items"]')).to_have_attribute("data-done", re.compile(r"^[1-9]"), timeout=30_000)
+    await expect(page.locator('[data-phase="create_items"]')).to_have_attribute(
+        "data-done", re.compile(r"^[1-9]"), timeout=30_000
+    )
     await wait_until_held(held_sandbox)
 
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

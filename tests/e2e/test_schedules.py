@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import httpx
@@ -55,18 +55,20 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
         await expect(page.locator("#now-utc")).to_contain_text("UTC")
 
         # A time in the past, a bad cron, both or neither of interval and cron: a message on the page, not a 500.
-        await submit_cutover(page, datetime.now(timezone.utc) - timedelta(hours=1))
+        await submit_cutover(page, datetime.now(UTC) - timedelta(hours=1))
         await expect(page.locator("#schedule-error")).to_contain_text("in the past")
         await screenshot(page, "13-schedules-error-past")
         await submit_delta(page, cron="every tuesday-ish")
         await expect(page.locator("#schedule-error")).to_contain_text(re.compile("cron|refused", re.I))
-        await expect(page.locator("#delta-card").get_by_label("or a cron expression (UTC)")).to_have_value("every tuesday-ish")
+        await expect(page.locator("#delta-card").get_by_label("or a cron expression (UTC)")).to_have_value(
+            "every tuesday-ish"
+        )
         await submit_delta(page, every="30", cron="0 2 * * *")
         await expect(page.locator("#schedule-error")).to_contain_text("either an interval or a cron")
         await expect(page.locator("#no-schedules")).to_be_visible()
 
         # A cutover a few minutes ahead (UTC) and a delta sync every 12 hours.
-        at = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
+        at = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0)
         await submit_cutover(page, at)
         await expect(page.locator("#schedule-notice")).to_have_text("Cutover scheduled.")
         cutover = page.locator('tr[data-kind="cutover"]')
@@ -119,7 +121,13 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
 
         events = await web.service.audit_events(TENANT, migration_id=migration_id, limit=1000)
         web_actions = [e.action for e in events if e.door == "web" and e.action.startswith("schedule_")]
-        for action in ("schedule_created", "schedule_paused", "schedule_resumed", "schedule_triggered", "schedule_deleted"):
+        for action in (
+            "schedule_created",
+            "schedule_paused",
+            "schedule_resumed",
+            "schedule_triggered",
+            "schedule_deleted",
+        ):
             assert action in web_actions, (action, web_actions)
         assert web_actions.count("schedule_created") == 2  # the refused ones made nothing
         print(f"schedules e2e took {time.monotonic() - started:.1f}s")
@@ -164,4 +172,7 @@ async def test_bad_schedule_forms_answer_with_a_message_not_a_500(web, form_migr
         assert r.status_code in (400, 422), (r.status_code, r.text[:300])
         error = re.search(r'id="schedule-error">([^<]+)<', r.text)
         assert error and error.group(1).strip(), r.text[:300]
-        assert await ScheduleService(web.settings, web.service.sessions, web.service.temporal).list(TENANT, migration_id) == []
+        assert (
+            await ScheduleService(web.settings, web.service.sessions, web.service.temporal).list(TENANT, migration_id)
+            == []
+        )

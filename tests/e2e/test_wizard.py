@@ -48,7 +48,9 @@ async def test_full_wizard_run_on_the_sandbox(web, page: Page, sandbox):
     await jira.get_by_label("API token").fill(DEFAULT_JIRA_TOKEN)
     await jira.get_by_role("button", name="Test and save").click()
     await expect(page.locator("#jira-card li", has_text=sandbox.jira_url)).to_have_count(1)
-    await expect(page.locator("#ado-card li", has_text=sandbox.ado_url)).to_have_count(1)  # the refused one was not kept
+    await expect(page.locator("#ado-card li", has_text=sandbox.ado_url)).to_have_count(
+        1
+    )  # the refused one was not kept
     assert DEFAULT_ADO_PAT not in await page.content() and DEFAULT_JIRA_TOKEN not in await page.content()
     await page.locator("#new-migration").get_by_label("Jira project key").fill("PHX")
     await screenshot(page, "03-connect")

@@ -12,7 +12,7 @@ Jira holds exactly what it held before.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -50,7 +50,9 @@ def rename_attachments(project, item_id: int) -> list[str]:
         atts = original(i)
         if i != item_id:
             return atts
-        return [a.model_copy(update={"file_name": names[n % len(names)].format(a.file_name)}) for n, a in enumerate(atts)]
+        return [
+            a.model_copy(update={"file_name": names[n % len(names)].format(a.file_name)}) for n, a in enumerate(atts)
+        ]
 
     project.attachments = hostile
     project.work_item.cache_clear()
@@ -58,10 +60,24 @@ def rename_attachments(project, item_id: int) -> list[str]:
 
 
 def make_hostile(project, ids: list[int]) -> None:
-    at = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    at = datetime(2025, 6, 1, tzinfo=UTC)
     a, b, c = ids
-    project.change(a, SourceChange(at=at, fields={"System.Title": "NUL\x00 and\x01control\x1f chars\x7f \u202e RTL", "System.Description": malformed_html(BIG)}))
-    project.change(b, SourceChange(at=at, fields={"System.Description": "x" * BIG, "Microsoft.VSTS.Common.AcceptanceCriteria": "<ul>" * 5000}))
+    project.change(
+        a,
+        SourceChange(
+            at=at,
+            fields={
+                "System.Title": "NUL\x00 and\x01control\x1f chars\x7f \u202e RTL",
+                "System.Description": malformed_html(BIG),
+            },
+        ),
+    )
+    project.change(
+        b,
+        SourceChange(
+            at=at, fields={"System.Description": "x" * BIG, "Microsoft.VSTS.Common.AcceptanceCriteria": "<ul>" * 5000}
+        ),
+    )
     # A cycle: a precedes b precedes c precedes a.
     project.change(a, SourceChange(at=at, links=((DEPENDS, b),)))
     project.change(b, SourceChange(at=at, links=((DEPENDS, c),)))
@@ -82,7 +98,9 @@ async def test_hostile_content_runs_to_incomplete_with_every_failure_explained(s
     with running_sandbox(spec, jira_options={"max_comments_per_issue": COMMENT_CAP}) as sandbox:
         project = sandbox.sandbox.project
         ugly = project.ugly_cases()
-        tasks = [i for i in project.item_ids() if project.core(i).type in ("Task", "User Story") and i not in ugly.values()][:3]
+        tasks = [
+            i for i in project.item_ids() if project.core(i).type in ("Task", "User Story") and i not in ugly.values()
+        ][:3]
         make_hostile(project, tasks)
         with_files = next(i for i in project.item_ids() if len(project.attachments(i)) >= 2 and i not in ugly.values())
         climbing = rename_attachments(project, with_files)
@@ -107,7 +125,11 @@ async def test_hostile_content_runs_to_incomplete_with_every_failure_explained(s
         assert [r for r in await records(stack, migration_id) if r.state == "pending"] == []
 
         issues = await jira_issues(sandbox)
-        hierarchy_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
+        hierarchy_links = {
+            int(r.source_key)
+            for r in await records(stack, migration_id, "hierarchy")
+            if (r.detail or {}).get("as") == "link"
+        }
         structure = check_structure(project, issues, plan, hierarchy_links=hierarchy_links)
         assert structure == [], "\n".join(structure[:30])
         content = await check_content(sandbox, issues, comment_cap=COMMENT_CAP)
@@ -115,13 +137,22 @@ async def test_hostile_content_runs_to_incomplete_with_every_failure_explained(s
         by_label = {lb: i for i in issues for lb in i.get("labels") or []}
         a = by_label[f"ado-id-{tasks[0]}"]
         # The link cycle survived whole: each issue of the three blocks the next.
-        blocks = {(f"ado-id-{x}", link["other"]) for x in tasks for link in by_label[f"ado-id-{x}"]["links"] if link["direction"] == "outward"}
+        blocks = {
+            (f"ado-id-{x}", link["other"])
+            for x in tasks
+            for link in by_label[f"ado-id-{x}"]["links"]
+            if link["direction"] == "outward"
+        }
         assert {(f"ado-id-{tasks[i]}", by_label[f"ado-id-{tasks[(i + 1) % 3]}"]["key"]) for i in range(3)} <= blocks
         assert "\x00" not in str(a)
         # Files named to climb directories land flat, under a name without separators.
         stored = [f["filename"] for f in by_label[f"ado-id-{with_files}"]["attachments"]]
-        assert len([n for n in stored if "etc" in n or "windows" in n or n.startswith("a_b_c") or "abs" in n]) >= 2, stored
-        assert all("/" not in n and "\\" not in n for i in issues for n in (f["filename"] for f in i.get("attachments") or [])), stored
+        assert len([n for n in stored if "etc" in n or "windows" in n or n.startswith("a_b_c") or "abs" in n]) >= 2, (
+            stored
+        )
+        assert all(
+            "/" not in n and "\\" not in n for i in issues for n in (f["filename"] for f in i.get("attachments") or [])
+        ), stored
 
 
 async def jira_snapshot(sandbox) -> dict:
@@ -175,10 +206,23 @@ async def test_wrong_ado_url_fails_before_any_write_naming_it(stack, worker):
     with running_sandbox(items=10, seed=63) as sandbox:
         os.environ[ADO_PAT_ENV], os.environ[JIRA_TOKEN_ENV] = "sandbox-pat", "sandbox-token"
         migration_id = await stack.service.create_migration(
-            TENANT, "Wrong URL",
-            SourceConnection(organization_url=f"{sandbox.ado_url.rstrip('/')}-typo", project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"),
-            TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{JIRA_TOKEN_ENV}"),
-            default_plan(), actor="test", door="api",
+            TENANT,
+            "Wrong URL",
+            SourceConnection(
+                organization_url=f"{sandbox.ado_url.rstrip('/')}-typo",
+                project="Phoenix",
+                team="Phoenix Team",
+                pat_ref=f"env:{ADO_PAT_ENV}",
+            ),
+            TargetConnection(
+                base_url=sandbox.jira_url,
+                project_key="PHX",
+                email="migrator@example.com",
+                token_ref=f"env:{JIRA_TOKEN_ENV}",
+            ),
+            default_plan(),
+            actor="test",
+            door="api",
         )
         error = await failed_before_any_write(stack, sandbox, migration_id)
         assert error, "the run must say why it failed"

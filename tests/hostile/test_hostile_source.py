@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from migrayt.store.models import ItemRecord
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
 
 TENANT = "hostile-source-co"
-AT = datetime(2025, 6, 1, tzinfo=timezone.utc)
+AT = datetime(2025, 6, 1, tzinfo=UTC)
 MARKER = re.compile(r"Azure DevOps comment id (\d+)")
 
 
@@ -65,16 +65,19 @@ async def test_lone_surrogates_from_ado_land_as_replacement_characters(stack, wo
     with running_sandbox(items=30, seed=71) as sandbox:
         project = sandbox.sandbox.project
         story = plain_items(project, "User Story")[0]
-        project.change(story, SourceChange(
-            at=AT,
-            fields={
-                "System.Title": "Login fails \ud800 on Safari",
-                "System.Description": "<p>Steps: open \udc37 the page and wait</p>",
-                "Microsoft.VSTS.Common.AcceptanceCriteria": "<ul><li>works \udbff everywhere</li></ul>",
-                "System.Tags": "edge\ud800case; web",
-            },
-            comment_texts=("<p>Seen again \ud83d today, still broken</p>",),
-        ))
+        project.change(
+            story,
+            SourceChange(
+                at=AT,
+                fields={
+                    "System.Title": "Login fails \ud800 on Safari",
+                    "System.Description": "<p>Steps: open \udc37 the page and wait</p>",
+                    "Microsoft.VSTS.Common.AcceptanceCriteria": "<ul><li>works \udbff everywhere</li></ul>",
+                    "System.Tags": "edge\ud800case; web",
+                },
+                comment_texts=("<p>Seen again \ud83d today, still broken</p>",),
+            ),
+        )
         # The sandbox answers as .NET does: the surrogate as an escape, in valid UTF-8.
         async with httpx.AsyncClient(timeout=30) as http:
             raw = await http.get(
@@ -89,8 +92,11 @@ async def test_lone_surrogates_from_ado_land_as_replacement_characters(stack, wo
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
         assert final.counters["create_items"].failed == 0
         assert final.counters["create_items"].created == 30
-        about_story = [(r.kind, r.source_key, r.error) for r in await records(stack, migration_id)
-                       if r.state == "failed" and r.source_key.split(":")[0] == str(story)]
+        about_story = [
+            (r.kind, r.source_key, r.error)
+            for r in await records(stack, migration_id)
+            if r.state == "failed" and r.source_key.split(":")[0] == str(story)
+        ]
         assert about_story == []
         issue = next(i for i in await jira_issues(sandbox) if f"ado-id-{story}" in i["labels"])
         assert issue["summary"] == "Login fails \ufffd on Safari"
@@ -124,9 +130,13 @@ async def test_item_whose_parent_was_deleted_is_created_and_the_missing_parent_n
         hierarchy = {int(r.source_key): r for r in await records(stack, migration_id, "hierarchy")}
         for child in children:
             assert hierarchy[child].state == "failed"
-            assert f"parent ADO #{story} no longer exists in Azure DevOps" in hierarchy[child].error, hierarchy[child].error
+            assert f"parent ADO #{story} no longer exists in Azure DevOps" in hierarchy[child].error, hierarchy[
+                child
+            ].error
         others = {i: r.state for i, r in hierarchy.items() if i not in children}
-        with_parent = [i for i in project.item_ids() if i != story and project.parent_of(i) and project.parent_of(i) != story]
+        with_parent = [
+            i for i in project.item_ids() if i != story and project.parent_of(i) and project.parent_of(i) != story
+        ]
         assert others == {i: "done" for i in with_parent}
         # Anything else that failed failed because of the deleted item, and says so.
         failed = [(r.kind, r.source_key, r.error) for r in await records(stack, migration_id) if r.state == "failed"]
@@ -141,9 +151,9 @@ CAP = 40
 UPLOAD_LIMIT = 512 * 1024
 
 
-
-
-async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_in_order(stack, worker, monkeypatch, upload_limit_setting):
+async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_in_order(
+    stack, worker, monkeypatch, upload_limit_setting
+):
     monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(CAP))
     # ~2 MB of overflow against a 512 KiB upload limit: it has to land in several parts.
     upload_limit_setting(UPLOAD_LIMIT)
@@ -163,7 +173,11 @@ async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_
         assert posted == expected[:CAP]
         # The rest in the overflow file(s): part 1 under the single file's name, any further parts numbered.
         part_name = re.compile(rf"ado-{task}-comments-overflow(?:-(\d+))?\.html")
-        parts = sorted((int(m.group(1) or 1), a["filename"]) for a in issue["attachments"] if (m := part_name.fullmatch(a["filename"])))
+        parts = sorted(
+            (int(m.group(1) or 1), a["filename"])
+            for a in issue["attachments"]
+            if (m := part_name.fullmatch(a["filename"]))
+        )
         assert [k for k, _ in parts] == list(range(1, len(parts) + 1)) and len(parts) >= 3, issue["attachments"]
         auth = (sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)
         async with httpx.AsyncClient(base_url=sandbox.jira_url, auth=auth, timeout=60, follow_redirects=True) as jira:
@@ -174,5 +188,7 @@ async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_
         # Every comment exactly once, in ADO's order: the first CAP on the issue, the rest in the parts.
         assert posted + kept == expected
         assert "Follow-up 10000 on" in text or f"Follow-up {len(expected)} on" in text
-        comment_records = [r for r in await records(stack, migration_id, "comment") if r.source_key.startswith(f"{task}:")]
+        comment_records = [
+            r for r in await records(stack, migration_id, "comment") if r.source_key.startswith(f"{task}:")
+        ]
         assert len(comment_records) == CAP and all(r.state == "done" for r in comment_records)

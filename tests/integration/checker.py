@@ -48,8 +48,8 @@ class JiraView:
         for issue in self.issues:
             self.by_key[issue["key"]] = issue
             for label in issue.get("labels") or []:
-                if label.startswith(ADO_LABEL) and label[len(ADO_LABEL):].isdigit():
-                    self.by_ado.setdefault(int(label[len(ADO_LABEL):]), []).append(issue)
+                if label.startswith(ADO_LABEL) and label[len(ADO_LABEL) :].isdigit():
+                    self.by_ado.setdefault(int(label[len(ADO_LABEL) :]), []).append(issue)
 
     def issue(self, ado_id: int) -> dict | None:
         found = self.by_ado.get(ado_id)
@@ -117,7 +117,9 @@ def check_parents(
         parent = view.issue(parent_id) if parent_id in scope else None
         if parent is None:
             if issue.get("parent"):
-                out.append(f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']} but its ADO parent did not migrate")
+                out.append(
+                    f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']} but its ADO parent did not migrate"
+                )
             continue
         if _expressible(issue, parent):
             if issue.get("parent") != parent["key"]:
@@ -127,7 +129,9 @@ def check_parents(
                 )
             continue
         if issue.get("parent"):
-            out.append(f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']}, but a {issue['type']} cannot sit under a {parent['type']}")
+            out.append(
+                f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']}, but a {issue['type']} cannot sit under a {parent['type']}"
+            )
         if not _linked_either_way(view, issue["key"], parent["key"], HIERARCHY_LINK_TYPE):
             out.append(
                 f"{issue['key']} (ADO #{ado_id}, {issue['type']}) is not linked to its ADO parent "
@@ -190,7 +194,7 @@ def actual_links(view: JiraView) -> Counter:
 def _describe(link: LinkKey, view: JiraView) -> str:
     def name(key: str) -> str:
         labels = [lb for lb in (view.by_key.get(key) or {}).get("labels") or [] if lb.startswith(ADO_LABEL)]
-        return f"{key} (ADO #{labels[0][len(ADO_LABEL):]})" if labels else key
+        return f"{key} (ADO #{labels[0][len(ADO_LABEL) :]})" if labels else key
 
     if len(link) == 2:
         a, b = sorted(link[1]) if len(link[1]) == 2 else (next(iter(link[1])),) * 2
@@ -240,7 +244,10 @@ def check_remote_links(project: GeneratedProject, view: JiraView, plan: MappingP
 
 
 def check_statuses(
-    project: GeneratedProject, view: JiraView, plan: MappingPlan, not_transitioned: set[int] = frozenset(),
+    project: GeneratedProject,
+    view: JiraView,
+    plan: MappingPlan,
+    not_transitioned: set[int] = frozenset(),
     initial_status: str = "To Do",
 ) -> list[str]:
     """Each issue in its mapped status; one whose transition failed (`not_transitioned`) not moved at all."""

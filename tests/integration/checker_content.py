@@ -91,7 +91,7 @@ async def check_content(
     for issue in jira_issues:
         for label in issue.get("labels") or ():
             if label.startswith("ado-id-"):
-                by_ado[int(label[len("ado-id-"):])] = issue
+                by_ado[int(label[len("ado-id-") :])] = issue
     ado_root = server.ado_root.rstrip("/")
     ugly = project.ugly_cases()
     auth = (server.sandbox.jira_email, server.sandbox.jira_token)
@@ -101,7 +101,9 @@ async def check_content(
         async def account_name(account_id: str) -> str:
             if account_id not in names_by_account:
                 r = await jira.get("/rest/api/3/user", params={"accountId": account_id})
-                names_by_account[account_id] = r.json().get("displayName", "?") if r.status_code == 200 else "(no such account)"
+                names_by_account[account_id] = (
+                    r.json().get("displayName", "?") if r.status_code == 200 else "(no such account)"
+                )
             return names_by_account[account_id]
 
         async def check_people_and_refs(where: str, source: str, doc: Any) -> None:
@@ -132,7 +134,9 @@ async def check_content(
             report.checked_items += 1
             key = issue["key"]
             rest = (await jira.get(f"/rest/api/3/issue/{key}", params={"fields": "description,attachment"})).json()
-            raw_comments = (await jira.get(f"/rest/api/3/issue/{key}/comment", params={"maxResults": 5000})).json()["comments"]
+            raw_comments = (await jira.get(f"/rest/api/3/issue/{key}/comment", params={"maxResults": 5000})).json()[
+                "comments"
+            ]
             jira_ids = {str(a["id"]) for a in rest["fields"].get("attachment") or []}
             files = Counter((a["filename"], a["sha256"]) for a in issue["attachments"])
             names = Counter(a["filename"] for a in issue["attachments"])
@@ -153,24 +157,32 @@ async def check_content(
                     continue
                 report.attachments_expected += 1
                 if found == 0:
-                    report.add(f"{key} (ADO #{ado_id}): attachment {name} ({att.size} bytes) missing or its content differs")
+                    report.add(
+                        f"{key} (ADO #{ado_id}): attachment {name} ({att.size} bytes) missing or its content differs"
+                    )
                 else:
                     report.attachments_found += 1
             for (name, sha), n in files.items():
                 if n > 1:
                     report.add(f"{key} (ADO #{ado_id}): {name} attached {n} times")
             if names.get(history_file_name(ado_id)) != 1:
-                report.add(f"{key} (ADO #{ado_id}): revision history file attached {names.get(history_file_name(ado_id), 0)} times")
+                report.add(
+                    f"{key} (ADO #{ado_id}): revision history file attached {names.get(history_file_name(ado_id), 0)} times"
+                )
 
             # --- description: images re-hosted, nothing left on ADO, truncated original attached
             description = rest["fields"].get("description")
-            source_html = "\n".join(str(v) for f in DESCRIPTION_FIELDS if (v := project.work_item(ado_id).fields.get(f)))
+            source_html = "\n".join(
+                str(v) for f in DESCRIPTION_FIELDS if (v := project.work_item(ado_id).fields.get(f))
+            )
             truncated = "Description cut at" in (issue.get("description") or "")
             if truncated or ugly.get("long_description") == ado_id:
                 if not truncated:
                     report.add(f"{key} (ADO #{ado_id}): the 40k description was not cut with a note")
                 if names.get(description_file_name(ado_id)) != 1:
-                    report.add(f"{key} (ADO #{ado_id}): truncated description has {names.get(description_file_name(ado_id), 0)} original files")
+                    report.add(
+                        f"{key} (ADO #{ado_id}): truncated description has {names.get(description_file_name(ado_id), 0)} original files"
+                    )
             elif names.get(description_file_name(ado_id)):
                 report.add(f"{key} (ADO #{ado_id}): an original description file for an uncut description")
             ado_images = [src for src, _ in image_sources(source_html) if _ADO_ATTACHMENT.search(src)]
@@ -204,11 +216,16 @@ async def check_content(
             if dupes:
                 report.add(f"{key} (ADO #{ado_id}): comments posted more than once: {sorted(dupes)[:10]}")
             if markers != [c.id for c in posted]:
-                report.add(f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order {[c.id for c in posted][:8]}...")
+                report.add(
+                    f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order {[c.id for c in posted][:8]}..."
+                )
             else:
                 report.comments_found += len(got)
-                raw_by_marker = {int(m.group(1)): c.get("body") for c in raw_comments
-                                 if (m := re.search(r"Azure DevOps comment id (\d+)", adf_to_text(c.get("body"))))}
+                raw_by_marker = {
+                    int(m.group(1)): c.get("body")
+                    for c in raw_comments
+                    if (m := re.search(r"Azure DevOps comment id (\d+)", adf_to_text(c.get("body"))))
+                }
                 for c in posted:
                     body = raw_by_marker.get(c.id)
                     if body is not None and "Comment cut at" not in adf_to_text(body):
@@ -221,7 +238,9 @@ async def check_content(
             if overflow:
                 numbers = sorted(overflow_parts)
                 if numbers != list(range(1, len(numbers) + 1)) or overflow_parts.get(1) != overflow_file_name(ado_id):
-                    report.add(f"{key} (ADO #{ado_id}): {len(overflow)} comments over the cap but overflow parts {numbers}")
+                    report.add(
+                        f"{key} (ADO #{ado_id}): {len(overflow)} comments over the cap but overflow parts {numbers}"
+                    )
                 elif any(names[overflow_parts[k]] != 1 for k in numbers):
                     report.add(f"{key} (ADO #{ado_id}): an overflow part is attached more than once")
                 else:
@@ -231,11 +250,17 @@ async def check_content(
                         page = (await jira.get(contents[overflow_parts[k]], follow_redirects=True)).text
                         kept += [int(m) for m in re.findall(r"Azure DevOps comment id (\d+)", page)]
                     if kept != [c.id for c in overflow]:
-                        report.add(f"{key} (ADO #{ado_id}): the overflow parts hold {len(kept)} comments, not the "
-                                   f"{len(overflow)} past the cap in ADO order")
+                        report.add(
+                            f"{key} (ADO #{ado_id}): the overflow parts hold {len(kept)} comments, not the "
+                            f"{len(overflow)} past the cap in ADO order"
+                        )
             elif overflow_parts:
                 report.add(f"{key} (ADO #{ado_id}): overflow file without overflow")
             for name in names:
-                if name not in expected_names and not name.startswith(f"ado-{ado_id}-comment-") and not name.startswith("image-"):
+                if (
+                    name not in expected_names
+                    and not name.startswith(f"ado-{ado_id}-comment-")
+                    and not name.startswith("image-")
+                ):
                     report.add(f"{key} (ADO #{ado_id}): unexpected file {name}")
     return report

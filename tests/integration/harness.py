@@ -8,10 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -39,7 +40,10 @@ def structure_only_plan() -> MappingPlan:
 
 def test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        task_queue=f"migrayt-test-{os.getpid()}", batch_size=50, concurrency=4, index_lag_grace_seconds=6.0,
+        task_queue=f"migrayt-test-{os.getpid()}",
+        batch_size=50,
+        concurrency=4,
+        index_lag_grace_seconds=6.0,
         http_max_retries=12,
         # The sandbox listens on loopback: with auth on (a shared server) the outbound policy lets it through
         # only because it is allowed, as an operator allows an on-premises ADO Server or Jira Data Center.
@@ -58,21 +62,32 @@ class Stack:
     service: MigrationService
 
 
-async def create_sandbox_migration(stack: Stack, sandbox: SandboxServer, plan: MappingPlan | None = None, tenant: str = "acme-corp") -> str:
+async def create_sandbox_migration(
+    stack: Stack, sandbox: SandboxServer, plan: MappingPlan | None = None, tenant: str = "acme-corp"
+) -> str:
     os.environ[ADO_PAT_ENV] = "sandbox-pat"
     os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
     return await stack.service.create_migration(
         tenant,
         "Phoenix to PHX",
-        SourceConnection(organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"),
-        TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{JIRA_TOKEN_ENV}"),
+        SourceConnection(
+            organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
+        ),
+        TargetConnection(
+            base_url=sandbox.jira_url,
+            project_key="PHX",
+            email="migrator@example.com",
+            token_ref=f"env:{JIRA_TOKEN_ENV}",
+        ),
         plan or default_plan(),
         actor="test@acme.example",
         door="api",
     )
 
 
-async def wait_for(stack: Stack, tenant: str, run_id: str, predicate, timeout: float = 240.0, poll: float = 0.2) -> RunProgress:
+async def wait_for(
+    stack: Stack, tenant: str, run_id: str, predicate, timeout: float = 240.0, poll: float = 0.2
+) -> RunProgress:
     deadline = time.monotonic() + timeout
     while True:
         progress = await stack.service.progress(tenant, run_id)
@@ -97,7 +112,9 @@ async def jira_issues(sandbox: SandboxServer) -> list[dict]:
     async with httpx.AsyncClient(timeout=60) as http:
         offset = 0
         while True:
-            page = (await http.get(f"{sandbox.jira_url}/_sandbox/state/issues", params={"offset": offset, "limit": 1000})).json()
+            page = (
+                await http.get(f"{sandbox.jira_url}/_sandbox/state/issues", params={"offset": offset, "limit": 1000})
+            ).json()
             items = page["issues"] if isinstance(page, dict) else page
             out.extend(items)
             if len(items) < 1000:
@@ -152,7 +169,9 @@ def ado_labels(issues: list[dict]) -> dict[str, list[str]]:
 async def record_states(stack: Stack, migration_id: str, kind: str = "issue") -> dict[str, int]:
     async with stack.service.sessions() as session:
         rows = await session.execute(
-            select(ItemRecord.state, func.count()).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind).group_by(ItemRecord.state)
+            select(ItemRecord.state, func.count())
+            .where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)
+            .group_by(ItemRecord.state)
         )
         return dict(rows.all())
 
@@ -179,8 +198,20 @@ class WorkerProcess:
         )
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "migrayt.api.cli", "worker", "--database-url", self.stack.database_url, "--temporal-address", self.stack.temporal_address],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "migrayt.api.cli",
+                "worker",
+                "--database-url",
+                self.stack.database_url,
+                "--temporal-address",
+                self.stack.temporal_address,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
         )
 
     def kill(self) -> None:

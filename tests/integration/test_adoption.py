@@ -41,8 +41,13 @@ SEARCHES = r"POST /rest/api/3/search/jql"
 def written(state: dict) -> dict:
     """What a migration writes into Jira, as counts (the search index backlog is no write)."""
     issues = {k: v for k, v in state["issues"].items() if k != "pending_search_index"}
-    return {"issues": issues, "links": state["links"], "remote_links": state["remote_links"],
-            "attachments": state["attachments"], "comments": state["comments"]}
+    return {
+        "issues": issues,
+        "links": state["links"],
+        "remote_links": state["remote_links"],
+        "attachments": state["attachments"],
+        "comments": state["comments"],
+    }
 
 
 async def issue_records(stack, migration_id: str) -> dict[str, ItemRecord]:
@@ -137,9 +142,7 @@ async def test_a_worker_killed_mid_adoption_under_index_lag_adopts_each_item_onc
         assert all(len(keys) == 1 for keys in ado_labels(await jira_issues(sandbox)).values())
         c = two.counters["create_items"]
         assert (c.adopted, c.created) == (created, 0), c
-        assert await record_states(stack, second) == {"done": created} | (
-            {"failed": c.failed} if c.failed else {}
-        )
+        assert await record_states(stack, second) == {"done": created} | ({"failed": c.failed} if c.failed else {})
 
 
 async def test_two_organisations_with_the_same_ids_do_not_adopt_each_others_issues(stack, worker):
@@ -151,12 +154,17 @@ async def test_two_organisations_with_the_same_ids_do_not_adopt_each_others_issu
         created = one.counters["create_items"].created
         # Globex's ADO, with the very same work item ids, into acme's Jira project.
         second = await stack.service.create_migration(
-            TENANT, "Globex to PHX",
-            SourceConnection(organization_url=b.ado_url, project="Phoenix", team="Phoenix Team",
-                             pat_ref=f"env:{ADO_PAT_ENV}"),
-            TargetConnection(base_url=a.jira_url, project_key="PHX", email="migrator@example.com",
-                             token_ref=f"env:{JIRA_TOKEN_ENV}"),
-            plan, actor="test", door="api",
+            TENANT,
+            "Globex to PHX",
+            SourceConnection(
+                organization_url=b.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
+            ),
+            TargetConnection(
+                base_url=a.jira_url, project_key="PHX", email="migrator@example.com", token_ref=f"env:{JIRA_TOKEN_ENV}"
+            ),
+            plan,
+            actor="test",
+            door="api",
         )
         two = await run(stack, second)
         c = two.counters["create_items"]

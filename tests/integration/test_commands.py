@@ -31,7 +31,11 @@ def command_env(state_dir, **extra) -> dict[str, str]:
 def test_demo_migrates_a_generated_project_and_ends_with_a_json_summary(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "migrayt.api.cli", "demo", "--items", "40", "--seed", "3"],
-        env=command_env(tmp_path / "state"), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=command_env(tmp_path / "state"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -45,7 +49,14 @@ def test_demo_migrates_a_generated_project_and_ends_with_a_json_summary(tmp_path
 
 def test_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
     env = command_env(tmp_path / "state")
-    proc = subprocess.Popen([sys.executable, "-m", "migrayt.api.cli", "up"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migrayt.api.cli", "up"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         api = f"http://127.0.0.1:{env['MIGRAYT_API_PORT']}"
         deadline = time.monotonic() + 90
@@ -73,6 +84,13 @@ def test_up_on_a_busy_port_names_the_port(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(env["MIGRAYT_API_PORT"])))
         busy.listen()
-        result = subprocess.run([sys.executable, "-m", "migrayt.api.cli", "up"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "migrayt.api.cli", "up"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode != 0
     assert env["MIGRAYT_API_PORT"] in result.stdout + result.stderr

@@ -50,7 +50,9 @@ async def jira_fault_counters(sandbox) -> dict:
 
 async def past_create_items(stack, run_id: str) -> None:
     """The faults target phase 2; later phases have their own fault tests."""
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase in run_phases()[2:] or p.status in FINAL_STATUSES, timeout=240)
+    await wait_for(
+        stack, TENANT, run_id, lambda p: p.phase in run_phases()[2:] or p.status in FINAL_STATUSES, timeout=240
+    )
 
 
 async def items_written_twice(stack, migration_id: str) -> int:

@@ -82,7 +82,10 @@ async def test_a_10000_item_run_stays_within_temporals_history_limits(stack, wor
         history = await stack.client.get_workflow_handle(run_id, run_id=execution.run_id).fetch_history()
         size = sum(event.ByteSize() for event in history.events)
         print(f"\n10k run {run_id}, execution {execution.run_id}: {len(history.events)} events, {size / 1024:.0f} KiB")
-        assert len(history.events) < HISTORY_EVENT_LIMIT / 4 and size < HISTORY_BYTE_LIMIT / 4, (len(history.events), size)
+        assert len(history.events) < HISTORY_EVENT_LIMIT / 4 and size < HISTORY_BYTE_LIMIT / 4, (
+            len(history.events),
+            size,
+        )
 
 
 async def test_recorded_history_replays_deterministically(stack, worker):

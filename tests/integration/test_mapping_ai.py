@@ -29,7 +29,14 @@ ANSWER = {
     "types": [{"source": "Issue", "target": "Incident", "confidence": 0.9}],  # no such Jira type: ignored
     "states": [{"source": "Removed", "target": "Done", "confidence": 0.85}],
     "priorities": [],
-    "fields": [{"source": "Microsoft.VSTS.TCM.SystemInfo", "target": "environment", "transform": "rich_text", "confidence": 0.7}],
+    "fields": [
+        {
+            "source": "Microsoft.VSTS.TCM.SystemInfo",
+            "target": "environment",
+            "transform": "rich_text",
+            "confidence": 0.7,
+        }
+    ],
     "link_types": [],
 }
 
@@ -44,9 +51,17 @@ def fake_llm():
     async def completions(request: Request) -> dict:
         bodies.append(await request.body())
         return {
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": MODEL,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": json.dumps(ANSWER), "refusal": None}}],
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": json.dumps(ANSWER), "refusal": None},
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
 
@@ -67,6 +82,7 @@ def fake_llm():
 
 def ticket_text(project: GeneratedProject) -> set[str]:
     """Summaries, descriptions and comments of the source, as sentences a copy would still hold."""
+
     def text(html: str) -> list[str]:
         plain = re.sub(r"<[^>]+>", " ", html)
         return [s.strip() for s in re.split(r"[.!?\n]", plain) if len(s.strip()) >= 16]
@@ -95,7 +111,12 @@ def leaks(blob: str, secrets: set[str]) -> list[str]:
 
 async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
     with running_sandbox(items=ITEMS, seed=SEED) as sandbox, fake_llm() as (base_url, bodies):
-        settings = harness.test_settings(task_queue=stack.settings.task_queue, openai_api_key="sk-test-key", openai_base_url=base_url, openai_model=MODEL)
+        settings = harness.test_settings(
+            task_queue=stack.settings.task_queue,
+            openai_api_key="sk-test-key",
+            openai_base_url=base_url,
+            openai_model=MODEL,
+        )
         intake = IntakeService(settings, stack.service.sessions, stack.client)
         async with run_worker(settings, stack.client, stack.database_url):
             migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
@@ -126,7 +147,9 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
             assert body["model"] == MODEL and body.get("store") is False
             seen = raw.decode() + "".join(m["content"] for m in body["messages"])
             assert leaks(seen, secrets) == []
-            assert "Microsoft.VSTS.Scheduling.StoryPoints" in seen and "Story point estimate" in seen  # it did get the schema
+            assert (
+                "Microsoft.VSTS.Scheduling.StoryPoints" in seen and "Story point estimate" in seen
+            )  # it did get the schema
 
         # The AI's choices land where both ends exist, marked as AI with a confidence; the rest stays rule.
         row, plan = await intake.plan(TENANT, migration_id, second.plan_version)
@@ -139,9 +162,15 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
 
         # The audit trail names the model asked and the version drafted, never ticket content.
         async with stack.service.sessions() as session:
-            events = list(await session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == TENANT).order_by(AuditEvent.id)))
+            events = list(
+                await session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == TENANT).order_by(AuditEvent.id))
+            )
         actions = [e.action for e in events]
-        assert actions.count("ai_draft_requested") == 1 and "ai_consent_given" in actions and "ai_consent_withdrawn" in actions
+        assert (
+            actions.count("ai_draft_requested") == 1
+            and "ai_consent_given" in actions
+            and "ai_consent_withdrawn" in actions
+        )
         drafted = [e for e in events if e.action == "plan_drafted" and e.detail.get("version") == second.plan_version]
         assert drafted and drafted[0].detail["model"] == MODEL and drafted[0].actor == "ana@ai.example"
         assert leaks(json.dumps([e.detail for e in events], ensure_ascii=False), secrets) == []
@@ -154,7 +183,9 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
                 if table.name in ("item_record", "preview"):
                     continue
                 rows = (await session.execute(select(table))).all()
-                assert leaks(json.dumps([[str(v) for v in row] for row in rows], ensure_ascii=False), text) == [], table.name
+                assert leaks(json.dumps([[str(v) for v in row] for row in rows], ensure_ascii=False), text) == [], (
+                    table.name
+                )
         for scan_id in scan_ids:
             history = await stack.client.get_workflow_handle(scan_id).fetch_history()
             plain = await decoded_history(history, stack.client.data_converter.payload_codec)

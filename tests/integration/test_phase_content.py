@@ -36,7 +36,11 @@ KILL_TEST_CAP = 120
 
 async def records(stack, migration_id: str, kind: str) -> list[ItemRecord]:
     async with stack.service.sessions() as session:
-        return list(await session.scalars(select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)))
+        return list(
+            await session.scalars(
+                select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)
+            )
+        )
 
 
 async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch):
@@ -59,7 +63,10 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
         assert [r.source_key for r in failed] == [report.over_limit[0][1]]
         assert "too large" in failed[0].error and "413" in failed[0].error
         attachments = progress.counters["attachments"]
-        assert attachments.failed == 1 and attachments.total == attachments.created + attachments.skipped + attachments.failed
+        assert (
+            attachments.failed == 1
+            and attachments.total == attachments.created + attachments.skipped + attachments.failed
+        )
         assert progress.status == RunStatus.INCOMPLETE
         # The ugly cases are really in there.
         assert report.attachments_found >= 120 and report.comments_found >= COMMENT_CAP
@@ -70,10 +77,14 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
         descriptions = {r.source_key: r.detail for r in await records(stack, migration_id, "description")}
         assert descriptions[str(ugly["long_description"])]["truncated"] is True
         overflow = await records(stack, migration_id, "comment_overflow")
-        assert [(r.source_key, r.detail["comments"]) for r in overflow] == [(str(ugly["many_comments"]), 350 - COMMENT_CAP)]
-        print(f"\ncontent run: {SPEC.items} items, {report.attachments_found} attachments, "
-              f"{report.comments_found} comments, {report.inline_images} inline images, {report.mentions} mentions, "
-              f"{report.references} #references in {elapsed:.1f}s")
+        assert [(r.source_key, r.detail["comments"]) for r in overflow] == [
+            (str(ugly["many_comments"]), 350 - COMMENT_CAP)
+        ]
+        print(
+            f"\ncontent run: {SPEC.items} items, {report.attachments_found} attachments, "
+            f"{report.comments_found} comments, {report.inline_images} inline images, {report.mentions} mentions, "
+            f"{report.references} #references in {elapsed:.1f}s"
+        )
 
 
 async def written_more_than_once(stack, migration_id: str) -> int:
@@ -119,7 +130,9 @@ async def test_killed_in_phases_5_and_7_with_lost_responses_writes_nothing_twice
         assert final.status == RunStatus.INCOMPLETE  # the over-limit attachment, and nothing else of ours
         assert final.counters["attachments"].failed == 1
         assert final.counters["comments"].failed == 0
-        assert await written_more_than_once(stack, migration_id) > 0, "the kills and faults should have forced reconciliation"
+        assert await written_more_than_once(stack, migration_id) > 0, (
+            "the kills and faults should have forced reconciliation"
+        )
 
 
 # --------------------------------------------------------------------------- overflow in parts
@@ -139,7 +152,9 @@ def discussion() -> tuple[str, ...]:
     return tuple(texts)
 
 
-async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is_lost(stack, worker, monkeypatch, upload_limit_setting):
+async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is_lost(
+    stack, worker, monkeypatch, upload_limit_setting
+):
     monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(PARTS_CAP))
     upload_limit_setting(PARTS_LIMIT)
     options = {"max_comments_per_issue": PARTS_CAP, "max_attachment_bytes": PARTS_LIMIT}
@@ -162,7 +177,8 @@ async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is
         issue = next(i for i in await jira_issues(sandbox) if f"ado-id-{task}" in i["labels"])
         assert [int(MARKER.search(jc["body"]).group(1)) for jc in issue["comments"]] == expected[:PARTS_CAP]
         parts = {
-            r.source_key: r for r in await records(stack, migration_id, "comment_overflow")
+            r.source_key: r
+            for r in await records(stack, migration_id, "comment_overflow")
             if r.source_key == str(task) or r.source_key.startswith(f"{task}:")
         }
         n = len(parts)

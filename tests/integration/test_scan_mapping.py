@@ -52,13 +52,19 @@ def truth(project: GeneratedProject) -> dict:
         depth[i] = d
     atts = [a for i in project.item_ids() for a in project.attachments(i)]
     return dict(
-        by_type=by_type, by_state=by_state, links=len(links), remote=remote,
+        by_type=by_type,
+        by_state=by_state,
+        links=len(links),
+        remote=remote,
         hierarchy=sum(1 for i in project.item_ids() if project.parent_of(i)),
         comments=sum(project.comment_count(i) for i in project.item_ids()),
-        attachments=len(atts), attachment_bytes=sum(a.size for a in atts), largest=max(a.size for a in atts),
+        attachments=len(atts),
+        attachment_bytes=sum(a.size for a in atts),
+        largest=max(a.size for a in atts),
         revisions=sum(project.core(i).rev for i in project.item_ids()),
         worklogs=sum(len(project.worklogs(i)) for i in project.item_ids()),
-        test_cases=by_type.get("Test Case", 0), too_deep={i for i, d in depth.items() if d > 3},
+        test_cases=by_type.get("Test Case", 0),
+        too_deep={i for i, d in depth.items() if d > 3},
         no_email={u.unique_name for u in project.users if u.email is None},
     )
 
@@ -66,11 +72,17 @@ def truth(project: GeneratedProject) -> dict:
 async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandbox):
     intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
     migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
-    scan_id = await intake.start_scan(TENANT, migration_id, actor="ana@scan.example", door="api", limit_overrides=LIMITS)
+    scan_id = await intake.start_scan(
+        TENANT, migration_id, actor="ana@scan.example", door="api", limit_overrides=LIMITS
+    )
     result = await intake.scan_result(scan_id)
     assert result.status == "COMPLETED", result.error
     scan = await intake.get_scan(TENANT, scan_id)
-    catalog, report, price = Catalog.model_validate(scan.catalog), LintReport.model_validate(scan.lint), Quote.model_validate(scan.quote)
+    catalog, report, price = (
+        Catalog.model_validate(scan.catalog),
+        LintReport.model_validate(scan.lint),
+        Quote.model_validate(scan.quote),
+    )
 
     # The catalog's counts are the generator's truth.
     project = GeneratedProject(ProjectSpec(seed=SEED, items=ITEMS))
@@ -81,13 +93,20 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     assert (catalog.links, catalog.remote_links, catalog.hierarchy_links) == (t["links"], t["remote"], t["hierarchy"])
     assert catalog.comments.count == t["comments"]
     assert (catalog.attachments.count, catalog.attachments.total_bytes, catalog.attachments.largest_bytes) == (
-        t["attachments"], t["attachment_bytes"], t["largest"])
+        t["attachments"],
+        t["attachment_bytes"],
+        t["largest"],
+    )
     assert catalog.revisions.count == t["revisions"]
     assert (catalog.time_logs, catalog.test_cases) == (t["worklogs"], t["test_cases"])
     assert catalog.area_count == len(list(project.areas.walk()))
     assert catalog.iteration_count == len(list(project.iterations.walk()))
     points = catalog.field("Microsoft.VSTS.Scheduling.StoryPoints")
-    assert points is not None and points.filled == t["by_type"]["User Story"] + t["by_type"]["Bug"] and points.fill_rate == 1.0
+    assert (
+        points is not None
+        and points.filled == t["by_type"]["User Story"] + t["by_type"]["Bug"]
+        and points.fill_rate == 1.0
+    )
     priority = catalog.field("Microsoft.VSTS.Common.Priority")
     assert priority is not None and sum(priority.values.values()) == priority.filled
 
@@ -95,7 +114,10 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     ugly = project.ugly_cases()
     listed = {b.rule: b for b in report.breaches}
     assert ugly["long_title"] in listed["long_summary"].items
-    assert ugly["long_description"] in next(b for b in report.breaches if b.rule == "long_text" and b.field == "System.Description").items
+    assert (
+        ugly["long_description"]
+        in next(b for b in report.breaches if b.rule == "long_text" and b.field == "System.Description").items
+    )
     assert ugly["huge_attachment"] in listed["large_attachment"].items
     assert ugly["many_attachments"] in listed["many_attachments"].items
     assert ugly["many_comments"] in listed["many_comments"].items
@@ -123,8 +145,14 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     for rel in catalog.link_types:
         if rel.startswith(("System.LinkTypes.", "Microsoft.VSTS.")) and "Hierarchy" not in rel:
             assert rel.replace("-Reverse", "-Forward") in plan.link_types
-    assert plan.types["User Story"] == "Story" and plan.types["Feature"] == "Epic" and plan.subtask_types == {"Task": "Sub-task"}
-    assert {(m.source, m.target, m.transform) for m in plan.fields} >= {("Microsoft.VSTS.Scheduling.StoryPoints", "customfield_10016", "number")}
+    assert (
+        plan.types["User Story"] == "Story"
+        and plan.types["Feature"] == "Epic"
+        and plan.subtask_types == {"Task": "Sub-task"}
+    )
+    assert {(m.source, m.target, m.transform) for m in plan.fields} >= {
+        ("Microsoft.VSTS.Scheduling.StoryPoints", "customfield_10016", "number")
+    }
     assert all(p.origin == "rule" and 0 < p.confidence <= 1 for p in plan.provenance.values())
 
     # A run refuses the unapproved draft; approving it lets the run start from it.
@@ -144,13 +172,20 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     await stack.service.control(TENANT, run_id, "cancel", actor="ana@scan.example", door="api")
     async with stack.service.sessions() as session:
         migration_plan = MappingPlan.model_validate((await session.get(Migration, migration_id)).plan)
-        events = list(await session.scalars(select(AuditEvent).where(AuditEvent.migration_id == migration_id).order_by(AuditEvent.id)))
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.migration_id == migration_id).order_by(AuditEvent.id)
+            )
+        )
     assert migration_plan.version == 3 and migration_plan.types["Issue"] == "Bug"
     trail = [(e.action, e.actor, e.detail.get("version")) for e in events if e.action.startswith("plan_")]
     assert trail == [
-        ("plan_drafted", "test@acme.example", 1), ("plan_approved", "test@acme.example", 1),
-        ("plan_drafted", "ana@scan.example", 2), ("plan_approved", "lead@scan.example", 2),
-        ("plan_edited", "ana@scan.example", 3), ("plan_approved", "lead@scan.example", 3),
+        ("plan_drafted", "test@acme.example", 1),
+        ("plan_approved", "test@acme.example", 1),
+        ("plan_drafted", "ana@scan.example", 2),
+        ("plan_approved", "lead@scan.example", 2),
+        ("plan_edited", "ana@scan.example", 3),
+        ("plan_approved", "lead@scan.example", 3),
     ]
     scan_events = [e for e in events if e.action == "scan_finished"]
     assert len(scan_events) == 1 and scan_events[0].detail["items"] == ITEMS

@@ -26,14 +26,22 @@ AGILE = "urn:jira:agile"
 _OVERRIDES: dict[tuple[str, str, str], Any] = {
     # documented as a single RemoteIssueLink, but the operation returns a list of them
     ("platform", "GET", "/rest/api/3/issue/{issueIdOrKey}/remotelink"): {
-        "type": "array", "items": {"$ref": "#/components/schemas/RemoteIssueLink"}},
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/RemoteIssueLink"},
+    },
     ("agile", "POST", "/rest/agile/1.0/sprint"): {"$ref": "#/components/schemas/SprintBean"},
     ("agile", "GET", "/rest/agile/1.0/sprint/{sprintId}"): {"$ref": "#/components/schemas/SprintBean"},
     ("agile", "GET", "/rest/agile/1.0/board/{boardId}/sprint"): {
-        "type": "object", "additionalProperties": False,
-        "properties": {"isLast": {"type": "boolean"}, "maxResults": {"type": "integer"},
-                       "startAt": {"type": "integer"}, "total": {"type": "integer"},
-                       "values": {"type": "array", "items": {"$ref": "#/components/schemas/SprintBean"}}}},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "isLast": {"type": "boolean"},
+            "maxResults": {"type": "integer"},
+            "startAt": {"type": "integer"},
+            "total": {"type": "integer"},
+            "values": {"type": "array", "items": {"$ref": "#/components/schemas/SprintBean"}},
+        },
+    },
 }
 
 
@@ -58,10 +66,12 @@ def _specs() -> tuple[dict, dict, Registry]:
         platform = _nullable(json.load(fh))
     with open(base / "software" / "software-swagger.v3.json", encoding="utf-8") as fh:
         agile = _nullable(json.load(fh))
-    registry = Registry().with_resources([
-        (PLATFORM, Resource.from_contents(platform, default_specification=DRAFT4)),
-        (AGILE, Resource.from_contents(agile, default_specification=DRAFT4)),
-    ])
+    registry = Registry().with_resources(
+        [
+            (PLATFORM, Resource.from_contents(platform, default_specification=DRAFT4)),
+            (AGILE, Resource.from_contents(agile, default_specification=DRAFT4)),
+        ]
+    )
     return platform, agile, registry
 
 

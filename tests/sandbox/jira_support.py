@@ -27,15 +27,18 @@ def issue_body(summary: str, type_name: str = "Task", **fields: Any) -> dict[str
 
 
 @asynccontextmanager
-async def jira(config: JiraSandboxConfig | None = None, faults: FaultConfig | None = None,
-               ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+async def jira(
+    config: JiraSandboxConfig | None = None,
+    faults: FaultConfig | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """A sandbox Jira app and a client authenticated as the migrator; yields (client, app)."""
     current = faults or FaultConfig()
     app = create_jira_app(config or JiraSandboxConfig(), lambda: current)
     app.state.faults = current
     transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://jira.test", auth=AUTH,
-                                 timeout=httpx.Timeout(10.0)) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://jira.test", auth=AUTH, timeout=httpx.Timeout(10.0)
+    ) as client:
         try:
             yield client, app
         finally:

@@ -25,13 +25,16 @@ def project() -> GeneratedProject:
 @pytest.fixture(scope="module")
 async def ado(project) -> AsyncIterator[httpx.AsyncClient]:
     app = create_ado_app(project, AdoSandboxConfig(pat=PAT, graph_page_size=10))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE, auth=("anyone", PAT),
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url=BASE, auth=("anyone", PAT), timeout=30
+    ) as client:
         yield client
 
 
 async def wiql(ado, query: str, **params) -> httpx.Response:
-    return await ado.post("/acme/Phoenix/_apis/wit/wiql", params={"api-version": "7.1", **params}, json={"query": query})
+    return await ado.post(
+        "/acme/Phoenix/_apis/wit/wiql", params={"api-version": "7.1", **params}, json={"query": query}
+    )
 
 
 async def wiql_ids(ado, where: str, order: str = "") -> list[int]:
@@ -42,10 +45,16 @@ async def wiql_ids(ado, where: str, order: str = "") -> list[int]:
 
 # ---- auth ---------------------------------------------------------------------------------------
 
+
 async def test_wrong_or_missing_pat_is_401_with_a_basic_challenge(ado):
     for auth in (("me", "wrong"), None):
-        r = await ado.get("/acme/Phoenix/_apis/wit/workitems/1", auth=auth) if auth else \
-            await httpx.AsyncClient(transport=ado._transport, base_url=BASE).get("/acme/Phoenix/_apis/wit/workitems/1")
+        r = (
+            await ado.get("/acme/Phoenix/_apis/wit/workitems/1", auth=auth)
+            if auth
+            else await httpx.AsyncClient(transport=ado._transport, base_url=BASE).get(
+                "/acme/Phoenix/_apis/wit/workitems/1"
+            )
+        )
         assert r.status_code == 401
         assert r.headers["www-authenticate"].startswith("Basic")
         assert "text/html" in r.headers["content-type"]
@@ -65,6 +74,7 @@ async def test_unknown_project_and_item_are_404_with_ado_error_bodies(ado, proje
 
 # ---- WIQL ---------------------------------------------------------------------------------------
 
+
 async def test_wiql_id_comparisons(ado, project):
     assert await wiql_ids(ado, "[System.Id] >= 10 AND [System.Id] < 20") == list(range(10, 20))
     assert await wiql_ids(ado, "[System.Id] > 395") == list(range(396, 401))
@@ -82,7 +92,9 @@ async def test_wiql_types_states_dates_and_boolean_logic(ado, project):
     got = await wiql_ids(ado, "[System.WorkItemType] IN ('Epic', 'Feature') AND NOT [System.State] = 'Closed'")
     assert got == [c.id for c in cores if c.type in ("Epic", "Feature") and c.state != "Closed"]
 
-    got = await wiql_ids(ado, "([System.WorkItemType] = 'Task' OR [System.WorkItemType] = 'Issue') AND [System.Id] < 100")
+    got = await wiql_ids(
+        ado, "([System.WorkItemType] = 'Task' OR [System.WorkItemType] = 'Issue') AND [System.Id] < 100"
+    )
     assert got == [c.id for c in cores if c.type in ("Task", "Issue") and c.id < 100]
 
     pivot = cores[200].changed
@@ -97,8 +109,12 @@ async def test_wiql_types_states_dates_and_boolean_logic(ado, project):
 
 
 async def test_wiql_order_by_id_desc_and_top(ado):
-    r = await wiql(ado, "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.TeamProject] = 'Phoenix' "
-                        "ORDER BY [System.Id] DESC", **{"$top": "5"})
+    r = await wiql(
+        ado,
+        "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.TeamProject] = 'Phoenix' "
+        "ORDER BY [System.Id] DESC",
+        **{"$top": "5"},
+    )
     body = r.json()
     assert [w["id"] for w in body["workItems"]] == [400, 399, 398, 397, 396]
     assert body["queryType"] == "flat"
@@ -140,6 +156,7 @@ async def test_wiql_over_20000_results_is_vs402337_unless_top_caps_it():
 
 # ---- work items ---------------------------------------------------------------------------------
 
+
 async def test_batch_is_limited_to_200_ids(ado):
     r = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch", json={"ids": list(range(1, 202))})
     assert r.status_code == 400 and "VS403474" in r.json()["message"]
@@ -150,27 +167,36 @@ async def test_batch_is_limited_to_200_ids(ado):
 
 
 async def test_batch_fields_error_policy_and_expand(ado, project):
-    r = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch",
-                       json={"ids": [1, 9999, 2], "fields": ["System.Id", "System.Title"], "errorPolicy": "omit"})
+    r = await ado.post(
+        "/acme/Phoenix/_apis/wit/workitemsbatch",
+        json={"ids": [1, 9999, 2], "fields": ["System.Id", "System.Title"], "errorPolicy": "omit"},
+    )
     body = r.json()
     assert body["value"][1] is None
     assert set(body["value"][0]["fields"]) == {"System.Id", "System.Title"}
     r = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch", json={"ids": [1, 9999]})
     assert r.status_code == 404
-    r = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch",
-                       json={"ids": [1], "fields": ["System.Title"], "$expand": "Relations"})
+    r = await ado.post(
+        "/acme/Phoenix/_apis/wit/workitemsbatch", json={"ids": [1], "fields": ["System.Title"], "$expand": "Relations"}
+    )
     assert r.status_code == 400
     r = await ado.post("/acme/Phoenix/_apis/wit/workitemsbatch", json={"ids": [2], "$expand": "Relations"})
     item = r.json()["value"][0]
     rels = {(x["rel"], x["url"]) for x in item["relations"]}
-    assert ("System.LinkTypes.Hierarchy-Reverse",
-            f"{BASE}/acme/{project.project_guid}/_apis/wit/workItems/1") in rels
+    assert ("System.LinkTypes.Hierarchy-Reverse", f"{BASE}/acme/{project.project_guid}/_apis/wit/workItems/1") in rels
 
 
-@pytest.mark.parametrize("expand,relations,links", [
-    (None, False, True), ("None", False, False), ("Relations", True, False), ("Fields", False, False),
-    ("Links", False, True), ("All", True, True),
-])
+@pytest.mark.parametrize(
+    "expand,relations,links",
+    [
+        (None, False, True),
+        ("None", False, False),
+        ("Relations", True, False),
+        ("Fields", False, False),
+        ("Links", False, True),
+        ("All", True, True),
+    ],
+)
 async def test_get_work_item_expand(ado, expand, relations, links):
     params = {"api-version": "7.1"} | ({"$expand": expand} if expand else {})
     r = await ado.get("/acme/Phoenix/_apis/wit/workitems/2", params=params)
@@ -219,6 +245,7 @@ async def test_resource_words_are_case_insensitive(ado):
 
 # ---- comments -----------------------------------------------------------------------------------
 
+
 async def test_comments_page_with_continuation_token(ado, project):
     item_id = project.ugly_cases()["many_comments"]
     url = f"/acme/Phoenix/_apis/wit/workItems/{item_id}/comments"
@@ -247,6 +274,7 @@ async def test_comments_need_the_preview_flag(ado):
 
 # ---- attachments --------------------------------------------------------------------------------
 
+
 async def test_attachment_download_streams_the_real_bytes(ado, project):
     cases = project.ugly_cases()
     atts = project.attachments(cases["many_attachments"])[:5] + project.attachments(cases["zero_byte_attachment"])
@@ -272,8 +300,9 @@ async def test_huge_attachment_streams_in_chunks(ado, project):
 
 
 async def test_inline_images_in_html_resolve_on_this_server(ado, project):
-    item_id = next(i for i in project.item_ids()
-                   if "<img" in (project.work_item(i).fields.get("System.Description") or ""))
+    item_id = next(
+        i for i in project.item_ids() if "<img" in (project.work_item(i).fields.get("System.Description") or "")
+    )
     body = (await ado.get(f"/acme/Phoenix/_apis/wit/workitems/{item_id}")).json()
     src = re.search(r'<img src="([^"]+)"', body["fields"]["System.Description"]).group(1)
     assert src.startswith(BASE + "/acme/")
@@ -282,6 +311,7 @@ async def test_inline_images_in_html_resolve_on_this_server(ado, project):
 
 
 # ---- process metadata and people ----------------------------------------------------------------
+
 
 async def test_classification_nodes_with_depth(ado, project):
     shallow = (await ado.get("/acme/Phoenix/_apis/wit/classificationnodes")).json()
@@ -315,8 +345,9 @@ async def test_types_states_categories_fields_and_relation_types(ado):
 async def test_team_iterations_and_current_sprint(ado, project):
     all_its = (await ado.get("/acme/Phoenix/Phoenix Team/_apis/work/teamsettings/iterations")).json()["value"]
     assert len(all_its) == len(project.team_iterations())
-    current = (await ado.get("/acme/Phoenix/Phoenix Team/_apis/work/teamsettings/iterations",
-                             params={"$timeframe": "current"})).json()["value"]
+    current = (
+        await ado.get("/acme/Phoenix/Phoenix Team/_apis/work/teamsettings/iterations", params={"$timeframe": "current"})
+    ).json()["value"]
     assert len(current) == 1
     start = datetime.fromisoformat(current[0]["attributes"]["startDate"].replace("Z", "+00:00"))
     finish = datetime.fromisoformat(current[0]["attributes"]["finishDate"].replace("Z", "+00:00"))
@@ -347,7 +378,9 @@ async def test_identities_search(ado, project):
 
 async def test_7pace_worklogs(ado, project):
     ids = [i for i in project.item_ids() if project.worklogs(i)][:10]
-    r = await ado.get("/acme/_7pace/api/rest/workLogs", params={"api-version": "3.0", "workItemIds": ",".join(map(str, ids))})
+    r = await ado.get(
+        "/acme/_7pace/api/rest/workLogs", params={"api-version": "3.0", "workItemIds": ",".join(map(str, ids))}
+    )
     rows = r.json()["data"]
     expected = [w for i in ids for w in project.worklogs(i)]
     assert [x["id"] for x in rows] == [w.id for w in expected]
@@ -363,7 +396,10 @@ async def test_sandbox_state_needs_no_auth_and_counts_the_project(ado, project):
     assert state["items"] == project.n == sum(state["itemsByType"].values())
     assert state["attachments"] == sum(len(project.attachments(i)) for i in project.item_ids())
     assert state["comments"] == sum(len(project.comments(i)) for i in project.item_ids())
-    assert state["linksByType"]["System.LinkTypes.Hierarchy-Forward"] == state["linksByType"]["System.LinkTypes.Hierarchy-Reverse"]
+    assert (
+        state["linksByType"]["System.LinkTypes.Hierarchy-Forward"]
+        == state["linksByType"]["System.LinkTypes.Hierarchy-Reverse"]
+    )
 
 
 async def test_work_item_points_at_its_latest_comment(ado, project):

@@ -89,12 +89,15 @@ def _flat_properties(node: dict[str, Any], definitions: dict[str, Any]) -> dict[
 # ReferenceLinks is declared as an object with a `links` dictionary, but (like the C# type it
 # describes) it is serialised as that dictionary itself: {"self": {"href": ...}, ...}.
 _SERIALISED_AS = {
-    "ReferenceLinks": {"type": ["object", "null"],
-                       "additionalProperties": {"type": "object", "properties": {"href": {"type": "string"}},
-                                                "required": ["href"]}},
+    "ReferenceLinks": {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": "object", "properties": {"href": {"type": "string"}}, "required": ["href"]},
+    },
     # A property bag, sent as {"Name": {"$type": ..., "$value": ...}, ...}.
-    "PropertiesCollection": {"type": ["object", "null"],
-                             "additionalProperties": {"type": "object", "required": ["$type", "$value"]}},
+    "PropertiesCollection": {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": "object", "required": ["$type", "$value"]},
+    },
     # IdentityDescriptor is declared as {identityType, identifier} but travels as "Type;Identifier".
     "IdentityDescriptor": {"type": ["string", "null"], "pattern": "^[^;]+;.+$"},
 }
@@ -152,6 +155,7 @@ def _undo_known_drift(path: Path, body: Any) -> Any:
         def rename(c: dict[str, Any]) -> dict[str, Any]:
             assert "commentId" in c and "id" not in c, path.name
             return {("id" if k == "commentId" else k): v for k, v in c.items()}
+
         if "comments" in body:
             return {**body, "comments": [rename(c) for c in body["comments"]]}
         return rename(body)
@@ -168,13 +172,38 @@ def _undo_known_drift(path: Path, body: Any) -> Any:
 # (spec, operationId, method, path, body) for each implemented endpoint.
 PROJECT = "/acme/Phoenix/_apis"
 ENDPOINTS: list[tuple[str, str, str, str, Any]] = [
-    ("wit", "Wiql_Query By Wiql", "POST", f"{PROJECT}/wit/wiql",
-     {"query": "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.Id] < 30 ORDER BY [System.ChangedDate] DESC"}),
-    ("wit", "Work Items_Get Work Items Batch", "POST", f"{PROJECT}/wit/workitemsbatch", {"ids": [1, 2, 3], "$expand": "all"}),
+    (
+        "wit",
+        "Wiql_Query By Wiql",
+        "POST",
+        f"{PROJECT}/wit/wiql",
+        {
+            "query": "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.Id] < 30 ORDER BY [System.ChangedDate] DESC"
+        },
+    ),
+    (
+        "wit",
+        "Work Items_Get Work Items Batch",
+        "POST",
+        f"{PROJECT}/wit/workitemsbatch",
+        {"ids": [1, 2, 3], "$expand": "all"},
+    ),
     ("wit", "Work Items_Get Work Item", "GET", f"{PROJECT}/wit/workitems/{{item}}?$expand=all", None),
     ("wit", "Work Items_List", "GET", f"{PROJECT}/wit/workitems?ids=1,2,{{item}}&$expand=relations", None),
-    ("wit", "Comments_Get Comments Batch", "GET", f"{PROJECT}/wit/workItems/{{item}}/comments?api-version=7.1-preview.4&$top=5", None),
-    ("wit", "Comments_Get Comment", "GET", f"{PROJECT}/wit/workItems/{{item}}/comments/{{comment}}?api-version=7.1-preview.4", None),
+    (
+        "wit",
+        "Comments_Get Comments Batch",
+        "GET",
+        f"{PROJECT}/wit/workItems/{{item}}/comments?api-version=7.1-preview.4&$top=5",
+        None,
+    ),
+    (
+        "wit",
+        "Comments_Get Comment",
+        "GET",
+        f"{PROJECT}/wit/workItems/{{item}}/comments/{{comment}}?api-version=7.1-preview.4",
+        None,
+    ),
     ("wit", "Classification Nodes_Get Root Nodes", "GET", f"{PROJECT}/wit/classificationnodes?$depth=3", None),
     ("wit", "Classification Nodes_Get", "GET", f"{PROJECT}/wit/classificationnodes/Iterations?$depth=2", None),
     ("wit", "Work Item Types_List", "GET", f"{PROJECT}/wit/workitemtypes", None),
@@ -182,19 +211,43 @@ ENDPOINTS: list[tuple[str, str, str, str, Any]] = [
     ("wit", "Work Item Type States_List", "GET", f"{PROJECT}/wit/workitemtypes/Test%20Case/states", None),
     ("wit", "Work Item Types Field_List", "GET", f"{PROJECT}/wit/workitemtypes/Task/fields", None),
     ("wit", "Work Item Type Categories_List", "GET", f"{PROJECT}/wit/workitemtypecategories", None),
-    ("wit", "Work Item Type Categories_Get", "GET", f"{PROJECT}/wit/workitemtypecategories/Microsoft.BugCategory", None),
+    (
+        "wit",
+        "Work Item Type Categories_Get",
+        "GET",
+        f"{PROJECT}/wit/workitemtypecategories/Microsoft.BugCategory",
+        None,
+    ),
     ("wit", "Fields_List", "GET", "/acme/_apis/wit/fields", None),
     ("wit", "Fields_Get", "GET", f"{PROJECT}/wit/fields/System.Title", None),
     ("wit", "Work Item Relation Types_List", "GET", "/acme/_apis/wit/workitemrelationtypes", None),
-    ("wit", "Work Item Relation Types_Get", "GET", "/acme/_apis/wit/workitemrelationtypes/System.LinkTypes.Related", None),
+    (
+        "wit",
+        "Work Item Relation Types_Get",
+        "GET",
+        "/acme/_apis/wit/workitemrelationtypes/System.LinkTypes.Related",
+        None,
+    ),
     ("wit", "Revisions_List", "GET", f"{PROJECT}/wit/workItems/{{item}}/revisions?$expand=all", None),
     ("wit", "Revisions_Get", "GET", f"{PROJECT}/wit/workItems/{{item}}/revisions/1", None),
     ("wit", "Updates_List", "GET", f"{PROJECT}/wit/workItems/{{item}}/updates", None),
     ("wit", "Updates_Get", "GET", f"{PROJECT}/wit/workItems/{{item}}/updates/1", None),
     ("work", "Iterations_List", "GET", "/acme/Phoenix/Phoenix%20Team/_apis/work/teamsettings/iterations", None),
-    ("work", "Iterations_Get", "GET", "/acme/Phoenix/Phoenix%20Team/_apis/work/teamsettings/iterations/{iteration}", None),
+    (
+        "work",
+        "Iterations_Get",
+        "GET",
+        "/acme/Phoenix/Phoenix%20Team/_apis/work/teamsettings/iterations/{iteration}",
+        None,
+    ),
     ("graph", "Users_List", "GET", "/acme/_apis/graph/users?api-version=7.1-preview.1", None),
-    ("ims", "Identities_Read Identities", "GET", "/acme/_apis/identities?searchFilter=General&filterValue={email}", None),
+    (
+        "ims",
+        "Identities_Read Identities",
+        "GET",
+        "/acme/_apis/identities?searchFilter=General&filterValue={email}",
+        None,
+    ),
     ("core", "Projects_List", "GET", "/acme/_apis/projects", None),
     ("core", "Projects_Get", "GET", "/acme/_apis/projects/Phoenix?includeCapabilities=true", None),
     ("core", "Projects_Get", "GET", "/acme/_apis/projects/{project_id}", None),
@@ -209,18 +262,24 @@ def project() -> GeneratedProject:
 @pytest.fixture(scope="module")
 async def ado(project) -> AsyncIterator[httpx.AsyncClient]:
     app = create_ado_app(project, AdoSandboxConfig())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8081",
-                                 auth=("u", "sandbox-pat"), timeout=30) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8081", auth=("u", "sandbox-pat"), timeout=30
+    ) as client:
         yield client
 
 
 def fill(path: str, project: GeneratedProject) -> str:
     # An item with comments, relations, several revisions and attachments exercises the most shape.
-    item = next(i for i in project.item_ids()
-                if project.comments(i) and project.attachments(i) and project.core(i).rev > 2)
-    return path.format(item=item, comment=project.comments(item)[0].id,
-                       iteration=project.team_iterations()[0].identifier,
-                       email=next(u.email for u in project.users if u.email), project_id=project.project_guid)
+    item = next(
+        i for i in project.item_ids() if project.comments(i) and project.attachments(i) and project.core(i).rev > 2
+    )
+    return path.format(
+        item=item,
+        comment=project.comments(item)[0].id,
+        iteration=project.team_iterations()[0].identifier,
+        email=next(u.email for u in project.users if u.email),
+        project_id=project.project_guid,
+    )
 
 
 @pytest.mark.parametrize("name,operation_id,method,path,body", ENDPOINTS, ids=[e[1] for e in ENDPOINTS])

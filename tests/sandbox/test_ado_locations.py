@@ -28,8 +28,12 @@ def model_schema(model: type) -> dict[str, Any]:
 
 
 def collection_schema(model: type) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "required": ["count", "value"],
-            "properties": {"count": {"type": "integer"}, "value": {"type": "array", "items": model_schema(model)}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["count", "value"],
+        "properties": {"count": {"type": "integer"}, "value": {"type": "array", "items": model_schema(model)}},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,9 @@ def project() -> GeneratedProject:
 @pytest.fixture(scope="module")
 async def ado(project) -> AsyncIterator[httpx.AsyncClient]:
     app = create_ado_app(project, AdoSandboxConfig())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8081",
-                                 auth=("", "sandbox-pat"), timeout=30) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8081", auth=("", "sandbox-pat"), timeout=30
+    ) as client:
         yield client
 
 
@@ -53,8 +58,12 @@ async def test_options_lists_resource_locations_as_the_sdk_reads_them(ado):
     assert body["count"] == len(body["value"]) == len({loc["id"] for loc in body["value"]})
     by_id = {loc["id"]: loc for loc in body["value"]}
     # the locations the SDK needs before anything else: resource areas, projects, work items, WIQL
-    for needed in ("e81700f7-3be2-46de-8624-2eb35882fcaa", "603fe2ac-9723-48b9-88ad-09305aa6c6e1",
-                   "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b", "1a9c53f7-f243-4447-b110-35ef023636e4"):
+    for needed in (
+        "e81700f7-3be2-46de-8624-2eb35882fcaa",
+        "603fe2ac-9723-48b9-88ad-09305aa6c6e1",
+        "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b",
+        "1a9c53f7-f243-4447-b110-35ef023636e4",
+    ):
         assert needed in by_id
     assert all(float(loc["releasedVersion"]) <= loc["maxVersion"] for loc in body["value"])
 
@@ -79,14 +88,25 @@ async def test_an_unknown_organization_has_no_locations(ado):
 
 
 def route_values(project: GeneratedProject) -> dict[str, Any]:
-    item = next(i for i in project.item_ids() if project.comments(i) and project.attachments(i)
-                and project.core(i).rev > 1)
+    item = next(
+        i for i in project.item_ids() if project.comments(i) and project.attachments(i) and project.core(i).rev > 1
+    )
     return {
-        "project": "Phoenix", "team": "Phoenix Team", "projectId": project.project_guid,
-        "areaId": RESOURCE_AREAS[0].id, "workItemId": item, "commentId": project.comments(item)[0].id,
-        "revisionNumber": 1, "updateNumber": 1, "structureGroup": "Iterations", "type": "Bug",
-        "category": "Microsoft.BugCategory", "fieldNameOrRefName": "System.Title",
-        "relation": "System.LinkTypes.Related", "item": item, "attachment": project.attachments(item)[0].guid,
+        "project": "Phoenix",
+        "team": "Phoenix Team",
+        "projectId": project.project_guid,
+        "areaId": RESOURCE_AREAS[0].id,
+        "workItemId": item,
+        "commentId": project.comments(item)[0].id,
+        "revisionNumber": 1,
+        "updateNumber": 1,
+        "structureGroup": "Iterations",
+        "type": "Bug",
+        "category": "Microsoft.BugCategory",
+        "fieldNameOrRefName": "System.Title",
+        "relation": "System.LinkTypes.Related",
+        "item": item,
+        "attachment": project.attachments(item)[0].guid,
         "iteration": project.team_iterations()[0].identifier,
     }
 
@@ -99,7 +119,8 @@ async def test_every_listed_location_is_served(ado, project, location):
     values = route_values(project)
     # the id a resource takes differs per resource; fill it the way the SDK would for one of that kind
     values["id"] = {"attachments": values["attachment"], "iterations": values["iteration"]}.get(
-        location.resource, values["item"])
+        location.resource, values["item"]
+    )
     values.update(area=location.area, resource=location.resource)
     # the SDK's own template handling: optional segments without a value are dropped
     template = Client._remove_optional_route_parameters(location.route, dict(values))

@@ -51,8 +51,9 @@ def test_tokenizer_reports_the_position_of_garbage():
 
 def test_same_answers_as_the_generator(project):
     cores = [project.core(i) for i in project.item_ids()]
-    assert ids(project, "[System.WorkItemType] NOT IN ('Task', 'Bug')") == \
-        [c.id for c in cores if c.type not in ("Task", "Bug")]
+    assert ids(project, "[System.WorkItemType] NOT IN ('Task', 'Bug')") == [
+        c.id for c in cores if c.type not in ("Task", "Bug")
+    ]
     assert ids(project, "[System.State] = 'closed'") == [c.id for c in cores if c.state == "Closed"]
     assert ids(project, "[System.Parent] = 1") == [c.id for c in cores if c.parent_id == 1]
     area = project.area_path_of(2).rsplit("\\", 1)[0]
@@ -63,14 +64,16 @@ def test_same_answers_as_the_generator(project):
 
 def test_today_macro_and_date_literals(project):
     recent = ids(project, "[System.ChangedDate] >= @Today - 90")
-    cutoff = (TODAY.date().toordinal() - 90)
+    cutoff = TODAY.date().toordinal() - 90
     assert recent == [i for i in project.item_ids() if project.core(i).changed.date().toordinal() >= cutoff]
     with pytest.raises(WiqlError, match="TF51002"):
         ids(project, "[System.ChangedDate] > 'yesterday-ish'")
 
 
 def test_top_and_ordering(project):
-    q, got = run_query(project, "SELECT [System.Id] FROM WorkItems ORDER BY [System.CreatedDate] DESC, [System.Id]", 4, TODAY)
+    q, got = run_query(
+        project, "SELECT [System.Id] FROM WorkItems ORDER BY [System.CreatedDate] DESC, [System.Id]", 4, TODAY
+    )
     assert got == sorted(project.item_ids(), key=lambda i: project.core(i).created, reverse=True)[:4]
     assert q.order[0].descending and not q.order[1].descending
 

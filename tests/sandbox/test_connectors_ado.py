@@ -23,7 +23,9 @@ def sandbox() -> Iterator:
 
 
 def client(sandbox, **kwargs) -> AdoClient:
-    settings = HttpSettings(base_url=sandbox.ado_url, timeout_seconds=20, backoff_base_seconds=0.01, backoff_max_seconds=0.05)
+    settings = HttpSettings(
+        base_url=sandbox.ado_url, timeout_seconds=20, backoff_base_seconds=0.01, backoff_max_seconds=0.05
+    )
     return AdoClient(
         sandbox.ado_url,
         sandbox.sandbox.project_name,
@@ -186,7 +188,9 @@ async def test_revisions_updates_and_as_of(sandbox):
         as_of = first.fields["System.ChangedDate"]
         from datetime import datetime
 
-        then = await ado.get_work_items([item_id], expand=None, as_of=datetime.fromisoformat(as_of.replace("Z", "+00:00")))
+        then = await ado.get_work_items(
+            [item_id], expand=None, as_of=datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        )
     assert [r.rev for r in revisions] == [r.rev for r in revs]
     assert [u.rev for u in updates] == [r.rev for r in revs]
     assert updates[0].revised_by is not None and "System.Title" in updates[0].fields

@@ -27,7 +27,9 @@ def client(sandbox, **settings) -> JiraClient:
     http = HttpSettings(
         base_url=sandbox.jira_url, timeout_seconds=20, backoff_base_seconds=0.01, backoff_max_seconds=0.05, **settings
     )
-    return JiraClient(sandbox.jira_url, sandbox.sandbox.jira_email, SecretStr(sandbox.sandbox.jira_token), settings=http)
+    return JiraClient(
+        sandbox.jira_url, sandbox.sandbox.jira_email, SecretStr(sandbox.sandbox.jira_token), settings=http
+    )
 
 
 @pytest.fixture
@@ -106,11 +108,16 @@ async def test_search_pages_and_label_lookup(sandbox, jira):
     tag = uuid.uuid4().hex[:8]
     keys: list[str] = []
     for start in range(0, 120, 50):
-        batch = [fields(key, type_id, f"page {tag} {i}", f"pg-{tag}", f"pg-{tag}-{i}") for i in range(start, min(start + 50, 120))]
+        batch = [
+            fields(key, type_id, f"page {tag} {i}", f"pg-{tag}", f"pg-{tag}-{i}")
+            for i in range(start, min(start + 50, 120))
+        ]
         result = await jira.bulk_create_issues(batch)
         assert not result.errors
         keys += [result.created[i].key for i in sorted(result.created)]
-    found = [i.key async for i in jira.search_jql(f'labels = "pg-{tag}" ORDER BY key ASC', fields=["labels"], page_size=25)]
+    found = [
+        i.key async for i in jira.search_jql(f'labels = "pg-{tag}" ORDER BY key ASC', fields=["labels"], page_size=25)
+    ]
     assert sorted(found) == sorted(keys)
     assert jira.http.counters.requests >= 5
     wanted = [f"pg-{tag}-{i}" for i in range(0, 120, 7)] + [f"pg-{tag}-missing"]
@@ -132,7 +139,11 @@ async def test_transitions_comments_worklogs_properties_links(sandbox, jira):
     issue = await jira.get_issue(a.key, fields=["status"])
     assert issue.fields["status"]["name"] == target.to.name
 
-    body = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
+    body = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}],
+    }
     await jira.add_comment(a.key, body)
     assert len(await jira.list_comments(a.key)) == 1
     await jira.add_worklog(a.key, 3600, "2024-01-17T12:34:00.000+0000")
@@ -164,7 +175,9 @@ async def test_components_boards_sprints(sandbox, jira):
 
 
 async def test_user_search_by_email(sandbox, jira):
-    users = [u for u in sandbox.sandbox.project.users if u.in_jira and u.email and u.jira_email_visible and not u.deleted]
+    users = [
+        u for u in sandbox.sandbox.project.users if u.in_jira and u.email and u.jira_email_visible and not u.deleted
+    ]
     found = await jira.find_user_by_email(users[0].email)
     assert found is not None and found.display_name == users[0].display_name
     assert await jira.find_user_by_email("nobody-at-all@example.invalid") is None

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 from jira_support import create, doc, jira
+
 from migrayt.sandbox.jira.app import JiraSandboxConfig
 
 XSRF = {"X-Atlassian-Token": "no-check"}
@@ -23,9 +24,14 @@ async def test_attachment_bytes_round_trip_with_size_and_sha() -> None:
     async with jira() as (client, _):
         key = await create(client, "with file")
         payload = os.urandom(3 * 1024 * 1024 + 17)
-        r = await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF,
-                              files=[("file", ("big.bin", payload, "application/octet-stream")),
-                                     ("file", ("note.txt", b"note", "text/plain"))])
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/attachments",
+            headers=XSRF,
+            files=[
+                ("file", ("big.bin", payload, "application/octet-stream")),
+                ("file", ("note.txt", b"note", "text/plain")),
+            ],
+        )
         assert r.status_code == 200, r.text
         first = r.json()[0]
         assert first["filename"] == "big.bin" and first["size"] == len(payload)
@@ -36,8 +42,7 @@ async def test_attachment_bytes_round_trip_with_size_and_sha() -> None:
         content = await client.get(f"/rest/api/3/attachment/content/{first['id']}", follow_redirects=True)
         assert content.content == payload
         detail = (await client.get("/_sandbox/state/issues")).json()["issues"][0]["attachments"]
-        assert detail[0] == {"filename": "big.bin", "size": len(payload),
-                             "sha256": hashlib.sha256(payload).hexdigest()}
+        assert detail[0] == {"filename": "big.bin", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
         fields = (await client.get(f"/rest/api/3/issue/{key}")).json()["fields"]
         assert [a["filename"] for a in fields["attachment"]] == ["big.bin", "note.txt"]
 
@@ -46,15 +51,16 @@ async def test_attachment_over_size_or_count_limit_is_413() -> None:
     config = JiraSandboxConfig(max_attachment_bytes=1000, max_attachments_per_issue=2)
     async with jira(config) as (client, _):
         key = await create(client, "limits")
-        r = await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF,
-                              files={"file": ("big.bin", b"x" * 1001)})
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files={"file": ("big.bin", b"x" * 1001)}
+        )
         assert r.status_code == 413
         for n in range(2):
-            r = await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF,
-                                  files={"file": (f"f{n}.txt", b"x" * 1000)})
+            r = await client.post(
+                f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files={"file": (f"f{n}.txt", b"x" * 1000)}
+            )
             assert r.status_code == 200
-        r = await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF,
-                              files={"file": ("third.txt", b"x")})
+        r = await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files={"file": ("third.txt", b"x")})
         assert r.status_code == 413
         assert (await client.get("/_sandbox/state")).json()["attachments"]["total"] == 2
 
@@ -64,8 +70,10 @@ async def test_comments_need_adf_keep_order_and_page() -> None:
         key = await create(client, "talk")
         r = await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": "plain"})
         assert r.status_code == 400 and "comment" in r.json()["errors"]
-        r = await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": {"type": "doc", "version": 1,
-                                                                               "content": [{"type": "nope"}]}})
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/comment",
+            json={"body": {"type": "doc", "version": 1, "content": [{"type": "nope"}]}},
+        )
         assert r.status_code == 400
         for n in range(5):
             r = await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc(f"comment {n}")})
@@ -80,7 +88,9 @@ async def test_comment_cap_per_issue() -> None:
     async with jira(JiraSandboxConfig(max_comments_per_issue=3)) as (client, _):
         key = await create(client, "chatty")
         for n in range(3):
-            assert (await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc(str(n))})).status_code == 201
+            assert (
+                await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc(str(n))})
+            ).status_code == 201
         r = await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc("one too many")})
         assert r.status_code == 413 and r.json()["errorMessages"]
         assert (await client.get("/_sandbox/state")).json()["comments"] == 3
@@ -89,14 +99,16 @@ async def test_comment_cap_per_issue() -> None:
 async def test_worklogs() -> None:
     async with jira() as (client, _):
         key = await create(client, "work")
-        r = await client.post(f"/rest/api/3/issue/{key}/worklog",
-                              json={"timeSpentSeconds": 5400, "started": "2024-03-01T09:00:00.000+0000",
-                                    "comment": doc("pairing")})
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/worklog",
+            json={"timeSpentSeconds": 5400, "started": "2024-03-01T09:00:00.000+0000", "comment": doc("pairing")},
+        )
         assert r.status_code == 201 and r.json()["timeSpent"] == "1h 30m"
         r = await client.post(f"/rest/api/3/issue/{key}/worklog", json={"timeSpent": "2h"})
         assert r.status_code == 201 and r.json()["timeSpentSeconds"] == 7200
         assert (await client.post(f"/rest/api/3/issue/{key}/worklog", json={"timeSpentSeconds": 0})).status_code == 400
-        assert (await client.post(f"/rest/api/3/issue/{key}/worklog",
-                                  json={"timeSpentSeconds": 60, "comment": "plain"})).status_code == 400
+        assert (
+            await client.post(f"/rest/api/3/issue/{key}/worklog", json={"timeSpentSeconds": 60, "comment": "plain"})
+        ).status_code == 400
         logs = (await client.get(f"/rest/api/3/issue/{key}/worklog")).json()
         assert logs["total"] == 2

@@ -28,8 +28,10 @@ class Recorder:
 
 
 async def test_responses_validate_against_official_schemas() -> None:
-    users = [JiraUserSeed(account_id="u-1", display_name="Ada Lovelace", email="ada@example.com"),
-             JiraUserSeed(account_id="u-2", display_name="Grace Hopper", email="g@example.com", email_visible=False)]
+    users = [
+        JiraUserSeed(account_id="u-1", display_name="Ada Lovelace", email="ada@example.com"),
+        JiraUserSeed(account_id="u-2", display_name="Grace Hopper", email="g@example.com", email_visible=False),
+    ]
     async with jira(JiraSandboxConfig(users=users)) as (client, _):
         rec = Recorder(client)
         c = rec.call
@@ -47,45 +49,89 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("GET", "/rest/api/3/project?expand=description,lead,issueTypes,projectKeys,insight", 200)
         await c("GET", "/rest/api/3/project/search?maxResults=1&expand=insight", 200)
         await c("GET", "/rest/api/3/project/PHX/statuses", 200)
-        comp = (await c("POST", "/rest/api/3/component", 201,
-                        json={"name": "Web", "project": "PHX", "leadAccountId": "u-1"})).json()
+        comp = (
+            await c(
+                "POST", "/rest/api/3/component", 201, json={"name": "Web", "project": "PHX", "leadAccountId": "u-1"}
+            )
+        ).json()
         await c("GET", "/rest/api/3/project/PHX/components", 200)
         await c("GET", "/rest/api/3/issue/createmeta/PHX/issuetypes", 200)
         await c("GET", "/rest/api/3/issue/createmeta/PHX/issuetypes/10004", 200)
         await c("GET", "/rest/api/3/issue/createmeta/PHX/issuetypes?maxResults=500", 400)
 
-        sprint = (await c("POST", "/rest/agile/1.0/sprint", 201,
-                          json={"name": "S1", "originBoardId": 1, "goal": "g",
-                                "startDate": "2024-01-01T00:00:00.000+0000"})).json()["id"]
+        sprint = (
+            await c(
+                "POST",
+                "/rest/agile/1.0/sprint",
+                201,
+                json={"name": "S1", "originBoardId": 1, "goal": "g", "startDate": "2024-01-01T00:00:00.000+0000"},
+            )
+        ).json()["id"]
         await c("GET", "/rest/agile/1.0/board?projectKeyOrId=PHX", 200)
         await c("GET", "/rest/agile/1.0/board/1/sprint", 200)
         await c("GET", f"/rest/agile/1.0/sprint/{sprint}", 200)
 
         epic = (await c("POST", "/rest/api/3/issue", 201, json=issue_body("epic", "Epic"))).json()["key"]
-        story = (await c("POST", "/rest/api/3/issue", 201, json=issue_body(
-            "story", "Story", parent={"key": epic}, description=doc("d"), labels=["ado-id-1"],
-            components=[{"id": comp["id"]}], customfield_10020=sprint, customfield_10016=3,
-            assignee={"accountId": "u-2"}))).json()["key"]
+        story = (
+            await c(
+                "POST",
+                "/rest/api/3/issue",
+                201,
+                json=issue_body(
+                    "story",
+                    "Story",
+                    parent={"key": epic},
+                    description=doc("d"),
+                    labels=["ado-id-1"],
+                    components=[{"id": comp["id"]}],
+                    customfield_10020=sprint,
+                    customfield_10016=3,
+                    assignee={"accountId": "u-2"},
+                ),
+            )
+        ).json()["key"]
         await c("POST", "/rest/api/3/issue", 400, json=issue_body("x", description="plain"))
-        await c("POST", "/rest/api/3/issue/bulk", 201,
-                json={"issueUpdates": [issue_body("b1"), issue_body("s" * 300)]})
+        await c("POST", "/rest/api/3/issue/bulk", 201, json={"issueUpdates": [issue_body("b1"), issue_body("s" * 300)]})
         await c("POST", "/rest/api/3/issue/bulk", 400, json={"issueUpdates": [issue_body("")]})
         await c("POST", f"/rest/agile/1.0/sprint/{sprint}/issue", 204, json={"issues": [story]})
 
-        await c("POST", "/rest/api/3/issueLink", 201,
-                json={"type": {"name": "Blocks"}, "inwardIssue": {"key": epic}, "outwardIssue": {"key": story}})
-        await c("POST", f"/rest/api/3/issue/{story}/remotelink", 201,
-                json={"globalId": "g1", "application": {"name": "ADO", "type": "ado"},
-                      "relationship": "commit", "object": {"url": "https://x", "title": "t"}})
-        await c("POST", f"/rest/api/3/issue/{story}/remotelink", 200,
-                json={"globalId": "g1", "object": {"url": "https://x", "title": "t2"}})
+        await c(
+            "POST",
+            "/rest/api/3/issueLink",
+            201,
+            json={"type": {"name": "Blocks"}, "inwardIssue": {"key": epic}, "outwardIssue": {"key": story}},
+        )
+        await c(
+            "POST",
+            f"/rest/api/3/issue/{story}/remotelink",
+            201,
+            json={
+                "globalId": "g1",
+                "application": {"name": "ADO", "type": "ado"},
+                "relationship": "commit",
+                "object": {"url": "https://x", "title": "t"},
+            },
+        )
+        await c(
+            "POST",
+            f"/rest/api/3/issue/{story}/remotelink",
+            200,
+            json={"globalId": "g1", "object": {"url": "https://x", "title": "t2"}},
+        )
         await c("GET", f"/rest/api/3/issue/{story}/remotelink", 200)
         await c("POST", f"/rest/api/3/issue/{story}/comment", 201, json={"body": doc("hello")})
         await c("GET", f"/rest/api/3/issue/{story}/comment", 200)
         await c("POST", f"/rest/api/3/issue/{story}/worklog", 201, json={"timeSpentSeconds": 60, "comment": doc("w")})
         await c("GET", f"/rest/api/3/issue/{story}/worklog", 200)
-        att = (await c("POST", f"/rest/api/3/issue/{story}/attachments", 200, headers=XSRF,
-                       files={"file": ("a.txt", b"abc", "text/plain")})).json()[0]["id"]
+        att = (
+            await c(
+                "POST",
+                f"/rest/api/3/issue/{story}/attachments",
+                200,
+                headers=XSRF,
+                files={"file": ("a.txt", b"abc", "text/plain")},
+            )
+        ).json()[0]["id"]
         await c("GET", f"/rest/api/3/attachment/{att}", 200)
         await c("PUT", f"/rest/api/3/issue/{story}/properties/p", 201, json={"a": 1})
         await c("GET", f"/rest/api/3/issue/{story}/properties/p", 200)
@@ -96,8 +142,12 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("PUT", f"/rest/api/3/issue/{story}?returnIssue=true", 200, json={"fields": {"summary": "s2"}})
         await c("GET", f"/rest/api/3/issue/{story}", 200)
         await c("GET", f"/rest/api/3/issue/{epic}", 200)
-        await c("POST", "/rest/api/3/search/jql", 200,
-                json={"jql": "project = PHX ORDER BY key", "fields": ["*all"], "maxResults": 2})
+        await c(
+            "POST",
+            "/rest/api/3/search/jql",
+            200,
+            json={"jql": "project = PHX ORDER BY key", "fields": ["*all"], "maxResults": 2},
+        )
         await c("GET", "/rest/api/3/search/jql?jql=labels%3Dado-id-1", 200)
         await c("POST", "/rest/api/3/search/approximate-count", 200, json={"jql": "project = PHX"})
         await c("DELETE", f"/rest/api/3/issue/{epic}", 204)
@@ -142,12 +192,20 @@ async def test_source_identity_properties_are_kept_at_create_and_served_by_searc
     async with jira() as (client, _):
         rec = Recorder(client)
         c = rec.call
-        body = {**issue_body("with identity", labels=["ado-id-48"]),
-                "properties": [{"key": "migrayt.source", "value": identity}]}
+        body = {
+            **issue_body("with identity", labels=["ado-id-48"]),
+            "properties": [{"key": "migrayt.source", "value": identity}],
+        }
         key = (await c("POST", "/rest/api/3/issue/bulk", 201, json={"issueUpdates": [body]})).json()["issues"][0]["key"]
         assert (await c("GET", f"/rest/api/3/issue/{key}/properties/migrayt.source", 200)).json()["value"] == identity
-        found = (await c("POST", "/rest/api/3/search/jql", 200, json={
-            "jql": "labels = ado-id-48", "fields": ["labels"], "properties": ["migrayt.source"]})).json()["issues"]
+        found = (
+            await c(
+                "POST",
+                "/rest/api/3/search/jql",
+                200,
+                json={"jql": "labels = ado-id-48", "fields": ["labels"], "properties": ["migrayt.source"]},
+            )
+        ).json()["issues"]
         assert [(i["key"], i["properties"]["migrayt.source"]) for i in found] == [(key, identity)]
         plain = (await c("POST", "/rest/api/3/search/jql", 200, json={"jql": "labels = ado-id-48"})).json()["issues"]
         assert "properties" not in plain[0]  # only the properties asked for

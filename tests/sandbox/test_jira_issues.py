@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from jira_support import create, doc, issue_body, jira
 
 
@@ -18,8 +17,14 @@ async def test_wrong_credentials_get_401_with_error_collection() -> None:
 
 async def test_created_issue_reads_back_with_its_fields() -> None:
     async with jira() as (client, _):
-        body = issue_body("Checkout fails", "Bug", priority={"name": "High"}, description=doc("Steps"),
-                          labels=["ado-id-7", "legacy"], customfield_10016=5)
+        body = issue_body(
+            "Checkout fails",
+            "Bug",
+            priority={"name": "High"},
+            description=doc("Steps"),
+            labels=["ado-id-7", "legacy"],
+            customfield_10016=5,
+        )
         r = await client.post("/rest/api/3/issue", json=body)
         assert r.status_code == 201
         key = r.json()["key"]
@@ -49,7 +54,11 @@ async def test_adf_that_breaks_the_schema_is_rejected() -> None:
         bad_docs = [
             {"type": "doc", "version": 1, "content": [{"type": "blink", "content": []}]},
             {"type": "doc", "version": 2, "content": []},
-            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]},
+            {
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}],
+            },
             {"type": "doc", "version": 1, "content": [{"type": "text", "text": "text at block level"}]},
         ]
         for bad in bad_docs:
@@ -61,7 +70,9 @@ async def test_adf_that_breaks_the_schema_is_rejected() -> None:
 
 async def test_document_over_content_limit_is_rejected_by_stored_length() -> None:
     async with jira() as (client, _):
-        overhead = len('{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":""}]}]}')
+        overhead = len(
+            '{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":""}]}]}'
+        )
         fits = doc("a" * (32_767 - overhead))
         r = await client.post("/rest/api/3/issue", json=issue_body("fits", description=fits))
         assert r.status_code == 201
@@ -98,8 +109,9 @@ async def test_field_errors_come_back_as_error_collection() -> None:
 
 async def test_required_fields_are_enforced_per_issue_type() -> None:
     async with jira() as (client, _):
-        r = await client.post("/rest/api/3/issue", json={"fields": {"project": {"key": "PHX"},
-                                                                     "issuetype": {"name": "Task"}}})
+        r = await client.post(
+            "/rest/api/3/issue", json={"fields": {"project": {"key": "PHX"}, "issuetype": {"name": "Task"}}}
+        )
         assert r.status_code == 400 and "summary" in r.json()["errors"]
         r = await client.post("/rest/api/3/issue", json=issue_body("no priority", "Bug"))
         assert r.status_code == 400 and "priority" in r.json()["errors"]
@@ -149,8 +161,9 @@ async def test_bulk_create_reports_per_item_errors_and_creates_the_valid_ones() 
         assert "description" in body["errors"][0]["elementErrors"]["errors"]
         all_bad = await client.post("/rest/api/3/issue/bulk", json={"issueUpdates": [issue_body("")]})
         assert all_bad.status_code == 400 and all_bad.json()["issues"] == []
-        too_many = await client.post("/rest/api/3/issue/bulk",
-                                     json={"issueUpdates": [issue_body(f"n{i}") for i in range(51)]})
+        too_many = await client.post(
+            "/rest/api/3/issue/bulk", json={"issueUpdates": [issue_body(f"n{i}") for i in range(51)]}
+        )
         assert too_many.status_code == 400
         assert (await client.get("/_sandbox/state")).json()["issues"]["total"] == 3
 
@@ -158,10 +171,13 @@ async def test_bulk_create_reports_per_item_errors_and_creates_the_valid_ones() 
 async def test_edit_with_update_operations_and_delete() -> None:
     async with jira() as (client, _):
         key = await create(client, "Edit me", labels=["a", "b"])
-        r = await client.put(f"/rest/api/3/issue/{key}", json={
-            "fields": {"summary": "Edited"},
-            "update": {"labels": [{"add": "c"}, {"remove": "a"}]},
-        })
+        r = await client.put(
+            f"/rest/api/3/issue/{key}",
+            json={
+                "fields": {"summary": "Edited"},
+                "update": {"labels": [{"add": "c"}, {"remove": "a"}]},
+            },
+        )
         assert r.status_code == 204
         got = (await client.get(f"/rest/api/3/issue/{key}")).json()["fields"]
         assert got["summary"] == "Edited" and got["labels"] == ["b", "c"]

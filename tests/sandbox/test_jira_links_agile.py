@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jira_support import create, doc, jira
+
 from migrayt.sandbox.jira.app import JiraSandboxConfig, JiraUserSeed
 
 
@@ -32,8 +33,10 @@ async def test_remote_links_upsert_by_global_id() -> None:
         link = {"globalId": "ado:commit:abc", "object": {"url": "https://dev.azure.com/c/abc", "title": "abc"}}
         r1 = await client.post(f"/rest/api/3/issue/{key}/remotelink", json=link)
         assert r1.status_code == 201
-        r2 = await client.post(f"/rest/api/3/issue/{key}/remotelink",
-                               json={**link, "object": {"url": "https://dev.azure.com/c/abc", "title": "renamed"}})
+        r2 = await client.post(
+            f"/rest/api/3/issue/{key}/remotelink",
+            json={**link, "object": {"url": "https://dev.azure.com/c/abc", "title": "renamed"}},
+        )
         assert r2.status_code == 200 and r2.json()["id"] == r1.json()["id"]
         listed = (await client.get(f"/rest/api/3/issue/{key}/remotelink")).json()
         assert [x["object"]["title"] for x in listed] == ["renamed"]
@@ -74,9 +77,17 @@ async def test_user_search_hides_private_emails() -> None:
         assert (await client.get("/rest/api/3/user/search")).status_code == 400
         key = await create(client, "assigned", assignee={"accountId": "u-1"})
         assert (await client.get(f"/rest/api/3/issue/{key}")).json()["fields"]["assignee"]["accountId"] == "u-1"
-        r = await client.post("/rest/api/3/issue", json={"fields": {"project": {"key": "PHX"}, "summary": "x",
-                                                                     "issuetype": {"name": "Task"},
-                                                                     "assignee": {"accountId": "nobody"}}})
+        r = await client.post(
+            "/rest/api/3/issue",
+            json={
+                "fields": {
+                    "project": {"key": "PHX"},
+                    "summary": "x",
+                    "issuetype": {"name": "Task"},
+                    "assignee": {"accountId": "nobody"},
+                }
+            },
+        )
         assert r.status_code == 400 and "assignee" in r.json()["errors"]
 
 
@@ -84,11 +95,15 @@ async def test_sprints_on_the_board_and_moving_issues() -> None:
     async with jira() as (client, _):
         boards = (await client.get("/rest/agile/1.0/board", params={"projectKeyOrId": "PHX"})).json()["values"]
         board = boards[0]["id"]
-        r = await client.post("/rest/agile/1.0/sprint", json={"name": "Sprint 1", "originBoardId": board,
-                                                              "startDate": "2024-01-01T09:00:00.000+0000"})
+        r = await client.post(
+            "/rest/agile/1.0/sprint",
+            json={"name": "Sprint 1", "originBoardId": board, "startDate": "2024-01-01T09:00:00.000+0000"},
+        )
         assert r.status_code == 201
         sprint = r.json()["id"]
-        assert (await client.post("/rest/agile/1.0/sprint", json={"name": "x", "originBoardId": 999})).status_code == 400
+        assert (
+            await client.post("/rest/agile/1.0/sprint", json={"name": "x", "originBoardId": 999})
+        ).status_code == 400
         for n in range(2, 5):
             await client.post("/rest/agile/1.0/sprint", json={"name": f"Sprint {n}", "originBoardId": board})
         page = (await client.get(f"/rest/agile/1.0/board/{board}/sprint", params={"maxResults": 3})).json()
@@ -103,5 +118,7 @@ async def test_sprints_on_the_board_and_moving_issues() -> None:
         r = await client.post("/rest/api/3/search/jql", json={"jql": f"sprint = {sprint} ORDER BY key"})
         assert len(r.json()["issues"]) == 3
         key = await create(client, "in sprint", customfield_10020=sprint, description=doc("d"))
-        assert (await client.get("/_sandbox/state/issues", params={"offset": 3})).json()["issues"][0]["sprints"] == [sprint]
+        assert (await client.get("/_sandbox/state/issues", params={"offset": 3})).json()["issues"][0]["sprints"] == [
+            sprint
+        ]
         assert key == "PHX-4"

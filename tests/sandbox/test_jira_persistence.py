@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jira_support import create, doc, jira
+
 from migrayt.sandbox.jira.app import JiraSandboxConfig
 
 XSRF = {"X-Atlassian-Token": "no-check"}
@@ -17,12 +18,17 @@ async def test_state_survives_recreating_the_app(tmp_path: Path) -> None:
         story = await create(client, "story", "Story", parent={"key": epic}, labels=["ado-id-2"])
         doomed = await create(client, "deleted later", labels=["ado-id-3"])
         await client.post(f"/rest/api/3/issue/{story}/comment", json={"body": doc("first")})
-        await client.post(f"/rest/api/3/issue/{story}/attachments", headers=XSRF,
-                          files={"file": ("a.bin", b"\x00\x01persisted")})
-        await client.post("/rest/api/3/issueLink", json={"type": {"name": "Relates"}, "inwardIssue": {"key": epic},
-                                                         "outwardIssue": {"key": story}})
-        tid = {t["to"]["name"]: t["id"] for t in
-               (await client.get(f"/rest/api/3/issue/{story}/transitions")).json()["transitions"]}["In Progress"]
+        await client.post(
+            f"/rest/api/3/issue/{story}/attachments", headers=XSRF, files={"file": ("a.bin", b"\x00\x01persisted")}
+        )
+        await client.post(
+            "/rest/api/3/issueLink",
+            json={"type": {"name": "Relates"}, "inwardIssue": {"key": epic}, "outwardIssue": {"key": story}},
+        )
+        tid = {
+            t["to"]["name"]: t["id"]
+            for t in (await client.get(f"/rest/api/3/issue/{story}/transitions")).json()["transitions"]
+        }["In Progress"]
         await client.post(f"/rest/api/3/issue/{story}/transitions", json={"transition": {"id": tid}})
         await client.put(f"/rest/api/3/issue/{story}/properties/src", json={"ado": 2})
         sprint = (await client.post("/rest/agile/1.0/sprint", json={"name": "S1", "originBoardId": 1})).json()["id"]

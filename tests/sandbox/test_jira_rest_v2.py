@@ -18,7 +18,9 @@ async def test_v2_reads_send_rich_text_as_a_string_and_link_to_v2() -> None:
         v3 = (await client.get(f"/rest/api/3/issue/{key}")).json()
         assert v3["fields"]["description"]["type"] == "doc"  # v3 itself is untouched
 
-        found = (await client.post("/rest/api/2/search/jql", json={"jql": f"key = {key}", "fields": ["comment"]})).json()
+        found = (
+            await client.post("/rest/api/2/search/jql", json={"jql": f"key = {key}", "fields": ["comment"]})
+        ).json()
         assert found["issues"][0]["fields"]["comment"]["comments"][0]["body"] == "Looks good"
         assert [p["key"] for p in (await client.get("/rest/api/2/project")).json()] == ["PHX"]
         assert (await client.get("/rest/api/2/serverInfo")).json()["deploymentType"] == "Cloud"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jira_support import create, issue_body, jira
+
 from migrayt.sandbox.fault_config import FaultConfig
 
 
@@ -33,17 +34,34 @@ async def test_jql_clauses_and_ordering() -> None:
         assert await _keys(client, "parent = PHX-1 ORDER BY key") == ["PHX-2", "PHX-3"]
         assert await _keys(client, 'status = "To Do" AND labels = ado-id-5') == ["PHX-5"]
         assert await _keys(client, "project = PHX AND (labels = ado-id-1 OR issuetype = Task) ORDER BY key") == [
-            "PHX-1", "PHX-5"]
+            "PHX-1",
+            "PHX-5",
+        ]
         assert await _keys(client, "labels = team-a AND NOT issuetype = Bug") == ["PHX-2"]
         assert await _keys(client, "labels = nobody-has-this") == []
-        assert await _keys(client, "project = PHX ORDER BY created DESC") == ["PHX-5", "PHX-4", "PHX-3", "PHX-2", "PHX-1"]
+        assert await _keys(client, "project = PHX ORDER BY created DESC") == [
+            "PHX-5",
+            "PHX-4",
+            "PHX-3",
+            "PHX-2",
+            "PHX-1",
+        ]
 
 
 async def test_bad_queries_are_400_with_jira_messages() -> None:
     async with jira() as (client, _):
         await _seed(client)
-        for jql in ("", "ORDER BY key", "project = ", "labels = (a", "frobnicate = 1", "project = NOPE",
-                    "issuetype = Feature", "key in (PHX-99)", "project = PHX ORDER BY frob"):
+        for jql in (
+            "",
+            "ORDER BY key",
+            "project = ",
+            "labels = (a",
+            "frobnicate = 1",
+            "project = NOPE",
+            "issuetype = Feature",
+            "key in (PHX-99)",
+            "project = PHX ORDER BY frob",
+        ):
             r = await client.post("/rest/api/3/search/jql", json={"jql": jql})
             assert r.status_code == 400, jql
             assert r.json()["errorMessages"], jql
@@ -70,8 +88,11 @@ async def test_next_page_token_pages_through_everything_once() -> None:
             token = r["nextPageToken"]
         assert pages == 3
         assert seen == [f"PHX-{n}" for n in range(1, 121)]
-        capped = (await client.post("/rest/api/3/search/jql",
-                                    json={"jql": "labels = bulk", "maxResults": 500, "fields": ["summary"]})).json()
+        capped = (
+            await client.post(
+                "/rest/api/3/search/jql", json={"jql": "labels = bulk", "maxResults": 500, "fields": ["summary"]}
+            )
+        ).json()
         assert len(capped["issues"]) == 100
         r = await client.post("/rest/api/3/search/jql", json={"jql": "labels = other", "nextPageToken": token})
         assert r.status_code == 400
@@ -84,8 +105,9 @@ async def test_get_search_defaults_to_ids_only() -> None:
         issues = r.json()["issues"]
         assert [i["id"] for i in issues] == ["10002", "10004"]
         assert all(i["fields"] == {} for i in issues)
-        r = await client.get("/rest/api/3/search/jql",
-                             params={"jql": "labels = team-a ORDER BY key", "fields": "summary,labels"})
+        r = await client.get(
+            "/rest/api/3/search/jql", params={"jql": "labels = team-a ORDER BY key", "fields": "summary,labels"}
+        )
         assert r.json()["issues"][0]["fields"] == {"summary": "story a", "labels": ["ado-id-2", "team-a"]}
 
 

@@ -6,7 +6,9 @@ from jira_support import create, jira
 
 
 async def _status(client, key: str) -> str:
-    return (await client.get(f"/rest/api/3/issue/{key}", params={"fields": "status"})).json()["fields"]["status"]["name"]
+    return (await client.get(f"/rest/api/3/issue/{key}", params={"fields": "status"})).json()["fields"]["status"][
+        "name"
+    ]
 
 
 async def _available(client, key: str) -> dict[str, str]:

@@ -99,11 +99,25 @@ def test_the_jira_client_connects_to_a_cloud_site_and_lists_the_project(jira: JI
 
 
 def test_the_jira_client_reads_and_finds_an_issue_made_through_the_sandbox(jira: JIRA, sandbox: SandboxServer) -> None:
-    description = {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "Carried over from ADO."}]}]}
-    r = httpx.post(f"{sandbox.jira_url}/rest/api/3/issue", auth=(DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN), timeout=30,
-                   json={"fields": {"project": {"key": "PHX"}, "issuetype": {"name": "Story"}, "summary": "Smoke story",
-                                    "description": description, "labels": ["outside-client"]}})
+    description = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Carried over from ADO."}]}],
+    }
+    r = httpx.post(
+        f"{sandbox.jira_url}/rest/api/3/issue",
+        auth=(DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN),
+        timeout=30,
+        json={
+            "fields": {
+                "project": {"key": "PHX"},
+                "issuetype": {"name": "Story"},
+                "summary": "Smoke story",
+                "description": description,
+                "labels": ["outside-client"],
+            }
+        },
+    )
     assert r.status_code == 201, r.text
     key = r.json()["key"]
 

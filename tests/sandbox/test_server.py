@@ -218,7 +218,11 @@ async def test_jira_state_survives_a_restart_with_a_state_dir(tmp_path) -> None:
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     command = [sys.executable, "-c", "from migrayt.api.cli import main; main()", "sandbox", *args]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: queue.Queue[str] = queue.Queue()
 

@@ -30,5 +30,7 @@ async def issue_keys(stack, migration_id: str) -> dict[int, str]:
 
 async def records_written_by(stack, run_id: str) -> dict[str, int]:
     async with stack.service.sessions() as session:
-        rows = await session.execute(select(ItemRecord.kind, func.count()).where(ItemRecord.run_id == run_id).group_by(ItemRecord.kind))
+        rows = await session.execute(
+            select(ItemRecord.kind, func.count()).where(ItemRecord.run_id == run_id).group_by(ItemRecord.kind)
+        )
         return dict(rows.all())

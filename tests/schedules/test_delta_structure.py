@@ -32,7 +32,10 @@ async def migrate(stack, sandbox, seed_tenant: str = TENANT):
     plan.skip_phases = ["plugins"]
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=seed_tenant)
     first = await stack.service.start_run(seed_tenant, migration_id, actor="test", door="api")
-    assert (await wait_final(stack, seed_tenant, first, timeout=90)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+    assert (await wait_final(stack, seed_tenant, first, timeout=90)).status in (
+        RunStatus.COMPLETED,
+        RunStatus.INCOMPLETE,
+    )
     return migration_id, await issue_keys(stack, migration_id), by_key(await jira_issues(sandbox))
 
 
@@ -42,9 +45,13 @@ async def delta(stack, migration_id: str, tenant: str = TENANT):
     result = await wait_final(stack, tenant, run_id, timeout=90)
     if result.status != RunStatus.COMPLETED:
         async with stack.service.sessions() as session:
-            failed = (await session.execute(
-                select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.error).where(ItemRecord.run_id == run_id, ItemRecord.state == "failed")
-            )).all()
+            failed = (
+                await session.execute(
+                    select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.error).where(
+                        ItemRecord.run_id == run_id, ItemRecord.state == "failed"
+                    )
+                )
+            ).all()
         raise AssertionError(f"delta {result.status}: {result.counters} failures: {failed}")
     return run_id, result
 
@@ -69,20 +76,34 @@ async def test_moved_items_get_their_new_jira_parent_or_link_and_lose_the_old(st
         def items(wanted: str, parent_type: str | None = None, clean: bool = True) -> list[int]:
             """Migrated items of a type (under a parent of a type); `clean`: none of the sandbox's ugly cases."""
             return [
-                i for i in sorted(keys)
-                if not (clean and i in ugly) and i not in huge and project.parent_of(i) not in huge and project.core(i).type == wanted
-                and (parent_type is None or ((p := project.parent_of(i)) is not None and project.core(p).type == parent_type))
+                i
+                for i in sorted(keys)
+                if not (clean and i in ugly)
+                and i not in huge
+                and project.parent_of(i) not in huge
+                and project.core(i).type == wanted
+                and (
+                    parent_type is None
+                    or ((p := project.parent_of(i)) is not None and project.core(p).type == parent_type)
+                )
             ]
 
         def related(a: int, b: int) -> bool:
-            return any(other == b and not rel.startswith("System.LinkTypes.Hierarchy") for rel, other in project.linked_items(a))
+            return any(
+                other == b and not rel.startswith("System.LinkTypes.Hierarchy")
+                for rel, other in project.linked_items(a)
+            )
 
         features = items("Feature", clean=False)
         feature = items("Feature", "Epic")[0]
         story, orphan = items("User Story", "Feature")[:2]
-        new_feature = next(f for f in features if f not in (feature, project.parent_of(story)) and not related(f, feature))
+        new_feature = next(
+            f for f in features if f not in (feature, project.parent_of(story)) and not related(f, feature)
+        )
         task = items("Task", "User Story")[0]
-        new_story = next(s for s in items("User Story", clean=False) if s not in (project.parent_of(task), story, orphan))
+        new_story = next(
+            s for s in items("User Story", clean=False) if s not in (project.parent_of(task), story, orphan)
+        )
         bug = next(b for b in items("Bug", "User Story") if not related(b, project.parent_of(b)))
         bug_feature = next(f for f in features if f != new_feature)
         old = {i: keys[project.parent_of(i)] for i in (story, orphan, task, bug, feature)}
@@ -90,15 +111,21 @@ async def test_moved_items_get_their_new_jira_parent_or_link_and_lose_the_old(st
         assert before[keys[story]]["parent"] == old[story] and before[keys[orphan]]["parent"] == old[orphan]
         assert before[keys[task]]["type"] == "Sub-task" and before[keys[task]]["parent"] == old[task]
         assert before[keys[bug]]["parent"] is None and len(links_between(before[keys[bug]], old[bug], "Relates")) == 1
-        assert before[keys[feature]]["parent"] is None and len(links_between(before[keys[feature]], old[feature], "Relates")) == 1
+        assert (
+            before[keys[feature]]["parent"] is None
+            and len(links_between(before[keys[feature]], old[feature], "Relates")) == 1
+        )
 
-        await change_ado(sandbox, [
-            {"id": story, "parent": new_feature},
-            {"id": orphan, "unparent": True},
-            {"id": task, "parent": new_story},
-            {"id": bug, "parent": bug_feature},
-            {"id": feature, "parent": new_feature},
-        ])
+        await change_ado(
+            sandbox,
+            [
+                {"id": story, "parent": new_feature},
+                {"id": orphan, "unparent": True},
+                {"id": task, "parent": new_story},
+                {"id": bug, "parent": bug_feature},
+                {"id": feature, "parent": new_feature},
+            ],
+        )
         run_id, result = await delta(stack, migration_id)
         assert result.status == RunStatus.COMPLETED, result
         after = by_key(await jira_issues(sandbox))
@@ -150,10 +177,13 @@ async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
             await jira.create_issue_link("Relates", inward_key=keys[blocker], outward_key=keys[blocked])
 
         # Removed at the end that stores the reverse, as a user may do it from either item.
-        await change_ado(sandbox, [
-            {"id": blocked, "removed_links": [{"rel": "System.LinkTypes.Dependency-Reverse", "to": blocker}]},
-            {"id": rel_a, "removed_links": [{"rel": "System.LinkTypes.Related", "to": rel_b}]},
-        ])
+        await change_ado(
+            sandbox,
+            [
+                {"id": blocked, "removed_links": [{"rel": "System.LinkTypes.Dependency-Reverse", "to": blocker}]},
+                {"id": rel_a, "removed_links": [{"rel": "System.LinkTypes.Related", "to": rel_b}]},
+            ],
+        )
         run_id, result = await delta(stack, migration_id, "delta-links-co")
         assert result.status == RunStatus.COMPLETED, result
         after = by_key(await jira_issues(sandbox))
@@ -168,7 +198,9 @@ async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
         await assert_second_delta_writes_nothing(stack, sandbox, migration_id, "delta-links-co")
 
         # The link comes back in ADO: Migrayt makes it again, once.
-        await change_ado(sandbox, [{"id": blocker, "links": [{"rel": "System.LinkTypes.Dependency-Forward", "to": blocked}]}])
+        await change_ado(
+            sandbox, [{"id": blocker, "links": [{"rel": "System.LinkTypes.Dependency-Forward", "to": blocked}]}]
+        )
         _, result = await delta(stack, migration_id, "delta-links-co")
         assert result.status == RunStatus.COMPLETED, result
         back = by_key(await jira_issues(sandbox))
@@ -244,8 +276,11 @@ async def test_a_top_level_task_moved_under_a_story_is_linked_not_taken_for_a_su
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
         story = next(
-            i for i in project.item_ids()
-            if project.core(i).type == "User Story" and i not in ugly and project.children_of(i)
+            i
+            for i in project.item_ids()
+            if project.core(i).type == "User Story"
+            and i not in ugly
+            and project.children_of(i)
             and all(c not in ugly and project.core(c).type == "Task" for c in project.children_of(i))
         )
         task = project.children_of(story)[0]

@@ -36,7 +36,10 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
     with running_sandbox(items=ITEMS, seed=71) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         first = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        assert (await wait_final(stack, TENANT, first, timeout=90)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert (await wait_final(stack, TENANT, first, timeout=90)).status in (
+            RunStatus.COMPLETED,
+            RunStatus.INCOMPLETE,
+        )
         keys = await issue_keys(stack, migration_id)
         before = by_key(await jira_issues(sandbox))
 
@@ -47,13 +50,17 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         discussed = pick(project, keys, "Bug", taken)
         attached = pick(project, keys, "Feature", taken)
         linked_a, linked_b = pick(project, keys, "Task", taken), pick(project, keys, "Task", taken)
-        answer = await change_ado(sandbox, [
-            {"id": renamed, "fields": {"System.Title": "Checkout flow v2 (renamed in ADO)"}},
-            {"id": closed, "state": "Closed"},
-            {"id": discussed, "comments": 2},
-            {"id": attached, "attachments": 1},
-            {"id": linked_a, "links": [{"rel": "System.LinkTypes.Related", "to": linked_b}]},
-        ], new_items=2)
+        answer = await change_ado(
+            sandbox,
+            [
+                {"id": renamed, "fields": {"System.Title": "Checkout flow v2 (renamed in ADO)"}},
+                {"id": closed, "state": "Closed"},
+                {"id": discussed, "comments": 2},
+                {"id": attached, "attachments": 1},
+                {"id": linked_a, "links": [{"rel": "System.LinkTypes.Related", "to": linked_b}]},
+            ],
+            new_items=2,
+        )
         new_ids = answer["added"]
 
         delta = await schedules.start_delta(TENANT, migration_id, actor="test", door="api")
@@ -73,7 +80,7 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         assert after[keys[closed]]["status"] == plan.target_status("Task", "Closed") != before[keys[closed]]["status"]
         old_comments, new_comments = before[keys[discussed]]["comments"], after[keys[discussed]]["comments"]
         assert new_comments[: len(old_comments)] == old_comments and len(new_comments) == len(old_comments) + 2
-        assert all("still reproducible" in c["body"] for c in new_comments[len(old_comments):])
+        assert all("still reproducible" in c["body"] for c in new_comments[len(old_comments) :])
         files = Counter(a["filename"] for a in after[keys[attached]]["attachments"])
         assert files[f"added-{attached}-1.txt"] == 1
         assert len(after[keys[attached]]["attachments"]) == len(before[keys[attached]]["attachments"]) + 1
@@ -83,7 +90,9 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         touched = {keys[i] for i in (renamed, closed, discussed, attached, linked_a, linked_b)}
         for key, issue in before.items():
             if key not in touched:
-                assert {k: v for k, v in after[key].items() if k != "links"} == {k: v for k, v in issue.items() if k != "links"}, key
+                assert {k: v for k, v in after[key].items() if k != "links"} == {
+                    k: v for k, v in issue.items() if k != "links"
+                }, key
         written = await records_written_by(stack, delta)
         assert written.get("source_change", 0) >= 2 and written.get("issue") == len(new_ids)
 

@@ -33,12 +33,21 @@ ALLOWED = ["*/5 * * * *", "0 * * * * * *", "@every 1m", "@every 2h", "15 9 * * 1
 async def new_migration(api: Api, token: str, tenant: str) -> str:
     pat_ref, token_ref = tenant_secret_refs(tenant)
     async with api.client(token) as http:
-        r = await http.post("/api/migrations", json={
-            "name": "scheduled",
-            "source": {"organization_url": "https://dev.azure.com/acme", "project": "Phoenix", "pat_ref": pat_ref},
-            "target": {"base_url": "https://acme.atlassian.net", "project_key": "PHX", "email": "m@example.com", "token_ref": token_ref},
-            "plan": structure_only_plan().model_dump(mode="json"), "approve_plan": True,
-        })
+        r = await http.post(
+            "/api/migrations",
+            json={
+                "name": "scheduled",
+                "source": {"organization_url": "https://dev.azure.com/acme", "project": "Phoenix", "pat_ref": pat_ref},
+                "target": {
+                    "base_url": "https://acme.atlassian.net",
+                    "project_key": "PHX",
+                    "email": "m@example.com",
+                    "token_ref": token_ref,
+                },
+                "plan": structure_only_plan().model_dump(mode="json"),
+                "approve_plan": True,
+            },
+        )
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
@@ -49,7 +58,9 @@ def delta(migration_id: str, **spec) -> dict:
 
 @pytest.fixture
 async def api(stack):
-    async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), max_schedules_per_tenant=len(ALLOWED) + 1) as running:
+    async with served(
+        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), max_schedules_per_tenant=len(ALLOWED) + 1
+    ) as running:
         yield running
 
 
@@ -94,7 +105,9 @@ async def test_schedules_per_tenant_are_capped(stack):
         mid, other_mid = await new_migration(api, token, TENANT), await new_migration(api, other_token, OTHER)
         async with api.client(token) as http, api.client(other_token) as other:
             first = await http.post("/api/schedules", json=delta(mid, every_minutes=60))
-            second = await http.post("/api/schedules", json={"migration_id": mid, "kind": "cutover", "at": "2099-01-01T00:00:00Z"})
+            second = await http.post(
+                "/api/schedules", json={"migration_id": mid, "kind": "cutover", "at": "2099-01-01T00:00:00Z"}
+            )
             assert first.status_code == second.status_code == 201, (first.text, second.text)
             r = await http.post("/api/schedules", json=delta(mid, cron="@every 2h"))
             assert r.status_code == 409 and "2 schedules" in r.json()["detail"], r.text
@@ -105,6 +118,9 @@ async def test_schedules_per_tenant_are_capped(stack):
             assert (await http.delete(f"/api/schedules/{first.json()['schedule_id']}")).status_code == 204
             again = await http.post("/api/schedules", json=delta(mid, cron="@every 2h"))
             assert again.status_code == 201, again.text
-            for schedule_id, client in ((second.json()["schedule_id"], http), (again.json()["schedule_id"], http),
-                                        (theirs.json()["schedule_id"], other)):
+            for schedule_id, client in (
+                (second.json()["schedule_id"], http),
+                (again.json()["schedule_id"], http),
+                (theirs.json()["schedule_id"], other),
+            ):
                 assert (await client.delete(f"/api/schedules/{schedule_id}")).status_code == 204

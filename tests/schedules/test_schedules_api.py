@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
@@ -50,21 +50,30 @@ async def cli(api, token: str, *args: str) -> subprocess.CompletedProcess:
     """The real command, without blocking the loop the API is served from."""
     env = dict(os.environ, MIGRAYT_API_URL=api.url, MIGRAYT_API_TOKEN=token)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "migrayt.api.cli", "schedule", *args, env=env, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "migrayt.api.cli",
+        "schedule",
+        *args,
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
 async def test_schedules_from_api_and_cli(stack, worker):
-    async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())) as api:
+    async with served(
+        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())
+    ) as api:
         mine, theirs = await api.issue_token(TENANT), await api.issue_token(OTHER)
         with running_sandbox(items=12, seed=81) as sandbox:
             migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
             async with api.client(mine) as http, api.client(theirs) as other:
                 # Bad input is a 422 with a reason, never a schedule.
-                past = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+                past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
                 for body in (
                     {"migration_id": migration_id, "kind": "cutover", "at": past},
                     {"migration_id": migration_id, "kind": "delta", "every_minutes": 5, "cron": "0 * * * *"},
@@ -73,9 +82,16 @@ async def test_schedules_from_api_and_cli(stack, worker):
                 ):
                     r = await http.post("/api/schedules", json=body)
                     assert r.status_code == 422, (body, r.text)
-                assert (await other.post("/api/schedules", json={"migration_id": migration_id, "kind": "delta", "every_minutes": 60})).status_code == 404
+                assert (
+                    await other.post(
+                        "/api/schedules", json={"migration_id": migration_id, "kind": "delta", "every_minutes": 60}
+                    )
+                ).status_code == 404
 
-                r = await http.post("/api/schedules", json={"migration_id": migration_id, "kind": "delta", "every_minutes": 60, "paused": True})
+                r = await http.post(
+                    "/api/schedules",
+                    json={"migration_id": migration_id, "kind": "delta", "every_minutes": 60, "paused": True},
+                )
                 assert r.status_code == 201, r.text
                 delta = r.json()
                 sid = delta["schedule_id"]
@@ -84,8 +100,12 @@ async def test_schedules_from_api_and_cli(stack, worker):
 
                 # Another tenant sees nothing and can touch nothing (404, so ids do not leak).
                 assert (await other.get("/api/schedules")).json() == []
-                for method, path in (("GET", f"/api/schedules/{sid}"), ("POST", f"/api/schedules/{sid}/pause"),
-                                     ("POST", f"/api/schedules/{sid}/trigger"), ("DELETE", f"/api/schedules/{sid}")):
+                for method, path in (
+                    ("GET", f"/api/schedules/{sid}"),
+                    ("POST", f"/api/schedules/{sid}/pause"),
+                    ("POST", f"/api/schedules/{sid}/trigger"),
+                    ("DELETE", f"/api/schedules/{sid}"),
+                ):
                     assert (await other.request(method, path)).status_code == 404, path
 
                 # Triggered by hand (while paused): a delta sync runs; with no earlier run it moves everything.
@@ -100,21 +120,33 @@ async def test_schedules_from_api_and_cli(stack, worker):
                 assert (await http.post(f"/api/schedules/{sid}/pause")).json()["paused"] is True
 
                 # The cutover: one run at a set time, started through the service (door "schedule").
-                at = datetime.now(timezone.utc) + timedelta(seconds=3)
-                r = await http.post("/api/schedules", json={"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()})
+                at = datetime.now(UTC) + timedelta(seconds=3)
+                r = await http.post(
+                    "/api/schedules", json={"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()}
+                )
                 assert r.status_code == 201, r.text
                 cutover = r.json()
                 assert [datetime.fromisoformat(t) for t in cutover["next_action_times"]] == [at.replace(microsecond=0)]
-                run_ids = await until(lambda: _runs(stack, migration_id), lambda ids: any(i.startswith("run-") for i in ids), timeout=30)
+                run_ids = await until(
+                    lambda: _runs(stack, migration_id), lambda ids: any(i.startswith("run-") for i in ids), timeout=30
+                )
                 scheduled = await final_run(stack, next(i for i in run_ids if i.startswith("run-")))
                 assert scheduled.status == RunStatus.COMPLETED
                 async with stack.service.sessions() as session:
-                    doors = set((await session.scalars(select(AuditEvent.door).where(AuditEvent.run_id == scheduled.id, AuditEvent.action == "run_requested"))).all())
+                    doors = set(
+                        (
+                            await session.scalars(
+                                select(AuditEvent.door).where(
+                                    AuditEvent.run_id == scheduled.id, AuditEvent.action == "run_requested"
+                                )
+                            )
+                        ).all()
+                    )
                 assert doors == {"schedule"}
                 assert (await _get(http, cutover["schedule_id"]))["next_action_times"] == []
 
                 # The CLI: the same API, exit codes scripts rely on.
-                listed = (await cli(api, mine, "list", "--json"))
+                listed = await cli(api, mine, "list", "--json")
                 assert listed.returncode == 0, listed.stderr
                 assert {s["schedule_id"] for s in json.loads(listed.stdout)} == {sid, cutover["schedule_id"]}
                 assert (await cli(api, theirs, "show", sid, "--json")).returncode == 3  # not found

@@ -30,7 +30,10 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 async def api(stack) -> AsyncIterator[Api]:
     async with served(
-        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode()),
+        stack,
+        auth="on",
+        admin_token=SecretStr(ADMIN_TOKEN),
+        secret_key=SecretStr(Fernet.generate_key().decode()),
         plan_versions_kept=3,
     ) as running:
         yield running
@@ -41,7 +44,12 @@ def migration_body(plan: dict | None = None, project_key: str = "PHX") -> dict:
     return {
         "name": "bounded",
         "source": {"organization_url": "https://dev.azure.com/acme", "project": "Phoenix", "pat_ref": pat_ref},
-        "target": {"base_url": "https://acme.atlassian.net", "project_key": project_key, "email": "m@example.com", "token_ref": token_ref},
+        "target": {
+            "base_url": "https://acme.atlassian.net",
+            "project_key": project_key,
+            "email": "m@example.com",
+            "token_ref": token_ref,
+        },
         "plan": plan or structure_only_plan().model_dump(mode="json"),
         "approve_plan": True,
     }
@@ -60,7 +68,7 @@ class PeakRss:
             self.peak = max(self.peak, self.process.memory_info().rss)
             self._stop.wait(0.002)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self.baseline = self.peak = self.process.memory_info().rss
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -91,8 +99,14 @@ async def raw_request(api: Api, head: str, body_parts: list[bytes], answer_withi
             except ConnectionError:
                 break  # the server has answered and closed: read what it said
         head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), answer_within)
-        length = next((int(line.split(b":", 1)[1]) for line in head_bytes.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head_bytes.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         body = await asyncio.wait_for(reader.readexactly(length), answer_within)
     finally:
         writer.close()
@@ -114,17 +128,23 @@ async def test_a_200_mb_unauthenticated_body_is_refused_without_growing_the_api(
     with PeakRss() as rss:
         async with api.client() as anonymous:
             try:
-                answer = await anonymous.post("/api/migrations", content=two_hundred_megabytes(), headers={"Content-Type": "application/json"})
+                answer = await anonymous.post(
+                    "/api/migrations", content=two_hundred_megabytes(), headers={"Content-Type": "application/json"}
+                )
             except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError):
                 pass  # refused and closed while the client was still sending: also a refusal
     assert rss.growth < 50 * MiB, f"the API grew by {rss.growth / MiB:.0f} MB reading a body it should refuse"
     if answer is not None:
-        assert answer.status_code == 413 and answer.json()["detail"].startswith("request body too large"), answer.text[:200]
+        assert answer.status_code == 413 and answer.json()["detail"].startswith("request body too large"), answer.text[
+            :200
+        ]
 
 
 async def test_a_declared_oversize_body_is_answered_before_it_is_sent(api):
-    head = (f"POST /api/migrations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {200 * MiB}\r\n\r\n")
+    head = (
+        f"POST /api/migrations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {200 * MiB}\r\n\r\n"
+    )
     status, body = await raw_request(api, head, [b'{"name": '])
     assert status == 413 and len(body) < 200, body
 
@@ -154,8 +174,12 @@ async def test_plans_over_the_caps_are_refused_and_old_versions_pruned(api):
     base = structure_only_plan().model_dump(mode="json")
     async with api.client(token) as http:
         too_many_in_a_table = {**base, "users": {f"user{i}@example.com": f"acct-{i}" for i in range(5001)}}
-        too_many_in_all = {**base, "users": {f"u{i}": "a" for i in range(4000)}, "priorities": {f"p{i}": "High" for i in range(4000)},
-                           "link_types": {f"l{i}": "Relates" for i in range(3000)}}
+        too_many_in_all = {
+            **base,
+            "users": {f"u{i}": "a" for i in range(4000)},
+            "priorities": {f"p{i}": "High" for i in range(4000)},
+            "link_types": {f"l{i}": "Relates" for i in range(3000)},
+        }
         too_big = {**base, "fallback_user_email": "x" * (600 * 1024)}
         for plan, says in ((too_many_in_a_table, "users"), (too_many_in_all, "in all"), (too_big, "bytes")):
             r = await http.post("/api/migrations", json=migration_body(plan))
@@ -174,7 +198,12 @@ async def test_plans_over_the_caps_are_refused_and_old_versions_pruned(api):
             r = await http.put(plan_path, json={"base_version": base_version, "plan": edited.model_dump(mode="json")})
             assert r.status_code == 201, r.text
         versions = (await http.get(f"{plan_path}/versions")).json()
-        assert [(v["version"], v["status"]) for v in versions] == [(1, "approved"), (4, "draft"), (5, "draft"), (6, "draft")]
+        assert [(v["version"], v["status"]) for v in versions] == [
+            (1, "approved"),
+            (4, "draft"),
+            (5, "draft"),
+            (6, "draft"),
+        ]
         assert (await http.get(plan_path, params={"version": 2})).status_code == 404
         assert (await http.get(plan_path, params={"version": 1})).status_code == 200
 
@@ -191,9 +220,15 @@ async def test_a_project_key_that_would_change_the_jql_is_refused(api):
         for key in ('PHX" OR project != "PHX', "phx", "P", "PHX ORDER BY", "ABCDEFGHIJK"):
             r = await http.post("/api/migrations", json=migration_body(project_key=key))
             assert r.status_code == 422, (key, r.text[:300])
-            r = await http.post("/api/migrations", json={
-                "name": "saved", "source_connection_id": "conn-a", "target_connection_id": "conn-b", "project_key": key,
-            })
+            r = await http.post(
+                "/api/migrations",
+                json={
+                    "name": "saved",
+                    "source_connection_id": "conn-a",
+                    "target_connection_id": "conn-b",
+                    "project_key": key,
+                },
+            )
             assert r.status_code == 422, (key, r.text[:300])
         assert (await http.post("/api/migrations", json=migration_body(project_key="PHX_2"))).status_code == 201
 
@@ -202,7 +237,9 @@ async def test_webhook_over_its_cap_is_refused_without_reading_it_whole(stack, m
     monkeypatch.setenv("MIGRAYT_BILLING", "stripe")
     monkeypatch.setenv("MIGRAYT_STRIPE_API_KEY", "sk_test_local")
     monkeypatch.setenv("MIGRAYT_STRIPE_WEBHOOK_SECRET", "whsec_" + os.urandom(8).hex())
-    async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), max_webhook_bytes=64 * 1024, max_body_bytes=4 * MiB) as api:
+    async with served(
+        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), max_webhook_bytes=64 * 1024, max_body_bytes=4 * MiB
+    ) as api:
         path = "/api/billing/webhook"
         # Declared too long: answered before a byte of it is sent.
         head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: {50 * MiB}\r\n\r\n"
@@ -214,5 +251,7 @@ async def test_webhook_over_its_cap_is_refused_without_reading_it_whole(stack, m
         assert status == 413 and b"at most 65536 bytes" in body, body
         # Under the cap it is read and judged on its signature.
         async with api.client() as anonymous:
-            r = await anonymous.post(path, content=json.dumps({"type": "ping"}), headers={"Stripe-Signature": "t=1,v1=00"})
+            r = await anonymous.post(
+                path, content=json.dumps({"type": "ping"}), headers={"Stripe-Signature": "t=1,v1=00"}
+            )
             assert r.status_code == 400, r.text

@@ -55,7 +55,11 @@ def downgrade_to_older_code(pg: EmbeddedPostgres) -> None:
     user = pwd.getpwnam(SYSTEM_USER) if is_root() else None
     subprocess.run(
         [str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(pg.pgdata), "postgres"],
-        input="ALTER ROLE postgres PASSWORD NULL;\n", capture_output=True, text=True, check=True, timeout=60,
+        input="ALTER ROLE postgres PASSWORD NULL;\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
         **_as_user(user),
     )
     (pg.data_dir).chmod(0o755)

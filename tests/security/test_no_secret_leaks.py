@@ -68,7 +68,9 @@ def forms(secret: str, user: str = "") -> set[str]:
 
 async def all_table_rows(stack) -> dict[str, list[str]]:
     async with stack.service.sessions() as session:
-        tables = (await session.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
+        tables = (
+            (await session.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
+        )
         return {t: list((await session.execute(text(f'SELECT t::text FROM "{t}" t'))).scalars()) for t in tables}
 
 
@@ -97,12 +99,19 @@ async def test_canary_secrets_never_appear_in_logs_rows_or_history(stack, tmp_pa
     monkeypatch.setenv("MIGRAYT_LOG_LEVEL", "DEBUG")
     canaries = forms(pat) | forms(token, EMAIL)
     spec = ProjectSpec(seed=41, items=30)
-    with running_sandbox(spec, ado_pat=pat, jira_token=token, jira_email=EMAIL, jira_options={"max_comments_per_issue": COMMENT_CAP}) as sandbox:
+    with running_sandbox(
+        spec, ado_pat=pat, jira_token=token, jira_email=EMAIL, jira_options={"max_comments_per_issue": COMMENT_CAP}
+    ) as sandbox:
         migration_id = await stack.service.create_migration(
-            TENANT, "Canary",
-            SourceConnection(organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{PAT_ENV}"),
+            TENANT,
+            "Canary",
+            SourceConnection(
+                organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{PAT_ENV}"
+            ),
             TargetConnection(base_url=sandbox.jira_url, project_key="PHX", email=EMAIL, token_ref=f"env:{TOKEN_ENV}"),
-            default_plan(), actor="test@secret.example", door="api",
+            default_plan(),
+            actor="test@secret.example",
+            door="api",
         )
         log_path = tmp_path / "worker.log"
         async with worker_process(stack, log_path):
@@ -115,7 +124,9 @@ async def test_canary_secrets_never_appear_in_logs_rows_or_history(stack, tmp_pa
     worker_log = log_path.read_text(errors="replace")
     assert worker_log, "the worker wrote no log: nothing was checked"
     assert leaks(worker_log, canaries) == [], "secret in the worker's log"
-    captured = "\n".join(r.getMessage() + " " + repr(r.args) + (str(r.exc_info) if r.exc_info else "") for r in caplog.records)
+    captured = "\n".join(
+        r.getMessage() + " " + repr(r.args) + (str(r.exc_info) if r.exc_info else "") for r in caplog.records
+    )
     assert leaks(captured, canaries) == [], "secret in the test process's log records"
 
     rows = await all_table_rows(stack)
@@ -133,7 +144,11 @@ def test_installed_dependencies_have_no_known_vulnerabilities():
     if exe is None:
         pytest.skip("pip-audit is not installed (pip install -e '.[dev]')")
     done = subprocess.run(
-        [exe, "--skip-editable", "--progress-spinner", "off", "-f", "json"], check=False, capture_output=True, text=True, timeout=300,
+        [exe, "--skip-editable", "--progress-spinner", "off", "-f", "json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     try:
         report = json.loads(done.stdout)
@@ -142,12 +157,15 @@ def test_installed_dependencies_have_no_known_vulnerabilities():
     deps = report["dependencies"]
     audited = [d for d in deps if "skip_reason" not in d]
     if not audited:
-        pytest.skip("PyPI's vulnerability data is unreachable from here (every package 'not found on PyPI'): audit not run")
+        pytest.skip(
+            "PyPI's vulnerability data is unreachable from here (every package 'not found on PyPI'): audit not run"
+        )
     vulnerable = {f"{d['name']} {d['version']}": [v["id"] for v in d["vulns"]] for d in audited if d.get("vulns")}
     assert vulnerable == {}, f"known vulnerabilities: {vulnerable}"
 
 
 # --- Stripe, OpenAI, codec, admin and stored-secret keys: used for real, then searched for -------------
+
 
 class Served:
     """A small FastAPI app on a free port in this event loop (the fake OpenAI, a refusing Stripe)."""
@@ -186,14 +204,39 @@ def fake_openai(calls: list[dict]) -> FastAPI:
         auth = request.headers.get("authorization", "")
         calls.append({"authorization": auth, "body": json.loads(await request.body())})
         if len(calls) == 1:
-            return JSONResponse({"error": {"message": f"Incorrect API key provided: {masked(auth[7:])}.", "type": "invalid_request_error",
-                                           "code": "invalid_api_key"}}, status_code=401)
-        answer = {"types": [], "states": [{"source": "Removed", "target": "Done", "confidence": 0.8}], "priorities": [], "fields": [], "link_types": []}
-        return JSONResponse({
-            "id": "chatcmpl-canary", "object": "chat.completion", "created": int(time.time()), "model": "canary-model",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": json.dumps(answer), "refusal": None}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        })
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {masked(auth[7:])}.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status_code=401,
+            )
+        answer = {
+            "types": [],
+            "states": [{"source": "Removed", "target": "Done", "confidence": 0.8}],
+            "priorities": [],
+            "fields": [],
+            "link_types": [],
+        }
+        return JSONResponse(
+            {
+                "id": "chatcmpl-canary",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "canary-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": json.dumps(answer), "refusal": None},
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        )
 
     return app
 
@@ -205,7 +248,10 @@ def refusing_stripe() -> FastAPI:
     @app.post("/v1/{path:path}")
     async def refuse(request: Request, path: str) -> JSONResponse:
         key = request.headers.get("authorization", "")[7:]
-        return JSONResponse({"error": {"message": f"Invalid API Key provided: {masked(key)}", "type": "invalid_request_error"}}, status_code=401)
+        return JSONResponse(
+            {"error": {"message": f"Invalid API Key provided: {masked(key)}", "type": "invalid_request_error"}},
+            status_code=401,
+        )
 
     return app
 
@@ -216,12 +262,27 @@ def stripe_signed(payload: bytes, secret: str) -> str:
 
 
 def checkout_completed(session_id: str) -> bytes:
-    return json.dumps({
-        "id": "evt_canary", "object": "event", "type": "checkout.session.completed", "api_version": "2024-06-20",
-        "created": int(time.time()), "livemode": False,
-        "data": {"object": {"id": session_id, "object": "checkout.session", "customer": "cus_canary", "subscription": "sub_canary",
-                            "payment_status": "paid", "status": "complete", "mode": "subscription"}},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "evt_canary",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "customer": "cus_canary",
+                    "subscription": "sub_canary",
+                    "payment_status": "paid",
+                    "status": "complete",
+                    "mode": "subscription",
+                }
+            },
+        }
+    ).encode()
 
 
 def formatted(records: list[logging.LogRecord]) -> str:
@@ -248,7 +309,10 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
     tenant = "canary-billing"
     prefix = tenant_env_prefix(tenant)
     pat, token = f"adopat{secrets.token_hex(20)}", f"jiratok{secrets.token_hex(20)}"
-    stripe_key, wrong_stripe_key = f"sk_test_canary{secrets.token_hex(16)}", f"sk_test_wrongcanary{secrets.token_hex(16)}"
+    stripe_key, wrong_stripe_key = (
+        f"sk_test_canary{secrets.token_hex(16)}",
+        f"sk_test_wrongcanary{secrets.token_hex(16)}",
+    )
     webhook_secret = f"whsec_canary{secrets.token_hex(16)}"
     openai_key = f"sk-canary{secrets.token_hex(20)}"
     codec_kid, codec_key = "kcanary", os.urandom(32)
@@ -256,25 +320,47 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
     fernet_key = Fernet.generate_key().decode()
     admin_token = f"admin-canary{secrets.token_hex(32)}"
     openai_calls: list[dict] = []
-    async with stripe_stand_in() as stripe_api, Served(fake_openai(openai_calls)) as openai_url, Served(refusing_stripe()) as refusing_url:
+    async with (
+        stripe_stand_in() as stripe_api,
+        Served(fake_openai(openai_calls)) as openai_url,
+        Served(refusing_stripe()) as refusing_url,
+    ):
         env = {
-            f"{prefix}ADO_PAT": pat, f"{prefix}JIRA_TOKEN": token,
-            "MIGRAYT_BILLING": "stripe", "MIGRAYT_STRIPE_API_KEY": stripe_key, "MIGRAYT_STRIPE_WEBHOOK_SECRET": webhook_secret,
-            "MIGRAYT_STRIPE_API_BASE": stripe_api.url, "MIGRAYT_STRIPE_PRICE_ID": "price_canary", "MIGRAYT_METER_INTERVAL_SECONDS": "0.3",
-            "MIGRAYT_OPENAI_API_KEY": openai_key, "MIGRAYT_OPENAI_BASE_URL": f"{openai_url}/v1", "MIGRAYT_OPENAI_MODEL": "canary-model",
+            f"{prefix}ADO_PAT": pat,
+            f"{prefix}JIRA_TOKEN": token,
+            "MIGRAYT_BILLING": "stripe",
+            "MIGRAYT_STRIPE_API_KEY": stripe_key,
+            "MIGRAYT_STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
+            "MIGRAYT_STRIPE_PRICE_ID": "price_canary",
+            "MIGRAYT_METER_INTERVAL_SECONDS": "0.3",
+            "MIGRAYT_OPENAI_API_KEY": openai_key,
+            "MIGRAYT_OPENAI_BASE_URL": f"{openai_url}/v1",
+            "MIGRAYT_OPENAI_MODEL": "canary-model",
             "MIGRAYT_CODEC_KEYS": f"{codec_kid}:{codec_b64}",
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         canaries = (
-            forms(pat) | forms(token, EMAIL) | forms(stripe_key) | forms(wrong_stripe_key) | forms(webhook_secret) | forms(openai_key)
+            forms(pat)
+            | forms(token, EMAIL)
+            | forms(stripe_key)
+            | forms(wrong_stripe_key)
+            | forms(webhook_secret)
+            | forms(openai_key)
             | {codec_b64, codec_key.hex(), fernet_key, admin_token}
         )
 
         # Every process of this run holds the canary codec key: the test's client, the API and the worker.
         settings = harness.test_settings(task_queue=f"migrayt-canary-{os.getpid()}")
         client = await connect_temporal(settings, stack.temporal_address)
-        mine = Stack(settings, stack.database_url, stack.temporal_address, client, MigrationService(settings, stack.service.sessions, client))
+        mine = Stack(
+            settings,
+            stack.database_url,
+            stack.temporal_address,
+            client,
+            MigrationService(settings, stack.service.sessions, client),
+        )
         answers: list[str] = []
 
         async def keep(response: httpx.Response) -> None:
@@ -294,18 +380,41 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
                 canaries |= {tenant_token}
                 hooks = {"response": [keep]}
                 async with (
-                    httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {tenant_token}"}, timeout=30, event_hooks=hooks) as http,
+                    httpx.AsyncClient(
+                        base_url=api.url,
+                        headers={"Authorization": f"Bearer {tenant_token}"},
+                        timeout=30,
+                        event_hooks=hooks,
+                    ) as http,
                     httpx.AsyncClient(base_url=api.url, timeout=30, event_hooks=hooks) as anonymous,
                 ):
                     # A stored connection: the PAT is kept encrypted with MIGRAYT_SECRET_KEY.
-                    r = await http.post("/api/connections", json={"kind": "ado", "name": "canary ado", "organization_url": sandbox.ado_url,
-                                                                  "project": "Phoenix", "pat": pat})
+                    r = await http.post(
+                        "/api/connections",
+                        json={
+                            "kind": "ado",
+                            "name": "canary ado",
+                            "organization_url": sandbox.ado_url,
+                            "project": "Phoenix",
+                            "pat": pat,
+                        },
+                    )
                     assert r.status_code == 201, r.text
                     assert (await http.put("/api/consent/ai-drafting", json={"ai_drafting": True})).status_code == 200
                     body = {
                         "name": "Canary billing",
-                        "source": {"organization_url": sandbox.ado_url, "project": "Phoenix", "team": "Phoenix Team", "pat_ref": f"env:{prefix}ADO_PAT"},
-                        "target": {"base_url": sandbox.jira_url, "project_key": "PHX", "email": EMAIL, "token_ref": f"env:{prefix}JIRA_TOKEN"},
+                        "source": {
+                            "organization_url": sandbox.ado_url,
+                            "project": "Phoenix",
+                            "team": "Phoenix Team",
+                            "pat_ref": f"env:{prefix}ADO_PAT",
+                        },
+                        "target": {
+                            "base_url": sandbox.jira_url,
+                            "project_key": "PHX",
+                            "email": EMAIL,
+                            "token_ref": f"env:{prefix}JIRA_TOKEN",
+                        },
                         "plan": structure_only_plan().model_dump(mode="json"),
                     }
                     r = await http.post("/api/migrations", json=body)
@@ -316,12 +425,22 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
                     for _ in range(2):
                         r = await http.post(f"/api/migrations/{mid}/scans", json={"draft_plan": True})
                         assert r.status_code == 202, r.text
-                        scan = await poll(http, f"/api/scans/{r.json()['scan_id']}", lambda s: s["status"] != "RUNNING", timeout=60)
+                        scan = await poll(
+                            http, f"/api/scans/{r.json()['scan_id']}", lambda s: s["status"] != "RUNNING", timeout=60
+                        )
                         assert scan["status"] == "COMPLETED", scan["error"]
-                    assert len(openai_calls) == 2 and {c["authorization"] for c in openai_calls} == {f"Bearer {openai_key}"}
+                    assert len(openai_calls) == 2 and {c["authorization"] for c in openai_calls} == {
+                        f"Bearer {openai_key}"
+                    }
                     versions = (await http.get(f"/api/migrations/{mid}/plan/versions")).json()
                     assert versions[-1]["origin"] == "ai", versions[-1]
-                    r = await http.put(f"/api/migrations/{mid}/plan", json={"base_version": versions[-1]["version"], "plan": structure_only_plan().model_dump(mode="json")})
+                    r = await http.put(
+                        f"/api/migrations/{mid}/plan",
+                        json={
+                            "base_version": versions[-1]["version"],
+                            "plan": structure_only_plan().model_dump(mode="json"),
+                        },
+                    )
                     assert r.status_code == 201, r.text
                     assert (await http.post(f"/api/migrations/{mid}/plan/approve", json={})).status_code == 200
 
@@ -339,9 +458,17 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
                     [sent] = stripe_api.calls("/v1/checkout/sessions")
                     assert sent.headers["authorization"] == f"Bearer {stripe_key}"
                     event = checkout_completed(r.json()["checkout_id"])
-                    refused = await anonymous.post("/api/billing/webhook", content=event, headers={"Stripe-Signature": stripe_signed(event, "whsec_not_ours")})
+                    refused = await anonymous.post(
+                        "/api/billing/webhook",
+                        content=event,
+                        headers={"Stripe-Signature": stripe_signed(event, "whsec_not_ours")},
+                    )
                     assert refused.status_code == 400
-                    paid = await anonymous.post("/api/billing/webhook", content=event, headers={"Stripe-Signature": stripe_signed(event, webhook_secret)})
+                    paid = await anonymous.post(
+                        "/api/billing/webhook",
+                        content=event,
+                        headers={"Stripe-Signature": stripe_signed(event, webhook_secret)},
+                    )
                     assert paid.status_code == 200, paid.text
 
                     r = await http.post(f"/api/migrations/{mid}/runs")
@@ -364,7 +491,9 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
             assert leaks(str(refused_key.value), canaries | {codec_b64[:-4]}) == []
 
     worker_log = log_path.read_text(errors="replace")
-    assert "reported" in worker_log and "AI drafting failed" in worker_log, "the worker's log does not show the paths checked"
+    assert "reported" in worker_log and "AI drafting failed" in worker_log, (
+        "the worker's log does not show the paths checked"
+    )
     assert leaks(worker_log, canaries) == [], "secret in the worker's log"
     assert codec_key not in log_path.read_bytes()
     assert leaks(formatted(caplog.records), canaries) == [], "secret in the test process's or the API's log records"

@@ -71,7 +71,9 @@ async def shared(stack, monkeypatch):
     monkeypatch.setenv("MIGRAYT_T_ACME__ADO_PAT", "acme-own-pat")
     get_settings.cache_clear()
     overrides = dict(
-        auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(key),
+        auth="on",
+        admin_token=SecretStr(ADMIN_TOKEN),
+        secret_key=SecretStr(key),
         task_queue=f"{stack.settings.task_queue}-shared",
     )
     settings = stack.settings.model_copy(update=overrides)
@@ -92,9 +94,13 @@ async def test_a_tenant_cannot_name_another_tenants_variable_at_create(shared):
     assert tenant_env_prefix("acme") == "MIGRAYT_T_ACME__" and tenant_env_prefix("acme-prod") == "MIGRAYT_T_ACME_PROD__"
     async with listener() as (url, received), shared.client(acme) as http, shared.client(acme_prod) as owner:
         for foreign in (
-            "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN", "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN",
+            "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN",
+            "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN",
             "env:MIGRAYT_T_A_B__JIRA_TOKEN",
-            "env:MIGRAYT_STRIPE_API_KEY", "env:MIGRAYT_CODEC_KEYS", "env:MIGRAYT_API_TOKEN", "file:/proc/self/environ",
+            "env:MIGRAYT_STRIPE_API_KEY",
+            "env:MIGRAYT_CODEC_KEYS",
+            "env:MIGRAYT_API_TOKEN",
+            "file:/proc/self/environ",
         ):
             r = await http.post("/api/migrations", json=details(url, "env:MIGRAYT_T_ACME__ADO_PAT", foreign))
             assert r.status_code == 422 and foreign in r.json()["detail"], (foreign, r.text)
@@ -107,10 +113,13 @@ async def test_a_tenant_cannot_name_another_tenants_variable_at_create(shared):
 async def scan_of(api, tenant: str, url: str, pat_ref: str, token_ref: str) -> Scan:
     """A migration row written straight into the database (no door checked it), then scanned."""
     migration_id = await api.stack.service.create_migration(
-        tenant, "straight into the database",
+        tenant,
+        "straight into the database",
         SourceConnection(organization_url=url, project="Phoenix", pat_ref=pat_ref),
         TargetConnection(base_url=url, project_key="PHX", email="me@acme.example", token_ref=token_ref),
-        default_plan(), actor="tests", door="api",
+        default_plan(),
+        actor="tests",
+        door="api",
     )
     scan_id = await api.intake.start_scan(tenant, migration_id, "tests", "api", draft_plan=False)
     deadline = time.monotonic() + 60
@@ -124,22 +133,34 @@ async def sealed_of(api, tenant: str, secret: str) -> str:
     """A saved connection of `tenant` holding `secret`; its sealed value, as a migration names it."""
     blob = SecretBox(get_settings().secret_key).seal(SecretStr(secret))
     async with api.stack.service.sessions() as session:
-        session.add(StoredConnection(
-            id=f"conn-{os.urandom(6).hex()}", tenant_id=tenant, kind="ado", name="saved", url="http://ado.invalid",
-            secret_encrypted=blob, secret_hint="…", detail={}, created_by="tests",
-        ))
+        session.add(
+            StoredConnection(
+                id=f"conn-{os.urandom(6).hex()}",
+                tenant_id=tenant,
+                kind="ado",
+                name="saved",
+                url="http://ado.invalid",
+                secret_encrypted=blob,
+                secret_hint="…",
+                detail={},
+                created_by="tests",
+            )
+        )
         await session.commit()
     return f"sealed:{blob}"
 
 
-@pytest.mark.parametrize("tenant, foreign", [
-    ("acme", "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN"),
-    ("acme", "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN"),
-    ("a.b", "env:MIGRAYT_T_A_B__JIRA_TOKEN"),  # a tenant id from before ids were restricted
-    ("acme", "env:MIGRAYT_SECRET_KEY"),
-    ("acme", "env:HOME"),
-    ("acme", "file:/proc/self/environ"),
-])
+@pytest.mark.parametrize(
+    "tenant, foreign",
+    [
+        ("acme", "env:MIGRAYT_T_ACME_PROD__JIRA_TOKEN"),
+        ("acme", "env:MIGRAYT_T_ACME_PROD_JIRA_TOKEN"),
+        ("a.b", "env:MIGRAYT_T_A_B__JIRA_TOKEN"),  # a tenant id from before ids were restricted
+        ("acme", "env:MIGRAYT_SECRET_KEY"),
+        ("acme", "env:HOME"),
+        ("acme", "file:/proc/self/environ"),
+    ],
+)
 async def test_the_worker_refuses_a_foreign_reference_at_use(shared, tenant, foreign):
     async with listener() as (url, received):
         scan = await scan_of(shared, tenant, url, foreign, foreign)
@@ -165,8 +186,14 @@ async def test_the_worker_refuses_another_tenants_sealed_secret(shared):
 def test_own_settings_of_every_settings_class_are_refused_in_every_mode(tmp_path):
     for mode in (SecretPolicy(shared=True, secrets_dir=tmp_path), SecretPolicy(shared=False, secrets_dir=tmp_path)):
         for name in (
-            "MIGRAYT_STRIPE_API_KEY", "MIGRAYT_STRIPE_WEBHOOK_SECRET", "MIGRAYT_CODEC_KEYS", "MIGRAYT_API_TOKEN",
-            "MIGRAYT_ADMIN_TOKEN", "MIGRAYT_SECRET_KEY", "MIGRAYT_DATABASE_URL", "migrayt_openai_api_key",
+            "MIGRAYT_STRIPE_API_KEY",
+            "MIGRAYT_STRIPE_WEBHOOK_SECRET",
+            "MIGRAYT_CODEC_KEYS",
+            "MIGRAYT_API_TOKEN",
+            "MIGRAYT_ADMIN_TOKEN",
+            "MIGRAYT_SECRET_KEY",
+            "MIGRAYT_DATABASE_URL",
+            "migrayt_openai_api_key",
         ):
             with pytest.raises(SecretRefRefused, match="own settings"):
                 resolve_secret(f"env:{name}", tenant="default", policy=mode)
@@ -197,10 +224,17 @@ def test_file_secrets_only_inside_the_secrets_folder_with_auth_off(tmp_path):
     inside = resolve_secret(f"file:{folder}/jira-token", tenant="default", policy=local)
     assert inside.get_secret_value() == "in-the-folder"
     assert resolve_secret("file:jira-token", tenant="default", policy=local).get_secret_value() == "in-the-folder"
-    for ref in (f"file:{folder}/../elsewhere/admin-token", "file:../elsewhere/admin-token", f"file:{folder}/link-out",
-                "file:dir-out/admin-token", "file:/proc/self/environ", "file:proc/environ",
-                f"file:{outside}/admin-token",
-                "file:/etc/passwd", f"file:{folder}"):
+    for ref in (
+        f"file:{folder}/../elsewhere/admin-token",
+        "file:../elsewhere/admin-token",
+        f"file:{folder}/link-out",
+        "file:dir-out/admin-token",
+        "file:/proc/self/environ",
+        "file:proc/environ",
+        f"file:{outside}/admin-token",
+        "file:/etc/passwd",
+        f"file:{folder}",
+    ):
         with pytest.raises(SecretRefRefused):
             resolve_secret(ref, tenant="default", policy=local)
     with pytest.raises(SecretRefRefused, match="environment variables only"):
@@ -214,8 +248,14 @@ async def test_file_references_at_create_with_auth_off(stack, tmp_path):
     (folder / "jira-token").write_text("t")
     (folder / "link-out").symlink_to("/proc/self/environ")
     async with served(stack, auth="off", secrets_dir=folder) as api, api.client() as http, listener() as (url, _):
-        for ref in ("file:/proc/self/environ", f"file:{folder}/../../etc/passwd", f"file:{folder}/link-out",
-                    "env:MIGRAYT_STRIPE_WEBHOOK_SECRET", "env:MIGRAYT_CODEC_KEYS", "env:MIGRAYT_T_OTHER__JIRA_TOKEN"):
+        for ref in (
+            "file:/proc/self/environ",
+            f"file:{folder}/../../etc/passwd",
+            f"file:{folder}/link-out",
+            "env:MIGRAYT_STRIPE_WEBHOOK_SECRET",
+            "env:MIGRAYT_CODEC_KEYS",
+            "env:MIGRAYT_T_OTHER__JIRA_TOKEN",
+        ):
             r = await http.post("/api/migrations", json=details(url, "env:MY_ADO_PAT", ref))
             assert r.status_code == 422 and ref in r.json()["detail"], (ref, r.text)
         r = await http.post("/api/migrations", json=details(url, "env:MY_ADO_PAT", f"file:{folder}/jira-token"))

@@ -32,7 +32,10 @@ TENANT, OTHER = "sse-a", "sse-b"
 @pytest.fixture(scope="module")
 async def api(stack) -> AsyncIterator[Api]:
     async with served(
-        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode()),
+        stack,
+        auth="on",
+        admin_token=SecretStr(ADMIN_TOKEN),
+        secret_key=SecretStr(Fernet.generate_key().decode()),
         sse_max_lifetime_seconds=3.0,
     ) as running:
         yield running
@@ -41,16 +44,34 @@ async def api(stack) -> AsyncIterator[Api]:
 async def running_run(api: Api, token: str, tenant: str) -> str:
     pat_ref, token_ref = tenant_secret_refs(tenant)
     async with api.client(token) as http:
-        r = await http.post("/api/migrations", json={
-            "name": "watched",
-            "source": {"organization_url": "https://dev.azure.com/acme", "project": "Phoenix", "pat_ref": pat_ref},
-            "target": {"base_url": "https://acme.atlassian.net", "project_key": "PHX", "email": "m@example.com", "token_ref": token_ref},
-            "plan": structure_only_plan().model_dump(mode="json"), "approve_plan": True,
-        })
+        r = await http.post(
+            "/api/migrations",
+            json={
+                "name": "watched",
+                "source": {"organization_url": "https://dev.azure.com/acme", "project": "Phoenix", "pat_ref": pat_ref},
+                "target": {
+                    "base_url": "https://acme.atlassian.net",
+                    "project_key": "PHX",
+                    "email": "m@example.com",
+                    "token_ref": token_ref,
+                },
+                "plan": structure_only_plan().model_dump(mode="json"),
+                "approve_plan": True,
+            },
+        )
         assert r.status_code == 201, r.text
     run_id = f"run-{uuid.uuid4().hex[:12]}"
     async with api.stack.service.sessions() as session:
-        session.add(Run(id=run_id, migration_id=r.json()["id"], tenant_id=tenant, status=RunStatus.RUNNING, phase="create_items", counters={}))
+        session.add(
+            Run(
+                id=run_id,
+                migration_id=r.json()["id"],
+                tenant_id=tenant,
+                status=RunStatus.RUNNING,
+                phase="create_items",
+                counters={},
+            )
+        )
         await session.commit()
     return run_id
 
@@ -107,7 +128,9 @@ async def test_open_streams_per_tenant_are_capped(stack):
                 third = await http.send(http.build_request("GET", path), stream=True)
                 if third.status_code == 200:
                     break
-                assert third.status_code == 429 and time.monotonic() < deadline, "the closed stream's slot never came back"
+                assert third.status_code == 429 and time.monotonic() < deadline, (
+                    "the closed stream's slot never came back"
+                )
                 await third.aclose()
                 await asyncio.sleep(0.5)
             await third.aclose()
@@ -131,8 +154,17 @@ async def test_cli_watch_reconnects_after_a_timeout_until_the_run_ends(api):
     run_id = await running_run(api, token, TENANT)
     env = dict(os.environ, MIGRAYT_API_URL=api.url, MIGRAYT_API_TOKEN=token)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "migrayt.api.cli", "status", run_id, "--watch", "--json", env=env, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "migrayt.api.cli",
+        "status",
+        run_id,
+        "--watch",
+        "--json",
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         # A second RUNNING `progress` with nothing changed comes only from a new stream: the CLI reconnected.

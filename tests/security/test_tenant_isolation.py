@@ -60,7 +60,9 @@ def same_answer(mine: tuple[int, str], missing: tuple[int, str], a_id: str, fake
 
 @pytest.fixture
 async def api(stack):
-    async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())) as running:
+    async with served(
+        stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(Fernet.generate_key().decode())
+    ) as running:
         yield running
 
 
@@ -73,27 +75,47 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
             assert r.status_code == 201, r.text
             mid = r.json()["id"]
             scan_id = (await a.post(f"/api/migrations/{mid}/scans", json={"draft_plan": False})).json()["scan_id"]
-            assert (await poll(a, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=60))["status"] == "COMPLETED"
+            assert (await poll(a, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=60))[
+                "status"
+            ] == "COMPLETED"
             r = await a.post(f"/api/migrations/{mid}/previews", json={"samples": 1})
             preview_id = r.json()["preview_id"]
-            assert (await poll(a, f"/api/previews/{preview_id}", lambda p: p["status"] != "RUNNING", timeout=60))["status"] == "COMPLETED"
+            assert (await poll(a, f"/api/previews/{preview_id}", lambda p: p["status"] != "RUNNING", timeout=60))[
+                "status"
+            ] == "COMPLETED"
             plan = (await a.get(f"/api/migrations/{mid}/plan")).json()
             # A checkout too: billing on just for this request (the API reads it per request; the worker never sees it).
             async with stripe_stand_in() as stripe_api:
                 with monkeypatch.context() as billing_on:
-                    for name, value in {"MIGRAYT_BILLING": "stripe", "MIGRAYT_STRIPE_API_KEY": "sk_test_iso", "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
-                                            "MIGRAYT_STRIPE_PRICE_ID": "price_iso"}.items():
+                    for name, value in {
+                        "MIGRAYT_BILLING": "stripe",
+                        "MIGRAYT_STRIPE_API_KEY": "sk_test_iso",
+                        "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
+                        "MIGRAYT_STRIPE_PRICE_ID": "price_iso",
+                    }.items():
                         billing_on.setenv(name, value)
                     r = await a.post(f"/api/migrations/{mid}/checkout")
                     assert r.status_code == 201, r.text
             assert (await a.get(f"/api/migrations/{mid}/checkout")).status_code == 200
             assert (await a.post(f"/api/migrations/{mid}/plan/approve", json={})).status_code == 200
-            r = await a.post("/api/connections", json={"kind": "ado", "name": "alpha ado", "organization_url": sandbox_a.ado_url,
-                                                       "project": "Phoenix", "pat": "sandbox-pat"})
+            r = await a.post(
+                "/api/connections",
+                json={
+                    "kind": "ado",
+                    "name": "alpha ado",
+                    "organization_url": sandbox_a.ado_url,
+                    "project": "Phoenix",
+                    "pat": "sandbox-pat",
+                },
+            )
             assert r.status_code == 201, r.text
             connection_id = r.json()["id"]
-            delta = await a.post("/api/schedules", json={"migration_id": mid, "kind": "delta", "every_minutes": 600, "paused": True})
-            cutover = await a.post("/api/schedules", json={"migration_id": mid, "kind": "cutover", "at": "2099-01-01T00:00:00Z"})
+            delta = await a.post(
+                "/api/schedules", json={"migration_id": mid, "kind": "delta", "every_minutes": 600, "paused": True}
+            )
+            cutover = await a.post(
+                "/api/schedules", json={"migration_id": mid, "kind": "cutover", "at": "2099-01-01T00:00:00Z"}
+            )
             assert delta.status_code == cutover.status_code == 201, (delta.text, cutover.text)
             schedule_ids = [delta.json()["schedule_id"], cutover.json()["schedule_id"]]
 
@@ -116,28 +138,57 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
 
             # What A's objects look like before B tries anything.
             def snapshot_paths() -> list[str]:
-                return [f"/api/migrations/{mid}", f"/api/migrations/{run_id}", f"/api/migrations/{mid}/plan/versions", f"/api/migrations/{mid}/checkout",
-                        f"/api/connections/{connection_id}", *(f"/api/schedules/{s}" for s in schedule_ids)]
+                return [
+                    f"/api/migrations/{mid}",
+                    f"/api/migrations/{run_id}",
+                    f"/api/migrations/{mid}/plan/versions",
+                    f"/api/migrations/{mid}/checkout",
+                    f"/api/connections/{connection_id}",
+                    *(f"/api/schedules/{s}" for s in schedule_ids),
+                ]
 
             async def snapshot() -> list[tuple[int, str]]:
-                return [(r.status_code, re.sub(r'"(elapsed_seconds|next_action_times|updated_at)":[^,}\]]*', "", r.text))
-                        for r in [await a.get(p) for p in snapshot_paths()]]
+                return [
+                    (r.status_code, re.sub(r'"(elapsed_seconds|next_action_times|updated_at)":[^,}\]]*', "", r.text))
+                    for r in [await a.get(p) for p in snapshot_paths()]
+                ]
 
             before = await snapshot()
             assert all(status == 200 for status, _ in before), before
             try:
-                checked = await sweep(b, {
-                    "migration_id": [mid], "run_id": [run_id], "id": [run_id, mid], "scan_id": [scan_id], "preview_id": [preview_id],
-                    "connection_id": [connection_id], "schedule_id": schedule_ids,
-                }, plan)
+                checked = await sweep(
+                    b,
+                    {
+                        "migration_id": [mid],
+                        "run_id": [run_id],
+                        "id": [run_id, mid],
+                        "scan_id": [scan_id],
+                        "preview_id": [preview_id],
+                        "connection_id": [connection_id],
+                        "schedule_id": schedule_ids,
+                    },
+                    plan,
+                )
                 assert {
-                    "GET /api/migrations/{id}", "POST /api/migrations/{run_id}/pause", "POST /api/migrations/{run_id}/resume",
-                    "POST /api/migrations/{run_id}/cancel", "POST /api/migrations/{run_id}/rerun", "GET /api/migrations/{run_id}/events",
-                    "PUT /api/migrations/{migration_id}/plan", "POST /api/migrations/{migration_id}/plan/approve",
-                    "GET /api/scans/{scan_id}/quote", "GET /api/migrations/{migration_id}/quote", "GET /api/previews/{preview_id}",
-                    "GET /api/connections/{connection_id}", "GET /api/schedules/{schedule_id}", "DELETE /api/schedules/{schedule_id}",
-                    "POST /api/schedules/{schedule_id}/{action}", "GET /api/schedules", "GET /api/audit",
-                    "GET /api/migrations/{migration_id}/checkout", "POST /api/migrations/{migration_id}/checkout",
+                    "GET /api/migrations/{id}",
+                    "POST /api/migrations/{run_id}/pause",
+                    "POST /api/migrations/{run_id}/resume",
+                    "POST /api/migrations/{run_id}/cancel",
+                    "POST /api/migrations/{run_id}/rerun",
+                    "GET /api/migrations/{run_id}/events",
+                    "PUT /api/migrations/{migration_id}/plan",
+                    "POST /api/migrations/{migration_id}/plan/approve",
+                    "GET /api/scans/{scan_id}/quote",
+                    "GET /api/migrations/{migration_id}/quote",
+                    "GET /api/previews/{preview_id}",
+                    "GET /api/connections/{connection_id}",
+                    "GET /api/schedules/{schedule_id}",
+                    "DELETE /api/schedules/{schedule_id}",
+                    "POST /api/schedules/{schedule_id}/{action}",
+                    "GET /api/schedules",
+                    "GET /api/audit",
+                    "GET /api/migrations/{migration_id}/checkout",
+                    "POST /api/migrations/{migration_id}/checkout",
                 } <= checked, checked
                 # Nothing B tried changed anything of A's: the run is still paused, the schedules are there.
                 assert await snapshot() == before
@@ -182,10 +233,14 @@ async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> 
                 fakes = {p: missing_like(v) for p, v in id_params.items()}
                 mine = await answer(b, method.upper(), url, bodies.get(key))
                 missing = await answer(b, method.upper(), template.format(**{**values, **fakes}), bodies.get(key))
-                assert mine[0] != 422, f"{key}: the body was refused ({mine[1][:200]}): give this test a valid body for it"
+                assert mine[0] != 422, (
+                    f"{key}: the body was refused ({mine[1][:200]}): give this test a valid body for it"
+                )
                 assert mine[0] == 404, f"{key} {values} as another tenant: {mine[0]} {mine[1][:200]}"
                 for p, v in id_params.items():
-                    assert same_answer(mine, missing, v, fakes[p]), f"{key}: A's {p} answers unlike a missing one: {mine} vs {missing}"
+                    assert same_answer(mine, missing, v, fakes[p]), (
+                        f"{key}: A's {p} answers unlike a missing one: {mine} vs {missing}"
+                    )
                 checked.add(key)
 
     # Ids carried in bodies and query strings.
@@ -205,7 +260,9 @@ async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> 
         for params in [{}] + [{q: v} for q in query if q in ids for v in ids[q]]:
             r = await b.get(template, params=params)
             assert r.status_code in (200, 404), f"GET {template} {params}: {r.status_code} {r.text[:200]}"
-            assert not [i for i in a_ids if i in r.text], f"GET {template} {params} shows A's objects to B: {r.text[:300]}"
+            assert not [i for i in a_ids if i in r.text], (
+                f"GET {template} {params} shows A's objects to B: {r.text[:300]}"
+            )
             checked.add(f"GET {template}")
 
     return checked

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
 try:
     from test_adf_schema import assert_valid
 except ImportError:  # tests/unit turned into a package
@@ -51,7 +53,7 @@ def engine_context(**overrides: Any) -> AdfContext:
     return ctx
 
 
-@lru_cache(maxsize=None)
+@cache
 def _converted(name: str) -> str:
     html = (CORPUS / name).read_text(encoding="utf-8")
     return json.dumps(html_to_adf(html, engine_context()))
@@ -119,9 +121,23 @@ def test_corpus_file_without_hooks_is_valid_too(path: Path) -> None:
 def test_the_corpus_covers_every_construct() -> None:
     names = {p.stem for p in CORPUS_FILES}
     assert {
-        "ado_bug_repro", "ado_table_merged", "nested_lists_10", "broken_markup", "word_pasted",
-        "emoji_rtl", "control_chars", "long_description_100kb", "table_10000_cells", "deep_nesting",
-        "code_blocks", "mentions_refs", "images", "scripts_styles", "formatting", "whitespace", "empty",
+        "ado_bug_repro",
+        "ado_table_merged",
+        "nested_lists_10",
+        "broken_markup",
+        "word_pasted",
+        "emoji_rtl",
+        "control_chars",
+        "long_description_100kb",
+        "table_10000_cells",
+        "deep_nesting",
+        "code_blocks",
+        "mentions_refs",
+        "images",
+        "scripts_styles",
+        "formatting",
+        "whitespace",
+        "empty",
     } <= names
     assert (CORPUS / "long_description_100kb.html").stat().st_size >= 100_000
 
@@ -224,8 +240,7 @@ def test_word_pasted_html_reads_cleanly() -> None:
         assert junk not in text, junk
     # Word list paragraphs become a real list, without Word's typed bullets.
     bullets = next(nodes(doc, "bulletList"))
-    assert [adf_to_text(i) for i in bullets["content"]] == [
-        "Velocity dropped to 21 points", "Carry over PBI 7781"]
+    assert [adf_to_text(i) for i in bullets["content"]] == ["Velocity dropped to 21 points", "Carry over PBI 7781"]
     assert marks_of(text_with(doc, "21 points"))["textColor"] == {"color": "#ff0000"}
     assert marks_of(text_with(doc, "italic by style")) == {"em": {}}
     assert "strong" not in marks_of(text_with(doc, "bold cancelled"))
@@ -235,8 +250,18 @@ def test_word_pasted_html_reads_cleanly() -> None:
 def test_emoji_and_right_to_left_text_survive_as_text() -> None:
     doc = convert("emoji_rtl.html")
     text = adf_to_text(doc)
-    for piece in ("✅", "🚀", "👩🏽‍💻", "🇳🇴", "1️⃣", "שלום עולם", "مرحبا بالعالم", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "漢字かなカナ",
-                  "\u202ereversed\u202c"):
+    for piece in (
+        "✅",
+        "🚀",
+        "👩🏽‍💻",
+        "🇳🇴",
+        "1️⃣",
+        "שלום עולם",
+        "مرحبا بالعالم",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+        "漢字かなカナ",
+        "\u202ereversed\u202c",
+    ):
         assert piece in text
 
 
@@ -295,7 +320,8 @@ def test_work_item_references_as_inline_cards_when_the_site_is_known() -> None:
     doc = html_to_adf("<div>Blocked by #12, see #13.</div>", ctx)
     assert_valid(doc)
     assert list(nodes(doc, "inlineCard")) == [
-        {"type": "inlineCard", "attrs": {"url": "https://fabrikam.atlassian.net/browse/FAB-112"}}]
+        {"type": "inlineCard", "attrs": {"url": "https://fabrikam.atlassian.net/browse/FAB-112"}}
+    ]
     assert adf_to_text(doc) == "Blocked by https://fabrikam.atlassian.net/browse/FAB-112, see #13."
 
 
@@ -331,8 +357,13 @@ def test_links_to_migrated_work_items_point_at_jira() -> None:
 def test_images_rehosted_inline_and_never_pointing_at_the_source() -> None:
     doc = convert("images.html")
     media = [n["attrs"] for n in nodes(doc, "media")]
-    assert media[0] == {"type": "external", "url": JIRA_ATTACHMENT.format(10001), "alt": "Error dialog",
-                        "width": 640, "height": 480}
+    assert media[0] == {
+        "type": "external",
+        "url": JIRA_ATTACHMENT.format(10001),
+        "alt": "Error dialog",
+        "width": 640,
+        "height": 480,
+    }
     assert len(media) == 2  # the screenshot and the one in the table cell
     table = next(nodes(doc, "table"))
     assert next(nodes(table, "mediaSingle"))["attrs"] == {"layout": "center"}
@@ -358,8 +389,18 @@ def test_image_hook_can_drop_an_image_explicitly() -> None:
 def test_scripts_styles_comments_and_unsafe_links_do_not_leak() -> None:
     doc = convert("scripts_styles.html")
     text = adf_to_text(doc)
-    for leaked in ("Should not appear", "css text", "script text", "noscript text", "iframe text",
-                   "internal comment", "svg text", "template text", "alert", "steal"):
+    for leaked in (
+        "Should not appear",
+        "css text",
+        "script text",
+        "noscript text",
+        "iframe text",
+        "internal comment",
+        "svg text",
+        "template text",
+        "alert",
+        "steal",
+    ):
         assert leaked not in text, leaked
     assert "Visible paragraph with handlers." in text
     hrefs = [m["link"]["href"] for n in texts(doc) if (m := marks_of(n)).get("link")]
@@ -373,11 +414,18 @@ def test_formatting_marks_headings_quotes_rules_breaks() -> None:
     headings = list(nodes(doc, "heading"))
     assert [h["attrs"]["level"] for h in headings] == [1, 2, 3, 4, 5, 6]
     expected = {
-        "bold": {"strong": {}}, "italic": {"em": {}}, "underline": {"underline": {}},
-        "strike": {"strike": {}}, "deleted": {"strike": {}}, "all three": {"strong": {}, "em": {}, "underline": {}},
-        "code wins": {"code": {}}, "both decorations": {"underline": {}, "strike": {}},
-        "red hex": {"textColor": {"color": "#ff0000"}}, "short hex": {"textColor": {"color": "#00ff00"}},
-        "rgb blue": {"textColor": {"color": "#0000ff"}}, "font purple": {"textColor": {"color": "#800080"}},
+        "bold": {"strong": {}},
+        "italic": {"em": {}},
+        "underline": {"underline": {}},
+        "strike": {"strike": {}},
+        "deleted": {"strike": {}},
+        "all three": {"strong": {}, "em": {}, "underline": {}},
+        "code wins": {"code": {}},
+        "both decorations": {"underline": {}, "strike": {}},
+        "red hex": {"textColor": {"color": "#ff0000"}},
+        "short hex": {"textColor": {"color": "#00ff00"}},
+        "rgb blue": {"textColor": {"color": "#0000ff"}},
+        "font purple": {"textColor": {"color": "#800080"}},
     }
     for fragment, marks in expected.items():
         assert marks_of(text_with(doc, fragment)) == marks, fragment
@@ -385,8 +433,9 @@ def test_formatting_marks_headings_quotes_rules_breaks() -> None:
     assert subs == [{"type": "sub"}, {"type": "sup"}]
     assert "textColor" not in marks_of(text_with(doc, "black ignored"))
     # As in a browser, a child's text-decoration:none cannot undo its parent's underline.
-    assert marks_of(html_to_adf('<u><span style="text-decoration:none">x</span></u>')["content"][0]["content"][0]) \
-        == {"underline": {}}
+    assert marks_of(html_to_adf('<u><span style="text-decoration:none">x</span></u>')["content"][0]["content"][0]) == {
+        "underline": {}
+    }
     quote = next(nodes(doc, "blockquote"))
     assert [b["type"] for b in quote["content"]] == ["paragraph", "paragraph", "paragraph", "bulletList"]
     assert any(b["type"] == "rule" for b in doc["content"])
@@ -407,9 +456,17 @@ def test_whitespace_collapses_like_a_browser_except_in_pre() -> None:
 def test_broken_markup_is_repaired_like_a_browser() -> None:
     doc = convert("broken_markup.html")
     text = adf_to_text(doc)
-    for piece in ("Unclosed bold and italic", "Misnested one two three four", "item without close",
-                  "second item", "block in item", "unquoted attr", "nested anchor",
-                  "<script>alert(1)</script>", "<<<>>>"):
+    for piece in (
+        "Unclosed bold and italic",
+        "Misnested one two three four",
+        "item without close",
+        "second item",
+        "block in item",
+        "unquoted attr",
+        "nested anchor",
+        "<script>alert(1)</script>",
+        "<<<>>>",
+    ):
         assert piece in text, piece
     table = next(nodes(doc, "table"))
     assert [len(r["content"]) for r in table["content"]] == [2, 2]
@@ -431,7 +488,9 @@ def test_large_inputs_convert_completely() -> None:
     assert len(list(nodes(long_doc, "table"))) == html.count("<table>")
 
 
-@pytest.mark.parametrize("html", ["", "   ", "\n\t", "<!-- nothing -->", "<script>x</script>", "<p></p>", None, b"<b>bytes</b>"])
+@pytest.mark.parametrize(
+    "html", ["", "   ", "\n\t", "<!-- nothing -->", "<script>x</script>", "<p></p>", None, b"<b>bytes</b>"]
+)
 def test_empty_input_gives_an_empty_valid_doc(html: Any) -> None:
     doc = html_to_adf(html)
     assert_valid(doc)

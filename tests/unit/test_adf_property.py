@@ -6,6 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 try:
     from test_adf_schema import assert_valid
 except ImportError:  # tests/unit turned into a package
@@ -14,25 +15,108 @@ except ImportError:  # tests/unit turned into a package
 from migrayt.connectors.adf import AdfContext, AdfImage, adf_to_text, fit_adf, html_to_adf
 
 TAGS = [
-    "p", "div", "span", "b", "i", "u", "s", "em", "strong", "code", "pre", "sub", "sup", "a", "img", "br",
-    "hr", "ul", "ol", "li", "table", "thead", "tbody", "tr", "td", "th", "caption", "h1", "h3", "h6",
-    "blockquote", "font", "script", "style", "head", "o:p", "del", "kbd", "xmp", "textarea", "select",
-    "svg", "template", "iframe", "x-custom",
+    "p",
+    "div",
+    "span",
+    "b",
+    "i",
+    "u",
+    "s",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "sub",
+    "sup",
+    "a",
+    "img",
+    "br",
+    "hr",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "caption",
+    "h1",
+    "h3",
+    "h6",
+    "blockquote",
+    "font",
+    "script",
+    "style",
+    "head",
+    "o:p",
+    "del",
+    "kbd",
+    "xmp",
+    "textarea",
+    "select",
+    "svg",
+    "template",
+    "iframe",
+    "x-custom",
 ]
-ATTRS = st.sampled_from([
-    'href="https://example.com/a?b=1&amp;c"', 'href="javascript:alert(1)"', 'href="#"', "href",
-    'src="https://dev.azure.com/o/_apis/wit/attachments/1?fileName=a.png"', 'src="data:image/png;base64,AA"',
-    'alt="pic"', 'colspan="3"', 'rowspan="2"', 'colspan="-1"', 'rowspan="99999"', 'colspan="x"',
-    'style="color:#f00;font-weight:bold"', 'style="color:rgb(1,2,3)"', 'style="display:none"',
-    'style="mso-list:l0 level1 lfo1"', 'style="mso-list:Ignore"', 'class="language-py"', 'start="0"',
-    'start="-4"', 'color="red"', 'data-vss-mention="version:2.0,abc"', 'style="vertical-align:super"',
-    'style="text-decoration:underline"', "hidden", 'lang="he" dir="rtl"',
-])
+ATTRS = st.sampled_from(
+    [
+        'href="https://example.com/a?b=1&amp;c"',
+        'href="javascript:alert(1)"',
+        'href="#"',
+        "href",
+        'src="https://dev.azure.com/o/_apis/wit/attachments/1?fileName=a.png"',
+        'src="data:image/png;base64,AA"',
+        'alt="pic"',
+        'colspan="3"',
+        'rowspan="2"',
+        'colspan="-1"',
+        'rowspan="99999"',
+        'colspan="x"',
+        'style="color:#f00;font-weight:bold"',
+        'style="color:rgb(1,2,3)"',
+        'style="display:none"',
+        'style="mso-list:l0 level1 lfo1"',
+        'style="mso-list:Ignore"',
+        'class="language-py"',
+        'start="0"',
+        'start="-4"',
+        'color="red"',
+        'data-vss-mention="version:2.0,abc"',
+        'style="vertical-align:super"',
+        'style="text-decoration:underline"',
+        "hidden",
+        'lang="he" dir="rtl"',
+    ]
+)
 TEXT = st.text(
     alphabet=st.characters(codec=None, exclude_categories=()),  # any code point, surrogates included
     max_size=12,
-) | st.sampled_from(["#12", " ", "\n", "\x00", "\ud83d", "\ude00", "😀", "&amp;", "&#0;", "&#x1;", "&nbsp;",
-                     "<!--", "-->", "<![if !supportLists]>", "<", ">", "&", "שלום", "@Jane"])
+) | st.sampled_from(
+    [
+        "#12",
+        " ",
+        "\n",
+        "\x00",
+        "\ud83d",
+        "\ude00",
+        "😀",
+        "&amp;",
+        "&#0;",
+        "&#x1;",
+        "&nbsp;",
+        "<!--",
+        "-->",
+        "<![if !supportLists]>",
+        "<",
+        ">",
+        "&",
+        "שלום",
+        "@Jane",
+    ]
+)
 
 
 @st.composite
@@ -67,8 +151,9 @@ html_trees = st.recursive(
 CONTEXT = AdfContext(
     mention=lambda identity, name: "acc-" + identity if identity else None,
     work_item_key=lambda ado_id: f"FAB-{ado_id}" if ado_id % 2 == 0 else None,
-    image=lambda src, alt: AdfImage(url="https://x.atlassian.net/rest/api/3/attachment/content/1", alt=alt)
-    if "fileName" in src else None,
+    image=lambda src, alt: (
+        AdfImage(url="https://x.atlassian.net/rest/api/3/attachment/content/1", alt=alt) if "fileName" in src else None
+    ),
     drop_source_host="dev.azure.com",
     jira_site_url="https://x.atlassian.net",
 )

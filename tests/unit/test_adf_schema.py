@@ -17,7 +17,6 @@ import pytest
 from jsonschema import ValidationError, validators
 
 
-
 def _schema_path() -> Path:
     """`MIGRAYT_SPECS_DIR`, else ../shared/specs next to the repo (as the sandbox finds it)."""
     from migrayt.sandbox.jira.adf import specs_dir
@@ -70,8 +69,20 @@ SAMPLES = [
     # ADF forbids code combined with anything but link.
     (_doc(_para({"type": "text", "text": "x", "marks": [{"type": "code"}, {"type": "strong"}]})), False),
     (_doc(_para({"type": "text", "text": ""})), False),
-    (_doc({"type": "table", "content": [{"type": "tableRow", "content": [
-        {"type": "tableCell", "content": [{"type": "table", "content": []}]}]}]}), False),
+    (
+        _doc(
+            {
+                "type": "table",
+                "content": [
+                    {
+                        "type": "tableRow",
+                        "content": [{"type": "tableCell", "content": [{"type": "table", "content": []}]}],
+                    }
+                ],
+            }
+        ),
+        False,
+    ),
     (_doc({"type": "blockquote", "content": [{"type": "heading", "attrs": {"level": 1}, "content": []}]}), False),
     (_doc(_para({"type": "text", "text": "x", "marks": [{"type": "textColor", "attrs": {"color": "red"}}]})), False),
     (_doc({"type": "bulletList", "content": [{"type": "listItem", "content": [_para()]}]}), True),

@@ -56,7 +56,9 @@ def test_only_images_on_the_source_server_are_rehosted():
     assert ado_attachment_src(f"https://acme.visualstudio.com/p/_apis/wit/attachments/{GUID}", ORG) == GUID
     assert ado_attachment_src(f"/acme/p/_apis/wit/attachments/{GUID}", ORG) == GUID
     assert ado_attachment_src(f"https://evil.example/_apis/wit/attachments/{GUID}", ORG) is None
-    assert ado_attachment_src("http://127.0.0.1:9/acme/p/_apis/wit/attachments/" + GUID, "http://127.0.0.1:8/acme") is None
+    assert (
+        ado_attachment_src("http://127.0.0.1:9/acme/p/_apis/wit/attachments/" + GUID, "http://127.0.0.1:8/acme") is None
+    )
     assert image_file_name(src, GUID) == "shot.png"
     assert image_file_name(f"{ORG}/_apis/wit/attachments/{GUID}", GUID) == f"image-{GUID}.png"
 
@@ -75,12 +77,22 @@ def test_description_is_composed_like_create_items():
 
 def test_history_file_says_who_changed_what_when():
     entries = [
-        HistoryEntry(1, datetime(2024, 1, 2, 9, 30, tzinfo=UTC), "Alex Chen",
-                     {"System.State": {"newValue": "New"}, "System.Rev": {"newValue": 1}}),
-        HistoryEntry(2, "2024-01-03T10:00:00Z", "Blair <b>Eze</b>",
-                     {"System.State": {"oldValue": "New", "newValue": "Active"},
-                      "System.AssignedTo": {"newValue": {"displayName": "Uma", "uniqueName": "uma@acme.example"}}},
-                     {"added": [{"rel": "AttachedFile", "url": "https://x/a", "attributes": {"name": "log.txt"}}]}),
+        HistoryEntry(
+            1,
+            datetime(2024, 1, 2, 9, 30, tzinfo=UTC),
+            "Alex Chen",
+            {"System.State": {"newValue": "New"}, "System.Rev": {"newValue": 1}},
+        ),
+        HistoryEntry(
+            2,
+            "2024-01-03T10:00:00Z",
+            "Blair <b>Eze</b>",
+            {
+                "System.State": {"oldValue": "New", "newValue": "Active"},
+                "System.AssignedTo": {"newValue": {"displayName": "Uma", "uniqueName": "uma@acme.example"}},
+            },
+            {"added": [{"rel": "AttachedFile", "url": "https://x/a", "attributes": {"name": "log.txt"}}]},
+        ),
     ]
     page = history_file(42, entries).decode()
     assert "work item #42" in page and "2 revisions" in page

@@ -1,25 +1,71 @@
 from migrayt.connectors.ado import WorkItem
 from migrayt.intake.catalog import CatalogBuilder, FieldMeta, StateInfo, TargetLimits
 
-FIELDS = [FieldMeta(reference_name="Microsoft.VSTS.Common.Priority", type="integer", picklist=True),
-          FieldMeta(reference_name="System.Description", type="html")]
-STATES = {"Epic": [StateInfo(name="New"), StateInfo(name="Active")], "Task": [StateInfo(name="New"), StateInfo(name="Closed")]}
+FIELDS = [
+    FieldMeta(reference_name="Microsoft.VSTS.Common.Priority", type="integer", picklist=True),
+    FieldMeta(reference_name="System.Description", type="html"),
+]
+STATES = {
+    "Epic": [StateInfo(name="New"), StateInfo(name="Active")],
+    "Task": [StateInfo(name="New"), StateInfo(name="Closed")],
+}
 
 
 def wi(id: int, type: str, state: str, parent: int | None = None, rels=(), **fields) -> WorkItem:
     relations = [{"rel": r, "url": f"https://x/_apis/wit/workItems/{o}", "attributes": a} for r, o, a in rels]
     if parent:
-        relations.append({"rel": "System.LinkTypes.Hierarchy-Reverse", "url": f"https://x/_apis/wit/workItems/{parent}", "attributes": {}})
-    return WorkItem.model_validate({"id": id, "rev": 2, "fields": {"System.WorkItemType": type, "System.State": state, "System.Rev": 2, **fields}, "relations": relations})
+        relations.append(
+            {
+                "rel": "System.LinkTypes.Hierarchy-Reverse",
+                "url": f"https://x/_apis/wit/workItems/{parent}",
+                "attributes": {},
+            }
+        )
+    return WorkItem.model_validate(
+        {
+            "id": id,
+            "rev": 2,
+            "fields": {"System.WorkItemType": type, "System.State": state, "System.Rev": 2, **fields},
+            "relations": relations,
+        }
+    )
 
 
 def test_counts_dedupe_links_and_measure_depth():
     b = CatalogBuilder(TargetLimits(hierarchy_levels=2, attachment_bytes=100), FIELDS, STATES)
-    b.add(wi(1, "Epic", "Active", **{"System.Title": "x" * 300, "Microsoft.VSTS.Common.Priority": 2, "System.CommentCount": 4},
-             rels=[("System.LinkTypes.Related", 2, {}), ("System.LinkTypes.Dependency-Forward", 3, {}),
-                   ("AttachedFile", 0, {"resourceSize": 150}), ("Hyperlink", 0, {})]))
-    b.add(wi(2, "Task", "New", parent=1, rels=[("System.LinkTypes.Related", 1, {})], **{"Microsoft.VSTS.Common.Priority": 2}))
-    b.add(wi(3, "Task", "Closed", parent=2, rels=[("System.LinkTypes.Dependency-Reverse", 1, {}), ("AttachedFile", 0, {"resourceSize": 50})]))
+    b.add(
+        wi(
+            1,
+            "Epic",
+            "Active",
+            **{"System.Title": "x" * 300, "Microsoft.VSTS.Common.Priority": 2, "System.CommentCount": 4},
+            rels=[
+                ("System.LinkTypes.Related", 2, {}),
+                ("System.LinkTypes.Dependency-Forward", 3, {}),
+                ("AttachedFile", 0, {"resourceSize": 150}),
+                ("Hyperlink", 0, {}),
+            ],
+        )
+    )
+    b.add(
+        wi(
+            2,
+            "Task",
+            "New",
+            parent=1,
+            rels=[("System.LinkTypes.Related", 1, {})],
+            **{"Microsoft.VSTS.Common.Priority": 2},
+        )
+    )
+    b.add(
+        wi(
+            3,
+            "Task",
+            "Closed",
+            parent=2,
+            rels=[("System.LinkTypes.Dependency-Reverse", 1, {}), ("AttachedFile", 0, {"resourceSize": 50})],
+        )
+    )
     b.add(wi(3, "Task", "Closed", parent=2))  # a retried batch: counted once
     c = b.finish()
     assert c.items_total == 3 and c.by_type == {"Epic": 1, "Task": 2}

@@ -90,7 +90,9 @@ def test_overflow_is_split_into_parts_under_the_limit_in_order_numbered():
     parts = split_overflow(over, 41, limit)
     assert len(parts) >= 10
     assert parts[0][0] == 0 and parts[-1][1] == len(over)
-    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(parts, parts[1:] + [(len(over), len(over) + 1)], strict=True))
+    assert all(
+        a[1] == b[0] and a[0] < a[1] for a, b in zip(parts, parts[1:] + [(len(over), len(over) + 1)], strict=True)
+    )
     texts = pages(9, over, 41, limit)
     assert all(len(t.encode()) <= limit for t in texts)
     # Parts are filled, not one comment each: the page margin is a margin, not the bulk.
@@ -108,7 +110,11 @@ def test_overflow_is_split_into_parts_under_the_limit_in_order_numbered():
 def test_a_comment_bigger_than_a_part_goes_alone_into_its_part():
     limit = 20_000
     giant = comment(5, html="<p>" + "g" * 50_000 + "</p>")
-    over = [comment(i, html="<p>" + "x" * 1500 + "</p>") for i in range(5)] + [giant] + [comment(i, html="<p>y</p>") for i in range(6, 9)]
+    over = (
+        [comment(i, html="<p>" + "x" * 1500 + "</p>") for i in range(5)]
+        + [giant]
+        + [comment(i, html="<p>y</p>") for i in range(6, 9)]
+    )
     parts = split_overflow(over, 5001, limit)
     alone = [p for p in parts if over[p[0]] is giant]
     assert alone == [(5, 6)]

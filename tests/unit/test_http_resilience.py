@@ -434,19 +434,29 @@ def fake_ado(ids: list[int], requests: list[httpx.Request]):
             hits = [i for i in ids if i > after]
             if len(hits) > 20_000 and "$top" not in request.url.params:
                 return httpx.Response(400, json={"message": "VS402337: more than 20000 results"})
-            return httpx.Response(200, json={"queryType": "flat", "workItems": [{"id": i, "url": ""} for i in hits[:top]]})
+            return httpx.Response(
+                200, json={"queryType": "flat", "workItems": [{"id": i, "url": ""} for i in hits[:top]]}
+            )
         if path.endswith("/_apis/wit/workitemsbatch"):
             body = _json.loads(request.content)
             assert len(body["ids"]) <= 200
             return httpx.Response(
                 200,
-                json={"count": len(body["ids"]), "value": [None if i % 7 == 0 else {"id": i, "rev": 1, "fields": {"System.Title": f"t{i}"}} for i in body["ids"]]},
+                json={
+                    "count": len(body["ids"]),
+                    "value": [
+                        None if i % 7 == 0 else {"id": i, "rev": 1, "fields": {"System.Title": f"t{i}"}}
+                        for i in body["ids"]
+                    ],
+                },
             )
         if "/comments" in path:
             token = request.url.params.get("continuationToken")
             page = int(token or 0)
             headers = {"x-ms-continuationtoken": str(page + 1)} if page < 2 else {}
-            return httpx.Response(200, headers=headers, json={"comments": [{"id": page * 10 + k, "text": "c"} for k in range(3)]})
+            return httpx.Response(
+                200, headers=headers, json={"comments": [{"id": page * 10 + k, "text": "c"} for k in range(3)]}
+            )
         return httpx.Response(404, json={"message": "no route"})
 
     return handler
@@ -455,7 +465,13 @@ def fake_ado(ids: list[int], requests: list[httpx.Request]):
 async def test_ado_ids_in_ranges_and_batches_of_200():
     ids = list(range(1, 452))
     requests: list[httpx.Request] = []
-    async with AdoClient("https://ado.example/org", "Proj", SecretStr("pat"), transport=httpx.MockTransport(fake_ado(ids, requests)), wiql_page_size=100) as ado:
+    async with AdoClient(
+        "https://ado.example/org",
+        "Proj",
+        SecretStr("pat"),
+        transport=httpx.MockTransport(fake_ado(ids, requests)),
+        wiql_page_size=100,
+    ) as ado:
         got = [i async for i in ado.iter_work_item_ids()]
         assert got == ids
         wiqls = [r for r in requests if r.url.path.endswith("/wiql")]
@@ -469,13 +485,17 @@ async def test_ado_ids_in_ranges_and_batches_of_200():
 
 async def test_ado_comments_follow_continuation():
     requests: list[httpx.Request] = []
-    async with AdoClient("https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(fake_ado([], requests))) as ado:
+    async with AdoClient(
+        "https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(fake_ado([], requests))
+    ) as ado:
         comments = [c.id async for c in ado.iter_comments(5)]
     assert comments == [0, 1, 2, 10, 11, 12, 20, 21, 22]
 
 
 async def test_ado_refuses_to_send_the_pat_to_another_host():
-    async with AdoClient("https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(lambda r: httpx.Response(200))) as ado:
+    async with AdoClient(
+        "https://ado.example/org", "Proj", "pat", transport=httpx.MockTransport(lambda r: httpx.Response(200))
+    ) as ado:
         with pytest.raises(ValueError):
             async for _ in ado.stream_attachment("https://evil.example/_apis/wit/attachments/1"):
                 pass
@@ -490,12 +510,17 @@ async def test_jira_search_follows_next_page_token():
         seen_tokens.append(token)
         page = int(token or 0)
         last = page == 2
-        out = {"issues": [{"id": str(page * 10 + k), "key": f"P-{page * 10 + k}", "fields": {}} for k in range(2)], "isLast": last}
+        out = {
+            "issues": [{"id": str(page * 10 + k), "key": f"P-{page * 10 + k}", "fields": {}} for k in range(2)],
+            "isLast": last,
+        }
         if not last:
             out["nextPageToken"] = str(page + 1)
         return httpx.Response(200, json=out)
 
-    async with JiraClient("https://jira.example", "me@example.com", "tok", transport=httpx.MockTransport(handler)) as jira:
+    async with JiraClient(
+        "https://jira.example", "me@example.com", "tok", transport=httpx.MockTransport(handler)
+    ) as jira:
         keys = [i.key async for i in jira.search_jql("project = P", page_size=2)]
     assert keys == ["P-0", "P-1", "P-10", "P-11", "P-20", "P-21"]
     assert seen_tokens == [None, "1", "2"]

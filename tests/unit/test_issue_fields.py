@@ -93,10 +93,12 @@ def test_huge_description_fits_jira_limit_and_says_so():
 @pytest.mark.parametrize("broken", ["<!-- unterminated comment", "<script>never closed", '<a href="open quote'])
 def test_broken_html_in_one_field_does_not_swallow_the_next(broken):
     # Seen with chaos seed 961148: a description ending in an open comment hid the acceptance criteria.
-    fields = story(**{
-        "System.Description": "<p>Intro</p>" + broken,
-        "Microsoft.VSTS.Common.AcceptanceCriteria": "<p>Done when @Olu Anders signs off</p>",
-    })
+    fields = story(
+        **{
+            "System.Description": "<p>Intro</p>" + broken,
+            "Microsoft.VSTS.Common.AcceptanceCriteria": "<p>Done when @Olu Anders signs off</p>",
+        }
+    )
     draft = build_issue_fields(3, fields, default_plan(), CATALOG, lookups())
     text = adf_to_text(draft.fields["description"])
     assert "Intro" in text and "AcceptanceCriteria" in text and "Done when @Olu Anders signs off" in text
@@ -119,7 +121,9 @@ def test_subtask_needs_parent():
 
 def test_bad_story_points_fail_the_item_alone():
     with pytest.raises(ItemRejected, match="not a number"):
-        build_issue_fields(1, story(**{"Microsoft.VSTS.Scheduling.StoryPoints": "lots"}), default_plan(), CATALOG, lookups())
+        build_issue_fields(
+            1, story(**{"Microsoft.VSTS.Scheduling.StoryPoints": "lots"}), default_plan(), CATALOG, lookups()
+        )
 
 
 def test_to_label():

@@ -20,13 +20,29 @@ PACKAGE = ROOT / "migrayt"
 # commands that run one process each on real infrastructure (migrayt.ops: `migrayt api`, `db upgrade`, ...).
 DOORS = ("migrayt.api", "migrayt.launcher", "migrayt.ops")
 ABOVE_CONNECTORS_AND_STORE = (
-    "migrayt.core", "migrayt.activities", "migrayt.workflows", "migrayt.api", "migrayt.worker", "migrayt.launcher",
-    "migrayt.ops", "migrayt.temporal", "migrayt.translation",
+    "migrayt.core",
+    "migrayt.activities",
+    "migrayt.workflows",
+    "migrayt.api",
+    "migrayt.worker",
+    "migrayt.launcher",
+    "migrayt.ops",
+    "migrayt.temporal",
+    "migrayt.translation",
 )
 # Pure rules over Jira and ADO data: no I/O layer above the connectors.
 ABOVE_TRANSLATION = (
-    "migrayt.core", "migrayt.activities", "migrayt.workflows", "migrayt.api", "migrayt.worker", "migrayt.launcher",
-    "migrayt.ops", "migrayt.store", "migrayt.temporal", "migrayt.scheduling", "migrayt.billing",
+    "migrayt.core",
+    "migrayt.activities",
+    "migrayt.workflows",
+    "migrayt.api",
+    "migrayt.worker",
+    "migrayt.launcher",
+    "migrayt.ops",
+    "migrayt.store",
+    "migrayt.temporal",
+    "migrayt.scheduling",
+    "migrayt.billing",
 )
 
 

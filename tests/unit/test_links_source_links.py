@@ -95,9 +95,15 @@ def test_unmapped_link_types_have_no_jira_link():
 def test_reconciliation_reads_direction_from_the_subject_side():
     links = [{"type": {"name": "Blocks"}, "inwardIssue": {"key": "PHX-2"}}]
     assert not linked_in_jira(links, "Blocks", "PHX-2", symmetric=False)  # PHX-2 blocks us, not the other way
-    assert linked_in_jira([{"type": {"name": "Blocks"}, "outwardIssue": {"key": "PHX-2"}}], "blocks", "PHX-2", symmetric=False)
-    assert linked_in_jira([{"type": {"name": "Relates"}, "inwardIssue": {"key": "PHX-2"}}], "Relates", "PHX-2", symmetric=True)
-    assert not linked_in_jira([{"type": {"name": "Relates"}, "outwardIssue": {"key": "PHX-3"}}], "Relates", "PHX-2", symmetric=True)
+    assert linked_in_jira(
+        [{"type": {"name": "Blocks"}, "outwardIssue": {"key": "PHX-2"}}], "blocks", "PHX-2", symmetric=False
+    )
+    assert linked_in_jira(
+        [{"type": {"name": "Relates"}, "inwardIssue": {"key": "PHX-2"}}], "Relates", "PHX-2", symmetric=True
+    )
+    assert not linked_in_jira(
+        [{"type": {"name": "Relates"}, "outwardIssue": {"key": "PHX-3"}}], "Relates", "PHX-2", symmetric=True
+    )
 
 
 ORG = "https://dev.azure.com/acme"

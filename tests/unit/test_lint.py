@@ -1,4 +1,4 @@
-from migrayt.intake.catalog import Catalog, IdList, TargetLimits, UserSummary, FieldUsage
+from migrayt.intake.catalog import Catalog, FieldUsage, IdList, TargetLimits, UserSummary
 from migrayt.intake.lint import lint
 
 
@@ -17,10 +17,21 @@ def test_every_breach_is_listed_with_its_items_and_what_the_run_does():
     c.facts.many_attachments = ids((13, 2500))
     c.facts.many_comments = ids((14, 350))
     c.facts.too_deep = ids((20, 4), (21, 4))
-    c.users = [UserSummary(unique_name="ACME\\svc-build", has_email=False), UserSummary(unique_name="a@x.example", has_email=True)]
+    c.users = [
+        UserSummary(unique_name="ACME\\svc-build", has_email=False),
+        UserSummary(unique_name="a@x.example", has_email=True),
+    ]
     report = lint(c)
     by_rule = {b.rule: b for b in report.breaches}
-    assert set(by_rule) == {"long_summary", "long_text", "large_attachment", "many_attachments", "many_comments", "too_deep", "user_without_email"}
+    assert set(by_rule) == {
+        "long_summary",
+        "long_text",
+        "large_attachment",
+        "many_attachments",
+        "many_comments",
+        "too_deep",
+        "user_without_email",
+    }
     assert by_rule["long_summary"].items == [7] and by_rule["long_summary"].figures == {7: 380}
     assert by_rule["long_text"].field == "System.Description"
     assert by_rule["many_comments"].limit == 300 and "300" in by_rule["many_comments"].message
@@ -34,10 +45,17 @@ def test_a_clean_catalog_has_no_findings():
 
 
 def test_custom_fields_over_the_target_cap_block():
-    c = Catalog(limits=TargetLimits(custom_fields_cap=10, custom_fields_existing=9),
-                fields=[FieldUsage(reference_name="Custom.A", custom=True, filled=1), FieldUsage(reference_name="Custom.B", custom=True, filled=1)])
+    c = Catalog(
+        limits=TargetLimits(custom_fields_cap=10, custom_fields_existing=9),
+        fields=[
+            FieldUsage(reference_name="Custom.A", custom=True, filled=1),
+            FieldUsage(reference_name="Custom.B", custom=True, filled=1),
+        ],
+    )
     [breach] = lint(c).breaches
-    assert breach.rule == "custom_field_cap" and breach.severity == "blocker" and breach.names == ["Custom.A", "Custom.B"]
+    assert (
+        breach.rule == "custom_field_cap" and breach.severity == "blocker" and breach.names == ["Custom.A", "Custom.B"]
+    )
     c.limits.custom_fields_existing = 8
     assert lint(c).breaches == []
 

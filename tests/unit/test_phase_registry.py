@@ -49,10 +49,16 @@ def test_the_run_report_and_the_cli_count_the_registry_batch_phases(capsys):
     assert run_report.work_done(counters) == (10 * len(batched(run_phases())), 10 * len(batched(run_phases())))
     from rich.console import Console
 
-    cli._render_run(Console(width=200), {
-        "run_id": "run-1", "status": "RUNNING", "phase": "links", "elapsed_seconds": 1,
-        "counters": {name: c.model_dump() for name, c in counters.items()},
-    })
+    cli._render_run(
+        Console(width=200),
+        {
+            "run_id": "run-1",
+            "status": "RUNNING",
+            "phase": "links",
+            "elapsed_seconds": 1,
+            "counters": {name: c.model_dump() for name, c in counters.items()},
+        },
+    )
     rows = [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines() if line.count("│") > 2]
     assert [r for r in rows if r != "phase"] == list(batched(run_phases()))
     assert "PHASES" not in vars(cli)

@@ -7,7 +7,15 @@ def test_a_persons_changes_are_marked_human_and_listed():
     edited = base.model_copy(deep=True)
     edited.types["Issue"] = "Bug"
     edited.states["*"]["Removed"] = "Won't Fix"
-    edited.fields.append(FieldMapping(source="Microsoft.VSTS.Scheduling.DueDate", target="duedate", transform="date", origin="rule", confidence=0.4))
+    edited.fields.append(
+        FieldMapping(
+            source="Microsoft.VSTS.Scheduling.DueDate",
+            target="duedate",
+            transform="date",
+            origin="rule",
+            confidence=0.4,
+        )
+    )
     edited.users["ines@acme.example"] = "acc-1"
     marked, changed = mark_human_edits(base, edited)
     assert changed == ["fields/Microsoft.VSTS.Scheduling.DueDate", "states/*/Removed", "types/Issue", "users"]

@@ -31,7 +31,10 @@ def test_link_blockers_name_the_cause_the_run_would_record():
     assert link_blocker(link, None, None, {}) == (
         "ADO link type System.LinkTypes.Dependency-Forward (#7 → #3) is not in the mapping plan's link map"
     )
-    assert link_blocker(link, plan, None, {}) == "Jira has no issue link type named 'Blocks' (mapped from System.LinkTypes.Dependency-Forward)"
+    assert (
+        link_blocker(link, plan, None, {})
+        == "Jira has no issue link type named 'Blocks' (mapped from System.LinkTypes.Dependency-Forward)"
+    )
     assert link_blocker(link, plan, BLOCKS, {"7": "PHX-1"}) == (
         "ADO #3 has no Jira issue (not migrated or failed), so the System.LinkTypes.Dependency-Forward link #7 → #3 cannot be made"
     )
@@ -40,14 +43,17 @@ def test_link_blockers_name_the_cause_the_run_would_record():
     assert no_issue(5) == "ADO #5 has no Jira issue (not migrated or failed)"
 
 
-STORY = IssueTypeStatuses.model_validate({
-    "id": "10001", "name": "Story",
-    "statuses": [
-        {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
-        {"id": "3", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
-        {"id": "10002", "name": "Done", "statusCategory": {"key": "done"}},
-    ],
-})
+STORY = IssueTypeStatuses.model_validate(
+    {
+        "id": "10001",
+        "name": "Story",
+        "statuses": [
+            {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            {"id": "3", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+            {"id": "10002", "name": "Done", "statusCategory": {"key": "done"}},
+        ],
+    }
+)
 
 
 def test_a_transition_is_predicted_from_the_types_statuses_and_where_the_issue_starts():
@@ -56,6 +62,6 @@ def test_a_transition_is_predicted_from_the_types_statuses_and_where_the_issue_s
     outcome, reason = transition_outcome("Won't Fix", STORY, "To Do", "PHX-(new 4)", "PHX")
     assert outcome == "failed"
     assert reason == (
-        "status \"Won't Fix\" is not in the workflow of Story issues in PHX (it has To Do, In Progress, Done); "
+        'status "Won\'t Fix" is not in the workflow of Story issues in PHX (it has To Do, In Progress, Done); '
         "PHX-(new 4) stays 'To Do'"
     )

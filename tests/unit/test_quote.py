@@ -6,9 +6,14 @@ PRICES = {"item": 0.01, "link": 0.002, "attachment_gib": 1.5, "comment": 0.001, 
 
 def catalog(items: int) -> Catalog:
     return Catalog(
-        items_total=items, links=items // 2, remote_links=items // 10, hierarchy_links=items - 10,
-        attachments=AttachmentStats(count=10, total_bytes=3 * GIB), comments=CountStats(count=items * 3),
-        time_logs=items // 4, test_cases=items // 20,
+        items_total=items,
+        links=items // 2,
+        remote_links=items // 10,
+        hierarchy_links=items - 10,
+        attachments=AttachmentStats(count=10, total_bytes=3 * GIB),
+        comments=CountStats(count=items * 3),
+        time_logs=items // 4,
+        test_cases=items // 20,
     )
 
 

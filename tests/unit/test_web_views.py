@@ -21,9 +21,14 @@ def test_plan_rows_carry_each_entrys_origin_and_confidence():
 def test_the_edit_form_changes_removes_and_leaves_entries():
     plan = default_plan()
     form = {
-        "base_version": "1", "e:types/Bug": "Task", "e:priorities/4": "", "e:states/*/Active": " In Review ",
-        "f:0:target": "customfield_10020", "f:0:transform": "no-such-transform",
-        "skip_phases_shown": "1", "skip:comments": "on",
+        "base_version": "1",
+        "e:types/Bug": "Task",
+        "e:priorities/4": "",
+        "e:states/*/Active": " In Review ",
+        "f:0:target": "customfield_10020",
+        "f:0:transform": "no-such-transform",
+        "skip_phases_shown": "1",
+        "skip:comments": "on",
     }
     edited = views.apply_form(plan, form)
     assert edited.types["Bug"] == "Task" and "4" not in edited.priorities
@@ -39,7 +44,11 @@ def test_phase_bars_follow_the_run():
     counters = {"create_items": PhaseCounters(total=40, created=30, failed=2), "hierarchy": PhaseCounters(total=40)}
     bars = {b.phase: b for b in views.phase_bars(RunStatus.RUNNING, "create_items", counters)}
     assert bars["preflight"].state == "done" and bars["preflight"].percent == 100
-    assert bars["create_items"].state == "active" and bars["create_items"].done == 32 and bars["create_items"].percent == 80
+    assert (
+        bars["create_items"].state == "active"
+        and bars["create_items"].done == 32
+        and bars["create_items"].percent == 80
+    )
     assert bars["hierarchy"].state == "waiting" and bars["hierarchy"].percent == 0
     finished = {b.phase: b for b in views.phase_bars(RunStatus.COMPLETED, "plugins", counters)}
     assert all(b.state == "done" for b in finished.values())

@@ -91,7 +91,7 @@ async def test_resume_redoes_the_cut_batches_once_and_finishes(workflow_env):
     # A cut batch's counters are dropped; its rerun counts the items once.
     assert result.counters["hierarchy"].created == 6
     assert all(result.counters[p].created == 6 for p in BATCH_PHASES)
-    resumed = fakes.actions[fakes.actions.index("paused_effective"):]
+    resumed = fakes.actions[fakes.actions.index("paused_effective") :]
     assert resumed[:3] == ["paused_effective", "resume_requested", "running"]
     assert fakes.event("resume_requested").actor == "bob"
 
@@ -118,7 +118,7 @@ async def test_cancel_cuts_the_batches_under_way_and_ends_cancelled(workflow_env
     assert result.status == RunStatus.CANCELLED
     assert sorted(fakes.starts(fakes.cut, "links")) == [0, 2]
     assert fakes.starts(fakes.started, "links") == [0, 2], "no batch may start after the cancel"
-    assert not {phase for phase, _, _ in fakes.started} & set(run_phases()[run_phases().index("links") + 1:])
+    assert not {phase for phase, _, _ in fakes.started} & set(run_phases()[run_phases().index("links") + 1 :])
     assert fakes.actions[-2:] == ["cancel_requested", "run_finished"]
     assert fakes.event("cancel_requested").actor == "ann"
     finished = fakes.event("run_finished")

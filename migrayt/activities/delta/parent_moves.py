@@ -42,7 +42,9 @@ class ParentMove:
     new_key: str | None
 
 
-def parent_move(child_id: int, child_key: str, record: ItemRecord | None, new_id: int | None, new_key: str | None) -> ParentMove | None:
+def parent_move(
+    child_id: int, child_key: str, record: ItemRecord | None, new_id: int | None, new_key: str | None
+) -> ParentMove | None:
     """What has to move, comparing the hierarchy record with the ADO parent now; None when nothing.
 
     Without a done record the hierarchy phase of this same delta has placed the item (or said why not).
@@ -66,15 +68,19 @@ class ParentMoves:
         """Change Jira to the ADO parent now and record it; raises MoveRefused with the reason."""
         jira = self._ctx.jira
         if move.new_id is not None and move.new_key is None:
-            raise MoveRefused(f"the new ADO parent #{move.new_id} has no Jira issue (not migrated or failed), "
-                              f"so {move.child_key} stays under {move.old_key or 'no parent'}")
+            raise MoveRefused(
+                f"the new ADO parent #{move.new_id} has no Jira issue (not migrated or failed), "
+                f"so {move.child_key} stays under {move.old_key or 'no parent'}"
+            )
         child = await jira.get_issue(move.child_key, fields=["issuetype", "parent"])
         child_type = self._type_of(child.fields)
         jira_parent = ((child.fields.get("parent") or {}).get("key")) or None
         if move.new_key is None:
             if child_type.subtask:
-                raise MoveRefused(f"ADO #{move.child_id} no longer has a parent, but {move.child_key} is a Jira sub-task, "
-                                  "which cannot stand without one: give it a parent in ADO or convert it in Jira")
+                raise MoveRefused(
+                    f"ADO #{move.child_id} no longer has a parent, but {move.child_key} is a Jira sub-task, "
+                    "which cannot stand without one: give it a parent in ADO or convert it in Jira"
+                )
             how = NO_PARENT
             await self._undo(move, jira_parent)
         else:
@@ -82,8 +88,10 @@ class ParentMoves:
             parent_type = self._type_of(new_parent.fields)
             if child_type.subtask:
                 if parent_type.subtask or parent_type.hierarchy_level != 0:
-                    raise MoveRefused(f"{move.child_key} is a Jira sub-task and its new ADO parent is {move.new_key}, "
-                                      f"a {parent_type.name}, which cannot hold sub-tasks")
+                    raise MoveRefused(
+                        f"{move.child_key} is a Jira sub-task and its new ADO parent is {move.new_key}, "
+                        f"a {parent_type.name}, which cannot hold sub-tasks"
+                    )
                 how = "sub-task"
                 await self._set_parent(move.child_key, move.new_key)
             elif parent_type.hierarchy_level == child_type.hierarchy_level + 1:
@@ -106,27 +114,41 @@ class ParentMoves:
             await session.commit()
         return {"from": move.old_key, "to": move.new_key, "as": how}
 
-    async def taken_for_subtask(self, record: ItemRecord | None, issue: ItemRecord, child_id: int, parent_id: int | None) -> bool:
+    async def taken_for_subtask(
+        self, record: ItemRecord | None, issue: ItemRecord, child_id: int, parent_id: int | None
+    ) -> bool:
         """Whether phase 3 of this delta recorded an older issue as a sub-task that Jira does not hold as one.
 
         Phase 3 reads the item's type from its place now: an item that was top level (its parent
         deleted, say) and is moved under a story counts as a sub-task there, with nothing written.
         """
         if (
-            record is None or record.state != DONE or record.run_id != self._run_id or parent_id is None
-            or (record.detail or {}).get("as") != "sub-task" or issue.run_id == self._run_id or not issue.target_key
+            record is None
+            or record.state != DONE
+            or record.run_id != self._run_id
+            or parent_id is None
+            or (record.detail or {}).get("as") != "sub-task"
+            or issue.run_id == self._run_id
+            or not issue.target_key
         ):
             return False
         child = await self._ctx.jira.get_issue(issue.target_key, fields=["issuetype", "parent"])
-        return not self._type_of(child.fields).subtask and ((child.fields.get("parent") or {}).get("key")) != record.target_key
+        return (
+            not self._type_of(child.fields).subtask
+            and ((child.fields.get("parent") or {}).get("key")) != record.target_key
+        )
 
     def _type_of(self, fields: dict[str, Any]) -> IssueTypeRef:
         raw = fields.get("issuetype") or {}
         known = self._catalog.issue_types.get(raw.get("name") or "")
         if known is not None:
             return known
-        return IssueTypeRef(id=str(raw.get("id") or ""), name=str(raw.get("name") or "?"),
-                            hierarchy_level=int(raw.get("hierarchyLevel") or 0), subtask=bool(raw.get("subtask")))
+        return IssueTypeRef(
+            id=str(raw.get("id") or ""),
+            name=str(raw.get("name") or "?"),
+            hierarchy_level=int(raw.get("hierarchyLevel") or 0),
+            subtask=bool(raw.get("subtask")),
+        )
 
     async def _set_parent(self, child_key: str, parent_key: str | None) -> None:
         try:
@@ -152,14 +174,16 @@ class ParentMoves:
         async with self._sessions() as session:
             old_id = await session.scalar(
                 select(ItemRecord.source_key).where(
-                    ItemRecord.migration_id == self._ctx.migration_id, ItemRecord.kind == ISSUE, ItemRecord.target_key == move.old_key
+                    ItemRecord.migration_id == self._ctx.migration_id,
+                    ItemRecord.kind == ISSUE,
+                    ItemRecord.target_key == move.old_key,
                 )
             )
             if old_id is not None:
                 low, high = sorted((move.child_id, int(old_id)))
-                related = (await item_records.load(session, self._ctx.migration_id, LINK, [f"{low}:{high}:{RELATED}"])).get(
-                    f"{low}:{high}:{RELATED}"
-                )
+                related = (
+                    await item_records.load(session, self._ctx.migration_id, LINK, [f"{low}:{high}:{RELATED}"])
+                ).get(f"{low}:{high}:{RELATED}")
                 if related is not None and related.state == DONE:
                     return
         link_id = await find_link(self._ctx, move.child_key, move.old_key, HIERARCHY_LINK_TYPE, symmetric=True)
@@ -168,7 +192,9 @@ class ParentMoves:
 
     async def _link(self, child_key: str, parent_key: str) -> None:
         async def find() -> bool | None:
-            return True if await find_link(self._ctx, child_key, parent_key, HIERARCHY_LINK_TYPE, symmetric=True) else None
+            return (
+                True if await find_link(self._ctx, child_key, parent_key, HIERARCHY_LINK_TYPE, symmetric=True) else None
+            )
 
         async def write() -> bool:
             await self._ctx.jira.create_issue_link(HIERARCHY_LINK_TYPE, inward_key=child_key, outward_key=parent_key)

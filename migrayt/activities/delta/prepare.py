@@ -35,7 +35,9 @@ SUCCESSFUL = (RunStatus.COMPLETED.value, RunStatus.INCOMPLETE.value)
 async def last_successful_start(sessions: async_sessionmaker, migration_id: str, exclude_run: str) -> datetime | None:
     async with sessions() as session:
         return await session.scalar(
-            select(func.max(Run.started_at)).where(Run.migration_id == migration_id, Run.status.in_(SUCCESSFUL), Run.id != exclude_run)
+            select(func.max(Run.started_at)).where(
+                Run.migration_id == migration_id, Run.status.in_(SUCCESSFUL), Run.id != exclude_run
+            )
         )
 
 
@@ -50,14 +52,20 @@ class DeltaPrepareActivities:
     async def delta_prepare(self, input: DeltaPrepareInput) -> DeltaPlan:
         ctx = await self._contexts.load(input.migration_id)
         if ctx.tenant_id != input.tenant:
-            raise ApplicationError(f"migration {input.migration_id} is not tenant {input.tenant}'s", type="BadConfiguration", non_retryable=True)
+            raise ApplicationError(
+                f"migration {input.migration_id} is not tenant {input.tenant}'s",
+                type="BadConfiguration",
+                non_retryable=True,
+            )
         if (busy := await self._claim_run(input)) is not None:
             return DeltaPlan(skipped=busy)
         last = await last_successful_start(self._sessions, input.migration_id, input.run_id)
         since = last - CLOCK_MARGIN if last else None
         catalog = await self._contexts.catalog(ctx, refresh=True)
         if problems := plan_problems(ctx.plan, catalog):
-            raise ApplicationError("the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True)
+            raise ApplicationError(
+                "the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True
+            )
         tiers = await self._enumerate(input.run_id, ctx, catalog, since)
         if sum(tiers):
             # New items may bring users, areas and iterations the last run did not see (ledger: once each).
@@ -76,14 +84,27 @@ class DeltaPrepareActivities:
                 return refusal
             await session.execute(
                 pg_insert(Run)
-                .values(id=input.run_id, migration_id=input.migration_id, tenant_id=input.tenant, status=RunStatus.RUNNING.value, phase="preflight", counters={})
+                .values(
+                    id=input.run_id,
+                    migration_id=input.migration_id,
+                    tenant_id=input.tenant,
+                    status=RunStatus.RUNNING.value,
+                    phase="preflight",
+                    counters={},
+                )
                 .on_conflict_do_nothing(index_elements=[Run.id])
             )
             await session.execute(
                 pg_insert(AuditEvent)
                 .values(
-                    event_key=f"{input.run_id}:requested", tenant_id=input.tenant, migration_id=input.migration_id, run_id=input.run_id,
-                    action="delta_sync_requested", actor=input.requested_by, door=input.door, detail={},
+                    event_key=f"{input.run_id}:requested",
+                    tenant_id=input.tenant,
+                    migration_id=input.migration_id,
+                    run_id=input.run_id,
+                    action="delta_sync_requested",
+                    actor=input.requested_by,
+                    door=input.door,
+                    detail={},
                 )
                 .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
             )
@@ -96,11 +117,17 @@ class DeltaPrepareActivities:
         for start in range(0, len(ids), 2000):
             activity.heartbeat(f"enumerated {start}")
             for wi in await ctx.ado.get_work_items(ids[start : start + 2000], expand="relations"):
-                kinds[wi.id] = (wi.type or "", next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None))
+                kinds[wi.id] = (
+                    wi.type or "",
+                    next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None),
+                )
         # Whether a changed item is a sub-task depends on its parent's type, changed or not.
         parents = sorted({p for _, p in kinds.values() if p is not None and p not in kinds})
         for wi in await ctx.ado.get_work_items(parents, expand="relations") if parents else []:
-            kinds[wi.id] = (wi.type or "", next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None))
+            kinds[wi.id] = (
+                wi.type or "",
+                next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None),
+            )
         tiers: list[list[tuple[int, str, int | None]]] = [[], []]
         for source_id in ids:
             if source_id not in kinds:
@@ -108,7 +135,9 @@ class DeltaPrepareActivities:
             work_item_type, parent = kinds[source_id]
             if work_item_type not in ctx.plan.types:
                 continue
-            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append((source_id, work_item_type, parent))
+            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append(
+                (source_id, work_item_type, parent)
+            )
         async with self._sessions() as session:
             await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
             rows = [

@@ -40,7 +40,9 @@ def link_ends(record_key: str) -> tuple[int, int, str] | None:
         return None
 
 
-def gone_links(records: Iterable[ItemRecord], now: Mapping[int, WorkItem], in_work_list: set[int]) -> dict[int, list[ItemRecord]]:
+def gone_links(
+    records: Iterable[ItemRecord], now: Mapping[int, WorkItem], in_work_list: set[int]
+) -> dict[int, list[ItemRecord]]:
     """Done link records whose ADO link is no longer there, by the item that handles each.
 
     Both ends of a removed link change in ADO; the lowest end in the work list handles it, so it is
@@ -70,9 +72,17 @@ async def link_records_touching(session, migration_id: str, item_ids: Iterable[i
     ids = sorted(set(item_ids))
     if not ids:
         return []
-    ends = or_(*(clause for i in ids for clause in (ItemRecord.source_key.like(f"{i}:%"), ItemRecord.source_key.like(f"%:{i}:%"))))
+    ends = or_(
+        *(
+            clause
+            for i in ids
+            for clause in (ItemRecord.source_key.like(f"{i}:%"), ItemRecord.source_key.like(f"%:{i}:%"))
+        )
+    )
     rows = await session.scalars(
-        select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == LINK, ItemRecord.state == DONE, ends)
+        select(ItemRecord).where(
+            ItemRecord.migration_id == migration_id, ItemRecord.kind == LINK, ItemRecord.state == DONE, ends
+        )
     )
     return list(rows)
 
@@ -90,7 +100,11 @@ class RemovedLinks:
         ends = link_ends(record.source_key)
         outcome: dict[str, Any] = {"link": record.source_key, "jira": record.target_key, "deleted": False}
         if type_name and subject and obj and ends is not None:
-            symmetric = type_name.lower() in SYMMETRIC_JIRA_TYPES or not ends[2].endswith("-Forward") and not ends[2].endswith("-Reverse")
+            symmetric = (
+                type_name.lower() in SYMMETRIC_JIRA_TYPES
+                or not ends[2].endswith("-Forward")
+                and not ends[2].endswith("-Reverse")
+            )
             keeper = await self._kept_by(record, subject, obj, type_name, symmetric)
             if keeper:
                 outcome["kept"] = keeper
@@ -101,7 +115,11 @@ class RemovedLinks:
             await session.execute(
                 update(ItemRecord)
                 .where(ItemRecord.id == record.id, ItemRecord.state == DONE)
-                .values(state=REMOVED, run_id=self._run_id, detail={**detail, "removed": {**outcome, "rev": rev, "run": self._run_id}})
+                .values(
+                    state=REMOVED,
+                    run_id=self._run_id,
+                    detail={**detail, "removed": {**outcome, "rev": rev, "run": self._run_id}},
+                )
             )
             await session.commit()
         return outcome
@@ -115,8 +133,11 @@ class RemovedLinks:
         async with self._sessions() as session:
             others = await session.scalars(
                 select(ItemRecord.source_key).where(
-                    ItemRecord.migration_id == self._ctx.migration_id, ItemRecord.kind == LINK, ItemRecord.state == DONE,
-                    ItemRecord.target_key.in_(names), ItemRecord.source_key != record.source_key,
+                    ItemRecord.migration_id == self._ctx.migration_id,
+                    ItemRecord.kind == LINK,
+                    ItemRecord.state == DONE,
+                    ItemRecord.target_key.in_(names),
+                    ItemRecord.source_key != record.source_key,
                 )
             )
             live = [k for k in others if k not in self._gone]
@@ -131,6 +152,11 @@ class RemovedLinks:
             kinship = await item_records.load(session, self._ctx.migration_id, HIERARCHY, [str(low), str(high)])
         for child, parent in ((low, high), (high, low)):
             h = kinship.get(str(child))
-            if h is not None and h.state == DONE and (h.detail or {}).get("as") == "link" and h.target_key == keys.get(str(parent)):
+            if (
+                h is not None
+                and h.state == DONE
+                and (h.detail or {}).get("as") == "link"
+                and h.target_key == keys.get(str(parent))
+            ):
                 return f"it also stands for the parent/child relation of ADO #{child} and #{parent}"
         return None

@@ -16,7 +16,9 @@ class ScheduledRunActivities:
     @activity.defn(name="start_scheduled_run")
     async def start_scheduled_run(self, input: ScheduledRunInput) -> ScheduledRunResult:
         try:
-            run_id = await self._service.start_run(input.tenant, input.migration_id, actor=input.requested_by, door="schedule")
+            run_id = await self._service.start_run(
+                input.tenant, input.migration_id, actor=input.requested_by, door="schedule"
+            )
         except (RunConflict, NotFound) as err:
             # Not an error of the schedule: the run is refused for a reason the user can read (and
             # a retry of this activity after a start that did happen lands here too).

@@ -110,11 +110,20 @@ class SourceChangesActivities:
         fresh = [r for r in with_issue if issues[str(r.source_id)].run_id == input.run_id and r.source_id in now]
         if fresh:
             async with self._sessions() as session:
-                seen = await item_records.load(session, ctx.migration_id, SOURCE_CHANGE, [f"{r.source_id}:{now[r.source_id].rev}" for r in fresh])
-                await item_records.mark_done_many(session, ctx.migration_id, SOURCE_CHANGE, [
-                    (key, issues[str(r.source_id)].target_key, {"rev": now[r.source_id].rev, "created": True})
-                    for r in fresh if (key := f"{r.source_id}:{now[r.source_id].rev}") not in seen
-                ], input.run_id)
+                seen = await item_records.load(
+                    session, ctx.migration_id, SOURCE_CHANGE, [f"{r.source_id}:{now[r.source_id].rev}" for r in fresh]
+                )
+                await item_records.mark_done_many(
+                    session,
+                    ctx.migration_id,
+                    SOURCE_CHANGE,
+                    [
+                        (key, issues[str(r.source_id)].target_key, {"rev": now[r.source_id].rev, "created": True})
+                        for r in fresh
+                        if (key := f"{r.source_id}:{now[r.source_id].rev}") not in seen
+                    ],
+                    input.run_id,
+                )
                 await session.commit()
         existing = [r for r in with_issue if r not in fresh]
         keys = {str(r.source_id): f"{r.source_id}:{now[r.source_id].rev}" for r in existing if r.source_id in now}
@@ -123,37 +132,66 @@ class SourceChangesActivities:
             return PhaseBatchResult(counters=counters)
         try:
             async with claimed(self._sessions.kw["bind"], ctx.migration_id, SOURCE_CHANGE, list(keys.values())):
-                outcomes = await self._apply(ctx, input, [r for r in existing if str(r.source_id) in keys], now, keys, issues)
+                outcomes = await self._apply(
+                    ctx, input, [r for r in existing if str(r.source_id) in keys], now, keys, issues
+                )
         except ItemsBusy as err:
             raise ApplicationError(str(err), type="ItemsBusy") from err
         for outcome in outcomes:
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 
-    async def _apply(self, ctx: MigrationContext, input: SourceChangesInput, rows: list[SourceRow], now: dict, keys: dict[str, str], issues) -> list[str]:
+    async def _apply(
+        self,
+        ctx: MigrationContext,
+        input: SourceChangesInput,
+        rows: list[SourceRow],
+        now: dict,
+        keys: dict[str, str],
+        issues,
+    ) -> list[str]:
         async with self._sessions() as session:
             records = await item_records.load(session, ctx.migration_id, SOURCE_CHANGE, keys.values())
         todo = [r for r in rows if (rec := records.get(keys[str(r.source_id)])) is None or rec.state != DONE]
-        outcomes = [CREATED if records[keys[str(r.source_id)]].run_id == input.run_id else SKIPPED for r in rows if r not in todo]
+        outcomes = [
+            CREATED if records[keys[str(r.source_id)]].run_id == input.run_id else SKIPPED
+            for r in rows
+            if r not in todo
+        ]
         if not todo:
             return outcomes
         before: dict[int, Any] = {}
         if input.changed_since is not None:
-            before = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in todo], expand="relations", as_of=input.changed_since)}
+            before = {
+                wi.id: wi
+                for wi in await ctx.ado.get_work_items(
+                    [r.source_id for r in todo], expand="relations", as_of=input.changed_since
+                )
+            }
         catalog = await self._contexts.catalog(ctx)
         lookups = await self._contexts.lookups(ctx)
         async with self._sessions() as session:
-            parent_keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in todo if r.parent_id})
+            parent_keys = await item_records.target_keys(
+                session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in todo if r.parent_id}
+            )
             kinship = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in todo])
             link_records = await link_records_touching(session, ctx.migration_id, [r.source_id for r in todo])
             ends = {e for rec in link_records for e in map(int, rec.source_key.split(":", 2)[:2])}
-            in_work_list = set(
-                await session.scalars(
-                    select(RunSourceItem.source_id).where(RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends))
+            in_work_list = (
+                set(
+                    await session.scalars(
+                        select(RunSourceItem.source_id).where(
+                            RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends)
+                        )
+                    )
                 )
-            ) if ends else set()
+                if ends
+                else set()
+            )
         gone = gone_links(link_records, {r.source_id: now[r.source_id] for r in todo}, in_work_list)
-        removals = RemovedLinks(self._sessions, ctx, input.run_id, {rec.source_key for recs in gone.values() for rec in recs})
+        removals = RemovedLinks(
+            self._sessions, ctx, input.run_id, {rec.source_key for recs in gone.values() for rec in recs}
+        )
         moves = ParentMoves(self._sessions, ctx, catalog, input.run_id)
         workflows = {t.id: t for t in await ctx.jira.get_project_statuses(ctx.target.project_key)}
         limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
@@ -164,31 +202,47 @@ class SourceChangesActivities:
             parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
             as_subtask = row.tier == 1 and parent_key is not None
             try:
-                fields_now = build_issue_fields(wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key).fields
+                fields_now = build_issue_fields(
+                    wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key
+                ).fields
                 fields_before = (
-                    build_issue_fields(old.id, old.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key).fields if old else None
+                    build_issue_fields(
+                        old.id, old.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key
+                    ).fields
+                    if old
+                    else None
                 )
             except ItemRejected as err:
                 return await self._fail(ctx, input.run_id, source_key, f"the changed item cannot be mapped: {err}")
             edits = changed_fields(fields_before, fields_now) if fields_before is not None else {}
             state_now, state_before = wi.state or "", (old.state if old else None)
-            target = ctx.plan.target_status(wi.type or row.work_item_type, state_now) if state_now != state_before else None
+            target = (
+                ctx.plan.target_status(wi.type or row.work_item_type, state_now) if state_now != state_before else None
+            )
             move = parent_move(row.source_id, issue_key, kinship.get(str(row.source_id)), row.parent_id, parent_key)
-            if move is None and await moves.taken_for_subtask(kinship.get(str(row.source_id)), issues[str(row.source_id)], row.source_id, row.parent_id):
+            if move is None and await moves.taken_for_subtask(
+                kinship.get(str(row.source_id)), issues[str(row.source_id)], row.source_id, row.parent_id
+            ):
                 # Phase 3 judged the type by the item's new place; the issue, made before, is not one.
                 move = ParentMove(row.source_id, issue_key, None, "none", row.parent_id, parent_key)
             unlinked = gone.get(row.source_id, [])
             if not edits and not target and not move and not unlinked:
-                return await self._done(ctx, input.run_id, source_key, issue_key, {"rev": wi.rev, "fields": [], "status": None})
+                return await self._done(
+                    ctx, input.run_id, source_key, issue_key, {"rev": wi.rev, "fields": [], "status": None}
+                )
             async with limit:
                 async with self._sessions() as session:
-                    await item_records.mark_pending(session, ctx.migration_id, SOURCE_CHANGE, [source_key], input.run_id)
+                    await item_records.mark_pending(
+                        session, ctx.migration_id, SOURCE_CHANGE, [source_key], input.run_id
+                    )
                     await session.commit()
                 detail: dict[str, Any] = {"rev": wi.rev, "fields": sorted(edits), "status": None}
                 try:
                     if "description" in edits:
                         # Rendered as phase 5 does: ADO-hosted images uploaded to the issue and shown inline.
-                        edits["description"], detail["description"] = await self._description(ctx, lookups, input.run_id, issue_key, wi)
+                        edits["description"], detail["description"] = await self._description(
+                            ctx, lookups, input.run_id, issue_key, wi
+                        )
                     if edits:
                         await ctx.jira.edit_issue(issue_key, edits)
                     if move:
@@ -205,9 +259,13 @@ class SourceChangesActivities:
                 except ApiError as err:
                     if not fails_alone(err):
                         raise
-                    return await self._fail(ctx, input.run_id, source_key, f"Jira refused the changes to {issue_key}: {err}")
+                    return await self._fail(
+                        ctx, input.run_id, source_key, f"Jira refused the changes to {issue_key}: {err}"
+                    )
             moved = (
-                bool(edits) or bool(detail["status"] and detail["status"]["path"]) or bool(move)
+                bool(edits)
+                or bool(detail["status"] and detail["status"]["path"])
+                or bool(move)
                 or any(r["deleted"] for r in detail.get("links_removed", ()))
             )
             await self._done(ctx, input.run_id, source_key, issue_key, detail)
@@ -215,7 +273,9 @@ class SourceChangesActivities:
 
         return outcomes + list(await gather_or_cancel(*(one(r) for r in todo)))
 
-    async def _description(self, ctx: MigrationContext, lookups: Lookups, run_id: str, issue_key: str, wi) -> tuple[dict, dict]:
+    async def _description(
+        self, ctx: MigrationContext, lookups: Lookups, run_id: str, issue_key: str, wi
+    ) -> tuple[dict, dict]:
         """The changed description with its images on the Jira issue (each uploaded once) and #refs as keys."""
         parts = description_parts(wi.fields)
         source = "\n".join(parts)
@@ -227,7 +287,9 @@ class SourceChangesActivities:
         rich = RichText(self._sessions, ctx, lookups, files, wi.id, own)
         await rich.prepare(parts)
         rev = wi.rev or 0  # ADO always sends one; 0 keeps the name apart from the migration's file
-        doc, truncated = fit_adf(rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev))
+        doc, truncated = fit_adf(
+            rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev)
+        )
         about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
         if rich.failures:
             about["image_failures"] = rich.failures
@@ -237,13 +299,17 @@ class SourceChangesActivities:
             async with self._sessions() as session:
                 record = (await item_records.load(session, ctx.migration_id, DESCRIPTION_ORIGINAL, [key])).get(key)
             data = original_html_file(wi.id, source)
-            outcome = await files.put(DESCRIPTION_ORIGINAL, key, name, len(data), bytes_source(data), record, {"rev": rev})
+            outcome = await files.put(
+                DESCRIPTION_ORIGINAL, key, name, len(data), bytes_source(data), record, {"rev": rev}
+            )
             about["original_file"] = outcome.error or name
         return doc, about
 
     async def _done(self, ctx: MigrationContext, run_id: str, source_key: str, issue_key: str, detail: dict) -> str:
         async with self._sessions() as session:
-            await item_records.mark_done(session, ctx.migration_id, SOURCE_CHANGE, source_key, issue_key, run_id, detail)
+            await item_records.mark_done(
+                session, ctx.migration_id, SOURCE_CHANGE, source_key, issue_key, run_id, detail
+            )
             await session.commit()
         return SKIPPED
 

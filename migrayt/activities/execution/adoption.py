@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -75,7 +75,7 @@ class Identity:
         return cls(organization_of(source), source.project)
 
     def verdict(self, ado_id: int, found: FoundIssue) -> str:
-        """"ours" (the property names this source), "legacy" (no property) or "foreign"."""
+        """ "ours" (the property names this source), "legacy" (no property) or "foreign"."""
         value = found.identity
         if value is None:
             return "legacy"
@@ -116,7 +116,7 @@ async def find_by_label(jira: JiraClient, project_key: str, ado_ids: Sequence[in
                     summary = str(issue.fields.get("summary") or "")
                     found[by_label[label]].append(FoundIssue(issue.key, summary, identity))
 
-    await asyncio.gather(*(one(labels[i:i + LABELS_PER_QUERY]) for i in range(0, len(labels), LABELS_PER_QUERY)))
+    await asyncio.gather(*(one(labels[i : i + LABELS_PER_QUERY]) for i in range(0, len(labels), LABELS_PER_QUERY)))
     return found
 
 
@@ -166,7 +166,8 @@ async def last_write_elsewhere(session: AsyncSession, migration_id: str, target:
     site = str(target.base_url).rstrip("/").lower()
     rows = await session.execute(select(Migration.id, Migration.target).where(Migration.id != migration_id))
     others = [
-        id_ for id_, t in rows
+        id_
+        for id_, t in rows
         if str((t or {}).get("base_url") or "").rstrip("/").lower() == site
         and (t or {}).get("project_key") == target.project_key
     ]
@@ -179,7 +180,7 @@ async def last_write_elsewhere(session: AsyncSession, migration_id: str, target:
     if latest is None:
         return None
     if latest.tzinfo is None:
-        latest = latest.replace(tzinfo=timezone.utc)
+        latest = latest.replace(tzinfo=UTC)
     return latest.timestamp()
 
 
@@ -204,7 +205,9 @@ async def adopted_issue_keys(session: AsyncSession, migration_id: str, source_ke
         return set()
     rows = await session.execute(
         select(ItemRecord.source_key, ItemRecord.detail).where(
-            ItemRecord.migration_id == migration_id, ItemRecord.kind == "issue", ItemRecord.state == DONE,
+            ItemRecord.migration_id == migration_id,
+            ItemRecord.kind == "issue",
+            ItemRecord.state == DONE,
             ItemRecord.source_key.in_(keys),
         )
     )

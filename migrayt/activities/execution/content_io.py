@@ -125,9 +125,7 @@ class IssueFiles:
                 await session.commit()
             digest = _Digest()
             try:
-                uploaded = await self._ctx.jira.upload_attachment(
-                    self.issue_key, filename, digest.wrap(source), size
-                )
+                uploaded = await self._ctx.jira.upload_attachment(self.issue_key, filename, digest.wrap(source), size)
             except AmbiguousWriteError:
                 ambiguous += 1
                 found = await self._reconcile(kind, source_key, filename, size, detail)
@@ -145,7 +143,9 @@ class IssueFiles:
             if not uploaded:
                 raise AmbiguousWriteError("POST", f"/issue/{self.issue_key}/attachments", "no attachment in the answer")
             att = uploaded[0]
-            detail.update(filename=att.filename, size=att.size if att.size is not None else digest.size, sha256=digest.hexdigest)
+            detail.update(
+                filename=att.filename, size=att.size if att.size is not None else digest.size, sha256=digest.hexdigest
+            )
             if size is not None and digest.size != size:
                 detail["source_size"] = size
             async with self._sessions() as session:
@@ -170,7 +170,8 @@ class IssueFiles:
         """
         async with self._claim_lock:
             candidates = [
-                a for a in await self.listing()
+                a
+                for a in await self.listing()
                 if a.filename == filename and (size is None or a.size is None or a.size == size)
             ]
             if not candidates:
@@ -193,8 +194,13 @@ class IssueFiles:
                 digest = hashlib.sha256()
                 async for chunk in self._ctx.jira.stream_attachment_content(str(att.id)):
                     digest.update(chunk)
-                detail = {**detail, "filename": att.filename, "size": att.size, "sha256": digest.hexdigest(),
-                          "adopted" if adopted else "reconciled": True}
+                detail = {
+                    **detail,
+                    "filename": att.filename,
+                    "size": att.size,
+                    "sha256": digest.hexdigest(),
+                    "adopted" if adopted else "reconciled": True,
+                }
                 await item_records.mark_done(
                     session, self._ctx.migration_id, kind, source_key, str(att.id), self._run_id, detail
                 )
@@ -229,7 +235,9 @@ class _Digest:
                 yield chunk
         except ApiError as err:
             if err.status in (404, 410):
-                raise SourceUnavailable("the file no longer exists in Azure DevOps (deleted, or not visible to the PAT)") from None
+                raise SourceUnavailable(
+                    "the file no longer exists in Azure DevOps (deleted, or not visible to the PAT)"
+                ) from None
             raise
 
 
@@ -293,8 +301,13 @@ class RichText:
             if jira_id is None:
                 key = self.image_key(guid)
                 outcome = await self._files.put(
-                    INLINE_IMAGE, key, image_file_name(srcs[0], guid), None, ado_source(self._ctx, srcs[0]),
-                    records.get(key), {"ado_item": self._item_id, "guid": guid},
+                    INLINE_IMAGE,
+                    key,
+                    image_file_name(srcs[0], guid),
+                    None,
+                    ado_source(self._ctx, srcs[0]),
+                    records.get(key),
+                    {"ado_item": self._item_id, "guid": guid},
                 )
                 if outcome.state == "created":
                     self.uploaded += 1

@@ -62,7 +62,9 @@ class IndexLagging(Exception):
 
 
 class CreateItemsActivities:
-    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts, index_lag_grace_seconds: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, contexts: MigrationContexts, index_lag_grace_seconds: float
+    ) -> None:
         self._sessions = sessions
         self._contexts = contexts
         self._grace = index_lag_grace_seconds
@@ -127,9 +129,17 @@ class CreateItemsActivities:
                     raise  # records stay pending; the activity's retry reconciles them
                 # Jira may have created some or all: look before writing again, in this same attempt.
                 async with self._sessions() as session:
-                    fresh = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in to_write])
-                pending = [(r, fresh[str(r.source_id)]) for r in to_write if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == PENDING]
-                counters.failed += sum(1 for r in to_write if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == FAILED)
+                    fresh = await item_records.load(
+                        session, ctx.migration_id, ISSUE, [str(r.source_id) for r in to_write]
+                    )
+                pending = [
+                    (r, fresh[str(r.source_id)])
+                    for r in to_write
+                    if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == PENDING
+                ]
+                counters.failed += sum(
+                    1 for r in to_write if fresh.get(str(r.source_id)) and fresh[str(r.source_id)].state == FAILED
+                )
                 to_write = []
                 continue
             counters.created += created
@@ -163,7 +173,9 @@ class CreateItemsActivities:
                     detail = {"reconciled": True}
                     if len(keys) > 1:
                         detail["duplicates"] = keys[1:]
-                    await item_records.mark_done(session, ctx.migration_id, ISSUE, str(row.source_id), keys[0], run_id, detail)
+                    await item_records.mark_done(
+                        session, ctx.migration_id, ISSUE, str(row.source_id), keys[0], run_id, detail
+                    )
                     found += 1
                 else:
                     missing.append(row)
@@ -186,7 +198,8 @@ class CreateItemsActivities:
             return 0, rows
         done = [
             (str(r.source_id), decided.keys[r.source_id], adoption.adopted_detail(decided, r.source_id))
-            for r in rows if r.source_id in decided.keys
+            for r in rows
+            if r.source_id in decided.keys
         ]
         async with self._sessions() as session:
             await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, run_id)
@@ -216,13 +229,23 @@ class CreateItemsActivities:
                     try:
                         parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
                         draft = build_issue_fields(
-                            wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=input.tier == 1 and parent_key is not None, parent_key=parent_key
+                            wi.id,
+                            wi.fields,
+                            ctx.plan,
+                            catalog,
+                            lookups,
+                            as_subtask=input.tier == 1 and parent_key is not None,
+                            parent_key=parent_key,
                         )
-                        drafts.append((row, draft.fields, {"notes": draft.notes, "truncated": draft.description_truncated}))
+                        drafts.append(
+                            (row, draft.fields, {"notes": draft.notes, "truncated": draft.description_truncated})
+                        )
                     except ItemRejected as err:
                         reason = str(err)
                 if reason:
-                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
+                    await item_records.mark_failed(
+                        session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id
+                    )
                     failed += 1
             await session.commit()
         if not drafts:
@@ -238,17 +261,23 @@ class CreateItemsActivities:
             raise
         return created, failed + refused
 
-    async def _send(self, ctx: MigrationContext, input: CreateItemsInput, drafts: list[tuple[SourceRow, dict, dict]]) -> tuple[int, int]:
+    async def _send(
+        self, ctx: MigrationContext, input: CreateItemsInput, drafts: list[tuple[SourceRow, dict, dict]]
+    ) -> tuple[int, int]:
         """Pending, bulk create, done or failed: one write, recorded on both sides of it."""
         failed = 0
         async with self._sessions() as session:
             # Intent first, committed, so a crash after the write is reconciled rather than repeated.
-            await item_records.mark_pending(session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id)
+            await item_records.mark_pending(
+                session, ctx.migration_id, ISSUE, [str(r.source_id) for r, _, _ in drafts], input.run_id
+            )
             await session.commit()
         try:
             result = await ctx.jira.bulk_create_issues(
-                [{"fields": fields, "properties": [adoption.source_property(ctx.source, row.source_id)]}
-                 for row, fields, _ in drafts]
+                [
+                    {"fields": fields, "properties": [adoption.source_property(ctx.source, row.source_id)]}
+                    for row, fields, _ in drafts
+                ]
             )
         except AmbiguousWriteError:
             raise  # pending records stay pending; the retry reconciles them by label
@@ -258,7 +287,9 @@ class CreateItemsActivities:
             # The whole call was refused (e.g. every element invalid): each item fails with the reason.
             async with self._sessions() as session:
                 for row, _, _ in drafts:
-                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), f"Jira refused: {err}", input.run_id)
+                    await item_records.mark_failed(
+                        session, ctx.migration_id, ISSUE, str(row.source_id), f"Jira refused: {err}", input.run_id
+                    )
                 await session.commit()
             return 0, len(drafts)
 
@@ -271,7 +302,9 @@ class CreateItemsActivities:
                 else:
                     error = result.errors.get(index)
                     reason = "Jira refused the issue: " + (error.describe() if error else "no reason given")
-                    await item_records.mark_failed(session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id)
+                    await item_records.mark_failed(
+                        session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id
+                    )
                     failed += 1
             await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, input.run_id)
             await session.commit()
@@ -281,4 +314,3 @@ class CreateItemsActivities:
 def issue_number(key: str) -> int:
     tail = key.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-

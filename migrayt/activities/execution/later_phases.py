@@ -44,7 +44,9 @@ class LaterPhaseActivities:
         rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
         # A retry must never write alongside a slow earlier attempt of the same items (duplicates).
         try:
-            async with claimed(self._deps.sessions.kw["bind"], input.migration_id, input.phase, [str(r.source_id) for r in rows]):
+            async with claimed(
+                self._deps.sessions.kw["bind"], input.migration_id, input.phase, [str(r.source_id) for r in rows]
+            ):
                 return await self._phases[input.phase].run_batch(input)
         except ItemsBusy as err:
             raise ApplicationError(str(err), type="ItemsBusy") from err

@@ -57,8 +57,10 @@ class MigrationContexts:
             source = SourceConnection.model_validate(migration.source)
             target = TargetConnection.model_validate(migration.target)
         except ValidationError as err:  # e.g. a URL kept before query strings were refused at input
-            raise bad_configuration(f"migration {migration_id}: {err.error_count()} setting(s) no longer accepted, "
-                                    "e.g. a URL with a query string; create it again") from None
+            raise bad_configuration(
+                f"migration {migration_id}: {err.error_count()} setting(s) no longer accepted, "
+                "e.g. a URL with a query string; create it again"
+            ) from None
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
         owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)

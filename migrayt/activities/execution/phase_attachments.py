@@ -76,7 +76,9 @@ class AttachmentsPhase:
         if not migrated:
             return PhaseBatchResult(counters=counters)
         lookups = await self._contexts.lookups(ctx)
-        work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")}
+        work_items = {
+            wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")
+        }
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
 
         async def one(row: SourceRow) -> str:
@@ -85,7 +87,12 @@ class AttachmentsPhase:
                 if wi is None:
                     return "skipped"  # gone from ADO since it was created; nothing left to copy
                 return await ItemContent(
-                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)],
+                    self._sessions,
+                    ctx,
+                    lookups,
+                    input.run_id,
+                    wi,
+                    issues[str(row.source_id)],
                     adopted=str(row.source_id) in adopted,
                 ).run()
 
@@ -98,8 +105,15 @@ class ItemContent:
     """One item's files and description."""
 
     def __init__(
-        self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue: ItemRecord,
-        *, adopted: bool = False,
+        self,
+        sessions,
+        ctx: MigrationContext,
+        lookups: Lookups,
+        run_id: str,
+        wi: WorkItem,
+        issue: ItemRecord,
+        *,
+        adopted: bool = False,
     ) -> None:
         self._sessions = sessions
         self._ctx = ctx
@@ -139,9 +153,13 @@ class ItemContent:
                 record = attachments.get(guid)
                 size = rel.attributes.get("resourceSize")
                 outcome = await self._files.put(
-                    ATTACHMENT, guid, sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
+                    ATTACHMENT,
+                    guid,
+                    sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
                     int(size) if isinstance(size, int) and size >= 0 else None,
-                    ado_source(self._ctx, rel.url), record, {"ado_item": ado_id},
+                    ado_source(self._ctx, rel.url),
+                    record,
+                    {"ado_item": ado_id},
                 )
                 self._note(outcome.state, record)
                 if outcome.target_key:
@@ -173,7 +191,12 @@ class ItemContent:
         ]
         data = history_file(self._wi.id, entries)
         outcome = await self._files.put(
-            HISTORY, str(self._wi.id), history_file_name(self._wi.id), len(data), bytes_source(data), record,
+            HISTORY,
+            str(self._wi.id),
+            history_file_name(self._wi.id),
+            len(data),
+            bytes_source(data),
+            record,
             {"revisions": len(entries)},
         )
         self._note(outcome.state, record)
@@ -195,7 +218,12 @@ class ItemContent:
         if truncated:
             data = original_html_file(ado_id, "\n".join(parts))
             outcome = await self._files.put(
-                DESCRIPTION_ORIGINAL, str(ado_id), description_file_name(ado_id), len(data), bytes_source(data), original,
+                DESCRIPTION_ORIGINAL,
+                str(ado_id),
+                description_file_name(ado_id),
+                len(data),
+                bytes_source(data),
+                original,
             )
             self._note(outcome.state, original)
         # Create-items already wrote this very document unless images or #refs needed a second pass.
@@ -207,8 +235,12 @@ class ItemContent:
                     raise
                 async with self._sessions() as session:
                     await item_records.mark_failed(
-                        session, self._ctx.migration_id, DESCRIPTION, str(ado_id),
-                        f"Jira refused the rewritten description: {err}", self._run_id,
+                        session,
+                        self._ctx.migration_id,
+                        DESCRIPTION,
+                        str(ado_id),
+                        f"Jira refused the rewritten description: {err}",
+                        self._run_id,
                     )
                     await session.commit()
                 self._note("failed")

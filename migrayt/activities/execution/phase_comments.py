@@ -112,7 +112,9 @@ class CommentsPhase:
         if not migrated:
             return PhaseBatchResult(counters=counters)
         lookups = await self._contexts.lookups(ctx)
-        work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")}
+        work_items = {
+            wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")
+        }
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
         known: asyncio.Task[int] | None = None
 
@@ -129,7 +131,13 @@ class CommentsPhase:
                 if wi is None:
                     return "skipped"
                 return await ItemComments(
-                    self._sessions, ctx, lookups, input.run_id, wi, issues[str(row.source_id)], file_limit,
+                    self._sessions,
+                    ctx,
+                    lookups,
+                    input.run_id,
+                    wi,
+                    issues[str(row.source_id)],
+                    file_limit,
                     adopted=str(row.source_id) in adopted,
                 ).run()
 
@@ -140,8 +148,16 @@ class CommentsPhase:
 
 class ItemComments:
     def __init__(
-        self, sessions, ctx: MigrationContext, lookups: Lookups, run_id: str, wi: WorkItem, issue_key: str,
-        file_limit: Callable[[], Awaitable[int]] | None = None, *, adopted: bool = False,
+        self,
+        sessions,
+        ctx: MigrationContext,
+        lookups: Lookups,
+        run_id: str,
+        wi: WorkItem,
+        issue_key: str,
+        file_limit: Callable[[], Awaitable[int]] | None = None,
+        *,
+        adopted: bool = False,
     ) -> None:
         self._sessions = sessions
         self._file_limit = file_limit or (lambda: upload_limit(ctx))
@@ -172,8 +188,11 @@ class ItemComments:
         value = jc.property(adoption.SOURCE_PROPERTY)
         if isinstance(value, dict):
             org = str(value.get("organization") or "").rstrip("/").lower()
-            ours = (org == self._identity.organization and str(value.get("project") or "").lower()
-                    == self._identity.project.lower() and str(value.get("id")) == str(self._wi.id))
+            ours = (
+                org == self._identity.organization
+                and str(value.get("project") or "").lower() == self._identity.project.lower()
+                and str(value.get("id")) == str(self._wi.id)
+            )
             comment = value.get("comment")
             return int(comment) if ours and isinstance(comment, int) else None
         return marker_of(jc.body)
@@ -187,7 +206,9 @@ class ItemComments:
             return "skipped"
         posted, overflow = split_at_cap(comments, comment_cap())
         async with self._sessions() as session:
-            records = await item_records.load(session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in posted])
+            records = await item_records.load(
+                session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in posted]
+            )
         if any(r.state == PENDING for r in records.values()):
             await self._reconcile(posted, records)
         if self._adopted and any(getattr(records.get(self._key(c.id)), "state", None) != DONE for c in posted):
@@ -265,11 +286,15 @@ class ItemComments:
         rich = RichText(self._sessions, self._ctx, self._lookups, self._files, self._wi.id, own)
         await rich.prepare(c.html for c in todo)
         async with self._sessions() as session:
-            originals = await item_records.load(session, self._ctx.migration_id, COMMENT_ORIGINAL, [self._key(c.id) for c in todo])
+            originals = await item_records.load(
+                session, self._ctx.migration_id, COMMENT_ORIGINAL, [self._key(c.id) for c in todo]
+            )
         for start in range(0, len(todo), PENDING_WINDOW):
             window = todo[start : start + PENDING_WINDOW]
             async with self._sessions() as session:
-                await item_records.mark_pending(session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in window], self._run_id)
+                await item_records.mark_pending(
+                    session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in window], self._run_id
+                )
                 await session.commit()
             posted: list[tuple[str, str, dict[str, Any]]] = []
             try:
@@ -283,21 +308,28 @@ class ItemComments:
                 if posted:
                     async with self._sessions() as session:
                         for key, target, detail in posted:
-                            await item_records.mark_done(session, self._ctx.migration_id, COMMENT, key, target, self._run_id, detail)
+                            await item_records.mark_done(
+                                session, self._ctx.migration_id, COMMENT, key, target, self._run_id, detail
+                            )
                         await session.commit()
 
-    async def _post_one(self, c: SourceComment, rich: RichText, original: ItemRecord | None) -> tuple[str, str, dict[str, Any]] | None:
+    async def _post_one(
+        self, c: SourceComment, rich: RichText, original: ItemRecord | None
+    ) -> tuple[str, str, dict[str, Any]] | None:
         """Post one comment; (record key, Jira comment id, detail) when it is on the issue, None when refused."""
         key = self._key(c.id)
         body, truncated = fit_adf(
-            with_header(c, rich.render(c.html)), limit=TEXT_LIMIT,
+            with_header(c, rich.render(c.html)),
+            limit=TEXT_LIMIT,
             note=f"Comment cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
-                 f"{comment_file_name(self._wi.id, c.id)}.",
+            f"{comment_file_name(self._wi.id, c.id)}.",
         )
         detail: dict[str, Any] = {}
         if truncated:
             data = comment_original_file(self._wi.id, c)
-            await self._files.put(COMMENT_ORIGINAL, key, comment_file_name(self._wi.id, c.id), len(data), bytes_source(data), original)
+            await self._files.put(
+                COMMENT_ORIGINAL, key, comment_file_name(self._wi.id, c.id), len(data), bytes_source(data), original
+            )
             detail["truncated"] = True
         ambiguous = 0
         while True:
@@ -323,8 +355,12 @@ class ItemComments:
                 reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
                 async with self._sessions() as session:
                     await item_records.mark_failed(
-                        session, self._ctx.migration_id, COMMENT, key,
-                        f"Jira refused comment {c.id} (HTTP {err.status}): {reason or 'no reason given'}", self._run_id,
+                        session,
+                        self._ctx.migration_id,
+                        COMMENT,
+                        key,
+                        f"Jira refused comment {c.id} (HTTP {err.status}): {reason or 'no reason given'}",
+                        self._run_id,
                     )
                     await session.commit()
                 self._note("failed")
@@ -353,9 +389,20 @@ class ItemComments:
             chunk = overflow[start:end]
             data = overflow_file(self._wi.id, chunk, cap + 1 + start, part=part, parts=len(parts), cap=cap)
             outcome = await self._files.put(
-                COMMENT_OVERFLOW, key, overflow_file_name(self._wi.id, part), len(data), bytes_source(data), record,
-                {"comments": len(chunk), "first_comment_id": chunk[0].id, "last_comment_id": chunk[-1].id,
-                 "first_number": cap + 1 + start, "part": part, "parts": len(parts)},
+                COMMENT_OVERFLOW,
+                key,
+                overflow_file_name(self._wi.id, part),
+                len(data),
+                bytes_source(data),
+                record,
+                {
+                    "comments": len(chunk),
+                    "first_comment_id": chunk[0].id,
+                    "last_comment_id": chunk[-1].id,
+                    "first_number": cap + 1 + start,
+                    "part": part,
+                    "parts": len(parts),
+                },
             )
             del data  # only one part's page is held at a time
             self._note(outcome.state, record)

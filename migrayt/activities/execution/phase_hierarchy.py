@@ -39,9 +39,14 @@ class HierarchyPhase:
         counters.skipped += len(rows) - len(with_parent)
         async with self._sessions() as session:
             keys = await item_records.target_keys(
-                session, ctx.migration_id, ISSUE, [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent]
+                session,
+                ctx.migration_id,
+                ISSUE,
+                [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent],
             )
-            done = await item_records.load(session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent])
+            done = await item_records.load(
+                session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent]
+            )
             adopted = await adoption.adopted_issue_keys(
                 session, ctx.migration_id, [str(r.source_id) for r in with_parent]
             )
@@ -71,7 +76,10 @@ class HierarchyPhase:
             async with self._sessions() as session:
                 if not parent_key:
                     await item_records.mark_failed(
-                        session, ctx.migration_id, HIERARCHY, source_key,
+                        session,
+                        ctx.migration_id,
+                        HIERARCHY,
+                        source_key,
                         missing.get(row.parent_id) or f"parent ADO #{row.parent_id} has no Jira issue",
                         input.run_id,
                     )
@@ -87,10 +95,14 @@ class HierarchyPhase:
                 child_type = catalog.issue_types.get(_jira_type(ctx, row.work_item_type, row.tier))
                 parent_type = catalog.issue_types.get(ctx.plan.types.get(parent_types.get(row.parent_id, ""), ""))
                 if child_type is not None and child_type.subtask:
-                    await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "sub-task"})
+                    await item_records.mark_done(
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "sub-task"}
+                    )
                 elif child_type and parent_type and parent_type.hierarchy_level == child_type.hierarchy_level + 1:
                     await ctx.jira.edit_issue(child_key, {"parent": {"key": parent_key}})
-                    await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "parent"})
+                    await item_records.mark_done(
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "parent"}
+                    )
                 else:
                     await self._link_instead(ctx, session, input.run_id, source_key, child_key, parent_key, record)
                 await session.commit()
@@ -106,7 +118,9 @@ class HierarchyPhase:
             setattr(counters, outcome, getattr(counters, outcome) + 1)
         return PhaseBatchResult(counters=counters)
 
-    async def _missing_parents(self, ctx: MigrationContext, migration_id: str, keys, parent_types, rows) -> dict[int, str]:
+    async def _missing_parents(
+        self, ctx: MigrationContext, migration_id: str, keys, parent_types, rows
+    ) -> dict[int, str]:
         absent = sorted({r.parent_id for r in rows if str(r.parent_id) not in keys})
         in_run = [p for p in absent if p in parent_types]
         errors: dict[int, str | None] = {}
@@ -116,10 +130,14 @@ class HierarchyPhase:
             errors = {p: getattr(issues.get(str(p)), "error", None) for p in in_run}
         return await missing_parent_reasons(ctx, absent, errors)
 
-    async def _link_instead(self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record) -> None:
+    async def _link_instead(
+        self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record
+    ) -> None:
         """Jira cannot nest these types: keep the relation as an issue link, reported in the record."""
         if record is not None and record.state == PENDING and await _linked(ctx, child_key, parent_key):
-            await item_records.mark_done(session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id, {"as": "link", "reconciled": True})
+            await item_records.mark_done(
+                session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id, {"as": "link", "reconciled": True}
+            )
             return
         await item_records.mark_pending(session, ctx.migration_id, HIERARCHY, [source_key], run_id)
         await session.commit()
@@ -133,7 +151,12 @@ class HierarchyPhase:
 
         await write_once(write, find)
         await item_records.mark_done(
-            session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id,
+            session,
+            ctx.migration_id,
+            HIERARCHY,
+            source_key,
+            parent_key,
+            run_id,
             {"as": "link", "reason": "Jira cannot make this issue type a child of that one"},
         )
 
@@ -164,7 +187,9 @@ async def _linked(ctx: MigrationContext, child_key: str, parent_key: str) -> boo
     return False
 
 
-async def missing_parent_reasons(ctx: MigrationContext, absent: Sequence[int], in_run: Mapping[int, str | None]) -> dict[int, str]:
+async def missing_parent_reasons(
+    ctx: MigrationContext, absent: Sequence[int], in_run: Mapping[int, str | None]
+) -> dict[int, str]:
     """Why each parent without a Jira issue has none, in words a user can act on.
 
     `in_run`: the absent parents the run lists, each with its create-items error (None if unknown);
@@ -182,8 +207,10 @@ async def missing_parent_reasons(ctx: MigrationContext, absent: Sequence[int], i
             wi = found.get(p)
             project = wi.fields.get("System.TeamProject") if wi else None
             if wi is None:
-                reasons[p] = (f"parent ADO #{p} no longer exists in Azure DevOps (deleted, or the PAT cannot read it); "
-                              "the item was migrated without a parent")
+                reasons[p] = (
+                    f"parent ADO #{p} no longer exists in Azure DevOps (deleted, or the PAT cannot read it); "
+                    "the item was migrated without a parent"
+                )
             elif project and project.lower() != ctx.ado.project.lower():
                 reasons[p] = f"parent ADO #{p} is in another Azure DevOps project ({project}), outside this migration"
             elif wi.type and wi.type not in ctx.plan.types:

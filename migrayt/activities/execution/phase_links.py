@@ -85,7 +85,9 @@ class LinksPhase:
             in_work_list = set(
                 (
                     await session.scalars(
-                        select(RunSourceItem.source_id).where(RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends))
+                        select(RunSourceItem.source_id).where(
+                            RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends)
+                        )
                     )
                 ).all()
             )
@@ -111,7 +113,9 @@ class LinksPhase:
                 session, ctx.migration_id, LINK, [link.record_key for w in items for link in w.links]
             )
             remote_records = await item_records.load(
-                session, ctx.migration_id, REMOTE_LINK,
+                session,
+                ctx.migration_id,
+                REMOTE_LINK,
                 [r.record_key for w in items for r in w.remote] + [k for w in items for k, _ in w.unknown_artifacts],
             )
         jira_types: dict[str, IssueLinkType] = {}
@@ -128,8 +132,14 @@ class LinksPhase:
         async def one(work: ItemWork) -> str:
             outcomes = await gather_or_cancel(
                 *(limited(writer.link(link, link_records.get(link.record_key))) for link in work.links),
-                *(limited(writer.remote(str(work.source_id), r, remote_records.get(r.record_key))) for r in work.remote),
-                *(limited(writer.unknown(key, reason, remote_records.get(key))) for key, reason in work.unknown_artifacts),
+                *(
+                    limited(writer.remote(str(work.source_id), r, remote_records.get(r.record_key)))
+                    for r in work.remote
+                ),
+                *(
+                    limited(writer.unknown(key, reason, remote_records.get(key)))
+                    for key, reason in work.unknown_artifacts
+                ),
             )
             if str(work.source_id) not in keys:
                 return SKIPPED  # the item itself failed in create items, with its reason there
@@ -174,8 +184,14 @@ class _Writer:
     """One link or remote link at a time, through the exactly-once protocol."""
 
     def __init__(
-        self, sessions, ctx: MigrationContext, run_id: str, keys: Mapping[str, str],
-        jira_types: Mapping[str, IssueLinkType], family: set[tuple[int, int]], adopted: set[str] = frozenset(),
+        self,
+        sessions,
+        ctx: MigrationContext,
+        run_id: str,
+        keys: Mapping[str, str],
+        jira_types: Mapping[str, IssueLinkType],
+        family: set[tuple[int, int]],
+        adopted: set[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         # Items whose issue another migration wrote: a link between two of them may be in Jira already.
@@ -202,7 +218,9 @@ class _Writer:
 
     async def _done(self, kind: str, source_key: str, target_key: str, detail: dict) -> str:
         async with self._sessions() as session:
-            await item_records.mark_done(session, self._ctx.migration_id, kind, source_key, target_key[:200], self._run_id, detail)
+            await item_records.mark_done(
+                session, self._ctx.migration_id, kind, source_key, target_key[:200], self._run_id, detail
+            )
             await session.commit()
         return CREATED
 
@@ -221,7 +239,9 @@ class _Writer:
             # A 4xx on a read or write of this link (an issue deleted in Jira meanwhile...): it fails alone.
             if not fails_alone(err):
                 raise
-            return await self._fail(LINK, link.record_key, f"Jira refused a read or write for link {link.record_key}: {err}")
+            return await self._fail(
+                LINK, link.record_key, f"Jira refused a read or write for link {link.record_key}: {err}"
+            )
 
     async def _link(self, link: SourceLink, record: ItemRecord | None) -> str:
         key = link.record_key
@@ -230,7 +250,12 @@ class _Writer:
         if (reason := link_blocker(link, plan, jira_type, self._keys)) is not None:
             return await self._fail(LINK, key, reason)
         subject, obj = self._keys[str(plan.subject)], self._keys[str(plan.object)]
-        detail = {"type": jira_type.name, "subject": subject, "object": obj, "ado": [link.source, link.target, link.rel]}
+        detail = {
+            "type": jira_type.name,
+            "subject": subject,
+            "object": obj,
+            "ado": [link.source, link.target, link.rel],
+        }
         target_key = f"{subject} {jira_type.outward} {obj}"
         pending = record is not None and record.state == PENDING
         shared = plan.symmetric and link.ends in self._family
@@ -241,7 +266,9 @@ class _Writer:
             return ADOPTED
         if (pending or shared) and await self._linked(subject, obj, jira_type, plan):
             # An earlier attempt reached Jira, or phase 3 already made this very link.
-            return await self._done(LINK, key, target_key, {**detail, "reconciled": pending, "shared_with_hierarchy": shared})
+            return await self._done(
+                LINK, key, target_key, {**detail, "reconciled": pending, "shared_with_hierarchy": shared}
+            )
         await self._pending(LINK, key)
         for attempt in range(1, AMBIGUOUS_TRIES + 1):
             try:
@@ -279,7 +306,9 @@ class _Writer:
         except ApiError as err:
             if not fails_alone(err):
                 raise
-            return await self._fail(REMOTE_LINK, remote.record_key, f"Jira refused the remote link to {remote.url}: {err}")
+            return await self._fail(
+                REMOTE_LINK, remote.record_key, f"Jira refused the remote link to {remote.url}: {err}"
+            )
         detail = {"url": remote.url, "global_id": remote.global_id}
         if item_key in self._adopted:
             # The same globalId on an adopted issue updated the other migration's remote link in place.

@@ -37,7 +37,9 @@ def no_status(ado_state: str | None, ado_type: str) -> str:
     return f"the mapping plan has no Jira status for ADO state {ado_state!r} of {ado_type}"
 
 
-def not_in_workflow(target: str, workflow: IssueTypeStatuses, project_key: str, issue_key: str, status_name: str) -> str:
+def not_in_workflow(
+    target: str, workflow: IssueTypeStatuses, project_key: str, issue_key: str, status_name: str
+) -> str:
     """Shared with the dry-run preview, which knows these before any issue moves."""
     return (
         f"status {target!r} is not in the workflow of {workflow.name} issues in {project_key} "
@@ -61,7 +63,12 @@ class TransitionsPhase:
             keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, source_keys)
             records = await item_records.load(session, ctx.migration_id, TRANSITION, source_keys)
 
-        todo = [r for r in rows if str(r.source_id) in keys and (records.get(str(r.source_id)) is None or records[str(r.source_id)].state != DONE)]
+        todo = [
+            r
+            for r in rows
+            if str(r.source_id) in keys
+            and (records.get(str(r.source_id)) is None or records[str(r.source_id)].state != DONE)
+        ]
         states: dict[int, tuple[str | None, str | None]] = {}
         if todo:
             work_items = await ctx.ado.get_work_items(
@@ -88,7 +95,9 @@ class TransitionsPhase:
             ado_type, ado_state = states[row.source_id]
             target = ctx.plan.target_status(ado_type or row.work_item_type, ado_state or "")
             if not target:
-                return await self._fail(ctx, input.run_id, source_key, no_status(ado_state, ado_type or row.work_item_type))
+                return await self._fail(
+                    ctx, input.run_id, source_key, no_status(ado_state, ado_type or row.work_item_type)
+                )
             async with limit:
                 # Pending, then walk: a walk that crashed half way is resumed from the status Jira shows.
                 async with self._sessions() as session:
@@ -101,10 +110,20 @@ class TransitionsPhase:
                 except ApiError as err:
                     if not fails_alone(err):
                         raise
-                    return await self._fail(ctx, input.run_id, source_key, f"Jira refused a transition of {issue_key} toward {target!r}: {err}")
+                    return await self._fail(
+                        ctx,
+                        input.run_id,
+                        source_key,
+                        f"Jira refused a transition of {issue_key} toward {target!r}: {err}",
+                    )
             async with self._sessions() as session:
                 await item_records.mark_done(
-                    session, ctx.migration_id, TRANSITION, source_key, issue_key, input.run_id,
+                    session,
+                    ctx.migration_id,
+                    TRANSITION,
+                    source_key,
+                    issue_key,
+                    input.run_id,
                     {"from": start, "to": target, "path": path, "ado_state": ado_state, "unsure_steps": unsure},
                 )
                 await session.commit()
@@ -174,7 +193,9 @@ class TransitionsPhase:
                 surprises += 1
                 stale = True
             if surprises > MAX_SURPRISES:
-                raise AmbiguousWriteError("POST", f"issue/{issue_key}/transitions", "outcome unknown several times in a row")
+                raise AmbiguousWriteError(
+                    "POST", f"issue/{issue_key}/transitions", "outcome unknown several times in a row"
+                )
             new_id, new_name, _ = await _current(ctx, issue_key)
             if new_id != status_id:
                 walked.append(new_name)
@@ -184,7 +205,9 @@ class TransitionsPhase:
             f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}; {back}"
         )
 
-    async def _back_to_start(self, ctx: MigrationContext, issue_key: str, graph: WorkflowGraph, status_id: str, start: str) -> str:
+    async def _back_to_start(
+        self, ctx: MigrationContext, issue_key: str, graph: WorkflowGraph, status_id: str, start: str
+    ) -> str:
         """A walk that fails leaves the issue where it started, not wherever exploring took it."""
         path = graph.shortest_path(status_id, start)
         if path is None:
@@ -215,4 +238,8 @@ async def _current(ctx: MigrationContext, issue_key: str) -> tuple[str, str, str
     """A consistent read of the issue's status (id, name) and type id."""
     issue = await ctx.jira.get_issue(issue_key, fields=["status", "issuetype"])
     status = issue.fields.get("status") or {}
-    return str(status.get("id") or ""), str(status.get("name") or ""), str((issue.fields.get("issuetype") or {}).get("id") or "")
+    return (
+        str(status.get("id") or ""),
+        str(status.get("name") or ""),
+        str((issue.fields.get("issuetype") or {}).get("id") or ""),
+    )

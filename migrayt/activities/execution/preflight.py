@@ -30,14 +30,18 @@ def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
     problems = []
     for ado_type, jira_type in {**plan.types, **plan.subtask_types}.items():
         if jira_type not in catalog.issue_types:
-            problems.append(f"type {ado_type!r} maps to Jira issue type {jira_type!r}, which project {catalog.project_key} does not have")
+            problems.append(
+                f"type {ado_type!r} maps to Jira issue type {jira_type!r}, which project {catalog.project_key} does not have"
+            )
     for jira_type in plan.subtask_types.values():
         if jira_type in catalog.issue_types and not catalog.issue_types[jira_type].subtask:
             problems.append(f"{jira_type!r} is mapped as a sub-task type but is not a sub-task type in Jira")
     for ado_type, states in plan.states.items():
         for ado_state, status in states.items():
             if catalog.statuses and status not in catalog.statuses:
-                problems.append(f"state {ado_state!r} ({ado_type}) maps to status {status!r}, which does not exist in {catalog.project_key}")
+                problems.append(
+                    f"state {ado_state!r} ({ado_type}) maps to status {status!r}, which does not exist in {catalog.project_key}"
+                )
     for value, name in plan.priorities.items():
         if catalog.priorities and name not in catalog.priorities:
             problems.append(f"priority {value} maps to Jira priority {name!r}, which does not exist")
@@ -58,7 +62,9 @@ class PreflightActivities:
         ctx = await self._contexts.load(input.migration_id)
         catalog = await self._contexts.catalog(ctx, refresh=True)
         if problems := plan_problems(ctx.plan, catalog):
-            raise ApplicationError("the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True)
+            raise ApplicationError(
+                "the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True
+            )
         await self._check_source(ctx)
         activity.heartbeat("users")
         resolved, unresolved = await self._resolve_users(ctx)
@@ -68,8 +74,13 @@ class PreflightActivities:
         sprints = await self._ensure_sprints(ctx) if ctx.plan.iterations_to_sprints else 0
         tier_sizes, total, skipped_types = await self._enumerate(input.run_id, ctx, catalog)
         return PreflightResult(
-            tier_sizes=tier_sizes, items_total=total, skipped_types=skipped_types,
-            users_resolved=resolved, users_unresolved=unresolved, components=components, sprints=sprints,
+            tier_sizes=tier_sizes,
+            items_total=total,
+            skipped_types=skipped_types,
+            users_resolved=resolved,
+            users_unresolved=unresolved,
+            components=components,
+            sprints=sprints,
         )
 
     async def _check_source(self, ctx: MigrationContext) -> None:
@@ -77,14 +88,20 @@ class PreflightActivities:
             await ctx.ado.get_work_item_types(with_states=False)
         except TransportFailure as err:
             # Preflight fails fast: a source that cannot be reached at the start is a setting to fix.
-            raise bad_configuration(f"cannot reach Azure DevOps at {ctx.source.organization_url}: {err.reason}") from err
+            raise bad_configuration(
+                f"cannot reach Azure DevOps at {ctx.source.organization_url}: {err.reason}"
+            ) from err
         except OutboundRefused as err:
             raise bad_configuration(f"Azure DevOps at {ctx.source.organization_url}: {err}") from None
         except ApiError as err:
             if err.status in (401, 403):
-                raise bad_configuration(f"Azure DevOps refused the PAT for {ctx.source.organization_url} ({err.status})") from err
+                raise bad_configuration(
+                    f"Azure DevOps refused the PAT for {ctx.source.organization_url} ({err.status})"
+                ) from err
             if err.status == 404:
-                raise bad_configuration(f"Azure DevOps project {ctx.source.project} not found at {ctx.source.organization_url}") from err
+                raise bad_configuration(
+                    f"Azure DevOps project {ctx.source.project} not found at {ctx.source.organization_url}"
+                ) from err
             raise
 
     async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int]:
@@ -108,12 +125,18 @@ class PreflightActivities:
             for unique, account, detail in results:
                 if account:
                     resolved += 1
-                    await item_records.mark_done(session, ctx.migration_id, USER, unique, account, run_id="preflight", detail=detail)
+                    await item_records.mark_done(
+                        session, ctx.migration_id, USER, unique, account, run_id="preflight", detail=detail
+                    )
                 else:
                     unresolved += 1
                     await item_records.mark_failed(
-                        session, ctx.migration_id, USER, unique,
-                        "no Jira account with this e-mail and none given in the plan's user table", run_id="preflight",
+                        session,
+                        ctx.migration_id,
+                        USER,
+                        unique,
+                        "no Jira account with this e-mail and none given in the plan's user table",
+                        run_id="preflight",
                     )
             fallback = ctx.plan.fallback_user_email
             account = None
@@ -141,10 +164,14 @@ class PreflightActivities:
                 component_id = existing.get(name)
                 if component_id is None:
                     component_id = await write_once(
-                        lambda: _created_id(ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")),
+                        lambda: _created_id(
+                            ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")
+                        ),
                         lambda: _component_named(ctx, name),
                     )
-                await item_records.mark_done(session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight")
+                await item_records.mark_done(
+                    session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight"
+                )
                 await session.commit()
         return len(paths)
 
@@ -168,15 +195,21 @@ class PreflightActivities:
                 if sprint_id is None:
                     sprint_id = await write_once(
                         lambda: _created_id(
-                            ctx.jira.create_sprint(board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date)
+                            ctx.jira.create_sprint(
+                                board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date
+                            )
                         ),
                         lambda: _sprint_named(ctx, board_id, name),
                     )
-                await item_records.mark_done(session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight")
+                await item_records.mark_done(
+                    session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight"
+                )
                 await session.commit()
         return len(iterations)
 
-    async def _enumerate(self, run_id: str, ctx: MigrationContext, catalog: TargetCatalog) -> tuple[list[int], int, dict[str, int]]:
+    async def _enumerate(
+        self, run_id: str, ctx: MigrationContext, catalog: TargetCatalog
+    ) -> tuple[list[int], int, dict[str, int]]:
         """List the source once per run; tier 1 holds sub-tasks, created after their parents."""
         ids = [i async for i in ctx.ado.iter_work_item_ids()]
         kinds: dict[int, tuple[str, int | None]] = {}
@@ -194,7 +227,9 @@ class PreflightActivities:
             if work_item_type not in ctx.plan.types:
                 skipped[work_item_type] = skipped.get(work_item_type, 0) + 1
                 continue
-            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append((source_id, work_item_type, parent))
+            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append(
+                (source_id, work_item_type, parent)
+            )
         async with self._sessions() as session:
             await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
             rows = [

@@ -20,19 +20,37 @@ class RunEventActivities:
         counters = {k: v.model_dump() for k, v in event.counters.items()}
         async with self._sessions() as session:
             run = insert(Run).values(
-                id=event.run_id, migration_id=event.migration_id, tenant_id=event.tenant,
-                original_run_id=event.original_run_id, status=event.status, phase=event.phase, counters=counters,
+                id=event.run_id,
+                migration_id=event.migration_id,
+                tenant_id=event.tenant,
+                original_run_id=event.original_run_id,
+                status=event.status,
+                phase=event.phase,
+                counters=counters,
                 error=event.error if event.finished else None,
             )
             updates = dict(status=event.status, phase=event.phase, counters=counters, updated_at=func.now())
             if event.finished:
                 updates.update(finished_at=func.now(), error=event.error)
             await session.execute(run.on_conflict_do_update(index_elements=[Run.id], set_=updates))
-            audit = insert(AuditEvent).values(
-                event_key=event.event_key, tenant_id=event.tenant, migration_id=event.migration_id,
-                run_id=event.run_id, action=event.action, actor=event.actor, door=event.door,
-                detail={"status": event.status, "phase": event.phase, **({"message": event.error} if event.error else {})},
-            ).on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+            audit = (
+                insert(AuditEvent)
+                .values(
+                    event_key=event.event_key,
+                    tenant_id=event.tenant,
+                    migration_id=event.migration_id,
+                    run_id=event.run_id,
+                    action=event.action,
+                    actor=event.actor,
+                    door=event.door,
+                    detail={
+                        "status": event.status,
+                        "phase": event.phase,
+                        **({"message": event.error} if event.error else {}),
+                    },
+                )
+                .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+            )
             result = await session.execute(audit)
             await session.commit()
         return RunEventResult(recorded=bool(result.rowcount))

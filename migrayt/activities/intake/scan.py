@@ -39,7 +39,9 @@ SCAN_BATCH = 200  # ADO's workitemsbatch cap
 SCAN_CONCURRENCY = 16  # batches in flight; the HTTP client's limiter backs off on 429 below this
 
 
-async def target_limits(jira: JiraClient, project_key: str, settings: Settings, overrides: dict[str, int]) -> TargetLimits:
+async def target_limits(
+    jira: JiraClient, project_key: str, settings: Settings, overrides: dict[str, int]
+) -> TargetLimits:
     """The target's caps: what Jira reports (upload limit, hierarchy, custom fields), else settings."""
     upload = settings.jira_attachment_limit_bytes
     try:
@@ -72,7 +74,16 @@ async def scan_project(
     fields, types = await asyncio.gather(ado.get_fields(), ado.get_work_item_types(with_states=True))
     builder = CatalogBuilder(
         limits,
-        [FieldMeta(reference_name=f.reference_name, name=f.name, type=f.type, picklist=f.is_picklist, identity=f.is_identity) for f in fields],
+        [
+            FieldMeta(
+                reference_name=f.reference_name,
+                name=f.name,
+                type=f.type,
+                picklist=f.is_picklist,
+                identity=f.is_identity,
+            )
+            for f in fields
+        ],
         {t.name: [StateInfo(name=s.name, category=s.category) for s in t.states] for t in types if not t.is_disabled},
     )
     slots = asyncio.Semaphore(concurrency)
@@ -164,13 +175,19 @@ class ScanActivities:
         price = quote(catalog, self._settings.price_table)
         async with self._sessions() as session:
             await session.execute(
-                update(Scan).where(Scan.id == input.scan_id).values(
-                    catalog=catalog.model_dump(mode="json"), lint=report.model_dump(mode="json"), quote=price.model_dump(mode="json"),
+                update(Scan)
+                .where(Scan.id == input.scan_id)
+                .values(
+                    catalog=catalog.model_dump(mode="json"),
+                    lint=report.model_dump(mode="json"),
+                    quote=price.model_dump(mode="json"),
                 )
             )
             await session.commit()
         return ScanSourceResult(
-            items_total=catalog.items_total, breaches=len(report.breaches), quote_total=price.total,
+            items_total=catalog.items_total,
+            breaches=len(report.breaches),
+            quote_total=price.total,
             seconds=round(loop.time() - started, 3),
         )
 
@@ -185,12 +202,22 @@ class ScanActivities:
             scan.finished_at = func.now()
             detail: dict[str, Any] = {"scan_id": input.scan_id, "status": input.status}
             if input.status == "COMPLETED":
-                detail.update(items=(scan.catalog or {}).get("items_total"), breaches=len((scan.lint or {}).get("breaches") or []),
-                              quote_total=(scan.quote or {}).get("total"))
+                detail.update(
+                    items=(scan.catalog or {}).get("items_total"),
+                    breaches=len((scan.lint or {}).get("breaches") or []),
+                    quote_total=(scan.quote or {}).get("total"),
+                )
             elif input.error:
                 detail["error"] = input.error
-            session.add(AuditEvent(
-                tenant_id=input.tenant, migration_id=input.migration_id, action="scan_finished", actor=input.actor,
-                door=input.door, detail=detail, event_key=f"{input.scan_id}:finished",
-            ))
+            session.add(
+                AuditEvent(
+                    tenant_id=input.tenant,
+                    migration_id=input.migration_id,
+                    action="scan_finished",
+                    actor=input.actor,
+                    door=input.door,
+                    detail=detail,
+                    event_key=f"{input.scan_id}:finished",
+                )
+            )
             await session.commit()

@@ -44,7 +44,9 @@ class DraftActivities:
         async with self._sessions() as session:
             done = await session.scalar(select(AuditEvent).where(AuditEvent.event_key == event_key))
             if done is not None:  # an earlier attempt already stored this draft
-                return DraftPlanResult(version=int(done.detail.get("version", 0)), ai_used=done.detail.get("origin") == "ai")
+                return DraftPlanResult(
+                    version=int(done.detail.get("version", 0)), ai_used=done.detail.get("origin") == "ai"
+                )
             scan = await session.get(Scan, input.scan_id)
             previous = await versions.latest(session, input.migration_id)
         if scan is None or not scan.catalog:
@@ -65,11 +67,20 @@ class DraftActivities:
             people = {p for u in catalog.users for p in (u.display_name, u.unique_name) if p}
             payload = sanitise(source, target, people)
             async with self._sessions() as session:
-                session.add(AuditEvent(
-                    tenant_id=input.tenant, migration_id=input.migration_id, action="ai_draft_requested",
-                    actor=input.actor, door=input.door,
-                    detail={"model": model, "source_fields": len(payload.source.fields), "source_types": len(payload.source.types)},
-                ))
+                session.add(
+                    AuditEvent(
+                        tenant_id=input.tenant,
+                        migration_id=input.migration_id,
+                        action="ai_draft_requested",
+                        actor=input.actor,
+                        door=input.door,
+                        detail={
+                            "model": model,
+                            "source_fields": len(payload.source.fields),
+                            "source_types": len(payload.source.types),
+                        },
+                    )
+                )
                 await session.commit()
             try:
                 answer = await ask_model(
@@ -80,20 +91,36 @@ class DraftActivities:
             except Exception as err:  # the rule draft stands; the failure is recorded, not the payload
                 log.warning("AI drafting failed (%s); keeping the rule draft", type(err).__name__)
                 async with self._sessions() as session:
-                    session.add(AuditEvent(
-                        tenant_id=input.tenant, migration_id=input.migration_id, action="ai_draft_failed",
-                        actor=input.actor, door=input.door, detail={"model": model, "error": type(err).__name__},
-                    ))
+                    session.add(
+                        AuditEvent(
+                            tenant_id=input.tenant,
+                            migration_id=input.migration_id,
+                            action="ai_draft_failed",
+                            actor=input.actor,
+                            door=input.door,
+                            detail={"model": model, "error": type(err).__name__},
+                        )
+                    )
                     await session.commit()
 
         async with self._sessions() as session:
             row = await versions.add_version(
-                session, tenant=input.tenant, migration_id=input.migration_id, plan=plan,
-                origin="ai" if ai_used else "rule", actor=input.actor, door=input.door, model=model if ai_used else None,
-                detail={"scan_id": input.scan_id, "ai_entries": ai_entries, "unmapped": [u.model_dump() for u in report.unmapped][:100]},
-                event_key=event_key, limits=versions.PlanLimits.of(self._settings),
+                session,
+                tenant=input.tenant,
+                migration_id=input.migration_id,
+                plan=plan,
+                origin="ai" if ai_used else "rule",
+                actor=input.actor,
+                door=input.door,
+                model=model if ai_used else None,
+                detail={
+                    "scan_id": input.scan_id,
+                    "ai_entries": ai_entries,
+                    "unmapped": [u.model_dump() for u in report.unmapped][:100],
+                },
+                event_key=event_key,
+                limits=versions.PlanLimits.of(self._settings),
             )
             await session.commit()
             version = row.version
         return DraftPlanResult(version=version, ai_used=ai_used, ai_entries=ai_entries, unmapped=len(report.unmapped))
-

@@ -80,23 +80,36 @@ async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str
             account = found.account_id if found else None
         return unique, account, user.origin_id or user.descriptor
 
-    for unique, account, ado_id in await asyncio.gather(*(account_for(u) for u in users if (u.principal_name or u.mail_address))):
+    for unique, account, ado_id in await asyncio.gather(
+        *(account_for(u) for u in users if (u.principal_name or u.mail_address))
+    ):
         if account:
             by_name[unique] = account
             if ado_id:
                 by_ado_id[ado_id] = account
         else:
-            failures.append(PredictedFailure(
-                phase="preflight", kind=USER, source_key=unique,
-                reason="no Jira account with this e-mail and none given in the plan's user table",
-            ))
+            failures.append(
+                PredictedFailure(
+                    phase="preflight",
+                    kind=USER,
+                    source_key=unique,
+                    reason="no Jira account with this e-mail and none given in the plan's user table",
+                )
+            )
     return by_name, by_ado_id, failures
 
 
 class DryRun:
     """One preview of one migration; `run()` fills `report`."""
 
-    def __init__(self, sessions: async_sessionmaker, ctx: MigrationContext, catalog: TargetCatalog, samples: int, beat: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        ctx: MigrationContext,
+        catalog: TargetCatalog,
+        samples: int,
+        beat: Callable[[str], None],
+    ) -> None:
         self.sessions = sessions
         self.ctx = ctx
         self.catalog = catalog
@@ -126,7 +139,10 @@ class DryRun:
         await later.run()
         report.phases.update(later.counters)
         report.unpredictable.update(later.unpredictable)
-        report.failures.extend(PredictedFailure(phase=f.phase, kind=f.kind, source_key=f.source_key, reason=f.reason) for f in later.failures)
+        report.failures.extend(
+            PredictedFailure(phase=f.phase, kind=f.kind, source_key=f.source_key, reason=f.reason)
+            for f in later.failures
+        )
         self._content(planned, work_items)
         return report
 
@@ -141,11 +157,15 @@ class DryRun:
         lookups = Lookups(users_by_unique_name=dict(by_name), users_by_ado_id=dict(by_ado_id))
         lookups.users_by_unique_name.setdefault(FALLBACK_USER, "")
         async with self.sessions() as session:
-            rows = (await session.execute(
-                select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key).where(
-                    ItemRecord.migration_id == ctx.migration_id, ItemRecord.kind.in_((COMPONENT, SPRINT)), ItemRecord.state == DONE,
+            rows = (
+                await session.execute(
+                    select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key).where(
+                        ItemRecord.migration_id == ctx.migration_id,
+                        ItemRecord.kind.in_((COMPONENT, SPRINT)),
+                        ItemRecord.state == DONE,
+                    )
                 )
-            )).all()
+            ).all()
         known = {(k, s): t for k, s, t in rows if t}
         if ctx.plan.areas_to_components:
             self.beat("components")
@@ -202,12 +222,16 @@ class DryRun:
         async with self.sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.source_key, ItemRecord.target_key).where(
-                    ItemRecord.migration_id == self.ctx.migration_id, ItemRecord.kind == kind, ItemRecord.state == DONE,
+                    ItemRecord.migration_id == self.ctx.migration_id,
+                    ItemRecord.kind == kind,
+                    ItemRecord.state == DONE,
                 )
             )
             return {s: t or "" for s, t in rows}
 
-    async def _predict_create(self, planned: list[Planned], work_items: dict[int, WorkItem], lookups: Lookups) -> CreatedIssues:
+    async def _predict_create(
+        self, planned: list[Planned], work_items: dict[int, WorkItem], lookups: Lookups
+    ) -> CreatedIssues:
         """ADO id → the Jira key it will have (a placeholder for new issues), and the new issues' types."""
         ctx, report, counters = self.ctx, self.report, self.report.phases["create_items"]
         done = await self._records(ISSUE)
@@ -230,7 +254,13 @@ class DryRun:
             reason, fields = None, {}
             try:
                 draft = build_issue_fields(
-                    wi.id, wi.fields, ctx.plan, self.catalog, lookups, as_subtask=row.tier == 1 and parent_key is not None, parent_key=parent_key,
+                    wi.id,
+                    wi.fields,
+                    ctx.plan,
+                    self.catalog,
+                    lookups,
+                    as_subtask=row.tier == 1 and parent_key is not None,
+                    parent_key=parent_key,
                 )
                 fields = draft.fields
                 type_id = (fields.get("issuetype") or {}).get("id")
@@ -241,7 +271,9 @@ class DryRun:
                 reason = str(err)
             if reason:
                 counters.failed += 1
-                report.failures.append(PredictedFailure(phase="create_items", kind=ISSUE, source_key=str(row.source_id), reason=reason))
+                report.failures.append(
+                    PredictedFailure(phase="create_items", kind=ISSUE, source_key=str(row.source_id), reason=reason)
+                )
             else:
                 counters.created += 1
                 keys[row.source_id] = f"{ctx.target.project_key}-(new {row.source_id})"
@@ -250,7 +282,9 @@ class DryRun:
                 created.type_ids[row.source_id] = str((fields.get("issuetype") or {}).get("id") or "")
             if sampled < self.samples:
                 sampled += 1
-                report.samples.append(self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None))
+                report.samples.append(
+                    self._sample(wi, row, fields, reason, keys.get(row.parent_id) if row.parent_id else None)
+                )
         created.keys.update({str(k): v for k, v in keys.items()})
         return created
 
@@ -261,9 +295,9 @@ class DryRun:
         ctx = self.ctx
         found = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [r.source_id for r in rows])
         decided = adoption.decide(adoption.Identity.of(ctx.source), found)
-        adoption.settle_legacy(decided, {
-            i: adoption.expected_summary(i, work_items[i].fields) for i in decided.legacy if i in work_items
-        })
+        adoption.settle_legacy(
+            decided, {i: adoption.expected_summary(i, work_items[i].fields) for i in decided.legacy if i in work_items}
+        )
         self.report.already_in_jira = len(decided.keys)
         sample = sorted(decided.keys.values(), key=adoption.issue_number)[: adoption.SAMPLE_KEYS]
         self.report.already_in_jira_keys = sample
@@ -283,7 +317,9 @@ class DryRun:
         done = await self._records(HIERARCHY)
         listed = {row.source_id for row in planned}
         absent = sorted({row.parent_id for row in planned if row.parent_id and row.parent_id not in keys})
-        refused = {int(f.source_key): f.reason for f in report.failures if f.phase == "create_items" and f.kind == ISSUE}
+        refused = {
+            int(f.source_key): f.reason for f in report.failures if f.phase == "create_items" and f.kind == ISSUE
+        }
         why = await missing_parent_reasons(self.ctx, absent, {p: refused.get(p) for p in absent if p in listed})
         for row in planned:
             if not row.parent_id:
@@ -292,10 +328,14 @@ class DryRun:
                 counters.skipped += 1
             elif row.parent_id not in keys:
                 counters.failed += 1
-                report.failures.append(PredictedFailure(
-                    phase="hierarchy", kind=HIERARCHY, source_key=str(row.source_id),
-                    reason=why[row.parent_id],
-                ))
+                report.failures.append(
+                    PredictedFailure(
+                        phase="hierarchy",
+                        kind=HIERARCHY,
+                        source_key=str(row.source_id),
+                        reason=why[row.parent_id],
+                    )
+                )
             else:
                 counters.created += 1
 
@@ -303,7 +343,15 @@ class DryRun:
 
     def _content(self, planned: list[Planned], work_items: dict[int, WorkItem]) -> None:
         ctx, c = self.ctx, self.report.content
-        c.update(links=0, remote_links=0, attachments=0, attachments_over_limit=0, comments=0, transitions=0, unmapped_links=0)
+        c.update(
+            links=0,
+            remote_links=0,
+            attachments=0,
+            attachments_over_limit=0,
+            comments=0,
+            transitions=0,
+            unmapped_links=0,
+        )
         for row in planned:
             wi = work_items[row.source_id]
             for rel in wi.relations:
@@ -311,7 +359,11 @@ class DryRun:
                     c["attachments"] += 1
                 elif rel.rel in ("Hyperlink", "ArtifactLink"):
                     c["remote_links"] += 1
-                elif rel.target_id is not None and not rel.rel.startswith("System.LinkTypes.Hierarchy") and not rel.rel.endswith("-Reverse"):
+                elif (
+                    rel.target_id is not None
+                    and not rel.rel.startswith("System.LinkTypes.Hierarchy")
+                    and not rel.rel.endswith("-Reverse")
+                ):
                     if rel.rel in ctx.plan.link_types:
                         c["links"] += 1
                     else:
@@ -321,7 +373,9 @@ class DryRun:
             if status and status not in ("To Do",):
                 c["transitions"] += 1
 
-    def _sample(self, wi: WorkItem, row: Planned, fields: dict[str, Any], reason: str | None, parent_key: str | None) -> PreviewSample:
+    def _sample(
+        self, wi: WorkItem, row: Planned, fields: dict[str, Any], reason: str | None, parent_key: str | None
+    ) -> PreviewSample:
         plan = self.ctx.plan
         html = str(wi.fields.get("System.Description") or wi.fields.get("Microsoft.VSTS.TCM.ReproSteps") or "")
         type_name = target_type_for(row.work_item_type, plan, row.tier == 1 and parent_key is not None)
@@ -329,17 +383,26 @@ class DryRun:
         return PreviewSample(
             ado_id=wi.id,
             source={
-                "type": wi.type, "state": wi.state, "title": wi.title, "tags": wi.fields.get("System.Tags"),
-                "text": adf_to_text(html_to_adf(html))[:SAMPLE_TEXT_CHARS], "parent": row.parent_id,
+                "type": wi.type,
+                "state": wi.state,
+                "title": wi.title,
+                "tags": wi.fields.get("System.Tags"),
+                "text": adf_to_text(html_to_adf(html))[:SAMPLE_TEXT_CHARS],
+                "parent": row.parent_id,
             },
             jira={
-                "type": type_name, "summary": fields.get("summary"), "labels": fields.get("labels"),
+                "type": type_name,
+                "summary": fields.get("summary"),
+                "labels": fields.get("labels"),
                 "priority": priorities.get((fields.get("priority") or {}).get("id")),
                 "status": plan.target_status(row.work_item_type, str(wi.state or "")),
                 "text": adf_to_text(fields["description"])[:SAMPLE_TEXT_CHARS] if fields.get("description") else "",
-                "parent": parent_key, "comments": int(wi.fields.get("System.CommentCount") or 0),
+                "parent": parent_key,
+                "comments": int(wi.fields.get("System.CommentCount") or 0),
             },
-            payload=fields, outcome="failed" if reason else "created", reason=reason,
+            payload=fields,
+            outcome="failed" if reason else "created",
+            reason=reason,
         )
 
 
@@ -356,10 +419,14 @@ class PreviewActivities:
         report = await DryRun(self._sessions, ctx, catalog, input.samples, lambda what: activity.heartbeat(what)).run()
         async with self._sessions() as session:
             await session.execute(
-                update(Preview).where(Preview.id == input.preview_id).values(report=report.model_dump(mode="json"), plan_version=report.plan_version)
+                update(Preview)
+                .where(Preview.id == input.preview_id)
+                .values(report=report.model_dump(mode="json"), plan_version=report.plan_version)
             )
             await session.commit()
-        return PreviewResult(items_total=report.items_total, failures=len(report.failures), would_start=report.would_start)
+        return PreviewResult(
+            items_total=report.items_total, failures=len(report.failures), would_start=report.would_start
+        )
 
     @activity.defn(name="preview_finished")
     async def preview_finished(self, input: PreviewFinishedInput) -> None:
@@ -369,12 +436,22 @@ class PreviewActivities:
                 return
             row.status, row.error, row.finished_at = input.status, input.error, func.now()
             report = row.report or {}
-            session.add(AuditEvent(
-                tenant_id=input.tenant, migration_id=input.migration_id, action="preview_finished", actor=input.actor, door=input.door,
-                event_key=f"{input.preview_id}:finished",
-                detail={"preview_id": input.preview_id, "status": input.status, "plan_version": report.get("plan_version"),
-                        "items": report.get("items_total"), "failures": len(report.get("failures") or []),
-                        **({"error": input.error} if input.error else {})},
-            ))
+            session.add(
+                AuditEvent(
+                    tenant_id=input.tenant,
+                    migration_id=input.migration_id,
+                    action="preview_finished",
+                    actor=input.actor,
+                    door=input.door,
+                    event_key=f"{input.preview_id}:finished",
+                    detail={
+                        "preview_id": input.preview_id,
+                        "status": input.status,
+                        "plan_version": report.get("plan_version"),
+                        "items": report.get("items_total"),
+                        "failures": len(report.get("failures") or []),
+                        **({"error": input.error} if input.error else {}),
+                    },
+                )
+            )
             await session.commit()
-

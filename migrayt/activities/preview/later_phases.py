@@ -170,7 +170,9 @@ class LaterPhases:
                 guid = attachment_guid(rel.url) if rel.is_attachment else None
                 size = rel.attributes.get("resourceSize")
                 if guid and guid not in self._done[ATTACHMENT] and isinstance(size, int) and size > self._limit:
-                    self._oversized.setdefault(p.source_id, {})[guid] = sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}")
+                    self._oversized.setdefault(p.source_id, {})[guid] = sanitise_filename(
+                        rel.attributes.get("name"), f"attachment-{guid}"
+                    )
         predictors = self.predictors()
         for phase in later_phases():
             counters = self.counters[phase] = PhaseCounters(total=len(self.planned))
@@ -187,7 +189,9 @@ class LaterPhases:
         async with self.sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key).where(
-                    ItemRecord.migration_id == self.ctx.migration_id, ItemRecord.kind.in_(kinds), ItemRecord.state == DONE,
+                    ItemRecord.migration_id == self.ctx.migration_id,
+                    ItemRecord.kind.in_(kinds),
+                    ItemRecord.state == DONE,
                 )
             )
             for kind, key in rows:
@@ -196,8 +200,11 @@ class LaterPhases:
     def predictors(self) -> dict[str, Callable[[], Awaitable[list[str]]]]:
         """Each registry phase predicted here (Preview.LATER_PHASES): its outcome per planned item."""
         return {
-            "links": self.links, "attachments": self.attachments, "transitions": self.transitions,
-            "comments": self.comments, "plugins": self.plugins,
+            "links": self.links,
+            "attachments": self.attachments,
+            "transitions": self.transitions,
+            "comments": self.comments,
+            "plugins": self.plugins,
         }
 
     def _fail(self, phase: str, kind: str, source_key: str, reason: str) -> str:
@@ -218,7 +225,10 @@ class LaterPhases:
         in_work_list = {p.source_id for p in self.planned}
         owned = {
             p.source_id: [
-                link for link in work_item_links(p.source_id, ((r.rel, r.target_id) for r in self.work_items[p.source_id].relations))
+                link
+                for link in work_item_links(
+                    p.source_id, ((r.rel, r.target_id) for r in self.work_items[p.source_id].relations)
+                )
                 if owned_by(p.source_id, link, in_work_list)
             ]
             for p in self.planned
@@ -241,7 +251,9 @@ class LaterPhases:
                     remote = remote_link_for(wi.id, rel.rel, rel.url, rel.attributes, ctx.source.organization_url)
                 except UnknownArtifact as err:
                     key = f"{wi.id}:{rel.url}"[:200]
-                    outcomes.append(SKIPPED if key in done[REMOTE_LINK] else self._fail("links", REMOTE_LINK, key, str(err)))
+                    outcomes.append(
+                        SKIPPED if key in done[REMOTE_LINK] else self._fail("links", REMOTE_LINK, key, str(err))
+                    )
                     continue
                 if remote is None:
                     continue
@@ -284,7 +296,9 @@ class LaterPhases:
                 if guid in done[ATTACHMENT]:
                     outcomes.append(SKIPPED)
                 elif guid in oversized:
-                    outcomes.append(self._fail("attachments", ATTACHMENT, guid, too_large(oversized[guid], self._limit)))
+                    outcomes.append(
+                        self._fail("attachments", ATTACHMENT, guid, too_large(oversized[guid], self._limit))
+                    )
                 else:
                     outcomes.append(CREATED)
             # The revision history file: written for every migrated item.
@@ -305,7 +319,9 @@ class LaterPhases:
             for src, _alt in image_sources(text) if text else ():
                 guid = ado_attachment_src(src, self.ctx.source.organization_url)
                 if guid in oversized:
-                    self._fail(phase, INLINE_IMAGE, f"{item_id}:{guid}", too_large(image_file_name(src, guid), self._limit))
+                    self._fail(
+                        phase, INLINE_IMAGE, f"{item_id}:{guid}", too_large(image_file_name(src, guid), self._limit)
+                    )
 
     # --- phase 6: transitions ------------------------------------------------------------------
 
@@ -328,7 +344,8 @@ class LaterPhases:
             async with limit:
                 issue = await ctx.jira.get_issue(self._key(p.source_id) or "", fields=["status", "issuetype"])
             current[p.source_id] = (
-                str((issue.fields.get("issuetype") or {}).get("id") or ""), str((issue.fields.get("status") or {}).get("name") or ""),
+                str((issue.fields.get("issuetype") or {}).get("id") or ""),
+                str((issue.fields.get("status") or {}).get("name") or ""),
             )
 
         await asyncio.gather(*(read(p) for p in todo if p.source_id not in self.issues.new))
@@ -404,9 +421,15 @@ class LaterPhases:
                 continue
             # Only a part of one comment can be over the limit (split_overflow fills the rest under it).
             if end - start == 1:
-                size = len(overflow_file(item_id, overflow[start:end], cap + 1 + start, part=part, parts=len(parts), cap=cap))
+                size = len(
+                    overflow_file(item_id, overflow[start:end], cap + 1 + start, part=part, parts=len(parts), cap=cap)
+                )
                 if size > self._limit:
-                    out.append(self._fail("comments", COMMENT_OVERFLOW, key, too_large(overflow_file_name(item_id, part), self._limit)))
+                    out.append(
+                        self._fail(
+                            "comments", COMMENT_OVERFLOW, key, too_large(overflow_file_name(item_id, part), self._limit)
+                        )
+                    )
                     continue
             out.append(CREATED)
         return out

@@ -57,7 +57,10 @@ class ApiClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
-            raise CliError(f"cannot reach the Migrayt API at {self.api_url} ({type(err).__name__}); is `migrayt up` running? (--api-url / MIGRAYT_API_URL)", FAILURE) from None
+            raise CliError(
+                f"cannot reach the Migrayt API at {self.api_url} ({type(err).__name__}); is `migrayt up` running? (--api-url / MIGRAYT_API_URL)",
+                FAILURE,
+            ) from None
         if response.status_code >= 400:
             message = _detail(response)
             if response.status_code == 401:

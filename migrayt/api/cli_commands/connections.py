@@ -16,7 +16,9 @@ from rich.table import Table
 
 from migrayt.api.cli_commands.commands import ApiUrl, Json, Token, client, command, emit
 
-connection_app = typer.Typer(no_args_is_help=True, help="Saved ADO and Jira connections (tested on save; secrets never shown back).")
+connection_app = typer.Typer(
+    no_args_is_help=True, help="Saved ADO and Jira connections (tested on save; secrets never shown back)."
+)
 Name = Annotated[str, typer.Option(help="a name for this connection")]
 
 
@@ -29,8 +31,19 @@ def add_ado(
     name: Name,
     url: Annotated[str, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")],
     project: Annotated[str, typer.Option(help="ADO project")],
-    pat: Annotated[str, typer.Option(envvar="MIGRAYT_ADO_PAT", prompt="ADO personal access token", hide_input=True, help="the PAT (better: MIGRAYT_ADO_PAT or the prompt)", show_default=False)],
-    api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
+    pat: Annotated[
+        str,
+        typer.Option(
+            envvar="MIGRAYT_ADO_PAT",
+            prompt="ADO personal access token",
+            hide_input=True,
+            help="the PAT (better: MIGRAYT_ADO_PAT or the prompt)",
+            show_default=False,
+        ),
+    ],
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
 ) -> None:
     """Save an Azure DevOps connection (the API checks the PAT and the project first)."""
     return _add_ado(**locals())
@@ -46,10 +59,22 @@ def _add_ado(name, url, project, pat, api_url, token, as_json):
 def add_jira(
     name: Name,
     url: Annotated[str, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")],
-    secret: Annotated[str, typer.Option("--token-value", envvar="MIGRAYT_JIRA_TOKEN", prompt="Jira API token (or Data Center PAT)", hide_input=True, help="the API token (better: MIGRAYT_JIRA_TOKEN or the prompt)", show_default=False)],
+    secret: Annotated[
+        str,
+        typer.Option(
+            "--token-value",
+            envvar="MIGRAYT_JIRA_TOKEN",
+            prompt="Jira API token (or Data Center PAT)",
+            hide_input=True,
+            help="the API token (better: MIGRAYT_JIRA_TOKEN or the prompt)",
+            show_default=False,
+        ),
+    ],
     email: Annotated[str | None, typer.Option(help="Jira Cloud account e-mail")] = None,
     data_center: Annotated[bool, typer.Option("--data-center", help="Jira Data Center with a PAT (no e-mail)")] = False,
-    api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
 ) -> None:
     """Save a Jira Cloud (or Data Center) connection (the API checks the token first)."""
     return _add_jira(**locals())

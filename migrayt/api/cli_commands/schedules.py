@@ -16,7 +16,9 @@ ScheduleId = Annotated[str, typer.Argument(help="schedule id (cutover-… or del
 
 
 def _render(c: Console, view: dict) -> None:
-    when = view.get("at") or (f"every {view['every_minutes']} min" if view.get("every_minutes") else f"cron {view.get('cron')}")
+    when = view.get("at") or (
+        f"every {view['every_minutes']} min" if view.get("every_minutes") else f"cron {view.get('cron')}"
+    )
     state = "paused" if view["paused"] else "active"
     nxt = ", ".join(str(t)[:19] for t in view.get("next_action_times", [])[:2]) or "-"
     c.print(f"{view['schedule_id']}  {view['kind']}  {view['migration_id']}  {when}  {state}  next: {nxt}")
@@ -27,8 +29,13 @@ def _render_many(c: Console, rows: list[dict[str, Any]]) -> None:
     for v in rows:
         when = v.get("at") or (f"every {v['every_minutes']} min" if v.get("every_minutes") else f"cron {v.get('cron')}")
         table.add_row(
-            v["schedule_id"], v["kind"], v["migration_id"], str(when)[:25], "paused" if v["paused"] else "active",
-            str((v.get("next_action_times") or ["-"])[0])[:19], (v.get("recent_runs") or ["-"])[-1],
+            v["schedule_id"],
+            v["kind"],
+            v["migration_id"],
+            str(when)[:25],
+            "paused" if v["paused"] else "active",
+            str((v.get("next_action_times") or ["-"])[0])[:19],
+            (v.get("recent_runs") or ["-"])[-1],
         )
     c.print(table)
 
@@ -37,7 +44,9 @@ def _render_many(c: Console, rows: list[dict[str, Any]]) -> None:
 def cutover(
     migration_id: MigrationId,
     at: Annotated[datetime, typer.Option(help="when the run starts, ISO 8601 (UTC unless an offset is given)")],
-    api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
 ) -> None:
     """Start a run of the migration at a set time (the cutover window)."""
     return _cutover(**locals())
@@ -45,7 +54,9 @@ def cutover(
 
 @command
 def _cutover(migration_id, at, api_url, token, as_json):
-    view = client(api_url, token).post("/api/schedules", {"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()})
+    view = client(api_url, token).post(
+        "/api/schedules", {"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()}
+    )
     emit(as_json, view, _render)
 
 
@@ -55,7 +66,9 @@ def delta(
     every: Annotated[int | None, typer.Option(help="run every N minutes", min=1)] = None,
     cron: Annotated[str | None, typer.Option(help="cron expression (UTC), instead of --every")] = None,
     paused: Annotated[bool, typer.Option("--paused", help="create it paused")] = False,
-    api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
 ) -> None:
     """Sync what changed in ADO since the last successful run, on a recurring schedule."""
     return _delta(**locals())
@@ -82,7 +95,9 @@ def _now(migration_id, api_url, token, as_json):
 @schedule_app.command("list")
 def list_(
     migration: Annotated[str | None, typer.Option(help="only this migration's schedules")] = None,
-    api_url: ApiUrl = None, token: Token = None, as_json: Json = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
 ) -> None:
     """This tenant's schedules."""
     return _list(**locals())
@@ -131,4 +146,6 @@ def delete(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None,
 @command
 def _delete(schedule_id, api_url, token, as_json):
     client(api_url, token).delete(f"/api/schedules/{schedule_id}")
-    emit(as_json, {"schedule_id": schedule_id, "deleted": True}, lambda c, d: c.print(f"Schedule {schedule_id} deleted"))
+    emit(
+        as_json, {"schedule_id": schedule_id, "deleted": True}, lambda c, d: c.print(f"Schedule {schedule_id} deleted")
+    )

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 class CreateTokenBody(BaseModel):
     tenant: str = Field(
-        pattern=TENANT_PATTERN, max_length=TENANT_ID_MAX,
+        pattern=TENANT_PATTERN,
+        max_length=TENANT_ID_MAX,
         description="tenant id: lower-case letters and digits joined by single hyphens (acme-prod); "
         "made with its first token",
     )
@@ -26,16 +27,22 @@ class CreateTokenBody(BaseModel):
 
 @router.post("/tokens", status_code=201, response_model=IssuedToken, summary="Issue a tenant token (shown once)")
 async def create_token(body: CreateTokenBody, admin: AdminPrincipal, request: Request) -> IssuedToken:
-    return await issue_token(request.app.state.service.sessions, body.tenant, body.name, actor=admin.actor, door=admin.door)
+    return await issue_token(
+        request.app.state.service.sessions, body.tenant, body.name, actor=admin.actor, door=admin.door
+    )
 
 
 @router.get("/tokens", response_model=list[TokenView], summary="List tokens (never the tokens themselves)")
-async def get_tokens(admin: AdminPrincipal, request: Request, tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None) -> list[TokenView]:
+async def get_tokens(
+    admin: AdminPrincipal, request: Request, tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None
+) -> list[TokenView]:
     return await list_tokens(request.app.state.service.sessions, tenant)
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenView, summary="Revoke a token")
-async def delete_token(token_id: Annotated[str, Path(pattern=ID_PATTERN)], admin: AdminPrincipal, request: Request) -> TokenView:
+async def delete_token(
+    token_id: Annotated[str, Path(pattern=ID_PATTERN)], admin: AdminPrincipal, request: Request
+) -> TokenView:
     view = await revoke_token(request.app.state.service.sessions, token_id, actor=admin.actor, door=admin.door)
     if view is None:
         raise HTTPException(404, f"token {token_id} not found")

@@ -59,11 +59,19 @@ class WebhookAnswer(BaseModel):
 
 
 @router.post(
-    "/migrations/{migration_id}/checkout", response_model=CheckoutView, status_code=201,
+    "/migrations/{migration_id}/checkout",
+    response_model=CheckoutView,
+    status_code=201,
     summary="A Stripe Checkout Session for the latest quote (usage-based: billed per write)",
-    responses={404: {"description": "no such migration for this tenant (checked first)"}, 409: {"description": "billing is off, or no quote yet (scan first)"}, 502: {"description": "Stripe refused or is unreachable"}},
+    responses={
+        404: {"description": "no such migration for this tenant (checked first)"},
+        409: {"description": "billing is off, or no quote yet (scan first)"},
+        502: {"description": "Stripe refused or is unreachable"},
+    },
 )
-async def create_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+async def create_checkout(
+    request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal
+) -> CheckoutView:
     await owned(request, migration_id, who.tenant)
     try:
         return await billing.create_checkout(who.tenant, migration_id, actor=who.actor, door=who.door)
@@ -73,17 +81,28 @@ async def create_checkout(request: Request, migration_id: MigrationId, billing: 
         raise HTTPException(502, str(err)) from None
 
 
-@router.get("/migrations/{migration_id}/checkout", response_model=CheckoutView, summary="The migration's latest checkout")
-async def get_checkout(request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal) -> CheckoutView:
+@router.get(
+    "/migrations/{migration_id}/checkout", response_model=CheckoutView, summary="The migration's latest checkout"
+)
+async def get_checkout(
+    request: Request, migration_id: MigrationId, billing: Billing, who: CurrentPrincipal
+) -> CheckoutView:
     await owned(request, migration_id, who.tenant)
     return await billing.latest_checkout(who.tenant, migration_id)
 
 
 @router.post(
-    "/billing/webhook", response_model=WebhookAnswer, summary="Stripe webhook (signed; `checkout.session.completed` unlocks the run)",
-    responses={400: {"description": "bad or missing Stripe-Signature: nothing changed"}, 404: {"description": "billing is off"}},
+    "/billing/webhook",
+    response_model=WebhookAnswer,
+    summary="Stripe webhook (signed; `checkout.session.completed` unlocks the run)",
+    responses={
+        400: {"description": "bad or missing Stripe-Signature: nothing changed"},
+        404: {"description": "billing is off"},
+    },
 )
-async def webhook(request: Request, billing: Billing, stripe_signature: Annotated[str | None, Header()] = None) -> WebhookAnswer:
+async def webhook(
+    request: Request, billing: Billing, stripe_signature: Annotated[str | None, Header()] = None
+) -> WebhookAnswer:
     if not billing.billing.enabled:
         raise HTTPException(404, "billing is off on this server (MIGRAYT_BILLING=off): no webhooks are expected")
     payload = await read_capped(request, request.app.state.settings.max_webhook_bytes)

@@ -98,7 +98,9 @@ async def caller(
     cors = cors_headers(request)
     given = credentials.credentials if credentials else None
     if given is None and request.app.state.auth_mode == "on":
-        raise HTTPException(401, f"{NEEDS_TOKEN} as 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer", **cors})
+        raise HTTPException(
+            401, f"{NEEDS_TOKEN} as 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer", **cors}
+        )
     try:
         return await admin_principal(request, credentials)
     except HTTPException:
@@ -158,7 +160,9 @@ class WorkflowOwners:
         parts = workflow_id.split("-")
         for n in range(len(parts), max(0, len(parts) - SCHEDULE_ID_GUESSES), -1):
             try:
-                description = await self.client.get_schedule_handle("-".join(parts[:n])).describe(rpc_timeout=LOOKUP_TIMEOUT)
+                description = await self.client.get_schedule_handle("-".join(parts[:n])).describe(
+                    rpc_timeout=LOOKUP_TIMEOUT
+                )
             except RPCError as err:
                 _log_unexpected(err)
                 continue
@@ -170,7 +174,10 @@ class WorkflowOwners:
 
 def _log_unexpected(err: RPCError) -> None:
     if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-        log.warning("codec: looking up a payload's workflow failed (%s); it is returned encrypted", err.status.name if err.status else "?")
+        log.warning(
+            "codec: looking up a payload's workflow failed (%s); it is returned encrypted",
+            err.status.name if err.status else "?",
+        )
 
 
 def owners_of(request: Request) -> WorkflowOwners:
@@ -197,14 +204,19 @@ def _b64(value: str, what: str) -> bytes:
 
 def to_protos(body: CodecPayloads) -> list[Payload]:
     return [
-        Payload(metadata={k: _b64(v, f"payloads[{i}].metadata[{k!r}]") for k, v in p.metadata.items()}, data=_b64(p.data, f"payloads[{i}].data"))
+        Payload(
+            metadata={k: _b64(v, f"payloads[{i}].metadata[{k!r}]") for k, v in p.metadata.items()},
+            data=_b64(p.data, f"payloads[{i}].data"),
+        )
         for i, p in enumerate(body.payloads)
     ]
 
 
 def to_json(payloads: list[Payload]) -> CodecPayloads:
     enc = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return CodecPayloads(payloads=[CodecPayload(metadata={k: enc(v) for k, v in p.metadata.items()}, data=enc(p.data)) for p in payloads])
+    return CodecPayloads(
+        payloads=[CodecPayload(metadata={k: enc(v) for k, v in p.metadata.items()}, data=enc(p.data)) for p in payloads]
+    )
 
 
 @router.options("/{operation}", include_in_schema=False)
@@ -234,7 +246,9 @@ async def decode(body: CodecPayloads, request: Request, response: Response, prin
     if principal.admin:
         return to_json(decoded)
     if not isinstance(codec, EncryptionCodec):
-        raise HTTPException(503, "this API's payload codec cannot tell whose a payload is", headers=cors_headers(request))
+        raise HTTPException(
+            503, "this API's payload codec cannot tell whose a payload is", headers=cors_headers(request)
+        )
     owners = owners_of(request)
     namespace = request.app.state.service.temporal.namespace
     found: dict[str, str | None] = {}  # this request's answers, misses included: one lookup per workflow

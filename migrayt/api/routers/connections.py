@@ -54,11 +54,18 @@ class JiraDataCenterConnectionBody(JiraDataCenterConnectionInput):
     pat: Secret
 
 
-ConnectionBody = Annotated[AdoConnectionBody | JiraCloudConnectionBody | JiraDataCenterConnectionBody, Field(discriminator="kind")]
+ConnectionBody = Annotated[
+    AdoConnectionBody | JiraCloudConnectionBody | JiraDataCenterConnectionBody, Field(discriminator="kind")
+]
 
 
-@router.post("", status_code=201, response_model=ConnectionView, summary="Save a connection (tested first)",
-             responses={400: {"description": "the test call failed: the message says what is wrong"}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConnectionView,
+    summary="Save a connection (tested first)",
+    responses={400: {"description": "the test call failed: the message says what is wrong"}},
+)
 async def save_connection(body: ConnectionBody, intake: Intake, who: CurrentPrincipal) -> ConnectionView:
     return await intake.save_connection(who.tenant, body, actor=who.actor, door=who.door)
 

@@ -88,25 +88,34 @@ class TenantStream(StreamingResponse):
 
 
 @router.get(
-    "/{run_id}/events", summary="Live progress of a run (Server-Sent Events)",
+    "/{run_id}/events",
+    summary="Live progress of a run (Server-Sent Events)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}},
-              "description": "`progress` events (a run status as JSON) on each change, then one `end` event; "
-              "or, after the server's maximum stream lifetime, a `timeout` event (reconnect to go on)"},
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`progress` events (a run status as JSON) on each change, then one `end` event; "
+            "or, after the server's maximum stream lifetime, a `timeout` event (reconnect to go on)",
+        },
         429: {"description": "this tenant already has the most live streams the server allows open"},
     },
 )
 async def run_events(
-    run_id: RunId, svc: Service, tenant: TenantId, request: Request,
-    interval: Annotated[float, Query(ge=1.0, le=10.0, description="seconds between polls of the run (at least 1)")] = 1.0,
+    run_id: RunId,
+    svc: Service,
+    tenant: TenantId,
+    request: Request,
+    interval: Annotated[
+        float, Query(ge=1.0, le=10.0, description="seconds between polls of the run (at least 1)")
+    ] = 1.0,
 ) -> StreamingResponse:
     await svc.get_run(tenant, run_id)  # a 404 before the stream starts, not inside it
     settings = request.app.state.settings
     open_streams: dict[str, int] = request.app.state.event_streams
     if open_streams.get(tenant, 0) >= settings.sse_max_streams_per_tenant:
         raise HTTPException(
-            429, f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; close one first"
+            429,
+            f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; close one first",
         )
     events = progress_events(svc, tenant, run_id, interval, request, settings.sse_max_lifetime_seconds)
     return TenantStream(events, open_streams, tenant)

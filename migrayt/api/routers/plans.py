@@ -31,7 +31,9 @@ def plan_view(row: PlanVersion, plan: MappingPlan) -> PlanView:
 
 @router.get("", response_model=PlanView, summary="A plan version (default: the latest)")
 async def get_plan(
-    migration_id: MigrationId, intake: Intake, tenant: TenantId,
+    migration_id: MigrationId,
+    intake: Intake,
+    tenant: TenantId,
     version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> PlanView:
     row, plan = await intake.plan(tenant, migration_id, version)
@@ -43,22 +45,45 @@ async def list_versions(migration_id: MigrationId, intake: Intake, tenant: Tenan
     return [plan_summary(r) for r in await intake.plan_versions(tenant, migration_id)]
 
 
-@router.post("/draft", status_code=202, response_model=ScanAccepted, summary="Draft a new plan version (scans the source first)")
-async def draft_plan(migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)) -> ScanAccepted:
+@router.post(
+    "/draft", status_code=202, response_model=ScanAccepted, summary="Draft a new plan version (scans the source first)"
+)
+async def draft_plan(
+    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)
+) -> ScanAccepted:
     body = body or StartScanBody()
-    scan_id = await intake.start_scan(who.tenant, migration_id, actor=who.acting_as(body.actor), door=who.door, limit_overrides=body.limit_overrides, draft_plan=True)
+    scan_id = await intake.start_scan(
+        who.tenant,
+        migration_id,
+        actor=who.acting_as(body.actor),
+        door=who.door,
+        limit_overrides=body.limit_overrides,
+        draft_plan=True,
+    )
     return ScanAccepted(scan_id=scan_id, status_url=f"/api/scans/{scan_id}")
 
 
-@router.put("", status_code=201, response_model=PlanView, responses=VERSION_CONFLICT, summary="Edit: a new draft version from the latest")
+@router.put(
+    "",
+    status_code=201,
+    response_model=PlanView,
+    responses=VERSION_CONFLICT,
+    summary="Edit: a new draft version from the latest",
+)
 async def edit_plan(migration_id: MigrationId, body: EditPlanBody, intake: Intake, who: CurrentPrincipal) -> PlanView:
-    version = await intake.edit_plan(who.tenant, migration_id, body.base_version, body.plan, actor=who.acting_as(body.actor), door=who.door)
+    version = await intake.edit_plan(
+        who.tenant, migration_id, body.base_version, body.plan, actor=who.acting_as(body.actor), door=who.door
+    )
     row, plan = await intake.plan(who.tenant, migration_id, version)
     return plan_view(row, plan)
 
 
-@router.post("/approve", response_model=PlanView, responses=VERSION_CONFLICT, summary="Approve the latest version: runs use it")
-async def approve_plan(migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: ApprovePlanBody | None = Body(None)) -> PlanView:
+@router.post(
+    "/approve", response_model=PlanView, responses=VERSION_CONFLICT, summary="Approve the latest version: runs use it"
+)
+async def approve_plan(
+    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: ApprovePlanBody | None = Body(None)
+) -> PlanView:
     body = body or ApprovePlanBody()
     version = body.version
     if version is None:

@@ -30,11 +30,13 @@ class ScheduleCreate(BaseModel):
     kind: Literal["cutover", "delta"]
     at: datetime | None = Field(None, description="cutover: when the run starts (ISO 8601; no offset means UTC)")
     every_minutes: int | None = Field(None, ge=1, le=60 * 24 * 31, description="delta: run every N minutes")
-    cron: str | None = Field(None, min_length=9, max_length=100, description="delta: cron expression, UTC (instead of every_minutes)")
+    cron: str | None = Field(
+        None, min_length=9, max_length=100, description="delta: cron expression, UTC (instead of every_minutes)"
+    )
     paused: bool = Field(False, description="delta: create it paused")
 
     @model_validator(mode="after")
-    def _fits_kind(self) -> "ScheduleCreate":
+    def _fits_kind(self) -> ScheduleCreate:
         if self.kind == "cutover" and (self.at is None or self.every_minutes is not None or self.cron is not None):
             raise ValueError("a cutover takes `at` only")
         if self.kind == "delta" and (self.at is not None or (self.every_minutes is None) == (self.cron is None)):
@@ -55,9 +57,13 @@ def _invalid(err: ScheduleInvalid) -> HTTPException:
 
 
 @router.post(
-    "/schedules", response_model=ScheduleView, status_code=201,
-    responses={409: {"description": "the tenant has as many schedules as the server allows"},
-               422: {"description": "invalid, or a delta sync that would fire more often than the minimum interval"}},
+    "/schedules",
+    response_model=ScheduleView,
+    status_code=201,
+    responses={
+        409: {"description": "the tenant has as many schedules as the server allows"},
+        422: {"description": "invalid, or a delta sync that would fire more often than the minimum interval"},
+    },
 )
 async def create_schedule(body: ScheduleCreate, svc: Schedules, who: CurrentPrincipal) -> ScheduleView:
     try:
@@ -65,8 +71,13 @@ async def create_schedule(body: ScheduleCreate, svc: Schedules, who: CurrentPrin
             assert body.at is not None
             return await svc.create_cutover(who.tenant, body.migration_id, body.at, actor=who.actor, door=who.door)
         return await svc.create_delta(
-            who.tenant, body.migration_id, actor=who.actor, door=who.door,
-            every=timedelta(minutes=body.every_minutes) if body.every_minutes else None, cron=body.cron, paused=body.paused,
+            who.tenant,
+            body.migration_id,
+            actor=who.actor,
+            door=who.door,
+            every=timedelta(minutes=body.every_minutes) if body.every_minutes else None,
+            cron=body.cron,
+            paused=body.paused,
         )
     except ScheduleInvalid as err:
         raise _invalid(err) from None

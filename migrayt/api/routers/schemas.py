@@ -19,29 +19,39 @@ SECRET_REF = r"^(env|file):\S.*$"
 # service_url: a URL an HTTP client can use (the pattern alone lets through hosts IDNA refuses), with no
 # user info, query string or fragment.
 HttpUrl = Annotated[str, Field(pattern=HTTP_URL, max_length=500), AfterValidator(service_url)]
-ACTOR = Field(None, min_length=1, max_length=200, description="who to record in the audit trail (default: the token's name)")
+ACTOR = Field(
+    None, min_length=1, max_length=200, description="who to record in the audit trail (default: the token's name)"
+)
 
 
 class SourceSpec(SourceConnection):
     organization_url: HttpUrl = Field(examples=["https://dev.azure.com/acme"])
     project: str = Field(min_length=1, max_length=200)
     team: str | None = Field(None, min_length=1, max_length=200)
-    pat_ref: str = Field(pattern=SECRET_REF, max_length=500, description="where the worker reads the PAT: env:NAME or file:PATH")
+    pat_ref: str = Field(
+        pattern=SECRET_REF, max_length=500, description="where the worker reads the PAT: env:NAME or file:PATH"
+    )
 
 
 class TargetSpec(TargetConnection):
     base_url: HttpUrl = Field(examples=["https://acme.atlassian.net"])
     project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
-    token_ref: str = Field(pattern=SECRET_REF, max_length=500, description="where the worker reads the API token: env:NAME or file:PATH")
+    token_ref: str = Field(
+        pattern=SECRET_REF, max_length=500, description="where the worker reads the API token: env:NAME or file:PATH"
+    )
 
 
 class CreateMigrationBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     source: SourceSpec
     target: TargetSpec
-    plan: MappingPlan | None = Field(None, description="the mapping plan (default: the built-in plan for an Agile project); version 1")
-    approve_plan: bool = Field(False, description="record the given plan as approved (else a draft to review, e.g. after a scan)")
+    plan: MappingPlan | None = Field(
+        None, description="the mapping plan (default: the built-in plan for an Agile project); version 1"
+    )
+    approve_plan: bool = Field(
+        False, description="record the given plan as approved (else a draft to review, e.g. after a scan)"
+    )
     actor: str | None = ACTOR
 
 
@@ -97,7 +107,9 @@ class RunAccepted(BaseModel):
 
 class StartScanBody(BaseModel):
     draft_plan: bool = Field(True, description="draft a mapping plan from the catalog when the scan is done")
-    limit_overrides: dict[str, int] = Field(default_factory=dict, description="Jira limits to check against instead of the site's")
+    limit_overrides: dict[str, int] = Field(
+        default_factory=dict, description="Jira limits to check against instead of the site's"
+    )
     actor: str | None = ACTOR
 
     @field_validator("limit_overrides")

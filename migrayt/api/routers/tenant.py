@@ -16,7 +16,11 @@ async def whoami(who: CurrentPrincipal, request: Request) -> WhoAmI:
     return WhoAmI(tenant=who.tenant, actor=who.actor, auth_mode=request.app.state.auth_mode, admin=who.admin)
 
 
-@router.put("/consent/ai-drafting", response_model=ConsentBody, summary="Consent (or not) to AI drafting from schema metadata only")
+@router.put(
+    "/consent/ai-drafting",
+    response_model=ConsentBody,
+    summary="Consent (or not) to AI drafting from schema metadata only",
+)
 async def set_ai_consent(body: ConsentBody, intake: Intake, who: CurrentPrincipal) -> ConsentBody:
     actor = who.acting_as(body.actor)
     await intake.set_ai_consent(who.tenant, body.ai_drafting, actor=actor, door=who.door)

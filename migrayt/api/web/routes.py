@@ -11,7 +11,7 @@ form input goes through the API's own pydantic models, so the web cannot store w
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -60,14 +60,28 @@ from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, Sc
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
-WIZARD = (("connect", "Connect"), ("scan", "Scan"), ("mapping", "Mapping"), ("preview", "Preview"), ("checkout", "Checkout"), ("run", "Run"))
+WIZARD = (
+    ("connect", "Connect"),
+    ("scan", "Scan"),
+    ("mapping", "Mapping"),
+    ("preview", "Preview"),
+    ("checkout", "Checkout"),
+    ("run", "Run"),
+)
 
 R = TypeVar("R", bound=Response)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(duration=views.duration, size=views.size, utc=views.utc, every=views.every)
-templates.env.globals.update(wizard=WIZARD, phase_order=run_phases(), phase_labels=views.PHASE_LABELS, transforms=views.TRANSFORMS, skippable=views.SKIPPABLE, event_detail=views.event_detail)
+templates.env.globals.update(
+    wizard=WIZARD,
+    phase_order=run_phases(),
+    phase_labels=views.PHASE_LABELS,
+    transforms=views.TRANSFORMS,
+    skippable=views.SKIPPABLE,
+    event_detail=views.event_detail,
+)
 
 
 class _LoginRequired(HTTPException):
@@ -156,10 +170,16 @@ def _see(url: str) -> RedirectResponse:
 
 
 FIELD_LABELS = {
-    "organization_url": "Organization URL", "site_url": "Site URL", "project": "Project",
-    "pat": "Personal access token", "api_token": "API token", "email": "E-mail", "name": "Name",
+    "organization_url": "Organization URL",
+    "site_url": "Site URL",
+    "project": "Project",
+    "pat": "Personal access token",
+    "api_token": "API token",
+    "email": "E-mail",
+    "name": "Name",
     "project_key": "Jira project key",
-    "source_connection_id": "From", "target_connection_id": "To",
+    "source_connection_id": "From",
+    "target_connection_id": "To",
 }
 
 
@@ -264,8 +284,15 @@ async def home(request: Request) -> HTMLResponse:
 async def _connect_page(request: Request, who: Principal, status_code: int = 200, **context: Any) -> HTMLResponse:
     connections = await _intake(request).list_connections(who.tenant)
     return _page(
-        request, "connect.html", status_code=status_code, who=who, step="connect", migration=None,
-        ado=[c for c in connections if c.kind == "ado"], jira=[c for c in connections if c.kind != "ado"], **context,
+        request,
+        "connect.html",
+        status_code=status_code,
+        who=who,
+        step="connect",
+        migration=None,
+        ado=[c for c in connections if c.kind == "ado"],
+        jira=[c for c in connections if c.kind != "ado"],
+        **context,
     )
 
 
@@ -285,12 +312,16 @@ async def save_connection(request: Request, kind: Literal["ado", "jira"]) -> Res
         entered: AdoConnectionBody | JiraCloudConnectionBody
         if kind == "ado":
             entered = AdoConnectionBody(
-                name=values.get("name") or "Azure DevOps", organization_url=values.get("organization_url", ""),
-                project=values.get("project", ""), pat=SecretStr(values.get("pat", "")),
+                name=values.get("name") or "Azure DevOps",
+                organization_url=values.get("organization_url", ""),
+                project=values.get("project", ""),
+                pat=SecretStr(values.get("pat", "")),
             )
         else:
             entered = JiraCloudConnectionBody(
-                name=values.get("name") or "Jira", site_url=values.get("site_url", ""), email=values.get("email", ""),
+                name=values.get("name") or "Jira",
+                site_url=values.get("site_url", ""),
+                email=values.get("email", ""),
                 api_token=SecretStr(values.get("api_token", "")),
             )
         saved = await _intake(request).save_connection(who.tenant, entered, who.actor, "web")
@@ -307,19 +338,28 @@ async def create_migration(request: Request) -> Response:
     who = await _who(request)
     form = {k: str(v).strip() for k, v in (await request.form()).items()}
     if not (form.get("ado_connection") and form.get("jira_connection") and form.get("project_key")):
-        return await _connect_page(request, who, status_code=400, errors={"migration": "choose both connections and a Jira project key"})
+        return await _connect_page(
+            request, who, status_code=400, errors={"migration": "choose both connections and a Jira project key"}
+        )
     try:
         # The API's body for the same request, so the key is checked as POST /api/migrations checks it.
         body = CreateFromConnectionsBody(
-            name=form.get("name") or "ADO to Jira", source_connection_id=form["ado_connection"],
-            target_connection_id=form["jira_connection"], project_key=form["project_key"].upper(),
+            name=form.get("name") or "ADO to Jira",
+            source_connection_id=form["ado_connection"],
+            target_connection_id=form["jira_connection"],
+            project_key=form["project_key"].upper(),
         )
     except ValidationError as err:
         return await _connect_page(request, who, status_code=400, errors={"migration": _invalid(err)})
     try:
         migration_id = await _intake(request).create_migration_from_connections(
-            who.tenant, body.name, body.source_connection_id, body.target_connection_id, body.project_key,
-            who.actor, "web",
+            who.tenant,
+            body.name,
+            body.source_connection_id,
+            body.target_connection_id,
+            body.project_key,
+            who.actor,
+            "web",
         )
     except NotFound as err:
         return await _connect_page(request, who, status_code=400, errors={"migration": str(err)})
@@ -344,7 +384,9 @@ async def _scan_context(request: Request, who: Principal, migration_id: str) -> 
     context: dict[str, Any] = dict(who=who, migration=migration, step="scan", scan=scan)
     if scan is not None and scan.status == "COMPLETED":
         context.update(
-            catalog=Catalog.model_validate(scan.catalog), lint=LintReport.model_validate(scan.lint), quote=Quote.model_validate(scan.quote)
+            catalog=Catalog.model_validate(scan.catalog),
+            lint=LintReport.model_validate(scan.lint),
+            quote=Quote.model_validate(scan.quote),
         )
     return context
 
@@ -372,15 +414,28 @@ async def start_scan(request: Request, migration_id: str) -> RedirectResponse:
 # --- mapping ------------------------------------------------------------------------------------
 
 
-async def _mapping_page(request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+async def _mapping_page(
+    request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None
+) -> HTMLResponse:
     migration = await _migration(request, who, migration_id)
     intake = _intake(request)
     row, plan = await intake.plan(who.tenant, migration_id)
     history = await intake.plan_versions(who.tenant, migration_id)
     return _page(
-        request, "mapping.html", status_code=status_code, who=who, migration=migration, step="mapping", version=row, plan=plan,
-        rows=views.plan_rows(plan), fields=views.field_rows(plan), history=list(reversed(history)), approved=row.status == APPROVED,
-        error=error, edit=request.query_params.get("edit") == "1",
+        request,
+        "mapping.html",
+        status_code=status_code,
+        who=who,
+        migration=migration,
+        step="mapping",
+        version=row,
+        plan=plan,
+        rows=views.plan_rows(plan),
+        fields=views.field_rows(plan),
+        history=list(reversed(history)),
+        approved=row.status == APPROVED,
+        error=error,
+        edit=request.query_params.get("edit") == "1",
     )
 
 
@@ -409,7 +464,9 @@ async def approve_mapping(request: Request, migration_id: str) -> Response:
     who = await _who(request)
     form = await request.form()
     try:
-        await _intake(request).approve_plan(who.tenant, migration_id, int(str(form.get("version") or "0")), who.actor, "web")
+        await _intake(request).approve_plan(
+            who.tenant, migration_id, int(str(form.get("version") or "0")), who.actor, "web"
+        )
     except (VersionConflict, ValueError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
@@ -422,7 +479,9 @@ async def _preview_context(request: Request, who: Principal, migration_id: str) 
     migration = await _migration(request, who, migration_id)
     previews = await _service(request).list_previews(who.tenant, migration_id)
     preview = previews[-1] if previews else None
-    report = PreviewReport.model_validate(preview.report) if preview is not None and preview.status == "COMPLETED" else None
+    report = (
+        PreviewReport.model_validate(preview.report) if preview is not None and preview.status == "COMPLETED" else None
+    )
     return dict(who=who, migration=migration, step="preview", preview=preview, report=report)
 
 
@@ -455,7 +514,9 @@ def _billing(request: Request) -> BillingService | None:
     return billing if billing.billing.enabled else None
 
 
-async def _checkout_page(request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+async def _checkout_page(
+    request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None
+) -> HTMLResponse:
     migration = await _migration(request, who, migration_id)
     intake = _intake(request)
     row, _ = await intake.plan(who.tenant, migration_id)
@@ -471,9 +532,19 @@ async def _checkout_page(request: Request, who: Principal, migration_id: str, st
     async with _service(request).sessions() as session:
         refusal = await preview_refusal(session, migration_id)
     return _page(
-        request, "checkout.html", status_code=status_code, who=who, migration=migration, step="checkout", version=row,
-        approved=row.status == APPROVED, quote=quote, billing=billing, checkout=checkout,
-        error=None if error == refusal else error, refusal=refusal,
+        request,
+        "checkout.html",
+        status_code=status_code,
+        who=who,
+        migration=migration,
+        step="checkout",
+        version=row,
+        approved=row.status == APPROVED,
+        quote=quote,
+        billing=billing,
+        checkout=checkout,
+        error=None if error == refusal else error,
+        refusal=refusal,
     )
 
 
@@ -515,7 +586,9 @@ async def start_run(request: Request, migration_id: str) -> Response:
     return _see(f"/app/runs/{run_id}")
 
 
-async def _run_context(request: Request, who: Principal, run_id: str, notice: str | None = None, error: str | None = None) -> dict[str, Any]:
+async def _run_context(
+    request: Request, who: Principal, run_id: str, notice: str | None = None, error: str | None = None
+) -> dict[str, Any]:
     svc = _service(request)
     try:
         report = await svc.run_report(who.tenant, run_id)
@@ -525,11 +598,19 @@ async def _run_context(request: Request, who: Principal, run_id: str, notice: st
     events = await svc.audit_events(who.tenant, migration_id=report.migration_id, limit=1000)
     status = RunStatus(report.status)
     return dict(
-        who=who, migration=migration, step="run", run=report, bars=views.phase_bars(status, report.phase, report.counters, report.phases),
-        final=status in FINAL_STATUSES, can_pause=status == RunStatus.RUNNING and not report.pause_requested,
-        can_resume=status == RunStatus.PAUSED or report.pause_requested, can_cancel=status not in FINAL_STATUSES,
+        who=who,
+        migration=migration,
+        step="run",
+        run=report,
+        bars=views.phase_bars(status, report.phase, report.counters, report.phases),
+        final=status in FINAL_STATUSES,
+        can_pause=status == RunStatus.RUNNING and not report.pause_requested,
+        can_resume=status == RunStatus.PAUSED or report.pause_requested,
+        can_cancel=status not in FINAL_STATUSES,
         can_rerun=status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED),
-        events=list(reversed(events[-200:])), notice=notice, error=error,
+        events=list(reversed(events[-200:])),
+        notice=notice,
+        error=error,
     )
 
 
@@ -555,13 +636,22 @@ async def control_run(request: Request, run_id: str, action: Literal["pause", "r
             new_run = await svc.rerun(who.tenant, run_id, who.actor, "web")
             return _see(f"/app/runs/{new_run}")
         await svc.control(who.tenant, run_id, action, who.actor, "web")
-        notice = {"pause": "Pause requested: running batches finish, no new ones start.", "resume": "Resumed.", "cancel": "Cancel requested."}[action]
+        notice = {
+            "pause": "Pause requested: running batches finish, no new ones start.",
+            "resume": "Resumed.",
+            "cancel": "Cancel requested.",
+        }[action]
     except NotFound:
         raise HTTPException(404, f"run {run_id} not found") from None
     except RunConflict as err:
         error = str(err)
     if _fragment(request):
-        return _page(request, "_run_live.html", status_code=409 if error else 200, **await _run_context(request, who, run_id, notice, error))
+        return _page(
+            request,
+            "_run_live.html",
+            status_code=409 if error else 200,
+            **await _run_context(request, who, run_id, notice, error),
+        )
     return _see(f"/app/runs/{run_id}")
 
 
@@ -607,18 +697,32 @@ async def _last_result(request: Request, who: Principal, view: ScheduleView) -> 
 
 
 async def _schedules_page(
-    request: Request, who: Principal, migration_id: str, status_code: int = 200, error: str | None = None,
+    request: Request,
+    who: Principal,
+    migration_id: str,
+    status_code: int = 200,
+    error: str | None = None,
     entered: dict[str, str] | None = None,
 ) -> HTMLResponse:
     migration = await _migration(request, who, migration_id)
     schedules = await schedule_service(request).list(who.tenant, migration_id)
     results = {s.schedule_id: await _last_result(request, who, s) for s in schedules}
     runs = await _service(request).list_runs(who.tenant, migration_id)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return _page(
-        request, "schedules.html", status_code=status_code, who=who, migration=migration, step="schedules", schedules=schedules,
-        results=results, latest_run=runs[-1] if runs else None, error=error, entered=entered or {},
-        notice=SCHEDULE_NOTICES.get(request.query_params.get("done", "")), now=now,
+        request,
+        "schedules.html",
+        status_code=status_code,
+        who=who,
+        migration=migration,
+        step="schedules",
+        schedules=schedules,
+        results=results,
+        latest_run=runs[-1] if runs else None,
+        error=error,
+        entered=entered or {},
+        notice=SCHEDULE_NOTICES.get(request.query_params.get("done", "")),
+        now=now,
         suggested_at=(now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0),
     )
 
@@ -637,7 +741,7 @@ def _cutover_time(value: str) -> datetime:
         at = datetime.fromisoformat(value)
     except ValueError:
         raise ScheduleInvalid(f"{value!r} is not a date and time (use YYYY-MM-DD HH:MM, UTC)") from None
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _every(value: str) -> timedelta | None:
@@ -660,19 +764,30 @@ async def create_schedule(request: Request, migration_id: str, kind: Literal["cu
     svc = schedule_service(request)
     try:
         if kind == "cutover":
-            await svc.create_cutover(who.tenant, migration_id, _cutover_time(form.get("at", "")), actor=who.actor, door="web")
+            await svc.create_cutover(
+                who.tenant, migration_id, _cutover_time(form.get("at", "")), actor=who.actor, door="web"
+            )
         else:
             await svc.create_delta(
-                who.tenant, migration_id, actor=who.actor, door="web", every=_every(form.get("every_minutes", "")),
-                cron=form.get("cron") or None, paused="paused" in form,
+                who.tenant,
+                migration_id,
+                actor=who.actor,
+                door="web",
+                every=_every(form.get("every_minutes", "")),
+                cron=form.get("cron") or None,
+                paused="paused" in form,
             )
     except (ScheduleInvalid, ScheduleLimitReached) as err:
-        return await _schedules_page(request, who, migration_id, status_code=422, error=str(err), entered={"kind": kind, **form})
+        return await _schedules_page(
+            request, who, migration_id, status_code=422, error=str(err), entered={"kind": kind, **form}
+        )
     return _see(f"/app/migrations/{migration_id}/schedules?done={kind}")
 
 
 @router.post("/app/schedules/{schedule_id}/{action}")
-async def change_schedule(request: Request, schedule_id: str, action: Literal["pause", "resume", "trigger", "delete"]) -> Response:
+async def change_schedule(
+    request: Request, schedule_id: str, action: Literal["pause", "resume", "trigger", "delete"]
+) -> Response:
     who = await _who(request)
     svc = schedule_service(request)
     try:
@@ -689,5 +804,7 @@ async def change_schedule(request: Request, schedule_id: str, action: Literal["p
         raise HTTPException(404, f"schedule {schedule_id} not found") from None
     except (RunConflict, RPCError) as err:
         message = err.message if isinstance(err, RPCError) else str(err)
-        return await _schedules_page(request, who, view.migration_id, status_code=409, error=f"Could not {action} {schedule_id}: {message}")
+        return await _schedules_page(
+            request, who, view.migration_id, status_code=409, error=f"Could not {action} {schedule_id}: {message}"
+        )
     return _see(f"/app/migrations/{view.migration_id}/schedules?done={action}")

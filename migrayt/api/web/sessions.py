@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -51,7 +51,7 @@ def same_secret(given: object, expected: str) -> bool:
 async def open_session(sessions: async_sessionmaker, principal: Principal, hours: float) -> tuple[str, str]:
     """A new session of `principal`: (session id for the cookie, its CSRF token)."""
     session_id, csrf = new_secret(), new_secret()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with sessions() as db:
         await db.execute(
             delete(WebSession).where(
@@ -77,7 +77,7 @@ async def find_session(
     sessions: async_sessionmaker, session_id: str, auth_off: bool, local_tenant: str
 ) -> OpenSession | None:
     """The live session behind a cookie, or None (unknown, expired, signed out, or its token revoked)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with sessions() as db:
         row = (
             await db.execute(
@@ -110,6 +110,6 @@ async def end_session(sessions: async_sessionmaker, session_id: str) -> None:
         await db.execute(
             update(WebSession)
             .where(WebSession.id_sha256 == _hash(session_id), WebSession.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(timezone.utc))
+            .values(revoked_at=datetime.now(UTC))
         )
         await db.commit()

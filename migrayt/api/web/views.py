@@ -5,9 +5,10 @@ Presentation only: every decision (what a plan means, what a run may do) stays i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
 from migrayt.contracts.runs import FINAL_STATUSES, PhaseCounters, RunStatus
@@ -53,7 +54,18 @@ def plan_rows(plan: MappingPlan) -> list[PlanRow]:
         for state, status in sorted(states.items()):
             o = origin(f"states/{ado_type}/{state}")
             where = "any type" if ado_type == "*" else ado_type
-            rows.append(PlanRow("states", f"State ({where}) → status", state, status, o.origin, o.confidence, o.note, f"e:states/{ado_type}/{state}"))
+            rows.append(
+                PlanRow(
+                    "states",
+                    f"State ({where}) → status",
+                    state,
+                    status,
+                    o.origin,
+                    o.confidence,
+                    o.note,
+                    f"e:states/{ado_type}/{state}",
+                )
+            )
     return rows
 
 
@@ -133,10 +145,21 @@ def phase_bars(
         else:
             percent = int(100 * done / c.total) if c.total else (100 if state == "done" else 0)
         counts = BY_NAME[name].counts if name in BY_NAME else "created"
-        bars.append(PhaseBar(
-            name, PHASE_LABELS.get(name, name), counts, c.total, done, c.created, c.skipped, c.failed, percent, state,
-            c.adopted,
-        ))
+        bars.append(
+            PhaseBar(
+                name,
+                PHASE_LABELS.get(name, name),
+                counts,
+                c.total,
+                done,
+                c.created,
+                c.skipped,
+                c.failed,
+                percent,
+                state,
+                c.adopted,
+            )
+        )
     return bars
 
 
@@ -148,8 +171,8 @@ def utc(when: datetime | None, seconds: bool = True) -> str:
     """Times on the schedules page are all UTC, and say so."""
     if when is None:
         return "—"
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def every(minutes: int | None) -> str:

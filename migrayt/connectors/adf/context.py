@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 
@@ -51,7 +52,7 @@ class AdfContext:
     work_item_key: Callable[[int], str | None] | None = None
     # (img src, alt) -> AdfImage when re-hosted, DROP_IMAGE to show alt text only, None
     # to fall back (a link to src unless src is on `drop_source_host`).
-    image: Callable[[str, str], "AdfImage | _DropImage | None"] | None = None
+    image: Callable[[str, str], AdfImage | _DropImage | None] | None = None
     # Host of the source server (e.g. "dev.azure.com"); images from it (or its
     # subdomains, or relative srcs) never keep their URL in the output.
     drop_source_host: str | None = None

@@ -13,8 +13,16 @@ DEFAULT_NOTE = "… truncated; full original attached as an HTML file"
 # Containers that are cut by keeping a prefix of their children, with the minimum
 # number of children each needs to stay valid.
 _CUTTABLE = {
-    "doc": 0, "paragraph": 1, "heading": 1, "bulletList": 1, "orderedList": 1, "listItem": 1,
-    "blockquote": 1, "table": 1, "tableCell": 1, "tableHeader": 1,
+    "doc": 0,
+    "paragraph": 1,
+    "heading": 1,
+    "bulletList": 1,
+    "orderedList": 1,
+    "listItem": 1,
+    "blockquote": 1,
+    "table": 1,
+    "tableCell": 1,
+    "tableHeader": 1,
 }
 
 

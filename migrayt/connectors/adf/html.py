@@ -50,44 +50,141 @@ MAX_LIST_DEPTH = 12
 MAX_SPAN = 64
 
 SKIP = frozenset(
-    {"script", "style", "head", "title", "meta", "link", "base", "template", "noscript", "iframe",
-     "frame", "frameset", "object", "embed", "param", "applet", "svg", "math", "canvas", "audio",
-     "video", "source", "track", "map", "area", "select", "datalist", "input", "xml", "noembed",
-     "noframes"}
+    {
+        "script",
+        "style",
+        "head",
+        "title",
+        "meta",
+        "link",
+        "base",
+        "template",
+        "noscript",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "param",
+        "applet",
+        "svg",
+        "math",
+        "canvas",
+        "audio",
+        "video",
+        "source",
+        "track",
+        "map",
+        "area",
+        "select",
+        "datalist",
+        "input",
+        "xml",
+        "noembed",
+        "noframes",
+    }
 )
 BLOCK = frozenset(
-    {"p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "address",
-     "center", "form", "fieldset", "legend", "figure", "figcaption", "details", "summary", "dl", "dt",
-     "dd", "hgroup", "body", "html", "tr", "td", "th", "thead", "tbody", "tfoot", "caption",
-     "colgroup", "col", "textarea", "option", "optgroup", "output", "search", "dialog"}
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "main",
+        "nav",
+        "aside",
+        "address",
+        "center",
+        "form",
+        "fieldset",
+        "legend",
+        "figure",
+        "figcaption",
+        "details",
+        "summary",
+        "dl",
+        "dt",
+        "dd",
+        "hgroup",
+        "body",
+        "html",
+        "tr",
+        "td",
+        "th",
+        "thead",
+        "tbody",
+        "tfoot",
+        "caption",
+        "colgroup",
+        "col",
+        "textarea",
+        "option",
+        "optgroup",
+        "output",
+        "search",
+        "dialog",
+    }
 )
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 SIMPLE_MARKS = {
-    "b": "strong", "strong": "strong",
-    "i": "em", "em": "em", "cite": "em", "var": "em", "dfn": "em",
-    "u": "underline", "ins": "underline",
-    "s": "strike", "strike": "strike", "del": "strike",
-    "code": "code", "tt": "code", "kbd": "code", "samp": "code",
+    "b": "strong",
+    "strong": "strong",
+    "i": "em",
+    "em": "em",
+    "cite": "em",
+    "var": "em",
+    "dfn": "em",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strike",
+    "strike": "strike",
+    "del": "strike",
+    "code": "code",
+    "tt": "code",
+    "kbd": "code",
+    "samp": "code",
 }
 PRE = frozenset({"pre", "xmp", "listing", "plaintext"})
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "ftps", "sftp", "tel"})
 
 _WORK_ITEM_REF = re.compile(r"(?<![\w#&/])#(\d{1,9})\b")
-_WORK_ITEM_URL = re.compile(
-    r"/_(?:workitems/edit/|apis/wit/workitems/|workitems\?(?:[^#]*&)?id=)(\d{1,9})(?!\d)", re.I)
+_WORK_ITEM_URL = re.compile(r"/_(?:workitems/edit/|apis/wit/workitems/|workitems\?(?:[^#]*&)?id=)(\d{1,9})(?!\d)", re.I)
 _LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.-]+)", re.I)
 _BRUSH = re.compile(r"brush:\s*([\w+#.-]+)", re.I)
 _HEX6 = re.compile(r"#([0-9a-f]{6})(?:[0-9a-f]{2})?$", re.I)
 _HEX3 = re.compile(r"#([0-9a-f])([0-9a-f])([0-9a-f])[0-9a-f]?$", re.I)
 _RGB = re.compile(r"rgba?\(\s*([\d.]+%?)[\s,]+([\d.]+%?)[\s,]+([\d.]+%?)(?:[\s,/]+([\d.]+%?))?\s*\)$", re.I)
 _NAMED_COLORS = {
-    "red": "#ff0000", "green": "#008000", "blue": "#0000ff", "yellow": "#ffff00",
-    "orange": "#ffa500", "purple": "#800080", "gray": "#808080", "grey": "#808080",
-    "white": "#ffffff", "maroon": "#800000", "olive": "#808000", "lime": "#00ff00",
-    "aqua": "#00ffff", "cyan": "#00ffff", "teal": "#008080", "navy": "#000080",
-    "fuchsia": "#ff00ff", "magenta": "#ff00ff", "silver": "#c0c0c0", "brown": "#a52a2a",
-    "darkred": "#8b0000", "darkgreen": "#006400", "darkblue": "#00008b", "pink": "#ffc0cb",
-    "gold": "#ffd700", "darkorange": "#ff8c00", "indigo": "#4b0082", "violet": "#ee82ee",
+    "red": "#ff0000",
+    "green": "#008000",
+    "blue": "#0000ff",
+    "yellow": "#ffff00",
+    "orange": "#ffa500",
+    "purple": "#800080",
+    "gray": "#808080",
+    "grey": "#808080",
+    "white": "#ffffff",
+    "maroon": "#800000",
+    "olive": "#808000",
+    "lime": "#00ff00",
+    "aqua": "#00ffff",
+    "cyan": "#00ffff",
+    "teal": "#008080",
+    "navy": "#000080",
+    "fuchsia": "#ff00ff",
+    "magenta": "#ff00ff",
+    "silver": "#c0c0c0",
+    "brown": "#a52a2a",
+    "darkred": "#8b0000",
+    "darkgreen": "#006400",
+    "darkblue": "#00008b",
+    "pink": "#ffc0cb",
+    "gold": "#ffd700",
+    "darkorange": "#ff8c00",
+    "indigo": "#4b0082",
+    "violet": "#ee82ee",
 }
 # Black is every document's default; marking it would only fight Jira's dark theme.
 _DEFAULT_COLORS = frozenset({"#000000"})
@@ -333,8 +430,10 @@ class _Converter:
         attrs = n.attributes
         style = _style(attrs) if "style" in attrs else {}
         if style and (
-            style.get("display") == "none" or style.get("visibility") == "hidden"
-            or style.get("mso-hide") == "all" or style.get("mso-list") == "ignore"
+            style.get("display") == "none"
+            or style.get("visibility") == "hidden"
+            or style.get("mso-hide") == "all"
+            or style.get("mso-list") == "ignore"
         ):
             # Hidden content, and Word's typed-out bullets ("·", "1.") of list paragraphs.
             return
@@ -343,8 +442,24 @@ class _Converter:
         depth += 1
         marks = self._style_marks(tag, attrs, style, marks)
 
-        if tag in SIMPLE_MARKS or tag in ("span", "font", "sub", "sup", "small", "big", "mark", "abbr",
-                                          "q", "bdi", "bdo", "time", "label", "nobr", "wbr", "o:p"):
+        if tag in SIMPLE_MARKS or tag in (
+            "span",
+            "font",
+            "sub",
+            "sup",
+            "small",
+            "big",
+            "mark",
+            "abbr",
+            "q",
+            "bdi",
+            "bdo",
+            "time",
+            "label",
+            "nobr",
+            "wbr",
+            "o:p",
+        ):
             self._children(n, sink, marks, depth, ld)
         elif tag == "br":
             sink.hard_break()
@@ -427,8 +542,9 @@ class _Converter:
             if tag == "img":
                 self._image(n.attributes, sink, marks)
                 continue
-            block = tag in BLOCK or tag in HEADINGS or tag in PRE or tag in (
-                "li", "ul", "ol", "table", "blockquote", "hr")
+            block = (
+                tag in BLOCK or tag in HEADINGS or tag in PRE or tag in ("li", "ul", "ol", "table", "blockquote", "hr")
+            )
             if block:
                 sink.flush()
                 stack.append(None)
@@ -489,7 +605,9 @@ class _Converter:
         if mention is not None and text.startswith("#"):
             # ADO's work item mention (`version:1.0`, text `#123`): the migrated key, not a person.
             number = text[1:].strip()
-            key = self._hook(self.ctx.work_item_key, int(number)) if number.isdigit() and self.ctx.work_item_key else None
+            key = (
+                self._hook(self.ctx.work_item_key, int(number)) if number.isdigit() and self.ctx.work_item_key else None
+            )
             sink.text(key if isinstance(key, str) and key else clean_text(text), without_mark(marks, "link"))
             return
         if mention is not None:
@@ -543,11 +661,13 @@ class _Converter:
             if width and height:
                 media_attrs["width"] = width
                 media_attrs["height"] = height
-            sink.block({
-                "type": "mediaSingle",
-                "attrs": {"layout": "center"},
-                "content": [{"type": "media", "attrs": media_attrs}],
-            })
+            sink.block(
+                {
+                    "type": "mediaSingle",
+                    "attrs": {"layout": "center"},
+                    "content": [{"type": "media", "attrs": media_attrs}],
+                }
+            )
             return
         label = alt or _file_name(src) or "image"
         href = safe_href(src)
@@ -577,8 +697,7 @@ class _Converter:
         for block in rest:
             sink.block(block)
 
-    def _list(self, n: Any, ordered: bool, attrs: dict, sink: _Sink, marks: MarkKey,
-              depth: int, ld: int) -> None:
+    def _list(self, n: Any, ordered: bool, attrs: dict, sink: _Sink, marks: MarkKey, depth: int, ld: int) -> None:
         if ld >= MAX_LIST_DEPTH:
             # Too deep for a list: each item becomes a "• " paragraph in the current container.
             for i, item_blocks in enumerate(self._items(n, marks, depth, ld)):
@@ -628,8 +747,7 @@ class _Converter:
         take_loose()
         return items
 
-    def _stray_item(self, n: Any, sink: _Sink, marks: MarkKey, depth: int, ld: int,
-                    ordered: bool = False) -> None:
+    def _stray_item(self, n: Any, sink: _Sink, marks: MarkKey, depth: int, ld: int, ordered: bool = False) -> None:
         """An <li> outside any list (or a Word list paragraph) still reads as a list item;
         consecutive ones share a list."""
         sub = _Sink()
@@ -637,8 +755,7 @@ class _Converter:
         item = list_item(sub.finish())
         kind = "orderedList" if ordered else "bulletList"
         current = sink.stray_list if not sink.inlines else None
-        if (current is not None and sink.blocks and sink.blocks[-1] is current
-                and current["type"] == kind):
+        if current is not None and sink.blocks and sink.blocks[-1] is current and current["type"] == kind:
             current["content"].append(item)
             return
         new_list: Node = {"type": kind, "content": [item]}
@@ -756,11 +873,13 @@ class _Converter:
             kind = "tableHeader" if is_header else "tableCell"
             row.extend(_empty_cell(kind) for _ in range(width - len(row)))
             table_rows.append({"type": "tableRow", "content": row})
-        sink.block({
-            "type": "table",
-            "attrs": {"isNumberColumnEnabled": False, "layout": "default"},
-            "content": table_rows,
-        })
+        sink.block(
+            {
+                "type": "table",
+                "attrs": {"isNumberColumnEnabled": False, "layout": "default"},
+                "content": table_rows,
+            }
+        )
 
 
 _ORDERED_MARKER = re.compile(r"^\(?[0-9a-zA-Z]{1,4}[.)]$")

@@ -9,8 +9,9 @@ a table cell becomes one paragraph per row, ...).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 Node = dict[str, Any]
 # Marks travel as a hashable, canonically ordered tuple of (type, value) pairs.
@@ -90,16 +91,14 @@ def hard_break() -> Node:
 
 # What each container may hold, from full.json (only node types this converter emits).
 DOC_ALLOWED = frozenset(
-    {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote", "rule",
-     "table", "mediaSingle"}
+    {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "blockquote", "rule", "table", "mediaSingle"}
 )
 LIST_ITEM_ALLOWED = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock", "mediaSingle"})
 # ProseMirror's listItem content is "(paragraph | mediaSingle | codeBlock) (...)*".
 LIST_ITEM_FIRST = frozenset({"paragraph", "codeBlock", "mediaSingle"})
 BLOCKQUOTE_ALLOWED = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock", "mediaSingle"})
 CELL_ALLOWED = frozenset(
-    {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "mediaSingle", "blockquote",
-     "rule"}
+    {"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "mediaSingle", "blockquote", "rule"}
 )
 
 

@@ -8,10 +8,33 @@ from typing import Any
 from .nodes import Node, clean_text, hard_break, paragraph, text_node
 
 _BLOCKS = frozenset(
-    {"paragraph", "heading", "codeBlock", "blockquote", "rule", "table", "tableRow", "bulletList",
-     "orderedList", "listItem", "mediaSingle", "mediaGroup", "panel", "expand", "nestedExpand",
-     "taskList", "taskItem", "decisionList", "decisionItem", "blockCard", "embedCard", "layoutSection",
-     "layoutColumn", "bodiedExtension", "extension"}
+    {
+        "paragraph",
+        "heading",
+        "codeBlock",
+        "blockquote",
+        "rule",
+        "table",
+        "tableRow",
+        "bulletList",
+        "orderedList",
+        "listItem",
+        "mediaSingle",
+        "mediaGroup",
+        "panel",
+        "expand",
+        "nestedExpand",
+        "taskList",
+        "taskItem",
+        "decisionList",
+        "decisionItem",
+        "blockCard",
+        "embedCard",
+        "layoutSection",
+        "layoutColumn",
+        "bodiedExtension",
+        "extension",
+    }
 )
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _NEWLINES = re.compile(r"\n{2,}")

@@ -68,22 +68,58 @@ class AdoSandboxConfig(BaseModel):
 
 
 class AdoError(Exception):
-    def __init__(self, status: int, message: str, type_key: str, namespace: str = "Microsoft.TeamFoundation.WorkItemTracking.Server"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_key: str,
+        namespace: str = "Microsoft.TeamFoundation.WorkItemTracking.Server",
+    ):
         super().__init__(message)
         self.status, self.message, self.type_key, self.namespace = status, message, type_key, namespace
 
     def body(self) -> dict[str, Any]:
-        return {"$id": "1", "innerException": None, "message": self.message,
-                "typeName": f"{self.namespace}.{self.type_key}, {self.namespace}",
-                "typeKey": self.type_key, "errorCode": 0, "eventId": 3200}
+        return {
+            "$id": "1",
+            "innerException": None,
+            "message": self.message,
+            "typeName": f"{self.namespace}.{self.type_key}, {self.namespace}",
+            "typeKey": self.type_key,
+            "errorCode": 0,
+            "eventId": 3200,
+        }
 
 
 # Resource words are case-insensitive in ADO URLs; names (projects, descriptors) are left alone.
 _ROUTE_WORDS = {
-    "_apis", "wit", "wiql", "workitems", "workitemsbatch", "comments", "attachments", "classificationnodes",
-    "workitemtypes", "workitemtypecategories", "states", "fields", "workitemrelationtypes", "revisions",
-    "updates", "work", "teamsettings", "iterations", "graph", "users", "identities", "api", "rest",
-    "worklogs", "all", "_7pace", "projects", "resourceareas",
+    "_apis",
+    "wit",
+    "wiql",
+    "workitems",
+    "workitemsbatch",
+    "comments",
+    "attachments",
+    "classificationnodes",
+    "workitemtypes",
+    "workitemtypecategories",
+    "states",
+    "fields",
+    "workitemrelationtypes",
+    "revisions",
+    "updates",
+    "work",
+    "teamsettings",
+    "iterations",
+    "graph",
+    "users",
+    "identities",
+    "api",
+    "rest",
+    "worklogs",
+    "all",
+    "_7pace",
+    "projects",
+    "resourceareas",
 }
 
 
@@ -105,8 +141,11 @@ class _CaseFold:
         await self.app(scope, receive, send)
 
 
-def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = None,
-                   get_faults: Callable[[], FaultConfig] = lambda: FaultConfig()) -> FastAPI:
+def create_ado_app(
+    project: GeneratedProject,
+    config: AdoSandboxConfig | None = None,
+    get_faults: Callable[[], FaultConfig] = lambda: FaultConfig(),
+) -> FastAPI:
     """`get_faults` is for the fault middleware wrapped around this app; the app itself injects nothing."""
     cfg = config or AdoSandboxConfig()
     spec = project.spec
@@ -129,7 +168,11 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             body = text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone UTF-16 surrogate in an item's text: .NET writes it as a `\uD800` escape.
-            body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace(ORIGIN + "/", str(request.base_url)).encode()
+            body = (
+                json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+                .replace(ORIGIN + "/", str(request.base_url))
+                .encode()
+            )
         return Response(body, status, headers=headers, media_type="application/json; charset=utf-8; api-version=7.1")
 
     def authorized(request: Request) -> bool:
@@ -155,32 +198,55 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             "<h1>401 - Unauthorized: Access is denied due to invalid credentials.</h1>"
             "<p>Access Denied: The Personal Access Token used has expired or is invalid.</p></body></html>",
             status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="https://dev.azure.com/"', "X-TFS-FedAuthRealm": "https://dev.azure.com/",
-                     "X-VSS-E2EID": "00000000-0000-0000-0000-000000000000"})
+            headers={
+                "WWW-Authenticate": 'Basic realm="https://dev.azure.com/"',
+                "X-TFS-FedAuthRealm": "https://dev.azure.com/",
+                "X-VSS-E2EID": "00000000-0000-0000-0000-000000000000",
+            },
+        )
 
     def scope(organization: str, project_name: str | None = None, team: str | None = None) -> None:
         if organization.lower() != spec.organization.lower():
-            raise AdoError(404, f"VS800075: The organization '{organization}' could not be found.",
-                           "OrganizationNotFoundException", "Microsoft.VisualStudio.Services.Account")
+            raise AdoError(
+                404,
+                f"VS800075: The organization '{organization}' could not be found.",
+                "OrganizationNotFoundException",
+                "Microsoft.VisualStudio.Services.Account",
+            )
         if project_name is not None and project_name.lower() not in (spec.project.lower(), project.project_guid):
-            raise AdoError(404, f"TF200016: The following project does not exist: {project_name}. Verify that the name "
-                           "of the project is correct and that the project exists on the specified Azure DevOps Server.",
-                           "ProjectDoesNotExistWithNameException", "Microsoft.TeamFoundation.Core.WebApi")
+            raise AdoError(
+                404,
+                f"TF200016: The following project does not exist: {project_name}. Verify that the name "
+                "of the project is correct and that the project exists on the specified Azure DevOps Server.",
+                "ProjectDoesNotExistWithNameException",
+                "Microsoft.TeamFoundation.Core.WebApi",
+            )
         if team is not None and team.lower() not in (spec.team.lower(), project.team_guid):
-            raise AdoError(404, f"VS800029: The team with id '{team}' does not exist.", "TeamNotFoundException",
-                           "Microsoft.TeamFoundation.Core.WebApi")
+            raise AdoError(
+                404,
+                f"VS800029: The team with id '{team}' does not exist.",
+                "TeamNotFoundException",
+                "Microsoft.TeamFoundation.Core.WebApi",
+            )
 
     def require_preview(request: Request) -> None:
         v = request.query_params.get("api-version", "")
         if v and "preview" not in v.lower():
-            raise AdoError(400, f'The requested version "{v}" of the resource is under preview. The -preview flag must '
-                           "be supplied in the api-version for such requests. For example: \"7.1-preview\"",
-                           "VssInvalidPreviewVersionException", "Microsoft.VisualStudio.Services.WebApi")
+            raise AdoError(
+                400,
+                f'The requested version "{v}" of the resource is under preview. The -preview flag must '
+                'be supplied in the api-version for such requests. For example: "7.1-preview"',
+                "VssInvalidPreviewVersionException",
+                "Microsoft.VisualStudio.Services.WebApi",
+            )
 
     def item_exists(item_id: int) -> None:
         if not project.exists(item_id):
-            raise AdoError(404, f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
-                           "WorkItemUnauthorizedAccessException")
+            raise AdoError(
+                404,
+                f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
+                "WorkItemUnauthorizedAccessException",
+            )
 
     def parse_date(value: str | None) -> datetime | None:
         if not value:
@@ -188,8 +254,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise AdoError(400, f"The value '{value}' for asOf is not a valid date.", "ArgumentException",
-                           "System") from None
+            raise AdoError(
+                400, f"The value '{value}' for asOf is not a valid date.", "ArgumentException", "System"
+            ) from None
         return when if when.tzinfo else when.replace(tzinfo=cfg.today.tzinfo)
 
     def int_param(request: Request, name: str, default: int | None = None) -> int | None:
@@ -199,19 +266,39 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             return int(raw)
         except ValueError:
-            raise AdoError(400, f"The value '{raw}' of parameter '{name}' is not a valid integer.", "ArgumentException",
-                           "System") from None
+            raise AdoError(
+                400, f"The value '{raw}' of parameter '{name}' is not a valid integer.", "ArgumentException", "System"
+            ) from None
 
-    def get_items(request: Request, ids: list[int], fields: list[str] | None, expand: str | None,
-                  as_of: str | None, error_policy: str | None) -> Response:
+    def get_items(
+        request: Request,
+        ids: list[int],
+        fields: list[str] | None,
+        expand: str | None,
+        as_of: str | None,
+        error_policy: str | None,
+    ) -> Response:
         if not ids:
-            raise AdoError(400, "VS402308: The ids parameter must contain at least one work item id.", "ArgumentException", "System")
+            raise AdoError(
+                400,
+                "VS402308: The ids parameter must contain at least one work item id.",
+                "ArgumentException",
+                "System",
+            )
         if len(ids) > MAX_BATCH:
-            raise AdoError(400, f"VS403474: The maximum number of work items that can be requested at once is {MAX_BATCH}; "
-                           f"{len(ids)} were requested.", "WorkItemTrackingBatchLimitExceededException")
+            raise AdoError(
+                400,
+                f"VS403474: The maximum number of work items that can be requested at once is {MAX_BATCH}; "
+                f"{len(ids)} were requested.",
+                "WorkItemTrackingBatchLimitExceededException",
+            )
         if fields and expand and expand.lower() != "none":
-            raise AdoError(400, "The expand parameter can not be used with the fields parameter.",
-                           "ConflictingParametersException", "Microsoft.TeamFoundation.WorkItemTracking.WebApi")
+            raise AdoError(
+                400,
+                "The expand parameter can not be used with the fields parameter.",
+                "ConflictingParametersException",
+                "Microsoft.TeamFoundation.WorkItemTracking.WebApi",
+            )
         when = parse_date(as_of)
         omit = (error_policy or "fail").lower() == "omit"
         value: list[Any] = []
@@ -223,8 +310,11 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
                 item_exists(item_id)
             doc = r.work_item(item_id, expand, fields, when, default_links=False)
             if doc is None and not omit:
-                raise AdoError(404, f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
-                               "WorkItemUnauthorizedAccessException")
+                raise AdoError(
+                    404,
+                    f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
+                    "WorkItemUnauthorizedAccessException",
+                )
             value.append(doc)
         return reply(request, {"count": len(value), "value": value})
 
@@ -233,6 +323,7 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             for p in paths:
                 app.add_api_route(p, fn, methods=[method], include_in_schema=False)
             return fn
+
         return register
 
     P = "/{organization}/{project}/_apis"
@@ -244,14 +335,20 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
     # ---- WIQL ---------------------------------------------------------------------------------
 
     @routes([f"{P}/wit/wiql", "/{organization}/{project}/{team}/_apis/wit/wiql", f"{O}/wit/wiql"], "POST")
-    async def wiql(request: Request, organization: str, project: str | None = None, team: str | None = None) -> Response:
+    async def wiql(
+        request: Request, organization: str, project: str | None = None, team: str | None = None
+    ) -> Response:
         scope(organization, project, team)
         try:
             body = await request.json()
             text = body["query"]
         except (ValueError, KeyError, TypeError):
-            raise AdoError(400, "VS402323: The request body must contain a WIQL query in the 'query' property.",
-                           "ArgumentNullException", "System") from None
+            raise AdoError(
+                400,
+                "VS402323: The request body must contain a WIQL query in the 'query' property.",
+                "ArgumentNullException",
+                "System",
+            ) from None
         top = int_param(request, "$top")
         try:
             q, ids = run_query(app.state.project, text, top, cfg.today)
@@ -276,9 +373,12 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             body = await request.json()
             ids = [int(i) for i in body.get("ids") or []]
         except (ValueError, TypeError, AttributeError):
-            raise AdoError(400, "VS402308: The request body is not a valid WorkItemBatchGetRequest.", "ArgumentException",
-                           "System") from None
-        return get_items(request, ids, body.get("fields"), body.get("$expand"), body.get("asOf"), body.get("errorPolicy"))
+            raise AdoError(
+                400, "VS402308: The request body is not a valid WorkItemBatchGetRequest.", "ArgumentException", "System"
+            ) from None
+        return get_items(
+            request, ids, body.get("fields"), body.get("$expand"), body.get("asOf"), body.get("errorPolicy")
+        )
 
     @routes([f"{P}/wit/workitems", f"{O}/wit/workitems"])
     async def list_items(request: Request, organization: str, project: str | None = None) -> Response:
@@ -287,8 +387,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             ids = [int(x) for x in q.get("ids", "").split(",") if x.strip()]
         except ValueError:
-            raise AdoError(400, "The ids parameter must be a comma-separated list of integers.", "ArgumentException",
-                           "System") from None
+            raise AdoError(
+                400, "The ids parameter must be a comma-separated list of integers.", "ArgumentException", "System"
+            ) from None
         fields = [f for f in q.get("fields", "").split(",") if f.strip()] or None
         return get_items(request, ids, fields, q.get("$expand"), q.get("asOf"), q.get("errorPolicy"))
 
@@ -300,12 +401,19 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         fields = [f for f in q.get("fields", "").split(",") if f.strip()] or None
         expand = q.get("$expand")
         if fields and expand and expand.lower() != "none":
-            raise AdoError(400, "The expand parameter can not be used with the fields parameter.",
-                           "ConflictingParametersException", "Microsoft.TeamFoundation.WorkItemTracking.WebApi")
+            raise AdoError(
+                400,
+                "The expand parameter can not be used with the fields parameter.",
+                "ConflictingParametersException",
+                "Microsoft.TeamFoundation.WorkItemTracking.WebApi",
+            )
         doc = r.work_item(item_id, expand, fields, parse_date(q.get("asOf")))
         if doc is None:
-            raise AdoError(404, f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
-                           "WorkItemUnauthorizedAccessException")
+            raise AdoError(
+                404,
+                f"TF401232: Work item {item_id} does not exist, or you do not have permissions to read it.",
+                "WorkItemUnauthorizedAccessException",
+            )
         return reply(request, doc)
 
     @routes([f"{P}/wit/workitems/{{item_id}}/revisions", f"{O}/wit/workitems/{{item_id}}/revisions"])
@@ -319,12 +427,20 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         value = [r.revision(item_id, n, expand) for n in range(skip + 1, min(total, skip + top) + 1)]
         return reply(request, {"count": len(value), "value": value})
 
-    @routes([f"{P}/wit/workitems/{{item_id}}/revisions/{{number}}", f"{O}/wit/workitems/{{item_id}}/revisions/{{number}}"])
-    async def revision(request: Request, organization: str, item_id: int, number: int, project: str | None = None) -> Response:
+    @routes(
+        [f"{P}/wit/workitems/{{item_id}}/revisions/{{number}}", f"{O}/wit/workitems/{{item_id}}/revisions/{{number}}"]
+    )
+    async def revision(
+        request: Request, organization: str, item_id: int, number: int, project: str | None = None
+    ) -> Response:
         scope(organization, project)
         item_exists(item_id)
         if not 1 <= number <= len(app.state.project.revisions(item_id)):
-            raise AdoError(404, f"TF401262: Work item {item_id} revision {number} does not exist.", "WorkItemRevisionNotFoundException")
+            raise AdoError(
+                404,
+                f"TF401262: Work item {item_id} revision {number} does not exist.",
+                "WorkItemRevisionNotFoundException",
+            )
         return reply(request, r.revision(item_id, number, request.query_params.get("$expand")))
 
     @routes([f"{P}/wit/workitems/{{item_id}}/updates", f"{O}/wit/workitems/{{item_id}}/updates"])
@@ -333,16 +449,20 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         item_exists(item_id)
         skip = int_param(request, "$skip", 0) or 0
         top = int_param(request, "$top", 200) or 200
-        value = r.updates(item_id)[skip: skip + top]
+        value = r.updates(item_id)[skip : skip + top]
         return reply(request, {"count": len(value), "value": value})
 
     @routes([f"{P}/wit/workitems/{{item_id}}/updates/{{number}}", f"{O}/wit/workitems/{{item_id}}/updates/{{number}}"])
-    async def update(request: Request, organization: str, item_id: int, number: int, project: str | None = None) -> Response:
+    async def update(
+        request: Request, organization: str, item_id: int, number: int, project: str | None = None
+    ) -> Response:
         scope(organization, project)
         item_exists(item_id)
         all_updates = r.updates(item_id)
         if not 1 <= number <= len(all_updates):
-            raise AdoError(404, f"Work item {item_id} update {number} does not exist.", "WorkItemUpdateNotFoundException")
+            raise AdoError(
+                404, f"Work item {item_id} update {number} does not exist.", "WorkItemUpdateNotFoundException"
+            )
         return reply(request, all_updates[number - 1])
 
     # ---- comments -----------------------------------------------------------------------------
@@ -365,15 +485,20 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             start = decode_token(token) if token else 0
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise AdoError(400, "The continuation token is not valid.", "InvalidContinuationTokenException") from None
-        page = all_comments[start: start + top]
-        data: dict[str, Any] = {"totalCount": len(all_comments), "count": len(page),
-                                "comments": [r.comment(c) for c in page]}
+        page = all_comments[start : start + top]
+        data: dict[str, Any] = {
+            "totalCount": len(all_comments),
+            "count": len(page),
+            "comments": [r.comment(c) for c in page],
+        }
         if start + top < len(all_comments):
             nxt = encode_token(start + top)
             data["continuationToken"] = nxt
             query = "&".join(f"{quote(k)}={quote(v)}" for k, v in q.items() if k != "continuationToken")
-            data["nextPage"] = (f"{r.project_url}/_apis/wit/workItems/{item_id}/comments?{query}"
-                                f"{'&' if query else ''}continuationToken={nxt}")
+            data["nextPage"] = (
+                f"{r.project_url}/_apis/wit/workItems/{item_id}/comments?{query}"
+                f"{'&' if query else ''}continuationToken={nxt}"
+            )
         data["url"] = f"{r.project_url}/_apis/wit/workItems/{item_id}/comments"
         return reply(request, data)
 
@@ -385,7 +510,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         for c in app.state.project.comments(item_id):
             if c.id == comment_id:
                 return reply(request, r.comment(c))
-        raise AdoError(404, f"TF401503: Comment {comment_id} on work item {item_id} does not exist.", "CommentNotFoundException")
+        raise AdoError(
+            404, f"TF401503: Comment {comment_id} on work item {item_id} does not exist.", "CommentNotFoundException"
+        )
 
     # ---- attachments --------------------------------------------------------------------------
 
@@ -395,13 +522,18 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             att = app.state.project.attachment(guid)
         except KeyError:
-            raise AdoError(404, f"VS402484: Attachment {guid} could not be found.", "AttachmentNotFoundException") from None
+            raise AdoError(
+                404, f"VS402484: Attachment {guid} could not be found.", "AttachmentNotFoundException"
+            ) from None
         name = request.query_params.get("fileName") or att.file_name
         disposition = "attachment" if request.query_params.get("download", "").lower() == "true" else "inline"
-        headers = {"Content-Length": str(att.size),
-                   "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}"}
-        return StreamingResponse(app.state.project.attachment_chunks(att.guid), media_type="application/octet-stream",
-                                 headers=headers)
+        headers = {
+            "Content-Length": str(att.size),
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+        }
+        return StreamingResponse(
+            app.state.project.attachment_chunks(att.guid), media_type="application/octet-stream", headers=headers
+        )
 
     # ---- classification nodes -----------------------------------------------------------------
 
@@ -423,8 +555,11 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
                 if i in nodes:
                     value.append(r.node(nodes[i], depth))
                 elif not omit:
-                    raise AdoError(404, f"VS402485: The classification node with id {i} does not exist.",
-                                   "ClassificationNodeDoesNotExistException")
+                    raise AdoError(
+                        404,
+                        f"VS402485: The classification node with id {i} does not exist.",
+                        "ClassificationNodeDoesNotExistException",
+                    )
             return reply(request, {"count": len(value), "value": value})
         value = [r.node(p.areas, depth), r.node(p.iterations, depth)]
         return reply(request, {"count": 2, "value": value})
@@ -435,13 +570,21 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         p = app.state.project
         root = {"areas": p.areas, "iterations": p.iterations}.get(group.lower())
         if root is None:
-            raise AdoError(400, f"The structure group '{group}' is not valid; use Areas or Iterations.", "ArgumentException", "System")
+            raise AdoError(
+                400,
+                f"The structure group '{group}' is not valid; use Areas or Iterations.",
+                "ArgumentException",
+                "System",
+            )
         n = root
         for name in [unquote(s) for s in path.split("/") if s]:
             n = next((c for c in n.children if c.name.lower() == name.lower()), None)
             if n is None:
-                raise AdoError(404, f"VS402485: The node '{path}' does not exist under {group}.",
-                               "ClassificationNodeDoesNotExistException")
+                raise AdoError(
+                    404,
+                    f"VS402485: The node '{path}' does not exist under {group}.",
+                    "ClassificationNodeDoesNotExistException",
+                )
         return reply(request, r.node(n, depth_param(request)))
 
     # ---- process metadata ---------------------------------------------------------------------
@@ -449,7 +592,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
     def find_type(name: str) -> str:
         wit = catalog.find_type(unquote(name))
         if wit is None:
-            raise AdoError(404, f"TF201036: The work item type '{name}' does not exist.", "WorkItemTypeNotFoundException")
+            raise AdoError(
+                404, f"TF201036: The work item type '{name}' does not exist.", "WorkItemTypeNotFoundException"
+            )
         return wit
 
     @routes([f"{P}/wit/workitemtypes"])
@@ -487,7 +632,11 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         for c in catalog.CATEGORIES:
             if c[1].lower() == ref.lower():
                 return reply(request, r.category(*c))
-        raise AdoError(404, f"TF201079: The work item type category '{ref}' does not exist.", "WorkItemTypeCategoryNotFoundException")
+        raise AdoError(
+            404,
+            f"TF201079: The work item type category '{ref}' does not exist.",
+            "WorkItemTypeCategoryNotFoundException",
+        )
 
     @routes([f"{P}/wit/fields", f"{O}/wit/fields"])
     async def fields(request: Request, organization: str, project: str | None = None) -> Response:
@@ -500,7 +649,9 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         scope(organization, project)
         f = catalog.find_field(unquote(name))
         if f is None:
-            raise AdoError(404, f"TF51535: Cannot find field {name}.", "WorkItemTrackingFieldDefinitionNotFoundException")
+            raise AdoError(
+                404, f"TF51535: Cannot find field {name}.", "WorkItemTrackingFieldDefinitionNotFoundException"
+            )
         return reply(request, r.field(f))
 
     @routes([f"{O}/wit/workitemrelationtypes"])
@@ -529,13 +680,19 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         return reply(request, {"count": len(value), "value": value})
 
     @routes(["/{organization}/{project}/{team}/_apis/work/teamsettings/iterations/{iteration_id}"])
-    async def team_iteration(request: Request, organization: str, project: str, team: str, iteration_id: str) -> Response:
+    async def team_iteration(
+        request: Request, organization: str, project: str, team: str, iteration_id: str
+    ) -> Response:
         scope(organization, project, team)
         for n in app.state.project.team_iterations():
             if n.identifier == iteration_id.lower():
                 return reply(request, r.team_iteration(n, cfg.today))
-        raise AdoError(404, f"VS402486: The iteration {iteration_id} is not a team iteration.", "TeamIterationNotFoundException",
-                       "Microsoft.TeamFoundation.Work.WebApi")
+        raise AdoError(
+            404,
+            f"VS402486: The iteration {iteration_id} is not a team iteration.",
+            "TeamIterationNotFoundException",
+            "Microsoft.TeamFoundation.Work.WebApi",
+        )
 
     # ---- people -------------------------------------------------------------------------------
 
@@ -547,10 +704,14 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         try:
             start = decode_token(token) if token else 0
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise AdoError(400, "The continuation token is not valid.", "InvalidContinuationTokenException",
-                           "Microsoft.VisualStudio.Services.Graph") from None
+            raise AdoError(
+                400,
+                "The continuation token is not valid.",
+                "InvalidContinuationTokenException",
+                "Microsoft.VisualStudio.Services.Graph",
+            ) from None
         users = app.state.project.users
-        page = users[start: start + cfg.graph_page_size]
+        page = users[start : start + cfg.graph_page_size]
         headers = {}
         if start + cfg.graph_page_size < len(users):
             headers["X-MS-ContinuationToken"] = encode_token(start + cfg.graph_page_size)
@@ -573,11 +734,18 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
             elif kind == "displayname":
                 found = [u for u in users if u.display_name.lower() == value]
             else:  # General: email, account or display name
-                found = [u for u in users
-                         if value and value in ((u.email or "").lower(), u.unique_name.lower(), u.display_name.lower())]
+                found = [
+                    u
+                    for u in users
+                    if value and value in ((u.email or "").lower(), u.unique_name.lower(), u.display_name.lower())
+                ]
         else:
-            raise AdoError(400, "VS403499: One of searchFilter, descriptors, subjectDescriptors or identityIds must be given.",
-                           "ArgumentException", "System")
+            raise AdoError(
+                400,
+                "VS403499: One of searchFilter, descriptors, subjectDescriptors or identityIds must be given.",
+                "ArgumentException",
+                "System",
+            )
         value = [r.identity(u) for u in found]
         return reply(request, {"count": len(value), "value": value})
 
@@ -620,10 +788,18 @@ def create_ado_app(project: GeneratedProject, config: AdoSandboxConfig | None = 
         revs: dict[str, int] = {}
         try:
             for c in body.changes:
-                change = SourceChange(at=now, fields=c.fields, state=c.state, comments=c.comments,
-                                      attachments=c.attachments, links=tuple((link.rel, link.to) for link in c.links),
-                                      removed_links=tuple((link.rel, link.to) for link in c.removed_links),
-                                      parent=c.parent, unparent=c.unparent, inline_images=c.inline_images)
+                change = SourceChange(
+                    at=now,
+                    fields=c.fields,
+                    state=c.state,
+                    comments=c.comments,
+                    attachments=c.attachments,
+                    links=tuple((link.rel, link.to) for link in c.links),
+                    removed_links=tuple((link.rel, link.to) for link in c.removed_links),
+                    parent=c.parent,
+                    unparent=c.unparent,
+                    inline_images=c.inline_images,
+                )
                 revs[str(c.id)] = p.change(c.id, change)
         except KeyError as err:
             return reply(request, {"message": f"work item {err.args[0]} does not exist"}, 404)
@@ -665,8 +841,17 @@ def project_counts(p: GeneratedProject) -> dict[str, Any]:
         comments += p.comment_count(i)
         worklogs += len(p.worklogs(i))
     return {
-        "organization": p.spec.organization, "project": p.spec.project, "seed": p.spec.seed,
-        "items": p.n, "itemsByType": dict(by_type), "itemsByTypeAndState": {k: dict(v) for k, v in by_state.items()},
-        "linksByType": dict(links), "attachments": attachments, "attachmentBytes": attachment_bytes,
-        "comments": comments, "worklogs": worklogs, "users": len(p.users), "uglyCases": p.ugly_cases(),
+        "organization": p.spec.organization,
+        "project": p.spec.project,
+        "seed": p.spec.seed,
+        "items": p.n,
+        "itemsByType": dict(by_type),
+        "itemsByTypeAndState": {k: dict(v) for k, v in by_state.items()},
+        "linksByType": dict(links),
+        "attachments": attachments,
+        "attachmentBytes": attachment_bytes,
+        "comments": comments,
+        "worklogs": worklogs,
+        "users": len(p.users),
+        "uglyCases": p.ugly_cases(),
     }

@@ -111,8 +111,10 @@ def field_json(f: FieldDef, origin_org: str) -> dict:
         "readOnly": f.read_only,
         "canSortBy": f.type not in ("html", "plainText", "history"),
         "isQueryable": True,
-        "supportedOperations": [{"referenceName": f"SupportedOperations.{op.replace(' ', '')}", "name": op}
-                                for op in _OPS.get(f.type, ["=", "<>"])],
+        "supportedOperations": [
+            {"referenceName": f"SupportedOperations.{op.replace(' ', '')}", "name": op}
+            for op in _OPS.get(f.type, ["=", "<>"])
+        ],
         "isIdentity": f.is_identity,
         "isPicklist": f.is_picklist,
         "isPicklistSuggested": False,
@@ -121,26 +123,74 @@ def field_json(f: FieldDef, origin_org: str) -> dict:
 
 
 COMMON_TYPE_FIELDS = (
-    "System.Id", "System.Rev", "System.Title", "System.State", "System.Reason", "System.WorkItemType",
-    "System.TeamProject", "System.AreaPath", "System.IterationPath", "System.AssignedTo", "System.CreatedBy",
-    "System.CreatedDate", "System.ChangedBy", "System.ChangedDate", "System.Tags", "System.CommentCount",
-    "System.Parent", "System.History", "Microsoft.VSTS.Common.StateChangeDate", "Custom.Team",
+    "System.Id",
+    "System.Rev",
+    "System.Title",
+    "System.State",
+    "System.Reason",
+    "System.WorkItemType",
+    "System.TeamProject",
+    "System.AreaPath",
+    "System.IterationPath",
+    "System.AssignedTo",
+    "System.CreatedBy",
+    "System.CreatedDate",
+    "System.ChangedBy",
+    "System.ChangedDate",
+    "System.Tags",
+    "System.CommentCount",
+    "System.Parent",
+    "System.History",
+    "Microsoft.VSTS.Common.StateChangeDate",
+    "Custom.Team",
 )
 TYPE_FIELDS: dict[str, tuple[str, ...]] = {
-    "Epic": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Common.BusinessValue",
-             "Microsoft.VSTS.Common.TimeCriticality", "Microsoft.VSTS.Scheduling.Effort", "Microsoft.VSTS.Common.ValueArea"),
-    "Feature": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Common.BusinessValue",
-                "Microsoft.VSTS.Common.TimeCriticality", "Microsoft.VSTS.Scheduling.Effort", "Microsoft.VSTS.Common.ValueArea"),
-    "User Story": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Scheduling.StoryPoints",
-                   "Microsoft.VSTS.Common.ValueArea", "Microsoft.VSTS.Common.AcceptanceCriteria"),
-    "Task": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Common.Activity",
-             "Microsoft.VSTS.Scheduling.OriginalEstimate", "Microsoft.VSTS.Scheduling.RemainingWork",
-             "Microsoft.VSTS.Scheduling.CompletedWork"),
-    "Bug": ("Microsoft.VSTS.TCM.ReproSteps", "Microsoft.VSTS.TCM.SystemInfo", "Microsoft.VSTS.Common.Priority",
-            "Microsoft.VSTS.Common.Severity", "Microsoft.VSTS.Scheduling.StoryPoints", "Custom.CustomerImpact"),
+    "Epic": (
+        "System.Description",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.Common.BusinessValue",
+        "Microsoft.VSTS.Common.TimeCriticality",
+        "Microsoft.VSTS.Scheduling.Effort",
+        "Microsoft.VSTS.Common.ValueArea",
+    ),
+    "Feature": (
+        "System.Description",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.Common.BusinessValue",
+        "Microsoft.VSTS.Common.TimeCriticality",
+        "Microsoft.VSTS.Scheduling.Effort",
+        "Microsoft.VSTS.Common.ValueArea",
+    ),
+    "User Story": (
+        "System.Description",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.Scheduling.StoryPoints",
+        "Microsoft.VSTS.Common.ValueArea",
+        "Microsoft.VSTS.Common.AcceptanceCriteria",
+    ),
+    "Task": (
+        "System.Description",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.Common.Activity",
+        "Microsoft.VSTS.Scheduling.OriginalEstimate",
+        "Microsoft.VSTS.Scheduling.RemainingWork",
+        "Microsoft.VSTS.Scheduling.CompletedWork",
+    ),
+    "Bug": (
+        "Microsoft.VSTS.TCM.ReproSteps",
+        "Microsoft.VSTS.TCM.SystemInfo",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.Common.Severity",
+        "Microsoft.VSTS.Scheduling.StoryPoints",
+        "Custom.CustomerImpact",
+    ),
     "Issue": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Scheduling.DueDate"),
-    "Test Case": ("System.Description", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.TCM.Steps",
-                  "Microsoft.VSTS.TCM.AutomationStatus"),
+    "Test Case": (
+        "System.Description",
+        "Microsoft.VSTS.Common.Priority",
+        "Microsoft.VSTS.TCM.Steps",
+        "Microsoft.VSTS.TCM.AutomationStatus",
+    ),
 }
 TYPE_META = {  # reference name, colour, icon
     "Epic": ("Microsoft.VSTS.WorkItemTypes.Epic", "FF7B00", "icon_crown"),
@@ -152,8 +202,12 @@ TYPE_META = {  # reference name, colour, icon
     "Test Case": ("Microsoft.VSTS.WorkItemTypes.TestCase", "004B50", "icon_test_case"),
 }
 STATE_META = {  # colour, category
-    "New": ("b2b2b2", "Proposed"), "Design": ("b2b2b2", "Proposed"), "Active": ("007acc", "InProgress"),
-    "Ready": ("007acc", "InProgress"), "Resolved": ("ff9d00", "Resolved"), "Closed": ("339933", "Completed"),
+    "New": ("b2b2b2", "Proposed"),
+    "Design": ("b2b2b2", "Proposed"),
+    "Active": ("007acc", "InProgress"),
+    "Ready": ("007acc", "InProgress"),
+    "Resolved": ("ff9d00", "Resolved"),
+    "Closed": ("339933", "Completed"),
     "Removed": ("ffffff", "Removed"),
 }
 CATEGORIES = (
@@ -176,10 +230,18 @@ def find_type(name: str) -> str | None:
 
 
 # (referenceName, name, attributes) as in workItemRelationTypes/GET__relation_types.json
-def _wl(ref: str, name: str, opposite: str | None, topology: str, forward: bool | None, single: bool,
-        editable: bool = False) -> tuple[str, str, dict]:
-    attrs: dict = {"usage": "workItemLink", "editable": editable, "enabled": True, "acyclic": topology != "network",
-                   "directional": forward is not None, "singleTarget": single, "topology": topology}
+def _wl(
+    ref: str, name: str, opposite: str | None, topology: str, forward: bool | None, single: bool, editable: bool = False
+) -> tuple[str, str, dict]:
+    attrs: dict = {
+        "usage": "workItemLink",
+        "editable": editable,
+        "enabled": True,
+        "acyclic": topology != "network",
+        "directional": forward is not None,
+        "singleTarget": single,
+        "topology": topology,
+    }
     if forward is not None:
         attrs["isForward"] = forward
         attrs["oppositeEndReferenceName"] = opposite
@@ -187,14 +249,62 @@ def _wl(ref: str, name: str, opposite: str | None, topology: str, forward: bool 
 
 
 RELATION_TYPES: tuple[tuple[str, str, dict], ...] = (
-    _wl("Microsoft.VSTS.Common.Affects-Forward", "Affects", "Microsoft.VSTS.Common.Affects-Reverse", "dependency", True, True, True),
-    _wl("Microsoft.VSTS.Common.Affects-Reverse", "Affected By", "Microsoft.VSTS.Common.Affects-Forward", "dependency", False, True, True),
-    _wl("Microsoft.VSTS.Common.TestedBy-Forward", "Tested By", "Microsoft.VSTS.Common.TestedBy-Reverse", "dependency", True, True, True),
-    _wl("Microsoft.VSTS.Common.TestedBy-Reverse", "Tests", "Microsoft.VSTS.Common.TestedBy-Forward", "dependency", False, True, True),
+    _wl(
+        "Microsoft.VSTS.Common.Affects-Forward",
+        "Affects",
+        "Microsoft.VSTS.Common.Affects-Reverse",
+        "dependency",
+        True,
+        True,
+        True,
+    ),
+    _wl(
+        "Microsoft.VSTS.Common.Affects-Reverse",
+        "Affected By",
+        "Microsoft.VSTS.Common.Affects-Forward",
+        "dependency",
+        False,
+        True,
+        True,
+    ),
+    _wl(
+        "Microsoft.VSTS.Common.TestedBy-Forward",
+        "Tested By",
+        "Microsoft.VSTS.Common.TestedBy-Reverse",
+        "dependency",
+        True,
+        True,
+        True,
+    ),
+    _wl(
+        "Microsoft.VSTS.Common.TestedBy-Reverse",
+        "Tests",
+        "Microsoft.VSTS.Common.TestedBy-Forward",
+        "dependency",
+        False,
+        True,
+        True,
+    ),
     _wl("System.LinkTypes.Duplicate-Forward", "Duplicate", "System.LinkTypes.Duplicate-Reverse", "tree", True, False),
-    _wl("System.LinkTypes.Duplicate-Reverse", "Duplicate Of", "System.LinkTypes.Duplicate-Forward", "tree", False, False),
-    _wl("System.LinkTypes.Dependency-Forward", "Successor", "System.LinkTypes.Dependency-Reverse", "dependency", True, True),
-    _wl("System.LinkTypes.Dependency-Reverse", "Predecessor", "System.LinkTypes.Dependency-Forward", "dependency", False, True),
+    _wl(
+        "System.LinkTypes.Duplicate-Reverse", "Duplicate Of", "System.LinkTypes.Duplicate-Forward", "tree", False, False
+    ),
+    _wl(
+        "System.LinkTypes.Dependency-Forward",
+        "Successor",
+        "System.LinkTypes.Dependency-Reverse",
+        "dependency",
+        True,
+        True,
+    ),
+    _wl(
+        "System.LinkTypes.Dependency-Reverse",
+        "Predecessor",
+        "System.LinkTypes.Dependency-Forward",
+        "dependency",
+        False,
+        True,
+    ),
     _wl("System.LinkTypes.Hierarchy-Forward", "Child", "System.LinkTypes.Hierarchy-Reverse", "tree", True, False),
     _wl("System.LinkTypes.Hierarchy-Reverse", "Parent", "System.LinkTypes.Hierarchy-Forward", "tree", False, False),
     _wl("System.LinkTypes.Related", "Related", None, "network", None, True),

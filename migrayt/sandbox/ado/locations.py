@@ -49,39 +49,94 @@ class Location(NamedTuple):
 _ITEM = "{project}/_apis/{area}/workItems"
 _TYPE = "{project}/_apis/{area}/workitemtypes/{type}"
 LOCATIONS = (
-    Location("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas", "_apis/{resource}/{areaId}", 1,
-             False),
+    Location(
+        "e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas", "_apis/{resource}/{areaId}", 1, False
+    ),
     Location("603fe2ac-9723-48b9-88ad-09305aa6c6e1", "core", "projects", "_apis/{resource}/{*projectId}", 4, True),
-    Location("1a9c53f7-f243-4447-b110-35ef023636e4", "wit", "wiql", "{project}/{team}/_apis/{area}/{resource}", 2,
-             True),
-    Location("72c7ddf8-2cdc-4f60-90cd-ab71c14a399b", "wit", "workItems", "{project}/_apis/{area}/{resource}/{id}", 3,
-             True),
-    Location("908509b6-4248-4475-a1cd-829139ba419f", "wit", "workItemsBatch", "{project}/_apis/{area}/{resource}", 1,
-             True),
-    Location("608aac0a-32e1-4493-a863-b9cf4566d257", "wit", "comments", _ITEM + "/{workItemId}/{resource}/{commentId}",
-             4, False),
-    Location("a00c85a5-80fa-4565-99c3-bcd2181434bb", "wit", "revisions", _ITEM + "/{id}/{resource}/{revisionNumber}",
-             3, True),
-    Location("6570bf97-d02c-4a91-8d93-3abe9895b1a9", "wit", "updates", _ITEM + "/{id}/{resource}/{updateNumber}", 3,
-             True),
-    Location("e07b5fa4-1499-494d-a496-64b860fd64ff", "wit", "attachments", "{project}/_apis/{area}/{resource}/{id}", 3,
-             True),
-    Location("a70579d1-f53a-48ee-a5be-7be8659023b9", "wit", "classificationNodes", "{project}/_apis/{area}/{resource}",
-             2, True),
-    Location("5a172953-1b41-49d3-840a-33f79c3ce89f", "wit", "classificationNodes",
-             "{project}/_apis/{area}/{resource}/{structureGroup}/{*path}", 2, True),
-    Location("7c8d7a76-4a09-43e8-b5df-bd792f4ac6aa", "wit", "workItemTypes", "{project}/_apis/{area}/{resource}/{type}",
-             2, True),
+    Location(
+        "1a9c53f7-f243-4447-b110-35ef023636e4", "wit", "wiql", "{project}/{team}/_apis/{area}/{resource}", 2, True
+    ),
+    Location(
+        "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b", "wit", "workItems", "{project}/_apis/{area}/{resource}/{id}", 3, True
+    ),
+    Location(
+        "908509b6-4248-4475-a1cd-829139ba419f", "wit", "workItemsBatch", "{project}/_apis/{area}/{resource}", 1, True
+    ),
+    Location(
+        "608aac0a-32e1-4493-a863-b9cf4566d257",
+        "wit",
+        "comments",
+        _ITEM + "/{workItemId}/{resource}/{commentId}",
+        4,
+        False,
+    ),
+    Location(
+        "a00c85a5-80fa-4565-99c3-bcd2181434bb", "wit", "revisions", _ITEM + "/{id}/{resource}/{revisionNumber}", 3, True
+    ),
+    Location(
+        "6570bf97-d02c-4a91-8d93-3abe9895b1a9", "wit", "updates", _ITEM + "/{id}/{resource}/{updateNumber}", 3, True
+    ),
+    Location(
+        "e07b5fa4-1499-494d-a496-64b860fd64ff", "wit", "attachments", "{project}/_apis/{area}/{resource}/{id}", 3, True
+    ),
+    Location(
+        "a70579d1-f53a-48ee-a5be-7be8659023b9",
+        "wit",
+        "classificationNodes",
+        "{project}/_apis/{area}/{resource}",
+        2,
+        True,
+    ),
+    Location(
+        "5a172953-1b41-49d3-840a-33f79c3ce89f",
+        "wit",
+        "classificationNodes",
+        "{project}/_apis/{area}/{resource}/{structureGroup}/{*path}",
+        2,
+        True,
+    ),
+    Location(
+        "7c8d7a76-4a09-43e8-b5df-bd792f4ac6aa",
+        "wit",
+        "workItemTypes",
+        "{project}/_apis/{area}/{resource}/{type}",
+        2,
+        True,
+    ),
     Location("7c9d7a76-4a09-43e8-b5df-bd792f4ac6aa", "wit", "workItemTypeStates", _TYPE + "/states", 1, True),
     Location("bd293ce5-3d25-4192-8e67-e8092e879efb", "wit", "workItemTypesField", _TYPE + "/fields/{field}", 3, True),
-    Location("9b9f5734-36c8-415e-ba67-f83b45c31408", "wit", "workItemTypeCategories",
-             "{project}/_apis/{area}/{resource}/{category}", 2, True),
-    Location("b51fd764-e5c2-4b9b-aaf7-3395cf4bdd94", "wit", "fields",
-             "{project}/_apis/{area}/{resource}/{fieldNameOrRefName}", 3, True),
-    Location("f5d33bc9-5b49-4a3c-a9bd-f3cd46dd2165", "wit", "workItemRelationTypes",
-             "_apis/{area}/{resource}/{relation}", 2, True),
-    Location("c9175577-28a1-4b06-9197-8636af9f64ad", "work", "iterations",
-             "{project}/{team}/_apis/{area}/teamsettings/{resource}/{id}", 1, True),
+    Location(
+        "9b9f5734-36c8-415e-ba67-f83b45c31408",
+        "wit",
+        "workItemTypeCategories",
+        "{project}/_apis/{area}/{resource}/{category}",
+        2,
+        True,
+    ),
+    Location(
+        "b51fd764-e5c2-4b9b-aaf7-3395cf4bdd94",
+        "wit",
+        "fields",
+        "{project}/_apis/{area}/{resource}/{fieldNameOrRefName}",
+        3,
+        True,
+    ),
+    Location(
+        "f5d33bc9-5b49-4a3c-a9bd-f3cd46dd2165",
+        "wit",
+        "workItemRelationTypes",
+        "_apis/{area}/{resource}/{relation}",
+        2,
+        True,
+    ),
+    Location(
+        "c9175577-28a1-4b06-9197-8636af9f64ad",
+        "work",
+        "iterations",
+        "{project}/{team}/_apis/{area}/teamsettings/{resource}/{id}",
+        1,
+        True,
+    ),
 )
 
 
@@ -103,8 +158,7 @@ def resource_area_info(area: ResourceArea, organization: str) -> dict[str, Any]:
     return {"id": area.id, "name": area.name, "locationUrl": f"{ORIGIN}/{organization}/"}
 
 
-def router(scope: Callable[..., None], reply: Callable[..., Response],
-           error: Callable[..., Exception]) -> APIRouter:
+def router(scope: Callable[..., None], reply: Callable[..., Response], error: Callable[..., Exception]) -> APIRouter:
     """`scope` checks the organization, `reply` answers as the service does, `error` is the service's error."""
     routes = APIRouter(include_in_schema=False)
 
@@ -127,7 +181,11 @@ def router(scope: Callable[..., None], reply: Callable[..., Response],
         for area in RESOURCE_AREAS:
             if area_id.lower() in (area.id, area.name):
                 return reply(request, resource_area_info(area, organization))
-        raise error(404, f"The resource area '{area_id}' could not be found.", "ResourceAreaNotFoundException",
-                    "Microsoft.VisualStudio.Services.Location")
+        raise error(
+            404,
+            f"The resource area '{area_id}' could not be found.",
+            "ResourceAreaNotFoundException",
+            "Microsoft.VisualStudio.Services.Location",
+        )
 
     return routes

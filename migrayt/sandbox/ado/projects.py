@@ -41,8 +41,11 @@ def team_project(p: GeneratedProject, include_capabilities: bool) -> dict[str, A
         "collection": {"href": f"{org_url}/_apis/projectCollections/{p.spec.organization}"},
         "web": {"href": f"{org_url}/{p.spec.project}"},
     }
-    out["defaultTeam"] = {"id": p.team_guid, "name": p.spec.team,
-                          "url": f"{org_url}/_apis/projects/{p.project_guid}/teams/{p.team_guid}"}
+    out["defaultTeam"] = {
+        "id": p.team_guid,
+        "name": p.spec.team,
+        "url": f"{org_url}/_apis/projects/{p.project_guid}/teams/{p.team_guid}",
+    }
     if include_capabilities:
         out["capabilities"] = {
             "versioncontrol": {"sourceControlType": "Git", "gitEnabled": "True", "gitHubEnabled": "False"},
@@ -51,8 +54,12 @@ def team_project(p: GeneratedProject, include_capabilities: bool) -> dict[str, A
     return out
 
 
-def router(project: Callable[[], GeneratedProject], scope: Callable[..., None], reply: Callable[..., Response],
-           error: Callable[..., Exception]) -> APIRouter:
+def router(
+    project: Callable[[], GeneratedProject],
+    scope: Callable[..., None],
+    reply: Callable[..., Response],
+    error: Callable[..., Exception],
+) -> APIRouter:
     """`scope(organization, project)` checks names (raising the service's 404), `reply` answers as the service does,
     `error` is the service's error; `project()` is the current generated project."""
     routes = APIRouter(include_in_schema=False)
@@ -62,8 +69,9 @@ def router(project: Callable[[], GeneratedProject], scope: Callable[..., None], 
         if raw is None:
             return None
         if not raw.isdigit():
-            raise error(400, f"The value '{raw}' of parameter '{name}' is not a valid integer.", "ArgumentException",
-                        "System")
+            raise error(
+                400, f"The value '{raw}' of parameter '{name}' is not a valid integer.", "ArgumentException", "System"
+            )
         return int(raw)
 
     @routes.get("/{organization}/_apis/projects")
@@ -71,12 +79,13 @@ def router(project: Callable[[], GeneratedProject], scope: Callable[..., None], 
         scope(organization)
         state = (request.query_params.get("stateFilter") or "wellFormed").lower()
         if state not in _STATES:
-            raise error(400, f"The value '{state}' of parameter 'stateFilter' is not valid.", "ArgumentException",
-                        "System")
+            raise error(
+                400, f"The value '{state}' of parameter 'stateFilter' is not valid.", "ArgumentException", "System"
+            )
         projects = [project_reference(project())] if state in ("wellformed", "all") else []
         skip = number(request, "$skip") or number(request, "continuationToken") or 0
         top = number(request, "$top")
-        page = projects[skip:] if top is None else projects[skip:skip + top]
+        page = projects[skip:] if top is None else projects[skip : skip + top]
         return reply(request, {"count": len(page), "value": page})
 
     @routes.get("/{organization}/_apis/projects/{project_id}")

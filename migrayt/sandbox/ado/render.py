@@ -62,8 +62,14 @@ class Renderer:
             "fields": {"href": f"{self.project_url}/_apis/wit/fields"},
         }
 
-    def work_item(self, item_id: int, expand: str | None, fields: list[str] | None,
-                  as_of: datetime | None = None, default_links: bool = True) -> dict[str, Any] | None:
+    def work_item(
+        self,
+        item_id: int,
+        expand: str | None,
+        fields: list[str] | None,
+        as_of: datetime | None = None,
+        default_links: bool = True,
+    ) -> dict[str, Any] | None:
         """None when `as_of` is before the item existed."""
         item = self.p.work_item(item_id)
         if as_of is not None:
@@ -79,8 +85,10 @@ class Renderer:
         if comments and as_of is None:
             last = self.p.comment_id(item_id, comments - 1)
             out["commentVersionRef"] = {
-                "commentId": last, "version": 1,
-                "url": f"{self.project_url}/_apis/wit/workItems/{item_id}/comments/{last}/versions/1"}
+                "commentId": last,
+                "version": 1,
+                "url": f"{self.project_url}/_apis/wit/workItems/{item_id}/comments/{last}/versions/1",
+            }
         if e in ("relations", "all") and item.relations:
             out["relations"] = [{"rel": r.rel, "url": r.url, "attributes": r.attributes} for r in item.relations]
         if e in ("links", "all") or (not e and default_links):
@@ -115,14 +123,17 @@ class Renderer:
                     entry["newValue"] = self.identity_ref(new) if isinstance(new, dict) else new
                 changed[k] = entry
             update: dict[str, Any] = {
-                "id": r.rev, "workItemId": item_id, "rev": r.rev,
+                "id": r.rev,
+                "workItemId": item_id,
+                "rev": r.rev,
                 "revisedBy": self.user_ref(self.p.user(r.changed_by)),
                 "revisedDate": r.fields.get("System.RevisedDate", "9999-01-01T00:00:00Z"),
                 "fields": changed,
             }
             if r.rev == 1 and item.relations:
-                update["relations"] = {"added": [{"rel": x.rel, "url": x.url, "attributes": x.attributes}
-                                                 for x in item.relations]}
+                update["relations"] = {
+                    "added": [{"rel": x.rel, "url": x.url, "attributes": x.attributes} for x in item.relations]
+                }
             update["url"] = f"{self.project_url}/_apis/wit/workItems/{item_id}/updates/{r.rev}"
             out.append(update)
             prev = r.fields
@@ -153,8 +164,12 @@ class Renderer:
         kind = "Area" if n.structure_type == "area" else "Iteration"
         path = "\\" + "\\".join([self.p.spec.project, kind, *rel])
         out: dict[str, Any] = {
-            "id": n.id, "identifier": n.identifier, "name": n.name, "structureType": n.structure_type,
-            "hasChildren": bool(n.children), "path": path,
+            "id": n.id,
+            "identifier": n.identifier,
+            "name": n.name,
+            "structureType": n.structure_type,
+            "hasChildren": bool(n.children),
+            "path": path,
         }
         if n.start is not None:
             out["attributes"] = {"startDate": ado_date(n.start), "finishDate": ado_date(n.finish)}  # type: ignore[arg-type]
@@ -174,8 +189,11 @@ class Renderer:
         return catalog.field_json(f, self.org_url)
 
     def field_ref(self, f: catalog.FieldDef) -> dict[str, Any]:
-        return {"referenceName": f.reference_name, "name": f.name,
-                "url": f"{self.org_url}/_apis/wit/fields/{f.reference_name}"}
+        return {
+            "referenceName": f.reference_name,
+            "name": f.name,
+            "url": f"{self.org_url}/_apis/wit/fields/{f.reference_name}",
+        }
 
     def work_item_type(self, wit: str) -> dict[str, Any]:
         ref, color, icon = catalog.TYPE_META[wit]
@@ -184,8 +202,9 @@ class Renderer:
         for r in refs:
             f = catalog.find_field(r)
             assert f is not None
-            fields.append({**self.field_ref(f), "alwaysRequired": r in ("System.Title", "System.State"),
-                           "helpText": ""})
+            fields.append(
+                {**self.field_ref(f), "alwaysRequired": r in ("System.Title", "System.State"), "helpText": ""}
+            )
         states = catalog.states_json(wit)
         names = [s["name"] for s in states]
         transitions = {"": [{"to": names[0]}]}
@@ -193,22 +212,39 @@ class Renderer:
             transitions[s] = [{"to": t} for t in names if t != s]
         url = f"{self.project_url}/_apis/wit/workItemTypes/{quote(wit)}"
         return {
-            "name": wit, "referenceName": ref, "description": f"Tracks a {wit.lower()}.", "color": color,
+            "name": wit,
+            "referenceName": ref,
+            "description": f"Tracks a {wit.lower()}.",
+            "color": color,
             "icon": {"id": icon, "url": f"{ORIGIN}/{self.org}/_apis/wit/workItemIcons/{icon}?color={color}&v=2"},
-            "isDisabled": False, "fields": fields, "fieldInstances": fields, "transitions": transitions,
-            "states": states, "_links": {"self": {"href": url}}, "url": url,
+            "isDisabled": False,
+            "fields": fields,
+            "fieldInstances": fields,
+            "transitions": transitions,
+            "states": states,
+            "_links": {"self": {"href": url}},
+            "url": url,
         }
 
     def category(self, name: str, ref: str, types: list[str]) -> dict[str, Any]:
         def type_ref(t: str) -> dict[str, str]:
             return {"name": t, "url": f"{self.project_url}/_apis/wit/workItemTypes/{quote(t)}"}
-        return {"name": name, "referenceName": ref, "defaultWorkItemType": type_ref(types[0]),
-                "workItemTypes": [type_ref(t) for t in types],
-                "url": f"{self.project_url}/_apis/wit/workItemTypeCategories/{ref}"}
+
+        return {
+            "name": name,
+            "referenceName": ref,
+            "defaultWorkItemType": type_ref(types[0]),
+            "workItemTypes": [type_ref(t) for t in types],
+            "url": f"{self.project_url}/_apis/wit/workItemTypeCategories/{ref}",
+        }
 
     def relation_type(self, ref: str, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
-        return {"referenceName": ref, "name": name, "attributes": attrs,
-                "url": f"{self.org_url}/_apis/wit/workItemRelationTypes/{ref}"}
+        return {
+            "referenceName": ref,
+            "name": name,
+            "attributes": attrs,
+            "url": f"{self.org_url}/_apis/wit/workItemRelationTypes/{ref}",
+        }
 
     # ---- team iterations ----------------------------------------------------------------------
 
@@ -217,9 +253,12 @@ class Renderer:
         frame = "past" if n.finish.date() < today.date() else "future" if n.start.date() > today.date() else "current"
         url = f"{self.project_url}/{self.p.team_guid}/_apis/work/teamsettings/iterations/{n.identifier}"
         return {
-            "id": n.identifier, "name": n.name, "path": n.path,
+            "id": n.identifier,
+            "name": n.name,
+            "path": n.path,
             "attributes": {"startDate": ado_date(n.start), "finishDate": ado_date(n.finish), "timeFrame": frame},
-            "url": url, "_links": {"self": {"href": url}},
+            "url": url,
+            "_links": {"self": {"href": url}},
         }
 
     # ---- graph and identities -----------------------------------------------------------------
@@ -228,8 +267,13 @@ class Renderer:
         d = u.descriptor
         url = f"{self.org_url}/_apis/Graph/Users/{d}"
         return {
-            "subjectKind": "user", "metaType": "member", "domain": "45aa3d2d-7442-473d-b4d3-3c670da9dd96",
-            "principalName": u.unique_name, "mailAddress": u.email or "", "origin": "aad", "originId": u.id,
+            "subjectKind": "user",
+            "metaType": "member",
+            "domain": "45aa3d2d-7442-473d-b4d3-3c670da9dd96",
+            "principalName": u.unique_name,
+            "mailAddress": u.email or "",
+            "origin": "aad",
+            "originId": u.id,
             "displayName": u.display_name,
             "_links": {
                 "self": {"href": url},
@@ -238,20 +282,33 @@ class Renderer:
                 "storageKey": {"href": f"{self.org_url}/_apis/Graph/StorageKeys/{d}"},
                 "avatar": {"href": f"{self.org_url}/_apis/GraphProfile/MemberAvatars/{d}"},
             },
-            "url": url, "descriptor": d, "isDeletedInOrigin": u.deleted,
+            "url": url,
+            "descriptor": d,
+            "isDeletedInOrigin": u.deleted,
         }
 
     def identity(self, u: GeneratedUser) -> dict[str, Any]:
         def prop(v: str) -> dict[str, str]:
             return {"$type": "System.String", "$value": v}
+
         return {
             "id": u.id,
             "descriptor": f"Microsoft.IdentityModel.Claims.ClaimsIdentity;45aa3d2d-7442-473d-b4d3-3c670da9dd96\\{u.unique_name}",
-            "subjectDescriptor": u.descriptor, "providerDisplayName": u.display_name, "isActive": not u.deleted,
-            "members": [], "memberOf": [], "memberIds": [],
-            "properties": {"SchemaClassName": prop("User"), "Description": prop(""), "Account": prop(u.unique_name),
-                           "Mail": prop(u.email or ""), "Domain": prop("45aa3d2d-7442-473d-b4d3-3c670da9dd96")},
-            "resourceVersion": 2, "metaTypeId": 0,
+            "subjectDescriptor": u.descriptor,
+            "providerDisplayName": u.display_name,
+            "isActive": not u.deleted,
+            "members": [],
+            "memberOf": [],
+            "memberIds": [],
+            "properties": {
+                "SchemaClassName": prop("User"),
+                "Description": prop(""),
+                "Account": prop(u.unique_name),
+                "Mail": prop(u.email or ""),
+                "Domain": prop("45aa3d2d-7442-473d-b4d3-3c670da9dd96"),
+            },
+            "resourceVersion": 2,
+            "metaTypeId": 0,
         }
 
     # ---- 7pace --------------------------------------------------------------------------------
@@ -259,8 +316,12 @@ class Renderer:
     def worklog(self, w: GeneratedWorklog) -> dict[str, Any]:
         u = self.p.user(w.user_id)
         return {
-            "id": w.id, "timestamp": ado_date(w.timestamp), "length": w.length_seconds,
-            "billableLength": w.billable_seconds, "workItemId": w.work_item_id, "comment": w.comment,
+            "id": w.id,
+            "timestamp": ado_date(w.timestamp),
+            "length": w.length_seconds,
+            "billableLength": w.billable_seconds,
+            "workItemId": w.work_item_id,
+            "comment": w.comment,
             "user": {"id": u.id, "name": u.display_name, "uniqueName": u.unique_name},
             "activityType": {"id": _activity_id(w.activity_type), "name": w.activity_type},
         }

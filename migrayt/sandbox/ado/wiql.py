@@ -32,7 +32,8 @@ class WiqlError(ValueError):
 
 # ---- tokens -------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<field>\[[^\]]*\])
   | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
@@ -41,7 +42,9 @@ _TOKEN = re.compile(r"""
   | (?P<punct>[(),+\-])
   | (?P<macro>@[A-Za-z_]+)
   | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ def tokenize(query: str) -> list[Token]:
     while pos < len(query):
         m = _TOKEN.match(query, pos)
         if not m:
-            raise WiqlError(f"TF51006: The query statement is missing or contains an unexpected character at position {pos}: «{query[pos:pos + 10]}».")
+            raise WiqlError(
+                f"TF51006: The query statement is missing or contains an unexpected character at position {pos}: «{query[pos : pos + 10]}»."
+            )
         kind = m.lastgroup
         assert kind is not None
         if kind != "ws":
@@ -71,6 +76,7 @@ def tokenize(query: str) -> list[Token]:
 
 
 # ---- syntax tree --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -138,7 +144,9 @@ class Parser:
     def fail(self, what: str) -> None:
         t = self.tok
         near = t.text or "end of query"
-        raise WiqlError(f"TF51006: The query statement is missing or contains an unexpected element. {what} at position {t.pos}, near «{near}».")
+        raise WiqlError(
+            f"TF51006: The query statement is missing or contains an unexpected element. {what} at position {t.pos}, near «{near}»."
+        )
 
     def parse(self) -> Query:
         self.expect_word("SELECT")
@@ -184,8 +192,10 @@ class Parser:
         self.advance()
         f = find_field(name)
         if f is None:
-            raise WiqlError(f"TF51005: The query references a field that does not exist. The error is caused by «{name}».",
-                            "WorkItemTrackingQueryFieldDoesNotExistException")
+            raise WiqlError(
+                f"TF51005: The query references a field that does not exist. The error is caused by «{name}».",
+                "WorkItemTrackingQueryFieldDoesNotExistException",
+            )
         return f
 
     def expr(self) -> Expr:
@@ -301,11 +311,22 @@ def _coerce(f: FieldDef, raw: Any) -> Any:
 
 # Fields whose value the generator derives per id without building the item.
 _CHEAP = {
-    "System.Id", "System.WorkItemType", "System.State", "System.TeamProject", "System.ChangedDate",
-    "System.CreatedDate", "System.AreaPath", "System.Parent",
+    "System.Id",
+    "System.WorkItemType",
+    "System.State",
+    "System.TeamProject",
+    "System.ChangedDate",
+    "System.CreatedDate",
+    "System.AreaPath",
+    "System.Parent",
 }
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "=": operator.eq,
+    "<>": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -321,8 +342,13 @@ class Evaluator:
         if ref == "System.AreaPath":
             return self.p.area_path_of(item_id)
         c = core()
-        return {"System.WorkItemType": c.type, "System.State": c.state, "System.ChangedDate": c.changed,
-                "System.CreatedDate": c.created, "System.Parent": c.parent_id}[ref]
+        return {
+            "System.WorkItemType": c.type,
+            "System.State": c.state,
+            "System.ChangedDate": c.changed,
+            "System.CreatedDate": c.created,
+            "System.Parent": c.parent_id,
+        }[ref]
 
     def test(self, e: Expr, item_id: int, core: Callable[[], ItemCore]) -> bool:
         if isinstance(e, BoolOp):
@@ -366,8 +392,9 @@ def _check_supported(e: Expr | None) -> None:
         _check_supported(e.part)
     else:
         if e.field.reference_name not in _CHEAP:
-            raise WiqlError(f"The sandbox cannot filter on «{e.field.reference_name}»; it filters on "
-                            f"{', '.join(sorted(_CHEAP))}.")
+            raise WiqlError(
+                f"The sandbox cannot filter on «{e.field.reference_name}»; it filters on {', '.join(sorted(_CHEAP))}."
+            )
         if e.op in ("UNDER", "NOT UNDER") and e.field.type != "treePath":
             raise WiqlError(f"TF51007: The operator UNDER cannot be used with field «{e.field.name}».")
 
@@ -410,8 +437,10 @@ def run_query(project: GeneratedProject, text: str, top: int | None, today: date
     for item_id in candidates:
         if item_id in project.deleted:
             continue
+
         def core(i: int = item_id) -> ItemCore:
             return project.core(i)
+
         if q.where is None or ev.test(q.where, item_id, core):
             hits.append(item_id)
     limit = top if top is not None and top <= RESULT_LIMIT else None
@@ -419,14 +448,16 @@ def run_query(project: GeneratedProject, text: str, top: int | None, today: date
         raise WiqlError(
             f"VS402337: The number of work items returned exceeds the size limits of {RESULT_LIMIT}. "
             "Change the query to return fewer work items.",
-            "WorkItemTrackingQueryResultSizeLimitExceededException")
+            "WorkItemTrackingQueryResultSizeLimitExceededException",
+        )
     for key in reversed(q.order or (OrderKey(find_field("System.Id"), False),)):  # type: ignore[arg-type]
         ref = key.field.reference_name
         if ref == "System.Id":
             hits.sort(reverse=key.descending)
         else:
-            hits.sort(key=lambda i, r=ref: _sort_key(ev.value(r, i, lambda i=i: project.core(i))),
-                      reverse=key.descending)
+            hits.sort(
+                key=lambda i, r=ref: _sort_key(ev.value(r, i, lambda i=i: project.core(i))), reverse=key.descending
+            )
     if limit is not None:
         hits = hits[:limit]
     return q, hits

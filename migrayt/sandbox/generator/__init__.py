@@ -22,7 +22,20 @@ from migrayt.sandbox.generator.project import (
 )
 
 __all__ = [
-    "ORIGIN", "STATES", "TYPES", "UGLY_CASES", "ClassificationNode", "GeneratedAttachment", "GeneratedComment",
-    "GeneratedProject", "GeneratedRelation", "GeneratedRevision", "GeneratedUser", "GeneratedWorkItem",
-    "GeneratedWorklog", "ItemCore", "ProjectSpec", "ado_date",
+    "ORIGIN",
+    "STATES",
+    "TYPES",
+    "UGLY_CASES",
+    "ClassificationNode",
+    "GeneratedAttachment",
+    "GeneratedComment",
+    "GeneratedProject",
+    "GeneratedRelation",
+    "GeneratedRevision",
+    "GeneratedUser",
+    "GeneratedWorkItem",
+    "GeneratedWorklog",
+    "ItemCore",
+    "ProjectSpec",
+    "ado_date",
 ]

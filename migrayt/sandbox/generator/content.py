@@ -11,31 +11,80 @@ import random
 from dataclasses import dataclass, field
 
 NOUNS = [
-    "login page", "checkout flow", "search index", "billing service", "API gateway", "audit log",
-    "export job", "user profile", "notification centre", "rate limiter", "cache layer", "dashboard",
-    "password reset", "session store", "report builder", "webhook sender", "file upload", "SSO bridge",
-    "mobile onboarding", "dark mode", "feature flag", "payment retry", "tenant settings", "CSV import",
+    "login page",
+    "checkout flow",
+    "search index",
+    "billing service",
+    "API gateway",
+    "audit log",
+    "export job",
+    "user profile",
+    "notification centre",
+    "rate limiter",
+    "cache layer",
+    "dashboard",
+    "password reset",
+    "session store",
+    "report builder",
+    "webhook sender",
+    "file upload",
+    "SSO bridge",
+    "mobile onboarding",
+    "dark mode",
+    "feature flag",
+    "payment retry",
+    "tenant settings",
+    "CSV import",
 ]
 VERBS = [
-    "Improve", "Refactor", "Add", "Fix", "Harden", "Document", "Migrate", "Speed up", "Simplify",
-    "Localise", "Instrument", "Validate", "Secure", "Redesign", "Test",
+    "Improve",
+    "Refactor",
+    "Add",
+    "Fix",
+    "Harden",
+    "Document",
+    "Migrate",
+    "Speed up",
+    "Simplify",
+    "Localise",
+    "Instrument",
+    "Validate",
+    "Secure",
+    "Redesign",
+    "Test",
 ]
 OUTCOMES = [
-    "so that customers can finish without support calls", "to cut p95 latency below 300 ms",
-    "so that admins can audit changes", "to unblock the Q3 release", "so that mobile users stay signed in",
-    "to meet the accessibility audit", "so that data exports match the ledger",
+    "so that customers can finish without support calls",
+    "to cut p95 latency below 300 ms",
+    "so that admins can audit changes",
+    "to unblock the Q3 release",
+    "so that mobile users stay signed in",
+    "to meet the accessibility audit",
+    "so that data exports match the ledger",
 ]
 WORDS = (
     "the a service request timeout retry queue user admin tenant flag release sprint customer error "
     "latency deploy config schema index token cookie header payload cache database migration rollback "
     "metric alert dashboard report build pipeline branch review test fixture staging production"
 ).split()
-TAGS = ["backend", "frontend", "security", "performance", "tech-debt", "ux", "customer-reported",
-        "needs-design", "blocked", "quick-win", "regression", "accessibility"]
+TAGS = [
+    "backend",
+    "frontend",
+    "security",
+    "performance",
+    "tech-debt",
+    "ux",
+    "customer-reported",
+    "needs-design",
+    "blocked",
+    "quick-win",
+    "regression",
+    "accessibility",
+]
 LANGS = ["python", "csharp", "javascript", "sql", "bash"]
 CODE = {
     "python": 'def retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n            return fn()\n        except TimeoutError:\n            time.sleep(2 ** i)\n    raise RuntimeError("gave up")',
-    "csharp": 'public async Task<Order> GetAsync(int id)\n{\n    var order = await _db.Orders.FindAsync(id);\n    return order ?? throw new NotFoundException(id);\n}',
+    "csharp": "public async Task<Order> GetAsync(int id)\n{\n    var order = await _db.Orders.FindAsync(id);\n    return order ?? throw new NotFoundException(id);\n}",
     "javascript": "const total = items.reduce((sum, i) => sum + i.price * i.qty, 0);\nif (total > limit) {\n  throw new Error(`over limit: ${total}`);\n}",
     "sql": "SELECT t.id, COUNT(*) AS n\nFROM tenants t JOIN users u ON u.tenant_id = t.id\nWHERE u.last_login < NOW() - INTERVAL '90 days'\nGROUP BY t.id HAVING COUNT(*) > 10;",
     "bash": "kubectl -n phoenix rollout restart deploy/api\nkubectl -n phoenix rollout status deploy/api --timeout=120s",
@@ -97,7 +146,9 @@ def _inline(rng: random.Random, ctx: HtmlContext) -> str:
     elif roll < 0.6:
         parts.append(f'Docs: <a href="https://docs.example.com/phoenix/{rng.choice(WORDS)}">runbook</a>.')
     elif roll < 0.75:
-        parts.append(f"<b>{html.escape(rng.choice(WORDS))}</b> must use <code>{rng.choice(WORDS)}_{rng.choice(WORDS)}</code>.")
+        parts.append(
+            f"<b>{html.escape(rng.choice(WORDS))}</b> must use <code>{rng.choice(WORDS)}_{rng.choice(WORDS)}</code>."
+        )
     return " ".join(parts)
 
 
@@ -128,8 +179,7 @@ def _code(rng: random.Random) -> str:
 
 
 def image_url(ctx: HtmlContext, guid: str, file_name: str) -> str:
-    return (f"{ctx.origin}/{ctx.organization}/{ctx.project_guid}/_apis/wit/attachments/{guid}"
-            f"?fileName={file_name}")
+    return f"{ctx.origin}/{ctx.organization}/{ctx.project_guid}/_apis/wit/attachments/{guid}?fileName={file_name}"
 
 
 def rich_html(rng: random.Random, ctx: HtmlContext, blocks: tuple[int, int] = (2, 6)) -> str:
@@ -202,8 +252,11 @@ def long_html(rng: random.Random, ctx: HtmlContext, min_chars: int) -> str:
     parts: list[str] = []
     size = 0
     while size < min_chars:
-        chunk = rich_html(rng, HtmlContext(ctx.origin, ctx.organization, ctx.project, ctx.project_guid,
-                                           ctx.mentions, ctx.item_refs), (4, 8))
+        chunk = rich_html(
+            rng,
+            HtmlContext(ctx.origin, ctx.organization, ctx.project, ctx.project_guid, ctx.mentions, ctx.item_refs),
+            (4, 8),
+        )
         parts.append(chunk)
         size += len(chunk)
     return "".join(parts)

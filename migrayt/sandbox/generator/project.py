@@ -36,8 +36,21 @@ from migrayt.sandbox.generator.models import (
 TYPES = ("Epic", "Feature", "User Story", "Task", "Bug", "Issue", "Test Case")
 BLOCK = 40  # ids per Epic
 SPAN = 13  # ids per Feature (the Feature itself and what hangs under it)
-SPAN_TYPES = ("Feature", "User Story", "Task", "Task", "User Story", "Task", "Task", "Bug",
-              "User Story", "Task", "Bug", "Test Case", "Issue")
+SPAN_TYPES = (
+    "Feature",
+    "User Story",
+    "Task",
+    "Task",
+    "User Story",
+    "Task",
+    "Task",
+    "Bug",
+    "User Story",
+    "Task",
+    "Bug",
+    "Test Case",
+    "Issue",
+)
 # Offset of the parent inside the span; -1 = the Epic; None = no parent.
 SPAN_PARENT: tuple[int | None, ...] = (-1, 0, 1, 1, 0, 4, 4, 4, 0, 8, 0, None, None)
 STORY_TESTED, TEST_CASE = 8, 11  # Tested By pair inside a span
@@ -62,17 +75,32 @@ _STAGE_STATE = {
     "Test Case": {"New": "Design", "Active": "Ready", "Resolved": "Ready", "Removed": "Closed"},
 }
 REASONS = {
-    "New": "New", "Active": "Implementation started", "Resolved": "Code complete and unit tests pass",
-    "Closed": "Acceptance tests pass", "Removed": "Removed from the backlog",
-    "Design": "New", "Ready": "Completed",
+    "New": "New",
+    "Active": "Implementation started",
+    "Resolved": "Code complete and unit tests pass",
+    "Closed": "Acceptance tests pass",
+    "Removed": "Removed from the backlog",
+    "Design": "New",
+    "Ready": "Completed",
 }
-_LIFECYCLE_FIELDS = frozenset(f"Microsoft.VSTS.Common.{k}" for k in (
-    "ActivatedDate", "ActivatedBy", "ResolvedDate", "ResolvedBy", "ClosedDate", "ClosedBy"))
+_LIFECYCLE_FIELDS = frozenset(
+    f"Microsoft.VSTS.Common.{k}"
+    for k in ("ActivatedDate", "ActivatedBy", "ResolvedDate", "ResolvedBy", "ClosedDate", "ClosedBy")
+)
 BUG_REASONS = {"New": "New", "Active": "Approved", "Resolved": "Fixed", "Closed": "Verified"}
 
 UGLY_CASES = (
-    "long_title", "emoji_rtl", "control_chars", "broken_html", "long_description", "many_comments",
-    "many_attachments", "huge_attachment", "zero_byte_attachment", "ado_only_user", "no_email_user",
+    "long_title",
+    "emoji_rtl",
+    "control_chars",
+    "broken_html",
+    "long_description",
+    "many_comments",
+    "many_attachments",
+    "huge_attachment",
+    "zero_byte_attachment",
+    "ado_only_user",
+    "no_email_user",
     "deleted_user",
 )
 MANY_COMMENTS = 350
@@ -87,18 +115,71 @@ END = START + timedelta(days=SPAN_DAYS + 30)
 SPRINT_DAYS = 14
 SPRINTS_PER_RELEASE = 6
 
-FIRST = ["Alex", "Blair", "Casey", "Devon", "Emery", "Finley", "Gray", "Harper", "Indira", "Jonas",
-         "Keiko", "Lars", "Mina", "Noah", "Olu", "Pia", "Quinn", "Rosa", "Sami", "Tomas", "Uma",
-         "Viktor", "Wen", "Yara", "Zane"]
-LAST = ["Anders", "Baptiste", "Chen", "Dubois", "Eze", "Fischer", "Garcia", "Haddad", "Ivanova",
-        "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Quispe",
-        "Rossi", "Singh", "Tanaka"]
+FIRST = [
+    "Alex",
+    "Blair",
+    "Casey",
+    "Devon",
+    "Emery",
+    "Finley",
+    "Gray",
+    "Harper",
+    "Indira",
+    "Jonas",
+    "Keiko",
+    "Lars",
+    "Mina",
+    "Noah",
+    "Olu",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tomas",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+    "Zane",
+]
+LAST = [
+    "Anders",
+    "Baptiste",
+    "Chen",
+    "Dubois",
+    "Eze",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Singh",
+    "Tanaka",
+]
 TEAMS = ["Falcon", "Orca", "Lynx", "Kestrel"]
-AREA_TREE = {"Platform": ["API", "Data", "Identity"], "Web": ["Frontend", "Design System"],
-             "Mobile": ["iOS", "Android"], "Operations": []}
+AREA_TREE = {
+    "Platform": ["API", "Data", "Identity"],
+    "Web": ["Frontend", "Design System"],
+    "Mobile": ["iOS", "Android"],
+    "Operations": [],
+}
 ACTIVITY_TYPES = ("Development", "Testing", "Design", "Documentation", "Meeting", "Deployment")
-ATTACHMENT_KINDS = (("screenshot", "png"), ("trace", "log"), ("notes", "txt"), ("export", "csv"),
-                    ("spec", "pdf"), ("bundle", "zip"))
+ATTACHMENT_KINDS = (
+    ("screenshot", "png"),
+    ("trace", "log"),
+    ("notes", "txt"),
+    ("export", "csv"),
+    ("spec", "pdf"),
+    ("bundle", "zip"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,20 +315,45 @@ class GeneratedProject:
         for i, name in enumerate(names):
             email = f"{name.lower().replace(' ', '.')}@acme.example"
             uid = self._guid("user", i)
-            users.append(GeneratedUser(
-                id=uid, display_name=name, unique_name=email, email=email, descriptor=_descriptor(uid),
-                jira_email_visible=i % 5 != 3,
-            ))
+            users.append(
+                GeneratedUser(
+                    id=uid,
+                    display_name=name,
+                    unique_name=email,
+                    email=email,
+                    descriptor=_descriptor(uid),
+                    jira_email_visible=i % 5 != 3,
+                )
+            )
         specials = [
-            dict(key="ado_only", display_name="Morgan Ellery (Contractor)",
-                 unique_name="morgan.ellery@partner-agency.example", email="morgan.ellery@partner-agency.example",
-                 in_jira=False),
-            dict(key="deleted", display_name="Chris Walden", unique_name="chris.walden@acme.example",
-                 email="chris.walden@acme.example", deleted=True),
-            dict(key="no_email_1", display_name="Phoenix Build Service", unique_name="ACME\\svc-phoenix-build",
-                 email=None, jira_email_visible=False),
-            dict(key="no_email_2", display_name="Ines Corbeau", unique_name="INES-LAPTOP\\ines", email=None,
-                 jira_email_visible=False),
+            dict(
+                key="ado_only",
+                display_name="Morgan Ellery (Contractor)",
+                unique_name="morgan.ellery@partner-agency.example",
+                email="morgan.ellery@partner-agency.example",
+                in_jira=False,
+            ),
+            dict(
+                key="deleted",
+                display_name="Chris Walden",
+                unique_name="chris.walden@acme.example",
+                email="chris.walden@acme.example",
+                deleted=True,
+            ),
+            dict(
+                key="no_email_1",
+                display_name="Phoenix Build Service",
+                unique_name="ACME\\svc-phoenix-build",
+                email=None,
+                jira_email_visible=False,
+            ),
+            dict(
+                key="no_email_2",
+                display_name="Ines Corbeau",
+                unique_name="INES-LAPTOP\\ines",
+                email=None,
+                jira_email_visible=False,
+            ),
         ]
         for s in specials:
             uid = self._guid("user", s.pop("key"))
@@ -264,40 +370,64 @@ class GeneratedProject:
     def _make_areas(self) -> ClassificationNode:
         p = self.spec.project
         next_id = iter(range(1001, 2000))
-        root = ClassificationNode(id=next(next_id), identifier=self._guid("area", p), name=p, path=p,
-                                  structure_type="area")
+        root = ClassificationNode(
+            id=next(next_id), identifier=self._guid("area", p), name=p, path=p, structure_type="area"
+        )
         for group, leaves in AREA_TREE.items():
-            node = ClassificationNode(id=next(next_id), identifier=self._guid("area", group), name=group,
-                                      path=f"{p}\\{group}", structure_type="area")
+            node = ClassificationNode(
+                id=next(next_id),
+                identifier=self._guid("area", group),
+                name=group,
+                path=f"{p}\\{group}",
+                structure_type="area",
+            )
             for leaf in leaves:
-                node.children.append(ClassificationNode(
-                    id=next(next_id), identifier=self._guid("area", group, leaf), name=leaf,
-                    path=f"{p}\\{group}\\{leaf}", structure_type="area"))
+                node.children.append(
+                    ClassificationNode(
+                        id=next(next_id),
+                        identifier=self._guid("area", group, leaf),
+                        name=leaf,
+                        path=f"{p}\\{group}\\{leaf}",
+                        structure_type="area",
+                    )
+                )
             root.children.append(node)
         return root
 
     def _make_iterations(self) -> ClassificationNode:
         p = self.spec.project
         next_id = iter(range(2001, 3000))
-        root = ClassificationNode(id=next(next_id), identifier=self._guid("iter", p), name=p, path=p,
-                                  structure_type="iteration")
+        root = ClassificationNode(
+            id=next(next_id), identifier=self._guid("iter", p), name=p, path=p, structure_type="iteration"
+        )
         sprint_count = -(-(END - START).days // SPRINT_DAYS)
         release = None
         for s in range(sprint_count):
             if s % SPRINTS_PER_RELEASE == 0:
                 r = s // SPRINTS_PER_RELEASE + 1
                 release = ClassificationNode(
-                    id=next(next_id), identifier=self._guid("iter", "release", r), name=f"Release {r}",
-                    path=f"{p}\\Release {r}", structure_type="iteration",
+                    id=next(next_id),
+                    identifier=self._guid("iter", "release", r),
+                    name=f"Release {r}",
+                    path=f"{p}\\Release {r}",
+                    structure_type="iteration",
                     start=START + timedelta(days=s * SPRINT_DAYS),
-                    finish=START + timedelta(days=min(s + SPRINTS_PER_RELEASE, sprint_count) * SPRINT_DAYS - 3))
+                    finish=START + timedelta(days=min(s + SPRINTS_PER_RELEASE, sprint_count) * SPRINT_DAYS - 3),
+                )
                 root.children.append(release)
             start = START + timedelta(days=s * SPRINT_DAYS)
             assert release is not None
-            release.children.append(ClassificationNode(
-                id=next(next_id), identifier=self._guid("iter", "sprint", s + 1), name=f"Sprint {s + 1}",
-                path=f"{release.path}\\Sprint {s + 1}", structure_type="iteration",
-                start=start, finish=start + timedelta(days=SPRINT_DAYS - 3)))
+            release.children.append(
+                ClassificationNode(
+                    id=next(next_id),
+                    identifier=self._guid("iter", "sprint", s + 1),
+                    name=f"Sprint {s + 1}",
+                    path=f"{release.path}\\Sprint {s + 1}",
+                    structure_type="iteration",
+                    start=start,
+                    finish=start + timedelta(days=SPRINT_DAYS - 3),
+                )
+            )
         return root
 
     def team_iterations(self) -> list[ClassificationNode]:
@@ -374,9 +504,13 @@ class GeneratedProject:
             change = replace(change, fields={**change.fields, **self._paste_images(item_id, change)})
         self._changes.setdefault(item_id, []).append(change)
         for rel, other in change.links:
-            self._changes.setdefault(other, []).append(SourceChange(at=change.at, links=((REVERSE_LINK[rel], item_id),)))
+            self._changes.setdefault(other, []).append(
+                SourceChange(at=change.at, links=((REVERSE_LINK[rel], item_id),))
+            )
         for rel, other in change.removed_links:
-            self._changes.setdefault(other, []).append(SourceChange(at=change.at, removed_links=((REVERSE_LINK[rel], item_id),)))
+            self._changes.setdefault(other, []).append(
+                SourceChange(at=change.at, removed_links=((REVERSE_LINK[rel], item_id),))
+            )
         if change.parent is not None or change.unparent:
             # Both parents get a revision for their changed child list, as in ADO.
             self._moved[item_id] = change.parent
@@ -428,7 +562,9 @@ class GeneratedProject:
         state = base.state
         for c in changes:
             state = c.state or state
-        return replace(base, state=state, changed=changes[-1].at, rev=base.rev + len(changes), parent_id=self.parent_of(item_id))
+        return replace(
+            base, state=state, changed=changes[-1].at, rev=base.rev + len(changes), parent_id=self.parent_of(item_id)
+        )
 
     def _base_core(self, item_id: int) -> ItemCore:
         if not 1 <= item_id <= self.n:
@@ -570,9 +706,18 @@ class GeneratedProject:
                 size = len(self._png(guid))
             span = max(1, int((core.changed - core.created).total_seconds()))
             created = core.created + timedelta(seconds=self._hash("attdate", item_id, i) % span)
-            out.append(GeneratedAttachment(
-                guid=guid, work_item_id=item_id, index=i, file_name=name, size=size, created=created,
-                author_id=(assigned or created_by).id, comment="" if i % 3 else "attached while triaging"))
+            out.append(
+                GeneratedAttachment(
+                    guid=guid,
+                    work_item_id=item_id,
+                    index=i,
+                    file_name=name,
+                    size=size,
+                    created=created,
+                    author_id=(assigned or created_by).id,
+                    comment="" if i % 3 else "attached while triaging",
+                )
+            )
         return out
 
     def attachment(self, guid: str) -> GeneratedAttachment:
@@ -594,9 +739,15 @@ class GeneratedProject:
         if k >= self._inline_count(item_id) or self._attachment_guid(item_id, INLINE_IMAGE_INDEX + k) != guid.lower():
             raise KeyError(guid)
         core = self.core(item_id)
-        return GeneratedAttachment(guid=guid.lower(), work_item_id=item_id, index=INLINE_IMAGE_INDEX + k,
-                                   file_name=_pasted_name(item_id, k), size=len(self._png(guid.lower())),
-                                   created=core.changed, author_id=self._people(item_id)[0].id)
+        return GeneratedAttachment(
+            guid=guid.lower(),
+            work_item_id=item_id,
+            index=INLINE_IMAGE_INDEX + k,
+            file_name=_pasted_name(item_id, k),
+            size=len(self._png(guid.lower())),
+            created=core.changed,
+            author_id=self._people(item_id)[0].id,
+        )
 
     def _png(self, guid: str) -> bytes:
         rng = self._rng("png", guid)
@@ -613,8 +764,12 @@ class GeneratedProject:
         def chunk(tag: bytes, data: bytes) -> bytes:
             return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(raw), 6))
+            + chunk(b"IEND", b"")
+        )
 
     def _block(self, guid: str, ext: str, index: int) -> bytes:
         rng = self._rng("block", guid, index)
@@ -637,7 +792,7 @@ class GeneratedProject:
             data = rng.randbytes(BLOCK_BYTES)
         if index == 0:
             magic = {"pdf": b"%PDF-1.4\n", "zip": b"PK\x03\x04", "csv": b"id,word,count,ratio\n"}.get(ext, b"")
-            data = magic + data[len(magic):]
+            data = magic + data[len(magic) :]
         return data
 
     def _attachment_blocks(self, att: GeneratedAttachment) -> Iterator[bytes]:
@@ -674,7 +829,9 @@ class GeneratedProject:
     # ---- comments -----------------------------------------------------------------------------
 
     def comment_count(self, item_id: int) -> int:
-        return self._base_comment_count(item_id) + sum(c.comments + len(c.comment_texts) for c in self._changes.get(item_id, ()))
+        return self._base_comment_count(item_id) + sum(
+            c.comments + len(c.comment_texts) for c in self._changes.get(item_id, ())
+        )
 
     def _base_comment_count(self, item_id: int) -> int:
         if "many_comments" in self._ugly_by_id.get(item_id, []):
@@ -702,8 +859,9 @@ class GeneratedProject:
             u = self._special("ado_only")
             mentions.append((u.id, u.display_name))
         refs = sorted({rng.randint(1, self._base_n) for _ in range(3)} - {item_id})
-        return content.HtmlContext(ORIGIN, self.spec.organization, self.spec.project, self.project_guid,
-                                   mentions, refs, images)
+        return content.HtmlContext(
+            ORIGIN, self.spec.organization, self.spec.project, self.project_guid, mentions, refs, images
+        )
 
     def comments(self, item_id: int) -> list[GeneratedComment]:
         """Oldest first; comments added by `change` come last, at the time of their change."""
@@ -718,22 +876,48 @@ class GeneratedProject:
         cases = self._ugly_by_id.get(item_id, [])
         out = []
         for k, off in enumerate(offsets):
-            author = created_by if k == 0 else (assigned or created_by) if rng.random() < 0.4 else rng.choice(self._active_users)
+            author = (
+                created_by
+                if k == 0
+                else (assigned or created_by)
+                if rng.random() < 0.4
+                else rng.choice(self._active_users)
+            )
             if k == 0 and "ado_only_user" in cases:
                 author = self._special("ado_only")
             if author.deleted and k > 0:
                 author = rng.choice(self._active_users)
-            out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=author.id,
-                                        created=core.created + timedelta(seconds=off),
-                                        text=content.comment_html(rng, ctx)))
+            out.append(
+                GeneratedComment(
+                    id=self.comment_id(item_id, k),
+                    work_item_id=item_id,
+                    author_id=author.id,
+                    created=core.created + timedelta(seconds=off),
+                    text=content.comment_html(rng, ctx),
+                )
+            )
         for change in self._changes.get(item_id, ()):
             for _ in range(change.comments):
                 k = len(out)
-                out.append(GeneratedComment(id=self.comment_id(item_id, k), work_item_id=item_id, author_id=created_by.id,
-                                            created=change.at, text=f"<div>Follow-up {k + 1} on #{item_id}: still reproducible.</div>"))
+                out.append(
+                    GeneratedComment(
+                        id=self.comment_id(item_id, k),
+                        work_item_id=item_id,
+                        author_id=created_by.id,
+                        created=change.at,
+                        text=f"<div>Follow-up {k + 1} on #{item_id}: still reproducible.</div>",
+                    )
+                )
             for text in change.comment_texts:
-                out.append(GeneratedComment(id=self.comment_id(item_id, len(out)), work_item_id=item_id,
-                                            author_id=created_by.id, created=change.at, text=text))
+                out.append(
+                    GeneratedComment(
+                        id=self.comment_id(item_id, len(out)),
+                        work_item_id=item_id,
+                        author_id=created_by.id,
+                        created=change.at,
+                        text=text,
+                    )
+                )
         return out
 
     # ---- the work item ------------------------------------------------------------------------
@@ -863,8 +1047,15 @@ class GeneratedProject:
         if edited:
             for change in self._changes.get(item_id, ()):
                 f.update(change.fields)
-        return GeneratedWorkItem(id=item_id, rev=core.rev, type=wit, fields=f, parent_id=core.parent_id,
-                                 relations=self._relations(item_id, core, atts, rng), ugly=list(cases))
+        return GeneratedWorkItem(
+            id=item_id,
+            rev=core.rev,
+            type=wit,
+            fields=f,
+            parent_id=core.parent_id,
+            relations=self._relations(item_id, core, atts, rng),
+            ugly=list(cases),
+        )
 
     def work_item_url(self, item_id: int) -> str:
         return f"{ORIGIN}/{self.spec.organization}/{self.project_guid}/_apis/wit/workItems/{item_id}"
@@ -872,41 +1063,78 @@ class GeneratedProject:
     def attachment_url(self, guid: str) -> str:
         return f"{ORIGIN}/{self.spec.organization}/{self.project_guid}/_apis/wit/attachments/{guid}"
 
-    def _relations(self, item_id: int, core: ItemCore, atts: list[GeneratedAttachment],
-                   rng: random.Random) -> list[GeneratedRelation]:
-        names = {"System.LinkTypes.Hierarchy-Reverse": "Parent", "System.LinkTypes.Hierarchy-Forward": "Child",
-                 "System.LinkTypes.Related": "Related", "System.LinkTypes.Dependency-Forward": "Successor",
-                 "System.LinkTypes.Dependency-Reverse": "Predecessor",
-                 "System.LinkTypes.Duplicate-Forward": "Duplicate", "System.LinkTypes.Duplicate-Reverse": "Duplicate Of",
-                 "Microsoft.VSTS.Common.TestedBy-Forward": "Tested By", "Microsoft.VSTS.Common.TestedBy-Reverse": "Tests"}
-        out = [GeneratedRelation(rel=rel, url=self.work_item_url(other), target_id=other,
-                                 attributes={"isLocked": False, "name": names[rel]})
-               for rel, other in self.linked_items(item_id)]
+    def _relations(
+        self, item_id: int, core: ItemCore, atts: list[GeneratedAttachment], rng: random.Random
+    ) -> list[GeneratedRelation]:
+        names = {
+            "System.LinkTypes.Hierarchy-Reverse": "Parent",
+            "System.LinkTypes.Hierarchy-Forward": "Child",
+            "System.LinkTypes.Related": "Related",
+            "System.LinkTypes.Dependency-Forward": "Successor",
+            "System.LinkTypes.Dependency-Reverse": "Predecessor",
+            "System.LinkTypes.Duplicate-Forward": "Duplicate",
+            "System.LinkTypes.Duplicate-Reverse": "Duplicate Of",
+            "Microsoft.VSTS.Common.TestedBy-Forward": "Tested By",
+            "Microsoft.VSTS.Common.TestedBy-Reverse": "Tests",
+        }
+        out = [
+            GeneratedRelation(
+                rel=rel,
+                url=self.work_item_url(other),
+                target_id=other,
+                attributes={"isLocked": False, "name": names[rel]},
+            )
+            for rel, other in self.linked_items(item_id)
+        ]
 
         def resource_attrs(n: int, when: datetime) -> dict[str, Any]:
-            return {"authorizedDate": ado_date(when), "id": item_id * 1000 + n, "resourceCreatedDate": ado_date(when),
-                    "resourceModifiedDate": ado_date(when), "revisedDate": "9999-01-01T00:00:00Z"}
+            return {
+                "authorizedDate": ado_date(when),
+                "id": item_id * 1000 + n,
+                "resourceCreatedDate": ado_date(when),
+                "resourceModifiedDate": ado_date(when),
+                "revisedDate": "9999-01-01T00:00:00Z",
+            }
 
         if rng.random() < 0.15:
-            out.append(GeneratedRelation(
-                rel="Hyperlink", url=f"https://wiki.example.com/phoenix/{rng.choice(content.WORDS)}-{item_id}",
-                attributes={**resource_attrs(500, core.created), "comment": "design notes"}))
+            out.append(
+                GeneratedRelation(
+                    rel="Hyperlink",
+                    url=f"https://wiki.example.com/phoenix/{rng.choice(content.WORDS)}-{item_id}",
+                    attributes={**resource_attrs(500, core.created), "comment": "design notes"},
+                )
+            )
         if core.type in ("User Story", "Task", "Bug") and rng.random() < 0.25:
             repo = self._guid("repo", _position(item_id)[0] % 3)
             sha = hashlib.sha1(f"{self.spec.seed}:{item_id}".encode()).hexdigest()
-            out.append(GeneratedRelation(
-                rel="ArtifactLink", url=f"vstfs:///Git/Commit/{self.project_guid}%2F{repo}%2F{sha}",
-                attributes={**resource_attrs(501, core.changed), "name": "Fixed in Commit"}))
-            if rng.random() < 0.6:
-                out.append(GeneratedRelation(
+            out.append(
+                GeneratedRelation(
                     rel="ArtifactLink",
-                    url=f"vstfs:///Git/PullRequestId/{self.project_guid}%2F{repo}%2F{1000 + item_id}",
-                    attributes={**resource_attrs(502, core.changed), "name": "Pull Request"}))
+                    url=f"vstfs:///Git/Commit/{self.project_guid}%2F{repo}%2F{sha}",
+                    attributes={**resource_attrs(501, core.changed), "name": "Fixed in Commit"},
+                )
+            )
+            if rng.random() < 0.6:
+                out.append(
+                    GeneratedRelation(
+                        rel="ArtifactLink",
+                        url=f"vstfs:///Git/PullRequestId/{self.project_guid}%2F{repo}%2F{1000 + item_id}",
+                        attributes={**resource_attrs(502, core.changed), "name": "Pull Request"},
+                    )
+                )
         for a in atts:
-            out.append(GeneratedRelation(
-                rel="AttachedFile", url=self.attachment_url(a.guid),
-                attributes={**resource_attrs(a.index, a.created), "resourceSize": a.size, "name": a.file_name,
-                            **({"comment": a.comment} if a.comment else {})}))
+            out.append(
+                GeneratedRelation(
+                    rel="AttachedFile",
+                    url=self.attachment_url(a.guid),
+                    attributes={
+                        **resource_attrs(a.index, a.created),
+                        "resourceSize": a.size,
+                        "name": a.file_name,
+                        **({"comment": a.comment} if a.comment else {}),
+                    },
+                )
+            )
         return out
 
     # ---- history ------------------------------------------------------------------------------
@@ -924,13 +1152,27 @@ class GeneratedProject:
             current.update(change.fields)
             if change.state:
                 current["System.State"] = change.state
-                current["System.Reason"] = (BUG_REASONS if base_core.type == "Bug" else REASONS).get(change.state, "New")
+                current["System.Reason"] = (BUG_REASONS if base_core.type == "Bug" else REASONS).get(
+                    change.state, "New"
+                )
             snapshots[-1].fields["System.RevisedDate"] = ado_date(change.at)
             snap = dict(final) if n == len(changes) else dict(current)
-            snap.update({"System.Rev": base_core.rev + n, "System.ChangedDate": ado_date(change.at),
-                         "System.AuthorizedDate": ado_date(change.at), "System.RevisedDate": "9999-01-01T00:00:00Z"})
-            snapshots.append(GeneratedRevision(rev=base_core.rev + n, changed_date=change.at,
-                                               changed_by=snap["System.ChangedBy"]["id"], fields=snap))
+            snap.update(
+                {
+                    "System.Rev": base_core.rev + n,
+                    "System.ChangedDate": ado_date(change.at),
+                    "System.AuthorizedDate": ado_date(change.at),
+                    "System.RevisedDate": "9999-01-01T00:00:00Z",
+                }
+            )
+            snapshots.append(
+                GeneratedRevision(
+                    rev=base_core.rev + n,
+                    changed_date=change.at,
+                    changed_by=snap["System.ChangedBy"]["id"],
+                    fields=snap,
+                )
+            )
         return snapshots
 
     def _generated_revisions(self, item: GeneratedWorkItem, core: ItemCore) -> list[GeneratedRevision]:
@@ -938,14 +1180,23 @@ class GeneratedProject:
         rng = self._rng("revisions", item_id)
         final = item.fields
         created_by = final["System.CreatedBy"]
-        late_fields = [k for k in ("System.AssignedTo", "System.Tags", "Microsoft.VSTS.Common.Priority",
-                                   "Microsoft.VSTS.Scheduling.StoryPoints", "System.IterationPath") if k in final]
+        late_fields = [
+            k
+            for k in (
+                "System.AssignedTo",
+                "System.Tags",
+                "Microsoft.VSTS.Common.Priority",
+                "Microsoft.VSTS.Scheduling.StoryPoints",
+                "System.IterationPath",
+            )
+            if k in final
+        ]
         extra_steps = core.rev - len(core.state_path)
-        span = (core.changed - core.created)
+        span = core.changed - core.created
         snapshots: list[GeneratedRevision] = []
         # Lifecycle stamps only appear once the item reaches those states (the final revision).
         current = {k: v for k, v in final.items() if k not in _LIFECYCLE_FIELDS}
-        for k in late_fields[: extra_steps]:
+        for k in late_fields[:extra_steps]:
             if k == "System.IterationPath":
                 current[k] = self.iterations.path
             else:
@@ -964,7 +1215,9 @@ class GeneratedProject:
                         if pending:
                             current[pending[0]] = final[pending[0]]
                 current["System.State"] = core.state_path[state_i]
-                current["System.Reason"] = (BUG_REASONS if core.type == "Bug" else REASONS).get(current["System.State"], "New")
+                current["System.Reason"] = (BUG_REASONS if core.type == "Bug" else REASONS).get(
+                    current["System.State"], "New"
+                )
                 snap = dict(current)
             when = core.created + span * ((rev - 1) / max(1, core.rev - 1)) if rev < core.rev else core.changed
             snap["System.Rev"] = rev
@@ -1002,11 +1255,18 @@ class GeneratedProject:
         for k in range(count):
             length = rng.choice([15, 30, 45, 60, 90, 120, 180, 240, 480]) * 60
             who = worker if rng.random() < 0.8 else rng.choice(self._active_users)
-            out.append(GeneratedWorklog(
-                id=self._guid("worklog", item_id, k), work_item_id=item_id, user_id=who.id,
-                timestamp=core.created + timedelta(seconds=rng.randrange(0, span)),
-                length_seconds=length, billable_seconds=length if rng.random() < 0.7 else 0,
-                activity_type=rng.choice(ACTIVITY_TYPES), comment=content.sentence(rng, (3, 8))))
+            out.append(
+                GeneratedWorklog(
+                    id=self._guid("worklog", item_id, k),
+                    work_item_id=item_id,
+                    user_id=who.id,
+                    timestamp=core.created + timedelta(seconds=rng.randrange(0, span)),
+                    length_seconds=length,
+                    billable_seconds=length if rng.random() < 0.7 else 0,
+                    activity_type=rng.choice(ACTIVITY_TYPES),
+                    comment=content.sentence(rng, (3, 8)),
+                )
+            )
         out.sort(key=lambda w: w.timestamp)
         return out
 

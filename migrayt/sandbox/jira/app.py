@@ -13,9 +13,9 @@ import json
 import secrets
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +78,7 @@ def create_jira_app(
     app = FastAPI(title="Sandbox Jira Cloud", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.jira = state
     expected_auth = "Basic " + base64.b64encode(f"{config.email}:{config.api_token}".encode()).decode()
+
     @app.exception_handler(JiraError)
     async def _jira_error(_request: Request, exc: JiraError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -91,7 +92,9 @@ def create_jira_app(
         messages = [f"Parameter '{e['loc'][-1]}' is invalid: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"errorMessages": messages, "errors": {}}, status_code=400)
 
-    accepted = [expected_auth.encode()] + ([f"Bearer {config.data_center_pat}".encode()] if config.data_center_pat else [])
+    accepted = [expected_auth.encode()] + (
+        [f"Bearer {config.data_center_pat}".encode()] if config.data_center_pat else []
+    )
 
     async def authenticated(request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
@@ -117,8 +120,9 @@ def create_jira_app(
         return render.user(u, _base(request))
 
     @api.get("/user/search")
-    async def find_users(request: Request, query: str | None = None, accountId: str | None = None,
-                         startAt: int = 0, maxResults: int = 50) -> list:
+    async def find_users(
+        request: Request, query: str | None = None, accountId: str | None = None, startAt: int = 0, maxResults: int = 50
+    ) -> list:
         if not query and not accountId:
             raise JiraError(400, ["The query parameter 'query' is required."])
         if query and accountId:
@@ -136,11 +140,15 @@ def create_jira_app(
             name = u.display_name.lower()
             email = (u.email or "").lower()
             # prefix match on the name or a visible email; a hidden email only matches in full
-            if (name.startswith(q) or any(w.startswith(q) for w in name.split())
-                    or (u.email_visible and email.startswith(q)) or (email and email == q)):
+            if (
+                name.startswith(q)
+                or any(w.startswith(q) for w in name.split())
+                or (u.email_visible and email.startswith(q))
+                or (email and email == q)
+            ):
                 found.append(u)
         base = _base(request)
-        return [render.user(u, base) for u in found[startAt:startAt + maxResults]]
+        return [render.user(u, base) for u in found[startAt : startAt + maxResults]]
 
     @api.get("/field")
     async def fields() -> list:
@@ -185,8 +193,13 @@ def create_jira_app(
         _project(projectIdOrKey)
         base = _base(request)
         return [
-            {"self": f"{base}/rest/api/3/issuetype/{it.id}", "id": it.id, "name": it.name, "subtask": it.subtask,
-             "statuses": [render.status(s, base) for s in cat.statuses_for(it.id)]}
+            {
+                "self": f"{base}/rest/api/3/issuetype/{it.id}",
+                "id": it.id,
+                "name": it.name,
+                "subtask": it.subtask,
+                "statuses": [render.status(s, base) for s in cat.statuses_for(it.id)],
+            }
             for it in cat.ISSUE_TYPES
         ]
 
@@ -201,27 +214,30 @@ def create_jira_app(
         return render.component(comp, state, _base(request))
 
     @api.get("/issue/createmeta/{projectIdOrKey}/issuetypes")
-    async def createmeta_types(request: Request, projectIdOrKey: str, startAt: int = 0,
-                               maxResults: int = 50) -> dict:
+    async def createmeta_types(request: Request, projectIdOrKey: str, startAt: int = 0, maxResults: int = 50) -> dict:
         _project(projectIdOrKey)
         _page_params(startAt, maxResults, 200)
         types = [render.create_meta_issue_type(it, _base(request), config.project_key) for it in cat.ISSUE_TYPES]
-        page = types[startAt:startAt + maxResults]
+        page = types[startAt : startAt + maxResults]
         return {"issueTypes": page, "maxResults": maxResults, "startAt": startAt, "total": len(types)}
 
     @api.get("/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}")
-    async def createmeta_fields(request: Request, projectIdOrKey: str, issueTypeId: str, startAt: int = 0,
-                                maxResults: int = 50) -> dict:
+    async def createmeta_fields(
+        request: Request, projectIdOrKey: str, issueTypeId: str, startAt: int = 0, maxResults: int = 50
+    ) -> dict:
         _project(projectIdOrKey)
         _page_params(startAt, maxResults, 200)
         if issueTypeId not in cat.ISSUE_TYPES_BY_ID:
-            raise JiraError(400, [f"The issue type with id '{issueTypeId}' does not exist or is not valid for the "
-                                  "project."])
+            raise JiraError(
+                400, [f"The issue type with id '{issueTypeId}' does not exist or is not valid for the project."]
+            )
         required = cat.required_fields(issueTypeId)
         base = _base(request)
-        items = [render.create_meta_field(cat.FIELDS_BY_ID[f], state, base, issueTypeId, f in required)
-                 for f in cat.create_fields(issueTypeId)]
-        page = items[startAt:startAt + maxResults]
+        items = [
+            render.create_meta_field(cat.FIELDS_BY_ID[f], state, base, issueTypeId, f in required)
+            for f in cat.create_fields(issueTypeId)
+        ]
+        page = items[startAt : startAt + maxResults]
         return {"fields": page, "maxResults": maxResults, "startAt": startAt, "total": len(items)}
 
     # --- issues -------------------------------------------------------------------------------
@@ -242,8 +258,12 @@ def create_jira_app(
         return JSONResponse(body, status_code=201 if created or not failed else 400)
 
     @api.get("/issue/{issueIdOrKey}")
-    async def get_issue(request: Request, issueIdOrKey: str, fields: list[str] | None = Query(None),
-                        properties: list[str] | None = Query(None)) -> dict:
+    async def get_issue(
+        request: Request,
+        issueIdOrKey: str,
+        fields: list[str] | None = Query(None),
+        properties: list[str] | None = Query(None),
+    ) -> dict:
         issue = state.issue(issueIdOrKey)
         chosen = render.select_fields(fields, render.ALL_FIELDS)
         props = [p for item in properties or [] for p in item.split(",") if p]
@@ -266,8 +286,9 @@ def create_jira_app(
     async def property_keys(request: Request, issueIdOrKey: str) -> dict:
         issue = state.issue(issueIdOrKey)
         base = _base(request)
-        return {"keys": [{"key": k, "self": f"{base}/rest/api/3/issue/{issue.id}/properties/{k}"}
-                         for k in issue.properties]}
+        return {
+            "keys": [{"key": k, "self": f"{base}/rest/api/3/issue/{issue.id}/properties/{k}"} for k in issue.properties]
+        }
 
     @api.get("/issue/{issueIdOrKey}/properties/{propertyKey}")
     async def get_property(issueIdOrKey: str, propertyKey: str) -> dict:
@@ -291,8 +312,10 @@ def create_jira_app(
     async def get_transitions(request: Request, issueIdOrKey: str) -> dict:
         issue = state.issue(issueIdOrKey)
         base = _base(request)
-        return {"expand": "transitions",
-                "transitions": [render.transition(t, base) for t in state.available_transitions(issue)]}
+        return {
+            "expand": "transitions",
+            "transitions": [render.transition(t, base) for t in state.available_transitions(issue)],
+        }
 
     @api.post("/issue/{issueIdOrKey}/transitions")
     async def do_transition(request: Request, issueIdOrKey: str) -> Response:
@@ -302,8 +325,14 @@ def create_jira_app(
 
     # --- search -------------------------------------------------------------------------------
 
-    def _search(request: Request, jql: str | None, token: str | None, max_results: int | None,
-                fields: list[str] | None, properties: list[str] | None) -> dict:
+    def _search(
+        request: Request,
+        jql: str | None,
+        token: str | None,
+        max_results: int | None,
+        fields: list[str] | None,
+        properties: list[str] | None,
+    ) -> dict:
         jql = jql or ""
         chosen = render.select_fields(fields, ("id",)) if fields else ()
         cap = _SEARCH_MAX if any(f != "id" for f in chosen) else _SEARCH_MAX_IDS_ONLY
@@ -330,7 +359,7 @@ def create_jira_app(
                 pass
             elif last in ids:
                 start = ids.index(last) + 1
-        page = ids[start:start + max_results]
+        page = ids[start : start + max_results]
         base = _base(request)
         props = [p for item in properties or [] for p in str(item).split(",") if p]
         issues = [render.issue(state.issues[i], state, base, chosen, props) for i in page]
@@ -342,9 +371,14 @@ def create_jira_app(
         return out
 
     @api.get("/search/jql")
-    async def search_get(request: Request, jql: str | None = None, nextPageToken: str | None = None,
-                         maxResults: int | None = None, fields: list[str] | None = Query(None),
-                         properties: list[str] | None = Query(None)) -> dict:
+    async def search_get(
+        request: Request,
+        jql: str | None = None,
+        nextPageToken: str | None = None,
+        maxResults: int | None = None,
+        fields: list[str] | None = Query(None),
+        properties: list[str] | None = Query(None),
+    ) -> dict:
         return _search(request, jql, nextPageToken, maxResults, fields, properties)
 
     @api.post("/search/jql")
@@ -358,8 +392,7 @@ def create_jira_app(
         max_results = body.get("maxResults")
         if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int)):
             raise JiraError(400, ["'maxResults' must be an integer."])
-        return _search(request, body.get("jql"), body.get("nextPageToken"), max_results, fields,
-                       body.get("properties"))
+        return _search(request, body.get("jql"), body.get("nextPageToken"), max_results, fields, body.get("properties"))
 
     @api.post("/search/approximate-count")
     async def approximate_count(request: Request) -> dict:
@@ -370,8 +403,12 @@ def create_jira_app(
     @api.api_route("/search", methods=["GET", "POST"])
     async def removed_search() -> JSONResponse:
         return JSONResponse(
-            {"errorMessages": ["The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
-                               "API."], "errors": {}},
+            {
+                "errorMessages": [
+                    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
+                ],
+                "errors": {},
+            },
             status_code=410,
         )
 
@@ -429,8 +466,14 @@ def create_jira_app(
         return render.comment(c, state, _base(request))
 
     @api.get("/issue/{issueIdOrKey}/comment")
-    async def get_comments(request: Request, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100,
-                           orderBy: str | None = None, expand: str | None = None) -> dict:
+    async def get_comments(
+        request: Request,
+        issueIdOrKey: str,
+        startAt: int = 0,
+        maxResults: int = 100,
+        orderBy: str | None = None,
+        expand: str | None = None,
+    ) -> dict:
         issue = state.issue(issueIdOrKey)
         _page_params(startAt, maxResults)
         ids = list(state.issue_comments.get(issue.id, []))
@@ -438,7 +481,7 @@ def create_jira_app(
             ids.reverse()
         maxResults = min(maxResults, 5000)
         base = _base(request)
-        page = [render.comment(state.comments[c], state, base, expand) for c in ids[startAt:startAt + maxResults]]
+        page = [render.comment(state.comments[c], state, base, expand) for c in ids[startAt : startAt + maxResults]]
         return {"startAt": startAt, "maxResults": maxResults, "total": len(ids), "comments": page}
 
     @api.post("/issue/{issueIdOrKey}/worklog", status_code=201)
@@ -448,13 +491,12 @@ def create_jira_app(
         return render.worklog(w, state, _base(request))
 
     @api.get("/issue/{issueIdOrKey}/worklog")
-    async def get_worklogs(request: Request, issueIdOrKey: str, startAt: int = 0,
-                           maxResults: int = 5000) -> dict:
+    async def get_worklogs(request: Request, issueIdOrKey: str, startAt: int = 0, maxResults: int = 5000) -> dict:
         issue = state.issue(issueIdOrKey)
         _page_params(startAt, maxResults)
         ids = state.issue_worklogs.get(issue.id, [])
         base = _base(request)
-        page = [render.worklog(state.worklogs[w], state, base) for w in ids[startAt:startAt + maxResults]]
+        page = [render.worklog(state.worklogs[w], state, base) for w in ids[startAt : startAt + maxResults]]
         return {"startAt": startAt, "maxResults": maxResults, "total": len(ids), "worklogs": page}
 
     # --- attachments ---------------------------------------------------------------------------
@@ -471,8 +513,10 @@ def create_jira_app(
             if not uploads:
                 raise JiraError(400, ["No file was uploaded: the multipart field must be named 'file'."])
             if len(uploads) > state.attachment_slots(issue):
-                raise JiraError(413, [f"The issue has reached the limit of {config.max_attachments_per_issue} "
-                                      "attachments per issue."])
+                raise JiraError(
+                    413,
+                    [f"The issue has reached the limit of {config.max_attachments_per_issue} attachments per issue."],
+                )
             for up in uploads:
                 part = state.new_attachment_path()
                 parts.append(part)
@@ -482,16 +526,23 @@ def create_jira_app(
                     while chunk := await up.read(_CHUNK):
                         size += len(chunk)
                         if size > config.max_attachment_bytes:
-                            raise JiraError(413, [
-                                f"The file '{up.filename}' is too large to attach. Attachments cannot be larger "
-                                f"than {config.max_attachment_bytes} bytes."
-                            ])
+                            raise JiraError(
+                                413,
+                                [
+                                    f"The file '{up.filename}' is too large to attach. Attachments cannot be larger "
+                                    f"than {config.max_attachment_bytes} bytes."
+                                ],
+                            )
                         digest.update(chunk)
                         out.write(chunk)
-                parts[-1] = (part, up.filename or "file", up.content_type or "application/octet-stream", size,
-                             digest.hexdigest())
-            added = [state.add_attachment(issue, name, mime, part, size, sha)
-                     for part, name, mime, size, sha in parts]
+                parts[-1] = (
+                    part,
+                    up.filename or "file",
+                    up.content_type or "application/octet-stream",
+                    size,
+                    digest.hexdigest(),
+                )
+            added = [state.add_attachment(issue, name, mime, part, size, sha) for part, name, mime, size, sha in parts]
         finally:
             await form.close()
             for p in parts:
@@ -515,8 +566,9 @@ def create_jira_app(
         att = _attachment(id)
         if redirect:
             # Jira Cloud answers with a redirect to its media service
-            return RedirectResponse(f"{_base(request)}/rest/api/3/attachment/content/{att.id}?redirect=false",
-                                    status_code=303)
+            return RedirectResponse(
+                f"{_base(request)}/rest/api/3/attachment/content/{att.id}?redirect=false", status_code=303
+            )
         return FileResponse(state.attachment_path(att), media_type=att.mime_type, filename=att.filename)
 
     @api.delete("/attachment/{id}")
@@ -524,8 +576,9 @@ def create_jira_app(
         att = _attachment(id)
         with state._tx():
             state.attachments.pop(att.id, None)
-            state.issue_attachments[att.issue_id] = [a for a in state.issue_attachments.get(att.issue_id, [])
-                                                     if a != att.id]
+            state.issue_attachments[att.issue_id] = [
+                a for a in state.issue_attachments.get(att.issue_id, []) if a != att.id
+            ]
             state.store.delete("attachment", att.id)
         state.attachment_path(att).unlink(missing_ok=True)
         return Response(status_code=204)
@@ -533,16 +586,25 @@ def create_jira_app(
     # --- agile ---------------------------------------------------------------------------------
 
     @agile.get("/board")
-    async def boards(request: Request, projectKeyOrId: str | None = None, startAt: int = 0,
-                     maxResults: int = 50) -> dict:
+    async def boards(
+        request: Request, projectKeyOrId: str | None = None, startAt: int = 0, maxResults: int = 50
+    ) -> dict:
         _page_params(startAt, maxResults)
         values = [render.board(state, _base(request))]
-        if projectKeyOrId is not None and projectKeyOrId.upper() != config.project_key \
-                and projectKeyOrId != state.project_id:
+        if (
+            projectKeyOrId is not None
+            and projectKeyOrId.upper() != config.project_key
+            and projectKeyOrId != state.project_id
+        ):
             values = []
-        page = values[startAt:startAt + maxResults]
-        return {"maxResults": maxResults, "startAt": startAt, "total": len(values),
-                "isLast": startAt + len(page) >= len(values), "values": page}
+        page = values[startAt : startAt + maxResults]
+        return {
+            "maxResults": maxResults,
+            "startAt": startAt,
+            "total": len(values),
+            "isLast": startAt + len(page) >= len(values),
+            "values": page,
+        }
 
     def _board(board_id: int) -> None:
         if board_id != state.board_id:
@@ -554,19 +616,31 @@ def create_jira_app(
         return render.board(state, _base(request))
 
     @agile.get("/board/{boardId}/sprint")
-    async def board_sprints(request: Request, boardId: int, startAt: int = 0, maxResults: int = 50,
-                            state_: str | None = Query(None, alias="state")) -> dict:
+    async def board_sprints(
+        request: Request,
+        boardId: int,
+        startAt: int = 0,
+        maxResults: int = 50,
+        state_: str | None = Query(None, alias="state"),
+    ) -> dict:
         _board(boardId)
         _page_params(startAt, maxResults)
         maxResults = min(maxResults, 50)
         wanted = {s.strip() for s in state_.split(",")} if state_ else None
         order = {"closed": 0, "active": 1, "future": 2}
-        sprints = sorted((s for s in state.sprints.values() if wanted is None or s.state in wanted),
-                         key=lambda s: (order.get(s.state, 3), s.id))
-        page = sprints[startAt:startAt + maxResults]
+        sprints = sorted(
+            (s for s in state.sprints.values() if wanted is None or s.state in wanted),
+            key=lambda s: (order.get(s.state, 3), s.id),
+        )
+        page = sprints[startAt : startAt + maxResults]
         base = _base(request)
-        return {"maxResults": maxResults, "startAt": startAt, "total": len(sprints),
-                "isLast": startAt + len(page) >= len(sprints), "values": [render.sprint(s, base) for s in page]}
+        return {
+            "maxResults": maxResults,
+            "startAt": startAt,
+            "total": len(sprints),
+            "isLast": startAt + len(page) >= len(sprints),
+            "values": [render.sprint(s, base) for s in page],
+        }
 
     @agile.post("/sprint", status_code=201)
     async def create_sprint(request: Request) -> dict:
@@ -576,8 +650,7 @@ def create_jira_app(
     async def get_sprint(request: Request, sprintId: int) -> dict:
         sp = state.sprints.get(sprintId)
         if sp is None:
-            raise JiraError(404, [f"Sprint with id {sprintId} does not exist or you do not have permission to see "
-                                  "it."])
+            raise JiraError(404, [f"Sprint with id {sprintId} does not exist or you do not have permission to see it."])
         return render.sprint(sp, _base(request))
 
     @agile.post("/sprint/{sprintId}/issue")
@@ -617,8 +690,7 @@ def create_jira_app(
             },
             "links": {"total": len(state.links), "by_type": dict(links_by_type)},
             "remote_links": len(state.remote_links),
-            "attachments": {"total": len(state.attachments),
-                            "bytes": sum(a.size for a in state.attachments.values())},
+            "attachments": {"total": len(state.attachments), "bytes": sum(a.size for a in state.attachments.values())},
             "comments": len(state.comments),
             "worklogs": len(state.worklogs),
             "components": len(state.components),
@@ -628,7 +700,7 @@ def create_jira_app(
     @app.get("/_sandbox/state/issues")
     async def sandbox_issues(offset: int = 0, limit: int = 100) -> dict:
         ids = sorted(state.issues)
-        page = ids[max(offset, 0):max(offset, 0) + max(min(limit, 1000), 0)]
+        page = ids[max(offset, 0) : max(offset, 0) + max(min(limit, 1000), 0)]
         return {"total": len(ids), "offset": offset, "issues": [_issue_detail(state.issues[i]) for i in page]}
 
     def _issue_detail(issue: Any) -> dict:
@@ -637,8 +709,13 @@ def create_jira_app(
             lk = state.links[lid]
             outward = lk.inward_id == issue.id
             other = state.issues[lk.outward_id if outward else lk.inward_id]
-            links.append({"type": cat.LINK_TYPES_BY_ID[lk.type_id].name,
-                          "direction": "outward" if outward else "inward", "other": other.key})
+            links.append(
+                {
+                    "type": cat.LINK_TYPES_BY_ID[lk.type_id].name,
+                    "direction": "outward" if outward else "inward",
+                    "other": other.key,
+                }
+            )
         parent = state.issues.get(issue.parent_id) if issue.parent_id is not None else None
         return {
             "key": issue.key,
@@ -654,14 +731,22 @@ def create_jira_app(
             "story_points": issue.values.get(cat.STORY_POINTS),
             "description": plain_text(issue.values["description"]) if "description" in issue.values else None,
             "links": links,
-            "remote_links": [{"globalId": r.global_id, "url": r.object.get("url"), "title": r.object.get("title")}
-                             for r in (state.remote_links[x] for x in state.issue_remote_links.get(issue.id, ()))],
-            "attachments": [{"filename": a.filename, "size": a.size, "sha256": a.sha256}
-                            for a in (state.attachments[x] for x in state.issue_attachments.get(issue.id, ()))],
-            "comments": [{"author": c.author_id, "body": plain_text(c.body)}
-                         for c in (state.comments[x] for x in state.issue_comments.get(issue.id, ()))],
-            "worklogs": [{"author": w.author_id, "seconds": w.time_spent_seconds, "started": w.started}
-                         for w in (state.worklogs[x] for x in state.issue_worklogs.get(issue.id, ()))],
+            "remote_links": [
+                {"globalId": r.global_id, "url": r.object.get("url"), "title": r.object.get("title")}
+                for r in (state.remote_links[x] for x in state.issue_remote_links.get(issue.id, ()))
+            ],
+            "attachments": [
+                {"filename": a.filename, "size": a.size, "sha256": a.sha256}
+                for a in (state.attachments[x] for x in state.issue_attachments.get(issue.id, ()))
+            ],
+            "comments": [
+                {"author": c.author_id, "body": plain_text(c.body)}
+                for c in (state.comments[x] for x in state.issue_comments.get(issue.id, ()))
+            ],
+            "worklogs": [
+                {"author": w.author_id, "seconds": w.time_spent_seconds, "started": w.started}
+                for w in (state.worklogs[x] for x in state.issue_worklogs.get(issue.id, ()))
+            ],
             "properties": sorted(issue.properties),
         }
 

@@ -164,40 +164,88 @@ def _custom(fid: str, name: str, type_: str, custom: str, items: str | None = No
 
 FIELDS: tuple[FieldDef, ...] = (
     FieldDef("summary", "Summary", {"type": "string", "system": "summary"}, clause_names=("summary",)),
-    FieldDef("issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"}, clause_names=("issuetype", "type")),
+    FieldDef(
+        "issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"}, clause_names=("issuetype", "type")
+    ),
     FieldDef("project", "Project", {"type": "project", "system": "project"}, clause_names=("project",)),
     FieldDef("description", "Description", {"type": "string", "system": "description"}, clause_names=("description",)),
     FieldDef("environment", "Environment", {"type": "string", "system": "environment"}, clause_names=("environment",)),
     FieldDef("priority", "Priority", {"type": "priority", "system": "priority"}, clause_names=("priority",)),
-    FieldDef("labels", "Labels", {"type": "array", "items": "string", "system": "labels"}, clause_names=("labels",),
-             operations=("add", "set", "remove")),
-    FieldDef("components", "Components", {"type": "array", "items": "component", "system": "components"},
-             clause_names=("component",), operations=("add", "set", "remove")),
+    FieldDef(
+        "labels",
+        "Labels",
+        {"type": "array", "items": "string", "system": "labels"},
+        clause_names=("labels",),
+        operations=("add", "set", "remove"),
+    ),
+    FieldDef(
+        "components",
+        "Components",
+        {"type": "array", "items": "component", "system": "components"},
+        clause_names=("component",),
+        operations=("add", "set", "remove"),
+    ),
     FieldDef("parent", "Parent", {"type": "issuelink", "system": "parent"}, clause_names=("parent",)),
     FieldDef("assignee", "Assignee", {"type": "user", "system": "assignee"}, clause_names=("assignee",)),
     FieldDef("reporter", "Reporter", {"type": "user", "system": "reporter"}, clause_names=("reporter",)),
     FieldDef("duedate", "Due date", {"type": "date", "system": "duedate"}, clause_names=("due", "duedate")),
     FieldDef("status", "Status", {"type": "status", "system": "status"}, settable=False, clause_names=("status",)),
-    FieldDef("created", "Created", {"type": "datetime", "system": "created"}, settable=False,
-             clause_names=("created", "createdDate")),
-    FieldDef("updated", "Updated", {"type": "datetime", "system": "updated"}, settable=False,
-             clause_names=("updated", "updatedDate")),
-    FieldDef("issuekey", "Key", {"type": "string", "system": "issuekey"}, settable=False, clause_names=("id", "issue", "key")),
-    FieldDef("issuelinks", "Linked Issues", {"type": "array", "items": "issuelinks", "system": "issuelinks"},
-             settable=False, clause_names=("issueLink",)),
-    FieldDef("attachment", "Attachment", {"type": "array", "items": "attachment", "system": "attachment"},
-             settable=False, clause_names=("attachments",)),
-    FieldDef("comment", "Comment", {"type": "comments-page", "system": "comment"}, settable=False,
-             clause_names=("comment",)),
-    FieldDef("worklog", "Log Work", {"type": "array", "items": "worklog", "system": "worklog"}, settable=False,
-             clause_names=("worklogComment",)),
-    FieldDef("subtasks", "Sub-tasks", {"type": "array", "items": "issuelinks", "system": "subtasks"},
-             settable=False, clause_names=("subtasks",)),
-    _custom(STORY_POINTS, "Story point estimate", "number",
-            "com.pyxis.greenhopper.jira:jsw-story-points"),
+    FieldDef(
+        "created",
+        "Created",
+        {"type": "datetime", "system": "created"},
+        settable=False,
+        clause_names=("created", "createdDate"),
+    ),
+    FieldDef(
+        "updated",
+        "Updated",
+        {"type": "datetime", "system": "updated"},
+        settable=False,
+        clause_names=("updated", "updatedDate"),
+    ),
+    FieldDef(
+        "issuekey", "Key", {"type": "string", "system": "issuekey"}, settable=False, clause_names=("id", "issue", "key")
+    ),
+    FieldDef(
+        "issuelinks",
+        "Linked Issues",
+        {"type": "array", "items": "issuelinks", "system": "issuelinks"},
+        settable=False,
+        clause_names=("issueLink",),
+    ),
+    FieldDef(
+        "attachment",
+        "Attachment",
+        {"type": "array", "items": "attachment", "system": "attachment"},
+        settable=False,
+        clause_names=("attachments",),
+    ),
+    FieldDef(
+        "comment", "Comment", {"type": "comments-page", "system": "comment"}, settable=False, clause_names=("comment",)
+    ),
+    FieldDef(
+        "worklog",
+        "Log Work",
+        {"type": "array", "items": "worklog", "system": "worklog"},
+        settable=False,
+        clause_names=("worklogComment",),
+    ),
+    FieldDef(
+        "subtasks",
+        "Sub-tasks",
+        {"type": "array", "items": "issuelinks", "system": "subtasks"},
+        settable=False,
+        clause_names=("subtasks",),
+    ),
+    _custom(STORY_POINTS, "Story point estimate", "number", "com.pyxis.greenhopper.jira:jsw-story-points"),
     _custom(SPRINT, "Sprint", "array", "com.pyxis.greenhopper.jira:gh-sprint", items="json"),
-    _custom(ACCEPTANCE_CRITERIA, "Acceptance criteria", "string",
-            "com.atlassian.jira.plugin.system.customfieldtypes:textarea"),
+    _custom(
+        ACCEPTANCE_CRITERIA,
+        "Acceptance criteria",
+        "string",
+        "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
+    ),
     _custom(SOURCE_URL, "Source URL", "string", "com.atlassian.jira.plugin.system.customfieldtypes:textfield"),
 )
 FIELDS_BY_ID = {f.id: f for f in FIELDS}
@@ -220,4 +268,3 @@ def create_fields(issue_type_id: str) -> list[str]:
     if level > 0:
         ids.remove(SPRINT)
     return ids
-

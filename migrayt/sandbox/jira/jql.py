@@ -13,9 +13,10 @@ Grammar (case-insensitive keywords):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 
 class JqlError(ValueError):
@@ -23,6 +24,7 @@ class JqlError(ValueError):
 
 
 # --- tokens -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Token:
@@ -60,12 +62,14 @@ def tokenize(text: str) -> list[Token]:
                 buf.append(text[i])
                 i += 1
             if i >= n:
-                raise JqlError(f"Error in the JQL Query: The quoted string starting at character {start} is not closed.")
+                raise JqlError(
+                    f"Error in the JQL Query: The quoted string starting at character {start} is not closed."
+                )
             i += 1
             tokens.append(Token("STRING", "".join(buf), start))
         elif ch in _OPERATOR_CHARS:
             start = i
-            two = text[i:i + 2]
+            two = text[i : i + 2]
             if two in ("!=", ">=", "<=", "!~"):
                 tokens.append(Token("OP", two, start))
                 i += 2
@@ -84,6 +88,7 @@ def tokenize(text: str) -> list[Token]:
 
 
 # --- syntax tree ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Clause:
@@ -163,7 +168,9 @@ class _Parser:
     def expect_word(self, word: str) -> None:
         tok = self.next()
         if tok.kind != "WORD" or tok.text.lower() != word:
-            raise JqlError(f"Error in the JQL Query: Expecting '{word.upper()}' but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting '{word.upper()}' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+            )
 
     def parse(self) -> Query:
         where = None
@@ -176,7 +183,9 @@ class _Parser:
             while True:
                 tok = self.next()
                 if tok.kind not in ("WORD", "STRING"):
-                    raise JqlError(f"Error in the JQL Query: Expecting a field name but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+                    raise JqlError(
+                        f"Error in the JQL Query: Expecting a field name but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+                    )
                 name = _FIELD_ALIASES.get(tok.text.lower())
                 if name is None or name not in _SORT_FIELDS:
                     raise JqlError(f"Field '{tok.text}' does not exist or you do not have permission to view it.")
@@ -189,7 +198,9 @@ class _Parser:
                 self.next()
         tok = self.peek()
         if tok.kind != "EOF":
-            raise JqlError(f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+            )
         return Query(where, tuple(order))
 
     def expr(self) -> Any:
@@ -215,7 +226,9 @@ class _Parser:
             inner = self.expr()
             tok = self.next()
             if tok.kind != "RPAREN":
-                raise JqlError(f"Error in the JQL Query: Expecting ')' but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+                raise JqlError(
+                    f"Error in the JQL Query: Expecting ')' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+                )
             return inner
         return self.clause()
 
@@ -223,7 +236,9 @@ class _Parser:
         tok = self.next()
         if tok.kind not in ("WORD", "STRING") or (tok.kind == "WORD" and tok.text.lower() in _KEYWORDS):
             where = "the end of the query" if tok.kind == "EOF" else f"'{tok.text}'"
-            raise JqlError(f"Error in the JQL Query: Expecting a field name but got {where}. (line 1, character {tok.pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting a field name but got {where}. (line 1, character {tok.pos + 1})"
+            )
         field = _FIELD_ALIASES.get(tok.text.lower())
         if field is None:
             raise JqlError(f"Field '{tok.text}' does not exist or you do not have permission to view it.")
@@ -231,7 +246,9 @@ class _Parser:
         if op in ("is", "is not"):
             if not self.at_word("empty", "null"):
                 bad = self.peek()
-                raise JqlError(f"Error in the JQL Query: Expecting 'EMPTY' or 'NULL' but got '{bad.text}'. (line 1, character {bad.pos + 1})")
+                raise JqlError(
+                    f"Error in the JQL Query: Expecting 'EMPTY' or 'NULL' but got '{bad.text}'. (line 1, character {bad.pos + 1})"
+                )
             self.next()
             return Clause(field, op, ())
         if op in ("in", "not in"):
@@ -262,19 +279,25 @@ class _Parser:
         if tok.kind == "STRING" or (tok.kind == "WORD" and tok.text.lower() not in ("and", "or", "order")):
             return tok.text
         where = "the end of the query" if tok.kind == "EOF" else f"'{tok.text}'"
-        raise JqlError(f"Error in the JQL Query: Expecting either a value, list or function but got {where}. (line 1, character {tok.pos + 1})")
+        raise JqlError(
+            f"Error in the JQL Query: Expecting either a value, list or function but got {where}. (line 1, character {tok.pos + 1})"
+        )
 
     def value_list(self) -> tuple[str, ...]:
         tok = self.next()
         if tok.kind != "LPAREN":
-            raise JqlError(f"Error in the JQL Query: Expecting '(' but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting '(' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+            )
         values = [self.value()]
         while self.peek().kind == "COMMA":
             self.next()
             values.append(self.value())
         tok = self.next()
         if tok.kind != "RPAREN":
-            raise JqlError(f"Error in the JQL Query: Expecting ')' but got '{tok.text}'. (line 1, character {tok.pos + 1})")
+            raise JqlError(
+                f"Error in the JQL Query: Expecting ')' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+            )
         return tuple(values)
 
 
@@ -283,6 +306,7 @@ def parse(text: str) -> Query:
 
 
 # --- evaluation --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class IssueView:
@@ -319,7 +343,7 @@ Predicate = Callable[[IssueView], bool]
 def _parse_time(value: str) -> float:
     for fmt in ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d"):
         try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
         except ValueError:
             continue
     raise JqlError(

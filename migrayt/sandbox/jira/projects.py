@@ -16,8 +16,17 @@ from .errors import JiraError
 from .state import JiraState, jira_time
 
 SEARCH_MAX = 100  # larger maxResults fall back to this, as the spec says
-_ORDERS = {"key", "name", "category", "owner", "issueCount", "lastIssueUpdatedDate", "lastIssueUpdatedTime",
-           "archivedDate", "deletedDate"}
+_ORDERS = {
+    "key",
+    "name",
+    "category",
+    "owner",
+    "issueCount",
+    "lastIssueUpdatedDate",
+    "lastIssueUpdatedTime",
+    "archivedDate",
+    "deletedDate",
+}
 
 
 def _project(state: JiraState, base: str, expand: set[str]) -> dict[str, Any]:
@@ -52,10 +61,17 @@ def router(state: JiraState) -> APIRouter:
         return [_project(state, str(request.base_url).rstrip("/"), _expansions(expand))]
 
     @routes.get("/project/search")
-    async def search_projects(request: Request, startAt: int = 0, maxResults: int = 50, orderBy: str = "key",
-                              query: str | None = None, typeKey: str | None = None, expand: str | None = None,
-                              keys: Annotated[list[str] | None, Query()] = None,
-                              ids: Annotated[list[int] | None, Query(alias="id")] = None) -> dict:
+    async def search_projects(
+        request: Request,
+        startAt: int = 0,
+        maxResults: int = 50,
+        orderBy: str = "key",
+        query: str | None = None,
+        typeKey: str | None = None,
+        expand: str | None = None,
+        keys: Annotated[list[str] | None, Query()] = None,
+        ids: Annotated[list[int] | None, Query(alias="id")] = None,
+    ) -> dict:
         if startAt < 0:
             raise JiraError(400, ["Parameter 'startAt' must be greater than or equal to 0"])
         if maxResults < 0:
@@ -72,7 +88,7 @@ def router(state: JiraState) -> APIRouter:
             and (not ids or int(state.project_id) in ids)
         )
         found = [_project(state, base, _expansions(expand))] if matches else []
-        page = found[startAt:startAt + max_results]
+        page = found[startAt : startAt + max_results]
         is_last = startAt + len(page) >= len(found)
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("startAt", "maxResults")]
 
@@ -82,7 +98,11 @@ def router(state: JiraState) -> APIRouter:
 
         out: dict[str, Any] = {
             "self": page_url(startAt),
-            "maxResults": max_results, "startAt": startAt, "total": len(found), "isLast": is_last, "values": page,
+            "maxResults": max_results,
+            "startAt": startAt,
+            "total": len(found),
+            "isLast": is_last,
+            "values": page,
         }
         if not is_last and max_results:
             out["nextPage"] = page_url(startAt + max_results)

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from . import catalog as cat
 from .state import Attachment, Comment, Component, Issue, JiraState, RemoteLink, Sprint, User, Worklog, jira_time
 
 ALL_FIELDS = (
-    "summary", "issuetype", "project", "status", "priority", "labels", "components", "description", "environment",
-    "parent", "assignee", "reporter", "creator", "created", "updated", "duedate", "statuscategorychangedate",
-    "issuelinks", "subtasks", "attachment", "comment", "worklog", cat.STORY_POINTS, cat.SPRINT,
-    cat.ACCEPTANCE_CRITERIA, cat.SOURCE_URL,
+    "summary",
+    "issuetype",
+    "project",
+    "status",
+    "priority",
+    "labels",
+    "components",
+    "description",
+    "environment",
+    "parent",
+    "assignee",
+    "reporter",
+    "creator",
+    "created",
+    "updated",
+    "duedate",
+    "statuscategorychangedate",
+    "issuelinks",
+    "subtasks",
+    "attachment",
+    "comment",
+    "worklog",
+    cat.STORY_POINTS,
+    cat.SPRINT,
+    cat.ACCEPTANCE_CRITERIA,
+    cat.SOURCE_URL,
 )
 NAVIGABLE = tuple(f for f in ALL_FIELDS if f not in ("comment", "worklog"))
 
@@ -67,8 +90,13 @@ def issue_type(it: cat.IssueType, base: str) -> dict[str, Any]:
 
 
 def status_category(c: cat.StatusCategory, base: str) -> dict[str, Any]:
-    return {"self": f"{base}/rest/api/3/statuscategory/{c.id}", "id": c.id, "key": c.key, "colorName": c.color,
-            "name": c.name}
+    return {
+        "self": f"{base}/rest/api/3/statuscategory/{c.id}",
+        "id": c.id,
+        "key": c.key,
+        "colorName": c.color,
+        "name": c.name,
+    }
 
 
 def status(st: cat.Status, base: str) -> dict[str, Any]:
@@ -83,8 +111,12 @@ def status(st: cat.Status, base: str) -> dict[str, Any]:
 
 
 def priority(p: cat.Priority, base: str) -> dict[str, Any]:
-    return {"self": f"{base}/rest/api/3/priority/{p.id}", "iconUrl": f"{base}/images/icons/priorities/"
-            f"{p.name.lower()}.svg", "name": p.name, "id": p.id}
+    return {
+        "self": f"{base}/rest/api/3/priority/{p.id}",
+        "iconUrl": f"{base}/images/icons/priorities/{p.name.lower()}.svg",
+        "name": p.name,
+        "id": p.id,
+    }
 
 
 def project(state: JiraState, base: str) -> dict[str, Any]:
@@ -95,8 +127,10 @@ def project(state: JiraState, base: str) -> dict[str, Any]:
         "name": state.config.project_name,
         "projectTypeKey": "software",
         "simplified": False,
-        "avatarUrls": {f"{n}x{n}": f"{base}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={n}"
-                       for n in (16, 24, 32, 48)},
+        "avatarUrls": {
+            f"{n}x{n}": f"{base}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={n}"
+            for n in (16, 24, 32, 48)
+        },
     }
 
 
@@ -133,8 +167,13 @@ def linked_issue(other: Issue, base: str) -> dict[str, Any]:
 
 
 def link_type(lt: cat.LinkType, base: str) -> dict[str, Any]:
-    return {"id": lt.id, "name": lt.name, "inward": lt.inward, "outward": lt.outward,
-            "self": f"{base}/rest/api/3/issueLinkType/{lt.id}"}
+    return {
+        "id": lt.id,
+        "name": lt.name,
+        "inward": lt.inward,
+        "outward": lt.outward,
+        "self": f"{base}/rest/api/3/issueLinkType/{lt.id}",
+    }
 
 
 def issue_links(issue: Issue, state: JiraState, base: str) -> list[dict[str, Any]]:
@@ -143,8 +182,11 @@ def issue_links(issue: Issue, state: JiraState, base: str) -> list[dict[str, Any
     for lid in state.issue_links.get(issue.id, ()):
         link = state.links[lid]
         lt = cat.LINK_TYPES_BY_ID[link.type_id]
-        entry: dict[str, Any] = {"id": str(link.id), "self": f"{base}/rest/api/3/issueLink/{link.id}",
-                                 "type": link_type(lt, base)}
+        entry: dict[str, Any] = {
+            "id": str(link.id),
+            "self": f"{base}/rest/api/3/issueLink/{link.id}",
+            "type": link_type(lt, base),
+        }
         if link.inward_id == issue.id:
             entry["outwardIssue"] = linked_issue(state.issues[link.outward_id], base)
         else:
@@ -221,8 +263,11 @@ def attachment_metadata(a: Attachment, state: JiraState, base: str) -> dict[str,
 
 
 def remote_link(r: RemoteLink, issue: Issue, base: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": r.id, "self": f"{base}/rest/api/3/issue/{issue.key}/remotelink/{r.id}",
-                           "object": r.object}
+    out: dict[str, Any] = {
+        "id": r.id,
+        "self": f"{base}/rest/api/3/issue/{issue.key}/remotelink/{r.id}",
+        "object": r.object,
+    }
     if r.global_id is not None:
         out["globalId"] = r.global_id
     if r.application is not None:
@@ -233,8 +278,14 @@ def remote_link(r: RemoteLink, issue: Issue, base: str) -> dict[str, Any]:
 
 
 def sprint(sp: Sprint, base: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": sp.id, "self": f"{base}/rest/agile/1.0/sprint/{sp.id}", "state": sp.state,
-                           "name": sp.name, "originBoardId": sp.board_id, "createdDate": jira_time(sp.created)}
+    out: dict[str, Any] = {
+        "id": sp.id,
+        "self": f"{base}/rest/agile/1.0/sprint/{sp.id}",
+        "state": sp.state,
+        "name": sp.name,
+        "originBoardId": sp.board_id,
+        "createdDate": jira_time(sp.created),
+    }
     if sp.start_date:
         out["startDate"] = sp.start_date
     if sp.end_date:
@@ -245,8 +296,13 @@ def sprint(sp: Sprint, base: str) -> dict[str, Any]:
 
 
 def sprint_field(sp: Sprint) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": sp.id, "name": sp.name, "state": sp.state, "boardId": sp.board_id,
-                           "goal": sp.goal or ""}
+    out: dict[str, Any] = {
+        "id": sp.id,
+        "name": sp.name,
+        "state": sp.state,
+        "boardId": sp.board_id,
+        "goal": sp.goal or "",
+    }
     if sp.start_date:
         out["startDate"] = sp.start_date
     if sp.end_date:
@@ -277,8 +333,9 @@ def select_fields(requested: Iterable[str] | None, default: tuple[str, ...]) -> 
     return tuple(f for f in dict.fromkeys(chosen) if f not in excluded)
 
 
-def issue(i: Issue, state: JiraState, base: str, fields: tuple[str, ...] = ALL_FIELDS,
-          properties: Iterable[str] = ()) -> dict[str, Any]:
+def issue(
+    i: Issue, state: JiraState, base: str, fields: tuple[str, ...] = ALL_FIELDS, properties: Iterable[str] = ()
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
         "id": str(i.id),
@@ -306,8 +363,11 @@ def _field(i: Issue, f: str, state: JiraState, base: str) -> Any:
     if f == "labels":
         return list(i.labels)
     if f == "components":
-        return [{"self": f"{base}/rest/api/3/component/{c}", "id": c, "name": state.components[c].name}
-                for c in i.component_ids if c in state.components]
+        return [
+            {"self": f"{base}/rest/api/3/component/{c}", "id": c, "name": state.components[c].name}
+            for c in i.component_ids
+            if c in state.components
+        ]
     if f in ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA, cat.SOURCE_URL):
         return i.values.get(f)
     if f == "parent":
@@ -327,19 +387,28 @@ def _field(i: Issue, f: str, state: JiraState, base: str) -> Any:
         return issue_links(i, state, base)
     if f == "subtasks":
         kids = sorted(state.children.get(i.id, ()))
-        return [linked_issue(state.issues[k], base) for k in kids
-                if cat.ISSUE_TYPES_BY_ID[state.issues[k].type_id].subtask]
+        return [
+            linked_issue(state.issues[k], base) for k in kids if cat.ISSUE_TYPES_BY_ID[state.issues[k].type_id].subtask
+        ]
     if f == "attachment":
         return [attachment(state.attachments[a], state, base) for a in state.issue_attachments.get(i.id, ())]
     if f == "comment":
         ids = state.issue_comments.get(i.id, [])
-        return {"comments": [comment(state.comments[c], state, base) for c in ids],
-                "self": f"{base}/rest/api/3/issue/{i.id}/comment", "maxResults": len(ids), "total": len(ids),
-                "startAt": 0}
+        return {
+            "comments": [comment(state.comments[c], state, base) for c in ids],
+            "self": f"{base}/rest/api/3/issue/{i.id}/comment",
+            "maxResults": len(ids),
+            "total": len(ids),
+            "startAt": 0,
+        }
     if f == "worklog":
         ids = state.issue_worklogs.get(i.id, [])
-        return {"startAt": 0, "maxResults": len(ids), "total": len(ids),
-                "worklogs": [worklog(state.worklogs[w], state, base) for w in ids]}
+        return {
+            "startAt": 0,
+            "maxResults": len(ids),
+            "total": len(ids),
+            "worklogs": [worklog(state.worklogs[w], state, base) for w in ids],
+        }
     if f == cat.SPRINT:
         sprints = [sprint_field(state.sprints[s]) for s in i.sprint_ids if s in state.sprints]
         return sprints or None
@@ -369,8 +438,10 @@ def allowed_values(fid: str, state: JiraState, base: str, type_id: str) -> list[
     if fid == "priority":
         return [priority(p, base) for p in cat.PRIORITIES]
     if fid == "components":
-        return [{"self": f"{base}/rest/api/3/component/{c.id}", "id": c.id, "name": c.name}
-                for c in state.components.values()]
+        return [
+            {"self": f"{base}/rest/api/3/component/{c.id}", "id": c.id, "name": c.name}
+            for c in state.components.values()
+        ]
     return None
 
 

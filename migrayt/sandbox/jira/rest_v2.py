@@ -42,7 +42,7 @@ class RestV2Reads:
         if not (path.startswith(V2) and is_read):
             await self.app(scope, receive, send)
             return
-        v3_path = V3 + path[len(V2):]
+        v3_path = V3 + path[len(V2) :]
         scope = dict(scope, path=v3_path, raw_path=v3_path.encode())
         start: Message | None = None
         chunks: list[bytes] = []

@@ -14,11 +14,12 @@ import tempfile
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import catalog as cat
 from .adf import CONTENT_LIMIT, adf_validator, stored_length
@@ -40,6 +41,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- entities ----------------------------------------------------------------------------------
+
 
 @dataclass
 class User:
@@ -430,7 +432,7 @@ class JiraState:
                 if not isinstance(op, dict) or len(op) != 1:
                     errors[fid] = f"Field '{fid}': each operation must have exactly one of set, add, remove."
                     break
-                (verb, arg), = op.items()
+                ((verb, arg),) = op.items()
                 if verb == "set":
                     value = arg
                 elif verb in ("add", "remove") and fid in ("labels", "components"):
@@ -631,8 +633,7 @@ class JiraState:
             assignee_id=out.get("assignee_id"),
             reporter_id=out.get("reporter_id", self.me.account_id),
         )
-        for fid in ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA,
-                    cat.SOURCE_URL):
+        for fid in ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA, cat.SOURCE_URL):
             if out.get(fid) is not None:
                 issue.values[fid] = out[fid]
         for prop in body.get("properties") or []:
@@ -663,11 +664,13 @@ class JiraState:
             for n, item in enumerate(updates):
                 issue, err = self._build_issue(item)
                 if err is not None:
-                    failed.append({
-                        "elementErrors": {"errorMessages": err.messages, "errors": err.errors},
-                        "failedElementNumber": n,
-                        "status": err.status,
-                    })
+                    failed.append(
+                        {
+                            "elementErrors": {"errorMessages": err.messages, "errors": err.errors},
+                            "failedElementNumber": n,
+                            "status": err.status,
+                        }
+                    )
                 else:
                     assert issue is not None
                     created.append(issue)
@@ -688,12 +691,20 @@ class JiraState:
 
     def _apply(self, issue: Issue, out: dict[str, Any]) -> None:
         self._detach_issue(issue)
-        for attr in ("type_id", "summary", "labels", "parent_id", "priority_id", "component_ids", "sprint_ids",
-                     "assignee_id", "reporter_id"):
+        for attr in (
+            "type_id",
+            "summary",
+            "labels",
+            "parent_id",
+            "priority_id",
+            "component_ids",
+            "sprint_ids",
+            "assignee_id",
+            "reporter_id",
+        ):
             if attr in out:
                 setattr(issue, attr, out[attr])
-        for fid in ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA,
-                    cat.SOURCE_URL):
+        for fid in ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA, cat.SOURCE_URL):
             if fid in out:
                 if out[fid] is None:
                     issue.values.pop(fid, None)
@@ -812,7 +823,10 @@ class JiraState:
             return int(value)
         iid = self.by_key.get(value.upper())
         if iid is None:
-            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", value) and value.split("-")[0].upper() == self.config.project_key:
+            if (
+                re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", value)
+                and value.split("-")[0].upper() == self.config.project_key
+            ):
                 raise JqlError(f"An issue with key '{value}' does not exist for field '{fld}'.")
             raise JqlError(f"The issue key '{value}' for field '{fld}' is invalid.")
         return iid
@@ -900,7 +914,8 @@ class JiraState:
             self._check_comment_body(comment.get("body") if isinstance(comment, dict) else None)
         with self._tx():
             exists = any(
-                self.links[lid].type_id == lt.id and self.links[lid].inward_id == inward.id
+                self.links[lid].type_id == lt.id
+                and self.links[lid].inward_id == inward.id
                 and self.links[lid].outward_id == outward.id
                 for lid in self.issue_links.get(inward.id, ())
             )
@@ -940,8 +955,11 @@ class JiraState:
         existing = None
         if gid:
             existing = next(
-                (self.remote_links[r] for r in self.issue_remote_links.get(issue.id, ())
-                 if self.remote_links[r].global_id == gid),
+                (
+                    self.remote_links[r]
+                    for r in self.issue_remote_links.get(issue.id, ())
+                    if self.remote_links[r].global_id == gid
+                ),
                 None,
             )
         with self._tx():
@@ -952,8 +970,9 @@ class JiraState:
                 existing.relationship = body.get("relationship")
                 link, created = existing, False
             else:
-                link = RemoteLink(self._next("remotelink"), issue.id, gid, obj, body.get("application"),
-                                  body.get("relationship"))
+                link = RemoteLink(
+                    self._next("remotelink"), issue.id, gid, obj, body.get("application"), body.get("relationship")
+                )
                 self.remote_links[link.id] = link
                 self.issue_remote_links.setdefault(issue.id, []).append(link.id)
                 created = True
@@ -973,10 +992,14 @@ class JiraState:
 
     def _add_comment(self, issue: Issue, body: dict) -> Comment:
         now = self.now()
-        props = [{"key": p["key"], "value": p.get("value")} for p in body.get("properties") or []
-                 if isinstance(p, dict) and isinstance(p.get("key"), str)]
-        c = Comment(self._next("comment"), issue.id, self.me.account_id, body["body"], now, now,
-                    body.get("visibility"), props)
+        props = [
+            {"key": p["key"], "value": p.get("value")}
+            for p in body.get("properties") or []
+            if isinstance(p, dict) and isinstance(p.get("key"), str)
+        ]
+        c = Comment(
+            self._next("comment"), issue.id, self.me.account_id, body["body"], now, now, body.get("visibility"), props
+        )
         self.comments[c.id] = c
         self.issue_comments.setdefault(issue.id, []).append(c.id)
         self.store.put("comment", c.id, asdict(c))
@@ -987,9 +1010,9 @@ class JiraState:
             raise JiraError(400, ["Can not deserialize instance of the request body."])
         self._check_comment_body(body.get("body"))
         if len(self.issue_comments.get(issue.id, ())) >= self.config.max_comments_per_issue:
-            raise JiraError(413, [
-                f"The issue has reached the limit of {self.config.max_comments_per_issue} comments per issue."
-            ])
+            raise JiraError(
+                413, [f"The issue has reached the limit of {self.config.max_comments_per_issue} comments per issue."]
+            )
         with self._tx():
             return self._add_comment(issue, body)
 
@@ -1005,15 +1028,18 @@ class JiraState:
         if started is None:
             started = jira_time(self.now())
         elif not isinstance(started, str) or not _parse_jira_time(started):
-            raise JiraError(400, [], {"started": "Invalid date format. Please enter the date in the format "
-                                                 "\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\"."})
+            raise JiraError(
+                400,
+                [],
+                {"started": "Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\"."},
+            )
         comment = body.get("comment")
         if comment is not None:
             self._check_comment_body(comment)
         if len(self.issue_worklogs.get(issue.id, ())) >= self.config.max_worklogs_per_issue:
-            raise JiraError(413, [
-                f"The issue has reached the limit of {self.config.max_worklogs_per_issue} worklogs per issue."
-            ])
+            raise JiraError(
+                413, [f"The issue has reached the limit of {self.config.max_worklogs_per_issue} worklogs per issue."]
+            )
         with self._tx():
             w = Worklog(self._next("worklog"), issue.id, self.me.account_id, seconds, started, self.now(), comment)
             self.worklogs[w.id] = w
@@ -1031,8 +1057,9 @@ class JiraState:
 
     def add_attachment(self, issue: Issue, filename: str, mime: str, part: Path, size: int, sha256: str) -> Attachment:
         with self._tx():
-            a = Attachment(self._next("attachment"), issue.id, filename, size, sha256, mime, self.me.account_id,
-                           self.now())
+            a = Attachment(
+                self._next("attachment"), issue.id, filename, size, sha256, mime, self.me.account_id, self.now()
+            )
             part.replace(self.attachment_dir / str(a.id))
             self.attachments[a.id] = a
             self.issue_attachments.setdefault(issue.id, []).append(a.id)
@@ -1092,8 +1119,16 @@ class JiraState:
         if errors:
             raise JiraError(400, [], errors)
         with self._tx():
-            sp = Sprint(self._next("sprint"), name, self.board_id, "future", body.get("goal"), body.get("startDate"),
-                        body.get("endDate"), self.now())
+            sp = Sprint(
+                self._next("sprint"),
+                name,
+                self.board_id,
+                "future",
+                body.get("goal"),
+                body.get("startDate"),
+                body.get("endDate"),
+                self.now(),
+            )
             self.sprints[sp.id] = sp
             self.store.put("sprint", sp.id, asdict(sp))
             return sp
@@ -1101,7 +1136,9 @@ class JiraState:
     def move_to_sprint(self, sprint_id: int, body: Any) -> None:
         sprint = self.sprints.get(sprint_id)
         if sprint is None:
-            raise JiraError(404, [f"Sprint with id {sprint_id} does not exist or you do not have permission to see it."])
+            raise JiraError(
+                404, [f"Sprint with id {sprint_id} does not exist or you do not have permission to see it."]
+            )
         refs = body.get("issues") if isinstance(body, dict) else None
         if not isinstance(refs, list) or not refs:
             raise JiraError(400, ["'issues' must list at least one issue."])
@@ -1137,7 +1174,7 @@ def _duration_seconds(text: str) -> int | None:
 
 def jira_time(ts: float) -> str:
     """Jira's timestamp format: 2021-01-17T12:34:00.000+0000."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}" + dt.strftime("%z")
 
 
