@@ -21,6 +21,7 @@ from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
+from migrayt.activities.undo.removal import UndoActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
 from migrayt.settings import Settings
@@ -31,6 +32,7 @@ from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.scan import ScanWorkflow
+from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
 
 log = logging.getLogger("migrayt.worker")
 
@@ -46,6 +48,11 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
         SourceChangesActivities(PhaseDeps(sessions, contexts)).delta_source_changes,
         ScheduledRunActivities(MigrationService(settings, sessions, client)).start_scheduled_run,
     ]
+
+
+def _undo_activities(sessions, contexts: MigrationContexts) -> list:
+    undo = UndoActivities(sessions, contexts)
+    return [undo.undo_plan, undo.undo_batch, undo.undo_sweep]
 
 
 def _usage_meter(sessions) -> asyncio.Task | None:
@@ -96,11 +103,20 @@ async def run_worker(
         LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
+        *_undo_activities(sessions, contexts),
     ]
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow, DeltaSyncWorkflow, ScheduledRunWorkflow],
+        workflows=[
+            MigrationRunWorkflow,
+            ScanWorkflow,
+            PreviewWorkflow,
+            DeltaSyncWorkflow,
+            ScheduledRunWorkflow,
+            UndoPreviewWorkflow,
+            UndoWorkflow,
+        ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of

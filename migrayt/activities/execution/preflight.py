@@ -162,6 +162,8 @@ class PreflightActivities:
                     continue
                 name = component_name(path)
                 component_id = existing.get(name)
+                # Only what this migration created is an undo's to remove; a component it found stays.
+                created = {"created": True} if component_id is None else {}
                 if component_id is None:
                     component_id = await write_once(
                         lambda: _created_id(
@@ -170,7 +172,7 @@ class PreflightActivities:
                         lambda: _component_named(ctx, name),
                     )
                 await item_records.mark_done(
-                    session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight"
+                    session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight", detail=created
                 )
                 await session.commit()
         return len(paths)
@@ -192,6 +194,7 @@ class PreflightActivities:
                     continue
                 name = iteration.name[:30]
                 sprint_id = existing.get(name)
+                created = {"created": True} if sprint_id is None else {}
                 if sprint_id is None:
                     sprint_id = await write_once(
                         lambda: _created_id(
@@ -202,7 +205,7 @@ class PreflightActivities:
                         lambda: _sprint_named(ctx, board_id, name),
                     )
                 await item_records.mark_done(
-                    session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight"
+                    session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight", detail=created
                 )
                 await session.commit()
         return len(iterations)
