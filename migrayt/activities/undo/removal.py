@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -79,18 +77,6 @@ def _author(entry: Any) -> str | None:
 
 def _ado_id(record: ItemRecord) -> str:
     return record.source_key.split(":", 1)[0]
-
-
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-        except ValueError:
-            return None
 
 
 def _gone(err: ApiError) -> bool:
@@ -179,10 +165,16 @@ class UndoActivities:
             return
         hits = await adoption.find_by_label(ctx.jira, ctx.target.project_key, [int(r.source_key) for r in pending])
         identity = adoption.Identity.of(ctx.source)
-        for r in pending:
-            keys = adoption.reconcilable(identity, int(r.source_key), hits.get(int(r.source_key)) or [])
-            if keys:
-                r.state, r.target_key = DONE, keys[0]
+        async with self._sessions() as session:
+            for r in pending:
+                keys = adoption.reconcilable(identity, int(r.source_key), hits.get(int(r.source_key)) or [])
+                if keys:
+                    detail = {**(r.detail or {}), "reconciled": True}
+                    await item_records.mark_done(
+                        session, r.migration_id, ISSUE, r.source_key, keys[0], r.run_id or "undo", detail
+                    )
+                    r.state, r.target_key, r.detail = DONE, keys[0], detail
+            await session.commit()
 
     async def _blockers(self, jira: JiraClient, me: str, created: dict[str, ItemRecord]) -> list[Blocker]:
         limit = asyncio.Semaphore(READS_AT_ONCE)
@@ -190,7 +182,6 @@ class UndoActivities:
 
         async def look(key: str, record: ItemRecord) -> None:
             async with limit:
-                written = record.created_at
                 try:
                     changes, comments, worklogs = await asyncio.gather(
                         jira.issue_changelog(key), jira.list_comments(key), jira.list_worklogs(key)
@@ -199,7 +190,8 @@ class UndoActivities:
                     if _gone(err):
                         return  # already gone: nothing of anyone's to lose
                     raise
-            edits = [c for c in changes if _author(c) not in (None, me) and ((_when(c.created) or written) >= written)]
+            # Every change of an issue the migration created came after its write: only the author matters.
+            edits = [c for c in changes if _author(c) not in (None, me)]
             if edits:
                 by = sorted({_author(c) or "" for c in edits})
                 out.append(
@@ -232,7 +224,7 @@ class UndoActivities:
     def _tier(
         r: ItemRecord, created: dict[str, ItemRecord], adopted: set[str], issue_of_item: dict[str, str], held: set[str]
     ) -> int | None:
-        """Where this record's write goes in the work list; None when it goes with its issue, or stays."""
+        """Where this record's write goes in the work list; None when it goes with its issue, or stays with it."""
         detail = r.detail or {}
         if r.kind == ISSUE:
             return TIER_ISSUES if r.target_key in created and r.target_key not in held else None
@@ -240,8 +232,8 @@ class UndoActivities:
             return TIER_CONTAINERS if detail.get("created") else None
         if r.kind == LINK:
             ends = {detail.get("subject"), detail.get("object")}
-            # A link to an issue that is deleted goes with it.
-            return TIER_CONTENT if not (ends & (set(created) - held)) else None
+            # A link to an issue held back stays with it; a link to an issue deleted goes with it.
+            return TIER_CONTENT if not (ends & (held | set(created))) else None
         if r.kind == REMOTE_LINK:
             issue = (r.target_key or "").rsplit(":", 1)[0]
         elif r.kind in FILE_KINDS:
@@ -250,11 +242,9 @@ class UndoActivities:
             issue = issue_of_item.get(_ado_id(r))
         else:
             return None  # fields, statuses, parents: they live and die with their issue
-        if issue is not None and issue in created and issue not in held:
-            return None
-        if issue is not None and issue not in adopted and issue not in created:
-            return None  # its issue is no longer the migration's: nothing to find
-        return TIER_CONTENT
+        if issue is None or (issue in adopted and issue not in held):
+            return TIER_CONTENT
+        return None  # on an issue that goes (with it), that stays as others built on it, or is no longer known
 
     async def _write_work_list(self, input: UndoPlanInput, tiers: list[list[ItemRecord]], plan: UndoPlan) -> None:
         async with self._sessions() as session:
@@ -420,11 +410,11 @@ class UndoActivities:
                 await (jira.delete_comment if r.kind == COMMENT else jira.delete_worklog)(issue, target)
             elif r.kind == COMPONENT:
                 if (used := await jira.component_issue_count(target)) > 0:
-                    return f"kept: component {target} is used by {used} issue(s) the migration did not create"
+                    return f"kept: component {target} is still used by {used} issue(s)"
                 await jira.delete_component(target)
             elif r.kind == SPRINT:
                 if (used := await jira.sprint_issue_count(int(target))) > 0:
-                    return f"kept: sprint {target} holds {used} issue(s) the migration did not create"
+                    return f"kept: sprint {target} still holds {used} issue(s)"
                 await jira.delete_sprint(int(target))
             else:
                 return "already gone"
@@ -473,15 +463,14 @@ class UndoActivities:
                     )
                 )
             )
-            kept_items = {
-                r.source_key
-                for r in records
-                if r.kind == ISSUE and r.state == DONE and not (r.detail or {}).get("adopted")
-            }
+            # What an undo left in Jira: issues held back (others built on them) or refused by Jira.
+            kept = [r for r in records if r.kind == ISSUE and r.state == DONE and not (r.detail or {}).get("adopted")]
+            kept_items, kept_keys = {r.source_key for r in kept}, {r.target_key for r in kept}
             release = [
                 r.id
                 for r in records
-                if not self._tied_to(r, kept_items) and not (r.kind in (SPRINT, COMPONENT) and r.state == DONE)
+                if not self._tied_to(r, kept_items, kept_keys)
+                and not (r.kind in (SPRINT, COMPONENT) and r.state == DONE)
             ]
             await item_records.mark_removed(
                 session, release, input.run_id, {"undo": input.run_id, "removal": "with its issue"}
@@ -490,10 +479,13 @@ class UndoActivities:
         return UndoSweepResult(released=len(release))
 
     @staticmethod
-    def _tied_to(r: ItemRecord, items: Iterable[str]) -> bool:
-        kept = set(items)
-        if not kept:
+    def _tied_to(r: ItemRecord, items: set[str], keys: set[str | None]) -> bool:
+        """Whether the record's write is on (or links to) an issue that stays."""
+        if not items:
             return False
-        parts = r.source_key.split(":")
+        detail, parts = r.detail or {}, r.source_key.split(":")
         ends = parts[:2] if r.kind == LINK else parts[:1]
-        return any(e in kept for e in ends)
+        on = {detail.get("issue"), detail.get("subject"), detail.get("object")}
+        if r.kind == REMOTE_LINK:
+            on.add((r.target_key or "").rsplit(":", 1)[0])
+        return any(e in items for e in ends) or bool((on - {None}) & keys)
