@@ -86,7 +86,8 @@ class UndoBatchInput(BatchInput):
 
 
 class UndoBatchResult(BatchResult):
-    """counters: created = removed from Jira, skipped = already gone (or removed by an earlier attempt), failed."""
+    """counters: created = removed from Jira; skipped = already gone, removed by an earlier attempt, or a sprint
+    or component still in use (it stays); failed = Jira refused the delete."""
 
 
 class UndoSweepInput(BaseModel):

@@ -36,8 +36,8 @@ class UndoProgress(BaseModel):
     live: bool = True
     total: int = 0
     removed: int = 0
-    already_gone: int = 0
-    kept: int = 0  # in use by others (a sprint, a component) or refused by Jira
+    already_gone: int = 0  # or needing no removal: a sprint or component still in use stays
+    kept: int = 0  # Jira refused to delete them (each record says why)
     pause_requested: bool = False
     cancel_requested: bool = False
     counts: dict[str, int] = Field(default_factory=dict)

@@ -52,7 +52,8 @@ async def migrate(stack, sandbox, plan=None) -> tuple[str, int]:
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
     final = await wait_final(stack, TENANT, run_id, timeout=300)
-    assert final.status == RunStatus.COMPLETED, final
+    # INCOMPLETE: the generated project plants items Jira refuses (each recorded failed); the rest is in Jira.
+    assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
     return migration_id, final.counters["create_items"].created
 
 
@@ -96,7 +97,7 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
         # A new run starts clean: it skips nothing and writes every issue again, once.
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         again = await wait_final(stack, TENANT, run_id, timeout=300)
-        assert again.status == RunStatus.COMPLETED
+        assert again.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         c = again.counters["create_items"]
         assert (c.created, c.skipped, c.adopted) == (created, 0, 0)
         state, issues = await snapshot(sandbox)
@@ -178,7 +179,7 @@ async def test_undo_holds_back_what_others_built_on_and_force_removes_only_that_
 async def test_the_http_undo_is_a_dry_run_until_confirmed_by_its_count(stack, worker):
     with running_sandbox(items=15, seed=64) as sandbox:
         migration_id, created = await migrate(stack, sandbox, plan=structure_only_plan())
-        async with served(stack, auth="off") as api, api.client() as http:
+        async with served(stack, auth="off", tenant=TENANT) as api, api.client() as http:
             dry = await http.post(f"/api/migrations/{migration_id}/undo", json={"dry_run": True})
             assert dry.status_code == 200, dry.text
             total = dry.json()["plan"]["total"]

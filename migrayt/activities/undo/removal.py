@@ -334,7 +334,7 @@ class UndoActivities:
                     session, by_outcome[outcome], input.run_id, {"undo": input.run_id, "removal": outcome}
                 )
             for outcome, ids_ in by_outcome.items():
-                if outcome.startswith("kept"):
+                if outcome.startswith(("in use", "refused")):
                     await session.execute(
                         update(ItemRecord)
                         .where(ItemRecord.id.in_(ids_))
@@ -342,8 +342,12 @@ class UndoActivities:
                     )
             await session.commit()
         counters.created += len(by_outcome["deleted"])
-        counters.skipped += len(by_outcome["already gone"])
-        counters.failed += sum(len(v) for k, v in by_outcome.items() if k.startswith("kept"))
+        # A sprint or component still in use stays by design (counted with what needed no removal);
+        # what Jira refused to delete is a failure, each with Jira's reason on its record.
+        counters.skipped += len(by_outcome["already gone"]) + sum(
+            len(v) for k, v in by_outcome.items() if k.startswith("in use")
+        )
+        counters.failed += sum(len(v) for k, v in by_outcome.items() if k.startswith("refused"))
         return UndoBatchResult(counters=counters)
 
     async def _delete_issues(self, ctx: MigrationContext, records: list[ItemRecord]) -> list[tuple[ItemRecord, str]]:
@@ -388,7 +392,7 @@ class UndoActivities:
         issue_id = await self._exists(ctx, key)
         if issue_id is None:
             return "deleted"
-        return f"kept: Jira did not delete {key}: {'; '.join(failed.get(issue_id) or ['no reason given'])}"
+        return f"refused: Jira did not delete {key}: {'; '.join(failed.get(issue_id) or ['no reason given'])}"
 
     async def _delete_one(self, ctx: MigrationContext, r: ItemRecord) -> str:
         jira, detail, target = ctx.jira, r.detail or {}, r.target_key or ""
@@ -410,11 +414,11 @@ class UndoActivities:
                 await (jira.delete_comment if r.kind == COMMENT else jira.delete_worklog)(issue, target)
             elif r.kind == COMPONENT:
                 if (used := await jira.component_issue_count(target)) > 0:
-                    return f"kept: component {target} is still used by {used} issue(s)"
+                    return f"in use: component {target} is still used by {used} issue(s)"
                 await jira.delete_component(target)
             elif r.kind == SPRINT:
                 if (used := await jira.sprint_issue_count(int(target))) > 0:
-                    return f"kept: sprint {target} still holds {used} issue(s)"
+                    return f"in use: sprint {target} still holds {used} issue(s)"
                 await jira.delete_sprint(int(target))
             else:
                 return "already gone"
