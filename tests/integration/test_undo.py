@@ -7,9 +7,14 @@ is held back and named until forced, category by category; a new run after an un
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from migrayt.api.cli import app
 from migrayt.contracts.runs import RunStatus
 from migrayt.contracts.undo import EDITED_ISSUES, OTHERS_COMMENTS
 from migrayt.core.undo import UndoService
@@ -51,7 +56,7 @@ async def snapshot(sandbox) -> tuple[dict, list[dict]]:
 async def migrate(stack, sandbox, plan=None) -> tuple[str, int]:
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    final = await wait_final(stack, TENANT, run_id, timeout=300)
+    final = await wait_final(stack, TENANT, run_id)
     # INCOMPLETE: the generated project plants items Jira refuses (each recorded failed); the rest is in Jira.
     assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
     return migration_id, final.counters["create_items"].created
@@ -61,7 +66,7 @@ async def undo_to_the_end(stack, undo: UndoService, migration_id: str, force: li
     """Dry run, confirm its count, wait for the end (an undo is a run: the run's progress reads it)."""
     plan = await undo.dry_run(TENANT, migration_id, force)
     run_id = await undo.start(TENANT, migration_id, plan.total, actor="test", door="cli", force=force)
-    await wait_final(stack, TENANT, run_id, timeout=300)
+    await wait_final(stack, TENANT, run_id)
     return plan, await undo.progress(TENANT, run_id)
 
 
@@ -96,7 +101,7 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
 
         # A new run starts clean: it skips nothing and writes every issue again, once.
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        again = await wait_final(stack, TENANT, run_id, timeout=300)
+        again = await wait_final(stack, TENANT, run_id)
         assert again.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         c = again.counters["create_items"]
         assert (c.created, c.skipped, c.adopted) == (created, 0, 0)
@@ -113,7 +118,7 @@ async def test_a_worker_killed_mid_undo_resumes_and_leaves_nothing(stack, tmp_pa
         worker.start()
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            assert (await wait_final(stack, TENANT, run_id, timeout=300)).status == RunStatus.COMPLETED
+            assert (await wait_final(stack, TENANT, run_id)).status == RunStatus.COMPLETED
             undo = undo_service(stack, batch_size=20)
             plan = await undo.dry_run(TENANT, migration_id)
             # The first bulk delete goes through; the second waits until the worker is dead.
@@ -123,7 +128,7 @@ async def test_a_worker_killed_mid_undo_resumes_and_leaves_nothing(stack, tmp_pa
             worker.kill()
             await release_jira(sandbox)
             worker.start()
-            final = await wait_final(stack, TENANT, undo_id, timeout=300)
+            final = await wait_final(stack, TENANT, undo_id)
         finally:
             worker.stop()
         progress = await undo.progress(TENANT, undo_id)
@@ -189,15 +194,22 @@ async def test_the_http_undo_is_a_dry_run_until_confirmed_by_its_count(stack, wo
             )
             assert wrong.status_code == 409 and str(total) in wrong.json()["detail"]
             bad = await http.post(
-                f"/api/migrations/{migration_id}/undo",
-                json={"dry_run": False, "confirm": total, "force": ["everything"]},
+                f"/api/migrations/{migration_id}/undo", json={"dry_run": False, "confirm": total, "force": ["all"]}
             )
             assert bad.status_code == 422
+            # The CLI: a dry run by default, exit 4 on a count that is not the dry run's.
+            cli = [migration_id, "--api-url", api.url, "--json"]
+            shown = await asyncio.to_thread(CliRunner().invoke, app, ["undo", *cli])
+            assert shown.exit_code == 0, shown.output
+            assert json.loads(shown.output)["plan"]["total"] == total
+            refused = await asyncio.to_thread(CliRunner().invoke, app, ["undo", *cli, "--confirm", str(total - 1)])
+            assert refused.exit_code == 4, refused.output
             assert (await jira_state(sandbox))["issues"]["by_label"]["ado_id_labels"] == created  # nothing went yet
-            ok = await http.post(f"/api/migrations/{migration_id}/undo", json={"dry_run": False, "confirm": total})
-            assert ok.status_code == 200, ok.text
-            run_id = ok.json()["run_id"]
-            await wait_final(stack, TENANT, run_id, timeout=120)
+
+            ok = await asyncio.to_thread(CliRunner().invoke, app, ["undo", *cli, "--confirm", str(total)])
+            assert ok.exit_code == 0, ok.output
+            run_id = json.loads(ok.output)["run_id"]
+            await wait_final(stack, TENANT, run_id)
             progress = (await http.get(f"/api/migrations/{migration_id}/undo")).json()
         assert progress["status"] == "COMPLETED" and progress["removed"] + progress["already_gone"] == total
         assert (await jira_state(sandbox))["issues"]["by_label"]["ado_id_labels"] == 0
