@@ -53,6 +53,10 @@ async def snapshot(sandbox) -> tuple[dict, list[dict]]:
     return state, await jira_issues(sandbox)
 
 
+def without_descriptions(issues: list[dict]) -> list[dict]:
+    return [{k: v for k, v in issue.items() if k != "description"} for issue in issues]
+
+
 async def migrate(stack, sandbox, plan=None) -> tuple[str, int]:
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
@@ -213,3 +217,24 @@ async def test_the_http_undo_is_a_dry_run_until_confirmed_by_its_count(stack, wo
             progress = (await http.get(f"/api/migrations/{migration_id}/undo")).json()
         assert progress["status"] == "COMPLETED" and progress["removed"] + progress["already_gone"] == total
         assert (await jira_state(sandbox))["issues"]["by_label"]["ado_id_labels"] == 0
+
+
+async def test_undo_of_a_migration_that_adopted_issues_removes_only_what_it_added_to_them(stack, worker):
+    """The first migration wrote the issues and links; the second adopted them and added files and comments."""
+    with running_sandbox(items=20, seed=65) as sandbox:
+        await migrate(stack, sandbox, plan=structure_only_plan())
+        after_first = await snapshot(sandbox)
+        second, created = await migrate(stack, sandbox)  # the default plan: files and comments too
+        assert created == 0
+        grown = await snapshot(sandbox)
+        assert grown[0]["comments"] > after_first[0]["comments"] and grown[0]["attachments"]["total"] > 0
+
+        plan, done = await undo_to_the_end(stack, undo_service(stack), second)
+        assert plan.counts["issues"] == 0 and plan.counts["links"] == 0  # adopted: not its own
+        assert plan.counts["comments"] > 0 and plan.counts["attachments"] > 0
+        assert done.status == RunStatus.COMPLETED and done.kept == 0
+        # Every file, comment, link and issue as the first migration left them. Not restored (not an addition):
+        # the description the second set again on the issues it adopted, now with links resolved.
+        now = await snapshot(sandbox)
+        assert now[0] == after_first[0]
+        assert without_descriptions(now[1]) == without_descriptions(after_first[1])
