@@ -162,14 +162,16 @@ class RunReports:
 
     sessions: Any
 
-    async def _issue_keys(self, session, migration_id: str) -> dict[int, str]:
-        rows = await session.execute(
-            select(ItemRecord.source_key, ItemRecord.target_key).where(
-                ItemRecord.migration_id == migration_id,
-                ItemRecord.kind == K.ISSUE,
-                ItemRecord.state == DONE,
-            )
+    async def _issue_keys(self, session, migration_id: str, only: set[int] | None = None) -> dict[int, str]:
+        """ADO id → Jira key of the migration's issues (`only` these items: a page needs a handful, not 10,000)."""
+        stmt = select(ItemRecord.source_key, ItemRecord.target_key).where(
+            ItemRecord.migration_id == migration_id,
+            ItemRecord.kind == K.ISSUE,
+            ItemRecord.state == DONE,
         )
+        if only is not None:
+            stmt = stmt.where(ItemRecord.source_key.in_([str(i) for i in only]))
+        rows = await session.execute(stmt)
         return {int(k): t for k, t in rows if k.isdigit() and t}
 
     @staticmethod
@@ -321,14 +323,17 @@ class RunReports:
                 value=ItemRecord.kind,
                 else_=len(PHASE_ORDER),
             )
-            rows = await session.scalars(
-                select(ItemRecord)
-                .where(*where)
-                .order_by(rank, ItemRecord.kind, ItemRecord.source_key)
-                .offset(offset)
-                .limit(limit)
+            rows = list(
+                await session.scalars(
+                    select(ItemRecord)
+                    .where(*where)
+                    .order_by(rank, ItemRecord.kind, ItemRecord.source_key)
+                    .offset(offset)
+                    .limit(limit)
+                )
             )
-            issue_keys = await self._issue_keys(session, migration.id)
+            items = {i for r in rows for i in ado_items_of(r.kind, r.source_key, r.detail)}
+            issue_keys = await self._issue_keys(session, migration.id, only=items)
             page = self._lines(rows, issue_keys)
             groups: list[ReasonGroup] = []
             if with_groups:
