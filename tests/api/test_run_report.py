@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from tests.api.helpers import migration_body, poll
+from tests.api.test_cli import Cli
 from tests.integration.test_phase_structure import plan_with_bad_data
 
 ITEMS, SEED = 40, 23
@@ -47,7 +48,7 @@ async def records_of_run(stack, migration_id: str, run_id: str) -> list[ItemReco
         )
 
 
-async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, worker, sandbox):
+async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, worker, sandbox, tmp_path):
     token = await api.issue_token(TENANT, name="report")
     plan = plan_with_bad_data()  # Test Cases fail to be created, and so do links to them
     plan.skip_phases = ["comments"]
@@ -148,6 +149,20 @@ async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, wor
         only = (await http.get(f"/api/migrations/{mid}/failures", params={"phase": "attachments"})).json()
         assert only["total"] == sum(1 for f in failures if f["phase"] == "attachments") > 0
         assert {f["phase"] for f in only["failures"]} == {"attachments"}
+
+        # The CLI: the same report to a file, the trace, and every failure across pages.
+        cli = Cli(api.url, token)
+        out = tmp_path / "report.csv"
+        await cli("report", run_id, "--format", "csv", "-o", str(out))
+        assert {
+            (x["kind"], x["source_key"], x["state"]) for x in csv.DictReader(io.StringIO(out.read_text()))
+        } == db_rows
+        traced = await cli.json("trace", mid, f"#{ado_id}")
+        assert traced["jira_key"] == trace["jira_key"] and len(traced["records"]) == len(trace["records"])
+        listed = await cli.json("failures", run_id)
+        assert {(f["kind"], f["source_key"]) for f in listed["failures"]} == db_failed
+        assert attachment["what"] in (await cli("failures", run_id, "--phase", "attachments")).stdout
+        await cli("trace", mid, "999999", code=3)
 
     # Another tenant: 404 on the report, the trace and the failure list.
     other = await api.issue_token("report-other", name="intruder")
