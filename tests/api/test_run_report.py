@@ -69,7 +69,7 @@ async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, wor
         db_rows = {(x.kind, x.source_key, x.state) for x in db}
         db_failed = {(x.kind, x.source_key) for x in db if x.state == "failed"}
         failed_kinds = {k for k, _ in db_failed}
-        assert {"issue", "attachment", "link"} <= failed_kinds, failed_kinds  # the planted failures
+        assert {"user", "issue", "attachment", "link"} <= failed_kinds, failed_kinds  # the planted failures
 
         # JSON: the rows are the run's records, every failure named by its ADO item with a remedy.
         r = await http.get(f"/api/migrations/{run_id}/report", params={"format": "json"})
@@ -87,6 +87,10 @@ async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, wor
         attachment = next(f for f in failures if f["kind"] == "attachment")
         assert attachment["what"].startswith("attachment ") and "ADO file id" not in attachment["what"]
         assert attachment["reason"] == "File too large for Jira" and attachment["jira_key"].startswith("PHX-")
+        # The generated project has a partner's user with no Jira account: named, with the user table as remedy.
+        users = [f for f in failures if f["kind"] == "user"]
+        assert "user morgan.ellery@partner-agency.example" in {f["what"] for f in users}
+        assert all(f["reason"] == "Unmapped user" and "user table" in f["remedy"] for f in users)
         issue_failure = next(f for f in failures if f["kind"] == "issue")
         assert issue_failure["jira_key"] is None and issue_failure["what"] == "work item"
         # Totals are the run's counters, and each phase's failed items are the items the report shows failed.
