@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func, or_, select
 
 from migrayt.contracts import record_kinds as K
-from migrayt.contracts.phases import PHASES, batched, in_order
+from migrayt.contracts.phases import PHASES, batched, in_order, run_phases
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.core.errors import NotFound
 from migrayt.core.item_records_view import (
@@ -83,6 +83,8 @@ class ItemTrace(BaseModel):
     ado_url: str
     jira_key: str | None = None
     jira_url: str | None = None
+    # Every phase of a run, in order: the item's fate there ("—": nothing of this item to write in that phase).
+    phases: dict[str, str] = Field(default_factory=dict)
     records: list[RecordLine]
 
 
@@ -129,21 +131,24 @@ def item_fates(
         )
         for phase in phases:
             recs = by_item.get((ado_id, phase), [])
-            states = {r.state for r in recs}
             fate.failures += sum(1 for r in recs if r.state == FAILED)
-            if phase != "create_items" and ado_id not in issue_keys:
-                # As the phases count it: an item that failed to be created is passed over, its reason there.
-                fate.phases[phase] = SKIPPED
-            elif FAILED in states:
-                fate.phases[phase] = FAILED
-            elif PENDING in states:
-                fate.phases[phase] = PENDING
-            elif recs:
-                fate.phases[phase] = ADOPTED if all(r.adopted for r in recs) else DONE
-            else:
-                fate.phases[phase] = NOTHING
+            fate.phases[phase] = phase_fate(phase, recs, has_issue=ado_id in issue_keys)
         fates.append(fate)
     return fates
+
+
+def phase_fate(phase: str, records: list[RecordLine], *, has_issue: bool) -> str:
+    """One item's fate in one phase from its records there: failed beats pending beats done."""
+    states = {r.state for r in records}
+    if phase != "create_items" and not has_issue:
+        return SKIPPED  # as the phases count it: an item that failed to be created is passed over, its reason there
+    if FAILED in states:
+        return FAILED
+    if PENDING in states:
+        return PENDING
+    if records:
+        return ADOPTED if all(r.adopted for r in records) else DONE
+    return NOTHING
 
 
 def _ado_filter(ado_id: int):
@@ -292,7 +297,12 @@ class RunReports:
             line.jira_key = issue_keys.get(ado_id)  # a link's record, seen from this end
         lines.sort(key=lambda r: (_phase_rank(r.phase), r.kind, r.source_key))
         key = issue_keys.get(ado_id)
+        phases = {
+            name: phase_fate(name, [r for r in lines if r.phase == name], has_issue=key is not None)
+            for name in batched(run_phases())
+        }
         return ItemTrace(
+            phases=phases,
             migration_id=migration.id,
             ado_id=ado_id,
             ado_url=ado_item_url(migration.source or {}, ado_id),

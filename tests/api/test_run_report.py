@@ -133,6 +133,10 @@ async def test_report_trace_and_failures_of_a_run_with_planted_failures(api, wor
         assert trace["ado_url"].endswith(f"/_workitems/edit/{ado_id}")
         phases = {x["phase"] for x in trace["records"]}
         assert {"create_items", "attachments"} <= phases, phases
+        # Each phase of the run, with this item's fate there, as the report's row for the item says.
+        row = next(i for i in report["items"] if i["ado_id"] == ado_id)
+        assert trace["phases"] == {p: row["phases"][p] for p in trace["phases"]} and trace["phases"]
+        assert set(report["phases"]) <= set(trace["phases"]) and trace["phases"]["attachments"] == "failed"
         issue = next(x for x in trace["records"] if x["kind"] == "issue")
         assert issue["state"] == "done" and issue["target_key"] == trace["jira_key"] and issue["attempts"] >= 1
         assert issue["updated_at"]

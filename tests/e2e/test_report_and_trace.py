@@ -42,6 +42,7 @@ async def test_trace_search_and_report_download_from_the_run_page(web, page: Pag
     assert (await page.locator("#jira-link").get_attribute("href")).endswith(f"/browse/{jira_key}")
     assert (await page.locator("#ado-link").get_attribute("href")).endswith(f"/_workitems/edit/{ado_id}")
     await expect(page.locator('#trace tr[data-phase="create_items"][data-state="done"]')).to_have_count(1)
+    await expect(page.locator('#trace-phases [data-phase="create_items"]')).to_contain_text("done")
     await screenshot(page, "20-item-trace")
 
     # The Jira key finds the same item; an unknown one says so.
@@ -53,6 +54,7 @@ async def test_trace_search_and_report_download_from_the_run_page(web, page: Pag
     await expect(page.locator("#trace-error")).to_contain_text("999999")
 
     await page.goto(f"{web.url}/app/runs/{run_id}")
+    await screenshot(page, "21-run-report-links")
     async with page.expect_download() as info:
         await page.locator("#report-html").click()
     download = await info.value
