@@ -700,7 +700,7 @@ async def failures_page(request: Request, run_id: str, phase: str | None = None,
         listing=listing,
         page=page,
         pages=max(1, -(-listing.total // FAILURES_PER_PAGE)),
-        phases=[p for p in run_phases() if p != "preflight"],
+        phases=list(run_phases()),  # preflight too: its lookups (users, areas, iterations) fail on their own
     )
 
 
