@@ -97,6 +97,7 @@ class IssueOps(FieldRules):
                 if isinstance(prop, dict) and isinstance(prop.get("key"), str):
                     issue.properties[prop["key"]] = prop.get("value")
             self._save_issue(issue)
+            self.record_change(issue, [{"field": f, "fieldtype": "jira"} for f in sorted(out)])
 
     def _apply(self, issue: Issue, out: dict[str, Any]) -> None:
         self._detach_issue(issue)
@@ -140,6 +141,7 @@ class IssueOps(FieldRules):
 
     def _delete_one(self, issue: Issue) -> None:
         self._detach_issue(issue)
+        self.changelogs.pop(issue.id, None)
         self.children.pop(issue.id, None)
         self.index.pop(issue.id, None)
         self.pending_index.pop(issue.id, None)
@@ -203,7 +205,10 @@ class IssueOps(FieldRules):
             if errors or messages:
                 raise JiraError(400, messages, errors)
         with self._tx():
+            before = issue.status_id
             issue.status_id = chosen.to
             issue.status_changed = self.now()
             self._apply(issue, out)
             self._save_issue(issue)
+            status = {"field": "status", "fieldtype": "jira", "from": str(before), "to": str(chosen.to)}
+            self.record_change(issue, [status, *({"field": f, "fieldtype": "jira"} for f in sorted(out))])

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import render
 from ..errors import JiraError
-from .deps import JiraSite, base_url, json_body
+from .deps import JiraSite, base_url, json_body, page_params
 
 router = APIRouter()
 
@@ -58,6 +58,21 @@ async def edit_issue(request: Request, state: JiraSite, issueIdOrKey: str, retur
 async def delete_issue(state: JiraSite, issueIdOrKey: str, deleteSubtasks: bool = False) -> Response:
     state.delete_issue(state.issue(issueIdOrKey), deleteSubtasks)
     return Response(status_code=204)
+
+
+@router.get("/issue/{issueIdOrKey}/changelog")
+async def changelog(state: JiraSite, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100) -> dict:
+    issue = state.issue(issueIdOrKey)
+    page_params(startAt, maxResults)
+    entries = state.changelog(issue)
+    page = entries[startAt : startAt + min(maxResults, 100)]
+    return {
+        "startAt": startAt,
+        "maxResults": min(maxResults, 100),
+        "total": len(entries),
+        "isLast": startAt + len(page) >= len(entries),
+        "values": page,
+    }
 
 
 @router.get("/issue/{issueIdOrKey}/properties")
