@@ -35,14 +35,14 @@ class RemovalOps(FieldRules):
         return [
             {
                 "id": e["id"],
-                "author": self._user_ref(e["author"]),
+                "author": self._author_of(e["author"]),
                 "created": jira_time(e["created"]),
                 "items": e["items"],
             }
             for e in self.changelogs.get(issue.id, [])
         ]
 
-    def _user_ref(self, account_id: str) -> dict[str, Any]:
+    def _author_of(self, account_id: str) -> dict[str, Any]:
         user = self.users.get(account_id)
         return {
             "accountId": account_id,
@@ -150,7 +150,7 @@ class RemovalOps(FieldRules):
             "progressPercent": 50 if running else 100,
             "created": jira_time(task["submitted"]),
             "started": jira_time(task["submitted"]),
-            "submittedBy": self._user_ref(task["submittedBy"]),
+            "submittedBy": self._author_of(task["submittedBy"]),
             "processedAccessibleIssues": [] if running else task["processed"],
             "failedAccessibleIssues": {},
             "invalidOrInaccessibleIssueCount": task["invalid"],
