@@ -86,7 +86,7 @@ class RemovalOps(FieldRules):
         if component_id not in self.components:
             raise JiraError(404, [f"The component with id {component_id} does not exist."])
         with self._tx():
-            for issue in self.issues.values():
+            for issue in list(self.issues.values()):
                 if component_id in issue.component_ids:
                     self._apply(issue, {"component_ids": [c for c in issue.component_ids if c != component_id]})
                     self._save_issue(issue)
@@ -102,7 +102,7 @@ class RemovalOps(FieldRules):
         if sprint_id not in self.sprints:
             raise JiraError(404, [f"Sprint with id {sprint_id} does not exist."])
         with self._tx():
-            for issue in self.issues.values():
+            for issue in list(self.issues.values()):
                 if sprint_id in issue.sprint_ids:
                     self._apply(issue, {"sprint_ids": [s for s in issue.sprint_ids if s != sprint_id]})
                     self._save_issue(issue)
