@@ -8,6 +8,8 @@ from migrayt.contracts.execution import BatchInput, BatchResult
 from migrayt.contracts.runs import RunCheckpoint
 
 UNDO_PHASE = "undo"
+# An undo is a run of its migration (a `run` row) whose id starts so: the doors and the delta sync tell it apart.
+UNDO_RUN_PREFIX = "undo-"
 
 # What an undo removes, in the user's words; the dry run counts each.
 CATEGORIES = ("issues", "links", "remote_links", "attachments", "comments", "worklogs", "sprints", "components")

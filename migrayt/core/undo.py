@@ -14,7 +14,15 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from migrayt.contracts.runs import FINAL_STATUSES, RunProgress, RunStatus
-from migrayt.contracts.undo import FORCE_CATEGORIES, UNDO_PHASE, Blocker, UndoInput, UndoPlan, UndoPlanInput
+from migrayt.contracts.undo import (
+    FORCE_CATEGORIES,
+    UNDO_PHASE,
+    UNDO_RUN_PREFIX,
+    Blocker,
+    UndoInput,
+    UndoPlan,
+    UndoPlanInput,
+)
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
@@ -80,7 +88,7 @@ class UndoService(Migrations):
         async with self.sessions() as session:
             if refusal := await start_refusal(session, migration_id, plan_approval=False):
                 raise RunConflict(refusal)
-            run_id = f"undo-{uuid.uuid4().hex[:12]}"
+            run_id = f"{UNDO_RUN_PREFIX}{uuid.uuid4().hex[:12]}"
             # The row first, so the doors can show the undo at once; the plan activity claims it again.
             session.add(
                 Run(
@@ -118,7 +126,7 @@ class UndoService(Migrations):
             await owned(session, Migration, migration_id, tenant, "migration")
             run_id = await session.scalar(
                 select(Run.id)
-                .where(Run.migration_id == migration_id, Run.id.like("undo-%"))
+                .where(Run.migration_id == migration_id, Run.id.like(f"{UNDO_RUN_PREFIX}%"))
                 .order_by(Run.started_at.desc())
                 .limit(1)
             )

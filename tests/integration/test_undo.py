@@ -14,12 +14,13 @@ import httpx
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from migrayt.activities.delta.prepare import last_successful_start
 from migrayt.api.cli import app
 from migrayt.contracts.runs import RunStatus
 from migrayt.contracts.undo import EDITED_ISSUES, OTHERS_COMMENTS
 from migrayt.core.undo import UndoService
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.store.models import AuditEvent, ItemRecord
+from migrayt.store.models import AuditEvent, ItemRecord, Run
 from tests.api.conftest import served
 from tests.integration.harness import (
     WorkerProcess,
@@ -103,6 +104,9 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
             actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.run_id == done.run_id)))
         assert {"undo_requested", "run_started", "run_finished"} <= set(actions)
 
+        # A delta sync now would carry every item, not only those changed since the undo.
+        assert await last_successful_start(stack.service.sessions, migration_id, exclude_run="none") is None
+
         # A new run starts clean: it skips nothing and writes every issue again, once.
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         again = await wait_final(stack, TENANT, run_id)
@@ -112,6 +116,9 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
         state, issues = await snapshot(sandbox)
         assert state["issues"]["total"] == before[0]["issues"]["total"] + created
         assert state["issues"]["by_label"]["ado_id_duplicates"] == 0
+        async with stack.service.sessions() as session:
+            started = (await session.get(Run, run_id)).started_at
+        assert await last_successful_start(stack.service.sessions, migration_id, exclude_run="none") == started
 
 
 async def test_a_worker_killed_mid_undo_resumes_and_leaves_nothing(stack, tmp_path):
