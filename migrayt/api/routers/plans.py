@@ -49,7 +49,10 @@ async def list_versions(migration_id: MigrationId, intake: Intake, tenant: Tenan
     "/draft", status_code=202, response_model=ScanAccepted, summary="Draft a new plan version (scans the source first)"
 )
 async def draft_plan(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[StartScanBody | None, Body()] = None,
 ) -> ScanAccepted:
     body = body or StartScanBody()
     scan_id = await intake.start_scan(
@@ -82,7 +85,10 @@ async def edit_plan(migration_id: MigrationId, body: EditPlanBody, intake: Intak
     "/approve", response_model=PlanView, responses=VERSION_CONFLICT, summary="Approve the latest version: runs use it"
 )
 async def approve_plan(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: ApprovePlanBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[ApprovePlanBody | None, Body()] = None,
 ) -> PlanView:
     body = body or ApprovePlanBody()
     version = body.version
