@@ -127,7 +127,10 @@ def description_parts(fields: dict[str, Any]) -> list[str]:
 
 
 def description_note(ado_id: int, limit: int, rev: int | None = None) -> str:
-    return f"Description cut at Jira's {limit:,}-character limit; the full original is attached as {description_file_name(ado_id, rev)}."
+    return (
+        f"Description cut at Jira's {limit:,}-character limit; the full original is attached as "
+        f"{description_file_name(ado_id, rev)}."
+    )
 
 
 def description_file_name(ado_id: int, rev: int | None = None) -> str:
@@ -363,7 +366,8 @@ def overflow_file(
             others += f" to {overflow_file_name(ado_id, parts)}"
         head += (
             f"<p><strong>Part {part} of {parts}</strong>: comments #{first_number:,} to #{last:,} "
-            f"({len(comments)} comments), in their original order. The parts are attached as {html.escape(others)}.</p>\n"
+            f"({len(comments)} comments), in their original order. The parts are attached as "
+            f"{html.escape(others)}.</p>\n"
         )
         title = f"Comments of work item #{ado_id} (overflow, part {part} of {parts})"
     else:

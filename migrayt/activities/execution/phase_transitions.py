@@ -202,7 +202,8 @@ class TransitionsPhase:
             status_id, status_name = new_id, new_name
         back = await self._back_to_start(ctx, issue_key, graph, status_id, start)
         raise Unreachable(
-            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}; {back}"
+            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried "
+            f"{' → '.join([start, *walked])}; {back}"
         )
 
     async def _back_to_start(
