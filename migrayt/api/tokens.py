@@ -130,4 +130,4 @@ async def tenant_of(sessions: async_sessionmaker, token: str) -> tuple[str, str,
                 )
             )
         ).first()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    return tuple(row) if row else None

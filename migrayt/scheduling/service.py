@@ -416,7 +416,7 @@ def _view(record: ScheduleRecord, description: ScheduleDescription) -> ScheduleV
     spec = record.spec or {}
     return ScheduleView(
         schedule_id=record.id,
-        kind=record.kind,  # type: ignore[arg-type]
+        kind=record.kind,
         migration_id=record.migration_id,
         paused=state.paused,
         note=state.note,

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from migrayt.connectors.adf import AdfContext, html_to_adf
@@ -241,6 +241,9 @@ def history_file(ado_id: int, entries: Sequence[HistoryEntry]) -> bytes:
 # --------------------------------------------------------------------------- comments
 
 
+C = TypeVar("C")  # a comment of any shape: ADO's as read, or a SourceComment
+
+
 @dataclass
 class SourceComment:
     id: int
@@ -249,9 +252,7 @@ class SourceComment:
     html: str
 
 
-def split_at_cap(
-    comments: Sequence[SourceComment], cap: int = JIRA_COMMENT_CAP
-) -> tuple[list[SourceComment], list[SourceComment]]:
+def split_at_cap(comments: Sequence[C], cap: int = JIRA_COMMENT_CAP) -> tuple[list[C], list[C]]:
     """(posted as Jira comments, attached as the overflow file), original order kept."""
     cap = max(0, cap)
     return list(comments[:cap]), list(comments[cap:])

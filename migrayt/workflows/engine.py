@@ -191,7 +191,7 @@ class RunEngine:
             size = size_of[self._cp.tier]
             next_start = self._cp.next_ordinal
             redo: list[int] = list(self._cp.redo)
-            in_flight: dict[int, asyncio.Task] = {}
+            in_flight: dict[int, asyncio.Task[Any]] = {}
             cutting: set[int] = set()
             while True:
                 await self._apply_controls()

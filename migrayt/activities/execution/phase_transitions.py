@@ -154,6 +154,7 @@ class TransitionsPhase:
             # Once a status's way out is known, follow it without asking again; Jira refusing a step
             # (400) shows the knowledge is stale, and from then on this walk asks at every step.
             known = graph.shortest_path(status_id, target) if not stale and graph.seen(status_id) else None
+            step: Edge | None
             if known:
                 step = known[0]
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
@@ -22,7 +22,9 @@ from migrayt.store.models import PlanVersion
 
 router = APIRouter(prefix="/api/migrations/{migration_id}/plan", tags=["mapping plans"])
 
-VERSION_CONFLICT = {409: {"description": "the version is not the latest (edit or approve the latest)"}}
+VERSION_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the version is not the latest (edit or approve the latest)"}
+}
 
 
 def plan_view(row: PlanVersion, plan: MappingPlan) -> PlanView:

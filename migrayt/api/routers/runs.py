@@ -5,7 +5,7 @@ The controls: /api/migrations/{runId}/pause|resume|cancel|rerun.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/migrations", tags=["runs"])
 
 Tenant = TenantId  # the name other routers imported before migrayt/api/auth.py existed
 
-CONFLICTS = {
+CONFLICTS: dict[int | str, dict[str, Any]] = {
     409: {"description": "the run is not in a state for this action; nothing was changed"},
     404: {"description": "no such run for this tenant"},
 }

@@ -806,11 +806,11 @@ class _Converter:
             if tag == "tr":
                 rows.append((child, False))
             elif tag in ("thead", "tbody", "tfoot"):
-                row = child.first_child
-                while row is not None:
-                    if row.tag == "tr":
-                        rows.append((row, tag == "thead"))
-                    row = row.next
+                section_row = child.first_child
+                while section_row is not None:
+                    if section_row.tag == "tr":
+                        rows.append((section_row, tag == "thead"))
+                    section_row = section_row.next
             elif tag == "caption":
                 sub = _Sink()
                 self._children(child, sub, marks, depth + 1, ld)
