@@ -105,10 +105,10 @@ class UndoActivities:
         me = (await ctx.jira.myself()).account_id
         records = await self._records(input.migration_id)
         await self._settle_pending_issues(ctx, records)
-        issues = [r for r in records if r.kind == ISSUE and r.state == DONE and r.target_key]
-        created = {r.target_key: r for r in issues if not (r.detail or {}).get("adopted")}
-        adopted = {r.target_key for r in issues if (r.detail or {}).get("adopted")}
-        issue_of_item = {r.source_key: r.target_key for r in issues}
+        issues = [(r.target_key, r) for r in records if r.kind == ISSUE and r.state == DONE and r.target_key]
+        created = {key: r for key, r in issues if not (r.detail or {}).get("adopted")}
+        adopted = {key for key, r in issues if (r.detail or {}).get("adopted")}
+        issue_of_item = {r.source_key: key for key, r in issues}
 
         blockers = await self._blockers(ctx.jira, me, created)
         forced = set(input.force)
@@ -123,9 +123,9 @@ class UndoActivities:
         for r in records:
             if r.state != DONE or not r.target_key or (r.detail or {}).get("adopted"):
                 continue  # not written by this migration (adopted), or nothing in Jira to take out
-            tier = self._tier(r, created, adopted, issue_of_item, held)
-            if tier is not None:
-                tiers[tier].append(r)
+            where = self._tier(r, created, adopted, issue_of_item, held)
+            if where is not None:
+                tiers[where].append(r)
         for tier in tiers:
             for r in tier:
                 category = CATEGORY_OF_KIND.get(r.kind, r.kind)
@@ -234,6 +234,7 @@ class UndoActivities:
             ends = {detail.get("subject"), detail.get("object")}
             # A link to an issue held back stays with it; a link to an issue deleted goes with it.
             return TIER_CONTENT if not (ends & (held | set(created))) else None
+        issue: str | None
         if r.kind == REMOTE_LINK:
             issue = (r.target_key or "").rsplit(":", 1)[0]
         elif r.kind in FILE_KINDS:
@@ -408,10 +409,10 @@ class UndoActivities:
             elif r.kind in FILE_KINDS:
                 await jira.delete_attachment(target)
             elif r.kind in (COMMENT, WORKLOG):
-                issue = await self._issue_key(r)
-                if issue is None:
+                on = await self._issue_key(r)
+                if on is None:
                     return "already gone"
-                await (jira.delete_comment if r.kind == COMMENT else jira.delete_worklog)(issue, target)
+                await (jira.delete_comment if r.kind == COMMENT else jira.delete_worklog)(on, target)
             elif r.kind == COMPONENT:
                 if (used := await jira.component_issue_count(target)) > 0:
                     return f"in use: component {target} is still used by {used} issue(s)"
