@@ -95,6 +95,7 @@ class UndoBatchResult(BatchResult):
 class UndoSweepInput(BaseModel):
     run_id: str
     migration_id: str
+    tenant: str = ""
 
 
 class UndoSweepResult(BaseModel):

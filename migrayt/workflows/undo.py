@@ -116,7 +116,7 @@ class UndoWorkflow(RunEngine):
             assert self._run is not None
             await workflow.execute_activity_method(
                 UndoActivities.undo_sweep,
-                UndoSweepInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+                UndoSweepInput(run_id=self._run.run_id, migration_id=self._run.migration_id, tenant=self._run.tenant),
                 start_to_close_timeout=timedelta(minutes=10),
                 retry_policy=BOOKKEEPING_RETRY,
             )

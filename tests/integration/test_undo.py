@@ -102,7 +102,14 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
         assert set(await records_by_state(stack, migration_id)) == {"removed"}
         async with stack.service.sessions() as session:
             actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.run_id == done.run_id)))
-        assert {"undo_requested", "run_started", "run_finished"} <= set(actions)
+        assert {"undo_requested", "run_started", "undo_removed", "run_finished"} <= set(actions)
+        async with stack.service.sessions() as session:
+            trail = await session.scalar(
+                select(AuditEvent.detail).where(AuditEvent.run_id == done.run_id, AuditEvent.action == "undo_removed")
+            )
+        assert sum(trail["records"]["deleted"].values()) + sum(trail["records"].get("already gone", {}).values()) == (
+            plan.total
+        )
 
         # A delta sync now would carry every item, not only those changed since the undo.
         assert await last_successful_start(stack.service.sessions, migration_id, exclude_run="none") is None

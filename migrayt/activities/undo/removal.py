@@ -480,6 +480,31 @@ class UndoActivities:
             await item_records.mark_removed(
                 session, release, input.run_id, {"undo": input.run_id, "removal": "with its issue"}
             )
+            # The trail of what this undo took out of Jira: counts per kind and how, never content.
+            removal = ItemRecord.detail["removal"].astext
+            rows = await session.execute(
+                select(ItemRecord.kind, removal, func.count())
+                .where(ItemRecord.migration_id == input.migration_id, ItemRecord.run_id == input.run_id)
+                .where(ItemRecord.state == REMOVED)
+                .group_by(ItemRecord.kind, removal)
+            )
+            removed: dict[str, dict[str, int]] = {}
+            for kind, how, n in rows:
+                removed.setdefault(str(how), {})[kind] = n
+            await session.execute(
+                pg_insert(AuditEvent)
+                .values(
+                    event_key=f"{input.run_id}:removed",
+                    tenant_id=input.tenant,
+                    migration_id=input.migration_id,
+                    run_id=input.run_id,
+                    action="undo_removed",
+                    actor="system",
+                    door="system",
+                    detail={"records": removed},
+                )
+                .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+            )
             await session.commit()
         return UndoSweepResult(released=len(release))
 
