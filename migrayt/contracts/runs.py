@@ -78,6 +78,8 @@ class MigrationRunInput(BaseModel):
     # The run's phases in order, fixed when it starts (None: started before runs named their phases).
     phases: list[str] | None = None
     checkpoint: RunCheckpoint | None = None
+    # Savepoints while batches run, at most this often (None: only at phase ends and on pause).
+    savepoint_every_minutes: float | None = None
 
 
 class MigrationRunResult(BaseModel):

@@ -18,6 +18,7 @@ from migrayt.activities.execution.migration_context import MigrationContexts
 from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
+from migrayt.activities.execution.savepoints import SavepointActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
@@ -30,6 +31,7 @@ from migrayt.tenant_secrets import SecretPolicy
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
+from migrayt.workflows.savepoint_check import SavepointCheckWorkflow
 from migrayt.workflows.scan import ScanWorkflow
 
 log = logging.getLogger("migrayt.worker")
@@ -89,7 +91,10 @@ async def run_worker(
         SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings)
     )
     contexts = MigrationContexts(sessions, connectors)
+    savepoints = SavepointActivities(sessions, contexts, settings)
     activities = [
+        savepoints.write_savepoint,
+        savepoints.check_savepoint_sample,
         RunEventActivities(sessions).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
@@ -100,7 +105,14 @@ async def run_worker(
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow, DeltaSyncWorkflow, ScheduledRunWorkflow],
+        workflows=[
+            MigrationRunWorkflow,
+            ScanWorkflow,
+            PreviewWorkflow,
+            DeltaSyncWorkflow,
+            ScheduledRunWorkflow,
+            SavepointCheckWorkflow,
+        ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
