@@ -17,7 +17,9 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
 
+from migrayt.api.cli import app as cli_app
 from migrayt.contracts.runs import FINAL_STATUSES, RunProgress, RunStatus
 from migrayt.contracts.savepoints import SavepointBody
 from migrayt.core.runs import MigrationService
@@ -108,6 +110,10 @@ async def test_a_fresh_installation_finishes_a_paused_run_from_its_savepoint_wit
                 r = await http.get(f"/api/runs/{run_id}/savepoints/{listed[0]['name']}")
                 assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
                 raw = r.content
+                # The CLI downloads the same bytes (the newest savepoint when no name is given).
+                cli = await migrayt(api, token, "savepoint", "download", run_id, "-o", str(tmp_path / "saved.json"))
+                assert cli.exit_code == 0, cli.output
+                assert (tmp_path / "saved.json").read_bytes() == raw
                 # Another tenant sees none of it.
                 other = await api.issue_token("someone-else")
                 async with api.client(other) as stranger:
@@ -137,13 +143,11 @@ async def test_a_fresh_installation_finishes_a_paused_run_from_its_savepoint_wit
                     await hold_jira(sandbox, ISSUE_CREATES)
                     async with httpx.AsyncClient(timeout=10) as plain:
                         (await plain.delete(f"{sandbox.jira_url}/_sandbox/faults/counters")).raise_for_status()
-                    r = await http.post(
-                        f"/api/migrations/{migration_id}/runs/from-savepoint",
-                        content=raw,
-                        headers={"Content-Type": "application/json"},
+                    cli = await migrayt(
+                        api, token, "run", migration_id, "--from-savepoint", str(tmp_path / "saved.json"), "--json"
                     )
-                    assert r.status_code == 202, r.text
-                    run_id = r.json()["run_id"]
+                    assert cli.exit_code == 0, cli.output
+                    run_id = json.loads(cli.output)["run_id"]
                     done, creates_sent = await final_or_create_sent(two, sandbox, run_id)
                     await release_jira(sandbox)
                     after, issues = await jira_state(sandbox), await jira_issues(sandbox)
@@ -160,6 +164,13 @@ async def test_a_fresh_installation_finishes_a_paused_run_from_its_savepoint_wit
     assert after["links"] == before["links"]
     assert all(len(keys) == 1 for keys in ado_labels(issues).values()), "a duplicate issue"
     assert {label.removeprefix("ado-id-"): keys[0] for label, keys in ado_labels(issues).items()} == saved_issues
+
+
+async def migrayt(api: Api, token: str, *args: str):
+    """The `migrayt` CLI against this API (in a thread: the API is served by this event loop)."""
+    return await asyncio.to_thread(
+        CliRunner().invoke, cli_app, [*args, "--api-url", api.url, "--token", token], catch_exceptions=False
+    )
 
 
 async def final_or_create_sent(stack: Stack, sandbox, run_id: str) -> tuple[RunProgress, int]:
