@@ -46,6 +46,7 @@ from tests.integration.harness import (
     wait_until_held,
 )
 from tests.integration.test_run_control import jira_faults, taken
+from tests.security.test_local_doors import sign_in
 
 TENANT = "savepoint-co"
 TRANSITIONS = r"POST /rest/api/3/issue/[^/]+/transitions"
@@ -114,6 +115,13 @@ async def test_a_fresh_installation_finishes_a_paused_run_from_its_savepoint_wit
                 cli = await migrayt(api, token, "savepoint", "download", run_id, "-o", str(tmp_path / "saved.json"))
                 assert cli.exit_code == 0, cli.output
                 assert (tmp_path / "saved.json").read_bytes() == raw
+            # The run page lists them, each a download link, for a signed-in user of the tenant.
+            async with api.client() as browser:
+                assert (await sign_in(browser, token)).status_code == 303
+                page = await browser.get(f"/app/runs/{run_id}")
+                link = f"/app/runs/{run_id}/savepoints/{listed[0]['name']}"
+                assert page.status_code == 200 and f'href="{link}"' in page.text
+                assert (await browser.get(link)).content == raw
                 # Another tenant sees none of it.
                 other = await api.issue_token("someone-else")
                 async with api.client(other) as stranger:
