@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.adoption import SOURCE_PROPERTY, FoundIssue, Identity
 from migrayt.activities.execution.migration_context import MigrationContexts
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.connections_store import SecretKeyMissing
 from migrayt.connectors.http import ApiError
 from migrayt.contracts.savepoints import (
     SavepointBody,
@@ -53,7 +54,13 @@ class SavepointActivities:
             ),
             records=records,
         )
-        sealed = savepoints.seal(body, savepoints.signing_key(self._settings))
+        try:
+            key = savepoints.signing_key(self._settings)
+        except SecretKeyMissing as err:  # a configuration to fix, not a failure to retry
+            raise ApplicationError(
+                f"savepoint not signed: {err}", type="BadConfiguration", non_retryable=True
+            ) from None
+        sealed = savepoints.seal(body, key)
         name = await asyncio.to_thread(savepoints.write, self._settings, sealed, self._settings.savepoints_kept)
         return WriteSavepointResult(name=name, records=len(records))
 
