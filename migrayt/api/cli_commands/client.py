@@ -54,14 +54,14 @@ class ApiClient:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.send(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         return response.json() if response.content else None
 
-    def download(self, path: str) -> bytes:
-        """The answer's bytes as sent (a savepoint's checksum is of them)."""
-        return self.send("GET", path).content
+    def download(self, path: str, **params: Any) -> bytes:
+        """The answer's bytes as sent (a report file), with the same errors and exit codes as `request`."""
+        return self._send("GET", path, params={k: v for k, v in params.items() if v is not None}).content
 
-    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
