@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ADMIN_TOKEN_MIN_BITS = 256
@@ -151,8 +151,8 @@ class Settings(BaseSettings):
     # and every this many minutes while batches run (0: only at phase ends and on pause), into this folder
     # (unset: <state_dir>/savepoints), keeping the newest this many per run.
     savepoint_dir: Path | None = None
-    savepoint_every_minutes: float = 10.0
-    savepoints_kept: int = 5
+    savepoint_every_minutes: float = Field(10.0, ge=0)
+    savepoints_kept: int = Field(5, ge=1)
 
     @field_validator("tenant")
     @classmethod
