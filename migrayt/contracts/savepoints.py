@@ -9,11 +9,11 @@ Migrayt can still read, or clearly refuse, an older file. Add fields with defaul
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-FORMAT = "migrayt-savepoint"
+FORMAT: Final = "migrayt-savepoint"
 SCHEMA_VERSION = 1
 
 

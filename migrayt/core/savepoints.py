@@ -35,8 +35,11 @@ SAMPLE_SIZE = 10
 
 def sample(file: SavepointFile, size: int = SAMPLE_SIZE) -> list[tuple[str, str]]:
     """(ADO id, issue key) of done issue records, spread evenly over the file (the first and the last included)."""
-    issues = [(r.source_key, r.target_key) for r in file.body.records if r.kind == ISSUE and r.state == DONE]
-    issues = [(k, t) for k, t in issues if t]
+    issues = [
+        (r.source_key, r.target_key)
+        for r in file.body.records
+        if r.kind == ISSUE and r.state == DONE and r.target_key is not None
+    ]
     if len(issues) <= size:
         return issues
     step = (len(issues) - 1) / (size - 1)
