@@ -20,6 +20,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: async_sessionmaker) -> AsyncEngine:
+    """The engine a session factory opens its sessions on: for what must hold one connection for a whole
+    block (session-level advisory locks), which a session gives back to the pool at each commit."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine), "a session factory made by session_factory(engine)"
+    return engine
+
+
 def alembic_config(database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
