@@ -47,7 +47,7 @@ def migration_body(
     }
 
 
-async def poll(http: httpx.AsyncClient, path: str, done, timeout: float = 120.0, every: float = 0.2) -> dict[str, Any]:
+async def poll(http: httpx.AsyncClient, path: str, done, timeout: float = 480.0, every: float = 0.2) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         r = await http.get(path)
