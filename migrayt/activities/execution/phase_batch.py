@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from migrayt.activities.execution import adoption
 from migrayt.activities.execution.create_items import SourceRow, batch_rows
@@ -42,7 +42,7 @@ class BatchSlice(Protocol):
 class PhaseBatch:
     """One batch of a phase: its rows (in work-list order) and counters, over the migration's context."""
 
-    sessions: async_sessionmaker
+    sessions: async_sessionmaker[AsyncSession]
     contexts: MigrationContexts
     ctx: MigrationContext
     run_id: str
@@ -50,7 +50,9 @@ class PhaseBatch:
     counters: PhaseCounters
 
     @classmethod
-    async def open(cls, sessions: async_sessionmaker, contexts: MigrationContexts, input: BatchSlice) -> PhaseBatch:
+    async def open(
+        cls, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts, input: BatchSlice
+    ) -> PhaseBatch:
         ctx = await contexts.load(input.migration_id)
         rows = await batch_rows(sessions, input.run_id, input.tier, input.start, input.end)
         return cls(sessions, contexts, ctx, input.run_id, rows, PhaseCounters(total=len(rows)))
@@ -127,7 +129,7 @@ class BatchPhase:
             cls.name = phase
             BatchPhase.by_name[phase] = cls
 
-    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts) -> None:
         self._sessions = sessions
         self._contexts = contexts
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from migrayt.activities.execution.migration_context import MigrationContext
@@ -33,7 +33,7 @@ class WorkList:
 
 
 async def build_work_list(
-    sessions: async_sessionmaker,
+    sessions: async_sessionmaker[AsyncSession],
     run_id: str,
     ctx: MigrationContext,
     catalog: TargetCatalog,
