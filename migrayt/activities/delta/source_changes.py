@@ -99,7 +99,8 @@ class SourceChangesActivities:
         batch = await PhaseBatch.open(self._sessions, self._contexts, input)
         ctx = batch.ctx
         issues = await batch.issues()
-        with_issue = batch.keep([r for r in batch.rows if str(r.source_id) in issues])
+        issue_key = {k: rec.target_key for k, rec in issues.items() if rec.target_key}
+        with_issue = batch.keep([r for r in batch.rows if str(r.source_id) in issue_key])
         if not with_issue:
             return batch.result()
         now = await batch.work_items(with_issue)
@@ -116,7 +117,7 @@ class SourceChangesActivities:
                     ctx.migration_id,
                     SOURCE_CHANGE,
                     [
-                        (key, issues[str(r.source_id)].target_key, {"rev": now[r.source_id].rev, "created": True})
+                        (key, issue_key[str(r.source_id)], {"rev": now[r.source_id].rev, "created": True})
                         for r in fresh
                         if (key := f"{r.source_id}:{now[r.source_id].rev}") not in seen
                     ],

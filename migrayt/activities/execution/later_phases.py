@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import ClassVar
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,7 +20,7 @@ from migrayt.store.item_locks import ItemsBusy, claimed
 
 def _phase_classes() -> dict[str, type[BatchPhase]]:
     """The registry phases whose activity is run_phase_batch, each by its class in `phase_<name>.py`."""
-    found = {}
+    found: dict[str, type[BatchPhase]] = {}
     for p in PHASES:
         if p.activity is run_phase_batch:
             import_module(f"{__package__}.phase_{p.name}")
@@ -30,9 +31,9 @@ def _phase_classes() -> dict[str, type[BatchPhase]]:
 
 
 class LaterPhaseActivities:
-    PHASE_CLASSES = _phase_classes()
+    PHASE_CLASSES: ClassVar[dict[str, type[BatchPhase]]] = _phase_classes()
 
-    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts) -> None:
         self._sessions = sessions
         self._contexts = contexts
         self._phases = {name: cls(sessions, contexts) for name, cls in self.PHASE_CLASSES.items()}

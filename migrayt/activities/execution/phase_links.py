@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -86,9 +87,9 @@ class LinksPhase(BatchPhase, phase="links"):
                 work.links = [link for link in work.links if owned_by(work.source_id, link, in_work_list)]
             # Phase 3 keeps a parent Jira cannot nest as a Relates link; an ADO Related link between
             # the same two items is then that same Jira link, not a second one.
-            family = {
-                tuple(sorted(pair))
-                for pair in (
+            family: set[tuple[int, int]] = {
+                (min(child, parent), max(child, parent))
+                for child, parent in (
                     await session.execute(
                         select(RunSourceItem.source_id, RunSourceItem.parent_id).where(
                             RunSourceItem.run_id == batch.run_id,
@@ -97,6 +98,7 @@ class LinksPhase(BatchPhase, phase="links"):
                         )
                     )
                 ).all()
+                if parent is not None
             }
         keys = await batch.target_keys(ISSUE, [str(e) for e in ends])
         adopted = await batch.adopted(keys)
@@ -176,7 +178,7 @@ class _Writer:
         keys: Mapping[str, str],
         jira_types: Mapping[str, IssueLinkType],
         family: set[tuple[int, int]],
-        adopted: set[str] = frozenset(),
+        adopted: AbstractSet[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         # Items whose issue another migration wrote: a link between two of them may be in Jira already.
@@ -234,6 +236,7 @@ class _Writer:
         jira_type = self._jira_types.get(plan.type_name.lower()) if plan is not None else None
         if (reason := link_blocker(link, plan, jira_type, self._keys)) is not None:
             return await self._fail(LINK, key, reason)
+        assert plan is not None and jira_type is not None  # link_blocker finds no reason only when both are known
         subject, obj = self._keys[str(plan.subject)], self._keys[str(plan.object)]
         detail = {
             "type": jira_type.name,
