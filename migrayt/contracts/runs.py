@@ -62,6 +62,9 @@ class RunCheckpoint(BaseModel):
     paused: bool = False
     event_seq: int = 0
     continued: int = 0
+    # phase_started of the phase under way is recorded: a run continued as new at the phase's start says it once.
+    # (False in checkpoints from before this field: those runs record it again, as they did, so they replay.)
+    phase_reported: bool = False
 
 
 class MigrationRunInput(BaseModel):

@@ -15,7 +15,6 @@ from temporalio.worker import Worker
 from migrayt.activities.execution.create_items import CreateItemsActivities
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.execution.migration_context import MigrationContexts
-from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.execution.savepoints import SavepointActivities
@@ -45,7 +44,7 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
 
     return [
         DeltaPrepareActivities(sessions, contexts).delta_prepare,
-        SourceChangesActivities(PhaseDeps(sessions, contexts)).delta_source_changes,
+        SourceChangesActivities(sessions, contexts).delta_source_changes,
         ScheduledRunActivities(MigrationService(settings, sessions, client)).start_scheduled_run,
     ]
 
@@ -98,7 +97,7 @@ async def run_worker(
         RunEventActivities(sessions).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
-        LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
+        LaterPhaseActivities(sessions, contexts).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
     ]

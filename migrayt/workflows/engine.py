@@ -144,8 +144,9 @@ class RunEngine:
                 phase = registered(self._phases[index])
                 self._cp.phase = phase.name
                 self._set_phase(phase.name)
-                if self._cp.tier == 0 and self._cp.next_ordinal == 0:
+                if self._cp.tier == 0 and self._cp.next_ordinal == 0 and not self._cp.phase_reported:
                     await self._record("phase_started")
+                self._cp.phase_reported = True
                 if phase.kind == PhaseKind.PREFLIGHT:
                     await self._wait_while_paused()
                     if self._cancel_requested:
@@ -161,6 +162,7 @@ class RunEngine:
                 self._cp.phase = self._phases[index + 1] if index + 1 < len(self._phases) else None
                 self._cp.tier = 0
                 self._cp.next_ordinal = 0
+                self._cp.phase_reported = False
             failed = sum(c.failed for c in self._cp.counters.values())
             return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED)
         except asyncio.CancelledError:
