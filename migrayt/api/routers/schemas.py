@@ -87,6 +87,10 @@ class MigrationView(BaseModel):
     created_at: datetime | None = None
     plan: PlanSummary | None = Field(None, description="the latest plan version")
     runs: list[RunSummary] = Field(default_factory=list)
+    status: str | None = Field(
+        None, description="the status of its latest full run (a delta sync after it does not clear its failures)"
+    )
+    status_run_id: str | None = None
 
 
 class ActorBody(BaseModel):

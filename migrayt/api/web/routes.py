@@ -273,8 +273,7 @@ async def home(request: Request) -> HTMLResponse:
     migrations = await svc.list_migrations(who.tenant)
     latest_runs = {}
     for m in migrations:
-        runs = await svc.list_runs(who.tenant, m.id)
-        latest_runs[m.id] = runs[-1] if runs else None
+        latest_runs[m.id] = svc.standing_run(await svc.list_runs(who.tenant, m.id))
     connections = await _intake(request).list_connections(who.tenant)
     return _page(request, "home.html", who=who, migrations=migrations, latest_runs=latest_runs, connections=connections)
 
