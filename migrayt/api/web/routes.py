@@ -434,6 +434,7 @@ async def _mapping_page(
         fields=views.field_rows(plan),
         history=list(reversed(history)),
         approved=row.status == APPROVED,
+        to_acknowledge=await intake.findings_to_acknowledge(who.tenant, migration_id),
         error=error,
         edit=request.query_params.get("edit") == "1",
     )
@@ -465,7 +466,12 @@ async def approve_mapping(request: Request, migration_id: str) -> Response:
     form = await request.form()
     try:
         await _intake(request).approve_plan(
-            who.tenant, migration_id, int(str(form.get("version") or "0")), who.actor, "web"
+            who.tenant,
+            migration_id,
+            int(str(form.get("version") or "0")),
+            who.actor,
+            "web",
+            acknowledged=[str(v) for v in form.getlist("acknowledge")],
         )
     except (VersionConflict, ValueError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
