@@ -21,3 +21,8 @@ class WrongConnectionKind(NotFound):
 class FindingsNotAcknowledged(VersionConflict):
     """Approval refused: the scan found what will fail items and nobody has acknowledged it yet. A VersionConflict,
     so every door answers it as it answers a refused approval (409, the web form's error, exit 4)."""
+
+
+class SavepointRefused(Exception):
+    """A savepoint not to be trusted for this migration (changed, signed elsewhere, another target, or its
+    issues not found in Jira); the message says which, and nothing was imported."""
