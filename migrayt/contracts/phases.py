@@ -92,6 +92,13 @@ class Phase:
     run: bool = True  # a full run goes through it
     delta: bool = False  # a delta sync goes through it, over the changed items
     batch_timeout: timedelta = timedelta(minutes=30)
+    # What its `skipped` counter means, in the user's words: in create items an item already there from an
+    # earlier run; in the later phases an item with nothing of this phase to write (or whose issue failed).
+    skipped: str = "passed over"
+
+    def words(self) -> dict[str, str]:
+        """Each counter's heading for this phase, the same in the CLI, the web app, the demo and the report."""
+        return {"created": self.counts, "adopted": "already in Jira", "skipped": self.skipped, "failed": "failed"}
 
 
 PHASES: tuple[Phase, ...] = (
@@ -105,6 +112,7 @@ PHASES: tuple[Phase, ...] = (
         Preview.DRY_RUN,
         delta=True,
         batch_timeout=timedelta(minutes=10),
+        skipped="already there",
     ),
     Phase("hierarchy", "Hierarchy", "parents set", PhaseKind.BATCHED, run_phase_batch, Preview.DRY_RUN, delta=True),
     Phase("links", "Links", "links made", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
@@ -153,6 +161,18 @@ BY_NAME: dict[str, Phase] = {p.name: p for p in PHASES}
 
 def phase(name: str) -> Phase:
     return BY_NAME[name]
+
+
+def title(name: str) -> str:
+    """A phase's heading for people; a name the registry no longer has stands as itself."""
+    return BY_NAME[name].title if name in BY_NAME else name
+
+
+def words(name: str) -> dict[str, str]:
+    """`Phase.words` of a phase by name (a name the registry no longer has: plain words)."""
+    if name in BY_NAME:
+        return BY_NAME[name].words()
+    return {"created": "created", "adopted": "already in Jira", "skipped": "passed over", "failed": "failed"}
 
 
 def run_phases() -> tuple[str, ...]:

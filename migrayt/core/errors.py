@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from migrayt.mapping.versions import VersionConflict
+
 
 class NotFound(Exception):
     """Not there, or not this tenant's: the two are answered alike so a tenant learns nothing of another's."""
@@ -14,6 +16,11 @@ class RunConflict(Exception):
 class WrongConnectionKind(NotFound):
     """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
     callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
+
+
+class FindingsNotAcknowledged(VersionConflict):
+    """Approval refused: the scan found what will fail items and nobody has acknowledged it yet. A VersionConflict,
+    so every door answers it as it answers a refused approval (409, the web form's error, exit 4)."""
 
 
 class SavepointRefused(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,9 +21,10 @@ from migrayt.connections_store import (
 )
 from migrayt.contracts.preview import PreviewWorkflowInput, PreviewWorkflowResult
 from migrayt.contracts.scan import ScanInput, ScanResult
-from migrayt.core.errors import NotFound, WrongConnectionKind
+from migrayt.core.errors import FindingsNotAcknowledged, NotFound, WrongConnectionKind
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
+from migrayt.intake.lint import LimitBreach, LintReport
 from migrayt.mapping import versions
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
@@ -228,11 +230,46 @@ class IntakeService:
             await session.commit()
             return row.version
 
-    async def approve_plan(self, tenant: str, migration_id: str, version: int, actor: str, door: str) -> None:
+    async def findings_to_acknowledge(self, tenant: str, migration_id: str) -> list[LimitBreach]:
+        """The latest completed scan's findings the run will fail items over (none before a scan)."""
         await self._migration(tenant, migration_id)
         async with self.sessions() as session:
+            lint = await session.scalar(
+                select(Scan.lint)
+                .where(Scan.migration_id == migration_id, Scan.status == "COMPLETED")
+                .order_by(Scan.started_at.desc())
+                .limit(1)
+            )
+        return LintReport.model_validate(lint or {}).to_acknowledge()
+
+    async def approve_plan(
+        self,
+        tenant: str,
+        migration_id: str,
+        version: int,
+        actor: str,
+        door: str,
+        acknowledged: Sequence[str] = (),
+    ) -> None:
+        """Approve the latest version; refused while a finding that will fail items is not acknowledged (by rule)."""
+        missing = [f for f in await self.findings_to_acknowledge(tenant, migration_id) if f.rule not in acknowledged]
+        if missing:
+            raise FindingsNotAcknowledged(
+                "the plan cannot be approved until these scan findings, which will fail items, are acknowledged: "
+                + "; ".join(f"{f.rule} ({f.message})" for f in missing)
+                + ". Acknowledge each by name (API: acknowledge, CLI: map approve --acknowledge "
+                + " --acknowledge ".join(f.rule for f in missing)
+                + ")"
+            )
+        async with self.sessions() as session:
             await versions.approve(
-                session, tenant=tenant, migration_id=migration_id, version=version, actor=actor, door=door
+                session,
+                tenant=tenant,
+                migration_id=migration_id,
+                version=version,
+                actor=actor,
+                door=door,
+                acknowledged=sorted(set(acknowledged)),
             )
             await session.commit()
 

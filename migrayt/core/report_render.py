@@ -12,6 +12,7 @@ import io
 from jinja2 import Environment, select_autoescape
 
 from migrayt.contracts.phases import BY_NAME
+from migrayt.contracts.phases import words as phase_words
 from migrayt.core.run_report import RunReportDocument
 
 CSV_COLUMNS = (
@@ -75,6 +76,7 @@ def to_json(report: RunReportDocument) -> str:
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 _env.filters["phase_title"] = lambda name: BY_NAME[name].title if name in BY_NAME else name
+_env.filters["phase_words"] = phase_words
 
 HTML = _env.from_string(
     """<!DOCTYPE html>
@@ -99,13 +101,17 @@ th{background:#f1f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 <tr><td class="muted">Generated</td><td>{{ r.generated_at }}</td></tr>
 <tr><td class="muted">Totals</td><td id="totals">{{ r.totals.items }} items · {{ r.totals.records }} records ·
 <span class="{{ 'failed' if r.totals.failures }}" id="failures-total">{{ r.totals.failures }} failed</span></td></tr>
+<tr><td class="muted">Failed items</td><td id="failed-items">{{ r.totals.failed_items }} failed items
+{%- if r.totals.users_unmatched %} · <span id="users-unmatched">users: {{ r.totals.users_unmatched }} unmatched</span>
+{%- endif %}</td></tr>
 </table>
 
 <h2>Counts per phase</h2>
-<table id="counters"><thead><tr><th>Phase</th><th>Items</th><th>Created</th><th>Already in Jira</th>
-<th>Skipped</th><th>Failed</th></tr></thead><tbody>
-{% for name in r.phases %}{% set c = r.counters[name] %}
-<tr data-phase="{{ name }}"><td>{{ name|phase_title }}</td><td class="n">{{ c.total }}</td>
+<table id="counters"><thead><tr><th>Phase</th><th>Items</th><th>Done</th><th>Already in Jira</th>
+<th>Passed over</th><th>Failed</th></tr></thead><tbody>
+{% for name in r.phases %}{% set c = r.counters[name] %}{% set w = name|phase_words %}
+<tr data-phase="{{ name }}"><td>{{ name|phase_title }}<div class="muted">done: {{ w.created }};
+passed over: {{ w.skipped }}</div></td><td class="n">{{ c.total }}</td>
 <td class="n">{{ c.created }}</td>
 <td class="n">{{ c.adopted }}</td><td class="n">{{ c.skipped }}</td>
 <td class="n{{ ' failed' if c.failed }}">{{ c.failed }}</td></tr>

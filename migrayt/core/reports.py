@@ -38,6 +38,11 @@ class RunReport(RunProgress):
     error: str | None = None
     # True when the workflow answered the query; False when this is the last state kept in the database.
     live: bool = True
+    # Items failed in the run's phases: the sum of its phase counters' `failed`, the one number every door shows.
+    failed_items: int = 0
+    # ADO identities with no Jira account (the plan's user table): counted apart, as they are not items.
+    users_unmatched: int = 0
+    # Failed records of the migration (every run's, lookups too), behind `failures_url`.
     failures_total: int = 0
     # The first failures; the complete list, paged and grouped by reason, is at `failures_url`.
     failures: list[FailedItem] = Field(default_factory=list)
@@ -45,25 +50,41 @@ class RunReport(RunProgress):
     report_url: str | None = None
 
 
-def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:
-    """(done, total) over the batch phases; preflight has no items of its own."""
+def failed_items(counters: dict[str, PhaseCounters]) -> int:
+    """Items failed over the batch phases, as the phase table adds them up."""
+    return sum(counters[name].failed for name in batched(in_order(counters)))
+
+
+def work_done(
+    counters: dict[str, PhaseCounters], phases: list[str] | None = None, phase: str | None = None
+) -> tuple[int, int]:
+    """(done, total) over the batch phases; preflight has no items of its own. Phases before `phase` (the one under
+    way, in the run's `phases`) are over: what they left uncounted is not work still to do."""
+    order = list(phases or in_order(counters))
+    current = order.index(phase) if phase in order else 0
     done = total = 0
-    for phase in batched(in_order(counters)):
-        c = counters.get(phase)
-        if c is None:
+    for index, name in enumerate(order):
+        c = counters.get(name)
+        if c is None or not batched([name]):
             continue
         total += c.total
-        done += min(c.created + c.adopted + c.skipped + c.failed, c.total)
+        finished = min(c.created + c.adopted + c.skipped + c.failed, c.total)
+        done += c.total if index < current else finished
     return done, total
 
 
 def estimate_eta(
-    status: RunStatus, counters: dict[str, PhaseCounters], elapsed_seconds: float
+    status: RunStatus,
+    counters: dict[str, PhaseCounters],
+    elapsed_seconds: float,
+    phases: list[str] | None = None,
+    phase: str | None = None,
 ) -> tuple[float | None, float | None]:
-    """(items per second, seconds left) from the pace so far; (None, None) when there is no pace to go by."""
+    """(items per second, seconds left) from the pace so far over the phases still to run; (None, None) when there
+    is no pace to go by."""
     if status in FINAL_STATUSES or status == RunStatus.PAUSED or elapsed_seconds <= 0:
         return None, None
-    done, total = work_done(counters)
+    done, total = work_done(counters, phases, phase)
     if done <= 0 or total <= 0:
         return None, None
     rate = done / elapsed_seconds

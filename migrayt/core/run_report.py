@@ -34,6 +34,7 @@ from migrayt.core.item_records_view import (
     record_line,
 )
 from migrayt.core.ownership import owned
+from migrayt.core.reports import failed_items
 from migrayt.store.models import ItemRecord, Migration, Run, RunSourceItem
 
 # An item's fate in a phase, from its records of the run: failed beats pending beats done.
@@ -53,7 +54,10 @@ class ItemFate(BaseModel):
 class ReportTotals(BaseModel):
     items: int
     records: int
-    failures: int
+    failures: int  # failed records (lookups and every kind of record)
+    # The run's counters added up, as every door shows them: items failed over the phases, and users apart.
+    failed_items: int = 0
+    users_unmatched: int = 0
 
 
 class RunReportDocument(BaseModel):
@@ -168,6 +172,16 @@ class RunReports:
 
     sessions: Any
 
+    async def users_unmatched(self, migration_id: str) -> int:
+        """ADO identities of the migration with no Jira account (failed user lookups), as preflight left them."""
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(ItemRecord)
+                .where(ItemRecord.migration_id == migration_id, ItemRecord.kind == K.USER, ItemRecord.state == FAILED)
+            )
+        return int(count or 0)
+
     async def _issue_keys(
         self, session: AsyncSession, migration_id: str, only: set[int] | None = None
     ) -> dict[int, str]:
@@ -253,7 +267,13 @@ class RunReports:
             target=f"{target.get('base_url', '')} / {target.get('project_key', '')}",
             phases=phases,
             counters=counters,
-            totals=ReportTotals(items=len(work_list), records=len(records), failures=len(failures)),
+            totals=ReportTotals(
+                items=len(work_list),
+                records=len(records),
+                failures=len(failures),
+                failed_items=failed_items(counters),
+                users_unmatched=sum(1 for r in failures if r.kind == K.USER),
+            ),
             reasons=group_by_reason(failures),
             items=item_fates(work_list, records, phases, issue_keys, source, target),
             records=records,

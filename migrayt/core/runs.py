@@ -18,7 +18,7 @@ from migrayt.contracts.runs import FINAL_STATUSES, MigrationRunInput, RunControl
 from migrayt.core.errors import RunConflict
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
-from migrayt.core.reports import FailedItem, RunReport, estimate_eta
+from migrayt.core.reports import FailedItem, RunReport, estimate_eta, failed_items
 from migrayt.core.run_report import RunReports
 from migrayt.core.start_gate import start_refusal
 from migrayt.store.models import AuditEvent, Migration, Run
@@ -174,8 +174,9 @@ class MigrationService(Migrations, RunReports):
             run = await self.get_run(tenant, run_id)  # the workflow has just written its final row
         end = run.finished_at or datetime.now(UTC)
         elapsed = max((end - run.started_at).total_seconds(), 0.0) if run.started_at else 0.0
-        rate, eta = estimate_eta(progress.status, progress.counters, elapsed)
+        rate, eta = estimate_eta(progress.status, progress.counters, elapsed, progress.phases, progress.phase)
         failures = await self.failure_page(tenant, run_id, limit=failures_limit, with_groups=False)
+        users_unmatched = await self.users_unmatched(run.migration_id)
         return RunReport(
             **progress.model_dump(),
             migration_id=run.migration_id,
@@ -187,6 +188,8 @@ class MigrationService(Migrations, RunReports):
             eta_seconds=eta,
             error=run.error,
             live=live,
+            failed_items=failed_items(progress.counters),
+            users_unmatched=users_unmatched,
             failures_total=failures.total,
             failures=[
                 FailedItem(

@@ -33,6 +33,10 @@ class TargetLimits(BaseModel):
     attachment_bytes: int = 10 * 1024 * 1024
     attachments_per_issue: int = 2000
     comments_per_issue: int = 5000
+    # Jira Cloud's per-issue caps on issue links, remote links and worklogs.
+    issue_links_per_issue: int = 2000
+    remote_links_per_issue: int = 2000
+    worklogs_per_issue: int = 5000
     hierarchy_levels: int = 3  # epic, standard, sub-task
     custom_fields_cap: int = 700
     custom_fields_existing: int = 0
@@ -104,6 +108,9 @@ class LimitFacts(BaseModel):
     many_attachments: IdList = Field(default_factory=IdList)
     many_comments: IdList = Field(default_factory=IdList)
     too_deep: IdList = Field(default_factory=IdList)
+    many_issue_links: IdList = Field(default_factory=IdList)
+    many_remote_links: IdList = Field(default_factory=IdList)
+    many_worklogs: IdList = Field(default_factory=IdList)
 
 
 class StateInfo(BaseModel):
@@ -236,7 +243,7 @@ class CatalogBuilder:
             c.facts.many_comments.add(item.id, comments)
         _bump(c.revisions, int(f.get("System.Rev") or item.rev or 0), item.id)
 
-        attachments = 0
+        attachments = remote = issue_links = 0
         for rel in item.relations:
             self._rel_ends[rel.rel] += 1
             if rel.rel == ATTACHMENT_RELATION:
@@ -251,14 +258,20 @@ class CatalogBuilder:
                     c.facts.large_attachments.add(item.id, size)
             elif rel.rel in REMOTE_RELATIONS:
                 c.remote_links += 1
+                remote += 1
             elif (other := rel.target_id) is not None:
                 if rel.rel == HIERARCHY_REVERSE:
                     self._parent[item.id] = other
                 elif rel.rel != HIERARCHY_FORWARD:
                     self._links.add(_link_key(item.id, rel.rel, other))
+                    issue_links += 1  # each end of a link is on its issue's list in Jira too
         c.attachments.max_per_item = max(c.attachments.max_per_item, attachments)
         if attachments > self.limits.attachments_per_issue:
             c.facts.many_attachments.add(item.id, attachments)
+        if issue_links > self.limits.issue_links_per_issue:
+            c.facts.many_issue_links.add(item.id, issue_links)
+        if remote > self.limits.remote_links_per_issue:
+            c.facts.many_remote_links.add(item.id, remote)
 
     # --- project metadata ----------------------------------------------------------------------
 
@@ -283,9 +296,12 @@ class CatalogBuilder:
         self.catalog.users_with_email = sum(u.has_email for u in out)
         self.catalog.users_without_email = len(out) - self.catalog.users_with_email
 
-    def set_time_logs(self, count: int, present: bool) -> None:
+    def set_time_logs(self, count: int, present: bool, per_item: dict[int, int] | None = None) -> None:
         self.catalog.time_logs = count
         self.catalog.time_logs_present = present
+        for item_id, n in sorted((per_item or {}).items()):
+            if n > self.limits.worklogs_per_issue:
+                self.catalog.facts.many_worklogs.add(item_id, n)
 
     # --- the end -------------------------------------------------------------------------------
 
@@ -324,7 +340,14 @@ class CatalogBuilder:
         for item_id in sorted(depth):
             if depth[item_id] > self.limits.hierarchy_levels:
                 c.facts.too_deep.add(item_id, depth[item_id])
-        for ids in (c.facts.long_titles, c.facts.large_attachments, c.facts.many_attachments, c.facts.many_comments):
+        for ids in (
+            c.facts.long_titles,
+            c.facts.large_attachments,
+            c.facts.many_attachments,
+            c.facts.many_comments,
+            c.facts.many_issue_links,
+            c.facts.many_remote_links,
+        ):
             ids.items.sort()
         return c
 

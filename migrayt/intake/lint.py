@@ -23,6 +23,8 @@ class LimitBreach(BaseModel):
     field: str | None = None
     message: str
     action: str  # what the run will do about it
+    # The run will fail items over it: the plan can be approved only once this finding is acknowledged by its rule.
+    must_acknowledge: bool = False
 
 
 class LintReport(BaseModel):
@@ -30,6 +32,10 @@ class LintReport(BaseModel):
 
     def by_rule(self, rule: str) -> list[LimitBreach]:
         return [b for b in self.breaches if b.rule == rule]
+
+    def to_acknowledge(self) -> list[LimitBreach]:
+        """Findings the run will fail items over: approving the plan takes an acknowledgement of each."""
+        return [b for b in self.breaches if b.must_acknowledge]
 
 
 def _from(ids: IdList) -> dict:
@@ -89,8 +95,26 @@ def lint(catalog: Catalog) -> LintReport:
                 **_from(f.many_attachments),
                 message=f"{f.many_attachments.count} item(s) with more than {lim.attachments_per_issue} attachments",
                 action="attachments over the per-issue cap fail with their reason; the first ones up to the cap land",
+                must_acknowledge=True,
             )
         )
+    for rule, ids, cap, what in (
+        ("many_issue_links", f.many_issue_links, lim.issue_links_per_issue, "issue links"),
+        ("many_remote_links", f.many_remote_links, lim.remote_links_per_issue, "remote links (hyperlinks, commits)"),
+        ("many_worklogs", f.many_worklogs, lim.worklogs_per_issue, "worklogs (7pace time logs)"),
+    ):
+        if ids.count:
+            out.append(
+                LimitBreach(
+                    rule=rule,
+                    severity="warning",
+                    limit=cap,
+                    **_from(ids),
+                    message=f"{ids.count} item(s) with more than Jira's {cap:,} {what} per issue",
+                    action=f"the {what} over the cap fail with their reason in the run report; the first {cap:,} land",
+                    must_acknowledge=True,
+                )
+            )
     if f.many_comments.count:
         out.append(
             LimitBreach(

@@ -176,7 +176,7 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     )
     with Progress(*columns, console=console) as bars:
         phases = run_phases()
-        tasks = {phase: bars.add_task(phase, total=None, detail="", start=False) for phase in phases}
+        tasks = {phase: bars.add_task(BY_NAME[phase].title, total=None, detail="", start=False) for phase in phases}
         while True:
             progress = await stack.service.progress(TENANT, run_id)
             for phase in phases:
@@ -192,8 +192,8 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
                         tasks[phase],
                         total=c.total or None,
                         completed=done,
-                        detail=f"{BY_NAME[phase].counts} {c.created} already in Jira {c.adopted} "
-                        f"skipped {c.skipped} failed {c.failed}",
+                        detail=f"{c.created} {BY_NAME[phase].counts} · {c.adopted} already in Jira · "
+                        f"{c.skipped} {BY_NAME[phase].skipped} · failed {c.failed}",
                     )
                 if phase == progress.phase or done:
                     bars.start_task(tasks[phase])
@@ -204,11 +204,18 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
     async with httpx.AsyncClient(timeout=30) as http:
         state = (await http.get(f"{sandbox.jira_url}/_sandbox/state")).json()
     table = Table(title=f"Run {run_id}: {progress.status.value} in {duration:.1f}s")
-    for column in ("phase", "total", "created", "already in Jira", "skipped", "failed"):
+    for column in ("phase", "total", "done", "already in Jira", "passed over", "failed"):
         table.add_column(column, justify="right" if column != "phase" else "left")
     for phase in batched(phases):
-        c = progress.counters[phase]
-        table.add_row(phase, str(c.total), str(c.created), str(c.adopted), str(c.skipped), str(c.failed))
+        c, w = progress.counters[phase], BY_NAME[phase].words()
+        table.add_row(
+            BY_NAME[phase].title,
+            str(c.total),
+            f"{c.created} {w['created']}",
+            str(c.adopted),
+            f"{c.skipped} {w['skipped']}",
+            str(c.failed),
+        )
     console.print(table)
     failures = await stack.service.failure_page(TENANT, run_id, limit=5)
     for group in failures.groups:

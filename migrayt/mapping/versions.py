@@ -7,6 +7,7 @@ version and which model was asked — never what is in the tickets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -220,7 +221,14 @@ async def edit(
 
 
 async def approve(
-    session: AsyncSession, *, tenant: str, migration_id: str, version: int, actor: str, door: str
+    session: AsyncSession,
+    *,
+    tenant: str,
+    migration_id: str,
+    version: int,
+    actor: str,
+    door: str,
+    acknowledged: Sequence[str] = (),
 ) -> PlanVersion:
     """Approve the latest version: it becomes the plan the migration's runs use."""
     await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
@@ -250,7 +258,12 @@ async def approve(
             action="plan_approved",
             actor=actor,
             door=door,
-            detail={"version": version, "origin": row.origin, **({"model": row.model} if row.model else {})},
+            detail={
+                "version": version,
+                "origin": row.origin,
+                **({"model": row.model} if row.model else {}),
+                **({"acknowledged": list(acknowledged)} if acknowledged else {}),
+            },
         )
     )
     await session.flush()

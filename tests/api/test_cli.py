@@ -114,7 +114,7 @@ async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sand
     status = await cli.json("status", run_id)
     assert status["status"] == "COMPLETED" and status["counters"]["create_items"]["total"] == ITEMS
     bars = await cli("status", run_id, "--watch")  # Rich bars; a finished run ends at once
-    assert "create_items" in bars.stdout and "COMPLETED" in bars.stdout
+    assert "Create issues" in bars.stdout and "COMPLETED" in bars.stdout
     assert (await cli.json("status", mid))["runs"][0]["id"] == run_id
 
     conflict = json.loads((await cli("pause", run_id, "--json", code=4)).stdout)

@@ -9,7 +9,7 @@ import pytest
 from migrayt.api.cli_commands.client import exit_code_for
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import PhaseCounters, RunStatus
-from migrayt.core.reports import estimate_eta, work_done
+from migrayt.core.reports import estimate_eta, failed_items, work_done
 from migrayt.tenant_secrets import SecretPolicy, SecretRefRefused, check_secret_ref, tenant_env_prefix
 
 
@@ -60,3 +60,18 @@ def test_migraits_own_settings_are_never_a_migration_secret():
 
 def test_cli_exit_codes_follow_the_http_status():
     assert [exit_code_for(s) for s in (400, 401, 403, 404, 409, 422, 500, 503)] == [2, 1, 1, 3, 4, 2, 1, 1]
+
+
+def test_eta_counts_only_the_phases_still_to_run():
+    # Create issues is over with 10 items it never counted (items gone from ADO, say): that is no work left.
+    # Hierarchy is under way, 40 of 100 handled; 5 phases of 100 to come → 140 done, 560 left.
+    c = counters(create_items=(80, 10), hierarchy=(40, 0))
+    phases = list(run_phases())
+    assert work_done(c, phases, "hierarchy") == (140, 700)
+    assert estimate_eta(RunStatus.RUNNING, c, 70.0, phases, "hierarchy") == (2.0, 280.0)
+
+
+def test_the_failed_items_are_the_phase_table_added_up():
+    c = counters(create_items=(90, 0), links=(90, 0))
+    c["create_items"].failed, c["links"].failed, c["attachments"].failed = 3, 1, 1
+    assert failed_items(c) == 5

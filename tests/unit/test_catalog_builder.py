@@ -86,3 +86,22 @@ def test_a_parent_cycle_does_not_hang():
     b.add(wi(1, "Task", "New", parent=2))
     b.add(wi(2, "Task", "New", parent=1))
     assert b.finish().hierarchy_depth == 2
+
+
+def test_lint_finds_items_past_jiras_per_issue_caps_on_links_and_worklogs_to_acknowledge():
+    from migrayt.intake.lint import lint
+
+    limits = TargetLimits(issue_links_per_issue=2, remote_links_per_issue=2, worklogs_per_issue=3)
+    b = CatalogBuilder(limits, FIELDS, STATES)
+    related = [("System.LinkTypes.Related", other, {}) for other in (2, 3, 4)]
+    b.add(wi(1, "Epic", "Active", rels=[*related, ("Hyperlink", 0, {}), ("Hyperlink", 0, {})]))
+    b.add(wi(2, "Task", "New", rels=[("Hyperlink", 0, {}) for _ in range(3)]))
+    b.set_time_logs(5, True, {2: 4, 1: 1})
+    report = lint(b.finish())
+    found = {f.rule: (f.items, f.figures, f.limit) for f in report.to_acknowledge()}
+    assert found == {
+        "many_issue_links": ([1], {1: 3}, 2),
+        "many_remote_links": ([2], {2: 3}, 2),
+        "many_worklogs": ([2], {2: 4}, 3),
+    }
+    assert all(f.must_acknowledge for f in report.to_acknowledge())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -116,14 +117,17 @@ async def scan_project(
         builder.set_trees(areas, iterations)
         builder.set_users([u async for u in ado.iter_graph_users()])
         count, present = 0, True
+        per_item: Counter[int] = Counter()
         try:
-            async for _ in ado.iter_worklogs():
+            async for worklog in ado.iter_worklogs():
                 count += 1
+                if worklog.work_item_id is not None:
+                    per_item[worklog.work_item_id] += 1
         except ApiError as err:
             if err.status not in (400, 401, 403, 404):
                 raise
             present = False  # no 7pace in this organization
-        builder.set_time_logs(count, present and count > 0)
+        builder.set_time_logs(count, present and count > 0, dict(per_item))
 
     meta_task = asyncio.create_task(metadata())
     try:

@@ -174,12 +174,22 @@ def map_edit(
 def map_approve(
     migration_id: MigrationId,
     version: Annotated[int | None, typer.Option(min=1, help="the version to approve (default: the latest)")] = None,
+    acknowledge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--acknowledge",
+            metavar="FINDING",
+            help="a scan finding that will fail items, by rule (e.g. many_remote_links), accepted; repeat for each",
+        ),
+    ] = None,
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
 ) -> int | None:
-    """Approve the latest plan version: runs use it."""
-    approved = client(api_url, token).post(f"/api/migrations/{migration_id}/plan/approve", {"version": version})
+    """Approve the latest plan version: runs use it (scan findings that will fail items must be acknowledged)."""
+    approved = client(api_url, token).post(
+        f"/api/migrations/{migration_id}/plan/approve", {"version": version, "acknowledge": acknowledge or []}
+    )
     emit(as_json, approved, lambda c, v: c.print(f"Plan v{v['version']} approved by {v['approved_by']}"))
 
 

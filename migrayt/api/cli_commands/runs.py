@@ -13,7 +13,7 @@ from rich.table import Table
 
 from migrayt.api.cli_commands.client import FAILURE, OK, ApiClient, CliError
 from migrayt.api.cli_commands.options import ApiUrl, Json, MigrationId, RunId, Token, client, command, emit
-from migrayt.contracts.phases import batched, in_order, run_phases
+from migrayt.contracts.phases import batched, in_order, run_phases, title, words
 
 
 def _render_run(c: Console, run: dict) -> None:
@@ -28,17 +28,26 @@ def _render_run(c: Console, run: dict) -> None:
         f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  "
         f"elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}"
     )
-    table = Table("phase", "total", "created", "already in Jira", "skipped", "failed")
+    table = Table("phase", "total", "done", "already in Jira", "passed over", "failed")
     for phase in batched(in_order(run.get("counters") or {})):
         counters = (run.get("counters") or {}).get(phase)
         if counters:
-            columns = ("total", "created", "adopted", "skipped", "failed")
-            table.add_row(phase, *(str(counters.get(k, 0)) for k in columns))
-    c.print(table)
+            table.add_row(title(phase), str(counters.get("total", 0)), *_counted(phase, counters))
+    # Wide enough that "37 issues created" stays on one line, as a script or a pasted report reads it.
+    Console(file=c.file, width=max(c.width, 110), force_terminal=c.is_terminal).print(table)
+    users = f"; users: {run['users_unmatched']} unmatched" if run.get("users_unmatched") else ""
+    c.print(f"{run.get('failed_items', 0)} failed items{users}")
     for f in run.get("failures") or []:
         c.print(f"  [red]failed[/] {f['kind']} {f['source_key']}: {f['error']}")
     if run.get("failures_total", 0) > len(run.get("failures") or []):
         c.print(f"  … {run['failures_total']} failed in all")
+
+
+def _counted(phase: str, counters: dict) -> tuple[str, str, str, str]:
+    """A phase's counters in its own words (the registry's): "38 issues created", "2 already there"."""
+    w = words(phase)
+    done, adopted, passed = (f"{counters.get(k, 0)} {w[k]}" for k in ("created", "adopted", "skipped"))
+    return done, adopted, passed, str(counters.get("failed", 0))
 
 
 def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
@@ -61,13 +70,19 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
         )
         with Progress(*columns, console=Console()) as bars:
             tasks: dict[str, Any] = {}
+            shown_status = None
             for event, data in api.events(f"/api/migrations/{run_id}/events"):
                 if event != "progress":
                     continue
                 last = data
+                if data.get("status") != shown_status:
+                    # A status change is a line of its own: PAUSED must be seen, not inferred from still bars.
+                    shown_status = data.get("status")
+                    hint = f" (resume with: migrayt resume {run_id})" if shown_status == "PAUSED" else ""
+                    bars.console.print(f"Run {run_id} {shown_status}{hint}")
                 for phase in batched(data.get("phases") or in_order(data.get("counters") or run_phases())):
                     if phase not in tasks:
-                        tasks[phase] = bars.add_task(phase, total=None, detail="", start=False)
+                        tasks[phase] = bars.add_task(title(phase), total=None, detail="", start=False)
                 for phase, task in tasks.items():
                     c = (data.get("counters") or {}).get(phase)
                     if not c:
@@ -82,8 +97,7 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
                         task,
                         total=c["total"] or None,
                         completed=done,
-                        detail=f"created {c['created']} already in Jira {c.get('adopted', 0)} "
-                        f"skipped {c['skipped']} failed {c['failed']}{eta}",
+                        detail=" · ".join(_counted(phase, c)[:3]) + f" · failed {c['failed']}{eta}",
                     )
                     if phase == data.get("phase") or done:
                         bars.start_task(task)

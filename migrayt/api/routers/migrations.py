@@ -102,7 +102,8 @@ async def migration_view(
     svc: Service, intake: Intake, tenant: str, migration: Migration, with_runs: bool = True
 ) -> MigrationView:
     versions = await intake.plan_versions(tenant, migration.id)
-    runs = await svc.list_runs(tenant, migration.id) if with_runs else []
+    runs = await svc.list_runs(tenant, migration.id)
+    standing = svc.standing_run(runs)
     return MigrationView(
         id=migration.id,
         name=migration.name,
@@ -110,7 +111,9 @@ async def migration_view(
         target=shown(migration.target),
         created_at=migration.created_at,
         plan=plan_summary(versions[-1]) if versions else None,
-        runs=[run_summary(r) for r in runs],
+        runs=[run_summary(r) for r in runs] if with_runs else [],
+        status=standing.status if standing else None,
+        status_run_id=standing.id if standing else None,
     )
 
 

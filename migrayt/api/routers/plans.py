@@ -96,6 +96,13 @@ async def approve_plan(
     version = body.version
     if version is None:
         version = (await intake.plan(who.tenant, migration_id))[0].version
-    await intake.approve_plan(who.tenant, migration_id, version, actor=who.acting_as(body.actor), door=who.door)
+    await intake.approve_plan(
+        who.tenant,
+        migration_id,
+        version,
+        actor=who.acting_as(body.actor),
+        door=who.door,
+        acknowledged=body.acknowledge,
+    )
     row, plan = await intake.plan(who.tenant, migration_id, version)
     return plan_view(row, plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
 from migrayt.connections import JIRA_PROJECT_KEY, SourceConnection, TargetConnection
 from migrayt.connectors.outbound import service_url
@@ -87,6 +87,10 @@ class MigrationView(BaseModel):
     created_at: datetime | None = None
     plan: PlanSummary | None = Field(None, description="the latest plan version")
     runs: list[RunSummary] = Field(default_factory=list)
+    status: str | None = Field(
+        None, description="the status of its latest full run (a delta sync after it does not clear its failures)"
+    )
+    status_run_id: str | None = None
 
 
 class ActorBody(BaseModel):
@@ -152,6 +156,11 @@ class EditPlanBody(BaseModel):
 class ApprovePlanBody(BaseModel):
     version: int | None = Field(None, ge=1, le=1_000_000, description="the version to approve (default: the latest)")
     actor: str | None = ACTOR
+    acknowledge: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="scan findings that will fail items, by rule (many_issue_links, …), acknowledged by the approver",
+    )
 
 
 class StartPreviewBody(BaseModel):

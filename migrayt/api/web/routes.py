@@ -275,8 +275,7 @@ async def home(request: Request) -> HTMLResponse:
     migrations = await svc.list_migrations(who.tenant)
     latest_runs = {}
     for m in migrations:
-        runs = await svc.list_runs(who.tenant, m.id)
-        latest_runs[m.id] = runs[-1] if runs else None
+        latest_runs[m.id] = svc.standing_run(await svc.list_runs(who.tenant, m.id))
     connections = await _intake(request).list_connections(who.tenant)
     return _page(request, "home.html", who=who, migrations=migrations, latest_runs=latest_runs, connections=connections)
 
@@ -437,6 +436,7 @@ async def _mapping_page(
         fields=views.field_rows(plan),
         history=list(reversed(history)),
         approved=row.status == APPROVED,
+        to_acknowledge=await intake.findings_to_acknowledge(who.tenant, migration_id),
         error=error,
         edit=request.query_params.get("edit") == "1",
     )
@@ -468,7 +468,12 @@ async def approve_mapping(request: Request, migration_id: str) -> Response:
     form = await request.form()
     try:
         await _intake(request).approve_plan(
-            who.tenant, migration_id, int(str(form.get("version") or "0")), who.actor, "web"
+            who.tenant,
+            migration_id,
+            int(str(form.get("version") or "0")),
+            who.actor,
+            "web",
+            acknowledged=[str(v) for v in form.getlist("acknowledge")],
         )
     except (VersionConflict, ValueError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))

@@ -120,6 +120,7 @@ class PhaseBar:
     percent: int
     state: str  # waiting | active | done
     adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
+    skipped_words: str = "passed over"  # what `skipped` means in this phase ("already there" in create items)
 
 
 def phase_bars(
@@ -158,6 +159,7 @@ def phase_bars(
                 percent,
                 state,
                 c.adopted,
+                BY_NAME[name].skipped if name in BY_NAME else "passed over",
             )
         )
     return bars

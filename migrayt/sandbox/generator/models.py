@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 # Generated URLs (attachment links, inline images, #refs) use this origin; the sandbox app swaps it
 # for the base URL a request came in on, so they resolve against whichever port serves them.
@@ -18,6 +18,8 @@ class ProjectSpec(BaseModel):
     organization: str = "acme"
     project: str = "Phoenix"
     team: str = "Phoenix Team"
+    # The first item carries this many hyperlinks more (over 2,000: past Jira's per-issue cap on remote links).
+    extra_hyperlinks: int = Field(0, ge=0, le=10_000)
 
 
 class GeneratedUser(BaseModel):

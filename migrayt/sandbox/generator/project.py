@@ -1104,6 +1104,15 @@ class GeneratedProject:
                     attributes={**resource_attrs(500, core.created), "comment": "design notes"},
                 )
             )
+        if self.spec.extra_hyperlinks and item_id == self.item_ids()[0]:
+            out += [
+                GeneratedRelation(
+                    rel="Hyperlink",
+                    url=f"https://wiki.example.com/phoenix/crowded-{item_id}/{n}",
+                    attributes={**resource_attrs(10_000 + n, core.created), "comment": "one of many"},
+                )
+                for n in range(self.spec.extra_hyperlinks)
+            ]
         if core.type in ("User Story", "Task", "Bug") and rng.random() < 0.25:
             repo = self._guid("repo", _position(item_id)[0] % 3)
             sha = hashlib.sha1(f"{self.spec.seed}:{item_id}".encode()).hexdigest()
