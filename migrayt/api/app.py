@@ -23,9 +23,21 @@ from temporalio.service import RPCError, RPCStatusCode
 from migrayt.api.auth import auth_mode
 from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
 from migrayt.api.limits import BodySizeLimit, validation_error
-from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
+from migrayt.api.routers import (
+    admin,
+    audit,
+    connections,
+    events,
+    migrations,
+    plans,
+    previews,
+    runs,
+    scans,
+    tenant,
+    users,
+)
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.errors import NotFound, RunConflict, ServiceUnreachable
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
@@ -133,7 +145,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     _install_doors(app, settings, mode)
     install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
-    for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
+    for module in (migrations, runs, events, scans, plans, users, previews, connections, audit, tenant, admin):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)
 
@@ -147,6 +159,10 @@ def create_app(
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return error(404, str(exc))
+
+    @app.exception_handler(ServiceUnreachable)
+    async def unreachable(_: Request, exc: ServiceUnreachable) -> JSONResponse:
+        return error(502, str(exc))
 
     @app.exception_handler(RunConflict)
     async def conflict(_: Request, exc: RunConflict) -> JSONResponse:

@@ -14,3 +14,7 @@ class RunConflict(Exception):
 class WrongConnectionKind(NotFound):
     """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
     callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
+
+
+class ServiceUnreachable(Exception):
+    """Azure DevOps or Jira could not be asked (refused credentials, unreachable, a secret the server lacks)."""
