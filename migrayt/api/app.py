@@ -32,14 +32,16 @@ from migrayt.api.routers import (
     plans,
     previews,
     runs,
+    savepoints,
     scans,
     tenant,
     users,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.core.errors import NotFound, RunConflict, ServiceUnreachable
+from migrayt.core.errors import NotFound, RunConflict, SavepointRefused, ServiceUnreachable
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
+from migrayt.core.savepoints import SavepointService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
@@ -126,6 +128,7 @@ def create_app(
         app.state.engine = engine
         app.state.service = MigrationService(settings, sessions, client)
         app.state.intake = IntakeService(settings, sessions, client)
+        app.state.savepoints = SavepointService(settings, sessions, client)
         if mode == "off":
             log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
         yield
@@ -145,7 +148,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     _install_doors(app, settings, mode)
     install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
-    for module in (migrations, runs, events, scans, plans, users, previews, connections, audit, tenant, admin):
+    modules = (migrations, runs, events, scans, plans, users, previews, connections, audit, tenant, admin, savepoints)
+    for module in modules:
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)
 
@@ -167,6 +171,10 @@ def create_app(
     @app.exception_handler(RunConflict)
     async def conflict(_: Request, exc: RunConflict) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(SavepointRefused)
+    async def savepoint_refused(_: Request, exc: SavepointRefused) -> JSONResponse:
+        return error(422, str(exc))
 
     @app.exception_handler(VersionConflict)
     async def version_conflict(_: Request, exc: VersionConflict) -> JSONResponse:
