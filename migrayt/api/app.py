@@ -36,9 +36,10 @@ from migrayt.api.routers import (
     scans,
     tenant,
     undo,
+    users,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.core.errors import NotFound, RunConflict, SavepointRefused
+from migrayt.core.errors import NotFound, RunConflict, SavepointRefused, ServiceUnreachable
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.core.savepoints import SavepointService
@@ -156,6 +157,7 @@ def create_app(
         events,
         scans,
         plans,
+        users,
         previews,
         connections,
         audit,
@@ -177,6 +179,10 @@ def create_app(
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return error(404, str(exc))
+
+    @app.exception_handler(ServiceUnreachable)
+    async def unreachable(_: Request, exc: ServiceUnreachable) -> JSONResponse:
+        return error(502, str(exc))
 
     @app.exception_handler(RunConflict)
     async def conflict(_: Request, exc: RunConflict) -> JSONResponse:

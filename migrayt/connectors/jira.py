@@ -442,6 +442,15 @@ class JiraClient:
         body = await self._get(f"{API}/user/search", {"query": query, "maxResults": max_results})
         return [JiraUser.model_validate(v) for v in body]
 
+    async def get_user(self, account_id: str) -> JiraUser | None:
+        """The account with this id, or None when Jira has none (or hides it from the migration user)."""
+        try:
+            return JiraUser.model_validate(await self._get(f"{API}/user", {"accountId": account_id}))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
     async def find_user_by_email(self, email: str) -> JiraUser | None:
         """The active account with this e-mail; None when there is no unambiguous match."""
         users = [u for u in await self.search_users(email) if u.active]

@@ -38,6 +38,7 @@ class PreflightResult(BaseModel):
     skipped_types: dict[str, int] = Field(default_factory=dict)
     users_resolved: int = 0
     users_unresolved: int = 0
+    users_fallback: int = 0  # ADO users without a Jira account, written as the plan's fallback user
     components: int = 0
     sprints: int = 0
 

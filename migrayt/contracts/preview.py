@@ -52,6 +52,7 @@ class PreviewReport(BaseModel):
     skipped_types: dict[str, int] = Field(default_factory=dict)
     users_resolved: int = 0
     users_unresolved: int = 0
+    users_fallback: int = 0  # ADO users without a Jira account, written as the plan's fallback user
     components_to_create: int = 0
     sprints_to_create: int = 0
     phases: dict[str, PhaseCounters] = Field(default_factory=dict)

@@ -23,6 +23,10 @@ class FindingsNotAcknowledged(VersionConflict):
     so every door answers it as it answers a refused approval (409, the web form's error, exit 4)."""
 
 
+class ServiceUnreachable(Exception):
+    """Azure DevOps or Jira could not be asked (refused credentials, unreachable, a secret the server lacks)."""
+
+
 class SavepointRefused(Exception):
     """A savepoint not to be trusted for this migration (changed, signed elsewhere, another target, or its
     issues not found in Jira); the message says which, and nothing was imported."""

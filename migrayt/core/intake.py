@@ -24,6 +24,7 @@ from migrayt.contracts.scan import ScanInput, ScanResult
 from migrayt.core.errors import FindingsNotAcknowledged, NotFound, WrongConnectionKind
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
+from migrayt.core.user_mapping import JiraUserView, UserMapping, UserTable
 from migrayt.intake.lint import LimitBreach, LintReport
 from migrayt.mapping import versions
 from migrayt.mapping.plan import MappingPlan, default_plan
@@ -40,6 +41,7 @@ class IntakeService:
         self.sessions = sessions
         self.temporal = temporal
         self.connections = ConnectionStore(settings, sessions)
+        self.users = UserMapping(settings, sessions)
 
     async def _migration(self, tenant: str, migration_id: str) -> Migration:
         async with self.sessions() as session:
@@ -272,6 +274,15 @@ class IntakeService:
                 acknowledged=sorted(set(acknowledged)),
             )
             await session.commit()
+
+    async def user_table(self, tenant: str, migration_id: str, version: int | None = None) -> UserTable:
+        """Every ADO identity with the Jira account the run would write for it under this plan version."""
+        _, plan = await self.plan(tenant, migration_id, version)
+        return await self.users.table(migration_id, plan)
+
+    async def search_jira_users(self, tenant: str, migration_id: str, query: str) -> list[JiraUserView]:
+        await self._migration(tenant, migration_id)
+        return await self.users.search(migration_id, query)
 
     # --- preview -------------------------------------------------------------------------------
 

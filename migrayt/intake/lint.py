@@ -154,7 +154,7 @@ def lint(catalog: Catalog) -> LintReport:
                 message=(
                     f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail"
                 ),
-                action="map them in the plan's user table, or their items fall back to the migration user",
+                action="map them in the plan's user table, or name a fallback user their items are written as",
             )
         )
     custom = [fu.reference_name for fu in catalog.fields if fu.custom]

@@ -47,6 +47,8 @@ class Lookups:
     components: dict[str, str] = field(default_factory=dict)  # area path → component id
     sprints: dict[str, int] = field(default_factory=dict)  # iteration path → sprint id
     issue_keys: dict[int, str] = field(default_factory=dict)  # ADO id → Jira key, for #123 references
+    # The plan's fallback user: who an ADO user without a Jira account is written as. None: left out.
+    fallback_account: str | None = None
 
 
 @dataclass
@@ -82,13 +84,43 @@ def identity_key(value: Any) -> tuple[str | None, str | None]:
     return (None, None)
 
 
-def resolve_user(value: Any, lookups: Lookups) -> str | None:
+def matched_user(value: Any, lookups: Lookups) -> str | None:
+    """The user's own Jira account, when they have one."""
     unique_name, ado_id = identity_key(value)
     if ado_id and ado_id in lookups.users_by_ado_id:
         return lookups.users_by_ado_id[ado_id]
     if unique_name:
         return lookups.users_by_unique_name.get(unique_name.lower())
     return None
+
+
+def resolve_user(value: Any, lookups: Lookups) -> str | None:
+    """The account written for an identity: the user's own, else the plan's fallback user (None: left out)."""
+    if identity_key(value) == (None, None):
+        return None
+    return matched_user(value, lookups) or lookups.fallback_account
+
+
+def identity_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return clean_line(str(value.get("displayName") or value.get("uniqueName") or ""))
+    return clean_line(str(value or ""))
+
+
+def fallback_note(ado_fields: dict[str, Any], lookups: Lookups, mappings: list[FieldMapping]) -> str | None:
+    """Who the fallback user stands in for on this item, so the original names stay in the issue."""
+    if lookups.fallback_account is None:
+        return None
+    roles = [("System.AssignedTo", "assigned to"), ("System.CreatedBy", "created by")]
+    roles += [(m.source, m.source.rsplit(".", 1)[-1]) for m in mappings if m.transform == "identity"]
+    parts = []
+    for source, role in roles:
+        value = ado_fields.get(source)
+        if value and identity_key(value) != (None, None) and matched_user(value, lookups) is None:
+            parts.append(f"{role} {identity_name(value)}")
+    if not parts:
+        return None
+    return "In Azure DevOps: " + "; ".join(parts) + " (no Jira account; the migration's fallback user stands in)."
 
 
 def target_type_for(work_item_type: str, plan: MappingPlan, as_subtask: bool) -> str | None:
@@ -156,6 +188,9 @@ def build_issue_fields(
         work_item_key=lambda n: lookups.issue_keys.get(n),
     )
     html_parts = []
+    if note := fallback_note(ado_fields, lookups, plan.fields):
+        html_parts.append(f"<p><em>{_escape(note)}</em></p>")
+        notes.append("fallback user")
     if summary != title:
         html_parts.append(f"<p><strong>Title:</strong> {_escape(title)}</p>")
     for source_field in (

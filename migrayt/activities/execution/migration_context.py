@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
+from migrayt.activities.execution.users import FALLBACK_USER
 from migrayt.connections import SecretNotFound, SourceConnection, TargetConnection
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, TransportFailure
@@ -114,7 +115,11 @@ class MigrationContexts:
             for kind, source_key, target_key, detail in rows:
                 if not target_key:
                     continue
-                if kind == USER:
+                if kind == USER and source_key == FALLBACK_USER:
+                    lookups.fallback_account = target_key
+                elif kind == USER and (detail or {}).get("match") == "fallback":
+                    continue  # resolve_user writes them as the fallback account; no mention of theirs
+                elif kind == USER:
                     lookups.users_by_unique_name[source_key] = target_key
                     if ado_id := (detail or {}).get("ado_id"):
                         lookups.users_by_ado_id[ado_id] = target_key

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.users import FALLBACK_USER, NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import build_work_list
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.heartbeat import keeps_heartbeat
@@ -20,9 +21,8 @@ from migrayt.contracts.execution import PreflightInput, PreflightResult
 from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
+from migrayt.store.models import ItemRecord
 from migrayt.translation.issue_fields import TargetCatalog
-
-FALLBACK_USER = "*fallback*"
 
 
 def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
@@ -69,7 +69,7 @@ class PreflightActivities:
             )
         await self._check_source(ctx)
         activity.heartbeat("users")
-        resolved, unresolved = await self._resolve_users(ctx)
+        resolved, fallback, unresolved = await self._resolve_users(ctx)
         activity.heartbeat("components")
         components = await self._ensure_components(ctx) if ctx.plan.areas_to_components else 0
         activity.heartbeat("sprints")
@@ -81,6 +81,7 @@ class PreflightActivities:
             skipped_types=work.skipped_types,
             users_resolved=resolved,
             users_unresolved=unresolved,
+            users_fallback=fallback,
             components=components,
             sprints=sprints,
         )
@@ -106,52 +107,35 @@ class PreflightActivities:
                 ) from err
             raise
 
-    async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int]:
-        """ADO user → Jira accountId: the plan's table first, then by e-mail; never guessed."""
-        users = [u async for u in ctx.ado.iter_graph_users()]
-        limit = asyncio.Semaphore(8)
-
-        async def account_for(user) -> tuple[str, str | None, dict]:
-            unique = (user.principal_name or user.mail_address or "").lower()
-            email = user.mail_address if user.mail_address and "@" in user.mail_address else None
-            account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
-            if account is None and email:
-                async with limit:
-                    found = await ctx.jira.find_user_by_email(email)
-                account = found.account_id if found else None
-            return unique, account, {"ado_id": user.origin_id or user.descriptor}
-
-        resolved = unresolved = 0
-        results = await asyncio.gather(*(account_for(u) for u in users if (u.principal_name or u.mail_address)))
+    async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int, int]:
+        """Record resolve_users' answer: (own account, fallen back, unmatched) counts. The records are rewritten
+        whole each time: a user mapped in an earlier run and unmapped since must not keep the old account."""
+        resolution = await resolve_users(ctx.ado, ctx.jira, ctx.plan)
+        if resolution.fallback_problem:
+            raise bad_configuration(resolution.fallback_problem)
+        counts = {"own": 0, "fallback": 0, "unmatched": 0}
         async with self._sessions() as session:
-            for unique, account, detail in results:
-                if account:
-                    resolved += 1
-                    await item_records.mark_done(
-                        session, ctx.migration_id, USER, unique, account, run_id="preflight", detail=detail
-                    )
-                else:
-                    unresolved += 1
+            await session.execute(
+                delete(ItemRecord).where(ItemRecord.migration_id == ctx.migration_id, ItemRecord.kind == USER)
+            )
+            for user in resolution.users:
+                detail = {"ado_id": user.ado_id, "match": user.match, "name": user.display_name}
+                if user.account is None:
+                    counts["unmatched"] += 1
                     await item_records.mark_failed(
-                        session,
-                        ctx.migration_id,
-                        USER,
-                        unique,
-                        "no Jira account with this e-mail and none given in the plan's user table",
-                        run_id="preflight",
+                        session, ctx.migration_id, USER, user.unique, user.reason or NO_ACCOUNT, "preflight", detail
                     )
-            fallback = ctx.plan.fallback_user_email
-            account = None
-            if fallback:
-                found = await ctx.jira.find_user_by_email(fallback)
-                if found is None:
-                    raise bad_configuration(f"fallback user {fallback} has no Jira account")
-                account = found.account_id
-            else:
-                account = (await ctx.jira.myself()).account_id
-            await item_records.mark_done(session, ctx.migration_id, USER, FALLBACK_USER, account, run_id="preflight")
+                    continue
+                counts["fallback" if user.match == "fallback" else "own"] += 1
+                await item_records.mark_done(
+                    session, ctx.migration_id, USER, user.unique, user.account, run_id="preflight", detail=detail
+                )
+            if resolution.fallback_account:
+                await item_records.mark_done(
+                    session, ctx.migration_id, USER, FALLBACK_USER, resolution.fallback_account, run_id="preflight"
+                )
             await session.commit()
-        return resolved, unresolved
+        return counts["own"], counts["fallback"], counts["unmatched"]
 
     async def _ensure_components(self, ctx: MigrationContext) -> int:
         root = await ctx.ado.get_areas()

@@ -24,11 +24,11 @@ from migrayt.activities.execution.migration_context import (
 )
 from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
 from migrayt.activities.execution.preflight import (
-    FALLBACK_USER,
     component_name,
     node_path,
     plan_problems,
 )
+from migrayt.activities.execution.users import NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import HIERARCHY_REVERSE, is_subtask
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, Planned
@@ -61,43 +61,6 @@ ENUMERATE_CHUNK = 2000
 SAMPLE_TEXT_CHARS = 600
 
 
-async def predict_users(ctx: MigrationContext) -> tuple[dict[str, str], dict[str, str], list[PredictedFailure]]:
-    """Preflight's user resolution, read-only: the plan's table first, then Jira by e-mail."""
-    users = [u async for u in ctx.ado.iter_graph_users()]
-    limit = asyncio.Semaphore(8)
-    by_name: dict[str, str] = {}
-    by_ado_id: dict[str, str] = {}
-    failures: list[PredictedFailure] = []
-
-    async def account_for(user) -> tuple[str, str | None, str | None]:
-        unique = (user.principal_name or user.mail_address or "").lower()
-        email = user.mail_address if user.mail_address and "@" in user.mail_address else None
-        account = ctx.plan.users.get(unique) or (ctx.plan.users.get(email.lower()) if email else None)
-        if account is None and email:
-            async with limit:
-                found = await ctx.jira.find_user_by_email(email)
-            account = found.account_id if found else None
-        return unique, account, user.origin_id or user.descriptor
-
-    for unique, account, ado_id in await asyncio.gather(
-        *(account_for(u) for u in users if (u.principal_name or u.mail_address))
-    ):
-        if account:
-            by_name[unique] = account
-            if ado_id:
-                by_ado_id[ado_id] = account
-        else:
-            failures.append(
-                PredictedFailure(
-                    phase="preflight",
-                    kind=USER,
-                    source_key=unique,
-                    reason="no Jira account with this e-mail and none given in the plan's user table",
-                )
-            )
-    return by_name, by_ado_id, failures
-
-
 class DryRun:
     """One preview of one migration; `run()` fills `report`."""
 
@@ -125,6 +88,8 @@ class DryRun:
             report.plan_problems = problems
             return report
         lookups = await self._lookups()
+        if lookups is None:
+            return report
         planned, work_items = await self._enumerate()
         report.items_total = len(planned)
         for phase in batched(run_phases()):
@@ -147,14 +112,28 @@ class DryRun:
 
     # --- preflight -----------------------------------------------------------------------------
 
-    async def _lookups(self) -> Lookups:
+    async def _lookups(self) -> Lookups | None:
         ctx, report = self.ctx, self.report
         self.beat("users")
-        by_name, by_ado_id, failures = await predict_users(ctx)
-        report.users_resolved, report.users_unresolved = len(by_name), len(failures)
-        report.failures.extend(failures)
-        lookups = Lookups(users_by_unique_name=dict(by_name), users_by_ado_id=dict(by_ado_id))
-        lookups.users_by_unique_name.setdefault(FALLBACK_USER, "")
+        users = await resolve_users(ctx.ado, ctx.jira, ctx.plan)
+        if users.fallback_problem:
+            # Preflight stops the run on it, before writing anything.
+            report.would_start = False
+            report.plan_problems.append(users.fallback_problem)
+            return None
+        for user in users.users:
+            if user.account is None:
+                report.users_unresolved += 1
+                report.failures.append(
+                    PredictedFailure(
+                        phase="preflight", kind=USER, source_key=user.unique, reason=user.reason or NO_ACCOUNT
+                    )
+                )
+            elif user.match == "fallback":
+                report.users_fallback += 1
+            else:
+                report.users_resolved += 1
+        lookups = users.lookups()
         async with self.sessions() as session:
             rows = (
                 await session.execute(

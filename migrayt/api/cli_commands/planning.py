@@ -98,6 +98,40 @@ def _render_plan(c: Console, view: dict) -> None:
     c.print(table)
     if plan.get("skip_phases"):
         c.print(f"Phases left out: {', '.join(plan['skip_phases'])}")
+    _render_users(c, view.get("users"), view.get("users_error"), plan)
+
+
+MATCHED = {
+    "e-mail": "by e-mail",
+    "picked": "picked",
+    "name": "by name",
+    "AI": "by AI",
+    "fallback": "fallback user",
+    "unmatched": "unmatched",
+}
+
+
+def _render_users(c: Console, users: dict | None, error: str | None, plan: dict) -> None:
+    if error:
+        c.print(f"[yellow]Users not shown[/]: {error}")
+    if not users:
+        return
+    table = Table("ADO user", "name", "match", "Jira accountId", title="Users")
+    for u in users["users"]:
+        table.add_row(u["ado_user"], u["ado_name"], MATCHED.get(u["matched"], u["matched"]), u.get("account_id") or "—")
+    c.print(table)
+    counts: dict[str, int] = {}
+    for u in users["users"]:
+        counts[u["matched"]] = counts.get(u["matched"], 0) + 1
+    c.print("users: " + ", ".join(f"{n} {MATCHED.get(m, m)}" for m, n in sorted(counts.items())))
+    fallback = plan.get("fallback_user_email")
+    c.print(
+        f"fallback user: {fallback} ({users.get('fallback_account_id') or users.get('fallback_problem')})"
+        if fallback
+        else "fallback user: none (unmatched users are left off their items)"
+    )
+    if counts.get("unmatched"):
+        c.print("Map one: migrayt map edit <migration> --user ADO_USER=JIRA_EMAIL (or --fallback-user EMAIL)")
 
 
 map_app = typer.Typer(no_args_is_help=True, help="Mapping plans: draft, show, edit, approve.")
@@ -134,8 +168,28 @@ def map_show(
     token: Token = None,
     as_json: Json = False,
 ) -> int | None:
-    """Show a plan version: each entry with its source and confidence."""
-    emit(as_json, client(api_url, token).get(f"/api/migrations/{migration_id}/plan", version=version), _render_plan)
+    """Show a plan version: each entry with its source and confidence, and every ADO user with their Jira account."""
+    api = client(api_url, token)
+    view = api.get(f"/api/migrations/{migration_id}/plan", version=version)
+    try:
+        view["users"] = api.get(f"/api/migrations/{migration_id}/users", version=view["version"])
+    except CliError as err:  # the plan is still worth showing when ADO or Jira cannot be asked
+        view["users_error"] = str(err)
+    emit(as_json, view, _render_plan)
+
+
+def account_for_email(api, migration_id: str, email: str) -> str:
+    """The accountId of the one Jira user with this e-mail (Jira's search, as the web picker uses)."""
+    found = api.get(f"/api/migrations/{migration_id}/jira-users", query=email)
+    exact = [u for u in found if (u.get("email") or "").lower() == email.lower()]
+    if not exact and len(found) == 1 and not found[0].get("email"):
+        exact = found  # the site hides e-mails; a single hit on the full address is the person
+    if len(exact) == 1:
+        return str(exact[0]["account_id"])
+    if not exact:
+        raise CliError(f"no Jira user has the e-mail {email}; check it, or give their accountId", 2)
+    names = ", ".join(f"{u.get('display_name')} ({u['account_id']})" for u in exact)
+    raise CliError(f"{len(exact)} Jira users match {email}: {names}; give the accountId instead", 2)
 
 
 @map_app.command("edit")
@@ -143,25 +197,57 @@ def map_show(
 def map_edit(
     migration_id: MigrationId,
     file: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             exists=True, dir_okay=False, help="the edited plan (JSON, as `map show --json` prints it or its `plan`)"
         ),
-    ],
+    ] = None,
+    user: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="map an ADO user to a Jira user, ADO_USER=JIRA (a Jira e-mail, resolved to the accountId, or an "
+            "accountId); ADO_USER as `map show` lists it; an empty JIRA removes the entry (repeatable)"
+        ),
+    ] = None,
+    fallback_user: Annotated[
+        str | None,
+        typer.Option(help="e-mail of the Jira user that users without an account are written as ('' for none)"),
+    ] = None,
     base_version: Annotated[int | None, typer.Option(min=1, help="the version edited (default: the latest)")] = None,
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
 ) -> int | None:
-    """Save an edited plan as a new draft version."""
-    try:
-        data = json.loads(file.read_text())
-    except ValueError as err:
-        raise CliError(f"{file} is not JSON: {err}", 2) from None
-    plan = data.get("plan", data) if isinstance(data, dict) else data
+    """Save an edited plan as a new draft version: from a file, and/or users mapped by e-mail."""
     api = client(api_url, token)
+    if file is None and not user and fallback_user is None:
+        raise CliError("give --file, --user or --fallback-user", 2)
     if base_version is None:
         base_version = api.get(f"/api/migrations/{migration_id}/plan")["version"]
+    if file is not None:
+        try:
+            data = json.loads(file.read_text())
+        except ValueError as err:
+            raise CliError(f"{file} is not JSON: {err}", 2) from None
+        plan = data.get("plan", data) if isinstance(data, dict) else data
+    else:
+        plan = api.get(f"/api/migrations/{migration_id}/plan", version=base_version)["plan"]
+    if not isinstance(plan, dict):
+        raise CliError("the plan must be a JSON object", 2)
+    for entry in user or []:
+        ado_user, sep, jira = entry.partition("=")
+        if not sep or not ado_user.strip():
+            raise CliError(f"--user {entry!r}: expected ADO_USER=JIRA_EMAIL", 2)
+        users = plan.setdefault("users", {})
+        key, jira = ado_user.strip().lower(), jira.strip()
+        if not jira:
+            users.pop(key, None)
+            continue
+        users[key] = account_for_email(api, migration_id, jira) if "@" in jira else jira
+    if fallback_user is not None:
+        if fallback_user.strip():
+            account_for_email(api, migration_id, fallback_user.strip())  # refuse one Jira does not know now
+        plan["fallback_user_email"] = fallback_user.strip() or None
     emit(
         as_json,
         api.put(f"/api/migrations/{migration_id}/plan", {"base_version": base_version, "plan": plan}),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import SecretStr, ValidationError
 from temporalio.client import WorkflowExecutionStatus
@@ -50,7 +50,7 @@ from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.contracts.schedules import ScheduledRunResult
 from migrayt.contracts.undo import FORCE_CATEGORIES, UndoPlan
 from migrayt.core import report_render
-from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.errors import NotFound, RunConflict, ServiceUnreachable
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.core.undo import UndoService, UnknownForce
@@ -423,6 +423,11 @@ async def _mapping_page(
     intake = _intake(request)
     row, plan = await intake.plan(who.tenant, migration_id)
     history = await intake.plan_versions(who.tenant, migration_id)
+    users, users_error = None, None
+    try:
+        users = await intake.user_table(who.tenant, migration_id, row.version)
+    except ServiceUnreachable as err:  # the rest of the plan stays editable
+        users_error = str(err)
     return _page(
         request,
         "mapping.html",
@@ -439,6 +444,8 @@ async def _mapping_page(
         to_acknowledge=await intake.findings_to_acknowledge(who.tenant, migration_id),
         error=error,
         edit=request.query_params.get("edit") == "1",
+        users=users,
+        users_error=users_error,
     )
 
 
@@ -460,6 +467,19 @@ async def edit_mapping(request: Request, migration_id: str) -> Response:
     except (VersionConflict, ValueError, ValidationError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
+
+
+@router.get("/app/migrations/{migration_id}/jira-users")
+async def jira_users(request: Request, migration_id: str, query: str = "") -> JSONResponse:
+    """The picker's search, for the signed-in page: the API's /jira-users with the web session."""
+    who = await _who(request)
+    if not query.strip() or len(query) > 200:
+        return JSONResponse([])
+    try:
+        found = await _intake(request).search_jira_users(who.tenant, migration_id, query.strip())
+    except ServiceUnreachable as err:
+        return JSONResponse({"detail": str(err)}, status_code=502)
+    return JSONResponse([u.model_dump() for u in found])
 
 
 @router.post("/app/migrations/{migration_id}/mapping/approve")

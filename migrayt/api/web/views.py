@@ -86,6 +86,14 @@ def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
                 _put(table, state, value)
             elif section in dict(DICT_SECTIONS):
                 _put(getattr(plan, section), rest, value)
+        elif name.startswith("u:"):
+            # ADO user → the accountId the picker chose (an e-mail typed by hand resolves the same way)
+            key = name[2:].strip().lower()
+            if plan.users.get(key, "") != value:
+                _put(plan.users, key, value)
+                plan.provenance.pop(f"users/{key}", None)
+        elif name == "fallback_user_email":
+            plan.fallback_user_email = value or None
         elif name.startswith("f:"):
             _, index, attr = name.split(":", 2)
             i = int(index)

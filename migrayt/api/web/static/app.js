@@ -52,7 +52,44 @@
     });
   }
 
+  // The user picker: search the Jira site as one types, a click puts the chosen accountId in the field.
+  function picker(input) {
+    var list = input.parentElement.querySelector(".picks");
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var query = input.value.trim();
+      if (query.length < 2) { list.hidden = true; return; }
+      timer = setTimeout(function () {
+        fetch(input.dataset.userSearch + "?query=" + encodeURIComponent(query), { cache: "no-store" })
+          .then(function (r) { return r.json(); })
+          .then(function (users) {
+            list.innerHTML = "";
+            (Array.isArray(users) ? users : []).forEach(function (u) {
+              var item = document.createElement("li");
+              var button = document.createElement("button");
+              button.type = "button";
+              button.className = "pick";
+              button.dataset.accountId = u.account_id;
+              button.textContent = (u.display_name || u.account_id) + (u.email ? " <" + u.email + ">" : "");
+              button.addEventListener("click", function () {
+                input.value = u.account_id;
+                list.hidden = true;
+                var shown = input.closest("tr").querySelector(".account");
+                if (shown) shown.textContent = u.account_id + " (" + (u.display_name || "") + ", not saved yet)";
+              });
+              item.appendChild(button);
+              list.appendChild(item);
+            });
+            if (!list.children.length) list.innerHTML = "<li class=\"muted small\">no Jira user matches</li>";
+            list.hidden = false;
+          });
+      }, 250);
+    });
+  }
+
   function wire(root) {
+    root.querySelectorAll("input[data-user-search]").forEach(picker);
     if (root.dataset && root.dataset.live) poll(root);
     root.querySelectorAll("[data-live]").forEach(poll);
     root.querySelectorAll("form[data-inplace]").forEach(inplace);

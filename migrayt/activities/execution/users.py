@@ -1,0 +1,108 @@
+"""ADO identities → Jira accounts: the one resolution preflight records, the preview predicts and the mapping
+page shows. Keeping it in one place is what makes the preview's user failures the run's, reason for reason."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Literal
+
+from migrayt.connectors.ado import AdoClient, GraphUser
+from migrayt.connectors.jira import JiraClient, JiraUser
+from migrayt.mapping.plan import MappingPlan
+from migrayt.translation.issue_fields import Lookups
+
+# The item record under which preflight keeps the fallback user's account.
+FALLBACK_USER = "*fallback*"
+NO_ACCOUNT = "no Jira account with this e-mail and none given in the plan's user table"
+
+Match = Literal["table", "email", "fallback", "unmatched"]
+
+
+@dataclass
+class UserMatch:
+    unique: str  # lower-case principal name or e-mail: the user's key in the plan's table and the ledger
+    ado_id: str | None
+    display_name: str
+    email: str | None
+    account: str | None  # the Jira accountId the run writes for this user; None: the user is left out
+    match: Match
+    reason: str | None = None  # why no account of their own was found
+
+
+@dataclass
+class UserResolution:
+    users: list[UserMatch] = field(default_factory=list)
+    fallback_account: str | None = None  # None when the plan names no fallback user
+    fallback_problem: str | None = None  # the plan's fallback user has no Jira account: the run cannot start
+
+    def lookups(self) -> Lookups:
+        """The users part of the run's lookups, as preflight's records give it back (see MigrationContexts)."""
+        lookups = Lookups(fallback_account=self.fallback_account)
+        for user in self.users:
+            if user.account is None or user.match == "fallback":
+                continue  # a fallen-back user is no one's mention; resolve_user gives the fallback account
+            lookups.users_by_unique_name[user.unique] = user.account
+            if user.ado_id:
+                lookups.users_by_ado_id[user.ado_id] = user.account
+        return lookups
+
+
+def unique_name(user: GraphUser) -> str:
+    return (user.principal_name or user.mail_address or "").lower()
+
+
+async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> UserResolution:
+    """Every ADO identity with its Jira account: the plan's table first (an accountId, or an e-mail Jira knows),
+    then Jira by the user's e-mail; never guessed. Without either, the plan's fallback user when it names one."""
+    graph = [u async for u in ado.iter_graph_users() if unique_name(u)]
+    limit = asyncio.Semaphore(8)
+    checked: dict[str, JiraUser | None] = {}
+
+    async def by_email(email: str) -> JiraUser | None:
+        async with limit:
+            return await jira.find_user_by_email(email)
+
+    async def table_account(value: str) -> JiraUser | None:
+        if value not in checked:
+            async with limit:
+                found = await jira.find_user_by_email(value) if "@" in value else await jira.get_user(value)
+            checked[value] = found if found is not None and found.active else None
+        return checked[value]
+
+    async def one(user: GraphUser) -> UserMatch:
+        unique = unique_name(user)
+        email = user.mail_address if user.mail_address and "@" in user.mail_address else None
+        match = UserMatch(
+            unique=unique,
+            ado_id=user.origin_id or user.descriptor,
+            display_name=user.display_name or unique,
+            email=email,
+            account=None,
+            match="unmatched",
+        )
+        chosen = plan.users.get(unique) or (plan.users.get(email.lower()) if email else None)
+        if chosen:
+            found = await table_account(chosen)
+            if found is None:
+                match.reason = f"the plan's user table maps it to {chosen!r}, which is no active Jira account"
+                return match
+            match.account, match.match = found.account_id, "table"
+            return match
+        if email and (found := await by_email(email)) is not None:
+            match.account, match.match = found.account_id, "email"
+            return match
+        match.reason = NO_ACCOUNT
+        return match
+
+    resolution = UserResolution(users=list(await asyncio.gather(*(one(u) for u in graph))))
+    if plan.fallback_user_email:
+        found = await jira.find_user_by_email(plan.fallback_user_email)
+        if found is None:
+            resolution.fallback_problem = f"fallback user {plan.fallback_user_email} has no Jira account"
+        else:
+            resolution.fallback_account = found.account_id
+            for user in resolution.users:
+                if user.account is None:
+                    user.account, user.match = found.account_id, "fallback"
+    return resolution
