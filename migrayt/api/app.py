@@ -23,11 +23,24 @@ from temporalio.service import RPCError, RPCStatusCode
 from migrayt.api.auth import auth_mode
 from migrayt.api.doors import LocalClientsOnly, SecurityHeaders, allowed_hosts, check_open_api_hosts
 from migrayt.api.limits import BodySizeLimit, validation_error
-from migrayt.api.routers import admin, audit, connections, events, migrations, plans, previews, runs, scans, tenant
+from migrayt.api.routers import (
+    admin,
+    audit,
+    connections,
+    events,
+    migrations,
+    plans,
+    previews,
+    runs,
+    scans,
+    tenant,
+    validations,
+)
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
+from migrayt.core.validations import ValidationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
@@ -114,6 +127,7 @@ def create_app(
         app.state.engine = engine
         app.state.service = MigrationService(settings, sessions, client)
         app.state.intake = IntakeService(settings, sessions, client)
+        app.state.validations = ValidationService(settings, sessions, client)
         if mode == "off":
             log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
         yield
@@ -132,7 +146,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     _install_doors(app, settings, mode)
     install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
-    for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin):
+    for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin, validations):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)
 

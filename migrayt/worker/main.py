@@ -21,6 +21,7 @@ from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
+from migrayt.activities.validation.check import ValidationActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
 from migrayt.settings import Settings
@@ -31,6 +32,7 @@ from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.scan import ScanWorkflow
+from migrayt.workflows.validation import ValidationWorkflow
 
 log = logging.getLogger("migrayt.worker")
 
@@ -66,6 +68,16 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
+def _validation_activities(sessions, contexts: MigrationContexts) -> list:
+    checks = ValidationActivities(sessions, contexts)
+    return [
+        checks.validation_prepare,
+        checks.validate_batch,
+        checks.validation_finish,
+        checks.record_validation_event,
+    ]
+
+
 def _shared(settings: Settings) -> bool:
     # The API's own rule (it reads it there too), so worker and API never disagree.
     from migrayt.settings import auth_mode
@@ -96,11 +108,19 @@ async def run_worker(
         LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
+        *_validation_activities(sessions, contexts),
     ]
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[MigrationRunWorkflow, ScanWorkflow, PreviewWorkflow, DeltaSyncWorkflow, ScheduledRunWorkflow],
+        workflows=[
+            MigrationRunWorkflow,
+            ScanWorkflow,
+            PreviewWorkflow,
+            DeltaSyncWorkflow,
+            ScheduledRunWorkflow,
+            ValidationWorkflow,
+        ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
