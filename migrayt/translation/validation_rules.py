@@ -120,8 +120,9 @@ class ExpectedIssue:
     parent: str | None = None  # the ADO parent's issue key, when it has one
     links: frozenset[LinkEnd] = frozenset()
     remote_links: frozenset[str] | None = None  # urls; None: not read
-    attachments: tuple[FileRef, ...] = ()
-    comments: tuple[CommentRef, ...] = ()
+    # None: not checked (the plan leaves the phase out, e.g. a structure-only move).
+    attachments: tuple[FileRef, ...] | None = ()
+    comments: tuple[CommentRef, ...] | None = ()
     # Attachment names the migration writes itself (description original, history, comment files).
     own_file_prefix: str = ""
 
@@ -311,6 +312,8 @@ def _remote_links(expected: ExpectedIssue, actual: ActualIssue) -> list[Differen
 
 
 def _files(expected: ExpectedIssue, actual: ActualIssue, deep: bool) -> list[Difference]:
+    if expected.attachments is None:
+        return []
     out = []
     unmatched = list(actual.attachments)
     for want in expected.attachments:
@@ -337,6 +340,8 @@ def _files(expected: ExpectedIssue, actual: ActualIssue, deep: bool) -> list[Dif
 
 
 def _comments(expected: ExpectedIssue, actual: ActualIssue) -> list[Difference]:
+    if expected.comments is None:
+        return []
     out = []
     by_source = {c.source_id: c for c in actual.comments if c.source_id is not None}
     for want in expected.comments:
