@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from migrayt.api.cli_commands import register as register_api_commands
-from migrayt.api.cli_commands.schedules import schedule_app
+from migrayt.api.cli_commands import schedules
 from migrayt.launcher.demo import demo_command, up_command
 from migrayt.worker.cli import worker_command
 
@@ -31,11 +31,11 @@ def sandbox(ctx: typer.Context) -> None:
 app.command("worker")(worker_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
-app.add_typer(schedule_app, name="schedule")
+schedules.register(app)
 from migrayt.ops.cli import register as register_ops_commands  # noqa: E402
 
 register_ops_commands(app)  # api, db upgrade, setup temporal, probe: running on real infrastructure (deploy/)
-register_api_commands(app)  # connect, scan, map, preview, run, pause, resume, cancel, rerun, status, audit, token
+register_api_commands(app)  # connect, migrations, scan, map, preview, run, pause, …, status, audit, token, connection
 
 
 def main() -> None:

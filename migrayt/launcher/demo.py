@@ -22,9 +22,8 @@ from migrayt.mapping.plan import default_plan
 from migrayt.settings import get_settings
 from migrayt.stack import StackError
 
-if (
-    TYPE_CHECKING
-):  # the stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick
+# The stack pulls in the API, Temporal and SQLAlchemy: imported when a command runs, so `migrayt --help` is quick.
+if TYPE_CHECKING:
     from migrayt.launcher.local import LocalStack
 
 DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"

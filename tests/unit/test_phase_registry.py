@@ -11,7 +11,7 @@ from temporalio import activity
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.preview.dry_run import DryRun
 from migrayt.activities.preview.later_phases import LaterPhases, later_phases
-from migrayt.api.cli_commands import commands as cli
+from migrayt.api.cli_commands import runs as cli
 from migrayt.api.web import views
 from migrayt.contracts.phases import PHASES, PhaseKind, batched, delta_phases, run_phases
 from migrayt.contracts.runs import LEGACY_RUN_PHASES, PhaseCounters, RunStatus

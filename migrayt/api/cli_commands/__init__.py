@@ -1,5 +1,18 @@
-"""CLI commands that drive the HTTP API; `register(app)` adds them to the `migrayt` command."""
+"""CLI commands that drive the HTTP API, one module per thing the user does; `register(app)` adds them all.
 
-from migrayt.api.cli_commands.commands import register
+Shared options, the client and the error handling are in options.py. A new command: a typed function decorated
+with `options.command` in the module of what it is for (or a new module with its own `register`, listed here).
+"""
+
+import typer
+
+from migrayt.api.cli_commands import audit, connections, migrations, planning, runs, tokens
+
+
+def register(app: typer.Typer) -> None:
+    # The order is that of `migrayt --help` (commands as registered, then the groups).
+    for module in (migrations, planning, runs, audit, tokens, connections):
+        module.register(app)
+
 
 __all__ = ["register"]

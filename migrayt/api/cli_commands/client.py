@@ -58,7 +58,8 @@ class ApiClient:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise CliError(
-                f"cannot reach the Migrayt API at {self.api_url} ({type(err).__name__}); is `migrayt up` running? (--api-url / MIGRAYT_API_URL)",
+                f"cannot reach the Migrayt API at {self.api_url} ({type(err).__name__}); is `migrayt up` running? "
+                "(--api-url / MIGRAYT_API_URL)",
                 FAILURE,
             ) from None
         if response.status_code >= 400:

@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from migrayt.api.cli_commands.commands import ApiUrl, Json, Token, client, command, emit
+from migrayt.api.cli_commands.client import USAGE, CliError
+from migrayt.api.cli_commands.options import ApiUrl, Json, Token, client, command, emit
 
 connection_app = typer.Typer(
     no_args_is_help=True, help="Saved ADO and Jira connections (tested on save; secrets never shown back)."
@@ -27,6 +28,7 @@ def _saved(c: Console, view: dict) -> None:
 
 
 @connection_app.command("add-ado")
+@command
 def add_ado(
     name: Name,
     url: Annotated[str, typer.Option(help="Azure DevOps organization URL, e.g. https://dev.azure.com/acme")],
@@ -44,18 +46,14 @@ def add_ado(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> None:
+) -> int | None:
     """Save an Azure DevOps connection (the API checks the PAT and the project first)."""
-    return _add_ado(**locals())
-
-
-@command
-def _add_ado(name, url, project, pat, api_url, token, as_json):
     body = {"kind": "ado", "name": name, "organization_url": url, "project": project, "pat": pat}
     emit(as_json, client(api_url, token).post("/api/connections", body), _saved)
 
 
 @connection_app.command("add-jira")
+@command
 def add_jira(
     name: Name,
     url: Annotated[str, typer.Option(help="Jira site URL, e.g. https://acme.atlassian.net")],
@@ -75,15 +73,8 @@ def add_jira(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> None:
+) -> int | None:
     """Save a Jira Cloud (or Data Center) connection (the API checks the token first)."""
-    return _add_jira(**locals())
-
-
-@command
-def _add_jira(name, url, secret, email, data_center, api_url, token, as_json):
-    from migrayt.api.cli_commands.client import USAGE, CliError
-
     if data_center:
         body = {"kind": "jira_dc", "name": name, "base_url": url, "pat": secret}
     elif not email:
@@ -94,13 +85,10 @@ def _add_jira(name, url, secret, email, data_center, api_url, token, as_json):
 
 
 @connection_app.command("list")
-def list_connections(api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
-    """List the tenant's saved connections (never their secrets)."""
-    return _list(api_url=api_url, token=token, as_json=as_json)
-
-
 @command
-def _list(api_url, token, as_json):
+def list_connections(api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+    """List the tenant's saved connections (never their secrets)."""
+
     def render(c: Console, rows: list) -> None:
         table = Table("id", "kind", "name", "url", "user", "secret")
         for r in rows:
@@ -108,3 +96,7 @@ def _list(api_url, token, as_json):
         c.print(table)
 
     emit(as_json, client(api_url, token).get("/api/connections"), render)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(connection_app, name="connection")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from migrayt.api.cli_commands.commands import ApiUrl, Json, MigrationId, Token, client, command, emit
+from migrayt.api.cli_commands.options import ApiUrl, Json, MigrationId, Token, client, command, emit
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Scheduled runs: a cutover at a set time, recurring delta syncs.")
 ScheduleId = Annotated[str, typer.Argument(help="schedule id (cutover-… or delta-…)")]
@@ -41,19 +42,15 @@ def _render_many(c: Console, rows: list[dict[str, Any]]) -> None:
 
 
 @schedule_app.command("cutover")
+@command
 def cutover(
     migration_id: MigrationId,
     at: Annotated[datetime, typer.Option(help="when the run starts, ISO 8601 (UTC unless an offset is given)")],
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> None:
+) -> int | None:
     """Start a run of the migration at a set time (the cutover window)."""
-    return _cutover(**locals())
-
-
-@command
-def _cutover(migration_id, at, api_url, token, as_json):
     view = client(api_url, token).post(
         "/api/schedules", {"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()}
     )
@@ -61,6 +58,7 @@ def _cutover(migration_id, at, api_url, token, as_json):
 
 
 @schedule_app.command("delta")
+@command
 def delta(
     migration_id: MigrationId,
     every: Annotated[int | None, typer.Option(help="run every N minutes", min=1)] = None,
@@ -69,67 +67,47 @@ def delta(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> None:
+) -> int | None:
     """Sync what changed in ADO since the last successful run, on a recurring schedule."""
-    return _delta(**locals())
-
-
-@command
-def _delta(migration_id, every, cron, paused, api_url, token, as_json):
     body = {"migration_id": migration_id, "kind": "delta", "every_minutes": every, "cron": cron, "paused": paused}
     emit(as_json, client(api_url, token).post("/api/schedules", body), _render)
 
 
 @schedule_app.command("now")
-def now(migration_id: MigrationId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
-    """One delta sync now; prints its run id (watch it with `migrayt status RUN --watch`)."""
-    return _now(**locals())
-
-
 @command
-def _now(migration_id, api_url, token, as_json):
+def now(migration_id: MigrationId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+    """One delta sync now; prints its run id (watch it with `migrayt status RUN --watch`)."""
     started = client(api_url, token).post("/api/delta-syncs", {"migration_id": migration_id})
     emit(as_json, started, lambda c, s: typer.echo(s["run_id"]))
 
 
 @schedule_app.command("list")
+@command
 def list_(
     migration: Annotated[str | None, typer.Option(help="only this migration's schedules")] = None,
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> None:
+) -> int | None:
     """This tenant's schedules."""
-    return _list(**locals())
-
-
-@command
-def _list(migration, api_url, token, as_json):
     emit(as_json, client(api_url, token).get("/api/schedules", migration_id=migration), _render_many)
 
 
 @schedule_app.command("show")
-def show(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
-    """One schedule: what it does, when it next fires, paused or not, its last result."""
-    return _show(**locals())
-
-
 @command
-def _show(schedule_id, api_url, token, as_json):
+def show(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+    """One schedule: what it does, when it next fires, paused or not, its last result."""
     emit(as_json, client(api_url, token).get(f"/api/schedules/{schedule_id}"), _render)
 
 
-def _action(action: str, doc: str):
-    def run(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
-        return _do(action, schedule_id, api_url=api_url, token=token, as_json=as_json)
+def _action(action: str, doc: str) -> Callable[..., None]:
+    """`migrayt schedule pause|resume|trigger ID`: one command per action, each with its own help."""
 
-    run.__doc__ = doc
-    return run
+    def act(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
+        emit(as_json, client(api_url, token).post(f"/api/schedules/{schedule_id}/{action}"), _render)
 
-
-@command
-def _do(action, schedule_id, api_url, token, as_json):
-    emit(as_json, client(api_url, token).post(f"/api/schedules/{schedule_id}/{action}"), _render)
+    act.__doc__ = doc
+    return command(act)
 
 
 schedule_app.command("pause")(_action("pause", "Pause a schedule (no new actions until resumed)."))
@@ -138,14 +116,14 @@ schedule_app.command("trigger")(_action("trigger", "Run the schedule's action no
 
 
 @schedule_app.command("delete")
-def delete(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
-    """Delete a schedule (runs it started are not touched)."""
-    return _delete(**locals())
-
-
 @command
-def _delete(schedule_id, api_url, token, as_json):
+def delete(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+    """Delete a schedule (runs it started are not touched)."""
     client(api_url, token).delete(f"/api/schedules/{schedule_id}")
     emit(
         as_json, {"schedule_id": schedule_id, "deleted": True}, lambda c, d: c.print(f"Schedule {schedule_id} deleted")
     )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedule_app, name="schedule")

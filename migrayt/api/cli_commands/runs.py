@@ -1,0 +1,185 @@
+"""`migrayt run|pause|resume|cancel|rerun|status`: start a run, steer it, follow it live."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from migrayt.api.cli_commands.client import FAILURE, OK, ApiClient, CliError
+from migrayt.api.cli_commands.options import ApiUrl, Json, MigrationId, RunId, Token, client, command, emit
+from migrayt.contracts.phases import batched, in_order, run_phases
+
+
+def _render_run(c: Console, run: dict) -> None:
+    if "runs" in run:  # a migration id was given
+        plan = run.get("plan") or {}
+        c.print(f"Migration [bold]{run['id']}[/] {run['name']}; plan v{plan.get('version')} {plan.get('status')}")
+        for r in run["runs"]:
+            c.print(f"  {r['id']} {r['status']} {r.get('phase') or ''}")
+        return
+    eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
+    c.print(
+        f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  "
+        f"elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}"
+    )
+    table = Table("phase", "total", "created", "already in Jira", "skipped", "failed")
+    for phase in batched(in_order(run.get("counters") or {})):
+        counters = (run.get("counters") or {}).get(phase)
+        if counters:
+            columns = ("total", "created", "adopted", "skipped", "failed")
+            table.add_row(phase, *(str(counters.get(k, 0)) for k in columns))
+    c.print(table)
+    for f in run.get("failures") or []:
+        c.print(f"  [red]failed[/] {f['kind']} {f['source_key']}: {f['error']}")
+    if run.get("failures_total", 0) > len(run.get("failures") or []):
+        c.print(f"  … {run['failures_total']} failed in all")
+
+
+def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
+    """Follow the run's events until it ends; 0 when it COMPLETED, 1 otherwise."""
+    last: dict | None = None
+    if as_json:
+        for event, data in api.events(f"/api/migrations/{run_id}/events"):
+            typer.echo(json.dumps({"event": event, **data}))
+            if event == "progress":
+                last = data
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (
+            TextColumn("{task.description:<13}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=Console()) as bars:
+            tasks: dict[str, Any] = {}
+            for event, data in api.events(f"/api/migrations/{run_id}/events"):
+                if event != "progress":
+                    continue
+                last = data
+                for phase in batched(data.get("phases") or in_order(data.get("counters") or run_phases())):
+                    if phase not in tasks:
+                        tasks[phase] = bars.add_task(phase, total=None, detail="", start=False)
+                for phase, task in tasks.items():
+                    c = (data.get("counters") or {}).get(phase)
+                    if not c:
+                        continue
+                    done = c["created"] + c.get("adopted", 0) + c["skipped"] + c["failed"]
+                    eta = (
+                        f" ETA {data['eta_seconds']:.0f}s"
+                        if data.get("eta_seconds") is not None and phase == data.get("phase")
+                        else ""
+                    )
+                    bars.update(
+                        task,
+                        total=c["total"] or None,
+                        completed=done,
+                        detail=f"created {c['created']} already in Jira {c.get('adopted', 0)} "
+                        f"skipped {c['skipped']} failed {c['failed']}{eta}",
+                    )
+                    if phase == data.get("phase") or done:
+                        bars.start_task(task)
+        if last:
+            _render_run(Console(), last)
+    if last is None:
+        raise CliError(f"no progress received for {run_id}", FAILURE)
+    return OK if last["status"] == "COMPLETED" else FAILURE
+
+
+WatchOpt = Annotated[
+    bool, typer.Option("--watch", help="follow live progress until the run ends (exit 0 only if it COMPLETED)")
+]
+
+
+@command
+def run(
+    migration_id: MigrationId,
+    watch: WatchOpt = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
+) -> int | None:
+    """Start a run of a migration (its plan must be approved)."""
+    api = client(api_url, token)
+    started = api.post(f"/api/migrations/{migration_id}/runs", {})
+    if not watch:
+        return emit(
+            as_json,
+            started,
+            lambda c, s: c.print(
+                f"Run [bold]{s['run_id']}[/] started; follow it with: migrayt status {s['run_id']} --watch"
+            ),
+        )
+    if not as_json:
+        Console().print(f"Run [bold]{started['run_id']}[/] started")
+    return _watch(api, started["run_id"], as_json)
+
+
+def _control(action: str, doc: str) -> Callable[..., None]:
+    """`migrayt pause|resume|cancel RUN`: one command per action, each with its own help."""
+
+    def control(
+        run_id: RunId,
+        reason: Annotated[str | None, typer.Option(help="why (kept in the audit trail)")] = None,
+        api_url: ApiUrl = None,
+        token: Token = None,
+        as_json: Json = False,
+    ) -> None:
+        done = client(api_url, token).post(f"/api/migrations/{run_id}/{action}", {"reason": reason} if reason else {})
+        emit(as_json, done, lambda c, d: c.print(f"{action} of {d['run_id']} accepted"))
+
+    control.__doc__ = doc
+    return command(control)
+
+
+pause = _control(
+    "pause", "Pause a RUNNING run: batches under way stop, PAUSED once nothing writes (exit 4 if it is not RUNNING)."
+)
+resume = _control("resume", "Resume a PAUSED run (exit 4 if it is not PAUSED).")
+cancel = _control("cancel", "Cancel a run; final (exit 4 if it already ended).")
+
+
+@command
+def rerun(
+    run_id: RunId, watch: WatchOpt = False, api_url: ApiUrl = None, token: Token = None, as_json: Json = False
+) -> int | None:
+    """Run a FAILED, INCOMPLETE or CANCELLED run's migration again; it skips what exists."""
+    api = client(api_url, token)
+    started = api.post(f"/api/migrations/{run_id}/rerun", {})
+    if not watch:
+        return emit(as_json, started, lambda c, s: c.print(f"Re-run [bold]{s['run_id']}[/] of {run_id} started"))
+    return _watch(api, started["run_id"], as_json)
+
+
+@command
+def status(
+    id: Annotated[str, typer.Argument(help="run id (run-…) or migration id (mig-…)")],
+    watch: WatchOpt = False,
+    api_url: ApiUrl = None,
+    token: Token = None,
+    as_json: Json = False,
+) -> int | None:
+    """A run's status, phase, counters, ETA and failures (or a migration and its runs)."""
+    api = client(api_url, token)
+    if watch:
+        return _watch(api, id, as_json)
+    emit(as_json, api.get(f"/api/migrations/{id}"), _render_run)
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in (
+        ("run", run),
+        ("pause", pause),
+        ("resume", resume),
+        ("cancel", cancel),
+        ("rerun", rerun),
+        ("status", status),
+    ):
+        app.command(name)(fn)
