@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from migrayt.contracts.runs import RunControl, RunStatus
@@ -71,9 +72,11 @@ class ValidationService:
         deep: bool = False,
         tolerances: dict[str, int] | None = None,
         history_event_limit: int | None = None,
+        validation_id: str | None = None,
     ) -> str:
         """A new validation of the migration (409 while one of its runs or validations is under way)."""
         tolerances = check_tolerances(tolerances or {})
+        validation_id = validation_id or f"val-{uuid.uuid4().hex[:12]}"
         async with self.sessions() as session:
             await owned(session, Migration, migration_id, tenant, "migration")
             running = await session.scalar(
@@ -88,7 +91,6 @@ class ValidationService:
             )
             if validating:
                 raise RunConflict(f"validation {validating} of migration {migration_id} is under way")
-            validation_id = f"val-{uuid.uuid4().hex[:12]}"
             session.add(
                 Validation(
                     id=validation_id,
@@ -114,8 +116,7 @@ class ValidationService:
                 )
             )
             await session.commit()
-        await self.temporal.start_workflow(
-            ValidationWorkflow.run,
+        await self._start_workflow(
             ValidationInput(
                 validation_id=validation_id,
                 migration_id=migration_id,
@@ -126,12 +127,45 @@ class ValidationService:
                 door=door,
                 concurrency=self.settings.concurrency,
                 history_event_limit=history_event_limit,
-            ),
-            id=validation_id,
-            task_queue=self.settings.task_queue,
-            search_attributes=search_attributes(tenant, RunStatus.RUNNING, VALIDATION_PHASE),
+            )
         )
         return validation_id
+
+    async def _start_workflow(self, input: ValidationInput) -> None:
+        try:
+            await self.temporal.start_workflow(
+                ValidationWorkflow.run,
+                input,
+                id=input.validation_id,
+                task_queue=self.settings.task_queue,
+                search_attributes=search_attributes(input.tenant, RunStatus.RUNNING, VALIDATION_PHASE),
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # a retried start: the validation is already under way
+
+    async def start_after_run(self, tenant: str, migration_id: str, run_id: str) -> str | None:
+        """MIGRAYT_VALIDATE_AFTER_RUN: one validation per ended run (`val-<run id>`), however often this is retried."""
+        validation_id = f"val-{run_id}"
+        async with self.sessions() as session:
+            row = await session.get(Validation, validation_id)
+        if row is not None:
+            if row.status == ValidationStatus.RUNNING.value:  # recorded, then the start was lost: start it again
+                await self._start_workflow(
+                    ValidationInput(
+                        validation_id=validation_id,
+                        migration_id=migration_id,
+                        tenant=tenant,
+                        tolerances=row.tolerances or {},
+                        requested_by=row.requested_by,
+                        door="system",
+                        concurrency=self.settings.concurrency,
+                    )
+                )
+            return validation_id
+        try:
+            return await self.start(tenant, migration_id, "system", "system", validation_id=validation_id)
+        except RunConflict:
+            return None  # another run or validation of the migration is under way: it will be checked after that
 
     async def list(self, tenant: str, migration_id: str) -> list[Validation]:
         async with self.sessions() as session:

@@ -68,6 +68,20 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
+def _validate_after_run(settings: Settings, sessions, client: Client):
+    """MIGRAYT_VALIDATE_AFTER_RUN: what starts a validation once a run ends (None: off, the default)."""
+    if not settings.validate_after_run:
+        return None
+    from migrayt.core.validations import ValidationService
+
+    validations = ValidationService(settings, sessions, client)
+
+    async def after(event) -> None:
+        await validations.start_after_run(event.tenant, event.migration_id, event.run_id)
+
+    return after
+
+
 def _validation_activities(sessions, contexts: MigrationContexts) -> list:
     checks = ValidationActivities(sessions, contexts)
     return [
@@ -102,7 +116,7 @@ async def run_worker(
     )
     contexts = MigrationContexts(sessions, connectors)
     activities = [
-        RunEventActivities(sessions).record_run_event,
+        RunEventActivities(sessions, _validate_after_run(settings, sessions, client)).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
         LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
