@@ -148,9 +148,12 @@ class ValidationWorkflow:
                     workflow.continue_as_new(self._input.model_copy(update={"checkpoint": self._cp}))
                 await self._wait_while_paused()
                 continue
-            done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+            # Wake for a finished batch, or for a control to record at once (the audit shows when it was asked).
+            await workflow.wait_condition(
+                lambda: any(t.done() for t in in_flight.values()) or bool(self._controls)  # noqa: B023
+            )
             for start, task in list(in_flight.items()):
-                if task in done:
+                if task.done():
                     del in_flight[start]
                     result: ValidationBatchResult = task.result()
                     self._cp.items_checked += result.items
