@@ -212,9 +212,10 @@ class ValidationWorkflow:
     ) -> ValidationResult:
         assert self._input is not None
         await self._apply_controls()
+        # The query shows the final status only once its row is written: whoever sees PASSED can read the row.
+        await self._record("validation_finished", actor=actor, door=door, error=error, status=status)
         self._status = status
         self._upsert_search_attributes()
-        await self._record("validation_finished", actor=actor, door=door, error=error)
         return ValidationResult(
             validation_id=self._input.validation_id,
             status=status,
@@ -223,7 +224,14 @@ class ValidationWorkflow:
             error=error,
         )
 
-    async def _record(self, action: str, actor: str = "system", door: str = "system", error: str | None = None) -> None:
+    async def _record(
+        self,
+        action: str,
+        actor: str = "system",
+        door: str = "system",
+        error: str | None = None,
+        status: ValidationStatus | None = None,
+    ) -> None:
         assert self._input is not None
         self._cp.event_seq += 1
         await workflow.execute_activity_method(
@@ -236,7 +244,7 @@ class ValidationWorkflow:
                 action=action,
                 actor=actor,
                 door=door,
-                status=self._status,
+                status=status or self._status,
                 items_checked=self._cp.items_checked,
                 error=error,
             ),

@@ -220,3 +220,13 @@ def test_tolerances_from_the_command_line() -> None:
     for bad in ("links", "linkz=1", "links=-1", "links=x"):
         with pytest.raises(ValueError):
             rules.parse_tolerances([bad])
+
+
+def test_a_cut_description_is_compared_as_far_as_it_goes() -> None:
+    full = "Alpha beta gamma delta epsilon. See #12 and PHX-4 here."
+    cut = "Alpha beta gamma del Description cut at Jira's 32,767-character limit; the full original is attached."
+    assert rules.same_description(full, cut)
+    assert not rules.same_description(full, "Alpha OMEGA gamma del Description cut at Jira's limit")
+    # References are where the links check looks; text around them must match.
+    assert rules.same_description("See #12 for context", "See  for context")
+    assert not rules.same_description("See #12 for context", "See PHX-9 for contest")

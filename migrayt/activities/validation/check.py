@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,9 @@ from migrayt.translation.source_links import (
 )
 
 ADO_LABEL = "ado-id-"
+# Images become Jira media (no text); their file names must not count as description or comment text.
+_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+RICH_FIELDS = ("System.Description", "Microsoft.VSTS.TCM.ReproSteps", "Microsoft.VSTS.Common.AcceptanceCriteria")
 FIELDS = (
     "issuetype",
     "summary",
@@ -310,8 +314,11 @@ class _BatchCheck:
         actual_type = (fields.get("issuetype") or {}).get("name")
         as_subtask = bool(plan.subtask_types.get(ado_type)) and actual_type == plan.subtask_types.get(ado_type)
         try:
+            ado_fields = {
+                k: _IMAGE.sub(" ", v) if k in RICH_FIELDS and isinstance(v, str) else v for k, v in wi.fields.items()
+            }
             draft = build_issue_fields(
-                wi.id, wi.fields, plan, self.catalog, self.lookups, as_subtask=as_subtask, parent_key=parent_key
+                wi.id, ado_fields, plan, self.catalog, self.lookups, as_subtask=as_subtask, parent_key=parent_key
             )
         except ItemRejected:
             draft = None
@@ -329,6 +336,11 @@ class _BatchCheck:
             components=frozenset(c["id"] for c in draft.fields.get("components") or []) if draft else None,
             sprint=draft.fields.get("customfield_10020") if draft else None,
             parent=parent_key,
+            children=frozenset(
+                k
+                for r in wi.relations
+                if r.rel == "System.LinkTypes.Hierarchy-Forward" and (k := records.get(r.target_id or 0))
+            ),
             links=frozenset(self._links(wi, records)),
             attachments=tuple(
                 rules.FileRef(
@@ -402,7 +414,9 @@ class _BatchCheck:
     async def _expected_comments(self, ado_id: int) -> tuple[rules.CommentRef, ...]:
         comments = [source_comment(c) async for c in self.ctx.ado.iter_comments(ado_id)]
         posted, _overflow = split_at_cap(comments, comment_cap())
-        return tuple(rules.CommentRef(c.id, rules.adf_text(with_header(c, html_to_adf(c.html)))) for c in posted)
+        return tuple(
+            rules.CommentRef(c.id, rules.adf_text(with_header(c, html_to_adf(_IMAGE.sub(" ", c.html))))) for c in posted
+        )
 
     async def _with_digests(
         self, wi: WorkItem, expected: rules.ExpectedIssue, actual: rules.ActualIssue, fields: dict
