@@ -552,7 +552,14 @@ def item_differences(side: SideBySide, fetched: set[str]) -> tuple[str | None, l
         expected = side.record_key or "an issue"
         note = "recorded as migrated, gone from Jira" if side.record_key else "never migrated"
         out.append(
-            Difference(check="items", kind=DifferenceKind.MISSING, ado_id=side.ado_id, expected=expected, note=note)
+            Difference(
+                check="items",
+                kind=DifferenceKind.MISSING,
+                ado_id=side.ado_id,
+                jira_key=side.record_key,
+                expected=expected,
+                note=note,
+            )
         )
         return None, out
     for other in present:
