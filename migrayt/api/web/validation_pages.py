@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, Response
 
 from migrayt.api.routers.validations import check_counts
 from migrayt.api.web.routes import _migration, _page, _see, _who, router
@@ -36,7 +36,7 @@ async def validations_page(request: Request, migration_id: str, error: str | Non
 
 
 @router.post("/app/migrations/{migration_id}/validations")
-async def start_validation(request: Request, migration_id: str) -> RedirectResponse | HTMLResponse:
+async def start_validation(request: Request, migration_id: str) -> Response:
     who = await _who(request)
     form = await request.form()
     try:
