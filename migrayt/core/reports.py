@@ -14,6 +14,13 @@ class FailedItem(BaseModel):
     kind: str
     source_key: str
     error: str | None = None
+    # Named for a customer: the ADO item it belongs to, its phase, what it is, the reason's class and the remedy.
+    ado_id: int | None = None
+    jira_key: str | None = None
+    phase: str | None = None
+    what: str | None = None
+    reason: str | None = None
+    remedy: str | None = None
 
 
 class RunReport(RunProgress):
@@ -32,7 +39,10 @@ class RunReport(RunProgress):
     # True when the workflow answered the query; False when this is the last state kept in the database.
     live: bool = True
     failures_total: int = 0
+    # The first failures; the complete list, paged and grouped by reason, is at `failures_url`.
     failures: list[FailedItem] = Field(default_factory=list)
+    failures_url: str | None = None
+    report_url: str | None = None
 
 
 def work_done(counters: dict[str, PhaseCounters]) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from migrayt.core.errors import RunConflict
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
 from migrayt.core.reports import FailedItem, RunReport, estimate_eta
+from migrayt.core.run_report import RunReports
 from migrayt.core.start_gate import start_refusal
 from migrayt.store.models import AuditEvent, Migration, Run
 from migrayt.temporal.search_attributes import search_attributes
@@ -25,7 +26,7 @@ from migrayt.workflows.engine import RunEngine
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 
 
-class MigrationService(Migrations):
+class MigrationService(Migrations, RunReports):
     async def start_run(
         self,
         tenant: str,
@@ -172,7 +173,7 @@ class MigrationService(Migrations):
         end = run.finished_at or datetime.now(UTC)
         elapsed = max((end - run.started_at).total_seconds(), 0.0) if run.started_at else 0.0
         rate, eta = estimate_eta(progress.status, progress.counters, elapsed)
-        failures = await self.failures(tenant, run.migration_id, limit=failures_limit)
+        failures = await self.failure_page(tenant, run_id, limit=failures_limit, with_groups=False)
         return RunReport(
             **progress.model_dump(),
             migration_id=run.migration_id,
@@ -184,8 +185,21 @@ class MigrationService(Migrations):
             eta_seconds=eta,
             error=run.error,
             live=live,
-            failures_total=len(failures)
-            if len(failures) < failures_limit
-            else await self.failures_total(run.migration_id),
-            failures=[FailedItem(**f) for f in failures],
+            failures_total=failures.total,
+            failures=[
+                FailedItem(
+                    kind=f.kind,
+                    source_key=f.source_key,
+                    error=f.error,
+                    ado_id=f.ado_id,
+                    jira_key=f.jira_key,
+                    phase=f.phase,
+                    what=f.what,
+                    reason=f.reason,
+                    remedy=f.remedy,
+                )
+                for f in failures.failures
+            ],
+            failures_url=f"/api/migrations/{run_id}/failures",
+            report_url=f"/api/migrations/{run_id}/report",
         )

@@ -202,9 +202,13 @@ async def _run_demo(stack: LocalStack, sandbox, console: Console) -> dict:
         c = progress.counters[phase]
         table.add_row(phase, str(c.total), str(c.created), str(c.adopted), str(c.skipped), str(c.failed))
     console.print(table)
-    failures = await stack.service.failures(TENANT, migration_id, limit=5)
-    for f in failures:
-        console.print(f"  failed {f['kind']} ADO #{f['source_key']}: {f['error']}")
+    failures = await stack.service.failure_page(TENANT, run_id, limit=5)
+    for group in failures.groups:
+        console.print(f"  {group.count} failed: {group.reason} — {group.remedy}")
+    for f in failures.failures:
+        console.print(f"  failed ADO #{f.ado_id} {f.what}: {f.error}")
+    if failures.total > len(failures.failures):
+        console.print(f"  … all {failures.total} failures: GET /api/migrations/{run_id}/report?format=html")
     console.print(f"Temporal UI: {stack.temporal_ui_url or stack.temporal_address}  (workflow id {run_id})")
     console.print(f"Sandbox state: {sandbox.jira_url}/_sandbox/state")
     return {

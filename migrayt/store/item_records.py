@@ -116,8 +116,15 @@ async def mark_done_many(
 
 
 async def mark_failed(
-    session: AsyncSession, migration_id: str, kind: str, source_key: str, error: str, run_id: str
+    session: AsyncSession,
+    migration_id: str,
+    kind: str,
+    source_key: str,
+    error: str,
+    run_id: str,
+    detail: dict[str, Any] | None = None,
 ) -> None:
+    """`detail` is merged into the record's: what names the thing to a customer (its ADO item, its file name)."""
     stmt = insert(ItemRecord).values(
         migration_id=migration_id,
         kind=kind,
@@ -126,11 +133,17 @@ async def mark_failed(
         error=error[:4000],
         run_id=run_id,
         attempts=1,
-        detail={},
+        detail=detail or {},
     )
     stmt = stmt.on_conflict_do_update(
         constraint="uq_item_record_migration_id_kind_source_key",
-        set_=dict(state=FAILED, error=error[:4000], run_id=run_id, updated_at=func.now()),
+        set_=dict(
+            state=FAILED,
+            error=error[:4000],
+            run_id=run_id,
+            detail=ItemRecord.detail.op("||")(stmt.excluded.detail),
+            updated_at=func.now(),
+        ),
         where=ItemRecord.state != DONE,
     )
     await session.execute(stmt)

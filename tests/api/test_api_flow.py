@@ -204,7 +204,12 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
         assert r.status_code == 400 and "no Azure DevOps project 'Nope'" in r.json()["detail"]
         assert (await http.get(f"/api/connections/{connection_id}")).json()["kind"] == "ado"
         ids = dict(
-            migration_id=mid, run_id=third, scan_id=scan_id, preview_id=preview["id"], connection_id=connection_id
+            migration_id=mid,
+            run_id=third,
+            scan_id=scan_id,
+            preview_id=preview["id"],
+            connection_id=connection_id,
+            item="1",
         )
         plan_body = {"base_version": 2, "plan": edited}
         checked = await assert_other_tenant_sees_nothing(
@@ -217,6 +222,9 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
             "GET /api/migrations/{run_id}/events",
             "PUT /api/migrations/{migration_id}/plan",
             "GET /api/previews/{preview_id}",
+            "GET /api/migrations/{run_id}/report",
+            "GET /api/migrations/{id}/items/{item}",
+            "GET /api/migrations/{id}/failures",
         } <= checked and len(checked) >= 24
         # Nothing the other tenant tried changed anything here.
         assert (await http.get(f"/api/migrations/{mid}/plan/versions")).json()[-1]["version"] == 2

@@ -126,7 +126,7 @@ async def test_a_script_creates_and_runs_a_migration_from_saved_connections(api_
         # The worker reads the sealed secrets: the run moves every item.
         r = await http.post(f"/api/migrations/{migration['id']}/runs")
         assert r.status_code == 202, r.text
-        final = await poll(http, f"/api/migrations/{r.json()['run_id']}", lambda p: p["status"] in FINAL, timeout=90)
+        final = await poll(http, f"/api/migrations/{r.json()['run_id']}", lambda p: p["status"] in FINAL)
         assert final["status"] == "COMPLETED", final
         assert final["counters"]["create_items"]["created"] == ITEMS
         assert len(await jira_issues(sandbox)) == ITEMS

@@ -144,7 +144,7 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
                     started = await http.post(f"/api/migrations/{migration_id}/runs")
                     assert started.status_code == 202, started.text
                     run_id = started.json()["run_id"]
-                    final = await wait_final(stack, TENANT, run_id, timeout=90)
+                    final = await wait_final(stack, TENANT, run_id)
                     assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
 
                     # Every write of the run reached Stripe as meter usage, once.

@@ -84,7 +84,7 @@ async def test_history_has_no_plaintext_and_decodes_through_the_endpoint(stack, 
     with running_sandbox(items=12, seed=61) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="codec-tester@acme.example", door="api")
-        final = await wait_final(stack, TENANT, run_id, timeout=60)
+        final = await wait_final(stack, TENANT, run_id)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
 
     # What an operator without the key sees: Temporal's own view of the history.

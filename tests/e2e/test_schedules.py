@@ -102,7 +102,7 @@ async def test_schedules_page_creates_pauses_runs_and_deletes(web, page: Page, s
             await page.reload()
         await expect(delta.locator("td.last-result a")).to_have_text(re.compile(r"^delta-"))
         # The sync finishes (before the sandbox goes), and the page says how it ended.
-        final = await wait_final(web, TENANT, await delta.locator("td.last-result a").inner_text(), timeout=30)
+        final = await wait_final(web, TENANT, await delta.locator("td.last-result a").inner_text())
         await page.reload()
         await expect(delta.locator("td.last-result .badge")).to_have_text(final.status)
         # Its progress screen links back to the schedules.

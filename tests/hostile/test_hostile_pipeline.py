@@ -108,7 +108,7 @@ async def test_hostile_content_runs_to_incomplete_with_every_failure_explained(s
         plan = default_plan()
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        final = await wait_final(stack, TENANT, run_id, timeout=150)
+        final = await wait_final(stack, TENANT, run_id)
 
         assert final.status == RunStatus.INCOMPLETE, final
         for phase, c in final.counters.items():
@@ -169,7 +169,7 @@ async def run_error(stack, run_id: str) -> str:
 async def failed_before_any_write(stack, sandbox, migration_id: str) -> str:
     before = await jira_snapshot(sandbox)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    final = await wait_final(stack, TENANT, run_id, timeout=90)
+    final = await wait_final(stack, TENANT, run_id)
     assert final.status == RunStatus.FAILED, final
     assert await jira_snapshot(sandbox) == before, "Jira changed although the configuration was wrong"
     return await run_error(stack, run_id)

@@ -34,10 +34,10 @@ async def records(stack, migration_id: str, kind: str | None = None) -> list[Ite
         return list(await session.scalars(q))
 
 
-async def run_to_end(stack, sandbox, timeout: float = 120):
+async def run_to_end(stack, sandbox):
     migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    final = await wait_final(stack, TENANT, run_id, timeout=timeout)
+    final = await wait_final(stack, TENANT, run_id)
     for phase, c in final.counters.items():
         if phase != "preflight":
             assert c.created + c.skipped + c.failed == c.total, (phase, c)
@@ -165,7 +165,7 @@ async def test_ten_thousand_comments_are_posted_up_to_the_cap_and_the_rest_kept_
         expected = [c.id for c in project.comments(task)]
         assert len(expected) >= MANY
 
-        migration_id, final = await run_to_end(stack, sandbox, timeout=150)
+        migration_id, final = await run_to_end(stack, sandbox)
 
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
         issue = next(i for i in await jira_issues(sandbox) if f"ado-id-{task}" in i["labels"])

@@ -85,8 +85,13 @@ async def create_sandbox_migration(
     )
 
 
+# A wait's deadline only guards against a hang, with the last progress in the message; it never decides
+# pass or fail for a slow machine (a 120 s deadline failed a healthy 160-item run on a loaded machine).
+HANG_GUARD_SECONDS = 480.0
+
+
 async def wait_for(
-    stack: Stack, tenant: str, run_id: str, predicate, timeout: float = 240.0, poll: float = 0.2
+    stack: Stack, tenant: str, run_id: str, predicate, timeout: float = HANG_GUARD_SECONDS, poll: float = 0.2
 ) -> RunProgress:
     deadline = time.monotonic() + timeout
     while True:
@@ -98,7 +103,7 @@ async def wait_for(
         await asyncio.sleep(poll)
 
 
-async def wait_final(stack: Stack, tenant: str, run_id: str, timeout: float = 240.0) -> RunProgress:
+async def wait_final(stack: Stack, tenant: str, run_id: str, timeout: float = HANG_GUARD_SECONDS) -> RunProgress:
     return await wait_for(stack, tenant, run_id, lambda p: p.status in FINAL_STATUSES, timeout)
 
 

@@ -69,7 +69,7 @@ async def wait_for_adopted(stack, migration_id: str, timeout: float = 60.0) -> N
 
 async def run(stack, migration_id: str):
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    return await wait_final(stack, TENANT, run_id, timeout=240)
+    return await wait_final(stack, TENANT, run_id)
 
 
 async def test_a_second_migration_adopts_what_the_first_wrote_and_creates_nothing_again(stack, worker):
@@ -128,13 +128,13 @@ async def test_a_worker_killed_mid_adoption_under_index_lag_adopts_each_item_onc
             await hold_jira(sandbox, SEARCHES, after=1)
             run_id = await stack.service.start_run(TENANT, second, actor="test", door="api")
             await wait_until_held(sandbox)
-            await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items", timeout=60, poll=0.05)
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items", poll=0.05)
             await wait_for_adopted(stack, second)
             worker.kill()
             at_kill = await record_states(stack, second)
             await release_jira(sandbox)  # the held searches answer a dead worker
             worker.start()
-            two = await wait_final(stack, TENANT, run_id, timeout=240)
+            two = await wait_final(stack, TENANT, run_id)
         finally:
             worker.stop()
         assert 0 < at_kill.get("done", 0) < created, at_kill

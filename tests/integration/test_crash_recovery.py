@@ -75,7 +75,7 @@ async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(sta
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
-            final = await wait_final(stack, TENANT, run_id, timeout=180)
+            final = await wait_final(stack, TENANT, run_id)
         finally:
             worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
@@ -88,7 +88,7 @@ async def test_worker_killed_in_phase_2_redoes_at_most_the_batches_in_flight(sta
 async def kill_and_restart_mid_create_items(stack, worker: WorkerProcess, run_id: str, sandbox) -> None:
     """SIGKILL the worker while phase 2's held creates wait, let them land (their answers die with the worker),
     and start a new worker."""
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items", timeout=120)
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
     await wait_until_held(sandbox)
     at_kill = await stack.service.progress(TENANT, run_id)
     worker.kill()
@@ -109,7 +109,7 @@ async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(
             await past_create_items(stack, run_id)
             dropped = await jira_fault_counters(sandbox)
             await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0)
-            final = await wait_final(stack, TENANT, run_id, timeout=240)
+            final = await wait_final(stack, TENANT, run_id)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final)
         assert dropped["dropped_after_write"] > 0, "the test must have dropped some responses"
@@ -125,7 +125,7 @@ async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
             await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
             await past_create_items(stack, run_id)
             await set_jira_faults(sandbox, share_429=0, share_5xx=0)
-            final = await wait_final(stack, TENANT, run_id, timeout=240)
+            final = await wait_final(stack, TENANT, run_id)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final, items=STORM_ITEMS)
         assert final.counters["create_items"].failed == 0

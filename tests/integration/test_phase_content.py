@@ -50,7 +50,7 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
         started = time.monotonic()
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        progress = await wait_final(stack, TENANT, run_id, timeout=120)
+        progress = await wait_final(stack, TENANT, run_id)
         elapsed = time.monotonic() - started
 
         report = await check_content(sandbox, await jira_issues(sandbox), comment_cap=COMMENT_CAP)
@@ -113,16 +113,16 @@ async def test_killed_in_phases_5_and_7_with_lost_responses_writes_nothing_twice
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             # Lost responses only while phases 5 and 7 write (the other phases have their own tests).
             for phase, next_hold in (("attachments", [comments]), ("comments", [])):
-                await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase == phase, timeout=90, poll=0.25)
+                await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase == phase, poll=0.25)
                 await set_jira_faults(sandbox, share_drop_after_write=0.08)
                 await wait_until_held(sandbox)
                 worker.kill()
                 # The held writes land now, their answers lost with the worker.
                 await set_jira_faults(sandbox, hold=next_hold, hold_after=40)
                 worker.start()
-                await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase != phase, timeout=90, poll=0.5)
+                await wait_for(stack, TENANT, run_id, lambda p, phase=phase: p.phase != phase, poll=0.5)
                 await set_jira_faults(sandbox, share_drop_after_write=0.0)
-            final = await wait_final(stack, TENANT, run_id, timeout=120)
+            final = await wait_final(stack, TENANT, run_id)
         finally:
             worker.stop()
         report = await check_content(sandbox, await jira_issues(sandbox), comment_cap=KILL_TEST_CAP)
@@ -169,7 +169,7 @@ async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is
 
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        final = await wait_final(stack, TENANT, run_id, timeout=60)
+        final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.INCOMPLETE  # the giant comment's part, at least
         c = final.counters["comments"]
         assert c.created + c.skipped + c.failed == c.total and c.failed == 1
@@ -216,6 +216,6 @@ async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is
         # A re-run writes nothing new: the refused part is refused again, the rest is already there.
         before = await jira_issues(sandbox)
         again = await stack.service.rerun(TENANT, run_id, actor="test", door="api")
-        final = await wait_final(stack, TENANT, again, timeout=60)
+        final = await wait_final(stack, TENANT, again)
         assert final.counters["comments"].created == 0 and final.counters["comments"].failed == 1
         assert await jira_issues(sandbox) == before

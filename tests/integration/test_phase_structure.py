@@ -86,7 +86,7 @@ async def test_full_run_matches_the_source_structure(stack, worker):
     with running_sandbox(items=items, seed=seed) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        progress = await wait_final(stack, TENANT, run_id, timeout=120)
+        progress = await wait_final(stack, TENANT, run_id)
 
         assert await structure_mismatches(stack, sandbox, migration_id, project, plan) == []
         for phase, c in progress.counters.items():
@@ -131,7 +131,7 @@ async def kill_mid_phase(
 ) -> dict[str, int]:
     """SIGKILL the worker while the phase's held requests wait, with answers dropping; hold the next phase's
     requests instead (the held ones are then applied, their answers lost with the worker); restart it."""
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, timeout=120, poll=0.05)
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == phase, poll=0.05)
     await wait_for_records(stack, migration_id, kind, at_least=1)
     await jira_holds_a_request(jira)
     worker.kill()
@@ -169,7 +169,7 @@ async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_paren
                 stack, worker, jira, migration_id, run_id, "transitions", "transition", next_hold=[]
             )
             # Once the run is past transitions, every link and status is final.
-            progress = await wait_for(stack, TENANT, run_id, lambda p: p.phase == "comments", timeout=120, poll=0.1)
+            progress = await wait_for(stack, TENANT, run_id, lambda p: p.phase == "comments", poll=0.1)
             faults = await jira.set_faults(share_drop_after_write=0.0)
             await stack.client.get_workflow_handle(run_id).terminate(reason="test checked what it needed")
         await jira.aclose()

@@ -56,7 +56,7 @@ async def start_held_mid_create_items(stack, sandbox, tenant: str = TENANT) -> s
 
 async def taken(stack, run_id: str, flag: str, tenant: str = TENANT) -> None:
     """Until the workflow itself has taken a pause or cancel (its progress query says so)."""
-    await wait_for(stack, tenant, run_id, lambda p: getattr(p, flag), timeout=60, poll=0.05)
+    await wait_for(stack, tenant, run_id, lambda p: getattr(p, flag), poll=0.05)
 
 
 async def jira_faults(sandbox) -> dict:
@@ -78,7 +78,7 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
     await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
     await taken(stack, run_id, "pause_requested")
     await release_jira(held_sandbox)
-    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED)
     with pytest.raises(RunConflict):
         await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
     before = await jira_requests(held_sandbox)
@@ -108,7 +108,7 @@ async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stac
     # Transitions after the first 20 wait on the sandbox: the four batches under way are stuck mid-way.
     await hold_jira(held_sandbox, TRANSITIONS, after=20)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "transitions", timeout=240, poll=0.05)
+    await wait_for(stack, TENANT, run_id, lambda p: p.phase == "transitions", poll=0.05)
     await wait_until_held(held_sandbox)
     await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
     await taken(stack, run_id, "pause_requested")
@@ -117,7 +117,7 @@ async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stac
     faults = (await jira_faults(held_sandbox))["counters"]
     asked = faults["requests"] + faults["held_now"]
     await set_jira_faults(held_sandbox, hold=[], latency_ms=3000)
-    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=120, poll=0.1)
+    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, poll=0.1)
     after_pause = await jira_requests(held_sandbox) - asked
     assert after_pause < 40, f"{after_pause} Jira calls after the pause was asked: the batches under way were not cut"
     t = paused.counters["transitions"]
@@ -169,7 +169,7 @@ async def test_temporal_cancellation_request_ends_the_run_cancelled(stack, worke
     await stack.service.handle(run_id).cancel()
     await taken(stack, run_id, "cancel_requested")
     await release_jira(held_sandbox)
-    final = await wait_final(stack, TENANT, run_id, timeout=60)
+    final = await wait_final(stack, TENANT, run_id)
     assert final.status == RunStatus.CANCELLED
 
 
@@ -196,7 +196,7 @@ async def test_the_temporal_cli_pauses_finds_resumes_and_cancels_a_run(stack, wo
     await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "pause")
     await taken(stack, run_id, "pause_requested", tenant="search-tenant")
     await release_jira(held_sandbox)
-    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.PAUSED)
 
     async def listed(query: str) -> list[str]:
         out = await temporal_cli(stack, "workflow", "list", "--query", query, "--output", "json")
@@ -213,12 +213,12 @@ async def test_the_temporal_cli_pauses_finds_resumes_and_cancels_a_run(stack, wo
     # Held again, so the run is still under way when the cancel comes.
     await hold_jira(held_sandbox, ISSUE_CREATES)
     await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "resume")
-    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.RUNNING, timeout=60)
+    await wait_for(stack, "search-tenant", run_id, lambda p: p.status == RunStatus.RUNNING)
     await wait_until_held(held_sandbox)
     await temporal_cli(stack, "workflow", "signal", "--workflow-id", run_id, "--name", "cancel")
     await taken(stack, run_id, "cancel_requested", tenant="search-tenant")
     await release_jira(held_sandbox)
-    final = await wait_final(stack, "search-tenant", run_id, timeout=60)
+    final = await wait_final(stack, "search-tenant", run_id)
     assert final.status == RunStatus.CANCELLED
     events = await audit_actions(stack, run_id)
     for action in ("pause_requested", "resume_requested", "cancel_requested"):

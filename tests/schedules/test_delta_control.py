@@ -46,7 +46,7 @@ async def migrated_with_new_items(stack, sandbox) -> str:
     """A migration whose first run is done, with NEW_ITEMS items added in ADO since."""
     migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
     first = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-    assert (await wait_final(stack, TENANT, first, timeout=120)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+    assert (await wait_final(stack, TENANT, first)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
     await change_ado(sandbox, [], new_items=NEW_ITEMS)
     return migration_id
 
@@ -60,7 +60,7 @@ async def start_delta_held_mid_create_items(stack, sandbox, migration_id: str, *
     await hold_jira(sandbox, ISSUE_CREATES, after=1)
     schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
     run_id = await schedules.start_delta(TENANT, migration_id, actor="test", door="api", **options)
-    await wait_for(stack, TENANT, run_id, creating, timeout=120)
+    await wait_for(stack, TENANT, run_id, creating)
     await wait_until_held(sandbox)
     return run_id
 
@@ -73,7 +73,7 @@ async def test_a_paused_delta_sync_makes_no_jira_calls_and_resumes_to_completion
     await stack.service.control(TENANT, run_id, "pause", actor="ops@delta", door="api")
     await taken(stack, run_id, "pause_requested", tenant=TENANT)
     await release_jira(sandbox)
-    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED, timeout=60)
+    paused = await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED)
     # The batches under way were cut: not every new item is there yet.
     c = paused.counters["create_items"]
     assert c.created + c.skipped + c.failed < c.total
@@ -84,7 +84,7 @@ async def test_a_paused_delta_sync_makes_no_jira_calls_and_resumes_to_completion
     assert await jira_requests(sandbox) == before, "a paused delta sync must not call Jira"
 
     await stack.service.control(TENANT, run_id, "resume", actor="ops@delta", door="cli")
-    final = await wait_final(stack, TENANT, run_id, timeout=180)
+    final = await wait_final(stack, TENANT, run_id)
     assert final.status == RunStatus.COMPLETED, final
     c = final.counters["create_items"]
     # Every changed item once: the new ones created, those the first run had just made skipped.
@@ -114,7 +114,7 @@ async def test_a_cancelled_delta_sync_ends_cancelled_and_says_who_cancelled_it(s
     await stack.service.control(TENANT, run_id, "cancel", actor="ops@delta", door="api")
     await taken(stack, run_id, "cancel_requested", tenant=TENANT)
     await release_jira(sandbox)
-    final = await wait_final(stack, TENANT, run_id, timeout=60)
+    final = await wait_final(stack, TENANT, run_id)
     assert final.status == RunStatus.CANCELLED
     c = final.counters["create_items"]
     assert c.created < NEW_ITEMS
@@ -135,7 +135,7 @@ async def test_a_long_delta_sync_continues_as_new_and_lands_every_item_once(stac
     issues_before = len(await jira_issues(sandbox))
     schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
     run_id = await schedules.start_delta(TENANT, migration_id, actor="test", door="api", history_event_limit=80)
-    final = await wait_final(stack, TENANT, run_id, timeout=240)
+    final = await wait_final(stack, TENANT, run_id)
     assert final.status == RunStatus.COMPLETED, final
     executions = [w async for w in stack.client.list_workflows(f"WorkflowId = '{run_id}'")]
     assert len(executions) >= 3, "the delta sync should have continued as new at least twice"

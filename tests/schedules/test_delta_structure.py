@@ -32,7 +32,7 @@ async def migrate(stack, sandbox, seed_tenant: str = TENANT):
     plan.skip_phases = ["plugins"]
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=seed_tenant)
     first = await stack.service.start_run(seed_tenant, migration_id, actor="test", door="api")
-    assert (await wait_final(stack, seed_tenant, first, timeout=90)).status in (
+    assert (await wait_final(stack, seed_tenant, first)).status in (
         RunStatus.COMPLETED,
         RunStatus.INCOMPLETE,
     )
@@ -42,7 +42,7 @@ async def migrate(stack, sandbox, seed_tenant: str = TENANT):
 async def delta(stack, migration_id: str, tenant: str = TENANT):
     schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
     run_id = await schedules.start_delta(tenant, migration_id, actor="test", door="api")
-    result = await wait_final(stack, tenant, run_id, timeout=90)
+    result = await wait_final(stack, tenant, run_id)
     if result.status != RunStatus.COMPLETED:
         async with stack.service.sessions() as session:
             failed = (

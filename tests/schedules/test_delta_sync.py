@@ -36,7 +36,7 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
     with running_sandbox(items=ITEMS, seed=71) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         first = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-        assert (await wait_final(stack, TENANT, first, timeout=90)).status in (
+        assert (await wait_final(stack, TENANT, first)).status in (
             RunStatus.COMPLETED,
             RunStatus.INCOMPLETE,
         )
@@ -64,7 +64,7 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         new_ids = answer["added"]
 
         delta = await schedules.start_delta(TENANT, migration_id, actor="test", door="api")
-        result = await wait_final(stack, TENANT, delta, timeout=90)
+        result = await wait_final(stack, TENANT, delta)
         assert result.status == RunStatus.COMPLETED, result
         after = by_key(await jira_issues(sandbox))
 
@@ -98,7 +98,7 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
 
         # A second delta with nothing new in ADO writes nothing.
         again = await schedules.start_delta(TENANT, migration_id, actor="test", door="api")
-        second = await wait_final(stack, TENANT, again, timeout=90)
+        second = await wait_final(stack, TENANT, again)
         assert second.status == RunStatus.COMPLETED
         assert all(c.created == 0 and c.failed == 0 for c in second.counters.values()), second.counters
         assert await records_written_by(stack, again) == {}

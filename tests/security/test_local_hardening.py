@@ -99,7 +99,12 @@ def test_temporal_database_file_is_the_owners_alone(tmp_path):
         assert mode(server.db_path) == 0o600 and mode(server.state_dir) == 0o700
 
 
-@pytest.mark.parametrize("weak", ["changeme", "admin-" + secrets.token_hex(12), "a" * 200, "0123456789" * 5])
+# Stable ids: parallel test workers must collect the same names, and a token never belongs in a test's name.
+@pytest.mark.parametrize(
+    "weak",
+    ["changeme", "admin-" + secrets.token_hex(12), "a" * 200, "0123456789" * 5],
+    ids=["common-word", "short-random", "one-letter", "digit-run"],
+)
 def test_a_weak_admin_token_is_refused_at_start(weak, monkeypatch):
     monkeypatch.setenv("MIGRAYT_ADMIN_TOKEN", weak)
     with pytest.raises(ValidationError, match="MIGRAYT_ADMIN_TOKEN is too weak") as refused:
@@ -109,7 +114,11 @@ def test_a_weak_admin_token_is_refused_at_start(weak, monkeypatch):
         create_app(Settings(_env_file=None, admin_token=None).model_copy(update={"admin_token": SecretStr(weak)}))
 
 
-@pytest.mark.parametrize("strong", [secrets.token_urlsafe(32), secrets.token_hex(32), "admin-" + secrets.token_hex(32)])
+@pytest.mark.parametrize(
+    "strong",
+    [secrets.token_urlsafe(32), secrets.token_hex(32), "admin-" + secrets.token_hex(32)],
+    ids=["urlsafe-256-bit", "hex-256-bit", "prefixed-hex-256-bit"],
+)
 def test_a_strong_admin_token_is_accepted(strong, monkeypatch):
     monkeypatch.setenv("MIGRAYT_ADMIN_TOKEN", strong)
     assert Settings().admin_token.get_secret_value() == strong

@@ -116,7 +116,7 @@ async def test_canary_secrets_never_appear_in_logs_rows_or_history(stack, tmp_pa
         log_path = tmp_path / "worker.log"
         async with worker_process(stack, log_path):
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            final = await wait_final(stack, TENANT, run_id, timeout=120)
+            final = await wait_final(stack, TENANT, run_id)
     # The canaries really were used: a wrong one would have failed the run before any write.
     assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
     assert final.counters["create_items"].created == spec.items
@@ -474,7 +474,7 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
                     r = await http.post(f"/api/migrations/{mid}/runs")
                     assert r.status_code == 202, r.text
                     run_id = r.json()["run_id"]
-                    final = await wait_final(mine, tenant, run_id, timeout=90)
+                    final = await wait_final(mine, tenant, run_id)
                     assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE), final
                     assert final.counters["create_items"].created == spec.items
                     # The worker reported the run's writes to Stripe with the key.

@@ -177,7 +177,7 @@ async def test_a_scan_and_a_run_never_reach_an_internal_address_in_any_spelling(
             assert scan.status_code == 202 and run.status_code == 202, (host, scan.text, run.text)
             started.append((host, scan.json()["scan_id"], run.json()["run_id"]))
         for host, scan_id, run_id in started:
-            scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=90)
+            scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING")
             assert scan["status"] == "FAILED" and "refused address" in scan["error"], (host, scan)
             # Final and kept: the workflow answers FAILED just before its row (error, finished_at) is written.
             run = await poll(
@@ -202,7 +202,7 @@ async def test_a_redirect_from_an_allowed_host_to_loopback_is_not_followed(stack
         scan_id = (await http.post(f"/api/migrations/{r.json()['id']}/scans", json={"draft_plan": False})).json()[
             "scan_id"
         ]
-        scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=90)
+        scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING")
         assert scan["status"] == "FAILED" and "HTTP 302" in scan["error"], scan
         assert allowed.connections >= 2  # the allowed host was called: the redirect is what was refused
     assert trap.connections == 0, trap.requests
@@ -220,7 +220,7 @@ async def test_the_allow_list_lets_an_internal_host_through_and_only_that_one(st
             scan_id = (await http.post(f"/api/migrations/{r.json()['id']}/scans", json={"draft_plan": False})).json()[
                 "scan_id"
             ]
-            scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=90)
+            scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING")
             assert scan["status"] == "COMPLETED", scan
 
 
@@ -273,7 +273,7 @@ async def test_answers_never_carry_the_targets_body_or_user_fields(stack):
         scan_id = (await http.post(f"/api/migrations/{r.json()['id']}/scans", json={"draft_plan": False})).json()[
             "scan_id"
         ]
-        scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=90)
+        scan = await poll(http, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING")
         assert scan["status"] == "FAILED" and "HTTP 403" in scan["error"], scan
         audit = await http.get("/api/audit")
     for answer in (dc, cloud, html, refused, listed, audit):

@@ -75,12 +75,10 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
             assert r.status_code == 201, r.text
             mid = r.json()["id"]
             scan_id = (await a.post(f"/api/migrations/{mid}/scans", json={"draft_plan": False})).json()["scan_id"]
-            assert (await poll(a, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING", timeout=60))[
-                "status"
-            ] == "COMPLETED"
+            assert (await poll(a, f"/api/scans/{scan_id}", lambda s: s["status"] != "RUNNING"))["status"] == "COMPLETED"
             r = await a.post(f"/api/migrations/{mid}/previews", json={"samples": 1})
             preview_id = r.json()["preview_id"]
-            assert (await poll(a, f"/api/previews/{preview_id}", lambda p: p["status"] != "RUNNING", timeout=60))[
+            assert (await poll(a, f"/api/previews/{preview_id}", lambda p: p["status"] != "RUNNING"))[
                 "status"
             ] == "COMPLETED"
             plan = (await a.get(f"/api/migrations/{mid}/plan")).json()

@@ -135,11 +135,11 @@ class IssueFiles:
                     raise
                 continue
             except SourceUnavailable as err:
-                return await self._fail(kind, source_key, str(err))
+                return await self._fail(kind, source_key, str(err), {**detail, "filename": filename})
             except ApiError as err:
                 if err.status in (401, 403) or err.retryable or err.status >= 500:
                     raise
-                return await self._fail(kind, source_key, why_refused(err))
+                return await self._fail(kind, source_key, why_refused(err), {**detail, "filename": filename})
             if not uploaded:
                 raise AmbiguousWriteError("POST", f"/issue/{self.issue_key}/attachments", "no attachment in the answer")
             att = uploaded[0]
@@ -155,9 +155,11 @@ class IssueFiles:
                 await session.commit()
             return FileOutcome("created", str(att.id))
 
-    async def _fail(self, kind: str, source_key: str, reason: str) -> FileOutcome:
+    async def _fail(self, kind: str, source_key: str, reason: str, detail: dict[str, Any]) -> FileOutcome:
         async with self._sessions() as session:
-            await item_records.mark_failed(session, self._ctx.migration_id, kind, source_key, reason, self._run_id)
+            await item_records.mark_failed(
+                session, self._ctx.migration_id, kind, source_key, reason, self._run_id, detail
+            )
             await session.commit()
         return FileOutcome("failed", error=reason)
 

@@ -54,6 +54,14 @@ class ApiClient:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """The answer's bytes as sent (a report file), with the same errors and exit codes as `request`."""
+        return self._send("GET", path, params={k: v for k, v in params.items() if v is not None}).content
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
@@ -67,7 +75,7 @@ class ApiClient:
             if response.status_code == 401:
                 message += " (pass --token or set MIGRAYT_API_TOKEN)"
             raise CliError(message, exit_code_for(response.status_code), response.status_code)
-        return response.json() if response.content else None
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
 from migrayt.api.routers.deps import MigrationId, RunId, Service
 from migrayt.api.routers.migrations import run_summary
 from migrayt.api.routers.schemas import ActorBody, ControlBody, RunAccepted, RunSummary
+from migrayt.core import report_render
+from migrayt.core.run_report import FailurePage, ItemTrace
 
 router = APIRouter(prefix="/api/migrations", tags=["runs"])
 
@@ -104,3 +108,58 @@ async def rerun(
 ) -> RunAccepted:
     actor = who.acting_as(body.actor if body else None)
     return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door=who.door), "rerun")
+
+
+@router.get(
+    "/{run_id}/report",
+    summary="The run report to download: every item's fate per phase, every failure with its remedy",
+    description="`format=html` is one self-contained page (inline CSS, no external asset), `csv` one row per item "
+    "record, `json` the whole report. Counts per phase are the run's counters.",
+    responses={
+        200: {"content": {"text/html": {}, "text/csv": {}, "application/json": {}}},
+        404: {"description": "no such run for this tenant"},
+    },
+)
+async def run_report_download(
+    run_id: RunId, svc: Service, who: CurrentPrincipal, format: Literal["html", "csv", "json"] = "html"
+) -> Response:
+    report = await svc.run_report_document(who.tenant, run_id)
+    return Response(
+        content=report_render.render(report, format),
+        media_type=report_render.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{report_render.file_name(report, format)}"'},
+    )
+
+
+@router.get(
+    "/{id}/items/{item}",
+    response_model=ItemTrace,
+    summary="The trace of one item: every record of every phase (state, attempts, when, error), both sides' links",
+    description="`id` is a migration id or one of its run ids; `item` an ADO work item id (48) or its Jira key "
+    "(PHX-144).",
+    responses={404: {"description": "no such migration for this tenant, or no record of that item"}},
+)
+async def item_trace(
+    id: MigrationId,
+    item: Annotated[str, Path(pattern=r"^#?[A-Za-z0-9][A-Za-z0-9_-]{0,60}$")],
+    svc: Service,
+    who: CurrentPrincipal,
+) -> ItemTrace:
+    return await svc.item_trace(who.tenant, id, item)
+
+
+@router.get(
+    "/{id}/failures",
+    response_model=FailurePage,
+    summary="Every failed record of a migration (or a run's migration), paged, grouped by reason, by phase",
+    responses={404: {"description": "no such migration or run for this tenant"}},
+)
+async def failures(
+    id: MigrationId,
+    svc: Service,
+    who: CurrentPrincipal,
+    phase: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$", description="only this phase's failures")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> FailurePage:
+    return await svc.failure_page(who.tenant, id, phase=phase, offset=offset, limit=limit)

@@ -48,6 +48,7 @@ from migrayt.contracts.phases import run_phases
 from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.contracts.schedules import ScheduledRunResult
+from migrayt.core import report_render
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
@@ -586,12 +587,16 @@ async def start_run(request: Request, migration_id: str) -> Response:
     return _see(f"/app/runs/{run_id}")
 
 
+# The live page shows the first failures; the complete list is one click away (failures.html).
+LIVE_FAILURES = 20
+
+
 async def _run_context(
     request: Request, who: Principal, run_id: str, notice: str | None = None, error: str | None = None
 ) -> dict[str, Any]:
     svc = _service(request)
     try:
-        report = await svc.run_report(who.tenant, run_id)
+        report = await svc.run_report(who.tenant, run_id, failures_limit=LIVE_FAILURES)
     except NotFound:
         raise HTTPException(404, f"run {run_id} not found") from None
     migration = await svc.get_migration(who.tenant, report.migration_id)
@@ -653,6 +658,78 @@ async def control_run(request: Request, run_id: str, action: Literal["pause", "r
             **await _run_context(request, who, run_id, notice, error),
         )
     return _see(f"/app/runs/{run_id}")
+
+
+@router.get("/app/runs/{run_id}/report.{fmt}")
+async def run_report_download(request: Request, run_id: str, fmt: Literal["html", "csv", "json"]) -> Response:
+    who = await _who(request)
+    try:
+        report = await _service(request).run_report_document(who.tenant, run_id)
+    except NotFound:
+        raise HTTPException(404, f"run {run_id} not found") from None
+    return Response(
+        content=report_render.render(report, fmt),
+        media_type=report_render.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{report_render.file_name(report, fmt)}"'},
+    )
+
+
+FAILURES_PER_PAGE = 100
+
+
+@router.get("/app/runs/{run_id}/failures")
+async def failures_page(request: Request, run_id: str, phase: str | None = None, page: int = 1) -> HTMLResponse:
+    who = await _who(request)
+    svc = _service(request)
+    page = max(page, 1)
+    try:
+        run = await svc.get_run(who.tenant, run_id)
+        listing = await svc.failure_page(
+            who.tenant, run_id, phase=phase or None, offset=(page - 1) * FAILURES_PER_PAGE, limit=FAILURES_PER_PAGE
+        )
+    except NotFound:
+        raise HTTPException(404, f"run {run_id} not found") from None
+    migration = await svc.get_migration(who.tenant, run.migration_id)
+    return _page(
+        request,
+        "failures.html",
+        who=who,
+        migration=migration,
+        step="run",
+        run_id=run_id,
+        listing=listing,
+        page=page,
+        pages=max(1, -(-listing.total // FAILURES_PER_PAGE)),
+        phases=list(run_phases()),  # preflight too: its lookups (users, areas, iterations) fail on their own
+    )
+
+
+@router.get("/app/migrations/{migration_id}/items")
+async def item_trace_page(request: Request, migration_id: str, q: str = "", run: str | None = None) -> HTMLResponse:
+    who = await _who(request)
+    svc = _service(request)
+    try:
+        migration = await svc.get_migration(who.tenant, migration_id)
+    except NotFound:
+        raise HTTPException(404, f"migration {migration_id} not found") from None
+    trace = error = None
+    if q.strip():
+        try:
+            trace = await svc.item_trace(who.tenant, migration_id, q[:64])
+        except NotFound as err:
+            error = str(err)
+    return _page(
+        request,
+        "item.html",
+        status_code=404 if error else 200,
+        who=who,
+        migration=migration,
+        step="run",
+        q=q,
+        run_id=run,
+        trace=trace,
+        error=error,
+    )
 
 
 # --- schedules ----------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import catalog as cat
-from .state import Attachment, Comment, Component, Issue, JiraState, RemoteLink, Sprint, User, Worklog, jira_time
+from .entities import Attachment, Comment, Component, Issue, RemoteLink, Sprint, User, Worklog, jira_time
+from .state import JiraState
 
 ALL_FIELDS = (
     "summary",

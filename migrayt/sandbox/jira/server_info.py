@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from .state import jira_time
+from .entities import jira_time
 
 # Jira Cloud has reported this version since it stopped numbering releases.
 CLOUD_VERSION = "1001.0.0-SNAPSHOT"

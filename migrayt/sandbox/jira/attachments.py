@@ -1,0 +1,48 @@
+"""Attachments: files kept beside the store, one per id, capped in number per issue."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from .entities import Attachment, Issue
+from .errors import JiraError
+from .store import JiraStore
+
+
+class AttachmentOps(JiraStore):
+    def attachment_slots(self, issue: Issue) -> int:
+        return self.config.max_attachments_per_issue - len(self.issue_attachments.get(issue.id, ()))
+
+    def new_attachment_path(self) -> Path:
+        return self.attachment_dir / f"upload-{uuid.uuid4().hex}.part"
+
+    def add_attachment(self, issue: Issue, filename: str, mime: str, part: Path, size: int, sha256: str) -> Attachment:
+        with self._tx():
+            a = Attachment(
+                self._next("attachment"), issue.id, filename, size, sha256, mime, self.me.account_id, self.now()
+            )
+            part.replace(self.attachment_dir / str(a.id))
+            self.attachments[a.id] = a
+            self.issue_attachments.setdefault(issue.id, []).append(a.id)
+            self.store.put("attachment", a.id, asdict(a))
+            return a
+
+    def attachment_path(self, att: Attachment) -> Path:
+        return self.attachment_dir / str(att.id)
+
+    def attachment(self, att_id: str) -> Attachment:
+        att = self.attachments.get(int(att_id)) if att_id.isdigit() else None
+        if att is None:
+            raise JiraError(404, [f"The attachment with id '{att_id}' does not exist."])
+        return att
+
+    def delete_attachment(self, att: Attachment) -> None:
+        with self._tx():
+            self.attachments.pop(att.id, None)
+            self.issue_attachments[att.issue_id] = [
+                a for a in self.issue_attachments.get(att.issue_id, []) if a != att.id
+            ]
+            self.store.delete("attachment", att.id)
+        self.attachment_path(att).unlink(missing_ok=True)

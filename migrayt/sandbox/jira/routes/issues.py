@@ -1,0 +1,107 @@
+"""Issues: create (one or in bulk), read, edit, delete, entity properties and transitions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from .. import render
+from ..errors import JiraError
+from .deps import JiraSite, base_url, json_body
+
+router = APIRouter()
+
+
+@router.post("/issue", status_code=201)
+async def create_issue(request: Request, state: JiraSite) -> dict:
+    issue = state.create_issue(await json_body(request))
+    return {"id": str(issue.id), "key": issue.key, "self": f"{base_url(request)}/rest/api/3/issue/{issue.id}"}
+
+
+@router.post("/issue/bulk")
+async def create_issues(request: Request, state: JiraSite) -> JSONResponse:
+    created, failed = state.create_issues(await json_body(request))
+    base = base_url(request)
+    body = {
+        "issues": [{"id": str(i.id), "key": i.key, "self": f"{base}/rest/api/3/issue/{i.id}"} for i in created],
+        "errors": failed,
+    }
+    return JSONResponse(body, status_code=201 if created or not failed else 400)
+
+
+@router.get("/issue/{issueIdOrKey}")
+async def get_issue(
+    request: Request,
+    state: JiraSite,
+    issueIdOrKey: str,
+    fields: Annotated[list[str] | None, Query()] = None,
+    properties: Annotated[list[str] | None, Query()] = None,
+) -> dict:
+    issue = state.issue(issueIdOrKey)
+    chosen = render.select_fields(fields, render.ALL_FIELDS)
+    props = [p for item in properties or [] for p in item.split(",") if p]
+    return render.issue(issue, state, base_url(request), chosen, props)
+
+
+@router.put("/issue/{issueIdOrKey}")
+async def edit_issue(request: Request, state: JiraSite, issueIdOrKey: str, returnIssue: bool = False) -> Response:
+    issue = state.issue(issueIdOrKey)
+    state.edit_issue(issue, await json_body(request))
+    if returnIssue:
+        return JSONResponse(render.issue(issue, state, base_url(request)))
+    return Response(status_code=204)
+
+
+@router.delete("/issue/{issueIdOrKey}")
+async def delete_issue(state: JiraSite, issueIdOrKey: str, deleteSubtasks: bool = False) -> Response:
+    state.delete_issue(state.issue(issueIdOrKey), deleteSubtasks)
+    return Response(status_code=204)
+
+
+@router.get("/issue/{issueIdOrKey}/properties")
+async def property_keys(request: Request, state: JiraSite, issueIdOrKey: str) -> dict:
+    issue = state.issue(issueIdOrKey)
+    base = base_url(request)
+    return {
+        "keys": [{"key": k, "self": f"{base}/rest/api/3/issue/{issue.id}/properties/{k}"} for k in issue.properties]
+    }
+
+
+@router.get("/issue/{issueIdOrKey}/properties/{propertyKey}")
+async def get_property(state: JiraSite, issueIdOrKey: str, propertyKey: str) -> dict:
+    issue = state.issue(issueIdOrKey)
+    if propertyKey not in issue.properties:
+        raise JiraError(404, [f"The property with key '{propertyKey}' does not exist."])
+    return {"key": propertyKey, "value": issue.properties[propertyKey]}
+
+
+@router.put("/issue/{issueIdOrKey}/properties/{propertyKey}")
+async def set_property(request: Request, state: JiraSite, issueIdOrKey: str, propertyKey: str) -> Response:
+    issue = state.issue(issueIdOrKey)
+    created = state.set_property(issue, propertyKey, await json_body(request))
+    return Response(status_code=201 if created else 200)
+
+
+@router.delete("/issue/{issueIdOrKey}/properties/{propertyKey}")
+async def delete_property(state: JiraSite, issueIdOrKey: str, propertyKey: str) -> Response:
+    state.delete_property(state.issue(issueIdOrKey), propertyKey)
+    return Response(status_code=204)
+
+
+@router.get("/issue/{issueIdOrKey}/transitions")
+async def get_transitions(request: Request, state: JiraSite, issueIdOrKey: str) -> dict:
+    issue = state.issue(issueIdOrKey)
+    base = base_url(request)
+    return {
+        "expand": "transitions",
+        "transitions": [render.transition(t, base) for t in state.available_transitions(issue)],
+    }
+
+
+@router.post("/issue/{issueIdOrKey}/transitions")
+async def do_transition(request: Request, state: JiraSite, issueIdOrKey: str) -> Response:
+    issue = state.issue(issueIdOrKey)
+    state.transition(issue, await json_body(request))
+    return Response(status_code=204)

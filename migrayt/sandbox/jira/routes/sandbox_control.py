@@ -1,0 +1,117 @@
+"""`/_sandbox/*` (no auth): what the site holds, in counts and issue by issue, for tests and the demo to
+assert on, and a reset to empty."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from .. import catalog as cat
+from ..adf import plain_text
+from ..entities import Issue
+from ..state import JiraState
+from .deps import JiraSite
+
+router = APIRouter(prefix="/_sandbox")
+
+
+def _labels(state: JiraState) -> dict:
+    ado_labels: Counter[str] = Counter()
+    other_labels: Counter[str] = Counter()
+    for label, ids in state.label_index.items():
+        (ado_labels if label.startswith("ado-id-") else other_labels)[label] = len(ids)
+    return {
+        "ado_id_labels": len(ado_labels),
+        "ado_id_duplicates": sum(1 for n in ado_labels.values() if n > 1),
+        "other": dict(other_labels),
+    }
+
+
+@router.get("/state")
+async def sandbox_state(state: JiraSite) -> dict:
+    by_type = Counter(cat.ISSUE_TYPES_BY_ID[i.type_id].name for i in state.issues.values())
+    by_status = Counter(cat.STATUSES_BY_ID[i.status_id].name for i in state.issues.values())
+    links_by_type = Counter(cat.LINK_TYPES_BY_ID[lk.type_id].name for lk in state.links.values())
+    return {
+        "issues": {
+            "total": len(state.issues),
+            "by_type": dict(by_type),
+            "by_status": dict(by_status),
+            "by_label": _labels(state),
+            "pending_search_index": len(state.pending_index),
+        },
+        "links": {"total": len(state.links), "by_type": dict(links_by_type)},
+        "remote_links": len(state.remote_links),
+        "attachments": {"total": len(state.attachments), "bytes": sum(a.size for a in state.attachments.values())},
+        "comments": len(state.comments),
+        "worklogs": len(state.worklogs),
+        "components": len(state.components),
+        "sprints": len(state.sprints),
+    }
+
+
+@router.get("/state/issues")
+async def sandbox_issues(state: JiraSite, offset: int = 0, limit: int = 100) -> dict:
+    ids = sorted(state.issues)
+    page = ids[max(offset, 0) : max(offset, 0) + max(min(limit, 1000), 0)]
+    return {"total": len(ids), "offset": offset, "issues": [_issue_detail(state, state.issues[i]) for i in page]}
+
+
+@router.post("/reset", status_code=204)
+async def sandbox_reset(state: JiraSite) -> Response:
+    state.reset()
+    return Response(status_code=204)
+
+
+def _links(state: JiraState, issue: Issue) -> list[dict]:
+    links = []
+    for lid in state.issue_links.get(issue.id, ()):
+        lk = state.links[lid]
+        outward = lk.inward_id == issue.id
+        other = state.issues[lk.outward_id if outward else lk.inward_id]
+        links.append(
+            {
+                "type": cat.LINK_TYPES_BY_ID[lk.type_id].name,
+                "direction": "outward" if outward else "inward",
+                "other": other.key,
+            }
+        )
+    return links
+
+
+def _issue_detail(state: JiraState, issue: Issue) -> dict:
+    parent = state.issues.get(issue.parent_id) if issue.parent_id is not None else None
+    return {
+        "key": issue.key,
+        "id": str(issue.id),
+        "type": cat.ISSUE_TYPES_BY_ID[issue.type_id].name,
+        "status": cat.STATUSES_BY_ID[issue.status_id].name,
+        "priority": cat.PRIORITIES_BY_ID[issue.priority_id].name if issue.priority_id else None,
+        "summary": issue.summary,
+        "labels": list(issue.labels),
+        "parent": parent.key if parent is not None else None,
+        "components": [state.components[c].name for c in issue.component_ids if c in state.components],
+        "sprints": list(issue.sprint_ids),
+        "story_points": issue.values.get(cat.STORY_POINTS),
+        "description": plain_text(issue.values["description"]) if "description" in issue.values else None,
+        "links": _links(state, issue),
+        "remote_links": [
+            {"globalId": r.global_id, "url": r.object.get("url"), "title": r.object.get("title")}
+            for r in (state.remote_links[x] for x in state.issue_remote_links.get(issue.id, ()))
+        ],
+        "attachments": [
+            {"filename": a.filename, "size": a.size, "sha256": a.sha256}
+            for a in (state.attachments[x] for x in state.issue_attachments.get(issue.id, ()))
+        ],
+        "comments": [
+            {"author": c.author_id, "body": plain_text(c.body)}
+            for c in (state.comments[x] for x in state.issue_comments.get(issue.id, ()))
+        ],
+        "worklogs": [
+            {"author": w.author_id, "seconds": w.time_spent_seconds, "started": w.started}
+            for w in (state.worklogs[x] for x in state.issue_worklogs.get(issue.id, ()))
+        ],
+        "properties": sorted(issue.properties),
+    }
