@@ -43,7 +43,10 @@ CHANGELOG_FIELDS: dict[str, frozenset[str]] = {
 # Work item references: ADO writes #48, the migration turns it into the issue key, which Jira may show as a
 # smart link with no text at all. Where a reference points is the links check's business, not the text's.
 # An image ADF could not embed is written as a placeholder; the file itself is the attachments check's business.
-_REFERENCE = re.compile(r"#\d+\b|\b[A-Z][A-Z0-9_]+-\d+\b|\[image(?:: [^\]]*)?\]")
+# Image file names likewise: an inline image is text until its file is attached, then media (no text).
+_REFERENCE = re.compile(
+    r"#\d+\b|\b[A-Z][A-Z0-9_]+-\d+\b|\[image(?:: [^\]]*)?\]|\S+\.(?:png|jpe?g|gif|svg|bmp|webp)\b", re.IGNORECASE
+)
 
 
 def normalise_text(text: str | None) -> str:
@@ -69,13 +72,16 @@ CUT_NOTE = "Description cut at Jira's"
 
 def same_description(expected: str, actual: str) -> bool:
     """Equal as text; a cut description (the migration's note ends it) equal as far as it goes."""
-    if CUT_NOTE in actual:
-        kept = comparable_text(actual.split(CUT_NOTE, 1)[0])
-        full = comparable_text(expected.split(CUT_NOTE, 1)[0])
-        # The cut falls between blocks, which normalising may join differently: compare whole words kept.
-        kept = kept.rsplit(" ", 1)[0] if " " in kept else kept
-        return full.startswith(kept)
+    if CUT_NOTE in actual or CUT_NOTE in expected:
+        # Each side may be cut at its own point (rendering changes lengths): the shorter must begin the longer,
+        # compared in whole words, since a cut falls between blocks that normalising may join differently.
+        a, b = (_whole_words(comparable_text(t.split(CUT_NOTE, 1)[0])) for t in (expected, actual))
+        return a.startswith(b) or b.startswith(a)
     return comparable_text(expected) == comparable_text(actual)
+
+
+def _whole_words(text: str) -> str:
+    return text.rsplit(" ", 1)[0] if " " in text else text
 
 
 def comparable_text(text: str | None) -> str:
@@ -385,8 +391,13 @@ def _comments(expected: ExpectedIssue, actual: ActualIssue) -> list[Difference]:
         return []
     out = []
     by_source = {c.source_id: c for c in actual.comments if c.source_id is not None}
+    # A comment whose header (and so its ADO id) was edited away is the same comment changed, not one lost.
+    unmarked = [c for c in actual.comments if c.source_id is None]
     for want in expected.comments:
         got = by_source.get(want.source_id)
+        if got is None and unmarked:
+            got = unmarked.pop(0)
+            by_source[want.source_id] = got
         if got is None:
             out.append(_d("comments", DifferenceKind.MISSING, expected, actual, f"ADO comment {want.source_id}", None))
         elif comparable_text(got.text) != comparable_text(want.text):

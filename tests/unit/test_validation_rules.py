@@ -230,3 +230,10 @@ def test_a_cut_description_is_compared_as_far_as_it_goes() -> None:
     # References are where the links check looks; text around them must match.
     assert rules.same_description("See #12 for context", "See  for context")
     assert not rules.same_description("See #12 for context", "See PHX-9 for contest")
+
+
+def test_a_comment_whose_header_was_edited_away_is_different_not_missing() -> None:
+    comments = jira_fields()["comment"]["comments"]
+    rewritten = {**comments[1], "body": doc("all new words")}
+    (d,) = compare(jira_fields(comment={"comments": [comments[0], rewritten], "total": 2}))
+    assert (d.check, d.kind) == ("comments", DifferenceKind.DIFFERENT)

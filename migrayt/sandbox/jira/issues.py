@@ -91,8 +91,10 @@ class IssueOps(FieldRules):
         out, messages, errors = self._validate(body.get("fields") or {}, body.get("update") or {}, issue)
         if errors or messages:
             raise JiraError(400, messages, errors)
+        before = self.snapshot(issue)
         with self._tx():
             self._apply(issue, out)
+            self.record_edit(issue, before)
             for prop in body.get("properties") or []:
                 if isinstance(prop, dict) and isinstance(prop.get("key"), str):
                     issue.properties[prop["key"]] = prop.get("value")
@@ -202,8 +204,10 @@ class IssueOps(FieldRules):
             out, messages, errors = self._validate(fields, update, issue)
             if errors or messages:
                 raise JiraError(400, messages, errors)
+        before = self.snapshot(issue)
         with self._tx():
             issue.status_id = chosen.to
             issue.status_changed = self.now()
             self._apply(issue, out)
+            self.record_edit(issue, before)
             self._save_issue(issue)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .agile import SPRINT_MOVE_MAX, AgileOps
 from .attachments import AttachmentOps
+from .changelog import ChangelogOps
 from .comments import CommentOps
 from .entities import (
     Attachment,
@@ -50,5 +51,5 @@ __all__ = [
 ]
 
 
-class JiraState(AgileOps, LinkOps, IssueOps, CommentOps, SearchOps, AttachmentOps):
+class JiraState(AgileOps, LinkOps, IssueOps, CommentOps, SearchOps, AttachmentOps, ChangelogOps):
     """The sandbox Jira site: one store, every resource's operations."""

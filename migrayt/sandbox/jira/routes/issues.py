@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import render
 from ..errors import JiraError
-from .deps import JiraSite, base_url, json_body
+from .deps import JiraSite, base_url, json_body, page_params
 
 router = APIRouter()
 
@@ -29,6 +29,59 @@ async def create_issues(request: Request, state: JiraSite) -> JSONResponse:
         "errors": failed,
     }
     return JSONResponse(body, status_code=201 if created or not failed else 400)
+
+
+BULK_FETCH_MAX = 100
+
+
+@router.post("/issue/bulkfetch")
+async def bulk_fetch(request: Request, state: JiraSite) -> dict:
+    """Up to 100 issues by id or key; ones that do not exist are left out, as Jira does (no error)."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("issueIdsOrKeys"), list):
+        raise JiraError(400, ["issueIdsOrKeys is required."])
+    wanted = [str(k) for k in body["issueIdsOrKeys"]]
+    if not wanted or len(wanted) > BULK_FETCH_MAX:
+        raise JiraError(400, [f"issueIdsOrKeys must hold between 1 and {BULK_FETCH_MAX} issues."])
+    chosen = render.select_fields(body.get("fields"), render.NAVIGABLE)
+    props = [p for p in body.get("properties") or [] if isinstance(p, str)]
+    base = base_url(request)
+    issues = []
+    for ref in dict.fromkeys(wanted):
+        try:
+            issue = state.issue(ref)
+        except JiraError:
+            continue
+        issues.append(render.issue(issue, state, base, chosen, props))
+    return {"issues": issues, "issueErrors": []}
+
+
+@router.get("/issue/{issueIdOrKey}/changelog")
+async def get_changelog(
+    request: Request, state: JiraSite, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100
+) -> dict:
+    issue = state.issue(issueIdOrKey)
+    page_params(startAt, maxResults)
+    maxResults = min(maxResults, 100)
+    entries = state.changes_of(issue)
+    base = base_url(request)
+    page = [
+        {
+            "id": e["id"],
+            "author": render.user_or_unknown(state, e["author_id"], base),
+            "created": render.jira_time(e["created"]),
+            "items": e["items"],
+        }
+        for e in entries[startAt : startAt + maxResults]
+    ]
+    return {
+        "self": f"{base}/rest/api/3/issue/{issueIdOrKey}/changelog?startAt={startAt}&maxResults={maxResults}",
+        "startAt": startAt,
+        "maxResults": maxResults,
+        "total": len(entries),
+        "isLast": startAt + maxResults >= len(entries),
+        "values": page,
+    }
 
 
 @router.get("/issue/{issueIdOrKey}")
