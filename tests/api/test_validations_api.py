@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from migrayt.sandbox.testing import running_sandbox
 from tests.api.helpers import migration_body, poll
+from tests.api.test_cli import Cli
 from tests.integration.harness import jira_issues
 
 TENANT, OTHER = "check-corp", "other-corp"
@@ -57,6 +60,17 @@ async def test_validate_over_http_pages_every_difference_and_keeps_tenants_apart
         listed = (await http.get(f"/api/migrations/{mig}/validations")).json()
         assert [v["id"] for v in listed][:1] == [vid]
         assert (await http.post(f"{status_url}/pause")).status_code == 409  # it has ended: nothing to pause
+
+    # The CLI: exit 1 when it FAILED, with every difference; a tolerance per check makes it pass; usage errors.
+    cli = Cli(api.url, token)
+    failed = json.loads((await cli("validate", mig, "--json", code=1)).stdout)
+    assert failed["status"] == "FAILED" and sorted(d["jira_key"] for d in failed["differences"]) == sorted(keys), [
+        (d["check"], d["kind"], d["jira_key"]) for d in failed["differences"]
+    ]
+    passed = json.loads((await cli("validate", mig, "--tolerance", "items=3", "--json")).stdout)
+    assert passed["status"] == "PASSED"
+    assert "linkz" in (await cli("validate", mig, "--tolerance", "linkz=1", code=2)).output
+    await cli("validate", "mig-nope", code=3)
 
 
 async def sandbox_delete(sandbox, key: str) -> None:
