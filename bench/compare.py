@@ -483,7 +483,8 @@ async def one_latency(
             naive_cap=args.naive_seconds,
         )
         say(
-            f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} answered 429"
+            f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} "
+            "answered 429"
         )
 
         replay = Replayer(box, keymap)
@@ -514,7 +515,8 @@ async def one_latency(
                     )
                 )
                 say(
-                    f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw {raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}"
+                    f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw "
+                    f"{raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}"
                 )
             result.phases.append(dict(throttled_total=throttled_migrayt))
             # The naive script gets keys of its own (the raw replay's are taken).
@@ -525,7 +527,8 @@ async def one_latency(
                     row["naive"] = await naive_replay.naive(by_phase[row["phase"]], args.naive_seconds)
                     n = row["naive"]
                     say(
-                        f"  {row['phase']}: naive {n.done}/{n.total} requests in {n.seconds:.1f} s; refused {n.errors} {n.samples[:2]}"
+                        f"  {row['phase']}: naive {n.done}/{n.total} requests in {n.seconds:.1f} s; refused "
+                        f"{n.errors} {n.samples[:2]}"
                     )
             finally:
                 await naive_replay.aclose()
@@ -749,10 +752,13 @@ def report(
         summary.append(
             f"- {r.latency:g} ms (load {r.load:.1f} at the start): run {r.run_id} {r.status}, {r.wall:.0f} s wall "
             f"including preflight {r.preflight:.1f} s. Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), "
-            f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt {throttled}, raw {tot['rthr']}."
+            f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt "
+            f"{throttled}, raw {tot['rthr']}."
             + (
-                f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, 0.5):.0f} ms, p95 {pct(last, 0.95):.0f} ms, "
-                f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: {sum(t['writes_while_paused'] for t in r.pause)}."
+                f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, 0.5):.0f} ms, p95 "
+                f"{pct(last, 0.95):.0f} ms, "
+                f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: "
+                f"{sum(t['writes_while_paused'] for t in r.pause)}."
                 if last
                 else ""
             )
@@ -786,11 +792,14 @@ def report(
     out += ["", *summary, ""]
     out += [
         "- Migrayt s: from the phase's `phase_started` audit event to the next phase's. raw: the same Jira requests "
-        "(429s excluded) replayed with httpx at the peak number Migrayt had in flight in that phase; no ADO, no database. "
-        f"naive: one request at a time, one issue per create call; `*` = timed for {args.naive_seconds:g} s and extrapolated. "
+        "(429s excluded) replayed with httpx at the peak number Migrayt had in flight in that phase; no ADO, no "
+        "database. "
+        f"naive: one request at a time, one issue per create call; `*` = timed for {args.naive_seconds:g} s and "
+        "extrapolated. "
         "Migrayt ÷ raw above 1: Migrayt is slower. Rate-limit share: accepted Jira calls per second ÷ the limit "
         "(above 1 in a short phase: the sandbox's bucket allows a one-second burst).",
-        "- 4xx: requests Jira refused (Migrayt's, then the replay's): the replay repeats Migrayt's calls, refusals included.",
+        "- 4xx: requests Jira refused (Migrayt's, then the replay's): the replay repeats Migrayt's calls, "
+        "refusals included.",
     ]
     if kill:
         redone = sum(kill["redone"].values())
@@ -823,9 +832,11 @@ def report(
                 ],
             ),
             "",
-            f"{args.kill_items} items, 0 ms, no rate limit; the worker (`migrayt worker`, own process) is SIGKILLed once "
+            f"{args.kill_items} items, 0 ms, no rate limit; the worker (`migrayt worker`, own process) is "
+            "SIGKILLed once "
             f"{args.kill_at:.0%} of each listed phase's items are settled and restarted at once. Redone: item records "
-            "with attempts > 1 or marked reconciled (found in Jira by a consistent read instead of being written again). Duplicates: from the sandbox's per-issue detail (same ado-id label "
+            "with attempts > 1 or marked reconciled (found in Jira by a consistent read instead of being "
+            "written again). Duplicates: from the sandbox's per-issue detail (same ado-id label "
             "twice; the same link, attachment (name + sha-256) or comment (author + body) twice on one issue).",
         ]
     if rss:
@@ -884,7 +895,10 @@ async def main(args: argparse.Namespace) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ints = lambda s: [int(x) for x in s.split(",") if x]
+
+    def ints(s: str) -> list[int]:
+        return [int(x) for x in s.split(",") if x]
+
     parser.add_argument(
         "--items",
         type=int,

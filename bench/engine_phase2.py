@@ -19,7 +19,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,7 +261,7 @@ async def run_raw(box: Any, work: Work, concurrency: int) -> Result:
             batches = [todo[i : i + BULK] for i in range(0, len(todo), BULK)]
             queue = iter(batches)
 
-            async def lane() -> None:
+            async def lane(queue: Iterator[list[tuple[int, dict]]]) -> None:
                 nonlocal calls, failed
                 for batch in queue:
                     r = await http.post(
@@ -275,7 +275,7 @@ async def run_raw(box: Any, work: Work, concurrency: int) -> Result:
                             keys[source_id] = key
 
             started = time.perf_counter()
-            await asyncio.gather(*(lane() for _ in range(concurrency)))
+            await asyncio.gather(*(lane(queue) for _ in range(concurrency)))
             elapsed += time.perf_counter() - started
             items += len(todo)
     return Result(f"raw floor (httpx, bulk 50, {concurrency} at a time)", items, elapsed, calls, failed=failed)
@@ -321,7 +321,8 @@ def pct(values: list[float], q: float) -> float:
 async def phase2(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
     out: list[str] = [
-        f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}, sandbox: {args.sandbox}",
+        f"# Phase 2 (create items): {args.items} items, batch 50, concurrency {args.concurrency}, sandbox: "
+        f"{args.sandbox}",
         "",
         machine_line(),
         "",
@@ -391,13 +392,16 @@ async def phase2(args: argparse.Namespace) -> str:
                     ]
                 )
                 notes.append(
-                    f"- {latency:g} ms: Migrayt ÷ raw = {mig.rate / raw.rate:.2f}, Migrayt ÷ naive = {mig.rate / naive.rate:.2f}. "
+                    f"- {latency:g} ms: Migrayt ÷ raw = {mig.rate / raw.rate:.2f}, Migrayt ÷ naive = "
+                    f"{mig.rate / naive.rate:.2f}. "
                     f"create_items activities: {len(t['run'])}, run time p50 {pct(t['run'], 0.5) * 1000:.0f} ms / "
-                    f"p95 {pct(t['run'], 0.95) * 1000:.0f} ms, queue (schedule→start) p50 {pct(t['queue'], 0.5) * 1000:.0f} ms / "
+                    f"p95 {pct(t['run'], 0.95) * 1000:.0f} ms, queue (schedule→start) p50 "
+                    f"{pct(t['queue'], 0.5) * 1000:.0f} ms / "
                     f"p95 {pct(t['queue'], 0.95) * 1000:.0f} ms. "
                     f"Worker process peak RSS {extra['rss_peak'] / 2**20:.0f} MiB (in-process worker + bench; "
                     f"{extra['rss_start'] / 2**20:.0f} MiB at run start). Run {run_id}: created "
-                    f"{extra['counters'].created}, failed {extra['counters'].failed} (bad input, by design of the generator)."
+                    f"{extra['counters'].created}, failed {extra['counters'].failed} (bad input, by design of "
+                    "the generator)."
                 )
     out.append(
         fmt_table(
@@ -454,7 +458,8 @@ async def history_stats(stack: BenchStack, run_id: str) -> tuple[list[tuple[str,
 async def full_run(args: argparse.Namespace) -> str:
     settings = bench_settings(concurrency=args.concurrency)
     out: list[str] = [
-        f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}, sandbox: {args.sandbox}",
+        f"# A whole run of {args.items} items (all phases), zero latency, concurrency {args.concurrency}, "
+        f"sandbox: {args.sandbox}",
         "",
         machine_line(),
         "",
@@ -501,7 +506,8 @@ async def full_run(args: argparse.Namespace) -> str:
     )
     out.append("")
     out.append(
-        f"continued-as-new {len(execs) - 1} times; final run's history {last_events} events / {last_bytes / 2**20:.2f} MiB; "
+        f"continued-as-new {len(execs) - 1} times; final run's history {last_events} events / "
+        f"{last_bytes / 2**20:.2f} MiB; "
         f"largest execution {max(e for _, e, _ in execs)} events / {max(b for _, _, b in execs) / 2**20:.2f} MiB "
         f"(Temporal's limits: 51,200 events / 50 MiB). Worker process peak RSS {rss.peak / 2**20:.0f} MiB (in-process)."
     )

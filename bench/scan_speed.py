@@ -97,7 +97,8 @@ def main() -> None:
             items, comments, seconds, counters = asyncio.run(scan(f"{root}/acme", args.concurrency))
         cpu = time.process_time() - cpu
         print(
-            f"scanned {items:,} items ({comments:,} comments counted) in {seconds:.1f} s: {items / seconds:,.0f} items/s, "
+            f"scanned {items:,} items ({comments:,} comments counted) in {seconds:.1f} s: "
+            f"{items / seconds:,.0f} items/s, "
             f"peak RSS {rss.peak / 2**20:.0f} MiB (scanner process), concurrency {args.concurrency}"
         )
         print(

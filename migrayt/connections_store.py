@@ -194,7 +194,8 @@ async def test_ado(input: AdoConnectionInput, outbound: OutboundPolicy = NO_POLI
             assert isinstance(err, ApiError)
             if err.status in (401, 403):
                 raise ConnectionRejected(
-                    f"Azure DevOps at {url} refused the PAT (HTTP {err.status}): check the PAT and its Work Items (Read) scope"
+                    f"Azure DevOps at {url} refused the PAT (HTTP {err.status}): check the PAT and its Work "
+                    "Items (Read) scope"
                 ) from None
             if err.status == 404:
                 raise ConnectionRejected(

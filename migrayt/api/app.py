@@ -143,7 +143,8 @@ def create_app(
         default=settings.max_body_bytes,
         per_path={WEBHOOK_PATH: settings.max_webhook_bytes},
     )
-    app.add_exception_handler(RequestValidationError, validation_error)
+    # Starlette types every handler as taking Exception; this one is registered for RequestValidationError only.
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     _install_doors(app, settings, mode)
     install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
     for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin, validations):

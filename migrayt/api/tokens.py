@@ -105,9 +105,7 @@ async def revoke_token(sessions: async_sessionmaker, token_id: str, actor: str, 
         if row is None:
             return None
         if row.revoked_at is None:
-            await session.execute(
-                update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=datetime.now(UTC))
-            )
+            await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=datetime.now(UTC)))
             session.add(
                 AuditEvent(
                     tenant_id=row.tenant_id,
@@ -132,4 +130,4 @@ async def tenant_of(sessions: async_sessionmaker, token: str) -> tuple[str, str,
                 )
             )
         ).first()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    return tuple(row) if row else None

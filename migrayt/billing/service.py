@@ -131,7 +131,10 @@ class BillingService:
                     "metadata": metadata,
                     "subscription_data": {
                         "metadata": metadata,
-                        "description": f"Migrayt: {migration.name} — quoted {quote.get('total')} {quote.get('currency', 'USD')}, billed per write",
+                        "description": (
+                            f"Migrayt: {migration.name} — quoted {quote.get('total')} "
+                            f"{quote.get('currency', 'USD')}, billed per write"
+                        ),
                     },
                     "success_url": self.billing.checkout_success_url
                     or f"{base}/app/migrations/{migration_id}/checkout?checkout=done",

@@ -22,7 +22,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -233,7 +233,7 @@ class SecretBasicAuth(httpx.Auth):
         self._username = username
         self._password = password
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raw = f"{self._username}:{self._password.get_secret_value()}".encode()
         request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
         yield request
@@ -248,7 +248,7 @@ class SecretBearerAuth(httpx.Auth):
     def __init__(self, token: SecretStr) -> None:
         self._token = token
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = "Bearer " + self._token.get_secret_value()
         yield request
 

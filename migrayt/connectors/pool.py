@@ -59,12 +59,13 @@ class ConnectorPool:
         out = {}
         for (url, *_), client in self._ado.items():
             out[f"ado {url}"] = client.http.counters.snapshot()
-        for (url, *_), client in self._jira.items():
-            out[f"jira {url}"] = client.http.counters.snapshot()
+        for (url, *_), jira in self._jira.items():
+            out[f"jira {url}"] = jira.http.counters.snapshot()
         return out
 
     async def aclose(self) -> None:
-        for client in [*self._ado.values(), *self._jira.values()]:
+        clients: list[AdoClient | JiraClient] = [*self._ado.values(), *self._jira.values()]
+        for client in clients:
             await client.aclose()
         self._ado.clear()
         self._jira.clear()

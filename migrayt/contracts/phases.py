@@ -12,10 +12,11 @@ together).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from temporalio import activity
 
@@ -79,7 +80,7 @@ class Phase:
     title: str  # its heading on the progress screen
     counts: str  # what its counter counts, in its own words ("issues created")
     kind: PhaseKind
-    activity: Callable  # the activity it runs (preflight: once; batched: per batch)
+    activity: Callable[..., Awaitable[Any]]  # the activity it runs (preflight: once; batched: per batch)
     preview: Preview
     run: bool = True  # a full run goes through it
     delta: bool = False  # a delta sync goes through it, over the changed items

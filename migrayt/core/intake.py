@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
@@ -33,7 +33,7 @@ from migrayt.workflows.scan import ScanWorkflow
 
 
 class IntakeService:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], temporal: Client) -> None:
         self.settings = settings
         self.sessions = sessions
         self.temporal = temporal
@@ -184,7 +184,7 @@ class IntakeService:
         return scan_id
 
     async def scan_result(self, scan_id: str) -> ScanResult:
-        return await self.temporal.get_workflow_handle(scan_id, result_type=ScanResult).result()
+        return await self.temporal.get_workflow_handle_for(ScanWorkflow.run, scan_id).result()
 
     async def get_scan(self, tenant: str, scan_id: str) -> Scan:
         async with self.sessions() as session:
@@ -269,7 +269,7 @@ class IntakeService:
         return preview_id
 
     async def preview_result(self, preview_id: str) -> PreviewWorkflowResult:
-        return await self.temporal.get_workflow_handle(preview_id, result_type=PreviewWorkflowResult).result()
+        return await self.temporal.get_workflow_handle_for(PreviewWorkflow.run, preview_id).result()
 
     async def get_preview(self, tenant: str, preview_id: str) -> Preview:
         async with self.sessions() as session:

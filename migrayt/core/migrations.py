@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
@@ -17,7 +17,7 @@ from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run
 
 
 class Migrations:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], temporal: Client) -> None:
         self.settings = settings
         self.sessions = sessions
         self.temporal = temporal
@@ -73,7 +73,7 @@ class Migrations:
             await session.commit()
         return migration_id
 
-    async def failures(self, tenant: str, migration_id: str, limit: int = 100) -> list[dict]:
+    async def failures(self, tenant: str, migration_id: str, limit: int = 100) -> list[dict[str, str | None]]:
         async with self.sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.error)

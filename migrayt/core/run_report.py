@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.contracts import record_kinds as K
 from migrayt.contracts.phases import PHASES, batched, in_order, run_phases
@@ -151,7 +152,7 @@ def phase_fate(phase: str, records: list[RecordLine], *, has_issue: bool) -> str
     return NOTHING
 
 
-def _ado_filter(ado_id: int):
+def _ado_filter(ado_id: int) -> ColumnElement[bool]:
     """Records that may belong to item `ado_id` (refined in Python by ado_items_of)."""
     s = str(ado_id)
     return or_(
@@ -167,7 +168,9 @@ class RunReports:
 
     sessions: Any
 
-    async def _issue_keys(self, session, migration_id: str, only: set[int] | None = None) -> dict[int, str]:
+    async def _issue_keys(
+        self, session: AsyncSession, migration_id: str, only: set[int] | None = None
+    ) -> dict[int, str]:
         """ADO id → Jira key of the migration's issues (`only` these items: a page needs a handful, not 10,000)."""
         stmt = select(ItemRecord.source_key, ItemRecord.target_key).where(
             ItemRecord.migration_id == migration_id,
@@ -180,7 +183,7 @@ class RunReports:
         return {int(k): t for k, t in rows if k.isdigit() and t}
 
     @staticmethod
-    def _lines(rows, issue_keys: dict[int, str]) -> list[RecordLine]:
+    def _lines(rows: Any, issue_keys: dict[int, str]) -> list[RecordLine]:
         return [
             record_line(
                 kind=r.kind,
@@ -256,12 +259,15 @@ class RunReports:
             records=records,
         )
 
-    async def _migration_of(self, session, tenant: str, id: str) -> tuple[Migration, str | None]:
+    async def _migration_of(self, session: AsyncSession, tenant: str, id: str) -> tuple[Migration, str | None]:
         """A migration id, or a run id standing for its migration."""
         if id.startswith("mig-"):
             return await owned(session, Migration, id, tenant, "migration"), None
         run = await owned(session, Run, id, tenant, "run")
-        return await session.get(Migration, run.migration_id), run.id
+        migration = await session.get(Migration, run.migration_id)
+        if migration is None:  # the row cascades with its migration; a run without one was deleted meanwhile
+            raise NotFound(f"run {id} not found")
+        return migration, run.id
 
     async def item_trace(self, tenant: str, id: str, item: str) -> ItemTrace:
         """Every record of one item in every phase; `item` is an ADO id (48, #48) or its Jira key (PHX-144)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
@@ -89,7 +90,7 @@ class MigrationService(Migrations, RunReports):
         async with self.sessions() as session:
             return await owned(session, Run, run_id, tenant, "run")
 
-    def handle(self, run_id: str) -> WorkflowHandle:
+    def handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(run_id)
 
     async def progress(self, tenant: str, run_id: str) -> RunProgress:

@@ -12,7 +12,8 @@ Severity = Literal["info", "warning", "blocker"]
 
 
 class LimitBreach(BaseModel):
-    rule: str  # long_summary, long_text, large_attachment, many_attachments, many_comments, too_deep, user_without_email, custom_field_cap
+    rule: str  # long_summary, long_text, large_attachment, many_attachments, many_comments, too_deep,
+    # user_without_email, custom_field_cap
     severity: Severity
     limit: int | None = None
     count: int  # items (or users, fields) concerned, complete
@@ -70,8 +71,13 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 limit=lim.attachment_bytes,
                 **_from(f.large_attachments),
-                message=f"{f.large_attachments.count} attachment(s) larger than the target's upload limit of {lim.attachment_bytes:,} bytes",
-                action="that attachment fails with its reason in the run report; the item and its other attachments go on",
+                message=(
+                    f"{f.large_attachments.count} attachment(s) larger than the target's upload limit of "
+                    f"{lim.attachment_bytes:,} bytes"
+                ),
+                action=(
+                    "that attachment fails with its reason in the run report; the item and its other attachments go on"
+                ),
             )
         )
     if f.many_attachments.count:
@@ -103,8 +109,14 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="info",
                 limit=lim.hierarchy_levels,
                 **_from(f.too_deep),
-                message=f"{f.too_deep.count} item(s) nested deeper than the {lim.hierarchy_levels} levels Jira has (source depth {catalog.hierarchy_depth})",
-                action="where Jira cannot nest a child under its parent the relation is kept as a 'Relates' issue link and reported",
+                message=(
+                    f"{f.too_deep.count} item(s) nested deeper than the {lim.hierarchy_levels} levels Jira "
+                    f"has (source depth {catalog.hierarchy_depth})"
+                ),
+                action=(
+                    "where Jira cannot nest a child under its parent the relation is kept as a 'Relates' "
+                    "issue link and reported"
+                ),
             )
         )
     no_email = [u.unique_name or u.display_name or "?" for u in catalog.users if not u.has_email]
@@ -115,7 +127,9 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 count=len(no_email),
                 names=no_email,
-                message=f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail",
+                message=(
+                    f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail"
+                ),
                 action="map them in the plan's user table, or their items fall back to the migration user",
             )
         )
@@ -128,9 +142,13 @@ def lint(catalog: Catalog) -> LintReport:
                 limit=lim.custom_fields_cap,
                 count=len(custom),
                 names=custom,
-                message=f"{len(custom)} custom field(s) in use would take the target past its cap of {lim.custom_fields_cap} "
-                f"({lim.custom_fields_existing} exist)",
-                action="map them onto existing Jira fields or leave them out of the plan; the run does not create fields",
+                message=(
+                    f"{len(custom)} custom field(s) in use would take the target past its cap of "
+                    f"{lim.custom_fields_cap} ({lim.custom_fields_existing} exist)"
+                ),
+                action=(
+                    "map them onto existing Jira fields or leave them out of the plan; the run does not create fields"
+                ),
             )
         )
     return LintReport(breaches=out)

@@ -21,7 +21,7 @@ async def latest_preview_verdict(session: AsyncSession, migration_id: str) -> tu
         .limit(1)
     )
     report = preview.report if preview is not None else None
-    if not report or report.get("would_start", True):
+    if preview is None or not report or report.get("would_start", True):
         return None
     return preview, list(report.get("plan_problems") or [])
 

@@ -48,17 +48,25 @@ def _apply_flags(**values: object) -> None:
     get_settings.cache_clear()
 
 
-def _up_option(kind: type, name: str, help: str):
-    return Annotated[kind | None, typer.Option(envvar=f"MIGRAYT_{name}", help=help, show_default=False)]
+def _up_option(name: str, help: str) -> typer.models.OptionInfo:
+    return typer.Option(envvar=f"MIGRAYT_{name}", help=help, show_default=False)
 
 
 def up_command(
-    api_port: _up_option(int, "API_PORT", "port of the HTTP API and web app (default 8000)") = None,
-    api_host: _up_option(str, "API_HOST", "address the API listens on (default 127.0.0.1)") = None,
-    temporal_port: _up_option(int, "TEMPORAL_PORT", "port of the embedded Temporal (default 7233)") = None,
-    temporal_ui_port: _up_option(int, "TEMPORAL_UI_PORT", "port of the Temporal UI (default 8233)") = None,
-    state_dir: _up_option(str, "STATE_DIR", "folder of the embedded databases and keys (default .migrayt)") = None,
-    auth: _up_option(str, "AUTH", "API authentication: embedded (off on this machine, the default), on or off") = None,
+    api_port: Annotated[int | None, _up_option("API_PORT", "port of the HTTP API and web app (default 8000)")] = None,
+    api_host: Annotated[str | None, _up_option("API_HOST", "address the API listens on (default 127.0.0.1)")] = None,
+    temporal_port: Annotated[
+        int | None, _up_option("TEMPORAL_PORT", "port of the embedded Temporal (default 7233)")
+    ] = None,
+    temporal_ui_port: Annotated[
+        int | None, _up_option("TEMPORAL_UI_PORT", "port of the Temporal UI (default 8233)")
+    ] = None,
+    state_dir: Annotated[
+        str | None, _up_option("STATE_DIR", "folder of the embedded databases and keys (default .migrayt)")
+    ] = None,
+    auth: Annotated[
+        str | None, _up_option("AUTH", "API authentication: embedded (off on this machine, the default), on or off")
+    ] = None,
 ) -> None:
     """Start PostgreSQL, Temporal (with its UI), the worker and the HTTP API; run until Ctrl-C."""
     from migrayt.launcher.local import local_stack

@@ -43,7 +43,7 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         secret_key_for(settings)  # auth off and no MIGRAYT_SECRET_KEY: made now, so the banner can say where it is
     except SecretKeyMissing as err:
         raise StackError(str(err)) from None
-    servers = []
+    servers: list[EmbeddedPostgres | TemporalDevServer] = []
     postgres = temporal = None
     if with_api:
         ensure_port_free(settings.api_port, "Migrayt HTTP API")
@@ -64,7 +64,8 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         await upgrade_schema(database_url)
         engine = create_engine(database_url)
         client = await connect_temporal(settings, temporal_address)
-        api_server = api_task = None
+        api_server: uvicorn.Server | None = None
+        api_task: asyncio.Task[None] | None = None
         api_url = None
         if with_api:
             app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
@@ -83,7 +84,7 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         try:
             async with run_worker(settings, client, database_url):
                 # The banner (and a browser opened from it) comes once the API answers, not before.
-                while api_server is not None and not api_server.started:
+                while api_server is not None and api_task is not None and not api_server.started:
                     if api_task.done():
                         api_task.result()  # it could not start: say why
                         raise StackError("the Migrayt HTTP API stopped while starting")
@@ -99,7 +100,7 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
                     service=MigrationService(settings, session_factory(engine), client),
                 )
         finally:
-            if api_server is not None:
+            if api_server is not None and api_task is not None:
                 api_server.should_exit = True
                 await asyncio.gather(api_task, return_exceptions=True)
             await engine.dispose()

@@ -123,20 +123,24 @@ def merge(plan: MappingPlan, draft: AiMappingDraft, source: SourceSchema, target
         if not f.reference_name.startswith("System.") and f.reference_name not in RUN_OWNED_FIELDS
     }
     target_fields = {f.id for f in target.fields}
-    for c in draft.fields:
+    for field_choice in draft.fields:
         if (
-            c.source in source_fields
-            and c.target in target_fields
-            and c.source not in mapped_sources
-            and c.target not in used_targets
+            field_choice.source in source_fields
+            and field_choice.target in target_fields
+            and field_choice.source not in mapped_sources
+            and field_choice.target not in used_targets
         ):
-            o = _origin(c.confidence, model)
+            o = _origin(field_choice.confidence, model)
             plan.fields.append(
                 FieldMapping(
-                    source=c.source, target=c.target, transform=c.transform, origin="ai", confidence=o.confidence
+                    source=field_choice.source,
+                    target=field_choice.target,
+                    transform=field_choice.transform,
+                    origin="ai",
+                    confidence=o.confidence,
                 )
             )
-            mapped_sources.add(c.source)
-            used_targets.add(c.target)
+            mapped_sources.add(field_choice.source)
+            used_targets.add(field_choice.target)
             taken += 1
     return taken

@@ -184,7 +184,7 @@ def match_fields(source: SourceSchema, target: TargetSchema, plan: MappingPlan, 
         label = norm(f.name or f.reference_name.rsplit(".", 1)[-1])
         candidates = [(1.0, "same name", [label]), (0.85, "synonym", FIELD_SYNONYMS.get(label, []))]
         mapped = False
-        for confidence, note, wanted in candidates:
+        for confidence, _why, wanted in candidates:
             for w in wanted:
                 target_field = next((t for t in target.fields if norm(t.name) == w and t.id not in taken), None)
                 if target_field is None:

@@ -46,7 +46,7 @@ async def connect_plain(settings: Settings, address: str | None = None) -> Clien
     )
 
 
-def _type_name(value: int) -> str:
+def _type_name(value: IndexedValueType.ValueType) -> str:
     return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title()
 
 
@@ -62,9 +62,9 @@ async def ensure_search_attributes(
         ListSearchAttributesRequest(namespace=namespace), timeout=RPC_TIMEOUT
     )
     report = SearchAttributeReport(namespace)
-    missing: dict[str, int] = {}
+    missing: dict[str, IndexedValueType.ValueType] = {}
     for key in keys:
-        wanted = int(key.indexed_value_type)
+        wanted = IndexedValueType.ValueType(int(key.indexed_value_type))
         existing = listed.custom_attributes.get(key.name)
         if existing is None:
             existing = listed.system_attributes.get(key.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -200,7 +201,7 @@ class ScheduleService:
             # Two values of one field fire within the same minute (hour, day) that matches: closer than their distance.
             for ranges, unit in ((calendar.second, 1), (calendar.minute, 60), (calendar.hour, 3600)):
                 values = sorted({v for r in ranges for v in range(r.start, max(r.end, r.start) + 1, r.step or 1)})
-                if any((b - a) * unit < self.min_interval.total_seconds() for a, b in zip(values, values[1:])):
+                if any((b - a) * unit < self.min_interval.total_seconds() for a, b in pairwise(values)):
                     raise ScheduleInvalid(self._too_often())
         # The firings themselves, for what the fields alone do not show (e.g. minute 59 then minute 0 of the next hour).
         now = datetime.now(UTC)
@@ -209,7 +210,7 @@ class ScheduleService:
         request.end_time.FromDatetime(now + GAP_HORIZON)
         matching = await self.temporal.workflow_service.list_schedule_matching_times(request)
         times = [t.ToDatetime(tzinfo=UTC) for t in matching.start_time]
-        if any(b - a < self.min_interval for a, b in zip(times, times[1:])):
+        if any(b - a < self.min_interval for a, b in pairwise(times)):
             raise ScheduleInvalid(self._too_often())
 
     async def _create(
@@ -415,7 +416,7 @@ def _view(record: ScheduleRecord, description: ScheduleDescription) -> ScheduleV
     spec = record.spec or {}
     return ScheduleView(
         schedule_id=record.id,
-        kind=record.kind,  # type: ignore[arg-type]
+        kind=record.kind,
         migration_id=record.migration_id,
         paused=state.paused,
         note=state.note,

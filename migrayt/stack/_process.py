@@ -142,7 +142,7 @@ def start_all(*servers: Any) -> None:
     """Start servers side by side (they do not depend on each other); if one fails, stop the others."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
         futures = [pool.submit(server.start) for server in servers]
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:
         for server in servers:
             server.stop()

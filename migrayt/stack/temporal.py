@@ -76,7 +76,7 @@ class TemporalDevServer:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self.is_running() else None
+        return self._proc.pid if self._proc is not None and self.is_running() else None
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import Message
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload, SearchAttributes
@@ -231,7 +232,7 @@ def data_converter(settings: Settings, codec: CodecSettings | None = None) -> Da
     )
 
 
-def _payloads_in(message) -> list[Payload]:
+def _payloads_in(message: Message) -> list[Payload]:
     if isinstance(message, Payload):
         return [message]
     if isinstance(message, SearchAttributes):

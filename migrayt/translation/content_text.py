@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from migrayt.connectors.adf import AdfContext, html_to_adf
@@ -127,7 +127,10 @@ def description_parts(fields: dict[str, Any]) -> list[str]:
 
 
 def description_note(ado_id: int, limit: int, rev: int | None = None) -> str:
-    return f"Description cut at Jira's {limit:,}-character limit; the full original is attached as {description_file_name(ado_id, rev)}."
+    return (
+        f"Description cut at Jira's {limit:,}-character limit; the full original is attached as "
+        f"{description_file_name(ado_id, rev)}."
+    )
 
 
 def description_file_name(ado_id: int, rev: int | None = None) -> str:
@@ -238,6 +241,9 @@ def history_file(ado_id: int, entries: Sequence[HistoryEntry]) -> bytes:
 # --------------------------------------------------------------------------- comments
 
 
+C = TypeVar("C")  # a comment of any shape: ADO's as read, or a SourceComment
+
+
 @dataclass
 class SourceComment:
     id: int
@@ -246,9 +252,7 @@ class SourceComment:
     html: str
 
 
-def split_at_cap(
-    comments: Sequence[SourceComment], cap: int = JIRA_COMMENT_CAP
-) -> tuple[list[SourceComment], list[SourceComment]]:
+def split_at_cap(comments: Sequence[C], cap: int = JIRA_COMMENT_CAP) -> tuple[list[C], list[C]]:
     """(posted as Jira comments, attached as the overflow file), original order kept."""
     cap = max(0, cap)
     return list(comments[:cap]), list(comments[cap:])
@@ -363,7 +367,8 @@ def overflow_file(
             others += f" to {overflow_file_name(ado_id, parts)}"
         head += (
             f"<p><strong>Part {part} of {parts}</strong>: comments #{first_number:,} to #{last:,} "
-            f"({len(comments)} comments), in their original order. The parts are attached as {html.escape(others)}.</p>\n"
+            f"({len(comments)} comments), in their original order. The parts are attached as "
+            f"{html.escape(others)}.</p>\n"
         )
         title = f"Comments of work item #{ado_id} (overflow, part {part} of {parts})"
     else:

@@ -171,7 +171,10 @@ def build_issue_fields(
     description, truncated = fit_adf(
         html_parts_to_adf(html_parts, adf_context),
         limit=TEXT_LIMIT,
-        note=f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as ado-{ado_id}-description.html.",
+        note=(
+            f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
+            f"ado-{ado_id}-description.html."
+        ),
     )
     if truncated:
         notes.append("description truncated")

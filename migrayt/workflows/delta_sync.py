@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -87,8 +88,9 @@ class DeltaSyncWorkflow(RunEngine):
         if not workflow.patched(DELTA_ON_RUN_ENGINE):
             return await self._unpatched_run(input)
         self._cuts_batches = True
-        fresh = input.checkpoint is None
-        if fresh or input.plan is None:
+        checkpoint = input.checkpoint
+        fresh = checkpoint is None
+        if checkpoint is None or input.plan is None:
             plan = await self._prepare(input)
             if plan.skipped:
                 return DeltaSyncResult(run_id=run_id, skipped=plan.skipped)
@@ -97,8 +99,6 @@ class DeltaSyncWorkflow(RunEngine):
             if not plan.items_total:
                 checkpoint.phase_index = len(names)  # nothing changed: no phase to go through
             input = input.model_copy(update={"phases": names, "plan": plan, "checkpoint": None})
-        else:
-            checkpoint = input.checkpoint
         assert input.plan is not None and input.phases is not None
         self._input = input
         self._phases = list(input.phases)
@@ -128,7 +128,7 @@ class DeltaSyncWorkflow(RunEngine):
             retry_policy=BATCH_RETRY,
         )
 
-    def _batch_fields(self) -> dict:
+    def _batch_fields(self) -> dict[str, Any]:
         assert self._input is not None and self._input.plan is not None
         return {"changed_since": self._input.plan.changed_since}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
@@ -190,7 +191,7 @@ class RunEngine:
             size = size_of[self._cp.tier]
             next_start = self._cp.next_ordinal
             redo: list[int] = list(self._cp.redo)
-            in_flight: dict[int, asyncio.Task] = {}
+            in_flight: dict[int, asyncio.Task[Any]] = {}
             cutting: set[int] = set()
             while True:
                 await self._apply_controls()
@@ -223,13 +224,7 @@ class RunEngine:
                     await self._wait_while_paused()
                     continue
                 if cuts:
-                    # Wake for a finished batch, or for a pause/cancel with batches still to cut.
-                    await workflow.wait_condition(
-                        lambda: (
-                            any(t.done() for t in in_flight.values())  # noqa: B023 (awaited within this iteration)
-                            or ((self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight))
-                        )  # noqa: B023
-                    )
+                    await workflow.wait_condition(partial(self._batch_done_or_to_cut, in_flight, cutting))
                     done = {t for t in in_flight.values() if t.done()}
                 else:
                     done, _ = await workflow.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
@@ -273,6 +268,12 @@ class RunEngine:
         )
 
     # --- pause, resume, cancel ------------------------------------------------------------------
+
+    def _batch_done_or_to_cut(self, in_flight: dict[int, asyncio.Task[Any]], cutting: set[int]) -> bool:
+        """Wake for a finished batch, or for a pause/cancel with batches still to cut."""
+        return any(t.done() for t in in_flight.values()) or (
+            (self._pause_requested or self._cancel_requested) and len(cutting) < len(in_flight)
+        )
 
     def _stop_launching(self) -> bool:
         return self._pause_requested or self._cancel_requested or self._should_continue_as_new()

@@ -46,8 +46,10 @@ async def test_up_help_lists_its_options_as_flags_and_variables():
 
 
 async def test_connect_takes_secrets_at_a_hidden_prompt_saves_them_sealed_and_audits_door_cli(
-    api_and_worker, sandbox, monkeypatch
-):  # noqa: F811
+    api_and_worker,  # noqa: F811 (the fixture imported above)
+    sandbox,
+    monkeypatch,
+):
     api = api_and_worker
     token = await api.issue_token("prompt-corp", name="cli-user")
     for name in ("MIGRAYT_ADO_PAT", "MIGRAYT_JIRA_TOKEN"):

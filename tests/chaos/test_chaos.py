@@ -233,7 +233,7 @@ def table(tally: Tally, counters: dict, final: RunProgress, elapsed: float) -> s
         ("writes dropped after applying", counters.get("dropped_after_write")),
     ]
     width = max(len(k) for k, _ in rows)
-    lines = ["", "chaos run (replay: MIGRAYT_CHAOS_SEED=%d)" % tally.seed] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines = ["", f"chaos run (replay: MIGRAYT_CHAOS_SEED={tally.seed})"] + [f"  {k:<{width}}  {v}" for k, v in rows]
     lines += ["  events:"] + [f"    {e}" for e in tally.events]
     return "\n".join(lines)
 

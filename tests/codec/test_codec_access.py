@@ -116,6 +116,7 @@ async def test_each_tenant_decodes_its_own_payloads_only_and_the_admin_decodes_a
             # The other tenant's come back exactly as sent: still encrypted, their id nowhere in plaintext.
             sent_other = body(b_payloads if tenant == A else a_payloads)["payloads"]
             assert other == sent_other
+            assert other_id not in "".join(base64.b64decode(p["data"]).decode(errors="replace") for p in other)
 
         r = await http.post("/codec/decode", json=body(mixed), headers=bearer(ADMIN))
         assert r.status_code == 200, r.text

@@ -1,4 +1,6 @@
-"""The schedules page: a cutover at a set time (UTC), a recurring delta sync, pause / resume / run now / delete, and errors."""
+"""The schedules page: a cutover at a set time (UTC), a recurring delta sync, pause / resume / run now / delete,
+and errors.
+"""
 
 from __future__ import annotations
 

@@ -37,7 +37,10 @@ DEPENDS = "System.LinkTypes.Dependency-Forward"
 
 def malformed_html(size: int) -> str:
     """Unclosed and misnested tags, stray entities, a script, NUL and control bytes, to `size` chars."""
-    unit = "<div><p><b>unclosed <i>nest</b> &bogus; &#xD800; <table><tr><td>cell<td>cell2 <a href='javascript:x'>x</a>\x00\x07\x1b<script>alert(1)</script>"
+    unit = (
+        "<div><p><b>unclosed <i>nest</b> &bogus; &#xD800; <table><tr><td>cell<td>cell2 <a "
+        "href='javascript:x'>x</a>\x00\x07\x1b<script>alert(1)</script>"
+    )
     return (unit * (size // len(unit) + 1))[:size]
 
 

@@ -130,7 +130,8 @@ def check_parents(
             continue
         if issue.get("parent"):
             out.append(
-                f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']}, but a {issue['type']} cannot sit under a {parent['type']}"
+                f"{issue['key']} (ADO #{ado_id}) has parent {issue['parent']}, but a {issue['type']} cannot sit "
+                f"under a {parent['type']}"
             )
         if not _linked_either_way(view, issue["key"], parent["key"], HIERARCHY_LINK_TYPE):
             out.append(

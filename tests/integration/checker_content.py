@@ -162,12 +162,13 @@ async def check_content(
                     )
                 else:
                     report.attachments_found += 1
-            for (name, sha), n in files.items():
+            for (name, _sha), n in files.items():
                 if n > 1:
                     report.add(f"{key} (ADO #{ado_id}): {name} attached {n} times")
             if names.get(history_file_name(ado_id)) != 1:
                 report.add(
-                    f"{key} (ADO #{ado_id}): revision history file attached {names.get(history_file_name(ado_id), 0)} times"
+                    f"{key} (ADO #{ado_id}): revision history file attached "
+                    f"{names.get(history_file_name(ado_id), 0)} times"
                 )
 
             # --- description: images re-hosted, nothing left on ADO, truncated original attached
@@ -181,7 +182,8 @@ async def check_content(
                     report.add(f"{key} (ADO #{ado_id}): the 40k description was not cut with a note")
                 if names.get(description_file_name(ado_id)) != 1:
                     report.add(
-                        f"{key} (ADO #{ado_id}): truncated description has {names.get(description_file_name(ado_id), 0)} original files"
+                        f"{key} (ADO #{ado_id}): truncated description has "
+                        f"{names.get(description_file_name(ado_id), 0)} original files"
                     )
             elif names.get(description_file_name(ado_id)):
                 report.add(f"{key} (ADO #{ado_id}): an original description file for an uncut description")
@@ -217,7 +219,8 @@ async def check_content(
                 report.add(f"{key} (ADO #{ado_id}): comments posted more than once: {sorted(dupes)[:10]}")
             if markers != [c.id for c in posted]:
                 report.add(
-                    f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order {[c.id for c in posted][:8]}..."
+                    f"{key} (ADO #{ado_id}): comments {markers[:8]}... differ from ADO order "
+                    f"{[c.id for c in posted][:8]}..."
                 )
             else:
                 report.comments_found += len(got)
@@ -231,7 +234,10 @@ async def check_content(
                     if body is not None and "Comment cut at" not in adf_to_text(body):
                         await check_people_and_refs(f"{key} comment {c.id}", c.text, body)
                 for c, jc in zip(posted, got, strict=True):
-                    header = f"{project.user(c.author_id).display_name} commented on {_when(c.created)} ({comment_marker(c.id)})"
+                    header = (
+                        f"{project.user(c.author_id).display_name} commented on {_when(c.created)} "
+                        f"({comment_marker(c.id)})"
+                    )
                     if not jc["body"].startswith(header):
                         report.add(f"{key} comment {c.id}: header {jc['body'][:120]!r} lacks {header!r}")
                         break

@@ -178,7 +178,10 @@ ENDPOINTS: list[tuple[str, str, str, str, Any]] = [
         "POST",
         f"{PROJECT}/wit/wiql",
         {
-            "query": "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.Id] < 30 ORDER BY [System.ChangedDate] DESC"
+            "query": (
+                "SELECT [System.Id], [System.Title] FROM WorkItems WHERE [System.Id] < 30 "
+                "ORDER BY [System.ChangedDate] DESC"
+            )
         },
     ),
     (

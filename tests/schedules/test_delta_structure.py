@@ -24,7 +24,9 @@ def by_key(issues: list[dict]) -> dict[str, dict]:
 
 
 def links_between(issue: dict, other: str, type_name: str | None = None) -> list[dict]:
-    return [l for l in issue["links"] if l["other"] == other and (type_name is None or l["type"] == type_name)]
+    return [
+        link for link in issue["links"] if link["other"] == other and (type_name is None or link["type"] == type_name)
+    ]
 
 
 async def migrate(stack, sandbox, seed_tenant: str = TENANT):

@@ -84,8 +84,10 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         files = Counter(a["filename"] for a in after[keys[attached]]["attachments"])
         assert files[f"added-{attached}-1.txt"] == 1
         assert len(after[keys[attached]]["attachments"]) == len(before[keys[attached]]["attachments"]) + 1
-        relates = [l for l in after[keys[linked_a]]["links"] if l["other"] == keys[linked_b]]
-        assert len(relates) == 1 and not [l for l in before[keys[linked_a]]["links"] if l["other"] == keys[linked_b]]
+        relates = [link for link in after[keys[linked_a]]["links"] if link["other"] == keys[linked_b]]
+        assert len(relates) == 1 and not [
+            link for link in before[keys[linked_a]]["links"] if link["other"] == keys[linked_b]
+        ]
         # Issues nobody touched in ADO are exactly as they were.
         touched = {keys[i] for i in (renamed, closed, discussed, attached, linked_a, linked_b)}
         for key, issue in before.items():

@@ -150,7 +150,10 @@ async def test_a_declared_oversize_body_is_answered_before_it_is_sent(api):
 
 
 async def test_a_chunked_body_is_refused_at_the_cap_not_at_its_end(api):
-    head = "POST /api/migrations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        "POST /api/migrations HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     status, body = await raw_request(api, head, [chunked(b"x" * 256 * 1024) for _ in range(6)])
     assert status == 413, body
 
@@ -242,11 +245,17 @@ async def test_webhook_over_its_cap_is_refused_without_reading_it_whole(stack, m
     ) as api:
         path = "/api/billing/webhook"
         # Declared too long: answered before a byte of it is sent.
-        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: {50 * MiB}\r\n\r\n"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\n"
+            f"Content-Length: {50 * MiB}\r\n\r\n"
+        )
         status, body = await raw_request(api, head, [])
         assert status == 413, body
         # Not declared (chunked): refused once past its own cap (64 KiB, under the general 4 MiB), the rest never sent.
-        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nStripe-Signature: t=1,v1=00\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
         status, body = await raw_request(api, head, [chunked(b"{" + b" " * 32 * 1024) for _ in range(4)])
         assert status == 413 and b"at most 65536 bytes" in body, body
         # Under the cap it is read and judged on its signature.

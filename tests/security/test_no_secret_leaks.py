@@ -292,7 +292,8 @@ def formatted(records: list[logging.LogRecord]) -> str:
 
 
 async def history_bytes(client, workflow_ids: set[str]) -> tuple[bytes, set[str]]:
-    """Every event of every workflow on the server as raw protobuf bytes; and the codec key ids on `workflow_ids`' payloads."""
+    """Every event of every workflow on the server as raw protobuf bytes; and the codec key ids on `workflow_ids`'
+    payloads."""
     chunks, kids = [], set()
     async for wf in client.list_workflows():
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()

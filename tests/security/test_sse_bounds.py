@@ -1,4 +1,5 @@
-"""Live progress streams are bounded: a poll at most once a second, a few open per tenant, a lifetime; the CLI reconnects.
+"""Live progress streams are bounded: a poll at most once a second, a few open per tenant, a lifetime; the CLI
+reconnects.
 
 The run watched is a row whose workflow no worker is running (as when the worker is down): its stream stays
 open, reporting the last kept state, until the row says the run is over.

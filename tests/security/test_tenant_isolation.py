@@ -201,7 +201,10 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
 
 
 async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> set[str]:
-    """B's token on every route that can name one of A's objects (`ids`: path parameter → A's ids); returns the routes checked."""
+    """B's token on every route that can name one of A's objects (`ids`: path parameter → A's ids).
+
+    Returns the routes checked.
+    """
     mid, run_id = ids["migration_id"][0], ids["run_id"][0]
     bodies: dict[str, Any] = {
         "PUT /api/migrations/{migration_id}/plan": {"base_version": plan["version"], "plan": plan["plan"]},

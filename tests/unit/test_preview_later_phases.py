@@ -36,7 +36,8 @@ def test_link_blockers_name_the_cause_the_run_would_record():
         == "Jira has no issue link type named 'Blocks' (mapped from System.LinkTypes.Dependency-Forward)"
     )
     assert link_blocker(link, plan, BLOCKS, {"7": "PHX-1"}) == (
-        "ADO #3 has no Jira issue (not migrated or failed), so the System.LinkTypes.Dependency-Forward link #7 → #3 cannot be made"
+        "ADO #3 has no Jira issue (not migrated or failed), so the System.LinkTypes.Dependency-Forward link #7 "
+        "→ #3 cannot be made"
     )
     assert "ADO #7 and ADO #3 have no Jira issue" in link_blocker(link, plan, BLOCKS, {})
     assert link_blocker(link, plan, BLOCKS, {"7": "PHX-1", "3": "PHX-2"}) is None

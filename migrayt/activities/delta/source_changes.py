@@ -100,7 +100,8 @@ class SourceChangesActivities:
         counters = PhaseCounters(total=len(rows))
         async with self._sessions() as session:
             issues = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
-        with_issue = [r for r in rows if (rec := issues.get(str(r.source_id))) and rec.state == DONE and rec.target_key]
+        issue_key = {k: rec.target_key for k, rec in issues.items() if rec.state == DONE and rec.target_key}
+        with_issue = [r for r in rows if str(r.source_id) in issue_key]
         counters.skipped += len(rows) - len(with_issue)
         if not with_issue:
             return PhaseBatchResult(counters=counters)
@@ -118,7 +119,7 @@ class SourceChangesActivities:
                     ctx.migration_id,
                     SOURCE_CHANGE,
                     [
-                        (key, issues[str(r.source_id)].target_key, {"rev": now[r.source_id].rev, "created": True})
+                        (key, issue_key[str(r.source_id)], {"rev": now[r.source_id].rev, "created": True})
                         for r in fresh
                         if (key := f"{r.source_id}:{now[r.source_id].rev}") not in seen
                     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -170,7 +171,7 @@ class CreateItemsActivities:
                 # Another organisation's or project's issue with the same label is never this write.
                 keys = adoption.reconcilable(identity, row.source_id, hits.get(row.source_id) or [])
                 if keys:
-                    detail = {"reconciled": True}
+                    detail: dict[str, Any] = {"reconciled": True}
                     if len(keys) > 1:
                         detail["duplicates"] = keys[1:]
                     await item_records.mark_done(

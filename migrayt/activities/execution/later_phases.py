@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar, Protocol
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,9 +22,15 @@ from migrayt.contracts.runs import PhaseCounters
 from migrayt.store.item_locks import ItemsBusy, claimed
 
 
+class BatchPhase(Protocol):
+    """One later phase: runs a batch of the run's items."""
+
+    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult: ...
+
+
 class LaterPhaseActivities:
     # The registry phases whose activity is run_phase_batch (migrayt/contracts/phases.py), each by its class.
-    PHASE_CLASSES = {
+    PHASE_CLASSES: ClassVar[dict[str, Callable[[PhaseDeps], BatchPhase]]] = {
         "hierarchy": HierarchyPhase,
         "links": LinksPhase,
         "attachments": AttachmentsPhase,

@@ -122,6 +122,7 @@ class ItemContent:
         self._wi = wi
         self._issue = issue
         self._adopted = adopted
+        assert issue.target_key is not None  # only issues created in Jira have content to copy
         self._files = IssueFiles(sessions, ctx, run_id, issue.target_key, adopted=adopted)
         self._outcomes: list[str] = []
 

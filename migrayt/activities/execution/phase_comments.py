@@ -343,8 +343,9 @@ class ItemComments:
                 # The response was lost, not necessarily the comment: look before posting again,
                 # so neither a duplicate nor a reordering can happen.
                 ambiguous += 1
-                target = (await self._recent()).get(c.id)
-                if target is not None:
+                found = (await self._recent()).get(c.id)
+                if found is not None:
+                    target = found
                     detail["reconciled"] = True
                     break
                 if ambiguous >= AMBIGUOUS_TRIES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -191,7 +192,7 @@ class _Writer:
         keys: Mapping[str, str],
         jira_types: Mapping[str, IssueLinkType],
         family: set[tuple[int, int]],
-        adopted: set[str] = frozenset(),
+        adopted: AbstractSet[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         # Items whose issue another migration wrote: a link between two of them may be in Jira already.
@@ -249,6 +250,7 @@ class _Writer:
         jira_type = self._jira_types.get(plan.type_name.lower()) if plan is not None else None
         if (reason := link_blocker(link, plan, jira_type, self._keys)) is not None:
             return await self._fail(LINK, key, reason)
+        assert plan is not None and jira_type is not None  # link_blocker finds no reason only when both are known
         subject, obj = self._keys[str(plan.subject)], self._keys[str(plan.object)]
         detail = {
             "type": jira_type.name,

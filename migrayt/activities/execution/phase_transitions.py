@@ -154,6 +154,7 @@ class TransitionsPhase:
             # Once a status's way out is known, follow it without asking again; Jira refusing a step
             # (400) shows the knowledge is stale, and from then on this walk asks at every step.
             known = graph.shortest_path(status_id, target) if not stale and graph.seen(status_id) else None
+            step: Edge | None
             if known:
                 step = known[0]
             else:
@@ -202,7 +203,8 @@ class TransitionsPhase:
             status_id, status_name = new_id, new_name
         back = await self._back_to_start(ctx, issue_key, graph, status_id, start)
         raise Unreachable(
-            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried {' → '.join([start, *walked])}; {back}"
+            f"status {target!r} not reached after {MAX_STEPS} transitions: path tried "
+            f"{' → '.join([start, *walked])}; {back}"
         )
 
     async def _back_to_start(

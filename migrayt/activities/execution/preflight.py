@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -12,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.connectors.ado import TeamIteration
 from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.outbound import OutboundRefused
 from migrayt.contracts.execution import PreflightInput, PreflightResult
@@ -31,7 +33,8 @@ def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
     for ado_type, jira_type in {**plan.types, **plan.subtask_types}.items():
         if jira_type not in catalog.issue_types:
             problems.append(
-                f"type {ado_type!r} maps to Jira issue type {jira_type!r}, which project {catalog.project_key} does not have"
+                f"type {ado_type!r} maps to Jira issue type {jira_type!r}, which project {catalog.project_key} "
+                "does not have"
             )
     for jira_type in plan.subtask_types.values():
         if jira_type in catalog.issue_types and not catalog.issue_types[jira_type].subtask:
@@ -40,7 +43,8 @@ def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
         for ado_state, status in states.items():
             if catalog.statuses and status not in catalog.statuses:
                 problems.append(
-                    f"state {ado_state!r} ({ado_type}) maps to status {status!r}, which does not exist in {catalog.project_key}"
+                    f"state {ado_state!r} ({ado_type}) maps to status {status!r}, which does not exist in "
+                    f"{catalog.project_key}"
                 )
     for value, name in plan.priorities.items():
         if catalog.priorities and name not in catalog.priorities:
@@ -164,10 +168,7 @@ class PreflightActivities:
                 component_id = existing.get(name)
                 if component_id is None:
                     component_id = await write_once(
-                        lambda: _created_id(
-                            ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {path}")
-                        ),
-                        lambda: _component_named(ctx, name),
+                        partial(_create_component, ctx, name, path), partial(_component_named, ctx, name)
                     )
                 await item_records.mark_done(
                     session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight"
@@ -194,12 +195,8 @@ class PreflightActivities:
                 sprint_id = existing.get(name)
                 if sprint_id is None:
                     sprint_id = await write_once(
-                        lambda: _created_id(
-                            ctx.jira.create_sprint(
-                                board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date
-                            )
-                        ),
-                        lambda: _sprint_named(ctx, board_id, name),
+                        partial(_create_sprint, ctx, board_id, name, iteration),
+                        partial(_sprint_named, ctx, board_id, name),
                     )
                 await item_records.mark_done(
                     session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight"
@@ -264,8 +261,15 @@ def component_name(area_path: str) -> str:
     return ("/".join(parts[1:]) or parts[0])[:255]
 
 
-async def _created_id(creation):
-    return (await creation).id
+async def _create_component(ctx: MigrationContext, name: str, area_path: str) -> str:
+    return (await ctx.jira.create_component(ctx.target.project_key, name, f"ADO area {area_path}")).id
+
+
+async def _create_sprint(ctx: MigrationContext, board_id: int, name: str, iteration: TeamIteration) -> int:
+    sprint = await ctx.jira.create_sprint(
+        board_id, name, start_date=iteration.start_date, end_date=iteration.finish_date
+    )
+    return sprint.id
 
 
 async def _component_named(ctx: MigrationContext, name: str) -> str | None:

@@ -63,6 +63,8 @@ class DraftActivities:
 
         ai_used, ai_entries, model = False, 0, None
         if await ai_allowed(self._sessions, input.tenant, self._settings):
+            api_key = self._settings.openai_api_key
+            assert api_key is not None  # ai_allowed: no key, no AI
             model = self._settings.openai_model
             people = {p for u in catalog.users for p in (u.display_name, u.unique_name) if p}
             payload = sanitise(source, target, people)
@@ -83,9 +85,7 @@ class DraftActivities:
                 )
                 await session.commit()
             try:
-                answer = await ask_model(
-                    payload, api_key=self._settings.openai_api_key, model=model, base_url=self._settings.openai_base_url
-                )
+                answer = await ask_model(payload, api_key=api_key, model=model, base_url=self._settings.openai_base_url)
                 ai_entries = merge(plan, answer, source, target, model)
                 ai_used = True
             except Exception as err:  # the rule draft stands; the failure is recorded, not the payload

@@ -264,7 +264,7 @@ class DryRun:
                 )
                 fields = draft.fields
                 type_id = (fields.get("issuetype") or {}).get("id")
-                error = validate_create(fields, metas.get(type_id, {}))
+                error = validate_create(fields, metas.get(type_id, {}) if type_id is not None else {})
                 if error is not None:
                     reason = "Jira refused the issue: " + error.describe()
             except ItemRejected as err:
@@ -380,6 +380,7 @@ class DryRun:
         html = str(wi.fields.get("System.Description") or wi.fields.get("Microsoft.VSTS.TCM.ReproSteps") or "")
         type_name = target_type_for(row.work_item_type, plan, row.tier == 1 and parent_key is not None)
         priorities = {v: k for k, v in self.catalog.priorities.items()}
+        priority_id = (fields.get("priority") or {}).get("id")
         return PreviewSample(
             ado_id=wi.id,
             source={
@@ -394,7 +395,7 @@ class DryRun:
                 "type": type_name,
                 "summary": fields.get("summary"),
                 "labels": fields.get("labels"),
-                "priority": priorities.get((fields.get("priority") or {}).get("id")),
+                "priority": priorities.get(priority_id) if priority_id is not None else None,
                 "status": plan.target_status(row.work_item_type, str(wi.state or "")),
                 "text": adf_to_text(fields["description"])[:SAMPLE_TEXT_CHARS] if fields.get("description") else "",
                 "parent": parent_key,

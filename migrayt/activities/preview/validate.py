@@ -35,7 +35,7 @@ def _allowed(meta: CreateMetaField) -> set[str]:
 
 def _ref_values(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
-    out = []
+    out: list[str] = []
     for item in items:
         if isinstance(item, dict):
             out.extend(str(item[k]) for k in ("id", "value", "name") if item.get(k) is not None)

@@ -253,7 +253,7 @@ async def decode(body: CodecPayloads, request: Request, response: Response, prin
     namespace = request.app.state.service.temporal.namespace
     found: dict[str, str | None] = {}  # this request's answers, misses included: one lookup per workflow
     out = []
-    for original, plain in zip(sealed, decoded):
+    for original, plain in zip(sealed, decoded, strict=True):
         if original.metadata.get("encoding") != ENCODING:
             out.append(original)  # not encrypted by us: nothing was decrypted
             continue

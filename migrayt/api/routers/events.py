@@ -115,7 +115,8 @@ async def run_events(
     if open_streams.get(tenant, 0) >= settings.sse_max_streams_per_tenant:
         raise HTTPException(
             429,
-            f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; close one first",
+            f"at most {settings.sse_max_streams_per_tenant} live progress streams per tenant are open at once; "
+            "close one first",
         )
     events = progress_events(svc, tenant, run_id, interval, request, settings.sse_max_lifetime_seconds)
     return TenantStream(events, open_streams, tenant)

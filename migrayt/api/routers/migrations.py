@@ -62,7 +62,9 @@ NewMigration = Annotated[
     Discriminator(
         _shape,
         custom_error_type="migration_body",
-        custom_error_message="a JSON object with source + target, or with source_connection_id + target_connection_id + project_key",
+        custom_error_message=(
+            "a JSON object with source + target, or with source_connection_id + target_connection_id + project_key"
+        ),
     ),
 ]
 
@@ -172,7 +174,10 @@ async def list_migrations(svc: Service, intake: Intake, tenant: TenantId) -> lis
     "/{id}",
     response_model=RunReport | MigrationView,
     summary="A run's status (run id) or a migration (migration id)",
-    description="For a run id: status, phase, counters per phase, elapsed time, ETA and failed items. For a migration id: the migration with its plan version and runs.",
+    description=(
+        "For a run id: status, phase, counters per phase, elapsed time, ETA and failed items. For a "
+        "migration id: the migration with its plan version and runs."
+    ),
 )
 async def get_run_or_migration(
     id: MigrationId, svc: Service, intake: Intake, tenant: TenantId

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
@@ -22,7 +22,9 @@ from migrayt.store.models import PlanVersion
 
 router = APIRouter(prefix="/api/migrations/{migration_id}/plan", tags=["mapping plans"])
 
-VERSION_CONFLICT = {409: {"description": "the version is not the latest (edit or approve the latest)"}}
+VERSION_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the version is not the latest (edit or approve the latest)"}
+}
 
 
 def plan_view(row: PlanVersion, plan: MappingPlan) -> PlanView:
@@ -49,7 +51,10 @@ async def list_versions(migration_id: MigrationId, intake: Intake, tenant: Tenan
     "/draft", status_code=202, response_model=ScanAccepted, summary="Draft a new plan version (scans the source first)"
 )
 async def draft_plan(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[StartScanBody | None, Body()] = None,
 ) -> ScanAccepted:
     body = body or StartScanBody()
     scan_id = await intake.start_scan(
@@ -82,7 +87,10 @@ async def edit_plan(migration_id: MigrationId, body: EditPlanBody, intake: Intak
     "/approve", response_model=PlanView, responses=VERSION_CONFLICT, summary="Approve the latest version: runs use it"
 )
 async def approve_plan(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: ApprovePlanBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[ApprovePlanBody | None, Body()] = None,
 ) -> PlanView:
     body = body or ApprovePlanBody()
     version = body.version

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body
 
 from migrayt.api.auth import CurrentPrincipal, TenantId
@@ -31,7 +33,10 @@ def preview_summary(row: Preview) -> PreviewSummary:
     summary="Start a dry-run preview",
 )
 async def start_preview(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartPreviewBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[StartPreviewBody | None, Body()] = None,
 ) -> PreviewAccepted:
     body = body or StartPreviewBody()
     preview_id = await intake.start_preview(

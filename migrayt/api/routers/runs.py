@@ -1,8 +1,11 @@
-"""Runs: start one, list them, and control one as customers script it: /api/migrations/{runId}/pause|resume|cancel|rerun."""
+"""Runs: start one, list them, and control one as customers script it.
+
+The controls: /api/migrations/{runId}/pause|resume|cancel|rerun.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
@@ -17,7 +20,7 @@ router = APIRouter(prefix="/api/migrations", tags=["runs"])
 
 Tenant = TenantId  # the name other routers imported before migrayt/api/auth.py existed
 
-CONFLICTS = {
+CONFLICTS: dict[int | str, dict[str, Any]] = {
     409: {"description": "the run is not in a state for this action; nothing was changed"},
     404: {"description": "no such run for this tenant"},
 }
@@ -40,7 +43,7 @@ def accepted(run_id: str, action: str) -> RunAccepted:
     responses={409: {"description": "an active run exists, or the plan is not approved"}},
 )
 async def start_run(
-    migration_id: MigrationId, svc: Service, who: CurrentPrincipal, body: ActorBody | None = Body(None)
+    migration_id: MigrationId, svc: Service, who: CurrentPrincipal, body: Annotated[ActorBody | None, Body()] = None
 ) -> RunAccepted:
     actor = who.acting_as(body.actor if body else None)
     return accepted(await svc.start_run(who.tenant, migration_id, actor=actor, door=who.door), "start")
@@ -69,7 +72,7 @@ async def _control(
     summary="Pause a RUNNING run: batches under way are cut, PAUSED once nothing writes",
 )
 async def pause_run(
-    run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)
+    run_id: RunId, svc: Service, who: CurrentPrincipal, body: Annotated[ControlBody | None, Body()] = None
 ) -> RunAccepted:
     return await _control(svc, who, run_id, "pause", body)
 
@@ -78,7 +81,7 @@ async def pause_run(
     "/{run_id}/resume", status_code=202, response_model=RunAccepted, responses=CONFLICTS, summary="Resume a PAUSED run"
 )
 async def resume_run(
-    run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)
+    run_id: RunId, svc: Service, who: CurrentPrincipal, body: Annotated[ControlBody | None, Body()] = None
 ) -> RunAccepted:
     return await _control(svc, who, run_id, "resume", body)
 
@@ -91,7 +94,7 @@ async def resume_run(
     summary="Cancel a RUNNING or PAUSED run (final)",
 )
 async def cancel_run(
-    run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)
+    run_id: RunId, svc: Service, who: CurrentPrincipal, body: Annotated[ControlBody | None, Body()] = None
 ) -> RunAccepted:
     return await _control(svc, who, run_id, "cancel", body)
 
@@ -104,7 +107,7 @@ async def cancel_run(
     summary="Start a new run of a FAILED, INCOMPLETE or CANCELLED run's migration; it skips what exists",
 )
 async def rerun(
-    run_id: RunId, svc: Service, who: CurrentPrincipal, body: ControlBody | None = Body(None)
+    run_id: RunId, svc: Service, who: CurrentPrincipal, body: Annotated[ControlBody | None, Body()] = None
 ) -> RunAccepted:
     actor = who.acting_as(body.actor if body else None)
     return accepted(await svc.rerun(who.tenant, run_id, actor=actor, door=who.door), "rerun")

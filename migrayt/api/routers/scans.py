@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException
 
@@ -38,7 +38,10 @@ def scan_view(row: Scan) -> ScanView:
     summary="Scan the source (and draft a plan)",
 )
 async def start_scan(
-    migration_id: MigrationId, intake: Intake, who: CurrentPrincipal, body: StartScanBody | None = Body(None)
+    migration_id: MigrationId,
+    intake: Intake,
+    who: CurrentPrincipal,
+    body: Annotated[StartScanBody | None, Body()] = None,
 ) -> ScanAccepted:
     body = body or StartScanBody()
     scan_id = await intake.start_scan(
@@ -67,7 +70,8 @@ async def latest_quote(migration_id: MigrationId, svc: Service, tenant: TenantId
     if not done:
         raise HTTPException(
             404,
-            f"migration {migration_id} has no completed scan yet: start one with POST /api/migrations/{migration_id}/scans",
+            f"migration {migration_id} has no completed scan yet: start one with POST "
+            f"/api/migrations/{migration_id}/scans",
         )
     return done[-1].quote
 

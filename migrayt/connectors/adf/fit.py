@@ -92,7 +92,7 @@ def _cut(node: Any, budget: int) -> Node | None:
             kept_lines.append(line)
         kept = "\n".join(kept_lines)
         return {**node, "content": [{"type": "text", "text": kept}]} if kept else None
-    minimum = _CUTTABLE.get(kind)
+    minimum = _CUTTABLE.get(kind) if kind is not None else None
     children = node.get("content")
     if minimum is None or not isinstance(children, list):
         return None  # atomic: rows, media, rules, unknown nodes

@@ -806,11 +806,11 @@ class _Converter:
             if tag == "tr":
                 rows.append((child, False))
             elif tag in ("thead", "tbody", "tfoot"):
-                row = child.first_child
-                while row is not None:
-                    if row.tag == "tr":
-                        rows.append((row, tag == "thead"))
-                    row = row.next
+                section_row = child.first_child
+                while section_row is not None:
+                    if section_row.tag == "tr":
+                        rows.append((section_row, tag == "thead"))
+                    section_row = section_row.next
             elif tag == "caption":
                 sub = _Sink()
                 self._children(child, sub, marks, depth + 1, ld)
@@ -827,19 +827,13 @@ class _Converter:
             row: list[Node] = []
             col = 0
 
-            def fill_covered() -> None:
-                nonlocal col
-                while col in covered_until and covered_until[col][0] > r:
-                    row.append(_empty_cell(covered_until[col][1]))
-                    col += 1
-
             cell = tr.first_child
             any_cell = False
             while cell is not None:
                 tag = cell.tag
                 if tag in ("td", "th"):
                     any_cell = True
-                    fill_covered()
+                    col = _fill_covered(row, col, r, covered_until)
                     cell_attrs = cell.attributes
                     kind = "tableHeader" if tag == "th" or in_head else "tableCell"
                     sub = _Sink()
@@ -859,7 +853,7 @@ class _Converter:
                             covered_until[c] = (r + rowspan, kind)
                     col += colspan
                 cell = cell.next
-            fill_covered()
+            col = _fill_covered(row, col, r, covered_until)
             if not any_cell and not row:
                 continue
             grid.append(row)
@@ -869,7 +863,7 @@ class _Converter:
             return
         width = max(len(row) for row in grid)
         table_rows = []
-        for row, is_header in zip(grid, header_rows):
+        for row, is_header in zip(grid, header_rows, strict=True):
             kind = "tableHeader" if is_header else "tableCell"
             row.extend(_empty_cell(kind) for _ in range(width - len(row)))
             table_rows.append({"type": "tableRow", "content": row})
@@ -897,6 +891,14 @@ def _word_list_is_ordered(p: Any) -> bool:
 
 def _empty_cell(kind: str) -> Node:
     return {"type": kind, "content": [paragraph()]}
+
+
+def _fill_covered(row: list[Node], col: int, r: int, covered_until: dict[int, tuple[int, str]]) -> int:
+    """Empty cells where a row-spanning cell above still covers row `r`; returns the next free column."""
+    while col in covered_until and covered_until[col][0] > r:
+        row.append(_empty_cell(covered_until[col][1]))
+        col += 1
+    return col
 
 
 def _int(value: str | None, minimum: int = 1) -> int | None:

@@ -68,7 +68,8 @@ def adf_to_text(doc: Any) -> str:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        attrs = item.get("attrs") if isinstance(item.get("attrs"), dict) else {}
+        raw_attrs = item.get("attrs")
+        attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
         if kind == "text":
             stack.append(str(item.get("text", "")))
             continue
