@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import time
 from collections import Counter
@@ -101,7 +102,7 @@ async def main(args: argparse.Namespace) -> str:
 def _shape(path: str) -> str:
     """/rest/api/3/issue/PHX-12/remotelink → /rest/api/3/issue/{key}/remotelink"""
     parts = path.split("/")
-    return "/".join("{key}" if p.startswith("PHX-") or p.isdigit() else p for p in parts)
+    return "/".join("{key}" if re.fullmatch(r"[A-Z][A-Z0-9]*-\d+|\d{4,}", p) else p for p in parts)
 
 
 if __name__ == "__main__":
