@@ -10,6 +10,7 @@ from migrayt.sandbox.testing import running_sandbox
 from tests.api.helpers import migration_body, poll
 from tests.api.test_cli import Cli
 from tests.integration.harness import jira_issues
+from tests.security.web_forms import csrf_of, page_token
 
 TENANT, OTHER = "check-corp", "other-corp"
 
@@ -61,8 +62,32 @@ async def test_validate_over_http_pages_every_difference_and_keeps_tenants_apart
         assert [v["id"] for v in listed][:1] == [vid]
         assert (await http.post(f"{status_url}/pause")).status_code == 409  # it has ended: nothing to pause
 
+    # The web page: the verdict, the counts per check and the differences, paged; another tenant sees none of it.
+    async with api.client() as web:
+        form_token = await page_token(web, "/app/login")
+        assert (await web.post("/app/login", data={"token": token, "csrf_token": form_token})).status_code == 303
+        page = await web.get(f"/app/migrations/{mig}/validations/{vid}?check=items")
+        assert page.status_code == 200, page.text
+        assert "FAILED" in page.text and all(key in page.text for key in keys)
+        listing = await web.get(f"/app/migrations/{mig}/validations")
+        assert listing.status_code == 200 and vid in listing.text
+        form_token = csrf_of(listing.text)
+        again = await web.post(f"/app/migrations/{mig}/validations", data={"csrf_token": form_token})
+        assert again.status_code == 303 and "/validations/val-" in again.headers["location"]
+    async with api.client() as web:
+        form_token = await page_token(web, "/app/login")
+        await web.post("/app/login", data={"token": other, "csrf_token": form_token})
+        assert (await web.get(f"/app/migrations/{mig}/validations/{vid}")).status_code == 404
+
     # The CLI: exit 1 when it FAILED, with every difference; a tolerance per check makes it pass; usage errors.
     cli = Cli(api.url, token)
+    async with api.client(token) as http:
+        await poll(
+            http,
+            f"/api/migrations/{mig}/validations",
+            lambda rows: all(v["status"] not in ("RUNNING", "PAUSED") for v in rows),
+            timeout=120,
+        )
     failed = json.loads((await cli("validate", mig, "--json", code=1)).stdout)
     assert failed["status"] == "FAILED" and sorted(d["jira_key"] for d in failed["differences"]) == sorted(keys), [
         (d["check"], d["kind"], d["jira_key"]) for d in failed["differences"]
