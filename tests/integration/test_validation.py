@@ -8,13 +8,25 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from migrayt.activities.validation.check import store_batch
 from migrayt.contracts.runs import RunStatus
-from migrayt.contracts.validation import FINAL_VALIDATION_STATUSES, ValidationStatus
+from migrayt.contracts.validation import FINAL_VALIDATION_STATUSES, Difference, ValidationStatus
 from migrayt.core.validations import ValidationService
 from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
-from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
+from migrayt.store.models import ValidationBatch, ValidationDifference
+from tests.integration.harness import (
+    create_sandbox_migration,
+    hold_jira,
+    jira_issues,
+    release_jira,
+    structure_only_plan,
+    wait_final,
+    wait_until_held,
+    worker_process,
+)
 
 TENANT = "validate-co"
 SPEC = ProjectSpec(seed=21, items=40)
@@ -150,3 +162,67 @@ async def test_a_clean_run_passes_and_each_planted_change_is_found_on_its_item(s
     tolerated = {"attachments": 1, "links": 2, "comments": 1, "items": 1, "status": 1}
     row, _ = await validate(stack, migration_id, tolerances=tolerated)
     assert row.status == ValidationStatus.PASSED
+
+
+async def test_a_worker_killed_mid_validation_stores_each_batch_once(stack, tmp_path):
+    spec = ProjectSpec(seed=3, items=230)
+    with running_sandbox(spec) as sandbox:
+        # The worker process reads the secrets' variables the migration names: they are set before it starts.
+        migration_id = await create_sandbox_migration(stack, sandbox, structure_only_plan(), tenant=TENANT)
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            assert (await wait_final(stack, TENANT, run_id, timeout=240)).status == RunStatus.COMPLETED
+            issues = await jira_issues(sandbox)
+            parents = {i["parent"] for i in issues}
+            gone = [i for i in issues if not i["links"] and i["key"] not in parents][:2]
+            async with httpx.AsyncClient(auth=JIRA_AUTH, timeout=30) as http:
+                for issue in gone:
+                    assert (await http.delete(f"{sandbox.jira_url}/rest/api/3/issue/{issue['key']}")).status_code == 204
+
+            # The second batch's read waits in Jira; the worker dies under it and a new one takes over.
+            await hold_jira(sandbox, r"POST /rest/api/3/issue/bulkfetch", after=1)
+            svc = service(stack)
+            vid = await svc.start(TENANT, migration_id, "test", "api")
+            await wait_until_held(sandbox)
+            worker.kill()
+            await release_jira(sandbox)
+            worker.start()
+            deadline = time.monotonic() + 180
+            while (await svc.progress(TENANT, migration_id, vid))[1].status not in FINAL_VALIDATION_STATUSES:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.3)
+
+    row = await svc.get(TENANT, migration_id, vid)
+    assert row.status == ValidationStatus.FAILED and row.items_checked == row.items_total == len(issues)
+    assert row.counts == {"items": {"missing": 2}}
+    async with stack.service.sessions() as session:
+        batches = (
+            await session.scalars(select(ValidationBatch.start).where(ValidationBatch.validation_id == vid))
+        ).all()
+        stored = (
+            await session.scalars(
+                select(ValidationDifference.jira_key).where(ValidationDifference.validation_id == vid)
+            )
+        ).all()
+    assert sorted(batches) == [-1, 0, 100, 200]
+    assert sorted(stored) == sorted(i["key"] for i in gone), "each difference stored once"
+    # A batch stored again (its activity retried after its commit, the completion lost) replaces, never adds.
+    async with stack.service.sessions() as session:
+        rows = (
+            await session.scalars(select(ValidationDifference).where(ValidationDifference.validation_id == vid))
+        ).all()
+    by_batch: dict[int, list[Difference]] = {}
+    for r in rows:
+        by_batch.setdefault(r.batch_start, []).append(
+            Difference(check=r.check, kind=r.kind, ado_id=r.ado_id, jira_key=r.jira_key, expected=r.expected)
+        )
+    for start, found in by_batch.items():
+        for _ in range(2):
+            await store_batch(stack.service.sessions, vid, start, 100, found, 1)
+    async with stack.service.sessions() as session:
+        again = (
+            await session.scalars(
+                select(ValidationDifference.jira_key).where(ValidationDifference.validation_id == vid)
+            )
+        ).all()
+    assert sorted(again) == sorted(stored)
