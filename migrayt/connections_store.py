@@ -25,6 +25,7 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, HttpError, HttpSettings, NotJson, RedirectRefused, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
+from migrayt.core.ownership import owned
 from migrayt.settings import Settings, auth_mode
 from migrayt.store.models import AuditEvent, StoredConnection
 
@@ -302,11 +303,11 @@ class ConnectionStore:
             return [_view(r) for r in rows]
 
     async def secret(self, tenant: str, connection_id: str) -> tuple[StoredConnection, SecretStr]:
-        """The decrypted secret, for the worker that builds a client; never for a door to show."""
+        """The decrypted secret, for the worker that builds a client; never for a door to show.
+
+        Another tenant's connection is NotFound, as a missing one is."""
         async with self._sessions() as session:
-            row = await session.get(StoredConnection, connection_id)
-        if row is None or row.tenant_id != tenant:
-            raise KeyError(f"connection {connection_id} not found")
+            row = await owned(session, StoredConnection, connection_id, tenant, "connection")
         return row, self._box().open(row.secret_encrypted)
 
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ADMIN_TOKEN_MIN_BITS = 256
@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     plan_max_entries: int = 10000
     plan_max_bytes: int = 512 * 1024
     plan_versions_kept: int = 50
+    # Savepoints (issue 14 part 5): signed files of a run's item records, written at each phase end, on pause
+    # and every this many minutes while batches run (0: only at phase ends and on pause), into this folder
+    # (unset: <state_dir>/savepoints), keeping the newest this many per run.
+    savepoint_dir: Path | None = None
+    savepoint_every_minutes: float = Field(10.0, ge=0)
+    savepoints_kept: int = Field(5, ge=1)
 
     @field_validator("tenant")
     @classmethod

@@ -32,14 +32,16 @@ from migrayt.api.routers import (
     plans,
     previews,
     runs,
+    savepoints,
     scans,
     tenant,
     validations,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
-from migrayt.core.errors import NotFound, RunConflict
+from migrayt.core.errors import NotFound, RunConflict, SavepointRefused
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
+from migrayt.core.savepoints import SavepointService
 from migrayt.core.validations import ValidationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
@@ -127,6 +129,7 @@ def create_app(
         app.state.engine = engine
         app.state.service = MigrationService(settings, sessions, client)
         app.state.intake = IntakeService(settings, sessions, client)
+        app.state.savepoints = SavepointService(settings, sessions, client)
         app.state.validations = ValidationService(settings, sessions, client)
         if mode == "off":
             log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
@@ -147,7 +150,20 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     _install_doors(app, settings, mode)
     install_probes(app)  # outermost: /healthz and /readyz answer a probe by pod IP, before the Host check
-    for module in (migrations, runs, events, scans, plans, previews, connections, audit, tenant, admin, validations):
+    for module in (
+        migrations,
+        runs,
+        events,
+        scans,
+        plans,
+        previews,
+        connections,
+        audit,
+        tenant,
+        admin,
+        savepoints,
+        validations,
+    ):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)
 
@@ -165,6 +181,10 @@ def create_app(
     @app.exception_handler(RunConflict)
     async def conflict(_: Request, exc: RunConflict) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(SavepointRefused)
+    async def savepoint_refused(_: Request, exc: SavepointRefused) -> JSONResponse:
+        return error(422, str(exc))
 
     @app.exception_handler(VersionConflict)
     async def version_conflict(_: Request, exc: VersionConflict) -> JSONResponse:

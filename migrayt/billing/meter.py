@@ -22,6 +22,7 @@ from migrayt.billing.gate import BillingSettings
 from migrayt.billing.service import stripe_client
 from migrayt.billing.store import Checkout, UsageReport
 from migrayt.contracts.record_kinds import USER
+from migrayt.store.db import engine_of
 from migrayt.store.models import ItemRecord, Run
 
 log = logging.getLogger("migrayt.billing")
@@ -37,7 +38,7 @@ class UsageMeter:
 
     async def report_once(self) -> int:
         """Report what is unreported; returns how many writes were sent this time."""
-        engine = self._sessions.kw["bind"]
+        engine = engine_of(self._sessions)
         async with engine.connect() as lock:
             if not await lock.scalar(select(func.pg_try_advisory_lock(LOCK_KEY))):
                 return 0

@@ -62,6 +62,9 @@ class RunCheckpoint(BaseModel):
     paused: bool = False
     event_seq: int = 0
     continued: int = 0
+    # phase_started of the phase under way is recorded: a run continued as new at the phase's start says it once.
+    # (False in checkpoints from before this field: those runs record it again, as they did, so they replay.)
+    phase_reported: bool = False
 
 
 class MigrationRunInput(BaseModel):
@@ -78,6 +81,8 @@ class MigrationRunInput(BaseModel):
     # The run's phases in order, fixed when it starts (None: started before runs named their phases).
     phases: list[str] | None = None
     checkpoint: RunCheckpoint | None = None
+    # Savepoints while batches run, at most this often (None: only at phase ends and on pause).
+    savepoint_every_minutes: float | None = None
 
 
 class MigrationRunResult(BaseModel):

@@ -14,3 +14,8 @@ class RunConflict(Exception):
 class WrongConnectionKind(NotFound):
     """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
     callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""
+
+
+class SavepointRefused(Exception):
+    """A savepoint not to be trusted for this migration (changed, signed elsewhere, another target, or its
+    issues not found in Jira); the message says which, and nothing was imported."""

@@ -79,6 +79,7 @@ class MigrationService(Migrations, RunReports):
                 concurrency=self.settings.concurrency,
                 history_event_limit=history_event_limit,
                 phases=list(run_phases()),
+                savepoint_every_minutes=self.settings.savepoint_every_minutes or None,
             ),
             id=run_id,
             task_queue=self.settings.task_queue,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -18,6 +18,14 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a session factory opens its sessions on: for what must hold one connection for a whole
+    block (session-level advisory locks), which a session gives back to the pool at each commit."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine), "a session factory made by session_factory(engine)"
+    return engine
 
 
 def alembic_config(database_url: str) -> Config:

@@ -15,9 +15,9 @@ from temporalio.worker import Worker
 from migrayt.activities.execution.create_items import CreateItemsActivities
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.execution.migration_context import MigrationContexts
-from migrayt.activities.execution.phase_deps import PhaseDeps
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
+from migrayt.activities.execution.savepoints import SavepointActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
@@ -31,6 +31,7 @@ from migrayt.tenant_secrets import SecretPolicy
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
+from migrayt.workflows.savepoint_check import SavepointCheckWorkflow
 from migrayt.workflows.scan import ScanWorkflow
 from migrayt.workflows.validation import ValidationWorkflow
 
@@ -45,7 +46,7 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
 
     return [
         DeltaPrepareActivities(sessions, contexts).delta_prepare,
-        SourceChangesActivities(PhaseDeps(sessions, contexts)).delta_source_changes,
+        SourceChangesActivities(sessions, contexts).delta_source_changes,
         ScheduledRunActivities(MigrationService(settings, sessions, client)).start_scheduled_run,
     ]
 
@@ -115,11 +116,14 @@ async def run_worker(
         SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings)
     )
     contexts = MigrationContexts(sessions, connectors)
+    savepoints = SavepointActivities(sessions, contexts, settings)
     activities = [
+        savepoints.write_savepoint,
+        savepoints.check_savepoint_sample,
         RunEventActivities(sessions, _validate_after_run(settings, sessions, client)).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
-        LaterPhaseActivities(PhaseDeps(sessions, contexts)).run_phase_batch,
+        LaterPhaseActivities(sessions, contexts).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
         *_validation_activities(sessions, contexts),
@@ -133,6 +137,7 @@ async def run_worker(
             PreviewWorkflow,
             DeltaSyncWorkflow,
             ScheduledRunWorkflow,
+            SavepointCheckWorkflow,
             ValidationWorkflow,
         ],
         activities=activities,

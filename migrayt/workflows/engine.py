@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, get_type_hints
 
@@ -23,10 +23,12 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from migrayt.activities.execution.run_events import RunEventActivities
+    from migrayt.activities.execution.savepoints import SavepointActivities
     from migrayt.contracts.execution import BatchResult, PreflightInput, PreflightResult, RunEventInput
     from migrayt.contracts.phases import Phase, PhaseKind, batched
     from migrayt.contracts.phases import phase as registered
     from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
+    from migrayt.contracts.savepoints import WriteSavepointInput
     from migrayt.temporal.search_attributes import PHASE, STATUS
 
 BATCH_RETRY = RetryPolicy(
@@ -41,6 +43,10 @@ HEARTBEAT = timedelta(seconds=10)
 # A cut batch is over only once its activity has stopped, so PAUSED still means no more writes.
 CANCELLATION = {True: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, False: ActivityCancellationType.TRY_CANCEL}
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+# A savepoint helps a later recovery; a folder that cannot be written to must not stop the run.
+SAVEPOINT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+)
 
 
 @dataclass
@@ -56,6 +62,8 @@ class EngineRun:
     requested_by: str
     door: str
     original_run_id: str | None = None
+    # Savepoints while batches run, at most this often (None or 0: only at phase ends and on pause).
+    savepoint_every_minutes: float | None = None
 
 
 class RunEngine:
@@ -76,6 +84,10 @@ class RunEngine:
         self._cancel_requested = False
         self._controls: list[tuple[str, RunControl]] = []
         self._cuts_batches = False
+        # Set by a workflow that writes savepoints (behind its `workflow.patched`): at each phase end, on pause,
+        # and while batches run once the last one is older than `savepoint_every_minutes`.
+        self._savepoints = False
+        self._last_savepoint: datetime | None = None
 
     # --- doors: signals and the progress query -------------------------------------------------
 
@@ -132,8 +144,9 @@ class RunEngine:
                 phase = registered(self._phases[index])
                 self._cp.phase = phase.name
                 self._set_phase(phase.name)
-                if self._cp.tier == 0 and self._cp.next_ordinal == 0:
+                if self._cp.tier == 0 and self._cp.next_ordinal == 0 and not self._cp.phase_reported:
                     await self._record("phase_started")
+                self._cp.phase_reported = True
                 if phase.kind == PhaseKind.PREFLIGHT:
                     await self._wait_while_paused()
                     if self._cancel_requested:
@@ -144,10 +157,12 @@ class RunEngine:
                     if self._cancel_requested:
                         return await self._finish(RunStatus.CANCELLED)
                 await self._record("phase_finished")
+                await self._savepoint("phase_end")
                 self._cp.phase_index = index + 1
                 self._cp.phase = self._phases[index + 1] if index + 1 < len(self._phases) else None
                 self._cp.tier = 0
                 self._cp.next_ordinal = 0
+                self._cp.phase_reported = False
             failed = sum(c.failed for c in self._cp.counters.values())
             return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED)
         except asyncio.CancelledError:
@@ -240,6 +255,8 @@ class RunEngine:
                     result: BatchResult = task.result()
                     self._cp.counters[phase.name].add(result.counters)
                 redo.sort()
+                if self._savepoint_due():
+                    await self._savepoint("periodic")
                 # The cursor is the first batch not yet finished, so a continued run redoes nothing finished.
                 pending_starts = sorted(in_flight)
                 self._cp.next_ordinal = pending_starts[0] if pending_starts else next_start
@@ -287,6 +304,7 @@ class RunEngine:
                 self._cp.paused = True
                 self._upsert_search_attributes()
                 await self._record("paused_effective")
+                await self._savepoint("pause")
             await workflow.wait_condition(lambda: bool(self._controls))
             await self._apply_controls()
         if self._status == RunStatus.PAUSED:
@@ -322,6 +340,37 @@ class RunEngine:
         self._cp.continued += 1
         self._cp.paused = self._pause_requested
         workflow.continue_as_new(self._continued_input())
+
+    def _savepoint_due(self) -> bool:
+        assert self._run is not None
+        every = self._run.savepoint_every_minutes
+        if not self._savepoints or not every:
+            return False
+        if self._last_savepoint is None:
+            self._last_savepoint = workflow.now()
+        return workflow.now() - self._last_savepoint >= timedelta(minutes=every)
+
+    async def _savepoint(self, reason: str) -> None:
+        """Writes a savepoint of the migration's records (see migrayt/store/savepoints.py); a failure is logged."""
+        if not self._savepoints:
+            return
+        assert self._run is not None
+        self._last_savepoint = workflow.now()
+        try:
+            await workflow.execute_activity_method(
+                SavepointActivities.write_savepoint,
+                WriteSavepointInput(
+                    run_id=self._run.run_id,
+                    migration_id=self._run.migration_id,
+                    tenant=self._run.tenant,
+                    reason=reason,
+                    phase=self._phase,
+                ),
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=SAVEPOINT_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("savepoint not written (%s): %s", reason, err.cause or err)
 
     async def _record(
         self,

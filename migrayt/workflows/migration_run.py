@@ -26,6 +26,8 @@ CUT_BATCHES = "pause-cuts-batches"
 # Runs started since this patch go through the phases their input names; those started before (and
 # their continued executions) through the eight phases every run had then.
 PHASES_BY_NAME = "phases-by-name"
+# Runs started since this patch write savepoints (engine._savepoint); recorded histories before it replay without.
+SAVEPOINTS = "savepoints"
 
 
 @workflow.defn
@@ -38,6 +40,7 @@ class MigrationRunWorkflow(RunEngine):
     async def run(self, input: MigrationRunInput) -> MigrationRunResult:
         self._cuts_batches = workflow.patched(CUT_BATCHES)
         by_name = workflow.patched(PHASES_BY_NAME)
+        self._savepoints = workflow.patched(SAVEPOINTS)
         fresh = input.checkpoint is None
         if input.phases:
             names = list(input.phases)
@@ -57,6 +60,7 @@ class MigrationRunWorkflow(RunEngine):
             requested_by=input.requested_by,
             door=input.door,
             original_run_id=input.original_run_id,
+            savepoint_every_minutes=input.savepoint_every_minutes,
         )
         self._cp = input.checkpoint or RunCheckpoint(counters=fresh_counters(names))
         status, error = await self._drive(fresh)

@@ -10,6 +10,7 @@ from temporalio.worker import Replayer
 
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import RunStatus
+from migrayt.core.runs import MigrationService
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
@@ -18,6 +19,7 @@ from tests.integration.harness import (
     create_sandbox_migration,
     hold_jira,
     jira_issues,
+    release_jira,
     set_jira_faults,
     structure_only_plan,
     wait_final,
@@ -117,6 +119,34 @@ async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker)
         history = await stack.service.handle(run_id).fetch_history()
     assert any(e.HasField("activity_task_cancel_requested_event_attributes") for e in history.events)
     await replay_and_keep(stack, history, "paused_and_resumed_60_items")
+
+
+async def test_a_paused_run_writing_savepoints_replays_deterministically(stack, worker):
+    # Since the `savepoints` patch a run writes savepoints at phase ends, on pause and between batches: recorded,
+    # so a later change to the engine must keep such runs replaying too.
+    often = MigrationService(
+        stack.settings.model_copy(update={"savepoint_every_minutes": 1e-4}), stack.service.sessions, stack.client
+    )
+    with running_sandbox(items=60, seed=34) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        await hold_jira(sandbox, r"PUT /rest/api/3/issue/[^/]+", after=5)
+        run_id = await often.start_run(TENANT, migration_id, actor="test", door="api")
+        await wait_until_held(sandbox)
+        await stack.service.control(TENANT, run_id, "pause", actor="ops", door="api")
+        await wait_for(stack, TENANT, run_id, lambda p: p.pause_requested, poll=0.05)
+        await release_jira(sandbox)
+        await wait_for(stack, TENANT, run_id, lambda p: p.status == RunStatus.PAUSED)
+        await stack.service.control(TENANT, run_id, "resume", actor="ops", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        history = await stack.service.handle(run_id).fetch_history()
+    written = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert written.count("write_savepoint") > len(run_phases())  # each phase end, the pause, and between batches
+    await replay_and_keep(stack, history, "savepoints_paused_and_resumed_60_items")
 
 
 async def replay_and_keep(stack, history, name: str) -> None:

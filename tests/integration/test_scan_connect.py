@@ -10,10 +10,12 @@ from sqlalchemy import select
 from migrayt.connections_store import (
     AdoConnectionInput,
     ConnectionRejected,
+    ConnectionStore,
     JiraCloudConnectionInput,
     JiraDataCenterConnectionInput,
+    SecretBox,
 )
-from migrayt.core.errors import WrongConnectionKind
+from migrayt.core.errors import NotFound, WrongConnectionKind
 from migrayt.core.intake import IntakeService
 from migrayt.sandbox.server import DEFAULT_JIRA_EMAIL
 from migrayt.sandbox.testing import running_sandbox
@@ -99,6 +101,33 @@ async def test_connections_are_tested_on_save_and_kept_encrypted(stack):
     assert secret.get_secret_value() == "sandbox-token"
     assert [e.action for e in events] == ["connection_saved", "connection_saved"]
     assert all("token" not in str(e.detail) and PAT not in str(e.detail) for e in events)
+
+
+async def test_a_tenant_cannot_read_another_tenants_connection_secret(stack):
+    key = SecretStr(Fernet.generate_key().decode())
+    store = ConnectionStore(harness.test_settings(secret_key=key), stack.service.sessions)
+    row = StoredConnection(
+        id="conn-owned-by-other",
+        tenant_id="other-corp",
+        kind="jira_cloud",
+        name="theirs",
+        url="https://other.example",
+        username="them@other.example",
+        secret_encrypted=SecretBox(key).seal(SecretStr("their-api-token-9999")),
+        secret_hint="…9999",
+        detail={},
+        created_by="them",
+    )
+    async with stack.service.sessions() as session:
+        session.add(row)
+        await session.commit()
+    # Answered as a connection that does not exist, so the caller learns nothing of the other tenant.
+    with pytest.raises(NotFound, match="connection conn-owned-by-other not found"):
+        await store.secret(TENANT, row.id)
+    with pytest.raises(NotFound, match="connection conn-nowhere not found"):
+        await store.secret(TENANT, "conn-nowhere")
+    _, secret = await store.secret("other-corp", row.id)
+    assert secret.get_secret_value() == "their-api-token-9999"
 
 
 async def test_a_data_center_pat_is_sent_as_a_bearer_token_and_runs_go_to_cloud_only(stack):

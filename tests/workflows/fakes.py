@@ -24,6 +24,7 @@ from migrayt.contracts.execution import (
     RunEventResult,
 )
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.contracts.savepoints import WriteSavepointInput, WriteSavepointResult
 
 Batch = tuple[str, int, int]  # phase, tier, start
 
@@ -36,6 +37,9 @@ class FakeRunActivities:
         self.held_event = hold_event
         self._event_released = asyncio.Event()
         self.events: list[RunEventInput] = []
+        self.savepoints: list[WriteSavepointInput] = []
+        # Run events and savepoints, in the order the workflow asked for them ("savepoint:<reason>").
+        self.timeline: list[str] = []
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
@@ -44,7 +48,7 @@ class FakeRunActivities:
 
     @property
     def activities(self) -> list[Callable]:
-        return [self.preflight, self.create_items, self.run_phase_batch, self.record_run_event]
+        return [self.preflight, self.create_items, self.run_phase_batch, self.record_run_event, self.write_savepoint]
 
     # --- what a test waits on and looks at -------------------------------------------------------
 
@@ -90,11 +94,18 @@ class FakeRunActivities:
 
     @activity.defn(name="record_run_event")
     async def record_run_event(self, event: RunEventInput) -> RunEventResult:
+        self.timeline.append(event.action)
         await self._note(self.events, event)
         if event.action == self.held_event:
             async with heartbeating(interval=0.1):
                 await self._event_released.wait()
         return RunEventResult(recorded=True)
+
+    @activity.defn(name="write_savepoint")
+    async def write_savepoint(self, input: WriteSavepointInput) -> WriteSavepointResult:
+        self.timeline.append(f"savepoint:{input.reason}")
+        await self._note(self.savepoints, input)
+        return WriteSavepointResult(name=f"savepoint-{len(self.savepoints)}.json", records=0)
 
     async def _batch(self, phase: str, input: BatchInput) -> PhaseCounters:
         batch = (phase, input.tier, input.start)

@@ -160,7 +160,6 @@ async def test_a_long_run_continues_as_new_and_carries_on_to_the_end(workflow_en
     assert fakes.actions.count("run_started") == 1 and fakes.actions[-1] == "run_finished"
 
 
-@pytest.mark.xfail(strict=True, reason="a run continued as new at the start of a phase records phase_started again")
 async def test_a_phase_is_reported_started_once_when_the_run_continues_as_new_at_its_start(workflow_env):
     # One batch per phase, one at a time: every continue-as-new falls at the start of a phase.
     fakes = FakeRunActivities(tier_sizes=[1])

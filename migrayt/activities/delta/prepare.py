@@ -4,27 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import (
-    MigrationContext,
     MigrationContexts,
 )
-from migrayt.activities.execution.preflight import (
-    HIERARCHY_REVERSE,
-    PreflightActivities,
-    is_subtask,
-    plan_problems,
-)
+from migrayt.activities.execution.preflight import PreflightActivities, plan_problems
+from migrayt.activities.execution.work_list import build_work_list
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.contracts.runs import RunStatus
 from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput
 from migrayt.core.start_gate import start_refusal
-from migrayt.store.models import AuditEvent, Run, RunSourceItem
+from migrayt.store.models import AuditEvent, Run
 
 # ADO's clock and ours are different clocks: look back a little further than the last run's start.
 # Items seen twice are harmless, every write is exactly once by its ledger key.
@@ -66,8 +61,8 @@ class DeltaPrepareActivities:
             raise ApplicationError(
                 "the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True
             )
-        tiers = await self._enumerate(input.run_id, ctx, catalog, since)
-        if sum(tiers):
+        work = await build_work_list(self._sessions, input.run_id, ctx, catalog, changed_since=since, changes_only=True)
+        if work.total:
             # New items may bring users, areas and iterations the last run did not see (ledger: once each).
             activity.heartbeat("users")
             await self._preflight._resolve_users(ctx)
@@ -75,7 +70,7 @@ class DeltaPrepareActivities:
                 await self._preflight._ensure_components(ctx)
             if ctx.plan.iterations_to_sprints:
                 await self._preflight._ensure_sprints(ctx)
-        return DeltaPlan(changed_since=since, tier_sizes=tiers, items_total=sum(tiers))
+        return DeltaPlan(changed_since=since, tier_sizes=work.tier_sizes, items_total=work.total)
 
     async def _claim_run(self, input: DeltaPrepareInput) -> str | None:
         """The run row of this delta, unless another run of the migration is active (then: why not)."""
@@ -110,42 +105,3 @@ class DeltaPrepareActivities:
             )
             await session.commit()
         return None
-
-    async def _enumerate(self, run_id: str, ctx: MigrationContext, catalog, since: datetime | None) -> list[int]:
-        ids = [i async for i in ctx.ado.iter_work_item_ids(changed_since=since)]
-        kinds: dict[int, tuple[str, int | None]] = {}
-        for start in range(0, len(ids), 2000):
-            activity.heartbeat(f"enumerated {start}")
-            for wi in await ctx.ado.get_work_items(ids[start : start + 2000], expand="relations"):
-                kinds[wi.id] = (
-                    wi.type or "",
-                    next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None),
-                )
-        # Whether a changed item is a sub-task depends on its parent's type, changed or not.
-        parents = sorted({p for _, p in kinds.values() if p is not None and p not in kinds})
-        for wi in await ctx.ado.get_work_items(parents, expand="relations") if parents else []:
-            kinds[wi.id] = (
-                wi.type or "",
-                next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None),
-            )
-        tiers: list[list[tuple[int, str, int | None]]] = [[], []]
-        for source_id in ids:
-            if source_id not in kinds:
-                continue
-            work_item_type, parent = kinds[source_id]
-            if work_item_type not in ctx.plan.types:
-                continue
-            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append(
-                (source_id, work_item_type, parent)
-            )
-        async with self._sessions() as session:
-            await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
-            rows = [
-                dict(run_id=run_id, source_id=sid, work_item_type=t, parent_id=p, tier=tier, ordinal=n)
-                for tier, items in enumerate(tiers)
-                for n, (sid, t, p) in enumerate(items)
-            ]
-            for start in range(0, len(rows), 5000):
-                await session.execute(insert(RunSourceItem), rows[start : start + 5000])
-            await session.commit()
-        return [len(t) for t in tiers]

@@ -20,6 +20,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,9 +40,9 @@ from migrayt.activities.execution.content_io import (
     RichText,
     bytes_source,
 )
-from migrayt.activities.execution.create_items import SourceRow, batch_rows
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.create_items import SourceRow
+from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution.phase_batch import PhaseBatch
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
 from migrayt.activities.heartbeat import keeps_heartbeat
@@ -50,9 +51,9 @@ from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.http import ApiError
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import ATTACHMENT, DESCRIPTION_ORIGINAL, HIERARCHY, ISSUE, SOURCE_CHANGE
-from migrayt.contracts.runs import PhaseCounters
 from migrayt.contracts.schedules import SourceChangesInput
 from migrayt.store import item_records
+from migrayt.store.db import engine_of
 from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE
 from migrayt.store.models import RunSourceItem
@@ -87,25 +88,22 @@ def changed_fields(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[s
 
 
 class SourceChangesActivities:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._sessions = deps.sessions
-        self._contexts = deps.contexts
-        self._transitions = TransitionsPhase(deps)
+    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+        self._sessions = sessions
+        self._contexts = contexts
+        self._transitions = TransitionsPhase(sessions, contexts)
 
     @activity.defn(name="delta_source_changes")
     @keeps_heartbeat
     async def delta_source_changes(self, input: SourceChangesInput) -> PhaseBatchResult:
-        ctx = await self._contexts.load(input.migration_id)
-        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
-        async with self._sessions() as session:
-            issues = await item_records.load(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
-        issue_key = {k: rec.target_key for k, rec in issues.items() if rec.state == DONE and rec.target_key}
-        with_issue = [r for r in rows if str(r.source_id) in issue_key]
-        counters.skipped += len(rows) - len(with_issue)
+        batch = await PhaseBatch.open(self._sessions, self._contexts, input)
+        ctx = batch.ctx
+        issues = await batch.issues()
+        issue_key = {k: rec.target_key for k, rec in issues.items() if rec.target_key}
+        with_issue = batch.keep([r for r in batch.rows if str(r.source_id) in issue_key])
         if not with_issue:
-            return PhaseBatchResult(counters=counters)
-        now = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in with_issue], expand="relations")}
+            return batch.result()
+        now = await batch.work_items(with_issue)
         # Issues this very delta created hold this revision already: recorded as such, so the next
         # delta does not take them for changed.
         fresh = [r for r in with_issue if issues[str(r.source_id)].run_id == input.run_id and r.source_id in now]
@@ -128,19 +126,17 @@ class SourceChangesActivities:
                 await session.commit()
         existing = [r for r in with_issue if r not in fresh]
         keys = {str(r.source_id): f"{r.source_id}:{now[r.source_id].rev}" for r in existing if r.source_id in now}
-        counters.skipped += len(with_issue) - len(keys)  # created by this delta, or gone from ADO since
+        batch.counters.skipped += len(with_issue) - len(keys)  # created by this delta, or gone from ADO since
         if not keys:
-            return PhaseBatchResult(counters=counters)
+            return batch.result()
         try:
-            async with claimed(self._sessions.kw["bind"], ctx.migration_id, SOURCE_CHANGE, list(keys.values())):
+            async with claimed(engine_of(self._sessions), ctx.migration_id, SOURCE_CHANGE, list(keys.values())):
                 outcomes = await self._apply(
                     ctx, input, [r for r in existing if str(r.source_id) in keys], now, keys, issues
                 )
         except ItemsBusy as err:
             raise ApplicationError(str(err), type="ItemsBusy") from err
-        for outcome in outcomes:
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
-        return PhaseBatchResult(counters=counters)
+        return batch.result(outcomes)
 
     async def _apply(
         self,

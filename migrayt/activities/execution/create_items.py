@@ -23,6 +23,7 @@ from migrayt.contracts.execution import CreateItemsInput, CreateItemsResult
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
+from migrayt.store.db import engine_of
 from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE, FAILED, PENDING
 from migrayt.store.models import ItemRecord, RunSourceItem
@@ -77,7 +78,7 @@ class CreateItemsActivities:
         rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
         keys = [str(r.source_id) for r in rows]
         try:
-            async with claimed(self._sessions.kw["bind"], ctx.migration_id, ISSUE, keys):
+            async with claimed(engine_of(self._sessions), ctx.migration_id, ISSUE, keys):
                 return await self._create(ctx, input, rows)
         except ItemsBusy as err:
             raise ApplicationError(str(err), type="ItemsBusy") from err

@@ -27,15 +27,15 @@ from migrayt.activities.execution.content_io import (
     RichText,
     bytes_source,
 )
-from migrayt.activities.execution.create_items import SourceRow, batch_rows
+from migrayt.activities.execution.create_items import SourceRow
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import API, JiraComment
-from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import (
     ATTACHMENT,
     COMMENT,
@@ -43,7 +43,6 @@ from migrayt.contracts.record_kinds import (
     COMMENT_OVERFLOW,
     ISSUE,
 )
-from migrayt.contracts.runs import PhaseCounters
 from migrayt.settings import get_settings
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
@@ -93,28 +92,18 @@ def comment_cap() -> int:
     return int(value) if value.strip().isdigit() else content_text.JIRA_COMMENT_CAP
 
 
-class CommentsPhase:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._sessions = deps.sessions
-        self._contexts = deps.contexts
-
-    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
-        if not rows:
-            return PhaseBatchResult(counters=counters)
-        ctx = await self._contexts.load(input.migration_id)
-        async with self._sessions() as session:
-            issues = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(r.source_id) for r in rows])
-            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, issues)
-        migrated = [r for r in rows if str(r.source_id) in issues]
-        counters.skipped += len(rows) - len(migrated)
+class CommentsPhase(BatchPhase, phase="comments"):
+    async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
+        if not batch.rows:
+            return batch.result()
+        ctx = batch.ctx
+        issues = await batch.target_keys(ISSUE, batch.source_keys())
+        adopted = await batch.adopted(issues)
+        migrated = batch.keep([r for r in batch.rows if str(r.source_id) in issues])
         if not migrated:
-            return PhaseBatchResult(counters=counters)
-        lookups = await self._contexts.lookups(ctx)
-        work_items = {
-            wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in migrated], expand="relations")
-        }
+            return batch.result()
+        lookups = await batch.lookups()
+        work_items = await batch.work_items(migrated)
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
         known: asyncio.Task[int] | None = None
 
@@ -134,16 +123,14 @@ class CommentsPhase:
                     self._sessions,
                     ctx,
                     lookups,
-                    input.run_id,
+                    batch.run_id,
                     wi,
                     issues[str(row.source_id)],
                     file_limit,
                     adopted=str(row.source_id) in adopted,
                 ).run()
 
-        for outcome in await gather_or_cancel(*(one(r) for r in migrated)):
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
-        return PhaseBatchResult(counters=counters)
+        return batch.result(await gather_or_cancel(*(one(r) for r in migrated)))
 
 
 class ItemComments:

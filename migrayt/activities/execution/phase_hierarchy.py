@@ -7,15 +7,12 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 
-from migrayt.activities.execution import adoption
-from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.side_by_side import gather_or_cancel
-from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import HIERARCHY, ISSUE
-from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import RunSourceItem
@@ -25,49 +22,33 @@ HIERARCHY_LINK_TYPE = "Relates"
 PER_BATCH_CONCURRENCY = 8
 
 
-class HierarchyPhase:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._sessions = deps.sessions
-        self._contexts = deps.contexts
-
-    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        ctx = await self._contexts.load(input.migration_id)
-        catalog = await self._contexts.catalog(ctx)
-        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
-        with_parent = [r for r in rows if r.parent_id]
-        counters.skipped += len(rows) - len(with_parent)
+class HierarchyPhase(BatchPhase, phase="hierarchy"):
+    async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
+        ctx = batch.ctx
+        catalog = await batch.catalog()
+        with_parent = batch.keep([r for r in batch.rows if r.parent_id])
+        keys = await batch.target_keys(ISSUE, batch.source_keys(with_parent) + [str(r.parent_id) for r in with_parent])
+        done = await batch.records(HIERARCHY, batch.source_keys(with_parent))
+        adopted = await batch.adopted(batch.source_keys(with_parent))
         async with self._sessions() as session:
-            keys = await item_records.target_keys(
-                session,
-                ctx.migration_id,
-                ISSUE,
-                [str(r.source_id) for r in with_parent] + [str(r.parent_id) for r in with_parent],
-            )
-            done = await item_records.load(
-                session, ctx.migration_id, HIERARCHY, [str(r.source_id) for r in with_parent]
-            )
-            adopted = await adoption.adopted_issue_keys(
-                session, ctx.migration_id, [str(r.source_id) for r in with_parent]
-            )
             parent_types = dict(
                 (
                     await session.execute(
                         select(RunSourceItem.source_id, RunSourceItem.work_item_type).where(
-                            RunSourceItem.run_id == input.run_id,
+                            RunSourceItem.run_id == batch.run_id,
                             RunSourceItem.source_id.in_([r.parent_id for r in with_parent]),
                         )
                     )
                 ).all()
             )
-        missing = await self._missing_parents(ctx, input.migration_id, keys, parent_types, with_parent)
+        missing = await self._missing_parents(ctx, batch.migration_id, keys, parent_types, with_parent)
 
         async def one(row) -> str:
             source_key = str(row.source_id)
             record = done.get(source_key)
             if record is not None and record.state == DONE:
                 # Done by an earlier attempt of this same run still counts as this run's work.
-                if record.run_id != input.run_id:
+                if record.run_id != batch.run_id:
                     return "skipped"
                 return "adopted" if (record.detail or {}).get("adopted") else "created"
             child_key, parent_key = keys.get(source_key), keys.get(str(row.parent_id))
@@ -81,14 +62,14 @@ class HierarchyPhase:
                         HIERARCHY,
                         source_key,
                         missing.get(row.parent_id) or f"parent ADO #{row.parent_id} has no Jira issue",
-                        input.run_id,
+                        batch.run_id,
                     )
                     await session.commit()
                     return "failed"
                 if source_key in adopted and await _already_nested(ctx, child_key, parent_key):
                     # Another migration set this parent (or made the sub-task, or the link) already.
                     await item_records.mark_done(
-                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"adopted": True}
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, batch.run_id, {"adopted": True}
                     )
                     await session.commit()
                     return "adopted"
@@ -96,15 +77,15 @@ class HierarchyPhase:
                 parent_type = catalog.issue_types.get(ctx.plan.types.get(parent_types.get(row.parent_id, ""), ""))
                 if child_type is not None and child_type.subtask:
                     await item_records.mark_done(
-                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "sub-task"}
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, batch.run_id, {"as": "sub-task"}
                     )
                 elif child_type and parent_type and parent_type.hierarchy_level == child_type.hierarchy_level + 1:
                     await ctx.jira.edit_issue(child_key, {"parent": {"key": parent_key}})
                     await item_records.mark_done(
-                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, input.run_id, {"as": "parent"}
+                        session, ctx.migration_id, HIERARCHY, source_key, parent_key, batch.run_id, {"as": "parent"}
                     )
                 else:
-                    await self._link_instead(ctx, session, input.run_id, source_key, child_key, parent_key, record)
+                    await self._link_instead(ctx, session, batch.run_id, source_key, child_key, parent_key, record)
                 await session.commit()
             return "created"
 
@@ -114,9 +95,7 @@ class HierarchyPhase:
             async with limit:
                 return await one(row)
 
-        for outcome in await gather_or_cancel(*(limited(r) for r in with_parent)):
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
-        return PhaseBatchResult(counters=counters)
+        return batch.result(await gather_or_cancel(*(limited(r) for r in with_parent)))
 
     async def _missing_parents(
         self, ctx: MigrationContext, migration_id: str, keys, parent_types, rows

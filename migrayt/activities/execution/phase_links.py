@@ -9,16 +9,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from migrayt.activities.execution import adoption
-from migrayt.activities.execution.create_items import batch_rows
 from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
+from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueLinkType
-from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import ISSUE, LINK, REMOTE_LINK
-from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import ItemRecord, RunSourceItem
@@ -50,18 +47,12 @@ class ItemWork:
     unknown_artifacts: list[tuple[str, str]] = field(default_factory=list)  # (record key, reason)
 
 
-class LinksPhase:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._sessions = deps.sessions
-        self._contexts = deps.contexts
-
-    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        ctx = await self._contexts.load(input.migration_id)
-        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
+class LinksPhase(BatchPhase, phase="links"):
+    async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
+        ctx, rows = batch.ctx, batch.rows
         if not rows:
-            return PhaseBatchResult(counters=counters)
-        work_items = await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")
+            return batch.result()
+        work_items = (await batch.work_items(rows)).values()
 
         items: list[ItemWork] = []
         all_links: list[SourceLink] = []
@@ -79,7 +70,7 @@ class LinksPhase:
             items.append(work)
             all_links += work.links
         # A work item gone from ADO since the run started has nothing to link: passed over.
-        counters.skipped += len(rows) - len(items)
+        batch.counters.skipped += len(rows) - len(items)
 
         ends = {end for link in all_links for end in link.ends} | {r.source_id for r in rows}
         async with self._sessions() as session:
@@ -87,7 +78,7 @@ class LinksPhase:
                 (
                     await session.scalars(
                         select(RunSourceItem.source_id).where(
-                            RunSourceItem.run_id == input.run_id, RunSourceItem.source_id.in_(ends)
+                            RunSourceItem.run_id == batch.run_id, RunSourceItem.source_id.in_(ends)
                         )
                     )
                 ).all()
@@ -96,34 +87,31 @@ class LinksPhase:
                 work.links = [link for link in work.links if owned_by(work.source_id, link, in_work_list)]
             # Phase 3 keeps a parent Jira cannot nest as a Relates link; an ADO Related link between
             # the same two items is then that same Jira link, not a second one.
-            family = {
-                tuple(sorted(pair))
-                for pair in (
+            family: set[tuple[int, int]] = {
+                (min(child, parent), max(child, parent))
+                for child, parent in (
                     await session.execute(
                         select(RunSourceItem.source_id, RunSourceItem.parent_id).where(
-                            RunSourceItem.run_id == input.run_id,
+                            RunSourceItem.run_id == batch.run_id,
                             RunSourceItem.source_id.in_(ends),
                             RunSourceItem.parent_id.is_not(None),
                         )
                     )
                 ).all()
+                if parent is not None
             }
-            keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, [str(e) for e in ends])
-            adopted = await adoption.adopted_issue_keys(session, ctx.migration_id, keys)
-            link_records = await item_records.load(
-                session, ctx.migration_id, LINK, [link.record_key for w in items for link in w.links]
-            )
-            remote_records = await item_records.load(
-                session,
-                ctx.migration_id,
-                REMOTE_LINK,
-                [r.record_key for w in items for r in w.remote] + [k for w in items for k, _ in w.unknown_artifacts],
-            )
+        keys = await batch.target_keys(ISSUE, [str(e) for e in ends])
+        adopted = await batch.adopted(keys)
+        link_records = await batch.records(LINK, [link.record_key for w in items for link in w.links])
+        remote_records = await batch.records(
+            REMOTE_LINK,
+            [r.record_key for w in items for r in w.remote] + [k for w in items for k, _ in w.unknown_artifacts],
+        )
         jira_types: dict[str, IssueLinkType] = {}
         if any(w.links for w in items):
             jira_types = {t.name.lower(): t for t in await ctx.jira.get_issue_link_types()}
 
-        writer = _Writer(self._sessions, ctx, input.run_id, keys, jira_types, family, adopted)
+        writer = _Writer(self._sessions, ctx, batch.run_id, keys, jira_types, family, adopted)
         limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
 
         async def limited(coro):
@@ -150,9 +138,7 @@ class LinksPhase:
                 return CREATED
             return ADOPTED if ADOPTED in outcomes else SKIPPED
 
-        for outcome in await gather_or_cancel(*(one(w) for w in items)):
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
-        return PhaseBatchResult(counters=counters)
+        return batch.result(await gather_or_cancel(*(one(w) for w in items)))
 
 
 def fails_alone(err: ApiError) -> bool:

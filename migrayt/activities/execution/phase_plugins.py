@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from migrayt.activities.execution.create_items import batch_rows
-from migrayt.activities.execution.phase_deps import PhaseDeps
-from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
-from migrayt.contracts.runs import PhaseCounters
+from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
+from migrayt.contracts.execution import PhaseBatchResult
 
 
-class PluginsPhase:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._deps = deps
-
-    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        rows = await batch_rows(self._deps.sessions, input.run_id, input.tier, input.start, input.end)
-        return PhaseBatchResult(counters=PhaseCounters(total=len(rows), skipped=len(rows)))
+class PluginsPhase(BatchPhase, phase="plugins"):
+    async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
+        return batch.passed_over()

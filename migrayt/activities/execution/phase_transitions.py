@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from migrayt.activities.execution.create_items import batch_rows
-from migrayt.activities.execution.migration_context import MigrationContext
-from migrayt.activities.execution.phase_deps import PhaseDeps
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
+from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import IssueTypeStatuses
-from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
+from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import ISSUE, TRANSITION
-from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
@@ -47,21 +47,16 @@ def not_in_workflow(
     )
 
 
-class TransitionsPhase:
-    def __init__(self, deps: PhaseDeps) -> None:
-        self._sessions = deps.sessions
-        self._contexts = deps.contexts
+class TransitionsPhase(BatchPhase, phase="transitions"):
+    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+        super().__init__(sessions, contexts)
         # The workflow as learned so far, per migration and issue type: later issues go straight.
         self._graphs: dict[tuple[str, str], WorkflowGraph] = {}
 
-    async def run_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        ctx = await self._contexts.load(input.migration_id)
-        rows = await batch_rows(self._sessions, input.run_id, input.tier, input.start, input.end)
-        counters = PhaseCounters(total=len(rows))
-        source_keys = [str(r.source_id) for r in rows]
-        async with self._sessions() as session:
-            keys = await item_records.target_keys(session, ctx.migration_id, ISSUE, source_keys)
-            records = await item_records.load(session, ctx.migration_id, TRANSITION, source_keys)
+    async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
+        ctx, rows = batch.ctx, batch.rows
+        keys = await batch.target_keys(ISSUE, batch.source_keys())
+        records = await batch.records(TRANSITION, batch.source_keys())
 
         todo = [
             r
@@ -71,10 +66,8 @@ class TransitionsPhase:
         ]
         states: dict[int, tuple[str | None, str | None]] = {}
         if todo:
-            work_items = await ctx.ado.get_work_items(
-                [r.source_id for r in todo], expand=None, fields=["System.WorkItemType", "System.State"]
-            )
-            states = {wi.id: (wi.type, wi.state) for wi in work_items}
+            work_items = await batch.work_items(todo, expand=None, fields=["System.WorkItemType", "System.State"])
+            states = {wi.id: (wi.type, wi.state) for wi in work_items.values()}
 
         # Which statuses each issue type's workflow has: a target outside it fails before any move.
         workflows: dict[str, IssueTypeStatuses] = {}
@@ -86,7 +79,7 @@ class TransitionsPhase:
             source_key = str(row.source_id)
             record = records.get(source_key)
             if record is not None and record.state == DONE:
-                return _counted(record, input.run_id)
+                return _counted(record, batch.run_id)
             issue_key = keys.get(source_key)
             if not issue_key:
                 return SKIPPED  # the item itself failed in create items, with its reason there
@@ -96,23 +89,23 @@ class TransitionsPhase:
             target = ctx.plan.target_status(ado_type or row.work_item_type, ado_state or "")
             if not target:
                 return await self._fail(
-                    ctx, input.run_id, source_key, no_status(ado_state, ado_type or row.work_item_type)
+                    ctx, batch.run_id, source_key, no_status(ado_state, ado_type or row.work_item_type)
                 )
             async with limit:
                 # Pending, then walk: a walk that crashed half way is resumed from the status Jira shows.
                 async with self._sessions() as session:
-                    await item_records.mark_pending(session, ctx.migration_id, TRANSITION, [source_key], input.run_id)
+                    await item_records.mark_pending(session, ctx.migration_id, TRANSITION, [source_key], batch.run_id)
                     await session.commit()
                 try:
                     start, path, unsure = await self._walk(ctx, issue_key, target, workflows)
                 except Unreachable as err:
-                    return await self._fail(ctx, input.run_id, source_key, str(err))
+                    return await self._fail(ctx, batch.run_id, source_key, str(err))
                 except ApiError as err:
                     if not fails_alone(err):
                         raise
                     return await self._fail(
                         ctx,
-                        input.run_id,
+                        batch.run_id,
                         source_key,
                         f"Jira refused a transition of {issue_key} toward {target!r}: {err}",
                     )
@@ -123,15 +116,13 @@ class TransitionsPhase:
                     TRANSITION,
                     source_key,
                     issue_key,
-                    input.run_id,
+                    batch.run_id,
                     {"from": start, "to": target, "path": path, "ado_state": ado_state, "unsure_steps": unsure},
                 )
                 await session.commit()
             return CREATED if path else SKIPPED
 
-        for outcome in await gather_or_cancel(*(one(r) for r in rows)):
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
-        return PhaseBatchResult(counters=counters)
+        return batch.result(await gather_or_cancel(*(one(r) for r in rows)))
 
     async def _walk(
         self, ctx: MigrationContext, issue_key: str, target: str, workflows: dict[str, IssueTypeStatuses]

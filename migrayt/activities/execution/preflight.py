@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
-from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.work_list import build_work_list
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.ado import TeamIteration
@@ -20,11 +20,9 @@ from migrayt.contracts.execution import PreflightInput, PreflightResult
 from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
-from migrayt.store.models import RunSourceItem
 from migrayt.translation.issue_fields import TargetCatalog
 
 FALLBACK_USER = "*fallback*"
-HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
 
 
 def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
@@ -76,11 +74,11 @@ class PreflightActivities:
         components = await self._ensure_components(ctx) if ctx.plan.areas_to_components else 0
         activity.heartbeat("sprints")
         sprints = await self._ensure_sprints(ctx) if ctx.plan.iterations_to_sprints else 0
-        tier_sizes, total, skipped_types = await self._enumerate(input.run_id, ctx, catalog)
+        work = await build_work_list(self._sessions, input.run_id, ctx, catalog)
         return PreflightResult(
-            tier_sizes=tier_sizes,
-            items_total=total,
-            skipped_types=skipped_types,
+            tier_sizes=work.tier_sizes,
+            items_total=work.total,
+            skipped_types=work.skipped_types,
             users_resolved=resolved,
             users_unresolved=unresolved,
             components=components,
@@ -203,49 +201,6 @@ class PreflightActivities:
                 )
                 await session.commit()
         return len(iterations)
-
-    async def _enumerate(
-        self, run_id: str, ctx: MigrationContext, catalog: TargetCatalog
-    ) -> tuple[list[int], int, dict[str, int]]:
-        """List the source once per run; tier 1 holds sub-tasks, created after their parents."""
-        ids = [i async for i in ctx.ado.iter_work_item_ids()]
-        kinds: dict[int, tuple[str, int | None]] = {}
-        for start in range(0, len(ids), 2000):
-            activity.heartbeat(f"enumerated {start}")
-            for wi in await ctx.ado.get_work_items(ids[start : start + 2000], expand="relations"):
-                parent = next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None)
-                kinds[wi.id] = (wi.type or "", parent)
-        skipped: dict[str, int] = {}
-        tiers: list[list[tuple[int, str, int | None]]] = [[], []]
-        for source_id in ids:
-            if source_id not in kinds:
-                continue
-            work_item_type, parent = kinds[source_id]
-            if work_item_type not in ctx.plan.types:
-                skipped[work_item_type] = skipped.get(work_item_type, 0) + 1
-                continue
-            tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append(
-                (source_id, work_item_type, parent)
-            )
-        async with self._sessions() as session:
-            await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
-            rows = [
-                dict(run_id=run_id, source_id=sid, work_item_type=t, parent_id=p, tier=tier, ordinal=n)
-                for tier, items in enumerate(tiers)
-                for n, (sid, t, p) in enumerate(items)
-            ]
-            for start in range(0, len(rows), 5000):
-                await session.execute(insert(RunSourceItem), rows[start : start + 5000])
-            await session.commit()
-        return [len(t) for t in tiers], sum(len(t) for t in tiers), skipped
-
-
-def is_subtask(work_item_type: str, parent: int | None, kinds: dict, plan: MappingPlan, catalog: TargetCatalog) -> bool:
-    if work_item_type not in plan.subtask_types or parent is None or parent not in kinds:
-        return False
-    parent_target = plan.types.get(kinds[parent][0])
-    ref = catalog.issue_types.get(parent_target or "")
-    return ref is not None and ref.hierarchy_level == 0 and not ref.subtask
 
 
 def node_path(node) -> str:

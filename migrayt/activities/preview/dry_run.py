@@ -25,12 +25,11 @@ from migrayt.activities.execution.migration_context import (
 from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
 from migrayt.activities.execution.preflight import (
     FALLBACK_USER,
-    HIERARCHY_REVERSE,
     component_name,
-    is_subtask,
     node_path,
     plan_problems,
 )
+from migrayt.activities.execution.work_list import HIERARCHY_REVERSE, is_subtask
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.preview.later_phases import CreatedIssues, LaterPhases, Planned
 from migrayt.activities.preview.validate import validate_create
@@ -312,7 +311,7 @@ class DryRun:
     # --- hierarchy -----------------------------------------------------------------------------
 
     async def _predict_hierarchy(self, planned: list[Planned], keys: dict[int, str]) -> None:
-        """HierarchyPhase.run_batch, outcome by outcome."""
+        """HierarchyPhase.run, outcome by outcome."""
         counters, report = self.report.phases["hierarchy"], self.report
         done = await self._records(HIERARCHY)
         listed = {row.source_id for row in planned}

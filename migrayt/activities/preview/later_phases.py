@@ -220,7 +220,7 @@ class LaterPhases:
     # --- phase 4: links ------------------------------------------------------------------------
 
     async def links(self) -> list[str]:
-        """LinksPhase.run_batch: owned links, remote links and unknown artifacts of each item."""
+        """LinksPhase.run: owned links, remote links and unknown artifacts of each item."""
         ctx, done = self.ctx, self._done
         in_work_list = {p.source_id for p in self.planned}
         owned = {

@@ -6,12 +6,22 @@ with `options.command` in the module of what it is for (or a new module with its
 
 import typer
 
-from migrayt.api.cli_commands import audit, connections, migrations, planning, reports, runs, tokens, validations
+from migrayt.api.cli_commands import (
+    audit,
+    connections,
+    migrations,
+    planning,
+    reports,
+    runs,
+    savepoints,
+    tokens,
+    validations,
+)
 
 
 def register(app: typer.Typer) -> None:
     # The order is that of `migrayt --help` (commands as registered, then the groups).
-    for module in (migrations, planning, runs, reports, validations, audit, tokens, connections):
+    for module in (migrations, planning, runs, reports, validations, audit, savepoints, tokens, connections):
         module.register(app)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -102,13 +103,30 @@ WatchOpt = Annotated[
 def run(
     migration_id: MigrationId,
     watch: WatchOpt = False,
+    from_savepoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-savepoint",
+            exists=True,
+            dir_okay=False,
+            help="a savepoint file (`migrayt savepoint download`): its items are skipped, not sent again",
+        ),
+    ] = None,
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
 ) -> int | None:
-    """Start a run of a migration (its plan must be approved)."""
+    """Start a run of a migration (its plan must be approved), from a savepoint with --from-savepoint."""
     api = client(api_url, token)
-    started = api.post(f"/api/migrations/{migration_id}/runs", {})
+    if from_savepoint is None:
+        started = api.post(f"/api/migrations/{migration_id}/runs", {})
+    else:
+        started = api.request(
+            "POST",
+            f"/api/migrations/{migration_id}/runs/from-savepoint",
+            content=from_savepoint.read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
     if not watch:
         return emit(
             as_json,

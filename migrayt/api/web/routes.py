@@ -622,7 +622,21 @@ async def _run_context(
 @router.get("/app/runs/{run_id}")
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
     who = await _who(request)
-    return _page(request, "run.html", **await _run_context(request, who, run_id))
+    context = await _run_context(request, who, run_id)
+    listed = await request.app.state.savepoints.list_savepoints(who.tenant, run_id)
+    return _page(request, "run.html", savepoints=listed, **context)
+
+
+@router.get("/app/runs/{run_id}/savepoints/{name}")
+async def download_savepoint(request: Request, run_id: str, name: str) -> Response:
+    who = await _who(request)
+    try:
+        data = await request.app.state.savepoints.read_savepoint(who.tenant, run_id, name)
+    except NotFound:
+        raise HTTPException(404, f"no savepoint {name} for run {run_id}") from None
+    return Response(
+        data, media_type="application/json", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.get("/app/runs/{run_id}/live")
