@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     batch_size: int = 50
     concurrency: int = 4
     rerun_window_days: int = 12
+    # Items an undo batch removes: issues go in one bulk delete each (Jira takes up to 1,000 a request).
+    undo_batch_size: int = Field(500, ge=1, le=1000)
     # How long Jira's search may lag behind a write; a pending item younger than this is not
     # concluded missing from a search that cannot see it yet.
     index_lag_grace_seconds: float = 15.0

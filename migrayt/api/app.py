@@ -35,6 +35,7 @@ from migrayt.api.routers import (
     savepoints,
     scans,
     tenant,
+    undo,
     validations,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
@@ -42,6 +43,7 @@ from migrayt.core.errors import NotFound, RunConflict, SavepointRefused
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.core.savepoints import SavepointService
+from migrayt.core.undo import UndoService
 from migrayt.core.validations import ValidationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
@@ -131,6 +133,7 @@ def create_app(
         app.state.intake = IntakeService(settings, sessions, client)
         app.state.savepoints = SavepointService(settings, sessions, client)
         app.state.validations = ValidationService(settings, sessions, client)
+        app.state.undo = UndoService(settings, sessions, client)
         if mode == "off":
             log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
         yield
@@ -163,6 +166,7 @@ def create_app(
         admin,
         savepoints,
         validations,
+        undo,
     ):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)

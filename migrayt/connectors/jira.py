@@ -224,6 +224,29 @@ class JiraWorklog(_Wide):
     author: dict[str, Any] | None = None
 
 
+class ChangelogEntry(_Wide):
+    """One change of an issue: who (author.accountId) and when (created)."""
+
+    id: str
+    author: dict[str, Any] | None = None
+    created: str | None = None
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BulkTaskProgress(_Wide):
+    """An asynchronous bulk task as `GET /rest/api/3/bulk/queue/{taskId}` answers it (BulkOperationProgress)."""
+
+    task_id: str | None = Field(None, alias="taskId")
+    status: str = "ENQUEUED"  # ENQUEUED | RUNNING | COMPLETE | FAILED | CANCEL_REQUESTED | CANCELLED | DEAD
+    processed: list[int] = Field(default_factory=list, alias="processedAccessibleIssues")
+    failed: dict[str, list[str]] = Field(default_factory=dict, alias="failedAccessibleIssues")
+    invalid_count: int = Field(0, alias="invalidOrInaccessibleIssueCount")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("COMPLETE", "FAILED", "CANCELLED", "DEAD")
+
+
 def map_bulk_result(count: int, body: Mapping[str, Any]) -> BulkCreateResult:
     """Map Jira's CreatedIssues answer to request positions.
 
@@ -694,6 +717,50 @@ class JiraClient:
     async def list_worklogs(self, key: str) -> list[JiraWorklog]:
         path = f"{API}/issue/{quote(key, safe='')}/worklog"
         return [JiraWorklog.model_validate(v) async for v in self._offset_pages(path, "worklogs", page_size=1000)]
+
+    # ------------------------------------------------------------------ removal (undo)
+
+    async def bulk_delete_issues(self, keys: Sequence[str]) -> str:
+        """Submit an asynchronous bulk delete (at most 1,000 issues); the task id to poll with `bulk_task`."""
+        payload = {"selectedIssueIdsOrKeys": list(keys), "sendBulkNotification": False}
+        body = await self._send("POST", f"{API}/bulk/issues/delete", idempotent=False, json=payload)
+        return str((body or {})["taskId"])
+
+    async def bulk_task(self, task_id: str) -> BulkTaskProgress:
+        return BulkTaskProgress.model_validate(await self._get(f"{API}/bulk/queue/{quote(task_id, safe='')}"))
+
+    async def issue_changelog(self, key: str) -> list[ChangelogEntry]:
+        path = f"{API}/issue/{quote(key, safe='')}/changelog"
+        return [ChangelogEntry.model_validate(v) async for v in self._offset_pages(path, "values", page_size=100)]
+
+    async def delete_comment(self, key: str, comment_id: str) -> None:
+        path = f"{API}/issue/{quote(key, safe='')}/comment/{quote(comment_id, safe='')}"
+        await self._send("DELETE", path, idempotent=True)
+
+    async def delete_worklog(self, key: str, worklog_id: str) -> None:
+        path = f"{API}/issue/{quote(key, safe='')}/worklog/{quote(worklog_id, safe='')}"
+        await self._send("DELETE", path, idempotent=True, params={"notifyUsers": "false"})
+
+    async def delete_remote_link(self, key: str, link_id: str) -> None:
+        path = f"{API}/issue/{quote(key, safe='')}/remotelink/{quote(link_id, safe='')}"
+        await self._send("DELETE", path, idempotent=True)
+
+    async def delete_attachment(self, attachment_id: str) -> None:
+        await self._send("DELETE", f"{API}/attachment/{quote(attachment_id, safe='')}", idempotent=True)
+
+    async def component_issue_count(self, component_id: str) -> int:
+        body = await self._get(f"{API}/component/{quote(component_id, safe='')}/relatedIssueCounts")
+        return int((body or {}).get("issueCount") or 0)
+
+    async def delete_component(self, component_id: str) -> None:
+        await self._send("DELETE", f"{API}/component/{quote(component_id, safe='')}", idempotent=True)
+
+    async def sprint_issue_count(self, sprint_id: int) -> int:
+        body = await self._get(f"{AGILE}/sprint/{int(sprint_id)}/issue", {"maxResults": 0, "fields": "key"})
+        return int((body or {}).get("total") or 0)
+
+    async def delete_sprint(self, sprint_id: int) -> None:
+        await self._send("DELETE", f"{AGILE}/sprint/{int(sprint_id)}", idempotent=True)
 
     # ------------------------------------------------------------------ issue properties
 

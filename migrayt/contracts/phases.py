@@ -29,6 +29,7 @@ from migrayt.contracts.execution import (
     PreflightResult,
 )
 from migrayt.contracts.schedules import SourceChangesInput
+from migrayt.contracts.undo import UNDO_PHASE, UndoBatchInput, UndoBatchResult
 
 # --- the activities phases run: contracts, implemented in activities/ ---------------------------
 
@@ -54,6 +55,12 @@ async def run_phase_batch(input: PhaseBatchInput) -> PhaseBatchResult:
 @activity.defn(name="delta_source_changes")
 async def delta_source_changes(input: SourceChangesInput) -> PhaseBatchResult:
     """activities/delta/source_changes.py: changed fields and statuses onto issues that exist."""
+    raise NotImplementedError
+
+
+@activity.defn(name="undo_batch")
+async def undo_batch(input: UndoBatchInput) -> UndoBatchResult:
+    """activities/undo/removal.py: one batch of an undo's work list out of Jira (issues in one bulk delete)."""
     raise NotImplementedError
 
 
@@ -128,6 +135,17 @@ PHASES: tuple[Phase, ...] = (
         "comments", "Comments", "comments posted", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
     ),
     Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    # An undo's one phase (workflows/undo.py): tiers are what was added to issues that stay, the issues, containers.
+    Phase(
+        UNDO_PHASE,
+        "Undo",
+        "items removed",
+        PhaseKind.BATCHED,
+        undo_batch,
+        Preview.NONE,
+        run=False,
+        batch_timeout=timedelta(minutes=20),
+    ),
 )
 
 BY_NAME: dict[str, Phase] = {p.name: p for p in PHASES}

@@ -1,12 +1,12 @@
-"""The exactly-once ledger: read and move item records between pending, done and failed."""
+"""The exactly-once ledger: read and move item records between pending, done, failed and removed (by an undo)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.store.models import ItemRecord
@@ -14,6 +14,8 @@ from migrayt.store.models import ItemRecord
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
+# Taken out of Jira by an undo: as if never written, so a new run writes it again (never skips it).
+REMOVED = "removed"
 
 
 async def load(
@@ -147,6 +149,25 @@ async def mark_failed(
         where=ItemRecord.state != DONE,
     )
     await session.execute(stmt)
+
+
+async def mark_removed(
+    session: AsyncSession, record_ids: Sequence[int], run_id: str, detail: dict[str, Any] | None = None
+) -> None:
+    """An undo took these records' writes out of Jira; their detail keeps what they were, plus how they went."""
+    if not record_ids:
+        return
+    await session.execute(
+        update(ItemRecord)
+        .where(ItemRecord.id.in_(list(record_ids)))
+        .values(
+            state=REMOVED,
+            run_id=run_id,
+            error=None,
+            detail=ItemRecord.detail.op("||")(cast(detail or {}, JSONB)),
+            updated_at=func.now(),
+        )
+    )
 
 
 async def target_keys(

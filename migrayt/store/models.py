@@ -95,7 +95,7 @@ class ItemRecord(Base):
     kind: Mapped[str] = mapped_column(String(30))
     source_key: Mapped[str] = mapped_column(String(200))
     target_key: Mapped[str | None] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(10))  # pending | done | failed
+    state: Mapped[str] = mapped_column(String(10))  # pending | done | failed | removed
     error: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     run_id: Mapped[str | None] = mapped_column(String(100))

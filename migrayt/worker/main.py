@@ -21,6 +21,7 @@ from migrayt.activities.execution.savepoints import SavepointActivities
 from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
+from migrayt.activities.undo.removal import UndoActivities
 from migrayt.activities.validation.check import ValidationActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
@@ -33,6 +34,7 @@ from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.savepoint_check import SavepointCheckWorkflow
 from migrayt.workflows.scan import ScanWorkflow
+from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
 from migrayt.workflows.validation import ValidationWorkflow
 
 log = logging.getLogger("migrayt.worker")
@@ -49,6 +51,11 @@ def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settin
         SourceChangesActivities(sessions, contexts).delta_source_changes,
         ScheduledRunActivities(MigrationService(settings, sessions, client)).start_scheduled_run,
     ]
+
+
+def _undo_activities(sessions, contexts: MigrationContexts) -> list:
+    undo = UndoActivities(sessions, contexts)
+    return [undo.undo_plan, undo.undo_batch, undo.undo_sweep]
 
 
 def _usage_meter(sessions) -> asyncio.Task | None:
@@ -127,6 +134,7 @@ async def run_worker(
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
         *_validation_activities(sessions, contexts),
+        *_undo_activities(sessions, contexts),
     ]
     worker = Worker(
         client,
@@ -139,6 +147,8 @@ async def run_worker(
             ScheduledRunWorkflow,
             SavepointCheckWorkflow,
             ValidationWorkflow,
+            UndoPreviewWorkflow,
+            UndoWorkflow,
         ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),

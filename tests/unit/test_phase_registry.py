@@ -77,9 +77,16 @@ def implementations() -> dict[str, object]:
     from migrayt.activities.delta.source_changes import SourceChangesActivities
     from migrayt.activities.execution.create_items import CreateItemsActivities
     from migrayt.activities.execution.preflight import PreflightActivities
+    from migrayt.activities.undo.removal import UndoActivities
 
     found = {}
-    for cls in (PreflightActivities, CreateItemsActivities, LaterPhaseActivities, SourceChangesActivities):
+    for cls in (
+        PreflightActivities,
+        CreateItemsActivities,
+        LaterPhaseActivities,
+        SourceChangesActivities,
+        UndoActivities,
+    ):
         for _, member in inspect.getmembers(cls, inspect.isfunction):
             defn = activity._Definition.from_callable(member)
             if defn:

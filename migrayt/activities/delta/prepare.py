@@ -18,6 +18,7 @@ from migrayt.activities.execution.work_list import build_work_list
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.contracts.runs import RunStatus
 from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput
+from migrayt.contracts.undo import UNDO_RUN_PREFIX
 from migrayt.core.start_gate import start_refusal
 from migrayt.store.models import AuditEvent, Run
 
@@ -28,12 +29,17 @@ SUCCESSFUL = (RunStatus.COMPLETED.value, RunStatus.INCOMPLETE.value)
 
 
 async def last_successful_start(sessions: async_sessionmaker, migration_id: str, exclude_run: str) -> datetime | None:
+    """When the last successful run started; None when there is none since the migration was last undone
+    (an undo took everything out of Jira: the next delta sync has every item to carry, not only changes)."""
     async with sessions() as session:
-        return await session.scalar(
-            select(func.max(Run.started_at)).where(
-                Run.migration_id == migration_id, Run.status.in_(SUCCESSFUL), Run.id != exclude_run
-            )
+        finished = select(func.max(Run.started_at)).where(
+            Run.migration_id == migration_id, Run.status.in_(SUCCESSFUL), Run.id != exclude_run
         )
+        last_run = await session.scalar(finished.where(Run.id.not_like(f"{UNDO_RUN_PREFIX}%")))
+        last_undo = await session.scalar(finished.where(Run.id.like(f"{UNDO_RUN_PREFIX}%")))
+    if last_run is None or (last_undo is not None and last_undo > last_run):
+        return None
+    return last_run
 
 
 class DeltaPrepareActivities:

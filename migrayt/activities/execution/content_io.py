@@ -144,7 +144,10 @@ class IssueFiles:
                 raise AmbiguousWriteError("POST", f"/issue/{self.issue_key}/attachments", "no attachment in the answer")
             att = uploaded[0]
             detail.update(
-                filename=att.filename, size=att.size if att.size is not None else digest.size, sha256=digest.hexdigest
+                filename=att.filename,
+                size=att.size if att.size is not None else digest.size,
+                sha256=digest.hexdigest,
+                issue=self.issue_key,  # an undo removes the file on its own only where the issue stays
             )
             if size is not None and digest.size != size:
                 detail["source_size"] = size

@@ -25,7 +25,7 @@ from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.db import engine_of
 from migrayt.store.item_locks import ItemsBusy, claimed
-from migrayt.store.item_records import DONE, FAILED, PENDING
+from migrayt.store.item_records import DONE, FAILED, PENDING, REMOVED
 from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.translation.issue_fields import (
     ItemRejected,
@@ -93,7 +93,7 @@ class CreateItemsActivities:
         pending: list[tuple[SourceRow, ItemRecord]] = []
         for row in rows:
             record = records.get(str(row.source_id))
-            if record is None or record.state == FAILED:
+            if record is None or record.state in (FAILED, REMOVED):
                 to_write.append(row)
             elif record.state == DONE:
                 # Done by an earlier attempt of this same run still counts as created by this run.

@@ -164,12 +164,14 @@ class PreflightActivities:
                     continue
                 name = component_name(path)
                 component_id = existing.get(name)
+                # Only what this migration created is an undo's to remove; a component it found stays.
+                created = {"created": True} if component_id is None else {}
                 if component_id is None:
                     component_id = await write_once(
                         partial(_create_component, ctx, name, path), partial(_component_named, ctx, name)
                     )
                 await item_records.mark_done(
-                    session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight"
+                    session, ctx.migration_id, COMPONENT, path, component_id, run_id="preflight", detail=created
                 )
                 await session.commit()
         return len(paths)
@@ -191,13 +193,14 @@ class PreflightActivities:
                     continue
                 name = iteration.name[:30]
                 sprint_id = existing.get(name)
+                created = {"created": True} if sprint_id is None else {}
                 if sprint_id is None:
                     sprint_id = await write_once(
                         partial(_create_sprint, ctx, board_id, name, iteration),
                         partial(_sprint_named, ctx, board_id, name),
                     )
                 await item_records.mark_done(
-                    session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight"
+                    session, ctx.migration_id, SPRINT, path, str(sprint_id), run_id="preflight", detail=created
                 )
                 await session.commit()
         return len(iterations)

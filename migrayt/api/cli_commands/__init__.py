@@ -15,13 +15,14 @@ from migrayt.api.cli_commands import (
     runs,
     savepoints,
     tokens,
+    undo,
     validations,
 )
 
 
 def register(app: typer.Typer) -> None:
     # The order is that of `migrayt --help` (commands as registered, then the groups).
-    for module in (migrations, planning, runs, reports, validations, audit, savepoints, tokens, connections):
+    for module in (migrations, planning, runs, undo, reports, validations, audit, savepoints, tokens, connections):
         module.register(app)
 
 

@@ -48,10 +48,12 @@ from migrayt.contracts.phases import run_phases
 from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.contracts.schedules import ScheduledRunResult
+from migrayt.contracts.undo import FORCE_CATEGORIES, UndoPlan
 from migrayt.core import report_render
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
+from migrayt.core.undo import UndoService, UnknownForce
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
@@ -899,3 +901,79 @@ async def change_schedule(
             request, who, view.migration_id, status_code=409, error=f"Could not {action} {schedule_id}: {message}"
         )
     return _see(f"/app/migrations/{view.migration_id}/schedules?done={action}")
+
+
+# --- undo ---------------------------------------------------------------------------------------
+
+
+def _undo(request: Request) -> UndoService:
+    state = request.app.state
+    if getattr(state, "undo", None) is None:
+        svc = state.service
+        state.undo = UndoService(svc.settings, svc.sessions, svc.temporal)
+    return state.undo
+
+
+async def _undo_page(
+    request: Request,
+    who: Principal,
+    migration_id: str,
+    plan: UndoPlan | None = None,
+    force: list[str] | None = None,
+    status_code: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    migration = await _migration(request, who, migration_id)
+    try:
+        last = await _undo(request).progress(who.tenant, await _undo(request).latest(who.tenant, migration_id))
+    except NotFound:
+        last = None
+    return _page(
+        request,
+        "undo.html",
+        status_code=status_code,
+        who=who,
+        migration=migration,
+        step="run",
+        plan=plan,
+        force=force or [],
+        force_categories=FORCE_CATEGORIES,
+        last=last,
+        error=error,
+    )
+
+
+@router.get("/app/migrations/{migration_id}/undo")
+async def undo_page(request: Request, migration_id: str) -> HTMLResponse:
+    who = await _who(request)
+    return await _undo_page(request, who, migration_id)
+
+
+@router.post("/app/migrations/{migration_id}/undo/dry-run")
+async def undo_dry_run(request: Request, migration_id: str) -> HTMLResponse:
+    """What would go: counts, samples, and what others built on (held back unless forced)."""
+    who = await _who(request)
+    force = [str(f) for f in (await request.form()).getlist("force")]
+    try:
+        plan = await _undo(request).dry_run(who.tenant, migration_id, force)
+    except UnknownForce as err:
+        return await _undo_page(request, who, migration_id, status_code=422, error=str(err))
+    return await _undo_page(request, who, migration_id, plan=plan, force=force)
+
+
+@router.post("/app/migrations/{migration_id}/undo")
+async def undo_start(request: Request, migration_id: str) -> Response:
+    """The undo, once the number typed is the dry run's count of what goes."""
+    who = await _who(request)
+    form = await request.form()
+    force = [str(f) for f in form.getlist("force")]
+    typed = str(form.get("confirm") or "").strip().replace(",", "")
+    if not typed.isdigit():
+        return await _undo_page(
+            request, who, migration_id, force=force, status_code=422, error="type the number of items that will go"
+        )
+    try:
+        run_id = await _undo(request).start(who.tenant, migration_id, int(typed), who.actor, "web", force)
+    except (RunConflict, UnknownForce) as err:
+        return await _undo_page(request, who, migration_id, force=force, status_code=409, error=str(err))
+    return _see(f"/app/runs/{run_id}")

@@ -28,7 +28,7 @@ class CommentOps(FieldRules):
             if isinstance(p, dict) and isinstance(p.get("key"), str)
         ]
         c = Comment(
-            self._next("comment"), issue.id, self.me.account_id, body["body"], now, now, body.get("visibility"), props
+            self._next("comment"), issue.id, self.acting(), body["body"], now, now, body.get("visibility"), props
         )
         self.comments[c.id] = c
         self.issue_comments.setdefault(issue.id, []).append(c.id)
@@ -56,7 +56,7 @@ class CommentOps(FieldRules):
         with self._tx():
             c.body = body["body"]
             c.updated = self.now()
-            c.update_author_id = self.actor_id
+            c.update_author_id = self.acting()
             self.store.put("comment", c.id, asdict(c))
         return c
 
@@ -85,7 +85,7 @@ class CommentOps(FieldRules):
                 413, [f"The issue has reached the limit of {self.config.max_worklogs_per_issue} worklogs per issue."]
             )
         with self._tx():
-            w = Worklog(self._next("worklog"), issue.id, self.me.account_id, seconds, started, self.now(), comment)
+            w = Worklog(self._next("worklog"), issue.id, self.acting(), seconds, started, self.now(), comment)
             self.worklogs[w.id] = w
             self.issue_worklogs.setdefault(issue.id, []).append(w.id)
             self.store.put("worklog", w.id, asdict(w))

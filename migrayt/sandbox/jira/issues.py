@@ -91,14 +91,13 @@ class IssueOps(FieldRules):
         out, messages, errors = self._validate(body.get("fields") or {}, body.get("update") or {}, issue)
         if errors or messages:
             raise JiraError(400, messages, errors)
-        before = self.snapshot(issue)
         with self._tx():
             self._apply(issue, out)
-            self.record_edit(issue, before)
             for prop in body.get("properties") or []:
                 if isinstance(prop, dict) and isinstance(prop.get("key"), str):
                     issue.properties[prop["key"]] = prop.get("value")
             self._save_issue(issue)
+            self.record_change(issue, [{"field": f, "fieldtype": "jira"} for f in sorted(out)])
 
     def _apply(self, issue: Issue, out: dict[str, Any]) -> None:
         self._detach_issue(issue)
@@ -142,6 +141,7 @@ class IssueOps(FieldRules):
 
     def _delete_one(self, issue: Issue) -> None:
         self._detach_issue(issue)
+        self.changelogs.pop(issue.id, None)
         self.children.pop(issue.id, None)
         self.index.pop(issue.id, None)
         self.pending_index.pop(issue.id, None)
@@ -204,10 +204,11 @@ class IssueOps(FieldRules):
             out, messages, errors = self._validate(fields, update, issue)
             if errors or messages:
                 raise JiraError(400, messages, errors)
-        before = self.snapshot(issue)
         with self._tx():
+            before = issue.status_id
             issue.status_id = chosen.to
             issue.status_changed = self.now()
             self._apply(issue, out)
-            self.record_edit(issue, before)
             self._save_issue(issue)
+            status = {"field": "status", "fieldtype": "jira", "from": str(before), "to": str(chosen.to)}
+            self.record_change(issue, [status, *({"field": f, "fieldtype": "jira"} for f in sorted(out))])

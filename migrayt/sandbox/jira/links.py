@@ -52,10 +52,12 @@ class LinkOps(CommentOps):
             del self.links[link_id]
             lt = cat.LINK_TYPES_BY_ID.get(link.type_id)
             for iid, other in ((link.inward_id, link.outward_id), (link.outward_id, link.inward_id)):
-                other_issue = self.issues.get(other)
+                other_issue, this_issue = self.issues.get(other), self.issues.get(iid)
+                if this_issue is None:
+                    continue
                 named = f"{lt.name if lt else link.type_id} {other_issue.key if other_issue else other}"
                 self.record_change(
-                    iid,
+                    this_issue,
                     [
                         {
                             "field": "Link",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from .agile import SPRINT_MOVE_MAX, AgileOps
 from .attachments import AttachmentOps
-from .changelog import ChangelogOps
 from .comments import CommentOps
 from .entities import (
     Attachment,
@@ -26,6 +25,7 @@ from .entities import (
 from .fields import NOT_ADF, TOO_LONG, UNSUPPORTED_CONTENT
 from .issues import BULK_CREATE_MAX, IssueOps
 from .links import LinkOps
+from .removals import RemovalOps
 from .search import SearchOps
 from .store import JiraStore
 
@@ -51,5 +51,5 @@ __all__ = [
 ]
 
 
-class JiraState(AgileOps, LinkOps, IssueOps, CommentOps, SearchOps, AttachmentOps, ChangelogOps):
+class JiraState(AgileOps, LinkOps, IssueOps, CommentOps, SearchOps, AttachmentOps, RemovalOps):
     """The sandbox Jira site: one store, every resource's operations."""

@@ -17,6 +17,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ from .entities import (
 from .errors import not_found_issue
 from .jql import IssueView
 from .persistence import Store
+
+# The account a request acts as (None: the site's own user, the migration's); set per request by
+# routes/deps.py from `X-Sandbox-Act-As`, the sandbox's stand-in for another person's credentials.
+ACTING_AS: ContextVar[str | None] = ContextVar("sandbox_jira_acting_as", default=None)
 
 
 class JiraStore:
@@ -85,6 +90,9 @@ class JiraStore:
         self.issue_remote_links: dict[int, list[int]] = {}
         self.components: dict[str, Component] = {}
         self.sprints: dict[int, Sprint] = {}
+        # issue id → its changelog entries (removals.py); bulk task id → the task (removals.py)
+        self.changelogs: dict[int, list[dict[str, Any]]] = {}
+        self.bulk_tasks: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, int] = {
             "issue_number": 0,
             "issue_id": 10000,
@@ -159,6 +167,10 @@ class JiraStore:
     def now(self) -> float:
         return self.clock()
 
+    def acting(self) -> str:
+        """Who a write is by: the user the request acts as, else the site's own user."""
+        return ACTING_AS.get() or self.me.account_id
+
     # --- lookups ----------------------------------------------------------------------------------
 
     def issue(self, id_or_key: str) -> Issue:
@@ -179,6 +191,12 @@ class JiraStore:
 
     def user(self, account_id: str) -> User | None:
         return self.users.get(account_id)
+
+    def known_user(self, account_id: str) -> User:
+        """A user of the site, made up on first sight (someone a test acts as)."""
+        if account_id not in self.users:
+            self.users[account_id] = User(account_id, f"Someone else ({account_id[-4:]})", None, False)
+        return self.users[account_id]
 
     # --- indexes --------------------------------------------------------------------------------
 

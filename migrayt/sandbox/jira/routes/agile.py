@@ -94,3 +94,20 @@ async def get_sprint(request: Request, state: JiraSite, sprintId: int) -> dict:
 async def move_to_sprint(request: Request, state: JiraSite, sprintId: int) -> Response:
     state.move_to_sprint(sprintId, await json_body(request))
     return Response(status_code=204)
+
+
+@router.get("/sprint/{sprintId}/issue")
+async def sprint_issues(
+    request: Request, state: JiraSite, sprintId: int, startAt: int = 0, maxResults: int = 50
+) -> dict:
+    keys = state.sprint_issue_keys(sprintId)
+    base = base_url(request)
+    page = keys[startAt : startAt + maxResults]
+    issues = [{"id": str(state.by_key[k]), "key": k, "self": f"{base}/rest/agile/1.0/issue/{k}"} for k in page]
+    return {"startAt": startAt, "maxResults": maxResults, "total": len(keys), "issues": issues}
+
+
+@router.delete("/sprint/{sprintId}")
+async def delete_sprint(state: JiraSite, sprintId: int) -> Response:
+    state.delete_sprint(sprintId)
+    return Response(status_code=204)

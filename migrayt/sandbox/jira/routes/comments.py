@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from .. import render
 from .deps import JiraSite, base_url, json_body, page_params
@@ -43,3 +44,9 @@ async def get_comments(
     base = base_url(request)
     page = [render.comment(state.comments[c], state, base, expand) for c in ids[startAt : startAt + maxResults]]
     return {"startAt": startAt, "maxResults": maxResults, "total": len(ids), "comments": page}
+
+
+@router.delete("/issue/{issueIdOrKey}/comment/{id}")
+async def delete_comment(state: JiraSite, issueIdOrKey: str, id: int) -> Response:
+    state.delete_comment(state.issue(issueIdOrKey), id)
+    return Response(status_code=204)

@@ -14,6 +14,9 @@ from migrayt.sandbox.fault_config import FaultConfig
 
 from ..errors import JiraError
 from ..state import JiraState
+from ..store import ACTING_AS
+
+ACT_AS_HEADER = "X-Sandbox-Act-As"
 
 
 def jira_state(request: Request) -> JiraState:
@@ -32,6 +35,11 @@ async def authenticated(request: Request) -> None:
     given = request.headers.get("authorization", "").encode()
     if not any(secrets.compare_digest(given, ok) for ok in request.app.state.accepted_auth):
         raise JiraError(401, ["Client must be authenticated to access this resource."])
+    # Another person, for tests that plant others' work (an edit, a comment) next to a migration's.
+    other = request.headers.get(ACT_AS_HEADER)
+    if other:
+        request.app.state.jira.known_user(other)
+    ACTING_AS.set(other or None)
 
 
 def base_url(request: Request) -> str:

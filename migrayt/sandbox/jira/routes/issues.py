@@ -56,34 +56,6 @@ async def bulk_fetch(request: Request, state: JiraSite) -> dict:
     return {"issues": issues, "issueErrors": []}
 
 
-@router.get("/issue/{issueIdOrKey}/changelog")
-async def get_changelog(
-    request: Request, state: JiraSite, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100
-) -> dict:
-    issue = state.issue(issueIdOrKey)
-    page_params(startAt, maxResults)
-    maxResults = min(maxResults, 100)
-    entries = state.changes_of(issue)
-    base = base_url(request)
-    page = [
-        {
-            "id": e["id"],
-            "author": render.user_or_unknown(state, e["author_id"], base),
-            "created": render.jira_time(e["created"]),
-            "items": e["items"],
-        }
-        for e in entries[startAt : startAt + maxResults]
-    ]
-    return {
-        "self": f"{base}/rest/api/3/issue/{issueIdOrKey}/changelog?startAt={startAt}&maxResults={maxResults}",
-        "startAt": startAt,
-        "maxResults": maxResults,
-        "total": len(entries),
-        "isLast": startAt + maxResults >= len(entries),
-        "values": page,
-    }
-
-
 @router.get("/issue/{issueIdOrKey}")
 async def get_issue(
     request: Request,
@@ -111,6 +83,21 @@ async def edit_issue(request: Request, state: JiraSite, issueIdOrKey: str, retur
 async def delete_issue(state: JiraSite, issueIdOrKey: str, deleteSubtasks: bool = False) -> Response:
     state.delete_issue(state.issue(issueIdOrKey), deleteSubtasks)
     return Response(status_code=204)
+
+
+@router.get("/issue/{issueIdOrKey}/changelog")
+async def changelog(state: JiraSite, issueIdOrKey: str, startAt: int = 0, maxResults: int = 100) -> dict:
+    issue = state.issue(issueIdOrKey)
+    page_params(startAt, maxResults)
+    entries = state.changelog(issue)
+    page = entries[startAt : startAt + min(maxResults, 100)]
+    return {
+        "startAt": startAt,
+        "maxResults": min(maxResults, 100),
+        "total": len(entries),
+        "isLast": startAt + len(page) >= len(entries),
+        "values": page,
+    }
 
 
 @router.get("/issue/{issueIdOrKey}/properties")

@@ -61,3 +61,9 @@ async def upsert_remote_link(request: Request, state: JiraSite, issueIdOrKey: st
     link, created = state.upsert_remote_link(issue, await json_body(request))
     body = {"id": link.id, "self": f"{base_url(request)}/rest/api/3/issue/{issue.key}/remotelink/{link.id}"}
     return JSONResponse(body, status_code=201 if created else 200)
+
+
+@router.delete("/issue/{issueIdOrKey}/remotelink/{linkId}")
+async def delete_remote_link(state: JiraSite, issueIdOrKey: str, linkId: int) -> Response:
+    state.delete_remote_link(state.issue(issueIdOrKey), linkId)
+    return Response(status_code=204)

@@ -4,6 +4,7 @@ its statuses and components, and the create screens (createmeta)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from .. import catalog as cat
 from .. import render
@@ -164,3 +165,14 @@ async def createmeta_fields(
     ]
     page = items[startAt : startAt + maxResults]
     return {"fields": page, "maxResults": maxResults, "startAt": startAt, "total": len(items)}
+
+
+@router.get("/component/{id}/relatedIssueCounts")
+async def component_issue_counts(request: Request, state: JiraSite, id: str) -> dict:
+    return {"issueCount": state.component_issue_count(id), "self": f"{base_url(request)}/rest/api/3/component/{id}"}
+
+
+@router.delete("/component/{id}")
+async def delete_component(state: JiraSite, id: str) -> Response:
+    state.delete_component(id)
+    return Response(status_code=204)

@@ -13,6 +13,7 @@ from ..adf import plain_text
 from ..entities import Issue
 from ..errors import JiraError
 from ..state import JiraState
+from ..store import ACTING_AS
 from .deps import JiraSite, json_body
 
 router = APIRouter(prefix="/_sandbox")
@@ -37,8 +38,11 @@ async def edit_as(request: Request, state: JiraSite, key: str) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("accountId"), str):
         raise JiraError(400, ["accountId is required."])
-    with state.acting(body["accountId"]):
+    token = ACTING_AS.set(body["accountId"])
+    try:
         state.edit_issue(state.issue(key), {"fields": body.get("fields") or {}})
+    finally:
+        ACTING_AS.reset(token)
     return Response(status_code=204)
 
 

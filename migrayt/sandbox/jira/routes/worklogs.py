@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from .. import render
 from .deps import JiraSite, base_url, json_body, page_params
@@ -27,3 +28,9 @@ async def get_worklogs(
     base = base_url(request)
     page = [render.worklog(state.worklogs[w], state, base) for w in ids[startAt : startAt + maxResults]]
     return {"startAt": startAt, "maxResults": maxResults, "total": len(ids), "worklogs": page}
+
+
+@router.delete("/issue/{issueIdOrKey}/worklog/{id}")
+async def delete_worklog(state: JiraSite, issueIdOrKey: str, id: int) -> Response:
+    state.delete_worklog(state.issue(issueIdOrKey), id)
+    return Response(status_code=204)
