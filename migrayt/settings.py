@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # How long Jira's search may lag behind a write; a pending item younger than this is not
     # concluded missing from a search that cannot see it yet.
     index_lag_grace_seconds: float = 15.0
+    # MIGRAYT_VALIDATE_AFTER_RUN: start a validation (read-only) whenever a run ends COMPLETED or INCOMPLETE.
+    validate_after_run: bool = False
 
     # HTTP clients
     http_timeout_seconds: float = 30.0

@@ -37,6 +37,7 @@ from migrayt.api.routers import (
     tenant,
     undo,
     users,
+    validations,
 )
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
 from migrayt.core.errors import NotFound, RunConflict, SavepointRefused, ServiceUnreachable
@@ -44,6 +45,7 @@ from migrayt.core.intake import IntakeService
 from migrayt.core.runs import MigrationService
 from migrayt.core.savepoints import SavepointService
 from migrayt.core.undo import UndoService
+from migrayt.core.validations import ValidationService
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
@@ -131,6 +133,7 @@ def create_app(
         app.state.service = MigrationService(settings, sessions, client)
         app.state.intake = IntakeService(settings, sessions, client)
         app.state.savepoints = SavepointService(settings, sessions, client)
+        app.state.validations = ValidationService(settings, sessions, client)
         app.state.undo = UndoService(settings, sessions, client)
         if mode == "off":
             log.warning("API authentication is OFF: requests without a token act as tenant %r", settings.tenant)
@@ -164,6 +167,7 @@ def create_app(
         tenant,
         admin,
         savepoints,
+        validations,
         undo,
     ):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])

@@ -36,6 +36,7 @@ BULK_CREATE_MAX = 50
 SPRINT_MOVE_MAX = 50
 # Labels per `labels in (...)` query: keeps the JQL short and each page small.
 LABELS_PER_QUERY = 50
+BULK_FETCH_MAX = 100  # POST /issue/bulkfetch: issueIdsOrKeys holds at most 100
 
 
 class _Wide(BaseModel):
@@ -507,6 +508,35 @@ class JiraClient:
     async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
         params = {"fields": ",".join(fields)} if fields else None
         return Issue.model_validate(await self._get(f"{API}/issue/{quote(key, safe='')}", params))
+
+    async def bulk_fetch_issues(
+        self, keys: Sequence[str], fields: Sequence[str], *, properties: Sequence[str] = ()
+    ) -> list[Issue]:
+        """The issues of `keys` that exist and are visible, 100 a call (`POST /issue/bulkfetch`), in no set order.
+
+        Jira leaves out what it cannot find; `issueErrors` (a retriable failure for some issue) fails the read,
+        so a lost issue is never mistaken for a deleted one."""
+        out: list[Issue] = []
+        for chunk in chunked(list(dict.fromkeys(keys)), BULK_FETCH_MAX):
+            payload: dict[str, Any] = {"issueIdsOrKeys": chunk, "fields": list(fields), "fieldsByKeys": False}
+            if properties:
+                payload["properties"] = list(properties)
+            body = await self._send("POST", f"{API}/issue/bulkfetch", idempotent=True, json=payload) or {}
+            if body.get("issueErrors"):
+                raise ApiError(
+                    503,
+                    [f"issueErrors: {body['issueErrors'][:3]}"],
+                    method="POST",
+                    path=f"{API}/issue/bulkfetch",
+                    retryable=True,
+                )
+            out += [Issue.model_validate(i) for i in body.get("issues") or []]
+        return out
+
+    async def get_changelog(self, key: str) -> list[dict[str, Any]]:
+        """Every changelog entry of the issue, oldest first (`GET /issue/{key}/changelog`, offset pages)."""
+        path = f"{API}/issue/{quote(key, safe='')}/changelog"
+        return [v async for v in self._offset_pages(path, "values", page_size=100)]
 
     async def delete_issue(self, key: str, *, delete_subtasks: bool = False) -> None:
         params = {"deleteSubtasks": "true"} if delete_subtasks else None

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -244,3 +256,64 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Validation(Base):
+    """One read-only check of a migration's Jira issues against its ADO source (= Temporal workflow id)."""
+
+    __tablename__ = "validation"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # RUNNING | PAUSED | PASSED | FAILED | CANCELLED | ERROR
+    deep: Mapped[bool] = mapped_column(Boolean, default=False)
+    tolerances: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {check: {kind: n}}
+    items_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_checked: Mapped[int] = mapped_column(Integer, default=0)
+    # What prepare fixed, so every batch (and a retried one) reads the same: sorted source ids, the Jira
+    # keys found by identity per ADO id, the migration's Jira account and its write time.
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_by: Mapped[str] = mapped_column(String(200), default="system")
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ValidationBatch(Base):
+    """A batch's stored outcome: written with its differences in one transaction, so a retry replaces, never adds."""
+
+    __tablename__ = "validation_batch"
+
+    validation_id: Mapped[str] = mapped_column(ForeignKey("validation.id", ondelete="CASCADE"), primary_key=True)
+    start: Mapped[int] = mapped_column(Integer, primary_key=True)  # -1: the listing (Jira issues of no item)
+    items: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    jira_calls: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ValidationDifference(Base):
+    __tablename__ = "validation_difference"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    validation_id: Mapped[str] = mapped_column(ForeignKey("validation.id", ondelete="CASCADE"))
+    batch_start: Mapped[int] = mapped_column(Integer)
+    check: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))  # missing | extra | different | changed_after
+    ado_id: Mapped[int | None] = mapped_column(Integer)
+    jira_key: Mapped[str | None] = mapped_column(String(200))
+    expected: Mapped[str | None] = mapped_column(Text)
+    actual: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_validation_difference_validation_batch", ValidationDifference.validation_id, ValidationDifference.batch_start)
+Index(
+    "ix_validation_difference_validation_check_kind",
+    ValidationDifference.validation_id,
+    ValidationDifference.check,
+    ValidationDifference.kind,
+)

@@ -22,6 +22,7 @@ from migrayt.activities.intake.scan import ScanActivities
 from migrayt.activities.mapping.draft import DraftActivities
 from migrayt.activities.preview.dry_run import PreviewActivities
 from migrayt.activities.undo.removal import UndoActivities
+from migrayt.activities.validation.check import ValidationActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
 from migrayt.settings import Settings
@@ -34,6 +35,7 @@ from migrayt.workflows.preview import PreviewWorkflow
 from migrayt.workflows.savepoint_check import SavepointCheckWorkflow
 from migrayt.workflows.scan import ScanWorkflow
 from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
+from migrayt.workflows.validation import ValidationWorkflow
 
 log = logging.getLogger("migrayt.worker")
 
@@ -74,6 +76,30 @@ def _intake_activities(sessions, contexts: MigrationContexts, settings: Settings
     return [scan.scan_source, scan.scan_finished, draft.draft_plan, preview.preview_migration, preview.preview_finished]
 
 
+def _validate_after_run(settings: Settings, sessions, client: Client):
+    """MIGRAYT_VALIDATE_AFTER_RUN: what starts a validation once a run ends (None: off, the default)."""
+    if not settings.validate_after_run:
+        return None
+    from migrayt.core.validations import ValidationService
+
+    validations = ValidationService(settings, sessions, client)
+
+    async def after(event) -> None:
+        await validations.start_after_run(event.tenant, event.migration_id, event.run_id)
+
+    return after
+
+
+def _validation_activities(sessions, contexts: MigrationContexts) -> list:
+    checks = ValidationActivities(sessions, contexts)
+    return [
+        checks.validation_prepare,
+        checks.validate_batch,
+        checks.validation_finish,
+        checks.record_validation_event,
+    ]
+
+
 def _shared(settings: Settings) -> bool:
     # The API's own rule (it reads it there too), so worker and API never disagree.
     from migrayt.settings import auth_mode
@@ -101,12 +127,13 @@ async def run_worker(
     activities = [
         savepoints.write_savepoint,
         savepoints.check_savepoint_sample,
-        RunEventActivities(sessions).record_run_event,
+        RunEventActivities(sessions, _validate_after_run(settings, sessions, client)).record_run_event,
         PreflightActivities(sessions, contexts).preflight,
         CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
         LaterPhaseActivities(sessions, contexts).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),
+        *_validation_activities(sessions, contexts),
         *_undo_activities(sessions, contexts),
     ]
     worker = Worker(
@@ -119,6 +146,7 @@ async def run_worker(
             DeltaSyncWorkflow,
             ScheduledRunWorkflow,
             SavepointCheckWorkflow,
+            ValidationWorkflow,
             UndoPreviewWorkflow,
             UndoWorkflow,
         ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import uuid
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.store.models import Validation
 from tests.api.conftest import ADMIN_TOKEN, served
 from tests.api.helpers import migration_body, poll, read_events
 from tests.billing.stripe_server import stripe_stand_in
@@ -153,6 +155,23 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
 
             before = await snapshot()
             assert all(status == 200 for status, _ in before), before
+            # A validation of A's (its row only: A's run is paused, and a validation waits for runs to end).
+            validation_id = f"val-{uuid.uuid4().hex[:12]}"
+            async with api.stack.service.sessions() as session:
+                session.add(
+                    Validation(
+                        id=validation_id,
+                        migration_id=mid,
+                        tenant_id=A,
+                        status="PASSED",
+                        deep=False,
+                        tolerances={},
+                        counts={},
+                        scope={},
+                        requested_by="a",
+                    )
+                )
+                await session.commit()
             try:
                 checked = await sweep(
                     b,
@@ -164,6 +183,7 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                         "preview_id": [preview_id],
                         "connection_id": [connection_id],
                         "schedule_id": schedule_ids,
+                        "validation_id": [validation_id],
                     },
                     plan,
                 )
@@ -187,6 +207,9 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     "GET /api/audit",
                     "GET /api/migrations/{migration_id}/checkout",
                     "POST /api/migrations/{migration_id}/checkout",
+                    "GET /api/migrations/{migration_id}/validations/{validation_id}",
+                    "GET /api/migrations/{migration_id}/validations/{validation_id}/differences",
+                    "POST /api/migrations/{migration_id}/validations/{validation_id}/cancel",
                 } <= checked, checked
                 # Nothing B tried changed anything of A's: the run is still paused, the schedules are there.
                 assert await snapshot() == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -10,10 +12,17 @@ from temporalio import activity
 from migrayt.contracts.execution import RunEventInput, RunEventResult
 from migrayt.store.models import AuditEvent, Run
 
+# Runs that end with something in Jira worth checking.
+VALIDATED_AFTER = ("COMPLETED", "INCOMPLETE")
+
 
 class RunEventActivities:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, after_run: Callable[[RunEventInput], Awaitable[None]] | None = None
+    ) -> None:
         self._sessions = sessions
+        # MIGRAYT_VALIDATE_AFTER_RUN: the worker passes what starts a validation once a run has ended.
+        self._after_run = after_run
 
     @activity.defn(name="record_run_event")
     async def record_run_event(self, event: RunEventInput) -> RunEventResult:
@@ -53,4 +62,8 @@ class RunEventActivities:
             )
             result = await session.execute(audit)
             await session.commit()
-        return RunEventResult(recorded=bool(result.rowcount))
+        recorded = bool(result.rowcount)
+        if self._after_run is not None and event.finished and event.status in VALIDATED_AFTER:
+            # Also on a retry of this event: the hook itself refuses a second validation of the same run.
+            await self._after_run(event)
+        return RunEventResult(recorded=recorded)

@@ -16,12 +16,13 @@ from migrayt.api.cli_commands import (
     savepoints,
     tokens,
     undo,
+    validations,
 )
 
 
 def register(app: typer.Typer) -> None:
     # The order is that of `migrayt --help` (commands as registered, then the groups).
-    for module in (migrations, planning, runs, undo, reports, audit, savepoints, tokens, connections):
+    for module in (migrations, planning, runs, undo, reports, validations, audit, savepoints, tokens, connections):
         module.register(app)
 
 

@@ -41,6 +41,12 @@ class AttachmentOps(JiraStore):
     def delete_attachment(self, att: Attachment) -> None:
         with self._tx():
             self.attachments.pop(att.id, None)
+            owner = self.issues.get(att.issue_id)
+            if owner is not None:
+                self.record_change(
+                    owner,
+                    [{"field": "Attachment", "fieldtype": "jira", "fieldId": "attachment", "fromString": att.filename}],
+                )
             self.issue_attachments[att.issue_id] = [
                 a for a in self.issue_attachments.get(att.issue_id, []) if a != att.id
             ]

@@ -46,6 +46,20 @@ class CommentOps(FieldRules):
         with self._tx():
             return self._add_comment(issue, body)
 
+    def update_comment(self, issue: Issue, comment_id: str, body: Any) -> Comment:
+        c = self.comments.get(int(comment_id)) if str(comment_id).isdigit() else None
+        if c is None or c.issue_id != issue.id:
+            raise JiraError(404, [f"Can not find a comment for key: {comment_id}."])
+        if not isinstance(body, dict):
+            raise JiraError(400, ["Can not deserialize instance of the request body."])
+        self._check_comment_body(body.get("body"))
+        with self._tx():
+            c.body = body["body"]
+            c.updated = self.now()
+            c.update_author_id = self.acting()
+            self.store.put("comment", c.id, asdict(c))
+        return c
+
     def add_worklog(self, issue: Issue, body: Any) -> Worklog:
         if not isinstance(body, dict):
             raise JiraError(400, ["Can not deserialize instance of the request body."])

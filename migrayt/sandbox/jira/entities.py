@@ -60,6 +60,7 @@ class Comment:
     visibility: dict | None = None
     # Comment.properties (EntityProperty list): kept as given at create, served with expand=properties.
     properties: list[dict] = field(default_factory=list)
+    update_author_id: str | None = None  # who last edited it (None: its author)
 
 
 @dataclass

@@ -50,6 +50,24 @@ class LinkOps(CommentOps):
             raise JiraError(404, [f"No issue link with id '{link_id}' exists."])
         with self._tx():
             del self.links[link_id]
+            lt = cat.LINK_TYPES_BY_ID.get(link.type_id)
+            for iid, other in ((link.inward_id, link.outward_id), (link.outward_id, link.inward_id)):
+                other_issue, this_issue = self.issues.get(other), self.issues.get(iid)
+                if this_issue is None:
+                    continue
+                named = f"{lt.name if lt else link.type_id} {other_issue.key if other_issue else other}"
+                self.record_change(
+                    this_issue,
+                    [
+                        {
+                            "field": "Link",
+                            "fieldtype": "jira",
+                            "fieldId": "issuelinks",
+                            "fromString": named,
+                            "toString": None,
+                        }
+                    ],
+                )
             for iid in (link.inward_id, link.outward_id):
                 if iid in self.issue_links:
                     self.issue_links[iid] = [x for x in self.issue_links[iid] if x != link_id]

@@ -203,7 +203,7 @@ def comment(c: Comment, state: JiraState, base: str, expand: str | None = None) 
         "id": str(c.id),
         "author": author,
         "body": c.body,
-        "updateAuthor": author,
+        "updateAuthor": user_or_unknown(state, c.update_author_id, base) if c.update_author_id else author,
         "created": jira_time(c.created),
         "updated": jira_time(c.updated),
         "jsdPublic": True,

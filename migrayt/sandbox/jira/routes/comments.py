@@ -18,6 +18,13 @@ async def add_comment(request: Request, state: JiraSite, issueIdOrKey: str) -> d
     return render.comment(c, state, base_url(request))
 
 
+@router.put("/issue/{issueIdOrKey}/comment/{commentId}")
+async def update_comment(request: Request, state: JiraSite, issueIdOrKey: str, commentId: str) -> dict:
+    issue = state.issue(issueIdOrKey)
+    c = state.update_comment(issue, commentId, await json_body(request))
+    return render.comment(c, state, base_url(request))
+
+
 @router.get("/issue/{issueIdOrKey}/comment")
 async def get_comments(
     request: Request,

@@ -31,6 +31,31 @@ async def create_issues(request: Request, state: JiraSite) -> JSONResponse:
     return JSONResponse(body, status_code=201 if created or not failed else 400)
 
 
+BULK_FETCH_MAX = 100
+
+
+@router.post("/issue/bulkfetch")
+async def bulk_fetch(request: Request, state: JiraSite) -> dict:
+    """Up to 100 issues by id or key; ones that do not exist are left out, as Jira does (no error)."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("issueIdsOrKeys"), list):
+        raise JiraError(400, ["issueIdsOrKeys is required."])
+    wanted = [str(k) for k in body["issueIdsOrKeys"]]
+    if not wanted or len(wanted) > BULK_FETCH_MAX:
+        raise JiraError(400, [f"issueIdsOrKeys must hold between 1 and {BULK_FETCH_MAX} issues."])
+    chosen = render.select_fields(body.get("fields"), render.NAVIGABLE)
+    props = [p for p in body.get("properties") or [] if isinstance(p, str)]
+    base = base_url(request)
+    issues = []
+    for ref in dict.fromkeys(wanted):
+        try:
+            issue = state.issue(ref)
+        except JiraError:
+            continue
+        issues.append(render.issue(issue, state, base, chosen, props))
+    return {"issues": issues, "issueErrors": []}
+
+
 @router.get("/issue/{issueIdOrKey}")
 async def get_issue(
     request: Request,

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import catalog as cat
 from ..adf import plain_text
 from ..entities import Issue
+from ..errors import JiraError
 from ..state import JiraState
-from .deps import JiraSite
+from ..store import ACTING_AS
+from .deps import JiraSite, json_body
 
 router = APIRouter(prefix="/_sandbox")
 
@@ -27,6 +29,21 @@ def _labels(state: JiraState) -> dict:
         "ado_id_duplicates": sum(1 for n in ado_labels.values() if n > 1),
         "other": dict(other_labels),
     }
+
+
+@router.post("/issues/{key}/edit-as")
+async def edit_as(request: Request, state: JiraSite, key: str) -> Response:
+    """Edit an issue as another account (`{"accountId": …, "fields": {…}}`): the changelog names that account,
+    as when a colleague changes an issue in Jira after a migration."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("accountId"), str):
+        raise JiraError(400, ["accountId is required."])
+    token = ACTING_AS.set(body["accountId"])
+    try:
+        state.edit_issue(state.issue(key), {"fields": body.get("fields") or {}})
+    finally:
+        ACTING_AS.reset(token)
+    return Response(status_code=204)
 
 
 @router.get("/state")
