@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -57,7 +57,7 @@ def check_tolerances(tolerances: dict[str, int]) -> dict[str, int]:
 
 
 class ValidationService:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker, temporal: Client) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], temporal: Client) -> None:
         self.settings = settings
         self.sessions = sessions
         self.temporal = temporal

@@ -390,7 +390,7 @@ def _comments(expected: ExpectedIssue, actual: ActualIssue) -> list[Difference]:
     if expected.comments is None:
         return []
     out = []
-    by_source = {c.source_id: c for c in actual.comments if c.source_id is not None}
+    by_source: dict[int | None, CommentRef] = {c.source_id: c for c in actual.comments if c.source_id is not None}
     # A comment whose header (and so its ADO id) was edited away is the same comment changed, not one lost.
     unmarked = [c for c in actual.comments if c.source_id is None]
     for want in expected.comments:
@@ -412,8 +412,8 @@ def _comments(expected: ExpectedIssue, actual: ActualIssue) -> list[Difference]:
                 )
             )
     known = {w.source_id for w in expected.comments if w.source_id is not None}
-    order_wanted = [c.source_id for c in expected.comments if c.source_id in by_source]
-    order_have = [c.source_id for c in actual.comments if c.source_id in known]
+    order_wanted = [c.source_id for c in expected.comments if c.source_id is not None and c.source_id in by_source]
+    order_have = [c.source_id for c in actual.comments if c.source_id is not None and c.source_id in known]
     if order_wanted != order_have and sorted(order_wanted) == sorted(order_have):
         out.append(_d("comments", DifferenceKind.DIFFERENT, expected, actual, order_wanted, order_have, "order"))
     for c in actual.comments:

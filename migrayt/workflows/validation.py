@@ -124,7 +124,7 @@ class ValidationWorkflow:
         """A sliding window of batches; pause and cancel stop new ones (a batch under way finishes and is stored)."""
         assert self._input is not None
         size, step = self._cp.items_total, self._input.batch_size
-        in_flight: dict[int, asyncio.Task] = {}
+        in_flight: dict[int, asyncio.Task[ValidationBatchResult]] = {}
         while True:
             await self._apply_controls()
             while (

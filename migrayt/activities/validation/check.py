@@ -429,6 +429,7 @@ class _BatchCheck:
                 h.update(chunk)
             return h.hexdigest()
 
+        assert expected.attachments is not None  # called only when the attachments phase ran
         files = [r for r in wi.relations if r.rel == "AttachedFile"]
         want = [
             replace(ref, sha256=await digest(self.ctx.ado.stream_attachment(r.url)))
