@@ -41,8 +41,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/python -m mypy
 
+# Two test processes, a file each at a time (module fixtures stay whole): most of a test's time is spent waiting
+# on the sandbox's latency and on Temporal, so two share the machine's 2 cores well. Each starts its own
+# PostgreSQL, Temporal and sandboxes on free ports. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) lint browser $(CHECKOV)
-	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q $(ARGS)
+	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(ARGS)
 
 # The fast tier, under 2 minutes: pure unit tests, the activities in Temporal's ActivityEnvironment,
 # the workflows on a local Temporal with fake activities, the replay of the committed histories and

@@ -62,16 +62,17 @@ class SavepointService(MigrationService):
 
     async def start_from_savepoint(self, tenant: str, migration_id: str, raw: bytes, actor: str, door: str) -> str:
         """Checks the savepoint, imports its records into the migration's (empty) ledger, starts a run."""
-        try:
-            file = savepoints.verify(raw, savepoints.signing_key(self.settings))
-        except savepoints.SavepointInvalid as err:
-            raise SavepointRefused(str(err)) from None
+        # Ownership first: another tenant's migration answers 404 whatever the file, as a missing one does.
         async with self.sessions() as session:
             migration = await owned(session, Migration, migration_id, tenant, "migration")
             expected = savepoints.identity_of(
                 SourceConnection.model_validate(migration.source), TargetConnection.model_validate(migration.target)
             )
             held = await session.scalar(select(func.count()).where(ItemRecord.migration_id == migration_id))
+        try:
+            file = savepoints.verify(raw, savepoints.signing_key(self.settings))
+        except savepoints.SavepointInvalid as err:
+            raise SavepointRefused(str(err)) from None
         if differences := savepoints.identity_differences(file.body.identity, expected):
             raise SavepointRefused(f"savepoint refused: it is for another migration target ({'; '.join(differences)})")
         if held:

@@ -35,6 +35,8 @@ FINAL = {"COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"}
 
 def missing_like(value: str) -> str:
     """An id of the same shape as `value` that names nothing."""
+    if value.startswith("savepoint-") and value.endswith(".json"):
+        return f"savepoint-{secrets.token_hex(6)}.json"
     head, sep, _ = value.rpartition("-")
     return f"{head}{sep}{secrets.token_hex(6)}" if sep else f"x{secrets.token_hex(6)}"
 
@@ -56,8 +58,11 @@ async def answer(http: httpx.AsyncClient, method: str, url: str, body: Any = Non
         return r.status_code, (await r.aread()).decode(errors="replace")
 
 
-def same_answer(mine: tuple[int, str], missing: tuple[int, str], a_id: str, fake: str) -> bool:
-    return mine[0] == missing[0] and mine[1].replace(a_id, "ID") == missing[1].replace(fake, "ID")
+def same_answer(mine: tuple[int, str], missing: tuple[int, str], a_ids: dict[str, str], fakes: dict[str, str]) -> bool:
+    mine_text, missing_text = mine[1], missing[1]
+    for p, a_id in a_ids.items():
+        mine_text, missing_text = mine_text.replace(a_id, "ID"), missing_text.replace(fakes[p], "ID")
+    return mine[0] == missing[0] and mine_text == missing_text
 
 
 @pytest.fixture
@@ -172,6 +177,9 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     )
                 )
                 await session.commit()
+            # A's paused run wrote a savepoint on pause; B must not learn even that it exists.
+            listed = (await a.get(f"/api/runs/{run_id}/savepoints")).json()
+            savepoint_name = listed[0]["name"] if listed else "savepoint-20260101T000000000000Z-pause-links.json"
             try:
                 checked = await sweep(
                     b,
@@ -184,6 +192,8 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                         "connection_id": [connection_id],
                         "schedule_id": schedule_ids,
                         "validation_id": [validation_id],
+                        "item": ["1", "PHX-1"],  # an ADO id and a Jira key: the trace takes either
+                        "name": [savepoint_name],
                     },
                     plan,
                 )
@@ -210,6 +220,12 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     "GET /api/migrations/{migration_id}/validations/{validation_id}",
                     "GET /api/migrations/{migration_id}/validations/{validation_id}/differences",
                     "POST /api/migrations/{migration_id}/validations/{validation_id}/cancel",
+                    "GET /api/migrations/{id}/items/{item}",
+                    "GET /api/runs/{run_id}/savepoints/{name}",
+                    "POST /api/migrations/{migration_id}/runs/from-savepoint",
+                    "POST /api/migrations/{migration_id}/undo",
+                    "GET /api/migrations/{migration_id}/jira-users",
+                    "GET /api/migrations/{migration_id}/users",
                 } <= checked, checked
                 # Nothing B tried changed anything of A's: the run is still paused, the schedules are there.
                 assert await snapshot() == before
@@ -232,7 +248,10 @@ async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> 
     bodies: dict[str, Any] = {
         "PUT /api/migrations/{migration_id}/plan": {"base_version": plan["version"], "plan": plan["plan"]},
         "POST /api/migrations/{migration_id}/previews": {"samples": 1},
+        # The destructive form: were the door open, A's Jira project would lose what the run made.
+        "POST /api/migrations/{migration_id}/undo": {"dry_run": False, "confirm": 0},
     }
+    queries = {"GET /api/migrations/{migration_id}/jira-users": "?query=ines"}
     schema = (await b.get("/openapi.json")).json()
     checked: set[str] = set()
     for template, operations in schema["paths"].items():
@@ -253,18 +272,23 @@ async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> 
                 choices = [dict(c, **{p: v}) for c in choices for v in values]
             for values in choices:
                 url = template.format(**values)
-                id_params = {p: v for p, v in values.items() if p in ids}
+                # An item or a savepoint name is looked up inside the migration or run named beside it: only
+                # that parent is swapped for a missing one.
+                id_params = {p: v for p, v in values.items() if p in ids and p not in ("item", "name")}
                 fakes = {p: missing_like(v) for p, v in id_params.items()}
-                mine = await answer(b, method.upper(), url, bodies.get(key))
-                missing = await answer(b, method.upper(), template.format(**{**values, **fakes}), bodies.get(key))
+                query = queries.get(key, "")
+                mine = await answer(b, method.upper(), url + query, bodies.get(key))
+                missing = await answer(
+                    b, method.upper(), template.format(**{**values, **fakes}) + query, bodies.get(key)
+                )
                 assert mine[0] != 422, (
                     f"{key}: the body was refused ({mine[1][:200]}): give this test a valid body for it"
                 )
                 assert mine[0] == 404, f"{key} {values} as another tenant: {mine[0]} {mine[1][:200]}"
-                for p, v in id_params.items():
-                    assert same_answer(mine, missing, v, fakes[p]), (
-                        f"{key}: A's {p} answers unlike a missing one: {mine} vs {missing}"
-                    )
+                # Every id swapped at once (a route may name two: a migration and its validation).
+                assert same_answer(mine, missing, id_params, fakes), (
+                    f"{key}: A's {', '.join(id_params)} answer unlike missing ones: {mine} vs {missing}"
+                )
                 checked.add(key)
 
     # Ids carried in bodies and query strings.
