@@ -45,7 +45,9 @@ from migrayt.store.models import ItemRecord
 
 _KEY_INFO = b"migrayt savepoint signature v1"
 _NAME = re.compile(r"^savepoint-\d{8}T\d{12}Z-[a-z_]+(-[a-z0-9_]+)?\.json$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+# Run ids as the doors make them, scheduled ones with their ISO start time ("delta-…-2026-12-06T05:42:05Z"):
+# a folder name of one path segment, never "." or "..".
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:.-]{0,99}$")
 
 
 class SavepointInvalid(ValueError):

@@ -25,6 +25,7 @@ from migrayt.workflows.delta_sync import DELTA_ON_RUN_ENGINE
 from migrayt.workflows.migration_run import (
     CUT_BATCHES,
     PHASES_BY_NAME,
+    SAVEPOINTS,
     MigrationRunWorkflow,
 )
 from tests.integration.harness import (
@@ -37,7 +38,7 @@ TENANT = "codec-tenant-zeta"
 
 
 # Our patches: a marker's data holds only one of these names.
-PATCHES = (CUT_BATCHES, PHASES_BY_NAME, DELTA_ON_RUN_ENGINE)
+PATCHES = (CUT_BATCHES, PHASES_BY_NAME, DELTA_ON_RUN_ENGINE, SAVEPOINTS)
 
 
 def payloads_in(message) -> list[Payload]:

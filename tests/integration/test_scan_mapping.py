@@ -8,7 +8,7 @@ from sqlalchemy import select
 from migrayt.activities.execution.migration_context import read_target_catalog
 from migrayt.activities.execution.preflight import plan_problems
 from migrayt.connectors.jira import JiraClient
-from migrayt.core.errors import RunConflict
+from migrayt.core.errors import FindingsNotAcknowledged, RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
@@ -158,7 +158,12 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     # A run refuses the unapproved draft; approving it lets the run start from it.
     with pytest.raises(RunConflict, match="not approved"):
         await stack.service.start_run(TENANT, migration_id, actor="ana@scan.example", door="api")
-    await intake.approve_plan(TENANT, migration_id, 2, actor="lead@scan.example", door="api")
+    # The scan found an item past the attachment cap (its files over the cap will fail): approval waits until
+    # someone acknowledges that finding by name.
+    with pytest.raises(FindingsNotAcknowledged, match="many_attachments"):
+        await intake.approve_plan(TENANT, migration_id, 2, actor="lead@scan.example", door="api")
+    acknowledged = ("many_attachments",)
+    await intake.approve_plan(TENANT, migration_id, 2, actor="lead@scan.example", door="api", acknowledged=acknowledged)
     # Editing an approved plan makes a new version that needs approval again.
     edited = plan.model_copy(deep=True)
     edited.types["Issue"] = "Bug"
@@ -167,7 +172,7 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     assert v3 == 3 and row3.status == "draft" and plan3.provenance["types/Issue"].origin == "human"
     with pytest.raises(RunConflict, match="version 3"):
         await stack.service.start_run(TENANT, migration_id, actor="ana@scan.example", door="api")
-    await intake.approve_plan(TENANT, migration_id, 3, actor="lead@scan.example", door="api")
+    await intake.approve_plan(TENANT, migration_id, 3, actor="lead@scan.example", door="api", acknowledged=acknowledged)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="ana@scan.example", door="api")
     await stack.service.control(TENANT, run_id, "cancel", actor="ana@scan.example", door="api")
     async with stack.service.sessions() as session:

@@ -287,13 +287,33 @@ async def test_every_web_page_has_the_security_headers(stack, worker, sandbox):
             f"/api/migrations/{run_id}",
             lambda body: body["status"] in ("COMPLETED", "INCOMPLETE", "FAILED", "CANCELLED"),
         )
-        params = {"migration_id": migration_id, "run_id": run_id}
+        # The pages of a validation and of a savepoint need one of each (a validation runs to its end first,
+        # as the run did). The report is walked once per format.
+        started = await http.post(f"/api/migrations/{migration_id}/validations", json={})
+        assert started.status_code == 202, started.text
+        validation_id = started.json()["validation_id"]
+        await poll(
+            http,
+            f"/api/migrations/{migration_id}/validations/{validation_id}",
+            lambda body: body["status"] not in ("RUNNING", "PAUSED"),
+        )
+        savepoints = (await http.get(f"/api/runs/{run_id}/savepoints")).json()
+        assert savepoints, "a finished run keeps a savepoint of its last phase"
+        params = {
+            "migration_id": migration_id,
+            "run_id": run_id,
+            "validation_id": validation_id,
+            "name": savepoints[0]["name"],
+        }
         routes = web_get_routes()
         assert len(routes) >= 14, routes
         urls = []
         for path in routes:
             if path == "/app/static/{name}":
                 urls += ["/app/static/app.js", "/app/static/app.css"]
+                continue
+            if "{fmt}" in path:
+                urls += [path.format(**params, fmt=fmt) for fmt in ("html", "csv", "json")]
                 continue
             names = re.findall(r"{(\w+)}", path)
             assert set(names) <= params.keys(), (

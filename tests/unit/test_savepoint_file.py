@@ -132,8 +132,14 @@ def test_the_folder_is_configurable_and_names_cannot_leave_it(tmp_path):
     for bad in ("../../state/secret-key", "savepoint-x.json", name.replace(".json", "/../x.json")):
         with pytest.raises(SavepointInvalid):
             savepoints.read(s, "run-abc", bad)
-    with pytest.raises(SavepointInvalid):
-        savepoints.listing(s, "../run-abc")
+    for bad_run in ("../run-abc", "..", ".hidden", "run/abc"):
+        with pytest.raises(SavepointInvalid):
+            savepoints.listing(s, bad_run)
+
+
+def test_a_scheduled_runs_id_lists_no_savepoints_rather_than_failing(tmp_path):
+    # A delta sync started by a schedule carries its start time in its id; its run page lists savepoints.
+    assert savepoints.listing(settings(tmp_path), "delta-80c6b9be53ff-2026-12-06T05:42:05Z") == []
 
 
 def test_identity_differences_name_what_differs():
