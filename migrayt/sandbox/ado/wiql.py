@@ -64,7 +64,8 @@ def tokenize(query: str) -> list[Token]:
         m = _TOKEN.match(query, pos)
         if not m:
             raise WiqlError(
-                f"TF51006: The query statement is missing or contains an unexpected character at position {pos}: «{query[pos : pos + 10]}»."
+                "TF51006: The query statement is missing or contains an unexpected character at position "
+                f"{pos}: «{query[pos : pos + 10]}»."
             )
         kind = m.lastgroup
         assert kind is not None
@@ -145,7 +146,8 @@ class Parser:
         t = self.tok
         near = t.text or "end of query"
         raise WiqlError(
-            f"TF51006: The query statement is missing or contains an unexpected element. {what} at position {t.pos}, near «{near}»."
+            "TF51006: The query statement is missing or contains an unexpected element. "
+            f"{what} at position {t.pos}, near «{near}»."
         )
 
     def parse(self) -> Query:

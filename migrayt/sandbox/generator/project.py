@@ -526,7 +526,10 @@ class GeneratedProject:
         first = self._inline_count(item_id)
         for k in range(first, first + change.inline_images):
             guid = self._attachment_guid(item_id, INLINE_IMAGE_INDEX + k)
-            html += f'<div><img src="{self.attachment_url(guid)}?fileName={_pasted_name(item_id, k)}" alt="pasted screenshot {k + 1}"></div>'
+            html += (
+                f'<div><img src="{self.attachment_url(guid)}?fileName={_pasted_name(item_id, k)}" '
+                f'alt="pasted screenshot {k + 1}"></div>'
+            )
         return {name: html}
 
     def _inline_count(self, item_id: int) -> int:
@@ -694,7 +697,10 @@ class GeneratedProject:
         # The guid carries (item, index) in its last groups so a download can find its bytes
         # without a stored index; the rest is hash so guids look random.
         h = self._hash("attguid", item_id, index)
-        return f"{(h >> 32) & 0xFFFFFFFF:08x}-{(h >> 16) & 0xFFFF:04x}-4{h & 0xFFF:03x}-{0x8000 | index:04x}-{item_id:012x}"
+        return (
+            f"{(h >> 32) & 0xFFFFFFFF:08x}-{(h >> 16) & 0xFFFF:04x}-4{h & 0xFFF:03x}-"
+            f"{0x8000 | index:04x}-{item_id:012x}"
+        )
 
     def _attachments(self, item_id: int) -> list[GeneratedAttachment]:
         core = self.core(item_id)
