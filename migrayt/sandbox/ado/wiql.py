@@ -457,9 +457,11 @@ def run_query(project: GeneratedProject, text: str, top: int | None, today: date
         if ref == "System.Id":
             hits.sort(reverse=key.descending)
         else:
-            hits.sort(
-                key=lambda i, r=ref: _sort_key(ev.value(r, i, lambda i=i: project.core(i))), reverse=key.descending
-            )
+
+            def sort_key(i: int, r: str = ref) -> tuple:
+                return _sort_key(ev.value(r, i, lambda: project.core(i)))
+
+            hits.sort(key=sort_key, reverse=key.descending)
     if limit is not None:
         hits = hits[:limit]
     return q, hits
