@@ -25,6 +25,7 @@ from migrayt.contracts.execution import (
 )
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.contracts.savepoints import WriteSavepointInput, WriteSavepointResult
+from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput, SourceChangesInput
 
 Batch = tuple[str, int, int]  # phase, tier, start
 
@@ -126,3 +127,19 @@ class FakeRunActivities:
         async with self._changed:
             into.append(what)
             self._changed.notify_all()
+
+
+class FakeDeltaActivities(FakeRunActivities):
+    """A delta sync's activities: its prepare (the changed items, as tiers) and its source-changes batch."""
+
+    @property
+    def activities(self) -> list[Callable]:
+        return [*super().activities, self.delta_prepare, self.delta_source_changes]
+
+    @activity.defn(name="delta_prepare")
+    async def delta_prepare(self, input: DeltaPrepareInput) -> DeltaPlan:
+        return DeltaPlan(tier_sizes=self.tier_sizes, items_total=sum(self.tier_sizes))
+
+    @activity.defn(name="delta_source_changes")
+    async def delta_source_changes(self, input: SourceChangesInput) -> PhaseBatchResult:
+        return PhaseBatchResult(counters=await self._batch("source_changes", input))
