@@ -533,10 +533,11 @@ class JiraClient:
             out += [Issue.model_validate(i) for i in body.get("issues") or []]
         return out
 
-    async def get_changelog(self, key: str) -> list[dict[str, Any]]:
-        """Every changelog entry of the issue, oldest first (`GET /issue/{key}/changelog`, offset pages)."""
+    async def issue_changelog(self, key: str) -> list[ChangelogEntry]:
+        """Every changelog entry of the issue, oldest first (`GET /issue/{key}/changelog`: startAt/maxResults
+        pages to `isLast`). Validation reads who changed what after the write; undo, whose edits it would lose."""
         path = f"{API}/issue/{quote(key, safe='')}/changelog"
-        return [v async for v in self._offset_pages(path, "values", page_size=100)]
+        return [ChangelogEntry.model_validate(v) async for v in self._offset_pages(path, "values", page_size=100)]
 
     async def delete_issue(self, key: str, *, delete_subtasks: bool = False) -> None:
         params = {"deleteSubtasks": "true"} if delete_subtasks else None
@@ -737,10 +738,6 @@ class JiraClient:
 
     async def bulk_task(self, task_id: str) -> BulkTaskProgress:
         return BulkTaskProgress.model_validate(await self._get(f"{API}/bulk/queue/{quote(task_id, safe='')}"))
-
-    async def issue_changelog(self, key: str) -> list[ChangelogEntry]:
-        path = f"{API}/issue/{quote(key, safe='')}/changelog"
-        return [ChangelogEntry.model_validate(v) async for v in self._offset_pages(path, "values", page_size=100)]
 
     async def delete_comment(self, key: str, comment_id: str) -> None:
         path = f"{API}/issue/{quote(key, safe='')}/comment/{quote(comment_id, safe='')}"

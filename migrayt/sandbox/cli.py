@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -27,33 +28,36 @@ def _secret_hint(value: str, default: str, flag: str) -> str:
 
 
 def sandbox_command(
-    ado_port: int = typer.Option(8081, help="ADO port (0 picks a free one)."),
-    jira_port: int = typer.Option(8082, help="Jira port (0 picks a free one)."),
-    host: str = typer.Option(DEFAULT_HOST, help="Interface to listen on."),
-    items: int = typer.Option(500, min=1, help="Work items to generate."),
-    seed: int = typer.Option(7, help="Generator seed: same seed, same project."),
-    organization: str = typer.Option("acme", help="ADO organization."),
-    project: str = typer.Option("Phoenix", help="ADO project."),
-    team: str = typer.Option("Phoenix Team", help="ADO team."),
-    jira_project: str = typer.Option(DEFAULT_PROJECT_KEY, help="Jira project key."),
-    ado_pat: str = typer.Option(DEFAULT_ADO_PAT, envvar="MIGRAYT_SANDBOX_ADO_PAT", help="PAT ADO accepts."),
-    jira_email: str = typer.Option(DEFAULT_JIRA_EMAIL, help="Email Jira accepts (Basic auth user)."),
-    jira_token: str = typer.Option(
-        DEFAULT_JIRA_TOKEN, envvar="MIGRAYT_SANDBOX_JIRA_TOKEN", help="API token Jira accepts."
-    ),
-    state_dir: Path | None = typer.Option(None, help="Keep Jira's state here across restarts."),
-    latency_ms: float = typer.Option(0.0, min=0, help="Added latency per request."),
-    jitter_ms: float = typer.Option(0.0, min=0, help="Uniform random extra latency, up to this."),
-    rate_limit: float | None = typer.Option(None, min=0.001, help="Requests per second before 429."),
-    share_429: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 429."),
-    share_5xx: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 500/502/503."),
-    share_drop: float = typer.Option(
-        0.0, min=0, max=1, help="Share of writes applied, then the connection dropped before the answer."
-    ),
-    index_lag: float = typer.Option(0.0, min=0, help="Seconds before a new Jira issue shows up in JQL search."),
-    retry_after: float = typer.Option(1.0, min=0, help="Retry-After seconds on injected 429s."),
-    fault_seed: int | None = typer.Option(None, help="Seed for the fault dice (reproducible faults)."),
-    access_log: bool = typer.Option(False, help="Log every request."),
+    ado_port: Annotated[int, typer.Option(help="ADO port (0 picks a free one).")] = 8081,
+    jira_port: Annotated[int, typer.Option(help="Jira port (0 picks a free one).")] = 8082,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    items: Annotated[int, typer.Option(min=1, help="Work items to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Generator seed: same seed, same project.")] = 7,
+    organization: Annotated[str, typer.Option(help="ADO organization.")] = "acme",
+    project: Annotated[str, typer.Option(help="ADO project.")] = "Phoenix",
+    team: Annotated[str, typer.Option(help="ADO team.")] = "Phoenix Team",
+    jira_project: Annotated[str, typer.Option(help="Jira project key.")] = DEFAULT_PROJECT_KEY,
+    ado_pat: Annotated[str, typer.Option(envvar="MIGRAYT_SANDBOX_ADO_PAT", help="PAT ADO accepts.")] = DEFAULT_ADO_PAT,
+    jira_email: Annotated[str, typer.Option(help="Email Jira accepts (Basic auth user).")] = DEFAULT_JIRA_EMAIL,
+    jira_token: Annotated[
+        str, typer.Option(envvar="MIGRAYT_SANDBOX_JIRA_TOKEN", help="API token Jira accepts.")
+    ] = DEFAULT_JIRA_TOKEN,
+    state_dir: Annotated[Path | None, typer.Option(help="Keep Jira's state here across restarts.")] = None,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Added latency per request.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(min=0, help="Uniform random extra latency, up to this.")] = 0.0,
+    rate_limit: Annotated[float | None, typer.Option(min=0.001, help="Requests per second before 429.")] = None,
+    share_429: Annotated[float, typer.Option(min=0, max=1, help="Share of requests answered 429.")] = 0.0,
+    share_5xx: Annotated[float, typer.Option(min=0, max=1, help="Share of requests answered 500/502/503.")] = 0.0,
+    share_drop: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of writes applied, then the connection dropped before the answer."),
+    ] = 0.0,
+    index_lag: Annotated[
+        float, typer.Option(min=0, help="Seconds before a new Jira issue shows up in JQL search.")
+    ] = 0.0,
+    retry_after: Annotated[float, typer.Option(min=0, help="Retry-After seconds on injected 429s.")] = 1.0,
+    fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault dice (reproducible faults).")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve a sandbox Azure DevOps and Jira Cloud (real REST contracts, switchable faults)."""
     # The servers load on use, not at import: `migrayt --help` stays quick.

@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI
 from fastapi.responses import JSONResponse
@@ -332,13 +332,15 @@ def server_error_response(service: Service, status: int) -> tuple[int, dict[str,
         body = _ado_error(
             "TF400898: An Internal Error Occurred. The service is temporarily unavailable.",
             "ServiceUnavailableException",
-            "Microsoft.VisualStudio.Services.WebApi.ServiceUnavailableException, Microsoft.VisualStudio.Services.WebApi",
+            "Microsoft.VisualStudio.Services.WebApi.ServiceUnavailableException, "
+            "Microsoft.VisualStudio.Services.WebApi",
         )
     else:
         body = _ado_error(
             "TF400898: An Internal Error Occurred. Please contact your administrator for more information.",
             "UnexpectedErrorException",
-            "Microsoft.TeamFoundation.Framework.Server.UnexpectedErrorException, Microsoft.TeamFoundation.Framework.Server",
+            "Microsoft.TeamFoundation.Framework.Server.UnexpectedErrorException, "
+            "Microsoft.TeamFoundation.Framework.Server",
         )
     return status, headers, json.dumps(body).encode()
 
@@ -386,7 +388,7 @@ def create_fault_admin_app(controller: FaultController) -> FastAPI:
         return controller.snapshot()
 
     @admin.patch(FAULTS_PATH)
-    def patch_faults(changes: dict[str, Any] = Body(...)) -> Any:
+    def patch_faults(changes: Annotated[dict[str, Any], Body()]) -> Any:
         try:
             controller.update(changes)
         except ValidationError as exc:

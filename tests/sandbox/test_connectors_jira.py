@@ -237,3 +237,17 @@ async def test_bad_request_raises_typed_error(jira):
     with pytest.raises(ApiError) as err:
         await jira.get_issue("NOPE-999999")
     assert err.value.status == 404 and err.value.messages
+
+
+async def test_the_changelog_is_read_to_its_last_page_with_each_author(sandbox, jira):
+    """Validation and undo read the one changelog reader: every entry, past Jira's 100 a page, oldest first."""
+    key = sandbox.sandbox.project_key
+    created = await jira.create_issue(fields(key, await issue_type_id(jira, key), "edited often")["fields"])
+    for i in range(105):
+        await jira.edit_issue(created.key, {"summary": f"edit {i}"})
+    log = await jira.issue_changelog(created.key)
+    assert len(log) == 105
+    assert [int(e.id) for e in log] == sorted(int(e.id) for e in log)
+    me = (await jira.myself()).account_id
+    assert {(e.author or {}).get("accountId") for e in log} == {me}
+    assert all(any(item.get("field") == "summary" for item in e.items) for e in log)

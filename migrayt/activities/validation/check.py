@@ -381,7 +381,8 @@ class _BatchCheck:
         if not differences:
             return []
         self.calls += 1
-        changes = rules.changes_from_changelog(await ctx.jira.get_changelog(issue.key))
+        log = await ctx.jira.issue_changelog(issue.key)
+        changes = rules.changes_from_changelog(entry.model_dump() for entry in log)
         return rules.classify(differences, changes, self.account, self.written_at, actual.comments)
 
     def _links(self, wi: WorkItem, records: dict[int, str]) -> list[rules.LinkEnd]:

@@ -21,7 +21,7 @@ def audit(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """The audit trail: who did what, when, through which door."""
     rows = client(api_url, token).get("/api/audit", migration_id=migration, run_id=run_id, limit=limit, after_id=after)
 

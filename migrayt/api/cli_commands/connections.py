@@ -46,7 +46,7 @@ def add_ado(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Save an Azure DevOps connection (the API checks the PAT and the project first)."""
     body = {"kind": "ado", "name": name, "organization_url": url, "project": project, "pat": pat}
     emit(as_json, client(api_url, token).post("/api/connections", body), _saved)
@@ -73,7 +73,7 @@ def add_jira(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Save a Jira Cloud (or Data Center) connection (the API checks the token first)."""
     if data_center:
         body = {"kind": "jira_dc", "name": name, "base_url": url, "pat": secret}
@@ -86,7 +86,7 @@ def add_jira(
 
 @connection_app.command("list")
 @command
-def list_connections(api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+def list_connections(api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
     """List the tenant's saved connections (never their secrets)."""
 
     def render(c: Console, rows: list) -> None:

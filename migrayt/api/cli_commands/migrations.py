@@ -59,7 +59,7 @@ def connect(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Connect an ADO project to a Jira project: create the migration between them.
 
     Either two saved connections (--source-connection, --target-connection), or the details (--ado-url, --ado-project,
@@ -104,19 +104,20 @@ def connect(
             "plan": chosen.model_dump(mode="json"),
         }
         created = client(api_url, token).post("/api/migrations", body)
-        return emit(
+        emit(
             as_json,
             created,
             lambda c, m: c.print(
                 f"Migration [bold]{m['id']}[/] created; plan v{m['plan']['version']} is {m['plan']['status']}"
             ),
         )
+        return
     refs = ("--ado-pat-ref", "--jira-token-ref")
     missing = [flag for flag, value in details.items() if not value and flag not in refs]
     if missing:
         raise CliError(f"missing {', '.join(missing)} (or use --source-connection and --target-connection)", USAGE)
     if not ado_pat_ref and not jira_token_ref:
-        return _connect_with_prompted_secrets(
+        _connect_with_prompted_secrets(
             name,
             jira_project,
             ado_url,
@@ -129,6 +130,7 @@ def connect(
             token,
             as_json,
         )
+        return
     if not (ado_pat_ref and jira_token_ref):
         raise CliError(
             "give both --ado-pat-ref and --jira-token-ref (references the worker resolves), or neither: then the "

@@ -51,7 +51,7 @@ def scan(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """Scan the source: catalog, limit lint and quote (and a drafted plan)."""
     overrides: dict[str, int] = {}
     for item in limit or []:
@@ -62,7 +62,8 @@ def scan(
     api = client(api_url, token)
     started = api.post(f"/api/migrations/{migration_id}/scans", {"draft_plan": draft, "limit_overrides": overrides})
     if not wait:
-        return emit(as_json, started, lambda c, s: c.print(f"Scan [bold]{s['scan_id']}[/] started"))
+        emit(as_json, started, lambda c, s: c.print(f"Scan [bold]{s['scan_id']}[/] started"))
+        return OK
     result = wait_until_done(api, started["status_url"], timeout)
     emit(as_json, result, _render_scan)
     return OK if result["status"] == "COMPLETED" else FAILURE
@@ -146,17 +147,19 @@ def map_draft(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """Draft a new plan version from a fresh scan (rules, or AI with consent)."""
     api = client(api_url, token)
     started = api.post(f"/api/migrations/{migration_id}/plan/draft", {})
     if not wait:
-        return emit(as_json, started, lambda c, s: c.print(f"Drafting through scan [bold]{s['scan_id']}[/]"))
+        emit(as_json, started, lambda c, s: c.print(f"Drafting through scan [bold]{s['scan_id']}[/]"))
+        return OK
     result = wait_until_done(api, started["status_url"], timeout)
     if result["status"] != "COMPLETED":
         emit(as_json, result, _render_scan)
         return FAILURE
     emit(as_json, api.get(f"/api/migrations/{migration_id}/plan"), _render_plan)
+    return OK
 
 
 @map_app.command("show")
@@ -167,7 +170,7 @@ def map_show(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Show a plan version: each entry with its source and confidence, and every ADO user with their Jira account."""
     api = client(api_url, token)
     view = api.get(f"/api/migrations/{migration_id}/plan", version=version)
@@ -217,7 +220,7 @@ def map_edit(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Save an edited plan as a new draft version: from a file, and/or users mapped by e-mail."""
     api = client(api_url, token)
     if file is None and not user and fallback_user is None:
@@ -271,7 +274,7 @@ def map_approve(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Approve the latest plan version: runs use it (scan findings that will fail items must be acknowledged)."""
     approved = client(api_url, token).post(
         f"/api/migrations/{migration_id}/plan/approve", {"version": version, "acknowledge": acknowledge or []}
@@ -307,12 +310,13 @@ def preview(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """Dry-run the current plan: what a run would write and what would fail (writes nothing)."""
     api = client(api_url, token)
     started = api.post(f"/api/migrations/{migration_id}/previews", {"samples": samples})
     if not wait:
-        return emit(as_json, started, lambda c, s: c.print(f"Preview [bold]{s['preview_id']}[/] started"))
+        emit(as_json, started, lambda c, s: c.print(f"Preview [bold]{s['preview_id']}[/] started"))
+        return OK
     result = wait_until_done(api, started["status_url"], timeout)
     emit(as_json, result, _render_preview)
     return OK if result["status"] == "COMPLETED" else FAILURE

@@ -129,7 +129,7 @@ def run(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """Start a run of a migration (its plan must be approved), from a savepoint with --from-savepoint."""
     api = client(api_url, token)
     if from_savepoint is None:
@@ -142,13 +142,14 @@ def run(
             headers={"Content-Type": "application/json"},
         )
     if not watch:
-        return emit(
+        emit(
             as_json,
             started,
             lambda c, s: c.print(
                 f"Run [bold]{s['run_id']}[/] started; follow it with: migrayt status {s['run_id']} --watch"
             ),
         )
+        return OK
     if not as_json:
         Console().print(f"Run [bold]{started['run_id']}[/] started")
     return _watch(api, started["run_id"], as_json)
@@ -181,12 +182,13 @@ cancel = _control("cancel", "Cancel a run; final (exit 4 if it already ended).")
 @command
 def rerun(
     run_id: RunId, watch: WatchOpt = False, api_url: ApiUrl = None, token: Token = None, as_json: Json = False
-) -> int | None:
+) -> int:
     """Run a FAILED, INCOMPLETE or CANCELLED run's migration again; it skips what exists."""
     api = client(api_url, token)
     started = api.post(f"/api/migrations/{run_id}/rerun", {})
     if not watch:
-        return emit(as_json, started, lambda c, s: c.print(f"Re-run [bold]{s['run_id']}[/] of {run_id} started"))
+        emit(as_json, started, lambda c, s: c.print(f"Re-run [bold]{s['run_id']}[/] of {run_id} started"))
+        return OK
     return _watch(api, started["run_id"], as_json)
 
 
@@ -197,12 +199,13 @@ def status(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """A run's status, phase, counters, ETA and failures (or a migration and its runs)."""
     api = client(api_url, token)
     if watch:
         return _watch(api, id, as_json)
     emit(as_json, api.get(f"/api/migrations/{id}"), _render_run)
+    return OK
 
 
 def register(app: typer.Typer) -> None:

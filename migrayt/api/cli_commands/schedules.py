@@ -49,7 +49,7 @@ def cutover(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Start a run of the migration at a set time (the cutover window)."""
     view = client(api_url, token).post(
         "/api/schedules", {"migration_id": migration_id, "kind": "cutover", "at": at.isoformat()}
@@ -67,7 +67,7 @@ def delta(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Sync what changed in ADO since the last successful run, on a recurring schedule."""
     body = {"migration_id": migration_id, "kind": "delta", "every_minutes": every, "cron": cron, "paused": paused}
     emit(as_json, client(api_url, token).post("/api/schedules", body), _render)
@@ -75,7 +75,7 @@ def delta(
 
 @schedule_app.command("now")
 @command
-def now(migration_id: MigrationId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+def now(migration_id: MigrationId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
     """One delta sync now; prints its run id (watch it with `migrayt status RUN --watch`)."""
     started = client(api_url, token).post("/api/delta-syncs", {"migration_id": migration_id})
     emit(as_json, started, lambda c, s: typer.echo(s["run_id"]))
@@ -88,14 +88,14 @@ def list_(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """This tenant's schedules."""
     emit(as_json, client(api_url, token).get("/api/schedules", migration_id=migration), _render_many)
 
 
 @schedule_app.command("show")
 @command
-def show(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+def show(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
     """One schedule: what it does, when it next fires, paused or not, its last result."""
     emit(as_json, client(api_url, token).get(f"/api/schedules/{schedule_id}"), _render)
 
@@ -117,7 +117,7 @@ schedule_app.command("trigger")(_action("trigger", "Run the schedule's action no
 
 @schedule_app.command("delete")
 @command
-def delete(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> int | None:
+def delete(schedule_id: ScheduleId, api_url: ApiUrl = None, token: Token = None, as_json: Json = False) -> None:
     """Delete a schedule (runs it started are not touched)."""
     client(api_url, token).delete(f"/api/schedules/{schedule_id}")
     emit(

@@ -29,11 +29,12 @@ def token_create(
     admin_token: AdminToken = None,
     api_url: ApiUrl = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Issue a token for a tenant. It is printed once; only its hash is kept."""
     issued = client(api_url, admin_token).post("/api/admin/tokens", {"tenant": tenant, "name": name})
     if as_json:
-        return emit(True, issued, lambda c, t: None)
+        emit(True, issued, lambda c, t: None)
+        return
     err_console.print(f"Token {issued['id']} for tenant {issued['tenant']} ({issued['name']}); shown once:")
     typer.echo(issued["token"])  # alone on stdout, so `$(migrayt token create …)` captures it
 
@@ -45,7 +46,7 @@ def token_list(
     admin_token: AdminToken = None,
     api_url: ApiUrl = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """List tokens (never the tokens themselves)."""
     rows = client(api_url, admin_token).get("/api/admin/tokens", tenant=tenant)
 
@@ -72,7 +73,7 @@ def token_revoke(
     admin_token: AdminToken = None,
     api_url: ApiUrl = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Revoke a token: requests with it get 401 from now on."""
     emit(
         as_json,

@@ -45,14 +45,14 @@ def undo(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> None:
     """Remove from Jira what a migration added: a dry run, then --confirm with its count (exit 4 if it changed)."""
     api = client(api_url, token)
     body = {"dry_run": dry_run or confirm is None, "confirm": confirm, "force": force or []}
     answer = api.post(f"/api/migrations/{migration_id}/undo", body)
     if answer["dry_run"]:
         emit(as_json, answer | {"migration_id": migration_id}, _render_plan)
-        return None
+        return
     emit(
         as_json,
         answer,
@@ -61,7 +61,6 @@ def undo(
             f"(pause, resume and cancel it like a run)"
         ),
     )
-    return None
 
 
 def register(app: typer.Typer) -> None:

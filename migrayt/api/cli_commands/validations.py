@@ -64,7 +64,7 @@ def validate(
     api_url: ApiUrl = None,
     token: Token = None,
     as_json: Json = False,
-) -> int | None:
+) -> int:
     """Compare what is in Jira with the ADO source (read-only); exit 0 when it PASSED, 1 otherwise."""
     try:
         tolerances = parse_tolerances(tolerance or [])

@@ -15,7 +15,9 @@ from migrayt.sandbox.generator import STATES
 class FieldDef:
     reference_name: str
     name: str
-    type: str  # WorkItemField2.type enum: string, integer, dateTime, plainText, html, treePath, double, identity, boolean, history
+    # WorkItemField2.type enum: string, integer, dateTime, plainText, html, treePath, double, identity, boolean,
+    # history
+    type: str
     read_only: bool = False
     is_identity: bool = False
     is_picklist: bool = False

@@ -293,7 +293,9 @@ class Renderer:
 
         return {
             "id": u.id,
-            "descriptor": f"Microsoft.IdentityModel.Claims.ClaimsIdentity;45aa3d2d-7442-473d-b4d3-3c670da9dd96\\{u.unique_name}",
+            "descriptor": (
+                f"Microsoft.IdentityModel.Claims.ClaimsIdentity;45aa3d2d-7442-473d-b4d3-3c670da9dd96\\{u.unique_name}"
+            ),
             "subjectDescriptor": u.descriptor,
             "providerDisplayName": u.display_name,
             "isActive": not u.deleted,

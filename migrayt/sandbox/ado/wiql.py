@@ -64,7 +64,8 @@ def tokenize(query: str) -> list[Token]:
         m = _TOKEN.match(query, pos)
         if not m:
             raise WiqlError(
-                f"TF51006: The query statement is missing or contains an unexpected character at position {pos}: «{query[pos : pos + 10]}»."
+                "TF51006: The query statement is missing or contains an unexpected character at position "
+                f"{pos}: «{query[pos : pos + 10]}»."
             )
         kind = m.lastgroup
         assert kind is not None
@@ -145,7 +146,8 @@ class Parser:
         t = self.tok
         near = t.text or "end of query"
         raise WiqlError(
-            f"TF51006: The query statement is missing or contains an unexpected element. {what} at position {t.pos}, near «{near}»."
+            "TF51006: The query statement is missing or contains an unexpected element. "
+            f"{what} at position {t.pos}, near «{near}»."
         )
 
     def parse(self) -> Query:
@@ -455,9 +457,11 @@ def run_query(project: GeneratedProject, text: str, top: int | None, today: date
         if ref == "System.Id":
             hits.sort(reverse=key.descending)
         else:
-            hits.sort(
-                key=lambda i, r=ref: _sort_key(ev.value(r, i, lambda i=i: project.core(i))), reverse=key.descending
-            )
+
+            def sort_key(i: int, r: str = ref) -> tuple:
+                return _sort_key(ev.value(r, i, lambda: project.core(i)))
+
+            hits.sort(key=sort_key, reverse=key.descending)
     if limit is not None:
         hits = hits[:limit]
     return q, hits

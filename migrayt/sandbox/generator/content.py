@@ -83,11 +83,37 @@ TAGS = [
 ]
 LANGS = ["python", "csharp", "javascript", "sql", "bash"]
 CODE = {
-    "python": 'def retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n            return fn()\n        except TimeoutError:\n            time.sleep(2 ** i)\n    raise RuntimeError("gave up")',
-    "csharp": "public async Task<Order> GetAsync(int id)\n{\n    var order = await _db.Orders.FindAsync(id);\n    return order ?? throw new NotFoundException(id);\n}",
-    "javascript": "const total = items.reduce((sum, i) => sum + i.price * i.qty, 0);\nif (total > limit) {\n  throw new Error(`over limit: ${total}`);\n}",
-    "sql": "SELECT t.id, COUNT(*) AS n\nFROM tenants t JOIN users u ON u.tenant_id = t.id\nWHERE u.last_login < NOW() - INTERVAL '90 days'\nGROUP BY t.id HAVING COUNT(*) > 10;",
-    "bash": "kubectl -n phoenix rollout restart deploy/api\nkubectl -n phoenix rollout status deploy/api --timeout=120s",
+    "python": (
+        "def retry(fn, attempts=3):\n"
+        "    for i in range(attempts):\n"
+        "        try:\n"
+        "            return fn()\n"
+        "        except TimeoutError:\n"
+        "            time.sleep(2 ** i)\n"
+        '    raise RuntimeError("gave up")'
+    ),
+    "csharp": (
+        "public async Task<Order> GetAsync(int id)\n"
+        "{\n"
+        "    var order = await _db.Orders.FindAsync(id);\n"
+        "    return order ?? throw new NotFoundException(id);\n"
+        "}"
+    ),
+    "javascript": (
+        "const total = items.reduce((sum, i) => sum + i.price * i.qty, 0);\n"
+        "if (total > limit) {\n"
+        "  throw new Error(`over limit: ${total}`);\n"
+        "}"
+    ),
+    "sql": (
+        "SELECT t.id, COUNT(*) AS n\n"
+        "FROM tenants t JOIN users u ON u.tenant_id = t.id\n"
+        "WHERE u.last_login < NOW() - INTERVAL '90 days'\n"
+        "GROUP BY t.id HAVING COUNT(*) > 10;"
+    ),
+    "bash": (
+        "kubectl -n phoenix rollout restart deploy/api\nkubectl -n phoenix rollout status deploy/api --timeout=120s"
+    ),
 }
 EMOJI = "🚀🔥✅❌⚠️🐛💡📦🎉👀🧪🔒"
 RTL_HE = "שלום עולם, זה טקסט בעברית עם מספרים 123 ו-English באמצע"
@@ -115,13 +141,22 @@ def sentence(rng: random.Random, n: tuple[int, int] = (6, 14)) -> str:
 def title(rng: random.Random, work_item_type: str) -> str:
     noun = rng.choice(NOUNS)
     if work_item_type == "Bug":
-        return f"{noun.capitalize()} {rng.choice(['fails', 'crashes', 'hangs', 'shows wrong totals', 'times out'])} when {rng.choice(WORDS)} {rng.choice(WORDS)} is {rng.choice(['empty', 'expired', 'missing', 'too long'])}"
+        return (
+            f"{noun.capitalize()} {rng.choice(['fails', 'crashes', 'hangs', 'shows wrong totals', 'times out'])} "
+            f"when {rng.choice(WORDS)} {rng.choice(WORDS)} is {rng.choice(['empty', 'expired', 'missing', 'too long'])}"
+        )
     if work_item_type == "User Story":
-        return f"As a {rng.choice(['customer', 'tenant admin', 'support agent', 'developer'])}, I want the {noun} {rng.choice(OUTCOMES)}"
+        return (
+            f"As a {rng.choice(['customer', 'tenant admin', 'support agent', 'developer'])}, "
+            f"I want the {noun} {rng.choice(OUTCOMES)}"
+        )
     if work_item_type == "Test Case":
         return f"Verify {noun} {rng.choice(['happy path', 'with invalid input', 'under load', 'after upgrade'])}"
     if work_item_type == "Issue":
-        return f"{rng.choice(['Risk', 'Blocker', 'Question'])}: {noun} {rng.choice(['vendor contract', 'capacity', 'ownership', 'licence'])}"
+        return (
+            f"{rng.choice(['Risk', 'Blocker', 'Question'])}: "
+            f"{noun} {rng.choice(['vendor contract', 'capacity', 'ownership', 'licence'])}"
+        )
     if work_item_type == "Epic":
         return f"{rng.choice(['Phoenix 2.0', 'Enterprise readiness', 'Self-serve', 'Reliability'])}: {noun}"
     return f"{rng.choice(VERBS)} {noun}"
@@ -170,7 +205,10 @@ def _table(rng: random.Random) -> str:
         "<tr>" + "".join(f"<td>{rng.choice(WORDS)} {rng.randint(1, 999)}</td>" for _ in range(cols)) + "</tr>"
         for _ in range(rng.randint(2, 5))
     )
-    return f'<table border="1" style="border-collapse:collapse;"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return (
+        f'<table border="1" style="border-collapse:collapse;"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _code(rng: random.Random) -> str:

@@ -281,10 +281,10 @@ class GeneratedProject:
         for case, item_id in self._ugly_by_case.items():
             self._ugly_by_id.setdefault(item_id, []).append(case)
         # Per-instance caches: bounded, so 100k items never sit in memory at once.
-        self.work_item = lru_cache(maxsize=1024)(self._build_work_item)  # type: ignore[method-assign]
-        self.core = lru_cache(maxsize=16384)(self._core)  # type: ignore[method-assign]
-        self.attachments = lru_cache(maxsize=1024)(self._attachments)  # type: ignore[method-assign]
-        self.attachment_sha256 = lru_cache(maxsize=256)(self._attachment_sha256)  # type: ignore[method-assign]
+        self.work_item = lru_cache(maxsize=1024)(self._build_work_item)
+        self.core = lru_cache(maxsize=16384)(self._core)
+        self.attachments = lru_cache(maxsize=1024)(self._attachments)
+        self.attachment_sha256 = lru_cache(maxsize=256)(self._attachment_sha256)
 
     # ---- deterministic randomness -------------------------------------------------------------
 
@@ -325,7 +325,7 @@ class GeneratedProject:
                     jira_email_visible=i % 5 != 3,
                 )
             )
-        specials = [
+        specials: list[dict[str, Any]] = [
             dict(
                 key="ado_only",
                 display_name="Morgan Ellery (Contractor)",
@@ -482,7 +482,7 @@ class GeneratedProject:
 
     def _clear_caches(self) -> None:
         for cached in (self.work_item, self.core, self.attachments):
-            cached.cache_clear()  # type: ignore[attr-defined]
+            cached.cache_clear()
 
     def change(self, item_id: int, change: SourceChange) -> int:
         """Apply one edit as a new revision (ChangedDate = change.at); links get their other end too."""
@@ -514,8 +514,9 @@ class GeneratedProject:
         if change.parent is not None or change.unparent:
             # Both parents get a revision for their changed child list, as in ADO.
             self._moved[item_id] = change.parent
-            for other in {old_parent, change.parent} - {None}:
-                self._changes.setdefault(other, []).append(SourceChange(at=change.at))
+            for parent in {old_parent, change.parent}:
+                if parent is not None:
+                    self._changes.setdefault(parent, []).append(SourceChange(at=change.at))
         self._clear_caches()
         return self.core(item_id).rev
 
@@ -526,7 +527,10 @@ class GeneratedProject:
         first = self._inline_count(item_id)
         for k in range(first, first + change.inline_images):
             guid = self._attachment_guid(item_id, INLINE_IMAGE_INDEX + k)
-            html += f'<div><img src="{self.attachment_url(guid)}?fileName={_pasted_name(item_id, k)}" alt="pasted screenshot {k + 1}"></div>'
+            html += (
+                f'<div><img src="{self.attachment_url(guid)}?fileName={_pasted_name(item_id, k)}" '
+                f'alt="pasted screenshot {k + 1}"></div>'
+            )
         return {name: html}
 
     def _inline_count(self, item_id: int) -> int:
@@ -694,7 +698,10 @@ class GeneratedProject:
         # The guid carries (item, index) in its last groups so a download can find its bytes
         # without a stored index; the rest is hash so guids look random.
         h = self._hash("attguid", item_id, index)
-        return f"{(h >> 32) & 0xFFFFFFFF:08x}-{(h >> 16) & 0xFFFF:04x}-4{h & 0xFFF:03x}-{0x8000 | index:04x}-{item_id:012x}"
+        return (
+            f"{(h >> 32) & 0xFFFFFFFF:08x}-{(h >> 16) & 0xFFFF:04x}-4{h & 0xFFF:03x}-"
+            f"{0x8000 | index:04x}-{item_id:012x}"
+        )
 
     def _attachments(self, item_id: int) -> list[GeneratedAttachment]:
         core = self.core(item_id)

@@ -76,12 +76,12 @@ class AdfValidator:
                             by_type.setdefault(kind, []).append(sub)
                 entry = branches[id(any_of)] = (by_type, generic)
             by_type, generic = entry
-            kind = instance.get("type") if isinstance(instance, dict) else None
-            candidates = by_type.get(kind, []) + generic if isinstance(kind, str) else generic
+            node_type = instance.get("type") if isinstance(instance, dict) else None
+            candidates = by_type.get(node_type, []) + generic if isinstance(node_type, str) else generic
             for sub in candidates:
                 if next(validator.descend(instance, sub), None) is None:
                     return
-            yield ValidationError(f"{kind!r} is not valid under any of the given schemas")
+            yield ValidationError(f"{node_type!r} is not valid under any of the given schemas")
 
         cls = validators.extend(Draft4Validator, {"anyOf": any_of})
         self._schema = schema

@@ -35,7 +35,7 @@ class AgileOps(IssueOps):
         assignee_type = body.get("assigneeType", "PROJECT_DEFAULT")
         if assignee_type not in ("PROJECT_DEFAULT", "COMPONENT_LEAD", "PROJECT_LEAD", "UNASSIGNED"):
             errors["assigneeType"] = "The assignee type is invalid."
-        if errors:
+        if errors or not isinstance(name, str):  # (the second: for the type checker; errors has it already)
             raise JiraError(400, [], errors)
         with self._tx():
             comp = Component(str(self._next("component")), name, body.get("description"), lead, assignee_type)
@@ -58,7 +58,7 @@ class AgileOps(IssueOps):
         for k in ("startDate", "endDate"):
             if body.get(k) is not None and not (isinstance(body[k], str) and parse_jira_time(body[k])):
                 errors[k] = f"'{k}' is not a valid date."
-        if errors:
+        if errors or not isinstance(name, str):  # (the second: for the type checker; errors has it already)
             raise JiraError(400, [], errors)
         with self._tx():
             sp = Sprint(

@@ -169,7 +169,8 @@ class _Parser:
         tok = self.next()
         if tok.kind != "WORD" or tok.text.lower() != word:
             raise JqlError(
-                f"Error in the JQL Query: Expecting '{word.upper()}' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+                f"Error in the JQL Query: Expecting '{word.upper()}' but got '{tok.text}'. "
+                f"(line 1, character {tok.pos + 1})"
             )
 
     def parse(self) -> Query:
@@ -184,7 +185,8 @@ class _Parser:
                 tok = self.next()
                 if tok.kind not in ("WORD", "STRING"):
                     raise JqlError(
-                        f"Error in the JQL Query: Expecting a field name but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+                        f"Error in the JQL Query: Expecting a field name but got '{tok.text}'. "
+                        f"(line 1, character {tok.pos + 1})"
                     )
                 name = _FIELD_ALIASES.get(tok.text.lower())
                 if name is None or name not in _SORT_FIELDS:
@@ -199,7 +201,8 @@ class _Parser:
         tok = self.peek()
         if tok.kind != "EOF":
             raise JqlError(
-                f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{tok.text}'. (line 1, character {tok.pos + 1})"
+                f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{tok.text}'. "
+                f"(line 1, character {tok.pos + 1})"
             )
         return Query(where, tuple(order))
 
@@ -247,7 +250,8 @@ class _Parser:
             if not self.at_word("empty", "null"):
                 bad = self.peek()
                 raise JqlError(
-                    f"Error in the JQL Query: Expecting 'EMPTY' or 'NULL' but got '{bad.text}'. (line 1, character {bad.pos + 1})"
+                    f"Error in the JQL Query: Expecting 'EMPTY' or 'NULL' but got '{bad.text}'. "
+                    f"(line 1, character {bad.pos + 1})"
                 )
             self.next()
             return Clause(field, op, ())
@@ -280,7 +284,8 @@ class _Parser:
             return tok.text
         where = "the end of the query" if tok.kind == "EOF" else f"'{tok.text}'"
         raise JqlError(
-            f"Error in the JQL Query: Expecting either a value, list or function but got {where}. (line 1, character {tok.pos + 1})"
+            f"Error in the JQL Query: Expecting either a value, list or function but got {where}. "
+            f"(line 1, character {tok.pos + 1})"
         )
 
     def value_list(self) -> tuple[str, ...]:

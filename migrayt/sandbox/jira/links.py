@@ -85,7 +85,7 @@ class LinkOps(CommentOps):
                 errors["title"] = "'title' is required."
             if not obj.get("url"):
                 errors["url"] = "'url' is required."
-        if errors:
+        if errors or not isinstance(obj, dict):  # (the second: for the type checker; errors has it already)
             raise JiraError(400, [], errors)
         gid = body.get("globalId")
         existing = None

@@ -10,26 +10,15 @@ from typing import Any
 
 from .entities import Issue, jira_time
 from .errors import JiraError
-from .fields import FieldRules
+from .issues import IssueOps
 
 BULK_DELETE_MAX = 1000
 
 
-class RemovalOps(FieldRules):
-    # --- the changelog -----------------------------------------------------------------
+class RemovalOps(IssueOps):
+    """Built on the issue writes: removing a component, a sprint or issues in bulk edits or deletes issues."""
 
-    def record_change(self, issue: Issue, items: list[dict[str, Any]]) -> None:
-        """One changelog entry for an edit or a transition of `issue`, by the acting user, now."""
-        if not items:
-            return
-        self.counters.setdefault("changelog", 10000)  # a site stored before changelogs were kept
-        entry = {
-            "id": str(self._next("changelog")),
-            "author": self.acting(),
-            "created": self.now(),
-            "items": items,
-        }
-        self.changelogs.setdefault(issue.id, []).append(entry)
+    # --- the changelog (its entries are recorded by the store's `record_change`) -------------------
 
     def changelog(self, issue: Issue) -> list[dict[str, Any]]:
         return [

@@ -51,5 +51,5 @@ __all__ = [
 ]
 
 
-class JiraState(AgileOps, LinkOps, IssueOps, CommentOps, SearchOps, AttachmentOps, RemovalOps):
+class JiraState(AgileOps, LinkOps, RemovalOps, IssueOps, CommentOps, SearchOps, AttachmentOps):
     """The sandbox Jira site: one store, every resource's operations."""

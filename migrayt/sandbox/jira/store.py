@@ -90,7 +90,7 @@ class JiraStore:
         self.issue_remote_links: dict[int, list[int]] = {}
         self.components: dict[str, Component] = {}
         self.sprints: dict[int, Sprint] = {}
-        # issue id → its changelog entries (removals.py); bulk task id → the task (removals.py)
+        # issue id → its changelog entries (record_change; read in removals.py); bulk task id → the task (removals.py)
         self.changelogs: dict[int, list[dict[str, Any]]] = {}
         self.bulk_tasks: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, int] = {
@@ -170,6 +170,20 @@ class JiraStore:
     def acting(self) -> str:
         """Who a write is by: the user the request acts as, else the site's own user."""
         return ACTING_AS.get() or self.me.account_id
+
+    # Here, not beside the changelog's reader (removals.py): issues, links and attachments all record changes.
+    def record_change(self, issue: Issue, items: list[dict[str, Any]]) -> None:
+        """One changelog entry for an edit or a transition of `issue`, by the acting user, now."""
+        if not items:
+            return
+        self.counters.setdefault("changelog", 10000)  # a site stored before changelogs were kept
+        entry = {
+            "id": str(self._next("changelog")),
+            "author": self.acting(),
+            "created": self.now(),
+            "items": items,
+        }
+        self.changelogs.setdefault(issue.id, []).append(entry)
 
     # --- lookups ----------------------------------------------------------------------------------
 

@@ -62,13 +62,14 @@ async def node(request: Request, site: Site, organization: str, project: str, gr
         )
     n = root
     for name in [unquote(s) for s in path.split("/") if s]:
-        n = next((c for c in n.children if c.name.lower() == name.lower()), None)
-        if n is None:
+        child = next((c for c in n.children if c.name.lower() == name.lower()), None)
+        if child is None:
             raise AdoError(
                 404,
                 f"VS402485: The node '{path}' does not exist under {group}.",
                 "ClassificationNodeDoesNotExistException",
             )
+        n = child
     return reply(request, site.render.node(n, _depth(request)))
 
 
