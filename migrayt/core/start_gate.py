@@ -8,14 +8,17 @@ its checkout is paid.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.billing import gate as billing_gate
 from migrayt.contracts.runs import RunStatus
 from migrayt.intake.verdict import preview_refusal
 from migrayt.mapping import versions as plan_versions
-from migrayt.store.models import Run
+from migrayt.store.models import AuditEvent, Run
 
 
 async def active_run(session: AsyncSession, migration_id: str, *, other_than: str | None = None) -> str | None:
@@ -47,3 +50,45 @@ async def start_refusal(
         if refused := await preview_refusal(session, migration_id):
             return refused
     return await billing_gate.unpaid_reason(session, migration_id)  # MIGRAYT_BILLING=stripe: checkout first
+
+
+async def claim_run(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    migration_id: str,
+    tenant: str,
+    phase: str,
+    action: str,
+    actor: str,
+    door: str,
+    detail: dict[str, Any],
+) -> None:
+    """The RUNNING row of a run started by its own workflow (a delta sync, an undo) and its `…_requested` audit
+    event; both keyed by the run id, so a retried activity claims once. The caller commits."""
+    await session.execute(
+        pg_insert(Run)
+        .values(
+            id=run_id,
+            migration_id=migration_id,
+            tenant_id=tenant,
+            status=RunStatus.RUNNING.value,
+            phase=phase,
+            counters={},
+        )
+        .on_conflict_do_nothing(index_elements=[Run.id])
+    )
+    await session.execute(
+        pg_insert(AuditEvent)
+        .values(
+            event_key=f"{run_id}:requested",
+            tenant_id=tenant,
+            migration_id=migration_id,
+            run_id=run_id,
+            action=action,
+            actor=actor,
+            door=door,
+            detail=detail,
+        )
+        .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,8 +18,8 @@ from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.contracts.runs import RunStatus
 from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput
 from migrayt.contracts.undo import UNDO_RUN_PREFIX
-from migrayt.core.start_gate import start_refusal
-from migrayt.store.models import AuditEvent, Run
+from migrayt.core.start_gate import claim_run, start_refusal
+from migrayt.store.models import Run
 
 # ADO's clock and ours are different clocks: look back a little further than the last run's start.
 # Items seen twice are harmless, every write is exactly once by its ledger key.
@@ -83,31 +82,16 @@ class DeltaPrepareActivities:
         async with self._sessions() as session:
             if refusal := await start_refusal(session, input.migration_id, plan_approval=False, this_run=input.run_id):
                 return refusal
-            await session.execute(
-                pg_insert(Run)
-                .values(
-                    id=input.run_id,
-                    migration_id=input.migration_id,
-                    tenant_id=input.tenant,
-                    status=RunStatus.RUNNING.value,
-                    phase="preflight",
-                    counters={},
-                )
-                .on_conflict_do_nothing(index_elements=[Run.id])
-            )
-            await session.execute(
-                pg_insert(AuditEvent)
-                .values(
-                    event_key=f"{input.run_id}:requested",
-                    tenant_id=input.tenant,
-                    migration_id=input.migration_id,
-                    run_id=input.run_id,
-                    action="delta_sync_requested",
-                    actor=input.requested_by,
-                    door=input.door,
-                    detail={},
-                )
-                .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+            await claim_run(
+                session,
+                run_id=input.run_id,
+                migration_id=input.migration_id,
+                tenant=input.tenant,
+                phase="preflight",
+                action="delta_sync_requested",
+                actor=input.requested_by,
+                door=input.door,
+                detail={},
             )
             await session.commit()
         return None

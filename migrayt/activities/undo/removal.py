@@ -30,7 +30,7 @@ from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.contracts.record_kinds import COMMENT, COMPONENT, ISSUE, LINK, REMOTE_LINK, SPRINT, USER
-from migrayt.contracts.runs import PhaseCounters, RunStatus
+from migrayt.contracts.runs import PhaseCounters
 from migrayt.contracts.undo import (
     CATEGORIES,
     EDITED_ISSUES,
@@ -48,10 +48,10 @@ from migrayt.contracts.undo import (
     UndoSweepInput,
     UndoSweepResult,
 )
-from migrayt.core.start_gate import start_refusal
+from migrayt.core.start_gate import claim_run, start_refusal
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING, REMOVED
-from migrayt.store.models import AuditEvent, ItemRecord, Run, RunSourceItem
+from migrayt.store.models import AuditEvent, ItemRecord, RunSourceItem
 
 WORKLOG = "worklog"
 CATEGORY_OF_KIND = {
@@ -249,38 +249,23 @@ class UndoActivities:
 
     async def _write_work_list(self, input: UndoPlanInput, tiers: list[list[ItemRecord]], plan: UndoPlan) -> None:
         async with self._sessions() as session:
-            await session.execute(
-                pg_insert(Run)
-                .values(
-                    id=input.run_id,
-                    migration_id=input.migration_id,
-                    tenant_id=input.tenant,
-                    status=RunStatus.RUNNING.value,
-                    phase="undo",
-                    counters={},
-                )
-                .on_conflict_do_nothing(index_elements=[Run.id])
-            )
-            await session.execute(
-                pg_insert(AuditEvent)
-                .values(
-                    event_key=f"{input.run_id}:requested",
-                    tenant_id=input.tenant,
-                    migration_id=input.migration_id,
-                    run_id=input.run_id,
-                    action="undo_requested",
-                    actor=input.requested_by,
-                    door=input.door,
-                    # Counts, keys and account ids only: never ticket content.
-                    detail={
-                        "counts": plan.counts,
-                        "total": plan.total,
-                        "force": input.force,
-                        "blocked": [b.model_dump() for b in plan.blocked],
-                        "forced": [b.model_dump() for b in plan.forced],
-                    },
-                )
-                .on_conflict_do_nothing(index_elements=[AuditEvent.event_key])
+            await claim_run(
+                session,
+                run_id=input.run_id,
+                migration_id=input.migration_id,
+                tenant=input.tenant,
+                phase="undo",
+                action="undo_requested",
+                actor=input.requested_by,
+                door=input.door,
+                # Counts, keys and account ids only: never ticket content.
+                detail={
+                    "counts": plan.counts,
+                    "total": plan.total,
+                    "force": input.force,
+                    "blocked": [b.model_dump() for b in plan.blocked],
+                    "forced": [b.model_dump() for b in plan.forced],
+                },
             )
             await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == input.run_id))
             rows = [
