@@ -22,6 +22,7 @@ from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
+from migrayt.translation import field_roles
 from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
 
 
@@ -157,4 +158,6 @@ async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatal
         priorities={p.name: p.id for p in priorities},
         field_ids={f.id for f in fields},
         statuses={s.name for per_type in statuses for s in per_type.statuses},
+        sprint_field=field_roles.sprint_field(fields),
+        story_points_field=field_roles.story_points_field(fields),
     )
