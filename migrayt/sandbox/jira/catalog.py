@@ -92,10 +92,9 @@ def workflow_for(issue_type_id: str) -> tuple[Transition, ...]:
 
 
 def statuses_for(issue_type_id: str) -> list[Status]:
-    used = {INITIAL_STATUS_ID}
-    for t in workflow_for(issue_type_id):
-        used.add(t.to)
-        used |= t.sources
+    """The statuses of the type's workflow: those its transitions reach (a transition's sources may name statuses
+    of other types' workflows, as the shared Reopen names Won't Fix)."""
+    used = {INITIAL_STATUS_ID} | {t.to for t in workflow_for(issue_type_id)}
     return [s for s in STATUSES if s.id in used]
 
 
