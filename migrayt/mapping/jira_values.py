@@ -36,6 +36,17 @@ def statuses_for(plan: MappingPlan, target: TargetSchema, ado_type: str) -> list
     return list(dict.fromkeys(s.name for t in types for s in t.statuses))
 
 
+def shared_statuses(plan: MappingPlan, target: TargetSchema, state: str) -> list[str]:
+    """Statuses an "any type" entry for `state` may name: those in the workflow of every type it applies to (the
+    types without their own entry for the state). None fits them all where workflows differ: map it per type."""
+    users = [ado for ado in plan.types if state not in plan.states.get(ado, {})]
+    everything = [s.name for s in target.statuses()]
+    if not users:
+        return everything
+    common = set.intersection(*(set(statuses_for(plan, target, ado)) for ado in users))
+    return [name for name in everything if name in common]
+
+
 def unknown_values(plan: MappingPlan, target: TargetSchema) -> list[str]:
     """Every Jira value of the plan the project does not have, each with what to choose from."""
     project = target.project_key
@@ -48,14 +59,27 @@ def unknown_values(plan: MappingPlan, target: TargetSchema) -> list[str]:
                     f'Jira project {project} has no issue type "{name}" ({what} "{ado}"); '
                     f"choose one of: {_choices(type_names)}"
                 )
+    every_status = [s.name for s in target.statuses()]
     for ado_type, states in sorted(plan.states.items()):
-        allowed = statuses_for(plan, target, ado_type)
-        where = "" if ado_type == "*" else f" of {ado_type}"
-        workflow = "" if ado_type == "*" else f" in the workflow of {plan.types.get(ado_type) or ado_type}"
         for state, status in sorted(states.items()):
+            if ado_type == "*":
+                allowed = shared_statuses(plan, target, state)
+                if status not in every_status:
+                    problems.append(
+                        f'Jira project {project} has no status "{status}" (ADO state "{state}", any type); '
+                        f"choose one of: {_choices(allowed)}"
+                    )
+                elif status not in allowed:
+                    problems.append(
+                        f'status "{status}" (ADO state "{state}", any type) is not in the workflow of every type it '
+                        f"applies to; choose one of: {_choices(allowed)}, or map the state per type"
+                    )
+                continue
+            allowed = statuses_for(plan, target, ado_type)
             if status not in allowed:
                 problems.append(
-                    f'Jira project {project} has no status "{status}"{workflow} (ADO state "{state}"{where}); '
+                    f'Jira project {project} has no status "{status}" in the workflow of '
+                    f'{plan.types.get(ado_type) or ado_type} (ADO state "{state}" of {ado_type}); '
                     f"choose one of: {_choices(allowed)}"
                 )
     for value, name in sorted(plan.priorities.items()):

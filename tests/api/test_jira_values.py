@@ -55,6 +55,10 @@ BAD_EDITS = {
         lambda p: p["states"].update({"Task": {"Removed": "Won't Fix"}}),
         ['status "Won\'t Fix" in the workflow of Task', "Done"],
     ),
+    "status not in every type's workflow": (
+        lambda p: p["states"]["*"].update({"Closed": "Won't Fix"}),
+        ['status "Won\'t Fix" (ADO state "Closed", any type) is not in the workflow of every type', "per type"],
+    ),
     "priority": (lambda p: p["priorities"].update({"1": "Urgent"}), ['priority "Urgent"', "Highest"]),
     "link type": (
         lambda p: p["link_types"].update({"System.LinkTypes.Related": "Relates to"}),
