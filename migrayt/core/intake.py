@@ -21,7 +21,7 @@ from migrayt.connections_store import (
 )
 from migrayt.contracts.preview import PreviewWorkflowInput, PreviewWorkflowResult
 from migrayt.contracts.scan import ScanInput, ScanResult
-from migrayt.core.errors import FindingsNotAcknowledged, NotFound, WrongConnectionKind
+from migrayt.core.errors import FindingsNotAcknowledged, NotFound, ServiceUnreachable, WrongConnectionKind
 from migrayt.core.jira_options import JiraOptions
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
@@ -102,9 +102,16 @@ class IntakeService:
             email=jira.username or "",
             token_ref=f"sealed:{jira_secret}",
         )
+        plan = plan or default_plan()
+        if approved:
+            await self.options.check_new(tenant, target, plan)
         return await Migrations(self.settings, self.sessions, self.temporal).create_migration(
-            tenant, name, source, target, plan or default_plan(), actor=actor, door=door, approved=approved
+            tenant, name, source, target, plan, actor=actor, door=door, approved=approved
         )
+
+    async def check_plan_to_approve(self, tenant: str, target: TargetConnection, plan: MappingPlan) -> None:
+        """A plan approved as its migration is made passes the check an approval does (UnknownJiraValue)."""
+        await self.options.check_new(tenant, target, plan)
 
     async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
         async with self.sessions() as session:
@@ -228,7 +235,10 @@ class IntakeService:
         """A new version; refused (UnknownJiraValue) while it names a Jira value the project does not have."""
         await self._migration(tenant, migration_id)
         versions.check_plan_size(plan, versions.PlanLimits.of(self.settings))  # a huge plan is refused unread
-        await self.options.check(migration_id, plan)
+        try:
+            await self.options.check(migration_id, plan)
+        except ServiceUnreachable:
+            pass  # Jira cannot be read now: the draft is kept, and approval checks it (and refuses while unread)
         async with self.sessions() as session:
             row = await versions.edit(
                 session,

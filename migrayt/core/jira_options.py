@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContexts
+from migrayt.connections import TargetConnection
 from migrayt.connectors.http import HttpError
 from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
 from migrayt.connectors.pool import ConnectorPool
@@ -57,3 +58,16 @@ class JiraOptions:
     async def check(self, migration_id: str, plan: MappingPlan) -> None:
         """UnknownJiraValue naming each Jira value of the plan the project does not have."""
         check_jira_values(plan, await self.read(migration_id))
+
+    async def check_new(self, tenant: str, target: TargetConnection, plan: MappingPlan) -> None:
+        """The same check for a plan approved as a migration is made (no migration to read the connection from)."""
+        try:
+            jira = await self._contexts.jira_for(tenant, target)
+            options = await read_target_schema(jira, target.project_key)
+        except ApplicationError as err:
+            raise ServiceUnreachable(str(err)) from None
+        except (HttpError, OutboundRefused) as err:
+            raise ServiceUnreachable(
+                f"could not read the Jira project's issue types, statuses and fields: {err}"
+            ) from None
+        check_jira_values(plan, options)

@@ -117,3 +117,16 @@ async def test_approving_a_plan_that_names_values_the_project_does_not_have_is_r
         for _, expected in BAD_EDITS.values():
             assert any(expected[0] in p for p in problems), (expected[0], problems)
         assert (await http.get(f"/api/migrations/{mid}/plan")).json()["status"] == "draft"
+
+
+async def test_a_migration_made_with_its_plan_approved_is_refused_while_the_plan_names_a_value_jira_lacks(api, sandbox):
+    token = await api.issue_token(TENANT, name="values")
+    body = migration_body(sandbox, TENANT, name="Approved at birth", approve=True)
+    body["plan"]["types"]["User Story"] = "Tset"
+    async with api.client(token) as http:
+        r = await http.post("/api/migrations", json=body)
+        assert r.status_code == 422, r.text
+        assert 'no issue type "Tset"' in r.json()["detail"]
+        assert "Approved at birth" not in {m["name"] for m in (await http.get("/api/migrations")).json()}
+        body["plan"]["types"]["User Story"] = "Story"
+        assert (await http.post("/api/migrations", json=body)).status_code == 201

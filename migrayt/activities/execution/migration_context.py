@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -41,6 +43,17 @@ def bad_configuration(message: str) -> ApplicationError:
     return ApplicationError(message, type="BadConfiguration", non_retryable=True)
 
 
+@contextmanager
+def _secrets_checked(tenant: str) -> Iterator[None]:
+    try:
+        yield
+    except SecretRefRefused as err:
+        message = f"secret refused for tenant {tenant}: {err}"
+        raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
+    except SecretNotFound as err:
+        raise bad_configuration(str(err)) from None
+
+
 class MigrationContexts:
     """Loads and caches per-migration context in the worker process."""
 
@@ -66,13 +79,8 @@ class MigrationContexts:
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
         owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)
-        try:
+        with _secrets_checked(tenant):
             ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
-        except SecretRefRefused as err:
-            message = f"secret refused for tenant {tenant}: {err}"
-            raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
-        except SecretNotFound as err:
-            raise bad_configuration(str(err)) from None
         return MigrationContext(
             migration_id=migration.id,
             tenant_id=migration.tenant_id,
@@ -82,6 +90,12 @@ class MigrationContexts:
             ado=ado,
             jira=jira,
         )
+
+    async def jira_for(self, tenant: str, target: TargetConnection) -> JiraClient:
+        """A client for a Jira connection no migration holds yet (a plan checked before the migration is made)."""
+        owned = await self._owned_sealed(tenant, target.token_ref)
+        with _secrets_checked(tenant):
+            return self._connectors.jira(target, tenant, owned)
 
     async def _owned_sealed(self, tenant: str, *refs: str) -> frozenset[str]:
         """Of the sealed values `refs` name, those a saved connection of `tenant` holds (a sealed value is unique)."""

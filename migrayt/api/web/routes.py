@@ -482,8 +482,6 @@ async def edit_mapping(request: Request, migration_id: str) -> Response:
         await intake.edit_plan(who.tenant, migration_id, base_version, views.apply_form(plan, form), who.actor, "web")
     except UnknownJiraValue as err:
         return await _mapping_page(request, who, migration_id, status_code=422, error=_refused(err, "Not saved"))
-    except ServiceUnreachable as err:
-        return await _mapping_page(request, who, migration_id, status_code=502, error=str(err))
     except (VersionConflict, ValueError, ValidationError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
