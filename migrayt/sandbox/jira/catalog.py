@@ -79,9 +79,13 @@ _STANDARD = (
     Transition("31", "Done", frozenset({"10001"}), "10002"),
     Transition("41", "Stop Progress", frozenset({"3"}), "10000"),
     Transition("51", "Back to In Progress", frozenset({"10001"}), "3"),
-    Transition("61", "Reopen", frozenset({"10002", "10003"}), "10000"),
+    Transition("61", "Reopen", frozenset({"10002"}), "10000"),
 )
-_BUG_EXTRA = (Transition("71", "Won't Fix", frozenset({"3"}), "10003"),)
+# Bugs can also end as Won't Fix, and be reopened from it: a status only the Bug workflow has.
+_BUG_EXTRA = (
+    Transition("71", "Won't Fix", frozenset({"3"}), "10003"),
+    Transition("81", "Reopen", frozenset({"10003"}), "10000"),
+)
 
 
 def workflow_for(issue_type_id: str) -> tuple[Transition, ...]:
@@ -92,9 +96,10 @@ def workflow_for(issue_type_id: str) -> tuple[Transition, ...]:
 
 
 def statuses_for(issue_type_id: str) -> list[Status]:
-    """The statuses of the type's workflow: those its transitions reach (a transition's sources may name statuses
-    of other types' workflows, as the shared Reopen names Won't Fix)."""
-    used = {INITIAL_STATUS_ID} | {t.to for t in workflow_for(issue_type_id)}
+    used = {INITIAL_STATUS_ID}
+    for t in workflow_for(issue_type_id):
+        used.add(t.to)
+        used |= t.sources
     return [s for s in STATUSES if s.id in used]
 
 
