@@ -4,6 +4,7 @@ the default ids are unknown there."""
 
 from __future__ import annotations
 
+from jira_contract import validate_response
 from jira_support import create, issue_body, jira
 
 from migrayt.sandbox.jira.app import JiraSandboxConfig
@@ -15,14 +16,19 @@ RENAMED = JiraSandboxConfig(
 
 async def test_fields_are_listed_under_the_sites_own_ids_with_their_schema() -> None:
     async with jira(RENAMED) as (client, _):
-        fields = {f["id"]: f for f in (await client.get("/rest/api/3/field")).json()}
+        listed = await client.get("/rest/api/3/field")
+        validate_response("GET", "/rest/api/3/field", 200, listed.json())  # FieldDetails, as the spec says
+        fields = {f["id"]: f for f in listed.json()}
         assert "customfield_10020" not in fields and "customfield_10016" not in fields
         sprint = fields["customfield_10104"]
         assert sprint["name"] == "Sprint" and sprint["schema"]["custom"] == "com.pyxis.greenhopper.jira:gh-sprint"
         assert sprint["schema"]["customId"] == 10104 and "cf[10104]" in sprint["clauseNames"]
         points = fields["customfield_10133"]
         assert points["schema"]["custom"] == "com.pyxis.greenhopper.jira:jsw-story-points"
-        meta = (await client.get("/rest/api/3/issue/createmeta/PHX/issuetypes/10001")).json()["fields"]
+        path = "/rest/api/3/issue/createmeta/PHX/issuetypes/10001"
+        answer = (await client.get(path)).json()
+        validate_response("GET", path, 200, answer)
+        meta = answer["fields"]
         assert {"customfield_10104", "customfield_10133"} <= {f["fieldId"] for f in meta}
 
 
