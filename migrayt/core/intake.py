@@ -103,15 +103,15 @@ class IntakeService:
             token_ref=f"sealed:{jira_secret}",
         )
         plan = plan or default_plan()
-        if approved:
-            await self.options.check_new(tenant, target, plan)
+        if approved:  # approved as it is made: the check an approval makes, on the saved (tested) connection
+            versions.check_plan_size(plan, versions.PlanLimits.of(self.settings))
+            try:
+                await self.options.check_new(tenant, target, plan)
+            except ServiceUnreachable:
+                pass  # as on approval: the run's preflight and the preview check the values against Jira
         return await Migrations(self.settings, self.sessions, self.temporal).create_migration(
             tenant, name, source, target, plan, actor=actor, door=door, approved=approved
         )
-
-    async def check_plan_to_approve(self, tenant: str, target: TargetConnection, plan: MappingPlan) -> None:
-        """A plan approved as its migration is made passes the check an approval does (UnknownJiraValue)."""
-        await self.options.check_new(tenant, target, plan)
 
     async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
         async with self.sessions() as session:
@@ -276,12 +276,16 @@ class IntakeService:
     ) -> None:
         """Approve the latest version; refused while a finding that will fail items is not acknowledged (by rule),
         or while it names a Jira value the project does not have (a plan saved before values were checked)."""
+        unchecked = None
         try:
             _, plan = await self.plan(tenant, migration_id, version)
+            await self.options.check(migration_id, plan)
         except NotFound:
             pass  # versions.approve answers a version that does not exist
-        else:
-            await self.options.check(migration_id, plan)
+        except ServiceUnreachable as err:
+            # Jira cannot be read from here (down, or its secret only where the worker runs): the approval is
+            # recorded as unchecked, and the run's preflight and the preview check the values against Jira.
+            unchecked = str(err)[:300]
         missing = [f for f in await self.findings_to_acknowledge(tenant, migration_id) if f.rule not in acknowledged]
         if missing:
             raise FindingsNotAcknowledged(
@@ -300,6 +304,7 @@ class IntakeService:
                 actor=actor,
                 door=door,
                 acknowledged=sorted(set(acknowledged)),
+                jira_values_unchecked=unchecked,
             )
             await session.commit()
 

@@ -25,12 +25,15 @@ from migrayt.tenant_secrets import SecretPolicy
 # still shows an issue type an administrator has just added without a restart.
 FRESH_SECONDS = 60.0
 CACHED_MIGRATIONS = 256
+ATTEMPTS = 3
 
 
 class JiraOptions:
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         pool = ConnectorPool(
             SecretPolicy.for_settings(settings, shared=auth_mode(settings) == "on"),
+            # A person waits on the answer: a Jira that does not answer is reported soon, not retried for a minute.
+            http_overrides={"max_attempts": min(settings.http_max_retries, ATTEMPTS)},
             outbound=OutboundPolicy.for_settings(settings),
         )
         self._contexts = MigrationContexts(sessions, pool)

@@ -5,9 +5,14 @@ anything else — on save and on approval — with a message naming the bad valu
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.settings import get_settings
+from tests.api.conftest import ADMIN_TOKEN, served
 from tests.api.helpers import migration_body
+from tests.api.test_migration_from_connections import save_connections
 
 TENANT = "values-corp"
 TYPES = ["Epic", "Story", "Task", "Bug", "Test", "Sub-task"]
@@ -119,14 +124,42 @@ async def test_approving_a_plan_that_names_values_the_project_does_not_have_is_r
         assert (await http.get(f"/api/migrations/{mid}/plan")).json()["status"] == "draft"
 
 
-async def test_a_migration_made_with_its_plan_approved_is_refused_while_the_plan_names_a_value_jira_lacks(api, sandbox):
+@pytest.fixture
+async def api_unsealing(stack, monkeypatch):
+    """The API with MIGRAYT_SECRET_KEY in its process, as `migrayt up` runs it: it opens saved connections."""
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("MIGRAYT_SECRET_KEY", key)
+    get_settings.cache_clear()
+    try:
+        async with served(stack, auth="on", admin_token=SecretStr(ADMIN_TOKEN), secret_key=SecretStr(key)) as api:
+            yield api
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+async def test_a_migration_made_with_its_plan_approved_is_refused_while_the_plan_names_a_value_jira_lacks(
+    api_unsealing, sandbox
+):
+    api = api_unsealing
     token = await api.issue_token(TENANT, name="values")
-    body = migration_body(sandbox, TENANT, name="Approved at birth", approve=True)
-    body["plan"]["types"]["User Story"] = "Tset"
     async with api.client(token) as http:
+        ado, jira = await save_connections(http, sandbox)
+        plan = migration_body(sandbox, TENANT)["plan"]
+        plan["types"]["User Story"] = "Tset"
+        body = {
+            "name": "Approved at birth",
+            "source_connection_id": ado,
+            "target_connection_id": jira,
+            "project_key": "PHX",
+            "plan": plan,
+            "approve_plan": True,
+        }
         r = await http.post("/api/migrations", json=body)
         assert r.status_code == 422, r.text
         assert 'no issue type "Tset"' in r.json()["detail"]
         assert "Approved at birth" not in {m["name"] for m in (await http.get("/api/migrations")).json()}
-        body["plan"]["types"]["User Story"] = "Story"
-        assert (await http.post("/api/migrations", json=body)).status_code == 201
+        plan["types"]["User Story"] = "Story"
+        made = await http.post("/api/migrations", json=body)
+        assert made.status_code == 201, made.text
+        assert made.json()["plan"]["status"] == "approved"

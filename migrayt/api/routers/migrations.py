@@ -155,8 +155,6 @@ async def create_migration(
             )
     except SecretRefRefused as err:
         raise HTTPException(422, str(err)) from None
-    if body.approve_plan:
-        await intake.check_plan_to_approve(who.tenant, body.target, body.plan or default_plan())
     migration_id = await svc.create_migration(
         who.tenant,
         body.name,
