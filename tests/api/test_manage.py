@@ -4,6 +4,8 @@ first; a failing one leaves the old in place). Each action is audited with its d
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -157,15 +159,15 @@ async def test_the_cli_renames_deletes_and_rotates_with_door_cli(api, sandbox, m
 
     renamed = await cli.json("migration", "rename", mid, "Saved (renamed)")
     assert renamed["name"] == "Saved (renamed)"
-    assert "Saved (renamed)" in (await cli("migration", "list")).stdout
+    assert [m["name"] for m in await cli.json("migrations")] == ["Saved (renamed)"]
 
-    refused = await cli("connection", "delete", jira_id, code=4)
-    assert f"{mid} (Saved (renamed))" in refused.output
+    refused = json.loads((await cli("connection", "delete", jira_id, "--json", code=4)).stdout)
+    assert f"{mid} (Saved (renamed))" in refused["error"] and refused["status"] == 409
 
     # The new secret from the environment (or a hidden prompt), never from an argument.
     monkeypatch.setenv("MIGRAYT_JIRA_TOKEN", "wrong-token")
-    failed = await cli("connection", "rotate", jira_id, code=2)
-    assert "the old one stays" in failed.output and "wrong-token" not in failed.output
+    failed = await cli("connection", "rotate", jira_id, "--json", code=2)
+    assert "the old one stays" in json.loads(failed.stdout)["error"] and "wrong-token" not in failed.output
     monkeypatch.setenv("MIGRAYT_JIRA_TOKEN", DEFAULT_JIRA_TOKEN)
     rotated = await cli.json("connection", "rotate", jira_id)
     assert rotated["migrations_updated"] == [mid]
