@@ -125,9 +125,10 @@ async def accept_failures(
     failure_reason: str | None = None,
     phase: str | None = None,
 ) -> AcceptOutcome:
-    """Accept the migration's failed records named in `records`, or every one whose failure reason (the class the
-    failure lists group by, e.g. "File too large for Jira") is `failure_reason` (in `phase`, if given). A record that
-    is not failed is NotFound: only a failure can be accepted. The caller commits."""
+    """Accept the migration's failed records named in `records` (accepted already: with this reason now), or every
+    open one whose failure reason (the class the failure lists group by, e.g. "File too large for Jira") is
+    `failure_reason` (in `phase`, if given). A record that is not failed is NotFound: only a failure can be accepted.
+    The caller commits."""
     stmt = select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.error).where(
         ItemRecord.migration_id == migration.id, ItemRecord.state == FAILED
     )
@@ -140,9 +141,10 @@ async def accept_failures(
             kind, key = sorted(missing)[0]
             raise NotFound(f"no failed {kind} record {key} in migration {migration.id}: only a failure can be accepted")
     else:
+        # The open failures of that reason: one accepted already keeps its own reason.
         found = [
             (k, s, e)
-            for k, s, e in await session.execute(stmt)
+            for k, s, e in await session.execute(stmt.where(~is_accepted()))
             if classify(e)[0] == failure_reason and (phase is None or phase_of(k) == phase)
         ]
     if found:
