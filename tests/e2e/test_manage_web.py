@@ -82,7 +82,7 @@ async def test_rename_accept_failures_to_completed_with_accepted_exceptions_then
     await expect(page).to_have_url(re.compile(rf"/app/runs/{run_id}/failures"))
     await screenshot(page, "31-manage-failures-to-accept")
     first = page.locator("#failures tbody tr").first
-    await first.get_by_label("why this failure is acceptable").fill("Test Cases stay in ADO")
+    await first.get_by_label("why this failure is acceptable").fill("this account left the company")
     await first.get_by_role("button", name="Accept").click()
     await expect(page.locator("#failures-notice")).to_have_text("1 failure(s) accepted.")
     await expect(page.locator("#failure-count")).to_contain_text("1 accepted")
@@ -95,7 +95,7 @@ async def test_rename_accept_failures_to_completed_with_accepted_exceptions_then
     await expect(page.locator("#run-status")).to_have_text("COMPLETED WITH ACCEPTED EXCEPTIONS")
     await expect(page.locator("#failure-count")).to_contain_text("0 failure(s)")
     accepted = page.locator("#accepted tbody tr")
-    await expect(accepted.first).to_contain_text("Test Cases stay in ADO")
+    await expect(accepted.first).to_contain_text("this account left the company")
     await expect(accepted.first).to_contain_text("local-user")
     await screenshot(page, "32-manage-failures-accepted")
 
