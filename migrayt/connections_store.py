@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -304,7 +305,7 @@ class ConnectionStore:
             return [_view(r) for r in rows]
 
     @staticmethod
-    async def _users(session: Any, row: StoredConnection) -> list[Migration]:
+    async def _users(session: Any, row: StoredConnection) -> Sequence[Migration]:
         """The tenant's migrations made from this connection: they carry its sealed secret (`sealed:<token>`)."""
         sealed = f"sealed:{row.secret_encrypted}"
         field = "pat_ref" if row.kind == "ado" else "token_ref"
@@ -344,7 +345,7 @@ class ConnectionStore:
 
     async def rotate(
         self, tenant: str, connection_id: str, secret: SecretStr, actor: str, door: str
-    ) -> tuple[ConnectionView, list[str]]:
+    ) -> tuple[ConnectionView, Sequence[str]]:
         """Replace the secret after testing the new one against the service; a failed test raises
         ConnectionRejected and the old secret stays. The migrations made from the connection get the new one too.
         Returns the connection and the ids of those migrations."""

@@ -69,7 +69,7 @@ class IntakeService:
 
     async def rotate_connection_secret(
         self, tenant: str, connection_id: str, secret: SecretStr, actor: str, door: str
-    ) -> tuple[ConnectionView, list[str]]:
+    ) -> tuple[ConnectionView, Sequence[str]]:
         """The new secret is tested first; refused (ConnectionRejected), the old one stays."""
         return await self.connections.rotate(tenant, connection_id, secret, actor, door)
 

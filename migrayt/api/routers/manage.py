@@ -5,6 +5,8 @@ migrayt/connections_store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,8 +20,10 @@ from migrayt.core.acceptances import AcceptedFailure, AcceptOutcome, RecordRef
 
 router = APIRouter(tags=["manage"])
 
-IN_USE = {409: {"description": "refused while in use; the message names what uses it, and nothing was changed"}}
-NOT_FOUND = {404: {"description": "no such object for this tenant"}}
+IN_USE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "refused while in use; the message names what uses it, and nothing was changed"}
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such object for this tenant"}}
 
 
 class RenameBody(BaseModel):
@@ -115,7 +119,7 @@ async def rotate_connection_secret(
         )
     except ConnectionRejected as err:
         raise HTTPException(400, f"secret not replaced (the old one stays): {err}") from None
-    return RotatedView(connection=view, migrations_updated=migrations)
+    return RotatedView(connection=view, migrations_updated=list(migrations))
 
 
 @router.post(
