@@ -19,6 +19,7 @@ from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
 from migrayt.scheduling.store import ScheduleRecord
 from migrayt.settings import Settings
+from migrayt.store import savepoints as savepoint_files
 from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run, Scan, Validation
 
 
@@ -202,7 +203,8 @@ class Migrations:
 
     async def delete_migration(self, tenant: str, migration_id: str, actor: str, door: str) -> None:
         """Delete a migration with everything kept of it (plan versions, scans, previews, runs, item records,
-        validations, schedules, checkouts: their rows go with it); its audit trail stays, ending with the deletion.
+        validations, schedules, checkouts: their rows go with it; its runs' savepoint files too); its audit trail
+        stays, ending with the deletion.
         What it wrote to Jira stays in Jira (undo first to take it out). Refused while anything of it is active."""
         async with self.sessions() as session:
             await owned(session, Migration, migration_id, tenant, "migration")
@@ -232,8 +234,11 @@ class Migrations:
                     detail={"name": migration.name, "schedules_deleted": len(schedule_ids)},
                 )
             )
+            run_ids = list(await session.scalars(select(Run.id).where(Run.migration_id == migration_id)))
             await session.delete(migration)
             await session.commit()
+        for run_id in run_ids:
+            savepoint_files.forget_run(self.settings, run_id)
 
     @staticmethod
     async def _deletion_refusal(session: AsyncSession, migration_id: str) -> str | None:

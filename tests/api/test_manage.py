@@ -12,6 +12,7 @@ from sqlalchemy import select
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord, Migration, Run, StoredConnection
+from migrayt.store.savepoints import folder as savepoint_folder
 from tests.api.helpers import migration_body, poll
 from tests.api.test_cli import Cli
 from tests.api.test_migration_from_connections import save_connections
@@ -67,8 +68,12 @@ async def test_rename_and_delete_a_migration_refused_while_its_run_is_running_or
         assert (await http.post(f"/api/migrations/{run_id}/cancel")).status_code == 202
         await poll(http, f"/api/migrations/{run_id}", lambda b: b["status"] in FINAL)
         assert (await intruder.delete(f"/api/migrations/{mid}")).status_code == 404
+        kept = (await http.get(f"/api/runs/{run_id}/savepoints")).json()
+        assert kept, "the paused run wrote a savepoint"
         r = await http.delete(f"/api/migrations/{mid}")
         assert r.status_code == 204, r.text
+        # Its savepoints held its item records: they go too.
+        assert not (savepoint_folder(api.stack.settings) / run_id).exists()
 
         # Gone from every list and every read; its audit trail stays and ends with the deletion.
         assert (await http.get("/api/migrations")).json() == []
