@@ -94,8 +94,7 @@ th{background:#f1f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>Migration report: {{ r.migration_name }}</h1>
 <table class="meta">
-<tr><td class="muted">Run</td><td id="run-id">{{ r.run_id }}
-(<span id="run-status">{{ r.status|replace("_", " ") }}</span>)</td></tr>
+<tr><td class="muted">Run</td><td id="run-id">{{ r.run_id }} ({{ r.status|replace("_", " ") }})</td></tr>
 <tr><td class="muted">From</td><td>Azure DevOps {{ r.source }}</td></tr>
 <tr><td class="muted">To</td><td>Jira {{ r.target }}</td></tr>
 <tr><td class="muted">Started / finished</td><td>{{ r.started_at or "—" }} / {{ r.finished_at or "—" }}</td></tr>
