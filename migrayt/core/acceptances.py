@@ -109,7 +109,8 @@ async def settle_run(session: AsyncSession, run: Run) -> None:
 
 
 def standing_run_of(runs: list[Run]) -> Run | None:
-    """As Migrations.standing_run: the latest full run (a delta sync carries only changed items)."""
+    """The run a migration stands at: its latest full run (a delta sync carries only changed items, so it does not
+    clear that run's failures). Migrations.standing_run for the doors."""
     full = [r for r in runs if not r.id.startswith("delta-")]
     return full[-1] if full else (runs[-1] if runs else None)
 

@@ -109,8 +109,7 @@ class Migrations:
     def standing_run(runs: list[Run]) -> Run | None:
         """The run a migration stands at: its latest full run. A delta sync after it carries only the changed items,
         so it does not clear that run's failures (an INCOMPLETE run stays the migration's status)."""
-        full = [r for r in runs if not r.id.startswith("delta-")]
-        return full[-1] if full else (runs[-1] if runs else None)
+        return acceptances.standing_run_of(runs)
 
     async def list_migrations(self, tenant: str) -> list[Migration]:
         async with self.sessions() as session:
