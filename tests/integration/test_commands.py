@@ -104,9 +104,10 @@ def test_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         assert httpx.get(f"{api}/api/migrations/run-does-not-exist", timeout=5).status_code in (401, 404)
     finally:
         proc.send_signal(2)
-        proc.wait(60)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert (tmp_path / "state" / "temporal" / "temporal.db").exists()
+    assert f"Web app {api}/app" in out  # the banner says where the web app is
 
 
 def test_up_on_a_busy_port_names_the_port(tmp_path):
