@@ -306,7 +306,10 @@ async def _run_demo(stack: LocalStack, sandbox: SandboxServer, console: Console,
         console.print(line)
     if keep_running and stack.api_url:
         api = "" if stack.api_url == DEFAULT_API_URL else f" --api-url {stack.api_url}"
-        console.print(f"CLI (no token needed here): migrayt status {final_id}{api}; migrayt failures {first_id}{api}")
+        console.print(
+            f"CLI (no token needed here): migrayt status {final_id}{api}; migrayt map show {migration_id}{api} "
+            "(the users, now with the fallback user)"
+        )
     return {
         "run_id": final_id,
         "migration_id": migration_id,

@@ -55,12 +55,12 @@ class Planted:
 def _why(user: GeneratedUser) -> tuple[str, str]:
     """(the generator's case that puts this user on an item, why Jira has no account to match)."""
     if not user.in_jira:
-        return "ado_only_user", "works in ADO only (a contractor): no Jira account"
+        return "ado_only_user", "works in ADO only: no Jira account"
     if user.deleted:
         return "deleted_user", "has left: the Jira account is deactivated"
     if "\\svc-" in user.unique_name.lower():
-        return "no_email_user", "a build service account: no e-mail to match a Jira account by"
-    return "no_email_user", "a local machine account: no e-mail to match a Jira account by"
+        return "no_email_user", "a build service account: no e-mail to match by"
+    return "no_email_user", "a local machine account: no e-mail to match by"
 
 
 def planted(project: GeneratedProject, upload_limit: int) -> Planted:
@@ -102,10 +102,11 @@ def planted_lines(p: Planted) -> list[str]:
     if p.users:
         lines.append(f"  {len(p.users)} ADO users with no Jira account to match:")
         for u in p.users:
-            on = f", on ADO #{u.item}" if u.item else ""
-            lines.append(escape(f"    {u.display_name} ({u.unique}): {u.why}{on}"))
+            on = f" on ADO #{u.item}" if u.item else ""
+            lines.append(escape(f"    {u.display_name} <{u.unique}>{on}: {u.why}"))
     if p.files:
-        lines.append(f"  {len(p.files)} file(s) over the Jira site's upload limit of {megabytes(p.upload_limit)}:")
+        files = "1 file" if len(p.files) == 1 else f"{len(p.files)} files"
+        lines.append(f"  {files} over the Jira site's upload limit of {megabytes(p.upload_limit)}:")
         for f in p.files:
             lines.append(escape(f"    ADO #{f.item} {f.name} ({megabytes(f.size)})"))
     return lines
@@ -117,7 +118,7 @@ def failure_line(f: RecordLine, p: Planted) -> str:
     if f.ado_id is not None:
         who = f"ADO #{f.ado_id} {f.what}"
     elif f.kind == "user" and f.source_key in names:
-        who = f"ADO user {names[f.source_key]} ({f.source_key})"
+        who = f"ADO user {names[f.source_key]} <{f.source_key}>"
     else:
         who = f"ADO {f.what}"
     return escape(f"{who}: {f.error}")
@@ -126,7 +127,8 @@ def failure_line(f: RecordLine, p: Planted) -> str:
 def failure_lines(run_id: str, status: str, failures: list[RecordLine], total: int, p: Planted) -> list[str]:
     planted_ones = [f for f in failures if p.expects(f)]
     others = [f for f in failures if not p.expects(f)]
-    lines = [f"[bold]Run {run_id} ended {status}[/] with {total} failure(s), each named by its ADO item or user:"]
+    failed = "1 failure" if total == 1 else f"{total} failures"
+    lines = [f"[bold]Run {run_id} ended {status}[/] with {failed}, each named by its ADO item or user:"]
     if planted_ones:
         lines.append(f"  planted ({len(planted_ones)} of {p.count}):")
         lines += [f"    {failure_line(f, p)}" for f in planted_ones]

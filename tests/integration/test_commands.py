@@ -58,7 +58,7 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
         ("Phoenix Build Service", "acme\\svc-phoenix-build"),
         ("Ines Corbeau", "ines-laptop\\ines"),
     ):
-        assert f"ADO user {name} ({unique}): no Jira account" in out
+        assert f"ADO user {name} <{unique}>: no Jira account" in out
     assert "not planted" not in out
     assert f"migrayt rerun {first['run_id']}" in out and "--fallback-user" in out
 
