@@ -14,14 +14,15 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.billing.gate import BillingSettings
 from migrayt.billing.service import stripe_client
 from migrayt.billing.store import Checkout, UsageReport
-from migrayt.intake.quote import billed, unit_of_kind
+from migrayt.contracts.record_kinds import USER
+from migrayt.intake.quote import billed
 from migrayt.store.db import engine_of
 from migrayt.store.models import ItemRecord, Run
 
@@ -49,15 +50,11 @@ class UsageMeter:
                 await lock.scalar(select(func.pg_advisory_unlock(LOCK_KEY)))
 
     async def _report(self) -> int:
-        adopted = ItemRecord.detail["adopted"].as_boolean()
+        adopted = func.coalesce(ItemRecord.detail["adopted"].as_boolean(), false()).label("adopted")
         done = (
-            select(ItemRecord.run_id, ItemRecord.kind, func.count().label("n"))
-            .where(
-                ItemRecord.state == "done",
-                ItemRecord.kind.in_(list(unit_of_kind())),
-                or_(adopted.is_(None), adopted.is_(False)),
-            )
-            .group_by(ItemRecord.run_id, ItemRecord.kind)
+            select(ItemRecord.run_id, ItemRecord.kind, adopted, func.count().label("n"))
+            .where(ItemRecord.state == "done", ItemRecord.kind != USER)
+            .group_by(ItemRecord.run_id, ItemRecord.kind, adopted)
             .subquery()
         )
         paid_runs = (
@@ -76,16 +73,25 @@ class UsageMeter:
             runs = {run: (migration, customer) for run, migration, customer in (await session.execute(paid_runs)).all()}
             if not runs:
                 return 0
-            by_kind: dict[str, dict[str, int]] = {}
-            for run_id, kind, n in (await session.execute(select(done).where(done.c.run_id.in_(list(runs))))).all():
-                by_kind.setdefault(run_id, {})[kind] = n
+            by_kind: dict[str, dict[str, int]] = {}  # what this migration wrote: units
+            flat: dict[str, int] = {}  # every write, adopted or not: the meter before units
+            for run_id, kind, was_adopted, n in (
+                await session.execute(select(done).where(done.c.run_id.in_(list(runs))))
+            ).all():
+                flat[run_id] = flat.get(run_id, 0) + n
+                if not was_adopted:
+                    by_kind.setdefault(run_id, {})[kind] = by_kind.get(run_id, {}).get(kind, 0) + n
             reports = {
                 (r.run_id, r.unit): r
                 for r in await session.scalars(select(UsageReport).where(UsageReport.run_id.in_(list(runs))))
             }
         sent = 0
         for run_id, (migration_id, customer) in runs.items():
-            counts = billed(by_kind.get(run_id, {}))
+            if (run_id, LEGACY_UNIT) in reports:
+                # A run whose usage was reported before units finishes the way it began: flat writes, one meter.
+                counts = {LEGACY_UNIT: flat.get(run_id, 0)}
+            else:
+                counts = billed(by_kind.get(run_id, {}))
             units = list(counts) + [u for (r, u) in reports if r == run_id and u not in counts]
             for unit in units:
                 row = reports.get((run_id, unit))
@@ -97,7 +103,7 @@ class UsageMeter:
                     reported = pending
                     await self._save(run_id, unit, migration_id, customer, reported, pending)
                 n = counts.get(unit, 0)
-                if unit != LEGACY_UNIT and n > reported:
+                if n > reported:
                     await self._save(run_id, unit, migration_id, customer, reported, n)  # intent first
                     await self._send(run_id, unit, customer, reported, n)
                     await self._save(run_id, unit, migration_id, customer, n, n)

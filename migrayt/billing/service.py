@@ -207,7 +207,7 @@ class BillingService:
             if unit not in prices:
                 raise BillingMisconfigured(f"MIGRAYT_STRIPE_PRICES has no Stripe price for the unit {unit!r}")
             try:
-                price = await client.v1.prices.retrieve_async(prices[unit])
+                price = (await client.v1.prices.retrieve_async(prices[unit])).to_dict()
             except stripe.StripeError as err:
                 message = getattr(err, "user_message", None) or type(err).__name__
                 raise PaymentProviderError(f"Stripe did not show the price of {unit!r}: {message}") from None

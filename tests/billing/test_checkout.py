@@ -185,7 +185,7 @@ async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_
                     invoice = await stripe.StripeClient(
                         "sk_test_local", base_addresses={"api": stripe_api.url}
                     ).v1.invoices.create_preview_async({"subscription": "sub_test_42", "customer": "cus_test_42"})
-                    billed = [(line["quantity"], line["amount"]) for line in invoice["lines"]["data"]]
+                    billed = [(line["quantity"], line["amount"]) for line in invoice.to_dict()["lines"]["data"]]
                     assert billed == [(line["quantity"], round(line["amount"] * 100)) for line in quote["lines"]]
                     assert invoice["total"] == round(quote["total"] * 100)
                     identifiers = [e.form["identifier"] for e in events]
