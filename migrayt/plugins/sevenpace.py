@@ -263,30 +263,36 @@ class SevenPace(Plugin):
     # --- trust after the run ------------------------------------------------------------------------
 
     async def check(self, ctx: MigrationContext, wi: Any, issue_key: str) -> list[Difference]:
-        """The seconds logged on the issue by this migration equal the source's (up to the cap)."""
-        logs = (await read_worklogs(ctx.ado, [wi.id])).get(wi.id) or []
-        if not logs:
-            return []
-        posted, _ = split_at_cap(logs, worklog_cap())
-        expected = sum(w.length for w in posted if w.length > 0)
-        ours = ItemWorklogs.ours_of
-        actual = sum(
-            int(j.time_spent_seconds or 0)
-            for j in await ctx.jira.list_worklogs(issue_key, with_properties=True)
-            if ours(ctx, wi.id, j) is not None
-        )
-        if actual == expected:
-            return []
-        return [
-            Difference(
-                check="worklogs",
-                kind=DifferenceKind.MISSING if actual < expected else DifferenceKind.DIFFERENT,
-                ado_id=wi.id,
-                jira_key=issue_key,
-                expected=f"{expected} seconds",
-                actual=f"{actual} seconds",
+        return await self.check_batch(ctx, [(wi, issue_key)])
+
+    async def check_batch(self, ctx: MigrationContext, items: Sequence[tuple[Any, str]]) -> list[Difference]:
+        """The seconds this migration logged on each issue equal the source's (up to the cap); the 7pace logs of a
+        batch in one read, the issue's worklogs only where the source has some."""
+        logs = await read_worklogs(ctx.ado, [wi.id for wi, _ in items])
+        cap = worklog_cap()
+        found: list[Difference] = []
+        for wi, issue_key in items:
+            posted, _ = split_at_cap(logs.get(wi.id) or [], cap)
+            if not posted:
+                continue
+            expected = sum(w.length for w in posted if w.length > 0)
+            actual = sum(
+                int(j.time_spent_seconds or 0)
+                for j in await ctx.jira.list_worklogs(issue_key, with_properties=True)
+                if ItemWorklogs.ours_of(ctx, wi.id, j) is not None
             )
-        ]
+            if actual != expected:
+                found.append(
+                    Difference(
+                        check="worklogs",
+                        kind=DifferenceKind.MISSING if actual < expected else DifferenceKind.DIFFERENT,
+                        ado_id=wi.id,
+                        jira_key=issue_key,
+                        expected=f"{expected} seconds logged",
+                        actual=f"{actual} seconds logged",
+                    )
+                )
+        return found
 
 
 async def _done_keys(sessions: Any, migration_id: str) -> set[str]:

@@ -3,12 +3,17 @@ SIGKILLed worker and answers lost after the write; the scan detects it; the cap 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 
+import httpx
 from sqlalchemy import select
 
+from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import RunStatus
+from migrayt.contracts.validation import FINAL_VALIDATION_STATUSES
 from migrayt.core.intake import IntakeService
+from migrayt.core.validations import ValidationService
 from migrayt.mapping.plan import FieldMapping, default_plan
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
@@ -26,6 +31,7 @@ from tests.integration.harness import (
 )
 
 TENANT = "timetracker-co"
+JIRA_AUTH = ("migrator@example.com", "sandbox-token")
 SPEC = ProjectSpec(seed=23, items=40)
 WORKLOG_POSTS = r"POST /rest/api/3/issue/[^/]+/worklog"
 
@@ -65,6 +71,16 @@ def migrated_worklogs(issues: list[dict]) -> tuple[dict[int, list[dict]], Counte
     return by_item, seen
 
 
+async def worklog_differences(stack, migration_id: str) -> list:
+    """A validation of the migration: its differences of the worklogs check."""
+    svc = ValidationService(stack.settings, stack.service.sessions, stack.client)
+    vid = await svc.start(TENANT, migration_id, "test@validate.example", "api")
+    while (await svc.progress(TENANT, migration_id, vid))[1].status not in FINAL_VALIDATION_STATUSES:
+        await asyncio.sleep(0.3)
+    found = await svc.differences(TENANT, migration_id, vid, page=1, page_size=500)
+    return [d for d in found.differences if d.check == "worklogs"]
+
+
 def ado_id_of(issue: dict) -> int:
     return int(next(label for label in issue["labels"] if label.startswith("ado-id-"))[len("ado-id-") :])
 
@@ -76,6 +92,16 @@ async def test_full_run_logs_every_7pace_work_log_once_with_its_seconds(stack, w
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         progress = await wait_final(stack, TENANT, run_id)
         issues = await jira_issues(sandbox)
+        # Validation checks the worklogs too: nothing to report, until one is deleted in Jira.
+        assert await worklog_differences(stack, migration_id) == []
+        item = min(i for i, logs in expected.items() if logs)
+        key = next(issue["key"] for issue in issues if ado_id_of(issue) == item)
+        async with httpx.AsyncClient(base_url=sandbox.jira_url, auth=JIRA_AUTH) as jira:
+            first = (await jira.get(f"/rest/api/3/issue/{key}/worklog")).json()["worklogs"][0]
+            assert (await jira.delete(f"/rest/api/3/issue/{key}/worklog/{first['id']}")).status_code == 204
+        [missing] = await worklog_differences(stack, migration_id)
+        assert (missing.ado_id, missing.jira_key, missing.kind) == (item, key, "missing")
+        assert missing.expected == f"{sum(s for _, s in expected[item])} seconds logged"
 
     by_item, seen = migrated_worklogs(issues)
     with_logs = {i for i, logs in expected.items() if logs}
@@ -190,3 +216,29 @@ async def test_work_logs_past_the_cap_go_to_a_file_and_a_log_on_an_item_not_migr
         assert files[str(item)].detail["seconds"] == sum(s for _, s in expected[item][cap:])
         on_issue = next(i for i in issues if ado_id_of(i) == item)
         assert any(a["filename"] == f"ado-{item}-7pace-worklogs-over-cap.txt" for a in on_issue["attachments"])
+
+
+async def test_preview_predicts_the_plugins_counters_and_failures_as_the_run_produces_them(stack, worker):
+    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+    expected = source_seconds(SPEC)
+    plan = plan_without_content()
+    plan.fields.append(
+        FieldMapping(source="Microsoft.VSTS.Common.Severity", target="customfield_10016", transform="number")
+    )
+    with running_sandbox(SPEC) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
+        preview_id = await intake.start_preview(TENANT, migration_id, actor="test", door="api", samples=2)
+        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
+        report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        progress = await wait_final(stack, TENANT, run_id)
+        failures = await stack.service.failures(TENANT, migration_id, limit=10_000)
+
+    predicted = report.phases["7pace"]
+    assert predicted.model_dump() == progress.counters["7pace"].model_dump()
+    assert predicted.created > 0 and predicted.failed == len(
+        {i for i in expected if type_of(i) == "Bug" and expected[i]}
+    )
+    assert predicted.failed > 0
+    worklog_failures = {(f.source_key, f.reason) for f in report.failures if f.kind == "worklog"}
+    assert worklog_failures == {(f["source_key"], f["error"]) for f in failures if f["kind"] == "worklog"}
