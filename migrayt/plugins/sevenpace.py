@@ -265,6 +265,17 @@ class SevenPace(Plugin):
     async def check(self, ctx: MigrationContext, wi: Any, issue_key: str) -> list[Difference]:
         return await self.check_batch(ctx, [(wi, issue_key)])
 
+    async def remove(self, ctx: MigrationContext, record: ItemRecord, issue_key: str | None) -> str:
+        if record.kind != WORKLOG or issue_key is None or not record.target_key:
+            return "already gone"
+        try:
+            await ctx.jira.delete_worklog(issue_key, record.target_key)
+        except ApiError as err:
+            if err.status == 404:
+                return "already gone"
+            raise
+        return "deleted"
+
     async def check_batch(self, ctx: MigrationContext, items: Sequence[tuple[Any, str]]) -> list[Difference]:
         """The seconds this migration logged on each issue equal the source's (up to the cap); the 7pace logs of a
         batch in one read, the issue's worklogs only where the source has some."""
