@@ -210,7 +210,9 @@ class BillingService:
                 price = (await client.v1.prices.retrieve_async(prices[unit])).to_dict()
             except stripe.StripeError as err:
                 message = getattr(err, "user_message", None) or type(err).__name__
-                raise PaymentProviderError(f"Stripe did not show the price of {unit!r}: {message}") from None
+                raise PaymentProviderError(
+                    f"Stripe did not create the checkout: the price of {unit!r} could not be read: {message}"
+                ) from None
             charged = Decimal(str(price.get("unit_amount_decimal") or price.get("unit_amount") or 0))
             quoted = Decimal(str(line["unit_price"])) * 100
             if charged != quoted or str(price.get("currency") or "").lower() != str(quote.get("currency")).lower():
