@@ -45,6 +45,8 @@ ITEMS_AT_ONCE = 8
 IDS_PER_READ = 50
 MAX_LISTED = 20
 NOT_INSTALLED = (400, 401, 403, 404)
+# What the organisation answers when the extension is not there at all.
+NOT_FOUND = (400, 404)
 
 
 def worklog_cap() -> int:
@@ -203,7 +205,12 @@ class SevenPace(Plugin):
         ctx = batch.ctx
         issues = await batch.target_keys(ISSUE, batch.source_keys())
         adopted = await batch.adopted(issues)
-        logs = await read_worklogs(ctx.ado, [r.source_id for r in batch.rows])
+        try:
+            logs = await read_worklogs(ctx.ado, [r.source_id for r in batch.rows])
+        except ApiError as err:
+            if err.status not in NOT_FOUND:
+                raise  # refused (401/403): the batch's items fail with the reason (PluginPhase)
+            return batch.passed_over()  # 7pace is not installed: nothing to carry (and nothing quoted)
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
 
         async def one(item_id: int) -> str:
@@ -235,7 +242,12 @@ class SevenPace(Plugin):
     async def preview(self, preview: Any) -> list[str]:
         """`write` as far as it is known without writing: an item with logs and no issue fails each log."""
         ctx = preview.ctx
-        logs = await read_worklogs(ctx.ado, [p.source_id for p in preview.planned])
+        try:
+            logs = await read_worklogs(ctx.ado, [p.source_id for p in preview.planned])
+        except ApiError as err:
+            if err.status not in NOT_FOUND:
+                raise
+            return ["skipped"] * len(preview.planned)
         done = await _done_keys(preview.sessions, ctx.migration_id)
         cap = worklog_cap()
         out = []

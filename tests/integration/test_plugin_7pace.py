@@ -126,16 +126,23 @@ async def test_full_run_logs_every_7pace_work_log_once_with_its_seconds(stack, w
 
 
 async def test_scan_detects_7pace_and_quotes_its_worklogs_and_not_when_it_is_absent(stack, worker):
+    """Absent, 7pace is neither quoted nor written: a run passes every item over."""
     intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
     logs = sum(len(v) for v in source_seconds(SPEC).values())
     for installed in (True, False):
         spec = SPEC.model_copy(update={"timetracker": installed})
         with running_sandbox(spec) as sandbox:
             migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
-            scan_id = await intake.start_scan(TENANT, migration_id, actor="test", door="api")
+            scan_id = await intake.start_scan(TENANT, migration_id, actor="test", door="api", draft_plan=False)
             scan = await intake.scan_result(scan_id)
             assert scan.status == "COMPLETED", scan.error
             view = await intake.get_scan(TENANT, scan_id)
+            if not installed:
+                # Nothing to carry: the plugin passes every item over and the run completes.
+                run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+                progress = await wait_final(stack, TENANT, run_id)
+                seven = progress.counters["7pace"]
+                assert (seven.created, seven.failed, seven.skipped) == (0, 0, seven.total) and seven.total > 0
         found = view.catalog["plugins"]["7pace"]
         lines = {line["what"]: line for line in view.quote["lines"]}
         if installed:
