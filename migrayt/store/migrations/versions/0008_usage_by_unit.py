@@ -1,14 +1,14 @@
 """usage_report by unit: a run's usage is reported to Stripe per priced unit (item, worklog, …), each on its meter
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
