@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import RunKind, run_kind
 from migrayt.core.ownership import owned
 from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
@@ -101,9 +102,11 @@ class Migrations:
     @staticmethod
     def standing_run(runs: list[Run]) -> Run | None:
         """The run a migration stands at: its latest full run. A delta sync after it carries only the changed items,
-        so it does not clear that run's failures (an INCOMPLETE run stays the migration's status)."""
-        full = [r for r in runs if not r.id.startswith("delta-")]
-        return full[-1] if full else (runs[-1] if runs else None)
+        so it does not clear that run's failures (an INCOMPLETE run stays the migration's status); an undo is no
+        migration run at all (its COMPLETED means the issues are gone), so it never stands for the migration."""
+        full = [r for r in runs if run_kind(r.id) == RunKind.RUN]
+        syncs = [r for r in runs if run_kind(r.id) == RunKind.DELTA_SYNC]
+        return full[-1] if full else (syncs[-1] if syncs else None)
 
     async def list_migrations(self, tenant: str) -> list[Migration]:
         async with self.sessions() as session:
