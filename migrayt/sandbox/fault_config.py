@@ -69,4 +69,6 @@ class FaultCounters(BaseModel):
     held_now: int = 0
     held: int = 0
     downloads_dropped: int = 0
+    # ADO: attachment bytes sent (a resumed download adds only what was missing; a restarted one, all again).
+    attachment_bytes_served: int = 0
     uploads_throttled: int = 0

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from migrayt.sandbox.faults import ConnectionDropped
+from migrayt.sandbox.faults import ConnectionDropped, FaultController
 
 from ..errors import AdoError
 from .deps import O, P, Site, check_scope, route
@@ -32,18 +32,27 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 async def _served(
-    chunks: Iterator[bytes], length: int, rate: float | None, drop_at: int | None, path: str
+    chunks: Iterator[bytes], length: int, faults: FaultController | None, path: str
 ) -> AsyncIterator[bytes]:
-    """`length` bytes of `chunks`, paced to `rate` bytes/s; the connection is cut after `drop_at` bytes."""
+    """`length` bytes of `chunks`, paced to the fault settings' rate; cut after `drop_download_at_bytes` when
+    this download is one of those to drop (only downloads that get that far count)."""
+    config = faults.config if faults else None
+    rate = config.download_bytes_per_second if config else None
+    drop_at = config.drop_download_at_bytes if config and config.drop_downloads else None
     started = time.monotonic()
     sent = 0
     for chunk in chunks:
         chunk = chunk[: length - sent]
-        if drop_at is not None and sent + len(chunk) > drop_at:
-            yield chunk[: drop_at - sent]
-            raise ConnectionDropped(f"ado: dropped the download of {path} after {drop_at} bytes")
+        if drop_at is not None and faults is not None and sent + len(chunk) > drop_at:
+            if faults.take_download_drop() is not None:
+                yield chunk[: drop_at - sent]
+                faults.counters.attachment_bytes_served += drop_at - sent
+                raise ConnectionDropped(f"ado: dropped the download of {path} after {drop_at} bytes")
+            drop_at = None
         yield chunk
         sent += len(chunk)
+        if faults is not None:
+            faults.counters.attachment_bytes_served += len(chunk)
         if rate:
             ahead = sent / rate - (time.monotonic() - started)
             if ahead > 0:
@@ -79,7 +88,5 @@ async def attachment(
     length = last - first + 1
     headers["Content-Length"] = str(length)
     faults = getattr(request.app.state, "fault_controller", None)
-    rate = faults.config.download_bytes_per_second if faults else None
-    drop_at = faults.take_download_drop() if faults and length else None
-    body = _served(site.project.attachment_chunks(att.guid, start=first), length, rate, drop_at, request.url.path)
+    body = _served(site.project.attachment_chunks(att.guid, start=first), length, faults, request.url.path)
     return StreamingResponse(body, status_code=status, media_type="application/octet-stream", headers=headers)

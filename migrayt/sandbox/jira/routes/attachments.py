@@ -137,7 +137,8 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
     if kind != b"multipart/form-data" or not options.get(b"boundary"):
         raise JiraError(400, ["No file was uploaded: the multipart field must be named 'file'."])
     faults = getattr(request.app.state, "fault_controller", None)
-    throttle_at = faults.take_upload_throttle() if faults else None
+    # Only an upload whose body gets this far counts as one of the uploads to throttle.
+    throttle_at = faults.config.throttle_upload_at_bytes if faults and faults.config.throttle_uploads else None
     parts: list[Path] = []
     upload = _Upload(state, state.attachment_slots(issue), parts)
     parser = MultipartParser(options[b"boundary"], upload.callbacks())
@@ -145,7 +146,7 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
     try:
         async for chunk in request.stream():
             read += len(chunk)
-            if throttle_at is not None and read >= throttle_at:
+            if throttle_at is not None and read >= throttle_at and faults.take_upload_throttle() is not None:
                 retry_after = str(math.ceil(faults.config.retry_after_seconds))
                 body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
                 return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after})
