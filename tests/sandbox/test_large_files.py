@@ -11,7 +11,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from migrayt.activities.execution.content_io import Spool
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
@@ -108,6 +107,8 @@ async def test_download_dropped_midway_resumes_with_a_range(sandbox, ado):
 
 
 async def test_throttled_upload_is_resent_from_the_spool_not_fetched_again(sandbox, ado, jira):
+    from migrayt.activities.execution.content_io import Spool
+
     att, sha, url = large_file(sandbox, SIZES[0])
     key = await new_issue(jira, sandbox.sandbox.project_key)
     spool = Spool(lambda start: ado.stream_attachment(url, start=start))

@@ -19,6 +19,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from .. import render
 from ..errors import JiraError
@@ -157,6 +158,9 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
         added = [
             state.add_attachment(issue, r.filename, r.mime_type, r.path, r.size, r.sha256) for r in upload.received
         ]
+    except ClientDisconnect:
+        # The client went away part-way (its own download failed): nothing is attached, nobody hears back.
+        return Response(status_code=400)
     finally:
         upload.close()
         for part in parts:
