@@ -7,7 +7,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import (
@@ -25,6 +25,11 @@ from .. import render
 from ..errors import JiraError
 from ..state import JiraState
 from .deps import JiraSite, base_url
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+    from migrayt.sandbox.faults import FaultController
 
 router = APIRouter()
 
@@ -54,7 +59,7 @@ class _Upload:
         self._current: _Received | None = None
         self._digest = hashlib.sha256()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._begin,
             "on_header_field": lambda data, start, end: self._add("_field", data[start:end]),
@@ -137,7 +142,7 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not options.get(b"boundary"):
         raise JiraError(400, ["No file was uploaded: the multipart field must be named 'file'."])
-    faults = getattr(request.app.state, "fault_controller", None)
+    faults: FaultController | None = getattr(request.app.state, "fault_controller", None)
     # Only an upload whose body gets this far counts as one of the uploads to throttle.
     throttle_at = faults.config.throttle_upload_at_bytes if faults and faults.config.throttle_uploads else None
     parts: list[Path] = []
@@ -147,7 +152,7 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
     try:
         async for chunk in request.stream():
             read += len(chunk)
-            if throttle_at is not None and read >= throttle_at and faults.take_upload_throttle() is not None:
+            if throttle_at is not None and faults and read >= throttle_at and faults.take_upload_throttle() is not None:
                 retry_after = str(math.ceil(faults.config.retry_after_seconds))
                 body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
                 return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after})
