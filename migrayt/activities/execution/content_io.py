@@ -122,7 +122,7 @@ class Spool:
         fd = self._fd
         pos = 0
         while pos < self.spooled:
-            data = os.pread(fd, min(SPOOL_READ_BYTES, self.spooled - pos), pos)
+            data = await asyncio.to_thread(os.pread, fd, min(SPOOL_READ_BYTES, self.spooled - pos), pos)
             if not data:
                 raise OSError(f"spool file ends at {pos} of {self.spooled} bytes")
             pos += len(data)
@@ -130,21 +130,39 @@ class Spool:
         if self.complete:
             return
         self.fetches += 1
+        # Written from a thread in 1 MB pieces, each yielded once it is on disk: a slow disk does not stall the
+        # event loop, and what a cut attempt yielded is always in the spool for the next one.
+        pending = bytearray()
         async for chunk in self._fetch(self.spooled):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.pwrite(fd, view, self.spooled + len(chunk) - len(view)) :]
-            self._hash.update(chunk)
-            self.spooled += len(chunk)
-            SPOOLED.add(len(chunk))
-            yield chunk
+            pending += chunk
+            if len(pending) >= SPOOL_READ_BYTES:
+                yield await self._write(pending)
+        if pending:
+            yield await self._write(pending)
         self.complete = True
+
+    async def _write(self, pending: bytearray) -> bytes:
+        data = bytes(pending)
+        pending.clear()
+        assert self._fd is not None
+        await asyncio.to_thread(_pwrite_all, self._fd, data, self.spooled)
+        self._hash.update(data)
+        self.spooled += len(data)
+        SPOOLED.add(len(data))
+        return data
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
             SPOOLED.add(-self.spooled)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def spooled_ado_source(ctx: MigrationContext, url: str, directory: Path | None) -> Spool:
