@@ -8,7 +8,7 @@ against. Both sandboxes (ADO, Jira) run as child processes, like `--sandbox spli
 sandbox Jira keeps files over 64 MB as their sha-256, so the run needs disk only for the smaller files and the spool.
 
     .venv/bin/python bench/attachments_bench.py --gb 20 --out bench/results/attachments_20gb.md
-    .venv/bin/python bench/attachments_bench.py --gb 4 --spool-min-mb 0  # every file spooled; huge: none
+    .venv/bin/python bench/attachments_bench.py --gb 4 --spool-min-mb 8  # files from 8 MB on spooled
 """
 
 from __future__ import annotations
@@ -190,7 +190,10 @@ async def raw_copy(box: Sandbox, project: GeneratedProject, issue_key: str) -> t
 
 
 async def main(args: argparse.Namespace) -> str:
-    os.environ["MIGRAYT_ATTACHMENT_SPOOL_MIN_BYTES"] = str(int(args.spool_min_mb * MB))
+    if args.spool_min_mb is None:
+        os.environ.pop("MIGRAYT_ATTACHMENT_SPOOL_MIN_BYTES", None)
+    else:
+        os.environ["MIGRAYT_ATTACHMENT_SPOOL_MIN_BYTES"] = str(int(args.spool_min_mb * MB))
     from migrayt.activities.execution import content_io
     from migrayt.settings import get_settings
 
@@ -253,7 +256,8 @@ async def main(args: argparse.Namespace) -> str:
         f"files: {len(all_files):,} ({len(sizes):,} planted, log-uniform 1 KB–1 GB, the rest the generator's own "
         f"small files); largest {max(a.size for a in all_files) / GB:.2f} GB; run status {final.status.value}, "
         f"attachments phase: {counters.created:,} items written, {counters.failed} failed",
-        f"spool: files from {args.spool_min_mb:g} MB on; {FILES_IN_FLIGHT} files in flight in both rows",
+        f"spool: {'off' if args.spool_min_mb is None else f'files from {args.spool_min_mb:g} MB on'}; "
+        f"{FILES_IN_FLIGHT} files in flight in both rows",
         "",
         table,
         "",
@@ -275,7 +279,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gb", type=float, default=20.0, help="total size of the planted files (decimal GB)")
     parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--spool-min-mb", type=float, default=8.0, help="files from this size on are spooled")
+    parser.add_argument("--spool-min-mb", type=float, help="spool files from this size on (default: no spool)")
     parser.add_argument("--log", default="/tmp/attachments-bench-sandbox.log")
     parser.add_argument("--out", type=Path)
     options = parser.parse_args()

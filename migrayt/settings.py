@@ -136,8 +136,11 @@ class Settings(BaseSettings):
     # add up to more says so. Unset: no limit known (Jira's REST API does not report it).
     jira_attachment_storage_bytes: int | None = None
     # Files at least this large are spooled to a temporary file while they stream from ADO to Jira, so a
-    # throttled or failed upload is re-sent from local disk instead of downloaded again; smaller ones are re-read.
-    attachment_spool_min_bytes: int = 8 * 1024 * 1024
+    # throttled or failed upload is re-sent from local disk instead of downloaded again. Unset (the default): no
+    # spool, a re-send downloads the file again; measured on a shared machine, spooling every large file cost
+    # 40-60% of the phase's throughput (bench/results/attachments.md), more than the rare re-download it saves.
+    # Set it (e.g. 8 MB) where ADO is slow or metered and local disk is fast.
+    attachment_spool_min_bytes: int | None = None
     # Where spool files go (unset: the system's temporary folder). Each is unlinked as soon as it is created, so
     # it never outlives its upload, even when the worker is killed; a run needs up to the size of the files in
     # flight at once (MIGRAYT_CONCURRENCY batches x 16 files).

@@ -108,7 +108,9 @@ async def test_300_mb_and_1_gb_files_migrate_in_flat_worker_memory(stack, tmp_pa
         assert growth < RSS_GROWTH_LIMIT, f"worker RSS grew by {growth / 2**20:.1f} MiB moving 1.3 GB"
 
 
-async def test_dropped_download_and_throttled_upload_of_300_mb_land_once(stack, tmp_path):
+async def test_dropped_download_and_throttled_upload_of_300_mb_land_once(stack, tmp_path, monkeypatch):
+    # Files from 8 MB on go through the spool (off by default): the re-send after the 429 reads it from disk.
+    monkeypatch.setenv("MIGRAYT_ATTACHMENT_SPOOL_MIN_BYTES", str(8 * 1024 * 1024))
     spec = ProjectSpec(seed=32, items=2, ugly=False, large_attachments=[300 * MB])
     ado_faults = FaultConfig(drop_downloads=1, drop_download_at_bytes=120 * MB)
     jira_faults = FaultConfig(hold=[UPLOADS], throttle_uploads=1, throttle_upload_at_bytes=200 * MB)

@@ -142,8 +142,9 @@ class ItemContent:
                 record = attachments.get(guid)
                 raw_size = rel.attributes.get("resourceSize")
                 size = int(raw_size) if isinstance(raw_size, int) and raw_size >= 0 else None
-                # A large file is kept on local disk as it streams, so a re-send does not download it again.
-                spool = size is not None and size >= settings.attachment_spool_min_bytes
+                # A large file may be kept on local disk as it streams, so a re-send does not download it again.
+                spool_from = settings.attachment_spool_min_bytes
+                spool = size is not None and spool_from is not None and size >= spool_from
                 source = (
                     spooled_ado_source(self._ctx, rel.url, settings.attachment_spool_dir)
                     if spool
