@@ -119,15 +119,9 @@ class Settings(BaseSettings):
 
     # Intake and mapping (issue 5). Fernet key (urlsafe base64, 32 bytes) for stored connection secrets.
     secret_key: SecretStr | None = None
-    # USD per write; a quote multiplies these by the scanned volume. Attachment price is per GiB.
-    price_table: dict[str, float] = {
-        "item": 0.01,
-        "link": 0.002,
-        "attachment_gib": 1.5,
-        "comment": 0.001,
-        "plugin_record": 0.002,
-        "minimum": 49.0,
-    }
+    # USD per unit (migrayt/intake/quote.py): "item", a work item migrated with everything carried with it, and each
+    # plugin's units ("worklog": one 7pace work log). The quote, the checkout and the meter price by this one table.
+    price_table: dict[str, float] = {"item": 0.02, "worklog": 0.002}
     # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults). A site's own
     # upload limit (/rest/api/3/attachment/meta) always decides; 1 GB is Cloud's default per file (10 MB is Data
     # Center's).
@@ -135,6 +129,9 @@ class Settings(BaseSettings):
     # The Jira plan's attachment storage (Free 2 GB, Standard 250 GB, Premium unlimited): a scan whose files
     # add up to more says so. Unset: no limit known (Jira's REST API does not report it).
     jira_attachment_storage_bytes: int | None = None
+    jira_attachments_per_issue: int = 2000
+    jira_comments_per_issue: int = 5000
+    jira_custom_fields_cap: int = 700
     # Files at least this large are spooled to a temporary file while they stream from ADO to Jira, so a
     # throttled or failed upload is re-sent from local disk instead of downloaded again. Unset (the default): no
     # spool, a re-send downloads the file again; measured on a shared machine, spooling every large file cost
@@ -145,9 +142,6 @@ class Settings(BaseSettings):
     # it never outlives its upload, even when the worker is killed; a run needs up to the size of the files in
     # flight at once (MIGRAYT_CONCURRENCY batches x 16 files).
     attachment_spool_dir: Path | None = None
-    jira_attachments_per_issue: int = 2000
-    jira_comments_per_issue: int = 5000
-    jira_custom_fields_cap: int = 700
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

@@ -39,6 +39,7 @@ from migrayt.contracts.validation import (
     ValidationPrepareResult,
     add_counts,
 )
+from migrayt.plugins import all_plugins
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Run, Validation, ValidationBatch, ValidationDifference
 from migrayt.translation import validation_rules as rules
@@ -65,7 +66,6 @@ FIELDS = (
     "assignee",
     "reporter",
     "components",
-    "customfield_10020",
     "parent",
     "issuelinks",
     "attachment",
@@ -280,7 +280,9 @@ class _BatchCheck:
         self.lookups.issue_keys = dict(records)
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items(ids, expand="relations")}
         wanted = {k for i in ids for k in [records.get(i), *self.identity.get(str(i), [])] if k}
-        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), FIELDS) if wanted else []
+        sprint_field = self.catalog.sprint_field if self.catalog is not None else None
+        asked = (*FIELDS, sprint_field) if sprint_field else FIELDS
+        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), asked) if wanted else []
         self.calls += -(-len(wanted) // 100)
         by_key = {i.key: i for i in issues}
         found: list[Difference] = []
@@ -301,6 +303,11 @@ class _BatchCheck:
 
         for part in await asyncio.gather(*(one(wi, issue) for wi, issue in todo)):
             found += part
+        # Each plugin the plan runs checks what it wrote for these items (migrayt/plugins/contract.py).
+        pairs = [(wi, issue.key) for wi, issue in todo]
+        for name, plugin in all_plugins().items():
+            if pairs and name not in ctx.plan.skip_phases:
+                found += await plugin.check_batch(ctx, pairs)
         return found
 
     async def _item(self, wi: WorkItem, issue: Any, records: dict[int, str]) -> list[Difference]:
@@ -334,7 +341,7 @@ class _BatchCheck:
             assignee=(draft.fields.get("assignee") or {}).get("accountId") if draft else None,
             reporter=(draft.fields.get("reporter") or {}).get("accountId") if draft else None,
             components=frozenset(c["id"] for c in draft.fields.get("components") or []) if draft else None,
-            sprint=draft.fields.get("customfield_10020") if draft else None,
+            sprint=draft.fields.get(self.catalog.sprint_field) if draft and self.catalog.sprint_field else None,
             parent=parent_key,
             children=frozenset(
                 k
@@ -366,7 +373,12 @@ class _BatchCheck:
             all_comments = [c.model_dump(by_alias=True) for c in await ctx.jira.list_comments(issue.key)]
             self.calls += -(-total // 100)
         actual = rules.actual_issue(
-            issue.key, fields, symmetric_types=SYMMETRIC_JIRA_TYPES, marker_of=marker_of, comments=all_comments
+            issue.key,
+            fields,
+            symmetric_types=SYMMETRIC_JIRA_TYPES,
+            marker_of=marker_of,
+            comments=all_comments,
+            sprint_field=self.catalog.sprint_field,
         )
         if expected.remote_links is not None:
             self.calls += 1

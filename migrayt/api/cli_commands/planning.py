@@ -33,10 +33,18 @@ def _render_scan(c: Console, scan: dict) -> None:
             f"  {catalog.get('items_total', 0)} items: "
             + ", ".join(f"{t} {n}" for t, n in sorted((catalog.get("by_type") or {}).items()))
         )
+    for plugin in (catalog.get("plugins") or {}).values():
+        # Each plugin by its own name: "7pace worklogs: 1,204 work logs · 311 hours logged".
+        detection = plugin.get("detection") or {}
+        carried = detection.get("source_uses") and (detection.get("target_accepts") or detection.get("fallback"))
+        found = " · ".join(f"{n:,} {what}" for what, n in (plugin.get("counts") or {}).items())
+        why = detection.get("reason") or "not used in this organization"
+        c.print(f"  {plugin.get('title')}: " + ((found or "nothing to carry") if carried else f"not carried ({why})"))
     for breach in (scan.get("lint") or {}).get("breaches", [])[:20]:
         c.print(f"  [yellow]{breach['severity']}[/] {breach['rule']}: {breach['message']}")
     if quote:
-        c.print(f"  quote: {quote.get('total')} {quote.get('currency', 'USD')}")
+        units = ", ".join(f"{int(line['quantity']):,} {line['what']}s" for line in quote.get("lines") or [])
+        c.print(f"  quote: {quote.get('total')} {quote.get('currency', 'USD')}" + (f" ({units})" if units else ""))
 
 
 @command
@@ -89,11 +97,15 @@ def _render_plan(c: Console, view: dict) -> None:
     for ado_type, states in sorted((plan.get("states") or {}).items()):
         for key, value in sorted(states.items()):
             table.add_row(f"states ({ado_type})", key, value, origin(f"states/{ado_type}/{key}"))
+    names = view.get("field_names") or {}
     for field in plan.get("fields") or []:
+        name = names.get(field["target"])
         table.add_row(
             "fields",
             field["source"],
-            f"{field['target']} ({field['transform']})",
+            f"{name} ({field['target']}, {field['transform']})"
+            if name
+            else f"{field['target']} ({field['transform']})",
             f"{field.get('origin')} {field.get('confidence')}",
         )
     c.print(table)
@@ -178,6 +190,11 @@ def map_show(
         view["users"] = api.get(f"/api/migrations/{migration_id}/users", version=view["version"])
     except CliError as err:  # the plan is still worth showing when ADO or Jira cannot be asked
         view["users_error"] = str(err)
+    try:  # Jira fields by name, as the web page shows them
+        options = api.get(f"/api/migrations/{migration_id}/plan/jira-options")
+        view["field_names"] = {f["id"]: f["name"] for f in options["fields"]}
+    except CliError:
+        pass  # ids alone, then
     emit(as_json, view, _render_plan)
 
 

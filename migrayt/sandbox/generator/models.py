@@ -25,6 +25,8 @@ class ProjectSpec(BaseModel):
     large_attachments: list[int] = Field(default_factory=list)
     # False: no planted ugly cases (a project whose only oddity is what a test adds, e.g. its large files).
     ugly: bool = True
+    # 7pace Timetracker installed in the organization (False: its REST API answers 404, as an absent extension).
+    timetracker: bool = True
 
 
 class GeneratedUser(BaseModel):
