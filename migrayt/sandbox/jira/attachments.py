@@ -19,12 +19,24 @@ class AttachmentOps(JiraStore):
     def new_attachment_path(self) -> Path:
         return self.attachment_dir / f"upload-{uuid.uuid4().hex}.part"
 
-    def add_attachment(self, issue: Issue, filename: str, mime: str, part: Path, size: int, sha256: str) -> Attachment:
+    def add_attachment(
+        self, issue: Issue, filename: str, mime: str, part: Path | None, size: int, sha256: str
+    ) -> Attachment:
+        """`part` None: the bytes were not kept (a large upload), only their size and digest."""
         with self._tx():
             a = Attachment(
-                self._next("attachment"), issue.id, filename, size, sha256, mime, self.me.account_id, self.now()
+                self._next("attachment"),
+                issue.id,
+                filename,
+                size,
+                sha256,
+                mime,
+                self.me.account_id,
+                self.now(),
+                kept=part is not None,
             )
-            part.replace(self.attachment_dir / str(a.id))
+            if part is not None:
+                part.replace(self.attachment_dir / str(a.id))
             self.attachments[a.id] = a
             self.issue_attachments.setdefault(issue.id, []).append(a.id)
             self.store.put("attachment", a.id, asdict(a))
