@@ -25,7 +25,9 @@ from migrayt.stack.ports import free_port
 from migrayt.store.db import upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from tests.integration.harness import REPO, test_settings
+from tests.integration.harness import HANG_GUARD_SECONDS, REPO, test_settings
+
+HANG_GUARD_MS = HANG_GUARD_SECONDS * 1000
 
 CHROMIUM = os.environ.get("MIGRAYT_CHROMIUM", "/usr/bin/chromium")
 # This machine's network is closed: without these Chromium keeps calling out and failing.
@@ -113,7 +115,7 @@ async def _web_stack(settings: Settings, postgres, temporal_server) -> AsyncIter
 async def browser_context(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     profile = tmp_path_factory.mktemp("chromium-profile")
@@ -125,7 +127,10 @@ async def browser_context(tmp_path_factory):
             args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 900},
         )
-        context.set_default_timeout(15_000)
+        # Hang guards, not deadlines: on a loaded CI machine a healthy page can take long to reach a state, and a
+        # short deadline turned that into a failure. A page that never gets there still fails, after the guard.
+        context.set_default_timeout(HANG_GUARD_MS)
+        expect.set_options(timeout=HANG_GUARD_MS)
         yield context
         await context.close()
     shutil.rmtree(profile, ignore_errors=True)

@@ -85,7 +85,7 @@ async def test_test_and_save_works_on_a_default_up_with_no_key(fresh_machine: Pa
             await page.get_by_role("button", name="Create and scan →").click()
             await expect(page).to_have_url(re.compile(r"/app/migrations/mig-\w+/scan$"))
             await page.get_by_role("button", name="Start scan").click()
-            await expect(page.locator("#items-total")).to_have_text(str(ITEMS), timeout=30_000)
+            await expect(page.locator("#items-total")).to_have_text(str(ITEMS))
             assert DEFAULT_ADO_PAT not in key_file.read_text()
 
 

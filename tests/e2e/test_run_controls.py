@@ -87,7 +87,7 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, held_sandbox):
     await expect(page).to_have_url(re.compile(r"/app/runs/run-\w+$"))
     run_id = page.url.rsplit("/", 1)[-1]
     creating = page.locator('[data-phase="create_items"]')
-    await expect(creating).to_have_attribute("data-done", re.compile(r"^[1-9]"), timeout=30_000)
+    await expect(creating).to_have_attribute("data-done", re.compile(r"^[1-9]"))
     await wait_until_held(held_sandbox)
     await screenshot(page, "09-run-in-progress")
     print(f"run creating issues {time.monotonic() - started:.1f}s after the test started")
@@ -97,7 +97,7 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, held_sandbox):
     await until_the_run_has(web, run_id, "pause_requested")
     # The creates already sent now land and are recorded before the run stops writing.
     await release_jira(held_sandbox)
-    await expect(page.locator("#run-status")).to_have_text("PAUSED", timeout=10_000)
+    await expect(page.locator("#run-status")).to_have_text("PAUSED")
     print(f"pause: PAUSED shown {time.monotonic() - clicked:.1f}s after the click")
     await expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     await expect(page.get_by_role("button", name="Resume")).to_be_enabled()
@@ -111,9 +111,9 @@ async def test_pause_and_resume_from_the_buttons(web, page: Page, held_sandbox):
 
     clicked = time.monotonic()
     await page.get_by_role("button", name="Resume").click()
-    await expect(page.locator("#run-status")).not_to_have_text("PAUSED", timeout=10_000)
+    await expect(page.locator("#run-status")).not_to_have_text("PAUSED")
     print(f"resume: left PAUSED {time.monotonic() - clicked:.1f}s after the click")
-    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
+    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"))
     await screenshot(page, "11-run-resumed-finished")
     print(f"finished {time.monotonic() - started:.1f}s after the test started")
 
@@ -133,16 +133,14 @@ async def test_cancel_from_the_button_is_final_and_rerun_skips_what_exists(web, 
     await hold_jira(held_sandbox, ISSUE_CREATES, after=1)
     run_id = await web.service.start_run(TENANT, migration_id, "setup", "api")
     await page.goto(f"{web.url}/app/runs/{run_id}")
-    await expect(page.locator('[data-phase="create_items"]')).to_have_attribute(
-        "data-done", re.compile(r"^[1-9]"), timeout=30_000
-    )
+    await expect(page.locator('[data-phase="create_items"]')).to_have_attribute("data-done", re.compile(r"^[1-9]"))
     await wait_until_held(held_sandbox)
 
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.get_by_role("button", name="Cancel").click()
     await until_the_run_has(web, run_id, "cancel_requested")
     await release_jira(held_sandbox)
-    await expect(page.locator("#run-status")).to_have_text("CANCELLED", timeout=10_000)
+    await expect(page.locator("#run-status")).to_have_text("CANCELLED")
     for name in ("Pause", "Resume", "Cancel"):
         await expect(page.get_by_role("button", name=name)).to_be_disabled()
     await screenshot(page, "12-run-cancelled")
@@ -152,7 +150,7 @@ async def test_cancel_from_the_button_is_final_and_rerun_skips_what_exists(web, 
     # A cancelled run is final; a re-run starts a new run that skips what already landed.
     await page.get_by_role("button", name="Re-run").click()
     await expect(page).not_to_have_url(re.compile(run_id))
-    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
+    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"))
     labels = ado_labels(await jira_issues(held_sandbox))
     assert all(len(keys) == 1 for keys in labels.values())
     rerun = await web.service.run_report(TENANT, page.url.rsplit("/", 1)[-1])

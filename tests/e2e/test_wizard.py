@@ -60,7 +60,7 @@ async def test_full_wizard_run_on_the_sandbox(web, page: Page, sandbox):
     await expect(page).to_have_url(re.compile(r"/app/migrations/mig-\w+/scan$"))
     migration_id = page.url.split("/")[-2]
     await page.get_by_role("button", name="Start scan").click()
-    await expect(page.locator("#items-total")).to_have_text(str(ITEMS), timeout=30_000)
+    await expect(page.locator("#items-total")).to_have_text(str(ITEMS))
     await expect(page.locator("#quote tfoot .total")).to_contain_text("USD")
     await expect(page.locator("#lint")).to_be_visible()
     await screenshot(page, "04-scan")
@@ -86,7 +86,7 @@ async def test_full_wizard_run_on_the_sandbox(web, page: Page, sandbox):
     # Preview: samples side by side and the predicted failures; nothing written to Jira.
     await page.get_by_role("link", name="Preview →").click()
     await page.get_by_role("button", name="Start preview").click()
-    await expect(page.locator("#preview-verdict")).to_contain_text("The run would start", timeout=30_000)
+    await expect(page.locator("#preview-verdict")).to_contain_text("The run would start")
     await expect(page.locator("#samples .sample").first).to_be_visible()
     assert await jira_issues(sandbox) == []
     await screenshot(page, "06-preview")
@@ -99,7 +99,7 @@ async def test_full_wizard_run_on_the_sandbox(web, page: Page, sandbox):
 
     # Run: bars fill to the end; the page's counters match what landed in Jira.
     await expect(page).to_have_url(re.compile(r"/app/runs/run-\w+$"))
-    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"), timeout=60_000)
+    await expect(page.locator("#run-status")).to_have_text(re.compile("COMPLETED|INCOMPLETE"))
     created = page.locator('[data-phase="create_items"] .done-of')
     done, total = map(int, re.findall(r"\d+", await created.inner_text()))
     assert done == total > 0
