@@ -11,6 +11,13 @@ from pydantic import BaseModel, Field
 
 from migrayt.connectors.adf import AdfContext, fit_adf, html_parts_to_adf, html_to_adf
 from migrayt.mapping.plan import FieldMapping, MappingPlan
+from migrayt.translation.provenance import (
+    PANEL,
+    ProvenanceTarget,
+    provenance_fields,
+    provenance_panel,
+    source_facts,
+)
 
 SUMMARY_LIMIT = 255
 TEXT_LIMIT = 32767
@@ -49,6 +56,8 @@ class Lookups:
     issue_keys: dict[int, str] = field(default_factory=dict)  # ADO id → Jira key, for #123 references
     # The plan's fallback user: who an ADO user without a Jira account is written as. None: left out.
     fallback_account: str | None = None
+    # Where the original dates, people and state go (custom fields or a description panel); None: nowhere.
+    provenance: ProvenanceTarget | None = None
 
 
 @dataclass
@@ -203,8 +212,15 @@ def build_issue_fields(
             if source_field != "System.Description":
                 html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
             html_parts.append(str(value))
+    body = html_parts_to_adf(html_parts, adf_context)
+    facts = None
+    if lookups.provenance is not None:
+        target = lookups.provenance
+        facts = source_facts(ado_id, ado_fields, target.organization_url, target.project)
+        if target.mode == PANEL and (panel := provenance_panel(target, facts)) is not None:
+            body["content"].insert(0, panel)  # at the top, where a reader sees it first
     description, truncated = fit_adf(
-        html_parts_to_adf(html_parts, adf_context),
+        body,
         limit=TEXT_LIMIT,
         note=(
             f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
@@ -259,6 +275,8 @@ def build_issue_fields(
         value = _transform(mapping, ado_fields.get(mapping.source), lookups)
         if value is not None:
             fields[mapping.target] = value
+    if facts is not None and lookups.provenance is not None:
+        fields.update(provenance_fields(lookups.provenance, facts))
     return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
 
 

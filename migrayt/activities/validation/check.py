@@ -44,6 +44,7 @@ from migrayt.store.models import AuditEvent, ItemRecord, Run, Validation, Valida
 from migrayt.translation import validation_rules as rules
 from migrayt.translation.content_text import marker_of, sanitise_filename, source_comment, split_at_cap, with_header
 from migrayt.translation.issue_fields import ItemRejected, Lookups, build_issue_fields, target_type_for
+from migrayt.translation.provenance import link_back
 from migrayt.translation.source_links import (
     SYMMETRIC_JIRA_TYPES,
     UnknownArtifact,
@@ -409,6 +410,8 @@ class _BatchCheck:
                 continue
             if remote is not None:
                 urls.add(remote.url)
+        if self.ctx.plan.provenance_fields.link_back:
+            urls.add(link_back(str(self.ctx.source.organization_url), self.ctx.source.project, wi.id).url)
         # Read only where the source has some: one Jira call per such item, none for the others.
         return frozenset(urls) if urls else None
 

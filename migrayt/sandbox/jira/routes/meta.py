@@ -67,8 +67,8 @@ async def find_users(
 
 
 @router.get("/field")
-async def fields() -> list:
-    return [render.field_details(f) for f in cat.FIELDS]
+async def fields(state: JiraSite) -> list:
+    return [render.field_details(f) for f in state.all_fields()]
 
 
 @router.get("/priority")
@@ -159,10 +159,8 @@ async def createmeta_fields(
         )
     required = cat.required_fields(issueTypeId)
     base = base_url(request)
-    items = [
-        render.create_meta_field(cat.FIELDS_BY_ID[f], state, base, issueTypeId, f in required)
-        for f in cat.create_fields(issueTypeId)
-    ]
+    on_screen = cat.create_fields(issueTypeId) + sorted(state.custom_on_screen(issueTypeId))
+    items = [render.create_meta_field(state.field_def(f), state, base, issueTypeId, f in required) for f in on_screen]
     page = items[startAt : startAt + maxResults]
     return {"fields": page, "maxResults": maxResults, "startAt": startAt, "total": len(items)}
 
