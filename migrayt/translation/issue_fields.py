@@ -212,15 +212,10 @@ def build_issue_fields(
             if source_field != "System.Description":
                 html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
             html_parts.append(str(value))
-    body = html_parts_to_adf(html_parts, adf_context)
-    facts = None
-    if lookups.provenance is not None:
-        target = lookups.provenance
-        facts = source_facts(ado_id, ado_fields, target.organization_url, target.project)
-        if target.mode == PANEL and (panel := provenance_panel(target, facts)) is not None:
-            body["content"].insert(0, panel)  # at the top, where a reader sees it first
+    target = lookups.provenance
+    facts = source_facts(ado_id, ado_fields, target.organization_url, target.project) if target else None
     description, truncated = fit_adf(
-        body,
+        with_provenance_panel(html_parts_to_adf(html_parts, adf_context), ado_id, ado_fields, lookups),
         limit=TEXT_LIMIT,
         note=(
             f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
@@ -275,9 +270,21 @@ def build_issue_fields(
         value = _transform(mapping, ado_fields.get(mapping.source), lookups)
         if value is not None:
             fields[mapping.target] = value
-    if facts is not None and lookups.provenance is not None:
-        fields.update(provenance_fields(lookups.provenance, facts))
+    if target is not None and facts is not None:
+        fields.update(provenance_fields(target, facts))
     return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
+
+
+def with_provenance_panel(doc: dict[str, Any], ado_id: int, ado_fields: dict[str, Any], lookups: Lookups) -> dict:
+    """The description with the provenance panel on top, where the site keeps no provenance fields. Every
+    writer of a description uses it (create, its second pass, a delta sync), so none drops the panel."""
+    target = lookups.provenance
+    if target is None or target.mode != PANEL:
+        return doc
+    panel = provenance_panel(target, source_facts(ado_id, ado_fields, target.organization_url, target.project))
+    if panel is None:
+        return doc
+    return {**doc, "content": [panel, *(doc.get("content") or [])]}
 
 
 def _escape(text: str) -> str:
