@@ -4,6 +4,8 @@ site refuses custom fields, as the preview said."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -12,13 +14,16 @@ from sqlalchemy import select
 
 from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.contracts.validation import FINAL_VALIDATION_STATUSES
 from migrayt.core.intake import IntakeService
+from migrayt.core.validations import ValidationService
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from migrayt.translation.provenance import FACTS, person, utc_datetime
 from tests.integration.harness import (
+    HANG_GUARD_SECONDS,
     create_sandbox_migration,
     release_jira,
     set_jira_faults,
@@ -32,6 +37,23 @@ from tests.integration.harness import (
 TENANT = "provenance-co"
 AUTH = ("migrator@example.com", "sandbox-token")
 FIELD_CREATES = r"POST /rest/api/3/field"
+
+
+async def validate(stack, migration_id: str) -> tuple[object, list]:
+    svc = ValidationService(stack.settings, stack.service.sessions, stack.client)
+    vid = await svc.start(TENANT, migration_id, "test@provenance.example", "api")
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while (await svc.progress(TENANT, migration_id, vid))[1].status not in FINAL_VALIDATION_STATUSES:
+        assert time.monotonic() < deadline, "validation hung"
+        await asyncio.sleep(0.3)
+    row = await svc.get(TENANT, migration_id, vid)
+    differences, page = [], 1
+    while True:
+        found = await svc.differences(TENANT, migration_id, vid, page=page, page_size=100)
+        differences += found.differences
+        if page * found.page_size >= found.total:
+            return row, differences
+        page += 1
 
 
 def jira_client(sandbox) -> httpx.AsyncClient:
@@ -145,6 +167,20 @@ async def test_a_full_run_puts_the_source_facts_on_every_issue_searchable_by_jql
         assert {k: (t, d.get("created")) for k, (t, d) in made.items()} == {
             f.key: (field_of[f.name], True) for f in FACTS
         }
+
+        # Validation checks the provenance fields: clean after the run, and a date changed in Jira is found.
+        _, differences = await validate(stack, migration_id)
+        assert [d for d in differences if d.check == "provenance"] == []
+        tampered = issues[0]
+        async with jira_client(sandbox) as jira:
+            r = await jira.put(
+                f"/rest/api/3/issue/{tampered['key']}",
+                json={"fields": {field_of["Original created"]: "2001-01-01T00:00:00.000+0000"}},
+            )
+            assert r.status_code == 204, r.text
+        _, differences = await validate(stack, migration_id)
+        found = [(d.ado_id, d.kind) for d in differences if d.check == "provenance"]
+        assert found == [(ado_id_of(tampered), "different")]
 
 
 async def test_killed_mid_preflight_with_answers_dropped_makes_one_field_of_each_name(stack, tmp_path):

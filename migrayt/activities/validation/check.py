@@ -281,7 +281,7 @@ class _BatchCheck:
         self.lookups.issue_keys = dict(records)
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items(ids, expand="relations")}
         wanted = {k for i in ids for k in [records.get(i), *self.identity.get(str(i), [])] if k}
-        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), FIELDS) if wanted else []
+        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), FIELDS + self._provenance_ids()) if wanted else []
         self.calls += -(-len(wanted) // 100)
         by_key = {i.key: i for i in issues}
         found: list[Difference] = []
@@ -369,6 +369,9 @@ class _BatchCheck:
         actual = rules.actual_issue(
             issue.key, fields, symmetric_types=SYMMETRIC_JIRA_TYPES, marker_of=marker_of, comments=all_comments
         )
+        if draft is not None and self._provenance_ids():
+            expected.provenance = {fid: draft.fields.get(fid) for fid in self._provenance_ids()}
+            actual.provenance = {fid: fields.get(fid) for fid in self._provenance_ids()}
         if expected.remote_links is not None:
             self.calls += 1
             actual.remote_links = tuple(
@@ -400,6 +403,11 @@ class _BatchCheck:
             direction = "both" if plan.symmetric else ("outward" if plan.subject == wi.id else "inward")
             out.append(rules.LinkEnd(plan.type_name, direction, other))
         return out
+
+    def _provenance_ids(self) -> tuple[str, ...]:
+        """The provenance fields this migration writes (none where they go in the description panel)."""
+        target = self.lookups.provenance
+        return tuple(sorted(target.field_ids.values())) if target is not None else ()
 
     def _remote_links(self, wi: WorkItem) -> frozenset[str] | None:
         urls = set()
