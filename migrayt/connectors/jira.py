@@ -813,6 +813,14 @@ class JiraClient:
     async def delete_component(self, component_id: str) -> None:
         await self._send("DELETE", f"{API}/component/{quote(component_id, safe='')}", idempotent=True)
 
+    async def field_issue_count(self, field_id: str) -> int:
+        """Issues anywhere on the site with a value in this custom field (Jira's approximate count, by JQL)."""
+        number = field_id.removeprefix("customfield_")
+        body = await self._send(
+            "POST", f"{API}/search/approximate-count", idempotent=True, json={"jql": f"cf[{number}] is not EMPTY"}
+        )
+        return int((body or {}).get("count") or 0)
+
     async def sprint_issue_count(self, sprint_id: int) -> int:
         body = await self._get(f"{AGILE}/sprint/{int(sprint_id)}/issue", {"maxResults": 0, "fields": "key"})
         return int((body or {}).get("total") or 0)
