@@ -20,6 +20,7 @@ from migrayt.core.validations import ValidationService
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.scheduling.service import ScheduleService
 from migrayt.store.models import ItemRecord
 from migrayt.translation.provenance import FACTS, person, utc_datetime
 from tests.integration.harness import (
@@ -33,6 +34,7 @@ from tests.integration.harness import (
     wait_until_held,
     worker_process,
 )
+from tests.schedules.helpers import change_ado, issue_keys
 
 TENANT = "provenance-co"
 AUTH = ("migrator@example.com", "sandbox-token")
@@ -245,3 +247,36 @@ async def test_where_field_creation_is_refused_the_facts_go_in_a_panel_as_the_pr
                 assert lines["Original created"] == facts["Original created"].strftime("%Y-%m-%d %H:%M:%S UTC")
                 assert lines["Original created by"] == facts["Original created by"]
                 assert lines["ADO URL"] == facts["ADO URL"]
+
+
+async def test_a_delta_sync_keeps_original_changed_and_state_current(stack, worker):
+    schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
+    with running_sandbox(items=30, seed=34) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, run_id)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        keys = await issue_keys(stack, migration_id)
+        project = sandbox.sandbox.project
+        ugly = set(project.ugly_cases().values())
+        closed, untouched = [
+            i
+            for i in sorted(keys)
+            if i not in ugly and project.core(i).type == "Task" and project.core(i).state != "Closed"
+        ][:2]
+        was = dict(project.work_item(closed).fields)
+        await change_ado(sandbox, [{"id": closed, "state": "Closed"}])
+        now = project.work_item(closed).fields
+        assert utc_datetime(now["System.ChangedDate"]) != utc_datetime(was["System.ChangedDate"])
+
+        delta = await schedules.start_delta(TENANT, migration_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, delta)).status == RunStatus.COMPLETED
+        async with jira_client(sandbox) as jira:
+            field_of = {name: ids[0] for name, ids in (await provenance_field_ids(jira)).items()}
+            for item, fields in ((closed, now), (untouched, project.work_item(untouched).fields)):
+                got = (
+                    await jira.get(f"/rest/api/3/issue/{keys[item]}", params={"fields": ",".join(field_of.values())})
+                ).json()
+                shown = {name: as_read(name, got["fields"].get(fid)) for name, fid in field_of.items()}
+                assert shown["Original changed"] == utc_datetime(fields["System.ChangedDate"]), item
+                assert shown["Original state"] == fields["System.State"], item
+        assert now["System.State"] == "Closed"
