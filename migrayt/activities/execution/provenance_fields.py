@@ -60,10 +60,17 @@ def refusal_message(who: str, names: list[str], why: str) -> str:
     )
 
 
-async def survey(jira: JiraClient, plan: MappingPlan, who: str) -> Survey:
+async def survey(jira: JiraClient, plan: MappingPlan, who: str, project_key: str) -> Survey:
     facts = chosen_facts(plan.provenance_fields)
     out = Survey(facts)
     if not facts:
+        return out
+    project = await jira.get_project(project_key)
+    if not await jira.project_screen_tabs(project.id):
+        # A team-managed project has no screens of its own to add a site's custom field to.
+        out.refusal = refusal_message(
+            who, [f.name for f in facts], f"project {project_key} has no create or edit screen to add fields to"
+        )
         return out
     fields = await jira.get_fields()
     for fact in facts:
@@ -85,7 +92,7 @@ class ProvenanceFields:
 
     async def ensure(self, ctx: MigrationContext) -> Survey:
         """Settle where this migration's provenance goes, and record it (read back by `load_target`)."""
-        found = await survey(ctx.jira, ctx.plan, ctx.target.email)
+        found = await survey(ctx.jira, ctx.plan, ctx.target.email, ctx.target.project_key)
         if not found.facts:
             await self._record_mode(ctx, FIELDS, None)
             return found
@@ -93,6 +100,10 @@ class ProvenanceFields:
             try:
                 await self._create_missing(ctx, found)
                 await self._put_on_screens(ctx, list(found.found.values()))
+                if unsettable := await self._not_settable(ctx, list(found.found.values())):
+                    found.refusal = refusal_message(
+                        ctx.target.email, [f.name for f in found.facts], f"Jira does not offer them on {unsettable}"
+                    )
             except ApiError as err:
                 if err.status != 403:
                     raise
@@ -147,6 +158,16 @@ class ProvenanceFields:
                     # Jira refuses a field already on the tab: an earlier attempt's lost answer put it there.
                     if err.status != 400 or field_id not in await ctx.jira.screen_tab_fields(screen, tab):
                         raise
+
+    @staticmethod
+    async def _not_settable(ctx: MigrationContext, field_ids: list[str]) -> str | None:
+        """Where a create could not set the fields after all (a screen Migrayt did not reach), named; else None."""
+        key = ctx.target.project_key
+        for issue_type in await ctx.jira.get_create_meta_issue_types(key):
+            offered = {f.field_id for f in await ctx.jira.get_create_meta_fields(key, issue_type.id)}
+            if missing := [f for f in field_ids if f not in offered]:
+                return f"the create screen of issue type {issue_type.name} ({', '.join(missing)})"
+        return None
 
     async def _record_mode(self, ctx: MigrationContext, mode: str, reason: str | None) -> None:
         detail = {"reason": reason} if reason else {}

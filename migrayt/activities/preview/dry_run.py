@@ -178,7 +178,7 @@ class DryRun:
         """Preflight's survey of the provenance fields, with placeholders for the fields it would create."""
         ctx = self.ctx
         self.beat("provenance fields")
-        found = await survey(ctx.jira, ctx.plan, ctx.target.email)
+        found = await survey(ctx.jira, ctx.plan, ctx.target.email, ctx.target.project_key)
         choice = ctx.plan.provenance_fields
         if not found.facts:
             self.report.provenance = ProvenancePreview(where="none", link_back=choice.link_back)
