@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrayt.contracts.validation import CHECKS, Counts, Difference, DifferenceKind, ValidationStatus
+from migrayt.translation.provenance import FACTS
 
 _SPACE = re.compile(r"\s+")
 _COMMENT_NOTE = re.compile(r"ADO comment (\d+)")
@@ -37,6 +38,7 @@ CHANGELOG_FIELDS: dict[str, frozenset[str]] = {
     "remote_links": frozenset({"remoteissuelink", "remote link"}),
     "attachments": frozenset({"attachment"}),
     "comments": frozenset({"comment"}),
+    "provenance": frozenset(f.name.lower() for f in FACTS),  # Jira's changelog names a custom field by its name
 }
 
 

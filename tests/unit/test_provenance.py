@@ -82,3 +82,16 @@ def test_validation_compares_date_times_to_the_second_in_utc():
     assert same_value("2019-03-04T05:06:07.000+0000", "2019-03-04T07:06:07.000+0200")
     assert not same_value("2019-03-04T05:06:07.000+0000", "2019-03-04T05:06:08.000+0000")
     assert same_value(42, 42.0) and not same_value(42, None) and same_value(None, "")
+
+
+def test_a_provenance_field_someone_else_edited_after_the_migration_is_changed_after_not_an_error():
+    from datetime import UTC, datetime
+
+    from migrayt.contracts.validation import Difference, DifferenceKind
+    from migrayt.translation.validation_rules import Change, classify
+
+    d = Difference(check="provenance", kind=DifferenceKind.DIFFERENT, ado_id=4, jira_key="PHX-4")
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    edit = Change(author="someone", created=later, fields=frozenset({"original created"}))
+    [found] = classify([d], [edit], "migrator", datetime(2026, 1, 1, tzinfo=UTC))
+    assert found.kind == DifferenceKind.CHANGED_AFTER
