@@ -91,7 +91,7 @@ class ProvenanceFields:
         self._sessions = sessions
 
     async def ensure(self, ctx: MigrationContext) -> Survey:
-        """Settle where this migration's provenance goes, and record it (read back by `load_target`)."""
+        """Settle where this migration's provenance goes, and record it (read back by `provenance_target`)."""
         found = await survey(ctx.jira, ctx.plan, ctx.target.email, ctx.target.project_key)
         if not found.facts:
             await self._record_mode(ctx, FIELDS, None)
