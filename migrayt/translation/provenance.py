@@ -5,6 +5,7 @@ site refuses custom fields, in an info panel at the top of the description. Pure
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,6 +24,7 @@ JIRA_FIELD_TYPES: dict[str, tuple[str, str]] = {
     "text": (_TYPES + "textfield", _TYPES + "textsearcher"),
 }
 TEXT_MAX = 255  # a one-line text field's limit
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FIELDS: Literal["fields"] = "fields"
 PANEL: Literal["panel"] = "panel"
 # The provenance_field record (source key) whose target key says where a migration's provenance goes.
@@ -105,12 +107,18 @@ def person(value: Any) -> str | None:
         text = f"{name} <{mail}>" if name and mail and mail != name else (name or mail)
     else:
         text = str(value).strip()
+    return one_line(text)
+
+
+def one_line(text: str) -> str | None:
+    """Text as a one-line field takes it: no control characters, spaces collapsed, at most 255 characters."""
+    text = _CONTROL.sub(" ", text).encode("utf-8", "replace").decode("utf-8")
     return " ".join(text.split())[:TEXT_MAX] or None
 
 
 def source_facts(ado_id: int, ado_fields: dict[str, Any], organization_url: str, project: str) -> dict[str, Any]:
     """Every provenance fact of one work item, None where ADO has no value (a date-time as a UTC datetime)."""
-    state = str(ado_fields.get("System.State") or "").strip()
+    state = one_line(str(ado_fields.get("System.State") or ""))
     return {
         "ado_id": ado_id,
         "ado_url": ado_url(organization_url, project, ado_id),
@@ -119,7 +127,7 @@ def source_facts(ado_id: int, ado_fields: dict[str, Any], organization_url: str,
         "original_changed": utc_datetime(ado_fields.get("System.ChangedDate")),
         "original_resolved": utc_datetime(ado_fields.get("Microsoft.VSTS.Common.ResolvedDate")),
         "original_closed": utc_datetime(ado_fields.get("Microsoft.VSTS.Common.ClosedDate")),
-        "original_state": state[:TEXT_MAX] or None,
+        "original_state": state,
     }
 
 
@@ -131,6 +139,8 @@ def jira_value(fact: Fact, value: Any) -> Any:
         return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     if fact.kind == "number":
         return value
+    if fact.kind == "url" and len(str(value)) > TEXT_MAX:
+        return None  # a cut address leads nowhere: the link back carries it in full
     return str(value)
 
 

@@ -95,3 +95,19 @@ def test_a_provenance_field_someone_else_edited_after_the_migration_is_changed_a
     edit = Change(author="someone", created=later, fields=frozenset({"original created"}))
     [found] = classify([d], [edit], "migrator", datetime(2026, 1, 1, tzinfo=UTC))
     assert found.kind == DifferenceKind.CHANGED_AFTER
+
+
+def test_a_hostile_name_becomes_one_clean_line_within_the_field_limit():
+    from migrayt.translation.provenance import person
+
+    name = {"displayName": "Eve\x00\x07 \n Null\ud800 " + "x" * 400, "uniqueName": "eve@example.com"}
+    shown = person(name)
+    assert shown is not None and len(shown) == 255 and "\x00" not in shown and "\n" not in shown
+    assert shown.startswith("Eve Null")
+    assert person({"displayName": "", "uniqueName": ""}) is None and person(None) is None
+
+
+def test_an_address_too_long_for_the_url_field_is_left_to_the_link_back():
+    t = ProvenanceTarget(ORG + "/" + "o" * 250, "Phoenix", list(FACTS), "fields", {f.key: f.key for f in FACTS})
+    fields = build_issue_fields(42, CLOSED_BUG, default_plan(), CATALOG, Lookups(provenance=t)).fields
+    assert "ado_url" not in fields and fields["ado_id"] == 42
