@@ -28,6 +28,7 @@ from migrayt.api.routers import (
     audit,
     connections,
     events,
+    manage,
     migrations,
     plans,
     previews,
@@ -169,6 +170,7 @@ def create_app(
         savepoints,
         validations,
         undo,
+        manage,
     ):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)

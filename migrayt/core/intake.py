@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,6 +62,16 @@ class IntakeService:
 
     async def list_connections(self, tenant: str) -> list[ConnectionView]:
         return await self.connections.list(tenant)
+
+    async def delete_connection(self, tenant: str, connection_id: str, actor: str, door: str) -> None:
+        """Refused (InUse, naming them) while a migration uses it."""
+        await self.connections.delete(tenant, connection_id, actor, door)
+
+    async def rotate_connection_secret(
+        self, tenant: str, connection_id: str, secret: SecretStr, actor: str, door: str
+    ) -> tuple[ConnectionView, Sequence[str]]:
+        """The new secret is tested first; refused (ConnectionRejected), the old one stays."""
+        return await self.connections.rotate(tenant, connection_id, secret, actor, door)
 
     async def create_migration_from_connections(
         self,

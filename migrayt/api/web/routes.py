@@ -52,7 +52,7 @@ from migrayt.contracts.undo import FORCE_CATEGORIES, UndoPlan
 from migrayt.core import report_render
 from migrayt.core.errors import NotFound, RunConflict, ServiceUnreachable
 from migrayt.core.intake import IntakeService
-from migrayt.core.runs import MigrationService
+from migrayt.core.runs import RERUNNABLE, MigrationService
 from migrayt.core.undo import UndoService, UnknownForce
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
@@ -76,7 +76,9 @@ R = TypeVar("R", bound=Response)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(duration=views.duration, size=views.size, utc=views.utc, every=views.every)
+templates.env.filters.update(
+    duration=views.duration, size=views.size, utc=views.utc, every=views.every, status_words=views.status_words
+)
 templates.env.globals.update(
     wizard=WIZARD,
     phase_order=run_phases(),
@@ -268,16 +270,36 @@ async def logout(request: Request) -> Response:
     return response
 
 
+# What a redirect back to the list says was done (a fixed text per key: nothing from the URL is echoed).
+HOME_NOTICES = {"renamed": "Migration renamed.", "deleted": "Migration deleted; its audit trail stays."}
+
+
 @router.get("/app")
-async def home(request: Request) -> HTMLResponse:
+async def home(request: Request, done: str | None = None) -> HTMLResponse:
     who = await _who(request)
+    return await home_page(request, who, notice=HOME_NOTICES.get(done or ""))
+
+
+async def home_page(
+    request: Request, who: Principal, status_code: int = 200, notice: str | None = None, error: str | None = None
+) -> HTMLResponse:
     svc = _service(request)
     migrations = await svc.list_migrations(who.tenant)
     latest_runs = {}
     for m in migrations:
         latest_runs[m.id] = svc.standing_run(await svc.list_runs(who.tenant, m.id))
     connections = await _intake(request).list_connections(who.tenant)
-    return _page(request, "home.html", who=who, migrations=migrations, latest_runs=latest_runs, connections=connections)
+    return _page(
+        request,
+        "home.html",
+        status_code=status_code,
+        who=who,
+        migrations=migrations,
+        latest_runs=latest_runs,
+        connections=connections,
+        notice=notice,
+        error=error,
+    )
 
 
 # --- connect ------------------------------------------------------------------------------------
@@ -298,10 +320,19 @@ async def _connect_page(request: Request, who: Principal, status_code: int = 200
     )
 
 
+# What a redirect back to the connect page says was done (fixed texts: nothing from the URL is echoed).
+CONNECT_NOTICES = {
+    "rotated": "Secret tested and replaced; the migrations made from this connection use the new one.",
+    "deleted": "Connection deleted.",
+}
+
+
 @router.get("/app/connect")
-async def connect(request: Request) -> HTMLResponse:
+async def connect(request: Request, done: str | None = None) -> HTMLResponse:
     who = await _who(request)
-    return await _connect_page(request, who, saved=request.query_params.get("saved"))
+    return await _connect_page(
+        request, who, saved=request.query_params.get("saved"), notice=CONNECT_NOTICES.get(done or "")
+    )
 
 
 @router.post("/app/connections/{kind}")
@@ -639,7 +670,7 @@ async def _run_context(
         can_pause=status == RunStatus.RUNNING and not report.pause_requested,
         can_resume=status == RunStatus.PAUSED or report.pause_requested,
         can_cancel=status not in FINAL_STATUSES,
-        can_rerun=status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED),
+        can_rerun=status in RERUNNABLE,
         events=list(reversed(events[-200:])),
         notice=notice,
         error=error,
@@ -719,7 +750,24 @@ FAILURES_PER_PAGE = 100
 
 
 @router.get("/app/runs/{run_id}/failures")
-async def failures_page(request: Request, run_id: str, phase: str | None = None, page: int = 1) -> HTMLResponse:
+async def failures(
+    request: Request, run_id: str, phase: str | None = None, page: int = 1, accepted: int | None = None
+) -> HTMLResponse:
+    notice = f"{accepted} failure(s) accepted." if accepted is not None else None
+    return await failures_page(request, run_id, phase=phase, page=page, notice=notice)
+
+
+async def failures_page(
+    request: Request,
+    run_id: str,
+    *,
+    phase: str | None = None,
+    page: int = 1,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The failures of a run, grouped by reason, with the forms that accept them, and those accepted already."""
     who = await _who(request)
     svc = _service(request)
     page = max(page, 1)
@@ -734,10 +782,16 @@ async def failures_page(request: Request, run_id: str, phase: str | None = None,
     return _page(
         request,
         "failures.html",
+        status_code=status_code,
         who=who,
         migration=migration,
         step="run",
         run_id=run_id,
+        run=run,
+        final=RunStatus(run.status) in FINAL_STATUSES,
+        accepted=await svc.accepted_failures(who.tenant, run_id),
+        notice=notice,
+        error=error,
         listing=listing,
         page=page,
         pages=max(1, -(-listing.total // FAILURES_PER_PAGE)),

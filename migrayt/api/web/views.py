@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
-from migrayt.contracts.runs import FINAL_STATUSES, PhaseCounters, RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES, SUCCESSFUL_STATUSES, PhaseCounters, RunStatus
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
 
 # Plan sections a person edits as "ADO thing → Jira name", in the order the page lists them.
@@ -132,6 +132,7 @@ class PhaseBar:
     state: str  # waiting | active | done
     adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
     skipped_words: str = "passed over"  # what `skipped` means in this phase ("already there" in create items)
+    accepted: int = 0  # failed items the user accepted as known exceptions
 
 
 def phase_bars(
@@ -144,8 +145,8 @@ def phase_bars(
     bars = []
     for index, name in enumerate(names):
         c = counters.get(name) or PhaseCounters()
-        done = min(c.created + c.adopted + c.skipped + c.failed, c.total) if c.total else 0
-        if index < current or (final and status == RunStatus.COMPLETED) or (final and c.total and done == c.total):
+        done = min(c.created + c.adopted + c.skipped + c.failed + c.accepted, c.total) if c.total else 0
+        if index < current or (final and status in SUCCESSFUL_STATUSES) or (final and c.total and done == c.total):
             state = "done"
         elif index == current and not final:
             state = "active"
@@ -171,9 +172,15 @@ def phase_bars(
                 state,
                 c.adopted,
                 BY_NAME[name].skipped if name in BY_NAME else "passed over",
+                c.accepted,
             )
         )
     return bars
+
+
+def status_words(status: str) -> str:
+    """A run status as the pages show it: COMPLETED_WITH_ACCEPTED_EXCEPTIONS in words."""
+    return str(status).replace("_", " ")
 
 
 # The longest delta interval a form may ask for, as the HTTP API allows (31 days).
