@@ -40,7 +40,8 @@ class PreviewSample(BaseModel):
     source: dict[str, Any]  # what ADO shows: type, state, title, text, tags, assigned
     jira: dict[str, Any]  # what Jira will show: type, summary, text, labels, priority, status, parent
     payload: dict[str, Any]  # the exact `fields` the create call would send
-    provenance: dict[str, str] = Field(default_factory=dict)  # provenance field name → the value it will show
+    # (provenance field name, the value it will show), in the fields' order (a list: stored JSON keeps no key order)
+    provenance: list[tuple[str, str]] = Field(default_factory=list)
     outcome: str  # created | failed | skipped
     reason: str | None = None
 

@@ -229,7 +229,16 @@ async def test_where_field_creation_is_refused_the_facts_go_in_a_panel_as_the_pr
         sample = report.samples[0]
         panel = sample.payload["description"]["content"][0]
         assert panel["type"] == "panel" and panel["attrs"]["panelType"] == "info"
-        assert sample.provenance["ADO ID"] == f"#{sample.ado_id}"
+        assert sample.provenance[:3] == [
+            ("ADO ID", f"#{sample.ado_id}"),
+            ("ADO URL", expected_facts(project, sample.ado_id, sandbox.ado_url)["ADO URL"]),
+            (
+                "Original created",
+                expected_facts(project, sample.ado_id, sandbox.ado_url)["Original created"].strftime(
+                    "%Y-%m-%d %H:%M:%S UTC"
+                ),
+            ),
+        ]
 
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id)

@@ -414,11 +414,11 @@ class DryRun:
             reason=reason,
         )
 
-    def _provenance_shown(self, wi: WorkItem) -> dict[str, str]:
+    def _provenance_shown(self, wi: WorkItem) -> list[tuple[str, str]]:
         """The provenance facts this item's issue will carry, as a reader will see them."""
         choice, source = self.ctx.plan.provenance_fields, self.ctx.source
         facts = source_facts(wi.id, wi.fields, str(source.organization_url), source.project)
-        return {f.name: shown(f, facts[f.key]) for f in chosen_facts(choice) if facts.get(f.key) is not None}
+        return [(f.name, shown(f, facts[f.key])) for f in chosen_facts(choice) if facts.get(f.key) is not None]
 
 
 def new_field(name: str) -> str:
