@@ -226,6 +226,7 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     "POST /api/migrations/{migration_id}/undo",
                     "GET /api/migrations/{migration_id}/jira-users",
                     "GET /api/migrations/{migration_id}/users",
+                    "GET /api/migrations/{migration_id}/plan/jira-options",
                     "PATCH /api/migrations/{migration_id}",
                     "DELETE /api/migrations/{migration_id}",
                     "DELETE /api/connections/{connection_id}",

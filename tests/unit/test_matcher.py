@@ -146,3 +146,15 @@ def test_fields_need_a_name_and_a_compatible_type():
 def test_users_are_never_mapped_by_the_matcher():
     plan, _ = draft_by_rules(SOURCE, TARGET)
     assert plan.users == {}
+
+
+def test_a_state_named_like_a_status_only_its_types_workflow_has_is_mapped_per_type():
+    source = SOURCE.model_copy(deep=True)
+    source.types.append(
+        SourceType(name="Bug", states=[st("New", "Proposed"), st("Won't Fix", "Completed"), st("Closed", "Completed")])
+    )
+    plan, _ = draft_by_rules(source, TARGET)
+    assert plan.states["*"]["Won't Fix"] == "Done"  # any other type: a status every workflow has
+    assert plan.states["Bug"] == {"Won't Fix": "Won't Fix"}
+    assert plan.target_status("Bug", "Won't Fix") == "Won't Fix" and plan.target_status("Bug", "Closed") == "Done"
+    assert plan.provenance["states/Bug/Won't Fix"].note == "same name, in the workflow of Bug"

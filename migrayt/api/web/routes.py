@@ -58,6 +58,7 @@ from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.intake.verdict import preview_refusal
+from migrayt.mapping.jira_values import UnknownJiraValue
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
 
@@ -459,6 +460,14 @@ async def _mapping_page(
         users = await intake.user_table(who.tenant, migration_id, row.version)
     except ServiceUnreachable as err:  # the rest of the plan stays editable
         users_error = str(err)
+    options, options_error = None, None
+    try:
+        options = await intake.jira_options(who.tenant, migration_id)
+    except ServiceUnreachable as err:  # without the lists the values are typed, and still checked on save
+        options_error = str(err)
+    scans = [s for s in await _service(request).list_scans(who.tenant, migration_id) if s.status == "COMPLETED"]
+    catalog = Catalog.model_validate(scans[-1].catalog) if scans else None
+    source_states = {t: [s.name for s in states] for t, states in catalog.type_states.items()} if catalog else None
     return _page(
         request,
         "mapping.html",
@@ -468,8 +477,11 @@ async def _mapping_page(
         step="mapping",
         version=row,
         plan=plan,
-        rows=views.plan_rows(plan),
-        fields=views.field_rows(plan),
+        rows=views.plan_rows(plan, options, source_states),
+        fields=views.field_rows(plan, options, catalog),
+        jira_fields=sorted(options.fields, key=lambda f: f.name.lower()) if options else [],
+        options=options,
+        options_error=options_error,
         history=list(reversed(history)),
         approved=row.status == APPROVED,
         to_acknowledge=await intake.findings_to_acknowledge(who.tenant, migration_id),
@@ -478,6 +490,10 @@ async def _mapping_page(
         users=users,
         users_error=users_error,
     )
+
+
+def _refused(err: UnknownJiraValue, what: str) -> str:
+    return f"{what}: " + " · ".join(err.problems)
 
 
 @router.get("/app/migrations/{migration_id}/mapping")
@@ -495,6 +511,8 @@ async def edit_mapping(request: Request, migration_id: str) -> Response:
         base_version = int(str(form.get("base_version") or "0"))
         row, plan = await intake.plan(who.tenant, migration_id, base_version)
         await intake.edit_plan(who.tenant, migration_id, base_version, views.apply_form(plan, form), who.actor, "web")
+    except UnknownJiraValue as err:
+        return await _mapping_page(request, who, migration_id, status_code=422, error=_refused(err, "Not saved"))
     except (VersionConflict, ValueError, ValidationError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
@@ -526,6 +544,10 @@ async def approve_mapping(request: Request, migration_id: str) -> Response:
             "web",
             acknowledged=[str(v) for v in form.getlist("acknowledge")],
         )
+    except UnknownJiraValue as err:
+        return await _mapping_page(request, who, migration_id, status_code=422, error=_refused(err, "Not approved"))
+    except ServiceUnreachable as err:
+        return await _mapping_page(request, who, migration_id, status_code=502, error=str(err))
     except (VersionConflict, ValueError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")

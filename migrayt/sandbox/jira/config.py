@@ -30,3 +30,6 @@ class JiraSandboxConfig(BaseModel):
     # False: the migration's user is no Jira administrator, so creating custom fields is refused (403).
     field_admin: bool = True
     state_dir: Path | None = None  # when set, Jira state survives a restart of the sandbox
+    # The ids the site serves its custom fields under, by the sandbox's default id (e.g. the sprint field as
+    # customfield_10104 instead of customfield_10020): a real site numbers custom fields as it pleases.
+    field_ids: dict[str, str] = {}

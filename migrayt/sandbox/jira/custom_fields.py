@@ -120,7 +120,10 @@ class CustomFieldOps(JiraStore):
             )
         with self._tx():
             self.counters.setdefault("customfield", 10049)  # a site stored before custom fields were kept
+            taken = {*cat.FIELDS_BY_ID, *self.field_ids.served.values()}
             number = self._next("customfield")
+            while f"customfield_{number}" in taken:  # never an id a built-in field is served as
+                number = self._next("customfield")
             fid = f"customfield_{number}"
             name = body["name"].strip()[:255]
             f = cat.FieldDef(

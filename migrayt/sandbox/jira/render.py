@@ -312,7 +312,10 @@ def sprint_field(sp: Sprint) -> dict[str, Any]:
 
 
 def select_fields(
-    requested: Iterable[str] | None, default: tuple[str, ...], custom: Iterable[str] = ()
+    requested: Iterable[str] | None,
+    default: tuple[str, ...],
+    ids: cat.FieldIds | None = None,
+    custom: Iterable[str] = (),
 ) -> tuple[str, ...]:
     """Jira's `fields` parameter: names, `*all`, `*navigable`, `-name` exclusions, comma-separated.
 
@@ -323,6 +326,8 @@ def select_fields(
     names: list[str] = []
     for item in requested:
         names.extend(x.strip() for x in str(item).split(",") if x.strip())
+    if ids is not None:
+        names = [f"-{ids.into(n[1:])}" if n.startswith("-") else ids.into(n) for n in names]
     if not names:
         return default + custom if default in (ALL_FIELDS, NAVIGABLE) else default
     chosen: list[str] = []
@@ -347,7 +352,7 @@ def issue(
         "id": str(i.id),
         "self": f"{base}/rest/api/3/issue/{i.id}",
         "key": i.key,
-        "fields": {f: _field(i, f, state, base) for f in fields},
+        "fields": {state.field_ids.out(f): _field(i, f, state, base) for f in fields},
     }
     props = {k: i.properties[k] for k in properties if k in i.properties}
     if props:
