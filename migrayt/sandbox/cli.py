@@ -118,7 +118,8 @@ def sandbox_command(
         f"      Basic auth: any user name, PAT {ado_hint}",
         f"Jira  {server.jira_url}   project {jira_project}",
         f"      Basic auth: {jira_email} with API token {jira_hint}",
-        f"Admin {server.ado_root}/_sandbox/faults  {server.jira_url}/_sandbox/faults  (and /_sandbox/state)",
+        f"Admin {server.ado_root}/_sandbox/faults  {server.jira_url}/_sandbox/faults  (and /_sandbox/state; "
+        "Jira's upload limit: /_sandbox/settings)",
         "Ctrl-C or SIGTERM stops.",
     ]
     typer.echo("\n".join(lines))

@@ -65,6 +65,20 @@ async def test_attachment_over_size_or_count_limit_is_413() -> None:
         assert (await client.get("/_sandbox/state")).json()["attachments"]["total"] == 2
 
 
+async def test_an_admin_raising_the_upload_limit_lets_the_refused_file_in() -> None:
+    """What the demo's fix does, as a Jira administrator would in System › Attachments."""
+    async with jira(JiraSandboxConfig(max_attachment_bytes=1000)) as (client, _):
+        key = await create(client, "limits")
+        big = {"file": ("big.bin", b"x" * 1001)}
+        assert (await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files=big)).status_code == 413
+        for refused in ({}, {"max_attachment_bytes": 0}, {"max_attachment_bytes": "2000"}, {"project_key": "X"}):
+            assert (await client.patch("/_sandbox/settings", json=refused)).status_code == 400
+        r = await client.patch("/_sandbox/settings", json={"max_attachment_bytes": 2000})
+        assert r.status_code == 200 and r.json() == {"max_attachment_bytes": 2000}
+        assert (await client.get("/_sandbox/settings")).json() == {"max_attachment_bytes": 2000}
+        assert (await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files=big)).status_code == 200
+
+
 async def test_comments_need_adf_keep_order_and_page() -> None:
     async with jira() as (client, _):
         key = await create(client, "talk")
