@@ -126,3 +126,29 @@ async def test_worklogs() -> None:
         ).status_code == 400
         logs = (await client.get(f"/rest/api/3/issue/{key}/worklog")).json()
         assert logs["total"] == 2
+
+
+async def test_worklog_properties_come_back_with_expand_and_the_estimate_and_notify_flags_are_kept() -> None:
+    async with jira() as (client, _):
+        key = await create(client, "time")
+        source = {"key": "migrayt.source", "value": {"id": 7, "worklog": "w-1"}}
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/worklog",
+            params={"adjustEstimate": "leave", "notifyUsers": "false"},
+            json={"timeSpentSeconds": 900, "started": "2024-03-01T09:00:00.000+0000", "properties": [source]},
+        )
+        assert r.status_code == 201 and "properties" not in r.json()
+        plain, expanded = [
+            (await client.get(f"/rest/api/3/issue/{key}/worklog", params=params)).json()["worklogs"][0]
+            for params in ({}, {"expand": "properties"})
+        ]
+        assert "properties" not in plain and expanded["properties"] == [source]
+        [kept] = [i for i in (await client.get("/_sandbox/state/issues")).json()["issues"] if i["key"] == key][0][
+            "worklogs"
+        ]
+        assert (kept["adjust_estimate"], kept["notify_users"]) == ("leave", False)
+        assert kept["properties"] == {"migrayt.source": {"id": 7, "worklog": "w-1"}}
+        # As Jira: an unknown estimate mode, or "new" without the new estimate, is refused.
+        for params in ({"adjustEstimate": "sometimes"}, {"adjustEstimate": "new"}, {"notifyUsers": "maybe"}):
+            r = await client.post(f"/rest/api/3/issue/{key}/worklog", params=params, json={"timeSpentSeconds": 60})
+            assert r.status_code == 400, params
