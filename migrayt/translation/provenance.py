@@ -25,6 +25,7 @@ JIRA_FIELD_TYPES: dict[str, tuple[str, str]] = {
 }
 TEXT_MAX = 255  # a one-line text field's limit
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ProvenanceMode = Literal["fields", "panel"]
 FIELDS: Literal["fields"] = "fields"
 PANEL: Literal["panel"] = "panel"
 # The provenance_field record (source key) whose target key says where a migration's provenance goes.
@@ -71,7 +72,7 @@ class ProvenanceTarget:
     organization_url: str
     project: str
     facts: list[Fact]
-    mode: Literal["fields", "panel"] = FIELDS
+    mode: ProvenanceMode = FIELDS
     field_ids: dict[str, str] = field(default_factory=dict)  # fact key → customfield_N
 
 

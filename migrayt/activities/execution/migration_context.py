@@ -26,7 +26,7 @@ from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
 from migrayt.translation import field_roles
 from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
-from migrayt.translation.provenance import FIELDS, MODE_KEY, ProvenanceTarget, chosen_facts
+from migrayt.translation.provenance import FIELDS, MODE_KEY, PANEL, ProvenanceMode, ProvenanceTarget, chosen_facts
 
 
 @dataclass
@@ -155,7 +155,8 @@ def provenance_target(ctx: MigrationContext, recorded: dict[str, str]) -> Proven
     facts = chosen_facts(ctx.plan.provenance_fields)
     if not facts or MODE_KEY not in recorded:
         return None  # none chosen, or no preflight since provenance came in: written nowhere rather than guessed
-    target = ProvenanceTarget(str(ctx.source.organization_url), ctx.source.project, facts, recorded[MODE_KEY])
+    mode: ProvenanceMode = PANEL if recorded[MODE_KEY] == PANEL else FIELDS
+    target = ProvenanceTarget(str(ctx.source.organization_url), ctx.source.project, facts, mode)
     if target.mode == FIELDS:
         target.field_ids = {f.key: recorded[f.key] for f in facts if f.key in recorded}
     return target

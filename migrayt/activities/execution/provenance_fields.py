@@ -22,7 +22,7 @@ from migrayt.contracts.record_kinds import PROVENANCE_FIELD
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
-from migrayt.translation.provenance import FIELDS, MODE_KEY, PANEL, Fact, chosen_facts
+from migrayt.translation.provenance import FIELDS, MODE_KEY, PANEL, Fact, ProvenanceMode, chosen_facts
 
 ADMINISTER = "ADMINISTER"
 RUN_ID = "preflight"
@@ -48,7 +48,7 @@ class Survey:
     refusal: str | None = None  # why the fields cannot be created; None: they can (or none are missing)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> ProvenanceMode:
         return PANEL if self.refusal else FIELDS
 
 
@@ -119,7 +119,7 @@ class ProvenanceFields:
         # Fields already there (made by an earlier attempt whose answer was lost, or by anyone) are used as they are.
         for fact in found.facts:
             record = records.get(fact.key)
-            ours = record is not None and (
+            ours = record is not None and bool(
                 record.state == PENDING or (record.state == DONE and (record.detail or {}).get("created"))
             )
             if fact.key in found.found:

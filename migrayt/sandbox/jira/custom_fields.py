@@ -175,7 +175,7 @@ class CustomFieldOps(JiraStore):
         on_tab = self.tab_fields(screen_id, tab_id)
         fid = body.get("fieldId") if isinstance(body, dict) else None
         f = self.field_def(fid) if isinstance(fid, str) else None
-        if f is None:
+        if f is None or not isinstance(fid, str):
             raise JiraError(400, [f"The field with id '{fid}' does not exist."])
         if any(x.id == fid for x in on_tab):
             raise JiraError(400, [f"The field with id '{fid}' already exists on the screen."])

@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from . import catalog as cat
+from .custom_fields import CustomFieldOps
 from .jql import JqlError, compile_where, narrowing, parse, sort_key
-from .store import JiraStore
 
 
-class SearchOps(JiraStore):
+class SearchOps(CustomFieldOps):  # JQL reaches the created custom fields by name and kind
     def _catch_up_index(self, lag: float) -> None:
         cutoff = self.now() - lag
         while self.pending_index:

@@ -35,7 +35,7 @@ async def delete_field(request: Request, state: JiraSite, id: str) -> JSONRespon
     # Jira deletes a custom field in a task; the sandbox's finishes at once.
     task = str(uuid.uuid4().int % 10**8)
     base = base_url(request)
-    body = {
+    body: dict[str, object] = {
         "self": f"{base}/rest/api/3/task/{task}",
         "id": task,
         "description": f"Deleting custom field {id}",
@@ -49,7 +49,7 @@ async def delete_field(request: Request, state: JiraSite, id: str) -> JSONRespon
         "finished": 0,
         "lastUpdate": 0,
     }
-    return JSONResponse(body, status_code=303, headers={"Location": body["self"]})
+    return JSONResponse(body, status_code=303, headers={"Location": str(body["self"])})
 
 
 @router.get("/mypermissions")
