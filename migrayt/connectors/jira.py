@@ -222,6 +222,10 @@ class JiraWorklog(_Wide):
     started: str | None = None
     comment: Any = None
     author: dict[str, Any] | None = None
+    properties: list[dict[str, Any]] = Field(default_factory=list)  # with expand=properties
+
+    def property(self, key: str) -> Any:
+        return next((p.get("value") for p in self.properties if isinstance(p, dict) and p.get("key") == key), None)
 
 
 class ChangelogEntry(_Wide):
@@ -714,19 +718,36 @@ class JiraClient:
         return [JiraComment.model_validate(v) async for v in pages]
 
     async def add_worklog(
-        self, key: str, time_spent_seconds: int, started: str, *, comment_adf: Mapping[str, Any] | None = None
+        self,
+        key: str,
+        time_spent_seconds: int,
+        started: str,
+        *,
+        comment_adf: Mapping[str, Any] | None = None,
+        properties: Sequence[Mapping[str, Any]] = (),
     ) -> JiraWorklog:
-        """`started` in Jira's format, e.g. 2021-01-17T12:34:00.000+0000."""
+        """`started` in Jira's format, e.g. 2021-01-17T12:34:00.000+0000. The issue's remaining estimate is left
+        as it is and nobody is notified: a migrated worklog is history, not new work."""
         payload: dict[str, Any] = {"timeSpentSeconds": int(time_spent_seconds), "started": started}
         if comment_adf:
             payload["comment"] = dict(comment_adf)
+        if properties:
+            payload["properties"] = [dict(p) for p in properties]
         return JiraWorklog.model_validate(
-            await self._send("POST", f"{API}/issue/{quote(key, safe='')}/worklog", idempotent=False, json=payload)
+            await self._send(
+                "POST",
+                f"{API}/issue/{quote(key, safe='')}/worklog",
+                idempotent=False,
+                json=payload,
+                params={"adjustEstimate": "leave", "notifyUsers": "false"},
+            )
         )
 
-    async def list_worklogs(self, key: str) -> list[JiraWorklog]:
+    async def list_worklogs(self, key: str, *, with_properties: bool = False) -> list[JiraWorklog]:
         path = f"{API}/issue/{quote(key, safe='')}/worklog"
-        return [JiraWorklog.model_validate(v) async for v in self._offset_pages(path, "worklogs", page_size=1000)]
+        params = {"expand": "properties"} if with_properties else None
+        pages = self._offset_pages(path, "worklogs", params, page_size=1000)
+        return [JiraWorklog.model_validate(v) async for v in pages]
 
     # ------------------------------------------------------------------ removal (undo)
 

@@ -95,6 +95,9 @@ class Phase:
     # What its `skipped` counter means, in the user's words: in create items an item already there from an
     # earlier run; in the later phases an item with nothing of this phase to write (or whose issue failed).
     skipped: str = "passed over"
+    # A plugin of phase 8: its module under migrayt/plugins/ (contract: migrayt/plugins/contract.py). A plugin's
+    # batch that still fails after its retries fails its items, not the run.
+    plugin: str | None = None
 
     def words(self) -> dict[str, str]:
         """Each counter's heading for this phase, the same in the CLI, the web app, the demo and the report."""
@@ -142,7 +145,21 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "comments", "Comments", "comments posted", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
     ),
-    Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    # Phase 8, one sub-phase per plugin (one line each, after this comment; runs started before go through
+    # "plugins" below instead).
+    Phase(
+        "7pace",
+        "7pace worklogs",
+        "logged",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+        skipped="no work logs",
+        plugin="sevenpace",
+    ),
+    # Runs started before phase 8 had its plugins: they pass every item over here.
+    Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, run=False),
     # An undo's one phase (workflows/undo.py): tiers are what was added to issues that stay, the issues, containers.
     Phase(
         UNDO_PHASE,
@@ -183,6 +200,11 @@ def run_phases() -> tuple[str, ...]:
 def delta_phases() -> tuple[str, ...]:
     """The phases a delta sync started now goes through, in order."""
     return tuple(p.name for p in PHASES if p.delta)
+
+
+def plugins() -> tuple[str, ...]:
+    """The plugin sub-phases of phase 8, in registry order."""
+    return tuple(p.name for p in PHASES if p.plugin is not None)
 
 
 def batched(names: Iterable[str]) -> tuple[str, ...]:

@@ -28,6 +28,10 @@ COMMENT_ORIGINAL: Final = "comment_original"
 COMMENT_OVERFLOW: Final = "comment_overflow"
 TRANSITION: Final = "transition"
 
+# Phase 8's plugins (migrayt/plugins/), each kind named by the plugin that writes it.
+WORKLOG: Final = "worklog"  # 7pace: "itemid:worklogid" → Jira worklog id (detail: seconds, issue)
+WORKLOG_OVERFLOW: Final = "worklog_overflow"  # 7pace: an item's work logs past Jira's cap, as one attached file
+
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
 
@@ -49,6 +53,8 @@ ALL: Final = frozenset(
         COMMENT_ORIGINAL,
         COMMENT_OVERFLOW,
         TRANSITION,
+        WORKLOG,
+        WORKLOG_OVERFLOW,
         SOURCE_CHANGE,
     }
 )

@@ -33,6 +33,8 @@ PHASE_OF_KIND: dict[str, str] = {
     K.COMMENT_ORIGINAL: "comments",
     K.COMMENT_OVERFLOW: "comments",
     K.SOURCE_CHANGE: "source_changes",
+    K.WORKLOG: "7pace",
+    K.WORKLOG_OVERFLOW: "7pace",
 }
 
 # Migration-wide lookups (not one work item's): written by preflight with this run id for every run.
@@ -105,6 +107,10 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"comments overflow file part {rest or 1}"
     if kind == K.TRANSITION:
         return "status"
+    if kind == K.WORKLOG:
+        return f"7pace work log {rest}" if rest else "7pace work log"
+    if kind == K.WORKLOG_OVERFLOW:
+        return "7pace work logs past Jira's cap (file)"
     if kind == K.USER:
         return f"user {source_key}"
     if kind == K.COMPONENT:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from migrayt.connectors.adf import adf_char_count, html_to_adf
+from migrayt.plugins.contract import PluginScan
 from migrayt.translation.issue_fields import SUMMARY_LIMIT, TEXT_LIMIT, clean_line
 
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
@@ -147,6 +148,8 @@ class Catalog(BaseModel):
     transitions: int = 0
     limits: TargetLimits = Field(default_factory=TargetLimits)
     facts: LimitFacts = Field(default_factory=LimitFacts)
+    # Phase 8: what each plugin's scan found, by its registry phase name (migrayt/plugins/contract.py).
+    plugins: dict[str, PluginScan] = Field(default_factory=dict)
 
     def field(self, reference_name: str) -> FieldUsage | None:
         return next((f for f in self.fields if f.reference_name == reference_name), None)

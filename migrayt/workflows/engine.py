@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from migrayt.contracts.savepoints import WriteSavepointInput
     from migrayt.temporal.search_attributes import PHASE, STATUS
 
+# Runs since this patch: a plugin's batch that fails for good fails its items, not the run.
+PLUGIN_ISOLATED = "plugin-isolated"
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -252,7 +254,13 @@ class RunEngine:
                         if task.cancelled() or task.exception() is not None:
                             redo.append(start)
                             continue
-                    result: BatchResult = task.result()
+                    try:
+                        result: BatchResult = task.result()
+                    except ActivityError as err:
+                        if phase.plugin is None or not workflow.patched(PLUGIN_ISOLATED):
+                            raise
+                        await self._plugin_batch_failed(phase, start, min(start + self._run.batch_size, size), err)
+                        continue
                     self._cp.counters[phase.name].add(result.counters)
                 redo.sort()
                 if self._savepoint_due():
@@ -263,6 +271,13 @@ class RunEngine:
             self._cp.tier += 1
             self._cp.next_ordinal = 0
             self._cp.redo = []
+
+    async def _plugin_batch_failed(self, phase: Phase, start: int, end: int, err: ActivityError) -> None:
+        """A plugin's batch that failed for good fails its items, not the run: the other plugins go on."""
+        self._cp.counters[phase.name].failed += end - start
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        await self._record("plugin_failed", error=f"{phase.title}: {end - start} item(s) failed: {message}")
 
     async def _batch(self, phase: Phase, tier: int, start: int, end: int, cancellable: bool = False) -> BatchResult:
         assert self._run is not None

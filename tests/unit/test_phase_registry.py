@@ -13,9 +13,10 @@ from migrayt.activities.preview.dry_run import DryRun
 from migrayt.activities.preview.later_phases import LaterPhases, later_phases
 from migrayt.api.cli_commands import runs as cli
 from migrayt.api.web import views
-from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, batched, delta_phases, run_phases
+from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, batched, delta_phases, plugins, run_phases
 from migrayt.contracts.runs import LEGACY_RUN_PHASES, PhaseCounters, RunStatus
 from migrayt.core import reports as run_report
+from migrayt.plugins import all_plugins
 
 
 class Beat:
@@ -23,8 +24,9 @@ class Beat:
         pass
 
 
-def test_a_run_goes_through_the_phases_it_always_had_and_a_delta_adds_source_changes():
-    assert run_phases() == LEGACY_RUN_PHASES
+def test_a_run_goes_through_the_phases_it_always_had_with_each_plugin_for_plugins_and_a_delta_adds_source_changes():
+    assert run_phases() == LEGACY_RUN_PHASES[:-1] + plugins()
+    assert "7pace" in plugins()
     batches = tuple(n for n in run_phases() if n != "preflight")
     assert delta_phases() == batches[:4] + ("source_changes",) + batches[4:]
     assert len({p.name for p in PHASES}) == len(PHASES)
@@ -111,4 +113,8 @@ def test_each_phase_activity_contract_is_what_the_worker_runs():
 def test_the_shared_batch_activity_has_a_phase_for_each_registry_phase_it_runs():
     from migrayt.contracts.phases import run_phase_batch
 
-    assert set(LaterPhaseActivities.PHASE_CLASSES) == {p.name for p in PHASES if p.activity is run_phase_batch}
+    served = set(LaterPhaseActivities.PHASE_CLASSES) | set(all_plugins())
+    assert served == {p.name for p in PHASES if p.activity is run_phase_batch}
+    # Each plugin's registry line names a module with exactly one Plugin, named after its phase.
+    assert list(all_plugins()) == list(plugins())
+    assert all(p.name == name for name, p in all_plugins().items())

@@ -31,6 +31,7 @@ from migrayt.contracts.record_kinds import (
     HISTORY,
     INLINE_IMAGE,
     ISSUE,
+    WORKLOG_OVERFLOW,
 )
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, FAILED, PENDING
@@ -38,7 +39,15 @@ from migrayt.store.models import ItemRecord
 from migrayt.translation.content_text import ado_attachment_src, image_file_name, image_sources
 from migrayt.translation.issue_fields import Lookups
 
-FILE_KINDS = (ATTACHMENT, INLINE_IMAGE, HISTORY, DESCRIPTION_ORIGINAL, COMMENT_ORIGINAL, COMMENT_OVERFLOW)
+FILE_KINDS = (
+    ATTACHMENT,
+    INLINE_IMAGE,
+    HISTORY,
+    DESCRIPTION_ORIGINAL,
+    COMMENT_ORIGINAL,
+    COMMENT_OVERFLOW,
+    WORKLOG_OVERFLOW,
+)
 
 # A write whose response keeps getting lost is reconciled and re-sent this many times before the
 # batch gives up (and Temporal retries it).

@@ -11,18 +11,20 @@ from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContexts
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
+from migrayt.activities.execution.phase_plugins import PluginPhase
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.contracts.execution import PhaseBatchInput, PhaseBatchResult
-from migrayt.contracts.phases import PHASES, run_phase_batch
+from migrayt.contracts.phases import PHASES, plugins, run_phase_batch
 from migrayt.store.db import engine_of
 from migrayt.store.item_locks import ItemsBusy, claimed
 
 
 def _phase_classes() -> dict[str, type[BatchPhase]]:
-    """The registry phases whose activity is run_phase_batch, each by its class in `phase_<name>.py`."""
+    """The registry phases whose activity is run_phase_batch, each by its class in `phase_<name>.py` (plugins
+    aside: they go through `PluginPhase`)."""
     found: dict[str, type[BatchPhase]] = {}
     for p in PHASES:
-        if p.activity is run_phase_batch:
+        if p.activity is run_phase_batch and p.plugin is None:
             import_module(f"{__package__}.phase_{p.name}")
             if p.name not in BatchPhase.by_name:
                 raise LookupError(f"{__package__}.phase_{p.name} has no BatchPhase subclass with phase={p.name!r}")
@@ -36,7 +38,11 @@ class LaterPhaseActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts) -> None:
         self._sessions = sessions
         self._contexts = contexts
-        self._phases = {name: cls(sessions, contexts) for name, cls in self.PHASE_CLASSES.items()}
+        self._phases: dict[str, BatchPhase] = {
+            name: cls(sessions, contexts) for name, cls in self.PHASE_CLASSES.items()
+        }
+        # Each plugin of phase 8 (a registry line with `plugin=`) runs through the one adapter.
+        self._phases.update({name: PluginPhase(sessions, contexts, name) for name in plugins()})
 
     @activity.defn(name="run_phase_batch")
     @keeps_heartbeat

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -48,6 +49,7 @@ from migrayt.contracts.record_kinds import (
     TRANSITION,
 )
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.plugins import all_plugins
 from migrayt.settings import get_settings
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
@@ -204,7 +206,8 @@ class LaterPhases:
             "attachments": self.attachments,
             "transitions": self.transitions,
             "comments": self.comments,
-            "plugins": self.plugins,
+            # Each plugin of phase 8 predicts itself (migrayt/plugins/contract.py Plugin.preview).
+            **{name: partial(p.preview, self) for name, p in all_plugins().items()},
         }
 
     def _fail(self, phase: str, kind: str, source_key: str, reason: str) -> str:
@@ -216,6 +219,10 @@ class LaterPhases:
 
     def _key(self, source_id: int) -> str | None:
         return self.issues.keys.get(str(source_id)) or None
+
+    # What a plugin's preview uses (migrayt/plugins/contract.py).
+    fail = _fail
+    issue_key = _key
 
     # --- phase 4: links ------------------------------------------------------------------------
 
@@ -433,9 +440,3 @@ class LaterPhases:
                     continue
             out.append(CREATED)
         return out
-
-    # --- phase 8: plugins ----------------------------------------------------------------------
-
-    async def plugins(self) -> list[str]:
-        """PluginsPhase passes every item over (nothing to carry yet)."""
-        return [SKIPPED] * len(self.planned)

@@ -60,7 +60,7 @@ class CommentOps(FieldRules):
             self.store.put("comment", c.id, asdict(c))
         return c
 
-    def add_worklog(self, issue: Issue, body: Any) -> Worklog:
+    def add_worklog(self, issue: Issue, body: Any, adjust_estimate: str = "auto", notify_users: bool = True) -> Worklog:
         if not isinstance(body, dict):
             raise JiraError(400, ["Can not deserialize instance of the request body."])
         seconds = body.get("timeSpentSeconds")
@@ -85,7 +85,23 @@ class CommentOps(FieldRules):
                 413, [f"The issue has reached the limit of {self.config.max_worklogs_per_issue} worklogs per issue."]
             )
         with self._tx():
-            w = Worklog(self._next("worklog"), issue.id, self.acting(), seconds, started, self.now(), comment)
+            props = [
+                {"key": p["key"], "value": p.get("value")}
+                for p in body.get("properties") or []
+                if isinstance(p, dict) and isinstance(p.get("key"), str)
+            ]
+            w = Worklog(
+                self._next("worklog"),
+                issue.id,
+                self.acting(),
+                seconds,
+                started,
+                self.now(),
+                comment,
+                props,
+                adjust_estimate,
+                notify_users,
+            )
             self.worklogs[w.id] = w
             self.issue_worklogs.setdefault(issue.id, []).append(w.id)
             self.store.put("worklog", w.id, asdict(w))

@@ -72,6 +72,11 @@ class Worklog:
     started: str
     created: float
     comment: dict | None = None
+    # Worklog.properties (EntityProperty list): kept as given at create, served with expand=properties.
+    properties: list[dict] = field(default_factory=list)
+    # How it was posted (query parameters Jira does not echo back), for tests through /_sandbox/state.
+    adjust_estimate: str = "auto"
+    notify_users: bool = True
 
 
 @dataclass

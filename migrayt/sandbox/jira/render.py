@@ -224,7 +224,7 @@ def duration(seconds: int) -> str:
     return " ".join(parts) or "0m"
 
 
-def worklog(w: Worklog, state: JiraState, base: str) -> dict[str, Any]:
+def worklog(w: Worklog, state: JiraState, base: str, expand: str | None = None) -> dict[str, Any]:
     author = user_or_unknown(state, w.author_id, base)
     out: dict[str, Any] = {
         "self": f"{base}/rest/api/3/issue/{w.issue_id}/worklog/{w.id}",
@@ -240,6 +240,8 @@ def worklog(w: Worklog, state: JiraState, base: str) -> dict[str, Any]:
     }
     if w.comment is not None:
         out["comment"] = w.comment
+    if "properties" in (expand or "").split(","):
+        out["properties"] = list(w.properties)
     return out
 
 

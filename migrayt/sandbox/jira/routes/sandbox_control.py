@@ -127,7 +127,14 @@ def _issue_detail(state: JiraState, issue: Issue) -> dict:
             for c in (state.comments[x] for x in state.issue_comments.get(issue.id, ()))
         ],
         "worklogs": [
-            {"author": w.author_id, "seconds": w.time_spent_seconds, "started": w.started}
+            {
+                "author": w.author_id,
+                "seconds": w.time_spent_seconds,
+                "started": w.started,
+                "adjust_estimate": w.adjust_estimate,
+                "notify_users": w.notify_users,
+                "properties": {p["key"]: p.get("value") for p in w.properties},
+            }
             for w in (state.worklogs[x] for x in state.issue_worklogs.get(issue.id, ()))
         ],
         "properties": sorted(issue.properties),
