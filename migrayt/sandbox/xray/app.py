@@ -106,7 +106,7 @@ def create_xray_app(
 
     def _test_issue(test_issue_id: str | None, test_issue_key: str | None) -> int:
         issue = jira.find_issue(test_issue_id, test_issue_key)
-        if issue is None or issue.id not in state.tests:
+        if issue is None or not state.is_test(issue.id):
             raise XrayError(400, "The test issue was not found.")
         return issue.id
 
@@ -144,7 +144,7 @@ def create_xray_app(
         testIssueKey: str | None = None,  # noqa: N803
     ) -> PlainTextResponse:
         _caller(request)
-        entry = state.tests[_test_issue(testIssueId, testIssueKey)]
+        entry = state.entry(_test_issue(testIssueId, testIssueKey))
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if entry.parameters:
@@ -172,11 +172,11 @@ def create_xray_app(
         return {
             "tests": {
                 key(t): {
-                    "type": state.tests[t].test_type,
+                    "type": state.entry(t).test_type,
                     "labels": list(jira.issues[t].labels),
-                    "steps": [{k: s[k] for k in ("action", "data", "result")} for s in state.tests[t].steps],
-                    "parameters": state.tests[t].parameters,
-                    "rows": state.tests[t].rows,
+                    "steps": [{k: s[k] for k in ("action", "data", "result")} for s in state.entry(t).steps],
+                    "parameters": state.entry(t).parameters,
+                    "rows": state.entry(t).rows,
                 }
                 for t in state.live_tests()
             },

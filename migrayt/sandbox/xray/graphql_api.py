@@ -48,6 +48,9 @@ type TestPlanResults { total: Int start: Int limit: Int results: [TestPlan] }
 type CreateTestSetResult { testSet: TestSet warnings: [String] }
 type CreateTestPlanResult { testPlan: TestPlan warnings: [String] }
 type AddTestsResult { addedTests: [String] warning: String }
+type UpdateTestTypeResult { test: Test warnings: [String] }
+input TestTypeInput { name: String id: String }
+input CreateStepInput { action: String data: String result: String }
 
 type Query {
   getTest(issueId: String, jql: String): Test
@@ -60,6 +63,9 @@ type Mutation {
   createTestPlan(testIssueIds: [String], jira: JSON!): CreateTestPlanResult
   addTestsToTestSet(issueId: String!, testIssueIds: [String]!): AddTestsResult
   addTestsToTestPlan(issueId: String!, testIssueIds: [String]!): AddTestsResult
+  updateTestType(issueId: String!, testType: TestTypeInput!): Test
+  addTestStep(issueId: String!, step: CreateStepInput!): Step
+  removeAllTestSteps(issueId: String!): String
 }
 """
 
@@ -102,7 +108,7 @@ def build(state: XrayState, search_lag: Any) -> GraphQLSchema:
         return out
 
     def _test(issue_id: int) -> dict[str, Any]:
-        entry = state.tests[issue_id]
+        entry = state.entry(issue_id)
         return {
             "issueId": str(issue_id),
             "projectId": jira.project_id,
@@ -150,7 +156,22 @@ def build(state: XrayState, search_lag: Any) -> GraphQLSchema:
 
         return resolve
 
+    def _update_type(_r: Any, _i: Any, issueId: str, testType: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        issue_id = state.as_test(issueId)
+        state.set_test_type(issue_id, str(testType.get("name") or ""))
+        return _test(issue_id)
+
+    def _add_step(_r: Any, _i: Any, issueId: str, step: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        return state.add_step(state.as_test(issueId), step)
+
+    def _remove_steps(_r: Any, _i: Any, issueId: str) -> str:  # noqa: N803
+        state.tests[state.as_test(issueId)].steps.clear()
+        return "All steps removed."
+
     m = schema.mutation_type.fields  # type: ignore[union-attr]
+    m["updateTestType"].resolve = _update_type
+    m["addTestStep"].resolve = _add_step
+    m["removeAllTestSteps"].resolve = _remove_steps
     m["createTestSet"].resolve = _create("Test Set", state.test_sets, "testSet")
     m["createTestPlan"].resolve = _create("Test Plan", state.test_plans, "testPlan")
     m["addTestsToTestSet"].resolve = _add("Test Set")

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrayt.sandbox.jira import catalog as jira_catalog
 from migrayt.sandbox.jira.errors import JiraError
 from migrayt.sandbox.jira.state import JiraState
 
@@ -205,12 +206,38 @@ class XrayState:
             out.append(issue.id)
         return out
 
+    # --- tests edited in place (GraphQL) ---------------------------------------------------------
+
+    def as_test(self, issue_id: str) -> int:
+        """A Jira issue of type Test as Xray sees it: one made in Jira (not imported) gets Xray data on first
+        write, as on a site where Xray is installed."""
+        iid = int(issue_id) if str(issue_id).isdigit() else -1
+        if not self.is_test(iid):
+            raise XrayError(400, f"Test with id {issue_id} was not found.")
+        self.entry(iid)
+        return iid
+
+    def set_test_type(self, issue_id: int, name: str) -> None:
+        if name.lower() not in TEST_TYPES:
+            raise XrayError(400, f"Test type {name!r} is not valid.")
+        self.tests[issue_id].test_type = TEST_TYPES[name.lower()]
+
+    def add_step(self, issue_id: int, step: dict[str, Any]) -> dict[str, str]:
+        texts = {k: str(step.get(k) or "") for k in ("action", "data", "result")}
+        if not texts["action"].strip():
+            raise XrayError(400, "The step action is required.")
+        if any(len(v) > MAX_STEP_CHARS for v in texts.values()):
+            raise XrayError(400, f"A step field is longer than {MAX_STEP_CHARS} characters.")
+        added = {"id": uuid.uuid4().hex, **texts}
+        self.tests[issue_id].steps.append(added)
+        return added
+
     # --- datasets ----------------------------------------------------------------------------------
 
     def set_dataset(self, issue_id: int, parameters: list[str], rows: list[dict[str, str]]) -> None:
-        entry = self.tests.get(issue_id)
-        if entry is None or issue_id not in self.jira.issues:
+        if not self.is_test(issue_id):
             raise XrayError(400, "The issue is not a Test.")
+        entry = self.entry(issue_id)
         entry.parameters = parameters
         entry.rows = rows
 
@@ -247,28 +274,36 @@ class XrayState:
         out = []
         for raw in test_ids:
             tid = int(raw) if str(raw).isdigit() else -1
-            if tid not in self.tests or tid not in self.jira.issues:
+            if not self.is_test(tid):
                 raise XrayError(400, f"Test with id {raw} was not found.")
             out.append(tid)
         return out
 
     # --- reads -------------------------------------------------------------------------------------
 
+    def is_test(self, issue_id: int) -> bool:
+        issue = self.jira.issues.get(issue_id)
+        return issue is not None and jira_catalog.ISSUE_TYPES_BY_ID[issue.type_id].name == "Test"
+
+    def entry(self, issue_id: int) -> TestEntry:
+        """Xray's data of a Test issue; one created in Jira itself starts as a Manual test without steps."""
+        return self.tests.setdefault(issue_id, TestEntry())
+
     def live_tests(self) -> list[int]:
-        return sorted(i for i in self.tests if i in self.jira.issues)
+        return sorted(i for i in self.jira.issues if self.is_test(i))
 
     def live(self, holder: dict[int, list[int]]) -> list[int]:
         return sorted(i for i in holder if i in self.jira.issues)
 
     def members(self, holder: dict[int, list[int]], holder_id: int) -> list[int]:
-        return [t for t in holder.get(holder_id, []) if t in self.jira.issues and t in self.tests]
+        return [t for t in holder.get(holder_id, []) if self.is_test(t)]
 
     def snapshot(self) -> dict[str, Any]:
         tests = self.live_tests()
         return {
             "tests": len(tests),
-            "steps": sum(len(self.tests[t].steps) for t in tests),
-            "datasets": sum(1 for t in tests if self.tests[t].parameters),
+            "steps": sum(len(self.entry(t).steps) for t in tests),
+            "datasets": sum(1 for t in tests if self.entry(t).parameters),
             "test_sets": {
                 "total": len(self.live(self.test_sets)),
                 "memberships": sum(len(self.members(self.test_sets, s)) for s in self.live(self.test_sets)),
