@@ -35,6 +35,10 @@ PHASE_OF_KIND: dict[str, str] = {
     K.SOURCE_CHANGE: "source_changes",
     K.WORKLOG: "7pace",
     K.WORKLOG_OVERFLOW: "7pace",
+    K.XRAY_TEST: "xray",
+    K.XRAY_CONTAINER: "xray",
+    K.XRAY_MEMBERSHIP: "xray",
+    K.STEPS_TABLE: "xray",
 }
 
 # Migration-wide lookups (not one work item's): written by preflight with this run id for every run.

@@ -220,10 +220,10 @@ def test_a_dropped_answer_after_an_import_still_ran_the_job(sandbox: SandboxServ
         time.sleep(0.02)
     found = graphql(xray, '{ getTests(jql: "labels = src-lost", limit: 5) { total } }')
     assert found["data"]["getTests"]["total"] == 1
-    # Reads are never dropped: a token and a GraphQL query are not writes.
+    # A token request is never dropped: it changes nothing.
     set_faults(sandbox.xray_url, share_drop_after_write=1.0)
     assert xray.post("/api/v2/authenticate", json=AUTH).status_code == 200
-    assert graphql(xray, "{ getTests(limit: 1) { total } }")["data"]["getTests"]["total"] == 1
+    set_faults(sandbox.xray_url, share_drop_after_write=0.0)
 
 
 def test_throttling_and_server_errors_look_like_xrays(sandbox: SandboxServer, xray: httpx.Client) -> None:
@@ -234,6 +234,25 @@ def test_throttling_and_server_errors_look_like_xrays(sandbox: SandboxServer, xr
     set_faults(sandbox.xray_url, share_429=0.0, share_5xx=1.0)
     failed = xray.get("/api/v2/import/test/bulk/x/status")
     assert failed.status_code >= 500
+
+
+def test_a_test_made_in_jira_gets_its_steps_in_place(sandbox: SandboxServer, xray: httpx.Client) -> None:
+    created = httpx.post(
+        f"{sandbox.jira_url}/rest/api/3/issue",
+        auth=("migrator@example.com", "sandbox-token"),
+        json={"fields": {"project": {"key": "PHX"}, "issuetype": {"name": "Test"}, "summary": "made in Jira"}},
+    ).json()
+    step = 'mutation($id: String!, $a: String) { addTestStep(issueId: $id, step: {action: $a, result: "ok"}) { id } }'
+    for action in ("first", "second"):
+        graphql(xray, step, id=created["id"], a=action)
+    read = graphql(xray, "query($id: String) { getTest(issueId: $id) { steps { action result } } }", id=created["id"])
+    assert read["data"]["getTest"]["steps"] == [
+        {"action": "first", "result": "ok"},
+        {"action": "second", "result": "ok"},
+    ]
+    graphql(xray, "mutation($id: String!) { removeAllTestSteps(issueId: $id) }", id=created["id"])
+    read = graphql(xray, "query($id: String) { getTest(issueId: $id) { steps { action } } }", id=created["id"])
+    assert read["data"]["getTest"]["steps"] == []
 
 
 def test_a_site_without_xray_serves_no_xray() -> None:

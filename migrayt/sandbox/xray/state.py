@@ -201,7 +201,7 @@ class XrayState:
                 out.append(set_ids[ref])
                 continue
             issue = self.jira.find_issue(str(ref), str(ref))
-            if issue is None or issue.id not in self.test_sets:
+            if issue is None or not self._is_kind(issue.id, "Test Set"):
                 raise XrayError(400, f"Test Set {ref!r} does not exist.")
             out.append(issue.id)
         return out
@@ -257,8 +257,9 @@ class XrayState:
 
     def add_tests(self, kind: str, holder_id: int, test_ids: list[str]) -> tuple[list[str], str | None]:
         holder = self.test_sets if kind == "Test Set" else self.test_plans
-        if holder_id not in holder or holder_id not in self.jira.issues:
+        if not self._is_kind(holder_id, kind):
             raise XrayError(400, f"issueId {holder_id} is not a {kind}.")
+        holder.setdefault(holder_id, [])
         added = []
         already = []
         for tid in self._tests(test_ids):
@@ -293,7 +294,13 @@ class XrayState:
         return sorted(i for i in self.jira.issues if self.is_test(i))
 
     def live(self, holder: dict[int, list[int]]) -> list[int]:
-        return sorted(i for i in holder if i in self.jira.issues)
+        """Every Test Set (or Test Plan) of the site: one created in Jira itself is one to Xray too."""
+        kind = "Test Set" if holder is self.test_sets else "Test Plan"
+        return sorted(i for i in self.jira.issues if self._is_kind(i, kind))
+
+    def _is_kind(self, issue_id: int, kind: str) -> bool:
+        issue = self.jira.issues.get(issue_id)
+        return issue is not None and jira_catalog.ISSUE_TYPES_BY_ID[issue.type_id].name == kind
 
     def members(self, holder: dict[int, list[int]], holder_id: int) -> list[int]:
         return [t for t in holder.get(holder_id, []) if self.is_test(t)]
