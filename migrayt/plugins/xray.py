@@ -58,7 +58,6 @@ TABLE_HEADING = "Test steps (from Azure DevOps)"
 # Tries of one test's convergence when answers keep getting lost.
 CONVERGE_TRIES = 5
 ITEMS_AT_ONCE = 4
-TEST_PLANS_API = "7.1"
 
 
 def index_grace() -> float:
@@ -89,17 +88,11 @@ class Memberships:
 async def read_memberships(ado: AdoClient) -> Memberships:
     """Every plan's suites and their test cases, through the Test Plans REST API (a root suite is its plan)."""
     out = Memberships()
-    base = f"{ado._p}/_apis/testplan"
-    plans = await ado._get(f"{base}/plans", api_version=TEST_PLANS_API)
-    for plan in plans.get("value") or []:
+    for plan in await ado.get_test_plans():
         plan_c = Container("Test Plan", f"plan:{plan['id']}", f"ado-test-plan-{plan['id']}", str(plan.get("name")))
         out.containers[plan_c.key] = plan_c
-        suites = await ado._get(f"{base}/Plans/{plan['id']}/suites", api_version=TEST_PLANS_API)
-        for suite in suites.get("value") or []:
-            cases = await ado._get(
-                f"{base}/Plans/{plan['id']}/Suites/{suite['id']}/TestCase", api_version=TEST_PLANS_API
-            )
-            ids = [int(c["workItem"]["id"]) for c in cases.get("value") or []]
+        for suite in await ado.get_test_suites(plan["id"]):
+            ids = await ado.get_suite_test_case_ids(plan["id"], suite["id"])
             suite_c: Container | None = None
             if suite.get("parentSuite"):
                 suite_c = Container(

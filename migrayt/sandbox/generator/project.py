@@ -727,6 +727,10 @@ class GeneratedProject:
                 out.append(("System.LinkTypes.Dependency-Forward", item_id + d))
             if item_id - d >= 1 and self._depends(item_id - d, d):
                 out.append(("System.LinkTypes.Dependency-Reverse", item_id - d))
+        if self.spec.test_management:
+            # Shared Steps are reused by test cases, not linked to work: neither end of a generated link is one.
+            mine = self.type_of(item_id) == "Shared Steps"
+            out = [(rel, other) for rel, other in out if not mine and self.type_of(other) != "Shared Steps"]
         for change in self._changes.get(item_id, ()):
             out += [link for link in change.links if link not in out]
             out = [link for link in out if link not in change.removed_links]
