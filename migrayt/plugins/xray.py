@@ -47,7 +47,8 @@ from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import ISSUE, STEPS_TABLE, XRAY_CONTAINER, XRAY_MEMBERSHIP, XRAY_TEST
-from migrayt.plugins.contract import Detection, Plugin, PluginScan
+from migrayt.contracts.validation import Difference, DifferenceKind
+from migrayt.plugins.contract import Detection, Plugin, PluginFinding, PluginScan
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.translation.test_steps import StepsError, TestCaseSteps, parse_test_case, shared_step_ids
@@ -226,6 +227,28 @@ class Xray(Plugin):
         if detection.target_accepts:
             scan.units["test_membership"] = memberships
             scan.counts["suite memberships"] = memberships
+        else:
+            scan.findings.append(
+                PluginFinding(
+                    rule="xray_absent",
+                    severity="warning",
+                    count=len(ids),
+                    items=ids[:20],
+                    message=f"{len(ids)} test case(s) and no Xray on the Jira site ({detection.reason})",
+                    action=(
+                        "each test case becomes its mapped issue type with its steps as a table in the description; "
+                        "suites and plans are not carried. Give an Xray API key to carry them as Xray tests"
+                    ),
+                )
+            )
+        scan.findings.append(
+            PluginFinding(
+                rule="test_runs_not_carried",
+                severity="info",
+                message="ADO test runs and their results are not carried",
+                action="the tests are carried; run them in Xray to record new results",
+            )
+        )
         return scan
 
     # --- the run ------------------------------------------------------------------------------------
@@ -282,6 +305,48 @@ class Xray(Plugin):
                 continue
             out.append("created")
         return out
+
+    # --- trust after the run ------------------------------------------------------------------------
+
+    async def check(self, ctx: Any, wi: Any, issue_key: str) -> list[Difference]:
+        """A test case's steps in Xray (or its description's table without Xray) equal the source's now."""
+        if (wi.fields or {}).get("System.WorkItemType") != TEST_CASE:
+            return []
+        fresh = await ctx.ado.get_work_items([wi.id], expand=None, fields=list(STEPS_FIELDS))
+        try:
+            parsed = await read_steps(ctx.ado, fresh[0].fields if fresh else {})
+        except StepsError:
+            return []  # the run failed this test case with its reason; nothing was written to compare
+        want = [f"{a} → {r}" for a, _, r in desired_steps(parsed)]
+        if ctx.xray is None:
+            issue = await ctx.jira.get_issue(issue_key, fields=["description"])
+            if not want or has_table(issue.fields.get("description")):
+                return []
+            return [
+                Difference(
+                    check="test steps",
+                    kind=DifferenceKind.MISSING,
+                    ado_id=wi.id,
+                    jira_key=issue_key,
+                    expected=f"{len(want)} step(s) in a table",
+                    actual="no steps table in the description",
+                )
+            ]
+        issue_id = (await ctx.jira.get_issue(issue_key, fields=["issuetype"])).id
+        test = await ctx.xray.test(issue_id) or {}
+        have = [f"{s.get('action') or ''} → {s.get('result') or ''}" for s in test.get("steps") or []]
+        if have == want:
+            return []
+        return [
+            Difference(
+                check="test steps",
+                kind=DifferenceKind.MISSING if len(have) < len(want) else DifferenceKind.DIFFERENT,
+                ado_id=wi.id,
+                jira_key=issue_key,
+                expected=" | ".join(want)[:2000],
+                actual=" | ".join(have)[:2000],
+            )
+        ]
 
 
 async def _fail(batch: PhaseBatch, kind: str, key: str, reason: str) -> None:

@@ -39,6 +39,8 @@ class StepsError(ValueError):
 
 @dataclass(frozen=True)
 class TestStep:
+    __test__ = False  # a test step, not a pytest test class
+
     action: str
     expected: str = ""
     # the Shared Steps work item this step came from, if any
@@ -56,6 +58,8 @@ class Dataset:
 
 @dataclass
 class TestCaseSteps:
+    __test__ = False
+
     steps: list[TestStep] = field(default_factory=list)
     dataset: Dataset | None = None
     shared_steps_used: list[int] = field(default_factory=list)

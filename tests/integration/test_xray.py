@@ -14,6 +14,7 @@ import httpx
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
+from migrayt.plugins.xray import TABLE_HEADING
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.server import SandboxServer
@@ -127,7 +128,8 @@ async def assert_tests_and_memberships(sandbox: SandboxServer, project: Generate
         test = state["tests"][keys[item]]
         assert test["type"] == "Manual"
         assert [(s["action"], s["result"]) for s in test["steps"]] == want["steps"], f"test case #{item}"
-        assert test["parameters"] == want["parameters"] and test["rows"] == want["rows"]
+        assert test["parameters"] == want["parameters"]
+        assert [[row[p] for p in test["parameters"]] for row in test["rows"]] == want["rows"]
     # Every container once (no duplicate Test Set or Test Plan), holding exactly its test cases.
     by_key = {i["key"]: i for i in issues}
     item_of = {v: k for k, v in keys.items()}
@@ -200,14 +202,17 @@ async def test_without_xray_the_steps_become_a_table_in_the_description(stack, w
         assert final.status == RunStatus.COMPLETED, final.model_dump_json()
         project = sandbox.sandbox.project
         expected = expected_tests(project)
+        assert final.counters["xray"].created == len(expected), final.model_dump_json()
         keys = key_of_item(await jira_issues(sandbox))
         async with httpx.AsyncClient(timeout=30, auth=("migrator@example.com", "sandbox-token")) as http:
             for item, want in expected.items():
                 issue = (await http.get(f"{sandbox.jira_url}/rest/api/3/issue/{keys[item]}")).json()
-                table = [n for n in issue["fields"]["description"]["content"] if n["type"] == "table"][0]
+                content = issue["fields"]["description"]["content"]
+                # The description may hold tables of its own: the steps are the table after the heading.
+                at = next(n for n, node in enumerate(content) if _text(node) == TABLE_HEADING)
+                table = content[at + 1]
                 rows = [[_text(c) for c in r["content"]] for r in table["content"][1:]]
                 assert [(r[1], r[2]) for r in rows] == want["steps"], f"test case #{item}"
-        assert final.counters["xray"].created == len(expected)
         assert (await record_states(stack, migration_id, "steps_table")) == {"done": len(expected)}
 
 
