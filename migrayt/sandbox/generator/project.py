@@ -492,8 +492,9 @@ class GeneratedProject:
         return fields
 
     def test_plans(self) -> list[GeneratedTestPlan]:
-        """One plan per Epic block: a static suite per Feature holding its test case, and a regression suite
-        holding every test case of the block (so a test case sits in two suites). Empty without test management."""
+        """One plan per Epic block with test cases: a static suite per Feature holding its test case, and a
+        regression suite holding every test case of the block (so a test case sits in two suites). Empty without
+        test management. (Migrayt carries a plan or suite through its tests: an empty one has nothing to hold.)"""
         if not self.spec.test_management:
             return []
         plans = []
@@ -517,12 +518,13 @@ class GeneratedProject:
                             test_case_ids=[tc],
                         )
                     )
-            if cases:
-                suites.append(
-                    GeneratedTestSuite(
-                        id=plan_id + 5, plan_id=plan_id, name="Regression", parent_id=root.id, test_case_ids=list(cases)
-                    )
+            if not cases:
+                continue  # a block whose test cases are past the project's end has no plan
+            suites.append(
+                GeneratedTestSuite(
+                    id=plan_id + 5, plan_id=plan_id, name="Regression", parent_id=root.id, test_case_ids=list(cases)
                 )
+            )
             owner, _ = self._people(epic) if epic <= self.n else (self._active_users[0], None)
             area, iteration = self._area_and_iteration(epic, self.core(epic)) if epic <= self.n else (None, None)
             plans.append(
