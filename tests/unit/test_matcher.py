@@ -146,3 +146,12 @@ def test_fields_need_a_name_and_a_compatible_type():
 def test_users_are_never_mapped_by_the_matcher():
     plan, _ = draft_by_rules(SOURCE, TARGET)
     assert plan.users == {}
+
+
+def test_shared_steps_are_left_unmapped_since_their_steps_go_into_the_test_cases_that_use_them():
+    source = SOURCE.model_copy(
+        update={"types": [*SOURCE.types, SourceType(name="Shared Steps", states=[st("Active", "InProgress")])]}
+    )
+    plan, _ = draft_by_rules(source, TARGET)
+    assert "Shared Steps" not in plan.types
+    assert plan.types["Risk"] == "Task"
