@@ -51,11 +51,17 @@ from migrayt.contracts.validation import Difference, DifferenceKind
 from migrayt.plugins.contract import Detection, Plugin, PluginFinding, PluginScan
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
-from migrayt.translation.test_steps import StepsError, TestCaseSteps, parse_test_case, shared_step_ids
+from migrayt.translation.test_steps import (
+    STEPS_TABLE_HEADING,
+    StepsError,
+    TestCaseSteps,
+    parse_test_case,
+    shared_step_ids,
+)
 
 TEST_CASE = "Test Case"
 STEPS_FIELDS = ("Microsoft.VSTS.TCM.Steps", "Microsoft.VSTS.TCM.Parameters", "Microsoft.VSTS.TCM.LocalDataSource")
-TABLE_HEADING = "Test steps (from Azure DevOps)"
+TABLE_HEADING = STEPS_TABLE_HEADING
 # Tries of one test's convergence when answers keep getting lost.
 CONVERGE_TRIES = 5
 ITEMS_AT_ONCE = 4
@@ -551,7 +557,16 @@ class StepsTable:
         description = issue.fields.get("description") or {"type": "doc", "version": 1, "content": []}
         if not has_table(description):  # read back first: an earlier attempt may have written it
             doc = {**description, "content": [*(description.get("content") or []), *steps_table_adf(parsed)]}
-            await batch.ctx.jira.edit_issue(self._key, {"description": doc})
+            try:
+                await batch.ctx.jira.edit_issue(self._key, {"description": doc})
+            except ApiError as err:
+                if err.status in (401, 403) or err.status >= 500 or err.retryable:
+                    raise
+                reason = (
+                    f"Jira refused the steps table in {self._key}'s description (e.g. past its length limit): {err}"
+                )
+                await _fail(batch, STEPS_TABLE, key, reason)
+                return "failed"
         async with batch.sessions() as session:
             await item_records.mark_done(
                 session, batch.migration_id, STEPS_TABLE, key, self._key, batch.run_id, {"steps": len(parsed.steps)}

@@ -23,6 +23,9 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+# Without Xray the steps are appended to the description under this heading (migrayt/plugins/xray.py);
+# validation compares the description above it.
+STEPS_TABLE_HEADING = "Test steps (from Azure DevOps)"
 # Xray keeps a step field up to this many characters (its import refuses longer ones).
 STEP_TEXT_LIMIT = 32_000
 # Shared steps may not nest in ADO; a hostile document could still try, and depth is bounded anyway.
