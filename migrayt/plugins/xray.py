@@ -304,12 +304,13 @@ class Xray(Plugin):
                 continue
             wi = preview.work_items.get(p.source_id)
             try:
-                await read_steps(preview.ctx.ado, wi.fields if wi is not None else {})
+                parsed = await read_steps(preview.ctx.ado, wi.fields if wi is not None else {})
             except StepsError as err:
                 preview.fail(self.name, kind, str(p.source_id), f"test case #{p.source_id}: {err}")
                 out.append("failed")
                 continue
-            out.append("created")
+            # Without Xray a test case without steps has no table to carry.
+            out.append("skipped" if kind == STEPS_TABLE and not parsed.steps else "created")
         return out
 
     # --- trust after the run ------------------------------------------------------------------------
