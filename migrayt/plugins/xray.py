@@ -292,12 +292,16 @@ class Xray(Plugin):
 
     async def preview(self, preview: Any) -> list[str]:
         """As `write` counts: a test case with a parseable design and an issue is created; others are skipped."""
+        kind = XRAY_TEST if preview.ctx.xray is not None else STEPS_TABLE
+        cases = [str(p.source_id) for p in preview.planned if p.work_item_type == TEST_CASE]
+        async with preview.sessions() as session:
+            records = await item_records.load(session, preview.ctx.migration_id, kind, cases)
+        done = {k for k, r in records.items() if r.state == DONE}
         out = []
         for p in preview.planned:
-            if p.work_item_type != TEST_CASE:
+            if p.work_item_type != TEST_CASE or str(p.source_id) in done:
                 out.append("skipped")
                 continue
-            kind = XRAY_TEST if preview.ctx.xray is not None else STEPS_TABLE
             if preview.issue_key(p.source_id) is None:
                 preview.fail(self.name, kind, str(p.source_id), not_migrated(p.source_id))
                 out.append("failed")
