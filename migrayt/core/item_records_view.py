@@ -67,6 +67,10 @@ def ado_items_of(kind: str, source_key: str, detail: dict[str, Any] | None) -> l
     if kind == K.LINK:
         second = rest.partition(":")[0]
         return [i for i in (_int(head), _int(second)) if i is not None]
+    if kind == K.XRAY_MEMBERSHIP:  # "suite:N:testcase" / "plan:N:testcase"
+        return [i for i in (_int(source_key.rpartition(":")[2]),) if i is not None]
+    if kind == K.XRAY_CONTAINER:  # a Test Set or Test Plan belongs to no one work item
+        return []
     if kind == K.ATTACHMENT:
         item = detail.get("ado_item")
         return [int(item)] if isinstance(item, int) or (isinstance(item, str) and item.isdigit()) else []
@@ -92,6 +96,10 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"link #{head} → #{second} ({rel.rsplit('.', 1)[-1] or rel})"
     if kind == K.REMOTE_LINK:
         return f"web link {detail.get('url') or rest}"
+    if kind == K.XRAY_MEMBERSHIP:  # "suite:N:testcase" / "plan:N:testcase"
+        return [i for i in (_int(source_key.rpartition(":")[2]),) if i is not None]
+    if kind == K.XRAY_CONTAINER:  # a Test Set or Test Plan belongs to no one work item
+        return []
     if kind == K.ATTACHMENT:
         name = detail.get("filename") or detail.get("name")
         return f"attachment {name}" if name else f"attachment (ADO file id {source_key})"
