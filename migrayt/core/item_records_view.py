@@ -96,10 +96,14 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"link #{head} → #{second} ({rel.rsplit('.', 1)[-1] or rel})"
     if kind == K.REMOTE_LINK:
         return f"web link {detail.get('url') or rest}"
-    if kind == K.XRAY_MEMBERSHIP:  # "suite:N:testcase" / "plan:N:testcase"
-        return [i for i in (_int(source_key.rpartition(":")[2]),) if i is not None]
-    if kind == K.XRAY_CONTAINER:  # a Test Set or Test Plan belongs to no one work item
-        return []
+    if kind == K.XRAY_MEMBERSHIP:
+        return f"Xray {'Test Plan of ADO plan' if head == 'plan' else 'Test Set of ADO suite'} {rest.partition(':')[0]}"
+    if kind == K.XRAY_CONTAINER:
+        return f"Xray {'Test Plan for ADO plan' if head == 'plan' else 'Test Set for ADO suite'} {rest}"
+    if kind == K.XRAY_TEST:
+        return "Xray test steps"
+    if kind == K.STEPS_TABLE:
+        return "test steps table"
     if kind == K.ATTACHMENT:
         name = detail.get("filename") or detail.get("name")
         return f"attachment {name}" if name else f"attachment (ADO file id {source_key})"
