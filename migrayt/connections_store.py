@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, Field, SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.connections import ServiceUrl
@@ -25,9 +26,10 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError, HttpError, HttpSettings, NotJson, RedirectRefused, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundPolicy, OutboundRefused
+from migrayt.core.errors import InUse, NotFound
 from migrayt.core.ownership import owned
 from migrayt.settings import Settings, auth_mode
-from migrayt.store.models import AuditEvent, StoredConnection
+from migrayt.store.models import AuditEvent, Migration, StoredConnection
 
 NO_POLICY = OutboundPolicy()  # auth off: every address may be called
 
@@ -301,6 +303,97 @@ class ConnectionStore:
                 .order_by(StoredConnection.created_at)
             )
             return [_view(r) for r in rows]
+
+    @staticmethod
+    async def _users(session: Any, row: StoredConnection) -> Sequence[Migration]:
+        """The tenant's migrations made from this connection: they carry its sealed secret (`sealed:<token>`)."""
+        sealed = f"sealed:{row.secret_encrypted}"
+        field = "pat_ref" if row.kind == "ado" else "token_ref"
+        column = Migration.source if row.kind == "ado" else Migration.target
+        return list(
+            await session.scalars(
+                select(Migration)
+                .where(Migration.tenant_id == row.tenant_id, column[field].astext == sealed)
+                .order_by(Migration.created_at)
+            )
+        )
+
+    async def delete(self, tenant: str, connection_id: str, actor: str, door: str) -> None:
+        """Refused, naming them, while a migration uses the connection (it reads its secret at every run)."""
+        async with self._sessions() as session:
+            await owned(session, StoredConnection, connection_id, tenant, "connection")
+            row = await session.get(StoredConnection, connection_id, with_for_update=True)
+            assert row is not None
+            users = await self._users(session, row)
+            if users:
+                named = ", ".join(f"{m.id} ({m.name})" for m in users)
+                raise InUse(
+                    f"connection {connection_id} is used by {len(users)} migration(s): {named}; delete those "
+                    "migrations first (or rotate the connection's secret instead)"
+                )
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    action="connection_deleted",
+                    actor=actor,
+                    door=door,
+                    detail={"connection_id": row.id, "kind": row.kind, "url": row.url},
+                )
+            )
+            await session.delete(row)
+            await session.commit()
+
+    async def rotate(
+        self, tenant: str, connection_id: str, secret: SecretStr, actor: str, door: str
+    ) -> tuple[ConnectionView, Sequence[str]]:
+        """Replace the secret after testing the new one against the service; a failed test raises
+        ConnectionRejected and the old secret stays. The migrations made from the connection get the new one too.
+        Returns the connection and the ids of those migrations."""
+        box = self._box()
+        async with self._sessions() as session:
+            row = await owned(session, StoredConnection, connection_id, tenant, "connection")
+        test_input: AdoConnectionInput | JiraCloudConnectionInput | JiraDataCenterConnectionInput
+        if row.kind == "ado":
+            test_input = AdoConnectionInput(
+                name=row.name, organization_url=row.url, project=(row.detail or {}).get("project") or "", pat=secret
+            )
+        elif row.kind == "jira_cloud":
+            test_input = JiraCloudConnectionInput(
+                name=row.name, site_url=row.url, email=row.username or "", api_token=secret
+            )
+        else:
+            test_input = JiraDataCenterConnectionInput(name=row.name, base_url=row.url, pat=secret)
+        await test_connection(test_input, OutboundPolicy.for_settings(self._settings))
+        sealed = box.seal(secret)
+        async with self._sessions() as session:
+            row = await session.get(StoredConnection, connection_id, with_for_update=True)
+            if row is None or row.tenant_id != tenant:
+                raise NotFound(f"connection {connection_id} not found")
+            users = await self._users(session, row)
+            for migration in users:
+                side = "source" if row.kind == "ado" else "target"
+                field = "pat_ref" if row.kind == "ado" else "token_ref"
+                setattr(migration, side, {**getattr(migration, side), field: f"sealed:{sealed}"})
+            row.secret_encrypted = sealed
+            row.secret_hint = secret_hint(secret)
+            row.tested_at = func.now()
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    action="connection_secret_rotated",
+                    actor=actor,
+                    door=door,
+                    detail={
+                        "connection_id": row.id,
+                        "kind": row.kind,
+                        "url": row.url,
+                        "migrations": [m.id for m in users],
+                    },
+                )
+            )
+            await session.commit()
+            await session.refresh(row)
+            return _view(row), [m.id for m in users]
 
     async def secret(self, tenant: str, connection_id: str) -> tuple[StoredConnection, SecretStr]:
         """The decrypted secret, for the worker that builds a client; never for a door to show.

@@ -28,6 +28,7 @@ from migrayt.api.routers import (
     audit,
     connections,
     events,
+    manage,
     migrations,
     plans,
     previews,
@@ -46,6 +47,7 @@ from migrayt.core.runs import MigrationService
 from migrayt.core.savepoints import SavepointService
 from migrayt.core.undo import UndoService
 from migrayt.core.validations import ValidationService
+from migrayt.mapping.jira_values import UnknownJiraValue
 from migrayt.mapping.versions import PlanNotApproved, PlanTooLarge, VersionConflict
 from migrayt.ops.probes import install_probes
 from migrayt.settings import Settings, check_admin_token, get_settings
@@ -169,6 +171,7 @@ def create_app(
         savepoints,
         validations,
         undo,
+        manage,
     ):
         app.include_router(module.router, dependencies=[Depends(reject_nul_characters)])
     _include_optional(app)
@@ -207,6 +210,10 @@ def create_app(
     @app.exception_handler(PlanTooLarge)
     async def plan_too_large(_: Request, exc: PlanTooLarge) -> JSONResponse:
         return error(422, str(exc))
+
+    @app.exception_handler(UnknownJiraValue)
+    async def unknown_jira_value(_: Request, exc: UnknownJiraValue) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "problems": exc.problems}, status_code=422)
 
     @app.exception_handler(ConnectionRejected)
     async def rejected(_: Request, exc: ConnectionRejected) -> JSONResponse:

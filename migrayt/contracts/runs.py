@@ -26,9 +26,21 @@ class RunStatus(StrEnum):
     INCOMPLETE = "INCOMPLETE"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    # An INCOMPLETE run whose every failed item the user accepted as a known exception (with a reason): closed.
+    COMPLETED_WITH_ACCEPTED_EXCEPTIONS = "COMPLETED_WITH_ACCEPTED_EXCEPTIONS"
 
 
-FINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.INCOMPLETE, RunStatus.FAILED, RunStatus.CANCELLED})
+FINAL_STATUSES = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.INCOMPLETE,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS,
+    }
+)
+# Final statuses a user counts as done: `status --watch` exits 0 for them.
+SUCCESSFUL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS})
 
 
 class PhaseCounters(BaseModel):
@@ -38,12 +50,15 @@ class PhaseCounters(BaseModel):
     failed: int = 0
     # Already in Jira from another migration of the same source: recorded with the found key, not created.
     adopted: int = 0
+    # Failed items the user accepted as known exceptions: moved out of `failed` (set by the doors, never a phase).
+    accepted: int = 0
 
     def add(self, other: PhaseCounters) -> None:
         self.created += other.created
         self.skipped += other.skipped
         self.failed += other.failed
         self.adopted += other.adopted
+        self.accepted += other.accepted
 
 
 class RunCheckpoint(BaseModel):

@@ -13,6 +13,11 @@ class RunConflict(Exception):
     """The run is in a state where this action makes no sense; nothing was changed."""
 
 
+class InUse(RunConflict):
+    """Refused because something still uses it (an active run, a migration using a connection); the message names
+    what. A RunConflict, so every door answers it as a conflict (409, exit 4) and nothing was changed."""
+
+
 class WrongConnectionKind(NotFound):
     """The tenant's own connection, of the other kind (a Jira one as the source). A NotFound subclass so
     callers that only know NotFound still answer with the message; the HTTP API makes it a 422."""

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,13 +22,15 @@ from migrayt.connections_store import (
 )
 from migrayt.contracts.preview import PreviewWorkflowInput, PreviewWorkflowResult
 from migrayt.contracts.scan import ScanInput, ScanResult
-from migrayt.core.errors import FindingsNotAcknowledged, NotFound, WrongConnectionKind
+from migrayt.core.errors import FindingsNotAcknowledged, NotFound, ServiceUnreachable, WrongConnectionKind
+from migrayt.core.jira_options import JiraOptions
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
 from migrayt.core.user_mapping import JiraUserView, UserMapping, UserTable
 from migrayt.intake.lint import LimitBreach, LintReport
 from migrayt.mapping import versions
 from migrayt.mapping.plan import MappingPlan, default_plan
+from migrayt.mapping.schema import TargetSchema
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, PlanVersion, Preview, Scan, StoredConnection, TenantConsent
 from migrayt.temporal.search_attributes import tenant_only
@@ -42,6 +45,7 @@ class IntakeService:
         self.temporal = temporal
         self.connections = ConnectionStore(settings, sessions)
         self.users = UserMapping(settings, sessions)
+        self.options = JiraOptions(settings, sessions)
 
     async def _migration(self, tenant: str, migration_id: str) -> Migration:
         async with self.sessions() as session:
@@ -61,6 +65,16 @@ class IntakeService:
 
     async def list_connections(self, tenant: str) -> list[ConnectionView]:
         return await self.connections.list(tenant)
+
+    async def delete_connection(self, tenant: str, connection_id: str, actor: str, door: str) -> None:
+        """Refused (InUse, naming them) while a migration uses it."""
+        await self.connections.delete(tenant, connection_id, actor, door)
+
+    async def rotate_connection_secret(
+        self, tenant: str, connection_id: str, secret: SecretStr, actor: str, door: str
+    ) -> tuple[ConnectionView, Sequence[str]]:
+        """The new secret is tested first; refused (ConnectionRejected), the old one stays."""
+        return await self.connections.rotate(tenant, connection_id, secret, actor, door)
 
     async def create_migration_from_connections(
         self,
@@ -99,8 +113,15 @@ class IntakeService:
             email=jira.username or "",
             token_ref=f"sealed:{jira_secret}",
         )
+        plan = plan or default_plan()
+        if approved:  # approved as it is made: the check an approval makes, on the saved (tested) connection
+            versions.check_plan_size(plan, versions.PlanLimits.of(self.settings))
+            try:
+                await self.options.check_new(tenant, target, plan)
+            except ServiceUnreachable:
+                pass  # as on approval: the run's preflight and the preview check the values against Jira
         return await Migrations(self.settings, self.sessions, self.temporal).create_migration(
-            tenant, name, source, target, plan or default_plan(), actor=actor, door=door, approved=approved
+            tenant, name, source, target, plan, actor=actor, door=door, approved=approved
         )
 
     async def _saved(self, tenant: str, connection_id: str, kinds: tuple[str, ...]) -> tuple[StoredConnection, str]:
@@ -214,10 +235,21 @@ class IntakeService:
             raise NotFound(f"plan version {version or 'latest'} of {migration_id} not found")
         return row, MappingPlan.model_validate(row.plan)
 
+    async def jira_options(self, tenant: str, migration_id: str) -> TargetSchema:
+        """What the plan's Jira side may name: the project's types with their statuses, fields, priorities, links."""
+        await self._migration(tenant, migration_id)
+        return await self.options.read(migration_id)
+
     async def edit_plan(
         self, tenant: str, migration_id: str, base_version: int, plan: MappingPlan, actor: str, door: str
     ) -> int:
+        """A new version; refused (UnknownJiraValue) while it names a Jira value the project does not have."""
         await self._migration(tenant, migration_id)
+        versions.check_plan_size(plan, versions.PlanLimits.of(self.settings))  # a huge plan is refused unread
+        try:
+            await self.options.check(migration_id, plan)
+        except ServiceUnreachable:
+            pass  # Jira cannot be read now: the draft is kept, and approval checks it (and refuses while unread)
         async with self.sessions() as session:
             row = await versions.edit(
                 session,
@@ -253,7 +285,18 @@ class IntakeService:
         door: str,
         acknowledged: Sequence[str] = (),
     ) -> None:
-        """Approve the latest version; refused while a finding that will fail items is not acknowledged (by rule)."""
+        """Approve the latest version; refused while a finding that will fail items is not acknowledged (by rule),
+        or while it names a Jira value the project does not have (a plan saved before values were checked)."""
+        unchecked = None
+        try:
+            _, plan = await self.plan(tenant, migration_id, version)
+            await self.options.check(migration_id, plan)
+        except NotFound:
+            pass  # versions.approve answers a version that does not exist
+        except ServiceUnreachable as err:
+            # Jira cannot be read from here (down, or its secret only where the worker runs): the approval is
+            # recorded as unchecked, and the run's preflight and the preview check the values against Jira.
+            unchecked = str(err)[:300]
         missing = [f for f in await self.findings_to_acknowledge(tenant, migration_id) if f.rule not in acknowledged]
         if missing:
             raise FindingsNotAcknowledged(
@@ -272,6 +315,7 @@ class IntakeService:
                 actor=actor,
                 door=door,
                 acknowledged=sorted(set(acknowledged)),
+                jira_values_unchecked=unchecked,
             )
             await session.commit()
 

@@ -7,13 +7,20 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import RunStatus
+from migrayt.core import acceptances
+from migrayt.core.acceptances import AcceptedFailure, AcceptOutcome, RecordRef
+from migrayt.core.errors import InUse, NotFound
 from migrayt.core.ownership import owned
 from migrayt.mapping import versions as plan_versions
 from migrayt.mapping.plan import MappingPlan
+from migrayt.scheduling.store import ScheduleRecord
 from migrayt.settings import Settings
-from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run, Scan
+from migrayt.store import savepoints as savepoint_files
+from migrayt.store.models import AuditEvent, ItemRecord, Migration, Preview, Run, Scan, Validation
 
 
 class Migrations:
@@ -102,8 +109,7 @@ class Migrations:
     def standing_run(runs: list[Run]) -> Run | None:
         """The run a migration stands at: its latest full run. A delta sync after it carries only the changed items,
         so it does not clear that run's failures (an INCOMPLETE run stays the migration's status)."""
-        full = [r for r in runs if not r.id.startswith("delta-")]
-        return full[-1] if full else (runs[-1] if runs else None)
+        return acceptances.standing_run_of(runs)
 
     async def list_migrations(self, tenant: str) -> list[Migration]:
         async with self.sessions() as session:
@@ -172,3 +178,140 @@ class Migrations:
             if run_id:
                 stmt = stmt.where(AuditEvent.run_id == run_id)
             return list(await session.scalars(stmt))
+
+    # --- manage what you made ------------------------------------------------------------------
+
+    async def rename_migration(self, tenant: str, migration_id: str, name: str, actor: str, door: str) -> Migration:
+        async with self.sessions() as session:
+            migration = await owned(session, Migration, migration_id, tenant, "migration")
+            old = migration.name
+            migration.name = name
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="migration_renamed",
+                    actor=actor,
+                    door=door,
+                    detail={"from": old, "to": name},
+                )
+            )
+            await session.commit()
+            await session.refresh(migration)
+            return migration
+
+    async def delete_migration(self, tenant: str, migration_id: str, actor: str, door: str) -> None:
+        """Delete a migration with everything kept of it (plan versions, scans, previews, runs, item records,
+        validations, schedules, checkouts: their rows go with it; its runs' savepoint files too); its audit trail
+        stays, ending with the deletion.
+        What it wrote to Jira stays in Jira (undo first to take it out). Refused while anything of it is active."""
+        async with self.sessions() as session:
+            await owned(session, Migration, migration_id, tenant, "migration")
+            # Locked until the delete commits: a run starting meanwhile waits for it, then finds no migration.
+            migration = await session.get(Migration, migration_id, with_for_update=True)
+            if migration is None:
+                raise NotFound(f"migration {migration_id} not found")
+            if refusal := await self._deletion_refusal(session, migration_id):
+                raise InUse(refusal)
+            schedule_ids = list(
+                await session.scalars(select(ScheduleRecord.id).where(ScheduleRecord.migration_id == migration_id))
+            )
+            for schedule_id in schedule_ids:
+                # Else a cutover or delta schedule would fire for a migration that is gone.
+                try:
+                    await self.temporal.get_schedule_handle(schedule_id).delete()
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant,
+                    migration_id=migration_id,
+                    action="migration_deleted",
+                    actor=actor,
+                    door=door,
+                    detail={"name": migration.name, "schedules_deleted": len(schedule_ids)},
+                )
+            )
+            run_ids = list(await session.scalars(select(Run.id).where(Run.migration_id == migration_id)))
+            await session.delete(migration)
+            await session.commit()
+        for run_id in run_ids:
+            savepoint_files.forget_run(self.settings, run_id)
+
+    @staticmethod
+    async def _deletion_refusal(session: AsyncSession, migration_id: str) -> str | None:
+        active = (
+            await session.execute(
+                select(Run.id, Run.status).where(
+                    Run.migration_id == migration_id, Run.status.in_([RunStatus.RUNNING.value, RunStatus.PAUSED.value])
+                )
+            )
+        ).first()
+        if active is not None:
+            return (
+                f"migration {migration_id} has a {active.status} run {active.id}: cancel it (or let it end) before "
+                "deleting the migration"
+            )
+        validation = (
+            await session.execute(
+                select(Validation.id, Validation.status).where(
+                    Validation.migration_id == migration_id, Validation.status.in_(["RUNNING", "PAUSED"])
+                )
+            )
+        ).first()
+        if validation is not None:
+            return (
+                f"migration {migration_id} has a {validation.status} validation {validation.id}: cancel it (or let "
+                "it end) before deleting the migration"
+            )
+        for model, what in ((Scan, "scan"), (Preview, "preview")):
+            busy = await session.scalar(
+                select(model.id).where(model.migration_id == migration_id, model.status == "RUNNING")
+            )
+            if busy is not None:
+                return f"migration {migration_id} has a {what} {busy} under way: wait for it to end before deleting"
+        return None
+
+    async def accept_failures(
+        self,
+        tenant: str,
+        id: str,
+        *,
+        reason: str,
+        actor: str,
+        door: str,
+        records: list[RecordRef] | None = None,
+        failure_reason: str | None = None,
+        phase: str | None = None,
+    ) -> AcceptOutcome:
+        """`id`: the migration or one of its runs. See migrayt.core.acceptances."""
+        async with self.sessions() as session:
+            migration = await self._owned_migration_of(session, tenant, id)
+            outcome = await acceptances.accept_failures(
+                session,
+                migration,
+                reason=reason,
+                actor=actor,
+                door=door,
+                records=records,
+                failure_reason=failure_reason,
+                phase=phase,
+            )
+            await session.commit()
+            return outcome
+
+    async def accepted_failures(self, tenant: str, id: str) -> list[AcceptedFailure]:
+        async with self.sessions() as session:
+            migration = await self._owned_migration_of(session, tenant, id)
+            return await acceptances.accepted_failures(session, migration.id)
+
+    @staticmethod
+    async def _owned_migration_of(session: AsyncSession, tenant: str, id: str) -> Migration:
+        if id.startswith("mig-"):
+            return await owned(session, Migration, id, tenant, "migration")
+        run = await owned(session, Run, id, tenant, "run")
+        migration = await session.get(Migration, run.migration_id)
+        if migration is None:
+            raise NotFound(f"run {id} not found")
+        return migration

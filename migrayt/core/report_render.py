@@ -94,7 +94,7 @@ th{background:#f1f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>Migration report: {{ r.migration_name }}</h1>
 <table class="meta">
-<tr><td class="muted">Run</td><td id="run-id">{{ r.run_id }} ({{ r.status }})</td></tr>
+<tr><td class="muted">Run</td><td id="run-id">{{ r.run_id }} ({{ r.status|replace("_", " ") }})</td></tr>
 <tr><td class="muted">From</td><td>Azure DevOps {{ r.source }}</td></tr>
 <tr><td class="muted">To</td><td>Jira {{ r.target }}</td></tr>
 <tr><td class="muted">Started / finished</td><td>{{ r.started_at or "—" }} / {{ r.finished_at or "—" }}</td></tr>
@@ -102,18 +102,19 @@ th{background:#f1f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 <tr><td class="muted">Totals</td><td id="totals">{{ r.totals.items }} items · {{ r.totals.records }} records ·
 <span class="{{ 'failed' if r.totals.failures }}" id="failures-total">{{ r.totals.failures }} failed</span></td></tr>
 <tr><td class="muted">Failed items</td><td id="failed-items">{{ r.totals.failed_items }} failed items
+{%- if r.totals.accepted_items %} · <span id="accepted-items">{{ r.totals.accepted_items }} accepted</span>{% endif %}
 {%- if r.totals.users_unmatched %} · <span id="users-unmatched">users: {{ r.totals.users_unmatched }} unmatched</span>
 {%- endif %}</td></tr>
 </table>
 
 <h2>Counts per phase</h2>
 <table id="counters"><thead><tr><th>Phase</th><th>Items</th><th>Done</th><th>Already in Jira</th>
-<th>Passed over</th><th>Failed</th></tr></thead><tbody>
+<th>Passed over</th><th>Accepted</th><th>Failed</th></tr></thead><tbody>
 {% for name in r.phases %}{% set c = r.counters[name] %}{% set w = name|phase_words %}
 <tr data-phase="{{ name }}"><td>{{ name|phase_title }}<div class="muted">done: {{ w.created }};
 passed over: {{ w.skipped }}</div></td><td class="n">{{ c.total }}</td>
 <td class="n">{{ c.created }}</td>
-<td class="n">{{ c.adopted }}</td><td class="n">{{ c.skipped }}</td>
+<td class="n">{{ c.adopted }}</td><td class="n">{{ c.skipped }}</td><td class="n">{{ c.accepted }}</td>
 <td class="n{{ ' failed' if c.failed }}">{{ c.failed }}</td></tr>
 {% endfor %}</tbody></table>
 

@@ -40,6 +40,8 @@ class RunReport(RunProgress):
     live: bool = True
     # Items failed in the run's phases: the sum of its phase counters' `failed`, the one number every door shows.
     failed_items: int = 0
+    # Failed items accepted as known exceptions (the phase counters' `accepted` added up): not counted as failed.
+    accepted_items: int = 0
     # ADO identities with no Jira account (the plan's user table): counted apart, as they are not items.
     users_unmatched: int = 0
     # Failed records of the migration (every run's, lookups too), behind `failures_url`.
@@ -55,6 +57,10 @@ def failed_items(counters: dict[str, PhaseCounters]) -> int:
     return sum(counters[name].failed for name in batched(in_order(counters)))
 
 
+def accepted_items(counters: dict[str, PhaseCounters]) -> int:
+    return sum(counters[name].accepted for name in batched(in_order(counters)))
+
+
 def work_done(
     counters: dict[str, PhaseCounters], phases: list[str] | None = None, phase: str | None = None
 ) -> tuple[int, int]:
@@ -68,7 +74,7 @@ def work_done(
         if c is None or not batched([name]):
             continue
         total += c.total
-        finished = min(c.created + c.adopted + c.skipped + c.failed, c.total)
+        finished = min(c.created + c.adopted + c.skipped + c.failed + c.accepted, c.total)
         done += c.total if index < current else finished
     return done, total
 

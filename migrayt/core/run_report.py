@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from migrayt.contracts import record_kinds as K
 from migrayt.contracts.phases import PHASES, batched, in_order, run_phases
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.core.acceptances import accepted_keys, is_accepted
 from migrayt.core.errors import NotFound
 from migrayt.core.item_records_view import (
     LOOKUP_KINDS,
@@ -39,6 +40,8 @@ from migrayt.store.models import ItemRecord, Migration, Run, RunSourceItem
 
 # An item's fate in a phase, from its records of the run: failed beats pending beats done.
 FAILED, PENDING, DONE, ADOPTED, SKIPPED, NOTHING = "failed", "pending", "done", "adopted", "skipped", "—"
+# A failed record the user accepted as a known exception (migrayt/core/acceptances.py).
+ACCEPTED = "accepted"
 
 
 class ItemFate(BaseModel):
@@ -54,9 +57,11 @@ class ItemFate(BaseModel):
 class ReportTotals(BaseModel):
     items: int
     records: int
-    failures: int  # failed records (lookups and every kind of record)
+    failures: int  # failed records (lookups and every kind of record) not accepted
+    accepted: int = 0  # failed records accepted as known exceptions
     # The run's counters added up, as every door shows them: items failed over the phases, and users apart.
     failed_items: int = 0
+    accepted_items: int = 0
     users_unmatched: int = 0
 
 
@@ -98,6 +103,8 @@ class FailurePage(BaseModel):
     run_id: str | None = None
     phase: str | None = None
     total: int
+    # Failed records accepted as known exceptions: not in `total` nor on the page (GET …/accepted lists them).
+    accepted_total: int = 0
     offset: int
     limit: int
     groups: list[ReasonGroup]
@@ -149,6 +156,8 @@ def phase_fate(phase: str, records: list[RecordLine], *, has_issue: bool) -> str
         return SKIPPED  # as the phases count it: an item that failed to be created is passed over, its reason there
     if FAILED in states:
         return FAILED
+    if ACCEPTED in states:
+        return ACCEPTED
     if PENDING in states:
         return PENDING
     if records:
@@ -178,7 +187,12 @@ class RunReports:
             count = await session.scalar(
                 select(func.count())
                 .select_from(ItemRecord)
-                .where(ItemRecord.migration_id == migration_id, ItemRecord.kind == K.USER, ItemRecord.state == FAILED)
+                .where(
+                    ItemRecord.migration_id == migration_id,
+                    ItemRecord.kind == K.USER,
+                    ItemRecord.state == FAILED,
+                    ~is_accepted(),
+                )
             )
         return int(count or 0)
 
@@ -231,6 +245,10 @@ class RunReports:
             )
             issue_keys = await self._issue_keys(session, run.migration_id)
             lines = self._lines(rows, issue_keys)
+            accepted = await accepted_keys(session, run.migration_id)
+        for line in lines:
+            if line.state == FAILED and (line.kind, line.source_key) in accepted:
+                line.state = ACCEPTED
         lines.sort(key=lambda r: (_phase_rank(r.phase), r.ado_id if r.ado_id is not None else -1, r.kind, r.source_key))
         return run, lines
 
@@ -271,7 +289,9 @@ class RunReports:
                 items=len(work_list),
                 records=len(records),
                 failures=len(failures),
+                accepted=sum(1 for r in records if r.state == ACCEPTED),
                 failed_items=failed_items(counters),
+                accepted_items=sum(counters[p].accepted for p in phases),
                 users_unmatched=sum(1 for r in failures if r.kind == K.USER),
             ),
             reasons=group_by_reason(failures),
@@ -318,9 +338,12 @@ class RunReports:
             if not rows:
                 raise NotFound(f"no records of ADO #{ado_id} in migration {migration.id}")
             issue_keys = await self._issue_keys(session, migration.id)
+            accepted = await accepted_keys(session, migration.id)
         lines = self._lines(rows, issue_keys)
         for line in lines:
             line.jira_key = issue_keys.get(ado_id)  # a link's record, seen from this end
+            if line.state == FAILED and (line.kind, line.source_key) in accepted:
+                line.state = ACCEPTED
         lines.sort(key=lambda r: (_phase_rank(r.phase), r.kind, r.source_key))
         key = issue_keys.get(ado_id)
         phases = {
@@ -353,6 +376,10 @@ class RunReports:
             where = [ItemRecord.migration_id == migration.id, ItemRecord.state == FAILED]
             if phase:
                 where.append(ItemRecord.kind.in_(kinds_of_phase(phase)))
+            accepted_total = (
+                await session.scalar(select(func.count()).select_from(ItemRecord).where(*where, is_accepted())) or 0
+            )
+            where.append(~is_accepted())
             total = await session.scalar(select(func.count()).select_from(ItemRecord).where(*where)) or 0
             rank = case(
                 {kind: _phase_rank(p) for kind, p in PHASE_OF_KIND.items()},
@@ -394,6 +421,7 @@ class RunReports:
             run_id=run_id,
             phase=phase,
             total=total,
+            accepted_total=accepted_total,
             offset=offset,
             limit=limit,
             groups=groups,

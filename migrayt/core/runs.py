@@ -18,13 +18,21 @@ from migrayt.contracts.runs import FINAL_STATUSES, MigrationRunInput, RunControl
 from migrayt.core.errors import RunConflict
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
-from migrayt.core.reports import FailedItem, RunReport, estimate_eta, failed_items
+from migrayt.core.reports import FailedItem, RunReport, accepted_items, estimate_eta, failed_items
 from migrayt.core.run_report import RunReports
 from migrayt.core.start_gate import start_refusal
 from migrayt.store.models import AuditEvent, Migration, Run
 from migrayt.temporal.search_attributes import search_attributes
 from migrayt.workflows.engine import RunEngine
 from migrayt.workflows.migration_run import MigrationRunWorkflow
+
+# A run closed with accepted exceptions may be run again: it retries the accepted items (the cause may be gone).
+RERUNNABLE = (
+    RunStatus.FAILED,
+    RunStatus.INCOMPLETE,
+    RunStatus.CANCELLED,
+    RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS,
+)
 
 
 class MigrationService(Migrations, RunReports):
@@ -125,8 +133,11 @@ class MigrationService(Migrations, RunReports):
 
     async def rerun(self, tenant: str, run_id: str, actor: str, door: str) -> str:
         run = await self.get_run(tenant, run_id)
-        if run.status not in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED):
-            raise RunConflict(f"run {run_id} is {run.status}: only a FAILED, INCOMPLETE or CANCELLED run can be re-run")
+        if run.status not in RERUNNABLE:
+            raise RunConflict(
+                f"run {run_id} is {run.status}: only a FAILED, INCOMPLETE, CANCELLED or "
+                "COMPLETED_WITH_ACCEPTED_EXCEPTIONS run can be re-run"
+            )
         window = timedelta(days=self.settings.rerun_window_days)
         if run.finished_at and datetime.now(UTC) - run.finished_at > window:
             raise RunConflict(
@@ -189,6 +200,7 @@ class MigrationService(Migrations, RunReports):
             error=run.error,
             live=live,
             failed_items=failed_items(progress.counters),
+            accepted_items=accepted_items(progress.counters),
             users_unmatched=users_unmatched,
             failures_total=failures.total,
             failures=[

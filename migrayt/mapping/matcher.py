@@ -144,6 +144,26 @@ def match_states(source: SourceSchema, target: TargetSchema, plan: MappingPlan, 
                     Unmapped(kind="state", source=s.name, reason="no Jira status in a matching category")
                 )
     plan.states = {"*": states} if states else {}
+    _match_states_per_type(source, target, plan, [s.name for s in statuses])
+
+
+def _match_states_per_type(source: SourceSchema, target: TargetSchema, plan: MappingPlan, common: list[str]) -> None:
+    """Where a type's Jira workflow has statuses the others lack, its states are matched in its own workflow: a
+    Bug's ADO state "Won't Fix" lands as Bug's "Won't Fix", not as the shared "Done"."""
+    shared = plan.states.get("*", {})
+    for t in source.types:
+        jira_type = target.issue_type(plan.types.get(t.name, ""))
+        if jira_type is None:
+            continue
+        own = [s for s in jira_type.statuses if s.name not in common]
+        if not own:
+            continue
+        for s in t.states:
+            if (name := _find([x.name for x in own], [norm(s.name)])) is not None and shared.get(s.name) != name:
+                plan.states.setdefault(t.name, {})[s.name] = name
+                plan.provenance[f"states/{t.name}/{s.name}"] = EntryOrigin(
+                    confidence=1.0, note=f"same name, in the workflow of {jira_type.name}"
+                )
 
 
 def match_priorities(source: SourceSchema, target: TargetSchema, plan: MappingPlan, report: DraftReport) -> None:

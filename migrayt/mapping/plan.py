@@ -13,7 +13,7 @@ class FieldMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str  # ADO reference name, e.g. Microsoft.VSTS.Scheduling.StoryPoints
-    target: str  # Jira field id, e.g. customfield_10016
+    target: str  # Jira field id as /rest/api/3/field lists it (custom ones differ per site)
     transform: FieldTransform = "text"
     values: dict[str, str] = Field(default_factory=dict)  # pick-list value map
     origin: Literal["rule", "ai", "human"] = "rule"
@@ -84,11 +84,8 @@ def default_plan() -> MappingPlan:
             }
         },
         priorities={"1": "Highest", "2": "High", "3": "Medium", "4": "Low"},
-        fields=[
-            FieldMapping(
-                source="Microsoft.VSTS.Scheduling.StoryPoints", target="customfield_10016", transform="number"
-            ),
-        ],
+        # No field entries: custom field ids differ per site. Story points and the sprint are found by their
+        # schema when the run reads the site (translation.field_roles); a scan's draft maps the rest by name.
         link_types={
             "System.LinkTypes.Related": "Relates",
             "System.LinkTypes.Dependency-Forward": "Blocks",

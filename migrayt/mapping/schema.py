@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from migrayt.connectors.jira import JiraClient
 from migrayt.intake.catalog import Catalog
+from migrayt.translation import field_roles
 
 WORK_ITEM_LINK_PREFIXES = ("System.LinkTypes.", "Microsoft.VSTS.Common.")
 
@@ -67,6 +68,12 @@ class TargetSchema(BaseModel):
     fields: list[TargetField] = Field(default_factory=list)
     priorities: list[str] = Field(default_factory=list)  # in Jira's order, highest first
     link_types: list[str] = Field(default_factory=list)
+    # Found by schema type (translation.field_roles): where the run writes sprints and story points.
+    sprint_field: str | None = None
+    story_points_field: str | None = None
+
+    def field_name(self, field_id: str) -> str | None:
+        return next((f.name for f in self.fields if f.id == field_id), None)
 
     def issue_type(self, name: str) -> TargetIssueType | None:
         return next((t for t in self.issue_types if t.name == name), None)
@@ -155,4 +162,6 @@ async def read_target_schema(jira: JiraClient, project_key: str) -> TargetSchema
         ],
         priorities=[p.name for p in priorities],
         link_types=[t.name for t in link_types],
+        sprint_field=field_roles.sprint_field(fields),
+        story_points_field=field_roles.story_points_field(fields),
     )

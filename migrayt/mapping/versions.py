@@ -229,8 +229,10 @@ async def approve(
     actor: str,
     door: str,
     acknowledged: Sequence[str] = (),
+    jira_values_unchecked: str | None = None,
 ) -> PlanVersion:
-    """Approve the latest version: it becomes the plan the migration's runs use."""
+    """Approve the latest version: it becomes the plan the migration's runs use. `jira_values_unchecked`: why its
+    Jira values could not be checked against the project (the audit event keeps it)."""
     await session.execute(select(Migration.id).where(Migration.id == migration_id).with_for_update())
     row = await get(session, migration_id, version)
     current = await latest(session, migration_id)
@@ -263,6 +265,7 @@ async def approve(
                 "origin": row.origin,
                 **({"model": row.model} if row.model else {}),
                 **({"acknowledged": list(acknowledged)} if acknowledged else {}),
+                **({"jira_values_unchecked": jira_values_unchecked} if jira_values_unchecked else {}),
             },
         )
     )

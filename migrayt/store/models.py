@@ -56,7 +56,8 @@ class Run(Base):
     migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
     original_run_id: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))
+    # RUNNING … COMPLETED_WITH_ACCEPTED_EXCEPTIONS (34 characters): room for the longest status.
+    status: Mapped[str] = mapped_column(String(40))
     phase: Mapped[str | None] = mapped_column(String(40))
     counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
@@ -123,6 +124,28 @@ class AuditEvent(Base):
     door: Mapped[str] = mapped_column(String(20))  # api | cli | web | temporal | schedule | system
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FailureAcceptance(Base):
+    """A failed item record the user accepted as a known exception: who, when, why.
+
+    Keyed by the ledger's identity, not the record's row, so it holds while a re-run retries the item: landed, the
+    acceptance is moot (the record is done); failed again, it stays accepted."""
+
+    __tablename__ = "failure_acceptance"
+    __table_args__ = (UniqueConstraint("migration_id", "kind", "source_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    source_key: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    # The error the record carried when accepted: what exactly was accepted.
+    error: Mapped[str | None] = mapped_column(Text)
+    accepted_by: Mapped[str] = mapped_column(String(200))
+    door: Mapped[str] = mapped_column(String(20))
+    accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- intake and mapping (issue 5) ---------------------------------------------------------------

@@ -192,6 +192,21 @@ def rotate(run_folder: Path, keep: int) -> list[str]:
     return gone
 
 
+def forget_run(settings: Settings, run_id: str) -> int:
+    """Deletes a run's savepoints (its migration is deleted: they hold its item records); how many went."""
+    run_folder = _run_folder(settings, run_id)
+    if not run_folder.is_dir():
+        return 0
+    names = [p for p in run_folder.iterdir() if _NAME.match(p.name)]
+    for path in names:
+        path.unlink(missing_ok=True)
+    try:
+        run_folder.rmdir()
+    except OSError:
+        pass  # something else lives there (a write under way keeps its temporary file): leave the folder
+    return len(names)
+
+
 def listing(settings: Settings, run_id: str) -> list[SavepointInfo]:
     """The run's savepoints, newest first."""
     run_folder = _run_folder(settings, run_id)

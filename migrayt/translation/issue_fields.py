@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from migrayt.connectors.adf import AdfContext, fit_adf, html_parts_to_adf, html_to_adf
 from migrayt.mapping.plan import FieldMapping, MappingPlan
+from migrayt.translation.field_roles import ADO_STORY_POINTS
 
 SUMMARY_LIMIT = 255
 TEXT_LIMIT = 32767
@@ -38,6 +39,9 @@ class TargetCatalog(BaseModel):
     priorities: dict[str, str] = Field(default_factory=dict)  # name → id
     field_ids: set[str] = Field(default_factory=set)
     statuses: set[str] = Field(default_factory=set)
+    # Found by their schema (field_roles), never by a fixed id; None where the site has no such field.
+    sprint_field: str | None = None
+    story_points_field: str | None = None
 
 
 @dataclass
@@ -249,17 +253,25 @@ def build_issue_fields(
         plan.iterations_to_sprints
         and not issue_type.subtask
         and issue_type.hierarchy_level == 0
+        and catalog.sprint_field
         and (sprint := lookups.sprints.get(str(ado_fields.get("System.IterationPath"))))
     ):
-        fields["customfield_10020"] = sprint
+        fields[catalog.sprint_field] = sprint
 
-    for mapping in plan.fields:
+    for mapping in [*plan.fields, *_built_in_fields(plan, catalog)]:
         if mapping.target not in catalog.field_ids:
             continue
         value = _transform(mapping, ado_fields.get(mapping.source), lookups)
         if value is not None:
             fields[mapping.target] = value
     return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
+
+
+def _built_in_fields(plan: MappingPlan, catalog: TargetCatalog) -> list[FieldMapping]:
+    """Story points land in the site's story points field unless the plan maps the ADO field itself."""
+    if catalog.story_points_field is None or any(m.source == ADO_STORY_POINTS for m in plan.fields):
+        return []
+    return [FieldMapping(source=ADO_STORY_POINTS, target=catalog.story_points_field, transform="number")]
 
 
 def _escape(text: str) -> str:

@@ -32,7 +32,7 @@ CHANGELOG_FIELDS: dict[str, frozenset[str]] = {
     "reporter": frozenset({"reporter"}),
     "priority": frozenset({"priority"}),
     "components": frozenset({"components", "component"}),
-    "sprint": frozenset({"sprint", "customfield_10020"}),
+    "sprint": frozenset({"sprint"}),  # Jira names the field "Sprint" in changelogs, whatever its id
     "parent": frozenset({"parent", "ihierarchy", "parent link", "epic link"}),
     "links": frozenset({"link", "issuelinks"}),
     "remote_links": frozenset({"remoteissuelink", "remote link"}),
@@ -241,9 +241,10 @@ def actual_issue(
     symmetric_types: Iterable[str] = (),
     marker_of: Any = None,
     comments: Sequence[Mapping[str, Any]] | None = None,
+    sprint_field: str | None = None,
 ) -> ActualIssue:
     """A bulkfetch issue as the checks read it. `comments`: every comment, when the field held only a page."""
-    sprints = fields.get("customfield_10020") or []
+    sprints = (fields.get(sprint_field) if sprint_field else None) or []
     sprint_ids = frozenset(int(s["id"]) for s in sprints if isinstance(s, dict) and s.get("id") is not None)
     raw_comments = comments if comments is not None else (fields.get("comment") or {}).get("comments") or []
     return ActualIssue(

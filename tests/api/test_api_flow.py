@@ -225,6 +225,12 @@ async def test_wizard_run_controls_and_events_over_http(api, worker, sandbox):
             "GET /api/migrations/{run_id}/report",
             "GET /api/migrations/{id}/items/{item}",
             "GET /api/migrations/{id}/failures",
+            "PATCH /api/migrations/{migration_id}",
+            "DELETE /api/migrations/{migration_id}",
+            "DELETE /api/connections/{connection_id}",
+            "PUT /api/connections/{connection_id}/secret",
+            "POST /api/migrations/{id}/accept-failures",
+            "GET /api/migrations/{id}/accepted",
         } <= checked and len(checked) >= 24
         # Nothing the other tenant tried changed anything here.
         assert (await http.get(f"/api/migrations/{mid}/plan/versions")).json()[-1]["version"] == 2

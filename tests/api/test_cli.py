@@ -91,6 +91,12 @@ async def test_cli_drives_a_migration_with_json_and_exit_codes(api, worker, sand
     assert drafted["version"] == 2 and drafted["origin"] == "rule" and drafted["plan"]["types"]
     shown = await cli("map", "show", mid)
     assert "User Story" in shown.stdout and "rule" in shown.stdout
+    # A Jira value the project lacks is refused, naming it and the choices (exit 2: the API refused the input).
+    typo_file = tmp_path / "typo.json"
+    typo_file.write_text(json.dumps({**drafted["plan"], "types": {**drafted["plan"]["types"], "User Story": "Tset"}}))
+    refused = await cli("map", "edit", mid, "--file", str(typo_file), code=2)
+    said = " ".join(refused.output.split())  # the terminal wraps the message
+    assert 'no issue type "Tset"' in said and "choose one of: Epic, Story" in said
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps({**drafted["plan"], "skip_phases": ["attachments", "comments"]}))
     edited = await cli.json("map", "edit", mid, "--file", str(plan_file))

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from migrayt.connections_store import AdoConnectionInput, JiraCloudConnectionInput
 from migrayt.core.errors import RunConflict
+from migrayt.mapping import versions
 from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
 from tests.e2e.conftest import TENANT, screenshot
@@ -47,8 +48,16 @@ async def test_a_preview_that_says_no_leaves_no_checkout(web, page: Page, small_
     )
     plan = structure_only_plan()
     plan.types["User Story"] = "Tset"
-    version = await intake.edit_plan(TENANT, migration_id, 1, plan, "setup", "api")
-    await intake.approve_plan(TENANT, migration_id, version, "setup", "api")
+    # Saving or approving "Tset" is refused now; a plan approved before Jira values were checked (an older
+    # installation's) still has the preview say no.
+    async with web.service.sessions() as session:
+        row = await versions.add_version(
+            session, tenant=TENANT, migration_id=migration_id, plan=plan, origin="human", actor="setup", door="api"
+        )
+        await versions.approve(
+            session, tenant=TENANT, migration_id=migration_id, version=row.version, actor="setup", door="api"
+        )
+        await session.commit()
     await intake.preview_result(await intake.start_preview(TENANT, migration_id, "setup", "api"))
 
     await page.goto(f"{web.url}/app/migrations/{migration_id}/preview")

@@ -71,14 +71,14 @@ async def test_full_wizard_run_on_the_sandbox(web, page: Page, sandbox):
     assert await entries.count() > 10
     await expect(page.locator("#plan-entries .badge.origin-rule").first).to_be_visible()
     drafted = int(re.search(r"Version (\d+)", await page.locator("#plan-status").inner_text()).group(1))
-    await page.get_by_label("Priority: 1", exact=True).fill("High")
+    await page.get_by_label("Priority: 1", exact=True).select_option("High")  # chosen from Jira's priorities
     await page.get_by_label("Attachments", exact=True).check()
     await page.get_by_label("Comments", exact=True).check()
     await page.get_by_role("button", name="Save as a new version").click()
     await expect(page.locator("#plan-status")).to_contain_text(f"Version {drafted + 1} · draft")
     edited = page.locator('tr[data-entry="priorities/1"]')
     await expect(edited.locator(".badge")).to_have_text("human")
-    await expect(edited.locator("input")).to_have_value("High")
+    await expect(edited.locator("select")).to_have_value("High")
     await screenshot(page, "05-mapping")
     await page.get_by_role("button", name=f"Approve version {drafted + 1}").click()
     await expect(page.locator("#plan-status")).to_contain_text(f"Version {drafted + 1} approved by")

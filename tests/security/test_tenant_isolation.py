@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import Validation
 from tests.api.conftest import ADMIN_TOKEN, served
-from tests.api.helpers import migration_body, poll, read_events
+from tests.api.helpers import MANAGE_BODIES, migration_body, poll, read_events
 from tests.billing.stripe_server import stripe_stand_in
 
 A, B = "iso-alpha", "iso-beta"
@@ -226,6 +226,13 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
                     "POST /api/migrations/{migration_id}/undo",
                     "GET /api/migrations/{migration_id}/jira-users",
                     "GET /api/migrations/{migration_id}/users",
+                    "GET /api/migrations/{migration_id}/plan/jira-options",
+                    "PATCH /api/migrations/{migration_id}",
+                    "DELETE /api/migrations/{migration_id}",
+                    "DELETE /api/connections/{connection_id}",
+                    "PUT /api/connections/{connection_id}/secret",
+                    "POST /api/migrations/{id}/accept-failures",
+                    "GET /api/migrations/{id}/accepted",
                 } <= checked, checked
                 # Nothing B tried changed anything of A's: the run is still paused, the schedules are there.
                 assert await snapshot() == before
@@ -250,6 +257,8 @@ async def sweep(b: httpx.AsyncClient, ids: dict[str, list[str]], plan: dict) -> 
         "POST /api/migrations/{migration_id}/previews": {"samples": 1},
         # The destructive form: were the door open, A's Jira project would lose what the run made.
         "POST /api/migrations/{migration_id}/undo": {"dry_run": False, "confirm": 0},
+        # Manage what you made: were these open, B could rename, delete or re-key A's work, or close A's run.
+        **MANAGE_BODIES,
     }
     queries = {"GET /api/migrations/{migration_id}/jira-users": "?query=ines"}
     schema = (await b.get("/openapi.json")).json()

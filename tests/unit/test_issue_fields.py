@@ -30,6 +30,8 @@ CATALOG = TargetCatalog(
     priorities={"Highest": "1", "High": "2", "Medium": "3", "Low": "4"},
     field_ids={"summary", "description", "customfield_10016", "customfield_10020"},
     statuses={"To Do", "In Progress", "In Review", "Done"},
+    sprint_field="customfield_10020",
+    story_points_field="customfield_10016",
 )
 
 

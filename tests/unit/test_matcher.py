@@ -155,3 +155,15 @@ def test_shared_steps_are_left_unmapped_since_their_steps_go_into_the_test_cases
     plan, _ = draft_by_rules(source, TARGET)
     assert "Shared Steps" not in plan.types
     assert plan.types["Risk"] == "Task"
+
+
+def test_a_state_named_like_a_status_only_its_types_workflow_has_is_mapped_per_type():
+    source = SOURCE.model_copy(deep=True)
+    source.types.append(
+        SourceType(name="Bug", states=[st("New", "Proposed"), st("Won't Fix", "Completed"), st("Closed", "Completed")])
+    )
+    plan, _ = draft_by_rules(source, TARGET)
+    assert plan.states["*"]["Won't Fix"] == "Done"  # any other type: a status every workflow has
+    assert plan.states["Bug"] == {"Won't Fix": "Won't Fix"}
+    assert plan.target_status("Bug", "Won't Fix") == "Won't Fix" and plan.target_status("Bug", "Closed") == "Done"
+    assert plan.provenance["states/Bug/Won't Fix"].note == "same name, in the workflow of Bug"

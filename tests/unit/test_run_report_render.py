@@ -165,4 +165,12 @@ def test_json_carries_the_same_records():
 
     body = json.loads(report_render.to_json(report()))
     assert [r["source_key"] for r in body["records"]] == ["48", "49", "49"]
-    assert body["totals"] == {"items": 2, "records": 3, "failures": 2, "failed_items": 0, "users_unmatched": 0}
+    assert body["totals"] == {
+        "items": 2,
+        "records": 3,
+        "failures": 2,
+        "accepted": 0,
+        "failed_items": 0,
+        "accepted_items": 0,
+        "users_unmatched": 0,
+    }

@@ -33,6 +33,14 @@ def comment_body(ado_comment: int, text: str) -> dict:
     return {"type": "doc", "version": 1, "content": [header, *doc(text)["content"]]}
 
 
+# A site's sprint field id is whatever the site gave it; the checks read the id found by schema.
+SPRINT_FIELD = "customfield_10104"
+
+
+def actual_issue(key: str, fields: dict, **kwargs) -> rules.ActualIssue:
+    return rules.actual_issue(key, fields, sprint_field=SPRINT_FIELD, **kwargs)
+
+
 def jira_fields(**over) -> dict:
     fields = {
         "issuetype": {"name": "Story"},
@@ -43,7 +51,7 @@ def jira_fields(**over) -> dict:
         "assignee": {"accountId": "acc-ann"},
         "reporter": {"accountId": "acc-bob"},
         "components": [{"id": "10001", "name": "Web"}],
-        "customfield_10020": [{"id": 7, "name": "Sprint 1"}],
+        SPRINT_FIELD: [{"id": 7, "name": "Sprint 1"}],
         "parent": {"key": "PHX-1"},
         "issuelinks": [{"type": {"name": "Blocks"}, "outwardIssue": {"key": "PHX-9"}}],
         "attachment": [
@@ -63,7 +71,7 @@ def jira_fields(**over) -> dict:
 
 
 def expected(**over) -> rules.ExpectedIssue:
-    actual = rules.actual_issue("PHX-2", jira_fields(), marker_of=marker_of)
+    actual = actual_issue("PHX-2", jira_fields(), marker_of=marker_of)
     values = dict(
         ado_id=48,
         types=frozenset({"Story"}),
@@ -86,7 +94,7 @@ def expected(**over) -> rules.ExpectedIssue:
 
 
 def compare(fields: dict | None = None, **over) -> list:
-    actual = rules.actual_issue("PHX-2", fields or jira_fields(), marker_of=marker_of)
+    actual = actual_issue("PHX-2", fields or jira_fields(), marker_of=marker_of)
     return rules.compare_issue(expected(**over), actual)
 
 
@@ -139,7 +147,7 @@ def test_a_deleted_attachment_is_missing_and_the_migrations_own_files_are_not_ex
 
 def test_deep_mode_compares_sha256() -> None:
     exp = expected(attachments=(rules.FileRef("spec.pdf", 1200, "aa"),))
-    actual = rules.actual_issue("PHX-2", jira_fields(attachment=[{"filename": "spec.pdf", "size": 1200}]))
+    actual = actual_issue("PHX-2", jira_fields(attachment=[{"filename": "spec.pdf", "size": 1200}]))
     actual.comments = exp.comments
     actual.attachments = (rules.FileRef("spec.pdf", 1200, "bb"),)
     (d,) = rules.compare_issue(exp, actual, deep=True)
@@ -190,7 +198,7 @@ def test_a_comment_edited_by_someone_else_is_changed_after() -> None:
     later = (WRITTEN + timedelta(hours=1)).isoformat()
     edited = {**comments[1], "body": comment_body(502, "mine now"), "updateAuthor": {"accountId": SOMEONE}}
     fields = jira_fields(comment={"comments": [comments[0], {**edited, "updated": later}], "total": 2})
-    actual = rules.actual_issue("PHX-2", fields, marker_of=marker_of)
+    actual = actual_issue("PHX-2", fields, marker_of=marker_of)
     found = rules.compare_issue(expected(), actual)
     (d,) = rules.classify(found, [], MIGRATOR, WRITTEN, actual.comments)
     assert (d.check, d.kind) == ("comments", DifferenceKind.CHANGED_AFTER)

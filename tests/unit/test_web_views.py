@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from migrayt.api.web import views
 from migrayt.contracts.runs import PhaseCounters, RunStatus
-from migrayt.mapping.plan import EntryOrigin, default_plan
+from migrayt.intake.catalog import Catalog, FieldUsage
+from migrayt.mapping.plan import EntryOrigin, FieldMapping, default_plan
+from migrayt.mapping.schema import TargetField, TargetIssueType, TargetSchema, TargetStatus
+
+FLOW = [TargetStatus(name=n) for n in ("To Do", "In Progress", "In Review", "Done")]
+OPTIONS = TargetSchema(
+    project_key="PHX",
+    issue_types=[
+        TargetIssueType(name="Epic", hierarchy_level=1, statuses=FLOW),
+        TargetIssueType(name="Story", statuses=FLOW),
+        TargetIssueType(name="Task", statuses=FLOW),
+        TargetIssueType(name="Bug", statuses=[*FLOW, TargetStatus(name="Won't Fix")]),
+        TargetIssueType(name="Test", statuses=FLOW),
+        TargetIssueType(name="Sub-task", hierarchy_level=-1, subtask=True, statuses=FLOW),
+    ],
+    fields=[
+        TargetField(id="summary", name="Summary"),
+        TargetField(id="customfield_10104", name="Sprint", custom_type="com.pyxis.greenhopper.jira:gh-sprint"),
+        TargetField(id="customfield_10133", name="Story point estimate"),
+        TargetField(id="customfield_10200", name="Severity"),
+    ],
+    priorities=["Highest", "High", "Medium", "Low", "Lowest"],
+    link_types=["Blocks", "Duplicate", "Relates"],
+    sprint_field="customfield_10104",
+    story_points_field="customfield_10133",
+)
 
 
 def test_plan_rows_carry_each_entrys_origin_and_confidence():
@@ -20,6 +45,7 @@ def test_plan_rows_carry_each_entrys_origin_and_confidence():
 
 def test_the_edit_form_changes_removes_and_leaves_entries():
     plan = default_plan()
+    plan.fields.append(FieldMapping(source="Custom.Points", target="customfield_10016", transform="number"))
     form = {
         "base_version": "1",
         "e:types/Bug": "Task",
@@ -66,3 +92,51 @@ def test_audit_details_name_the_phase_and_message_only():
     assert views.event_detail({"status": "RUNNING", "phase": "create_items"}) == "Create issues"
     assert views.event_detail({"version": 3, "origin": "human"}) == "version 3"
     assert views.event_detail(None) == ""
+
+
+def test_rows_offer_what_the_project_has_and_flag_what_it_lacks():
+    plan = default_plan()
+    plan.types["User Story"] = "Tset"
+    rows = {row.name: row for row in views.plan_rows(plan, OPTIONS, {"Bug": ["New", "Active", "Closed"]})}
+    story = rows["e:types/User Story"]
+    assert story.choices == ["Epic", "Story", "Task", "Bug", "Test"] and story.unknown
+    assert not rows["e:types/Bug"].unknown
+    assert rows["e:subtask_types/Task"].choices == ["Sub-task"]
+    assert rows["e:priorities/1"].choices == OPTIONS.priorities
+    # Bug's workflow differs from the others': its states are offered per type, with its own statuses,
+    # empty (as any type) until someone picks one.
+    closed = rows["e:states/Bug/Closed"]
+    assert "Won't Fix" in closed.choices and closed.jira == "" and closed.inherit == "Done"
+    assert "Won't Fix" not in rows["e:states/*/Closed"].choices  # any type: statuses every type's workflow has
+    assert not any(name.startswith("e:states/Task/") for name in rows)
+
+
+def test_per_type_state_form_entries_override_and_an_empty_one_inherits():
+    plan = default_plan()
+    edited = views.apply_form(plan, {"e:states/Bug/Closed": "Won't Fix", "e:states/Bug/Active": ""})
+    assert edited.states["Bug"] == {"Closed": "Won't Fix"}
+    assert edited.target_status("Bug", "Closed") == "Won't Fix" and edited.target_status("Task", "Closed") == "Done"
+    assert edited.target_status("Bug", "Active") == "In Progress"
+
+
+def test_every_field_in_use_is_shown_by_name_with_where_it_goes():
+    plan = default_plan()
+    plan.fields.append(FieldMapping(source="Custom.Severity", target="customfield_10200", transform="picklist"))
+    catalog = Catalog(
+        fields=[
+            FieldUsage(reference_name="System.Title", name="Title", filled=40),
+            FieldUsage(reference_name="System.IterationPath", name="Iteration Path", filled=40),
+            FieldUsage(reference_name="Microsoft.VSTS.Scheduling.StoryPoints", name="Story Points", type="double"),
+            FieldUsage(reference_name="Custom.Severity", name="Severity", picklist=True),
+            FieldUsage(reference_name="Custom.Risk", name="Risk", type="double", filled=3),
+        ]
+    )
+    rows = {r.source: r for r in views.field_rows(plan, OPTIONS, catalog)}
+    assert (rows["Custom.Severity"].how, rows["Custom.Severity"].target_name) == ("plan", "Severity")
+    assert (rows["System.Title"].how, rows["System.Title"].target_name) == ("built-in", "Summary")
+    assert rows["System.IterationPath"].target_name == "Sprint"  # the sprint field found by schema
+    assert rows["Microsoft.VSTS.Scheduling.StoryPoints"].target_name == "Story point estimate"
+    risk = rows["Custom.Risk"]
+    assert (risk.how, risk.transform, risk.source_name) == ("not migrated", "number", "Risk")
+    added = views.apply_form(plan, {"nf:Custom.Risk": "customfield_10133", "nt:Custom.Risk": "number"})
+    assert added.fields[-1] == FieldMapping(source="Custom.Risk", target="customfield_10133", transform="number")

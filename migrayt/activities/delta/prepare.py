@@ -24,7 +24,11 @@ from migrayt.store.models import Run
 # ADO's clock and ours are different clocks: look back a little further than the last run's start.
 # Items seen twice are harmless, every write is exactly once by its ledger key.
 CLOCK_MARGIN = timedelta(minutes=2)
-SUCCESSFUL = (RunStatus.COMPLETED.value, RunStatus.INCOMPLETE.value)
+SUCCESSFUL = (
+    RunStatus.COMPLETED.value,
+    RunStatus.INCOMPLETE.value,
+    RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS.value,
+)
 
 
 async def last_successful_start(sessions: async_sessionmaker, migration_id: str, exclude_run: str) -> datetime | None:

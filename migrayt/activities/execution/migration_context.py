@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -23,6 +25,7 @@ from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
+from migrayt.translation import field_roles
 from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
 
 
@@ -41,6 +44,17 @@ class MigrationContext:
 
 def bad_configuration(message: str) -> ApplicationError:
     return ApplicationError(message, type="BadConfiguration", non_retryable=True)
+
+
+@contextmanager
+def _secrets_checked(tenant: str) -> Iterator[None]:
+    try:
+        yield
+    except SecretRefRefused as err:
+        message = f"secret refused for tenant {tenant}: {err}"
+        raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
+    except SecretNotFound as err:
+        raise bad_configuration(str(err)) from None
 
 
 class MigrationContexts:
@@ -68,14 +82,9 @@ class MigrationContexts:
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
         owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref, target.xray_secret_ref or "")
-        try:
+        with _secrets_checked(tenant):
             ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
             xray = self._connectors.xray(target, tenant, owned)
-        except SecretRefRefused as err:
-            message = f"secret refused for tenant {tenant}: {err}"
-            raise ApplicationError(message, type="SecretRefused", non_retryable=True) from None
-        except SecretNotFound as err:
-            raise bad_configuration(str(err)) from None
         return MigrationContext(
             migration_id=migration.id,
             tenant_id=migration.tenant_id,
@@ -86,6 +95,12 @@ class MigrationContexts:
             jira=jira,
             xray=xray,
         )
+
+    async def jira_for(self, tenant: str, target: TargetConnection) -> JiraClient:
+        """A client for a Jira connection no migration holds yet (a plan checked before the migration is made)."""
+        owned = await self._owned_sealed(tenant, target.token_ref)
+        with _secrets_checked(tenant):
+            return self._connectors.jira(target, tenant, owned)
 
     async def _owned_sealed(self, tenant: str, *refs: str) -> frozenset[str]:
         """Of the sealed values `refs` name, those a saved connection of `tenant` holds (a sealed value is unique)."""
@@ -162,4 +177,6 @@ async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatal
         priorities={p.name: p.id for p in priorities},
         field_ids={f.id for f in fields},
         statuses={s.name for per_type in statuses for s in per_type.statuses},
+        sprint_field=field_roles.sprint_field(fields),
+        story_points_field=field_roles.story_points_field(fields),
     )

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 
 from migrayt.contracts.execution import RunEventInput, RunEventResult
+from migrayt.contracts.runs import RunStatus
+from migrayt.core.acceptances import settle_run
 from migrayt.store.models import AuditEvent, Run
 
 # Runs that end with something in Jira worth checking.
@@ -42,6 +44,12 @@ class RunEventActivities:
             if event.finished:
                 updates.update(finished_at=func.now(), error=event.error)
             await session.execute(run.on_conflict_do_update(index_elements=[Run.id], set_=updates))
+            if event.finished and event.status == RunStatus.INCOMPLETE.value:
+                # Items failed again that the user had accepted count as accepted: all of them, and the run is
+                # closed COMPLETED_WITH_ACCEPTED_EXCEPTIONS (the workflow's own status stays INCOMPLETE).
+                row = await session.get(Run, event.run_id, populate_existing=True)
+                if row is not None:
+                    await settle_run(session, row)
             audit = (
                 insert(AuditEvent)
                 .values(

@@ -11,12 +11,14 @@ from typing import Any
 
 from migrayt.connectors.adf import JIRA_TEXT_LIMIT, adf_char_count
 from migrayt.connectors.jira import CreateMetaField, ItemError
+from migrayt.translation.field_roles import SPRINT_TYPE
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TEXTFIELD_LIMIT = 255
 TOO_LONG = f"The entered text is too long. It exceeds the allowed limit of {JIRA_TEXT_LIMIT:,} characters."
-# Values created by preflight before any issue is written: their ids are not known in a dry run.
-CREATED_IN_PREFLIGHT = frozenset({"components", "customfield_10020"})
+# Values created by preflight before any issue is written: their ids are not known in a dry run. The sprint
+# field is known by its schema type, whatever its id on the site.
+CREATED_IN_PREFLIGHT = frozenset({"components"})
 REQUIRED_MESSAGES = {
     "summary": "You must specify a summary of the issue.",
     "project": "Specify a valid project ID or key",
@@ -70,7 +72,7 @@ def validate_create(fields: dict[str, Any], meta: dict[str, CreateMetaField]) ->
                 errors[fid] = f"The label '{bad}' contains spaces which is invalid."
             elif any(len(v) > TEXTFIELD_LIMIT for v in value or []):
                 errors[fid] = "The label exceeds the maximum length of 255 characters."
-        elif fid in CREATED_IN_PREFLIGHT:
+        elif fid in CREATED_IN_PREFLIGHT or custom == SPRINT_TYPE:
             continue
         elif kind == "priority":
             allowed = _allowed(m)

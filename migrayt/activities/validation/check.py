@@ -65,7 +65,6 @@ FIELDS = (
     "assignee",
     "reporter",
     "components",
-    "customfield_10020",
     "parent",
     "issuelinks",
     "attachment",
@@ -280,7 +279,9 @@ class _BatchCheck:
         self.lookups.issue_keys = dict(records)
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items(ids, expand="relations")}
         wanted = {k for i in ids for k in [records.get(i), *self.identity.get(str(i), [])] if k}
-        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), FIELDS) if wanted else []
+        sprint_field = self.catalog.sprint_field if self.catalog is not None else None
+        asked = (*FIELDS, sprint_field) if sprint_field else FIELDS
+        issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), asked) if wanted else []
         self.calls += -(-len(wanted) // 100)
         by_key = {i.key: i for i in issues}
         found: list[Difference] = []
@@ -334,7 +335,7 @@ class _BatchCheck:
             assignee=(draft.fields.get("assignee") or {}).get("accountId") if draft else None,
             reporter=(draft.fields.get("reporter") or {}).get("accountId") if draft else None,
             components=frozenset(c["id"] for c in draft.fields.get("components") or []) if draft else None,
-            sprint=draft.fields.get("customfield_10020") if draft else None,
+            sprint=draft.fields.get(self.catalog.sprint_field) if draft and self.catalog.sprint_field else None,
             parent=parent_key,
             children=frozenset(
                 k
@@ -366,7 +367,12 @@ class _BatchCheck:
             all_comments = [c.model_dump(by_alias=True) for c in await ctx.jira.list_comments(issue.key)]
             self.calls += -(-total // 100)
         actual = rules.actual_issue(
-            issue.key, fields, symmetric_types=SYMMETRIC_JIRA_TYPES, marker_of=marker_of, comments=all_comments
+            issue.key,
+            fields,
+            symmetric_types=SYMMETRIC_JIRA_TYPES,
+            marker_of=marker_of,
+            comments=all_comments,
+            sprint_field=self.catalog.sprint_field,
         )
         if expected.remote_links is not None:
             self.calls += 1

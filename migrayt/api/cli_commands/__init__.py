@@ -9,6 +9,7 @@ import typer
 from migrayt.api.cli_commands import (
     audit,
     connections,
+    manage,
     migrations,
     planning,
     reports,
@@ -22,7 +23,19 @@ from migrayt.api.cli_commands import (
 
 def register(app: typer.Typer) -> None:
     # The order is that of `migrayt --help` (commands as registered, then the groups).
-    for module in (migrations, planning, runs, undo, reports, validations, audit, savepoints, tokens, connections):
+    for module in (
+        migrations,
+        planning,
+        runs,
+        manage,
+        undo,
+        reports,
+        validations,
+        audit,
+        savepoints,
+        tokens,
+        connections,
+    ):
         module.register(app)
 
 

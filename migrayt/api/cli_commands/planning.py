@@ -89,11 +89,15 @@ def _render_plan(c: Console, view: dict) -> None:
     for ado_type, states in sorted((plan.get("states") or {}).items()):
         for key, value in sorted(states.items()):
             table.add_row(f"states ({ado_type})", key, value, origin(f"states/{ado_type}/{key}"))
+    names = view.get("field_names") or {}
     for field in plan.get("fields") or []:
+        name = names.get(field["target"])
         table.add_row(
             "fields",
             field["source"],
-            f"{field['target']} ({field['transform']})",
+            f"{name} ({field['target']}, {field['transform']})"
+            if name
+            else f"{field['target']} ({field['transform']})",
             f"{field.get('origin')} {field.get('confidence')}",
         )
     c.print(table)
@@ -178,6 +182,11 @@ def map_show(
         view["users"] = api.get(f"/api/migrations/{migration_id}/users", version=view["version"])
     except CliError as err:  # the plan is still worth showing when ADO or Jira cannot be asked
         view["users_error"] = str(err)
+    try:  # Jira fields by name, as the web page shows them
+        options = api.get(f"/api/migrations/{migration_id}/plan/jira-options")
+        view["field_names"] = {f["id"]: f["name"] for f in options["fields"]}
+    except CliError:
+        pass  # ids alone, then
     emit(as_json, view, _render_plan)
 
 

@@ -82,7 +82,8 @@ def failures(
     result["limit"] = len(result["failures"])
 
     def render(c: Console, r: dict) -> None:
-        c.print(f"{r['total']} failure(s)" + (f" in {r['phase']}" if r.get("phase") else ""))
+        accepted = f"; {r['accepted_total']} accepted (migrayt accept)" if r.get("accepted_total") else ""
+        c.print(f"{r['total']} failure(s)" + (f" in {r['phase']}" if r.get("phase") else "") + accepted)
         for g in r["groups"]:
             c.print(f"  {g['count']:>5}  {g['reason']}: {g['remedy']}")
         for f in r["failures"]:

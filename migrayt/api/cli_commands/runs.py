@@ -14,6 +14,7 @@ from rich.table import Table
 from migrayt.api.cli_commands.client import FAILURE, OK, ApiClient, CliError
 from migrayt.api.cli_commands.options import ApiUrl, Json, MigrationId, RunId, Token, client, command, emit
 from migrayt.contracts.phases import batched, in_order, run_phases, title, words
+from migrayt.contracts.runs import SUCCESSFUL_STATUSES
 
 
 def _render_run(c: Console, run: dict) -> None:
@@ -28,7 +29,7 @@ def _render_run(c: Console, run: dict) -> None:
         f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  "
         f"elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}"
     )
-    table = Table("phase", "total", "done", "already in Jira", "passed over", "failed")
+    table = Table("phase", "total", "done", "already in Jira", "passed over", "accepted", "failed")
     for phase in batched(in_order(run.get("counters") or {})):
         counters = (run.get("counters") or {}).get(phase)
         if counters:
@@ -36,22 +37,23 @@ def _render_run(c: Console, run: dict) -> None:
     # Wide enough that "37 issues created" stays on one line, as a script or a pasted report reads it.
     Console(file=c.file, width=max(c.width, 110), force_terminal=c.is_terminal).print(table)
     users = f"; users: {run['users_unmatched']} unmatched" if run.get("users_unmatched") else ""
-    c.print(f"{run.get('failed_items', 0)} failed items{users}")
+    accepted = f"; {run['accepted_items']} accepted" if run.get("accepted_items") else ""
+    c.print(f"{run.get('failed_items', 0)} failed items{accepted}{users}")
     for f in run.get("failures") or []:
         c.print(f"  [red]failed[/] {f['kind']} {f['source_key']}: {f['error']}")
     if run.get("failures_total", 0) > len(run.get("failures") or []):
         c.print(f"  … {run['failures_total']} failed in all")
 
 
-def _counted(phase: str, counters: dict) -> tuple[str, str, str, str]:
+def _counted(phase: str, counters: dict) -> tuple[str, str, str, str, str]:
     """A phase's counters in its own words (the registry's): "38 issues created", "2 already there"."""
     w = words(phase)
     done, adopted, passed = (f"{counters.get(k, 0)} {w[k]}" for k in ("created", "adopted", "skipped"))
-    return done, adopted, passed, str(counters.get("failed", 0))
+    return done, adopted, passed, str(counters.get("accepted", 0)), str(counters.get("failed", 0))
 
 
 def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
-    """Follow the run's events until it ends; 0 when it COMPLETED, 1 otherwise."""
+    """Follow the run's events until it ends; 0 when it COMPLETED (or COMPLETED_WITH_ACCEPTED_EXCEPTIONS), else 1."""
     last: dict | None = None
     if as_json:
         for event, data in api.events(f"/api/migrations/{run_id}/events"):
@@ -87,7 +89,7 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
                     c = (data.get("counters") or {}).get(phase)
                     if not c:
                         continue
-                    done = c["created"] + c.get("adopted", 0) + c["skipped"] + c["failed"]
+                    done = c["created"] + c.get("adopted", 0) + c["skipped"] + c["failed"] + c.get("accepted", 0)
                     eta = (
                         f" ETA {data['eta_seconds']:.0f}s"
                         if data.get("eta_seconds") is not None and phase == data.get("phase")
@@ -97,7 +99,9 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
                         task,
                         total=c["total"] or None,
                         completed=done,
-                        detail=" · ".join(_counted(phase, c)[:3]) + f" · failed {c['failed']}{eta}",
+                        detail=" · ".join(_counted(phase, c)[:3])
+                        + (f" · accepted {c['accepted']}" if c.get("accepted") else "")
+                        + f" · failed {c['failed']}{eta}",
                     )
                     if phase == data.get("phase") or done:
                         bars.start_task(task)
@@ -105,11 +109,15 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
             _render_run(Console(), last)
     if last is None:
         raise CliError(f"no progress received for {run_id}", FAILURE)
-    return OK if last["status"] == "COMPLETED" else FAILURE
+    return OK if last["status"] in SUCCESSFUL_STATUSES else FAILURE
 
 
 WatchOpt = Annotated[
-    bool, typer.Option("--watch", help="follow live progress until the run ends (exit 0 only if it COMPLETED)")
+    bool,
+    typer.Option(
+        "--watch",
+        help="follow live progress until the run ends (exit 0 only if it COMPLETED, also with accepted exceptions)",
+    ),
 ]
 
 
@@ -183,7 +191,8 @@ cancel = _control("cancel", "Cancel a run; final (exit 4 if it already ended).")
 def rerun(
     run_id: RunId, watch: WatchOpt = False, api_url: ApiUrl = None, token: Token = None, as_json: Json = False
 ) -> int:
-    """Run a FAILED, INCOMPLETE or CANCELLED run's migration again; it skips what exists."""
+    """Run a FAILED, INCOMPLETE, CANCELLED or COMPLETED_WITH_ACCEPTED_EXCEPTIONS run's migration again; it skips
+    what exists and retries what failed (accepted failures too)."""
     api = client(api_url, token)
     started = api.post(f"/api/migrations/{run_id}/rerun", {})
     if not watch:

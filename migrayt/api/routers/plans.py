@@ -18,12 +18,14 @@ from migrayt.api.routers.schemas import (
     StartScanBody,
 )
 from migrayt.mapping.plan import MappingPlan
+from migrayt.mapping.schema import TargetSchema
 from migrayt.store.models import PlanVersion
 
 router = APIRouter(prefix="/api/migrations/{migration_id}/plan", tags=["mapping plans"])
 
 VERSION_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the version is not the latest (edit or approve the latest)"}
+    409: {"description": "the version is not the latest (edit or approve the latest)"},
+    422: {"description": "the plan names a Jira value the project does not have (the message names it)"},
 }
 
 
@@ -40,6 +42,15 @@ async def get_plan(
 ) -> PlanView:
     row, plan = await intake.plan(tenant, migration_id, version)
     return plan_view(row, plan)
+
+
+@router.get(
+    "/jira-options",
+    response_model=TargetSchema,
+    summary="What the plan's Jira side may name: issue types with their statuses, fields, priorities, link types",
+)
+async def jira_options(migration_id: MigrationId, intake: Intake, tenant: TenantId) -> TargetSchema:
+    return await intake.jira_options(tenant, migration_id)
 
 
 @router.get("/versions", response_model=list[PlanSummary], summary="Every plan version: origin, who approved")

@@ -52,12 +52,13 @@ from migrayt.contracts.undo import FORCE_CATEGORIES, UndoPlan
 from migrayt.core import report_render
 from migrayt.core.errors import NotFound, RunConflict, ServiceUnreachable
 from migrayt.core.intake import IntakeService
-from migrayt.core.runs import MigrationService
+from migrayt.core.runs import RERUNNABLE, MigrationService
 from migrayt.core.undo import UndoService, UnknownForce
 from migrayt.intake.catalog import Catalog
 from migrayt.intake.lint import LintReport
 from migrayt.intake.quote import Quote
 from migrayt.intake.verdict import preview_refusal
+from migrayt.mapping.jira_values import UnknownJiraValue
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
 
@@ -76,7 +77,9 @@ R = TypeVar("R", bound=Response)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(duration=views.duration, size=views.size, utc=views.utc, every=views.every)
+templates.env.filters.update(
+    duration=views.duration, size=views.size, utc=views.utc, every=views.every, status_words=views.status_words
+)
 templates.env.globals.update(
     wizard=WIZARD,
     phase_order=run_phases(),
@@ -268,16 +271,36 @@ async def logout(request: Request) -> Response:
     return response
 
 
+# What a redirect back to the list says was done (a fixed text per key: nothing from the URL is echoed).
+HOME_NOTICES = {"renamed": "Migration renamed.", "deleted": "Migration deleted; its audit trail stays."}
+
+
 @router.get("/app")
-async def home(request: Request) -> HTMLResponse:
+async def home(request: Request, done: str | None = None) -> HTMLResponse:
     who = await _who(request)
+    return await home_page(request, who, notice=HOME_NOTICES.get(done or ""))
+
+
+async def home_page(
+    request: Request, who: Principal, status_code: int = 200, notice: str | None = None, error: str | None = None
+) -> HTMLResponse:
     svc = _service(request)
     migrations = await svc.list_migrations(who.tenant)
     latest_runs = {}
     for m in migrations:
         latest_runs[m.id] = svc.standing_run(await svc.list_runs(who.tenant, m.id))
     connections = await _intake(request).list_connections(who.tenant)
-    return _page(request, "home.html", who=who, migrations=migrations, latest_runs=latest_runs, connections=connections)
+    return _page(
+        request,
+        "home.html",
+        status_code=status_code,
+        who=who,
+        migrations=migrations,
+        latest_runs=latest_runs,
+        connections=connections,
+        notice=notice,
+        error=error,
+    )
 
 
 # --- connect ------------------------------------------------------------------------------------
@@ -298,10 +321,19 @@ async def _connect_page(request: Request, who: Principal, status_code: int = 200
     )
 
 
+# What a redirect back to the connect page says was done (fixed texts: nothing from the URL is echoed).
+CONNECT_NOTICES = {
+    "rotated": "Secret tested and replaced; the migrations made from this connection use the new one.",
+    "deleted": "Connection deleted.",
+}
+
+
 @router.get("/app/connect")
-async def connect(request: Request) -> HTMLResponse:
+async def connect(request: Request, done: str | None = None) -> HTMLResponse:
     who = await _who(request)
-    return await _connect_page(request, who, saved=request.query_params.get("saved"))
+    return await _connect_page(
+        request, who, saved=request.query_params.get("saved"), notice=CONNECT_NOTICES.get(done or "")
+    )
 
 
 @router.post("/app/connections/{kind}")
@@ -428,6 +460,14 @@ async def _mapping_page(
         users = await intake.user_table(who.tenant, migration_id, row.version)
     except ServiceUnreachable as err:  # the rest of the plan stays editable
         users_error = str(err)
+    options, options_error = None, None
+    try:
+        options = await intake.jira_options(who.tenant, migration_id)
+    except ServiceUnreachable as err:  # without the lists the values are typed, and still checked on save
+        options_error = str(err)
+    scans = [s for s in await _service(request).list_scans(who.tenant, migration_id) if s.status == "COMPLETED"]
+    catalog = Catalog.model_validate(scans[-1].catalog) if scans else None
+    source_states = {t: [s.name for s in states] for t, states in catalog.type_states.items()} if catalog else None
     return _page(
         request,
         "mapping.html",
@@ -437,8 +477,11 @@ async def _mapping_page(
         step="mapping",
         version=row,
         plan=plan,
-        rows=views.plan_rows(plan),
-        fields=views.field_rows(plan),
+        rows=views.plan_rows(plan, options, source_states),
+        fields=views.field_rows(plan, options, catalog),
+        jira_fields=sorted(options.fields, key=lambda f: f.name.lower()) if options else [],
+        options=options,
+        options_error=options_error,
         history=list(reversed(history)),
         approved=row.status == APPROVED,
         to_acknowledge=await intake.findings_to_acknowledge(who.tenant, migration_id),
@@ -447,6 +490,10 @@ async def _mapping_page(
         users=users,
         users_error=users_error,
     )
+
+
+def _refused(err: UnknownJiraValue, what: str) -> str:
+    return f"{what}: " + " · ".join(err.problems)
 
 
 @router.get("/app/migrations/{migration_id}/mapping")
@@ -464,6 +511,8 @@ async def edit_mapping(request: Request, migration_id: str) -> Response:
         base_version = int(str(form.get("base_version") or "0"))
         row, plan = await intake.plan(who.tenant, migration_id, base_version)
         await intake.edit_plan(who.tenant, migration_id, base_version, views.apply_form(plan, form), who.actor, "web")
+    except UnknownJiraValue as err:
+        return await _mapping_page(request, who, migration_id, status_code=422, error=_refused(err, "Not saved"))
     except (VersionConflict, ValueError, ValidationError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
@@ -495,6 +544,10 @@ async def approve_mapping(request: Request, migration_id: str) -> Response:
             "web",
             acknowledged=[str(v) for v in form.getlist("acknowledge")],
         )
+    except UnknownJiraValue as err:
+        return await _mapping_page(request, who, migration_id, status_code=422, error=_refused(err, "Not approved"))
+    except ServiceUnreachable as err:
+        return await _mapping_page(request, who, migration_id, status_code=502, error=str(err))
     except (VersionConflict, ValueError) as err:
         return await _mapping_page(request, who, migration_id, status_code=409, error=str(err))
     return _see(f"/app/migrations/{migration_id}/mapping")
@@ -639,7 +692,7 @@ async def _run_context(
         can_pause=status == RunStatus.RUNNING and not report.pause_requested,
         can_resume=status == RunStatus.PAUSED or report.pause_requested,
         can_cancel=status not in FINAL_STATUSES,
-        can_rerun=status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CANCELLED),
+        can_rerun=status in RERUNNABLE,
         events=list(reversed(events[-200:])),
         notice=notice,
         error=error,
@@ -719,7 +772,24 @@ FAILURES_PER_PAGE = 100
 
 
 @router.get("/app/runs/{run_id}/failures")
-async def failures_page(request: Request, run_id: str, phase: str | None = None, page: int = 1) -> HTMLResponse:
+async def failures(
+    request: Request, run_id: str, phase: str | None = None, page: int = 1, accepted: int | None = None
+) -> HTMLResponse:
+    notice = f"{accepted} failure(s) accepted." if accepted is not None else None
+    return await failures_page(request, run_id, phase=phase, page=page, notice=notice)
+
+
+async def failures_page(
+    request: Request,
+    run_id: str,
+    *,
+    phase: str | None = None,
+    page: int = 1,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The failures of a run, grouped by reason, with the forms that accept them, and those accepted already."""
     who = await _who(request)
     svc = _service(request)
     page = max(page, 1)
@@ -734,10 +804,16 @@ async def failures_page(request: Request, run_id: str, phase: str | None = None,
     return _page(
         request,
         "failures.html",
+        status_code=status_code,
         who=who,
         migration=migration,
         step="run",
         run_id=run_id,
+        run=run,
+        final=RunStatus(run.status) in FINAL_STATUSES,
+        accepted=await svc.accepted_failures(who.tenant, run_id),
+        notice=notice,
+        error=error,
         listing=listing,
         page=page,
         pages=max(1, -(-listing.total // FAILURES_PER_PAGE)),

@@ -6,13 +6,18 @@ Presentation only: every decision (what a plan means, what a run may do) stays i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
-from migrayt.contracts.runs import FINAL_STATUSES, PhaseCounters, RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES, SUCCESSFUL_STATUSES, PhaseCounters, RunStatus
+from migrayt.intake.catalog import Catalog, FieldUsage
+from migrayt.mapping.jira_values import shared_statuses, statuses_for
+from migrayt.mapping.matcher import RUN_OWNED_FIELDS
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, MappingPlan
+from migrayt.mapping.schema import TargetSchema
+from migrayt.translation.field_roles import ADO_STORY_POINTS
 
 # Plan sections a person edits as "ADO thing → Jira name", in the order the page lists them.
 DICT_SECTIONS: tuple[tuple[str, str], ...] = (
@@ -37,40 +42,199 @@ class PlanRow:
     confidence: float
     note: str | None
     name: str  # form field name carrying the Jira side
+    choices: list[str] = field(default_factory=list)  # what the Jira project offers here (empty: Jira unread)
+    inherit: str | None = None  # a per-type state row: the status it gets from the "any type" entry when left empty
+
+    @property
+    def unknown(self) -> bool:
+        """A value the project does not have (an older plan, a hand-made one): shown, flagged, refused on save."""
+        return bool(self.choices) and bool(self.jira) and self.jira not in self.choices
 
 
-def plan_rows(plan: MappingPlan) -> list[PlanRow]:
-    """Every mapping entry with where it came from (rule / ai / human) and how sure that source was."""
+def _section_choices(section: str, options: TargetSchema | None) -> list[str]:
+    if options is None:
+        return []
+    if section == "types":
+        return [t.name for t in options.issue_types if not t.subtask]
+    if section == "subtask_types":
+        return [t.name for t in options.issue_types if t.subtask]
+    return list(options.priorities if section == "priorities" else options.link_types)
+
+
+def differing_types(plan: MappingPlan, options: TargetSchema) -> list[str]:
+    """ADO types whose Jira workflow differs from the statuses every mapped type shares: their states are mapped
+    per type (e.g. a Bug may end as Won't Fix, a Story may not)."""
+    per_type = {ado: set(statuses_for(plan, options, ado)) for ado in plan.types}
+    if not per_type:
+        return []
+    shared = set.intersection(*per_type.values())
+    return sorted(ado for ado, statuses in per_type.items() if statuses != shared)
+
+
+def plan_rows(
+    plan: MappingPlan, options: TargetSchema | None = None, source_states: Mapping[str, list[str]] | None = None
+) -> list[PlanRow]:
+    """Every mapping entry with where it came from (rule / ai / human), how sure that source was, and what the
+    Jira project offers in its place. `source_states`: each ADO type's states, from the scan."""
     rows: list[PlanRow] = []
 
     def origin(key: str) -> EntryOrigin:
         return plan.provenance.get(key) or EntryOrigin()
 
     for section, label in DICT_SECTIONS:
+        choices = _section_choices(section, options)
         for ado, jira in sorted(getattr(plan, section).items()):
             o = origin(f"{section}/{ado}")
-            rows.append(PlanRow(section, label, ado, jira, o.origin, o.confidence, o.note, f"e:{section}/{ado}"))
-    for ado_type, states in sorted(plan.states.items()):
-        for state, status in sorted(states.items()):
+            rows.append(
+                PlanRow(section, label, ado, jira, o.origin, o.confidence, o.note, f"e:{section}/{ado}", choices)
+            )
+    shared = plan.states.get("*", {})
+    for state, status in sorted(shared.items()):
+        o = origin(f"states/*/{state}")
+        shared_choices = shared_statuses(plan, options, state) if options is not None else []
+        rows.append(
+            PlanRow(
+                "states",
+                "State (any type) → status",
+                state,
+                status,
+                o.origin,
+                o.confidence,
+                o.note,
+                f"e:states/*/{state}",
+                shared_choices,
+            )
+        )
+    per_type_types = set(plan.states) - {"*"}
+    if options is not None:
+        per_type_types |= set(differing_types(plan, options))
+    for ado_type in sorted(per_type_types):
+        entries = plan.states.get(ado_type, {})
+        states = list(dict.fromkeys([*(source_states or {}).get(ado_type, shared.keys()), *entries]))
+        choices = statuses_for(plan, options, ado_type) if options is not None else []
+        for state in states:
             o = origin(f"states/{ado_type}/{state}")
-            where = "any type" if ado_type == "*" else ado_type
             rows.append(
                 PlanRow(
                     "states",
-                    f"State ({where}) → status",
+                    f"State ({ado_type}) → status of {plan.types.get(ado_type, ado_type)}",
                     state,
-                    status,
-                    o.origin,
-                    o.confidence,
-                    o.note,
+                    entries.get(state, ""),
+                    o.origin if state in entries else "rule",
+                    o.confidence if state in entries else 1.0,
+                    o.note if state in entries else None,
                     f"e:states/{ado_type}/{state}",
+                    choices,
+                    inherit=shared.get(state) or "",
                 )
             )
     return rows
 
 
-def field_rows(plan: MappingPlan) -> list[tuple[int, FieldMapping]]:
-    return list(enumerate(plan.fields))
+# ADO fields every run writes itself, and where (None: the Jira field found by schema on the site).
+BUILT_IN_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+    ("System.Title", "Title", "summary"),
+    ("System.Description", "Description", "description"),
+    ("Microsoft.VSTS.TCM.ReproSteps", "Repro Steps", "description"),
+    ("Microsoft.VSTS.Common.AcceptanceCriteria", "Acceptance Criteria", "description"),
+    ("System.AssignedTo", "Assigned To", "assignee"),
+    ("System.CreatedBy", "Created By", "reporter"),
+    ("System.Tags", "Tags", "labels"),
+    ("Microsoft.VSTS.Common.Priority", "Priority", "priority"),
+    ("System.State", "State", "status"),
+    ("System.WorkItemType", "Work Item Type", "issuetype"),
+    ("System.AreaPath", "Area Path", "components"),
+    ("System.IterationPath", "Iteration Path", None),
+    (ADO_STORY_POINTS, "Story Points", None),
+)
+
+
+@dataclass
+class FieldRow:
+    source: str
+    source_name: str
+    target: str  # Jira field id ("" when not migrated)
+    target_name: str | None
+    how: str  # plan | built-in | not migrated
+    index: int | None = None  # the plan's field entry, for the form
+    transform: str = "text"
+    origin: str = "rule"
+    confidence: float = 1.0
+    filled: int | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.how == "plan" and self.target_name is None
+
+
+def _transform_for(usage: FieldUsage) -> str:
+    if usage.identity:
+        return "identity"
+    if usage.picklist:
+        return "picklist"
+    return {"double": "number", "integer": "number", "dateTime": "date", "html": "rich_text"}.get(
+        usage.type or "", "text"
+    )
+
+
+def field_rows(
+    plan: MappingPlan, options: TargetSchema | None = None, catalog: Catalog | None = None
+) -> list[FieldRow]:
+    """Every ADO field in use (from the scan) and every one the plan maps: where the run writes it, by name."""
+    used = {f.reference_name: f for f in (catalog.fields if catalog is not None else [])}
+
+    def jira_name(field_id: str | None) -> str | None:
+        if not field_id:
+            return None
+        return options.field_name(field_id) if options is not None else field_id
+
+    def ado_name(ref: str, fallback: str | None = None) -> str:
+        usage = used.get(ref)
+        return (usage.name if usage and usage.name else None) or fallback or ref.rsplit(".", 1)[-1]
+
+    rows: list[FieldRow] = []
+    for i, m in enumerate(plan.fields):
+        rows.append(
+            FieldRow(
+                m.source,
+                ado_name(m.source),
+                m.target,
+                jira_name(m.target),
+                "plan",
+                i,
+                m.transform,
+                m.origin,
+                m.confidence,
+                used[m.source].filled if m.source in used else None,
+            )
+        )
+    mapped = {m.source for m in plan.fields}
+    built_in = {
+        "System.IterationPath": (options.sprint_field if options else None) if plan.iterations_to_sprints else "",
+        ADO_STORY_POINTS: options.story_points_field if options else None,
+        "System.AreaPath": "components" if plan.areas_to_components else "",
+    }
+    for ref, name, target in BUILT_IN_FIELDS:
+        if ref in mapped or (catalog is not None and ref not in used and ref != "System.State"):
+            continue
+        target = built_in.get(ref, target)
+        if target == "" or (target is None and options is not None):
+            continue  # switched off in the plan, or the site has no such field
+        rows.append(
+            FieldRow(ref, ado_name(ref, name), target or "", jira_name(target), "built-in", filled=_filled(used, ref))
+        )
+    shown = {r.source for r in rows}
+    for ref, usage in sorted(used.items(), key=lambda kv: (kv[1].name or kv[0]).lower()):
+        if ref in shown or ref.startswith("System.") or ref in RUN_OWNED_FIELDS:
+            continue
+        rows.append(
+            FieldRow(ref, ado_name(ref), "", None, "not migrated", transform=_transform_for(usage), filled=usage.filled)
+        )
+    return rows
+
+
+def _filled(used: Mapping[str, FieldUsage], ref: str) -> int | None:
+    return used[ref].filled if ref in used else None
 
 
 def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
@@ -101,6 +265,16 @@ def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
                 if attr == "transform" and value not in TRANSFORMS:
                     continue
                 setattr(plan.fields[i], attr, value)
+        elif name.startswith("nf:") and value:
+            # an ADO field not migrated so far, now given a Jira field
+            source = name[3:]
+            if source not in {m.source for m in plan.fields}:
+                transform = str(form.get(f"nt:{source}") or "text")
+                plan.fields.append(
+                    FieldMapping(
+                        source=source, target=value, transform=transform if transform in TRANSFORMS else "text"
+                    )
+                )
     if "skip_phases_shown" in form:  # unticked boxes send nothing, so only a form that showed them decides
         plan.skip_phases = [p for p in SKIPPABLE if f"skip:{p}" in form]
     plan.fields = [f for f in plan.fields if f.target]
@@ -129,6 +303,7 @@ class PhaseBar:
     state: str  # waiting | active | done
     adopted: int = 0  # "already in Jira": found by source identity, recorded instead of created
     skipped_words: str = "passed over"  # what `skipped` means in this phase ("already there" in create items)
+    accepted: int = 0  # failed items the user accepted as known exceptions
 
 
 def phase_bars(
@@ -141,8 +316,8 @@ def phase_bars(
     bars = []
     for index, name in enumerate(names):
         c = counters.get(name) or PhaseCounters()
-        done = min(c.created + c.adopted + c.skipped + c.failed, c.total) if c.total else 0
-        if index < current or (final and status == RunStatus.COMPLETED) or (final and c.total and done == c.total):
+        done = min(c.created + c.adopted + c.skipped + c.failed + c.accepted, c.total) if c.total else 0
+        if index < current or (final and status in SUCCESSFUL_STATUSES) or (final and c.total and done == c.total):
             state = "done"
         elif index == current and not final:
             state = "active"
@@ -168,9 +343,15 @@ def phase_bars(
                 state,
                 c.adopted,
                 BY_NAME[name].skipped if name in BY_NAME else "passed over",
+                c.accepted,
             )
         )
     return bars
+
+
+def status_words(status: str) -> str:
+    """A run status as the pages show it: COMPLETED_WITH_ACCEPTED_EXCEPTIONS in words."""
+    return str(status).replace("_", " ")
 
 
 # The longest delta interval a form may ask for, as the HTTP API allows (31 days).

@@ -82,9 +82,13 @@ _STANDARD = (
     Transition("31", "Done", frozenset({"10001"}), "10002"),
     Transition("41", "Stop Progress", frozenset({"3"}), "10000"),
     Transition("51", "Back to In Progress", frozenset({"10001"}), "3"),
-    Transition("61", "Reopen", frozenset({"10002", "10003"}), "10000"),
+    Transition("61", "Reopen", frozenset({"10002"}), "10000"),
 )
-_BUG_EXTRA = (Transition("71", "Won't Fix", frozenset({"3"}), "10003"),)
+# Bugs can also end as Won't Fix, and be reopened from it: a status only the Bug workflow has.
+_BUG_EXTRA = (
+    Transition("71", "Won't Fix", frozenset({"3"}), "10003"),
+    Transition("81", "Reopen", frozenset({"10003"}), "10000"),
+)
 
 
 def workflow_for(issue_type_id: str) -> tuple[Transition, ...]:
@@ -253,6 +257,39 @@ FIELDS: tuple[FieldDef, ...] = (
 )
 FIELDS_BY_ID = {f.id: f for f in FIELDS}
 SETTABLE_FIELDS = frozenset(f.id for f in FIELDS if f.settable)
+
+
+GONE = "#renamed"  # marks a default id the site serves under another id: unknown there
+
+
+@dataclass(frozen=True)
+class FieldIds:
+    """Custom field ids as served (the config's `field_ids`), mapped to and from the ids used inside."""
+
+    served: dict[str, str]
+
+    def out(self, fid: str) -> str:
+        return self.served.get(fid, fid)
+
+    def into(self, fid: str) -> str:
+        """The inside id of a served one; a default id the site renamed is unknown there, as on a real site."""
+        for inside, served in self.served.items():
+            if fid == served:
+                return inside
+        return f"{fid}{GONE}" if fid in self.served else fid
+
+    def shown(self, fid: str) -> str:
+        """The id an answer names: the served one, or the id the client sent."""
+        return fid.removesuffix(GONE) if fid.endswith(GONE) else self.out(fid)
+
+    def field(self, f: FieldDef) -> FieldDef:
+        served = self.out(f.id)
+        if served == f.id:
+            return f
+        number = served.split("_")[-1]
+        schema = {**f.schema, "customId": int(number)} if number.isdigit() else dict(f.schema)
+        clauses = tuple(f"cf[{number}]" if c.startswith("cf[") else c for c in f.clause_names)
+        return FieldDef(served, f.name, schema, f.custom, f.settable, f.navigable, clauses, f.operations)
 
 
 def required_fields(issue_type_id: str) -> frozenset[str]:

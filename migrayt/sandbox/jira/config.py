@@ -28,3 +28,6 @@ class JiraSandboxConfig(BaseModel):
     max_comments_per_issue: int = 5000
     max_worklogs_per_issue: int = 5000
     state_dir: Path | None = None  # when set, Jira state survives a restart of the sandbox
+    # The ids the site serves its custom fields under, by the sandbox's default id (e.g. the sprint field as
+    # customfield_10104 instead of customfield_10020): a real site numbers custom fields as it pleases.
+    field_ids: dict[str, str] = {}

@@ -118,11 +118,23 @@ class FieldRules(JiraStore):
         existing: Issue | None,
     ) -> tuple[dict[str, Any], list[str], Errors]:
         """Check create/edit input; returns the normalised changes and Jira's errors."""
+        if not isinstance(fields, dict) or not isinstance(update, dict):
+            raise JiraError(400, ["Can not deserialize instance of the request body."])
+        ids = self.field_ids
+        fields = {ids.into(k): v for k, v in fields.items()}
+        update = {ids.into(k): v for k, v in update.items()}
+        out, messages, errors = self._validate_inside(fields, update, existing)
+        return out, messages, {ids.shown(k): v.replace(k, ids.shown(k)) for k, v in errors.items()}
+
+    def _validate_inside(
+        self,
+        fields: dict[str, Any],
+        update: dict[str, Any],
+        existing: Issue | None,
+    ) -> tuple[dict[str, Any], list[str], Errors]:
         errors: Errors = {}
         messages: list[str] = []
         out: dict[str, Any] = {}
-        if not isinstance(fields, dict) or not isinstance(update, dict):
-            raise JiraError(400, ["Can not deserialize instance of the request body."])
         # `update` operations turn into plain values against the issue's current value
         merged = _merge_updates(fields, update, existing, errors)
         type_id = self._check_project_and_type(merged, existing, out, errors)

@@ -313,13 +313,17 @@ def sprint_field(sp: Sprint) -> dict[str, Any]:
     return out
 
 
-def select_fields(requested: Iterable[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+def select_fields(
+    requested: Iterable[str] | None, default: tuple[str, ...], ids: cat.FieldIds | None = None
+) -> tuple[str, ...]:
     """Jira's `fields` parameter: names, `*all`, `*navigable`, `-name` exclusions, comma-separated."""
     if requested is None:
         return default
     names: list[str] = []
     for item in requested:
         names.extend(x.strip() for x in str(item).split(",") if x.strip())
+    if ids is not None:
+        names = [f"-{ids.into(n[1:])}" if n.startswith("-") else ids.into(n) for n in names]
     if not names:
         return default
     chosen: list[str] = []
@@ -344,7 +348,7 @@ def issue(
         "id": str(i.id),
         "self": f"{base}/rest/api/3/issue/{i.id}",
         "key": i.key,
-        "fields": {f: _field(i, f, state, base) for f in fields},
+        "fields": {state.field_ids.out(f): _field(i, f, state, base) for f in fields},
     }
     props = {k: i.properties[k] for k in properties if k in i.properties}
     if props:

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from . import catalog as cat
 from .config import JiraSandboxConfig, JiraUserSeed
 from .entities import (
     KINDS,
@@ -46,6 +47,7 @@ ACTING_AS: ContextVar[str | None] = ContextVar("sandbox_jira_acting_as", default
 class JiraStore:
     def __init__(self, config: JiraSandboxConfig, clock: Any = time.time) -> None:
         self.config = config
+        self.field_ids = cat.FieldIds(dict(config.field_ids))
         self.clock = clock
         self.project_id = "10000"
         self.board_id = 1

@@ -67,8 +67,8 @@ async def find_users(
 
 
 @router.get("/field")
-async def fields() -> list:
-    return [render.field_details(f) for f in cat.FIELDS]
+async def fields(state: JiraSite) -> list:
+    return [render.field_details(state.field_ids.field(f)) for f in cat.FIELDS]
 
 
 @router.get("/priority")
@@ -160,7 +160,7 @@ async def createmeta_fields(
     required = cat.required_fields(issueTypeId)
     base = base_url(request)
     items = [
-        render.create_meta_field(cat.FIELDS_BY_ID[f], state, base, issueTypeId, f in required)
+        render.create_meta_field(state.field_ids.field(cat.FIELDS_BY_ID[f]), state, base, issueTypeId, f in required)
         for f in cat.create_fields(issueTypeId)
     ]
     page = items[startAt : startAt + maxResults]
