@@ -146,6 +146,13 @@ def desired_steps(parsed: TestCaseSteps) -> list[tuple[str, str, str]]:
     return [(s.action, "", s.expected) for s in parsed.steps]
 
 
+def source_digest(parsed: TestCaseSteps) -> str:
+    """What a test case's steps and dataset were when carried: a later run (a delta sync) rewrites the Test only
+    when the source changed since, so edits made in Xray after the migration stay otherwise."""
+    data = repr((desired_steps(parsed), parsed.dataset.as_csv_rows() if parsed.dataset else None))
+    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+
+
 # --- the fallback: a table in the description -----------------------------------------------------
 
 
@@ -292,10 +299,10 @@ class Xray(Plugin):
         cases = [str(p.source_id) for p in preview.planned if p.work_item_type == TEST_CASE]
         async with preview.sessions() as session:
             records = await item_records.load(session, preview.ctx.migration_id, kind, cases)
-        done = {k for k, r in records.items() if r.state == DONE}
+        done = {k: r for k, r in records.items() if r.state == DONE}
         out = []
         for p in preview.planned:
-            if p.work_item_type != TEST_CASE or str(p.source_id) in done:
+            if p.work_item_type != TEST_CASE or (kind == STEPS_TABLE and str(p.source_id) in done):
                 out.append("skipped")
                 continue
             if preview.issue_key(p.source_id) is None:
@@ -307,6 +314,10 @@ class Xray(Plugin):
             except StepsError as err:
                 preview.fail(self.name, kind, str(p.source_id), f"test case #{p.source_id}: {err}")
                 out.append("failed")
+                continue
+            record = done.get(str(p.source_id))
+            if record is not None and (record.detail or {}).get("source") in (None, source_digest(parsed)):
+                out.append("skipped")  # carried from these very steps by an earlier run
                 continue
             # Without Xray a test case without steps has no table to carry.
             out.append("skipped" if kind == STEPS_TABLE and not parsed.steps else "created")
@@ -378,13 +389,19 @@ class TestCaseToXray:
         batch = self._batch
         key = str(self._id)
         record = (await batch.records(XRAY_TEST, [key])).get(key)
-        if record is not None and record.state == DONE:
+        if record is not None and record.state == DONE and record.run_id == batch.run_id:
             return _outcome(batch, record)
         try:
             parsed = await read_steps(batch.ctx.ado, self._fields)
         except StepsError as err:
+            if record is not None and record.state == DONE:
+                return "skipped"  # carried before; the source's new steps cannot be read (a later run says why)
             await _fail(batch, XRAY_TEST, key, f"test case #{self._id}: {err}")
             return "failed"
+        source = source_digest(parsed)
+        if record is not None and record.state == DONE and (record.detail or {}).get("source") in (None, source):
+            # Carried by an earlier run from the same steps: nothing to do (edits made in Xray since are kept).
+            return "skipped"
         async with batch.sessions() as session:
             await item_records.mark_pending(session, batch.migration_id, XRAY_TEST, [key], batch.run_id)
             await session.commit()
@@ -398,7 +415,11 @@ class TestCaseToXray:
                 raise
             await _fail(batch, XRAY_TEST, key, f"Xray refused test case #{self._id}'s steps: {err}")
             return "failed"
-        detail = {"steps": len(parsed.steps), "dataset_rows": len(parsed.dataset.rows) if parsed.dataset else 0}
+        detail = {
+            "steps": len(parsed.steps),
+            "dataset_rows": len(parsed.dataset.rows) if parsed.dataset else 0,
+            "source": source,
+        }
         async with batch.sessions() as session:
             await item_records.mark_done(session, batch.migration_id, XRAY_TEST, key, self._key, batch.run_id, detail)
             await session.commit()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from migrayt.mapping.plan import default_plan
 from migrayt.plugins.xray import TABLE_HEADING
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.server import SandboxServer
 from migrayt.sandbox.testing import running_sandbox, set_faults
 from migrayt.translation.test_steps import parse_test_case, shared_step_ids
@@ -162,6 +164,24 @@ async def test_a_run_carries_every_test_with_its_steps_dataset_and_suite_members
         counters = final.counters["xray"]
         assert counters.created == tests and counters.failed == 0
         assert (await record_states(stack, migration_id, "xray_test")) == {"done": tests}
+
+        # Someone rewrites one test case's steps in ADO: the next run carries the new steps to its Test, once,
+        # and leaves every other test as it is.
+        changed = min(expected_tests(project))
+        new_steps = (
+            '<steps id="0" last="3"><step id="2" type="ValidateStep"><parameterizedString isformatted="true">'
+            'Press reset</parameterizedString><parameterizedString isformatted="true">All clear</parameterizedString>'
+            "</step></steps>"
+        )
+        project.change(changed, SourceChange(at=datetime.now(UTC), fields={"Microsoft.VSTS.TCM.Steps": new_steps}))
+        again = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        second = await wait_final(stack, TENANT, again)
+        assert second.status == RunStatus.COMPLETED, second.model_dump_json()
+        assert second.counters["xray"].created == 1
+        await assert_tests_and_memberships(sandbox, project)
+        keys = key_of_item(await jira_issues(sandbox))
+        steps = (await xray_tests(sandbox))["tests"][keys[changed]]["steps"]
+        assert [(s["action"], s["result"]) for s in steps] == [("Press reset", "All clear")]
 
 
 async def test_killed_mid_plugin_with_xray_answers_dropped_leaves_no_duplicates(stack, tmp_path):
