@@ -119,15 +119,9 @@ class Settings(BaseSettings):
 
     # Intake and mapping (issue 5). Fernet key (urlsafe base64, 32 bytes) for stored connection secrets.
     secret_key: SecretStr | None = None
-    # USD per write; a quote multiplies these by the scanned volume. Attachment price is per GiB.
-    price_table: dict[str, float] = {
-        "item": 0.01,
-        "link": 0.002,
-        "attachment_gib": 1.5,
-        "comment": 0.001,
-        "plugin_record": 0.002,
-        "minimum": 49.0,
-    }
+    # USD per unit (migrayt/intake/quote.py): "item", a work item migrated with everything carried with it, and each
+    # plugin's units ("worklog": one 7pace work log). The quote, the checkout and the meter price by this one table.
+    price_table: dict[str, float] = {"item": 0.02, "worklog": 0.002}
     # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults).
     jira_attachment_limit_bytes: int = 10 * 1024 * 1024
     jira_attachments_per_issue: int = 2000

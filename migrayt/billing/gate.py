@@ -23,8 +23,13 @@ class BillingSettings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     # Another API host (stripe-mock, a recording test server); unset means Stripe itself.
     stripe_api_base: str | None = None
-    # The recurring metered price the checkout subscribes to; its meter counts `stripe_meter_event`.
+    # The recurring metered price per unit of the price table ({"item": "price_…", "worklog": "price_…"}, JSON in
+    # MIGRAYT_STRIPE_PRICES); each price's meter counts the events "<stripe_meter_prefix>_<unit>", and its amount must
+    # be the price table's (the checkout checks). `stripe_price_id` alone: the price of "item".
+    stripe_prices: dict[str, str] = {}
     stripe_price_id: str | None = None
+    stripe_meter_prefix: str = "migrayt"
+    # The one meter of reports made before units (flat writes): only an interrupted one of those is ever resent.
     stripe_meter_event: str = "migrayt_writes"
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
@@ -33,6 +38,12 @@ class BillingSettings(BaseSettings):
     @property
     def enabled(self) -> bool:
         return self.billing == "stripe"
+
+    def prices(self) -> dict[str, str]:
+        """Unit → Stripe price id."""
+        if self.stripe_price_id and "item" not in self.stripe_prices:
+            return {"item": self.stripe_price_id, **self.stripe_prices}
+        return dict(self.stripe_prices)
 
 
 async def paid_checkout(session: AsyncSession, migration_id: str) -> Checkout | None:

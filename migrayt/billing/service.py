@@ -8,7 +8,10 @@ makes are reported as billing meter events while it runs (see meter.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -20,11 +23,18 @@ from migrayt.billing.gate import BillingSettings, paid_checkout, unpaid_reason
 from migrayt.billing.store import Checkout
 from migrayt.core.errors import NotFound, RunConflict
 from migrayt.core.ownership import owned
+from migrayt.intake.catalog import Catalog
+from migrayt.intake.quote import quote as quote_of
 from migrayt.intake.verdict import preview_refusal
+from migrayt.mapping.plan import MappingPlan
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
 
 STRIPE_TIMEOUT_SECONDS = 20
+
+
+def _digest(line_items: list[dict[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(line_items, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class BillingMisconfigured(Exception):
@@ -98,8 +108,11 @@ class BillingService:
                 raise RunConflict(refused)  # never take payment for a run that cannot start
         if not self.billing.enabled:
             raise RunConflict("billing is off on this server (MIGRAYT_BILLING=off): runs need no checkout")
-        if not self.billing.stripe_price_id:
-            raise BillingMisconfigured("MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_PRICE_ID (a metered price)")
+        if not self.billing.prices():
+            raise BillingMisconfigured(
+                "MIGRAYT_BILLING=stripe needs MIGRAYT_STRIPE_PRICES (a metered price per unit) "
+                "or MIGRAYT_STRIPE_PRICE_ID"
+            )
         async with self.sessions() as session:
             migration = await owned(session, Migration, migration_id, tenant, "migration")
             if (paid := await paid_checkout(session, migration_id)) is not None:
@@ -114,7 +127,12 @@ class BillingService:
             raise RunConflict(
                 f"migration {migration_id} has no quote yet: scan the source first (the quote comes from the scan)"
             )
-        quote = scan.quote
+        # Priced again with the plan as it stands: a plugin left out since the scan is not quoted (nor billed).
+        plan = MappingPlan.model_validate(migration.plan) if migration.plan else None
+        quote = quote_of(Catalog.model_validate(scan.catalog or {}), self.settings.price_table, plan).model_dump(
+            mode="json"
+        )
+        line_items = await self._line_items(quote)
         base = f"http://{self.settings.api_host}:{self.settings.api_port}"
         metadata = {
             "tenant": tenant,
@@ -126,14 +144,14 @@ class BillingService:
             session_obj = await stripe_client(self.billing).v1.checkout.sessions.create_async(
                 {
                     "mode": "subscription",
-                    "line_items": [{"price": self.billing.stripe_price_id}],  # metered: billed by reported writes
+                    "line_items": line_items,  # metered, one price per unit: billed by the units reported
                     "client_reference_id": migration_id,
                     "metadata": metadata,
                     "subscription_data": {
                         "metadata": metadata,
                         "description": (
                             f"Migrayt: {migration.name} — quoted {quote.get('total')} "
-                            f"{quote.get('currency', 'USD')}, billed per write"
+                            f"{quote.get('currency', 'USD')}, billed per unit written"
                         ),
                     },
                     "success_url": self.billing.checkout_success_url
@@ -142,7 +160,7 @@ class BillingService:
                     or f"{base}/app/migrations/{migration_id}/checkout?checkout=cancelled",
                 },
                 # The same quote asked twice is the same session, not a second one.
-                options={"idempotency_key": f"checkout-{migration_id}-{scan.id}"},
+                options={"idempotency_key": f"checkout-{migration_id}-{scan.id}-{_digest(line_items)}"},
             )
         except stripe.StripeError as err:
             # Stripe's own wording for people (never the request, which carries the key).
@@ -175,6 +193,35 @@ class BillingService:
                 await session.commit()
                 await session.refresh(checkout)
         return _view(checkout)
+
+    async def _line_items(self, quote: dict[str, Any]) -> list[dict[str, str]]:
+        """One metered Stripe price per quoted unit, each checked against the price table: Stripe charges exactly
+        what the quote says, or no checkout is made."""
+        prices = self.billing.prices()
+        client = stripe_client(self.billing)
+        items = []
+        for line in quote.get("lines") or []:
+            unit = line["what"]
+            if not line.get("quantity"):
+                continue
+            if unit not in prices:
+                raise BillingMisconfigured(f"MIGRAYT_STRIPE_PRICES has no Stripe price for the unit {unit!r}")
+            try:
+                price = (await client.v1.prices.retrieve_async(prices[unit])).to_dict()
+            except stripe.StripeError as err:
+                message = getattr(err, "user_message", None) or type(err).__name__
+                raise PaymentProviderError(
+                    f"Stripe did not create the checkout: the price of {unit!r} could not be read: {message}"
+                ) from None
+            charged = Decimal(str(price.get("unit_amount_decimal") or price.get("unit_amount") or 0))
+            quoted = Decimal(str(line["unit_price"])) * 100
+            if charged != quoted or str(price.get("currency") or "").lower() != str(quote.get("currency")).lower():
+                raise BillingMisconfigured(
+                    f"Stripe price {prices[unit]} charges {charged} cents ({price.get('currency')}) per {unit}, the "
+                    f"price table {quoted} cents ({quote.get('currency')}): make them agree"
+                )
+            items.append({"price": prices[unit]})
+        return items
 
     async def latest_checkout(self, tenant: str, migration_id: str) -> CheckoutView:
         async with self.sessions() as session:

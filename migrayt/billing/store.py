@@ -29,11 +29,13 @@ class Checkout(Base):
 
 
 class UsageReport(Base):
-    """Writes of one run already sent to Stripe as meter events (the next event sends the rest)."""
+    """Units of one run (of one kind: item, worklog, …) already sent to Stripe as meter events (the next event sends
+    the rest). "write" is a row from before units: flat writes under the old meter event."""
 
     __tablename__ = "usage_report"
 
     run_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(40), primary_key=True, server_default="write")
     migration_id: Mapped[str] = mapped_column(ForeignKey("migration.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[str] = mapped_column(String(200))
     reported_writes: Mapped[int] = mapped_column(Integer, default=0)

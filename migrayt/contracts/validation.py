@@ -24,6 +24,7 @@ CHECKS: tuple[str, ...] = (
     "remote_links",
     "attachments",
     "comments",
+    "worklogs",  # the 7pace plugin's (migrayt/plugins/sevenpace.py)
 )
 
 

@@ -42,6 +42,37 @@ def _from(ids: IdList) -> dict:
     return dict(count=ids.count, items=list(ids.items), figures=dict(ids.figures))
 
 
+def plugin_findings(catalog: Catalog) -> list[LimitBreach]:
+    """Each plugin's own lint, and a note for a plugin the source uses that will not run (nor be billed)."""
+    out: list[LimitBreach] = []
+    for scan in catalog.plugins.values():
+        out += [LimitBreach.model_validate(x.model_dump()) for x in scan.findings]
+        d = scan.detection
+        if d.source_uses and not d.runs:
+            out.append(
+                LimitBreach(
+                    rule="plugin_not_carried",
+                    severity="warning",
+                    count=sum(scan.units.values()),
+                    names=[scan.title],
+                    message=f"{scan.title}: in use in ADO, but {d.reason or 'the Jira site cannot receive it'}",
+                    action="not carried, so neither quoted nor billed",
+                )
+            )
+        elif d.fallback:
+            out.append(
+                LimitBreach(
+                    rule="plugin_fallback",
+                    severity="info",
+                    count=sum(scan.units.values()),
+                    names=[scan.title],
+                    message=f"{scan.title}: {d.reason or 'the Jira site cannot receive it as it is'}",
+                    action=d.fallback,
+                )
+            )
+    return out
+
+
 def lint(catalog: Catalog) -> LintReport:
     """Pure: the catalog already holds the ids measured against its limits."""
     lim = catalog.limits
@@ -101,7 +132,6 @@ def lint(catalog: Catalog) -> LintReport:
     for rule, ids, cap, what in (
         ("many_issue_links", f.many_issue_links, lim.issue_links_per_issue, "issue links"),
         ("many_remote_links", f.many_remote_links, lim.remote_links_per_issue, "remote links (hyperlinks, commits)"),
-        ("many_worklogs", f.many_worklogs, lim.worklogs_per_issue, "worklogs (7pace time logs)"),
     ):
         if ids.count:
             out.append(
@@ -115,6 +145,22 @@ def lint(catalog: Catalog) -> LintReport:
                     must_acknowledge=True,
                 )
             )
+    if f.many_worklogs.count and "many_worklogs" not in {x.rule for p in catalog.plugins.values() for x in p.findings}:
+        # A scan before the plugins scanned themselves: 7pace's own finding says the same.
+        out.append(
+            LimitBreach(
+                rule="many_worklogs",
+                severity="warning",
+                limit=lim.worklogs_per_issue,
+                **_from(f.many_worklogs),
+                message=(
+                    f"{f.many_worklogs.count} item(s) with more than Jira's {lim.worklogs_per_issue:,} worklogs "
+                    "(7pace time logs) per issue"
+                ),
+                action=(f"the first {lim.worklogs_per_issue:,} become worklogs; the rest are attached as a file"),
+            )
+        )
+    out += plugin_findings(catalog)
     if f.many_comments.count:
         out.append(
             LimitBreach(

@@ -37,6 +37,11 @@ def plugin(name: str) -> Plugin:
     return all_plugins()[name]
 
 
+def plugin_of_kind(kind: str) -> Plugin | None:
+    """The plugin whose writes records of this kind are (undo asks it to remove them)."""
+    return next((p for p in all_plugins().values() if kind in p.billed_kinds), None)
+
+
 def billed_units() -> dict[str, str]:
     """Record kind → price-table unit, of every plugin's writes."""
     return {kind: unit for p in all_plugins().values() for kind, unit in p.billed_kinds.items()}

@@ -33,7 +33,7 @@ record is reconciled with Jira (a consistent read, never the search index) befor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -141,6 +141,13 @@ class Plugin(ABC):
     async def check(self, ctx: MigrationContext, wi: WorkItem, issue_key: str) -> list[Difference]:
         """Validation: what the plugin wrote for this item, compared with the source now."""
         return []
+
+    async def check_batch(self, ctx: MigrationContext, items: Sequence[tuple[WorkItem, str]]) -> list[Difference]:
+        """Validation of a batch's items (work item, issue key): `check` each, unless the plugin reads in bulk."""
+        found: list[Difference] = []
+        for wi, key in items:
+            found += await self.check(ctx, wi, key)
+        return found
 
     async def remove(self, ctx: MigrationContext, record: ItemRecord, issue_key: str | None) -> str:
         """Undo one done record of `billed_kinds`: "deleted", "already gone" or "refused: <why>"."""

@@ -45,6 +45,8 @@ ITEMS_AT_ONCE = 8
 IDS_PER_READ = 50
 MAX_LISTED = 20
 NOT_INSTALLED = (400, 401, 403, 404)
+# What the organisation answers when the extension is not there at all.
+NOT_FOUND = (400, 404)
 
 
 def worklog_cap() -> int:
@@ -203,7 +205,12 @@ class SevenPace(Plugin):
         ctx = batch.ctx
         issues = await batch.target_keys(ISSUE, batch.source_keys())
         adopted = await batch.adopted(issues)
-        logs = await read_worklogs(ctx.ado, [r.source_id for r in batch.rows])
+        try:
+            logs = await read_worklogs(ctx.ado, [r.source_id for r in batch.rows])
+        except ApiError as err:
+            if err.status not in NOT_FOUND:
+                raise  # refused (401/403): the batch's items fail with the reason (PluginPhase)
+            return batch.passed_over()  # 7pace is not installed: nothing to carry (and nothing quoted)
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
 
         async def one(item_id: int) -> str:
@@ -235,7 +242,12 @@ class SevenPace(Plugin):
     async def preview(self, preview: Any) -> list[str]:
         """`write` as far as it is known without writing: an item with logs and no issue fails each log."""
         ctx = preview.ctx
-        logs = await read_worklogs(ctx.ado, [p.source_id for p in preview.planned])
+        try:
+            logs = await read_worklogs(ctx.ado, [p.source_id for p in preview.planned])
+        except ApiError as err:
+            if err.status not in NOT_FOUND:
+                raise
+            return ["skipped"] * len(preview.planned)
         done = await _done_keys(preview.sessions, ctx.migration_id)
         cap = worklog_cap()
         out = []
@@ -263,30 +275,47 @@ class SevenPace(Plugin):
     # --- trust after the run ------------------------------------------------------------------------
 
     async def check(self, ctx: MigrationContext, wi: Any, issue_key: str) -> list[Difference]:
-        """The seconds logged on the issue by this migration equal the source's (up to the cap)."""
-        logs = (await read_worklogs(ctx.ado, [wi.id])).get(wi.id) or []
-        if not logs:
-            return []
-        posted, _ = split_at_cap(logs, worklog_cap())
-        expected = sum(w.length for w in posted if w.length > 0)
-        ours = ItemWorklogs.ours_of
-        actual = sum(
-            int(j.time_spent_seconds or 0)
-            for j in await ctx.jira.list_worklogs(issue_key, with_properties=True)
-            if ours(ctx, wi.id, j) is not None
-        )
-        if actual == expected:
-            return []
-        return [
-            Difference(
-                check="worklogs",
-                kind=DifferenceKind.MISSING if actual < expected else DifferenceKind.DIFFERENT,
-                ado_id=wi.id,
-                jira_key=issue_key,
-                expected=f"{expected} seconds",
-                actual=f"{actual} seconds",
+        return await self.check_batch(ctx, [(wi, issue_key)])
+
+    async def remove(self, ctx: MigrationContext, record: ItemRecord, issue_key: str | None) -> str:
+        if record.kind != WORKLOG or issue_key is None or not record.target_key:
+            return "already gone"
+        try:
+            await ctx.jira.delete_worklog(issue_key, record.target_key)
+        except ApiError as err:
+            if err.status == 404:
+                return "already gone"
+            raise
+        return "deleted"
+
+    async def check_batch(self, ctx: MigrationContext, items: Sequence[tuple[Any, str]]) -> list[Difference]:
+        """The seconds this migration logged on each issue equal the source's (up to the cap); the 7pace logs of a
+        batch in one read, the issue's worklogs only where the source has some."""
+        logs = await read_worklogs(ctx.ado, [wi.id for wi, _ in items])
+        cap = worklog_cap()
+        found: list[Difference] = []
+        for wi, issue_key in items:
+            posted, _ = split_at_cap(logs.get(wi.id) or [], cap)
+            if not posted:
+                continue
+            expected = sum(w.length for w in posted if w.length > 0)
+            actual = sum(
+                int(j.time_spent_seconds or 0)
+                for j in await ctx.jira.list_worklogs(issue_key, with_properties=True)
+                if ItemWorklogs.ours_of(ctx, wi.id, j) is not None
             )
-        ]
+            if actual != expected:
+                found.append(
+                    Difference(
+                        check="worklogs",
+                        kind=DifferenceKind.MISSING if actual < expected else DifferenceKind.DIFFERENT,
+                        ado_id=wi.id,
+                        jira_key=issue_key,
+                        expected=f"{expected} seconds logged",
+                        actual=f"{actual} seconds logged",
+                    )
+                )
+        return found
 
 
 async def _done_keys(sessions: Any, migration_id: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""Checkout with the real `stripe` client against a recording stand-in: session, webhook, metering."""
+"""Checkout with the real `stripe` client against a recording stand-in: session, webhook, metering — and for a full
+run, the meter events and the invoice lines equal the quote, unit by unit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hmac
 import json
 import time
 
+import stripe
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -17,12 +19,18 @@ from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from migrayt.worker.main import run_worker
 from tests.api.conftest import ADMIN_TOKEN, served
-from tests.billing.stripe_server import stripe_stand_in
+from tests.billing.stripe_server import Price, stripe_stand_in
 from tests.integration.harness import create_sandbox_migration, structure_only_plan, wait_final
 
 TENANT = "billing-co"
 WEBHOOK_SECRET = "whsec_test_" + "k" * 24
-PRICE = "price_test_metered_writes"
+PRICE = "price_test_metered_items"
+WORKLOG_PRICE = "price_test_metered_worklogs"
+# What Stripe charges per unit, in cents: the price table's (0.02 and 0.002 USD), as the checkout checks.
+PRICES = {
+    PRICE: Price(unit_amount_decimal="2", meter_event="migrayt_item"),
+    WORKLOG_PRICE: Price(unit_amount_decimal="0.2", meter_event="migrayt_worklog"),
+}
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
@@ -56,23 +64,26 @@ def completed_event(session_id: str) -> bytes:
     ).encode()
 
 
-async def writes_of(stack, run_id: str) -> int:
+async def units_of(stack, run_id: str) -> dict[str, int]:
+    """What the run wrote, in the quote's units: issues are items, 7pace worklogs worklogs."""
     async with stack.service.sessions() as session:
-        return await session.scalar(
-            select(func.count()).where(
-                ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind != "user"
-            )
+        rows = await session.execute(
+            select(ItemRecord.kind, func.count())
+            .where(ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind.in_(("issue", "worklog")))
+            .group_by(ItemRecord.kind)
         )
+        by_kind = dict(rows.all())
+    return {"item": by_kind.get("issue", 0), "worklog": by_kind.get("worklog", 0)}
 
 
-async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatch):
-    async with stripe_stand_in() as stripe_api:
+async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_quote(stack, monkeypatch):
+    async with stripe_stand_in(PRICES) as stripe_api:
         for name, value in dict(
             MIGRAYT_BILLING="stripe",
             MIGRAYT_STRIPE_API_KEY="sk_test_local",
             MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             MIGRAYT_STRIPE_API_BASE=stripe_api.url,
-            MIGRAYT_STRIPE_PRICE_ID=PRICE,
+            MIGRAYT_STRIPE_PRICES=json.dumps({"item": PRICE, "worklog": WORKLOG_PRICE}),
             MIGRAYT_METER_INTERVAL_SECONDS="0.5",
         ).items():
             monkeypatch.setenv(name, value)
@@ -110,7 +121,13 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
                     assert checkout["quote"] == quote
                     [sent] = stripe_api.calls("/v1/checkout/sessions")
                     assert sent.headers["authorization"] == "Bearer sk_test_local"
-                    assert sent.form["mode"] == "subscription" and sent.form["line_items[0][price]"] == PRICE
+                    assert sent.form["mode"] == "subscription"
+                    # One metered price per quoted unit: work items, and the 7pace worklogs the sandbox has.
+                    assert [line["what"] for line in quote["lines"]] == ["item", "worklog"]
+                    assert (sent.form["line_items[0][price]"], sent.form["line_items[1][price]"]) == (
+                        PRICE,
+                        WORKLOG_PRICE,
+                    )
                     assert sent.form["client_reference_id"] == migration_id and sent.form[
                         "metadata[quote_total]"
                     ] == str(quote["total"])
@@ -147,18 +164,30 @@ async def test_checkout_unlocks_the_run_and_writes_are_metered(stack, monkeypatc
                     final = await wait_final(stack, TENANT, run_id)
                     assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
 
-                    # Every write of the run reached Stripe as meter usage, once.
-                    writes = await writes_of(stack, run_id)
-                    assert writes >= 20
+                    # Every unit the run wrote reached Stripe as meter usage, once, on its unit's meter.
+                    written = await units_of(stack, run_id)
+                    assert final.status == RunStatus.COMPLETED and written["item"] == 20 and written["worklog"] > 0
                     deadline = time.monotonic() + 20
                     while True:
                         events = stripe_api.calls("/v1/billing/meter_events")
-                        if sum(int(e.form["payload[value]"]) for e in events) >= writes or time.monotonic() > deadline:
+                        if sum(int(e.form["payload[value]"]) for e in events) >= sum(written.values()):
+                            break
+                        if time.monotonic() > deadline:
                             break
                         await asyncio.sleep(0.2)
-                    assert sum(int(e.form["payload[value]"]) for e in events) == writes
+                    metered: dict[str, int] = {}
+                    for e in events:
+                        unit = e.form["event_name"].removeprefix("migrayt_")
+                        metered[unit] = metered.get(unit, 0) + int(e.form["payload[value]"])
                     assert {e.form["payload[stripe_customer_id]"] for e in events} == {"cus_test_42"}
-                    assert {e.form["event_name"] for e in events} == {"migrayt_writes"}
+                    # The meter and Stripe's invoice equal the quote, line by line: a quote that equals the bill.
+                    assert metered == written == {line["what"]: line["quantity"] for line in quote["lines"]}
+                    invoice = await stripe.StripeClient(
+                        "sk_test_local", base_addresses={"api": stripe_api.url}
+                    ).v1.invoices.create_preview_async({"subscription": "sub_test_42", "customer": "cus_test_42"})
+                    billed = [(line["quantity"], line["amount"]) for line in invoice.to_dict()["lines"]["data"]]
+                    assert billed == [(line["quantity"], round(line["amount"] * 100)) for line in quote["lines"]]
+                    assert invoice["total"] == round(quote["total"] * 100)
                     identifiers = [e.form["identifier"] for e in events]
                     assert len(identifiers) == len(set(identifiers)) and all(
                         i.startswith(f"{run_id}:") for i in identifiers

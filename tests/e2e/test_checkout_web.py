@@ -3,6 +3,7 @@ stand-in), the browser sent to its URL, and the page showing the latest checkout
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -11,7 +12,7 @@ from playwright.async_api import Page, Route, expect
 
 from migrayt.sandbox.testing import running_sandbox
 from tests.billing.stripe_server import stripe_stand_in
-from tests.billing.test_checkout import PRICE, WEBHOOK_SECRET, completed_event, signed
+from tests.billing.test_checkout import PRICE, PRICES, WEBHOOK_SECRET, WORKLOG_PRICE, completed_event, signed
 from tests.e2e.conftest import TENANT, screenshot
 from tests.e2e.test_run_controls import approved_migration
 
@@ -26,13 +27,13 @@ def small_sandbox():
 
 async def test_pay_with_stripe_from_the_checkout_page(web, page: Page, small_sandbox, monkeypatch):
     migration_id = await approved_migration(web, small_sandbox)
-    async with stripe_stand_in() as stripe_api:
+    async with stripe_stand_in(PRICES) as stripe_api:
         for name, value in dict(
             MIGRAYT_BILLING="stripe",
             MIGRAYT_STRIPE_API_KEY="sk_test_local",
             MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             MIGRAYT_STRIPE_API_BASE=stripe_api.url,
-            MIGRAYT_STRIPE_PRICE_ID=PRICE,
+            MIGRAYT_STRIPE_PRICES=json.dumps({"item": PRICE, "worklog": WORKLOG_PRICE}),
         ).items():
             monkeypatch.setenv(name, value)
         # The browser cannot reach Stripe from here: the checkout page's host answers with a stand-in page.

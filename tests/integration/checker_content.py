@@ -39,6 +39,8 @@ class ContentReport:
     attachments_found: int = 0
     comments_expected: int = 0
     comments_found: int = 0
+    worklogs_expected: int = 0
+    worklogs_found: int = 0
     inline_images: int = 0
     mentions: int = 0  # became Jira mentions
     references: int = 0  # #N of a migrated item, now its Jira key
@@ -84,7 +86,11 @@ async def check_content(
     *,
     attachment_limit: int = 10 * 1024 * 1024,
     comment_cap: int = 5000,
+    worklog_cap: int = 5000,
+    worklogs: bool = True,
 ) -> ContentReport:
+    """`worklogs`: the 7pace plugin ran, so every work log of a migrated item is a worklog on its issue (up to
+    `worklog_cap`, the rest in one attached file)."""
     project: GeneratedProject = server.sandbox.project
     report = ContentReport()
     by_ado: dict[int, dict] = {}
@@ -262,6 +268,25 @@ async def check_content(
                         )
             elif overflow_parts:
                 report.add(f"{key} (ADO #{ado_id}): overflow file without overflow")
+            # --- the 7pace plugin: each work log once, the seconds per issue the source's
+            logs = project.worklogs(ado_id) if worklogs else []
+            kept, past = logs[:worklog_cap], logs[worklog_cap:]
+            report.worklogs_expected += len(kept)
+            ours = Counter(
+                (w["properties"]["migrayt.source"]["worklog"], w["seconds"])
+                for w in issue.get("worklogs") or []
+                if "migrayt.source" in (w.get("properties") or {})
+            )
+            report.worklogs_found += sum(ours.values())
+            if ours != Counter((w.id, w.length_seconds) for w in kept):
+                report.add(
+                    f"{key} (ADO #{ado_id}): worklogs {sorted(ours.items())} are not the 7pace work logs "
+                    f"{[(w.id, w.length_seconds) for w in kept]}"
+                )
+            if past:
+                expected_names.add(f"ado-{ado_id}-7pace-worklogs-over-cap.txt")
+                if names.get(f"ado-{ado_id}-7pace-worklogs-over-cap.txt") != 1:
+                    report.add(f"{key} (ADO #{ado_id}): the work logs past the cap are not attached once")
             for name in names:
                 if (
                     name not in expected_names

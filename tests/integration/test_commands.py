@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.stack.ports import free_port
 from tests.integration.harness import REPO
 
@@ -28,21 +29,50 @@ def command_env(state_dir, **extra) -> dict[str, str]:
     return env
 
 
-def test_demo_migrates_a_generated_project_and_ends_with_a_json_summary(tmp_path):
+def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
+    """`make demo`'s story: the first run's failures are said to be planted, each named by its ADO item or user
+    and reason, with what to do next; the demo fixes them as a user would and the re-run COMPLETES."""
+    env = command_env(tmp_path / "state")
     result = subprocess.run(
         [sys.executable, "-m", "migrayt.api.cli", "demo", "--items", "40", "--seed", "3"],
-        env=command_env(tmp_path / "state"),
+        env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = " ".join(result.stdout.split())  # Rich wraps lines at the terminal's width
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["status"] in ("COMPLETED", "INCOMPLETE")
-    created = summary["phases"]["create_items"]
-    assert created["created"] + created["skipped"] + created["failed"] == created["total"] == 40
-    assert summary["jira_issues"] == created["created"]
+    project = GeneratedProject(ProjectSpec(seed=3, items=40))
+    big_file_item = project.ugly_cases()["huge_attachment"]
+
+    first = summary["first_run"]
+    assert first["status"] == "INCOMPLETE" and first["failed"] == first["planted"] == 5
+    assert "Planted to show how failures look" in out
+    # Each failure named by its ADO item (or, for a user, the ADO user) with its reason.
+    assert f"ADO #{big_file_item} attachment db-dump-{big_file_item}.bin: Jira refused the file as too large" in out
+    for name, unique in (
+        ("Morgan Ellery (Contractor)", "morgan.ellery@partner-agency.example"),
+        ("Chris Walden", "chris.walden@acme.example"),
+        ("Phoenix Build Service", "acme\\svc-phoenix-build"),
+        ("Ines Corbeau", "ines-laptop\\ines"),
+    ):
+        assert f"ADO user {name} <{unique}>: no Jira account" in out
+    assert "not planted" not in out
+    assert f"migrayt rerun {first['run_id']}" in out and "--fallback-user" in out
+
+    # The fix, then the re-run: COMPLETED, only the file sent again, every issue still there once.
+    assert summary["status"] == "COMPLETED" and summary["run_id"] != first["run_id"]
+    again = summary["phases"]
+    assert again["attachments"]["created"] == 1 and again["create_items"]["created"] == 0
+    assert all(c["failed"] == 0 for c in again.values())
+    assert summary["jira_issues"] == first["phases"]["create_items"]["created"] == 40
+
+    api = f"http://127.0.0.1:{env['MIGRAYT_API_PORT']}"
+    assert f"Web app {api}/app" in out
+    assert summary["web_app"] == f"{api}/app/runs/{summary['run_id']}"
+    assert "valid while the demo runs" in out and "--keep-running" in out
     assert summary["temporal_ui"].startswith("http://127.0.0.1:")
     assert "sandbox-token" not in result.stdout + result.stderr
 
@@ -74,9 +104,10 @@ def test_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         assert httpx.get(f"{api}/api/migrations/run-does-not-exist", timeout=5).status_code in (401, 404)
     finally:
         proc.send_signal(2)
-        proc.wait(60)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert (tmp_path / "state" / "temporal" / "temporal.db").exists()
+    assert f"Web app {api}/app" in out  # the banner says where the web app is
 
 
 def test_up_on_a_busy_port_names_the_port(tmp_path):

@@ -96,7 +96,7 @@ async def test_preview_predicts_the_run_and_the_next_one(stack, worker, sandbox)
     assert report.samples and all(s.payload.get("labels") for s in report.samples if s.outcome == "created")
     # Every later phase had something planted to predict, so the comparison is not vacuous.
     assert {"create_items", "links", "attachments", "transitions"} <= {f.phase for f in report.failures}
-    assert all(report.phases[p].created for p in ("links", "attachments", "transitions", "comments"))
+    assert all(report.phases[p].created for p in ("links", "attachments", "transitions", "comments", "7pace"))
     assert "transitions" in report.unpredictable
 
     await run_and_compare(stack, migration_id, report)
@@ -104,4 +104,5 @@ async def test_preview_predicts_the_run_and_the_next_one(stack, worker, sandbox)
     # A second run passes over what is done and meets the same refusals again: the preview says so.
     again = await preview(intake, migration_id)
     assert again.phases["create_items"].created == 0 and again.phases["comments"].created == 0
+    assert again.phases["7pace"].created == 0
     await run_and_compare(stack, migration_id, again)

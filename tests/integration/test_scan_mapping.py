@@ -125,11 +125,10 @@ async def test_scan_counts_lint_quote_and_the_approval_gate(stack, worker, sandb
     assert set(listed["user_without_email"].names) == t["no_email"]
     assert all(b.action for b in report.breaches)
 
-    # The quote is priced per write from that volume.
+    # The quote is priced per unit from that volume: work items, and the 7pace worklogs the scan found.
     lines = {line.what: line for line in price.lines}
-    assert lines["item"].quantity == ITEMS and lines["comment"].quantity == t["comments"]
-    assert lines["link"].quantity == t["links"] + t["remote"] + t["hierarchy"]
-    assert price.total == max(price.subtotal, stack.settings.price_table["minimum"])
+    assert lines["item"].quantity == ITEMS and lines["worklog"].quantity == catalog.plugins["7pace"].units["worklog"]
+    assert price.total == price.subtotal == round(sum(line.amount for line in price.lines), 2)
 
     # The matcher's draft maps the sandbox's process onto the sandbox Jira fully.
     assert result.plan_version == 2 and not result.ai_used

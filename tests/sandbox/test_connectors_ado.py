@@ -176,6 +176,22 @@ async def test_worklogs_page_through_7pace(sandbox):
     assert all(w.length > 0 and w.user_unique_name for w in got)
 
 
+async def test_7pace_pages_survive_the_same_faults_as_the_rest_of_ado(sandbox):
+    project = sandbox.sandbox.project
+    truth = [w.id for i in project.item_ids() for w in project.worklogs(i)]
+    async with SandboxAdmin.for_ado(sandbox) as admin:
+        await admin.replace_faults(
+            FaultConfig(share_429=0.3, share_5xx=0.2, retry_after_seconds=0, latency_ms=2, jitter_ms=2, seed=5)
+        )
+        try:
+            async with client(sandbox) as ado:
+                got = [w.id async for w in ado.iter_worklogs(page_size=7)]
+                counters = ado.http.counters.snapshot()
+        finally:
+            await admin.replace_faults()
+    assert got == truth and counters["throttled"] > 0 and counters["retries"] > 0
+
+
 async def test_revisions_updates_and_as_of(sandbox):
     project = sandbox.sandbox.project
     item_id = max(list(project.item_ids())[:60], key=lambda i: len(project.revisions(i)))

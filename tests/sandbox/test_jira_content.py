@@ -65,6 +65,20 @@ async def test_attachment_over_size_or_count_limit_is_413() -> None:
         assert (await client.get("/_sandbox/state")).json()["attachments"]["total"] == 2
 
 
+async def test_an_admin_raising_the_upload_limit_lets_the_refused_file_in() -> None:
+    """What the demo's fix does, as a Jira administrator would in System › Attachments."""
+    async with jira(JiraSandboxConfig(max_attachment_bytes=1000)) as (client, _):
+        key = await create(client, "limits")
+        big = {"file": ("big.bin", b"x" * 1001)}
+        assert (await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files=big)).status_code == 413
+        for refused in ({}, {"max_attachment_bytes": 0}, {"max_attachment_bytes": "2000"}, {"project_key": "X"}):
+            assert (await client.patch("/_sandbox/settings", json=refused)).status_code == 400
+        r = await client.patch("/_sandbox/settings", json={"max_attachment_bytes": 2000})
+        assert r.status_code == 200 and r.json() == {"max_attachment_bytes": 2000}
+        assert (await client.get("/_sandbox/settings")).json() == {"max_attachment_bytes": 2000}
+        assert (await client.post(f"/rest/api/3/issue/{key}/attachments", headers=XSRF, files=big)).status_code == 200
+
+
 async def test_comments_need_adf_keep_order_and_page() -> None:
     async with jira() as (client, _):
         key = await create(client, "talk")
@@ -112,3 +126,29 @@ async def test_worklogs() -> None:
         ).status_code == 400
         logs = (await client.get(f"/rest/api/3/issue/{key}/worklog")).json()
         assert logs["total"] == 2
+
+
+async def test_worklog_properties_come_back_with_expand_and_the_estimate_and_notify_flags_are_kept() -> None:
+    async with jira() as (client, _):
+        key = await create(client, "time")
+        source = {"key": "migrayt.source", "value": {"id": 7, "worklog": "w-1"}}
+        r = await client.post(
+            f"/rest/api/3/issue/{key}/worklog",
+            params={"adjustEstimate": "leave", "notifyUsers": "false"},
+            json={"timeSpentSeconds": 900, "started": "2024-03-01T09:00:00.000+0000", "properties": [source]},
+        )
+        assert r.status_code == 201 and "properties" not in r.json()
+        plain, expanded = [
+            (await client.get(f"/rest/api/3/issue/{key}/worklog", params=params)).json()["worklogs"][0]
+            for params in ({}, {"expand": "properties"})
+        ]
+        assert "properties" not in plain and expanded["properties"] == [source]
+        [kept] = [i for i in (await client.get("/_sandbox/state/issues")).json()["issues"] if i["key"] == key][0][
+            "worklogs"
+        ]
+        assert (kept["adjust_estimate"], kept["notify_users"]) == ("leave", False)
+        assert kept["properties"] == {"migrayt.source": {"id": 7, "worklog": "w-1"}}
+        # As Jira: an unknown estimate mode, or "new" without the new estimate, is refused.
+        for params in ({"adjustEstimate": "sometimes"}, {"adjustEstimate": "new"}, {"notifyUsers": "maybe"}):
+            r = await client.post(f"/rest/api/3/issue/{key}/worklog", params=params, json={"timeSpentSeconds": 60})
+            assert r.status_code == 400, params

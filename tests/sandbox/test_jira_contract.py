@@ -123,6 +123,19 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("GET", f"/rest/api/3/issue/{story}/comment", 200)
         await c("POST", f"/rest/api/3/issue/{story}/worklog", 201, json={"timeSpentSeconds": 60, "comment": doc("w")})
         await c("GET", f"/rest/api/3/issue/{story}/worklog", 200)
+        # As the 7pace plugin posts a migrated worklog: estimate left alone, nobody notified, its source as a property.
+        await c(
+            "POST",
+            f"/rest/api/3/issue/{story}/worklog?adjustEstimate=leave&notifyUsers=false",
+            201,
+            json={
+                "timeSpentSeconds": 900,
+                "started": "2024-03-01T09:00:00.000+0000",
+                "comment": doc("7pace"),
+                "properties": [{"key": "migrayt.source", "value": {"id": 1, "worklog": "w-1"}}],
+            },
+        )
+        await c("GET", f"/rest/api/3/issue/{story}/worklog?expand=properties", 200)
         att = (
             await c(
                 "POST",

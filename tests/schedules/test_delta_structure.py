@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 
 from migrayt.connectors.jira import JiraClient
+from migrayt.contracts.phases import plugins
 from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
@@ -31,7 +32,7 @@ def links_between(issue: dict, other: str, type_name: str | None = None) -> list
 
 async def migrate(stack, sandbox, seed_tenant: str = TENANT):
     plan = default_plan()
-    plan.skip_phases = ["plugins"]
+    plan.skip_phases = list(plugins())  # what these tests look at is the work items
     migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=seed_tenant)
     first = await stack.service.start_run(seed_tenant, migration_id, actor="test", door="api")
     assert (await wait_final(stack, seed_tenant, first)).status in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from migrayt.contracts.phases import plugins
 from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
@@ -31,7 +32,7 @@ def pick(project, keys: dict[int, str], wanted_type: str, taken: set[int], not_s
 
 async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothing(stack, worker):
     plan = default_plan()
-    plan.skip_phases = ["plugins"]
+    plan.skip_phases = list(plugins())  # what these tests look at is the work items
     schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
     with running_sandbox(items=ITEMS, seed=71) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)

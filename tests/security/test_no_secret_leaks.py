@@ -47,6 +47,7 @@ from migrayt.temporal.codec import KEY_ID, CodecKeyError, _payloads_in, parse_ke
 from tests.api.conftest import served
 from tests.api.helpers import poll
 from tests.billing.stripe_server import stripe_stand_in
+from tests.billing.test_checkout import PRICE, PRICES, WORKLOG_PRICE
 from tests.integration import harness
 from tests.integration.harness import (
     Stack,
@@ -245,7 +246,7 @@ def refusing_stripe() -> FastAPI:
     """Stripe's answer to a wrong secret key."""
     app = FastAPI()
 
-    @app.post("/v1/{path:path}")
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST"])
     async def refuse(request: Request, path: str) -> JSONResponse:
         key = request.headers.get("authorization", "")[7:]
         return JSONResponse(
@@ -322,7 +323,7 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
     admin_token = f"admin-canary{secrets.token_hex(32)}"
     openai_calls: list[dict] = []
     async with (
-        stripe_stand_in() as stripe_api,
+        stripe_stand_in(PRICES) as stripe_api,
         Served(fake_openai(openai_calls)) as openai_url,
         Served(refusing_stripe()) as refusing_url,
     ):
@@ -333,7 +334,7 @@ async def test_stripe_openai_and_codec_keys_are_used_and_never_leak(stack, tmp_p
             "MIGRAYT_STRIPE_API_KEY": stripe_key,
             "MIGRAYT_STRIPE_WEBHOOK_SECRET": webhook_secret,
             "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
-            "MIGRAYT_STRIPE_PRICE_ID": "price_canary",
+            "MIGRAYT_STRIPE_PRICES": json.dumps({"item": PRICE, "worklog": WORKLOG_PRICE}),
             "MIGRAYT_METER_INTERVAL_SECONDS": "0.3",
             "MIGRAYT_OPENAI_API_KEY": openai_key,
             "MIGRAYT_OPENAI_BASE_URL": f"{openai_url}/v1",

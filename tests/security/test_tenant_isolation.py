@@ -12,6 +12,7 @@ stream, read while A's run is live, are checked as well. /api/admin routes are n
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import uuid
@@ -27,6 +28,7 @@ from migrayt.store.models import Validation
 from tests.api.conftest import ADMIN_TOKEN, served
 from tests.api.helpers import MANAGE_BODIES, migration_body, poll, read_events
 from tests.billing.stripe_server import stripe_stand_in
+from tests.billing.test_checkout import PRICE, PRICES, WORKLOG_PRICE
 
 A, B = "iso-alpha", "iso-beta"
 ITEMS = 40
@@ -90,13 +92,13 @@ async def test_another_tenant_gets_404_on_every_route_naming_a_tenants_object(ap
             ] == "COMPLETED"
             plan = (await a.get(f"/api/migrations/{mid}/plan")).json()
             # A checkout too: billing on just for this request (the API reads it per request; the worker never sees it).
-            async with stripe_stand_in() as stripe_api:
+            async with stripe_stand_in(PRICES) as stripe_api:
                 with monkeypatch.context() as billing_on:
                     for name, value in {
                         "MIGRAYT_BILLING": "stripe",
                         "MIGRAYT_STRIPE_API_KEY": "sk_test_iso",
                         "MIGRAYT_STRIPE_API_BASE": stripe_api.url,
-                        "MIGRAYT_STRIPE_PRICE_ID": "price_iso",
+                        "MIGRAYT_STRIPE_PRICES": json.dumps({"item": PRICE, "worklog": WORKLOG_PRICE}),
                     }.items():
                         billing_on.setenv(name, value)
                     r = await a.post(f"/api/migrations/{mid}/checkout")

@@ -88,7 +88,7 @@ def test_a_parent_cycle_does_not_hang():
     assert b.finish().hierarchy_depth == 2
 
 
-def test_lint_finds_items_past_jiras_per_issue_caps_on_links_and_worklogs_to_acknowledge():
+def test_lint_finds_items_past_jiras_per_issue_caps_on_links_to_acknowledge_and_on_worklogs_to_overflow():
     from migrayt.intake.lint import lint
 
     limits = TargetLimits(issue_links_per_issue=2, remote_links_per_issue=2, worklogs_per_issue=3)
@@ -102,6 +102,9 @@ def test_lint_finds_items_past_jiras_per_issue_caps_on_links_and_worklogs_to_ack
     assert found == {
         "many_issue_links": ([1], {1: 3}, 2),
         "many_remote_links": ([2], {2: 3}, 2),
-        "many_worklogs": ([2], {2: 4}, 3),
     }
     assert all(f.must_acknowledge for f in report.to_acknowledge())
+    # Worklogs past the cap are attached as a file, as comments' overflow is: linted, nothing fails.
+    [worklogs] = report.by_rule("many_worklogs")
+    assert (worklogs.items, worklogs.figures, worklogs.limit) == ([2], {2: 4}, 3)
+    assert "attached as a file" in worklogs.action and not worklogs.must_acknowledge

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.heartbeat import heartbeating
 from migrayt.contracts.execution import (
@@ -31,9 +32,17 @@ Batch = tuple[str, int, int]  # phase, tier, start
 
 
 class FakeRunActivities:
-    def __init__(self, tier_sizes: list[int], hold: Iterable[str] = (), hold_event: str | None = None) -> None:
+    def __init__(
+        self,
+        tier_sizes: list[int],
+        hold: Iterable[str] = (),
+        hold_event: str | None = None,
+        refuse: Iterable[str] = (),
+    ) -> None:
         self.tier_sizes = tier_sizes
         self.held_phases = set(hold)
+        # Phases whose batches fail for good (as a plugin's batch that Jira refuses outright).
+        self.refused_phases = set(refuse)
         # A run event whose recording waits (as a slow database would) until `release_event`.
         self.held_event = hold_event
         self._event_released = asyncio.Event()
@@ -119,6 +128,11 @@ class FakeRunActivities:
             except asyncio.CancelledError:
                 await self._note(self.cut, batch)
                 raise
+        if phase in self.refused_phases:
+            await self._note(self.finished, batch)
+            raise ApplicationError(
+                f"{phase}: refused (HTTP 403): no permission", type="PluginRefused", non_retryable=True
+            )
         await self._note(self.finished, batch)
         size = input.end - input.start
         return PhaseCounters(total=size, created=size)

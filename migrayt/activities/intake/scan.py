@@ -33,6 +33,7 @@ from migrayt.intake.catalog import (
 )
 from migrayt.intake.lint import lint
 from migrayt.intake.quote import quote
+from migrayt.plugins import PluginScan, all_plugins
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Scan
 
@@ -148,6 +149,15 @@ async def scan_project(
     return builder.finish()
 
 
+async def scan_plugins(ado: AdoClient, jira: JiraClient | None, limits: TargetLimits) -> dict[str, PluginScan]:
+    """Each plugin's own scan (migrayt/plugins/), in registry order: detected or not, its counts, units and lint."""
+    found: dict[str, PluginScan] = {}
+    for name, plugin in all_plugins().items():
+        activity.heartbeat(f"scanning {name}")
+        found[name] = await plugin.scan(ado, jira, limits)
+    return found
+
+
 class ScanActivities:
     def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts, settings: Settings) -> None:
         self._sessions = sessions
@@ -163,6 +173,7 @@ class ScanActivities:
         try:
             limits = await target_limits(ctx.jira, ctx.target.project_key, self._settings, input.limit_overrides)
             catalog = await scan_project(ctx.ado, limits, progress=lambda n: activity.heartbeat(f"{n} items read"))
+            catalog.plugins = await scan_plugins(ctx.ado, ctx.jira, limits)
             identity = adoption.Identity.of(ctx.source)
             present = await adoption.present_in_target(ctx.jira, ctx.target.project_key, identity)
         except OutboundRefused as err:

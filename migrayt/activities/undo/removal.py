@@ -49,6 +49,7 @@ from migrayt.contracts.undo import (
     UndoSweepResult,
 )
 from migrayt.core.start_gate import claim_run, start_refusal
+from migrayt.plugins import plugin_of_kind
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING, REMOVED
 from migrayt.store.models import AuditEvent, ItemRecord, RunSourceItem
@@ -239,7 +240,7 @@ class UndoActivities:
             issue = (r.target_key or "").rsplit(":", 1)[0]
         elif r.kind in FILE_KINDS:
             issue = detail.get("issue")  # None (recorded before files named their issue): removed on its own
-        elif r.kind in (COMMENT, WORKLOG):
+        elif r.kind in (COMMENT, WORKLOG) or plugin_of_kind(r.kind) is not None:
             issue = issue_of_item.get(_ado_id(r))
         else:
             return None  # fields, statuses, parents: they live and die with their issue
@@ -406,6 +407,9 @@ class UndoActivities:
                 if (used := await jira.sprint_issue_count(int(target))) > 0:
                     return f"in use: sprint {target} still holds {used} issue(s)"
                 await jira.delete_sprint(int(target))
+            elif (plugin := plugin_of_kind(r.kind)) is not None:
+                # What a plugin wrote, it removes (migrayt/plugins/contract.py Plugin.remove).
+                return await plugin.remove(ctx, r, await self._issue_key(r))
             else:
                 return "already gone"
         except ApiError as err:

@@ -39,6 +39,7 @@ from migrayt.contracts.validation import (
     ValidationPrepareResult,
     add_counts,
 )
+from migrayt.plugins import all_plugins
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Run, Validation, ValidationBatch, ValidationDifference
 from migrayt.translation import validation_rules as rules
@@ -302,6 +303,11 @@ class _BatchCheck:
 
         for part in await asyncio.gather(*(one(wi, issue) for wi, issue in todo)):
             found += part
+        # Each plugin the plan runs checks what it wrote for these items (migrayt/plugins/contract.py).
+        pairs = [(wi, issue.key) for wi, issue in todo]
+        for name, plugin in all_plugins().items():
+            if pairs and name not in ctx.plan.skip_phases:
+                found += await plugin.check_batch(ctx, pairs)
         return found
 
     async def _item(self, wi: WorkItem, issue: Any, records: dict[int, str]) -> list[Difference]:

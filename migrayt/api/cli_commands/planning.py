@@ -33,10 +33,18 @@ def _render_scan(c: Console, scan: dict) -> None:
             f"  {catalog.get('items_total', 0)} items: "
             + ", ".join(f"{t} {n}" for t, n in sorted((catalog.get("by_type") or {}).items()))
         )
+    for plugin in (catalog.get("plugins") or {}).values():
+        # Each plugin by its own name: "7pace worklogs: 1,204 work logs · 311 hours logged".
+        detection = plugin.get("detection") or {}
+        carried = detection.get("source_uses") and (detection.get("target_accepts") or detection.get("fallback"))
+        found = " · ".join(f"{n:,} {what}" for what, n in (plugin.get("counts") or {}).items())
+        why = detection.get("reason") or "not used in this organization"
+        c.print(f"  {plugin.get('title')}: " + ((found or "nothing to carry") if carried else f"not carried ({why})"))
     for breach in (scan.get("lint") or {}).get("breaches", [])[:20]:
         c.print(f"  [yellow]{breach['severity']}[/] {breach['rule']}: {breach['message']}")
     if quote:
-        c.print(f"  quote: {quote.get('total')} {quote.get('currency', 'USD')}")
+        units = ", ".join(f"{int(line['quantity']):,} {line['what']}s" for line in quote.get("lines") or [])
+        c.print(f"  quote: {quote.get('total')} {quote.get('currency', 'USD')}" + (f" ({units})" if units else ""))
 
 
 @command

@@ -23,6 +23,8 @@ class ProjectSpec(BaseModel):
     team: str = "Phoenix Team"
     # The first item carries this many hyperlinks more (over 2,000: past Jira's per-issue cap on remote links).
     extra_hyperlinks: int = Field(0, ge=0, le=10_000)
+    # 7pace Timetracker installed in the organization (False: its REST API answers 404, as an absent extension).
+    timetracker: bool = True
 
 
 class GeneratedUser(BaseModel):

@@ -34,6 +34,8 @@ def _rows(site: AdoSite, ids: list[int], skip: int, count: int) -> list[dict[str
 @route(router, ["/{organization}/_7pace/api/rest/worklogs", "/{organization}/_7pace/api/rest/worklogs/all"])
 async def worklogs(request: Request, site: Site, organization: str) -> Response:
     check_scope(site, organization)
+    if not site.project.spec.timetracker:
+        return reply(request, {"error": {"code": "NotFound", "message": "7pace Timetracker is not installed"}}, 404)
     q = request.query_params
     count = min(max(int_param(request, "$count", MAX_7PACE_PAGE) or MAX_7PACE_PAGE, 1), MAX_7PACE_PAGE)
     skip = max(int_param(request, "$skip", 0) or 0, 0)

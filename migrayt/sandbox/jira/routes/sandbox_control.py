@@ -1,5 +1,5 @@
 """`/_sandbox/*` (no auth): what the site holds, in counts and issue by issue, for tests and the demo to
-assert on, and a reset to empty."""
+assert on, a reset to empty, and the site settings a Jira administrator changes (the attachment size limit)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,28 @@ async def sandbox_issues(state: JiraSite, offset: int = 0, limit: int = 100) -> 
 async def sandbox_reset(state: JiraSite) -> Response:
     state.reset()
     return Response(status_code=204)
+
+
+# What a Jira administrator may change on the site (System › Attachments) while it runs.
+SITE_SETTINGS = ("max_attachment_bytes",)
+
+
+@router.get("/settings")
+async def site_settings(state: JiraSite) -> dict:
+    return {name: getattr(state.config, name) for name in SITE_SETTINGS}
+
+
+@router.patch("/settings")
+async def change_site_settings(request: Request, state: JiraSite) -> dict:
+    """`{"max_attachment_bytes": N}`: the demo raises the upload limit, as the 413's remedy tells an admin to."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or not body or set(body) - set(SITE_SETTINGS):
+        raise JiraError(400, [f"Give some of: {', '.join(SITE_SETTINGS)}."])
+    for name, value in body.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise JiraError(400, [f"{name} must be a positive whole number."])
+        setattr(state.config, name, value)
+    return await site_settings(state)
 
 
 def _links(state: JiraState, issue: Issue) -> list[dict]:
