@@ -192,7 +192,8 @@ def has_table(description: Any) -> bool:
 
 
 class Xray(Plugin):
-    billed_kinds = {XRAY_TEST: "test", XRAY_MEMBERSHIP: "test_membership", STEPS_TABLE: "test"}
+    # Without Xray the steps table is part of the test case's issue (billed as an item): no unit of its own.
+    billed_kinds = {XRAY_TEST: "test", XRAY_MEMBERSHIP: "test_membership"}
 
     async def detect(self, ado: AdoClient, jira: JiraClient | None, xray: XrayClient | None = None) -> Detection:
         ids = await ado.wiql_ids(
@@ -231,10 +232,9 @@ class Xray(Plugin):
         )
         members = await read_memberships(ado)
         memberships = sum(len(v) for k, v in members.of.items() if k in set(ids))
-        scan.units = {"test": len(ids)}
         scan.counts = {"test cases": len(ids), "suites and plans": len(members.containers)}
         if detection.target_accepts:
-            scan.units["test_membership"] = memberships
+            scan.units = {"test": len(ids), "test_membership": memberships}
             scan.counts["suite memberships"] = memberships
         else:
             scan.findings.append(
