@@ -122,11 +122,26 @@ class Settings(BaseSettings):
     # USD per unit (migrayt/intake/quote.py): "item", a work item migrated with everything carried with it, and each
     # plugin's units ("worklog": one 7pace work log). The quote, the checkout and the meter price by this one table.
     price_table: dict[str, float] = {"item": 0.02, "worklog": 0.002}
-    # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults).
-    jira_attachment_limit_bytes: int = 10 * 1024 * 1024
+    # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults). A site's own
+    # upload limit (/rest/api/3/attachment/meta) always decides; 1 GB is Cloud's default per file (10 MB is Data
+    # Center's).
+    jira_attachment_limit_bytes: int = 1024**3
+    # The Jira plan's attachment storage (Free 2 GB, Standard 250 GB, Premium unlimited): a scan whose files
+    # add up to more says so. Unset: no limit known (Jira's REST API does not report it).
+    jira_attachment_storage_bytes: int | None = None
     jira_attachments_per_issue: int = 2000
     jira_comments_per_issue: int = 5000
     jira_custom_fields_cap: int = 700
+    # Files at least this large are spooled to a temporary file while they stream from ADO to Jira, so a
+    # throttled or failed upload is re-sent from local disk instead of downloaded again. Unset (the default): no
+    # spool, a re-send downloads the file again; measured on a shared machine, spooling every large file cost
+    # 40-60% of the phase's throughput (bench/results/attachments.md), more than the rare re-download it saves.
+    # Set it (e.g. 8 MB) where ADO is slow or metered and local disk is fast.
+    attachment_spool_min_bytes: int | None = None
+    # Where spool files go (unset: the system's temporary folder). Each is unlinked as soon as it is created, so
+    # it never outlives its upload, even when the worker is killed; a run needs up to the size of the files in
+    # flight at once (MIGRAYT_CONCURRENCY batches x 16 files).
+    attachment_spool_dir: Path | None = None
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

@@ -12,7 +12,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from pydantic import BaseModel
@@ -30,10 +30,13 @@ from migrayt.mapping.plan import MappingPlan
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Migration, Scan
 
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParamsLineItem
+
 STRIPE_TIMEOUT_SECONDS = 20
 
 
-def _digest(line_items: list[dict[str, str]]) -> str:
+def _digest(line_items: list[SessionCreateParamsLineItem]) -> str:
     return hashlib.sha256(json.dumps(line_items, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -194,12 +197,12 @@ class BillingService:
                 await session.refresh(checkout)
         return _view(checkout)
 
-    async def _line_items(self, quote: dict[str, Any]) -> list[dict[str, str]]:
+    async def _line_items(self, quote: dict[str, Any]) -> list[SessionCreateParamsLineItem]:
         """One metered Stripe price per quoted unit, each checked against the price table: Stripe charges exactly
         what the quote says, or no checkout is made."""
         prices = self.billing.prices()
         client = stripe_client(self.billing)
-        items = []
+        items: list[SessionCreateParamsLineItem] = []
         for line in quote.get("lines") or []:
             unit = line["what"]
             if not line.get("quantity"):

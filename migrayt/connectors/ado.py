@@ -20,6 +20,7 @@ from migrayt.connectors.http import (
     HttpSettings,
     ResilientHttp,
     SecretBasicAuth,
+    TransportFailure,
     chunked,
     continuation_token,
     decode_json,
@@ -461,15 +462,43 @@ class AdoClient:
             raise ValueError(f"refusing to fetch an attachment from another host: {target.host}")
         return url
 
-    async def stream_attachment(self, url: str, *, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        """The attachment's bytes in chunks, never the whole file in memory."""
+    async def stream_attachment(self, url: str, *, chunk_size: int = 64 * 1024, start: int = 0) -> AsyncIterator[bytes]:
+        """The attachment's bytes from byte `start` in chunks, never the whole file in memory.
+
+        A connection lost mid-file is picked up where it stopped with a Range request; where the service answers
+        with the whole file instead, the bytes already had are read past, so the stream restarts cleanly either way.
+        """
         url = self._own_url(url)
         params: dict[str, Any] = {}
         if "api-version" not in httpx.URL(url).params:
             params["api-version"] = API_VERSION
-        async with self.http.stream("GET", url, params=params, headers={"Accept": "application/octet-stream"}) as r:
-            async for chunk in r.aiter_bytes(chunk_size):
-                yield chunk
+        got = start
+        drops = 0
+        while True:
+            headers = {"Accept": "application/octet-stream"}
+            if got:
+                headers["Range"] = f"bytes={got}-"
+            try:
+                async with self.http.stream("GET", url, params=params, headers=headers) as r:
+                    skip = got - _range_start(r) if got else 0
+                    if skip < 0:
+                        raise TransportFailure("GET", r.request.url.path, "range answered past the bytes asked", 1)
+                    async for chunk in r.aiter_bytes(chunk_size):
+                        if skip:
+                            cut = min(skip, len(chunk))
+                            skip -= cut
+                            chunk = chunk[cut:]
+                            if not chunk:
+                                continue
+                        got += len(chunk)
+                        yield chunk
+                return
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+                drops += 1
+                self.http.counters.transport_errors += 1
+                if drops >= self.http.settings.max_attempts:
+                    raise TransportFailure("GET", httpx.URL(url).path, type(exc).__name__, drops) from None
+                await asyncio.sleep(self.http.backoff(drops))
 
     async def upload_attachment(self, file_name: str, data: bytes) -> dict[str, Any]:
         """Upload an attachment (returns {id, url}); for seeding tests against a real ADO."""
@@ -587,3 +616,11 @@ class AdoClient:
             if len(values) < page_size:
                 return
             skip += len(values)
+
+
+def _range_start(response: httpx.Response) -> int:
+    """Where the body starts in the file: a 206's Content-Range, else 0 (the whole file again)."""
+    if response.status_code != 206:
+        return 0
+    first = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-", 1)[0]
+    return int(first) if first.isdigit() else 0

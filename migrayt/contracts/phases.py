@@ -127,6 +127,8 @@ PHASES: tuple[Phase, ...] = (
         run_phase_batch,
         Preview.LATER_PHASES,
         delta=True,
+        # Files of up to 1 GB (Cloud's default limit) each, many per batch: heartbeats catch a dead worker.
+        batch_timeout=timedelta(hours=2),
     ),
     # Edits to issues that exist, before the status walk so a changed state is walked to.
     Phase(

@@ -19,6 +19,27 @@ LEGACY_RUN_PHASES: tuple[str, ...] = (
 )
 
 
+# A run row is one of three jobs, told apart by its id's prefix (the id is the Temporal workflow id).
+UNDO_RUN_PREFIX = "undo-"
+DELTA_RUN_PREFIX = "delta-"
+
+
+class RunKind(StrEnum):
+    """What a `run` row is, in the user's words: a migration run, a delta sync after one, or an undo of them."""
+
+    RUN = "run"
+    DELTA_SYNC = "delta_sync"
+    UNDO = "undo"
+
+
+def run_kind(run_id: str) -> RunKind:
+    if run_id.startswith(UNDO_RUN_PREFIX):
+        return RunKind.UNDO
+    if run_id.startswith(DELTA_RUN_PREFIX):
+        return RunKind.DELTA_SYNC
+    return RunKind.RUN
+
+
 class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     PAUSED = "PAUSED"

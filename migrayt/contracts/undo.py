@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from migrayt.contracts.execution import BatchInput, BatchResult
+from migrayt.contracts.runs import UNDO_RUN_PREFIX as UNDO_RUN_PREFIX  # where the doors have long imported it
 from migrayt.contracts.runs import RunCheckpoint
 
 UNDO_PHASE = "undo"
-# An undo is a run of its migration (a `run` row) whose id starts so: the doors and the delta sync tell it apart.
-UNDO_RUN_PREFIX = "undo-"
+# An undo is a run of its migration (a `run` row) whose id starts with UNDO_RUN_PREFIX: see run_kind.
 
 # What an undo removes, in the user's words; the dry run counts each.
 CATEGORIES = ("issues", "links", "remote_links", "attachments", "comments", "worklogs", "sprints", "components")

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.contracts.phases import batched, in_order
-from migrayt.contracts.runs import PhaseCounters, RunStatus
+from migrayt.contracts.runs import PhaseCounters, RunKind, RunStatus, run_kind
 from migrayt.core.errors import NotFound
 from migrayt.core.item_records_view import LOOKUP_KINDS, ado_item_of, classify, describe, phase_of
 from migrayt.store.models import AuditEvent, FailureAcceptance, ItemRecord, Migration, Run
@@ -110,9 +110,11 @@ async def settle_run(session: AsyncSession, run: Run) -> None:
 
 def standing_run_of(runs: list[Run]) -> Run | None:
     """The run a migration stands at: its latest full run (a delta sync carries only changed items, so it does not
-    clear that run's failures). Migrations.standing_run for the doors."""
-    full = [r for r in runs if not r.id.startswith("delta-")]
-    return full[-1] if full else (runs[-1] if runs else None)
+    clear that run's failures). An undo is no migration run at all (its COMPLETED means the issues are gone), so it
+    never stands for the migration. Migrations.standing_run for the doors."""
+    full = [r for r in runs if run_kind(r.id) == RunKind.RUN]
+    syncs = [r for r in runs if run_kind(r.id) == RunKind.DELTA_SYNC]
+    return full[-1] if full else (syncs[-1] if syncs else None)
 
 
 async def accept_failures(

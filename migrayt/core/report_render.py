@@ -82,7 +82,9 @@ HTML = _env.from_string(
     """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Migration report — {{ r.migration_name }} — {{ r.run_id }}</title>
+{%- set job = {"undo": "Undo", "delta_sync": "Delta sync"}.get(r.kind, "Run") -%}
+{%- set heading = "Undo report" if r.kind == "undo" else "Migration report" -%}
+<title>{{ heading }} — {{ r.migration_name }} — {{ r.run_id }}</title>
 <style>
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem;color:#1c2430}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
@@ -92,9 +94,9 @@ th{background:#f1f4f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .failed{color:#b42318;font-weight:600}.done,.adopted{color:#1a7f37}.pending{color:#9a6700}
 .muted{color:#5b6675}.meta td{border:none;padding:.1rem .6rem .1rem 0}
 </style></head><body>
-<h1>Migration report: {{ r.migration_name }}</h1>
+<h1>{{ heading }}: {{ r.migration_name }}</h1>
 <table class="meta">
-<tr><td class="muted">Run</td><td id="run-id">{{ r.run_id }} ({{ r.status|replace("_", " ") }})</td></tr>
+<tr><td class="muted">{{ job }}</td><td id="run-id">{{ r.run_id }} ({{ r.status|replace("_", " ") }})</td></tr>
 <tr><td class="muted">From</td><td>Azure DevOps {{ r.source }}</td></tr>
 <tr><td class="muted">To</td><td>Jira {{ r.target }}</td></tr>
 <tr><td class="muted">Started / finished</td><td>{{ r.started_at or "—" }} / {{ r.finished_at or "—" }}</td></tr>

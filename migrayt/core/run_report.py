@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.contracts import record_kinds as K
 from migrayt.contracts.phases import PHASES, batched, in_order, run_phases
-from migrayt.contracts.runs import PhaseCounters
+from migrayt.contracts.runs import PhaseCounters, run_kind
 from migrayt.core.acceptances import accepted_keys, is_accepted
 from migrayt.core.errors import NotFound
 from migrayt.core.item_records_view import (
@@ -67,6 +67,7 @@ class ReportTotals(BaseModel):
 
 class RunReportDocument(BaseModel):
     run_id: str
+    kind: str = "run"  # run, delta_sync or undo (contracts/runs.run_kind): an undo's report says it is one
     migration_id: str
     migration_name: str
     status: str
@@ -275,6 +276,7 @@ class RunReports:
         failures = [r for r in records if r.state == FAILED]
         return RunReportDocument(
             run_id=run.id,
+            kind=run_kind(run.id).value,
             migration_id=run.migration_id,
             migration_name=migration.name,
             status=str(getattr(progress.status, "value", progress.status)),

@@ -31,7 +31,9 @@ class TargetLimits(BaseModel):
 
     summary_chars: int = SUMMARY_LIMIT
     text_chars: int = TEXT_LIMIT
-    attachment_bytes: int = 10 * 1024 * 1024
+    attachment_bytes: int = 1024**3  # per file: the site's uploadLimit, else Jira Cloud's default
+    # The Jira plan's attachment storage, where known (a setting: Jira's REST API does not report it).
+    attachment_storage_bytes: int | None = None
     attachments_per_issue: int = 2000
     comments_per_issue: int = 5000
     # Jira Cloud's per-issue caps on issue links, remote links and worklogs.

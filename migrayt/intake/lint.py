@@ -12,8 +12,8 @@ Severity = Literal["info", "warning", "blocker"]
 
 
 class LimitBreach(BaseModel):
-    rule: str  # long_summary, long_text, large_attachment, many_attachments, many_comments, too_deep,
-    # user_without_email, custom_field_cap
+    rule: str  # long_summary, long_text, large_attachment, attachment_storage, many_attachments, many_comments,
+    # too_deep, user_without_email, custom_field_cap
     severity: Severity
     limit: int | None = None
     count: int  # items (or users, fields) concerned, complete
@@ -115,6 +115,26 @@ def lint(catalog: Catalog) -> LintReport:
                 action=(
                     "that attachment fails with its reason in the run report; the item and its other attachments go on"
                 ),
+            )
+        )
+    storage = lim.attachment_storage_bytes
+    if storage is not None and catalog.attachments.total_bytes > storage:
+        total = catalog.attachments.total_bytes
+        out.append(
+            LimitBreach(
+                rule="attachment_storage",
+                severity="warning",
+                limit=storage,
+                count=catalog.attachments.count,
+                message=(
+                    f"the {catalog.attachments.count:,} attachments add up to {total / 2**30:,.2f} GiB ({total:,} "
+                    f"bytes), more than the {storage / 2**30:,.2f} GiB of attachment storage the Jira plan has"
+                ),
+                action=(
+                    "once the site's storage is full Jira refuses further files and each fails with its reason; "
+                    "move the site to a plan with more storage, or leave attachments out of the plan"
+                ),
+                must_acknowledge=True,
             )
         )
     if f.many_attachments.count:

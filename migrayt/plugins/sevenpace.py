@@ -364,8 +364,10 @@ class ItemWorklogs:
 
     def _note(self, outcome: str, record: ItemRecord | None = None) -> None:
         if outcome == "done":
-            run_now = record is not None and record.run_id == self._batch.run_id
-            outcome = ("adopted" if (record.detail or {}).get("adopted") else "created") if run_now else "skipped"
+            if record is not None and record.run_id == self._batch.run_id:
+                outcome = "adopted" if (record.detail or {}).get("adopted") else "created"
+            else:
+                outcome = "skipped"
         self._outcomes.append(outcome)
 
     async def run(self) -> str:
@@ -418,7 +420,7 @@ class ItemWorklogs:
                 )
                 if not open_ or w.id not in on_jira:
                     continue
-                detail = {"adopted": True} if self._adopted and record is None else {"reconciled": True}
+                detail: dict[str, Any] = {"adopted": True} if self._adopted and record is None else {"reconciled": True}
                 detail.update(seconds=w.length, issue=self._issue_key)
                 await item_records.mark_done(
                     session, self._ctx.migration_id, WORKLOG, key, on_jira[w.id], self._batch.run_id, detail

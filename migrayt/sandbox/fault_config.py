@@ -27,6 +27,14 @@ class FaultConfig(BaseModel):
     hold: list[str] = Field(default_factory=list)
     # How many matching requests still pass after `hold` is set, before holding starts.
     hold_after: int = Field(0, ge=0)
+    # ADO only: attachment downloads are served at most this fast (bytes per second, None: as fast as it can).
+    download_bytes_per_second: float | None = Field(None, gt=0)
+    # ADO only: the next `drop_downloads` attachment downloads lose their connection after this many bytes.
+    drop_downloads: int = Field(0, ge=0)
+    drop_download_at_bytes: int = Field(0, ge=0)
+    # Jira only: the next `throttle_uploads` attachment uploads are answered 429 after this many bytes of their body.
+    throttle_uploads: int = Field(0, ge=0)
+    throttle_upload_at_bytes: int = Field(0, ge=0)
 
     @field_validator("hold")
     @classmethod
@@ -60,3 +68,7 @@ class FaultCounters(BaseModel):
     # Requests waiting on a `hold` now, and all ever held.
     held_now: int = 0
     held: int = 0
+    downloads_dropped: int = 0
+    # ADO: attachment bytes sent (a resumed download adds only what was missing; a restarted one, all again).
+    attachment_bytes_served: int = 0
+    uploads_throttled: int = 0

@@ -121,6 +121,8 @@ class FaultController:
         self._reset_bucket()
         # Requests that matched `hold` since it was last set (the first `hold_after` pass).
         self._hold_matches = 0
+        # Downloads dropped and uploads throttled since those settings were last set.
+        self._cuts_taken = {"drop_downloads": 0, "throttle_uploads": 0}
 
     @property
     def config(self) -> FaultConfig:
@@ -134,6 +136,9 @@ class FaultController:
         with self._lock:
             if config.hold != self._config.hold:
                 self._hold_matches = 0
+            for name in self._cuts_taken:
+                if getattr(config, name) != getattr(self._config, name):
+                    self._cuts_taken[name] = 0
             self._config = config
             if config.seed is not None:
                 self.random.seed(config.seed)
@@ -163,6 +168,24 @@ class FaultController:
             self.counters.held_now += 1
             self.counters.held += 1
             return True
+
+    def take_download_drop(self) -> int | None:
+        """The byte after which this attachment download loses its connection, if it is one of those to drop."""
+        with self._lock:
+            if self._cuts_taken["drop_downloads"] >= self._config.drop_downloads:
+                return None
+            self._cuts_taken["drop_downloads"] += 1
+            self.counters.downloads_dropped += 1
+            return self._config.drop_download_at_bytes
+
+    def take_upload_throttle(self) -> int | None:
+        """The byte of its body after which this attachment upload is answered 429, if it is one of those."""
+        with self._lock:
+            if self._cuts_taken["throttle_uploads"] >= self._config.throttle_uploads:
+                return None
+            self._cuts_taken["throttle_uploads"] += 1
+            self.counters.uploads_throttled += 1
+            return self._config.throttle_upload_at_bytes
 
     def still_held(self, method: str, path: str) -> bool:
         return self._config.holds(method, path) is not None

@@ -137,6 +137,11 @@ def build_sandbox(
         }
     )
     jira_app = create_jira_app(jira_config, jira_controller.get_config)
+    # Faults that cut a transfer part-way (a dropped download, a throttled upload) are the routes' to inject.
+    ado_app.state.fault_controller = ado_controller
+    jira_app.state.fault_controller = jira_controller
+    # A Jira that keeps only the digest of a large upload serves its bytes again from the generator.
+    jira_app.state.known_content = project.large_attachment_content
     urls: dict[str, str] = {}
     xray_app: ASGIApp | None = None
     xray_controller: FaultController | None = None

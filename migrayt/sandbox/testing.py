@@ -47,12 +47,23 @@ def running_sandbox(
     """Both services on free ports (unless given) for the block; `items`/`seed` when no spec is given.
 
     `build_options` go to `build_sandbox` (credentials, project_key, jira_state_dir, jira_options).
+    The sandbox Jira is Cloud-like (1 GB per file); here, unless `jira_options` sets `max_attachment_bytes`, it
+    takes Data Center's 10 MB so the generator's planted too-large file (10 MB + 123 KB) is refused, the case
+    most tests check. A test of real-size files sets `CLOUD_ATTACHMENT_BYTES` (or any limit) explicitly.
     """
+    from migrayt.sandbox.jira.config import DATA_CENTER_ATTACHMENT_BYTES
+
     if spec is None:
         from migrayt.sandbox.generator import ProjectSpec
 
         spec = ProjectSpec(seed=seed, items=items)
-    sandbox = build_sandbox(spec, ado_faults=ado_faults, jira_faults=jira_faults, **build_options)
+    jira_options = {
+        "max_attachment_bytes": DATA_CENTER_ATTACHMENT_BYTES,
+        **(build_options.pop("jira_options", None) or {}),
+    }
+    sandbox = build_sandbox(
+        spec, ado_faults=ado_faults, jira_faults=jira_faults, jira_options=jira_options, **build_options
+    )
     with SandboxServer(sandbox, ado_port=ado_port, jira_port=jira_port, xray_port=xray_port) as server:
         yield server
 

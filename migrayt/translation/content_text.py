@@ -319,7 +319,8 @@ def source_comment(c: Any) -> SourceComment:
     )
 
 
-def _overflow_block(number: int, c: SourceComment) -> str:
+def overflow_block(number: int, c: SourceComment) -> str:
+    """One comment as the overflow file holds it: what a validation looks for in the attached parts."""
     return (
         f'<div class="comment"><h3>#{number} · {html.escape(c.author or "Unknown author")} · '
         f"{html.escape(_when(c.created))} ({html.escape(comment_marker(c.id))})</h3>\n{c.html}\n</div><hr>"
@@ -335,7 +336,7 @@ def split_overflow(comments: Sequence[SourceComment], first_number: int, limit: 
     start, size = 0, 0
     for i, c in enumerate(comments):
         # +1: the newline that joins blocks. Measured one comment at a time: nothing is kept.
-        n = len(_overflow_block(first_number + i, c).encode("utf-8")) + 1
+        n = len(overflow_block(first_number + i, c).encode("utf-8")) + 1
         if i > start and size + n > budget:
             parts.append((start, i))
             start, size = i, 0
@@ -359,7 +360,7 @@ def overflow_file(
     upload limit). `cap`: how many were posted as comments, first_number - 1 unless given."""
     cap = first_number - 1 if cap is None else cap
     last = first_number + len(comments) - 1
-    blocks = "\n".join(_overflow_block(n, c) for n, c in enumerate(comments, start=first_number))
+    blocks = "\n".join(overflow_block(n, c) for n, c in enumerate(comments, start=first_number))
     head = f"<h1>Comments on Azure DevOps work item #{ado_id} beyond Jira's limit of {cap:,} per issue</h1>\n"
     if parts > 1:
         others = f"{overflow_file_name(ado_id, 1)}, then {overflow_file_name(ado_id, 2)}"

@@ -447,6 +447,90 @@ def _d(
     )
 
 
+# ------------------------------------------------------------------ the files that carry what Jira cannot hold
+
+# The migration's own files: a cut description's original (a delta sync's later text gets a -revN file) and the
+# comments past Jira's per-issue cap (split into numbered parts when one file would pass the upload limit).
+DESCRIPTION_ORIGINAL_NAME = re.compile(r"ado-(\d+)-description(?:-rev\d+)?\.html")
+OVERFLOW_NAME = re.compile(r"ado-(\d+)-comments-overflow(?:-\d+)?\.html")
+
+
+def own_files(ado_id: int, attachments: Iterable[Mapping[str, Any]], pattern: re.Pattern[str]) -> list[Mapping]:
+    """The item's attachments (bulkfetch entries) named as the migration names the files `pattern` matches."""
+    out = []
+    for a in attachments:
+        match = pattern.fullmatch(str(a.get("filename") or ""))
+        if match and int(match.group(1)) == ado_id:
+            out.append(a)
+    return out
+
+
+def cut_description_differences(
+    ado_id: int, jira_key: str, original: bytes, attached: Mapping[str, bytes | None], file_name: str
+) -> list[Difference]:
+    """A cut description is whole only with its original attached, byte for byte as the migration writes it.
+
+    `attached`: the item's original files by name, their bytes (None: not read, its size already differs)."""
+    at = {"check": "description", "ado_id": ado_id, "jira_key": jira_key}
+    if not attached:
+        return [
+            Difference(
+                **at,
+                kind=DifferenceKind.MISSING,
+                expected=file_name,
+                note="the description was cut at Jira's limit and its original is not attached",
+            )
+        ]
+    if any(data == original for data in attached.values()):
+        return []
+    return [
+        Difference(
+            **at,
+            kind=DifferenceKind.DIFFERENT,
+            expected=f"{file_name} ({len(original)} bytes)",
+            actual=", ".join(sorted(attached)),
+            note="the description was cut at Jira's limit and the attached original differs from the ADO text",
+        )
+    ]
+
+
+def overflow_differences(
+    ado_id: int,
+    jira_key: str,
+    blocks: Sequence[tuple[int, str]],
+    attached: Mapping[str, bytes],
+    cap: int,
+    file_name: str,
+) -> list[Difference]:
+    """Comments past the per-issue cap are whole when each one's block (id, html) is in the attached overflow files:
+    one difference for a file not attached at all, else one per comment it does not hold as written."""
+    if not blocks:
+        return []
+    at = {"check": "comments", "ado_id": ado_id, "jira_key": jira_key}
+    past_cap = f"past Jira's cap of {cap:,} comments per issue"
+    if not attached:
+        return [
+            Difference(
+                **at,
+                kind=DifferenceKind.MISSING,
+                expected=f"{len(blocks)} comments in {file_name}",
+                note=f"{past_cap}: no overflow file attached",
+            )
+        ]
+    text = "\n".join(data.decode("utf-8", "replace") for data in attached.values())
+    return [
+        Difference(
+            **at,
+            kind=DifferenceKind.DIFFERENT,
+            expected=f"comment {comment_id} in the overflow file",
+            actual=", ".join(sorted(attached)),
+            note=f"{past_cap}: not in the attached overflow file as the ADO comment reads",
+        )
+        for comment_id, block in blocks
+        if block not in text
+    ]
+
+
 # ------------------------------------------------------------------ changed in Jira after the migration
 
 

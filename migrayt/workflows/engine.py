@@ -1,9 +1,10 @@
 """The run engine both the migration run and the delta sync are built on. Orchestration only.
 
 It goes through a list of phases from the registry (migrayt/contracts/phases.py) — each phase's batches in a
-sliding window, `concurrency` at a time — and owns what every run shares: the pause/resume/cancel
-signals and the progress query, pause and cancel cutting the batches under way, PAUSED only once
-nothing writes any more, the control audit events, search attributes, continue-as-new. A workflow
+sliding window, `concurrency` at a time — and owns what every run shares: the controls (pause/resume/cancel
+signals, PAUSED only once nothing writes any more, their audit events: migrayt/workflows/controls.py, shared
+with the validation) and the progress query, pause and cancel cutting the batches under way, search
+attributes, continue-as-new. A workflow
 on it says only how it starts, what it carries over when it continues as new, and what it returns.
 """
 
@@ -27,9 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from migrayt.contracts.execution import BatchResult, PreflightInput, PreflightResult, RunEventInput
     from migrayt.contracts.phases import Phase, PhaseKind, batched
     from migrayt.contracts.phases import phase as registered
-    from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunControl, RunProgress, RunStatus
+    from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunProgress, RunStatus
     from migrayt.contracts.savepoints import WriteSavepointInput
     from migrayt.temporal.search_attributes import PHASE, STATUS
+    from migrayt.workflows.controls import RunControls
 
 # Runs since this patch: a plugin's batch that fails for good fails its items, not the run.
 PLUGIN_ISOLATED = "plugin-isolated"
@@ -68,13 +70,17 @@ class EngineRun:
     savepoint_every_minutes: float | None = None
 
 
-class RunEngine:
+class RunEngine(RunControls):
     """Base class of workflows that run registry phases; the subclass carries @workflow.defn and @workflow.run."""
+
+    paused_status = RunStatus.PAUSED
+    running_status = RunStatus.RUNNING
 
     # In the failure a run ends with: "<noun> failed in phase …".
     noun = "run"
 
     def __init__(self) -> None:
+        super().__init__()
         self._run: EngineRun | None = None
         self._phases: list[str] = []
         self._cp = RunCheckpoint()
@@ -82,32 +88,13 @@ class RunEngine:
         # While the final row is being written, the query still shows the status before it.
         self._shown_while_finishing: RunStatus | None = None
         self._phase: str | None = None
-        self._pause_requested = False
-        self._cancel_requested = False
-        self._controls: list[tuple[str, RunControl]] = []
         self._cuts_batches = False
         # Set by a workflow that writes savepoints (behind its `workflow.patched`): at each phase end, on pause,
         # and while batches run once the last one is older than `savepoint_every_minutes`.
         self._savepoints = False
         self._last_savepoint: datetime | None = None
 
-    # --- doors: signals and the progress query -------------------------------------------------
-
-    @workflow.signal
-    def pause(self, control: RunControl | None = None) -> None:
-        self._controls.append(("pause", control or RunControl()))
-        if not self._cancel_requested:
-            self._pause_requested = True
-
-    @workflow.signal
-    def resume(self, control: RunControl | None = None) -> None:
-        self._controls.append(("resume", control or RunControl()))
-        self._pause_requested = False
-
-    @workflow.signal
-    def cancel(self, control: RunControl | None = None) -> None:
-        self._controls.append(("cancel", control or RunControl()))
-        self._cancel_requested = True
+    # --- doors: the progress query (the signals are the controls') ----------------------------
 
     @workflow.query
     def progress(self) -> RunProgress:
@@ -310,28 +297,8 @@ class RunEngine:
     def _stop_launching(self) -> bool:
         return self._pause_requested or self._cancel_requested or self._should_continue_as_new()
 
-    async def _wait_while_paused(self) -> None:
-        await self._apply_controls()
-        while self._pause_requested and not self._cancel_requested:
-            if self._status != RunStatus.PAUSED:
-                # Only now: in-flight batches have finished, so PAUSED means no more writes.
-                self._status = RunStatus.PAUSED
-                self._cp.paused = True
-                self._upsert_search_attributes()
-                await self._record("paused_effective")
-                await self._savepoint("pause")
-            await workflow.wait_condition(lambda: bool(self._controls))
-            await self._apply_controls()
-        if self._status == RunStatus.PAUSED:
-            self._status = RunStatus.RUNNING
-            self._cp.paused = False
-            self._upsert_search_attributes()
-            await self._record("running")
-
-    async def _apply_controls(self) -> None:
-        while self._controls:
-            action, control = self._controls.pop(0)
-            await self._record(f"{action}_requested", actor=control.actor, door=control.door, reason=control.reason)
+    async def _paused_effective(self) -> None:
+        await self._savepoint("pause")
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -344,12 +311,9 @@ class RunEngine:
             [STATUS.value_set(self._status.value), PHASE.value_set(self._phase or "preflight")]
         )
 
-    def _should_continue_as_new(self) -> bool:
+    def _history_event_limit(self) -> int | None:
         assert self._run is not None
-        info = workflow.info()
-        if self._run.history_event_limit is not None:
-            return info.get_current_history_length() >= self._run.history_event_limit
-        return info.is_continue_as_new_suggested()
+        return self._run.history_event_limit
 
     def _continue_as_new(self) -> None:
         self._cp.continued += 1

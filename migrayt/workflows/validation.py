@@ -1,9 +1,10 @@
 """ValidationWorkflow: a read-only check of a migration's Jira issues against its ADO source. Orchestration only.
 
 Batches of at most 100 source items, `concurrency` at a time, each stored (differences and counts) by its
-activity; the workflow keeps only the cursor and the running counts. The run's controls: pause, resume and
-cancel signals (Temporal's own cancellation too), a progress query, search attributes, audit events,
-continue-as-new. Read-only, so "exactly once" means a batch's results are stored once, whatever retries it.
+activity; the workflow keeps only the cursor and the running counts. The run's controls, from the same mixin as
+the run engine (migrayt/workflows/controls.py): pause, resume and cancel signals (Temporal's own cancellation
+too), audit events, search attributes, continue-as-new; and a progress query. Read-only, so "exactly once"
+means a batch's results are stored once, whatever retries it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from migrayt.activities.validation.check import ValidationActivities
-    from migrayt.contracts.runs import RunControl
     from migrayt.contracts.validation import (
         VALIDATION_PHASE,
         ValidationBatchInput,
@@ -34,34 +34,20 @@ with workflow.unsafe.imports_passed_through():
         add_counts,
     )
     from migrayt.temporal.search_attributes import PHASE, STATUS
+    from migrayt.workflows.controls import RunControls
     from migrayt.workflows.engine import BATCH_RETRY, BOOKKEEPING_RETRY, HEARTBEAT
 
 
 @workflow.defn
-class ValidationWorkflow:
+class ValidationWorkflow(RunControls):
+    paused_status = ValidationStatus.PAUSED
+    running_status = ValidationStatus.RUNNING
+
     def __init__(self) -> None:
+        super().__init__()
         self._input: ValidationInput | None = None
         self._cp = ValidationCheckpoint()
         self._status = ValidationStatus.RUNNING
-        self._pause_requested = False
-        self._cancel_requested = False
-        self._controls: list[tuple[str, RunControl]] = []
-
-    @workflow.signal
-    def pause(self, control: RunControl | None = None) -> None:
-        self._controls.append(("pause", control or RunControl()))
-        if not self._cancel_requested:
-            self._pause_requested = True
-
-    @workflow.signal
-    def resume(self, control: RunControl | None = None) -> None:
-        self._controls.append(("resume", control or RunControl()))
-        self._pause_requested = False
-
-    @workflow.signal
-    def cancel(self, control: RunControl | None = None) -> None:
-        self._controls.append(("cancel", control or RunControl()))
-        self._cancel_requested = True
 
     @workflow.query
     def progress(self) -> ValidationProgress:
@@ -175,34 +161,9 @@ class ValidationWorkflow:
             retry_policy=BATCH_RETRY,
         )
 
-    async def _wait_while_paused(self) -> None:
-        await self._apply_controls()
-        while self._pause_requested and not self._cancel_requested:
-            if self._status != ValidationStatus.PAUSED:
-                # Only now: no batch is under way, so PAUSED means nothing reads any more.
-                self._status = ValidationStatus.PAUSED
-                self._cp.paused = True
-                self._upsert_search_attributes()
-                await self._record("paused_effective")
-            await workflow.wait_condition(lambda: bool(self._controls))
-            await self._apply_controls()
-        if self._status == ValidationStatus.PAUSED:
-            self._status = ValidationStatus.RUNNING
-            self._cp.paused = False
-            self._upsert_search_attributes()
-            await self._record("running")
-
-    async def _apply_controls(self) -> None:
-        while self._controls:
-            action, control = self._controls.pop(0)
-            await self._record(f"{action}_requested", actor=control.actor, door=control.door, error=control.reason)
-
-    def _should_continue_as_new(self) -> bool:
+    def _history_event_limit(self) -> int | None:
         assert self._input is not None
-        info = workflow.info()
-        if self._input.history_event_limit is not None:
-            return info.get_current_history_length() >= self._input.history_event_limit
-        return info.is_continue_as_new_suggested()
+        return self._input.history_event_limit
 
     def _upsert_search_attributes(self) -> None:
         workflow.upsert_search_attributes([STATUS.value_set(self._status.value), PHASE.value_set(VALIDATION_PHASE)])
@@ -229,6 +190,7 @@ class ValidationWorkflow:
         action: str,
         actor: str = "system",
         door: str = "system",
+        reason: str | None = None,
         error: str | None = None,
         status: ValidationStatus | None = None,
     ) -> None:
@@ -246,7 +208,7 @@ class ValidationWorkflow:
                 door=door,
                 status=status or self._status,
                 items_checked=self._cp.items_checked,
-                error=error,
+                error=error or reason,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,

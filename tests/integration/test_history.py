@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,15 +12,21 @@ from temporalio.worker import Replayer
 
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import RunStatus
+from migrayt.contracts.validation import FINAL_VALIDATION_STATUSES, ValidationStatus
 from migrayt.core.runs import MigrationService
+from migrayt.core.undo import UndoService
+from migrayt.core.validations import ValidationService
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
+from migrayt.workflows.undo import UndoWorkflow
+from migrayt.workflows.validation import ValidationWorkflow
 from tests.integration.harness import (
     ado_labels,
     create_sandbox_migration,
     hold_jira,
     jira_issues,
+    jira_state,
     release_jira,
     set_jira_faults,
     structure_only_plan,
@@ -149,8 +157,70 @@ async def test_a_paused_run_writing_savepoints_replays_deterministically(stack, 
     await replay_and_keep(stack, history, "savepoints_paused_and_resumed_60_items")
 
 
+async def test_a_paused_and_resumed_validation_replays_deterministically(stack, worker):
+    # One batch at a time, the first one's Jira read held until the pause is taken: the second batch waits for
+    # the resume, so the history holds the control signals, the PAUSED wait and its events.
+    one_at_a_time = stack.settings.model_copy(update={"concurrency": 1})
+    validations = ValidationService(one_at_a_time, stack.service.sessions, stack.client)
+    with running_sandbox(items=120, seed=35) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, run_id)).status == RunStatus.COMPLETED
+        await hold_jira(sandbox, r"POST /rest/api/3/issue/bulkfetch")
+        vid = await validations.start(TENANT, migration_id, "test", "api")
+        await wait_until_held(sandbox)
+        await validations.control(TENANT, migration_id, vid, "pause", actor="ops", door="api")
+        await until(lambda: validations.progress(TENANT, migration_id, vid), lambda p: p[1].pause_requested)
+        await release_jira(sandbox)
+        await until(
+            lambda: validations.progress(TENANT, migration_id, vid), lambda p: p[1].status == ValidationStatus.PAUSED
+        )
+        await validations.control(TENANT, migration_id, vid, "resume", actor="ops", door="api")
+        row, _ = await until(
+            lambda: validations.progress(TENANT, migration_id, vid),
+            lambda p: p[1].status in FINAL_VALIDATION_STATUSES,
+        )
+        assert row.status == ValidationStatus.PASSED
+        history = await stack.client.get_workflow_handle(vid).fetch_history()
+    await replay_and_keep(stack, history, "validation_paused_and_resumed_120_items")
+
+
+async def test_a_paused_and_resumed_undo_replays_deterministically(stack, worker):
+    # Small batches, the second bulk delete held until the pause is taken: the history holds a cut batch.
+    undo = UndoService(stack.settings.model_copy(update={"undo_batch_size": 20}), stack.service.sessions, stack.client)
+    with running_sandbox(items=60, seed=36) as sandbox:
+        before = (await jira_state(sandbox))["issues"]["total"]
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, run_id)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        plan = await undo.dry_run(TENANT, migration_id)
+        await hold_jira(sandbox, r"POST /rest/api/3/bulk/issues/delete", after=1)
+        undo_id = await undo.start(TENANT, migration_id, plan.total, actor="test", door="api")
+        await wait_until_held(sandbox)
+        await stack.service.control(TENANT, undo_id, "pause", actor="ops", door="api")
+        await wait_for(stack, TENANT, undo_id, lambda p: p.pause_requested, poll=0.05)
+        await release_jira(sandbox)
+        await wait_for(stack, TENANT, undo_id, lambda p: p.status == RunStatus.PAUSED)
+        await stack.service.control(TENANT, undo_id, "resume", actor="ops", door="api")
+        assert (await wait_final(stack, TENANT, undo_id)).status == RunStatus.COMPLETED
+        assert (await jira_state(sandbox))["issues"]["total"] == before
+        history = await stack.service.handle(undo_id).fetch_history()
+    await replay_and_keep(stack, history, "undo_paused_and_resumed_60_items")
+
+
+async def until(read, predicate, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate(value := await read()):
+        assert time.monotonic() < deadline, value
+        await asyncio.sleep(0.05)
+    return value
+
+
 async def replay_and_keep(stack, history, name: str) -> None:
-    replayer = Replayer(workflows=[MigrationRunWorkflow, DeltaSyncWorkflow], data_converter=stack.client.data_converter)
+    replayer = Replayer(
+        workflows=[MigrationRunWorkflow, DeltaSyncWorkflow, ValidationWorkflow, UndoWorkflow],
+        data_converter=stack.client.data_converter,
+    )
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
     if os.environ.get("MIGRAYT_RECORD_HISTORY"):

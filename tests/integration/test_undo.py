@@ -252,3 +252,39 @@ async def test_undo_of_a_migration_that_adopted_issues_removes_only_what_it_adde
         now = await snapshot(sandbox)
         assert now[0] == after_first[0]
         assert without_descriptions(now[1]) == without_descriptions(after_first[1])
+
+
+async def test_an_undo_is_shown_as_an_undo_and_never_stands_for_the_migration(stack, worker):
+    """After an undo the migration's status is still its run's; every list names the undo an undo."""
+    with running_sandbox(items=10, seed=66) as sandbox:
+        migration_id, _ = await migrate(stack, sandbox, plan=structure_only_plan())
+        async with stack.service.sessions() as session:
+            (run_id,) = (await session.scalars(select(Run.id).where(Run.migration_id == migration_id))).all()
+        _, undone = await undo_to_the_end(stack, undo_service(stack), migration_id)
+        undo_id = undone.run_id
+        assert undone.status == RunStatus.COMPLETED
+        async with served(stack, auth="off", tenant=TENANT) as api, api.client() as http:
+            run_status = (await http.get(f"/api/migrations/{run_id}")).json()["status"]
+            migration = (await http.get(f"/api/migrations/{migration_id}")).json()
+            assert (migration["status_run_id"], migration["status"]) == (run_id, run_status)
+            assert [(r["id"], r["kind"]) for r in migration["runs"]] == [(run_id, "run"), (undo_id, "undo")]
+            listed = (await http.get(f"/api/migrations/{migration_id}/runs")).json()
+            assert [(r["id"], r["kind"]) for r in listed] == [(run_id, "run"), (undo_id, "undo")]
+            listed_all = {m["id"]: m for m in (await http.get("/api/migrations")).json()}
+            assert listed_all[migration_id]["status_run_id"] == run_id
+            report = (await http.get(f"/api/migrations/{undo_id}/report", params={"format": "json"})).json()
+            assert report["kind"] == "undo"
+            html = (await http.get(f"/api/migrations/{undo_id}/report", params={"format": "html"})).text
+            assert "<h1>Undo report:" in html and "Migration report" not in html
+
+            cli = ["--api-url", api.url]
+            shown = await asyncio.to_thread(CliRunner().invoke, app, ["status", migration_id, *cli])
+            assert shown.exit_code == 0, shown.output
+            assert f"{undo_id} undo COMPLETED" in shown.output and f"{run_id} run {run_status}" in shown.output
+            one = await asyncio.to_thread(CliRunner().invoke, app, ["status", undo_id, *cli])
+            assert one.output.startswith(f"Undo {undo_id} COMPLETED"), one.output
+
+            home = (await http.get("/app")).text
+            assert f'href="/app/runs/{run_id}"' in home and f'href="/app/runs/{undo_id}"' not in home
+            page = (await http.get(f"/app/runs/{undo_id}")).text
+            assert "Undo of the migration" in page and 'id="rerun"' not in page

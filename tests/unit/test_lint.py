@@ -67,3 +67,23 @@ def test_listed_ids_are_capped_but_the_count_is_complete():
     for i in range(MAX_LISTED + 5):
         big.add(i, 1)
     assert big.count == MAX_LISTED + 5 and len(big.items) == MAX_LISTED
+
+
+def test_attachments_over_the_plans_storage_are_a_finding_to_acknowledge():
+    gib = 2**30
+    c = Catalog(limits=TargetLimits(attachment_storage_bytes=2 * gib))  # Jira Free's 2 GB
+    c.attachments.count, c.attachments.total_bytes = 1200, 3 * gib
+    (found,) = lint(c).by_rule("attachment_storage")
+    assert found.must_acknowledge and found.limit == 2 * gib and found.count == 1200
+    assert "3.00 GiB" in found.message and "2.00 GiB" in found.message
+    c.attachments.total_bytes = 2 * gib
+    assert lint(c).by_rule("attachment_storage") == []
+    unknown = Catalog()  # no storage known: nothing to say
+    unknown.attachments.total_bytes = 100 * gib
+    assert lint(unknown).by_rule("attachment_storage") == []
+
+
+def test_without_a_site_limit_files_are_measured_against_jira_clouds_1_gb():
+    from migrayt.settings import Settings
+
+    assert TargetLimits().attachment_bytes == Settings().jira_attachment_limit_bytes == 2**30

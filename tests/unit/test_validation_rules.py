@@ -252,3 +252,49 @@ def test_a_test_cases_steps_table_is_left_to_the_xray_check() -> None:
     steps = "Test steps (from Azure DevOps) # Action Expected result 1 Open the site It opens"
     assert rules.same_description("Checks the login page.", f"Checks the login page. {steps}")
     assert not rules.same_description("Checks the login page.", f"Checks the LOGOUT page. {steps}")
+
+
+def test_a_cut_description_needs_its_original_attached_as_written() -> None:
+    original = b"<html>the whole ADO text</html>"
+    name = "ado-7-description.html"
+    assert rules.cut_description_differences(7, "P-7", original, {name: original}, name) == []
+    # A later text a delta sync attached under its revision counts as the original too.
+    assert (
+        rules.cut_description_differences(
+            7, "P-7", original, {name: None, "ado-7-description-rev3.html": original}, name
+        )
+        == []
+    )
+    (gone,) = rules.cut_description_differences(7, "P-7", original, {}, name)
+    assert (gone.check, gone.kind, gone.jira_key, gone.expected) == ("description", DifferenceKind.MISSING, "P-7", name)
+    (other,) = rules.cut_description_differences(7, "P-7", original, {name: b"<html>something else</html>"}, name)
+    assert (other.check, other.kind) == ("description", DifferenceKind.DIFFERENT)
+
+
+def test_the_comments_past_the_cap_are_looked_for_in_the_overflow_parts() -> None:
+    blocks = [(101, "<div>#3 first</div>"), (102, "<div>#4 second</div>")]
+    parts = {
+        "ado-7-comments-overflow.html": b"<div>#3 first</div>",
+        "ado-7-comments-overflow-2.html": b"<div>#4 second</div>",
+    }
+    assert rules.overflow_differences(7, "P-7", blocks, parts, 2, "ado-7-comments-overflow.html") == []
+    (lost,) = rules.overflow_differences(7, "P-7", blocks, {}, 2, "ado-7-comments-overflow.html")
+    assert (lost.check, lost.kind, lost.expected) == (
+        "comments",
+        DifferenceKind.MISSING,
+        "2 comments in ado-7-comments-overflow.html",
+    )
+    altered = {**parts, "ado-7-comments-overflow-2.html": b"<div>#4 edited</div>"}
+    (changed,) = rules.overflow_differences(7, "P-7", blocks, altered, 2, "ado-7-comments-overflow.html")
+    assert (changed.kind, changed.expected) == (DifferenceKind.DIFFERENT, "comment 102 in the overflow file")
+
+
+def test_the_migrations_own_files_are_found_by_name_and_item() -> None:
+    files = [
+        {"filename": n}
+        for n in ("ado-7-description.html", "ado-17-description.html", "ado-7-comments-overflow-2.html", "spec.pdf")
+    ]
+    assert [f["filename"] for f in rules.own_files(7, files, rules.DESCRIPTION_ORIGINAL_NAME)] == [
+        "ado-7-description.html"
+    ]
+    assert [f["filename"] for f in rules.own_files(7, files, rules.OVERFLOW_NAME)] == ["ado-7-comments-overflow-2.html"]

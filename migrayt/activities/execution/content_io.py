@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,6 +84,100 @@ def ado_source(ctx: MigrationContext, url: str) -> ByteFactory:
     return factory
 
 
+class SpoolGauge:
+    """Bytes in spool files now, and the most at once since start (what a benchmark reports as disk used)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def add(self, n: int) -> None:
+        self.now += n
+        self.peak = max(self.peak, self.now)
+
+
+SPOOLED = SpoolGauge()
+SPOOL_READ_BYTES = 1024 * 1024
+
+
+class Spool:
+    """One file's bytes kept on local disk as they first stream from ADO, so a re-send (after a 429, a 5xx or a
+    lost answer) reads them from disk instead of downloading the file again; what the first attempt did not get
+    to is fetched from where it stopped. The file is unlinked as soon as it is made: its space comes back when the
+    spool is closed, or when the worker dies. One reader at a time (attempts are sequential)."""
+
+    def __init__(self, fetch: Callable[[int], AsyncIterator[bytes]], directory: Path | None = None) -> None:
+        self._fetch = fetch  # the source's bytes from an offset on
+        self._dir = directory
+        self._fd: int | None = None
+        self._hash = hashlib.sha256()
+        self.spooled = 0
+        self.complete = False
+        self.fetches = 0
+
+    @property
+    def sha256(self) -> str | None:
+        """The whole file's digest, once every byte went through the spool."""
+        return self._hash.hexdigest() if self.complete else None
+
+    def __call__(self) -> AsyncIterator[bytes]:
+        return self._read()
+
+    async def _read(self) -> AsyncIterator[bytes]:
+        if self._fd is None:
+            fd, path = tempfile.mkstemp(prefix="migrayt-spool-", dir=self._dir)
+            os.unlink(path)
+            self._fd = fd
+        fd = self._fd
+        pos = 0
+        while pos < self.spooled:
+            data = await asyncio.to_thread(os.pread, fd, min(SPOOL_READ_BYTES, self.spooled - pos), pos)
+            if not data:
+                raise OSError(f"spool file ends at {pos} of {self.spooled} bytes")
+            pos += len(data)
+            yield data
+        if self.complete:
+            return
+        self.fetches += 1
+        # Written from a thread in 1 MB pieces, each yielded once it is on disk: a slow disk does not stall the
+        # event loop, and what a cut attempt yielded is always in the spool for the next one.
+        pending = bytearray()
+        async for chunk in self._fetch(self.spooled):
+            pending += chunk
+            if len(pending) >= SPOOL_READ_BYTES:
+                yield await self._write(pending)
+        if pending:
+            yield await self._write(pending)
+        self.complete = True
+
+    async def _write(self, pending: bytearray) -> bytes:
+        data = bytes(pending)
+        pending.clear()
+        assert self._fd is not None
+        await asyncio.to_thread(_pwrite_all, self._fd, data, self.spooled)
+        self._hash.update(data)
+        self.spooled += len(data)
+        SPOOLED.add(len(data))
+        return data
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            SPOOLED.add(-self.spooled)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def spooled_ado_source(ctx: MigrationContext, url: str, directory: Path | None) -> Spool:
+    return Spool(lambda start: ctx.ado.stream_attachment(url, start=start), directory)
+
+
 def why_refused(err: ApiError) -> str:
     detail = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
     if err.status == 413:
@@ -137,7 +234,8 @@ class IssueFiles:
                 uploaded = await self._ctx.jira.upload_attachment(self.issue_key, filename, digest.wrap(source), size)
             except AmbiguousWriteError:
                 ambiguous += 1
-                found = await self._reconcile(kind, source_key, filename, size, detail)
+                expected = source.sha256 if isinstance(source, Spool) else None
+                found = await self._reconcile(kind, source_key, filename, size, detail, expected_sha256=expected)
                 if found:
                     return found
                 if ambiguous >= AMBIGUOUS_TRIES:
@@ -176,9 +274,17 @@ class IssueFiles:
         return FileOutcome("failed", error=reason)
 
     async def _reconcile(
-        self, kind: str, source_key: str, filename: str, size: int | None, detail: dict[str, Any], adopted: bool = False
+        self,
+        kind: str,
+        source_key: str,
+        filename: str,
+        size: int | None,
+        detail: dict[str, Any],
+        adopted: bool = False,
+        expected_sha256: str | None = None,
     ) -> FileOutcome | None:
-        """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue.
+        """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue, and,
+        where the source's digest is known (a spooled file), of that sha-256: a half-sent copy is not claimed.
 
         On an adopted issue the file may have come from the other migration: same rule, recorded as adopted.
         """
@@ -202,12 +308,14 @@ class IssueFiles:
                     )
                 )
                 free = [a for a in candidates if str(a.id) not in claimed]
-                if not free:
+                for att in free:
+                    digest = hashlib.sha256()
+                    async for chunk in self._ctx.jira.stream_attachment_content(str(att.id)):
+                        digest.update(chunk)
+                    if expected_sha256 is None or digest.hexdigest() == expected_sha256:
+                        break
+                else:
                     return None
-                att = free[0]
-                digest = hashlib.sha256()
-                async for chunk in self._ctx.jira.stream_attachment_content(str(att.id)):
-                    digest.update(chunk)
                 detail = {
                     **detail,
                     "filename": att.filename,

@@ -14,8 +14,10 @@ from typing import Any
 from migrayt.activities.execution.content_io import (
     IssueFiles,
     RichText,
+    Spool,
     ado_source,
     bytes_source,
+    spooled_ado_source,
 )
 from migrayt.activities.execution.create_items import SourceRow
 from migrayt.activities.execution.migration_context import MigrationContext
@@ -31,6 +33,7 @@ from migrayt.contracts.record_kinds import (
     DESCRIPTION_ORIGINAL,
     HISTORY,
 )
+from migrayt.settings import get_settings
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord
@@ -132,19 +135,34 @@ class ItemContent:
         limit = asyncio.Semaphore(FILES_PER_ITEM_AT_ONCE)
         own: dict[str, str] = {}
 
+        settings = get_settings()
+
         async def attach(guid: str, rel: Any) -> None:
             async with limit:
                 record = attachments.get(guid)
-                size = rel.attributes.get("resourceSize")
-                outcome = await self._files.put(
-                    ATTACHMENT,
-                    guid,
-                    sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
-                    int(size) if isinstance(size, int) and size >= 0 else None,
-                    ado_source(self._ctx, rel.url),
-                    record,
-                    {"ado_item": ado_id},
+                raw_size = rel.attributes.get("resourceSize")
+                size = int(raw_size) if isinstance(raw_size, int) and raw_size >= 0 else None
+                # A large file may be kept on local disk as it streams, so a re-send does not download it again.
+                spool_from = settings.attachment_spool_min_bytes
+                spool = size is not None and spool_from is not None and size >= spool_from
+                source = (
+                    spooled_ado_source(self._ctx, rel.url, settings.attachment_spool_dir)
+                    if spool
+                    else ado_source(self._ctx, rel.url)
                 )
+                try:
+                    outcome = await self._files.put(
+                        ATTACHMENT,
+                        guid,
+                        sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
+                        size,
+                        source,
+                        record,
+                        {"ado_item": ado_id},
+                    )
+                finally:
+                    if isinstance(source, Spool):
+                        source.close()
                 self._note(outcome.state, record)
                 if outcome.target_key:
                     own[guid] = outcome.target_key

@@ -24,7 +24,7 @@ class PluginPhase(BatchPhase):
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts, name: str) -> None:
         super().__init__(sessions, contexts)
-        self.name = name
+        self.plugin_name = name
         self.plugin = plugin(name)
 
     async def run(self, batch: PhaseBatch) -> PhaseBatchResult:
@@ -34,8 +34,9 @@ class PluginPhase(BatchPhase):
             # Jira or ADO refusing the plugin outright (no permission, the app gone) will not pass on a retry:
             # the engine fails this batch's items with the reason and goes on with the other plugins.
             if err.status in (401, 403, 404) and not err.retryable:
+                reason = "; ".join(err.messages) or "no reason given"
                 raise ApplicationError(
-                    f"{title(self.name)}: refused (HTTP {err.status}): {'; '.join(err.messages) or 'no reason given'}",
+                    f"{title(self.plugin_name)}: refused (HTTP {err.status}): {reason}",
                     type="PluginRefused",
                     non_retryable=True,
                 ) from err

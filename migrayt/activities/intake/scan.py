@@ -50,12 +50,13 @@ async def target_limits(
         meta = await jira.http.get_json("/rest/api/3/attachment/meta")
         upload = int((meta or {}).get("uploadLimit") or upload)
     except (ApiError, ValueError):
-        pass  # older sites and the sandbox do not say; the documented default stands
+        pass  # older sites do not say; Jira Cloud's default stands
     project = await jira.get_project(project_key)
     types = project.issue_types or await jira.get_issue_types(project_key)
     fields = await jira.get_fields()
     limits = TargetLimits(
         attachment_bytes=upload,
+        attachment_storage_bytes=settings.jira_attachment_storage_bytes,
         attachments_per_issue=settings.jira_attachments_per_issue,
         comments_per_issue=settings.jira_comments_per_issue,
         hierarchy_levels=len({t.hierarchy_level for t in types}) or 3,

@@ -43,7 +43,18 @@ from migrayt.plugins import all_plugins
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Run, Validation, ValidationBatch, ValidationDifference
 from migrayt.translation import validation_rules as rules
-from migrayt.translation.content_text import marker_of, sanitise_filename, source_comment, split_at_cap, with_header
+from migrayt.translation.content_text import (
+    description_file_name,
+    description_parts,
+    marker_of,
+    original_html_file,
+    overflow_block,
+    overflow_file_name,
+    sanitise_filename,
+    source_comment,
+    split_at_cap,
+    with_header,
+)
 from migrayt.translation.issue_fields import ItemRejected, Lookups, build_issue_fields, target_type_for
 from migrayt.translation.source_links import (
     SYMMETRIC_JIRA_TYPES,
@@ -362,7 +373,11 @@ class _BatchCheck:
         skipped = set(plan.skip_phases)
         if "attachments" in skipped:
             expected.attachments = None
-        expected.comments = None if "comments" in skipped else await self._expected_comments(wi.id)
+        overflow: list[tuple[int, str]] = []
+        if "comments" in skipped:
+            expected.comments = None
+        else:
+            expected.comments, overflow = await self._expected_comments(wi.id)
         expected.remote_links = None if "links" in skipped else self._remote_links(wi)
         if "links" in skipped:
             expected.links = frozenset()
@@ -390,6 +405,13 @@ class _BatchCheck:
         if self.deep and expected.attachments is not None:
             expected, actual = await self._with_digests(wi, expected, actual, fields)
         differences = rules.compare_issue(expected, actual, deep=self.deep)
+        raw_files = fields.get("attachment") or []
+        if "attachments" not in skipped and (
+            (draft is not None and draft.description_truncated) or rules.CUT_NOTE in actual.description
+        ):
+            differences += await self._cut_description(wi, issue.key, raw_files)
+        if overflow:
+            differences += await self._overflow(wi.id, issue.key, overflow, raw_files)
         if not differences:
             return []
         self.calls += 1
@@ -424,12 +446,38 @@ class _BatchCheck:
         # Read only where the source has some: one Jira call per such item, none for the others.
         return frozenset(urls) if urls else None
 
-    async def _expected_comments(self, ado_id: int) -> tuple[rules.CommentRef, ...]:
-        comments = [source_comment(c) async for c in self.ctx.ado.iter_comments(ado_id)]
-        posted, _overflow = split_at_cap(comments, comment_cap())
-        return tuple(
+    async def _expected_comments(self, ado_id: int) -> tuple[tuple[rules.CommentRef, ...], list[tuple[int, str]]]:
+        """(the comments posted in Jira, (id, block) of each one past the cap as the overflow file holds it)."""
+        comments = [source_comment(c) async for c in self.ctx.ado.iter_comments(ado_id) if not c.is_deleted]
+        posted, overflow = split_at_cap(comments, comment_cap())
+        refs = tuple(
             rules.CommentRef(c.id, rules.adf_text(with_header(c, html_to_adf(_IMAGE.sub(" ", c.html))))) for c in posted
         )
+        first = len(posted) + 1
+        return refs, [(c.id, overflow_block(first + i, c)) for i, c in enumerate(overflow)]
+
+    async def _read_file(self, attachment: dict) -> bytes:
+        self.calls += 1
+        return b"".join([chunk async for chunk in self.ctx.jira.stream_attachment_content(str(attachment.get("id")))])
+
+    async def _cut_description(self, wi: WorkItem, key: str, raw_files: list[dict]) -> list[Difference]:
+        """A cut description against its attached original, rebuilt from the ADO text as the run writes it."""
+        original = original_html_file(wi.id, "\n".join(description_parts(wi.fields)))
+        attached: dict[str, bytes | None] = {}
+        for a in rules.own_files(wi.id, raw_files, rules.DESCRIPTION_ORIGINAL_NAME):
+            # Only a file of the right size can be the original: the others are not downloaded.
+            attached[str(a.get("filename"))] = await self._read_file(a) if a.get("size") == len(original) else None
+        return rules.cut_description_differences(wi.id, key, original, attached, description_file_name(wi.id))
+
+    async def _overflow(
+        self, ado_id: int, key: str, blocks: list[tuple[int, str]], raw_files: list[dict]
+    ) -> list[Difference]:
+        """The comments past Jira's per-issue cap against the overflow file (all its parts) attached to the issue."""
+        attached = {
+            str(a.get("filename")): await self._read_file(a)
+            for a in rules.own_files(ado_id, raw_files, rules.OVERFLOW_NAME)
+        }
+        return rules.overflow_differences(ado_id, key, blocks, attached, comment_cap(), overflow_file_name(ado_id))
 
     async def _with_digests(
         self, wi: WorkItem, expected: rules.ExpectedIssue, actual: rules.ActualIssue, fields: dict

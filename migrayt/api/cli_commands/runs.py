@@ -14,7 +14,10 @@ from rich.table import Table
 from migrayt.api.cli_commands.client import FAILURE, OK, ApiClient, CliError
 from migrayt.api.cli_commands.options import ApiUrl, Json, MigrationId, RunId, Token, client, command, emit
 from migrayt.contracts.phases import batched, in_order, run_phases, title, words
-from migrayt.contracts.runs import SUCCESSFUL_STATUSES
+from migrayt.contracts.runs import SUCCESSFUL_STATUSES, RunKind, run_kind
+
+# A migration's runs as its list shows them: an undo or a delta sync is never mistaken for a migration run.
+KIND_SHOWN = {RunKind.RUN: "run", RunKind.DELTA_SYNC: "delta sync", RunKind.UNDO: "undo"}
 
 
 def _render_run(c: Console, run: dict) -> None:
@@ -22,11 +25,12 @@ def _render_run(c: Console, run: dict) -> None:
         plan = run.get("plan") or {}
         c.print(f"Migration [bold]{run['id']}[/] {run['name']}; plan v{plan.get('version')} {plan.get('status')}")
         for r in run["runs"]:
-            c.print(f"  {r['id']} {r['status']} {r.get('phase') or ''}")
+            c.print(f"  {r['id']} {KIND_SHOWN[r.get('kind') or 'run']} {r['status']} {r.get('phase') or ''}")
         return
     eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
     c.print(
-        f"Run [bold]{run['run_id']}[/] {run['status']}  phase {run.get('phase')}  "
+        f"{KIND_SHOWN[run_kind(run['run_id'])].capitalize()} [bold]{run['run_id']}[/] {run['status']}  "
+        f"phase {run.get('phase')}  "
         f"elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}"
     )
     table = Table("phase", "total", "done", "already in Jira", "passed over", "accepted", "failed")

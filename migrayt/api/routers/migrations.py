@@ -20,6 +20,7 @@ from migrayt.api.routers.deps import ID_PATTERN, Intake, MigrationId, Service
 from migrayt.api.routers.schemas import ACTOR, CreateMigrationBody, MigrationView, PlanSummary, RunSummary
 from migrayt.api.secret_refs import SecretRefRefused, check_named_ref
 from migrayt.connections import JIRA_PROJECT_KEY
+from migrayt.contracts.runs import run_kind
 from migrayt.core.errors import WrongConnectionKind
 from migrayt.core.reports import RunReport
 from migrayt.mapping.plan import MappingPlan, default_plan
@@ -85,6 +86,7 @@ def plan_summary(row: PlanVersion) -> PlanSummary:
 def run_summary(run: Run) -> RunSummary:
     return RunSummary(
         id=run.id,
+        kind=run_kind(run.id).value,
         status=run.status,
         phase=run.phase,
         original_run_id=run.original_run_id,

@@ -81,6 +81,9 @@ class PlanView(PlanSummary):
 
 class RunSummary(BaseModel):
     id: str
+    kind: str = Field(
+        "run", description="run (a migration run), delta_sync (the changes since one) or undo (what one added, removed)"
+    )
     status: str
     phase: str | None = None
     original_run_id: str | None = None
@@ -97,7 +100,9 @@ class MigrationView(BaseModel):
     plan: PlanSummary | None = Field(None, description="the latest plan version")
     runs: list[RunSummary] = Field(default_factory=list)
     status: str | None = Field(
-        None, description="the status of its latest full run (a delta sync after it does not clear its failures)"
+        None,
+        description="the status of its latest full run (a delta sync after it does not clear its failures; "
+        "an undo is not a run of the migration, see `runs` and GET /api/migrations/{id}/undo)",
     )
     status_run_id: str | None = None
 

@@ -46,7 +46,7 @@ from migrayt.billing.service import (
 from migrayt.connections_store import ConnectionRejected, SecretKeyMissing
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.preview import PreviewReport
-from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES, RunKind, RunStatus, run_kind
 from migrayt.contracts.schedules import ScheduledRunResult
 from migrayt.contracts.undo import FORCE_CATEGORIES, UndoPlan
 from migrayt.core import report_render
@@ -682,17 +682,20 @@ async def _run_context(
     migration = await svc.get_migration(who.tenant, report.migration_id)
     events = await svc.audit_events(who.tenant, migration_id=report.migration_id, limit=1000)
     status = RunStatus(report.status)
+    kind = run_kind(report.run_id)
     return dict(
         who=who,
         migration=migration,
         step="run",
         run=report,
+        kind=kind.value,
         bars=views.phase_bars(status, report.phase, report.counters, report.phases),
         final=status in FINAL_STATUSES,
         can_pause=status == RunStatus.RUNNING and not report.pause_requested,
         can_resume=status == RunStatus.PAUSED or report.pause_requested,
         can_cancel=status not in FINAL_STATUSES,
-        can_rerun=status in RERUNNABLE,
+        # An undo is taken up again from the undo page (a dry run first), never re-run as a migration.
+        can_rerun=kind != RunKind.UNDO and status in RERUNNABLE,
         events=list(reversed(events[-200:])),
         notice=notice,
         error=error,
@@ -912,7 +915,7 @@ async def _schedules_page(
         step="schedules",
         schedules=schedules,
         results=results,
-        latest_run=runs[-1] if runs else None,
+        latest_run=next((r for r in reversed(runs) if run_kind(r.id) != RunKind.UNDO), None),
         error=error,
         entered=entered or {},
         notice=SCHEDULE_NOTICES.get(request.query_params.get("done", "")),

@@ -23,6 +23,11 @@ class ProjectSpec(BaseModel):
     team: str = "Phoenix Team"
     # The first item carries this many hyperlinks more (over 2,000: past Jira's per-issue cap on remote links).
     extra_hyperlinks: int = Field(0, ge=0, le=10_000)
+    # Extra files of these sizes (bytes), one per item from the first item without an ugly case on: the real-size
+    # attachments of a big project (100 MB to 1 GB), generated block by block as they are read, never held whole.
+    large_attachments: list[int] = Field(default_factory=list)
+    # False: no planted ugly cases (a project whose only oddity is what a test adds, e.g. its large files).
+    ugly: bool = True
     # 7pace Timetracker installed in the organization (False: its REST API answers 404, as an absent extension).
     timetracker: bool = True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import random
 import struct
 import zlib
@@ -111,7 +112,7 @@ UGLY_CASES = (
 )
 MANY_COMMENTS = 350
 MANY_ATTACHMENTS = 120
-HUGE_ATTACHMENT_BYTES = 10 * 1024 * 1024 + 123_457  # over Jira sandbox's 10 MiB limit
+HUGE_ATTACHMENT_BYTES = 10 * 1024 * 1024 + 123_457  # over Jira Data Center's 10 MiB default (tests set it)
 LONG_DESCRIPTION_CHARS = 40_000  # over Jira's 32,767
 BLOCK_BYTES = 64 * 1024
 
@@ -286,6 +287,7 @@ class GeneratedProject:
         self._ugly_by_id: dict[int, list[str]] = {}
         for case, item_id in self._ugly_by_case.items():
             self._ugly_by_id.setdefault(item_id, []).append(case)
+        self._large_by_item = self._place_large_files()
         # Per-instance caches: bounded, so 100k items never sit in memory at once.
         self.work_item = lru_cache(maxsize=1024)(self._build_work_item)
         self.core = lru_cache(maxsize=16384)(self._core)
@@ -442,7 +444,24 @@ class GeneratedProject:
 
     # ---- ugly cases ---------------------------------------------------------------------------
 
+    def _place_large_files(self) -> dict[int, list[tuple[int, int]]]:
+        """item id -> [(k, size)] for the spec's large files: one per item, after the ugly ones (ids <= 50)."""
+        placed: dict[int, list[tuple[int, int]]] = {}
+        sizes = self.spec.large_attachments
+        if not sizes:
+            return placed
+        pool = list(itertools.islice((i for i in range(1, self.n + 1) if i not in self._ugly_by_id), len(sizes))) or [1]
+        for k, size in enumerate(sizes):
+            placed.setdefault(pool[k % len(pool)], []).append((k, size))
+        return placed
+
+    def large_attachment_items(self) -> dict[int, list[int]]:
+        """Which item carries which of the spec's large files (their sizes)."""
+        return {i: [size for _, size in files] for i, files in self._large_by_item.items()}
+
     def _place_ugly_cases(self) -> dict[str, int]:
+        if not self.spec.ugly:
+            return {}
         rng = self._rng("ugly")
         candidates = [i for i in range(2, min(self.n, 50) + 1) if type_of(i) != "Bug"]
         if len(candidates) >= len(UGLY_CASES):
@@ -780,6 +799,7 @@ class GeneratedProject:
             plan.append((f"db-dump-{item_id}.bin", "bin", HUGE_ATTACHMENT_BYTES))
         if "zero_byte_attachment" in cases:
             plan.append((f"empty-{item_id}.log", "log", 0))
+        plan += [(f"large-{k + 1}.bin", "bin", size) for k, size in self._large_by_item.get(item_id, ())]
         added = sum(c.attachments for c in self._changes.get(item_id, ()))
         plan += [(f"added-{item_id}-{k + 1}.txt", "txt", 3000 + 17 * k) for k in range(added)]
         return plan
@@ -892,30 +912,50 @@ class GeneratedProject:
             data = magic + data[len(magic) :]
         return data
 
-    def _attachment_blocks(self, att: GeneratedAttachment) -> Iterator[bytes]:
+    def _attachment_blocks(self, att: GeneratedAttachment, start: int = 0) -> Iterator[bytes]:
+        """The file's blocks from byte `start` on (the first one cut): every block but the last is BLOCK_BYTES,
+        so a range request starts at its block without generating the ones before."""
         ext = att.file_name.rsplit(".", 1)[-1]
         if ext == "png":
-            yield self._png(att.guid)
+            yield self._png(att.guid)[start:]
             return
-        remaining = att.size
-        index = 0
+        index, skip = divmod(start, BLOCK_BYTES)
+        remaining = att.size - index * BLOCK_BYTES
+        if skip and remaining > 0:
+            block = self._block(att.guid, ext, index)[:remaining]
+            remaining -= len(block)
+            index += 1
+            yield block[skip:]
         while remaining > 0:
             block = self._block(att.guid, ext, index)[:remaining]
             remaining -= len(block)
             index += 1
             yield block
 
-    def attachment_chunks(self, guid: str, chunk: int = 64 * 1024) -> Iterator[bytes]:
-        """The attachment's bytes as a stream of `chunk`-sized pieces (last one shorter)."""
+    def attachment_chunks(self, guid: str, chunk: int = 64 * 1024, start: int = 0) -> Iterator[bytes]:
+        """The attachment's bytes from byte `start` as a stream of `chunk`-sized pieces (last one shorter)."""
         att = self.attachment(guid)
         buf = b""
-        for block in self._attachment_blocks(att):
+        for block in self._attachment_blocks(att, start):
             buf += block
             while len(buf) >= chunk:
                 yield buf[:chunk]
                 buf = buf[chunk:]
         if buf:
             yield buf
+
+    def large_attachment_content(self, size: int, sha256: str) -> Iterator[bytes] | None:
+        """The bytes of the planted large file with this size and sha-256, if there is one (for a Jira that kept
+        only the digest of what it received)."""
+        for item_id in self._large_by_item:
+            for att in self.attachments(item_id):
+                if (
+                    att.size == size
+                    and att.file_name.startswith("large-")
+                    and self.attachment_sha256(att.guid) == sha256
+                ):
+                    return self.attachment_chunks(att.guid)
+        return None
 
     def _attachment_sha256(self, guid: str) -> str:
         h = hashlib.sha256()

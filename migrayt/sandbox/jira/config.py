@@ -6,6 +6,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+# Jira Cloud's default upload limit per file ("1 GB", configurable up to 2 GB), reported by /attachment/meta.
+CLOUD_ATTACHMENT_BYTES = 1024**3
+# Jira Data Center's default (10 MB): what a test sets to see the generator's planted too-large file refused.
+DATA_CENTER_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
 
 class JiraUserSeed(BaseModel):
     account_id: str
@@ -23,7 +28,10 @@ class JiraSandboxConfig(BaseModel):
     # When set, `Authorization: Bearer <this>` is accepted too, as a Data Center PAT is.
     data_center_pat: str | None = Field(None, repr=False)
     users: list[JiraUserSeed] = []  # the runner fills these from the generated ADO project
-    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_attachment_bytes: int = CLOUD_ATTACHMENT_BYTES
+    # Uploads over this size are kept as name, size and sha-256 only (so 20 GB of test files fit on one machine);
+    # their content is served again only when the generator planted those very bytes.
+    keep_attachment_bytes: int = 64 * 1024 * 1024
     max_attachments_per_issue: int = 2000
     max_comments_per_issue: int = 5000
     max_worklogs_per_issue: int = 5000

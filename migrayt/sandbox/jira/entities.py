@@ -89,6 +89,8 @@ class Attachment:
     mime_type: str
     author_id: str
     created: float
+    # False: a large upload of which the sandbox kept only name, size and sha-256, not the bytes.
+    kept: bool = True
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`/_sandbox/*` (no auth): what the site holds, in counts and issue by issue, for tests and the demo to
-assert on, a reset to empty, and the site settings a Jira administrator changes (the attachment size limit)."""
+assert on, a reset to empty, the site settings a Jira administrator changes (the attachment size limit), and
+changes a test plants as someone else (an edit, a swapped file)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ async def edit_as(request: Request, state: JiraSite, key: str) -> Response:
         state.edit_issue(state.issue(key), {"fields": body.get("fields") or {}})
     finally:
         ACTING_AS.reset(token)
+    return Response(status_code=204)
+
+
+@router.put("/attachments/{att_id}/content", status_code=204)
+async def replace_attachment_content(request: Request, state: JiraSite, att_id: str) -> Response:
+    """Swap an attachment's bytes for the request body, keeping its name and id: a test plants a file that a
+    name-and-size check cannot tell from the migrated one."""
+    state.replace_attachment_content(state.attachment(att_id), await request.body())
     return Response(status_code=204)
 
 
