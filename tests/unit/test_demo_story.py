@@ -5,9 +5,9 @@ from __future__ import annotations
 from migrayt.core.item_records_view import record_line
 from migrayt.launcher.demo_story import failure_line, link_lines, planted
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
-from migrayt.sandbox.jira.config import JiraSandboxConfig
+from migrayt.sandbox.jira.config import DATA_CENTER_ATTACHMENT_BYTES
 
-LIMIT = JiraSandboxConfig().max_attachment_bytes
+LIMIT = DATA_CENTER_ATTACHMENT_BYTES  # what `running_sandbox`, and so the demo, sets
 
 
 def _failed(kind: str, source_key: str, error: str, detail: dict | None = None):

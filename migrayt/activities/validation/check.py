@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -456,7 +457,7 @@ class _BatchCheck:
         first = len(posted) + 1
         return refs, [(c.id, overflow_block(first + i, c)) for i, c in enumerate(overflow)]
 
-    async def _read_file(self, attachment: dict) -> bytes:
+    async def _read_file(self, attachment: Mapping[str, Any]) -> bytes:
         self.calls += 1
         return b"".join([chunk async for chunk in self.ctx.jira.stream_attachment_content(str(attachment.get("id")))])
 

@@ -25,7 +25,7 @@ def _render_run(c: Console, run: dict) -> None:
         plan = run.get("plan") or {}
         c.print(f"Migration [bold]{run['id']}[/] {run['name']}; plan v{plan.get('version')} {plan.get('status')}")
         for r in run["runs"]:
-            c.print(f"  {r['id']} {KIND_SHOWN[r.get('kind') or 'run']} {r['status']} {r.get('phase') or ''}")
+            c.print(f"  {r['id']} {KIND_SHOWN[RunKind(r.get('kind') or 'run')]} {r['status']} {r.get('phase') or ''}")
         return
     eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
     c.print(
