@@ -120,8 +120,10 @@ class Settings(BaseSettings):
     # Intake and mapping (issue 5). Fernet key (urlsafe base64, 32 bytes) for stored connection secrets.
     secret_key: SecretStr | None = None
     # USD per unit (migrayt/intake/quote.py): "item", a work item migrated with everything carried with it, and each
-    # plugin's units ("worklog": one 7pace work log). The quote, the checkout and the meter price by this one table.
-    price_table: dict[str, float] = {"item": 0.02, "worklog": 0.002}
+    # plugin's units ("worklog": one 7pace work log; "test": one test case carried as an Xray Test with its steps;
+    # "test_membership": one test's place in an Xray Test Set or Test Plan). The quote, the checkout and the meter
+    # price by this one table; a unit missing from it is quoted and billed at 0.
+    price_table: dict[str, float] = {"item": 0.02, "worklog": 0.002, "test": 0.01, "test_membership": 0.001}
     # Jira limits a lint checks against when the site does not say (Jira Cloud's documented defaults). A site's own
     # upload limit (/rest/api/3/attachment/meta) always decides; 1 GB is Cloud's default per file (10 MB is Data
     # Center's).

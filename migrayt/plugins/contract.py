@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the contract stays importable from every layer; the hooks' 
     from migrayt.activities.preview.later_phases import LaterPhases
     from migrayt.connectors.ado import AdoClient, WorkItem
     from migrayt.connectors.jira import JiraClient
+    from migrayt.connectors.xray import XrayClient
     from migrayt.contracts.execution import PhaseBatchResult
     from migrayt.contracts.validation import Difference
     from migrayt.intake.catalog import TargetLimits
@@ -112,12 +113,17 @@ class Plugin(ABC):
 
     # --- intake -------------------------------------------------------------------------------------
 
+    # `xray` is the target's Xray Cloud client when the migration names an Xray API key (None otherwise): Xray is an
+    # app of its own with its own credentials, so the Jira client alone cannot tell whether the site can receive it.
+
     @abstractmethod
-    async def detect(self, ado: AdoClient, jira: JiraClient | None) -> Detection:
+    async def detect(self, ado: AdoClient, jira: JiraClient | None, xray: XrayClient | None = None) -> Detection:
         """Cheap and read-only; `jira` is None when the scan has no target connection yet."""
 
     @abstractmethod
-    async def scan(self, ado: AdoClient, jira: JiraClient | None, limits: TargetLimits) -> PluginScan:
+    async def scan(
+        self, ado: AdoClient, jira: JiraClient | None, limits: TargetLimits, xray: XrayClient | None = None
+    ) -> PluginScan:
         """Detection, the counts, the units to quote and the lint findings; read-only."""
 
     def mapping_needs(self, scan: PluginScan) -> list[MappingNeed]:

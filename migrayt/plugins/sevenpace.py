@@ -29,6 +29,7 @@ from migrayt.connectors.adf.nodes import clean_text
 from migrayt.connectors.ado import AdoClient, Worklog
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import JiraClient, JiraWorklog
+from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import ISSUE, WORKLOG, WORKLOG_OVERFLOW
 from migrayt.contracts.validation import Difference, DifferenceKind
@@ -150,7 +151,7 @@ class SevenPace(Plugin):
 
     # --- intake -------------------------------------------------------------------------------------
 
-    async def detect(self, ado: AdoClient, jira: JiraClient | None) -> Detection:
+    async def detect(self, ado: AdoClient, jira: JiraClient | None, xray: XrayClient | None = None) -> Detection:
         try:
             async for _ in ado.iter_worklogs(page_size=1):
                 break
@@ -162,7 +163,9 @@ class SevenPace(Plugin):
             )
         return Detection(source_uses=True, target_accepts=True)
 
-    async def scan(self, ado: AdoClient, jira: JiraClient | None, limits: Any) -> PluginScan:
+    async def scan(
+        self, ado: AdoClient, jira: JiraClient | None, limits: Any, xray: XrayClient | None = None
+    ) -> PluginScan:
         detection = await self.detect(ado, jira)
         scan = PluginScan(name=self.name, title="7pace worklogs", detection=detection)
         if not detection.source_uses:

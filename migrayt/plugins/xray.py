@@ -221,8 +221,10 @@ class Xray(Plugin):
             )
         return Detection(source_uses=True, target_accepts=True)
 
-    async def scan(self, ado: AdoClient, jira: JiraClient | None, limits: Any) -> PluginScan:
-        detection = await self.detect(ado, jira)
+    async def scan(
+        self, ado: AdoClient, jira: JiraClient | None, limits: Any, xray: XrayClient | None = None
+    ) -> PluginScan:
+        detection = await self.detect(ado, jira, xray)
         scan = PluginScan(name=self.name, title="Xray tests", detection=detection)
         if not detection.source_uses:
             return scan

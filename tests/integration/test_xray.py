@@ -14,6 +14,7 @@ import httpx
 
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.contracts.runs import RunStatus
+from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.plugins.xray import TABLE_HEADING
 from migrayt.sandbox.fault_config import FaultConfig
@@ -203,6 +204,37 @@ async def test_killed_mid_plugin_with_xray_answers_dropped_leaves_no_duplicates(
         assert counters["dropped_after_write"] > 0, "the test must have dropped some answers"
         assert final.status == RunStatus.COMPLETED, final.model_dump_json()
         await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
+
+
+async def test_scan_finds_xray_with_the_key_and_reports_the_fallback_without_it(stack, worker):
+    """With the target's Xray key the scan authenticates as the run would and quotes tests and memberships; without
+    it the scan says why and quotes neither (the steps-table fallback is part of each item)."""
+    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+    spec = ProjectSpec(seed=34, items=45, test_management=True)
+    for with_xray in (True, False):
+        with running_sandbox(spec, xray=with_xray) as sandbox:
+            migration_id = await xray_migration(stack, sandbox, with_xray=with_xray)
+            scan_id = await intake.start_scan(TENANT, migration_id, actor="test", door="api", draft_plan=False)
+            scan = await intake.scan_result(scan_id)
+            assert scan.status == "COMPLETED", scan.error
+            view = await intake.get_scan(TENANT, scan_id)
+            project = sandbox.sandbox.project
+        tests = len(expected_tests(project))
+        memberships = sum(len(held) for held in expected_memberships(project).values())
+        found = view.catalog["plugins"]["xray"]
+        lines = {line["what"]: line for line in view.quote["lines"]}
+        assert found["detection"]["source_uses"] is True and found["counts"]["test cases"] == tests
+        if with_xray:
+            assert found["detection"]["target_accepts"] is True and found["detection"]["fallback"] is None
+            assert found["units"] == {"test": tests, "test_membership": memberships}
+            assert found["counts"]["suite memberships"] == memberships
+            assert lines["test"]["quantity"] == tests and lines["test_membership"]["quantity"] == memberships
+            assert lines["test"]["amount"] > 0 and lines["test_membership"]["amount"] > 0
+        else:
+            assert found["detection"]["target_accepts"] is False and found["detection"]["fallback"]
+            assert "no Xray API key" in found["detection"]["reason"]
+            assert found["units"] == {} and "test" not in lines and "test_membership" not in lines
+            assert "xray_absent" in {f["rule"] for f in found["findings"]}
 
 
 async def until_held(xray_url: str) -> None:

@@ -22,6 +22,7 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
+from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.scan import ScanFinishedInput, ScanSourceInput, ScanSourceResult
 from migrayt.intake.already_present import already_in_jira
 from migrayt.intake.catalog import (
@@ -152,12 +153,14 @@ async def scan_project(
     return builder.finish()
 
 
-async def scan_plugins(ado: AdoClient, jira: JiraClient | None, limits: TargetLimits) -> dict[str, PluginScan]:
+async def scan_plugins(
+    ado: AdoClient, jira: JiraClient | None, limits: TargetLimits, xray: XrayClient | None = None
+) -> dict[str, PluginScan]:
     """Each plugin's own scan (migrayt/plugins/), in registry order: detected or not, its counts, units and lint."""
     found: dict[str, PluginScan] = {}
     for name, plugin in all_plugins().items():
         activity.heartbeat(f"scanning {name}")
-        found[name] = await plugin.scan(ado, jira, limits)
+        found[name] = await plugin.scan(ado, jira, limits, xray)
     return found
 
 
@@ -176,7 +179,7 @@ class ScanActivities:
         try:
             limits = await target_limits(ctx.jira, ctx.target.project_key, self._settings, input.limit_overrides)
             catalog = await scan_project(ctx.ado, limits, progress=lambda n: activity.heartbeat(f"{n} items read"))
-            catalog.plugins = await scan_plugins(ctx.ado, ctx.jira, limits)
+            catalog.plugins = await scan_plugins(ctx.ado, ctx.jira, limits, ctx.xray)
             identity = adoption.Identity.of(ctx.source)
             present = await adoption.present_in_target(ctx.jira, ctx.target.project_key, identity)
         except OutboundRefused as err:
