@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.intake.catalog import Catalog
+from migrayt.mapping.matcher import STEPS_ONLY_TYPES
 from migrayt.plugins import all_plugins, will_run
 
 ITEM = "item"
@@ -50,10 +51,14 @@ def units(catalog: Catalog, plan: Any = None) -> dict[str, int]:
     if plan is not None and getattr(plan, "types", None):
         items = sum(n for t, n in catalog.by_type.items() if t in plan.types)
     else:
-        items = catalog.items_total
+        # No plan yet: every item but those no plan makes an issue of (shared steps live inside their tests).
+        items = catalog.items_total - sum(n for t, n in catalog.by_type.items() if t in STEPS_ONLY_TYPES)
     out = {ITEM: items}
-    for name, scan in catalog.plugins.items():
-        if will_run(name, scan, plan):
+    # Registry order, not the catalog's: a catalog read back from the database has its plugins in JSONB's key
+    # order, and the checkout's quote must list its lines as the scan's does.
+    for name in all_plugins():
+        scan = catalog.plugins.get(name)
+        if scan is not None and will_run(name, scan, plan):
             for unit, n in scan.units.items():
                 out[unit] = out.get(unit, 0) + n
     return out

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from migrayt.contracts.runs import RunStatus
+from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from migrayt.worker.main import run_worker
@@ -26,11 +27,18 @@ TENANT = "billing-co"
 WEBHOOK_SECRET = "whsec_test_" + "k" * 24
 PRICE = "price_test_metered_items"
 WORKLOG_PRICE = "price_test_metered_worklogs"
-# What Stripe charges per unit, in cents: the price table's (0.02 and 0.002 USD), as the checkout checks.
+TEST_PRICE = "price_test_metered_tests"
+MEMBERSHIP_PRICE = "price_test_metered_test_memberships"
+# What Stripe charges per unit, in cents: the price table's (0.02, 0.002, 0.01 and 0.001 USD), as the checkout checks.
 PRICES = {
     PRICE: Price(unit_amount_decimal="2", meter_event="migrayt_item"),
     WORKLOG_PRICE: Price(unit_amount_decimal="0.2", meter_event="migrayt_worklog"),
+    TEST_PRICE: Price(unit_amount_decimal="1", meter_event="migrayt_test"),
+    MEMBERSHIP_PRICE: Price(unit_amount_decimal="0.1", meter_event="migrayt_test_membership"),
 }
+UNIT_PRICES = {"item": PRICE, "worklog": WORKLOG_PRICE, "test": TEST_PRICE, "test_membership": MEMBERSHIP_PRICE}
+# Record kind of a done write → the unit the quote counts it as.
+UNIT_OF_KIND = {"issue": "item", "worklog": "worklog", "xray_test": "test", "xray_membership": "test_membership"}
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
@@ -65,15 +73,16 @@ def completed_event(session_id: str) -> bytes:
 
 
 async def units_of(stack, run_id: str) -> dict[str, int]:
-    """What the run wrote, in the quote's units: issues are items, 7pace worklogs worklogs."""
+    """What the run wrote, in the quote's units: issues are items, 7pace worklogs worklogs, Xray tests and their
+    places in Test Sets and Test Plans tests and test memberships."""
     async with stack.service.sessions() as session:
         rows = await session.execute(
             select(ItemRecord.kind, func.count())
-            .where(ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind.in_(("issue", "worklog")))
+            .where(ItemRecord.run_id == run_id, ItemRecord.state == "done", ItemRecord.kind.in_(UNIT_OF_KIND))
             .group_by(ItemRecord.kind)
         )
         by_kind = dict(rows.all())
-    return {"item": by_kind.get("issue", 0), "worklog": by_kind.get("worklog", 0)}
+    return {unit: by_kind.get(kind, 0) for kind, unit in UNIT_OF_KIND.items()}
 
 
 async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_quote(stack, monkeypatch):
@@ -83,7 +92,7 @@ async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_
             MIGRAYT_STRIPE_API_KEY="sk_test_local",
             MIGRAYT_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             MIGRAYT_STRIPE_API_BASE=stripe_api.url,
-            MIGRAYT_STRIPE_PRICES=json.dumps({"item": PRICE, "worklog": WORKLOG_PRICE}),
+            MIGRAYT_STRIPE_PRICES=json.dumps(UNIT_PRICES),
             MIGRAYT_METER_INTERVAL_SECONDS="0.5",
         ).items():
             monkeypatch.setenv(name, value)
@@ -97,8 +106,11 @@ async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_
             ) as api,
         ):
             token = await api.issue_token(TENANT)
-            with running_sandbox(items=20, seed=91) as sandbox:
-                migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+            # A project with 7pace work logs and test cases, and the target's Xray key: every plugin runs.
+            with running_sandbox(ProjectSpec(items=20, seed=91, test_management=True)) as sandbox:
+                migration_id = await create_sandbox_migration(
+                    stack, sandbox, plan=structure_only_plan(), tenant=TENANT, with_xray=True
+                )
                 async with api.client(token) as http, api.client() as anonymous:
                     # No quote yet: no checkout. Not paid: no run.
                     assert (await http.post(f"/api/migrations/{migration_id}/checkout")).status_code == 409
@@ -122,11 +134,11 @@ async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_
                     [sent] = stripe_api.calls("/v1/checkout/sessions")
                     assert sent.headers["authorization"] == "Bearer sk_test_local"
                     assert sent.form["mode"] == "subscription"
-                    # One metered price per quoted unit: work items, and the 7pace worklogs the sandbox has.
-                    assert [line["what"] for line in quote["lines"]] == ["item", "worklog"]
-                    assert (sent.form["line_items[0][price]"], sent.form["line_items[1][price]"]) == (
-                        PRICE,
-                        WORKLOG_PRICE,
+                    # One metered price per quoted unit: work items, the 7pace worklogs and the Xray tests and
+                    # memberships the sandbox has.
+                    assert [line["what"] for line in quote["lines"]] == list(UNIT_PRICES)
+                    assert [sent.form[f"line_items[{n}][price]"] for n in range(len(UNIT_PRICES))] == list(
+                        UNIT_PRICES.values()
                     )
                     assert sent.form["client_reference_id"] == migration_id and sent.form[
                         "metadata[quote_total]"
@@ -166,7 +178,10 @@ async def test_checkout_unlocks_the_run_and_the_meter_and_the_invoice_equal_the_
 
                     # Every unit the run wrote reached Stripe as meter usage, once, on its unit's meter.
                     written = await units_of(stack, run_id)
-                    assert final.status == RunStatus.COMPLETED and written["item"] == 20 and written["worklog"] > 0
+                    # Shared steps are not issues of their own (expanded inside their tests): not quoted, not billed.
+                    items = 20 - view["catalog"]["by_type"].get("Shared Steps", 0)
+                    assert final.status == RunStatus.COMPLETED and written["item"] == items
+                    assert written["worklog"] > 0 and written["test"] > 0 and written["test_membership"] > 0
                     deadline = time.monotonic() + 20
                     while True:
                         events = stripe_api.calls("/v1/billing/meter_events")

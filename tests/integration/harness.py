@@ -28,6 +28,7 @@ from migrayt.store.models import ItemRecord
 
 ADO_PAT_ENV = "MIGRAYT_TEST_ADO_PAT"
 JIRA_TOKEN_ENV = "MIGRAYT_TEST_JIRA_TOKEN"
+XRAY_SECRET_ENV = "MIGRAYT_TEST_XRAY_SECRET"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -63,10 +64,24 @@ class Stack:
 
 
 async def create_sandbox_migration(
-    stack: Stack, sandbox: SandboxServer, plan: MappingPlan | None = None, tenant: str = "acme-corp"
+    stack: Stack,
+    sandbox: SandboxServer,
+    plan: MappingPlan | None = None,
+    tenant: str = "acme-corp",
+    *,
+    with_xray: bool = False,
 ) -> str:
+    """With `with_xray`, the target names the sandbox Xray's API key (the secret through an environment reference)."""
     os.environ[ADO_PAT_ENV] = "sandbox-pat"
     os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
+    xray: dict[str, Any] = {}
+    if with_xray:
+        os.environ[XRAY_SECRET_ENV] = sandbox.sandbox.xray_client_secret
+        xray = dict(
+            xray_client_id=sandbox.sandbox.xray_client_id,
+            xray_secret_ref=f"env:{XRAY_SECRET_ENV}",
+            xray_url=sandbox.xray_url,
+        )
     return await stack.service.create_migration(
         tenant,
         "Phoenix to PHX",
@@ -78,6 +93,7 @@ async def create_sandbox_migration(
             project_key="PHX",
             email="migrator@example.com",
             token_ref=f"env:{JIRA_TOKEN_ENV}",
+            **xray,
         ),
         plan or default_plan(),
         actor="test@acme.example",
