@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 DEMO_ADO_PAT_ENV = "MIGRAYT_DEMO_ADO_PAT"
 DEMO_JIRA_TOKEN_ENV = "MIGRAYT_DEMO_JIRA_TOKEN"
+DEMO_XRAY_SECRET_ENV = "MIGRAYT_DEMO_XRAY_SECRET"
 ACTOR, DOOR = "demo", "cli"
 # The CLI's own default (a shell with no MIGRAYT_ variable): no --api-url to print for it.
 DEFAULT_API_URL = f"http://{Settings.model_fields['api_host'].default}:{Settings.model_fields['api_port'].default}"
@@ -144,16 +145,20 @@ def demo_command(
     """Migrate a generated ADO project into the sandbox Jira on the embedded stack, live: a first run fails on
     planted problems, the demo fixes them as a user would and re-runs to COMPLETED."""
     from migrayt.launcher.local import local_stack
+    from migrayt.sandbox.generator import ProjectSpec
     from migrayt.sandbox.testing import running_sandbox
 
     settings = get_settings()
     console = Console()
     os.environ[DEMO_ADO_PAT_ENV] = "sandbox-pat"
     os.environ[DEMO_JIRA_TOKEN_ENV] = "sandbox-token"
+    # 7pace work logs and test cases in the project, Xray on the site: phase 8 writes through both plugins.
+    spec = ProjectSpec(items=items, seed=seed, timetracker=True, test_management=True)
 
     async def main() -> int:
-        with running_sandbox(items=items, seed=seed, ado_port=ado_port, jira_port=jira_port) as sandbox:
-            console.print(f"Sandbox ADO {sandbox.ado_url}  Jira {sandbox.jira_url}")
+        with running_sandbox(spec, ado_port=ado_port, jira_port=jira_port) as sandbox:
+            console.print(f"Sandbox ADO {sandbox.ado_url}  Jira {sandbox.jira_url}  Xray {sandbox.xray_url}")
+            os.environ[DEMO_XRAY_SECRET_ENV] = sandbox.sandbox.xray_client_secret
             async with local_stack(settings) as stack:
                 if stack.api_url:
                     note = "until Ctrl-C" if keep_running else "valid while the demo runs"
@@ -212,6 +217,19 @@ async def _watch(stack: LocalStack, tenant: str, run_id: str, console: Console) 
             await asyncio.sleep(0.3)
 
 
+def plugin_lines(progress: RunProgress) -> list[str]:
+    """Phase 8 named per plugin, as scan, progress and report name it ("7pace worklogs: 12 logged")."""
+    lines = []
+    for phase in batched(run_phases()):
+        if BY_NAME[phase].plugin is None or (c := progress.counters.get(phase)) is None:
+            continue
+        w = BY_NAME[phase].words()
+        lines.append(
+            f"{BY_NAME[phase].title}: {c.created:,} {w['created']} · {c.skipped:,} {w['skipped']} · {c.failed:,} failed"
+        )
+    return lines
+
+
 def _phase_table(title: str, progress: RunProgress) -> Table:
     table = Table(title=title)
     for column in ("phase", "total", "done", "already in Jira", "passed over", "failed"):
@@ -253,6 +271,9 @@ async def _run_demo(stack: LocalStack, sandbox: SandboxServer, console: Console,
                 project_key="PHX",
                 email=sandbox.sandbox.jira_email,
                 token_ref=f"env:{DEMO_JIRA_TOKEN_ENV}",
+                xray_client_id=sandbox.sandbox.xray_client_id,
+                xray_secret_ref=f"env:{DEMO_XRAY_SECRET_ENV}",
+                xray_url=sandbox.xray_url,
             ),
             default_plan(),
             actor=ACTOR,
@@ -267,6 +288,8 @@ async def _run_demo(stack: LocalStack, sandbox: SandboxServer, console: Console,
         first = await _watch(stack, tenant, first_id, console)
         first_seconds = time.monotonic() - run_started
         console.print(_phase_table(f"Run {first_id}: {first.status.value} in {first_seconds:.1f}s", first))
+        for line in plugin_lines(first):
+            console.print(line)
 
         final, final_id = first, first_id
         # Every failed record, users' too (the phase counters hold only the items').
@@ -288,6 +311,8 @@ async def _run_demo(stack: LocalStack, sandbox: SandboxServer, console: Console,
             final = await _watch(stack, tenant, final_id, console)
             rerun_seconds = time.monotonic() - run_started
             console.print(_phase_table(f"Re-run {final_id}: {final.status.value} in {rerun_seconds:.1f}s", final))
+            for line in plugin_lines(final):
+                console.print(line)
             if final.status == RunStatus.COMPLETED:
                 written = sum(c.created for c in final.counters.values())
                 console.print(

@@ -44,7 +44,7 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = " ".join(result.stdout.split())  # Rich wraps lines at the terminal's width
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    project = GeneratedProject(ProjectSpec(seed=3, items=40))
+    project = GeneratedProject(ProjectSpec(seed=3, items=40, timetracker=True, test_management=True))
     big_file_item = project.ugly_cases()["huge_attachment"]
 
     first = summary["first_run"]
@@ -61,13 +61,23 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
         assert f"ADO user {name} <{unique}>: no Jira account" in out
     assert "not planted" not in out
     assert f"migrayt rerun {first['run_id']}" in out and "--fallback-user" in out
+    # Phase 8 writes through each plugin, named per plugin: 7pace work logs and Xray tests.
+    worklogs, tests = first["phases"]["7pace"], first["phases"]["xray"]
+    assert worklogs["created"] > 0 and tests["created"] > 0
+    assert f"7pace worklogs: {worklogs['created']:,} logged" in out
+    assert f"Xray tests: {tests['created']:,} tests written" in out
 
     # The fix, then the re-run: COMPLETED, only the file sent again, every issue still there once.
     assert summary["status"] == "COMPLETED" and summary["run_id"] != first["run_id"]
     again = summary["phases"]
     assert again["attachments"]["created"] == 1 and again["create_items"]["created"] == 0
     assert all(c["failed"] == 0 for c in again.values())
-    assert summary["jira_issues"] == first["phases"]["create_items"]["created"] == 40
+    # Every work item an issue once (shared steps live inside their tests), and a Test Set per suite and a Test Plan
+    # per plan next to them.
+    shared_steps = sum(1 for i in project.item_ids() if project.core(i).type == "Shared Steps")
+    containers = sum(len(p.suites) for p in project.test_plans())  # a plan's root suite is the plan itself
+    assert first["phases"]["create_items"]["created"] == 40 - shared_steps
+    assert summary["jira_issues"] == 40 - shared_steps + containers
 
     api = f"http://127.0.0.1:{env['MIGRAYT_API_PORT']}"
     assert f"Web app {api}/app" in out
