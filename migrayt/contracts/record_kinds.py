@@ -12,6 +12,8 @@ from typing import Final
 USER: Final = "user"  # source identity → Jira account id (not a write: billing does not count it)
 COMPONENT: Final = "component"  # area path → Jira component id
 SPRINT: Final = "sprint"  # iteration path → Jira sprint id
+# provenance fact (e.g. "original_created") → Jira custom field id; detail "created" when Migrayt made it
+PROVENANCE_FIELD: Final = "provenance_field"
 
 # The batch phases, one kind per thing written.
 ISSUE: Final = "issue"  # work item id → issue key
@@ -43,6 +45,7 @@ ALL: Final = frozenset(
         USER,
         COMPONENT,
         SPRINT,
+        PROVENANCE_FIELD,
         ISSUE,
         HIERARCHY,
         LINK,

@@ -19,6 +19,7 @@ PHASE_OF_KIND: dict[str, str] = {
     K.USER: "preflight",
     K.COMPONENT: "preflight",
     K.SPRINT: "preflight",
+    K.PROVENANCE_FIELD: "preflight",
     K.ISSUE: "create_items",
     K.HIERARCHY: "hierarchy",
     K.LINK: "links",
@@ -39,7 +40,7 @@ PHASE_OF_KIND: dict[str, str] = {
 
 # Migration-wide lookups (not one work item's): written by preflight with this run id for every run.
 PREFLIGHT_RUN_ID = "preflight"
-LOOKUP_KINDS = frozenset({K.USER, K.COMPONENT, K.SPRINT})
+LOOKUP_KINDS = frozenset({K.USER, K.COMPONENT, K.SPRINT, K.PROVENANCE_FIELD})
 
 
 def phase_of(kind: str) -> str:
@@ -117,6 +118,8 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"area {source_key}"
     if kind == K.SPRINT:
         return f"iteration {source_key}"
+    if kind == K.PROVENANCE_FIELD:
+        return f"provenance field {source_key}"
     if kind == K.SOURCE_CHANGE:
         return f"source change rev {rest}" if rest else "source change"
     return f"{kind} {source_key}"

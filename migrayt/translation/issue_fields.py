@@ -12,6 +12,13 @@ from pydantic import BaseModel, Field
 from migrayt.connectors.adf import AdfContext, fit_adf, html_parts_to_adf, html_to_adf
 from migrayt.mapping.plan import FieldMapping, MappingPlan
 from migrayt.translation.field_roles import ADO_STORY_POINTS
+from migrayt.translation.provenance import (
+    PANEL,
+    ProvenanceTarget,
+    provenance_fields,
+    provenance_panel,
+    source_facts,
+)
 
 SUMMARY_LIMIT = 255
 TEXT_LIMIT = 32767
@@ -53,6 +60,8 @@ class Lookups:
     issue_keys: dict[int, str] = field(default_factory=dict)  # ADO id → Jira key, for #123 references
     # The plan's fallback user: who an ADO user without a Jira account is written as. None: left out.
     fallback_account: str | None = None
+    # Where the original dates, people and state go (custom fields or a description panel); None: nowhere.
+    provenance: ProvenanceTarget | None = None
 
 
 @dataclass
@@ -214,8 +223,10 @@ def build_issue_fields(
             if source_field != "System.Description":
                 html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
             html_parts.append(str(value))
+    target = lookups.provenance
+    facts = source_facts(ado_id, ado_fields, target.organization_url, target.project) if target else None
     description, truncated = fit_adf(
-        html_parts_to_adf(html_parts, adf_context),
+        with_provenance_panel(html_parts_to_adf(html_parts, adf_context), ado_id, ado_fields, lookups),
         limit=TEXT_LIMIT,
         note=(
             f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
@@ -275,7 +286,21 @@ def build_issue_fields(
         value = _transform(mapping, ado_fields.get(mapping.source), lookups)
         if value is not None:
             fields[mapping.target] = value
+    if target is not None and facts is not None:
+        fields.update(provenance_fields(target, facts))
     return IssueDraft(fields=fields, description_truncated=truncated, notes=notes, users_left_out=users_left_out)
+
+
+def with_provenance_panel(doc: dict[str, Any], ado_id: int, ado_fields: dict[str, Any], lookups: Lookups) -> dict:
+    """The description with the provenance panel on top, where the site keeps no provenance fields. Every
+    writer of a description uses it (create, its second pass, a delta sync), so none drops the panel."""
+    target = lookups.provenance
+    if target is None or target.mode != PANEL:
+        return doc
+    panel = provenance_panel(target, source_facts(ado_id, ado_fields, target.organization_url, target.project))
+    if panel is None:
+        return doc
+    return {**doc, "content": [panel, *(doc.get("content") or [])]}
 
 
 def _built_in_fields(plan: MappingPlan, catalog: TargetCatalog) -> list[FieldMapping]:

@@ -19,13 +19,14 @@ from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
 from migrayt.connectors.pool import ConnectorPool
-from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
+from migrayt.contracts.record_kinds import COMPONENT, PROVENANCE_FIELD, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
 from migrayt.translation import field_roles
 from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
+from migrayt.translation.provenance import FIELDS, MODE_KEY, PANEL, ProvenanceMode, ProvenanceTarget, chosen_facts
 
 
 @dataclass
@@ -119,11 +120,12 @@ class MigrationContexts:
     async def lookups(self, ctx: MigrationContext) -> Lookups:
         """Users, components and sprints resolved by preflight, from their item records."""
         lookups = Lookups()
+        provenance: dict[str, str] = {}
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key, ItemRecord.detail).where(
                     ItemRecord.migration_id == ctx.migration_id,
-                    ItemRecord.kind.in_((USER, COMPONENT, SPRINT)),
+                    ItemRecord.kind.in_((USER, COMPONENT, SPRINT, PROVENANCE_FIELD)),
                     ItemRecord.state == DONE,
                 )
             )
@@ -142,7 +144,22 @@ class MigrationContexts:
                     lookups.components[source_key] = target_key
                 elif kind == SPRINT:
                     lookups.sprints[source_key] = int(target_key)
+                elif kind == PROVENANCE_FIELD:
+                    provenance[source_key] = target_key
+        lookups.provenance = provenance_target(ctx, provenance)
         return lookups
+
+
+def provenance_target(ctx: MigrationContext, recorded: dict[str, str]) -> ProvenanceTarget | None:
+    """Where this migration's provenance goes, as its last preflight recorded it; None: nowhere."""
+    facts = chosen_facts(ctx.plan.provenance_fields)
+    if not facts or MODE_KEY not in recorded:
+        return None  # none chosen, or no preflight since provenance came in: written nowhere rather than guessed
+    mode: ProvenanceMode = PANEL if recorded[MODE_KEY] == PANEL else FIELDS
+    target = ProvenanceTarget(str(ctx.source.organization_url), ctx.source.project, facts, mode)
+    if target.mode == FIELDS:
+        target.field_ids = {f.key: recorded[f.key] for f in facts if f.key in recorded}
+    return target
 
 
 async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatalog:

@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.provenance_fields import ProvenanceFields
 from migrayt.activities.execution.user_fields import give_left_out_users
 from migrayt.activities.execution.users import FALLBACK_USER, NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import build_work_list
@@ -79,6 +80,10 @@ class PreflightActivities:
         components = await self._ensure_components(ctx) if ctx.plan.areas_to_components else 0
         activity.heartbeat("sprints")
         sprints = await self._ensure_sprints(ctx) if ctx.plan.iterations_to_sprints else 0
+        activity.heartbeat("provenance fields")
+        provenance = await ProvenanceFields(self._sessions).ensure(ctx)
+        if provenance.refusal:
+            activity.logger.warning(provenance.refusal)
         work = await build_work_list(self._sessions, input.run_id, ctx, catalog)
         return PreflightResult(
             tier_sizes=work.tier_sizes,

@@ -95,6 +95,9 @@ class JiraStore:
         # issue id → its changelog entries (record_change; read in removals.py); bulk task id → the task (removals.py)
         self.changelogs: dict[int, list[dict[str, Any]]] = {}
         self.bulk_tasks: dict[str, dict[str, Any]] = {}
+        # custom fields created on the site (custom_fields.py), and which screen each was added to
+        self.custom_fields: dict[str, Any] = {}
+        self.screen_fields_added: dict[int, list[str]] = {}
         self.counters: dict[str, int] = {
             "issue_number": 0,
             "issue_id": 10000,
@@ -115,6 +118,7 @@ class JiraStore:
             return
         for rec in self.store.load("meta"):
             self.counters.update(rec)
+        self._load_custom_fields()  # before the issues: their search views carry custom values
         loaded: dict[str, list] = {k: [cls(**r) for r in self.store.load(k)] for k, cls in KINDS.items()}
         for issue in sorted(loaded["issue"], key=lambda i: i.id):
             self._attach_issue(issue)
@@ -137,6 +141,9 @@ class JiraStore:
             self.components[comp.id] = comp
         for sp in loaded["sprint"]:
             self.sprints[sp.id] = sp
+
+    def _load_custom_fields(self) -> None:
+        """Overridden where custom fields are kept (custom_fields.py)."""
 
     def reset(self) -> None:
         with self.lock:
@@ -186,6 +193,10 @@ class JiraStore:
             "items": items,
         }
         self.changelogs.setdefault(issue.id, []).append(entry)
+
+    def custom_search_value(self, fid: str, value: Any) -> Any:
+        """Overridden where custom fields are kept (custom_fields.py)."""
+        return value
 
     # --- lookups ----------------------------------------------------------------------------------
 
@@ -257,6 +268,11 @@ class JiraStore:
             summary=issue.summary,
             created=issue.created,
             updated=issue.updated,
+            custom={
+                fid: self.custom_search_value(fid, issue.values[fid])
+                for fid in self.custom_fields
+                if issue.values.get(fid) is not None
+            },
         )
 
     def _reindex(self, issue: Issue) -> None:
