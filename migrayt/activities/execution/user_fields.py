@@ -60,12 +60,9 @@ async def give_left_out_users(
         )
     given = 0
     for n, (source_key, (issue_key, fields, users)) in enumerate(wanted.items()):
-        # Done with this same account: skip. Another account (the user mapped differently since): set again.
-        fields = {
-            f: a
-            for f, a in fields.items()
-            if not ((r := done.get(field_key(source_key, f))) and r.state == DONE and r.target_key == a)
-        }
+        # Done with this same account on this same issue: skip. Another account (the user mapped differently
+        # since) or another issue (the first undone and created again): set again.
+        fields = {f: a for f, a in fields.items() if not _already_set(done.get(field_key(source_key, f)), issue_key, a)}
         if not fields:
             continue
         if n % 20 == 0:
@@ -86,3 +83,12 @@ async def give_left_out_users(
             await session.commit()
         given += 1
     return given
+
+
+def _already_set(record: ItemRecord | None, issue_key: str, account: str) -> bool:
+    return (
+        record is not None
+        and record.state == DONE
+        and record.target_key == account
+        and (record.detail or {}).get("issue") == issue_key
+    )
