@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
+from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.record_kinds import USER_FIELD
 from migrayt.contracts.runs import RunStatus
 from migrayt.core.intake import IntakeService
@@ -85,6 +86,10 @@ async def test_rerun_gives_issues_the_users_mapped_after_the_first_run(stack, wo
         plan.users["chris.walden@acme.example"] = chris_in_jira.email or ""
         new_version = await intake.edit_plan(TENANT, migration_id, version.version, plan, actor="ana@acme", door="api")
         await intake.approve_plan(TENANT, migration_id, new_version, actor="ana@acme", door="api")
+        preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@acme", door="api", samples=2)
+        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
+        predicted = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+        assert (predicted.users_given, predicted.issues_given_users) == (len(UNMATCHED), len(wanted))
         if first.status == RunStatus.INCOMPLETE:
             rerun_id = await stack.service.rerun(TENANT, run_id, actor="ana@acme", door="api")
         else:
@@ -101,7 +106,7 @@ async def test_rerun_gives_issues_the_users_mapped_after_the_first_run(stack, wo
 
         # The run says so, in its own words; a third run has nothing left to give.
         report = await stack.service.run_report(TENANT, rerun_id)
-        assert report.issues_given_users == len(wanted)
+        assert (report.users_given, report.issues_given_users) == (len(UNMATCHED), len(wanted))
         async with stack.service.sessions() as session:
             given = (
                 await session.scalars(
