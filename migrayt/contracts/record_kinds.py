@@ -36,6 +36,10 @@ USER_FIELD: Final = "user_field"
 # Phase 8's plugins (migrayt/plugins/), each kind named by the plugin that writes it.
 WORKLOG: Final = "worklog"  # 7pace: "itemid:worklogid" → Jira worklog id (detail: seconds, issue)
 WORKLOG_OVERFLOW: Final = "worklog_overflow"  # 7pace: an item's work logs past Jira's cap, as one attached file
+XRAY_TEST: Final = "xray_test"  # Xray: test case id → its Test issue key, once its steps and dataset are in Xray
+XRAY_CONTAINER: Final = "xray_container"  # Xray: "plan:N" / "suite:N" → the Test Plan / Test Set issue key
+XRAY_MEMBERSHIP: Final = "xray_membership"  # Xray: "suite:N:testcase" → the container's issue key
+STEPS_TABLE: Final = "steps_table"  # no Xray: test case id → the issue whose description got the steps table
 
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
@@ -62,6 +66,10 @@ ALL: Final = frozenset(
         USER_FIELD,
         WORKLOG,
         WORKLOG_OVERFLOW,
+        XRAY_TEST,
+        XRAY_CONTAINER,
+        XRAY_MEMBERSHIP,
+        STEPS_TABLE,
         SOURCE_CHANGE,
     }
 )

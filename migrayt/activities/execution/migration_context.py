@@ -19,6 +19,7 @@ from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
 from migrayt.connectors.pool import ConnectorPool
+from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.record_kinds import COMPONENT, PROVENANCE_FIELD, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
@@ -38,6 +39,8 @@ class MigrationContext:
     target: TargetConnection
     ado: AdoClient
     jira: JiraClient
+    # Xray Cloud, when the target names its API key (migrayt/plugins/xray.py)
+    xray: XrayClient | None = None
 
 
 def bad_configuration(message: str) -> ApplicationError:
@@ -79,9 +82,10 @@ class MigrationContexts:
             ) from None
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
-        owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)
+        owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref, target.xray_secret_ref or "")
         with _secrets_checked(tenant):
             ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
+            xray = self._connectors.xray(target, tenant, owned)
         return MigrationContext(
             migration_id=migration.id,
             tenant_id=migration.tenant_id,
@@ -90,6 +94,7 @@ class MigrationContexts:
             target=target,
             ado=ado,
             jira=jira,
+            xray=xray,
         )
 
     async def jira_for(self, tenant: str, target: TargetConnection) -> JiraClient:

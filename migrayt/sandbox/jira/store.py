@@ -64,6 +64,8 @@ class JiraStore:
             self.attachment_dir = Path(self._tmp.name)
             self.store = Store(None)
         self.attachment_dir.mkdir(parents=True, exist_ok=True)
+        # Apps that keep state about these issues (Xray) empty theirs with the site, as ids start over.
+        self.reset_listeners: list[Any] = []
         self._seed_users(config.users)
         self._empty()
         self._load()
@@ -151,6 +153,8 @@ class JiraStore:
             shutil.rmtree(self.attachment_dir, ignore_errors=True)
             self.attachment_dir.mkdir(parents=True, exist_ok=True)
             self._empty()
+            for listener in self.reset_listeners:
+                listener()
 
     def close(self) -> None:
         self.store.close()
