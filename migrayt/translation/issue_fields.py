@@ -266,8 +266,8 @@ def build_issue_fields(
         if (account := resolve_user(value, lookups)) is not None:
             fields[jira_field] = {"accountId": account}
         elif identity_key(value) != (None, None):
-            unique, ado_id = identity_key(value)
-            users_left_out[jira_field] = [unique.lower() if unique else None, ado_id]
+            unique, identity_id = identity_key(value)
+            users_left_out[jira_field] = [unique.lower() if unique else None, identity_id]
 
     if plan.areas_to_components and (component := lookups.components.get(str(ado_fields.get("System.AreaPath")))):
         fields["components"] = [{"id": component}]
