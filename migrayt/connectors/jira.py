@@ -551,7 +551,12 @@ class JiraClient:
         return CreatedIssue.model_validate(await self._send("POST", f"{API}/issue", idempotent=False, json=payload))
 
     async def edit_issue(
-        self, key: str, fields: Mapping[str, Any] | None = None, *, update: Mapping[str, Any] | None = None
+        self,
+        key: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        update: Mapping[str, Any] | None = None,
+        notify: bool = True,
     ) -> None:
         """Setting fields is idempotent and retried; `update` operations (add/remove) are not."""
         payload: dict[str, Any] = {}
@@ -559,7 +564,10 @@ class JiraClient:
             payload["fields"] = dict(fields)
         if update:
             payload["update"] = dict(update)
-        await self._send("PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload)
+        params = None if notify else {"notifyUsers": "false"}
+        await self._send(
+            "PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload, params=params
+        )
 
     async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
         params = {"fields": ",".join(fields)} if fields else None

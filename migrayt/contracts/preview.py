@@ -65,6 +65,9 @@ class PreviewReport(BaseModel):
     users_resolved: int = 0
     users_unresolved: int = 0
     users_fallback: int = 0  # ADO users without a Jira account, written as the plan's fallback user
+    # Users resolved since an earlier run, and the issues it created without them that preflight will give them to.
+    users_given: int = 0
+    issues_given_users: int = 0
     components_to_create: int = 0
     sprints_to_create: int = 0
     phases: dict[str, PhaseCounters] = Field(default_factory=dict)

@@ -29,6 +29,9 @@ COMMENT: Final = "comment"
 COMMENT_ORIGINAL: Final = "comment_original"
 COMMENT_OVERFLOW: Final = "comment_overflow"
 TRANSITION: Final = "transition"
+# Preflight of a later run: an assignee or reporter left empty because the user had no account then, set now that
+# they have one (or the plan names a fallback user): "itemid:assignee" → the account id set (detail: issue, user).
+USER_FIELD: Final = "user_field"
 
 # Phase 8's plugins (migrayt/plugins/), each kind named by the plugin that writes it.
 WORKLOG: Final = "worklog"  # 7pace: "itemid:worklogid" → Jira worklog id (detail: seconds, issue)
@@ -60,6 +63,7 @@ ALL: Final = frozenset(
         COMMENT_ORIGINAL,
         COMMENT_OVERFLOW,
         TRANSITION,
+        USER_FIELD,
         WORKLOG,
         WORKLOG_OVERFLOW,
         XRAY_TEST,

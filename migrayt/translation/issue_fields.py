@@ -69,6 +69,9 @@ class IssueDraft:
     fields: dict[str, Any]
     description_truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    # "assignee"/"reporter" left empty because its user has no account (and no fallback): field → [unique name,
+    # ADO id], kept on the issue's record so a later run sets it once the user has one (preflight, user_fields.py).
+    users_left_out: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 def source_label(ado_id: int) -> str:
@@ -105,6 +108,10 @@ def matched_user(value: Any, lookups: Lookups) -> str | None:
     if unique_name:
         return lookups.users_by_unique_name.get(unique_name.lower())
     return None
+
+
+# The issue's user fields and the ADO field each is written from.
+USER_FIELDS = {"assignee": "System.AssignedTo", "reporter": "System.CreatedBy"}
 
 
 def resolve_user(value: Any, lookups: Lookups) -> str | None:
@@ -253,10 +260,14 @@ def build_issue_fields(
     elif "Medium" in catalog.priorities:
         fields["priority"] = {"id": catalog.priorities["Medium"]}
 
-    if (account := resolve_user(ado_fields.get("System.AssignedTo"), lookups)) is not None:
-        fields["assignee"] = {"accountId": account}
-    if (account := resolve_user(ado_fields.get("System.CreatedBy"), lookups)) is not None:
-        fields["reporter"] = {"accountId": account}
+    users_left_out: dict[str, list[str | None]] = {}
+    for jira_field, source in USER_FIELDS.items():
+        value = ado_fields.get(source)
+        if (account := resolve_user(value, lookups)) is not None:
+            fields[jira_field] = {"accountId": account}
+        elif identity_key(value) != (None, None):
+            unique, identity_id = identity_key(value)
+            users_left_out[jira_field] = [unique.lower() if unique else None, identity_id]
 
     if plan.areas_to_components and (component := lookups.components.get(str(ado_fields.get("System.AreaPath")))):
         fields["components"] = [{"id": component}]
@@ -277,7 +288,7 @@ def build_issue_fields(
             fields[mapping.target] = value
     if target is not None and facts is not None:
         fields.update(provenance_fields(target, facts))
-    return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
+    return IssueDraft(fields=fields, description_truncated=truncated, notes=notes, users_left_out=users_left_out)
 
 
 def with_provenance_panel(doc: dict[str, Any], ado_id: int, ado_fields: dict[str, Any], lookups: Lookups) -> dict:

@@ -29,6 +29,7 @@ from migrayt.activities.execution.preflight import (
     plan_problems,
 )
 from migrayt.activities.execution.provenance_fields import survey
+from migrayt.activities.execution.user_fields import users_to_give
 from migrayt.activities.execution.users import NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import HIERARCHY_REVERSE, is_subtask
 from migrayt.activities.heartbeat import keeps_heartbeat
@@ -137,6 +138,9 @@ class DryRun:
             else:
                 report.users_resolved += 1
         lookups = users.lookups()
+        to_give = await users_to_give(self.sessions, ctx.migration_id, lookups)
+        report.issues_given_users = len(to_give)
+        report.users_given = len({u for give in to_give.values() for u in give.users.values()})
         lookups.provenance = await self._provenance()
         async with self.sessions() as session:
             rows = (
