@@ -111,6 +111,9 @@ async def test_the_first_hour_on_a_default_up_with_no_key(fresh_machine: Path, p
             await expect(page.locator("#users-summary")).to_contain_text("4 unmatched")
             for user in story.users:
                 await expect(row(page, user.unique)).to_contain_text("unmatched")
+            # Each says why in its own case: Ines has no e-mail to match by at all.
+            await expect(row(page, INES)).to_contain_text("no e-mail in Azure DevOps")
+            await expect(row(page, story.users[0].unique)).to_contain_text("no Jira account with this e-mail")
             await screenshot(page, "first-hour-03-users-unmatched")
             await row(page, INES).locator("input").fill("Ines")
             await row(page, INES).get_by_role("button", name="Ines Corbeau").click()
@@ -151,6 +154,11 @@ async def test_the_first_hour_on_a_default_up_with_no_key(fresh_machine: Path, p
             await page.get_by_role("button", name="Start preview").click()
             await expect(page.locator("#preview-verdict")).to_contain_text("The run would start")
             await expect(page.locator("#predicted-failures")).to_contain_text(big_file.name)
+            # The set-up counts agree with the failure predicted below them.
+            over_limit = page.locator("#preview-live dt", has_text="Attachments over limit").locator(
+                "xpath=following-sibling::dd[1]"
+            )
+            await expect(over_limit).to_have_text("1")
             await screenshot(page, "first-hour-06-preview")
 
             # Run: billing is off on the embedded default; the run ends with the planted file as its only failure.
