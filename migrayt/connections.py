@@ -36,6 +36,11 @@ class TargetConnection(BaseModel):
     project_key: str = Field(pattern=JIRA_PROJECT_KEY, description="the Jira project key to move into, e.g. PHX")
     email: str
     token_ref: str
+    # Xray Cloud on this Jira site: an API key's client id and a reference to its secret (resolved in the worker,
+    # like the token). Without them test cases carry their steps as a table in the description instead.
+    xray_client_id: str | None = None
+    xray_secret_ref: str | None = None
+    xray_url: ServiceUrl | None = None  # None: Xray Cloud's global endpoint
 
 
 def check_ref_for_tenant(ref: str, *, tenant: str, policy: SecretPolicy, owned_sealed: Collection[str] = ()) -> None:

@@ -580,6 +580,22 @@ class AdoClient:
 
     # ------------------------------------------------------------------ 7pace
 
+    # ------------------------------------------------------------------ test plans (Test Plans REST 7.1)
+
+    async def get_test_plans(self) -> list[dict[str, Any]]:
+        """The project's test plans (id, name, rootSuite, …); the generated projects fit one page."""
+        body = await self._get(f"{self._p}/_apis/testplan/plans")
+        return list((body or {}).get("value") or [])
+
+    async def get_test_suites(self, plan_id: int) -> list[dict[str, Any]]:
+        """A plan's suites, flat; the root suite is the one without `parentSuite`."""
+        body = await self._get(f"{self._p}/_apis/testplan/Plans/{int(plan_id)}/suites")
+        return list((body or {}).get("value") or [])
+
+    async def get_suite_test_case_ids(self, plan_id: int, suite_id: int) -> list[int]:
+        body = await self._get(f"{self._p}/_apis/testplan/Plans/{int(plan_id)}/Suites/{int(suite_id)}/TestCase")
+        return [int(c["workItem"]["id"]) for c in (body or {}).get("value") or [] if c.get("workItem")]
+
     async def iter_worklogs(
         self,
         work_item_ids: Sequence[int] | None = None,

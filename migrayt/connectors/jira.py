@@ -385,6 +385,58 @@ class JiraClient:
     async def get_fields(self) -> list[JiraField]:
         return [JiraField.model_validate(v) for v in await self._get(f"{API}/field")]
 
+    async def create_field(self, name: str, type_key: str, searcher_key: str, description: str = "") -> JiraField:
+        """A custom field (needs the Administer Jira permission). Jira lets two fields share a name, so a repeat
+        makes a second one: callers look for the name before they create (`write_once`)."""
+        payload = {"name": name, "type": type_key, "searcherKey": searcher_key, "description": description}
+        return JiraField.model_validate(await self._send("POST", f"{API}/field", idempotent=False, json=payload))
+
+    async def delete_field(self, field_id: str) -> None:
+        # Jira answers 303 with the deletion task; the field is gone from /field once it has run.
+        await self.http.request(
+            "DELETE", f"{API}/field/{quote(field_id, safe='')}", idempotent=True, accept_status=(303, 404)
+        )
+
+    async def has_global_permission(self, key: str) -> bool:
+        body = await self._get(f"{API}/mypermissions", {"permissions": key})
+        return bool(((body or {}).get("permissions") or {}).get(key, {}).get("havePermission"))
+
+    async def project_screen_tabs(self, project_id: str) -> list[tuple[int, int]]:
+        """(screen, first tab) of every create and edit screen the project's issue types use."""
+        schemes = [
+            v["issueTypeScreenScheme"]["id"]
+            async for v in self._offset_pages(
+                f"{API}/issuetypescreenscheme/project", "values", {"projectId": project_id}
+            )
+        ]
+        screen_schemes: set[str] = set()
+        for scheme in schemes:
+            async for v in self._offset_pages(
+                f"{API}/issuetypescreenscheme/mapping", "values", {"issueTypeScreenSchemeId": scheme}
+            ):
+                screen_schemes.add(str(v["screenSchemeId"]))
+        screens: set[int] = set()
+        if screen_schemes:
+            params = {"id": ",".join(sorted(screen_schemes))}
+            async for v in self._offset_pages(f"{API}/screenscheme", "values", params, page_size=25):
+                kinds = v.get("screens") or {}
+                screens |= {int(kinds.get(k) or kinds["default"]) for k in ("create", "edit")}
+        out = []
+        for screen in sorted(screens):
+            tabs = await self._get(f"{API}/screens/{screen}/tabs")
+            if tabs:
+                out.append((screen, int(tabs[0]["id"])))
+        return out
+
+    async def screen_tab_fields(self, screen_id: int, tab_id: int) -> set[str]:
+        return {str(f["id"]) for f in await self._get(f"{API}/screens/{screen_id}/tabs/{tab_id}/fields")}
+
+    async def add_field_to_screen_tab(self, screen_id: int, tab_id: int, field_id: str) -> None:
+        # Adding a field twice is refused (400), never doubled: callers read the tab first.
+        await self._send(
+            "POST", f"{API}/screens/{screen_id}/tabs/{tab_id}/fields", idempotent=False, json={"fieldId": field_id}
+        )
+
     async def get_priorities(self) -> list[Priority]:
         return [Priority.model_validate(v) for v in await self._get(f"{API}/priority")]
 
@@ -499,7 +551,12 @@ class JiraClient:
         return CreatedIssue.model_validate(await self._send("POST", f"{API}/issue", idempotent=False, json=payload))
 
     async def edit_issue(
-        self, key: str, fields: Mapping[str, Any] | None = None, *, update: Mapping[str, Any] | None = None
+        self,
+        key: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        update: Mapping[str, Any] | None = None,
+        notify: bool = True,
     ) -> None:
         """Setting fields is idempotent and retried; `update` operations (add/remove) are not."""
         payload: dict[str, Any] = {}
@@ -507,7 +564,10 @@ class JiraClient:
             payload["fields"] = dict(fields)
         if update:
             payload["update"] = dict(update)
-        await self._send("PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload)
+        params = None if notify else {"notifyUsers": "false"}
+        await self._send(
+            "PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload, params=params
+        )
 
     async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
         params = {"fields": ",".join(fields)} if fields else None
@@ -781,6 +841,14 @@ class JiraClient:
 
     async def delete_component(self, component_id: str) -> None:
         await self._send("DELETE", f"{API}/component/{quote(component_id, safe='')}", idempotent=True)
+
+    async def field_issue_count(self, field_id: str) -> int:
+        """Issues anywhere on the site with a value in this custom field (Jira's approximate count, by JQL)."""
+        number = field_id.removeprefix("customfield_")
+        body = await self._send(
+            "POST", f"{API}/search/approximate-count", idempotent=True, json={"jql": f"cf[{number}] is not EMPTY"}
+        )
+        return int((body or {}).get("count") or 0)
 
     async def sprint_issue_count(self, sprint_id: int) -> int:
         body = await self._get(f"{AGILE}/sprint/{int(sprint_id)}/issue", {"maxResults": 0, "fields": "key"})

@@ -1,4 +1,4 @@
-"""One ADO and one Jira client per process per tenant and connection, resolved from secret references here.
+"""One ADO, one Jira and one Xray client per process per tenant and connection, resolved from secret references here.
 
 Every use checks the reference against the run's tenant again (a cached client included): a client one
 tenant may use is never handed to another that names the same reference."""
@@ -12,6 +12,7 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundPolicy
+from migrayt.connectors.xray import DEFAULT_XRAY_URL, XrayClient
 from migrayt.tenant_secrets import SecretPolicy
 
 
@@ -22,6 +23,7 @@ class ConnectorPool:
         self._policy = policy
         self._ado: dict[tuple[str, ...], AdoClient] = {}
         self._jira: dict[tuple[str, ...], JiraClient] = {}
+        self._xray: dict[tuple[str, ...], XrayClient] = {}
         self._http_overrides = dict(http_overrides or {})
         if outbound is not None:  # the worker's own settings decide, not the process-wide ones
             self._http_overrides["outbound"] = outbound
@@ -52,6 +54,22 @@ class ConnectorPool:
             )
         return self._jira[key]
 
+    def xray(self, target: TargetConnection, tenant: str, owned_sealed: Collection[str] = ()) -> XrayClient | None:
+        """Xray Cloud's client for this target, or None when the target names no Xray API key."""
+        if not target.xray_client_id or not target.xray_secret_ref:
+            return None
+        self._check(target.xray_secret_ref, tenant, owned_sealed)
+        url = target.xray_url or DEFAULT_XRAY_URL
+        key = (url, target.xray_client_id, target.xray_secret_ref, tenant)
+        if key not in self._xray:
+            secret = resolve_secret(
+                target.xray_secret_ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed
+            )
+            self._xray[key] = XrayClient(
+                target.xray_client_id, secret, settings=HttpSettings.from_app_settings(url, **self._http_overrides)
+            )
+        return self._xray[key]
+
     def _check(self, ref: str, tenant: str, owned_sealed: Collection[str]) -> None:
         check_ref_for_tenant(ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed)
 
@@ -64,8 +82,13 @@ class ConnectorPool:
         return out
 
     async def aclose(self) -> None:
-        clients: list[AdoClient | JiraClient] = [*self._ado.values(), *self._jira.values()]
+        clients: list[AdoClient | JiraClient | XrayClient] = [
+            *self._ado.values(),
+            *self._jira.values(),
+            *self._xray.values(),
+        ]
         for client in clients:
             await client.aclose()
         self._ado.clear()
         self._jira.clear()
+        self._xray.clear()

@@ -39,6 +39,8 @@ class PreflightResult(BaseModel):
     users_resolved: int = 0
     users_unresolved: int = 0
     users_fallback: int = 0  # ADO users without a Jira account, written as the plan's fallback user
+    # Issues of earlier runs given the assignee or reporter they were created without (user_fields.py).
+    issues_given_users: int = 0
     components: int = 0
     sprints: int = 0
 

@@ -160,6 +160,17 @@ PHASES: tuple[Phase, ...] = (
         skipped="no work logs",
         plugin="sevenpace",
     ),
+    Phase(
+        "xray",
+        "Xray tests",
+        "tests written",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+        skipped="not a test case",
+        plugin="xray",
+    ),
     # Runs started before phase 8 had its plugins: they pass every item over here.
     Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, run=False),
     # An undo's one phase (workflows/undo.py): tiers are what was added to issues that stay, the issues, containers.

@@ -40,8 +40,20 @@ class PreviewSample(BaseModel):
     source: dict[str, Any]  # what ADO shows: type, state, title, text, tags, assigned
     jira: dict[str, Any]  # what Jira will show: type, summary, text, labels, priority, status, parent
     payload: dict[str, Any]  # the exact `fields` the create call would send
+    # (provenance field name, the value it will show), in the fields' order (a list: stored JSON keeps no key order)
+    provenance: list[tuple[str, str]] = Field(default_factory=list)
     outcome: str  # created | failed | skipped
     reason: str | None = None
+
+
+class ProvenancePreview(BaseModel):
+    """Where the run will keep the original dates, people and state, as its preflight will settle it."""
+
+    where: str = "fields"  # fields | panel (an info panel at the top of each description) | none
+    fields_found: dict[str, str] = Field(default_factory=dict)  # field name → id of the site's field it will use
+    fields_to_create: list[str] = Field(default_factory=list)  # names preflight will create
+    reason: str | None = None  # why the panel, when it is the panel
+    link_back: bool = True
 
 
 class PreviewReport(BaseModel):
@@ -53,6 +65,9 @@ class PreviewReport(BaseModel):
     users_resolved: int = 0
     users_unresolved: int = 0
     users_fallback: int = 0  # ADO users without a Jira account, written as the plan's fallback user
+    # Users resolved since an earlier run, and the issues it created without them that preflight will give them to.
+    users_given: int = 0
+    issues_given_users: int = 0
     components_to_create: int = 0
     sprints_to_create: int = 0
     phases: dict[str, PhaseCounters] = Field(default_factory=dict)
@@ -65,6 +80,7 @@ class PreviewReport(BaseModel):
     # Items the target project holds already by source identity: the run adopts them, creating nothing.
     already_in_jira: int = 0
     already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
+    provenance: ProvenancePreview | None = None
 
 
 class PreviewInput(BaseModel):

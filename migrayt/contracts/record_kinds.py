@@ -12,6 +12,8 @@ from typing import Final
 USER: Final = "user"  # source identity → Jira account id (not a write: billing does not count it)
 COMPONENT: Final = "component"  # area path → Jira component id
 SPRINT: Final = "sprint"  # iteration path → Jira sprint id
+# provenance fact (e.g. "original_created") → Jira custom field id; detail "created" when Migrayt made it
+PROVENANCE_FIELD: Final = "provenance_field"
 
 # The batch phases, one kind per thing written.
 ISSUE: Final = "issue"  # work item id → issue key
@@ -27,10 +29,17 @@ COMMENT: Final = "comment"
 COMMENT_ORIGINAL: Final = "comment_original"
 COMMENT_OVERFLOW: Final = "comment_overflow"
 TRANSITION: Final = "transition"
+# Preflight of a later run: an assignee or reporter left empty because the user had no account then, set now that
+# they have one (or the plan names a fallback user): "itemid:assignee" → the account id set (detail: issue, user).
+USER_FIELD: Final = "user_field"
 
 # Phase 8's plugins (migrayt/plugins/), each kind named by the plugin that writes it.
 WORKLOG: Final = "worklog"  # 7pace: "itemid:worklogid" → Jira worklog id (detail: seconds, issue)
 WORKLOG_OVERFLOW: Final = "worklog_overflow"  # 7pace: an item's work logs past Jira's cap, as one attached file
+XRAY_TEST: Final = "xray_test"  # Xray: test case id → its Test issue key, once its steps and dataset are in Xray
+XRAY_CONTAINER: Final = "xray_container"  # Xray: "plan:N" / "suite:N" → the Test Plan / Test Set issue key
+XRAY_MEMBERSHIP: Final = "xray_membership"  # Xray: "suite:N:testcase" → the container's issue key
+STEPS_TABLE: Final = "steps_table"  # no Xray: test case id → the issue whose description got the steps table
 
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
@@ -40,6 +49,7 @@ ALL: Final = frozenset(
         USER,
         COMPONENT,
         SPRINT,
+        PROVENANCE_FIELD,
         ISSUE,
         HIERARCHY,
         LINK,
@@ -53,8 +63,13 @@ ALL: Final = frozenset(
         COMMENT_ORIGINAL,
         COMMENT_OVERFLOW,
         TRANSITION,
+        USER_FIELD,
         WORKLOG,
         WORKLOG_OVERFLOW,
+        XRAY_TEST,
+        XRAY_CONTAINER,
+        XRAY_MEMBERSHIP,
+        STEPS_TABLE,
         SOURCE_CHANGE,
     }
 )

@@ -25,6 +25,7 @@ CHECKS: tuple[str, ...] = (
     "attachments",
     "comments",
     "worklogs",  # the 7pace plugin's (migrayt/plugins/sevenpace.py)
+    "provenance",  # the original dates, people and state in their fields (migrayt/translation/provenance.py)
 )
 
 

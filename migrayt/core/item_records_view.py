@@ -19,6 +19,7 @@ PHASE_OF_KIND: dict[str, str] = {
     K.USER: "preflight",
     K.COMPONENT: "preflight",
     K.SPRINT: "preflight",
+    K.PROVENANCE_FIELD: "preflight",
     K.ISSUE: "create_items",
     K.HIERARCHY: "hierarchy",
     K.LINK: "links",
@@ -35,11 +36,15 @@ PHASE_OF_KIND: dict[str, str] = {
     K.SOURCE_CHANGE: "source_changes",
     K.WORKLOG: "7pace",
     K.WORKLOG_OVERFLOW: "7pace",
+    K.XRAY_TEST: "xray",
+    K.XRAY_CONTAINER: "xray",
+    K.XRAY_MEMBERSHIP: "xray",
+    K.STEPS_TABLE: "xray",
 }
 
 # Migration-wide lookups (not one work item's): written by preflight with this run id for every run.
 PREFLIGHT_RUN_ID = "preflight"
-LOOKUP_KINDS = frozenset({K.USER, K.COMPONENT, K.SPRINT})
+LOOKUP_KINDS = frozenset({K.USER, K.COMPONENT, K.SPRINT, K.PROVENANCE_FIELD})
 
 
 def phase_of(kind: str) -> str:
@@ -63,6 +68,10 @@ def ado_items_of(kind: str, source_key: str, detail: dict[str, Any] | None) -> l
     if kind == K.LINK:
         second = rest.partition(":")[0]
         return [i for i in (_int(head), _int(second)) if i is not None]
+    if kind == K.XRAY_MEMBERSHIP:  # "suite:N:testcase" / "plan:N:testcase"
+        return [i for i in (_int(source_key.rpartition(":")[2]),) if i is not None]
+    if kind == K.XRAY_CONTAINER:  # a Test Set or Test Plan belongs to no one work item
+        return []
     if kind == K.ATTACHMENT:
         item = detail.get("ado_item")
         return [int(item)] if isinstance(item, int) or (isinstance(item, str) and item.isdigit()) else []
@@ -88,6 +97,14 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"link #{head} → #{second} ({rel.rsplit('.', 1)[-1] or rel})"
     if kind == K.REMOTE_LINK:
         return f"web link {detail.get('url') or rest}"
+    if kind == K.XRAY_MEMBERSHIP:
+        return f"Xray {'Test Plan of ADO plan' if head == 'plan' else 'Test Set of ADO suite'} {rest.partition(':')[0]}"
+    if kind == K.XRAY_CONTAINER:
+        return f"Xray {'Test Plan for ADO plan' if head == 'plan' else 'Test Set for ADO suite'} {rest}"
+    if kind == K.XRAY_TEST:
+        return "Xray test steps"
+    if kind == K.STEPS_TABLE:
+        return "test steps table"
     if kind == K.ATTACHMENT:
         name = detail.get("filename") or detail.get("name")
         return f"attachment {name}" if name else f"attachment (ADO file id {source_key})"
@@ -117,6 +134,8 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"area {source_key}"
     if kind == K.SPRINT:
         return f"iteration {source_key}"
+    if kind == K.PROVENANCE_FIELD:
+        return f"provenance field {source_key}"
     if kind == K.SOURCE_CHANGE:
         return f"source change rev {rest}" if rest else "source change"
     return f"{kind} {source_key}"

@@ -44,6 +44,9 @@ class RunReport(RunProgress):
     accepted_items: int = 0
     # ADO identities with no Jira account (the plan's user table): counted apart, as they are not items.
     users_unmatched: int = 0
+    # Users resolved since an earlier run, and the issues of earlier runs this run gave them to (as assignee/reporter).
+    users_given: int = 0
+    issues_given_users: int = 0
     # Failed records of the migration (every run's, lookups too), behind `failures_url`.
     failures_total: int = 0
     # The first failures; the complete list, paged and grouped by reason, is at `failures_url`.

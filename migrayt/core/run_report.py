@@ -197,6 +197,24 @@ class RunReports:
             )
         return int(count or 0)
 
+    async def users_given(self, migration_id: str, run_id: str) -> tuple[int, int]:
+        """(users, issues): the users resolved since an earlier run, and the issues this run gave them to."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.count(func.distinct(ItemRecord.detail["user"].astext)),
+                        func.count(func.distinct(ItemRecord.detail["issue"].astext)),
+                    ).where(
+                        ItemRecord.migration_id == migration_id,
+                        ItemRecord.kind == K.USER_FIELD,
+                        ItemRecord.run_id == run_id,
+                        ItemRecord.state == DONE,
+                    )
+                )
+            ).one()
+        return int(row[0] or 0), int(row[1] or 0)
+
     async def _issue_keys(
         self, session: AsyncSession, migration_id: str, only: set[int] | None = None
     ) -> dict[int, str]:

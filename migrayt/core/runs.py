@@ -188,6 +188,7 @@ class MigrationService(Migrations, RunReports):
         rate, eta = estimate_eta(progress.status, progress.counters, elapsed, progress.phases, progress.phase)
         failures = await self.failure_page(tenant, run_id, limit=failures_limit, with_groups=False)
         users_unmatched = await self.users_unmatched(run.migration_id)
+        users_given, issues_given_users = await self.users_given(run.migration_id, run_id)
         return RunReport(
             **progress.model_dump(),
             migration_id=run.migration_id,
@@ -202,6 +203,8 @@ class MigrationService(Migrations, RunReports):
             failed_items=failed_items(progress.counters),
             accepted_items=accepted_items(progress.counters),
             users_unmatched=users_unmatched,
+            users_given=users_given,
+            issues_given_users=issues_given_users,
             failures_total=failures.total,
             failures=[
                 FailedItem(

@@ -43,6 +43,8 @@ class TargetLimits(BaseModel):
     hierarchy_levels: int = 3  # epic, standard, sub-task
     custom_fields_cap: int = 700
     custom_fields_existing: int = 0
+    # Provenance fields (migrayt/translation/provenance.py) the site lacks: preflight would create them.
+    provenance_fields_missing: int = 0
 
 
 class IdList(BaseModel):

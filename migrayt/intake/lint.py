@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from migrayt.intake.catalog import Catalog, IdList
 
 Severity = Literal["info", "warning", "blocker"]
+# Past this share of Jira's custom field cap a site is "near" it (a migration's provenance fields may not fit).
+NEAR_CAP_SHARE = 0.95
 
 
 class LimitBreach(BaseModel):
@@ -237,7 +239,28 @@ def lint(catalog: Catalog) -> LintReport:
                     f"{lim.custom_fields_cap} ({lim.custom_fields_existing} exist)"
                 ),
                 action=(
-                    "map them onto existing Jira fields or leave them out of the plan; the run does not create fields"
+                    "map them onto existing Jira fields or leave them out of the plan; the run creates no fields for "
+                    "them (only its provenance fields, where the plan keeps them on)"
+                ),
+            )
+        )
+    near = int(lim.custom_fields_cap * NEAR_CAP_SHARE)
+    if lim.provenance_fields_missing and lim.custom_fields_existing + lim.provenance_fields_missing > near:
+        out.append(
+            LimitBreach(
+                rule="provenance_fields_near_cap",
+                severity="warning",
+                limit=lim.custom_fields_cap,
+                count=lim.provenance_fields_missing,
+                message=(
+                    f"the Jira site has {lim.custom_fields_existing} custom fields, near its cap of "
+                    f"{lim.custom_fields_cap}; the run's {lim.provenance_fields_missing} provenance field(s) "
+                    "(original dates, people, state, ADO id and URL) would take it closer"
+                ),
+                action=(
+                    "preflight creates the provenance fields the plan keeps on; where Jira refuses, the same facts go "
+                    "in an info panel at the top of each description. Switch some off in the plan's provenance "
+                    "section to save fields"
                 ),
             )
         )

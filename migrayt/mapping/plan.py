@@ -28,6 +28,22 @@ class EntryOrigin(BaseModel):
     note: str | None = None  # why (e.g. "same name", "status category"); never ticket content
 
 
+class ProvenanceChoice(BaseModel):
+    """Which provenance facts a migration writes (each on by default) and whether it links back to ADO."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ado_id: bool = True
+    ado_url: bool = True
+    original_created: bool = True
+    original_created_by: bool = True
+    original_changed: bool = True
+    original_resolved: bool = True
+    original_closed: bool = True
+    original_state: bool = True
+    link_back: bool = True  # a remote link on every issue to its ADO work item
+
+
 class MappingPlan(BaseModel):
     # A mistyped key in a hand-edited plan must be an error naming it, not silently dropped.
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +69,8 @@ class MappingPlan(BaseModel):
     # Phases the customer chose to leave out (e.g. "attachments" for a structure-only move):
     # their batches count every item as skipped.
     skip_phases: list[str] = Field(default_factory=list)
+    # Original dates, people, state and the way back to ADO, on every issue (migrayt/translation/provenance.py).
+    provenance_fields: ProvenanceChoice = Field(default_factory=ProvenanceChoice)
 
     def target_status(self, ado_type: str, ado_state: str) -> str | None:
         per_type = self.states.get(ado_type) or {}

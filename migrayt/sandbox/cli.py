@@ -118,6 +118,7 @@ def sandbox_command(
         f"      Basic auth: any user name, PAT {ado_hint}",
         f"Jira  {server.jira_url}   project {jira_project}",
         f"      Basic auth: {jira_email} with API token {jira_hint}",
+        f"Xray  {server.xray_url}   API key: client id {sandbox.xray_client_id}, secret as in sandbox/defaults.py",
         f"Admin {server.ado_root}/_sandbox/faults  {server.jira_url}/_sandbox/faults  (and /_sandbox/state; "
         "Jira's upload limit: /_sandbox/settings)",
         "Ctrl-C or SIGTERM stops.",

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migrayt.sandbox.fault_config import FaultConfig, FaultCounters
 
-Service = Literal["ado", "jira"]
+Service = Literal["ado", "jira", "xray"]
 
 ADMIN_PREFIX = "/_sandbox/"
 FAULTS_PATH = "/_sandbox/faults"
@@ -41,6 +41,9 @@ _READ_ONLY_POSTS: dict[Service, re.Pattern[str]] = {
         r"^/rest/api/(?:2|3|latest)/(?:search(?:/jql|/approximate-count)?|jql/parse|jql/match|issue/bulkfetch)/?$"
     ),
     "ado": re.compile(r"/_apis/wit/(?:wiql|workitemsbatch)/?$", re.IGNORECASE),
+    # Xray: a token request changes nothing. GraphQL queries and mutations share POST /graphql, so an answer
+    # to either may be dropped (a client retries a query; it must read back after a mutation).
+    "xray": re.compile(r"^/api/v2/authenticate/?$"),
 }
 
 # Share of the bucket under which ADO starts delaying requests and saying so in headers,
@@ -315,6 +318,15 @@ def throttled_response(
             "Content-Type": "application/json;charset=UTF-8",
         }
         body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
+    elif service == "xray":
+        # Xray Cloud: 429 with Retry-After and a JSON `error` (docs.getxray.app, "REST API" rate limits).
+        headers = {
+            "Retry-After": retry_after,
+            "X-RateLimit-Limit": str(throttle.limit or 300),
+            "X-RateLimit-Remaining": "0",
+            "Content-Type": "application/json; charset=utf-8",
+        }
+        body = {"error": "Too many requests. Please try again later."}
     else:
         headers = {
             "Retry-After": retry_after,
@@ -340,6 +352,11 @@ def server_error_response(service: Service, status: int) -> tuple[int, dict[str,
         # What a proxy in front of either service sends: HTML, not the API's JSON.
         html = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
         return 502, {"Content-Type": "text/html"}, html
+    if service == "xray":
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if status == 503:
+            headers["Retry-After"] = "1"
+        return status, headers, json.dumps({"error": "An internal error occurred."}).encode()
     if service == "jira":
         headers = {"Content-Type": "application/json;charset=UTF-8"}
         if status == 503:
@@ -371,7 +388,7 @@ def server_error_response(service: Service, status: int) -> tuple[int, dict[str,
 def near_limit_headers(service: Service, admission: Admission) -> dict[str, str]:
     if admission.near_limit_remaining is None:
         return {}
-    if service == "jira":
+    if service in ("jira", "xray"):
         return {
             "X-RateLimit-Limit": str(admission.limit or 0),
             "X-RateLimit-Remaining": str(admission.near_limit_remaining),

@@ -32,6 +32,8 @@ from migrayt.sandbox.defaults import (
     DEFAULT_JIRA_EMAIL,
     DEFAULT_JIRA_TOKEN,
     DEFAULT_PROJECT_KEY,
+    DEFAULT_XRAY_CLIENT_ID,
+    DEFAULT_XRAY_CLIENT_SECRET,
 )  # noqa: F401 (re-exported)
 
 # Fixed namespace so a user's Jira accountId is the same on every run with the same seed.
@@ -67,6 +69,13 @@ class Sandbox:
     ado_pat: str = field(repr=False)
     jira_email: str
     jira_token: str = field(repr=False)
+    # Xray Cloud on the Jira site (None: a site without Xray)
+    xray_app: ASGIApp | None = None
+    xray_faults: FaultController | None = None
+    xray_client_id: str = DEFAULT_XRAY_CLIENT_ID
+    xray_client_secret: str = field(default=DEFAULT_XRAY_CLIENT_SECRET, repr=False)
+    # Where the services answer once served (Xray's import result links to Jira issues)
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 def jira_users_from(project: GeneratedProject) -> list[Any]:
@@ -100,8 +109,13 @@ def build_sandbox(
     ado_faults: FaultConfig | None = None,
     jira_faults: FaultConfig | None = None,
     jira_options: Mapping[str, Any] | None = None,
+    xray: bool = True,
+    xray_faults: FaultConfig | None = None,
+    xray_client_id: str = DEFAULT_XRAY_CLIENT_ID,
+    xray_client_secret: str = DEFAULT_XRAY_CLIENT_SECRET,
 ) -> Sandbox:
-    """`jira_options`: further `JiraSandboxConfig` fields (limits such as attachment size)."""
+    """`jira_options`: further `JiraSandboxConfig` fields (limits such as attachment size);
+    `xray`: whether Xray Cloud is installed on the Jira site."""
     from migrayt.sandbox.ado.app import AdoSandboxConfig, create_ado_app
     from migrayt.sandbox.generator import GeneratedProject
     from migrayt.sandbox.jira.app import JiraSandboxConfig, create_jira_app
@@ -128,6 +142,21 @@ def build_sandbox(
     jira_app.state.fault_controller = jira_controller
     # A Jira that keeps only the digest of a large upload serves its bytes again from the generator.
     jira_app.state.known_content = project.large_attachment_content
+    urls: dict[str, str] = {}
+    xray_app: ASGIApp | None = None
+    xray_controller: FaultController | None = None
+    if xray:
+        from migrayt.sandbox.xray.app import create_xray_app
+
+        xray_controller = FaultController(xray_faults)
+        raw_xray = create_xray_app(
+            jira_app.state.jira,
+            client_id=xray_client_id,
+            client_secret=xray_client_secret,
+            jira_base_url=lambda: urls.get("jira", ""),
+            get_faults=xray_controller.get_config,
+        )
+        xray_app = FaultMiddleware(raw_xray, xray_controller, "xray")
     return Sandbox(
         project=project,
         ado_app=FaultMiddleware(ado_app, ado_controller, "ado"),
@@ -140,6 +169,11 @@ def build_sandbox(
         ado_pat=ado_pat,
         jira_email=jira_email,
         jira_token=jira_token,
+        xray_app=xray_app,
+        xray_faults=xray_controller,
+        xray_client_id=xray_client_id,
+        xray_client_secret=xray_client_secret,
+        urls=urls,
     )
 
 
@@ -259,7 +293,7 @@ class BackgroundServer:
 
 
 class SandboxServer(BackgroundServer):
-    """ADO at `http://host:port/{organization}`, Jira at `http://host:port`."""
+    """ADO at `http://host:port/{organization}`, Jira at `http://host:port`, Xray Cloud (if installed) likewise."""
 
     def __init__(
         self,
@@ -267,12 +301,19 @@ class SandboxServer(BackgroundServer):
         *,
         ado_port: int = 0,
         jira_port: int = 0,
+        xray_port: int = 0,
         host: str = DEFAULT_HOST,
         log_level: str = "warning",
         access_log: bool = False,
     ) -> None:
+        apps: dict[str, tuple[ASGIApp, int]] = {
+            "ado": (sandbox.ado_app, ado_port),
+            "jira": (sandbox.jira_app, jira_port),
+        }
+        if sandbox.xray_app is not None:
+            apps["xray"] = (sandbox.xray_app, xray_port)
         super().__init__(
-            {"ado": (sandbox.ado_app, ado_port), "jira": (sandbox.jira_app, jira_port)},
+            apps,
             host=host,
             log_level=log_level,
             access_log=access_log,
@@ -291,6 +332,15 @@ class SandboxServer(BackgroundServer):
     @property
     def jira_url(self) -> str:
         return self.url("jira")
+
+    @property
+    def xray_url(self) -> str | None:
+        """Xray Cloud's base URL (its API lives under `/api/v2`); None on a site without Xray."""
+        return self.url("xray") if "xray" in self.ports else None
+
+    def start(self) -> None:
+        super().start()
+        self.sandbox.urls.update({name: self.url(name) for name in self.ports})
 
     def __enter__(self) -> SandboxServer:
         self.start()

@@ -41,6 +41,7 @@ def running_sandbox(
     jira_faults: FaultConfig | None = None,
     ado_port: int = 0,
     jira_port: int = 0,
+    xray_port: int = 0,
     **build_options: Any,
 ) -> Iterator[SandboxServer]:
     """Both services on free ports (unless given) for the block; `items`/`seed` when no spec is given.
@@ -63,7 +64,7 @@ def running_sandbox(
     sandbox = build_sandbox(
         spec, ado_faults=ado_faults, jira_faults=jira_faults, jira_options=jira_options, **build_options
     )
-    with SandboxServer(sandbox, ado_port=ado_port, jira_port=jira_port) as server:
+    with SandboxServer(sandbox, ado_port=ado_port, jira_port=jira_port, xray_port=xray_port) as server:
         yield server
 
 
@@ -76,7 +77,11 @@ class SandboxAdmin:
         self._root = root_url.rstrip("/")
 
     @classmethod
-    def for_service(cls, server: SandboxServer, service: Literal["ado", "jira"]) -> SandboxAdmin:
+    def for_service(cls, server: SandboxServer, service: Literal["ado", "jira", "xray"]) -> SandboxAdmin:
+        if service == "xray":
+            if server.xray_url is None:
+                raise ValueError("this sandbox has no Xray")
+            return cls(server.xray_url)
         return cls(server.ado_root if service == "ado" else server.jira_url)
 
     @classmethod
@@ -86,6 +91,10 @@ class SandboxAdmin:
     @classmethod
     def for_jira(cls, server: SandboxServer) -> SandboxAdmin:
         return cls.for_service(server, "jira")
+
+    @classmethod
+    def for_xray(cls, server: SandboxServer) -> SandboxAdmin:
+        return cls.for_service(server, "xray")
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._client.request(method, f"{self._root}{path}", **kwargs)

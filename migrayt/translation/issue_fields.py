@@ -12,6 +12,13 @@ from pydantic import BaseModel, Field
 from migrayt.connectors.adf import AdfContext, fit_adf, html_parts_to_adf, html_to_adf
 from migrayt.mapping.plan import FieldMapping, MappingPlan
 from migrayt.translation.field_roles import ADO_STORY_POINTS
+from migrayt.translation.provenance import (
+    PANEL,
+    ProvenanceTarget,
+    provenance_fields,
+    provenance_panel,
+    source_facts,
+)
 
 SUMMARY_LIMIT = 255
 TEXT_LIMIT = 32767
@@ -53,6 +60,8 @@ class Lookups:
     issue_keys: dict[int, str] = field(default_factory=dict)  # ADO id → Jira key, for #123 references
     # The plan's fallback user: who an ADO user without a Jira account is written as. None: left out.
     fallback_account: str | None = None
+    # Where the original dates, people and state go (custom fields or a description panel); None: nowhere.
+    provenance: ProvenanceTarget | None = None
 
 
 @dataclass
@@ -60,6 +69,9 @@ class IssueDraft:
     fields: dict[str, Any]
     description_truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    # "assignee"/"reporter" left empty because its user has no account (and no fallback): field → [unique name,
+    # ADO id], kept on the issue's record so a later run sets it once the user has one (preflight, user_fields.py).
+    users_left_out: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 def source_label(ado_id: int) -> str:
@@ -96,6 +108,10 @@ def matched_user(value: Any, lookups: Lookups) -> str | None:
     if unique_name:
         return lookups.users_by_unique_name.get(unique_name.lower())
     return None
+
+
+# The issue's user fields and the ADO field each is written from.
+USER_FIELDS = {"assignee": "System.AssignedTo", "reporter": "System.CreatedBy"}
 
 
 def resolve_user(value: Any, lookups: Lookups) -> str | None:
@@ -207,8 +223,10 @@ def build_issue_fields(
             if source_field != "System.Description":
                 html_parts.append(f"<h3>{source_field.rsplit('.', 1)[-1]}</h3>")
             html_parts.append(str(value))
+    target = lookups.provenance
+    facts = source_facts(ado_id, ado_fields, target.organization_url, target.project) if target else None
     description, truncated = fit_adf(
-        html_parts_to_adf(html_parts, adf_context),
+        with_provenance_panel(html_parts_to_adf(html_parts, adf_context), ado_id, ado_fields, lookups),
         limit=TEXT_LIMIT,
         note=(
             f"Description cut at Jira's {TEXT_LIMIT:,}-character limit; the full original is attached as "
@@ -242,10 +260,14 @@ def build_issue_fields(
     elif "Medium" in catalog.priorities:
         fields["priority"] = {"id": catalog.priorities["Medium"]}
 
-    if (account := resolve_user(ado_fields.get("System.AssignedTo"), lookups)) is not None:
-        fields["assignee"] = {"accountId": account}
-    if (account := resolve_user(ado_fields.get("System.CreatedBy"), lookups)) is not None:
-        fields["reporter"] = {"accountId": account}
+    users_left_out: dict[str, list[str | None]] = {}
+    for jira_field, source in USER_FIELDS.items():
+        value = ado_fields.get(source)
+        if (account := resolve_user(value, lookups)) is not None:
+            fields[jira_field] = {"accountId": account}
+        elif identity_key(value) != (None, None):
+            unique, identity_id = identity_key(value)
+            users_left_out[jira_field] = [unique.lower() if unique else None, identity_id]
 
     if plan.areas_to_components and (component := lookups.components.get(str(ado_fields.get("System.AreaPath")))):
         fields["components"] = [{"id": component}]
@@ -264,7 +286,21 @@ def build_issue_fields(
         value = _transform(mapping, ado_fields.get(mapping.source), lookups)
         if value is not None:
             fields[mapping.target] = value
-    return IssueDraft(fields=fields, description_truncated=truncated, notes=notes)
+    if target is not None and facts is not None:
+        fields.update(provenance_fields(target, facts))
+    return IssueDraft(fields=fields, description_truncated=truncated, notes=notes, users_left_out=users_left_out)
+
+
+def with_provenance_panel(doc: dict[str, Any], ado_id: int, ado_fields: dict[str, Any], lookups: Lookups) -> dict:
+    """The description with the provenance panel on top, where the site keeps no provenance fields. Every
+    writer of a description uses it (create, its second pass, a delta sync), so none drops the panel."""
+    target = lookups.provenance
+    if target is None or target.mode != PANEL:
+        return doc
+    panel = provenance_panel(target, source_facts(ado_id, ado_fields, target.organization_url, target.project))
+    if panel is None:
+        return doc
+    return {**doc, "content": [panel, *(doc.get("content") or [])]}
 
 
 def _built_in_fields(plan: MappingPlan, catalog: TargetCatalog) -> list[FieldMapping]:

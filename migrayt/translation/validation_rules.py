@@ -13,10 +13,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from migrayt.contracts.validation import CHECKS, Counts, Difference, DifferenceKind, ValidationStatus
+from migrayt.translation.provenance import FACTS
+from migrayt.translation.test_steps import STEPS_TABLE_HEADING
 
 _SPACE = re.compile(r"\s+")
 _COMMENT_NOTE = re.compile(r"ADO comment (\d+)")
@@ -37,6 +39,7 @@ CHANGELOG_FIELDS: dict[str, frozenset[str]] = {
     "remote_links": frozenset({"remoteissuelink", "remote link"}),
     "attachments": frozenset({"attachment"}),
     "comments": frozenset({"comment"}),
+    "provenance": frozenset(f.name.lower() for f in FACTS),  # Jira's changelog names a custom field by its name
 }
 
 
@@ -71,7 +74,10 @@ CUT_NOTE = "Description cut at Jira's"
 
 
 def same_description(expected: str, actual: str) -> bool:
-    """Equal as text; a cut description (the migration's note ends it) equal as far as it goes."""
+    """Equal as text; a cut description (the migration's note ends it) equal as far as it goes. A test case's
+    steps table (no Xray on the site) is the Xray plugin's own check, so the text above it is compared."""
+    if STEPS_TABLE_HEADING in actual and STEPS_TABLE_HEADING not in expected:
+        actual = actual.split(STEPS_TABLE_HEADING, 1)[0]
     if CUT_NOTE in actual or CUT_NOTE in expected:
         # Each side may be cut at its own point (rendering changes lengths): the shorter must begin the longer,
         # compared in whole words, since a cut falls between blocks that normalising may join differently.
@@ -171,6 +177,8 @@ class ExpectedIssue:
     comments: tuple[CommentRef, ...] | None = ()
     # Attachment names the migration writes itself (description original, history, comment files).
     own_file_prefix: str = ""
+    # Provenance field id → the value the migration writes; None: not checked (kept in the description panel).
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass
@@ -190,6 +198,7 @@ class ActualIssue:
     attachments: tuple[FileRef, ...]
     comments: tuple[CommentRef, ...]
     remote_links: tuple[str, ...] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def _name(value: Any) -> str | None:
@@ -317,7 +326,36 @@ def compare_issue(expected: ExpectedIssue, actual: ActualIssue, *, deep: bool = 
     out += _remote_links(expected, actual)
     out += _files(expected, actual, deep)
     out += _comments(expected, actual)
+    out += _provenance(expected, actual)
     return out
+
+
+def _provenance(expected: ExpectedIssue, actual: ActualIssue) -> list[Difference]:
+    out: list[Difference] = []
+    for fid, want in sorted((expected.provenance or {}).items()):
+        have = actual.provenance.get(fid)
+        if same_value(want, have):
+            continue
+        kind = DifferenceKind.MISSING if have in (None, "") else DifferenceKind.DIFFERENT
+        out.append(
+            _d("provenance", kind, expected, actual, f"{fid}: {want}", None if have is None else f"{fid}: {have}")
+        )
+    return out
+
+
+def same_value(want: Any, have: Any) -> bool:
+    """Equal as a field shows it: date-times to the second in UTC, numbers as numbers."""
+    if want in (None, "") or have in (None, ""):
+        return want in (None, "") and have in (None, "")
+    when, then = parse_time(want), parse_time(have)
+    if when is not None and then is not None and when.tzinfo and then.tzinfo:
+        return when.astimezone(UTC).replace(microsecond=0) == then.astimezone(UTC).replace(microsecond=0)
+    if isinstance(want, (int, float)) and not isinstance(want, bool):
+        try:
+            return float(want) == float(have)
+        except (TypeError, ValueError):
+            return False
+    return str(want) == str(have)
 
 
 def _parent(expected: ExpectedIssue, actual: ActualIssue, diff: Any) -> list[Difference]:

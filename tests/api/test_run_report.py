@@ -14,6 +14,7 @@ import re
 import pytest
 from sqlalchemy import and_, or_, select
 
+from migrayt.core.item_records_view import LOOKUP_KINDS
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
 from tests.api.helpers import migration_body, poll
@@ -41,7 +42,7 @@ async def records_of_run(stack, migration_id: str, run_id: str) -> list[ItemReco
                     ItemRecord.migration_id == migration_id,
                     or_(
                         ItemRecord.run_id == run_id,
-                        and_(ItemRecord.run_id == "preflight", ItemRecord.kind.in_(["user", "component", "sprint"])),
+                        and_(ItemRecord.run_id == "preflight", ItemRecord.kind.in_(LOOKUP_KINDS)),
                     ),
                 )
             )

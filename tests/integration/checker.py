@@ -239,6 +239,11 @@ def check_remote_links(project: GeneratedProject, view: JiraView, plan: MappingP
                 kind = "/commit/" if "/Git/Commit/" in rel.url else "/pullrequest/"
                 if not any(kind + ident in url for url in urls):
                     out.append(f"{issue['key']} (ADO #{ado_id}) lacks a link to {rel.attributes.get('name')} {ident}")
+        if plan.provenance_fields.link_back:
+            wanted += 1
+            back = [r for r in remote if r["url"].endswith(f"/_workitems/edit/{ado_id}")]
+            if [r["title"] for r in back] != [f"ADO #{ado_id}"]:
+                out.append(f"{issue['key']} (ADO #{ado_id}) lacks its one link back to ADO: {back}")
         if len(remote) != wanted:
             out.append(f"{issue['key']} (ADO #{ado_id}) has {len(remote)} remote links, expected {wanted}")
     return out

@@ -73,6 +73,17 @@ def test_story_maps_type_label_priority_points_component_sprint_assignee():
     assert f["description"]["type"] == "doc"
 
 
+def test_a_user_without_an_account_is_left_out_and_named_so_a_later_run_can_set_them():
+    no_account = {"uniqueName": "Morgan@Partner.example", "id": "guid-morgan"}
+    draft = build_issue_fields(42, story(**{"System.CreatedBy": no_account}), default_plan(), CATALOG, lookups())
+    assert "reporter" not in draft.fields and draft.fields["assignee"] == {"accountId": "acc-ana"}
+    assert draft.users_left_out == {"reporter": ["morgan@partner.example", "guid-morgan"]}
+    # With a fallback user nobody is left out.
+    with_fallback = Lookups(users_by_unique_name={"ana@example.com": "acc-ana"}, fallback_account="acc-fallback")
+    draft = build_issue_fields(42, story(**{"System.CreatedBy": no_account}), default_plan(), CATALOG, with_fallback)
+    assert draft.fields["reporter"] == {"accountId": "acc-fallback"} and draft.users_left_out == {}
+
+
 def test_long_title_is_cut_and_kept_in_description():
     title = "x" * 300
     draft = build_issue_fields(1, story(**{"System.Title": title}), default_plan(), CATALOG, lookups())

@@ -69,6 +69,17 @@ def test_listed_ids_are_capped_but_the_count_is_complete():
     assert big.count == MAX_LISTED + 5 and len(big.items) == MAX_LISTED
 
 
+def test_a_site_near_the_custom_field_cap_is_told_the_provenance_fields_may_not_fit():
+    c = Catalog(limits=TargetLimits(custom_fields_cap=700, custom_fields_existing=660, provenance_fields_missing=8))
+    [breach] = lint(c).breaches
+    assert breach.rule == "provenance_fields_near_cap" and breach.severity == "warning" and not breach.must_acknowledge
+    assert "660" in breach.message and "700" in breach.message and "info panel" in breach.action
+    c.limits.provenance_fields_missing = 0  # the fields exist already (a second migration): nothing to create
+    assert lint(c).breaches == []
+    c.limits.provenance_fields_missing, c.limits.custom_fields_existing = 8, 600
+    assert lint(c).breaches == []
+
+
 def test_attachments_over_the_plans_storage_are_a_finding_to_acknowledge():
     gib = 2**30
     c = Catalog(limits=TargetLimits(attachment_storage_bytes=2 * gib))  # Jira Free's 2 GB

@@ -148,6 +148,15 @@ def test_users_are_never_mapped_by_the_matcher():
     assert plan.users == {}
 
 
+def test_shared_steps_are_left_unmapped_since_their_steps_go_into_the_test_cases_that_use_them():
+    source = SOURCE.model_copy(
+        update={"types": [*SOURCE.types, SourceType(name="Shared Steps", states=[st("Active", "InProgress")])]}
+    )
+    plan, _ = draft_by_rules(source, TARGET)
+    assert "Shared Steps" not in plan.types
+    assert plan.types["Risk"] == "Task"
+
+
 def test_a_state_named_like_a_status_only_its_types_workflow_has_is_mapped_per_type():
     source = SOURCE.model_copy(deep=True)
     source.types.append(

@@ -247,6 +247,13 @@ def test_a_comment_whose_header_was_edited_away_is_different_not_missing() -> No
     assert (d.check, d.kind) == ("comments", DifferenceKind.DIFFERENT)
 
 
+def test_a_test_cases_steps_table_is_left_to_the_xray_check() -> None:
+    # Without Xray the steps are appended under their heading; the description above it is what is compared.
+    steps = "Test steps (from Azure DevOps) # Action Expected result 1 Open the site It opens"
+    assert rules.same_description("Checks the login page.", f"Checks the login page. {steps}")
+    assert not rules.same_description("Checks the login page.", f"Checks the LOGOUT page. {steps}")
+
+
 def test_a_cut_description_needs_its_original_attached_as_written() -> None:
     original = b"<html>the whole ADO text</html>"
     name = "ado-7-description.html"

@@ -66,6 +66,16 @@ def test_the_edit_form_changes_removes_and_leaves_entries():
     assert views.apply_form(edited, {"e:types/Bug": "Bug"}).skip_phases == ["comments"]
 
 
+def test_the_edit_form_switches_provenance_fields_each_on_its_own():
+    plan = default_plan()
+    assert all(plan.provenance_fields.model_dump().values())  # on by default
+    form = {"provenance_shown": "1", **{f"prov:{k}": "on" for k in ("ado_id", "original_created", "link_back")}}
+    edited = views.apply_form(plan, form).provenance_fields
+    assert {k for k, on in edited.model_dump().items() if on} == {"ado_id", "original_created", "link_back"}
+    # A form without the provenance boxes leaves them as they were.
+    assert views.apply_form(plan, {"e:types/Bug": "Bug"}).provenance_fields == plan.provenance_fields
+
+
 def test_phase_bars_follow_the_run():
     counters = {"create_items": PhaseCounters(total=40, created=30, failed=2), "hierarchy": PhaseCounters(total=40)}
     bars = {b.phase: b for b in views.phase_bars(RunStatus.RUNNING, "create_items", counters)}

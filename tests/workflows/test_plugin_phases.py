@@ -23,7 +23,11 @@ async def test_each_plugin_runs_as_its_own_phase_with_its_own_counters(workflow_
         assert name in run_phases() and "plugins" not in run_phases()
         assert fakes.starts(fakes.finished, name) == [0, 50, 100]
         assert result.counters[name].created == 120
-        assert BY_NAME[name].title == "7pace worklogs" and BY_NAME[name].counts == "logged"
+    # Each plugin is named in the user's words, never a bare "plugins".
+    assert {n: (BY_NAME[n].title, BY_NAME[n].counts) for n in plugins()} == {
+        "7pace": ("7pace worklogs", "logged"),
+        "xray": ("Xray tests", "tests written"),
+    }
     assert [e.phase for e in fakes.events if e.action == "phase_started"][-len(plugins()) :] == list(plugins())
 
 

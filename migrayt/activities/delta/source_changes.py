@@ -70,6 +70,7 @@ from migrayt.translation.issue_fields import (
     ItemRejected,
     Lookups,
     build_issue_fields,
+    with_provenance_panel,
 )
 
 # Fields that place the issue: the type stays, and the parent moves through the hierarchy record
@@ -285,7 +286,9 @@ class SourceChangesActivities:
         await rich.prepare(parts)
         rev = wi.rev or 0  # ADO always sends one; 0 keeps the name apart from the migration's file
         doc, truncated = fit_adf(
-            rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(wi.id, TEXT_LIMIT, rev)
+            with_provenance_panel(rich.render_parts(parts), wi.id, wi.fields, lookups),
+            limit=TEXT_LIMIT,
+            note=description_note(wi.id, TEXT_LIMIT, rev),
         )
         about: dict[str, Any] = {"images_uploaded": rich.uploaded, "truncated": truncated}
         if rich.failures:

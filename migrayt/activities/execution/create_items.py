@@ -239,9 +239,10 @@ class CreateItemsActivities:
                             as_subtask=input.tier == 1 and parent_key is not None,
                             parent_key=parent_key,
                         )
-                        drafts.append(
-                            (row, draft.fields, {"notes": draft.notes, "truncated": draft.description_truncated})
-                        )
+                        detail: dict[str, Any] = {"notes": draft.notes, "truncated": draft.description_truncated}
+                        if draft.users_left_out:
+                            detail["users_left_out"] = draft.users_left_out
+                        drafts.append((row, draft.fields, detail))
                     except ItemRejected as err:
                         reason = str(err)
                 if reason:

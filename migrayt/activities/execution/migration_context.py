@@ -19,13 +19,15 @@ from migrayt.connectors.http import ApiError, TransportFailure
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundRefused
 from migrayt.connectors.pool import ConnectorPool
-from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
+from migrayt.connectors.xray import XrayClient
+from migrayt.contracts.record_kinds import COMPONENT, PROVENANCE_FIELD, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store.item_records import DONE
 from migrayt.store.models import ItemRecord, Migration, StoredConnection
 from migrayt.tenant_secrets import SecretRefRefused
 from migrayt.translation import field_roles
 from migrayt.translation.issue_fields import IssueTypeRef, Lookups, TargetCatalog
+from migrayt.translation.provenance import FIELDS, MODE_KEY, PANEL, ProvenanceMode, ProvenanceTarget, chosen_facts
 
 
 @dataclass
@@ -37,6 +39,8 @@ class MigrationContext:
     target: TargetConnection
     ado: AdoClient
     jira: JiraClient
+    # Xray Cloud, when the target names its API key (migrayt/plugins/xray.py)
+    xray: XrayClient | None = None
 
 
 def bad_configuration(message: str) -> ApplicationError:
@@ -78,9 +82,10 @@ class MigrationContexts:
             ) from None
         # The secrets are checked against the migration's own tenant here, at use, not only where it was made.
         tenant = migration.tenant_id
-        owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref)
+        owned = await self._owned_sealed(tenant, source.pat_ref, target.token_ref, target.xray_secret_ref or "")
         with _secrets_checked(tenant):
             ado, jira = self._connectors.ado(source, tenant, owned), self._connectors.jira(target, tenant, owned)
+            xray = self._connectors.xray(target, tenant, owned)
         return MigrationContext(
             migration_id=migration.id,
             tenant_id=migration.tenant_id,
@@ -89,6 +94,7 @@ class MigrationContexts:
             target=target,
             ado=ado,
             jira=jira,
+            xray=xray,
         )
 
     async def jira_for(self, tenant: str, target: TargetConnection) -> JiraClient:
@@ -119,11 +125,12 @@ class MigrationContexts:
     async def lookups(self, ctx: MigrationContext) -> Lookups:
         """Users, components and sprints resolved by preflight, from their item records."""
         lookups = Lookups()
+        provenance: dict[str, str] = {}
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key, ItemRecord.detail).where(
                     ItemRecord.migration_id == ctx.migration_id,
-                    ItemRecord.kind.in_((USER, COMPONENT, SPRINT)),
+                    ItemRecord.kind.in_((USER, COMPONENT, SPRINT, PROVENANCE_FIELD)),
                     ItemRecord.state == DONE,
                 )
             )
@@ -142,7 +149,22 @@ class MigrationContexts:
                     lookups.components[source_key] = target_key
                 elif kind == SPRINT:
                     lookups.sprints[source_key] = int(target_key)
+                elif kind == PROVENANCE_FIELD:
+                    provenance[source_key] = target_key
+        lookups.provenance = provenance_target(ctx, provenance)
         return lookups
+
+
+def provenance_target(ctx: MigrationContext, recorded: dict[str, str]) -> ProvenanceTarget | None:
+    """Where this migration's provenance goes, as its last preflight recorded it; None: nowhere."""
+    facts = chosen_facts(ctx.plan.provenance_fields)
+    if not facts or MODE_KEY not in recorded:
+        return None  # none chosen, or no preflight since provenance came in: written nowhere rather than guessed
+    mode: ProvenanceMode = PANEL if recorded[MODE_KEY] == PANEL else FIELDS
+    target = ProvenanceTarget(str(ctx.source.organization_url), ctx.source.project, facts, mode)
+    if target.mode == FIELDS:
+        target.field_ids = {f.key: recorded[f.key] for f in facts if f.key in recorded}
+    return target
 
 
 async def read_target_catalog(jira: JiraClient, project_key: str) -> TargetCatalog:

@@ -48,7 +48,7 @@ from migrayt.translation.content_text import (
     original_html_file,
     sanitise_filename,
 )
-from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups
+from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, with_provenance_panel
 
 # Items of a batch in flight at once, and files of one item: together they bound the open streams.
 ITEMS_AT_ONCE = 4
@@ -212,7 +212,11 @@ class ItemContent:
         parts = description_parts(self._wi.fields)
         rich = RichText(self._sessions, self._ctx, self._lookups, self._files, ado_id, own)
         await rich.prepare(parts)
-        doc, truncated = fit_adf(rich.render_parts(parts), limit=TEXT_LIMIT, note=description_note(ado_id, TEXT_LIMIT))
+        doc, truncated = fit_adf(
+            with_provenance_panel(rich.render_parts(parts), ado_id, self._wi.fields, self._lookups),
+            limit=TEXT_LIMIT,
+            note=description_note(ado_id, TEXT_LIMIT),
+        )
         truncated = truncated or bool((self._issue.detail or {}).get("truncated"))
         detail: dict[str, Any] = {"truncated": truncated, "images": rich.uploaded}
         if rich.failures:

@@ -19,6 +19,7 @@ from migrayt.contracts.record_kinds import ISSUE, LINK, REMOTE_LINK
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE, PENDING
 from migrayt.store.models import ItemRecord, RunSourceItem
+from migrayt.translation.provenance import link_back
 from migrayt.translation.source_links import (
     JiraLinkPlan,
     RemoteLinkPlan,
@@ -67,6 +68,8 @@ class LinksPhase(BatchPhase, phase="links"):
                     continue
                 if remote is not None:
                     work.remote.append(remote)
+            if ctx.plan.provenance_fields.link_back:
+                work.remote.append(link_back(ctx.source.organization_url, ctx.source.project, wi.id))
             items.append(work)
             all_links += work.links
         # A work item gone from ADO since the run started has nothing to link: passed over.

@@ -10,6 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.provenance_fields import ProvenanceFields
+from migrayt.activities.execution.user_fields import give_left_out_users
 from migrayt.activities.execution.users import FALLBACK_USER, NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import build_work_list
 from migrayt.activities.execution.write_once import write_once
@@ -22,7 +24,7 @@ from migrayt.contracts.record_kinds import COMPONENT, SPRINT, USER
 from migrayt.mapping.plan import MappingPlan
 from migrayt.store import item_records
 from migrayt.store.models import ItemRecord
-from migrayt.translation.issue_fields import TargetCatalog
+from migrayt.translation.issue_fields import Lookups, TargetCatalog
 
 
 def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
@@ -69,11 +71,19 @@ class PreflightActivities:
             )
         await self._check_source(ctx)
         activity.heartbeat("users")
-        resolved, fallback, unresolved = await self._resolve_users(ctx)
+        resolved, fallback, unresolved, lookups = await self._resolve_users(ctx)
+        activity.heartbeat("users given to issues")
+        issues_given_users = await give_left_out_users(
+            self._sessions, ctx.jira, ctx.migration_id, input.run_id, lookups, activity.heartbeat
+        )
         activity.heartbeat("components")
         components = await self._ensure_components(ctx) if ctx.plan.areas_to_components else 0
         activity.heartbeat("sprints")
         sprints = await self._ensure_sprints(ctx) if ctx.plan.iterations_to_sprints else 0
+        activity.heartbeat("provenance fields")
+        provenance = await ProvenanceFields(self._sessions).ensure(ctx)
+        if provenance.refusal:
+            activity.logger.warning(provenance.refusal)
         work = await build_work_list(self._sessions, input.run_id, ctx, catalog)
         return PreflightResult(
             tier_sizes=work.tier_sizes,
@@ -82,6 +92,7 @@ class PreflightActivities:
             users_resolved=resolved,
             users_unresolved=unresolved,
             users_fallback=fallback,
+            issues_given_users=issues_given_users,
             components=components,
             sprints=sprints,
         )
@@ -107,9 +118,10 @@ class PreflightActivities:
                 ) from err
             raise
 
-    async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int, int]:
-        """Record resolve_users' answer: (own account, fallen back, unmatched) counts. The records are rewritten
-        whole each time: a user mapped in an earlier run and unmapped since must not keep the old account."""
+    async def _resolve_users(self, ctx: MigrationContext) -> tuple[int, int, int, Lookups]:
+        """Record resolve_users' answer: (own account, fallen back, unmatched) counts and the users' lookups. The
+        records are rewritten whole each time: a user mapped in an earlier run and unmapped since must not keep the
+        old account."""
         resolution = await resolve_users(ctx.ado, ctx.jira, ctx.plan)
         if resolution.fallback_problem:
             raise bad_configuration(resolution.fallback_problem)
@@ -135,7 +147,7 @@ class PreflightActivities:
                     session, ctx.migration_id, USER, FALLBACK_USER, resolution.fallback_account, run_id="preflight"
                 )
             await session.commit()
-        return counts["own"], counts["fallback"], counts["unmatched"]
+        return counts["own"], counts["fallback"], counts["unmatched"], resolution.lookups()
 
     async def _ensure_components(self, ctx: MigrationContext) -> int:
         root = await ctx.ado.get_areas()

@@ -36,6 +36,7 @@ from migrayt.intake.quote import quote
 from migrayt.plugins import PluginScan, all_plugins
 from migrayt.settings import Settings
 from migrayt.store.models import AuditEvent, Scan
+from migrayt.translation.provenance import FACTS
 
 SCAN_BATCH = 200  # ADO's workitemsbatch cap
 SCAN_CONCURRENCY = 16  # batches in flight; the HTTP client's limiter backs off on 429 below this
@@ -62,6 +63,7 @@ async def target_limits(
         hierarchy_levels=len({t.hierarchy_level for t in types}) or 3,
         custom_fields_cap=settings.jira_custom_fields_cap,
         custom_fields_existing=sum(1 for f in fields if f.custom),
+        provenance_fields_missing=len({f.name for f in FACTS} - {f.name for f in fields if f.custom}),
     )
     return limits.model_copy(update=overrides)
 

@@ -28,6 +28,8 @@ from migrayt.activities.execution.preflight import (
     node_path,
     plan_problems,
 )
+from migrayt.activities.execution.provenance_fields import survey
+from migrayt.activities.execution.user_fields import users_to_give
 from migrayt.activities.execution.users import NO_ACCOUNT, resolve_users
 from migrayt.activities.execution.work_list import HIERARCHY_REVERSE, is_subtask
 from migrayt.activities.heartbeat import keeps_heartbeat
@@ -44,6 +46,7 @@ from migrayt.contracts.preview import (
     PreviewReport,
     PreviewResult,
     PreviewSample,
+    ProvenancePreview,
 )
 from migrayt.contracts.record_kinds import COMPONENT, HIERARCHY, ISSUE, SPRINT, USER
 from migrayt.contracts.runs import PhaseCounters
@@ -56,6 +59,7 @@ from migrayt.translation.issue_fields import (
     build_issue_fields,
     target_type_for,
 )
+from migrayt.translation.provenance import FIELDS, ProvenanceTarget, chosen_facts, shown, source_facts
 
 ENUMERATE_CHUNK = 2000
 SAMPLE_TEXT_CHARS = 600
@@ -135,6 +139,10 @@ class DryRun:
             else:
                 report.users_resolved += 1
         lookups = users.lookups()
+        to_give = await users_to_give(self.sessions, ctx.migration_id, lookups)
+        report.issues_given_users = len(to_give)
+        report.users_given = len({u for give in to_give.values() for u in give.users.values()})
+        lookups.provenance = await self._provenance()
         async with self.sessions() as session:
             rows = (
                 await session.execute(
@@ -170,6 +178,28 @@ class DryRun:
                         sprint = -1  # created by preflight; its id is Jira's to give
                     lookups.sprints[path] = int(sprint)
         return lookups
+
+    async def _provenance(self) -> ProvenanceTarget | None:
+        """Preflight's survey of the provenance fields, with placeholders for the fields it would create."""
+        ctx = self.ctx
+        self.beat("provenance fields")
+        found = await survey(ctx.jira, ctx.plan, ctx.target.email, ctx.target.project_key)
+        choice = ctx.plan.provenance_fields
+        if not found.facts:
+            self.report.provenance = ProvenancePreview(where="none", link_back=choice.link_back)
+            return None
+        names = {f.key: f.name for f in found.facts}
+        self.report.provenance = ProvenancePreview(
+            where=found.mode,
+            fields_found={names[k]: v for k, v in found.found.items()},
+            fields_to_create=[] if found.refusal else [f.name for f in found.missing],
+            reason=found.refusal,
+            link_back=choice.link_back,
+        )
+        target = ProvenanceTarget(str(ctx.source.organization_url), ctx.source.project, found.facts, found.mode)
+        if target.mode == FIELDS:
+            target.field_ids = {**found.found, **{f.key: new_field(f.name) for f in found.missing}}
+        return target
 
     async def _enumerate(self) -> tuple[list[Planned], dict[int, WorkItem]]:
         """Preflight's work list: same order, same tiers, same skipped types."""
@@ -243,7 +273,10 @@ class DryRun:
                 )
                 fields = draft.fields
                 type_id = (fields.get("issuetype") or {}).get("id")
-                error = validate_create(fields, metas.get(type_id, {}) if type_id is not None else {})
+                # Preflight puts the provenance fields on the project's screens before any issue is created.
+                provenance = set((lookups.provenance.field_ids if lookups.provenance else {}).values())
+                checked = {k: v for k, v in fields.items() if k not in provenance}
+                error = validate_create(checked, metas.get(type_id, {}) if type_id is not None else {})
                 if error is not None:
                     reason = "Jira refused the issue: " + error.describe()
             except ItemRejected as err:
@@ -381,9 +414,21 @@ class DryRun:
                 "comments": int(wi.fields.get("System.CommentCount") or 0),
             },
             payload=fields,
+            provenance=self._provenance_shown(wi),
             outcome="failed" if reason else "created",
             reason=reason,
         )
+
+    def _provenance_shown(self, wi: WorkItem) -> list[tuple[str, str]]:
+        """The provenance facts this item's issue will carry, as a reader will see them."""
+        choice, source = self.ctx.plan.provenance_fields, self.ctx.source
+        facts = source_facts(wi.id, wi.fields, str(source.organization_url), source.project)
+        return [(f.name, shown(f, facts[f.key])) for f in chosen_facts(choice) if facts.get(f.key) is not None]
+
+
+def new_field(name: str) -> str:
+    """The placeholder for a custom field preflight will create (its id is Jira's to give)."""
+    return f"(new field {name})"
 
 
 class PreviewActivities:

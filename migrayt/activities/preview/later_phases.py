@@ -67,6 +67,7 @@ from migrayt.translation.content_text import (
     split_at_cap,
     split_overflow,
 )
+from migrayt.translation.provenance import link_back
 from migrayt.translation.source_links import UnknownArtifact, jira_link_for, owned_by, remote_link_for, work_item_links
 
 CREATED, SKIPPED, FAILED = "created", "skipped", "failed"
@@ -273,6 +274,14 @@ class LaterPhases:
                     outcomes.append(SKIPPED)
                 elif not self._key(wi.id):
                     outcomes.append(self._fail("links", REMOTE_LINK, remote.record_key, no_issue(remote.item_id)))
+                else:
+                    outcomes.append(CREATED)
+            if ctx.plan.provenance_fields.link_back:
+                back = link_back(ctx.source.organization_url, ctx.source.project, wi.id)
+                if back.record_key in done[REMOTE_LINK]:
+                    outcomes.append(SKIPPED)
+                elif not self._key(wi.id):
+                    outcomes.append(self._fail("links", REMOTE_LINK, back.record_key, no_issue(wi.id)))
                 else:
                     outcomes.append(CREATED)
             # The item itself failed in create items: passed over, its links' reasons recorded above.

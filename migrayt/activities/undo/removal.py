@@ -29,7 +29,16 @@ from migrayt.activities.execution.migration_context import MigrationContext, Mig
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient
-from migrayt.contracts.record_kinds import COMMENT, COMPONENT, ISSUE, LINK, REMOTE_LINK, SPRINT, USER
+from migrayt.contracts.record_kinds import (
+    COMMENT,
+    COMPONENT,
+    ISSUE,
+    LINK,
+    PROVENANCE_FIELD,
+    REMOTE_LINK,
+    SPRINT,
+    USER,
+)
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.contracts.undo import (
     CATEGORIES,
@@ -63,6 +72,7 @@ CATEGORY_OF_KIND = {
     WORKLOG: "worklogs",
     SPRINT: "sprints",
     COMPONENT: "components",
+    PROVENANCE_FIELD: "provenance_fields",
     **{k: "attachments" for k in FILE_KINDS},
 }
 # Reads of a plan at once: three per created issue (changelog, comments, worklogs).
@@ -229,7 +239,7 @@ class UndoActivities:
         detail = r.detail or {}
         if r.kind == ISSUE:
             return TIER_ISSUES if r.target_key in created and r.target_key not in held else None
-        if r.kind in (SPRINT, COMPONENT):
+        if r.kind in (SPRINT, COMPONENT, PROVENANCE_FIELD):
             return TIER_CONTAINERS if detail.get("created") else None
         if r.kind == LINK:
             ends = {detail.get("subject"), detail.get("object")}
@@ -407,6 +417,11 @@ class UndoActivities:
                 if (used := await jira.sprint_issue_count(int(target))) > 0:
                     return f"in use: sprint {target} still holds {used} issue(s)"
                 await jira.delete_sprint(int(target))
+            elif r.kind == PROVENANCE_FIELD:
+                # Other projects' issues (or a later migration's) may carry it too: it goes only when none does.
+                if (used := await jira.field_issue_count(target)) > 0:
+                    return f"in use: field {target} still has a value on {used} issue(s)"
+                await jira.delete_field(target)
             elif (plugin := plugin_of_kind(r.kind)) is not None:
                 # What a plugin wrote, it removes (migrayt/plugins/contract.py Plugin.remove).
                 return await plugin.remove(ctx, r, await self._issue_key(r))
@@ -465,6 +480,8 @@ class UndoActivities:
                 for r in records
                 if not self._tied_to(r, kept_items, kept_keys)
                 and not (r.kind in (SPRINT, COMPONENT) and r.state == DONE)
+                # A field it created and kept (still in use) stays recorded; where it found one, it looked only.
+                and not (r.kind == PROVENANCE_FIELD and r.state == DONE and (r.detail or {}).get("created"))
             ]
             await item_records.mark_removed(
                 session, release, input.run_id, {"undo": input.run_id, "removal": "with its issue"}

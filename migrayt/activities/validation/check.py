@@ -57,6 +57,7 @@ from migrayt.translation.content_text import (
     with_header,
 )
 from migrayt.translation.issue_fields import ItemRejected, Lookups, build_issue_fields, target_type_for
+from migrayt.translation.provenance import link_back
 from migrayt.translation.source_links import (
     SYMMETRIC_JIRA_TYPES,
     UnknownArtifact,
@@ -294,6 +295,7 @@ class _BatchCheck:
         wanted = {k for i in ids for k in [records.get(i), *self.identity.get(str(i), [])] if k}
         sprint_field = self.catalog.sprint_field if self.catalog is not None else None
         asked = (*FIELDS, sprint_field) if sprint_field else FIELDS
+        asked = (*asked, *self._provenance_ids())
         issues = await ctx.jira.bulk_fetch_issues(sorted(wanted), asked) if wanted else []
         self.calls += -(-len(wanted) // 100)
         by_key = {i.key: i for i in issues}
@@ -396,6 +398,9 @@ class _BatchCheck:
             comments=all_comments,
             sprint_field=self.catalog.sprint_field,
         )
+        if draft is not None and self._provenance_ids():
+            expected.provenance = {fid: draft.fields.get(fid) for fid in self._provenance_ids()}
+            actual.provenance = {fid: fields.get(fid) for fid in self._provenance_ids()}
         if expected.remote_links is not None:
             self.calls += 1
             actual.remote_links = tuple(
@@ -435,6 +440,11 @@ class _BatchCheck:
             out.append(rules.LinkEnd(plan.type_name, direction, other))
         return out
 
+    def _provenance_ids(self) -> tuple[str, ...]:
+        """The provenance fields this migration writes (none where they go in the description panel)."""
+        target = self.lookups.provenance
+        return tuple(sorted(target.field_ids.values())) if target is not None else ()
+
     def _remote_links(self, wi: WorkItem) -> frozenset[str] | None:
         urls = set()
         for r in wi.relations:
@@ -444,6 +454,8 @@ class _BatchCheck:
                 continue
             if remote is not None:
                 urls.add(remote.url)
+        if self.ctx.plan.provenance_fields.link_back:
+            urls.add(link_back(str(self.ctx.source.organization_url), self.ctx.source.project, wi.id).url)
         # Read only where the source has some: one Jira call per such item, none for the others.
         return frozenset(urls) if urls else None
 

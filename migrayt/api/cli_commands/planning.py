@@ -310,6 +310,11 @@ def _render_preview(c: Console, preview: dict) -> None:
             f"  {report.get('items_total', 0)} items; would start: {report.get('would_start')}; "
             f"predicted failures: {len(report.get('failures') or [])}"
         )
+        if report.get("issues_given_users"):
+            c.print(
+                f"  users: {report.get('users_given', 0)} resolved, {report['issues_given_users']} issues given "
+                "their assignee or reporter"
+            )
         for problem in report.get("plan_problems") or []:
             c.print(f"  [red]plan problem[/] {problem}")
         for failure in (report.get("failures") or [])[:10]:

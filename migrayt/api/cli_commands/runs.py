@@ -41,6 +41,11 @@ def _render_run(c: Console, run: dict) -> None:
     # Wide enough that "37 issues created" stays on one line, as a script or a pasted report reads it.
     Console(file=c.file, width=max(c.width, 110), force_terminal=c.is_terminal).print(table)
     users = f"; users: {run['users_unmatched']} unmatched" if run.get("users_unmatched") else ""
+    if run.get("issues_given_users"):
+        users += (
+            f"; users: {run['users_given']} resolved, {run['issues_given_users']} issues given their assignee"
+            " or reporter"
+        )
     accepted = f"; {run['accepted_items']} accepted" if run.get("accepted_items") else ""
     c.print(f"{run.get('failed_items', 0)} failed items{accepted}{users}")
     for f in run.get("failures") or []:

@@ -40,6 +40,15 @@ class TargetSpec(TargetConnection):
     token_ref: str = Field(
         pattern=SECRET_REF, max_length=500, description="where the worker reads the API token: env:NAME or file:PATH"
     )
+    xray_client_id: str | None = Field(
+        None, min_length=1, max_length=200, description="Xray Cloud API key's client id (Xray installed on the site)"
+    )
+    xray_secret_ref: str | None = Field(
+        None,
+        pattern=SECRET_REF,
+        max_length=500,
+        description="where the worker reads the Xray API key's client secret: env:NAME or file:PATH",
+    )
 
 
 class CreateMigrationBody(BaseModel):

@@ -277,6 +277,9 @@ def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
                 )
     if "skip_phases_shown" in form:  # unticked boxes send nothing, so only a form that showed them decides
         plan.skip_phases = [p for p in SKIPPABLE if f"skip:{p}" in form]
+    if "provenance_shown" in form:  # the same for the provenance switches
+        choice = plan.provenance_fields
+        plan.provenance_fields = type(choice)(**{k: f"prov:{k}" in form for k in type(choice).model_fields})
     plan.fields = [f for f in plan.fields if f.target]
     plan.states = {t: s for t, s in plan.states.items() if s}
     return plan

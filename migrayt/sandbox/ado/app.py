@@ -30,6 +30,7 @@ from .routes import (
     people,
     process,
     sandbox_control,
+    test_plans,
     timetracker,
     wiql,
     work_items,
@@ -39,7 +40,18 @@ from .routes.sandbox_control import project_counts
 
 __all__ = ["AdoError", "AdoSandboxConfig", "create_ado_app", "project_counts"]
 
-_ROUTERS = (wiql, work_items, comments, attachments, process, classification, people, timetracker, sandbox_control)
+_ROUTERS = (
+    wiql,
+    work_items,
+    comments,
+    attachments,
+    process,
+    classification,
+    people,
+    timetracker,
+    test_plans,
+    sandbox_control,
+)
 
 # A bad PAT gets the service's HTML page and a Basic challenge, not JSON.
 _SIGN_IN_PAGE = (

@@ -35,6 +35,10 @@ _ROUTE_WORDS = {
     "_7pace",
     "projects",
     "resourceareas",
+    "testplan",
+    "plans",
+    "suites",
+    "testcase",
 }
 
 

@@ -77,6 +77,8 @@ FIELDS: tuple[FieldDef, ...] = (
     _F("Microsoft.VSTS.TCM.SystemInfo", "System Info", "html"),
     _F("Microsoft.VSTS.TCM.Steps", "Steps", "html"),
     _F("Microsoft.VSTS.TCM.AutomationStatus", "Automation status", "string"),
+    _F("Microsoft.VSTS.TCM.Parameters", "Parameters", "html"),
+    _F("Microsoft.VSTS.TCM.LocalDataSource", "Local Data Source", "html"),
     _F("Custom.Team", "Team", "string", False, False, True),
     _F("Custom.CustomerImpact", "Customer Impact", "string", False, False, True),
 )
@@ -192,7 +194,10 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
         "Microsoft.VSTS.Common.Priority",
         "Microsoft.VSTS.TCM.Steps",
         "Microsoft.VSTS.TCM.AutomationStatus",
+        "Microsoft.VSTS.TCM.Parameters",
+        "Microsoft.VSTS.TCM.LocalDataSource",
     ),
+    "Shared Steps": ("System.Description", "Microsoft.VSTS.TCM.Steps", "Microsoft.VSTS.TCM.Parameters"),
 }
 TYPE_META = {  # reference name, colour, icon
     "Epic": ("Microsoft.VSTS.WorkItemTypes.Epic", "FF7B00", "icon_crown"),
@@ -202,7 +207,26 @@ TYPE_META = {  # reference name, colour, icon
     "Bug": ("Microsoft.VSTS.WorkItemTypes.Bug", "CC293D", "icon_insect"),
     "Issue": ("Microsoft.VSTS.WorkItemTypes.Issue", "B4009E", "icon_traffic_cone"),
     "Test Case": ("Microsoft.VSTS.WorkItemTypes.TestCase", "004B50", "icon_test_case"),
+    "Shared Steps": ("Microsoft.VSTS.WorkItemTypes.SharedStep", "004B50", "icon_test_step"),
 }
+# Types and fields a project shows only when it uses them (the generator's test management option), so
+# projects without it answer exactly as before.
+TEST_MANAGEMENT_TYPES = frozenset({"Shared Steps"})
+TEST_MANAGEMENT_FIELDS = frozenset({"Microsoft.VSTS.TCM.Parameters", "Microsoft.VSTS.TCM.LocalDataSource"})
+
+
+def shown_types(test_management: bool) -> list[str]:
+    return [t for t in TYPE_META if test_management or t not in TEST_MANAGEMENT_TYPES]
+
+
+def shown_fields(test_management: bool) -> list[FieldDef]:
+    return [f for f in FIELDS if test_management or f.reference_name not in TEST_MANAGEMENT_FIELDS]
+
+
+def shown_categories(test_management: bool) -> list[tuple[str, str, list[str]]]:
+    return [c for c in CATEGORIES if test_management or not set(c[2]) <= TEST_MANAGEMENT_TYPES]
+
+
 STATE_META = {  # colour, category
     "New": ("b2b2b2", "Proposed"),
     "Design": ("b2b2b2", "Proposed"),
@@ -219,6 +243,7 @@ CATEGORIES = (
     ("Task Category", "Microsoft.TaskCategory", ["Task"]),
     ("Bug Category", "Microsoft.BugCategory", ["Bug"]),
     ("Test Case Category", "Microsoft.TestCaseCategory", ["Test Case"]),
+    ("Shared Step Category", "Microsoft.SharedStepCategory", ["Shared Steps"]),
 )
 
 

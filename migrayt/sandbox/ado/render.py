@@ -198,6 +198,8 @@ class Renderer:
     def work_item_type(self, wit: str) -> dict[str, Any]:
         ref, color, icon = catalog.TYPE_META[wit]
         refs = [*catalog.COMMON_TYPE_FIELDS, *catalog.TYPE_FIELDS[wit]]
+        if not self.p.spec.test_management:
+            refs = [r for r in refs if r not in catalog.TEST_MANAGEMENT_FIELDS]
         fields = []
         for r in refs:
             f = catalog.find_field(r)

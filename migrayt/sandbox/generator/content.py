@@ -275,6 +275,61 @@ def steps_xml(rng: random.Random) -> str:
     return f'<steps id="0" last="{n + 1}">{"".join(steps)}</steps>'
 
 
+def _step(step_id: int, action: str, expected: str) -> str:
+    kind = "ValidateStep" if expected else "ActionStep"
+    a = html.escape(f"<DIV><P>{html.escape(action)}</P></DIV>")
+    e = html.escape(f"<DIV><P>{html.escape(expected)}</P></DIV>") if expected else ""
+    return (
+        f'<step id="{step_id}" type="{kind}"><parameterizedString isformatted="true">{a}</parameterizedString>'
+        f'<parameterizedString isformatted="true">{e}</parameterizedString><description/></step>'
+    )
+
+
+def test_case_steps(
+    rng: random.Random, shared_steps_id: int | None, parameters: tuple[str, ...]
+) -> tuple[str, list[tuple[str, str]]]:
+    """Steps XML with a shared steps reference (ADO nests the steps after it inside the `<compref>`) and `@name`
+    parameters, and the test case's own steps as (action, expected) in order, for tests to compare with."""
+    own: list[tuple[str, str]] = []
+    for i in range(rng.randint(1, 3)):
+        action = sentence(rng, (3, 8)).rstrip(".")
+        if i == 0 and parameters:
+            action += " as " + " with ".join(f"@{p}" for p in parameters)
+        own.append((action, sentence(rng, (3, 8)) if rng.random() < 0.75 else ""))
+    after = [(sentence(rng, (3, 6)).rstrip("."), sentence(rng, (3, 6)))] if shared_steps_id is not None else []
+    next_id = 2
+    parts = []
+    for action, expected in own:
+        parts.append(_step(next_id, action, expected))
+        next_id += 1
+    if shared_steps_id is not None:
+        inner = "".join(_step(next_id + 1 + k, a, e) for k, (a, e) in enumerate(after))
+        parts.append(f'<compref id="{next_id}" ref="{shared_steps_id}">{inner}</compref>')
+        next_id += 1 + len(after)
+    return f'<steps id="0" last="{next_id - 1}">{"".join(parts)}</steps>', [*own, *after]
+
+
+def parameters_xml(names: tuple[str, ...]) -> str:
+    return "<parameters>" + "".join(f'<param name="{n}" bind="default" />' for n in names) + "</parameters>"
+
+
+def data_source_xml(names: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """ADO's local data source: a .NET DataSet with one `Table1` per row."""
+    schema = (
+        '<xs:schema id="NewDataSet" xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        'xmlns:msdata="urn:schemas-microsoft-com:xml-msdata"><xs:element name="NewDataSet" msdata:IsDataSet="true">'
+        '<xs:complexType><xs:choice minOccurs="0" maxOccurs="unbounded"><xs:element name="Table1"><xs:complexType>'
+        "<xs:sequence>"
+        + "".join(f'<xs:element name="{n}" type="xs:string" minOccurs="0" />' for n in names)
+        + "</xs:sequence></xs:complexType></xs:element></xs:choice></xs:complexType></xs:element></xs:schema>"
+    )
+    body = "".join(
+        "<Table1>" + "".join(f"<{n}>{html.escape(v)}</{n}>" for n, v in zip(names, row, strict=True)) + "</Table1>"
+        for row in rows
+    )
+    return f"<NewDataSet>{schema}{body}</NewDataSet>"
+
+
 def broken_html(rng: random.Random, ctx: HtmlContext) -> str:
     return (
         "<div><b>Unclosed bold <i>and italic</b> crossing</i>"

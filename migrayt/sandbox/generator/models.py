@@ -15,6 +15,9 @@ ORIGIN = "https://dev.azure.com"
 class ProjectSpec(BaseModel):
     seed: int = 7
     items: int = 500
+    # Test management: Shared Steps items, test cases that reference them and take parameters with data rows,
+    # and Test Plans with suites (the Test Plans REST API). Off keeps every other project exactly as it was.
+    test_management: bool = False
     organization: str = "acme"
     project: str = "Phoenix"
     team: str = "Phoenix Team"
@@ -120,3 +123,26 @@ class ClassificationNode(BaseModel):
         yield self
         for child in self.children:
             yield from child.walk()
+
+
+class GeneratedTestSuite(BaseModel):
+    id: int
+    plan_id: int
+    name: str
+    parent_id: int | None  # None: the plan's root suite
+    test_case_ids: list[int]
+
+
+class GeneratedTestPlan(BaseModel):
+    id: int
+    name: str
+    area_path: str
+    iteration: str
+    state: str  # "Active" | "Inactive"
+    owner_id: str
+    updated: datetime
+    suites: list[GeneratedTestSuite]  # the root suite first
+
+    @property
+    def root_suite(self) -> GeneratedTestSuite:
+        return self.suites[0]

@@ -28,6 +28,8 @@ from migrayt.sandbox.generator.models import (
     GeneratedComment,
     GeneratedRelation,
     GeneratedRevision,
+    GeneratedTestPlan,
+    GeneratedTestSuite,
     GeneratedUser,
     GeneratedWorkItem,
     GeneratedWorklog,
@@ -55,6 +57,8 @@ SPAN_TYPES = (
 # Offset of the parent inside the span; -1 = the Epic; None = no parent.
 SPAN_PARENT: tuple[int | None, ...] = (-1, 0, 1, 1, 0, 4, 4, 4, 0, 8, 0, None, None)
 STORY_TESTED, TEST_CASE = 8, 11  # Tested By pair inside a span
+SHARED_STEPS = 12  # with test management on, the first span's Issue is Shared Steps
+TEST_PLAN_BASE = 1_000_000  # test plan and suite ids: their own id space, above any work item id
 DUP_ORIGINAL, DUP_COPY = 7, 10  # Duplicate pair (two Bugs) inside a span
 RELATED_OFFSETS = (3, 17)
 DEPENDENCY_OFFSETS = (2, 5)
@@ -67,6 +71,7 @@ STATES: dict[str, tuple[str, ...]] = {
     "Bug": ("New", "Active", "Resolved", "Closed"),
     "Issue": ("Active", "Closed"),
     "Test Case": ("Design", "Ready", "Closed"),
+    "Shared Steps": ("Active", "Closed"),
 }
 # Generic lifecycle stage -> the state each type uses for it.
 _STAGE_STATE = {
@@ -74,6 +79,7 @@ _STAGE_STATE = {
     "Bug": {"Removed": "Closed"},
     "Issue": {"New": "Active", "Resolved": "Closed", "Removed": "Closed"},
     "Test Case": {"New": "Design", "Active": "Ready", "Resolved": "Ready", "Removed": "Closed"},
+    "Shared Steps": {"New": "Active", "Resolved": "Active", "Removed": "Closed"},
 }
 REASONS = {
     "New": "New",
@@ -471,8 +477,88 @@ class GeneratedProject:
 
     # ---- structure ----------------------------------------------------------------------------
 
+    def type_of(self, item_id: int) -> str:
+        """With test management on, each Epic block's first Issue is a Shared Steps item its test cases use."""
+        if self.spec.test_management and _position(item_id)[1:] == (0, SHARED_STEPS):
+            return "Shared Steps"
+        return type_of(item_id)
+
     def item_ids(self) -> range:
         return range(1, self.n + 1)
+
+    # ---- test management ----------------------------------------------------------------------
+
+    def test_case_design(self, item_id: int) -> dict[str, Any]:
+        """What a generated test case holds when test management is on: its Steps XML, its own steps in order
+        (action, expected), the Shared Steps it references, its parameters and their data rows."""
+        block, feature, _ = _position(item_id)
+        rng = self._rng("test-case", item_id)
+        shared = _id_at(block, 0, SHARED_STEPS)
+        shared_id = shared if feature in (0, 2) and shared <= self._base_n else None
+        params: tuple[str, ...] = ("user", "password") if feature in (0, 1) else ()
+        rows = (
+            [(f"{rng.choice(FIRST).lower()}{k}", f"pw-{rng.randint(1000, 9999)}") for k in range(2)] if params else []
+        )
+        xml, own = content.test_case_steps(rng, shared_id, params)
+        return {"steps_xml": xml, "steps": own, "shared_steps_id": shared_id, "parameters": params, "rows": rows}
+
+    def _test_case_fields(self, item_id: int) -> dict[str, Any]:
+        design = self.test_case_design(item_id)
+        fields: dict[str, Any] = {"Microsoft.VSTS.TCM.Steps": design["steps_xml"]}
+        if design["parameters"]:
+            fields["Microsoft.VSTS.TCM.Parameters"] = content.parameters_xml(design["parameters"])
+            fields["Microsoft.VSTS.TCM.LocalDataSource"] = content.data_source_xml(design["parameters"], design["rows"])
+        return fields
+
+    def test_plans(self) -> list[GeneratedTestPlan]:
+        """One plan per Epic block with test cases: a static suite per Feature holding its test case, and a
+        regression suite holding every test case of the block (so a test case sits in two suites). Empty without
+        test management. (Migrayt carries a plan or suite through its tests: an empty one has nothing to hold.)"""
+        if not self.spec.test_management:
+            return []
+        plans = []
+        for block in range((self._base_n - 1) // BLOCK + 1):
+            epic = _id_at(block, -1, 0)
+            plan_id = TEST_PLAN_BASE + block * 10
+            cases = [tc for f in range(3) if (tc := _id_at(block, f, TEST_CASE)) <= self.n and tc not in self.deleted]
+            root = GeneratedTestSuite(
+                id=plan_id + 1, plan_id=plan_id, name=f"Release {block + 1}", parent_id=None, test_case_ids=[]
+            )
+            suites = [root]
+            for f in range(3):
+                tc = _id_at(block, f, TEST_CASE)
+                if tc in cases:
+                    suites.append(
+                        GeneratedTestSuite(
+                            id=plan_id + 2 + f,
+                            plan_id=plan_id,
+                            name=f"Feature {_id_at(block, f, 0)}",
+                            parent_id=root.id,
+                            test_case_ids=[tc],
+                        )
+                    )
+            if not cases:
+                continue  # a block whose test cases are past the project's end has no plan
+            suites.append(
+                GeneratedTestSuite(
+                    id=plan_id + 5, plan_id=plan_id, name="Regression", parent_id=root.id, test_case_ids=list(cases)
+                )
+            )
+            owner, _ = self._people(epic) if epic <= self.n else (self._active_users[0], None)
+            area, iteration = self._area_and_iteration(epic, self.core(epic)) if epic <= self.n else (None, None)
+            plans.append(
+                GeneratedTestPlan(
+                    id=plan_id,
+                    name=f"Release {block + 1} tests",
+                    area_path=area.path if area else self.spec.project,
+                    iteration=iteration.path if iteration else self.spec.project,
+                    state="Active" if block == (self._base_n - 1) // BLOCK else "Inactive",
+                    owner_id=owner.id,
+                    updated=START + timedelta(days=block * 7),
+                    suites=suites,
+                )
+            )
+        return plans
 
     def parent_of(self, item_id: int) -> int | None:
         if item_id in self._moved:
@@ -507,8 +593,8 @@ class GeneratedProject:
         """Apply one edit as a new revision (ChangedDate = change.at); links get their other end too."""
         if not 1 <= item_id <= self.n:
             raise KeyError(item_id)
-        if change.state is not None and change.state not in STATES[type_of(item_id)]:
-            raise ValueError(f"{change.state!r} is not a state of {type_of(item_id)}")
+        if change.state is not None and change.state not in STATES[self.type_of(item_id)]:
+            raise ValueError(f"{change.state!r} is not a state of {self.type_of(item_id)}")
         for rel, other in change.links:
             if rel not in REVERSE_LINK or not 1 <= other <= self.n or other == item_id:
                 raise ValueError(f"cannot add link {rel} to {other}")
@@ -541,7 +627,7 @@ class GeneratedProject:
 
     def _paste_images(self, item_id: int, change: SourceChange) -> dict[str, Any]:
         """The description with `change.inline_images` images appended, as a paste in ADO's editor."""
-        name = "Microsoft.VSTS.TCM.ReproSteps" if type_of(item_id) == "Bug" else "System.Description"
+        name = "Microsoft.VSTS.TCM.ReproSteps" if self.type_of(item_id) == "Bug" else "System.Description"
         html = str(change.fields.get(name, self.work_item(item_id).fields.get(name) or ""))
         first = self._inline_count(item_id)
         for k in range(first, first + change.inline_images):
@@ -592,7 +678,7 @@ class GeneratedProject:
     def _base_core(self, item_id: int) -> ItemCore:
         if not 1 <= item_id <= self.n:
             raise KeyError(item_id)
-        wit = type_of(item_id)
+        wit = self.type_of(item_id)
         if (added := self._added_at.get(item_id)) is not None:
             first = STATES[wit][0]
             return ItemCore(item_id, wit, self._generated_parent(item_id), first, added, added, 1, (first,))
@@ -662,6 +748,10 @@ class GeneratedProject:
                 out.append(("System.LinkTypes.Dependency-Forward", item_id + d))
             if item_id - d >= 1 and self._depends(item_id - d, d):
                 out.append(("System.LinkTypes.Dependency-Reverse", item_id - d))
+        if self.spec.test_management:
+            # Shared Steps are reused by test cases, not linked to work: neither end of a generated link is one.
+            mine = self.type_of(item_id) == "Shared Steps"
+            out = [(rel, other) for rel, other in out if not mine and self.type_of(other) != "Shared Steps"]
         for change in self._changes.get(item_id, ()):
             out += [link for link in change.links if link not in out]
             out = [link for link in out if link not in change.removed_links]
@@ -1077,10 +1167,16 @@ class GeneratedProject:
             f["Microsoft.VSTS.Scheduling.RemainingWork"] = max(0.0, est - done)
         if wit == "Issue":
             f["Microsoft.VSTS.Scheduling.DueDate"] = ado_date(core.created + timedelta(days=rng.randint(7, 60)))
-        if wit == "Test Case":
+        if wit == "Test Case" and self.spec.test_management:
+            f.update(self._test_case_fields(item_id))
+            f["Microsoft.VSTS.TCM.AutomationStatus"] = "Not Automated"
+            f["Microsoft.VSTS.Common.Priority"] = 2
+        elif wit == "Test Case":
             f["Microsoft.VSTS.TCM.Steps"] = content.steps_xml(rng)
             f["Microsoft.VSTS.TCM.AutomationStatus"] = "Not Automated"
             f["Microsoft.VSTS.Common.Priority"] = 2
+        if wit == "Shared Steps":
+            f["Microsoft.VSTS.TCM.Steps"] = content.steps_xml(rng)
         if core.state in ("Active", "Resolved", "Closed", "Ready"):
             f["Microsoft.VSTS.Common.ActivatedDate"] = ado_date(core.created + (core.changed - core.created) / 3)
             f["Microsoft.VSTS.Common.ActivatedBy"] = changed_by.identity_ref()

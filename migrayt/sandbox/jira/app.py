@@ -22,14 +22,27 @@ from .config import JiraSandboxConfig, JiraUserSeed
 from .errors import JiraError
 from .jql import JqlError
 from .rest_v2 import RestV2Reads
-from .routes import agile, attachments, bulk, comments, issues, links, meta, projects, sandbox_control, search, worklogs
+from .routes import (
+    agile,
+    attachments,
+    bulk,
+    comments,
+    issues,
+    links,
+    meta,
+    projects,
+    sandbox_control,
+    screens,
+    search,
+    worklogs,
+)
 from .routes.deps import authenticated
 from .state import JiraState
 
 __all__ = ["JiraSandboxConfig", "JiraUserSeed", "create_jira_app"]
 
 _V3 = "/rest/api/3"
-_PLATFORM_ROUTERS = (meta, issues, search, links, comments, worklogs, attachments, bulk)
+_PLATFORM_ROUTERS = (meta, screens, issues, search, links, comments, worklogs, attachments, bulk)
 
 
 def _accepted_auth(config: JiraSandboxConfig) -> list[bytes]:

@@ -27,6 +27,9 @@ ISSUE_TYPES: tuple[IssueType, ...] = (
     IssueType("10002", "Task", 0, "A small, distinct piece of work."),
     IssueType("10004", "Bug", 0, "A problem or error."),
     IssueType("10005", "Test", 0, "A test case."),
+    # Xray's own issue types: a site with Xray installed has them next to Test.
+    IssueType("10006", "Test Set", 0, "A group of tests."),
+    IssueType("10007", "Test Plan", 0, "Tests planned for a release or a cycle."),
     IssueType("10003", "Sub-task", -1, "A small piece of work that's part of a larger task."),
 )
 ISSUE_TYPES_BY_ID = {t.id: t for t in ISSUE_TYPES}

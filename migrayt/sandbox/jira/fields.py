@@ -12,9 +12,9 @@ from typing import Any
 
 from . import catalog as cat
 from .adf import CONTENT_LIMIT, adf_validator, stored_length
-from .entities import Issue, parse_ref
+from .custom_fields import CustomFieldOps, parse_datetime
+from .entities import Issue, jira_time, parse_ref
 from .errors import JiraError
-from .store import JiraStore
 
 NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
 UNSUPPORTED_CONTENT = (
@@ -67,7 +67,9 @@ def _current(fid: str, existing: Issue | None) -> list[Any]:
     return []
 
 
-def _merge_updates(fields: dict[str, Any], update: dict[str, Any], existing: Issue | None, errors: Errors) -> dict:
+def _merge_updates(
+    fields: dict[str, Any], update: dict[str, Any], existing: Issue | None, errors: Errors, settable: frozenset[str]
+) -> dict:
     both = set(fields) & set(update)
     for fid in sorted(both):
         errors[fid] = f"Field '{fid}' cannot be set in both 'fields' and 'update'."
@@ -75,7 +77,7 @@ def _merge_updates(fields: dict[str, Any], update: dict[str, Any], existing: Iss
     for fid, ops in update.items():
         if fid in both:
             continue
-        if fid not in cat.SETTABLE_FIELDS or fid in ("project", "issuetype"):
+        if fid not in settable or fid in ("project", "issuetype"):
             errors[fid] = _NOT_ON_SCREEN.format(fid)
             continue
         if not isinstance(ops, list):
@@ -85,7 +87,10 @@ def _merge_updates(fields: dict[str, Any], update: dict[str, Any], existing: Iss
     return merged
 
 
-class FieldRules(JiraStore):
+class FieldRules(CustomFieldOps):
+    def settable_fields(self) -> frozenset[str]:
+        return cat.SETTABLE_FIELDS | frozenset(self.custom_fields)
+
     def _check_rich_text(self, fid: str, value: Any, errors: Errors, messages: list[str]) -> None:
         if value is None:
             return
@@ -136,18 +141,21 @@ class FieldRules(JiraStore):
         messages: list[str] = []
         out: dict[str, Any] = {}
         # `update` operations turn into plain values against the issue's current value
-        merged = _merge_updates(fields, update, existing, errors)
+        merged = _merge_updates(fields, update, existing, errors, self.settable_fields())
         type_id = self._check_project_and_type(merged, existing, out, errors)
         if existing is None and type_id is None and "issuetype" not in errors:
             errors["issuetype"] = "Specify an issue type"
-        screen = set(cat.create_fields(type_id)) if type_id else cat.SETTABLE_FIELDS
+        if type_id:
+            screen = set(cat.create_fields(type_id)) | self.custom_on_screen(type_id)
+        else:
+            screen = set(self.settable_fields())
         for fid, value in merged.items():
             if fid in errors or fid in ("project", "issuetype"):
                 continue
             if fid not in screen:
                 errors[fid] = _NOT_ON_SCREEN.format(fid)
                 continue
-            rule = _rule_for(fid)
+            rule = _rule_for(fid) or (FieldRules._rule_custom if fid in self.custom_fields else None)
             if rule is not None:
                 rule(self, fid, value, out, errors, messages)
         # required fields and the hierarchy rules need the final issue type and parent
@@ -166,7 +174,7 @@ class FieldRules(JiraStore):
         for fid, value in merged.items():
             if fid in errors:
                 continue
-            if fid not in cat.SETTABLE_FIELDS:
+            if fid not in self.settable_fields():
                 errors[fid] = _NOT_ON_SCREEN.format(fid)
             elif fid == "project":
                 ident, key = parse_ref(value)
@@ -292,6 +300,20 @@ class FieldRules(JiraStore):
                 return
             sprint_ids.append(sid)
         out["sprint_ids"] = sprint_ids
+
+    def _rule_custom(self, fid: str, value: Any, out: dict[str, Any], errors: Errors, messages: list[str]) -> None:
+        """A field an administrator created, by its type."""
+        kind = self.custom_kind(fid)
+        if kind == "number":
+            self._rule_number(fid, value, out, errors, messages)
+        elif kind == "datetime":
+            when = parse_datetime(value)
+            if value is not None and when is None:
+                errors[fid] = f"Error parsing time: {value}"
+            else:
+                out[fid] = None if when is None else jira_time(when)
+        else:
+            self._rule_url(fid, value, out, errors, messages)
 
     def _rule_url(self, fid: str, value: Any, out: dict[str, Any], errors: Errors, messages: list[str]) -> None:
         if value is not None and not isinstance(value, str):

@@ -42,7 +42,7 @@ class IssueOps(FieldRules):
             assignee_id=out.get("assignee_id"),
             reporter_id=out.get("reporter_id", self.me.account_id),
         )
-        for fid in _VALUE_FIELDS:
+        for fid in (*_VALUE_FIELDS, *self.custom_fields):
             if out.get(fid) is not None:
                 issue.values[fid] = out[fid]
         for prop in body.get("properties") or []:
@@ -114,7 +114,7 @@ class IssueOps(FieldRules):
         ):
             if attr in out:
                 setattr(issue, attr, out[attr])
-        for fid in _VALUE_FIELDS:
+        for fid in (*_VALUE_FIELDS, *self.custom_fields):
             if fid in out:
                 if out[fid] is None:
                     issue.values.pop(fid, None)

@@ -13,8 +13,8 @@ Grammar (case-insensitive keywords):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -149,9 +149,10 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "empty", "null", "order", "by", "as
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, custom: Mapping[str, str]) -> None:
         self.tokens = tokenize(text)
         self.i = 0
+        self.custom = custom
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -242,7 +243,7 @@ class _Parser:
             raise JqlError(
                 f"Error in the JQL Query: Expecting a field name but got {where}. (line 1, character {tok.pos + 1})"
             )
-        field = _FIELD_ALIASES.get(tok.text.lower())
+        field = _FIELD_ALIASES.get(tok.text.lower()) or self.custom.get(tok.text.lower())
         if field is None:
             raise JqlError(f"Field '{tok.text}' does not exist or you do not have permission to view it.")
         op = self.operator()
@@ -306,8 +307,9 @@ class _Parser:
         return tuple(values)
 
 
-def parse(text: str) -> Query:
-    return _Parser(text or "").parse()
+def parse(text: str, custom: Mapping[str, str] | None = None) -> Query:
+    """`custom`: the site's custom fields by JQL name in lower case (`cf[10050]`, their name) → field id."""
+    return _Parser(text or "", custom or {}).parse()
 
 
 # --- evaluation --------------------------------------------------------------------------------
@@ -330,6 +332,8 @@ class IssueView:
     summary: str
     created: float
     updated: float
+    # custom field id → searchable value (seconds for a datetime, a float for a number, else text)
+    custom: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Resolver(Protocol):
@@ -340,6 +344,7 @@ class Resolver(Protocol):
     def issue_type(self, value: str) -> str: ...
     def status(self, value: str) -> str: ...
     def component(self, value: str) -> str: ...
+    def custom_kind(self, field_id: str) -> str: ...
 
 
 Predicate = Callable[[IssueView], bool]
@@ -370,8 +375,53 @@ def compile_where(node: Any, r: Resolver) -> Predicate:
     return _compile_clause(node, r)
 
 
+def _compile_custom(c: Clause, r: Resolver) -> Predicate:
+    """A clause on a custom field: EMPTY, comparisons for dates and numbers, ~ for text, = for the rest."""
+    f, op, kind = c.field, c.op, r.custom_kind(c.field)
+    if op in ("is", "is not"):
+        return (lambda v: f not in v.custom) if op == "is" else (lambda v: f in v.custom)
+    if op in ("~", "!~"):
+        if kind != "text":
+            raise JqlError(f"The operator '{op}' is not supported by the '{f}' field.")
+        needle = c.values[0].lower()
+        contains: Predicate = lambda v: needle in str(v.custom.get(f, "")).lower()  # noqa: E731
+        return contains if op == "~" else (lambda v: f in v.custom and not contains(v))
+    if kind == "text" or (kind == "url" and op not in ("=", "!=", "in", "not in")):
+        raise JqlError(f"The operator '{op}' is not supported by the '{f}' field.")
+
+    def bound(value: str) -> Any:
+        if kind == "datetime":
+            return _parse_time(value)
+        if kind == "number":
+            try:
+                return float(value)
+            except ValueError as exc:
+                raise JqlError(f"The value '{value}' is not a valid number for the field '{f}'.") from exc
+        return value
+
+    values = [bound(x) for x in c.values]
+    if op in (">", ">=", "<", "<="):
+        if kind not in ("datetime", "number"):
+            raise JqlError(f"The operator '{op}' is not supported by the '{f}' field.")
+        cmp = {
+            ">": lambda a: a > values[0],
+            ">=": lambda a: a >= values[0],
+            "<": lambda a: a < values[0],
+            "<=": lambda a: a <= values[0],
+        }[op]
+        return lambda v: f in v.custom and cmp(v.custom[f])
+    if kind == "datetime":
+        minutes = {int(x // 60) for x in values}
+        pos: Predicate = lambda v: f in v.custom and int(v.custom[f] // 60) in minutes  # noqa: E731
+    else:
+        pos = lambda v: f in v.custom and v.custom[f] in values  # noqa: E731
+    return (lambda v: f in v.custom and not pos(v)) if op in ("!=", "not in") else pos
+
+
 def _compile_clause(c: Clause, r: Resolver) -> Predicate:
     f, op = c.field, c.op
+    if f.startswith("customfield_"):
+        return _compile_custom(c, r)
     if op in ("is", "is not"):
         empty: Predicate
         if f == "labels":

@@ -314,29 +314,35 @@ def sprint_field(sp: Sprint) -> dict[str, Any]:
 
 
 def select_fields(
-    requested: Iterable[str] | None, default: tuple[str, ...], ids: cat.FieldIds | None = None
+    requested: Iterable[str] | None,
+    default: tuple[str, ...],
+    ids: cat.FieldIds | None = None,
+    custom: Iterable[str] = (),
 ) -> tuple[str, ...]:
-    """Jira's `fields` parameter: names, `*all`, `*navigable`, `-name` exclusions, comma-separated."""
+    """Jira's `fields` parameter: names, `*all`, `*navigable`, `-name` exclusions, comma-separated.
+
+    `custom`: the ids of the custom fields created on the site, which `*all` and `*navigable` include too."""
+    custom = tuple(custom)
     if requested is None:
-        return default
+        return default + custom if default in (ALL_FIELDS, NAVIGABLE) else default
     names: list[str] = []
     for item in requested:
         names.extend(x.strip() for x in str(item).split(",") if x.strip())
     if ids is not None:
         names = [f"-{ids.into(n[1:])}" if n.startswith("-") else ids.into(n) for n in names]
     if not names:
-        return default
+        return default + custom if default in (ALL_FIELDS, NAVIGABLE) else default
     chosen: list[str] = []
     excluded = {n[1:] for n in names if n.startswith("-")}
     for n in names:
         if n == "*all":
-            chosen.extend(ALL_FIELDS)
+            chosen.extend(ALL_FIELDS + custom)
         elif n == "*navigable":
-            chosen.extend(NAVIGABLE)
-        elif not n.startswith("-") and n in ALL_FIELDS:
+            chosen.extend(NAVIGABLE + custom)
+        elif not n.startswith("-") and (n in ALL_FIELDS or n in custom):
             chosen.append(n)
     if not chosen and excluded:
-        chosen = list(ALL_FIELDS)
+        chosen = list(ALL_FIELDS + custom)
     return tuple(f for f in dict.fromkeys(chosen) if f not in excluded)
 
 
@@ -419,6 +425,8 @@ def _field(i: Issue, f: str, state: JiraState, base: str) -> Any:
     if f == cat.SPRINT:
         sprints = [sprint_field(state.sprints[s]) for s in i.sprint_ids if s in state.sprints]
         return sprints or None
+    if f in state.custom_fields:
+        return i.values.get(f)
     return None
 
 

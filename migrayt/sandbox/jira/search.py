@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from . import catalog as cat
+from .custom_fields import CustomFieldOps
 from .jql import JqlError, compile_where, narrowing, parse, sort_key
-from .store import JiraStore
 
 
-class SearchOps(JiraStore):
+class SearchOps(CustomFieldOps):  # JQL reaches the created custom fields by name and kind
     def _catch_up_index(self, lag: float) -> None:
         cutoff = self.now() - lag
         while self.pending_index:
@@ -63,7 +63,7 @@ class SearchOps(JiraStore):
 
     def search(self, jql: str, lag: float) -> list[int]:
         """Ids of matching issues as the (lagging) search index sees them, in result order."""
-        query = parse(jql)
+        query = parse(jql, self.custom_clause_names())
         if query.where is None:
             raise JqlError("Unbounded JQL queries are not allowed here. Please add a search restriction to your query.")
 
@@ -73,6 +73,7 @@ class SearchOps(JiraStore):
             issue_type = self.issue_type_ref
             status = self.status_ref
             component = self.component_ref
+            custom_kind = self.custom_kind
 
         pred = compile_where(query.where, _R)
         self._catch_up_index(lag)

@@ -64,6 +64,8 @@ class JiraStore:
             self.attachment_dir = Path(self._tmp.name)
             self.store = Store(None)
         self.attachment_dir.mkdir(parents=True, exist_ok=True)
+        # Apps that keep state about these issues (Xray) empty theirs with the site, as ids start over.
+        self.reset_listeners: list[Any] = []
         self._seed_users(config.users)
         self._empty()
         self._load()
@@ -95,6 +97,9 @@ class JiraStore:
         # issue id → its changelog entries (record_change; read in removals.py); bulk task id → the task (removals.py)
         self.changelogs: dict[int, list[dict[str, Any]]] = {}
         self.bulk_tasks: dict[str, dict[str, Any]] = {}
+        # custom fields created on the site (custom_fields.py), and which screen each was added to
+        self.custom_fields: dict[str, Any] = {}
+        self.screen_fields_added: dict[int, list[str]] = {}
         self.counters: dict[str, int] = {
             "issue_number": 0,
             "issue_id": 10000,
@@ -115,6 +120,7 @@ class JiraStore:
             return
         for rec in self.store.load("meta"):
             self.counters.update(rec)
+        self._load_custom_fields()  # before the issues: their search views carry custom values
         loaded: dict[str, list] = {k: [cls(**r) for r in self.store.load(k)] for k, cls in KINDS.items()}
         for issue in sorted(loaded["issue"], key=lambda i: i.id):
             self._attach_issue(issue)
@@ -138,12 +144,17 @@ class JiraStore:
         for sp in loaded["sprint"]:
             self.sprints[sp.id] = sp
 
+    def _load_custom_fields(self) -> None:
+        """Overridden where custom fields are kept (custom_fields.py)."""
+
     def reset(self) -> None:
         with self.lock:
             self.store.clear()
             shutil.rmtree(self.attachment_dir, ignore_errors=True)
             self.attachment_dir.mkdir(parents=True, exist_ok=True)
             self._empty()
+            for listener in self.reset_listeners:
+                listener()
 
     def close(self) -> None:
         self.store.close()
@@ -186,6 +197,10 @@ class JiraStore:
             "items": items,
         }
         self.changelogs.setdefault(issue.id, []).append(entry)
+
+    def custom_search_value(self, fid: str, value: Any) -> Any:
+        """Overridden where custom fields are kept (custom_fields.py)."""
+        return value
 
     # --- lookups ----------------------------------------------------------------------------------
 
@@ -257,6 +272,11 @@ class JiraStore:
             summary=issue.summary,
             created=issue.created,
             updated=issue.updated,
+            custom={
+                fid: self.custom_search_value(fid, issue.values[fid])
+                for fid in self.custom_fields
+                if issue.values.get(fid) is not None
+            },
         )
 
     def _reindex(self, issue: Issue) -> None:

@@ -9,14 +9,14 @@ from fastapi.responses import Response
 
 from .. import catalog
 from ..errors import AdoError
-from .deps import O, P, Site, check_scope, reply, route
+from .deps import AdoSite, O, P, Site, check_scope, reply, route
 
 router = APIRouter(include_in_schema=False)
 
 
-def _find_type(name: str) -> str:
+def _find_type(site: AdoSite, name: str) -> str:
     wit = catalog.find_type(unquote(name))
-    if wit is None:
+    if wit is None or wit not in catalog.shown_types(site.project.spec.test_management):
         raise AdoError(404, f"TF201036: The work item type '{name}' does not exist.", "WorkItemTypeNotFoundException")
     return wit
 
@@ -24,41 +24,41 @@ def _find_type(name: str) -> str:
 @route(router, [f"{P}/wit/workitemtypes"])
 async def types(request: Request, site: Site, organization: str, project: str) -> Response:
     check_scope(site, organization, project)
-    value = [site.render.work_item_type(t) for t in catalog.TYPE_META]
+    value = [site.render.work_item_type(t) for t in catalog.shown_types(site.project.spec.test_management)]
     return reply(request, {"count": len(value), "value": value})
 
 
 @route(router, [f"{P}/wit/workitemtypes/{{name}}"])
 async def one_type(request: Request, site: Site, organization: str, project: str, name: str) -> Response:
     check_scope(site, organization, project)
-    return reply(request, site.render.work_item_type(_find_type(name)))
+    return reply(request, site.render.work_item_type(_find_type(site, name)))
 
 
 @route(router, [f"{P}/wit/workitemtypes/{{name}}/states"])
 async def type_states(request: Request, site: Site, organization: str, project: str, name: str) -> Response:
     check_scope(site, organization, project)
-    value = catalog.states_json(_find_type(name))
+    value = catalog.states_json(_find_type(site, name))
     return reply(request, {"count": len(value), "value": value})
 
 
 @route(router, [f"{P}/wit/workitemtypes/{{name}}/fields"])
 async def type_fields(request: Request, site: Site, organization: str, project: str, name: str) -> Response:
     check_scope(site, organization, project)
-    value = site.render.work_item_type(_find_type(name))["fields"]
+    value = site.render.work_item_type(_find_type(site, name))["fields"]
     return reply(request, {"count": len(value), "value": value})
 
 
 @route(router, [f"{P}/wit/workitemtypecategories"])
 async def categories(request: Request, site: Site, organization: str, project: str) -> Response:
     check_scope(site, organization, project)
-    value = [site.render.category(*c) for c in catalog.CATEGORIES]
+    value = [site.render.category(*c) for c in catalog.shown_categories(site.project.spec.test_management)]
     return reply(request, {"count": len(value), "value": value})
 
 
 @route(router, [f"{P}/wit/workitemtypecategories/{{ref}}"])
 async def category(request: Request, site: Site, organization: str, project: str, ref: str) -> Response:
     check_scope(site, organization, project)
-    for c in catalog.CATEGORIES:
+    for c in catalog.shown_categories(site.project.spec.test_management):
         if c[1].lower() == ref.lower():
             return reply(request, site.render.category(*c))
     raise AdoError(
@@ -71,7 +71,7 @@ async def category(request: Request, site: Site, organization: str, project: str
 @route(router, [f"{P}/wit/fields", f"{O}/wit/fields"])
 async def fields(request: Request, site: Site, organization: str, project: str | None = None) -> Response:
     check_scope(site, organization, project)
-    value = [site.render.field(f) for f in catalog.FIELDS]
+    value = [site.render.field(f) for f in catalog.shown_fields(site.project.spec.test_management)]
     return reply(request, {"count": len(value), "value": value})
 
 

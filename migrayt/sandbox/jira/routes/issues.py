@@ -43,7 +43,7 @@ async def bulk_fetch(request: Request, state: JiraSite) -> dict:
     wanted = [str(k) for k in body["issueIdsOrKeys"]]
     if not wanted or len(wanted) > BULK_FETCH_MAX:
         raise JiraError(400, [f"issueIdsOrKeys must hold between 1 and {BULK_FETCH_MAX} issues."])
-    chosen = render.select_fields(body.get("fields"), render.NAVIGABLE, state.field_ids)
+    chosen = render.select_fields(body.get("fields"), render.NAVIGABLE, state.field_ids, state.custom_fields)
     props = [p for p in body.get("properties") or [] if isinstance(p, str)]
     base = base_url(request)
     issues = []
@@ -65,7 +65,7 @@ async def get_issue(
     properties: Annotated[list[str] | None, Query()] = None,
 ) -> dict:
     issue = state.issue(issueIdOrKey)
-    chosen = render.select_fields(fields, render.ALL_FIELDS, state.field_ids)
+    chosen = render.select_fields(fields, render.ALL_FIELDS, state.field_ids, state.custom_fields)
     props = [p for item in properties or [] for p in item.split(",") if p]
     return render.issue(issue, state, base_url(request), chosen, props)
 
@@ -75,7 +75,14 @@ async def edit_issue(request: Request, state: JiraSite, issueIdOrKey: str, retur
     issue = state.issue(issueIdOrKey)
     state.edit_issue(issue, await json_body(request))
     if returnIssue:
-        return JSONResponse(render.issue(issue, state, base_url(request)))
+        return JSONResponse(
+            render.issue(
+                issue,
+                state,
+                base_url(request),
+                render.select_fields(None, render.ALL_FIELDS, custom=state.custom_fields),
+            )
+        )
     return Response(status_code=204)
 
 

@@ -68,7 +68,8 @@ async def find_users(
 
 @router.get("/field")
 async def fields(state: JiraSite) -> list:
-    return [render.field_details(state.field_ids.field(f)) for f in cat.FIELDS]
+    built_in = [render.field_details(state.field_ids.field(f)) for f in cat.FIELDS]
+    return built_in + [render.field_details(f) for f in state.custom_fields.values()]
 
 
 @router.get("/priority")
@@ -162,6 +163,9 @@ async def createmeta_fields(
     items = [
         render.create_meta_field(state.field_ids.field(cat.FIELDS_BY_ID[f]), state, base, issueTypeId, f in required)
         for f in cat.create_fields(issueTypeId)
+    ] + [
+        render.create_meta_field(state.custom_fields[f], state, base, issueTypeId, False)
+        for f in sorted(state.custom_on_screen(issueTypeId))
     ]
     page = items[startAt : startAt + maxResults]
     return {"fields": page, "maxResults": maxResults, "startAt": startAt, "total": len(items)}

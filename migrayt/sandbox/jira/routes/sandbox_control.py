@@ -75,6 +75,7 @@ async def sandbox_state(state: JiraSite) -> dict:
         "worklogs": len(state.worklogs),
         "components": len(state.components),
         "sprints": len(state.sprints),
+        "custom_fields": sorted(f.name for f in state.custom_fields.values()),
     }
 
 

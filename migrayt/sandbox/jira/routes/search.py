@@ -60,7 +60,7 @@ def _search(
     properties: list[str] | None,
 ) -> dict:
     jql = jql or ""
-    chosen = render.select_fields(fields, ("id",), state.field_ids) if fields else ()
+    chosen = render.select_fields(fields, ("id",), state.field_ids, state.custom_fields) if fields else ()
     size = _page_size(max_results, chosen)
     ids = state.search(jql, lag)
     digest = zlib.crc32(jql.encode())

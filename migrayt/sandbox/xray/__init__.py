@@ -1,0 +1,1 @@
+"""The sandbox Xray Cloud: see app.py for the contract it follows."""

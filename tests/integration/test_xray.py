@@ -1,0 +1,244 @@
+"""ADO test cases → Xray over the real parts: every test with its steps in order (shared steps expanded) and its
+dataset, every suite and plan membership; exactly once with the worker SIGKILLed and Xray's answers dropped; and
+the steps as a table in the description on a site without Xray."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.runs import RunStatus
+from migrayt.mapping.plan import default_plan
+from migrayt.plugins.xray import TABLE_HEADING
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
+from migrayt.sandbox.generator.project import SourceChange
+from migrayt.sandbox.server import SandboxServer
+from migrayt.sandbox.testing import running_sandbox, set_faults
+from migrayt.translation.test_steps import parse_test_case, shared_step_ids
+from tests.integration.harness import (
+    ADO_PAT_ENV,
+    JIRA_TOKEN_ENV,
+    jira_issues,
+    record_states,
+    wait_final,
+    wait_for,
+    worker_process,
+)
+
+TENANT = "xray-co"
+ITEMS = 90
+XRAY_SECRET_ENV = "MIGRAYT_TEST_XRAY_SECRET"
+# Xray writes after the first few wait unanswered until the worker is dead: the kill lands mid-plugin.
+XRAY_WRITES = r"POST /api/v2/(graphql|dataset/import)"
+
+
+def plan():
+    p = default_plan()
+    p.skip_phases = ["attachments", "comments"]  # content phases have their own tests
+    return p
+
+
+async def xray_migration(stack, sandbox: SandboxServer, *, with_xray: bool = True) -> str:
+    os.environ[ADO_PAT_ENV] = "sandbox-pat"
+    os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
+    os.environ[XRAY_SECRET_ENV] = sandbox.sandbox.xray_client_secret
+    xray: dict[str, Any] = {}
+    if with_xray:
+        xray = dict(
+            xray_client_id=sandbox.sandbox.xray_client_id,
+            xray_secret_ref=f"env:{XRAY_SECRET_ENV}",
+            xray_url=sandbox.xray_url,
+        )
+    return await stack.service.create_migration(
+        TENANT,
+        "Phoenix to PHX with tests",
+        SourceConnection(
+            organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
+        ),
+        TargetConnection(
+            base_url=sandbox.jira_url,
+            project_key="PHX",
+            email="migrator@example.com",
+            token_ref=f"env:{JIRA_TOKEN_ENV}",
+            **xray,
+        ),
+        plan(),
+        actor="test@acme.example",
+        door="api",
+    )
+
+
+def expected_tests(project: GeneratedProject) -> dict[int, dict[str, Any]]:
+    """What each test case must become, read from the generated source with the same parser's rules."""
+    out = {}
+    for i in project.item_ids():
+        if project.core(i).type != "Test Case":
+            continue
+        f = project.work_item(i).fields
+        shared = {
+            s: project.work_item(s).fields["Microsoft.VSTS.TCM.Steps"]
+            for s in shared_step_ids(f["Microsoft.VSTS.TCM.Steps"])
+        }
+        parsed = parse_test_case(
+            f["Microsoft.VSTS.TCM.Steps"],
+            shared_steps=shared,
+            parameters_xml=f.get("Microsoft.VSTS.TCM.Parameters"),
+            data_source_xml=f.get("Microsoft.VSTS.TCM.LocalDataSource"),
+        )
+        out[i] = {
+            "steps": [(s.action, s.expected) for s in parsed.steps],
+            "shared": bool(shared),
+            "parameters": list(parsed.dataset.parameters) if parsed.dataset else [],
+            "rows": [list(r) for r in parsed.dataset.rows] if parsed.dataset else [],
+        }
+    return out
+
+
+def expected_memberships(project: GeneratedProject) -> dict[str, set[int]]:
+    """Container summary → the test case ids it must hold: a Test Set per suite, a Test Plan per plan."""
+    out: dict[str, set[int]] = {}
+    for p in project.test_plans():
+        out[f"plan {p.name}"] = {tc for s in p.suites for tc in s.test_case_ids}
+        for s in p.suites[1:]:
+            out[f"set {p.name}/{s.name}"] = set(s.test_case_ids)
+    return out
+
+
+async def xray_tests(sandbox: SandboxServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        return (await http.get(f"{sandbox.xray_url}/_sandbox/state/tests")).json()
+
+
+def key_of_item(issues: list[dict]) -> dict[int, str]:
+    return {int(label[7:]): i["key"] for i in issues for label in i["labels"] if label.startswith("ado-id-")}
+
+
+async def assert_tests_and_memberships(sandbox: SandboxServer, project: GeneratedProject) -> None:
+    issues = await jira_issues(sandbox)
+    keys = key_of_item(issues)
+    state = await xray_tests(sandbox)
+    expected = expected_tests(project)
+    assert any(e["shared"] for e in expected.values()) and any(e["parameters"] for e in expected.values())
+    for item, want in expected.items():
+        test = state["tests"][keys[item]]
+        assert test["type"] == "Manual"
+        assert [(s["action"], s["result"]) for s in test["steps"]] == want["steps"], f"test case #{item}"
+        assert test["parameters"] == want["parameters"]
+        assert [[row[p] for p in test["parameters"]] for row in test["rows"]] == want["rows"]
+    # Every container once (no duplicate Test Set or Test Plan), holding exactly its test cases.
+    by_key = {i["key"]: i for i in issues}
+    item_of = {v: k for k, v in keys.items()}
+    held: dict[str, set[int]] = {}
+    containers = [(k, "set", m) for k, m in state["test_sets"].items()] + [
+        (k, "plan", m) for k, m in state["test_plans"].items()
+    ]
+    plan_names = {p.id: p.name for p in project.test_plans()}
+    suite_names = {s.id: (p.name, s.name) for p in project.test_plans() for s in p.suites}
+    for key, kind, members in containers:
+        label = next(lbl for lbl in by_key[key]["labels"] if lbl.startswith("ado-test-"))
+        ado_id = int(label.rsplit("-", 1)[1])
+        name = f"plan {plan_names[ado_id]}" if kind == "plan" else "set {}/{}".format(*suite_names[ado_id])
+        assert name not in held, f"{name} made twice"
+        assert len(members) == len(set(members)), f"{name} holds a test twice"
+        held[name] = {item_of[m] for m in members}
+    assert held == expected_memberships(project)
+
+
+async def test_a_run_carries_every_test_with_its_steps_dataset_and_suite_memberships(stack, worker):
+    spec = ProjectSpec(seed=31, items=ITEMS, test_management=True)
+    with running_sandbox(spec) as sandbox:
+        migration_id = await xray_migration(stack, sandbox)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        project = sandbox.sandbox.project
+        await assert_tests_and_memberships(sandbox, project)
+        tests = len(expected_tests(project))
+        counters = final.counters["xray"]
+        assert counters.created == tests and counters.failed == 0
+        assert (await record_states(stack, migration_id, "xray_test")) == {"done": tests}
+
+        # Someone rewrites one test case's steps in ADO: the next run carries the new steps to its Test, once,
+        # and leaves every other test as it is.
+        changed = min(expected_tests(project))
+        new_steps = (
+            '<steps id="0" last="3"><step id="2" type="ValidateStep"><parameterizedString isformatted="true">'
+            'Press reset</parameterizedString><parameterizedString isformatted="true">All clear</parameterizedString>'
+            "</step></steps>"
+        )
+        project.change(changed, SourceChange(at=datetime.now(UTC), fields={"Microsoft.VSTS.TCM.Steps": new_steps}))
+        again = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        second = await wait_final(stack, TENANT, again)
+        assert second.status == RunStatus.COMPLETED, second.model_dump_json()
+        assert second.counters["xray"].created == 1
+        await assert_tests_and_memberships(sandbox, project)
+        keys = key_of_item(await jira_issues(sandbox))
+        steps = (await xray_tests(sandbox))["tests"][keys[changed]]["steps"]
+        assert [(s["action"], s["result"]) for s in steps] == [("Press reset", "All clear")]
+
+
+async def test_killed_mid_plugin_with_xray_answers_dropped_leaves_no_duplicates(stack, tmp_path):
+    spec = ProjectSpec(seed=32, items=ITEMS, test_management=True)
+    faults = FaultConfig(share_drop_after_write=0.3, seed=5, hold=[XRAY_WRITES], hold_after=6)
+    with running_sandbox(spec, xray_faults=faults) as sandbox:
+        assert sandbox.xray_url is not None
+        migration_id = await xray_migration(stack, sandbox)
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase == "xray")
+            await until_held(sandbox.xray_url)
+            worker.kill()
+            set_faults(sandbox.xray_url, hold=[])
+            worker.start()
+            final = await wait_final(stack, TENANT, run_id)
+        async with httpx.AsyncClient(timeout=10) as http:
+            counters = (await http.get(f"{sandbox.xray_url}/_sandbox/faults")).json()["counters"]
+        assert counters["dropped_after_write"] > 0, "the test must have dropped some answers"
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
+
+
+async def until_held(xray_url: str) -> None:
+    deadline = time.monotonic() + 240
+    async with httpx.AsyncClient(timeout=10) as http:
+        while (await http.get(f"{xray_url}/_sandbox/faults")).json()["counters"]["held_now"] < 1:
+            assert time.monotonic() < deadline, "no Xray write reached the hold"
+            await asyncio.sleep(0.05)
+
+
+async def test_without_xray_the_steps_become_a_table_in_the_description(stack, worker):
+    spec = ProjectSpec(seed=33, items=45, test_management=True)
+    with running_sandbox(spec, xray=False) as sandbox:
+        migration_id = await xray_migration(stack, sandbox, with_xray=False)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        project = sandbox.sandbox.project
+        expected = expected_tests(project)
+        assert final.counters["xray"].created == len(expected), final.model_dump_json()
+        keys = key_of_item(await jira_issues(sandbox))
+        async with httpx.AsyncClient(timeout=30, auth=("migrator@example.com", "sandbox-token")) as http:
+            for item, want in expected.items():
+                issue = (await http.get(f"{sandbox.jira_url}/rest/api/3/issue/{keys[item]}")).json()
+                content = issue["fields"]["description"]["content"]
+                # The description may hold tables of its own: the steps are the table after the heading.
+                at = next(n for n, node in enumerate(content) if _text(node) == TABLE_HEADING)
+                table = content[at + 1]
+                rows = [[_text(c) for c in r["content"]] for r in table["content"][1:]]
+                assert [(r[1], r[2]) for r in rows] == want["steps"], f"test case #{item}"
+        assert (await record_states(stack, migration_id, "steps_table")) == {"done": len(expected)}
+
+
+def _text(node: Any) -> str:
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            return str(node.get("text", ""))
+        return "".join(_text(c) for c in node.get("content") or [])
+    return ""
