@@ -15,6 +15,8 @@ from migrayt.translation.issue_fields import Lookups
 # The item record under which preflight keeps the fallback user's account.
 FALLBACK_USER = "*fallback*"
 NO_ACCOUNT = "no Jira account with this e-mail and none given in the plan's user table"
+# A local or service account has no e-mail: saying "this e-mail" sent users looking for one.
+NO_EMAIL = "no e-mail in Azure DevOps to match a Jira account by, and none given in the plan's user table"
 
 Match = Literal["table", "email", "fallback", "unmatched"]
 
@@ -92,7 +94,7 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
         if email and (found := await by_email(email)) is not None:
             match.account, match.match = found.account_id, "email"
             return match
-        match.reason = NO_ACCOUNT
+        match.reason = NO_ACCOUNT if email else NO_EMAIL
         return match
 
     resolution = UserResolution(users=list(await asyncio.gather(*(one(u) for u in graph))))

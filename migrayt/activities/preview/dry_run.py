@@ -112,6 +112,7 @@ class DryRun:
             for f in later.failures
         )
         self._content(planned, work_items)
+        report.content["attachments_over_limit"] = later.oversized_count
         return report
 
     # --- preflight -----------------------------------------------------------------------------

@@ -200,6 +200,11 @@ class LaterPhases:
             for kind, key in rows:
                 self._done[kind].add(key)
 
+    @property
+    def oversized_count(self) -> int:
+        """Files Jira will refuse as too large: the set-up count the page shows beside their predicted failures."""
+        return sum(len(files) for files in self._oversized.values())
+
     def predictors(self) -> dict[str, Callable[[], Awaitable[list[str]]]]:
         """Each registry phase predicted here (Preview.LATER_PHASES): its outcome per planned item."""
         return {
