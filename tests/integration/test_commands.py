@@ -52,13 +52,14 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
     assert "Planted to show how failures look" in out
     # Each failure named by its ADO item (or, for a user, the ADO user) with its reason.
     assert f"ADO #{big_file_item} attachment db-dump-{big_file_item}.bin: Jira refused the file as too large" in out
-    for name, unique in (
-        ("Morgan Ellery (Contractor)", "morgan.ellery@partner-agency.example"),
-        ("Chris Walden", "chris.walden@acme.example"),
-        ("Phoenix Build Service", "acme\\svc-phoenix-build"),
-        ("Ines Corbeau", "ines-laptop\\ines"),
+    for name, unique, reason in (
+        ("Morgan Ellery (Contractor)", "morgan.ellery@partner-agency.example", "no Jira account"),
+        ("Chris Walden", "chris.walden@acme.example", "no Jira account"),
+        # Service and local accounts have no e-mail to match by, and are told so.
+        ("Phoenix Build Service", "acme\\svc-phoenix-build", "no e-mail in Azure DevOps"),
+        ("Ines Corbeau", "ines-laptop\\ines", "no e-mail in Azure DevOps"),
     ):
-        assert f"ADO user {name} <{unique}>: no Jira account" in out
+        assert f"ADO user {name} <{unique}>: {reason}" in out
     assert "not planted" not in out
     assert f"migrayt rerun {first['run_id']}" in out and "--fallback-user" in out
     # Phase 8 writes through each plugin, named per plugin: 7pace work logs and Xray tests.
