@@ -15,7 +15,7 @@ from tests.api.helpers import migration_body
 from tests.api.test_migration_from_connections import save_connections
 
 TENANT = "values-corp"
-TYPES = ["Epic", "Story", "Task", "Bug", "Test", "Sub-task"]
+TYPES = ["Epic", "Story", "Task", "Bug", "Test", "Test Set", "Test Plan", "Sub-task"]  # Xray's types too
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ async def test_pick_a_type_from_the_list_and_a_typo_is_refused(web, page: Page, 
     await expect(story).to_contain_text("“Tset” is not in Jira project PHX")
     # Only the project's standard issue types are offered (sub-tasks have their own row).
     choices = await story.locator("select option").all_inner_texts()
-    assert choices == ["Tset — not in Jira", "Epic", "Story", "Task", "Bug", "Test"]
+    assert choices == ["Tset — not in Jira", "Epic", "Story", "Task", "Bug", "Test", "Test Set", "Test Plan"]
     # Priorities and link types come from Jira's lists.
     offered = await page.locator('tr[data-entry="priorities/1"] select option').all_inner_texts()
     assert offered[1:] == ["Highest", "High", "Medium", "Low", "Lowest"]
@@ -81,7 +81,7 @@ async def test_pick_a_type_from_the_list_and_a_typo_is_refused(web, page: Page, 
     await page.get_by_role("button", name=re.compile("Approve version")).click()
     error = page.locator("#plan-error")
     await expect(error).to_contain_text('Not approved: Jira project PHX has no issue type "Tset"')
-    await expect(error).to_contain_text("choose one of: Epic, Story, Task, Bug, Test, Sub-task")
+    await expect(error).to_contain_text("choose one of: Epic, Story, Task, Bug, Test, Test Set, Test Plan, Sub-task")
     await expect(page.locator("#plan-status")).to_contain_text("draft")
     await screenshot(page, "values-02-typo-refused")
 
