@@ -24,10 +24,11 @@ from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import AMBIGUOUS_TRIES, IssueFiles, bytes_source
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import PhaseBatch
+from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf.nodes import clean_text
 from migrayt.connectors.ado import AdoClient, Worklog
-from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient, JiraWorklog
 from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
@@ -466,36 +467,32 @@ class ItemWorklogs:
             await self._fail(key, no_time(w))
             return None
         detail: dict[str, Any] = {"seconds": w.length, "issue": self._issue_key}
-        ambiguous = 0
-        while True:
-            try:
-                created = await self._ctx.jira.add_worklog(
-                    self._issue_key,
-                    w.length,
-                    jira_started(w.timestamp),
-                    comment_adf=comment_adf(w),
-                    properties=[worklog_property(self._ctx, self._item_id, w.id)],
-                )
-                target = created.id
-                break
-            except AmbiguousWriteError:
-                # The answer was lost, not necessarily the worklog: look on the issue before posting again.
-                ambiguous += 1
-                found = (await self._on_jira()).get(w.id)
-                if found is not None:
-                    target = found
-                    detail["reconciled"] = True
-                    break
-                if ambiguous >= AMBIGUOUS_TRIES:
-                    raise
-            except ApiError as err:
-                if err.status in (401, 403) or err.status >= 500 or err.retryable:
-                    raise
-                reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
-                await self._fail(
-                    key, f"Jira refused 7pace work log {w.id} (HTTP {err.status}): {reason or 'no reason'}"
-                )
-                return None
+
+        async def post() -> str:
+            created = await self._ctx.jira.add_worklog(
+                self._issue_key,
+                w.length,
+                jira_started(w.timestamp),
+                comment_adf=comment_adf(w),
+                properties=[worklog_property(self._ctx, self._item_id, w.id)],
+            )
+            return str(created.id)
+
+        async def find() -> str | None:
+            # The answer was lost, not necessarily the worklog: look on the issue before posting again.
+            found = (await self._on_jira()).get(w.id)
+            if found is not None:
+                detail["reconciled"] = True
+            return found
+
+        try:
+            target = await write_once(post, find, AMBIGUOUS_TRIES)
+        except ApiError as err:
+            if err.status in (401, 403) or err.status >= 500 or err.retryable:
+                raise
+            reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
+            await self._fail(key, f"Jira refused 7pace work log {w.id} (HTTP {err.status}): {reason or 'no reason'}")
+            return None
         self._note("created")
         return key, str(target), detail
 

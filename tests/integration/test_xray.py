@@ -5,14 +5,12 @@ the steps as a table in the description on a site without Xray."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.contracts.runs import RunStatus
 from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
@@ -24,8 +22,7 @@ from migrayt.sandbox.server import SandboxServer
 from migrayt.sandbox.testing import running_sandbox, set_faults
 from migrayt.translation.test_steps import parse_test_case, shared_step_ids
 from tests.integration.harness import (
-    ADO_PAT_ENV,
-    JIRA_TOKEN_ENV,
+    create_sandbox_migration,
     jira_issues,
     record_states,
     wait_final,
@@ -35,7 +32,6 @@ from tests.integration.harness import (
 
 TENANT = "xray-co"
 ITEMS = 90
-XRAY_SECRET_ENV = "MIGRAYT_TEST_XRAY_SECRET"
 # Xray writes after the first few wait unanswered until the worker is dead: the kill lands mid-plugin.
 XRAY_WRITES = r"POST /api/v2/(graphql|dataset/import)"
 
@@ -47,33 +43,7 @@ def plan():
 
 
 async def xray_migration(stack, sandbox: SandboxServer, *, with_xray: bool = True) -> str:
-    os.environ[ADO_PAT_ENV] = "sandbox-pat"
-    os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
-    os.environ[XRAY_SECRET_ENV] = sandbox.sandbox.xray_client_secret
-    xray: dict[str, Any] = {}
-    if with_xray:
-        xray = dict(
-            xray_client_id=sandbox.sandbox.xray_client_id,
-            xray_secret_ref=f"env:{XRAY_SECRET_ENV}",
-            xray_url=sandbox.xray_url,
-        )
-    return await stack.service.create_migration(
-        TENANT,
-        "Phoenix to PHX with tests",
-        SourceConnection(
-            organization_url=sandbox.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
-        ),
-        TargetConnection(
-            base_url=sandbox.jira_url,
-            project_key="PHX",
-            email="migrator@example.com",
-            token_ref=f"env:{JIRA_TOKEN_ENV}",
-            **xray,
-        ),
-        plan(),
-        actor="test@acme.example",
-        door="api",
-    )
+    return await create_sandbox_migration(stack, sandbox, plan(), TENANT, with_xray=with_xray)
 
 
 def expected_tests(project: GeneratedProject) -> dict[int, dict[str, Any]]:
