@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
 
 LOCALHOST = "127.0.0.1"
+# Above the well-known and most registered service ports; see free_port.
+_PICK_FLOOR = 20000
+_random = random.SystemRandom()
 
 
 class StackError(RuntimeError):
@@ -22,8 +27,32 @@ class PortInUseError(StackError):
         )
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; macOS uses 49152-65535, also above our picks
+
+
 def free_port(host: str = LOCALHOST) -> int:
-    """A port nobody listens on right now (the OS picks it; another process could still take it)."""
+    """A port nobody listens on right now, chosen below the OS's ephemeral range.
+
+    Why not bind(0): that port comes from the ephemeral range, which every outgoing connection
+    (and the Temporal dev server's own internal listeners) also draws from, so between our pick and
+    the server's bind another socket could take it ("address already in use" at start-up).
+    Below the range only another explicit pick can collide, and a random one rarely does."""
+    low, _high = _ephemeral_range()
+    top = min(low, 65536)
+    candidates = list(range(_PICK_FLOOR, top)) if top - _PICK_FLOOR >= 1000 else []
+    for port in _random.sample(candidates, min(len(candidates), 200)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        if not port_accepts(port, host, timeout=0.2):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,15 +15,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from migrayt.api.app import create_app
+from migrayt.stack.ports import free_port
 from tests.integration.harness import Stack
 
 ADMIN_TOKEN = "admin-" + os.urandom(32).hex()  # 32 random bytes: a weaker admin token is refused
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
