@@ -29,6 +29,7 @@ from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.tenant_secrets import SecretPolicy
+from migrayt.worker.shutdown import HandBackOnShutdown
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
@@ -155,6 +156,10 @@ async def run_worker(
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
         # the heartbeat timeout, so a cut batch stops its writes within about a second.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
+        # On shutdown running batches are cut at once and handed back (worker/shutdown.py); this is how long
+        # they have to reach an item boundary before Temporal cancels them outright.
+        interceptors=[HandBackOnShutdown()],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
     )
     task = asyncio.create_task(worker.run())
     meter = _usage_meter(sessions)
@@ -171,7 +176,13 @@ async def run_worker(
 
 async def serve(settings: Settings, database_url: str, temporal_address: str | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (used by `migrayt worker` and by the stack)."""
+    from migrayt.observability.metrics import install_runtime
+    from migrayt.ops.shared_keys import check_shared_keys_at
+
     await upgrade_schema(database_url)
+    # A worker with another codec key would fail every task it takes: it refuses to start instead.
+    await check_shared_keys_at(database_url, settings, "worker")
+    install_runtime(settings)  # before the client: its runtime serves /metrics (MIGRAYT_METRICS_PORT)
     client = await connect_temporal(settings, temporal_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,3 +193,5 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
     async with run_worker(settings, client, database_url, shared=shared):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
+        log.info("worker stopping: handing running batches back (grace %.0f s)", settings.worker_grace_seconds)
+    log.info("worker stopped")
