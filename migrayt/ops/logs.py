@@ -24,7 +24,7 @@ current_tenant: ContextVar[str | None] = ContextVar("migrayt_tenant", default=No
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
-class _RunContext(logging.Filter):
+class RunContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for field, var in (("run_id", current_run_id), ("tenant", current_tenant)):
             if getattr(record, field, None) is None:
@@ -57,7 +57,7 @@ def configure_logging(settings: Settings) -> None:
     """The root logger's one handler, on stderr, in the format the settings ask for."""
     handler = logging.StreamHandler()
     handler.setFormatter(json_formatter() if log_format(settings) == "json" else logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(_RunContext())
+    handler.addFilter(RunContext())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
