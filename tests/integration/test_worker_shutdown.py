@@ -10,6 +10,7 @@ import signal
 from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.worker.shutdown import SHUTDOWN_ERROR_TYPE
 from tests.integration.harness import (
     ISSUE_CREATES,
     WorkerProcess,
@@ -31,6 +32,19 @@ GRACE = "300"
 
 def log_records(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def cut_batches(stack, run_id: str) -> tuple[int, int]:
+    """(attempts started after a WorkerShutdown failure, activities ended as cancelled) in the run's history."""
+    history = await stack.client.get_workflow_handle(run_id).fetch_history()
+    retried = cancelled = 0
+    for event in history.events:
+        if event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            kind = started.last_failure.application_failure_info.type
+            retried += started.attempt > 1 and kind == SHUTDOWN_ERROR_TYPE
+        cancelled += event.HasField("activity_task_canceled_event_attributes")
+    return retried, cancelled
 
 
 async def test_sigterm_mid_run_hands_batches_back_and_another_worker_finishes(stack, tmp_path):
@@ -56,6 +70,9 @@ async def test_sigterm_mid_run_hands_batches_back_and_another_worker_finishes(st
             second.stop()
 
         assert exit_code == 0
+        # Temporal's view: the cut batches failed as handed back and were retried, none was cancelled.
+        retried_after_shutdown, cancelled = await cut_batches(stack, run_id)
+        assert retried_after_shutdown >= 1 and cancelled == 0
         records = log_records(tmp_path / "first.log")
         messages = [r["message"] for r in records]
         cut = [m for m in messages if m.startswith("worker stopping: cutting")]
