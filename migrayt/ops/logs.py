@@ -26,6 +26,8 @@ TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 class RunContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn's copy of its message with terminal colour codes: noise in a log collector.
+        record.__dict__.pop("color_message", None)
         for field, var in (("run_id", current_run_id), ("tenant", current_tenant)):
             if getattr(record, field, None) is None:
                 value = var.get()
