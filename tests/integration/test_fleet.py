@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -21,11 +22,13 @@ from cryptography.fernet import Fernet
 
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import FINAL_STATUSES
+from migrayt.core.runs import MigrationService
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.stack.ports import free_port
 from tests.api.conftest import ADMIN_TOKEN
 from tests.integration.harness import (
     REPO,
+    Stack,
     WorkerProcess,
     ado_labels,
     create_sandbox_migration,
@@ -115,14 +118,27 @@ async def get_until(http: httpx.AsyncClient, path: str, done) -> dict:
 
 
 async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, postgres, temporal_server, tmp_path):
+    # A task queue of its own: the fleet's API processes record a secret key (shared_keys) that the session's other
+    # workers are not given.
+    settings = stack.settings.model_copy(update={"task_queue": f"fleet-{uuid.uuid4().hex[:8]}"})
+    fleet = Stack(
+        settings,
+        stack.database_url,
+        stack.temporal_address,
+        stack.client,
+        MigrationService(settings, stack.service.sessions, stack.client),
+    )
     secret_key = Fernet.generate_key().decode()
     with ExitStack() as sandboxes:
         boxes = [
             sandboxes.enter_context(running_sandbox(items=ITEMS, seed=60 + n))
             for n in range(len(TENANTS) * MIGRATIONS_PER_TENANT)
         ]
-        workers = [WorkerProcess(stack, tmp_path / f"worker-{n}.log") for n in range(WORKERS)]
-        apis = [ApiProcess(stack, tmp_path / f"api-{n}.log", secret_key) for n in range(2)]
+        workers = [
+            WorkerProcess(fleet, tmp_path / f"worker-{n}.log", env={"MIGRAYT_SECRET_KEY": secret_key})
+            for n in range(WORKERS)
+        ]
+        apis = [ApiProcess(fleet, tmp_path / f"api-{n}.log", secret_key) for n in range(2)]
         try:
             for api in apis:
                 await api.ready()
@@ -140,14 +156,14 @@ async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, pos
             migrations = []
             for n, sandbox in enumerate(boxes):
                 tenant = TENANTS[n % len(TENANTS)]
-                mid = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=tenant)
+                mid = await create_sandbox_migration(fleet, sandbox, plan=structure_only_plan(), tenant=tenant)
                 migrations.append((tenant, mid, sandbox))
             # The workers start once the migrations' secret references are in the environment they inherit.
             for w in workers:
                 w.start()
             runs: list[tuple[str, str, object]] = []  # (tenant, run id, sandbox)
             for tenant, mid, sandbox in migrations:
-                run_id = await stack.service.start_run(tenant, mid, actor="fleet@test", door="api")
+                run_id = await fleet.service.start_run(tenant, mid, actor="fleet@test", door="api")
                 runs.append((tenant, run_id, sandbox))
 
             # Mid-way: the first run writing issues is the signal.
