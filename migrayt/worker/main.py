@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
 from migrayt.workflows.validation import ValidationWorkflow
 
 log = logging.getLogger("migrayt.worker")
+# The exit code of a worker that left batches behind when its grace period ran out (retried elsewhere).
+GRACE_EXPIRED_EXIT = 3
 
 
 def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settings, client: Client) -> list:
@@ -190,8 +193,21 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
         loop.add_signal_handler(sig, stop.set)
     # A worker on its own serves a stack given by URL: the shared-server rules hold unless MIGRAYT_AUTH=off.
     shared = _shared(settings.model_copy(update={"database_url": database_url}))
-    async with run_worker(settings, client, database_url, shared=shared):
-        log.info("worker polling task queue %s", settings.task_queue)
-        await stop.wait()
-        log.info("worker stopping: handing running batches back (grace %.0f s)", settings.worker_grace_seconds)
+    running = run_worker(settings, client, database_url, shared=shared)
+    await running.__aenter__()
+    log.info("worker polling task queue %s", settings.task_queue)
+    await stop.wait()
+    grace = settings.worker_grace_seconds
+    log.info("worker stopping: handing running batches back (grace %.0f s)", grace)
+    stopping = asyncio.ensure_future(running.__aexit__(None, None, None))
+    # Temporal's shutdown waits for every batch to return, however long a write under way takes: the grace
+    # period is kept here, so a rollout never has to SIGKILL us. What is still running then is left as a
+    # killed worker leaves it: Temporal retries it once its heartbeat stops, and the item ledger makes that safe.
+    done, _ = await asyncio.wait({stopping}, timeout=grace + 1)
+    if not done:
+        log.warning("worker stopping: grace period of %.0f s over; leaving what still runs to another worker", grace)
+        # Out now, as a SIGKILL would: asyncio.run would otherwise wait for the very writes we gave up on.
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(GRACE_EXPIRED_EXIT)
     log.info("worker stopped")

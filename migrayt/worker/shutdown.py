@@ -1,13 +1,11 @@
-"""A worker told to stop (SIGTERM: a rollout, a scale-in) hands its running batches back instead of losing them.
+"""A worker told to stop (SIGTERM: a rollout, a scale-in) hands its running batches back instead of finishing them.
 
-Temporal's own worker shutdown stops polling, waits `graceful_shutdown_timeout` for running activities, then
-cancels them and reports them *cancelled* — to the workflow that reads as a batch it asked to cut, not one to
-retry. Here every running activity is cut as soon as the shutdown starts, the way a pause cuts a batch: the
-activity stops at its next item boundary (a write under way finishes and is recorded first), and its attempt
-ends as a retryable `WorkerShutdown` failure, so Temporal gives the batch, its done items recorded, to another
-worker. The grace period (MIGRAYT_WORKER_GRACE_SECONDS) is how long the cut may take before Temporal's own
-cancellation ends it; keep it within the platform's (Kubernetes' terminationGracePeriodSeconds, ECS's
-stopTimeout).
+Temporal's worker shutdown stops polling and, for `graceful_shutdown_timeout`, lets running activities go on to
+their end (a batch of 50 writes, a long attachment) before it cancels them. Here every running activity is cut as
+soon as the shutdown starts, the way a pause cuts a batch: it stops at its next item boundary (a write under way
+finishes and is recorded first) and its attempt ends as a retryable `WorkerShutdown` failure, logged, so Temporal
+gives the batch, its done items recorded, to another worker. The grace period (MIGRAYT_WORKER_GRACE_SECONDS) bounds
+the whole stop: serve() leaves at its end whatever still runs (migrayt/worker/main.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import signal
 from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.worker.main import GRACE_EXPIRED_EXIT
 from migrayt.worker.shutdown import SHUTDOWN_ERROR_TYPE
 from tests.integration.harness import (
     ISSUE_CREATES,
@@ -87,3 +88,34 @@ async def test_sigterm_mid_run_hands_batches_back_and_another_worker_finishes(st
         assert final.counters["create_items"].failed == 0
         # Only the batches cut at the boundary were taken up again, never the whole run.
         assert await items_written_twice(stack, migration_id) <= stack.settings.concurrency * stack.settings.batch_size
+
+
+async def test_a_batch_stuck_in_a_write_does_not_keep_a_stopping_worker_past_its_grace(stack, tmp_path):
+    # Jira holds the write under way for longer than the grace period: the worker leaves it, as a killed one
+    # would, and the batch is reconciled and finished by another worker.
+    held = FaultConfig(hold=[ISSUE_CREATES], hold_after=2)
+    with running_sandbox(items=ITEMS, seed=32, jira_faults=held) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        env = {"MIGRAYT_WORKER_GRACE_SECONDS": "1", "MIGRAYT_LOG_FORMAT": "json"}
+        first = WorkerProcess(stack, tmp_path / "first.log", env=env)
+        second = WorkerProcess(stack, tmp_path / "second.log", env=env)
+        first.start()
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
+            await wait_until_held(sandbox)
+            first.proc.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.to_thread(first.proc.wait)  # Jira still holds the write
+            await release_jira(sandbox)
+            second.start()
+            final = await wait_final(stack, TENANT, run_id)
+        finally:
+            first.stop()
+            second.stop()
+
+        assert exit_code == GRACE_EXPIRED_EXIT
+        messages = [r["message"] for r in log_records(tmp_path / "first.log")]
+        assert any("grace period of 1 s over" in m for m in messages), messages
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert_exactly_once(await jira_issues(sandbox), final)
+        assert final.counters["create_items"].failed == 0
