@@ -16,6 +16,7 @@ from tests.integration.harness import (
     ISSUE_CREATES,
     WorkerProcess,
     create_sandbox_migration,
+    jira_held_now,
     jira_issues,
     release_jira,
     structure_only_plan,
@@ -105,7 +106,8 @@ async def test_a_batch_stuck_in_a_write_does_not_keep_a_stopping_worker_past_its
             await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
             await wait_until_held(sandbox)
             first.proc.send_signal(signal.SIGTERM)
-            exit_code = await asyncio.to_thread(first.proc.wait)  # Jira still holds the write
+            exit_code = await asyncio.to_thread(first.proc.wait)
+            still_held = await jira_held_now(sandbox)
             await release_jira(sandbox)
             second.start()
             final = await wait_final(stack, TENANT, run_id)
@@ -113,9 +115,10 @@ async def test_a_batch_stuck_in_a_write_does_not_keep_a_stopping_worker_past_its
             first.stop()
             second.stop()
 
-        assert exit_code == GRACE_EXPIRED_EXIT
-        messages = [r["message"] for r in log_records(tmp_path / "first.log")]
-        assert any("grace period of 1 s over" in m for m in messages), messages
+        # It left while Jira still held its write: 0 when Temporal's cancel at the end of the grace freed the batch,
+        # GRACE_EXPIRED_EXIT when the worker had to leave it running.
+        assert still_held >= 1
+        assert exit_code in (0, GRACE_EXPIRED_EXIT)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final)
         assert final.counters["create_items"].failed == 0
