@@ -39,8 +39,7 @@ class _HandBackOnShutdown(ActivityInboundInterceptor):
         except asyncio.CancelledError:
             # Cancelled from outside (a pause, a cancel, Temporal's own end of the grace period): the batch sees it.
             work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-            raise
+            return await work  # its own answer to the cut: CancelledError, or a result it still returns
         finally:
             shutdown.cancel()
         info = activity.info()
