@@ -36,7 +36,12 @@ REASON_TSTU = "ado-tstu"
 
 def endpoint_template(path: str) -> str:
     """`/rest/api/3/issue/ABC-12/comment` -> `/rest/api/3/issue/{id}/comment`: one endpoint whatever the issue."""
-    return "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/"))
+    parts = path.split("/")
+    # The number after `api` is the API's version, part of the endpoint's name.
+    return "/".join(
+        "{id}" if _ID_SEGMENT.match(part) and (i == 0 or parts[i - 1] != "api") else part
+        for i, part in enumerate(parts)
+    )
 
 
 def written_issue(method: str, path: str) -> str | None:
