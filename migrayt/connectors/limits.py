@@ -348,6 +348,8 @@ class ScopedLimiter:
             remaining = _int_header(response, "X-RateLimit-Remaining")
             # What is left of the per-second burst budget, spread over that second (one more: the next refill).
             endpoint.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
+            # The request just answered is the last one sent: the next keeps its distance from it.
+            endpoint.next_at = max(endpoint.next_at, self._clock() + endpoint.spacing)
             endpoint.limiter.on_success(near_limit=True)
         else:
             endpoint.spacing = 0.0
@@ -356,6 +358,7 @@ class ScopedLimiter:
             # ADO delays a request when the identity nears its TSTU budget: keep that distance between ours.
             site = self._state(turn.site)
             site.spacing = _float_header(response, "X-RateLimit-Delay") or 0.0
+            site.next_at = max(site.next_at, self._clock() + site.spacing)
         else:
             site_state = self._states.get(turn.site)
             if site_state is not None:
