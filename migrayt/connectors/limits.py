@@ -192,6 +192,8 @@ class _ScopeState:
     spacing: float = 0.0
     next_at: float = 0.0
     limiter: AdaptiveLimiter | None = None
+    # X-RateLimit-Limit of the scope's last 429: tells which budget a later NearLimit warning is about.
+    known_limit: int | None = None
 
 
 @dataclass
@@ -331,26 +333,46 @@ class ScopedLimiter:
         if delay is None:
             reset = reset_at(response)
             delay = max(0.0, reset - now) if reset is not None else 0.0
+        delay = min(delay, self._max_wait)
         state = self._state(scope)
-        state.blocked_until = max(state.blocked_until, now + min(delay, self._max_wait))
+        state.blocked_until = max(state.blocked_until, now + delay)
+        state.known_limit = _int_header(response, "X-RateLimit-Limit") or state.known_limit
         if state.limiter is not None:
             state.limiter.on_throttled(turn.generation)
+        if scope.kind == "issue" and state.known_limit:
+            # The issue's budget frees up over Retry-After (its oldest write leaving the window): its next writes
+            # go one at a time, spread over that time, instead of all at once when the wait is over.
+            state.spacing = max(state.spacing, delay / state.known_limit)
         key = str(scope)
         self.counters.throttled[key] = self.counters.throttled.get(key, 0) + 1
         log.info("%s: 429 (%s), waiting %.2fs", scope, response.headers.get("RateLimit-Reason", "ADO"), delay)
         return scope
 
     def on_success(self, turn: Turn, response: httpx.Response) -> None:
-        """A success: near the limit, the endpoint (Jira) or the site (ADO) spaces its requests; else it speeds up."""
+        """A success: near a limit, the scope it concerns spaces its requests; else the endpoint speeds up.
+
+        X-RateLimit-NearLimit does not say which budget is nearly spent. A write to an issue spaces that issue
+        (the narrowest scope) unless the warning's X-RateLimit-Limit is the one the endpoint's own 429 gave;
+        a read spaces its endpoint. Should the guess be wrong, the 429 that follows names the scope exactly.
+        """
         endpoint = self._endpoint_state(turn.endpoint)
         assert endpoint.limiter is not None
         if response.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
+            limit = _int_header(response, "X-RateLimit-Limit")
             remaining = _int_header(response, "X-RateLimit-Remaining")
-            # What is left of the per-second burst budget, spread over that second (one more: the next refill).
-            endpoint.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
+            target = endpoint
+            if turn.issue is not None:
+                issue = self._state(turn.issue)
+                if not (limit is not None and endpoint.known_limit == limit and issue.known_limit != limit):
+                    target = issue
+            # What is left of the budget spread over a second (Jira's burst budget is per second), one more for
+            # the next refill.
+            target.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
             # The request just answered is the last one sent: the next keeps its distance from it.
-            endpoint.next_at = max(endpoint.next_at, self._clock() + endpoint.spacing)
+            target.next_at = max(target.next_at, self._clock() + target.spacing)
             endpoint.limiter.on_success(near_limit=True)
+            if target is not endpoint:
+                endpoint.spacing = 0.0
         else:
             endpoint.spacing = 0.0
             endpoint.limiter.on_success()

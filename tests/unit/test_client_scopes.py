@@ -113,24 +113,49 @@ async def test_a_quota_429_holds_back_the_whole_site() -> None:
         assert http.limiter.limit == 4, "a site-wide refusal slows every request to the site"
 
 
-async def test_near_the_limit_an_endpoint_spreads_what_is_left() -> None:
-    sleep = Recorder()
+def near_limit_jira(limit: str = "10", remaining: str = "1"):
+    """A Jira that warns on every answer; a burst 429 of limit 20 on the first write to an issue B-…."""
+    refused: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/comment"):
-            headers = {"X-RateLimit-NearLimit": "true", "X-RateLimit-Remaining": "1", "X-RateLimit-Limit": "10"}
-            return httpx.Response(201, headers=headers, json={})
-        return httpx.Response(200, json={})
+        if request.url.path.startswith("/rest/api/3/issue/B-") and not refused:
+            refused.append(request.url.path)
+            headers = {"Retry-After": "0", "RateLimit-Reason": "jira-burst-based", "X-RateLimit-Limit": "20"}
+            return httpx.Response(429, headers=headers)
+        limit_now = "20" if request.url.path.startswith("/rest/api/3/issue/B-") else limit
+        headers = {"X-RateLimit-NearLimit": "true", "X-RateLimit-Remaining": remaining, "X-RateLimit-Limit": limit_now}
+        return httpx.Response(200, headers=headers, json={})
 
-    async with make_http(handler, sleep) as http:
-        await http.request("POST", "/rest/api/3/issue/A-1/comment", idempotent=False, json={})
+    return handler
+
+
+async def test_near_the_limit_reads_of_an_endpoint_spread_what_is_left() -> None:
+    sleep = Recorder()
+    async with make_http(near_limit_jira(), sleep) as http:
+        await http.request("POST", "/rest/api/3/search/jql", idempotent=True, json={})
         assert sleep.delays == []
-        # One request left of a per-second budget: the next comments go half a second apart, in line.
-        await http.request("POST", "/rest/api/3/issue/A-2/comment", idempotent=False, json={})
-        await http.request("POST", "/rest/api/3/issue/A-3/comment", idempotent=False, json={})
+        # One request left of a per-second budget: the next searches go half a second apart, in line.
+        await http.request("POST", "/rest/api/3/search/jql", idempotent=True, json={})
+        await http.request("POST", "/rest/api/3/search/jql", idempotent=True, json={})
         assert sleep.delays == [0.5, 1.0]
-        await http.request("GET", "/rest/api/3/issue/A-1", idempotent=True)
+        await http.request("GET", "/rest/api/3/myself", idempotent=True)
         assert sleep.delays == [0.5, 1.0], "another endpoint is not spaced"
+
+
+async def test_near_the_limit_writes_space_their_issue_unless_the_endpoint_said_it_is_its_budget() -> None:
+    sleep = Recorder()
+    async with make_http(near_limit_jira(), sleep) as http:
+        await http.request("POST", "/rest/api/3/issue/A-1/comment", idempotent=False, json={})
+        await http.request("POST", "/rest/api/3/issue/A-2/comment", idempotent=False, json={})
+        assert sleep.delays == [], "the warning spaced issue A-1, not the comments endpoint"
+        await http.request("PUT", "/rest/api/3/issue/A-1", idempotent=True, json={})
+        assert sleep.delays == [0.5], "the next write to A-1 keeps its distance"
+
+        # The endpoint's own 429 said its budget is 20; a warning about a budget of 20 is the endpoint's.
+        await http.request("POST", "/rest/api/3/issue/B-1/worklog", idempotent=False, json={})
+        assert sleep.delays == [0.5]
+        await http.request("POST", "/rest/api/3/issue/B-2/worklog", idempotent=False, json={})
+        assert sleep.delays == [0.5, 0.5], "another issue, same endpoint: spaced"
 
 
 async def test_ado_delay_spaces_every_request_of_the_identity() -> None:
