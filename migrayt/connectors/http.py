@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from migrayt.connectors.errors import HttpError
-from migrayt.connectors.limits import AcquireScope, AdaptiveLimiter, ScopedLimiter, Turn
+from migrayt.connectors.limits import AcquireScope, AdaptiveLimiter, ScopeCounters, ScopedLimiter, Turn
 from migrayt.connectors.outbound import OutboundPolicy, checked_transport
 
 log = logging.getLogger(__name__)
@@ -320,12 +320,11 @@ class HttpCounters:
     ambiguous_writes: int = 0
     waited_seconds: float = 0.0
     by_status: dict[int, int] = field(default_factory=dict)
-    # Set by ResilientHttp: 429s and waits per scope (endpoint, issue, site).
-    scopes: Any = None
+    # 429s and waits per scope (endpoint, issue, site); ResilientHttp shares its ScopedLimiter's.
+    scopes: ScopeCounters = field(default_factory=ScopeCounters)
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            **({"scopes": self.scopes.snapshot()} if self.scopes is not None else {}),
             "requests": self.requests,
             "retries": self.retries,
             "throttled": self.throttled,
@@ -334,6 +333,7 @@ class HttpCounters:
             "ambiguous_writes": self.ambiguous_writes,
             "waited_seconds": round(self.waited_seconds, 3),
             "by_status": dict(self.by_status),
+            "scopes": self.scopes.snapshot(),
         }
 
 
@@ -348,7 +348,8 @@ class ResilientHttp:
 
     `limiter` caps the requests in flight to the site and takes the 429s that name no scope; `scopes` (limits.py)
     takes those that do, so only the endpoint, issue or site they name waits. `acquire`, when given, is awaited with
-    each scope of a request before it is sent: the hook for a budget shared by several worker processes.
+    each scope of a request before every attempt is sent (JiraClient and AdoClient pass it through): the hook for a
+    budget shared by several worker processes talking to one site.
     """
 
     def __init__(

@@ -56,6 +56,11 @@ class Scope:
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
 
+    @property
+    def counted_as(self) -> str:
+        # Issues are counted together: a run touches thousands of them, and the counters must stay small.
+        return "issues" if self.kind == "issue" else str(self)
+
 
 AcquireScope = Callable[[Scope], Awaitable[None]]
 SleepFn = Callable[[float], Awaitable[None]]
@@ -219,7 +224,8 @@ class Turn:
 
 @dataclass
 class ScopeCounters:
-    """Per scope (its `str`): 429s taken and seconds waited because of them; read by benchmarks and tests."""
+    """Per scope (`Scope.counted_as`): 429s taken, and seconds requests waited because of them (summed over the
+    requests, so concurrent waits add up); read by benchmarks and tests."""
 
     throttled: dict[str, int] = field(default_factory=dict)
     waited_seconds: dict[str, float] = field(default_factory=dict)
@@ -306,7 +312,7 @@ class ScopedLimiter:
                 state.next_at = max(state.next_at, start) + state.spacing
         waited = min(start - now, self._max_wait)
         if waited > 0 and holding is not None:
-            key = str(holding)
+            key = holding.counted_as
             self.counters.waited_seconds[key] = self.counters.waited_seconds.get(key, 0.0) + waited
             await self._sleep(waited)
         if self._acquire is not None:
@@ -343,7 +349,7 @@ class ScopedLimiter:
             # The issue's budget frees up over Retry-After (its oldest write leaving the window): its next writes
             # go one at a time, spread over that time, instead of all at once when the wait is over.
             state.spacing = max(state.spacing, delay / state.known_limit)
-        key = str(scope)
+        key = scope.counted_as
         self.counters.throttled[key] = self.counters.throttled.get(key, 0) + 1
         log.info("%s: 429 (%s), waiting %.2fs", scope, response.headers.get("RateLimit-Reason", "ADO"), delay)
         return scope
