@@ -201,6 +201,13 @@ class _ScopeState:
     known_limit: int | None = None
 
 
+def _unspace(state: _ScopeState, now: float) -> None:
+    """No more spacing: slots handed out ahead no longer hold anyone back."""
+    if state.spacing:
+        state.spacing = 0.0
+        state.next_at = min(state.next_at, now)
+
+
 @dataclass
 class Turn:
     """One attempt's place in its scopes, given back with `release`."""
@@ -378,10 +385,14 @@ class ScopedLimiter:
             target.next_at = max(target.next_at, self._clock() + target.spacing)
             endpoint.limiter.on_success(near_limit=True)
             if target is not endpoint:
-                endpoint.spacing = 0.0
+                _unspace(endpoint, self._clock())
         else:
-            endpoint.spacing = 0.0
+            _unspace(endpoint, self._clock())
             endpoint.limiter.on_success()
+            issue_state = self._states.get(turn.issue) if turn.issue is not None else None
+            if issue_state is not None and issue_state.known_limit is None:
+                # Spaced on a warning only, and the warning is gone. An issue refused once keeps its spacing.
+                _unspace(issue_state, self._clock())
         if "X-RateLimit-Resource" in response.headers or "X-RateLimit-Delay" in response.headers:
             # ADO delays a request when the identity nears its TSTU budget: keep that distance between ours.
             site = self._state(turn.site)
@@ -390,4 +401,4 @@ class ScopedLimiter:
         else:
             site_state = self._states.get(turn.site)
             if site_state is not None:
-                site_state.spacing = 0.0
+                _unspace(site_state, self._clock())

@@ -158,6 +158,22 @@ async def test_near_the_limit_writes_space_their_issue_unless_the_endpoint_said_
         assert sleep.delays == [0.5, 0.5], "another issue, same endpoint: spaced"
 
 
+async def test_an_issue_spaced_on_a_warning_speeds_up_when_the_warning_is_gone() -> None:
+    sleep = Recorder()
+    answers = iter([{"X-RateLimit-NearLimit": "true", "X-RateLimit-Remaining": "0", "X-RateLimit-Limit": "10"}, {}])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=next(answers, {}), json={})
+
+    async with make_http(handler, sleep) as http:
+        await http.request("PUT", "/rest/api/3/issue/C-1", idempotent=True, json={})
+        await http.request("PUT", "/rest/api/3/issue/C-1", idempotent=True, json={})
+        assert sleep.delays == [1.0], "spaced after the warning"
+        for _ in range(3):
+            await http.request("PUT", "/rest/api/3/issue/C-1", idempotent=True, json={})
+        assert sleep.delays == [1.0], "no warning on the last answer: no spacing"
+
+
 async def test_ado_delay_spaces_every_request_of_the_identity() -> None:
     sleep = Recorder()
 
