@@ -67,11 +67,17 @@ async def run(args: argparse.Namespace) -> str:
             counters = (await admin.faults())["counters"]
             scopes = jira.http.counters.snapshot()["scopes"]
 
-    rate = LIMIT_PROFILES[PROFILE]["jira_burst_rps"]
+    profile = LIMIT_PROFILES[PROFILE]
+    rate = profile["jira_burst_rps"]
+    # The floor: the busiest budget's calls over its rate (writes to the busiest issue, or one endpoint's calls).
+    per_issue = -(-(args.comments + args.files) // args.issues)
+    issue_rate = profile["jira_issue_writes"] / profile["jira_issue_write_window_seconds"]
+    floor = max(per_issue / issue_rate, args.comments / rate, args.files / rate)
     lines = [
         f"# Scoped limits: {args.comments} comments and {args.files} files on {args.issues} issues",
         "",
-        f"Profile `{PROFILE}`, {args.latency:g} ms latency, {args.concurrency} in flight; {seconds:.1f} s in all.",
+        f"Profile `{PROFILE}`, {args.latency:g} ms latency, {args.concurrency} in flight; {seconds:.1f} s in all; "
+        f"the floor (busiest budget's calls ÷ its rate) {floor:.1f} s; time ÷ floor {seconds / floor:.2f}.",
         "",
         "| endpoint | requests | 429s | most in flight | requests/s | share of its burst budget |",
         "|---|---|---|---|---|---|",
