@@ -141,7 +141,8 @@ class RemovalOps(IssueOps):
             "started": jira_time(task["submitted"]),
             "submittedBy": self._author_of(task["submittedBy"]),
             "processedAccessibleIssues": [] if running else task["processed"],
-            "failedAccessibleIssues": {},
+            # Bulk transitions fail issue by issue, with Jira's reasons; a bulk delete never does here.
+            "failedAccessibleIssues": {} if running else task.get("failed", {}),
             "invalidOrInaccessibleIssueCount": task["invalid"],
-            "totalIssueCount": len(task["processed"]) + task["invalid"],
+            "totalIssueCount": len(task["processed"]) + len(task.get("failed", {})) + task["invalid"],
         }
