@@ -49,9 +49,10 @@ async def test_a_bulk_transition_is_a_task_that_reports_each_issue_moved_or_refu
         }
         task = (await rec.call("POST", "/rest/api/3/bulk/issues/transition", 201, json=body)).json()["taskId"]
 
-        first = (await rec.call("GET", f"/rest/api/3/bulk/queue/{task}", 200)).json()
-        assert first["status"] == "RUNNING"
         done = (await rec.call("GET", f"/rest/api/3/bulk/queue/{task}", 200)).json()
+        while done["status"] == "RUNNING":
+            assert done["processedAccessibleIssues"] == [] and done["failedAccessibleIssues"] == {}
+            done = (await rec.call("GET", f"/rest/api/3/bulk/queue/{task}", 200)).json()
         assert done["status"] == "COMPLETE" and done["totalIssueCount"] == 4
         assert sorted(done["processedAccessibleIssues"]) == sorted(int(ids[k]) for k in keys[:2])
         assert done["failedAccessibleIssues"] == {

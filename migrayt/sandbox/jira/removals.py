@@ -132,7 +132,8 @@ class RemovalOps(IssueOps):
         if task is None:
             raise JiraError(404, [f"Task with id {task_id} not found."])
         task["polls"] += 1
-        running = task["polls"] == 1  # the first poll sees it under way
+        # The first poll sees it under way; a bulk transition's, only if it comes before the task had time to run.
+        running = task["polls"] == 1 and self.now() < task.get("runs_until", float("inf"))
         return {
             "taskId": task_id,
             "status": "RUNNING" if running else "COMPLETE",

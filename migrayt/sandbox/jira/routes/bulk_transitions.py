@@ -3,7 +3,7 @@
 `/bulk/queue/{taskId}` (served by `bulk.py`, shared with the bulk delete).
 
 The transitions are applied when the task is submitted (a dropped answer then leaves them applied, the hard case
-for exactly once); the first poll still sees the task running, as a client of Cloud's queue must expect. Tests
+for exactly once); a poll that comes before the task's run time is up sees it still running. Tests
 plant an issue the task refuses (`/_sandbox/issues/{key}/transition-refusal`, as a workflow validator would) and
 read what was applied (`/_sandbox/transitions`): each issue's status changes, and whether any task notified.
 """
@@ -26,6 +26,9 @@ from .deps import JiraSite, json_body
 
 BULK_TRANSITION_MAX = 1000
 WORKFLOWS_PER_PAGE = 50
+# How long a task takes to run, as a client polling it sees: polled sooner, it is still running.
+TASK_SECONDS = 0.1
+TASK_SECONDS_PER_ISSUE = 0.001
 NOT_VALID = "Some of the issues in the issueIdsOrKeys are not valid"
 
 router = APIRouter()
@@ -166,6 +169,7 @@ async def submit_bulk_transition(request: Request, state: JiraSite) -> Response:
         "failed": failed,
         "invalid": 0,
         "polls": 0,
+        "runs_until": state.now() + TASK_SECONDS + TASK_SECONDS_PER_ISSUE * len(work),
     }
     return JSONResponse({"taskId": task_id}, status_code=201)
 
