@@ -192,7 +192,10 @@ async def applied_transitions(state: JiraSite) -> dict:
     """Status changes applied to each issue (by key, from its changelog) and the bulk tasks, notifying or not."""
     applied: Counter[str] = Counter()
     for issue in state.issues.values():
-        for entry in state.changelogs.get(issue.id, []):
-            applied[issue.key] += sum(1 for item in entry["items"] if item.get("field") == "status")
+        moves = sum(
+            1 for e in state.changelogs.get(issue.id, []) for item in e["items"] if item.get("field") == "status"
+        )
+        if moves:
+            applied[issue.key] = moves
     log = _log(state)
     return {"applied": dict(applied), "bulk_tasks": log.tasks, "notified_bulk_tasks": log.notified_tasks}
