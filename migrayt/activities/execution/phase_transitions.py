@@ -116,7 +116,7 @@ class TransitionsPhase(BatchPhase, phase="transitions"):
                     session, ctx.migration_id, TRANSITION, [w.source_key for w in walks], batch.run_id
                 )
                 await session.commit()
-            await self._walk_together(ctx, batch.run_id, walks, workflows)
+            await self._walk_together(ctx, walks, workflows)
             for w in walks:
                 outcomes[w.source_key] = await self._settle(ctx, batch.run_id, w)
         return batch.result(outcomes[str(r.source_id)] for r in rows)
@@ -125,7 +125,7 @@ class TransitionsPhase(BatchPhase, phase="transitions"):
         return self._graphs.setdefault((ctx.migration_id, type_id), WorkflowGraph())
 
     async def _walk_together(
-        self, ctx: MigrationContext, run_id: str, walks: list[Walk], workflows: dict[str, IssueTypeStatuses]
+        self, ctx: MigrationContext, walks: list[Walk], workflows: dict[str, IssueTypeStatuses]
     ) -> None:
         """Step the walks toward their targets, one bulk transition per transition id and round, until each has
         arrived or failed (`Walk.failure`)."""
@@ -180,7 +180,7 @@ class TransitionsPhase(BatchPhase, phase="transitions"):
                     )
             active = [w for w in active if not w.failure]
             if sending:
-                read = await self._send_step(ctx, run_id, sending)
+                read = await self._send_step(ctx, sending)
             if any(w.unsure > MAX_SURPRISES for w in active):
                 raise AmbiguousWriteError("POST", "bulk/issues/transition", "outcome unknown several times in a row")
         for w in active:
@@ -213,7 +213,7 @@ class TransitionsPhase(BatchPhase, phase="transitions"):
             for w in group:
                 w.stale = False
 
-    async def _send_step(self, ctx: MigrationContext, run_id: str, sending: dict[str, list[Walk]]) -> bool:
+    async def _send_step(self, ctx: MigrationContext, sending: dict[str, list[Walk]]) -> bool:
         """One bulk transition for these walks, grouped by transition id; the task recorded before it is waited
         for. True when some outcome is unknown and the statuses must be read again."""
         walks = [w for group in sending.values() for w in group]
