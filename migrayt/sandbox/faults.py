@@ -384,22 +384,26 @@ def throttled_response(
 ) -> tuple[int, dict[str, str], bytes]:
     retry_after = str(throttle.retry_after_seconds)
     if service == "jira":
+        reason: str | None
         if throttle.reason is not None:
             reason = throttle.reason
         elif throttle.by_rate_limit:
             reason = "jira-burst-based"
-        elif is_write("jira", method, path) and "/issue/" in path:
-            reason = rnd.choice(("jira-burst-based", "jira-per-issue-on-write", "jira-quota-tenant-based"))
         else:
-            reason = rnd.choice(("jira-burst-based", "jira-quota-tenant-based"))
+            # An injected 429 (share_429) names no scope, as a 429 from an edge proxy would not: it stands
+            # for "this request, not now". A random scope would make the client hold a whole endpoint or
+            # the whole site for Retry-After at every injected fault, which no real Jira does 30% of the time;
+            # scoped 429s come from the budgets (budgets.py), which say why.
+            reason = None
         headers = {
             "Retry-After": retry_after,
             "X-RateLimit-Limit": str(throttle.limit or 100),
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": _jira_reset(throttle.retry_after_seconds),
-            "RateLimit-Reason": reason,
             "Content-Type": "application/json;charset=UTF-8",
         }
+        if reason is not None:
+            headers["RateLimit-Reason"] = reason
         body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
     elif service == "xray":
         # Xray Cloud: 429 with Retry-After and a JSON `error` (docs.getxray.app, "REST API" rate limits).

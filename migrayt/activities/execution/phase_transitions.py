@@ -141,8 +141,7 @@ class TransitionsPhase(BatchPhase, phase="transitions"):
                     w.failure = f"{w.issue_key} is not in Jira any more"
                     continue
                 workflow = workflows.get(w.type_id)
-                names = {st.name.casefold() for st in workflow.statuses} if workflow is not None else None
-                if names is not None and w.target.casefold() not in names:
+                if workflow is not None and w.target.casefold() not in {st.name.casefold() for st in workflow.statuses}:
                     w.failure = not_in_workflow(w.target, workflow, ctx.target.project_key, w.issue_key, w.status_name)
                 elif w.status_name.casefold() != w.target.casefold():
                     going.append(w)
