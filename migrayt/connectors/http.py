@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Gener
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
@@ -386,6 +386,14 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
+class SiteBudgetHook(Protocol):
+    """A budget the client takes a token from before each request and tells of each 429's wait."""
+
+    async def acquire(self) -> None: ...
+
+    async def pause(self, seconds: float) -> None: ...
+
+
 class ResilientHttp:
     """An httpx.AsyncClient with retries, backoff, AIMD concurrency and typed errors."""
 
@@ -399,8 +407,11 @@ class ResilientHttp:
         sleep: SleepFn | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
+        site_budget: SiteBudgetHook | None = None,
     ) -> None:
         self.settings = settings
+        # The Jira site's budget shared with other processes (migrayt/connectors/site_budget.py); None: none.
+        self.site_budget = site_budget
         timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
         limits = httpx.Limits(
             max_connections=settings.max_concurrency * 2,
@@ -522,6 +533,8 @@ class ResilientHttp:
             generation = await self.limiter.acquire()
             released = False
             try:
+                if self.site_budget is not None:
+                    await self.site_budget.acquire()
                 self.counters.requests += 1
                 try:
                     response = await self._client.send(request, stream=True)
@@ -609,6 +622,8 @@ class ResilientHttp:
                 await self.limiter.release()
                 released = True
                 delay = self._delay_for(response, attempt)
+                if throttled and self.site_budget is not None:
+                    await self.site_budget.pause(delay)
                 log.info("%s %s: HTTP %d, retry %d in %.2fs", method, path, status, attempt, delay)
                 await self._wait(delay)
             finally:
