@@ -3,7 +3,7 @@
 Jira limits a site, not a process: two workers that each keep to the site's rate send twice it and are
 answered 429. So the budget is a token bucket in PostgreSQL (table `site_budget`, one row per site), taken
 from in one SQL statement on the database's clock. To keep the database load low, a process takes small
-leases (up to a tenth of a second's worth of tokens, only as many as it has requests waiting) and hands
+leases (up to a quarter of a second's worth of tokens, only as many as it has requests waiting) and hands
 them out at once, so no leased token lies around unspent. A 429's Retry-After is written to the row
 (`blocked_until`): every process pauses, not only the one that was answered.
 
@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 # The bucket holds at most half a second of the rate: a burst after a quiet spell stays well inside the
 # one second of burst Jira (and the sandbox) allow, leaving room for requests that arrive bunched.
 BURST_SECONDS = 0.5
-# A lease is at most this long a slice of the rate: at 100 requests/s, 10 tokens per SQL statement.
-LEASE_SECONDS = 0.1
+# A lease is at most this long a slice of the rate (half the burst, so two processes both find tokens): at 100
+# requests/s, 25 tokens per SQL statement, a process asks at most 4 times a second per site.
+LEASE_SECONDS = 0.25
 # The longest a process sleeps before asking again; a rate raised meanwhile is seen this soon.
 MAX_WAIT_SECONDS = 5.0
 
@@ -67,6 +68,7 @@ class Take:
     """What one take from a bucket gave: tokens granted, and how long until asking again is worth it."""
 
     granted: int
+    # Until the tokens missing from this take are there, or, when it was served in full, a whole next lease.
     wait_seconds: float
     rate: float
 
@@ -97,7 +99,7 @@ class LocalBucket:
             return Take(0, self._blocked_until - now, self.rate)
         granted = min(want, math.floor(self._tokens))
         self._tokens -= granted
-        return Take(granted, _wait(want - granted, self._tokens, self.rate, burst), self.rate)
+        return Take(granted, _wait(want, self._tokens, self.rate, burst), self.rate)
 
     async def pause(self, seconds: float) -> None:
         now = self._clock()
@@ -106,11 +108,9 @@ class LocalBucket:
         self._refilled_at = max(self._refilled_at, self._blocked_until)
 
 
-def _wait(missing: int, left: float, rate: float, burst: float) -> float:
-    """Seconds until the tokens still missing (no more than a burst) will be there."""
-    if missing <= 0:
-        return 0.0
-    need = min(float(missing), math.floor(burst)) - left
+def _wait(want: int, left: float, rate: float, burst: float) -> float:
+    """Seconds until `want` tokens (no more than a burst) are there, counting those left."""
+    need = min(float(want), math.floor(burst)) - left
     return max(0.0, need / rate)
 
 
@@ -204,7 +204,7 @@ class SharedBucket:
         granted, left, rate, blocked_for = int(row[0]), float(row[1]), float(row[2]), float(row[3] or 0.0)
         if blocked_for > 0:
             return Take(granted, blocked_for, rate)
-        return Take(granted, _wait(want - granted, left, rate, burst_of(rate)), rate)
+        return Take(granted, _wait(want, left, rate, burst_of(rate)), rate)
 
     async def pause(self, seconds: float) -> None:
         await self._ensure_row()
@@ -297,9 +297,10 @@ class SiteBudget:
             self._lease = lease_of(took.rate)
             self._fallback.rate = took.rate
             self._hand_out(took.granted)
-            if took.granted < want:
+            # Asking again before a lease's worth is back would cost a statement for a token or none.
+            if self._waiting() and took.wait_seconds > 0:
                 self.counters.waits += 1
-                await self._sleep(min(MAX_WAIT_SECONDS, max(took.wait_seconds, 0.001)))
+                await self._sleep(min(MAX_WAIT_SECONDS, took.wait_seconds))
 
     def _hand_out(self, tokens: int) -> None:
         """One token to each waiting run in turn; a token whose waiter gave up goes to the next."""
