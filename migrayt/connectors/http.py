@@ -387,11 +387,11 @@ Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
 class SiteBudgetHook(Protocol):
-    """A budget the client takes a token from before each request and tells of each 429's wait."""
+    """A budget the client takes a token from before each request and tells of each 429's wait and reason."""
 
     async def acquire(self) -> None: ...
 
-    async def pause(self, seconds: float) -> None: ...
+    async def pause(self, seconds: float, reason: str | None = None) -> None: ...
 
 
 class ResilientHttp:
@@ -623,7 +623,7 @@ class ResilientHttp:
                 released = True
                 delay = self._delay_for(response, attempt)
                 if throttled and self.site_budget is not None:
-                    await self.site_budget.pause(delay)
+                    await self.site_budget.pause(delay, response.headers.get("RateLimit-Reason"))
                 log.info("%s %s: HTTP %d, retry %d in %.2fs", method, path, status, attempt, delay)
                 await self._wait(delay)
             finally:

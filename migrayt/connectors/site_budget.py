@@ -43,6 +43,9 @@ LEASE_SECONDS = 0.25
 # The longest a process sleeps before asking again; a rate raised meanwhile is seen this soon.
 MAX_WAIT_SECONDS = 5.0
 
+# RateLimit-Reason values of Jira's limits on the whole site (its quotas); a 429 without a reason counts as one too.
+SITE_WIDE_REASONS = ("jira-quota",)
+
 SleepFn = Callable[[float], Awaitable[None]]
 
 
@@ -271,8 +274,13 @@ class SiteBudget:
         self.counters.calls += 1
         self.counters.granted_by_run[run] = self.counters.granted_by_run.get(run, 0) + 1
 
-    async def pause(self, seconds: float) -> None:
-        """Jira said wait `seconds` (a 429's Retry-After): every process sharing the site waits."""
+    async def pause(self, seconds: float, reason: str | None = None) -> None:
+        """Jira said wait `seconds` (a 429's Retry-After): every process sharing the site waits.
+
+        Only for a limit of the whole site: a 429 whose `RateLimit-Reason` names a narrower scope (one endpoint's
+        burst, one issue's writes) slows that scope alone, in the client, and must not stop the others' requests."""
+        if reason and not reason.lower().startswith(SITE_WIDE_REASONS):
+            return
         self.counters.pauses += 1
         await self._fallback.pause(seconds)
         try:

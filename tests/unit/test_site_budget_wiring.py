@@ -10,7 +10,7 @@ from temporalio.testing import ActivityEnvironment
 from migrayt.connections import TargetConnection
 from migrayt.connectors.http import HttpSettings, ResilientHttp
 from migrayt.connectors.pool import ConnectorPool
-from migrayt.connectors.site_budget import SiteBudgets
+from migrayt.connectors.site_budget import LocalBucket, SiteBudget, SiteBudgets
 from migrayt.tenant_secrets import SecretPolicy
 from migrayt.worker.main import _run_of_activity
 
@@ -18,17 +18,18 @@ from migrayt.worker.main import _run_of_activity
 class CountingBudget:
     def __init__(self) -> None:
         self.acquired = 0
-        self.pauses: list[float] = []
+        self.pauses: list[tuple[float, str | None]] = []
 
     async def acquire(self) -> None:
         self.acquired += 1
 
-    async def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
+    async def pause(self, seconds: float, reason: str | None = None) -> None:
+        self.pauses.append((seconds, reason))
 
 
 async def test_every_attempt_takes_a_token_and_a_429_pauses_the_site():
-    answers = iter([httpx.Response(429, headers={"Retry-After": "2"}), httpx.Response(200, json={})])
+    quota = {"Retry-After": "2", "RateLimit-Reason": "jira-quota-global-based"}
+    answers = iter([httpx.Response(429, headers=quota), httpx.Response(200, json={})])
     budget = CountingBudget()
     slept: list[float] = []
 
@@ -44,7 +45,17 @@ async def test_every_attempt_takes_a_token_and_a_429_pauses_the_site():
     await http.request("GET", "/rest/api/3/myself", idempotent=True)
     await http.aclose()
     assert budget.acquired == 2, "the retry after the 429 is a request to the site too"
-    assert budget.pauses == [2.0], "Jira's Retry-After goes to every process through the budget"
+    assert budget.pauses == [(2.0, "jira-quota-global-based")], "Jira's Retry-After goes to the budget with its reason"
+
+
+async def test_only_a_limit_of_the_whole_site_pauses_the_site():
+    budget = SiteBudget(LocalBucket(10.0), rate=10.0)
+    await budget.pause(1.0, "jira-per-issue-on-write")
+    await budget.pause(1.0, "jira-burst-based")
+    assert budget.counters.pauses == 0, "one issue's or one endpoint's limit slows that scope only"
+    await budget.pause(1.0, "jira-quota-tenant-based")
+    await budget.pause(1.0, None)
+    assert budget.counters.pauses == 2
 
 
 def test_every_tenant_on_one_site_takes_from_one_budget(monkeypatch, tmp_path):
