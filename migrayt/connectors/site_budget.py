@@ -73,6 +73,8 @@ class Take:
     # Until the tokens missing from this take are there, or, when it was served in full, a whole next lease.
     wait_seconds: float
     rate: float
+    # A 429's pause runs: the wait is Jira's, not a guess at when tokens are back.
+    paused: bool = False
 
 
 class Bucket(Protocol):
@@ -98,7 +100,7 @@ class LocalBucket:
         self._tokens = min(burst, self._tokens + self.rate * elapsed)
         self._refilled_at = max(self._refilled_at, now)
         if self._blocked_until > now:
-            return Take(0, self._blocked_until - now, self.rate)
+            return Take(0, self._blocked_until - now, self.rate, paused=True)
         granted = min(want, math.floor(self._tokens))
         self._tokens -= granted
         return Take(granted, _wait(want, self._tokens, self.rate, burst), self.rate)
@@ -205,7 +207,7 @@ class SharedBucket:
             return Take(0, 0.0, self.default_rate)
         granted, left, rate, blocked_for = int(row[0]), float(row[1]), float(row[2]), float(row[3] or 0.0)
         if blocked_for > 0:
-            return Take(granted, blocked_for, rate)
+            return Take(granted, blocked_for, rate, paused=True)
         return Take(granted, _wait(want, left, rate, burst_of(rate)), rate)
 
     async def pause(self, seconds: float) -> None:
@@ -292,6 +294,7 @@ class SiteBudget:
         return sum(1 for q in self._queues.values() for w in q if not w.done())
 
     async def _serve(self) -> None:
+        empty = 0
         while (want := min(self._waiting(), self._lease)) > 0:
             try:
                 took = await self._bucket.take(want)
@@ -305,10 +308,13 @@ class SiteBudget:
             self._lease = lease_of(took.rate)
             self._fallback.rate = took.rate
             self._hand_out(took.granted)
+            # Another process took what this one waited for: wait longer each time, as if the rate were shared
+            # by one process more, rather than ask the database for nothing at the same cadence as the other.
+            empty = min(3, empty + 1) if took.granted == 0 and not took.paused else 0
             # Asking again before a lease's worth is back would cost a statement for a token or none.
             if self._waiting() and took.wait_seconds > 0:
                 self.counters.waits += 1
-                await self._sleep(min(MAX_WAIT_SECONDS, took.wait_seconds))
+                await self._sleep(min(MAX_WAIT_SECONDS, took.wait_seconds * (1 + empty)))
 
     def _hand_out(self, tokens: int) -> None:
         """One token to each waiting run in turn; a token whose waiter gave up goes to the next."""
