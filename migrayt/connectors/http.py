@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Gener
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
@@ -343,6 +343,14 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
+class SiteBudgetHook(Protocol):
+    """A budget the client takes a token from before each request and tells of each 429's wait and reason."""
+
+    async def acquire(self) -> None: ...
+
+    async def pause(self, seconds: float, reason: str | None = None) -> None: ...
+
+
 class ResilientHttp:
     """An httpx.AsyncClient with retries, backoff, AIMD concurrency, throttling per scope and typed errors.
 
@@ -363,8 +371,11 @@ class ResilientHttp:
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
         acquire: AcquireScope | None = None,
+        site_budget: SiteBudgetHook | None = None,
     ) -> None:
         self.settings = settings
+        # The Jira site's budget shared with other processes (migrayt/connectors/site_budget.py); None: none.
+        self.site_budget = site_budget
         timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
         limits = httpx.Limits(
             max_connections=settings.max_concurrency * 2,
@@ -497,6 +508,8 @@ class ResilientHttp:
             generation = await self._acquire_overall(turn)
             released = False
             try:
+                if self.site_budget is not None:
+                    await self.site_budget.acquire()
                 self.counters.requests += 1
                 try:
                     response = await self._client.send(request, stream=True)
@@ -592,9 +605,16 @@ class ResilientHttp:
                 released = True
                 if scope is not None:
                     # The scope now waits for what the 429 asked; this attempt's retry waits in `take_turn` with it.
+                    # A site-wide 429 (a quota) holds every process sharing the site's budget as well.
+                    if scope.kind == "site" and self.site_budget is not None:
+                        await self.site_budget.pause(
+                            self._delay_for(response, attempt), response.headers.get("RateLimit-Reason")
+                        )
                     self.counters.retries += 1
                     continue
                 delay = self._delay_for(response, attempt)
+                if throttled and self.site_budget is not None:
+                    await self.site_budget.pause(delay, response.headers.get("RateLimit-Reason"))
                 log.info("%s %s: HTTP %d, retry %d in %.2fs", method, path, status, attempt, delay)
                 await self._wait(delay)
             finally:
