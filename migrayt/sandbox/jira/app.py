@@ -30,6 +30,7 @@ from .routes import (
     issues,
     links,
     meta,
+    notification_schemes,
     projects,
     sandbox_control,
     screens,
@@ -42,7 +43,18 @@ from .state import JiraState
 __all__ = ["JiraSandboxConfig", "JiraUserSeed", "create_jira_app"]
 
 _V3 = "/rest/api/3"
-_PLATFORM_ROUTERS = (meta, screens, issues, search, links, comments, worklogs, attachments, bulk)
+_PLATFORM_ROUTERS = (
+    meta,
+    screens,
+    issues,
+    search,
+    links,
+    comments,
+    worklogs,
+    attachments,
+    bulk,
+    notification_schemes,
+)
 
 
 def _accepted_auth(config: JiraSandboxConfig) -> list[bytes]:
