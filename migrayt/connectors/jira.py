@@ -59,6 +59,17 @@ class IssueType(_Wide):
     description: str | None = None
 
 
+class NotificationScheme(_Wide):
+    """A notification scheme as `/notificationscheme` and `/project/{key}/notificationscheme` answer it."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> NotificationScheme:
+        return cls.model_validate({**body, "id": str(body["id"])})
+
+
 class Project(_Wide):
     id: str
     key: str
@@ -321,6 +332,8 @@ class JiraClient:
         # bearer token (it refuses a PAT as a Basic password), given here with no e-mail.
         auth = SecretBasicAuth(email, secret) if email else SecretBearerAuth(secret)
         self.http = ResilientHttp(settings, auth=auth, transport=transport, **http_kwargs)
+        # Edits ask Jira to e-mail no one until the site says this user may not (edit_issue).
+        self.quiet_edits = True
 
     def __repr__(self) -> str:
         return f"JiraClient(base_url={self.base_url!r})"
@@ -556,18 +569,30 @@ class JiraClient:
         fields: Mapping[str, Any] | None = None,
         *,
         update: Mapping[str, Any] | None = None,
-        notify: bool = True,
+        notify: bool | None = None,
     ) -> None:
-        """Setting fields is idempotent and retried; `update` operations (add/remove) are not."""
+        """Setting fields is idempotent and retried; `update` operations (add/remove) are not.
+
+        `notify` None: no e-mail where the user may ask for none (notifyUsers=false needs project admin); a site that
+        refuses it once is edited with notifications from then on (its notification scheme is muted for the run).
+        """
         payload: dict[str, Any] = {}
         if fields:
             payload["fields"] = dict(fields)
         if update:
             payload["update"] = dict(update)
-        params = None if notify else {"notifyUsers": "false"}
-        await self._send(
-            "PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload, params=params
-        )
+        quiet = self.quiet_edits if notify is None else not notify
+        path = f"{API}/issue/{quote(key, safe='')}"
+        try:
+            await self._send(
+                "PUT", path, idempotent=not update, json=payload, params={"notifyUsers": "false"} if quiet else None
+            )
+        except ApiError as err:
+            if not (notify is None and quiet and err.status == 403 and _refuses_silent_edit(err)):
+                raise
+            # A 403 wrote nothing: the same edit again, with Jira's notifications.
+            self.quiet_edits = False
+            await self._send("PUT", path, idempotent=not update, json=payload)
 
     async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
         params = {"fields": ",".join(fields)} if fields else None
@@ -876,6 +901,43 @@ class JiraClient:
             idempotent=True,
             json=value,
         )
+
+    # ------------------------------------------------------------------ notification schemes (a muted run)
+
+    async def notification_schemes(self) -> list[NotificationScheme]:
+        return [
+            NotificationScheme.of(v)
+            async for v in self._offset_pages(f"{API}/notificationscheme", "values", page_size=50)
+        ]
+
+    async def create_notification_scheme(self, name: str, description: str) -> str:
+        """A scheme without events: a project using it e-mails no one. Sent once (a lost answer raises
+        `AmbiguousWriteError`; find it by name)."""
+        body = await self._send(
+            "POST",
+            f"{API}/notificationscheme",
+            idempotent=False,
+            json={"name": name, "description": description, "notificationSchemeEvents": []},
+        )
+        return str(body["id"])
+
+    async def project_notification_scheme(self, project_key: str) -> NotificationScheme:
+        return NotificationScheme.of(await self._get(f"{API}/project/{quote(project_key, safe='')}/notificationscheme"))
+
+    async def set_project_notification_scheme(self, project_key: str, scheme_id: str) -> None:
+        """Sent once, so that each assignment is one write: a lost answer raises `AmbiguousWriteError`, settled by
+        reading the project's scheme."""
+        await self._send(
+            "PUT",
+            f"{API}/project/{quote(project_key, safe='')}",
+            idempotent=False,
+            json={"notificationScheme": int(scheme_id)},
+        )
+
+
+def _refuses_silent_edit(err: ApiError) -> bool:
+    """Jira's 403 to notifyUsers=false by a user who is no (project) administrator."""
+    return any("notification" in m.lower() for m in err.messages)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -27,6 +27,20 @@ class RunEventResult(BaseModel):
     recorded: bool
 
 
+class NotificationsInput(BaseModel):
+    """Mute or restore the target project's notifications for one run."""
+
+    run_id: str
+    migration_id: str
+
+
+class NotificationsResult(BaseModel):
+    muted: bool = False  # the silent scheme is (mute) or was until now (restore) the project's
+    restored: bool = False
+    original: str | None = None  # the project's own scheme, by name
+    note: str | None = None  # what the user should know (e.g. unmuted because the plan says so)
+
+
 class PreflightInput(BaseModel):
     run_id: str
     migration_id: str

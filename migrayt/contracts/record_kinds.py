@@ -44,6 +44,11 @@ STEPS_TABLE: Final = "steps_table"  # no Xray: test case id → the issue whose 
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
 
+# A muted run (migrayt/activities/execution/notifications.py): run id → the project's own notification scheme id,
+# recorded before the silent one is assigned; detail says whether it was muted and restored. No migrated content:
+# never billed, never undone (NOT_CONTENT).
+NOTIFICATION_SCHEME: Final = "notification_scheme"
+
 ALL: Final = frozenset(
     {
         USER,
@@ -71,5 +76,8 @@ ALL: Final = frozenset(
         XRAY_MEMBERSHIP,
         STEPS_TABLE,
         SOURCE_CHANGE,
+        NOTIFICATION_SCHEME,
     }
 )
+# Records of what a run looked up or set about the site, not of content it migrated: no write to bill or to undo.
+NOT_CONTENT: Final = frozenset({USER, NOTIFICATION_SCHEME})

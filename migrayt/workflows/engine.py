@@ -115,6 +115,13 @@ class RunEngine(RunControls):
         """The workflow's input to continue as new with, carrying `self._cp`."""
         raise NotImplementedError
 
+    async def _before_preflight(self) -> None:
+        """What a workflow does before its preflight activity (a migration run mutes Jira's notifications)."""
+
+    async def _before_finish(self) -> None:
+        """What a workflow does before its final status is written, on every way a run ends (cancel included: the
+        engine calls it shielded from Temporal's cancellation)."""
+
     def _batch_fields(self) -> dict[str, Any]:
         """More fields for every batch input (those a phase's input does not have are ignored)."""
         return {}
@@ -169,6 +176,7 @@ class RunEngine(RunControls):
 
     async def _preflight(self, phase: Phase) -> None:
         assert self._run is not None
+        await self._before_preflight()
         result: PreflightResult = await workflow.execute_activity(
             phase.activity,
             PreflightInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
@@ -387,6 +395,7 @@ class RunEngine(RunControls):
         self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
     ) -> tuple[RunStatus, str | None]:
         await self._apply_controls()
+        await self._before_finish()
         # A final status is shown only once its row (with the error) is in the database: whoever sees
         # FAILED through the query can read why at once.
         self._shown_while_finishing = self._status

@@ -56,15 +56,27 @@ async def test_a_scheme_without_events_assigned_to_the_project_sends_no_email_an
         assert (await _sent(client))["scheme_name"] == "Default Notification Scheme"
 
 
-async def test_a_user_who_may_not_administer_the_project_can_neither_mute_it_nor_edit_silently() -> None:
-    async with jira(JiraSandboxConfig(project_admin=False)) as (client, _):
+async def test_only_a_jira_administrator_changes_notification_schemes_and_a_project_admin_edits_silently() -> None:
+    async with jira(JiraSandboxConfig(field_admin=False)) as (client, _):
+        rec = Recorder(client)
+        perms = (await rec.call("GET", "/rest/api/3/mypermissions?permissions=ADMINISTER", 200)).json()
+        assert perms["permissions"]["ADMINISTER"]["havePermission"] is False
+        await rec.call("POST", "/rest/api/3/notificationscheme", 403, json={"name": "Silent"})
+        assert (await client.put("/rest/api/3/project/PHX", json={"notificationScheme": 10000})).status_code == 403
+        # A project administrator still reads the project's scheme and edits without e-mail.
+        await rec.call("GET", "/rest/api/3/project/PHX/notificationscheme", 200)
+        key = await create(client, "an issue")
+        r = await client.put(f"/rest/api/3/issue/{key}?notifyUsers=false", json={"fields": {"summary": "x"}})
+        assert r.status_code == 204
+
+
+async def test_a_user_who_may_not_administer_the_project_cannot_edit_silently() -> None:
+    async with jira(JiraSandboxConfig(field_admin=False, project_admin=False)) as (client, _):
         rec = Recorder(client)
         perms = (await rec.call("GET", "/rest/api/3/mypermissions?permissions=ADMINISTER_PROJECTS", 200)).json()
         assert perms["permissions"]["ADMINISTER_PROJECTS"]["havePermission"] is False
-        await rec.call("POST", "/rest/api/3/notificationscheme", 403, json={"name": "Silent"})
         await rec.call("GET", "/rest/api/3/project/PHX/notificationscheme", 404)
-        assert (await client.put("/rest/api/3/project/PHX", json={"notificationScheme": 10000})).status_code == 403
         key = await create(client, "an issue")
         r = await client.put(f"/rest/api/3/issue/{key}?notifyUsers=false", json={"fields": {"summary": "x"}})
         assert r.status_code == 403 and "project admin" in r.text
-        await rec.call("GET", "/rest/api/3/mypermissions", 400)
+        assert (await client.get("/rest/api/3/mypermissions")).status_code == 400

@@ -17,6 +17,8 @@ from migrayt.contracts.execution import (
     BatchInput,
     CreateItemsInput,
     CreateItemsResult,
+    NotificationsInput,
+    NotificationsResult,
     PhaseBatchInput,
     PhaseBatchResult,
     PreflightInput,
@@ -50,6 +52,10 @@ class FakeRunActivities:
         self.savepoints: list[WriteSavepointInput] = []
         # Run events and savepoints, in the order the workflow asked for them ("savepoint:<reason>").
         self.timeline: list[str] = []
+        # "mute" and "restore", in the order the workflow asked for them (not in `timeline`: runs before the
+        # notifications patch make neither).
+        self.notifications: list[str] = []
+        self.fail_preflight = False
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
@@ -58,7 +64,15 @@ class FakeRunActivities:
 
     @property
     def activities(self) -> list[Callable]:
-        return [self.preflight, self.create_items, self.run_phase_batch, self.record_run_event, self.write_savepoint]
+        return [
+            self.preflight,
+            self.create_items,
+            self.run_phase_batch,
+            self.record_run_event,
+            self.write_savepoint,
+            self.mute_notifications,
+            self.restore_notifications,
+        ]
 
     # --- what a test waits on and looks at -------------------------------------------------------
 
@@ -90,8 +104,20 @@ class FakeRunActivities:
 
     # --- the activities --------------------------------------------------------------------------
 
+    @activity.defn(name="mute_notifications")
+    async def mute_notifications(self, input: NotificationsInput) -> NotificationsResult:
+        await self._note(self.notifications, "mute")
+        return NotificationsResult(muted=True, original="Default Notification Scheme")
+
+    @activity.defn(name="restore_notifications")
+    async def restore_notifications(self, input: NotificationsInput) -> NotificationsResult:
+        await self._note(self.notifications, "restore")
+        return NotificationsResult(restored=True, original="Default Notification Scheme")
+
     @activity.defn(name="preflight")
     async def preflight(self, input: PreflightInput) -> PreflightResult:
+        if self.fail_preflight:
+            raise ApplicationError("the mapping plan does not fit Jira", type="BadMapping", non_retryable=True)
         return PreflightResult(tier_sizes=self.tier_sizes, items_total=sum(self.tier_sizes))
 
     @activity.defn(name="create_items")

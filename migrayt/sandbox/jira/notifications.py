@@ -97,7 +97,7 @@ class NotificationOps(JiraStore):
         self._save_notifications()
 
     def create_notification_scheme(self, body: Any) -> int:
-        self.require_project_admin(NOT_ADMIN)
+        self.require_jira_admin(NOT_ADMIN)
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name.strip():
             raise JiraError(400, [], {"name": "The name of the notification scheme is required."})
@@ -130,7 +130,7 @@ class NotificationOps(JiraStore):
         return scheme
 
     def assign_notification_scheme(self, scheme_id: Any) -> None:
-        self.require_project_admin(NOT_ADMIN)
+        self.require_jira_admin(NOT_ADMIN)
         if isinstance(scheme_id, bool) or not isinstance(scheme_id, int | str) or not str(scheme_id).isdigit():
             raise JiraError(400, [], {"notificationScheme": "The notification scheme id must be a number."})
         if int(scheme_id) not in self.notification_schemes:

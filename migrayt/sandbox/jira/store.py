@@ -199,8 +199,14 @@ class JiraStore:
         self.changelogs.setdefault(issue.id, []).append(entry)
 
     def require_project_admin(self, message: str) -> None:
-        """A 403 with `message` unless the migration's user may administer the project (config.project_admin)."""
-        if not self.config.project_admin:
+        """A 403 with `message` unless the migration's user may administer the project: it has Administer Projects
+        (config.project_admin) or is a Jira administrator (config.field_admin)."""
+        if not (self.config.project_admin or self.config.field_admin):
+            raise JiraError(403, [message])
+
+    def require_jira_admin(self, message: str) -> None:
+        """A 403 with `message` unless the migration's user is a Jira administrator (config.field_admin)."""
+        if not self.config.field_admin:
             raise JiraError(403, [message])
 
     def notify(self, event: int, issue: Issue, notify_users: bool = True) -> None:

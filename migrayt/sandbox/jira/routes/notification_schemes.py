@@ -89,7 +89,7 @@ async def project_notification_scheme(
     request: Request, state: JiraSite, projectKeyOrId: str, expand: str | None = None
 ) -> dict:
     check_project(state, projectKeyOrId)
-    if not state.config.project_admin:  # the spec: 404 when "the user is not an administrator"
+    if not (state.config.project_admin or state.config.field_admin):  # the spec: 404 to a non-administrator
         raise JiraError(404, [f"No project could be found with key '{projectKeyOrId}'."])
     scheme = state.notification_scheme(state.project_notification_scheme)
     return _scheme(state, scheme, base_url(request), _expand(expand))

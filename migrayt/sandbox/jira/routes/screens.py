@@ -22,7 +22,7 @@ _ADMINISTER = {
     "type": "GLOBAL",
     "description": "Create and administer projects, issue types, fields, workflows and schemes.",
 }
-# Whether the migration's user may change the project's notification scheme (and edit with notifyUsers=false).
+# Whether the migration's user may read the project's notification scheme and edit with notifyUsers=false.
 _ADMINISTER_PROJECTS = {
     "id": "23",
     "key": "ADMINISTER_PROJECTS",
@@ -69,7 +69,7 @@ async def my_permissions(state: JiraSite, permissions: str | None = None) -> dic
         if key == "ADMINISTER":
             out[key] = {**_ADMINISTER, "havePermission": state.may_administer()}
         elif key == "ADMINISTER_PROJECTS":
-            out[key] = {**_ADMINISTER_PROJECTS, "havePermission": state.config.project_admin}
+            out[key] = {**_ADMINISTER_PROJECTS, "havePermission": state.config.project_admin or state.may_administer()}
         else:
             raise JiraError(404, [f"No permission with key '{key}' exists."])
     return {"permissions": out}
