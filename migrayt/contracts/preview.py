@@ -81,6 +81,8 @@ class PreviewReport(BaseModel):
     already_in_jira: int = 0
     already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
     provenance: ProvenancePreview | None = None
+    # What the run does to the Jira project's notifications, in the user's words (None: a preview before it was said).
+    notifications: str | None = None
 
 
 class PreviewInput(BaseModel):

@@ -449,8 +449,10 @@ class RichText:
 
     def context(self) -> AdfContext:
         users = self._lookups.users_by_ado_id
+        # A mention e-mails the person named whatever the project's notification scheme: a muted run writes "@Name".
+        mention = None if self._ctx.plan.mute_notifications else lambda ado_identity, _name: users.get(ado_identity)
         return AdfContext(
-            mention=lambda ado_identity, _name: users.get(ado_identity),
+            mention=mention,
             work_item_key=self._keys.get,
             image=lambda src, alt: self._image(src, alt),
             drop_source_host=urlsplit(self._ctx.source.organization_url).hostname,

@@ -22,6 +22,7 @@ from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
 )
+from migrayt.activities.execution.notifications import cannot_mute
 from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
 from migrayt.activities.execution.preflight import (
     component_name,
@@ -86,7 +87,18 @@ class DryRun:
     async def run(self) -> PreviewReport:
         ctx, report = self.ctx, self.report
         report.plan_version = ctx.plan.version
-        if problems := plan_problems(ctx.plan, self.catalog):
+        problems = plan_problems(ctx.plan, self.catalog)
+        if ctx.plan.mute_notifications:
+            if await ctx.jira.has_global_permission("ADMINISTER"):
+                report.notifications = (
+                    "muted during the run (a notification scheme without events), the project's own put back when "
+                    "it ends"
+                )
+            else:
+                problems.append(cannot_mute(ctx.target.project_key))
+        else:
+            report.notifications = "on: every issue the run writes e-mails its reporter, assignee and watchers"
+        if problems:
             # The run stops in preflight with these, before writing anything.
             report.would_start = False
             report.plan_problems = problems

@@ -111,6 +111,10 @@ def _render_plan(c: Console, view: dict) -> None:
     c.print(table)
     if plan.get("skip_phases"):
         c.print(f"Phases left out: {', '.join(plan['skip_phases'])}")
+    if plan.get("mute_notifications", True):
+        c.print("Jira notifications: muted during each run (the project's own scheme put back when it ends)")
+    else:
+        c.print("Jira notifications: [bold]on[/] — every issue the run writes e-mails its reporter, assignee, watchers")
     _render_users(c, view.get("users"), view.get("users_error"), plan)
 
 

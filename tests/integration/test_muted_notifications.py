@@ -1,0 +1,129 @@
+"""A migration e-mails no one: the Jira project's notification scheme is swapped for one without events for the run
+and its own put back exactly once however the run ends — completed, cancelled, failed, or after its worker was
+SIGKILLed. The sandbox counts the e-mails the project's scheme would have sent and each scheme assignment."""
+
+from __future__ import annotations
+
+from migrayt.activities.execution.notifications import SILENT_SCHEME
+from migrayt.contracts.runs import RunStatus
+from migrayt.mapping.plan import default_plan
+from migrayt.sandbox.testing import running_sandbox
+from tests.integration.harness import (
+    ISSUE_CREATES,
+    WorkerProcess,
+    create_sandbox_migration,
+    hold_jira,
+    jira_state,
+    release_jira,
+    structure_only_plan,
+    wait_final,
+    wait_for,
+    wait_until_held,
+)
+
+TENANT = "quiet-co"
+OWN_SCHEME = "Default Notification Scheme"
+
+
+async def notifications(sandbox) -> dict:
+    return (await jira_state(sandbox))["notifications"]
+
+
+def assert_muted_once_and_restored(n: dict) -> None:
+    assert n["scheme_name"] == OWN_SCHEME, "the project ends with its own notification scheme"
+    assert n["assigned"] == {SILENT_SCHEME: 1, OWN_SCHEME: 1}, "muted once and restored once"
+
+
+def unmuted(plan):
+    return plan.model_copy(update={"mute_notifications": False})
+
+
+async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_people_of_its_issues(stack, worker):
+    with running_sandbox(items=30, seed=61) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=default_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        state = await jira_state(sandbox)
+        assert state["issues"]["total"] > 0 and state["comments"] > 0
+        assert state["notifications"]["sent"] == 0, state["notifications"]
+        assert_muted_once_and_restored(state["notifications"])
+
+    with running_sandbox(items=30, seed=61) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=unmuted(default_plan()), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        n = await notifications(sandbox)
+        assert n["sent"] > 0 and n["by_event"].get("Issue Created", 0) > 0, n
+        assert n["assigned"] == {} and n["scheme_name"] == OWN_SCHEME
+
+
+async def test_a_site_that_refuses_muting_fails_preflight_saying_what_to_do_unless_the_option_is_off(stack, worker):
+    with running_sandbox(items=10, seed=62, jira_options={"field_admin": False}) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.FAILED
+        error = (await stack.service.get_run(TENANT, run_id)).error or ""
+        assert "Administer Jira" in error and "Mute notifications during the run" in error, error
+        assert (await jira_state(sandbox))["issues"]["total"] == 0
+        assert (await notifications(sandbox))["assigned"] == {}
+
+        migration_id = await create_sandbox_migration(
+            stack, sandbox, plan=unmuted(structure_only_plan()), tenant=TENANT
+        )
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        assert (await notifications(sandbox))["sent"] > 0
+
+
+async def test_a_run_that_fails_in_preflight_restores_the_projects_scheme(stack, worker):
+    plan = structure_only_plan()
+    plan.types["Bug"] = "No Such Type"
+    with running_sandbox(items=10, seed=63) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.FAILED
+        assert "No Such Type" in ((await stack.service.get_run(TENANT, run_id)).error or "")
+        assert_muted_once_and_restored(await notifications(sandbox))
+
+
+async def test_a_cancelled_run_restores_the_projects_scheme(stack, worker):
+    with running_sandbox(items=120, seed=64) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        await hold_jira(sandbox, ISSUE_CREATES, after=1)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await wait_until_held(sandbox)
+        assert (await notifications(sandbox))["scheme_name"] == SILENT_SCHEME, "muted while it runs"
+        await stack.service.control(TENANT, run_id, "cancel", actor="ops@quiet", door="api")
+        await release_jira(sandbox)
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.CANCELLED
+        n = await notifications(sandbox)
+        assert_muted_once_and_restored(n)
+        assert n["sent"] == 0
+
+
+async def test_a_run_whose_worker_is_killed_mid_run_mutes_and_restores_once(stack, tmp_path):
+    with running_sandbox(items=120, seed=65) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        await hold_jira(sandbox, ISSUE_CREATES, after=1)
+        worker = WorkerProcess(stack, tmp_path / "worker.log")
+        worker.start()
+        try:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
+            await wait_until_held(sandbox)
+            worker.kill()
+            await release_jira(sandbox)
+            worker.start()
+            final = await wait_final(stack, TENANT, run_id)
+        finally:
+            worker.stop()
+        assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        n = await notifications(sandbox)
+        assert_muted_once_and_restored(n)
+        assert n["sent"] == 0
