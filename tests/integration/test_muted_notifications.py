@@ -4,11 +4,15 @@ SIGKILLed. The sandbox counts the e-mails the project's scheme would have sent a
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from migrayt.activities.execution.notifications import SILENT_SCHEME
-from migrayt.contracts.runs import RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from tests.integration.harness import (
+    HANG_GUARD_SECONDS,
     ISSUE_CREATES,
     WorkerProcess,
     create_sandbox_migration,
@@ -32,6 +36,17 @@ async def notifications(sandbox) -> dict:
 def assert_muted_once_and_restored(n: dict) -> None:
     assert n["scheme_name"] == OWN_SCHEME, "the project ends with its own notification scheme"
     assert n["assigned"] == {SILENT_SCHEME: 1, OWN_SCHEME: 1}, "muted once and restored once"
+
+
+async def wait_final_across_restarts(stack, run_id: str):
+    """As `wait_final`, but while no worker polls yet (one just restarted) the run's kept row answers."""
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while True:
+        _, progress, _ = await stack.service.progress_within(TENANT, run_id)
+        if progress.status in FINAL_STATUSES:
+            return progress
+        assert time.monotonic() < deadline, f"timed out waiting; last progress: {progress.model_dump_json()}"
+        await asyncio.sleep(0.5)
 
 
 def unmuted(plan):
@@ -120,7 +135,7 @@ async def test_a_run_whose_worker_is_killed_mid_run_mutes_and_restores_once(stac
             worker.kill()
             await release_jira(sandbox)
             worker.start()
-            final = await wait_final(stack, TENANT, run_id)
+            final = await wait_final_across_restarts(stack, run_id)
         finally:
             worker.stop()
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)

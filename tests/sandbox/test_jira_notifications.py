@@ -3,10 +3,14 @@ would send, answer as the spec says and count what a muted or an unmuted migrati
 
 from __future__ import annotations
 
-from jira_support import create, doc, jira
+import httpx
+from jira_support import AUTH, create, doc, jira
 from test_jira_contract import Recorder
 
-from migrayt.sandbox.jira.app import JiraSandboxConfig, JiraUserSeed
+from migrayt.connectors.http import HttpSettings
+from migrayt.connectors.jira import JiraClient
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.jira.app import JiraSandboxConfig, JiraUserSeed, create_jira_app
 
 ADA = JiraUserSeed(account_id="u-ada", display_name="Ada Lovelace", email="ada@example.com")
 
@@ -80,3 +84,30 @@ async def test_a_user_who_may_not_administer_the_project_cannot_edit_silently() 
         r = await client.put(f"/rest/api/3/issue/{key}?notifyUsers=false", json={"fields": {"summary": "x"}})
         assert r.status_code == 403 and "project admin" in r.text
         assert (await client.get("/rest/api/3/mypermissions")).status_code == 400
+
+
+async def _client_edits(config: JiraSandboxConfig) -> tuple[bool, dict]:
+    """Edit an issue assigned to Ada through JiraClient as a run does; (quiet_edits after, notifications)."""
+    app = create_jira_app(config, lambda: FaultConfig())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://jira.test", auth=AUTH) as c:
+            key = await create(c, "to edit", assignee={"accountId": ADA.account_id})
+            before = await _sent(c)
+            http = HttpSettings(base_url="http://jira.test", backoff_base_seconds=0.01, backoff_max_seconds=0.05)
+            transport = httpx.ASGITransport(app)
+            async with JiraClient("http://jira.test", AUTH[0], AUTH[1], settings=http, transport=transport) as jira:
+                await jira.edit_issue(key, {"summary": "edited by the run"})
+                await jira.edit_issue(key, {"summary": "edited again"})
+                quiet = jira.quiet_edits
+            after = await _sent(c)
+            assert (await c.get(f"/rest/api/3/issue/{key}")).json()["fields"]["summary"] == "edited again"
+            return quiet, {"sent": after["sent"] - before["sent"]}
+    finally:
+        app.state.jira.close()
+
+
+async def test_the_client_edits_without_email_where_allowed_and_with_email_where_jira_refuses_silence() -> None:
+    quiet, sent = await _client_edits(JiraSandboxConfig(users=[ADA]))
+    assert quiet is True and sent["sent"] == 0
+    quiet, sent = await _client_edits(JiraSandboxConfig(users=[ADA], field_admin=False, project_admin=False))
+    assert quiet is False and sent["sent"] == 2, "refused once, then every edit goes through with notifications"
