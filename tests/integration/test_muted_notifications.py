@@ -8,7 +8,9 @@ import asyncio
 import time
 
 from migrayt.activities.execution.notifications import SILENT_SCHEME
+from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from tests.integration.harness import (
@@ -63,6 +65,8 @@ async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_
         assert state["issues"]["total"] > 0 and state["comments"] > 0
         assert state["notifications"]["sent"] == 0, state["notifications"]
         assert_muted_once_and_restored(state["notifications"])
+        said = (await stack.service.run_report(TENANT, run_id)).notifications or ""
+        assert "muted during the run" in said and "is back" in said, said
 
     with running_sandbox(items=30, seed=61) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=unmuted(default_plan()), tenant=TENANT)
@@ -77,6 +81,11 @@ async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_
 async def test_a_site_that_refuses_muting_fails_preflight_saying_what_to_do_unless_the_option_is_off(stack, worker):
     with running_sandbox(items=10, seed=62, jira_options={"field_admin": False}) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+        preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@example.com", door="api", samples=1)
+        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
+        report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+        assert not report.would_start and any("Administer Jira" in p for p in report.plan_problems)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.FAILED
@@ -113,6 +122,8 @@ async def test_a_cancelled_run_restores_the_projects_scheme(stack, worker):
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         await wait_until_held(sandbox)
         assert (await notifications(sandbox))["scheme_name"] == SILENT_SCHEME, "muted while it runs"
+        said = (await stack.service.run_report(TENANT, run_id)).notifications or ""
+        assert "muted while the run goes" in said, said
         await stack.service.control(TENANT, run_id, "cancel", actor="ops@quiet", door="api")
         await release_jira(sandbox)
         final = await wait_final(stack, TENANT, run_id)

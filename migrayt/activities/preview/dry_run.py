@@ -87,22 +87,12 @@ class DryRun:
     async def run(self) -> PreviewReport:
         ctx, report = self.ctx, self.report
         report.plan_version = ctx.plan.version
-        problems = plan_problems(ctx.plan, self.catalog)
-        if ctx.plan.mute_notifications:
-            if await ctx.jira.has_global_permission("ADMINISTER"):
-                report.notifications = (
-                    "muted during the run (a notification scheme without events), the project's own put back when "
-                    "it ends"
-                )
-            else:
-                problems.append(cannot_mute(ctx.target.project_key))
-        else:
-            report.notifications = "on: every issue the run writes e-mails its reporter, assignee and watchers"
-        if problems:
+        if problems := plan_problems(ctx.plan, self.catalog):
             # The run stops in preflight with these, before writing anything.
             report.would_start = False
             report.plan_problems = problems
             return report
+        await self._notifications()
         lookups = await self._lookups()
         if lookups is None:
             return report
@@ -128,6 +118,19 @@ class DryRun:
         return report
 
     # --- preflight -----------------------------------------------------------------------------
+
+    async def _notifications(self) -> None:
+        """What the run will do to the project's notifications; a run that cannot mute them stops in preflight."""
+        ctx, report = self.ctx, self.report
+        if not ctx.plan.mute_notifications:
+            report.notifications = "on: every issue the run writes e-mails its reporter, assignee and watchers"
+        elif await ctx.jira.has_global_permission("ADMINISTER"):
+            report.notifications = (
+                "muted during the run (a notification scheme without events), the project's own put back when it ends"
+            )
+        else:
+            report.would_start = False
+            report.plan_problems.append(cannot_mute(ctx.target.project_key))
 
     async def _lookups(self) -> Lookups | None:
         ctx, report = self.ctx, self.report
