@@ -115,8 +115,8 @@ class RunEngine(RunControls):
         """The workflow's input to continue as new with, carrying `self._cp`."""
         raise NotImplementedError
 
-    async def _before_preflight(self) -> None:
-        """What a workflow does before its preflight activity (a migration run mutes Jira's notifications)."""
+    async def _after_preflight(self) -> None:
+        """What a workflow does once its preflight activity passed (a migration run mutes Jira's notifications)."""
 
     async def _before_finish(self) -> None:
         """What a workflow does before its final status is written, on every way a run ends (cancel included: the
@@ -176,7 +176,6 @@ class RunEngine(RunControls):
 
     async def _preflight(self, phase: Phase) -> None:
         assert self._run is not None
-        await self._before_preflight()
         result: PreflightResult = await workflow.execute_activity(
             phase.activity,
             PreflightInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
@@ -184,6 +183,7 @@ class RunEngine(RunControls):
             heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
+        await self._after_preflight()
         self._cp.tier_sizes = result.tier_sizes
         for name in batched(self._phases):
             self._cp.counters[name].total = result.items_total

@@ -35,8 +35,8 @@ CUT_BATCHES = "pause-cuts-batches"
 PHASES_BY_NAME = "phases-by-name"
 # Runs started since this patch write savepoints (engine._savepoint); recorded histories before it replay without.
 SAVEPOINTS = "savepoints"
-# Runs started since this patch mute the Jira project's notifications before preflight and put its own scheme back
-# when they end (migrayt/activities/execution/notifications.py).
+# Runs started since this patch mute the Jira project's notifications once preflight passed (its checks, read-only,
+# fail a run before any write) and put its own scheme back when they end (activities/execution/notifications.py).
 MUTES_NOTIFICATIONS = "mute-notifications"
 # Putting the project's scheme back outlasts a Jira outage; a refusal (the permission taken away) is reported instead.
 RESTORE_RETRY = RetryPolicy(
@@ -89,7 +89,7 @@ class MigrationRunWorkflow(RunEngine):
         assert self._input is not None
         return self._input.model_copy(update={"checkpoint": self._cp})
 
-    async def _before_preflight(self) -> None:
+    async def _after_preflight(self) -> None:
         if not self._mutes:
             return
         assert self._run is not None

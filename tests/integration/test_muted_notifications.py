@@ -13,6 +13,7 @@ from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.store.models import Migration
 from tests.integration.harness import (
     HANG_GUARD_SECONDS,
     ISSUE_CREATES,
@@ -103,7 +104,7 @@ async def test_a_site_that_refuses_muting_fails_preflight_saying_what_to_do_unle
         assert (await notifications(sandbox))["sent"] > 0
 
 
-async def test_a_run_that_fails_in_preflight_restores_the_projects_scheme(stack, worker):
+async def test_a_run_that_fails_in_preflight_never_touches_the_projects_scheme(stack, worker):
     plan = structure_only_plan()
     plan.types["Bug"] = "No Such Type"
     with running_sandbox(items=10, seed=63) as sandbox:
@@ -112,7 +113,28 @@ async def test_a_run_that_fails_in_preflight_restores_the_projects_scheme(stack,
         final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.FAILED
         assert "No Such Type" in ((await stack.service.get_run(TENANT, run_id)).error or "")
-        assert_muted_once_and_restored(await notifications(sandbox))
+        n = await notifications(sandbox)
+        assert n["assigned"] == {} and n["scheme_name"] == OWN_SCHEME
+
+
+async def test_a_run_that_fails_in_a_phase_restores_the_projects_scheme(stack, worker):
+    with running_sandbox(items=120, seed=66) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        await hold_jira(sandbox, ISSUE_CREATES, after=1)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await wait_until_held(sandbox)
+        # The migration's ADO setting goes bad mid-run (a URL no longer accepted): the next batch fails the run.
+        async with stack.service.sessions() as session:
+            migration = await session.get(Migration, migration_id)
+            migration.source = {**migration.source, "organization_url": f"{sandbox.ado_url}?bad=1"}
+            await session.commit()
+        await release_jira(sandbox)
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.FAILED
+        assert "no longer accepted" in ((await stack.service.get_run(TENANT, run_id)).error or "")
+        n = await notifications(sandbox)
+        assert_muted_once_and_restored(n)
+        assert n["sent"] == 0
 
 
 async def test_a_cancelled_run_restores_the_projects_scheme(stack, worker):

@@ -1,4 +1,4 @@
-"""A run mutes the Jira project's notifications before its preflight and puts them back exactly once, however it
+"""A run mutes the Jira project's notifications once its preflight passed and puts them back exactly once, however it
 ends: completed, cancelled (by the cancel signal or by Temporal), failed, or continued as new on the way."""
 
 from __future__ import annotations
@@ -45,9 +45,19 @@ async def test_a_run_cancelled_through_temporal_still_restores(workflow_env):
     assert fakes.event("run_finished").status == RunStatus.CANCELLED
 
 
-async def test_a_run_that_fails_in_preflight_restores(workflow_env):
+async def test_a_run_that_fails_in_preflight_never_mutes(workflow_env):
+    # Preflight's checks come before any write: there is nothing to put back (the restore finds no record).
     fakes = FakeRunActivities(tier_sizes=[2])
     fakes.fail_preflight = True
+    async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert fakes.notifications == ["restore"]
+    assert fakes.event("run_finished").status == RunStatus.FAILED
+
+
+async def test_a_run_that_fails_in_a_phase_restores(workflow_env):
+    fakes = FakeRunActivities(tier_sizes=[2], refuse={"links"})
     async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
         with pytest.raises(WorkflowFailureError):
             await handle.result()

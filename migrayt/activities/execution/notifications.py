@@ -17,12 +17,13 @@ from temporalio import activity
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.connections import TargetConnection
 from migrayt.connectors.http import ApiError
-from migrayt.connectors.jira import NotificationScheme
+from migrayt.connectors.jira import JiraClient, NotificationScheme
 from migrayt.contracts.execution import NotificationsInput, NotificationsResult
 from migrayt.contracts.record_kinds import NOTIFICATION_SCHEME
 from migrayt.store import item_records
-from migrayt.store.models import ItemRecord
+from migrayt.store.models import ItemRecord, Migration
 
 SILENT_SCHEME = "Migrayt — silent"
 SILENT_DESCRIPTION = (
@@ -69,31 +70,35 @@ class NotificationActivities:
                     "settings › Notifications), then run again"
                 )
             # The project's own scheme is on record before it is replaced: a crash after the swap still restores it.
-            detail = {"original_name": original.name, "silent": silent.id, "muted": False}
+            detail = {"original_name": original.name, "silent": silent.id, "project": key, "muted": False}
             await self._write(ctx, input.run_id, original.id, detail)
         else:
             original = NotificationScheme(id=record.target_key or "", name=record.detail.get("original_name", ""))
-        await self._assign(ctx, silent.id)
-        detail = {"original_name": original.name, "silent": silent.id, "muted": True}
+        await _assign(ctx.jira, key, silent.id)
+        detail = {"original_name": original.name, "silent": silent.id, "project": key, "muted": True}
         await self._write(ctx, input.run_id, original.id, detail)
         return NotificationsResult(muted=True, original=original.name)
 
     @activity.defn(name="restore_notifications")
     @keeps_heartbeat
     async def restore(self, input: NotificationsInput) -> NotificationsResult:
-        ctx = await self._contexts.load(input.migration_id)
-        record = await self._record(ctx, input.run_id)
+        async with self._sessions() as session:
+            record = (await item_records.load(session, input.migration_id, NOTIFICATION_SCHEME, [input.run_id])).get(
+                input.run_id
+            )
         if record is None or not record.target_key:
-            return NotificationsResult()  # never muted: nothing to put back
+            return NotificationsResult()  # never muted: nothing to put back, nothing asked of Jira
         detail = dict(record.detail)
         if detail.get("restored"):
             return NotificationsResult(restored=True, original=detail.get("original_name"))
-        key = ctx.target.project_key
+        # Only the Jira connection: a run that failed on its source or its plan still puts the project's scheme back.
+        jira, target_key = await self._target(input.migration_id)
+        key = detail.get("project") or target_key
         try:
-            current = await ctx.jira.project_notification_scheme(key)
+            current = await jira.project_notification_scheme(key)
             # Put back only over the silent scheme: one a Jira administrator chose during the run stays.
             if current.id == detail.get("silent"):
-                await self._assign(ctx, record.target_key)
+                await _assign(jira, key, record.target_key)
             else:
                 detail["left"] = current.name
         except ApiError as err:
@@ -104,8 +109,26 @@ class NotificationActivities:
                 f"{key} (Jira answered {err.status}): assign it again in Jira (Project settings › Notifications)"
             ) from None
         detail.update(restored=True)
-        await self._write(ctx, input.run_id, record.target_key, detail)
+        async with self._sessions() as session:
+            await item_records.mark_done(
+                session,
+                input.migration_id,
+                NOTIFICATION_SCHEME,
+                input.run_id,
+                record.target_key,
+                run_id=input.run_id,
+                detail=detail,
+            )
+            await session.commit()
         return NotificationsResult(restored=True, original=detail.get("original_name"))
+
+    async def _target(self, migration_id: str) -> tuple[JiraClient, str]:
+        async with self._sessions() as session:
+            migration = await session.get(Migration, migration_id)
+        if migration is None:
+            raise bad_configuration(f"migration {migration_id} does not exist")
+        target = TargetConnection.model_validate(migration.target)
+        return await self._contexts.jira_for(migration.tenant_id, target), target.project_key
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -118,20 +141,6 @@ class NotificationActivities:
             partial(_scheme_id_named, ctx, SILENT_SCHEME),
         )
         return NotificationScheme(id=scheme_id, name=SILENT_SCHEME)
-
-    async def _assign(self, ctx: MigrationContext, scheme_id: str) -> None:
-        key = ctx.target.project_key
-        if (await ctx.jira.project_notification_scheme(key)).id == scheme_id:
-            return  # an earlier attempt's assignment got through
-
-        async def assigned() -> bool | None:
-            return True if (await ctx.jira.project_notification_scheme(key)).id == scheme_id else None
-
-        async def assign() -> bool:
-            await ctx.jira.set_project_notification_scheme(key, scheme_id)
-            return True
-
-        await write_once(assign, assigned)
 
     async def _record(self, ctx: MigrationContext, run_id: str) -> ItemRecord | None:
         async with self._sessions() as session:
@@ -165,3 +174,17 @@ async def _scheme_named(ctx: MigrationContext, name: str) -> NotificationScheme 
 async def _scheme_id_named(ctx: MigrationContext, name: str) -> str | None:
     found = await _scheme_named(ctx, name)
     return found.id if found is not None else None
+
+
+async def _assign(jira: JiraClient, key: str, scheme_id: str) -> None:
+    """Assign `scheme_id` to project `key`, once: an earlier attempt's or a lost answer's assignment is read back."""
+
+    async def assigned() -> bool | None:
+        return True if (await jira.project_notification_scheme(key)).id == scheme_id else None
+
+    async def assign() -> bool:
+        await jira.set_project_notification_scheme(key, scheme_id)
+        return True
+
+    if not await assigned():
+        await write_once(assign, assigned)
