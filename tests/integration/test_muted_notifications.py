@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from migrayt.activities.execution.notifications import SILENT_SCHEME
 from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.core.errors import RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
@@ -82,18 +85,23 @@ async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_
 async def test_a_site_that_refuses_muting_fails_preflight_saying_what_to_do_unless_the_option_is_off(stack, worker):
     with running_sandbox(items=10, seed=62, jira_options={"field_admin": False}) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
-        preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@example.com", door="api", samples=1)
-        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
-        report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
-        assert not report.would_start and any("Administer Jira" in p for p in report.plan_problems)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.FAILED
         error = (await stack.service.get_run(TENANT, run_id)).error or ""
         assert "Administer Jira" in error and "Mute notifications during the run" in error, error
-        assert (await jira_state(sandbox))["issues"]["total"] == 0
-        assert (await notifications(sandbox))["assigned"] == {}
+        state = await jira_state(sandbox)
+        assert state["issues"]["total"] == state["components"] == 0, "preflight stops before any write"
+        assert state["notifications"]["assigned"] == {}
+
+        # The preview says so beforehand, and a run is then refused at the start with the same words.
+        intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+        preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@example.com", door="api", samples=1)
+        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
+        report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+        assert not report.would_start and any("Administer Jira" in p for p in report.plan_problems)
+        with pytest.raises(RunConflict, match="Mute notifications during the run"):
+            await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
 
         migration_id = await create_sandbox_migration(
             stack, sandbox, plan=unmuted(structure_only_plan()), tenant=TENANT

@@ -38,7 +38,7 @@ def cannot_mute(project_key: str) -> str:
         "administrator (global permission 'Administer Jira'), which Jira requires to create a notification scheme "
         "and assign it to a project. Give that user the permission, or switch off 'Mute notifications during the "
         "run' in the mapping plan to migrate with Jira's notifications on (every issue created, edited, moved or "
-        "commented then e-mails its reporter, assignee and watchers)."
+        "commented then e-mails its reporter, assignee and watchers)"
     )
 
 
