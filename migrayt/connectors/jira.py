@@ -508,9 +508,10 @@ class JiraClient:
                 return None
             raise
 
-    async def find_user_by_email(self, email: str) -> JiraUser | None:
-        """The active account with this e-mail; None when there is no unambiguous match."""
-        users = [u for u in await self.search_users(email) if u.active]
+    async def find_user_by_email(self, email: str, *, active: bool = True) -> JiraUser | None:
+        """The active account with this e-mail (`active=False`: the deactivated one); None when there is no
+        unambiguous match."""
+        users = [u for u in await self.search_users(email) if u.active == active]
         exact = [u for u in users if (u.email_address or "").lower() == email.lower()]
         if len(exact) == 1:
             return exact[0]

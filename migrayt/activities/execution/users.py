@@ -17,6 +17,11 @@ FALLBACK_USER = "*fallback*"
 NO_ACCOUNT = "no Jira account with this e-mail and none given in the plan's user table"
 # A local or service account has no e-mail: saying "this e-mail" sent users looking for one.
 NO_EMAIL = "no e-mail in Azure DevOps to match a Jira account by, and none given in the plan's user table"
+# Someone who left: Jira keeps the account, deactivated, and refuses it as assignee or reporter.
+DEACTIVATED = (
+    "deactivated in Jira: the account with this e-mail can no longer be assigned. Pick another Jira user for them "
+    "in the plan's user table, or set a fallback user"
+)
 
 Match = Literal["table", "email", "fallback", "unmatched"]
 
@@ -30,12 +35,20 @@ class UserMatch:
     account: str | None  # the Jira accountId the run writes for this user; None: the user is left out
     match: Match
     reason: str | None = None  # why no account of their own was found
+    # The account as Jira names it, for people to read (the accountId alone says nothing to them)
+    account_name: str | None = None
+    account_email: str | None = None
+
+    def give(self, account: JiraUser, match: Match) -> None:
+        self.account, self.match = account.account_id, match
+        self.account_name, self.account_email = account.display_name, account.email_address
 
 
 @dataclass
 class UserResolution:
     users: list[UserMatch] = field(default_factory=list)
     fallback_account: str | None = None  # None when the plan names no fallback user
+    fallback_name: str | None = None  # its display name in Jira
     fallback_problem: str | None = None  # the plan's fallback user has no Jira account: the run cannot start
 
     def lookups(self) -> Lookups:
@@ -65,6 +78,10 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
         async with limit:
             return await jira.find_user_by_email(email)
 
+    async def deactivated(email: str) -> bool:
+        async with limit:
+            return await jira.find_user_by_email(email, active=False) is not None
+
     async def table_account(value: str) -> JiraUser | None:
         if value not in checked:
             async with limit:
@@ -89,12 +106,15 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
             if found is None:
                 match.reason = f"the plan's user table maps it to {chosen!r}, which is no active Jira account"
                 return match
-            match.account, match.match = found.account_id, "table"
+            match.give(found, "table")
             return match
         if email and (found := await by_email(email)) is not None:
-            match.account, match.match = found.account_id, "email"
+            match.give(found, "email")
             return match
-        match.reason = NO_ACCOUNT if email else NO_EMAIL
+        if email and await deactivated(email):
+            match.reason = DEACTIVATED
+        else:
+            match.reason = NO_ACCOUNT if email else NO_EMAIL
         return match
 
     resolution = UserResolution(users=list(await asyncio.gather(*(one(u) for u in graph))))
@@ -103,8 +123,8 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
         if found is None:
             resolution.fallback_problem = f"fallback user {plan.fallback_user_email} has no Jira account"
         else:
-            resolution.fallback_account = found.account_id
+            resolution.fallback_account, resolution.fallback_name = found.account_id, found.display_name
             for user in resolution.users:
                 if user.account is None:
-                    user.account, user.match = found.account_id, "fallback"
+                    user.give(found, "fallback")
     return resolution

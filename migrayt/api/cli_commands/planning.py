@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from migrayt.api.cli_commands.client import FAILURE, OK, CliError
@@ -308,7 +309,8 @@ def _render_preview(c: Console, preview: dict) -> None:
     if report:
         c.print(
             f"  {report.get('items_total', 0)} items; would start: {report.get('would_start')}; "
-            f"predicted failures: {len(report.get('failures') or [])}"
+            f"predicted: {report.get('failed_items', 0)} failed items"
+            + (f", users: {report['users_unmatched']} unmatched" if report.get("users_unmatched") else "")
         )
         if report.get("issues_given_users"):
             c.print(
@@ -318,9 +320,9 @@ def _render_preview(c: Console, preview: dict) -> None:
         for problem in report.get("plan_problems") or []:
             c.print(f"  [red]plan problem[/] {problem}")
         for failure in (report.get("failures") or [])[:10]:
-            c.print(
-                f"  [yellow]would fail[/] {failure.get('kind')} {failure.get('source_key')}: {failure.get('reason')}"
-            )
+            what = failure.get("what") or f"{failure.get('kind')} {failure.get('source_key')}"
+            on = f"#{failure['ado_id']} · " if failure.get("ado_id") else ""
+            c.print(f"  [yellow]would fail[/] {escape(on + what)}: {escape(str(failure.get('reason')))}")
 
 
 @command
