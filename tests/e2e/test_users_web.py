@@ -65,7 +65,7 @@ async def test_map_users_in_the_picker_then_the_run_has_no_user_failures(web, pa
     # Chris has left: Jira keeps his account deactivated. Said so, with what to do, not "no Jira account".
     chris = row(page, "chris.walden@acme.example")
     await expect(chris).to_contain_text("deactivated in Jira")
-    await expect(chris).to_contain_text("Pick another Jira user for them in the plan's user table, or set a fallback")
+    await expect(chris).to_contain_text("pick another Jira user for them in the plan's user table, or set a fallback")
     await expect(row(page, "morgan.ellery@partner-agency.example")).to_contain_text("no Jira account with this e-mail")
     await screenshot(page, "mapping-users-unmatched")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from migrayt.connectors.ado import AdoClient, GraphUser
+from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient, JiraUser
 from migrayt.mapping.plan import MappingPlan
 from migrayt.translation.issue_fields import Lookups
@@ -19,8 +20,8 @@ NO_ACCOUNT = "no Jira account with this e-mail and none given in the plan's user
 NO_EMAIL = "no e-mail in Azure DevOps to match a Jira account by, and none given in the plan's user table"
 # Someone who left: Jira keeps the account, deactivated, and refuses it as assignee or reporter.
 DEACTIVATED = (
-    "deactivated in Jira: the account with this e-mail can no longer be assigned. Pick another Jira user for them "
-    "in the plan's user table, or set a fallback user"
+    "deactivated in Jira: that account can no longer be assigned; pick another Jira user for them in the plan's "
+    "user table, or set a fallback user"
 )
 
 Match = Literal["table", "email", "fallback", "unmatched"]
@@ -73,20 +74,19 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
     graph = [u async for u in ado.iter_graph_users() if unique_name(u)]
     limit = asyncio.Semaphore(8)
     checked: dict[str, JiraUser | None] = {}
+    checked_inactive: dict[str, JiraUser] = {}
 
     async def by_email(email: str) -> JiraUser | None:
         async with limit:
             return await jira.find_user_by_email(email)
-
-    async def deactivated(email: str) -> bool:
-        async with limit:
-            return await jira.find_user_by_email(email, active=False) is not None
 
     async def table_account(value: str) -> JiraUser | None:
         if value not in checked:
             async with limit:
                 found = await jira.find_user_by_email(value) if "@" in value else await jira.get_user(value)
             checked[value] = found if found is not None and found.active else None
+            if found is not None and not found.active:
+                checked_inactive[value] = found
         return checked[value]
 
     async def one(user: GraphUser) -> UserMatch:
@@ -104,20 +104,32 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
         if chosen:
             found = await table_account(chosen)
             if found is None:
-                match.reason = f"the plan's user table maps it to {chosen!r}, which is no active Jira account"
+                gone = checked_inactive.get(chosen)
+                match.reason = (
+                    f"the plan's user table maps it to {gone.display_name or chosen!r}, {DEACTIVATED}"
+                    if gone
+                    else f"the plan's user table maps it to {chosen!r}, which Jira has no account for"
+                )
                 return match
             match.give(found, "table")
             return match
         if email and (found := await by_email(email)) is not None:
             match.give(found, "email")
             return match
-        if email and await deactivated(email):
-            match.reason = DEACTIVATED
-        else:
-            match.reason = NO_ACCOUNT if email else NO_EMAIL
+        match.reason = NO_ACCOUNT if email else NO_EMAIL
         return match
 
     resolution = UserResolution(users=list(await asyncio.gather(*(one(u) for u in graph))))
+    unmatched = [u for u in resolution.users if u.reason == NO_ACCOUNT]
+    if unmatched:
+        # Someone who left keeps a deactivated account: say so, not "no account" (the user search hides them).
+        try:
+            left = {(u.email_address or "").lower() for u in await jira.deactivated_users()} - {""}
+        except ApiError:
+            left = set()  # a site that lists no users to the migration user: "no account" is all we can say
+        for user in unmatched:
+            if user.email and user.email.lower() in left:
+                user.reason = DEACTIVATED
     if plan.fallback_user_email:
         found = await jira.find_user_by_email(plan.fallback_user_email)
         if found is None:
