@@ -130,9 +130,13 @@ def _render_users(c: Console, users: dict | None, error: str | None, plan: dict)
         c.print(f"[yellow]Users not shown[/]: {error}")
     if not users:
         return
-    table = Table("ADO user", "name", "match", "Jira accountId", title="Users")
+    # The account as people know it, as the web app shows it; its accountId is in --json.
+    table = Table("ADO user", "name", "match", "Jira account", title="Users")
     for u in users["users"]:
-        table.add_row(u["ado_user"], u["ado_name"], MATCHED.get(u["matched"], u["matched"]), u.get("account_id") or "—")
+        account = u.get("account_name") or u.get("account_id") or "—"
+        if u.get("account_email"):
+            account += f" <{u['account_email']}>"
+        table.add_row(u["ado_user"], u["ado_name"], MATCHED.get(u["matched"], u["matched"]), escape(account))
     c.print(table)
     counts: dict[str, int] = {}
     for u in users["users"]:
@@ -140,7 +144,8 @@ def _render_users(c: Console, users: dict | None, error: str | None, plan: dict)
     c.print("users: " + ", ".join(f"{n} {MATCHED.get(m, m)}" for m, n in sorted(counts.items())))
     fallback = plan.get("fallback_user_email")
     c.print(
-        f"fallback user: {fallback} ({users.get('fallback_account_id') or users.get('fallback_problem')})"
+        f"fallback user: {fallback} "
+        f"({users.get('fallback_name') or users.get('fallback_account_id') or users.get('fallback_problem')})"
         if fallback
         else "fallback user: none (unmatched users are left off their items)"
     )
