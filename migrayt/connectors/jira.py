@@ -36,6 +36,7 @@ BULK_CREATE_MAX = 50
 SPRINT_MOVE_MAX = 50
 # Labels per `labels in (...)` query: keeps the JQL short and each page small.
 LABELS_PER_QUERY = 50
+USERS_PAGE = 100  # GET /users/search: all accounts, a page at a time
 BULK_FETCH_MAX = 100  # POST /issue/bulkfetch: issueIdsOrKeys holds at most 100
 BULK_TRANSITION_MAX = 1000  # POST /bulk/issues/transition: issues per request, all inputs together
 # GET /bulk/issues/transition takes the keys in its query string: this many keep the URL short.
@@ -534,6 +535,17 @@ class JiraClient:
             if err.status == 404:
                 return None
             raise
+
+    async def deactivated_users(self, *, most: int = 10_000) -> list[JiraUser]:
+        """The site's deactivated accounts, from the list of all users (the user search never returns them), read
+        up to `most` users: to tell someone who left from someone who never had an account."""
+        found: list[JiraUser] = []
+        for start in range(0, most, USERS_PAGE):
+            page = await self._get(f"{API}/users/search", {"startAt": start, "maxResults": USERS_PAGE})
+            found += [u for u in (JiraUser.model_validate(v) for v in page) if not u.active]
+            if len(page) < USERS_PAGE:
+                break
+        return found
 
     async def find_user_by_email(self, email: str) -> JiraUser | None:
         """The active account with this e-mail; None when there is no unambiguous match."""
