@@ -25,6 +25,9 @@ class RunEventInput(BaseModel):
 
 class RunEventResult(BaseModel):
     recorded: bool
+    # The run's status as kept once it ended: INCOMPLETE settles as COMPLETED_WITH_ACCEPTED_EXCEPTIONS when
+    # every failed item was accepted already (a re-run). None before a run's end, and from workers before this.
+    status: str | None = None
 
 
 class NotificationsInput(BaseModel):

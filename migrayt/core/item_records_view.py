@@ -151,6 +151,13 @@ ERROR_CLASSES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
             "The item at the other end failed to migrate: fix its failure first, then re-run.",
         ),
         (
+            # Before "Unmapped user": inviting someone who has an account (deactivated) is no remedy.
+            r"deactivated in Jira",
+            "Deactivated Jira user",
+            "Pick another Jira user for them in the plan's user table or set a fallback user (or have a Jira "
+            "administrator reactivate the account), then re-run.",
+        ),
+        (
             r"no Jira account|user table|unmapped user|accountId",
             "Unmapped user",
             "Map the ADO user to a Jira account in the plan's user table (or invite them to Jira), then re-run.",

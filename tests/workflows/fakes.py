@@ -40,11 +40,17 @@ class FakeRunActivities:
         hold: Iterable[str] = (),
         hold_event: str | None = None,
         refuse: Iterable[str] = (),
+        fail: Iterable[str] = (),
+        settled: str | None = None,
     ) -> None:
         self.tier_sizes = tier_sizes
         self.held_phases = set(hold)
         # Phases whose batches fail for good (as a plugin's batch that Jira refuses outright).
         self.refused_phases = set(refuse)
+        # Phases whose items all fail (the run ends INCOMPLETE), and the status its row settles at when it ends
+        # (as record_run_event settles a run whose every failure was accepted already).
+        self.failing_phases = set(fail)
+        self.settled = settled
         # A run event whose recording waits (as a slow database would) until `release_event`.
         self.held_event = hold_event
         self._event_released = asyncio.Event()
@@ -135,7 +141,9 @@ class FakeRunActivities:
         if event.action == self.held_event:
             async with heartbeating(interval=0.1):
                 await self._event_released.wait()
-        return RunEventResult(recorded=True)
+        if not event.finished:
+            return RunEventResult(recorded=True)
+        return RunEventResult(recorded=True, status=self.settled or event.status)
 
     @activity.defn(name="write_savepoint")
     async def write_savepoint(self, input: WriteSavepointInput) -> WriteSavepointResult:
@@ -161,6 +169,8 @@ class FakeRunActivities:
             )
         await self._note(self.finished, batch)
         size = input.end - input.start
+        if phase in self.failing_phases:
+            return PhaseCounters(total=size, failed=size)
         return PhaseCounters(total=size, created=size)
 
     async def _note(self, into: list, what: object) -> None:

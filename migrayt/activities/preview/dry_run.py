@@ -51,6 +51,7 @@ from migrayt.contracts.preview import (
 )
 from migrayt.contracts.record_kinds import COMPONENT, HIERARCHY, ISSUE, SPRINT, USER
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.core.item_records_view import ado_item_of, describe
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Preview
 from migrayt.translation.issue_fields import (
@@ -110,11 +111,21 @@ class DryRun:
         report.phases.update(later.counters)
         report.unpredictable.update(later.unpredictable)
         report.failures.extend(
-            PredictedFailure(phase=f.phase, kind=f.kind, source_key=f.source_key, reason=f.reason)
+            PredictedFailure(
+                phase=f.phase,
+                kind=f.kind,
+                source_key=f.source_key,
+                reason=f.reason,
+                ado_id=ado_item_of(f.kind, f.source_key, f.detail),
+                what=describe(f.kind, f.source_key, f.detail),
+            )
             for f in later.failures
         )
         self._content(planned, work_items)
         report.content["attachments_over_limit"] = later.oversized_count
+        for f in report.failures:
+            if not f.what:  # those whose key names the ADO item itself (issues, parents, users)
+                f.ado_id, f.what = ado_item_of(f.kind, f.source_key, {}), describe(f.kind, f.source_key, {})
         return report
 
     # --- preflight -----------------------------------------------------------------------------

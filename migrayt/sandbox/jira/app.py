@@ -26,6 +26,7 @@ from .routes import (
     agile,
     attachments,
     bulk,
+    bulk_transitions,
     comments,
     issues,
     links,
@@ -53,6 +54,7 @@ _PLATFORM_ROUTERS = (
     worklogs,
     attachments,
     bulk,
+    bulk_transitions,
     notification_schemes,
 )
 
@@ -103,4 +105,5 @@ def create_jira_app(
     app.add_middleware(RestV2Reads)
     app.include_router(agile.router, prefix="/rest/agile/1.0", dependencies=auth)
     app.include_router(sandbox_control.router)  # no auth: the sandbox's own controls
+    app.include_router(bulk_transitions.control)
     return app
