@@ -37,10 +37,14 @@ async def test_a_scheme_without_events_assigned_to_the_project_sends_no_email_an
         # Unmuted: creating, editing, commenting on and moving an issue assigned to Ada e-mails her.
         key = await create(client, "loud", assignee={"accountId": ADA.account_id})
         await client.put(f"/rest/api/3/issue/{key}", json={"fields": {"summary": "loud edit"}})
-        await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc("hi")})
+        comment = (await client.post(f"/rest/api/3/issue/{key}/comment", json={"body": doc("hi")})).json()
         await client.post(f"/rest/api/3/issue/{key}/transitions", json={"transition": {"id": "21"}})
         loud = await _sent(client)
         assert loud["by_user"] == {ADA.account_id: loud["sent"]} and loud["sent"] >= 3
+        await client.put(f"/rest/api/3/issue/{key}/comment/{comment['id']}", json={"body": doc("edited")})
+        edited = await _sent(client)
+        assert edited["sent"] == loud["sent"] + 1 and edited["by_event"]["Issue Comment Edited"] == 1
+        loud = edited
         # An edit with notifyUsers=false e-mails no one.
         await client.put(f"/rest/api/3/issue/{key}?notifyUsers=false", json={"fields": {"summary": "quiet edit"}})
         assert (await _sent(client))["sent"] == loud["sent"]

@@ -61,7 +61,6 @@ class CommentOps(FieldRules):
             c.update_author_id = self.acting()
             self.store.put("comment", c.id, asdict(c))
             self.notify(COMMENT_EDITED, issue)
-        self.notify(ISSUE_COMMENTED, issue)
         return c
 
     def add_worklog(self, issue: Issue, body: Any, adjust_estimate: str = "auto", notify_users: bool = True) -> Worklog:

@@ -194,7 +194,7 @@ class IssueOps(FieldRules):
     def available_transitions(self, issue: Issue) -> list[cat.Transition]:
         return [t for t in cat.workflow_for(issue.type_id) if issue.status_id in t.sources]
 
-    def transition(self, issue: Issue, body: Any) -> None:
+    def transition(self, issue: Issue, body: Any, notify_users: bool = True) -> None:
         tr = body.get("transition") if isinstance(body, dict) else None
         tid = str(tr.get("id")) if isinstance(tr, dict) and tr.get("id") is not None else None
         if tid is None:
@@ -217,4 +217,4 @@ class IssueOps(FieldRules):
             self._save_issue(issue)
             status = {"field": "status", "fieldtype": "jira", "from": str(before), "to": str(chosen.to)}
             self.record_change(issue, [status, *({"field": f, "fieldtype": "jira"} for f in sorted(out))])
-            self.notify(GENERIC_EVENT, issue)
+            self.notify(GENERIC_EVENT, issue, notify_users)
