@@ -35,11 +35,10 @@ import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from migrayt.activities.execution.phase_batch import PhaseBatch
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
@@ -58,6 +57,9 @@ from migrayt.translation.test_steps import (
     parse_test_case,
     shared_step_ids,
 )
+
+if TYPE_CHECKING:  # create items imports this module (plugins/xray_import.py), and phase_batch imports create items
+    from migrayt.activities.execution.phase_batch import PhaseBatch
 
 TEST_CASE = "Test Case"
 STEPS_FIELDS = ("Microsoft.VSTS.TCM.Steps", "Microsoft.VSTS.TCM.Parameters", "Microsoft.VSTS.TCM.LocalDataSource")
