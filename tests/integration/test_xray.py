@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from migrayt.contracts.runs import RunStatus
 from migrayt.core.intake import IntakeService
@@ -20,6 +21,7 @@ from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.generator.project import SourceChange
 from migrayt.sandbox.server import SandboxServer
 from migrayt.sandbox.testing import running_sandbox, set_faults
+from migrayt.store.models import ItemRecord
 from migrayt.translation.test_steps import parse_test_case, shared_step_ids
 from tests.integration.harness import (
     create_sandbox_migration,
@@ -91,8 +93,15 @@ def key_of_item(issues: list[dict]) -> dict[int, str]:
     return {int(label[7:]): i["key"] for i in issues for label in i["labels"] if label.startswith("ado-id-")}
 
 
+def assert_each_item_once(issues: list[dict]) -> None:
+    labels = [label for i in issues for label in i["labels"] if label.startswith("ado-id-")]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    assert not twice, f"made twice: {twice}"
+
+
 async def assert_tests_and_memberships(sandbox: SandboxServer, project: GeneratedProject) -> None:
     issues = await jira_issues(sandbox)
+    assert_each_item_once(issues)
     keys = key_of_item(issues)
     state = await xray_tests(sandbox)
     expected = expected_tests(project)
@@ -100,6 +109,7 @@ async def assert_tests_and_memberships(sandbox: SandboxServer, project: Generate
     for item, want in expected.items():
         test = state["tests"][keys[item]]
         assert test["type"] == "Manual"
+        assert test["job"] is not None, f"test case #{item} was not made by Xray's bulk import"
         assert [(s["action"], s["result"]) for s in test["steps"]] == want["steps"], f"test case #{item}"
         assert test["parameters"] == want["parameters"]
         assert [[row[p] for p in test["parameters"]] for row in test["rows"]] == want["rows"]
@@ -174,6 +184,112 @@ async def test_killed_mid_plugin_with_xray_answers_dropped_leaves_no_duplicates(
         assert counters["dropped_after_write"] > 0, "the test must have dropped some answers"
         assert final.status == RunStatus.COMPLETED, final.model_dump_json()
         await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
+
+
+# The status of an import job Xray is running: polled once the job's id is committed.
+IMPORT_STATUS = r"GET /api/v2/import/test/bulk/[^/]+/status"
+
+
+async def test_killed_while_an_import_job_runs_reads_the_job_and_imports_nothing_twice(stack, tmp_path):
+    spec = ProjectSpec(seed=35, items=ITEMS, test_management=True)
+    with running_sandbox(spec, xray_faults=FaultConfig(hold=[IMPORT_STATUS])) as sandbox:
+        assert sandbox.xray_url is not None
+        migration_id = await xray_migration(stack, sandbox)
+        async with worker_process(stack, tmp_path / "worker.log") as worker:
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            # The import was sent and Xray runs (has run) the job; the worker dies before it reads the outcome.
+            await until_held(sandbox.xray_url)
+            worker.kill()
+            set_faults(sandbox.xray_url, hold=[])
+            worker.start()
+            final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
+        details = await test_case_records(stack, migration_id, expected_tests(sandbox.sandbox.project))
+        # Each test's key was read from its job's status (after the restart too), none settled by a label search.
+        assert all(d.get("xray_job") and not d.get("reconciled") for d in details), details
+
+
+async def test_case_records(stack, migration_id: str, items: Any) -> list[dict[str, Any]]:
+    async with stack.service.sessions() as session:
+        rows = await session.scalars(
+            select(ItemRecord.detail).where(
+                ItemRecord.migration_id == migration_id,
+                ItemRecord.kind == "issue",
+                ItemRecord.state == "done",
+                ItemRecord.source_key.in_([str(i) for i in items]),
+            )
+        )
+        return list(rows.all())
+
+
+async def test_answers_to_the_import_dropped_leave_no_duplicate_tests(stack, worker):
+    spec = ProjectSpec(seed=36, items=ITEMS, test_management=True)
+    # Every Xray write's answer is lost until one was: the first is the import of a batch's test cases.
+    with running_sandbox(spec, xray_faults=FaultConfig(share_drop_after_write=1.0, seed=3)) as sandbox:
+        assert sandbox.xray_url is not None
+        migration_id = await xray_migration(stack, sandbox)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        await until_dropped(sandbox.xray_url)
+        set_faults(sandbox.xray_url, share_drop_after_write=0.0)
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
+        details = await test_case_records(stack, migration_id, expected_tests(sandbox.sandbox.project))
+        assert any(d.get("reconciled") for d in details), "a test case's import answer must have been lost"
+
+
+async def test_a_job_reporting_errors_fails_only_those_test_cases_with_the_reason(stack, worker):
+    spec = ProjectSpec(seed=37, items=ITEMS, test_management=True)
+    with running_sandbox(spec) as sandbox:
+        assert sandbox.xray_url is not None
+        project = sandbox.sandbox.project
+        expected = expected_tests(project)
+        refused = sorted(expected)[:2]
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.put(
+                f"{sandbox.xray_url}/_sandbox/import-refusals",
+                json={f"ado-id-{i}": {"priority": "The priority selected is invalid."} for i in refused},
+            )
+            answer.raise_for_status()
+        migration_id = await xray_migration(stack, sandbox)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.INCOMPLETE, final.model_dump_json()
+        assert final.counters["create_items"].failed == len(refused), final.model_dump_json()
+        async with stack.service.sessions() as session:
+            failed = dict(
+                (
+                    await session.execute(
+                        select(ItemRecord.source_key, ItemRecord.error).where(
+                            ItemRecord.migration_id == migration_id,
+                            ItemRecord.kind == "issue",
+                            ItemRecord.state == "failed",
+                        )
+                    )
+                ).all()
+            )
+        assert set(failed) == {str(i) for i in refused}
+        for reason in failed.values():
+            assert "Xray refused test case" in reason and "The priority selected is invalid." in reason, reason
+        issues = await jira_issues(sandbox)
+        assert_each_item_once(issues)
+        keys = key_of_item(issues)
+        assert not set(refused) & set(keys)
+        state = await xray_tests(sandbox)
+        for item in set(expected) - set(refused):
+            test = state["tests"][keys[item]]
+            assert [(s["action"], s["result"]) for s in test["steps"]] == expected[item]["steps"], f"test case #{item}"
+        assert final.counters["xray"].created == len(expected) - len(refused)
+        assert final.counters["xray"].failed == 0
+
+
+async def until_dropped(xray_url: str) -> None:
+    deadline = time.monotonic() + 240
+    async with httpx.AsyncClient(timeout=10) as http:
+        while (await http.get(f"{xray_url}/_sandbox/faults")).json()["counters"]["dropped_after_write"] < 1:
+            assert time.monotonic() < deadline, "no Xray write was made"
+            await asyncio.sleep(0.02)
 
 
 async def test_scan_finds_xray_with_the_key_and_reports_the_fallback_without_it(stack, worker):
