@@ -196,6 +196,8 @@ def has_table(description: Any) -> bool:
 class Xray(Plugin):
     # Without Xray the steps table is part of the test case's issue (billed as an item): no unit of its own.
     billed_kinds = {XRAY_TEST: "test", XRAY_MEMBERSHIP: "test_membership"}
+    # The Test Sets and Test Plans it made: an undo deletes them (the tests go as issues, memberships with them).
+    undone_kinds = frozenset({XRAY_CONTAINER})
 
     async def detect(self, ado: AdoClient, jira: JiraClient | None, xray: XrayClient | None = None) -> Detection:
         ids = await ado.wiql_ids(
@@ -328,6 +330,14 @@ class Xray(Plugin):
         return out
 
     # --- trust after the run ------------------------------------------------------------------------
+
+    async def remove(self, ctx: Any, record: Any, issue_key: str | None) -> str:
+        """A Test Set or Test Plan the migration made is deleted (a 404 counts as already gone); steps, datasets and
+        memberships live on their Test or container and go with it."""
+        if record.kind != XRAY_CONTAINER or not record.target_key:
+            return "already gone"
+        await ctx.jira.delete_issue(record.target_key)
+        return "deleted"
 
     async def check(self, ctx: Any, wi: Any, issue_key: str) -> list[Difference]:
         """A test case's steps in Xray (or its description's table without Xray) equal the source's now."""

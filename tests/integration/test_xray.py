@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from migrayt.contracts.runs import RunStatus
 from migrayt.core.intake import IntakeService
+from migrayt.core.undo import UndoService
 from migrayt.mapping.plan import default_plan
 from migrayt.plugins.xray import TABLE_HEADING
 from migrayt.sandbox.fault_config import FaultConfig
@@ -282,6 +283,26 @@ async def test_a_job_reporting_errors_fails_only_those_test_cases_with_the_reaso
             assert [(s["action"], s["result"]) for s in test["steps"]] == expected[item]["steps"], f"test case #{item}"
         assert final.counters["xray"].created == len(expected) - len(refused)
         assert final.counters["xray"].failed == 0
+
+
+async def test_undo_removes_the_tests_and_every_test_set_and_plan_the_run_made(stack, worker):
+    spec = ProjectSpec(seed=38, items=45, test_management=True)
+    with running_sandbox(spec) as sandbox:
+        assert sandbox.xray_url is not None
+        migration_id = await xray_migration(stack, sandbox)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, run_id)).status == RunStatus.COMPLETED
+        made = await xray_tests(sandbox)
+        assert made["tests"] and made["test_sets"] and made["test_plans"]
+
+        undo = UndoService(stack.settings, stack.service.sessions, stack.client)
+        plan = await undo.dry_run(TENANT, migration_id)
+        assert plan.counts.get("xray_container") == len(made["test_sets"]) + len(made["test_plans"]), plan.counts
+        undo_id = await undo.start(TENANT, migration_id, plan.total, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, undo_id)).status == RunStatus.COMPLETED
+        left = await xray_tests(sandbox)
+        assert (left["tests"], left["test_sets"], left["test_plans"]) == ({}, {}, {})
+        assert await jira_issues(sandbox) == []
 
 
 async def until_dropped(xray_url: str) -> None:
