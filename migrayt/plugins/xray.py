@@ -39,17 +39,27 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from migrayt.activities.execution.content_io import IssueFiles, bytes_source
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf.fit import adf_char_count, fit_adf
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
-from migrayt.contracts.record_kinds import ISSUE, STEPS_TABLE, XRAY_CONTAINER, XRAY_MEMBERSHIP, XRAY_TEST
+from migrayt.contracts.record_kinds import (
+    ISSUE,
+    STEPS_FILE,
+    STEPS_TABLE,
+    XRAY_CONTAINER,
+    XRAY_MEMBERSHIP,
+    XRAY_TEST,
+)
 from migrayt.contracts.validation import Difference, DifferenceKind
 from migrayt.plugins.contract import Detection, Plugin, PluginFinding, PluginScan
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
+from migrayt.translation.issue_fields import TEXT_LIMIT
 from migrayt.translation.test_steps import (
     STEPS_TABLE_HEADING,
     StepsError,
@@ -177,6 +187,40 @@ def steps_table_adf(parsed: TestCaseSteps) -> list[dict[str, Any]]:
         data += [{"type": "tableRow", "content": [_cell(v) for v in r]} for r in parsed.dataset.rows]
         nodes.append({"type": "table", "content": data})
     return nodes
+
+
+def steps_file_name(item_id: int) -> str:
+    return f"ado-{item_id}-test-steps.txt"
+
+
+def steps_file(item_id: int, parsed: TestCaseSteps) -> bytes:
+    """The steps (and dataset) as a readable page when the table would not fit in the description."""
+    lines = [f"Test steps of ADO test case #{item_id} ({len(parsed.steps)} step(s)), in order.", ""]
+    for n, s in enumerate(parsed.steps, start=1):
+        lines += [f"Step {n}", f"Action: {s.action}", f"Expected result: {s.expected}", ""]
+    if parsed.dataset is not None and parsed.dataset.rows:
+        lines.append("Dataset (one row per iteration)")
+        lines += ["\t".join(row) for row in parsed.dataset.as_csv_rows()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def with_steps_note(description: dict[str, Any], parsed: TestCaseSteps, file_name: str) -> dict[str, Any]:
+    """The description with the steps heading and a note naming the attached file, cut to fit Jira's limit."""
+    note = [
+        {"type": "heading", "attrs": {"level": 3}, "content": [{"type": "text", "text": TABLE_HEADING}]},
+        {
+            "type": "paragraph",
+            "content": [
+                {
+                    "type": "text",
+                    "text": f"{len(parsed.steps)} step(s), too long for the description: see the attached {file_name}.",
+                }
+            ],
+        },
+    ]
+    room = TEXT_LIMIT - adf_char_count({"type": "doc", "version": 1, "content": note})
+    base, _ = fit_adf({"type": "doc", "version": 1, "content": list(description.get("content") or [])}, limit=room)
+    return {**description, "content": [*(base.get("content") or []), *note]}
 
 
 def has_table(description: Any) -> bool:
@@ -590,21 +634,44 @@ class StepsTable:
             await session.commit()
         issue = await batch.ctx.jira.get_issue(self._key, fields=["description"])
         description = issue.fields.get("description") or {"type": "doc", "version": 1, "content": []}
+        detail: dict[str, Any] = {"steps": len(parsed.steps)}
         if not has_table(description):  # read back first: an earlier attempt may have written it
             doc = {**description, "content": [*(description.get("content") or []), *steps_table_adf(parsed)]}
+            if adf_char_count(doc) > TEXT_LIMIT:
+                # Past Jira's description limit: the steps go to an attached file (uploaded first, so a description
+                # that names it always has it), the description keeps the heading and says where they are.
+                filed = await self._attach(parsed)
+                if filed.state == "failed":
+                    await _fail(batch, STEPS_TABLE, key, f"the steps file could not be attached: {filed.error}")
+                    return "failed"
+                doc = with_steps_note(description, parsed, steps_file_name(self._id))
+                detail["file"] = steps_file_name(self._id)
             try:
                 await batch.ctx.jira.edit_issue(self._key, {"description": doc})
             except ApiError as err:
                 if err.status in (401, 403) or err.status >= 500 or err.retryable:
                     raise
-                reason = (
-                    f"Jira refused the steps table in {self._key}'s description (e.g. past its length limit): {err}"
-                )
+                reason = f"Jira refused the steps table in {self._key}'s description: {err}"
                 await _fail(batch, STEPS_TABLE, key, reason)
                 return "failed"
         async with batch.sessions() as session:
-            await item_records.mark_done(
-                session, batch.migration_id, STEPS_TABLE, key, self._key, batch.run_id, {"steps": len(parsed.steps)}
-            )
+            await item_records.mark_done(session, batch.migration_id, STEPS_TABLE, key, self._key, batch.run_id, detail)
             await session.commit()
         return "created"
+
+    async def _attach(self, parsed: TestCaseSteps) -> Any:
+        batch, key = self._batch, str(self._id)
+        record = (await batch.records(STEPS_FILE, [key])).get(key)
+        issue = (await batch.records(ISSUE, [key])).get(key)
+        adopted = bool((getattr(issue, "detail", None) or {}).get("adopted"))
+        data = steps_file(self._id, parsed)
+        files = IssueFiles(batch.sessions, batch.ctx, batch.run_id, self._key, adopted=adopted)
+        return await files.put(
+            STEPS_FILE,
+            key,
+            steps_file_name(self._id),
+            len(data),
+            bytes_source(data),
+            record,
+            {"steps": len(parsed.steps)},
+        )

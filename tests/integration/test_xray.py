@@ -375,6 +375,38 @@ async def test_without_xray_the_steps_become_a_table_in_the_description(stack, w
         assert (await record_states(stack, migration_id, "steps_table")) == {"done": len(expected)}
 
 
+async def test_without_xray_steps_past_the_description_limit_go_to_an_attached_file(stack, worker):
+    spec = ProjectSpec(seed=39, items=45, test_management=True)
+    with running_sandbox(spec, xray=False) as sandbox:
+        project = sandbox.sandbox.project
+        long_case = min(expected_tests(project))
+        steps = [(f"Action {n}: " + "open the form and check " * 40, f"Result {n}") for n in range(1, 41)]
+        xml = f'<steps id="0" last="{len(steps) + 1}">' + "".join(
+            f'<step id="{n + 2}" type="ValidateStep"><parameterizedString isformatted="true">{a}</parameterizedString>'
+            f'<parameterizedString isformatted="true">{r}</parameterizedString></step>'
+            for n, (a, r) in enumerate(steps)
+        )
+        project.change(
+            long_case, SourceChange(at=datetime.now(UTC), fields={"Microsoft.VSTS.TCM.Steps": xml + "</steps>"})
+        )
+        migration_id = await xray_migration(stack, sandbox, with_xray=False)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        key = key_of_item(await jira_issues(sandbox))[long_case]
+        async with httpx.AsyncClient(timeout=30, auth=("migrator@example.com", "sandbox-token")) as http:
+            issue = (await http.get(f"{sandbox.jira_url}/rest/api/3/issue/{key}")).json()
+            text = _text(issue["fields"]["description"])
+            name = f"ado-{long_case}-test-steps.txt"
+            assert TABLE_HEADING in text and name in text and "Action 1:" not in text
+            files = [a for a in issue["fields"]["attachment"] if a["filename"] == name]
+            assert len(files) == 1
+            content = (await http.get(files[0]["content"], follow_redirects=True)).text
+        found = [line.removeprefix("Action: ") for line in content.splitlines() if line.startswith("Action: ")]
+        assert found == [a.strip() for a, _ in steps]
+        assert (await record_states(stack, migration_id, "steps_file")) == {"done": 1}
+
+
 def _text(node: Any) -> str:
     if isinstance(node, dict):
         if node.get("type") == "text":
