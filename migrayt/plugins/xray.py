@@ -1,14 +1,14 @@
 """ADO Test Cases → Xray Cloud tests, ADO test suites and plans → Xray Test Sets and Test Plans.
 
-Create items makes each test case's Jira issue (the plan maps "Test Case" to Xray's "Test" type), so its links
-("Tested By"), attachments, comments and status travel like any item's. This plugin then gives that Test its
-Xray content: the steps in order (`Microsoft.VSTS.TCM.Steps`, shared steps expanded in place: see
-migrayt/translation/test_steps.py), the parameters' data rows as its dataset, and its place in every suite and
-plan: each ADO suite becomes a Test Set, each ADO plan a Test Plan holding every test of its suites.
-
-Why not Xray's bulk test import: it only creates tests. Importing would either create a second issue next to the
-one create items made, or leave test cases out of phases 2–7 (their links to stories would fail and their
-comments, attachments and statuses be lost). Editing the Test in place keeps one issue per test case.
+Each test case becomes its Xray Test through Xray's bulk test import, an asynchronous job, run inside create items
+(migrayt/plugins/xray_import.py: the job's id is committed before it is polled, so a restarted worker reads the job
+instead of importing again). Made in phase 2 with every other issue, the Tests are items like any other: their
+links ("Tested By"), attachments, comments and statuses travel in phases 3–7 through their `issue` records. The
+import carries the manual steps in order (`Microsoft.VSTS.TCM.Steps`, shared steps expanded in place: see
+migrayt/translation/test_steps.py); this plugin's phase then adds what the import cannot: the parameters' data rows
+as the Test's dataset, and its place in every suite and plan (each ADO suite a Test Set, each ADO plan a Test Plan
+holding every test of its suites). It reads the imported steps back first (equal: nothing written), and is also
+what carries steps changed in ADO since onto the Test (a delta sync, a later run).
 
 Exactly once, by converging on what Xray holds (a consistent read by issue id, never the search index):
 - a test case (record "xray_test", pending before any write): its steps are read back first; equal → nothing,
@@ -21,7 +21,11 @@ Exactly once, by converging on what Xray holds (a consistent read by issue id, n
   record is done once the container's tests, read back, include it.
 
 Without Xray on the Jira site (no API key on the target): the test case's steps (and dataset) are appended to its
-issue's description as an ADF table, once (record "steps_table"; the heading marks it, read back first).
+issue's description as an ADF table, once (record "steps_table"; the heading marks it, read back first). Steps that
+would push the description past Jira's limit go to an attached file instead (record "steps_file", uploaded first),
+and the description keeps the heading with a note naming the file.
+
+Undo deletes the Test Sets and Test Plans the migration made (`undone_kinds`); the Tests go as its issues.
 
 Runs and results (ADO test runs and outcomes) are not carried: they are execution history bound to builds,
 configurations and testers that have no counterpart until the tests run in Xray; a migration carries the tests,
