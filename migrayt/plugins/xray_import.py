@@ -285,14 +285,9 @@ class TestImport:
         async with self._sessions() as session:
             await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, self._run_id)
             for row, n in refused:
-                reason = describe(errors.get(n)) or f"the import job ended {status.get('status')!r} without it"
+                reason = refusal(row.source_id, errors.get(n), str(status.get("status")))
                 await item_records.mark_failed(
-                    session,
-                    ctx.migration_id,
-                    ISSUE,
-                    str(row.source_id),
-                    f"Xray refused test case #{row.source_id}: {reason}",
-                    self._run_id,
+                    session, ctx.migration_id, ISSUE, str(row.source_id), reason, self._run_id
                 )
             await session.commit()
         return len(done), len(refused)
@@ -333,10 +328,18 @@ class TestImport:
         return len(done), missing
 
 
-def describe(errors: Any) -> str:
-    """Xray's per-test errors ({"field": "message"} or a list) in one line."""
+def refusal(item_id: int, errors: Any, job_status: str) -> str:
+    """Why the job did not make this test, worded as create items words Jira's refusals when Jira refused it (so a
+    preview's prediction reads the same), else as Xray's."""
     if isinstance(errors, dict):
-        return "; ".join(f"{k}: {v}" if k not in ("xray", "jira") else str(v) for k, v in errors.items() if v)
-    if isinstance(errors, list):
-        return "; ".join(str(e) for e in errors if e)
-    return str(errors or "")
+        messages = errors.get("jira") or []
+        fields = {str(k): str(v) for k, v in errors.items() if k not in ("jira", "xray") and v}
+        parts = [str(m) for m in (messages if isinstance(messages, list) else [messages]) if m]
+        parts += [f"{k}: {v}" for k, v in sorted(fields.items())]
+        if parts:
+            return "Jira refused the issue: " + "; ".join(parts)
+        if errors.get("xray"):
+            return f"Xray refused test case #{item_id}: {errors['xray']}"
+    if isinstance(errors, list) and errors:
+        return f"Xray refused test case #{item_id}: " + "; ".join(str(e) for e in errors)
+    return f"Xray refused test case #{item_id}: the import job ended {job_status!r} without it"

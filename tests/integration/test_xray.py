@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from migrayt.contracts.preview import PreviewReport
 from migrayt.contracts.runs import RunStatus
 from migrayt.core.intake import IntakeService
 from migrayt.core.undo import UndoService
@@ -272,7 +273,8 @@ async def test_a_job_reporting_errors_fails_only_those_test_cases_with_the_reaso
             )
         assert set(failed) == {str(i) for i in refused}
         for reason in failed.values():
-            assert "Xray refused test case" in reason and "The priority selected is invalid." in reason, reason
+            # Worded as create items words Jira's refusals, so a preview's prediction reads the same.
+            assert reason == "Jira refused the issue: priority: The priority selected is invalid.", reason
         issues = await jira_issues(sandbox)
         assert_each_item_once(issues)
         keys = key_of_item(issues)
@@ -303,6 +305,24 @@ async def test_undo_removes_the_tests_and_every_test_set_and_plan_the_run_made(s
         left = await xray_tests(sandbox)
         assert (left["tests"], left["test_sets"], left["test_plans"]) == ({}, {}, {})
         assert await jira_issues(sandbox) == []
+
+
+async def test_the_preview_predicts_the_tests_the_run_imports_and_writes(stack, worker):
+    intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
+    spec = ProjectSpec(seed=40, items=45, test_management=True)
+    with running_sandbox(spec) as sandbox:
+        migration_id = await xray_migration(stack, sandbox)
+        preview_id = await intake.start_preview(TENANT, migration_id, actor="test", door="api", samples=2)
+        assert (await intake.preview_result(preview_id)).status == "COMPLETED"
+        report = PreviewReport.model_validate((await intake.get_preview(TENANT, preview_id)).report)
+        assert await jira_issues(sandbox) == []  # a dry run imports nothing
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        assert final.status == RunStatus.COMPLETED, final.model_dump_json()
+        tests = len(expected_tests(sandbox.sandbox.project))
+        assert final.counters["xray"].created == tests
+        for phase in ("create_items", "xray"):
+            assert report.phases[phase].model_dump() == final.counters[phase].model_dump(), phase
 
 
 async def until_dropped(xray_url: str) -> None:
