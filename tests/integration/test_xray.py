@@ -207,12 +207,12 @@ async def test_killed_while_an_import_job_runs_reads_the_job_and_imports_nothing
             final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.COMPLETED, final.model_dump_json()
         await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
-        details = await test_case_records(stack, migration_id, expected_tests(sandbox.sandbox.project))
+        details = await records_of_test_cases(stack, migration_id, expected_tests(sandbox.sandbox.project))
         # Each test's key was read from its job's status (after the restart too), none settled by a label search.
         assert all(d.get("xray_job") and not d.get("reconciled") for d in details), details
 
 
-async def test_case_records(stack, migration_id: str, items: Any) -> list[dict[str, Any]]:
+async def records_of_test_cases(stack, migration_id: str, items: Any) -> list[dict[str, Any]]:
     async with stack.service.sessions() as session:
         rows = await session.scalars(
             select(ItemRecord.detail).where(
@@ -237,7 +237,7 @@ async def test_answers_to_the_import_dropped_leave_no_duplicate_tests(stack, wor
         final = await wait_final(stack, TENANT, run_id)
         assert final.status == RunStatus.COMPLETED, final.model_dump_json()
         await assert_tests_and_memberships(sandbox, sandbox.sandbox.project)
-        details = await test_case_records(stack, migration_id, expected_tests(sandbox.sandbox.project))
+        details = await records_of_test_cases(stack, migration_id, expected_tests(sandbox.sandbox.project))
         assert any(d.get("reconciled") for d in details), "a test case's import answer must have been lost"
 
 
