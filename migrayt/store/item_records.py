@@ -117,9 +117,7 @@ async def mark_done_many(
     await session.execute(stmt)
 
 
-async def note_pending(
-    session: AsyncSession, migration_id: str, kind: str, details: dict[str, dict[str, Any]]
-) -> None:
+async def note_pending(session: AsyncSession, migration_id: str, kind: str, details: dict[str, dict[str, Any]]) -> None:
     """Merge what a pending write's reconciliation needs into its record (e.g. the id of the job it started);
     a record no longer pending is left as it is."""
     for key, detail in details.items():
