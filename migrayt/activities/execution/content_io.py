@@ -34,6 +34,7 @@ from migrayt.contracts.record_kinds import (
     HISTORY,
     INLINE_IMAGE,
     ISSUE,
+    STEPS_FILE,
     WORKLOG_OVERFLOW,
 )
 from migrayt.store import item_records
@@ -50,6 +51,7 @@ FILE_KINDS = (
     COMMENT_ORIGINAL,
     COMMENT_OVERFLOW,
     WORKLOG_OVERFLOW,
+    STEPS_FILE,
 )
 
 # A write whose response keeps getting lost is reconciled and re-sent this many times before the
