@@ -94,7 +94,7 @@ def api_command(
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
-        **({"log_config": json_logs} if json_logs else {}),
+        log_config=json_logs if json_logs else uvicorn.config.LOGGING_CONFIG,  # else: uvicorn's own text lines
     )
 
 
