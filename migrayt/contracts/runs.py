@@ -146,3 +146,6 @@ class RunProgress(BaseModel):
     continued: int = 0
     # The run's phases in order (empty: a run from before runs named their phases).
     phases: list[str] = Field(default_factory=list)
+    # False: no worker answered for the run (none polls its task queue, or none in time), so the rest is what
+    # was last recorded; the run goes on when a worker is back.
+    worker_answered: bool = True

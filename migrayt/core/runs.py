@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import FINAL_STATUSES, MigrationRunInput, RunControl, RunProgress, RunStatus
@@ -32,6 +32,14 @@ RERUNNABLE = (
     RunStatus.INCOMPLETE,
     RunStatus.CANCELLED,
     RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS,
+)
+
+
+# How long a progress query waits for a worker to answer before the last recorded progress is shown instead.
+PROGRESS_QUERY_TIMEOUT = timedelta(seconds=15)
+# "no poller seen for task queue recently" (FAILED_PRECONDITION), or no answer within the timeout.
+_NO_WORKER_ANSWERED = frozenset(
+    {RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED}
 )
 
 
@@ -104,11 +112,21 @@ class MigrationService(Migrations, RunReports):
 
     async def progress(self, tenant: str, run_id: str) -> RunProgress:
         run = await self.get_run(tenant, run_id)
-        if RunStatus(run.status) in FINAL_STATUSES:
-            return RunProgress(
-                run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {}
-            )
-        return await self.handle(run_id).query(RunEngine.progress)
+        recorded = RunProgress(
+            run_id=run.id, status=RunStatus(run.status), phase=run.phase, counters=run.counters or {}
+        )
+        if recorded.status in FINAL_STATUSES:
+            return recorded
+        try:
+            return await self.handle(run_id).query(RunEngine.progress, rpc_timeout=PROGRESS_QUERY_TIMEOUT)
+        except RPCError as err:
+            if err.status not in _NO_WORKER_ANSWERED:
+                raise
+            # Temporal answers a query only through a worker: with none polling (all stopped, or the only one
+            # restarting) it refuses at once, or the query waits for one. The run itself is safe and goes on
+            # when a worker comes back: show what was last recorded and say so, rather than failing the run
+            # page, the API or the CLI's --watch.
+            return recorded.model_copy(update={"worker_answered": False})
 
     async def control(
         self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None
