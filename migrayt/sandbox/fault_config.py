@@ -72,3 +72,6 @@ class FaultCounters(BaseModel):
     # ADO: attachment bytes sent (a resumed download adds only what was missing; a restarted one, all again).
     attachment_bytes_served: int = 0
     uploads_throttled: int = 0
+    # Requests by endpoint, "METHOD /path/{}" with ids and issue keys as {}: how many calls a client needed
+    # for one kind of read or write (e.g. searches per reconciliation), without logging the client.
+    by_endpoint: dict[str, int] = Field(default_factory=dict)

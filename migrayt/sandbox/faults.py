@@ -104,6 +104,15 @@ class Admission:
     reset_seconds: float = 0.0
 
 
+_ID_SEGMENT = re.compile(r"(?<=/)(?<!api/)(?:\d+|[A-Z][A-Z0-9_]*-\d+)(?=/|$)")
+
+
+def endpoint_of(path: str) -> str:
+    """The path with its ids and issue keys as {} (the API version kept): `/rest/api/3/issue/PHX-12/comment` →
+    `/rest/api/3/issue/{}/comment`."""
+    return _ID_SEGMENT.sub("{}", path)
+
+
 class FaultController:
     """The live fault settings of one service, what was injected, and the rate-limit bucket.
 
@@ -214,6 +223,8 @@ class FaultController:
             cfg = self._config
             rnd = self.random
             self.counters.requests += 1
+            endpoint = f"{method.upper()} {endpoint_of(path)}"
+            self.counters.by_endpoint[endpoint] = self.counters.by_endpoint.get(endpoint, 0) + 1
             latency = cfg.latency_ms / 1000.0
             if cfg.jitter_ms:
                 latency += rnd.uniform(0.0, cfg.jitter_ms) / 1000.0
