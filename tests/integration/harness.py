@@ -200,9 +200,10 @@ async def record_states(stack: Stack, migration_id: str, kind: str = "issue") ->
 class WorkerProcess:
     """A worker in its own process, so a test can SIGKILL it like a crashed machine."""
 
-    def __init__(self, stack: Stack, log_path: Path) -> None:
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.stack = stack
         self.log_path = log_path
+        self.env = env or {}  # settings of this worker only (MIGRAYT_...)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -217,6 +218,7 @@ class WorkerProcess:
             MIGRAYT_HTTP_MAX_RETRIES=str(s.http_max_retries),
             MIGRAYT_CONCURRENCY=str(s.concurrency),
         )
+        env.update(self.env)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
@@ -250,8 +252,8 @@ class WorkerProcess:
 
 
 @asynccontextmanager
-async def worker_process(stack: Stack, log_path: Path) -> AsyncIterator[WorkerProcess]:
-    worker = WorkerProcess(stack, log_path)
+async def worker_process(stack: Stack, log_path: Path, **env: str) -> AsyncIterator[WorkerProcess]:
+    worker = WorkerProcess(stack, log_path, env)
     worker.start()
     try:
         yield worker
