@@ -46,7 +46,7 @@ lint: $(STAMP)
 # PostgreSQL, Temporal and sandboxes on free ports. PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 test: $(STAMP) lint browser $(CHECKOV)
-	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(ARGS)
+	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 $(ARGS)
 
 # The fast tier, under 2 minutes: pure unit tests, the activities in Temporal's ActivityEnvironment,
 # the workflows on a local Temporal with fake activities, the replay of the committed histories and

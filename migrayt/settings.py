@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 30.0
     http_max_retries: int = 8
     http_max_concurrency: int = 16
+    # MIGRAYT_JIRA_SITE_RPS: requests per second to one Jira site for every worker process together, kept in
+    # PostgreSQL (migrayt/connectors/site_budget.py); a site's own rate in its `site_budget` row wins. Unset: no
+    # site budget, each client only slows down on 429s, and N workers may send N times what the site allows.
+    jira_site_rps: float | None = Field(None, gt=0)
+    # MIGRAYT_JIRA_SITE_BUDGET_SHARED=false: each worker process keeps the site's rate to itself instead (to compare).
+    jira_site_budget_shared: bool = True
 
     # Intake and mapping (issue 5). Fernet key (urlsafe base64, 32 bytes) for stored connection secrets.
     secret_key: SecretStr | None = None

@@ -26,12 +26,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Gener
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from migrayt.connectors.errors import HttpError
+from migrayt.connectors.limits import AcquireScope, AdaptiveLimiter, ScopeCounters, ScopedLimiter, Turn
 from migrayt.connectors.outbound import OutboundPolicy, checked_transport
 
 log = logging.getLogger(__name__)
@@ -307,53 +308,6 @@ def near_limit(response: httpx.Response) -> bool:
     return bool(_float_header(response, "X-RateLimit-Delay"))
 
 
-class AdaptiveLimiter:
-    """AIMD limit on in-flight requests, shared by every call of one client.
-
-    A 429 halves the allowed concurrency (not below 1); a run of successes grows it back by one
-    (not above max). Only the first 429 of a "generation" halves: requests that were already in
-    flight when the limit dropped report the same overload and must not halve it again.
-    """
-
-    def __init__(self, max_concurrency: int, grow_after_successes: int = 8) -> None:
-        self.max = max_concurrency
-        self.grow_after = grow_after_successes
-        self.limit = max_concurrency
-        self.in_flight = 0
-        self._generation = 0
-        self._successes = 0
-        self._cond = asyncio.Condition()
-
-    async def acquire(self) -> int:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            return self._generation
-
-    async def release(self) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            self._cond.notify_all()
-
-    def on_throttled(self, generation: int) -> None:
-        self._successes = 0
-        if generation != self._generation:
-            return
-        self._generation += 1
-        self.limit = max(1, self.limit // 2)
-
-    def on_success(self, *, near_limit: bool = False) -> None:
-        if near_limit:
-            # Close to the budget: hold the current limit rather than grow into a 429.
-            self._successes = 0
-            return
-        self._successes += 1
-        if self._successes >= self.grow_after and self.limit < self.max:
-            self._successes = 0
-            self.limit += 1
-            # Waiters are woken on the next release; growing never needs an immediate wake-up.
-
-
 @dataclass
 class HttpCounters:
     """What a client did; read by benchmarks and chaos reports."""
@@ -366,6 +320,8 @@ class HttpCounters:
     ambiguous_writes: int = 0
     waited_seconds: float = 0.0
     by_status: dict[int, int] = field(default_factory=dict)
+    # 429s and waits per scope (endpoint, issue, site); ResilientHttp shares its ScopedLimiter's.
+    scopes: ScopeCounters = field(default_factory=ScopeCounters)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -377,6 +333,7 @@ class HttpCounters:
             "ambiguous_writes": self.ambiguous_writes,
             "waited_seconds": round(self.waited_seconds, 3),
             "by_status": dict(self.by_status),
+            "scopes": self.scopes.snapshot(),
         }
 
 
@@ -386,8 +343,22 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
+class SiteBudgetHook(Protocol):
+    """A budget the client takes a token from before each request and tells of each 429's wait and reason."""
+
+    async def acquire(self) -> None: ...
+
+    async def pause(self, seconds: float, reason: str | None = None) -> None: ...
+
+
 class ResilientHttp:
-    """An httpx.AsyncClient with retries, backoff, AIMD concurrency and typed errors."""
+    """An httpx.AsyncClient with retries, backoff, AIMD concurrency, throttling per scope and typed errors.
+
+    `limiter` caps the requests in flight to the site and takes the 429s that name no scope; `scopes` (limits.py)
+    takes those that do, so only the endpoint, issue or site they name waits. `acquire`, when given, is awaited with
+    each scope of a request before every attempt is sent (JiraClient and AdoClient pass it through): the hook for a
+    budget shared by several worker processes talking to one site.
+    """
 
     def __init__(
         self,
@@ -399,8 +370,12 @@ class ResilientHttp:
         sleep: SleepFn | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
+        acquire: AcquireScope | None = None,
+        site_budget: SiteBudgetHook | None = None,
     ) -> None:
         self.settings = settings
+        # The Jira site's budget shared with other processes (migrayt/connectors/site_budget.py); None: none.
+        self.site_budget = site_budget
         timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
         limits = httpx.Limits(
             max_connections=settings.max_concurrency * 2,
@@ -420,10 +395,19 @@ class ResilientHttp:
             follow_redirects=False,
         )
         self.limiter = AdaptiveLimiter(settings.max_concurrency, settings.grow_after_successes)
-        self.counters = HttpCounters()
         self._sleep: SleepFn = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._clock = clock or time.time
+        self.scopes = ScopedLimiter(
+            self._client.base_url.host or settings.base_url,
+            settings.max_concurrency,
+            settings.grow_after_successes,
+            max_wait_seconds=settings.max_retry_after_seconds,
+            clock=self._clock,
+            sleep=self._sleep,
+            acquire=acquire,
+        )
+        self.counters = HttpCounters(scopes=self.scopes.counters)
 
     def __repr__(self) -> str:
         return f"ResilientHttp(base_url={self.settings.base_url!r})"
@@ -519,16 +503,20 @@ class ResilientHttp:
             body = content() if callable(content) else content
             request = self._client.build_request(method, url, params=params, json=json, content=body, headers=headers)
             path = request.url.path
-            generation = await self.limiter.acquire()
+            turn = await self.scopes.take_turn(method, path)
+            self.counters.waited_seconds += turn.waited_seconds
+            generation = await self._acquire_overall(turn)
             released = False
             try:
+                if self.site_budget is not None:
+                    await self.site_budget.acquire()
                 self.counters.requests += 1
                 try:
                     response = await self._client.send(request, stream=True)
                 except _NOT_SENT as exc:
                     self.counters.transport_errors += 1
                     reason = type(exc).__name__
-                    await self.limiter.release()
+                    await self._release(turn)
                     released = True
                     if attempt >= max_attempts:
                         raise TransportFailure(method, path, reason, attempt, failure_class(exc)) from None
@@ -539,7 +527,7 @@ class ResilientHttp:
                 except httpx.TransportError as exc:
                     self.counters.transport_errors += 1
                     reason = type(exc).__name__
-                    await self.limiter.release()
+                    await self._release(turn)
                     released = True
                     if not idempotent:
                         self.counters.ambiguous_writes += 1
@@ -558,6 +546,7 @@ class ResilientHttp:
                     raise RedirectRefused(status, method=method, path=path)
                 if status < 400 or status in accept_status:
                     self.limiter.on_success(near_limit=near_limit(response))
+                    self.scopes.on_success(turn, response)
                     if stream:
                         try:
                             yield response
@@ -574,7 +563,7 @@ class ResilientHttp:
                             raise AmbiguousWriteError(
                                 method, path, f"{type(exc).__name__} reading the response"
                             ) from None
-                        await self.limiter.release()
+                        await self._release(turn)
                         released = True
                         if attempt >= max_attempts:
                             failure = failure_class(exc)
@@ -594,9 +583,15 @@ class ResilientHttp:
                 throttled = status == 429
                 not_applied = throttled or (status == 503 and "Retry-After" in response.headers)
                 transient = not_applied or status >= 500 or status == 408
+                scope = None
                 if throttled:
                     self.counters.throttled += 1
-                    self.limiter.on_throttled(generation)
+                    asked = server_delay(response, now=self._clock())
+                    scope = self.scopes.on_throttled(turn, response, asked)
+                    # A 429 for one endpoint or issue slows only that scope; one for the site (or that names no
+                    # scope) slows every request to it.
+                    if scope is None or scope.kind == "site":
+                        self.limiter.on_throttled(generation)
                 elif status >= 500:
                     self.counters.server_errors += 1
                 if not transient:
@@ -606,14 +601,36 @@ class ResilientHttp:
                     raise AmbiguousWriteError(method, path, f"HTTP {status}")
                 if attempt >= max_attempts:
                     raise _error_from_response(response, retryable=True)
-                await self.limiter.release()
+                await self._release(turn)
                 released = True
+                if scope is not None:
+                    # The scope now waits for what the 429 asked; this attempt's retry waits in `take_turn` with it.
+                    # A site-wide 429 (a quota) holds every process sharing the site's budget as well.
+                    if scope.kind == "site" and self.site_budget is not None:
+                        await self.site_budget.pause(
+                            self._delay_for(response, attempt), response.headers.get("RateLimit-Reason")
+                        )
+                    self.counters.retries += 1
+                    continue
                 delay = self._delay_for(response, attempt)
+                if throttled and self.site_budget is not None:
+                    await self.site_budget.pause(delay, response.headers.get("RateLimit-Reason"))
                 log.info("%s %s: HTTP %d, retry %d in %.2fs", method, path, status, attempt, delay)
                 await self._wait(delay)
             finally:
                 if not released:
-                    await self.limiter.release()
+                    await self._release(turn)
+
+    async def _acquire_overall(self, turn: Turn) -> int:
+        try:
+            return await self.limiter.acquire()
+        except BaseException:
+            await self.scopes.release(turn)
+            raise
+
+    async def _release(self, turn: Turn) -> None:
+        await self.limiter.release()
+        await self.scopes.release(turn)
 
     async def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.request("GET", url, idempotent=True, params=params)

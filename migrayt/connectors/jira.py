@@ -37,6 +37,9 @@ SPRINT_MOVE_MAX = 50
 # Labels per `labels in (...)` query: keeps the JQL short and each page small.
 LABELS_PER_QUERY = 50
 BULK_FETCH_MAX = 100  # POST /issue/bulkfetch: issueIdsOrKeys holds at most 100
+BULK_TRANSITION_MAX = 1000  # POST /bulk/issues/transition: issues per request, all inputs together
+# GET /bulk/issues/transition takes the keys in its query string: this many keep the URL short.
+BULK_TRANSITION_READ_MAX = 200
 
 
 class _Wide(BaseModel):
@@ -249,6 +252,30 @@ class BulkTaskProgress(_Wide):
     @property
     def finished(self) -> bool:
         return self.status in ("COMPLETE", "FAILED", "CANCELLED", "DEAD")
+
+
+class BulkTransitionStep(_Wide):
+    """One transition of `GET /bulk/issues/transition` (SimplifiedIssueTransition): ids as Jira gives them, ints."""
+
+    transition_id: int = Field(alias="transitionId")
+    name: str = Field("", alias="transitionName")
+    to: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def to_id(self) -> str:
+        return str(self.to.get("statusId") or "")
+
+    @property
+    def to_name(self) -> str:
+        return str(self.to.get("statusName") or "")
+
+
+class BulkWorkflowTransitions(_Wide):
+    """The issues of one workflow and the transitions they all have (none needing a screen)."""
+
+    issues: list[str] = Field(default_factory=list)
+    transitions: list[BulkTransitionStep] = Field(default_factory=list)
+    filtered: bool = Field(False, alias="isTransitionsFiltered")
 
 
 def map_bulk_result(count: int, body: Mapping[str, Any]) -> BulkCreateResult:
@@ -656,6 +683,40 @@ class JiraClient:
         if fields:
             payload["fields"] = dict(fields)
         await self._send("POST", f"{API}/issue/{quote(key, safe='')}/transitions", idempotent=False, json=payload)
+
+    # ------------------------------------------------------------------ bulk transitions
+
+    async def bulk_available_transitions(self, keys: Sequence[str]) -> list[BulkWorkflowTransitions]:
+        """Per workflow, the transitions every one of `keys` has now (Jira leaves out those needing a screen)."""
+        out: list[BulkWorkflowTransitions] = []
+        for chunk in chunked(list(dict.fromkeys(keys)), BULK_TRANSITION_READ_MAX):
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"issueIdsOrKeys": ",".join(chunk)}
+                if cursor:
+                    params["startingAfter"] = cursor
+                body = await self._get(f"{API}/bulk/issues/transition", params) or {}
+                out += [BulkWorkflowTransitions.model_validate(w) for w in body.get("availableTransitions") or []]
+                nxt = body.get("startingAfter")
+                if not nxt or nxt == cursor or not body.get("availableTransitions"):
+                    break
+                cursor = nxt
+        return out
+
+    async def submit_bulk_transition(self, by_transition: Mapping[str, Sequence[str]]) -> str:
+        """Submit one asynchronous bulk transition (issue keys grouped by transition id, at most 1,000 issues) with
+        no notification; the task id to poll with `bulk_task`. Sent once: a lost answer raises
+        `AmbiguousWriteError`, and the caller reads the issues' statuses instead of sending it again."""
+        inputs = [
+            {"selectedIssueIdsOrKeys": list(keys), "transitionId": str(tid)}
+            for tid, keys in by_transition.items()
+            if keys
+        ]
+        if sum(len(i["selectedIssueIdsOrKeys"]) for i in inputs) > BULK_TRANSITION_MAX:
+            raise ValueError(f"a bulk transition takes at most {BULK_TRANSITION_MAX} issues")
+        payload = {"bulkTransitionInputs": inputs, "sendBulkNotification": False}
+        body = await self._send("POST", f"{API}/bulk/issues/transition", idempotent=False, json=payload)
+        return str((body or {})["taskId"])
 
     # ------------------------------------------------------------------ links
 

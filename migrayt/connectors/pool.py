@@ -12,15 +12,22 @@ from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import HttpSettings
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.outbound import OutboundPolicy
+from migrayt.connectors.site_budget import SiteBudgets
 from migrayt.connectors.xray import DEFAULT_XRAY_URL, XrayClient
 from migrayt.tenant_secrets import SecretPolicy
 
 
 class ConnectorPool:
     def __init__(
-        self, policy: SecretPolicy, http_overrides: dict | None = None, outbound: OutboundPolicy | None = None
+        self,
+        policy: SecretPolicy,
+        http_overrides: dict | None = None,
+        outbound: OutboundPolicy | None = None,
+        site_budgets: SiteBudgets | None = None,
     ) -> None:
         self._policy = policy
+        # Every tenant's client of one Jira site takes from the same budget (None: no site budget).
+        self.site_budgets = site_budgets
         self._ado: dict[tuple[str, ...], AdoClient] = {}
         self._jira: dict[tuple[str, ...], JiraClient] = {}
         self._xray: dict[tuple[str, ...], XrayClient] = {}
@@ -51,6 +58,7 @@ class ConnectorPool:
                 target.email,
                 resolve_secret(target.token_ref, tenant=tenant, policy=self._policy, owned_sealed=owned_sealed),
                 settings=HttpSettings.from_app_settings(target.base_url, **self._http_overrides),
+                site_budget=self.site_budgets.for_site(target.base_url) if self.site_budgets else None,
             )
         return self._jira[key]
 

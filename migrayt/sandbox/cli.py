@@ -57,16 +57,27 @@ def sandbox_command(
     ] = 0.0,
     retry_after: Annotated[float, typer.Option(min=0, help="Retry-After seconds on injected 429s.")] = 1.0,
     fault_seed: Annotated[int | None, typer.Option(help="Seed for the fault dice (reproducible faults).")] = None,
+    limit_profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Scoped rate limits by name, as Jira Cloud and ADO count them: 'jira-cloud-like' "
+            "(values and why: bench/README.md). Off by default."
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve a sandbox Azure DevOps and Jira Cloud (real REST contracts, switchable faults)."""
     # The servers load on use, not at import: `migrayt --help` stays quick.
-    from migrayt.sandbox.fault_config import FaultConfig
+    from migrayt.sandbox.fault_config import LIMIT_PROFILES, FaultConfig
     from migrayt.sandbox.generator import ProjectSpec
     from migrayt.sandbox.server import PortInUseError, SandboxServer, build_sandbox
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if limit_profile is not None and limit_profile not in LIMIT_PROFILES:
+        typer.echo(f"error: unknown --limit-profile {limit_profile!r}; known: {', '.join(LIMIT_PROFILES)}", err=True)
+        raise typer.Exit(2)
     faults = FaultConfig(
+        limit_profile=limit_profile,
         latency_ms=latency_ms,
         jitter_ms=jitter_ms,
         rate_limit_rps=rate_limit,

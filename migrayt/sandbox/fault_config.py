@@ -3,8 +3,51 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+LimitProfile = Literal["jira-cloud-like"]
+
+# The scoped budgets a named profile switches on. "jira-cloud-like" is what the benchmarks run against; the values are
+# our reading of Atlassian's "Rate limiting" page and Microsoft's "Rate and usage limits" where those give numbers, and
+# a stated assumption where they do not (Atlassian publishes the scopes and headers, not per-endpoint figures):
+# - burst, 10 requests/s per endpoint and method, a bucket of 2 s: with the ~10 endpoints a migration uses, a site sees
+#   at most about the 100 requests/s the benchmarks used as one global bucket before, while one endpoint alone
+#   (comments) is capped; that is the case per-scope pacing in the client exists for;
+# - per-issue writes, 10 per issue in any 5 s: a long comment thread on one issue meets it, other issues never do;
+# - quota, 250,000 requests an hour per site: API-token traffic is governed by the burst limits, not the points-based
+#   quotas, so the quota is a ceiling a 10,000-item run (~70,000 calls) does not reach; it is on so its 429 and headers
+#   are exercised;
+# - ADO, 200 TSTUs per identity in a sliding 5-minute window (Microsoft's published figure); what one request costs is
+#   not published, we assume 0.02 TSTU a read and 0.1 a write (about 10,000 reads per window), so ADO delays a heavy
+#   scan but a migration's reads do not hit its 429.
+LIMIT_PROFILES: dict[str, dict[str, Any]] = {
+    "jira-cloud-like": {
+        "jira_burst_rps": 10.0,
+        "jira_burst_seconds": 2.0,
+        "jira_issue_writes": 10,
+        "jira_issue_write_window_seconds": 5.0,
+        "jira_quota_per_hour": 250_000,
+        "ado_tstu_limit": 200.0,
+        "ado_tstu_window_seconds": 300.0,
+        "ado_tstu_per_read": 0.02,
+        "ado_tstu_per_write": 0.1,
+    },
+}
+# The scoped-budget settings a profile owns: choosing a profile (or none) resets all of them first.
+SCOPED_LIMIT_FIELDS = (
+    "jira_burst_rps",
+    "jira_burst_seconds",
+    "jira_burst_rps_by_endpoint",
+    "jira_issue_writes",
+    "jira_issue_write_window_seconds",
+    "jira_quota_per_hour",
+    "ado_tstu_limit",
+    "ado_tstu_window_seconds",
+    "ado_tstu_per_read",
+    "ado_tstu_per_write",
+)
 
 
 class FaultConfig(BaseModel):
@@ -36,6 +79,46 @@ class FaultConfig(BaseModel):
     throttle_uploads: int = Field(0, ge=0)
     throttle_upload_at_bytes: int = Field(0, ge=0)
 
+    # --- scoped budgets, as Jira Cloud and Azure DevOps count them (all off unless set or chosen by a profile) ---
+    # A named set of the values below (LIMIT_PROFILES); values given beside the name win over the profile's.
+    limit_profile: LimitProfile | None = None
+    # Jira burst: requests per second for each endpoint and HTTP method on its own, a bucket of `jira_burst_seconds`
+    # of them; 429 with RateLimit-Reason jira-burst-based.
+    jira_burst_rps: float | None = Field(None, gt=0)
+    jira_burst_seconds: float = Field(1.0, gt=0)
+    # Per-endpoint rates that replace `jira_burst_rps` (on even when it is off): {"POST /rest/api/3/issue/{id}/comment":
+    # 2}. Paths are templates: an issue key or a number in a segment is written {id}.
+    jira_burst_rps_by_endpoint: dict[str, float] = Field(default_factory=dict)
+    # Jira per-issue writes: at most this many writes to one issue in any `jira_issue_write_window_seconds`;
+    # 429 with RateLimit-Reason jira-per-issue-on-write.
+    jira_issue_writes: int | None = Field(None, ge=1)
+    jira_issue_write_window_seconds: float = Field(2.0, gt=0)
+    # Jira quota: requests an hour to the whole site; 429 with RateLimit-Reason jira-quota-tenant-based.
+    jira_quota_per_hour: int | None = Field(None, ge=1)
+    # ADO: TSTUs one identity may use in a sliding window; delayed near it, 429 beyond it.
+    ado_tstu_limit: float | None = Field(None, gt=0)
+    ado_tstu_window_seconds: float = Field(300.0, gt=0)
+    ado_tstu_per_read: float = Field(0.02, ge=0)
+    ado_tstu_per_write: float = Field(0.1, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_values(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("limit_profile") in LIMIT_PROFILES:
+            return {**LIMIT_PROFILES[data["limit_profile"]], **data}
+        return data
+
+    @field_validator("jira_burst_rps_by_endpoint")
+    @classmethod
+    def _endpoint_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        for endpoint, rate in rates.items():
+            method, _, path = endpoint.partition(" ")
+            if not method.isalpha() or not path.startswith("/"):
+                raise ValueError(f"endpoint {endpoint!r}: expected 'METHOD /path/template'")
+            if rate <= 0:
+                raise ValueError(f"endpoint {endpoint!r}: the rate must be above 0")
+        return {f"{k.partition(' ')[0].upper()} {k.partition(' ')[2]}": v for k, v in rates.items()}
+
     @field_validator("hold")
     @classmethod
     def _hold_patterns(cls, patterns: list[str]) -> list[str]:
@@ -58,6 +141,13 @@ class FaultConfig(BaseModel):
         return None
 
 
+class EndpointCounters(BaseModel):
+    requests: int = 0
+    throttled: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+
 class FaultCounters(BaseModel):
     """What a service actually injected, reported by `/_sandbox/faults`."""
 
@@ -72,6 +162,7 @@ class FaultCounters(BaseModel):
     # ADO: attachment bytes sent (a resumed download adds only what was missing; a restarted one, all again).
     attachment_bytes_served: int = 0
     uploads_throttled: int = 0
-    # Requests by endpoint, "METHOD /path/{}" with ids and issue keys as {}: how many calls a client needed
-    # for one kind of read or write (e.g. searches per reconciliation), without logging the client.
-    by_endpoint: dict[str, int] = Field(default_factory=dict)
+    # 429s of the scoped budgets by RateLimit-Reason (ADO's TSTU budget counts as "ado-tstu").
+    throttled_by_reason: dict[str, int] = Field(default_factory=dict)
+    # Per "METHOD /path/template": requests, 429s among them, and the most that were in flight at once.
+    by_endpoint: dict[str, EndpointCounters] = Field(default_factory=dict)

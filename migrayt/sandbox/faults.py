@@ -9,6 +9,8 @@ look at the state and switch faults off.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -26,7 +28,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from migrayt.sandbox.fault_config import FaultConfig, FaultCounters
+from migrayt.sandbox.budgets import REASON_TSTU, Refusal, ScopedBudgets, Standing, endpoint_template
+from migrayt.sandbox.fault_config import (
+    LIMIT_PROFILES,
+    SCOPED_LIMIT_FIELDS,
+    EndpointCounters,
+    FaultConfig,
+    FaultCounters,
+)
 
 Service = Literal["ado", "jira", "xray"]
 
@@ -87,6 +96,8 @@ class Throttle:
     retry_after_seconds: int
     limit: int
     by_rate_limit: bool
+    # Set when a scoped budget (budgets.py) refused: its RateLimit-Reason, or "ado-tstu".
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,15 +113,10 @@ class Admission:
     near_limit_delay_seconds: float = 0.0
     limit: int | None = None
     reset_seconds: float = 0.0
-
-
-_ID_SEGMENT = re.compile(r"(?<=/)(?<!api/)(?:\d+|[A-Z][A-Z0-9_]*-\d+)(?=/|$)")
-
-
-def endpoint_of(path: str) -> str:
-    """The path with its ids and issue keys as {} (the API version kept): `/rest/api/3/issue/PHX-12/comment` →
-    `/rest/api/3/issue/{}/comment`."""
-    return _ID_SEGMENT.sub("{}", path)
+    # ADO's TSTU budget stands behind the near-limit figures (they are TSTUs, not a share of a request rate).
+    tstu: bool = False
+    # "METHOD /path/template", to count the request as done (`FaultController.done`).
+    endpoint: str = ""
 
 
 class FaultController:
@@ -128,6 +134,7 @@ class FaultController:
         self._tokens = 0.0
         self._refilled_at = clock()
         self._reset_bucket()
+        self.budgets = ScopedBudgets()
         # Requests that matched `hold` since it was last set (the first `hold_after` pass).
         self._hold_matches = 0
         # Downloads dropped and uploads throttled since those settings were last set.
@@ -148,6 +155,8 @@ class FaultController:
             for name in self._cuts_taken:
                 if getattr(config, name) != getattr(self._config, name):
                     self._cuts_taken[name] = 0
+            if any(getattr(config, f) != getattr(self._config, f) for f in SCOPED_LIMIT_FIELDS):
+                self.budgets.reset()
             self._config = config
             if config.seed is not None:
                 self.random.seed(config.seed)
@@ -159,7 +168,13 @@ class FaultController:
         unknown = set(changes) - set(FaultConfig.model_fields)
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
-        merged = FaultConfig.model_validate({**self._config.model_dump(), **changes})
+        current = self._config.model_dump()
+        if "limit_profile" in changes:
+            # Choosing a profile (or none) replaces every scoped budget; values given beside it still win.
+            current = {k: v for k, v in current.items() if k not in SCOPED_LIMIT_FIELDS}
+            if changes["limit_profile"] is not None and changes["limit_profile"] not in LIMIT_PROFILES:
+                raise ValueError(f"unknown limit profile {changes['limit_profile']!r}: {', '.join(LIMIT_PROFILES)}")
+        merged = FaultConfig.model_validate({**current, **changes})
         return self.replace(merged)
 
     def reset_counters(self) -> None:
@@ -217,69 +232,124 @@ class FaultController:
         # One second worth of burst, and at least one request.
         return max(1.0, rps)
 
-    def admit(self, service: Service, method: str, path: str) -> Admission:
-        """Decide the faults for one request and count them."""
+    def done(self, admission: Admission) -> None:
+        """The request was answered (or given up): it is no longer in flight at its endpoint."""
         with self._lock:
-            cfg = self._config
-            rnd = self.random
-            self.counters.requests += 1
-            endpoint = f"{method.upper()} {endpoint_of(path)}"
-            self.counters.by_endpoint[endpoint] = self.counters.by_endpoint.get(endpoint, 0) + 1
-            latency = cfg.latency_ms / 1000.0
-            if cfg.jitter_ms:
-                latency += rnd.uniform(0.0, cfg.jitter_ms) / 1000.0
+            counted = self.counters.by_endpoint.get(admission.endpoint)
+            if counted is not None:
+                counted.in_flight = max(0, counted.in_flight - 1)
 
-            near_remaining: int | None = None
-            near_delay = 0.0
-            limit: int | None = None
-            reset = 0.0
-            rps = cfg.rate_limit_rps
-            if rps:
-                capacity = self._capacity(rps)
-                limit = math.floor(capacity)
-                now = self._clock()
-                self._tokens = min(capacity, self._tokens + (now - self._refilled_at) * rps)
-                self._refilled_at = now
-                if self._tokens < 1.0:
-                    wait = (1.0 - self._tokens) / rps
-                    self.counters.throttled += 1
-                    return Admission(
-                        latency_seconds=latency,
-                        throttle=Throttle(max(1, math.ceil(wait)), limit, by_rate_limit=True),
-                        limit=limit,
-                        reset_seconds=wait,
-                    )
-                self._tokens -= 1.0
-                reset = (capacity - self._tokens) / rps
-                if self._tokens < capacity * _NEAR_LIMIT_SHARE:
-                    near_remaining = math.floor(self._tokens)
-                    # ADO delays before it blocks; a fraction of the refill interval keeps it mild.
-                    near_delay = 0.5 / rps if service == "ado" else 0.0
+    def admit(self, service: Service, method: str, path: str, identity: str = "") -> Admission:
+        """Decide the faults for one request and count them. `identity`: who asks (ADO budgets per identity)."""
+        with self._lock:
+            admission = self._admit(service, method, path, identity)
+            endpoint = f"{method.upper()} {endpoint_template(path)}"
+            counted = self.counters.by_endpoint.setdefault(endpoint, EndpointCounters())
+            counted.requests += 1
+            counted.in_flight += 1
+            counted.peak_in_flight = max(counted.peak_in_flight, counted.in_flight)
+            if admission.throttle is not None:
+                counted.throttled += 1
+                reason = admission.throttle.reason
+                if reason is not None:
+                    by_reason = self.counters.throttled_by_reason
+                    by_reason[reason] = by_reason.get(reason, 0) + 1
+            return dataclasses.replace(admission, endpoint=endpoint)
 
-            if cfg.share_429 and rnd.random() < cfg.share_429:
+    def _scoped(self, service: Service, method: str, path: str, identity: str) -> Refusal | Standing | None:
+        cfg = self._config
+        if not ScopedBudgets.active(cfg):
+            return None
+        now = self._clock()
+        if service == "jira":
+            return self.budgets.admit_jira(cfg, method, path, now)
+        if service == "ado":
+            return self.budgets.admit_ado(cfg, identity, is_write(service, method, path), now)
+        return None
+
+    def _admit(self, service: Service, method: str, path: str, identity: str) -> Admission:
+        cfg = self._config
+        rnd = self.random
+        self.counters.requests += 1
+        latency = cfg.latency_ms / 1000.0
+        if cfg.jitter_ms:
+            latency += rnd.uniform(0.0, cfg.jitter_ms) / 1000.0
+
+        near_remaining: int | None = None
+        near_delay = 0.0
+        limit: int | None = None
+        reset = 0.0
+        rps = cfg.rate_limit_rps
+        if rps:
+            capacity = self._capacity(rps)
+            limit = math.floor(capacity)
+            now = self._clock()
+            self._tokens = min(capacity, self._tokens + (now - self._refilled_at) * rps)
+            self._refilled_at = now
+            if self._tokens < 1.0:
+                wait = (1.0 - self._tokens) / rps
                 self.counters.throttled += 1
                 return Admission(
                     latency_seconds=latency,
-                    throttle=Throttle(math.ceil(cfg.retry_after_seconds), limit or 0, by_rate_limit=False),
+                    throttle=Throttle(max(1, math.ceil(wait)), limit, by_rate_limit=True),
                     limit=limit,
-                    reset_seconds=cfg.retry_after_seconds,
+                    reset_seconds=wait,
                 )
-            if cfg.share_5xx and rnd.random() < cfg.share_5xx:
-                self.counters.server_errors += 1
-                return Admission(latency_seconds=latency, server_error=rnd.choice((500, 502, 503)))
-            drop = False
-            if cfg.share_drop_after_write and is_write(service, method, path):
-                drop = rnd.random() < cfg.share_drop_after_write
-                if drop:
-                    self.counters.dropped_after_write += 1
+            self._tokens -= 1.0
+            reset = (capacity - self._tokens) / rps
+            if self._tokens < capacity * _NEAR_LIMIT_SHARE:
+                near_remaining = math.floor(self._tokens)
+                # ADO delays before it blocks; a fraction of the refill interval keeps it mild.
+                near_delay = 0.5 / rps if service == "ado" else 0.0
+
+        scoped = self._scoped(service, method, path, identity)
+        tstu = False
+        if isinstance(scoped, Refusal):
+            self.counters.throttled += 1
             return Admission(
                 latency_seconds=latency,
-                drop_after_write=drop,
-                near_limit_remaining=near_remaining,
-                near_limit_delay_seconds=near_delay,
-                limit=limit,
-                reset_seconds=reset,
+                throttle=Throttle(
+                    max(1, math.ceil(scoped.retry_after_seconds)),
+                    scoped.limit,
+                    by_rate_limit=True,
+                    reason=scoped.reason,
+                ),
+                limit=scoped.limit,
+                reset_seconds=scoped.retry_after_seconds,
+                tstu=scoped.reason == REASON_TSTU,
             )
+        if isinstance(scoped, Standing) and scoped.near:
+            near_remaining = scoped.remaining
+            near_delay = scoped.delay_seconds
+            limit = scoped.limit
+            reset = scoped.reset_seconds
+            tstu = service == "ado"
+
+        if cfg.share_429 and rnd.random() < cfg.share_429:
+            self.counters.throttled += 1
+            return Admission(
+                latency_seconds=latency,
+                throttle=Throttle(math.ceil(cfg.retry_after_seconds), limit or 0, by_rate_limit=False),
+                limit=limit,
+                reset_seconds=cfg.retry_after_seconds,
+            )
+        if cfg.share_5xx and rnd.random() < cfg.share_5xx:
+            self.counters.server_errors += 1
+            return Admission(latency_seconds=latency, server_error=rnd.choice((500, 502, 503)))
+        drop = False
+        if cfg.share_drop_after_write and is_write(service, method, path):
+            drop = rnd.random() < cfg.share_drop_after_write
+            if drop:
+                self.counters.dropped_after_write += 1
+        return Admission(
+            latency_seconds=latency,
+            drop_after_write=drop,
+            near_limit_remaining=near_remaining,
+            near_limit_delay_seconds=near_delay,
+            limit=limit,
+            reset_seconds=reset,
+            tstu=tstu,
+        )
 
 
 # --- responses shaped like the real services ---------------------------------------------------
@@ -314,20 +384,26 @@ def throttled_response(
 ) -> tuple[int, dict[str, str], bytes]:
     retry_after = str(throttle.retry_after_seconds)
     if service == "jira":
-        if throttle.by_rate_limit:
+        reason: str | None
+        if throttle.reason is not None:
+            reason = throttle.reason
+        elif throttle.by_rate_limit:
             reason = "jira-burst-based"
-        elif is_write("jira", method, path) and "/issue/" in path:
-            reason = rnd.choice(("jira-burst-based", "jira-per-issue-on-write", "jira-quota-tenant-based"))
         else:
-            reason = rnd.choice(("jira-burst-based", "jira-quota-tenant-based"))
+            # An injected 429 (share_429) names no scope, as a 429 from an edge proxy would not: it stands
+            # for "this request, not now". A random scope would make the client hold a whole endpoint or
+            # the whole site for Retry-After at every injected fault, which no real Jira does 30% of the time;
+            # scoped 429s come from the budgets (budgets.py), which say why.
+            reason = None
         headers = {
             "Retry-After": retry_after,
             "X-RateLimit-Limit": str(throttle.limit or 100),
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": _jira_reset(throttle.retry_after_seconds),
-            "RateLimit-Reason": reason,
             "Content-Type": "application/json;charset=UTF-8",
         }
+        if reason is not None:
+            headers["RateLimit-Reason"] = reason
         body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
     elif service == "xray":
         # Xray Cloud: 429 with Retry-After and a JSON `error` (docs.getxray.app, "REST API" rate limits).
@@ -343,7 +419,7 @@ def throttled_response(
             "Retry-After": retry_after,
             "X-RateLimit-Resource": _ADO_RESOURCE,
             "X-RateLimit-Delay": "0.000",
-            "X-RateLimit-Limit": str(_ADO_TSTU_LIMIT),
+            "X-RateLimit-Limit": str(throttle.limit if throttle.reason == REASON_TSTU else _ADO_TSTU_LIMIT),
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(int(time.time() + max(throttle.retry_after_seconds, 1))),
             "Content-Type": "application/json; charset=utf-8",
@@ -406,14 +482,25 @@ def near_limit_headers(service: Service, admission: Admission) -> dict[str, str]
             "X-RateLimit-NearLimit": "true",
         }
     limit = admission.limit or 1
-    remaining = round(_ADO_TSTU_LIMIT * admission.near_limit_remaining / limit)
+    if admission.tstu:
+        remaining, tstu_limit = admission.near_limit_remaining, limit
+    else:
+        remaining, tstu_limit = round(_ADO_TSTU_LIMIT * admission.near_limit_remaining / limit), _ADO_TSTU_LIMIT
     return {
         "X-RateLimit-Resource": _ADO_RESOURCE,
         "X-RateLimit-Delay": f"{admission.near_limit_delay_seconds:.3f}",
-        "X-RateLimit-Limit": str(_ADO_TSTU_LIMIT),
+        "X-RateLimit-Limit": str(tstu_limit),
         "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": str(math.ceil(time.time() + admission.reset_seconds)),
     }
+
+
+def _identity(scope: Scope) -> str:
+    """Who asks, for budgets kept per identity: a digest of the credentials (never the credentials themselves)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            return hashlib.sha256(value).hexdigest()[:16]
+    return ""
 
 
 async def _send_plain(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -487,7 +574,15 @@ class FaultMiddleware:
                     await asyncio.sleep(_HOLD_POLL_SECONDS)
             finally:
                 self.controller.end_hold()
-        admission = self.controller.admit(self.service, method, path)
+        admission = self.controller.admit(self.service, method, path, _identity(scope))
+        try:
+            await self._answer(scope, receive, send, admission)
+        finally:
+            self.controller.done(admission)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, admission: Admission) -> None:
+        method: str = scope.get("method", "GET")
+        path: str = scope.get("path", "")
         delay = admission.latency_seconds + admission.near_limit_delay_seconds
         if delay > 0:
             await asyncio.sleep(delay)

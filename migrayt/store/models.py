@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -340,3 +341,21 @@ Index(
     ValidationDifference.check,
     ValidationDifference.kind,
 )
+
+
+class SiteBudget(Base):
+    """One Jira site's request budget, a token bucket shared by every worker process that talks to the site.
+
+    Taken from and refilled in one SQL statement (migrayt/connectors/site_budget.py) on the database's clock,
+    so processes on different machines agree on time."""
+
+    __tablename__ = "site_budget"
+
+    # SHA-256 of the site's normalised base URL: one row per site whichever tenant's run talks to it.
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Requests per second for this site; NULL: the worker's MIGRAYT_JIRA_SITE_RPS.
+    rate: Mapped[float | None] = mapped_column(Float)
+    # A 429's Retry-After, for every process: no request to the site before then.
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

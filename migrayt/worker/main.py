@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from migrayt.activities.undo.removal import UndoActivities
 from migrayt.activities.validation.check import ValidationActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
+from migrayt.connectors.site_budget import SiteBudgets
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
@@ -100,6 +102,21 @@ def _validation_activities(sessions, contexts: MigrationContexts) -> list:
     ]
 
 
+def _run_of_activity() -> str:
+    """The run a Jira request is made for: its activity's workflow (the run id), the unit of fairness."""
+    from temporalio import activity
+
+    return (activity.info().workflow_id or "") if activity.in_activity() else ""
+
+
+def _site_budgets(settings: Settings, engine) -> SiteBudgets | None:
+    """MIGRAYT_JIRA_SITE_RPS: one budget per Jira site, in PostgreSQL unless MIGRAYT_JIRA_SITE_BUDGET_SHARED=false."""
+    if settings.jira_site_rps is None:
+        return None
+    shared_engine = engine if settings.jira_site_budget_shared else None
+    return SiteBudgets(rate=settings.jira_site_rps, engine=shared_engine, run_of=_run_of_activity)
+
+
 def _shared(settings: Settings) -> bool:
     # The API's own rule (it reads it there too), so worker and API never disagree.
     from migrayt.settings import auth_mode
@@ -120,7 +137,9 @@ async def run_worker(
     if shared is None:
         shared = _shared(settings)
     connectors = ConnectorPool(
-        SecretPolicy.for_settings(settings, shared=shared), outbound=OutboundPolicy.for_settings(settings)
+        SecretPolicy.for_settings(settings, shared=shared),
+        outbound=OutboundPolicy.for_settings(settings),
+        site_budgets=_site_budgets(settings, engine),
     )
     contexts = MigrationContexts(sessions, connectors)
     savepoints = SavepointActivities(sessions, contexts, settings)
@@ -167,6 +186,9 @@ async def run_worker(
             meter.cancel()
         await worker.shutdown()
         await asyncio.gather(task, *([meter] if meter else []), return_exceptions=True)
+        if connectors.site_budgets is not None:
+            # What the shared budget cost the database: SQL statements per Jira call, per site.
+            log.info("site budgets: %s", json.dumps(connectors.site_budgets.counters(), sort_keys=True))
         await connectors.aclose()
         await engine.dispose()
 

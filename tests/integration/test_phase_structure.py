@@ -125,7 +125,8 @@ async def test_full_run_matches_the_source_structure(stack, worker):
 PARENT_EDITS = r"PUT /rest/api/3/issue/[^/]+"
 # Each links batch reads the link types first (hierarchy never does): the first batch passes, the next waits.
 LINK_BATCHES = r"GET /rest/api/3/issueLinkType"
-TRANSITIONS = r"POST /rest/api/3/issue/[^/]+/transitions"
+# Statuses move in bulk, a few requests a batch: the first passes, the next waits.
+TRANSITIONS = r"POST /rest/api/3/bulk/issues/transition"
 
 
 async def kill_mid_phase(
@@ -138,7 +139,7 @@ async def kill_mid_phase(
     await jira_holds_a_request(jira)
     worker.kill()
     killed_at = await record_states(stack, migration_id, kind)
-    await jira.set_faults(hold=next_hold, hold_after=1 if next_hold == [LINK_BATCHES] else 10)
+    await jira.set_faults(hold=next_hold, hold_after=1 if next_hold in ([LINK_BATCHES], [TRANSITIONS]) else 10)
     worker.start()
     return killed_at
 

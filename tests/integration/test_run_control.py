@@ -35,7 +35,7 @@ from tests.integration.harness import (
 TENANT = "acme-corp"
 
 
-TRANSITIONS = r"POST /rest/api/3/issue/[^/]+/transitions"
+TRANSITIONS = r"POST /rest/api/3/bulk/issues/transition"
 
 
 @pytest.fixture
@@ -105,8 +105,8 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
 
 async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stack, worker, held_sandbox):
     migration_id = await create_sandbox_migration(stack, held_sandbox, plan=structure_only_plan(), tenant=TENANT)
-    # Transitions after the first 20 wait on the sandbox: the four batches under way are stuck mid-way.
-    await hold_jira(held_sandbox, TRANSITIONS, after=20)
+    # Bulk transitions after the first 4 wait on the sandbox: the batches under way are stuck mid-way.
+    await hold_jira(held_sandbox, TRANSITIONS, after=4)
     run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
     await wait_for(stack, TENANT, run_id, lambda p: p.phase == "transitions", poll=0.05)
     await wait_until_held(held_sandbox)

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from migrayt.sandbox.fault_config import FaultConfig
-from migrayt.sandbox.faults import FaultController, FaultMiddleware, Service, endpoint_of, is_write
+from migrayt.sandbox.faults import FaultController, FaultMiddleware, Service, is_write
 from migrayt.sandbox.server import BackgroundServer
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -78,7 +78,7 @@ async def test_jira_429_has_atlassian_headers_and_is_not_applied() -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", response.headers["X-RateLimit-Reset"])
         assert response.headers["X-RateLimit-Remaining"] == "0"
         assert int(response.headers["X-RateLimit-Limit"]) > 0
-        assert response.headers["RateLimit-Reason"].startswith("jira-")
+        assert "RateLimit-Reason" not in response.headers  # an injected 429 names no scope
         assert response.json()["errorMessages"]
         assert await state_items(client) == 0
     assert controller.counters.throttled == 1
@@ -306,14 +306,3 @@ def test_a_hold_pattern_is_checked() -> None:
         FaultConfig(hold=["POST /rest/(api"])
     assert FaultConfig(hold=[r"POST /rest/api/3/issue/bulk"]).holds("post", "/rest/api/3/issue/bulk")
     assert not FaultConfig(hold=[r"POST /rest/api/3/issue/bulk"]).holds("GET", "/rest/api/3/issue/bulk")
-
-
-async def test_requests_are_counted_by_endpoint_with_ids_and_issue_keys_folded() -> None:
-    app, controller = wrapped("jira")
-    async with client_for(app) as client:
-        for _ in range(3):
-            await client.post("/rest/api/3/search/jql", json={"jql": "labels in (a, b)"})
-        await client.get("/items")
-    assert controller.snapshot()["counters"]["by_endpoint"] == {"POST /rest/api/3/search/jql": 3, "GET /items": 1}
-    assert endpoint_of("/rest/api/3/issue/PHX-12/comment/10004") == "/rest/api/3/issue/{}/comment/{}"
-    assert endpoint_of("/acme/Phoenix/_apis/wit/workitems/7") == "/acme/Phoenix/_apis/wit/workitems/{}"

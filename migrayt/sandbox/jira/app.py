@@ -26,6 +26,7 @@ from .routes import (
     agile,
     attachments,
     bulk,
+    bulk_transitions,
     comments,
     issues,
     links,
@@ -42,7 +43,7 @@ from .state import JiraState
 __all__ = ["JiraSandboxConfig", "JiraUserSeed", "create_jira_app"]
 
 _V3 = "/rest/api/3"
-_PLATFORM_ROUTERS = (meta, screens, issues, search, links, comments, worklogs, attachments, bulk)
+_PLATFORM_ROUTERS = (meta, screens, issues, search, links, comments, worklogs, attachments, bulk, bulk_transitions)
 
 
 def _accepted_auth(config: JiraSandboxConfig) -> list[bytes]:
@@ -91,4 +92,5 @@ def create_jira_app(
     app.add_middleware(RestV2Reads)
     app.include_router(agile.router, prefix="/rest/agile/1.0", dependencies=auth)
     app.include_router(sandbox_control.router)  # no auth: the sandbox's own controls
+    app.include_router(bulk_transitions.control)
     return app

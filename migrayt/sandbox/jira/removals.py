@@ -132,7 +132,8 @@ class RemovalOps(IssueOps):
         if task is None:
             raise JiraError(404, [f"Task with id {task_id} not found."])
         task["polls"] += 1
-        running = task["polls"] == 1  # the first poll sees it under way
+        # The first poll sees it under way; a bulk transition's, only if it comes before the task had time to run.
+        running = task["polls"] == 1 and self.now() < task.get("runs_until", float("inf"))
         return {
             "taskId": task_id,
             "status": "RUNNING" if running else "COMPLETE",
@@ -141,7 +142,8 @@ class RemovalOps(IssueOps):
             "started": jira_time(task["submitted"]),
             "submittedBy": self._author_of(task["submittedBy"]),
             "processedAccessibleIssues": [] if running else task["processed"],
-            "failedAccessibleIssues": {},
+            # Bulk transitions fail issue by issue, with Jira's reasons; a bulk delete never does here.
+            "failedAccessibleIssues": {} if running else task.get("failed", {}),
             "invalidOrInaccessibleIssueCount": task["invalid"],
-            "totalIssueCount": len(task["processed"]) + task["invalid"],
+            "totalIssueCount": len(task["processed"]) + len(task.get("failed", {})) + task["invalid"],
         }

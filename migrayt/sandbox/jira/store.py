@@ -66,6 +66,8 @@ class JiraStore:
         self.attachment_dir.mkdir(parents=True, exist_ok=True)
         # Apps that keep state about these issues (Xray) empty theirs with the site, as ids start over.
         self.reset_listeners: list[Any] = []
+        # The bulk transition routes' own bookkeeping (routes/bulk_transitions.py), made on first use.
+        self.bulk_transition_log: Any = None
         self._seed_users(config.users)
         self._empty()
         self._load()

@@ -1,0 +1,206 @@
+"""One Jira budget per site (issue 17): two worker processes on one site keep to its budget together, and two runs
+on one worker share it in turn.
+
+The sandbox Jira answers 429 over `rate_limit_rps`, which is set to the site budget (MIGRAYT_JIRA_SITE_RPS). With the
+budget shared through PostgreSQL the two processes stay within it; with each process keeping the same rate to itself
+(MIGRAYT_JIRA_SITE_BUDGET_SHARED=false, how every worker limited before) they send up to twice it and are throttled.
+Two sources migrate into the one site at once (the second sandbox serves only as a source)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from migrayt.connections import SourceConnection, TargetConnection
+from migrayt.contracts.record_kinds import TRANSITION
+from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.core.runs import MigrationService
+from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.testing import running_sandbox
+from migrayt.worker.main import run_worker
+from tests.integration.harness import (
+    ADO_PAT_ENV,
+    JIRA_TOKEN_ENV,
+    WorkerProcess,
+    record_states,
+    structure_only_plan,
+    wait_final,
+)
+
+ITEMS = 60  # per run; two runs at once
+# Below what two workers on this machine can send (about 9 requests/s seen from one), so the budget limits them.
+SITE_RPS = 6
+
+
+async def jira_fault_counters(sandbox) -> dict:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]
+
+
+async def wait_until_polling(stack, workers: list[WorkerProcess]) -> None:
+    """Both processes poll for activities before the run starts, so both are handed batches."""
+    while True:
+        answer = await stack.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=stack.client.namespace,
+                task_queue=TaskQueue(name=stack.settings.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        identities = {p.identity for p in answer.pollers}
+        if all(any(i.startswith(f"{w.proc.pid}@") for i in identities) for w in workers if w.proc):
+            return
+        await asyncio.sleep(0.2)
+
+
+async def final_in_store(stack, tenant: str, run_id: str):
+    """The run's end as recorded in the store. Not by querying the workflow: on a loaded machine two workers' workflow
+    tasks can overrun the deadlock detector now and then, and a query in that moment fails while the run goes on."""
+    while RunStatus((await stack.service.get_run(tenant, run_id)).status) not in FINAL_STATUSES:
+        await asyncio.sleep(0.5)
+    return await stack.service.progress(tenant, run_id)
+
+
+def budget_plan():
+    """Items and their statuses: the phases of many small calls (transitions), without the slow content ones."""
+    plan = structure_only_plan()
+    plan.skip_phases = [*plan.skip_phases, "hierarchy", "links"]
+    return plan
+
+
+def budget_reports(worker: WorkerProcess) -> list[dict]:
+    """The site budget's counters each worker logs when it stops (Jira calls, SQL statements)."""
+    lines = [line for line in worker.log_path.read_text().splitlines() if "site budgets: " in line]
+    return [json.loads(line.split("site budgets: ", 1)[1]) for line in lines]
+
+
+def on_own_queue(stack, name: str):
+    """The stack with a task queue of its own: a worker process polling it runs only the runs started through it."""
+    settings = stack.settings.model_copy(update={"task_queue": f"{stack.settings.task_queue}-{name}"})
+    return dataclasses.replace(
+        stack, settings=settings, service=MigrationService(settings, stack.service.sessions, stack.client)
+    )
+
+
+async def migrate_with_two_workers(stack, tmp_path, monkeypatch, *, shared: bool):
+    """Two runs, each on its own worker process (its own task queue), from two sources into one Jira site at once."""
+    monkeypatch.setenv("MIGRAYT_JIRA_SITE_RPS", str(SITE_RPS))
+    monkeypatch.setenv("MIGRAYT_JIRA_SITE_BUDGET_SHARED", "true" if shared else "false")
+    name = "shared" if shared else "own"
+    stacks = [on_own_queue(stack, f"{name}-1"), on_own_queue(stack, f"{name}-2")]
+    with (
+        running_sandbox(items=ITEMS, seed=17, jira_faults=FaultConfig(rate_limit_rps=SITE_RPS)) as site,
+        running_sandbox(items=ITEMS, seed=17) as second_source,
+    ):
+        migrations = [
+            await migration_into(stacks[0], f"{name}-one", site, site),
+            await migration_into(stacks[1], f"{name}-two", second_source, site),
+        ]
+        workers = [WorkerProcess(s, tmp_path / f"{name}-worker-{n}.log") for n, s in enumerate(stacks, 1)]
+        for worker in workers:
+            worker.start()
+        try:
+            for s, worker in zip(stacks, workers, strict=True):
+                await wait_until_polling(s, [worker])
+            tenants = [f"{name}-one", f"{name}-two"]
+            runs = [
+                await s.service.start_run(t, m, actor="test", door="api")
+                for s, t, m in zip(stacks, tenants, migrations, strict=True)
+            ]
+            finals = [await final_in_store(s, t, r) for s, t, r in zip(stacks, tenants, runs, strict=True)]
+        finally:
+            for worker in workers:
+                worker.stop()
+        counters = await jira_fault_counters(site)
+    reports = [budget_reports(w) for w in workers]
+    return finals, counters, reports
+
+
+def jira_calls(report: list[dict]) -> int:
+    return sum(int(site["calls"]) for r in report for site in r.values())
+
+
+async def test_two_workers_on_one_site_stay_within_its_budget_only_when_they_share_it(stack, tmp_path, monkeypatch):
+    finals, counters, reports = await migrate_with_two_workers(stack, tmp_path, monkeypatch, shared=True)
+    assert all(f.status in FINAL_STATUSES and f.counters["create_items"].total == ITEMS for f in finals)
+    assert all(jira_calls(r) > 0 for r in reports), f"both workers talked to the site: {reports}"
+    calls = sum(jira_calls(r) for r in reports)
+    statements = sum(int(site["sql_statements"]) for r in reports for x in r for site in x.values())
+    print(
+        f"shared: {counters['requests']} Jira requests, {counters['throttled']} answered 429; "
+        f"{statements} SQL statements for {calls} budgeted calls ({statements / calls:.2f} per call)"
+    )
+    shared_429s = counters["throttled"]
+    # A handful at most: requests granted a moment apart can still reach Jira bunched.
+    assert shared_429s <= max(3, counters["requests"] // 100), counters
+
+    finals, counters, reports = await migrate_with_two_workers(stack, tmp_path, monkeypatch, shared=False)
+    assert all(f.status in FINAL_STATUSES and f.counters["create_items"].total == ITEMS for f in finals)
+    assert all(jira_calls(r) > 0 for r in reports), f"both workers talked to the site: {reports}"
+    print(f"each process alone: {counters['requests']} Jira requests, {counters['throttled']} answered 429")
+    assert counters["throttled"] > 5 * max(1, shared_429s), "the same rate kept per process exceeds the site's budget"
+
+
+LARGE_ITEMS = 200
+SMALL_ITEMS = 20
+
+
+async def migration_into(stack, tenant: str, ado_of, jira_of) -> str:
+    """A migration of `ado_of`'s ADO project into `jira_of`'s Jira site: two sources, one site."""
+    os.environ[ADO_PAT_ENV] = "sandbox-pat"
+    os.environ[JIRA_TOKEN_ENV] = "sandbox-token"
+    return await stack.service.create_migration(
+        tenant,
+        f"{tenant} to PHX",
+        SourceConnection(
+            organization_url=ado_of.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
+        ),
+        TargetConnection(
+            base_url=jira_of.jira_url,
+            project_key="PHX",
+            email="migrator@example.com",
+            token_ref=f"env:{JIRA_TOKEN_ENV}",
+        ),
+        budget_plan(),
+        actor="test@budget.example",
+        door="api",
+    )
+
+
+async def test_a_small_run_beside_a_large_one_on_one_site_budget_is_not_starved(stack):
+    """Both runs wait on the site budget in their transitions (a few calls per item); the small one ends while
+    the large one is still at it: served in turn, not after it. Items done are read from the store."""
+    settings = stack.settings.model_copy(update={"jira_site_rps": float(SITE_RPS), "jira_site_budget_shared": True})
+    with (
+        running_sandbox(items=LARGE_ITEMS, seed=5) as large_site,
+        running_sandbox(items=SMALL_ITEMS, seed=5) as small_source,
+    ):
+        # Both tenants' runs write to the one Jira site of the first sandbox; the second sandbox is only a source.
+        large = await migration_into(stack, "large-co", large_site, large_site)
+        small = await migration_into(stack, "small-co", small_source, large_site)
+        async with run_worker(settings, stack.client, stack.database_url):
+            large_run = await stack.service.start_run("large-co", large, actor="test", door="api")
+            while not (await record_states(stack, large, TRANSITION)).get("done"):
+                await asyncio.sleep(0.2)
+            large_when_small_began = await record_states(stack, large, TRANSITION)
+            small_run = await stack.service.start_run("small-co", small, actor="test", door="api")
+            small_final = await wait_final(stack, "small-co", small_run)
+            large_when_small_ended = await record_states(stack, large, TRANSITION)
+            await stack.service.control("large-co", large_run, "cancel", actor="test", door="api")
+            await wait_final(stack, "large-co", large_run)
+    small_done = await record_states(stack, small, TRANSITION)
+    print(
+        f"transitions done: large {large_when_small_began} when the small run began, {large_when_small_ended} when it"
+        f" ended (of {LARGE_ITEMS}); small {small_done} (of {SMALL_ITEMS})"
+    )
+    assert small_final.status in FINAL_STATUSES
+    assert sum(small_done.values()) - small_done.get("pending", 0) == SMALL_ITEMS, "the small run did all its items"
+    began, ended = large_when_small_began.get("done", 0), large_when_small_ended.get("done", 0)
+    assert began < ended < LARGE_ITEMS, "the large run went on meanwhile, and the small one did not wait for its end"
