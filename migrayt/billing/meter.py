@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from migrayt.billing.gate import BillingSettings
 from migrayt.billing.service import stripe_client
 from migrayt.billing.store import Checkout, UsageReport
-from migrayt.contracts.record_kinds import USER
+from migrayt.contracts.record_kinds import NOT_CONTENT
 from migrayt.intake.quote import billed
 from migrayt.store.db import engine_of
 from migrayt.store.models import ItemRecord, Run
@@ -53,7 +53,7 @@ class UsageMeter:
         adopted = func.coalesce(ItemRecord.detail["adopted"].as_boolean(), false()).label("adopted")
         done = (
             select(ItemRecord.run_id, ItemRecord.kind, adopted, func.count().label("n"))
-            .where(ItemRecord.state == "done", ItemRecord.kind != USER)
+            .where(ItemRecord.state == "done", ItemRecord.kind.not_in(NOT_CONTENT))
             .group_by(ItemRecord.run_id, ItemRecord.kind, adopted)
             .subquery()
         )

@@ -195,6 +195,10 @@ def parse_error_body(body: Any) -> tuple[list[str], dict[str, str]]:
         msg = body.get("message")
         if isinstance(msg, str) and msg:
             messages.append(msg)
+        # Xray Cloud: {"error": "..."}.
+        xray_error = body.get("error")
+        if isinstance(xray_error, str) and xray_error:
+            messages.append(xray_error)
         inner = body.get("innerException")
         while isinstance(inner, Mapping):
             m = inner.get("message")

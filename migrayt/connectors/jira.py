@@ -36,6 +36,7 @@ BULK_CREATE_MAX = 50
 SPRINT_MOVE_MAX = 50
 # Labels per `labels in (...)` query: keeps the JQL short and each page small.
 LABELS_PER_QUERY = 50
+USERS_PAGE = 100  # GET /users/search: all accounts, a page at a time
 BULK_FETCH_MAX = 100  # POST /issue/bulkfetch: issueIdsOrKeys holds at most 100
 BULK_TRANSITION_MAX = 1000  # POST /bulk/issues/transition: issues per request, all inputs together
 # GET /bulk/issues/transition takes the keys in its query string: this many keep the URL short.
@@ -60,6 +61,17 @@ class IssueType(_Wide):
     subtask: bool = False
     hierarchy_level: int = Field(0, alias="hierarchyLevel")
     description: str | None = None
+
+
+class NotificationScheme(_Wide):
+    """A notification scheme as `/notificationscheme` and `/project/{key}/notificationscheme` answer it."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> NotificationScheme:
+        return cls.model_validate({**body, "id": str(body["id"])})
 
 
 class Project(_Wide):
@@ -348,6 +360,8 @@ class JiraClient:
         # bearer token (it refuses a PAT as a Basic password), given here with no e-mail.
         auth = SecretBasicAuth(email, secret) if email else SecretBearerAuth(secret)
         self.http = ResilientHttp(settings, auth=auth, transport=transport, **http_kwargs)
+        # Edits ask Jira to e-mail no one until the site says this user may not (edit_issue).
+        self.quiet_edits = True
 
     def __repr__(self) -> str:
         return f"JiraClient(base_url={self.base_url!r})"
@@ -535,6 +549,17 @@ class JiraClient:
                 return None
             raise
 
+    async def deactivated_users(self, *, most: int = 10_000) -> list[JiraUser]:
+        """The site's deactivated accounts, from the list of all users (the user search never returns them), read
+        up to `most` users: to tell someone who left from someone who never had an account."""
+        found: list[JiraUser] = []
+        for start in range(0, most, USERS_PAGE):
+            page = await self._get(f"{API}/users/search", {"startAt": start, "maxResults": USERS_PAGE})
+            found += [u for u in (JiraUser.model_validate(v) for v in page) if not u.active]
+            if len(page) < USERS_PAGE:
+                break
+        return found
+
     async def find_user_by_email(self, email: str) -> JiraUser | None:
         """The active account with this e-mail; None when there is no unambiguous match."""
         users = [u for u in await self.search_users(email) if u.active]
@@ -583,18 +608,30 @@ class JiraClient:
         fields: Mapping[str, Any] | None = None,
         *,
         update: Mapping[str, Any] | None = None,
-        notify: bool = True,
+        notify: bool | None = None,
     ) -> None:
-        """Setting fields is idempotent and retried; `update` operations (add/remove) are not."""
+        """Setting fields is idempotent and retried; `update` operations (add/remove) are not.
+
+        `notify` None: no e-mail where the user may ask for none (notifyUsers=false needs project admin); a site that
+        refuses it once is edited with notifications from then on (its notification scheme is muted for the run).
+        """
         payload: dict[str, Any] = {}
         if fields:
             payload["fields"] = dict(fields)
         if update:
             payload["update"] = dict(update)
-        params = None if notify else {"notifyUsers": "false"}
-        await self._send(
-            "PUT", f"{API}/issue/{quote(key, safe='')}", idempotent=not update, json=payload, params=params
-        )
+        quiet = self.quiet_edits if notify is None else not notify
+        path = f"{API}/issue/{quote(key, safe='')}"
+        try:
+            await self._send(
+                "PUT", path, idempotent=not update, json=payload, params={"notifyUsers": "false"} if quiet else None
+            )
+        except ApiError as err:
+            if not (notify is None and quiet and err.status == 403 and _refuses_silent_edit(err)):
+                raise
+            # A 403 wrote nothing: the same edit again, with Jira's notifications.
+            self.quiet_edits = False
+            await self._send("PUT", path, idempotent=not update, json=payload)
 
     async def get_issue(self, key: str, *, fields: Sequence[str] | None = None) -> Issue:
         params = {"fields": ",".join(fields)} if fields else None
@@ -937,6 +974,43 @@ class JiraClient:
             idempotent=True,
             json=value,
         )
+
+    # ------------------------------------------------------------------ notification schemes (a muted run)
+
+    async def notification_schemes(self) -> list[NotificationScheme]:
+        return [
+            NotificationScheme.of(v)
+            async for v in self._offset_pages(f"{API}/notificationscheme", "values", page_size=50)
+        ]
+
+    async def create_notification_scheme(self, name: str, description: str) -> str:
+        """A scheme without events: a project using it e-mails no one. Sent once (a lost answer raises
+        `AmbiguousWriteError`; find it by name)."""
+        body = await self._send(
+            "POST",
+            f"{API}/notificationscheme",
+            idempotent=False,
+            json={"name": name, "description": description, "notificationSchemeEvents": []},
+        )
+        return str(body["id"])
+
+    async def project_notification_scheme(self, project_key: str) -> NotificationScheme:
+        return NotificationScheme.of(await self._get(f"{API}/project/{quote(project_key, safe='')}/notificationscheme"))
+
+    async def set_project_notification_scheme(self, project_key: str, scheme_id: str) -> None:
+        """Sent once, so that each assignment is one write: a lost answer raises `AmbiguousWriteError`, settled by
+        reading the project's scheme."""
+        await self._send(
+            "PUT",
+            f"{API}/project/{quote(project_key, safe='')}",
+            idempotent=False,
+            json={"notificationScheme": int(scheme_id)},
+        )
+
+
+def _refuses_silent_edit(err: ApiError) -> bool:
+    """Jira's 403 to notifyUsers=false by a user who is no (project) administrator."""
+    return any("notification" in m.lower() for m in err.messages)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

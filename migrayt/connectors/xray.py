@@ -1,6 +1,6 @@
 """Xray Cloud client: a token from the API key's client id and secret, GraphQL, and datasets.
 
-Contract: https://docs.getxray.app/display/XRAYCLOUD/REST+API (authenticate, datasets) and
+Contract: https://docs.getxray.app/display/XRAYCLOUD/REST+API (authenticate, bulk test import, datasets) and
 https://xray.cloud.getxray.app/doc/graphql/ (the sandbox simulator, migrayt/sandbox/xray, follows the same).
 Every call goes through ResilientHttp (retries on 429/5xx honouring Retry-After); a token is fetched once
 and again after a 401 (Xray's tokens expire). GraphQL mutations are sent as writes that must not be repeated
@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import SecretStr
 
@@ -21,6 +22,10 @@ from migrayt.connectors.http import ApiError, HttpSettings, ResilientHttp
 
 DEFAULT_XRAY_URL = "https://xray.cloud.getxray.app"
 PAGE = 100  # Xray's GraphQL limit per connection
+# Xray Cloud: "There is a maximum of 1000 tests that can be imported each time".
+MAX_IMPORT = 1000
+# A job's status once it has finished.
+JOB_FINISHED = frozenset({"successful", "partially_successful", "unsuccessful", "failed"})
 
 
 class XrayGraphQLError(ApiError):
@@ -134,6 +139,28 @@ class XrayClient:
     async def export_dataset(self, issue_key: str) -> list[list[str]]:
         r = await self._call("GET", "/api/v2/dataset/export", idempotent=True, params={"testIssueKey": issue_key})
         return [row for row in csv.reader(io.StringIO(r.text)) if row]
+
+    # --- the bulk test import (an asynchronous job) -------------------------------------------------
+
+    async def import_tests(self, tests: Sequence[dict[str, Any]]) -> str:
+        """Start a job importing up to MAX_IMPORT tests; answers its id at once (AmbiguousWriteError when the
+        answer is lost: the job may be running, so the caller looks for its tests before importing again)."""
+        r = await self._call("POST", "/api/v2/import/test/bulk", idempotent=False, json=list(tests))
+        job = r.json().get("jobId")
+        if not isinstance(job, str) or not job:
+            raise ApiError(r.status_code, ["Xray answered no job id"], method="POST", path="/api/v2/import/test/bulk")
+        return job
+
+    async def import_status(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status, progress and (once finished) result; None when Xray no longer knows the job."""
+        try:
+            r = await self._call("GET", f"/api/v2/import/test/bulk/{quote(job_id, safe='')}/status", idempotent=True)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        body = r.json()
+        return body if isinstance(body, dict) else None
 
     # --- test sets and plans -------------------------------------------------------------------------
 

@@ -25,6 +25,23 @@ class RunEventInput(BaseModel):
 
 class RunEventResult(BaseModel):
     recorded: bool
+    # The run's status as kept once it ended: INCOMPLETE settles as COMPLETED_WITH_ACCEPTED_EXCEPTIONS when
+    # every failed item was accepted already (a re-run). None before a run's end, and from workers before this.
+    status: str | None = None
+
+
+class NotificationsInput(BaseModel):
+    """Mute or restore the target project's notifications for one run."""
+
+    run_id: str
+    migration_id: str
+
+
+class NotificationsResult(BaseModel):
+    muted: bool = False  # the silent scheme is (mute) or was until now (restore) the project's
+    restored: bool = False
+    original: str | None = None  # the project's own scheme, by name
+    note: str | None = None  # what the user should know (e.g. unmuted because the plan says so)
 
 
 class PreflightInput(BaseModel):

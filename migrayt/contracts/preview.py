@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
+from migrayt.contracts.phases import batched, in_order
 from migrayt.contracts.runs import PhaseCounters
 
 
@@ -33,6 +34,10 @@ class PredictedFailure(BaseModel):
     kind: str  # item record kind: issue, hierarchy, user, link, remote_link, attachment, inline_image, transition, ...
     source_key: str
     reason: str
+    # Named as the run's failure lists name the record (its ADO item, and e.g. "attachment spec.pdf" for a file
+    # whose key is a GUID); empty in previews kept from before these were given.
+    ado_id: int | None = None
+    what: str = ""
 
 
 class PreviewSample(BaseModel):
@@ -81,6 +86,20 @@ class PreviewReport(BaseModel):
     already_in_jira: int = 0
     already_in_jira_keys: list[str] = Field(default_factory=list)  # a sample
     provenance: ProvenancePreview | None = None
+    # What the run does to the Jira project's notifications, in the user's words (None: a preview before it was said).
+    notifications: str | None = None
+
+    # The run's own counts, in its words (RunReport.failed_items, users_unmatched): the preview says what the run
+    # will say. Unmatched users are no items: a run fails none for them, it counts them apart.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed_items(self) -> int:
+        return sum(self.phases[name].failed for name in batched(in_order(self.phases)))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def users_unmatched(self) -> int:
+        return self.users_unresolved
 
 
 class PreviewInput(BaseModel):

@@ -40,9 +40,15 @@ XRAY_TEST: Final = "xray_test"  # Xray: test case id → its Test issue key, onc
 XRAY_CONTAINER: Final = "xray_container"  # Xray: "plan:N" / "suite:N" → the Test Plan / Test Set issue key
 XRAY_MEMBERSHIP: Final = "xray_membership"  # Xray: "suite:N:testcase" → the container's issue key
 STEPS_TABLE: Final = "steps_table"  # no Xray: test case id → the issue whose description got the steps table
+STEPS_FILE: Final = "steps_file"  # no Xray: test case id → the attached file of steps too long for the description
 
 # Delta sync: one per ADO revision applied ("id:rev").
 SOURCE_CHANGE: Final = "source_change"
+
+# A muted run (migrayt/activities/execution/notifications.py): run id → the project's own notification scheme id,
+# recorded before the silent one is assigned; detail says whether it was muted and restored. No migrated content:
+# never billed, never undone (NOT_CONTENT).
+NOTIFICATION_SCHEME: Final = "notification_scheme"
 
 ALL: Final = frozenset(
     {
@@ -70,6 +76,10 @@ ALL: Final = frozenset(
         XRAY_CONTAINER,
         XRAY_MEMBERSHIP,
         STEPS_TABLE,
+        STEPS_FILE,
         SOURCE_CHANGE,
+        NOTIFICATION_SCHEME,
     }
 )
+# Records of what a run looked up or set about the site, not of content it migrated: no write to bill or to undo.
+NOT_CONTENT: Final = frozenset({USER, NOTIFICATION_SCHEME})

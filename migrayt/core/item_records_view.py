@@ -40,6 +40,7 @@ PHASE_OF_KIND: dict[str, str] = {
     K.XRAY_CONTAINER: "xray",
     K.XRAY_MEMBERSHIP: "xray",
     K.STEPS_TABLE: "xray",
+    K.STEPS_FILE: "xray",
 }
 
 # Migration-wide lookups (not one work item's): written by preflight with this run id for every run.
@@ -128,6 +129,8 @@ def describe(kind: str, source_key: str, detail: dict[str, Any] | None) -> str:
         return f"7pace work log {rest}" if rest else "7pace work log"
     if kind == K.WORKLOG_OVERFLOW:
         return "7pace work logs past Jira's cap (file)"
+    if kind == K.STEPS_FILE:
+        return "test steps past Jira's description limit (file)"
     if kind == K.USER:
         return f"user {source_key}"
     if kind == K.COMPONENT:
@@ -149,6 +152,13 @@ ERROR_CLASSES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
             r"has no Jira issue",
             "Other item not migrated",
             "The item at the other end failed to migrate: fix its failure first, then re-run.",
+        ),
+        (
+            # Before "Unmapped user": inviting someone who has an account (deactivated) is no remedy.
+            r"deactivated in Jira",
+            "Deactivated Jira user",
+            "Pick another Jira user for them in the plan's user table or set a fallback user (or have a Jira "
+            "administrator reactivate the account), then re-run.",
         ),
         (
             r"no Jira account|user table|unmapped user|accountId",

@@ -47,6 +47,8 @@ class RunReport(RunProgress):
     # Users resolved since an earlier run, and the issues of earlier runs this run gave them to (as assignee/reporter).
     users_given: int = 0
     issues_given_users: int = 0
+    # Whether the run muted the Jira project's notifications and put them back (None: it did not mute them).
+    notifications: str | None = None
     # Failed records of the migration (every run's, lookups too), behind `failures_url`.
     failures_total: int = 0
     # The first failures; the complete list, paged and grouped by reason, is at `failures_url`.

@@ -215,6 +215,29 @@ class RunReports:
             ).one()
         return int(row[0] or 0), int(row[1] or 0)
 
+    async def notifications(self, migration_id: str, run_id: str) -> str | None:
+        """What the run did to the Jira project's notifications, in the user's words (None: it did not mute them)."""
+        async with self.sessions() as session:
+            record = await session.scalar(
+                select(ItemRecord).where(
+                    ItemRecord.migration_id == migration_id,
+                    ItemRecord.kind == K.NOTIFICATION_SCHEME,
+                    ItemRecord.source_key == run_id,
+                )
+            )
+        if record is None:
+            return None
+        own = (record.detail or {}).get("original_name") or "its own"
+        if (record.detail or {}).get("restored"):
+            left = (record.detail or {}).get("left")
+            if left:
+                return f"Jira notifications were muted during the run; the project kept {left!r}, set while it ran"
+            return f"Jira notifications were muted during the run; the project's scheme {own!r} is back"
+        return (
+            f"Jira notifications are muted while the run goes, paused included; the project's scheme {own!r} comes "
+            "back when it ends"
+        )
+
     async def _issue_keys(
         self, session: AsyncSession, migration_id: str, only: set[int] | None = None
     ) -> dict[int, str]:

@@ -205,6 +205,7 @@ class MigrationService(Migrations, RunReports):
             users_unmatched=users_unmatched,
             users_given=users_given,
             issues_given_users=issues_given_users,
+            notifications=await self.notifications(run.migration_id, run_id),
             failures_total=failures.total,
             failures=[
                 FailedItem(

@@ -36,6 +36,8 @@ class UserRow(BaseModel):
     email: str | None = None
     matched: Matched
     account_id: str | None = None
+    account_name: str | None = None  # the Jira account's display name
+    account_email: str | None = None  # its e-mail, when the site shows it
     reason: str | None = None
 
 
@@ -43,6 +45,7 @@ class UserTable(BaseModel):
     users: list[UserRow]
     fallback_user_email: str | None = None
     fallback_account_id: str | None = None
+    fallback_name: str | None = None
     fallback_problem: str | None = None
 
     def count(self, matched: Matched) -> int:
@@ -89,6 +92,8 @@ class UserMapping:
                 email=u.email,
                 matched=_matched(u, plan),
                 account_id=u.account,
+                account_name=u.account_name,
+                account_email=u.account_email,
                 reason=u.reason,
             )
             # those that need a look first: no account, then the fallback user's stand-ins
@@ -98,6 +103,7 @@ class UserMapping:
             users=rows,
             fallback_user_email=plan.fallback_user_email,
             fallback_account_id=resolution.fallback_account,
+            fallback_name=resolution.fallback_name,
             fallback_problem=resolution.fallback_problem,
         )
 

@@ -71,6 +71,9 @@ class MappingPlan(BaseModel):
     skip_phases: list[str] = Field(default_factory=list)
     # Original dates, people, state and the way back to ADO, on every issue (migrayt/translation/provenance.py).
     provenance_fields: ProvenanceChoice = Field(default_factory=ProvenanceChoice)
+    # Mute the Jira project's notifications during the run (a notification scheme without events, the project's own
+    # restored at the end): a migration e-mails no one. Needs the Administer Projects permission; preflight says so.
+    mute_notifications: bool = True
 
     def target_status(self, ado_type: str, ado_state: str) -> str | None:
         per_type = self.states.get(ado_type) or {}

@@ -39,7 +39,7 @@ def plugin(name: str) -> Plugin:
 
 def plugin_of_kind(kind: str) -> Plugin | None:
     """The plugin whose writes records of this kind are (undo asks it to remove them)."""
-    return next((p for p in all_plugins().values() if kind in p.billed_kinds), None)
+    return next((p for p in all_plugins().values() if kind in p.billed_kinds or kind in p.undone_kinds), None)
 
 
 def billed_units() -> dict[str, str]:

@@ -23,7 +23,8 @@ Everything a plugin answers goes through this class; the places that ask it:
 - delta          the registry line's `delta=True`: a delta sync calls `write` over the changed items, so
                  `write` must skip what its records say is done and write only what is new;
 - check          activities/validation/check.py, per migrated item;
-- remove         activities/undo/removal.py, per record of one of `billed_kinds` (what the plugin wrote).
+- remove         activities/undo/removal.py, per record of one of `billed_kinds` or `undone_kinds` (what the
+                 plugin wrote).
 
 Exactly once (docs: /work/shared/DESIGN.md): every write has an item record of the plugin's own kind
 (`billed_kinds`), marked pending and committed before the write, done with the Jira id after it; a pending
@@ -110,6 +111,8 @@ class Plugin(ABC):
     name: ClassVar[str] = ""
     # Record kinds it writes → the price-table unit each done record is billed as (the quote counts the same units).
     billed_kinds: ClassVar[Mapping[str, str]] = {}
+    # Record kinds it writes that are not billed but that an undo must take out too (Xray's Test Sets and Plans).
+    undone_kinds: ClassVar[frozenset[str]] = frozenset()
 
     # --- intake -------------------------------------------------------------------------------------
 
@@ -156,7 +159,7 @@ class Plugin(ABC):
         return found
 
     async def remove(self, ctx: MigrationContext, record: ItemRecord, issue_key: str | None) -> str:
-        """Undo one done record of `billed_kinds`: "deleted", "already gone" or "refused: <why>"."""
+        """Undo one done record of `billed_kinds` / `undone_kinds`: "deleted", "already gone" or "refused: <why>"."""
         return "already gone"
 
 

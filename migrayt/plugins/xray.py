@@ -1,14 +1,14 @@
 """ADO Test Cases → Xray Cloud tests, ADO test suites and plans → Xray Test Sets and Test Plans.
 
-Create items makes each test case's Jira issue (the plan maps "Test Case" to Xray's "Test" type), so its links
-("Tested By"), attachments, comments and status travel like any item's. This plugin then gives that Test its
-Xray content: the steps in order (`Microsoft.VSTS.TCM.Steps`, shared steps expanded in place: see
-migrayt/translation/test_steps.py), the parameters' data rows as its dataset, and its place in every suite and
-plan: each ADO suite becomes a Test Set, each ADO plan a Test Plan holding every test of its suites.
-
-Why not Xray's bulk test import: it only creates tests. Importing would either create a second issue next to the
-one create items made, or leave test cases out of phases 2–7 (their links to stories would fail and their
-comments, attachments and statuses be lost). Editing the Test in place keeps one issue per test case.
+Each test case becomes its Xray Test through Xray's bulk test import, an asynchronous job, run inside create items
+(migrayt/plugins/xray_import.py: the job's id is committed before it is polled, so a restarted worker reads the job
+instead of importing again). Made in phase 2 with every other issue, the Tests are items like any other: their
+links ("Tested By"), attachments, comments and statuses travel in phases 3–7 through their `issue` records. The
+import carries the manual steps in order (`Microsoft.VSTS.TCM.Steps`, shared steps expanded in place: see
+migrayt/translation/test_steps.py); this plugin's phase then adds what the import cannot: the parameters' data rows
+as the Test's dataset, and its place in every suite and plan (each ADO suite a Test Set, each ADO plan a Test Plan
+holding every test of its suites). It reads the imported steps back first (equal: nothing written), and is also
+what carries steps changed in ADO since onto the Test (a delta sync, a later run).
 
 Exactly once, by converging on what Xray holds (a consistent read by issue id, never the search index):
 - a test case (record "xray_test", pending before any write): its steps are read back first; equal → nothing,
@@ -21,7 +21,11 @@ Exactly once, by converging on what Xray holds (a consistent read by issue id, n
   record is done once the container's tests, read back, include it.
 
 Without Xray on the Jira site (no API key on the target): the test case's steps (and dataset) are appended to its
-issue's description as an ADF table, once (record "steps_table"; the heading marks it, read back first).
+issue's description as an ADF table, once (record "steps_table"; the heading marks it, read back first). Steps that
+would push the description past Jira's limit go to an attached file instead (record "steps_file", uploaded first),
+and the description keeps the heading with a note naming the file.
+
+Undo deletes the Test Sets and Test Plans the migration made (`undone_kinds`); the Tests go as its issues.
 
 Runs and results (ADO test runs and outcomes) are not carried: they are execution history bound to builds,
 configurations and testers that have no counterpart until the tests run in Xray; a migration carries the tests,
@@ -35,22 +39,31 @@ import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from migrayt.activities.execution.phase_batch import PhaseBatch
+from migrayt.activities.execution.content_io import IssueFiles, bytes_source
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.adf.fit import adf_char_count, fit_adf
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import JiraClient
 from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
-from migrayt.contracts.record_kinds import ISSUE, STEPS_TABLE, XRAY_CONTAINER, XRAY_MEMBERSHIP, XRAY_TEST
+from migrayt.contracts.record_kinds import (
+    ISSUE,
+    STEPS_FILE,
+    STEPS_TABLE,
+    XRAY_CONTAINER,
+    XRAY_MEMBERSHIP,
+    XRAY_TEST,
+)
 from migrayt.contracts.validation import Difference, DifferenceKind
 from migrayt.plugins.contract import Detection, Plugin, PluginFinding, PluginScan
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
+from migrayt.translation.issue_fields import TEXT_LIMIT
 from migrayt.translation.test_steps import (
     STEPS_TABLE_HEADING,
     StepsError,
@@ -58,6 +71,9 @@ from migrayt.translation.test_steps import (
     parse_test_case,
     shared_step_ids,
 )
+
+if TYPE_CHECKING:  # create items imports this module (plugins/xray_import.py), and phase_batch imports create items
+    from migrayt.activities.execution.phase_batch import PhaseBatch
 
 TEST_CASE = "Test Case"
 STEPS_FIELDS = ("Microsoft.VSTS.TCM.Steps", "Microsoft.VSTS.TCM.Parameters", "Microsoft.VSTS.TCM.LocalDataSource")
@@ -177,6 +193,40 @@ def steps_table_adf(parsed: TestCaseSteps) -> list[dict[str, Any]]:
     return nodes
 
 
+def steps_file_name(item_id: int) -> str:
+    return f"ado-{item_id}-test-steps.txt"
+
+
+def steps_file(item_id: int, parsed: TestCaseSteps) -> bytes:
+    """The steps (and dataset) as a readable page when the table would not fit in the description."""
+    lines = [f"Test steps of ADO test case #{item_id} ({len(parsed.steps)} step(s)), in order.", ""]
+    for n, s in enumerate(parsed.steps, start=1):
+        lines += [f"Step {n}", f"Action: {s.action}", f"Expected result: {s.expected}", ""]
+    if parsed.dataset is not None and parsed.dataset.rows:
+        lines.append("Dataset (one row per iteration)")
+        lines += ["\t".join(row) for row in parsed.dataset.as_csv_rows()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def with_steps_note(description: dict[str, Any], parsed: TestCaseSteps, file_name: str) -> dict[str, Any]:
+    """The description with the steps heading and a note naming the attached file, cut to fit Jira's limit."""
+    note = [
+        {"type": "heading", "attrs": {"level": 3}, "content": [{"type": "text", "text": TABLE_HEADING}]},
+        {
+            "type": "paragraph",
+            "content": [
+                {
+                    "type": "text",
+                    "text": f"{len(parsed.steps)} step(s), too long for the description: see the attached {file_name}.",
+                }
+            ],
+        },
+    ]
+    room = TEXT_LIMIT - adf_char_count({"type": "doc", "version": 1, "content": note})
+    base, _ = fit_adf({"type": "doc", "version": 1, "content": list(description.get("content") or [])}, limit=room)
+    return {**description, "content": [*(base.get("content") or []), *note]}
+
+
 def has_table(description: Any) -> bool:
     def walk(node: Any) -> bool:
         if isinstance(node, dict):
@@ -194,6 +244,8 @@ def has_table(description: Any) -> bool:
 class Xray(Plugin):
     # Without Xray the steps table is part of the test case's issue (billed as an item): no unit of its own.
     billed_kinds = {XRAY_TEST: "test", XRAY_MEMBERSHIP: "test_membership"}
+    # The Test Sets and Test Plans it made: an undo deletes them (the tests go as issues, memberships with them).
+    undone_kinds = frozenset({XRAY_CONTAINER})
 
     async def detect(self, ado: AdoClient, jira: JiraClient | None, xray: XrayClient | None = None) -> Detection:
         ids = await ado.wiql_ids(
@@ -326,6 +378,14 @@ class Xray(Plugin):
         return out
 
     # --- trust after the run ------------------------------------------------------------------------
+
+    async def remove(self, ctx: Any, record: Any, issue_key: str | None) -> str:
+        """A Test Set or Test Plan the migration made is deleted (a 404 counts as already gone); steps, datasets and
+        memberships live on their Test or container and go with it."""
+        if record.kind != XRAY_CONTAINER or not record.target_key:
+            return "already gone"
+        await ctx.jira.delete_issue(record.target_key)
+        return "deleted"
 
     async def check(self, ctx: Any, wi: Any, issue_key: str) -> list[Difference]:
         """A test case's steps in Xray (or its description's table without Xray) equal the source's now."""
@@ -578,21 +638,44 @@ class StepsTable:
             await session.commit()
         issue = await batch.ctx.jira.get_issue(self._key, fields=["description"])
         description = issue.fields.get("description") or {"type": "doc", "version": 1, "content": []}
+        detail: dict[str, Any] = {"steps": len(parsed.steps)}
         if not has_table(description):  # read back first: an earlier attempt may have written it
             doc = {**description, "content": [*(description.get("content") or []), *steps_table_adf(parsed)]}
+            if adf_char_count(doc) > TEXT_LIMIT:
+                # Past Jira's description limit: the steps go to an attached file (uploaded first, so a description
+                # that names it always has it), the description keeps the heading and says where they are.
+                filed = await self._attach(parsed)
+                if filed.state == "failed":
+                    await _fail(batch, STEPS_TABLE, key, f"the steps file could not be attached: {filed.error}")
+                    return "failed"
+                doc = with_steps_note(description, parsed, steps_file_name(self._id))
+                detail["file"] = steps_file_name(self._id)
             try:
                 await batch.ctx.jira.edit_issue(self._key, {"description": doc})
             except ApiError as err:
                 if err.status in (401, 403) or err.status >= 500 or err.retryable:
                     raise
-                reason = (
-                    f"Jira refused the steps table in {self._key}'s description (e.g. past its length limit): {err}"
-                )
+                reason = f"Jira refused the steps table in {self._key}'s description: {err}"
                 await _fail(batch, STEPS_TABLE, key, reason)
                 return "failed"
         async with batch.sessions() as session:
-            await item_records.mark_done(
-                session, batch.migration_id, STEPS_TABLE, key, self._key, batch.run_id, {"steps": len(parsed.steps)}
-            )
+            await item_records.mark_done(session, batch.migration_id, STEPS_TABLE, key, self._key, batch.run_id, detail)
             await session.commit()
         return "created"
+
+    async def _attach(self, parsed: TestCaseSteps) -> Any:
+        batch, key = self._batch, str(self._id)
+        record = (await batch.records(STEPS_FILE, [key])).get(key)
+        issue = (await batch.records(ISSUE, [key])).get(key)
+        adopted = bool((getattr(issue, "detail", None) or {}).get("adopted"))
+        data = steps_file(self._id, parsed)
+        files = IssueFiles(batch.sessions, batch.ctx, batch.run_id, self._key, adopted=adopted)
+        return await files.put(
+            STEPS_FILE,
+            key,
+            steps_file_name(self._id),
+            len(data),
+            bytes_source(data),
+            record,
+            {"steps": len(parsed.steps)},
+        )

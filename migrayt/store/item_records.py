@@ -117,6 +117,22 @@ async def mark_done_many(
     await session.execute(stmt)
 
 
+async def note_pending(session: AsyncSession, migration_id: str, kind: str, details: dict[str, dict[str, Any]]) -> None:
+    """Merge what a pending write's reconciliation needs into its record (e.g. the id of the job it started);
+    a record no longer pending is left as it is."""
+    for key, detail in details.items():
+        await session.execute(
+            update(ItemRecord)
+            .where(
+                ItemRecord.migration_id == migration_id,
+                ItemRecord.kind == kind,
+                ItemRecord.source_key == key,
+                ItemRecord.state == PENDING,
+            )
+            .values(detail=ItemRecord.detail.op("||")(cast(detail, JSONB)), updated_at=func.now())
+        )
+
+
 async def mark_failed(
     session: AsyncSession,
     migration_id: str,

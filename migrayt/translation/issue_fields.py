@@ -203,8 +203,10 @@ def build_issue_fields(
         summary = summary[: SUMMARY_LIMIT - 1] + "…"
         notes.append("title cut to 255 characters; the full title heads the description")
 
+    # Jira e-mails whoever a mention names, whatever the project's notification scheme: a muted run writes "@Name".
+    users = lookups.users_by_ado_id
     adf_context = AdfContext(
-        mention=lambda ado_identity, name: lookups.users_by_ado_id.get(ado_identity),
+        mention=None if plan.mute_notifications else lambda ado_identity, _name: users.get(ado_identity),
         work_item_key=lambda n: lookups.issue_keys.get(n),
     )
     html_parts = []

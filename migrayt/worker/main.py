@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from migrayt.activities.execution.create_items import CreateItemsActivities
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.execution.migration_context import MigrationContexts
+from migrayt.activities.execution.notifications import NotificationActivities
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.execution.savepoints import SavepointActivities
@@ -143,11 +144,14 @@ async def run_worker(
     )
     contexts = MigrationContexts(sessions, connectors)
     savepoints = SavepointActivities(sessions, contexts, settings)
+    notifications = NotificationActivities(sessions, contexts)
     activities = [
         savepoints.write_savepoint,
         savepoints.check_savepoint_sample,
         RunEventActivities(sessions, _validate_after_run(settings, sessions, client)).record_run_event,
         PreflightActivities(sessions, contexts, parents_at_create=settings.parents_at_create).preflight,
+        notifications.mute,
+        notifications.restore,
         CreateItemsActivities(
             sessions, contexts, settings.index_lag_grace_seconds, parents_at_create=settings.parents_at_create
         ).create_items,

@@ -54,7 +54,7 @@ class RunControls:
 
     async def _record(
         self, action: str, actor: str = "system", door: str = "system", reason: str | None = None
-    ) -> None:
+    ) -> object:
         """Writes one audit event (and the job's row) for `action`."""
         raise NotImplementedError
 

@@ -25,7 +25,13 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from migrayt.activities.execution.run_events import RunEventActivities
     from migrayt.activities.execution.savepoints import SavepointActivities
-    from migrayt.contracts.execution import BatchResult, PreflightInput, PreflightResult, RunEventInput
+    from migrayt.contracts.execution import (
+        BatchResult,
+        PreflightInput,
+        PreflightResult,
+        RunEventInput,
+        RunEventResult,
+    )
     from migrayt.contracts.phases import Phase, PhaseKind, batched
     from migrayt.contracts.phases import phase as registered
     from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunProgress, RunStatus
@@ -35,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Runs since this patch: a plugin's batch that fails for good fails its items, not the run.
 PLUGIN_ISOLATED = "plugin-isolated"
+# Runs since this patch show the status their end settled at (COMPLETED_WITH_ACCEPTED_EXCEPTIONS when every
+# failure was accepted already) in the MigrationStatus search attribute and the progress query, as the API does.
+SETTLED_STATUS = "settled-status"
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -115,6 +124,13 @@ class RunEngine(RunControls):
         """The workflow's input to continue as new with, carrying `self._cp`."""
         raise NotImplementedError
 
+    async def _after_preflight(self) -> None:
+        """What a workflow does once its preflight activity passed (a migration run mutes Jira's notifications)."""
+
+    async def _before_finish(self) -> None:
+        """What a workflow does before its final status is written, on every way a run ends (cancel included: the
+        engine calls it shielded from Temporal's cancellation)."""
+
     def _batch_fields(self) -> dict[str, Any]:
         """More fields for every batch input (those a phase's input does not have are ignored)."""
         return {}
@@ -176,6 +192,7 @@ class RunEngine(RunControls):
             heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
+        await self._after_preflight()
         self._cp.tier_sizes = result.tier_sizes
         for name in batched(self._phases):
             self._cp.counters[name].total = result.items_total
@@ -359,10 +376,10 @@ class RunEngine(RunControls):
         reason: str | None = None,
         error: str | None = None,
         finished: bool = False,
-    ) -> None:
+    ) -> RunEventResult:
         assert self._run is not None
         self._cp.event_seq += 1
-        await workflow.execute_activity_method(
+        return await workflow.execute_activity_method(
             RunEventActivities.record_run_event,
             RunEventInput(
                 run_id=self._run.run_id,
@@ -387,14 +404,19 @@ class RunEngine(RunControls):
         self, status: RunStatus, error: str | None = None, actor: str = "system", door: str = "system"
     ) -> tuple[RunStatus, str | None]:
         await self._apply_controls()
+        await self._before_finish()
         # A final status is shown only once its row (with the error) is in the database: whoever sees
         # FAILED through the query can read why at once.
         self._shown_while_finishing = self._status
         self._status = status
         self._upsert_search_attributes()
-        await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
+        recorded = await self._record("run_finished", actor=actor, door=door, error=error, finished=True)
         self._shown_while_finishing = None
-        return status, error
+        settled = RunStatus(recorded.status) if recorded.status else status
+        if settled != status and workflow.patched(SETTLED_STATUS):
+            self._status = settled
+            self._upsert_search_attributes()
+        return self._status, error
 
 
 def fresh_counters(names: list[str], total: int = 0) -> dict[str, PhaseCounters]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from migrayt.activities.execution.notifications import NotificationActivities
+    from migrayt.contracts.execution import NotificationsInput
     from migrayt.contracts.phases import run_phases
     from migrayt.contracts.runs import (
         LEGACY_RUN_PHASES,
@@ -15,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from migrayt.workflows.engine import (  # noqa: F401 (re-exported for tests)
         BATCH_RETRY,
         BOOKKEEPING_RETRY,
+        CANCELLATION,
         HEARTBEAT,
         EngineRun,
         RunEngine,
@@ -28,6 +35,16 @@ CUT_BATCHES = "pause-cuts-batches"
 PHASES_BY_NAME = "phases-by-name"
 # Runs started since this patch write savepoints (engine._savepoint); recorded histories before it replay without.
 SAVEPOINTS = "savepoints"
+# Runs started since this patch mute the Jira project's notifications once preflight passed (its checks, read-only,
+# fail a run before any write) and put its own scheme back when they end (activities/execution/notifications.py).
+MUTES_NOTIFICATIONS = "mute-notifications"
+# Putting the project's scheme back outlasts a Jira outage; a refusal (the permission taken away) is reported instead.
+RESTORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["BadConfiguration"],
+)
 
 
 @workflow.defn
@@ -35,12 +52,14 @@ class MigrationRunWorkflow(RunEngine):
     def __init__(self) -> None:
         super().__init__()
         self._input: MigrationRunInput | None = None
+        self._mutes = False
 
     @workflow.run
     async def run(self, input: MigrationRunInput) -> MigrationRunResult:
         self._cuts_batches = workflow.patched(CUT_BATCHES)
         by_name = workflow.patched(PHASES_BY_NAME)
         self._savepoints = workflow.patched(SAVEPOINTS)
+        self._mutes = workflow.patched(MUTES_NOTIFICATIONS)
         fresh = input.checkpoint is None
         if input.phases:
             names = list(input.phases)
@@ -69,3 +88,34 @@ class MigrationRunWorkflow(RunEngine):
     def _continued_input(self) -> MigrationRunInput:
         assert self._input is not None
         return self._input.model_copy(update={"checkpoint": self._cp})
+
+    async def _after_preflight(self) -> None:
+        if not self._mutes:
+            return
+        assert self._run is not None
+        await workflow.execute_activity_method(
+            NotificationActivities.mute,
+            NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=BATCH_RETRY,
+            # A cancelled mute has stopped before the restore reads the project's scheme.
+            cancellation_type=CANCELLATION[True],
+        )
+
+    async def _before_finish(self) -> None:
+        if not self._mutes:
+            return
+        assert self._run is not None
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.restore,
+                NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RESTORE_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            await self._record("notifications_not_restored", error=message)

@@ -75,3 +75,7 @@ async def test_map_show_lists_users_and_map_edit_takes_an_email(api_and_worker, 
     matched = {u["ado_user"]: u["matched"] for u in listed}
     assert matched["ines-laptop\\ines"] == "picked"
     assert matched["morgan.ellery@partner-agency.example"] == "fallback"
+    # Jira accounts by name and e-mail, as the web app shows them: an accountId says nothing to a person.
+    shown = " ".join((await migrayt("map", "show", mid, *cli)).output.split())
+    assert f"{someone.display_name} <{someone.email}>" in shown
+    assert jira_account_id(someone.unique_name) not in shown

@@ -22,9 +22,10 @@ from migrayt.temporal.codec import (
     decoded_history,
 )
 from migrayt.workflows.delta_sync import DELTA_ON_RUN_ENGINE
-from migrayt.workflows.engine import PLUGIN_ISOLATED
+from migrayt.workflows.engine import PLUGIN_ISOLATED, SETTLED_STATUS
 from migrayt.workflows.migration_run import (
     CUT_BATCHES,
+    MUTES_NOTIFICATIONS,
     PHASES_BY_NAME,
     SAVEPOINTS,
     MigrationRunWorkflow,
@@ -39,7 +40,15 @@ TENANT = "codec-tenant-zeta"
 
 
 # Our patches: a marker's data holds only one of these names.
-PATCHES = (CUT_BATCHES, PHASES_BY_NAME, DELTA_ON_RUN_ENGINE, SAVEPOINTS, PLUGIN_ISOLATED)
+PATCHES = (
+    CUT_BATCHES,
+    PHASES_BY_NAME,
+    DELTA_ON_RUN_ENGINE,
+    SAVEPOINTS,
+    PLUGIN_ISOLATED,
+    SETTLED_STATUS,
+    MUTES_NOTIFICATIONS,
+)
 
 
 def payloads_in(message) -> list[Payload]:

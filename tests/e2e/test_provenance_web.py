@@ -43,7 +43,9 @@ async def test_the_preview_states_the_panel_fallback_and_the_mapping_switches_pr
     migration_id = await intake.create_migration_from_connections(
         TENANT, "No admin", ado.id, jira.id, "PHX", "setup", "api"
     )
-    version = await intake.edit_plan(TENANT, migration_id, 1, structure_only_plan(), "setup", "api")
+    # No Jira administrator cannot mute the project's notifications either: the plan leaves them on.
+    plan = structure_only_plan().model_copy(update={"mute_notifications": False})
+    version = await intake.edit_plan(TENANT, migration_id, 1, plan, "setup", "api")
     await intake.approve_plan(TENANT, migration_id, version, "setup", "api")
     await intake.preview_result(await intake.start_preview(TENANT, migration_id, "setup", "api"))
 

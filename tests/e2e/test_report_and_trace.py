@@ -58,12 +58,14 @@ async def test_trace_search_and_report_download_from_the_run_page(web, page: Pag
     # The complete failure list, grouped by reason: the generated partner user has no Jira account.
     listing = await web.service.failure_page(TENANT, run_id)
     await page.locator("#all-failures").click()
-    await expect(page.locator("#failure-count")).to_contain_text(f"{listing.total} failure(s)")
+    await expect(page.locator("#failure-count")).to_contain_text(
+        f"{listing.total} failure{'' if listing.total == 1 else 's'}"
+    )
     await expect(page.locator("#failure-groups")).to_contain_text("Unmapped user")
     await expect(page.locator("#failures tbody tr")).to_have_count(listing.total)
     await page.locator("#failure-phase").select_option("attachments")
     await page.get_by_role("button", name="Show").click()
-    await expect(page.locator("#failure-count")).to_contain_text("0 failure(s) in Attachments")
+    await expect(page.locator("#failure-count")).to_contain_text("No failure left open in Attachments")
     await screenshot(page, "22-run-failures")
 
     await page.goto(f"{web.url}/app/runs/{run_id}")

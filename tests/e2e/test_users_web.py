@@ -62,6 +62,11 @@ async def test_map_users_in_the_picker_then_the_run_has_no_user_failures(web, pa
     await expect(row(page, INES)).to_contain_text("unmatched")
     await expect(row(page, stand_in.unique_name.lower())).to_contain_text("by e-mail")
     await expect(page.locator("#users-summary")).to_contain_text("4 unmatched")
+    # Chris has left: Jira keeps his account deactivated. Said so, with what to do, not "no Jira account".
+    chris = row(page, "chris.walden@acme.example")
+    await expect(chris).to_contain_text("deactivated in Jira")
+    await expect(chris).to_contain_text("pick another Jira user for them in the plan's user table, or set a fallback")
+    await expect(row(page, "morgan.ellery@partner-agency.example")).to_contain_text("no Jira account with this e-mail")
     await screenshot(page, "mapping-users-unmatched")
 
     # Pick Ines's Jira account from the site's search; name a fallback for those who have none.
@@ -73,7 +78,14 @@ async def test_map_users_in_the_picker_then_the_run_has_no_user_failures(web, pa
     await page.locator("#save-plan").click()
 
     await expect(row(page, INES)).to_contain_text("picked")
-    await expect(row(page, INES).locator(".account")).to_have_text(jira_account_id("INES-LAPTOP\\ines"))
+    # The account by its name as Jira shows it; the accountId only in small print and the tooltip.
+    await expect(row(page, INES).locator(".account-name")).to_have_text("Ines Corbeau")
+    await expect(row(page, INES).locator(".account")).to_have_attribute(
+        "title", "accountId " + jira_account_id("INES-LAPTOP\\ines")
+    )
+    matched = row(page, stand_in.unique_name.lower()).locator(".account")
+    await expect(matched.locator(".account-name")).to_have_text(stand_in.display_name)
+    await expect(matched).to_contain_text(stand_in.email or "")
     await expect(row(page, "morgan.ellery@partner-agency.example")).to_contain_text("fallback user")
     await expect(page.locator("#users-summary")).to_contain_text("0 unmatched")
     _, plan = await intake.plan(TENANT, migration_id)

@@ -54,7 +54,7 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
     assert f"ADO #{big_file_item} attachment db-dump-{big_file_item}.bin: Jira refused the file as too large" in out
     for name, unique, reason in (
         ("Morgan Ellery (Contractor)", "morgan.ellery@partner-agency.example", "no Jira account"),
-        ("Chris Walden", "chris.walden@acme.example", "no Jira account"),
+        ("Chris Walden", "chris.walden@acme.example", "deactivated in Jira"),  # he left: his account is kept
         # Service and local accounts have no e-mail to match by, and are told so.
         ("Phoenix Build Service", "acme\\svc-phoenix-build", "no e-mail in Azure DevOps"),
         ("Ines Corbeau", "ines-laptop\\ines", "no e-mail in Azure DevOps"),

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import func, select
 
 from migrayt.contracts.runs import RunStatus
+from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.generator.project import SourceChange
@@ -47,7 +48,9 @@ async def test_full_run_lands_every_file_and_comment(stack, worker, monkeypatch)
     monkeypatch.setenv("MIGRAYT_JIRA_COMMENTS_PER_ISSUE", str(COMMENT_CAP))
     ugly = GeneratedProject(SPEC).ugly_cases()
     with running_sandbox(SPEC, jira_options={"max_comments_per_issue": COMMENT_CAP}) as sandbox:
-        migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
+        # With Jira's notifications on, `@` mentions stay mentions of the people's accounts (checked one by one).
+        plan = default_plan().model_copy(update={"mute_notifications": False})
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         started = time.monotonic()
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         progress = await wait_final(stack, TENANT, run_id)

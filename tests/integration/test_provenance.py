@@ -217,7 +217,9 @@ async def test_where_field_creation_is_refused_the_facts_go_in_a_panel_as_the_pr
     items, seed = 30, 33
     project = GeneratedProject(ProjectSpec(seed=seed, items=items))
     with running_sandbox(items=items, seed=seed, jira_options={"field_admin": False}) as sandbox:
-        migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        # No Jira administrator cannot mute the project's notifications either: the plan runs with them on.
+        plan = structure_only_plan().model_copy(update={"mute_notifications": False})
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
         intake = IntakeService(stack.settings, stack.service.sessions, stack.client)
         preview_id = await intake.start_preview(TENANT, migration_id, actor="ana@example.com", door="api", samples=3)
         done = await intake.preview_result(preview_id)

@@ -55,6 +55,11 @@ async def test_preview_predicts_the_runs_user_failures(stack, worker, sandbox, w
     predicted = Counter((f.kind, f.reason) for f in report.failures)
     actual = Counter((f["kind"], f["error"]) for f in failures)
     assert predicted == actual
+    # The counts the pages and the CLI show, under the same names: failed items, and unmatched users apart.
+    shown = await stack.service.run_report(TENANT, run_id, failures_limit=10_000)
+    assert (report.failed_items, report.users_unmatched) == (shown.failed_items, shown.users_unmatched)
+    # Each predicted failure named as the run names it: by its ADO item and what it is, never a bare GUID.
+    assert {(f.ado_id, f.what) for f in report.failures} == {(f.ado_id, f.what) for f in shown.failures}
     assert report.phases["create_items"].model_dump() == progress.counters["create_items"].model_dump()
     # No issue fails on a user: the e-mail in the table resolved, the bad entry left the user out.
     assert not [f for f in failures if f["kind"] == "issue" and "User '" in (f["error"] or "")]

@@ -37,6 +37,7 @@ async def test_responses_validate_against_official_schemas() -> None:
         c = rec.call
         await c("GET", "/rest/api/3/myself", 200)
         await c("GET", "/rest/api/3/user/search?query=a", 200)
+        await c("GET", "/rest/api/3/users/search?startAt=0&maxResults=100", 200)
         await c("GET", "/rest/api/3/user?accountId=u-2", 200)
         await c("GET", "/rest/api/3/field", 200)
         await c("GET", "/rest/api/3/priority", 200)

@@ -122,6 +122,27 @@ def test_a_bad_element_fails_alone_with_its_reason(sandbox: SandboxServer, xray:
     assert sandbox_state(sandbox.jira_url)["issues"]["total"] == 1
 
 
+def test_a_refusal_set_for_a_label_fails_that_test_in_the_job_and_each_test_names_its_job(
+    sandbox: SandboxServer, xray: httpx.Client
+) -> None:
+    refused = {"priority": "The priority selected is invalid."}
+    xray.put("/_sandbox/import-refusals", json={"src-refused": refused}).raise_for_status()
+    job_id = xray.post(
+        "/api/v2/import/test/bulk", json=[manual_test("kept", ("a", "", "b")), manual_test("refused", ("a", "", "b"))]
+    ).json()["jobId"]
+    job = finished(xray, job_id)
+    assert job["status"] == "partially_successful"
+    assert job["result"]["errors"] == [{"elementNumber": 1, "errors": refused}]
+    tests = xray.get("/_sandbox/state/tests").json()["tests"]
+    assert [(t["labels"], t["job"]) for t in tests.values()] == [(["src-kept"], job_id)]
+    # Emptying the site forgets the refusals too.
+    httpx.post(f"{sandbox.jira_url}/_sandbox/reset").raise_for_status()
+    again = finished(
+        xray, xray.post("/api/v2/import/test/bulk", json=[manual_test("refused", ("a", "", ""))]).json()["jobId"]
+    )
+    assert again["status"] == "successful"
+
+
 def test_one_import_job_at_a_time_per_user_and_at_most_a_thousand_tests(xray: httpx.Client) -> None:
     too_many = xray.post("/api/v2/import/test/bulk", json=[manual_test(f"t{n}", ("a", "", "")) for n in range(1001)])
     assert too_many.status_code == 400

@@ -21,6 +21,12 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     [
         ("no Jira account with this e-mail and none given in the plan's user table", "Unmapped user", "user table"),
         (
+            "deactivated in Jira: that account can no longer be assigned; pick another Jira user for them in the "
+            "plan's user table, or set a fallback user",
+            "Deactivated Jira user",
+            "reactivate",
+        ),
+        (
             "Jira refused the file as too large (HTTP 413): The file is larger than 4000 bytes.",
             "File too large for Jira",
             "attachment size limit",

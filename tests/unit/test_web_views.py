@@ -76,6 +76,16 @@ def test_the_edit_form_switches_provenance_fields_each_on_its_own():
     assert views.apply_form(plan, {"e:types/Bug": "Bug"}).provenance_fields == plan.provenance_fields
 
 
+def test_the_edit_form_switches_muting_notifications_off_and_on():
+    plan = default_plan()
+    assert plan.mute_notifications  # on by default
+    off = views.apply_form(plan, {"notifications_shown": "1"})
+    assert off.mute_notifications is False
+    assert views.apply_form(off, {"notifications_shown": "1", "mute_notifications": "on"}).mute_notifications
+    # A form without the switch leaves it as it was.
+    assert views.apply_form(off, {"e:types/Bug": "Bug"}).mute_notifications is False
+
+
 def test_phase_bars_follow_the_run():
     counters = {"create_items": PhaseCounters(total=40, created=30, failed=2), "hierarchy": PhaseCounters(total=40)}
     bars = {b.phase: b for b in views.phase_bars(RunStatus.RUNNING, "create_items", counters)}

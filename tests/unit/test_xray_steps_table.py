@@ -35,3 +35,22 @@ def test_a_description_with_the_table_is_recognised_and_one_without_is_not() -> 
     assert has_table(doc({"type": "paragraph", "content": [{"type": "text", "text": "intro"}]}, *nodes))
     assert not has_table(doc({"type": "paragraph", "content": [{"type": "text", "text": TABLE_HEADING + "!"}]}))
     assert not has_table(None)
+
+
+def test_steps_past_the_limit_leave_a_note_naming_the_file_and_the_file_holds_every_step_in_order() -> None:
+    from migrayt.connectors.adf.fit import adf_char_count
+    from migrayt.plugins.xray import steps_file, with_steps_note
+    from migrayt.translation.issue_fields import TEXT_LIMIT
+
+    parsed = TestCaseSteps(steps=[TestStep(f"step {n} " + "x" * 900, f"ok {n}") for n in range(60)])
+    long_description = doc(
+        *({"type": "paragraph", "content": [{"type": "text", "text": "y" * 500}]} for _ in range(80))
+    )
+    noted = with_steps_note(long_description, parsed, "ado-7-test-steps.txt")
+    assert_valid(noted)
+    assert adf_char_count(noted) <= TEXT_LIMIT
+    assert has_table(noted) and "ado-7-test-steps.txt" in str(noted)
+    lines = steps_file(7, parsed).decode().splitlines()
+    assert [line for line in lines if line.startswith("Action: ")] == [
+        f"Action: step {n} " + "x" * 900 for n in range(60)
+    ]

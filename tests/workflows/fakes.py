@@ -17,6 +17,8 @@ from migrayt.contracts.execution import (
     BatchInput,
     CreateItemsInput,
     CreateItemsResult,
+    NotificationsInput,
+    NotificationsResult,
     PhaseBatchInput,
     PhaseBatchResult,
     PreflightInput,
@@ -38,11 +40,17 @@ class FakeRunActivities:
         hold: Iterable[str] = (),
         hold_event: str | None = None,
         refuse: Iterable[str] = (),
+        fail: Iterable[str] = (),
+        settled: str | None = None,
     ) -> None:
         self.tier_sizes = tier_sizes
         self.held_phases = set(hold)
         # Phases whose batches fail for good (as a plugin's batch that Jira refuses outright).
         self.refused_phases = set(refuse)
+        # Phases whose items all fail (the run ends INCOMPLETE), and the status its row settles at when it ends
+        # (as record_run_event settles a run whose every failure was accepted already).
+        self.failing_phases = set(fail)
+        self.settled = settled
         # A run event whose recording waits (as a slow database would) until `release_event`.
         self.held_event = hold_event
         self._event_released = asyncio.Event()
@@ -50,6 +58,10 @@ class FakeRunActivities:
         self.savepoints: list[WriteSavepointInput] = []
         # Run events and savepoints, in the order the workflow asked for them ("savepoint:<reason>").
         self.timeline: list[str] = []
+        # "mute" and "restore", in the order the workflow asked for them (not in `timeline`: runs before the
+        # notifications patch make neither).
+        self.notifications: list[str] = []
+        self.fail_preflight = False
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
@@ -58,7 +70,15 @@ class FakeRunActivities:
 
     @property
     def activities(self) -> list[Callable]:
-        return [self.preflight, self.create_items, self.run_phase_batch, self.record_run_event, self.write_savepoint]
+        return [
+            self.preflight,
+            self.create_items,
+            self.run_phase_batch,
+            self.record_run_event,
+            self.write_savepoint,
+            self.mute_notifications,
+            self.restore_notifications,
+        ]
 
     # --- what a test waits on and looks at -------------------------------------------------------
 
@@ -90,8 +110,20 @@ class FakeRunActivities:
 
     # --- the activities --------------------------------------------------------------------------
 
+    @activity.defn(name="mute_notifications")
+    async def mute_notifications(self, input: NotificationsInput) -> NotificationsResult:
+        await self._note(self.notifications, "mute")
+        return NotificationsResult(muted=True, original="Default Notification Scheme")
+
+    @activity.defn(name="restore_notifications")
+    async def restore_notifications(self, input: NotificationsInput) -> NotificationsResult:
+        await self._note(self.notifications, "restore")
+        return NotificationsResult(restored=True, original="Default Notification Scheme")
+
     @activity.defn(name="preflight")
     async def preflight(self, input: PreflightInput) -> PreflightResult:
+        if self.fail_preflight:
+            raise ApplicationError("the mapping plan does not fit Jira", type="BadMapping", non_retryable=True)
         return PreflightResult(tier_sizes=self.tier_sizes, items_total=sum(self.tier_sizes))
 
     @activity.defn(name="create_items")
@@ -109,7 +141,9 @@ class FakeRunActivities:
         if event.action == self.held_event:
             async with heartbeating(interval=0.1):
                 await self._event_released.wait()
-        return RunEventResult(recorded=True)
+        if not event.finished:
+            return RunEventResult(recorded=True)
+        return RunEventResult(recorded=True, status=self.settled or event.status)
 
     @activity.defn(name="write_savepoint")
     async def write_savepoint(self, input: WriteSavepointInput) -> WriteSavepointResult:
@@ -135,6 +169,8 @@ class FakeRunActivities:
             )
         await self._note(self.finished, batch)
         size = input.end - input.start
+        if phase in self.failing_phases:
+            return PhaseCounters(total=size, failed=size)
         return PhaseCounters(total=size, created=size)
 
     async def _note(self, into: list, what: object) -> None:

@@ -108,6 +108,26 @@ async def test_a_final_status_shows_only_once_its_row_is_written(workflow_env):
         assert (await handle.query(MigrationRunWorkflow.progress)).status == RunStatus.COMPLETED
 
 
+async def test_a_run_whose_failures_were_all_accepted_says_so_in_temporal_too(workflow_env):
+    # A re-run whose items failed again, all accepted by the user before: its row settles as
+    # COMPLETED_WITH_ACCEPTED_EXCEPTIONS, and what Temporal shows (the MigrationStatus search attribute that
+    # `temporal workflow list` filters on, the progress query, the result) says the same, not INCOMPLETE.
+    accepted = RunStatus.COMPLETED_WITH_ACCEPTED_EXCEPTIONS
+    fakes = FakeRunActivities(tier_sizes=[2], fail={"links"}, settled=accepted)
+    async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        assert (await handle.result()).status == accepted
+        assert fakes.event("run_finished").status == RunStatus.INCOMPLETE  # what the row was written as
+        assert (await handle.describe()).typed_search_attributes.get(STATUS) == accepted.value
+        assert (await handle.query(MigrationRunWorkflow.progress)).status == accepted
+
+
+async def test_a_run_with_failures_nobody_accepted_stays_incomplete_in_temporal(workflow_env):
+    fakes = FakeRunActivities(tier_sizes=[2], fail={"links"})
+    async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        assert (await handle.result()).status == RunStatus.INCOMPLETE
+        assert (await handle.describe()).typed_search_attributes.get(STATUS) == RunStatus.INCOMPLETE.value
+
+
 async def test_cancel_cuts_the_batches_under_way_and_ends_cancelled(workflow_env):
     fakes = FakeRunActivities(tier_sizes=[6], hold={"links"})
     async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:

@@ -34,6 +34,7 @@ from migrayt.contracts.record_kinds import (
     HISTORY,
     INLINE_IMAGE,
     ISSUE,
+    STEPS_FILE,
     WORKLOG_OVERFLOW,
 )
 from migrayt.store import item_records
@@ -50,6 +51,7 @@ FILE_KINDS = (
     COMMENT_ORIGINAL,
     COMMENT_OVERFLOW,
     WORKLOG_OVERFLOW,
+    STEPS_FILE,
 )
 
 # A write whose response keeps getting lost is reconciled and re-sent this many times before the
@@ -449,8 +451,10 @@ class RichText:
 
     def context(self) -> AdfContext:
         users = self._lookups.users_by_ado_id
+        # A mention e-mails the person named whatever the project's notification scheme: a muted run writes "@Name".
+        mention = None if self._ctx.plan.mute_notifications else lambda ado_identity, _name: users.get(ado_identity)
         return AdfContext(
-            mention=lambda ado_identity, _name: users.get(ado_identity),
+            mention=mention,
             work_item_key=self._keys.get,
             image=lambda src, alt: self._image(src, alt),
             drop_source_host=urlsplit(self._ctx.source.organization_url).hostname,

@@ -24,6 +24,7 @@ from migrayt.contracts.execution import CreateItemsInput, CreateItemsResult
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.mapping.plan import MappingPlan
+from migrayt.plugins.xray_import import TestImport, imports_tests, is_test_case
 from migrayt.store import item_records
 from migrayt.store.db import engine_of
 from migrayt.store.item_locks import ItemsBusy, claimed
@@ -121,6 +122,16 @@ class CreateItemsActivities:
             counters.adopted += adopted
 
         reconciled = 0
+        if imports_tests(ctx):
+            # Test cases become Xray Tests through Xray's import job instead of Jira's bulk create.
+            tests = TestImport(ctx, self._contexts, self._sessions, self._grace, input.run_id)
+            created, failed, reconciled = await tests.run(
+                [r for r in to_write if is_test_case(r)], [(r, rec) for r, rec in pending if is_test_case(r)]
+            )
+            counters.created, counters.failed = counters.created + created, counters.failed + failed
+            to_write = [r for r in to_write if not is_test_case(r)]
+            pending = [(r, rec) for r, rec in pending if not is_test_case(r)]
+
         # Every earlier attempt has ended (we hold the item locks), so its writes happened before now.
         settled_at = time.time()
         for round_ in range(AMBIGUOUS_ROUNDS):

@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts, bad_configuration
+from migrayt.activities.execution.notifications import cannot_mute
 from migrayt.activities.execution.provenance_fields import ProvenanceFields
 from migrayt.activities.execution.user_fields import give_left_out_users
 from migrayt.activities.execution.users import FALLBACK_USER, NO_ACCOUNT, resolve_users
@@ -72,6 +73,9 @@ class PreflightActivities:
             raise ApplicationError(
                 "the mapping plan does not fit Jira: " + "; ".join(problems), type="BadMapping", non_retryable=True
             )
+        # Read-only, before any write: a run that could not mute Jira's notifications stops here.
+        if ctx.plan.mute_notifications and not await ctx.jira.has_global_permission("ADMINISTER"):
+            raise bad_configuration(cannot_mute(ctx.target.project_key))
         await self._check_source(ctx)
         activity.heartbeat("users")
         resolved, fallback, unresolved, lookups = await self._resolve_users(ctx)

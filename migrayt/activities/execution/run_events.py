@@ -44,12 +44,14 @@ class RunEventActivities:
             if event.finished:
                 updates.update(finished_at=func.now(), error=event.error)
             await session.execute(run.on_conflict_do_update(index_elements=[Run.id], set_=updates))
+            settled: str | None = event.status if event.finished else None
             if event.finished and event.status == RunStatus.INCOMPLETE.value:
                 # Items failed again that the user had accepted count as accepted: all of them, and the run is
-                # closed COMPLETED_WITH_ACCEPTED_EXCEPTIONS (the workflow's own status stays INCOMPLETE).
+                # closed COMPLETED_WITH_ACCEPTED_EXCEPTIONS (the workflow shows it too: its search attribute).
                 row = await session.get(Run, event.run_id, populate_existing=True)
                 if row is not None:
                     await settle_run(session, row)
+                    settled = row.status
             audit = (
                 insert(AuditEvent)
                 .values(
@@ -74,4 +76,4 @@ class RunEventActivities:
         if self._after_run is not None and event.finished and event.status in VALIDATED_AFTER:
             # Also on a retry of this event: the hook itself refuses a second validation of the same run.
             await self._after_run(event)
-        return RunEventResult(recorded=recorded)
+        return RunEventResult(recorded=recorded, status=settled)

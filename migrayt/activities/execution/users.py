@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from migrayt.connectors.ado import AdoClient, GraphUser
+from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import JiraClient, JiraUser
 from migrayt.mapping.plan import MappingPlan
 from migrayt.translation.issue_fields import Lookups
@@ -17,6 +18,11 @@ FALLBACK_USER = "*fallback*"
 NO_ACCOUNT = "no Jira account with this e-mail and none given in the plan's user table"
 # A local or service account has no e-mail: saying "this e-mail" sent users looking for one.
 NO_EMAIL = "no e-mail in Azure DevOps to match a Jira account by, and none given in the plan's user table"
+# Someone who left: Jira keeps the account, deactivated, and refuses it as assignee or reporter.
+DEACTIVATED = (
+    "deactivated in Jira: that account can no longer be assigned; pick another Jira user for them in the plan's "
+    "user table, or set a fallback user"
+)
 
 Match = Literal["table", "email", "fallback", "unmatched"]
 
@@ -30,12 +36,20 @@ class UserMatch:
     account: str | None  # the Jira accountId the run writes for this user; None: the user is left out
     match: Match
     reason: str | None = None  # why no account of their own was found
+    # The account as Jira names it, for people to read (the accountId alone says nothing to them)
+    account_name: str | None = None
+    account_email: str | None = None
+
+    def give(self, account: JiraUser, match: Match) -> None:
+        self.account, self.match = account.account_id, match
+        self.account_name, self.account_email = account.display_name, account.email_address
 
 
 @dataclass
 class UserResolution:
     users: list[UserMatch] = field(default_factory=list)
     fallback_account: str | None = None  # None when the plan names no fallback user
+    fallback_name: str | None = None  # its display name in Jira
     fallback_problem: str | None = None  # the plan's fallback user has no Jira account: the run cannot start
 
     def lookups(self) -> Lookups:
@@ -60,6 +74,7 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
     graph = [u async for u in ado.iter_graph_users() if unique_name(u)]
     limit = asyncio.Semaphore(8)
     checked: dict[str, JiraUser | None] = {}
+    checked_inactive: dict[str, JiraUser] = {}
 
     async def by_email(email: str) -> JiraUser | None:
         async with limit:
@@ -70,6 +85,8 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
             async with limit:
                 found = await jira.find_user_by_email(value) if "@" in value else await jira.get_user(value)
             checked[value] = found if found is not None and found.active else None
+            if found is not None and not found.active:
+                checked_inactive[value] = found
         return checked[value]
 
     async def one(user: GraphUser) -> UserMatch:
@@ -87,24 +104,39 @@ async def resolve_users(ado: AdoClient, jira: JiraClient, plan: MappingPlan) -> 
         if chosen:
             found = await table_account(chosen)
             if found is None:
-                match.reason = f"the plan's user table maps it to {chosen!r}, which is no active Jira account"
+                gone = checked_inactive.get(chosen)
+                match.reason = (
+                    f"the plan's user table maps it to {gone.display_name or chosen!r}, {DEACTIVATED}"
+                    if gone
+                    else f"the plan's user table maps it to {chosen!r}, which Jira has no account for"
+                )
                 return match
-            match.account, match.match = found.account_id, "table"
+            match.give(found, "table")
             return match
         if email and (found := await by_email(email)) is not None:
-            match.account, match.match = found.account_id, "email"
+            match.give(found, "email")
             return match
         match.reason = NO_ACCOUNT if email else NO_EMAIL
         return match
 
     resolution = UserResolution(users=list(await asyncio.gather(*(one(u) for u in graph))))
+    unmatched = [u for u in resolution.users if u.reason == NO_ACCOUNT]
+    if unmatched:
+        # Someone who left keeps a deactivated account: say so, not "no account" (the user search hides them).
+        try:
+            left = {(u.email_address or "").lower() for u in await jira.deactivated_users()} - {""}
+        except ApiError:
+            left = set()  # a site that lists no users to the migration user: "no account" is all we can say
+        for user in unmatched:
+            if user.email and user.email.lower() in left:
+                user.reason = DEACTIVATED
     if plan.fallback_user_email:
         found = await jira.find_user_by_email(plan.fallback_user_email)
         if found is None:
             resolution.fallback_problem = f"fallback user {plan.fallback_user_email} has no Jira account"
         else:
-            resolution.fallback_account = found.account_id
+            resolution.fallback_account, resolution.fallback_name = found.account_id, found.display_name
             for user in resolution.users:
                 if user.account is None:
-                    user.account, user.match = found.account_id, "fallback"
+                    user.give(found, "fallback")
     return resolution

@@ -22,6 +22,7 @@ from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
 )
+from migrayt.activities.execution.notifications import cannot_mute
 from migrayt.activities.execution.phase_hierarchy import missing_parent_reasons
 from migrayt.activities.execution.preflight import (
     component_name,
@@ -50,6 +51,7 @@ from migrayt.contracts.preview import (
 )
 from migrayt.contracts.record_kinds import COMPONENT, HIERARCHY, ISSUE, SPRINT, USER
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.core.item_records_view import ado_item_of, describe
 from migrayt.store.item_records import DONE
 from migrayt.store.models import AuditEvent, ItemRecord, Preview
 from migrayt.translation.issue_fields import (
@@ -91,6 +93,7 @@ class DryRun:
             report.would_start = False
             report.plan_problems = problems
             return report
+        await self._notifications()
         lookups = await self._lookups()
         if lookups is None:
             return report
@@ -108,14 +111,37 @@ class DryRun:
         report.phases.update(later.counters)
         report.unpredictable.update(later.unpredictable)
         report.failures.extend(
-            PredictedFailure(phase=f.phase, kind=f.kind, source_key=f.source_key, reason=f.reason)
+            PredictedFailure(
+                phase=f.phase,
+                kind=f.kind,
+                source_key=f.source_key,
+                reason=f.reason,
+                ado_id=ado_item_of(f.kind, f.source_key, f.detail),
+                what=describe(f.kind, f.source_key, f.detail),
+            )
             for f in later.failures
         )
         self._content(planned, work_items)
         report.content["attachments_over_limit"] = later.oversized_count
+        for f in report.failures:
+            if not f.what:  # those whose key names the ADO item itself (issues, parents, users)
+                f.ado_id, f.what = ado_item_of(f.kind, f.source_key, {}), describe(f.kind, f.source_key, {})
         return report
 
     # --- preflight -----------------------------------------------------------------------------
+
+    async def _notifications(self) -> None:
+        """What the run will do to the project's notifications; a run that cannot mute them stops in preflight."""
+        ctx, report = self.ctx, self.report
+        if not ctx.plan.mute_notifications:
+            report.notifications = "on: every issue the run writes e-mails its reporter, assignee and watchers"
+        elif await ctx.jira.has_global_permission("ADMINISTER"):
+            report.notifications = (
+                "muted during the run (a notification scheme without events), the project's own put back when it ends"
+            )
+        else:
+            report.would_start = False
+            report.plan_problems.append(cannot_mute(ctx.target.project_key))
 
     async def _lookups(self) -> Lookups | None:
         ctx, report = self.ctx, self.report

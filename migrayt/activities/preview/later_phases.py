@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -138,6 +139,7 @@ class Failure:
     kind: str
     source_key: str
     reason: str
+    detail: dict[str, Any] = field(default_factory=dict)  # the record's detail as the run writes it
 
 
 class LaterPhases:
@@ -216,11 +218,11 @@ class LaterPhases:
             **{name: partial(p.preview, self) for name, p in all_plugins().items()},
         }
 
-    def _fail(self, phase: str, kind: str, source_key: str, reason: str) -> str:
+    def _fail(self, phase: str, kind: str, source_key: str, reason: str, detail: dict[str, Any] | None = None) -> str:
         # A record refused once in a run keeps its first reason (e.g. an inline image met again by comments).
         if (kind, source_key) not in self._failed_keys:
             self._failed_keys.add((kind, source_key))
-            self.failures.append(Failure(phase, kind, source_key, reason))
+            self.failures.append(Failure(phase, kind, source_key, reason, detail or {}))
         return FAILED
 
     def _key(self, source_id: int) -> str | None:
@@ -318,7 +320,13 @@ class LaterPhases:
                     outcomes.append(SKIPPED)
                 elif guid in oversized:
                     outcomes.append(
-                        self._fail("attachments", ATTACHMENT, guid, too_large(oversized[guid], self._limit))
+                        self._fail(
+                            "attachments",
+                            ATTACHMENT,
+                            guid,
+                            too_large(oversized[guid], self._limit),
+                            {"ado_item": wi.id, "filename": oversized[guid]},
+                        )
                     )
                 else:
                     outcomes.append(CREATED)

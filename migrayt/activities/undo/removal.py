@@ -34,10 +34,10 @@ from migrayt.contracts.record_kinds import (
     COMPONENT,
     ISSUE,
     LINK,
+    NOT_CONTENT,
     PROVENANCE_FIELD,
     REMOTE_LINK,
     SPRINT,
-    USER,
 )
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.contracts.undo import (
@@ -163,7 +163,7 @@ class UndoActivities:
             rows = await session.scalars(
                 select(ItemRecord).where(
                     ItemRecord.migration_id == migration_id,
-                    ItemRecord.kind != USER,
+                    ItemRecord.kind.not_in(NOT_CONTENT),
                     ItemRecord.state.in_((DONE, PENDING)),
                 )
             )
@@ -467,7 +467,7 @@ class UndoActivities:
                 await session.scalars(
                     select(ItemRecord).where(
                         ItemRecord.migration_id == input.migration_id,
-                        ItemRecord.kind != USER,
+                        ItemRecord.kind.not_in(NOT_CONTENT),
                         ItemRecord.state != REMOVED,
                     )
                 )

@@ -53,6 +53,16 @@ def connect(
     skip_phase: Annotated[
         list[str] | None, typer.Option(help="phase to leave out, e.g. attachments (repeatable)")
     ] = None,
+    mute_notifications: Annotated[
+        bool | None,
+        typer.Option(
+            "--mute-notifications/--no-mute-notifications",
+            help=(
+                "mute the Jira project's notifications during each run, its own scheme put back at the end (default: "
+                "as the plan says, on; needs a Jira user with Administer Jira)"
+            ),
+        ),
+    ] = None,
     approve: Annotated[
         bool, typer.Option(help="approve the plan now (else review it: migrayt map show/approve)")
     ] = False,
@@ -77,6 +87,8 @@ def connect(
         chosen = default_plan()
     if skip_phase:
         chosen.skip_phases = sorted(set(chosen.skip_phases) | set(skip_phase))
+    if mute_notifications is not None:
+        chosen.mute_notifications = mute_notifications
     saved = {"--source-connection": source_connection, "--target-connection": target_connection}
     details = {
         "--ado-url": ado_url,

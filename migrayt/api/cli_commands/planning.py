@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from migrayt.api.cli_commands.client import FAILURE, OK, CliError
@@ -111,6 +112,10 @@ def _render_plan(c: Console, view: dict) -> None:
     c.print(table)
     if plan.get("skip_phases"):
         c.print(f"Phases left out: {', '.join(plan['skip_phases'])}")
+    if plan.get("mute_notifications", True):
+        c.print("Jira notifications: muted during each run (the project's own scheme put back when it ends)")
+    else:
+        c.print("Jira notifications: [bold]on[/] — every issue the run writes e-mails its reporter, assignee, watchers")
     _render_users(c, view.get("users"), view.get("users_error"), plan)
 
 
@@ -129,9 +134,13 @@ def _render_users(c: Console, users: dict | None, error: str | None, plan: dict)
         c.print(f"[yellow]Users not shown[/]: {error}")
     if not users:
         return
-    table = Table("ADO user", "name", "match", "Jira accountId", title="Users")
+    # The account as people know it, as the web app shows it; its accountId is in --json.
+    table = Table("ADO user", "name", "match", "Jira account", title="Users")
     for u in users["users"]:
-        table.add_row(u["ado_user"], u["ado_name"], MATCHED.get(u["matched"], u["matched"]), u.get("account_id") or "—")
+        account = u.get("account_name") or u.get("account_id") or "—"
+        if u.get("account_email"):
+            account += f" <{u['account_email']}>"
+        table.add_row(u["ado_user"], u["ado_name"], MATCHED.get(u["matched"], u["matched"]), escape(account))
     c.print(table)
     counts: dict[str, int] = {}
     for u in users["users"]:
@@ -139,7 +148,8 @@ def _render_users(c: Console, users: dict | None, error: str | None, plan: dict)
     c.print("users: " + ", ".join(f"{n} {MATCHED.get(m, m)}" for m, n in sorted(counts.items())))
     fallback = plan.get("fallback_user_email")
     c.print(
-        f"fallback user: {fallback} ({users.get('fallback_account_id') or users.get('fallback_problem')})"
+        f"fallback user: {fallback} "
+        f"({users.get('fallback_name') or users.get('fallback_account_id') or users.get('fallback_problem')})"
         if fallback
         else "fallback user: none (unmatched users are left off their items)"
     )
@@ -308,7 +318,8 @@ def _render_preview(c: Console, preview: dict) -> None:
     if report:
         c.print(
             f"  {report.get('items_total', 0)} items; would start: {report.get('would_start')}; "
-            f"predicted failures: {len(report.get('failures') or [])}"
+            f"predicted: {report.get('failed_items', 0)} failed items"
+            + (f", users: {report['users_unmatched']} unmatched" if report.get("users_unmatched") else "")
         )
         if report.get("issues_given_users"):
             c.print(
@@ -318,9 +329,9 @@ def _render_preview(c: Console, preview: dict) -> None:
         for problem in report.get("plan_problems") or []:
             c.print(f"  [red]plan problem[/] {problem}")
         for failure in (report.get("failures") or [])[:10]:
-            c.print(
-                f"  [yellow]would fail[/] {failure.get('kind')} {failure.get('source_key')}: {failure.get('reason')}"
-            )
+            what = failure.get("what") or f"{failure.get('kind')} {failure.get('source_key')}"
+            on = f"#{failure['ado_id']} · " if failure.get("ado_id") else ""
+            c.print(f"  [yellow]would fail[/] {escape(on + what)}: {escape(str(failure.get('reason')))}")
 
 
 @command

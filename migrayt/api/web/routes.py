@@ -78,7 +78,12 @@ R = TypeVar("R", bound=Response)
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(
-    duration=views.duration, size=views.size, utc=views.utc, every=views.every, status_words=views.status_words
+    duration=views.duration,
+    size=views.size,
+    utc=views.utc,
+    every=views.every,
+    status_words=views.status_words,
+    plural=views.plural,
 )
 templates.env.globals.update(
     wizard=WIZARD,
@@ -778,7 +783,7 @@ FAILURES_PER_PAGE = 100
 async def failures(
     request: Request, run_id: str, phase: str | None = None, page: int = 1, accepted: int | None = None
 ) -> HTMLResponse:
-    notice = f"{accepted} failure(s) accepted." if accepted is not None else None
+    notice = f"{views.plural(accepted, 'failure')} accepted." if accepted is not None else None
     return await failures_page(request, run_id, phase=phase, page=page, notice=notice)
 
 

@@ -280,6 +280,8 @@ def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
     if "provenance_shown" in form:  # the same for the provenance switches
         choice = plan.provenance_fields
         plan.provenance_fields = type(choice)(**{k: f"prov:{k}" in form for k in type(choice).model_fields})
+    if "notifications_shown" in form:  # the same for the mute switch
+        plan.mute_notifications = "mute_notifications" in form
     plan.fields = [f for f in plan.fields if f.target]
     plan.states = {t: s for t, s in plan.states.items() if s}
     return plan
@@ -350,6 +352,11 @@ def phase_bars(
             )
         )
     return bars
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 failure", "2 failures": a count as people write it (never "failure(s)")."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def status_words(status: str) -> str:

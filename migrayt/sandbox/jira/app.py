@@ -31,6 +31,7 @@ from .routes import (
     issues,
     links,
     meta,
+    notification_schemes,
     projects,
     sandbox_control,
     screens,
@@ -43,7 +44,19 @@ from .state import JiraState
 __all__ = ["JiraSandboxConfig", "JiraUserSeed", "create_jira_app"]
 
 _V3 = "/rest/api/3"
-_PLATFORM_ROUTERS = (meta, screens, issues, search, links, comments, worklogs, attachments, bulk, bulk_transitions)
+_PLATFORM_ROUTERS = (
+    meta,
+    screens,
+    issues,
+    search,
+    links,
+    comments,
+    worklogs,
+    attachments,
+    bulk,
+    bulk_transitions,
+    notification_schemes,
+)
 
 
 def _accepted_auth(config: JiraSandboxConfig) -> list[bytes]:

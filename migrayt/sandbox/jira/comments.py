@@ -8,6 +8,7 @@ from typing import Any
 from .entities import Comment, Issue, Worklog, duration_seconds, jira_time, parse_jira_time
 from .errors import JiraError
 from .fields import FieldRules
+from .notifications import COMMENT_EDITED, ISSUE_COMMENTED, WORK_LOGGED
 
 
 class CommentOps(FieldRules):
@@ -33,6 +34,7 @@ class CommentOps(FieldRules):
         self.comments[c.id] = c
         self.issue_comments.setdefault(issue.id, []).append(c.id)
         self.store.put("comment", c.id, asdict(c))
+        self.notify(ISSUE_COMMENTED, issue)
         return c
 
     def add_comment(self, issue: Issue, body: Any) -> Comment:
@@ -58,6 +60,7 @@ class CommentOps(FieldRules):
             c.updated = self.now()
             c.update_author_id = self.acting()
             self.store.put("comment", c.id, asdict(c))
+            self.notify(COMMENT_EDITED, issue)
         return c
 
     def add_worklog(self, issue: Issue, body: Any, adjust_estimate: str = "auto", notify_users: bool = True) -> Worklog:
@@ -105,4 +108,5 @@ class CommentOps(FieldRules):
             self.worklogs[w.id] = w
             self.issue_worklogs.setdefault(issue.id, []).append(w.id)
             self.store.put("worklog", w.id, asdict(w))
+            self.notify(WORK_LOGGED, issue, notify_users)
             return w

@@ -35,8 +35,13 @@ class JiraSandboxConfig(BaseModel):
     max_attachments_per_issue: int = 2000
     max_comments_per_issue: int = 5000
     max_worklogs_per_issue: int = 5000
-    # False: the migration's user is no Jira administrator, so creating custom fields is refused (403).
+    # False: the migration's user is no Jira administrator, so creating custom fields, creating a notification scheme
+    # and changing the project's are refused (403).
     field_admin: bool = True
+    # False (and no Jira administrator either): the migration's user may not administer the project, so it can
+    # neither read the project's notification scheme nor edit an issue with notifyUsers=false (403, as Jira answers).
+    # Creating a notification scheme and assigning one to the project take a Jira administrator (field_admin).
+    project_admin: bool = True
     state_dir: Path | None = None  # when set, Jira state survives a restart of the sandbox
     # The ids the site serves its custom fields under, by the sandbox's default id (e.g. the sprint field as
     # customfield_10104 instead of customfield_10020): a real site numbers custom fields as it pleases.

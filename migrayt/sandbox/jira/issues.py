@@ -8,6 +8,7 @@ from . import catalog as cat
 from .entities import Issue
 from .errors import JiraError
 from .fields import FieldRules
+from .notifications import GENERIC_EVENT, ISSUE_CREATED, ISSUE_UPDATED, NO_SILENT_EDIT
 
 BULK_CREATE_MAX = 50
 _VALUE_FIELDS = ("description", "environment", "duedate", cat.STORY_POINTS, cat.ACCEPTANCE_CRITERIA, cat.SOURCE_URL)
@@ -51,6 +52,7 @@ class IssueOps(FieldRules):
         self._attach_issue(issue)
         self._save_issue(issue)
         self._reindex(issue)
+        self.notify(ISSUE_CREATED, issue)
         return issue, None
 
     def create_issue(self, body: Any) -> Issue:
@@ -85,9 +87,11 @@ class IssueOps(FieldRules):
                     created.append(issue)
         return created, failed
 
-    def edit_issue(self, issue: Issue, body: Any) -> None:
+    def edit_issue(self, issue: Issue, body: Any, notify_users: bool = True) -> None:
         if not isinstance(body, dict) or not ("fields" in body or "update" in body or "properties" in body):
             raise JiraError(400, ["Can not deserialize instance of the request body."])
+        if not notify_users:
+            self.require_project_admin(NO_SILENT_EDIT)
         out, messages, errors = self._validate(body.get("fields") or {}, body.get("update") or {}, issue)
         if errors or messages:
             raise JiraError(400, messages, errors)
@@ -98,6 +102,7 @@ class IssueOps(FieldRules):
                     issue.properties[prop["key"]] = prop.get("value")
             self._save_issue(issue)
             self.record_change(issue, [{"field": f, "fieldtype": "jira"} for f in sorted(out)])
+            self.notify(ISSUE_UPDATED, issue, notify_users)
 
     def _apply(self, issue: Issue, out: dict[str, Any]) -> None:
         self._detach_issue(issue)
@@ -189,7 +194,7 @@ class IssueOps(FieldRules):
     def available_transitions(self, issue: Issue) -> list[cat.Transition]:
         return [t for t in cat.workflow_for(issue.type_id) if issue.status_id in t.sources]
 
-    def transition(self, issue: Issue, body: Any) -> None:
+    def transition(self, issue: Issue, body: Any, notify_users: bool = True) -> None:
         tr = body.get("transition") if isinstance(body, dict) else None
         tid = str(tr.get("id")) if isinstance(tr, dict) and tr.get("id") is not None else None
         if tid is None:
@@ -212,3 +217,4 @@ class IssueOps(FieldRules):
             self._save_issue(issue)
             status = {"field": "status", "fieldtype": "jira", "from": str(before), "to": str(chosen.to)}
             self.record_change(issue, [status, *({"field": f, "fieldtype": "jira"} for f in sorted(out))])
+            self.notify(GENERIC_EVENT, issue, notify_users)

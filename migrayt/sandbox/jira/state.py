@@ -25,6 +25,7 @@ from .entities import (
 from .fields import NOT_ADF, TOO_LONG, UNSUPPORTED_CONTENT
 from .issues import BULK_CREATE_MAX, IssueOps
 from .links import LinkOps
+from .notifications import NotificationOps
 from .removals import RemovalOps
 from .search import SearchOps
 from .store import JiraStore
@@ -51,5 +52,5 @@ __all__ = [
 ]
 
 
-class JiraState(AgileOps, LinkOps, RemovalOps, IssueOps, CommentOps, SearchOps, AttachmentOps):
+class JiraState(AgileOps, LinkOps, RemovalOps, IssueOps, CommentOps, SearchOps, AttachmentOps, NotificationOps):
     """The sandbox Jira site: one store, every resource's operations."""

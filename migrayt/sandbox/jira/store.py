@@ -35,7 +35,7 @@ from .entities import (
     User,
     Worklog,
 )
-from .errors import not_found_issue
+from .errors import JiraError, not_found_issue
 from .jql import IssueView
 from .persistence import Store
 
@@ -199,6 +199,20 @@ class JiraStore:
             "items": items,
         }
         self.changelogs.setdefault(issue.id, []).append(entry)
+
+    def require_project_admin(self, message: str) -> None:
+        """A 403 with `message` unless the migration's user may administer the project: it has Administer Projects
+        (config.project_admin) or is a Jira administrator (config.field_admin)."""
+        if not (self.config.project_admin or self.config.field_admin):
+            raise JiraError(403, [message])
+
+    def require_jira_admin(self, message: str) -> None:
+        """A 403 with `message` unless the migration's user is a Jira administrator (config.field_admin)."""
+        if not self.config.field_admin:
+            raise JiraError(403, [message])
+
+    def notify(self, event: int, issue: Issue, notify_users: bool = True) -> None:
+        """Overridden where notification schemes are kept (notifications.py)."""
 
     def custom_search_value(self, fid: str, value: Any) -> Any:
         """Overridden where custom fields are kept (custom_fields.py)."""

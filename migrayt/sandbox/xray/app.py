@@ -177,6 +177,7 @@ def create_xray_app(
                     "steps": [{k: s[k] for k in ("action", "data", "result")} for s in state.entry(t).steps],
                     "parameters": state.entry(t).parameters,
                     "rows": state.entry(t).rows,
+                    "job": state.entry(t).job,
                 }
                 for t in state.live_tests()
             },
@@ -187,6 +188,15 @@ def create_xray_app(
                 key(p): [key(t) for t in state.members(state.test_plans, p)] for p in state.live(state.test_plans)
             },
         }
+
+    @app.put("/_sandbox/import-refusals")
+    async def sandbox_import_refusals(request: Request) -> dict[str, dict[str, str]]:
+        """{label: {field: message}}: tests imported with that label are refused with those errors."""
+        body = await _json(request)
+        if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
+            raise XrayError(400, "expected {label: {field: message}}")
+        state.import_refusals = {str(k): {str(f): str(m) for f, m in v.items()} for k, v in body.items()}
+        return state.import_refusals
 
     @app.post("/_sandbox/reset", status_code=204)
     async def sandbox_reset() -> Response:

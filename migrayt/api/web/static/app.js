@@ -76,7 +76,11 @@
                 input.value = u.account_id;
                 list.hidden = true;
                 var shown = input.closest("tr").querySelector(".account");
-                if (shown) shown.textContent = u.account_id + " (" + (u.display_name || "") + ", not saved yet)";
+                if (shown) {
+                  shown.textContent = (u.display_name || u.account_id) + (u.email ? " <" + u.email + ">" : "") +
+                    " (not saved yet)";
+                  shown.title = "accountId " + u.account_id;
+                }
               });
               item.appendChild(button);
               list.appendChild(item);

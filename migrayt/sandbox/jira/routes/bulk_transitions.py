@@ -153,7 +153,7 @@ async def submit_bulk_transition(request: Request, state: JiraSite) -> Response:
             failed[str(issue.id)] = [refusal]
             continue
         try:
-            state.transition(issue, {"transition": {"id": tid}})
+            state.transition(issue, {"transition": {"id": tid}}, notify_users=notify is not False)
         except JiraError as err:
             failed[str(issue.id)] = err.messages or [f"{k}: {v}" for k, v in err.errors.items()]
             continue

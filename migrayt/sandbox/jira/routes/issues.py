@@ -71,9 +71,11 @@ async def get_issue(
 
 
 @router.put("/issue/{issueIdOrKey}")
-async def edit_issue(request: Request, state: JiraSite, issueIdOrKey: str, returnIssue: bool = False) -> Response:
+async def edit_issue(
+    request: Request, state: JiraSite, issueIdOrKey: str, returnIssue: bool = False, notifyUsers: bool = True
+) -> Response:
     issue = state.issue(issueIdOrKey)
-    state.edit_issue(issue, await json_body(request))
+    state.edit_issue(issue, await json_body(request), notify_users=notifyUsers)
     if returnIssue:
         return JSONResponse(
             render.issue(

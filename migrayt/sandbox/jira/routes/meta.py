@@ -66,6 +66,14 @@ async def find_users(
     return [render.user(u, base) for u in found[startAt : startAt + maxResults]]
 
 
+@router.get("/users/search")
+async def all_users(request: Request, state: JiraSite, startAt: int = 0, maxResults: int = 50) -> list:
+    """Every account, deactivated ones too (the user search above leaves those out), as Jira Cloud lists them."""
+    page_params(startAt, maxResults)
+    base = base_url(request)
+    return [render.user(u, base) for u in list(state.users.values())[startAt : startAt + maxResults]]
+
+
 @router.get("/field")
 async def fields(state: JiraSite) -> list:
     built_in = [render.field_details(state.field_ids.field(f)) for f in cat.FIELDS]

@@ -76,6 +76,8 @@ async def sandbox_state(state: JiraSite) -> dict:
         "components": len(state.components),
         "sprints": len(state.sprints),
         "custom_fields": sorted(f.name for f in state.custom_fields.values()),
+        # The project's notification scheme, how often each was assigned, and the e-mails it would have sent.
+        "notifications": state.notifications_state(),
     }
 
 

@@ -22,6 +22,14 @@ _ADMINISTER = {
     "type": "GLOBAL",
     "description": "Create and administer projects, issue types, fields, workflows and schemes.",
 }
+# Whether the migration's user may read the project's notification scheme and edit with notifyUsers=false.
+_ADMINISTER_PROJECTS = {
+    "id": "23",
+    "key": "ADMINISTER_PROJECTS",
+    "name": "Administer Projects",
+    "type": "PROJECT",
+    "description": "Ability to administer a project in Jira.",
+}
 
 
 @router.post("/field", status_code=201)
@@ -58,9 +66,12 @@ async def my_permissions(state: JiraSite, permissions: str | None = None) -> dic
         raise JiraError(400, ["The 'permissions' query parameter is required."])
     out = {}
     for key in (p.strip() for p in permissions.split(",") if p.strip()):
-        if key != "ADMINISTER":
+        if key == "ADMINISTER":
+            out[key] = {**_ADMINISTER, "havePermission": state.may_administer()}
+        elif key == "ADMINISTER_PROJECTS":
+            out[key] = {**_ADMINISTER_PROJECTS, "havePermission": state.config.project_admin or state.may_administer()}
+        else:
             raise JiraError(404, [f"No permission with key '{key}' exists."])
-        out[key] = {**_ADMINISTER, "havePermission": state.may_administer()}
     return {"permissions": out}
 
 
