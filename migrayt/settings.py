@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     task_queue: str = "migrayt-runs"
     # Level of the worker's log (`migrayt worker`): DEBUG shows every request line and retry.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Log lines of `migrayt api` and `migrayt worker`: "json" (one object a line, for a log collector) or "text".
+    # Unset: json on a shared server (auth on), text on the laptop.
+    log_format: Literal["json", "text"] | None = None
+    # How long a stopping worker (SIGTERM) gives its running batches to reach an item boundary and be handed back
+    # to another worker; keep it under the platform's kill timeout (Kubernetes' terminationGracePeriodSeconds).
+    worker_grace_seconds: float = Field(30.0, ge=0)
+    # A Prometheus /metrics endpoint on this port (Temporal SDK metrics and Migrayt's own), on the worker and on
+    # `migrayt api` alike (a port of its own, never the API's); unset: none.
+    metrics_port: int | None = None
+    # The address the metrics endpoint listens on (0.0.0.0 in a container, so the scraper reaches it).
+    metrics_host: str = "127.0.0.1"
     tenant: str = "default"
     # API authentication: on | off | embedded (off only for the embedded stack on loopback); see migrayt/api/auth.py.
     auth: str = "embedded"

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, SecretStr
 from migrayt.connectors.errors import HttpError
 from migrayt.connectors.limits import AcquireScope, AdaptiveLimiter, ScopeCounters, ScopedLimiter, Turn
 from migrayt.connectors.outbound import OutboundPolicy, checked_transport
+from migrayt.observability.metrics import http_event_hooks
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +398,7 @@ class ResilientHttp:
             limits=limits,
             transport=transport,
             follow_redirects=False,
+            event_hooks=http_event_hooks(),  # calls, 429s and latency per endpoint for /metrics
         )
         self.limiter = AdaptiveLimiter(settings.max_concurrency, settings.grow_after_successes)
         self._sleep: SleepFn = sleep or asyncio.sleep

@@ -73,14 +73,28 @@ def api_command(
         }
     )
     refuse_without_secret_key(settings, "the API")
+    from migrayt.observability.metrics import install_runtime
+    from migrayt.ops.logs import configure_logging, uvicorn_log_config
+
+    configure_logging(settings)
+    from migrayt.ops.shared_keys import SharedKeyMismatch, check_shared_keys_at
+
+    try:
+        asyncio.run(check_shared_keys_at(url, settings, "api"))
+    except SharedKeyMismatch as err:
+        typer.echo(f"error: the API refuses to start: {err}", err=True)
+        raise typer.Exit(2) from None
+    install_runtime(settings)  # the API's /metrics is on MIGRAYT_METRICS_PORT, never on the API's own port
     app = create_app(settings, database_url=url, temporal_address=address)
     # Live progress streams last as long as a run: a rollout cuts them after 10 s (clients reconnect).
+    json_logs = uvicorn_log_config(settings)
     uvicorn.run(
         app,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        log_config=json_logs if json_logs else uvicorn.config.LOGGING_CONFIG,  # else: uvicorn's own text lines
     )
 
 

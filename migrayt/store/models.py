@@ -343,6 +343,22 @@ Index(
 )
 
 
+class SharedKeyFingerprint(Base):
+    """A key every API and worker of one namespace and task queue must share, as a fingerprint (an HMAC of a
+    fixed text under the key, never the key): the first process to start records it, the next ones compare
+    (migrayt/ops/shared_keys.py) and refuse to start with a different key."""
+
+    __tablename__ = "shared_key_fingerprint"
+
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    task_queue: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # "codec:<key id>" (one per MIGRAYT_CODEC_KEYS entry) or "secret_key" (MIGRAYT_SECRET_KEY).
+    key_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class SiteBudget(Base):
     """One Jira site's request budget, a token bucket shared by every worker process that talks to the site.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -28,5 +27,13 @@ def worker_command(
     from migrayt.ops.cli import refuse_without_secret_key
 
     refuse_without_secret_key(settings, "the worker")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(settings, url, temporal_address))
+    from migrayt.ops.logs import configure_logging
+
+    configure_logging(settings)
+    from migrayt.ops.shared_keys import SharedKeyMismatch
+
+    try:
+        asyncio.run(serve(settings, url, temporal_address))
+    except SharedKeyMismatch as err:
+        typer.echo(f"error: the worker refuses to start: {err}", err=True)
+        raise typer.Exit(2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.tenant_secrets import SecretPolicy
+from migrayt.worker.shutdown import HandBackOnShutdown
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.preview import PreviewWorkflow
@@ -41,6 +43,8 @@ from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
 from migrayt.workflows.validation import ValidationWorkflow
 
 log = logging.getLogger("migrayt.worker")
+# The exit code of a worker that left batches behind when its grace period ran out (retried elsewhere).
+GRACE_EXPIRED_EXIT = 3
 
 
 def _schedule_activities(sessions, contexts: MigrationContexts, settings: Settings, client: Client) -> list:
@@ -180,6 +184,10 @@ async def run_worker(
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
         # the heartbeat timeout, so a cut batch stops its writes within about a second.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
+        # On shutdown running batches are cut at once and handed back (worker/shutdown.py); this is how long
+        # they have to reach an item boundary before Temporal cancels them outright.
+        interceptors=[HandBackOnShutdown()],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
     )
     task = asyncio.create_task(worker.run())
     meter = _usage_meter(sessions)
@@ -199,7 +207,13 @@ async def run_worker(
 
 async def serve(settings: Settings, database_url: str, temporal_address: str | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (used by `migrayt worker` and by the stack)."""
+    from migrayt.observability.metrics import install_runtime
+    from migrayt.ops.shared_keys import check_shared_keys_at
+
     await upgrade_schema(database_url)
+    # A worker with another codec key would fail every task it takes: it refuses to start instead.
+    await check_shared_keys_at(database_url, settings, "worker")
+    install_runtime(settings)  # before the client: its runtime serves /metrics (MIGRAYT_METRICS_PORT)
     client = await connect_temporal(settings, temporal_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,6 +221,21 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
         loop.add_signal_handler(sig, stop.set)
     # A worker on its own serves a stack given by URL: the shared-server rules hold unless MIGRAYT_AUTH=off.
     shared = _shared(settings.model_copy(update={"database_url": database_url}))
-    async with run_worker(settings, client, database_url, shared=shared):
-        log.info("worker polling task queue %s", settings.task_queue)
-        await stop.wait()
+    running = run_worker(settings, client, database_url, shared=shared)
+    await running.__aenter__()
+    log.info("worker polling task queue %s", settings.task_queue)
+    await stop.wait()
+    grace = settings.worker_grace_seconds
+    log.info("worker stopping: handing running batches back (grace %.0f s)", grace)
+    stopping = asyncio.ensure_future(running.__aexit__(None, None, None))
+    # Temporal's shutdown waits for every batch to return, however long a write under way takes: the grace
+    # period is kept here, so a rollout never has to SIGKILL us. What is still running then is left as a
+    # killed worker leaves it: Temporal retries it once its heartbeat stops, and the item ledger makes that safe.
+    done, _ = await asyncio.wait({stopping}, timeout=grace + 1)
+    if not done:
+        log.warning("worker stopping: grace period of %.0f s over; leaving what still runs to another worker", grace)
+        # Out now, as a SIGKILL would: asyncio.run would otherwise wait for the very writes we gave up on.
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(GRACE_EXPIRED_EXIT)
+    log.info("worker stopped")

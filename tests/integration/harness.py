@@ -203,7 +203,7 @@ class WorkerProcess:
     def __init__(self, stack: Stack, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.stack = stack
         self.log_path = log_path
-        self.env = env or {}  # settings of this worker only (MIGRAYT_...)
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -218,7 +218,7 @@ class WorkerProcess:
             MIGRAYT_HTTP_MAX_RETRIES=str(s.http_max_retries),
             MIGRAYT_CONCURRENCY=str(s.concurrency),
         )
-        env.update(self.env)
+        env.update(self.extra_env)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
@@ -253,6 +253,7 @@ class WorkerProcess:
 
 @asynccontextmanager
 async def worker_process(stack: Stack, log_path: Path, **env: str) -> AsyncIterator[WorkerProcess]:
+    """`env`: settings of this worker only (MIGRAYT_...)."""
     worker = WorkerProcess(stack, log_path, env)
     worker.start()
     try:

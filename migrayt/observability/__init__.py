@@ -1,0 +1,1 @@
+"""Metrics of a Migrayt process: the Temporal SDK's and Migrayt's own, on one Prometheus endpoint."""
