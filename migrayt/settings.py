@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     # How long Jira's search may lag behind a write; a pending item younger than this is not
     # concluded missing from a search that cannot see it yet.
     index_lag_grace_seconds: float = 15.0
+    # MIGRAYT_PARENTS_AT_CREATE: create items in tiers by ADO depth (parents first) and set the Jira parent in the
+    # create payload where the parent exists and Jira nests the pair; the hierarchy phase writes only what remains.
+    # Off: every issue in one tier, sub-tasks after, and the hierarchy phase sets each parent (one edit each).
+    parents_at_create: bool = True
     # MIGRAYT_VALIDATE_AFTER_RUN: start a validation (read-only) whenever a run ends COMPLETED or INCOMPLETE.
     validate_after_run: bool = False
 

@@ -153,10 +153,12 @@ async def run_worker(
         savepoints.write_savepoint,
         savepoints.check_savepoint_sample,
         RunEventActivities(sessions, _validate_after_run(settings, sessions, client)).record_run_event,
-        PreflightActivities(sessions, contexts).preflight,
+        PreflightActivities(sessions, contexts, parents_at_create=settings.parents_at_create).preflight,
         notifications.mute,
         notifications.restore,
-        CreateItemsActivities(sessions, contexts, settings.index_lag_grace_seconds).create_items,
+        CreateItemsActivities(
+            sessions, contexts, settings.index_lag_grace_seconds, parents_at_create=settings.parents_at_create
+        ).create_items,
         LaterPhaseActivities(sessions, contexts).run_phase_batch,
         *_intake_activities(sessions, contexts, settings),
         *_schedule_activities(sessions, contexts, settings, client),

@@ -252,8 +252,9 @@ class WorkerProcess:
 
 
 @asynccontextmanager
-async def worker_process(stack: Stack, log_path: Path) -> AsyncIterator[WorkerProcess]:
-    worker = WorkerProcess(stack, log_path)
+async def worker_process(stack: Stack, log_path: Path, **env: str) -> AsyncIterator[WorkerProcess]:
+    """`env`: settings of this worker only (MIGRAYT_...)."""
+    worker = WorkerProcess(stack, log_path, env)
     worker.start()
     try:
         yield worker

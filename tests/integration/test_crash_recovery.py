@@ -9,8 +9,10 @@ from sqlalchemy import func, select
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
+from migrayt.sandbox.generator import GeneratedProject, ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.store.models import ItemRecord
+from tests.integration.checker import JiraView, check_parents
 from tests.integration.harness import (
     ISSUE_CREATES,
     WorkerProcess,
@@ -111,8 +113,13 @@ async def test_killed_with_dropped_responses_and_index_lag_causes_no_duplicates(
             await set_jira_faults(sandbox, share_drop_after_write=0, search_index_lag_seconds=0)
             final = await wait_final(stack, TENANT, run_id)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
-        assert_exactly_once(await jira_issues(sandbox), final)
+        issues = await jira_issues(sandbox)
+        assert_exactly_once(issues, final)
         assert dropped["dropped_after_write"] > 0, "the test must have dropped some responses"
+        # Parents set in the create payloads (MIGRAYT_PARENTS_AT_CREATE, on) survive the kill and the lost answers:
+        # every issue under its ADO parent's issue, once.
+        project = GeneratedProject(ProjectSpec(seed=22, items=ITEMS))
+        assert check_parents(project, JiraView(issues), structure_only_plan()) == []
 
 
 async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):

@@ -17,6 +17,7 @@ from migrayt.core.runs import MigrationService
 from migrayt.core.undo import UndoService
 from migrayt.core.validations import ValidationService
 from migrayt.sandbox.testing import running_sandbox
+from migrayt.worker.main import run_worker
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from migrayt.workflows.undo import UndoWorkflow
@@ -37,6 +38,15 @@ from tests.integration.harness import (
 
 TENANT = "history-co"
 HISTORIES = Path(__file__).resolve().parents[1] / "replay" / "histories"
+
+
+@pytest.fixture
+async def parents_after_worker(stack):
+    """A worker that sets parents in the hierarchy phase (MIGRAYT_PARENTS_AT_CREATE off): the pause tests hold
+    its parent edits so the pause lands while batches are in flight."""
+    settings = stack.settings.model_copy(update={"parents_at_create": False})
+    async with run_worker(settings, stack.client, stack.database_url) as w:
+        yield w
 
 
 async def test_continue_as_new_keeps_history_small_and_the_run_exact(stack, worker):
@@ -107,7 +117,7 @@ async def test_recorded_history_replays_deterministically(stack, worker):
     await replay_and_keep(stack, history, "full_run_60_items")
 
 
-async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker):
+async def test_a_paused_and_resumed_run_replays_deterministically(stack, parents_after_worker):
     # Pause lands while batches are in flight, so the history holds cut (cancelled) activities: parent
     # edits after the first 5 wait on the sandbox until the workflow has taken the pause.
     with running_sandbox(items=60, seed=33) as sandbox:
@@ -129,7 +139,7 @@ async def test_a_paused_and_resumed_run_replays_deterministically(stack, worker)
     await replay_and_keep(stack, history, "paused_and_resumed_60_items")
 
 
-async def test_a_paused_run_writing_savepoints_replays_deterministically(stack, worker):
+async def test_a_paused_run_writing_savepoints_replays_deterministically(stack, parents_after_worker):
     # Since the `savepoints` patch a run writes savepoints at phase ends, on pause and between batches: recorded,
     # so a later change to the engine must keep such runs replaying too.
     often = MigrationService(

@@ -158,7 +158,9 @@ async def test_worker_killed_in_hierarchy_links_and_transitions_lands_each_paren
     with running_sandbox(items=items, seed=seed) as sandbox:
         jira = SandboxAdmin.for_jira(sandbox)
         migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
-        async with worker_process(stack, tmp_path / "worker.log") as worker:
+        # Parents set afterwards, so the hierarchy phase edits every parent and the kill lands among its edits
+        # (with parents at create time it writes only what remains; tests/integration/test_parents_at_create.py).
+        async with worker_process(stack, tmp_path / "worker.log", MIGRAYT_PARENTS_AT_CREATE="false") as worker:
             # Answers to writes dropped after they happened, in every phase below.
             await jira.set_faults(share_drop_after_write=0.15, hold=[PARENT_EDITS], hold_after=10)
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")

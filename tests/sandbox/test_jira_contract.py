@@ -230,3 +230,42 @@ async def test_source_identity_properties_are_kept_at_create_and_served_by_searc
         assert listed[0]["properties"] == [prop]
         bare = (await c("GET", f"/rest/api/3/issue/{key}/comment", 200)).json()["comments"]
         assert "properties" not in bare[0]
+
+
+async def test_bulkfetch_answers_as_the_spec_says_with_parents_links_and_the_source_property() -> None:
+    """Reconciliation reads a batch's issues in one `POST /issue/bulkfetch`: parent, links and the source property."""
+    async with jira() as (client, _):
+        rec = Recorder(client)
+        epic = await create(client, "Epic", "Epic")
+        story = await create(
+            client,
+            "Story",
+            "Story",
+            parent={"key": epic},
+            labels=["ado-id-2"],
+        )
+        await rec.call("PUT", f"/rest/api/3/issue/{story}/properties/migrayt.source", 201, json={"id": 2})
+        await rec.call(
+            "POST",
+            "/rest/api/3/issueLink",
+            201,
+            json={"type": {"name": "Relates"}, "inwardIssue": {"key": story}, "outwardIssue": {"key": epic}},
+        )
+        body = (
+            await rec.call(
+                "POST",
+                "/rest/api/3/issue/bulkfetch",
+                200,
+                json={
+                    "issueIdsOrKeys": [story, epic, "PHX-999"],
+                    "fields": ["parent", "issuelinks", "labels"],
+                    "properties": ["migrayt.source"],
+                },
+            )
+        ).json()
+        by_key = {i["key"]: i for i in body["issues"]}
+        assert set(by_key) == {story, epic} and body["issueErrors"] == []
+        assert by_key[story]["fields"]["parent"]["key"] == epic
+        assert by_key[story]["properties"] == {"migrayt.source": {"id": 2}}
+        assert [link["outwardIssue"]["key"] for link in by_key[story]["fields"]["issuelinks"]] == [epic]
+        await rec.call("POST", "/rest/api/3/issue/bulkfetch", 400, json={"issueIdsOrKeys": []})

@@ -45,6 +45,7 @@ from migrayt.activities.execution.migration_context import MigrationContext, Mig
 from migrayt.activities.execution.phase_batch import PhaseBatch
 from migrayt.activities.execution.phase_links import fails_alone
 from migrayt.activities.execution.phase_transitions import TransitionsPhase, Unreachable
+from migrayt.activities.execution.work_list import is_subtask_tier
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf import fit_adf
@@ -198,7 +199,7 @@ class SourceChangesActivities:
             source_key, issue_key = keys[str(row.source_id)], issues[str(row.source_id)].target_key
             wi, old = now[row.source_id], before.get(row.source_id)
             parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
-            as_subtask = row.tier == 1 and parent_key is not None
+            as_subtask = is_subtask_tier(row.tier) and parent_key is not None
             try:
                 fields_now = build_issue_fields(
                     wi.id, wi.fields, ctx.plan, catalog, lookups, as_subtask=as_subtask, parent_key=parent_key

@@ -17,11 +17,13 @@ from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
 )
+from migrayt.activities.execution.work_list import is_subtask_tier
 from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.contracts.execution import CreateItemsInput, CreateItemsResult
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.contracts.runs import PhaseCounters
+from migrayt.mapping.plan import MappingPlan
 from migrayt.plugins.xray_import import TestImport, imports_tests, is_test_case
 from migrayt.store import item_records
 from migrayt.store.db import engine_of
@@ -30,6 +32,7 @@ from migrayt.store.item_records import DONE, FAILED, PENDING, REMOVED
 from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.translation.issue_fields import (
     ItemRejected,
+    TargetCatalog,
     build_issue_fields,
 )
 
@@ -66,11 +69,17 @@ class IndexLagging(Exception):
 
 class CreateItemsActivities:
     def __init__(
-        self, sessions: async_sessionmaker, contexts: MigrationContexts, index_lag_grace_seconds: float
+        self,
+        sessions: async_sessionmaker,
+        contexts: MigrationContexts,
+        index_lag_grace_seconds: float,
+        *,
+        parents_at_create: bool = True,
     ) -> None:
         self._sessions = sessions
         self._contexts = contexts
         self._grace = index_lag_grace_seconds
+        self._parents_at_create = parents_at_create
 
     @activity.defn(name="create_items")
     @keeps_heartbeat
@@ -222,12 +231,16 @@ class CreateItemsActivities:
     async def _write(self, ctx: MigrationContext, input: CreateItemsInput, rows: list[SourceRow]) -> tuple[int, int]:
         catalog = await self._contexts.catalog(ctx)
         lookups = await self._contexts.lookups(ctx)
+        subtasks = is_subtask_tier(input.tier)
         parent_keys: dict[str, str] = {}
-        if input.tier == 1:
+        parent_types: dict[int, str] = {}
+        if subtasks or self._parents_at_create:
             async with self._sessions() as session:
                 parent_keys = await item_records.target_keys(
                     session, ctx.migration_id, ISSUE, {str(r.parent_id) for r in rows if r.parent_id}
                 )
+                if not subtasks:
+                    parent_types = await listed_types(session, input.run_id, [r.parent_id for r in rows if r.parent_id])
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")}
 
         failed = 0
@@ -247,10 +260,17 @@ class CreateItemsActivities:
                             ctx.plan,
                             catalog,
                             lookups,
-                            as_subtask=input.tier == 1 and parent_key is not None,
+                            as_subtask=subtasks and parent_key is not None,
                             parent_key=parent_key,
                         )
                         detail: dict[str, Any] = {"notes": draft.notes, "truncated": draft.description_truncated}
+                        parent_type = parent_types.get(row.parent_id) if row.parent_id else None
+                        if not subtasks and parent_key and nests(ctx.plan, catalog, row.work_item_type, parent_type):
+                            # The parent exists already and Jira nests this pair: set it now, one write fewer
+                            # in the hierarchy phase, which sees `parent` here and only records it.
+                            draft.fields["parent"] = {"key": parent_key}
+                        if "parent" in draft.fields:
+                            detail["parent"] = draft.fields["parent"]["key"]
                         if draft.users_left_out:
                             detail["users_left_out"] = draft.users_left_out
                         drafts.append((row, draft.fields, detail))
@@ -323,6 +343,31 @@ class CreateItemsActivities:
             await item_records.mark_done_many(session, ctx.migration_id, ISSUE, done, input.run_id)
             await session.commit()
         return len(done), failed
+
+
+async def listed_types(session, run_id: str, source_ids: list[int]) -> dict[int, str]:
+    """The ADO type of each of these items the run lists (a parent off the list is left out)."""
+    if not source_ids:
+        return {}
+    rows = await session.execute(
+        select(RunSourceItem.source_id, RunSourceItem.work_item_type).where(
+            RunSourceItem.run_id == run_id, RunSourceItem.source_id.in_(sorted(set(source_ids)))
+        )
+    )
+    return dict(rows.all())
+
+
+def nests(plan: MappingPlan, catalog: TargetCatalog, child_ado_type: str, parent_ado_type: str | None) -> bool:
+    """Whether the plan's types put the child's issue type one level under its parent's, so Jira takes the
+    parent as `parent` (a pair it cannot nest stays for the hierarchy phase, which links them instead)."""
+    child = catalog.issue_types.get(plan.types.get(child_ado_type, ""))
+    parent = catalog.issue_types.get(plan.types.get(parent_ado_type or "", ""))
+    return (
+        child is not None
+        and parent is not None
+        and not child.subtask
+        and parent.hierarchy_level == child.hierarchy_level + 1
+    )
 
 
 def issue_number(key: str) -> int:

@@ -130,7 +130,20 @@ class CommentsPhase(BatchPhase, phase="comments"):
                     adopted=str(row.source_id) in adopted,
                 ).run()
 
-        return batch.result(await gather_or_cancel(*(one(r) for r in migrated)))
+        # The longest threads start first (the semaphore admits in order): each thread is posted one comment at a
+        # time, so one started last would finish long after the rest and hold the batch open alone.
+        return batch.result(await gather_or_cancel(*(one(r) for r in longest_threads_first(migrated, work_items))))
+
+
+def longest_threads_first(rows: list[SourceRow], work_items: dict[int, WorkItem]) -> list[SourceRow]:
+    """The rows by ADO's comment count, most first; equal counts keep the work list's order."""
+
+    def length(row: SourceRow) -> int:
+        wi = work_items.get(row.source_id)
+        count = wi.fields.get("System.CommentCount") if wi is not None else None
+        return count if isinstance(count, int) else 0
+
+    return sorted(rows, key=lambda r: -length(r))
 
 
 class ItemComments:

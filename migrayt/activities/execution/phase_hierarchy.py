@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
+from migrayt.activities.execution.work_list import is_subtask_tier
 from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.jira import Issue
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import HIERARCHY, ISSUE
 from migrayt.store import item_records
@@ -42,9 +44,24 @@ class HierarchyPhase(BatchPhase, phase="hierarchy"):
                 ).all()
             )
         missing = await self._missing_parents(ctx, batch.migration_id, keys, parent_types, with_parent)
+        at_create = await self._set_at_create(batch, with_parent, keys, done)
+        # What an earlier write may have left (an adopted issue, a link whose answer was lost): one bulk read
+        # for the batch instead of one read per item.
+        to_read = [
+            keys[str(r.source_id)]
+            for r in with_parent
+            if str(r.source_id) not in at_create
+            and str(r.source_id) in keys
+            and (str(r.source_id) in adopted or getattr(done.get(str(r.source_id)), "state", None) == PENDING)
+        ]
+        seen = (
+            {i.key: i for i in await ctx.jira.bulk_fetch_issues(to_read, ["parent", "issuelinks"])} if to_read else {}
+        )
 
         async def one(row) -> str:
             source_key = str(row.source_id)
+            if source_key in at_create:
+                return "created"
             record = done.get(source_key)
             if record is not None and record.state == DONE:
                 # Done by an earlier attempt of this same run still counts as this run's work.
@@ -66,7 +83,7 @@ class HierarchyPhase(BatchPhase, phase="hierarchy"):
                     )
                     await session.commit()
                     return "failed"
-                if source_key in adopted and await _already_nested(ctx, child_key, parent_key):
+                if source_key in adopted and _nested(seen.get(child_key), parent_key):
                     # Another migration set this parent (or made the sub-task, or the link) already.
                     await item_records.mark_done(
                         session, ctx.migration_id, HIERARCHY, source_key, parent_key, batch.run_id, {"adopted": True}
@@ -85,7 +102,10 @@ class HierarchyPhase(BatchPhase, phase="hierarchy"):
                         session, ctx.migration_id, HIERARCHY, source_key, parent_key, batch.run_id, {"as": "parent"}
                     )
                 else:
-                    await self._link_instead(ctx, session, batch.run_id, source_key, child_key, parent_key, record)
+                    linked_before = _linked_in(seen.get(child_key), parent_key)
+                    await self._link_instead(
+                        ctx, session, batch.run_id, source_key, child_key, parent_key, record, linked_before
+                    )
                 await session.commit()
             return "created"
 
@@ -109,11 +129,31 @@ class HierarchyPhase(BatchPhase, phase="hierarchy"):
             errors = {p: getattr(issues.get(str(p)), "error", None) for p in in_run}
         return await missing_parent_reasons(ctx, absent, errors)
 
+    async def _set_at_create(self, batch: PhaseBatch, rows, keys: dict[str, str], done) -> set[str]:
+        """The items create items already gave this parent (in its payload): recorded here, nothing written.
+        Sub-tasks keep their own path below (recorded "as": "sub-task", which a delta's parent move reads)."""
+        issues = await batch.records(ISSUE, batch.source_keys(rows))
+        now = [
+            (str(r.source_id), keys[str(r.parent_id)], {"as": "parent", "at_create": True})
+            for r in rows
+            if not is_subtask_tier(r.tier)
+            and str(r.source_id) not in done
+            and keys.get(str(r.parent_id))
+            and (getattr(issues.get(str(r.source_id)), "detail", None) or {}).get("parent") == keys[str(r.parent_id)]
+        ]
+        if now:
+            async with self._sessions() as session:
+                await item_records.mark_done_many(session, batch.migration_id, HIERARCHY, now, batch.run_id)
+                await session.commit()
+        return {source_key for source_key, _, _ in now}
+
     async def _link_instead(
-        self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record
+        self, ctx: MigrationContext, session, run_id, source_key, child_key, parent_key, record, linked_before: bool
     ) -> None:
-        """Jira cannot nest these types: keep the relation as an issue link, reported in the record."""
-        if record is not None and record.state == PENDING and await _linked(ctx, child_key, parent_key):
+        """Jira cannot nest these types: keep the relation as an issue link, reported in the record.
+
+        `linked_before`: the batch's read found the link already (from an earlier attempt whose answer was lost)."""
+        if record is not None and record.state == PENDING and linked_before:
             await item_records.mark_done(
                 session, ctx.migration_id, HIERARCHY, source_key, parent_key, run_id, {"as": "link", "reconciled": True}
             )
@@ -141,17 +181,20 @@ class HierarchyPhase(BatchPhase, phase="hierarchy"):
 
 
 def _jira_type(ctx: MigrationContext, ado_type: str, tier: int) -> str:
-    if tier == 1 and ado_type in ctx.plan.subtask_types:
+    if is_subtask_tier(tier) and ado_type in ctx.plan.subtask_types:
         return ctx.plan.subtask_types[ado_type]
     return ctx.plan.types.get(ado_type, "")
 
 
-async def _already_nested(ctx: MigrationContext, child_key: str, parent_key: str) -> bool:
+def _nested(issue: Issue | None, parent_key: str) -> bool:
     """The child has this parent in Jira already, as its parent or as the link kept instead (one consistent read)."""
-    issue = await ctx.jira.get_issue(child_key, fields=["parent", "issuelinks"])
-    if ((issue.fields.get("parent") or {}).get("key")) == parent_key:
-        return True
-    return any(
+    if issue is None:
+        return False
+    return ((issue.fields.get("parent") or {}).get("key")) == parent_key or _linked_in(issue, parent_key)
+
+
+def _linked_in(issue: Issue | None, parent_key: str) -> bool:
+    return issue is not None and any(
         (link.get("outwardIssue") or link.get("inwardIssue") or {}).get("key") == parent_key
         for link in issue.fields.get("issuelinks") or []
     )

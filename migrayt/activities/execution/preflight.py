@@ -57,9 +57,12 @@ def plan_problems(plan: MappingPlan, catalog: TargetCatalog) -> list[str]:
 
 
 class PreflightActivities:
-    def __init__(self, sessions: async_sessionmaker, contexts: MigrationContexts) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, contexts: MigrationContexts, *, parents_at_create: bool = True
+    ) -> None:
         self._sessions = sessions
         self._contexts = contexts
+        self._parents_at_create = parents_at_create
 
     @activity.defn(name="preflight")
     @keeps_heartbeat
@@ -88,7 +91,9 @@ class PreflightActivities:
         provenance = await ProvenanceFields(self._sessions).ensure(ctx)
         if provenance.refusal:
             activity.logger.warning(provenance.refusal)
-        work = await build_work_list(self._sessions, input.run_id, ctx, catalog)
+        work = await build_work_list(
+            self._sessions, input.run_id, ctx, catalog, parents_at_create=self._parents_at_create
+        )
         return PreflightResult(
             tier_sizes=work.tier_sizes,
             items_total=work.total,

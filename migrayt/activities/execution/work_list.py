@@ -1,6 +1,12 @@
 """A run's work list (`run_source_item`), built once here for a full run (preflight) and a delta sync (its
-prepare): the source's items the plan migrates, in id order, tier 0 first and sub-tasks in tier 1, created
-after their parents."""
+prepare): the source's items the plan migrates, in tiers the engine runs one after the other, in id order within
+a tier.
+
+An item's tier is `2 × depth + 1 if it becomes a sub-task`, where depth counts its ADO ancestors on the list
+(Epic 0, Feature 1, Story 2 …): every parent is created in an earlier tier than its children, so create items
+can set the Jira parent in the create payload. An odd tier holds sub-tasks only, so "is a sub-task" survives in
+the tier alone. With parents at create time off every depth is 0: tier 0 holds the issues, tier 1 the sub-tasks.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ async def build_work_list(
     *,
     changed_since: datetime | None = None,
     changes_only: bool = False,
+    parents_at_create: bool = True,
 ) -> WorkList:
     """List the source (only what changed since `changed_since` when given) and keep it as the run's work list,
     replacing any list an earlier attempt kept. `changes_only`: the list is a delta's, so an item's parent may
@@ -54,7 +61,7 @@ async def build_work_list(
         if parents:
             await _read_kinds(ctx, parents, kinds)
     skipped: dict[str, int] = {}
-    tiers: list[list[tuple[int, str, int | None]]] = [[], []]
+    listed: dict[int, int | None] = {}
     for source_id in ids:
         if source_id not in kinds:
             continue
@@ -62,9 +69,14 @@ async def build_work_list(
         if work_item_type not in ctx.plan.types:
             skipped[work_item_type] = skipped.get(work_item_type, 0) + 1
             continue
-        tiers[1 if is_subtask(work_item_type, parent, kinds, ctx.plan, catalog) else 0].append(
-            (source_id, work_item_type, parent)
-        )
+        listed[source_id] = parent
+    depth = depths(listed) if parents_at_create else dict.fromkeys(listed, 0)
+    tiers: list[list[tuple[int, str, int | None]]] = [[], []]
+    for source_id, parent in listed.items():
+        work_item_type = kinds[source_id][0]
+        tier = tier_of(depth[source_id], is_subtask(work_item_type, parent, kinds, ctx.plan, catalog))
+        tiers.extend([] for _ in range(tier + 1 - len(tiers)))
+        tiers[tier].append((source_id, work_item_type, parent))
     async with sessions() as session:
         await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
         rows = [
@@ -76,6 +88,36 @@ async def build_work_list(
             await session.execute(insert(RunSourceItem), rows[start : start + INSERT_CHUNK])
         await session.commit()
     return WorkList([len(t) for t in tiers], skipped)
+
+
+def tier_of(depth: int, subtask: bool) -> int:
+    return 2 * depth + (1 if subtask else 0)
+
+
+def is_subtask_tier(tier: int) -> bool:
+    return tier % 2 == 1
+
+
+def depths(parents: dict[int, int | None]) -> dict[int, int]:
+    """Each listed item's number of listed ancestors. A parent off the list (not migrated, deleted, another
+    project) ends the chain; a cycle (ADO forbids one, but data is data) is cut where the walk meets it again."""
+    depth: dict[int, int] = {}
+    for start in parents:
+        path: list[int] = []
+        on_path: set[int] = set()
+        node = start
+        while node not in depth:
+            parent = parents.get(node)
+            if node in on_path or parent is None or parent not in parents:
+                depth[node] = 0
+                break
+            path.append(node)
+            on_path.add(node)
+            node = parent
+        for node in reversed(path):
+            if node not in depth:
+                depth[node] = depth[parents[node]] + 1  # type: ignore[index]
+    return depth
 
 
 async def _read_kinds(ctx: MigrationContext, ids: list[int], kinds: dict[int, tuple[str, int | None]]) -> None:
