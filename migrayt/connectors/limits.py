@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 ScopeKind = Literal["endpoint", "issue", "site"]
 
-# A path segment that names one thing rather than a kind of thing: a number, an issue key, a GUID.
+# A path segment that names one thing rather than a kind of thing: a number, an issue key, a GUID, a long hex id.
 _ID_SEGMENT = re.compile(
-    r"^(?:\d+|[A-Za-z][A-Za-z0-9_]*-\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    r"^(?:\d+|[A-Za-z][A-Za-z0-9_]*-\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{16,})$"
 )
 # Writes to one issue: the issue itself and everything under it (comments, attachments, transitions, ...).
 _ISSUE_WRITE = re.compile(r"^/rest/api/(?:2|3|latest)/issue/(?P<issue>[^/]+)(?:/.*)?$")

@@ -24,12 +24,11 @@ import httpx
 from temporalio.common import MetricMeter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
 
+from migrayt.connectors.limits import endpoint_template as path_template
 from migrayt.settings import Settings
 
 _runtime: Runtime | None = None
 
-# Path segments that name one object (ids, keys, GUIDs, long hex): replaced by {id} in an endpoint's template.
-_ID_SEGMENT = re.compile(r"^(\d+|[A-Z][A-Z0-9_]+-\d+|[0-9a-fA-F-]{16,}|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27})$")
 # ADO's `_apis` paths start with the organization and often the project: left out of the template.
 _ADO_APIS = re.compile(r"^.*?(/_apis/.*)$")
 
@@ -91,16 +90,12 @@ def service_of(path: str) -> str:
 
 
 def endpoint_template(method: str, path: str) -> str:
-    """`GET /rest/api/3/issue/PHX-12/comment` → `GET /rest/api/3/issue/{id}/comment`; ADO paths from `/_apis` on."""
+    """`GET /rest/api/3/issue/PHX-12/comment` → `GET /rest/api/3/issue/{id}/comment`; ADO paths from `/_apis` on
+    (the organization and project before it are customer names)."""
     match = _ADO_APIS.match(path)
     if match:
         path = match.group(1)
-    parts = path.split("/")
-    # The API version (`/rest/api/3/`) is a number too, but one that names no object.
-    segments = [
-        "{id}" if _ID_SEGMENT.match(s) and not (n and parts[n - 1] == "api") else s for n, s in enumerate(parts)
-    ]
-    return f"{method.upper()} {'/'.join(segments)}"
+    return f"{method.upper()} {path_template(path)}"
 
 
 def status_class(status: int) -> str:
