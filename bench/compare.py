@@ -74,8 +74,10 @@ from engine_phase2 import pct
 from pause_latency import trial as pause_trial
 
 from migrayt.connectors.jira import map_bulk_result
+from migrayt.connectors.limits import endpoint_template, written_issue
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import FINAL_STATUSES
+from migrayt.sandbox.fault_config import LIMIT_PROFILES
 from migrayt.store.models import AuditEvent, ItemRecord
 from migrayt.temporal.codec import new_key_spec
 from migrayt.translation.issue_fields import source_label
@@ -134,6 +136,7 @@ class JiraRecorder:
         self.jira_port = 0
         self.calls: list[Call] = []
         self.throttled_at: list[float] = []
+        self.throttled_why: list[tuple[float, str]] = []  # when, and the 429's RateLimit-Reason
         self._original = None
 
     def __enter__(self) -> JiraRecorder:
@@ -152,6 +155,7 @@ class JiraRecorder:
             response = await original(client, request, **kwargs)
             if response.status_code == 429:
                 rec.throttled_at.append(t0)
+                rec.throttled_why.append((t0, response.headers.get("RateLimit-Reason") or "rate-limit"))
             else:
                 headers = {k: v for k, v in request.headers.items() if k.lower() in KEEP_HEADERS}
                 rec.calls.append(
@@ -236,6 +240,38 @@ def split_by_phase(calls: list[Call], starts: dict[str, float]) -> dict[str, lis
         if phase and c.t0 <= starts["end"]:
             out[phase].append(c)
     return out
+
+
+def budget_use(calls: list[Call], seconds: float, profile: dict[str, Any]) -> dict[str, Any]:
+    """Each scoped budget's share used over `seconds` by these accepted calls, and the floor they set.
+
+    The floor is the busiest budget's calls ÷ its limit: the time no client could beat with these calls, however
+    many it had in flight (one endpoint's burst rate, the busiest issue's write rate, or the site's hourly quota).
+    """
+    by_endpoint = Counter(f"{c.method} {endpoint_template(c.path)}" for c in calls)
+    by_issue = Counter(i for c in calls if (i := written_issue(c.method, c.path)) is not None)
+    endpoint, endpoint_calls = by_endpoint.most_common(1)[0] if by_endpoint else ("-", 0)
+    issue, issue_writes = by_issue.most_common(1)[0] if by_issue else ("-", 0)
+    burst_rate = profile["jira_burst_rps"]
+    issue_rate = profile["jira_issue_writes"] / profile["jira_issue_write_window_seconds"]
+    quota_rate = profile["jira_quota_per_hour"] / 3600
+    floors = {
+        "burst": endpoint_calls / burst_rate,
+        "per-issue writes": issue_writes / issue_rate,
+        "quota": len(calls) / quota_rate,
+    }
+    busiest = max(floors, key=lambda k: floors[k])
+    return dict(
+        endpoint=endpoint,
+        endpoint_calls=endpoint_calls,
+        issue=issue,
+        issue_writes=issue_writes,
+        burst_share=endpoint_calls / (burst_rate * seconds) if seconds else 0.0,
+        issue_share=issue_writes / (issue_rate * seconds) if seconds else 0.0,
+        quota_share=len(calls) / (quota_rate * seconds) if seconds else 0.0,
+        floor=floors[busiest],
+        busiest=busiest,
+    )
 
 
 # --- replaying them ------------------------------------------------------------------------------
@@ -438,6 +474,8 @@ class LatencyResult:
     phases: list[dict] = field(default_factory=list)
     naive_cap: float = 0.0
     pause: list[dict] = field(default_factory=list)
+    counters: dict = field(default_factory=dict)  # the sandbox's fault counters over Migrayt's run alone
+    budgets: dict = field(default_factory=dict)  # budget_use() over the whole run
 
 
 async def one_latency(
@@ -451,9 +489,15 @@ async def one_latency(
 ) -> LatencyResult:
     load = os.getloadavg()[0]
     with sandbox(args.items, args.seed) as box:
-        await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
+        if args.limit_profile:
+            # The profile's scoped budgets replace the one global bucket (its endpoints add up to about as much).
+            await set_jira_faults(box, latency_ms=latency, limit_profile=args.limit_profile)
+        else:
+            await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            (await http.delete(f"{box.jira_url}/_sandbox/faults/counters")).raise_for_status()
         migration_id = await create_migration(stack, box)
-        rec.jira_port, rec.calls, rec.throttled_at = port_of(box.jira_url), [], []
+        rec.jira_port, rec.calls, rec.throttled_at, rec.throttled_why = port_of(box.jira_url), [], [], []
         say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
         wall0 = time.time()
         run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
@@ -469,6 +513,7 @@ async def one_latency(
         wall = time.time() - wall0
         rec.jira_port = 0
         throttled_migrayt = len(rec.throttled_at)
+        migrayt_counters = await fault_counters(box)  # before the replays add theirs
         starts = await phase_starts(stack, run_id)
         by_phase = split_by_phase(rec.calls, starts)
         keymap = KeyMap(await migrayt_keys(stack, migration_id))
@@ -481,7 +526,12 @@ async def one_latency(
             wall,
             starts.get("create_items", wall0) - starts.get("preflight", wall0),
             naive_cap=args.naive_seconds,
+            counters=migrayt_counters,
         )
+        profile = LIMIT_PROFILES[args.limit_profile] if args.limit_profile else None
+        if profile:
+            in_run = [c for c in rec.calls if starts.get("create_items", wall0) <= c.t0 <= starts["end"]]
+            result.budgets = budget_use(in_run, starts["end"] - starts.get("create_items", wall0), profile)
         say(
             f"  Migrayt {final.status.value} in {wall:.0f} s; {len(rec.calls)} Jira calls, {throttled_migrayt} "
             "answered 429"
@@ -511,7 +561,9 @@ async def one_latency(
                         raw=raw,
                         ado_calls=log.count(ado_port, t0, t1),
                         throttled=throttled,
+                        throttled_why=Counter(why for t, why in rec.throttled_why if t0 <= t < t1),
                         statements=sql.count(t0, t1),
+                        budgets=budget_use(calls, t1 - t0, profile) if profile else None,
                     )
                 )
                 say(
@@ -669,12 +721,137 @@ def fmt_rate(items: int, seconds: float) -> str:
     return f"{items / seconds:.0f}" if seconds > 0 and items else "-"
 
 
+def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> list[str]:
+    """The scoped budgets' side: calls per item, each budget's share used, the floor, 429s by reason."""
+    profile = LIMIT_PROFILES[args.limit_profile]
+    out = [f"## Budgets under `{args.limit_profile}`", ""]
+    rows: list[list[Any]] = []
+    endpoint_rows: list[list[Any]] = []
+    notes: list[str] = []
+    for r in results:
+        phases = [p for p in r.phases if "phase" in p and p.get("budgets")]
+        floor = seconds = 0.0
+        calls = 0
+        why: Counter[str] = Counter()
+        for p in phases:
+            b = p["budgets"]
+            floor += b["floor"]
+            seconds += p["seconds"]
+            calls += p["calls"]
+            why += p["throttled_why"]
+            rows.append(
+                [
+                    f"{r.latency:g} ms",
+                    p["phase"],
+                    p["items"],
+                    f"{p['calls'] / p['items']:.2f}" if p["items"] else "-",
+                    f"{p['seconds']:.1f}",
+                    f"`{b['endpoint']}` {b['endpoint_calls']}",
+                    f"{b['burst_share']:.2f}",
+                    f"{b['issue_writes']}",
+                    f"{b['issue_share']:.2f}",
+                    f"{b['quota_share']:.3f}",
+                    f"{b['floor']:.1f} ({b['busiest']})",
+                    f"{p['seconds'] / b['floor']:.2f}" if b["floor"] > 0.05 else "-",
+                    ", ".join(f"{k} {v}" for k, v in sorted(p["throttled_why"].items())) or "0",
+                ]
+            )
+        whole = r.budgets
+        if whole:
+            rows.append(
+                [
+                    f"{r.latency:g} ms",
+                    "**phases 2–8**",
+                    args.items,
+                    f"**{calls / args.items:.2f}**",
+                    f"{seconds:.1f}",
+                    f"`{whole['endpoint']}` {whole['endpoint_calls']}",
+                    f"{whole['burst_share']:.2f}",
+                    f"{whole['issue_writes']}",
+                    f"{whole['issue_share']:.2f}",
+                    f"{whole['quota_share']:.3f}",
+                    f"**{floor:.1f}**",
+                    f"**{seconds / floor:.2f}**" if floor else "-",
+                    ", ".join(f"{k} {v}" for k, v in sorted(why.items())) or "0",
+                ]
+            )
+            notes.append(
+                f"- {r.latency:g} ms: the floor, phase by phase, is {floor:.1f} s; Migrayt took {seconds:.1f} s, "
+                f"{seconds / floor:.2f}× the floor (goal ≤ 1.2). Over the whole run alone (phases not in order) "
+                f"the busiest budget is {whole['busiest']} at {whole['floor']:.1f} s. Jira calls per item "
+                f"{calls / args.items:.2f} (goal ≤ 7). The sandbox's 429s by reason over Migrayt's run: "
+                f"{r.counters.get('throttled_by_reason') or 'none'}."
+            )
+        run_seconds = r.wall - r.preflight
+        for endpoint, c in sorted(r.counters.get("by_endpoint", {}).items(), key=lambda e: -e[1]["requests"]):
+            accepted = c["requests"] - c["throttled"]
+            endpoint_rows.append(
+                [
+                    f"{r.latency:g} ms",
+                    f"`{endpoint}`",
+                    c["requests"],
+                    f"{accepted / args.items:.2f}",
+                    c["throttled"],
+                    c["peak_in_flight"],
+                    f"{accepted / (profile['jira_burst_rps'] * run_seconds):.2f}" if run_seconds > 0 else "-",
+                ]
+            )
+    out.append(
+        fmt_table(
+            [
+                "latency",
+                "phase",
+                "items",
+                "Jira calls/item",
+                "Migrayt s",
+                "busiest endpoint, calls",
+                "its burst share",
+                "busiest issue's writes",
+                "per-issue share",
+                "quota share",
+                "floor s (busiest budget)",
+                "Migrayt ÷ floor (time)",
+                "429s by reason",
+            ],
+            rows,
+        )
+    )
+    out += ["", *notes, ""]
+    out.append(
+        fmt_table(
+            [
+                "latency",
+                "endpoint (the sandbox's counters, Migrayt's run)",
+                "requests",
+                "accepted/item",
+                "429s",
+                "most in flight",
+                "share of its burst budget over the run",
+            ],
+            endpoint_rows,
+        )
+    )
+    out += [
+        "",
+        f"- Budgets ({args.limit_profile}): {profile['jira_burst_rps']:g} requests/s per endpoint and method "
+        f"(bucket {profile['jira_burst_seconds']:g} s), {profile['jira_issue_writes']} writes per issue in "
+        f"{profile['jira_issue_write_window_seconds']:g} s, {profile['jira_quota_per_hour']:,} requests an hour per "
+        "site. Share used: accepted calls ÷ (the budget's rate × the phase's time); burst: the phase's busiest "
+        "endpoint; per-issue: the issue written most in the phase; quota: all calls. The floor of a phase is its "
+        "busiest budget's calls ÷ that budget's rate; the run's floor is the phases' floors added (they run in "
+        "order). 429s are not calls Migrayt needed and are left out of the shares; they are counted by their "
+        "RateLimit-Reason. With a profile the global `--rps` bucket is off, so the rate-limit share columns above "
+        f"are against {args.rps:g} requests/s for comparison only.",
+    ]
+    return out
+
+
 def report(
     args: argparse.Namespace, machine: str, results: list[LatencyResult], kill: dict | None, rss: list[dict]
 ) -> str:
+    limit = f"limit profile `{args.limit_profile}`" if args.limit_profile else f"rate limit {args.rps:g} requests/s"
     out = [
-        f"# Migrayt vs the raw floor vs a naive script: {args.items} items, rate limit {args.rps:g} requests/s, "
-        f"batch 50, concurrency 4",
+        f"# Migrayt vs the raw floor vs a naive script: {args.items} items, {limit}, batch 50, concurrency 4",
         "",
         machine,
         "",
@@ -790,6 +967,8 @@ def report(
         )
     )
     out += ["", *summary, ""]
+    if args.limit_profile:
+        out += budget_report(args, results)
     out += [
         "- Migrayt s: from the phase's `phase_started` audit event to the next phase's. raw: the same Jira requests "
         "(429s excluded) replayed with httpx at the peak number Migrayt had in flight in that phase; no ADO, no "
@@ -913,6 +1092,12 @@ if __name__ == "__main__":
         help="Jira latencies in ms, comma-separated (each with the rate limit)",
     )
     parser.add_argument("--rps", type=float, default=100.0, help="the sandbox Jira's rate limit, requests/s")
+    parser.add_argument(
+        "--limit-profile",
+        choices=sorted(LIMIT_PROFILES),
+        default=None,
+        help="the sandbox's scoped budgets (instead of --rps): adds each budget's share used and the floor",
+    )
     parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
     parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")
     parser.add_argument("--skip-kill", action="store_true")
