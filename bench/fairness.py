@@ -3,7 +3,8 @@
 Both migrations write to the same Jira site (the large sandbox's Jira; the small one reads its own ADO sandbox), so
 they share the worker's slots and one `MIGRAYT_JIRA_SITE_RPS` budget. The small migration is timed twice, start to
 final status: alone, then started once the large one is creating items. The large run is cancelled afterwards (its
-own time is not the question). Content phases (attachments, comments) are left out, as in the engine tests.
+own time is not the question). Content phases (attachments, comments) are left out, as in the engine tests, and
+notifications are not muted (both runs write to one Jira project, PHX).
 
     .venv/bin/python bench/fairness.py [--large 10000] [--small 100] [--rps 20] [--out bench/results/fairness.md]
 """
@@ -48,6 +49,8 @@ async def create(stack, ado_url: str, jira_url: str, name: str) -> str:
     os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
     plan = default_plan()
     plan.skip_phases = ["attachments", "comments"]
+    # Both migrations write to one Jira project: the second would find the first's silent scheme and stop.
+    plan.mute_notifications = False
     return await stack.service.create_migration(
         TENANT,
         name,
@@ -100,7 +103,8 @@ async def main(args: argparse.Namespace) -> str:
         f"# Fairness: a {args.small}-item migration alone and while a {args.large}-item one runs",
         "",
         f"One in-process worker (batch 50, concurrency {args.concurrency}), MIGRAYT_JIRA_SITE_RPS={args.rps:g}, "
-        "both migrations into the same Jira site; attachments and comments left out.",
+        "both migrations into the same Jira site and project; attachments and comments left out, "
+        "notifications not muted.",
         machine,
         "",
         fmt_table(
