@@ -30,6 +30,7 @@ from migrayt.core.errors import InUse, NotFound
 from migrayt.core.ownership import owned
 from migrayt.settings import Settings, auth_mode
 from migrayt.store.models import AuditEvent, Migration, StoredConnection
+from migrayt.words import plural
 
 NO_POLICY = OutboundPolicy()  # auth off: every address may be called
 
@@ -119,7 +120,7 @@ ConnectionInput = Annotated[
 
 
 class ConnectionView(BaseModel):
-    """What a user sees of a saved connection: never the secret, only its hint."""
+    """What a user sees of a saved connection: never the secret, not even a part of it, only that it is saved."""
 
     id: str
     kind: str
@@ -149,9 +150,12 @@ class SecretBox:
             raise SecretKeyMissing("a stored secret cannot be decrypted with the current MIGRAYT_SECRET_KEY") from err
 
 
+SECRET_SAVED = "saved"
+
+
 def secret_hint(secret: SecretStr) -> str:
-    value = secret.get_secret_value()
-    return "…" + value[-4:] if len(value) >= 12 else "…"
+    """Only that a secret is saved: even its last characters are part of it (and narrow a guess)."""
+    return SECRET_SAVED
 
 
 def _http(url: str, outbound: OutboundPolicy) -> HttpSettings:
@@ -326,10 +330,12 @@ class ConnectionStore:
             assert row is not None
             users = await self._users(session, row)
             if users:
-                named = ", ".join(f"{m.id} ({m.name})" for m in users)
+                # Named as the user named them; a migration's id follows for the CLI, which deletes by id.
+                named = ", ".join(f'"{m.name}" ({m.id})' for m in users)
+                those = "it" if len(users) == 1 else "them"
                 raise InUse(
-                    f"connection {connection_id} is used by {len(users)} migration(s): {named}; delete those "
-                    "migrations first (or rotate the connection's secret instead)"
+                    f'connection "{row.name}" is used by {plural(len(users), "migration")}: {named}; delete {those} '
+                    "first (or rotate the connection's secret instead)"
                 )
             session.add(
                 AuditEvent(
@@ -411,6 +417,7 @@ def _view(row: StoredConnection) -> ConnectionView:
         name=row.name,
         url=row.url,
         username=row.username,
-        secret_hint=row.secret_hint,
+        # Rows saved before hints stopped carrying a tail still hold one: it is never shown.
+        secret_hint=SECRET_SAVED,
         detail=row.detail or {},
     )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from migrayt.intake.catalog import Catalog, IdList
+from migrayt.words import plural
 
 Severity = Literal["info", "warning", "blocker"]
 # Past this share of Jira's custom field cap a site is "near" it (a migration's provenance fields may not fit).
@@ -87,7 +88,9 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 limit=lim.summary_chars,
                 **_from(f.long_titles),
-                message=f"{f.long_titles.count} title(s) longer than Jira's {lim.summary_chars}-character summary",
+                message=(
+                    f"{plural(f.long_titles.count, 'title')} longer than Jira's {lim.summary_chars}-character summary"
+                ),
                 action="the summary is cut to 255 characters with '…'; the full title heads the description",
             )
         )
@@ -99,7 +102,7 @@ def lint(catalog: Catalog) -> LintReport:
                 limit=lim.text_chars,
                 field=field,
                 **_from(ids),
-                message=f"{ids.count} {field} value(s) longer than Jira's {lim.text_chars:,} characters",
+                message=f"{plural(ids.count, field + ' value')} longer than Jira's {lim.text_chars:,} characters",
                 action="the text is cut at a clean boundary with a visible note; the full original is attached as HTML",
             )
         )
@@ -111,7 +114,7 @@ def lint(catalog: Catalog) -> LintReport:
                 limit=lim.attachment_bytes,
                 **_from(f.large_attachments),
                 message=(
-                    f"{f.large_attachments.count} attachment(s) larger than the target's upload limit of "
+                    f"{plural(f.large_attachments.count, 'attachment')} larger than the target's upload limit of "
                     f"{lim.attachment_bytes:,} bytes"
                 ),
                 action=(
@@ -146,7 +149,9 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 limit=lim.attachments_per_issue,
                 **_from(f.many_attachments),
-                message=f"{f.many_attachments.count} item(s) with more than {lim.attachments_per_issue} attachments",
+                message=(
+                    f"{plural(f.many_attachments.count, 'item')} with more than {lim.attachments_per_issue} attachments"
+                ),
                 action="attachments over the per-issue cap fail with their reason; the first ones up to the cap land",
                 must_acknowledge=True,
             )
@@ -162,7 +167,7 @@ def lint(catalog: Catalog) -> LintReport:
                     severity="warning",
                     limit=cap,
                     **_from(ids),
-                    message=f"{ids.count} item(s) with more than Jira's {cap:,} {what} per issue",
+                    message=f"{plural(ids.count, 'item')} with more than Jira's {cap:,} {what} per issue",
                     action=f"the {what} over the cap fail with their reason in the run report; the first {cap:,} land",
                     must_acknowledge=True,
                 )
@@ -176,8 +181,8 @@ def lint(catalog: Catalog) -> LintReport:
                 limit=lim.worklogs_per_issue,
                 **_from(f.many_worklogs),
                 message=(
-                    f"{f.many_worklogs.count} item(s) with more than Jira's {lim.worklogs_per_issue:,} worklogs "
-                    "(7pace time logs) per issue"
+                    f"{plural(f.many_worklogs.count, 'item')} with more than Jira's "
+                    f"{lim.worklogs_per_issue:,} worklogs (7pace time logs) per issue"
                 ),
                 action=(f"the first {lim.worklogs_per_issue:,} become worklogs; the rest are attached as a file"),
             )
@@ -190,7 +195,7 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 limit=lim.comments_per_issue,
                 **_from(f.many_comments),
-                message=f"{f.many_comments.count} item(s) with more than {lim.comments_per_issue:,} comments",
+                message=f"{plural(f.many_comments.count, 'item')} with more than {lim.comments_per_issue:,} comments",
                 action="comments up to the cap land in order; the overflow is attached to the issue as a file",
             )
         )
@@ -202,7 +207,7 @@ def lint(catalog: Catalog) -> LintReport:
                 limit=lim.hierarchy_levels,
                 **_from(f.too_deep),
                 message=(
-                    f"{f.too_deep.count} item(s) nested deeper than the {lim.hierarchy_levels} levels Jira "
+                    f"{plural(f.too_deep.count, 'item')} nested deeper than the {lim.hierarchy_levels} levels Jira "
                     f"has (source depth {catalog.hierarchy_depth})"
                 ),
                 action=(
@@ -220,7 +225,8 @@ def lint(catalog: Catalog) -> LintReport:
                 count=len(no_email),
                 names=no_email,
                 message=(
-                    f"{len(no_email)} user(s) without an e-mail address cannot be matched to a Jira account by e-mail"
+                    f"{plural(len(no_email), 'user')} without an e-mail address cannot be matched to a Jira account "
+                    "by e-mail"
                 ),
                 action="map them in the plan's user table, or name a fallback user their items are written as",
             )
@@ -235,7 +241,7 @@ def lint(catalog: Catalog) -> LintReport:
                 count=len(custom),
                 names=custom,
                 message=(
-                    f"{len(custom)} custom field(s) in use would take the target past its cap of "
+                    f"{plural(len(custom), 'custom field')} in use would take the target past its cap of "
                     f"{lim.custom_fields_cap} ({lim.custom_fields_existing} exist)"
                 ),
                 action=(
@@ -254,7 +260,7 @@ def lint(catalog: Catalog) -> LintReport:
                 count=lim.provenance_fields_missing,
                 message=(
                     f"the Jira site has {lim.custom_fields_existing} custom fields, near its cap of "
-                    f"{lim.custom_fields_cap}; the run's {lim.provenance_fields_missing} provenance field(s) "
+                    f"{lim.custom_fields_cap}; the run's {plural(lim.provenance_fields_missing, 'provenance field')} "
                     "(original dates, people, state, ADO id and URL) would take it closer"
                 ),
                 action=(

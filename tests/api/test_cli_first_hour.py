@@ -83,7 +83,7 @@ async def test_connect_takes_secrets_at_a_hidden_prompt_saves_them_sealed_and_au
     async with api.client(token) as http:
         saved = (await http.get("/api/connections")).json()
         assert sorted(c["kind"] for c in saved) == ["ado", "jira_cloud"]
-        assert all(c["secret_hint"].startswith("…") for c in saved)
+        assert all(c["secret_hint"] == "saved" for c in saved)
         # The worker opens the sealed secrets: the scan reads the ADO project through the saved connection.
         scanned = json.loads(
             (await migrayt("scan", mid, "--no-draft", "--json", "--api-url", api.url, "--token", token)).stdout

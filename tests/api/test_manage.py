@@ -108,7 +108,7 @@ async def test_delete_a_connection_refused_while_used_and_rotate_its_secret_afte
         for conn in (ado_id, jira_id):
             r = await http.delete(f"/api/connections/{conn}")
             assert r.status_code == 409, r.text
-            assert f"{mid} (From saved)" in r.json()["detail"]
+            assert f'is used by 1 migration: "From saved" ({mid}); delete it first' in r.json()["detail"]
             assert (await intruder.delete(f"/api/connections/{conn}")).status_code == 404
         assert {c["id"] for c in (await http.get("/api/connections")).json()} == {ado_id, jira_id}
 
@@ -131,7 +131,7 @@ async def test_delete_a_connection_refused_while_used_and_rotate_its_secret_afte
         r = await http.put(f"/api/connections/{jira_id}/secret", json={"secret": DEFAULT_JIRA_TOKEN})
         assert r.status_code == 200, r.text
         assert r.json()["migrations_updated"] == [mid] and DEFAULT_JIRA_TOKEN not in r.text
-        assert r.json()["connection"]["secret_hint"] == "…" + DEFAULT_JIRA_TOKEN[-4:]
+        assert r.json()["connection"]["secret_hint"] == "saved" and DEFAULT_JIRA_TOKEN[-4:] not in r.text
         async with api.stack.service.sessions() as session:
             after = (await session.get(StoredConnection, jira_id)).secret_encrypted
             assert after != before
@@ -167,7 +167,7 @@ async def test_the_cli_renames_deletes_and_rotates_with_door_cli(api, sandbox, m
     assert [m["name"] for m in await cli.json("migrations")] == ["Saved (renamed)"]
 
     refused = json.loads((await cli("connection", "delete", jira_id, "--json", code=4)).stdout)
-    assert f"{mid} (Saved (renamed))" in refused["error"] and refused["status"] == 409
+    assert f'1 migration: "Saved (renamed)" ({mid})' in refused["error"] and refused["status"] == 409
 
     # The new secret from the environment (or a hidden prompt), never from an argument.
     monkeypatch.setenv("MIGRAYT_JIRA_TOKEN", "wrong-token")

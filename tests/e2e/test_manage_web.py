@@ -113,10 +113,19 @@ async def test_rename_accept_failures_to_completed_with_accepted_exceptions_then
 
     # The connection the migration uses cannot go; its secret can be rotated, after a test.
     await page.goto(f"{web.url}/app/connect")
+    # A secret's tail is still part of the secret: a saved one is only said to be saved, on both sides.
+    await expect(page.locator('#ado-card li[data-kind="ado"] .secret-saved').first).to_have_text("PAT saved")
+    await expect(page.locator('#jira-card li[data-kind="jira"] .secret-saved').first).to_have_text("token saved")
+    for card in ("#ado-card", "#jira-card"):
+        await expect(page.locator(f"{card} li").first).not_to_contain_text("…")
     conn = page.locator(f'details[data-connection="{jira_id}"]')
     await conn.locator("summary").click()
     await conn.get_by_role("button", name="Delete").click()
-    await expect(page.locator("#connect-error")).to_contain_text(f"{migration_id} (Phoenix, final cutover)")
+    # Named as the user knows them: the connection by its label, the migration by its name, counted in words.
+    await expect(page.locator("#connect-error")).to_contain_text(
+        f'connection "jira to manage" is used by 1 migration: "Phoenix, final cutover" ({migration_id}); delete it'
+    )
+    await expect(page.locator("#connect-error")).not_to_contain_text("(s)")
     await screenshot(page, "34-manage-connection-in-use")
     conn = page.locator(f'details[data-connection="{jira_id}"]')
     await conn.locator("summary").click()
@@ -141,6 +150,11 @@ async def test_rename_accept_failures_to_completed_with_accepted_exceptions_then
     await expect(page.locator(f'details[data-migration="{migration_id}"]')).to_have_count(0)
     assert (await page.goto(f"{web.url}/app/runs/{run_id}")).status == 404
     await page.goto(f"{web.url}/app/connect")
+    # A secret's tail is still part of the secret: a saved one is only said to be saved, on both sides.
+    await expect(page.locator('#ado-card li[data-kind="ado"] .secret-saved').first).to_have_text("PAT saved")
+    await expect(page.locator('#jira-card li[data-kind="jira"] .secret-saved').first).to_have_text("token saved")
+    for card in ("#ado-card", "#jira-card"):
+        await expect(page.locator(f"{card} li").first).not_to_contain_text("…")
     conn = page.locator(f'details[data-connection="{jira_id}"]')
     await conn.locator("summary").click()
     await conn.get_by_role("button", name="Delete").click()

@@ -1,10 +1,11 @@
-"""A fleet under fire (issue 18, small profile): 2 tenants x 2 migrations on 3 worker processes, read through 2 API
+"""A fleet under fire (issue 18, small profile): 3 tenants x 2 concurrent migrations on 3 worker processes and 2 API
 processes (`migrayt api`, auth on); mid-way one worker and one API are SIGKILLed, then PostgreSQL and Temporal are
 restarted. Every run finishes with each item written once, each tenant sees only its own runs, and each run's
 audit trail has every step once.
 
-The runs are started by the test's own service (the API's start route needs connections with tenant-scoped
-secret references; tests/api covers it) and followed, with their audit trail, through the surviving API.
+Each tenant works as a script does, through the API only: it saves its ADO and Jira connections (the secrets sealed
+with the fleet's shared MIGRAYT_SECRET_KEY), creates its migrations from them and starts them with the start route,
+half through each API process; the runs and their audit trail are then followed through the surviving API.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cryptography.fernet import Fernet
 from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import FINAL_STATUSES
 from migrayt.core.runs import MigrationService
+from migrayt.sandbox.server import DEFAULT_ADO_PAT, DEFAULT_JIRA_EMAIL, DEFAULT_JIRA_TOKEN
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.stack.ports import free_port
 from tests.api.conftest import ADMIN_TOKEN
@@ -31,12 +33,11 @@ from tests.integration.harness import (
     Stack,
     WorkerProcess,
     ado_labels,
-    create_sandbox_migration,
     jira_issues,
     structure_only_plan,
 )
 
-TENANTS = ("fleet-north", "fleet-south")
+TENANTS = ("fleet-north", "fleet-south", "fleet-east")
 MIGRATIONS_PER_TENANT = 2
 WORKERS = 3
 ITEMS = 40
@@ -58,6 +59,7 @@ class ApiProcess:
             MIGRAYT_API_HOST="127.0.0.1",
             MIGRAYT_API_PORT=str(self.port),
             MIGRAYT_TASK_QUEUE=stack.settings.task_queue,
+            MIGRAYT_OUTBOUND_ALLOW=stack.settings.outbound_allow,
             MIGRAYT_METRICS_PORT=str(self.metrics_port),
         )
         self.log_path = log_path
@@ -117,6 +119,32 @@ async def get_until(http: httpx.AsyncClient, path: str, done) -> dict:
         await asyncio.sleep(0.5)
 
 
+async def save_connections(http: httpx.AsyncClient, sandbox, n: int) -> tuple[str, str]:
+    """The tenant's ADO and Jira connections, saved through the API with their secrets (sealed there)."""
+    ado = await http.post(
+        "/api/connections",
+        json={
+            "kind": "ado",
+            "name": f"ado {n}",
+            "organization_url": sandbox.ado_url,
+            "project": "Phoenix",
+            "pat": DEFAULT_ADO_PAT,
+        },
+    )
+    jira = await http.post(
+        "/api/connections",
+        json={
+            "kind": "jira_cloud",
+            "name": f"jira {n}",
+            "site_url": sandbox.jira_url,
+            "email": DEFAULT_JIRA_EMAIL,
+            "api_token": DEFAULT_JIRA_TOKEN,
+        },
+    )
+    assert ado.status_code == 201 and jira.status_code == 201, (ado.text, jira.text)
+    return ado.json()["id"], jira.json()["id"]
+
+
 async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, postgres, temporal_server, tmp_path):
     # A task queue of its own: the fleet's API processes record a secret key (shared_keys) that the session's other
     # workers are not given.
@@ -142,6 +170,8 @@ async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, pos
         try:
             for api in apis:
                 await api.ready()
+            for w in workers:
+                w.start()
             tokens = {}
             async with httpx.AsyncClient(base_url=apis[0].url, timeout=30) as admin:
                 for tenant in TENANTS:
@@ -153,19 +183,29 @@ async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, pos
                     assert r.status_code == 201, r.text
                     tokens[tenant] = r.json()["token"]
 
-            migrations = []
+            # Each tenant, through one API or the other: its connections, its migrations, their runs started.
+            runs: list[tuple[str, str, object]] = []  # (tenant, run id, sandbox)
             for n, sandbox in enumerate(boxes):
                 tenant = TENANTS[n % len(TENANTS)]
-                mid = await create_sandbox_migration(fleet, sandbox, plan=structure_only_plan(), tenant=tenant)
-                migrations.append((tenant, mid, sandbox))
-            # The workers start once the migrations' secret references are in the environment they inherit.
-            for w in workers:
-                w.start()
-            runs: list[tuple[str, str, object]] = []  # (tenant, run id, sandbox)
-            for tenant, mid, sandbox in migrations:
-                run_id = await fleet.service.start_run(tenant, mid, actor="fleet@test", door="api")
-                runs.append((tenant, run_id, sandbox))
-
+                async with httpx.AsyncClient(
+                    base_url=apis[n % 2].url, timeout=30, headers={"Authorization": f"Bearer {tokens[tenant]}"}
+                ) as http:
+                    ado_id, jira_id = await save_connections(http, sandbox, n)
+                    r = await http.post(
+                        "/api/migrations",
+                        json={
+                            "name": f"Phoenix {n}",
+                            "source_connection_id": ado_id,
+                            "target_connection_id": jira_id,
+                            "project_key": "PHX",
+                            "plan": structure_only_plan().model_dump(mode="json"),
+                            "approve_plan": True,
+                        },
+                    )
+                    assert r.status_code == 201, r.text
+                    r = await http.post(f"/api/migrations/{r.json()['id']}/runs")
+                    assert r.status_code == 202, r.text
+                    runs.append((tenant, r.json()["run_id"], sandbox))
             # Mid-way: the first run writing issues is the signal.
             tenant, first_run, _ = runs[0]
             async with httpx.AsyncClient(
@@ -204,13 +244,13 @@ async def test_fleet_survives_kills_and_restarts_with_every_item_once(stack, pos
 
             # Tenants isolated: the other tenant's runs are not found, its audit trail is not shown.
             for tenant, run_id, _ in runs:
-                other = next(t for t in TENANTS if t != tenant)
-                async with httpx.AsyncClient(
-                    base_url=apis[1].url, timeout=30, headers={"Authorization": f"Bearer {tokens[other]}"}
-                ) as http:
-                    assert (await http.get(f"/api/migrations/{run_id}")).status_code == 404
-                    seen = (await http.get("/api/audit", params={"limit": 1000})).json()
-                    assert run_id not in {e.get("run_id") for e in seen}
+                for other in (t for t in TENANTS if t != tenant):
+                    async with httpx.AsyncClient(
+                        base_url=apis[1].url, timeout=30, headers={"Authorization": f"Bearer {tokens[other]}"}
+                    ) as http:
+                        assert (await http.get(f"/api/migrations/{run_id}")).status_code == 404
+                        seen = (await http.get("/api/audit", params={"limit": 1000})).json()
+                        assert run_id not in {e.get("run_id") for e in seen}
 
             # Each run's audit trail: started and finished once, every phase started and finished once.
             phases = len(run_phases())

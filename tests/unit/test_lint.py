@@ -98,3 +98,19 @@ def test_without_a_site_limit_files_are_measured_against_jira_clouds_1_gb():
     from migrayt.settings import Settings
 
     assert TargetLimits().attachment_bytes == Settings().jira_attachment_limit_bytes == 2**30
+
+
+def test_findings_count_as_people_write_it():
+    c = Catalog(limits=TargetLimits(comments_per_issue=300), hierarchy_depth=4)
+    c.facts.long_titles = ids((7, 380))
+    c.facts.long_texts = {"System.Description": ids((9, 40_000), (10, 50_000))}
+    c.facts.many_comments = ids((14, 350))
+    c.facts.too_deep = ids((20, 4), (21, 4))
+    c.users = [UserSummary(unique_name="ACME\\svc-build", has_email=False)]
+    by_rule = {b.rule: b.message for b in lint(c).breaches}
+    assert by_rule["long_summary"].startswith("1 title longer")
+    assert by_rule["long_text"].startswith("2 System.Description values longer")
+    assert by_rule["many_comments"].startswith("1 item with more")
+    assert by_rule["too_deep"].startswith("2 items nested")
+    assert by_rule["user_without_email"].startswith("1 user without")
+    assert not any("(s)" in message for message in by_rule.values())

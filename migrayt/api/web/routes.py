@@ -61,6 +61,7 @@ from migrayt.intake.verdict import preview_refusal
 from migrayt.mapping.jira_values import UnknownJiraValue
 from migrayt.mapping.versions import APPROVED, VersionConflict
 from migrayt.scheduling.service import ScheduleInvalid, ScheduleLimitReached, ScheduleView
+from migrayt.words import plural
 
 HERE = Path(__file__).parent
 STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
@@ -83,7 +84,7 @@ templates.env.filters.update(
     utc=views.utc,
     every=views.every,
     status_words=views.status_words,
-    plural=views.plural,
+    plural=plural,
 )
 templates.env.globals.update(
     wizard=WIZARD,
@@ -783,7 +784,7 @@ FAILURES_PER_PAGE = 100
 async def failures(
     request: Request, run_id: str, phase: str | None = None, page: int = 1, accepted: int | None = None
 ) -> HTMLResponse:
-    notice = f"{views.plural(accepted, 'failure')} accepted." if accepted is not None else None
+    notice = f"{plural(accepted, 'failure')} accepted." if accepted is not None else None
     return await failures_page(request, run_id, phase=phase, page=page, notice=notice)
 
 

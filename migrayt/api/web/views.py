@@ -354,11 +354,6 @@ def phase_bars(
     return bars
 
 
-def plural(count: int, noun: str) -> str:
-    """ "1 failure", "2 failures": a count as people write it (never "failure(s)")."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def status_words(status: str) -> str:
     """A run status as the pages show it: COMPLETED_WITH_ACCEPTED_EXCEPTIONS in words."""
     return str(status).replace("_", " ")
