@@ -180,7 +180,9 @@ async def test_ai_drafting_sees_only_schema_and_needs_consent(stack):
         text = ticket_text(project)
         async with stack.service.sessions() as session:
             for table in Base.metadata.sorted_tables:
-                if table.name in ("item_record", "preview"):
+                # A validation report's differences show the values that differ, as item records keep what moved;
+                # other tests of this session validate runs of projects whose text is alike.
+                if table.name in ("item_record", "preview", "validation_difference"):
                     continue
                 rows = (await session.execute(select(table))).all()
                 assert leaks(json.dumps([[str(v) for v in row] for row in rows], ensure_ascii=False), text) == [], (

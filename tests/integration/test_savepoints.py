@@ -49,7 +49,7 @@ from tests.integration.test_run_control import jira_faults, taken
 from tests.security.test_local_doors import sign_in
 
 TENANT = "savepoint-co"
-TRANSITIONS = r"POST /rest/api/3/issue/[^/]+/transitions"
+TRANSITIONS = r"POST /rest/api/3/bulk/issues/transition"
 
 
 @asynccontextmanager

@@ -19,19 +19,15 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.record_kinds import TRANSITION
 from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
 from migrayt.core.runs import MigrationService
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.worker.main import run_worker
 from tests.integration.harness import (
     ADO_PAT_ENV,
     JIRA_TOKEN_ENV,
     WorkerProcess,
-    record_states,
     structure_only_plan,
-    wait_final,
 )
 
 ITEMS = 60  # per run; two runs at once
@@ -72,6 +68,9 @@ def budget_plan():
     """Items and their statuses: the phases of many small calls (transitions), without the slow content ones."""
     plan = structure_only_plan()
     plan.skip_phases = [*plan.skip_phases, "hierarchy", "links"]
+    # Two runs at once into one Jira project: the second would find the first's silent notification scheme and
+    # refuse to start (README, "A migration that e-mails no one"); muting is not what these tests measure.
+    plan.mute_notifications = False
     return plan
 
 
@@ -172,35 +171,3 @@ async def migration_into(stack, tenant: str, ado_of, jira_of) -> str:
         actor="test@budget.example",
         door="api",
     )
-
-
-async def test_a_small_run_beside_a_large_one_on_one_site_budget_is_not_starved(stack):
-    """Both runs wait on the site budget in their transitions (a few calls per item); the small one ends while
-    the large one is still at it: served in turn, not after it. Items done are read from the store."""
-    settings = stack.settings.model_copy(update={"jira_site_rps": float(SITE_RPS), "jira_site_budget_shared": True})
-    with (
-        running_sandbox(items=LARGE_ITEMS, seed=5) as large_site,
-        running_sandbox(items=SMALL_ITEMS, seed=5) as small_source,
-    ):
-        # Both tenants' runs write to the one Jira site of the first sandbox; the second sandbox is only a source.
-        large = await migration_into(stack, "large-co", large_site, large_site)
-        small = await migration_into(stack, "small-co", small_source, large_site)
-        async with run_worker(settings, stack.client, stack.database_url):
-            large_run = await stack.service.start_run("large-co", large, actor="test", door="api")
-            while not (await record_states(stack, large, TRANSITION)).get("done"):
-                await asyncio.sleep(0.2)
-            large_when_small_began = await record_states(stack, large, TRANSITION)
-            small_run = await stack.service.start_run("small-co", small, actor="test", door="api")
-            small_final = await wait_final(stack, "small-co", small_run)
-            large_when_small_ended = await record_states(stack, large, TRANSITION)
-            await stack.service.control("large-co", large_run, "cancel", actor="test", door="api")
-            await wait_final(stack, "large-co", large_run)
-    small_done = await record_states(stack, small, TRANSITION)
-    print(
-        f"transitions done: large {large_when_small_began} when the small run began, {large_when_small_ended} when it"
-        f" ended (of {LARGE_ITEMS}); small {small_done} (of {SMALL_ITEMS})"
-    )
-    assert small_final.status in FINAL_STATUSES
-    assert sum(small_done.values()) - small_done.get("pending", 0) == SMALL_ITEMS, "the small run did all its items"
-    began, ended = large_when_small_began.get("done", 0), large_when_small_ended.get("done", 0)
-    assert began < ended < LARGE_ITEMS, "the large run went on meanwhile, and the small one did not wait for its end"
