@@ -98,6 +98,12 @@ class Phase:
     # A plugin of phase 8: its module under migrayt/plugins/ (contract: migrayt/plugins/contract.py). A plugin's
     # batch that still fails after its retries fails its items, not the run.
     plugin: str | None = None
+    # Its Jira budget is its own and its items are ready once every issue exists: with the side-by-side schedule it
+    # runs at the same time as the other such phases next to it in the run (migrayt/workflows/engine.py).
+    beside: bool = False
+    # Side by side, a batch of this phase starts only once the same batch of that phase has finished (each item's
+    # comments after its files: a comment shows the files it refers to).
+    after_batch_of: str | None = None
 
     def words(self) -> dict[str, str]:
         """Each counter's heading for this phase, the same in the CLI, the web app, the demo and the report."""
@@ -118,7 +124,16 @@ PHASES: tuple[Phase, ...] = (
         skipped="already there",
     ),
     Phase("hierarchy", "Hierarchy", "parents set", PhaseKind.BATCHED, run_phase_batch, Preview.DRY_RUN, delta=True),
-    Phase("links", "Links", "links made", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True),
+    Phase(
+        "links",
+        "Links",
+        "links made",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+        beside=True,
+    ),
     Phase(
         "attachments",
         "Attachments",
@@ -127,6 +142,7 @@ PHASES: tuple[Phase, ...] = (
         run_phase_batch,
         Preview.LATER_PHASES,
         delta=True,
+        beside=True,
         # Files of up to 1 GB (Cloud's default limit) each, many per batch: heartbeats catch a dead worker.
         batch_timeout=timedelta(hours=2),
     ),
@@ -142,10 +158,25 @@ PHASES: tuple[Phase, ...] = (
         delta=True,
     ),
     Phase(
-        "transitions", "Statuses", "statuses set", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
+        "transitions",
+        "Statuses",
+        "statuses set",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+        beside=True,
     ),
     Phase(
-        "comments", "Comments", "comments posted", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, delta=True
+        "comments",
+        "Comments",
+        "comments posted",
+        PhaseKind.BATCHED,
+        run_phase_batch,
+        Preview.LATER_PHASES,
+        delta=True,
+        beside=True,
+        after_batch_of="attachments",
     ),
     # Phase 8, one sub-phase per plugin (one line each, after this comment; runs started before go through
     # "plugins" below instead).
@@ -159,6 +190,7 @@ PHASES: tuple[Phase, ...] = (
         delta=True,
         skipped="no work logs",
         plugin="sevenpace",
+        beside=True,
     ),
     Phase(
         "xray",
@@ -170,6 +202,7 @@ PHASES: tuple[Phase, ...] = (
         delta=True,
         skipped="not a test case",
         plugin="xray",
+        beside=True,
     ),
     # Runs started before phase 8 had its plugins: they pass every item over here.
     Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, run=False),
@@ -218,6 +251,17 @@ def delta_phases() -> tuple[str, ...]:
 def plugins() -> tuple[str, ...]:
     """The plugin sub-phases of phase 8, in registry order."""
     return tuple(p.name for p in PHASES if p.plugin is not None)
+
+
+def side_by_side_groups(names: Iterable[str]) -> list[list[str]]:
+    """Of a run's phases in order, each stretch of two or more next to each other that may run side by side."""
+    groups: list[list[str]] = [[]]
+    for name in names:
+        if name in BY_NAME and BY_NAME[name].beside:
+            groups[-1].append(name)
+        elif groups[-1]:
+            groups.append([])
+    return [g for g in groups if len(g) > 1]
 
 
 def batched(names: Iterable[str]) -> tuple[str, ...]:

@@ -82,6 +82,29 @@ class PhaseCounters(BaseModel):
         self.accepted += other.accepted
 
 
+class PhaseSchedule(StrEnum):
+    """How a run goes through its phases after the issues exist (the mapping plan's `phase_schedule`)."""
+
+    # One phase after the other, as every run before side by side did.
+    SEQUENTIAL = "sequential"
+    # The phases whose Jira budgets are separate (links, files, statuses, comments, plugins) at once, each item's
+    # files before its comments (registry: `Phase.beside`, `Phase.after_batch_of`).
+    SIDE_BY_SIDE = "side_by_side"
+
+
+class PhaseCursor(BaseModel):
+    """Where one phase of a side-by-side group is, on its own: a paused or continued run resumes each from here."""
+
+    tier: int = 0
+    # The first batch of `tier` not yet finished.
+    next_ordinal: int = 0
+    # Batch starts before `next_ordinal` cut by a pause, to run again before new ones.
+    redo: list[int] = Field(default_factory=list)
+    # Its phase_started / phase_finished audit events are recorded (each once, across continue-as-new).
+    reported: bool = False
+    finished: bool = False
+
+
 class RunCheckpoint(BaseModel):
     """All a continued run needs: the phase, the cursor in it, counters. Per-item truth is in Postgres."""
 
@@ -101,6 +124,9 @@ class RunCheckpoint(BaseModel):
     # phase_started of the phase under way is recorded: a run continued as new at the phase's start says it once.
     # (False in checkpoints from before this field: those runs record it again, as they did, so they replay.)
     phase_reported: bool = False
+    # The phases of the side-by-side group under way (`phase` is its first), each with its own cursor; empty when
+    # none is (the fields above are then the one cursor of the phase under way).
+    side_by_side: dict[str, PhaseCursor] = Field(default_factory=dict)
 
 
 class MigrationRunInput(BaseModel):
@@ -119,6 +145,8 @@ class MigrationRunInput(BaseModel):
     checkpoint: RunCheckpoint | None = None
     # Savepoints while batches run, at most this often (None: only at phase ends and on pause).
     savepoint_every_minutes: float | None = None
+    # Fixed when the run starts, from the mapping plan (a run started before side by side existed: sequential).
+    phase_schedule: PhaseSchedule = PhaseSchedule.SEQUENTIAL
 
 
 class MigrationRunResult(BaseModel):
@@ -146,6 +174,9 @@ class RunProgress(BaseModel):
     continued: int = 0
     # The run's phases in order (empty: a run from before runs named their phases).
     phases: list[str] = Field(default_factory=list)
+    # The phases under way now, in run order: several while a side-by-side group runs, else `phase` alone (empty
+    # once the run has ended). `phase` is the first of them.
+    phases_running: list[str] = Field(default_factory=list)
     # False: no worker answered for the run (none polls its task queue, or none in time), so the rest is what
     # was last recorded; the run goes on when a worker is back.
     worker_answered: bool = True

@@ -14,13 +14,21 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.contracts.phases import run_phases
-from migrayt.contracts.runs import FINAL_STATUSES, MigrationRunInput, RunControl, RunProgress, RunStatus
+from migrayt.contracts.runs import (
+    FINAL_STATUSES,
+    MigrationRunInput,
+    PhaseSchedule,
+    RunControl,
+    RunProgress,
+    RunStatus,
+)
 from migrayt.core.errors import RunConflict
 from migrayt.core.migrations import Migrations
 from migrayt.core.ownership import owned
 from migrayt.core.reports import FailedItem, RunReport, accepted_items, estimate_eta, failed_items
 from migrayt.core.run_report import RunReports
 from migrayt.core.start_gate import start_refusal
+from migrayt.mapping.plan import MappingPlan
 from migrayt.store.models import AuditEvent, Migration, Run
 from migrayt.temporal.search_attributes import search_attributes
 from migrayt.workflows.engine import RunEngine
@@ -55,7 +63,9 @@ class MigrationService(Migrations, RunReports):
         history_event_limit: int | None = None,
     ) -> str:
         async with self.sessions() as session:
-            await owned(session, Migration, migration_id, tenant, "migration")
+            migration = await owned(session, Migration, migration_id, tenant, "migration")
+            schedule = MappingPlan.model_fields["phase_schedule"].default
+            schedule = PhaseSchedule((migration.plan or {}).get("phase_schedule", schedule))
             if refusal := await start_refusal(session, migration_id):
                 raise RunConflict(refusal)
             run_id = f"run-{uuid.uuid4().hex[:12]}"
@@ -96,6 +106,7 @@ class MigrationService(Migrations, RunReports):
                 history_event_limit=history_event_limit,
                 phases=list(run_phases()),
                 savepoint_every_minutes=self.settings.savepoint_every_minutes or None,
+                phase_schedule=schedule,
             ),
             id=run_id,
             task_queue=self.settings.task_queue,

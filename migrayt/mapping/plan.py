@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from migrayt.contracts.runs import PhaseSchedule
+
 FieldTransform = Literal["text", "rich_text", "number", "date", "identity", "picklist", "tags"]
 
 
@@ -74,6 +76,10 @@ class MappingPlan(BaseModel):
     # Mute the Jira project's notifications during the run (a notification scheme without events, the project's own
     # restored at the end): a migration e-mails no one. Needs the Administer Projects permission; preflight says so.
     mute_notifications: bool = True
+    # How a run goes through the phases after the issues exist: side by side (links, files, statuses, comments and
+    # plugins at once, each on its own Jira budget; each item's files before its comments) or one after the other.
+    # Both end in the same Jira state; a run fixes it when it starts.
+    phase_schedule: PhaseSchedule = PhaseSchedule.SIDE_BY_SIDE
 
     def target_status(self, ado_type: str, ado_state: str) -> str | None:
         per_type = self.states.get(ado_type) or {}

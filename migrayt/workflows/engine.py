@@ -11,7 +11,7 @@ on it says only how it starts, what it carries over when it continues as new, an
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, get_type_hints
@@ -32,9 +32,16 @@ with workflow.unsafe.imports_passed_through():
         RunEventInput,
         RunEventResult,
     )
-    from migrayt.contracts.phases import Phase, PhaseKind, batched
+    from migrayt.contracts.phases import Phase, PhaseKind, batched, side_by_side_groups
     from migrayt.contracts.phases import phase as registered
-    from migrayt.contracts.runs import PhaseCounters, RunCheckpoint, RunProgress, RunStatus
+    from migrayt.contracts.runs import (
+        FINAL_STATUSES,
+        PhaseCounters,
+        PhaseCursor,
+        RunCheckpoint,
+        RunProgress,
+        RunStatus,
+    )
     from migrayt.contracts.savepoints import WriteSavepointInput
     from migrayt.temporal.search_attributes import PHASE, STATUS
     from migrayt.workflows.controls import RunControls
@@ -79,6 +86,64 @@ class EngineRun:
     savepoint_every_minutes: float | None = None
 
 
+@dataclass
+class Lane:
+    """One phase of a side-by-side group while it runs: its cursor (kept in the checkpoint) and its batches under
+    way. `next_start` runs ahead of the cursor's `next_ordinal` by the batches in flight."""
+
+    phase: Phase
+    cursor: PhaseCursor
+    sizes: list[int]
+    waits_for: Lane | None = None
+    next_start: int = 0
+    redo: list[int] = field(default_factory=list)
+    in_flight: dict[int, asyncio.Task[Any]] = field(default_factory=dict)
+    cutting: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.next_start = self.cursor.next_ordinal
+        self.redo = sorted(self.cursor.redo)
+
+    @property
+    def size(self) -> int:
+        tier = self.cursor.tier
+        return self.sizes[tier] if tier < len(self.sizes) else 0
+
+    def done(self, tier: int, start: int) -> bool:
+        """The batch at (tier, start) of this phase has finished for good (not under way, not cut to be redone)."""
+        c = self.cursor
+        if c.finished or tier < c.tier:
+            return True
+        return tier == c.tier and start < self.next_start and start not in self.redo and start not in self.in_flight
+
+    def next_batch(self) -> int | None:
+        """The start of the batch to launch next: one is left in the tier and the batch it waits for is done."""
+        if self.redo:
+            start = self.redo[0]
+        elif self.next_start < self.size:
+            start = self.next_start
+        else:
+            return None
+        if self.waits_for is not None and not self.waits_for.done(self.cursor.tier, start):
+            return None
+        return start
+
+    def advance(self) -> bool:
+        """Past every tier with nothing left to run; True once the last is behind (the phase is over)."""
+        while (
+            self.cursor.tier < len(self.sizes) and not self.in_flight and not self.redo and self.next_start >= self.size
+        ):
+            self.cursor.tier += 1
+            self.next_start = 0
+        self.keep()
+        return self.cursor.tier >= len(self.sizes)
+
+    def keep(self) -> None:
+        """Into the checkpoint: the first batch not yet finished, so a continued run redoes nothing finished."""
+        self.cursor.next_ordinal = min(self.in_flight) if self.in_flight else self.next_start
+        self.cursor.redo = sorted(self.redo)
+
+
 class RunEngine(RunControls):
     """Base class of workflows that run registry phases; the subclass carries @workflow.defn and @workflow.run."""
 
@@ -102,6 +167,11 @@ class RunEngine(RunControls):
         # and while batches run once the last one is older than `savepoint_every_minutes`.
         self._savepoints = False
         self._last_savepoint: datetime | None = None
+        # Set by a workflow whose run goes side by side (behind its `workflow.patched`): the registry's `beside`
+        # phases next to each other run at once, each on its own cursor (`_run_side_by_side`).
+        self._side_by_side = False
+        # The phases of the side-by-side group under way that have not finished, in run order.
+        self._running: list[str] = []
 
     # --- doors: the progress query (the signals are the controls') ----------------------------
 
@@ -116,7 +186,15 @@ class RunEngine(RunControls):
             counters=self._cp.counters,
             continued=self._cp.continued,
             phases=self._phases,
+            phases_running=self._phases_running(),
         )
+
+    def _phases_running(self) -> list[str]:
+        if self._running:
+            return list(self._running)
+        if self._phase is None or (self._shown_while_finishing or self._status) in FINAL_STATUSES:
+            return []
+        return [self._phase]
 
     # --- what a workflow on the engine says ------------------------------------------------------
 
@@ -145,7 +223,20 @@ class RunEngine(RunControls):
             if fresh:
                 await self._record("run_started", actor=self._run.requested_by, door=self._run.door)
             start = self._phases.index(self._cp.phase) if self._cp.phase is not None else self._cp.phase_index
-            for index in range(start, len(self._phases)):
+            groups = {g[0]: g for g in side_by_side_groups(self._phases)} if self._side_by_side else {}
+            index = start
+            while index < len(self._phases):
+                group = groups.get(self._phases[index])
+                if group is not None:
+                    self._cp.phase = group[0]
+                    await self._run_side_by_side(group)
+                    if self._cancel_requested:
+                        return await self._finish(RunStatus.CANCELLED)
+                    index += len(group)
+                    self._cp.side_by_side = {}
+                    self._cp.phase_index = index
+                    self._cp.phase = self._phases[index] if index < len(self._phases) else None
+                    continue
                 phase = registered(self._phases[index])
                 self._cp.phase = phase.name
                 self._set_phase(phase.name)
@@ -168,6 +259,7 @@ class RunEngine(RunControls):
                 self._cp.tier = 0
                 self._cp.next_ordinal = 0
                 self._cp.phase_reported = False
+                index += 1
             failed = sum(c.failed for c in self._cp.counters.values())
             return await self._finish(RunStatus.INCOMPLETE if failed else RunStatus.COMPLETED)
         except asyncio.CancelledError:
@@ -276,6 +368,108 @@ class RunEngine(RunControls):
             self._cp.next_ordinal = 0
             self._cp.redo = []
 
+    async def _run_side_by_side(self, names: list[str]) -> None:
+        """The phases of one side-by-side group at once, each with its own sliding window of `concurrency` batches
+        and its own cursor in the checkpoint (`RunCheckpoint.side_by_side`); a phase with `after_batch_of` starts a
+        batch only once that phase's same batch has finished. Pause, cancel and continue-as-new stop launches in
+        every phase; pause and cancel cut every batch under way, redone on resume as in `_run_phase_batches`.
+        """
+        assert self._run is not None
+        cursors = self._cp.side_by_side
+        lanes = {n: Lane(registered(n), cursors.setdefault(n, PhaseCursor()), self._cp.tier_sizes) for n in names}
+        for lane in lanes.values():
+            after = lane.phase.after_batch_of
+            lane.waits_for = lanes.get(after) if after else None
+        for lane in lanes.values():
+            if not lane.cursor.reported:
+                await self._record("phase_started", phase=lane.phase.name)
+                lane.cursor.reported = True
+        self._show_running(lanes)
+        while True:
+            await self._apply_controls()
+            if self._pause_requested or self._cancel_requested:
+                for lane in lanes.values():
+                    for start, task in lane.in_flight.items():
+                        if start not in lane.cutting:
+                            lane.cutting.add(start)
+                            task.cancel()
+            for lane in lanes.values():
+                if not lane.cursor.finished and lane.advance():
+                    lane.cursor.finished = True
+                    await self._record("phase_finished", phase=lane.phase.name)
+                    await self._savepoint("phase_end", phase=lane.phase.name)
+                    self._show_running(lanes)
+            for lane in lanes.values():
+                while not self._stop_launching() and len(lane.in_flight) < self._run.concurrency:
+                    first = lane.next_batch()
+                    if first is None:
+                        break
+                    if lane.redo and lane.redo[0] == first:
+                        lane.redo.pop(0)
+                    else:
+                        lane.next_start = min(first + self._run.batch_size, lane.size)
+                    end = min(first + self._run.batch_size, lane.size)
+                    batch = self._batch(lane.phase, lane.cursor.tier, first, end, cancellable=True)
+                    lane.in_flight[first] = asyncio.ensure_future(batch)
+            if not any(lane.in_flight for lane in lanes.values()):
+                for lane in lanes.values():
+                    lane.keep()
+                if all(lane.cursor.finished for lane in lanes.values()):
+                    break
+                if self._cancel_requested:
+                    return
+                if self._should_continue_as_new():
+                    self._continue_as_new()
+                if not self._pause_requested:
+                    # Nothing under way, nothing launchable, not over: a batch waits for one no phase will run.
+                    raise ApplicationError(f"side by side: no batch left to run in {names}", non_retryable=True)
+                await self._wait_while_paused()
+                continue
+            await workflow.wait_condition(partial(self._lane_done_or_to_cut, list(lanes.values())))
+            for lane in lanes.values():
+                await self._take_finished(lane)
+            if self._savepoint_due():
+                await self._savepoint("periodic")
+            for lane in lanes.values():
+                lane.keep()
+        self._running = []
+
+    async def _take_finished(self, lane: Lane) -> None:
+        """A lane's finished batches into its counters; a cut one is redone later, its counters dropped."""
+        assert self._run is not None
+        for start, task in list(lane.in_flight.items()):
+            if not task.done():
+                continue
+            del lane.in_flight[start]
+            if start in lane.cutting:
+                lane.cutting.discard(start)
+                if task.cancelled() or task.exception() is not None:
+                    lane.redo.append(start)
+                    continue
+            try:
+                result: BatchResult = task.result()
+            except ActivityError as err:
+                if lane.phase.plugin is None:
+                    # The run fails naming the phase whose batch failed.
+                    self._set_phase(lane.phase.name)
+                    raise
+                end = min(start + self._run.batch_size, lane.size)
+                await self._plugin_batch_failed(lane.phase, start, end, err)
+                continue
+            self._cp.counters[lane.phase.name].add(result.counters)
+        lane.redo.sort()
+
+    def _lane_done_or_to_cut(self, lanes: list[Lane]) -> bool:
+        return any(self._batch_done_or_to_cut(lane.in_flight, lane.cutting) for lane in lanes)
+
+    def _show_running(self, lanes: dict[str, Lane]) -> None:
+        """The progress query and the MigrationPhase search attribute: the group's phases still running, the first
+        of them as the run's phase (a keyword holds one)."""
+        self._running = [name for name, lane in lanes.items() if not lane.cursor.finished]
+        shown = self._running[0] if self._running else next(reversed(lanes))
+        if shown != self._phase:
+            self._set_phase(shown)
+
     async def _plugin_batch_failed(self, phase: Phase, start: int, end: int, err: ActivityError) -> None:
         """A plugin's batch that failed for good fails its items, not the run: the other plugins go on."""
         self._cp.counters[phase.name].failed += end - start
@@ -346,7 +540,7 @@ class RunEngine(RunControls):
             self._last_savepoint = workflow.now()
         return workflow.now() - self._last_savepoint >= timedelta(minutes=every)
 
-    async def _savepoint(self, reason: str) -> None:
+    async def _savepoint(self, reason: str, phase: str | None = None) -> None:
         """Writes a savepoint of the migration's records (see migrayt/store/savepoints.py); a failure is logged."""
         if not self._savepoints:
             return
@@ -360,7 +554,7 @@ class RunEngine(RunControls):
                     migration_id=self._run.migration_id,
                     tenant=self._run.tenant,
                     reason=reason,
-                    phase=self._phase,
+                    phase=phase or self._phase,
                 ),
                 start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=SAVEPOINT_RETRY,
@@ -376,6 +570,7 @@ class RunEngine(RunControls):
         reason: str | None = None,
         error: str | None = None,
         finished: bool = False,
+        phase: str | None = None,
     ) -> RunEventResult:
         assert self._run is not None
         self._cp.event_seq += 1
@@ -390,7 +585,7 @@ class RunEngine(RunControls):
                 actor=actor,
                 door=door,
                 status=self._status.value,
-                phase=self._phase,
+                phase=phase or self._phase,
                 counters=self._cp.counters,
                 error=error or reason,
                 finished=finished,

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         LEGACY_RUN_PHASES,
         MigrationRunInput,
         MigrationRunResult,
+        PhaseSchedule,
         RunCheckpoint,
     )
     from migrayt.workflows.engine import (  # noqa: F401 (re-exported for tests)
@@ -38,6 +39,9 @@ SAVEPOINTS = "savepoints"
 # Runs started since this patch mute the Jira project's notifications once preflight passed (its checks, read-only,
 # fail a run before any write) and put its own scheme back when they end (activities/execution/notifications.py).
 MUTES_NOTIFICATIONS = "mute-notifications"
+# Runs started since this patch with the side-by-side schedule run the registry's `beside` phases at once, each on
+# its own cursor (engine._run_side_by_side); runs before it, and sequential ones, go one phase after the other.
+PHASES_SIDE_BY_SIDE = "phases-side-by-side"
 # Putting the project's scheme back outlasts a Jira outage; a refusal (the permission taken away) is reported instead.
 RESTORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -60,6 +64,9 @@ class MigrationRunWorkflow(RunEngine):
         by_name = workflow.patched(PHASES_BY_NAME)
         self._savepoints = workflow.patched(SAVEPOINTS)
         self._mutes = workflow.patched(MUTES_NOTIFICATIONS)
+        self._side_by_side = input.phase_schedule == PhaseSchedule.SIDE_BY_SIDE and workflow.patched(
+            PHASES_SIDE_BY_SIDE
+        )
         fresh = input.checkpoint is None
         if input.phases:
             names = list(input.phases)
