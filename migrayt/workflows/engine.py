@@ -384,7 +384,7 @@ class RunEngine(RunControls):
             if not lane.cursor.reported:
                 await self._record("phase_started", phase=lane.phase.name)
                 lane.cursor.reported = True
-        self._show_running(lanes)
+        await self._finish_lanes(lanes)
         while True:
             await self._apply_controls()
             if self._pause_requested or self._cancel_requested:
@@ -393,12 +393,6 @@ class RunEngine(RunControls):
                         if start not in lane.cutting:
                             lane.cutting.add(start)
                             task.cancel()
-            for lane in lanes.values():
-                if not lane.cursor.finished and lane.advance():
-                    lane.cursor.finished = True
-                    await self._record("phase_finished", phase=lane.phase.name)
-                    await self._savepoint("phase_end", phase=lane.phase.name)
-                    self._show_running(lanes)
             for lane in lanes.values():
                 while not self._stop_launching() and len(lane.in_flight) < self._run.concurrency:
                     first = lane.next_batch()
@@ -428,11 +422,22 @@ class RunEngine(RunControls):
             await workflow.wait_condition(partial(self._lane_done_or_to_cut, list(lanes.values())))
             for lane in lanes.values():
                 await self._take_finished(lane)
+            await self._finish_lanes(lanes)
             if self._savepoint_due():
                 await self._savepoint("periodic")
             for lane in lanes.values():
                 lane.keep()
         self._running = []
+
+    async def _finish_lanes(self, lanes: dict[str, Lane]) -> None:
+        """Each lane past its tiers with nothing left to run; a phase that has run its last batch is over."""
+        for lane in lanes.values():
+            if not lane.cursor.finished and lane.advance():
+                lane.cursor.finished = True
+                self._show_running(lanes)
+                await self._record("phase_finished", phase=lane.phase.name)
+                await self._savepoint("phase_end", phase=lane.phase.name)
+        self._show_running(lanes)
 
     async def _take_finished(self, lane: Lane) -> None:
         """A lane's finished batches into its counters; a cut one is redone later, its counters dropped."""

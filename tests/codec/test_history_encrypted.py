@@ -27,6 +27,7 @@ from migrayt.workflows.migration_run import (
     CUT_BATCHES,
     MUTES_NOTIFICATIONS,
     PHASES_BY_NAME,
+    PHASES_SIDE_BY_SIDE,
     SAVEPOINTS,
     MigrationRunWorkflow,
 )
@@ -48,6 +49,7 @@ PATCHES = (
     PLUGIN_ISOLATED,
     SETTLED_STATUS,
     MUTES_NOTIFICATIONS,
+    PHASES_SIDE_BY_SIDE,
 )
 
 

@@ -65,6 +65,8 @@ class FakeRunActivities:
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
+        # ("started" | "finished" | "cut", batch), in the order they happened across every phase.
+        self.log: list[tuple[str, Batch]] = []
         self._released = asyncio.Event()
         self._changed = asyncio.Condition()
 
@@ -93,6 +95,10 @@ class FakeRunActivities:
     def release(self) -> None:
         """Held batches (those waiting and those to come) finish."""
         self._released.set()
+
+    def release_phase(self, phase: str) -> None:
+        """This phase's batches are no longer held (those waiting are released with `release`)."""
+        self.held_phases.discard(phase)
 
     def release_event(self) -> None:
         self._event_released.set()
@@ -153,6 +159,7 @@ class FakeRunActivities:
 
     async def _batch(self, phase: str, input: BatchInput) -> PhaseCounters:
         batch = (phase, input.tier, input.start)
+        self.log.append(("started", batch))
         await self._note(self.started, batch)
         if phase in self.held_phases:
             try:
@@ -160,13 +167,16 @@ class FakeRunActivities:
                 async with heartbeating(interval=0.1):
                     await self._released.wait()
             except asyncio.CancelledError:
+                self.log.append(("cut", batch))
                 await self._note(self.cut, batch)
                 raise
         if phase in self.refused_phases:
+            self.log.append(("finished", batch))
             await self._note(self.finished, batch)
             raise ApplicationError(
                 f"{phase}: refused (HTTP 403): no permission", type="PluginRefused", non_retryable=True
             )
+        self.log.append(("finished", batch))
         await self._note(self.finished, batch)
         size = input.end - input.start
         if phase in self.failing_phases:
