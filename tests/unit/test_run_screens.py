@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from rich.console import Console
 
 from migrayt.api.cli_commands import runs as cli
 from migrayt.api.web import views
@@ -59,3 +60,30 @@ def live_page(status: RunStatus) -> str:
 def test_the_eta_says_done_only_for_a_run_that_went_through_its_phases(status, eta):
     page = live_page(status)
     assert f'id="eta">{eta}</div>' in page
+
+
+def test_phases_side_by_side_are_all_named_on_the_run_page_and_in_runs_show(capsys):
+    running = ["attachments", "comments"]
+    counters = {n: PhaseCounters(total=10, created=10) for n in batched(run_phases())}
+    counters["attachments"] = PhaseCounters(total=10, created=4)
+    counters["comments"] = PhaseCounters(total=10, created=2)
+    report = RunReport(
+        run_id="run-1",
+        status=RunStatus.RUNNING,
+        phase="attachments",
+        phases_running=running,
+        counters=counters,
+        migration_id="mig-1",
+    )
+    bars = views.phase_bars(report.status, report.phase, counters, list(run_phases()), running)
+    states = {b.phase: b.state for b in bars}
+    # Statuses finished beside the files still being attached; links before them are over.
+    assert states["links"] == states["transitions"] == "done"
+    assert states["attachments"] == states["comments"] == "active"
+    page = templates.get_template("_run_live.html").render(
+        run=report, bars=bars, final=False, events=[], csrf_token="x"
+    )
+    assert "phases <strong>Attachments</strong>, <strong>Comments</strong>" in page
+
+    cli._render_run(Console(width=120), report.model_dump(mode="json"))
+    assert "phases attachments, comments" in capsys.readouterr().out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from migrayt.api.web import views
-from migrayt.contracts.runs import PhaseCounters, RunStatus
+from migrayt.contracts.runs import PhaseCounters, PhaseSchedule, RunStatus
 from migrayt.intake.catalog import Catalog, FieldUsage
 from migrayt.mapping.plan import EntryOrigin, FieldMapping, default_plan
 from migrayt.mapping.schema import TargetField, TargetIssueType, TargetSchema, TargetStatus
@@ -84,6 +84,15 @@ def test_the_edit_form_switches_muting_notifications_off_and_on():
     assert views.apply_form(off, {"notifications_shown": "1", "mute_notifications": "on"}).mute_notifications
     # A form without the switch leaves it as it was.
     assert views.apply_form(off, {"e:types/Bug": "Bug"}).mute_notifications is False
+
+
+def test_the_mapping_form_picks_the_phase_schedule():
+    plan = default_plan()
+    assert plan.phase_schedule == PhaseSchedule.SIDE_BY_SIDE  # new plans run side by side
+    sequential = views.apply_form(plan.model_copy(deep=True), {"phase_schedule": "sequential"})
+    assert sequential.phase_schedule == PhaseSchedule.SEQUENTIAL
+    # A form without the choice (or with one Migrayt does not know) leaves it as it was.
+    assert views.apply_form(sequential, {"phase_schedule": "fastest"}).phase_schedule == PhaseSchedule.SEQUENTIAL
 
 
 def test_phase_bars_follow_the_run():

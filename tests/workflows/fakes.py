@@ -96,10 +96,6 @@ class FakeRunActivities:
         """Held batches (those waiting and those to come) finish."""
         self._released.set()
 
-    def release_phase(self, phase: str) -> None:
-        """This phase's batches are no longer held (those waiting are released with `release`)."""
-        self.held_phases.discard(phase)
-
     def release_event(self) -> None:
         self._event_released.set()
 

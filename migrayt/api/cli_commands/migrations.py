@@ -11,6 +11,7 @@ from rich.table import Table
 
 from migrayt.api.cli_commands.client import USAGE, CliError
 from migrayt.api.cli_commands.options import ApiUrl, Json, Token, client, command, emit
+from migrayt.contracts.runs import PhaseSchedule
 
 
 @command
@@ -63,6 +64,16 @@ def connect(
             ),
         ),
     ] = None,
+    phase_schedule: Annotated[
+        PhaseSchedule | None,
+        typer.Option(
+            help=(
+                "side_by_side: links, files, statuses, comments and plugins at once once the issues exist (each item's "
+                "files before its comments); sequential: one phase after the other. Both end in the same Jira state "
+                "(default: as the plan says, side_by_side)"
+            ),
+        ),
+    ] = None,
     approve: Annotated[
         bool, typer.Option(help="approve the plan now (else review it: migrayt map show/approve)")
     ] = False,
@@ -89,6 +100,8 @@ def connect(
         chosen.skip_phases = sorted(set(chosen.skip_phases) | set(skip_phase))
     if mute_notifications is not None:
         chosen.mute_notifications = mute_notifications
+    if phase_schedule is not None:
+        chosen.phase_schedule = phase_schedule
     saved = {"--source-connection": source_connection, "--target-connection": target_connection}
     details = {
         "--ado-url": ado_url,

@@ -28,9 +28,12 @@ def _render_run(c: Console, run: dict) -> None:
             c.print(f"  {r['id']} {KIND_SHOWN[RunKind(r.get('kind') or 'run')]} {r['status']} {r.get('phase') or ''}")
         return
     eta = f"  ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
+    # Side by side, several phases run at once: each is named, as the API's phases_running has them.
+    running = run.get("phases_running") or [run.get("phase")]
+    shown = "phases " + ", ".join(map(str, running)) if len(running) > 1 else f"phase {running[0]}"
     c.print(
         f"{KIND_SHOWN[run_kind(run['run_id'])].capitalize()} [bold]{run['run_id']}[/] {run['status']}  "
-        f"phase {run.get('phase')}  "
+        f"{shown}  "
         f"elapsed {run.get('elapsed_seconds', 0):.0f}s{eta}"
     )
     table = Table("phase", "total", "done", "already in Jira", "passed over", "accepted", "failed")
@@ -112,7 +115,7 @@ def _watch(api: ApiClient, run_id: str, as_json: bool) -> int:
                         + (f" · accepted {c['accepted']}" if c.get("accepted") else "")
                         + f" · failed {c['failed']}{eta}",
                     )
-                    if phase == data.get("phase") or done:
+                    if phase == data.get("phase") or phase in (data.get("phases_running") or ()) or done:
                         bars.start_task(task)
         if last:
             _render_run(Console(), last)

@@ -695,7 +695,7 @@ async def _run_context(
         step="run",
         run=report,
         kind=kind.value,
-        bars=views.phase_bars(status, report.phase, report.counters, report.phases),
+        bars=views.phase_bars(status, report.phase, report.counters, report.phases, report.phases_running),
         final=status in FINAL_STATUSES,
         can_pause=status == RunStatus.RUNNING and not report.pause_requested,
         can_resume=status == RunStatus.PAUSED or report.pause_requested,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrayt.contracts.phases import BY_NAME, PHASES, PhaseKind, Preview, in_order, run_phases
-from migrayt.contracts.runs import FINAL_STATUSES, SUCCESSFUL_STATUSES, PhaseCounters, RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES, SUCCESSFUL_STATUSES, PhaseCounters, PhaseSchedule, RunStatus
 from migrayt.intake.catalog import Catalog, FieldUsage
 from migrayt.mapping.jira_values import shared_statuses, statuses_for
 from migrayt.mapping.matcher import RUN_OWNED_FIELDS
@@ -282,6 +282,8 @@ def apply_form(base: MappingPlan, form: Mapping[str, Any]) -> MappingPlan:
         plan.provenance_fields = type(choice)(**{k: f"prov:{k}" in form for k in type(choice).model_fields})
     if "notifications_shown" in form:  # the same for the mute switch
         plan.mute_notifications = "mute_notifications" in form
+    if form.get("phase_schedule") in {s.value for s in PhaseSchedule}:
+        plan.phase_schedule = PhaseSchedule(str(form["phase_schedule"]))
     plan.fields = [f for f in plan.fields if f.target]
     plan.states = {t: s for t, s in plan.states.items() if s}
     return plan
@@ -312,20 +314,28 @@ class PhaseBar:
 
 
 def phase_bars(
-    status: RunStatus, phase: str | None, counters: Mapping[str, PhaseCounters], phases: list[str] | None = None
+    status: RunStatus,
+    phase: str | None,
+    counters: Mapping[str, PhaseCounters],
+    phases: list[str] | None = None,
+    running: list[str] | None = None,
 ) -> list[PhaseBar]:
-    """A bar per phase of the run (a run from before runs named their phases: the run's phases and its counters')."""
+    """A bar per phase of the run (a run from before runs named their phases: the run's phases and its counters').
+    Every phase in `running` is active (side by side, several are; `phase` is the first of them)."""
     names = list(phases or in_order([*run_phases(), *counters]))
     current = names.index(phase) if phase in names else 0
     final = status in FINAL_STATUSES
+    active = set(running or ([phase] if phase else []))
     bars = []
     for index, name in enumerate(names):
         c = counters.get(name) or PhaseCounters()
         done = min(c.created + c.adopted + c.skipped + c.failed + c.accepted, c.total) if c.total else 0
         if index < current or (final and status in SUCCESSFUL_STATUSES) or (final and c.total and done == c.total):
             state = "done"
-        elif index == current and not final:
+        elif name in active and not final:
             state = "active"
+        elif index > current and not final and c.total and done == c.total:
+            state = "done"  # finished beside a phase before it that still runs
         else:
             state = "waiting"
         kind = BY_NAME[name].kind if name in BY_NAME else PhaseKind.BATCHED
