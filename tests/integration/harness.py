@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunProgress
 from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.server import SandboxServer
@@ -63,6 +63,15 @@ class Stack:
     service: MigrationService
 
 
+def one_phase_at_a_time(plan: MappingPlan) -> MappingPlan:
+    """A plan that does not say how its phases run goes one after the other here (new plans go side by side): the
+    tests on this harness pause, hold and kill runs in one named phase at a time; tests/integration/
+    test_side_by_side.py says `phase_schedule` itself."""
+    if "phase_schedule" in plan.model_fields_set:
+        return plan
+    return plan.model_copy(update={"phase_schedule": PhaseSchedule.SEQUENTIAL})
+
+
 async def create_sandbox_migration(
     stack: Stack,
     sandbox: SandboxServer,
@@ -95,7 +104,7 @@ async def create_sandbox_migration(
             token_ref=f"env:{JIRA_TOKEN_ENV}",
             **xray,
         ),
-        plan or default_plan(),
+        one_phase_at_a_time(plan or default_plan()),
         actor="test@acme.example",
         door="api",
     )
