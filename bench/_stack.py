@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunProgress
 from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import default_plan
 from migrayt.settings import Settings
@@ -248,7 +248,13 @@ async def last_created_issue(http: httpx.AsyncClient, box: Sandbox) -> tuple[str
 # --- migrations and runs -------------------------------------------------------------------------
 
 
-async def create_migration(stack: BenchStack, box: Sandbox, name: str = "Phoenix to PHX") -> str:
+async def create_migration(
+    stack: BenchStack, box: Sandbox, name: str = "Phoenix to PHX", schedule: PhaseSchedule | None = None
+) -> str:
+    """A migration of the sandbox project on the built-in plan; `schedule` overrides its `phase_schedule`."""
+    plan = default_plan()
+    if schedule is not None:
+        plan.phase_schedule = schedule
     os.environ[ADO_PAT_ENV] = SANDBOX_PAT
     os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
     return await stack.service.create_migration(
@@ -260,7 +266,7 @@ async def create_migration(stack: BenchStack, box: Sandbox, name: str = "Phoenix
         TargetConnection(
             base_url=box.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
         ),
-        default_plan(),
+        plan,
         actor="bench",
         door="api",
     )

@@ -75,8 +75,8 @@ from pause_latency import trial as pause_trial
 
 from migrayt.connectors.jira import map_bulk_result
 from migrayt.connectors.limits import endpoint_template, written_issue
-from migrayt.contracts.phases import run_phases
-from migrayt.contracts.runs import FINAL_STATUSES
+from migrayt.contracts.phases import run_phases, side_by_side_groups
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule
 from migrayt.sandbox.fault_config import LIMIT_PROFILES
 from migrayt.store.models import AuditEvent, ItemRecord
 from migrayt.temporal.codec import new_key_spec
@@ -222,7 +222,8 @@ async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
         phase = (detail or {}).get("phase")
         if action == "phase_started" and phase and phase not in out:
             out[phase] = at.timestamp()
-        elif action == "phase_finished" and phase == run_phases()[-1]:
+        elif action == "phase_finished":
+            # The last phase to finish: side by side, that need not be the last in the run's order.
             out["end"] = at.timestamp()
     if "end" not in out:
         out["end"] = rows[-1][1].timestamp()
@@ -496,7 +497,7 @@ async def one_latency(
             await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             (await http.delete(f"{box.jira_url}/_sandbox/faults/counters")).raise_for_status()
-        migration_id = await create_migration(stack, box)
+        migration_id = await create_migration(stack, box, schedule=args.schedule)
         rec.jira_port, rec.calls, rec.throttled_at, rec.throttled_why = port_of(box.jira_url), [], [], []
         say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
         wall0 = time.time()
@@ -515,6 +516,12 @@ async def one_latency(
         throttled_migrayt = len(rec.throttled_at)
         migrayt_counters = await fault_counters(box)  # before the replays add theirs
         starts = await phase_starts(stack, run_id)
+        if args.schedule == PhaseSchedule.SIDE_BY_SIDE:
+            # The phases of a group start together and overlap: one row for the group, from its start to the next
+            # phase's (or the run's end), under its first phase's name.
+            for group in side_by_side_groups(run_phases()):
+                for later in group[1:]:
+                    starts.pop(later, None)
         by_phase = split_by_phase(rec.calls, starts)
         keymap = KeyMap(await migrayt_keys(stack, migration_id))
         ado_port = port_of(box.ado_url)
@@ -541,7 +548,7 @@ async def one_latency(
         try:
             for i, phase in enumerate(WORK_PHASES):
                 t0 = starts.get(phase)
-                t1 = starts.get(WORK_PHASES[i + 1]) if i + 1 < len(WORK_PHASES) else starts["end"]
+                t1 = next((starts[p] for p in WORK_PHASES[i + 1 :] if p in starts), starts["end"])
                 if t0 is None or t1 is None:
                     continue
                 calls = by_phase[phase]
@@ -605,7 +612,8 @@ def settled(p: Any, phase: str) -> int:
 
 async def kill_test(stack: BenchStack, args: argparse.Namespace, workdir: Path) -> dict:
     with sandbox(args.kill_items, args.seed) as box:
-        migration_id = await create_migration(stack, box, name="kill test")
+        # One phase at a time: the kill lands in each named phase while it is the one running.
+        migration_id = await create_migration(stack, box, name="kill test", schedule=PhaseSchedule.SEQUENTIAL)
         worker = WorkerProcess(stack, workdir / "kill-worker.log")  # type: ignore[arg-type]
         worker.start()
         kills: list[str] = []
@@ -672,7 +680,7 @@ async def kill_test(stack: BenchStack, args: argparse.Namespace, workdir: Path) 
 async def rss_test(stack: BenchStack, items: int, args: argparse.Namespace, workdir: Path) -> dict:
     say(f"RSS: sandbox of {items} items")
     with sandbox(items, args.seed) as box:
-        migration_id = await create_migration(stack, box, name=f"rss {items}")
+        migration_id = await create_migration(stack, box, name=f"rss {items}", schedule=PhaseSchedule.SEQUENTIAL)
         worker = WorkerProcess(stack, workdir / f"rss-worker-{items}.log")  # type: ignore[arg-type]
         worker.start()
         proc = psutil.Process(worker.proc.pid)  # type: ignore[union-attr]
@@ -742,7 +750,7 @@ def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> lis
             rows.append(
                 [
                     f"{r.latency:g} ms",
-                    p["phase"],
+                    row_name(args, p["phase"]),
                     p["items"],
                     f"{p['calls'] / p['items']:.2f}" if p["items"] else "-",
                     f"{p['seconds']:.1f}",
@@ -846,12 +854,22 @@ def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> lis
     return out
 
 
+def row_name(args: argparse.Namespace, phase: str) -> str:
+    """A phase's row; side by side, a group's row under its first phase's name names every phase in it."""
+    if args.schedule == PhaseSchedule.SIDE_BY_SIDE:
+        for group in side_by_side_groups(run_phases()):
+            if group[0] == phase:
+                return " + ".join(group)
+    return phase
+
+
 def report(
     args: argparse.Namespace, machine: str, results: list[LatencyResult], kill: dict | None, rss: list[dict]
 ) -> str:
     limit = f"limit profile `{args.limit_profile}`" if args.limit_profile else f"rate limit {args.rps:g} requests/s"
     out = [
-        f"# Migrayt vs the raw floor vs a naive script: {args.items} items, {limit}, batch 50, concurrency 4",
+        f"# Migrayt vs the raw floor vs a naive script: {args.items} items, {limit}, batch 50, concurrency 4, "
+        f"phases {args.schedule.value.replace('_', ' ')}",
         "",
         machine,
         "",
@@ -880,7 +898,7 @@ def report(
             rows.append(
                 [
                     f"{r.latency:g} ms",
-                    p["phase"],
+                    row_name(args, p["phase"]),
                     items,
                     f"{p['seconds']:.1f}",
                     fmt_rate(items, p["seconds"]),
@@ -1097,6 +1115,14 @@ if __name__ == "__main__":
         choices=sorted(LIMIT_PROFILES),
         default=None,
         help="the sandbox's scoped budgets (instead of --rps): adds each budget's share used and the floor",
+    )
+    parser.add_argument(
+        "--schedule",
+        type=PhaseSchedule,
+        choices=list(PhaseSchedule),
+        default=PhaseSchedule.SIDE_BY_SIDE,
+        help="how the Migrayt run goes through its phases after create items (the plan's phase_schedule); side by "
+        "side, the group's phases share one row",
     )
     parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
     parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")
