@@ -6,6 +6,9 @@ signals, PAUSED only once nothing writes any more, their audit events: migrayt/w
 with the validation) and the progress query, pause and cancel cutting the batches under way, search
 attributes, continue-as-new. A workflow
 on it says only how it starts, what it carries over when it continues as new, and what it returns.
+
+Side by side (a run's `phase_schedule`), the registry's `beside` phases next to each other run at once, each its
+own window and its own cursor in the checkpoint (`_run_side_by_side`); otherwise one phase after the other.
 """
 
 from __future__ import annotations
@@ -190,11 +193,9 @@ class RunEngine(RunControls):
         )
 
     def _phases_running(self) -> list[str]:
-        if self._running:
-            return list(self._running)
         if self._phase is None or (self._shown_while_finishing or self._status) in FINAL_STATUSES:
             return []
-        return [self._phase]
+        return list(self._running) or [self._phase]
 
     # --- what a workflow on the engine says ------------------------------------------------------
 
