@@ -116,6 +116,10 @@ def _render_plan(c: Console, view: dict) -> None:
         c.print("Jira notifications: muted during each run (the project's own scheme put back when it ends)")
     else:
         c.print("Jira notifications: [bold]on[/] — every issue the run writes e-mails its reporter, assignee, watchers")
+    if plan.get("phase_schedule", "side_by_side") == "side_by_side":
+        c.print("Phases after the issues exist: side by side (each item's files before its comments)")
+    else:
+        c.print("Phases after the issues exist: one after the other")
     _render_users(c, view.get("users"), view.get("users_error"), plan)
 
 
