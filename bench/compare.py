@@ -555,8 +555,11 @@ async def one_latency(
                 throttled = sum(1 for t in rec.throttled_at if t0 <= t < t1)
                 lanes = peak_in_flight(calls)
                 counters = final.counters.get(phase)
-                await asyncio.sleep(1.0)  # let the rate-limit bucket refill between rows
-                raw = await replay.raw(calls, lanes)
+                if args.migrayt_only:
+                    raw = Replayed()
+                else:
+                    await asyncio.sleep(1.0)  # let the rate-limit bucket refill between rows
+                    raw = await replay.raw(calls, lanes)
                 result.phases.append(
                     dict(
                         phase=phase,
@@ -582,6 +585,9 @@ async def one_latency(
             naive_replay = Replayer(box, KeyMap(keymap.migrayt_keys), connections=4)
             try:
                 for row in result.phases[:-1]:
+                    if args.migrayt_only:
+                        row["naive"] = Replayed()
+                        continue
                     await asyncio.sleep(1.0)
                     row["naive"] = await naive_replay.naive(by_phase[row["phase"]], args.naive_seconds)
                     n = row["naive"]
@@ -935,8 +941,8 @@ def report(
                 "",
                 "",
                 f"{tot['calls'] / tot['m'] / args.rps:.2f}",
-                f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}",
-                f"**{tot['m'] / tot['raw']:.2f}**",
+                f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}" if tot["raw"] else "-",
+                f"**{tot['m'] / tot['raw']:.2f}**" if tot["raw"] else "-",
                 f"**{tot['naive'] / tot['m']:.1f}**",
                 "",
                 "",
@@ -946,8 +952,9 @@ def report(
         last = [t["to_last_write"] * 1000 for t in r.pause]
         summary.append(
             f"- {r.latency:g} ms (load {r.load:.1f} at the start): run {r.run_id} {r.status}, {r.wall:.0f} s wall "
-            f"including preflight {r.preflight:.1f} s. Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), "
-            f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt "
+            f"including preflight {r.preflight:.1f} s. "
+            + (f"Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), " if tot["raw"] else "")
+            + f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt "
             f"{throttled}, raw {tot['rthr']}."
             + (
                 f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, 0.5):.0f} ms, p95 "
@@ -1123,6 +1130,11 @@ if __name__ == "__main__":
         default=PhaseSchedule.SIDE_BY_SIDE,
         help="how the Migrayt run goes through its phases after create items (the plan's phase_schedule); side by "
         "side, the group's phases share one row",
+    )
+    parser.add_argument(
+        "--migrayt-only",
+        action="store_true",
+        help="no raw or naive replays: Migrayt's run, its calls and budgets only (e.g. sequential vs side by side)",
     )
     parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
     parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")
