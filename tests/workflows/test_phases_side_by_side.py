@@ -2,7 +2,7 @@
 order for one item, and how each phase's own cursor carries a paused or continued run.
 
 That a side-by-side run ends in the same Jira state as a sequential one is shown against real parts in
-tests/integration/test_side_by_side.py.
+tests/integration/test_phases_side_by_side.py.
 """
 
 from __future__ import annotations
