@@ -66,7 +66,7 @@ class Stack:
 def one_phase_at_a_time(plan: MappingPlan) -> MappingPlan:
     """A plan that does not say how its phases run goes one after the other here (new plans go side by side): the
     tests on this harness pause, hold and kill runs in one named phase at a time; tests/integration/
-    test_side_by_side.py says `phase_schedule` itself."""
+    test_phases_side_by_side.py says `phase_schedule` itself."""
     if "phase_schedule" in plan.model_fields_set:
         return plan
     return plan.model_copy(update={"phase_schedule": PhaseSchedule.SEQUENTIAL})
