@@ -102,7 +102,8 @@ class Phase:
     # runs at the same time as the other such phases next to it in the run (migrayt/workflows/engine.py).
     beside: bool = False
     # Side by side, a batch of this phase starts only once the same batch of that phase has finished (each item's
-    # comments after its files: a comment shows the files it refers to).
+    # comments after its files: a comment shows the files it refers to; the Xray steps after the description
+    # rewrite of attachments, which would overwrite them).
     after_batch_of: str | None = None
 
     def words(self) -> dict[str, str]:
@@ -203,6 +204,8 @@ PHASES: tuple[Phase, ...] = (
         skipped="not a test case",
         plugin="xray",
         beside=True,
+        # Without Xray the steps go in the description, which attachments rewrites: after it, or they are lost.
+        after_batch_of="attachments",
     ),
     # Runs started before phase 8 had its plugins: they pass every item over here.
     Phase("plugins", "Plugins", "items carried", PhaseKind.BATCHED, run_phase_batch, Preview.LATER_PHASES, run=False),

@@ -41,6 +41,7 @@ def jira_state(issues: list[dict]) -> dict[int, dict]:
         if text is None:
             return None
         text = re.sub(r"\b[A-Z][A-Z0-9]+-\d+\b", lambda m: ado_of.get(m.group(0), "?"), text)
+        text = re.sub(r"http://127\.0\.0\.1:\d+", "SITE", text)
         return re.sub(r"/attachment/(content/)?\d+", "/attachment/N", text)
 
     state = {}
@@ -54,7 +55,11 @@ def jira_state(issues: list[dict]) -> dict[int, dict]:
             "parent": ado_of.get(issue.get("parent") or ""),
             "description": same(issue["description"]),
             "links": sorted((lk["type"], lk["direction"], ado_of.get(lk["other"])) for lk in issue["links"]),
-            "attachments": sorted((a["filename"], a["sha256"]) for a in issue["attachments"]),
+            # The history page names the run's Jira keys and site: compared by name; every other file by content.
+            "attachments": sorted(
+                (a["filename"], "" if a["filename"].endswith("-history.html") else a["sha256"])
+                for a in issue["attachments"]
+            ),
             "comments": [(c["author"], same(c["body"])) for c in issue["comments"]],
             "worklogs": sorted((w["seconds"], w["started"]) for w in issue["worklogs"]),
         }
