@@ -943,7 +943,7 @@ def report(
                 f"{tot['calls'] / tot['m'] / args.rps:.2f}",
                 f"{tot['rcalls'] / tot['raw'] / args.rps:.2f}" if tot["raw"] else "-",
                 f"**{tot['m'] / tot['raw']:.2f}**" if tot["raw"] else "-",
-                f"**{tot['naive'] / tot['m']:.1f}**",
+                f"**{tot['naive'] / tot['m']:.1f}**" if tot["naive"] else "-",
                 "",
                 "",
             ]
@@ -954,7 +954,8 @@ def report(
             f"- {r.latency:g} ms (load {r.load:.1f} at the start): run {r.run_id} {r.status}, {r.wall:.0f} s wall "
             f"including preflight {r.preflight:.1f} s. "
             + (f"Migrayt ÷ raw = {tot['m'] / tot['raw']:.2f} (goal ≤ 1.3), " if tot["raw"] else "")
-            + f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). 429s: Migrayt "
+            + (f"naive ÷ Migrayt = {tot['naive'] / tot['m']:.1f}× (goal ≥ 20× at 50 ms). " if tot["naive"] else "")
+            + "429s: Migrayt "
             f"{throttled}, raw {tot['rthr']}."
             + (
                 f" Pause (signal → last Jira write, {len(last)} trials): p50 {pct(last, 0.5):.0f} ms, p95 "
