@@ -8,6 +8,7 @@ would share the GIL with the worker and the benchmark would measure that content
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, RunProgress
+from migrayt.contracts.runs import FINAL_STATUSES, RunControl, RunProgress
 from migrayt.core.runs import MigrationService
-from migrayt.mapping.plan import default_plan
+from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
 from migrayt.stack.ports import free_port, wait_for_port
 from migrayt.stack.postgres import EmbeddedPostgres
@@ -40,6 +41,7 @@ from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.store.models import AuditEvent
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
+from migrayt.workflows.migration_run import MigrationRunWorkflow
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "bench"
@@ -248,9 +250,35 @@ async def last_created_issue(http: httpx.AsyncClient, box: Sandbox) -> tuple[str
 # --- migrations and runs -------------------------------------------------------------------------
 
 
-async def create_migration(stack: BenchStack, box: Sandbox, name: str = "Phoenix to PHX") -> str:
+def structure_plan(*, mute_notifications: bool = True) -> MappingPlan:
+    """The default plan without the content phases (attachments, comments), as the engine tests run it.
+
+    `mute_notifications=False` when two migrations write to one Jira project at once: the second would find the
+    first's silent notification scheme and refuse to start."""
+    plan = default_plan()
+    plan.skip_phases = ["attachments", "comments"]
+    plan.mute_notifications = mute_notifications
+    return plan
+
+
+def use_sandbox_secrets() -> None:
+    """The sandbox's credentials where a migration's `env:` references find them. Before starting a worker
+    process: it reads them from the environment it inherits."""
     os.environ[ADO_PAT_ENV] = SANDBOX_PAT
     os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
+
+
+async def create_migration(
+    stack: BenchStack,
+    box: Sandbox,
+    name: str = "Phoenix to PHX",
+    *,
+    target: Sandbox | None = None,
+    plan: MappingPlan | None = None,
+) -> str:
+    """A migration of `box`'s ADO project into the Jira of `target` (default: `box`'s own), project PHX."""
+    use_sandbox_secrets()
+    target = target or box
     return await stack.service.create_migration(
         TENANT,
         name,
@@ -258,9 +286,9 @@ async def create_migration(stack: BenchStack, box: Sandbox, name: str = "Phoenix
             organization_url=box.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
         ),
         TargetConnection(
-            base_url=box.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
+            base_url=target.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
         ),
-        default_plan(),
+        plan or default_plan(),
         actor="bench",
         door="api",
     )
@@ -281,6 +309,20 @@ async def wait_for(
 
 async def wait_final(stack: BenchStack, run_id: str, timeout: float = 3600.0) -> RunProgress:
     return await wait_for(stack, run_id, lambda p: p.status in FINAL_STATUSES, timeout, poll=0.25)
+
+
+async def timed_run(stack: BenchStack, migration_id: str) -> tuple[float, RunProgress]:
+    """Start a run of the migration and wait for its final status: (seconds from start to final, final progress)."""
+    began = time.monotonic()
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
+    final = await wait_final(stack, run_id)
+    return time.monotonic() - began, final
+
+
+async def cancel_run(stack: BenchStack, run_id: str) -> None:
+    """Send `cancel` straight to the workflow (as the Temporal UI does) and wait for the run's final status."""
+    await stack.service.handle(run_id).signal(MigrationRunWorkflow.cancel, RunControl(actor="bench", door="api"))
+    await wait_final(stack, run_id)
 
 
 async def phase_window(stack: BenchStack, run_id: str, phase: str) -> tuple[datetime, datetime] | None:
@@ -376,6 +418,17 @@ def machine_line() -> str:
 
 def load_line() -> str:
     return "load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def run_and_print(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], Awaitable[str]]) -> None:
+    """A benchmark's command line: the table `main` returns is printed, and written to `--out` when given."""
+    parser.add_argument("--out", type=Path, help="also write the table to this file (e.g. bench/results/x.md)")
+    args = parser.parse_args()
+    text = asyncio.run(main(args))
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
 
 
 class StepTimer:
