@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -73,6 +74,9 @@ class BenchStack:
     sessions: async_sessionmaker
     engine: AsyncEngine
     pids: dict[str, int] = field(default_factory=dict)
+    # The servers themselves, for a benchmark that restarts them (bench/fleet_long.py).
+    postgres: EmbeddedPostgres | None = None
+    temporal: TemporalDevServer | None = None
 
 
 @asynccontextmanager
@@ -102,7 +106,16 @@ async def embedded_stack(
                         pids[name] = proc.pid
                 try:
                     yield BenchStack(
-                        settings, pg.database_url, temporal.address, client, service, sessions, engine, pids
+                        settings,
+                        pg.database_url,
+                        temporal.address,
+                        client,
+                        service,
+                        sessions,
+                        engine,
+                        pids,
+                        pg,
+                        temporal,
                     )
                 finally:
                     await engine.dispose()
@@ -325,6 +338,23 @@ async def cancel_run(stack: BenchStack, run_id: str) -> None:
     await wait_final(stack, run_id)
 
 
+async def run_window(stack: BenchStack, run_id: str) -> tuple[datetime, datetime] | None:
+    """When the run started and finished, from its own audit events (run_started, run_finished)."""
+    async with stack.sessions() as session:
+        rows = dict(
+            (
+                await session.execute(
+                    select(AuditEvent.action, AuditEvent.created_at).where(
+                        AuditEvent.run_id == run_id, AuditEvent.action.in_(("run_started", "run_finished"))
+                    )
+                )
+            ).all()
+        )
+    if "run_started" not in rows or "run_finished" not in rows:
+        return None
+    return rows["run_started"], rows["run_finished"]
+
+
 async def phase_window(stack: BenchStack, run_id: str, phase: str) -> tuple[datetime, datetime] | None:
     """When the run's `phase` started and finished, from its audit events."""
     async with stack.sessions() as session:
@@ -421,10 +451,12 @@ def load_line() -> str:
 
 
 def run_and_print(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], Awaitable[str]]) -> None:
-    """A benchmark's command line: the table `main` returns is printed, and written to `--out` when given."""
+    """A benchmark's command line: the table `main` returns is printed, and written to `--out` when given, with the
+    command that made it (a kept table says how to make it again)."""
     parser.add_argument("--out", type=Path, help="also write the table to this file (e.g. bench/results/x.md)")
     args = parser.parse_args()
     text = asyncio.run(main(args))
+    text += "\n\ncommand: `" + " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]) + "`"
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
