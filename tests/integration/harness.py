@@ -274,6 +274,9 @@ async def wait_until_polling(stack, workers: list[WorkerProcess]) -> None:
         identities = {p.identity for p in answer.pollers}
         if all(any(i.startswith(f"{w.proc.pid}@") for i in identities) for w in workers if w.proc):
             return
+        for w in workers:
+            if w.proc and w.proc.poll() is not None:
+                raise AssertionError(f"a worker process ended before polling: {w.log_path.read_text()[-2000:]}")
         await asyncio.sleep(0.2)
 
 
