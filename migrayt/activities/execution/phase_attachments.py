@@ -36,6 +36,7 @@ from migrayt.contracts.record_kinds import (
     DESCRIPTION,
     DESCRIPTION_ORIGINAL,
     HISTORY,
+    INLINE_IMAGE,
 )
 from migrayt.settings import get_settings
 from migrayt.store import item_records
@@ -163,9 +164,17 @@ class ItemContent:
         ado_id = str(self._wi.id)
         attachments = records.load(ATTACHMENT, [g for g, _ in self._attached])
         history = records.get(HISTORY, ado_id)
+        # Images in the description that are not among the item's files are uploaded for it.
+        own = {g for g, _ in self._attached}
+        images = self._rich.wanted(description_parts(self._wi.fields))[INLINE_IMAGE]
         self._ledger.expect(
             [(ATTACHMENT, g) for g, _ in self._attached if getattr(attachments.get(g), "state", None) != DONE]
             + ([(HISTORY, ado_id)] if getattr(history, "state", None) != DONE else [])
+            + [
+                (INLINE_IMAGE, k)
+                for k in sorted(images)
+                if k.split(":", 1)[1] not in own and getattr(records.get(INLINE_IMAGE, k), "state", None) != DONE
+            ]
         )
         for guid, rel in self._attached:
             self._steps.append(partial(self._attach, guid, rel, attachments.get(guid)))

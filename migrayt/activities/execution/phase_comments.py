@@ -50,6 +50,7 @@ from migrayt.contracts.record_kinds import (
     COMMENT,
     COMMENT_ORIGINAL,
     COMMENT_OVERFLOW,
+    INLINE_IMAGE,
     ISSUE,
 )
 from migrayt.settings import get_settings
@@ -301,9 +302,13 @@ class ItemComments:
         if todo:
             # The item's attached files already in Jira (phase 5): images among them are not uploaded again.
             rich = self._rich(self._known.target_keys(ATTACHMENT, self._own_guids()))
+            images = rich.wanted(c.html for c in todo)[INLINE_IMAGE]
+            self._ledger.expect(
+                (INLINE_IMAGE, k) for k in sorted(images) if self._known.target_keys(INLINE_IMAGE, [k]) == {}
+            )
+            self._ledger.expect((COMMENT, self._key(c.id)) for c in todo)
             await rich.prepare((c.html for c in todo), self._known)
             originals = self._known.load(COMMENT_ORIGINAL, [self._key(c.id) for c in todo])
-            self._ledger.expect((COMMENT, self._key(c.id)) for c in todo)
             for c in todo:
                 self._steps.append(partial(self._post_one, c, rich, originals.get(self._key(c.id))))
         if self._overflowing:
