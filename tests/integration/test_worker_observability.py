@@ -22,7 +22,7 @@ from tests.integration.harness import (
 )
 
 TENANT = "observed-co"
-ITEMS = 60
+ITEMS = 20
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
