@@ -113,7 +113,7 @@ def use_provider(provider: TracerProvider | None) -> None:
     _http_tracer = provider.get_tracer("migrayt.connectors") if provider is not None else None
 
 
-def shutdown_tracing() -> None:
+def flush_traces() -> None:
     """Sends the spans still queued (the SDK's exit hook would too, but not after os._exit)."""
     if _provider is not None:
         _provider.force_flush()

@@ -211,7 +211,7 @@ async def run_worker(
 async def serve(settings: Settings, database_url: str, temporal_address: str | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (used by `migrayt worker` and by the stack)."""
     from migrayt.observability.metrics import install_runtime
-    from migrayt.observability.tracing import install_tracing, shutdown_tracing
+    from migrayt.observability.tracing import flush_traces, install_tracing
     from migrayt.ops.shared_keys import check_shared_keys_at
 
     await upgrade_schema(database_url)
@@ -242,7 +242,7 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
         # Out now, as a SIGKILL would: asyncio.run would otherwise wait for the very writes we gave up on.
         for handler in logging.getLogger().handlers:
             handler.flush()
-        shutdown_tracing()
+        flush_traces()
         os._exit(GRACE_EXPIRED_EXIT)
-    shutdown_tracing()
+    flush_traces()
     log.info("worker stopped")
