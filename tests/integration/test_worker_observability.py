@@ -114,7 +114,7 @@ async def test_json_logs_metrics_and_traces_of_a_worker_after_a_small_run(stack,
     codec_spec = ",".join(f"{kid}:{base64.b64encode(key).decode()}" for kid, key in keys.items())
     port = free_port()
     env = {"MIGRAYT_LOG_FORMAT": "json", "MIGRAYT_METRICS_PORT": str(port), "MIGRAYT_CODEC_KEYS": codec_spec}
-    throttling = FaultConfig(share_429=0.2, retry_after_seconds=0.05, seed=5)
+    throttling = FaultConfig(share_429=0.05, retry_after_seconds=0.05, seed=5)
     service, started = traced(stack)
     with running_sandbox(items=ITEMS, seed=41, jira_faults=throttling) as sandbox, OtlpReceiver() as collector:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_SERVICE_NAME": "migrayt-worker-test"}
