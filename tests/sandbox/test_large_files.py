@@ -146,3 +146,39 @@ async def test_large_upload_is_kept_as_its_digest(sandbox, jira):
     async with httpx.AsyncClient(auth=(sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)) as client:
         answer = await client.get(f"{sandbox.jira_url}/rest/api/3/attachment/content/{uploaded.id}?redirect=false")
     assert answer.status_code == 404 and "sha-256" in answer.text
+
+
+async def test_an_upload_whose_answer_is_lost_is_stored_and_its_download_counted(sandbox, ado, jira):
+    from migrayt.connectors.http import AmbiguousWriteError
+
+    att, sha, url = large_file(sandbox, SIZES[0])
+    key = await new_issue(jira, sandbox.sandbox.project_key)
+    body = b"".join([c async for c in ado.stream_attachment(url)])
+
+    def chunks():
+        async def gen():
+            yield body
+
+        return gen()
+
+    async with SandboxAdmin.for_jira(sandbox) as admin:
+        # Uploads under the threshold keep their answer: only the large one is cut.
+        await admin.set_faults(drop_upload_answers=1, drop_upload_answer_from_bytes=2 * MB)
+        try:
+            await jira.upload_attachment(key, "small.txt", b"small", 5)
+            with pytest.raises(AmbiguousWriteError):
+                await jira.upload_attachment(key, att.file_name, chunks, att.size)
+            await jira.upload_attachment(key, "again.bin", chunks, att.size)  # one drop only
+            faults = await admin.faults()
+        finally:
+            await admin.replace_faults()
+    assert faults["counters"]["upload_answers_dropped"] == 1
+    listing = (await jira.get_issue(key, fields=["attachment"])).fields["attachment"]
+    assert [(a["filename"], a["size"]) for a in listing] == [
+        ("small.txt", 5),
+        (att.file_name, att.size),
+        ("again.bin", att.size),
+    ]
+    async with SandboxAdmin.for_ado(sandbox) as admin:
+        assert (await admin.faults())["counters"]["attachment_downloads"][att.guid] >= 1
+    assert hashlib.sha256(body).hexdigest() == sha
