@@ -182,3 +182,21 @@ async def test_an_upload_whose_answer_is_lost_is_stored_and_its_download_counted
     async with SandboxAdmin.for_ado(sandbox) as admin:
         assert (await admin.faults())["counters"]["attachment_downloads"][att.guid] >= 1
     assert hashlib.sha256(body).hexdigest() == sha
+
+
+async def test_a_scan_takes_the_plans_storage_from_a_free_site_and_from_the_setting_otherwise(sandbox, jira):
+    from migrayt.activities.intake.scan import FREE_PLAN_STORAGE_BYTES, target_limits
+    from migrayt.settings import Settings
+
+    settings = Settings(jira_attachment_storage_bytes=250 * 1024**3)  # the operator's word: Standard's 250 GB
+    key = sandbox.sandbox.project_key
+    config = sandbox.sandbox.jira_app.app.state.jira.config
+    assert config.license_plan == "PAID"  # Standard and Premium alike: the site does not say which
+    assert (await target_limits(jira, key, settings, {})).attachment_storage_bytes == 250 * 1024**3
+    config.license_plan = "FREE"
+    try:
+        limits = await target_limits(jira, key, settings, {})
+    finally:
+        config.license_plan = "PAID"
+    assert limits.attachment_storage_bytes == FREE_PLAN_STORAGE_BYTES == 2 * 1024**3
+    assert limits.attachment_bytes == CLOUD_ATTACHMENT_BYTES
