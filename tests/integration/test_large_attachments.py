@@ -181,10 +181,12 @@ async def test_a_lost_upload_answer_is_settled_by_name_size_and_the_sha_256_of_w
         for name, (_, _, size, sha) in large.items():
             assert sorted(copies[name]) == sorted([(size, sha), (size, decoys[name][1])])
         records = {r.detail.get("filename"): r for r in await attachment_records(stack, migration_id)}
-        for name, (_, _, _, sha) in large.items():
-            record = records[name]
-            assert (record.state, record.detail["sha256"], record.detail.get("reconciled")) == ("done", sha, True)
-            assert record.target_key != decoys[name][0]
+        settled = {
+            name: (records[name].state, records[name].detail["sha256"], records[name].detail.get("reconciled"))
+            for name in large
+        }
+        assert settled == {name: ("done", sha, True) for name, (_, _, _, sha) in large.items()}
+        assert all(records[name].target_key != decoys[name][0] for name in large)
 
 
 async def put_older_copies(stack, sandbox, migration_id: str, large: dict) -> dict[str, tuple[str, str]]:
