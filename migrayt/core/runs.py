@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from migrayt.contracts.phases import run_phases
@@ -127,6 +127,12 @@ class MigrationService(Migrations, RunReports):
             # when a worker comes back: show what was last recorded and say so, rather than failing the run
             # page, the API or the CLI's --watch.
             return recorded.model_copy(update={"worker_answered": False})
+        except WorkflowQueryFailedError:
+            # The worker took the query and failed it: the progress handler only reads fields, so this is the
+            # worker's own trouble — on a CPU-starved worker Temporal's deadlock detector fails an activation
+            # that does not yield within 2 s. The run's task is retried and the run goes on; the doors show the
+            # last recorded progress as when no worker answers. (Not logged with the failure: it is encoded.)
+            return recorded.model_copy(update={"worker_answered": False})
 
     async def control(
         self, tenant: str, run_id: str, action: str, actor: str, door: str, reason: str | None = None
@@ -176,7 +182,7 @@ class MigrationService(Migrations, RunReports):
             return run, last_kept, True
         try:
             return run, await asyncio.wait_for(self.handle(run_id).query(RunEngine.progress), query_timeout), True
-        except (TimeoutError, RPCError):
+        except (TimeoutError, RPCError, WorkflowQueryFailedError):
             return run, last_kept, False
 
     async def control_within(
