@@ -84,6 +84,9 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # httpx's own INFO line per request names the full URL: a customer's host, issue keys, query strings. Migrayt's
+    # connectors log and count calls by endpoint template instead (observability/metrics.py, tracing.py).
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 def uvicorn_log_config(settings: Settings) -> dict | None:
