@@ -3,8 +3,8 @@
 Shared by the attachments and comments phases. Every upload follows the ledger protocol:
 done → skip; pending → look for the file on the issue (same name and size, a consistent read of
 the issue's `attachment` field) before sending it again; new/failed → pending + commit, stream it,
-done with its sha-256. A dropped response is reconciled on the spot the same way, so a flaky
-connection costs one read instead of a retry of the whole batch.
+done with its sha-256. A dropped response is reconciled on the spot the same way, and by the sha-256
+of the bytes sent, so a flaky connection costs one read instead of a retry of the whole batch.
 """
 
 from __future__ import annotations
@@ -294,7 +294,10 @@ class IssueFiles:
                 uploaded = await self._ctx.jira.upload_attachment(self.issue_key, filename, digest.wrap(source), size)
             except AmbiguousWriteError:
                 ambiguous += 1
-                expected = source.sha256 if isinstance(source, Spool) else None
+                # What was sent is known byte for byte (the spool's digest, else the bytes as they streamed out): a
+                # copy of the same name and size is claimed only if Jira holds those bytes, and nothing is downloaded
+                # from ADO again to tell. A send cut short (no whole digest) has no copy to find but by name and size.
+                expected = (source.sha256 if isinstance(source, Spool) else None) or digest.whole_sha256
                 found = await self._reconcile(kind, source_key, filename, size, detail, expected_sha256=expected)
                 if found:
                     return found
@@ -406,15 +409,22 @@ class _Digest:
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self.size = 0
+        self.complete = False
 
     @property
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
 
+    @property
+    def whole_sha256(self) -> str | None:
+        """The digest of the last attempt's bytes, once its source was read to the end."""
+        return self._hash.hexdigest() if self.complete else None
+
     def wrap(self, source: ByteFactory) -> ByteFactory:
         def factory() -> AsyncIterator[bytes]:
             self._hash = hashlib.sha256()
             self.size = 0
+            self.complete = False
             return self._pump(source())
 
         return factory
@@ -425,6 +435,7 @@ class _Digest:
                 self._hash.update(chunk)
                 self.size += len(chunk)
                 yield chunk
+            self.complete = True
         except ApiError as err:
             if err.status in (404, 410):
                 raise SourceUnavailable(
