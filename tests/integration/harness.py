@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,12 @@ class Stack:
     temporal_address: str
     client: Client
     service: MigrationService
+
+    def with_batch_size(self, batch_size: int) -> Stack:
+        """The stack starting runs in batches of this size: a test needing more batches than slots (four) gets
+        them from fewer items."""
+        settings = self.settings.model_copy(update={"batch_size": batch_size})
+        return replace(self, settings=settings, service=MigrationService(settings, self.service.sessions, self.client))
 
 
 async def create_sandbox_migration(

@@ -27,7 +27,7 @@ from tests.integration.harness import (
     wait_until_polling,
 )
 
-ITEMS = 60  # per run; two runs at once
+ITEMS = 25  # per run; two runs at once
 # Below what two workers on this machine can send (about 9 requests/s seen from one), so the budget limits them.
 SITE_RPS = 6
 
