@@ -182,6 +182,11 @@ async def run_worker(
         ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
+        # Eager activity execution hands the batches a workflow task schedules back to the worker that completed
+        # it: one run's batches would all stay on the worker holding its workflow, and more workers would speed up
+        # only many runs, never a large one (tests/integration/test_scale_out.py). A batch runs for seconds; the
+        # round trip through the task queue that eager execution saves does not matter.
+        disable_eager_activity_execution=True,
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
         # the heartbeat timeout, so a cut batch stops its writes within about a second.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
