@@ -8,14 +8,16 @@ would share the GIL with the worker and the benchmark would measure that content
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunProgress
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunControl, RunProgress
 from migrayt.core.runs import MigrationService
-from migrayt.mapping.plan import default_plan
+from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.settings import Settings
 from migrayt.stack.ports import free_port, wait_for_port
 from migrayt.stack.postgres import EmbeddedPostgres
@@ -40,6 +42,7 @@ from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.store.models import AuditEvent
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
+from migrayt.workflows.migration_run import MigrationRunWorkflow
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "bench"
@@ -71,6 +74,9 @@ class BenchStack:
     sessions: async_sessionmaker
     engine: AsyncEngine
     pids: dict[str, int] = field(default_factory=dict)
+    # The servers themselves, for a benchmark that restarts them (bench/fleet_long.py).
+    postgres: EmbeddedPostgres | None = None
+    temporal: TemporalDevServer | None = None
 
 
 @asynccontextmanager
@@ -100,7 +106,16 @@ async def embedded_stack(
                         pids[name] = proc.pid
                 try:
                     yield BenchStack(
-                        settings, pg.database_url, temporal.address, client, service, sessions, engine, pids
+                        settings,
+                        pg.database_url,
+                        temporal.address,
+                        client,
+                        service,
+                        sessions,
+                        engine,
+                        pids,
+                        pg,
+                        temporal,
                     )
                 finally:
                     await engine.dispose()
@@ -248,15 +263,40 @@ async def last_created_issue(http: httpx.AsyncClient, box: Sandbox) -> tuple[str
 # --- migrations and runs -------------------------------------------------------------------------
 
 
-async def create_migration(
-    stack: BenchStack, box: Sandbox, name: str = "Phoenix to PHX", schedule: PhaseSchedule | None = None
-) -> str:
-    """A migration of the sandbox project on the built-in plan; `schedule` overrides its `phase_schedule`."""
+def structure_plan(*, mute_notifications: bool = True) -> MappingPlan:
+    """The default plan without the content phases (attachments, comments), as the engine tests run it.
+
+    `mute_notifications=False` when two migrations write to one Jira project at once: the second would find the
+    first's silent notification scheme and refuse to start."""
     plan = default_plan()
-    if schedule is not None:
-        plan.phase_schedule = schedule
+    plan.skip_phases = ["attachments", "comments"]
+    plan.mute_notifications = mute_notifications
+    return plan
+
+
+def use_sandbox_secrets() -> None:
+    """The sandbox's credentials where a migration's `env:` references find them. Before starting a worker
+    process: it reads them from the environment it inherits."""
     os.environ[ADO_PAT_ENV] = SANDBOX_PAT
     os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
+
+
+async def create_migration(
+    stack: BenchStack,
+    box: Sandbox,
+    name: str = "Phoenix to PHX",
+    *,
+    target: Sandbox | None = None,
+    plan: MappingPlan | None = None,
+    schedule: PhaseSchedule | None = None,
+) -> str:
+    """A migration of `box`'s ADO project into the Jira of `target` (default: `box`'s own), project PHX; `schedule`
+    overrides the plan's `phase_schedule`."""
+    use_sandbox_secrets()
+    plan = plan or default_plan()
+    if schedule is not None:
+        plan = plan.model_copy(update={"phase_schedule": schedule})
+    target = target or box
     return await stack.service.create_migration(
         TENANT,
         name,
@@ -264,7 +304,7 @@ async def create_migration(
             organization_url=box.ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
         ),
         TargetConnection(
-            base_url=box.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
+            base_url=target.jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
         ),
         plan,
         actor="bench",
@@ -287,6 +327,37 @@ async def wait_for(
 
 async def wait_final(stack: BenchStack, run_id: str, timeout: float = 3600.0) -> RunProgress:
     return await wait_for(stack, run_id, lambda p: p.status in FINAL_STATUSES, timeout, poll=0.25)
+
+
+async def timed_run(stack: BenchStack, migration_id: str) -> tuple[float, RunProgress]:
+    """Start a run of the migration and wait for its final status: (seconds from start to final, final progress)."""
+    began = time.monotonic()
+    run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
+    final = await wait_final(stack, run_id)
+    return time.monotonic() - began, final
+
+
+async def cancel_run(stack: BenchStack, run_id: str) -> None:
+    """Send `cancel` straight to the workflow (as the Temporal UI does) and wait for the run's final status."""
+    await stack.service.handle(run_id).signal(MigrationRunWorkflow.cancel, RunControl(actor="bench", door="api"))
+    await wait_final(stack, run_id)
+
+
+async def run_window(stack: BenchStack, run_id: str) -> tuple[datetime, datetime] | None:
+    """When the run started and finished, from its own audit events (run_started, run_finished)."""
+    async with stack.sessions() as session:
+        rows = dict(
+            (
+                await session.execute(
+                    select(AuditEvent.action, AuditEvent.created_at).where(
+                        AuditEvent.run_id == run_id, AuditEvent.action.in_(("run_started", "run_finished"))
+                    )
+                )
+            ).all()
+        )
+    if "run_started" not in rows or "run_finished" not in rows:
+        return None
+    return rows["run_started"], rows["run_finished"]
 
 
 async def phase_window(stack: BenchStack, run_id: str, phase: str) -> tuple[datetime, datetime] | None:
@@ -382,6 +453,19 @@ def machine_line() -> str:
 
 def load_line() -> str:
     return "load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def run_and_print(parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], Awaitable[str]]) -> None:
+    """A benchmark's command line: the table `main` returns is printed, and written to `--out` when given, with the
+    command that made it (a kept table says how to make it again)."""
+    parser.add_argument("--out", type=Path, help="also write the table to this file (e.g. bench/results/x.md)")
+    args = parser.parse_args()
+    text = asyncio.run(main(args))
+    text += "\n\ncommand: `" + " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]) + "`"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
 
 
 class StepTimer:

@@ -12,65 +12,27 @@ notifications are not muted (both runs write to one Jira project, PHX).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import (  # noqa: E402
-    ADO_PAT_ENV,
-    JIRA_TOKEN_ENV,
-    SANDBOX_JIRA_EMAIL,
-    SANDBOX_JIRA_TOKEN,
-    SANDBOX_PAT,
     TENANT,
     bench_settings,
+    cancel_run,
+    create_migration,
     embedded_stack,
     fmt_table,
     in_process_worker,
     load_line,
     machine_line,
+    run_and_print,
     sandbox,
-    wait_final,
+    structure_plan,
+    timed_run,
     wait_for,
 )
-
-from migrayt.connections import SourceConnection, TargetConnection  # noqa: E402
-from migrayt.contracts.runs import RunControl  # noqa: E402
-from migrayt.mapping.plan import default_plan  # noqa: E402
-from migrayt.workflows.migration_run import MigrationRunWorkflow  # noqa: E402
-
-
-async def create(stack, ado_url: str, jira_url: str, name: str) -> str:
-    import os
-
-    os.environ[ADO_PAT_ENV] = SANDBOX_PAT
-    os.environ[JIRA_TOKEN_ENV] = SANDBOX_JIRA_TOKEN
-    plan = default_plan()
-    plan.skip_phases = ["attachments", "comments"]
-    # Both migrations write to one Jira project: the second would find the first's silent scheme and stop.
-    plan.mute_notifications = False
-    return await stack.service.create_migration(
-        TENANT,
-        name,
-        SourceConnection(
-            organization_url=ado_url, project="Phoenix", team="Phoenix Team", pat_ref=f"env:{ADO_PAT_ENV}"
-        ),
-        TargetConnection(
-            base_url=jira_url, project_key="PHX", email=SANDBOX_JIRA_EMAIL, token_ref=f"env:{JIRA_TOKEN_ENV}"
-        ),
-        plan,
-        actor="bench",
-        door="api",
-    )
-
-
-async def timed_run(stack, migration_id: str) -> tuple[float, str]:
-    began = time.monotonic()
-    run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
-    final = await wait_final(stack, run_id)
-    return time.monotonic() - began, final.status.value
 
 
 async def main(args: argparse.Namespace) -> str:
@@ -78,10 +40,12 @@ async def main(args: argparse.Namespace) -> str:
     machine = machine_line()
     async with embedded_stack(settings) as stack, in_process_worker(stack):
         with sandbox(args.large, 1) as big, sandbox(args.small, 2) as small:
-            small_id = await create(stack, small.ado_url, big.jira_url, "small")
-            alone, alone_status = await timed_run(stack, small_id)
+            # Both migrations write to one Jira project at once: notifications are not muted.
+            plan = structure_plan(mute_notifications=False)
+            small_id = await create_migration(stack, small, "small", target=big, plan=plan)
+            alone, alone_final = await timed_run(stack, small_id)
 
-            large_id = await create(stack, big.ado_url, big.jira_url, "large")
+            large_id = await create_migration(stack, big, "large", plan=plan)
             large_run = await stack.service.start_run(TENANT, large_id, actor="bench", door="api")
             began = time.monotonic()
             await wait_for(
@@ -91,14 +55,11 @@ async def main(args: argparse.Namespace) -> str:
                 poll=0.2,
             )
             large_head_start = time.monotonic() - began
-            small_again = await create(stack, small.ado_url, big.jira_url, "small again")
-            during, during_status = await timed_run(stack, small_again)
+            small_again = await create_migration(stack, small, "small again", target=big, plan=plan)
+            during, during_final = await timed_run(stack, small_again)
             large_progress = await stack.service.progress(TENANT, large_run)
             large_state = f"{large_progress.status.value}, phase {large_progress.phase}"
-            await stack.service.handle(large_run).signal(
-                MigrationRunWorkflow.cancel, RunControl(actor="bench", door="api")
-            )
-            await wait_final(stack, large_run)
+            await cancel_run(stack, large_run)
     out = [
         f"# Fairness: a {args.small}-item migration alone and while a {args.large}-item one runs",
         "",
@@ -110,8 +71,8 @@ async def main(args: argparse.Namespace) -> str:
         fmt_table(
             ["small migration", "time (s)", "status"],
             [
-                ["alone", f"{alone:.1f}", alone_status],
-                ["during the large one", f"{during:.1f}", during_status],
+                ["alone", f"{alone:.1f}", alone_final.status.value],
+                ["during the large one", f"{during:.1f}", during_final.status.value],
             ],
         ),
         "",
@@ -129,10 +90,4 @@ if __name__ == "__main__":
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--rps", type=float, default=20.0, help="MIGRAYT_JIRA_SITE_RPS for the worker")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    text = asyncio.run(main(args))
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    run_and_print(parser, main)

@@ -30,6 +30,7 @@ from _stack import (  # noqa: E402
     TENANT,
     TIMEOUT,
     bench_settings,
+    cancel_run,
     create_migration,
     embedded_stack,
     fmt_table,
@@ -38,9 +39,9 @@ from _stack import (  # noqa: E402
     last_created_issue,
     load_line,
     machine_line,
+    run_and_print,
     sandbox,
     set_jira_faults,
-    wait_final,
     wait_for,
 )
 
@@ -89,8 +90,8 @@ async def trial(stack: Any, box: Any, http: httpx.AsyncClient, rng: random.Rando
         ),
         poll=0.05,
     )
-    await handle.signal(MigrationRunWorkflow.cancel, RunControl(actor="bench", door="api"))
-    final = await wait_final(stack, run_id)
+    await cancel_run(stack, run_id)
+    final = await stack.service.progress(TENANT, run_id)
     return dict(
         run_id=run_id,
         share=share,
@@ -174,10 +175,4 @@ if __name__ == "__main__":
         default="process",
         help="process: one sandbox process; split: ADO and Jira in two; thread: in this process",
     )
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    text = asyncio.run(main(args))
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    run_and_print(parser, main)

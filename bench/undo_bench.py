@@ -33,9 +33,11 @@ from _stack import (  # noqa: E402
     jira_issue_total,
     load_line,
     machine_line,
+    run_and_print,
     sandbox,
     set_jira_faults,
-    wait_final,
+    structure_plan,
+    timed_run,
 )
 
 from migrayt.contracts.runs import RunStatus  # noqa: E402
@@ -49,17 +51,8 @@ async def main(args: argparse.Namespace) -> str:
         undo = UndoService(settings, stack.sessions, stack.client)
         with sandbox(args.items, args.seed, args.sandbox) as box:
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-                migration_id = await create_migration(stack, box, name="undo bench")
-                async with stack.sessions() as session:
-                    from migrayt.store.models import Migration
-
-                    m = await session.get(Migration, migration_id)
-                    m.plan = {**m.plan, "skip_phases": ["attachments", "comments"]}
-                    await session.commit()
-                t0 = time.monotonic()
-                run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
-                run = await wait_final(stack, run_id)
-                run_seconds = time.monotonic() - t0
+                migration_id = await create_migration(stack, box, name="undo bench", plan=structure_plan())
+                run_seconds, run = await timed_run(stack, migration_id)
                 issues_before = await jira_issue_total(http, box)
                 await set_jira_faults(box, latency_ms=args.latency)
                 t0 = time.monotonic()
@@ -106,10 +99,4 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.0, help="Jira latency, ms")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="process")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    text = asyncio.run(main(args))
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    run_and_print(parser, main)

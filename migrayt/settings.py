@@ -150,7 +150,9 @@ class Settings(BaseSettings):
     # Center's).
     jira_attachment_limit_bytes: int = 1024**3
     # The Jira plan's attachment storage (Free 2 GB, Standard 250 GB, Premium unlimited): a scan whose files
-    # add up to more says so. Unset: no limit known (Jira's REST API does not report it).
+    # add up to more says so. A site that says it is on Free (/rest/api/3/instance/license) is held to 2 GB whatever
+    # this says; Standard and Premium both answer "PAID" there, so for those this is the only source. Unset: no limit
+    # known.
     jira_attachment_storage_bytes: int | None = None
     jira_attachments_per_issue: int = 2000
     jira_comments_per_issue: int = 5000

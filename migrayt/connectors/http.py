@@ -35,6 +35,7 @@ from migrayt.connectors.errors import HttpError
 from migrayt.connectors.limits import AcquireScope, AdaptiveLimiter, ScopeCounters, ScopedLimiter, Turn
 from migrayt.connectors.outbound import OutboundPolicy, checked_transport
 from migrayt.observability.metrics import http_event_hooks
+from migrayt.observability.tracing import http_call
 
 log = logging.getLogger(__name__)
 
@@ -518,7 +519,12 @@ class ResilientHttp:
                     await self.site_budget.acquire()
                 self.counters.requests += 1
                 try:
-                    response = await self._client.send(request, stream=True)
+                    with http_call(method, path) as call:
+                        response = await self._client.send(request, stream=True)
+                        throttled_for = (
+                            server_delay(response, now=self._clock()) if response.status_code == 429 else None
+                        )
+                        call.answered(response, throttled_for)
                 except _NOT_SENT as exc:
                     self.counters.transport_errors += 1
                     reason = type(exc).__name__

@@ -375,6 +375,10 @@ class JiraClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def issue_write_ready_in(self, key: str) -> float:
+        """Seconds until this issue's write budget lets another write through (0: now, as far as anyone said)."""
+        return self.http.scopes.issue_ready_in(key)
+
     # ------------------------------------------------------------------ plumbing
 
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

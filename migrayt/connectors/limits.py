@@ -299,6 +299,14 @@ class ScopedLimiter:
             if state.blocked_until <= now and state.next_at <= now:
                 del self._states[scope]
 
+    def issue_ready_in(self, issue: str) -> float:
+        """Seconds until a write to this issue (key or id) may be sent; 0 while nobody said to slow it down. Lets a
+        caller with writes to many issues send to another issue meanwhile instead of waiting in line."""
+        state = self._states.get(Scope("issue", issue.upper()))
+        if state is None:
+            return 0.0
+        return max(0.0, max(state.blocked_until, state.next_at) - self._clock())
+
     async def take_turn(self, method: str, path: str) -> Turn:
         """Wait until every scope of the request may send, then hold a place in its endpoint's concurrency."""
         scopes = scopes_of(method, path, self.site)

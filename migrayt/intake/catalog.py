@@ -110,6 +110,8 @@ class LimitFacts(BaseModel):
     long_titles: IdList = Field(default_factory=IdList)
     long_texts: dict[str, IdList] = Field(default_factory=dict)
     large_attachments: IdList = Field(default_factory=IdList)
+    # The files over the upload limit by name, each with its item and size (the first MAX_LISTED).
+    large_attachment_files: list[str] = Field(default_factory=list)
     many_attachments: IdList = Field(default_factory=IdList)
     many_comments: IdList = Field(default_factory=IdList)
     too_deep: IdList = Field(default_factory=IdList)
@@ -263,6 +265,9 @@ class CatalogBuilder:
                     a.largest_bytes, a.largest_item = size, item.id
                 if size > self.limits.attachment_bytes:
                     c.facts.large_attachments.add(item.id, size)
+                    if len(c.facts.large_attachment_files) < MAX_LISTED:
+                        name = (rel.attributes or {}).get("name") or "unnamed file"
+                        c.facts.large_attachment_files.append(f"{name} (#{item.id}, {size:,} bytes)")
             elif rel.rel in REMOTE_RELATIONS:
                 c.remote_links += 1
                 remote += 1

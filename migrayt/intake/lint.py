@@ -22,7 +22,8 @@ class LimitBreach(BaseModel):
     count: int  # items (or users, fields) concerned, complete
     items: list[int] = Field(default_factory=list)  # ADO ids, the first MAX_LISTED
     figures: dict[int, int] = Field(default_factory=dict)  # id → the measured size/count/depth
-    names: list[str] = Field(default_factory=list)  # users or fields, where the finding is not about items
+    # Users or fields, where the finding is not about items; the files themselves for large_attachment.
+    names: list[str] = Field(default_factory=list)
     field: str | None = None
     message: str
     action: str  # what the run will do about it
@@ -113,6 +114,7 @@ def lint(catalog: Catalog) -> LintReport:
                 severity="warning",
                 limit=lim.attachment_bytes,
                 **_from(f.large_attachments),
+                names=list(f.large_attachment_files),
                 message=(
                     f"{plural(f.large_attachments.count, 'attachment')} larger than the target's upload limit of "
                     f"{lim.attachment_bytes:,} bytes"

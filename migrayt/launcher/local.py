@@ -14,6 +14,7 @@ from temporalio.client import Client
 from migrayt.api.app import create_app
 from migrayt.connections_store import SecretKeyMissing, require_secret_key, secret_key_for
 from migrayt.core.runs import MigrationService
+from migrayt.observability.tracing import install_tracing
 from migrayt.settings import Settings
 from migrayt.stack import EmbeddedPostgres, StackError, TemporalDevServer, ensure_port_free, start_all
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
@@ -63,6 +64,8 @@ async def local_stack(settings: Settings, *, with_api: bool = True) -> AsyncIter
         temporal_address = settings.temporal_address or temporal.address  # type: ignore[union-attr]
         await upgrade_schema(database_url)
         engine = create_engine(database_url)
+        # With OTEL_EXPORTER_OTLP_* set, the laptop's API and worker trace too (one process, one service name).
+        install_tracing("migrayt")
         client = await connect_temporal(settings, temporal_address)
         api_server: uvicorn.Server | None = None
         api_task: asyncio.Task[None] | None = None

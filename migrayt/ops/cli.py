@@ -74,6 +74,7 @@ def api_command(
     )
     refuse_without_secret_key(settings, "the API")
     from migrayt.observability.metrics import install_runtime
+    from migrayt.observability.tracing import install_tracing
     from migrayt.ops.logs import configure_logging, uvicorn_log_config
 
     configure_logging(settings)
@@ -85,6 +86,8 @@ def api_command(
         typer.echo(f"error: the API refuses to start: {err}", err=True)
         raise typer.Exit(2) from None
     install_runtime(settings)  # the API's /metrics is on MIGRAYT_METRICS_PORT, never on the API's own port
+    # OTEL_EXPORTER_OTLP_*: request spans (FastAPI's own) and the runs they start, in one trace with the worker's.
+    install_tracing("migrayt-api")
     app = create_app(settings, database_url=url, temporal_address=address)
     # Live progress streams last as long as a run: a rollout cuts them after 10 s (clients reconnect).
     json_logs = uvicorn_log_config(settings)

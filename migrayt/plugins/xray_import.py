@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.activities.execution import adoption
+from migrayt.activities.execution.drafts import draft_rows, issue_detail
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.xray import JOB_FINISHED, MAX_IMPORT, XrayClient
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.plugins.xray import TEST_CASE, desired_steps, read_steps
 from migrayt.store import item_records
 from migrayt.store.item_records import FAILED, PENDING
-from migrayt.translation.issue_fields import ItemRejected, build_issue_fields
+from migrayt.translation.issue_fields import build_issue_fields
 from migrayt.translation.test_steps import StepsError
 
 if TYPE_CHECKING:
@@ -150,40 +151,27 @@ class TestImport:
         catalog = await self._contexts.catalog(ctx)
         lookups = await self._contexts.lookups(ctx)
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")}
-        failed = 0
+        drafted, failed = await draft_rows(
+            self._sessions,
+            ctx.migration_id,
+            self._run_id,
+            rows,
+            work_items,
+            lambda _row, wi: build_issue_fields(wi.id, wi.fields, ctx.plan, catalog, lookups),
+        )
         elements: list[tuple[SourceRow, dict[str, Any], dict[str, Any]]] = []
-        async with self._sessions() as session:
-            for row in rows:
-                wi = work_items.get(row.source_id)
-                reason = None
-                if wi is None:
-                    reason = "work item no longer exists in Azure DevOps (deleted or not visible to the PAT)"
-                else:
-                    try:
-                        draft = build_issue_fields(wi.id, wi.fields, ctx.plan, catalog, lookups)
-                    except ItemRejected as err:
-                        reason = str(err)
-                if reason is not None or wi is None:
-                    await item_records.mark_failed(
-                        session, ctx.migration_id, ISSUE, str(row.source_id), str(reason), self._run_id
-                    )
-                    failed += 1
-                    continue
-                try:
-                    steps = desired_steps(await read_steps(ctx.ado, wi.fields))
-                except StepsError:
-                    steps = []  # the test is made; the Xray phase fails its steps with the reason
-                element = {
-                    # Xray sets the Test type itself; the rest are the fields create items would send.
-                    "fields": {k: v for k, v in draft.fields.items() if k != "issuetype"},
-                    "testtype": "Manual",
-                    "steps": [{"action": a, "data": d, "result": r} for a, d, r in steps],
-                }
-                detail: dict[str, Any] = {"notes": draft.notes, "truncated": draft.description_truncated}
-                if draft.users_left_out:
-                    detail["users_left_out"] = draft.users_left_out
-                elements.append((row, element, detail))
-            await session.commit()
+        for row, wi, draft in drafted:
+            try:
+                steps = desired_steps(await read_steps(ctx.ado, wi.fields))
+            except StepsError:
+                steps = []  # the test is made; the Xray phase fails its steps with the reason
+            element = {
+                # Xray sets the Test type itself; the rest are the fields create items would send.
+                "fields": {k: v for k, v in draft.fields.items() if k != "issuetype"},
+                "testtype": "Manual",
+                "steps": [{"action": a, "data": d, "result": r} for a, d, r in steps],
+            }
+            elements.append((row, element, issue_detail(draft)))
         created = 0
         for start in range(0, len(elements), MAX_IMPORT):
             chunk = elements[start : start + MAX_IMPORT]

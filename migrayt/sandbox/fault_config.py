@@ -78,6 +78,10 @@ class FaultConfig(BaseModel):
     # Jira only: the next `throttle_uploads` attachment uploads are answered 429 after this many bytes of their body.
     throttle_uploads: int = Field(0, ge=0)
     throttle_upload_at_bytes: int = Field(0, ge=0)
+    # Jira only: the next `drop_upload_answers` attachment uploads of at least `drop_upload_answer_from_bytes` (their
+    # Content-Length) are stored, then their connection drops before the answer: an upload whose outcome is unknown.
+    drop_upload_answers: int = Field(0, ge=0)
+    drop_upload_answer_from_bytes: int = Field(0, ge=0)
 
     # --- scoped budgets, as Jira Cloud and Azure DevOps count them (all off unless set or chosen by a profile) ---
     # A named set of the values below (LIMIT_PROFILES); values given beside the name win over the profile's.
@@ -162,6 +166,9 @@ class FaultCounters(BaseModel):
     # ADO: attachment bytes sent (a resumed download adds only what was missing; a restarted one, all again).
     attachment_bytes_served: int = 0
     uploads_throttled: int = 0
+    upload_answers_dropped: int = 0
+    # ADO: requests for each attachment's bytes by its guid (a resumed range counts as one more).
+    attachment_downloads: dict[str, int] = Field(default_factory=dict)
     # 429s of the scoped budgets by RateLimit-Reason (ADO's TSTU budget counts as "ado-tstu").
     throttled_by_reason: dict[str, int] = Field(default_factory=dict)
     # Per "METHOD /path/template": requests, 429s among them, and the most that were in flight at once.

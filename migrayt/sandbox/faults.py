@@ -73,6 +73,9 @@ def is_write(service: Service, method: str, path: str) -> bool:
     return not (method == "POST" and _READ_ONLY_POSTS[service].search(path))
 
 
+_ATTACHMENT_UPLOAD = re.compile(r"/rest/api/[23]/issue/[^/]+/attachments")
+
+
 class ConnectionDropped(Exception):
     """Raised inside the server to make it abort a connection after a write was applied."""
 
@@ -138,7 +141,7 @@ class FaultController:
         # Requests that matched `hold` since it was last set (the first `hold_after` pass).
         self._hold_matches = 0
         # Downloads dropped and uploads throttled since those settings were last set.
-        self._cuts_taken = {"drop_downloads": 0, "throttle_uploads": 0}
+        self._cuts_taken = {"drop_downloads": 0, "throttle_uploads": 0, "drop_upload_answers": 0}
 
     @property
     def config(self) -> FaultConfig:
@@ -210,6 +213,24 @@ class FaultController:
             self._cuts_taken["throttle_uploads"] += 1
             self.counters.uploads_throttled += 1
             return self._config.throttle_upload_at_bytes
+
+    def take_upload_answer_drop(self, service: str, method: str, path: str, length: int | None) -> bool:
+        """Whether this attachment upload is stored and then loses its answer (one of `drop_upload_answers`)."""
+        if service != "jira" or method != "POST" or not _ATTACHMENT_UPLOAD.fullmatch(path):
+            return False
+        with self._lock:
+            if self._cuts_taken["drop_upload_answers"] >= self._config.drop_upload_answers:
+                return False
+            if length is None or length < self._config.drop_upload_answer_from_bytes:
+                return False
+            self._cuts_taken["drop_upload_answers"] += 1
+            self.counters.upload_answers_dropped += 1
+            return True
+
+    def count_attachment_download(self, guid: str) -> None:
+        with self._lock:
+            downloads = self.counters.attachment_downloads
+            downloads[guid] = downloads.get(guid, 0) + 1
 
     def still_held(self, method: str, path: str) -> bool:
         return self._config.holds(method, path) is not None
@@ -495,6 +516,13 @@ def near_limit_headers(service: Service, admission: Admission) -> dict[str, str]
     }
 
 
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def _identity(scope: Scope) -> str:
     """Who asks, for budgets kept per identity: a digest of the credentials (never the credentials themselves)."""
     for name, value in scope.get("headers", []):
@@ -575,6 +603,13 @@ class FaultMiddleware:
             finally:
                 self.controller.end_hold()
         admission = self.controller.admit(self.service, method, path, _identity(scope))
+        if (
+            admission.throttle is None
+            and admission.server_error is None
+            and not admission.drop_after_write
+            and self.controller.take_upload_answer_drop(self.service, method, path, _content_length(scope))
+        ):
+            admission = dataclasses.replace(admission, drop_after_write=True)
         try:
             await self._answer(scope, receive, send, admission)
         finally:

@@ -117,6 +117,83 @@ async def mark_done_many(
     await session.execute(stmt)
 
 
+async def load_kinds(
+    session: AsyncSession, migration_id: str, kinds: Sequence[str], source_keys: Iterable[str]
+) -> dict[tuple[str, str], ItemRecord]:
+    """Records of several kinds for these source keys in one statement, by (kind, source key)."""
+    keys = list(source_keys)
+    if not keys or not kinds:
+        return {}
+    rows = await session.scalars(
+        select(ItemRecord).where(
+            ItemRecord.migration_id == migration_id,
+            ItemRecord.kind.in_(list(kinds)),
+            ItemRecord.source_key.in_(keys),
+        )
+    )
+    return {(r.kind, r.source_key): r for r in rows}
+
+
+async def mark_pending_rows(
+    session: AsyncSession, migration_id: str, rows: Sequence[tuple[str, str]], run_id: str
+) -> None:
+    """`mark_pending` for writes of several kinds at once: (kind, source key) each, one statement."""
+    if not rows:
+        return
+    stmt = insert(ItemRecord).values(
+        [
+            dict(
+                migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={}
+            )
+            for kind, k in rows
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(state=PENDING, run_id=run_id, attempts=ItemRecord.attempts + 1, error=None, updated_at=func.now()),
+        where=ItemRecord.state != DONE,
+    )
+    await session.execute(stmt)
+
+
+async def mark_done_rows(
+    session: AsyncSession,
+    migration_id: str,
+    rows: Sequence[tuple[str, str, str, dict[str, Any]]],
+    run_id: str,
+) -> None:
+    """`mark_done` for writes of several kinds at once: (kind, source key, target key, detail) each, one statement."""
+    if not rows:
+        return
+    stmt = insert(ItemRecord).values(
+        [
+            dict(
+                migration_id=migration_id,
+                kind=kind,
+                source_key=k,
+                target_key=t,
+                state=DONE,
+                run_id=run_id,
+                attempts=1,
+                detail=d,
+            )
+            for kind, k, t, d in rows
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(
+            state=DONE,
+            target_key=stmt.excluded.target_key,
+            run_id=run_id,
+            error=None,
+            detail=stmt.excluded.detail,
+            updated_at=func.now(),
+        ),
+    )
+    await session.execute(stmt)
+
+
 async def note_pending(session: AsyncSession, migration_id: str, kind: str, details: dict[str, dict[str, Any]]) -> None:
     """Merge what a pending write's reconciliation needs into its record (e.g. the id of the job it started);
     a record no longer pending is left as it is."""

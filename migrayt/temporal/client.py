@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
+from migrayt.observability.tracing import temporal_interceptors
 from migrayt.settings import Settings
 from migrayt.temporal.codec import data_converter
 
@@ -22,4 +23,6 @@ async def connect_temporal(settings: Settings, address: str | None = None) -> Cl
         data_converter=data_converter(settings),
         tls=settings.temporal_tls or bool(api_key),
         api_key=api_key,
+        # Where this process traces (OTEL_EXPORTER_OTLP_*), Temporal's spans join it; the worker takes them from here.
+        interceptors=temporal_interceptors(),
     )

@@ -33,6 +33,7 @@ from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.tenant_secrets import SecretPolicy
+from migrayt.worker.activity_context import ActivityContext, tenants_from
 from migrayt.worker.shutdown import HandBackOnShutdown
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
@@ -181,12 +182,19 @@ async def run_worker(
         ],
         activities=activities,
         max_concurrent_activities=max(8, settings.concurrency * 2),
+        # Eager activity execution hands the batches a workflow task schedules back to the worker that completed
+        # it: one run's batches would all stay on the worker holding its workflow, and more workers would speed up
+        # only many runs, never a large one (tests/integration/test_scale_out.py). A batch runs for seconds; the
+        # round trip through the task queue that eager execution saves does not matter.
+        disable_eager_activity_execution=True,
         # Heartbeats carry pause/cancel to a running batch: sent at most a second apart, not 80% of
         # the heartbeat timeout, so a cut batch stops its writes within about a second.
         max_heartbeat_throttle_interval=timedelta(seconds=1),
         # On shutdown running batches are cut at once and handed back (worker/shutdown.py); this is how long
         # they have to reach an item boundary before Temporal cancels them outright.
-        interceptors=[HandBackOnShutdown()],
+        # ActivityContext first: the tenant, run and phase it sets are in the batch's log lines and spans and in
+        # the lines HandBackOnShutdown writes when it cuts the batch.
+        interceptors=[ActivityContext(tenants_from(sessions)), HandBackOnShutdown()],
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
     )
     task = asyncio.create_task(worker.run())
@@ -208,12 +216,14 @@ async def run_worker(
 async def serve(settings: Settings, database_url: str, temporal_address: str | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (used by `migrayt worker` and by the stack)."""
     from migrayt.observability.metrics import install_runtime
+    from migrayt.observability.tracing import flush_traces, install_tracing
     from migrayt.ops.shared_keys import check_shared_keys_at
 
     await upgrade_schema(database_url)
     # A worker with another codec key would fail every task it takes: it refuses to start instead.
     await check_shared_keys_at(database_url, settings, "worker")
     install_runtime(settings)  # before the client: its runtime serves /metrics (MIGRAYT_METRICS_PORT)
+    install_tracing("migrayt-worker")  # before the client too: its interceptor (OTEL_EXPORTER_OTLP_*, else off)
     client = await connect_temporal(settings, temporal_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -237,5 +247,7 @@ async def serve(settings: Settings, database_url: str, temporal_address: str | N
         # Out now, as a SIGKILL would: asyncio.run would otherwise wait for the very writes we gave up on.
         for handler in logging.getLogger().handlers:
             handler.flush()
+        flush_traces()
         os._exit(GRACE_EXPIRED_EXIT)
+    flush_traces()
     log.info("worker stopped")

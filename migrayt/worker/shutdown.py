@@ -19,7 +19,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from migrayt.observability.metrics import record_items
-from migrayt.ops.logs import current_run_id
 
 log = logging.getLogger("migrayt.worker")
 
@@ -30,8 +29,6 @@ class _HandBackOnShutdown(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         if not asyncio.iscoroutinefunction(input.fn):
             return await self.next.execute_activity(input)
-        # Every line the batch logs names its run (the workflow id is the run id).
-        current_run_id.set(activity.info().workflow_id)
         work = asyncio.ensure_future(self.next.execute_activity(input))
         shutdown = asyncio.ensure_future(activity.wait_for_worker_shutdown())
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -10,16 +11,19 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunProgress
+from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule, RunProgress, RunStatus
 from migrayt.core.runs import MigrationService
 from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.server import SandboxServer
@@ -61,6 +65,12 @@ class Stack:
     temporal_address: str
     client: Client
     service: MigrationService
+
+    def with_batch_size(self, batch_size: int) -> Stack:
+        """The stack starting runs in batches of this size: a test needing more batches than slots (four) gets
+        them from fewer items."""
+        settings = self.settings.model_copy(update={"batch_size": batch_size})
+        return replace(self, settings=settings, service=MigrationService(settings, self.service.sessions, self.client))
 
 
 def one_phase_at_a_time(plan: MappingPlan) -> MappingPlan:
@@ -156,6 +166,12 @@ async def set_jira_faults(sandbox: SandboxServer, **faults: Any) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         r = await http.patch(f"{sandbox.jira_url}/_sandbox/faults", json=faults)
         r.raise_for_status()
+
+
+async def jira_fault_counters(sandbox: Any) -> dict:
+    """What the sandbox Jira counted: requests, 429s (`throttled`), per endpoint."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]
 
 
 # Jira's issue creates (bulk, and one by one where a bulk element is retried alone).
@@ -258,6 +274,39 @@ class WorkerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+async def wait_until_polling(stack, workers: list[WorkerProcess]) -> None:
+    """Until every worker process polls the task queue for activities: started before a run, each is handed batches."""
+    while True:
+        answer = await stack.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=stack.client.namespace,
+                task_queue=TaskQueue(name=stack.settings.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        identities = {p.identity for p in answer.pollers}
+        if all(any(i.startswith(f"{w.proc.pid}@") for i in identities) for w in workers if w.proc):
+            return
+        for w in workers:
+            if w.proc and w.proc.poll() is not None:
+                raise AssertionError(f"a worker process ended before polling: {w.log_path.read_text()[-2000:]}")
+        await asyncio.sleep(0.2)
+
+
+async def final_in_store(stack, tenant: str, run_id: str):
+    """The run's end as recorded in the store. Not by querying the workflow: on a loaded machine two workers' workflow
+    tasks can overrun the deadlock detector now and then, and a query in that moment fails while the run goes on."""
+    while RunStatus((await stack.service.get_run(tenant, run_id)).status) not in FINAL_STATUSES:
+        await asyncio.sleep(0.5)
+    return await stack.service.progress(tenant, run_id)
+
+
+def budget_reports(worker: WorkerProcess) -> list[dict]:
+    """The site budget's counters each worker logs when it stops (Jira calls, SQL statements)."""
+    lines = [line for line in worker.log_path.read_text().splitlines() if "site budgets: " in line]
+    return [json.loads(line.split("site budgets: ", 1)[1]) for line in lines]
 
 
 @asynccontextmanager

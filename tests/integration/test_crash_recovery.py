@@ -4,6 +4,7 @@ and index lag, and in a 429 storm."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from migrayt.contracts.phases import run_phases
@@ -29,11 +30,18 @@ from tests.integration.harness import (
 )
 
 TENANT = "crash-co"
-ITEMS = 300
-STORM_ITEMS = 300  # six batches for four slots: the first finished batch leaves the phase unfinished
+ITEMS = 150
+STORM_ITEMS = 150  # six batches (of 25) for four slots: the first finished batch leaves the phase unfinished
+BATCH_SIZE = 25
 # The first two issue creates pass; the next wait unanswered until the worker is dead, so every kill lands
 # in the middle of phase 2 with writes in flight, however fast the machine is.
 HELD_MID_CREATE = dict(hold=[ISSUE_CREATES], hold_after=2)
+
+
+@pytest.fixture
+def stack(stack):
+    """The kills need more batches than slots: batches of 25 make six of 150 items, half the work of 300."""
+    return stack.with_batch_size(BATCH_SIZE)
 
 
 def assert_exactly_once(issues, progress, items=ITEMS):

@@ -144,3 +144,67 @@ def test_planted_sha_is_the_streamed_bytes():
     att = next(a for a in project.attachments(item) if a.file_name.startswith("large-"))
     whole = b"".join(project.attachment_chunks(att.guid))
     assert len(whole) == att.size and hashlib.sha256(whole).hexdigest() == project.attachment_sha256(att.guid)
+
+
+async def test_a_lost_upload_answer_is_settled_by_name_size_and_the_sha_256_of_what_was_sent(
+    stack, tmp_path, monkeypatch
+):
+    """Both uploads land but their answers are lost, and each issue already holds a file of the same name and size
+    with other bytes (a user's older copy): Migrayt claims its own copy by the sha-256 of what it sent (from the spool
+    for the 12 MB file, from the bytes as they streamed for the 6 MB one), without downloading either from ADO again.
+    The sizes only need to sit either side of the spool threshold; the reconcile is the same at 300 MB."""
+    monkeypatch.setenv("MIGRAYT_ATTACHMENT_SPOOL_MIN_BYTES", str(8 * 1024 * 1024))
+    spec = ProjectSpec(seed=33, items=2, ugly=False, large_attachments=[12 * MB, 6 * MB])
+    # Only the two large uploads lose their answer: the items' ordinary files and history files are under 5 MB.
+    jira_faults = FaultConfig(hold=[UPLOADS], drop_upload_answers=2, drop_upload_answer_from_bytes=5 * MB)
+    with running_sandbox(spec, jira_options=CLOUD, jira_faults=jira_faults) as sandbox:
+        project = sandbox.sandbox.project
+        large = {
+            att.file_name: (item, att.guid, att.size, project.attachment_sha256(att.guid))
+            for item in project.large_attachment_items()
+            for att in project.attachments(item)
+            if att.file_name.startswith("large-")
+        }
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=files_plan(), tenant=TENANT)
+        async with worker_process(stack, tmp_path / "worker.log"):
+            run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+            await wait_until_held(sandbox)  # the issues exist; no file is on them yet
+            decoys = await put_older_copies(stack, sandbox, migration_id, large)
+            await release_jira(sandbox)
+            final = await wait_final(stack, TENANT, run_id)
+
+        assert final.status == RunStatus.COMPLETED, final
+        assert sandbox.sandbox.jira_faults.counters.upload_answers_dropped == 2
+        downloads = sandbox.sandbox.ado_faults.counters.attachment_downloads
+        assert {name: downloads.get(guid) for name, (_, guid, _, _) in large.items()} == {name: 1 for name in large}
+        copies = landed(sandbox)
+        for name, (_, _, size, sha) in large.items():
+            assert sorted(copies[name]) == sorted([(size, sha), (size, decoys[name][1])])
+        records = {r.detail.get("filename"): r for r in await attachment_records(stack, migration_id)}
+        settled = {
+            name: (records[name].state, records[name].detail["sha256"], records[name].detail.get("reconciled"))
+            for name in large
+        }
+        assert settled == {name: ("done", sha, True) for name, (_, _, _, sha) in large.items()}
+        assert all(records[name].target_key != decoys[name][0] for name in large)
+
+
+async def put_older_copies(stack, sandbox, migration_id: str, large: dict) -> dict[str, tuple[str, str]]:
+    """On each large file's issue, a file of the same name and size whose bytes differ; name -> (its id, sha-256)."""
+    async with stack.service.sessions() as session:
+        issues = {
+            r.source_key: r.target_key
+            for r in await session.scalars(
+                select(ItemRecord).where(ItemRecord.migration_id == migration_id, ItemRecord.kind == "issue")
+            )
+        }
+    state = sandbox.sandbox.jira_app.app.state.jira
+    out = {}
+    for name, (item, _, size, _) in large.items():
+        data = b"older copy " * (size // 11) + b"!" * (size % 11)
+        part = state.new_attachment_path()
+        part.write_bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        att = state.add_attachment(state.issue(issues[str(item)]), name, "application/octet-stream", part, size, sha)
+        out[name] = (str(att.id), sha)
+    return out

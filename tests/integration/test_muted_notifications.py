@@ -60,7 +60,7 @@ def unmuted(plan):
 
 
 async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_people_of_its_issues(stack, worker):
-    with running_sandbox(items=30, seed=61) as sandbox:
+    with running_sandbox(items=12, seed=61) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=default_plan(), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id)
@@ -72,7 +72,7 @@ async def test_a_muted_run_emails_no_one_and_one_with_the_option_off_emails_the_
         said = (await stack.service.run_report(TENANT, run_id)).notifications or ""
         assert "muted during the run" in said and "is back" in said, said
 
-    with running_sandbox(items=30, seed=61) as sandbox:
+    with running_sandbox(items=12, seed=61) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=unmuted(default_plan()), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
         final = await wait_final(stack, TENANT, run_id)
@@ -126,7 +126,7 @@ async def test_a_run_that_fails_in_preflight_never_touches_the_projects_scheme(s
 
 
 async def test_a_run_that_fails_in_a_phase_restores_the_projects_scheme(stack, worker):
-    with running_sandbox(items=120, seed=66) as sandbox:
+    with running_sandbox(items=60, seed=66) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         await hold_jira(sandbox, ISSUE_CREATES, after=1)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
@@ -146,7 +146,7 @@ async def test_a_run_that_fails_in_a_phase_restores_the_projects_scheme(stack, w
 
 
 async def test_a_cancelled_run_restores_the_projects_scheme(stack, worker):
-    with running_sandbox(items=120, seed=64) as sandbox:
+    with running_sandbox(items=60, seed=64) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         await hold_jira(sandbox, ISSUE_CREATES, after=1)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
@@ -164,7 +164,7 @@ async def test_a_cancelled_run_restores_the_projects_scheme(stack, worker):
 
 
 async def test_a_run_whose_worker_is_killed_mid_run_mutes_and_restores_once(stack, tmp_path):
-    with running_sandbox(items=120, seed=65) as sandbox:
+    with running_sandbox(items=60, seed=65) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         await hold_jira(sandbox, ISSUE_CREATES, after=1)
         worker = WorkerProcess(stack, tmp_path / "worker.log")

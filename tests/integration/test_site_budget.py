@@ -8,18 +8,11 @@ Two sources migrate into the one site at once (the second sandbox serves only as
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
 import os
 
-import httpx
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
 from migrayt.connections import SourceConnection, TargetConnection
-from migrayt.contracts.runs import FINAL_STATUSES, RunStatus
+from migrayt.contracts.runs import FINAL_STATUSES
 from migrayt.core.runs import MigrationService
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
@@ -27,41 +20,16 @@ from tests.integration.harness import (
     ADO_PAT_ENV,
     JIRA_TOKEN_ENV,
     WorkerProcess,
+    budget_reports,
+    final_in_store,
+    jira_fault_counters,
     structure_only_plan,
+    wait_until_polling,
 )
 
-ITEMS = 60  # per run; two runs at once
+ITEMS = 25  # per run; two runs at once
 # Below what two workers on this machine can send (about 9 requests/s seen from one), so the budget limits them.
 SITE_RPS = 6
-
-
-async def jira_fault_counters(sandbox) -> dict:
-    async with httpx.AsyncClient(timeout=10) as http:
-        return (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]
-
-
-async def wait_until_polling(stack, workers: list[WorkerProcess]) -> None:
-    """Both processes poll for activities before the run starts, so both are handed batches."""
-    while True:
-        answer = await stack.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=stack.client.namespace,
-                task_queue=TaskQueue(name=stack.settings.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            )
-        )
-        identities = {p.identity for p in answer.pollers}
-        if all(any(i.startswith(f"{w.proc.pid}@") for i in identities) for w in workers if w.proc):
-            return
-        await asyncio.sleep(0.2)
-
-
-async def final_in_store(stack, tenant: str, run_id: str):
-    """The run's end as recorded in the store. Not by querying the workflow: on a loaded machine two workers' workflow
-    tasks can overrun the deadlock detector now and then, and a query in that moment fails while the run goes on."""
-    while RunStatus((await stack.service.get_run(tenant, run_id)).status) not in FINAL_STATUSES:
-        await asyncio.sleep(0.5)
-    return await stack.service.progress(tenant, run_id)
 
 
 def budget_plan():
@@ -72,12 +40,6 @@ def budget_plan():
     # refuse to start (README, "A migration that e-mails no one"); muting is not what these tests measure.
     plan.mute_notifications = False
     return plan
-
-
-def budget_reports(worker: WorkerProcess) -> list[dict]:
-    """The site budget's counters each worker logs when it stops (Jira calls, SQL statements)."""
-    lines = [line for line in worker.log_path.read_text().splitlines() if "site budgets: " in line]
-    return [json.loads(line.split("site budgets: ", 1)[1]) for line in lines]
 
 
 def on_own_queue(stack, name: str):

@@ -7,6 +7,8 @@ import asyncio
 import json
 import signal
 
+import pytest
+
 from migrayt.contracts.runs import RunStatus
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import running_sandbox
@@ -27,9 +29,16 @@ from tests.integration.harness import (
 from tests.integration.test_crash_recovery import assert_exactly_once, items_written_twice
 
 TENANT = "rollout-co"
-ITEMS = 300
+ITEMS = 150
+BATCH_SIZE = 25
 # A grace period far longer than the cut needs: the worker must leave on its own, not by Temporal's cancel.
 GRACE = "300"
+
+
+@pytest.fixture
+def stack(stack):
+    """The cut needs more batches than slots: batches of 25 make six of 150 items."""
+    return stack.with_batch_size(BATCH_SIZE)
 
 
 def log_records(path) -> list[dict]:
@@ -85,7 +94,7 @@ async def test_sigterm_mid_run_hands_batches_back_and_another_worker_finishes(st
 
         # INCOMPLETE is the sandbox's own doing: some of its items fail in later phases by design.
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
-        assert_exactly_once(await jira_issues(sandbox), final)
+        assert_exactly_once(await jira_issues(sandbox), final, items=ITEMS)
         assert final.counters["create_items"].failed == 0
         # Only the batches cut at the boundary were taken up again, never the whole run.
         assert await items_written_twice(stack, migration_id) <= stack.settings.concurrency * stack.settings.batch_size
@@ -120,5 +129,5 @@ async def test_a_batch_stuck_in_a_write_does_not_keep_a_stopping_worker_past_its
         assert still_held >= 1
         assert exit_code in (0, GRACE_EXPIRED_EXIT)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
-        assert_exactly_once(await jira_issues(sandbox), final)
+        assert_exactly_once(await jira_issues(sandbox), final, items=ITEMS)
         assert final.counters["create_items"].failed == 0

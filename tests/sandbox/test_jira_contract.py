@@ -46,6 +46,7 @@ async def test_responses_validate_against_official_schemas() -> None:
         await c("GET", "/rest/api/3/issueLinkType", 200)
         await c("GET", "/rest/api/3/project/PHX", 200)
         await c("GET", "/rest/api/3/serverInfo", 200)
+        await c("GET", "/rest/api/3/instance/license", 200)
         await c("GET", "/rest/api/3/project", 200)
         await c("GET", "/rest/api/3/project?expand=description,lead,issueTypes,projectKeys,insight", 200)
         await c("GET", "/rest/api/3/project/search?maxResults=1&expand=insight", 200)

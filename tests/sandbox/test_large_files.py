@@ -146,3 +146,57 @@ async def test_large_upload_is_kept_as_its_digest(sandbox, jira):
     async with httpx.AsyncClient(auth=(sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)) as client:
         answer = await client.get(f"{sandbox.jira_url}/rest/api/3/attachment/content/{uploaded.id}?redirect=false")
     assert answer.status_code == 404 and "sha-256" in answer.text
+
+
+async def test_an_upload_whose_answer_is_lost_is_stored_and_its_download_counted(sandbox, ado, jira):
+    from migrayt.connectors.http import AmbiguousWriteError
+
+    att, sha, url = large_file(sandbox, SIZES[0])
+    key = await new_issue(jira, sandbox.sandbox.project_key)
+    body = b"".join([c async for c in ado.stream_attachment(url)])
+
+    def chunks():
+        async def gen():
+            yield body
+
+        return gen()
+
+    async with SandboxAdmin.for_jira(sandbox) as admin:
+        # Uploads under the threshold keep their answer: only the large one is cut.
+        await admin.set_faults(drop_upload_answers=1, drop_upload_answer_from_bytes=2 * MB)
+        try:
+            await jira.upload_attachment(key, "small.txt", b"small", 5)
+            with pytest.raises(AmbiguousWriteError):
+                await jira.upload_attachment(key, att.file_name, chunks, att.size)
+            await jira.upload_attachment(key, "again.bin", chunks, att.size)  # one drop only
+            faults = await admin.faults()
+        finally:
+            await admin.replace_faults()
+    assert faults["counters"]["upload_answers_dropped"] == 1
+    listing = (await jira.get_issue(key, fields=["attachment"])).fields["attachment"]
+    assert [(a["filename"], a["size"]) for a in listing] == [
+        ("small.txt", 5),
+        (att.file_name, att.size),
+        ("again.bin", att.size),
+    ]
+    async with SandboxAdmin.for_ado(sandbox) as admin:
+        assert (await admin.faults())["counters"]["attachment_downloads"][att.guid] >= 1
+    assert hashlib.sha256(body).hexdigest() == sha
+
+
+async def test_a_scan_takes_the_plans_storage_from_a_free_site_and_from_the_setting_otherwise(sandbox, jira):
+    from migrayt.activities.intake.scan import FREE_PLAN_STORAGE_BYTES, target_limits
+    from migrayt.settings import Settings
+
+    settings = Settings(jira_attachment_storage_bytes=250 * 1024**3)  # the operator's word: Standard's 250 GB
+    key = sandbox.sandbox.project_key
+    config = sandbox.sandbox.jira_app.app.state.jira.config
+    assert config.license_plan == "PAID"  # Standard and Premium alike: the site does not say which
+    assert (await target_limits(jira, key, settings, {})).attachment_storage_bytes == 250 * 1024**3
+    config.license_plan = "FREE"
+    try:
+        limits = await target_limits(jira, key, settings, {})
+    finally:
+        config.license_plan = "PAID"
+    assert limits.attachment_storage_bytes == FREE_PLAN_STORAGE_BYTES == 2 * 1024**3
+    assert limits.attachment_bytes == CLOUD_ATTACHMENT_BYTES

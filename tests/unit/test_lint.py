@@ -114,3 +114,35 @@ def test_findings_count_as_people_write_it():
     assert by_rule["too_deep"].startswith("2 items nested")
     assert by_rule["user_without_email"].startswith("1 user without")
     assert not any("(s)" in message for message in by_rule.values())
+
+
+def test_files_over_the_upload_limit_are_named_with_their_items():
+    from migrayt.connectors.ado import WorkItem
+    from migrayt.intake.catalog import CatalogBuilder
+
+    def item(id: int, *files: tuple[str, int]) -> WorkItem:
+        rels = [
+            {"rel": "AttachedFile", "url": f"https://x/_apis/wit/attachments/{id}-{k}", "attributes": a}
+            for k, a in enumerate({"name": n, "resourceSize": s} for n, s in files)
+        ]
+        fields = {"System.WorkItemType": "Task", "System.State": "New"}
+        return WorkItem.model_validate({"id": id, "rev": 1, "fields": fields, "relations": rels})
+
+    builder = CatalogBuilder(TargetLimits(attachment_bytes=1000), [], {})
+    builder.add(item(7, ("notes.txt", 10), ("db-dump.bin", 5000)))
+    builder.add(item(9, ("video.mp4", 1001)))
+    (found,) = lint(builder.finish()).by_rule("large_attachment")
+    assert found.items == [7, 9] and found.count == 2
+    assert found.names == ["db-dump.bin (#7, 5,000 bytes)", "video.mp4 (#9, 1,001 bytes)"]
+
+
+def test_a_site_on_the_free_plan_is_held_to_its_2_gb_of_storage():
+    from migrayt.activities.intake.scan import on_free_plan
+
+    def license(*plans: tuple[str, str]) -> dict:
+        return {"applications": [{"id": i, "plan": p} for i, p in plans]}
+
+    assert on_free_plan(license(("jira-software", "FREE"), ("jira-servicedesk", "PAID")))
+    assert not on_free_plan(license(("jira-software", "PAID"), ("jira-core", "FREE")))  # Standard or Premium
+    assert on_free_plan(license(("jira-core", "FREE")))
+    assert not on_free_plan(license()) and not on_free_plan(None)

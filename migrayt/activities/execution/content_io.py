@@ -3,8 +3,8 @@
 Shared by the attachments and comments phases. Every upload follows the ledger protocol:
 done → skip; pending → look for the file on the issue (same name and size, a consistent read of
 the issue's `attachment` field) before sending it again; new/failed → pending + commit, stream it,
-done with its sha-256. A dropped response is reconciled on the spot the same way, so a flaky
-connection costs one read instead of a retry of the whole batch.
+done with its sha-256. A dropped response is reconciled on the spot the same way, and by the sha-256
+of the bytes sent, so a flaky connection costs one read instead of a retry of the whole batch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.activities.execution.migration_context import MigrationContext
+from migrayt.activities.execution.write_ledger import WriteLedger
 from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_parts_to_adf, html_to_adf, work_item_refs
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.connectors.jira import Attachment
@@ -70,6 +71,51 @@ class FileOutcome:
     state: str  # "done" (an earlier run), "created", "adopted" (already on an adopted issue), "failed"
     target_key: str | None = None
     error: str | None = None
+
+
+# Source keys in one statement's IN list: PostgreSQL takes at most 32,767 parameters.
+KEYS_PER_READ = 10_000
+
+
+class KnownRecords:
+    """A batch's item records, of every kind it needs, read at its start in one statement (by kind and source key)
+    instead of one read per item and kind."""
+
+    def __init__(self, records: dict[tuple[str, str], ItemRecord] | None = None) -> None:
+        self._records = records or {}
+
+    @classmethod
+    async def read(cls, sessions: async_sessionmaker, migration_id: str, wanted: dict[str, set[str]]) -> KnownRecords:
+        kinds = sorted(k for k, keys in wanted.items() if keys)
+        keys = sorted(set().union(*wanted.values())) if wanted else []
+        found: dict[tuple[str, str], ItemRecord] = {}
+        # Keys of different kinds never look alike (an ADO id, "id:comment", a GUID, "id:GUID"): one IN list for all.
+        for start in range(0, len(keys), KEYS_PER_READ):
+            async with sessions() as session:
+                found.update(
+                    await item_records.load_kinds(session, migration_id, kinds, keys[start : start + KEYS_PER_READ])
+                )
+        return cls(found)
+
+    def get(self, kind: str, source_key: str) -> ItemRecord | None:
+        return self._records.get((kind, source_key))
+
+    def load(self, kind: str, source_keys: Iterable[str]) -> dict[str, ItemRecord]:
+        """Like `item_records.load`, from what was read."""
+        return {k: r for k in source_keys if (r := self._records.get((kind, k))) is not None}
+
+    def target_keys(self, kind: str, source_keys: Iterable[str]) -> dict[str, str]:
+        """Like `item_records.target_keys`, from what was read."""
+        return {k: r.target_key for k, r in self.load(kind, source_keys).items() if r.state == DONE and r.target_key}
+
+
+def wanted_by(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The source keys several items want read, by kind, together."""
+    merged: dict[str, set[str]] = {}
+    for part in parts:
+        for kind, keys in part.items():
+            merged.setdefault(kind, set()).update(keys)
+    return merged
 
 
 def bytes_source(data: bytes) -> ByteFactory:
@@ -191,9 +237,18 @@ class IssueFiles:
     """The files of one Jira issue, each written once."""
 
     def __init__(
-        self, sessions: async_sessionmaker, ctx: MigrationContext, run_id: str, issue_key: str, *, adopted: bool = False
+        self,
+        sessions: async_sessionmaker,
+        ctx: MigrationContext,
+        run_id: str,
+        issue_key: str,
+        *,
+        adopted: bool = False,
+        ledger: WriteLedger | None = None,
     ) -> None:
         self._sessions = sessions
+        # A batch's ledger records its files' pending marks and results a window at a time (fewer statements).
+        self._ledger = ledger
         # An adopted issue (written by another migration) may hold the file already: look before sending.
         self.adopted = adopted
         self._ctx = ctx
@@ -228,15 +283,21 @@ class IssueFiles:
                 return found
         ambiguous = 0
         while True:
-            async with self._sessions() as session:
-                await item_records.mark_pending(session, self._ctx.migration_id, kind, [source_key], self._run_id)
-                await session.commit()
+            if self._ledger is not None:
+                await self._ledger.pending(kind, source_key)
+            else:
+                async with self._sessions() as session:
+                    await item_records.mark_pending(session, self._ctx.migration_id, kind, [source_key], self._run_id)
+                    await session.commit()
             digest = _Digest()
             try:
                 uploaded = await self._ctx.jira.upload_attachment(self.issue_key, filename, digest.wrap(source), size)
             except AmbiguousWriteError:
                 ambiguous += 1
-                expected = source.sha256 if isinstance(source, Spool) else None
+                # What was sent is known byte for byte (the spool's digest, else the bytes as they streamed out): a
+                # copy of the same name and size is claimed only if Jira holds those bytes, and nothing is downloaded
+                # from ADO again to tell. A send cut short (no whole digest) has no copy to find but by name and size.
+                expected = (source.sha256 if isinstance(source, Spool) else None) or digest.whole_sha256
                 found = await self._reconcile(kind, source_key, filename, size, detail, expected_sha256=expected)
                 if found:
                     return found
@@ -260,12 +321,18 @@ class IssueFiles:
             )
             if size is not None and digest.size != size:
                 detail["source_size"] = size
-            async with self._sessions() as session:
-                await item_records.mark_done(
-                    session, self._ctx.migration_id, kind, source_key, str(att.id), self._run_id, detail
-                )
-                await session.commit()
+            await self._record_done(kind, source_key, str(att.id), detail)
             return FileOutcome("created", str(att.id))
+
+    async def _record_done(self, kind: str, source_key: str, target_key: str, detail: dict[str, Any]) -> None:
+        if self._ledger is not None:
+            await self._ledger.done(kind, source_key, target_key, detail)
+            return
+        async with self._sessions() as session:
+            await item_records.mark_done(
+                session, self._ctx.migration_id, kind, source_key, target_key, self._run_id, detail
+            )
+            await session.commit()
 
     async def _fail(self, kind: str, source_key: str, reason: str, detail: dict[str, Any]) -> FileOutcome:
         async with self._sessions() as session:
@@ -298,6 +365,10 @@ class IssueFiles:
             ]
             if not candidates:
                 return None
+            if self._ledger is not None:
+                # A file this batch uploaded is claimed by its own record, committed or not yet.
+                candidates = [a for a in candidates if not self._ledger.is_done(str(a.id))]
+                await self._ledger.flush()
             async with self._sessions() as session:
                 claimed = set(
                     await session.scalars(
@@ -338,15 +409,22 @@ class _Digest:
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self.size = 0
+        self.complete = False
 
     @property
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
 
+    @property
+    def whole_sha256(self) -> str | None:
+        """The digest of the last attempt's bytes, once its source was read to the end."""
+        return self._hash.hexdigest() if self.complete else None
+
     def wrap(self, source: ByteFactory) -> ByteFactory:
         def factory() -> AsyncIterator[bytes]:
             self._hash = hashlib.sha256()
             self.size = 0
+            self.complete = False
             return self._pump(source())
 
         return factory
@@ -357,6 +435,7 @@ class _Digest:
                 self._hash.update(chunk)
                 self.size += len(chunk)
                 yield chunk
+            self.complete = True
         except ApiError as err:
             if err.status in (404, 410):
                 raise SourceUnavailable(
@@ -395,31 +474,53 @@ class RichText:
         self.uploaded = 0
         self._saw_images = False
 
-    async def prepare(self, htmls: Iterable[str]) -> None:
+    def _scan(self, htmls: Iterable[str]) -> tuple[dict[str, list[str]], set[int], bool]:
+        """The ADO images (guid → srcs), the `#123` references, and whether there is any image, in these texts."""
         org = self._ctx.source.organization_url
-        wanted: dict[str, list[str]] = {}  # guid → srcs
+        wanted: dict[str, list[str]] = {}
         refs: set[int] = set()
+        saw_images = False
         for text in htmls:
             if not text:
                 continue
             for src, _alt in image_sources(text):
-                self._saw_images = True
+                saw_images = True
                 guid = ado_attachment_src(src, org)
                 if guid:
                     wanted.setdefault(guid, []).append(src)
             if "#" in text:
                 refs |= work_item_refs(text)
+        return wanted, refs, saw_images
+
+    def wanted(self, htmls: Iterable[str]) -> dict[str, set[str]]:
+        """The records `prepare` of these texts reads, by kind: for a batch to read them all at once."""
+        images, refs, _ = self._scan(htmls)
+        return {
+            ISSUE: {str(r) for r in refs},
+            INLINE_IMAGE: {self.image_key(g) for g in images if g not in self._own},
+        }
+
+    async def prepare(self, htmls: Iterable[str], known: KnownRecords | None = None) -> None:
+        """`known`: the records `wanted` named, read by the batch; without it they are read here."""
+        wanted, refs, saw_images = self._scan(htmls)
+        self._saw_images = self._saw_images or saw_images
         if refs:
-            async with self._sessions() as session:
-                keys = await item_records.target_keys(session, self._ctx.migration_id, ISSUE, [str(r) for r in refs])
+            ref_keys = [str(r) for r in refs]
+            if known is not None:
+                keys = known.target_keys(ISSUE, ref_keys)
+            else:
+                async with self._sessions() as session:
+                    keys = await item_records.target_keys(session, self._ctx.migration_id, ISSUE, ref_keys)
             self._keys = {int(k): v for k, v in keys.items()}
         missing = {g: srcs for g, srcs in wanted.items() if g not in self._own}
         records: dict[str, ItemRecord] = {}
         if missing:
-            async with self._sessions() as session:
-                records = await item_records.load(
-                    session, self._ctx.migration_id, INLINE_IMAGE, [self.image_key(g) for g in missing]
-                )
+            image_keys = [self.image_key(g) for g in missing]
+            if known is not None:
+                records = known.load(INLINE_IMAGE, image_keys)
+            else:
+                async with self._sessions() as session:
+                    records = await item_records.load(session, self._ctx.migration_id, INLINE_IMAGE, image_keys)
         for guid, srcs in wanted.items():
             jira_id = self._own.get(guid)
             if jira_id is None:

@@ -13,12 +13,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution import adoption
+from migrayt.activities.execution.drafts import draft_rows, issue_detail
 from migrayt.activities.execution.migration_context import (
     MigrationContext,
     MigrationContexts,
 )
 from migrayt.activities.execution.work_list import is_subtask_tier
 from migrayt.activities.heartbeat import keeps_heartbeat
+from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
 from migrayt.contracts.execution import CreateItemsInput, CreateItemsResult
 from migrayt.contracts.record_kinds import ISSUE
@@ -31,7 +33,6 @@ from migrayt.store.item_locks import ItemsBusy, claimed
 from migrayt.store.item_records import DONE, FAILED, PENDING, REMOVED
 from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.translation.issue_fields import (
-    ItemRejected,
     TargetCatalog,
     build_issue_fields,
 )
@@ -243,45 +244,29 @@ class CreateItemsActivities:
                     parent_types = await listed_types(session, input.run_id, [r.parent_id for r in rows if r.parent_id])
         work_items = {wi.id: wi for wi in await ctx.ado.get_work_items([r.source_id for r in rows], expand="relations")}
 
-        failed = 0
-        drafts: list[tuple[SourceRow, dict, dict]] = []
-        async with self._sessions() as session:
-            for row in rows:
-                wi = work_items.get(row.source_id)
-                reason = None
-                if wi is None:
-                    reason = "work item no longer exists in Azure DevOps (deleted or not visible to the PAT)"
-                else:
-                    try:
-                        parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
-                        draft = build_issue_fields(
-                            wi.id,
-                            wi.fields,
-                            ctx.plan,
-                            catalog,
-                            lookups,
-                            as_subtask=subtasks and parent_key is not None,
-                            parent_key=parent_key,
-                        )
-                        detail: dict[str, Any] = {"notes": draft.notes, "truncated": draft.description_truncated}
-                        parent_type = parent_types.get(row.parent_id) if row.parent_id else None
-                        if not subtasks and parent_key and nests(ctx.plan, catalog, row.work_item_type, parent_type):
-                            # The parent exists already and Jira nests this pair: set it now, one write fewer
-                            # in the hierarchy phase, which sees `parent` here and only records it.
-                            draft.fields["parent"] = {"key": parent_key}
-                        if "parent" in draft.fields:
-                            detail["parent"] = draft.fields["parent"]["key"]
-                        if draft.users_left_out:
-                            detail["users_left_out"] = draft.users_left_out
-                        drafts.append((row, draft.fields, detail))
-                    except ItemRejected as err:
-                        reason = str(err)
-                if reason:
-                    await item_records.mark_failed(
-                        session, ctx.migration_id, ISSUE, str(row.source_id), reason, input.run_id
-                    )
-                    failed += 1
-            await session.commit()
+        def draft(row: SourceRow, wi: WorkItem) -> tuple[dict, dict]:
+            parent_key = parent_keys.get(str(row.parent_id)) if row.parent_id else None
+            issue = build_issue_fields(
+                wi.id,
+                wi.fields,
+                ctx.plan,
+                catalog,
+                lookups,
+                as_subtask=subtasks and parent_key is not None,
+                parent_key=parent_key,
+            )
+            detail = issue_detail(issue)
+            parent_type = parent_types.get(row.parent_id) if row.parent_id else None
+            if not subtasks and parent_key and nests(ctx.plan, catalog, row.work_item_type, parent_type):
+                # The parent exists already and Jira nests this pair: set it now, one write fewer
+                # in the hierarchy phase, which sees `parent` here and only records it.
+                issue.fields["parent"] = {"key": parent_key}
+            if "parent" in issue.fields:
+                detail["parent"] = issue.fields["parent"]["key"]
+            return issue.fields, detail
+
+        drafted, failed = await draft_rows(self._sessions, ctx.migration_id, input.run_id, rows, work_items, draft)
+        drafts = [(row, fields, detail) for row, _, (fields, detail) in drafted]
         if not drafts:
             return 0, failed
         # A pause or cancel (the activity's cancellation) may cut the batch up to here, not during the

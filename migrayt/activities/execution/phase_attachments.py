@@ -8,21 +8,25 @@ with the reason; the item's other files and its description still land.
 
 from __future__ import annotations
 
-import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from migrayt.activities.execution.content_io import (
     IssueFiles,
+    KnownRecords,
     RichText,
     Spool,
     ado_source,
     bytes_source,
     spooled_ado_source,
+    wanted_by,
 )
-from migrayt.activities.execution.create_items import SourceRow
+from migrayt.activities.execution.issue_writes import in_turn
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
-from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.activities.execution.write_ledger import WriteLedger
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.connectors.http import ApiError
@@ -32,6 +36,7 @@ from migrayt.contracts.record_kinds import (
     DESCRIPTION,
     DESCRIPTION_ORIGINAL,
     HISTORY,
+    INLINE_IMAGE,
 )
 from migrayt.settings import get_settings
 from migrayt.store import item_records
@@ -67,28 +72,41 @@ class AttachmentsPhase(BatchPhase, phase="attachments"):
             return batch.result()
         lookups = await batch.lookups()
         work_items = await batch.work_items(migrated)
-        limit = asyncio.Semaphore(ITEMS_AT_ONCE)
-
-        async def one(row: SourceRow) -> str:
-            async with limit:
-                wi = work_items.get(row.source_id)
-                if wi is None:
-                    return "skipped"  # gone from ADO since it was created; nothing left to copy
-                return await ItemContent(
-                    self._sessions,
-                    ctx,
-                    lookups,
-                    batch.run_id,
-                    wi,
-                    issues[str(row.source_id)],
-                    adopted=str(row.source_id) in adopted,
-                ).run()
-
-        return batch.result(await gather_or_cancel(*(one(r) for r in migrated)))
+        ledger = WriteLedger(self._sessions, ctx.migration_id, batch.run_id)
+        items = [
+            ItemContent(
+                self._sessions,
+                ctx,
+                lookups,
+                batch.run_id,
+                wi,
+                issues[str(row.source_id)],
+                adopted=str(row.source_id) in adopted,
+                ledger=ledger,
+            )
+            for row in migrated
+            if (wi := work_items.get(row.source_id)) is not None
+        ]
+        outcomes = ["skipped"] * (len(migrated) - len(items))  # gone from ADO since it was created; nothing to copy
+        # Every record the batch needs, in one read.
+        records = await KnownRecords.read(self._sessions, ctx.migration_id, wanted_by(*(i.wanted() for i in items)))
+        for item in items:
+            item.know(records)
+        try:
+            # The issues take turns: one whose write budget is spent waits alone while the others' files go.
+            await in_turn(items, ITEMS_AT_ONCE * FILES_PER_ITEM_AT_ONCE, ctx.jira.issue_write_ready_in)
+        finally:
+            # What was written is recorded, also when the batch is cut.
+            await ledger.flush()
+        return batch.result(outcomes + [i.outcome() for i in items])
 
 
 class ItemContent:
-    """One item's files and description."""
+    """One item's files and description, as a line of writes to its issue (`issue_writes.in_turn`): its files
+    (up to `FILES_PER_ITEM_AT_ONCE` at once) and the revision history, then the description, once every file
+    has landed. `know` first: the batch reads every item's records at once."""
+
+    at_once = FILES_PER_ITEM_AT_ONCE
 
     def __init__(
         self,
@@ -100,6 +118,7 @@ class ItemContent:
         issue: ItemRecord,
         *,
         adopted: bool = False,
+        ledger: WriteLedger,
     ) -> None:
         self._sessions = sessions
         self._ctx = ctx
@@ -108,9 +127,22 @@ class ItemContent:
         self._wi = wi
         self._issue = issue
         self._adopted = adopted
+        self._ledger = ledger
         assert issue.target_key is not None  # only issues created in Jira have content to copy
-        self._files = IssueFiles(sessions, ctx, run_id, issue.target_key, adopted=adopted)
+        self._files = IssueFiles(sessions, ctx, run_id, issue.target_key, adopted=adopted, ledger=ledger)
         self._outcomes: list[str] = []
+        self._attached = [
+            (guid, rel) for rel in wi.relations if rel.is_attachment and (guid := attachment_guid(rel.url))
+        ]
+        self._own: dict[str, str] = {}  # ADO guid → Jira attachment id, as the files land
+        self._rich = RichText(sessions, ctx, lookups, self._files, wi.id, self._own)
+        self._known = KnownRecords()
+        self._steps: deque[Callable[[], Awaitable[None]]] = deque()
+        self._files_under_way = 0
+
+    @property
+    def issue_key(self) -> str:
+        return self._files.issue_key
 
     def _note(self, state: str, record: ItemRecord | None = None) -> None:
         # A record done by an earlier attempt of this run still counts as written by this run.
@@ -118,64 +150,95 @@ class ItemContent:
             state = "adopted" if (record.detail or {}).get("adopted") else "created"
         self._outcomes.append(state)
 
-    async def run(self) -> str:
-        ado_id = self._wi.id
-        files = []
-        for rel in self._wi.relations:
-            guid = attachment_guid(rel.url) if rel.is_attachment else None
-            if guid:
-                files.append((guid, rel))
-        async with self._sessions() as session:
-            attachments = await item_records.load(session, self._ctx.migration_id, ATTACHMENT, [g for g, _ in files])
-            singles = {
-                kind: (await item_records.load(session, self._ctx.migration_id, kind, [str(ado_id)])).get(str(ado_id))
-                for kind in (HISTORY, DESCRIPTION, DESCRIPTION_ORIGINAL)
-            }
+    def wanted(self) -> dict[str, set[str]]:
+        """The records this item needs, by kind (read by the batch for all its items at once)."""
+        ado_id = str(self._wi.id)
+        return wanted_by(
+            {ATTACHMENT: {g for g, _ in self._attached}},
+            {kind: {ado_id} for kind in (HISTORY, DESCRIPTION, DESCRIPTION_ORIGINAL)},
+            self._rich.wanted(description_parts(self._wi.fields)),
+        )
 
-        limit = asyncio.Semaphore(FILES_PER_ITEM_AT_ONCE)
-        own: dict[str, str] = {}
+    def know(self, records: KnownRecords) -> None:
+        self._known = records
+        ado_id = str(self._wi.id)
+        attachments = records.load(ATTACHMENT, [g for g, _ in self._attached])
+        history = records.get(HISTORY, ado_id)
+        # Images in the description that are not among the item's files are uploaded for it.
+        own = {g for g, _ in self._attached}
+        images = self._rich.wanted(description_parts(self._wi.fields))[INLINE_IMAGE]
+        self._ledger.expect(
+            [(ATTACHMENT, g) for g, _ in self._attached if getattr(attachments.get(g), "state", None) != DONE]
+            + ([(HISTORY, ado_id)] if getattr(history, "state", None) != DONE else [])
+            + [
+                (INLINE_IMAGE, k)
+                for k in sorted(images)
+                if k.split(":", 1)[1] not in own and getattr(records.get(INLINE_IMAGE, k), "state", None) != DONE
+            ]
+        )
+        for guid, rel in self._attached:
+            self._steps.append(partial(self._attach, guid, rel, attachments.get(guid)))
+        self._steps.append(partial(self._history, history))
+        self._steps.append(
+            partial(self._description, records.get(DESCRIPTION, ado_id), records.get(DESCRIPTION_ORIGINAL, ado_id))
+        )
 
-        settings = get_settings()
+    # --- a line of writes to the issue -------------------------------------------------------------
 
-        async def attach(guid: str, rel: Any) -> None:
-            async with limit:
-                record = attachments.get(guid)
-                raw_size = rel.attributes.get("resourceSize")
-                size = int(raw_size) if isinstance(raw_size, int) and raw_size >= 0 else None
-                # A large file may be kept on local disk as it streams, so a re-send does not download it again.
-                spool_from = settings.attachment_spool_min_bytes
-                spool = size is not None and spool_from is not None and size >= spool_from
-                source = (
-                    spooled_ado_source(self._ctx, rel.url, settings.attachment_spool_dir)
-                    if spool
-                    else ado_source(self._ctx, rel.url)
-                )
-                try:
-                    outcome = await self._files.put(
-                        ATTACHMENT,
-                        guid,
-                        sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
-                        size,
-                        source,
-                        record,
-                        {"ado_item": ado_id},
-                    )
-                finally:
-                    if isinstance(source, Spool):
-                        source.close()
-                self._note(outcome.state, record)
-                if outcome.target_key:
-                    own[guid] = outcome.target_key
+    def has_next(self) -> bool:
+        if len(self._steps) == 1 and self._files_under_way:
+            return False  # the description shows the files: it waits for the last of them
+        return bool(self._steps)
 
-        await gather_or_cancel(*(attach(g, r) for g, r in files))
-        await self._history(singles[HISTORY])
-        await self._description(own, singles[DESCRIPTION], singles[DESCRIPTION_ORIGINAL])
+    def next_write(self) -> Awaitable[None]:
+        write = self._steps.popleft()
+        if not self._steps:
+            return write()  # the description
+        # Counted from now on, before the line is asked whether it has more.
+        self._files_under_way += 1
+        return self._file(write)
 
+    async def _file(self, write: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await write()
+        finally:
+            self._files_under_way -= 1
+
+    def outcome(self) -> str:
         if "failed" in self._outcomes:
             return "failed"
         if "created" in self._outcomes:
             return "created"
         return "adopted" if "adopted" in self._outcomes else "skipped"
+
+    async def _attach(self, guid: str, rel: Any, record: ItemRecord | None) -> None:
+        settings = get_settings()
+        raw_size = rel.attributes.get("resourceSize")
+        size = int(raw_size) if isinstance(raw_size, int) and raw_size >= 0 else None
+        # A large file may be kept on local disk as it streams, so a re-send does not download it again.
+        spool_from = settings.attachment_spool_min_bytes
+        spool = size is not None and spool_from is not None and size >= spool_from
+        source = (
+            spooled_ado_source(self._ctx, rel.url, settings.attachment_spool_dir)
+            if spool
+            else ado_source(self._ctx, rel.url)
+        )
+        try:
+            outcome = await self._files.put(
+                ATTACHMENT,
+                guid,
+                sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
+                size,
+                source,
+                record,
+                {"ado_item": self._wi.id},
+            )
+        finally:
+            if isinstance(source, Spool):
+                source.close()
+        self._note(outcome.state, record)
+        if outcome.target_key:
+            self._own[guid] = outcome.target_key
 
     async def _history(self, record: ItemRecord | None) -> None:
         if record is not None and record.state == DONE:
@@ -203,15 +266,15 @@ class ItemContent:
         )
         self._note(outcome.state, record)
 
-    async def _description(self, own: dict[str, str], record: ItemRecord | None, original: ItemRecord | None) -> None:
+    async def _description(self, record: ItemRecord | None, original: ItemRecord | None) -> None:
         """Second pass over the description: now the images and the other items exist in Jira."""
         if record is not None and record.state == DONE:
             self._note("done", record)
             return
         ado_id = self._wi.id
         parts = description_parts(self._wi.fields)
-        rich = RichText(self._sessions, self._ctx, self._lookups, self._files, ado_id, own)
-        await rich.prepare(parts)
+        rich = self._rich
+        await rich.prepare(parts, self._known)
         doc, truncated = fit_adf(
             with_provenance_panel(rich.render_parts(parts), ado_id, self._wi.fields, self._lookups),
             limit=TEXT_LIMIT,
@@ -254,9 +317,5 @@ class ItemContent:
             detail["rewritten"] = True
         if self._adopted:
             detail["adopted"] = True  # the same description set again on an issue another migration wrote
-        async with self._sessions() as session:
-            await item_records.mark_done(
-                session, self._ctx.migration_id, DESCRIPTION, str(ado_id), self._files.issue_key, self._run_id, detail
-            )
-            await session.commit()
+        await self._ledger.done(DESCRIPTION, str(ado_id), self._files.issue_key, detail)
         self._note("adopted" if self._adopted else "created" if detail.get("rewritten") else "skipped")

@@ -7,14 +7,18 @@ in order, each a readable page (kind "comment_overflow": part 1 keyed by the ADO
 Exactly once per comment (kind "comment", source key "itemid:commentid"): the header carries the
 ADO comment id, so a pending comment (or one whose response was lost) is found by listing the
 issue's comments before it is posted again. One item's comments are posted one after another,
-which is what keeps their order; items of a batch go concurrently.
+which is what keeps their order; the batch's issues take turns (`issue_writes.in_turn`), so an issue
+whose write budget is spent waits alone. Pending marks and results go a window at a time for the
+whole batch (`write_ledger`), and the batch's records are read once: few SQL statements per item.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -24,16 +28,21 @@ from migrayt.activities.execution import adoption
 from migrayt.activities.execution.content_io import (
     AMBIGUOUS_TRIES,
     IssueFiles,
+    KnownRecords,
     RichText,
     bytes_source,
+    wanted_by,
 )
 from migrayt.activities.execution.create_items import SourceRow
+from migrayt.activities.execution.issue_writes import in_turn
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
+from migrayt.activities.execution.write_ledger import WriteLedger
+from migrayt.activities.execution.write_once import write_once
 from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf import fit_adf
 from migrayt.connectors.ado import WorkItem
-from migrayt.connectors.http import AmbiguousWriteError, ApiError
+from migrayt.connectors.http import ApiError
 from migrayt.connectors.jira import API, JiraComment
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import (
@@ -41,6 +50,7 @@ from migrayt.contracts.record_kinds import (
     COMMENT,
     COMMENT_ORIGINAL,
     COMMENT_OVERFLOW,
+    INLINE_IMAGE,
     ISSUE,
 )
 from migrayt.settings import get_settings
@@ -64,12 +74,11 @@ from migrayt.translation.content_text import (
 )
 from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups
 
+# Comments (and the ADO reads before them) in flight at once, over the batch's issues.
 ITEMS_AT_ONCE = 8
-# Comments marked pending together: a crash re-checks at most this many against Jira.
-PENDING_WINDOW = 25
 
 
-# Newest comments read to settle one lost response: ours are posted one at a time, so the lost
+# Newest comments read to settle one lost response: ours are posted one at a time per issue, so the lost
 # one can only be among the last few on the issue.
 RECENT = 20
 
@@ -104,7 +113,6 @@ class CommentsPhase(BatchPhase, phase="comments"):
             return batch.result()
         lookups = await batch.lookups()
         work_items = await batch.work_items(migrated)
-        limit = asyncio.Semaphore(ITEMS_AT_ONCE)
         known: asyncio.Task[int] | None = None
 
         async def file_limit() -> int:
@@ -114,25 +122,43 @@ class CommentsPhase(BatchPhase, phase="comments"):
                 known = asyncio.ensure_future(upload_limit(ctx))
             return await asyncio.shield(known)
 
-        async def one(row: SourceRow) -> str:
-            async with limit:
-                wi = work_items.get(row.source_id)
-                if wi is None:
-                    return "skipped"
-                return await ItemComments(
-                    self._sessions,
-                    ctx,
-                    lookups,
-                    batch.run_id,
-                    wi,
-                    issues[str(row.source_id)],
-                    file_limit,
-                    adopted=str(row.source_id) in adopted,
-                ).run()
+        ledger = WriteLedger(self._sessions, ctx.migration_id, batch.run_id)
+        # The longest threads first: their first comments go first, so the one with most to post starts at once.
+        items = [
+            ItemComments(
+                self._sessions,
+                ctx,
+                lookups,
+                batch.run_id,
+                wi,
+                issues[str(row.source_id)],
+                file_limit,
+                adopted=str(row.source_id) in adopted,
+                ledger=ledger,
+            )
+            for row in longest_threads_first(migrated, work_items)
+            if (wi := work_items.get(row.source_id)) is not None
+        ]
+        outcomes = ["skipped"] * (len(migrated) - len(items))  # gone from ADO since it was created
+        reading = asyncio.Semaphore(ITEMS_AT_ONCE)
 
-        # The longest threads start first (the semaphore admits in order): each thread is posted one comment at a
-        # time, so one started last would finish long after the rest and hold the batch open alone.
-        return batch.result(await gather_or_cancel(*(one(r) for r in longest_threads_first(migrated, work_items))))
+        async def read(item: ItemComments) -> None:
+            async with reading:
+                await item.read()
+
+        await gather_or_cancel(*(read(i) for i in items))
+        # Every record the batch needs, in one read.
+        records = await KnownRecords.read(self._sessions, ctx.migration_id, wanted_by(*(i.wanted() for i in items)))
+        for item in items:
+            item.know(records)
+        try:
+            # One comment at a time per issue (their order), the issues in turn: an issue whose write budget is
+            # spent waits alone while the others' comments go.
+            await in_turn(items, ITEMS_AT_ONCE, ctx.jira.issue_write_ready_in)
+        finally:
+            # What was written is recorded, also when the batch is cut.
+            await ledger.flush()
+        return batch.result(outcomes + [i.outcome() for i in items])
 
 
 def longest_threads_first(rows: list[SourceRow], work_items: dict[int, WorkItem]) -> list[SourceRow]:
@@ -147,6 +173,10 @@ def longest_threads_first(rows: list[SourceRow], work_items: dict[int, WorkItem]
 
 
 class ItemComments:
+    """One item's comments as a line of writes to its issue (`issue_writes.in_turn`): first what the item needs
+    before posting (earlier attempts' comments found, images uploaded), then each comment in order, then the
+    overflow files. `read` and `know` come first: the batch reads every item's records at once."""
+
     def __init__(
         self,
         sessions,
@@ -158,6 +188,7 @@ class ItemComments:
         file_limit: Callable[[], Awaitable[int]] | None = None,
         *,
         adopted: bool = False,
+        ledger: WriteLedger,
     ) -> None:
         self._sessions = sessions
         self._file_limit = file_limit or (lambda: upload_limit(ctx))
@@ -169,8 +200,18 @@ class ItemComments:
         # An adopted issue (found in Jira, written by another migration) may hold these comments already.
         self._adopted = adopted
         self._identity = adoption.Identity.of(ctx.source)
-        self._files = IssueFiles(sessions, ctx, run_id, issue_key, adopted=adopted)
+        self._ledger = ledger
+        self._files = IssueFiles(sessions, ctx, run_id, issue_key, adopted=adopted, ledger=ledger)
         self._outcomes: list[str] = []
+        self._comments: list[SourceComment] = []
+        self._posted: list[SourceComment] = []
+        self._overflowing: list[SourceComment] = []
+        self._known = KnownRecords()
+        self._steps: deque[Callable[[], Awaitable[None]]] = deque()
+
+    @property
+    def issue_key(self) -> str:
+        return self._issue_key
 
     def _key(self, comment_id: int) -> str:
         return f"{self._wi.id}:{comment_id}"
@@ -197,18 +238,56 @@ class ItemComments:
             return int(comment) if ours and isinstance(comment, int) else None
         return marker_of(jc.body)
 
-    async def run(self) -> str:
+    async def read(self) -> None:
+        """The item's live comments from ADO."""
         count = self._wi.fields.get("System.CommentCount")
         if isinstance(count, int) and count == 0:
-            return "skipped"  # ADO says there is nothing to read: save the request
-        comments = [source_comment(c) async for c in self._ctx.ado.iter_comments(self._wi.id) if not c.is_deleted]
-        if not comments:
-            return "skipped"
-        posted, overflow = split_at_cap(comments, comment_cap())
-        async with self._sessions() as session:
-            records = await item_records.load(
-                session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in posted]
-            )
+            return  # ADO says there is nothing to read: save the request
+        self._comments = [source_comment(c) async for c in self._ctx.ado.iter_comments(self._wi.id) if not c.is_deleted]
+        self._posted, self._overflowing = split_at_cap(self._comments, comment_cap())
+
+    def _own_guids(self) -> list[str]:
+        return [g for rel in self._wi.relations if rel.is_attachment and (g := attachment_guid(rel.url))]
+
+    def _rich(self, own: dict[str, str]) -> RichText:
+        return RichText(self._sessions, self._ctx, self._lookups, self._files, self._wi.id, own)
+
+    def wanted(self) -> dict[str, set[str]]:
+        """The records this item's comments need, by kind (read by the batch for all its items at once)."""
+        if not self._posted:
+            return {}
+        keys = {self._key(c.id) for c in self._posted}
+        return wanted_by(
+            {COMMENT: keys, COMMENT_ORIGINAL: keys, ATTACHMENT: set(self._own_guids())},
+            self._rich({}).wanted(c.html for c in self._posted),
+        )
+
+    def know(self, records: KnownRecords) -> None:
+        self._known = records
+        if self._comments:
+            self._steps.append(self._prepare)
+
+    # --- a line of writes to the issue -------------------------------------------------------------
+
+    # One comment at a time: their order on the issue is the order they were posted in.
+    at_once = 1
+
+    def has_next(self) -> bool:
+        return bool(self._steps)
+
+    def next_write(self) -> Awaitable[None]:
+        return self._steps.popleft()()
+
+    def outcome(self) -> str:
+        if "failed" in self._outcomes:
+            return "failed"
+        if "created" in self._outcomes:
+            return "created"
+        return "adopted" if "adopted" in self._outcomes else "skipped"
+
+    async def _prepare(self) -> None:
+        posted = self._posted
+        records = self._known.load(COMMENT, [self._key(c.id) for c in posted])
         if any(r.state == PENDING for r in records.values()):
             await self._reconcile(posted, records)
         if self._adopted and any(getattr(records.get(self._key(c.id)), "state", None) != DONE for c in posted):
@@ -221,26 +300,22 @@ class ItemComments:
             else:
                 todo.append(c)
         if todo:
-            await self._post(todo)
-        if overflow:
-            await self._overflow(comments, overflow)
-        if "failed" in self._outcomes:
-            return "failed"
-        if "created" in self._outcomes:
-            return "created"
-        return "adopted" if "adopted" in self._outcomes else "skipped"
-
-    async def _posted(self) -> dict[int, str]:
-        """ADO comment id → Jira comment id, for the migrated comments already on the issue."""
-        found: dict[int, str] = {}
-        for jc in await self._ctx.jira.list_comments(self._issue_key, with_properties=True):
-            marker = self._source_of(jc)
-            if marker is not None and marker not in found:
-                found[marker] = jc.id
-        return found
+            # The item's attached files already in Jira (phase 5): images among them are not uploaded again.
+            rich = self._rich(self._known.target_keys(ATTACHMENT, self._own_guids()))
+            images = rich.wanted(c.html for c in todo)[INLINE_IMAGE]
+            self._ledger.expect(
+                (INLINE_IMAGE, k) for k in sorted(images) if self._known.target_keys(INLINE_IMAGE, [k]) == {}
+            )
+            self._ledger.expect((COMMENT, self._key(c.id)) for c in todo)
+            await rich.prepare((c.html for c in todo), self._known)
+            originals = self._known.load(COMMENT_ORIGINAL, [self._key(c.id) for c in todo])
+            for c in todo:
+                self._steps.append(partial(self._post_one, c, rich, originals.get(self._key(c.id))))
+        if self._overflowing:
+            self._steps.append(partial(self._overflow, self._comments, self._overflowing))
 
     async def _recent(self) -> dict[int, str]:
-        """Like `_posted`, over the newest comments only (one consistent read, not the whole issue)."""
+        """ADO comment id → Jira comment id among the issue's newest comments (one consistent read, not all)."""
         body = await self._ctx.jira.http.get_json(
             f"{API}/issue/{quote(self._issue_key, safe='')}/comment",
             params={"orderBy": "-created", "maxResults": RECENT, "expand": "properties"},
@@ -253,70 +328,46 @@ class ItemComments:
                 found.setdefault(marker, jc.id)
         return found
 
+    async def _on_issue(self) -> dict[int, str]:
+        """ADO comment id → Jira comment id, for the migrated comments already on the issue."""
+        found: dict[int, str] = {}
+        for jc in await self._ctx.jira.list_comments(self._issue_key, with_properties=True):
+            marker = self._source_of(jc)
+            if marker is not None and marker not in found:
+                found[marker] = jc.id
+        return found
+
     async def _reconcile(
         self, posted: list[SourceComment], records: dict[str, ItemRecord], adopted: bool = False
     ) -> None:
         """Record as done the comments already on the issue: pending ones (an earlier attempt may have
         posted them) or, on an adopted issue, any not yet done (another migration posted them)."""
-        on_jira = await self._posted()
-        async with self._sessions() as session:
-            for c in posted:
-                key = self._key(c.id)
-                record = records.get(key)
-                if adopted:
-                    open_ = record is None or record.state != DONE
-                else:
-                    open_ = record is not None and record.state == PENDING
-                if open_ and c.id in on_jira:
-                    detail = {"adopted": True} if adopted else {"reconciled": True}
-                    await item_records.mark_done(
-                        session, self._ctx.migration_id, COMMENT, key, on_jira[c.id], self._run_id, detail
+        on_jira = await self._on_issue()
+        found: list[tuple[str, str, str, dict[str, Any]]] = []
+        for c in posted:
+            key = self._key(c.id)
+            record = records.get(key)
+            if adopted:
+                open_ = record is None or record.state != DONE
+            else:
+                open_ = record is not None and record.state == PENDING
+            if open_ and c.id in on_jira:
+                detail = {"adopted": True} if adopted else {"reconciled": True}
+                found.append((COMMENT, key, on_jira[c.id], detail))
+                if record is None:
+                    record = records[key] = ItemRecord(
+                        migration_id=self._ctx.migration_id, kind=COMMENT, source_key=key, detail={}
                     )
-                    if record is None:
-                        record = records[key] = ItemRecord(
-                            migration_id=self._ctx.migration_id, kind=COMMENT, source_key=key, detail={}
-                        )
-                    record.state = DONE
-                    record.run_id = self._run_id
-                    record.detail = detail
-            await session.commit()
-
-    async def _post(self, todo: list[SourceComment]) -> None:
-        own = await self._own_attachments()
-        rich = RichText(self._sessions, self._ctx, self._lookups, self._files, self._wi.id, own)
-        await rich.prepare(c.html for c in todo)
-        async with self._sessions() as session:
-            originals = await item_records.load(
-                session, self._ctx.migration_id, COMMENT_ORIGINAL, [self._key(c.id) for c in todo]
-            )
-        for start in range(0, len(todo), PENDING_WINDOW):
-            window = todo[start : start + PENDING_WINDOW]
+                record.state = DONE
+                record.run_id = self._run_id
+                record.detail = detail
+        if found:
             async with self._sessions() as session:
-                await item_records.mark_pending(
-                    session, self._ctx.migration_id, COMMENT, [self._key(c.id) for c in window], self._run_id
-                )
+                await item_records.mark_done_rows(session, self._ctx.migration_id, found, self._run_id)
                 await session.commit()
-            posted: list[tuple[str, str, dict[str, Any]]] = []
-            try:
-                for c in window:
-                    result = await self._post_one(c, rich, originals.get(self._key(c.id)))
-                    if result is not None:
-                        posted.append(result)
-            finally:
-                # One commit per window: a crash before it leaves these pending, and the marker
-                # in each header lets the retry find them instead of posting them again.
-                if posted:
-                    async with self._sessions() as session:
-                        for key, target, detail in posted:
-                            await item_records.mark_done(
-                                session, self._ctx.migration_id, COMMENT, key, target, self._run_id, detail
-                            )
-                        await session.commit()
 
-    async def _post_one(
-        self, c: SourceComment, rich: RichText, original: ItemRecord | None
-    ) -> tuple[str, str, dict[str, Any]] | None:
-        """Post one comment; (record key, Jira comment id, detail) when it is on the issue, None when refused."""
+    async def _post_one(self, c: SourceComment, rich: RichText, original: ItemRecord | None) -> None:
+        """Post one comment (its pending mark committed first), its result kept by the ledger; a refusal recorded."""
         key = self._key(c.id)
         body, truncated = fit_adf(
             with_header(c, rich.render(c.html)),
@@ -331,51 +382,42 @@ class ItemComments:
                 COMMENT_ORIGINAL, key, comment_file_name(self._wi.id, c.id), len(data), bytes_source(data), original
             )
             detail["truncated"] = True
-        ambiguous = 0
-        while True:
-            try:
-                created = await self._ctx.jira.add_comment(
-                    self._issue_key, body, properties=[adoption.comment_property(self._ctx.source, self._wi.id, c.id)]
-                )
-                target = created.id
-                break
-            except AmbiguousWriteError:
-                # The response was lost, not necessarily the comment: look before posting again,
-                # so neither a duplicate nor a reordering can happen.
-                ambiguous += 1
-                found = (await self._recent()).get(c.id)
-                if found is not None:
-                    target = found
-                    detail["reconciled"] = True
-                    break
-                if ambiguous >= AMBIGUOUS_TRIES:
-                    raise
-            except ApiError as err:
-                if err.status in (401, 403) or err.status >= 500 or err.retryable:
-                    raise
-                reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
-                async with self._sessions() as session:
-                    await item_records.mark_failed(
-                        session,
-                        self._ctx.migration_id,
-                        COMMENT,
-                        key,
-                        f"Jira refused comment {c.id} (HTTP {err.status}): {reason or 'no reason given'}",
-                        self._run_id,
-                    )
-                    await session.commit()
-                self._note("failed")
-                return None
-        self._note("created")
-        return key, str(target), detail
+        await self._ledger.pending(COMMENT, key)
 
-    async def _own_attachments(self) -> dict[str, str]:
-        """The item's attached files already in Jira (phase 5): images among them are not uploaded again."""
-        guids = [g for rel in self._wi.relations if rel.is_attachment and (g := attachment_guid(rel.url))]
-        if not guids:
-            return {}
-        async with self._sessions() as session:
-            return await item_records.target_keys(session, self._ctx.migration_id, ATTACHMENT, guids)
+        async def post() -> tuple[str, bool]:
+            created = await self._ctx.jira.add_comment(
+                self._issue_key, body, properties=[adoption.comment_property(self._ctx.source, self._wi.id, c.id)]
+            )
+            return created.id, False
+
+        async def find() -> tuple[str, bool] | None:
+            # The answer was lost, not necessarily the comment: ours go one at a time per issue, so it can only
+            # be among the newest. Neither a duplicate nor a reordering can happen.
+            found = (await self._recent()).get(c.id)
+            return (found, True) if found is not None else None
+
+        try:
+            target, reconciled = await write_once(post, find, attempts=AMBIGUOUS_TRIES)
+        except ApiError as err:
+            if err.status in (401, 403) or err.status >= 500 or err.retryable:
+                raise
+            reason = "; ".join(err.messages + [f"{k}: {v}" for k, v in sorted(err.field_errors.items())])
+            async with self._sessions() as session:
+                await item_records.mark_failed(
+                    session,
+                    self._ctx.migration_id,
+                    COMMENT,
+                    key,
+                    f"Jira refused comment {c.id} (HTTP {err.status}): {reason or 'no reason given'}",
+                    self._run_id,
+                )
+                await session.commit()
+            self._note("failed")
+            return
+        if reconciled:
+            detail["reconciled"] = True
+        await self._ledger.done(COMMENT, key, str(target), detail)
+        self._note("created")
 
     async def _overflow(self, comments: list[SourceComment], overflow: list[SourceComment]) -> None:
         """The comments past the cap as files under Jira's upload limit, one part built at a time."""

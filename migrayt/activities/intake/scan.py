@@ -43,6 +43,19 @@ SCAN_BATCH = 200  # ADO's workitemsbatch cap
 SCAN_CONCURRENCY = 16  # batches in flight; the HTTP client's limiter backs off on 429 below this
 
 
+# Jira Cloud Free's file storage for the product (Atlassian's plan comparison: "2 GB").
+FREE_PLAN_STORAGE_BYTES = 2 * 1024**3
+
+
+def on_free_plan(license: Any) -> bool:
+    """Whether the site's Jira Software (or, without it, every Jira product it lists) is on the Free plan."""
+    apps = license.get("applications") if isinstance(license, dict) else None
+    plans = {a.get("id"): a.get("plan") for a in apps or [] if isinstance(a, dict)}
+    if "jira-software" in plans:
+        return plans["jira-software"] == "FREE"
+    return bool(plans) and set(plans.values()) == {"FREE"}
+
+
 async def target_limits(
     jira: JiraClient, project_key: str, settings: Settings, overrides: dict[str, int]
 ) -> TargetLimits:
@@ -53,12 +66,18 @@ async def target_limits(
         upload = int((meta or {}).get("uploadLimit") or upload)
     except (ApiError, ValueError):
         pass  # older sites do not say; Jira Cloud's default stands
+    storage = settings.jira_attachment_storage_bytes
+    try:
+        if on_free_plan(await jira.http.get_json("/rest/api/3/instance/license")):
+            storage = FREE_PLAN_STORAGE_BYTES
+    except (ApiError, ValueError):
+        pass  # the plan is not known; the setting stands
     project = await jira.get_project(project_key)
     types = project.issue_types or await jira.get_issue_types(project_key)
     fields = await jira.get_fields()
     limits = TargetLimits(
         attachment_bytes=upload,
-        attachment_storage_bytes=settings.jira_attachment_storage_bytes,
+        attachment_storage_bytes=storage,
         attachments_per_issue=settings.jira_attachments_per_issue,
         comments_per_issue=settings.jira_comments_per_issue,
         hierarchy_levels=len({t.hierarchy_level for t in types}) or 3,

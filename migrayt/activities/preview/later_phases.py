@@ -302,7 +302,7 @@ class LaterPhases:
             return limit
 
     async def attachments(self) -> list[str]:
-        """AttachmentsPhase / ItemContent.run: each file, the history file, the description's second pass."""
+        """AttachmentsPhase / ItemContent: each file, the history file, the description's second pass."""
         done = self._done
         out = []
         for p in self.planned:
@@ -409,7 +409,7 @@ class LaterPhases:
     # --- phase 7: comments ---------------------------------------------------------------------
 
     async def comments(self) -> list[str]:
-        """CommentsPhase / ItemComments.run: the item's live comments up to the cap, the rest as files
+        """CommentsPhase / ItemComments: the item's live comments up to the cap, the rest as files
         split under the upload limit (a part holding one comment too big for it alone is refused)."""
         ctx, cap = self.ctx, comment_cap()
         limit = asyncio.Semaphore(READS_AT_ONCE)

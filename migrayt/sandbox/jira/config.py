@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +30,9 @@ class JiraSandboxConfig(BaseModel):
     data_center_pat: str | None = Field(None, repr=False)
     users: list[JiraUserSeed] = []  # the runner fills these from the generated ADO project
     max_attachment_bytes: int = CLOUD_ATTACHMENT_BYTES
+    # The site's plan as /rest/api/3/instance/license reports it (Standard and Premium are both "PAID"; Free has 2 GB
+    # of file storage).
+    license_plan: Literal["FREE", "PAID", "UNLICENSED"] = "PAID"
     # Uploads over this size are kept as name, size and sha-256 only (so 20 GB of test files fit on one machine);
     # their content is served again only when the generator planted those very bytes.
     keep_attachment_bytes: int = 64 * 1024 * 1024

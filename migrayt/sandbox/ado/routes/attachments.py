@@ -87,6 +87,8 @@ async def attachment(
         headers["Content-Range"] = f"bytes {first}-{last}/{att.size}"
     length = last - first + 1
     headers["Content-Length"] = str(length)
-    faults = getattr(request.app.state, "fault_controller", None)
+    faults: FaultController | None = getattr(request.app.state, "fault_controller", None)
+    if faults is not None:
+        faults.count_attachment_download(att.guid)
     body = _served(site.project.attachment_chunks(att.guid, start=first), length, faults, request.url.path)
     return StreamingResponse(body, status_code=status, media_type="application/octet-stream", headers=headers)

@@ -179,6 +179,12 @@ async def attachment_settings(state: JiraSite) -> dict:
     return {"enabled": True, "uploadLimit": state.config.max_attachment_bytes}
 
 
+@router.get("/instance/license")
+async def license(state: JiraSite) -> dict:
+    # What a scan reads to know the plan's file storage (Free: 2 GB).
+    return {"applications": [{"id": "jira-software", "plan": state.config.license_plan}]}
+
+
 @router.get("/attachment/{id}")
 async def attachment_meta(request: Request, state: JiraSite, id: str) -> dict:
     return render.attachment_metadata(state.attachment(id), state, base_url(request))
