@@ -102,8 +102,9 @@ class Phase:
     # runs at the same time as the other such phases next to it in the run (migrayt/workflows/engine.py).
     beside: bool = False
     # Side by side, a batch of this phase starts only once the same batch of that phase has finished (each item's
-    # comments after its files: a comment shows the files it refers to; the Xray steps after the description
-    # rewrite of attachments, which would overwrite them).
+    # comments after its files: a comment shows the files it refers to; the status after the files and the
+    # description, which a closed status may forbid; the Xray steps after the description rewrite of attachments,
+    # which would overwrite them).
     after_batch_of: str | None = None
 
     def words(self) -> dict[str, str]:
@@ -167,6 +168,9 @@ PHASES: tuple[Phase, ...] = (
         Preview.LATER_PHASES,
         delta=True,
         beside=True,
+        # A Jira workflow's closed status often forbids edits (jira.issue.editable=false): an item's files and its
+        # description rewrite land before its status is walked, as in the sequential schedule.
+        after_batch_of="attachments",
     ),
     Phase(
         "comments",

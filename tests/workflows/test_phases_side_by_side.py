@@ -22,14 +22,16 @@ pytestmark = pytest.mark.timeout(90)
 SIDE_BY_SIDE = {"phase_schedule": PhaseSchedule.SIDE_BY_SIDE}
 (GROUP,) = side_by_side_groups(run_phases())
 BATCH_PHASES = run_phases()[1:]
+AFTER_FILES = ("transitions", "comments", "xray")
 
 
 def files_before_comments(fakes: FakeRunActivities) -> None:
-    """Every comments batch (and Xray batch: attachments rewrites the description its steps go in) started only
-    after the attachments batch of the same items had finished."""
-    assert {p.name for p in PHASES if p.after_batch_of == "attachments"} == {"comments", "xray"}
+    """Every comments batch (and statuses batch: a closed status may forbid edits; and Xray batch: attachments
+    rewrites the description its steps go in) started only after the attachments batch of the same items had
+    finished."""
+    assert {p.name for p in PHASES if p.after_batch_of == "attachments"} == set(AFTER_FILES)
     for index, (what, (phase, tier, start)) in enumerate(fakes.log):
-        if what == "started" and phase in ("comments", "xray"):
+        if what == "started" and phase in AFTER_FILES:
             assert ("finished", ("attachments", tier, start)) in fakes.log[:index], (phase, tier, start)
 
 
@@ -45,12 +47,12 @@ async def test_the_group_runs_at_once_and_each_item_gets_its_files_before_its_co
     assert GROUP == ["links", "attachments", "transitions", "comments", "7pace", "xray"]
     fakes = FakeRunActivities(tier_sizes=[4], hold={"attachments"})
     async with running(workflow_env, fakes, batch_size=2, concurrency=2, **SIDE_BY_SIDE) as handle:
-        # Files are held: every other phase of the group finishes meanwhile, except comments and Xray, which wait.
-        others = [p for p in GROUP if p not in ("attachments", "comments", "xray")]
+        # Files are held: every other phase of the group finishes meanwhile, except those waiting for the files.
+        others = [p for p in GROUP if p not in ("attachments", *AFTER_FILES)]
         await fakes.wait_until(lambda: set(others) <= finished_phases(fakes))
-        assert batches_of(fakes, "comments", "started") == batches_of(fakes, "xray", "started") == []
+        assert all(batches_of(fakes, p, "started") == [] for p in AFTER_FILES)
         progress = await handle.query(MigrationRunWorkflow.progress)
-        assert progress.phases_running == ["attachments", "comments", "xray"]
+        assert progress.phases_running == ["attachments", "transitions", "comments", "xray"]
         assert progress.phase == "attachments" and progress.status == RunStatus.RUNNING
         assert (await handle.describe()).typed_search_attributes.get(PHASE) == "attachments"
         fakes.release()
@@ -64,14 +66,14 @@ async def test_the_group_runs_at_once_and_each_item_gets_its_files_before_its_co
     started = [e.phase for e in fakes.events if e.action == "phase_started"]
     finished = [e.phase for e in fakes.events if e.action == "phase_finished"]
     assert started == list(run_phases()) and sorted(finished) == sorted(run_phases())
-    assert finished[-3] == "attachments" and set(finished[-2:]) == {"comments", "xray"}
+    assert finished[-4] == "attachments" and set(finished[-3:]) == set(AFTER_FILES)
 
 
 async def test_pause_cuts_every_phase_under_way_and_resume_goes_on_from_each_phase_s_own_cursor(workflow_env):
-    # Links and files are held (cut by the pause); statuses and plugins are not, and finish before it.
+    # Links and files are held (cut by the pause); work logs are not, and finish before it.
     fakes = FakeRunActivities(tier_sizes=[6], hold={"links", "attachments"})
     async with running(workflow_env, fakes, batch_size=2, concurrency=1, **SIDE_BY_SIDE) as handle:
-        free = ["transitions", "7pace"]
+        free = ["7pace"]
         await fakes.wait_until(
             lambda: (
                 set(free) <= finished_phases(fakes)
@@ -84,7 +86,7 @@ async def test_pause_cuts_every_phase_under_way_and_resume_goes_on_from_each_pha
         assert sorted(fakes.cut) == [("attachments", 0, 0), ("links", 0, 0)]
         paused = await handle.query(MigrationRunWorkflow.progress)
         assert paused.status == RunStatus.PAUSED
-        assert paused.phases_running == ["links", "attachments", "comments", "xray"]
+        assert paused.phases_running == ["links", "attachments", "transitions", "comments", "xray"]
         fakes.release()
         await handle.signal(MigrationRunWorkflow.resume, RunControl(actor="bob", door="cli"))
         result = await handle.result()
@@ -93,13 +95,13 @@ async def test_pause_cuts_every_phase_under_way_and_resume_goes_on_from_each_pha
     # The cut batches run again; what finished before the pause never does.
     assert fakes.starts(fakes.started, "links") == [0, 0, 2, 4]
     assert fakes.starts(fakes.started, "attachments") == [0, 0, 2, 4]
-    assert all(fakes.starts(fakes.started, p) == [0, 2, 4] for p in [*free, "comments", "xray"])
+    assert all(fakes.starts(fakes.started, p) == [0, 2, 4] for p in [*free, *AFTER_FILES])
     files_before_comments(fakes)
     assert all(result.counters[p].created == 6 for p in BATCH_PHASES)
 
 
 async def test_cancel_cuts_every_phase_under_way_and_starts_nothing_after(workflow_env):
-    held = [p for p in GROUP if p not in ("comments", "xray")]
+    held = [p for p in GROUP if p not in AFTER_FILES]
     fakes = FakeRunActivities(tier_sizes=[4], hold=held)
     async with running(workflow_env, fakes, batch_size=2, concurrency=2, **SIDE_BY_SIDE) as handle:
         await fakes.wait_until(lambda: all(len(batches_of(fakes, p, "started")) == 2 for p in held))
@@ -108,7 +110,7 @@ async def test_cancel_cuts_every_phase_under_way_and_starts_nothing_after(workfl
 
     assert result.status == RunStatus.CANCELLED
     assert sorted(fakes.cut) == sorted((p, 0, s) for p in held for s in (0, 2))
-    assert batches_of(fakes, "comments", "started") == batches_of(fakes, "xray", "started") == []
+    assert all(batches_of(fakes, p, "started") == [] for p in AFTER_FILES)
     assert fakes.actions[-2:] == ["cancel_requested", "run_finished"]
 
 
