@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from migrayt.translation.issue_fields import (
     TargetCatalog,
     build_issue_fields,
 )
+
+log = logging.getLogger(__name__)
 
 # Unknown outcomes of a bulk create handled inside one attempt before the activity itself fails.
 AMBIGUOUS_ROUNDS = 4
@@ -90,9 +93,22 @@ class CreateItemsActivities:
         keys = [str(r.source_id) for r in rows]
         try:
             async with claimed(engine_of(self._sessions), ctx.migration_id, ISSUE, keys):
-                return await self._create(ctx, input, rows)
+                result = await self._create(ctx, input, rows)
         except ItemsBusy as err:
             raise ApplicationError(str(err), type="ItemsBusy") from err
+        c = result.counters
+        # What an operator reads in the worker's log per batch (its tenant, run and phase come with the line).
+        log.info(
+            "batch of tier %d, items %d-%d: %d created, %d already there, %d adopted, %d failed",
+            input.tier,
+            input.start,
+            input.end,
+            c.created,
+            c.skipped,
+            c.adopted,
+            c.failed,
+        )
+        return result
 
     async def _create(self, ctx: MigrationContext, input: CreateItemsInput, rows: list[SourceRow]) -> CreateItemsResult:
         counters = PhaseCounters(total=len(rows))
