@@ -36,22 +36,7 @@ async def mark_pending(
     session: AsyncSession, migration_id: str, kind: str, source_keys: Sequence[str], run_id: str
 ) -> None:
     """Record the intent to write before writing; never downgrades a done record."""
-    if not source_keys:
-        return
-    stmt = insert(ItemRecord).values(
-        [
-            dict(
-                migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={}
-            )
-            for k in source_keys
-        ]
-    )
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_item_record_migration_id_kind_source_key",
-        set_=dict(state=PENDING, run_id=run_id, attempts=ItemRecord.attempts + 1, error=None, updated_at=func.now()),
-        where=ItemRecord.state != DONE,
-    )
-    await session.execute(stmt)
+    await mark_pending_rows(session, migration_id, [(kind, k) for k in source_keys], run_id)
 
 
 async def mark_done(
@@ -86,35 +71,7 @@ async def mark_done_many(
     session: AsyncSession, migration_id: str, kind: str, done: Sequence[tuple[str, str, dict[str, Any]]], run_id: str
 ) -> None:
     """Record a whole batch's outcomes in one statement: (source key, target key, detail) each."""
-    if not done:
-        return
-    stmt = insert(ItemRecord).values(
-        [
-            dict(
-                migration_id=migration_id,
-                kind=kind,
-                source_key=k,
-                target_key=t,
-                state=DONE,
-                run_id=run_id,
-                attempts=1,
-                detail=d,
-            )
-            for k, t, d in done
-        ]
-    )
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_item_record_migration_id_kind_source_key",
-        set_=dict(
-            state=DONE,
-            target_key=stmt.excluded.target_key,
-            run_id=run_id,
-            error=None,
-            detail=stmt.excluded.detail,
-            updated_at=func.now(),
-        ),
-    )
-    await session.execute(stmt)
+    await mark_done_rows(session, migration_id, [(kind, k, t, d) for k, t, d in done], run_id)
 
 
 async def load_kinds(

@@ -37,6 +37,15 @@ class IssueLine(Protocol):
         ...
 
 
+def item_outcome(outcomes: Sequence[str]) -> str:
+    """An item's outcome from those of its writes: failed over created over adopted; skipped when none wrote."""
+    if "failed" in outcomes:
+        return "failed"
+    if "created" in outcomes:
+        return "created"
+    return "adopted" if "adopted" in outcomes else "skipped"
+
+
 async def in_turn(
     lines: Sequence[IssueLine],
     places: int,

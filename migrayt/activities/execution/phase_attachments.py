@@ -23,7 +23,7 @@ from migrayt.activities.execution.content_io import (
     spooled_ado_source,
     wanted_by,
 )
-from migrayt.activities.execution.issue_writes import in_turn
+from migrayt.activities.execution.issue_writes import in_turn, item_outcome
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.execution.write_ledger import WriteLedger
@@ -205,11 +205,7 @@ class ItemContent:
             self._files_under_way -= 1
 
     def outcome(self) -> str:
-        if "failed" in self._outcomes:
-            return "failed"
-        if "created" in self._outcomes:
-            return "created"
-        return "adopted" if "adopted" in self._outcomes else "skipped"
+        return item_outcome(self._outcomes)
 
     async def _attach(self, guid: str, rel: Any, record: ItemRecord | None) -> None:
         settings = get_settings()

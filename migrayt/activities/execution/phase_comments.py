@@ -34,7 +34,7 @@ from migrayt.activities.execution.content_io import (
     wanted_by,
 )
 from migrayt.activities.execution.create_items import SourceRow
-from migrayt.activities.execution.issue_writes import in_turn
+from migrayt.activities.execution.issue_writes import in_turn, item_outcome
 from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.phase_batch import BatchPhase, PhaseBatch
 from migrayt.activities.execution.write_ledger import WriteLedger
@@ -279,11 +279,7 @@ class ItemComments:
         return self._steps.popleft()()
 
     def outcome(self) -> str:
-        if "failed" in self._outcomes:
-            return "failed"
-        if "created" in self._outcomes:
-            return "created"
-        return "adopted" if "adopted" in self._outcomes else "skipped"
+        return item_outcome(self._outcomes)
 
     async def _prepare(self) -> None:
         posted = self._posted
