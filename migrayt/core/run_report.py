@@ -236,8 +236,9 @@ class RunReports:
             return f"Jira notifications were muted during the run; the project's scheme {own!r} is back"
         if detail.get("left_muted_for"):
             return (
-                f"Jira notifications were muted during the run; the project stays muted for run "
-                f"{detail['left_muted_for']}, still writing into it, which puts the scheme {own!r} back when it ends"
+                f"Jira notifications were muted during the run; it left the project muted for run "
+                f"{detail['left_muted_for']}, still writing into it when this run ended: the last run to end puts "
+                f"the scheme {own!r} back"
             )
         return (
             f"Jira notifications are muted while the run goes, paused included; the project's scheme {own!r} comes "
