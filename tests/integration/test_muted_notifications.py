@@ -9,6 +9,7 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import select
 
 from migrayt.activities.execution.notifications import SILENT_SCHEME
 from migrayt.contracts.preview import PreviewReport
@@ -18,7 +19,7 @@ from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
-from migrayt.store.models import Migration
+from migrayt.store.models import AuditEvent, Migration
 from tests.integration.harness import (
     HANG_GUARD_SECONDS,
     ISSUE_CREATES,
@@ -212,6 +213,21 @@ async def test_two_migrations_into_one_project_share_the_mute_and_a_delta_sync_m
         left_for_second = f"left the project muted for run {second}" in said[0]
         left_for_first = f"left the project muted for run {first}" in said[1]
         assert left_for_first != left_for_second, said
+        # And so do their audit trails: the second joined the first's mute, one left it muted, the other put it back.
+        async with stack.service.sessions() as session:
+            audit = (
+                await session.execute(
+                    select(AuditEvent.run_id, AuditEvent.action, AuditEvent.detail).where(
+                        AuditEvent.run_id.in_([first, second]), AuditEvent.action.like("notifications_%")
+                    )
+                )
+            ).all()
+        actions = sorted(action for _, action, _ in audit)
+        assert actions == sorted(["notifications_muted"] * 2 + ["notifications_left_muted", "notifications_restored"])
+        assert {(r, d.get("shared_with")) for r, a, d in audit if a == "notifications_muted"} == {
+            (first, None),
+            (second, first),
+        }
 
         # A delta sync writes into the project too: muted for it, and the project's own scheme back after.
         await change_ado(sandbox, [], new_items=1)

@@ -102,12 +102,13 @@ class NotificationActivities:
             await _assign(ctx.jira, key, silent.id)
             detail.update(original_name=original.name, muted=True)
             shared = detail.get("shared_with")
-            await self._write(
-                input,
-                original.id,
-                detail,
-                audit=("notifications_muted", {"scheme": original.name, **({"shared_with": shared} if shared else {})}),
-            )
+            said: dict[str, str] = {
+                "scheme": original.name,
+                "message": f"the project's scheme {original.name!r} on record",
+            }
+            if shared:
+                said.update(shared_with=str(shared), message=f"{said['message']}; muted together with run {shared}")
+            await self._write(input, original.id, detail, audit=("notifications_muted", said))
         return NotificationsResult(muted=True, original=original.name)
 
     @activity.defn(name="restore_notifications")
@@ -132,10 +133,10 @@ class NotificationActivities:
                 await self._write(input, record.target_key, detail)
             others = await self._still_holding(tenant, site, key, input.run_id)
             if others:
-                detail.update(left_muted_for=others[-1].run_id)
-                await self._write(
-                    input, record.target_key, detail, audit=("notifications_left_muted", {"for_run": others[-1].run_id})
-                )
+                holder = others[-1].run_id
+                detail.update(left_muted_for=holder)
+                said = {"for_run": holder, "message": f"left the project muted for run {holder}, still writing into it"}
+                await self._write(input, record.target_key, detail, audit=("notifications_left_muted", said))
                 return _left_muted(detail)
             try:
                 current = await jira.project_notification_scheme(key)
@@ -153,7 +154,8 @@ class NotificationActivities:
                     "Notifications)"
                 ) from None
             detail.update(restored=True)
-            said = {"scheme": detail.get("left") or detail.get("original_name")}
+            scheme = str(detail.get("left") or detail.get("original_name"))
+            said = {"scheme": scheme, "message": f"the project's scheme {scheme!r} is back"}
             await self._write(input, record.target_key, detail, audit=("notifications_restored", said))
         return NotificationsResult(restored=True, original=detail.get("original_name"))
 
