@@ -55,7 +55,7 @@ from migrayt.translation.content_text import (
     original_html_file,
     sanitise_filename,
 )
-from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, with_provenance_panel
+from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, description_digest, with_provenance_panel
 
 # Items of a batch in flight at once, and files of one item: together they bound the open streams.
 ITEMS_AT_ONCE = 4
@@ -335,8 +335,10 @@ class ItemContent:
                 original,
             )
             self._note(outcome.state, original)
-        # Create-items already wrote this very document unless images or #refs needed a second pass.
-        if rich.has_links_to_resolve:
+        # Create-items already wrote this very document unless images or #refs needed a second pass, and then it
+        # kept a digest of what it wrote: the same document now (its #refs were known then) is not written again.
+        written = (self._issue.detail or {}).get("description_sha256")
+        if rich.has_links_to_resolve and (written is None or written != description_digest(doc)):
             try:
                 await self._ctx.jira.edit_issue(self._files.issue_key, {"description": doc})
             except ApiError as err:
@@ -355,6 +357,8 @@ class ItemContent:
                 self._note("failed")
                 return
             detail["rewritten"] = True
+        elif rich.has_links_to_resolve:
+            detail["unchanged"] = True  # create items wrote this very document (its #refs were known then)
         if self._adopted:
             detail["adopted"] = True  # the same description set again on an issue another migration wrote
         await self._ledger.done(DESCRIPTION, str(ado_id), self._files.issue_key, detail)
