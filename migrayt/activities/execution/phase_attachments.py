@@ -1,9 +1,11 @@
 """Phase 5: every ADO attachment streamed onto its Jira issue, the revision history as a file, and
-the description rewritten once every file exists (images shown from Jira, `#123` as keys).
+the description rewritten once every file exists (images shown from Jira, `#123` as keys) where that
+changes what create items wrote.
 
-Exactly once per file (see content_io.IssueFiles); the description is an idempotent set, recorded
-as done so a re-run does not repeat it. A file Jira refuses (e.g. over its size limit) fails alone
-with the reason; the item's other files and its description still land.
+An item's small files and its history go in one upload request (bounded; a large file alone): Jira
+allows no fewer calls. Exactly once per file all the same (see content_io.IssueFiles); the description
+is an idempotent set, recorded as done so a re-run does not repeat it. A file Jira refuses (e.g. over
+its size limit) fails alone with the reason; the item's other files and its description still land.
 """
 
 from __future__ import annotations
