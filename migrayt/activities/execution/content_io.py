@@ -395,35 +395,21 @@ class IssueFiles:
                 uploaded = await self._ctx.jira.upload_attachments(self.issue_key, parts)
             except AmbiguousWriteError:
                 ambiguous += 1
-                listing = await self.listing()
-                left = []
-                for i in to_send:
-                    f = files[i]
-                    found = await self._reconcile(
-                        f.kind,
-                        f.source_key,
-                        f.filename,
-                        f.size,
-                        dict(f.detail or {}),
-                        expected_sha256=digests[i].whole_sha256,
-                        listing=listing,
-                    )
-                    if found:
-                        outcomes[i] = found
-                    else:
-                        left.append(i)
-                to_send = left
+                to_send = await self._settle(files, to_send, digests, outcomes)
                 if to_send and ambiguous >= AMBIGUOUS_TRIES:
                     raise
                 continue
             except SourceUnavailable as err:
-                # That file alone fails; the request was cut before its end, so Jira attached none of them.
+                # That file alone fails. The request was cut before its end, which should leave nothing attached;
+                # the files sent whole before it are looked for all the same before they go again.
                 gone = next((i for i in to_send if digests[i].unavailable), to_send[0])
                 f = files[gone]
                 outcomes[gone] = await self._fail(
                     f.kind, f.source_key, str(err), {**(f.detail or {}), "filename": f.filename}
                 )
                 to_send = [i for i in to_send if i != gone]
+                if any(digests[i].whole_sha256 for i in to_send):
+                    to_send = await self._settle(files, to_send, digests, outcomes)
                 continue
             except ApiError as err:
                 if err.status in (401, 403) or err.retryable or err.status >= 500:
@@ -460,6 +446,30 @@ class IssueFiles:
                 outcomes[i] = FileOutcome("created", str(att.id))
             break
         return [outcomes[i] for i in range(len(files))]
+
+    async def _settle(
+        self, files: list[FileToSend], sent: list[int], digests: dict[int, _Digest], outcomes: dict[int, FileOutcome]
+    ) -> list[int]:
+        """After a request whose outcome is unknown: each file found on the issue (name, size, and the sha-256 of
+        the bytes sent where they went out whole) is recorded as done; the others are returned, to send again."""
+        listing = await self.listing()
+        left = []
+        for i in sent:
+            f = files[i]
+            found = await self._reconcile(
+                f.kind,
+                f.source_key,
+                f.filename,
+                f.size,
+                dict(f.detail or {}),
+                expected_sha256=digests[i].whole_sha256,
+                listing=listing,
+            )
+            if found:
+                outcomes[i] = found
+            else:
+                left.append(i)
+        return left
 
     async def _mark_pending(self, keys: list[tuple[str, str]]) -> None:
         if self._ledger is not None:
