@@ -137,6 +137,13 @@ def identity_name(value: Any) -> str:
     return clean_line(str(value or ""))
 
 
+def fallback_note_html(ado_fields: dict[str, Any], lookups: Lookups, mappings: list[FieldMapping]) -> list[str]:
+    """The description's first part when a fallback user stands in for someone; every later rewrite of the
+    description (images and #refs resolved, a delta sync's new text) starts with it too, or the names are lost."""
+    note = fallback_note(ado_fields, lookups, mappings)
+    return [f"<p><em>{_escape(note)}</em></p>"] if note else []
+
+
 def fallback_note(ado_fields: dict[str, Any], lookups: Lookups, mappings: list[FieldMapping]) -> str | None:
     """Who the fallback user stands in for on this item, so the original names stay in the issue."""
     if lookups.fallback_account is None:
@@ -220,9 +227,8 @@ def build_issue_fields(
         work_item_key=lambda n: lookups.issue_keys.get(n),
         jira_site_url=lookups.jira_site_url,
     )
-    html_parts = []
-    if note := fallback_note(ado_fields, lookups, plan.fields):
-        html_parts.append(f"<p><em>{_escape(note)}</em></p>")
+    html_parts = fallback_note_html(ado_fields, lookups, plan.fields)
+    if html_parts:
         notes.append("fallback user")
     if summary != title:
         html_parts.append(f"<p><strong>Title:</strong> {_escape(title)}</p>")

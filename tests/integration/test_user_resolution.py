@@ -77,3 +77,16 @@ async def test_preview_predicts_the_runs_user_failures(stack, worker, sandbox, w
     assert noted, "an item assigned to a user without an account keeps their name in the description"
     accounts = await assignees(sandbox, [i["key"] for i in noted])
     assert set(accounts.values()) == {jira_account_id(stand_in.unique_name)}
+
+    # Every item a fallback user stands in on keeps the names — also those whose description the attachments phase
+    # wrote again (images re-hosted, #refs to items created later): that rewrite dropped the note.
+    def stood_in(ado_id: int) -> bool:
+        fields = project.work_item(ado_id).fields
+        return any(
+            isinstance(v, dict) and str(v.get("uniqueName") or "").lower() in unmatched
+            for v in (fields.get("System.AssignedTo"), fields.get("System.CreatedBy"))
+        )
+
+    expected = {f"ado-id-{n}" for n in project.item_ids() if stood_in(n)} & issues.keys()
+    missing = [label for label in sorted(expected) if "stands in" not in (issues[label]["description"] or "")]
+    assert expected and missing == [], f"{len(missing)} of {len(expected)} lost the fallback note: {missing[:5]}"

@@ -71,6 +71,7 @@ from migrayt.translation.issue_fields import (
     ItemRejected,
     Lookups,
     build_issue_fields,
+    fallback_note_html,
     with_provenance_panel,
 )
 
@@ -286,8 +287,9 @@ class SourceChangesActivities:
         rich = RichText(self._sessions, ctx, lookups, files, wi.id, own)
         await rich.prepare(parts)
         rev = wi.rev or 0  # ADO always sends one; 0 keeps the name apart from the migration's file
+        stand_in = fallback_note_html(wi.fields, lookups, ctx.plan.fields)
         doc, truncated = fit_adf(
-            with_provenance_panel(rich.render_parts(parts), wi.id, wi.fields, lookups),
+            with_provenance_panel(rich.render_parts(stand_in + parts), wi.id, wi.fields, lookups),
             limit=TEXT_LIMIT,
             note=description_note(wi.id, TEXT_LIMIT, rev),
         )

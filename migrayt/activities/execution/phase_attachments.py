@@ -57,7 +57,13 @@ from migrayt.translation.content_text import (
     original_html_file,
     sanitise_filename,
 )
-from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, description_digest, with_provenance_panel
+from migrayt.translation.issue_fields import (
+    TEXT_LIMIT,
+    Lookups,
+    description_digest,
+    fallback_note_html,
+    with_provenance_panel,
+)
 
 # Items of a batch in flight at once, and files of one item: together they bound the open streams.
 ITEMS_AT_ONCE = 4
@@ -319,8 +325,9 @@ class ItemContent:
         parts = description_parts(self._wi.fields)
         rich = self._rich
         await rich.prepare(parts, self._known)
+        stand_in = fallback_note_html(self._wi.fields, self._lookups, self._ctx.plan.fields)
         doc, truncated = fit_adf(
-            with_provenance_panel(rich.render_parts(parts), ado_id, self._wi.fields, self._lookups),
+            with_provenance_panel(rich.render_parts(stand_in + parts), ado_id, self._wi.fields, self._lookups),
             limit=TEXT_LIMIT,
             note=description_note(ado_id, TEXT_LIMIT),
         )
