@@ -87,6 +87,9 @@ class PhaseBatchInput(BatchInput):
     """Input of the phases after create items (hierarchy … plugins)."""
 
     phase: str
+    # [start, end) is a range of the run's content order (most comments and files first, across tiers; `tier` is
+    # then 0), not of a tier: runs since the content-order patch (migrayt/workflows/migration_run.py).
+    content_order: bool = False
 
 
 class PhaseBatchResult(BatchResult):

@@ -127,6 +127,10 @@ class RunCheckpoint(BaseModel):
     # The phases of the side-by-side group under way (`phase` is its first), each with its own cursor; empty when
     # none is (the fields above are then the one cursor of the phase under way).
     side_by_side: dict[str, PhaseCursor] = Field(default_factory=dict)
+    # The phases after create items go through the work list in its content order (most comments and files first,
+    # across tiers: one range of `sum(tier_sizes)` places), not tier by tier. Fixed when the run starts (behind its
+    # `workflow.patched`), so a run continued as new keeps the order its cursors count in.
+    content_order: bool = False
 
 
 class MigrationRunInput(BaseModel):

@@ -68,7 +68,8 @@ class Run(Base):
 
 
 class RunSourceItem(Base):
-    """The work list of a run, enumerated once in preflight; batches are ordinal ranges per tier."""
+    """The work list of a run, enumerated once in preflight. Create items' batches are ordinal ranges per tier
+    (parents first); the later phases' batches, in runs since content order, ranges of `content_ordinal`."""
 
     __tablename__ = "run_source_item"
     __table_args__ = (UniqueConstraint("run_id", "source_id"),)
@@ -81,9 +82,13 @@ class RunSourceItem(Base):
     # 0: items whose target type stands alone; 1: sub-tasks, created after their parents.
     tier: Mapped[int] = mapped_column(Integer)
     ordinal: Mapped[int] = mapped_column(Integer)
+    # The item's place in the later phases, across tiers: the most comments and files first, so that the issues
+    # whose per-issue write budget takes longest start first (NULL: a list kept before this column).
+    content_ordinal: Mapped[int | None] = mapped_column(Integer)
 
 
 Index("ix_run_source_item_run_tier_ordinal", RunSourceItem.run_id, RunSourceItem.tier, RunSourceItem.ordinal)
+Index("ix_run_source_item_run_content_ordinal", RunSourceItem.run_id, RunSourceItem.content_ordinal)
 
 
 class ItemRecord(Base):

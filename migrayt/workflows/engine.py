@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         RunEventInput,
         RunEventResult,
     )
-    from migrayt.contracts.phases import Phase, PhaseKind, batched, side_by_side_groups
+    from migrayt.contracts.phases import Phase, PhaseKind, batched, run_phase_batch, side_by_side_groups
     from migrayt.contracts.phases import phase as registered
     from migrayt.contracts.runs import (
         FINAL_STATUSES,
@@ -317,7 +317,7 @@ class RunEngine(RunControls):
         counts its items.
         """
         assert self._run is not None
-        size_of = self._cp.tier_sizes
+        size_of = self._ranges(phase)
         cuts = self._cuts_batches
         while self._cp.tier < len(size_of):
             size = size_of[self._cp.tier]
@@ -395,7 +395,9 @@ class RunEngine(RunControls):
         """
         assert self._run is not None
         cursors = self._cp.side_by_side
-        lanes = {n: Lane(registered(n), cursors.setdefault(n, PhaseCursor()), self._cp.tier_sizes) for n in names}
+        lanes = {
+            n: Lane(registered(n), cursors.setdefault(n, PhaseCursor()), self._ranges(registered(n))) for n in names
+        }
         for lane in lanes.values():
             after = lane.phase.after_batch_of
             lane.waits_for = lanes.get(after) if after else None
@@ -501,9 +503,19 @@ class RunEngine(RunControls):
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         await self._record("plugin_failed", error=f"{phase.title}: {end - start} item(s) failed: {message}")
 
+    def _content_ordered(self, phase: Phase) -> bool:
+        return self._cp.content_order and phase.activity is run_phase_batch
+
+    def _ranges(self, phase: Phase) -> list[int]:
+        """The sizes of the ranges a phase's batches go through one after the other: the tiers, or in content order
+        one range over the whole work list."""
+        return [sum(self._cp.tier_sizes)] if self._content_ordered(phase) else self._cp.tier_sizes
+
     async def _batch(self, phase: Phase, tier: int, start: int, end: int, cancellable: bool = False) -> BatchResult:
         assert self._run is not None
         batch_input = get_type_hints(phase.activity)["input"]
+        # Only when set, so the inputs of runs before content order stay as they were.
+        ordered = {"content_order": True} if self._content_ordered(phase) else {}
         return await workflow.execute_activity(
             phase.activity,
             batch_input(
@@ -513,6 +525,7 @@ class RunEngine(RunControls):
                 tier=tier,
                 start=start,
                 end=end,
+                **ordered,
                 **self._batch_fields(),
             ),
             start_to_close_timeout=phase.batch_timeout,

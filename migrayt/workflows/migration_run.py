@@ -37,6 +37,9 @@ MUTES_NOTIFICATIONS = "mute-notifications"
 # Runs started since this patch with the side-by-side schedule run the registry's `beside` phases at once, each on
 # its own cursor (engine._run_side_by_side); runs before it, and sequential ones, go one phase after the other.
 PHASES_SIDE_BY_SIDE = "phases-side-by-side"
+# Runs started since this patch take the phases after create items heaviest first (RunCheckpoint.content_order): the
+# longest comment threads start first. Runs before it, and their continued executions, keep the order by tier.
+CONTENT_ORDER = "content-order"
 
 
 @workflow.defn
@@ -76,6 +79,8 @@ class MigrationRunWorkflow(RunEngine):
             savepoint_every_minutes=input.savepoint_every_minutes,
         )
         self._cp = input.checkpoint or RunCheckpoint(counters=fresh_counters(names))
+        if fresh:
+            self._cp.content_order = workflow.patched(CONTENT_ORDER)
         status, error = await self._drive(fresh)
         return MigrationRunResult(run_id=input.run_id, status=status, counters=self._cp.counters, error=error)
 

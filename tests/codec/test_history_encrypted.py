@@ -24,6 +24,7 @@ from migrayt.temporal.codec import (
 from migrayt.workflows.delta_sync import DELTA_MUTES_NOTIFICATIONS, DELTA_ON_RUN_ENGINE
 from migrayt.workflows.engine import PLUGIN_ISOLATED, SETTLED_STATUS
 from migrayt.workflows.migration_run import (
+    CONTENT_ORDER,
     CUT_BATCHES,
     MUTES_NOTIFICATIONS,
     PHASES_BY_NAME,
@@ -50,6 +51,7 @@ PATCHES = (
     SETTLED_STATUS,
     MUTES_NOTIFICATIONS,
     PHASES_SIDE_BY_SIDE,
+    CONTENT_ORDER,
     DELTA_MUTES_NOTIFICATIONS,
 )
 

@@ -222,3 +222,48 @@ async def test_overflow_past_the_upload_limit_is_split_into_parts_and_nothing_is
         final = await wait_final(stack, TENANT, again)
         assert final.counters["comments"].created == 0 and final.counters["comments"].failed == 1
         assert await jira_issues(sandbox) == before
+
+
+# --------------------------------------------------------------------------- longest threads first
+
+# Item 20 of this project is the deepest (a Task three levels down): last in ADO's order and in the last tier.
+THREADS_SPEC = ProjectSpec(seed=41, items=20, ugly=False)
+LONG_THREAD = 40
+
+
+async def test_the_longest_thread_starts_first_even_when_its_item_comes_last(stack, worker, monkeypatch):
+    # Batches of 5, one at a time: which batch an item is in decides when its comments start.
+    monkeypatch.setattr(
+        stack.service, "settings", stack.settings.model_copy(update={"batch_size": 5, "concurrency": 1})
+    )
+    with running_sandbox(THREADS_SPEC) as sandbox:
+        project = sandbox.sandbox.project
+        heavy = max(project.item_ids())
+        project.change(heavy, SourceChange(at=datetime(2025, 6, 1, tzinfo=UTC), comments=LONG_THREAD))
+        plan = default_plan().model_copy(
+            update={
+                "skip_phases": ["links", "attachments", "transitions", "7pace", "xray"],
+                "mute_notifications": False,
+            }
+        )
+        migration_id = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+
+        first_comment: dict[int, int] = {}  # ADO id → the id Jira gave its first comment
+        counts: dict[int, int] = {}
+        auth = (sandbox.sandbox.jira_email, sandbox.sandbox.jira_token)
+        async with httpx.AsyncClient(base_url=sandbox.jira_url, auth=auth, timeout=60) as jira:
+            for issue in await jira_issues(sandbox):
+                if not issue["comments"]:
+                    continue
+                ado_id = next(int(label[7:]) for label in issue["labels"] if label.startswith("ado-id-"))
+                page = (await jira.get(f"/rest/api/3/issue/{issue['key']}/comment", params={"maxResults": 1})).json()
+                first_comment[ado_id], counts[ado_id] = int(page["comments"][0]["id"]), page["total"]
+
+    assert final.status == RunStatus.COMPLETED
+    assert counts[heavy] == project.comment_count(heavy) >= LONG_THREAD
+    # Jira numbers comments as they come: the long thread began in the comments phase's first batch of 5.
+    started_in_turn = sorted(first_comment, key=first_comment.__getitem__)
+    assert started_in_turn.index(heavy) < 5, started_in_turn
+    assert len(started_in_turn) > 5

@@ -52,7 +52,8 @@ class Site:
         self.in_flight[issue] -= 1
 
     async def wait(self, changed: asyncio.Event, seconds: float | None) -> None:
-        if seconds is None:
+        # A write under way ends in no time here: it wakes the scheduler before any time has to pass.
+        if seconds is None or any(self.in_flight.values()):
             await changed.wait()
             return
         self.waits.append(seconds)
@@ -133,3 +134,18 @@ def test_writes_that_may_go_together_do_and_a_closing_write_waits_for_them() -> 
     assert files.steps == [] and files.description_saw == 0
     assert site.most_in_flight_per_issue == 3
     assert site.log[-1][2] == 99
+
+
+def test_the_longest_thread_writes_whenever_its_issue_has_room_ahead_of_the_shorter_ones() -> None:
+    # One place: going round the issues in turn, the long thread would get one write in eleven.
+    site = Site()
+    long_thread = Thread(site, "PHX-1", 6)
+    short = [Thread(site, f"PHX-{i}", 2) for i in range(2, 12)]
+
+    asyncio.run(in_turn([long_thread, *short], 1, site.ready_in, site.wait))
+
+    issues = [issue for _, issue, _ in site.log]
+    assert issues[:WRITES_PER_WINDOW] == ["PHX-1"] * WRITES_PER_WINDOW, issues
+    # Its budget spent, the short threads take the place meanwhile; the long one goes on once it has room.
+    assert all(at == 0.0 for at, issue, _ in site.log if issue != "PHX-1")
+    assert site.waits == [WINDOW] and issues[-WRITES_PER_WINDOW:] == ["PHX-1"] * WRITES_PER_WINDOW

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrayt.activities.execution.work_list import depths, is_subtask_tier, tier_of
+from migrayt.activities.execution.work_list import content_order, depths, is_subtask_tier, tier_of
 
 
 def test_each_item_sits_one_level_under_its_listed_parent() -> None:
@@ -34,3 +34,15 @@ def test_a_long_chain_needs_no_deep_recursion() -> None:
 def test_sub_tasks_keep_odd_tiers_so_the_old_two_tier_list_reads_the_same() -> None:
     assert [tier_of(0, False), tier_of(0, True), tier_of(2, False), tier_of(2, True)] == [0, 1, 4, 5]
     assert [is_subtask_tier(t) for t in range(4)] == [False, True, False, True]
+
+
+def test_the_later_phases_take_the_items_with_most_comments_and_files_first_across_tiers() -> None:
+    rows = [
+        dict(source_id=1, tier=0, ordinal=0),
+        dict(source_id=2, tier=0, ordinal=1),
+        dict(source_id=3, tier=1, ordinal=0),
+        dict(source_id=4, tier=2, ordinal=0),
+    ]
+    # Item 4 (a sub-task three levels down, last in the list) has the longest thread; 1 and 3 none.
+    writes = {2: 3, 4: 350}
+    assert [r["source_id"] for r in content_order(rows, writes)] == [4, 2, 1, 3]

@@ -65,6 +65,8 @@ class FakeRunActivities:
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
+        # Batches asked for in the run's content order (a range over the whole work list, not a tier's).
+        self.content_ordered: list[Batch] = []
         # ("started" | "finished" | "cut", batch), in the order they happened across every phase.
         self.log: list[tuple[str, Batch]] = []
         self._released = asyncio.Event()
@@ -155,6 +157,8 @@ class FakeRunActivities:
 
     async def _batch(self, phase: str, input: BatchInput) -> PhaseCounters:
         batch = (phase, input.tier, input.start)
+        if getattr(input, "content_order", False):
+            self.content_ordered.append(batch)
         self.log.append(("started", batch))
         await self._note(self.started, batch)
         if phase in self.held_phases:

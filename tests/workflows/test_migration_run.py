@@ -17,9 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from migrayt.contracts.phases import run_phases
-from migrayt.contracts.runs import MigrationRunInput, RunControl, RunStatus
+from migrayt.contracts.runs import MigrationRunInput, RunCheckpoint, RunControl, RunStatus
 from migrayt.temporal.search_attributes import STATUS
-from migrayt.workflows.migration_run import MigrationRunWorkflow
+from migrayt.workflows.migration_run import MigrationRunWorkflow, fresh_counters
 from tests.workflows.fakes import FakeRunActivities
 
 BATCH_PHASES = run_phases()[1:]
@@ -170,14 +170,31 @@ async def test_a_long_run_continues_as_new_and_carries_on_to_the_end(workflow_en
     assert result.status == RunStatus.COMPLETED
     assert (await first_run.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     assert progress.continued >= 1
-    every_batch = [(p, tier, start) for p in BATCH_PHASES for tier, size in enumerate(tiers) for start in range(size)]
-    assert sorted(fakes.finished) == sorted(every_batch), "every batch runs exactly once across the continued runs"
+    # Create items goes tier by tier (parents first); the later phases through the whole list in its content order.
+    creates = [("create_items", tier, start) for tier, size in enumerate(tiers) for start in range(size)]
+    later = [(p, 0, start) for p in BATCH_PHASES if p != "create_items" for start in range(sum(tiers))]
+    assert sorted(fakes.finished) == sorted(creates + later), "every batch runs exactly once across the continued runs"
+    assert sorted(set(fakes.content_ordered)) == sorted(later)
     assert all(result.counters[p].created == 8 and result.counters[p].total == 8 for p in BATCH_PHASES)
     finished = [e.phase for e in fakes.events if e.action == "phase_finished"]
     assert finished == list(run_phases()), "each phase finishes once, in order"
     keys = [e.event_key for e in fakes.events]
     assert len(set(keys)) == len(keys), "audit events keep distinct keys across continue-as-new"
     assert fakes.actions.count("run_started") == 1 and fakes.actions[-1] == "run_finished"
+
+
+async def test_a_run_continued_from_before_content_order_keeps_going_tier_by_tier(workflow_env):
+    # Its cursor counts in tiers: read as a place in the content order it would skip items and redo others.
+    tiers = [2, 1]
+    names = list(run_phases())
+    checkpoint = RunCheckpoint(phase="hierarchy", tier_sizes=tiers, counters=fresh_counters(names), continued=1)
+    fakes = FakeRunActivities(tier_sizes=tiers)
+    async with running(workflow_env, fakes, batch_size=1, phases=names, checkpoint=checkpoint) as handle:
+        result = await handle.result()
+
+    assert result.status == RunStatus.COMPLETED
+    later = [(p, tier, start) for p in names[2:] for tier, size in enumerate(tiers) for start in range(size)]
+    assert sorted(fakes.finished) == sorted(later) and fakes.content_ordered == []
 
 
 async def test_a_phase_is_reported_started_once_when_the_run_continues_as_new_at_its_start(workflow_env):

@@ -4,13 +4,16 @@ Jira limits writes per issue (`jira-per-issue-on-write`: Jira Cloud lets about t
 batch that posts one issue's long thread from start to end spends its places on waiting for that one issue while
 the others' writes could go. Here every issue is a line of writes in its own order; the places go round the issues,
 one write at a time, and an issue whose budget is spent for now is passed over until it has room again (the client
-knows when: `JiraClient.issue_write_ready_in`). The lines given first (the longest threads) start first.
+knows when: `JiraClient.issue_write_ready_in`). The lines given first (the longest threads) start first, and keep
+their place: whenever one has room, its next write goes before the shorter lines'. The longest thread bounds the
+batch's time, so it must write at its issue's pace from the start; going round the issues in turn would give it
+one write in as many as there are lines, and leave it alone at the end, writing at Jira's per-issue pace only then.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import bisect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -56,8 +59,13 @@ async def in_turn(
 
     An error in one write stops the others (as a batch does) and is raised.
     """
-    waiting = deque(line for line in lines if line.has_next())
+    rank = {id(line): i for i, line in enumerate(lines)}
+    waiting = [line for line in lines if line.has_next()]  # in the order given
     under_way: dict[int, int] = {}  # id(line) → its writes under way
+
+    def back_in_line(line: IssueLine) -> None:
+        bisect.insort(waiting, line, key=lambda waiting_line: rank[id(waiting_line)])
+
     busy = 0
     changed = asyncio.Event()
     wait_for_change = sleep_until_change or _wait
@@ -83,9 +91,9 @@ async def in_turn(
             under_way[id(line)] = under_way.get(id(line), 0) + 1
             busy += 1
             write = line.next_write()
-            # Room for another of its writes: back in line, behind the other issues.
+            # Room for another of its writes: back in line, at its place.
             if under_way[id(line)] < line.at_once and line.has_next():
-                waiting.append(line)
+                back_in_line(line)
             try:
                 await write
             finally:
@@ -93,7 +101,7 @@ async def in_turn(
                 under_way[id(line)] -= 1
                 changed.set()
             if line not in waiting and under_way[id(line)] < line.at_once and line.has_next():
-                waiting.append(line)  # to the back: the other issues' next writes go first
+                back_in_line(line)
 
     room = sum(max(1, line.at_once) for line in waiting)
     await gather_or_cancel(*(take_places() for _ in range(max(1, min(places, room)))))

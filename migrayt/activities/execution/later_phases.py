@@ -47,7 +47,7 @@ class LaterPhaseActivities:
     @activity.defn(name="run_phase_batch")
     @keeps_heartbeat
     async def run_phase_batch(self, input: PhaseBatchInput) -> PhaseBatchResult:
-        batch = await PhaseBatch.open(self._sessions, self._contexts, input)
+        batch = await PhaseBatch.open(self._sessions, self._contexts, input, content_order=input.content_order)
         if input.phase in batch.ctx.plan.skip_phases:
             return batch.passed_over()
         # A retry must never write alongside a slow earlier attempt of the same items (duplicates).

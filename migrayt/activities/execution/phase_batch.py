@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from migrayt.activities.execution import adoption
@@ -24,7 +25,7 @@ from migrayt.contracts.record_kinds import ISSUE
 from migrayt.contracts.runs import PhaseCounters
 from migrayt.store import item_records
 from migrayt.store.item_records import DONE
-from migrayt.store.models import ItemRecord
+from migrayt.store.models import ItemRecord, RunSourceItem
 from migrayt.translation.issue_fields import Lookups, TargetCatalog
 
 
@@ -51,10 +52,19 @@ class PhaseBatch:
 
     @classmethod
     async def open(
-        cls, sessions: async_sessionmaker[AsyncSession], contexts: MigrationContexts, input: BatchSlice
+        cls,
+        sessions: async_sessionmaker[AsyncSession],
+        contexts: MigrationContexts,
+        input: BatchSlice,
+        content_order: bool = False,
     ) -> PhaseBatch:
+        """`content_order`: the batch is a range of the run's content order (heaviest first, across tiers), not
+        of `input.tier`."""
         ctx = await contexts.load(input.migration_id)
-        rows = await batch_rows(sessions, input.run_id, input.tier, input.start, input.end)
+        if content_order:
+            rows = await content_rows(sessions, input.run_id, input.start, input.end)
+        else:
+            rows = await batch_rows(sessions, input.run_id, input.tier, input.start, input.end)
         return cls(sessions, contexts, ctx, input.run_id, rows, PhaseCounters(total=len(rows)))
 
     @property
@@ -115,6 +125,46 @@ class PhaseBatch:
         for outcome in outcomes:
             setattr(self.counters, outcome, getattr(self.counters, outcome) + 1)
         return PhaseBatchResult(counters=self.counters)
+
+
+async def content_rows(
+    sessions: async_sessionmaker[AsyncSession], run_id: str, start: int, end: int
+) -> list[SourceRow]:
+    """The run's work-list rows at content places [start, end), in that order."""
+    rows = await _content_rows(sessions, run_id, start, end)
+    if not rows and start < end:
+        await _place_in_list_order(sessions, run_id)
+        rows = await _content_rows(sessions, run_id, start, end)
+    return rows
+
+
+async def _content_rows(
+    sessions: async_sessionmaker[AsyncSession], run_id: str, start: int, end: int
+) -> list[SourceRow]:
+    item = RunSourceItem
+    async with sessions() as session:
+        found = await session.execute(
+            select(item.source_id, item.work_item_type, item.parent_id, item.tier)
+            .where(item.run_id == run_id, item.content_ordinal >= start, item.content_ordinal < end)
+            .order_by(item.content_ordinal)
+        )
+        return [SourceRow(*r) for r in found]
+
+
+async def _place_in_list_order(sessions: async_sessionmaker[AsyncSession], run_id: str) -> None:
+    """Content places for a list kept without them (its preflight ran on a worker from before them), in the
+    work-list order: an empty range must never pass items over. Only unplaced rows are written, all in one
+    statement, so batches that do this at once agree."""
+    item = RunSourceItem
+    place = func.row_number().over(order_by=(item.tier, item.ordinal)) - 1
+    numbered = select(item.id, place.label("place")).where(item.run_id == run_id).subquery()
+    async with sessions() as session:
+        await session.execute(
+            update(item)
+            .where(item.id == numbered.c.id, item.content_ordinal.is_(None))
+            .values(content_ordinal=numbered.c.place)
+        )
+        await session.commit()
 
 
 class BatchPhase:

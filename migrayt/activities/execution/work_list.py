@@ -6,12 +6,18 @@ An item's tier is `2 × depth + 1 if it becomes a sub-task`, where depth counts 
 (Epic 0, Feature 1, Story 2 …): every parent is created in an earlier tier than its children, so create items
 can set the Jira parent in the create payload. An odd tier holds sub-tasks only, so "is a sub-task" survives in
 the tier alone. With parents at create time off every depth is 0: tier 0 holds the issues, tier 1 the sub-tasks.
+
+The later phases (hierarchy … plugins) need no parents first; they take the list in its content order instead
+(`content_ordinal`, across tiers): the items with the most comments and files first. Jira spaces out the writes
+to one issue, so the longest thread takes longest whatever else runs: started last, it alone would hold the phase
+open long after the others; started first, the rest of the list runs beside it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +29,8 @@ from migrayt.store.models import RunSourceItem
 from migrayt.translation.issue_fields import TargetCatalog
 
 HIERARCHY_REVERSE = "System.LinkTypes.Hierarchy-Reverse"
+ATTACHED_FILE = "AttachedFile"
+COMMENT_COUNT = "System.CommentCount"
 READ_CHUNK = 2000
 INSERT_CHUNK = 5000
 
@@ -53,13 +61,14 @@ async def build_work_list(
     be off it; its type is read too, since whether the item is a sub-task depends on it."""
     ids = [i async for i in ctx.ado.iter_work_item_ids(changed_since=changed_since)]
     kinds: dict[int, tuple[str, int | None]] = {}
+    writes: dict[int, int] = {}
     for start in range(0, len(ids), READ_CHUNK):
         activity.heartbeat(f"enumerated {start}")
-        await _read_kinds(ctx, ids[start : start + READ_CHUNK], kinds)
+        await _read_kinds(ctx, ids[start : start + READ_CHUNK], kinds, writes)
     if changes_only:
         parents = sorted({p for _, p in kinds.values() if p is not None and p not in kinds})
         if parents:
-            await _read_kinds(ctx, parents, kinds)
+            await _read_kinds(ctx, parents, kinds, {})
     skipped: dict[str, int] = {}
     listed: dict[int, int | None] = {}
     for source_id in ids:
@@ -77,17 +86,24 @@ async def build_work_list(
         tier = tier_of(depth[source_id], is_subtask(work_item_type, parent, kinds, ctx.plan, catalog))
         tiers.extend([] for _ in range(tier + 1 - len(tiers)))
         tiers[tier].append((source_id, work_item_type, parent))
+    rows = [
+        dict(run_id=run_id, source_id=sid, work_item_type=t, parent_id=p, tier=tier, ordinal=n)
+        for tier, items in enumerate(tiers)
+        for n, (sid, t, p) in enumerate(items)
+    ]
+    for place, row in enumerate(content_order(rows, writes)):
+        row["content_ordinal"] = place
     async with sessions() as session:
         await session.execute(delete(RunSourceItem).where(RunSourceItem.run_id == run_id))
-        rows = [
-            dict(run_id=run_id, source_id=sid, work_item_type=t, parent_id=p, tier=tier, ordinal=n)
-            for tier, items in enumerate(tiers)
-            for n, (sid, t, p) in enumerate(items)
-        ]
         for start in range(0, len(rows), INSERT_CHUNK):
             await session.execute(insert(RunSourceItem), rows[start : start + INSERT_CHUNK])
         await session.commit()
     return WorkList([len(t) for t in tiers], skipped)
+
+
+def content_order(rows: list[dict[str, Any]], writes: dict[int, int]) -> list[dict[str, Any]]:
+    """The rows heaviest first (most comments and files), the work-list order among equals."""
+    return sorted(rows, key=lambda r: (-writes.get(r["source_id"], 0), r["tier"], r["ordinal"]))
 
 
 def tier_of(depth: int, subtask: bool) -> int:
@@ -120,11 +136,17 @@ def depths(parents: dict[int, int | None]) -> dict[int, int]:
     return depth
 
 
-async def _read_kinds(ctx: MigrationContext, ids: list[int], kinds: dict[int, tuple[str, int | None]]) -> None:
-    """Each item's type and parent, into `kinds`; an item deleted meanwhile is left out."""
+async def _read_kinds(
+    ctx: MigrationContext, ids: list[int], kinds: dict[int, tuple[str, int | None]], writes: dict[int, int]
+) -> None:
+    """Each item's type and parent, into `kinds`, and into `writes` how many comments and files it will write to
+    its issue (the relations expand brings every field, `System.CommentCount` among them); an item deleted
+    meanwhile is left out."""
     for wi in await ctx.ado.get_work_items(ids, expand="relations"):
         parent = next((r.target_id for r in wi.relations if r.rel == HIERARCHY_REVERSE), None)
         kinds[wi.id] = (wi.type or "", parent)
+        files = sum(1 for r in wi.relations if r.rel == ATTACHED_FILE)
+        writes[wi.id] = int(wi.fields.get(COMMENT_COUNT) or 0) + files
 
 
 def is_subtask(
