@@ -74,7 +74,7 @@ class CpuReport:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.cpu:
             return
-        firsts = self.firsts or [self.first_file]
+        firsts = self.firsts or ([self.first_file] if self.first_file else [])
         write = terminalreporter.write_line
         terminalreporter.section(f"CPU per test file (top {TOP}; this process and all under it)")
         write(f"{'CPU s':>8} {'wall s':>8}  file")
