@@ -71,6 +71,7 @@ from migrayt.translation.test_steps import (
     parse_test_case,
     shared_step_ids,
 )
+from migrayt.translation.validation_rules import CUT_NOTE
 
 if TYPE_CHECKING:  # create items imports this module (plugins/xray_import.py), and phase_batch imports create items
     from migrayt.activities.execution.phase_batch import PhaseBatch
@@ -209,7 +210,12 @@ def steps_file(item_id: int, parsed: TestCaseSteps) -> bytes:
 
 
 def with_steps_note(description: dict[str, Any], parsed: TestCaseSteps, file_name: str) -> dict[str, Any]:
-    """The description with the steps heading and a note naming the attached file, cut to fit Jira's limit."""
+    """The description with the steps heading and a note naming the attached file, within Jira's limit.
+
+    A description the migration already cut (its note names the attached original) is cut a little further to make
+    room and keeps that note, so it still says where the full text is. One that is whole is never cut (its text
+    exists nowhere else): when the steps note does not fit beside it, it stays as it is and the file alone holds
+    the steps."""
     note = [
         {"type": "heading", "attrs": {"level": 3}, "content": [{"type": "text", "text": TABLE_HEADING}]},
         {
@@ -223,8 +229,22 @@ def with_steps_note(description: dict[str, Any], parsed: TestCaseSteps, file_nam
         },
     ]
     room = TEXT_LIMIT - adf_char_count({"type": "doc", "version": 1, "content": note})
-    base, _ = fit_adf({"type": "doc", "version": 1, "content": list(description.get("content") or [])}, limit=room)
+    content = list(description.get("content") or [])
+    if adf_char_count({"type": "doc", "version": 1, "content": content}) <= room:
+        return {**description, "content": [*content, *note]}
+    cut_note = _cut_note(content[-1]) if content else None
+    if cut_note is None:
+        return description
+    base, _ = fit_adf({"type": "doc", "version": 1, "content": content[:-1]}, limit=room, note=cut_note)
     return {**description, "content": [*(base.get("content") or []), *note]}
+
+
+def _cut_note(node: Any) -> str | None:
+    """The text of the paragraph with which the migration ended a description it cut, if `node` is that one."""
+    if not isinstance(node, dict) or node.get("type") != "paragraph":
+        return None
+    text = "".join(str(c.get("text") or "") for c in node.get("content") or [] if isinstance(c, dict))
+    return text if text.startswith(CUT_NOTE) else None
 
 
 def has_table(description: Any) -> bool:

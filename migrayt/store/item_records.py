@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import cast, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import cast, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from migrayt.store.models import ItemRecord
@@ -97,7 +97,16 @@ async def mark_pending_rows(
     """`mark_pending` for writes of several kinds at once: (kind, source key) each, one statement."""
     if not rows:
         return
-    stmt = insert(ItemRecord).values(
+    stmt = _pending_insert(migration_id, rows, run_id).on_conflict_do_update(
+        constraint="uq_item_record_migration_id_kind_source_key",
+        set_=dict(state=PENDING, run_id=run_id, attempts=ItemRecord.attempts + 1, error=None, updated_at=func.now()),
+        where=ItemRecord.state != DONE,
+    )
+    await session.execute(stmt)
+
+
+def _pending_insert(migration_id: str, rows: Sequence[tuple[str, str]], run_id: str) -> Insert:
+    return insert(ItemRecord).values(
         [
             dict(
                 migration_id=migration_id, kind=kind, source_key=k, state=PENDING, run_id=run_id, attempts=1, detail={}
@@ -105,12 +114,30 @@ async def mark_pending_rows(
             for kind, k in rows
         ]
     )
-    stmt = stmt.on_conflict_do_update(
+
+
+async def mark_pending_ahead(
+    session: AsyncSession,
+    migration_id: str,
+    first: tuple[str, str],
+    ahead: Sequence[tuple[str, str]],
+    run_id: str,
+) -> set[tuple[str, str]]:
+    """`first` pending (its write goes now) and, in the same statement, the writes expected after it; which of
+    these were marked is returned.
+
+    A write expected next may never be sent — a file Jira refused earlier in this run is not sent again, and a
+    record marked pending for it would stay pending for good — so records already failed are not marked ahead:
+    such a write, if it does go, marks itself first. Done records are never touched."""
+    rows = [first, *ahead]
+    stmt = _pending_insert(migration_id, rows, run_id).on_conflict_do_update(
         constraint="uq_item_record_migration_id_kind_source_key",
         set_=dict(state=PENDING, run_id=run_id, attempts=ItemRecord.attempts + 1, error=None, updated_at=func.now()),
-        where=ItemRecord.state != DONE,
+        where=(ItemRecord.state != DONE)
+        & ((ItemRecord.state != FAILED) | (tuple_(ItemRecord.kind, ItemRecord.source_key) == tuple_(*first))),
     )
-    await session.execute(stmt)
+    marked = await session.execute(stmt.returning(ItemRecord.kind, ItemRecord.source_key))
+    return {(kind, key) for kind, key in marked.all()}
 
 
 async def mark_done_rows(

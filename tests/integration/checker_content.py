@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from migrayt.connectors.adf import adf_to_text, work_item_refs
+from migrayt.plugins.xray import steps_file_name
 from migrayt.sandbox.generator import GeneratedProject
 from migrayt.sandbox.server import SandboxServer
 from migrayt.translation.content_text import (
@@ -26,6 +27,8 @@ from migrayt.translation.content_text import (
     overflow_file_name,
     sanitise_filename,
 )
+from migrayt.translation.test_steps import STEPS_TABLE_HEADING
+from migrayt.translation.validation_rules import CUT_NOTE
 
 _ADO_ATTACHMENT = re.compile(r"/_apis/wit/attachments/", re.I)
 _JIRA_CONTENT = re.compile(r"/rest/api/3/attachment/content/(\d+)")
@@ -193,6 +196,16 @@ async def check_content(
                     )
             elif names.get(description_file_name(ado_id)):
                 report.add(f"{key} (ADO #{ado_id}): an original description file for an uncut description")
+            # --- a test case's steps without Xray: a table in the description, or (too long) a file it names
+            steps_name = steps_file_name(ado_id)
+            if steps_name in (issue.get("description") or ""):
+                expected_names.add(steps_name)
+                if names.get(steps_name) != 1:
+                    report.add(f"{key} (ADO #{ado_id}): the steps file is attached {names.get(steps_name, 0)} times")
+                if truncated and CUT_NOTE not in (issue.get("description") or "").split(STEPS_TABLE_HEADING)[0]:
+                    report.add(f"{key} (ADO #{ado_id}): the steps note pushed out the description's cut note")
+            elif names.get(steps_name) and STEPS_TABLE_HEADING not in (issue.get("description") or ""):
+                expected_names.add(steps_name)  # a whole description with no room for the note keeps its text
             ado_images = [src for src, _ in image_sources(source_html) if _ADO_ATTACHMENT.search(src)]
             media = [url for kind, url in _urls(description) if kind == "media"]
             if not truncated and len(media) != len(ado_images):

@@ -43,14 +43,45 @@ def test_steps_past_the_limit_leave_a_note_naming_the_file_and_the_file_holds_ev
     from migrayt.translation.issue_fields import TEXT_LIMIT
 
     parsed = TestCaseSteps(steps=[TestStep(f"step {n} " + "x" * 900, f"ok {n}") for n in range(60)])
-    long_description = doc(
-        *({"type": "paragraph", "content": [{"type": "text", "text": "y" * 500}]} for _ in range(80))
-    )
-    noted = with_steps_note(long_description, parsed, "ado-7-test-steps.txt")
+    short_description = doc({"type": "paragraph", "content": [{"type": "text", "text": "intro"}]})
+    noted = with_steps_note(short_description, parsed, "ado-7-test-steps.txt")
     assert_valid(noted)
     assert adf_char_count(noted) <= TEXT_LIMIT
-    assert has_table(noted) and "ado-7-test-steps.txt" in str(noted)
+    assert "intro" in str(noted) and has_table(noted) and "ado-7-test-steps.txt" in str(noted)
     lines = steps_file(7, parsed).decode().splitlines()
     assert [line for line in lines if line.startswith("Action: ")] == [
         f"Action: step {n} " + "x" * 900 for n in range(60)
     ]
+
+
+def test_a_description_cut_by_the_migration_keeps_its_cut_note_beside_the_steps_note() -> None:
+    """A 40k description was cut at create time with a note naming its attached original; the steps note must not
+    push that note out (the chaos run found the description's note lost on a test case)."""
+    from migrayt.connectors.adf.fit import adf_char_count, fit_adf
+    from migrayt.plugins.xray import with_steps_note
+    from migrayt.translation.content_text import description_note
+    from migrayt.translation.issue_fields import TEXT_LIMIT
+
+    parsed = TestCaseSteps(steps=[TestStep(f"step {n} " + "x" * 900, f"ok {n}") for n in range(60)])
+    long = doc(*({"type": "paragraph", "content": [{"type": "text", "text": "y" * 500}]} for _ in range(80)))
+    cut, truncated = fit_adf(long, limit=TEXT_LIMIT, note=description_note(26, TEXT_LIMIT))
+    assert truncated
+    noted = with_steps_note(cut, parsed, "ado-26-test-steps.txt")
+    assert_valid(noted)
+    assert adf_char_count(noted) <= TEXT_LIMIT
+    text = str(noted)
+    assert description_note(26, TEXT_LIMIT) in text and "ado-26-test-steps.txt" in text
+    assert text.index("ado-26-description.html") < text.index(TABLE_HEADING)
+
+
+def test_a_whole_description_with_no_room_for_the_steps_note_is_left_whole() -> None:
+    """Its text exists nowhere else: cutting it to make room for a pointer to the steps file would lose it."""
+    from migrayt.connectors.adf.fit import adf_char_count
+    from migrayt.plugins.xray import with_steps_note
+    from migrayt.translation.issue_fields import TEXT_LIMIT
+
+    parsed = TestCaseSteps(steps=[TestStep("a", "b")])
+    paragraphs = [{"type": "paragraph", "content": [{"type": "text", "text": "y" * 500}]} for _ in range(58)]
+    full = doc(*paragraphs, {"type": "paragraph", "content": [{"type": "text", "text": "z" * 200}]})
+    assert adf_char_count(full) <= TEXT_LIMIT
+    assert with_steps_note(full, parsed, "ado-7-test-steps.txt") == full

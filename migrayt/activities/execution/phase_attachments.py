@@ -164,9 +164,11 @@ class ItemContent:
         ado_id = str(self._wi.id)
         attachments = records.load(ATTACHMENT, [g for g, _ in self._attached])
         history = records.get(HISTORY, ado_id)
-        # Images in the description that are not among the item's files are uploaded for it.
+        # Images in the description that are not among the item's files are uploaded for it — by the description's
+        # own write, so not at all once that is done (a mark ahead for them would stay pending).
         own = {g for g, _ in self._attached}
-        images = self._rich.wanted(description_parts(self._wi.fields))[INLINE_IMAGE]
+        description_done = getattr(records.get(DESCRIPTION, ado_id), "state", None) == DONE
+        images = set() if description_done else self._rich.wanted(description_parts(self._wi.fields))[INLINE_IMAGE]
         self._ledger.expect(
             [(ATTACHMENT, g) for g, _ in self._attached if getattr(attachments.get(g), "state", None) != DONE]
             + ([(HISTORY, ado_id)] if getattr(history, "state", None) != DONE else [])

@@ -64,10 +64,12 @@ class WriteLedger:
             for ahead in rows[1:]:
                 del self._expected[ahead]
             async with self._sessions() as session:
-                await item_records.mark_pending_rows(session, self._migration_id, rows, self._run_id)
+                marked = await item_records.mark_pending_ahead(session, self._migration_id, key, rows[1:], self._run_id)
                 await session.commit()
             self.statements += 1
-            self._marked.update(rows)
+            # What was not marked (refused before, or done) marks itself if its write does go.
+            self._marked.update(marked)
+            self._marked.add(key)
 
     def is_done(self, target_key: str) -> bool:
         """This Jira object is already the result of one of the batch's writes (committed or not yet)."""
