@@ -193,7 +193,7 @@ PHASES: tuple[Phase, ...] = (
         run_phase_batch,
         Preview.LATER_PHASES,
         delta=True,
-        skipped="no work logs",
+        skipped="nothing new to log",  # no work logs, or logged by an earlier run
         plugin="sevenpace",
         beside=True,
     ),
@@ -205,7 +205,7 @@ PHASES: tuple[Phase, ...] = (
         run_phase_batch,
         Preview.LATER_PHASES,
         delta=True,
-        skipped="not a test case",
+        skipped="no test to write",  # not a test case, or written by an earlier run
         plugin="xray",
         beside=True,
         # Without Xray the steps go in the description, which attachments rewrites: after it, or they are lost.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -177,6 +177,22 @@ class Migrations:
                 stmt = stmt.where(AuditEvent.migration_id == migration_id)
             if run_id:
                 stmt = stmt.where(AuditEvent.run_id == run_id)
+            return list(await session.scalars(stmt))
+
+    async def run_trail(self, tenant: str, migration_id: str, run_id: str, limit: int = 200) -> list[AuditEvent]:
+        """A run page's audit trail, newest first: this run's events and the migration's own (plan approved,
+        migration created...), not those of its other runs — an earlier run's page must not show a re-run's phases."""
+        async with self.sessions() as session:
+            stmt = (
+                select(AuditEvent)
+                .where(
+                    AuditEvent.tenant_id == tenant,
+                    AuditEvent.migration_id == migration_id,
+                    or_(AuditEvent.run_id.is_(None), AuditEvent.run_id == run_id),
+                )
+                .order_by(AuditEvent.id.desc())
+                .limit(limit)
+            )
             return list(await session.scalars(stmt))
 
     # --- manage what you made ------------------------------------------------------------------

@@ -250,3 +250,17 @@ async def test_accepted_failures_are_counted_apart_by_every_door_and_close_the_r
                 )
             )
         assert (retried.run_id, retried.state) == (again_id, "failed")  # tried again by the re-run, failed again
+
+    # Each run's page keeps its own audit trail (and the migration's own steps): the first run's page does not show
+    # the re-run's request and phases as if they were its own — the demo's first run looked like it was running again.
+    async with api.client() as browser:
+        assert (await sign_in(browser, token)).status_code == 303
+        first_page = (await browser.get(f"/app/runs/{run_id}")).text
+        again_page = (await browser.get(f"/app/runs/{again_id}")).text
+    first_trail = re.search(r'id="audit".*?</table>', first_page, re.S).group(0)
+    again_trail = re.search(r'id="audit".*?</table>', again_page, re.S).group(0)
+    assert "migration created" in first_trail and "migration created" in again_trail
+    assert "rerun requested" not in first_trail and "rerun requested" in again_trail
+    assert "run requested" in first_trail and first_trail.count("run finished") == 1
+    # Newest first: the re-run's end above its request.
+    assert again_trail.index("run finished") < again_trail.index("rerun requested")

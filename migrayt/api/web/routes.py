@@ -686,7 +686,7 @@ async def _run_context(
     except NotFound:
         raise HTTPException(404, f"run {run_id} not found") from None
     migration = await svc.get_migration(who.tenant, report.migration_id)
-    events = await svc.audit_events(who.tenant, migration_id=report.migration_id, limit=1000)
+    events = await svc.run_trail(who.tenant, report.migration_id, report.run_id)
     status = RunStatus(report.status)
     kind = run_kind(report.run_id)
     return dict(
@@ -702,7 +702,7 @@ async def _run_context(
         can_cancel=status not in FINAL_STATUSES,
         # An undo is taken up again from the undo page (a dry run first), never re-run as a migration.
         can_rerun=kind != RunKind.UNDO and status in RERUNNABLE,
-        events=list(reversed(events[-200:])),
+        events=events,
         notice=notice,
         error=error,
     )
