@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     # it never outlives its upload, even when the worker is killed; a run needs up to the size of the files in
     # flight at once (MIGRAYT_CONCURRENCY batches x 16 files).
     attachment_spool_dir: Path | None = None
+    # An item's small files and its revision-history file go to its issue in one upload request (Jira takes many
+    # `file` parts), at most this many files and bytes a request; a larger file goes alone, streamed. 1 file: one
+    # request per file, as before. Every file is still recorded exactly once on its own.
+    attachment_files_per_request: int = Field(20, ge=1)
+    attachment_bytes_per_request: int = Field(10 * 1024 * 1024, ge=1)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

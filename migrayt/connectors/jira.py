@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -336,6 +337,16 @@ def labels_search_jql(labels: Sequence[str], project_key: str | None = None) -> 
 
 
 ByteSource = bytes | AsyncIterable[bytes] | Callable[[], AsyncIterable[bytes]]
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    """One file of an upload: its bytes (a factory lets a throttled request be re-sent) and, where known, size."""
+
+    filename: str
+    data: ByteSource
+    size: int | None = None
+    content_type: str = "application/octet-stream"
 
 
 class JiraClient:
@@ -819,34 +830,47 @@ class JiraClient:
         Pass a factory (a callable returning the async byte stream) to let a throttled upload be
         re-sent; a bare async stream can be sent once only.
         """
+        return await self.upload_attachments(key, [UploadFile(filename, data, size, content_type)])
+
+    async def upload_attachments(self, key: str, files: Sequence[UploadFile]) -> list[Attachment]:
+        """Several files in one request, a `file` part each, streamed one after the other; Jira answers with the
+        attachments in the order of the parts, and refuses the whole request when it refuses one file (413)."""
         boundary = "migrayt-" + os.urandom(12).hex()
-        safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
-        head = (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
+        heads = []
+        for f in files:
+            safe_name = f.filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+            heads.append(
+                (
+                    f"--{boundary}\r\n"
+                    f'Content-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+                    f"Content-Type: {f.content_type}\r\n\r\n"
+                ).encode()
+            )
+        tail = f"--{boundary}--\r\n".encode()
         used = False
 
         def body() -> AsyncIterator[bytes]:
             nonlocal used
-            if isinstance(data, bytes):
-                source: AsyncIterable[bytes] = _once(data)
-            elif callable(data):
-                source = data()
-            else:
-                if used:
-                    raise ApiError(429, ["throttled upload cannot be re-sent from a one-shot stream"], method="POST")
-                source = data
+            sources: list[AsyncIterable[bytes]] = []
+            for f in files:
+                if isinstance(f.data, bytes):
+                    sources.append(_once(f.data))
+                elif callable(f.data):
+                    sources.append(f.data())
+                else:
+                    if used:
+                        raise ApiError(
+                            429, ["throttled upload cannot be re-sent from a one-shot stream"], method="POST"
+                        )
+                    sources.append(f.data)
             used = True
-            return _framed(head, source, tail)
+            return _multipart(heads, sources, tail)
 
         headers = {"X-Atlassian-Token": "no-check", "Content-Type": f"multipart/form-data; boundary={boundary}"}
-        if isinstance(data, bytes):
-            size = len(data)
-        if size is not None:
-            headers["Content-Length"] = str(len(head) + size + len(tail))
+        sizes = [len(f.data) if isinstance(f.data, bytes) else f.size for f in files]
+        if all(n is not None for n in sizes):
+            framed = sum(len(h) + (n or 0) + 2 for h, n in zip(heads, sizes, strict=True))  # head, bytes, CRLF
+            headers["Content-Length"] = str(framed + len(tail))
         r = await self.http.request(
             "POST", f"{API}/issue/{quote(key, safe='')}/attachments", idempotent=False, content=body, headers=headers
         )
@@ -1021,9 +1045,11 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _framed(head: bytes, source: AsyncIterable[bytes], tail: bytes) -> AsyncIterator[bytes]:
-    yield head
-    async for chunk in source:
-        if chunk:
-            yield chunk
+async def _multipart(heads: list[bytes], sources: list[AsyncIterable[bytes]], tail: bytes) -> AsyncIterator[bytes]:
+    for head, source in zip(heads, sources, strict=True):
+        yield head
+        async for chunk in source:
+            if chunk:
+                yield chunk
+        yield b"\r\n"
     yield tail

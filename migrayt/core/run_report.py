@@ -227,15 +227,22 @@ class RunReports:
             )
         if record is None:
             return None
-        own = (record.detail or {}).get("original_name") or "its own"
-        if (record.detail or {}).get("restored"):
-            left = (record.detail or {}).get("left")
+        detail = record.detail or {}
+        own = detail.get("original_name") or "its own"
+        if detail.get("restored"):
+            left = detail.get("left")
             if left:
                 return f"Jira notifications were muted during the run; the project kept {left!r}, set while it ran"
             return f"Jira notifications were muted during the run; the project's scheme {own!r} is back"
+        if detail.get("left_muted_for"):
+            return (
+                f"Jira notifications were muted during the run; it left the project muted for run "
+                f"{detail['left_muted_for']}, still writing into it when this run ended: the last run to end puts "
+                f"the scheme {own!r} back"
+            )
         return (
             f"Jira notifications are muted while the run goes, paused included; the project's scheme {own!r} comes "
-            "back when it ends"
+            "back when the last run writing into the project ends"
         )
 
     async def _issue_keys(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +64,9 @@ class Lookups:
     fallback_account: str | None = None
     # Where the original dates, people and state go (custom fields or a description panel); None: nowhere.
     provenance: ProvenanceTarget | None = None
+    # Set by create items, so its description renders a known `#123` as the attachments phase's second pass does
+    # (an inlineCard to the Jira site): where nothing else changes, the second pass writes nothing.
+    jira_site_url: str | None = None
 
 
 @dataclass
@@ -72,6 +77,11 @@ class IssueDraft:
     # "assignee"/"reporter" left empty because its user has no account (and no fallback): field → [unique name,
     # ADO id], kept on the issue's record so a later run sets it once the user has one (preflight, user_fields.py).
     users_left_out: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+def description_digest(doc: dict[str, Any]) -> str:
+    """The sha-256 of a description as Jira gets it, to tell whether a second pass would change it."""
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def source_label(ado_id: int) -> str:
@@ -208,6 +218,7 @@ def build_issue_fields(
     adf_context = AdfContext(
         mention=None if plan.mute_notifications else lambda ado_identity, _name: users.get(ado_identity),
         work_item_key=lambda n: lookups.issue_keys.get(n),
+        jira_site_url=lookups.jira_site_url,
     )
     html_parts = []
     if note := fallback_note(ado_fields, lookups, plan.fields):

@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 from migrayt.activities.execution.create_items import CreateItemsActivities
 from migrayt.activities.execution.later_phases import LaterPhaseActivities
 from migrayt.activities.execution.migration_context import MigrationContexts
-from migrayt.activities.execution.notifications import NotificationActivities
+from migrayt.activities.execution.notifications import NotificationActivities, temporal_workflow_open
 from migrayt.activities.execution.preflight import PreflightActivities
 from migrayt.activities.execution.run_events import RunEventActivities
 from migrayt.activities.execution.savepoints import SavepointActivities
@@ -149,7 +150,7 @@ async def run_worker(
     )
     contexts = MigrationContexts(sessions, connectors)
     savepoints = SavepointActivities(sessions, contexts, settings)
-    notifications = NotificationActivities(sessions, contexts)
+    notifications = NotificationActivities(sessions, contexts, partial(temporal_workflow_open, client))
     activities = [
         savepoints.write_savepoint,
         savepoints.check_savepoint_sample,

@@ -36,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
 # Delta syncs started since this patch run on the run engine (pause cuts batches, PAUSED, control
 # events, continue-as-new); those started before finish the way they began (`_unpatched_run`).
 DELTA_ON_RUN_ENGINE = "delta-on-run-engine"
+# Delta syncs started since this patch mute the Jira project's notifications before their first phase (a delta has
+# no preflight) and put its own scheme back when they end, sharing the mute with a run into the same project.
+DELTA_MUTES_NOTIFICATIONS = "delta-mutes-notifications"
 # The delta phases of syncs started before the patch.
 UNPATCHED_DELTA_PHASES = (
     "create_items",
@@ -88,6 +91,7 @@ class DeltaSyncWorkflow(RunEngine):
         if not workflow.patched(DELTA_ON_RUN_ENGINE):
             return await self._unpatched_run(input)
         self._cuts_batches = True
+        self._mutes = workflow.patched(DELTA_MUTES_NOTIFICATIONS)
         checkpoint = input.checkpoint
         fresh = checkpoint is None
         if checkpoint is None or input.plan is None:
@@ -127,6 +131,11 @@ class DeltaSyncWorkflow(RunEngine):
             heartbeat_timeout=HEARTBEAT,
             retry_policy=BATCH_RETRY,
         )
+
+    async def _before_phases(self) -> None:
+        # Nothing changed in ADO: no phase writes, so the project's scheme is left alone.
+        if self._cp.phase_index < len(self._phases):
+            await self._mute_notifications()
 
     def _batch_fields(self) -> dict[str, Any]:
         assert self._input is not None and self._input.plan is not None

@@ -26,10 +26,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from migrayt.activities.execution.notifications import NotificationActivities
     from migrayt.activities.execution.run_events import RunEventActivities
     from migrayt.activities.execution.savepoints import SavepointActivities
     from migrayt.contracts.execution import (
         BatchResult,
+        NotificationsInput,
         PreflightInput,
         PreflightResult,
         RunEventInput,
@@ -69,6 +71,13 @@ BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_i
 # A savepoint helps a later recovery; a folder that cannot be written to must not stop the run.
 SAVEPOINT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+)
+# Putting the project's scheme back outlasts a Jira outage; a refusal (the permission taken away) is reported instead.
+RESTORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["BadConfiguration"],
 )
 
 
@@ -175,6 +184,9 @@ class RunEngine(RunControls):
         self._side_by_side = False
         # The phases of the side-by-side group under way that have not finished, in run order.
         self._running: list[str] = []
+        # Set by a workflow that mutes the Jira project's notifications (behind its `workflow.patched`): it calls
+        # `_mute_notifications` before its first write, and the project's own scheme is put back before it ends.
+        self._mutes = False
 
     # --- doors: the progress query (the signals are the controls') ----------------------------
 
@@ -203,12 +215,17 @@ class RunEngine(RunControls):
         """The workflow's input to continue as new with, carrying `self._cp`."""
         raise NotImplementedError
 
+    async def _before_phases(self) -> None:
+        """What a fresh workflow does once its start is recorded, before its first phase (a delta sync, which has no
+        preflight, mutes Jira's notifications)."""
+
     async def _after_preflight(self) -> None:
         """What a workflow does once its preflight activity passed (a migration run mutes Jira's notifications)."""
 
     async def _before_finish(self) -> None:
         """What a workflow does before its final status is written, on every way a run ends (cancel included: the
         engine calls it shielded from Temporal's cancellation)."""
+        await self._restore_notifications()
 
     def _batch_fields(self) -> dict[str, Any]:
         """More fields for every batch input (those a phase's input does not have are ignored)."""
@@ -223,6 +240,7 @@ class RunEngine(RunControls):
         try:
             if fresh:
                 await self._record("run_started", actor=self._run.requested_by, door=self._run.door)
+                await self._before_phases()
             start = self._phases.index(self._cp.phase) if self._cp.phase is not None else self._cp.phase_index
             groups = {g[0]: g for g in side_by_side_groups(self._phases)} if self._side_by_side else {}
             index = start
@@ -567,6 +585,40 @@ class RunEngine(RunControls):
             )
         except ActivityError as err:
             workflow.logger.warning("savepoint not written (%s): %s", reason, err.cause or err)
+
+    async def _mute_notifications(self) -> None:
+        """Mutes the Jira project's notifications for the run (activities/execution/notifications.py)."""
+        if not self._mutes:
+            return
+        assert self._run is not None
+        await workflow.execute_activity_method(
+            NotificationActivities.mute,
+            NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=BATCH_RETRY,
+            # A cancelled mute has stopped before the restore reads the project's scheme.
+            cancellation_type=CANCELLATION[True],
+        )
+
+    async def _restore_notifications(self) -> None:
+        """Puts the project's own scheme back (or leaves it muted for another run that still holds the mute); a
+        restore Jira refuses ends the run all the same, its audit trail saying why."""
+        if not self._mutes:
+            return
+        assert self._run is not None
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.restore,
+                NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RESTORE_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            await self._record("notifications_not_restored", error=message)
 
     async def _record(
         self,

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from migrayt.activities.execution.notifications import NotificationActivities
-    from migrayt.contracts.execution import NotificationsInput
     from migrayt.contracts.phases import run_phases
     from migrayt.contracts.runs import (
         LEGACY_RUN_PHASES,
@@ -24,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         BOOKKEEPING_RETRY,
         CANCELLATION,
         HEARTBEAT,
+        RESTORE_RETRY,
         EngineRun,
         RunEngine,
         fresh_counters,
@@ -42,13 +37,6 @@ MUTES_NOTIFICATIONS = "mute-notifications"
 # Runs started since this patch with the side-by-side schedule run the registry's `beside` phases at once, each on
 # its own cursor (engine._run_side_by_side); runs before it, and sequential ones, go one phase after the other.
 PHASES_SIDE_BY_SIDE = "phases-side-by-side"
-# Putting the project's scheme back outlasts a Jira outage; a refusal (the permission taken away) is reported instead.
-RESTORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["BadConfiguration"],
-)
 
 
 @workflow.defn
@@ -56,7 +44,6 @@ class MigrationRunWorkflow(RunEngine):
     def __init__(self) -> None:
         super().__init__()
         self._input: MigrationRunInput | None = None
-        self._mutes = False
 
     @workflow.run
     async def run(self, input: MigrationRunInput) -> MigrationRunResult:
@@ -97,32 +84,4 @@ class MigrationRunWorkflow(RunEngine):
         return self._input.model_copy(update={"checkpoint": self._cp})
 
     async def _after_preflight(self) -> None:
-        if not self._mutes:
-            return
-        assert self._run is not None
-        await workflow.execute_activity_method(
-            NotificationActivities.mute,
-            NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=BATCH_RETRY,
-            # A cancelled mute has stopped before the restore reads the project's scheme.
-            cancellation_type=CANCELLATION[True],
-        )
-
-    async def _before_finish(self) -> None:
-        if not self._mutes:
-            return
-        assert self._run is not None
-        try:
-            await workflow.execute_activity_method(
-                NotificationActivities.restore,
-                NotificationsInput(run_id=self._run.run_id, migration_id=self._run.migration_id),
-                start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=RESTORE_RETRY,
-            )
-        except ActivityError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            await self._record("notifications_not_restored", error=message)
+        await self._mute_notifications()

@@ -21,7 +21,7 @@ from migrayt.temporal.codec import (
     binding_of,
     decoded_history,
 )
-from migrayt.workflows.delta_sync import DELTA_ON_RUN_ENGINE
+from migrayt.workflows.delta_sync import DELTA_MUTES_NOTIFICATIONS, DELTA_ON_RUN_ENGINE
 from migrayt.workflows.engine import PLUGIN_ISOLATED, SETTLED_STATUS
 from migrayt.workflows.migration_run import (
     CUT_BATCHES,
@@ -50,6 +50,7 @@ PATCHES = (
     SETTLED_STATUS,
     MUTES_NOTIFICATIONS,
     PHASES_SIDE_BY_SIDE,
+    DELTA_MUTES_NOTIFICATIONS,
 )
 
 

@@ -1,6 +1,7 @@
 """A migration e-mails no one: the Jira project's notification scheme is swapped for one without events for the run
 and its own put back exactly once however the run ends — completed, cancelled, failed, or after its worker was
-SIGKILLed. The sandbox counts the e-mails the project's scheme would have sent and each scheme assignment."""
+SIGKILLed; a delta sync too, and runs writing into one project at once share one mute. The sandbox counts the e-mails
+the project's scheme would have sent and each scheme assignment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import select
 
 from migrayt.activities.execution.notifications import SILENT_SCHEME
 from migrayt.contracts.preview import PreviewReport
@@ -16,7 +18,8 @@ from migrayt.core.errors import RunConflict
 from migrayt.core.intake import IntakeService
 from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
-from migrayt.store.models import Migration
+from migrayt.scheduling.service import ScheduleService
+from migrayt.store.models import AuditEvent, Migration
 from tests.integration.harness import (
     HANG_GUARD_SECONDS,
     ISSUE_CREATES,
@@ -30,6 +33,7 @@ from tests.integration.harness import (
     wait_for,
     wait_until_held,
 )
+from tests.schedules.helpers import change_ado
 
 TENANT = "quiet-co"
 OWN_SCHEME = "Default Notification Scheme"
@@ -183,3 +187,54 @@ async def test_a_run_whose_worker_is_killed_mid_run_mutes_and_restores_once(stac
         n = await notifications(sandbox)
         assert_muted_once_and_restored(n)
         assert n["sent"] == 0
+
+
+async def test_two_migrations_into_one_project_share_the_mute_and_a_delta_sync_mutes_too(stack, worker):
+    with running_sandbox(items=8, seed=67) as sandbox:
+        first_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        second_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
+        # Both runs wait at their first issue create, muted, until both are: they write into the project at once.
+        await hold_jira(sandbox, ISSUE_CREATES)
+        first = await stack.service.start_run(TENANT, first_id, actor="test", door="api")
+        await wait_for(stack, TENANT, first, lambda p: p.phase == "create_items")
+        second = await stack.service.start_run(TENANT, second_id, actor="test", door="api")
+        await wait_for(stack, TENANT, second, lambda p: p.phase == "create_items")
+        assert (await notifications(sandbox))["scheme_name"] == SILENT_SCHEME
+        await release_jira(sandbox)
+        for run_id in (first, second):
+            assert (await wait_final(stack, TENANT, run_id)).status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+        state = await jira_state(sandbox)
+        assert state["issues"]["total"] > 0
+        assert state["notifications"]["sent"] == 0, state["notifications"]
+        assert_muted_once_and_restored(state["notifications"])
+        said = [(await stack.service.run_report(TENANT, r)).notifications or "" for r in (first, second)]
+        assert sum("is back" in s for s in said) == 1, said
+        # The run that ended first left the project muted for the other, and says so.
+        left_for_second = f"left the project muted for run {second}" in said[0]
+        left_for_first = f"left the project muted for run {first}" in said[1]
+        assert left_for_first != left_for_second, said
+        # And so do their audit trails: the second joined the first's mute, one left it muted, the other put it back.
+        async with stack.service.sessions() as session:
+            audit = (
+                await session.execute(
+                    select(AuditEvent.run_id, AuditEvent.action, AuditEvent.detail).where(
+                        AuditEvent.run_id.in_([first, second]), AuditEvent.action.like("notifications_%")
+                    )
+                )
+            ).all()
+        actions = sorted(action for _, action, _ in audit)
+        assert actions == sorted(["notifications_muted"] * 2 + ["notifications_left_muted", "notifications_restored"])
+        assert {(r, d.get("shared_with")) for r, a, d in audit if a == "notifications_muted"} == {
+            (first, None),
+            (second, first),
+        }
+
+        # A delta sync writes into the project too: muted for it, and the project's own scheme back after.
+        await change_ado(sandbox, [], new_items=1)
+        schedules = ScheduleService(stack.settings, stack.service.sessions, stack.client)
+        delta = await schedules.start_delta(TENANT, first_id, actor="test", door="api")
+        assert (await wait_final(stack, TENANT, delta)).status == RunStatus.COMPLETED
+        n = await notifications(sandbox)
+        assert (await jira_state(sandbox))["issues"]["total"] == state["issues"]["total"] + 1
+        assert n["sent"] == 0, n
+        assert n["scheme_name"] == OWN_SCHEME and n["assigned"] == {SILENT_SCHEME: 2, OWN_SCHEME: 2}

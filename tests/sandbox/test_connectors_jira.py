@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from migrayt.connectors.http import AmbiguousWriteError, ApiError, HttpSettings
-from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.jira import JiraClient, UploadFile
 from migrayt.sandbox.fault_config import FaultConfig
 from migrayt.sandbox.testing import SandboxAdmin, running_sandbox
 
@@ -203,6 +203,28 @@ async def test_attachment_upload_streams(sandbox, jira):
     async for chunk in jira.stream_attachment_content(attachments[0].id):
         digest.update(chunk)
     assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+async def test_several_files_go_in_one_upload_request(sandbox, jira):
+    key = sandbox.sandbox.project_key
+    type_id = await issue_type_id(jira, key)
+    issue = await jira.create_issue(fields(key, type_id, "with three files")["fields"])
+    payloads = {"a.txt": b"first", "b.bin": os.urandom(70_000), "c.log": b""}
+
+    def streamed(data: bytes):
+        async def gen():
+            for i in range(0, len(data), 16_384):
+                yield data[i : i + 16_384]
+
+        return gen
+
+    files = [UploadFile(name, streamed(data), len(data)) for name, data in payloads.items()]
+    attachments = await jira.upload_attachments(issue.key, files)
+    # Jira answers with every file, in the order of the parts, each with its own bytes.
+    assert [(a.filename, a.size) for a in attachments] == [(n, len(d)) for n, d in payloads.items()]
+    for att, data in zip(attachments, payloads.values(), strict=True):
+        got = b"".join([c async for c in jira.stream_attachment_content(att.id)])
+        assert got == data
 
 
 async def test_dropped_write_is_ambiguous_and_sent_once(sandbox, jira, admin):

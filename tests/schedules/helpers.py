@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from migrayt.contracts.record_kinds import NOTIFICATION_SCHEME
 from migrayt.sandbox.server import SandboxServer
 from migrayt.store.models import ItemRecord
 
@@ -34,3 +35,10 @@ async def records_written_by(stack, run_id: str) -> dict[str, int]:
             select(ItemRecord.kind, func.count()).where(ItemRecord.run_id == run_id).group_by(ItemRecord.kind)
         )
         return dict(rows.all())
+
+
+async def content_written_by(stack, run_id: str) -> dict[str, int]:
+    """As `records_written_by`, less the record of the run's mute of the project's notifications: a delta sync with a
+    work list mutes for it, whether or not an item turns out to need writing."""
+    written = await records_written_by(stack, run_id)
+    return {kind: n for kind, n in written.items() if kind != NOTIFICATION_SCHEME}

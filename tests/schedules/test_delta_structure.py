@@ -14,7 +14,7 @@ from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
 from migrayt.store.models import ItemRecord
 from tests.integration.harness import create_sandbox_migration, jira_issues, wait_final
-from tests.schedules.helpers import change_ado, issue_keys, records_written_by
+from tests.schedules.helpers import change_ado, content_written_by, issue_keys, records_written_by
 
 TENANT = "delta-structure-co"
 ITEMS = 40
@@ -64,7 +64,7 @@ async def assert_second_delta_writes_nothing(stack, sandbox, migration_id: str, 
     again, second = await delta(stack, migration_id, tenant)
     assert second.status == RunStatus.COMPLETED, second
     assert all(c.created == 0 and c.failed == 0 for c in second.counters.values()), second.counters
-    assert await records_written_by(stack, again) == {}
+    assert await content_written_by(stack, again) == {}
     assert by_key(await jira_issues(sandbox)) == expected
 
 

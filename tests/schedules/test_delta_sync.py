@@ -10,7 +10,7 @@ from migrayt.mapping.plan import default_plan
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
 from tests.integration.harness import ado_labels, create_sandbox_migration, jira_issues, wait_final
-from tests.schedules.helpers import change_ado, issue_keys, records_written_by
+from tests.schedules.helpers import change_ado, content_written_by, issue_keys, records_written_by
 
 TENANT = "delta-co"
 ITEMS = 40
@@ -104,5 +104,5 @@ async def test_delta_applies_source_changes_once_and_a_second_delta_writes_nothi
         second = await wait_final(stack, TENANT, again)
         assert second.status == RunStatus.COMPLETED
         assert all(c.created == 0 and c.failed == 0 for c in second.counters.values()), second.counters
-        assert await records_written_by(stack, again) == {}
+        assert await content_written_by(stack, again) == {}
         assert by_key(await jira_issues(sandbox)) == after

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrayt.activities.execution.content_io import bundles
 from migrayt.translation.content_text import (
     HistoryEntry,
     ado_attachment_src,
@@ -106,3 +107,13 @@ def test_history_file_says_who_changed_what_when():
 def test_original_description_file_keeps_the_html_as_is():
     source = "<h1>Spec</h1>" + "<p>" + "x" * 50_000 + "</p>"
     assert source in original_html_file(7, source).decode()
+
+
+def test_files_pack_into_requests_within_the_bounds_in_order():
+    assert bundles([], 20, 100) == []
+    assert bundles([10, 20, 30], 20, 100) == [[0, 1, 2]]
+    # A request closes at the file count or before the bytes would pass the bound; a file over it goes alone.
+    assert bundles([10, 20, 30], 2, 100) == [[0, 1], [2]]
+    assert bundles([60, 50, 500, 5], 20, 100) == [[0], [1], [2], [3]]
+    assert bundles([40, 50, 500, 5, 5], 20, 100) == [[0, 1], [2], [3, 4]]
+    assert bundles([1, 1, 1], 1, 100) == [[0], [1], [2]]

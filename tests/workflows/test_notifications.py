@@ -1,5 +1,6 @@
 """A run mutes the Jira project's notifications once its preflight passed and puts them back exactly once, however it
-ends: completed, cancelled (by the cancel signal or by Temporal), failed, or continued as new on the way."""
+ends: completed, cancelled (by the cancel signal or by Temporal), failed, or continued as new on the way. A delta sync
+(no preflight) mutes before its first phase, when anything changed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from temporalio.client import WorkflowFailureError
 
 from migrayt.contracts.runs import RunControl, RunStatus
 from migrayt.workflows.migration_run import MigrationRunWorkflow
-from tests.workflows.fakes import FakeRunActivities
+from tests.workflows.fakes import FakeDeltaActivities, FakeRunActivities
+from tests.workflows.test_delta_sync import syncing
 from tests.workflows.test_migration_run import pause_mid_batch, running
 
 pytestmark = pytest.mark.timeout(90)
@@ -72,3 +74,21 @@ async def test_a_run_continued_as_new_mutes_and_restores_once(workflow_env):
         progress = await workflow_env.client.get_workflow_handle(handle.id).query(MigrationRunWorkflow.progress)
     assert result.status == RunStatus.COMPLETED and progress.continued >= 1
     assert fakes.notifications == ["mute", "restore"]
+
+
+async def test_a_delta_sync_mutes_before_its_first_phase_and_restores_once_before_its_final_status(workflow_env):
+    fakes = FakeDeltaActivities(tier_sizes=[2], hold={"create_items"})
+    async with syncing(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        await fakes.wait_until(lambda: len(fakes.starts(fakes.started, "create_items")) == 1)
+        assert fakes.notifications == ["mute"], "muted before its first write"
+        fakes.release()
+        assert (await handle.result()).status == RunStatus.COMPLETED
+    assert fakes.notifications == ["mute", "restore"]
+
+
+async def test_a_delta_sync_with_nothing_changed_leaves_the_projects_scheme_alone(workflow_env):
+    fakes = FakeDeltaActivities(tier_sizes=[0])
+    async with syncing(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        assert (await handle.result()).status == RunStatus.COMPLETED
+    # The restore finds no record of a mute: nothing is asked of Jira.
+    assert fakes.notifications == ["restore"]

@@ -26,7 +26,7 @@ from migrayt.activities.execution.migration_context import MigrationContext
 from migrayt.activities.execution.write_ledger import WriteLedger
 from migrayt.connectors.adf import DROP_IMAGE, AdfContext, AdfImage, html_parts_to_adf, html_to_adf, work_item_refs
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
-from migrayt.connectors.jira import Attachment
+from migrayt.connectors.jira import Attachment, UploadFile
 from migrayt.contracts.record_kinds import (
     ATTACHMENT,
     COMMENT_ORIGINAL,
@@ -71,6 +71,36 @@ class FileOutcome:
     state: str  # "done" (an earlier run), "created", "adopted" (already on an adopted issue), "failed"
     target_key: str | None = None
     error: str | None = None
+
+
+@dataclass
+class FileToSend:
+    """One file of an issue, for `IssueFiles.put_together`: its record, name, size (known) and bytes."""
+
+    kind: str
+    source_key: str
+    filename: str
+    size: int
+    source: ByteFactory
+    record: ItemRecord | None
+    detail: dict[str, Any] | None = None
+
+
+def bundles(sizes: list[int], max_files: int, max_bytes: int) -> list[list[int]]:
+    """The files (by index, in order) packed into requests of at most `max_files` files and `max_bytes` bytes; a
+    file larger than `max_bytes` goes alone."""
+    out: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for i, size in enumerate(sizes):
+        if current and (len(current) >= max_files or held + size > max_bytes):
+            out.append(current)
+            current, held = [], 0
+        current.append(i)
+        held += size
+    if current:
+        out.append(current)
+    return out
 
 
 # Source keys in one statement's IN list: PostgreSQL takes at most 32,767 parameters.
@@ -324,6 +354,132 @@ class IssueFiles:
             await self._record_done(kind, source_key, str(att.id), detail)
             return FileOutcome("created", str(att.id))
 
+    async def put_together(self, files: list[FileToSend]) -> list[FileOutcome]:
+        """Several files in one request (Jira takes many `file` parts), each still written exactly once: every
+        file's pending mark committed before the request, each file's result after it; a lost answer is settled
+        file by file (name, size, then the sha-256 of the bytes sent), and what Jira does not hold is sent again.
+        Jira refuses the whole request for one file it refuses (e.g. 413, too large): then each file goes again
+        alone, so the refused one fails alone with its reason and the others land."""
+        outcomes: dict[int, FileOutcome] = {}
+        to_send: list[int] = []
+        unsure: list[int] = []  # pending from an earlier attempt, or on an adopted issue: looked for first
+        for i, f in enumerate(files):
+            record = f.record
+            if record is not None and record.state == DONE:
+                outcomes[i] = FileOutcome("done", record.target_key)
+            elif record is not None and record.state == FAILED and record.run_id == self._run_id:
+                outcomes[i] = FileOutcome("failed", error=record.error)
+            elif (record is not None and record.state == PENDING) or self.adopted:
+                unsure.append(i)
+            else:
+                to_send.append(i)
+        if unsure:
+            # One listing of the issue for all of them.
+            listing = await self.listing()
+            for i in unsure:
+                f = files[i]
+                found = await self._reconcile(
+                    f.kind, f.source_key, f.filename, f.size, dict(f.detail or {}), self.adopted, listing=listing
+                )
+                if found:
+                    outcomes[i] = found
+                else:
+                    to_send.append(i)
+            to_send.sort()
+        ambiguous = 0
+        while to_send:
+            await self._mark_pending([(files[i].kind, files[i].source_key) for i in to_send])
+            digests = {i: _Digest() for i in to_send}
+            parts = [UploadFile(files[i].filename, digests[i].wrap(files[i].source), files[i].size) for i in to_send]
+            try:
+                uploaded = await self._ctx.jira.upload_attachments(self.issue_key, parts)
+            except AmbiguousWriteError:
+                ambiguous += 1
+                to_send = await self._settle(files, to_send, digests, outcomes)
+                if to_send and ambiguous >= AMBIGUOUS_TRIES:
+                    raise
+                continue
+            except SourceUnavailable as err:
+                # That file alone fails. The request was cut before its end, which should leave nothing attached;
+                # the files sent whole before it are looked for all the same before they go again.
+                gone = next((i for i in to_send if digests[i].unavailable), to_send[0])
+                f = files[gone]
+                outcomes[gone] = await self._fail(
+                    f.kind, f.source_key, str(err), {**(f.detail or {}), "filename": f.filename}
+                )
+                to_send = [i for i in to_send if i != gone]
+                if any(digests[i].whole_sha256 for i in to_send):
+                    to_send = await self._settle(files, to_send, digests, outcomes)
+                continue
+            except ApiError as err:
+                if err.status in (401, 403) or err.retryable or err.status >= 500:
+                    raise
+                if len(to_send) == 1:
+                    f = files[to_send[0]]
+                    reason = why_refused(err)
+                    outcomes[to_send[0]] = await self._fail(
+                        f.kind, f.source_key, reason, {**(f.detail or {}), "filename": f.filename}
+                    )
+                    break
+                # Refused as a whole for one file's sake, nothing attached: each file again alone.
+                for i in to_send:
+                    f = files[i]
+                    outcomes[i] = await self.put(f.kind, f.source_key, f.filename, f.size, f.source, None, f.detail)
+                break
+            if len(uploaded) != len(to_send):
+                raise AmbiguousWriteError(
+                    "POST", f"/issue/{self.issue_key}/attachments", "not every file in the answer"
+                )
+            for i, att in zip(to_send, uploaded, strict=True):
+                f, digest = files[i], digests[i]
+                detail = dict(f.detail or {})
+                detail.update(
+                    filename=att.filename,
+                    size=att.size if att.size is not None else digest.size,
+                    sha256=digest.hexdigest,
+                    issue=self.issue_key,
+                    together=len(to_send),
+                )
+                if digest.size != f.size:
+                    detail["source_size"] = f.size
+                await self._record_done(f.kind, f.source_key, str(att.id), detail)
+                outcomes[i] = FileOutcome("created", str(att.id))
+            break
+        return [outcomes[i] for i in range(len(files))]
+
+    async def _settle(
+        self, files: list[FileToSend], sent: list[int], digests: dict[int, _Digest], outcomes: dict[int, FileOutcome]
+    ) -> list[int]:
+        """After a request whose outcome is unknown: each file found on the issue (name, size, and the sha-256 of
+        the bytes sent where they went out whole) is recorded as done; the others are returned, to send again."""
+        listing = await self.listing()
+        left = []
+        for i in sent:
+            f = files[i]
+            found = await self._reconcile(
+                f.kind,
+                f.source_key,
+                f.filename,
+                f.size,
+                dict(f.detail or {}),
+                expected_sha256=digests[i].whole_sha256,
+                listing=listing,
+            )
+            if found:
+                outcomes[i] = found
+            else:
+                left.append(i)
+        return left
+
+    async def _mark_pending(self, keys: list[tuple[str, str]]) -> None:
+        if self._ledger is not None:
+            for kind, source_key in keys:
+                await self._ledger.pending(kind, source_key)
+            return
+        async with self._sessions() as session:
+            await item_records.mark_pending_rows(session, self._ctx.migration_id, keys, self._run_id)
+            await session.commit()
+
     async def _record_done(self, kind: str, source_key: str, target_key: str, detail: dict[str, Any]) -> None:
         if self._ledger is not None:
             await self._ledger.done(kind, source_key, target_key, detail)
@@ -351,6 +507,7 @@ class IssueFiles:
         detail: dict[str, Any],
         adopted: bool = False,
         expected_sha256: str | None = None,
+        listing: list[Attachment] | None = None,
     ) -> FileOutcome | None:
         """An earlier send may have landed: claim an unclaimed file of this name (and size) on the issue, and,
         where the source's digest is known (a spooled file), of that sha-256: a half-sent copy is not claimed.
@@ -360,7 +517,7 @@ class IssueFiles:
         async with self._claim_lock:
             candidates = [
                 a
-                for a in await self.listing()
+                for a in (listing if listing is not None else await self.listing())
                 if a.filename == filename and (size is None or a.size is None or a.size == size)
             ]
             if not candidates:
@@ -410,6 +567,7 @@ class _Digest:
         self._hash = hashlib.sha256()
         self.size = 0
         self.complete = False
+        self.unavailable = False  # its source said the file is gone (which file of a request it was)
 
     @property
     def hexdigest(self) -> str:
@@ -438,6 +596,7 @@ class _Digest:
             self.complete = True
         except ApiError as err:
             if err.status in (404, 410):
+                self.unavailable = True
                 raise SourceUnavailable(
                     "the file no longer exists in Azure DevOps (deleted, or not visible to the PAT)"
                 ) from None

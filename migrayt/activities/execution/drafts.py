@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from migrayt.contracts.record_kinds import ISSUE
 from migrayt.store import item_records
-from migrayt.translation.issue_fields import IssueDraft, ItemRejected
+from migrayt.translation.issue_fields import IssueDraft, ItemRejected, description_digest
 
 if TYPE_CHECKING:
     from migrayt.activities.execution.create_items import SourceRow
@@ -49,6 +49,9 @@ async def draft_rows(
 def issue_detail(draft: IssueDraft) -> dict[str, Any]:
     """What the issue's record keeps of its draft: the mapping's notes, a cut description, users left out."""
     detail: dict[str, Any] = {"notes": draft.notes, "truncated": draft.description_truncated}
+    if (description := draft.fields.get("description")) is not None:
+        # The attachments phase rewrites the description only if its second pass renders something else.
+        detail["description_sha256"] = description_digest(description)
     if draft.users_left_out:
         detail["users_left_out"] = draft.users_left_out
     return detail

@@ -1,9 +1,11 @@
 """Phase 5: every ADO attachment streamed onto its Jira issue, the revision history as a file, and
-the description rewritten once every file exists (images shown from Jira, `#123` as keys).
+the description rewritten once every file exists (images shown from Jira, `#123` as keys) where that
+changes what create items wrote.
 
-Exactly once per file (see content_io.IssueFiles); the description is an idempotent set, recorded
-as done so a re-run does not repeat it. A file Jira refuses (e.g. over its size limit) fails alone
-with the reason; the item's other files and its description still land.
+An item's small files and its history go in one upload request (bounded; a large file alone): Jira
+allows no fewer calls. Exactly once per file all the same (see content_io.IssueFiles); the description
+is an idempotent set, recorded as done so a re-run does not repeat it. A file Jira refuses (e.g. over
+its size limit) fails alone with the reason; the item's other files and its description still land.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from functools import partial
 from typing import Any
 
 from migrayt.activities.execution.content_io import (
+    FileToSend,
     IssueFiles,
     KnownRecords,
     RichText,
     Spool,
     ado_source,
+    bundles,
     bytes_source,
     spooled_ado_source,
     wanted_by,
@@ -53,7 +57,7 @@ from migrayt.translation.content_text import (
     original_html_file,
     sanitise_filename,
 )
-from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, with_provenance_panel
+from migrayt.translation.issue_fields import TEXT_LIMIT, Lookups, description_digest, with_provenance_panel
 
 # Items of a batch in flight at once, and files of one item: together they bound the open streams.
 ITEMS_AT_ONCE = 4
@@ -102,9 +106,9 @@ class AttachmentsPhase(BatchPhase, phase="attachments"):
 
 
 class ItemContent:
-    """One item's files and description, as a line of writes to its issue (`issue_writes.in_turn`): its files
-    (up to `FILES_PER_ITEM_AT_ONCE` at once) and the revision history, then the description, once every file
-    has landed. `know` first: the batch reads every item's records at once."""
+    """One item's files and description, as a line of writes to its issue (`issue_writes.in_turn`): its small files
+    and the revision history together (few requests), its large files (up to `FILES_PER_ITEM_AT_ONCE` at once),
+    then the description, once every file has landed. `know` first: the batch reads every item's records at once."""
 
     at_once = FILES_PER_ITEM_AT_ONCE
 
@@ -178,9 +182,22 @@ class ItemContent:
                 if k.split(":", 1)[1] not in own and getattr(records.get(INLINE_IMAGE, k), "state", None) != DONE
             ]
         )
+        # Files of a known size under the request bound go together with the history file, in as few requests as
+        # the bounds allow; the others (size unknown, large, or spooled) alone.
+        settings = get_settings()
+        together: list[tuple[str, Any, int]] = []
         for guid, rel in self._attached:
-            self._steps.append(partial(self._attach, guid, rel, attachments.get(guid)))
-        self._steps.append(partial(self._history, history))
+            size = _size(rel)
+            spool_from = settings.attachment_spool_min_bytes
+            if (
+                size is not None
+                and size <= settings.attachment_bytes_per_request
+                and (spool_from is None or size < spool_from)
+            ):
+                together.append((guid, rel, size))
+            else:
+                self._steps.append(partial(self._attach, guid, rel, attachments.get(guid)))
+        self._steps.appendleft(partial(self._together, together, attachments, history))
         self._steps.append(
             partial(self._description, records.get(DESCRIPTION, ado_id), records.get(DESCRIPTION_ORIGINAL, ado_id))
         )
@@ -209,10 +226,51 @@ class ItemContent:
     def outcome(self) -> str:
         return item_outcome(self._outcomes)
 
+    async def _together(
+        self, small: list[tuple[str, Any, int]], records: dict[str, ItemRecord], history: ItemRecord | None
+    ) -> None:
+        """The item's small files and its history file, in as few requests as the bounds allow."""
+        files = [
+            FileToSend(
+                ATTACHMENT,
+                guid,
+                sanitise_filename(rel.attributes.get("name"), f"attachment-{guid}"),
+                size,
+                ado_source(self._ctx, rel.url),
+                records.get(guid),
+                {"ado_item": self._wi.id},
+            )
+            for guid, rel, size in small
+        ]
+        if history is not None and history.state == DONE:
+            self._note("done", history)
+        else:
+            data, revisions = await self._history_file()
+            files.append(
+                FileToSend(
+                    HISTORY,
+                    str(self._wi.id),
+                    history_file_name(self._wi.id),
+                    len(data),
+                    bytes_source(data),
+                    history,
+                    {"revisions": revisions},
+                )
+            )
+        settings = get_settings()
+        packed = bundles(
+            [f.size for f in files], settings.attachment_files_per_request, settings.attachment_bytes_per_request
+        )
+        for group in packed:
+            sent = [files[i] for i in group]
+            for f, outcome in zip(sent, await self._files.put_together(sent), strict=True):
+                self._note(outcome.state, f.record)
+                if f.kind == ATTACHMENT and outcome.target_key:
+                    self._own[f.source_key] = outcome.target_key
+
     async def _attach(self, guid: str, rel: Any, record: ItemRecord | None) -> None:
         settings = get_settings()
-        raw_size = rel.attributes.get("resourceSize")
-        size = int(raw_size) if isinstance(raw_size, int) and raw_size >= 0 else None
+        size = _size(rel)
         # A large file may be kept on local disk as it streams, so a re-send does not download it again.
         spool_from = settings.attachment_spool_min_bytes
         spool = size is not None and spool_from is not None and size >= spool_from
@@ -238,10 +296,8 @@ class ItemContent:
         if outcome.target_key:
             self._own[guid] = outcome.target_key
 
-    async def _history(self, record: ItemRecord | None) -> None:
-        if record is not None and record.state == DONE:
-            self._note("done", record)
-            return
+    async def _history_file(self) -> tuple[bytes, int]:
+        """The revision history as a file, and how many revisions it tells."""
         entries = [
             HistoryEntry(
                 rev=u.rev,
@@ -252,17 +308,7 @@ class ItemContent:
             )
             async for u in self._ctx.ado.iter_updates(self._wi.id)
         ]
-        data = history_file(self._wi.id, entries)
-        outcome = await self._files.put(
-            HISTORY,
-            str(self._wi.id),
-            history_file_name(self._wi.id),
-            len(data),
-            bytes_source(data),
-            record,
-            {"revisions": len(entries)},
-        )
-        self._note(outcome.state, record)
+        return history_file(self._wi.id, entries), len(entries)
 
     async def _description(self, record: ItemRecord | None, original: ItemRecord | None) -> None:
         """Second pass over the description: now the images and the other items exist in Jira."""
@@ -293,8 +339,10 @@ class ItemContent:
                 original,
             )
             self._note(outcome.state, original)
-        # Create-items already wrote this very document unless images or #refs needed a second pass.
-        if rich.has_links_to_resolve:
+        # Create-items already wrote this very document unless images or #refs needed a second pass, and then it
+        # kept a digest of what it wrote: the same document now (its #refs were known then) is not written again.
+        written = (self._issue.detail or {}).get("description_sha256")
+        if rich.has_links_to_resolve and (written is None or written != description_digest(doc)):
             try:
                 await self._ctx.jira.edit_issue(self._files.issue_key, {"description": doc})
             except ApiError as err:
@@ -313,7 +361,15 @@ class ItemContent:
                 self._note("failed")
                 return
             detail["rewritten"] = True
+        elif rich.has_links_to_resolve:
+            detail["unchanged"] = True  # create items wrote this very document (its #refs were known then)
         if self._adopted:
             detail["adopted"] = True  # the same description set again on an issue another migration wrote
         await self._ledger.done(DESCRIPTION, str(ado_id), self._files.issue_key, detail)
         self._note("adopted" if self._adopted else "created" if detail.get("rewritten") else "skipped")
+
+
+def _size(rel: Any) -> int | None:
+    """An ADO attachment relation's size, where ADO tells it."""
+    raw = rel.attributes.get("resourceSize")
+    return int(raw) if isinstance(raw, int) and raw >= 0 else None
