@@ -16,6 +16,7 @@ from migrayt.stack.temporal import TemporalDevServer
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
+from tests import cpu_report
 from tests.integration.harness import Stack, test_settings
 
 
@@ -26,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     servers of the sessions still running (several engineers' suites share a machine here)."""
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="migrayt-pytest-")
+    cpu_report.pytest_configure(config)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
