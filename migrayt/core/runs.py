@@ -46,8 +46,15 @@ RERUNNABLE = (
 # How long a progress query waits for a worker to answer before the last recorded progress is shown instead.
 PROGRESS_QUERY_TIMEOUT = timedelta(seconds=15)
 # "no poller seen for task queue recently" (FAILED_PRECONDITION), or no answer within the timeout.
+# UNAVAILABLE: among others, "buffered query cleared, please retry" — the query waited for a workflow task that
+# then failed or timed out (a CPU-starved worker, seen in CI at load 15: tasks of 5-12 s), as when no worker answers.
 _NO_WORKER_ANSWERED = frozenset(
-    {RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED}
+    {
+        RPCStatusCode.FAILED_PRECONDITION,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.UNAVAILABLE,
+    }
 )
 
 
