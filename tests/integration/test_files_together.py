@@ -102,3 +102,25 @@ async def test_a_file_refused_in_a_request_of_several_fails_alone(stack, worker)
     assert len([r for r in records if r.state == "done"]) == len(records) - 1
     # One request per item, and ADO #6's five files again one by one.
     assert calls[UPLOAD_ENDPOINT] == SPEC.items + FILES_OF_6 + 1
+
+
+async def test_each_file_of_a_request_is_recorded_with_its_own_attachment_whatever_the_answers_order(stack, worker):
+    """Jira's answer to an upload of several files lists attachments, in no promised order. Each file's record must
+    name that file's attachment (an undo deletes by it): paired by position, a reversed answer gave ADO #6's files
+    one another's ids."""
+    with running_sandbox(SPEC, jira_options={"attachments_answer_order": "reversed"}) as sandbox:
+        migration_id = await create_sandbox_migration(stack, sandbox, tenant=TENANT)
+        run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
+        final = await wait_final(stack, TENANT, run_id)
+        issues = await jira_issues(sandbox)
+
+    assert final.status == RunStatus.COMPLETED
+    on_jira = {a["id"]: (a["filename"], a["sha256"]) for issue in issues for a in issue["attachments"]}
+    records = await file_records(stack, migration_id)
+    assert len(records) == SPEC.items + FILES_OF_6 + 1  # every item's history, ADO #6's four files and #3's one
+    wrong = [
+        (r.source_key, r.detail.get("filename"), on_jira.get(r.target_key))
+        for r in records
+        if on_jira.get(r.target_key) != (r.detail.get("filename"), r.detail.get("sha256"))
+    ]
+    assert wrong == []

@@ -42,7 +42,12 @@ async def test_attachment_bytes_round_trip_with_size_and_sha() -> None:
         content = await client.get(f"/rest/api/3/attachment/content/{first['id']}", follow_redirects=True)
         assert content.content == payload
         detail = (await client.get("/_sandbox/state/issues")).json()["issues"][0]["attachments"]
-        assert detail[0] == {"filename": "big.bin", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+        assert detail[0] == {
+            "id": first["id"],
+            "filename": "big.bin",
+            "size": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
         fields = (await client.get(f"/rest/api/3/issue/{key}")).json()["fields"]
         assert [a["filename"] for a in fields["attachment"]] == ["big.bin", "note.txt"]
 

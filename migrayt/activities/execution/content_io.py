@@ -430,6 +430,14 @@ class IssueFiles:
                 raise AmbiguousWriteError(
                     "POST", f"/issue/{self.issue_key}/attachments", "not every file in the answer"
                 )
+            if any(att.filename != files[i].filename for i, att in zip(to_send, uploaded, strict=True)):
+                # Not in the order sent: which id is which file is read from the issue, by name, size and sha-256.
+                to_send = await self._settle(files, to_send, digests, outcomes)
+                if to_send:
+                    raise AmbiguousWriteError(
+                        "POST", f"/issue/{self.issue_key}/attachments", "files of the answer not on the issue"
+                    )
+                break
             for i, att in zip(to_send, uploaded, strict=True):
                 f, digest = files[i], digests[i]
                 detail = dict(f.detail or {})

@@ -37,6 +37,9 @@ class JiraSandboxConfig(BaseModel):
     # their content is served again only when the generator planted those very bytes.
     keep_attachment_bytes: int = 64 * 1024 * 1024
     max_attachments_per_issue: int = 2000
+    # Jira does not promise that an upload's answer lists its files in the order they were sent: "reversed" answers
+    # a request of several files last first, so a client that pairs answer and files by position is caught.
+    attachments_answer_order: Literal["sent", "reversed"] = "sent"
     max_comments_per_issue: int = 5000
     max_worklogs_per_issue: int = 5000
     # False: the migration's user is no Jira administrator, so creating custom fields, creating a notification scheme

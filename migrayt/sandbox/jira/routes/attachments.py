@@ -171,6 +171,8 @@ async def add_attachments(request: Request, state: JiraSite, issueIdOrKey: str) 
         for part in parts:
             part.unlink(missing_ok=True)
     base = base_url(request)
+    if state.config.attachments_answer_order == "reversed":
+        added.reverse()
     return JSONResponse([render.attachment(a, state, base) for a in added])
 
 

@@ -153,7 +153,7 @@ def _issue_detail(state: JiraState, issue: Issue) -> dict:
             for r in (state.remote_links[x] for x in state.issue_remote_links.get(issue.id, ()))
         ],
         "attachments": [
-            {"filename": a.filename, "size": a.size, "sha256": a.sha256}
+            {"id": str(a.id), "filename": a.filename, "size": a.size, "sha256": a.sha256}
             for a in (state.attachments[x] for x in state.issue_attachments.get(issue.id, ()))
         ],
         "comments": [
