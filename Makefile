@@ -44,9 +44,12 @@ lint: $(STAMP)
 # Three test processes, a file each at a time (module fixtures stay whole): most of a test's time is spent waiting
 # on the sandbox's latency and on Temporal — with two the 2 cores were only ~60% busy (33.9 min of CI for 41 min of
 # CPU). Each starts its own PostgreSQL, Temporal and sandboxes on free ports. PYTEST_WORKERS=0: one process.
+# The files go longest first (tests/file_order.py), not xdist's most-tests-first (--no-loadscope-reorder), which
+# left the minutes-long integration files to the end, run one beside nothing.
 PYTEST_WORKERS ?= 3
 test: $(STAMP) lint browser $(CHECKOV)
-	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 $(ARGS)
+	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder --durations=30 $(ARGS)
 
 # The fast tier, under 2 minutes: pure unit tests, the activities in Temporal's ActivityEnvironment,
 # the workflows on a local Temporal with fake activities, the replay of the committed histories and

@@ -16,7 +16,7 @@ from migrayt.stack.temporal import TemporalDevServer
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.worker.main import run_worker
-from tests import cpu_report
+from tests import cpu_report, file_order
 from tests.integration.harness import Stack, test_settings
 
 
@@ -28,6 +28,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="migrayt-pytest-")
     cpu_report.pytest_configure(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    file_order.longest_first(items, file_order.file_walls())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

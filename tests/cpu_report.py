@@ -19,6 +19,8 @@ from collections import defaultdict
 import psutil
 import pytest
 
+from tests import file_order
+
 TOP = 25
 
 
@@ -74,6 +76,7 @@ class CpuReport:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.cpu:
             return
+        file_order.write_walls(self.wall)
         firsts = self.firsts or ([self.first_file] if self.first_file else [])
         write = terminalreporter.write_line
         terminalreporter.section(f"CPU per test file (top {TOP}; this process and all under it)")
