@@ -9,6 +9,13 @@ on it says only how it starts, what it carries over when it continues as new, an
 
 Side by side (a run's `phase_schedule`), the registry's `beside` phases next to each other run at once, each its
 own window and its own cursor in the checkpoint (`_run_side_by_side`); otherwise one phase after the other.
+
+In content order (heaviest items first, activities/execution/work_list.py) a run's batches ramp up: 1, 2, 4 … items,
+then `batch_size` each (`batch_end`). A batch is over only once its slowest item is, and Jira paces the writes to
+one issue: a first batch of the 50 heaviest items would hold the heaviest item's comments (which wait for the same
+batch's files, side by side) until the files of all 50 are up, and its thread — the run's floor — would start
+minutes late. Alone in the first batch, its files go up first and its comments begin seconds into the phase, while
+the window of `concurrency` batches fills with the next heaviest.
 """
 
 from __future__ import annotations
@@ -79,6 +86,21 @@ RESTORE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["BadConfiguration"],
 )
+
+
+def batch_end(start: int, size: int, batch_size: int, ramped: bool = False) -> int:
+    """Where the batch that starts at `start` of a range of `size` places ends: `batch_size` places on, or fewer at
+    the range's end. Ramped (see the module's docstring), the range begins with batches of 1, 2, 4 … places — those
+    smaller than the largest power of two not above `batch_size`, so the ramp holds fewer places than one full
+    batch: 0, 1, 3, 7, 15, 31 for 50 — and goes on in batches of `batch_size` from there (31, 81, 131 …).
+    A pure function of its arguments: a cut batch is redone, and a continued run goes on, with the same bounds."""
+    ramp_end = (1 << (batch_size.bit_length() - 1)) - 1 if ramped else 0
+    if start < ramp_end:
+        # The next place of the form 2^k - 1: the end of the ramp batch `start` falls in.
+        end = min((1 << (start + 1).bit_length()) - 1, ramp_end)
+    else:
+        end = start + batch_size
+    return min(end, size)
 
 
 @dataclass
@@ -340,8 +362,8 @@ class RunEngine(RunControls):
                     if redo:
                         start = redo.pop(0)
                     else:
-                        start, next_start = next_start, min(next_start + self._run.batch_size, size)
-                    end = min(start + self._run.batch_size, size)
+                        start, next_start = next_start, self._batch_end(phase, next_start, size)
+                    end = self._batch_end(phase, start, size)
                     batch = self._batch(phase, self._cp.tier, start, end, cancellable=cuts)
                     in_flight[start] = asyncio.ensure_future(batch)
                 if not in_flight:
@@ -374,7 +396,7 @@ class RunEngine(RunControls):
                     except ActivityError as err:
                         if phase.plugin is None or not workflow.patched(PLUGIN_ISOLATED):
                             raise
-                        await self._plugin_batch_failed(phase, start, min(start + self._run.batch_size, size), err)
+                        await self._plugin_batch_failed(phase, start, self._batch_end(phase, start, size), err)
                         continue
                     self._cp.counters[phase.name].add(result.counters)
                 redo.sort()
@@ -422,8 +444,8 @@ class RunEngine(RunControls):
                     if lane.redo and lane.redo[0] == first:
                         lane.redo.pop(0)
                     else:
-                        lane.next_start = min(first + self._run.batch_size, lane.size)
-                    end = min(first + self._run.batch_size, lane.size)
+                        lane.next_start = self._batch_end(lane.phase, first, lane.size)
+                    end = self._batch_end(lane.phase, first, lane.size)
                     batch = self._batch(lane.phase, lane.cursor.tier, first, end, cancellable=True)
                     lane.in_flight[first] = asyncio.ensure_future(batch)
             if not any(lane.in_flight for lane in lanes.values()):
@@ -479,7 +501,7 @@ class RunEngine(RunControls):
                     # The run fails naming the phase whose batch failed.
                     self._set_phase(lane.phase.name)
                     raise
-                end = min(start + self._run.batch_size, lane.size)
+                end = self._batch_end(lane.phase, start, lane.size)
                 await self._plugin_batch_failed(lane.phase, start, end, err)
                 continue
             self._cp.counters[lane.phase.name].add(result.counters)
@@ -510,6 +532,14 @@ class RunEngine(RunControls):
         """The sizes of the ranges a phase's batches go through one after the other: the tiers, or in content order
         one range over the whole work list."""
         return [sum(self._cp.tier_sizes)] if self._content_ordered(phase) else self._cp.tier_sizes
+
+    def _batch_end(self, phase: Phase, start: int, size: int) -> int:
+        """The end of a phase's batch from its start: ramped in content order once the run was started so
+        (`RunCheckpoint.ramped_batches`); side by side, a phase and the one it waits for (`after_batch_of`) are
+        both content-ordered or neither, so their batches share their bounds and `Lane.done` can match by start."""
+        assert self._run is not None
+        ramped = self._cp.ramped_batches and self._content_ordered(phase)
+        return batch_end(start, size, self._run.batch_size, ramped)
 
     async def _batch(self, phase: Phase, tier: int, start: int, end: int, cancellable: bool = False) -> BatchResult:
         assert self._run is not None

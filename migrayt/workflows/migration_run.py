@@ -40,6 +40,10 @@ PHASES_SIDE_BY_SIDE = "phases-side-by-side"
 # Runs started since this patch take the phases after create items heaviest first (RunCheckpoint.content_order): the
 # longest comment threads start first. Runs before it, and their continued executions, keep the order by tier.
 CONTENT_ORDER = "content-order"
+# Runs started since this patch begin each content-ordered range with batches of 1, 2, 4 … items (engine.batch_end,
+# RunCheckpoint.ramped_batches): the heaviest item alone first, so its comments start seconds into the phase. Runs
+# before it, and their continued executions, keep batches of `batch_size`, the bounds their cursors hold.
+RAMPED_BATCHES = "ramped-batches"
 
 
 @workflow.defn
@@ -81,6 +85,7 @@ class MigrationRunWorkflow(RunEngine):
         self._cp = input.checkpoint or RunCheckpoint(counters=fresh_counters(names))
         if fresh:
             self._cp.content_order = workflow.patched(CONTENT_ORDER)
+            self._cp.ramped_batches = workflow.patched(RAMPED_BATCHES)
         status, error = await self._drive(fresh)
         return MigrationRunResult(run_id=input.run_id, status=status, counters=self._cp.counters, error=error)
 

@@ -29,6 +29,7 @@ from migrayt.workflows.migration_run import (
     MUTES_NOTIFICATIONS,
     PHASES_BY_NAME,
     PHASES_SIDE_BY_SIDE,
+    RAMPED_BATCHES,
     SAVEPOINTS,
     MigrationRunWorkflow,
 )
@@ -53,6 +54,7 @@ PATCHES = (
     PHASES_SIDE_BY_SIDE,
     CONTENT_ORDER,
     DELTA_MUTES_NOTIFICATIONS,
+    RAMPED_BATCHES,
 )
 
 

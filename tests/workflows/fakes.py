@@ -31,20 +31,23 @@ from migrayt.contracts.savepoints import WriteSavepointInput, WriteSavepointResu
 from migrayt.contracts.schedules import DeltaPlan, DeltaPrepareInput, SourceChangesInput
 
 Batch = tuple[str, int, int]  # phase, tier, start
+Bounds = tuple[str, int, int, int]  # phase, tier, start, end
 
 
 class FakeRunActivities:
     def __init__(
         self,
         tier_sizes: list[int],
-        hold: Iterable[str] = (),
+        hold: Iterable[str | Batch] = (),
         hold_event: str | None = None,
         refuse: Iterable[str] = (),
         fail: Iterable[str] = (),
         settled: str | None = None,
     ) -> None:
         self.tier_sizes = tier_sizes
-        self.held_phases = set(hold)
+        # Phases all of whose batches wait until released, and single batches that do.
+        self.held_phases = {h for h in hold if isinstance(h, str)}
+        self.held_batches = {h for h in hold if not isinstance(h, str)}
         # Phases whose batches fail for good (as a plugin's batch that Jira refuses outright).
         self.refused_phases = set(refuse)
         # Phases whose items all fail (the run ends INCOMPLETE), and the status its row settles at when it ends
@@ -65,6 +68,8 @@ class FakeRunActivities:
         self.started: list[Batch] = []
         self.finished: list[Batch] = []
         self.cut: list[Batch] = []
+        # Each batch started, with its end (a batch redone after a cut is here again).
+        self.sent: list[Bounds] = []
         # Batches asked for in the run's content order (a range over the whole work list, not a tier's).
         self.content_ordered: list[Batch] = []
         # ("started" | "finished" | "cut", batch), in the order they happened across every phase.
@@ -111,6 +116,10 @@ class FakeRunActivities:
     @staticmethod
     def starts(batches: list[Batch], phase: str) -> list[int]:
         return [start for p, _, start in batches if p == phase]
+
+    def bounds(self, phase: str) -> list[tuple[int, int]]:
+        """(start, end) of each batch of the phase the workflow started, in the order it started them."""
+        return [(start, end) for p, _, start, end in self.sent if p == phase]
 
     # --- the activities --------------------------------------------------------------------------
 
@@ -160,8 +169,9 @@ class FakeRunActivities:
         if getattr(input, "content_order", False):
             self.content_ordered.append(batch)
         self.log.append(("started", batch))
+        self.sent.append((phase, input.tier, input.start, input.end))
         await self._note(self.started, batch)
-        if phase in self.held_phases:
+        if phase in self.held_phases or batch in self.held_batches:
             try:
                 # Cancellation reaches an activity only in a heartbeat's answer.
                 async with heartbeating(interval=0.1):

@@ -23,6 +23,9 @@ SIDE_BY_SIDE = {"phase_schedule": PhaseSchedule.SIDE_BY_SIDE}
 (GROUP,) = side_by_side_groups(run_phases())
 BATCH_PHASES = run_phases()[1:]
 AFTER_FILES = ("transitions", "comments", "xray")
+# Create items goes tier by tier in batches of `batch_size`; the later phases through the work list in content order,
+# in batches that ramp up (1, 2, 4 … items: workflows/engine.py batch_end). Of 2: places 0, 1-2, 3-4 …
+CONTENT_ORDERED = BATCH_PHASES[1:]
 
 
 def files_before_comments(fakes: FakeRunActivities) -> None:
@@ -62,7 +65,9 @@ async def test_the_group_runs_at_once_and_each_item_gets_its_files_before_its_co
     assert result.status == RunStatus.COMPLETED and final.phases_running == []
     files_before_comments(fakes)
     assert all(result.counters[p].created == 4 for p in BATCH_PHASES)
-    assert sorted(fakes.finished) == sorted((p, 0, s) for p in BATCH_PHASES for s in (0, 2)), "each batch once"
+    creates = [("create_items", 0, s) for s in (0, 2)]
+    later = [(p, 0, s) for p in CONTENT_ORDERED for s in (0, 1, 3)]
+    assert sorted(fakes.finished) == sorted(creates + later), "each batch once"
     started = [e.phase for e in fakes.events if e.action == "phase_started"]
     finished = [e.phase for e in fakes.events if e.action == "phase_finished"]
     assert started == list(run_phases()) and sorted(finished) == sorted(run_phases())
@@ -93,9 +98,9 @@ async def test_pause_cuts_every_phase_under_way_and_resume_goes_on_from_each_pha
 
     assert result.status == RunStatus.COMPLETED
     # The cut batches run again; what finished before the pause never does.
-    assert fakes.starts(fakes.started, "links") == [0, 0, 2, 4]
-    assert fakes.starts(fakes.started, "attachments") == [0, 0, 2, 4]
-    assert all(fakes.starts(fakes.started, p) == [0, 2, 4] for p in [*free, *AFTER_FILES])
+    assert fakes.bounds("links") == [(0, 1), (0, 1), (1, 3), (3, 5), (5, 6)]
+    assert fakes.bounds("attachments") == [(0, 1), (0, 1), (1, 3), (3, 5), (5, 6)]
+    assert all(fakes.bounds(p) == [(0, 1), (1, 3), (3, 5), (5, 6)] for p in [*free, *AFTER_FILES])
     files_before_comments(fakes)
     assert all(result.counters[p].created == 6 for p in BATCH_PHASES)
 
@@ -109,7 +114,7 @@ async def test_cancel_cuts_every_phase_under_way_and_starts_nothing_after(workfl
         result = await handle.result()
 
     assert result.status == RunStatus.CANCELLED
-    assert sorted(fakes.cut) == sorted((p, 0, s) for p in held for s in (0, 2))
+    assert sorted(fakes.cut) == sorted((p, 0, s) for p in held for s in (0, 1))
     assert all(batches_of(fakes, p, "started") == [] for p in AFTER_FILES)
     assert fakes.actions[-2:] == ["cancel_requested", "run_finished"]
 

@@ -10,7 +10,10 @@ the tier alone. With parents at create time off every depth is 0: tier 0 holds t
 The later phases (hierarchy … plugins) need no parents first; they take the list in its content order instead
 (`content_ordinal`, across tiers): the items with the most comments and files first. Jira spaces out the writes
 to one issue, so the longest thread takes longest whatever else runs: started last, it alone would hold the phase
-open long after the others; started first, the rest of the list runs beside it.
+open long after the others; started first, the rest of the list runs beside it. First also means early: a batch ends
+with its slowest item, and side by side an item's comments wait for its batch's files, so a first batch of the 50
+heaviest would start that thread only once all their files are up. The engine's batches over this order therefore
+ramp up, 1, 2, 4 … items, then `batch_size` each (workflows/engine.py `batch_end`): the heaviest item goes alone.
 """
 
 from __future__ import annotations
