@@ -7,7 +7,8 @@ that issue, or the whole site. Azure DevOps budgets TSTUs per identity, which fo
 
 What a scope remembers: until when it is refused (Retry-After of its 429, or X-RateLimit-Reset when no Retry-After
 came), how far apart its requests go while the service says it is near the limit (X-RateLimit-NearLimit with
-X-RateLimit-Remaining, ADO's X-RateLimit-Delay), and, for an endpoint, its own AIMD concurrency. A 429 without a
+X-RateLimit-Remaining, ADO's X-RateLimit-Delay; for an issue, the pace its write budget sustains, learned from its
+first 429), and, for an endpoint, its own AIMD concurrency. A 429 without a
 reason (Xray, old sandboxes, proxies) is not scoped: the client's overall limiter takes it, as before.
 
 Several worker processes talking to one site can share its budget through `acquire` (an async callable awaited with
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,13 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BURST_WINDOW_SECONDS = 1.0
 # Issue scopes are kept only while they hold something back; past this many, the idle ones are forgotten.
 _ISSUE_SCOPES_KEPT = 1000
+# When the latest accepted writes to the latest written issues were answered, to learn an issue's window from its
+# 429: more answers than any per-issue budget we have seen, for more issues than write at once.
+_ANSWERS_KEPT = 128
+_ANSWERED_ISSUES_KEPT = 256
+# Paced at the learned rate exactly, the window holds the whole budget and the next write lands as its oldest leaves:
+# a little slower, and a latency's jitter does not turn into a 429.
+_PACE_MARGIN = 1.05
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,9 @@ class _ScopeState:
     limiter: AdaptiveLimiter | None = None
     # X-RateLimit-Limit of the scope's last 429: tells which budget a later NearLimit warning is about.
     known_limit: int | None = None
+    # An issue's pace: the seconds per write its budget sustains, learned from a 429 (`ScopedLimiter.on_throttled`);
+    # 0 until one taught it.
+    pace: float = 0.0
 
 
 def _unspace(state: _ScopeState, now: float) -> None:
@@ -267,6 +279,7 @@ class ScopedLimiter:
         self._sleep = sleep
         self._acquire = acquire
         self._states: dict[Scope, _ScopeState] = {}
+        self._answered: OrderedDict[Scope, deque[float]] = OrderedDict()
         self.counters = ScopeCounters()
 
     def limiter_for(self, method: str, path: str) -> AdaptiveLimiter:
@@ -298,6 +311,15 @@ class ScopedLimiter:
             state = self._states[scope]
             if state.blocked_until <= now and state.next_at <= now:
                 del self._states[scope]
+
+    def _remember_answer(self, issue: Scope) -> None:
+        answered = self._answered.pop(issue, None)
+        if answered is None:
+            answered = deque(maxlen=_ANSWERS_KEPT)
+            if len(self._answered) >= _ANSWERED_ISSUES_KEPT:
+                self._answered.popitem(last=False)
+        answered.append(self._clock())
+        self._answered[issue] = answered
 
     def issue_ready_in(self, issue: str) -> float:
         """Seconds until a write to this issue (key or id) may be sent; 0 while nobody said to slow it down. Lets a
@@ -362,9 +384,16 @@ class ScopedLimiter:
         if state.limiter is not None:
             state.limiter.on_throttled(turn.generation)
         if scope.kind == "issue" and state.known_limit:
-            # The issue's budget frees up over Retry-After (its oldest write leaving the window): its next writes
-            # go one at a time, spread over that time, instead of all at once when the wait is over.
-            state.spacing = max(state.spacing, delay / state.known_limit)
+            # Jira says how many writes an issue takes (X-RateLimit-Limit), not over how long. Its window is in the
+            # 429 all the same: the oldest write it still counts leaves it in Retry-After, and that write is the
+            # `limit`-th latest we had answered. Window ÷ limit is the pace the issue sustains; without enough
+            # answers to tell (a first write refused), its budget frees up over Retry-After: spread over that.
+            limit = state.known_limit
+            answered = self._answered.get(scope, ())
+            if len(answered) >= limit:
+                window = now + delay - answered[-limit]
+                state.pace = max(state.pace, _PACE_MARGIN * window / limit)
+            state.spacing = max(state.spacing, state.pace, delay / limit)
         key = scope.counted_as
         self.counters.throttled[key] = self.counters.throttled.get(key, 0) + 1
         log.info("%s: 429 (%s), waiting %.2fs", scope, response.headers.get("RateLimit-Reason", "ADO"), delay)
@@ -388,10 +417,15 @@ class ScopedLimiter:
                 if not (limit is not None and endpoint.known_limit == limit and issue.known_limit != limit):
                     target = issue
             # What is left of the budget spread over a second (Jira's burst budget is per second), one more for
-            # the next refill.
-            target.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
-            # The request just answered is the last one sent: the next keeps its distance from it.
-            target.next_at = max(target.next_at, self._clock() + target.spacing)
+            # the next refill; an issue whose pace a 429 taught keeps that pace (its window is not a second).
+            if target.pace:
+                # Its slots are handed out a pace apart as requests are sent (`take_turn`): the budget counts
+                # sends, so the answer's latency is no reason to wait longer.
+                target.spacing = target.pace
+            else:
+                target.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
+                # The request just answered is the last one sent: the next keeps its distance from it.
+                target.next_at = max(target.next_at, self._clock() + target.spacing)
             endpoint.limiter.on_success(near_limit=True)
             if target is not endpoint:
                 _unspace(endpoint, self._clock())
@@ -402,6 +436,8 @@ class ScopedLimiter:
             if issue_state is not None and issue_state.known_limit is None:
                 # Spaced on a warning only, and the warning is gone. An issue refused once keeps its spacing.
                 _unspace(issue_state, self._clock())
+        if turn.issue is not None:
+            self._remember_answer(turn.issue)
         if "X-RateLimit-Resource" in response.headers or "X-RateLimit-Delay" in response.headers:
             # ADO delays a request when the identity nears its TSTU budget: keep that distance between ours.
             site = self._state(turn.site)
