@@ -479,10 +479,30 @@ class LatencyResult:
     counters: dict = field(default_factory=dict)  # the sandbox's fault counters over Migrayt's run alone
     budgets: dict = field(default_factory=dict)  # budget_use() over the whole run
     floor: dict = field(default_factory=dict)  # irreducible_calls(): what Jira makes cost a call each, by kind
+    cpu: dict = field(default_factory=dict)  # CPU seconds over Migrayt's run, by part (cpu_seconds_by_part)
 
 
 # Jira's bulk create takes 50 issues a call.
 ISSUES_PER_CREATE = 50
+
+
+def cpu_seconds_by_part() -> dict[str, float]:
+    """CPU seconds so far of this process (the in-process worker, the API core and the recorder) and of the servers
+    under it, by part; the sandboxes are not Migrayt and are left out."""
+    me = psutil.Process()
+    t = me.cpu_times()
+    parts = {"worker (this process)": t.user + t.system, "Temporal server": 0.0, "PostgreSQL": 0.0}
+    for child in me.children(recursive=True):
+        try:
+            cmd = " ".join(child.cmdline())
+            c = child.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if "temporal" in cmd and "start-dev" in cmd:
+            parts["Temporal server"] += c.user + c.system
+        elif "postgres" in cmd:
+            parts["PostgreSQL"] += c.user + c.system
+    return parts
 
 
 async def irreducible_calls(box: Any) -> dict[str, int]:
@@ -553,6 +573,7 @@ async def one_latency(
         rec.jira_port, rec.calls, rec.throttled_at, rec.throttled_why = port_of(box.jira_url), [], [], []
         say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
         wall0 = time.time()
+        cpu0 = cpu_seconds_by_part()
         run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
         last = [""]
 
@@ -564,6 +585,7 @@ async def one_latency(
 
         final = await wait_for(stack, run_id, tell, poll=0.5)
         wall = time.time() - wall0
+        cpu = {part: seconds - cpu0.get(part, 0.0) for part, seconds in cpu_seconds_by_part().items()}
         rec.jira_port = 0
         throttled_migrayt = len(rec.throttled_at)
         migrayt_counters = await fault_counters(box)  # before the replays add theirs
@@ -588,6 +610,7 @@ async def one_latency(
             naive_cap=args.naive_seconds,
             counters=migrayt_counters,
             floor=floor_calls,
+            cpu=cpu,
         )
         profile = LIMIT_PROFILES[args.limit_profile] if args.limit_profile else None
         if profile:
@@ -1052,6 +1075,13 @@ def report(
                 f"max {max(last):.0f} ms (goal ≤ 2000); writes while paused: "
                 f"{sum(t['writes_while_paused'] for t in r.pause)}."
                 if last
+                else ""
+            )
+            + (
+                " CPU per item over the run: "
+                + ", ".join(f"{part} {1000 * seconds / items:.0f} ms" for part, seconds in r.cpu.items())
+                + f" ({sum(r.cpu.values()) / r.wall:.2f} of a core on average)."
+                if r.cpu and items
                 else ""
             )
         )

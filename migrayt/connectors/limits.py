@@ -393,7 +393,9 @@ class ScopedLimiter:
             if len(answered) >= limit:
                 window = now + delay - answered[-limit]
                 state.pace = max(state.pace, _PACE_MARGIN * window / limit)
-            state.spacing = max(state.spacing, state.pace, delay / limit)
+            # The learned pace replaces the spacing a warning guessed (a second's budget spread): kept, that guess
+            # held the issue at a pace that never warns again, half what it may.
+            state.spacing = state.pace or max(state.spacing, delay / limit)
         key = scope.counted_as
         self.counters.throttled[key] = self.counters.throttled.get(key, 0) + 1
         log.info("%s: 429 (%s), waiting %.2fs", scope, response.headers.get("RateLimit-Reason", "ADO"), delay)

@@ -265,13 +265,15 @@ class SimulatedJira:
         return httpx.Response(201, headers=headers, json={})
 
 
-async def test_one_issue_s_long_thread_goes_at_the_pace_its_write_budget_allows() -> None:
+@pytest.mark.parametrize("latency", [0.0, 0.15])
+async def test_one_issue_s_long_thread_goes_at_the_pace_its_write_budget_allows(latency: float) -> None:
     """A 200-comment thread on one issue, one comment after the other (as a thread is posted), against Jira's
     per-issue write budget of 10 writes in any 5 s: its floor is 100 s. Spacing the issue as if its budget were per
     second (one write a second once nothing is left) posted at about half the pace the budget allows: the
     generated project's 350-comment thread set a 300-item run's length at ~1.1 writes/s (bench/results/
-    compare_side_by_side_300_ramp.md)."""
-    jira = SimulatedJira()
+    compare_side_by_side_300_ramp.md). Answered at once, the thread's first writes warn before its 429 teaches the
+    pace: the warning's spacing must not outlive the lesson."""
+    jira = SimulatedJira(latency)
     settings = HttpSettings(base_url="https://acme.atlassian.net", max_concurrency=8, backoff_base_seconds=1.0)
     http = ResilientHttp(
         settings,
