@@ -54,6 +54,11 @@ _ANSWERED_ISSUES_KEPT = 256
 # Paced at the learned rate exactly, the window holds the whole budget and the next write lands as its oldest leaves:
 # a little slower, and a latency's jitter does not turn into a 429.
 _PACE_MARGIN = 1.05
+# Jira's per-issue windows are seconds long. A longer one learned means writes we did not see (another worker, an
+# automation rule) filled it: our own answers do not tell its length then.
+_MAX_ISSUE_WINDOW_SECONDS = 60.0
+# A paced issue whose answer does not warn has room to spare: its pace quickens this much, until a warning holds it.
+_PACE_QUICKEN = 0.95
 
 
 @dataclass(frozen=True)
@@ -390,9 +395,9 @@ class ScopedLimiter:
             # answers to tell (a first write refused), its budget frees up over Retry-After: spread over that.
             limit = state.known_limit
             answered = self._answered.get(scope, ())
-            if len(answered) >= limit:
-                window = now + delay - answered[-limit]
-                state.pace = max(state.pace, _PACE_MARGIN * window / limit)
+            window = now + delay - answered[-limit] if len(answered) >= limit else None
+            if window is not None and window <= _MAX_ISSUE_WINDOW_SECONDS:
+                state.pace = _PACE_MARGIN * window / limit
             # The learned pace replaces the spacing a warning guessed (a second's budget spread): kept, that guess
             # held the issue at a pace that never warns again, half what it may.
             state.spacing = state.pace or max(state.spacing, delay / limit)
@@ -438,6 +443,12 @@ class ScopedLimiter:
             if issue_state is not None and issue_state.known_limit is None:
                 # Spaced on a warning only, and the warning is gone. An issue refused once keeps its spacing.
                 _unspace(issue_state, self._clock())
+            elif issue_state is not None and issue_state.spacing:
+                # Refused once, spaced, and not warned now: the budget has room (the pace was a guess, or learned
+                # while others wrote the issue too), so it quickens; at the right pace answers warn and hold it,
+                # and a 429 past it teaches it again.
+                issue_state.pace *= _PACE_QUICKEN
+                issue_state.spacing *= _PACE_QUICKEN
         if turn.issue is not None:
             self._remember_answer(turn.issue)
         if "X-RateLimit-Resource" in response.headers or "X-RateLimit-Delay" in response.headers:

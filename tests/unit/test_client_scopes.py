@@ -290,3 +290,24 @@ async def test_one_issue_s_long_thread_goes_at_the_pace_its_write_budget_allows(
     assert jira.accepted == 200
     assert elapsed <= 1.15 * floor, f"{elapsed:.1f} s for a floor of {floor:.0f} s ({jira.refused} 429s)"
     assert jira.refused <= 10, "learning the pace costs a few 429s, not one per window"
+
+
+async def test_writes_the_client_did_not_see_do_not_teach_it_a_pace_of_minutes() -> None:
+    """The issue was written long ago (create, fields), then someone else (an automation rule, another worker) fills
+    its budget just as the thread starts: the 429's window, measured from our own answers, would be ten minutes
+    long. The thread still goes at about its budget's pace."""
+    jira = SimulatedJira(latency=0.15)
+    settings = HttpSettings(base_url="https://acme.atlassian.net", max_concurrency=8, backoff_base_seconds=1.0)
+    http = ResilientHttp(
+        settings, transport=httpx.MockTransport(jira.handler), sleep=jira.sleep, rng=random.Random(1), clock=jira.clock
+    )
+    async with http:
+        for n in range(10):
+            await http.request("PUT", "/rest/api/3/issue/PHX-1", idempotent=True, json={"n": n})
+        jira.now += 600
+        for _ in range(10):
+            jira.budgets.admit_jira(jira.cfg, "PUT", "/rest/api/3/issue/PHX-1", jira.now)
+        started = jira.now
+        for n in range(100):
+            await http.request("POST", "/rest/api/3/issue/PHX-1/comment", idempotent=False, json={"n": n})
+    assert jira.now - started <= 1.5 * 100 / (10 / 5.0), "within half again its floor, not minutes a write"
