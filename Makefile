@@ -41,13 +41,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/python -m mypy
 
-# Four test processes, a file each at a time (module fixtures stay whole): most of a test's time is spent waiting
+# Three test processes, a file each at a time (module fixtures stay whole): most of a test's time is spent waiting
 # on the sandbox's latency and on Temporal — with two the 2 cores were only ~60% busy (33.9 min of CI for 41 min of
-# CPU), with three ~73% (pytest 25 min for 37 min of CPU). Each starts its own PostgreSQL, Temporal and sandboxes on
-# free ports. PYTEST_WORKERS=0: one process.
+# CPU); four, tried once (on a machine not idle), took 36 min for 49 min of CPU: a test that waits longer also keeps
+# its servers polling longer. Each starts its own PostgreSQL, Temporal and sandboxes on free ports.
+# PYTEST_WORKERS=0: one process.
 # The files go longest first (tests/file_order.py), not xdist's most-tests-first (--no-loadscope-reorder), which
 # left the minutes-long integration files to the end, run one beside nothing.
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 3
 test: $(STAMP) lint browser $(CHECKOV)
 	MIGRAYT_CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
 		--no-loadscope-reorder --durations=30 $(ARGS)

@@ -131,7 +131,7 @@ class RunCheckpoint(BaseModel):
     # across tiers: one range of `sum(tier_sizes)` places), not tier by tier. Fixed when the run starts (behind its
     # `workflow.patched`), so a run continued as new keeps the order its cursors count in.
     content_order: bool = False
-    # In content order, the batches ramp up (1, 2, 4 … items, then `batch_size`: engine.batch_end) so the heaviest
+    # In content order, the first batch is one item, then `batch_size` each (engine.batch_end), so the heaviest
     # item's comments start seconds into the phase. Fixed when the run starts (behind its `workflow.patched`): the
     # cursors of a run continued as new count in the batches it started with.
     ramped_batches: bool = False

@@ -40,7 +40,7 @@ PHASES_SIDE_BY_SIDE = "phases-side-by-side"
 # Runs started since this patch take the phases after create items heaviest first (RunCheckpoint.content_order): the
 # longest comment threads start first. Runs before it, and their continued executions, keep the order by tier.
 CONTENT_ORDER = "content-order"
-# Runs started since this patch begin each content-ordered range with batches of 1, 2, 4 … items (engine.batch_end,
+# Runs started since this patch begin each content-ordered range with a batch of one item (engine.batch_end,
 # RunCheckpoint.ramped_batches): the heaviest item alone first, so its comments start seconds into the phase. Runs
 # before it, and their continued executions, keep batches of `batch_size`, the bounds their cursors hold.
 RAMPED_BATCHES = "ramped-batches"

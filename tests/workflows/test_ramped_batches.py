@@ -1,5 +1,5 @@
-"""Ramped batches in content order, on a real Temporal with fake activities: a content-ordered range begins with
-batches of 1, 2, 4 … items (workflows/engine.py `batch_end`), so the heaviest item goes alone first and, side by side,
+"""Ramped batches in content order, on a real Temporal with fake activities: a content-ordered range begins with a
+batch of one item (workflows/engine.py `batch_end`), so the heaviest item goes alone first and, side by side,
 its comments start as soon as its own files are up — not once the files of the 50 heaviest are. Pause, resume and
 continue-as-new keep every batch once, with the same bounds; a run started before the ramp keeps its batches.
 """
@@ -20,9 +20,8 @@ pytestmark = pytest.mark.timeout(90)
 BATCH_PHASES = run_phases()[1:]
 CONTENT_ORDERED = BATCH_PHASES[1:]  # after create items, which goes tier by tier (parents first)
 SIDE_BY_SIDE = {"phase_schedule": PhaseSchedule.SIDE_BY_SIDE}
-# 120 items in batches of 50: the ramp holds places 0 | 1-2 | 3-6 | 7-14 | 15-30, fewer than one full batch, then 50
-# each from 31.
-RAMP_120_BY_50 = [(0, 1), (1, 3), (3, 7), (7, 15), (15, 31), (31, 81), (81, 120)]
+# 120 items in batches of 50: the heaviest item alone, then 50 each from place 1.
+RAMP_120_BY_50 = [(0, 1), (1, 51), (51, 101), (101, 120)]
 
 
 async def test_a_content_ordered_phase_sends_its_batches_in_a_ramp_and_create_items_does_not(workflow_env):
@@ -79,11 +78,11 @@ async def test_pause_cuts_ramp_batches_and_resume_redoes_each_with_the_same_boun
         result = await handle.result()
 
     assert result.status == RunStatus.COMPLETED
-    # Batches of 4 ramp as 0 | 1-2 | then 4 each from 3; the cut ones run again first, over the same items.
+    # Batches of 4 go 0 | then 4 each from 1; the cut ones run again first, over the same items.
     # (Batches launched together may start in either order.)
     sent = fakes.bounds("hierarchy")
-    assert sorted(sent[:2]) == [(0, 1), (1, 3)] and sorted(sent[2:]) == [(0, 1), (1, 3), (3, 7), (7, 11), (11, 12)]
-    assert sorted(fakes.starts(fakes.finished, "hierarchy")) == [0, 1, 3, 7, 11]
+    assert sorted(sent[:2]) == [(0, 1), (1, 5)] and sorted(sent[2:]) == [(0, 1), (1, 5), (5, 9), (9, 12)]
+    assert sorted(fakes.starts(fakes.finished, "hierarchy")) == [0, 1, 5, 9]
     assert all(result.counters[p].created == 12 for p in BATCH_PHASES)
 
 
@@ -101,7 +100,7 @@ async def test_a_continued_run_goes_on_in_the_ramp_and_runs_every_batch_once(wor
     assert progress.continued >= 2
     for phase in CONTENT_ORDERED:
         # Each batch sent once (none was cut), with the bounds the first execution would have given it.
-        assert sorted(fakes.bounds(phase)) == [(0, 1), (1, 3), (3, 7), (7, 8)], phase
+        assert sorted(fakes.bounds(phase)) == [(0, 1), (1, 5), (5, 8)], phase
     creates = [(p, tier, start, end) for p, tier, start, end in fakes.sent if p == "create_items"]
     assert sorted(creates) == [("create_items", 0, 0, 4), ("create_items", 0, 4, 5), ("create_items", 1, 0, 3)]
     assert all(result.counters[p].created == 8 and result.counters[p].total == 8 for p in BATCH_PHASES)

@@ -12,8 +12,8 @@ The later phases (hierarchy … plugins) need no parents first; they take the li
 to one issue, so the longest thread takes longest whatever else runs: started last, it alone would hold the phase
 open long after the others; started first, the rest of the list runs beside it. First also means early: a batch ends
 with its slowest item, and side by side an item's comments wait for its batch's files, so a first batch of the 50
-heaviest would start that thread only once all their files are up. The engine's batches over this order therefore
-ramp up, 1, 2, 4 … items, then `batch_size` each (workflows/engine.py `batch_end`): the heaviest item goes alone.
+heaviest would start that thread only once all their files are up. The engine's first batch over this order is
+therefore the heaviest item alone, then `batch_size` each (workflows/engine.py `batch_end`).
 """
 
 from __future__ import annotations
