@@ -58,6 +58,7 @@ from _stack import (
     BenchStack,
     RequestLog,
     bench_settings,
+    cpu_seconds,
     create_migration,
     embedded_stack,
     fmt_table,
@@ -486,23 +487,16 @@ class LatencyResult:
 ISSUES_PER_CREATE = 50
 
 
-def cpu_seconds_by_part() -> dict[str, float]:
-    """CPU seconds so far of this process (the in-process worker, the API core and the recorder) and of the servers
-    under it, by part; the sandboxes are not Migrayt and are left out."""
-    me = psutil.Process()
-    t = me.cpu_times()
-    parts = {"worker (this process)": t.user + t.system, "Temporal server": 0.0, "PostgreSQL": 0.0}
-    for child in me.children(recursive=True):
-        try:
-            cmd = " ".join(child.cmdline())
-            c = child.cpu_times()
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-        if "temporal" in cmd and "start-dev" in cmd:
-            parts["Temporal server"] += c.user + c.system
-        elif "postgres" in cmd:
-            parts["PostgreSQL"] += c.user + c.system
-    return parts
+def cpu_seconds_by_part(stack: BenchStack) -> dict[str, float]:
+    """CPU seconds so far of this process alone (the in-process worker, the API core and the recorder) and of the
+    stack's servers; the sandboxes are not Migrayt and are left out."""
+    own = psutil.Process().cpu_times()
+    servers = cpu_seconds(stack.pids)
+    return {
+        "worker (this process)": own.user + own.system,
+        "Temporal server": servers.get("temporal", 0.0),
+        "PostgreSQL": servers.get("postgres", 0.0),
+    }
 
 
 async def irreducible_calls(box: Any) -> dict[str, int]:
@@ -573,7 +567,7 @@ async def one_latency(
         rec.jira_port, rec.calls, rec.throttled_at, rec.throttled_why = port_of(box.jira_url), [], [], []
         say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
         wall0 = time.time()
-        cpu0 = cpu_seconds_by_part()
+        cpu0 = cpu_seconds_by_part(stack)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
         last = [""]
 
@@ -585,7 +579,7 @@ async def one_latency(
 
         final = await wait_for(stack, run_id, tell, poll=0.5)
         wall = time.time() - wall0
-        cpu = {part: seconds - cpu0.get(part, 0.0) for part, seconds in cpu_seconds_by_part().items()}
+        cpu = {part: seconds - cpu0.get(part, 0.0) for part, seconds in cpu_seconds_by_part(stack).items()}
         rec.jira_port = 0
         throttled_migrayt = len(rec.throttled_at)
         migrayt_counters = await fault_counters(box)  # before the replays add theirs
