@@ -618,6 +618,9 @@ class RunEngine(RunControls):
                     phase=phase or self._phase,
                 ),
                 start_to_close_timeout=timedelta(minutes=5),
+                # At phase ends, where kills and restarts often land: a dead worker's savepoint is retried in
+                # seconds, not after the 5 minutes a large one may take.
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=SAVEPOINT_RETRY,
             )
         except ActivityError as err:

@@ -118,6 +118,8 @@ class UndoWorkflow(RunEngine):
                 UndoActivities.undo_sweep,
                 UndoSweepInput(run_id=self._run.run_id, migration_id=self._run.migration_id, tenant=self._run.tenant),
                 start_to_close_timeout=timedelta(minutes=10),
+                # A dead worker's sweep is retried in seconds, not after the 10 minutes a large ledger may take.
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=BOOKKEEPING_RETRY,
             )
             self._swept = True

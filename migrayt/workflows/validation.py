@@ -88,6 +88,8 @@ class ValidationWorkflow(RunControls):
                 ValidationActivities.validation_finish,
                 ValidationFinishInput(validation_id=input.validation_id, tolerances=input.tolerances),
                 start_to_close_timeout=timedelta(minutes=5),
+                # A dead worker's verdict is retried in seconds, not after the 5 minutes a large one may take.
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=BOOKKEEPING_RETRY,
             )
             self._cp.counts, self._cp.items_checked = verdict.counts, verdict.items_checked

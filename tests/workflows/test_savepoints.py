@@ -9,6 +9,7 @@ from migrayt.contracts.phases import run_phases
 from migrayt.contracts.runs import RunControl, RunStatus
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from tests.workflows.fakes import FakeRunActivities
+from tests.workflows.retry_after_kill import steps_slow_to_retry
 from tests.workflows.test_migration_run import pause_mid_batch, running
 
 pytestmark = pytest.mark.timeout(90)
@@ -54,3 +55,15 @@ async def test_savepoints_are_written_between_batches_when_the_last_is_older_tha
     async with running(workflow_env, quiet, batch_size=2, concurrency=1) as handle:
         assert (await handle.result()).status == RunStatus.COMPLETED
     assert {s.reason for s in quiet.savepoints} == {"phase_end"}
+
+
+async def test_every_step_of_a_run_is_retried_within_seconds_when_its_worker_dies(workflow_env):
+    """A worker killed mid-step leaves that step to Temporal's timeout: a step that does not heartbeat waits out
+    its whole start-to-close timeout before another worker may retry it. A savepoint waited 5 minutes (CI's chaos
+    and fleet runs, whose kills land at phase ends, took 5–6 minutes instead of one)."""
+    fakes = FakeRunActivities(tier_sizes=[4])
+    async with running(workflow_env, fakes, batch_size=2, concurrency=2) as handle:
+        assert (await handle.result()).status == RunStatus.COMPLETED
+        scheduled, slow = await steps_slow_to_retry(handle)
+    assert "write_savepoint" in scheduled
+    assert slow == set()

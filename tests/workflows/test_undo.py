@@ -30,6 +30,7 @@ from migrayt.contracts.undo import (
     UndoSweepResult,
 )
 from migrayt.workflows.undo import UndoPreviewWorkflow, UndoWorkflow
+from tests.workflows.retry_after_kill import steps_slow_to_retry
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -183,3 +184,13 @@ async def test_the_dry_run_only_plans(workflow_env):
     assert plan.total == 3
     assert fakes.planned[0].dry_run is True  # forced, whatever the caller said
     assert fakes.batches == [] and fakes.events == []
+
+
+async def test_every_step_of_an_undo_is_retried_within_seconds_when_its_worker_dies(workflow_env):
+    # The ledger's sweep did not heartbeat: a worker killed mid-sweep held the undo for its 10 minutes.
+    fakes = FakeUndo([2, 2, 1])
+    async with undoing(workflow_env, fakes, confirm=5, batch_size=2, concurrency=1) as handle:
+        assert (await handle.result()).status == RunStatus.COMPLETED
+        scheduled, slow = await steps_slow_to_retry(handle)
+    assert "undo_sweep" in scheduled
+    assert slow == set()

@@ -33,6 +33,7 @@ from migrayt.contracts.validation import (
 from migrayt.temporal.search_attributes import STATUS
 from migrayt.translation.validation_rules import verdict
 from migrayt.workflows.validation import ValidationWorkflow
+from tests.workflows.retry_after_kill import steps_slow_to_retry
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -168,3 +169,13 @@ async def test_continue_as_new_keeps_the_cursor_and_the_counts(workflow_env):
     progress_continued = max(e.items_checked for e in fakes.events)
     assert progress_continued <= 1000
     assert result.counts["links"] == {"missing": 1000}
+
+
+async def test_every_step_of_a_validation_is_retried_within_seconds_when_its_worker_dies(workflow_env):
+    # The verdict's step did not heartbeat: a worker killed while summing waited out its 5 minutes.
+    fakes = FakeValidation(items=150)
+    async with running(workflow_env, fakes, tolerances={"links": 150, "items": 1}) as handle:
+        await handle.result()
+        scheduled, slow = await steps_slow_to_retry(handle)
+    assert "validation_finish" in scheduled
+    assert slow == set()

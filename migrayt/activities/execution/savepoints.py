@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from migrayt.activities.execution.adoption import SOURCE_PROPERTY, FoundIssue, Identity
 from migrayt.activities.execution.migration_context import MigrationContexts
+from migrayt.activities.heartbeat import keeps_heartbeat
 from migrayt.connections import SourceConnection, TargetConnection
 from migrayt.connections_store import SecretKeyMissing
 from migrayt.connectors.http import ApiError
@@ -35,6 +36,7 @@ class SavepointActivities:
         self._settings = settings
 
     @activity.defn(name="write_savepoint")
+    @keeps_heartbeat
     async def write_savepoint(self, input: WriteSavepointInput) -> WriteSavepointResult:
         async with self._sessions() as session:
             migration = await session.get(Migration, input.migration_id)
@@ -60,7 +62,8 @@ class SavepointActivities:
             raise ApplicationError(
                 f"savepoint not signed: {err}", type="BadConfiguration", non_retryable=True
             ) from None
-        sealed = savepoints.seal(body, key)
+        # Off the event loop: sealing a large ledger must not starve the heartbeat.
+        sealed = await asyncio.to_thread(savepoints.seal, body, key)
         name = await asyncio.to_thread(savepoints.write, self._settings, sealed, self._settings.savepoints_kept)
         return WriteSavepointResult(name=name, records=len(records))
 

@@ -459,6 +459,7 @@ class UndoActivities:
     # --- the ledger after the last batch ----------------------------------------------------------
 
     @activity.defn(name="undo_sweep")
+    @keeps_heartbeat
     async def undo_sweep(self, input: UndoSweepInput) -> UndoSweepResult:
         """Every record whose write left Jira with its issue (or never reached it) is removed too:
         a new run starts clean. Records tied to an issue or container the undo kept stay as they are."""

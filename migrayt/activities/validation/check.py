@@ -22,7 +22,7 @@ from temporalio import activity
 from migrayt.activities.execution.adoption import SOURCE_PROPERTY, FoundIssue, Identity, organization_of
 from migrayt.activities.execution.migration_context import MigrationContext, MigrationContexts
 from migrayt.activities.execution.phase_comments import comment_cap
-from migrayt.activities.heartbeat import heartbeating
+from migrayt.activities.heartbeat import heartbeating, keeps_heartbeat
 from migrayt.connectors.adf import html_to_adf
 from migrayt.connectors.ado import WorkItem
 from migrayt.contracts.record_kinds import ISSUE
@@ -215,6 +215,7 @@ class ValidationActivities:
     # ------------------------------------------------------------------ the verdict
 
     @activity.defn(name="validation_finish")
+    @keeps_heartbeat
     async def validation_finish(self, input: ValidationFinishInput) -> ValidationFinishResult:
         async with self._sessions() as session:
             rows = (
