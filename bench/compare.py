@@ -277,6 +277,19 @@ def budget_use(calls: list[Call], seconds: float, profile: dict[str, Any]) -> di
     )
 
 
+def pace_over_time(calls: list[Call], endpoint: str, t0: float, t1: float, slices: int = 10) -> list[float]:
+    """One endpoint's accepted calls per second in each of `slices` equal parts of [t0, t1): where a phase lost
+    its busiest budget's pace (a slow start, a tail, a stretch of 429s)."""
+    width = (t1 - t0) / slices
+    counts = [0] * slices
+    if width <= 0:
+        return [0.0] * slices
+    for c in calls:
+        if f"{c.method} {endpoint_template(c.path)}" == endpoint and t0 <= c.t0 < t1:
+            counts[min(int((c.t0 - t0) / width), slices - 1)] += 1
+    return [n / width for n in counts]
+
+
 # --- replaying them ------------------------------------------------------------------------------
 
 KEY_RE = re.compile(r"\bPHX-\d+\b")
@@ -647,6 +660,9 @@ async def one_latency(
                         budgets=budget_use(calls, t1 - t0, profile) if profile else None,
                     )
                 )
+                if profile:
+                    busiest = result.phases[-1]["budgets"]["endpoint"]
+                    result.phases[-1]["pace"] = pace_over_time(calls, busiest, t0, t1)
                 say(
                     f"  {phase}: Migrayt {t1 - t0:.1f} s, {len(calls)} calls (peak {lanes} in flight); raw "
                     f"{raw.seconds:.1f} s; refused {raw.errors} {raw.samples[:2]}"
@@ -843,6 +859,12 @@ def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> lis
                     ", ".join(f"{k} {v}" for k, v in sorted(p["throttled_why"].items())) or "0",
                 ]
             )
+            if p.get("pace") and p["seconds"] >= 60:
+                notes.append(
+                    f"- {r.latency:g} ms, {row_name(args, p['phase'])}: `{b['endpoint']}` accepted per second in each "
+                    f"tenth of the phase's {p['seconds']:.0f} s (its burst budget {profile['jira_burst_rps']:g}/s): "
+                    + " ".join(f"{v:.1f}" for v in p["pace"])
+                )
         whole = r.budgets
         if whole:
             rows.append(
