@@ -209,6 +209,13 @@ def peak_in_flight(calls: list[Call]) -> int:
     return peak
 
 
+def write_calls(path: Path, rec: JiraRecorder, since: float) -> None:
+    """Every call as `sent answered status method path` (seconds from `since`), 429s as `sent - 429 reason`."""
+    rows = [(c.t0 - since, f"{c.t1 - since:.3f}", c.status, c.method, c.path) for c in rec.calls]
+    rows += [(t - since, "-", 429, why, "") for t, why in rec.throttled_why]
+    path.write_text("".join(f"{t0:.3f}\t{t1}\t{status}\t{method}\t{p}\n" for t0, t1, status, method, p in sorted(rows)))
+
+
 async def phase_starts(stack: BenchStack, run_id: str) -> dict[str, float]:
     """When each phase of the run started (epoch seconds), from its audit events; 'end' when it ended."""
     async with stack.sessions() as session:
@@ -594,6 +601,8 @@ async def one_latency(
         wall = time.time() - wall0
         cpu = {part: seconds - cpu0.get(part, 0.0) for part, seconds in cpu_seconds_by_part(stack).items()}
         rec.jira_port = 0
+        if args.calls_out:
+            write_calls(args.calls_out, rec, wall0)
         throttled_migrayt = len(rec.throttled_at)
         migrayt_counters = await fault_counters(box)  # before the replays add theirs
         floor_calls = await irreducible_calls(box)  # before the replays write more
@@ -1285,6 +1294,9 @@ if __name__ == "__main__":
         "--rss-until", choices=run_phases(), default="create_items", help="measure RSS until the run leaves this phase"
     )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "compare.md")
+    parser.add_argument(
+        "--calls-out", type=Path, help="also write every Jira call of Migrayt's run (seconds from its start) as TSV"
+    )
     args = parser.parse_args()
     text = asyncio.run(main(args))
     print(text)

@@ -30,6 +30,7 @@ from migrayt.activities.validation.check import ValidationActivities
 from migrayt.connectors.outbound import OutboundPolicy
 from migrayt.connectors.pool import ConnectorPool
 from migrayt.connectors.site_budget import SiteBudgets
+from migrayt.contracts.phases import run_phases, side_by_side_groups
 from migrayt.settings import Settings
 from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
@@ -124,6 +125,19 @@ def _site_budgets(settings: Settings, engine) -> SiteBudgets | None:
     return SiteBudgets(rate=settings.jira_site_rps, engine=shared_engine, run_of=_run_of_activity)
 
 
+# Beside a run's batches: its audit events, savepoints and the notification mute, and another run's batches.
+_SLOTS_BESIDE_BATCHES = 4
+
+
+def activity_slots(settings: Settings) -> int:
+    """Activities one worker runs at once: every batch a run may have under way. Side by side that is `concurrency`
+    batches of each phase of the widest group; with fewer slots (there were 8) the phases' batches queued for each
+    other, and the busiest budget's phase (comments) waited behind batches of phases with budget to spare — at 150
+    items its longest thread started 15 s after its files were in."""
+    widest = max((len(group) for group in side_by_side_groups(run_phases())), default=1)
+    return max(8, settings.concurrency * widest + _SLOTS_BESIDE_BATCHES)
+
+
 def _shared(settings: Settings) -> bool:
     # The API's own rule (it reads it there too), so worker and API never disagree.
     from migrayt.settings import auth_mode
@@ -182,7 +196,7 @@ async def run_worker(
             UndoWorkflow,
         ],
         activities=activities,
-        max_concurrent_activities=max(8, settings.concurrency * 2),
+        max_concurrent_activities=activity_slots(settings),
         # Eager activity execution hands the batches a workflow task schedules back to the worker that completed
         # it: one run's batches would all stay on the worker holding its workflow, and more workers would speed up
         # only many runs, never a large one (tests/integration/test_scale_out.py). A batch runs for seconds; the

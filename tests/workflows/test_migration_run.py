@@ -28,14 +28,17 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @asynccontextmanager
-async def running(env: WorkflowEnvironment, fakes: FakeRunActivities, **run: object) -> AsyncIterator[WorkflowHandle]:
-    """A worker with the fakes, and a run started on it."""
+async def running(
+    env: WorkflowEnvironment, fakes: FakeRunActivities, slots: int = 100, **run: object
+) -> AsyncIterator[WorkflowHandle]:
+    """A worker with the fakes (running at most `slots` activities at once), and a run started on it."""
     queue = f"run-test-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client,
         task_queue=queue,
         workflows=[MigrationRunWorkflow],
         activities=fakes.activities,
+        max_concurrent_activities=slots,
         # As the real worker: a cut reaches a batch in its next heartbeat's answer.
         max_heartbeat_throttle_interval=timedelta(milliseconds=100),
         default_heartbeat_throttle_interval=timedelta(milliseconds=100),

@@ -12,7 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from migrayt.contracts.phases import PHASES, run_phases, side_by_side_groups
 from migrayt.contracts.runs import PhaseSchedule, RunControl, RunStatus
+from migrayt.settings import get_settings
 from migrayt.temporal.search_attributes import PHASE
+from migrayt.worker.main import activity_slots
 from migrayt.workflows.migration_run import MigrationRunWorkflow
 from tests.workflows.fakes import Batch, FakeRunActivities
 from tests.workflows.test_migration_run import running
@@ -144,3 +146,25 @@ async def test_a_continued_run_carries_each_phase_s_cursor_and_runs_every_batch_
         assert sorted(e.phase for e in fakes.events if e.action == action) == sorted(run_phases()), action
     keys = [e.event_key for e in fakes.events]
     assert len(set(keys)) == len(keys)
+
+
+async def test_a_worker_runs_every_phase_s_batches_of_a_side_by_side_group_at_once(workflow_env):
+    """With as many activity slots as the worker is given (`activity_slots`), each phase of the group has its
+    `concurrency` batches under way, whatever the others hold: with 8 slots the phases' batches queued for each
+    other, and comments — whose budget is a run's floor — waited behind phases with budget to spare."""
+    settings = get_settings()
+    held = [p for p in GROUP if p != "attachments"]
+    fakes = FakeRunActivities(tier_sizes=[40], hold=set(held))
+    async with running(
+        workflow_env,
+        fakes,
+        slots=activity_slots(settings),
+        batch_size=2,
+        concurrency=settings.concurrency,
+        **SIDE_BY_SIDE,
+    ) as handle:
+        # Files are not held: every attachments batch finishes while the other phases hold their windows full.
+        await fakes.wait_until(lambda: len(batches_of(fakes, "attachments", "finished")) == 21)
+        await fakes.wait_until(lambda: all(len(batches_of(fakes, p, "started")) == settings.concurrency for p in held))
+        fakes.release()
+        assert (await handle.result()).status == RunStatus.COMPLETED
