@@ -23,6 +23,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -59,6 +60,11 @@ _PACE_MARGIN = 1.05
 _MAX_ISSUE_WINDOW_SECONDS = 60.0
 # A paced issue whose answer does not warn has room to spare: its pace quickens this much, until a warning holds it.
 _PACE_QUICKEN = 0.95
+
+
+# Set by whoever sends a line of writes long enough to set the run's length (issue_writes.in_turn: the longest
+# threads): on an endpoint its writes go before the others' queued ones (`ScopedLimiter.take_turn`).
+LINE_PRIORITY: ContextVar[bool] = ContextVar("LINE_PRIORITY", default=False)
 
 
 @dataclass(frozen=True)
@@ -174,10 +180,21 @@ class AdaptiveLimiter:
         self._generation = 0
         self._successes = 0
         self._cond = asyncio.Condition()
+        self._first_waiting = 0
 
-    async def acquire(self) -> int:
+    async def acquire(self, first: bool = False) -> int:
+        """A place in flight; `first` (a long line's write, LINE_PRIORITY) before every other waiting."""
         async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            if first:
+                self._first_waiting += 1
+                try:
+                    await self._cond.wait_for(lambda: self.in_flight < self.limit)
+                finally:
+                    self._first_waiting -= 1
+                    if not self._first_waiting:
+                        self._cond.notify_all()  # the others' turn, should this one have given up
+            else:
+                await self._cond.wait_for(lambda: self.in_flight < self.limit and not self._first_waiting)
             self.in_flight += 1
             return self._generation
 
@@ -217,6 +234,10 @@ class _ScopeState:
     # An issue's pace: the seconds per write its budget sustains, learned from a 429 (`ScopedLimiter.on_throttled`);
     # 0 until one taught it.
     pace: float = 0.0
+    # An endpoint's writes of a long line (LINE_PRIORITY) go before its queue: when the next of them may go, and
+    # when the latest write went.
+    priority_next_at: float = 0.0
+    last_sent: float = 0.0
 
 
 def _unspace(state: _ScopeState, now: float) -> None:
@@ -340,30 +361,44 @@ class ScopedLimiter:
         now = self._clock()
         start = now
         holding: Scope | None = None
+        endpoint = self._endpoint_state(scopes[0])
+        # A long line's write on an endpoint whose writes queue goes before the queue (a slot after the latest
+        # write that went), not behind it: with N lines posting at once, it would get 1/N of the endpoint.
+        first = LINE_PRIORITY.get() and endpoint.spacing > 0 and endpoint.next_at > now
         for scope in scopes:
             # An issue nobody was told to slow down has no state: thousands of issues cost nothing.
             state = self._states.get(scope) if scope.kind == "issue" else self._state(scope)
             if state is None:
                 continue
-            ready = max(state.blocked_until, state.next_at)
+            queued = state.next_at
+            if first and state is endpoint:
+                queued = max(state.priority_next_at, state.last_sent + state.spacing)
+            ready = max(state.blocked_until, queued)
             if ready > start:
                 start, holding = ready, scope
         # Spaced scopes hand out their next slot now, before waiting, so concurrent callers line up.
         for scope in scopes:
             state = self._states.get(scope)
-            if state is not None and state.spacing > 0:
+            if state is None or state.spacing <= 0:
+                continue
+            if first and state is endpoint:
+                # The queue keeps its slots: the endpoint answers the extra write with a warning (or a 429), which
+                # spaces the queue further.
+                state.priority_next_at = start + state.spacing
+            else:
                 state.next_at = max(state.next_at, start) + state.spacing
         waited = min(start - now, self._max_wait)
         if waited > 0 and holding is not None:
             key = holding.counted_as
             self.counters.waited_seconds[key] = self.counters.waited_seconds.get(key, 0.0) + waited
             await self._sleep(waited)
+        endpoint.last_sent = max(endpoint.last_sent, self._clock())
         if self._acquire is not None:
             for scope in scopes:
                 await self._acquire(scope)
         limiter = self._endpoint_state(scopes[0]).limiter
         assert limiter is not None
-        generation = await limiter.acquire()
+        generation = await limiter.acquire(first=LINE_PRIORITY.get())
         return Turn(scopes, generation, max(waited, 0.0))
 
     async def release(self, turn: Turn) -> None:
@@ -433,7 +468,9 @@ class ScopedLimiter:
                 target.spacing = BURST_WINDOW_SECONDS / ((remaining if remaining and remaining > 0 else 0) + 1)
                 # The request just answered is the last one sent: the next keeps its distance from it.
                 target.next_at = max(target.next_at, self._clock() + target.spacing)
-            endpoint.limiter.on_success(near_limit=True)
+            # A warning about an issue's budget is no reason to hold the endpoint's concurrency: a long thread at
+            # its issue's pace is warned on every write, and held the endpoint at what its last 429 left (1).
+            endpoint.limiter.on_success(near_limit=target is endpoint)
             if target is not endpoint:
                 _unspace(endpoint, self._clock())
         else:

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def create_engine(database_url: str, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from migrayt.activities.execution.issue_writes import in_turn
+from migrayt.activities.execution.issue_writes import LONG_LINE, in_turn
+from migrayt.connectors.limits import LINE_PRIORITY
 
 WRITES_PER_WINDOW = 3
 WINDOW = 5.0
@@ -71,6 +72,9 @@ class Thread:
     def has_next(self) -> bool:
         return self._next <= self._last
 
+    def writes_left(self) -> int:
+        return self._last - self._next + 1
+
     def next_write(self) -> Awaitable[None]:
         n, self._next = self._next, self._next + 1
         return self.site.write(self.issue_key, n)
@@ -115,6 +119,9 @@ def test_writes_that_may_go_together_do_and_a_closing_write_waits_for_them() -> 
                 return False
             return bool(self.steps)
 
+        def writes_left(self) -> int:
+            return len(self.steps)
+
         def next_write(self) -> Awaitable[None]:
             step = self.steps.pop(0)
             if step == "description":
@@ -149,3 +156,25 @@ def test_the_longest_thread_writes_whenever_its_issue_has_room_ahead_of_the_shor
     # Its budget spent, the short threads take the place meanwhile; the long one goes on once it has room.
     assert all(at == 0.0 for at, issue, _ in site.log if issue != "PHX-1")
     assert site.waits == [WINDOW] and issues[-WRITES_PER_WINDOW:] == ["PHX-1"] * WRITES_PER_WINDOW
+
+
+def test_a_long_line_s_writes_go_first_on_their_endpoint_to_its_last_and_short_lines_queue() -> None:
+    """A line long enough to set the run's length (LONG_LINE writes: 25 s and more at Jira's per-issue pace) sends
+    every write, its last ones too, with LINE_PRIORITY set: the client lets it pass the endpoint's queue."""
+    site = Site()
+    prioritized: dict[str, list[bool]] = {}
+    write = site.write
+
+    async def noting(issue: str, n: int) -> None:
+        prioritized.setdefault(issue, []).append(LINE_PRIORITY.get())
+        await write(issue, n)
+
+    site.write = noting  # type: ignore[method-assign]
+    long_thread = Thread(site, "PHX-1", LONG_LINE + 5)
+    short = [Thread(site, f"PHX-{i}", 3) for i in range(2, 6)]
+
+    asyncio.run(in_turn([long_thread, *short], 3, site.ready_in, site.wait))
+
+    assert prioritized["PHX-1"] == [True] * (LONG_LINE + 5)
+    assert all(prioritized[t.issue_key] == [False] * 3 for t in short)
+    assert LINE_PRIORITY.get() is False, "the caller's own context is left as it was"

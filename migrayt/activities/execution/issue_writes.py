@@ -18,6 +18,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from migrayt.activities.side_by_side import gather_or_cancel
+from migrayt.connectors.limits import LINE_PRIORITY
+
+# A line this long takes 25 s and more at Jira Cloud's per-issue pace (about 2 writes a second): long enough to set
+# the run's length, its writes go before the others' on their endpoint (LINE_PRIORITY). Shorter lines only wait.
+LONG_LINE = 50
 
 
 class IssueLine(Protocol):
@@ -34,6 +39,10 @@ class IssueLine(Protocol):
     def at_once(self) -> int: ...
 
     def has_next(self) -> bool: ...
+
+    def writes_left(self) -> int:
+        """Writes (and reads among them) still on the line."""
+        ...
 
     def next_write(self) -> Awaitable[None]:
         """The next write, taken off the line now (to be awaited)."""
@@ -62,6 +71,7 @@ async def in_turn(
     rank = {id(line): i for i, line in enumerate(lines)}
     waiting = [line for line in lines if line.has_next()]  # in the order given
     under_way: dict[int, int] = {}  # id(line) → its writes under way
+    long_lines: set[int] = set()
 
     def back_in_line(line: IssueLine) -> None:
         bisect.insort(waiting, line, key=lambda waiting_line: rank[id(waiting_line)])
@@ -90,6 +100,11 @@ async def in_turn(
             del waiting[chosen]
             under_way[id(line)] = under_way.get(id(line), 0) + 1
             busy += 1
+            # A line once long stays so to its end. Each place is a task of its own: the priority holds for the
+            # writes it sends.
+            if line.writes_left() >= LONG_LINE:
+                long_lines.add(id(line))
+            LINE_PRIORITY.set(id(line) in long_lines)
             write = line.next_write()
             # Room for another of its writes: back in line, at its place.
             if under_way[id(line)] < line.at_once and line.has_next():

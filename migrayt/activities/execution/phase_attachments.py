@@ -215,6 +215,9 @@ class ItemContent:
             return False  # the description shows the files: it waits for the last of them
         return bool(self._steps)
 
+    def writes_left(self) -> int:
+        return len(self._steps)
+
     def next_write(self) -> Awaitable[None]:
         write = self._steps.popleft()
         if not self._steps:

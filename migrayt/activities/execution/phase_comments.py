@@ -275,6 +275,9 @@ class ItemComments:
     def has_next(self) -> bool:
         return bool(self._steps)
 
+    def writes_left(self) -> int:
+        return len(self._steps)
+
     def next_write(self) -> Awaitable[None]:
         return self._steps.popleft()()
 
