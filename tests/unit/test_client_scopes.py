@@ -247,22 +247,30 @@ class SimulatedJira:
         verdict = self.budgets.admit_jira(self.cfg, request.method, request.url.path, self.now)
         if isinstance(verdict, Refusal):
             self.refused += 1
-            headers = {
-                "Retry-After": str(verdict.retry_after_seconds),
-                "RateLimit-Reason": verdict.reason,
-                "X-RateLimit-Limit": str(verdict.limit),
-                "X-RateLimit-Remaining": "0",
-            }
-            return httpx.Response(429, headers=headers, json={"errorMessages": ["Rate limit exceeded."]})
-        self.accepted += 1
-        headers = {}
-        if isinstance(verdict, Standing) and verdict.near:
-            headers = {
-                "X-RateLimit-NearLimit": "true",
-                "X-RateLimit-Limit": str(verdict.limit),
-                "X-RateLimit-Remaining": str(verdict.remaining),
-            }
-        return httpx.Response(201, headers=headers, json={})
+        else:
+            self.accepted += 1
+        return jira_answer(verdict)
+
+
+def jira_answer(verdict: Refusal | Standing | None) -> httpx.Response:
+    """What the sandbox Jira answers a write its budgets gave this verdict: a 429 naming the budget, or a 201 that
+    warns when a budget is nearly spent."""
+    if isinstance(verdict, Refusal):
+        headers = {
+            "Retry-After": str(verdict.retry_after_seconds),
+            "RateLimit-Reason": verdict.reason,
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": "0",
+        }
+        return httpx.Response(429, headers=headers, json={"errorMessages": ["Rate limit exceeded."]})
+    headers = {}
+    if isinstance(verdict, Standing) and verdict.near:
+        headers = {
+            "X-RateLimit-NearLimit": "true",
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": str(verdict.remaining),
+        }
+    return httpx.Response(201, headers=headers, json={})
 
 
 @pytest.mark.parametrize("latency", [0.0, 0.15])

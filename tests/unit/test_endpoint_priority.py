@@ -22,8 +22,9 @@ import httpx
 
 from migrayt.connectors.http import HttpSettings, ResilientHttp
 from migrayt.connectors.limits import LINE_PRIORITY
-from migrayt.sandbox.budgets import Refusal, ScopedBudgets, Standing
+from migrayt.sandbox.budgets import Refusal, ScopedBudgets
 from migrayt.sandbox.fault_config import FaultConfig
+from tests.unit.test_client_scopes import jira_answer
 
 NOW = 1_000_000.0
 
@@ -74,22 +75,9 @@ class BusyJira:
         await self.time.sleep(self.latency / 2)
         if isinstance(verdict, Refusal):
             self.refused += 1
-            headers = {
-                "Retry-After": f"{verdict.retry_after_seconds:.3f}",
-                "RateLimit-Reason": verdict.reason,
-                "X-RateLimit-Limit": str(verdict.limit),
-                "X-RateLimit-Remaining": "0",
-            }
-            return httpx.Response(429, headers=headers, json={})
-        self.accepted.setdefault(request.url.path.split("/")[5], []).append(self.time.now)
-        headers = {}
-        if isinstance(verdict, Standing) and verdict.near:
-            headers = {
-                "X-RateLimit-NearLimit": "true",
-                "X-RateLimit-Limit": str(verdict.limit),
-                "X-RateLimit-Remaining": str(verdict.remaining),
-            }
-        return httpx.Response(201, headers=headers, json={})
+        else:
+            self.accepted.setdefault(request.url.path.split("/")[5], []).append(self.time.now)
+        return jira_answer(verdict)
 
 
 async def busy_endpoint(prioritized: bool) -> tuple[float, float, BusyJira]:
