@@ -396,9 +396,8 @@ class ScopedLimiter:
         if self._acquire is not None:
             for scope in scopes:
                 await self._acquire(scope)
-        limiter = self._endpoint_state(scopes[0]).limiter
-        assert limiter is not None
-        generation = await limiter.acquire(first=LINE_PRIORITY.get())
+        assert endpoint.limiter is not None
+        generation = await endpoint.limiter.acquire(first=LINE_PRIORITY.get())
         return Turn(scopes, generation, max(waited, 0.0))
 
     async def release(self, turn: Turn) -> None:
