@@ -93,3 +93,11 @@ SAMPLES = [
 def test_fast_validator_agrees_with_the_stock_one(doc: dict, valid: bool) -> None:
     assert stock_validator().is_valid(doc) is valid
     assert adf_validator().is_valid(doc) is valid
+
+
+@pytest.mark.parametrize(("doc", "valid"), SAMPLES)
+def test_the_sandbox_jira_refuses_what_the_stock_validator_refuses(doc: dict, valid: bool) -> None:
+    """The sandbox's first check is jsonschema-rs; a document it passes must be one the real schema passes."""
+    from migrayt.sandbox.jira.adf import adf_validator as sandbox_validator
+
+    assert (sandbox_validator().first_error(doc) is None) is valid
