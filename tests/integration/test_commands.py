@@ -70,6 +70,8 @@ def test_demo_tells_what_was_planted_fixes_it_and_reruns_to_completed(tmp_path):
 
     # The fix, then the re-run: COMPLETED, only the file sent again, every issue still there once.
     assert summary["status"] == "COMPLETED" and summary["run_id"] != first["run_id"]
+    # The seconds beside the re-run's id are the re-run's; the whole demo's, sandbox and both runs, are apart.
+    assert 0 < summary["duration_seconds"] < summary["demo_seconds"] - first["duration_seconds"]
     again = summary["phases"]
     assert again["attachments"]["created"] == 1 and again["create_items"]["created"] == 0
     assert all(c["failed"] == 0 for c in again.values())
