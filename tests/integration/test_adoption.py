@@ -111,9 +111,15 @@ async def test_a_second_migration_adopts_what_the_first_wrote_and_creates_nothin
         assert two.counters["attachments"].adopted > 0
 
 
+# Three batches (of 20), each adopting after its own search, as 150 items in the default batches of 50 make.
+KILLED_ITEMS = 60
+KILLED_BATCH_SIZE = 20
+
+
 async def test_a_worker_killed_mid_adoption_under_index_lag_adopts_each_item_once(stack, tmp_path):
+    stack = stack.with_batch_size(KILLED_BATCH_SIZE)
     plan = structure_only_plan()
-    with running_sandbox(items=150, seed=31) as sandbox:
+    with running_sandbox(items=KILLED_ITEMS, seed=31) as sandbox:
         await set_jira_faults(sandbox, search_index_lag_seconds=5)
         first = await create_sandbox_migration(stack, sandbox, plan=plan, tenant=TENANT)  # sets the secrets' variables
         worker = WorkerProcess(stack, tmp_path / "worker.log")

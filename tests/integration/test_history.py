@@ -53,8 +53,15 @@ async def parents_after_worker(stack):
         yield w
 
 
+# Four batches a phase, as 200 items in the default batches of 50 make: the history, and so where the run continues
+# as new, grows with the batches, not with the items in them.
+EXACT_RUN_ITEMS = 80
+EXACT_RUN_BATCH_SIZE = 20
+
+
 async def test_continue_as_new_keeps_history_small_and_the_run_exact(stack, worker):
-    with running_sandbox(items=200, seed=31) as sandbox:
+    stack = stack.with_batch_size(EXACT_RUN_BATCH_SIZE)
+    with running_sandbox(items=EXACT_RUN_ITEMS, seed=31) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api", history_event_limit=120)
         final = await wait_final(stack, TENANT, run_id)
@@ -62,7 +69,7 @@ async def test_continue_as_new_keeps_history_small_and_the_run_exact(stack, work
         executions = [w async for w in stack.client.list_workflows(f"WorkflowId = '{run_id}'")]
         assert len(executions) >= 3, "the run should have continued as new at least twice"
         c = final.counters["create_items"]
-        assert c.created + c.skipped + c.failed == c.total == 200
+        assert c.created + c.skipped + c.failed == c.total == EXACT_RUN_ITEMS
         labels = ado_labels(await jira_issues(sandbox))
         assert all(len(keys) == 1 for keys in labels.values())
         assert len(labels) == c.created
@@ -80,8 +87,8 @@ HISTORY_BYTE_LIMIT = 50 * 1024 * 1024
 SERVER_SUGGESTS_AT_EVENTS = 4 * 1024
 # Here it suggests at this many, so a small run continues as new as often as a run of many thousand items would.
 SUGGEST_AT_EVENTS = 80
-LONG_RUN_ITEMS = 200
-LONG_RUN_BATCH_SIZE = 25  # 8 batches a phase, 4 at a time: continued mid-phase and between phases
+LONG_RUN_ITEMS = 96
+LONG_RUN_BATCH_SIZE = 12  # 8 batches a phase, 4 at a time: continued mid-phase and between phases
 
 
 @pytest.fixture
@@ -113,8 +120,8 @@ async def test_a_long_run_continues_as_new_whenever_temporal_suggests_and_stays_
     """A run of any size keeps each execution's history within Temporal's limits: it continues as new when the server
     suggests it (no threshold of its own), in every phase, overshooting the suggestion only by the batches it lets
     finish, a bound that does not grow with the run. Measured here on a server suggesting after SUGGEST_AT_EVENTS
-    events, so 200 items continue as new as often as a run of many thousand at the default threshold (a 10,000-item
-    run at the default is bench/history_limits.py).
+    events, so LONG_RUN_ITEMS items in 8 batches a phase continue as new as often as a run of many thousand at the
+    default threshold (a 10,000-item run at the default is bench/history_limits.py).
 
     Only create items writes to Jira: the later phases are skipped by the plan, which still runs
     each of their batches (counting every item skipped), so the history has the shape of a full run's.

@@ -36,11 +36,20 @@ TENANT = "acme-corp"
 
 
 TRANSITIONS = r"POST /rest/api/3/bulk/issues/transition"
+# Six batches for four slots: when a control lands (the holds put it mid-phase), batches are under way and at
+# least two have not started, so a paused or cancelled phase is always unfinished.
+ITEMS = 120
+BATCH_SIZE = 20
+
+
+@pytest.fixture
+def stack(stack):
+    return stack.with_batch_size(BATCH_SIZE)
 
 
 @pytest.fixture
 def held_sandbox():
-    with running_sandbox(items=400, seed=5) as server:
+    with running_sandbox(items=ITEMS, seed=5) as server:
         yield server
 
 
@@ -85,7 +94,7 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
     issues_before = len(await jira_issues(held_sandbox))
     await asyncio.sleep(3)
     assert await jira_requests(held_sandbox) == before, "a paused run must not call Jira"
-    assert paused.counters["create_items"].created < 400
+    assert paused.counters["create_items"].created < ITEMS
 
     await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="cli")
     final = await wait_final(stack, TENANT, run_id)
@@ -94,7 +103,7 @@ async def test_pause_stops_jira_writes_and_resume_finishes_without_duplicates(st
     labels = ado_labels(issues)
     assert all(len(keys) == 1 for keys in labels.values())
     c = final.counters["create_items"]
-    assert c.created + c.skipped + c.failed == c.total == 400
+    assert c.created + c.skipped + c.failed == c.total == ITEMS
     assert len(labels) == c.created
 
     events = await audit_actions(stack, run_id)
@@ -113,7 +122,7 @@ async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stac
     await stack.service.control(TENANT, run_id, "pause", actor="ops@acme", door="api")
     await taken(stack, run_id, "pause_requested")
     # The held calls were sent before the pause; they are answered now, and every call takes 3 s:
-    # the batches under way would need ~200 more calls to finish uncut.
+    # the batches under way would need over 100 more calls to finish uncut (a batch of 20 walks in ~30).
     faults = (await jira_faults(held_sandbox))["counters"]
     asked = faults["requests"] + faults["held_now"]
     await set_jira_faults(held_sandbox, hold=[], latency_ms=3000)
@@ -127,9 +136,9 @@ async def test_pause_cuts_the_batches_under_way_and_resume_redoes_them_once(stac
     await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="api")
     final = await wait_final(stack, TENANT, run_id)
     t = final.counters["transitions"]
-    assert t.created + t.skipped + t.failed == t.total == 400
+    assert t.created + t.skipped + t.failed == t.total == ITEMS
     labels = ado_labels(await jira_issues(held_sandbox))
-    assert len(labels) == 400 and all(len(keys) == 1 for keys in labels.values())
+    assert len(labels) == ITEMS and all(len(keys) == 1 for keys in labels.values())
 
 
 async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, held_sandbox):
@@ -142,13 +151,13 @@ async def test_cancel_is_final_and_a_new_run_skips_what_exists(stack, worker, he
     with pytest.raises(RunConflict):
         await stack.service.control(TENANT, run_id, "resume", actor="ops@acme", door="api")
     created_before = len(ado_labels(await jira_issues(held_sandbox)))
-    assert 0 < created_before < 400
+    assert 0 < created_before < ITEMS
 
     rerun_id = await stack.service.rerun(TENANT, run_id, actor="ops@acme", door="api")
     final = await wait_final(stack, TENANT, rerun_id)
     c = final.counters["create_items"]
     assert c.skipped == created_before
-    assert c.created + c.skipped + c.failed == 400
+    assert c.created + c.skipped + c.failed == ITEMS
     labels = ado_labels(await jira_issues(held_sandbox))
     assert all(len(keys) == 1 for keys in labels.values())
     assert len(labels) == c.created + c.skipped

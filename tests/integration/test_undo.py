@@ -133,8 +133,13 @@ async def test_undo_after_a_full_run_leaves_jira_as_before_and_a_new_run_writes_
         assert await last_successful_start(stack.service.sessions, migration_id, exclude_run="none") == started
 
 
+# Six bulk deletes for four slots: at the kill one batch is done, three are under way (held) and two not started.
+KILLED_UNDO_ITEMS = 48
+KILLED_UNDO_BATCH_SIZE = 8
+
+
 async def test_a_worker_killed_mid_undo_resumes_and_leaves_nothing(stack, tmp_path):
-    with running_sandbox(items=120, seed=62) as sandbox:
+    with running_sandbox(items=KILLED_UNDO_ITEMS, seed=62) as sandbox:
         before = await snapshot(sandbox)
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         worker = WorkerProcess(stack, tmp_path / "worker.log")
@@ -142,7 +147,7 @@ async def test_a_worker_killed_mid_undo_resumes_and_leaves_nothing(stack, tmp_pa
         try:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             assert (await wait_final(stack, TENANT, run_id)).status == RunStatus.COMPLETED
-            undo = undo_service(stack, batch_size=20)
+            undo = undo_service(stack, batch_size=KILLED_UNDO_BATCH_SIZE)
             plan = await undo.dry_run(TENANT, migration_id)
             # The first bulk delete goes through; the second waits until the worker is dead.
             await hold_jira(sandbox, BULK_DELETES, after=1)
