@@ -1,6 +1,6 @@
 """Pause latency: from the pause signal to the last Jira write, and to status PAUSED, in phase 2.
 
-Each trial is a new migration of the same sandbox project (so every run starts from nothing):
+Each trial is a new migration of the same sandbox project into an emptied Jira site (every run starts from nothing):
 start a run, wait until phase 2 has done a random share of its items (seeded), send `pause`
 straight to the workflow (as the Temporal UI or `temporal workflow signal` would), then
   signal → PAUSED      poll the progress query every 20 ms until status is PAUSED;
@@ -46,6 +46,7 @@ from _stack import (  # noqa: E402
 )
 
 from migrayt.contracts.runs import RunControl, RunStatus  # noqa: E402
+from migrayt.sandbox.fault_config import LIMIT_PROFILES  # noqa: E402
 from migrayt.workflows.migration_run import MigrationRunWorkflow  # noqa: E402
 
 
@@ -55,6 +56,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def trial(stack: Any, box: Any, http: httpx.AsyncClient, rng: random.Random, n: int) -> dict:
+    # An empty Jira site for each trial: a new migration of the project would adopt the issues the trials before it
+    # wrote (no creates, so no writes to measure, and no `created` to reach the pause point by).
+    (await http.post(f"{box.jira_url}/_sandbox/reset")).raise_for_status()
     migration_id = await create_migration(stack, box, name=f"pause trial {n}")
     run_id = await stack.service.start_run(TENANT, migration_id, actor="bench", door="api")
     progress = await wait_for(
@@ -110,7 +114,7 @@ async def main(args: argparse.Namespace) -> str:
     results = []
     async with embedded_stack(settings) as stack, in_process_worker(stack):
         with sandbox(args.items, args.seed, args.sandbox) as box:
-            await set_jira_faults(box, latency_ms=args.latency)
+            await set_jira_faults(box, latency_ms=args.latency, limit_profile=args.limit_profile)
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
                 for n in range(args.trials):
                     results.append(await trial(stack, box, http, rng, n))
@@ -129,7 +133,8 @@ async def main(args: argparse.Namespace) -> str:
     last = [r["to_last_write"] * 1000 for r in results]
     paused = [r["to_paused"] * 1000 for r in results]
     out = [
-        f"# Pause latency in phase 2: {args.items} items, Jira latency {args.latency:g} ms, batch 50, "
+        f"# Pause latency in phase 2: {args.items} items, Jira latency {args.latency:g} ms, "
+        f"limits {args.limit_profile or 'none'}, batch 50, "
         f"concurrency {args.concurrency}, {args.trials} trials, seed {args.seed}, sandbox: {args.sandbox}",
         "",
         machine,
@@ -168,6 +173,9 @@ if __name__ == "__main__":
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--latency", type=float, default=50.0, help="Jira latency, ms")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--limit-profile", choices=sorted(LIMIT_PROFILES), help="the sandbox's scoped budgets (e.g. jira-cloud-like)"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--sandbox",
