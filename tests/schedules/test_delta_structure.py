@@ -10,6 +10,7 @@ from migrayt.connectors.jira import JiraClient
 from migrayt.contracts.phases import plugins
 from migrayt.contracts.runs import RunStatus
 from migrayt.mapping.plan import default_plan
+from migrayt.sandbox.generator import ProjectSpec
 from migrayt.sandbox.testing import running_sandbox
 from migrayt.scheduling.service import ScheduleService
 from migrayt.store.models import ItemRecord
@@ -18,6 +19,9 @@ from tests.schedules.helpers import change_ado, content_written_by, issue_keys, 
 
 TENANT = "delta-structure-co"
 ITEMS = 40
+# The tests after the first look only at items they change, never at the generator's planted ugly cases (476
+# comments and 142 files on 40 items against 129 and 20 without, migrated in every test): their projects have none.
+# The first test keeps them: how a delta treats a migration whose huge file fails every run is part of what it shows.
 
 
 def by_key(issues: list[dict]) -> dict[str, dict]:
@@ -159,7 +163,7 @@ async def test_moved_items_get_their_new_jira_parent_or_link_and_lose_the_old(st
 
 
 async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
-    with running_sandbox(items=ITEMS, seed=72) as sandbox:
+    with running_sandbox(ProjectSpec(seed=72, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
         migration_id, keys, before = await migrate(stack, sandbox, "delta-links-co")
@@ -213,7 +217,7 @@ async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
 
 
 async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, worker):
-    with running_sandbox(items=ITEMS, seed=73) as sandbox:
+    with running_sandbox(ProjectSpec(seed=73, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
         migration_id, keys, before = await migrate(stack, sandbox, "delta-images-co")
@@ -246,7 +250,7 @@ async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, 
 
 
 async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_file(stack, worker):
-    with running_sandbox(items=ITEMS, seed=75) as sandbox:
+    with running_sandbox(ProjectSpec(seed=75, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
         migration_id, keys, _ = await migrate(stack, sandbox, "delta-long-co")
@@ -275,7 +279,7 @@ async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_f
 
 
 async def test_a_top_level_task_moved_under_a_story_is_linked_not_taken_for_a_sub_task(stack, worker):
-    with running_sandbox(items=ITEMS, seed=74) as sandbox:
+    with running_sandbox(ProjectSpec(seed=74, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
         ugly = set(project.ugly_cases().values())
         story = next(
