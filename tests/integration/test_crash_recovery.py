@@ -136,9 +136,9 @@ async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
         async with worker_process(stack, tmp_path / "worker.log") as worker:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
-            # The storm breaks with phase 2, before its creates are held: through preflight's hundred one-at-a-time
-            # calls each 429 costs Jira's whole second of Retry-After (90 s of this test, spent on nothing phase 2
-            # does not show), and the client rides a 429 the same way in every phase.
+            # The storm breaks as phase 2 starts, not in preflight: there each of a hundred one-at-a-time calls
+            # answered 429 waited Jira's whole second of Retry-After (90 s of this test), and the client rides a 429
+            # the same way in every phase.
             await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
             await set_jira_faults(sandbox, **storm)
             async with SandboxAdmin.for_ado(sandbox) as ado:
