@@ -134,21 +134,19 @@ async def test_killed_in_a_429_storm_rides_it_out(stack, tmp_path):
     storm = dict(share_429=0.3, share_5xx=0.05, retry_after_seconds=0.2, seed=4)
     with running_sandbox(items=STORM_ITEMS, seed=23, jira_faults=FaultConfig(**HELD_MID_CREATE)) as sandbox:
         migration_id = await create_sandbox_migration(stack, sandbox, plan=structure_only_plan(), tenant=TENANT)
-        async with worker_process(stack, tmp_path / "worker.log") as worker:
+        async with worker_process(stack, tmp_path / "worker.log") as worker, SandboxAdmin.for_ado(sandbox) as ado:
             run_id = await stack.service.start_run(TENANT, migration_id, actor="test", door="api")
             # The storm breaks as phase 2 starts, not in preflight: there each of a hundred one-at-a-time calls
             # answered 429 waited Jira's whole second of Retry-After (90 s of this test), and the client rides a 429
             # the same way in every phase.
             await wait_for(stack, TENANT, run_id, lambda p: p.phase == "create_items")
             await set_jira_faults(sandbox, **storm)
-            async with SandboxAdmin.for_ado(sandbox) as ado:
-                await ado.set_faults(**storm)
+            await ado.set_faults(**storm)
             await kill_and_restart_mid_create_items(stack, worker, run_id, sandbox)
             await past_create_items(stack, run_id)
             storm_429s = (await jira_fault_counters(sandbox))["throttled"]
             await set_jira_faults(sandbox, share_429=0, share_5xx=0)
-            async with SandboxAdmin.for_ado(sandbox) as ado:
-                await ado.set_faults(share_429=0, share_5xx=0)
+            await ado.set_faults(share_429=0, share_5xx=0)
             final = await wait_final(stack, TENANT, run_id)
         assert final.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
         assert_exactly_once(await jira_issues(sandbox), final, items=STORM_ITEMS)

@@ -165,13 +165,12 @@ async def test_moved_items_get_their_new_jira_parent_or_link_and_lose_the_old(st
 async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
     with running_sandbox(ProjectSpec(seed=72, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
-        ugly = set(project.ugly_cases().values())
         migration_id, keys, before = await migrate(stack, sandbox, "delta-links-co")
 
         def first_link(rel: str) -> tuple[int, int]:
             for i in sorted(keys):
                 for r, other in project.linked_items(i):
-                    if r == rel and other in keys and i not in ugly and other not in ugly:
+                    if r == rel and other in keys:
                         return i, other
             raise AssertionError(f"no {rel} link to remove")
 
@@ -219,9 +218,8 @@ async def test_links_removed_in_ado_go_from_jira_and_only_those(stack, worker):
 async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, worker):
     with running_sandbox(ProjectSpec(seed=73, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
-        ugly = set(project.ugly_cases().values())
         migration_id, keys, before = await migrate(stack, sandbox, "delta-images-co")
-        story = next(i for i in sorted(keys) if i not in ugly and project.core(i).type == "User Story")
+        story = next(i for i in sorted(keys) if project.core(i).type == "User Story")
         text = "<div>Updated after the design review: see the new flow below.</div>"
         answer = await change_ado(sandbox, [{"id": story, "fields": {"System.Description": text}, "inline_images": 1}])
         assert answer["revs"][str(story)]
@@ -252,9 +250,8 @@ async def test_edited_description_with_a_pasted_image_shows_it_from_jira(stack, 
 async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_file(stack, worker):
     with running_sandbox(ProjectSpec(seed=75, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
-        ugly = set(project.ugly_cases().values())
         migration_id, keys, _ = await migrate(stack, sandbox, "delta-long-co")
-        story = next(i for i in sorted(keys) if i not in ugly and project.core(i).type == "User Story")
+        story = next(i for i in sorted(keys) if project.core(i).type == "User Story")
         # 45,000 characters: Jira keeps 32,767, the rest (with the marker at the very end) must not be lost.
         text = "".join(f"<p>Requirement {n}: the checkout keeps the basket across devices.</p>" for n in range(700))
         text += "<p>LAST-LINE-OF-THE-NEW-TEXT</p>"
@@ -281,20 +278,18 @@ async def test_a_description_grown_past_the_limit_keeps_its_full_new_text_in_a_f
 async def test_a_top_level_task_moved_under_a_story_is_linked_not_taken_for_a_sub_task(stack, worker):
     with running_sandbox(ProjectSpec(seed=74, items=ITEMS, ugly=False)) as sandbox:
         project = sandbox.sandbox.project
-        ugly = set(project.ugly_cases().values())
         story = next(
             i
             for i in project.item_ids()
             if project.core(i).type == "User Story"
-            and i not in ugly
             and project.children_of(i)
-            and all(c not in ugly and project.core(c).type == "Task" for c in project.children_of(i))
+            and all(project.core(c).type == "Task" for c in project.children_of(i))
         )
         task = project.children_of(story)[0]
         project.delete(story)  # the Task is migrated on its own: a standard Jira Task, no parent
         migration_id, keys, before = await migrate(stack, sandbox, "delta-orphans-co")
         assert before[keys[task]]["type"] == "Task" and before[keys[task]]["parent"] is None
-        new_story = next(s for s in sorted(keys) if project.core(s).type == "User Story" and s not in ugly)
+        new_story = next(s for s in sorted(keys) if project.core(s).type == "User Story")
 
         await change_ado(sandbox, [{"id": task, "parent": new_story}])
         await delta(stack, migration_id, "delta-orphans-co")
