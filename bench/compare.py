@@ -78,6 +78,7 @@ from migrayt.connectors.jira import map_bulk_result
 from migrayt.connectors.limits import endpoint_template, written_issue
 from migrayt.contracts.phases import run_phases, side_by_side_groups
 from migrayt.contracts.runs import FINAL_STATUSES, PhaseSchedule
+from migrayt.mapping.plan import MappingPlan, default_plan
 from migrayt.sandbox.fault_config import LIMIT_PROFILES
 from migrayt.settings import get_settings
 from migrayt.store.models import AuditEvent, ItemRecord
@@ -583,7 +584,7 @@ async def one_latency(
             await set_jira_faults(box, latency_ms=latency, rate_limit_rps=args.rps)
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             (await http.delete(f"{box.jira_url}/_sandbox/faults/counters")).raise_for_status()
-        migration_id = await create_migration(stack, box, schedule=args.schedule)
+        migration_id = await create_migration(stack, box, plan=bench_plan(args), schedule=args.schedule)
         rec.jira_port, rec.calls, rec.throttled_at, rec.throttled_why = port_of(box.jira_url), [], [], []
         say(f"{latency:g} ms: Migrayt run of {args.items} items (all phases)")
         wall0 = time.time()
@@ -978,8 +979,13 @@ def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> lis
         "RateLimit-Reason. With a profile the global `--rps` bucket is off, so the rate-limit share columns above "
         f"are against {args.rps:g} requests/s for comparison only.",
         "- Irreducible calls/item: what the migrated project in Jira cannot cost less than, counted in the sandbox "
-        "Jira after the run: one call per comment, work log, issue link and remote link (the backlink to the ADO "
-        "work item is one of them on every issue; Jira has no bulk endpoint for any of these), one per upload "
+        "Jira after the run: one call per comment, work log, issue link and remote link ("
+        + (
+            "no link back to the ADO work item: the plan leaves it to the ADO URL field"
+            if args.no_link_back
+            else "the link back to the ADO work item is one of them on every issue"
+        )
+        + "; Jira has no bulk endpoint for any of these), one per upload "
         "request were each issue's files sent together within Migrayt's bounds "
         f"({get_settings().attachment_files_per_request} files, "
         f"{get_settings().attachment_bytes_per_request / 2**20:g} MB a request; a larger file alone), one per "
@@ -987,6 +993,16 @@ def budget_report(args: argparse.Namespace, results: list[LatencyResult]) -> lis
         "bound. The links phase's row holds the issue links of the hierarchy phase too.",
     ]
     return out
+
+
+def bench_plan(args: argparse.Namespace) -> MappingPlan:
+    """The default plan; without the link back, the ADO address stays in the provenance field "ADO URL"."""
+    plan = default_plan()
+    if args.no_link_back:
+        plan = plan.model_copy(
+            update={"provenance_fields": plan.provenance_fields.model_copy(update={"link_back": False})}
+        )
+    return plan
 
 
 def row_phases(args: argparse.Namespace, phase: str) -> tuple[str, ...]:
@@ -1013,7 +1029,7 @@ def report(
     limit = f"limit profile `{args.limit_profile}`" if args.limit_profile else f"rate limit {args.rps:g} requests/s"
     out = [
         f"# Migrayt vs the raw floor vs a naive script: {args.items} items, {limit}, batch 50, concurrency 4, "
-        f"phases {args.schedule.value.replace('_', ' ')}",
+        f"phases {args.schedule.value.replace('_', ' ')}" + (", no link back to ADO" if args.no_link_back else ""),
         "",
         machine,
         "",
@@ -1281,6 +1297,11 @@ if __name__ == "__main__":
         "--migrayt-only",
         action="store_true",
         help="no raw or naive replays: Migrayt's run, its calls and budgets only (e.g. sequential vs side by side)",
+    )
+    parser.add_argument(
+        "--no-link-back",
+        action="store_true",
+        help="the plan without a remote link back to each ADO item (the ADO URL provenance field keeps the address)",
     )
     parser.add_argument("--naive-seconds", type=float, default=5.0, help="time the naive script this long per phase")
     parser.add_argument("--pause-trials", type=int, default=5, help="pause trials at the last latency (0: none)")

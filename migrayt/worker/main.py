@@ -37,6 +37,7 @@ from migrayt.store.db import create_engine, session_factory, upgrade_schema
 from migrayt.temporal.client import connect_temporal
 from migrayt.tenant_secrets import SecretPolicy
 from migrayt.worker.activity_context import ActivityContext, tenants_from
+from migrayt.worker.loop_watch import LoopWatch
 from migrayt.worker.shutdown import HandBackOnShutdown
 from migrayt.workflows.delta_sync import DeltaSyncWorkflow, ScheduledRunWorkflow
 from migrayt.workflows.migration_run import MigrationRunWorkflow
@@ -223,9 +224,14 @@ async def run_worker(
     )
     task = asyncio.create_task(worker.run())
     meter = _usage_meter(sessions)
+    watch = LoopWatch(settings.worker_loop_stall_seconds) if settings.worker_loop_stall_seconds else None
+    if watch is not None:
+        watch.start()
     try:
         yield worker
     finally:
+        if watch is not None:
+            await watch.stop()
         if meter is not None:
             meter.cancel()
         await worker.shutdown()
