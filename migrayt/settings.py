@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     # to another worker; keep it under the platform's kill timeout (Kubernetes' terminationGracePeriodSeconds).
     worker_grace_seconds: float = Field(30.0, ge=0)
     # A worker whose event loop does not tick for this long logs where it was blocked (migrayt/worker/loop_watch.py):
-    # a batch computing without awaiting holds every heartbeat and workflow task. Unset: no watch.
-    worker_loop_stall_seconds: float | None = Field(2.0, gt=0)
+    # a batch computing without awaiting holds every heartbeat and workflow task. 0: no watch.
+    worker_loop_stall_seconds: float = Field(2.0, ge=0)
     # A Prometheus /metrics endpoint on this port (Temporal SDK metrics and Migrayt's own), on the worker and on
     # `migrayt api` alike (a port of its own, never the API's); unset: none.
     metrics_port: int | None = None
