@@ -48,7 +48,7 @@ from migrayt.activities.side_by_side import gather_or_cancel
 from migrayt.connectors.adf.fit import adf_char_count, fit_adf
 from migrayt.connectors.ado import AdoClient
 from migrayt.connectors.http import AmbiguousWriteError, ApiError
-from migrayt.connectors.jira import JiraClient
+from migrayt.connectors.jira import Issue, JiraClient
 from migrayt.connectors.xray import XrayClient
 from migrayt.contracts.execution import PhaseBatchResult
 from migrayt.contracts.record_kinds import (
@@ -347,6 +347,7 @@ class Xray(Plugin):
         }
         xray = batch.ctx.xray
         members = await memberships_for(batch) if xray is not None else Memberships()
+        ids = IssueIds(batch.ctx.jira, [k for k in (issues.get(str(r.source_id)) for r in rows) if k])
         limit = asyncio.Semaphore(ITEMS_AT_ONCE)
 
         async def one(item_id: int) -> str:
@@ -358,11 +359,11 @@ class Xray(Plugin):
                     return "skipped"
                 if xray is None:
                     return await StepsTable(batch, item_id, issue, wi.fields).run()
-                test = TestCaseToXray(batch, xray, item_id, issue, wi.fields)
+                test = TestCaseToXray(batch, xray, item_id, issue, wi.fields, ids)
                 outcome = await test.run()
                 if outcome == "failed":
                     return outcome
-                joined = await Membership(batch, xray, item_id, issue, members.of.get(item_id, [])).run()
+                joined = await Membership(batch, xray, item_id, issue, members.of.get(item_id, []), ids).run()
                 return "failed" if joined == "failed" else outcome
 
         return batch.result(await gather_or_cancel(*(one(r.source_id) for r in rows)))
@@ -459,13 +460,50 @@ def _outcome(batch: PhaseBatch, record: Any) -> str:
     return "created" if record.run_id == batch.run_id else "skipped"
 
 
+class IssueIds:
+    """The Jira ids of a batch's Tests and containers (Xray's API takes an issue's id, not its key): the Tests' read
+    the first time one is needed in one `POST /issue/bulkfetch` for the whole batch, instead of one `GET /issue` per
+    test case and another per membership."""
+
+    def __init__(self, jira: JiraClient, keys: list[str]) -> None:
+        self._jira, self._keys = jira, keys
+        self._ids: dict[str, str] | None = None
+        self._known: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    def know(self, key: str, issue_id: Any) -> None:
+        """An id learnt elsewhere (a container's record, the answer to its create): not read again."""
+        if issue_id:
+            self._known[key] = str(issue_id)
+
+    async def of(self, key: str) -> str:
+        if key in self._known:
+            return self._known[key]
+        async with self._lock:
+            if self._ids is None:
+                self._ids = {i.key: i.id for i in await self._jira.bulk_fetch_issues(self._keys, ["issuetype"])}
+            found = self._ids.get(key)
+            if found is None:
+                # A Test Set or Plan, or a Test moved since (the bulk read answers under its new key) or gone: the
+                # issue's own read follows a move and says 404 for a deleted issue. Kept for the batch's next ask.
+                found = self._ids[key] = (await self._jira.get_issue(key, fields=["issuetype"])).id
+        return found
+
+
 class TestCaseToXray:
     """One test case's steps and dataset onto its Test, converging on what Xray holds."""
 
     def __init__(
-        self, batch: PhaseBatch, xray: XrayClient, item_id: int, issue_key: str, fields: dict[str, Any]
+        self,
+        batch: PhaseBatch,
+        xray: XrayClient,
+        item_id: int,
+        issue_key: str,
+        fields: dict[str, Any],
+        ids: IssueIds,
     ) -> None:
         self._batch, self._xray, self._id, self._key, self._fields = batch, xray, item_id, issue_key, fields
+        self._ids = ids
 
     async def run(self) -> str:
         batch = self._batch
@@ -487,7 +525,7 @@ class TestCaseToXray:
         async with batch.sessions() as session:
             await item_records.mark_pending(session, batch.migration_id, XRAY_TEST, [key], batch.run_id)
             await session.commit()
-        issue_id = (await batch.ctx.jira.get_issue(self._key, fields=["issuetype"])).id
+        issue_id = await self._ids.of(self._key)
         try:
             await self._converge(issue_id, desired_steps(parsed))
             if parsed.dataset is not None:
@@ -532,9 +570,16 @@ class Membership:
     """One test case into its Test Sets and Test Plans (containers made once, under a lock)."""
 
     def __init__(
-        self, batch: PhaseBatch, xray: XrayClient, item_id: int, issue_key: str, containers: list[Container]
+        self,
+        batch: PhaseBatch,
+        xray: XrayClient,
+        item_id: int,
+        issue_key: str,
+        containers: list[Container],
+        ids: IssueIds,
     ) -> None:
         self._batch, self._xray, self._id, self._key, self._containers = batch, xray, item_id, issue_key, containers
+        self._ids = ids
 
     async def run(self) -> str:
         if not self._containers:
@@ -550,8 +595,8 @@ class Membership:
             if container_key is None:
                 await _fail(batch, XRAY_MEMBERSHIP, key, f"the {c.kind} for ADO {c.key} could not be made")
                 return "failed"
-            test_id = test_id or (await batch.ctx.jira.get_issue(self._key, fields=["issuetype"])).id
-            container_id = (await batch.ctx.jira.get_issue(container_key, fields=["issuetype"])).id
+            test_id = test_id or await self._ids.of(self._key)
+            container_id = await self._ids.of(container_key)
             async with batch.sessions() as session:
                 await item_records.mark_pending(session, batch.migration_id, XRAY_MEMBERSHIP, [key], batch.run_id)
                 await session.commit()
@@ -587,7 +632,7 @@ class Membership:
         batch = self._batch
         record = (await batch.records(XRAY_CONTAINER, [c.key])).get(c.key)
         if record is not None and record.state == DONE:
-            return record.target_key
+            return self._known(record)
         lock = int.from_bytes(hashlib.blake2b(f"{batch.migration_id}/{c.key}".encode(), digest_size=8).digest(), "big")
         # A transaction-scoped lock on a session of its own, held until this block ends (its rollback releases
         # it), while the records are committed through other sessions as the protocol needs.
@@ -595,7 +640,7 @@ class Membership:
             await lock_session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock - (1 << 63)})
             record = (await batch.records(XRAY_CONTAINER, [c.key])).get(c.key)
             if record is not None and record.state == DONE:
-                return record.target_key
+                return self._known(record)
             if record is not None:  # pending: an earlier attempt may have made it; the search must be able to see it
                 settled = record.updated_at.timestamp() if record.updated_at else time.time()
                 wait = settled + index_grace() - time.time()
@@ -603,8 +648,9 @@ class Membership:
                     await asyncio.sleep(wait)
                 found = await self._find(c)
                 if found is not None:
-                    await self._done(c, found, {"reconciled": True})
-                    return found
+                    self._ids.know(found.key, found.id)
+                    await self._done(c, found.key, {"reconciled": True, "issue_id": found.id})
+                    return found.key
             async with batch.sessions() as session:
                 await item_records.mark_pending(session, batch.migration_id, XRAY_CONTAINER, [c.key], batch.run_id)
                 await session.commit()
@@ -616,8 +662,14 @@ class Membership:
                     "labels": [c.label],
                 }
             )
-            await self._done(c, created.key, {"kind": c.kind})
+            self._ids.know(created.key, created.id)
+            await self._done(c, created.key, {"kind": c.kind, "issue_id": created.id})
             return created.key
+
+    def _known(self, record: Any) -> str | None:
+        """A made container's key; its id too, where its record keeps it (recorded before 2026-12-07: read)."""
+        self._ids.know(record.target_key, (record.detail or {}).get("issue_id"))
+        return record.target_key
 
     async def _done(self, c: Container, issue_key: str, detail: dict[str, Any]) -> None:
         batch = self._batch
@@ -627,10 +679,10 @@ class Membership:
             )
             await session.commit()
 
-    async def _find(self, c: Container) -> str | None:
+    async def _find(self, c: Container) -> Issue | None:
         jql = f'project = "{self._batch.ctx.target.project_key}" AND labels = "{c.label}" ORDER BY key ASC'
         async for issue in self._batch.ctx.jira.search_jql(jql, fields=("labels",)):
-            return issue.key
+            return issue
         return None
 
 

@@ -148,6 +148,11 @@ async def test_a_run_carries_every_test_with_its_steps_dataset_and_suite_members
         tests = len(expected_tests(project))
         counters = final.counters["xray"]
         assert counters.created == tests and counters.failed == 0
+        # Xray wants each Test's issue id: read for the batch's Tests together, not one issue read per test case.
+        async with httpx.AsyncClient(timeout=10) as http:
+            jira_calls = (await http.get(f"{sandbox.jira_url}/_sandbox/faults")).json()["counters"]["by_endpoint"]
+        issue_reads = jira_calls.get("GET /rest/api/3/issue/{id}", {}).get("requests", 0)
+        assert issue_reads < tests, {k: v["requests"] for k, v in jira_calls.items()}
         assert (await record_states(stack, migration_id, "xray_test")) == {"done": tests}
 
         # Someone rewrites one test case's steps in ADO: the next run carries the new steps to its Test, once,
