@@ -632,7 +632,7 @@ class Membership:
         batch = self._batch
         record = (await batch.records(XRAY_CONTAINER, [c.key])).get(c.key)
         if record is not None and record.state == DONE:
-            return self._known(record)
+            return self._made(record)
         lock = int.from_bytes(hashlib.blake2b(f"{batch.migration_id}/{c.key}".encode(), digest_size=8).digest(), "big")
         # A transaction-scoped lock on a session of its own, held until this block ends (its rollback releases
         # it), while the records are committed through other sessions as the protocol needs.
@@ -640,7 +640,7 @@ class Membership:
             await lock_session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock - (1 << 63)})
             record = (await batch.records(XRAY_CONTAINER, [c.key])).get(c.key)
             if record is not None and record.state == DONE:
-                return self._known(record)
+                return self._made(record)
             if record is not None:  # pending: an earlier attempt may have made it; the search must be able to see it
                 settled = record.updated_at.timestamp() if record.updated_at else time.time()
                 wait = settled + index_grace() - time.time()
@@ -666,7 +666,7 @@ class Membership:
             await self._done(c, created.key, {"kind": c.kind, "issue_id": created.id})
             return created.key
 
-    def _known(self, record: Any) -> str | None:
+    def _made(self, record: Any) -> str | None:
         """A made container's key; its id too, where its record keeps it (recorded before 2026-12-07: read)."""
         self._ids.know(record.target_key, (record.detail or {}).get("issue_id"))
         return record.target_key
