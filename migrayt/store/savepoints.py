@@ -168,14 +168,47 @@ def file_name(body: SavepointBody) -> str:
 
 def write(settings: Settings, savepoint: SavepointFile, keep: int) -> str:
     """Writes the file under the run's folder (atomically, 0600) and deletes all but the newest `keep`."""
-    run_id = savepoint.body.run_id or savepoint.body.migration_id
+    return _write_file(settings, savepoint.body, dumps(savepoint), keep)
+
+
+def write_rows(settings: Settings, head: SavepointBody, rows: Sequence[LedgerRow], key: bytes, keep: int) -> str:
+    """`write(seal(body))` for the body `head` holding `rows` as its records, the canonical JSON made a slice of
+    records at a time: one `model_dump` or `json.dumps` of 90,000 records holds the GIL for the whole ledger, and the
+    worker's event loop, in another thread, waits as long. Its checksum and signature are those `seal` gives."""
+    mark = f"records-{secrets.token_hex(16)}"
+    before, after = json.dumps(
+        {**head.model_dump(mode="json"), "records": mark}, sort_keys=True, separators=(",", ":")
+    ).split(f'"{mark}"', 1)
+    parts = [before.encode(), b"["]
+    for start in range(0, len(rows), SEAL_ROWS_AT_ONCE):
+        records = [
+            {"kind": kind, "source_key": source, "target_key": target, "state": state, "detail": detail or {}}
+            for kind, source, target, state, detail in rows[start : start + SEAL_ROWS_AT_ONCE]
+        ]
+        text = json.dumps(records, sort_keys=True, separators=(",", ":"))
+        parts.append((b"," if start else b"") + text[1:-1].encode())
+    parts += [b"]", after.encode()]
+    data = b"".join(parts)
+    trailer = json.dumps(
+        {
+            "checksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "signature": "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest(),
+            "key_fingerprint": key_fingerprint(key),
+        },
+        separators=(",", ":"),
+    )
+    return _write_file(settings, head, b'{"body":' + data + b"," + trailer[1:].encode() + b"\n", keep)
+
+
+def _write_file(settings: Settings, body: SavepointBody, data: bytes, keep: int) -> str:
+    run_id = body.run_id or body.migration_id
     target = _run_folder(settings, run_id)
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = file_name(savepoint.body)
+    name = file_name(body)
     tmp = target / f".{name}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(dumps(savepoint))
+        out.write(data)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, target / name)
@@ -244,16 +277,27 @@ def read(settings: Settings, run_id: str, name: str) -> bytes:
 # --- the ledger ----------------------------------------------------------------------------------
 
 
-async def ledger_records(session: AsyncSession, migration_id: str) -> list[SavepointRecord]:
-    rows = await session.execute(
+# Rows a savepoint reads from the ledger at a time: each slice is a short turn of the event loop, so a ledger of
+# 100,000 records does not hold the worker's heartbeats and workflow tasks while it is read.
+LEDGER_ROWS_AT_ONCE = 2000
+# Records turned into JSON at a time when a savepoint is written: a few milliseconds each.
+SEAL_ROWS_AT_ONCE = 1000
+
+LedgerRow = tuple[str, str, str | None, str, dict[str, Any] | None]
+
+
+async def ledger_rows(session: AsyncSession, migration_id: str) -> list[LedgerRow]:
+    """The migration's item records as plain rows, read a slice at a time (`write_rows` makes the file of them)."""
+    result = await session.stream(
         select(ItemRecord.kind, ItemRecord.source_key, ItemRecord.target_key, ItemRecord.state, ItemRecord.detail)
         .where(ItemRecord.migration_id == migration_id)
         .order_by(ItemRecord.kind, ItemRecord.source_key)
+        .execution_options(yield_per=LEDGER_ROWS_AT_ONCE)
     )
-    return [
-        SavepointRecord(kind=kind, source_key=key, target_key=target, state=state, detail=detail or {})
-        for kind, key, target, state, detail in rows.all()
-    ]
+    rows: list[LedgerRow] = []
+    async for part in result.partitions():
+        rows.extend(tuple(r) for r in part)
+    return rows
 
 
 async def import_records(

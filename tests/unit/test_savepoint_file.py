@@ -154,3 +154,35 @@ def test_the_jira_sample_spreads_over_the_file(tmp_path):
     picked = sample(file, size=10)
     assert len(picked) == 10 and picked[0] == ("1", "PHX-1") and picked[-1] == ("100", "PHX-100")
     assert len(sample(savepoints.seal(body(records=4), key), size=10)) == 4
+
+
+def test_a_savepoint_written_from_ledger_rows_a_slice_at_a_time_is_the_one_seal_signs(tmp_path, monkeypatch):
+    """The worker writes savepoints from plain ledger rows, 1,000 records at a time (its event loop must not wait
+    for a whole ledger to be sealed): the file reads back, with the checksum and signature `seal` gives."""
+    monkeypatch.setattr(savepoints, "SEAL_ROWS_AT_ONCE", 2)  # several slices, and a last one half full
+    s = settings(tmp_path)
+    key = savepoints.signing_key(s)
+    whole = body(records=5)
+    whole.records[1].detail = {"issue": "PHX-2", "size": 1024, "names": ["a", "ü"], "nested": {"b": 1, "a": None}}
+    whole.records[3].state = "pending"
+    whole.records[3].target_key = None
+    rows = [(r.kind, r.source_key, r.target_key, r.state, r.detail or None) for r in whole.records]
+    name = savepoints.write_rows(s, whole.model_copy(update={"records": []}), rows, key, 5)
+    raw = savepoints.read(s, "run-abc", name)
+    read = savepoints.verify(raw, key)
+    assert read.body == whole
+    sealed = savepoints.seal(whole, key)
+    assert (read.checksum, read.signature, read.key_fingerprint) == (
+        sealed.checksum,
+        sealed.signature,
+        sealed.key_fingerprint,
+    )
+    assert [i.records for i in savepoints.listing(s, "run-abc")] == [5]
+
+
+def test_a_savepoint_of_an_empty_ledger_reads_back(tmp_path):
+    s = settings(tmp_path)
+    key = savepoints.signing_key(s)
+    empty = body(records=0)
+    name = savepoints.write_rows(s, empty, [], key, 5)
+    assert savepoints.verify(savepoints.read(s, "run-abc", name), key).body == empty
