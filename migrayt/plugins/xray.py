@@ -467,21 +467,22 @@ class IssueIds:
 
     def __init__(self, jira: JiraClient, keys: list[str]) -> None:
         self._jira, self._keys = jira, keys
-        self._ids: dict[str, str] | None = None
-        self._known: dict[str, str] = {}
+        self._ids: dict[str, str] = {}
+        self._read = False
         self._lock = asyncio.Lock()
 
     def know(self, key: str, issue_id: Any) -> None:
         """An id learnt elsewhere (a container's record, the answer to its create): not read again."""
         if issue_id:
-            self._known[key] = str(issue_id)
+            self._ids[key] = str(issue_id)
 
     async def of(self, key: str) -> str:
-        if key in self._known:
-            return self._known[key]
+        if key in self._ids:
+            return self._ids[key]
         async with self._lock:
-            if self._ids is None:
-                self._ids = {i.key: i.id for i in await self._jira.bulk_fetch_issues(self._keys, ["issuetype"])}
+            if not self._read:
+                self._ids.update({i.key: i.id for i in await self._jira.bulk_fetch_issues(self._keys, ["issuetype"])})
+                self._read = True
             found = self._ids.get(key)
             if found is None:
                 # A Test Set or Plan, or a Test moved since (the bulk read answers under its new key) or gone: the

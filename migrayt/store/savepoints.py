@@ -70,13 +70,18 @@ def canonical(body: SavepointBody) -> bytes:
     return json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
 
 
+def checksum_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def signature_of(data: bytes, key: bytes) -> str:
+    return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 def seal(body: SavepointBody, key: bytes) -> SavepointFile:
     data = canonical(body)
     return SavepointFile(
-        body=body,
-        checksum="sha256:" + hashlib.sha256(data).hexdigest(),
-        signature="hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest(),
-        key_fingerprint=key_fingerprint(key),
+        body=body, checksum=checksum_of(data), signature=signature_of(data, key), key_fingerprint=key_fingerprint(key)
     )
 
 
@@ -106,9 +111,7 @@ def verify(raw: bytes, key: bytes) -> SavepointFile:
         raise SavepointInvalid(f"savepoint refused: {err.error_count()} field(s) do not fit its schema") from None
     # The checksum is of the bytes as written: a parsed-and-dumped body must give the same bytes.
     raw_body = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    if raw_body != canonical(savepoint.body) or not hmac.compare_digest(
-        savepoint.checksum, "sha256:" + hashlib.sha256(raw_body).hexdigest()
-    ):
+    if raw_body != canonical(savepoint.body) or not hmac.compare_digest(savepoint.checksum, checksum_of(raw_body)):
         raise SavepointInvalid(
             "savepoint refused: its checksum does not match — the file was changed after it was written"
         )
@@ -117,8 +120,7 @@ def verify(raw: bytes, key: bytes) -> SavepointFile:
             "savepoint refused: it was signed by another installation's key; start this installation with the "
             "same MIGRAYT_SECRET_KEY as the one that wrote it"
         )
-    expected = "hmac-sha256:" + hmac.new(key, raw_body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(savepoint.signature, expected):
+    if not hmac.compare_digest(savepoint.signature, signature_of(raw_body, key)):
         raise SavepointInvalid("savepoint refused: its signature does not match — the file was not written as it is")
     return savepoint
 
@@ -191,8 +193,8 @@ def write_rows(settings: Settings, head: SavepointBody, rows: Sequence[LedgerRow
     data = b"".join(parts)
     trailer = json.dumps(
         {
-            "checksum": "sha256:" + hashlib.sha256(data).hexdigest(),
-            "signature": "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest(),
+            "checksum": checksum_of(data),
+            "signature": signature_of(data, key),
             "key_fingerprint": key_fingerprint(key),
         },
         separators=(",", ":"),
